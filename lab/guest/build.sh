@@ -1,0 +1,106 @@
+#!/bin/bash
+# Build the Nubes lab guest from Debian packages into lab/build/guest/:
+#   vmlinuz      the Debian kernel (the package linux-image-amd64 depends on)
+#   initrd.img   a busybox-static initramfs (gzip cpio) whose /init loads the
+#                virtio modules, runs DHCP on every NIC, prints
+#                "nubes-heartbeat N" on ttyS0 every second, answers ping and
+#                serves its hostname on TCP 8080 (nc) and 80 (busybox httpd)
+#   guest.env    KERNEL=, INITRD=, KERNEL_VERSION=, CMDLINE= (shell-sourceable)
+# Nothing binary is committed; this runs at lab time. Idempotent: skips the
+# build when the outputs are newer than this script and the guest files.
+# Usage: lab/guest/build.sh [--force]
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+LAB="$(dirname "$HERE")"
+BUILD="$LAB/build"
+OUT="$BUILD/guest"
+CACHE="$BUILD/cache"
+WORK="$BUILD/guest-work"
+CMDLINE="console=ttyS0 clocksource=acpi_pm"
+
+# Modules the guest loads (their dependencies are added from modules.dep).
+MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
+virtio_balloon virtio_blk failover net_failover virtio_net virtio_scsi sd_mod
+virtio_console virtio_rng button evdev"
+
+log() { echo "[guest-build] $*"; }
+
+if [ "${1:-}" != "--force" ] && [ -s "$OUT/initrd.img" ] && [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/guest.env" ] \
+   && [ -z "$(find "$HERE/build.sh" "$HERE/init" "$HERE/udhcpc.script" -newer "$OUT/initrd.img")" ]; then
+    log "up to date: $OUT"
+    exit 0
+fi
+
+for tool in apt-get apt-cache dpkg-deb depmod modprobe cpio gzip; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (run lab/install.sh)" >&2; exit 1; }
+done
+BUSYBOX=/bin/busybox
+file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
+[ -x "$BUSYBOX" ] && file_is_static "$BUSYBOX" || { echo "need busybox-static (run lab/install.sh)" >&2; exit 1; }
+
+# 1. The kernel package that linux-image-amd64 depends on.
+PKG="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')"
+[ -n "$PKG" ] || { echo "cannot resolve linux-image-amd64 (apt-get update?)" >&2; exit 1; }
+mkdir -p "$CACHE"
+DEB="$(ls "$CACHE"/"${PKG}"_*.deb 2>/dev/null | head -n1 || true)"
+if [ -z "$DEB" ]; then
+    log "downloading $PKG"
+    # _apt cannot write into root-owned dirs; download in a temp dir it can use.
+    TMPD="$(mktemp -d)"; chmod 755 "$TMPD"
+    (cd "$TMPD" && apt-get download -q "$PKG" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+    mv "$TMPD"/"${PKG}"_*.deb "$CACHE"/
+    rmdir "$TMPD"
+    DEB="$(ls "$CACHE"/"${PKG}"_*.deb | head -n1)"
+fi
+log "kernel package: $(basename "$DEB")"
+
+# 2. Extract kernel and modules, compute the load order with depmod/modprobe.
+rm -rf "$WORK"; mkdir -p "$WORK/pkg" "$WORK/root"
+dpkg-deb -x "$DEB" "$WORK/pkg"
+KVER="$(ls "$WORK/pkg/lib/modules" | head -n1)"
+depmod -b "$WORK/pkg" "$KVER"
+R="$WORK/root"
+mkdir -p "$R"/{bin,sbin,etc/acpi/PWRF,lib/modules,proc,sys,dev,tmp,run,www}
+: > "$R/etc/modules.order"
+for mod in $MODULES; do
+    if ! deps="$(modprobe -d "$WORK/pkg" -S "$KVER" --show-depends "$mod" 2>/dev/null)"; then
+        log "note: $mod is neither a module nor built in; skipped"; continue
+    fi
+    # Lines: "insmod /path/x.ko[.xz|.zst] [params]" or "builtin x".
+    echo "$deps" | awk '$1=="insmod"{print $2}' | while read -r path; do
+        name="$(basename "$path")"
+        case "$name" in
+            *.ko.xz)  base="${name%.xz}";  [ -e "$R/lib/modules/$base" ] || xz -dc "$path" > "$R/lib/modules/$base" ;;
+            *.ko.zst) base="${name%.zst}"; [ -e "$R/lib/modules/$base" ] || zstd -qdc "$path" > "$R/lib/modules/$base" ;;
+            *.ko.gz)  base="${name%.gz}";  [ -e "$R/lib/modules/$base" ] || gzip -dc "$path" > "$R/lib/modules/$base" ;;
+            *)        base="$name";        [ -e "$R/lib/modules/$base" ] || cp "$path" "$R/lib/modules/$base" ;;
+        esac
+        grep -qx "$base" "$R/etc/modules.order" || echo "$base" >> "$R/etc/modules.order"
+    done
+done
+
+# 3. The initramfs.
+cp "$BUSYBOX" "$R/bin/busybox"
+ln -sf busybox "$R/bin/sh"
+install -m 0755 "$HERE/init" "$R/init"
+install -m 0755 "$HERE/udhcpc.script" "$R/etc/udhcpc.script"
+printf '#!/bin/sh\necho "nubes-shutdown power-button" > /dev/ttyS0\nsync\npoweroff -f\n' > "$R/etc/acpi/PWRF/00000080"
+chmod 0755 "$R/etc/acpi/PWRF/00000080"
+echo "root:x:0:0:root:/:/bin/sh" > "$R/etc/passwd"
+
+mkdir -p "$OUT"
+(cd "$R" && find . -print0 | cpio --null -o -H newc --quiet | gzip -9) > "$OUT/initrd.img.tmp"
+cp "$WORK/pkg/boot/vmlinuz-$KVER" "$OUT/vmlinuz.tmp"
+mv "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
+mv "$OUT/initrd.img.tmp" "$OUT/initrd.img"
+cat > "$OUT/guest.env" <<ENV
+KERNEL=$OUT/vmlinuz
+INITRD=$OUT/initrd.img
+KERNEL_VERSION=$KVER
+KERNEL_PACKAGE=$(basename "$DEB")
+CMDLINE="$CMDLINE"
+MODULES="$(tr '\n' ' ' < "$R/etc/modules.order" | sed 's/ $//')"
+ENV
+rm -rf "$WORK"
+log "built $OUT/vmlinuz ($(du -h "$OUT/vmlinuz" | cut -f1)) and initrd.img ($(du -h "$OUT/initrd.img" | cut -f1)), kernel $KVER"
