@@ -66,6 +66,7 @@ _TRANSPORT_DOMAINS = frozenset({
     libvirt.VIR_FROM_SSH,
     libvirt.VIR_FROM_LIBSSH,
 })
+_UNSUPPORTED_FLAGS = "unsupported flags"
 _BY_CODE: dict[int, type[HypervisorError]] = {
     libvirt.VIR_ERR_NO_DOMAIN: DomainNotFound,
     libvirt.VIR_ERR_NO_STORAGE_POOL: PoolNotFound,
@@ -90,6 +91,10 @@ def from_libvirt_error(exc: libvirt.libvirtError, uri: str | None = None) -> Hyp
         code == libvirt.VIR_ERR_SYSTEM_ERROR and exc.get_error_domain() in _TRANSPORT_DOMAINS
     ):
         cls: type[HypervisorError] = HostUnreachable
+    elif code == libvirt.VIR_ERR_INVALID_ARG and message.startswith(_UNSUPPORTED_FLAGS):
+        # virCheckFlags reports a flag the driver lacks (e.g. the test driver's disk-only
+        # snapshots) as an invalid argument; for callers it is an unsupported operation.
+        cls = NotSupported
     else:
         cls = _BY_CODE.get(code, OperationFailed)
     return cls(message, uri=uri, code=code)
