@@ -1,0 +1,48 @@
+"""One websocket endpoint, /ws/: the browser subscribes to groups by name; the consumer
+checks the registry in portal.realtime, joins, and relays. No reads beyond that, no writes."""
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from portal import realtime
+
+MAX_GROUPS = 64
+
+
+class StreamConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.groups_joined = set()
+        await self.accept()
+
+    async def disconnect(self, code):
+        for group in getattr(self, "groups_joined", ()):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        action = content.get("action") if isinstance(content, dict) else None
+        group = content.get("group") if isinstance(content, dict) else None
+        if action == "subscribe" and isinstance(group, str):
+            await self.subscribe(group)
+        elif action == "unsubscribe" and group in self.groups_joined:
+            self.groups_joined.discard(group)
+            await self.channel_layer.group_discard(group, self.channel_name)
+            await self.send_json({"event": "unsubscribed", "group": group})
+        else:
+            await self.send_json({"event": "error", "detail": "Send {action: subscribe|unsubscribe, group: name}."})
+
+    async def subscribe(self, group):
+        allowed = len(self.groups_joined) < MAX_GROUPS and await database_sync_to_async(realtime.may_join)(
+            self.scope["user"], group
+        )
+        if not allowed:
+            await self.send_json({"event": "denied", "group": group})
+            return
+        self.groups_joined.add(group)
+        await self.channel_layer.group_add(group, self.channel_name)
+        await self.send_json({"event": "subscribed", "group": group})
+
+    async def relay(self, message):
+        await self.send_json({"group": message["group"], "event": message["event"], "data": message["data"]})

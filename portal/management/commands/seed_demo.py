@@ -1,0 +1,56 @@
+"""Seed the demo: two tenants with users, then each app's own demo data (hosts, flavors,
+images...). Does nothing when already seeded, so `make run` can call it every time."""
+import importlib
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from portal.choices import Role
+from portal.models import Membership, Project
+
+DEMO_APPS = ("compute", "storage", "network", "scheduler")
+# user, staff?, [(project, role)]
+DEMO_USERS = [
+    ("admin", True, []),
+    ("alice", False, [("acme", Role.MEMBER)]),
+    ("bob", False, [("acme", Role.READER)]),
+    ("charlie", False, [("globex", Role.MEMBER)]),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo tenants, users and simulated cluster unless already there."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--force", action="store_true", help="Seed again even if the demo exists.")
+
+    def handle(self, *args, force=False, **options):
+        User = get_user_model()
+        if User.objects.filter(username="admin").exists() and not force:
+            self.stdout.write("Demo already seeded.")
+            return
+        password = settings.NUBES_DEMO_PASSWORD
+        with transaction.atomic():
+            for name in ("acme", "globex"):
+                Project.objects.get_or_create(name=name, defaults={"description": f"Demo tenant {name}"})
+            for username, staff, memberships in DEMO_USERS:
+                user, created = User.objects.get_or_create(username=username, defaults={"is_staff": staff, "is_superuser": staff})
+                if created:
+                    user.set_password(password)
+                    user.save()
+                for project, role in memberships:
+                    Membership.objects.get_or_create(user=user, project=Project.objects.get(name=project), defaults={"role": role})
+        for app in DEMO_APPS:
+            try:
+                module = importlib.import_module(f"{app}.demo")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{app}.demo":
+                    raise
+                continue
+            module.seed(self.stdout)
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo seeded. Logins (password {password!r}): admin (cloud admin), alice (acme member), "
+            "bob (acme reader), charlie (globex member)."
+        ))

@@ -1,0 +1,136 @@
+"""Creating and advancing Operations. Every change is saved, then published to the
+operation's group and its project's group, so browsers follow progress without polling."""
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portal import realtime
+from portal.choices import ACTIVE_STATUSES, OperationStatus
+from portal.models import Operation, Project
+
+
+class TargetBusy(Exception):
+    """Another operation is still queued or running on the same target."""
+
+    def __init__(self, running):
+        self.running = running
+        super().__init__(f"{running.kind} (operation {running.pk}) is still {running.status} on this resource.")
+
+
+def target_key(target):
+    return target._meta.label_lower, str(target.pk)
+
+
+def begin(kind, target, *, user=None, project=None, cancellable=False, detail=None):
+    """Create a queued Operation on `target`; raises TargetBusy if one is active on it.
+
+    Call inside the caller's transaction; the database's partial unique index is the lock."""
+    target_type, target_id = target_key(target)
+    if project is None:
+        project = owning_project(target)
+    try:
+        with transaction.atomic():
+            op = Operation.objects.create(
+                kind=kind,
+                target_type=target_type,
+                target_id=target_id,
+                target_name=str(target)[:255],
+                project=project,
+                requester=user if user is not None and user.is_authenticated else None,
+                cancellable=cancellable,
+                detail=detail or {},
+            )
+    except IntegrityError:
+        running = active_on(target)
+        if running is None:
+            raise
+        raise TargetBusy(running) from None
+    transaction.on_commit(lambda: publish(op))
+    return op
+
+
+def begin_untargeted(kind, *, name, user=None, project=None, cancellable=False, detail=None):
+    """An operation with no single target (e.g. a cluster-wide audit); not exclusive."""
+    op = Operation.objects.create(
+        kind=kind, target_type="", target_id="", target_name=name[:255], project=project,
+        requester=user if user is not None and user.is_authenticated else None,
+        cancellable=cancellable, detail=detail or {},
+    )
+    transaction.on_commit(lambda: publish(op))
+    return op
+
+
+def owning_project(target):
+    return target if isinstance(target, Project) else getattr(target, "project", None)
+
+
+def active_on(target):
+    target_type, target_id = target_key(target)
+    return Operation.objects.filter(target_type=target_type, target_id=target_id, status__in=ACTIVE_STATUSES).first()
+
+
+def serialize(op):
+    from portal.api.serializers import OperationSerializer
+
+    return OperationSerializer(op).data
+
+
+def publish(op):
+    data = serialize(op)
+    realtime.publish(op.group, "operation", data)
+    if op.project_id:
+        realtime.publish(f"project.{op.project_id}", "operation", data)
+
+
+def _save(op, **fields):
+    for name, value in fields.items():
+        setattr(op, name, value)
+    op.save(update_fields=list(fields))
+    publish(op)
+    return op
+
+
+def mark_running(op, task_id=""):
+    return _save(op, status=OperationStatus.RUNNING, started=timezone.now(), task_id=task_id or op.task_id)
+
+
+def progress(op, percent, message=""):
+    percent = max(0, min(100, int(percent)))
+    return _save(op, progress=percent, message=message[:500] or op.message)
+
+
+def succeed(op, message="", **detail):
+    fields = {"status": OperationStatus.SUCCEEDED, "progress": 100, "finished": timezone.now()}
+    if message:
+        fields["message"] = message[:500]
+    if detail:
+        fields["detail"] = {**op.detail, **detail}
+    return _save(op, **fields)
+
+
+def fail(op, error, message=""):
+    return _save(
+        op, status=OperationStatus.FAILED, error=str(error)[:10000],
+        message=(message or str(error))[:500], finished=timezone.now(),
+    )
+
+
+def cancelled(op, message="Cancelled"):
+    return _save(op, status=OperationStatus.CANCELLED, message=message, finished=timezone.now())
+
+
+def request_cancel(op):
+    """Ask a running operation to stop; the task checks `cancel_requested` at safe points.
+    A queued one is cancelled at once. Returns False when the operation cannot be cancelled."""
+    with transaction.atomic():
+        op = Operation.objects.select_for_update().get(pk=op.pk)
+        if not op.cancellable or op.status not in ACTIVE_STATUSES:
+            return False
+        if op.status == OperationStatus.QUEUED:
+            cancelled(op)
+        else:
+            _save(op, cancel_requested=True, message="Cancel requested")
+    return True
+
+
+def reload(op_id):
+    return Operation.objects.get(pk=op_id)

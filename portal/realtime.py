@@ -1,0 +1,40 @@
+"""The one publish helper, and the registry that says who may join which group.
+
+Groups are named `<app>.<model>.<pk>` (plus `operation.<pk>` and `project.<pk>`). An app
+registers each group prefix with a function returning the queryset of objects a user may
+see; the websocket consumer asks the registry before it joins a group."""
+import logging
+import re
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+GROUP_RE = re.compile(r"^(?P<prefix>[a-z_]+(?:\.[a-z_]+)*)\.(?P<pk>\d{1,18})$")
+_visible = {}
+
+
+def register(prefix, visible_queryset):
+    """visible_queryset(user) -> queryset of objects whose group the user may join."""
+    _visible[prefix] = visible_queryset
+
+
+def may_join(user, group):
+    match = GROUP_RE.match(group or "")
+    if not match or not user.is_authenticated:
+        return False
+    visible = _visible.get(match["prefix"])
+    if visible is None:
+        return False
+    return visible(user).filter(pk=int(match["pk"])).exists()
+
+
+def publish(group, event, data):
+    """Send one message to a group. Never raises: a broken channel layer must not fail the task."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "relay", "group": group, "event": event, "data": data})
+    except (OSError, RuntimeError, ConnectionError) as exc:
+        log.warning("publish to %s failed: %s", group, exc)

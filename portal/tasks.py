@@ -1,0 +1,66 @@
+"""The frame every infrastructure task runs in: reload the Operation by primary key, mark it
+running, do the work, record the outcome. Expected failures (typed errors from the gateway
+or a service) fail the Operation with their message; anything else fails it too and is
+re-raised so the worker logs the traceback."""
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from hypervisor.errors import HypervisorError
+from portal import operations, quotas
+from portal.choices import OperationStatus
+from portal.errors import ActionError
+from portal.models import Operation, Project
+
+log = logging.getLogger(__name__)
+EXPECTED_ERRORS = (HypervisorError, ActionError)
+
+
+class Cancelled(Exception):
+    """Raised by work that saw `cancel_requested` at a safe point."""
+
+
+def run_operation(op_id, work, task_id=""):
+    """work(op) -> message or None. Idempotent: an operation already finished is left alone."""
+    op = Operation.objects.filter(pk=op_id).first()
+    if op is None or op.status != OperationStatus.QUEUED:
+        return None
+    operations.mark_running(op, task_id)
+    try:
+        message = work(op)
+    except Cancelled as exc:
+        operations.cancelled(op, str(exc) or "Cancelled")
+        return None
+    except EXPECTED_ERRORS as exc:
+        operations.fail(op, exc)
+        return None
+    except SoftTimeLimitExceeded:
+        operations.fail(op, "The task ran past its time limit.")
+        return None
+    except Exception as exc:  # noqa: BLE001 - recorded on the Operation, then re-raised for the log
+        operations.fail(op, f"Internal error: {exc.__class__.__name__}: {exc}")
+        raise
+    operations.succeed(op, message or "")
+    return op.pk
+
+
+def check_cancel(op):
+    op.refresh_from_db(fields=["cancel_requested"])
+    if op.cancel_requested:
+        raise Cancelled("Cancelled on request")
+
+
+@shared_task(bind=True)
+def recount_quota(self, op_id):
+    """Recompute each resource's usage from what the project really owns."""
+
+    def work(op):
+        project = Project.objects.get(pk=op.target_id)
+        counters = quotas.counters()
+        for index, (resource, count) in enumerate(counters.items(), start=1):
+            quotas.set_usage(project, resource, count(project))
+            operations.progress(op, 100 * index // max(1, len(counters)), f"Counted {resource}")
+        return f"Recounted {len(counters)} resources"
+
+    return run_operation(op_id, work, self.request.id or "")

@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from portal import health, views
+
+api_v1 = [
+    path("", include("portal.api.urls", namespace="portal-api")),
+    path("", include("compute.api.urls", namespace="compute-api")),
+    path("", include("storage.api.urls", namespace="storage-api")),
+    path("", include("network.api.urls", namespace="network-api")),
+    path("", include("scheduler.api.urls", namespace="scheduler-api")),
+]
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("project/switch/", views.switch_project, name="switch-project"),
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
+    path("operations/", views.operation_list, name="operations"),
+    path("operations/<int:pk>/", views.operation_detail, name="operation-detail"),
+    path("operations/<int:pk>/cancel/", views.operation_cancel, name="operation-cancel"),
+    path("compute/", include("compute.urls", namespace="compute")),
+    path("storage/", include("storage.urls", namespace="storage")),
+    path("network/", include("network.urls", namespace="network")),
+    path("scheduler/", include("scheduler.urls", namespace="scheduler")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+]

@@ -1,0 +1,103 @@
+"""The platform's pages: sign-in, dashboard, project switcher, API tokens, operations."""
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from portal import operations, quotas
+from portal.api.serializers import OperationSerializer
+from portal.forms import RateLimitedLoginForm, TokenForm
+from portal.models import ApiToken, Operation, Project
+from portal.services import issue_token, revoke_token
+from portal.ui import dashboard_cards
+
+PAGE_SIZE = 50
+
+
+class LoginView(auth_views.LoginView):
+    form_class = RateLimitedLoginForm
+    template_name = "portal/login.html"
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.has_error("__all__", "rate_limited"):
+            response.status_code = 429
+        return response
+
+
+@login_required
+def dashboard(request):
+    project = request.project
+    context = {
+        "usage": quotas.usage(project) if project else {},
+        "cards": dashboard_cards(request),
+        "recent_operations": Operation.objects.visible_to(request.user).select_related("requester")[:10],
+    }
+    return render(request, "portal/dashboard.html", context)
+
+
+@login_required
+@require_POST
+def switch_project(request):
+    project = Project.objects.visible_to(request.user).filter(pk=request.POST.get("project")).first()
+    if project is None:
+        return HttpResponseBadRequest("Unknown project.")
+    request.session["project_id"] = project.pk
+    return redirect(request.POST.get("next") or "dashboard")
+
+
+@login_required
+def tokens(request):
+    form = TokenForm(request.POST or None)
+    new_token = None
+    if request.method == "POST" and form.is_valid():
+        days = form.cleaned_data.get("expires_in_days")
+        expires = timezone.now() + timedelta(days=days) if days else None
+        _, new_token = issue_token(request.user, form.cleaned_data["name"], expires, request)
+        form = TokenForm()
+    context = {"form": form, "new_token": new_token, "tokens": ApiToken.objects.filter(user=request.user)}
+    return render(request, "portal/tokens.html", context)
+
+
+@login_required
+@require_POST
+def token_revoke(request, pk):
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user)
+    revoke_token(token, request.user, request)
+    messages.success(request, f"Token {token.name} revoked.")
+    return redirect("tokens")
+
+
+@login_required
+def operation_list(request):
+    queryset = Operation.objects.visible_to(request.user).select_related("requester", "project")
+    status = request.GET.get("status")
+    if status:
+        queryset = queryset.filter(status=status)
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "portal/operations.html", {"page": page, "status": status})
+
+
+@login_required
+def operation_detail(request, pk):
+    op = get_object_or_404(Operation.objects.visible_to(request.user), pk=pk)
+    return render(request, "portal/operation_detail.html", {"op": op, "op_json": OperationSerializer(op).data})
+
+
+@login_required
+@require_POST
+def operation_cancel(request, pk):
+    op = get_object_or_404(Operation.objects.visible_to(request.user), pk=pk)
+    role = op.project.role_of(request.user) if op.project else ("admin" if request.user.is_staff else None)
+    if role not in ("admin", "member"):
+        messages.error(request, "Readers cannot cancel operations.")
+    elif not operations.request_cancel(op):
+        messages.error(request, "This operation cannot be cancelled now.")
+    return redirect("operation-detail", pk=pk)
