@@ -1,0 +1,126 @@
+"""Nubes' one gateway to libvirt: plain Python, no Django.
+
+Every verb takes a host URI and plain values, returns frozen dataclasses (``types.py``) or
+strings, and raises only ``errors.HypervisorError`` subclasses. Accepted URIs:
+``test:///default``, ``test:///abs/path/node.xml`` (simulated hosts; demo nodes in
+``hypervisor/nodes/``), ``qemu:///system``, ``qemu+ssh://``, ``qemu+tcp://``, ``qemu+tls://``.
+Call it from services.py / tasks.py only. Domains are addressed by UUID string, pools and
+volumes by name.
+
+Connections (connection.py) — one pooled connection per URI per process
+    get_connection(uri) -> libvirt.virConnect      # internal use by the gateway
+    is_simulated(uri) -> bool                       # True for test:// hosts
+    close_all() -> None                             # tests: fresh simulated hosts
+
+Domain XML (domain_xml.py)
+    build_domain_xml(spec: DomainSpec) -> str       # DiskSpec, NicSpec, HostdevSpec, VcpuPin,
+                                                    # CpuFeature, NumaCellSpec
+    parse_domain_xml(xml: str) -> DomainXmlInfo
+    parse_cpuset(cpuset: str) -> frozenset[int]
+
+Domains (domains.py)
+    domain_define(uri, xml) -> uuid                 # test:// hosts: type rewritten to 'test'
+    domain_start(uri, uuid, *, paused=False)
+    domain_shutdown(uri, uuid, timeout=60.0) -> ShutdownResult   # graceful, then destroy
+    domain_destroy / domain_reboot / domain_suspend / domain_resume /
+        domain_managed_save(uri, uuid)
+    domain_undefine(uri, uuid, *, snapshots_metadata=True, managed_save=True, nvram=True)
+    domain_state(uri, uuid) -> DomainState          # state: types.RUNNING, SHUTOFF, ...
+    list_domains(uri) -> tuple[DomainState, ...]    # with instance_id/project_id metadata
+    domain_set_balloon(uri, uuid, memory_kib, *, live=True, config=True)
+    domain_set_vcpus(uri, uuid, count, *, live=True, config=True)
+    domain_pin_vcpu(uri, uuid, vcpu, cpuset: str, *, live=True, config=True)
+    domain_set_cpu_qos(uri, uuid, qos: CpuQos, *, live=True, config=True)
+    domain_get_cpu_qos(uri, uuid) -> CpuQos         # both NotSupported on test:// hosts
+    domain_xml(uri, uuid, *, inactive=False, secure=False) -> str
+    domain_set_metadata(uri, uuid, instance_id, project_id)
+
+Host (host.py)
+    host_facts(uri) -> HostFacts
+    kvm_usable(uri) -> KvmStatus                    # False unless NUBES_TRUST_KVM=1
+    host_cpu_xml(uri) -> str
+    cpu_baseline(uri, cpu_xmls: list[str], *, expand_features=False) -> str
+    cpu_compare(uri, cpu_xml) -> 'identical' | 'superset' | 'incompatible'
+
+Storage (storage.py)
+    pool_define(uri, spec: PoolSpec) -> PoolInfo    # dir, netfs, logical, iscsi, rbd, disk
+    pool_define_dir(uri, name, path) -> PoolInfo
+    pool_start(uri, name, *, build=False, autostart=True) -> PoolInfo
+    pool_refresh(uri, name) -> PoolInfo;  pool_info(uri, name) -> PoolInfo
+    pool_stop(uri, name);  pool_delete(uri, name, *, delete_data=False)
+    list_pools(uri) -> tuple[PoolInfo, ...]
+    volume_create(uri, pool, name, capacity_bytes, fmt='qcow2', *, allocation_bytes=None,
+                  backing_path=None, backing_format=None) -> VolumeInfo
+    volume_clone(uri, pool, source, name, *, fmt=None) -> VolumeInfo
+    volume_delete(uri, pool, name, *, wipe=False)
+    volume_info(uri, pool, name) -> VolumeInfo;  list_volumes(uri, pool) -> tuple[VolumeInfo, ...]
+
+Snapshots (snapshots.py)
+    snapshot_create(uri, uuid, name, description=None, *, disk_only=False,
+                    with_memory=True) -> SnapshotInfo
+    snapshot_list(uri, uuid) -> tuple[SnapshotInfo, ...]
+    snapshot_revert(uri, uuid, name, *, running: bool | None = None)
+    snapshot_delete(uri, uuid, name, *, children=False, metadata_only=False)
+
+Events (events.py)
+    watch_lifecycle(uri, callback(uri, uuid, event, detail)) -> watch_id
+    unwatch_lifecycle(uri, watch_id)
+
+Statistics (stats.py)
+    bulk_domain_stats(uri, at: float | None = None) -> tuple[DomainStats, ...]
+    node_stats(uri, at: float | None = None) -> NodeStats
+    # test:// hosts: counters from the seeded workload model (workload.py), simulated=True
+
+Errors (errors.py): HypervisorError > HostUnreachable, DomainNotFound, PoolNotFound,
+VolumeNotFound, SnapshotNotFound, NotSupported, InvalidConfig, OperationFailed.
+"""
+from .connection import close_all, get_connection, is_simulated
+from .domain_xml import (
+    CpuFeature, DiskSpec, DomainSpec, DomainXmlInfo, HostdevSpec, NicSpec, NumaCellSpec,
+    VcpuPin, build_domain_xml, parse_cpuset, parse_domain_xml,
+)
+from .domains import (
+    domain_define, domain_destroy, domain_get_cpu_qos, domain_managed_save, domain_pin_vcpu,
+    domain_reboot, domain_resume, domain_set_balloon, domain_set_cpu_qos, domain_set_metadata,
+    domain_set_vcpus, domain_shutdown, domain_start, domain_state, domain_suspend,
+    domain_undefine, domain_xml, list_domains,
+)
+from .errors import (
+    DomainNotFound, HostUnreachable, HypervisorError, InvalidConfig, NotSupported,
+    OperationFailed, PoolNotFound, SnapshotNotFound, VolumeNotFound,
+)
+from .events import unwatch_lifecycle, watch_lifecycle
+from .host import cpu_baseline, cpu_compare, host_cpu_xml, host_facts, kvm_usable
+from .snapshots import snapshot_create, snapshot_delete, snapshot_list, snapshot_revert
+from .stats import bulk_domain_stats, node_stats
+from .storage import (
+    PoolSpec, list_pools, list_volumes, pool_define, pool_define_dir, pool_delete, pool_info,
+    pool_refresh, pool_start, pool_stop, volume_clone, volume_create, volume_delete,
+    volume_info,
+)
+from .types import (
+    CpuQos, DomainState, DomainStats, HostFacts, KvmStatus, NodeStats, NumaCell, PoolInfo,
+    ShutdownResult, SnapshotInfo, VolumeInfo,
+)
+
+__all__ = [
+    "close_all", "get_connection", "is_simulated",
+    "CpuFeature", "DiskSpec", "DomainSpec", "DomainXmlInfo", "HostdevSpec", "NicSpec",
+    "NumaCellSpec", "VcpuPin", "build_domain_xml", "parse_cpuset", "parse_domain_xml",
+    "domain_define", "domain_destroy", "domain_get_cpu_qos", "domain_managed_save",
+    "domain_pin_vcpu", "domain_reboot", "domain_resume", "domain_set_balloon",
+    "domain_set_cpu_qos", "domain_set_metadata", "domain_set_vcpus", "domain_shutdown",
+    "domain_start", "domain_state", "domain_suspend", "domain_undefine", "domain_xml",
+    "list_domains",
+    "DomainNotFound", "HostUnreachable", "HypervisorError", "InvalidConfig", "NotSupported",
+    "OperationFailed", "PoolNotFound", "SnapshotNotFound", "VolumeNotFound",
+    "unwatch_lifecycle", "watch_lifecycle",
+    "cpu_baseline", "cpu_compare", "host_cpu_xml", "host_facts", "kvm_usable",
+    "snapshot_create", "snapshot_delete", "snapshot_list", "snapshot_revert",
+    "bulk_domain_stats", "node_stats",
+    "PoolSpec", "list_pools", "list_volumes", "pool_define", "pool_define_dir", "pool_delete",
+    "pool_info", "pool_refresh", "pool_start", "pool_stop", "volume_clone", "volume_create",
+    "volume_delete", "volume_info",
+    "CpuQos", "DomainState", "DomainStats", "HostFacts", "KvmStatus", "NodeStats", "NumaCell",
+    "PoolInfo", "ShutdownResult", "SnapshotInfo", "VolumeInfo",
+]
