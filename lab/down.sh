@@ -1,0 +1,129 @@
+#!/bin/bash
+# Tear the Nubes lab down: every domain named nubes-* on host A and every
+# domain on host B, the lab's pools, the processes up.sh started (by their
+# recorded PIDs, never by name), the namespaces, links, bridges and files it
+# made, and only those. Daemons that were running before the lab are left
+# alone. Safe to run when nothing is up.
+# Keeps lab/state/cache (KVM check) and lab/state/logs; --purge removes them
+# and lab/build too.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || die "run as root"
+PURGE=0; [ "${1:-}" = "--purge" ] && PURGE=1
+
+kill_pid() {  # name pid exe
+    local name="$1" pid="$2" exe="$3"
+    pid_alive "$pid" "$exe" || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do pid_alive "$pid" "$exe" || { log "stopped $name (pid $pid)"; return 0; }; sleep 0.1; done
+    warn "$name (pid $pid) ignored SIGTERM; SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 30); do pid_alive "$pid" "$exe" || return 0; sleep 0.1; done
+    warn "$name (pid $pid) still alive"
+}
+is_started() { [ -s "$STARTED" ] && awk -v n="$1" '$1==n{f=1} END{exit !f}' "$STARTED"; }
+libvirt_up() { timeout 20 virsh -q -c "$1" version >/dev/null 2>&1; }
+
+remove_domains() {  # uri qemu-run-dir filter(all|prefix)
+    local uri="$1" rundir="$2" filter="$3" d
+    if libvirt_up "$uri"; then
+        for d in $(timeout 30 virsh -q -c "$uri" list --all --name 2>/dev/null); do
+            [ "$filter" = all ] || [[ "$d" == "$DOMAIN_PREFIX"* ]] || continue
+            timeout 30 virsh -q -c "$uri" destroy "$d" >/dev/null 2>&1 || true
+            timeout 30 virsh -q -c "$uri" undefine "$d" --managed-save --snapshots-metadata --checkpoints-metadata --nvram >/dev/null 2>&1 \
+              || timeout 30 virsh -q -c "$uri" undefine "$d" >/dev/null 2>&1 || true
+            log "removed domain $d from $uri"
+        done
+    fi
+    # libvirtd gone but a guest survived: its QEMU pid is in libvirt's pidfile.
+    local pf pid
+    for pf in "$rundir"/*.pid; do
+        [ -e "$pf" ] || continue
+        d="$(basename "$pf" .pid)"
+        [ "$filter" = all ] || [[ "$d" == "$DOMAIN_PREFIX"* ]] || continue
+        pid="$(pid_from_file "$pf" || true)"
+        pid_alive "$pid" qemu-system-x86_64 && kill_pid "qemu $d" "$pid" qemu-system-x86_64
+    done
+}
+
+remove_pools() {  # uri names...
+    local uri="$1"; shift
+    libvirt_up "$uri" || return 0
+    for p in "$@"; do
+        timeout 20 virsh -q -c "$uri" pool-info "$p" >/dev/null 2>&1 || continue
+        timeout 20 virsh -q -c "$uri" pool-destroy "$p" >/dev/null 2>&1 || true
+        timeout 20 virsh -q -c "$uri" pool-undefine "$p" >/dev/null 2>&1 || true
+        log "removed pool $p from $uri"
+    done
+}
+
+# 1. Guests and pools, while the libvirtds still answer.
+if hostb_ready && is_started libvirtd-b; then
+    remove_domains "$URI_B" "$HB/run-libvirt/qemu" all
+    remove_pools "$URI_B" "$POOL_SHARED"
+fi
+if [ -S /run/libvirt/libvirt-sock ]; then
+    remove_domains "$URI_A" /run/libvirt/qemu prefix
+    remove_pools "$URI_A" "$POOL_SHARED" "$POOL_LOCAL"
+fi
+
+# 2. Bridges on a host-A Open vSwitch that was not ours.
+if [ -s "$STATE/reused" ] && grep -qx ovsdb-server-a "$STATE/reused"; then
+    for br in $BRIDGES_A; do ovs-vsctl --timeout=10 --if-exists del-br "$br" 2>/dev/null || true; done
+    ovs-vsctl --timeout=10 remove open_vswitch . external_ids ovn-remote ovn-encap-type ovn-encap-ip \
+        ovn-bridge ovn-bridge-mappings ovn-cms-options 2>/dev/null || true
+fi
+
+# 3. Processes, newest first, by recorded pid.
+if [ -s "$STARTED" ]; then
+    tac "$STARTED" | while read -r name pid exe pidfile; do
+        [ -n "$name" ] || continue
+        case "$exe" in
+            ovs-vswitchd)  # let it delete its datapath ports cleanly first
+                ctl="$(dirname "$pidfile")/ovs-vswitchd.ctl"
+                if pid_alive "$pid" "$exe" && [ -S "$ctl" ]; then
+                    timeout 10 ovs-appctl -t "$ctl" exit --cleanup >/dev/null 2>&1 || true
+                fi ;;
+        esac
+        kill_pid "$name" "$pid" "$exe"
+    done
+fi
+# A libvirtd we did not start still lists our pools' files only if it defined them;
+# with libvirtd A gone, drop the definitions we left in /etc/libvirt.
+if is_started libvirtd-a || [ ! -S /run/libvirt/libvirt-sock ]; then
+    for p in "$POOL_SHARED" "$POOL_LOCAL"; do
+        rm -f "/etc/libvirt/storage/$p.xml" "/etc/libvirt/storage/autostart/$p.xml"
+    done
+fi
+
+# 4. Namespaces and links.
+for f in "$NSDIR/hostb.mnt" "$NSDIR/hostb.uts"; do
+    mountpoint -q "$f" 2>/dev/null && umount "$f" && log "released $(basename "$f")"
+done
+mountpoint -q "$NSDIR" 2>/dev/null && umount "$NSDIR"
+for ns in "$NETNS_B" "$NETNS_P"; do
+    if [ -e "/run/netns/$ns" ]; then
+        pids="$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')"
+        [ -z "$pids" ] || warn "processes still in netns $ns: $pids (not killed: not recorded by the lab)"
+        ip netns del "$ns" && log "deleted netns $ns"
+    fi
+done
+for l in $VETH_MGMT_A $VETH_TUN_A $VETH_PROV_A; do
+    ip link show "$l" >/dev/null 2>&1 && ip link del "$l" && log "deleted link $l"
+done
+# Internal ports of our own (stopped) host-A OVS that survived it.
+if is_started ovs-vswitchd-a; then
+    for br in $BRIDGES_A; do
+        ip link show "$br" >/dev/null 2>&1 && ip link del "$br" 2>/dev/null && log "deleted link $br"
+    done
+fi
+
+# 5. Files.
+rm -rf "$DATA"
+if [ -d "$STATE" ]; then
+    find "$STATE" -mindepth 1 -maxdepth 1 ! -name cache ! -name logs -exec rm -rf {} +
+fi
+rm -f /run/openvswitch/ovs-vswitchd.*.ctl 2>/dev/null || true
+if [ $PURGE = 1 ]; then rm -rf "$STATE" "$LAB/build"; fi
+log "lab is down"
+"$LAB/leftovers.sh" || true

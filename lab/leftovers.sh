@@ -1,0 +1,58 @@
+#!/bin/bash
+# List anything of the Nubes lab still present: recorded processes, processes
+# in its namespaces or using its state dir, QEMU guests named nubes-*,
+# namespaces, links, mounts, sockets, pools, domains and files.
+# Prints one line per leftover; exit 0 if nothing is left, 1 otherwise.
+# (It only looks; it never kills anything.)
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+n=0
+left() { echo "leftover: $*"; n=$((n + 1)); }
+
+if [ -s "$STARTED" ]; then
+    while read -r name pid exe pidfile; do
+        [ -n "$name" ] && pid_alive "$pid" "$exe" && left "process $name pid $pid ($exe)"
+    done < "$STARTED"
+fi
+for ns in "$NETNS_B" "$NETNS_P"; do
+    [ -e "/run/netns/$ns" ] && left "netns $ns"
+done
+for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+    [ "$pid" = $$ ] && continue
+    { cmd="$(tr '\0' ' ' < "/proc/$pid/cmdline")"; } 2>/dev/null || continue
+    [ -n "$cmd" ] || continue
+    case "$cmd" in
+        *leftovers.sh*) continue ;;
+        *"$STATE/"*|*"$DATA/"*|*"guest=$DOMAIN_PREFIX"*) left "process $pid: ${cmd:0:160}" ;;
+    esac
+done
+for l in $ALL_VETHS; do
+    ip link show "$l" >/dev/null 2>&1 && left "link $l"
+done
+# Bridges' internal ports exist as kernel links only while some OVS has them.
+for br in $BRIDGES_A; do
+    if ip link show "$br" >/dev/null 2>&1; then
+        left "link/bridge $br"
+    fi
+done
+grep -F " $STATE" /proc/self/mountinfo | awk '{print $5}' | while read -r m; do echo "leftover: mount $m"; done
+nm="$(grep -cF " $STATE" /proc/self/mountinfo)"; n=$((n + nm))
+ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E '^(10\.99\.|172\.31\.250\.)' | while read -r s; do echo "leftover: listening socket $s"; done
+ns_="$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -cE '^(10\.99\.|172\.31\.250\.)')"; n=$((n + ns_))
+ip -4 addr show 2>/dev/null | has -E 'inet (10\.99\.[01]\.|172\.31\.250\.)' && left "an address of the lab is still configured"
+[ -e "$DATA" ] && left "directory $DATA"
+for f in /etc/libvirt/storage/"$POOL_SHARED".xml /etc/libvirt/storage/"$POOL_LOCAL".xml /etc/libvirt/qemu/"$DOMAIN_PREFIX"*.xml; do
+    [ -e "$f" ] && left "file $f"
+done
+if [ -S /run/libvirt/libvirt-sock ]; then
+    for d in $(timeout 30 virsh -q -c "$URI_A" list --all --name 2>/dev/null); do
+        [[ "$d" == "$DOMAIN_PREFIX"* ]] && left "domain $d on $URI_A"
+    done
+    for p in $(timeout 30 virsh -q -c "$URI_A" pool-list --all --name 2>/dev/null); do
+        [[ "$p" == "$POOL_SHARED" || "$p" == "$POOL_LOCAL" ]] && left "pool $p on $URI_A"
+    done
+fi
+[ -e "$LAB_JSON" ] && left "file $LAB_JSON"
+if [ $n = 0 ]; then echo "no leftovers of the lab"; exit 0; fi
+echo "$n leftover(s)"
+exit 1

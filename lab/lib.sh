@@ -1,0 +1,99 @@
+# Shared names, paths and helpers of the Nubes lab scripts (sourced, not run).
+# Every name the lab creates is listed here, so up.sh, down.sh, status.sh and
+# leftovers.sh agree on what "the lab" is.
+
+LAB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+STATE="$LAB/state"
+LOGS="$STATE/logs"
+NSDIR="$STATE/ns"                 # persistent mount/UTS namespace files of host B
+STARTED="$STATE/started"          # "name pid exe pidfile" per process the lab started
+LAB_JSON="$STATE/lab.json"
+DATA=/var/lib/nubes-lab           # shared pool, local pool, guest images, serial logs
+
+NETNS_B=nubes-hostb
+NETNS_P=nubes-provider
+HOSTNAME_B=nubes-hostb
+
+# Management link (libvirt, OVSDB, migration): kernel IPs on a veth pair.
+VETH_MGMT_A=nubes-a-mgmt; VETH_MGMT_B=nubes-b-mgmt
+MGMT_A=10.99.0.1; MGMT_B=10.99.0.2
+# Tunnel underlay (Geneve): a second veth pair inside each host's br-phy; the
+# userspace datapath only tunnels through an OVS bridge that owns the local IP.
+VETH_TUN_A=nubes-a-tun; VETH_TUN_B=nubes-b-tun
+TUN_A=10.99.1.1; TUN_B=10.99.1.2
+# Provider ("external") network for floating IPs: br-ex on host A <-> namespace.
+VETH_PROV_A=nubes-a-prov; VETH_PROV_P=nubes-p-prov
+PROVIDER_CIDR=172.31.250.0/24; PROVIDER_GW=172.31.250.1
+PROVIDER_FIP_FIRST=172.31.250.100; PROVIDER_FIP_LAST=172.31.250.199
+PHYSNET=physnet1
+BRIDGES_A="br-int br-phy br-ex"
+BRIDGES_B="br-int br-phy"
+ALL_VETHS="$VETH_MGMT_A $VETH_MGMT_B $VETH_TUN_A $VETH_TUN_B $VETH_PROV_A $VETH_PROV_P"
+
+URI_A=qemu:///system
+URI_A_TCP="qemu+tcp://$MGMT_A/system"
+URI_B="qemu+tcp://$MGMT_B/system"
+OVN_NB="tcp:$MGMT_A:6641"
+OVN_SB="tcp:$MGMT_A:6642"
+CHASSIS_A=nubes-hosta
+CHASSIS_B=nubes-hostb
+
+POOL_SHARED=nubes-shared; POOL_SHARED_PATH=$DATA/shared
+POOL_LOCAL=nubes-local;   POOL_LOCAL_PATH=$DATA/local-a
+IMAGES=$DATA/images
+SERIAL=$DATA/serial
+DOMAIN_PREFIX=nubes-
+
+HB="$STATE/hostb"                 # host B's private /etc /run /var dirs
+OVS_A_RUN=/var/run/openvswitch    # libvirt's ovs-vsctl uses the default paths
+OVS_A_DB="$STATE/ovs-a/conf.db"
+OVS_B_DB="$HB/etc-openvswitch/conf.db"
+OVN_CENTRAL="$STATE/ovn-central"
+OVN_A_RUN="$STATE/ovn-a"
+OVN_B_RUN="$HB/run-ovn"
+
+log()  { echo "[lab] $*"; }
+warn() { echo "[lab] WARNING: $*" >&2; }
+die()  { echo "[lab] ERROR: $*" >&2; exit 1; }
+
+# Run a command inside host B (its network, mount and UTS namespaces).
+hostb() {
+    nsenter --net="/run/netns/$NETNS_B" --mount="$NSDIR/hostb.mnt" --uts="$NSDIR/hostb.uts" -- "$@"
+}
+hostb_ready() { [ -e "/run/netns/$NETNS_B" ] && mountpoint -q "$NSDIR/hostb.mnt" 2>/dev/null; }
+
+# A pid is "ours and alive" when it runs the executable we recorded.
+pid_alive() {  # pid exe
+    local pid="$1" exe="$2"
+    [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
+    [ "$(basename "$(readlink "/proc/$pid/exe" 2>/dev/null)" 2>/dev/null)" = "$exe" ]
+}
+pid_from_file() { [ -s "$1" ] && tr -dc '0-9' < "$1"; }
+
+# Record a started process (pid read from its pidfile).
+record_started() {  # name exe pidfile
+    local name="$1" exe="$2" pidfile="$3" pid
+    for _ in $(seq 50); do
+        pid="$(pid_from_file "$pidfile" || true)"
+        [ -n "$pid" ] && pid_alive "$pid" "$exe" && break
+        sleep 0.1
+    done
+    pid_alive "$pid" "$exe" || die "$name did not start (pidfile $pidfile); see $LOGS"
+    echo "$name $pid $exe $pidfile" >> "$STARTED"
+}
+
+# Is a recorded process (by name) alive?
+started_alive() {  # name
+    [ -s "$STARTED" ] || return 1
+    local line; line="$(awk -v n="$1" '$1==n' "$STARTED" | tail -n1)"
+    [ -n "$line" ] || return 1
+    set -- $line
+    pid_alive "$2" "$3"
+}
+
+virsh_a() { virsh -q -c "$URI_A" "$@"; }
+virsh_b() { virsh -q -c "$URI_B" "$@"; }
+
+# `cmd | has PATTERN`: like grep -q, but reads all its input, so the writer
+# never dies of SIGPIPE (with pipefail, `cmd | grep -q` fails at random).
+has() { grep "$@" >/dev/null; }
