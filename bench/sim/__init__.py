@@ -1,0 +1,1 @@
+"""Trace-driven simulation of the scheduler core (PlanetLab, CloudSim reference set-up)."""

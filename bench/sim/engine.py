@@ -1,0 +1,264 @@
+"""Replays one day of traces through the production DRS and DPM functions.
+
+Each 300 s step: the scheduler sees the demand history up to the end of the previous step
+(never the coming sample), `drs.recommend` and `dpm.plan` run on one working index, their
+moves and power actions are applied, and then the step's real demand is accounted:
+energy from the SPECpower curves, overload time (requested CPU above what the host or a
+core can give, CloudSim's "allocated < requested"), and the CPU lost to migrations.
+A host woken by DPM is up from the next step; a host in standby draws nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from scheduler.core import dpm, drs
+from scheduler.core.model import (
+    ClusterPolicy,
+    HostPowerState,
+    HostState,
+    InstanceState,
+    MigrationRecord,
+    PlacementStrategy,
+    PowerActionKind,
+    Snapshot,
+)
+from scheduler.core.placement import PlacementRequest, place
+from scheduler.core.state import ClusterIndex
+
+from . import cloudsim as cs
+
+JOULES_PER_KWH = 3.6e6
+MS = 1000.0
+
+
+class Overcommit(enum.StrEnum):
+    """CLOUDSIM: as the reference behaves — its planetlab VMs request no RAM after creation
+    (UtilizationModelNull) and its time-shared scheduler has no vCPU limit, so only CPU
+    demand binds. DEFAULT: the production policy's 4.0 vCPU and 1.0 RAM ratios."""
+
+    CLOUDSIM = "cloudsim"
+    DEFAULT = "default"
+
+
+UNBOUNDED_RATIO = 1000.0
+
+
+@dataclass
+class DayResult:
+    day: str
+    vms: int
+    hosts: int
+    energy_kwh: float
+    slatah: float
+    pdm: float
+    migrations: int
+    standby_actions: int
+    wake_actions: int
+    mean_active_hosts: float
+    max_active_hosts: int
+    decision_ms_mean: float
+    decision_ms_max: float
+    unplaced: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def slav(self) -> float:
+        return self.slatah * self.pdm
+
+    @property
+    def esv(self) -> float:
+        return self.energy_kwh * self.slav
+
+
+def policy_for(policy: ClusterPolicy, overcommit: Overcommit) -> ClusterPolicy:
+    if overcommit is Overcommit.CLOUDSIM:
+        return replace(policy, cpu_overcommit=UNBOUNDED_RATIO, ram_overcommit=UNBOUNDED_RATIO,
+                       migration_bandwidth_mb_s=cs.MIGRATION_BANDWIDTH_MB_S)
+    return replace(policy, migration_bandwidth_mb_s=cs.MIGRATION_BANDWIDTH_MB_S)
+
+
+class Simulation:
+    def __init__(self, day: str, traces: list[list[int]], host_count: int,
+                 policy: ClusterPolicy, overcommit: Overcommit, manage: bool = True) -> None:
+        self.day = day
+        self.policy = policy_for(policy, overcommit)
+        self.overcommit = overcommit
+        self.manage = manage
+        self.hosts = cs.make_hosts(host_count)
+        self.host_by_id = {h.id: h for h in self.hosts}
+        self.state = {h.id: HostPowerState.UP for h in self.hosts}
+        n = len(traces)
+        self.vm_ids = [f"vm-{i:04d}" for i in range(n)]
+        types = [cs.vm_type(i, n) for i in range(n)]
+        self.mips = [cs.VM_MIPS[t] for t in types]
+        self.ram = [cs.VM_RAM_MB[t] for t in types]
+        self.demand = [[pct / 100.0 * self.mips[i] for pct in tr] for i, tr in enumerate(traces)]
+        self.where: list[str | None] = [None] * n
+        self.recent: list[MigrationRecord] = []
+        self.active_memory = 0.0 if overcommit is Overcommit.CLOUDSIM else None
+
+    # --- the scheduler's view ---------------------------------------------------------------
+
+    def snapshot(self, step: int) -> Snapshot:
+        window = self.policy.demand_window
+        start = max(step - window, 0)
+        hosts = tuple(h if self.state[h.id] is HostPowerState.UP else
+                      _with_state(h, self.state[h.id]) for h in self.hosts)
+        instances = tuple(
+            InstanceState(id=vid, host=self.where[i], vcpus=1, memory_mb=self.ram[i],
+                          cpu_demand_mhz=tuple(self.demand[i][start:max(step, 1)]),
+                          active_memory_mb=self.active_memory)
+            for i, vid in enumerate(self.vm_ids))
+        horizon = step * cs.STEP_S - self.policy.drs_hysteresis_s
+        self.recent = [m for m in self.recent if m.finished_at > horizon]
+        return Snapshot(hosts, instances, recent_migrations=tuple(self.recent),
+                        now=step * cs.STEP_S)
+
+    def initial_placement(self) -> int:
+        """Best fit decreasing on the first sample, through placement (PACK)."""
+        snap = self.snapshot(0)
+        index = ClusterIndex(snap, self.policy)
+        strategy = PlacementStrategy.PACK if self.manage else PlacementStrategy.SPREAD
+        cap = self.policy.dpm_target_high if self.manage else 1.0
+        unplaced = 0
+        order = sorted(range(len(self.vm_ids)), key=lambda i: -self.demand[i][0])
+        for i in order:
+            inst = index.instances[self.vm_ids[i]]
+            result = place(PlacementRequest(inst, strategy=strategy, max_cpu_load=cap),
+                           snap, self.policy, index)
+            if not result.ok:
+                result = place(PlacementRequest(inst, strategy=strategy), snap, self.policy,
+                               index)
+            if not result.ok:
+                unplaced += 1
+                continue
+            index.move(inst.id, result.host_id)
+            self.where[i] = result.host_id
+        if self.manage:
+            used = {h for h in self.where if h is not None}
+            for h in self.hosts:
+                if h.id not in used:
+                    self.state[h.id] = HostPowerState.STANDBY
+        return unplaced
+
+    def decide(self, step: int) -> tuple[list[tuple[int, str]], int, int, float]:
+        """Run DRS then DPM; apply. Returns (migrations as (vm, source), standby, wakes, ms)."""
+        for hid, st in self.state.items():
+            if st is HostPowerState.WAKING:
+                self.state[hid] = HostPowerState.UP
+        snap = self.snapshot(step)
+        started = time.perf_counter()
+        index = ClusterIndex(snap, self.policy)
+        balance = drs.recommend(snap, self.policy, index)
+        power = dpm.plan(snap, self.policy, index)
+        elapsed = (time.perf_counter() - started) * MS
+        migrations = []
+        position = {vid: i for i, vid in enumerate(self.vm_ids)}
+        for move in balance.moves + power.moves:
+            i = position[move.instance_id]
+            source = self.where[i]
+            if source == move.target_host or source is None:
+                continue
+            migrations.append((i, source))
+            self.where[i] = move.target_host
+            self.recent.append(MigrationRecord(move.instance_id, source, move.target_host,
+                                               step * cs.STEP_S
+                                               + cs.migration_time_s(self.ram[i])))
+        standby = wakes = 0
+        for action in power.power_actions:
+            if action.action is PowerActionKind.STANDBY:
+                self.state[action.host_id] = HostPowerState.STANDBY
+                standby += 1
+            else:
+                self.state[action.host_id] = HostPowerState.WAKING
+                wakes += 1
+        return migrations, standby, wakes, elapsed
+
+    # --- the run --------------------------------------------------------------------------------
+
+    def run(self, progress: Callable[[str], None] | None = None) -> DayResult:
+        steps = len(self.demand[0]) if self.demand else 0
+        unplaced = self.initial_placement()
+        energy_j = 0.0
+        over_s = {h.id: 0.0 for h in self.hosts}
+        active_s = {h.id: 0.0 for h in self.hosts}
+        lost = [0.0] * len(self.vm_ids)
+        requested = [0.0] * len(self.vm_ids)
+        total_migrations = standby_total = wake_total = 0
+        decision_ms: list[float] = []
+        active_counts = []
+        for step in range(steps):
+            migrations: list[tuple[int, str]] = []
+            if self.manage and step > 0:
+                migrations, standby, wakes, ms = self.decide(step)
+                total_migrations += len(migrations)
+                standby_total += standby
+                wake_total += wakes
+                decision_ms.append(ms)
+            energy_j += self._account(step, migrations, over_s, active_s, lost, requested)
+            active_counts.append(sum(1 for s in self.state.values()
+                                     if s is not HostPowerState.STANDBY))
+            if progress and (step + 1) % 24 == 0:
+                progress(f"{self.day}: {(step + 1) * cs.STEP_S / 3600:.0f} h, "
+                         f"{total_migrations} migrations, {active_counts[-1]} hosts on")
+        slatah_terms = [over_s[h] / active_s[h] for h in over_s if active_s[h] > 0]
+        pdm_terms = [lost[i] / requested[i] for i in range(len(lost)) if requested[i] > 0]
+        return DayResult(
+            day=self.day, vms=len(self.vm_ids), hosts=len(self.hosts),
+            energy_kwh=energy_j / JOULES_PER_KWH,
+            slatah=sum(slatah_terms) / len(slatah_terms) if slatah_terms else 0.0,
+            pdm=sum(pdm_terms) / len(pdm_terms) if pdm_terms else 0.0,
+            migrations=total_migrations, standby_actions=standby_total,
+            wake_actions=wake_total,
+            mean_active_hosts=sum(active_counts) / len(active_counts) if active_counts else 0,
+            max_active_hosts=max(active_counts, default=0),
+            decision_ms_mean=sum(decision_ms) / len(decision_ms) if decision_ms else 0.0,
+            decision_ms_max=max(decision_ms, default=0.0), unplaced=unplaced)
+
+    def _account(self, step: int, migrations: list[tuple[int, str]], over_s: dict[str, float],
+                 active_s: dict[str, float], lost: list[float], requested: list[float]) -> float:
+        """Energy (J) of the step; adds overload and active time per host, lost and
+        requested CPU per VM. A migrating VM loads its source for the migration time."""
+        base: dict[str, float] = {}
+        core_over: set[str] = set()
+        for i, host_id in enumerate(self.where):
+            d = self.demand[i][step]
+            requested[i] += d * cs.STEP_S
+            if host_id is None:
+                continue
+            base[host_id] = base.get(host_id, 0.0) + d
+            if d > self.host_by_id[host_id].mhz:
+                core_over.add(host_id)
+        outgoing: dict[str, tuple[float, float]] = {}
+        for i, source in migrations:
+            d = self.demand[i][step]
+            seconds = cs.migration_time_s(self.ram[i])
+            lost[i] += cs.MIGRATION_CPU_PENALTY * d * seconds
+            extra, longest = outgoing.get(source, (0.0, 0.0))
+            outgoing[source] = (extra + d, max(longest, seconds))
+        energy = 0.0
+        for host in self.hosts:
+            state = self.state[host.id]
+            if state is HostPowerState.STANDBY:
+                continue
+            curve = host.power_curve
+            cap = host.capacity_mhz
+            load = base.get(host.id, 0.0)
+            extra, seg1 = outgoing.get(host.id, (0.0, 0.0))
+            seg2 = cs.STEP_S - seg1
+            energy += curve.power((load + extra) / cap) * seg1 + curve.power(load / cap) * seg2
+            if host.id in base or extra:
+                active_s[host.id] += cs.STEP_S
+                if load + extra > cap:
+                    over_s[host.id] += seg1
+                if load > cap or host.id in core_over:
+                    over_s[host.id] += seg2
+        return energy
+
+
+def _with_state(host: HostState, state: HostPowerState) -> HostState:
+    return replace(host, state=state)

@@ -1,0 +1,75 @@
+"""PlanetLab traces and the README's reference results, read straight from the shared data.
+
+The archives are read with `tarfile` in memory: nothing is written next to the data.
+"""
+
+from __future__ import annotations
+
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+SAMPLES_PER_DAY = 288
+PERCENT = 100.0
+
+
+def available_days(data_dir: Path) -> list[str]:
+    return sorted(p.name.removesuffix(".tar.gz") for p in data_dir.glob("*.tar.gz"))
+
+
+def load_day(data_dir: Path, day: str) -> list[list[int]]:
+    """One list of 288 CPU percentages per VM, in file-name order."""
+    traces: list[tuple[str, list[int]]] = []
+    with tarfile.open(data_dir / f"{day}.tar.gz", "r:gz") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            handle = archive.extractfile(member)
+            if handle is None:
+                continue
+            values = [int(line) for line in handle.read().split()[:SAMPLES_PER_DAY]]
+            if len(values) < SAMPLES_PER_DAY:
+                values += [values[-1] if values else 0] * (SAMPLES_PER_DAY - len(values))
+            traces.append((Path(member.name).name, values))
+    traces.sort()
+    return [values for _, values in traces]
+
+
+@dataclass(frozen=True)
+class ReferencePolicy:
+    name: str
+    energy_kwh: float
+    migrations: int
+    slatah_pct: float
+    pdm_pct: float
+    slav_pct: float
+
+    @property
+    def esv(self) -> float:
+        """energy (kWh) x SLAV (a fraction), as in Beloglazov & Buyya."""
+        return self.energy_kwh * self.slav_pct / PERCENT
+
+
+_ROW = re.compile(r"^\|\s*([^|]+?)\s*\|\s*([\d.,]+)\s*\|\s*([\d,]+)\s*\|\s*([\d.]+)\s*\|"
+                  r"\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*$")
+
+
+def reference_policies(data_dir: Path) -> list[ReferencePolicy]:
+    """The rows of the README's reference table."""
+    text = (data_dir / "README.md").read_text()
+    policies = []
+    for line in text.splitlines():
+        match = _ROW.match(line)
+        if match:
+            name, energy, migrations, slatah, pdm, slav = match.groups()
+            policies.append(ReferencePolicy(name, float(energy.replace(",", "")),
+                                            int(migrations.replace(",", "")), float(slatah),
+                                            float(pdm), float(slav)))
+    return policies
+
+
+def best_reference(policies: list[ReferencePolicy]) -> ReferencePolicy:
+    """Lowest ESV among the consolidating policies (DVFS-only migrates nothing: SLAV 0)."""
+    consolidating = [p for p in policies if p.migrations > 0]
+    return min(consolidating, key=lambda p: p.esv)

@@ -1,0 +1,193 @@
+"""DPM: keep the cluster's utilisation inside the target range by powering hosts.
+
+Below the range, empty the host that is cheapest to evacuate (and least efficient), planning
+every instance's move through placement, and put it in standby — only if the rest stays in
+the range, keeps the minimum hosts on, the hosts in reserve and the HA failover capacity.
+Above the range — or heading there on the recent trend — wake standby hosts, most efficient
+first, so they are up before the load arrives. Returns a plan; compute's services act.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .ha import admission_check
+from .model import (
+    ClusterPolicy,
+    HostPowerState,
+    HostState,
+    Move,
+    MoveReason,
+    PlacementStrategy,
+    PowerAction,
+    PowerActionKind,
+    Snapshot,
+)
+from .placement import PlacementRequest, place
+from .state import ClusterIndex, HostUsage, index_for
+
+MAX_CANDIDATES = 8  # hosts tried for evacuation per standby decision
+
+
+@dataclass(frozen=True, slots=True)
+class DpmPlan:
+    moves: tuple[Move, ...]
+    power_actions: tuple[PowerAction, ...]
+    utilisation_before: float
+    utilisation_after: float       # predicted, over the hosts up (or waking) after the plan
+    projected_utilisation: float   # with the demand trend over the lookahead
+    notes: tuple[str, ...]
+
+
+def utilisation(usages: list[HostUsage], extra_mhz: float = 0.0) -> float:
+    """Dominant share of smoothed CPU demand or active memory over the given hosts."""
+    cpu_cap = sum(u.host.usable_mhz for u in usages)
+    mem_cap = sum(u.host.usable_memory_mb for u in usages)
+    if cpu_cap <= 0 or mem_cap <= 0:
+        return float("inf") if any(u.instance_ids for u in usages) else 0.0
+    cpu = (sum(u.demand_mhz for u in usages) + extra_mhz) / cpu_cap
+    mem = sum(u.active_memory_mb for u in usages) / mem_cap
+    return max(cpu, mem)
+
+
+def demand_trend_mhz(index: ClusterIndex, policy: ClusterPolicy) -> float:
+    """The growth of total raw demand expected over the lookahead (0 if it is falling).
+
+    A least-squares slope over the demand window of the instances on running hosts (as long
+    as the shortest history allows).
+    """
+    histories = [index.instances[iid].cpu_demand_mhz
+                 for u in index.usage.values() if u.host.state is HostPowerState.UP
+                 for iid in u.instance_ids]
+    if not histories:
+        return 0.0
+    window = min(policy.demand_window, min(len(h) for h in histories))
+    series = [0.0] * window
+    for samples in histories:
+        for k, value in enumerate(samples[len(samples) - window:]):
+            series[k] += value
+    n = len(series)
+    if n < 2:
+        return 0.0
+    mean_x = (n - 1) / 2
+    mean_y = sum(series) / n
+    num = sum((x - mean_x) * (y - mean_y) for x, y in enumerate(series))
+    den = sum((x - mean_x) ** 2 for x in range(n))
+    return max(num / den * policy.dpm_lookahead, 0.0)
+
+
+def _efficiency(host: HostState) -> float:
+    """MHz per peak watt; hosts without a power curve count as equally efficient."""
+    if host.power_curve is None:
+        return 1.0
+    return host.capacity_mhz / host.power_curve.peak
+
+
+def plan(snapshot: Snapshot, policy: ClusterPolicy,
+         index: ClusterIndex | None = None) -> DpmPlan:
+    index = index if index is not None else index_for(snapshot, policy).copy()
+    up = index.up_hosts()
+    waking = [u for u in index.usage.values() if u.host.state is HostPowerState.WAKING]
+    before = utilisation(up)
+    trend = demand_trend_mhz(index, policy)
+    projected = utilisation(up + waking, trend)
+    if not policy.dpm_enabled:
+        return DpmPlan((), (), before, before, projected, ("DPM disabled",))
+    if projected > policy.dpm_target_high:
+        return _wake(index, policy, up + waking, trend, before, projected)
+    if before < policy.dpm_target_low and projected < policy.dpm_target_low and not waking:
+        return _consolidate(index, snapshot, policy, before, projected)
+    return DpmPlan((), (), before, before, projected, ("utilisation within the target range",))
+
+
+def _wake(index: ClusterIndex, policy: ClusterPolicy, on: list[HostUsage], trend: float,
+          before: float, projected: float) -> DpmPlan:
+    standby = [u for u in index.usage.values() if u.host.state is HostPowerState.STANDBY]
+    standby.sort(key=lambda u: (-_efficiency(u.host), u.host.id))
+    actions = []
+    util = projected
+    while util > policy.dpm_target_mid and standby:
+        chosen = standby.pop(0)
+        on = on + [chosen]
+        util = utilisation(on, trend)
+        actions.append(PowerAction(chosen.host.id, PowerActionKind.WAKE,
+                                   f"projected utilisation {projected:.0%} above "
+                                   f"{policy.dpm_target_high:.0%}"))
+    notes = () if actions else ("no standby host left to wake",)
+    return DpmPlan((), tuple(actions), before, util, projected, notes)
+
+
+def _evacuation_order(index: ClusterIndex, up: list[HostUsage]) -> list[HostUsage]:
+    def key(u: HostUsage) -> tuple[float, float, str]:
+        cost = sum(index.migration_cost_s(i) for i in u.instance_ids)
+        return cost, -1.0 / _efficiency(u.host), u.host.id
+    return sorted(up, key=key)
+
+
+def _consolidate(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
+                 before: float, projected: float) -> DpmPlan:
+    moves: list[Move] = []
+    actions: list[PowerAction] = []
+    notes: list[str] = []
+    leaving: set[str] = set()
+    for _ in range(policy.dpm_max_evacuations):
+        up = [u for u in index.up_hosts() if u.host.id not in leaving]
+        if len(up) <= max(policy.dpm_min_hosts_on, 1):
+            notes.append(f"minimum of {policy.dpm_min_hosts_on} hosts on reached")
+            break
+        if utilisation(up) >= policy.dpm_target_low:
+            break
+        empty = sum(1 for u in up if not u.instance_ids)
+        chosen = None
+        for candidate in _evacuation_order(index, up)[:MAX_CANDIDATES]:
+            rest = [u for u in up if u is not candidate]
+            if utilisation(rest) > policy.dpm_target_mid:
+                notes.append(f"{candidate.host.id}: the rest would pass the range's middle")
+                continue
+            if not candidate.instance_ids and empty <= policy.dpm_reserve_hosts:
+                notes.append(f"{candidate.host.id}: kept as one of "
+                             f"{policy.dpm_reserve_hosts} hosts in reserve")
+                continue
+            gone = leaving | {candidate.host.id}
+            admission = admission_check(snapshot, policy, index=index, without_hosts=gone)
+            if not admission.allowed:
+                notes.append(f"{candidate.host.id}: {admission.reason}")
+                continue
+            planned = _plan_evacuation(index, snapshot, policy, candidate, gone)
+            if planned is None:
+                notes.append(f"{candidate.host.id}: an instance has no valid host")
+                continue
+            chosen = candidate
+            moves += planned
+            break
+        if chosen is None:
+            break
+        leaving.add(chosen.host.id)
+        actions.append(PowerAction(chosen.host.id, PowerActionKind.STANDBY,
+                                   f"utilisation {before:.0%} below "
+                                   f"{policy.dpm_target_low:.0%}"))
+    after = utilisation([u for u in index.up_hosts() if u.host.id not in leaving])
+    return DpmPlan(tuple(moves), tuple(actions), before, after, projected, tuple(notes))
+
+
+def _plan_evacuation(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
+                     host: HostUsage, excluded: set[str]) -> list[Move] | None:
+    """Moves emptying `host` onto the others (packing, within the range), left applied to
+    `index` only if every instance finds a place."""
+    source = host.host.id
+    moves: list[Move] = []
+    ordered = sorted(host.instance_ids, key=lambda i: (-index.demand[i], i))
+    for iid in ordered:
+        request = PlacementRequest(index.instances[iid], exclude_hosts=frozenset(excluded),
+                                   strategy=PlacementStrategy.PACK,
+                                   max_cpu_load=policy.dpm_target_high)
+        result = place(request, snapshot, policy, index)
+        if not result.ok:
+            for move in reversed(moves):
+                index.move(move.instance_id, source)
+            return None
+        index.move(iid, result.host_id)
+        moves.append(Move(iid, source, result.host_id, MoveReason.EVACUATE,
+                          cost_s=index.migration_cost_s(iid),
+                          explanation=f"empty {source} for standby"))
+    return moves

@@ -1,0 +1,203 @@
+"""Demand smoothing and the per-host aggregates every planner works on.
+
+A `ClusterIndex` is built once per snapshot and policy (O(instances)); planners take a copy
+and `move()` instances on it, so each tentative decision sees the consequences of the
+earlier ones without rebuilding anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+
+from .model import (
+    ClusterPolicy,
+    DemandEstimator,
+    HostPowerState,
+    HostState,
+    InstanceState,
+    Rule,
+    RuleKind,
+    Snapshot,
+)
+
+
+def estimate_demand(samples: Sequence[float], policy: ClusterPolicy) -> float:
+    """One demand figure (MHz) from a history: a high percentile or an EWMA over the window."""
+    if not samples:
+        return 0.0
+    window = samples[-policy.demand_window:]
+    if policy.demand_estimator is DemandEstimator.LAST:
+        return float(window[-1])
+    if policy.demand_estimator is DemandEstimator.EWMA:
+        alpha = policy.ewma_alpha
+        value = float(window[0])
+        for sample in window[1:]:
+            value += alpha * (sample - value)
+        return value
+    ordered = sorted(window)
+    rank = math.ceil(policy.demand_percentile / 100.0 * len(ordered)) - 1
+    return float(ordered[max(rank, 0)])
+
+
+def instance_demand(inst: InstanceState, policy: ClusterPolicy) -> float:
+    """Smoothed demand, never below the instance's reservation."""
+    return max(estimate_demand(inst.cpu_demand_mhz, policy), inst.reservation_mhz)
+
+
+class HostUsage:
+    """What is allocated to, and demanded of, one host."""
+
+    __slots__ = ("host", "shared_vcpus", "pinned_vcpus", "memory_mb", "active_memory_mb",
+                 "disk_gb", "reserved_mhz", "demand_mhz", "instance_ids")
+
+    def __init__(self, host: HostState) -> None:
+        self.host = host
+        self.shared_vcpus = 0
+        self.pinned_vcpus = 0
+        self.memory_mb = 0.0
+        self.active_memory_mb = 0.0
+        self.disk_gb = 0.0
+        self.reserved_mhz = 0.0
+        self.demand_mhz = 0.0
+        self.instance_ids: set[str] = set()
+
+    def copy(self) -> HostUsage:
+        other = HostUsage.__new__(HostUsage)
+        for name in HostUsage.__slots__:
+            setattr(other, name, getattr(self, name))
+        other.instance_ids = set(self.instance_ids)
+        return other
+
+    def add(self, inst: InstanceState, demand: float, sign: int = 1) -> None:
+        if inst.pinned:
+            self.pinned_vcpus += sign * inst.vcpus
+        else:
+            self.shared_vcpus += sign * inst.vcpus
+        self.memory_mb += sign * inst.memory_mb
+        self.active_memory_mb += sign * inst.active_memory
+        self.disk_gb += sign * inst.disk_gb
+        self.reserved_mhz += sign * inst.reservation_mhz
+        self.demand_mhz += sign * demand
+        if sign > 0:
+            self.instance_ids.add(inst.id)
+        else:
+            self.instance_ids.discard(inst.id)
+
+    @property
+    def cpu_load(self) -> float:
+        usable = self.host.usable_mhz
+        return self.demand_mhz / usable if usable > 0 else math.inf
+
+    @property
+    def memory_load(self) -> float:
+        usable = self.host.usable_memory_mb
+        return self.active_memory_mb / usable if usable > 0 else math.inf
+
+    @property
+    def load(self) -> float:
+        """The dominant of smoothed CPU demand and active memory, as a share of capacity."""
+        return max(self.cpu_load, self.memory_load)
+
+
+class ClusterIndex:
+    """Per-host usage, instance locations and rule membership for one snapshot and policy."""
+
+    def __init__(self, snapshot: Snapshot, policy: ClusterPolicy) -> None:
+        self.snapshot = snapshot
+        self.policy = policy
+        self.hosts: dict[str, HostState] = snapshot.host_map()
+        self.usage: dict[str, HostUsage] = {h.id: HostUsage(h) for h in snapshot.hosts}
+        self.instances: dict[str, InstanceState] = {}
+        self.demand: dict[str, float] = {}
+        self.location: dict[str, str | None] = {}
+        for inst in snapshot.instances:
+            demand = instance_demand(inst, policy)
+            self.instances[inst.id] = inst
+            self.demand[inst.id] = demand
+            self.location[inst.id] = inst.host
+            if inst.host is not None and inst.host in self.usage:
+                self.usage[inst.host].add(inst, demand)
+        self.rules: tuple[Rule, ...] = snapshot.all_rules()
+        self.rules_of: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            for iid in rule.instance_ids:
+                self.rules_of.setdefault(iid, []).append(rule)
+
+    def copy(self) -> ClusterIndex:
+        other = ClusterIndex.__new__(ClusterIndex)
+        other.snapshot = self.snapshot
+        other.policy = self.policy
+        other.hosts = self.hosts
+        other.usage = {hid: u.copy() for hid, u in self.usage.items()}
+        other.instances = dict(self.instances)
+        other.demand = dict(self.demand)
+        other.location = dict(self.location)
+        other.rules = self.rules
+        other.rules_of = self.rules_of
+        return other
+
+    def add_instance(self, inst: InstanceState) -> None:
+        """Make a not-yet-placed instance known (a create request being planned)."""
+        self.instances[inst.id] = inst
+        self.demand[inst.id] = instance_demand(inst, self.policy)
+        self.location[inst.id] = None
+
+    def move(self, instance_id: str, target: str | None) -> None:
+        inst = self.instances[instance_id]
+        demand = self.demand[instance_id]
+        source = self.location[instance_id]
+        if source is not None and source in self.usage:
+            self.usage[source].add(inst, demand, sign=-1)
+        if target is not None:
+            self.usage[target].add(inst, demand)
+        self.location[instance_id] = target
+
+    def set_host_state(self, host_id: str, state: HostPowerState) -> None:
+        host = self.hosts[host_id]
+        if host.state is state:
+            return
+        if self.hosts is self.snapshot.host_map():
+            self.hosts = dict(self.hosts)
+        self.hosts[host_id] = replace(host, state=state)
+        self.usage[host_id].host = self.hosts[host_id]
+
+    def up_hosts(self) -> list[HostUsage]:
+        return [u for u in self.usage.values() if u.host.state is HostPowerState.UP]
+
+    def members_on(self, rule: Rule) -> dict[str, list[str]]:
+        """host id -> the rule's placed instances on it."""
+        placed: dict[str, list[str]] = {}
+        for iid in rule.instance_ids:
+            host = self.location.get(iid)
+            if host is not None:
+                placed.setdefault(host, []).append(iid)
+        return placed
+
+    def migration_cost_s(self, instance_id: str) -> float:
+        return migration_cost_s(self.instances[instance_id], self.policy)
+
+
+def migration_cost_s(inst: InstanceState, policy: ClusterPolicy) -> float:
+    """Estimated live-migration time: memory over the bandwidth left after the dirty rate.
+
+    Pre-copy converges only when the bandwidth beats the dirty rate; we floor the effective
+    bandwidth at a tenth so a hot instance is expensive but still comparable.
+    """
+    bandwidth = policy.migration_bandwidth_mb_s
+    effective = max(bandwidth - inst.dirty_rate_mb_s, bandwidth * 0.1)
+    return inst.memory_mb / effective
+
+
+def rule_is_vm_vm(rule: Rule) -> bool:
+    return rule.kind in (RuleKind.VM_AFFINITY, RuleKind.VM_ANTI_AFFINITY)
+
+
+def index_for(snapshot: Snapshot, policy: ClusterPolicy) -> ClusterIndex:
+    """The snapshot's index for a policy, built once. Read-only: copy before moving."""
+    key = ("index", policy)
+    index = snapshot._cache.get(key)
+    if index is None:
+        index = snapshot._cache[key] = ClusterIndex(snapshot, policy)
+    return index
