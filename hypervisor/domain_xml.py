@@ -275,13 +275,16 @@ def build_domain_xml(spec: DomainSpec) -> str:
     return etree.tostring(root, pretty_print=True, encoding="unicode")
 
 
-def metadata_element(instance_id: str | None, project_id: str | None) -> etree._Element:
-    """Our ``<nubes:instance>`` metadata element (also usable with virDomainSetMetadata)."""
-    instance = etree.Element(f"{{{NUBES_NS}}}instance", nsmap={NUBES_PREFIX: NUBES_NS})
+def metadata_element(instance_id: str | None, project_id: str | None, *,
+                     namespaced: bool = True) -> etree._Element:
+    """Our ``<nubes:instance>`` metadata element; virDomainSetMetadata wants it without
+    the namespace (libvirt adds it), hence ``namespaced=False``."""
+    ns = f"{{{NUBES_NS}}}" if namespaced else ""
+    instance = etree.Element(f"{ns}instance", nsmap={NUBES_PREFIX: NUBES_NS} if ns else None)
     if instance_id:
-        _sub(instance, f"{{{NUBES_NS}}}id", instance_id)
+        _sub(instance, f"{ns}id", instance_id)
     if project_id:
-        _sub(instance, f"{{{NUBES_NS}}}project", project_id)
+        _sub(instance, f"{ns}project", project_id)
     return instance
 
 

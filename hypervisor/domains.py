@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import libvirt
 from lxml import etree
@@ -9,7 +10,6 @@ from lxml import etree
 from .connection import get_connection, is_simulated, lookup_domain
 from .domain_xml import (
     NUBES_NS, NUBES_PREFIX, adapt_for_test_driver, metadata_element, parse_cpuset, parse_xml,
-    read_metadata,
 )
 from .errors import InvalidConfig, NotSupported, from_libvirt_error, translated
 from .types import STATE_NAMES, SHUTOFF, SUSPENDED, CpuQos, DomainState, ShutdownResult
@@ -31,9 +31,9 @@ def _metadata(dom: libvirt.virDomain) -> tuple[str | None, str | None]:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA:
             return None, None  # not one of ours
         raise
-    # libvirt returns just the element; wrap it so read_metadata finds it where it expects.
-    root = parse_xml(f"<domain><metadata>{xml}</metadata></domain>")
-    return read_metadata(root)
+    # libvirt hands the element back with its namespace stripped: match local names.
+    values = {etree.QName(child).localname: child.text for child in parse_xml(xml)}
+    return values.get("id"), values.get("project")
 
 
 def _to_state(dom: libvirt.virDomain) -> DomainState:
@@ -167,14 +167,21 @@ def _affect_flags(dom: libvirt.virDomain, live: bool, config: bool) -> int:
     return flags
 
 
+def _apply(uri: str, change: Callable[[int], object], flags: int) -> None:
+    # One call per target: the test driver refuses LIVE|CONFIG together, QEMU takes either.
+    with translated(uri):
+        for flag in (libvirt.VIR_DOMAIN_AFFECT_CONFIG, libvirt.VIR_DOMAIN_AFFECT_LIVE):
+            if flags & flag:
+                change(flag)
+
+
 def domain_set_balloon(uri: str, uuid: str, memory_kib: int, *, live: bool = True,
                        config: bool = True) -> None:
     """Set the balloon target (guest-visible memory), at most the domain's maximum."""
     if memory_kib <= 0:
         raise InvalidConfig("memory_kib must be positive")
     dom = lookup_domain(uri, uuid)
-    with translated(uri):
-        dom.setMemoryFlags(memory_kib, _affect_flags(dom, live, config))
+    _apply(uri, lambda flag: dom.setMemoryFlags(memory_kib, flag), _affect_flags(dom, live, config))
 
 
 def domain_set_vcpus(uri: str, uuid: str, count: int, *, live: bool = True,
@@ -183,8 +190,7 @@ def domain_set_vcpus(uri: str, uuid: str, count: int, *, live: bool = True,
     if count <= 0:
         raise InvalidConfig("count must be positive")
     dom = lookup_domain(uri, uuid)
-    with translated(uri):
-        dom.setVcpusFlags(count, _affect_flags(dom, live, config))
+    _apply(uri, lambda flag: dom.setVcpusFlags(count, flag), _affect_flags(dom, live, config))
 
 
 def domain_pin_vcpu(uri: str, uuid: str, vcpu: int, cpuset: str, *, live: bool = True,
@@ -196,8 +202,28 @@ def domain_pin_vcpu(uri: str, uuid: str, vcpu: int, cpuset: str, *, live: bool =
         raise InvalidConfig(f"cpuset {cpuset!r} is empty or beyond the host's {host_cpus} CPUs")
     cpumap = tuple(cpu in wanted for cpu in range(host_cpus))
     dom = lookup_domain(uri, uuid)
+    flags = _affect_flags(dom, live, config)
+    if not is_simulated(uri):
+        _apply(uri, lambda flag: dom.pinVcpuFlags(vcpu, cpumap, flag), flags)
+        return
+    # The test driver pins running domains only, and only with flags 0 (current state);
+    # the config side is simulated by rewriting the persistent definition.
     with translated(uri):
-        dom.pinVcpuFlags(vcpu, cpumap, _affect_flags(dom, live, config))
+        if flags & libvirt.VIR_DOMAIN_AFFECT_LIVE:
+            dom.pinVcpuFlags(vcpu, cpumap, libvirt.VIR_DOMAIN_AFFECT_CURRENT)
+        if flags & libvirt.VIR_DOMAIN_AFFECT_CONFIG:
+            _pin_in_config(dom, vcpu, cpuset)
+
+
+def _pin_in_config(dom: libvirt.virDomain, vcpu: int, cpuset: str) -> None:
+    root = parse_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE))
+    cputune = root.find("cputune")
+    if cputune is None:
+        cputune = etree.SubElement(root, "cputune")
+    for old in cputune.findall(f"vcpupin[@vcpu='{vcpu}']"):
+        cputune.remove(old)
+    cputune.insert(0, etree.Element("vcpupin", vcpu=str(vcpu), cpuset=cpuset))
+    dom.connect().defineXML(etree.tostring(root, encoding="unicode"))
 
 
 def _scheduler_parameters(uri: str, dom: libvirt.virDomain) -> tuple[str, dict[str, int]]:
@@ -250,7 +276,7 @@ def domain_xml(uri: str, uuid: str, *, inactive: bool = False, secure: bool = Fa
 def domain_set_metadata(uri: str, uuid: str, instance_id: str | None,
                         project_id: str | None) -> None:
     """(Re)write our metadata element, live and in the config where they exist."""
-    element = metadata_element(instance_id, project_id)
+    element = metadata_element(instance_id, project_id, namespaced=False)
     dom = lookup_domain(uri, uuid)
     with translated(uri):
         dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT,

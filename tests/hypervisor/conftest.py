@@ -22,6 +22,11 @@ def fresh_hosts():
     close_all()
 
 
+@pytest.fixture(name="node_uri")
+def node_uri_fixture():
+    return node_uri
+
+
 @pytest.fixture
 def host_a() -> str:
     return node_uri("host-a")
