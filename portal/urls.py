@@ -18,6 +18,7 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("project/switch/", views.switch_project, name="switch-project"),
+    path("project/recount/", views.recount_usage, name="recount-usage"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path("operations/", views.operation_list, name="operations"),

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -14,7 +14,8 @@ from portal import operations, quotas
 from portal.api.serializers import OperationSerializer
 from portal.forms import RateLimitedLoginForm, TokenForm
 from portal.models import ApiToken, Operation, Project
-from portal.services import issue_token, revoke_token
+from portal.operations import TargetBusy
+from portal.services import issue_token, revoke_token, start_recount
 from portal.ui import dashboard_cards
 
 PAGE_SIZE = 50
@@ -56,12 +57,14 @@ def switch_project(request):
 @login_required
 def tokens(request):
     form = TokenForm(request.POST or None)
-    new_token = None
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data.get("expires_in_days")
         expires = timezone.now() + timedelta(days=days) if days else None
-        _, new_token = issue_token(request.user, form.cleaned_data["name"], expires, request)
-        form = TokenForm()
+        _, plain = issue_token(request.user, form.cleaned_data["name"], expires, request)
+        # Post/redirect/get: the token is shown on the next page view only, never again.
+        request.session["new_token"] = plain
+        return redirect("tokens")
+    new_token = request.session.pop("new_token", None)
     context = {"form": form, "new_token": new_token, "tokens": ApiToken.objects.filter(user=request.user)}
     return render(request, "portal/tokens.html", context)
 
@@ -101,3 +104,20 @@ def operation_cancel(request, pk):
     elif not operations.request_cancel(op):
         messages.error(request, "This operation cannot be cancelled now.")
     return redirect("operation-detail", pk=pk)
+
+
+@login_required
+@require_POST
+def recount_usage(request):
+    """Recount the current project's quota usage, as an Operation the page follows live."""
+    project = request.project
+    if project is None or project.role_of(request.user) not in ("admin", "member"):
+        return HttpResponseBadRequest("Only members of the project may recount its usage.")
+    try:
+        op = start_recount(project, request.user)
+    except TargetBusy as exc:
+        messages.error(request, str(exc))
+        return redirect("dashboard")
+    if request.htmx:
+        return HttpResponse(status=204, headers={"X-Operation": str(op.pk)})
+    return redirect("operation-detail", pk=op.pk)

@@ -50,7 +50,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
         audit.record(self.request.user, "project.delete", project, request=self.request)
         project.delete()
 
-    @action(detail=True, methods=["post"], url_path="recount-quota")
+    @action(detail=True, methods=["post"], url_path="recount-quota", permission_classes=[ProjectRolePermission])
     def recount_quota(self, request, pk=None):
         project = self.get_object()
         return accepted(start_recount(project, request.user), request)
