@@ -1,0 +1,89 @@
+import pytest
+
+from hypervisor import (
+    InvalidConfig, PoolNotFound, PoolSpec, VolumeNotFound, list_pools, list_volumes,
+    pool_define_dir, pool_delete, pool_info, pool_refresh, pool_start, pool_stop, volume_clone,
+    volume_create, volume_delete, volume_info,
+)
+from hypervisor.storage import build_pool_xml
+
+GIB = 1024**3
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "a/b", "..", "a..b", "", "back\\slash"])
+def test_it_rejects_a_volume_name_with_a_path_in_it(host_a, name):
+    with pytest.raises(InvalidConfig):
+        volume_create(host_a, "default", name, GIB)
+
+
+def test_it_rejects_a_pool_name_with_dotdot(host_a):
+    with pytest.raises(InvalidConfig):
+        pool_define_dir(host_a, "..", "/srv/x")
+
+
+def test_each_demo_node_has_a_default_dir_pool(host_a):
+    [pool] = list_pools(host_a)
+    assert (pool.name, pool.type, pool.active) == ("default", "dir", True)
+
+
+def test_it_creates_thin_thick_and_linked_volumes(host_a):
+    base = volume_create(host_a, "default", "base.qcow2", 10 * GIB)
+    thick = volume_create(host_a, "default", "thick.raw", GIB, "raw", allocation_bytes=GIB)
+    linked = volume_create(host_a, "default", "linked.qcow2", 10 * GIB, backing_path=base.path)
+    assert (base.allocation_bytes, thick.allocation_bytes) == (0, GIB)
+    assert (linked.backing_path, linked.backing_format) == (base.path, "qcow2")
+    assert [v.name for v in list_volumes(host_a, "default")] == [
+        "base.qcow2", "linked.qcow2", "thick.raw"]
+    assert pool_refresh(host_a, "default").allocation_bytes == GIB
+
+
+def test_it_clones_a_volume_in_full(host_a):
+    volume_create(host_a, "default", "golden.qcow2", 4 * GIB)
+    clone = volume_clone(host_a, "default", "golden.qcow2", "copy.qcow2")
+    assert (clone.capacity_bytes, clone.format, clone.backing_path) == (4 * GIB, "qcow2", None)
+
+
+def test_it_deletes_a_volume_even_when_asked_to_wipe_it(host_a):
+    volume_create(host_a, "default", "gone.qcow2", GIB)
+    volume_delete(host_a, "default", "gone.qcow2", wipe=True)
+    with pytest.raises(VolumeNotFound):
+        volume_info(host_a, "default", "gone.qcow2")
+
+
+def test_it_rejects_a_backing_file_under_a_raw_volume(host_a):
+    with pytest.raises(InvalidConfig):
+        volume_create(host_a, "default", "x.raw", GIB, "raw", backing_path="/b.qcow2")
+
+
+def test_it_manages_a_dir_pool_lifecycle(host_a):
+    assert not pool_define_dir(host_a, "scratch", "/srv/scratch").active
+    assert pool_start(host_a, "scratch", build=True).autostart
+    pool_stop(host_a, "scratch")
+    assert not pool_info(host_a, "scratch").active
+    pool_delete(host_a, "scratch")
+    with pytest.raises(PoolNotFound):
+        pool_info(host_a, "scratch")
+
+
+@pytest.mark.parametrize("spec,expected", [
+    (PoolSpec("nfs", "netfs", target_path="/mnt/nfs", source_host="10.0.0.5",
+              source_dir="/export", source_format="nfs"),
+     ['<host name="10.0.0.5"/>', '<dir path="/export"/>', '<path>/mnt/nfs</path>']),
+    (PoolSpec("vg", "logical", source_name="vg0", source_devices=("/dev/sdb",)),
+     ['<device path="/dev/sdb"/>', "<name>vg0</name>", "<path>/dev/vg0</path>"]),
+    (PoolSpec("ceph", "rbd", source_name="rbd", source_hosts=("mon1", "mon2"),
+              auth_username="nubes", auth_secret_uuid="5f0c..."),
+     ['<host name="mon2"/>', '<auth type="ceph" username="nubes">']),
+    (PoolSpec("san", "iscsi", target_path="/dev/disk/by-path", source_host="10.0.0.6",
+              source_devices=("iqn.2024-01.dev.nubes:lun1",)),
+     ['<device path="iqn.2024-01.dev.nubes:lun1"/>']),
+])
+def test_it_builds_pool_xml_for_each_backend(spec, expected):
+    xml = build_pool_xml(spec)
+    for fragment in expected:
+        assert fragment in xml
+
+
+def test_it_rejects_an_incomplete_pool_spec():
+    with pytest.raises(InvalidConfig):
+        build_pool_xml(PoolSpec("nfs", "netfs", target_path="/mnt/nfs"))
