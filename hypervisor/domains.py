@@ -12,7 +12,7 @@ from .domain_xml import (
     NUBES_NS, NUBES_PREFIX, adapt_for_test_driver, metadata_element, parse_cpuset, parse_xml,
 )
 from .errors import InvalidConfig, NotSupported, from_libvirt_error, translated
-from .types import STATE_NAMES, SHUTOFF, SUSPENDED, CpuQos, DomainState, ShutdownResult
+from .types import STATE_NAMES, SUSPENDED, CpuQos, DomainState, ShutdownResult
 
 SHUTDOWN_POLL_S = 0.25
 _QOS_PARAMS = {"shares": "cpu_shares", "period": "vcpu_period", "quota": "vcpu_quota"}
