@@ -118,8 +118,20 @@ if is_started ovs-vswitchd-a; then
     done
 fi
 
-# 5. Files.
+# 5. Files: the data dir, libvirt's logs of lab domains, runtime dirs the lab's daemons made.
 rm -rf "$DATA"
+rm -f /var/log/libvirt/qemu/"$DOMAIN_PREFIX"*.log
+if [ -s "$STATE/created_dirs" ]; then
+    while read -r d; do
+        case "$d" in
+            /run/libvirt) pid_alive "$(pid_from_file /run/libvirtd.pid || true)" libvirtd && continue ;;
+            /var/run/openvswitch) pid_alive "$(pid_from_file /var/run/openvswitch/ovsdb-server.pid || true)" ovsdb-server && continue ;;
+            /run/ovn) ;;
+            *) continue ;;
+        esac
+        rm -rf "$d" && log "removed $d"
+    done < "$STATE/created_dirs"
+fi
 if [ -d "$STATE" ]; then
     find "$STATE" -mindepth 1 -maxdepth 1 ! -name cache ! -name logs -exec rm -rf {} +
 fi

@@ -68,6 +68,11 @@ T0=$(now_ms)
 mkdir -p "$STATE" "$LOGS" "$NSDIR" "$STATE/ovs-a" "$OVN_CENTRAL" "$OVN_A_RUN" "$HB"
 touch "$STARTED"
 REUSED_FILE="$STATE/reused"; : > "$REUSED_FILE"
+# Runtime dirs the lab (or its daemons) create on the shared filesystem;
+# down.sh removes them if the lab made them.
+for d in /run/libvirt /var/run/openvswitch /run/ovn; do
+    [ -e "$d" ] || echo "$d" >> "$STATE/created_dirs"
+done
 
 "$LAB/install.sh"
 "$LAB/guest/build.sh"
