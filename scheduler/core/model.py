@@ -385,6 +385,10 @@ _GROUP_RULES = {
 }
 
 
+def server_group_rule_id(group_id: str) -> str:
+    return f"server-group:{group_id}"
+
+
 def rules_from_server_groups(groups: tuple[ServerGroup, ...],
                              instances: tuple[InstanceState, ...]) -> tuple[Rule, ...]:
     members: dict[str, set[str]] = {}
@@ -394,7 +398,7 @@ def rules_from_server_groups(groups: tuple[ServerGroup, ...],
     rules = []
     for group in groups:
         kind, strength = _GROUP_RULES[group.policy]
-        rules.append(Rule(id=f"server-group:{group.id}", kind=kind, strength=strength,
+        rules.append(Rule(id=server_group_rule_id(group.id), kind=kind, strength=strength,
                           instance_ids=frozenset(members.get(group.id, ()))))
     return tuple(rules)
 

@@ -21,7 +21,7 @@ from .model import (
     Snapshot,
     WeigherName,
 )
-from .state import ClusterIndex, HostUsage, index_for
+from .state import ClusterIndex, HostUsage, index_for, instance_demand
 
 UP_ONLY = frozenset({HostPowerState.UP})
 
@@ -77,10 +77,8 @@ class HostChecker:
         self.index = index
         self.policy = policy
         self.inst = inst
-        self.demand = index.demand.get(inst.id)
-        if self.demand is None:
-            index.add_instance(inst)
-            self.demand = index.demand[inst.id]
+        known = index.demand.get(inst.id)
+        self.demand = known if known is not None else instance_demand(inst, policy)
         self.per_vcpu = self.demand / inst.vcpus if inst.vcpus else 0.0
         self.max_cpu_load = request.max_cpu_load if request.max_cpu_load is not None \
             else policy.max_cpu_load
@@ -95,7 +93,7 @@ class HostChecker:
     def _work_out_rules(self) -> None:
         index = self.index
         iid = self.inst.id
-        for rule in index.rules_of.get(iid, ()):
+        for rule in index.rules_for(self.inst):
             must = rule.strength is RuleStrength.MUST
             if rule.kind is RuleKind.VM_HOST_AFFINITY:
                 if must:

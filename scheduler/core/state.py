@@ -20,6 +20,7 @@ from .model import (
     Rule,
     RuleKind,
     Snapshot,
+    server_group_rule_id,
 )
 
 
@@ -120,6 +121,7 @@ class ClusterIndex:
             if inst.host is not None and inst.host in self.usage:
                 self.usage[inst.host].add(inst, demand)
         self.rules: tuple[Rule, ...] = snapshot.all_rules()
+        self.rules_by_id: dict[str, Rule] = {r.id: r for r in self.rules}
         self.rules_of: dict[str, list[Rule]] = {}
         for rule in self.rules:
             for iid in rule.instance_ids:
@@ -136,13 +138,23 @@ class ClusterIndex:
         other.location = dict(self.location)
         other.rules = self.rules
         other.rules_of = self.rules_of
+        other.rules_by_id = self.rules_by_id
         return other
 
     def add_instance(self, inst: InstanceState) -> None:
-        """Make a not-yet-placed instance known (a create request being planned)."""
+        """Make a not-yet-placed instance known, so a planner can `move` it onto a host."""
         self.instances[inst.id] = inst
         self.demand[inst.id] = instance_demand(inst, self.policy)
         self.location[inst.id] = None
+
+    def rules_for(self, inst: InstanceState) -> list[Rule]:
+        """The rules naming the instance, and its server group's even if it is new."""
+        rules = list(self.rules_of.get(inst.id, ()))
+        if inst.server_group is not None:
+            group_rule = self.rules_by_id.get(server_group_rule_id(inst.server_group))
+            if group_rule is not None and group_rule not in rules:
+                rules.append(group_rule)
+        return rules
 
     def move(self, instance_id: str, target: str | None) -> None:
         inst = self.instances[instance_id]

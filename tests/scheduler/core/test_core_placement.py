@@ -90,11 +90,10 @@ def test_it_fits_a_pinned_instance_on_free_dedicated_cpus_of_one_numa_node(make_
 def test_it_keeps_anti_affinity_group_members_apart(make_host, make_instance):
     hosts = (make_host("a"), make_host("b"))
     member = make_instance("m1", "a", server_group="web")
-    snap = Snapshot(hosts, (member,),
+    busy = make_instance("busy", "b", demand=8000, memory_mb=16384)  # spread would pick a
+    snap = Snapshot(hosts, (member, busy),
                     server_groups=(ServerGroup("web", ServerGroupPolicy.ANTI_AFFINITY),))
-    # The group's rule is read from the snapshot's members, so the newcomer is listed too.
-    newcomer = make_instance("m2", None, server_group="web")
-    snap = Snapshot(hosts, (member, newcomer), server_groups=snap.server_groups)
+    newcomer = make_instance("m2", None, server_group="web")  # a create: not in the snapshot
 
     result = place(PlacementRequest(newcomer), snap, POLICY)
 
@@ -106,7 +105,7 @@ def test_it_joins_an_affinity_group_on_its_host(make_host, make_instance):
     hosts = (make_host("a"), make_host("b"))
     member = make_instance("m1", "b", server_group="db")
     newcomer = make_instance("m2", None, server_group="db")
-    snap = Snapshot(hosts, (member, newcomer),
+    snap = Snapshot(hosts, (member,),
                     server_groups=(ServerGroup("db", ServerGroupPolicy.AFFINITY),))
 
     assert place(PlacementRequest(newcomer), snap, POLICY).host_id == "b"
