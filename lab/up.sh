@@ -124,7 +124,9 @@ if ! hostb_ready; then
     mountpoint -q "$NSDIR" || { mount --bind "$NSDIR" "$NSDIR"; mount --make-private "$NSDIR"; }
     touch "$NSDIR/hostb.mnt" "$NSDIR/hostb.uts"
     # Private dirs: fresh each time host B is (re)created.
-    rm -rf "$HB"; mkdir -p "$HB"/{run-libvirt,var-lib-libvirt,log-libvirt,cache-libvirt,run-openvswitch,etc-openvswitch,log-openvswitch,run-ovn}
+    rm -rf "$HB"; mkdir -p "$HB"/{run-libvirt,var-lib-libvirt,log-libvirt,run-openvswitch,etc-openvswitch,log-openvswitch,run-ovn}
+    # libvirt's QEMU capability cache survives down.sh (saves ~8 s on the next up).
+    mkdir -p "$STATE/cache/hostb-libvirt-cache"
     cp -a /etc/libvirt "$HB/etc-libvirt"
     # Host A's persistent domains, networks and pools are not host B's.
     find "$HB/etc-libvirt/qemu" -maxdepth 1 -name '*.xml' -delete
@@ -166,12 +168,12 @@ CONF
         mount --bind "$HB/var-lib-libvirt" /var/lib/libvirt
         mount --bind "$HB/etc-libvirt" /etc/libvirt
         mount --bind "$HB/log-libvirt" /var/log/libvirt
-        mount --bind "$HB/cache-libvirt" /var/cache/libvirt
+        mount --bind "$3" /var/cache/libvirt
         mount --bind "$HB/run-openvswitch" /run/openvswitch
         mount --bind "$HB/etc-openvswitch" /etc/openvswitch
         mount --bind "$HB/log-openvswitch" /var/log/openvswitch
         mount --bind "$HB/run-ovn" /run/ovn
-    ' sh "$HB" "$HOSTNAME_B"
+    ' sh "$HB" "$HOSTNAME_B" "$STATE/cache/hostb-libvirt-cache"
 fi
 
 # ---------------------------------------------------------------- Open vSwitch

@@ -22,7 +22,7 @@ CMDLINE="console=ttyS0 clocksource=acpi_pm"
 # Modules the guest loads (their dependencies are added from modules.dep).
 MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
 virtio_balloon virtio_blk failover net_failover virtio_net virtio_scsi sd_mod
-virtio_console virtio_rng button evdev"
+virtio_console virtio_rng"
 
 log() { echo "[guest-build] $*"; }
 
@@ -61,7 +61,7 @@ dpkg-deb -x "$DEB" "$WORK/pkg"
 KVER="$(ls "$WORK/pkg/lib/modules" | head -n1)"
 depmod -b "$WORK/pkg" "$KVER"
 R="$WORK/root"
-mkdir -p "$R"/{bin,sbin,etc/acpi/PWRF,lib/modules,proc,sys,dev,tmp,run,www}
+mkdir -p "$R"/{bin,sbin,etc,lib/modules,proc,sys,dev,tmp,run,www}
 : > "$R/etc/modules.order"
 for mod in $MODULES; do
     if ! deps="$(modprobe -d "$WORK/pkg" -S "$KVER" --show-depends "$mod" 2>/dev/null)"; then
@@ -85,8 +85,6 @@ cp "$BUSYBOX" "$R/bin/busybox"
 ln -sf busybox "$R/bin/sh"
 install -m 0755 "$HERE/init" "$R/init"
 install -m 0755 "$HERE/udhcpc.script" "$R/etc/udhcpc.script"
-printf '#!/bin/sh\necho "nubes-shutdown power-button" > /dev/ttyS0\nsync\npoweroff -f\n' > "$R/etc/acpi/PWRF/00000080"
-chmod 0755 "$R/etc/acpi/PWRF/00000080"
 echo "root:x:0:0:root:/:/bin/sh" > "$R/etc/passwd"
 
 mkdir -p "$OUT"
