@@ -1,5 +1,40 @@
 from django.apps import AppConfig
 
+RECONCILE_TASK = "compute.tasks.reconcile_all"
+
 
 class ComputeConfig(AppConfig):
     name = "compute"
+    verbose_name = "Compute"
+
+    def ready(self):
+        from django.conf import settings
+
+        from compute.models import Instance
+        from portal import quotas, realtime
+        from portal.celery import app
+
+        realtime.register("compute.instance", lambda user: Instance.objects.visible_to(user))
+        schedule = dict(app.conf.beat_schedule or {})
+        schedule["compute-reconcile"] = {"task": RECONCILE_TASK, "schedule": float(settings.NUBES_RECONCILE_INTERVAL)}
+        app.conf.beat_schedule = schedule
+        for resource, count in _counters().items():
+            quotas.register_counter(resource, count)
+        from compute import ui  # noqa: F401  (registers the dashboard card)
+
+
+def _counters():
+    from django.db.models import Sum
+
+    from compute.models import Instance
+
+    def holding(project):
+        return Instance.objects.filter(project=project, quota_held=True)
+
+    def total(field):
+        return lambda project: holding(project).aggregate(n=Sum(field))["n"] or 0
+
+    return {
+        "instances": lambda project: holding(project).count(),
+        "vcpus": total("vcpus"), "ram_mb": total("ram_mb"), "disk_gb": total("disk_gb"),
+    }

@@ -1,0 +1,186 @@
+"""Serializers of the compute API. InstanceSerializer is also what the websocket publishes."""
+import copy
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rest_framework import serializers
+
+from compute.choices import MAX_NAME_LENGTH, STOP_TIMEOUT_MAX_S, HostState, RebootKind
+from compute.models import Cluster, Flavor, Host, Image, Instance, KeyPair
+from compute.models.catalog import MAX_CPU_SHARES
+from compute.models.instances import validate_instance_name
+from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin
+
+KEY_COMMENT = "nubes-generated"
+
+
+class ModelCleanMixin:
+    """Run the model's clean() on the would-be object, so API and forms share the rules."""
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        obj = copy.copy(self.instance) if self.instance is not None else self.Meta.model()
+        for name, value in attrs.items():
+            setattr(obj, name, value)
+        obj.clean()  # a Django ValidationError becomes a 400 with field messages
+        self.cleaned_object = obj
+        return attrs
+
+
+class ClusterSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Cluster
+        fields = ["id", "name", "description", "cpu_overcommit", "ram_overcommit", "disk_overcommit",
+                  "cpu_baseline_model", "created"]
+        read_only_fields = ["cpu_baseline_model", "created"]
+
+
+HOST_FIELDS = ["id", "name", "uri", "cluster", "cluster_name", "state", "state_reason", "simulated", "kvm_usable",
+               "kvm_note", "cpus", "mhz", "memory_mb", "numa_nodes", "disk_gb", "reserved_memory_mb", "facts",
+               "refreshed", "created", "credentials_path"]
+
+
+class HostSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    cluster_name = serializers.CharField(source="cluster.name", read_only=True)
+
+    class Meta:
+        model = Host
+        fields = HOST_FIELDS
+        read_only_fields = ["state", "state_reason", "simulated", "kvm_usable", "kvm_note", "cpus", "mhz",
+                            "memory_mb", "numa_nodes", "facts", "refreshed", "created"]
+        # A path to credentials on the portal's machine: accepted, never shown back.
+        extra_kwargs = {"credentials_path": {"write_only": True, "required": False}}
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None and not isinstance(self.instance, (list, tuple)):
+            fields["uri"].read_only = True  # a different URI is a different host
+        return fields
+
+
+class HostStateSerializer(StrictFieldsMixin, serializers.Serializer):
+    state = serializers.ChoiceField(choices=[HostState.UP, HostState.DOWN, HostState.MAINTENANCE, HostState.STANDBY])
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class FlavorSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Flavor
+        fields = ["id", "name", "vcpus", "ram_mb", "disk_gb", "cpu_shares", "cpu_reservation_mhz", "cpu_limit_pct",
+                  "cpu_policy", "numa_nodes", "hugepages", "nic_queues", "disk_bus", "watchdog", "linked_clone",
+                  "visibility", "project", "created"]
+        read_only_fields = ["created"]
+
+
+class ImageSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSerializer):
+    class Meta:
+        model = Image
+        fields = ["id", "name", "format", "size_bytes", "virtual_size_gb", "checksum_sha256", "min_disk_gb",
+                  "min_ram_mb", "os_type", "visibility", "project", "pool", "volume", "state", "state_reason",
+                  "created"]
+        read_only_fields = ["state_reason", "created"]
+
+
+class KeyPairSerializer(StrictFieldsMixin, ModelCleanMixin, ProjectOwnedSerializer):
+    public_key = serializers.CharField(required=False, max_length=KeyPair._meta.get_field("public_key").max_length)
+
+    class Meta:
+        model = KeyPair
+        fields = ["id", "project", "name", "public_key", "fingerprint", "created"]
+        read_only_fields = ["fingerprint", "created"]
+
+    def validate(self, attrs):
+        self.private_key = None
+        if self.instance is None and not attrs.get("public_key"):
+            attrs["public_key"], self.private_key = generate_key_pair()
+        attrs = super().validate(attrs)
+        attrs["public_key"] = self.cleaned_object.public_key
+        attrs["fingerprint"] = self.cleaned_object.fingerprint
+        return attrs
+
+    def to_representation(self, key_pair):
+        data = super().to_representation(key_pair)
+        if getattr(self, "private_key", None):
+            data["private_key"] = self.private_key  # shown once, never stored
+        return data
+
+
+def generate_key_pair():
+    """(OpenSSH public key, PEM private key) of a new Ed25519 key."""
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption())
+    return f"{public.decode()} {KEY_COMMENT}", private.decode()
+
+
+INSTANCE_FIELDS = ["id", "uuid", "name", "project", "flavor", "flavor_name", "image", "image_name", "host",
+                   "host_name", "simulated", "key_pair", "state", "state_reason", "power_state", "locked", "vcpus",
+                   "ram_mb", "disk_gb", "balloon_mb", "cpu_shares", "cpu_limit_pct", "domain_name", "created",
+                   "updated", "launched"]
+
+
+class InstanceSerializer(serializers.ModelSerializer):
+    """Read-only: what the API lists and the websocket publishes (no request needed)."""
+
+    flavor_name = serializers.CharField(source="flavor.name", read_only=True)
+    image_name = serializers.CharField(source="image.name", read_only=True)
+    host_name = serializers.CharField(source="host.name", read_only=True, default=None)
+    simulated = serializers.BooleanField(source="host.simulated", read_only=True, default=False)
+
+    class Meta:
+        model = Instance
+        fields = INSTANCE_FIELDS
+        read_only_fields = INSTANCE_FIELDS
+
+
+class InstanceCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
+    name = serializers.CharField(max_length=MAX_NAME_LENGTH, validators=[validate_instance_name])
+    flavor = serializers.PrimaryKeyRelatedField(queryset=Flavor.objects.all())
+    image = serializers.PrimaryKeyRelatedField(queryset=Image.objects.all())
+    key_pair = serializers.PrimaryKeyRelatedField(queryset=KeyPair.objects.none(), required=False, allow_null=True)
+    host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), required=False, write_only=True,
+                                              help_text="Cloud admins only")
+    cluster = serializers.PrimaryKeyRelatedField(queryset=Cluster.objects.all(), required=False, write_only=True,
+                                                 help_text="Cloud admins only")
+
+    class Meta:
+        model = Instance
+        fields = ["project", "name", "flavor", "image", "key_pair", "user_data", "host", "cluster"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is not None:
+            fields["key_pair"].queryset = KeyPair.objects.visible_to(request.user)
+        return fields
+
+
+class RenameSerializer(StrictFieldsMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=MAX_NAME_LENGTH, validators=[validate_instance_name])
+
+
+class StopSerializer(StrictFieldsMixin, serializers.Serializer):
+    timeout = serializers.FloatField(required=False, min_value=0, max_value=STOP_TIMEOUT_MAX_S, default=None)
+    force = serializers.BooleanField(required=False, default=False)
+
+
+class RebootSerializer(StrictFieldsMixin, serializers.Serializer):
+    kind = serializers.ChoiceField(choices=RebootKind.choices, default=RebootKind.SOFT)
+
+
+class ResizeSerializer(StrictFieldsMixin, serializers.Serializer):
+    flavor = serializers.PrimaryKeyRelatedField(queryset=Flavor.objects.all())
+
+
+class RebuildSerializer(StrictFieldsMixin, serializers.Serializer):
+    image = serializers.PrimaryKeyRelatedField(queryset=Image.objects.all())
+
+
+class BalloonSerializer(StrictFieldsMixin, serializers.Serializer):
+    memory_mb = serializers.IntegerField(min_value=1)
+
+
+class CpuQosSerializer(StrictFieldsMixin, serializers.Serializer):
+    shares = serializers.IntegerField(required=False, min_value=2, max_value=MAX_CPU_SHARES)
+    limit_pct = serializers.IntegerField(required=False, min_value=1, max_value=100)

@@ -1,0 +1,199 @@
+"""Compute API viewsets: declarations plus one line per action, each calling a service."""
+from django.db.models import ProtectedError
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from compute import services
+from compute.api import serializers as s
+from compute.choices import SHUTDOWN_TIMEOUT_S, Action
+from compute.models import Cluster, Flavor, Host, Image, Instance, KeyPair
+from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted
+from portal.api.permissions import ProjectRolePermission
+from portal.errors import Conflict
+
+INSTANCE_RELATED = ("project", "flavor", "image", "host", "key_pair")
+
+
+class ProtectedDestroyMixin:
+    """Deleting what something still uses is a 409 that says what uses it."""
+
+    def perform_destroy(self, instance):
+        try:
+            instance.delete()
+        except ProtectedError as exc:
+            users = ", ".join(sorted({str(obj) for obj in exc.protected_objects})[:5])
+            raise Conflict(f"{instance} is in use by {users}.") from exc
+
+
+class ClusterViewSet(ProtectedDestroyMixin, AdminResourceViewSet):
+    queryset = Cluster.objects.all()
+    serializer_class = s.ClusterSerializer
+    search_fields = ["name"]
+
+
+class HostViewSet(ProtectedDestroyMixin, AdminResourceViewSet):
+    queryset = Host.objects.select_related("cluster")
+    serializer_class = s.HostSerializer
+    filterset_fields = ["cluster", "state", "simulated"]
+    ordering_fields = ["name", "state", "created"]
+    search_fields = ["name", "uri"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        _host, op = services.register_host(request.user, request=request, **serializer.validated_data)
+        return accepted(op, request)
+
+    @action(detail=True, methods=["post"])
+    def refresh(self, request, pk=None):
+        return accepted(services.refresh_host(request.user, self.get_object(), request), request)
+
+    @action(detail=True, methods=["post"], url_path="set-state", serializer_class=s.HostStateSerializer)
+    def set_state(self, request, pk=None):
+        host = self.get_object()
+        serializer = s.HostStateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        host = services.set_host_state(request.user, host, request=request, **serializer.validated_data)
+        return Response(s.HostSerializer(host).data)
+
+
+class CatalogViewSet(ProtectedDestroyMixin, AdminResourceViewSet):
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user)
+
+
+class FlavorViewSet(CatalogViewSet):
+    queryset = Flavor.objects.all()
+    serializer_class = s.FlavorSerializer
+    filterset_fields = ["visibility", "project", "cpu_policy"]
+    search_fields = ["name"]
+
+
+class ImageViewSet(CatalogViewSet):
+    queryset = Image.objects.all()
+    serializer_class = s.ImageSerializer
+    filterset_fields = ["visibility", "project", "state", "os_type"]
+    search_fields = ["name"]
+
+
+class KeyPairViewSet(ProjectScopedViewSet):
+    queryset = KeyPair.objects.select_related("project")
+    serializer_class = s.KeyPairSerializer
+    filterset_fields = ["project"]
+    search_fields = ["name"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+
+class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Instances. Create, delete and every action answer 202 with the Operation they started;
+    PATCH renames (the only field changed in place)."""
+
+    queryset = Instance.objects.live().select_related(*INSTANCE_RELATED)
+    serializer_class = s.InstanceSerializer
+    permission_classes = [ProjectRolePermission]
+    filterset_fields = ["project", "state", "host", "flavor", "image"]
+    ordering_fields = ["name", "created", "state"]
+    search_fields = ["name"]
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user)
+
+    def get_serializer_class(self):
+        return s.InstanceCreateSerializer if self.action == "create" else self.serializer_class
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        hints = {key: data.pop(key).pk for key in ("host", "cluster") if data.get(key) is not None}
+        data.pop("host", None), data.pop("cluster", None)
+        project = data.pop("project")
+        _instance, op = services.create_instance(request.user, project, hints=hints or None, request=request, **data)
+        return accepted(op, request)
+
+    def partial_update(self, request, pk=None):
+        instance = self.get_object()
+        data = self._valid(s.RenameSerializer)
+        services.rename(request.user, instance, data["name"], request=request)
+        return Response(s.InstanceSerializer(instance).data)
+
+    def destroy(self, request, pk=None):
+        return accepted(services.delete(request.user, self.get_object(), request), request)
+
+    def _valid(self, serializer_class):
+        serializer = serializer_class(data=self.request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def _simple(self, verb):
+        return accepted(services.act(self.request.user, self.get_object(), verb, self.request), self.request)
+
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        return self._simple(Action.START)
+
+    @action(detail=True, methods=["post"])
+    def suspend(self, request, pk=None):
+        return self._simple(Action.SUSPEND)
+
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._simple(Action.RESUME)
+
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        return self._simple(Action.PAUSE)
+
+    @action(detail=True, methods=["post"])
+    def unpause(self, request, pk=None):
+        return self._simple(Action.UNPAUSE)
+
+    @action(detail=True, methods=["post"], serializer_class=s.StopSerializer)
+    def stop(self, request, pk=None):
+        instance = self.get_object()
+        data = self._valid(s.StopSerializer)
+        timeout = SHUTDOWN_TIMEOUT_S if data["timeout"] is None else data["timeout"]
+        return accepted(services.stop(request.user, instance, timeout=timeout, force=data["force"], request=request),
+                        request)
+
+    @action(detail=True, methods=["post"], serializer_class=s.RebootSerializer)
+    def reboot(self, request, pk=None):
+        instance = self.get_object()
+        return accepted(services.reboot(request.user, instance, request=request, **self._valid(s.RebootSerializer)),
+                        request)
+
+    @action(detail=True, methods=["post"], serializer_class=s.ResizeSerializer)
+    def resize(self, request, pk=None):
+        instance = self.get_object()
+        return accepted(services.resize(request.user, instance, self._valid(s.ResizeSerializer)["flavor"], request),
+                        request)
+
+    @action(detail=True, methods=["post"], serializer_class=s.RebuildSerializer)
+    def rebuild(self, request, pk=None):
+        instance = self.get_object()
+        return accepted(services.rebuild(request.user, instance, self._valid(s.RebuildSerializer)["image"], request),
+                        request)
+
+    @action(detail=True, methods=["post"], url_path="set-balloon", serializer_class=s.BalloonSerializer)
+    def set_balloon(self, request, pk=None):
+        instance = self.get_object()
+        memory_mb = self._valid(s.BalloonSerializer)["memory_mb"]
+        return accepted(services.set_balloon(request.user, instance, memory_mb, request), request)
+
+    @action(detail=True, methods=["post"], url_path="set-cpu-qos", serializer_class=s.CpuQosSerializer)
+    def set_cpu_qos(self, request, pk=None):
+        instance = self.get_object()
+        return accepted(services.set_cpu_qos(request.user, instance, request=request, **self._valid(s.CpuQosSerializer)),
+                        request)
+
+    @action(detail=True, methods=["post"])
+    def lock(self, request, pk=None):
+        instance = services.set_lock(request.user, self.get_object(), True, request)
+        return Response(s.InstanceSerializer(instance).data, status=status.HTTP_200_OK)
+
+    @action(detail=True, methods=["post"])
+    def unlock(self, request, pk=None):
+        instance = services.set_lock(request.user, self.get_object(), False, request)
+        return Response(s.InstanceSerializer(instance).data, status=status.HTTP_200_OK)

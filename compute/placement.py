@@ -1,0 +1,190 @@
+"""Where a new instance goes: one function, ``choose_host``, in front of the scheduler.
+
+It builds a snapshot of the cluster from the database and asks
+``scheduler.core.placement.place``; where that is missing or cannot run, a simple
+capacity check with the cluster's overcommit ratios decides. Either way a failure says, per
+host, why it was rejected - before anything is created.
+"""
+import logging
+from dataclasses import dataclass, replace
+
+from django.db.models import Q, Sum
+
+from compute.choices import PLACED_STATES, CpuPolicy, HostState
+from compute.models import Host, Instance
+from portal.errors import ActionError
+
+log = logging.getLogger(__name__)
+NEW_INSTANCE_ID = "new"
+
+
+class NoValidHost(ActionError):
+    def __init__(self, flavor, reasons):
+        self.reasons = reasons
+        detail = "; ".join(f"{host}: {why}" for host, why in reasons) or "no hosts are registered"
+        super().__init__(
+            f"No host can take flavor {flavor.name} ({flavor.vcpus} vCPUs, {flavor.ram_mb} MB RAM, "
+            f"{flavor.disk_gb} GB disk): {detail}.",
+            field="flavor",
+        )
+
+
+@dataclass(frozen=True)
+class Usage:
+    vcpus: int = 0
+    pinned_vcpus: int = 0
+    ram_mb: int = 0
+    disk_gb: int = 0
+    reserved_mhz: int = 0
+
+
+def _usage_by_host(hosts):
+    rows = (
+        Instance.objects.filter(host__in=hosts, state__in=PLACED_STATES)
+        .values("host_id")
+        .annotate(
+            shared=Sum("vcpus", filter=Q(flavor__cpu_policy=CpuPolicy.SHARED)),
+            pinned=Sum("vcpus", filter=Q(flavor__cpu_policy=CpuPolicy.DEDICATED)),
+            ram=Sum("ram_mb"), disk=Sum("disk_gb"), mhz=Sum("flavor__cpu_reservation_mhz"),
+        )
+    )
+    return {
+        row["host_id"]: Usage(row["shared"] or 0, row["pinned"] or 0, row["ram"] or 0, row["disk"] or 0, row["mhz"] or 0)
+        for row in rows
+    }
+
+
+def _candidate_hosts(hints):
+    hosts = Host.objects.select_related("cluster")
+    if hints.get("host"):
+        hosts = hosts.filter(pk=hints["host"])
+    if hints.get("cluster"):
+        hosts = hosts.filter(cluster_id=hints["cluster"])
+    return list(hosts)
+
+
+def choose_host(flavor, project, hints=None):
+    """The host a new instance of ``flavor`` goes to; NoValidHost (an ActionError) says why none."""
+    hints = hints or {}
+    hosts = _candidate_hosts(hints)
+    usage = _usage_by_host(hosts)
+    by_cluster = {}
+    for host in hosts:
+        by_cluster.setdefault(host.cluster_id, []).append(host)
+    reasons = []
+    # Clusters with the most free memory first; within one, the placement function decides.
+    for cluster_hosts in sorted(by_cluster.values(), key=lambda hs: -_free_ram(hs, usage)):
+        cluster = cluster_hosts[0].cluster
+        chosen, rejected = _place(flavor, cluster, cluster_hosts, usage)
+        if chosen is not None:
+            return chosen
+        reasons += rejected
+    raise NoValidHost(flavor, reasons)
+
+
+def _free_ram(hosts, usage):
+    return sum(h.memory_mb - h.reserved_memory_mb - usage.get(h.pk, Usage()).ram_mb for h in hosts)
+
+
+def _place(flavor, cluster, hosts, usage):
+    try:
+        from scheduler.core import model as smodel
+        from scheduler.core.placement import PlacementRequest, place
+    except ImportError as exc:
+        log.info("scheduler placement unavailable (%s); using the capacity check", exc)
+        return _capacity_place(flavor, cluster, hosts, usage)
+    try:
+        snapshot, policy, request = _snapshot(smodel, PlacementRequest, flavor, cluster, hosts, usage)
+        result = place(request, snapshot, policy)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        # The scheduler's interface moved under us: fall back rather than refuse every create.
+        log.warning("scheduler placement failed (%s: %s); using the capacity check", type(exc).__name__, exc)
+        return _capacity_place(flavor, cluster, hosts, usage)
+    by_id = {str(h.pk): h for h in hosts}
+    if result.ok:
+        return by_id[result.host_id], []
+    return None, [(by_id[r.host_id].name, f"{r.filter}: {r.reason}") for r in result.rejections]
+
+
+_POWER = {
+    HostState.UP: "UP", HostState.DOWN: "DOWN", HostState.MAINTENANCE: "MAINTENANCE",
+    HostState.STANDBY: "STANDBY", HostState.ERROR: "ERROR",
+}
+
+
+def _snapshot(smodel, request_cls, flavor, cluster, hosts, usage):
+    host_states, instances = [], []
+    for host in hosts:
+        host_states.append(smodel.HostState(
+            id=str(host.pk), cluster=str(cluster.pk), cpus=host.cpus, mhz=float(host.mhz or 1),
+            memory_mb=host.memory_mb, state=getattr(smodel.HostPowerState, _POWER[host.state]),
+            numa_nodes=host.numa_nodes or 1, disk_gb=float(host.disk_gb),
+            reserved_memory_mb=host.reserved_memory_mb,
+        ))
+        used = usage.get(host.pk)
+        if used is None:
+            continue
+        # The snapshot needs instances only as load: one aggregate per host is enough.
+        if used.vcpus or used.ram_mb:
+            instances.append(smodel.InstanceState(
+                id=f"load-{host.pk}", host=str(host.pk), vcpus=used.vcpus, memory_mb=used.ram_mb,
+                disk_gb=float(used.disk_gb), reservation_mhz=float(used.reserved_mhz)))
+        if used.pinned_vcpus:
+            instances.append(smodel.InstanceState(
+                id=f"pinned-{host.pk}", host=str(host.pk), vcpus=used.pinned_vcpus, memory_mb=0, pinned=True))
+    policy = smodel.ClusterPolicy(cpu_overcommit=cluster.cpu_overcommit, ram_overcommit=cluster.ram_overcommit,
+                                  disk_overcommit=cluster.disk_overcommit)
+    new = smodel.InstanceState(
+        id=NEW_INSTANCE_ID, host=None, vcpus=flavor.vcpus, memory_mb=flavor.ram_mb, disk_gb=float(flavor.disk_gb),
+        reservation_mhz=float(flavor.cpu_reservation_mhz), pinned=flavor.cpu_policy == CpuPolicy.DEDICATED)
+    snapshot = smodel.Snapshot(hosts=tuple(host_states), instances=tuple(instances))
+    return snapshot, policy, request_cls(instance=new)
+
+
+def capacity_rejection(flavor, cluster, host, used):
+    """Why ``host`` cannot take ``flavor`` by plain capacity, or None."""
+    if host.state != HostState.UP:
+        return f"host-state: host is {host.state}" + (f" ({host.state_reason})" if host.state_reason else "")
+    if flavor.cpu_policy == CpuPolicy.DEDICATED:
+        free = host.cpus - used.pinned_vcpus
+        if flavor.vcpus > free:
+            return f"numa-pinning: {flavor.vcpus} dedicated CPUs wanted, {free} free"
+    vcpu_limit = (host.cpus - used.pinned_vcpus) * cluster.cpu_overcommit
+    shared = used.vcpus + (0 if flavor.cpu_policy == CpuPolicy.DEDICATED else flavor.vcpus)
+    if shared > vcpu_limit:
+        return f"vcpu: {shared} shared vCPUs over the limit {vcpu_limit:g}"
+    ram_limit = (host.memory_mb - host.reserved_memory_mb) * cluster.ram_overcommit
+    if used.ram_mb + flavor.ram_mb > ram_limit:
+        return f"memory: {flavor.ram_mb} MB wanted, {max(ram_limit - used.ram_mb, 0):.0f} MB free"
+    if host.disk_gb and used.disk_gb + flavor.disk_gb > host.disk_gb * cluster.disk_overcommit:
+        return f"disk: {flavor.disk_gb} GB wanted, {host.disk_gb * cluster.disk_overcommit - used.disk_gb:g} GB free"
+    return None
+
+
+def _capacity_place(flavor, cluster, hosts, usage):
+    passing, rejected = [], []
+    for host in hosts:
+        used = usage.get(host.pk, Usage())
+        why = capacity_rejection(flavor, cluster, host, used)
+        if why is None:
+            passing.append((host.memory_mb * cluster.ram_overcommit - used.ram_mb, host.name, host))
+        else:
+            rejected.append((host.name, why))
+    if not passing:
+        return None, rejected
+    return max(passing, key=lambda item: (item[0], item[1]))[2], []
+
+
+
+def check_fits(instance, flavor):
+    """A resize stays on the instance's host: NoValidHost unless the new flavor fits there."""
+    host = instance.host
+    used = _usage_by_host([host]).get(host.pk, Usage())
+    if instance.flavor.cpu_policy == CpuPolicy.DEDICATED:
+        used = replace(used, pinned_vcpus=used.pinned_vcpus - instance.vcpus)
+    else:
+        used = replace(used, vcpus=used.vcpus - instance.vcpus)
+    used = replace(used, ram_mb=used.ram_mb - instance.ram_mb, disk_gb=used.disk_gb - instance.disk_gb)
+    why = capacity_rejection(flavor, host.cluster, host, used)
+    if why is not None:
+        raise NoValidHost(flavor, [(host.name, why)])

@@ -1,0 +1,390 @@
+"""The verbs of compute: check the rules, take quota, write the Operation, queue the task.
+
+Views and the API call these and nothing below them. Hypervisor work happens in tasks.py;
+the one piece of hypervisor vocabulary here is ``domain_spec`` (instance -> DomainSpec).
+"""
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+import hypervisor as hv
+from compute import placement
+from compute.choices import (
+    ALLOWED_FROM, BALLOON_STATS_PERIOD_S, CPU_PERIOD_US, KIB_PER_MIB, SHUTDOWN_TIMEOUT_S, STOP_TIMEOUT_MAX_S,
+    PLACED_STATES, VCPU_HOTPLUG_HEADROOM, VNC_PASSWORD_BYTES, Action, CpuPolicy, DiskBus, EventSource, HostState,
+    ImageState, InstanceState, RebootKind,
+)
+from compute.models import Flavor, Host, Image, Instance, InstanceEvent
+from portal import audit, operations, quotas
+from portal.choices import Role
+from portal.errors import ActionError, Conflict, NotPermitted
+
+VNC_PASSWORD_MAX = 8  # VNC authentication uses at most 8 characters
+MIN_BALLOON_MB = 64
+SERIAL_LOG_DIR = "/var/log/libvirt/qemu"
+MAC_OUI = "52:54:00"  # QEMU's locally administered prefix
+DISK_TARGETS = {DiskBus.VIRTIO: "vda", DiskBus.SCSI: "sda", DiskBus.SATA: "sda"}
+DEFAULT_NETWORK = "default"
+
+
+
+# --- hosts ---------------------------------------------------------------------------------
+
+def register_host(user, *, name, uri, cluster, credentials_path="", request=None):
+    """Add a host (down until its facts are read) and queue the first refresh."""
+    host = Host(name=name, uri=uri, cluster=cluster, credentials_path=credentials_path,
+                state=HostState.DOWN, state_reason="Facts not read yet")
+    host.full_clean()
+    with transaction.atomic():
+        host.save()
+        op = _begin_host_refresh(user, host, "host.register")
+    audit.record(user, "host.register", host, request=request, uri=uri)
+    return host, op
+
+
+def refresh_host(user, host, request=None):
+    with transaction.atomic():
+        op = _begin_host_refresh(user, host, "host.refresh")
+    audit.record(user, "host.refresh", host, request=request)
+    return op
+
+
+def _begin_host_refresh(user, host, kind):
+    from compute import tasks
+
+    op = operations.begin(kind, host, user=user, project=None)
+    transaction.on_commit(lambda: tasks.refresh_host.delay(op.pk))
+    return op
+
+
+ADMIN_HOST_STATES = (HostState.UP, HostState.DOWN, HostState.MAINTENANCE, HostState.STANDBY)
+
+
+def set_host_state(user, host, state, reason="", request=None):
+    """An admin's state change. Maintenance and standby take no new instances; running ones
+    stay where they are until migration exists to evacuate them."""
+    if state not in ADMIN_HOST_STATES:
+        raise ActionError(f"An admin sets a host to one of {', '.join(ADMIN_HOST_STATES)}.", field="state")
+    if state == HostState.UP and not host.refreshed:
+        raise Conflict("Read the host's facts (refresh) before bringing it up.")
+    Host.objects.filter(pk=host.pk).update(state=state, state_reason=reason[:500])
+    host.refresh_from_db()
+    audit.record(user, "host.set_state", host, request=request, state=state, reason=reason)
+    return host
+
+
+# --- instances: create ---------------------------------------------------------------------
+
+def _writable(user, project):
+    if project.role_of(user) not in (Role.ADMIN, Role.MEMBER):
+        raise NotPermitted("Readers cannot change instances.")
+
+
+def _is_admin(user, project):
+    return user.is_staff or project.role_of(user) == Role.ADMIN
+
+
+def check_launch(project, flavor, image, key_pair):
+    """The rules a launch obeys (shared by the API and the form): ActionError keyed by field."""
+    if not Flavor.objects.usable_in(project).filter(pk=flavor.pk).exists():
+        raise ActionError("This flavor is not available to the project.", field="flavor")
+    if not Image.objects.usable_in(project).filter(pk=image.pk).exists():
+        raise ActionError("This image is not available to the project.", field="image")
+    if image.state != ImageState.ACTIVE:
+        raise ActionError(f"Image {image.name} is {image.state}, not active.", field="image")
+    needed_disk = max(image.min_disk_gb, image.virtual_size_gb)
+    if flavor.disk_gb < needed_disk:
+        raise ActionError(f"Image {image.name} needs a root disk of {needed_disk} GB; "
+                          f"flavor {flavor.name} has {flavor.disk_gb} GB.", field="flavor")
+    if flavor.ram_mb < image.min_ram_mb:
+        raise ActionError(f"Image {image.name} needs {image.min_ram_mb} MB RAM; "
+                          f"flavor {flavor.name} has {flavor.ram_mb} MB.", field="flavor")
+    if key_pair is not None and key_pair.project_id != project.pk:
+        raise ActionError("This key pair belongs to another project.", field="key_pair")
+
+
+def create_instance(user, project, *, name, flavor, image, key_pair=None, user_data="", hints=None,
+                    request=None):
+    """Validate, place (a clear error if no host fits), take quota, queue the build."""
+    from compute import tasks
+
+    _writable(user, project)
+    check_launch(project, flavor, image, key_pair)
+    if hints and not user.is_staff:
+        raise NotPermitted("Only cloud admins choose hosts or clusters.")
+    host = placement.choose_host(flavor, project, hints)
+    instance = Instance(
+        project=project, name=name, flavor=flavor, image=image, key_pair=key_pair, user_data=user_data,
+        host=host, vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb,
+        state=InstanceState.BUILDING, created_by=user if user.is_authenticated else None,
+    )
+    instance.set_vnc_password(secrets.token_urlsafe(VNC_PASSWORD_BYTES))
+    instance.full_clean()
+    with transaction.atomic():
+        quotas.take(project, instances=1, vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb)
+        instance.quota_held = True
+        instance.save()
+        op = operations.begin(f"instance.{Action.CREATE}", instance, user=user, project=project,
+                              detail={"host": host.name})
+        record_event(instance, EventSource.ACTION, "create", f"placed on {host.name}", op)
+        transaction.on_commit(lambda: tasks.create_instance.delay(op.pk))
+    audit.record(user, "instance.create", instance, request=request, host=host.name)
+    return instance, op
+
+
+def release_quota(instance):
+    """Give back what the instance holds, once (a second call does nothing)."""
+    with transaction.atomic():
+        if not Instance.objects.filter(pk=instance.pk, quota_held=True).update(quota_held=False):
+            return
+        quotas.give_back(instance.project, instances=1, vcpus=instance.vcpus, ram_mb=instance.ram_mb,
+                         disk_gb=instance.disk_gb)
+    instance.quota_held = False
+
+
+def record_event(instance, source, kind, detail="", operation=None):
+    return InstanceEvent.objects.create(instance=instance, source=source, kind=kind, detail=detail[:500],
+                                        operation=operation)
+
+
+# --- instances: actions --------------------------------------------------------------------
+
+def _guard(user, instance, action):
+    """Role, lock, one-at-a-time and state checks, in that order."""
+    _writable(user, instance.project)
+    if instance.locked and not _is_admin(user, instance.project):
+        raise Conflict(f"Instance {instance.name} is locked; only project admins act on it.")
+    running = operations.active_on(instance)
+    if running is not None:
+        raise operations.TargetBusy(running)
+    if instance.state in (InstanceState.DELETING, InstanceState.DELETED):
+        raise Conflict(f"Instance {instance.name} is {instance.state}.")
+    allowed = ALLOWED_FROM.get(action)
+    if allowed is not None and instance.state not in allowed:
+        states = ", ".join(allowed)
+        raise Conflict(f"Cannot {action} instance {instance.name} while it is {instance.state} (needs {states}).")
+
+
+def _queue(user, instance, action, detail=None, request=None, **fields):
+    from compute import tasks
+
+    with transaction.atomic():
+        op = operations.begin(f"instance.{action}", instance, user=user, project=instance.project,
+                              detail=detail or {})
+        if fields:
+            Instance.objects.filter(pk=instance.pk).update(**fields)
+            for name, value in fields.items():
+                setattr(instance, name, value)
+        record_event(instance, EventSource.ACTION, action, _describe(detail), op)
+        transaction.on_commit(lambda: tasks.instance_action.delay(op.pk))
+    audit.record(user, f"instance.{action}", instance, request=request, **(detail or {}))
+    return op
+
+
+def _describe(detail):
+    return ", ".join(f"{key}={value}" for key, value in (detail or {}).items())
+
+
+SIMPLE_ACTIONS = (Action.START, Action.SUSPEND, Action.RESUME, Action.PAUSE, Action.UNPAUSE)
+
+
+def act(user, instance, action, request=None):
+    """start / suspend / resume / pause / unpause."""
+    if action not in SIMPLE_ACTIONS:
+        raise ActionError(f"Unknown action {action!r}.")
+    _guard(user, instance, action)
+    return _queue(user, instance, action, request=request)
+
+
+def stop(user, instance, *, timeout=SHUTDOWN_TIMEOUT_S, force=False, request=None):
+    """Graceful power-off that becomes a forced one after ``timeout`` seconds (or at once)."""
+    if not 0 <= timeout <= STOP_TIMEOUT_MAX_S:
+        raise ActionError(f"timeout is 0 to {STOP_TIMEOUT_MAX_S} seconds.", field="timeout")
+    _guard(user, instance, Action.STOP)
+    return _queue(user, instance, Action.STOP, {"timeout": timeout, "force": bool(force)}, request)
+
+
+def reboot(user, instance, *, kind=RebootKind.SOFT, request=None):
+    if kind not in RebootKind.values:
+        raise ActionError(f"A reboot is {' or '.join(RebootKind.values)}.", field="kind")
+    _guard(user, instance, Action.REBOOT)
+    return _queue(user, instance, Action.REBOOT, {"kind": kind}, request)
+
+
+def resize(user, instance, flavor, request=None):
+    """Live where the domain allows it (more vCPUs within its hotplug maximum, memory within
+    its maximum), otherwise cold: the instance must be shut off first."""
+    _guard(user, instance, Action.RESIZE)
+    if not Flavor.objects.usable_in(instance.project).filter(pk=flavor.pk).exists():
+        raise ActionError("This flavor is not available to the project.", field="flavor")
+    if flavor.pk == instance.flavor_id:
+        raise ActionError("The instance already has this flavor.", field="flavor")
+    if flavor.disk_gb < instance.disk_gb:
+        raise ActionError("A root disk cannot shrink.", field="flavor")
+    live = can_resize_live(instance, flavor)
+    if not live and instance.state != InstanceState.SHUTOFF:
+        raise Conflict(f"Resizing to {flavor.name} needs a cold resize: stop the instance first.")
+    placement.check_fits(instance, flavor)
+    delta = {"vcpus": flavor.vcpus - instance.vcpus, "ram_mb": flavor.ram_mb - instance.ram_mb,
+             "disk_gb": flavor.disk_gb - instance.disk_gb}
+    from compute import tasks
+
+    with transaction.atomic():
+        quotas.take(instance.project, **{k: v for k, v in delta.items() if v > 0})
+        detail = {"flavor": flavor.pk, "flavor_name": flavor.name, "live": live, "delta": delta}
+        op = operations.begin(f"instance.{Action.RESIZE}", instance, user=user, project=instance.project, detail=detail)
+        record_event(instance, EventSource.ACTION, Action.RESIZE, f"to {flavor.name} ({'live' if live else 'cold'})", op)
+        transaction.on_commit(lambda: tasks.instance_action.delay(op.pk))
+    audit.record(user, "instance.resize", instance, request=request, flavor=flavor.name, live=live)
+    return op
+
+
+def can_resize_live(instance, flavor):
+    if instance.state != InstanceState.ACTIVE:
+        return False
+    same_shape = (flavor.cpu_policy == instance.flavor.cpu_policy == CpuPolicy.SHARED
+                  and flavor.numa_nodes == instance.flavor.numa_nodes == 1 and flavor.disk_gb == instance.disk_gb)
+    return same_shape and flavor.vcpus <= max_vcpus(instance) and flavor.ram_mb <= instance.ram_mb
+
+
+def rename(user, instance, name, request=None):
+    """The name changes at once; the domain's title follows in a task."""
+    Instance._meta.get_field("name").run_validators(name)
+    _guard(user, instance, Action.RENAME)
+    return _queue(user, instance, Action.RENAME, {"old": instance.name, "new": name}, request, name=name)
+
+
+def rebuild(user, instance, image, request=None):
+    _guard(user, instance, Action.REBUILD)
+    check_launch(instance.project, instance.flavor, image, None)
+    return _queue(user, instance, Action.REBUILD, {"image": image.pk, "image_name": image.name}, request)
+
+
+def set_lock(user, instance, locked, request=None):
+    """Lock (no actions by non-admins) or unlock; only project admins unlock what is locked."""
+    _writable(user, instance.project)
+    if instance.locked and not locked and not _is_admin(user, instance.project):
+        raise NotPermitted("Only project admins unlock an instance.")
+    Instance.objects.filter(pk=instance.pk).update(locked=locked)
+    instance.locked = locked
+    record_event(instance, EventSource.ACTION, "lock" if locked else "unlock")
+    audit.record(user, "instance.lock" if locked else "instance.unlock", instance, request=request)
+    return instance
+
+
+def delete(user, instance, request=None):
+    """Remove the domain and its root disk, then free the quota (in the task)."""
+    _guard(user, instance, Action.DELETE)
+    return _queue(user, instance, Action.DELETE, request=request, state=InstanceState.DELETING)
+
+
+def set_balloon(user, instance, memory_mb, request=None):
+    if not MIN_BALLOON_MB <= memory_mb <= instance.ram_mb:
+        raise ActionError(f"The balloon target is {MIN_BALLOON_MB} to {instance.ram_mb} MB.", field="memory_mb")
+    _guard(user, instance, Action.SET_BALLOON)
+    return _queue(user, instance, Action.SET_BALLOON, {"memory_mb": memory_mb}, request)
+
+
+def set_cpu_qos(user, instance, *, shares=None, limit_pct=None, request=None):
+    if shares is None and limit_pct is None:
+        raise ActionError("Give shares, limit_pct or both.")
+    _guard(user, instance, Action.SET_CPU_QOS)
+    return _queue(user, instance, Action.SET_CPU_QOS, {"shares": shares, "limit_pct": limit_pct}, request)
+
+
+def mark_built(instance):
+    Instance.objects.filter(pk=instance.pk).update(launched=timezone.now())
+
+
+# --- the domain a flavor describes ---------------------------------------------------------
+
+def max_vcpus(instance):
+    """vCPU hotplug headroom: only for shared, single-NUMA-node flavors."""
+    flavor = instance.flavor
+    if flavor.cpu_policy == CpuPolicy.DEDICATED or flavor.numa_nodes > 1:
+        return instance.vcpus
+    return instance.vcpus * VCPU_HOTPLUG_HEADROOM
+
+
+def mac_address(instance):
+    tail = instance.uuid.bytes[-3:]
+    return MAC_OUI + "".join(f":{b:02x}" for b in tail)
+
+
+def choose_pinning(instance, host):
+    """Host CPUs for a dedicated instance: the lowest not pinned by another instance."""
+    taken = set()
+    others = Instance.objects.filter(host=host, state__in=PLACED_STATES).exclude(pk=instance.pk)
+    for cpus in others.values_list("pinned_cpus", flat=True):
+        taken.update(cpus or ())
+    free = [cpu for cpu in range(host.cpus) if cpu not in taken]
+    if len(free) < instance.vcpus:
+        raise ActionError(f"Host {host.name} has {len(free)} unpinned CPUs; {instance.vcpus} needed.")
+    return free[:instance.vcpus]
+
+
+def _numa(instance):
+    nodes = instance.flavor.numa_nodes
+    if nodes <= 1:
+        return ()
+    per_cpu, per_mem = instance.vcpus // nodes, instance.ram_mb * KIB_PER_MIB // nodes
+    return tuple(
+        hv.NumaCellSpec(id=n, cpus=_cpuset(range(n * per_cpu, (n + 1) * per_cpu)), memory_kib=per_mem)
+        for n in range(nodes)
+    )
+
+
+def _cpuset(cpus):
+    cpus = list(cpus)
+    return str(cpus[0]) if len(cpus) == 1 else f"{cpus[0]}-{cpus[-1]}"
+
+
+def _host_nodes(host, cpus):
+    cells = host.facts.get("numa_cells") or []
+    nodes = sorted({cell["id"] for cell in cells if set(cell["cpus"]) & set(cpus)})
+    return ",".join(str(n) for n in nodes) or None
+
+
+def domain_spec(instance, root_path):
+    """The DomainSpec of an instance: every virtualization feature from an explicit setting."""
+    flavor, host = instance.flavor, instance.host
+    shares = instance.cpu_shares or flavor.cpu_shares
+    limit = instance.cpu_limit_pct or flavor.cpu_limit_pct
+    pins = tuple(hv.VcpuPin(vcpu=i, cpuset=str(cpu)) for i, cpu in enumerate(instance.pinned_cpus or ()))
+    password = instance.vnc_password()
+    return hv.DomainSpec(
+        name=instance.domain_name,
+        uuid=str(instance.uuid),
+        title=instance.name,
+        description=f"Nubes instance {instance.pk} of project {instance.project.name}",
+        instance_id=str(instance.pk),
+        project_id=str(instance.project_id),
+        domain_type="kvm" if host.kvm_usable else "qemu",
+        vcpus=instance.vcpus,
+        max_vcpus=max_vcpus(instance) if max_vcpus(instance) > instance.vcpus else None,
+        memory_kib=instance.ram_mb * KIB_PER_MIB,
+        current_memory_kib=instance.balloon_mb * KIB_PER_MIB if instance.balloon_mb else None,
+        cpu_mode="host-model",
+        cpu_shares=shares,
+        cpu_period=CPU_PERIOD_US if limit else None,
+        cpu_quota=limit * CPU_PERIOD_US // 100 if limit else None,
+        vcpu_pins=pins,
+        numa_cells=_numa(instance),
+        numa_mode="strict" if pins and _host_nodes(host, instance.pinned_cpus) else None,
+        numa_nodeset=_host_nodes(host, instance.pinned_cpus) if pins else None,
+        hugepages=flavor.hugepages,
+        balloon_stats_period_s=BALLOON_STATS_PERIOD_S,
+        iothreads=1,
+        disks=(hv.DiskSpec(target_dev=DISK_TARGETS[flavor.disk_bus], path=root_path, format="qcow2",
+                           bus=flavor.disk_bus, iothread=1 if flavor.disk_bus == DiskBus.VIRTIO else None,
+                           boot_order=1),),
+        nics=(hv.NicSpec(mac=mac_address(instance), network=DEFAULT_NETWORK, queues=flavor.nic_queues),),
+        watchdog_action=flavor.watchdog or None,
+        serial_log_path=instance.serial_log_path or None,
+        vnc_password=password[:VNC_PASSWORD_MAX] if password else None,
+    )
+
+
+def serial_log_path(instance):
+    return "" if instance.host.simulated else f"{SERIAL_LOG_DIR}/{instance.domain_name}-serial.log"

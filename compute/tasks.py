@@ -1,0 +1,459 @@
+"""Celery tasks of compute: primary keys in, reload, call the gateway, record the outcome on
+the Operation and the instance, publish the instance to `compute.instance.<pk>`."""
+import logging
+import threading
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+import hypervisor as hv
+from compute import services
+from compute.choices import (
+    BYTES_PER_GIB, KIB_PER_MIB, STATE_FOR_POWER, TRANSIENT_STATES, Action, EventSource, HostState,
+    ImageFormat, InstanceState, PowerState, RebootKind,
+)
+from compute.models import Flavor, Host, Image, Instance, UnmanagedDomain
+from portal import operations, quotas, realtime
+from portal.choices import ACTIVE_STATUSES
+from portal.errors import ActionError
+from portal.models import Operation
+from portal.tasks import run_operation
+
+log = logging.getLogger(__name__)
+INSTANCE_RELATED = ("project", "flavor", "image", "host", "host__cluster", "key_pair")
+UNREACHABLE_PREFIX = "Unreachable: "
+WATCH_EVENTS = True  # tests switch the libvirt event watch off and call the handler directly
+
+
+# --- publishing and state ------------------------------------------------------------------
+
+def publish(instance):
+    from compute.api.serializers import InstanceSerializer
+
+    data = InstanceSerializer(instance).data
+    realtime.publish(instance.group, "instance", data)
+    realtime.publish(f"project.{instance.project_id}", "instance", data)
+
+
+def _load(pk):
+    return Instance.objects.select_related(*INSTANCE_RELATED).get(pk=pk)
+
+
+def set_state(instance, state, power_state=None, reason=""):
+    instance.state = state
+    instance.state_reason = reason[:500]
+    fields = ["state", "state_reason", "updated"]
+    if power_state is not None:
+        instance.power_state = power_state
+        fields.append("power_state")
+    instance.save(update_fields=fields)
+    publish(instance)
+
+
+def sync_power(instance, reason=""):
+    """Read the domain's state from libvirt and write what it implies."""
+    dom = hv.domain_state(instance.host.uri, str(instance.uuid))
+    power = PowerState(dom.state)
+    set_state(instance, STATE_FOR_POWER[power], power, reason)
+    return power
+
+
+def _after_failure(instance, exc):
+    """After a failed action, make the row say what the host says (or why it cannot)."""
+    try:
+        sync_power(instance, f"Last action failed: {exc}")
+    except hv.DomainNotFound:
+        set_state(instance, InstanceState.ERROR, PowerState.VANISHED, "The domain is gone from its host.")
+    except hv.HypervisorError as second:
+        set_state(instance, instance.state, reason=f"Last action failed: {exc}; state unknown: {second}")
+
+
+# --- hosts ---------------------------------------------------------------------------------
+
+@shared_task(bind=True)
+def refresh_host(self, op_id):
+    def work(op):
+        host = Host.objects.get(pk=op.target_id)
+        operations.progress(op, 20, f"Reading facts from {host.uri}")
+        try:
+            facts = hv.host_facts(host.uri)
+        except hv.HostUnreachable as exc:
+            Host.objects.filter(pk=host.pk).update(state=HostState.ERROR, state_reason=f"{UNREACHABLE_PREFIX}{exc}"[:500])
+            raise
+        apply_facts(host, facts)
+        ensure_watch(host)
+        return f"{host.name}: {facts.cpus} CPUs, {facts.memory_total_kib // KIB_PER_MIB} MB, {facts.cpu_model or 'CPU model unknown'}"
+
+    return run_operation(op_id, work, self.request.id or "")
+
+
+def apply_facts(host, facts):
+    host.facts = {
+        "hostname": facts.hostname, "cpu_model": facts.cpu_model, "cpu_vendor": facts.cpu_vendor,
+        "cpu_features": list(facts.cpu_features), "sockets": facts.sockets, "cores": facts.cores,
+        "threads": facts.threads, "mhz": facts.mhz, "cpus": facts.cpus,
+        "numa_cells": [{"id": c.id, "cpus": list(c.cpus), "memory_kib": c.memory_kib} for c in facts.numa_cells],
+        "memory_total_kib": facts.memory_total_kib, "memory_free_kib": facts.memory_free_kib,
+        "hypervisor_type": facts.hypervisor_type, "hypervisor_version": facts.hypervisor_version,
+        "libvirt_version": facts.libvirt_version, "domain_types": list(facts.domain_types),
+    }
+    host.cpus, host.mhz = facts.cpus, facts.mhz
+    host.memory_mb = facts.memory_total_kib // KIB_PER_MIB
+    host.numa_nodes = max(len(facts.numa_cells), 1)
+    host.simulated, host.kvm_usable, host.kvm_note = facts.simulated, facts.kvm_usable, facts.kvm_note[:500]
+    host.refreshed = timezone.now()
+    if host.state in (HostState.DOWN, HostState.ERROR):
+        host.state, host.state_reason = HostState.UP, ""
+    host.save()
+
+
+# --- create --------------------------------------------------------------------------------
+
+def _ensure_image(host, image):
+    """The image's volume on the host; a simulated host's cache is filled on first use."""
+    try:
+        return hv.volume_info(host.uri, image.pool, image.volume)
+    except hv.VolumeNotFound:
+        if not host.simulated:
+            raise ActionError(f"Image {image.name} is missing on {host.name}: no volume "
+                              f"{image.volume} in pool {image.pool}.") from None
+    # Simulated hosts keep nothing between processes: stand in an empty volume of the
+    # image's size, as an image cache would after a download.
+    return hv.volume_create(host.uri, image.pool, image.volume, image.virtual_size_gb * BYTES_PER_GIB, image.format)
+
+
+def _make_root(instance, image):
+    host, flavor = instance.host, instance.flavor
+    base = _ensure_image(host, image)
+    if flavor.linked_clone and image.format == ImageFormat.QCOW2:
+        return hv.volume_create(host.uri, image.pool, instance.root_volume, instance.disk_gb * BYTES_PER_GIB,
+                                "qcow2", backing_path=base.path, backing_format=image.format)
+    return hv.volume_clone(host.uri, image.pool, image.volume, instance.root_volume, fmt="qcow2")
+
+
+def _remove(host, made):
+    """Undo a half-made build, newest first; report what could not be removed."""
+    leftovers = []
+    for kind, name, pool in reversed(made):
+        try:
+            if kind == "domain":
+                if hv.domain_state(host.uri, name).state not in (PowerState.SHUTOFF, PowerState.SUSPENDED):
+                    hv.domain_destroy(host.uri, name)
+                hv.domain_undefine(host.uri, name)
+            else:
+                hv.volume_delete(host.uri, pool, name)
+        except (hv.DomainNotFound, hv.VolumeNotFound):
+            continue
+        except hv.HypervisorError as exc:
+            leftovers.append(f"{kind} {name}: {exc}")
+    return leftovers
+
+
+def _define(instance, root_path):
+    xml = hv.build_domain_xml(services.domain_spec(instance, root_path))
+    return hv.domain_define(instance.host.uri, xml)
+
+
+@shared_task(bind=True)
+def create_instance(self, op_id):
+    def work(op):
+        instance = _load(op.target_id)
+        host, made, done = instance.host, [], False
+        try:
+            operations.progress(op, 10, f"Preparing image {instance.image.name} on {host.name}")
+            root = _make_root(instance, instance.image)
+            made.append(("volume", instance.root_volume, instance.image.pool))
+            operations.progress(op, 40, "Defining the domain")
+            _prepare(instance)
+            uuid = _define(instance, root.path)
+            made.append(("domain", uuid, None))
+            operations.progress(op, 70, "Starting")
+            hv.domain_start(host.uri, uuid)
+            sync_power(instance)
+            services.mark_built(instance)
+            services.record_event(instance, EventSource.ACTION, "created", f"on {host.name}", op)
+            done = True
+        finally:
+            if not done:
+                _fail_create(instance, host, made, op)
+        return f"{instance.name} is running on {host.name}"
+
+    return run_operation(op_id, work, self.request.id or "")
+
+
+def _prepare(instance):
+    fields = {"serial_log_path": services.serial_log_path(instance)}
+    if instance.flavor.cpu_policy == "dedicated":
+        fields["pinned_cpus"] = services.choose_pinning(instance, instance.host)
+    for name, value in fields.items():
+        setattr(instance, name, value)
+    instance.save(update_fields=list(fields))
+
+
+def _fail_create(instance, host, made, op):
+    leftovers = _remove(host, made)
+    services.release_quota(instance)
+    reason = "The build failed; nothing was left on the host." if not leftovers else \
+        f"The build failed; could not remove: {'; '.join(leftovers)}"
+    services.record_event(instance, EventSource.ACTION, "create failed", reason, op)
+    set_state(instance, InstanceState.ERROR, PowerState.NOSTATE, reason)
+
+
+# --- actions -------------------------------------------------------------------------------
+
+def _start(instance, op):
+    hv.domain_start(instance.host.uri, str(instance.uuid))
+
+
+def _stop(instance, op):
+    uri, uuid = instance.host.uri, str(instance.uuid)
+    if op.detail.get("force"):
+        hv.domain_destroy(uri, uuid)
+        return "Powered off (forced)"
+    result = hv.domain_shutdown(uri, uuid, timeout=float(op.detail.get("timeout", 0)))
+    if result.graceful:
+        return f"Shut down by the guest in {result.waited_s:.1f} s"
+    return f"The guest ignored the request for {result.waited_s:.0f} s; powered off"
+
+
+def _reboot(instance, op):
+    uri, uuid = instance.host.uri, str(instance.uuid)
+    if op.detail.get("kind") == RebootKind.HARD:
+        hv.domain_destroy(uri, uuid)
+        hv.domain_start(uri, uuid)
+    else:
+        hv.domain_reboot(uri, uuid)
+
+
+def _simple(verb):
+    # Looked up at call time, so the gateway stays one patchable module.
+    def run(instance, op):
+        getattr(hv, verb)(instance.host.uri, str(instance.uuid))
+    return run
+
+
+def _root_path(instance):
+    return hv.volume_info(instance.host.uri, instance.image.pool, instance.root_volume).path
+
+
+def _rename(instance, op):
+    _define(instance, _root_path(instance))
+    return f"Renamed to {instance.name}"
+
+
+def _resize(instance, op):
+    flavor = Flavor.objects.get(pk=op.detail["flavor"])
+    uri, uuid = instance.host.uri, str(instance.uuid)
+    delta = op.detail["delta"]
+    try:
+        if op.detail.get("live"):
+            hv.domain_set_vcpus(uri, uuid, flavor.vcpus)
+            if flavor.ram_mb != instance.ram_mb:
+                hv.domain_set_balloon(uri, uuid, flavor.ram_mb * KIB_PER_MIB)
+        instance.flavor, instance.vcpus, instance.ram_mb, instance.disk_gb = flavor, flavor.vcpus, flavor.ram_mb, flavor.disk_gb
+        if not op.detail.get("live"):
+            _define(instance, _root_path(instance))
+    except (hv.HypervisorError, ActionError):
+        quotas.give_back(instance.project, **{k: v for k, v in delta.items() if v > 0})
+        raise
+    instance.save(update_fields=["flavor", "vcpus", "ram_mb", "disk_gb"])
+    quotas.give_back(instance.project, **{k: -v for k, v in delta.items() if v < 0})
+    return f"Resized to {flavor.name} ({'live' if op.detail.get('live') else 'cold'})"
+
+
+def _rebuild(instance, op):
+    image = Image.objects.get(pk=op.detail["image"])
+    uri, uuid = instance.host.uri, str(instance.uuid)
+    was_running = hv.domain_state(uri, uuid).state != PowerState.SHUTOFF
+    if was_running:
+        hv.domain_destroy(uri, uuid)
+    hv.volume_delete(uri, instance.image.pool, instance.root_volume)
+    root = _make_root(instance, image)
+    instance.image = image
+    instance.save(update_fields=["image"])
+    _define(instance, root.path)
+    if was_running:
+        hv.domain_start(uri, uuid)
+    return f"Rebuilt from {image.name}"
+
+
+def _delete(instance, op):
+    uri, uuid = instance.host.uri, str(instance.uuid)
+    leftovers = _remove(instance.host, [("volume", instance.root_volume, instance.image.pool), ("domain", uuid, None)])
+    if leftovers:
+        raise ActionError(f"Could not remove: {'; '.join(leftovers)}")
+    services.release_quota(instance)
+    instance.deleted = timezone.now()
+    instance.save(update_fields=["deleted"])
+    set_state(instance, InstanceState.DELETED, PowerState.SHUTOFF)
+    return f"Deleted {instance.name}; domain and root disk removed"
+
+
+def _set_balloon(instance, op):
+    memory_mb = int(op.detail["memory_mb"])
+    hv.domain_set_balloon(instance.host.uri, str(instance.uuid), memory_mb * KIB_PER_MIB)
+    instance.balloon_mb = memory_mb
+    instance.save(update_fields=["balloon_mb"])
+    return f"Balloon target {memory_mb} MB"
+
+
+def _set_cpu_qos(instance, op):
+    shares, limit = op.detail.get("shares"), op.detail.get("limit_pct")
+    qos = hv.CpuQos(shares=shares, period=services.CPU_PERIOD_US if limit else None,
+                    quota=limit * services.CPU_PERIOD_US // 100 if limit else None)
+    instance.cpu_shares = shares or instance.cpu_shares
+    instance.cpu_limit_pct = limit or instance.cpu_limit_pct
+    try:
+        hv.domain_set_cpu_qos(instance.host.uri, str(instance.uuid), qos)
+        message = "CPU QoS applied live"
+    except hv.NotSupported:
+        if not instance.host.simulated:
+            raise
+        # The test driver has no CPU scheduler parameters: the setting goes into the config.
+        _define(instance, _root_path(instance))
+        message = "CPU QoS written to the domain's configuration (simulated host: no live scheduler)"
+    instance.save(update_fields=["cpu_shares", "cpu_limit_pct"])
+    return message
+
+
+ACTIONS = {
+    Action.START: _start,
+    Action.STOP: _stop,
+    Action.REBOOT: _reboot,
+    Action.SUSPEND: _simple("domain_managed_save"),
+    Action.RESUME: _start,
+    Action.PAUSE: _simple("domain_suspend"),
+    Action.UNPAUSE: _simple("domain_resume"),
+    Action.RENAME: _rename,
+    Action.RESIZE: _resize,
+    Action.REBUILD: _rebuild,
+    Action.DELETE: _delete,
+    Action.SET_BALLOON: _set_balloon,
+    Action.SET_CPU_QOS: _set_cpu_qos,
+}
+
+
+@shared_task(bind=True)
+def instance_action(self, op_id):
+    def work(op):
+        action = Action(op.kind.split(".", 1)[1])
+        instance = _load(op.target_id)
+        try:
+            message = ACTIONS[action](instance, op)
+        except (hv.HypervisorError, ActionError) as exc:
+            _after_failure(instance, exc)
+            services.record_event(instance, EventSource.ACTION, f"{action} failed", str(exc), op)
+            raise
+        if action != Action.DELETE:
+            sync_power(instance)
+        services.record_event(instance, EventSource.ACTION, f"{action} done", message or "", op)
+        return message or f"{action} done"
+
+    return run_operation(op_id, work, self.request.id or "")
+
+
+# --- lifecycle events ----------------------------------------------------------------------
+
+_watched = {}
+_watch_lock = threading.Lock()
+
+
+def ensure_watch(host):
+    """Follow the host's lifecycle events (once per process and connection)."""
+    if not WATCH_EVENTS:
+        return
+    with _watch_lock:
+        if host.uri in _watched:
+            return
+        _watched[host.uri] = hv.watch_lifecycle(host.uri, _on_event)
+
+
+def _on_event(uri, uuid, event, detail):
+    # On libvirt's event thread: hand over and return at once.
+    lifecycle_event.delay(uri, uuid, event, detail)
+
+
+@shared_task
+def lifecycle_event(uri, uuid, event, detail):
+    instance = Instance.objects.select_related(*INSTANCE_RELATED).filter(uuid=uuid, host__uri=uri).first()
+    if instance is None or instance.state == InstanceState.DELETED:
+        return
+    services.record_event(instance, EventSource.LIBVIRT, event, detail)
+    if instance.state in TRANSIENT_STATES or operations.active_on(instance) is not None:
+        return  # the task that owns it writes the state
+    try:
+        sync_power(instance)
+    except hv.DomainNotFound:
+        set_state(instance, InstanceState.ERROR, PowerState.VANISHED, f"The domain was {event} outside Nubes.")
+
+
+# --- the reconciler ------------------------------------------------------------------------
+
+RECONCILED_HOST_STATES = (HostState.UP, HostState.MAINTENANCE, HostState.ERROR)
+
+
+@shared_task
+def reconcile_all():
+    """Fix drift on every host; the beat schedule runs it (ComputeConfig.ready)."""
+    summary = {}
+    for host in Host.objects.filter(state__in=RECONCILED_HOST_STATES):
+        summary[host.name] = reconcile_host(host)
+    return summary
+
+
+def _busy_instance_ids():
+    return set(Operation.objects.filter(target_type="compute.instance", status__in=ACTIVE_STATUSES)
+               .values_list("target_id", flat=True))
+
+
+def reconcile_host(host):
+    """Make the database say what the host runs. Returns counts of what changed."""
+    try:
+        domains = {d.uuid: d for d in hv.list_domains(host.uri)}
+    except hv.HostUnreachable as exc:
+        if host.state == HostState.UP:
+            Host.objects.filter(pk=host.pk).update(state=HostState.ERROR, state_reason=f"{UNREACHABLE_PREFIX}{exc}"[:500])
+        return {"unreachable": 1}
+    if host.state == HostState.ERROR and host.state_reason.startswith(UNREACHABLE_PREFIX):
+        Host.objects.filter(pk=host.pk).update(state=HostState.UP, state_reason="")
+    ensure_watch(host)
+    busy = _busy_instance_ids()
+    counts = {"drift": 0, "vanished": 0, "unchanged": 0, "unmanaged": 0}
+    ours = Instance.objects.select_related(*INSTANCE_RELATED).filter(host=host).exclude(state=InstanceState.DELETED)
+    for instance in ours:
+        dom = domains.pop(str(instance.uuid), None)
+        if str(instance.pk) in busy or instance.state in TRANSIENT_STATES:
+            continue
+        counts[_reconcile_one(instance, dom)] += 1
+    counts["unmanaged"] = _record_unmanaged(host, domains.values())
+    return counts
+
+
+def _reconcile_one(instance, dom):
+    if dom is None:
+        if instance.power_state == PowerState.VANISHED:
+            return "vanished"
+        services.record_event(instance, EventSource.RECONCILER, "vanished", f"no domain on {instance.host.name}")
+        set_state(instance, InstanceState.ERROR, PowerState.VANISHED, "The domain vanished from its host.")
+        return "vanished"
+    power = PowerState(dom.state)
+    state = STATE_FOR_POWER[power]
+    if power != instance.power_state or state != instance.state:
+        services.record_event(instance, EventSource.RECONCILER, "drift",
+                              f"database said {instance.state}/{instance.power_state}, host says {power}")
+        set_state(instance, state, power)
+        return "drift"
+    return "unchanged"
+
+
+def _record_unmanaged(host, domains):
+    """Domains on the host that no live instance owns: listed for an admin, never touched."""
+    seen = []
+    with transaction.atomic():
+        for dom in domains:
+            seen.append(dom.uuid)
+            UnmanagedDomain.objects.update_or_create(
+                host=host, uuid=dom.uuid, defaults={"name": dom.name[:255], "power_state": PowerState(dom.state)})
+        UnmanagedDomain.objects.filter(host=host).exclude(uuid__in=seen).delete()
+    return len(seen)
