@@ -71,6 +71,13 @@ Statistics (stats.py)
     node_stats(uri, at: float | None = None) -> NodeStats
     # test:// hosts: counters from the seeded workload model (workload.py), simulated=True
 
+Migration (migration.py) — real hosts: migrate3 + jobStats polling; test:// hosts: simulated
+    migrate_domain(src_uri, dst_uri, uuid, MigrationOptions, on_progress(MigrationProgress),
+                   control: MigrationControl | None = None) -> MigrationResult
+    # MigrationControl.cancel / .switch_to_postcopy are threading.Events the caller sets;
+    # a cancelled job raises MigrationCancelled and the domain keeps running on the source
+    migration_flags(options) -> int;  migration_params(options) -> dict
+
 Errors (errors.py): HypervisorError > HostUnreachable, DomainNotFound, PoolNotFound,
 VolumeNotFound, SnapshotNotFound, NotSupported, InvalidConfig, OperationFailed.
 """
@@ -102,6 +109,10 @@ from .types import (
     CpuQos, DomainState, DomainStats, HostFacts, KvmStatus, NodeStats, NumaCell, PoolInfo,
     ShutdownResult, SnapshotInfo, VolumeInfo,
 )
+from .migration import (
+    MigrationCancelled, MigrationControl, MigrationOptions, MigrationProgress, MigrationResult,
+    migrate_domain, migration_flags, migration_params,
+)
 
 __all__ = [
     "close_all", "get_connection", "is_simulated",
@@ -118,6 +129,8 @@ __all__ = [
     "cpu_baseline", "cpu_compare", "host_cpu_xml", "host_facts", "kvm_usable",
     "snapshot_create", "snapshot_delete", "snapshot_list", "snapshot_revert",
     "bulk_domain_stats", "node_stats",
+    "MigrationCancelled", "MigrationControl", "MigrationOptions", "MigrationProgress",
+    "MigrationResult", "migrate_domain", "migration_flags", "migration_params",
     "PoolSpec", "list_pools", "list_volumes", "pool_define", "pool_define_dir", "pool_delete",
     "pool_info", "pool_refresh", "pool_start", "pool_stop", "volume_clone", "volume_create",
     "volume_delete", "volume_info",
