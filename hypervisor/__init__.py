@@ -62,6 +62,19 @@ Snapshots (snapshots.py)
     snapshot_revert(uri, uuid, name, *, running: bool | None = None)
     snapshot_delete(uri, uuid, name, *, children=False, metadata_only=False)
 
+Disks (disks.py) — test:// hosts simulate what the test driver lacks (simulated=True)
+    build_disk_xml(disk: DiskSpec) -> str
+    disk_attach(uri, uuid, disk, *, live=True) -> DiskChange;  disk_detach(uri, uuid, dev, *, live=True)
+    disk_set_source(uri, uuid, dev, path) -> simulated;  disk_resize(uri, uuid, dev, bytes) -> simulated
+    disk_snapshot_external(uri, uuid, dev, overlay_path, *, quiesce=False)   # real hosts
+    domain_fstrim(uri, uuid)                        # GuestAgentUnavailable without an agent
+    volume_resize / volume_rebase / volume_copy / pool_volume_path
+
+Block jobs (blockjobs.py) — modelled progress on test:// hosts
+    block_commit(uri, uuid, dev, *, top_path, base_path, active);  block_pull(uri, uuid, dev, *, base_path)
+    block_copy(uri, uuid, dev, dest_path, *, fmt);  block_job(uri, uuid, dev) -> BlockJob | None
+    block_job_abort(uri, uuid, dev, *, pivot=False)
+
 Events (events.py)
     watch_lifecycle(uri, callback(uri, uuid, event, detail)) -> watch_id
     unwatch_lifecycle(uri, watch_id)
@@ -81,10 +94,18 @@ Migration (migration.py) — real hosts: migrate3 + jobStats polling; test:// ho
 Errors (errors.py): HypervisorError > HostUnreachable, DomainNotFound, PoolNotFound,
 VolumeNotFound, SnapshotNotFound, NotSupported, InvalidConfig, OperationFailed.
 """
+from .blockjobs import (
+    BlockJob, block_commit, block_copy, block_job, block_job_abort, block_pull, forget_simulated_jobs,
+)
 from .connection import close_all, get_connection, is_simulated
 from .domain_xml import (
     CpuFeature, DiskSpec, DomainSpec, DomainXmlInfo, HostdevSpec, NicSpec, NumaCellSpec,
     VcpuPin, build_domain_xml, parse_cpuset, parse_domain_xml,
+)
+from .disks import (
+    DiskChange, GuestAgentUnavailable, build_disk_xml, disk_attach, disk_detach, disk_resize,
+    disk_set_source, disk_snapshot_external, domain_fstrim, pool_volume_path, volume_copy,
+    volume_rebase, volume_resize,
 )
 from .domains import (
     domain_define, domain_destroy, domain_get_cpu_qos, domain_managed_save, domain_pin_vcpu,
@@ -115,6 +136,11 @@ from .migration import (
 )
 
 __all__ = [
+    "BlockJob", "block_commit", "block_copy", "block_job", "block_job_abort", "block_pull",
+    "forget_simulated_jobs",
+    "DiskChange", "GuestAgentUnavailable", "build_disk_xml", "disk_attach", "disk_detach",
+    "disk_resize", "disk_set_source", "disk_snapshot_external", "domain_fstrim",
+    "pool_volume_path", "volume_copy", "volume_rebase", "volume_resize",
     "close_all", "get_connection", "is_simulated",
     "CpuFeature", "DiskSpec", "DomainSpec", "DomainXmlInfo", "HostdevSpec", "NicSpec",
     "NumaCellSpec", "VcpuPin", "build_domain_xml", "parse_cpuset", "parse_domain_xml",
