@@ -103,7 +103,13 @@ def _place(flavor, cluster, hosts, usage):
     by_id = {str(h.pk): h for h in hosts}
     if result.ok:
         return by_id[result.host_id], []
-    return None, [(by_id[r.host_id].name, f"{r.filter}: {r.reason}") for r in result.rejections]
+    return None, [(by_id[r.host_id].name, _reason(by_id[r.host_id], r.filter, r.reason)) for r in result.rejections]
+
+
+def _reason(host, filter_name, reason):
+    if filter_name == "host-state" and host.state_reason:
+        reason = f"{reason} ({host.state_reason})"
+    return f"{filter_name}: {reason}"
 
 
 _POWER = {
@@ -144,7 +150,7 @@ def _snapshot(smodel, request_cls, flavor, cluster, hosts, usage):
 def capacity_rejection(flavor, cluster, host, used):
     """Why ``host`` cannot take ``flavor`` by plain capacity, or None."""
     if host.state != HostState.UP:
-        return f"host-state: host is {host.state}" + (f" ({host.state_reason})" if host.state_reason else "")
+        return _reason(host, "host-state", f"host is {host.state}")
     if flavor.cpu_policy == CpuPolicy.DEDICATED:
         free = host.cpus - used.pinned_vcpus
         if flavor.vcpus > free:
