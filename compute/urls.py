@@ -5,5 +5,11 @@ from compute import views
 app_name = "compute"
 urlpatterns = [
     path("instances/", views.instances, name="instances"),
+    path("instances/launch/", views.instance_launch, name="instance-launch"),
+    path("instances/<int:pk>/", views.instance_detail, name="instance-detail"),
+    path("instances/<int:pk>/<str:action>/", views.instance_action, name="instance-action"),
     path("hosts/", views.hosts, name="hosts"),
+    path("hosts/<int:pk>/", views.host_detail, name="host-detail"),
+    path("flavors/", views.flavors, name="flavors"),
+    path("images/", views.images, name="images"),
 ]

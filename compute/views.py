@@ -1,14 +1,131 @@
+"""The compute pages. They read the database only; every change goes through services."""
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from compute import services
+from compute.choices import Action, RebootKind
+from compute.forms import LaunchForm
+from compute.models import Flavor, Host, Image, Instance
+from portal.errors import ActionError
+from portal.models import Operation
+from portal.operations import TargetBusy
+from portal.quotas import QuotaExceeded
+
+PAGE_SIZE = 50
+RECENT = 20
+INSTANCE_RELATED = ("project", "flavor", "image", "host", "key_pair")
+REFUSALS = (ActionError, TargetBusy, QuotaExceeded)
 
 
 @login_required
 def instances(request):
-    note = "Instances are not built yet; the compute issue is open."
-    return render(request, "section/pending.html", {"section": "Compute", "note": note})
+    queryset = Instance.objects.visible_to(request.user).live().select_related(*INSTANCE_RELATED)
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "compute/instances.html", {"page": page})
 
 
 @login_required
+def instance_launch(request):
+    project = request.project
+    if project is None:
+        raise Http404("No project chosen.")
+    form = LaunchForm(request.POST or None, project=project)
+    if request.method == "POST" and form.is_valid():
+        try:
+            instance, _op = services.create_instance(request.user, project, request=request, **form.cleaned_data)
+        except REFUSALS as exc:
+            if isinstance(exc, ActionError):
+                form.add_action_error(exc)
+            else:
+                form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Launching {instance.name}.")
+            return redirect("compute:instance-detail", pk=instance.pk)
+    return render(request, "compute/instance_launch.html", {"form": form, "project": project},
+                  status=400 if form.errors else 200)
+
+
+def _visible_instance(request, pk):
+    queryset = Instance.objects.visible_to(request.user).live().select_related(*INSTANCE_RELATED)
+    return get_object_or_404(queryset, pk=pk)
+
+
+@login_required
+def instance_detail(request, pk):
+    instance = _visible_instance(request, pk)
+    ops = Operation.objects.filter(target_type="compute.instance", target_id=str(instance.pk)).select_related(
+        "requester")[:RECENT]
+    context = {
+        "instance": instance, "operations": ops, "events": instance.events.all()[:RECENT],
+        "role": instance.project.role_of(request.user),
+        "flavors": Flavor.objects.usable_in(instance.project), "images": Image.objects.usable_in(instance.project),
+    }
+    return render(request, "compute/instance_detail.html", context)
+
+
+def _run_action(request, instance, action):
+    post = request.POST
+    if action in services.SIMPLE_ACTIONS:
+        return services.act(request.user, instance, action, request)
+    if action == Action.STOP:
+        return services.stop(request.user, instance, force=post.get("force") == "1", request=request)
+    if action == Action.REBOOT:
+        return services.reboot(request.user, instance, kind=post.get("kind", RebootKind.SOFT), request=request)
+    if action == Action.DELETE:
+        return services.delete(request.user, instance, request)
+    if action == Action.RESIZE:
+        return services.resize(request.user, instance, get_object_or_404(Flavor, pk=post.get("flavor")), request)
+    if action == Action.REBUILD:
+        return services.rebuild(request.user, instance, get_object_or_404(Image, pk=post.get("image")), request)
+    if action == "lock":
+        return services.set_lock(request.user, instance, post.get("locked") == "1", request)
+    raise Http404("No such action.")
+
+
+@login_required
+@require_POST
+def instance_action(request, pk, action):
+    instance = _visible_instance(request, pk)
+    try:
+        result = _run_action(request, instance, action)
+    except REFUSALS as exc:
+        messages.error(request, str(exc))
+    else:
+        if isinstance(result, Operation):
+            messages.info(request, f"{action} queued (operation {result.pk}).")
+    if action == Action.DELETE:
+        return redirect("compute:instances")
+    return redirect(reverse("compute:instance-detail", args=[instance.pk]))
+
+
+@staff_member_required
 def hosts(request):
-    note = "Hosts are not built yet; the compute issue is open."
-    return render(request, "section/pending.html", {"section": "Hosts", "note": note})
+    queryset = Host.objects.select_related("cluster")
+    return render(request, "compute/hosts.html", {"hosts": queryset})
+
+
+@staff_member_required
+def host_detail(request, pk):
+    host = get_object_or_404(Host.objects.select_related("cluster"), pk=pk)
+    context = {
+        "host": host,
+        "instances": host.instances.live().select_related("project", "flavor")[:PAGE_SIZE],
+        "unmanaged": host.unmanaged_domains.all(),
+    }
+    return render(request, "compute/host_detail.html", context)
+
+
+@login_required
+def flavors(request):
+    return render(request, "compute/flavors.html", {"flavors": Flavor.objects.visible_to(request.user)})
+
+
+@login_required
+def images(request):
+    return render(request, "compute/images.html", {"images": Image.objects.visible_to(request.user)})

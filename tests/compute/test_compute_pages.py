@@ -1,0 +1,83 @@
+"""The compute pages: launch form errors, the detail page's live group, staff-only hosts."""
+import pytest
+from django.test import Client
+
+from compute.choices import InstanceState
+from compute.models import Instance
+
+
+@pytest.fixture
+def browser(alice):
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+def launch_form(browser, run_tasks, **fields):
+    with run_tasks():
+        return browser.post("/compute/instances/launch/", fields)
+
+
+def test_the_launch_form_shows_why_a_flavor_is_too_big(browser, run_tasks, hosts, big_flavor, image):
+    response = launch_form(browser, run_tasks, name="huge", flavor=big_flavor.pk, image=image.pk)
+    assert response.status_code == 400
+    assert b"No host can take flavor m1.colossal" in response.content
+    assert not Instance.objects.exists()
+
+
+def test_the_launch_form_rejects_a_blank_name(browser, run_tasks, hosts, flavor, image):
+    response = launch_form(browser, run_tasks, name="   ", flavor=flavor.pk, image=image.pk)
+    assert response.status_code == 400 and b'data-error-for="name"' in response.content
+
+
+def test_launching_from_the_form_builds_the_instance(browser, run_tasks, hosts, flavor, image):
+    response = launch_form(browser, run_tasks, name="from-ui", flavor=flavor.pk, image=image.pk)
+    instance = Instance.objects.get(name="from-ui")
+    assert response.status_code == 302 and response["Location"] == f"/compute/instances/{instance.pk}/"
+    assert instance.state == InstanceState.ACTIVE
+
+
+def test_the_detail_page_follows_the_instance_group_and_offers_actions(browser, launch):
+    _, instance = launch()
+    page = browser.get(f"/compute/instances/{instance.pk}/").content.decode()
+    assert f'data-subscribe="compute.instance.{instance.pk}"' in page
+    assert f"/compute/instances/{instance.pk}/stop/" in page and "simulated" in page
+    assert f"/ws/console/{instance.pk}/" in page
+
+
+def test_an_action_button_queues_the_action(browser, run_tasks, launch):
+    _, instance = launch()
+    with run_tasks():
+        response = browser.post(f"/compute/instances/{instance.pk}/pause/")
+    assert response.status_code == 302
+    instance.refresh_from_db()
+    assert instance.state == InstanceState.PAUSED
+
+
+def test_a_refused_action_is_shown_not_raised(browser, run_tasks, launch):
+    _, instance = launch()
+    response = browser.post(f"/compute/instances/{instance.pk}/start/", follow=True)
+    assert b"Cannot start instance" in response.content
+
+
+def test_another_tenants_instance_page_is_a_404(charlie, launch):
+    _, instance = launch()
+    client = Client()
+    client.force_login(charlie)
+    assert client.get(f"/compute/instances/{instance.pk}/").status_code == 404
+    assert client.post(f"/compute/instances/{instance.pk}/stop/").status_code == 404
+
+
+def test_hosts_are_for_staff_and_show_the_simulated_badge(browser, admin_user, hosts):
+    assert browser.get("/compute/hosts/").status_code == 302
+    staff = Client()
+    staff.force_login(admin_user)
+    page = staff.get("/compute/hosts/").content.decode()
+    assert "host-a" in page and 'class="badge simulated"' in page
+    detail = staff.get(f"/compute/hosts/{hosts[0].pk}/").content.decode()
+    assert "NUMA" in detail and "node 1" in detail
+
+
+def test_flavor_and_image_lists(browser, flavor, image):
+    assert b"m1.small" in browser.get("/compute/flavors/").content
+    assert b"cirros" in browser.get("/compute/images/").content

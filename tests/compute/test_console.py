@@ -1,0 +1,66 @@
+"""The serial console websocket: authorised per user and instance; simulated hosts say there
+is no guest; real hosts stream the serial log."""
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from compute.choices import InstanceState
+from compute.models import Cluster, Host, Instance
+from portal.asgi import application
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+def session_cookie(user):
+    client = Client()
+    client.force_login(user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+async def open_console(user, instance):
+    headers = [ORIGIN, await sync_to_async(session_cookie)(user)]
+    comm = WebsocketCommunicator(application, f"/ws/console/{instance.pk}/", headers=headers)
+    connected, code = await comm.connect()
+    return comm, connected, code
+
+
+def make_instance(project, flavor, image, host, log=""):
+    return Instance.objects.create(project=project, name="vm", flavor=flavor, image=image, host=host, vcpus=1,
+                                   ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb, state=InstanceState.ACTIVE,
+                                   serial_log_path=log)
+
+
+async def test_a_simulated_host_says_there_is_no_guest_console(alice, project_a, flavor, image, host_a):
+    instance = await sync_to_async(make_instance)(project_a, flavor, image, host_a)
+    comm, connected, _ = await open_console(alice, instance)
+    assert connected
+    message = await comm.receive_json_from()
+    assert "simulated host" in message["text"] and "no console output" in message["text"]
+    await comm.disconnect()
+
+
+async def test_another_tenant_cannot_open_the_console(charlie, project_a, flavor, image, host_a):
+    instance = await sync_to_async(make_instance)(project_a, flavor, image, host_a)
+    _comm, connected, code = await open_console(charlie, instance)
+    assert not connected and code == 4404
+
+
+async def test_a_real_hosts_serial_log_is_streamed(alice, project_a, flavor, image, tmp_path):
+    log = tmp_path / "serial.log"
+    log.write_text("boot line 1\n")
+
+    def real_host():
+        cluster = Cluster.objects.create(name="lab")
+        host = Host.objects.create(name="lab-a", uri="qemu:///system", cluster=cluster, simulated=False)
+        return make_instance(project_a, flavor, image, host, str(log))
+
+    instance = await sync_to_async(real_host)()
+    comm, connected, _ = await open_console(alice, instance)
+    assert connected
+    assert (await comm.receive_json_from(timeout=3))["text"] == "boot line 1\n"
+    with log.open("a") as handle:
+        handle.write("heartbeat 2\n")
+    assert (await comm.receive_json_from(timeout=3))["text"] == "heartbeat 2\n"
+    await comm.disconnect()
