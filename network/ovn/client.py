@@ -1,0 +1,146 @@
+"""One pooled ovsdbapp connection per Northbound endpoint, and the only place that turns
+ovsdbapp's errors into the gateway's typed errors.
+
+Trap: ovsdbapp keeps the connection on the *class* (Backend._ovsdb_connection is set once per
+class), so a second endpoint would silently reuse the first one's. Each endpoint gets its own
+subclass of OvnNbApiIdlImpl."""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import uuid
+import time
+from collections.abc import Callable, Iterator
+
+from ovs import jsonrpc, stream
+from ovsdbapp import exceptions as ovsdbapp_exceptions
+from ovsdbapp.backend.ovs_idl import command, connection, idlutils
+from ovsdbapp.schema.ovn_northbound import impl_idl
+
+from network.ovn.errors import OvnNotConfigured, OvnRowMissing, OvnTransactionFailed, OvnUnreachable
+
+log = logging.getLogger(__name__)
+SCHEMA = "OVN_Northbound"
+RECONNECT_POLL_S = 0.05
+RECONNECT_MIN_BACKOFF_MS = 100
+RECONNECT_MAX_BACKOFF_MS = 1000
+_pool: dict[str, impl_idl.OvnNbApiIdlImpl] = {}
+_pool_lock = threading.Lock()
+
+
+def _fetch_schema(endpoint: str, timeout: float) -> dict:
+    """The server's schema (as ovsdbapp's fetch_schema_json does, with typed errors)."""
+    error, strm = stream.Stream.open_block(stream.Stream.open(endpoint), timeout * 1000)
+    if error:
+        raise OvnUnreachable(f"OVN Northbound at {endpoint} is unreachable: {os.strerror(error)}")
+    rpc = jsonrpc.Connection(strm)
+    try:
+        error, reply = rpc.transact_block(jsonrpc.Message.create_request("get_schema", [SCHEMA]))
+    finally:
+        rpc.close()
+    if error:
+        raise OvnUnreachable(f"OVN Northbound at {endpoint} did not answer: error {error}")
+    if reply.error:
+        raise OvnUnreachable(f"{endpoint} does not serve {SCHEMA}: {json.dumps(reply.error)}")
+    return reply.result
+
+
+def _connect(endpoint: str, timeout: float) -> impl_idl.OvnNbApiIdlImpl:
+    helper = idlutils.create_schema_helper(_fetch_schema(endpoint, timeout))
+    helper.register_all()
+    idl = connection.OvsdbIdl(endpoint, helper)
+    # python-ovs backs off up to 8 s between reconnects and force_reconnect() does not cut a
+    # backoff short; a restarted NB must be found again within a task's timeout.
+    idl._session.reconnect.set_backoff(RECONNECT_MIN_BACKOFF_MS, RECONNECT_MAX_BACKOFF_MS)
+    conn = connection.Connection(idl, timeout=timeout)
+    api_class = type(f"NbApi_{len(_pool)}", (impl_idl.OvnNbApiIdlImpl,), {"_ovsdb_connection": None})
+    try:
+        return api_class(conn)
+    except ovsdbapp_exceptions.OvsdbAppException as exc:
+        raise OvnUnreachable(f"OVN Northbound at {endpoint}: {exc}") from exc
+
+
+def _is_connected(api) -> bool:
+    # python-ovs has no public "connected" flag on the Idl; the session knows.
+    return api.idl._session.is_connected() and api.idl.state == api.idl.IDL_S_MONITORING
+
+
+def api_for(endpoint: str, timeout: float):
+    """The pooled API for `endpoint`, connected; raises OvnUnreachable if it stays down."""
+    if not endpoint:
+        raise OvnNotConfigured("No OVN Northbound endpoint is configured (NUBES_OVN_NB).")
+    with _pool_lock:
+        api = _pool.get(endpoint)
+        if api is None:
+            api = _pool[endpoint] = _connect(endpoint, timeout)
+            return api
+    if not _is_connected(api):
+        # After an NB restart the IDL waits out its reconnect backoff; ask it to try now.
+        api.ovsdb_connection.force_reconnect()
+        deadline = time.monotonic() + timeout
+        while not _is_connected(api):
+            if time.monotonic() > deadline:
+                raise OvnUnreachable(f"OVN Northbound at {endpoint} is unreachable (no answer in {timeout:.0f} s).")
+            time.sleep(RECONNECT_POLL_S)
+    return api
+
+
+def close_all() -> None:
+    """Tests and benchmarks: drop every pooled connection."""
+    with _pool_lock:
+        for api in _pool.values():
+            api.ovsdb_connection.stop(timeout=1)
+        _pool.clear()
+
+
+@contextlib.contextmanager
+def translated(endpoint: str) -> Iterator[None]:
+    try:
+        yield
+    except idlutils.RowNotFound as exc:
+        raise OvnRowMissing(str(exc)) from exc
+    except ovsdbapp_exceptions.TimeoutException as exc:
+        raise OvnUnreachable(f"OVN Northbound at {endpoint} timed out: {exc}") from exc
+    except RuntimeError as exc:
+        # ovsdbapp reports refused or timed-out transactions as bare RuntimeErrors.
+        if "timed out" in str(exc):
+            raise OvnUnreachable(f"OVN Northbound at {endpoint} timed out: {exc}") from exc
+        raise OvnTransactionFailed(str(exc)) from exc
+
+
+class _Call(command.BaseCommand):
+    """Run `fn(api, txn)` inside the connection thread, so reads see one consistent replica
+    and writes made through the raw IDL transaction join the same commit."""
+
+    def __init__(self, api, fn: Callable):
+        super().__init__(api)
+        self.fn = fn
+
+    def run_idl(self, txn):
+        self.result = self.fn(self.api, txn)
+
+    def post_commit(self, txn):
+        # A row inserted in this transaction has a temporary uuid until the commit.
+        if isinstance(self.result, uuid.UUID):
+            self.result = txn.get_insert_uuid(self.result) or self.result
+
+
+def execute(endpoint: str, timeout: float, build: Callable) -> object:
+    """build(api) -> list of commands, run as one transaction; returns the last result."""
+    api = api_for(endpoint, timeout)
+    with translated(endpoint):
+        commands = build(api)
+        if not commands:
+            return None
+        with api.transaction(check_error=True, log_errors=False) as txn:
+            for cmd in commands:
+                txn.add(cmd)
+        return commands[-1].result
+
+
+def call(endpoint: str, timeout: float, fn: Callable) -> object:
+    """fn(api, txn) -> result, run in one transaction in the connection thread."""
+    return execute(endpoint, timeout, lambda api: [_Call(api, fn)])

@@ -1,0 +1,106 @@
+"""A private OVN Northbound ovsdb-server in a directory, for tests and benchmarks: the real
+database server with the real schema, no ovn-northd, stopped by its own PID only."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+NB_SCHEMA = Path("/usr/share/ovn/ovn-nb.ovsschema")
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 5.0
+POLL_S = 0.02
+
+
+class ServerUnavailable(Exception):
+    """ovsdb-server, ovsdb-tool or the OVN NB schema is missing on this machine."""
+
+
+def missing_tools() -> str | None:
+    """Why a local NB server cannot run here, or None when it can."""
+    for tool in ("ovsdb-server", "ovsdb-tool"):
+        if not _which(tool):
+            return f"{tool} is not installed (apt-get install -y openvswitch-switch)"
+    if not NB_SCHEMA.exists():
+        return f"{NB_SCHEMA} is missing (apt-get install -y ovn-central)"
+    return None
+
+
+def _which(tool: str) -> str | None:
+    return shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin")
+
+
+class NbServer:
+    """ovsdb-server serving a fresh OVN_Northbound database on a unix socket in `directory`."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.db = self.directory / "ovnnb.db"
+        self.socket = self.directory / "nb.sock"
+        self.pidfile = self.directory / "nb.pid"
+        self.log = self.directory / "nb.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"unix:{self.socket}"
+
+    def create(self) -> None:
+        reason = missing_tools()
+        if reason:
+            raise ServerUnavailable(reason)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self.db.exists():
+            subprocess.run([_which("ovsdb-tool"), "create", str(self.db), str(NB_SCHEMA)], check=True,
+                           capture_output=True)
+
+    def start(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            return
+        if not self.db.exists():
+            self.create()
+        self.socket.unlink(missing_ok=True)
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [_which("ovsdb-server"), str(self.db), f"--remote=punix:{self.socket}", f"--pidfile={self.pidfile}",
+                 f"--unixctl={self.directory / 'nb.ctl'}", "--no-chdir"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.socket.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise ServerUnavailable(f"ovsdb-server did not start; see {self.log}")
+            time.sleep(POLL_S)
+
+    def stop(self) -> None:
+        """Stop the server we started, by its PID."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(STOP_TIMEOUT_S)
+
+    def transact(self, *operations: dict) -> list:
+        """Run raw OVSDB operations with ovsdb-client (a client that is not Nubes)."""
+        request = json.dumps(["OVN_Northbound", *operations])
+        out = subprocess.run([_which("ovsdb-client"), "transact", self.endpoint, request], check=True,
+                             capture_output=True, text=True).stdout
+        return json.loads(out)
+
+    def rows(self, table: str, **where) -> list[dict]:
+        """Rows of `table` as plain JSON (columns in OVSDB's wire format), read independently."""
+        conditions = [[column, "==", value] for column, value in where.items()]
+        return self.transact({"op": "select", "table": table, "where": conditions})[0]["rows"]
+
+    def clear(self) -> None:
+        """Delete every root row (children go with them), leaving NB_Global alone."""
+        schema = json.loads(NB_SCHEMA.read_text())
+        roots = [name for name, table in schema["tables"].items() if table.get("isRoot") and name != "NB_Global"]
+        self.transact(*({"op": "delete", "table": name, "where": []} for name in roots))

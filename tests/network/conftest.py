@@ -1,0 +1,43 @@
+"""A real OVN Northbound ovsdb-server for the whole session (started here, stopped by its
+PID), emptied before each test that uses it. Tests read rows back with ovsdb-client, a
+client that is not Nubes, so they check what OVN really holds."""
+import pytest
+
+from network.ovn import client
+from network.ovn.local_server import NbServer, ServerUnavailable, missing_tools
+from network.ovn.specs import Endpoint
+
+TEST_TIMEOUT_S = 3.0
+
+
+@pytest.fixture(scope="session")
+def nb_server(tmp_path_factory):
+    reason = missing_tools()
+    if reason:
+        print(f"OVN NB tests skipped: {reason}")
+        pytest.skip(reason)
+    server = NbServer(tmp_path_factory.mktemp("ovnnb"))
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        print(f"OVN NB tests skipped: {exc}")
+        pytest.skip(str(exc))
+    yield server
+    client.close_all()
+    server.stop()
+
+
+@pytest.fixture
+def nb(nb_server, monkeypatch):
+    """An empty NB database, and Nubes configured to use it."""
+    nb_server.start()  # a test may have stopped it
+    nb_server.clear()
+    monkeypatch.setenv("NUBES_OVN_NB", nb_server.endpoint)
+    monkeypatch.setenv("NUBES_OVN_TIMEOUT", str(TEST_TIMEOUT_S))
+    monkeypatch.delenv("NUBES_NETWORK_BACKEND", raising=False)
+    return nb_server
+
+
+@pytest.fixture
+def endpoint(nb):
+    return Endpoint(nb.endpoint, TEST_TIMEOUT_S)
