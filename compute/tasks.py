@@ -457,3 +457,9 @@ def _record_unmanaged(host, domains):
                 host=host, uuid=dom.uuid, defaults={"name": dom.name[:255], "power_state": PowerState(dom.state)})
         UnmanagedDomain.objects.filter(host=host).exclude(uuid__in=seen).delete()
     return len(seen)
+
+
+def read_facts_now(host):
+    """Read a host's facts in this process (the demo seed, which has no worker)."""
+    apply_facts(host, hv.host_facts(host.uri))
+    return host
