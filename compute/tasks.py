@@ -251,6 +251,8 @@ def _resize(instance, op):
             hv.domain_set_vcpus(uri, uuid, flavor.vcpus)
             if flavor.ram_mb != instance.ram_mb:
                 hv.domain_set_balloon(uri, uuid, flavor.ram_mb * KIB_PER_MIB)
+        if not op.detail.get("live") and flavor.disk_gb > instance.disk_gb:
+            hv.volume_resize(uri, instance.image.pool, instance.root_volume, flavor.disk_gb * BYTES_PER_GIB)
         instance.flavor, instance.vcpus, instance.ram_mb, instance.disk_gb = flavor, flavor.vcpus, flavor.ram_mb, flavor.disk_gb
         if not op.detail.get("live"):
             _define(instance, _root_path(instance))

@@ -122,6 +122,16 @@ def test_cold_resize_redefines_the_stopped_domain(api, run_tasks, running):
     assert libvirt_state(running).max_memory_kib == 4096 * 1024 and running.ram_mb == 4096
 
 
+def test_cold_resize_grows_the_root_disk(api, run_tasks, running, project_a):
+    bigger_disk = Flavor.objects.create(name="m1.small-80", vcpus=1, ram_mb=2048, disk_gb=80)
+    post(api, run_tasks, running, "stop", force=True)
+    response = post(api, run_tasks, running, "resize", flavor=bigger_disk.pk)
+    assert op_of(response).status == "succeeded", op_of(response).error
+    volume = hv.volume_info(running.host.uri, "default", running.root_volume)
+    assert volume.capacity_bytes == 80 * 1024**3 and volume.backing_path
+    assert Quota.objects.get(project=project_a, resource="disk_gb").in_use == 80
+
+
 def test_rebuild_replaces_the_root_disk(api, run_tasks, running):
     other = Image.objects.create(name="debian", volume="debian.qcow2", virtual_size_gb=2)
     response = post(api, run_tasks, running, "rebuild", image=other.pk)
