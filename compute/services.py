@@ -25,7 +25,6 @@ MIN_BALLOON_MB = 64
 SERIAL_LOG_DIR = "/var/log/libvirt/qemu"
 MAC_OUI = "52:54:00"  # QEMU's locally administered prefix
 DISK_TARGETS = {DiskBus.VIRTIO: "vda", DiskBus.SCSI: "sda", DiskBus.SATA: "sda"}
-DEFAULT_NETWORK = "default"
 
 
 
@@ -348,7 +347,7 @@ def _host_nodes(host, cpus):
 
 def domain_spec(instance, root_path):
     """The DomainSpec of an instance: every virtualization feature from an explicit setting."""
-    flavor, host = instance.flavor, instance.host
+    flavor, host, image = instance.flavor, instance.host, instance.image
     shares = instance.cpu_shares or flavor.cpu_shares
     limit = instance.cpu_limit_pct or flavor.cpu_limit_pct
     pins = tuple(hv.VcpuPin(vcpu=i, cpuset=str(cpu)) for i, cpu in enumerate(instance.pinned_cpus or ()))
@@ -379,12 +378,25 @@ def domain_spec(instance, root_path):
         disks=(hv.DiskSpec(target_dev=DISK_TARGETS[flavor.disk_bus], path=root_path, format="qcow2",
                            bus=flavor.disk_bus, iothread=1 if flavor.disk_bus == DiskBus.VIRTIO else None,
                            boot_order=1),),
-        nics=(hv.NicSpec(mac=mac_address(instance), network=DEFAULT_NETWORK, queues=flavor.nic_queues),),
+        nics=instance_nics(instance),
+        kernel=image.kernel_path or None if image else None,
+        initrd=image.initrd_path or None if image else None,
+        cmdline=image.kernel_cmdline or None if image else None,
         watchdog_action=flavor.watchdog or None,
         serial_log_path=instance.serial_log_path or None,
         vnc_password=password[:VNC_PASSWORD_MAX] if password else None,
     )
 
 
+def instance_nics(instance):
+    """The host's default libvirt network until the network app gives the instance ports."""
+    network = instance.host.default_network
+    if not network:
+        return ()
+    return (hv.NicSpec(mac=mac_address(instance), network=network, queues=instance.flavor.nic_queues),)
+
+
 def serial_log_path(instance):
-    return "" if instance.host.simulated else f"{SERIAL_LOG_DIR}/{instance.domain_name}-serial.log"
+    if instance.host.simulated:
+        return ""
+    return f"{instance.host.serial_log_dir or SERIAL_LOG_DIR}/{instance.domain_name}-serial.log"

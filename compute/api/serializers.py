@@ -37,7 +37,7 @@ class ClusterSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSer
 
 HOST_FIELDS = ["id", "name", "uri", "cluster", "cluster_name", "state", "state_reason", "simulated", "kvm_usable",
                "kvm_note", "cpus", "mhz", "memory_mb", "numa_nodes", "disk_gb", "reserved_memory_mb", "facts",
-               "refreshed", "created", "credentials_path"]
+               "refreshed", "created", "credentials_path", "migration_uri", "serial_log_dir", "default_network"]
 
 
 class HostSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -77,7 +77,7 @@ class ImageSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSeria
         model = Image
         fields = ["id", "name", "format", "size_bytes", "virtual_size_gb", "checksum_sha256", "min_disk_gb",
                   "min_ram_mb", "os_type", "visibility", "project", "pool", "volume", "state", "state_reason",
-                  "created"]
+                  "kernel_path", "initrd_path", "kernel_cmdline", "created"]
         read_only_fields = ["state_reason", "created"]
 
 

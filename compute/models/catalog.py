@@ -101,6 +101,10 @@ class Image(CatalogItem):
     volume = models.CharField(max_length=128, validators=[VOLUME_NAME])
     state = models.CharField(max_length=16, choices=ImageState.choices, default=ImageState.ACTIVE)
     state_reason = models.CharField(max_length=500, blank=True)
+    # Direct kernel boot (like Glance's kernel_id / ramdisk_id): paths on the hosts.
+    kernel_path = models.CharField(max_length=500, blank=True)
+    initrd_path = models.CharField(max_length=500, blank=True)
+    kernel_cmdline = models.CharField(max_length=1000, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -112,6 +116,8 @@ class Image(CatalogItem):
 
     def clean(self):
         self.clean_visibility()
+        if (self.initrd_path or self.kernel_cmdline) and not self.kernel_path:
+            raise ValidationError({"kernel_path": "An initrd or kernel command line needs a kernel."})
 
 
 def ssh_fingerprint(public_key):

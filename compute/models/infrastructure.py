@@ -66,6 +66,13 @@ class Host(models.Model):
     numa_nodes = models.PositiveSmallIntegerField(default=1)
     disk_gb = models.PositiveIntegerField(default=0, help_text="Local disk for instances; 0 = not tracked")
     reserved_memory_mb = models.PositiveIntegerField(default=0)
+    # Where the target's QEMU listens for migrations when the host's name does not resolve
+    # from its peers (e.g. tcp://10.99.0.1); blank: libvirt's default.
+    migration_uri = models.CharField(max_length=200, blank=True)
+    # Where QEMU on this host writes serial console logs, readable by the portal when shared.
+    serial_log_dir = models.CharField(max_length=500, blank=True, default="/var/log/libvirt/qemu")
+    # libvirt network for an instance's NIC when the network app gives it no port; blank: none.
+    default_network = models.CharField(max_length=64, blank=True, default="default")
     refreshed = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
