@@ -3,3 +3,11 @@ from django.apps import AppConfig
 
 class SchedulerConfig(AppConfig):
     name = "scheduler"
+    verbose_name = "Scheduler"
+
+    def ready(self):
+        from portal.celery import app
+        from scheduler import signals  # noqa: F401  (finishes recommendations)
+        from scheduler.tasks import beat_schedule
+
+        app.conf.beat_schedule = {**(app.conf.beat_schedule or {}), **beat_schedule()}

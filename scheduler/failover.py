@@ -1,0 +1,136 @@
+"""HA verbs: heartbeats, isolation, fencing, restarts by priority.
+
+A host that misses heartbeats for the cluster's isolation time is fenced through its power
+driver; only after the driver confirms it is off do its HA instances restart elsewhere,
+highest priority first, through placement and compute's migration contract with the
+source marked fenced. A failed fence restarts nothing: shared disks must never be written
+by two hosts. Liveness probes are the task's (tasks.py); this module gets their verdict.
+"""
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from portal import operations
+from portal.errors import ActionError
+from scheduler import choices as c, services, snapshot
+from scheduler.core import ha as core_ha
+from scheduler.models import HaEvent, HostPower, Recommendation
+from scheduler.power import PowerError
+
+log = logging.getLogger(__name__)
+FAILOVER_KIND = "host.failover"
+
+
+def event(host, kind, detail="", instance=None, operation=None):
+    return HaEvent.objects.create(cluster_id=host.cluster_id, host=host, instance=instance, kind=kind,
+                                  detail=detail[:500], operation=operation)
+
+
+def record_heartbeat(host, alive, error="", now=None):
+    """Note one probe of the host. Returns the failover Operation it started, or None."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        HostPower.objects.get_or_create(host=host)
+        power = HostPower.objects.select_for_update().get(host=host)
+        if alive:
+            _alive(host, power, now)
+            return None
+        power.missed_heartbeats += 1
+        power.missing_since = power.missing_since or now
+        power.last_error = error[:500]
+        if power.missed_heartbeats == 1:
+            event(host, c.HaEventKind.HEARTBEAT_MISSED, error)
+        if power.ha_state == c.HaState.HEALTHY:
+            power.ha_state = c.HaState.MISSING
+        power.save()
+    settings = snapshot.settings_for(host.cluster)
+    missing_s = (now - power.missing_since).total_seconds()
+    if not settings.ha_enabled or missing_s < settings.ha_isolation_s:
+        return None
+    if power.ha_state not in (c.HaState.MISSING, c.HaState.FENCE_FAILED):
+        return None
+    return start_failover(host, f"no heartbeat for {missing_s:.0f} s (isolation time {settings.ha_isolation_s} s)")
+
+
+def _alive(host, power, now):
+    if power.ha_state == c.HaState.MISSING:
+        event(host, c.HaEventKind.RECOVERED, f"heartbeat back after {power.missed_heartbeats} missed")
+    waking = power.power_state == c.PowerState.WAKING
+    power.last_heartbeat, power.missed_heartbeats, power.missing_since = now, 0, None
+    power.ha_state, power.last_error = c.HaState.HEALTHY, ""
+    if power.power_state in (c.PowerState.UNKNOWN, c.PowerState.OFF):
+        power.power_state = c.PowerState.ON
+    power.save()
+    if waking:
+        transaction.on_commit(lambda: services.mark_awake(host))
+
+
+def start_failover(host, reason):
+    from scheduler import tasks
+
+    event(host, c.HaEventKind.ISOLATED, reason)
+    try:
+        with transaction.atomic():
+            op = operations.begin(FAILOVER_KIND, host, project=None, detail={"reason": reason})
+            transaction.on_commit(lambda: tasks.failover_host.delay(op.pk))
+    except operations.TargetBusy as exc:
+        log.info("failover of %s not started: %s", host, exc)
+        return None
+    return op
+
+
+def fence(host, op=None):
+    """Power the host off and read back that it is off: the precondition of every restart.
+    Returns the core's FenceOutcome and the driver's error ("" on success)."""
+    now = timezone.now()
+    try:
+        method = services.power_off(host, verify=True)
+    except PowerError as exc:
+        HostPower.objects.filter(host=host).update(ha_state=c.HaState.FENCE_FAILED, last_error=str(exc)[:500])
+        event(host, c.HaEventKind.FENCE_FAILED, str(exc), operation=op)
+        return core_ha.FenceOutcome(str(host.pk), core_ha.FenceStatus.FAILED, "", now.timestamp()), str(exc)
+    HostPower.objects.filter(host=host).update(ha_state=c.HaState.FENCED)
+    event(host, c.HaEventKind.FENCED, f"powered off through {method}", operation=op)
+    return core_ha.FenceOutcome(str(host.pk), core_ha.FenceStatus.SUCCEEDED, method, now.timestamp()), ""
+
+
+def fail_over(host, op=None):
+    """Fence, then restart the host's HA instances elsewhere by priority (the task's work)."""
+    from compute.choices import HostState
+    from compute.models import Host, Instance
+
+    outcome, error = fence(host, op)
+    try:
+        core_ha.require_fenced(str(host.pk), outcome)
+    except core_ha.NotFenced as exc:
+        raise ActionError(f"Fencing {host.name} failed ({error}): no instance is restarted elsewhere while "
+                          "it may still be writing its disks.") from exc
+    services._set_host_state(host, HostState.DOWN, "fenced by HA: no heartbeat")
+    view = snapshot.build(host.cluster)
+    plan = core_ha.plan_restarts(str(host.pk), view.snapshot, view.policy, outcome)
+    with transaction.atomic():
+        rec = Recommendation.objects.create(
+            cluster=host.cluster, kind=c.RecommendationKind.HA, state=c.RecommendationState.APPROVED,
+            automatic=True, decided=timezone.now(), moves=services._moves(view, plan.restarts),
+            summary=f"HA restart of {len(plan.restarts)} instance(s) of {host.name}; "
+                    f"{len(plan.unplaced)} without a host, {len(plan.not_protected)} not protected")
+        for move in plan.restarts:
+            instance = Instance.objects.select_related("project", "host", "flavor").get(pk=int(move.instance_id))
+            target = Host.objects.get(pk=int(move.target_host))
+            try:
+                restart = services.restart_elsewhere(instance, target, reason=f"HA restart after {host.name} "
+                                                                              "was fenced")
+            except (ActionError, operations.TargetBusy) as exc:
+                rec.error = f"{rec.error}; {instance.name}: {exc}".strip("; ")[:10000]
+                event(host, c.HaEventKind.NO_HOST, f"{instance.name}: {exc}", instance=instance)
+                continue
+            rec.operations.add(restart)
+            event(host, c.HaEventKind.RESTART, f"{instance.name} -> {target.name} ({move.explanation})",
+                  instance=instance, operation=restart)
+        for result in plan.unplaced:
+            instance = view.instances[result.instance_id]
+            event(host, c.HaEventKind.NO_HOST, result.explain(), instance=instance)
+        rec.save()
+        services.finalize(rec.pk)
+    return f"{host.name} fenced ({outcome.method}); {len(plan.restarts)} restart(s) started"

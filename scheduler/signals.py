@@ -1,0 +1,21 @@
+"""When an Operation of an approved recommendation finishes, finish the recommendation."""
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from portal.choices import FINAL_STATUSES
+from portal.models import Operation
+
+
+@receiver(post_save, sender=Operation, dispatch_uid="scheduler.operation_finished")
+def operation_finished(sender, instance, created, update_fields=None, **kwargs):
+    if created or instance.status not in FINAL_STATUSES:
+        return
+    if update_fields is not None and "status" not in update_fields:
+        return
+    from scheduler import services
+    from scheduler.choices import RecommendationState
+    from scheduler.models import Recommendation
+
+    for pk in Recommendation.objects.filter(operations=instance, state=RecommendationState.APPROVED) \
+            .values_list("pk", flat=True):
+        services.finalize(pk)

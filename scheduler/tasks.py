@@ -1,0 +1,132 @@
+"""Celery tasks of the scheduler: primary keys in, reload, call one service, record it.
+
+Beat runs the ticks (see apps.py); a tick only fans out per-cluster or per-host tasks.
+The hypervisor is called here for liveness probes and CPU baselines, nowhere else.
+"""
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+from lxml import etree
+
+import hypervisor as hv
+from compute.choices import HostState
+from compute.models import Cluster, Host
+from portal.errors import ActionError
+from portal.tasks import run_operation
+from scheduler import choices as c, conf, failover, services, snapshot
+from scheduler.models import ClusterSchedulerSettings, HostPower
+
+log = logging.getLogger(__name__)
+PROBED_STATES = (HostState.UP, HostState.ERROR)
+CPU_INCOMPATIBLE = "incompatible"
+
+
+def probe(host):
+    """(alive, error): does the host's libvirt answer?"""
+    try:
+        hv.list_domains(host.uri)
+    except hv.HypervisorError as exc:
+        return False, str(exc)
+    return True, ""
+
+
+def reachable(host):
+    return probe(host)[0]
+
+
+@shared_task(bind=True)
+def power_host(self, op_id):
+    def work(op):
+        host = Host.objects.select_related("cluster").get(pk=op.target_id)
+        return services.do_power(host, op.detail["action"], reachable=reachable)
+
+    return run_operation(op_id, work, self.request.id or "")
+
+
+@shared_task(bind=True)
+def failover_host(self, op_id):
+    def work(op):
+        return failover.fail_over(Host.objects.select_related("cluster").get(pk=op.target_id), op)
+
+    return run_operation(op_id, work, self.request.id or "")
+
+
+@shared_task
+def heartbeat():
+    """Probe every host that should be alive (and those waking from standby)."""
+    waking = HostPower.objects.filter(power_state=c.PowerState.WAKING).values_list("host_id", flat=True)
+    hosts = Host.objects.select_related("cluster").filter(state__in=PROBED_STATES) | \
+        Host.objects.select_related("cluster").filter(pk__in=list(waking))
+    for host in hosts.distinct():
+        alive, error = probe(host)
+        failover.record_heartbeat(host, alive, error)
+
+
+@shared_task
+def drs_tick():
+    now = timezone.now()
+    for settings in ClusterSchedulerSettings.objects.filter(drs_enabled=True):
+        due = settings.drs_last_run is None or (now - settings.drs_last_run).total_seconds() >= settings.drs_interval_s
+        if due:
+            run_drs.delay(settings.cluster_id)
+
+
+@shared_task
+def run_drs(cluster_id):
+    outcome = services.run_drs(Cluster.objects.get(pk=cluster_id))
+    log.info("DRS on cluster %s: %s", cluster_id, outcome.message)
+
+
+@shared_task
+def dpm_tick():
+    for cluster_id in ClusterSchedulerSettings.objects.filter(dpm_enabled=True).values_list("cluster_id", flat=True):
+        run_dpm.delay(cluster_id)
+
+
+@shared_task
+def run_dpm(cluster_id):
+    outcome = services.run_dpm(Cluster.objects.get(pk=cluster_id))
+    log.info("DPM on cluster %s: %s", cluster_id, outcome.message)
+
+
+@shared_task
+def sweep_recommendations():
+    services.sweep()
+
+
+def named_cpu_xml(model):
+    cpu = etree.Element("cpu", mode="custom", match="exact")
+    etree.SubElement(cpu, "model", fallback="forbid").text = model
+    return etree.tostring(cpu, encoding="unicode")
+
+
+@shared_task(bind=True)
+def compute_evc(self, op_id):
+    def work(op):
+        cluster = Cluster.objects.get(pk=op.target_id)
+        settings = snapshot.settings_for(cluster)
+        hosts = list(Host.objects.filter(cluster=cluster).exclude(state__in=(HostState.DOWN, HostState.ERROR)))
+        if not hosts:
+            raise ActionError(f"Cluster {cluster.name} has no reachable host to compute a CPU baseline from.")
+        if settings.evc_mode == c.EvcMode.NAMED:
+            xml = named_cpu_xml(settings.evc_model)
+        else:
+            xml = hv.cpu_baseline(hosts[0].uri, [hv.host_cpu_xml(h.uri) for h in hosts])
+        model = etree.fromstring(xml.encode()).findtext("model") or ""
+        blocking = sorted(h.name for h in hosts if hv.cpu_compare(h.uri, xml) == CPU_INCOMPATIBLE)
+        services.store_baseline(cluster, model, xml)
+        note = f"; cannot provide it: {', '.join(blocking)}" if blocking else ""
+        return f"CPU baseline {model or '(custom)'} from {len(hosts)} host(s){note}"
+
+    return run_operation(op_id, work, self.request.id or "")
+
+
+def beat_schedule():
+    return {
+        "scheduler-heartbeat": {"task": "scheduler.tasks.heartbeat", "schedule": float(conf.heartbeat_interval_s())},
+        "scheduler-drs": {"task": "scheduler.tasks.drs_tick", "schedule": float(conf.drs_tick_s())},
+        "scheduler-dpm": {"task": "scheduler.tasks.dpm_tick", "schedule": float(conf.dpm_interval_s())},
+        "scheduler-sweep": {"task": "scheduler.tasks.sweep_recommendations",
+                            "schedule": float(conf.finalize_interval_s())},
+    }

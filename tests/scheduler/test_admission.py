@@ -1,0 +1,54 @@
+"""Admission control: a start or create that would eat the failover capacity is refused,
+with the reason; shut-off instances claim nothing."""
+import pytest
+
+from compute.choices import InstanceState
+from compute.models import Flavor
+from portal.errors import ActionError
+from scheduler import choices as c, services
+
+
+@pytest.fixture
+def small(db):
+    return Flavor.objects.create(name="m1.small", vcpus=1, ram_mb=2048, disk_gb=10)
+
+
+@pytest.fixture
+def large(db):
+    return Flavor.objects.create(name="m1.xl", vcpus=4, ram_mb=16 * 1024, disk_gb=10)
+
+
+@pytest.fixture
+def nearly_full(hosts, make_instance):
+    """Room for one host failure is 288 - 128 = 160 GiB; 150 GiB run."""
+    for n, host in enumerate(hosts):
+        make_instance(host, f"r{n}", ram_gb=50)
+
+
+def test_a_create_that_breaks_failover_capacity_is_refused_with_the_reason(cluster, nearly_full, large):
+    with pytest.raises(ActionError) as err:
+        services.check_admission(large, cluster)
+    message = str(err.value)
+    assert "admission control" in message and "memory" in message and "1 host failure" in message
+
+
+def test_a_create_within_failover_capacity_is_admitted(cluster, nearly_full, small):
+    assert services.check_admission(small, cluster).allowed
+
+
+def test_starting_a_stopped_instance_counts_it_then(cluster, hosts, nearly_full, make_instance):
+    stopped = make_instance(hosts[2], "stopped", ram_gb=16, state=InstanceState.SHUTOFF)
+    with pytest.raises(ActionError, match="memory"):
+        services.check_admission(stopped, cluster)
+
+
+def test_a_percentage_policy_reserves_its_share(cluster, hosts, make_instance, small):
+    services.update_settings(None, cluster, ha_admission=c.AdmissionPolicy.PERCENTAGE, ha_memory_percent=50)
+    make_instance(hosts[0], "half", ram_gb=144)
+    with pytest.raises(ActionError, match="50 % CPU|memory"):
+        services.check_admission(small, cluster)
+
+
+def test_disabled_admission_admits_everything(cluster, nearly_full, large):
+    services.update_settings(None, cluster, ha_admission=c.AdmissionPolicy.DISABLED)
+    assert services.check_admission(large, cluster).allowed
