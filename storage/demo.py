@@ -1,0 +1,22 @@
+"""Demo data: each simulated demo host's 'default' pool (declared in its node file) adopted."""
+from django.contrib.auth import get_user_model
+
+from compute.models import Host
+from storage import services
+from storage.models import StoragePool
+
+DEFAULT_POOL = "default"
+DEFAULT_POOL_PATH = "/var/lib/libvirt/images"  # as the node files in hypervisor/nodes declare it
+
+
+def seed(stdout):
+    admin = get_user_model().objects.filter(is_staff=True).order_by("pk").first()
+    if admin is None:
+        return
+    for host in Host.objects.filter(simulated=True).order_by("name"):
+        name = f"{host.name}-{DEFAULT_POOL}"
+        if StoragePool.objects.filter(name=name).exists():
+            continue
+        services.define_pool(admin, hosts=[host], name=name, libvirt_name=DEFAULT_POOL, type="dir",
+                             target_path=DEFAULT_POOL_PATH)
+        stdout.write(f"Storage pool {name} registered on {host.name}.")

@@ -1,0 +1,41 @@
+"""HTML forms; the rules live in the models and storage.services, shared with the API."""
+from django import forms
+
+from storage.choices import CloneMode, DiskBus, DiskCache, MAX_VOLUME_GB, Provisioning, VolumeFormat
+from storage.models import StoragePool
+
+
+class VolumeCreateForm(forms.Form):
+    name = forms.CharField(max_length=63)
+    pool = forms.ModelChoiceField(queryset=StoragePool.objects.filter(state="active"))
+    size_gb = forms.IntegerField(min_value=1, max_value=MAX_VOLUME_GB, label="Size (GiB)")
+    format = forms.ChoiceField(choices=VolumeFormat.choices, initial=VolumeFormat.QCOW2)
+    provisioning = forms.ChoiceField(choices=Provisioning.choices, initial=Provisioning.THIN)
+
+
+class AttachForm(forms.Form):
+    instance = forms.ModelChoiceField(queryset=None)
+    bus = forms.ChoiceField(choices=DiskBus.choices)
+    cache = forms.ChoiceField(choices=DiskCache.choices)
+    readonly = forms.BooleanField(required=False)
+
+    def __init__(self, *args, instances, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["instance"].queryset = instances
+
+
+class ResizeForm(forms.Form):
+    size_gb = forms.IntegerField(min_value=1, max_value=MAX_VOLUME_GB, label="New size (GiB)")
+
+
+class SnapshotForm(forms.Form):
+    name = forms.CharField(max_length=63)
+
+
+class CloneForm(forms.Form):
+    name = forms.CharField(max_length=63)
+    mode = forms.ChoiceField(choices=CloneMode.choices)
+
+
+class MigrateForm(forms.Form):
+    pool = forms.ModelChoiceField(queryset=StoragePool.objects.filter(state="active"))
