@@ -174,6 +174,11 @@ NUBES_TOKEN_MAX_DAYS = env_int("NUBES_TOKEN_MAX_DAYS", 365, 1)
 NUBES_OVERCOMMIT_CPU = env_float("NUBES_OVERCOMMIT_CPU", 4.0, 0.1)
 NUBES_OVERCOMMIT_RAM = env_float("NUBES_OVERCOMMIT_RAM", 1.0, 0.1)
 NUBES_OVERCOMMIT_DISK = env_float("NUBES_OVERCOMMIT_DISK", 1.0, 0.1)
+# Directories (and /dev for raw device mapping) where storage pools may live.
+NUBES_STORAGE_ROOTS = env_list(
+    "NUBES_STORAGE_ROOTS",
+    ["/var/lib/libvirt/images", "/var/lib/nubes", "/var/lib/nubes-lab", "/srv", "/mnt", "/dev"],
+)
 NUBES_RECONCILE_INTERVAL = env_int("NUBES_RECONCILE_INTERVAL", 60, 5)
 NUBES_METRICS_INTERVAL = env_int("NUBES_METRICS_INTERVAL", 10, 1)
 

@@ -1,0 +1,86 @@
+"""Registering the lab (lab/state/lab.json, written by lab/up.sh) in the portal through the
+apps' services and serializers, the way an admin would: a cluster, both hosts, the shared
+pools, a tiny flavor and the lab guest as a kernel-boot image. Safe to run twice."""
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+LAB_JSON = Path(settings.BASE_DIR) / "lab" / "state" / "lab.json"
+CLUSTER = "lab"
+FLAVOR = "lab.tiny"
+IMAGE = "lab-guest"
+IMAGE_VOLUME = "lab-guest-root.qcow2"
+SHARED_POOL = "nubes-shared"
+GUEST_DISK_GB = 1
+
+
+class LabNotUp(Exception):
+    pass
+
+
+def load(path=LAB_JSON):
+    path = Path(path)
+    if not path.exists():
+        raise LabNotUp(f"{path} does not exist: run `make lab` (as root) first")
+    return json.loads(path.read_text())
+
+
+def _save(serializer_class, instance, data):
+    serializer = serializer_class(instance, data=data, partial=instance is not None)
+    serializer.is_valid(raise_exception=True)
+    return serializer.save()
+
+
+def register(user, lab):
+    """Returns what it registered: {"cluster", "hosts", "pools", "flavor", "image"}."""
+    from compute import services as compute_services
+    from compute.api.serializers import ClusterSerializer, FlavorSerializer, HostSerializer, ImageSerializer
+    from compute.models import Cluster, Flavor, Host, Image
+
+    cluster = Cluster.objects.filter(name=CLUSTER).first() or _save(
+        ClusterSerializer, None, {"name": CLUSTER, "description": "The two-host lab on this machine"})
+    hosts = []
+    for spec in lab["hosts"]:
+        host = Host.objects.filter(uri=spec["uri"]).first()
+        if host is None:
+            host, _ = compute_services.register_host(user, name=spec["name"], uri=spec["uri"], cluster=cluster)
+        else:
+            compute_services.refresh_host(user, host)
+        host = _save(HostSerializer, Host.objects.get(pk=host.pk), {
+            "migration_uri": spec.get("migration_uri") or "",
+            "serial_log_dir": lab["guest"]["serial_log_dir"],
+            "default_network": "",  # NICs come from OVN ports
+        })
+        hosts.append(host)
+    flavor = Flavor.objects.filter(name=FLAVOR, project=None).first() or _save(FlavorSerializer, None, {
+        "name": FLAVOR, "vcpus": 1, "ram_mb": lab["guest"]["memory_mib"], "disk_gb": GUEST_DISK_GB,
+        "visibility": "public",
+    })
+    guest = lab["guest"]
+    image = Image.objects.filter(name=IMAGE, project=None).first() or _save(ImageSerializer, None, {
+        "name": IMAGE, "format": "qcow2", "virtual_size_gb": GUEST_DISK_GB, "visibility": "public",
+        "pool": SHARED_POOL, "volume": IMAGE_VOLUME, "kernel_path": guest["kernel"],
+        "initrd_path": guest["initrd"], "kernel_cmdline": guest["cmdline"],
+    })
+    return {"cluster": cluster, "hosts": hosts, "pools": register_pools(user, lab, hosts),
+            "flavor": flavor, "image": image}
+
+
+def register_pools(user, lab, hosts):
+    from storage import services as storage_services
+    from storage.models import StoragePool
+
+    by_name = {host.name: host for host in hosts}
+    pools = []
+    for spec in lab.get("pools", []):
+        pool = StoragePool.objects.filter(name=spec["name"]).first()
+        if pool is None:
+            with transaction.atomic():
+                pool, _ = storage_services.define_pool(
+                    user, hosts=[by_name[name] for name in spec["hosts"] if name in by_name],
+                    name=spec["name"], libvirt_name=spec["name"], type="dir", target_path=spec["path"],
+                )
+        pools.append(pool)
+    return pools

@@ -1,0 +1,33 @@
+"""Register the lab made by `make lab` in the portal (cluster, hosts, pools, flavor, image)."""
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from portal import lab
+from portal.celery import app as celery_app
+
+
+class Command(BaseCommand):
+    help = "Register lab/state/lab.json's hosts, pools, flavor and guest image. Safe to run twice."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--lab-json", default=str(lab.LAB_JSON))
+        parser.add_argument("--user", default="admin", help="The cloud admin the operations are recorded for.")
+
+    def handle(self, *args, lab_json, user, **options):
+        try:
+            data = lab.load(lab_json)
+        except lab.LabNotUp as exc:
+            raise CommandError(str(exc)) from exc
+        admin = get_user_model().objects.filter(username=user, is_staff=True).first()
+        if admin is None:
+            raise CommandError(f"No cloud admin named {user!r}: run `manage.py seed_demo` or pass --user.")
+        # A command has no worker beside it: run the operations it starts here, in order.
+        celery_app.conf.task_always_eager = True
+        made = lab.register(admin, data)
+        for host in made["hosts"]:
+            host.refresh_from_db()
+            self.stdout.write(f"host {host.name}: {host.uri} [{host.state}] {host.state_reason}")
+        for pool in made["pools"]:
+            pool.refresh_from_db()
+            self.stdout.write(f"pool {pool.name}: {pool.state}")
+        self.stdout.write(f"flavor {made['flavor'].name}, image {made['image'].name} (kernel boot)")

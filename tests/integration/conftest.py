@@ -1,0 +1,83 @@
+"""The integration tier: the portal driven through its API with Celery tasks executing for
+real against the lab's libvirtds, OVS and OVN (`make lab`). Skipped, with the reason printed,
+when the lab is not up. At most three small TCG guests run at a time."""
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from portal import lab as lab_module
+from tests.conftest import client_for
+
+HEARTBEAT_TIMEOUT_S = 90
+POLL_S = 0.5
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    try:
+        return lab_module.load()
+    except lab_module.LabNotUp as exc:
+        pytest.skip(f"the lab is not up: {exc}")
+
+
+@pytest.fixture
+def lab_cloud(lab, transactional_db, admin_user, alice, project_a):
+    """The lab registered by a cloud admin; returns what was registered."""
+    made = lab_module.register(admin_user, lab)
+    for host in made["hosts"]:
+        host.refresh_from_db()
+        assert host.state == "up", f"{host.name}: {host.state_reason}"
+    return made
+
+
+@pytest.fixture
+def host_a(lab_cloud):
+    return lab_cloud["hosts"][0]
+
+
+@pytest.fixture
+def host_b(lab_cloud):
+    return lab_cloud["hosts"][1]
+
+
+@pytest.fixture
+def admin_api(admin_user):
+    return client_for(admin_user)
+
+
+def virsh(uri, *args):
+    result = subprocess.run(["virsh", "-c", uri, *args], capture_output=True, text=True, timeout=60)
+    return result.stdout
+
+
+def domain_names(uri):
+    return set(virsh(uri, "list", "--all", "--name").split())
+
+
+def heartbeats(log_path):
+    try:
+        text = Path(log_path).read_text(errors="replace")
+    except FileNotFoundError:
+        return []
+    return [int(n) for n in re.findall(r"nubes-heartbeat (\d+)", text)]
+
+
+def wait_for_heartbeat(log_path, after=None, timeout=HEARTBEAT_TIMEOUT_S):
+    """The newest heartbeat counter, once one newer than `after` appears."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        beats = heartbeats(log_path)
+        if beats and (after is None or beats[-1] > after):
+            return beats[-1]
+        time.sleep(POLL_S)
+    raise AssertionError(f"no heartbeat in {log_path} within {timeout}s (last: {heartbeats(log_path)[-3:]})")
