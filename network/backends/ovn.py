@@ -1,0 +1,182 @@
+"""The OVN backend: realises the database in the OVN Northbound database through the gateway
+in network/ovn/, and syncs it back when rows were deleted or edited behind our back."""
+import contextlib
+import logging
+
+from network import settings as net_settings
+from network.backends import ovn_specs as specs
+from network.backends.base import BackendError, NetworkBackend, SyncReport
+from network.choices import Backend, PortStatus, State
+from network.models import FloatingIP, LoadBalancer, Network, Port, Router, SecurityGroup
+from network.ovn import nb
+from network.ovn.errors import OvnError
+from network.ovn.specs import Endpoint
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _reasoned():
+    try:
+        yield
+    except OvnError as exc:
+        raise BackendError(f"OVN: {exc}") from exc
+
+
+def endpoint():
+    return Endpoint(net_settings.ovn_nb_endpoint(), net_settings.ovn_timeout())
+
+
+class OvnBackend(NetworkBackend):
+    name = Backend.OVN
+    label = "OVN"
+    supports_routers = supports_security_groups = supports_load_balancers = True
+
+    # --- networks, subnets, ports -----------------------------------------------------------
+    def realise_network(self, network):
+        """Switch, then DHCP options (committed), then ports (which reference them)."""
+        ep = endpoint()
+        with _reasoned():
+            changed = nb.switch_ensure(ep, specs.switch_spec(network))
+            for subnet in network.subnets.exclude(state=State.DELETING):
+                if subnet.enable_dhcp:
+                    nb.dhcp_options_ensure(ep, specs.dhcp_spec(subnet))
+                else:
+                    nb.dhcp_options_delete(ep, str(subnet.uuid))
+            changed += nb.ports_ensure(ep, network.switch_name, specs.network_port_specs(network))
+        return changed
+
+    def remove_subnet(self, subnet):
+        with _reasoned():
+            nb.dhcp_options_delete(endpoint(), str(subnet.uuid))
+
+    def remove_network(self, network):
+        ep = endpoint()
+        with _reasoned():
+            nb.switch_delete(ep, network.switch_name)
+            for subnet in network.subnets.all():
+                nb.dhcp_options_delete(ep, str(subnet.uuid))
+
+    def realise_port(self, port):
+        ep = endpoint()
+        with _reasoned():
+            for subnet in {a.subnet for a in port.ip_allocations.select_related("subnet")}:
+                if subnet.enable_dhcp:
+                    nb.dhcp_options_ensure(ep, specs.dhcp_spec(subnet))
+            changed = nb.ports_ensure(ep, port.network.switch_name, [specs.port_spec(port)])
+            groups = specs.port_groups_of(port)
+            for group in SecurityGroup.objects.filter(ports=port):
+                changed += nb.port_group_ensure(ep, specs.group_spec(group, with_ports=False))
+            if groups:
+                changed += nb.port_group_ensure(ep, specs.drop_group_spec(with_ports=False))
+            changed += nb.port_memberships_ensure(ep, port.interface_id, groups)
+        return changed
+
+    def remove_port(self, port):
+        with _reasoned():
+            nb.port_delete(endpoint(), port.interface_id)
+
+    def nic_for(self, port):
+        return {"kind": "bridge", "bridge": "br-int", "interface_id": port.interface_id, "mac": port.mac_address,
+                "checksum_offload": False}
+
+    # --- security groups --------------------------------------------------------------------
+    def realise_security_group(self, group):
+        with _reasoned():
+            return nb.port_group_ensure(endpoint(), specs.group_spec(group))
+
+    def remove_security_group(self, group):
+        with _reasoned():
+            nb.port_group_delete(endpoint(), group.port_group_name)
+
+    # --- routers, floating IPs, load balancers ----------------------------------------------
+    def realise_router(self, router):
+        ep = endpoint()
+        with _reasoned():
+            changed = nb.router_ensure(ep, specs.router_spec(router))
+            networks = {i.subnet.network for i in router.interfaces.select_related("subnet__network")}
+            if router.gateway_port_id:
+                networks.add(router.gateway_port.network)
+            for network in networks:  # the router-type switch ports now have their peer
+                changed += nb.ports_ensure(ep, network.switch_name, specs.network_port_specs(network))
+        return changed
+
+    def remove_router(self, router):
+        with _reasoned():
+            nb.router_delete(endpoint(), router.router_name)
+
+    def realise_load_balancer(self, load_balancer):
+        with _reasoned():
+            return nb.load_balancer_ensure(endpoint(), specs.load_balancer_spec(load_balancer))
+
+    def remove_load_balancer(self, load_balancer):
+        with _reasoned():
+            nb.load_balancer_delete(endpoint(), load_balancer.lb_name)
+
+    # --- sync -------------------------------------------------------------------------------
+    def sync(self, clean_orphans=False):
+        """Make NB match the database again; report (and optionally delete) rows we made for
+        objects that no longer exist. Rows without our marker are never looked at."""
+        from network import services  # services import backends; the sync needs them back
+
+        report = SyncReport()
+        ep = endpoint()
+        with _reasoned():
+            nb.ping(ep)
+            report.removed = services.finish_pending_deletes(self)
+            expected = self._realise_all(ep, report)
+            self._refresh_port_status(ep)
+            for row in nb.owned_rows(ep):
+                if (row.table, row.name if row.table != "DHCP_Options" else row.object_id) not in expected:
+                    report.orphans.append(row)
+                    if clean_orphans:
+                        nb.owned_row_delete(ep, row.table, row.uuid)
+        return report
+
+    def _realise_all(self, ep, report):
+        expected = set()
+        networks = list(Network.objects.filter(backend=Backend.OVN).exclude(state=State.DELETING))
+        for network in networks:
+            report.repaired += self._checked(report, network, lambda n=network: self.realise_network(n))
+            expected.add(("Logical_Switch", network.switch_name))
+            expected.update(("Logical_Switch_Port", s.name) for s in specs.network_port_specs(network))
+            expected.update(("DHCP_Options", str(s.uuid)) for s in network.subnets.filter(enable_dhcp=True))
+        report.realised["networks"] = len(networks)
+        report.repaired += nb.port_group_ensure(ep, specs.drop_group_spec())
+        expected.add(("Port_Group", specs.DROP_GROUP))
+        for kind, objects, realise, names in (
+            ("security_groups", SecurityGroup.objects.all(), self.realise_security_group,
+             lambda g: [("Port_Group", g.port_group_name)]),
+            ("routers", Router.objects.all(), self.realise_router,
+             lambda r: [("Logical_Router", r.router_name), *(("Logical_Router_Port", p.name)
+                                                               for p in specs.router_spec(r).ports)]),
+            ("load_balancers", LoadBalancer.objects.all(), self.realise_load_balancer,
+             lambda lb: [("Load_Balancer", lb.lb_name)]),
+        ):
+            rows = list(objects.exclude(state=State.DELETING))
+            for obj in rows:
+                report.repaired += self._checked(report, obj, lambda o=obj, f=realise: f(o))
+                expected.update(names(obj))
+            report.realised[kind] = len(rows)
+        FloatingIP.objects.filter(state__in=(State.PENDING, State.ERROR), router__isnull=False).update(
+            state=State.ACTIVE, state_reason="")
+        return expected
+
+    def _checked(self, report, obj, realise):
+        try:
+            changed = realise() or 0
+        except BackendError as exc:
+            report.errors.append(f"{obj._meta.model_name} {obj}: {exc}")
+            type(obj).objects.filter(pk=obj.pk).update(state=State.ERROR, state_reason=str(exc)[:500])
+            return 0
+        if obj.state != State.ACTIVE:
+            type(obj).objects.filter(pk=obj.pk).update(state=State.ACTIVE, state_reason="")
+        return changed
+
+    def _refresh_port_status(self, ep):
+        ports = {p.interface_id: p for p in Port.objects.filter(network__backend=Backend.OVN)}
+        states = nb.port_states(ep, list(ports))
+        for name, up in states.items():
+            status = PortStatus.UNKNOWN if up is None else PortStatus.UP if up else PortStatus.DOWN
+            if ports[name].status != status:
+                Port.objects.filter(pk=ports[name].pk).update(status=status)

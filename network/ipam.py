@@ -1,0 +1,140 @@
+"""IP address management with the standard `ipaddress` module: parsing and checking subnets,
+pools and routes (pure functions, used by the models' clean()), and allocating addresses in
+the database. The unique (subnet, address) constraint is the lock: two concurrent requests
+can never hold the same address, the loser moves on to the next free one."""
+import ipaddress
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from network.choices import MAX_POOL_SCAN
+
+
+def parse_network(text, field="cidr"):
+    try:
+        return ipaddress.ip_network(str(text).strip(), strict=True)
+    except ValueError as exc:
+        raise ValidationError({field: f"{text!r} is not a valid network address with prefix: {exc}"}) from exc
+
+
+def parse_address(text, field):
+    try:
+        return ipaddress.ip_address(str(text).strip())
+    except ValueError as exc:
+        raise ValidationError({field: f"{text!r} is not a valid IP address."}) from exc
+
+
+def usable_hosts(net):
+    """First and last address a host may take (no network or IPv4 broadcast address)."""
+    if net.version == 4 and net.prefixlen < 31:
+        return net.network_address + 1, net.broadcast_address - 1
+    if net.version == 6 and net.prefixlen < 127:
+        return net.network_address + 1, net.broadcast_address
+    return net.network_address, net.broadcast_address
+
+
+def default_gateway(net):
+    return usable_hosts(net)[0]
+
+
+def default_pools(net, gateway):
+    """The usable range minus the gateway, as [[start, end], ...]."""
+    first, last = usable_hosts(net)
+    pools = []
+    if gateway is not None and first <= gateway <= last:
+        if first < gateway:
+            pools.append([str(first), str(gateway - 1)])
+        if gateway < last:
+            pools.append([str(gateway + 1), str(last)])
+    else:
+        pools.append([str(first), str(last)])
+    return pools
+
+
+def check_pools(net, pools, gateway):
+    """Parsed [(start, end)]; each inside the subnet, ordered, not overlapping, gateway outside."""
+    if not isinstance(pools, list):
+        raise ValidationError({"allocation_pools": "Give a list of [start, end] pairs."})
+    parsed = []
+    first, last = usable_hosts(net)
+    for pair in pools:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValidationError({"allocation_pools": f"{pair!r} is not a [start, end] pair."})
+        start, end = (parse_address(value, "allocation_pools") for value in pair)
+        if not (first <= start <= end <= last):
+            raise ValidationError({"allocation_pools": f"{start}-{end} is not an ordered range of host addresses in {net}."})
+        if gateway is not None and start <= gateway <= end:
+            raise ValidationError({"allocation_pools": f"The pool {start}-{end} contains the gateway {gateway}."})
+        parsed.append((start, end))
+    parsed.sort()
+    for (_, end), (start, _) in zip(parsed, parsed[1:]):
+        if start <= end:
+            raise ValidationError({"allocation_pools": "Allocation pools overlap."})
+    return parsed
+
+
+def check_host_routes(net, routes):
+    if not isinstance(routes, list):
+        raise ValidationError({"host_routes": "Give a list of {destination, nexthop}."})
+    for route in routes:
+        if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
+            raise ValidationError({"host_routes": f"{route!r} needs exactly 'destination' and 'nexthop'."})
+        destination = parse_network(route["destination"], "host_routes")
+        nexthop = parse_address(route["nexthop"], "host_routes")
+        if destination.version != net.version or nexthop not in net:
+            raise ValidationError({"host_routes": f"The next hop {nexthop} must be in {net} (same IP version)."})
+
+
+def check_dns(servers, version=None):
+    if not isinstance(servers, list):
+        raise ValidationError({"dns_nameservers": "Give a list of addresses."})
+    for server in servers:
+        parse_address(server, "dns_nameservers")
+
+
+class SubnetFull(Exception):
+    pass
+
+
+class AddressInUse(Exception):
+    pass
+
+
+def _candidates(subnet, used):
+    scanned = 0
+    for start, end in subnet.pools():
+        address = start
+        while address <= end and scanned < MAX_POOL_SCAN:
+            if str(address) not in used:
+                yield address
+            address += 1
+            scanned += 1
+
+
+def allocate(subnet, *, port=None, address=None):
+    """Take an address in `subnet` for `port` (None: a floating IP, a router gateway, a VIP).
+    A chosen address must be a host address of the subnet and not the gateway; otherwise the
+    first free address in the pools is taken. Raises AddressInUse / SubnetFull."""
+    from network.models import IPAllocation
+
+    if address is not None:
+        chosen = parse_address(address, "fixed_ips")
+        first, last = usable_hosts(subnet.network_obj())
+        if not (first <= chosen <= last) or chosen.version != subnet.ip_version:
+            raise ValidationError({"fixed_ips": f"{chosen} is not a host address of {subnet.cidr}."})
+        if subnet.gateway_ip and chosen == ipaddress.ip_address(subnet.gateway_ip) and (
+                port is None or port.device_owner != "router_interface"):
+            raise ValidationError({"fixed_ips": f"{chosen} is the gateway of {subnet.cidr}."})
+        try:
+            with transaction.atomic():
+                return IPAllocation.objects.create(subnet=subnet, address=str(chosen), port=port)
+        except IntegrityError:
+            raise AddressInUse(f"{chosen} is already in use on {subnet.cidr}.") from None
+    used = set(IPAllocation.objects.filter(subnet=subnet).values_list("address", flat=True))
+    for candidate in _candidates(subnet, used):
+        try:
+            with transaction.atomic():
+                return IPAllocation.objects.create(subnet=subnet, address=str(candidate), port=port)
+        except IntegrityError:
+            continue  # taken meanwhile by a concurrent request: try the next one
+    raise SubnetFull(f"No free address left in {subnet.cidr}.")

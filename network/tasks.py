@@ -1,0 +1,58 @@
+"""Celery tasks: primary keys in, reload, call one service verb, record the outcome."""
+from celery import shared_task
+from django.apps import apps
+
+from network.services import common, sync as sync_service
+
+from portal.tasks import run_operation
+
+
+def _load(label, pk):
+    return apps.get_model(label).objects.filter(pk=pk).first()
+
+
+@shared_task(bind=True)
+def realise(self, op_id, label, pk):
+    def work(op):
+        obj = _load(label, pk)
+        if obj is None:
+            return "Nothing to do: the object is gone."
+        return common.realise_object(obj, op)
+
+    return run_operation(op_id, work, self.request.id or "")
+
+
+@shared_task(bind=True)
+def remove(self, op_id, label, pk):
+    def work(op):
+        obj = _load(label, pk)
+        if obj is None:
+            return "Already removed."
+        return common.remove_object(obj, op)
+
+    return run_operation(op_id, work, self.request.id or "")
+
+
+@shared_task(bind=True)
+def sync(self, op_id):
+    def work(op):
+        message, detail = sync_service.run_sync(clean_orphans=op.detail.get("clean_orphans", False))
+        op.detail = {**op.detail, **detail}
+        op.save(update_fields=["detail"])
+        return message
+
+    return run_operation(op_id, work, self.request.id or "")
+
+
+@shared_task
+def sync_periodic():
+    """Beat: one sync at a time (a running one makes this a no-op)."""
+    from portal.choices import ACTIVE_STATUSES
+    from portal.models import Operation
+
+    if Operation.objects.filter(kind=sync_service.SYNC_KIND, status__in=ACTIVE_STATUSES).exists():
+        return None
+    return sync_service.start_sync().pk
+
+
+
