@@ -59,3 +59,9 @@ def drs_tick_s():
 def finalize_interval_s():
     """Fallback sweep for approved recommendations whose operations finished."""
     return _get("NUBES_RECOMMENDATION_SWEEP", lambda: env_int("NUBES_RECOMMENDATION_SWEEP", 30, 5))
+
+
+def ipmi_cipher_suite():
+    """RMCP+ cipher suite; 3 (HMAC-SHA1, AES-128) is near universal, and naming one skips
+    ipmitool's cipher-suite discovery, which some BMCs answer slowly or not at all."""
+    return _get("NUBES_IPMI_CIPHER_SUITE", lambda: env_int("NUBES_IPMI_CIPHER_SUITE", 3, 0, 255))

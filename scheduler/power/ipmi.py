@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 
+from scheduler import conf
 from scheduler.power import PowerDriver, PowerError, PowerStatus
 
 IPMITOOL = "ipmitool"
@@ -28,7 +29,8 @@ class IpmiDriver(PowerDriver):
         if shutil.which(IPMITOOL) is None:
             raise PowerError(f"{IPMITOOL} is not installed (apt-get install ipmitool)")
         cred = self.credentials
-        argv = [IPMITOOL, "-I", "lanplus", "-H", cred.address, "-p", str(cred.port or DEFAULT_PORT),
+        argv = [IPMITOOL, "-I", "lanplus", "-C", str(conf.ipmi_cipher_suite()), "-H", cred.address,
+                "-p", str(cred.port or DEFAULT_PORT),
                 "-U", cred.username, "-E", "-N", "1", "-R", "2", *command]
         env = {**os.environ, "IPMI_PASSWORD": cred.password or ""}
         result = _run(argv, env, self.timeout_s)
