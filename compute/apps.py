@@ -21,6 +21,8 @@ class ComputeConfig(AppConfig):
         for resource, count in _counters().items():
             quotas.register_counter(resource, count)
         from compute import ui  # noqa: F401  (registers the dashboard card)
+        from compute import live
+        live.ready()  # migration and metrics: websocket groups, beat entries, tasks
 
 
 def _counters():

@@ -1,12 +1,14 @@
 from django.urls import path
 
 from compute import views
+from compute.urls_live import urlpatterns as live_urlpatterns
 
 app_name = "compute"
 urlpatterns = [
     path("instances/", views.instances, name="instances"),
     path("instances/launch/", views.instance_launch, name="instance-launch"),
     path("instances/<int:pk>/", views.instance_detail, name="instance-detail"),
+    *live_urlpatterns,
     path("instances/<int:pk>/<str:action>/", views.instance_action, name="instance-action"),
     path("hosts/", views.hosts, name="hosts"),
     path("hosts/<int:pk>/", views.host_detail, name="host-detail"),

@@ -1,0 +1,116 @@
+"""/api/v1/migrations/: list and follow migrations (tenants see their instances'), start one
+or evacuate a host (cloud admins), cancel, switch to post-copy. Starting answers 202 with
+the Operation."""
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from compute import migration as service
+from compute.models import Host, Instance, Migration, MigrationState
+from portal.api.base import StrictFieldsMixin, accepted
+from portal.api.permissions import ProjectRolePermission
+
+MIGRATION_FIELDS = ["id", "instance", "instance_name", "project", "source", "source_name", "target", "target_name",
+                    "live", "options", "state", "phase", "percent", "memory_total", "memory_remaining", "total_ms",
+                    "downtime_ms", "data_transferred", "iterations", "postcopy_requested", "postcopy_used",
+                    "simulated", "operation", "evacuating", "reason", "error", "requester", "created", "started",
+                    "finished"]
+
+
+class MigrationSerializer(serializers.ModelSerializer):
+    """What the API lists and the websocket publishes; the samples only on retrieve."""
+
+    instance_name = serializers.CharField(source="instance.name", read_only=True)
+    project = serializers.IntegerField(source="instance.project_id", read_only=True)
+    source_name = serializers.CharField(source="source.name", read_only=True)
+    target_name = serializers.CharField(source="target.name", read_only=True, default=None)
+    requester = serializers.CharField(source="requester.username", read_only=True, default=None)
+
+    class Meta:
+        model = Migration
+        fields = MIGRATION_FIELDS
+        read_only_fields = MIGRATION_FIELDS
+
+
+class MigrationDetailSerializer(MigrationSerializer):
+    class Meta(MigrationSerializer.Meta):
+        fields = [*MIGRATION_FIELDS, "samples"]
+        read_only_fields = fields
+
+
+class MigrationCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    instance = serializers.PrimaryKeyRelatedField(queryset=Instance.objects.none())
+    target_host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), required=False, allow_null=True,
+                                                     help_text="Empty: the scheduler chooses")
+    live = serializers.BooleanField(default=True)
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    bandwidth_mib_s = serializers.IntegerField(required=False, min_value=1, max_value=service.MAX_BANDWIDTH_MIB_S)
+    max_downtime_ms = serializers.IntegerField(required=False, min_value=1, max_value=service.MAX_DOWNTIME_MS,
+                                               help_text="Default 300 ms (QEMU's)")
+    auto_converge = serializers.BooleanField(required=False)
+    postcopy = serializers.BooleanField(required=False, help_text="Allow the switch to post-copy")
+    compressed = serializers.BooleanField(required=False)
+    parallel_connections = serializers.IntegerField(required=False, min_value=1,
+                                                    max_value=service.MAX_PARALLEL_CONNECTIONS)
+    copy_storage = serializers.BooleanField(required=False, help_text="Copy non-shared disks along")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is not None:
+            fields["instance"].queryset = Instance.objects.live().visible_to(request.user)
+        return fields
+
+    def options(self):
+        return {name: self.validated_data[name] for name in service.OPTION_FIELDS if name in self.validated_data}
+
+
+class EvacuateSerializer(StrictFieldsMixin, serializers.Serializer):
+    host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all())
+    batch = serializers.IntegerField(default=service.DEFAULT_EVACUATION_BATCH, min_value=1,
+                                     max_value=service.MAX_EVACUATION_BATCH)
+
+
+class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Migration.objects.select_related("instance", "source", "target", "requester")
+    serializer_class = MigrationSerializer
+    permission_classes = [ProjectRolePermission]
+    filterset_fields = ["state", "instance", "source", "target", "simulated", "evacuating"]
+    ordering_fields = ["created", "state", "percent"]
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user)
+
+    def get_serializer_class(self):
+        classes = {"retrieve": MigrationDetailSerializer, "create": MigrationCreateSerializer,
+                   "evacuate": EvacuateSerializer}
+        return classes.get(self.action, self.serializer_class)
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        op = service.start_migration(data["instance"], target_host=data.get("target_host"), user=request.user,
+                                     live=data["live"], options=serializer.options(), reason=data["reason"],
+                                     request=request)
+        return accepted(op, request)
+
+    @action(detail=False, methods=["post"])
+    def evacuate(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ops = service.evacuate_host(serializer.validated_data["host"], user=request.user,
+                                    batch=serializer.validated_data["batch"], request=request)
+        host = serializer.validated_data["host"]
+        waiting = Migration.objects.filter(evacuating=host, state=MigrationState.WAITING).count()
+        return Response({"host": host.pk, "started": [op.pk for op in ops], "waiting": waiting}, status=202)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        migration = service.cancel_migration(self.get_object(), request.user, request)
+        return Response(MigrationSerializer(migration).data)
+
+    @action(detail=True, methods=["post"], url_path="switch-to-postcopy")
+    def switch_to_postcopy(self, request, pk=None):
+        migration = service.switch_to_postcopy(self.get_object(), request.user, request)
+        return Response(MigrationSerializer(migration).data)

@@ -1,0 +1,375 @@
+"""The verbs of migration: check before anything moves, write the Operation and the Migration,
+queue the task. Also evacuation (maintenance mode), cancel and the switch to post-copy.
+
+Pre-checks each fail with an ActionError that says why: the target is up, has room (the
+cluster's overcommit ratios), can run the instance's CPU (libvirt's comparison against the
+cluster CPU baseline or the instance's own CPU), reaches the instance's disk or copy-storage
+is chosen, and nothing else is running on the instance (TargetBusy).
+"""
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+from lxml import etree
+
+import hypervisor as hv
+from compute import placement
+from compute.choices import EventSource, HostState, InstanceState
+from compute.models import Host, Instance, Migration, MigrationState
+from compute.models.migration import QEMU_DEFAULT_DOWNTIME_MS
+from compute.services import record_event
+from portal import audit, operations
+from portal.choices import OperationStatus
+from portal.errors import ActionError, Conflict, NotPermitted
+
+OPERATION_KIND = "instance.migrate"
+LIVE_STATES = (InstanceState.ACTIVE, InstanceState.PAUSED)
+COLD_STATES = (InstanceState.SHUTOFF,)
+MAX_BANDWIDTH_MIB_S = 100_000  # 800 Gbit/s: anything above is a typo
+MAX_DOWNTIME_MS = 60_000
+MAX_PARALLEL_CONNECTIONS = 16
+MAX_EVACUATION_BATCH = 16
+DEFAULT_EVACUATION_BATCH = 2
+BOOL_OPTIONS = ("auto_converge", "postcopy", "compressed", "copy_storage")
+INT_OPTIONS = {  # name -> upper bound
+    "bandwidth_mib_s": MAX_BANDWIDTH_MIB_S,
+    "max_downtime_ms": MAX_DOWNTIME_MS,
+    "parallel_connections": MAX_PARALLEL_CONNECTIONS,
+}
+OPTION_FIELDS = (*INT_OPTIONS, *BOOL_OPTIONS)
+BATCH_KEY = "evacuation_batch"  # kept in a waiting migration's options; not a libvirt option
+INSTANCE_RELATED = ("project", "flavor", "image", "host", "host__cluster")
+
+
+# --- options -------------------------------------------------------------------------------
+
+def normalise_options(options, live):
+    """A clean options dict (defaults filled in) or an ActionError naming the bad field."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(OPTION_FIELDS))
+    if unknown:
+        raise ActionError(f"Unknown migration option(s): {', '.join(unknown)}.", field=unknown[0])
+    clean = {}
+    for name, upper in INT_OPTIONS.items():
+        value = options.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= upper:
+            raise ActionError(f"{name} is a whole number from 1 to {upper}.", field=name)
+        clean[name] = value
+    for name in BOOL_OPTIONS:
+        value = options.get(name, False)
+        if not isinstance(value, bool):
+            raise ActionError(f"{name} is true or false.", field=name)
+        clean[name] = value
+    clean.setdefault("max_downtime_ms", QEMU_DEFAULT_DOWNTIME_MS)
+    if not live:
+        for name in ("postcopy", "auto_converge"):
+            if clean[name]:
+                raise ActionError(f"{name} applies to live migrations only.", field=name)
+    try:
+        gateway_options(clean, live)
+    except hv.InvalidConfig as exc:
+        raise ActionError(str(exc)) from exc
+    return clean
+
+
+def gateway_options(options, live, migration_uri=None):
+    """The gateway's MigrationOptions for a stored options dict (and the target's
+    migration URI, where its QEMU listens)."""
+    return hv.MigrationOptions(
+        live=live,
+        migration_uri=migration_uri or None,
+        bandwidth_mib_s=options.get("bandwidth_mib_s"),
+        max_downtime_ms=options.get("max_downtime_ms") if live else None,
+        auto_converge=options.get("auto_converge", False),
+        postcopy=options.get("postcopy", False),
+        compressed=options.get("compressed", False),
+        parallel_connections=options.get("parallel_connections"),
+        copy_storage=options.get("copy_storage", False),
+    )
+
+
+# --- pre-checks ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Demand:
+    """What the instance holds, shaped like a flavor for placement's capacity check."""
+
+    name: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int
+    cpu_policy: str
+    cpu_reservation_mhz: int
+
+
+def demand_of(instance):
+    flavor = instance.flavor
+    return Demand(name=f"{flavor.name} (instance {instance.name})", vcpus=instance.vcpus, ram_mb=instance.ram_mb,
+                  disk_gb=instance.disk_gb, cpu_policy=flavor.cpu_policy,
+                  cpu_reservation_mhz=flavor.cpu_reservation_mhz)
+
+
+def _may_migrate(user):
+    if user is not None and not user.is_staff:
+        raise NotPermitted("Only cloud admins migrate instances.")
+
+
+def check_instance(instance, live):
+    if instance.host_id is None:
+        raise ActionError(f"Instance {instance.name} is on no host.")
+    allowed = LIVE_STATES if live else COLD_STATES
+    if instance.state not in allowed:
+        kind = "A live" if live else "A cold"
+        hint = " Stop it for a cold migration." if not live and instance.state in LIVE_STATES else ""
+        raise Conflict(f"{kind} migration needs the instance {' or '.join(allowed)}; "
+                       f"{instance.name} is {instance.state}.{hint}")
+    running = operations.active_on(instance)
+    if running is not None:
+        raise operations.TargetBusy(running)
+    if Migration.objects.active().filter(instance=instance).exists():
+        raise Conflict(f"Instance {instance.name} is already queued for migration.")
+
+
+def check_target(instance, target, options):
+    """Raise ActionError unless ``target`` can take ``instance`` now. Returns whether the
+    target reaches the instance's disk (False: only with copy-storage)."""
+    source = instance.host
+    if target.pk == source.pk:
+        raise ActionError(f"Instance {instance.name} is already on {target.name}.", field="target_host")
+    if target.state != HostState.UP:
+        why = f" ({target.state_reason})" if target.state_reason else ""
+        raise ActionError(f"Target host {target.name} is {target.state}{why}; it takes no instances.",
+                          field="target_host")
+    used = placement._usage_by_host([target]).get(target.pk, placement.Usage())
+    why = placement.capacity_rejection(demand_of(instance), target.cluster, target, used)
+    if why is not None:
+        raise ActionError(f"Target host {target.name} has no room: {why}.", field="target_host")
+    check_cpu(instance, target)
+    shared = storage_shared(instance, target)
+    if not shared and not options.get("copy_storage"):
+        raise ActionError(f"The root disk of {instance.name} is not reachable from {target.name}: choose "
+                          "copy_storage to copy it along.", field="copy_storage")
+    return shared
+
+
+def instance_cpu_xml(instance):
+    """The CPU the guest was given: the cluster baseline (EVC) when the cluster has one, else
+    the domain's own custom CPU, else (host-model / passthrough) the source host's CPU."""
+    cluster = instance.host.cluster
+    if cluster.cpu_baseline_xml:
+        return cluster.cpu_baseline_xml, f"the cluster CPU baseline {cluster.cpu_baseline_model or ''}".strip()
+    source = instance.host
+    domain = etree.fromstring(hv.domain_xml(source.uri, str(instance.uuid)).encode())
+    cpu = domain.find("cpu")
+    if cpu is not None and cpu.get("mode", "custom") == "custom" and cpu.findtext("model"):
+        return etree.tostring(cpu, encoding="unicode"), f"the instance's CPU {cpu.findtext('model')}"
+    return hv.host_cpu_xml(source.uri), f"the CPU of {source.name} (the guest copies its host's model)"
+
+
+def check_cpu(instance, target):
+    try:
+        cpu_xml, what = instance_cpu_xml(instance)
+        verdict = hv.cpu_compare(target.uri, cpu_xml)
+    except hv.HostUnreachable as exc:
+        raise ActionError(f"Cannot reach a host to compare CPUs: {exc}", field="target_host") from exc
+    except (hv.NotSupported, hv.InvalidConfig) as exc:
+        raise ActionError(f"CPU compatibility with {target.name} cannot be checked: {exc}",
+                          field="target_host") from exc
+    if verdict == "incompatible":
+        raise ActionError(f"Target host {target.name} cannot run {what}: its CPU lacks features the guest uses. "
+                          "Set a cluster CPU baseline (EVC) or choose another host.", field="target_host")
+
+
+def storage_shared(instance, target):
+    """True when the target sees the root volume at the same path (a shared pool)."""
+    pool, volume = instance.image.pool, instance.root_volume
+    try:
+        here = hv.volume_info(instance.host.uri, pool, volume)
+        there = hv.volume_info(target.uri, pool, volume)
+    except (hv.VolumeNotFound, hv.PoolNotFound):
+        return False
+    return here.path == there.path
+
+
+def choose_target(instance, options):
+    """The scheduler's pick among the other up hosts of the instance's cluster that pass
+    every pre-check; ActionError listing each host's reason when none does."""
+    source = instance.host
+    candidates = list(Host.objects.select_related("cluster").filter(cluster=source.cluster, state=HostState.UP)
+                      .exclude(pk=source.pk))
+    reasons = []
+    demand = demand_of(instance)
+    while candidates:
+        usage = placement._usage_by_host(candidates)
+        chosen, rejected = placement._place(demand, source.cluster, candidates, usage)
+        reasons += rejected
+        if chosen is None:
+            break
+        try:
+            shared = check_target(instance, chosen, {**options, "copy_storage": True})
+        except ActionError as exc:
+            reasons.append((chosen.name, str(exc)))
+            candidates = [host for host in candidates if host.pk != chosen.pk]
+            continue
+        return chosen, shared
+    detail = "; ".join(f"{host}: {why}" for host, why in reasons) or "no other host is up in the cluster"
+    raise ActionError(f"No host can take {instance.name}: {detail}.", field="target_host")
+
+
+# --- start ---------------------------------------------------------------------------------
+
+def start_migration(instance, *, target_host=None, user=None, live=True, options=None, reason="",
+                    request=None):
+    """Pre-check, then queue the migration; returns its Operation (cancellable)."""
+    _may_migrate(user)
+    clean = normalise_options(options, live)
+    instance = Instance.objects.select_related(*INSTANCE_RELATED).get(pk=instance.pk)
+    return _launch(instance, target_host, user, live, clean, reason, request=request)
+
+
+def _launch(instance, target_host, user, live, options, reason, *, waiting=None, request=None):
+    if waiting is None:
+        check_instance(instance, live)
+    else:
+        _check_waiting(instance, live)
+    if target_host is None:
+        target, shared = choose_target(instance, options)
+        # The scheduler's choice copies the disk itself when it must.
+        options = {**options, "copy_storage": options.get("copy_storage") or not shared}
+    else:
+        target = Host.objects.select_related("cluster").get(pk=target_host.pk)
+        check_target(instance, target, options)
+    source = instance.host
+    from compute import migration_tasks
+
+    with transaction.atomic():
+        op = operations.begin(OPERATION_KIND, instance, user=user, project=instance.project, cancellable=True,
+                              detail={"source": source.name, "target": target.name, "live": live})
+        fields = {"instance": instance, "source": source, "target": target, "live": live, "options": options,
+                  "state": MigrationState.QUEUED, "operation": op, "reason": reason[:255],
+                  "simulated": source.simulated and target.simulated,
+                  "requester": user if user is not None and user.is_authenticated else None}
+        if waiting is None:
+            migration = Migration.objects.create(**fields)
+        else:
+            migration = waiting
+            for name, value in fields.items():
+                setattr(migration, name, value)
+            migration.save()
+        record_event(instance, EventSource.ACTION, "migrate",
+                     f"{'live' if live else 'cold'} {source.name} → {target.name}", op)
+        transaction.on_commit(lambda: migration_tasks.run_migration.delay(op.pk))
+    audit.record(user, OPERATION_KIND, instance, request=request, from_host=source.name, to_host=target.name, live=live)
+    return op
+
+
+def _check_waiting(instance, live):
+    running = operations.active_on(instance)
+    if running is not None:
+        raise operations.TargetBusy(running)
+    allowed = LIVE_STATES if live else COLD_STATES
+    if instance.state not in allowed or instance.host_id is None:
+        raise Conflict(f"Instance {instance.name} is {instance.state} now; it was not moved.")
+
+
+# --- evacuation ----------------------------------------------------------------------------
+
+def evacuate_host(host, *, user=None, batch=DEFAULT_EVACUATION_BATCH, request=None):
+    """Put the host in maintenance and move every instance off it, ``batch`` at a time.
+
+    Each instance gets a Migration now; the first ``batch`` start at once (their Operations
+    are returned), the others wait and start as earlier ones end (advance_evacuation)."""
+    _may_migrate(user)
+    if not 1 <= batch <= MAX_EVACUATION_BATCH:
+        raise ActionError(f"batch is 1 to {MAX_EVACUATION_BATCH}.", field="batch")
+    host = Host.objects.get(pk=host.pk)
+    if host.state not in (HostState.UP, HostState.MAINTENANCE):
+        raise Conflict(f"Host {host.name} is {host.state}: running instances cannot be migrated off it.")
+    with transaction.atomic():
+        Host.objects.filter(pk=host.pk).update(state=HostState.MAINTENANCE, state_reason="Evacuating")
+        moving = Migration.objects.active().filter(instance__host=host).values_list("instance_id", flat=True)
+        instances = (Instance.objects.filter(host=host, state__in=LIVE_STATES + COLD_STATES)
+                     .exclude(pk__in=list(moving)).order_by("-ram_mb", "pk"))
+        Migration.objects.bulk_create([
+            Migration(instance=instance, source=host, live=instance.state in LIVE_STATES, evacuating=host,
+                      state=MigrationState.WAITING, reason=f"evacuating {host.name}"[:255],
+                      options={"max_downtime_ms": QEMU_DEFAULT_DOWNTIME_MS, BATCH_KEY: batch},
+                      requester=user if user is not None and user.is_authenticated else None)
+            for instance in instances
+        ])
+    audit.record(user, "host.evacuate", host, request=request, batch=batch)
+    return advance_evacuation(host, user=user)
+
+
+def advance_evacuation(host, user=None):
+    """Start waiting migrations off ``host`` while fewer than its batch run; returns their
+    Operations. A waiting migration whose pre-checks fail is marked failed with the reason."""
+    started = []
+    with transaction.atomic():
+        Host.objects.select_for_update().filter(pk=host.pk).first()  # one advancer at a time
+        ours = Migration.objects.filter(evacuating=host)
+        running = ours.filter(state__in=(MigrationState.QUEUED, MigrationState.RUNNING)).count()
+        for migration in ours.filter(state=MigrationState.WAITING).order_by("pk").select_related("instance"):
+            batch = migration.options.get(BATCH_KEY, DEFAULT_EVACUATION_BATCH)
+            if running >= batch:
+                break
+            instance = Instance.objects.select_related(*INSTANCE_RELATED).get(pk=migration.instance_id)
+            options = {k: v for k, v in migration.options.items() if k != BATCH_KEY}
+            try:
+                with transaction.atomic():
+                    op = _launch(instance, None, user, migration.live, options, migration.reason, waiting=migration)
+            except (ActionError, operations.TargetBusy) as exc:
+                _close(migration, MigrationState.FAILED, str(exc))
+                continue
+            started.append(op)
+            running += 1
+    return started
+
+
+def _close(migration, state, error=""):
+    migration.state, migration.error, migration.finished = state, error[:10000], timezone.now()
+    migration.save(update_fields=["state", "error", "finished"])
+    from compute import migration_tasks
+
+    migration_tasks.publish(migration)
+
+
+# --- while it runs -------------------------------------------------------------------------
+
+def cancel_migration(migration, user, request=None):
+    """Abort: a waiting or queued one ends at once, a running one at the gateway's next poll
+    (the instance keeps running on the source)."""
+    _may_migrate(user)
+    migration.refresh_from_db()
+    if migration.state == MigrationState.WAITING:
+        _close(migration, MigrationState.CANCELLED, "Cancelled before it started")
+    elif not migration.is_active or migration.operation is None:
+        raise Conflict(f"Migration {migration.pk} is {migration.state}; nothing to cancel.")
+    elif not operations.request_cancel(migration.operation):
+        raise Conflict(f"Migration {migration.pk} can no longer be cancelled.")
+    else:
+        migration.operation.refresh_from_db()
+        if migration.operation.status == OperationStatus.CANCELLED:
+            _close(migration, MigrationState.CANCELLED, "Cancelled before it started")
+    audit.record(user, "instance.migrate.cancel", migration.instance, request=request, migration=migration.pk)
+    return migration
+
+
+def switch_to_postcopy(migration, user, request=None):
+    """Ask a running live migration that allows post-copy to switch now: the guest runs on
+    the target at once and pulls the rest of its memory from the source."""
+    _may_migrate(user)
+    migration.refresh_from_db()
+    if migration.state != MigrationState.RUNNING:
+        raise Conflict(f"Migration {migration.pk} is {migration.state}, not running.")
+    if not migration.live or not migration.options.get("postcopy"):
+        raise ActionError("Post-copy was not allowed when this migration started (option postcopy).",
+                          field="postcopy")
+    if migration.postcopy_requested:
+        raise Conflict("The switch to post-copy was already requested.")
+    Migration.objects.filter(pk=migration.pk).update(postcopy_requested=True)
+    migration.postcopy_requested = True
+    audit.record(user, "instance.migrate.postcopy", migration.instance, request=request, migration=migration.pk)
+    return migration

@@ -1,0 +1,234 @@
+"""The migration task: reload the Migration by its Operation, run the gateway's migrate_domain,
+store and publish every progress sample, and end with the database saying where libvirt
+runs the domain - whatever happened (success, cancel, failure, time limit)."""
+import dataclasses
+import logging
+import time
+
+from celery import shared_task
+from django.utils import timezone
+
+import hypervisor as hv
+from compute import tasks as compute_tasks
+from compute.choices import BYTES_PER_GIB, STATE_FOR_POWER, EventSource, InstanceState, PowerState
+from compute.models import Instance, Migration, MigrationPhase, MigrationState
+from compute.services import record_event
+from portal import operations, realtime
+from portal.errors import ActionError
+from portal.models import Operation
+from portal.tasks import Cancelled, run_operation
+
+log = logging.getLogger(__name__)
+PROGRESS_EVENT = "migration.progress"
+STATE_EVENT = "migration"
+MIGRATION_RELATED = ("instance__project", "instance__flavor", "instance__image", "instance__host__cluster",
+                     "source__cluster", "target__cluster", "operation")
+_sleep = time.sleep  # the simulated pre-copy paces itself with this; tests replace it
+
+
+def publish(migration):
+    """The Migration as the REST API shows it, to its group and its instance's group."""
+    from compute.api.migration import MigrationSerializer
+
+    data = MigrationSerializer(migration).data
+    realtime.publish(migration.group, STATE_EVENT, data)
+    realtime.publish(f"compute.instance.{migration.instance_id}", STATE_EVENT, data)
+
+
+def progress_payload(migration, sample):
+    return {"migration": migration.pk, "instance": migration.instance_id, "state": migration.state,
+            "phase": migration.phase, "percent": migration.percent, "simulated": migration.simulated,
+            "sample": sample, "published": time.time()}
+
+
+class ProgressRelay:
+    """The gateway's on_progress callback: store, publish, and pass cancel / post-copy
+    requests (set by other processes in the database) to the gateway's control events."""
+
+    def __init__(self, migration, op):
+        self.migration, self.op = migration, op
+        self.control = hv.MigrationControl()
+        self.started = time.monotonic()
+        self.last_percent = -1
+
+    def __call__(self, progress):
+        migration = self.migration
+        sample = dataclasses.asdict(progress)
+        sample["t"] = round(time.monotonic() - self.started, 3)
+        migration.add_sample(sample)
+        migration.phase, migration.percent = progress.phase, progress.percent
+        migration.memory_total, migration.memory_remaining = progress.memory_total, progress.memory_remaining
+        migration.simulated = migration.simulated or progress.simulated
+        migration.save(update_fields=["samples", "phase", "percent", "memory_total", "memory_remaining", "simulated"])
+        payload = progress_payload(migration, sample)
+        realtime.publish(migration.group, PROGRESS_EVENT, payload)
+        realtime.publish(f"compute.instance.{migration.instance_id}", PROGRESS_EVENT, payload)
+        if progress.percent != self.last_percent:
+            self.last_percent = progress.percent
+            operations.progress(self.op, progress.percent, f"{progress.phase}: {progress.percent}% "
+                                f"(iteration {progress.iteration})")
+        self.read_requests()
+
+    def read_requests(self):
+        cancel, postcopy = (Operation.objects.filter(pk=self.op.pk)
+                            .values_list("cancel_requested", "migration__postcopy_requested").get())
+        if cancel:
+            self.control.cancel.set()
+        if postcopy:
+            self.control.switch_to_postcopy.set()
+
+
+@shared_task(bind=True)
+def run_migration(self, op_id):
+    return run_operation(op_id, migrate, self.request.id or "")
+
+
+def migrate(op):
+    migration = Migration.objects.select_related(*MIGRATION_RELATED).get(operation_id=op.pk)
+    instance, source, target = migration.instance, migration.source, migration.target
+    _update(migration, state=MigrationState.RUNNING, phase=MigrationPhase.SETUP, started=timezone.now())
+    compute_tasks.set_state(instance, instance.state, reason=f"Migrating to {target.name}")
+    relay = ProgressRelay(migration, op)
+    relay.read_requests()  # a cancel may have come while the task was queued
+    settled, result, copied = False, None, False
+    try:
+        copied = _copy_storage_simulated(migration)
+        result = hv.migrate_domain(source.uri, target.uri, str(instance.uuid),
+                                   _gateway_options(migration), relay, relay.control, sleep=_sleep)
+    except hv.MigrationCancelled as exc:
+        settled = True
+        where = settle(migration, str(exc))
+        _finish(migration, MigrationState.CANCELLED, where, copied, error=str(exc))
+        raise Cancelled(f"Cancelled; {instance.name} keeps running on {where.name}") from exc
+    except hv.HypervisorError as exc:
+        settled = True
+        where = settle(migration, f"Migration failed: {exc}")
+        _finish(migration, MigrationState.FAILED, where, copied, error=str(exc))
+        raise ActionError(f"Migration to {target.name} failed: {exc}. {instance.name} is on {where.name}.") from exc
+    finally:
+        if result is None and not settled:
+            # Anything unexpected (a time limit, the database) still leaves the row where
+            # the domain really is.
+            where = settle(migration, "Migration interrupted")
+            _finish(migration, MigrationState.FAILED, where, copied, error="interrupted")
+    where = settle(migration)
+    outcome = MigrationState.SUCCEEDED if where.pk == target.pk else MigrationState.FAILED
+    _finish(migration, outcome, where, copied, result=result)
+    if outcome != MigrationState.SUCCEEDED:
+        raise ActionError(f"libvirt reported success but {instance.name} runs on {where.name}.")
+    kind = "post-copy" if result.postcopy_used else "pre-copy"
+    return (f"{instance.name} moved {source.name} → {target.name} in {result.total_ms / 1000:.1f} s "
+            f"({kind}, downtime {result.downtime_ms if result.downtime_ms is not None else '?'} ms)"
+            + (" [simulated]" if result.simulated else ""))
+
+
+def _gateway_options(migration):
+    from compute.migration import gateway_options
+
+    return gateway_options(migration.options, migration.live, migration.target.migration_uri)
+
+
+def _update(migration, **fields):
+    for name, value in fields.items():
+        setattr(migration, name, value)
+    migration.save(update_fields=list(fields))
+    publish(migration)
+
+
+def _copy_storage_simulated(migration):
+    """Simulated hosts have no block copy: copy-storage stands the root volume up on the
+    target (as an image cache would) and removes the source's after the move."""
+    if not (migration.simulated and migration.options.get("copy_storage")):
+        return False
+    instance = migration.instance
+    pool, name = instance.image.pool, instance.root_volume
+    try:
+        hv.volume_info(migration.target.uri, pool, name)
+        return False
+    except hv.VolumeNotFound:
+        hv.volume_create(migration.target.uri, pool, name, instance.disk_gb * BYTES_PER_GIB, "qcow2")
+        return True
+
+
+def _drop_copy(host, migration):
+    instance = migration.instance
+    try:
+        hv.volume_delete(host.uri, instance.image.pool, instance.root_volume)
+    except (hv.VolumeNotFound, hv.PoolNotFound):
+        return
+    except hv.HypervisorError as exc:
+        log.warning("could not remove the copied root volume of %s on %s: %s", instance, host, exc)
+
+
+def _finish(migration, state, where, copied, *, error="", result=None):
+    fields = {"state": state, "finished": timezone.now(), "error": error[:10000]}
+    if state == MigrationState.SUCCEEDED:
+        fields.update(phase=MigrationPhase.COMPLETED, percent=100, memory_remaining=0)
+    if result is not None:
+        fields.update(total_ms=result.total_ms, downtime_ms=result.downtime_ms,
+                      data_transferred=result.data_transferred, iterations=result.iterations,
+                      postcopy_used=result.postcopy_used, simulated=migration.simulated or result.simulated)
+    _update(migration, **fields)
+    if copied:
+        _drop_copy(migration.source if where.pk == migration.target_id else migration.target, migration)
+    record_event(migration.instance, EventSource.ACTION, f"migrate {state}",
+                 f"{migration.source.name} → {migration.target.name}: now on {where.name}"
+                 + (f" ({error})" if error else ""), migration.operation)
+    if migration.evacuating_id:
+        from compute.migration import advance_evacuation
+
+        advance_evacuation(migration.evacuating)
+
+
+# --- where the domain really is ------------------------------------------------------------
+
+def _probe(host, uuid):
+    """libvirt's state of the domain on ``host``: a PowerState, None (not there) or
+    'unknown' (the host did not answer)."""
+    try:
+        return PowerState(hv.domain_state(host.uri, uuid).state)
+    except hv.DomainNotFound:
+        return None
+    except hv.HypervisorError as exc:
+        log.warning("cannot read %s on %s: %s", uuid, host, exc)
+        return "unknown"
+
+
+RUNNING_STATES = (PowerState.RUNNING, PowerState.BLOCKED, PowerState.PAUSED, PowerState.SHUTDOWN,
+                  PowerState.PMSUSPENDED)
+
+
+def locate(source, target, uuid):
+    """(host, power state) where libvirt runs the domain after a migration attempt.
+
+    A running copy wins; if both are defined and neither runs, the source keeps it (a cold
+    move that did not finish); a host that did not answer is trusted for nothing."""
+    states = {source.pk: _probe(source, uuid), target.pk: _probe(target, uuid)}
+    for host in (target, source):
+        if states[host.pk] in RUNNING_STATES and states[host.pk] != PowerState.PAUSED:
+            return host, states[host.pk]
+    for host in (source, target):  # paused: a post-copy that lost its target leaves it paused
+        if states[host.pk] in RUNNING_STATES:
+            return host, states[host.pk]
+    for host in (source, target):
+        if states[host.pk] not in (None, "unknown"):
+            return host, states[host.pk]
+    return None, states[source.pk]
+
+
+def settle(migration, reason=""):
+    """Write the host and state libvirt reports onto the instance; returns the host."""
+    instance = Instance.objects.select_related("project", "host").get(pk=migration.instance_id)
+    host, power = locate(migration.source, migration.target, str(instance.uuid))
+    if host is None:
+        state_reason = (f"{reason} " if reason else "") + (
+            "Location unknown: the source host does not answer." if power == "unknown"
+            else "The domain is on neither host.")
+        compute_tasks.set_state(instance, InstanceState.ERROR,
+                                None if power == "unknown" else PowerState.VANISHED, state_reason.strip())
+        return migration.source
+    if instance.host_id != host.pk:
+        Instance.objects.filter(pk=instance.pk).update(host=host)
+        instance.host = host
+    compute_tasks.set_state(instance, STATE_FOR_POWER[power], power, reason)
+    return host

@@ -1,0 +1,44 @@
+"""Template tags of the live panels: metric charts and an instance's migration, usable as a
+one-line include in any page that has the instance or host in its context."""
+from django import template
+
+from compute.choices import HostState
+from compute.metrics import charts
+from compute.models import Host, Instance, Migration
+from compute.models.metrics import Scope
+
+register = template.Library()
+DASHBOARD_OBJECTS = 10  # traces on the dashboard chart (the websocket allows 64 groups)
+
+
+@register.inclusion_tag("compute/live/_charts.html")
+def instance_charts(instance):
+    return {"charts": charts.instance_charts(instance), "window": charts.WINDOW}
+
+
+@register.inclusion_tag("compute/live/_charts.html")
+def host_charts(host):
+    return {"charts": charts.host_charts(host), "window": charts.WINDOW}
+
+
+@register.inclusion_tag("compute/live/_charts.html", takes_context=True)
+def dashboard_charts(context):
+    user = context["request"].user
+    if user.is_staff:
+        hosts = Host.objects.filter(state__in=(HostState.UP, HostState.MAINTENANCE))[:DASHBOARD_OBJECTS]
+        chart = charts.overview_chart("chart-dashboard", "Host CPU %", hosts, Scope.HOST)
+    else:
+        instances = Instance.objects.visible_to(user).filter(state="active")[:DASHBOARD_OBJECTS]
+        chart = charts.overview_chart("chart-dashboard", "Instance CPU %", instances, Scope.INSTANCE)
+    return {"charts": [chart], "window": charts.WINDOW}
+
+
+@register.inclusion_tag("compute/live/_instance_migration.html", takes_context=True)
+def instance_migration(context, instance):
+    user = context["request"].user
+    current = Migration.objects.active().filter(instance=instance).select_related("source", "target").first()
+    last = current or Migration.objects.filter(instance=instance).select_related("source", "target").first()
+    targets = Host.objects.filter(state=HostState.UP).exclude(pk=instance.host_id) if user.is_staff else ()
+    return {"instance": instance, "migration": last, "active": current is not None, "targets": targets,
+            "staff": user.is_staff, "figure": charts.migration_figure(last),
+            "csrf_token": context.get("csrf_token")}

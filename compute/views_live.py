@@ -1,0 +1,111 @@
+"""Pages of migration and monitoring. They read the database; changes go through
+compute.migration; charts start from stored samples and continue over the websocket."""
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from compute import migration as service
+from compute.metrics import charts
+from compute.models import Alarm, AlarmRule, Host, Instance, Migration
+from compute.models.metrics import AlarmState
+from portal.errors import ActionError
+from portal.operations import TargetBusy
+
+PAGE_SIZE = 50
+REFUSALS = (ActionError, TargetBusy)
+MIGRATION_RELATED = ("instance", "source", "target", "requester", "operation")
+
+
+@login_required
+def migrations(request):
+    queryset = Migration.objects.visible_to(request.user).select_related(*MIGRATION_RELATED)
+    if request.GET.get("active"):
+        queryset = queryset.active()
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "compute/live/migrations.html", {"page": page, "active_only": bool(request.GET.get("active"))})
+
+
+@login_required
+def migration_detail(request, pk):
+    migration = get_object_or_404(Migration.objects.visible_to(request.user).select_related(*MIGRATION_RELATED), pk=pk)
+    context = {"migration": migration, "figure": charts.migration_figure(migration), "window": charts.WINDOW}
+    return render(request, "compute/live/migration_detail.html", context)
+
+
+def _refusal(request, exc):
+    messages.error(request, str(exc))
+
+
+def _migration_verb(request, pk, verb, done):
+    migration = get_object_or_404(Migration, pk=pk)
+    try:
+        verb(migration, request.user, request)
+        messages.info(request, done)
+    except REFUSALS as exc:
+        _refusal(request, exc)
+    return redirect("compute:migration-detail", pk=pk)
+
+
+@staff_member_required
+@require_POST
+def migration_cancel(request, pk):
+    return _migration_verb(request, pk, service.cancel_migration, "Cancel requested; the instance stays on its source.")
+
+
+@staff_member_required
+@require_POST
+def migration_postcopy(request, pk):
+    return _migration_verb(request, pk, service.switch_to_postcopy, "Switching to post-copy.")
+
+
+def _options(post):
+    options = {name: True for name in service.BOOL_OPTIONS if post.get(name) == "1"}
+    for name in service.INT_OPTIONS:
+        value = post.get(name, "").strip()
+        if value:
+            if not value.isdigit():
+                raise ActionError(f"{name} is a whole number.", field=name)
+            options[name] = int(value)
+    return options
+
+
+@staff_member_required
+@require_POST
+def instance_migrate(request, pk):
+    instance = get_object_or_404(Instance.objects.live(), pk=pk)
+    target = Host.objects.filter(pk=request.POST.get("target_host") or None).first()
+    try:
+        op = service.start_migration(instance, target_host=target, user=request.user,
+                                     live=request.POST.get("live", "1") == "1", options=_options(request.POST),
+                                     reason=request.POST.get("reason", "")[:255], request=request)
+    except REFUSALS as exc:
+        _refusal(request, exc)
+        return redirect("compute:instance-detail", pk=pk)
+    return redirect("compute:migration-detail", pk=op.migration.pk)
+
+
+@staff_member_required
+@require_POST
+def host_evacuate(request, pk):
+    host = get_object_or_404(Host, pk=pk)
+    try:
+        ops = service.evacuate_host(host, user=request.user, batch=int(request.POST.get("batch") or 2),
+                                    request=request)
+        messages.info(request, f"Evacuating {host.name}: {len(ops)} migration(s) started, the rest wait their turn.")
+    except (ValueError, *REFUSALS) as exc:
+        _refusal(request, exc)
+        return redirect("compute:host-detail", pk=pk)
+    return redirect(f"{reverse('compute:migrations')}?active=1")
+
+
+@login_required
+def alarms(request):
+    context = {
+        "alarms": Alarm.objects.visible_to(request.user).exclude(state=AlarmState.PENDING).select_related("rule")[:PAGE_SIZE],
+        "rules": AlarmRule.objects.visible_to(request.user).select_related("project"),
+    }
+    return render(request, "compute/live/alarms.html", context)
