@@ -476,3 +476,12 @@ def store_baseline(cluster, model, xml, blocking=None):
     type(cluster).objects.filter(pk=cluster.pk).update(cpu_baseline_model=model, cpu_baseline_xml=xml)
     cluster.cpu_baseline_model, cluster.cpu_baseline_xml = model, xml
     return blocking or {}
+
+
+def admission_status(cluster):
+    """The cluster's failover capacity as admission control sees it (for status pages)."""
+    view = snapshot.build(cluster, running_only=True)
+    result = core_ha.admission_check(view.snapshot, view.policy)
+    return {"allowed": result.allowed, "reason": result.reason,
+            "cpu_claimed_mhz": round(result.cpu_needed_mhz), "cpu_limit_mhz": round(result.cpu_limit_mhz),
+            "memory_claimed_mb": round(result.memory_needed_mb), "memory_limit_mb": round(result.memory_limit_mb)}

@@ -19,3 +19,13 @@ def operation_finished(sender, instance, created, update_fields=None, **kwargs):
     for pk in Recommendation.objects.filter(operations=instance, state=RecommendationState.APPROVED) \
             .values_list("pk", flat=True):
         services.finalize(pk)
+
+
+def _ensure_settings(sender, instance, created, **kwargs):
+    if created:
+        from scheduler.models import ClusterSchedulerSettings
+
+        ClusterSchedulerSettings.objects.get_or_create(cluster=instance)
+
+
+post_save.connect(_ensure_settings, sender="compute.Cluster", dispatch_uid="scheduler.cluster_settings")
