@@ -1,8 +1,106 @@
+"""The scheduler's pages. Staff: clusters with their settings, recommendations (approve /
+reject, refreshed while one is applying), hosts' power and HA state. Tenants: their server
+groups. Views read the database and call services; nothing here talks to a host."""
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from compute.models import Cluster, Host
+from portal.errors import ActionError
+from portal.operations import TargetBusy
+from scheduler import choices as c, services, snapshot
+from scheduler.forms import SettingsForm
+from scheduler.models import HaEvent, Recommendation, ServerGroup
+
+RECENT = 20
+CLUSTER_VERBS = {"drs": services.run_drs, "dpm": services.run_dpm}
+HOST_VERBS = {"power-on": c.PowerAction.ON, "power-off": c.PowerAction.OFF}
 
 
 @login_required
 def index(request):
-    note = "This section is not built yet; its issue is open (see the README's status table)."
-    return render(request, "section/pending.html", {"section": "Scheduler", "note": note})
+    if not request.user.is_staff:
+        groups = ServerGroup.objects.visible_to(request.user).select_related("project").prefetch_related("members")
+        return render(request, "scheduler/server_groups.html", {"groups": groups})
+    clusters = Cluster.objects.prefetch_related("hosts").select_related("scheduler_settings")
+    return render(request, "scheduler/index.html", {
+        "clusters": clusters,
+        "recommendations": Recommendation.objects.open().select_related("cluster")[:RECENT],
+    })
+
+
+@staff_member_required
+def cluster_detail(request, pk):
+    cluster = get_object_or_404(Cluster, pk=pk)
+    settings = snapshot.settings_for(cluster)
+    form = SettingsForm(request.POST or None, instance=settings)
+    if request.method == "POST" and form.is_valid():
+        changed = {name: form.cleaned_data[name] for name in form.changed_data}
+        services.update_settings(request.user, cluster, request=request, **changed)
+        messages.success(request, "Settings saved.")
+        return redirect("scheduler:cluster", pk=cluster.pk)
+    context = {
+        "cluster": cluster, "form": form, "settings": settings,
+        "hosts": Host.objects.filter(cluster=cluster).select_related("power", "power_driver"),
+        "events": HaEvent.objects.filter(cluster=cluster).select_related("host", "instance")[:RECENT],
+        "admission": services.admission_status(cluster),
+        **_recommendations(cluster),
+    }
+    return render(request, "scheduler/cluster.html", context)
+
+
+def _recommendations(cluster):
+    recs = list(Recommendation.objects.filter(cluster=cluster).select_related("decided_by")[:RECENT])
+    return {"recommendations": recs, "applying": any(r.state == c.RecommendationState.APPROVED for r in recs)}
+
+
+@staff_member_required
+def recommendations_partial(request, pk):
+    cluster = get_object_or_404(Cluster, pk=pk)
+    return render(request, "scheduler/_recommendations.html", {"cluster": cluster, **_recommendations(cluster)})
+
+
+@staff_member_required
+@require_POST
+def cluster_run(request, pk, verb):
+    cluster = get_object_or_404(Cluster, pk=pk)
+    if verb == "evc":
+        op = services.request_evc(request.user, cluster, request)
+        messages.info(request, f"CPU baseline queued (operation {op.pk}).")
+    elif verb in CLUSTER_VERBS:
+        outcome = CLUSTER_VERBS[verb](cluster, request.user, request)
+        messages.info(request, outcome.message)
+    else:
+        raise Http404(verb)
+    return redirect("scheduler:cluster", pk=cluster.pk)
+
+
+@staff_member_required
+@require_POST
+def decide(request, pk, decision):
+    rec = get_object_or_404(Recommendation, pk=pk)
+    verbs = {"approve": services.approve, "reject": services.reject}
+    if decision not in verbs:
+        raise Http404(decision)
+    try:
+        verbs[decision](request.user, rec, request)
+    except ActionError as exc:
+        messages.error(request, str(exc))
+    return redirect("scheduler:cluster", pk=rec.cluster_id)
+
+
+@staff_member_required
+@require_POST
+def host_power(request, pk, verb):
+    host = get_object_or_404(Host, pk=pk)
+    if verb not in HOST_VERBS:
+        raise Http404(verb)
+    try:
+        op = services.request_power(request.user, host, HOST_VERBS[verb], request=request)
+        messages.info(request, f"{verb} of {host.name} queued (operation {op.pk}).")
+    except (ActionError, TargetBusy) as exc:
+        messages.error(request, str(exc))
+    return redirect("scheduler:cluster", pk=host.cluster_id)
