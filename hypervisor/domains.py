@@ -249,10 +249,8 @@ def domain_set_cpu_qos(uri: str, uuid: str, qos: CpuQos, *, live: bool = True,
     if missing:
         raise NotSupported(f"the host's {kind!r} scheduler has no {', '.join(missing)} "
                            f"(it offers: {', '.join(sorted(known)) or 'nothing'})", uri=uri)
-    try:
-        dom.setSchedulerParametersFlags(params, _affect_flags(dom, live, config))
-    except libvirt.libvirtError as exc:
-        raise from_libvirt_error(exc, uri) from exc
+    # QEMU refuses LIVE|CONFIG in one setSchedulerParametersFlags call: one call each.
+    _apply(uri, lambda flag: dom.setSchedulerParametersFlags(params, flag), _affect_flags(dom, live, config))
 
 
 def domain_get_cpu_qos(uri: str, uuid: str) -> CpuQos:

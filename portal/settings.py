@@ -1,6 +1,8 @@
 """Nubes settings. Everything that differs between a laptop and a fleet comes from the
 environment (see .env.example); with nothing set, the embedded default runs: SQLite, an
 in-process Celery worker with an in-memory broker, the in-memory channel layer."""
+import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -84,6 +86,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # A file per test process: threads (websocket consumers, libvirt's event thread) then wait
+    # for each other instead of failing as on a shared in-memory database; one file per process
+    # keeps parallel test runs apart. Django removes it when the run ends.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"nubes-test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis, when set, carries Celery's broker, the channel layer and the cache.

@@ -130,7 +130,7 @@ class CgroupDomain:
 
     def __init__(self):
         self.params = {"cpu_shares": 1024, "vcpu_period": 100000, "vcpu_quota": -1}
-        self.flags = None
+        self.flags = []
 
     def schedulerType(self):
         return ["posix", 5]
@@ -140,7 +140,7 @@ class CgroupDomain:
 
     def setSchedulerParametersFlags(self, params, flags):
         self.params.update(params)
-        self.flags = flags
+        self.flags.append(flags)
 
     def isActive(self):
         return True
@@ -154,5 +154,6 @@ def test_it_sets_and_reads_cpu_qos_where_the_scheduler_has_it(monkeypatch):
     monkeypatch.setattr(domains, "lookup_domain", lambda uri, uuid: dom)
     domain_set_cpu_qos("qemu:///system", "u", CpuQos(shares=512, quota=50000))
     assert domain_get_cpu_qos("qemu:///system", "u") == CpuQos(512, 100000, 50000)
-    assert dom.flags == domains.libvirt.VIR_DOMAIN_AFFECT_LIVE | \
-        domains.libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    # QEMU refuses LIVE|CONFIG together (seen on the lab): one call for each.
+    assert sorted(dom.flags) == sorted([domains.libvirt.VIR_DOMAIN_AFFECT_LIVE,
+                                        domains.libvirt.VIR_DOMAIN_AFFECT_CONFIG])
