@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import hypervisor as hv
-from compute import placement
+from compute import hooks, placement
 from compute.choices import (
     ALLOWED_FROM, BALLOON_STATS_PERIOD_S, CPU_PERIOD_US, KIB_PER_MIB, SHUTDOWN_TIMEOUT_S, STOP_TIMEOUT_MAX_S,
     PLACED_STATES, VCPU_HOTPLUG_HEADROOM, VNC_PASSWORD_BYTES, Action, CpuPolicy, DiskBus, EventSource, HostState,
@@ -377,7 +377,7 @@ def domain_spec(instance, root_path):
         iothreads=1,
         disks=(hv.DiskSpec(target_dev=DISK_TARGETS[flavor.disk_bus], path=root_path, format="qcow2",
                            bus=flavor.disk_bus, iothread=1 if flavor.disk_bus == DiskBus.VIRTIO else None,
-                           boot_order=1),),
+                           boot_order=1),) + seed_disks(instance) + hooks.extra_disks(instance),
         nics=instance_nics(instance),
         kernel=image.kernel_path or None if image else None,
         initrd=image.initrd_path or None if image else None,
@@ -388,8 +388,20 @@ def domain_spec(instance, root_path):
     )
 
 
+def seed_disks(instance):
+    """The cloud-init NoCloud seed as a read-only SATA cdrom (after the root disk's name)."""
+    if not instance.seed_path:
+        return ()
+    target = "sdb" if DISK_TARGETS[instance.flavor.disk_bus] == "sda" else "sda"
+    return (hv.DiskSpec(target_dev=target, device="cdrom", path=instance.seed_path, format="raw", bus="sata",
+                        cache=None, discard_unmap=False, readonly=True),)
+
+
 def instance_nics(instance):
-    """The host's default libvirt network until the network app gives the instance ports."""
+    """The network app's ports, else a NIC on the host's default libvirt network (if any)."""
+    ports = hooks.nics(instance)
+    if ports:
+        return ports
     network = instance.host.default_network
     if not network:
         return ()

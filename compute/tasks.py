@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import hypervisor as hv
-from compute import services
+from compute import cloudinit, hooks, services
 from compute.choices import (
     BYTES_PER_GIB, KIB_PER_MIB, STATE_FOR_POWER, TRANSIENT_STATES, Action, EventSource, HostState,
     ImageFormat, InstanceState, PowerState, RebootKind,
@@ -138,7 +138,10 @@ def _remove(host, made):
     leftovers = []
     for kind, name, pool in reversed(made):
         try:
-            if kind == "domain":
+            if kind == "seed":
+                if not host.simulated:
+                    cloudinit.remove_seed(name)
+            elif kind == "domain":
                 if hv.domain_state(host.uri, name).state not in (PowerState.SHUTOFF, PowerState.SUSPENDED):
                     hv.domain_destroy(host.uri, name)
                 hv.domain_undefine(host.uri, name)
@@ -146,7 +149,7 @@ def _remove(host, made):
                 hv.volume_delete(host.uri, pool, name)
         except (hv.DomainNotFound, hv.VolumeNotFound):
             continue
-        except hv.HypervisorError as exc:
+        except (hv.HypervisorError, OSError) as exc:
             leftovers.append(f"{kind} {name}: {exc}")
     return leftovers
 
@@ -165,6 +168,8 @@ def create_instance(self, op_id):
             operations.progress(op, 10, f"Preparing image {instance.image.name} on {host.name}")
             root = _make_root(instance, instance.image)
             made.append(("volume", instance.root_volume, instance.image.pool))
+            if cloudinit.place_seed(instance, root.path) is not None:
+                made.append(("seed", instance.seed_path, None))
             operations.progress(op, 40, "Defining the domain")
             _prepare(instance)
             uuid = _define(instance, root.path)
@@ -283,13 +288,15 @@ def _rebuild(instance, op):
 
 def _delete(instance, op):
     uri, uuid = instance.host.uri, str(instance.uuid)
-    leftovers = _remove(instance.host, [("volume", instance.root_volume, instance.image.pool), ("domain", uuid, None)])
+    seed = [("seed", instance.seed_path, None)] if instance.seed_path else []
+    leftovers = _remove(instance.host, seed + [("volume", instance.root_volume, instance.image.pool), ("domain", uuid, None)])
     if leftovers:
         raise ActionError(f"Could not remove: {'; '.join(leftovers)}")
     services.release_quota(instance)
     instance.deleted = timezone.now()
     instance.save(update_fields=["deleted"])
     set_state(instance, InstanceState.DELETED, PowerState.SHUTOFF)
+    hooks.instance_removed.send(sender=Instance, instance=instance)
     return f"Deleted {instance.name}; domain and root disk removed"
 
 

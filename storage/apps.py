@@ -5,6 +5,7 @@ class StorageConfig(AppConfig):
     name = "storage"
 
     def ready(self):
+        from compute import hooks
         from portal import quotas, realtime
         from storage.models import Snapshot, StoragePool, Volume
 
@@ -12,4 +13,21 @@ class StorageConfig(AppConfig):
         realtime.register("storage.snapshot", lambda user: Snapshot.objects.visible_to(user))
         realtime.register("storage.storagepool", lambda user: StoragePool.objects.all())
         quotas.register_counter("volumes", lambda project: Volume.objects.filter(project=project, quota_held=True).count())
+        hooks.register_disks(attached_disks)
+        hooks.instance_removed.connect(release_volumes, dispatch_uid="storage-release-volumes")
         quotas.register_counter("snapshots", lambda project: Snapshot.objects.filter(project=project, quota_held=True).count())
+
+
+def attached_disks(instance):
+    """Attached volumes stay in the domain whenever compute redefines it (resize, rebuild)."""
+    from storage.tasks import disk_spec
+
+    return [disk_spec(volume, volume.target_dev) for volume in instance.volumes.order_by("target_dev")]
+
+
+def release_volumes(sender, instance, **kwargs):
+    """An instance's volumes outlive it: once its domain is gone they are available again."""
+    from storage.choices import VolumeState
+    from storage.models import Volume
+
+    Volume.objects.filter(instance=instance).update(instance=None, target_dev="", state=VolumeState.AVAILABLE)
