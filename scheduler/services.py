@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 RS = c.RecommendationState
 POWER_OP_PREFIX = "host."
 COPY_STORAGE = "copy_storage"
+AUTO_CONVERGE = "auto_converge"
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -238,13 +239,17 @@ def start_migration(instance, target_host, *, user=None, reason=""):
     from compute.choices import InstanceState
 
     live = instance.state in (InstanceState.ACTIVE, InstanceState.PAUSED)
+    # A balancing move must finish: throttle a guest that dirties memory faster than the link
+    # (vSphere's DRS does the same with its stun-during-page-send).
+    options = {AUTO_CONVERGE: True} if live else {}
     try:
-        return migration.start_migration(instance, target_host=target_host, user=user, live=live, reason=reason)
+        return migration.start_migration(instance, target_host=target_host, user=user, live=live,
+                                         options=options, reason=reason)
     except ActionError as exc:
         if getattr(exc, "field", None) != COPY_STORAGE:
             raise
     return migration.start_migration(instance, target_host=target_host, user=user, live=live,
-                                     options={COPY_STORAGE: True}, reason=reason)
+                                     options={**options, COPY_STORAGE: True}, reason=reason)
 
 
 def restart_elsewhere(instance, target_host, *, reason=""):
