@@ -23,6 +23,7 @@ PROGRESS_EVENT = "migration.progress"
 STATE_EVENT = "migration"
 MIGRATION_RELATED = ("instance__project", "instance__flavor", "instance__image", "instance__host__cluster",
                      "source__cluster", "target__cluster", "operation")
+SAMPLES_FLUSH_EVERY = 10  # progress samples are written to the row every N polls (and at the end)
 _sleep = time.sleep  # the simulated pre-copy paces itself with this; tests replace it
 
 
@@ -50,6 +51,7 @@ class ProgressRelay:
         self.control = hv.MigrationControl()
         self.started = time.monotonic()
         self.last_percent = -1
+        self.unsaved = 0
 
     def __call__(self, progress):
         migration = self.migration
@@ -59,7 +61,13 @@ class ProgressRelay:
         migration.phase, migration.percent = progress.phase, progress.percent
         migration.memory_total, migration.memory_remaining = progress.memory_total, progress.memory_remaining
         migration.simulated = migration.simulated or progress.simulated
-        migration.save(update_fields=["samples", "phase", "percent", "memory_total", "memory_remaining", "simulated"])
+        fields = ["phase", "percent", "memory_total", "memory_remaining", "simulated"]
+        self.unsaved += 1
+        if self.unsaved >= SAMPLES_FLUSH_EVERY:
+            # The list grows with every poll: writing it each time costs O(n^2); _finish writes the rest.
+            fields.append("samples")
+            self.unsaved = 0
+        migration.save(update_fields=fields)
         payload = progress_payload(migration, sample)
         realtime.publish(migration.group, PROGRESS_EVENT, payload)
         realtime.publish(f"compute.instance.{migration.instance_id}", PROGRESS_EVENT, payload)
@@ -161,7 +169,7 @@ def _drop_copy(host, migration):
 
 
 def _finish(migration, state, where, copied, *, error="", result=None):
-    fields = {"state": state, "finished": timezone.now(), "error": error[:10000]}
+    fields = {"state": state, "finished": timezone.now(), "error": error[:10000], "samples": migration.samples}
     if state == MigrationState.SUCCEEDED:
         fields.update(phase=MigrationPhase.COMPLETED, percent=100, memory_remaining=0)
     if result is not None:
