@@ -3,4 +3,10 @@ from django.urls import path
 from network import views
 
 app_name = "network"
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("topology/", views.topology_fragment, name="topology"),
+    path("sync/", views.sync, name="sync"),
+    path("<slug:slug>/", views.resource_list, name="list"),
+    path("<slug:slug>/new/", views.resource_create, name="create"),
+]

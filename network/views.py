@@ -1,8 +1,128 @@
+"""The network pages. They read the database only; every change goes through services."""
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from network import backends, forms, services, topology
+from network.models import FloatingIP, LoadBalancer, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet
+from portal.errors import ActionError
+from portal.operations import TargetBusy
+from portal.quotas import QuotaExceeded
+
+PAGE_SIZE = 50
+REFUSALS = (ActionError, TargetBusy, QuotaExceeded, ValidationError)
+
+
+@dataclass(frozen=True)
+class Resource:
+    title: str
+    model: type
+    columns: tuple  # (heading, function of the object)
+    form: type
+    related: tuple = ()
+
+
+def _addresses(port):
+    return ", ".join(a.address for a in port.ip_allocations.all())
+
+
+RESOURCES = {
+    "networks": Resource("Networks", Network, (
+        ("Segment", lambda n: f"{n.get_segment_type_display()} {n.tunnel_key or ''}"),
+        ("Subnets", lambda n: ", ".join(s.cidr for s in n.subnets.all())),
+        ("Backend", lambda n: n.get_backend_display()),
+        ("Flags", lambda n: " ".join(f for f, on in (("shared", n.shared), ("external", n.external)) if on)),
+    ), forms.NetworkForm),
+    "subnets": Resource("Subnets", Subnet, (
+        ("CIDR", lambda s: s.cidr), ("Gateway", lambda s: s.gateway_ip or "—"), ("Network", lambda s: s.network),
+        ("DHCP", lambda s: "on" if s.enable_dhcp else "off"),
+    ), forms.SubnetForm, ("network",)),
+    "ports": Resource("Ports", Port, (
+        ("MAC", lambda p: p.mac_address), ("Addresses", _addresses), ("Network", lambda p: p.network),
+        ("Owner", lambda p: p.get_device_owner_display()), ("Link", lambda p: p.status),
+    ), forms.PortForm, ("network",)),
+    "security-groups": Resource("Security groups", SecurityGroup, (
+        ("Rules", lambda g: "; ".join(str(r) for r in g.rules.all())),
+    ), forms.SecurityGroupForm),
+    "security-group-rules": Resource("Security group rules", SecurityGroupRule, (
+        ("Group", lambda r: r.group), ("Rule", str),
+    ), forms.RuleForm, ("group",)),
+    "routers": Resource("Routers", Router, (
+        ("Gateway", lambda r: r.external_network or "—"),
+        ("Interfaces", lambda r: ", ".join(i.subnet.cidr for i in r.interfaces.all())),
+    ), forms.RouterForm),
+    "floating-ips": Resource("Floating IPs", FloatingIP, (
+        ("Address", lambda f: f.allocation.address), ("Fixed IP", lambda f: f.fixed_ip or "—"),
+        ("Router", lambda f: f.router or "—"),
+    ), forms.FloatingIPForm, ("allocation",)),
+    "load-balancers": Resource("Load balancers", LoadBalancer, (
+        ("VIP", lambda lb: f"{lb.vip}:{lb.port}/{lb.protocol}"),
+        ("Members", lambda lb: ", ".join(f"{m} ({m.get_status_display()})" for m in lb.members.all())),
+    ), forms.LoadBalancerForm, ("vip_allocation",)),
+}
+
+
+def _resource(slug):
+    resource = RESOURCES.get(slug)
+    if resource is None:
+        raise Http404("No such network resource.")
+    return resource
 
 
 @login_required
 def index(request):
-    note = "This section is not built yet; its issue is open (see the README's status table)."
-    return render(request, "section/pending.html", {"section": "Network", "note": note})
+    backend = backends.configured()
+    return render(request, "network/index.html", {
+        "resources": RESOURCES, "backend": backend, "topology": topology.build(request.user, request.project),
+    })
+
+
+@login_required
+def topology_fragment(request):
+    """The SVG alone, re-fetched by htmx so the drawing follows changes."""
+    return render(request, "network/_topology.html", {"topology": topology.build(request.user, request.project)})
+
+
+@login_required
+def resource_list(request, slug):
+    resource = _resource(slug)
+    queryset = resource.model.objects.visible_to(request.user).select_related("project", *resource.related)
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(obj, [fn(obj) for _, fn in resource.columns]) for obj in page.object_list]
+    return render(request, "network/list.html", {"resource": resource, "slug": slug, "page": page, "rows": rows,
+                                                 "resources": RESOURCES})
+
+
+@login_required
+def resource_create(request, slug):
+    resource = _resource(slug)
+    project = request.project
+    if project is None:
+        raise Http404("No project chosen.")
+    form = resource.form(request.POST or None, project=project)
+    if request.method == "POST" and form.is_valid():
+        try:
+            obj, _op = form.save(request.user)
+        except REFUSALS as exc:
+            form.add_refusal(exc)
+        else:
+            messages.success(request, f"{resource.title}: {obj} is being realised.")
+            return redirect("network:list", slug=slug)
+    return render(request, "network/create.html", {"resource": resource, "slug": slug, "form": form,
+                                                   "project": project, "resources": RESOURCES},
+                  status=400 if form.errors else 200)
+
+
+@staff_member_required
+@require_POST
+def sync(request):
+    op = services.start_sync(request.user, clean_orphans=request.POST.get("clean_orphans") == "on")
+    messages.success(request, "Network sync started.")
+    return redirect("operation-detail", pk=op.pk)

@@ -1,0 +1,146 @@
+"""The create forms of the network pages. Each form's save() calls one service verb; the
+models' rules (clean) and the services' refusals come back as field errors."""
+from django import forms
+from django.core.exceptions import ValidationError
+
+from network import services
+from network.choices import Direction, EtherType, LbProtocol, Protocol
+from network.models import Network, Port, SecurityGroup, Subnet
+
+
+def _split(text):
+    return [item.strip() for item in (text or "").split(",") if item.strip()]
+
+
+class ServiceForm(forms.Form):
+    """A form whose save(user, project) calls a service; errors land on the right field."""
+
+    def __init__(self, *args, project, **kwargs):
+        self.project = project
+        super().__init__(*args, **kwargs)
+
+    def add_refusal(self, exc):
+        if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+            return
+        field = getattr(exc, "field", None)
+        self.add_error(field if field in self.fields else None, str(exc.messages[0] if hasattr(exc, "messages")
+                                                                     else exc))
+
+
+class NetworkForm(ServiceForm):
+    name = forms.CharField(max_length=63)
+    description = forms.CharField(max_length=255, required=False)
+    mtu = forms.IntegerField(required=False, min_value=1280, max_value=9000)
+
+    def save(self, user):
+        return services.create_network(user, self.project, **self.cleaned_data)
+
+
+class SubnetForm(ServiceForm):
+    network = forms.ModelChoiceField(queryset=Network.objects.none())
+    name = forms.CharField(max_length=63, required=False)
+    cidr = forms.CharField(max_length=43, help_text="e.g. 10.0.0.0/24 or fd00::/64")
+    gateway_ip = forms.CharField(required=False)
+    dns_nameservers = forms.CharField(required=False, help_text="comma-separated")
+    enable_dhcp = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["network"].queryset = Network.objects.filter(project=self.project)
+
+    def save(self, user):
+        data = dict(self.cleaned_data)
+        data["dns_nameservers"] = _split(data["dns_nameservers"])
+        data["gateway_ip"] = data["gateway_ip"] or None
+        return services.create_subnet(user, data.pop("network"), **data)
+
+
+class PortForm(ServiceForm):
+    network = forms.ModelChoiceField(queryset=Network.objects.none())
+    name = forms.CharField(max_length=63, required=False)
+    ip_address = forms.GenericIPAddressField(required=False, help_text="empty: the next free address")
+    port_security = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["network"].queryset = Network.objects.usable_in(self.project)
+
+    def save(self, user):
+        data = dict(self.cleaned_data)
+        address = data.pop("ip_address")
+        fixed = [{"ip_address": address}] if address else None
+        return services.create_port(user, self.project, data.pop("network"), fixed_ips=fixed, **data)
+
+
+class SecurityGroupForm(ServiceForm):
+    name = forms.CharField(max_length=63)
+    description = forms.CharField(max_length=255, required=False)
+
+    def save(self, user):
+        return services.create_security_group(user, self.project, **self.cleaned_data)
+
+
+class RuleForm(ServiceForm):
+    group = forms.ModelChoiceField(queryset=SecurityGroup.objects.none())
+    direction = forms.ChoiceField(choices=Direction.choices)
+    ethertype = forms.ChoiceField(choices=EtherType.choices)
+    protocol = forms.ChoiceField(choices=Protocol.choices)
+    port_range_min = forms.IntegerField(required=False)
+    port_range_max = forms.IntegerField(required=False)
+    remote_cidr = forms.CharField(required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["group"].queryset = SecurityGroup.objects.filter(project=self.project)
+
+    def save(self, user):
+        data = dict(self.cleaned_data)
+        return services.create_rule(user, data.pop("group"), **data)
+
+
+class RouterForm(ServiceForm):
+    name = forms.CharField(max_length=63)
+    external_network = forms.ModelChoiceField(queryset=Network.objects.filter(external=True), required=False)
+
+    def save(self, user):
+        return services.create_router(user, self.project, **self.cleaned_data)
+
+
+class FloatingIPForm(ServiceForm):
+    network = forms.ModelChoiceField(queryset=Network.objects.filter(external=True))
+    port = forms.ModelChoiceField(queryset=Port.objects.none(), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["port"].queryset = Port.objects.filter(project=self.project, device_owner__in=("", "instance"))
+
+    def save(self, user):
+        data = dict(self.cleaned_data)
+        return services.create_floating_ip(user, self.project, data.pop("network"), **data)
+
+
+class LoadBalancerForm(ServiceForm):
+    name = forms.CharField(max_length=63)
+    subnet = forms.ModelChoiceField(queryset=Subnet.objects.none())
+    protocol = forms.ChoiceField(choices=LbProtocol.choices)
+    port = forms.IntegerField(min_value=1, max_value=65535)
+    members = forms.CharField(required=False, help_text="address:port, comma-separated")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["subnet"].queryset = Subnet.objects.filter(project=self.project)
+
+    def clean_members(self):
+        members = []
+        for item in _split(self.cleaned_data["members"]):
+            address, _, port = item.rpartition(":")
+            if not address or not port.isdigit():
+                raise ValidationError(f"{item!r} is not address:port.")
+            members.append({"address": address.strip("[]"), "port": int(port)})
+        return members
+
+    def save(self, user):
+        data = dict(self.cleaned_data)
+        return services.create_load_balancer(user, self.project, data.pop("subnet"), **data)
