@@ -147,6 +147,7 @@ class InstanceCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
     class Meta:
         model = Instance
         fields = ["project", "name", "flavor", "image", "key_pair", "user_data", "host", "cluster"]
+        extra_kwargs = {"user_data": {"trim_whitespace": False}}  # delivered to the guest byte for byte
 
     def get_fields(self):
         fields = super().get_fields()

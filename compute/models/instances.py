@@ -67,6 +67,10 @@ class Instance(ProjectOwned):
     pinned_cpus = models.JSONField(default=list, blank=True, help_text="Host CPUs of a dedicated instance, per vCPU")
     vnc_password_encrypted = models.TextField(blank=True, editable=False)
     serial_log_path = models.CharField(max_length=500, blank=True)
+    # cloud-init NoCloud seed (an ISO next to the root disk, attached as a cdrom); on simulated
+    # hosts the path is recorded but nothing is written.
+    seed_path = models.CharField(max_length=500, blank=True)
+    seed_sha256 = models.CharField(max_length=64, blank=True)
     ha_priority = models.PositiveSmallIntegerField(choices=HaPriority.choices, default=HaPriority.MEDIUM)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(auto_now_add=True, db_index=True)
