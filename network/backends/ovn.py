@@ -34,16 +34,18 @@ class OvnBackend(NetworkBackend):
 
     # --- networks, subnets, ports -----------------------------------------------------------
     def realise_network(self, network):
-        """Switch, then DHCP options (committed), then ports (which reference them)."""
+        """DHCP options first (committed), then the switch with its ports (which reference them)."""
         ep = endpoint()
         with _reasoned():
-            changed = nb.switch_ensure(ep, specs.switch_spec(network))
+            changed = 0
             for subnet in network.subnets.exclude(state=State.DELETING):
                 if subnet.enable_dhcp:
                     nb.dhcp_options_ensure(ep, specs.dhcp_spec(subnet))
                 else:
                     nb.dhcp_options_delete(ep, str(subnet.uuid))
-            changed += nb.ports_ensure(ep, network.switch_name, specs.network_port_specs(network))
+            # One transaction for the switch and its ports: a switch deleted behind our back
+            # but still in our replica is retried and made again, ports and all.
+            changed += nb.ports_ensure(ep, specs.switch_spec(network), specs.network_port_specs(network))
         return changed
 
     def remove_subnet(self, subnet):

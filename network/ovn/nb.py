@@ -77,6 +77,8 @@ def _link(parent, column: str, child, wanted: bool) -> int:
     """Add or remove one reference in a set column; 1 when it changed."""
     linked = any(item.uuid == child.uuid for item in _get(parent, column))
     if wanted and not linked:
+        if parent.uuid in parent._table.rows:
+            parent.verify(column)
         parent.addvalue(column, child)
     elif linked and not wanted:
         parent.delvalue(column, child)
@@ -101,14 +103,7 @@ def ping(nb: Endpoint) -> int:
 # --- logical switches, DHCP options, switch ports -----------------------------------------
 
 def switch_ensure(nb: Endpoint, spec: SwitchSpec) -> int:
-    def fn(api, txn):
-        row = _by_name(api, LS, spec.name)
-        if row is None:
-            _insert(txn, api, LS, name=spec.name, external_ids=spec.external_ids, other_config=spec.other_config)
-            return 1
-        return int(_assign(row, {"external_ids": spec.external_ids, "other_config": spec.other_config}))
-
-    return _call(nb, fn)
+    return _call(nb, lambda api, txn: _ensure_switch_row(api, txn, spec)[1])
 
 
 def switch_delete(nb: Endpoint, name: str) -> None:
@@ -160,19 +155,37 @@ def _port_columns(spec: PortSpec, dhcp: dict) -> dict:
     return columns
 
 
-def ports_ensure(nb: Endpoint, switch: str, specs: list[PortSpec]) -> int:
-    """Make the switch's ports match `specs` (ports not listed are left alone)."""
+def _ensure_switch_row(api, txn, spec: SwitchSpec):
+    row = _by_name(api, LS, spec.name)
+    if row is None:
+        return _insert(txn, api, LS, name=spec.name, external_ids=spec.external_ids, other_config=spec.other_config), 1
+    return row, int(_assign(row, {"external_ids": spec.external_ids, "other_config": spec.other_config}))
+
+
+def ports_ensure(nb: Endpoint, switch: str | SwitchSpec, specs: list[PortSpec]) -> int:
+    """Make the switch's ports match `specs` (ports not listed are left alone). Given a
+    SwitchSpec, the switch itself is ensured in the same transaction."""
 
     def fn(api, txn):
-        ls = _by_name(api, LS, switch)
-        if ls is None:
-            raise OvnRowMissing(f"Logical switch {switch} is not in the Northbound database.")
+        changed = 0
+        if isinstance(switch, SwitchSpec):
+            ls, changed = _ensure_switch_row(api, txn, switch)
+        else:
+            ls = _by_name(api, LS, switch)
+            if ls is None:
+                raise OvnRowMissing(f"Logical switch {switch} is not in the Northbound database.")
+        # Our replica may lag a change made behind our back: verified reads make the server
+        # answer TRY_AGAIN instead of applying a write to rows that are gone.
+        if ls.uuid in api.tables[LS].rows:
+            ls.verify("ports")
         dhcp = _dhcp_by_key(api)
         ports = _index_by_name(api, LSP)
-        members = {row.uuid for row in ls.ports}
-        changed = 0
+        members = {row.uuid for row in _get(ls, "ports")}
         for spec in specs:
             columns = _port_columns(spec, dhcp)
+            for column in ("dhcpv4_options", "dhcpv6_options"):
+                for row in columns[column]:
+                    row.verify("cidr")
             row = ports.get(spec.name)
             if row is None:
                 row = _insert(txn, api, LSP, name=spec.name, **columns)
@@ -214,6 +227,7 @@ def port_group_ensure(nb: Endpoint, spec: PortGroupSpec) -> int:
             row = _insert(txn, api, PG, name=spec.name, external_ids=spec.external_ids)
             changed += 1
         else:
+            row.verify("acls")
             changed += int(_assign(row, {"external_ids": spec.external_ids}))
         if spec.ports is not None:
             ports = _index_by_name(api, LSP)
@@ -329,6 +343,8 @@ def router_ensure(nb: Endpoint, spec: RouterSpec) -> int:
             router = _insert(txn, api, LR, name=spec.name, external_ids=spec.external_ids)
             changed += 1
         else:
+            for column in ("ports", "static_routes", "nat"):
+                router.verify(column)
             changed += int(_assign(router, {"external_ids": spec.external_ids}))
         changed += _ensure_router_ports(api, txn, router, spec)
         return changed + _ensure_router_children(api, txn, router, spec)
