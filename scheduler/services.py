@@ -417,7 +417,12 @@ def do_power(host, action, reachable=None):
         if action in (c.PowerAction.OFF, c.PowerAction.STANDBY, c.PowerAction.FENCE):
             if action == c.PowerAction.STANDBY:
                 _set_host_state(host, HostState.MAINTENANCE, "DPM: entering standby")
-            kind = power_off(host)
+            try:
+                kind = power_off(host)
+            except PowerError:
+                if action == c.PowerAction.STANDBY:
+                    _set_host_state(host, HostState.UP, "DPM: standby failed, host stays on")
+                raise
             state = HostState.STANDBY if action == c.PowerAction.STANDBY else HostState.DOWN
             _set_host_state(host, state, f"powered off through {kind} ({action})")
             return f"{host.name} powered off ({kind})"

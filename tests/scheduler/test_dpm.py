@@ -70,3 +70,12 @@ def test_a_power_failure_fails_the_operation_with_the_reason(hosts, admin_user, 
     assert op.status == "failed" and "did not answer" in op.message
     hosts[2].refresh_from_db()
     assert hosts[2].state == HostState.UP
+
+
+def test_a_failed_standby_leaves_the_host_up(hosts, admin_user, run_tasks):
+    simulated.fail_next(str(hosts[2].pk))
+    with run_tasks():
+        op = services.request_power(admin_user, hosts[2], c.PowerAction.STANDBY)
+    op.refresh_from_db()
+    hosts[2].refresh_from_db()
+    assert op.status == "failed" and hosts[2].state == HostState.UP
