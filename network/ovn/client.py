@@ -7,6 +7,7 @@ subclass of OvnNbApiIdlImpl."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -29,38 +30,48 @@ RECONNECT_MIN_BACKOFF_MS = 100
 RECONNECT_MAX_BACKOFF_MS = 1000
 _pool: dict[str, impl_idl.OvnNbApiIdlImpl] = {}
 _pool_lock = threading.Lock()
+_class_ids = itertools.count()
 
 
-def _fetch_schema(endpoint: str, timeout: float) -> dict:
+def _fetch_schema(endpoint: str, timeout: float, schema: str = SCHEMA) -> dict:
     """The server's schema (as ovsdbapp's fetch_schema_json does, with typed errors)."""
     error, strm = stream.Stream.open_block(stream.Stream.open(endpoint), timeout * 1000)
     if error:
         raise OvnUnreachable(f"OVN Northbound at {endpoint} is unreachable: {os.strerror(error)}")
     rpc = jsonrpc.Connection(strm)
     try:
-        error, reply = rpc.transact_block(jsonrpc.Message.create_request("get_schema", [SCHEMA]))
+        error, reply = rpc.transact_block(jsonrpc.Message.create_request("get_schema", [schema]))
     finally:
         rpc.close()
     if error:
         raise OvnUnreachable(f"OVN Northbound at {endpoint} did not answer: error {error}")
     if reply.error:
-        raise OvnUnreachable(f"{endpoint} does not serve {SCHEMA}: {json.dumps(reply.error)}")
+        raise OvnUnreachable(f"{endpoint} does not serve {schema}: {json.dumps(reply.error)}")
     return reply.result
 
 
-def _connect(endpoint: str, timeout: float) -> impl_idl.OvnNbApiIdlImpl:
-    helper = idlutils.create_schema_helper(_fetch_schema(endpoint, timeout))
+def _connect(endpoint: str, timeout: float, schema: str = SCHEMA, api_base=impl_idl.OvnNbApiIdlImpl):
+    helper = idlutils.create_schema_helper(_fetch_schema(endpoint, timeout, schema))
     helper.register_all()
     idl = connection.OvsdbIdl(endpoint, helper)
     # python-ovs backs off up to 8 s between reconnects and force_reconnect() does not cut a
     # backoff short; a restarted NB must be found again within a task's timeout.
     idl._session.reconnect.set_backoff(RECONNECT_MIN_BACKOFF_MS, RECONNECT_MAX_BACKOFF_MS)
     conn = connection.Connection(idl, timeout=timeout)
-    api_class = type(f"NbApi_{len(_pool)}", (impl_idl.OvnNbApiIdlImpl,), {"_ovsdb_connection": None})
+    api_class = type(f"{api_base.__name__}_{next(_class_ids)}", (api_base,), {"_ovsdb_connection": None})
     try:
         return api_class(conn)
     except ovsdbapp_exceptions.OvsdbAppException as exc:
-        raise OvnUnreachable(f"OVN Northbound at {endpoint}: {exc}") from exc
+        raise OvnUnreachable(f"{schema} at {endpoint}: {exc}") from exc
+
+
+def connect_once(endpoint: str, timeout: float, schema: str, api_base):
+    """An unpooled API (e.g. a host's Open_vSwitch database); stop it with close()."""
+    return _connect(endpoint, timeout, schema, api_base)
+
+
+def close(api) -> None:
+    api.ovsdb_connection.stop(timeout=1)
 
 
 def _is_connected(api) -> bool:
@@ -103,11 +114,11 @@ def translated(endpoint: str) -> Iterator[None]:
     except idlutils.RowNotFound as exc:
         raise OvnRowMissing(str(exc)) from exc
     except ovsdbapp_exceptions.TimeoutException as exc:
-        raise OvnUnreachable(f"OVN Northbound at {endpoint} timed out: {exc}") from exc
+        raise OvnUnreachable(f"OVSDB at {endpoint} timed out: {exc}") from exc
     except RuntimeError as exc:
         # ovsdbapp reports refused or timed-out transactions as bare RuntimeErrors.
         if "timed out" in str(exc):
-            raise OvnUnreachable(f"OVN Northbound at {endpoint} timed out: {exc}") from exc
+            raise OvnUnreachable(f"OVSDB at {endpoint} timed out: {exc}") from exc
         raise OvnTransactionFailed(str(exc)) from exc
 
 
