@@ -61,7 +61,7 @@ BENCHES := api_list compute_ops scheduler_scale storage_ops network_ops metrics 
 bench: $(VENV)/.dev-installed
 	@for b in $(BENCHES); do \
 	  [ -f bench/$$b.py ] && { echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; }; done; true
-	@echo "== bench/planetlab_sim.py $(DATA)"; $(BIN)/python bench/planetlab_sim.py $(DATA)
+	@echo "== bench/planetlab_sim.py $(DATA)"; $(BIN)/python bench/planetlab_sim.py --data $(DATA)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -113,6 +113,7 @@ def create_instance(user, project, *, name, flavor, image, key_pair=None, user_d
     if hints and not user.is_staff:
         raise NotPermitted("Only cloud admins choose hosts or clusters.")
     host = placement.choose_host(flavor, project, hints)
+    check_admission(flavor, host)
     instance = Instance(
         project=project, name=name, flavor=flavor, image=image, key_pair=key_pair, user_data=user_data,
         host=host, vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb,
@@ -193,7 +194,18 @@ def act(user, instance, action, request=None):
     if action not in SIMPLE_ACTIONS:
         raise ActionError(f"Unknown action {action!r}.")
     _guard(user, instance, action)
+    if action == Action.START:
+        check_admission(instance, instance.host)
     return _queue(user, instance, action, request=request)
+
+
+def check_admission(instance_or_flavor, host):
+    """HA admission control (the scheduler's): refuses, with the reason, what would eat the
+    cluster's failover capacity."""
+    from scheduler.services import check_admission as scheduler_check
+
+    if host is not None:
+        scheduler_check(instance_or_flavor, host.cluster)
 
 
 def stop(user, instance, *, timeout=SHUTDOWN_TIMEOUT_S, force=False, request=None):

@@ -4,7 +4,7 @@
 # Usage: tools/system-packages.sh build|browser
 set -euo pipefail
 case "${1:-build}" in
-  build)   wanted="libvirt-dev pkg-config gcc python3-dev" ;;
+  build)   wanted="libvirt-dev pkg-config gcc python3-dev openipmi ipmitool" ;;
   browser) wanted="chromium" ;;
   *) echo "usage: $0 build|browser" >&2; exit 2 ;;
 esac

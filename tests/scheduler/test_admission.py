@@ -52,3 +52,14 @@ def test_a_percentage_policy_reserves_its_share(cluster, hosts, make_instance, s
 def test_disabled_admission_admits_everything(cluster, nearly_full, large):
     services.update_settings(None, cluster, ha_admission=c.AdmissionPolicy.DISABLED)
     assert services.check_admission(large, cluster).allowed
+
+
+def test_compute_refuses_a_start_that_breaks_failover_capacity(cluster, hosts, nearly_full, make_instance, admin_user):
+    from compute import services as compute_services
+    from compute.choices import Action
+    from portal.models import Operation
+
+    stopped = make_instance(hosts[2], "stopped-big", ram_gb=16, state=InstanceState.SHUTOFF)
+    with pytest.raises(ActionError, match="admission control"):
+        compute_services.act(admin_user, stopped, Action.START)
+    assert not Operation.objects.filter(target_id=str(stopped.pk)).exists()
