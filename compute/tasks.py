@@ -363,6 +363,16 @@ def instance_action(self, op_id):
     return run_operation(op_id, work, self.request.id or "")
 
 
+# --- images --------------------------------------------------------------------------------
+
+@shared_task(bind=True)
+def import_image(self, op_id):
+    """Copy a file from an allowed root on the portal's machine into an image (compute.images)."""
+    from compute import images
+
+    return run_operation(op_id, images.run_import, self.request.id or "")
+
+
 # --- lifecycle events ----------------------------------------------------------------------
 
 _watched = {}

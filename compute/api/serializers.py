@@ -81,6 +81,10 @@ class ImageSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSeria
         read_only_fields = ["state_reason", "created"]
 
 
+class ImageImportSerializer(StrictFieldsMixin, serializers.Serializer):
+    path = serializers.CharField(max_length=1000, help_text="A file under NUBES_IMAGE_IMPORT_ROOTS on the portal's machine")
+
+
 class KeyPairSerializer(StrictFieldsMixin, ModelCleanMixin, ProjectOwnedSerializer):
     public_key = serializers.CharField(required=False, max_length=KeyPair._meta.get_field("public_key").max_length)
 

@@ -1,18 +1,31 @@
 """Compute API viewsets: declarations plus one line per action, each calling a service."""
+import io
+
 from django.db.models import ProtectedError
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.response import Response
 
-from compute import services
+from compute import images, services
 from compute.api import serializers as s
 from compute.choices import SHUTDOWN_TIMEOUT_S, Action
 from compute.models import Cluster, Flavor, Host, Image, Instance, KeyPair
 from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted
 from portal.api.permissions import ProjectRolePermission
+from portal.choices import OperationStatus
 from portal.errors import Conflict
 
 INSTANCE_RELATED = ("project", "flavor", "image", "host", "key_pair")
+
+
+class RawUploadParser(BaseParser):
+    """Leaves a raw body unread, so the view streams it from request.stream."""
+
+    media_type = "application/octet-stream"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return {}
 
 
 class ProtectedDestroyMixin:
@@ -76,6 +89,29 @@ class ImageViewSet(CatalogViewSet):
     serializer_class = s.ImageSerializer
     filterset_fields = ["visibility", "project", "state", "os_type"]
     search_fields = ["name"]
+
+    @action(detail=True, methods=["post"], parser_classes=[RawUploadParser, MultiPartParser])
+    def upload(self, request, pk=None):
+        """The request body (application/octet-stream) or a multipart field ``file`` becomes the
+        image's data: 202 with the finished Operation, 400 with it when the data was refused."""
+        image = self.get_object()
+        upload = request.FILES.get("file") if request.content_type.startswith("multipart/") else None
+        stream = upload if upload is not None else request.stream
+        if stream is None:  # an empty body: the Operation records the refusal
+            stream = io.BytesIO()
+        length = upload.size if upload is not None else int(request.META.get("CONTENT_LENGTH") or 0) or None
+        op = images.upload(request.user, image, stream, length=length, request=request)
+        response = accepted(op, request)
+        if op.status != OperationStatus.SUCCEEDED:
+            response.status_code = status.HTTP_400_BAD_REQUEST
+        return response
+
+    @action(detail=True, methods=["post"], url_path="import", serializer_class=s.ImageImportSerializer)
+    def import_path(self, request, pk=None):
+        serializer = s.ImageImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return accepted(images.import_from_path(request.user, self.get_object(), serializer.validated_data["path"],
+                                                request), request)
 
 
 class KeyPairViewSet(ProjectScopedViewSet):

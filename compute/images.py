@@ -1,0 +1,175 @@
+"""Putting data into an image: a streamed upload (the request body) or an import from a path
+on the portal's machine (staff, inside the allowed roots, in a task). Both go through
+``receive``: chunks are written to a part file in the image store while SHA-256 is computed,
+the format is read from the header magic (qcow2 ``QFI\\xfb``; anything that is not another
+known disk format is raw), and the Operation shows the progress. A bad header or a checksum
+mismatch fails the Operation and leaves no file behind.
+"""
+import hashlib
+import math
+import os
+import struct
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from compute.choices import BYTES_PER_GIB, ImageFormat, ImageState
+from compute.models import Image
+from portal import audit, operations
+from portal.env import env_list, env_str
+from portal.errors import ActionError, Conflict, NotPermitted
+
+CHUNK = 1024 * 1024
+PROGRESS_EVERY = 5  # percent between published progress updates
+QCOW2_MAGIC = b"QFI\xfb"
+QCOW2_SIZE = struct.Struct(">Q")  # virtual size, bytes, at offset 24 of the header
+QCOW2_SIZE_OFFSET = 24
+HEADER_BYTES = 512
+# Other disk formats a "raw" upload must not be (Glance's format inspector checks the same).
+FOREIGN_MAGIC = {b"KDMV": "vmdk", b"vhdxfile": "vhdx", b"conectix": "vhd", b"<<< Oracle VM": "vdi"}
+UPLOADABLE_STATES = (ImageState.QUEUED, ImageState.ERROR)
+
+
+def store_dir():
+    """Where image data is kept on the portal's machine (NUBES_IMAGE_STORE, default DATA_DIR/images)."""
+    default = getattr(settings, "NUBES_IMAGE_STORE", None) or env_str("NUBES_IMAGE_STORE", str(settings.DATA_DIR / "images"))
+    path = Path(default)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def import_roots():
+    """Directories a cloud admin may import images from (NUBES_IMAGE_IMPORT_ROOTS, comma-separated)."""
+    configured = getattr(settings, "NUBES_IMAGE_IMPORT_ROOTS", None)
+    return [Path(p) for p in (configured if configured is not None else env_list("NUBES_IMAGE_IMPORT_ROOTS"))]
+
+
+class BadImage(ActionError):
+    """The data is not what the image says it is."""
+
+
+def sniff(header, declared):
+    """(format, virtual size in bytes or None) from the first bytes; BadImage if they contradict."""
+    if header.startswith(QCOW2_MAGIC):
+        if declared != ImageFormat.QCOW2:
+            raise BadImage(f"The data is qcow2 (magic {QCOW2_MAGIC!r}) but the image says {declared}.")
+        if len(header) < QCOW2_SIZE_OFFSET + QCOW2_SIZE.size:
+            raise BadImage("The qcow2 header is truncated.")
+        return ImageFormat.QCOW2, QCOW2_SIZE.unpack_from(header, QCOW2_SIZE_OFFSET)[0]
+    if declared == ImageFormat.QCOW2:
+        raise BadImage(f"Not a qcow2 image: the header starts with {header[:4]!r}, not {QCOW2_MAGIC!r}.")
+    for magic, name in FOREIGN_MAGIC.items():
+        if header.startswith(magic):
+            raise BadImage(f"The data is a {name} image; upload qcow2 or raw.")
+    return ImageFormat.RAW, None
+
+
+def receive(image, chunks, op, *, total=None):
+    """Write ``chunks`` (an iterable of bytes) into the store as the image's data; returns a message.
+
+    On any BadImage the part file is removed and the image marked error, then it re-raises."""
+    final = store_dir() / f"image-{image.pk}.{image.format}"
+    part = final.with_suffix(final.suffix + ".part")
+    digest, size, header, reported, sniffed = hashlib.sha256(), 0, b"", 0, None
+    Image.objects.filter(pk=image.pk).update(state=ImageState.SAVING, state_reason="")
+    try:
+        with open(part, "wb") as out:
+            for chunk in chunks:
+                if sniffed is None:
+                    header += chunk[:HEADER_BYTES - len(header)]
+                    if len(header) >= HEADER_BYTES:
+                        sniffed = sniff(header, image.format)  # a bad header stops the copy here
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                if total:
+                    percent = min(99, 100 * size // total)
+                    if percent >= reported + PROGRESS_EVERY:
+                        reported = percent
+                        operations.progress(op, percent, f"{size} of {total} bytes")
+        if size == 0:
+            raise BadImage("The upload is empty.")
+        fmt, virtual = sniffed or sniff(header, image.format)
+        checksum = digest.hexdigest()
+        if image.checksum_sha256 and checksum != image.checksum_sha256:
+            raise BadImage(f"Checksum mismatch: expected sha256 {image.checksum_sha256}, got {checksum}.")
+        os.replace(part, final)
+    except (BadImage, OSError) as exc:
+        part.unlink(missing_ok=True)
+        Image.objects.filter(pk=image.pk).update(state=ImageState.ERROR, state_reason=str(exc)[:500])
+        if isinstance(exc, OSError):
+            raise ActionError(f"Could not store the image: {exc}") from exc
+        raise
+    virtual_gb = max(1, math.ceil((virtual or size) / BYTES_PER_GIB))
+    Image.objects.filter(pk=image.pk).update(
+        state=ImageState.ACTIVE, state_reason="", format=fmt, size_bytes=size, checksum_sha256=checksum,
+        virtual_size_gb=virtual_gb, min_disk_gb=max(image.min_disk_gb, virtual_gb), file_path=str(final))
+    return f"{image.name}: {size} bytes, {fmt}, sha256 {checksum[:12]}…, virtual size {virtual_gb} GB"
+
+
+def read_chunks(stream, chunk=CHUNK):
+    while True:
+        data = stream.read(chunk)
+        if not data:
+            return
+        yield data
+
+
+def _check_uploadable(user, image):
+    if not user.is_staff:
+        raise NotPermitted("Only cloud admins put data into images.")
+    if image.state not in UPLOADABLE_STATES:
+        raise Conflict(f"Image {image.name} is {image.state}; data goes only into a queued (or failed) image.")
+
+
+def upload(user, image, stream, *, length=None, request=None):
+    """Stream the request body into the image inside this request; returns the finished Operation."""
+    _check_uploadable(user, image)
+    with transaction.atomic():
+        op = operations.begin("image.upload", image, user=user, project=image.project,
+                              detail={"bytes": length})
+    operations.mark_running(op)
+    try:
+        message = receive(image, read_chunks(stream), op, total=length)
+    except ActionError as exc:
+        operations.fail(op, exc)
+        audit.record(user, "image.upload", image, request=request, result="failed")
+        return op
+    operations.succeed(op, message)
+    audit.record(user, "image.upload", image, request=request, result="succeeded")
+    return op
+
+
+def resolve_import_path(path):
+    """The real path of a file inside one of the allowed roots, or ActionError keyed by 'path'."""
+    roots = [root.resolve() for root in import_roots()]
+    if not roots:
+        raise ActionError("Image import from a path is off: set NUBES_IMAGE_IMPORT_ROOTS.", field="path")
+    real = Path(path).resolve()
+    if not any(real.is_relative_to(root) for root in roots):
+        raise ActionError(f"{path} is outside the import roots ({', '.join(map(str, roots))}).", field="path")
+    if not real.is_file():
+        raise ActionError(f"{path} is not a file.", field="path")
+    return real
+
+
+def import_from_path(user, image, path, request=None):
+    """Queue the copy of a file on the portal's machine into the image (an Operation)."""
+    from compute import tasks
+
+    _check_uploadable(user, image)
+    real = resolve_import_path(path)
+    with transaction.atomic():
+        op = operations.begin("image.import", image, user=user, project=image.project, detail={"path": str(real)})
+        transaction.on_commit(lambda: tasks.import_image.delay(op.pk))
+    audit.record(user, "image.import", image, request=request, path=str(real))
+    return op
+
+
+def run_import(op):
+    """The task's work: re-check the path (it may have changed since), then stream it in."""
+    image = Image.objects.get(pk=op.target_id)
+    real = resolve_import_path(op.detail["path"])
+    with open(real, "rb") as source:
+        return receive(image, read_chunks(source), op, total=real.stat().st_size)
