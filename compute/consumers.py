@@ -1,4 +1,5 @@
-"""The serial console in the browser: /ws/console/<instance id>/.
+"""The consoles in the browser: serial (/ws/console/<instance id>/) and graphical
+(/ws/vnc/<instance id>/, at the end).
 
 Authorises the user for the instance, then relays the guest's serial log. Simulated hosts
 have no guest, and the consumer says so; on a real host it tails the log file libvirt writes
@@ -7,10 +8,12 @@ directory shared). No libvirt calls and no writes here.
 """
 import asyncio
 import os
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
+from compute import console
 from compute.models import Instance
 
 POLL_S = 0.5
@@ -75,3 +78,77 @@ class SerialConsoleConsumer(AsyncJsonWebsocketConsumer):
                     await self.send_json({"kind": "output", "text": data.decode("utf-8", "replace")})
                     continue
             await asyncio.sleep(POLL_S)
+
+
+# --- graphical console ---------------------------------------------------------------------
+
+CLOSE_REFUSED = 4409
+CLOSE_BAD_TOKEN = 4403
+VNC_CHUNK = 64 * 1024
+VNC_CONNECT_TIMEOUT_S = 5
+
+
+@database_sync_to_async
+def _vnc_target(user, instance_id):
+    """(refusal or None, port) of an instance the user may see, or None if it may not."""
+    instance = (Instance.objects.visible_to(user).live().select_related("host", "project")
+                .filter(pk=instance_id).first())
+    if instance is None:
+        return None
+    return console.refusal(instance), instance.vnc_port
+
+
+class VncProxyConsumer(AsyncWebsocketConsumer):
+    """/ws/vnc/<instance id>/?token=...: bytes between the browser (noVNC speaks RFB over a
+    binary websocket) and QEMU's VNC server on the host's loopback. The token (compute.console)
+    ties the connection to the signed-in user and the instance for a minute."""
+
+    async def connect(self):
+        self.reader = self.writer = self.pump = None
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        instance_id = self.scope["url_route"]["kwargs"]["instance_id"]
+        token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [""])[0]
+        if not console.check(token, user.pk, instance_id):
+            await self.close(code=CLOSE_BAD_TOKEN)
+            return
+        target = await _vnc_target(user, instance_id)
+        if target is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        refusal, port = target
+        subprotocols = self.scope.get("subprotocols") or []
+        await self.accept("binary" if "binary" in subprotocols else None)
+        if refusal:
+            await self.send(text_data=refusal)
+            await self.close(code=CLOSE_REFUSED)
+            return
+        try:
+            self.reader, self.writer = await asyncio.wait_for(
+                asyncio.open_connection(console.VNC_LISTEN, port), VNC_CONNECT_TIMEOUT_S)
+        except (OSError, asyncio.TimeoutError) as exc:
+            await self.send(text_data=f"Cannot reach the VNC server on port {port}: {exc}")
+            await self.close(code=CLOSE_REFUSED)
+            return
+        self.pump = asyncio.ensure_future(self.from_vnc())
+
+    async def from_vnc(self):
+        while True:
+            data = await self.reader.read(VNC_CHUNK)
+            if not data:
+                break
+            await self.send(bytes_data=data)
+        await self.close()
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.writer is not None and bytes_data:
+            self.writer.write(bytes_data)
+            await self.writer.drain()
+
+    async def disconnect(self, code):
+        if self.pump is not None:
+            self.pump.cancel()
+        if self.writer is not None:
+            self.writer.close()

@@ -55,8 +55,20 @@ def sync_power(instance, reason=""):
     """Read the domain's state from libvirt and write what it implies."""
     dom = hv.domain_state(instance.host.uri, str(instance.uuid))
     power = PowerState(dom.state)
+    record_vnc_port(instance, power)
     set_state(instance, STATE_FOR_POWER[power], power, reason)
     return power
+
+
+def record_vnc_port(instance, power):
+    """The live VNC port of a running domain on a real host (the console proxy's target)."""
+    port = None
+    if power == PowerState.RUNNING and not instance.host.simulated:
+        port = hv.parse_domain_xml(hv.domain_xml(instance.host.uri, str(instance.uuid))).vnc_port
+        port = port if port and port > 0 else None
+    if port != instance.vnc_port:
+        instance.vnc_port = port
+        instance.save(update_fields=["vnc_port"])
 
 
 def _after_failure(instance, exc):

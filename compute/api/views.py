@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.response import Response
 
-from compute import images, services
+from compute import console, images, services
 from compute.api import serializers as s
 from compute.choices import SHUTDOWN_TIMEOUT_S, Action
 from compute.models import Cluster, Flavor, Host, Image, Instance, KeyPair
@@ -223,6 +223,11 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         instance = self.get_object()
         return accepted(services.set_cpu_qos(request.user, instance, request=request, **self._valid(s.CpuQosSerializer)),
                         request)
+
+    @action(detail=True, methods=["post"], url_path="console-token")
+    def console_token(self, request, pk=None):
+        """A one-minute ticket for the graphical console's websocket (/ws/vnc/<id>/?token=...)."""
+        return Response(console.issue(request.user, self.get_object()))
 
     @action(detail=True, methods=["post"])
     def lock(self, request, pk=None):

@@ -71,6 +71,8 @@ class Instance(ProjectOwned):
     # hosts the path is recorded but nothing is written.
     seed_path = models.CharField(max_length=500, blank=True)
     seed_sha256 = models.CharField(max_length=64, blank=True)
+    # The VNC port libvirt gave the running domain (real hosts; read by the tasks, used by the proxy).
+    vnc_port = models.PositiveIntegerField(null=True, blank=True)
     ha_priority = models.PositiveSmallIntegerField(choices=HaPriority.choices, default=HaPriority.MEDIUM)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -45,6 +45,8 @@ def test_a_member_launches_watches_consoles_stops_and_deletes_an_instance(login)
     expect(launcher.locator("#instance-state")).to_have_text("active", timeout=LIVE_TIMEOUT_MS)
     expect(launcher.locator("#console")).to_contain_text("no console output")
     expect(launcher.locator("#console")).to_contain_text("simulated host")
+    launcher.click("#vnc-open")
+    expect(launcher.locator("#vnc-error")).to_contain_text("there is no graphical console")
 
     launcher.click("form[action$='/stop/']:not(:has(input[name=force])) button")
     expect(launcher.locator("#instance-state")).to_have_text("shutoff", timeout=LIVE_TIMEOUT_MS)

@@ -1,0 +1,62 @@
+"""The graphical console's ticket: a short-lived token, signed with SECRET_KEY, that lets one
+user open one instance's VNC proxy (/ws/vnc/<id>/?token=...) on the portal's own origin.
+
+QEMU's VNC server listens on the host's loopback (hypervisor.domain_xml), so the proxy reaches
+hosts on the portal's machine (qemu:///system); the port is the live one libvirt assigned,
+recorded on the instance by the tasks (``vnc_port``).
+"""
+from urllib.parse import urlsplit
+
+from django.core import signing
+
+from compute.choices import InstanceState
+from compute.models.infrastructure import REMOTE_SCHEMES
+from portal.choices import Role
+from portal.errors import Conflict, NotPermitted
+
+TOKEN_SALT = "nubes.compute.vnc"
+TOKEN_MAX_AGE_S = 60
+VNC_LISTEN = "127.0.0.1"  # what the domain XML binds VNC to
+VNC_PASSWORD_MAX = 8
+SIMULATED_REFUSAL = ("This instance runs on a simulated host (libvirt's test driver): there is no guest, "
+                     "so there is no graphical console.")
+REMOTE_REFUSAL = ("VNC listens on the loopback of {host}, a remote host; the proxy reaches only hosts on the "
+                  "portal's machine.")
+
+
+class ConsoleRefused(Conflict):
+    """The instance has no graphical console the proxy can reach; the message says why."""
+
+
+def refusal(instance):
+    """Why the proxy cannot reach this instance's VNC server, or None when it can."""
+    host = instance.host
+    if host is None or host.simulated:
+        return SIMULATED_REFUSAL
+    if urlsplit(host.uri).scheme in REMOTE_SCHEMES:
+        return REMOTE_REFUSAL.format(host=host.name)
+    if instance.state != InstanceState.ACTIVE or not instance.vnc_port:
+        return f"Instance {instance.name} is {instance.state}; its graphical console opens while it runs."
+    return None
+
+
+def issue(user, instance):
+    """A token for ``user`` and ``instance``, plus what the browser needs; ConsoleRefused if unreachable."""
+    if instance.project.role_of(user) not in (Role.ADMIN, Role.MEMBER) and not user.is_staff:
+        raise NotPermitted("Readers cannot open the graphical console (it controls the guest).")
+    reason = refusal(instance)
+    if reason:
+        raise ConsoleRefused(reason)
+    token = signing.dumps({"u": user.pk, "i": instance.pk}, salt=TOKEN_SALT, compress=True)
+    password = instance.vnc_password() or ""
+    return {"token": token, "url": f"/ws/vnc/{instance.pk}/?token={token}", "expires_in": TOKEN_MAX_AGE_S,
+            "password": password[:VNC_PASSWORD_MAX]}
+
+
+def check(token, user_pk, instance_pk, max_age=TOKEN_MAX_AGE_S):
+    """True when ``token`` is a fresh one for this user and instance."""
+    try:
+        claims = signing.loads(token, salt=TOKEN_SALT, max_age=max_age)
+    except signing.BadSignature:  # SignatureExpired is a BadSignature
+        return False
+    return claims == {"u": user_pk, "i": instance_pk}
