@@ -338,7 +338,10 @@ def choose_pinning(instance, host):
 def _numa(instance):
     nodes = instance.flavor.numa_nodes
     if nodes <= 1:
-        return ()
+        if not instance.flavor.memory_slots:
+            return ()
+        # QEMU hotplugs DIMMs only into a guest with a NUMA topology: one cell with everything.
+        return (hv.NumaCellSpec(id=0, cpus=_cpuset(range(max_vcpus(instance))), memory_kib=instance.ram_mb * KIB_PER_MIB),)
     per_cpu, per_mem = instance.vcpus // nodes, instance.ram_mb * KIB_PER_MIB // nodes
     return tuple(
         hv.NumaCellSpec(id=n, cpus=_cpuset(range(n * per_cpu, (n + 1) * per_cpu)), memory_kib=per_mem)
@@ -375,6 +378,8 @@ def domain_spec(instance, root_path):
         vcpus=instance.vcpus,
         max_vcpus=max_vcpus(instance) if max_vcpus(instance) > instance.vcpus else None,
         memory_kib=instance.ram_mb * KIB_PER_MIB,
+        max_memory_kib=flavor.max_ram_mb * KIB_PER_MIB if flavor.memory_slots else None,
+        memory_slots=flavor.memory_slots,
         current_memory_kib=instance.balloon_mb * KIB_PER_MIB if instance.balloon_mb else None,
         cpu_mode="host-model",
         cpu_shares=shares,
@@ -391,6 +396,7 @@ def domain_spec(instance, root_path):
                            bus=flavor.disk_bus, iothread=1 if flavor.disk_bus == DiskBus.VIRTIO else None,
                            boot_order=1),) + seed_disks(instance) + hooks.extra_disks(instance),
         nics=instance_nics(instance),
+        hostdevs=host_devices(instance),
         kernel=image.kernel_path or None if image else None,
         initrd=image.initrd_path or None if image else None,
         cmdline=image.kernel_cmdline or None if image else None,
@@ -398,6 +404,13 @@ def domain_spec(instance, root_path):
         serial_log_path=instance.serial_log_path or None,
         vnc_password=password[:VNC_PASSWORD_MAX] if password else None,
     )
+
+
+def host_devices(instance):
+    """PCI / SR-IOV devices an admin assigned (compute.models.devices: XML only, no hardware here)."""
+    if instance.pk is None or instance._state.adding:
+        return ()
+    return tuple(hv.HostdevSpec(pci_address=d.pci_address) for d in instance.host_devices.order_by("pci_address"))
 
 
 def seed_disks(instance):

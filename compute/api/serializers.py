@@ -68,7 +68,7 @@ class FlavorSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSeri
         model = Flavor
         fields = ["id", "name", "vcpus", "ram_mb", "disk_gb", "cpu_shares", "cpu_reservation_mhz", "cpu_limit_pct",
                   "cpu_policy", "numa_nodes", "hugepages", "nic_queues", "disk_bus", "watchdog", "linked_clone",
-                  "visibility", "project", "created"]
+                  "memory_slots", "max_ram_mb", "visibility", "project", "created"]
         read_only_fields = ["created"]
 
 

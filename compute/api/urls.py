@@ -1,6 +1,7 @@
 from rest_framework.routers import SimpleRouter
 
 from compute.api import views
+from compute.api.devices import HostDeviceViewSet
 from compute.api.metrics import AlarmRuleViewSet, AlarmViewSet, MetricsViewSet
 from compute.api.migration import MigrationViewSet
 
@@ -12,6 +13,7 @@ router.register("flavors", views.FlavorViewSet)
 router.register("images", views.ImageViewSet)
 router.register("keypairs", views.KeyPairViewSet)
 router.register("instances", views.InstanceViewSet)
+router.register("host-devices", HostDeviceViewSet)
 router.register("migrations", MigrationViewSet)
 router.register("metrics", MetricsViewSet, basename="metric")
 router.register("alarm-rules", AlarmRuleViewSet)

@@ -20,6 +20,7 @@ MAX_NUMA_NODES = 8
 MAX_NIC_QUEUES = 16
 MAX_CPU_SHARES = 262_144  # cgroups v1 cpu.shares upper bound
 MAX_PUBLIC_KEY = 16 * 1024
+MAX_MEMORY_SLOTS = 255  # QEMU/libvirt limit of DIMM slots on x86
 VOLUME_NAME = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", "Letters, digits, dots, dashes, underscores.")
 SHA256_HEX = RegexValidator(r"^([0-9a-f]{64})?$", "A SHA-256 checksum is 64 lowercase hex digits.")
 
@@ -72,6 +73,10 @@ class Flavor(CatalogItem):
     disk_bus = models.CharField(max_length=16, choices=DiskBus.choices, default=DiskBus.VIRTIO)
     watchdog = models.CharField(max_length=16, choices=WatchdogAction.choices, default=WatchdogAction.NONE, blank=True)
     linked_clone = models.BooleanField(default=True, help_text="Root disk as a qcow2 overlay of the image")
+    # Memory hotplug: <maxMemory slots=...>; 0 slots = off.
+    memory_slots = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(MAX_MEMORY_SLOTS)])
+    max_ram_mb = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(MAX_RAM_MB)],
+                                             help_text="Memory hotplug ceiling (with memory slots)")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -82,6 +87,8 @@ class Flavor(CatalogItem):
 
     def clean(self):
         self.clean_visibility()
+        if self.memory_slots and not (self.max_ram_mb and self.ram_mb and self.max_ram_mb > self.ram_mb):
+            raise ValidationError({"max_ram_mb": "Memory hotplug needs a ceiling above the flavor's RAM."})
         if self.vcpus and self.numa_nodes and self.vcpus % self.numa_nodes:
             raise ValidationError({"numa_nodes": "vCPUs must split evenly over the NUMA nodes."})
         if self.ram_mb and self.numa_nodes and self.ram_mb % self.numa_nodes:
