@@ -7,6 +7,7 @@ class PortalConfig(AppConfig):
 
     def ready(self):
         from portal import checks, realtime, signals  # noqa: F401  (registers checks and signals)
+        from portal.api import schema  # noqa: F401  (registers the token scheme with drf-spectacular)
         from portal.models import Operation, Project
 
         realtime.register("operation", lambda user: Operation.objects.visible_to(user))

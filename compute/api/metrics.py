@@ -2,6 +2,8 @@
 
 Tenants read their instances' metrics and alarms and keep rules on their projects; host and
 cluster series and cloud-wide rules are for cloud admins."""
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response
 
@@ -18,6 +20,11 @@ class MetricsViewSet(viewsets.ViewSet):
 
     permission_classes = [ProjectRolePermission]
 
+    @extend_schema(
+        parameters=[OpenApiParameter(name, OpenApiTypes.STR, required=name in ("scope", "id", "metric"))
+                    for name in ("scope", "id", "metric", "start", "end", "step")],
+        responses=OpenApiTypes.OBJECT,
+    )
     def list(self, request):
         series_request = query.parse(request.query_params)
         visible = {

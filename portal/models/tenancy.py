@@ -13,11 +13,15 @@ NAME_VALIDATOR = RegexValidator(
 
 class ProjectQuerySet(models.QuerySet):
     def visible_to(self, user):
+        if not user.is_authenticated:
+            return self.none()
         if user.is_staff:
             return self
         return self.filter(memberships__user=user).distinct()
 
     def writable_by(self, user):
+        if not user.is_authenticated:
+            return self.none()
         if user.is_staff:
             return self
         return self.filter(memberships__user=user, memberships__role__in=WRITE_ROLES).distinct()
@@ -89,6 +93,8 @@ class Quota(models.Model):
 
 class ProjectOwnedQuerySet(models.QuerySet):
     def visible_to(self, user):
+        if not user.is_authenticated:
+            return self.none()
         if user.is_staff:
             return self
         return self.filter(project__memberships__user=user)

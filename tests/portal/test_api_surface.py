@@ -64,3 +64,12 @@ def test_malformed_json_is_a_400(api):
     response = api["alice"].post("/api/v1/tokens/", "{not json", content_type="application/json")
     assert response.status_code == 400
     assert "JSON parse error" in response.json()["detail"]
+
+
+def test_the_schema_generates_without_errors(db, tmp_path, capsys):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--file", str(tmp_path / "schema.yml"))
+    errors = [line for line in capsys.readouterr().err.splitlines() if " Error " in line or "Error [" in line]
+    assert errors == []
+    assert "bearer" in (tmp_path / "schema.yml").read_text()
