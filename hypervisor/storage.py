@@ -178,9 +178,19 @@ def _volume_info(pool_name: str, vol: libvirt.virStorageVol) -> VolumeInfo:
 
 
 def _volume(uri: str, pool_name: str, name: str) -> libvirt.virStorageVol:
+    """The volume, refreshing the pool once when libvirt does not list it: files of a pool
+    shared by several hosts are made by any of them, and each libvirtd only sees a file
+    another one made after a refresh."""
     pool = _pool(uri, pool_name)
+    check_name(name, "volume name")
     with translated(uri):
-        return pool.storageVolLookupByName(check_name(name, "volume name"))
+        try:
+            return pool.storageVolLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL or not pool.isActive():
+                raise
+        pool.refresh(0)
+        return pool.storageVolLookupByName(name)
 
 
 def build_volume_xml(name: str, capacity_bytes: int, fmt: str = "qcow2",
