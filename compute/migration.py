@@ -1,6 +1,9 @@
 """The verbs of migration: check before anything moves, write the Operation and the Migration,
 queue the task. Also evacuation (maintenance mode), cancel and the switch to post-copy.
 
+HA's restart of a fenced host's instance on another host (restart_on) lives here too: it is
+the one other way an instance changes host.
+
 Pre-checks each fail with an ActionError that says why: the target is up, has room (the
 cluster's overcommit ratios), can run the instance's CPU (libvirt's comparison against the
 cluster CPU baseline or the instance's own CPU), reaches the instance's disk or copy-storage
@@ -23,6 +26,7 @@ from portal.choices import OperationStatus
 from portal.errors import ActionError, Conflict, NotPermitted
 
 OPERATION_KIND = "instance.migrate"
+RESTART_KIND = "instance.ha_restart"
 LIVE_STATES = (InstanceState.ACTIVE, InstanceState.PAUSED)
 COLD_STATES = (InstanceState.SHUTOFF,)
 MAX_BANDWIDTH_MIB_S = 100_000  # 800 Gbit/s: anything above is a typo
@@ -138,6 +142,17 @@ def check_target(instance, target, options):
     source = instance.host
     if target.pk == source.pk:
         raise ActionError(f"Instance {instance.name} is already on {target.name}.", field="target_host")
+    check_up_with_room(instance, target)
+    check_cpu(instance, target)
+    shared = storage_shared(instance, target)
+    if not shared and not options.get("copy_storage"):
+        raise ActionError(f"The root disk of {instance.name} is not reachable from {target.name}: choose "
+                          "copy_storage to copy it along.", field="copy_storage")
+    return shared
+
+
+def check_up_with_room(instance, target):
+    """The target is up and has room for the instance (the cluster's overcommit ratios)."""
     if target.state != HostState.UP:
         why = f" ({target.state_reason})" if target.state_reason else ""
         raise ActionError(f"Target host {target.name} is {target.state}{why}; it takes no instances.",
@@ -146,12 +161,6 @@ def check_target(instance, target, options):
     why = placement.capacity_rejection(demand_of(instance), target.cluster, target, used)
     if why is not None:
         raise ActionError(f"Target host {target.name} has no room: {why}.", field="target_host")
-    check_cpu(instance, target)
-    shared = storage_shared(instance, target)
-    if not shared and not options.get("copy_storage"):
-        raise ActionError(f"The root disk of {instance.name} is not reachable from {target.name}: choose "
-                          "copy_storage to copy it along.", field="copy_storage")
-    return shared
 
 
 def instance_cpu_xml(instance):
@@ -373,3 +382,34 @@ def switch_to_postcopy(migration, user, request=None):
     migration.postcopy_requested = True
     audit.record(user, "instance.migrate.postcopy", migration.instance, request=request, migration=migration.pk)
     return migration
+
+
+# --- HA restart on another host ------------------------------------------------------------
+
+def restart_on(instance, target_host, *, reason=""):
+    """Define and start ``instance`` on ``target_host`` from the database, never touching its
+    source host, which HA has fenced (powered off) first. The root disk must be on storage
+    the target sees (a shared pool); the task refuses otherwise. Returns the Operation."""
+    instance = Instance.objects.select_related(*INSTANCE_RELATED).get(pk=instance.pk)
+    target = Host.objects.select_related("cluster").get(pk=target_host.pk)
+    source = instance.host
+    if source is None:
+        raise ActionError(f"Instance {instance.name} is on no host.")
+    if target.pk == source.pk:
+        raise ActionError(f"Instance {instance.name} is already on {target.name}.", field="target_host")
+    if source.state != HostState.DOWN:
+        raise Conflict(f"{source.name} is {source.state}: an instance restarts elsewhere only after its host "
+                       "is fenced and down (its disks must not be written by two hosts).")
+    if instance.state in (InstanceState.DELETING, InstanceState.DELETED, InstanceState.BUILDING):
+        raise Conflict(f"Instance {instance.name} is {instance.state}; it is not restarted.")
+    check_up_with_room(instance, target)
+    from compute import migration_tasks
+
+    with transaction.atomic():
+        op = operations.begin(RESTART_KIND, instance, project=instance.project,
+                              detail={"source": source.name, "target": target.pk, "target_name": target.name,
+                                      "reason": reason[:255]})
+        record_event(instance, EventSource.ACTION, "ha restart", f"{source.name} → {target.name}: {reason}", op)
+        transaction.on_commit(lambda: migration_tasks.restart_instance.delay(op.pk))
+    audit.record(None, RESTART_KIND, instance, from_host=source.name, to_host=target.name, reason=reason)
+    return op

@@ -1,11 +1,19 @@
 """The scheduler against compute's real migration verbs on simulated hosts: instances built
 by compute's own create task, a DRS recommendation approved, the simulated live migrations
-run by compute's migration task, the imbalance measured after."""
-import pytest
+run by compute's migration task, the imbalance measured after; HA restarts through
+compute.migration.restart_on, which never calls the fenced source."""
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+
+import hypervisor as hv
 from compute import migration, migration_tasks, services as compute_services
-from compute.models import Flavor, Instance
-from scheduler import choices as c, services
+from compute.models import Flavor, Host, Instance
+from portal.errors import ActionError, Conflict
+from portal.models import Operation
+from scheduler import choices as c, services, tasks
+from scheduler.models import HostPower
 
 RAM_MB = 16 * 1024
 
@@ -55,7 +63,65 @@ def test_an_approved_drs_recommendation_moves_instances_with_compute_s_migration
     assert rec.imbalance_after < rec.imbalance_before
 
 
-def test_ha_restarts_use_compute_s_restart_verb(hosts, built):
-    if not hasattr(migration, "restart_on"):
-        pytest.skip("compute.migration.restart_on (restart a fenced host's instance elsewhere) is not there yet")
-    assert callable(migration.restart_on)
+def lose(host):
+    """The host's libvirt stops answering: any call to it fails (HostUnreachable)."""
+    Host.objects.filter(pk=host.pk).update(uri=f"test:///nonexistent/{host.name}.xml")
+
+
+def test_restart_on_starts_a_fenced_host_s_instance_on_the_target_without_calling_the_source(hosts, built,
+                                                                                              run_tasks):
+    instance = built[0]
+    lose(hosts[0])  # any call to the fenced source would now fail the task
+    Host.objects.filter(pk=hosts[0].pk).update(state="down")
+    with run_tasks():
+        op = migration.restart_on(instance, hosts[1], reason="test")
+    op.refresh_from_db()
+    assert op.kind == "instance.ha_restart" and op.status == "succeeded", op.message
+    instance.refresh_from_db()
+    assert instance.host_id == hosts[1].pk and instance.state == "active" and instance.power_state == "running"
+    assert hv.domain_state(hosts[1].uri, str(instance.uuid)).state == "running"
+
+
+def test_restart_on_refuses_while_the_source_is_not_fenced(hosts, built):
+    with pytest.raises(Conflict, match="fenced and down"):
+        migration.restart_on(built[0], hosts[1])
+    assert not Operation.objects.filter(kind="instance.ha_restart").exists()
+
+
+def test_restart_on_refuses_a_target_without_room(hosts, built):
+    Host.objects.filter(pk=hosts[0].pk).update(state="down")
+    Host.objects.filter(pk=hosts[2].pk).update(memory_mb=RAM_MB // 2)
+    with pytest.raises(ActionError, match="has no room"):
+        migration.restart_on(built[0], Host.objects.get(pk=hosts[2].pk))
+
+
+def test_a_failed_start_leaves_the_instance_on_its_source_in_error(hosts, built, run_tasks, monkeypatch):
+    def refuse(uri, uuid, paused=False):
+        raise hv.OperationFailed("no start today")
+
+    monkeypatch.setattr(hv, "domain_start", refuse)
+    Host.objects.filter(pk=hosts[0].pk).update(state="down")
+    with run_tasks():
+        op = migration.restart_on(built[0], hosts[1])
+    op.refresh_from_db()
+    assert op.status == "failed" and "no start today" in op.message
+    instance = Instance.objects.get(pk=built[0].pk)
+    assert instance.host_id == hosts[0].pk and instance.state == "error"
+    assert str(instance.uuid) not in {d.uuid for d in hv.list_domains(hosts[1].uri)}
+
+
+def test_ha_fails_a_lost_host_over_with_compute_s_real_restart_verb(cluster, hosts, built, run_tasks):
+    services.update_settings(None, cluster, ha_enabled=True)
+    lose(hosts[0])
+    with run_tasks():
+        tasks.heartbeat()
+    HostPower.objects.filter(host=hosts[0]).update(missing_since=timezone.now() - timedelta(seconds=600))
+    with run_tasks():
+        tasks.heartbeat()
+    failover = Operation.objects.get(kind="host.failover")
+    assert failover.status == "succeeded", failover.message
+    restarts = Operation.objects.filter(kind="instance.ha_restart")
+    assert restarts.count() == len(built) and {op.status for op in restarts} == {"succeeded"}
+    for instance in Instance.objects.filter(pk__in=[i.pk for i in built]):
+        assert instance.host_id != hosts[0].pk and instance.state == "active"
+        assert hv.domain_state(instance.host.uri, str(instance.uuid)).state == "running"
