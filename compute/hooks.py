@@ -4,6 +4,10 @@ from django.dispatch import Signal
 
 # Sent with `instance=` once the instance's domain is gone from its host.
 instance_removed = Signal()
+# Sent with `instance=` and `cause=` (what libvirt or the reconciler saw) when an instance the
+# database held active stopped or crashed without Nubes asking; the scheduler's VM-level HA
+# listens and restarts it within its restart limit.
+instance_stopped_unexpectedly = Signal()
 
 _disk_providers = []
 _nic_providers = []

@@ -199,6 +199,21 @@ def act(user, instance, action, request=None):
     return _queue(user, instance, action, request=request)
 
 
+HA_RESTARTABLE = (InstanceState.SHUTOFF, InstanceState.ERROR)
+
+
+def restart_after_failure(instance, reason):
+    """Start an instance that stopped or crashed without Nubes asking (the scheduler's VM-level
+    HA decides when). A system action: no user, no admission check (HA capacity is what
+    admission control keeps free)."""
+    running = operations.active_on(instance)
+    if running is not None:
+        raise operations.TargetBusy(running)
+    if instance.state not in HA_RESTARTABLE:
+        raise Conflict(f"Instance {instance.name} is {instance.state}; HA restarts only a stopped or crashed one.")
+    return _queue(None, instance, Action.START, {"ha": True, "reason": reason[:255]})
+
+
 def check_admission(instance_or_flavor, host):
     """HA admission control (the scheduler's): refuses, with the reason, what would eat the
     cluster's failover capacity."""

@@ -221,7 +221,11 @@ def _fail_create(instance, host, made, op):
 # --- actions -------------------------------------------------------------------------------
 
 def _start(instance, op):
-    hv.domain_start(instance.host.uri, str(instance.uuid))
+    uri, uuid = instance.host.uri, str(instance.uuid)
+    if op.detail.get("ha") and hv.domain_state(uri, uuid).state == PowerState.CRASHED:
+        hv.domain_destroy(uri, uuid)  # a crash preserved for inspection holds the domain active
+    hv.domain_start(uri, uuid)
+    return f"Restarted by HA: {op.detail['reason']}" if op.detail.get("ha") else None
 
 
 def _stop(instance, op):
@@ -414,10 +418,26 @@ def lifecycle_event(uri, uuid, event, detail):
     services.record_event(instance, EventSource.LIBVIRT, event, detail)
     if instance.state in TRANSIENT_STATES or operations.active_on(instance) is not None:
         return  # the task that owns it writes the state
+    was = instance.state
     try:
-        sync_power(instance)
+        power = sync_power(instance)
     except hv.DomainNotFound:
         set_state(instance, InstanceState.ERROR, PowerState.VANISHED, f"The domain was {event} outside Nubes.")
+        return
+    if (event, detail) not in INTENDED_STOPS:
+        _report_unexpected_stop(instance, was, power, f"libvirt: {event} ({detail})")
+
+
+# The guest powering itself off is its owner's decision, not a failure: HA leaves it off.
+INTENDED_STOPS = {("stopped", "shutdown"), ("shutdown", "guest"), ("shutdown", "finished")}
+UNEXPECTED_POWER = (PowerState.SHUTOFF, PowerState.CRASHED)
+
+
+def _report_unexpected_stop(instance, was, power, cause):
+    """The database held the instance active and no Nubes action was running, yet it stopped."""
+    if was == InstanceState.ACTIVE and power in UNEXPECTED_POWER:
+        services.record_event(instance, EventSource.LIBVIRT, "stopped unexpectedly", cause)
+        hooks.instance_stopped_unexpectedly.send(sender=Instance, instance=instance, cause=cause)
 
 
 # --- the reconciler ------------------------------------------------------------------------
@@ -472,9 +492,11 @@ def _reconcile_one(instance, dom):
     power = PowerState(dom.state)
     state = STATE_FOR_POWER[power]
     if power != instance.power_state or state != instance.state:
+        was = instance.state
         services.record_event(instance, EventSource.RECONCILER, "drift",
                               f"database said {instance.state}/{instance.power_state}, host says {power}")
         set_state(instance, state, power)
+        _report_unexpected_stop(instance, was, power, f"reconciler: found {power} on {instance.host.name}")
         return "drift"
     return "unchanged"
 

@@ -5,6 +5,10 @@ driver; only after the driver confirms it is off do its HA instances restart els
 highest priority first, through placement and compute's migration contract with the
 source marked fenced. A failed fence restarts nothing: shared disks must never be written
 by two hosts. Liveness probes are the task's (tasks.py); this module gets their verdict.
+
+VM-level HA (restart_crashed): an HA instance that stopped or crashed without Nubes asking
+(compute sends `hooks.instance_stopped_unexpectedly`) is started again on its host, at most
+the cluster's restart limit times within its restart window.
 """
 import logging
 
@@ -134,3 +138,35 @@ def fail_over(host, op=None):
         rec.save()
         services.finalize(rec.pk)
     return f"{host.name} fenced ({outcome.method}); {len(plan.restarts)} restart(s) started"
+
+
+# --- VM-level HA ---------------------------------------------------------------------------
+
+def restart_crashed(instance, cause, now=None):
+    """Restart an HA instance that stopped unexpectedly, within the restart limit per window.
+    Returns the start Operation, or None (not protected, HA off, limit reached, refused)."""
+    from compute import services as compute_services
+    from compute.choices import EventSource
+    from compute.models import HaPriority
+
+    host = instance.host
+    if host is None or instance.ha_priority == HaPriority.DISABLED:
+        return None
+    settings = snapshot.settings_for(host.cluster)
+    if not settings.ha_enabled:
+        return None
+    now = now or timezone.now()
+    earlier = HaEvent.objects.filter(instance=instance, kind=c.HaEventKind.VM_RESTART).values_list("created", flat=True)
+    if not core_ha.restart_allowed([t.timestamp() for t in earlier], now.timestamp(), settings.policy()):
+        why = (f"{settings.ha_restart_limit} restart(s) within {settings.ha_restart_window_s} s already; "
+               f"left stopped after: {cause}")
+        event(host, c.HaEventKind.RESTART_LIMIT, why, instance=instance)
+        compute_services.record_event(instance, EventSource.ACTION, "ha restart limit", why)
+        return None
+    try:
+        op = compute_services.restart_after_failure(instance, f"HA: {cause}")
+    except (ActionError, operations.TargetBusy) as exc:
+        log.info("VM-level HA did not restart %s: %s", instance, exc)
+        return None
+    event(host, c.HaEventKind.VM_RESTART, f"{instance.name}: {cause}", instance=instance, operation=op)
+    return op

@@ -1,7 +1,9 @@
-"""When an Operation of an approved recommendation finishes, finish the recommendation."""
+"""When an Operation of an approved recommendation finishes, finish the recommendation; when
+compute reports an instance stopped unexpectedly, VM-level HA decides about a restart."""
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from compute import hooks
 from portal.choices import FINAL_STATUSES
 from portal.models import Operation
 
@@ -29,3 +31,12 @@ def _ensure_settings(sender, instance, created, **kwargs):
 
 
 post_save.connect(_ensure_settings, sender="compute.Cluster", dispatch_uid="scheduler.cluster_settings")
+
+
+def _stopped_unexpectedly(sender, instance, cause, **kwargs):
+    from scheduler import failover
+
+    failover.restart_crashed(instance, cause)
+
+
+hooks.instance_stopped_unexpectedly.connect(_stopped_unexpectedly, dispatch_uid="scheduler.vm_ha")
