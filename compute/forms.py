@@ -1,6 +1,7 @@
 """The launch form: the same rules as the API (services.check_launch, placement)."""
 from django import forms
 
+from compute import hooks
 from compute.choices import MAX_NAME_LENGTH, ImageState
 from compute.models import Flavor, Image, KeyPair
 from compute.models.instances import validate_instance_name
@@ -20,6 +21,11 @@ class LaunchForm(forms.Form):
         self.fields["flavor"].queryset = Flavor.objects.usable_in(project)
         self.fields["image"].queryset = Image.objects.usable_in(project).filter(state=ImageState.ACTIVE)
         self.fields["key_pair"].queryset = KeyPair.objects.filter(project=project)
+        choices = hooks.network_choices(project)
+        if choices:  # networks come from the network app; without any, the host's default network
+            self.fields["networks"] = forms.TypedMultipleChoiceField(
+                choices=choices, coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
+                help_text="One NIC on each network chosen (none: the host's default network)")
 
     def add_action_error(self, exc):
         field = exc.field if exc.field in self.fields else None

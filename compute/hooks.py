@@ -2,6 +2,8 @@
 compute, never the other way round)."""
 from django.dispatch import Signal
 
+from portal.errors import ActionError
+
 # Sent with `instance=` once the instance's domain is gone from its host.
 instance_removed = Signal()
 # Sent with `instance=` and `cause=` (what libvirt or the reconciler saw) when an instance the
@@ -11,6 +13,8 @@ instance_stopped_unexpectedly = Signal()
 
 _disk_providers = []
 _nic_providers = []
+_port_makers = []
+_network_choices = []
 
 
 def register_disks(provider):
@@ -21,6 +25,25 @@ def register_disks(provider):
 def register_nics(provider):
     """provider(instance) -> NicSpecs; when any provider gives NICs they replace the default network's."""
     _nic_providers.append(provider)
+
+
+def register_ports(maker, choices):
+    """maker(user, instance, network_ids) makes the instance's ports inside compute's create
+    transaction (an ActionError keyed "networks" refuses the launch); choices(project) ->
+    [(id, label)] of the networks the project may launch on (the launch form's options)."""
+    _port_makers.append(maker)
+    _network_choices.append(choices)
+
+
+def make_ports(user, instance, network_ids):
+    if network_ids and not _port_makers:
+        raise ActionError("No network app is installed to attach networks.", field="networks")
+    for maker in _port_makers:
+        maker(user, instance, network_ids)
+
+
+def network_choices(project):
+    return [choice for choices in _network_choices for choice in choices(project)]
 
 
 def extra_disks(instance):

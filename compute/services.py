@@ -104,8 +104,9 @@ def check_launch(project, flavor, image, key_pair):
 
 
 def create_instance(user, project, *, name, flavor, image, key_pair=None, user_data="", hints=None,
-                    request=None):
-    """Validate, place (a clear error if no host fits), take quota, queue the build."""
+                    networks=None, request=None):
+    """Validate, place (a clear error if no host fits), take quota, queue the build.
+    `networks`: ids of networks to attach, one port each (made by the network app's hook)."""
     from compute import tasks
 
     _writable(user, project)
@@ -125,6 +126,7 @@ def create_instance(user, project, *, name, flavor, image, key_pair=None, user_d
         quotas.take(project, instances=1, vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb)
         instance.quota_held = True
         instance.save()
+        hooks.make_ports(user, instance, list(networks or ()))  # their realising tasks run before the build
         op = operations.begin(f"instance.{Action.CREATE}", instance, user=user, project=project,
                               detail={"host": host.name})
         record_event(instance, EventSource.ACTION, "create", f"placed on {host.name}", op)

@@ -5,14 +5,20 @@ class NetworkConfig(AppConfig):
     name = "network"
 
     def ready(self):
+        from compute import hooks
         from network import settings as net_settings
         from network.models import FloatingIP, LoadBalancer, Network
+        from network.services import instances
         from portal import quotas
         from portal.celery import app as celery_app
 
         quotas.register_counter("networks", lambda project: Network.objects.filter(project=project).count())
         quotas.register_counter("floating_ips", lambda project: FloatingIP.objects.filter(project=project).count())
         quotas.register_counter("load_balancers", lambda project: LoadBalancer.objects.filter(project=project).count())
+        # compute imports nothing of ours: it asks through its hooks.
+        hooks.register_nics(instances.instance_nics)
+        hooks.register_ports(instances.make_instance_ports, instances.launch_choices)
+        hooks.instance_removed.connect(instances.instance_removed, dispatch_uid="network-unplug-instance")
         # The sync is this app's periodic task; beat reads the schedule from the Celery app.
         celery_app.conf.beat_schedule = {
             **(celery_app.conf.beat_schedule or {}),

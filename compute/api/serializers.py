@@ -12,6 +12,7 @@ from compute.models.instances import validate_instance_name
 from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin
 
 KEY_COMMENT = "nubes-generated"
+MAX_NICS = 8
 
 
 class ModelCleanMixin:
@@ -147,10 +148,13 @@ class InstanceCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
                                               help_text="Cloud admins only")
     cluster = serializers.PrimaryKeyRelatedField(queryset=Cluster.objects.all(), required=False, write_only=True,
                                                  help_text="Cloud admins only")
+    networks = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
+                                     write_only=True, max_length=MAX_NICS,
+                                     help_text="Ids of networks to attach (one port and NIC each, in this order)")
 
     class Meta:
         model = Instance
-        fields = ["project", "name", "flavor", "image", "key_pair", "user_data", "host", "cluster"]
+        fields = ["project", "name", "flavor", "image", "key_pair", "user_data", "host", "cluster", "networks"]
         extra_kwargs = {"user_data": {"trim_whitespace": False}}  # delivered to the guest byte for byte
 
     def get_fields(self):

@@ -1,22 +1,55 @@
-"""What compute calls to wire an instance's NICs to ports (see the module's functions)."""
+"""What compute calls (through compute.hooks, which NetworkConfig.ready() fills) to wire an
+instance's NICs to ports: ports made in compute's create transaction, NICs in its domain XML,
+ports removed once its domain is gone."""
 from django.db import transaction
 
+import hypervisor as hv
 from network import backends
 from network.choices import DeviceOwner, State
-from network.models import Port
+from network.models import Network, Port
 from network.services.common import queue
 from network.services.l2 import create_port, delete_port
+from portal.errors import ActionError
+
+NIC_NAME_MAX = 63
 
 
 def plug_instance(instance, network, *, user=None, fixed_ip=None, security_groups=None):
     """A port for one NIC of `instance` on `network` (call inside compute's create transaction).
     Returns (port, nic_kwargs); build the NIC with hypervisor.domain_xml.NicSpec(**nic_kwargs)."""
     fixed_ips = [{"ip_address": fixed_ip}] if fixed_ip else None
-    port, _ = create_port(user, instance.project, network, name=f"{instance.name} nic"[:63], fixed_ips=fixed_ips,
-                          security_groups=security_groups, device_owner=DeviceOwner.INSTANCE, instance=instance,
-                          queue_op=False)
+    port, _ = create_port(user, instance.project, network, name=f"{instance.name} nic"[:NIC_NAME_MAX],
+                          fixed_ips=fixed_ips, security_groups=security_groups, device_owner=DeviceOwner.INSTANCE,
+                          instance=instance, queue_op=False)
     queue("port.create", port, user)
     return port, nic_spec(port)
+
+
+def make_instance_ports(user, instance, network_ids):
+    """compute.hooks port maker: one port per network id, in order; the networks must be usable
+    by the instance's project (its own or shared)."""
+    usable = Network.objects.usable_in(instance.project).exclude(state=State.DELETING)
+    networks = {n.pk: n for n in usable.filter(pk__in=set(network_ids))}
+    missing = sorted(set(network_ids) - set(networks))
+    if missing:
+        raise ActionError(f"No network {', '.join(map(str, missing))} is available to the project.",
+                          field="networks")
+    for network_id in network_ids:
+        plug_instance(instance, networks[network_id], user=user)
+
+
+def launch_choices(project):
+    """compute.hooks network choices: what the launch form offers."""
+    usable = Network.objects.usable_in(project).exclude(state=State.DELETING).order_by("name")
+    return [(n.pk, n.name) for n in usable]
+
+
+def instance_nics(instance):
+    """compute.hooks NIC provider: a NIC for each of the instance's ports, in creation order."""
+    if instance.pk is None:
+        return ()
+    ports = Port.objects.filter(instance=instance).exclude(state=State.DELETING).select_related("network")
+    return tuple(hv.NicSpec(**nic_spec(port), queues=instance.flavor.nic_queues) for port in ports.order_by("id"))
 
 
 def nic_spec(port):
@@ -34,4 +67,6 @@ def unplug_instance(instance, *, user=None):
     return ops
 
 
-
+def instance_removed(sender, instance, **kwargs):
+    """compute.hooks.instance_removed receiver: the domain is gone, so are its ports."""
+    unplug_instance(instance)
