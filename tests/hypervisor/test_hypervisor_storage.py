@@ -1,3 +1,4 @@
+import libvirt
 import pytest
 
 from hypervisor import (
@@ -5,6 +6,7 @@ from hypervisor import (
     pool_define_dir, pool_delete, pool_info, pool_refresh, pool_start, pool_stop, volume_clone,
     volume_create, volume_delete, volume_info,
 )
+from hypervisor import storage
 from hypervisor.storage import build_pool_xml
 
 GIB = 1024**3
@@ -87,3 +89,37 @@ def test_it_builds_pool_xml_for_each_backend(spec, expected):
 def test_it_rejects_an_incomplete_pool_spec():
     with pytest.raises(InvalidConfig):
         build_pool_xml(PoolSpec("nfs", "netfs", target_path="/mnt/nfs"))
+
+
+class SharedPool:
+    """A pool whose file another host made: libvirt lists it only after a refresh."""
+
+    def __init__(self, volume):
+        self.volume, self.refreshed = volume, 0
+
+    def isActive(self):
+        return True
+
+    def refresh(self, flags):
+        self.refreshed += 1
+
+    def storageVolLookupByName(self, name):
+        if not self.refreshed:
+            error = libvirt.libvirtError("Storage volume not found")
+            error.err = (libvirt.VIR_ERR_NO_STORAGE_VOL, 0, "Storage volume not found", 0, "", "", "", 0, 0)
+            raise error
+        return self.volume
+
+
+def test_it_refreshes_a_pool_once_to_find_a_file_another_host_made(host_a, monkeypatch):
+    made = volume_create(host_a, "default", "made-elsewhere.qcow2", GIB)
+    real = storage._volume(host_a, "default", made.name)
+    shared = SharedPool(real)
+    monkeypatch.setattr(storage, "_pool", lambda uri, name: shared)
+    assert volume_info(host_a, "default", made.name).path == made.path
+    assert shared.refreshed == 1
+
+
+def test_a_volume_missing_after_a_refresh_is_still_not_found(host_a):
+    with pytest.raises(VolumeNotFound):
+        volume_info(host_a, "default", "never-made.qcow2")
