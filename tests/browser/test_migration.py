@@ -1,0 +1,83 @@
+"""Live migration and live metrics through the browser, on the seeded demo's simulated hosts:
+a migration started from the instance page runs to done on the migration page, its progress
+bar moving without a reload; the instance's metrics charts gain points without a reload.
+Both depend on publishes from the in-process worker's threads reaching the server's websockets."""
+import time
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.test_scheduler import Api
+
+pytestmark = pytest.mark.browser
+BANDWIDTH_MIB_S = 40  # 512 MiB over the modelled link: about 15 s, long enough to watch
+MIGRATION_TIMEOUT_S = 90
+METRICS_TIMEOUT_MS = 60_000  # two collections at the default 10 s interval, plus slack
+POLL_S = 0.25
+
+
+def launch(api, name):
+    project = next(p for p in api.get("/api/v1/projects/")["results"] if p["name"] == "acme")
+    flavor = next(f for f in api.get("/api/v1/flavors/?search=m1.tiny")["results"] if f["name"] == "m1.tiny")
+    image = next(i for i in api.get("/api/v1/images/?search=cirros-demo")["results"] if i["name"] == "cirros-demo")
+    # host-b's CPU is older than host-a's: its guests can move without a cluster baseline.
+    host = next(h for h in api.get("/api/v1/hosts/?search=host-b")["results"] if h["name"] == "host-b")
+    api.post("/api/v1/instances/", {"project": project["id"], "name": name, "flavor": flavor["id"],
+                                    "image": image["id"], "host": host["id"]})
+    deadline = time.monotonic() + MIGRATION_TIMEOUT_S
+    while time.monotonic() < deadline:
+        rows = [r for r in api.get(f"/api/v1/instances/?search={name}")["results"] if r["name"] == name]
+        if rows and rows[0]["state"] == "active":
+            return rows[0]
+        time.sleep(POLL_S)
+    raise AssertionError(f"{name} did not become active")
+
+
+def open_instance(page, instance):
+    page.goto(f"/compute/instances/{instance['id']}/")
+    group = f"compute.instance.{instance['id']}"
+    page.wait_for_function(f"(document.body.dataset.wsSubscribed || '').split(' ').includes('{group}')")
+    page.evaluate("window.__noReload = true")
+
+
+def test_a_migration_started_on_the_instance_page_runs_to_done_on_the_migration_page(login):
+    page = login("admin")
+    api = Api(page)
+    instance = launch(api, f"mig-{uuid.uuid4().hex[:6]}")
+    open_instance(page, instance)
+    form = page.locator("#instance-migration form")
+    form.locator("input[name=bandwidth_mib_s]").fill(str(BANDWIDTH_MIB_S))
+    form.locator("input[name=auto_converge]").check()
+    form.locator("button").click()
+    page.wait_for_load_state()
+    assert "/compute/migrations/" in page.url, f"not started: {page.locator('main').inner_text()[:600]}"
+    page.evaluate("window.__noReload = true")
+    panel = page.locator(".migration-live")
+    seen, deadline = [], time.monotonic() + MIGRATION_TIMEOUT_S
+    while time.monotonic() < deadline:
+        state = panel.get_attribute("data-state")
+        seen.append(panel.locator("progress").evaluate("e => e.value"))
+        if state in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(POLL_S)
+    assert state == "succeeded", f"migration ended {state}: {panel.inner_text()}"
+    assert seen[-1] == 100
+    moving = sorted({v for v in seen if 0 < v < 100})
+    assert len(moving) >= 2, f"the bar did not move live: {seen}"
+    assert int(panel.locator(".migration-chart").get_attribute("data-points") or 0) >= 2
+    assert page.evaluate("window.__noReload === true"), "the page reloaded instead of updating live"
+    moved = api.get(f"/api/v1/instances/{instance['id']}/")
+    assert moved["host"] != instance["host"] and moved["state"] == "active"
+
+
+def test_an_instance_s_metrics_charts_gain_points_without_a_reload(login):
+    page = login("admin")
+    instance = launch(Api(page), f"met-{uuid.uuid4().hex[:6]}")
+    open_instance(page, instance)
+    chart = page.locator("#instance-live .live-chart").first
+    expect(chart).to_have_attribute("data-ready", "1")
+    page.wait_for_function(
+        "Number(document.querySelector('#instance-live .live-chart').dataset.points || 0) >= 2",
+        timeout=METRICS_TIMEOUT_MS)
+    assert page.evaluate("window.__noReload === true")
