@@ -65,7 +65,33 @@ def register(user, lab):
         "initrd_path": guest["initrd"], "kernel_cmdline": guest["cmdline"],
     })
     return {"cluster": cluster, "hosts": hosts, "pools": register_pools(user, lab, hosts),
-            "flavor": flavor, "image": image}
+            "flavor": flavor, "image": image, "ovn": ovn_settings(lab), "chassis": check_chassis(lab)}
+
+
+def ovn_settings(lab):
+    """The environment the portal needs to put networks on the lab's OVN. The network app reads
+    its NB endpoint from the environment only (no table), so registration cannot store it:
+    `make lab` prints these for .env, and the integration tier sets them for its tests."""
+    gateways = [host["chassis"] for host in lab["hosts"] if host.get("gateway")]
+    return {"NUBES_OVN_NB": lab["ovn"]["nb"], "NUBES_OVN_ENCAP": lab["ovn"]["encap_type"],
+            "NUBES_OVN_GATEWAY_CHASSIS": ",".join(gateways)}
+
+
+def check_chassis(lab):
+    """{host name: what its OVS database lacks for OVN (ChassisCheck.describe())}, each host
+    checked against what lab.json says it should be."""
+    from network.ovn.chassis import ChassisConfig, chassis_check
+    from network.ovn.errors import OvnError
+
+    report = {}
+    for host in lab["hosts"]:
+        mappings = dict(item.split(":", 1) for item in (host.get("bridge_mappings") or "").split(",") if item)
+        want = ChassisConfig(host["chassis"], lab["ovn"]["sb"], host["encap_ip"], lab["ovn"]["encap_type"], mappings)
+        try:
+            report[host["name"]] = chassis_check(host["ovs_db"], want).describe()
+        except OvnError as exc:
+            report[host["name"]] = f"cannot read its OVS database {host['ovs_db']}: {exc}"
+    return report
 
 
 def register_pools(user, lab, hosts):

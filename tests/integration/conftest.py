@@ -30,14 +30,22 @@ def lab():
         pytest.skip(f"the lab is not up: {exc}")
 
 
-@pytest.fixture
-def lab_cloud(lab, transactional_db, admin_user, alice, project_a):
-    """The lab registered by a cloud admin; returns what was registered."""
-    made = lab_module.register(admin_user, lab)
+def register_lab(admin, lab, monkeypatch):
+    """Register the lab as `admin`, see both hosts up, and point the network app at the lab's
+    OVN (it reads its endpoint from the environment); returns what was registered."""
+    made = lab_module.register(admin, lab)
     for host in made["hosts"]:
         host.refresh_from_db()
         assert host.state == "up", f"{host.name}: {host.state_reason}"
+    for name, value in made["ovn"].items():
+        monkeypatch.setenv(name, value)
     return made
+
+
+@pytest.fixture
+def lab_cloud(lab, transactional_db, admin_user, alice, project_a, monkeypatch):
+    """The lab registered by a cloud admin; returns what was registered."""
+    return register_lab(admin_user, lab, monkeypatch)
 
 
 @pytest.fixture

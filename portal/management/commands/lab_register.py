@@ -31,3 +31,7 @@ class Command(BaseCommand):
             pool.refresh_from_db()
             self.stdout.write(f"pool {pool.name}: {pool.state}")
         self.stdout.write(f"flavor {made['flavor'].name}, image {made['image'].name} (kernel boot)")
+        for name, check in made["chassis"].items():
+            self.stdout.write(f"chassis {name}: {check}")
+        settings = " ".join(f"{key}={value}" for key, value in made["ovn"].items())
+        self.stdout.write(f"networks on the lab's OVN: start the portal with {settings} in its environment")
