@@ -180,7 +180,8 @@ def instance_cpu_xml(instance):
 def check_cpu(instance, target):
     try:
         cpu_xml, what = instance_cpu_xml(instance)
-        verdict = hv.cpu_compare(target.uri, cpu_xml)
+        # The guest's domain type, as domain_spec chose it: a TCG guest is compared as TCG.
+        verdict = hv.cpu_compare(target.uri, cpu_xml, "kvm" if instance.host.kvm_usable else "qemu")
     except hv.HostUnreachable as exc:
         raise ActionError(f"Cannot reach a host to compare CPUs: {exc}", field="target_host") from exc
     except (hv.NotSupported, hv.InvalidConfig) as exc:

@@ -40,7 +40,7 @@ Host (host.py)
     kvm_usable(uri) -> KvmStatus                    # False unless NUBES_TRUST_KVM=1
     host_cpu_xml(uri) -> str
     cpu_baseline(uri, cpu_xmls: list[str], *, expand_features=False) -> str
-    cpu_compare(uri, cpu_xml) -> 'identical' | 'superset' | 'incompatible'
+    cpu_compare(uri, cpu_xml, virttype=None) -> 'identical' | 'superset' | 'incompatible'
 
 Storage (storage.py)
     pool_define(uri, spec: PoolSpec) -> PoolInfo    # dir, netfs, logical, iscsi, rbd, disk

@@ -222,8 +222,12 @@ def _simulated_compare(uri: str, conn: libvirt.virConnect, cpu_xml: str) -> str:
     return CPU_IDENTICAL if guest_features == host_features else CPU_SUPERSET
 
 
-def cpu_compare(uri: str, cpu_xml: str) -> str:
+def cpu_compare(uri: str, cpu_xml: str, virttype: str | None = None) -> str:
     """Can this host run a guest with ``cpu_xml``? 'identical', 'superset' or 'incompatible'.
+
+    ``virttype`` is the guest's domain type ('kvm' or 'qemu'): a TCG guest's CPU is judged
+    against what QEMU emulates, not what KVM offers (libvirt's default), or the same CPU on
+    the same hardware is called incompatible.
 
     On simulated hosts libvirt cannot compare; the answer comes from comparing the feature
     sets libvirt's CPU map gives both models (see _simulated_compare).
@@ -233,7 +237,7 @@ def cpu_compare(uri: str, cpu_xml: str) -> str:
         return _simulated_compare(uri, conn, cpu_xml)
     result = _with_fallback(
         uri,
-        lambda: conn.compareHypervisorCPU(None, None, None, None, cpu_xml, 0),
+        lambda: conn.compareHypervisorCPU(None, None, None, virttype, cpu_xml, 0),
         lambda: conn.compareCPU(cpu_xml, 0),
     )
     return _COMPARE_RESULTS.get(result, CPU_INCOMPATIBLE)
