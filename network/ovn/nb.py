@@ -37,9 +37,16 @@ def _norm(value):
 
 
 def _assign(row, columns: dict) -> bool:
-    """Set the columns that differ; True when anything changed."""
+    """Set the columns that differ; True when anything changed.
+
+    Every column read from an existing row is verified: if our replica lags a change made
+    behind our back (or the row is gone), the server answers TRY_AGAIN and the transaction is
+    retried on a fresh replica, instead of deciding from stale data."""
     changed = False
+    committed = row.uuid in row._table.rows
     for column, want in columns.items():
+        if committed:
+            row.verify(column)
         if _norm(_get(row, column)) != _norm(want):
             setattr(row, column, want)
             changed = True
