@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import Client
 
 from compute.metrics import tasks as metric_tasks
-from compute.models import Instance, InstanceSample, Migration
+from compute.models import HaPriority, Instance, InstanceSample, Migration
 from portal.asgi import application
 from portal.models import Operation
 from tests.conftest import client_for
@@ -23,6 +23,7 @@ from tests.integration.test_instance_lifecycle import succeeded
 pytestmark = pytest.mark.django_db(transaction=True)
 MAX_HEARTBEAT_GAP_S = 2.0
 WATCH_POLL_S = 0.1
+MOVE_BANDWIDTH_MIB_S = 25  # about 90 MB sent in 3-4 s: several progress polls (0.5 s apart)
 SLOW_BANDWIDTH_MIB_S = 5  # 256 MiB at 5 MiB/s: about 50 s, time to cancel mid-way
 CANCEL_AT_PERCENT = 10
 MIGRATION_TIMEOUT_S = 180
@@ -73,6 +74,8 @@ def guest(admin_api, lab_cloud, host_a, host_b, project_a):
         instance.refresh_from_db()
         response = admin_api.delete(f"/api/v1/instances/{instance.pk}/")
         if response.status_code != 202 or Operation.objects.get(pk=response.json()["id"]).status != "succeeded":
+            # Out of band: VM-level HA must not restart what is destroyed here.
+            Instance.objects.filter(pk=instance.pk).update(ha_priority=HaPriority.DISABLED)
             for host in (host_a, host_b):  # never leave a guest running on the shared lab
                 virsh(host.uri, "destroy", instance.domain_name)
                 virsh(host.uri, "undefine", instance.domain_name)
@@ -135,7 +138,8 @@ def test_a_running_guest_moves_a_to_b_and_back_with_its_heartbeat_and_live_progr
     watch.start()
     try:
         (there, back), messages = follow(admin_user, guest.group,
-                                         lambda: (migrate(admin_user, guest, host_b), migrate(admin_user, guest, host_a)))
+                                         lambda: (migrate(admin_user, guest, host_b, bandwidth_mib_s=MOVE_BANDWIDTH_MIB_S),
+                                                 migrate(admin_user, guest, host_a, bandwidth_mib_s=MOVE_BANDWIDTH_MIB_S)))
         time.sleep(MAX_HEARTBEAT_GAP_S)
     finally:
         watch.stop()
