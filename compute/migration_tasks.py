@@ -9,6 +9,7 @@ from celery import shared_task
 from django.utils import timezone
 
 import hypervisor as hv
+from compute import hooks
 from compute import tasks as compute_tasks
 from compute.choices import BYTES_PER_GIB, STATE_FOR_POWER, EventSource, InstanceState, PowerState
 from compute.models import Host, Instance, Migration, MigrationPhase, MigrationState
@@ -124,6 +125,8 @@ def migrate(op):
     _finish(migration, outcome, where, copied, result=result)
     if outcome != MigrationState.SUCCEEDED:
         raise ActionError(f"libvirt reported success but {instance.name} runs on {where.name}.")
+    hooks.instance_migrated.send(sender=Instance, instance=Instance.objects.get(pk=instance.pk), source=source,
+                                 target=target, copied_storage=bool(migration.options.get("copy_storage")))
     kind = "post-copy" if result.postcopy_used else "pre-copy"
     return (f"{instance.name} moved {source.name} → {target.name} in {result.total_ms / 1000:.1f} s "
             f"({kind}, downtime {result.downtime_ms if result.downtime_ms is not None else '?'} ms)"

@@ -15,7 +15,14 @@ class StorageConfig(AppConfig):
         quotas.register_counter("volumes", lambda project: Volume.objects.filter(project=project, quota_held=True).count())
         hooks.register_disks(attached_disks)
         hooks.instance_removed.connect(release_volumes, dispatch_uid="storage-release-volumes")
+        hooks.instance_migrated.connect(follow_migration, dispatch_uid="storage-follow-migration")
         quotas.register_counter("snapshots", lambda project: Snapshot.objects.filter(project=project, quota_held=True).count())
+
+
+def follow_migration(sender, **kwargs):
+    from storage import migration_tasks
+
+    migration_tasks.follow_migration(sender, **kwargs)
 
 
 def attached_disks(instance):

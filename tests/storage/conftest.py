@@ -40,12 +40,17 @@ def host_b(host):
     return make_host("host-b", host.cluster)
 
 
+def define_pool(admin_user, run_tasks, hosts, name, libvirt_name="default", target_path="/var/lib/libvirt/images"):
+    with run_tasks():
+        pool, _ = services.define_pool(admin_user, hosts=hosts, name=name, libvirt_name=libvirt_name,
+                                       type="dir", target_path=target_path)
+    pool.refresh_from_db()
+    return pool
+
+
 @pytest.fixture
 def pool(host, admin_user, run_tasks):
-    with run_tasks():
-        pool, _ = services.define_pool(admin_user, hosts=[host], name="host-a-default", libvirt_name="default",
-                                       type="dir", target_path="/var/lib/libvirt/images")
-    pool.refresh_from_db()
+    pool = define_pool(admin_user, run_tasks, [host], "host-a-default")
     assert pool.state == "active", pool.state_reason
     return pool
 
