@@ -37,6 +37,7 @@ Domains (domains.py)
 
 Host (host.py)
     host_facts(uri) -> HostFacts
+    host_ping(uri)                                  # one open attempt; HostUnreachable if silent
     kvm_usable(uri) -> KvmStatus                    # False unless NUBES_TRUST_KVM=1
     host_cpu_xml(uri) -> str
     cpu_baseline(uri, cpu_xmls: list[str], *, expand_features=False) -> str
@@ -118,7 +119,7 @@ from .errors import (
     OperationFailed, PoolNotFound, SnapshotNotFound, VolumeNotFound,
 )
 from .events import unwatch_lifecycle, watch_lifecycle
-from .host import cpu_baseline, cpu_compare, host_cpu_xml, host_facts, kvm_usable
+from .host import cpu_baseline, cpu_compare, host_cpu_xml, host_facts, host_ping, kvm_usable
 from .snapshots import snapshot_create, snapshot_delete, snapshot_list, snapshot_revert
 from .stats import bulk_domain_stats, node_stats
 from .storage import (
@@ -152,7 +153,7 @@ __all__ = [
     "DomainNotFound", "HostUnreachable", "HypervisorError", "InvalidConfig", "NotSupported",
     "OperationFailed", "PoolNotFound", "SnapshotNotFound", "VolumeNotFound",
     "unwatch_lifecycle", "watch_lifecycle",
-    "cpu_baseline", "cpu_compare", "host_cpu_xml", "host_facts", "kvm_usable",
+    "cpu_baseline", "cpu_compare", "host_cpu_xml", "host_facts", "host_ping", "kvm_usable",
     "snapshot_create", "snapshot_delete", "snapshot_list", "snapshot_revert",
     "bulk_domain_stats", "node_stats",
     "MigrationCancelled", "MigrationControl", "MigrationOptions", "MigrationProgress",

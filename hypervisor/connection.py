@@ -102,13 +102,14 @@ def _open_with_timeout(uri: str) -> libvirt.virConnect:
     return result["conn"]
 
 
-def _open(uri: str, scheme: str) -> libvirt.virConnect:
+def _open(uri: str, scheme: str, attempts: int | None = None) -> libvirt.virConnect:
+    attempts = attempts or OPEN_ATTEMPTS
     delay = BACKOFF_START_S
-    for attempt in range(1, OPEN_ATTEMPTS + 1):
+    for attempt in range(1, attempts + 1):
         try:
             conn = _open_with_timeout(uri)
         except HostUnreachable:
-            if attempt == OPEN_ATTEMPTS:
+            if attempt == attempts:
                 raise
             _sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
@@ -126,8 +127,9 @@ def _open(uri: str, scheme: str) -> libvirt.virConnect:
     raise AssertionError("unreachable")  # the loop always returns or raises
 
 
-def get_connection(uri: str) -> libvirt.virConnect:
-    """The pooled connection for ``uri``; (re)opens it with bounded backoff when needed."""
+def get_connection(uri: str, attempts: int | None = None) -> libvirt.virConnect:
+    """The pooled connection for ``uri``; (re)opens it with bounded backoff when needed
+    (``attempts`` opens, OPEN_ATTEMPTS by default; a liveness probe wants one)."""
     scheme = validate_uri(uri)
     ensure_event_loop()
     with _lock_for(uri):
@@ -137,7 +139,7 @@ def get_connection(uri: str) -> libvirt.virConnect:
                 return conn
             _pool.pop(uri, None)
             _close_quietly(conn)
-        conn = _open(uri, scheme)
+        conn = _open(uri, scheme, attempts)
         _pool[uri] = conn
         return conn
 

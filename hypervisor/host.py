@@ -112,6 +112,14 @@ def _simulated_free_kib(conn: libvirt.virConnect, total_kib: int) -> int:
     return max(total_kib - used, 0)
 
 
+def host_ping(uri: str) -> None:
+    """Does the host's libvirt answer now? One open attempt, no backoff (the caller's probes
+    are the retries: HA counts the seconds a host stays silent). HostUnreachable if not."""
+    conn = get_connection(uri, attempts=1)
+    with translated(uri):
+        conn.getLibVersion()
+
+
 def host_facts(uri: str) -> HostFacts:
     """What the scheduler and the admin console need to know about a host."""
     simulated = is_simulated(uri)

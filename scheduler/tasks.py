@@ -23,9 +23,9 @@ CPU_INCOMPATIBLE = "incompatible"
 
 
 def probe(host):
-    """(alive, error): does the host's libvirt answer?"""
+    """(alive, error): does the host's libvirt answer? One attempt: the beat is the retry."""
     try:
-        hv.list_domains(host.uri)
+        hv.host_ping(host.uri)
     except hv.HypervisorError as exc:
         return False, str(exc)
     return True, ""

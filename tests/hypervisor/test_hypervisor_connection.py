@@ -142,3 +142,19 @@ def test_it_reopens_a_connection_that_died(monkeypatch):
     second = get_connection("qemu+tcp://h1/system")
     assert second is not first
     assert first.closed
+
+
+
+def test_a_liveness_ping_tries_to_open_once(monkeypatch, sleeps):
+    from hypervisor import host_ping
+
+    opens = []
+
+    def silent(uri):
+        opens.append(uri)
+        raise HostUnreachable("connection refused", uri=uri)
+
+    monkeypatch.setattr(connection, "_open_with_timeout", silent)
+    with pytest.raises(HostUnreachable):
+        host_ping("qemu+tcp://10.0.0.9/system")
+    assert opens == ["qemu+tcp://10.0.0.9/system"] and sleeps == []
