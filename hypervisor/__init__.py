@@ -76,6 +76,17 @@ Block jobs (blockjobs.py) — modelled progress on test:// hosts
     block_copy(uri, uuid, dev, dest_path, *, fmt);  block_job(uri, uuid, dev) -> BlockJob | None
     block_job_abort(uri, uuid, dev, *, pivot=False)
 
+Host memory (hostmem.py) — KSM and swap from local /sys and /proc (qemu:///system only)
+    host_memory(uri, *, sys_root=, proc_root=) -> HostMemory      # readable=False elsewhere
+    ksm_set_run(uri, run: 0 | 1 | 2, *, sys_root=)                 # NotSupported elsewhere
+
+Memory hotplug (memory.py) — test:// hosts edit the definition (simulated=True)
+    build_memory_xml(size_kib, node) -> str          # <memory model='dimm'>
+    domain_attach_memory(uri, uuid, size_kib, node=0) -> MemoryChange
+
+Volume data (volumes_io.py) — test:// hosts record the size only (simulated=True)
+    volume_upload(uri, pool, name, source_path, *, fmt, on_progress(sent, total)) -> UploadResult
+
 Events (events.py)
     watch_lifecycle(uri, callback(uri, uuid, event, detail)) -> watch_id
     unwatch_lifecycle(uri, watch_id)
@@ -119,6 +130,9 @@ from .errors import (
     OperationFailed, PoolNotFound, SnapshotNotFound, VolumeNotFound,
 )
 from .events import unwatch_lifecycle, watch_lifecycle
+from .hostmem import KSM_RUN, KSM_STOP, KSM_UNMERGE, HostMemory, host_memory, ksm_set_run
+from .memory import MemoryChange, build_memory_xml, domain_attach_memory
+from .volumes_io import UploadResult, volume_upload
 from .host import cpu_baseline, cpu_compare, host_cpu_xml, host_facts, host_ping, kvm_usable
 from .snapshots import snapshot_create, snapshot_delete, snapshot_list, snapshot_revert
 from .stats import bulk_domain_stats, node_stats
@@ -153,6 +167,8 @@ __all__ = [
     "DomainNotFound", "HostUnreachable", "HypervisorError", "InvalidConfig", "NotSupported",
     "OperationFailed", "PoolNotFound", "SnapshotNotFound", "VolumeNotFound",
     "unwatch_lifecycle", "watch_lifecycle",
+    "KSM_RUN", "KSM_STOP", "KSM_UNMERGE", "HostMemory", "host_memory", "ksm_set_run",
+    "MemoryChange", "build_memory_xml", "domain_attach_memory", "UploadResult", "volume_upload",
     "cpu_baseline", "cpu_compare", "host_cpu_xml", "host_facts", "host_ping", "kvm_usable",
     "snapshot_create", "snapshot_delete", "snapshot_list", "snapshot_revert",
     "bulk_domain_stats", "node_stats",

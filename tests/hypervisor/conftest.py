@@ -1,6 +1,7 @@
 """Fixtures for the gateway's tests: simulated hosts from hypervisor/nodes, no Django."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,22 @@ def small_domain(host_a: str) -> str:
     spec = DomainSpec(name="small", memory_kib=524288, vcpus=1, max_vcpus=4,
                       instance_id="inst-1", project_id="proj-1")
     return domain_define(host_a, build_domain_xml(spec))
+
+
+REAL_URI = "qemu:///system"
+REAL_SOCKET = "/var/run/libvirt/libvirt-sock"
+
+
+@pytest.fixture
+def real_host(monkeypatch) -> str:
+    """qemu:///system of a local libvirtd; the test is skipped, with the reason, without one."""
+    from hypervisor import HostUnreachable, connection
+
+    if not os.path.exists(REAL_SOCKET):
+        pytest.skip(f"no libvirtd socket at {REAL_SOCKET}")
+    monkeypatch.setattr(connection, "OPEN_ATTEMPTS", 1)
+    try:
+        connection.get_connection(REAL_URI)
+    except HostUnreachable as exc:
+        pytest.skip(f"libvirtd does not answer on {REAL_URI}: {exc}")
+    return REAL_URI

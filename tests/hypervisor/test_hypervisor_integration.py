@@ -1,27 +1,9 @@
 """Against a real local libvirtd (qemu:///system); skipped when none answers."""
-import os
-
 import pytest
 
-from hypervisor import HostUnreachable, host_facts, list_domains
-from hypervisor import connection
-
-URI = "qemu:///system"
-SOCKET = "/var/run/libvirt/libvirt-sock"
+from hypervisor import host_facts, list_domains
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def real_host(monkeypatch):
-    if not os.path.exists(SOCKET):
-        pytest.skip(f"no libvirtd socket at {SOCKET}")
-    monkeypatch.setattr(connection, "OPEN_ATTEMPTS", 1)
-    try:
-        connection.get_connection(URI)
-    except HostUnreachable as exc:
-        pytest.skip(f"libvirtd does not answer on {URI}: {exc}")
-    return URI
 
 
 def test_a_real_host_reports_qemu_and_distrusts_kvm(real_host, monkeypatch):

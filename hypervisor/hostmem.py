@@ -1,0 +1,112 @@
+"""Host memory overcommit facts libvirt does not report: KSM (same-page merging) and swap.
+
+They are read from the host's own ``/sys/kernel/mm/ksm`` and ``/proc/meminfo``, which the
+portal sees only for a host on its own machine (``qemu:///system``). Remote and simulated
+hosts answer ``readable=False`` with the reason. ``sys_root`` / ``proc_root`` are parameters so
+tests pass a fake tree; callers leave the defaults.
+"""
+from __future__ import annotations
+
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+
+from .connection import validate_uri
+from .errors import InvalidConfig, NotSupported, OperationFailed
+
+LOCAL_URIS = frozenset({"qemu:///system"})
+KSM_DIR = "kernel/mm/ksm"
+KSM_STOP, KSM_RUN, KSM_UNMERGE = 0, 1, 2  # values of /sys/kernel/mm/ksm/run
+KSM_RUN_VALUES = (KSM_STOP, KSM_RUN, KSM_UNMERGE)
+BYTES_PER_KIB = 1024
+MEMINFO_FIELDS = {"MemTotal": "mem_total_kib", "MemAvailable": "mem_available_kib",
+                  "SwapTotal": "swap_total_kib", "SwapFree": "swap_free_kib"}
+DEFAULT_SYS = Path("/sys")
+DEFAULT_PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class HostMemory:
+    readable: bool
+    note: str = ""
+    ksm_available: bool = False
+    ksm_run: int | None = None
+    ksm_pages_shared: int | None = None   # distinct pages KSM keeps
+    ksm_pages_sharing: int | None = None  # guest pages mapped onto them (the saving)
+    ksm_saved_kib: int | None = None
+    mem_total_kib: int | None = None
+    mem_available_kib: int | None = None
+    swap_total_kib: int | None = None
+    swap_free_kib: int | None = None
+
+
+def is_local(uri: str) -> bool:
+    """True when the host's /sys and /proc are this machine's."""
+    validate_uri(uri)
+    return uri in LOCAL_URIS
+
+
+def _why_unreadable(uri: str) -> str:
+    scheme = validate_uri(uri)
+    if scheme == "test":
+        return "not readable: a simulated host has no /sys or /proc"
+    return f"not readable: {uri} is not on the portal's machine (KSM and swap are read from local /sys and /proc)"
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise OperationFailed(f"{path} does not hold a number: {exc}") from exc
+
+
+def read_meminfo(proc_root: Path = DEFAULT_PROC) -> dict[str, int]:
+    """The fields of /proc/meminfo we use, in KiB."""
+    values: dict[str, int] = {}
+    for line in (Path(proc_root) / "meminfo").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in MEMINFO_FIELDS and rest.split():
+            values[MEMINFO_FIELDS[key]] = int(rest.split()[0])
+    return values
+
+
+def host_memory(uri: str, *, sys_root: Path = DEFAULT_SYS, proc_root: Path = DEFAULT_PROC,
+                page_size: int | None = None) -> HostMemory:
+    """KSM state and savings plus swap of a local host; ``readable=False`` elsewhere."""
+    if not is_local(uri):
+        return HostMemory(readable=False, note=_why_unreadable(uri))
+    ksm = Path(sys_root) / KSM_DIR
+    page_kib = (page_size or resource.getpagesize()) // BYTES_PER_KIB
+    try:
+        meminfo = read_meminfo(proc_root)
+    except OSError as exc:
+        return HostMemory(readable=False, note=f"not readable: {exc}")
+    run = _read_int(ksm / "run")
+    sharing = _read_int(ksm / "pages_sharing")
+    return HostMemory(
+        readable=True,
+        note="" if run is not None else "this kernel has no KSM (/sys/kernel/mm/ksm missing)",
+        ksm_available=run is not None,
+        ksm_run=run,
+        ksm_pages_shared=_read_int(ksm / "pages_shared"),
+        ksm_pages_sharing=sharing,
+        ksm_saved_kib=sharing * page_kib if sharing is not None else None,
+        **meminfo,
+    )
+
+
+def ksm_set_run(uri: str, run: int, *, sys_root: Path = DEFAULT_SYS) -> None:
+    """Start (1), stop (0) or stop-and-unmerge (2) KSM on a local host."""
+    if run not in KSM_RUN_VALUES:
+        raise InvalidConfig(f"KSM run is one of {KSM_RUN_VALUES}, not {run!r}", uri=uri)
+    if not is_local(uri):
+        raise NotSupported(_why_unreadable(uri), uri=uri)
+    path = Path(sys_root) / KSM_DIR / "run"
+    if not path.exists():
+        raise NotSupported("this kernel has no KSM (/sys/kernel/mm/ksm missing)", uri=uri)
+    try:
+        path.write_text(f"{run}\n")
+    except OSError as exc:
+        raise OperationFailed(f"cannot write {path}: {exc}", uri=uri) from exc

@@ -1,0 +1,71 @@
+"""KSM and swap read from a host's /sys and /proc (a fake tree here), only for a local host."""
+from pathlib import Path
+
+import pytest
+
+from hypervisor import KSM_RUN, InvalidConfig, NotSupported, host_memory, ksm_set_run
+
+LOCAL = "qemu:///system"
+PAGE = 4096
+MEMINFO = """MemTotal:       24684092 kB
+MemFree:         1000000 kB
+MemAvailable:    2000000 kB
+SwapCached:            0 kB
+SwapTotal:       8388604 kB
+SwapFree:        8000000 kB
+"""
+
+
+@pytest.fixture
+def fake_root(tmp_path):
+    ksm = tmp_path / "sys" / "kernel" / "mm" / "ksm"
+    ksm.mkdir(parents=True)
+    for name, value in {"run": "1", "pages_shared": "250", "pages_sharing": "1000"}.items():
+        (ksm / name).write_text(f"{value}\n")
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "meminfo").write_text(MEMINFO)
+    return tmp_path
+
+
+def read(root: Path, uri=LOCAL):
+    return host_memory(uri, sys_root=root / "sys", proc_root=root / "proc", page_size=PAGE)
+
+
+def test_it_reads_ksm_state_savings_and_swap_of_a_local_host(fake_root):
+    memory = read(fake_root)
+    assert memory.readable and memory.ksm_available and memory.ksm_run == KSM_RUN
+    assert (memory.ksm_pages_shared, memory.ksm_pages_sharing) == (250, 1000)
+    assert memory.ksm_saved_kib == 1000 * PAGE // 1024
+    assert (memory.swap_total_kib, memory.swap_free_kib) == (8388604, 8000000)
+    assert (memory.mem_total_kib, memory.mem_available_kib) == (24684092, 2000000)
+
+
+def test_a_kernel_without_ksm_still_reports_swap(fake_root):
+    for path in (fake_root / "sys" / "kernel" / "mm" / "ksm").iterdir():
+        path.unlink()
+    memory = read(fake_root)
+    assert memory.readable and not memory.ksm_available and memory.ksm_run is None
+    assert memory.swap_total_kib == 8388604 and "no KSM" in memory.note
+
+
+@pytest.mark.parametrize("uri", ["qemu+ssh://root@far/system", "qemu+tcp://10.99.0.2/system", "test:///default"])
+def test_remote_and_simulated_hosts_are_not_readable(fake_root, uri):
+    memory = read(fake_root, uri)
+    assert not memory.readable and memory.note.startswith("not readable")
+    assert memory.ksm_run is None and memory.swap_total_kib is None
+
+
+def test_it_starts_and_stops_ksm_on_a_local_host(fake_root):
+    ksm_set_run(LOCAL, 0, sys_root=fake_root / "sys")
+    assert (fake_root / "sys/kernel/mm/ksm/run").read_text().strip() == "0"
+    assert read(fake_root).ksm_run == 0
+    ksm_set_run(LOCAL, 2, sys_root=fake_root / "sys")
+    assert read(fake_root).ksm_run == 2
+
+
+def test_it_rejects_a_bad_run_value_and_remote_hosts(fake_root):
+    with pytest.raises(InvalidConfig):
+        ksm_set_run(LOCAL, 7, sys_root=fake_root / "sys")
+    with pytest.raises(NotSupported):
+        ksm_set_run("qemu+ssh://root@far/system", 1, sys_root=fake_root / "sys")
+    assert (fake_root / "sys/kernel/mm/ksm/run").read_text().strip() == "1"
