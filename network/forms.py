@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 
 from network import services
 from network.choices import Direction, EtherType, LbProtocol, Protocol
-from network.models import Network, Port, SecurityGroup, Subnet
+from network.models import Network, OvnDeployment, Port, SecurityGroup, Subnet
 
 
 def _split(text):
@@ -144,3 +144,15 @@ class LoadBalancerForm(ServiceForm):
     def save(self, user):
         data = dict(self.cleaned_data)
         return services.create_load_balancer(user, self.project, data.pop("subnet"), **data)
+
+
+class OvnDeploymentForm(forms.ModelForm):
+    """The staff page's form; save() goes through the service (validation, audit)."""
+
+    class Meta:
+        model = OvnDeployment
+        fields = ["nb_connection", "sb_connection", "gateway_chassis", "encap_type"]
+
+    def save_as(self, user, request=None):
+        return services.update_deployment(user, request=request,
+                                          **{field: self.cleaned_data[field] for field in self.Meta.fields})

@@ -11,7 +11,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from network import backends, forms, services, topology
-from network.models import FloatingIP, LoadBalancer, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet
+from network.models import (
+    FloatingIP, LoadBalancer, Network, OvnDeployment, Port, Router, SecurityGroup, SecurityGroupRule, Subnet,
+)
 from portal.errors import ActionError
 from portal.operations import TargetBusy
 from portal.quotas import QuotaExceeded
@@ -126,3 +128,27 @@ def sync(request):
     op = services.start_sync(request.user, clean_orphans=request.POST.get("clean_orphans") == "on")
     messages.success(request, "Network sync started.")
     return redirect("operation-detail", pk=op.pk)
+
+
+@staff_member_required
+def ovn_deployment(request):
+    """Where the portal finds OVN (registered by `make lab` or here); NUBES_OVN_* variables win."""
+    from network import settings as net_settings
+
+    form = forms.OvnDeploymentForm(request.POST or None, instance=OvnDeployment.current())
+    if request.method == "POST" and form.is_valid():
+        try:
+            form.save_as(request.user, request)
+        except REFUSALS as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "OVN deployment saved.")
+            return redirect("network:ovn-deployment")
+    overridden = [v for v in net_settings.OVN_VARIABLES if net_settings.source(v) == "environment"]
+    return render(request, "network/ovn_deployment.html", {
+        "form": form, "overridden": overridden, "resources": RESOURCES, "backend": backends.configured(),
+        "effective": {"Northbound": net_settings.ovn_nb_endpoint() or "—",
+                      "Southbound": net_settings.ovn_sb_endpoint() or "—",
+                      "Gateway chassis": ", ".join(net_settings.gateway_chassis()) or "—",
+                      "Encapsulation": net_settings.overlay_type()},
+    }, status=400 if form.errors else 200)

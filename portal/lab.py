@@ -1,6 +1,6 @@
 """Registering the lab (lab/state/lab.json, written by lab/up.sh) in the portal through the
 apps' services and serializers, the way an admin would: a cluster, both hosts, the shared
-pools, a tiny flavor and the lab guest as a kernel-boot image. Safe to run twice."""
+pools, a tiny flavor, the lab guest as a kernel-boot image and the OVN endpoints. Safe to run twice."""
 import json
 from pathlib import Path
 
@@ -34,7 +34,7 @@ def _save(serializer_class, instance, data):
 
 
 def register(user, lab):
-    """Returns what it registered: {"cluster", "hosts", "pools", "flavor", "image"}."""
+    """Returns what it registered: {"cluster", "hosts", "pools", "flavor", "image", "ovn", "chassis"}."""
     from compute import services as compute_services
     from compute.api.serializers import ClusterSerializer, FlavorSerializer, HostSerializer, ImageSerializer
     from compute.models import Cluster, Flavor, Host, Image
@@ -65,16 +65,18 @@ def register(user, lab):
         "initrd_path": guest["initrd"], "kernel_cmdline": guest["cmdline"],
     })
     return {"cluster": cluster, "hosts": hosts, "pools": register_pools(user, lab, hosts),
-            "flavor": flavor, "image": image, "ovn": ovn_settings(lab), "chassis": check_chassis(lab)}
+            "flavor": flavor, "image": image, "ovn": register_ovn(user, lab), "chassis": check_chassis(lab)}
 
 
-def ovn_settings(lab):
-    """The environment the portal needs to put networks on the lab's OVN. The network app reads
-    its NB endpoint from the environment only (no table), so registration cannot store it:
-    `make lab` prints these for .env, and the integration tier sets them for its tests."""
+def register_ovn(user, lab):
+    """Save the lab's OVN endpoints as the portal's OVN deployment, so the network app uses
+    them without environment variables (NUBES_OVN_* variables, when set, still win)."""
+    from network import services as network_services
+
     gateways = [host["chassis"] for host in lab["hosts"] if host.get("gateway")]
-    return {"NUBES_OVN_NB": lab["ovn"]["nb"], "NUBES_OVN_ENCAP": lab["ovn"]["encap_type"],
-            "NUBES_OVN_GATEWAY_CHASSIS": ",".join(gateways)}
+    return network_services.update_deployment(
+        user, nb_connection=lab["ovn"]["nb"], sb_connection=lab["ovn"]["sb"], gateway_chassis=",".join(gateways),
+        encap_type=lab["ovn"]["encap_type"])
 
 
 def check_chassis(lab):

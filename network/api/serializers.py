@@ -1,8 +1,9 @@
 """Serializers: what the API shows and accepts. Rules live on the models and in services."""
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from network.models import (
-    FloatingIP, LoadBalancer, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet,
+    FloatingIP, LoadBalancer, Network, OvnDeployment, Port, Router, SecurityGroup, SecurityGroupRule, Subnet,
 )
 from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin
 
@@ -185,3 +186,32 @@ class LoadBalancerSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
         if self.instance is not None and not isinstance(self.instance, (list, tuple)):
             fields["subnet"].read_only = fields["vip_address"].read_only = True
         return fields
+
+
+class OvnDeploymentSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """The registered OVN endpoints, and what the portal uses now (environment variables win)."""
+
+    effective = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OvnDeployment
+        fields = ["nb_connection", "sb_connection", "gateway_chassis", "encap_type", "updated", "effective"]
+        read_only_fields = ["updated"]
+
+    def validate(self, attrs):
+        candidate = OvnDeployment(**{**{f: getattr(self.instance, f) for f in self.Meta.fields[:4]}, **attrs})
+        try:
+            candidate.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return {field: getattr(candidate, field) for field in attrs}
+
+    def get_effective(self, deployment):
+        from network import settings as net_settings
+
+        return {
+            "nb_connection": net_settings.ovn_nb_endpoint(), "sb_connection": net_settings.ovn_sb_endpoint(),
+            "gateway_chassis": net_settings.gateway_chassis(), "encap_type": net_settings.overlay_type(),
+            "backend": net_settings.backend_path().rpartition(".")[2],
+            "from_environment": sorted(v for v in net_settings.OVN_VARIABLES if net_settings.source(v) == "environment"),
+        }

@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from network.api import views
@@ -12,4 +13,4 @@ router.register("security-group-rules", views.SecurityGroupRuleViewSet)
 router.register("routers", views.RouterViewSet)
 router.register("floating-ips", views.FloatingIPViewSet)
 router.register("load-balancers", views.LoadBalancerViewSet)
-urlpatterns = router.urls
+urlpatterns = [path("ovn-deployment/", views.OvnDeploymentView.as_view(), name="ovn-deployment"), *router.urls]

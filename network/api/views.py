@@ -1,12 +1,15 @@
 """Viewsets: declarations; writes go through network.services, which queue Operations."""
-from rest_framework import status
+from rest_framework import generics, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from network import services
 from network.api import serializers as s
-from network.models import FloatingIP, LoadBalancer, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet
+from network.models import (
+    FloatingIP, LoadBalancer, Network, OvnDeployment, Port, Router, SecurityGroup, SecurityGroupRule, Subnet,
+)
 from portal.api.base import ProjectScopedViewSet, accepted
+from portal.api.permissions import StaffOnly
 
 
 class ServiceViewSet(ProjectScopedViewSet):
@@ -193,3 +196,20 @@ class LoadBalancerViewSet(ServiceViewSet):
 
     def service_delete(self, lb):
         return services.delete_load_balancer(self.request.user, lb)
+
+
+class OvnDeploymentView(generics.GenericAPIView):
+    """GET / PATCH /api/v1/ovn-deployment/: the OVN endpoints the portal uses (cloud admins)."""
+
+    permission_classes = [StaffOnly]
+    serializer_class = s.OvnDeploymentSerializer
+    queryset = OvnDeployment.objects.all()
+
+    def get(self, request):
+        return Response(self.get_serializer(OvnDeployment.current()).data)
+
+    def patch(self, request):
+        serializer = self.get_serializer(OvnDeployment.current(), data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        deployment = services.update_deployment(request.user, request=request, **serializer.validated_data)
+        return Response(self.get_serializer(deployment).data)

@@ -1,3 +1,4 @@
+from network.models.deployment import OvnDeployment
 from network.models.load_balancers import LoadBalancer, LoadBalancerMember
 from network.models.networks import Network, Subnet
 from network.models.ports import IPAllocation, Port
@@ -5,6 +6,6 @@ from network.models.routers import FloatingIP, Router, RouterInterface
 from network.models.security import SecurityGroup, SecurityGroupRule
 
 __all__ = [
-    "FloatingIP", "IPAllocation", "LoadBalancer", "LoadBalancerMember", "Network", "Port", "Router",
+    "FloatingIP", "IPAllocation", "LoadBalancer", "LoadBalancerMember", "Network", "OvnDeployment", "Port", "Router",
     "RouterInterface", "SecurityGroup", "SecurityGroupRule", "Subnet",
 ]

@@ -1,6 +1,7 @@
 """The verbs of the network domain: the only code views and the API call. Each verb checks
 the rules and quotas, writes the intended state and queues the Operation that realises it."""
 from network.services.common import finish_pending_deletes, realise_object, remove_object
+from network.services.deployment import update_deployment
 from network.services.instances import nic_spec, plug_instance, unplug_instance
 from network.services.l2 import (
     create_network, create_port, create_subnet, delete_network, delete_port, delete_subnet, update_network,
@@ -21,6 +22,6 @@ __all__ = [
     "create_router", "create_rule", "create_security_group", "create_subnet", "delete_floating_ip",
     "delete_load_balancer", "delete_network", "delete_port", "delete_router", "delete_rule", "delete_security_group",
     "delete_subnet", "disassociate", "ensure_default_group", "finish_pending_deletes", "nic_spec", "plug_instance",
-    "realise_object", "remove_interface", "remove_object", "start_sync", "unplug_instance", "update_load_balancer",
-    "update_network", "update_port", "update_router", "update_security_group", "update_subnet",
+    "realise_object", "remove_interface", "remove_object", "start_sync", "unplug_instance", "update_deployment",
+    "update_load_balancer", "update_network", "update_port", "update_router", "update_security_group", "update_subnet",
 ]

@@ -31,14 +31,14 @@ def lab():
 
 
 def register_lab(admin, lab, monkeypatch):
-    """Register the lab as `admin`, see both hosts up, and point the network app at the lab's
-    OVN (it reads its endpoint from the environment); returns what was registered."""
+    """Register the lab as `admin` (the network app then uses the lab's OVN, registered as the
+    portal's OVN deployment) and see both hosts up; returns what was registered."""
     made = lab_module.register(admin, lab)
     for host in made["hosts"]:
         host.refresh_from_db()
         assert host.state == "up", f"{host.name}: {host.state_reason}"
-    for name, value in made["ovn"].items():
-        monkeypatch.setenv(name, value)
+    for name in ("NUBES_OVN_NB", "NUBES_OVN_SB", "NUBES_OVN_ENCAP", "NUBES_OVN_GATEWAY_CHASSIS"):
+        monkeypatch.delenv(name, raising=False)  # the environment would win over the registration
     return made
 
 

@@ -187,7 +187,15 @@ def test_registration_finds_every_lab_host_a_complete_ovn_chassis(cloud):
     assert set(cloud.made["chassis"]) == set(cloud.hosts)
     for host, check in cloud.made["chassis"].items():
         assert check == "The chassis has every external id OVN needs.", f"{host}: {check}"
-    assert cloud.made["ovn"]["NUBES_OVN_GATEWAY_CHASSIS"] == "nubes-hosta"
+    assert cloud.made["ovn"].gateway_chassis == "nubes-hosta"
+
+
+def test_registration_makes_the_labs_ovn_the_portals_network_backend(cloud):
+    from network import backends, settings as net_settings
+
+    assert net_settings.ovn_nb_endpoint() == cloud.lab["ovn"]["nb"]
+    assert net_settings.ovn_sb_endpoint() == cloud.lab["ovn"]["sb"]
+    assert backends.configured().name == "ovn"
 
 
 def test_both_guests_get_their_port_addresses_from_ovn_dhcp(cloud):

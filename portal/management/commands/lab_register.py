@@ -1,4 +1,4 @@
-"""Register the lab made by `make lab` in the portal (cluster, hosts, pools, flavor, image)."""
+"""Register the lab made by `make lab` in the portal (cluster, hosts, pools, flavor, image, OVN)."""
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
@@ -33,5 +33,6 @@ class Command(BaseCommand):
         self.stdout.write(f"flavor {made['flavor'].name}, image {made['image'].name} (kernel boot)")
         for name, check in made["chassis"].items():
             self.stdout.write(f"chassis {name}: {check}")
-        settings = " ".join(f"{key}={value}" for key, value in made["ovn"].items())
-        self.stdout.write(f"networks on the lab's OVN: start the portal with {settings} in its environment")
+        ovn = made["ovn"]
+        self.stdout.write(f"OVN deployment: NB {ovn.nb_connection}, SB {ovn.sb_connection}, gateway chassis "
+                          f"{ovn.gateway_chassis or '-'}, {ovn.encap_type} (`make run` puts networks there)")
