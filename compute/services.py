@@ -15,7 +15,7 @@ from compute.choices import (
     PLACED_STATES, VCPU_HOTPLUG_HEADROOM, VNC_PASSWORD_BYTES, Action, CpuPolicy, DiskBus, EventSource, HostState,
     ImageState, InstanceState, RebootKind,
 )
-from compute.models import Flavor, Host, Image, Instance, InstanceEvent
+from compute.models import Flavor, HaPriority, Host, Image, Instance, InstanceEvent
 from portal import audit, operations, quotas
 from portal.choices import Role
 from portal.errors import ActionError, Conflict, NotPermitted
@@ -298,6 +298,20 @@ def set_lock(user, instance, locked, request=None):
     instance.locked = locked
     record_event(instance, EventSource.ACTION, "lock" if locked else "unlock")
     audit.record(user, "instance.lock" if locked else "instance.unlock", instance, request=request)
+    return instance
+
+
+def set_ha_priority(user, instance, priority, request=None):
+    """HA restart priority (0 = not protected): cloud admins and the project's admins, since it
+    claims failover capacity the whole cluster keeps free."""
+    if not _is_admin(user, instance.project):
+        raise NotPermitted("Only project admins and cloud admins change an instance's HA priority.")
+    if priority not in HaPriority.values:
+        raise ActionError(f"ha_priority is one of {', '.join(map(str, HaPriority.values))}.", field="ha_priority")
+    Instance.objects.filter(pk=instance.pk).update(ha_priority=priority)
+    instance.ha_priority = priority
+    record_event(instance, EventSource.ACTION, "ha priority", HaPriority(priority).label)
+    audit.record(user, "instance.set_ha", instance, request=request, ha_priority=priority)
     return instance
 
 

@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rest_framework import serializers
 
 from compute.choices import MAX_NAME_LENGTH, STOP_TIMEOUT_MAX_S, HostState, RebootKind
-from compute.models import Cluster, Flavor, Host, Image, Instance, KeyPair
+from compute.models import Cluster, Flavor, HaPriority, Host, Image, Instance, KeyPair
 from compute.models.catalog import MAX_CPU_SHARES
 from compute.models.instances import validate_instance_name
 from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin
@@ -122,7 +122,7 @@ def generate_key_pair():
 INSTANCE_FIELDS = ["id", "uuid", "name", "project", "flavor", "flavor_name", "image", "image_name", "host",
                    "host_name", "simulated", "key_pair", "state", "state_reason", "power_state", "locked", "vcpus",
                    "ram_mb", "disk_gb", "balloon_mb", "cpu_shares", "cpu_limit_pct", "domain_name", "created",
-                   "updated", "launched"]
+                   "updated", "launched", "ha_priority"]
 
 
 class InstanceSerializer(serializers.ModelSerializer):
@@ -184,6 +184,11 @@ class ResizeSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class RebuildSerializer(StrictFieldsMixin, serializers.Serializer):
     image = serializers.PrimaryKeyRelatedField(queryset=Image.objects.all())
+
+
+class HaPrioritySerializer(StrictFieldsMixin, serializers.Serializer):
+    ha_priority = serializers.ChoiceField(choices=HaPriority.choices,
+                                          help_text="HA restart priority: 0 not protected, 1 low, 2 medium, 3 high")
 
 
 class BalloonSerializer(StrictFieldsMixin, serializers.Serializer):

@@ -224,6 +224,12 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return accepted(services.set_cpu_qos(request.user, instance, request=request, **self._valid(s.CpuQosSerializer)),
                         request)
 
+    @action(detail=True, methods=["post"], url_path="set-ha", serializer_class=s.HaPrioritySerializer)
+    def set_ha(self, request, pk=None):
+        instance = services.set_ha_priority(request.user, self.get_object(),
+                                            self._valid(s.HaPrioritySerializer)["ha_priority"], request)
+        return Response(s.InstanceSerializer(instance).data, status=status.HTTP_200_OK)
+
     @action(detail=True, methods=["post"], url_path="console-token")
     def console_token(self, request, pk=None):
         """A one-minute ticket for the graphical console's websocket (/ws/vnc/<id>/?token=...)."""
