@@ -9,7 +9,9 @@ class NetworkConfig(AppConfig):
         from network import settings as net_settings
         from network.models import FloatingIP, LoadBalancer, Network
         from network.services import instances
+        from network import signals
         from portal import quotas
+        from portal.signals import project_deleting
         from portal.celery import app as celery_app
 
         quotas.register_counter("networks", lambda project: Network.objects.filter(project=project).count())
@@ -19,6 +21,7 @@ class NetworkConfig(AppConfig):
         hooks.register_nics(instances.instance_nics)
         hooks.register_ports(instances.make_instance_ports, instances.launch_choices)
         hooks.instance_removed.connect(instances.instance_removed, dispatch_uid="network-unplug-instance")
+        project_deleting.connect(signals.remove_default_groups, dispatch_uid="network-default-groups")
         # The sync is this app's periodic task; beat reads the schedule from the Celery app.
         celery_app.conf.beat_schedule = {
             **(celery_app.conf.beat_schedule or {}),

@@ -44,6 +44,12 @@ def sync(self, op_id):
     return run_operation(op_id, work, self.request.id or "")
 
 
+@shared_task(bind=True)
+def remove_port_group(self, op_id, name):
+    """A deleted project's default security group: its port group leaves the backend."""
+    return run_operation(op_id, lambda op: common.remove_port_group(name), self.request.id or "")
+
+
 @shared_task
 def sync_periodic():
     """Beat: one sync at a time (a running one makes this a no-op)."""

@@ -44,6 +44,10 @@ class NetworkBackend:
     def realise_network(self, network):
         raise NotImplementedError
 
+    def tunnel_keys_in_use(self):
+        """Tunnel keys the control plane holds beyond this portal's database."""
+        return set()
+
     def remove_network(self, network):
         raise NotImplementedError
 

@@ -33,11 +33,34 @@ class OvnBackend(NetworkBackend):
     supports_routers = supports_security_groups = supports_load_balancers = True
 
     # --- networks, subnets, ports -----------------------------------------------------------
+    def tunnel_keys_in_use(self):
+        """Every requested tunnel key in the NB. Unreachable: the database's keys alone (the
+        realisation checks again and moves a network whose key a stranger took meanwhile)."""
+        try:
+            return set(nb.switch_tunnel_keys(endpoint()).values())
+        except OvnError as exc:
+            log.warning("tunnel keys: cannot read the NB (%s); allocating from the database only", exc)
+            return set()
+
+    def _claim_tunnel_key(self, ep, network):
+        """If another switch in the NB asks for this network's key, take a free one."""
+        from network.services.l2 import next_tunnel_key  # services import backends
+
+        keys = nb.switch_tunnel_keys(ep)
+        others = {key for name, key in keys.items() if name != network.switch_name}
+        if network.tunnel_key is None or network.tunnel_key not in others:
+            return
+        old, network.tunnel_key = network.tunnel_key, next_tunnel_key(network.segment_type, others)
+        Network.objects.filter(pk=network.pk).update(tunnel_key=network.tunnel_key)
+        log.warning("network %s: tunnel key %s is taken in the NB by another switch; moved to %s",
+                    network.pk, old, network.tunnel_key)
+
     def realise_network(self, network):
         """DHCP options first (committed), then the switch with its ports (which reference them)."""
         ep = endpoint()
         with _reasoned():
             changed = 0
+            self._claim_tunnel_key(ep, network)
             for subnet in network.subnets.exclude(state=State.DELETING):
                 if subnet.enable_dhcp:
                     nb.dhcp_options_ensure(ep, specs.dhcp_spec(subnet))
@@ -88,8 +111,11 @@ class OvnBackend(NetworkBackend):
             return nb.port_group_ensure(endpoint(), specs.group_spec(group))
 
     def remove_security_group(self, group):
+        self.remove_port_group(group.port_group_name)
+
+    def remove_port_group(self, name):
         with _reasoned():
-            nb.port_group_delete(endpoint(), group.port_group_name)
+            nb.port_group_delete(endpoint(), name)
 
     # --- routers, floating IPs, load balancers ----------------------------------------------
     def realise_router(self, router):

@@ -113,6 +113,24 @@ def switch_ensure(nb: Endpoint, spec: SwitchSpec) -> int:
     return _call(nb, lambda api, txn: _ensure_switch_row(api, txn, spec)[1])
 
 
+TUNNEL_KEY_OPTION = "requested-tnl-key"
+
+
+def switch_tunnel_keys(nb: Endpoint) -> dict[str, int]:
+    """{switch name: requested tunnel key} of every logical switch that asks for one, ours or
+    not: another portal (or test session) on the same Northbound allocates from the same space."""
+
+    def fn(api, txn):
+        keys = {}
+        for row in api.tables[LS].rows.values():
+            value = row.other_config.get(TUNNEL_KEY_OPTION, "")
+            if value.isdigit():
+                keys[row.name] = int(value)
+        return keys
+
+    return _call(nb, fn)
+
+
 def switch_delete(nb: Endpoint, name: str) -> None:
     """Delete the switch and its ports (children go with it)."""
     client.execute(nb.address, nb.timeout, lambda api: [api.ls_del(name, if_exists=True)])

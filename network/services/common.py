@@ -176,6 +176,15 @@ def forget(obj):
         obj.delete()
 
 
+def remove_port_group(name):
+    """Take one port group out of the backend by name (its security group is already gone)."""
+    backend = backends.configured()
+    if not backend.supports_security_groups:
+        return f"Nothing to remove: the {backend.label} backend has no port groups."
+    backend.remove_port_group(name)
+    return f"Removed port group {name}"
+
+
 def finish_pending_deletes(backend):
     """Sync: objects whose deletion failed earlier (OVN was down) are removed now."""
     removed = 0

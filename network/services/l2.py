@@ -18,12 +18,16 @@ NETWORK_ADMIN_FIELDS = ("shared", "external", "physical_network", "vlan_id")
 
 # --- networks -------------------------------------------------------------------------------
 
-def _next_tunnel_key(segment_type):
+def next_tunnel_key(segment_type, taken=()):
+    """The next free tunnel key above every key in the database and in `taken` (the keys the
+    backend's control plane already holds, e.g. another portal's switches on the same NB)."""
     top = TUNNEL_KEY_MAX[SegmentType.VXLAN if segment_type == SegmentType.VXLAN else SegmentType.GENEVE]
-    highest = Network.objects.aggregate(top=Max("tunnel_key"))["top"] or TUNNEL_KEY_MIN - 1
+    taken = {key for key in taken if TUNNEL_KEY_MIN <= key <= top}
+    highest = max(Network.objects.aggregate(top=Max("tunnel_key"))["top"] or TUNNEL_KEY_MIN - 1,
+                  TUNNEL_KEY_MIN - 1, *taken)
     if highest < top:
         return highest + 1
-    used = set(Network.objects.exclude(tunnel_key=None).values_list("tunnel_key", flat=True))
+    used = taken | set(Network.objects.exclude(tunnel_key=None).values_list("tunnel_key", flat=True))
     for key in range(TUNNEL_KEY_MIN, top + 1):
         if key not in used:
             return key
@@ -43,8 +47,9 @@ def create_network(user, project, *, name, segment_type=None, description="", mt
         raise Conflict(f"VLAN {network.vlan_id} on {network.physical_network} is already a network.", field="vlan_id")
     with transaction.atomic():
         quotas.take(project, networks=1)
+        taken = backend.tunnel_keys_in_use()
         for _ in range(TUNNEL_KEY_ATTEMPTS):
-            network.tunnel_key = _next_tunnel_key(segment_type)
+            network.tunnel_key = next_tunnel_key(segment_type, taken)
             try:
                 with transaction.atomic():
                     network.save()

@@ -83,3 +83,18 @@ def delete_rule(user, rule):
         op = queue("security_group_rule.delete", group, user)
         rule.delete()
     return op
+
+
+def remove_default_groups(project, user=None):
+    """Delete the project's default security groups with their rules (the project is being
+    deleted); once committed, an Operation per group removes its port group from the backend
+    (if that fails, the sync reports the port group as an orphan)."""
+    from network import tasks
+    from portal import operations
+
+    for group in SecurityGroup.objects.filter(project=project, is_default=True):
+        name = group.port_group_name
+        group.delete()  # its rules go with it
+        op = operations.begin_untargeted("security_group.delete", name=f"default group of {project.name}", user=user,
+                                         detail={"port_group": name})
+        transaction.on_commit(lambda o=op.pk, n=name: tasks.remove_port_group.delay(o, n))

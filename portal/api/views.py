@@ -1,4 +1,5 @@
 from django.db import transaction
+from django.db.models import ProtectedError
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -18,6 +19,7 @@ from portal.api.serializers import (
 from portal.errors import Conflict, NotPermitted
 from portal.models import ApiToken, AuditEvent, Membership, Operation, Project, Quota
 from portal.services import revoke_token, start_recount
+from portal.signals import project_deleting
 
 
 class ProjectViewSet(viewsets.ModelViewSet):
@@ -47,8 +49,14 @@ class ProjectViewSet(viewsets.ModelViewSet):
             raise NotPermitted("Only cloud admins delete projects.")
         if Operation.objects.filter(project=project, status__in=["queued", "running"]).exists():
             raise Conflict("The project has operations in progress.")
-        audit.record(self.request.user, "project.delete", project, request=self.request)
-        project.delete()
+        try:
+            with transaction.atomic():
+                audit.record(self.request.user, "project.delete", project, request=self.request)
+                project_deleting.send(sender=Project, project=project, user=self.request.user)
+                project.delete()
+        except ProtectedError as exc:
+            kinds = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
+            raise Conflict(f"The project still has {', '.join(kinds)}; delete them first.") from None
 
     @action(detail=True, methods=["post"], url_path="recount-quota", permission_classes=[ProjectRolePermission])
     def recount_quota(self, request, pk=None):
