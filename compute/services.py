@@ -25,6 +25,7 @@ MIN_BALLOON_MB = 64
 SERIAL_LOG_DIR = "/var/log/libvirt/qemu"
 MAC_OUI = "52:54:00"  # QEMU's locally administered prefix
 DISK_TARGETS = {DiskBus.VIRTIO: "vda", DiskBus.SCSI: "sda", DiskBus.SATA: "sda"}
+DIMM_ALIGN_MB = 2  # QEMU aligns hotplugged DIMMs to 2 MiB
 
 
 
@@ -61,12 +62,18 @@ ADMIN_HOST_STATES = (HostState.UP, HostState.DOWN, HostState.MAINTENANCE, HostSt
 
 
 def set_host_state(user, host, state, reason="", request=None):
-    """An admin's state change. Maintenance and standby take no new instances; running ones
-    stay where they are until migration exists to evacuate them."""
+    """An admin's state change. Maintenance and standby take no new instances; an up host put
+    into maintenance is evacuated (compute.migration.evacuate_host: every instance migrates off,
+    a few at a time, to hosts the scheduler picks)."""
     if state not in ADMIN_HOST_STATES:
         raise ActionError(f"An admin sets a host to one of {', '.join(ADMIN_HOST_STATES)}.", field="state")
     if state == HostState.UP and not host.refreshed:
         raise Conflict("Read the host's facts (refresh) before bringing it up.")
+    if state == HostState.MAINTENANCE and host.state == HostState.UP:
+        from compute import migration
+
+        migration.evacuate_host(host, user=user, request=request)
+        reason = reason or "Evacuating"
     Host.objects.filter(pk=host.pk).update(state=state, state_reason=reason[:500])
     host.refresh_from_db()
     audit.record(user, "host.set_state", host, request=request, state=state, reason=reason)
@@ -216,6 +223,17 @@ def restart_after_failure(instance, reason):
     return _queue(None, instance, Action.START, {"ha": True, "reason": reason[:255]})
 
 
+def policy_balloon(instance, memory_mb, policy, reason):
+    """The balloon policy's change of an instance's balloon target (compute.overcommit): a
+    system action, one at a time like any other; ``policy`` is "reclaim" or "release"."""
+    running = operations.active_on(instance)
+    if running is not None:
+        raise operations.TargetBusy(running)
+    if instance.state != InstanceState.ACTIVE:
+        raise Conflict(f"Instance {instance.name} is {instance.state}; the balloon policy moves running ones only.")
+    return _queue(None, instance, Action.SET_BALLOON, {"memory_mb": memory_mb, "policy": policy, "reason": reason[:200]})
+
+
 def check_admission(instance_or_flavor, host):
     """HA admission control (the scheduler's): refuses, with the reason, what would eat the
     cluster's failover capacity."""
@@ -273,7 +291,16 @@ def can_resize_live(instance, flavor):
         return False
     same_shape = (flavor.cpu_policy == instance.flavor.cpu_policy == CpuPolicy.SHARED
                   and flavor.numa_nodes == instance.flavor.numa_nodes == 1 and flavor.disk_gb == instance.disk_gb)
-    return same_shape and flavor.vcpus <= max_vcpus(instance) and flavor.ram_mb <= instance.ram_mb
+    return same_shape and flavor.vcpus <= max_vcpus(instance) and (
+        flavor.ram_mb <= instance.ram_mb or memory_hotpluggable(instance, flavor.ram_mb))
+
+
+def memory_hotpluggable(instance, ram_mb):
+    """Growing to ``ram_mb`` is one DIMM within the flavor's hotplug ceiling (max_ram_mb)."""
+    flavor = instance.flavor
+    grow = ram_mb - instance.ram_mb
+    return bool(flavor.memory_slots and flavor.max_ram_mb and ram_mb <= flavor.max_ram_mb
+                and grow > 0 and grow % DIMM_ALIGN_MB == 0)
 
 
 def rename(user, instance, name, request=None):

@@ -23,6 +23,8 @@ from portal.tasks import run_operation
 log = logging.getLogger(__name__)
 INSTANCE_RELATED = ("project", "flavor", "image", "host", "host__cluster", "key_pair")
 UNREACHABLE_PREFIX = "Unreachable: "
+BYTES_PER_MIB = 1024 * 1024
+UPLOAD_PROGRESS_START, UPLOAD_PROGRESS_SPAN, UPLOAD_PROGRESS_STEP = 10, 25, 5  # % of a create
 WATCH_EVENTS = True  # tests switch the libvirt event watch off and call the handler directly
 
 
@@ -122,23 +124,42 @@ def apply_facts(host, facts):
 
 # --- create --------------------------------------------------------------------------------
 
-def _ensure_image(host, image):
-    """The image's volume on the host; a simulated host's cache is filled on first use."""
+def _ensure_image(host, image, op=None):
+    """The image's volume on the host, filled on first use: a real host gets the data from the
+    portal's image store (volume_upload), a simulated host's cache an empty stand-in."""
     try:
         return hv.volume_info(host.uri, image.pool, image.volume)
     except hv.VolumeNotFound:
+        if not host.simulated and image.file_path and not image.kernel_path:
+            return _upload_image(host, image, op)
         # A kernel-boot image's disk starts blank, so it can be made on any host.
         if not host.simulated and not image.kernel_path:
             raise ActionError(f"Image {image.name} is missing on {host.name}: no volume "
-                              f"{image.volume} in pool {image.pool}.") from None
+                              f"{image.volume} in pool {image.pool}, and no data in the image store.") from None
     # Simulated hosts keep nothing between processes: stand in an empty volume of the
     # image's size, as an image cache would after a download.
     return hv.volume_create(host.uri, image.pool, image.volume, image.virtual_size_gb * BYTES_PER_GIB, image.format)
 
 
-def _make_root(instance, image):
+def _upload_image(host, image, op):
+    """Stream the image's file from the portal's store into the host's pool (progress on ``op``)."""
+    reported = [0]
+
+    def progress(sent, total):
+        percent = UPLOAD_PROGRESS_SPAN * sent // total
+        if op is not None and percent >= reported[0] + UPLOAD_PROGRESS_STEP:
+            reported[0] = percent
+            operations.progress(op, UPLOAD_PROGRESS_START + percent, f"Copying image {image.name} to {host.name}: "
+                                f"{sent // BYTES_PER_MIB} of {total // BYTES_PER_MIB} MiB")
+
+    result = hv.volume_upload(host.uri, image.pool, image.volume, image.file_path, fmt=image.format,
+                              on_progress=progress)
+    return result.volume
+
+
+def _make_root(instance, image, op=None):
     host, flavor = instance.host, instance.flavor
-    base = _ensure_image(host, image)
+    base = _ensure_image(host, image, op)
     if flavor.linked_clone and image.format == ImageFormat.QCOW2:
         return hv.volume_create(host.uri, image.pool, instance.root_volume, instance.disk_gb * BYTES_PER_GIB,
                                 "qcow2", backing_path=base.path, backing_format=image.format)
@@ -178,7 +199,7 @@ def create_instance(self, op_id):
         host, made, done = instance.host, [], False
         try:
             operations.progress(op, 10, f"Preparing image {instance.image.name} on {host.name}")
-            root = _make_root(instance, instance.image)
+            root = _make_root(instance, instance.image, op)
             made.append(("volume", instance.root_volume, instance.image.pool))
             if cloudinit.place_seed(instance, root.path) is not None:
                 made.append(("seed", instance.seed_path, None))
@@ -268,10 +289,14 @@ def _resize(instance, op):
     flavor = Flavor.objects.get(pk=op.detail["flavor"])
     uri, uuid = instance.host.uri, str(instance.uuid)
     delta = op.detail["delta"]
+    how = "live" if op.detail.get("live") else "cold"
     try:
         if op.detail.get("live"):
             hv.domain_set_vcpus(uri, uuid, flavor.vcpus)
-            if flavor.ram_mb != instance.ram_mb:
+            if flavor.ram_mb > instance.ram_mb:
+                plugged = hv.domain_attach_memory(uri, uuid, (flavor.ram_mb - instance.ram_mb) * KIB_PER_MIB, 0)
+                how = "memory hotplugged (simulated)" if plugged.simulated else "memory hotplugged"
+            elif flavor.ram_mb < instance.ram_mb:
                 hv.domain_set_balloon(uri, uuid, flavor.ram_mb * KIB_PER_MIB)
         if not op.detail.get("live") and flavor.disk_gb > instance.disk_gb:
             hv.volume_resize(uri, instance.image.pool, instance.root_volume, flavor.disk_gb * BYTES_PER_GIB)
@@ -283,7 +308,7 @@ def _resize(instance, op):
         raise
     instance.save(update_fields=["flavor", "vcpus", "ram_mb", "disk_gb"])
     quotas.give_back(instance.project, **{k: -v for k, v in delta.items() if v < 0})
-    return f"Resized to {flavor.name} ({'live' if op.detail.get('live') else 'cold'})"
+    return f"Resized to {flavor.name} ({how})"
 
 
 def _rebuild(instance, op):
