@@ -6,14 +6,18 @@ class NetworkConfig(AppConfig):
 
     def ready(self):
         from compute import hooks
-        from network import settings as net_settings
-        from network.models import FloatingIP, LoadBalancer, Network
+        from network import settings as net_settings, signals
+        from network.models import FloatingIP, LoadBalancer, Network, Port
         from network.services import instances
-        from network import signals
-        from portal import quotas
-        from portal.signals import project_deleting
+        from portal import quotas, realtime
         from portal.celery import app as celery_app
+        from portal.signals import project_deleting
 
+        realtime.register("network.port", lambda user: Port.objects.visible_to(user))
+        # A network's group carries its ports: members of its own project only (not every
+        # tenant that may use a shared or external network).
+        realtime.register("network.network", lambda user: Network.objects.all() if user.is_staff
+                          else Network.objects.filter(project__memberships__user=user))
         quotas.register_counter("networks", lambda project: Network.objects.filter(project=project).count())
         quotas.register_counter("floating_ips", lambda project: FloatingIP.objects.filter(project=project).count())
         quotas.register_counter("load_balancers", lambda project: LoadBalancer.objects.filter(project=project).count())
@@ -26,4 +30,6 @@ class NetworkConfig(AppConfig):
         celery_app.conf.beat_schedule = {
             **(celery_app.conf.beat_schedule or {}),
             "network-sync": {"task": "network.tasks.sync_periodic", "schedule": float(net_settings.sync_interval())},
+            "network-port-status": {"task": "network.tasks.port_status_periodic",
+                                    "schedule": float(net_settings.port_status_interval())},
         }

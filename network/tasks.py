@@ -1,4 +1,6 @@
 """Celery tasks: primary keys in, reload, call one service verb, record the outcome."""
+import logging
+
 from celery import shared_task
 from django.apps import apps
 
@@ -62,3 +64,16 @@ def sync_periodic():
 
 
 
+
+
+@shared_task
+def port_status_periodic():
+    """Beat: ports' up/down from the backend, in one read; changes are published."""
+    from network.backends.base import BackendError
+    from network.services import status
+
+    try:
+        return status.refresh_port_status()
+    except BackendError as exc:  # OVN down: the next beat tries again; the sync reports it
+        logging.getLogger(__name__).warning("port status: %s", exc)
+        return None

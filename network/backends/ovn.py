@@ -6,8 +6,8 @@ import logging
 from network import settings as net_settings
 from network.backends import ovn_specs as specs
 from network.backends.base import BackendError, NetworkBackend, SyncReport
-from network.choices import Backend, PortStatus, State
-from network.models import FloatingIP, LoadBalancer, Network, Port, Router, SecurityGroup
+from network.choices import Backend, State
+from network.models import FloatingIP, LoadBalancer, Network, Router, SecurityGroup
 from network.ovn import nb
 from network.ovn.errors import OvnError
 from network.ovn.specs import Endpoint
@@ -146,6 +146,7 @@ class OvnBackend(NetworkBackend):
         """Make NB match the database again; report (and optionally delete) rows we made for
         objects that no longer exist. Rows without our marker are never looked at."""
         from network import services  # services import backends; the sync needs them back
+        from network.services import status
 
         report = SyncReport()
         ep = endpoint()
@@ -153,7 +154,7 @@ class OvnBackend(NetworkBackend):
             nb.ping(ep)
             report.removed = services.finish_pending_deletes(self)
             expected = self._realise_all(ep, report)
-            self._refresh_port_status(ep)
+            status.refresh_port_status()
             for row in nb.owned_rows(ep):
                 if (row.table, row.name if row.table != "DHCP_Options" else row.object_id) not in expected:
                     report.orphans.append(row)
@@ -201,10 +202,7 @@ class OvnBackend(NetworkBackend):
             type(obj).objects.filter(pk=obj.pk).update(state=State.ACTIVE, state_reason="")
         return changed
 
-    def _refresh_port_status(self, ep):
-        ports = {p.interface_id: p for p in Port.objects.filter(network__backend=Backend.OVN)}
-        states = nb.port_states(ep, list(ports))
-        for name, up in states.items():
-            status = PortStatus.UNKNOWN if up is None else PortStatus.UP if up else PortStatus.DOWN
-            if ports[name].status != status:
-                Port.objects.filter(pk=ports[name].pk).update(status=status)
+    def port_states(self, names):
+        """{logical port name: up?} (None: no chassis has said) in one read."""
+        with _reasoned():
+            return nb.port_states(endpoint(), names)

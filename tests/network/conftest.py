@@ -57,3 +57,16 @@ def nb(nb_server, monkeypatch):
 @pytest.fixture
 def endpoint(nb):
     return Endpoint(nb.endpoint, TEST_TIMEOUT_S)
+
+
+@pytest.fixture
+def port(nb, alice, project_a, run_tasks):
+    """Alice's port on a network with a subnet, realised in the NB."""
+    from network import services
+
+    with run_tasks():
+        network, _ = services.create_network(alice, project_a, name="web")
+        services.create_subnet(alice, network, cidr="10.0.0.0/24", gateway_ip="10.0.0.1")
+    with run_tasks():
+        port, _ = services.create_port(alice, project_a, network)
+    return port

@@ -14,16 +14,6 @@ from portal.models import Operation
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def port(nb, alice, project_a, run_tasks):
-    with run_tasks():
-        network, _ = services.create_network(alice, project_a, name="web")
-        services.create_subnet(alice, network, cidr="10.0.0.0/24", gateway_ip="10.0.0.1")
-    with run_tasks():
-        port, _ = services.create_port(alice, project_a, network)
-    return port
-
-
 def sync(run_tasks, clean=False):
     with run_tasks():
         op = services.start_sync(clean_orphans=clean)
