@@ -23,6 +23,8 @@ class ComputeConfig(AppConfig):
         from compute import ui  # noqa: F401  (registers the dashboard card)
         from compute import live
         live.ready()  # migration and metrics: websocket groups, beat entries, tasks
+        from compute import overcommit_tasks
+        overcommit_tasks.ready()  # the balloon policy's beat entry
 
 
 def _counters():

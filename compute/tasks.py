@@ -1,5 +1,6 @@
 """Celery tasks of compute: primary keys in, reload, call the gateway, record the outcome on
 the Operation and the instance, publish the instance to `compute.instance.<pk>`."""
+import dataclasses
 import logging
 import threading
 
@@ -111,6 +112,7 @@ def apply_facts(host, facts):
         "memory_total_kib": facts.memory_total_kib, "memory_free_kib": facts.memory_free_kib,
         "hypervisor_type": facts.hypervisor_type, "hypervisor_version": facts.hypervisor_version,
         "libvirt_version": facts.libvirt_version, "domain_types": list(facts.domain_types),
+        "memory": dataclasses.asdict(hv.host_memory(host.uri)),  # KSM and swap (compute.overcommit)
     }
     host.cpus, host.mhz = facts.cpus, facts.mhz
     host.memory_mb = facts.memory_total_kib // KIB_PER_MIB

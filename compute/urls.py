@@ -12,6 +12,7 @@ urlpatterns = [
     path("instances/<int:pk>/<str:action>/", views.instance_action, name="instance-action"),
     path("hosts/", views.hosts, name="hosts"),
     path("hosts/<int:pk>/", views.host_detail, name="host-detail"),
+    path("hosts/<int:pk>/ksm/", views.host_ksm, name="host-ksm"),
     path("flavors/", views.flavors, name="flavors"),
     path("images/", views.images, name="images"),
 ]

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from compute import services
+from compute import overcommit, services
 from compute.choices import Action, RebootKind
 from compute.forms import LaunchForm
 from compute.models import Flavor, Host, Image, Instance
@@ -117,8 +117,24 @@ def host_detail(request, pk):
         "host": host,
         "instances": host.instances.live().select_related("project", "flavor")[:PAGE_SIZE],
         "unmanaged": host.unmanaged_domains.all(),
+        "memory": overcommit.summary(host),
+        "ballooned": overcommit.ballooned_instances(host),
+        "host_operations": Operation.objects.filter(target_type="compute.host", target_id=str(host.pk))[:RECENT],
     }
     return render(request, "compute/host_detail.html", context)
+
+
+@staff_member_required
+@require_POST
+def host_ksm(request, pk):
+    host = get_object_or_404(Host.objects.select_related("cluster"), pk=pk)
+    try:
+        op = overcommit.set_ksm(request.user, host, int(request.POST.get("run", "-1")), request)
+    except (ValueError, *REFUSALS) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, f"KSM change queued (operation {op.pk}).")
+    return redirect("compute:host-detail", pk=host.pk)
 
 
 @login_required

@@ -38,11 +38,14 @@ class ClusterSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSer
 
 HOST_FIELDS = ["id", "name", "uri", "cluster", "cluster_name", "state", "state_reason", "simulated", "kvm_usable",
                "kvm_note", "cpus", "mhz", "memory_mb", "numa_nodes", "disk_gb", "reserved_memory_mb", "facts",
-               "refreshed", "created", "credentials_path", "migration_uri", "serial_log_dir", "default_network"]
+               "refreshed", "created", "credentials_path", "migration_uri", "serial_log_dir", "default_network",
+               "memory_overcommit"]
 
 
 class HostSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     cluster_name = serializers.CharField(source="cluster.name", read_only=True)
+    memory_overcommit = serializers.SerializerMethodField(
+        help_text="Instance RAM and balloon targets against the host's RAM; KSM and swap where readable")
 
     class Meta:
         model = Host
@@ -57,6 +60,15 @@ class HostSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         if self.instance is not None and not isinstance(self.instance, (list, tuple)):
             fields["uri"].read_only = True  # a different URI is a different host
         return fields
+
+    def get_memory_overcommit(self, host):
+        from compute import overcommit
+
+        return overcommit.summary(host)
+
+
+class KsmSerializer(StrictFieldsMixin, serializers.Serializer):
+    run = serializers.ChoiceField(choices=[0, 1, 2], help_text="0 stop, 1 run, 2 stop and unmerge every page")
 
 
 class HostStateSerializer(StrictFieldsMixin, serializers.Serializer):

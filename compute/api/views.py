@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.response import Response
 
-from compute import console, images, services
+from compute import console, images, overcommit, services
 from compute.api import serializers as s
 from compute.choices import SHUTDOWN_TIMEOUT_S, Action
 from compute.models import Cluster, Flavor, Host, Image, Instance, KeyPair
@@ -46,7 +46,7 @@ class ClusterViewSet(ProtectedDestroyMixin, AdminResourceViewSet):
 
 
 class HostViewSet(ProtectedDestroyMixin, AdminResourceViewSet):
-    queryset = Host.objects.select_related("cluster")
+    queryset = overcommit.with_memory_use(Host.objects.select_related("cluster")).order_by("name")
     serializer_class = s.HostSerializer
     filterset_fields = ["cluster", "state", "simulated"]
     ordering_fields = ["name", "state", "created"]
@@ -70,6 +70,14 @@ class HostViewSet(ProtectedDestroyMixin, AdminResourceViewSet):
         serializer.is_valid(raise_exception=True)
         host = services.set_host_state(request.user, host, request=request, **serializer.validated_data)
         return Response(s.HostSerializer(host).data)
+
+    @action(detail=True, methods=["post"], serializer_class=s.KsmSerializer)
+    def ksm(self, request, pk=None):
+        """Start, stop or unmerge KSM on a host whose /sys the portal reads (202 with the Operation)."""
+        serializer = s.KsmSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return accepted(overcommit.set_ksm(request.user, self.get_object(), serializer.validated_data["run"], request),
+                        request)
 
 
 class CatalogViewSet(ProtectedDestroyMixin, AdminResourceViewSet):

@@ -1,0 +1,96 @@
+"""The overcommit view (API field memory_overcommit and the staff host page): instance RAM and
+balloon targets against the host's RAM, KSM and swap where readable, and the KSM switch."""
+import pytest
+
+import hypervisor as hv
+from compute import overcommit_tasks
+from compute.choices import HostState, InstanceState
+from compute.models import Host, Instance
+from portal.models import Operation
+
+LOCAL_MEMORY = {"readable": True, "note": "", "ksm_available": True, "ksm_run": 0, "ksm_pages_shared": 10,
+                "ksm_pages_sharing": 40, "ksm_saved_kib": 160, "mem_total_kib": 8 * 1024 * 1024,
+                "mem_available_kib": 1024 * 1024, "swap_total_kib": 2048, "swap_free_kib": 1024}
+
+
+def place(project, flavor, image, host, name, ram_mb, state=InstanceState.ACTIVE, balloon_mb=None):
+    return Instance.objects.create(project=project, name=name, flavor=flavor, image=image, host=host, vcpus=1,
+                                   ram_mb=ram_mb, disk_gb=20, state=state, balloon_mb=balloon_mb)
+
+
+@pytest.fixture
+def crowded(host_a, project_a, flavor, image):
+    """host-a (128 GiB) promised 160 GiB: two running (one ballooned), one shut off."""
+    place(project_a, flavor, image, host_a, "big-1", 65536, balloon_mb=32768)
+    place(project_a, flavor, image, host_a, "big-2", 65536)
+    place(project_a, flavor, image, host_a, "off", 32768, state=InstanceState.SHUTOFF)
+    place(project_a, flavor, image, host_a, "gone", 99999, state=InstanceState.DELETED)
+    return host_a
+
+
+def test_the_api_says_how_far_a_host_is_overcommitted(api, crowded):
+    data = api["admin"].get(f"/api/v1/hosts/{crowded.pk}/").json()["memory_overcommit"]
+    assert data["host_ram_mb"] == 131072 and data["allocated_mb"] == 163840
+    assert data["overcommitted"] and data["overcommitted_mb"] == 163840 - 131072 and data["ratio"] == 1.25
+    assert data["running_mb"] == 131072 and data["balloon_target_mb"] == 98304
+    assert data["reclaimed_by_balloons_mb"] == 32768
+
+
+def test_a_simulated_host_says_ksm_and_swap_are_not_readable(api, hosts):
+    data = api["admin"].get("/api/v1/hosts/").json()["results"][0]["memory_overcommit"]
+    assert not data["overcommitted"] and data["allocated_mb"] == 0
+    assert not data["readable"] and data["note"].startswith("not readable") and data["swap_total_kib"] is None
+
+
+def test_the_staff_host_page_shows_what_is_overcommitted(admin_client_page, crowded):
+    page = admin_client_page.get(f"/compute/hosts/{crowded.pk}/").content.decode()
+    assert "overcommitted by 32768 MB" in page and "big-1" in page and "32768 MB" in page
+    assert "not readable: a simulated host" in page
+
+
+@pytest.fixture
+def admin_client_page(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def local_host(cluster):
+    host = Host.objects.create(name="here", uri="qemu:///system", cluster=cluster, state=HostState.UP,
+                               memory_mb=8192, facts={"memory": LOCAL_MEMORY})
+    return host
+
+
+def test_a_readable_host_page_shows_ksm_and_swap_and_the_switch(admin_client_page, local_host):
+    page = admin_client_page.get(f"/compute/hosts/{local_host.pk}/").content.decode()
+    assert "40 sharing (160 KiB saved)" in page and "1024 KiB free of 2048 KiB" in page
+    assert f"/compute/hosts/{local_host.pk}/ksm/" in page
+
+
+def test_an_admin_starts_ksm_through_an_operation(api, run_tasks, local_host, monkeypatch):
+    written = []
+    monkeypatch.setattr(hv, "ksm_set_run", lambda uri, run: written.append((uri, run)))
+    monkeypatch.setattr(hv, "host_memory", lambda uri: hv.HostMemory(**{**LOCAL_MEMORY, "ksm_run": 1}))
+    with run_tasks():
+        response = api["admin"].post(f"/api/v1/hosts/{local_host.pk}/ksm/", {"run": 1}, format="json")
+    assert response.status_code == 202
+    op = Operation.objects.get(pk=response.json()["id"])
+    assert op.status == "succeeded" and "KSM run=1" in op.message
+    assert written == [("qemu:///system", 1)]
+    local_host.refresh_from_db()
+    assert local_host.facts["memory"]["ksm_run"] == 1
+
+
+def test_ksm_is_refused_where_it_is_not_readable_and_to_members(api, hosts, local_host):
+    response = api["admin"].post(f"/api/v1/hosts/{hosts[0].pk}/ksm/", {"run": 1}, format="json")
+    assert response.status_code == 409 and "not readable" in response.json()["detail"]
+    assert api["alice"].post(f"/api/v1/hosts/{local_host.pk}/ksm/", {"run": 1}, format="json").status_code == 403
+    assert api["admin"].post(f"/api/v1/hosts/{local_host.pk}/ksm/", {"run": 5}, format="json").status_code == 400
+    assert not Operation.objects.filter(kind="host.set_ksm").exists()
+
+
+def test_a_refresh_records_ksm_and_swap_in_the_facts(host_a, monkeypatch):
+    monkeypatch.setattr(hv, "host_memory", lambda uri: hv.HostMemory(**LOCAL_MEMORY))
+    overcommit_tasks.record_host_memory(host_a)
+    host_a.refresh_from_db()
+    assert host_a.facts["memory"]["swap_total_kib"] == 2048 and host_a.facts["cpus"]
