@@ -71,6 +71,16 @@ Disks (disks.py) — test:// hosts simulate what the test driver lacks (simulate
     domain_fstrim(uri, uuid)                        # GuestAgentUnavailable without an agent
     volume_resize / volume_rebase / volume_copy / pool_volume_path
 
+Offline chains (offline.py) — qemu-img run here, for qemu:///system|session only; remote and
+test:// hosts raise NotSupported
+    image_info(uri, path) -> ImageInfo;  backing_chain(uri, path) -> tuple[str, ...]
+    image_commit(uri, top_path) -> base path;  image_rebase(uri, path, backing, *, unsafe=False)
+    image_copy_layer(uri, source_path, dest_path, backing_path)
+
+Volume streams (volume_stream.py) — virStorageVolUpload / Download; an in-process store on test://
+    volume_upload_into(uri, pool, name, chunks, total, *, on_progress) -> StreamResult
+    volume_download(uri, pool, name, *, on_progress) -> Iterator[bytes];  volume_download_size(...)
+
 Block jobs (blockjobs.py) — modelled progress on test:// hosts
     block_commit(uri, uuid, dev, *, top_path, base_path, active);  block_pull(uri, uuid, dev, *, base_path)
     block_copy(uri, uuid, dev, dest_path, *, fmt);  block_job(uri, uuid, dev) -> BlockJob | None
@@ -130,6 +140,12 @@ from .errors import (
     OperationFailed, PoolNotFound, SnapshotNotFound, VolumeNotFound,
 )
 from .events import unwatch_lifecycle, watch_lifecycle
+from .volume_stream import (
+    StreamResult, forget_simulated_data, volume_download, volume_download_size, volume_upload_into,
+)
+from .offline import (
+    ImageInfo, backing_chain, image_commit, image_copy_layer, image_info, image_rebase,
+)
 from .hostmem import KSM_RUN, KSM_STOP, KSM_UNMERGE, HostMemory, host_memory, ksm_set_run
 from .memory import MemoryChange, build_memory_xml, domain_attach_memory
 from .volumes_io import UploadResult, volume_upload
@@ -167,6 +183,8 @@ __all__ = [
     "DomainNotFound", "HostUnreachable", "HypervisorError", "InvalidConfig", "NotSupported",
     "OperationFailed", "PoolNotFound", "SnapshotNotFound", "VolumeNotFound",
     "unwatch_lifecycle", "watch_lifecycle",
+    "StreamResult", "forget_simulated_data", "volume_download", "volume_download_size", "volume_upload_into",
+    "ImageInfo", "backing_chain", "image_commit", "image_copy_layer", "image_info", "image_rebase",
     "KSM_RUN", "KSM_STOP", "KSM_UNMERGE", "HostMemory", "host_memory", "ksm_set_run",
     "MemoryChange", "build_memory_xml", "domain_attach_memory", "UploadResult", "volume_upload",
     "cpu_baseline", "cpu_compare", "host_cpu_xml", "host_facts", "host_ping", "kvm_usable",

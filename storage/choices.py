@@ -14,6 +14,12 @@ LAYER_SEPARATOR = "-l"  # overlay layers: nubes-vol-<uuid>-l<n>
 DEFAULT_STORAGE_ROOTS = ("/var/lib/libvirt/images", "/var/lib/nubes", "/srv", "/mnt", "/dev")
 # How often a task looks at a running block job (settings can shorten it for tests).
 DEFAULT_BLOCKJOB_POLL_S = 0.5
+# Uploads: spooled under DATA_DIR/UPLOAD_SPOOL in chunks; a qcow2 body is checked by its header.
+UPLOAD_SPOOL = "volume-uploads"
+UPLOAD_CHUNK = 1 << 20
+QCOW2_MAGIC = b"QFI\xfb"
+QCOW2_SIZE_OFFSET = 24  # big-endian u64 virtual size
+QCOW2_HEADER_BYTES = 32
 # Disk targets a volume may take, after the instance's root disk.
 VIRTIO_TARGETS = tuple(f"vd{letter}" for letter in "bcdefghijklmnopqrstuvwxyz")
 SCSI_TARGETS = tuple(f"sd{letter}" for letter in "bcdefghijklmnopqrstuvwxyz")
@@ -141,3 +147,5 @@ class Action(models.TextChoices):
     FLATTEN = "flatten", "Flatten"
     MIGRATE = "migrate", "Move to another pool"
     RECLAIM = "reclaim", "Reclaim space"
+    UPLOAD = "upload", "Upload data"
+    DOWNLOAD = "download", "Download data"

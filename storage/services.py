@@ -1,17 +1,23 @@
 """The verbs of storage: check the rules, take quota, write the Operation, queue the task.
 
 Views and the API call these and nothing below them; hypervisor work happens in tasks.py."""
+import uuid
+from pathlib import Path
+
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
 from compute.choices import HostState, InstanceState
 from compute.models import Instance
+from hypervisor.offline import is_local as offline_here
 from portal import audit, operations, quotas
 from portal.choices import Role, WRITE_ROLES
 from portal.errors import ActionError, Conflict, NotPermitted
 from storage import chains
 from storage.choices import (
-    BYTES_PER_GIB, MAX_VOLUME_GB, SCSI_TARGETS, VIRTIO_TARGETS, Action, CloneMode, DeviceType, DiskBus,
+    BYTES_PER_GIB, MAX_VOLUME_GB, QCOW2_HEADER_BYTES, QCOW2_MAGIC, QCOW2_SIZE_OFFSET, SCSI_TARGETS, UPLOAD_CHUNK,
+    UPLOAD_SPOOL, VIRTIO_TARGETS, Action, CloneMode, DeviceType, DiskBus,
     PoolState, Provisioning, SnapshotKind, SnapshotState, VolumeFormat, VolumeSource, VolumeState,
 )
 from storage.models import Snapshot, StoragePool, Volume
@@ -373,9 +379,9 @@ def migrate_volume(user, volume, pool, request=None):
     if volume.is_raw_device or volume.is_template or volume.is_linked_clone or dependants(volume).exists():
         raise Conflict(f"Volume {volume.name} is a mapped device, a template or part of a linked clone; "
                        "flatten or clone it instead of moving it.")
-    if volume.snapshots.exists():
-        raise Conflict(f"Volume {volume.name} has snapshots; a move copies one file, so delete them first.")
     host = volume_host(volume)
+    if volume.snapshots.exists():
+        _check_chain_move(volume, host)
     if not pool.hosts.filter(pk=host.pk).exists():
         raise ActionError(f"Pool {pool.name} is not seen by host {host.name}; move the instance with "
                           "storage migration instead.", field="pool")
@@ -389,6 +395,19 @@ def migrate_volume(user, volume, pool, request=None):
                                                "live": instance_running(volume.instance)})
 
 
+def _check_chain_move(volume, host):
+    """A volume with external snapshots moves as a whole chain, layer by layer, offline."""
+    if instance_running(volume.instance):
+        raise Conflict(
+            f"Volume {volume.name} has snapshots and its instance runs. A live move (blockCopy) copies the disk "
+            "as one flattened file, which would lose the snapshots' frozen layers; a shallow copy would need every "
+            "backing layer copied first and kept unchanged, which Nubes does not do. Stop the instance (or detach "
+            "the volume) to move the whole chain, or delete the snapshots first.")
+    if not (host.simulated or offline_here(host.uri)):
+        raise Conflict(f"Moving the chain of {volume.name} runs qemu-img on {host.name}, a remote host where Nubes "
+                       "runs no commands; delete the snapshots first to move one file through libvirt.")
+
+
 def reclaim_space(user, volume, request=None):
     from storage import tasks
 
@@ -399,6 +418,80 @@ def reclaim_space(user, volume, request=None):
         raise Conflict(f"Volume {volume.name} ignores discards; reattach it with discard=unmap.")
     with transaction.atomic():
         return _queue(f"volume.{Action.RECLAIM}", volume, user, tasks.reclaim_space, request=request)
+
+
+# --- data in and out -----------------------------------------------------------------------
+
+def upload_spool_dir():
+    path = Path(settings.DATA_DIR) / UPLOAD_SPOOL
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _check_upload_body(volume, length, first):
+    capacity = volume.size_gb * BYTES_PER_GIB
+    if length <= 0:
+        raise ActionError("Send the volume's data as the request body, with its Content-Length.", field="body")
+    if volume.format == VolumeFormat.QCOW2:
+        if not first.startswith(QCOW2_MAGIC) or len(first) < QCOW2_HEADER_BYTES:
+            raise ActionError(f"Volume {volume.name} is qcow2: upload a qcow2 file (it starts with {QCOW2_MAGIC!r}).",
+                              field="body")
+        virtual = int.from_bytes(first[QCOW2_SIZE_OFFSET:QCOW2_SIZE_OFFSET + 8], "big")
+        if virtual > capacity:
+            raise ActionError(f"The qcow2 file is {virtual} bytes virtual; volume {volume.name} holds {capacity}.",
+                              field="body")
+    elif length > capacity:
+        raise ActionError(f"{length} bytes do not fit into volume {volume.name} ({capacity} bytes).", field="body")
+
+
+def upload_volume(user, volume, body, length, request=None):
+    """Spool the request body (a file-like object of `length` bytes) on the portal's machine,
+    then queue its upload into the volume (virStorageVolUpload) with progress."""
+    from storage import stream_tasks
+
+    _volume_guard(user, volume, VolumeState.AVAILABLE)
+    if volume.is_raw_device or volume.is_template or volume.backing_path or volume.snapshots.exists():
+        raise Conflict(f"Volume {volume.name} is a mapped device, a template, a linked clone or has snapshots: an "
+                       "upload replaces its one file, which would break what depends on it.")
+    first = body.read(UPLOAD_CHUNK)
+    _check_upload_body(volume, length, first)
+    spool = upload_spool_dir() / f"volume-{volume.pk}-{uuid.uuid4().hex}.part"
+    received = 0
+    with open(spool, "wb") as out:
+        chunk = first
+        while chunk and received < length:
+            out.write(chunk)
+            received += len(chunk)
+            chunk = body.read(min(UPLOAD_CHUNK, length - received))
+    if received != length:
+        spool.unlink()
+        raise ActionError(f"The body ended after {received} of {length} bytes.", field="body")
+    with transaction.atomic():
+        Volume.objects.filter(pk=volume.pk).update(state=VolumeState.BUSY)
+        return _queue(f"volume.{Action.UPLOAD}", volume, user, stream_tasks.upload_volume, request=request,
+                      detail={"spool": str(spool), "size": length, "state": volume.state},
+                      audit_detail={"size": length})
+
+
+def download_volume(user, volume, request=None):
+    """(Operation, size, chunks) of the volume's file; the caller streams the chunks."""
+    from storage import stream_tasks
+
+    _idle(volume)
+    if volume.is_raw_device:
+        raise Conflict(f"Volume {volume.name} is a host device; Nubes does not read devices.")
+    if volume.state not in (VolumeState.AVAILABLE, VolumeState.IN_USE) or instance_running(volume.instance):
+        raise Conflict(f"Volume {volume.name} is {volume.state}" + (
+            f" under the running {volume.instance.name}" if instance_running(volume.instance) else "")
+            + ": a download reads a disk nothing writes to; stop the instance or detach the volume.")
+    if volume.backing_path:
+        raise Conflict(f"Volume {volume.name} is an overlay on {volume.backing_path} (snapshots or a linked clone): "
+                       "a download gives one file; flatten it or delete its snapshots first.")
+    size = stream_tasks.download_size(volume)
+    op = operations.begin(f"volume.{Action.DOWNLOAD}", volume, user=user, project=volume.project,
+                          detail={"size": size})
+    audit.record(user, f"volume.{Action.DOWNLOAD}", volume, request=request, size=size)
+    return op, size, stream_tasks.download_chunks(op, volume)
 
 
 # --- snapshots -----------------------------------------------------------------------------
@@ -479,9 +572,15 @@ def delete_snapshot(user, snapshot, request=None):
         raise Conflict(f"Snapshot {snapshot.name} is the base of linked clones; flatten or delete them first.")
     if snapshot.kind == SnapshotKind.EXTERNAL:
         try:
-            chains.merge_plan(snapshot)
+            _plan, child = chains.merge_plan(snapshot)
         except ValueError as exc:
             raise Conflict(str(exc)) from exc
+        host = volume_host(snapshot.volume)
+        if child is not None and not instance_running(snapshot.volume.instance) and not (
+                host.simulated or offline_here(host.uri)):
+            raise Conflict(f"Merging {snapshot.name} offline runs qemu-img on {host.name}, a remote host where Nubes "
+                           "runs no commands: attach the volume to a running instance there (libvirt then merges "
+                           "it with a block job), then delete the snapshot.")
     with transaction.atomic():
         Snapshot.objects.filter(pk=snapshot.pk).update(state=SnapshotState.DELETING)
         if snapshot.volume_id:

@@ -14,7 +14,7 @@ from compute.models import Instance
 from portal import operations, quotas
 from portal.errors import ActionError
 from portal.tasks import Cancelled, check_cancel, run_operation
-from storage import chains
+from storage import chain_tasks, chains
 from storage.choices import (
     BYTES_PER_GIB, Action, PoolState, Provisioning, SnapshotKind, SnapshotState, VolumeSource, VolumeState,
     blockjob_poll_s,
@@ -288,6 +288,10 @@ def migrate_volume(self, op_id):
         volume = Volume.objects.select_related("pool", "instance__host").get(pk=op.target_id)
         target = StoragePool.objects.get(pk=op.detail["pool"])
         host, previous = volume_host(volume), op.detail["state"]
+        if chains.external_snapshots(volume).exists():
+            message = _guarded(op, volume, previous, lambda: chain_tasks.move_chain(op, volume, target, host))
+            Volume.objects.filter(pk=volume.pk).update(state=previous)
+            return message
         name = chains.next_layer_name(volume)
         try:
             info = _guarded(op, volume, previous, lambda: _move(op, volume, target, host, name))
@@ -485,63 +489,10 @@ def _delete(op, snapshot):
             Snapshot.objects.filter(parent=snapshot).update(parent=snapshot.parent)
             if snapshot.current and snapshot.parent_id:
                 Snapshot.objects.filter(pk=snapshot.parent_id).update(current=True)
-            _forget(snapshot)
+            chain_tasks.forget(snapshot)
         return f"Snapshot {snapshot.name} deleted"
-    return _merge(op, snapshot)
+    return chain_tasks.merge(op, snapshot, run_block_job)
 
 
-def _forget(snapshot):
-    if snapshot.quota_held:
-        quotas.give_back(snapshot.project, snapshots=1)
-    snapshot.delete()
 
-
-def _merge(op, snapshot):
-    """Remove an external point: the layer built on its file absorbs it (blockPull into the
-    active layer when the guest runs, else an offline pull), then its file goes."""
-    volume = Volume.objects.select_related("pool", "instance__host").get(pk=snapshot.volume_id)
-    host, pool = volume_host(volume), volume.pool.libvirt_name
-    try:
-        plan, child = chains.merge_plan(snapshot)
-    except ValueError as exc:
-        raise ActionError(str(exc)) from exc
-    if child is not None:
-        running = instance_running(volume.instance)
-        child_name = child.libvirt_name
-        if running:
-            uuid = str(volume.instance.uuid)
-            if chains.is_active(child):
-                hv.block_pull(host.uri, uuid, volume.target_dev, base_path=snapshot.layer_backing or None)
-            else:
-                hv.block_commit(host.uri, uuid, volume.target_dev, top_path=child.layer_path,
-                                base_path=snapshot.layer_path)
-            run_block_job(op, host.uri, uuid, volume.target_dev)
-        if running and not chains.is_active(child) and not host.simulated:
-            return _after_commit(volume, snapshot, child)
-        hv.volume_rebase(host.uri, pool, child_name, snapshot.layer_backing or None,
-                         done_by_job=running and not host.simulated)
-        if chains.is_active(child):
-            Volume.objects.filter(pk=volume.pk).update(backing_path=snapshot.layer_backing)
-        else:
-            Snapshot.objects.filter(pk=child.pk).update(layer_backing=snapshot.layer_backing)
-    hv.volume_delete(host.uri, pool, snapshot.libvirt_name)
-    with transaction.atomic():
-        _forget(snapshot)
-        chains.relink(Volume.objects.get(pk=volume.pk))
-    return f"Snapshot {snapshot.name} merged and deleted"
-
-
-def _after_commit(volume, snapshot, child):
-    """A real inner commit: the snapshot's file now holds the child's data, so the child's
-    point takes over that file and the child's own file goes."""
-    host, pool = volume_host(volume), volume.pool.libvirt_name
-    hv.volume_delete(host.uri, pool, child.libvirt_name)
-    with transaction.atomic():
-        Snapshot.objects.filter(pk=child.pk).update(libvirt_name=snapshot.libvirt_name, layer_path=snapshot.layer_path,
-                                                    layer_backing=snapshot.layer_backing)
-        if volume.backing_path == child.layer_path:
-            Volume.objects.filter(pk=volume.pk).update(backing_path=snapshot.layer_path)
-        Snapshot.objects.filter(volume=volume, layer_backing=child.layer_path).update(layer_backing=snapshot.layer_path)
-        _forget(snapshot)
-        chains.relink(Volume.objects.get(pk=volume.pk))
-    return f"Snapshot {snapshot.name} committed into its parent file and deleted"
+from storage import stream_tasks  # noqa: E402,F401 - registers its Celery task with the worker

@@ -1,7 +1,9 @@
 """Storage viewsets: declarations; every change goes through storage.services."""
 from django.db import transaction
+from django.http import StreamingHttpResponse
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted
@@ -9,6 +11,14 @@ from portal.api.permissions import ProjectRolePermission
 from storage import services
 from storage.api import serializers as s
 from storage.models import Snapshot, StoragePool, Volume
+
+
+class RawBodyParser(BaseParser):
+    """Any content type; the view reads request.stream itself (never request.data)."""
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return {}
 
 
 def _input(serializer_class, request, **context):
@@ -58,7 +68,33 @@ class VolumeViewSet(ProjectScopedViewSet):
     queryset = Volume.objects.select_related("pool", "instance")
     serializer_class = s.VolumeSerializer
     filterset_fields = ["project", "pool", "state", "instance", "is_template"]
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    # PUT only for the raw-body upload action; a volume itself changes by PATCH.
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def update(self, request, *args, **kwargs):
+        if not kwargs.get("partial"):
+            return Response({"detail": "Change a volume with PATCH."}, status=status.HTTP_405_METHOD_NOT_ALLOWED)
+        return super().update(request, *args, **kwargs)
+
+    @action(detail=True, methods=["put"], parser_classes=[RawBodyParser])
+    def upload(self, request, pk=None):
+        """The request body is the volume's new content (a qcow2 file for a qcow2 volume, raw
+        bytes otherwise); 202 with the Operation that streams it in with progress."""
+        volume = self.get_object()
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        return accepted(services.upload_volume(request.user, volume, request.stream, length, request=request),
+                        request)
+
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        """The volume's file, streamed; its Operation records the progress."""
+        volume = self.get_object()
+        op, size, chunks = services.download_volume(request.user, volume, request=request)
+        response = StreamingHttpResponse(chunks, content_type="application/octet-stream")
+        response["Content-Length"] = str(size)
+        response["Content-Disposition"] = f'attachment; filename="{volume.libvirt_name}.{volume.format}"'
+        response["X-Operation"] = str(op.pk)
+        return response
 
     def create(self, request, *args, **kwargs):
         data = _input(s.VolumeCreateSerializer, request)

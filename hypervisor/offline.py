@@ -1,0 +1,114 @@
+"""Offline changes to a chain of qcow2 files, by QEMU's own tool on the host.
+
+libvirt merges a chain only through a running domain's block job; a detached volume (or one
+of a stopped instance) is merged with ``qemu-img commit`` / ``qemu-img rebase`` instead, and a
+chain is copied layer by layer (``cp --sparse`` then an unsafe rebase onto the copies, which
+only rewrites the header because the new backing file holds the same data).
+
+The commands run here, in this process: only for hosts on this machine (``qemu:///system``,
+``qemu:///session``). For a remote host Nubes runs no commands there and this raises
+NotSupported saying so. Test hosts hold no data: callers simulate these changes instead.
+Nothing here may run while a domain uses the files (the callers check that).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+
+from .connection import is_simulated
+from .errors import InvalidConfig, NotSupported, OperationFailed
+
+LOCAL_URIS = ("qemu:///system", "qemu:///session")
+QEMU_IMG = "qemu-img"
+CP = "cp"
+TIMEOUT_S = 6 * 3600  # a commit of a large layer may take long; a hung tool must still end
+QCOW2 = "qcow2"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    path: str
+    format: str
+    virtual_size: int
+    actual_size: int
+    backing_path: str | None
+
+
+def is_local(uri: str) -> bool:
+    return uri in LOCAL_URIS
+
+
+def _check(uri: str, *paths: str) -> None:
+    if is_simulated(uri):
+        raise NotSupported("a simulated host has no files to change", uri=uri)
+    if not is_local(uri):
+        raise NotSupported("offline chain changes run qemu-img on the host itself, and Nubes runs no commands on "
+                           "remote hosts: attach the volume to a running instance there so libvirt merges it with "
+                           "a block job", uri=uri)
+    for path in paths:
+        if not path or not os.path.isabs(path) or ".." in path.split("/"):
+            raise InvalidConfig(f"not an absolute file path: {path!r}")
+
+
+def _run(uri: str, *args: str) -> str:
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OperationFailed(f"{args[0]} failed: {exc}", uri=uri) from exc
+    if done.returncode != 0:
+        raise OperationFailed(f"{' '.join(args[:2])} failed: {done.stderr.strip() or done.stdout.strip()}", uri=uri)
+    return done.stdout
+
+
+def image_info(uri: str, path: str) -> ImageInfo:
+    """What qemu-img reads in the file's header (-U: also while a guest has it open)."""
+    _check(uri, path)
+    data = json.loads(_run(uri, QEMU_IMG, "info", "-U", "--output=json", path))
+    return ImageInfo(path=path, format=data.get("format", ""), virtual_size=int(data.get("virtual-size", 0)),
+                     actual_size=int(data.get("actual-size", 0)),
+                     backing_path=data.get("full-backing-filename") or data.get("backing-filename"))
+
+
+def backing_chain(uri: str, path: str) -> tuple[str, ...]:
+    """[path, its backing file, ...] as qemu-img follows it."""
+    _check(uri, path)
+    layers = json.loads(_run(uri, QEMU_IMG, "info", "-U", "--backing-chain", "--output=json", path))
+    return tuple(layer["filename"] for layer in layers)
+
+
+def image_commit(uri: str, top_path: str) -> str:
+    """Write ``top_path``'s data into its backing file; returns that file's path. The top
+    file is left as it was (-d): the caller removes it."""
+    info = image_info(uri, top_path)
+    if not info.backing_path:
+        raise InvalidConfig(f"{top_path} has no backing file to commit into")
+    _run(uri, QEMU_IMG, "commit", "-q", "-f", QCOW2, "-d", top_path)
+    return info.backing_path
+
+
+def image_rebase(uri: str, path: str, backing_path: str | None, *, unsafe: bool = False) -> None:
+    """Make ``path`` backed by ``backing_path`` (None: by nothing). Safe mode first copies
+    into ``path`` every cluster where the old and the new backing differ, so the guest sees
+    the same data; ``unsafe`` only rewrites the header (the new backing holds the same data)."""
+    _check(uri, path, *([backing_path] if backing_path else []))
+    args = [QEMU_IMG, "rebase", "-q", "-f", QCOW2]
+    if unsafe:
+        args.append("-u")
+    if backing_path:
+        args += ["-b", backing_path, "-F", image_info(uri, backing_path).format or QCOW2]
+    else:
+        args += ["-b", ""]
+    _run(uri, *args, path)
+
+
+def image_copy_layer(uri: str, source_path: str, dest_path: str, backing_path: str | None) -> None:
+    """Copy one layer of a chain as it is (sparse), then point the copy at ``backing_path``
+    (a copy of the source's backing file) without touching its data."""
+    _check(uri, source_path, dest_path)
+    if bool(image_info(uri, source_path).backing_path) != bool(backing_path):
+        raise InvalidConfig(f"the copy of {source_path} is backed by the copy of its backing file, or by nothing")
+    _run(uri, CP, "--sparse=always", "--", source_path, dest_path)
+    if backing_path:
+        image_rebase(uri, dest_path, backing_path, unsafe=True)

@@ -1,0 +1,183 @@
+"""Work on a volume's whole chain of external layers: deleting a point with a merge, and
+moving every layer to another pool.
+
+Merging snapshot S (file F_s) into the one layer C built on it takes one of two shapes:
+- pull: C absorbs S's data (blockPull / ``qemu-img rebase``); C keeps its file, F_s goes.
+- commit: S's file absorbs C's data (blockCommit, active + pivot when C is the running layer,
+  or ``qemu-img commit``); C's point takes over F_s and C's own file goes.
+Each copies the data of the layer that disappears, so the smaller one is chosen.
+A running disk merges through block jobs; a stopped or detached one offline with qemu-img on
+the host (hypervisor.offline, local hosts only); test hosts recreate their data-less files."""
+from django.db import transaction
+
+import hypervisor as hv
+from portal import operations, quotas
+from portal.errors import ActionError
+from storage import chains
+from storage.choices import BYTES_PER_GIB, SnapshotKind
+from storage.models import Snapshot, Volume
+from storage.services import instance_running, volume_host
+
+COMMIT, PULL = "commit", "pull"
+
+
+def merge_shape(host, pool, snapshot, child):
+    """COMMIT when the layer built on the snapshot holds less data than the snapshot's file."""
+    child_bytes = hv.volume_info(host.uri, pool, child.libvirt_name).allocation_bytes
+    own_bytes = hv.volume_info(host.uri, pool, snapshot.libvirt_name).allocation_bytes
+    return COMMIT if child_bytes < own_bytes else PULL
+
+
+def merge(op, snapshot, run_block_job):
+    """Remove an external point; the chain stays whole and the database says what the files say."""
+    volume = Volume.objects.select_related("pool", "instance__host").get(pk=snapshot.volume_id)
+    host, pool = volume_host(volume), volume.pool.libvirt_name
+    try:
+        _plan, child = chains.merge_plan(snapshot)
+    except ValueError as exc:
+        raise ActionError(str(exc)) from exc
+    if child is None:
+        return _drop(volume, snapshot, host, pool, f"Snapshot {snapshot.name} deleted (nothing was built on it)")
+    shape = merge_shape(host, pool, snapshot, child)
+    if instance_running(volume.instance):
+        return _merge_live(op, volume, snapshot, child, host, pool, shape, run_block_job)
+    if host.simulated:
+        hv.volume_rebase(host.uri, pool, child.libvirt_name, snapshot.layer_backing or None)
+        return _pulled(volume, snapshot, child, host, pool, "simulated")
+    operations.progress(op, 30, f"Offline {shape} with qemu-img on {host.name}")
+    if shape == COMMIT:
+        hv.image_commit(host.uri, _path(child))
+        if chains.is_active(child) and volume.instance_id:
+            hv.disk_set_source(host.uri, str(volume.instance.uuid), volume.target_dev, snapshot.layer_path)
+        hv.pool_refresh(host.uri, pool)
+        return _took_over(volume, snapshot, child, host, pool, "offline qemu-img commit")
+    hv.image_rebase(host.uri, _path(child), snapshot.layer_backing or None)
+    hv.pool_refresh(host.uri, pool)
+    return _pulled(volume, snapshot, child, host, pool, "offline qemu-img rebase")
+
+
+def _merge_live(op, volume, snapshot, child, host, pool, shape, run_block_job):
+    uuid, dev = str(volume.instance.uuid), volume.target_dev
+    if not chains.is_active(child):
+        hv.block_commit(host.uri, uuid, dev, top_path=child.layer_path, base_path=snapshot.layer_path)
+        run_block_job(op, host.uri, uuid, dev)
+        if host.simulated:
+            hv.volume_rebase(host.uri, pool, child.libvirt_name, snapshot.layer_backing or None)
+            return _pulled(volume, snapshot, child, host, pool, "simulated commit")
+        return _took_over(volume, snapshot, child, host, pool, "blockCommit")
+    if shape == COMMIT:
+        # The newest point under a small active layer: commit the active layer down and pivot
+        # the guest onto the snapshot's file (it copies only what was written since).
+        hv.block_commit(host.uri, uuid, dev, base_path=snapshot.layer_path, active=True)
+        run_block_job(op, host.uri, uuid, dev, pivot=True)
+        if not host.simulated:
+            hv.pool_refresh(host.uri, pool)
+        return _took_over(volume, snapshot, child, host, pool, "active blockCommit + pivot")
+    hv.block_pull(host.uri, uuid, dev, base_path=snapshot.layer_backing or None)
+    run_block_job(op, host.uri, uuid, dev)
+    hv.volume_rebase(host.uri, pool, child.libvirt_name, snapshot.layer_backing or None,
+                     done_by_job=not host.simulated)
+    return _pulled(volume, snapshot, child, host, pool, "blockPull")
+
+
+def _path(layer):
+    return layer.path if chains.is_active(layer) else layer.layer_path
+
+
+def forget(snapshot):
+    if snapshot.quota_held:
+        quotas.give_back(snapshot.project, snapshots=1)
+    snapshot.delete()
+
+
+def _drop(volume, snapshot, host, pool, message):
+    hv.volume_delete(host.uri, pool, snapshot.libvirt_name)
+    with transaction.atomic():
+        forget(snapshot)
+        chains.relink(Volume.objects.get(pk=volume.pk))
+    return message
+
+
+def _pulled(volume, snapshot, child, host, pool, how):
+    """The child absorbed the snapshot: it is now backed by the snapshot's backing file."""
+    if chains.is_active(child):
+        Volume.objects.filter(pk=volume.pk).update(backing_path=snapshot.layer_backing)
+    else:
+        Snapshot.objects.filter(pk=child.pk).update(layer_backing=snapshot.layer_backing)
+    return _drop(volume, snapshot, host, pool, f"Snapshot {snapshot.name} merged and deleted ({how})")
+
+
+def _took_over(volume, snapshot, child, host, pool, how):
+    """The snapshot's file now holds the child's data: the child's point takes over that file
+    and the child's own file goes."""
+    hv.volume_delete(host.uri, pool, child.libvirt_name)
+    with transaction.atomic():
+        if chains.is_active(child):
+            Volume.objects.filter(pk=volume.pk).update(libvirt_name=snapshot.libvirt_name, path=snapshot.layer_path,
+                                                       backing_path=snapshot.layer_backing)
+        else:
+            Snapshot.objects.filter(pk=child.pk).update(libvirt_name=snapshot.libvirt_name,
+                                                        layer_path=snapshot.layer_path,
+                                                        layer_backing=snapshot.layer_backing)
+            if volume.backing_path == child.layer_path:
+                Volume.objects.filter(pk=volume.pk).update(backing_path=snapshot.layer_path)
+            Snapshot.objects.filter(volume=volume, layer_backing=child.layer_path).update(
+                layer_backing=snapshot.layer_path)
+        forget(snapshot)
+        chains.relink(Volume.objects.get(pk=volume.pk))
+    return f"Snapshot {snapshot.name} merged into its own file and deleted ({how})"
+
+
+# --- moving a whole chain ------------------------------------------------------------------
+
+def layers_bottom_up(volume):
+    """(libvirt name, path, backing path) of every file of the volume, each after its backing."""
+    layers = [(snap.libvirt_name, snap.layer_path, snap.layer_backing)
+              for snap in Snapshot.objects.filter(volume=volume, kind=SnapshotKind.EXTERNAL)]
+    layers.append((volume.libvirt_name, volume.path, volume.backing_path))
+    ordered = []
+    while layers:
+        ready = [layer for layer in layers if layer[2] not in {other[1] for other in layers}]
+        if not ready:
+            raise ActionError(f"The chain of {volume.name} loops; it is not moved.")
+        for layer in ready:
+            ordered.append(layer)
+            layers.remove(layer)
+    return ordered
+
+
+def move_chain(op, volume, target, host):
+    """Copy every layer into ``target`` (bottom up, each rebased onto the copy of its backing
+    file), then switch the records and remove the old files. A failure removes the copies."""
+    pool, old_pool = target.libvirt_name, volume.pool.libvirt_name
+    layers = layers_bottom_up(volume)
+    new_path, made = {}, []
+    try:
+        for index, (name, path, backing) in enumerate(layers, start=1):
+            new_backing = new_path.get(backing, backing) or None
+            dest = hv.volume_create(host.uri, pool, name, volume.size_gb * BYTES_PER_GIB, "qcow2",
+                                    backing_path=new_backing, backing_format="qcow2" if new_backing else None)
+            made.append(name)
+            if not host.simulated:
+                hv.image_copy_layer(host.uri, path, dest.path, new_backing)
+            new_path[path] = dest.path
+            operations.progress(op, 90 * index // len(layers), f"Copied layer {index} of {len(layers)}")
+        if volume.instance_id:
+            hv.disk_set_source(host.uri, str(volume.instance.uuid), volume.target_dev, new_path[volume.path])
+    except hv.HypervisorError:
+        for name in reversed(made):
+            hv.volume_delete(host.uri, pool, name)
+        raise
+    if not host.simulated:
+        hv.pool_refresh(host.uri, pool)
+    with transaction.atomic():
+        for snap in Snapshot.objects.filter(volume=volume, kind=SnapshotKind.EXTERNAL):
+            Snapshot.objects.filter(pk=snap.pk).update(
+                layer_path=new_path[snap.layer_path], layer_backing=new_path.get(snap.layer_backing, snap.layer_backing),
+                overlay_path=new_path.get(snap.overlay_path, snap.overlay_path))
+        Volume.objects.filter(pk=volume.pk).update(
+            pool=target, path=new_path[volume.path], backing_path=new_path.get(volume.backing_path, volume.backing_path),
+            state_reason="")
+    for name, _path, _backing in reversed(layers):
+        hv.volume_delete(host.uri, old_pool, name)
+    return f"Moved {len(layers)} layers to pool {target.name}" + (" (simulated)" if host.simulated else "")
