@@ -68,12 +68,13 @@ def sync_periodic():
 
 @shared_task
 def port_status_periodic():
-    """Beat: ports' up/down from the backend, in one read; changes are published."""
+    """Beat: ports' up/down (one NB read, changes published) and load balancer members'
+    health (one SB read) from OVN."""
     from network.backends.base import BackendError
     from network.services import status
 
     try:
-        return status.refresh_port_status()
+        return status.refresh_port_status() + status.refresh_member_status()
     except BackendError as exc:  # OVN down: the next beat tries again; the sync reports it
         logging.getLogger(__name__).warning("port status: %s", exc)
         return None

@@ -8,7 +8,7 @@ from network.backends import ovn_specs as specs
 from network.backends.base import BackendError, NetworkBackend, SyncReport
 from network.choices import Backend, State
 from network.models import FloatingIP, LoadBalancer, Network, Router, SecurityGroup
-from network.ovn import nb
+from network.ovn import nb, sb
 from network.ovn.errors import OvnError
 from network.ovn.specs import Endpoint
 
@@ -25,6 +25,10 @@ def _reasoned():
 
 def endpoint():
     return Endpoint(net_settings.ovn_nb_endpoint(), net_settings.ovn_timeout())
+
+
+def sb_endpoint():
+    return Endpoint(net_settings.ovn_sb_endpoint(), net_settings.ovn_timeout())
 
 
 class OvnBackend(NetworkBackend):
@@ -201,6 +205,15 @@ class OvnBackend(NetworkBackend):
         if obj.state != State.ACTIVE:
             type(obj).objects.filter(pk=obj.pk).update(state=State.ACTIVE, state_reason="")
         return changed
+
+    def member_states(self):
+        """{(member ip, port, protocol): online | offline} from the SB's Service_Monitor rows;
+        {} when no Southbound endpoint is configured."""
+        if not net_settings.ovn_sb_endpoint():
+            return {}
+        with _reasoned():
+            monitors = sb.service_monitors(sb_endpoint())
+        return {(m.ip, m.port, m.protocol): m.status for m in monitors if m.status}
 
     def port_states(self, names):
         """{logical port name: up?} (None: no chassis has said) in one read."""

@@ -20,11 +20,13 @@ from ovs import jsonrpc, stream
 from ovsdbapp import exceptions as ovsdbapp_exceptions
 from ovsdbapp.backend.ovs_idl import command, connection, idlutils
 from ovsdbapp.schema.ovn_northbound import impl_idl
+from ovsdbapp.schema.ovn_southbound import impl_idl as sb_impl_idl
 
 from network.ovn.errors import OvnNotConfigured, OvnRowMissing, OvnTransactionFailed, OvnUnreachable
 
 log = logging.getLogger(__name__)
 SCHEMA = "OVN_Northbound"
+SB_SCHEMA = "OVN_Southbound"
 RECONNECT_POLL_S = 0.05
 RECONNECT_MIN_BACKOFF_MS = 100
 RECONNECT_MAX_BACKOFF_MS = 1000
@@ -79,14 +81,14 @@ def _is_connected(api) -> bool:
     return api.idl._session.is_connected() and api.idl.state == api.idl.IDL_S_MONITORING
 
 
-def api_for(endpoint: str, timeout: float):
+def api_for(endpoint: str, timeout: float, schema: str = SCHEMA, api_base=impl_idl.OvnNbApiIdlImpl):
     """The pooled API for `endpoint`, connected; raises OvnUnreachable if it stays down."""
     if not endpoint:
-        raise OvnNotConfigured("No OVN Northbound endpoint is configured (NUBES_OVN_NB).")
+        raise OvnNotConfigured(f"No {schema} endpoint is configured (NUBES_OVN_NB / NUBES_OVN_SB).")
     with _pool_lock:
         api = _pool.get(endpoint)
         if api is None:
-            api = _pool[endpoint] = _connect(endpoint, timeout)
+            api = _pool[endpoint] = _connect(endpoint, timeout, schema, api_base)
             return api
     if not _is_connected(api):
         # After an NB restart the IDL waits out its reconnect backoff; ask it to try now.
@@ -155,3 +157,13 @@ def execute(endpoint: str, timeout: float, build: Callable) -> object:
 def call(endpoint: str, timeout: float, fn: Callable) -> object:
     """fn(api, txn) -> result, run in one transaction in the connection thread."""
     return execute(endpoint, timeout, lambda api: [_Call(api, fn)])
+
+
+def sb_read(endpoint: str, timeout: float, fn: Callable) -> object:
+    """fn(api) -> result over the pooled Southbound replica (read only, in the connection thread)."""
+    api = api_for(endpoint, timeout, SB_SCHEMA, sb_impl_idl.OvnSbApiIdlImpl)
+    with translated(endpoint):
+        cmd = _Call(api, lambda api, txn: fn(api))
+        with api.transaction(check_error=True, log_errors=False) as txn:
+            txn.add(cmd)
+        return cmd.result

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 NB_SCHEMA = Path("/usr/share/ovn/ovn-nb.ovsschema")
+SB_SCHEMA = Path("/usr/share/ovn/ovn-sb.ovsschema")
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 POLL_S = 0.02
@@ -25,8 +26,9 @@ def missing_tools() -> str | None:
     for tool in ("ovsdb-server", "ovsdb-tool"):
         if not _which(tool):
             return f"{tool} is not installed (apt-get install -y openvswitch-switch)"
-    if not NB_SCHEMA.exists():
-        return f"{NB_SCHEMA} is missing (apt-get install -y ovn-central)"
+    for schema in (NB_SCHEMA, SB_SCHEMA):
+        if not schema.exists():
+            return f"{schema} is missing (apt-get install -y ovn-central)"
     return None
 
 
@@ -37,12 +39,14 @@ def _which(tool: str) -> str | None:
 class NbServer:
     """ovsdb-server serving a fresh OVN_Northbound database on a unix socket in `directory`."""
 
+    SCHEMA_FILE, DB_NAME, PREFIX = NB_SCHEMA, "OVN_Northbound", "nb"
+
     def __init__(self, directory: Path):
         self.directory = Path(directory)
-        self.db = self.directory / "ovnnb.db"
-        self.socket = self.directory / "nb.sock"
-        self.pidfile = self.directory / "nb.pid"
-        self.log = self.directory / "nb.log"
+        self.db = self.directory / f"ovn{self.PREFIX}.db"
+        self.socket = self.directory / f"{self.PREFIX}.sock"
+        self.pidfile = self.directory / f"{self.PREFIX}.pid"
+        self.log = self.directory / f"{self.PREFIX}.log"
         self.process: subprocess.Popen | None = None
 
     @property
@@ -55,7 +59,7 @@ class NbServer:
             raise ServerUnavailable(reason)
         self.directory.mkdir(parents=True, exist_ok=True)
         if not self.db.exists():
-            subprocess.run([_which("ovsdb-tool"), "create", str(self.db), str(NB_SCHEMA)], check=True,
+            subprocess.run([_which("ovsdb-tool"), "create", str(self.db), str(self.SCHEMA_FILE)], check=True,
                            capture_output=True)
 
     def start(self) -> None:
@@ -67,7 +71,7 @@ class NbServer:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [_which("ovsdb-server"), str(self.db), f"--remote=punix:{self.socket}", f"--pidfile={self.pidfile}",
-                 f"--unixctl={self.directory / 'nb.ctl'}", "--no-chdir"],
+                 f"--unixctl={self.directory / (self.PREFIX + '.ctl')}", "--no-chdir"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -89,7 +93,7 @@ class NbServer:
 
     def transact(self, *operations: dict) -> list:
         """Run raw OVSDB operations with ovsdb-client (a client that is not Nubes)."""
-        request = json.dumps(["OVN_Northbound", *operations])
+        request = json.dumps([self.DB_NAME, *operations])
         out = subprocess.run([_which("ovsdb-client"), "transact", self.endpoint, request], check=True,
                              capture_output=True, text=True).stdout
         return json.loads(out)
@@ -101,6 +105,14 @@ class NbServer:
 
     def clear(self) -> None:
         """Delete every root row (children go with them), leaving NB_Global alone."""
-        schema = json.loads(NB_SCHEMA.read_text())
-        roots = [name for name, table in schema["tables"].items() if table.get("isRoot") and name != "NB_Global"]
+        schema = json.loads(self.SCHEMA_FILE.read_text())
+        roots = [name for name, table in schema["tables"].items()
+                 if table.get("isRoot") and name not in ("NB_Global", "SB_Global")]
         self.transact(*({"op": "delete", "table": name, "where": []} for name in roots))
+
+
+class SbServer(NbServer):
+    """The same for an OVN_Southbound database (tests write Service_Monitor rows into it, as
+    ovn-controller would)."""
+
+    SCHEMA_FILE, DB_NAME, PREFIX = SB_SCHEMA, "OVN_Southbound", "sb"

@@ -1,8 +1,8 @@
 """Ports' link state read back from the backend (OVN's Logical_Switch_Port.up) in bulk, and
 published to `network.port.<pk>` and `network.network.<pk>` when it changes."""
 from network import backends
-from network.choices import Backend, PortStatus, State
-from network.models import Port
+from network.choices import Backend, MemberStatus, PortStatus, State
+from network.models import LoadBalancerMember, Port
 from portal import realtime
 
 PORT_EVENT = "port"
@@ -38,3 +38,25 @@ def refresh_port_status():
             "ip_allocations", "security_groups"):
         publish_port(port)
     return len(changed)
+
+
+# Service_Monitor.status -> what a member shows; "error" (the probe could not be sent) is offline.
+MONITOR_STATUS = {"online": MemberStatus.ONLINE, "offline": MemberStatus.OFFLINE, "error": MemberStatus.OFFLINE}
+
+
+def refresh_member_status():
+    """Load balancer members' health from OVN's Service_Monitor rows (one SB read); members
+    of load balancers without health checks, or not probed yet, are 'not monitored'."""
+    backend = backends.for_name(Backend.OVN)
+    states = backend.member_states()
+    changed = 0
+    members = LoadBalancerMember.objects.filter(load_balancer__subnet__network__backend=Backend.OVN) \
+        .select_related("load_balancer")
+    for member in members:
+        lb = member.load_balancer
+        seen = states.get((member.address, member.port, lb.protocol)) if lb.health_check else None
+        status = MONITOR_STATUS.get(seen, MemberStatus.NO_MONITOR)
+        if member.status != status:
+            LoadBalancerMember.objects.filter(pk=member.pk).update(status=status)
+            changed += 1
+    return changed

@@ -70,3 +70,27 @@ def port(nb, alice, project_a, run_tasks):
     with run_tasks():
         port, _ = services.create_port(alice, project_a, network)
     return port
+
+
+@pytest.fixture(scope="session")
+def sb_server(tmp_path_factory):
+    """A real OVN Southbound ovsdb-server (tests write what ovn-controller would report)."""
+    from network.ovn.local_server import SbServer
+
+    server = SbServer(tmp_path_factory.mktemp("ovnsb"))
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sb(sb_server, nb, monkeypatch):
+    """An empty SB database, and Nubes configured to read it."""
+    sb_server.start()
+    sb_server.clear()
+    wait_for_empty_replica(sb_server.endpoint)
+    monkeypatch.setenv("NUBES_OVN_SB", sb_server.endpoint)
+    return sb_server
