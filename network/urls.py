@@ -10,4 +10,5 @@ urlpatterns = [
     path("ovn/", views.ovn_deployment, name="ovn-deployment"),
     path("<slug:slug>/", views.resource_list, name="list"),
     path("<slug:slug>/new/", views.resource_create, name="create"),
+    path("<slug:slug>/<int:pk>/delete/", views.resource_delete, name="delete"),
 ]

@@ -122,6 +122,34 @@ def resource_create(request, slug):
                   status=400 if form.errors else 200)
 
 
+DELETE_VERBS = {
+    "networks": services.delete_network, "subnets": services.delete_subnet, "ports": services.delete_port,
+    "security-groups": services.delete_security_group, "security-group-rules": services.delete_rule,
+    "routers": services.delete_router, "floating-ips": services.delete_floating_ip,
+    "load-balancers": services.delete_load_balancer,
+}
+
+
+@login_required
+@require_POST
+def resource_delete(request, slug, pk):
+    """The Delete button of a list row: the service verb decides (roles, what still uses it)."""
+    resource = _resource(slug)
+    obj = resource.model.objects.visible_to(request.user).filter(pk=pk).first()
+    if obj is None:
+        raise Http404("No such object.")
+    if obj.project.role_of(request.user) not in ("admin", "member") and not request.user.is_staff:
+        messages.error(request, "Readers cannot delete.")
+        return redirect("network:list", slug=slug)
+    try:
+        DELETE_VERBS[slug](request.user, obj)
+    except REFUSALS as exc:
+        messages.error(request, f"{obj}: {exc}")
+    else:
+        messages.success(request, f"{resource.title}: {obj} is being deleted.")
+    return redirect("network:list", slug=slug)
+
+
 @staff_member_required
 @require_POST
 def sync(request):

@@ -69,3 +69,42 @@ def test_the_page_says_which_backend_realises_networks(browser, monkeypatch, db)
 
 def test_an_unknown_resource_is_404(browser, db):
     assert browser.get("/network/nothing/").status_code == 404
+
+
+def test_the_delete_button_deletes_through_the_service(browser, nb, alice, project_a, run_tasks):
+    with run_tasks():
+        network, _ = services.create_network(alice, project_a, name="doomed")
+    assert f'data-delete="{network.pk}"' in browser.get("/network/networks/").content.decode()
+    with run_tasks():
+        response = browser.post(f"/network/networks/{network.pk}/delete/")
+    assert response.status_code == 302
+    assert not Network.objects.filter(pk=network.pk).exists()
+    assert nb.rows("Logical_Switch", name=network.switch_name) == []
+
+
+def test_a_refused_delete_says_why_and_keeps_the_object(browser, nb, alice, project_a, run_tasks):
+    with run_tasks():
+        network, _ = services.create_network(alice, project_a, name="busy")
+        services.create_port(alice, project_a, network)
+    response = browser.post(f"/network/networks/{network.pk}/delete/", follow=True)
+    assert "still has ports" in response.content.decode()
+    assert Network.objects.filter(pk=network.pk).exists()
+
+
+def test_another_tenants_object_cannot_be_deleted(nb, charlie, alice, project_a, run_tasks):
+    with run_tasks():
+        network, _ = services.create_network(alice, project_a, name="theirs")
+    client = Client()
+    client.force_login(charlie)
+    assert client.post(f"/network/networks/{network.pk}/delete/").status_code == 404
+    assert Network.objects.filter(pk=network.pk).exists()
+
+
+def test_a_reader_cannot_delete(nb, bob, alice, project_a, run_tasks):
+    with run_tasks():
+        network, _ = services.create_network(alice, project_a, name="kept")
+    client = Client()
+    client.force_login(bob)
+    response = client.post(f"/network/networks/{network.pk}/delete/", follow=True)
+    assert "Readers cannot delete" in response.content.decode()
+    assert Network.objects.get(pk=network.pk).state != "deleting"
