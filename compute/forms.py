@@ -3,7 +3,7 @@ from django import forms
 
 from compute import hooks
 from compute.choices import MAX_NAME_LENGTH, ImageState
-from compute.models import Flavor, Image, KeyPair
+from compute.models import Flavor, HostDevice, Image, Instance, KeyPair
 from compute.models.instances import validate_instance_name
 
 
@@ -30,3 +30,49 @@ class LaunchForm(forms.Form):
     def add_action_error(self, exc):
         field = exc.field if exc.field in self.fields else None
         self.add_error(field, str(exc))
+
+
+# --- cloud-admin forms (compute.views_admin) -----------------------------------------------
+
+class ImageForm(forms.ModelForm):
+    """A new catalog image, queued until data is uploaded or imported (the model's clean() rules)."""
+
+    class Meta:
+        model = Image
+        fields = ["name", "format", "visibility", "project", "os_type", "min_disk_gb", "min_ram_mb",
+                  "checksum_sha256", "pool", "volume"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.state = ImageState.QUEUED
+
+
+class ImageUploadForm(forms.Form):
+    file = forms.FileField(help_text="qcow2 or raw; checked against the image's format and checksum")
+
+
+class ImageImportForm(forms.Form):
+    path = forms.CharField(max_length=1000, help_text="A file under NUBES_IMAGE_IMPORT_ROOTS on the portal's machine")
+
+
+class HostDeviceForm(forms.ModelForm):
+    class Meta:
+        model = HostDevice
+        fields = ["pci_address", "kind", "description"]
+
+    def __init__(self, *args, host, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.host = host
+
+
+class DeviceAssignForm(forms.ModelForm):
+    """Assign a device to an instance on its host (or free it); the model's clean() keeps it there."""
+
+    class Meta:
+        model = HostDevice
+        fields = ["instance"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["instance"].queryset = Instance.objects.live().filter(host=self.instance.host_id)
+        self.fields["instance"].required = False

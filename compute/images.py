@@ -9,6 +9,7 @@ import hashlib
 import math
 import os
 import struct
+import uuid
 from pathlib import Path
 
 from django.conf import settings
@@ -29,6 +30,7 @@ HEADER_BYTES = 512
 # Other disk formats a "raw" upload must not be (Glance's format inspector checks the same).
 FOREIGN_MAGIC = {b"KDMV": "vmdk", b"vhdxfile": "vhdx", b"conectix": "vhd", b"<<< Oracle VM": "vdi"}
 UPLOADABLE_STATES = (ImageState.QUEUED, ImageState.ERROR)
+SPOOL_DIR = "incoming"  # browser uploads waiting for their task, inside the image store
 
 
 def store_dir():
@@ -139,6 +141,41 @@ def upload(user, image, stream, *, length=None, request=None):
     operations.succeed(op, message)
     audit.record(user, "image.upload", image, request=request, result="succeeded")
     return op
+
+
+def upload_file(user, image, uploaded, request=None):
+    """The HTML form's upload: the browser's file (spooled by Django) goes to a spool file in the
+    store and a task checks and stores it, with progress on the Operation for the page to follow."""
+    from compute import tasks
+
+    _check_uploadable(user, image)
+    incoming = store_dir() / SPOOL_DIR
+    incoming.mkdir(exist_ok=True)
+    spool = incoming / f"image-{image.pk}-{uuid.uuid4().hex}.part"
+    with open(spool, "wb") as out:
+        for chunk in uploaded.chunks(CHUNK):
+            out.write(chunk)
+    try:
+        with transaction.atomic():
+            op = operations.begin("image.upload", image, user=user, project=image.project,
+                                  detail={"spool": str(spool), "bytes": uploaded.size, "name": uploaded.name[:200]})
+            transaction.on_commit(lambda: tasks.receive_upload.delay(op.pk))
+    except operations.TargetBusy:
+        spool.unlink(missing_ok=True)
+        raise
+    audit.record(user, "image.upload", image, request=request, bytes=uploaded.size)
+    return op
+
+
+def run_spooled(op):
+    """The task's work for upload_file: stream the spool file in, then remove it."""
+    image = Image.objects.get(pk=op.target_id)
+    spool = Path(op.detail["spool"])
+    try:
+        with open(spool, "rb") as source:
+            return receive(image, read_chunks(source), op, total=spool.stat().st_size)
+    finally:
+        spool.unlink(missing_ok=True)
 
 
 def resolve_import_path(path):

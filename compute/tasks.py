@@ -416,6 +416,14 @@ def import_image(self, op_id):
     return run_operation(op_id, images.run_import, self.request.id or "")
 
 
+@shared_task(bind=True)
+def receive_upload(self, op_id):
+    """Check and store a file the browser uploaded (spooled by compute.images.upload_file)."""
+    from compute import images
+
+    return run_operation(op_id, images.run_spooled, self.request.id or "")
+
+
 # --- lifecycle events ----------------------------------------------------------------------
 
 _watched = {}
