@@ -1,9 +1,12 @@
-"""DPM: keep the cluster's utilisation inside the target range by powering hosts.
+"""DPM: keep the hosts that are on inside the target range by powering hosts.
 
-Below the range, empty the host that is cheapest to evacuate (and least efficient), planning
-every instance's move through placement, and put it in standby — only if the rest stays in
-the range, keeps the minimum hosts on, the hosts in reserve and the HA failover capacity.
-Above the range — or heading there on the recent trend — wake standby hosts, most efficient
+Judged per host: a host below the range is emptied — every instance's move planned through
+placement onto the other hosts, none of which may pass the range's upper bound — and put in
+standby, lightest and least efficient hosts first, as long as the minimum hosts on, the
+hosts in reserve, the HA failover capacity and the rules allow it. Whole-cluster
+utilisation only guards the direction: no standby while the cluster (with its recent trend)
+is above the range. Above the range — or heading there on the trend — or when some host is
+overloaded and the others cannot absorb its excess, wake standby hosts, most efficient
 first, so they are up before the load arrives. Returns a plan; compute's services act.
 """
 
@@ -26,7 +29,7 @@ from .model import (
 from .placement import PlacementRequest, place
 from .state import ClusterIndex, HostUsage, index_for
 
-MAX_CANDIDATES = 8  # hosts tried for evacuation per standby decision
+MAX_CANDIDATES = 8  # under-utilised hosts tried for evacuation per standby decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +98,12 @@ def plan(snapshot: Snapshot, policy: ClusterPolicy,
         return DpmPlan((), (), before, before, projected, ("DPM disabled",))
     if projected > policy.dpm_target_high:
         return _wake(index, policy, up + waking, trend, before, projected)
-    if before < policy.dpm_target_low and projected < policy.dpm_target_low and not waking:
-        return _consolidate(index, snapshot, policy, before, projected)
-    return DpmPlan((), (), before, before, projected, ("utilisation within the target range",))
+    short = _overload_shortfall(up, waking, policy)
+    if short > 0:
+        return _wake_for_overload(index, policy, short, before, projected)
+    if projected <= policy.dpm_target_high and not waking:
+        return _consolidate(index, snapshot, policy, before, projected, trend)
+    return DpmPlan((), (), before, before, projected, ("waiting for hosts to wake",))
 
 
 def _wake(index: ClusterIndex, policy: ClusterPolicy, on: list[HostUsage], trend: float,
@@ -117,32 +123,79 @@ def _wake(index: ClusterIndex, policy: ClusterPolicy, on: list[HostUsage], trend
     return DpmPlan((), tuple(actions), before, util, projected, notes)
 
 
-def _evacuation_order(index: ClusterIndex, up: list[HostUsage]) -> list[HostUsage]:
+def _overload_shortfall(up: list[HostUsage], waking: list[HostUsage],
+                        policy: ClusterPolicy) -> float:
+    """MHz the overloaded hosts must shed (down to the range's middle) that the other hosts
+    that are up (up to the range's top) and the waking ones cannot take."""
+    excess = spare = 0.0
+    for u in up:
+        usable = u.host.usable_mhz
+        demand = max(u.demand_mhz, u.recent_mhz)
+        if demand > policy.drs_overload * usable:
+            excess += demand - policy.dpm_target_mid * usable
+        else:
+            spare += max(policy.dpm_target_high * usable - demand, 0.0)
+    spare += sum(policy.dpm_target_high * u.host.usable_mhz for u in waking)
+    return excess - spare
+
+
+def _wake_for_overload(index: ClusterIndex, policy: ClusterPolicy, short: float,
+                       before: float, projected: float) -> DpmPlan:
+    standby = [u for u in index.usage.values() if u.host.state is HostPowerState.STANDBY]
+    standby.sort(key=lambda u: (-_efficiency(u.host), u.host.id))
+    actions = []
+    for chosen in standby:
+        if short <= 0:
+            break
+        short -= policy.dpm_target_high * chosen.host.usable_mhz
+        actions.append(PowerAction(chosen.host.id, PowerActionKind.WAKE,
+                                   "overloaded hosts, and no room left on the others"))
+    notes = () if actions else ("overloaded hosts, and no standby host left to wake",)
+    return DpmPlan((), tuple(actions), before, before, projected, notes)
+
+
+def _evacuation_order(index: ClusterIndex, up: list[HostUsage],
+                      policy: ClusterPolicy) -> list[HostUsage]:
+    """Hosts below the range, the lightest and cheapest to empty first. Load is weighed by
+    power efficiency (MHz per peak watt, against the best host that is up): a host that
+    does a third less work per watt counts as a third less loaded, so inefficient hosts
+    are emptied first and up to a proportionally higher load."""
+    best = max((_efficiency(u.host) for u in up), default=1.0)
+
+    def weighed(u: HostUsage) -> float:
+        return u.load * _efficiency(u.host) / best
+
     def key(u: HostUsage) -> tuple[float, float, str]:
         cost = sum(index.migration_cost_s(i) for i in u.instance_ids)
-        return cost, -1.0 / _efficiency(u.host), u.host.id
-    return sorted(up, key=key)
+        return weighed(u), cost, u.host.id
+    return sorted((u for u in up if weighed(u) < policy.dpm_target_low), key=key)
 
 
 def _consolidate(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
-                 before: float, projected: float) -> DpmPlan:
+                 before: float, projected: float, trend: float) -> DpmPlan:
     moves: list[Move] = []
     actions: list[PowerAction] = []
     notes: list[str] = []
     leaving: set[str] = set()
-    for _ in range(policy.dpm_max_evacuations):
+    tried: set[str] = set()
+    while len(actions) < policy.dpm_max_evacuations:
         up = [u for u in index.up_hosts() if u.host.id not in leaving]
         if len(up) <= max(policy.dpm_min_hosts_on, 1):
             notes.append(f"minimum of {policy.dpm_min_hosts_on} hosts on reached")
             break
-        if utilisation(up) >= policy.dpm_target_low:
+        candidates = [u for u in _evacuation_order(index, up, policy)
+                      if u.host.id not in tried][:MAX_CANDIDATES]
+        if not candidates:
+            if not actions:
+                notes.append("no host below the range, or none can be emptied")
             break
         empty = sum(1 for u in up if not u.instance_ids)
         chosen = None
-        for candidate in _evacuation_order(index, up)[:MAX_CANDIDATES]:
+        for candidate in candidates:
+            tried.add(candidate.host.id)
             rest = [u for u in up if u is not candidate]
-            if utilisation(rest) > policy.dpm_target_mid:
-                notes.append(f"{candidate.host.id}: the rest would pass the range's middle")
+            if utilisation(rest, trend) > policy.dpm_target_high:
+                notes.append(f"{candidate.host.id}: the rest would pass the range's top")
                 continue
             if not candidate.instance_ids and empty <= policy.dpm_reserve_hosts:
                 notes.append(f"{candidate.host.id}: kept as one of "
@@ -164,8 +217,8 @@ def _consolidate(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
             break
         leaving.add(chosen.host.id)
         actions.append(PowerAction(chosen.host.id, PowerActionKind.STANDBY,
-                                   f"utilisation {before:.0%} below "
-                                   f"{policy.dpm_target_low:.0%}"))
+                                   f"load {chosen.load:.0%} below "
+                                   f"{policy.dpm_target_low:.0%}; the others take it"))
     after = utilisation([u for u in index.up_hosts() if u.host.id not in leaving])
     return DpmPlan(tuple(moves), tuple(actions), before, after, projected, tuple(notes))
 

@@ -1,4 +1,9 @@
-"""DRS: rule violations first, then greedy balancing of smoothed host load.
+"""DRS: rule violations first, then overloaded hosts, then greedy balancing of smoothed load.
+
+A host is overloaded when its smoothed CPU demand or its newest sample passes
+`drs_overload` of its capacity, or an instance's newest sample asks one vCPU for more than a
+physical CPU gives; instances leave it (the cheapest to migrate that brings it under
+`drs_max_target_load`, else the biggest) until it is under, whatever the imbalance.
 
 Host load is the dominant share of smoothed CPU demand and active memory (see state.py);
 imbalance is the standard deviation of the loads of the hosts that are up. Each balancing
@@ -122,6 +127,85 @@ def _rule_candidates(rule: Rule, index: ClusterIndex, iid: str) -> frozenset[str
     return frozenset(index.usage) - frozenset(h for h in placed if h != index.location[iid])
 
 
+def _overloaded(u: HostUsage, policy: ClusterPolicy) -> str | None:
+    """Why the host's CPU is over `drs_overload` (smoothed or newest sample), or None."""
+    usable = u.host.usable_mhz
+    if usable <= 0:
+        return None
+    if u.cpu_load > policy.drs_overload:
+        return f"smoothed CPU demand at {u.cpu_load:.0%} of capacity"
+    if u.recent_mhz / usable > policy.drs_overload:
+        return f"CPU demand at {u.recent_mhz / usable:.0%} of capacity in the newest sample"
+    return None
+
+
+def _core_bound(u: HostUsage, index: ClusterIndex) -> list[str]:
+    """Instances whose newest sample asks more per vCPU than one of the host's CPUs gives."""
+    mhz = u.host.mhz
+    bound = []
+    for iid in u.instance_ids:
+        inst = index.instances[iid]
+        if inst.cpu_demand_mhz and inst.vcpus and inst.cpu_demand_mhz[-1] / inst.vcpus > mhz:
+            bound.append(iid)
+    return sorted(bound)
+
+
+def _relieved(u: HostUsage, policy: ClusterPolicy) -> bool:
+    usable = u.host.usable_mhz
+    return (u.cpu_load <= policy.drs_max_target_load
+            and u.recent_mhz / usable <= policy.drs_max_target_load)
+
+
+def _relief_order(u: HostUsage, index: ClusterIndex, policy: ClusterPolicy,
+                  frozen: set[str]) -> list[str]:
+    """Instances to try moving off an overloaded host, best first: the cheapest to migrate
+    whose departure is enough, then the biggest; recently migrated instances last
+    (hysteresis yields to an overload, but only as a last resort)."""
+    usable = u.host.usable_mhz
+    excess = max(u.cpu_load - policy.drs_max_target_load,
+                 u.recent_mhz / usable - policy.drs_max_target_load, 0.0) * usable
+
+    def key(iid: str) -> tuple[bool, int, float, str]:
+        series = index.series.get(iid)
+        recent = series[-1] if series else index.demand[iid]
+        enough = min(index.demand[iid], recent) >= excess
+        return (iid in frozen, 0 if enough else 1,
+                index.migration_cost_s(iid) if enough else -index.demand[iid], iid)
+    return sorted(u.instance_ids, key=key)
+
+
+def _relieve_overloads(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
+                       frozen: set[str], budget: int) -> list[Move]:
+    moves: list[Move] = []
+
+    def move_off(u: HostUsage, iid: str, why: str) -> bool:
+        source = u.host.id
+        request = PlacementRequest(index.instances[iid], exclude_hosts=frozenset({source}),
+                                   max_cpu_load=policy.drs_max_target_load)
+        result = place(request, snapshot, policy, index)
+        if not result.ok:
+            return False
+        load = u.cpu_load
+        index.move(iid, result.host_id)
+        frozen.add(iid)
+        moves.append(Move(iid, source, result.host_id, MoveReason.OVERLOAD,
+                          cost_s=index.migration_cost_s(iid), benefit=load - u.cpu_load,
+                          explanation=f"{source} overloaded: {why}"))
+        return True
+
+    for u in sorted(index.up_hosts(), key=lambda u: (-u.cpu_load, u.host.id)):
+        for iid in _core_bound(u, index):
+            if len(moves) < budget:
+                move_off(u, iid, f"instance {iid} wants more of a vCPU than a host CPU gives")
+        why = _overloaded(u, policy)
+        if why is None:
+            continue
+        moved = True
+        while moved and not _relieved(u, policy) and len(moves) < budget:
+            moved = any(move_off(u, iid, why) for iid in _relief_order(u, index, policy, frozen))
+    return moves
+
+
 def _recently_migrated(snapshot: Snapshot, policy: ClusterPolicy) -> set[str]:
     horizon = snapshot.now - policy.drs_hysteresis_s
     return {m.instance_id for m in snapshot.recent_migrations
@@ -209,10 +293,12 @@ class _Balancer:
     def apply(self, iid: str, src: HostUsage, tgt: HostUsage, ls_new: float,
               lt_new: float) -> None:
         ls, lt = self.loads[src.host.id], self.loads[tgt.host.id]
+        self.index.move(iid, tgt.host.id)
+        # the index re-estimates both hosts from their summed series: take its figures
+        ls_new, lt_new = src.load, tgt.load
         self.sum += ls_new + lt_new - ls - lt
         self.sumsq += ls_new * ls_new + lt_new * lt_new - ls * ls - lt * lt
         self.loads[src.host.id], self.loads[tgt.host.id] = ls_new, lt_new
-        self.index.move(iid, tgt.host.id)
         self.frozen.add(iid)
         self.checkers.clear()  # rule constraints of other instances may have changed
 
@@ -229,6 +315,9 @@ def recommend(snapshot: Snapshot, policy: ClusterPolicy,
     violations = find_violations(index)
     moves, unresolved = _fix_violations(index, snapshot, policy, violations)
     level = policy.drs_level
+    if policy.drs_enabled:
+        frozen = _recently_migrated(snapshot, policy) | {m.instance_id for m in moves}
+        moves += _relieve_overloads(index, snapshot, policy, frozen, policy.drs_max_moves)
     if policy.drs_enabled and level.target_imbalance is not None:
         balancer = _Balancer(index, snapshot, policy)
         balancer.frozen.update(m.instance_id for m in moves)

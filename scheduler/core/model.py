@@ -102,6 +102,7 @@ class WeigherName(enum.StrEnum):
 
 class MoveReason(enum.StrEnum):
     RULE = "rule"              # fixes a rule violation
+    OVERLOAD = "overload"      # relieves a host whose demand exceeds its capacity
     BALANCE = "balance"        # lowers the imbalance
     EVACUATE = "evacuate"      # empties a host for standby (DPM) or maintenance
     RESTART = "restart"        # HA restart of an instance of a failed host
@@ -294,6 +295,7 @@ class ClusterPolicy:
     demand_window: int = DEFAULT_DEMAND_WINDOW
     demand_percentile: float = DEFAULT_DEMAND_PERCENTILE
     ewma_alpha: float = DEFAULT_EWMA_ALPHA
+    aggregate_host_demand: bool = True  # a host's demand: estimate of the summed series
     # DRS
     drs_enabled: bool = True
     drs_automation: DrsAutomation = DrsAutomation.MANUAL
@@ -302,6 +304,7 @@ class ClusterPolicy:
     drs_hysteresis_s: float = DEFAULT_HYSTERESIS_S
     drs_max_moves: int = 32
     drs_max_target_load: float = 0.9
+    drs_overload: float = 1.0        # CPU load (smoothed or newest sample) relieved first
     drs_candidate_hosts: int = 4     # most / least loaded hosts examined per greedy step
     migration_bandwidth_mb_s: float = DEFAULT_MIGRATION_BANDWIDTH_MB_S
     # DPM

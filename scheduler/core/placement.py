@@ -21,7 +21,7 @@ from .model import (
     Snapshot,
     WeigherName,
 )
-from .state import ClusterIndex, HostUsage, index_for, instance_demand
+from .state import ClusterIndex, HostUsage, index_for, instance_demand, peak_demand
 
 UP_ONLY = frozenset({HostPowerState.UP})
 
@@ -79,7 +79,9 @@ class HostChecker:
         self.inst = inst
         known = index.demand.get(inst.id)
         self.demand = known if known is not None else instance_demand(inst, policy)
-        self.per_vcpu = self.demand / inst.vcpus if inst.vcpus else 0.0
+        # one vCPU runs on one physical CPU: its worst recent sample has to fit one
+        peak = peak_demand(inst, policy, self.demand)
+        self.per_vcpu = peak / inst.vcpus if inst.vcpus else 0.0
         self.max_cpu_load = request.max_cpu_load if request.max_cpu_load is not None \
             else policy.max_cpu_load
         self.forbidden: dict[str, str] = {}      # host -> rule id (MUST)

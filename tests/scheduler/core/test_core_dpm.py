@@ -108,3 +108,41 @@ def test_it_does_nothing_when_disabled(make_host, make_instance):
 
     assert plan.power_actions == () and plan.moves == ()
     assert plan.notes == ("DPM disabled",)
+
+
+def test_it_empties_an_under_utilised_host_while_the_cluster_as_a_whole_is_in_range(make_host,
+                                                                                     make_instance):
+    hosts = tuple(make_host(f"h{n}") for n in range(3))
+    busy = tuple(make_instance(f"b{n}", f"h{n}", demand=22000, vcpus=16) for n in range(2))
+    light = make_instance("light", "h2", demand=2000)
+    snap = Snapshot(hosts, (*busy, light))
+
+    plan = dpm.plan(snap, DPM)
+
+    assert DPM.dpm_target_low < plan.utilisation_before < DPM.dpm_target_high
+    assert [(a.host_id, a.action) for a in plan.power_actions] == [("h2", PowerActionKind.STANDBY)]
+    assert [(m.instance_id, m.reason) for m in plan.moves] == [("light", MoveReason.EVACUATE)]
+
+
+def test_it_does_not_empty_a_host_the_others_cannot_take_under_the_range_s_top(make_host,
+                                                                                make_instance):
+    hosts = tuple(make_host(f"h{n}") for n in range(3))
+    busy = tuple(make_instance(f"b{n}", f"h{n}", demand=24000, vcpus=16) for n in range(2))
+    light = make_instance("light", "h2", demand=3000)
+
+    plan = dpm.plan(Snapshot(hosts, (*busy, light)), DPM)
+
+    assert plan.power_actions == () and plan.moves == ()
+
+
+def test_it_wakes_a_host_when_an_overloaded_host_has_nowhere_to_shed_load(make_host,
+                                                                          make_instance):
+    hosts = (make_host("a"), make_host("b"), make_host("sleepy", state=HostPowerState.STANDBY))
+    instances = (make_instance("x", "a", demand=33000, vcpus=16),
+                 make_instance("y", "b", demand=14000, vcpus=16))
+
+    plan = dpm.plan(Snapshot(hosts, instances), DPM)
+
+    assert plan.utilisation_before < DPM.dpm_target_high
+    assert [(a.host_id, a.action) for a in plan.power_actions] == [
+        ("sleepy", PowerActionKind.WAKE)]

@@ -131,3 +131,28 @@ def test_it_does_not_push_a_target_over_the_maximum_load(make_host, make_instanc
 
     assert capped.moves == ()
     assert [m.instance_id for m in loose.moves] == ["y"]
+
+
+def test_it_relieves_a_host_above_its_capacity_even_when_balancing_is_off(make_host,
+                                                                          make_instance):
+    rules_only = ClusterPolicy(drs_threshold=1)
+    hosts = (make_host("full"), make_host("idle"))
+    instances = tuple(make_instance(f"i{n}", "full", demand=9000, vcpus=8) for n in range(4))
+
+    result = drs.recommend(Snapshot(hosts, instances), rules_only)
+
+    assert [m.reason for m in result.moves] == [MoveReason.OVERLOAD]
+    assert result.moves[0].target_host == "idle"
+    assert result.host_loads["full"] <= rules_only.drs_max_target_load
+
+
+def test_it_relieves_a_host_whose_newest_sample_is_above_capacity(make_host, make_instance):
+    rules_only = ClusterPolicy(drs_threshold=1)
+    hosts = (make_host("full"), make_host("idle"))
+    jump = (4000.0,) * 11 + (11000.0,)  # calm for an hour, then everything at once
+    instances = tuple(make_instance(f"i{n}", "full", cpu_demand_mhz=jump, vcpus=8)
+                      for n in range(3))
+
+    result = drs.recommend(Snapshot(hosts, instances), rules_only)
+
+    assert [m.reason for m in result.moves] == [MoveReason.OVERLOAD]
