@@ -3,13 +3,24 @@
 Shared by DRS, DPM, HA and admission control (compute's placement may use it too). Ids in
 the snapshot are the rows' primary keys as strings. Instances that are not running hold
 capacity (vCPUs, memory, reservations) but create no load: their active memory is zero.
-CPU demand comes from the metrics history when the monitoring app provides one; until then
-an instance's demand is its CPU reservation, so DRS balances on active memory.
+
+CPU demand comes from compute's metrics samples: a running instance's CPU use over the DRS
+demand window, averaged per sample interval, in MHz of its host; the core smooths that
+history (a percentile or an EWMA). An instance without samples falls back to its CPU
+reservation.
+
+CPU compatibility follows compute's migration pre-check (`compute.migration.check_cpu`):
+with a cluster baseline every guest runs the baseline, and a host can take none unless it
+can provide it — the EVC task's libvirt comparison (the pre-check's own) is stored per
+cluster and marks the hosts that cannot. Without a baseline the guest copies its host's CPU
+(host-model); that case is not modelled yet (see issue 8), so compute's pre-check remains
+the judge there.
 """
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.db.models import Avg
 from django.utils import timezone
 
 from scheduler import choices as c
@@ -46,17 +57,20 @@ def host_state(host, power=None):
     return _HOST_STATES.get(host.state, core.HostPowerState.ERROR)
 
 
-def host_snapshot(host, cluster, power=None):
+def host_snapshot(host, cluster, power=None, incompatible=frozenset()):
+    """`incompatible`: hosts that cannot run the cluster's CPU baseline (`baseline_blockers`)."""
+    blocked = host.pk in incompatible
     return core.HostState(
         id=str(host.pk), cluster=str(cluster.pk), cpus=host.cpus, mhz=float(host.mhz or 1),
         memory_mb=int(host.memory_mb), state=host_state(host, power), numa_nodes=host.numa_nodes or 1,
         disk_gb=float(host.disk_gb), reserved_memory_mb=host.reserved_memory_mb,
-        cpu_features=frozenset(host.facts.get("cpu_features") or ()),
+        cpu_features=frozenset(host.facts.get("cpu_features") or ()), baseline_compatible=not blocked,
     )
 
 
-def instance_snapshot(instance, group_id=None, placed=True):
-    """An instance as the core sees it; `placed=False` for one about to start or move."""
+def instance_snapshot(instance, group_id=None, placed=True, cpu_demand_mhz=()):
+    """An instance as the core sees it; `placed=False` for one about to start or move.
+    `cpu_demand_mhz`: its demand history (see `cpu_histories`)."""
     from compute.choices import CpuPolicy, InstanceState
 
     flavor = instance.flavor
@@ -64,11 +78,47 @@ def instance_snapshot(instance, group_id=None, placed=True):
     return core.InstanceState(
         id=str(instance.pk), host=_pk(instance.host_id) if placed else None,
         vcpus=instance.vcpus, memory_mb=instance.ram_mb, disk_gb=float(instance.disk_gb),
-        active_memory_mb=None if running else 0.0,
+        active_memory_mb=None if running else 0.0, cpu_demand_mhz=tuple(cpu_demand_mhz),
         ha_priority=core.HaPriority(instance.ha_priority),
         reservation_mhz=float(flavor.cpu_reservation_mhz), pinned=flavor.cpu_policy == CpuPolicy.DEDICATED,
         server_group=group_id,
     )
+
+
+def baseline_blockers(cluster, settings):
+    """Hosts libvirt found unable to run the cluster's CPU baseline, while it has one (read
+    from the database: the baseline may have been stored since `cluster` was loaded)."""
+    if not type(cluster).objects.filter(pk=cluster.pk).exclude(cpu_baseline_xml="").exists():
+        return frozenset()
+    return frozenset(settings.evc_incompatible_hosts or ())
+
+
+def cpu_histories(instances, policy, now):
+    """instance id -> its CPU demand in MHz per sample interval over the demand window, oldest
+    first, from compute's metrics samples (the finest resolution still covering the window,
+    averaged per interval). Instances without samples are left out."""
+    from compute.metrics.query import SeriesRequest, resolution_for
+    from compute.metrics.rollups import bucket_of
+    from compute.models import InstanceSample
+    from compute.models.metrics import Scope
+
+    if not instances:
+        return {}
+    interval = core.SAMPLE_INTERVAL_S
+    end = int(now)
+    start = (end // interval - policy.demand_window + 1) * interval  # the last interval is the current one
+    resolution = resolution_for(SeriesRequest(Scope.INSTANCE, 0, "cpu_pct", start, end, interval), now)
+    rows = (InstanceSample.objects.filter(instance_id__in=[i.pk for i in instances], resolution=resolution,
+                                          ts__gte=start, ts__lt=end, cpu_pct__isnull=False)
+            .annotate(bucket=bucket_of("ts", interval)).values("instance_id", "bucket")
+            .annotate(pct=Avg("cpu_pct")).order_by("instance_id", "bucket"))
+    by_pk = {i.pk: i for i in instances}
+    histories = {}
+    for row in rows:
+        inst = by_pk[row["instance_id"]]
+        mhz = row["pct"] / c.PERCENT * inst.vcpus * float(inst.host.mhz or 1)
+        histories.setdefault(str(inst.pk), []).append(mhz)
+    return histories
 
 
 def flavor_snapshot(flavor, instance_id="new"):
@@ -98,15 +148,20 @@ def build(cluster, now=None, running_only=False):
     states = (InstanceState.ACTIVE,) if running_only else PLACED_STATES
     instances = {
         str(i.pk): i for i in Instance.objects.filter(host__cluster=cluster, state__in=states)
-        .select_related("flavor", "project")
+        .select_related("flavor", "project", "host")
     }
     group_of = dict(ServerGroup.members.through.objects.filter(instance_id__in=[int(k) for k in instances])
                     .values_list("instance_id", "servergroup_id"))
-    host_states = tuple(host_snapshot(h, cluster, powers.get(h.pk)) for h in hosts.values())
-    instance_states = tuple(instance_snapshot(i, _pk(group_of.get(i.pk))) for i in instances.values())
+    moment = time.time() if now is None else now
+    running = [i for i in instances.values() if i.state == InstanceState.ACTIVE]
+    histories = cpu_histories(running, policy, moment)
+    blockers = baseline_blockers(cluster, settings)
+    host_states = tuple(host_snapshot(h, cluster, powers.get(h.pk), blockers) for h in hosts.values())
+    instance_states = tuple(
+        instance_snapshot(i, _pk(group_of.get(i.pk)), cpu_demand_mhz=histories.get(key, ()))
+        for key, i in instances.items())
     groups = tuple(core.ServerGroup(id=str(g.pk), policy=core.ServerGroupPolicy(g.policy))
                    for g in ServerGroup.objects.filter(pk__in=set(group_of.values())))
-    moment = time.time() if now is None else now
     snapshot = core.Snapshot(hosts=host_states, instances=instance_states, rules=_rules(cluster, instances),
                              server_groups=groups, recent_migrations=_recent_moves(cluster, policy, moment),
                              now=moment)
