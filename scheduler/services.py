@@ -481,11 +481,15 @@ def request_evc(user, cluster, request=None):
     return op
 
 
-def store_baseline(cluster, model, xml, blocking=None):
-    """Write the baseline on compute's Cluster (its EVC fields) and say which hosts block it."""
+def store_baseline(cluster, model, xml, incompatible=()):
+    """Write the baseline on compute's Cluster (its EVC fields) and remember the hosts libvirt
+    found unable to run it: planning never sends an instance there (snapshot.py)."""
     type(cluster).objects.filter(pk=cluster.pk).update(cpu_baseline_model=model, cpu_baseline_xml=xml)
     cluster.cpu_baseline_model, cluster.cpu_baseline_xml = model, xml
-    return blocking or {}
+    settings = snapshot.settings_for(cluster)
+    settings.evc_incompatible_hosts = sorted(h.pk for h in incompatible)
+    settings.save(update_fields=["evc_incompatible_hosts", "updated"])
+    return settings.evc_incompatible_hosts
 
 
 def admission_status(cluster):

@@ -114,8 +114,9 @@ def compute_evc(self, op_id):
         else:
             xml = hv.cpu_baseline(hosts[0].uri, [hv.host_cpu_xml(h.uri) for h in hosts])
         model = etree.fromstring(xml.encode()).findtext("model") or ""
-        blocking = sorted(h.name for h in hosts if hv.cpu_compare(h.uri, xml) == CPU_INCOMPATIBLE)
-        services.store_baseline(cluster, model, xml)
+        blocked = [h for h in hosts if hv.cpu_compare(h.uri, xml) == CPU_INCOMPATIBLE]
+        services.store_baseline(cluster, model, xml, blocked)
+        blocking = sorted(h.name for h in blocked)
         note = f"; cannot provide it: {', '.join(blocking)}" if blocking else ""
         return f"CPU baseline {model or '(custom)'} from {len(hosts)} host(s){note}"
 

@@ -43,6 +43,9 @@ class ClusterSchedulerSettings(models.Model):
     # EVC
     evc_mode = models.CharField(max_length=16, choices=c.EvcMode.choices, default=c.EvcMode.DISABLED)
     evc_model = models.CharField(max_length=64, blank=True, help_text="The named CPU model (evc_mode=named)")
+    evc_incompatible_hosts = models.JSONField(
+        default=list, blank=True, editable=False,
+        help_text="Host ids libvirt found unable to run the cluster baseline when it was computed")
     drs_last_run = models.DateTimeField(null=True, blank=True, editable=False)
     dpm_last_run = models.DateTimeField(null=True, blank=True, editable=False)
     updated = models.DateTimeField(auto_now=True)
