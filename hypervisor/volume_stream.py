@@ -16,8 +16,8 @@ import libvirt
 from .connection import get_connection, is_simulated
 from .errors import InvalidConfig, OperationFailed, from_libvirt_error, translated
 from .storage import _volume
-from .volumes_io import CHUNK_BYTES, _abort
 
+CHUNK_BYTES = 1024 * 1024
 SIMULATED_KEEP_BYTES = 16 << 20
 Progress = Callable[[int, int], None]
 
@@ -26,6 +26,19 @@ Progress = Callable[[int, int], None]
 class StreamResult:
     bytes_moved: int
     simulated: bool
+
+
+def file_chunks(path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+    with open(path, "rb") as source:
+        while chunk := source.read(chunk_bytes):
+            yield chunk
+
+
+def _abort(stream: libvirt.virStream) -> None:
+    try:
+        stream.abort()
+    except libvirt.libvirtError:
+        pass  # already torn down by the error that brought us here
 
 
 _simulated: dict[tuple[str, str, str], bytes] = {}

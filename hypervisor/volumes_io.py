@@ -1,8 +1,9 @@
 """Moving data into a host's pool from the caller's machine: virStorageVolUpload over the
 libvirt connection (works the same for a local and a remote libvirtd).
 
-libvirt's test driver has no volume upload; on test:// hosts the volume is made with the
-file's size recorded and nothing is copied (``simulated=True``). Real hosts never run that code.
+The streaming itself is volume_stream.volume_upload_into, shared with the volume upload API;
+libvirt's test driver has no volume upload, so on test:// hosts the bytes are only counted (and
+small ones kept for a download), ``simulated=True``. Real hosts never run that code.
 """
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ from pathlib import Path
 
 import libvirt
 
-from .connection import get_connection, is_simulated
-from .errors import InvalidConfig, from_libvirt_error, translated
+from .errors import InvalidConfig, translated
 from .storage import _pool, _volume, _volume_info, build_volume_xml, check_name
 from .types import VolumeInfo
+from .volume_stream import CHUNK_BYTES, file_chunks, volume_upload_into
 
-CHUNK_BYTES = 1024 * 1024
 QCOW2_MAGIC = b"QFI\xfb"
 QCOW2_SIZE_OFFSET = 24  # big-endian u64 virtual size in the qcow2 header
 QCOW2_HEADER_BYTES = 32
@@ -59,46 +59,14 @@ def volume_upload(uri: str, pool: str, name: str, source_path: str, *, fmt: str 
     xml = build_volume_xml(name, _capacity(path, fmt, size), fmt)
     with translated(uri):
         vol = storage_pool.createXML(xml, 0)
-    if is_simulated(uri):
-        if on_progress is not None:
-            on_progress(size, size)
-        return UploadResult(volume=_volume_info(pool, vol), bytes_sent=size, simulated=True)
-    sent = None
+    result = None
     try:
-        sent = _stream(uri, vol, path, size, on_progress, chunk_bytes)
+        result = volume_upload_into(uri, pool, name, file_chunks(path, chunk_bytes), size, on_progress=on_progress)
     finally:
-        if sent is None:
+        if result is None:
             _delete_quietly(vol)
-    with translated(uri):
-        storage_pool.refresh(0)
-    return UploadResult(volume=_volume_info(pool, _volume(uri, pool, name)), bytes_sent=sent, simulated=False)
-
-
-def _stream(uri: str, vol: libvirt.virStorageVol, path: Path, size: int,
-            on_progress: Callable[[int, int], None] | None, chunk_bytes: int) -> int:
-    stream = get_connection(uri).newStream(0)
-    sent, finished = 0, False
-    try:
-        vol.upload(stream, 0, size, 0)
-        with open(path, "rb") as source:
-            while chunk := source.read(chunk_bytes):
-                view = memoryview(chunk)
-                while view:
-                    written = stream.send(view.tobytes())
-                    if written < 0:
-                        raise InvalidConfig("the libvirt stream refused data")
-                    view = view[written:]
-                sent += len(chunk)
-                if on_progress is not None:
-                    on_progress(sent, size)
-        stream.finish()
-        finished = True
-    except libvirt.libvirtError as exc:
-        raise from_libvirt_error(exc, uri) from exc
-    finally:
-        if not finished:
-            _abort(stream)
-    return sent
+    return UploadResult(volume=_volume_info(pool, _volume(uri, pool, name)), bytes_sent=result.bytes_moved,
+                        simulated=result.simulated)
 
 
 def _delete_quietly(vol: libvirt.virStorageVol) -> None:
@@ -106,10 +74,3 @@ def _delete_quietly(vol: libvirt.virStorageVol) -> None:
         vol.delete(0)
     except libvirt.libvirtError:
         pass  # the upload's own error is the one to report
-
-
-def _abort(stream: libvirt.virStream) -> None:
-    try:
-        stream.abort()
-    except libvirt.libvirtError:
-        pass  # already torn down by the error that brought us here
