@@ -5,6 +5,7 @@ and removed by name."""
 import json
 import re
 import subprocess
+import sys
 import time
 import uuid
 
@@ -127,3 +128,46 @@ def nb_destroy(nb_endpoint, rows):
         for row_uuid in uuids:
             run("ovn-nbctl", f"--db={nb_endpoint}", "--timeout=20", "--if-exists", "destroy", table, row_uuid,
                 check=False)
+
+
+# Accepts connections for a while and answers each with the address it came from.
+PEER_ECHO = """
+import socket, sys, time
+server = socket.create_server((sys.argv[1], int(sys.argv[2])))
+server.settimeout(1)
+deadline = time.monotonic() + float(sys.argv[3])
+while time.monotonic() < deadline:
+    try:
+        conn, peer = server.accept()
+    except TimeoutError:
+        continue
+    conn.sendall(peer[0].encode() + b"\\n")
+    conn.close()
+"""
+PEER_ECHO_LIFETIME_S = 120
+
+
+def peer_echo_server(netns, address, port):
+    """A server in `netns` that tells each TCP client its source address (what NAT made of it);
+    stop it with stop(). Its output goes nowhere (a held pipe would hang the caller)."""
+    process = subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-c", PEER_ECHO, address, str(port),
+                                str(PEER_ECHO_LIFETIME_S)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + APPEAR_S
+    while f":{port} " not in run("ip", "netns", "exec", netns, "ss", "-ltn", check=False).stdout:
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            raise AssertionError(f"the echo server in {netns} did not listen on {port}")
+        time.sleep(POLL_S)
+    return process
+
+
+def stop(process):
+    """Stop a process this module started, by its PID."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(CMD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(CMD_TIMEOUT_S)

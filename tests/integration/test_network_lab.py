@@ -36,6 +36,7 @@ NET_A2 = "10.77.2.0/24"
 PREFIX = 24
 GUEST_PORT = 8080
 FIP_POOL_SIZE = 10
+SNAT_PORTS = (20_000, 60_000)
 
 
 def gw(cidr):
@@ -269,7 +270,8 @@ def test_a_load_balancer_spreads_tcp_over_both_guests(cloud):
                                              "subnet": cloud.state["sub_a"]["id"], "protocol": "tcp",
                                              "port": GUEST_PORT, "members": members})
     cloud.state["lb"] = lb
-    # Nothing on the switch answers ARP for a VIP (no port holds it): like a client in another
+    # Nothing on the switch answers ARP for a VIP (no port holds it; the router holding the LB
+    # did not answer either when tried without this route, OVN 23.03): like a client in another
     # subnet, the probe sends VIP traffic to the router, and the switch's load balancer DNATs
     # it on the way (needs the router of the test above).
     cloud.state["probe_a"].route(f"{lb['vip_address']}/32", gw(NET_A))
@@ -315,6 +317,30 @@ def test_a_floating_ip_makes_a_guest_reachable_from_the_provider_namespace(cloud
                      f"ping {address} from {provider['netns']}")
     assert netns.tcp(address, GUEST_PORT, provider["netns"]) == cloud.hostname_of("vm1")
     cloud.state["fip"] = fip
+
+
+def test_a_port_behind_the_router_reaches_the_provider_through_snat(cloud):
+    """Outbound SNAT: the provider namespace sees the router's external address as the source.
+    A one-shot server there answers each connection with the peer address it saw."""
+    provider, probe = cloud.lab["provider"], cloud.state["probe_a"]
+    gateway_ip = cloud.clients["a"].get(f"/api/v1/routers/{cloud.state['router']['id']}/").json()["gateway_ip"]
+    assert gateway_ip, "the router has no external gateway (needs the floating IP test above)"
+    probe.route("default", gw(NET_A))
+    port = random.randrange(*SNAT_PORTS)  # the provider namespace is shared with other sessions
+    server = netns.peer_echo_server(provider["netns"], provider["gateway"], port)
+    try:
+        seen = []
+
+        def answered():
+            reply = probe.tcp(provider["gateway"], port)
+            seen.append(reply)
+            return bool(reply)
+
+        netns.eventually(answered, REALISE_TIMEOUT_S, f"a TCP answer from {provider['gateway']}:{port}")
+    finally:
+        netns.stop(server)
+    assert seen[-1] == gateway_ip, f"the provider saw {seen[-1]!r}, not the router's external IP {gateway_ip}"
+    assert seen[-1] != probe.ip
 
 
 def test_a_tenant_b_guest_on_an_overlapping_cidr_is_not_reachable_from_tenant_a(cloud):
