@@ -1,8 +1,10 @@
 """Seams other apps plug into, so compute imports none of them (storage and network depend on
 compute, never the other way round)."""
+from dataclasses import dataclass
+
 from django.dispatch import Signal
 
-from portal.errors import ActionError
+from portal.errors import ActionError, Conflict
 
 # Sent with `instance=` once the instance's domain is gone from its host.
 instance_removed = Signal()
@@ -19,6 +21,7 @@ _disk_providers = []
 _nic_providers = []
 _port_makers = []
 _network_choices = []
+_migration_checks = []
 
 
 def register_disks(provider):
@@ -39,6 +42,17 @@ def register_ports(maker, choices):
     _network_choices.append(choices)
 
 
+def register_migration_check(check):
+    """check(instance, target_host) -> None when the app has nothing against moving the
+    instance there, else the reason in a sentence (compute's pre-checks refuse with it)."""
+    _migration_checks.append(check)
+
+
+def migration_refusals(instance, target):
+    """The reasons the registered apps give against moving ``instance`` to ``target``."""
+    return [why for why in (check(instance, target) for check in _migration_checks) if why]
+
+
 def make_ports(user, instance, network_ids):
     if network_ids and not _port_makers:
         raise ActionError("No network app is installed to attach networks.", field="networks")
@@ -56,3 +70,50 @@ def extra_disks(instance):
 
 def nics(instance):
     return tuple(nic for provider in _nic_providers for nic in provider(instance))
+
+
+# --- the root disk's current file ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RootDisk:
+    """Where an instance's root disk is now, when an app keeps a chain of files for it
+    (storage's external instance snapshots put a new overlay on top of the fixed root volume)."""
+
+    path: str  # the active file the domain uses
+    files: tuple  # (pool, volume name) of every file of the chain, newest first
+    frozen: str = ""  # why the root disk cannot be replaced or moved now ("" when it can)
+
+
+_root_disk_providers = []
+
+
+def register_root_disk(provider):
+    """provider(instance) -> RootDisk, or None to leave compute's fixed root volume in place."""
+    _root_disk_providers.append(provider)
+
+
+def root_disk(instance):
+    for provider in _root_disk_providers:
+        found = provider(instance)
+        if found is not None:
+            return found
+    return None
+
+
+def root_disk_path(instance, default):
+    """The root disk's active file, or ``default`` (compute's fixed root volume) when no app keeps a chain."""
+    found = root_disk(instance)
+    return found.path if found is not None else default
+
+
+def root_disk_files(instance, default):
+    """Every file of the root disk's chain as (pool, volume name), newest first, or ``default``."""
+    found = root_disk(instance)
+    return tuple(found.files) if found is not None else tuple(default)
+
+
+def check_root_disk(instance, action):
+    """Conflict (409) when the root disk cannot be replaced or moved now; ``action`` names what was asked."""
+    found = root_disk(instance)
+    if found is not None and found.frozen:
+        raise Conflict(f"Cannot {action} {instance.name}: {found.frozen}")

@@ -7,7 +7,8 @@ the one other way an instance changes host.
 Pre-checks each fail with an ActionError that says why: the target is up, has room (the
 cluster's overcommit ratios), can run the instance's CPU (libvirt's comparison against the
 cluster CPU baseline or the instance's own CPU), reaches the instance's disk or copy-storage
-is chosen, and nothing else is running on the instance (TargetBusy).
+is chosen, what other apps register in compute.hooks (network: the target is an OVN chassis
+when the instance has OVN ports), and nothing else is running on the instance (TargetBusy).
 """
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 from lxml import etree
 
 import hypervisor as hv
-from compute import placement
+from compute import hooks, placement
 from compute.choices import EventSource, HostState, InstanceState
 from compute.models import Host, Instance, Migration, MigrationState
 from compute.models.migration import QEMU_DEFAULT_DOWNTIME_MS
@@ -144,7 +145,11 @@ def check_target(instance, target, options):
         raise ActionError(f"Instance {instance.name} is already on {target.name}.", field="target_host")
     check_up_with_room(instance, target)
     check_cpu(instance, target)
+    for why in hooks.migration_refusals(instance, target):
+        raise ActionError(why, field="target_host")
     shared = storage_shared(instance, target)
+    if not shared:
+        hooks.check_root_disk(instance, "copy the root disk (copy-storage migration) of")
     if not shared and not options.get("copy_storage"):
         raise ActionError(f"The root disk of {instance.name} is not reachable from {target.name}: choose "
                           "copy_storage to copy it along.", field="copy_storage")
@@ -194,7 +199,7 @@ def check_cpu(instance, target):
 
 def storage_shared(instance, target):
     """True when the target sees the root volume at the same path (a shared pool)."""
-    pool, volume = instance.image.pool, instance.root_volume
+    pool, volume = hooks.root_disk_files(instance, ((instance.image.pool, instance.root_volume),))[0]
     try:
         here = hv.volume_info(instance.host.uri, pool, volume)
         there = hv.volume_info(target.uri, pool, volume)

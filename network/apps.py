@@ -24,6 +24,7 @@ class NetworkConfig(AppConfig):
         # compute imports nothing of ours: it asks through its hooks.
         hooks.register_nics(instances.instance_nics)
         hooks.register_ports(instances.make_instance_ports, instances.launch_choices)
+        hooks.register_migration_check(instances.migration_check)
         hooks.instance_removed.connect(instances.instance_removed, dispatch_uid="network-unplug-instance")
         project_deleting.connect(signals.remove_default_groups, dispatch_uid="network-default-groups")
         # The sync is this app's periodic task; beat reads the schedule from the Celery app.

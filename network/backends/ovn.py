@@ -215,6 +215,11 @@ class OvnBackend(NetworkBackend):
             monitors = sb.service_monitors(sb_endpoint())
         return {(m.ip, m.port, m.protocol): m.status for m in monitors if m.status}
 
+    def chassis_names(self):
+        """Names and hostnames of the chassis registered in the Southbound database."""
+        with _reasoned():
+            return sb.chassis_names(sb_endpoint())
+
     def port_states(self, names):
         """{logical port name: up?} (None: no chassis has said) in one read."""
         with _reasoned():

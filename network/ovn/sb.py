@@ -28,3 +28,15 @@ def service_monitors(sb: Endpoint) -> list[ServiceMonitorState]:
                 for row in api.tables[SERVICE_MONITOR].rows.values()]
 
     return client.sb_read(sb.address, sb.timeout, fn)
+
+
+CHASSIS = "Chassis"
+
+
+def chassis_names(sb: Endpoint) -> set[str]:
+    """The names and hostnames of every chassis ovn-controller registered."""
+
+    def fn(api):
+        return {name for row in api.tables[CHASSIS].rows.values() for name in (row.name, row.hostname) if name}
+
+    return client.sb_read(sb.address, sb.timeout, fn)

@@ -1,11 +1,14 @@
 """What compute calls (through compute.hooks, which NetworkConfig.ready() fills) to wire an
 instance's NICs to ports: ports made in compute's create transaction, NICs in its domain XML,
-ports removed once its domain is gone."""
+ports removed once its domain is gone, and the migration pre-check (OVN ports move only to a
+chassis)."""
 from django.db import transaction
 
 import hypervisor as hv
 from network import backends
-from network.choices import DeviceOwner, State
+from network import settings as net_settings
+from network.backends.base import BackendError
+from network.choices import Backend, DeviceOwner, State
 from network.models import Network, Port
 from network.services.common import queue
 from network.services.l2 import create_port, delete_port
@@ -70,3 +73,24 @@ def unplug_instance(instance, *, user=None):
 def instance_removed(sender, instance, **kwargs):
     """compute.hooks.instance_removed receiver: the domain is gone, so are its ports."""
     unplug_instance(instance)
+
+
+def migration_check(instance, target):
+    """compute.hooks migration check: an instance with ports on OVN networks moves only to a host
+    that is an OVN chassis (its name or hostname is a Chassis row's name or hostname in the
+    Southbound database), or its NICs would plug into a br-int nobody programs. None when fine."""
+    ovn_ports = Port.objects.filter(instance=instance, network__backend=Backend.OVN).exclude(state=State.DELETING)
+    if not ovn_ports.exists():
+        return None
+    if not net_settings.ovn_sb_endpoint():
+        return (f"{instance.name} has OVN ports and the OVN Southbound endpoint is not configured: whether "
+                f"{target.name} is an OVN chassis cannot be checked.")
+    try:
+        chassis = backends.for_name(Backend.OVN).chassis_names()
+    except BackendError as exc:
+        return f"Cannot check that {target.name} is an OVN chassis for the ports of {instance.name}: {exc}"
+    names = {target.name, (target.facts or {}).get("hostname") or target.name}
+    if chassis.isdisjoint(names):
+        return (f"Target host {target.name} is not an OVN chassis (no Chassis row of that name in the "
+                f"Southbound database): the OVN ports of {instance.name} would not follow it there.")
+    return None
