@@ -255,7 +255,8 @@ def restart_instance(self, op_id):
 def _root_on(target, instance):
     """The root volume as the target sees it: a shared pool's, or on a simulated host a stand-in
     (the test driver shares nothing between hosts). ActionError when the target cannot see it."""
-    pool, name = instance.image.pool, instance.root_volume
+    # The root disk's active file: the top of its chain when storage keeps one (external snapshots).
+    pool, name = hooks.root_disk_files(instance, ((instance.image.pool, instance.root_volume),))[0]
     try:
         if not target.simulated:
             hv.pool_refresh(target.uri, pool)  # a dir pool lists files made by other hosts after a refresh

@@ -268,6 +268,8 @@ def resize(user, instance, flavor, request=None):
         raise ActionError("The instance already has this flavor.", field="flavor")
     if flavor.disk_gb < instance.disk_gb:
         raise ActionError("A root disk cannot shrink.", field="flavor")
+    if flavor.disk_gb > instance.disk_gb:
+        hooks.check_root_disk(instance, "grow the root disk of")
     live = can_resize_live(instance, flavor)
     if not live and instance.state != InstanceState.SHUTOFF:
         raise Conflict(f"Resizing to {flavor.name} needs a cold resize: stop the instance first.")
@@ -312,6 +314,7 @@ def rename(user, instance, name, request=None):
 
 def rebuild(user, instance, image, request=None):
     _guard(user, instance, Action.REBUILD)
+    hooks.check_root_disk(instance, "rebuild")
     check_launch(instance.project, instance.flavor, image, None)
     return _queue(user, instance, Action.REBUILD, {"image": image.pk, "image_name": image.name}, request)
 

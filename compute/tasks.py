@@ -279,7 +279,16 @@ def _simple(verb):
 
 
 def _root_path(instance):
-    return hv.volume_info(instance.host.uri, instance.image.pool, instance.root_volume).path
+    """The root disk's active file: the top of its chain when an app keeps one (storage's
+    external snapshots), else compute's fixed root volume."""
+    path = hooks.root_disk_path(instance, None)
+    return path or hv.volume_info(instance.host.uri, instance.image.pool, instance.root_volume).path
+
+
+def _root_files(instance):
+    """("volume", name, pool) of every file of the root disk, base first (_remove undoes newest first)."""
+    files = hooks.root_disk_files(instance, ((instance.image.pool, instance.root_volume),))
+    return [("volume", name, pool) for pool, name in reversed(files)]
 
 
 def _rename(instance, op):
@@ -332,7 +341,8 @@ def _rebuild(instance, op):
 def _delete(instance, op):
     uri, uuid = instance.host.uri, str(instance.uuid)
     seed = [("seed", instance.seed_path, None)] if instance.seed_path else []
-    leftovers = _remove(instance.host, seed + [("volume", instance.root_volume, instance.image.pool), ("domain", uuid, None)])
+    # _remove goes newest first: the domain, then the root chain's top file down to its base.
+    leftovers = _remove(instance.host, seed + _root_files(instance) + [("domain", uuid, None)])
     if leftovers:
         raise ActionError(f"Could not remove: {'; '.join(leftovers)}")
     services.release_quota(instance)
