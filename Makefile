@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= ../shared/data/planetlab
 
-.PHONY: run test test-fast test-postgres lab lab-down lab-status bench clean-venv check
+.PHONY: run test test-fast test-postgres lab lab-down lab-status bench clean-venv check static-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,7 +22,20 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.run-installed
 
-run: $(VENV)/.run-installed
+# Browser libraries from npm (static/package.json; noVNC for the graphical console), reinstalled
+# when the lock changes. Without npm, or offline, the portal runs and the console page says so.
+NOVNC_STAMP := static/node_modules/.nubes-installed
+ifeq ($(shell command -v npm 2>/dev/null),)
+static-deps:
+	@echo "npm (Node.js) not found: the graphical console (noVNC) needs it; the rest of the portal runs without."
+else
+static-deps: $(NOVNC_STAMP)
+$(NOVNC_STAMP): static/package.json static/package-lock.json
+	@npm ci --prefix static --no-audit --no-fund && touch $@ \
+	  || echo "npm ci failed: the graphical console (noVNC) stays unavailable; the rest of the portal runs."
+endif
+
+run: $(VENV)/.run-installed static-deps
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runportal --host $(HOST) --port $(PORT)
@@ -31,17 +44,20 @@ check: $(VENV)/.dev-installed
 	$(BIN)/python manage.py check
 
 # The whole suite: unit, API, websocket, browser and (when the lab is up) integration tests.
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed static-deps
 	-tools/system-packages.sh browser
 	$(BIN)/python -m pytest
 
 test-fast: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -m "not integration and not browser"
 
-# The same suite against the production components already running on the machine.
-test-postgres:
+# The suite again on the production components already running on the machine (PostgreSQL,
+# Redis). The lab tier and the browser tests are left out here: they exercise real daemons and a
+# browser, not the database or broker, and the browser's portal runs the embedded default anyway.
+test-postgres: $(VENV)/.dev-installed
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/nubes} \
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} $(MAKE) test
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+	$(BIN)/python -m pytest -m "not integration and not browser"
 
 # The lab, then registered in the portal's database (the one `make run` serves).
 lab: $(VENV)/.run-installed
