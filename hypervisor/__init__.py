@@ -68,6 +68,8 @@ Disks (disks.py) — test:// hosts simulate what the test driver lacks (simulate
     disk_attach(uri, uuid, disk, *, live=True) -> DiskChange;  disk_detach(uri, uuid, dev, *, live=True)
     disk_set_source(uri, uuid, dev, path) -> simulated;  disk_resize(uri, uuid, dev, bytes) -> simulated
     disk_snapshot_external(uri, uuid, dev, overlay_path, *, quiesce=False)   # real hosts
+    disks_snapshot_external(uri, uuid, {dev: overlay}, *, quiesce=False) -> DiskChange  # all at once
+    domain_has_guest_agent(uri, uuid) -> bool       # the org.qemu.guest_agent.0 channel
     domain_fstrim(uri, uuid)                        # GuestAgentUnavailable without an agent
     volume_resize / volume_rebase / volume_copy / pool_volume_path
 
@@ -126,8 +128,8 @@ from .domain_xml import (
 )
 from .disks import (
     DiskChange, GuestAgentUnavailable, build_disk_xml, disk_attach, disk_detach, disk_resize,
-    disk_set_source, disk_snapshot_external, domain_fstrim, pool_volume_path, volume_copy,
-    volume_rebase, volume_resize,
+    disk_set_source, disk_snapshot_external, disks_snapshot_external, domain_fstrim, domain_has_guest_agent,
+    pool_volume_path, volume_copy, volume_rebase, volume_resize,
 )
 from .domains import (
     domain_define, domain_destroy, domain_get_cpu_qos, domain_managed_save, domain_pin_vcpu,
@@ -170,7 +172,8 @@ __all__ = [
     "BlockJob", "block_commit", "block_copy", "block_job", "block_job_abort", "block_pull",
     "forget_simulated_jobs",
     "DiskChange", "GuestAgentUnavailable", "build_disk_xml", "disk_attach", "disk_detach",
-    "disk_resize", "disk_set_source", "disk_snapshot_external", "domain_fstrim",
+    "disk_resize", "disk_set_source", "disk_snapshot_external", "disks_snapshot_external", "domain_fstrim",
+    "domain_has_guest_agent",
     "pool_volume_path", "volume_copy", "volume_rebase", "volume_resize",
     "close_all", "get_connection", "is_simulated",
     "CpuFeature", "DiskSpec", "DomainSpec", "DomainXmlInfo", "HostdevSpec", "NicSpec",
