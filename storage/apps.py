@@ -14,6 +14,7 @@ class StorageConfig(AppConfig):
         realtime.register("storage.storagepool", lambda user: StoragePool.objects.all())
         quotas.register_counter("volumes", lambda project: Volume.objects.filter(project=project, quota_held=True).count())
         hooks.register_disks(attached_disks)
+        hooks.register_root_disk(root_disk)
         hooks.instance_removed.connect(release_volumes, dispatch_uid="storage-release-volumes")
         hooks.instance_migrated.connect(follow_migration, dispatch_uid="storage-follow-migration")
         quotas.register_counter("snapshots", lambda project: Snapshot.objects.filter(project=project, quota_held=True).count())
@@ -23,6 +24,13 @@ def follow_migration(sender, **kwargs):
     from storage import migration_tasks
 
     migration_tasks.follow_migration(sender, **kwargs)
+
+
+def root_disk(instance):
+    """compute asks where the root disk is now: the top of its chain once external snapshots made one."""
+    from storage.instance_chains import root_disk_info
+
+    return root_disk_info(instance)
 
 
 def attached_disks(instance):
@@ -35,6 +43,8 @@ def attached_disks(instance):
 def release_volumes(sender, instance, **kwargs):
     """An instance's volumes outlive it: once its domain is gone they are available again."""
     from storage.choices import VolumeState
+    from storage.instance_chains import hand_over
     from storage.models import Volume
 
+    hand_over(instance)
     Volume.objects.filter(instance=instance).update(instance=None, target_dev="", state=VolumeState.AVAILABLE)

@@ -1,7 +1,7 @@
 """HTML forms; the rules live in the models and storage.services, shared with the API."""
 from django import forms
 
-from storage.choices import CloneMode, DiskBus, DiskCache, MAX_VOLUME_GB, Provisioning, VolumeFormat
+from storage.choices import CloneMode, DiskBus, DiskCache, MAX_VOLUME_GB, Provisioning, SnapshotKind, VolumeFormat
 from storage.models import StoragePool
 
 
@@ -30,6 +30,12 @@ class ResizeForm(forms.Form):
 
 class SnapshotForm(forms.Form):
     name = forms.CharField(max_length=63)
+
+
+class InstanceSnapshotForm(SnapshotForm):
+    kind = forms.ChoiceField(choices=SnapshotKind.choices, initial=SnapshotKind.INTERNAL, required=False,
+                             help_text="Internal: disks and memory inside the qcow2 file. External: every disk "
+                                       "frozen behind a new overlay (disk-only; revert needs the instance stopped).")
 
 
 class CloneForm(forms.Form):

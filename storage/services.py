@@ -247,6 +247,7 @@ def map_device(user, project, *, name, pool, device_path, device_type=DeviceType
 def _volume_guard(user, volume, *states):
     _writable(user, volume.project)
     _idle(volume)
+    _not_in_instance_snapshot(volume)
     if states and volume.state not in states:
         raise Conflict(f"Volume {volume.name} is {volume.state}; this needs {' or '.join(states)}.")
 
@@ -507,11 +508,9 @@ def create_snapshot(user, *, name, volume=None, instance=None, kind=None, descri
     _idle(owner)
     if volume is not None:
         _check_volume_snapshot(volume, kind)
-    elif kind != SnapshotKind.INTERNAL:
-        raise ActionError("Instance snapshots are internal here; snapshot each volume for external overlays.",
-                          field="kind")
-    elif instance.state not in ATTACHABLE_STATES:
-        raise Conflict(f"Instance {instance.name} is {instance.state}.")
+        _not_in_instance_snapshot(volume)
+    else:
+        _check_instance_snapshot(instance, kind)
     snapshot = Snapshot(project=owner.project, name=name, description=description, volume=volume,
                         instance=instance, kind=kind, state=SnapshotState.CREATING,
                         simulated=(volume.simulated if volume else instance.host.simulated))
@@ -525,6 +524,30 @@ def create_snapshot(user, *, name, volume=None, instance=None, kind=None, descri
         op = _queue(f"snapshot.{Action.CREATE}", owner, user, tasks.create_snapshot, request=request,
                     detail={"snapshot": snapshot.pk, "state": getattr(volume, "state", "")})
     return snapshot, op
+
+
+def _not_in_instance_snapshot(volume):
+    """A volume frozen in an instance's external snapshot changes only through that snapshot."""
+    if volume.instance_layers.exists():
+        raise Conflict(f"Volume {volume.name} is part of external snapshots of instance {volume.instance}: its files "
+                       "are that snapshot's layers. Delete those instance snapshots first.")
+
+
+def _check_instance_snapshot(instance, kind):
+    if kind not in SnapshotKind.values:
+        raise ActionError(f"kind is one of {', '.join(SnapshotKind.values)}.", field="kind")
+    if instance.state not in ATTACHABLE_STATES:
+        raise Conflict(f"Instance {instance.name} is {instance.state}.")
+    other = SnapshotKind.INTERNAL if kind == SnapshotKind.EXTERNAL else SnapshotKind.EXTERNAL
+    if instance.snapshots.filter(kind=other).exists():
+        raise Conflict(f"Instance {instance.name} has {other} snapshots; Nubes does not mix internal snapshots (inside "
+                       "the qcow2 file) with external ones (overlay files) on one instance. Delete them first.")
+    if kind == SnapshotKind.EXTERNAL:
+        for volume in instance.volumes.all():
+            _idle(volume)
+            if volume.snapshots.exists():
+                raise Conflict(f"Volume {volume.name} of {instance.name} has its own snapshots; an instance snapshot "
+                               "freezes every disk at once, so delete the volume's snapshots (or detach it) first.")
 
 
 def _check_volume_snapshot(volume, kind):
@@ -556,6 +579,10 @@ def revert_snapshot(user, snapshot, request=None):
     owner = _snapshot_guard(user, snapshot)
     if snapshot.volume_id and instance_running(snapshot.volume.instance):
         raise Conflict("A running guest's disk cannot be swapped under it: stop the instance, then revert.")
+    if snapshot.instance_id and snapshot.kind == SnapshotKind.EXTERNAL and snapshot.instance.state != InstanceState.SHUTOFF:
+        raise Conflict(f"Instance {snapshot.instance.name} is {snapshot.instance.state}. libvirt cannot revert external "
+                       "snapshots; Nubes puts fresh overlays on the chosen point for every disk, which needs the disks "
+                       "at rest: stop the instance, then revert.")
     with transaction.atomic():
         if snapshot.volume_id:
             Volume.objects.filter(pk=snapshot.volume_id).update(state=VolumeState.BUSY)
@@ -570,7 +597,9 @@ def delete_snapshot(user, snapshot, request=None):
     owner = _snapshot_guard(user, snapshot)
     if snapshot.linked_clones.exists():
         raise Conflict(f"Snapshot {snapshot.name} is the base of linked clones; flatten or delete them first.")
-    if snapshot.kind == SnapshotKind.EXTERNAL:
+    if snapshot.kind == SnapshotKind.EXTERNAL and snapshot.instance_id:
+        _check_instance_merge(snapshot)
+    elif snapshot.kind == SnapshotKind.EXTERNAL:
         try:
             _plan, child = chains.merge_plan(snapshot)
         except ValueError as exc:
@@ -587,6 +616,23 @@ def delete_snapshot(user, snapshot, request=None):
             Volume.objects.filter(pk=snapshot.volume_id).update(state=VolumeState.BUSY)
         return _queue(f"snapshot.{Action.MERGE}", owner, user, tasks.delete_snapshot, request=request,
                       detail={"snapshot": snapshot.pk, "state": getattr(snapshot.volume, "state", "")})
+
+
+def _check_instance_merge(snapshot):
+    """Refuse before anything is touched: branches after a revert, offline merges on remote hosts."""
+    from storage import instance_chains
+
+    instance = snapshot.instance
+    host = instance.host
+    for layer in snapshot.layers.all():
+        disk = instance_chains.disk_of_layer(layer)
+        kids = instance_chains.children(disk, layer, list(instance_chains.layers_of_disk(instance, layer)))
+        if len(kids) > 1:
+            raise Conflict(f"{len(kids)} layers are built on snapshot {snapshot.name}'s file of {layer.target_dev} "
+                           "(branches after a revert); delete the other branch's snapshots first.")
+        if kids and not instance_running(instance) and not (host.simulated or offline_here(host.uri)):
+            raise Conflict(f"Merging {snapshot.name} offline runs qemu-img on {host.name}, a remote host where Nubes "
+                           "runs no commands: start the instance (libvirt then merges with block jobs), then delete.")
 
 
 def snapshot_tree(snapshots):

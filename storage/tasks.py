@@ -14,7 +14,7 @@ from compute.models import Instance
 from portal import operations, quotas
 from portal.errors import ActionError
 from portal.tasks import Cancelled, check_cancel, run_operation
-from storage import chain_tasks, chains
+from storage import chain_tasks, chains, instance_snapshot_tasks
 from storage.choices import (
     BYTES_PER_GIB, Action, PoolState, Provisioning, SnapshotKind, SnapshotState, VolumeSource, VolumeState,
     blockjob_poll_s,
@@ -387,6 +387,8 @@ def create_snapshot(self, op_id):
 def _create_internal_or_external(snapshot):
     if snapshot.kind == SnapshotKind.INTERNAL:
         return _create_internal(snapshot)
+    if snapshot.instance_id:
+        return instance_snapshot_tasks.create(snapshot)
     return _create_external(snapshot)
 
 
@@ -451,6 +453,8 @@ def _revert(snapshot):
             Snapshot.objects.filter(instance=instance, current=True).update(current=False)
             Snapshot.objects.filter(pk=snapshot.pk).update(current=True)
         return f"{instance.name} reverted to {snapshot.name}"
+    if snapshot.instance_id:
+        return instance_snapshot_tasks.revert(snapshot)
     # External: libvirt 9.0 cannot revert these, so a fresh overlay goes on the chosen point
     # and the abandoned active file (nothing is built on an active file) is removed.
     volume = Volume.objects.select_related("pool", "instance__host").get(pk=snapshot.volume_id)
@@ -491,6 +495,8 @@ def _delete(op, snapshot):
                 Snapshot.objects.filter(pk=snapshot.parent_id).update(current=True)
             chain_tasks.forget(snapshot)
         return f"Snapshot {snapshot.name} deleted"
+    if snapshot.instance_id:
+        return instance_snapshot_tasks.merge(op, snapshot, run_block_job)
     return chain_tasks.merge(op, snapshot, run_block_job)
 
 

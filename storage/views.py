@@ -116,10 +116,10 @@ def snapshot_action(request, pk, action):
 @login_required
 def instance_snapshots(request, pk):
     instance = get_object_or_404(Instance.objects.visible_to(request.user), pk=pk)
-    form = forms.SnapshotForm(request.POST or None)
+    form = forms.InstanceSnapshotForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         _do(request, lambda: services.create_snapshot(request.user, instance=instance, name=form.cleaned_data["name"],
-                                                      request=request))
+                                                      kind=form.cleaned_data["kind"] or None, request=request))
         return redirect("storage:instance-snapshots", pk=pk)
     snapshots = list(instance.snapshots.all())
     return render(request, "storage/instance_snapshots.html", {

@@ -56,3 +56,38 @@ class Snapshot(ProjectOwned):
     def clean(self):
         if bool(self.instance_id) == bool(self.volume_id):
             raise ValidationError("A snapshot is of exactly one instance or one volume.")
+
+
+class RootDisk(models.Model):
+    """An instance's root disk once external snapshots put overlays on top of compute's fixed
+    root volume: its active file now (compute asks through compute.hooks.root_disk_path)."""
+
+    instance = models.OneToOneField("compute.Instance", on_delete=models.CASCADE, related_name="root_disk")
+    pool = models.CharField(max_length=128, help_text="The libvirt pool of the root volume and its overlays")
+    libvirt_name = models.CharField(max_length=160)
+    path = models.CharField(max_length=500)
+    backing_path = models.CharField(max_length=500, blank=True)
+    layer_seq = models.PositiveIntegerField(default=0, help_text="Overlays made so far (names their files)")
+
+    def __str__(self):
+        return f"root disk of {self.instance_id}: {self.path}"
+
+
+class SnapshotLayer(models.Model):
+    """One disk's frozen file in an external instance snapshot (one layer per disk, all taken at
+    once). ``volume`` is empty for the root disk."""
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="layers")
+    volume = models.ForeignKey("storage.Volume", null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="instance_layers")
+    target_dev = models.CharField(max_length=8)
+    libvirt_name = models.CharField(max_length=160)
+    layer_path = models.CharField(max_length=500)
+    layer_backing = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["target_dev"]
+        constraints = [models.UniqueConstraint(fields=["snapshot", "target_dev"], name="one_layer_per_disk")]
+
+    def __str__(self):
+        return f"{self.snapshot_id}/{self.target_dev}: {self.layer_path}"
