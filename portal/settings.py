@@ -145,6 +145,10 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request otherwise
 # plotly.min.js comes from the plotly package, htmx from django-htmx: nothing vendored in git.
 STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/plotly", Path(plotly.__file__).parent / "package_data")]
+# noVNC comes from npm (static/package.json, `make static-deps`); the graphical console says when it is missing.
+NOVNC_DIR = BASE_DIR / "static" / "node_modules" / "@novnc" / "novnc"
+if NOVNC_DIR.is_dir():
+    STATICFILES_DIRS.append(("vendor/novnc", NOVNC_DIR))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

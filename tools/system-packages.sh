@@ -5,11 +5,13 @@
 set -euo pipefail
 case "${1:-build}" in
   build)   wanted="libvirt-dev pkg-config gcc python3-dev openipmi ipmitool" ;;
-  browser) wanted="chromium" ;;
+  browser) wanted="chromium npm" ;;  # npm installs noVNC (make static-deps)
   *) echo "usage: $0 build|browser" >&2; exit 2 ;;
 esac
 missing=""
 for pkg in $wanted; do
+  # npm installed outside Debian (e.g. with Node.js from upstream) counts: Debian's would replace it.
+  [ "$pkg" = npm ] && command -v npm >/dev/null && continue
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
 done
 [ -z "$missing" ] && exit 0
