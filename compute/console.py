@@ -7,6 +7,7 @@ recorded on the instance by the tasks (``vnc_port``).
 """
 from urllib.parse import urlsplit
 
+from django.contrib.staticfiles import finders
 from django.core import signing
 
 from compute.choices import InstanceState
@@ -18,8 +19,15 @@ TOKEN_SALT = "nubes.compute.vnc"
 TOKEN_MAX_AGE_S = 60
 VNC_LISTEN = "127.0.0.1"  # what the domain XML binds VNC to
 VNC_PASSWORD_MAX = 8
+NOVNC_MODULE = "vendor/novnc/core/rfb.js"  # noVNC from npm (static/package.json), served by settings.NOVNC_DIR
 SIMULATED_REFUSAL = ("This instance runs on a simulated host (libvirt's test driver): there is no guest, "
                      "so there is no graphical console.")
+READER_REFUSAL = "Readers cannot open the graphical console (it controls the guest)."
+NO_CLIENT_NOTE = ("The noVNC client is not installed on this portal: `make static-deps` installs it with npm "
+                  "(Node.js); restart the portal afterwards.")
+# What the instance page's graphical console panel shows (data-vnc-state; the browser adds
+# connecting / connected / disconnected / failed).
+PANEL_READY, PANEL_REFUSED, PANEL_NO_CLIENT, PANEL_READER = "ready", "refused", "no-client", "reader"
 REMOTE_REFUSAL = ("VNC listens on the loopback of {host}, a remote host; the proxy reaches only hosts on the "
                   "portal's machine.")
 
@@ -40,10 +48,31 @@ def refusal(instance):
     return None
 
 
+def client_installed():
+    """True when the noVNC client is among the static files (`make static-deps` installs it with npm)."""
+    return finders.find(NOVNC_MODULE) is not None
+
+
+def may_open(user, instance):
+    return user.is_staff or instance.project.role_of(user) in (Role.ADMIN, Role.MEMBER)
+
+
+def panel(user, instance):
+    """(state, message) of the instance page's graphical console panel; reads the database only."""
+    reason = refusal(instance)
+    if reason:
+        return PANEL_REFUSED, reason
+    if not client_installed():
+        return PANEL_NO_CLIENT, NO_CLIENT_NOTE
+    if not may_open(user, instance):
+        return PANEL_READER, READER_REFUSAL
+    return PANEL_READY, ""
+
+
 def issue(user, instance):
     """A token for ``user`` and ``instance``, plus what the browser needs; ConsoleRefused if unreachable."""
-    if instance.project.role_of(user) not in (Role.ADMIN, Role.MEMBER) and not user.is_staff:
-        raise NotPermitted("Readers cannot open the graphical console (it controls the guest).")
+    if not may_open(user, instance):
+        raise NotPermitted(READER_REFUSAL)
     reason = refusal(instance)
     if reason:
         raise ConsoleRefused(reason)

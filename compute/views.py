@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from compute import overcommit, services
+from compute import console, overcommit, services
 from compute.choices import Action, RebootKind
 from compute.forms import LaunchForm
 from compute.models import Flavor, Host, Image, Instance
@@ -61,10 +61,12 @@ def instance_detail(request, pk):
     instance = _visible_instance(request, pk)
     ops = Operation.objects.filter(target_type="compute.instance", target_id=str(instance.pk)).select_related(
         "requester")[:RECENT]
+    vnc_state, vnc_message = console.panel(request.user, instance)
     context = {
         "instance": instance, "operations": ops, "events": instance.events.all()[:RECENT],
         "role": instance.project.role_of(request.user),
         "flavors": Flavor.objects.usable_in(instance.project), "images": Image.objects.usable_in(instance.project),
+        "vnc_state": vnc_state, "vnc_message": vnc_message,
     }
     return render(request, "compute/instance_detail.html", context)
 
