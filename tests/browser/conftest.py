@@ -43,10 +43,31 @@ def wait_until_up(url, process, log):
 
 
 @pytest.fixture(scope="session")
-def portal_url(tmp_path_factory):
+def portal_env(tmp_path_factory):
+    """The browser portal's environment: its own data directory (SQLite database, secret key)."""
     data = tmp_path_factory.mktemp("portal")
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(NUBES_DATA_DIR=str(data), NUBES_DEMO_PASSWORD=DEMO_PASSWORD, PYTHONUNBUFFERED="1")
+    return env
+
+
+@pytest.fixture(scope="session")
+def portal_shell(portal_url, portal_env):
+    """Runs Python in `manage.py shell` on the running portal's database; returns what it printed.
+    For rows the UI cannot make here (e.g. a host that is not simulated)."""
+    def run(code):
+        result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "shell", "-v", "0", "-c", code],
+                                env=portal_env, cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def portal_url(portal_env):
+    env = portal_env
+    data = Path(env["NUBES_DATA_DIR"])
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
     subprocess.run(manage + ["seed_demo"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
