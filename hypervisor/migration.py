@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import libvirt
+from lxml import etree
 
 from .connection import get_connection, is_simulated, lookup_domain
 from .errors import InvalidConfig, NotSupported, OperationFailed, from_libvirt_error, translated
@@ -48,6 +49,9 @@ class MigrationOptions:
     shared_storage_unsafe: bool = True    # same local path on both hosts (the lab's shared pool)
     migration_uri: str | None = None      # where the target's QEMU listens, e.g. tcp://10.99.0.1
     dest_xml: str | None = None           # e.g. the definition with the cluster CPU baseline
+    # With copy_storage: ((source file, file on the target), ...) of the disks to copy; the
+    # target files exist already (same virtual size), the copies are flat (no backing chain).
+    disk_targets: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("bandwidth_mib_s", "max_downtime_ms", "parallel_connections"):
@@ -56,6 +60,8 @@ class MigrationOptions:
                 raise InvalidConfig(f"{name} must be positive, not {value}")
         if self.postcopy and not self.live:
             raise InvalidConfig("post-copy needs a live migration")
+        if self.disk_targets and not self.copy_storage:
+            raise InvalidConfig("disk targets are for copy-storage migrations")
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,26 @@ def migrate_domain(src_uri: str, dst_uri: str, uuid: str, options: MigrationOpti
 
 # --- real hosts -------------------------------------------------------------------------
 
+def retarget_disks(xml: str, targets: dict[str, str]) -> tuple[str, list[str]]:
+    """The domain XML with each file disk whose source is a key of ``targets`` pointing at the
+    value instead (its backing chain dropped: the copy is flat), and those disks' target devs."""
+    root = etree.fromstring(xml.encode())
+    devs, found = [], set()
+    for disk in root.iterfind("devices/disk"):
+        source = disk.find("source")
+        if source is None or source.get("file") not in targets:
+            continue
+        found.add(source.get("file"))
+        source.set("file", targets[source.get("file")])
+        for backing in disk.findall("backingStore"):
+            disk.remove(backing)
+        devs.append(disk.find("target").get("dev"))
+    missing = set(targets) - found
+    if missing:
+        raise InvalidConfig(f"the domain has no disk at {', '.join(sorted(missing))}")
+    return etree.tostring(root, encoding="unicode"), devs
+
+
 def _progress_from_stats(stats: dict[str, int], started: float) -> MigrationProgress:
     total = stats.get("data_total") or stats.get("memory_total") or 0
     processed = stats.get("data_processed") or stats.get("memory_processed") or 0
@@ -180,6 +206,11 @@ def _migrate_real(src_uri, dst_uri, uuid, options, on_progress, control, sleep) 
     dst = get_connection(dst_uri)
     flags = migration_flags(options)
     params = migration_params(options)
+    if options.disk_targets:
+        with translated(src_uri):
+            xml = options.dest_xml or dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_SECURE)
+        params[libvirt.VIR_MIGRATE_PARAM_DEST_XML], disks = retarget_disks(xml, dict(options.disk_targets))
+        params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = disks
     outcome: dict[str, BaseException | None] = {"error": None}
 
     def run() -> None:

@@ -104,3 +104,39 @@ def test_it_refuses_to_mix_simulated_and_real_hosts(small_domain, host_a):
     with pytest.raises(NotSupported):
         migrate_domain(host_a, "qemu+tcp://10.99.0.2/system", small_domain, MigrationOptions(), no_sleep,
                        sleep=no_sleep)
+
+
+# --- copy-storage into another path ---------------------------------------------------------
+
+DISKS_XML = """<domain type='qemu'><name>g</name><devices>
+<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/local/root.qcow2'/>
+<backingStore type='file'><format type='qcow2'/><source file='/local/base.qcow2'/></backingStore>
+<target dev='vda' bus='virtio'/></disk>
+<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/shared/data.qcow2'/>
+<target dev='vdb' bus='virtio'/></disk>
+</devices></domain>"""
+
+
+def test_copy_storage_points_the_copied_disk_at_its_new_file_without_its_backing_chain():
+    from lxml import etree
+
+    from hypervisor.migration import retarget_disks
+
+    xml, devs = retarget_disks(DISKS_XML, {"/local/root.qcow2": "/shared/root.qcow2"})
+    assert devs == ["vda"]
+    disks = etree.fromstring(xml.encode()).findall("devices/disk")
+    assert [d.find("source").get("file") for d in disks] == ["/shared/root.qcow2", "/shared/data.qcow2"]
+    assert disks[0].find("backingStore") is None and disks[0].find("driver").get("type") == "qcow2"
+
+
+def test_retargeting_a_disk_the_domain_does_not_have_is_refused():
+    from hypervisor.migration import retarget_disks
+
+    with pytest.raises(InvalidConfig, match="no disk at /elsewhere.qcow2"):
+        retarget_disks(DISKS_XML, {"/elsewhere.qcow2": "/shared/x.qcow2"})
+
+
+def test_disk_targets_need_copy_storage():
+    with pytest.raises(InvalidConfig, match="copy-storage"):
+        MigrationOptions(disk_targets=(("/a", "/b"),))
+    assert MigrationOptions(copy_storage=True, disk_targets=(("/a", "/b"),)).disk_targets == (("/a", "/b"),)
