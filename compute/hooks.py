@@ -15,6 +15,8 @@ instance_stopped_unexpectedly = Signal()
 # Sent with `instance=`, `source=`, `target=` (Hosts) and `copied_storage=` (the disks were
 # copied along because the target cannot see their pool) once a migration succeeded and the
 # database says the instance runs on the target; storage moves its volume records along.
+# With `root_disk=(pool, volume name, path)` compute copied the root disk into that pool of the
+# target (the source's file is removed); storage records the root disk there.
 instance_migrated = Signal()
 
 _disk_providers = []

@@ -41,7 +41,8 @@ INT_OPTIONS = {  # name -> upper bound
     "max_downtime_ms": MAX_DOWNTIME_MS,
     "parallel_connections": MAX_PARALLEL_CONNECTIONS,
 }
-OPTION_FIELDS = (*INT_OPTIONS, *BOOL_OPTIONS)
+STR_OPTIONS = {"target_pool": 128}  # name -> max length; target_pool: the target's pool for copied root disks
+OPTION_FIELDS = (*INT_OPTIONS, *BOOL_OPTIONS, *STR_OPTIONS)
 BATCH_KEY = "evacuation_batch"  # kept in a waiting migration's options; not a libvirt option
 INSTANCE_RELATED = ("project", "flavor", "image", "host", "host__cluster")
 
@@ -61,6 +62,13 @@ def normalise_options(options, live):
             continue
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= upper:
             raise ActionError(f"{name} is a whole number from 1 to {upper}.", field=name)
+        clean[name] = value
+    for name, longest in STR_OPTIONS.items():
+        value = options.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str) or len(value) > longest:
+            raise ActionError(f"{name} is a name of at most {longest} characters.", field=name)
         clean[name] = value
     for name in BOOL_OPTIONS:
         value = options.get(name, False)
@@ -153,6 +161,8 @@ def check_target(instance, target, options):
     if not shared and not options.get("copy_storage"):
         raise ActionError(f"The root disk of {instance.name} is not reachable from {target.name}: choose "
                           "copy_storage to copy it along.", field="copy_storage")
+    if not shared:
+        check_copy_pool(instance, target, options)
     return shared
 
 
@@ -206,6 +216,27 @@ def storage_shared(instance, target):
     except (hv.VolumeNotFound, hv.PoolNotFound):
         return False
     return here.path == there.path
+
+
+def root_copy_pool(instance, options):
+    """The target's pool a copy-storage migration copies the root disk into: the chosen
+    target_pool, else a pool of the same name as the root disk's."""
+    return options.get("target_pool") or hooks.root_disk_files(
+        instance, ((instance.image.pool, instance.root_volume),))[0][0]
+
+
+def check_copy_pool(instance, target, options):
+    """A real target has the pool the root disk is copied into (simulated ones get a stand-in)."""
+    if target.simulated:
+        return
+    pool = root_copy_pool(instance, options)
+    try:
+        hv.pool_info(target.uri, pool)
+    except hv.PoolNotFound as exc:
+        raise ActionError(f"{target.name} has no storage pool {pool} to copy the root disk of {instance.name} into: "
+                          "choose target_pool (one of its pools).", field="target_pool") from exc
+    except hv.HostUnreachable as exc:
+        raise ActionError(f"Cannot reach {target.name} to find pool {pool}: {exc}", field="target_host") from exc
 
 
 def choose_target(instance, options):

@@ -4,6 +4,7 @@ runs the domain - whatever happened (success, cancel, failure, time limit)."""
 import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 
 from celery import shared_task
 from django.utils import timezone
@@ -99,11 +100,11 @@ def migrate(op):
     compute_tasks.set_state(instance, instance.state, reason=f"Migrating to {target.name}")
     relay = ProgressRelay(migration, op)
     relay.read_requests()  # a cancel may have come while the task was queued
-    settled, result, copied = False, None, False
+    settled, result, copied = False, None, None
     try:
-        copied = _copy_storage_simulated(migration)
+        copied = _copy_storage_simulated(migration) or _copy_root(migration)
         result = hv.migrate_domain(source.uri, target.uri, str(instance.uuid),
-                                   _gateway_options(migration), relay, relay.control, sleep=_sleep)
+                                   _gateway_options(migration, copied), relay, relay.control, sleep=_sleep)
     except hv.MigrationCancelled as exc:
         settled = True
         where = settle(migration, str(exc))
@@ -126,17 +127,21 @@ def migrate(op):
     if outcome != MigrationState.SUCCEEDED:
         raise ActionError(f"libvirt reported success but {instance.name} runs on {where.name}.")
     hooks.instance_migrated.send(sender=Instance, instance=Instance.objects.get(pk=instance.pk), source=source,
-                                 target=target, copied_storage=bool(migration.options.get("copy_storage")))
+                                 target=target, copied_storage=bool(migration.options.get("copy_storage")),
+                                 root_disk=copied.on_target if copied is not None and copied.target_path else None)
     kind = "post-copy" if result.postcopy_used else "pre-copy"
     return (f"{instance.name} moved {source.name} → {target.name} in {result.total_ms / 1000:.1f} s "
             f"({kind}, downtime {result.downtime_ms if result.downtime_ms is not None else '?'} ms)"
             + (" [simulated]" if result.simulated else ""))
 
 
-def _gateway_options(migration):
+def _gateway_options(migration, copied=None):
     from compute.migration import gateway_options
 
-    return gateway_options(migration.options, migration.live, migration.target.migration_uri)
+    options = gateway_options(migration.options, migration.live, migration.target.migration_uri)
+    if copied is not None and copied.target_path:
+        options = dataclasses.replace(options, disk_targets=((copied.source_path, copied.target_path),))
+    return options
 
 
 def _update(migration, **fields):
@@ -146,29 +151,62 @@ def _update(migration, **fields):
     publish(migration)
 
 
+@dataclass(frozen=True)
+class RootCopy:
+    """The root volume stood up on the target for a copy-storage move: once the move ends the
+    copy on the host the domain did not end on is removed."""
+
+    name: str
+    source_pool: str
+    target_pool: str
+    source_path: str = ""  # real hosts: libvirt copies this file into target_path
+    target_path: str = ""
+
+    @property
+    def on_target(self):
+        """(pool, volume name, path) of the root disk on the target."""
+        return self.target_pool, self.name, self.target_path
+
+
 def _copy_storage_simulated(migration):
     """Simulated hosts have no block copy: copy-storage stands the root volume up on the
     target (as an image cache would) and removes the source's after the move."""
     if not (migration.simulated and migration.options.get("copy_storage")):
-        return False
+        return None
     instance = migration.instance
     pool, name = instance.image.pool, instance.root_volume
     try:
         hv.volume_info(migration.target.uri, pool, name)
-        return False
+        return None
     except hv.VolumeNotFound:
         hv.volume_create(migration.target.uri, pool, name, instance.disk_gb * BYTES_PER_GIB, "qcow2")
-        return True
+        return RootCopy(name, pool, pool)
 
 
-def _drop_copy(host, migration):
-    instance = migration.instance
+def _copy_root(migration):
+    """Real hosts, copy-storage, a root disk the target does not see: its file made on the
+    target now (same name and virtual size, flat, in the chosen pool), which libvirt then fills
+    (VIR_MIGRATE_NON_SHARED_DISK over NBD). None when nothing is to be copied."""
+    from compute.migration import root_copy_pool, storage_shared
+
+    instance, target = migration.instance, migration.target
+    if migration.simulated or not migration.options.get("copy_storage") or storage_shared(instance, target):
+        return None
+    pool, name = hooks.root_disk_files(instance, ((instance.image.pool, instance.root_volume),))[0]
+    here = hv.volume_info(migration.source.uri, pool, name)
+    target_pool = root_copy_pool(instance, migration.options)
+    there = hv.volume_create(target.uri, target_pool, name, here.capacity_bytes, here.format or "qcow2")
+    return RootCopy(name, pool, target_pool, here.path, there.path)
+
+
+def _drop_copy(host, migration, copied):
+    pool = copied.target_pool if host.pk == migration.target_id else copied.source_pool
     try:
-        hv.volume_delete(host.uri, instance.image.pool, instance.root_volume)
+        hv.volume_delete(host.uri, pool, copied.name)
     except (hv.VolumeNotFound, hv.PoolNotFound):
         return
     except hv.HypervisorError as exc:
-        log.warning("could not remove the copied root volume of %s on %s: %s", instance, host, exc)
+        log.warning("could not remove the copied root volume of %s on %s: %s", migration.instance, host, exc)
 
 
 def _finish(migration, state, where, copied, *, error="", result=None):
@@ -180,8 +218,8 @@ def _finish(migration, state, where, copied, *, error="", result=None):
                       data_transferred=result.data_transferred, iterations=result.iterations,
                       postcopy_used=result.postcopy_used, simulated=migration.simulated or result.simulated)
     _update(migration, **fields)
-    if copied:
-        _drop_copy(migration.source if where.pk == migration.target_id else migration.target, migration)
+    if copied is not None:
+        _drop_copy(migration.source if where.pk == migration.target_id else migration.target, migration, copied)
     record_event(migration.instance, EventSource.ACTION, f"migrate {state}",
                  f"{migration.source.name} → {migration.target.name}: now on {where.name}"
                  + (f" ({error})" if error else ""), migration.operation)

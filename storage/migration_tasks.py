@@ -11,7 +11,7 @@ import logging
 
 import hypervisor as hv
 from storage.choices import BYTES_PER_GIB, SnapshotKind, SnapshotState
-from storage.models import Snapshot, StoragePool, Volume
+from storage.models import RootDisk, Snapshot, StoragePool, Volume
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +28,23 @@ def target_pool(volume, target):
     return None
 
 
-def follow_migration(sender, instance, source, target, copied_storage=False, **kwargs):
-    """Receiver: move the records of the instance's copied volumes to the target's pools."""
+def follow_migration(sender, instance, source, target, copied_storage=False, root_disk=None, **kwargs):
+    """Receiver: move the records of the instance's copied volumes (and root disk) to the target's pools."""
     if not copied_storage:
         return
+    if root_disk is not None:
+        follow_root(instance, *root_disk)
     for volume in Volume.objects.select_related("pool").filter(instance=instance):
         if volume.pool.hosts.filter(pk=target.pk).exists():
             continue  # a shared pool: libvirt did not copy it, nothing moved
         follow_volume(volume, source, target)
+
+
+def follow_root(instance, pool, name, path):
+    """compute copied the root disk flat into `pool` of the target: the root disk is there now
+    (compute finds it through compute.hooks.root_disk_files)."""
+    RootDisk.objects.update_or_create(instance=instance, defaults={"pool": pool, "libvirt_name": name, "path": path,
+                                                                   "backing_path": ""})
 
 
 def follow_volume(volume, source, target):

@@ -53,6 +53,10 @@ class MigrationCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     parallel_connections = serializers.IntegerField(required=False, min_value=1,
                                                     max_value=service.MAX_PARALLEL_CONNECTIONS)
     copy_storage = serializers.BooleanField(required=False, help_text="Copy non-shared disks along")
+    target_pool = serializers.CharField(required=False, allow_blank=True,
+                                        max_length=service.STR_OPTIONS["target_pool"],
+                                        help_text="With copy_storage: the target's pool for the root disk "
+                                                  "(default: a pool of the same name)")
 
     def get_fields(self):
         fields = super().get_fields()

@@ -83,3 +83,14 @@ def test_a_volume_in_a_pool_both_hosts_see_is_left_alone(
     volume = reload(volume)
     assert volume.pool == pool and volume.path == path and volume.state_reason == ""
     assert hv.volume_info(host.uri, "default", volume.libvirt_name)
+
+
+def test_a_root_disk_copied_into_another_pool_is_recorded_there(instance, host, movable):
+    from compute import hooks
+    from storage.models import RootDisk
+
+    hooks.instance_migrated.send(sender=type(instance), instance=instance, source=host, target=movable,
+                                 copied_storage=True, root_disk=("shared", "r.qcow2", "/shared/r.qcow2"))
+    root = RootDisk.objects.get(instance=instance)
+    assert (root.pool, root.libvirt_name, root.path, root.backing_path) == ("shared", "r.qcow2", "/shared/r.qcow2", "")
+    assert hooks.root_disk_files(instance, ()) == (("shared", "r.qcow2"),)
