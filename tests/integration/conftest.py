@@ -1,6 +1,7 @@
 """The integration tier: the portal driven through its API with Celery tasks executing for
 real against the lab's libvirtds, OVS and OVN (`make lab`). Skipped, with the reason printed,
 when the lab is not up. At most three small TCG guests run at a time."""
+import contextlib
 import re
 import subprocess
 import time
@@ -89,3 +90,32 @@ def wait_for_heartbeat(log_path, after=None, timeout=HEARTBEAT_TIMEOUT_S):
             return beats[-1]
         time.sleep(POLL_S)
     raise AssertionError(f"no heartbeat in {log_path} within {timeout}s (last: {heartbeats(log_path)[-3:]})")
+
+
+@contextlib.contextmanager
+def booted(admin_api, payload, hosts, extra_cleanup=None):
+    """An instance created through the API (``payload``), heartbeating; deleted through the API
+    after, or out of band on every host of ``hosts`` when that fails (its HA turned off first,
+    so VM-level HA does not restart what is destroyed here). ``extra_cleanup(instance)`` runs
+    after an out-of-band removal."""
+    from compute.models import HaPriority, Instance
+    from portal.models import Operation
+
+    response = admin_api.post("/api/v1/instances/", payload, format="json")
+    assert response.status_code == 202, response.content
+    op = Operation.objects.get(pk=response.json()["id"])
+    assert op.status == "succeeded", f"{op.kind}: {op.error or op.message}"
+    instance = Instance.objects.get(pk=op.target_id)
+    try:
+        wait_for_heartbeat(instance.serial_log_path)
+        yield instance
+    finally:
+        instance.refresh_from_db()
+        response = admin_api.delete(f"/api/v1/instances/{instance.pk}/")
+        if response.status_code != 202 or Operation.objects.get(pk=response.json()["id"]).status != "succeeded":
+            Instance.objects.filter(pk=instance.pk).update(ha_priority=HaPriority.DISABLED)
+            for host in hosts:  # never leave a guest running on the shared lab
+                virsh(host.uri, "destroy", instance.domain_name)
+                virsh(host.uri, "undefine", instance.domain_name)
+            if extra_cleanup is not None:
+                extra_cleanup(instance)

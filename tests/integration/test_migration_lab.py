@@ -13,12 +13,11 @@ from django.db import connection
 from django.test import Client
 
 from compute.metrics import tasks as metric_tasks
-from compute.models import HaPriority, Instance, InstanceSample, Migration
+from compute.models import InstanceSample, Migration
 from portal.asgi import application
 from portal.models import Operation
 from tests.conftest import client_for
-from tests.integration.conftest import domain_names, heartbeats, virsh, wait_for_heartbeat
-from tests.integration.test_instance_lifecycle import succeeded
+from tests.integration.conftest import booted, domain_names, heartbeats, virsh, wait_for_heartbeat
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MAX_HEARTBEAT_GAP_S = 2.0
@@ -65,20 +64,8 @@ class HeartbeatWatch(threading.Thread):
 def guest(admin_api, lab_cloud, host_a, host_b, project_a):
     payload = {"project": project_a.pk, "name": f"it-mig-{uuid.uuid4().hex[:6]}", "flavor": lab_cloud["flavor"].pk,
                "image": lab_cloud["image"].pk, "host": host_a.pk}
-    op = succeeded(admin_api.post("/api/v1/instances/", payload, format="json"))
-    instance = Instance.objects.get(pk=op.target_id)
-    try:
-        wait_for_heartbeat(instance.serial_log_path)
+    with booted(admin_api, payload, (host_a, host_b)) as instance:
         yield instance
-    finally:
-        instance.refresh_from_db()
-        response = admin_api.delete(f"/api/v1/instances/{instance.pk}/")
-        if response.status_code != 202 or Operation.objects.get(pk=response.json()["id"]).status != "succeeded":
-            # Out of band: VM-level HA must not restart what is destroyed here.
-            Instance.objects.filter(pk=instance.pk).update(ha_priority=HaPriority.DISABLED)
-            for host in (host_a, host_b):  # never leave a guest running on the shared lab
-                virsh(host.uri, "destroy", instance.domain_name)
-                virsh(host.uri, "undefine", instance.domain_name)
 
 
 def in_thread(fn):
@@ -96,6 +83,16 @@ def migrate(user, instance, target, **options):
                                                              "live": True, **options}, format="json")
     assert response.status_code == 202, response.content
     return Operation.objects.get(pk=response.json()["id"])
+
+
+def assert_moved(op, instance, source, target):
+    """The migration Operation succeeded and the guest runs on ``target`` only, as the database says."""
+    op.refresh_from_db()
+    assert op.status == "succeeded", op.message
+    instance.refresh_from_db()
+    assert instance.host_id == target.pk and instance.state == "active"
+    assert virsh(target.uri, "domstate", instance.domain_name).strip() == "running"
+    assert instance.domain_name not in domain_names(source.uri)
 
 
 def session_cookie(user):
@@ -143,13 +140,9 @@ def test_a_running_guest_moves_a_to_b_and_back_with_its_heartbeat_and_live_progr
         time.sleep(MAX_HEARTBEAT_GAP_S)
     finally:
         watch.stop()
-    for op in (there, back):
-        op.refresh_from_db()
-        assert op.status == "succeeded", op.message
-    guest.refresh_from_db()
-    assert guest.host_id == host_a.pk and guest.state == "active"
-    assert virsh(host_a.uri, "domstate", guest.domain_name).strip() == "running"
-    assert guest.domain_name not in domain_names(host_b.uri)
+    there.refresh_from_db()
+    assert there.status == "succeeded", there.message
+    assert_moved(back, guest, host_b, host_a)
     gap, before, after = watch.max_gap()
     runs = list(Migration.objects.filter(instance=guest).order_by("pk"))
     print(f"\nheartbeat: {len(watch.seen)} values, longest gap {gap:.2f} s ({before} -> {after}); migrations: "

@@ -12,15 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from compute.models import HaPriority, Instance, Migration
+from compute.models import Migration
 from network.models import Network, Port, SecurityGroup, Subnet
 from network.services import l2
-from portal.models import Operation
 from tests.conftest import client_for
 from tests.integration import netns
-from tests.integration.conftest import domain_names, virsh, wait_for_heartbeat
-from tests.integration.test_instance_lifecycle import succeeded
-from tests.integration.test_migration_lab import HeartbeatWatch, migrate
+from tests.integration.conftest import booted, domain_names, virsh
+from tests.integration.test_migration_lab import HeartbeatWatch, assert_moved, migrate
 from tests.integration.test_network_lab import chassis_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,7 +32,10 @@ REALISE_TIMEOUT_S = 45
 PING_INTERVAL_S = 0.2
 PINGS_BEFORE_S = 3  # pings that must all come back before the move starts
 PINGS_AFTER_S = 5  # how long the ping runs on once the migration has succeeded
-MAX_LOST_PINGS = 5  # about one second without answers
+# The port is claimed by host B's ovn-controller once the guest runs there, and host A's flows
+# then point into the tunnel: measured 0.8-1.4 s without answers on the lab's 2 cores.
+MAX_OUTAGE_S = 2.0
+MAX_LOST_PINGS = int(MAX_OUTAGE_S / PING_INTERVAL_S)
 MOVE_BANDWIDTH_MIB_S = 25
 MAX_HEARTBEAT_GAP_S = 2.0
 SEQ = re.compile(r"seq=(\d+)")
@@ -117,19 +118,8 @@ def net_guest(admin_api, lab_cloud, host_a, host_b, project_a, tenant_net):
     payload = {"project": project_a.pk, "name": f"it-mignet-{uuid.uuid4().hex[:6]}",
                "flavor": lab_cloud["flavor"].pk, "image": lab_cloud["image"].pk, "host": host_a.pk,
                "networks": [tenant_net["network"]["id"]]}
-    op = succeeded(admin_api.post("/api/v1/instances/", payload, format="json"))
-    instance = Instance.objects.get(pk=op.target_id)
-    try:
-        wait_for_heartbeat(instance.serial_log_path)
+    with booted(admin_api, payload, (host_a, host_b)) as instance:
         yield instance
-    finally:
-        instance.refresh_from_db()
-        response = admin_api.delete(f"/api/v1/instances/{instance.pk}/")
-        if response.status_code != 202 or Operation.objects.get(pk=response.json()["id"]).status != "succeeded":
-            Instance.objects.filter(pk=instance.pk).update(ha_priority=HaPriority.DISABLED)
-            for host in (host_a, host_b):
-                virsh(host.uri, "destroy", instance.domain_name)
-                virsh(host.uri, "undefine", instance.domain_name)
 
 
 def test_a_guest_with_an_ovn_port_moves_to_b_answering_pings_and_tcp(admin_user, lab, net_guest, probe, host_a,
@@ -154,12 +144,7 @@ def test_a_guest_with_an_ovn_port_moves_to_b_answering_pings_and_tcp(admin_user,
     finally:
         seqs = pinger.stop()
         watch.stop()
-    op.refresh_from_db()
-    assert op.status == "succeeded", op.message
-    net_guest.refresh_from_db()
-    assert net_guest.host_id == host_b.pk and net_guest.state == "active"
-    assert virsh(host_b.uri, "domstate", net_guest.domain_name).strip() == "running"
-    assert net_guest.domain_name not in domain_names(host_a.uri)
+    assert_moved(op, net_guest, host_a, host_b)
     migration = Migration.objects.get(operation=op)
     missing, longest = lost_between(seqs)
     gap, _, _ = watch.max_gap()
