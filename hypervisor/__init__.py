@@ -128,7 +128,8 @@ from .domain_xml import (
 )
 from .disks import (
     DiskChange, GuestAgentUnavailable, build_disk_xml, disk_attach, disk_detach, disk_resize,
-    disk_set_source, disk_snapshot_external, disks_snapshot_external, domain_fstrim, domain_has_guest_agent,
+    build_disks_snapshot_xml, disk_set_source, disk_snapshot_external, disks_snapshot_external, domain_fstrim,
+    domain_has_guest_agent,
     pool_volume_path, volume_copy, volume_rebase, volume_resize,
 )
 from .domains import (
@@ -173,7 +174,7 @@ __all__ = [
     "forget_simulated_jobs",
     "DiskChange", "GuestAgentUnavailable", "build_disk_xml", "disk_attach", "disk_detach",
     "disk_resize", "disk_set_source", "disk_snapshot_external", "disks_snapshot_external", "domain_fstrim",
-    "domain_has_guest_agent",
+    "domain_has_guest_agent", "build_disks_snapshot_xml",
     "pool_volume_path", "volume_copy", "volume_rebase", "volume_resize",
     "close_all", "get_connection", "is_simulated",
     "CpuFeature", "DiskSpec", "DomainSpec", "DomainXmlInfo", "HostdevSpec", "NicSpec",

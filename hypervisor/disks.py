@@ -220,6 +220,23 @@ def domain_has_guest_agent(uri: str, uuid: str) -> bool:
     return any(channel.get("name") == GUEST_AGENT_CHANNEL for channel in root.iterfind("devices/channel/target"))
 
 
+def build_disks_snapshot_xml(targets: list[str], overlays: dict[str, str]) -> str:
+    """A disk-only ``<domainsnapshot>``: each of the domain's disks (``targets``) external onto
+    its overlay when it has one, else left out (snapshot='no')."""
+    missing = sorted(set(overlays) - set(targets))
+    if missing:
+        raise InvalidConfig(f"the domain has no disk {', '.join(missing)}")
+    root = etree.Element("domainsnapshot")
+    etree.SubElement(root, "memory", snapshot="no")
+    disks = etree.SubElement(root, "disks")
+    for dev in targets:
+        element = etree.SubElement(disks, "disk", name=dev, snapshot="external" if dev in overlays else "no")
+        if dev in overlays:
+            etree.SubElement(element, "driver", type="qcow2")
+            etree.SubElement(element, "source", file=overlays[dev])
+    return etree.tostring(root, pretty_print=True, encoding="unicode")
+
+
 def disks_snapshot_external(uri: str, uuid: str, overlays: dict[str, str], *, quiesce: bool = False) -> DiskChange:
     """Freeze several disks at once behind overlays the caller already made (qcow2 files backed
     by each disk's current file): a running domain switches to them in one atomic disk-only
@@ -234,20 +251,13 @@ def disks_snapshot_external(uri: str, uuid: str, overlays: dict[str, str], *, qu
             for dev, path in overlays.items():
                 disk_set_source(uri, uuid, dev, path)
             return DiskChange(simulated=is_simulated(uri), live=False)
-        root = etree.Element("domainsnapshot")
-        etree.SubElement(root, "memory", snapshot="no")
-        disks = etree.SubElement(root, "disks")
-        for disk in parse_xml(dom.XMLDesc(0)).iterfind("devices/disk"):
-            dev = disk.find("target").get("dev")
-            element = etree.SubElement(disks, "disk", name=dev, snapshot="external" if dev in overlays else "no")
-            if dev in overlays:
-                etree.SubElement(element, "driver", type="qcow2")
-                etree.SubElement(element, "source", file=overlays[dev])
+        targets = [disk.find("target").get("dev") for disk in parse_xml(dom.XMLDesc(0)).iterfind("devices/disk")]
+        xml = build_disks_snapshot_xml(targets, overlays)
         flags = (libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
                  | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT)
         if quiesce:
             flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
-        dom.snapshotCreateXML(etree.tostring(root, encoding="unicode"), flags)
+        dom.snapshotCreateXML(xml, flags)
     return DiskChange(simulated=False, live=True)
 
 

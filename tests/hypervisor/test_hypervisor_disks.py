@@ -112,3 +112,34 @@ def test_cancelling_a_modelled_copy_keeps_the_old_file(host_a, small_domain):
     block_job_abort(host_a, small_domain, "vdb")
     disks = {d.target_dev: d.source for d in parse_domain_xml(domain_xml(host_a, small_domain, inactive=True)).disks}
     assert disks["vdb"] == "/var/lib/libvirt/images/old"
+
+
+def test_the_disks_snapshot_xml_matches_the_golden_file():
+    from hypervisor import build_disks_snapshot_xml
+
+    built = build_disks_snapshot_xml(["vda", "vdb", "vdc"], {"vda": "/var/lib/libvirt/images/root-l1",
+                                                             "vdb": "/var/lib/libvirt/images/vol-l1"})
+    path = GOLDEN / "disks_snapshot_external.xml"
+    if os.environ.get("NUBES_UPDATE_GOLDEN") == "1":
+        path.write_text(built)
+    assert canonical(built) == canonical(path.read_text())
+
+
+def test_the_disks_snapshot_xml_refuses_a_disk_the_domain_lacks():
+    from hypervisor import build_disks_snapshot_xml
+
+    with pytest.raises(InvalidConfig, match="vdz"):
+        build_disks_snapshot_xml(["vda"], {"vdz": "/var/lib/libvirt/images/x"})
+
+
+def test_several_disks_move_to_their_overlays_at_once_on_a_test_host(host_a, small_domain):
+    from hypervisor import disks_snapshot_external, domain_has_guest_agent
+
+    disk_attach(host_a, small_domain, DiskSpec(target_dev="vda", path="/var/lib/libvirt/images/root"))
+    disk_attach(host_a, small_domain, DiskSpec(target_dev="vdb", path="/var/lib/libvirt/images/vol"))
+    change = disks_snapshot_external(host_a, small_domain, {"vda": "/var/lib/libvirt/images/root-l1",
+                                                           "vdb": "/var/lib/libvirt/images/vol-l1"})
+    assert change.simulated and not change.live
+    sources = {d.target_dev: d.source for d in parse_domain_xml(domain_xml(host_a, small_domain, inactive=True)).disks}
+    assert sources == {"vda": "/var/lib/libvirt/images/root-l1", "vdb": "/var/lib/libvirt/images/vol-l1"}
+    assert not domain_has_guest_agent(host_a, small_domain)

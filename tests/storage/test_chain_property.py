@@ -67,3 +67,35 @@ def test_instance_snapshot_tree_in_the_database_matches_libvirt(steps, alice, pr
         ours = {s.libvirt_name: (s.parent.libvirt_name if s.parent else None, s.current)
                 for s in Snapshot.objects.filter(instance=instance).select_related("parent")}
         assert ours == libvirt_tree
+
+
+@EXAMPLES
+@given(steps=STEPS, running=st.booleans())
+def test_external_instance_chains_in_the_database_match_the_pool(steps, running, alice, project_a, host, flavor,
+                                                                 image, make_volume, run_tasks):
+    """Both disks of an instance (root and an attached volume), frozen together: after every step
+    each disk's files have exactly the backing files the database says. Reverts of a running
+    instance are refused (409) like branches, changing nothing."""
+    from storage.models import RootDisk, SnapshotLayer
+
+    unlimited(project_a)
+    instance = make_instance(project_a, host, flavor, image, name=f"x{next(_names)}",
+                             state="active" if running else "shutoff")
+    hv.volume_create(host.uri, "default", instance.root_volume, 10 * 1024**3)
+    volume = make_volume(name=f"xv{next(_names)}")
+    with run_tasks():
+        services.attach_volume(alice, volume, instance)
+    for step in steps:
+        apply(alice, run_tasks, step, lambda: {"instance": instance, "kind": "external"},
+              list(Snapshot.objects.filter(instance=instance)))
+        files = {v.path: v.backing_path or "" for v in pool_volumes(host).values()}
+        root, volume = RootDisk.objects.filter(instance=instance).first(), reload(volume)
+        db = {layer.layer_path: layer.layer_backing for layer in SnapshotLayer.objects.filter(snapshot__instance=instance)}
+        db[volume.path] = volume.backing_path
+        if root is not None:
+            db[root.path] = root.backing_path
+        assert {path: files.get(path) for path in db} == db
+        assert volume.state == "in-use"
+        snaps = list(Snapshot.objects.filter(instance=instance))
+        assert all(s.state == "available" for s in snaps)
+        assert sum(s.current for s in snaps) <= 1

@@ -211,3 +211,24 @@ def test_the_page_takes_an_external_snapshot(alice, instance, with_root, run_tas
     assert taken.kind == "external" and taken.state == "available"
     page = client.get(f"/storage/instances/{instance.pk}/snapshots/")
     assert b"not quiesced" in page.content
+
+
+def test_it_quiesces_only_when_the_domain_has_a_guest_agent_channel(monkeypatch, instance):
+    from unittest import mock
+
+    from storage import instance_snapshot_tasks as tasks
+
+    instance.host.simulated = False  # the decision real hosts take; the gateway is patched
+    freeze = mock.create_autospec(hv.disks_snapshot_external, return_value=hv.DiskChange(simulated=False, live=True))
+    channel = mock.create_autospec(hv.domain_has_guest_agent, return_value=False)
+    monkeypatch.setattr(hv, "disks_snapshot_external", freeze)
+    monkeypatch.setattr(hv, "domain_has_guest_agent", channel)
+    _change, note = tasks._freeze(instance, {"vda": "/var/lib/libvirt/images/r-l1"})
+    assert note == tasks.NOT_QUIESCED_NO_CHANNEL and "quiesce" not in freeze.call_args.kwargs
+    channel.return_value = True
+    _change, note = tasks._freeze(instance, {"vda": "/var/lib/libvirt/images/r-l1"})
+    assert note == "quiesced through the guest agent" and freeze.call_args.kwargs == {"quiesce": True}
+    freeze.side_effect = [hv.OperationFailed("Guest agent is not responding", uri=instance.host.uri),
+                          hv.DiskChange(simulated=False, live=True)]
+    _change, note = tasks._freeze(instance, {"vda": "/var/lib/libvirt/images/r-l1"})
+    assert note.startswith("not quiesced: the guest agent did not answer")
