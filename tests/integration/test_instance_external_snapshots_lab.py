@@ -5,6 +5,7 @@ the point), started again (its heartbeat goes on), and the snapshots are deleted
 After every step `qemu-img info --backing-chain -U` reports exactly the chains the database
 holds, for the root disk and the volume, and the guest's disks use the database's active files."""
 import time
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,37 @@ def test_external_instance_snapshots_create_revert_delete(api, admin_api, guest,
     wait_for_heartbeat(guest.serial_log_path, after=beat)
     assert Instance.objects.get(pk=guest.pk).state == "active"
     assert Volume.objects.get(pk=volume.pk).state == "in-use"
+
+
+def test_a_stopped_instance_merges_offline_and_its_delete_removes_the_whole_chain(api, admin_api, guest, host_a,
+                                                                                   pools, project_a):
+    uri, domain = host_a.uri, guest.domain_name
+    volume = make_volume(api, project_a, pools[SHARED], "it-extsnap-off")
+    succeeded(api.post(f"/api/v1/volumes/{volume.pk}/attach/", {"instance": guest.pk}, format="json"))
+    guest_write(uri, domain, "vdb", *FIRST)
+    e1, _ = snapshot(api, guest, "off-1")
+    guest_write(uri, domain, "vdb", *SECOND)
+    e2, _ = snapshot(api, guest, "off-2")
+    guest_write(uri, domain, "vdb", *THIRD)
+    snapshot(api, guest, "off-3")
+    succeeded(admin_api.post(f"/api/v1/instances/{guest.pk}/stop/", {"force": True}, format="json"))
+    wait_for_state(guest, "shutoff")
+
+    # The middle point goes with qemu-img on the host; the data every later point sees stays.
+    op = succeeded(api.delete(f"/api/v1/snapshots/{e2.pk}/"))
+    assert "offline qemu-img" in op.message, op.message
+    root_chain, volume_chain = assert_chains(guest, volume, uri)
+    assert len(volume_chain) == 3 and Snapshot.objects.get(name="off-3").parent_id == e1.pk
+    for mib, pattern in (FIRST, SECOND, THIRD):
+        assert holds(volume_chain[0], mib, pattern)
+
+    # Deleting the instance removes every file of the root chain; the volume keeps its points.
+    root_files = [root_chain[0]] + list(SnapshotLayer.objects.filter(target_dev="vda").values_list(
+        "layer_path", flat=True))
+    succeeded(admin_api.delete(f"/api/v1/instances/{guest.pk}/"))
+    virsh(uri, "pool-refresh", SHARED)
+    assert not [path for path in root_files if Path(path).exists()]
+    volume.refresh_from_db()
+    assert volume.instance_id is None and Snapshot.objects.filter(volume=volume).count() == 2
+    assert file_chain(volume.path) == [volume.path] + [
+        s.layer_path for s in Snapshot.objects.filter(volume=volume).order_by("-created", "-id")]
