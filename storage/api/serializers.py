@@ -7,7 +7,7 @@ from storage.choices import (
     MAX_VOLUME_GB, CloneMode, DeviceType, DiscardMode, DiskBus, DiskCache, PoolType, Provisioning, SnapshotKind,
     VolumeFormat, VolumeSource,
 )
-from storage.models import Snapshot, StoragePool, Volume
+from storage.models import Snapshot, SnapshotLayer, StoragePool, Volume
 
 
 class StoragePoolSerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -101,14 +101,24 @@ class DeleteSerializer(StrictFieldsMixin, serializers.Serializer):
     wipe = serializers.BooleanField(default=False)
 
 
+class SnapshotLayerSerializer(serializers.ModelSerializer):
+    """One disk's frozen file in an external instance snapshot (volume empty: the root disk)."""
+
+    class Meta:
+        model = SnapshotLayer
+        fields = ["target_dev", "volume", "layer_path", "layer_backing"]
+        read_only_fields = fields
+
+
 class SnapshotSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     children = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    layers = SnapshotLayerSerializer(many=True, read_only=True)
 
     class Meta:
         model = Snapshot
         fields = ["id", "project", "name", "description", "instance", "volume", "parent", "children", "kind",
-                  "current", "layer_path", "layer_backing", "overlay_path", "with_memory", "size_bytes", "state",
-                  "state_reason", "simulated", "created"]
+                  "current", "layer_path", "layer_backing", "overlay_path", "layers", "with_memory", "size_bytes",
+                  "state", "state_reason", "simulated", "created"]
         read_only_fields = [f for f in fields if f not in ("name", "description")]
 
 

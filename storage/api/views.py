@@ -171,7 +171,7 @@ class VolumeViewSet(ProjectScopedViewSet):
 
 class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
                       mixins.DestroyModelMixin, viewsets.GenericViewSet):
-    queryset = Snapshot.objects.select_related("volume", "instance").prefetch_related("children")
+    queryset = Snapshot.objects.select_related("volume", "instance").prefetch_related("children", "layers")
     serializer_class = s.SnapshotSerializer
     permission_classes = [ProjectRolePermission]
     filterset_fields = ["project", "volume", "instance", "kind", "current"]

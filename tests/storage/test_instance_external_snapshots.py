@@ -232,3 +232,32 @@ def test_it_quiesces_only_when_the_domain_has_a_guest_agent_channel(monkeypatch,
                           hv.DiskChange(simulated=False, live=True)]
     _change, note = tasks._freeze(instance, {"vda": "/var/lib/libvirt/images/r-l1"})
     assert note.startswith("not quiesced: the guest agent did not answer")
+
+
+def test_the_api_lists_each_disks_frozen_file(alice, instance, with_root, run_tasks, client):
+    s1, _ = snap(alice, run_tasks, with_root(instance), "s1")
+    client.force_login(alice)
+    row = client.get(f"/api/v1/snapshots/{s1.pk}/").json()
+    assert [layer["target_dev"] for layer in row["layers"]] == ["vda"]
+    assert row["layers"][0]["layer_path"] == f"/var/lib/libvirt/images/{instance.root_volume}"
+
+
+def test_compute_redefines_the_domain_on_the_chains_active_file(alice, stopped_instance, with_root, host, run_tasks):
+    instance = with_root(stopped_instance)
+    snap(alice, run_tasks, instance, "s1")
+    with run_tasks():
+        op = compute_services.rename(alice, Instance.objects.get(pk=instance.pk), "renamed")
+    assert reload(op).status == "succeeded", reload(op).error
+    assert disk_sources(host, instance)["vda"] == RootDisk.objects.get(instance=instance).path
+
+
+def test_a_copy_storage_migration_of_the_chain_is_refused(alice, instance, with_root, host_b, run_tasks,
+                                                           monkeypatch):
+    from compute import migration
+
+    # Only the storage pre-check is under test: the simulated hosts' CPUs and room are not.
+    monkeypatch.setattr(migration, "check_cpu", lambda instance, target: None)
+    monkeypatch.setattr(migration, "check_up_with_room", lambda instance, target: None)
+    snap(alice, run_tasks, with_root(instance), "s1")
+    with pytest.raises(Conflict, match="copy-storage"):
+        migration.check_target(Instance.objects.get(pk=instance.pk), host_b, {"copy_storage": True})
