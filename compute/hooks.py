@@ -18,6 +18,11 @@ instance_stopped_unexpectedly = Signal()
 # With `root_disk=(pool, volume name, path)` compute copied the root disk into that pool of the
 # target (the source's file is removed); storage records the root disk there.
 instance_migrated = Signal()
+# Sent with `instance=`, `source=`, `target=` (Hosts) and `live=` just before libvirt starts
+# moving the domain, and `instance_migration_ended` with `instance=`, `source=`, `target=` and
+# `where=` (the Host the domain ended on) after any outcome; network binds OVN ports on both.
+instance_migrating = Signal()
+instance_migration_ended = Signal()
 
 _disk_providers = []
 _nic_providers = []
@@ -87,6 +92,9 @@ class RootDisk:
 
 
 _root_disk_providers = []
+# Sent with `instance=` when compute replaced the root disk by a new fixed root volume (rebuild),
+# after removing every file of the old chain: an app that kept the chain forgets it.
+root_disk_replaced = Signal()
 
 
 def register_root_disk(provider):

@@ -103,6 +103,8 @@ def migrate(op):
     settled, result, copied = False, None, None
     try:
         copied = _copy_storage_simulated(migration) or _copy_root(migration)
+        hooks.instance_migrating.send(sender=Instance, instance=instance, source=source, target=target,
+                                      live=migration.live)
         result = hv.migrate_domain(source.uri, target.uri, str(instance.uuid),
                                    _gateway_options(migration, copied), relay, relay.control, sleep=_sleep)
     except hv.MigrationCancelled as exc:
@@ -220,6 +222,8 @@ def _finish(migration, state, where, copied, *, error="", result=None):
     _update(migration, **fields)
     if copied is not None:
         _drop_copy(migration.source if where.pk == migration.target_id else migration.target, migration, copied)
+    hooks.instance_migration_ended.send(sender=Instance, instance=migration.instance, source=migration.source,
+                                        target=migration.target, where=where)
     record_event(migration.instance, EventSource.ACTION, f"migrate {state}",
                  f"{migration.source.name} → {migration.target.name}: now on {where.name}"
                  + (f" ({error})" if error else ""), migration.operation)

@@ -25,6 +25,8 @@ class NetworkConfig(AppConfig):
         hooks.register_nics(instances.instance_nics)
         hooks.register_ports(instances.make_instance_ports, instances.launch_choices)
         hooks.register_migration_check(instances.migration_check)
+        hooks.instance_migrating.connect(instances.migration_starting, dispatch_uid="network-migration-starting")
+        hooks.instance_migration_ended.connect(instances.migration_ended, dispatch_uid="network-migration-ended")
         hooks.instance_removed.connect(instances.instance_removed, dispatch_uid="network-unplug-instance")
         project_deleting.connect(signals.remove_default_groups, dispatch_uid="network-default-groups")
         # The sync is this app's periodic task; beat reads the schedule from the Celery app.

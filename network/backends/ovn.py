@@ -220,6 +220,11 @@ class OvnBackend(NetworkBackend):
         with _reasoned():
             return sb.chassis_names(sb_endpoint())
 
+    def port_options_update(self, name, options, remove=()):
+        """Set / drop keys of one logical switch port's options (e.g. its requested chassis)."""
+        with _reasoned():
+            return nb.port_options_update(endpoint(), name, options, tuple(remove))
+
     def port_states(self, names):
         """{logical port name: up?} (None: no chassis has said) in one read."""
         with _reasoned():

@@ -229,6 +229,22 @@ def port_delete(nb: Endpoint, name: str) -> None:
     client.execute(nb.address, nb.timeout, lambda api: [api.lsp_del(name, if_exists=True)])
 
 
+def port_options_update(nb: Endpoint, name: str, options: dict[str, str], remove: tuple[str, ...] = ()) -> int:
+    """Set ``options`` and drop the ``remove`` keys in a switch port's options, the others kept;
+    1 when anything changed. OvnRowMissing when there is no such port."""
+
+    def fn(api, txn):
+        port = _by_name(api, LSP, name)
+        if port is None:
+            raise OvnRowMissing(f"Logical switch port {name} is not in the Northbound database.")
+        wanted = {**dict(port.options), **options}
+        for key in remove:
+            wanted.pop(key, None)
+        return int(_assign(port, {"options": wanted}))
+
+    return _call(nb, fn)
+
+
 def port_states(nb: Endpoint, names: list[str]) -> dict[str, bool | None]:
     """{port name: up?}; None when OVN has not said (no chassis claimed it yet) or no row."""
 

@@ -20,10 +20,10 @@ REPLICA_POLL_S = 0.01
 REPLICA_ATTEMPTS = 300
 
 
-def register_chassis(sb, name, hostname=""):
-    """What ovn-controller writes when a chassis joins."""
+def register_chassis(sb, name, hostname="", encap_ip="10.99.1.9"):
+    """What ovn-controller writes when a chassis joins (each with its own tunnel address)."""
     sb.transact({"op": "insert", "table": "Encap", "uuid-name": "encap",
-                 "row": {"type": "geneve", "ip": "10.99.1.9", "chassis_name": name}},
+                 "row": {"type": "geneve", "ip": encap_ip, "chassis_name": name}},
                 {"op": "insert", "table": "Chassis",
                  "row": {"name": name, "hostname": hostname, "encaps": ["named-uuid", "encap"]}})
 
@@ -97,3 +97,31 @@ def test_an_instance_without_ovn_ports_needs_no_chassis(nb, running, hosts, base
     monkeypatch.delenv("NUBES_OVN_SB", raising=False)
     op = service.start_migration(running, target_host=hosts[1], user=admin_user, options=COPY)
     assert Migration.objects.get(operation=op).target == hosts[1]
+
+
+def port_options(nb, port):
+    [row] = nb.rows("Logical_Switch_Port", name=port.interface_id)
+    return dict(row["options"][1])
+
+
+def test_a_live_migration_binds_the_ports_on_both_chassis_until_it_ends(nb, sb, ovn_port, running, hosts,
+                                                                        baseline, admin_user, instant, run_tasks):
+    from compute import hooks
+
+    register_chassis(sb, "host-a")
+    register_chassis(sb, "chassis-7", hostname="host-b", encap_ip="10.99.1.10")
+    wait_for_chassis("host-b")
+    during = []
+
+    def look(sender, instance, **kwargs):
+        during.append(port_options(nb, ovn_port))
+
+    hooks.instance_migrating.connect(look, dispatch_uid="test-look")
+    try:
+        with run_tasks():
+            op = service.start_migration(running, target_host=hosts[1], user=admin_user, options=COPY)
+    finally:
+        hooks.instance_migrating.disconnect(dispatch_uid="test-look")
+    assert Operation.objects.get(pk=op.pk).status == "succeeded"
+    assert during == [{"requested-chassis": "host-a,host-b", "activation-strategy": "rarp"}]
+    assert port_options(nb, ovn_port) == {}
