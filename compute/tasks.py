@@ -328,7 +328,10 @@ def _rebuild(instance, op):
     was_running = hv.domain_state(uri, uuid).state != PowerState.SHUTOFF
     if was_running:
         hv.domain_destroy(uri, uuid)
-    hv.volume_delete(uri, instance.image.pool, instance.root_volume)
+    leftovers = _remove(instance.host, _root_files(instance))
+    if leftovers:
+        raise ActionError(f"Could not remove the old root disk: {'; '.join(leftovers)}")
+    hooks.root_disk_replaced.send(sender=Instance, instance=instance)
     root = _make_root(instance, image)
     instance.image = image
     instance.save(update_fields=["image"])

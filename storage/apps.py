@@ -15,6 +15,7 @@ class StorageConfig(AppConfig):
         quotas.register_counter("volumes", lambda project: Volume.objects.filter(project=project, quota_held=True).count())
         hooks.register_disks(attached_disks)
         hooks.register_root_disk(root_disk)
+        hooks.root_disk_replaced.connect(forget_root_disk, dispatch_uid="storage-forget-root-disk")
         hooks.instance_removed.connect(release_volumes, dispatch_uid="storage-release-volumes")
         hooks.instance_migrated.connect(follow_migration, dispatch_uid="storage-follow-migration")
         quotas.register_counter("snapshots", lambda project: Snapshot.objects.filter(project=project, quota_held=True).count())
@@ -31,6 +32,13 @@ def root_disk(instance):
     from storage.instance_chains import root_disk_info
 
     return root_disk_info(instance)
+
+
+def forget_root_disk(sender, instance, **kwargs):
+    """compute made a new root volume (rebuild): the chain storage kept is gone with the old one."""
+    from storage.models import RootDisk
+
+    RootDisk.objects.filter(instance=instance).delete()
 
 
 def attached_disks(instance):

@@ -261,3 +261,19 @@ def test_a_copy_storage_migration_of_the_chain_is_refused(alice, instance, with_
     snap(alice, run_tasks, with_root(instance), "s1")
     with pytest.raises(Conflict, match="copy-storage"):
         migration.check_target(Instance.objects.get(pk=instance.pk), host_b, {"copy_storage": True})
+
+
+def test_a_rebuild_after_the_snapshots_are_gone_starts_a_fresh_root_disk(alice, stopped_instance, with_root, host,
+                                                                         run_tasks):
+    instance = with_root(stopped_instance)
+    s1, _ = snap(alice, run_tasks, instance, "s1")
+    with run_tasks():
+        services.delete_snapshot(alice, reload(s1))
+    chain_file = RootDisk.objects.get(instance=instance).libvirt_name
+    assert chain_file != instance.root_volume  # the overlay took the base's data over
+    with run_tasks():
+        op = compute_services.rebuild(alice, Instance.objects.get(pk=instance.pk), instance.image)
+    assert reload(op).status == "succeeded", reload(op).error
+    assert not RootDisk.objects.filter(instance=instance).exists()
+    assert chain_file not in pool_volumes(host) and instance.root_volume in pool_volumes(host)
+    assert disk_sources(host, instance)["vda"] == pool_volumes(host)[instance.root_volume].path
