@@ -103,13 +103,20 @@ def revert(snapshot):
     except hv.HypervisorError:
         _remove_overlays(instance, made)
         raise
-    for disk, info in made:
-        hv.volume_delete(instance.host.uri, disk.pool, disk.libvirt_name)
-        with transaction.atomic():
+    abandoned = [(disk.pool, disk.libvirt_name) for disk, _info in made]
+    with transaction.atomic():  # the domain uses the new overlays now: record them before any clean-up
+        for disk, info in made:
             disk.set_active(info.name, info.path, layers[disk.target_dev].layer_path)
-    instance_chains.relink(instance)
+        instance_chains.relink(instance)
+    leftovers = []
+    for pool, name in abandoned:
+        try:
+            hv.volume_delete(instance.host.uri, pool, name)
+        except hv.HypervisorError as exc:
+            leftovers.append(f"{name}: {exc}")
     return (f"{instance.name} reverted to {snapshot.name}: {len(made)} disk(s) on fresh overlays"
-            + (" (simulated)" if change.simulated else ""))
+            + (" (simulated)" if change.simulated else "")
+            + (f"; could not remove the abandoned files {'; '.join(leftovers)}" if leftovers else ""))
 
 
 def merge(op, snapshot, run_block_job):
@@ -129,6 +136,8 @@ def merge(op, snapshot, run_block_job):
     for index, (layer, disk, child) in enumerate(plans, start=1):
         operations.progress(op, 90 * (index - 1) // len(plans), f"Merging {layer.target_dev}")
         hows.append(f"{layer.target_dev}: {_merge_layer(op, instance, layer, disk, child, run_block_job)}")
+        # This disk no longer has the frozen file: a failure on the next disk leaves a point a retry finishes.
+        SnapshotLayer.objects.filter(pk=layer.pk).delete()
     with transaction.atomic():
         chain_tasks.forget(snapshot)
         instance_chains.relink(instance)

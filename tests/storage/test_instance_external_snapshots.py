@@ -277,3 +277,33 @@ def test_a_rebuild_after_the_snapshots_are_gone_starts_a_fresh_root_disk(alice, 
     assert not RootDisk.objects.filter(instance=instance).exists()
     assert chain_file not in pool_volumes(host) and instance.root_volume in pool_volumes(host)
     assert disk_sources(host, instance)["vda"] == pool_volumes(host)[instance.root_volume].path
+
+
+def test_a_merge_failing_on_one_disk_leaves_a_point_a_retry_finishes(alice, stopped_instance, with_root, make_volume,
+                                                                     host, run_tasks, monkeypatch):
+    from storage import instance_snapshot_tasks as tasks
+
+    instance = with_root(stopped_instance)
+    volume = make_volume()
+    with run_tasks():
+        services.attach_volume(alice, volume, instance)
+    s1, _ = snap(alice, run_tasks, instance, "s1")
+    real = tasks._merge_layer
+
+    def fail_on_vdb(op, instance, layer, *args):
+        if layer.target_dev == "vdb":
+            raise hv.OperationFailed("the host went away", uri=host.uri)
+        return real(op, instance, layer, *args)
+
+    monkeypatch.setattr(tasks, "_merge_layer", fail_on_vdb)
+    with run_tasks():
+        op = services.delete_snapshot(alice, reload(s1))
+    assert reload(op).status == "failed"
+    assert list(reload(s1).layers.values_list("target_dev", flat=True)) == ["vdb"]
+    assert reload(s1).state == "available" and reload(volume).state == "in-use"
+    assert chain_of(host, RootDisk.objects.get(instance=instance).path) == db_chain(instance)
+    monkeypatch.setattr(tasks, "_merge_layer", real)
+    with run_tasks():
+        op = services.delete_snapshot(alice, reload(s1))
+    assert reload(op).status == "succeeded", reload(op).error
+    assert not Snapshot.objects.filter(pk=s1.pk).exists() and reload(volume).backing_path == ""
