@@ -9,7 +9,8 @@ and every result says ``simulated=True``. Real hosts never run that code.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import libvirt
@@ -257,6 +258,8 @@ def disks_snapshot_external(uri: str, uuid: str, overlays: dict[str, str], *, qu
                  | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT)
         if quiesce:
             flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
+    # Quiesced: GuestAgentUnavailable when no agent answers in the guest.
+    with agent_call(uri) if quiesce else translated(uri):
         dom.snapshotCreateXML(xml, flags)
     return DiskChange(simulated=False, live=True)
 
@@ -266,8 +269,16 @@ def domain_fstrim(uri: str, uuid: str) -> None:
     if is_simulated(uri):
         raise GuestAgentUnavailable("a simulated host has no guest agent", uri=uri)
     dom = lookup_domain(uri, uuid)
-    try:
+    with agent_call(uri):
         dom.fSTrim(None, 0, 0)
+
+
+@contextmanager
+def agent_call(uri: str) -> Iterator[None]:
+    """libvirt errors of a call that needs the guest agent: GuestAgentUnavailable when the agent
+    is absent or silent, the usual typed errors otherwise."""
+    try:
+        yield
     except libvirt.libvirtError as exc:
         if exc.get_error_code() in _AGENT_CODES or "agent" in (exc.get_error_message() or "").lower():
             raise GuestAgentUnavailable(exc.get_error_message(), uri=uri, code=exc.get_error_code()) from exc

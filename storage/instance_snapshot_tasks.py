@@ -36,7 +36,7 @@ def _freeze(instance, overlays):
         return hv.disks_snapshot_external(uri, uuid, overlays), NOT_QUIESCED_NO_CHANNEL
     try:
         return hv.disks_snapshot_external(uri, uuid, overlays, quiesce=True), "quiesced through the guest agent"
-    except hv.HypervisorError as exc:
+    except hv.GuestAgentUnavailable as exc:
         # The channel is there but no agent answers (not installed, not started yet).
         change = hv.disks_snapshot_external(uri, uuid, overlays)
         return change, f"not quiesced: the guest agent did not answer ({exc})"

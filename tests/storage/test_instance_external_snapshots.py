@@ -228,7 +228,7 @@ def test_it_quiesces_only_when_the_domain_has_a_guest_agent_channel(monkeypatch,
     channel.return_value = True
     _change, note = tasks._freeze(instance, {"vda": "/var/lib/libvirt/images/r-l1"})
     assert note == "quiesced through the guest agent" and freeze.call_args.kwargs == {"quiesce": True}
-    freeze.side_effect = [hv.OperationFailed("Guest agent is not responding", uri=instance.host.uri),
+    freeze.side_effect = [hv.GuestAgentUnavailable("Guest agent is not responding", uri=instance.host.uri),
                           hv.DiskChange(simulated=False, live=True)]
     _change, note = tasks._freeze(instance, {"vda": "/var/lib/libvirt/images/r-l1"})
     assert note.startswith("not quiesced: the guest agent did not answer")
