@@ -56,6 +56,14 @@ def _new_overlays(instance, disks, backing_of):
     return made
 
 
+def _refresh_pools(instance, disks):
+    """A pool shared by several hosts lists files another host made only after a refresh (an
+    instance that migrated finds its chain's files, made on the other host, by name)."""
+    if not instance.host.simulated:
+        for pool in sorted({disk.pool for disk in disks}):
+            hv.pool_refresh(instance.host.uri, pool)
+
+
 def _remove_overlays(instance, made):
     for disk, info in reversed(made):
         hv.volume_delete(instance.host.uri, disk.pool, info.name)
@@ -67,6 +75,7 @@ def create(snapshot):
     root = instance_chains.root_disk(instance, lambda: hv.volume_info(uri, instance.image.pool, instance.root_volume))
     volumes, skipped = instance_chains.snapshot_volumes(instance)
     disks = [instance_chains.root_as_disk(instance, root)] + [instance_chains.volume_disk(v) for v in volumes]
+    _refresh_pools(instance, disks)
     made = _new_overlays(instance, disks, lambda disk: disk.path)
     try:
         change, note = _freeze(instance, {disk.target_dev: info.path for disk, info in made})
@@ -96,6 +105,7 @@ def revert(snapshot):
         raise ActionError(f"{instance.name} runs: stop it, then revert to an external snapshot.")
     layers = {layer.target_dev: layer for layer in snapshot.layers.select_related("snapshot__instance")}
     disks = [instance_chains.disk_of_layer(layer) for layer in layers.values()]
+    _refresh_pools(instance, disks)
     made = _new_overlays(instance, disks, lambda disk: layers[disk.target_dev].layer_path)
     try:
         change = hv.disks_snapshot_external(instance.host.uri, str(instance.uuid),
@@ -132,6 +142,7 @@ def merge(op, snapshot, run_block_job):
             raise ActionError(f"{len(kids)} layers are built on snapshot {snapshot.name}'s file of {layer.target_dev} "
                               "(branches after a revert); delete the other branch's snapshots first.")
         plans.append((layer, disk, kids[0] if kids else None))
+    _refresh_pools(instance, [disk for _layer, disk, _child in plans])
     hows = []
     for index, (layer, disk, child) in enumerate(plans, start=1):
         operations.progress(op, 90 * (index - 1) // len(plans), f"Merging {layer.target_dev}")
