@@ -579,8 +579,9 @@ def revert_snapshot(user, snapshot, request=None):
     owner = _snapshot_guard(user, snapshot)
     if snapshot.volume_id and instance_running(snapshot.volume.instance):
         raise Conflict("A running guest's disk cannot be swapped under it: stop the instance, then revert.")
-    if snapshot.instance_id and snapshot.kind == SnapshotKind.EXTERNAL and snapshot.instance.state != InstanceState.SHUTOFF:
-        raise Conflict(f"Instance {snapshot.instance.name} is {snapshot.instance.state}. libvirt cannot revert external "
+    instance = snapshot.instance
+    if instance is not None and snapshot.kind == SnapshotKind.EXTERNAL and instance.state != InstanceState.SHUTOFF:
+        raise Conflict(f"Instance {instance.name} is {instance.state}. libvirt cannot revert external "
                        "snapshots; Nubes puts fresh overlays on the chosen point for every disk, which needs the disks "
                        "at rest: stop the instance, then revert.")
     with transaction.atomic():

@@ -14,8 +14,8 @@ from storage.models import RootDisk, Snapshot, SnapshotLayer, Volume
 from tests.integration.conftest import domain_names, heartbeats, virsh, wait_for_heartbeat
 from tests.integration.test_instance_lifecycle import succeeded
 from tests.integration.test_storage_lab import (
-    FIRST, SECOND, SHARED, THIRD, api, boot_guest, file_chain, flushed, guest_write, holds, make_volume, pools, remove_files,
-    source_of, wait_for_log, wait_for_log_lines,
+    FIRST, SECOND, SHARED, THIRD, api, boot_guest, file_chain, flushed, guest_write, holds, make_volume, pools,
+    remove_files, source_of, wait_for_log, wait_for_log_lines,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -90,7 +90,8 @@ def test_external_instance_chains_in_the_database_match_the_pool(steps, running,
               list(Snapshot.objects.filter(instance=instance)))
         files = {v.path: v.backing_path or "" for v in pool_volumes(host).values()}
         root, volume = RootDisk.objects.filter(instance=instance).first(), reload(volume)
-        db = {layer.layer_path: layer.layer_backing for layer in SnapshotLayer.objects.filter(snapshot__instance=instance)}
+        layers = SnapshotLayer.objects.filter(snapshot__instance=instance)
+        db = {layer.layer_path: layer.layer_backing for layer in layers}
         db[volume.path] = volume.backing_path
         if root is not None:
             db[root.path] = root.backing_path
