@@ -7,6 +7,7 @@ import secrets
 
 from django.db import transaction
 from django.utils import timezone
+from lxml import etree
 
 import hypervisor as hv
 from compute import hooks, placement
@@ -442,7 +443,7 @@ def domain_spec(instance, root_path):
         max_memory_kib=flavor.max_ram_mb * KIB_PER_MIB if flavor.memory_slots else None,
         memory_slots=flavor.memory_slots,
         current_memory_kib=instance.balloon_mb * KIB_PER_MIB if instance.balloon_mb else None,
-        cpu_mode="host-model",
+        **cpu_definition(host.cluster),
         cpu_shares=shares,
         cpu_period=CPU_PERIOD_US if limit else None,
         cpu_quota=limit * CPU_PERIOD_US // 100 if limit else None,
@@ -481,6 +482,19 @@ def seed_disks(instance):
     target = "sdb" if DISK_TARGETS[instance.flavor.disk_bus] == "sda" else "sda"
     return (hv.DiskSpec(target_dev=target, device="cdrom", path=instance.seed_path, format="raw", bus="sata",
                         cache=None, discard_unmap=False, readonly=True),)
+
+
+def cpu_definition(cluster):
+    """Instances present the cluster's CPU baseline (EVC) when it has one, so they can move to
+    any of its hosts; otherwise they copy their host's CPU."""
+    if not cluster.cpu_baseline_model:
+        return {"cpu_mode": "host-model"}
+    features = ()
+    if cluster.cpu_baseline_xml:
+        root = etree.fromstring(cluster.cpu_baseline_xml.encode())
+        features = tuple(hv.CpuFeature(name=f.get("name"), policy=f.get("policy", "require"))
+                         for f in root.iter("feature"))
+    return {"cpu_mode": "custom", "cpu_model": cluster.cpu_baseline_model, "cpu_features": features}
 
 
 def instance_nics(instance):

@@ -98,9 +98,24 @@ def refresh_host(self, op_id):
             raise
         apply_facts(host, facts)
         ensure_watch(host)
+        refused = baseline_refusal(host)
+        if refused:
+            Host.objects.filter(pk=host.pk).update(state=HostState.ERROR, state_reason=refused[:500])
+            raise ActionError(refused)
         return f"{host.name}: {facts.cpus} CPUs, {facts.memory_total_kib // KIB_PER_MIB} MB, {facts.cpu_model or 'CPU model unknown'}"
 
     return run_operation(op_id, work, self.request.id or "")
+
+
+def baseline_refusal(host):
+    """A host that cannot provide its cluster's CPU baseline (EVC) cannot join: the reason, or ''."""
+    cluster = host.cluster
+    if not cluster.cpu_baseline_xml:
+        return ""
+    if hv.cpu_compare(host.uri, cluster.cpu_baseline_xml) == "incompatible":
+        return (f"{host.name} cannot provide cluster {cluster.name}'s CPU baseline "
+                f"{cluster.cpu_baseline_model or '(custom)'}; it cannot join the cluster.")
+    return ""
 
 
 def apply_facts(host, facts):
