@@ -89,7 +89,10 @@ def portal_url(portal_env):
             process.wait(5)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps its asyncio loop "running" on the main
+# thread while it is open, and Django then refuses database calls from later non-browser tests
+# (pytest-django runs the db-less tests, browser ones included, in one group at the end).
+@pytest.fixture(scope="module")
 def chromium():
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
