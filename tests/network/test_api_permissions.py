@@ -107,3 +107,11 @@ class TestLoadBalancers(PermissionMatrix):
     def make(self, project):
         subnet = make_subnet(project)
         return settled(services.create_load_balancer(None, project, subnet, name="lb", protocol="tcp", port=80)[0])
+
+
+def test_every_tenant_network_resource_has_a_permission_matrix():
+    from network.api.urls import router
+
+    tenant_resources = {f"/api/v1/{prefix}/" for prefix, _, _ in router.registry} - {"/api/v1/ovn-deployment/"}
+    covered = {cls.list_url for cls in PermissionMatrix.__subclasses__() if cls.__module__ == __name__}
+    assert tenant_resources == covered
