@@ -483,12 +483,32 @@ def lifecycle_event(uri, uuid, event, detail):
         return  # the task that owns it writes the state
     was = instance.state
     try:
-        power = sync_power(instance)
+        power = PowerState(hv.domain_state(instance.host.uri, str(instance.uuid)).state)
     except hv.DomainNotFound:
         set_state(instance, InstanceState.ERROR, PowerState.VANISHED, f"The domain was {event} outside Nubes.")
         return
+    if not _write_if_unchanged(instance, power):
+        return
+    record_vnc_port(instance, power)
     if (event, detail) not in INTENDED_STOPS:
         _report_unexpected_stop(instance, was, power, f"libvirt: {event} ({detail})")
+
+
+def _write_if_unchanged(instance, power):
+    """Write what libvirt said unless an action began or wrote the row since the event loaded it:
+    that writer read libvirt after us, so a late event (a forced stop's) must not undo a start."""
+    state = STATE_FOR_POWER[power]
+    with transaction.atomic():
+        if operations.active_on(instance) is not None:
+            return False
+        written = Instance.objects.filter(
+            pk=instance.pk, state=instance.state, power_state=instance.power_state, updated=instance.updated,
+        ).update(state=state, power_state=power, state_reason="", updated=timezone.now())
+    if not written:
+        return False
+    instance.state, instance.power_state, instance.state_reason = state, power, ""
+    publish(instance)
+    return True
 
 
 # The guest powering itself off is its owner's decision, not a failure: HA leaves it off.
