@@ -1,10 +1,10 @@
-"""The create forms of the network pages. Each form's save() calls one service verb; the
-models' rules (clean) and the services' refusals come back as field errors."""
+"""The create and edit forms of the network pages. Each form's save() calls one service verb;
+the models' rules (clean) and the services' refusals come back as field errors."""
 from django import forms
 from django.core.exceptions import ValidationError
 
 from network import services
-from network.choices import Direction, EtherType, LbProtocol, Protocol
+from network.choices import DeviceOwner, Direction, EtherType, LbProtocol, Protocol, State
 from network.models import Network, OvnDeployment, Port, SecurityGroup, Subnet
 
 
@@ -114,7 +114,7 @@ class FloatingIPForm(ServiceForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["port"].queryset = Port.objects.filter(project=self.project, device_owner__in=("", "instance"))
+        self.fields["port"].queryset = attachable_ports(self.project)
 
     def save(self, user):
         data = dict(self.cleaned_data)
@@ -144,6 +144,132 @@ class LoadBalancerForm(ServiceForm):
     def save(self, user):
         data = dict(self.cleaned_data)
         return services.create_load_balancer(user, self.project, data.pop("subnet"), **data)
+
+
+# --- edit forms: the fields the API lets a tenant PATCH -------------------------------------
+
+class EditForm(ServiceForm):
+    """Edits `obj` through `verb`; starts from the object's values."""
+
+    verb = None
+
+    def __init__(self, *args, obj, **kwargs):
+        self.obj = obj
+        kwargs.setdefault("initial", {name: self.initial_value(name) for name in self.base_fields})
+        super().__init__(*args, project=obj.project, **kwargs)
+
+    def initial_value(self, name):
+        return getattr(self.obj, name)
+
+    def save(self, user):
+        return type(self).verb(user, self.obj, **self.cleaned_data)
+
+
+class NetworkEditForm(EditForm):
+    verb = services.update_network
+    name = forms.CharField(max_length=63)
+    description = forms.CharField(max_length=255, required=False)
+    mtu = forms.IntegerField(required=False, min_value=1280, max_value=9000)
+
+
+class SubnetEditForm(EditForm):
+    """The network and CIDR stay (as in the API); allocation pools and host routes are API-only."""
+
+    verb = services.update_subnet
+    name = forms.CharField(max_length=63, required=False)
+    gateway_ip = forms.CharField(required=False)
+    dns_nameservers = forms.CharField(required=False, help_text="comma-separated")
+    enable_dhcp = forms.BooleanField(required=False)
+
+    def initial_value(self, name):
+        value = super().initial_value(name)
+        return ", ".join(value) if name == "dns_nameservers" else value
+
+    def clean_dns_nameservers(self):
+        return _split(self.cleaned_data["dns_nameservers"])
+
+    def clean_gateway_ip(self):
+        return self.cleaned_data["gateway_ip"] or None
+
+
+class SecurityGroupEditForm(EditForm):
+    verb = services.update_security_group
+    name = forms.CharField(max_length=63)
+    description = forms.CharField(max_length=255, required=False)
+
+
+# --- router and floating IP actions ----------------------------------------------------------
+
+class ActionForm(ServiceForm):
+    """An action on `obj` (a router or a floating IP); choices come from the object's project."""
+
+    def __init__(self, *args, obj, **kwargs):
+        self.obj = obj
+        super().__init__(*args, project=obj.project, **kwargs)
+
+
+class AddInterfaceForm(ActionForm):
+    subnet = forms.ModelChoiceField(queryset=Subnet.objects.none())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["subnet"].queryset = Subnet.objects.filter(project=self.project, router_interfaces=None) \
+            .exclude(state=State.DELETING).select_related("network")
+
+    def save(self, user):
+        return services.add_interface(user, self.obj, self.cleaned_data["subnet"])
+
+
+class RemoveInterfaceForm(ActionForm):
+    subnet = forms.ModelChoiceField(queryset=Subnet.objects.none())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["subnet"].queryset = Subnet.objects.filter(router_interfaces__router=self.obj)
+
+    def save(self, user):
+        return services.remove_interface(user, self.obj, self.cleaned_data["subnet"])
+
+
+class GatewayForm(ActionForm):
+    external_network = forms.ModelChoiceField(queryset=Network.objects.filter(external=True), required=False,
+                                              empty_label="none (no gateway)")
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("initial", {"external_network": kwargs["obj"].external_network_id})
+        super().__init__(*args, **kwargs)
+
+    def save(self, user):
+        return services.update_router(user, self.obj, external_network=self.cleaned_data["external_network"])
+
+
+def attachable_ports(project):
+    """Ports a floating IP may point at: the project's own free and instance ports."""
+    return Port.objects.filter(project=project, device_owner__in=(DeviceOwner.FREE, DeviceOwner.INSTANCE)) \
+        .exclude(state=State.DELETING)
+
+
+class AssociateForm(ActionForm):
+    port = forms.ModelChoiceField(queryset=Port.objects.none())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["port"].queryset = attachable_ports(self.project).exclude(pk=self.obj.port_id) \
+            .prefetch_related("ip_allocations")
+        self.fields["port"].label_from_instance = port_label
+
+    def save(self, user):
+        return services.associate(user, self.obj, self.cleaned_data["port"])
+
+
+class DisassociateForm(ActionForm):
+    def save(self, user):
+        return services.disassociate(user, self.obj)
+
+
+def port_label(port):
+    addresses = ", ".join(a.address for a in port.ip_allocations.all())
+    return f"{port} ({addresses})" if addresses else str(port)
 
 
 class OvnDeploymentForm(forms.ModelForm):

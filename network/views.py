@@ -4,10 +4,10 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from network import backends, forms, services, topology
@@ -29,6 +29,13 @@ class Resource:
     columns: tuple  # (heading, function of the object)
     form: type
     related: tuple = ()
+    edit_form: type = None
+    page: str = ""  # the URL name of the object's own page, if it has one
+    live: str = ""  # the realtime group prefix whose events update the rows
+
+    @property
+    def editable(self):  # templates call classes, so they ask this instead of edit_form
+        return self.edit_form is not None
 
 
 def _addresses(port):
@@ -41,29 +48,29 @@ RESOURCES = {
         ("Subnets", lambda n: ", ".join(s.cidr for s in n.subnets.all())),
         ("Backend", lambda n: n.get_backend_display()),
         ("Flags", lambda n: " ".join(f for f, on in (("shared", n.shared), ("external", n.external)) if on)),
-    ), forms.NetworkForm),
+    ), forms.NetworkForm, edit_form=forms.NetworkEditForm),
     "subnets": Resource("Subnets", Subnet, (
         ("CIDR", lambda s: s.cidr), ("Gateway", lambda s: s.gateway_ip or "—"), ("Network", lambda s: s.network),
         ("DHCP", lambda s: "on" if s.enable_dhcp else "off"),
-    ), forms.SubnetForm, ("network",)),
+    ), forms.SubnetForm, ("network",), edit_form=forms.SubnetEditForm),
     "ports": Resource("Ports", Port, (
         ("MAC", lambda p: p.mac_address), ("Addresses", _addresses), ("Network", lambda p: p.network),
         ("Owner", lambda p: p.get_device_owner_display()), ("Link", lambda p: p.status),
-    ), forms.PortForm, ("network",)),
+    ), forms.PortForm, ("network",), live="network.port"),
     "security-groups": Resource("Security groups", SecurityGroup, (
         ("Rules", lambda g: "; ".join(str(r) for r in g.rules.all())),
-    ), forms.SecurityGroupForm),
+    ), forms.SecurityGroupForm, edit_form=forms.SecurityGroupEditForm),
     "security-group-rules": Resource("Security group rules", SecurityGroupRule, (
         ("Group", lambda r: r.group), ("Rule", str),
     ), forms.RuleForm, ("group",)),
     "routers": Resource("Routers", Router, (
         ("Gateway", lambda r: r.external_network or "—"),
         ("Interfaces", lambda r: ", ".join(i.subnet.cidr for i in r.interfaces.all())),
-    ), forms.RouterForm),
+    ), forms.RouterForm, page="network:router"),
     "floating-ips": Resource("Floating IPs", FloatingIP, (
         ("Address", lambda f: f.allocation.address), ("Fixed IP", lambda f: f.fixed_ip or "—"),
         ("Router", lambda f: f.router or "—"),
-    ), forms.FloatingIPForm, ("allocation",)),
+    ), forms.FloatingIPForm, ("allocation",), page="network:floating-ip"),
     "load-balancers": Resource("Load balancers", LoadBalancer, (
         ("VIP", lambda lb: f"{lb.vip}:{lb.port}/{lb.protocol}"),
         ("Members", lambda lb: ", ".join(f"{m} ({m.get_status_display()})" for m in lb.members.all())),
@@ -76,6 +83,33 @@ def _resource(slug):
     if resource is None:
         raise Http404("No such network resource.")
     return resource
+
+
+def may_change(user, obj):
+    return user.is_staff or obj.project.role_of(user) in ("admin", "member")
+
+
+def require_change(user, obj):
+    if not may_change(user, obj):
+        raise PermissionDenied("Readers cannot change network objects.")
+
+
+def visible_or_404(model, user, pk, *related):
+    """The object if the user may see it; another tenant's is a 404, as in the API."""
+    return get_object_or_404(model.objects.visible_to(user).select_related("project", *related), pk=pk)
+
+
+def saved(request, form):
+    """True when a posted form is valid and its service verb accepted it (the result is in
+    form.result); a refusal becomes a form error and the verb's transaction leaves nothing."""
+    if request.method != "POST" or not form.is_valid():
+        return False
+    try:
+        form.result = form.save(request.user)
+    except REFUSALS as exc:
+        form.add_refusal(exc)
+        return False
+    return True
 
 
 @login_required
@@ -97,7 +131,7 @@ def resource_list(request, slug):
     resource = _resource(slug)
     queryset = resource.model.objects.visible_to(request.user).select_related("project", *resource.related)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [(obj, [fn(obj) for _, fn in resource.columns]) for obj in page.object_list]
+    rows = [(obj, [(heading, fn(obj)) for heading, fn in resource.columns]) for obj in page.object_list]
     return render(request, "network/list.html", {"resource": resource, "slug": slug, "page": page, "rows": rows,
                                                  "resources": RESOURCES})
 
@@ -109,16 +143,32 @@ def resource_create(request, slug):
     if project is None:
         raise Http404("No project chosen.")
     form = resource.form(request.POST or None, project=project)
-    if request.method == "POST" and form.is_valid():
-        try:
-            obj, _op = form.save(request.user)
-        except REFUSALS as exc:
-            form.add_refusal(exc)
-        else:
-            messages.success(request, f"{resource.title}: {obj} is being realised.")
-            return redirect("network:list", slug=slug)
-    return render(request, "network/create.html", {"resource": resource, "slug": slug, "form": form,
-                                                   "project": project, "resources": RESOURCES},
+    if saved(request, form):
+        obj, _op = form.result
+        messages.success(request, f"{resource.title}: {obj} is being realised.")
+        return redirect("network:list", slug=slug)
+    return _form_page(request, form, f"{resource.title}: new, in {project.name}", "create-form", "Create")
+
+
+@login_required
+def resource_edit(request, slug, pk):
+    """The edit form of networks, subnets and security groups (what the API lets a tenant PATCH)."""
+    resource = _resource(slug)
+    if resource.edit_form is None:
+        raise Http404("This resource has no edit form.")
+    obj = visible_or_404(resource.model, request.user, pk)
+    require_change(request.user, obj)
+    name = str(obj)  # before the form sets fields a refusal may leave on the instance
+    form = resource.edit_form(request.POST or None, obj=obj)
+    if saved(request, form):
+        messages.success(request, f"{resource.title}: {obj} is being updated.")
+        return redirect("network:list", slug=slug)
+    return _form_page(request, form, f"{resource.title}: {name}, in {obj.project.name}", "edit-form", "Save")
+
+
+def _form_page(request, form, heading, form_id, button):
+    return render(request, "network/form.html", {"form": form, "heading": heading, "form_id": form_id,
+                                                 "button": button, "resources": RESOURCES},
                   status=400 if form.errors else 200)
 
 
@@ -135,10 +185,8 @@ DELETE_VERBS = {
 def resource_delete(request, slug, pk):
     """The Delete button of a list row: the service verb decides (roles, what still uses it)."""
     resource = _resource(slug)
-    obj = resource.model.objects.visible_to(request.user).filter(pk=pk).first()
-    if obj is None:
-        raise Http404("No such object.")
-    if obj.project.role_of(request.user) not in ("admin", "member") and not request.user.is_staff:
+    obj = visible_or_404(resource.model, request.user, pk)
+    if not may_change(request.user, obj):
         messages.error(request, "Readers cannot delete.")
         return redirect("network:list", slug=slug)
     try:

@@ -4,6 +4,7 @@ client that is not Nubes, so they check what OVN really holds."""
 import time
 
 import pytest
+from django.test import Client
 
 from network.ovn import client
 from network.ovn.local_server import NbServer, ServerUnavailable, missing_tools
@@ -94,3 +95,19 @@ def sb(sb_server, nb, monkeypatch):
     wait_for_empty_replica(sb_server.endpoint)
     monkeypatch.setenv("NUBES_OVN_SB", sb_server.endpoint)
     return sb_server
+
+
+def signed_in(user, project=None):
+    """A Django test client signed in as `user`, with `project` chosen in the UI."""
+    client = Client()
+    client.force_login(user)
+    if project is not None:
+        session = client.session
+        session["project_id"] = project.pk
+        session.save()
+    return client
+
+
+@pytest.fixture
+def browser(alice, project_a):
+    return signed_in(alice, project_a)

@@ -6,16 +6,6 @@ from network import services
 from network.models import Network, Subnet
 
 
-@pytest.fixture
-def browser(alice, project_a):
-    client = Client()
-    client.force_login(alice)
-    session = client.session
-    session["project_id"] = project_a.pk
-    session.save()
-    return client
-
-
 @pytest.mark.parametrize("slug", ["networks", "subnets", "ports", "security-groups", "security-group-rules",
                                   "routers", "floating-ips", "load-balancers"])
 def test_every_list_and_create_page_renders(browser, slug, db):

@@ -1,0 +1,42 @@
+"""The Link cell of the ports list and of a router's interfaces follows the ports' status
+events: rows join `network.port.<pk>` and the page listens for the event status.py publishes."""
+import pytest
+
+from network import services
+from network.services import status
+from portal import realtime
+
+
+@pytest.fixture
+def router(nb, alice, project_a, port, run_tasks):
+    with run_tasks():
+        router, _ = services.create_router(alice, project_a, name="edge")
+    with run_tasks():
+        services.add_interface(alice, router, port.network.subnets.get())
+    return router
+
+
+def live_row(page, port_pk):
+    return f'data-port="{port_pk}" data-subscribe="network.port.{port_pk}"' in page
+
+
+def test_the_ports_list_rows_follow_their_ports_status_events(browser, port):
+    page = browser.get("/network/ports/").content.decode()
+    assert live_row(page, port.pk)
+    assert f'<td data-field="link">{port.status}</td>' in page
+    assert f'addEventListener("nubes:{status.PORT_EVENT}"' in page
+
+
+def test_a_routers_interface_rows_follow_their_ports_too(browser, router):
+    interface = router.interfaces.get()
+    page = browser.get(f"/network/routers/{router.pk}/").content.decode()
+    assert live_row(page, interface.port_id) and f'addEventListener("nubes:{status.PORT_EVENT}"' in page
+
+
+def test_other_lists_do_not_join_port_groups(browser, router):
+    assert "network.port." not in browser.get("/network/routers/").content.decode()
+
+
+def test_a_reader_may_join_the_groups_the_page_asks_for_and_an_outsider_may_not(port, bob, charlie):
+    assert realtime.may_join(bob, f"network.port.{port.pk}")
+    assert not realtime.may_join(charlie, f"network.port.{port.pk}")
