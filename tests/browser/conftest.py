@@ -42,31 +42,40 @@ def wait_until_up(url, process, log):
     raise RuntimeError(f"the portal did not answer within {START_TIMEOUT_S}s:\n{log.read_text()[-3000:]}")
 
 
+def portal_environment(data, **extra):
+    """A portal's environment: its own data directory (SQLite database, secret key)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(NUBES_DATA_DIR=str(data), NUBES_DEMO_PASSWORD=DEMO_PASSWORD, PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
 @pytest.fixture(scope="session")
 def portal_env(tmp_path_factory):
-    """The browser portal's environment: its own data directory (SQLite database, secret key)."""
-    data = tmp_path_factory.mktemp("portal")
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(NUBES_DATA_DIR=str(data), NUBES_DEMO_PASSWORD=DEMO_PASSWORD, PYTHONUNBUFFERED="1")
-    return env
+    """The browser portal's environment (the embedded default)."""
+    return portal_environment(tmp_path_factory.mktemp("portal"))
 
 
 @pytest.fixture(scope="session")
 def portal_shell(portal_url, portal_env):
     """Runs Python in `manage.py shell` on the running portal's database; returns what it printed.
     For rows the UI cannot make here (e.g. a host that is not simulated)."""
-    def run(code):
-        result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "shell", "-v", "0", "-c", code],
-                                env=portal_env, cwd=ROOT, capture_output=True, text=True)
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result.stdout
+    return lambda code: run_shell(portal_env, code)
 
-    return run
+
+def run_shell(env, code):
+    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "shell", "-v", "0", "-c", code],
+                            env=env, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
 
 
 @pytest.fixture(scope="session")
 def portal_url(portal_env):
-    env = portal_env
+    yield from serve_portal(portal_env)
+
+
+def serve_portal(env):
+    """Migrate, seed and run a portal in `env`; yields its URL and stops it (by its PID) after."""
     data = Path(env["NUBES_DATA_DIR"])
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
@@ -113,14 +122,15 @@ def page(chromium, portal_url):
     context.close()
 
 
+def sign_in(page, username, password=DEMO_PASSWORD):
+    page.goto("/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("h1:has-text('Dashboard')")
+    return page
+
+
 @pytest.fixture
 def login(page):
-    def sign_in(username, password=DEMO_PASSWORD):
-        page.goto("/login/")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", password)
-        page.click("button[type=submit]")
-        page.wait_for_selector("h1:has-text('Dashboard')")
-        return page
-
-    return sign_in
+    return lambda username, password=DEMO_PASSWORD: sign_in(page, username, password)
