@@ -87,7 +87,8 @@ def _efficiency(host: HostState) -> float:
 
 
 def plan(snapshot: Snapshot, policy: ClusterPolicy,
-         index: ClusterIndex | None = None) -> DpmPlan:
+         index: ClusterIndex | None = None, held: frozenset[str] = frozenset()) -> DpmPlan:
+    """`held`: hosts woken recently (on demand or by DPM) that stay on whatever their load."""
     index = index if index is not None else index_for(snapshot, policy).copy()
     up = index.up_hosts()
     waking = [u for u in index.usage.values() if u.host.state is HostPowerState.WAKING]
@@ -102,7 +103,7 @@ def plan(snapshot: Snapshot, policy: ClusterPolicy,
     if short > 0:
         return _wake_for_overload(index, policy, short, before, projected)
     if projected <= policy.dpm_target_high and not waking:
-        return _consolidate(index, snapshot, policy, before, projected, trend)
+        return _consolidate(index, snapshot, policy, before, projected, trend, held)
     return DpmPlan((), (), before, before, projected, ("waiting for hosts to wake",))
 
 
@@ -172,12 +173,15 @@ def _evacuation_order(index: ClusterIndex, up: list[HostUsage],
 
 
 def _consolidate(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
-                 before: float, projected: float, trend: float) -> DpmPlan:
+                 before: float, projected: float, trend: float,
+                 held: frozenset[str] = frozenset()) -> DpmPlan:
     moves: list[Move] = []
     actions: list[PowerAction] = []
     notes: list[str] = []
     leaving: set[str] = set()
-    tried: set[str] = set()
+    tried: set[str] = set(held)
+    if held:
+        notes.append(f"woken recently, held on: {', '.join(sorted(held))}")
     while len(actions) < policy.dpm_max_evacuations:
         up = [u for u in index.up_hosts() if u.host.id not in leaving]
         if len(up) <= max(policy.dpm_min_hosts_on, 1):

@@ -36,6 +36,18 @@ def test_it_evacuates_one_host_and_puts_it_in_standby_below_the_range(make_host,
     assert plan.utilisation_after > plan.utilisation_before
 
 
+def test_it_keeps_a_host_woken_recently_on(make_host, make_instance):
+    hosts, instances = _quiet_cluster(make_host, make_instance)
+    extra = make_instance("i0b", "h0", demand=100)
+    snap = Snapshot(hosts, (*instances, extra))
+
+    plan = dpm.plan(snap, DPM, held=frozenset({"h1"}))
+
+    assert [a.host_id for a in plan.power_actions] == ["h2"]
+    assert "h1" not in {m.source_host for m in plan.moves}
+    assert any("held on: h1" in note for note in plan.notes)
+
+
 def test_it_keeps_the_minimum_hosts_on(make_host, make_instance):
     hosts, instances = _quiet_cluster(make_host, make_instance)
     snap = Snapshot(hosts, instances)
