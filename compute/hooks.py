@@ -24,6 +24,7 @@ instance_migrated = Signal()
 instance_migrating = Signal()
 instance_migration_ended = Signal()
 
+_host_wakers = []
 _disk_providers = []
 _nic_providers = []
 _port_makers = []
@@ -53,6 +54,19 @@ def register_migration_check(check):
     """check(instance, target_host) -> None when the app has nothing against moving the
     instance there, else the reason in a sentence (compute's pre-checks refuse with it)."""
     _migration_checks.append(check)
+
+
+def register_host_waker(waker):
+    """waker(host, operation) powers a standby host on for the operation and returns once it
+    is up, or raises ActionError naming the host and what happened (the scheduler's DPM)."""
+    _host_wakers.append(waker)
+
+
+def wake_host(host, operation):
+    if not _host_wakers:
+        raise ActionError(f"Host {host.name} is in standby and no app is installed to wake it.")
+    for waker in _host_wakers:
+        waker(host, operation)
 
 
 def migration_refusals(instance, target):

@@ -65,21 +65,43 @@ def _candidate_hosts(hints):
 
 def choose_host(flavor, project, hints=None):
     """The host a new instance of ``flavor`` goes to; NoValidHost (an ActionError) says why none."""
-    hints = hints or {}
-    hosts = _candidate_hosts(hints)
-    usage = _usage_by_host(hosts)
-    by_cluster = {}
-    for host in hosts:
-        by_cluster.setdefault(host.cluster_id, []).append(host)
     reasons = []
-    # Clusters with the most free memory first; within one, the placement function decides.
-    for cluster_hosts in sorted(by_cluster.values(), key=lambda hs: -_free_ram(hs, usage)):
-        cluster = cluster_hosts[0].cluster
-        chosen, rejected = _place(flavor, cluster, cluster_hosts, usage)
+    for cluster_hosts, usage in _clusters(hints):
+        chosen, rejected = _place(flavor, cluster_hosts[0].cluster, cluster_hosts, usage)
         if chosen is not None:
             return chosen
         reasons += rejected
     raise NoValidHost(flavor, reasons)
+
+
+def _clusters(hints):
+    """(hosts, usage) per cluster, the clusters with the most free memory first."""
+    hosts = _candidate_hosts(hints or {})
+    usage = _usage_by_host(hosts)
+    by_cluster = {}
+    for host in hosts:
+        by_cluster.setdefault(host.cluster_id, []).append(host)
+    return [(hs, usage) for hs in sorted(by_cluster.values(), key=lambda hs: -_free_ram(hs, usage))]
+
+
+def host_to_wake(flavor, hints=None):
+    """When no powered-on host takes ``flavor``: a standby host that would, to be woken for the
+    request (the scheduler's DPM wake-on-demand), or None."""
+    try:
+        from scheduler.core import model as smodel
+        from scheduler.core.placement import PlacementRequest
+        from scheduler.core.wake import standby_host_to_wake
+    except ImportError:
+        return None
+    for cluster_hosts, usage in _clusters(hints):
+        if not any(h.state == HostState.STANDBY for h in cluster_hosts):
+            continue
+        snapshot, policy, request = _snapshot(smodel, PlacementRequest, flavor, cluster_hosts[0].cluster,
+                                              cluster_hosts, usage)
+        result = standby_host_to_wake(request, snapshot, policy)
+        if result.ok:
+            return next(h for h in cluster_hosts if str(h.pk) == result.host_id)
+    return None
 
 
 def _free_ram(hosts, usage):

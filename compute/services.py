@@ -121,8 +121,15 @@ def create_instance(user, project, *, name, flavor, image, key_pair=None, user_d
     check_launch(project, flavor, image, key_pair)
     if hints and not user.is_staff:
         raise NotPermitted("Only cloud admins choose hosts or clusters.")
-    host = placement.choose_host(flavor, project, hints)
-    check_admission(flavor, host)
+    try:
+        host, waking = placement.choose_host(flavor, project, hints), False
+    except placement.NoValidHost:
+        # DPM wake-on-demand: a standby host that fits is woken by the create task.
+        host, waking = placement.host_to_wake(flavor, hints), True
+        if host is None:
+            raise
+    check_admission(flavor, host, waking=waking)
+    detail = {"host": host.name, "wake_host": host.pk} if waking else {"host": host.name}
     instance = Instance(
         project=project, name=name, flavor=flavor, image=image, key_pair=key_pair, user_data=user_data,
         host=host, vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb,
@@ -135,9 +142,9 @@ def create_instance(user, project, *, name, flavor, image, key_pair=None, user_d
         instance.quota_held = True
         instance.save()
         hooks.make_ports(user, instance, list(networks or ()))  # their realising tasks run before the build
-        op = operations.begin(f"instance.{Action.CREATE}", instance, user=user, project=project,
-                              detail={"host": host.name})
-        record_event(instance, EventSource.ACTION, "create", f"placed on {host.name}", op)
+        op = operations.begin(f"instance.{Action.CREATE}", instance, user=user, project=project, detail=detail)
+        where = f"{host.name}, waking it from standby" if waking else host.name
+        record_event(instance, EventSource.ACTION, "create", f"placed on {where}", op)
         transaction.on_commit(lambda: tasks.create_instance.delay(op.pk))
     audit.record(user, "instance.create", instance, request=request, host=host.name)
     return instance, op
@@ -235,13 +242,13 @@ def policy_balloon(instance, memory_mb, policy, reason):
     return _queue(None, instance, Action.SET_BALLOON, {"memory_mb": memory_mb, "policy": policy, "reason": reason[:200]})
 
 
-def check_admission(instance_or_flavor, host):
+def check_admission(instance_or_flavor, host, waking=False):
     """HA admission control (the scheduler's): refuses, with the reason, what would eat the
-    cluster's failover capacity."""
+    cluster's failover capacity. ``waking``: the host is woken for this request (counted as up)."""
     from scheduler.services import check_admission as scheduler_check
 
     if host is not None:
-        scheduler_check(instance_or_flavor, host.cluster)
+        scheduler_check(instance_or_flavor, host.cluster, waking=host if waking else None)
 
 
 def stop(user, instance, *, timeout=SHUTDOWN_TIMEOUT_S, force=False, request=None):

@@ -215,6 +215,8 @@ def create_instance(self, op_id):
         instance = _load(op.target_id)
         host, made, done = instance.host, [], False
         try:
+            if op.detail.get("wake_host"):
+                hooks.wake_host(host, op)  # placed on a standby host: wake it first
             operations.progress(op, 10, f"Preparing image {instance.image.name} on {host.name}")
             root = _make_root(instance, instance.image, op)
             made.append(("volume", instance.root_volume, instance.image.pool))

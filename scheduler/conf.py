@@ -51,6 +51,20 @@ def dpm_interval_s():
     return _get("NUBES_DPM_INTERVAL", lambda: env_int("NUBES_DPM_INTERVAL", 600, 10))
 
 
+def dpm_wake_hold_s():
+    """How long a woken host is kept on before DPM may put it back in standby."""
+    return _get("NUBES_DPM_WAKE_HOLD", lambda: env_int("NUBES_DPM_WAKE_HOLD", 1200, 0))
+
+
+def dpm_wake_timeout_s():
+    """How long a request waits for a standby host woken for it (wake-on-demand)."""
+    return _get("NUBES_DPM_WAKE_TIMEOUT", lambda: env_float("NUBES_DPM_WAKE_TIMEOUT", 600.0, 1.0))
+
+
+def dpm_wake_poll_s():
+    return _get("NUBES_DPM_WAKE_POLL", lambda: env_float("NUBES_DPM_WAKE_POLL", 2.0, 0.01))
+
+
 def drs_tick_s():
     """How often beat looks for clusters whose DRS interval has passed."""
     return _get("NUBES_DRS_TICK", lambda: env_int("NUBES_DRS_TICK", 60, 5))

@@ -15,8 +15,8 @@ from django.utils import timezone
 from portal import audit, operations
 from portal.choices import OperationStatus
 from portal.errors import ActionError, Conflict
-from scheduler import choices as c, snapshot
-from scheduler.core import drs as core_drs, dpm as core_dpm, ha as core_ha
+from scheduler import choices as c, conf, snapshot
+from scheduler.core import drs as core_drs, dpm as core_dpm, ha as core_ha, model as core_model
 from scheduler.core.state import index_for
 from scheduler.models import HostPower, PowerDriverConfig, Recommendation
 from scheduler.power import Credentials, PowerError, PowerStatus, driver_for
@@ -102,7 +102,7 @@ def run_dpm(cluster, user=None, request=None):
         return RunOutcome(None, "DPM is disabled for this cluster.")
     if _busy(cluster, c.RecommendationKind.DPM) or _busy(cluster, c.RecommendationKind.DRS):
         return RunOutcome(None, "A recommendation is being applied; DPM waits for it.")
-    plan = core_dpm.plan(view.snapshot, view.policy)
+    plan = core_dpm.plan(view.snapshot, view.policy, held=recently_woken(cluster))
     if not plan.power_actions:
         _supersede(cluster, c.RecommendationKind.DPM)
         notes = "; ".join(plan.notes) or "nothing to do"
@@ -120,6 +120,13 @@ def run_dpm(cluster, user=None, request=None):
     if settings.dpm_automation == c.Automation.FULL:
         rec = approve(None, rec, automatic=True)
     return RunOutcome(rec, rec.summary)
+
+
+def recently_woken(cluster, now=None):
+    """Ids of the cluster's hosts woken within the hold-down (NUBES_DPM_WAKE_HOLD)."""
+    since = (now or timezone.now()) - timedelta(seconds=conf.dpm_wake_hold_s())
+    woken = HostPower.objects.filter(host__cluster=cluster, woken__gte=since).values_list("host_id", flat=True)
+    return frozenset(str(pk) for pk in woken)
 
 
 def _moves(view, moves):
@@ -381,9 +388,16 @@ def request_power(user, host, action, *, reason="", request=None):
         if left:
             raise Conflict(f"Host {host.name} still holds {left} instance(s); evacuate it first.")
     with transaction.atomic():
-        op = operations.begin(f"{POWER_OP_PREFIX}{action}", host, user=_user(user), project=None,
-                              detail={"action": action, "reason": reason})
+        op = begin_power(user, host, action, reason=reason, request=request)
         transaction.on_commit(lambda: tasks.power_host.delay(op.pk))
+    return op
+
+
+def begin_power(user, host, action, *, reason="", request=None):
+    """The power Operation and its audit record, for the caller to run (TargetBusy while
+    another power action is active on the host)."""
+    op = operations.begin(f"{POWER_OP_PREFIX}{action}", host, user=_user(user), project=None,
+                          detail={"action": action, "reason": reason})
     audit.record(user, f"scheduler.{action}", host, request=request, reason=reason)
     return op
 
@@ -441,7 +455,9 @@ def do_power(host, action, reachable=None):
 def mark_awake(host):
     from compute.choices import HostState
 
-    HostPower.objects.update_or_create(host=host, defaults={"power_state": c.PowerState.ON})
+    # `woken` starts DPM's hold-down: the host is not put back in standby straight away.
+    HostPower.objects.update_or_create(host=host, defaults={"power_state": c.PowerState.ON,
+                                                            "woken": timezone.now()})
     host.refresh_from_db()
     if host.state in (HostState.STANDBY, HostState.DOWN) and host.refreshed:
         _set_host_state(host, HostState.UP, "powered on; hypervisor answers")
@@ -449,11 +465,12 @@ def mark_awake(host):
 
 # --- admission control ---------------------------------------------------------------------
 
-def check_admission(instance_or_flavor, cluster):
+def check_admission(instance_or_flavor, cluster, waking=None):
     """Would starting (or creating) this keep the cluster's HA failover capacity?
 
     Raises ActionError with the reason when it would not; returns the core's result.
     Counts only running instances, like vSphere: a shut-off one claims nothing.
+    `waking`: a standby host woken for this request, counted as up.
     """
     from compute.models import Instance
 
@@ -462,7 +479,11 @@ def check_admission(instance_or_flavor, cluster):
         new = snapshot.instance_snapshot(instance_or_flavor, placed=False)
     else:
         new = snapshot.flavor_snapshot(instance_or_flavor)
-    result = core_ha.admission_check(view.snapshot, view.policy, new)
+    index = index_for(view.snapshot, view.policy)
+    if waking is not None:
+        index = index.copy()
+        index.set_host_state(str(waking.pk), core_model.HostPowerState.UP)
+    result = core_ha.admission_check(view.snapshot, view.policy, new, index=index)
     if not result.allowed:
         raise ActionError(f"HA admission control of cluster {cluster.name} refuses this: {result.reason}.")
     return result

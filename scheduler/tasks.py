@@ -4,6 +4,7 @@ Beat runs the ticks (see apps.py); a tick only fans out per-cluster or per-host 
 The hypervisor is called here for liveness probes and CPU baselines, nowhere else.
 """
 import logging
+import time
 
 from celery import shared_task
 from django.utils import timezone
@@ -12,6 +13,8 @@ from lxml import etree
 import hypervisor as hv
 from compute.choices import HostState
 from compute.models import Cluster, Host
+from portal import operations
+from portal.choices import FINAL_STATUSES, OperationStatus
 from portal.errors import ActionError
 from portal.tasks import run_operation
 from scheduler import choices as c, conf, failover, services, snapshot
@@ -20,6 +23,8 @@ from scheduler.models import ClusterSchedulerSettings, HostPower
 log = logging.getLogger(__name__)
 PROBED_STATES = (HostState.UP, HostState.ERROR)
 CPU_INCOMPATIBLE = "incompatible"
+WAKING_ACTIONS = (c.PowerAction.WAKE, c.PowerAction.ON)
+WAKE_PROGRESS = 5  # % of the request's Operation: waking comes before its own work
 
 
 def probe(host):
@@ -35,13 +40,56 @@ def reachable(host):
     return probe(host)[0]
 
 
+def _power_work(op):
+    host = Host.objects.select_related("cluster").get(pk=op.target_id)
+    return services.do_power(host, op.detail["action"], reachable=reachable)
+
+
 @shared_task(bind=True)
 def power_host(self, op_id):
-    def work(op):
-        host = Host.objects.select_related("cluster").get(pk=op.target_id)
-        return services.do_power(host, op.detail["action"], reachable=reachable)
+    return run_operation(op_id, _power_work, self.request.id or "")
 
-    return run_operation(op_id, work, self.request.id or "")
+
+def wake_for_request(host, op):
+    """compute's host waker (wake-on-demand): wake a standby host for the Operation `op` and
+    return once it is up, or raise ActionError naming the host and what happened.
+
+    The power Operation is DPM's own (audit, events), run here rather than queued so a busy
+    worker pool cannot leave this task waiting on it; one already active on the host is
+    waited for instead. The wait is bounded by NUBES_DPM_WAKE_TIMEOUT.
+    """
+    host.refresh_from_db()
+    if host.state == HostState.UP:
+        return
+    reason = f"wake-on-demand for {op.kind} {op.target_name} (operation {op.pk})"
+    try:
+        power_op = services.begin_power(None, host, c.PowerAction.WAKE, reason=reason)
+    except operations.TargetBusy as busy:
+        power_op = busy.running
+        if power_op.detail.get("action") not in WAKING_ACTIONS:
+            raise ActionError(f"Host {host.name} cannot be woken now: {busy}") from busy
+    operations.progress(op, WAKE_PROGRESS, f"Waking host {host.name} for this request (operation {power_op.pk})")
+    run_operation(power_op.pk, _power_work, op.task_id)
+    _wait_until_up(host, power_op)
+    operations.progress(op, WAKE_PROGRESS, f"Host {host.name} is up")
+
+
+def _wait_until_up(host, power_op):
+    deadline = time.monotonic() + conf.dpm_wake_timeout_s()
+    while True:
+        host.refresh_from_db()
+        if host.state == HostState.UP:
+            return
+        power_op.refresh_from_db()
+        if power_op.status in FINAL_STATUSES and power_op.status != OperationStatus.SUCCEEDED:
+            raise ActionError(f"Waking host {host.name} failed: {power_op.message or power_op.status}.")
+        if power_op.status == OperationStatus.SUCCEEDED and reachable(host):
+            services.mark_awake(host)
+            continue
+        if time.monotonic() >= deadline:
+            raise ActionError(f"Host {host.name} was woken but did not come up within "
+                              f"{conf.dpm_wake_timeout_s():g} s (it is {host.state}; power {power_op.status}).")
+        time.sleep(conf.dpm_wake_poll_s())
 
 
 @shared_task(bind=True)

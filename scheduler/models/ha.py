@@ -12,6 +12,7 @@ class HostPower(models.Model):
     missed_heartbeats = models.PositiveIntegerField(default=0)
     missing_since = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+    woken = models.DateTimeField(null=True, blank=True, help_text="Last time it came up from standby or off")
     changed = models.DateTimeField(auto_now=True)
 
     class Meta:

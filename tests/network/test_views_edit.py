@@ -75,7 +75,7 @@ def test_renaming_a_security_group(browser, net, run_tasks):
 def test_resources_without_an_edit_form_have_no_edit_page(browser, net):
     network, _, _ = net
     assert browser.get(f"/network/ports/{network.pk}/edit/").status_code == 404
-    assert f'data-edit="' not in browser.get("/network/ports/").content.decode()
+    assert 'data-edit="' not in browser.get("/network/ports/").content.decode()
 
 
 def test_another_tenant_gets_404_and_a_reader_403(net, bob, charlie, project_a, project_b):

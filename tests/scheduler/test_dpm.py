@@ -37,14 +37,8 @@ def test_a_quiet_cluster_puts_a_host_in_standby_through_the_simulated_driver(dpm
     assert sleeper.power.power_state == c.PowerState.OFF
 
 
-def test_a_busy_cluster_wakes_a_standby_host(dpm_on, hosts, make_instance, admin_user, run_tasks):
-    host_a, host_b, host_c = hosts
-    with run_tasks():
-        services.request_power(admin_user, host_c, c.PowerAction.STANDBY)
-    host_c.refresh_from_db()
-    assert host_c.state == HostState.STANDBY
-    make_instance(host_a, "big-a", ram_gb=120)
-    make_instance(host_b, "big-b", ram_gb=90)
+def test_a_busy_cluster_wakes_a_standby_host(dpm_on, busy_with_c_in_standby, admin_user, run_tasks):
+    host_c = busy_with_c_in_standby
     rec = services.run_dpm(dpm_on).recommendation
     assert [a["action"] for a in rec.power_actions] == ["wake"]
     with run_tasks():
