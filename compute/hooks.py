@@ -25,6 +25,7 @@ instance_migrating = Signal()
 instance_migration_ended = Signal()
 
 _host_wakers = []
+_instance_panels = []
 _disk_providers = []
 _nic_providers = []
 _port_makers = []
@@ -67,6 +68,15 @@ def wake_host(host, operation):
         raise ActionError(f"Host {host.name} is in standby and no app is installed to wake it.")
     for waker in _host_wakers:
         waker(host, operation)
+
+
+def register_instance_panel(panel):
+    """panel(request, instance) -> HTML for a card on the instance's page, or "" for none."""
+    _instance_panels.append(panel)
+
+
+def instance_panels(request, instance):
+    return [html for html in (panel(request, instance) for panel in _instance_panels) if html]
 
 
 def migration_refusals(instance, target):

@@ -339,10 +339,14 @@ def set_lock(user, instance, locked, request=None):
     return instance
 
 
+def may_set_ha_priority(user, instance):
+    """Cloud admins and the project's admins: HA claims failover capacity the whole cluster keeps free."""
+    return user.is_authenticated and _is_admin(user, instance.project)
+
+
 def set_ha_priority(user, instance, priority, request=None):
-    """HA restart priority (0 = not protected): cloud admins and the project's admins, since it
-    claims failover capacity the whole cluster keeps free."""
-    if not _is_admin(user, instance.project):
+    """HA restart priority (0 = not protected), for whom `may_set_ha_priority` allows."""
+    if not may_set_ha_priority(user, instance):
         raise NotPermitted("Only project admins and cloud admins change an instance's HA priority.")
     if priority not in HaPriority.values:
         raise ActionError(f"ha_priority is one of {', '.join(map(str, HaPriority.values))}.", field="ha_priority")

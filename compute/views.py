@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from compute import console, overcommit, services
+from compute import console, hooks, overcommit, services
 from compute.choices import Action, RebootKind
 from compute.forms import LaunchForm
 from compute.models import Flavor, Host, Image, Instance
@@ -67,6 +67,7 @@ def instance_detail(request, pk):
         "role": instance.project.role_of(request.user),
         "flavors": Flavor.objects.usable_in(instance.project), "images": Image.objects.usable_in(instance.project),
         "vnc_state": vnc_state, "vnc_message": vnc_message,
+        "panels": hooks.instance_panels(request, instance),  # other apps' cards (the scheduler's HA)
     }
     return render(request, "compute/instance_detail.html", context)
 

@@ -7,9 +7,17 @@ class SchedulerConfig(AppConfig):
 
     def ready(self):
         from compute import hooks
+        from compute.models import Cluster
+        from portal import realtime
         from portal.celery import app
         from scheduler import signals  # noqa: F401  (finishes recommendations)
+        from scheduler.ha_events import CLUSTER_GROUP
         from scheduler.tasks import beat_schedule, wake_for_request
+        from scheduler.views import instance_ha_panel
 
         hooks.register_host_waker(wake_for_request)
+        hooks.register_instance_panel(instance_ha_panel)
+        # The cluster's HA events are the cloud admins'; tenants follow their instances' groups.
+        realtime.register(CLUSTER_GROUP,
+                          lambda user: Cluster.objects.all() if user.is_staff else Cluster.objects.none())
         app.conf.beat_schedule = {**(app.conf.beat_schedule or {}), **beat_schedule()}

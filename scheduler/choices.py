@@ -118,6 +118,7 @@ class HaEventKind(models.TextChoices):
     NO_HOST = "no-host", "No host for a restart"
     VM_RESTART = "vm-restart", "Crashed instance restarted"
     RESTART_LIMIT = "restart-limit", "Restart limit reached"
+    ADMISSION_REFUSED = "admission-refused", "Refused by admission control"
 
 
 class PowerAction(models.TextChoices):

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from portal import operations
 from portal.errors import ActionError
-from scheduler import choices as c, services, snapshot
+from scheduler import choices as c, ha_events, services, snapshot
 from scheduler.core import ha as core_ha
 from scheduler.models import HaEvent, HostPower, Recommendation
 from scheduler.power import PowerError
@@ -27,8 +27,7 @@ FAILOVER_KIND = "host.failover"
 
 
 def event(host, kind, detail="", instance=None, operation=None):
-    return HaEvent.objects.create(cluster_id=host.cluster_id, host=host, instance=instance, kind=kind,
-                                  detail=detail[:500], operation=operation)
+    return ha_events.record(host.cluster_id, kind, detail, host=host, instance=instance, operation=operation)
 
 
 def record_heartbeat(host, alive, error="", now=None):

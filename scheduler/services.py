@@ -15,7 +15,7 @@ from django.utils import timezone
 from portal import audit, operations
 from portal.choices import OperationStatus
 from portal.errors import ActionError, Conflict
-from scheduler import choices as c, conf, snapshot
+from scheduler import choices as c, conf, ha_events, snapshot
 from scheduler.core import drs as core_drs, dpm as core_dpm, ha as core_ha, model as core_model
 from scheduler.core.state import index_for
 from scheduler.models import HostPower, PowerDriverConfig, Recommendation
@@ -485,6 +485,10 @@ def check_admission(instance_or_flavor, cluster, waking=None):
         index.set_host_state(str(waking.pk), core_model.HostPowerState.UP)
     result = core_ha.admission_check(view.snapshot, view.policy, new, index=index)
     if not result.allowed:
+        what = instance_or_flavor.name if isinstance(instance_or_flavor, Instance) else \
+            f"a new instance of flavor {instance_or_flavor.name}"
+        ha_events.record(cluster.pk, c.HaEventKind.ADMISSION_REFUSED, f"{what}: {result.reason}",
+                         instance=instance_or_flavor if isinstance(instance_or_flavor, Instance) else None)
         raise ActionError(f"HA admission control of cluster {cluster.name} refuses this: {result.reason}.")
     return result
 

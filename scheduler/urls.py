@@ -10,4 +10,5 @@ urlpatterns = [
     path("clusters/<int:pk>/run/<str:verb>/", views.cluster_run, name="cluster-run"),
     path("recommendations/<int:pk>/<str:decision>/", views.decide, name="decide"),
     path("hosts/<int:pk>/<str:verb>/", views.host_power, name="host-power"),
+    path("instances/<int:pk>/ha/", views.instance_ha, name="instance-ha"),
 ]

@@ -1,19 +1,23 @@
 """The scheduler's pages. Staff: clusters with their settings, recommendations (approve /
 reject, refreshed while one is applying), hosts' power and HA state. Tenants: their server
-groups. Views read the database and call services; nothing here talks to a host."""
+groups, and their instances' HA settings and events (a panel on compute's instance page).
+Views read the database and call services; nothing here talks to a host."""
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
-from compute.models import Cluster, Host
-from portal.errors import ActionError
+from compute import services as compute_services
+from compute.models import Cluster, Host, Instance
+from portal.errors import ActionError, NotPermitted
 from portal.operations import TargetBusy
-from scheduler import choices as c, services, snapshot
-from scheduler.forms import SettingsForm
-from scheduler.models import HaEvent, Recommendation, ServerGroup
+from scheduler import choices as c, ha_events, services, snapshot
+from scheduler.forms import HaSettingsForm, SettingsForm
+from scheduler.models import ClusterSchedulerSettings, HaEvent, Recommendation, ServerGroup
 
 RECENT = 20
 CLUSTER_VERBS = {"drs": services.run_drs, "dpm": services.run_dpm}
@@ -45,7 +49,8 @@ def cluster_detail(request, pk):
     context = {
         "cluster": cluster, "form": form, "settings": settings,
         "hosts": Host.objects.filter(cluster=cluster).select_related("power", "power_driver"),
-        "events": HaEvent.objects.filter(cluster=cluster).select_related("host", "instance")[:RECENT],
+        "ha_events": HaEvent.objects.filter(cluster=cluster).select_related("host", "instance")[:RECENT],
+        "ha_group": f"{ha_events.CLUSTER_GROUP}.{cluster.pk}",
         "admission": services.admission_status(cluster),
         **_recommendations(cluster),
     }
@@ -104,3 +109,42 @@ def host_power(request, pk, verb):
     except (ActionError, TargetBusy) as exc:
         messages.error(request, str(exc))
     return redirect("scheduler:cluster", pk=host.cluster_id)
+
+
+# --- an instance's HA settings and events ----------------------------------------------------
+
+def _ha_context(request, instance, form):
+    cluster_id = instance.host.cluster_id if instance.host else None
+    return {
+        "instance": instance, "form": form,
+        "can_edit": compute_services.may_set_ha_priority(request.user, instance),
+        "cluster_settings": ClusterSchedulerSettings.objects.filter(cluster_id=cluster_id).first(),
+        "ha_events": HaEvent.objects.visible_to(request.user).filter(instance=instance)
+        .select_related("host", "instance")[:RECENT],
+        "ha_group": instance.group,
+    }
+
+
+def instance_ha_panel(request, instance):
+    """compute's instance page panel (compute.hooks.register_instance_panel)."""
+    form = HaSettingsForm(initial=HaSettingsForm.initial_for(instance))
+    return render_to_string("scheduler/_instance_ha.html", _ha_context(request, instance, form), request=request)
+
+
+@login_required
+def instance_ha(request, pk):
+    instance = get_object_or_404(Instance.objects.visible_to(request.user).live().select_related("project", "host"),
+                                 pk=pk)
+    form = HaSettingsForm(request.POST or None, initial=HaSettingsForm.initial_for(instance))
+    if request.method == "POST" and form.is_valid():
+        try:
+            compute_services.set_ha_priority(request.user, instance, form.ha_priority(), request)
+        except NotPermitted as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except ActionError as exc:
+            form.add_error("priority" if exc.field == "ha_priority" else None, str(exc))
+        else:
+            messages.success(request, "HA settings saved.")
+            return redirect("compute:instance-detail", pk=instance.pk)
+    return render(request, "scheduler/instance_ha.html", _ha_context(request, instance, form),
+                  status=400 if form.errors else 200)

@@ -146,9 +146,10 @@ class HostPowerSerializer(serializers.ModelSerializer):
 class HaEventSerializer(serializers.ModelSerializer):
     host_name = serializers.CharField(source="host.name", read_only=True, default="")
     instance_name = serializers.CharField(source="instance.name", read_only=True, default="")
+    kind_label = serializers.CharField(source="get_kind_display", read_only=True)
 
     class Meta:
         model = HaEvent
-        fields = ["id", "cluster", "host", "host_name", "instance", "instance_name", "kind", "detail", "operation",
-                  "created"]
+        fields = ["id", "cluster", "host", "host_name", "instance", "instance_name", "kind", "kind_label", "detail",
+                  "operation", "created"]
         read_only_fields = fields

@@ -138,4 +138,4 @@ class HaEventViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = HaEvent.objects.select_related("host", "instance")
     serializer_class = s.HaEventSerializer
     permission_classes = [StaffOnly]
-    filterset_fields = ["cluster", "host", "kind"]
+    filterset_fields = ["cluster", "host", "instance", "kind"]

@@ -22,6 +22,18 @@ class HostPower(models.Model):
         return f"{self.host}: {self.power_state}, {self.ha_state}"
 
 
+class HaEventQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Cloud admins see every event; a tenant only those of instances it may see."""
+        from compute.models import Instance
+
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(instance__in=Instance.objects.visible_to(user))
+
+
 class HaEvent(models.Model):
     cluster = models.ForeignKey("compute.Cluster", on_delete=models.CASCADE, related_name="ha_events")
     host = models.ForeignKey("compute.Host", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -32,6 +44,8 @@ class HaEvent(models.Model):
     operation = models.ForeignKey("portal.Operation", null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="+")
     created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = HaEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created", "-id"]
