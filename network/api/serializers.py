@@ -171,9 +171,9 @@ class LoadBalancerSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
 
     class Meta:
         model = LoadBalancer
-        fields = ["id", "project", "name", "subnet", "vip_address", "protocol", "port", "members", "health_check",
-                  "hc_interval", "hc_timeout", "hc_success_count", "hc_failure_count", *REALISED]
-        read_only_fields = list(REALISED)
+        fields = ["id", "project", "name", "subnet", "vip_address", "monitor_address", "protocol", "port", "members",
+                  "health_check", "hc_interval", "hc_timeout", "hc_success_count", "hc_failure_count", *REALISED]
+        read_only_fields = ["monitor_address", *REALISED]
 
     def to_representation(self, lb):
         body = super().to_representation(lb)

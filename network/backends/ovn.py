@@ -138,12 +138,23 @@ class OvnBackend(NetworkBackend):
             nb.router_delete(endpoint(), router.router_name)
 
     def realise_load_balancer(self, load_balancer):
+        ep = endpoint()
         with _reasoned():
-            return nb.load_balancer_ensure(endpoint(), specs.load_balancer_spec(load_balancer))
+            changed = nb.load_balancer_ensure(ep, specs.load_balancer_spec(load_balancer))
+            return changed + self._vip_arp_ensure(ep, load_balancer)
 
     def remove_load_balancer(self, load_balancer):
+        ep = endpoint()
         with _reasoned():
-            nb.load_balancer_delete(endpoint(), load_balancer.lb_name)
+            nb.load_balancer_delete(ep, load_balancer.lb_name)
+            self._vip_arp_ensure(ep, load_balancer)
+
+    def _vip_arp_ensure(self, ep, load_balancer):
+        """The router port on the VIP's subnet answers ARP for the VIPs there (arp_proxy)."""
+        interface = load_balancer.subnet.router_interfaces.select_related("port__network").first()
+        if interface is None:
+            return 0
+        return nb.ports_ensure(ep, interface.port.network.switch_name, [specs.port_spec(interface.port)])
 
     # --- sync -------------------------------------------------------------------------------
     def sync(self, clean_orphans=False):

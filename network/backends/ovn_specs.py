@@ -5,7 +5,7 @@ from network import settings as net_settings
 from network.choices import (
     ACL_PRIORITY_ALLOW, ACL_PRIORITY_DROP, DHCP_LEASE_TIME_S, DeviceOwner, Direction, Protocol, SegmentType, State,
 )
-from network.models import IPAllocation, Port, RouterInterface, SecurityGroup
+from network.models import IPAllocation, LoadBalancer, Port, RouterInterface, SecurityGroup
 from network.ovn.specs import (
     AclSpec, DhcpSpec, HealthCheckSpec, LoadBalancerSpec, NatSpec, PortGroupSpec, PortSpec, RouterPortSpec,
     RouterSpec, RouteSpec, SwitchSpec, marker,
@@ -71,7 +71,12 @@ def port_spec(port, allocations=None):
     if port.device_owner in ROUTER_OWNERS:
         lrp = port.router_interface.lrp_name if port.device_owner == DeviceOwner.ROUTER_INTERFACE \
             else port.gateway_of.gateway_lrp_name
-        return PortSpec(port.interface_id, ("router",), type="router", options={"router-port": lrp}, external_ids=ids)
+        options = {"router-port": lrp}
+        if port.device_owner == DeviceOwner.ROUTER_INTERFACE:
+            vips = _vips_on(port.router_interface.subnet_id)
+            if vips:
+                options["arp_proxy"] = " ".join(vips)
+        return PortSpec(port.interface_id, ("router",), type="router", options=options, external_ids=ids)
     address = " ".join([port.mac_address, *(a.address for a in allocations)])
     dhcp = {4: None, 6: None}
     for allocation in allocations:
@@ -81,6 +86,14 @@ def port_spec(port, allocations=None):
         port.interface_id, (address,), (address,) if port.port_security else (), enabled=port.admin_state_up,
         dhcpv4_key=dhcp[4], dhcpv6_key=dhcp[6], external_ids=ids,
     )
+
+
+def _vips_on(subnet_id):
+    """No port holds a load balancer's VIP, so nothing on its switch answers ARP for it; the
+    subnet's router port does (options:arp_proxy), and the switch's load balancer DNATs the
+    traffic before it reaches the router."""
+    return sorted(LoadBalancer.objects.filter(subnet_id=subnet_id).exclude(state=State.DELETING)
+                  .values_list("vip_allocation__address", flat=True))
 
 
 def network_port_specs(network):
@@ -197,13 +210,13 @@ def load_balancer_spec(lb):
     members = list(lb.members.all())
     backends = ",".join(f"{m.address}:{m.port}" for m in members)
     checks, mappings = (), {}
-    if lb.health_check and members:
+    if lb.health_check and members and lb.monitor_allocation_id:
         checks = (HealthCheckSpec(vip, {"interval": lb.hc_interval, "timeout": lb.hc_timeout,
                                         "success_count": lb.hc_success_count, "failure_count": lb.hc_failure_count}),)
-        # OVN probes a member from a source address on its logical port: we use the VIP.
+        # OVN probes a member from a source address of the subnet that no port holds.
         held = IPAllocation.objects.filter(subnet=lb.subnet, address__in=[m.address for m in members],
                                            port__isnull=False).select_related("port")
-        mappings = {a.address: f"{a.port.interface_id}:{lb.vip}" for a in held}
+        mappings = {a.address: f"{a.port.interface_id}:{lb.monitor_address}" for a in held}
     interface = RouterInterface.objects.filter(subnet=lb.subnet).select_related("router").first()
     routers = (interface.router.router_name,) if interface else ()
     return LoadBalancerSpec(lb.lb_name, {vip: backends} if members else {}, lb.protocol, checks, mappings,

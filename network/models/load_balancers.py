@@ -16,6 +16,10 @@ HC_LIMITS = [MinValueValidator(1), MaxValueValidator(3600)]
 class LoadBalancer(ProjectOwned, Realised):
     subnet = models.ForeignKey(Subnet, on_delete=models.PROTECT, related_name="load_balancers")
     vip_allocation = models.OneToOneField(IPAllocation, on_delete=models.PROTECT, related_name="load_balancer")
+    # OVN probes members from this address and answers ARP for it with its own service-monitor
+    # MAC, so it must not be the VIP (clients would then send VIP traffic nowhere).
+    monitor_allocation = models.OneToOneField(IPAllocation, null=True, blank=True, on_delete=models.PROTECT,
+                                              related_name="monitoring_load_balancer")
     protocol = models.CharField(max_length=4, choices=LbProtocol.choices, default=LbProtocol.TCP)
     port = models.PositiveIntegerField(validators=L4_PORT)
     health_check = models.BooleanField(default=True)
@@ -30,6 +34,10 @@ class LoadBalancer(ProjectOwned, Realised):
     @property
     def vip(self):
         return self.vip_allocation.address
+
+    @property
+    def monitor_address(self):
+        return self.monitor_allocation.address if self.monitor_allocation_id else None
 
     @property
     def lb_name(self):

@@ -168,9 +168,10 @@ def forget(obj):
         allocation.delete()
         quotas.give_back(project, floating_ips=1)
     elif isinstance(obj, LoadBalancer):
-        allocation = obj.vip_allocation
+        allocations = [obj.vip_allocation, obj.monitor_allocation]
         obj.delete()
-        allocation.delete()
+        for allocation in filter(None, allocations):
+            allocation.delete()
         quotas.give_back(project, load_balancers=1)
     else:
         obj.delete()

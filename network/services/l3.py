@@ -189,6 +189,17 @@ def delete_floating_ip(user, fip):
 
 # --- load balancers -------------------------------------------------------------------------
 
+def _hold_monitor_address(lb):
+    """Health checks need a source address of their own on the VIP's subnet; returns the
+    allocation to free when they were turned off."""
+    if lb.health_check and lb.monitor_allocation_id is None:
+        lb.monitor_allocation = _allocate(None, lb.subnet)
+    elif not lb.health_check and lb.monitor_allocation_id is not None:
+        released, lb.monitor_allocation = lb.monitor_allocation, None
+        return released
+    return None
+
+
 def _set_members(lb, members):
     lb.members.all().delete()
     for member in members:
@@ -209,6 +220,7 @@ def create_load_balancer(user, project, subnet, *, name, protocol, port, members
         quotas.take(project, load_balancers=1)
         lb = LoadBalancer(project=project, subnet=subnet, name=name, protocol=protocol, port=port, **health)
         lb.vip_allocation = _allocate(None, subnet, vip_address)
+        _hold_monitor_address(lb)
         lb.full_clean()
         lb.save()
         _set_members(lb, members)
@@ -219,8 +231,11 @@ def update_load_balancer(user, lb, *, members=None, **fields):
     with transaction.atomic():
         for field, value in fields.items():
             setattr(lb, field, value)
+        released = _hold_monitor_address(lb)
         lb.full_clean()
         lb.save()
+        if released is not None:
+            released.delete()
         if members is not None:
             _set_members(lb, members)
         return lb, queue("load_balancer.update", lb, user)

@@ -4,7 +4,7 @@ import pytest
 
 from network import services
 from network.choices import State
-from network.models import Network, Port, SecurityGroup
+from network.models import IPAllocation, Network, Port, SecurityGroup
 from portal.models import Operation
 
 pytestmark = pytest.mark.django_db
@@ -106,6 +106,53 @@ def test_a_load_balancer_spreads_a_vip_over_members(nb, net, alice, project_a, r
     assert dict(row["vips"][1]) == {f"{lb.vip}:80": "10.0.0.20:8080,10.0.0.21:8080"}
     assert nb.rows("Load_Balancer_Health_Check")
     assert nb.rows("Logical_Switch", name=network.switch_name)[0]["load_balancer"] == ["uuid", row["_uuid"][1]]
+
+
+def test_health_checks_probe_from_an_address_of_their_own_not_the_vip(nb, net, alice, project_a, run_tasks):
+    network, subnet = net
+    with run_tasks():
+        port, _ = services.create_port(alice, project_a, network)
+    member = port.ip_allocations.get().address
+    with run_tasks():
+        lb, _ = services.create_load_balancer(alice, project_a, subnet, name="web", protocol="tcp", port=80,
+                                              members=[{"address": member, "port": 8080}])
+    assert lb.monitor_address not in (None, lb.vip, member)
+    [row] = nb.rows("Load_Balancer", name=lb.lb_name)
+    assert dict(row["ip_port_mappings"][1]) == {member: f"{port.interface_id}:{lb.monitor_address}"}
+    monitor, vip = lb.monitor_address, lb.vip
+
+    def held():
+        return set(IPAllocation.objects.filter(subnet=subnet).values_list("address", flat=True))
+
+    assert {monitor, vip, member} <= held()
+    with run_tasks():
+        services.update_load_balancer(alice, lb, health_check=False)
+    assert lb.monitor_allocation is None and monitor not in held() and vip in held()
+    with run_tasks():
+        services.delete_load_balancer(alice, lb)
+    assert not held() & {monitor, vip}
+
+
+def _arp_proxy(nb, router):
+    [peer] = [p for p in nb.rows("Logical_Switch_Port") if p["type"] == "router" and
+              dict(p["options"][1])["router-port"] == f"nubes-lrp-{router.interfaces.get().port.uuid}"]
+    return dict(peer["options"][1]).get("arp_proxy")
+
+
+def test_the_router_port_on_a_vip_subnet_answers_arp_for_the_vip(nb, net, alice, project_a, run_tasks):
+    network, subnet = net
+    with run_tasks():
+        router, _ = services.create_router(alice, project_a, name="r1")
+    with run_tasks():
+        services.add_interface(alice, router, subnet)
+    assert _arp_proxy(nb, router) is None
+    with run_tasks():
+        lb, _ = services.create_load_balancer(alice, project_a, subnet, name="web", protocol="tcp", port=80,
+                                              members=[{"address": "10.0.0.20", "port": 8080}])
+    assert _arp_proxy(nb, router) == lb.vip
+    with run_tasks():
+        services.delete_load_balancer(alice, lb)
+    assert _arp_proxy(nb, router) is None
 
 
 def test_deleting_a_network_removes_its_switch_and_gives_quota_back(nb, net, alice, run_tasks):
