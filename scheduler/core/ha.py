@@ -16,8 +16,9 @@ from .model import (
     MoveReason,
     Snapshot,
 )
-from .placement import PlacementRequest, PlacementResult, place
+from .placement import PlacementRequest, PlacementResult
 from .state import ClusterIndex, index_for
+from .wake import place_waking
 
 PERCENT = 100.0
 
@@ -115,6 +116,7 @@ class RestartPlan:
     restarts: tuple[Move, ...]                 # in restart order
     unplaced: tuple[PlacementResult, ...]      # HA instances with no valid host, and why
     not_protected: tuple[str, ...]             # instances with HA disabled
+    wakes: tuple[str, ...] = ()                # standby hosts to wake first, in priority order
 
 
 def restart_order(instances: Iterable[InstanceState]) -> list[InstanceState]:
@@ -124,27 +126,29 @@ def restart_order(instances: Iterable[InstanceState]) -> list[InstanceState]:
 
 def plan_restarts(failed_host: str, snapshot: Snapshot, policy: ClusterPolicy,
                   fence: FenceOutcome | None) -> RestartPlan:
-    """Where to restart the HA instances of a failed host. Raises NotFenced unless fenced."""
+    """Where to restart the HA instances of a failed host. Raises NotFenced unless fenced.
+
+    An instance no powered-on host takes goes to a standby host to wake (`wakes`)."""
     require_fenced(failed_host, fence)
     index = index_for(snapshot, policy).copy()
     index.set_host_state(failed_host, HostPowerState.DOWN)
     victims = [index.instances[i] for i in sorted(index.usage[failed_host].instance_ids)]
     for inst in victims:
         index.move(inst.id, None)
-    protected = [i for i in victims if i.ha_priority is not HaPriority.DISABLED]
-    restarts: list[Move] = []
-    unplaced: list[PlacementResult] = []
-    for inst in restart_order(protected):
-        result = place(PlacementRequest(inst, exclude_hosts=frozenset({failed_host})),
-                       snapshot, policy, index)
-        if result.ok:
-            index.move(inst.id, result.host_id)
-            restarts.append(Move(inst.id, failed_host, result.host_id, MoveReason.RESTART,
-                                 explanation=f"HA restart, priority {inst.ha_priority.name}"))
-        else:
-            unplaced.append(result)
+    protected = restart_order(i for i in victims if i.ha_priority is not HaPriority.DISABLED)
+    gone = frozenset({failed_host})
+    plan = place_waking([PlacementRequest(inst, exclude_hosts=gone) for inst in protected], snapshot, policy, index)
+    restarts = tuple(_restart(index.instances[r.instance_id], failed_host, r.host_id, plan.wakes)
+                     for r in plan.placed)
     not_protected = tuple(i.id for i in victims if i.ha_priority is HaPriority.DISABLED)
-    return RestartPlan(failed_host, tuple(restarts), tuple(unplaced), not_protected)
+    return RestartPlan(failed_host, restarts, plan.unplaced, not_protected, plan.wakes)
+
+
+def _restart(inst: InstanceState, failed_host: str, target: str, wakes: tuple[str, ...]) -> Move:
+    why = f"HA restart, priority {inst.ha_priority.name}"
+    if target in wakes:
+        why += ", on a host woken from standby"
+    return Move(inst.id, failed_host, target, MoveReason.RESTART, explanation=why)
 
 
 def restart_allowed(restart_times: Iterable[float], now: float, policy: ClusterPolicy) -> bool:
