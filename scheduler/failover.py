@@ -15,6 +15,9 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from compute.choices import HostState
+from compute.models import Host, Instance
+
 from portal import operations
 from portal.errors import ActionError
 from scheduler import choices as c, ha_events, services, snapshot
@@ -98,10 +101,14 @@ def fence(host, op=None):
     return core_ha.FenceOutcome(str(host.pk), core_ha.FenceStatus.SUCCEEDED, method, now.timestamp()), ""
 
 
-def fail_over(host, op=None):
-    """Fence, then restart the host's HA instances elsewhere by priority (the task's work)."""
-    from compute.choices import HostState
-    from compute.models import Host, Instance
+def fail_over(host, op):
+    """Fence, then restart the host's HA instances elsewhere by priority (the task's work).
+
+    Restarts onto powered-on hosts start at once; standby hosts the plan wakes are woken one
+    after another (the highest priority's first) through DPM's wake path, and their restarts
+    start once each is up. A wake that fails restarts nothing there: the instances get an HA
+    event naming the host and why."""
+    from scheduler import tasks
 
     outcome, error = fence(host, op)
     try:
@@ -112,13 +119,36 @@ def fail_over(host, op=None):
     services._set_host_state(host, HostState.DOWN, "fenced by HA: no heartbeat")
     view = snapshot.build(host.cluster)
     plan = core_ha.plan_restarts(str(host.pk), view.snapshot, view.policy, outcome)
+    waiting = {hid: [m for m in plan.restarts if m.target_host == hid] for hid in plan.wakes}
+    now = [m for m in plan.restarts if m.target_host not in waiting]
+    wake_note = f"; {sum(map(len, waiting.values()))} wait for standby host(s) " \
+                f"{', '.join(view.hosts[hid].name for hid in plan.wakes)} to wake" if waiting else ""
+    _restart(host, view, now, f"HA restart of {len(now)} instance(s) of {host.name}; {len(plan.unplaced)} "
+                              f"without a host, {len(plan.not_protected)} not protected{wake_note}",
+             unplaced=plan.unplaced)
+    started = len(now)
+    for host_id, moves in waiting.items():
+        target = Host.objects.get(pk=int(host_id))
+        try:
+            tasks.wake_for_request(target, op)
+        except ActionError as exc:
+            for move in moves:
+                instance = view.instances[move.instance_id]
+                event(host, c.HaEventKind.NO_HOST, f"{instance.name}: {exc}", instance=instance, operation=op)
+            continue
+        started += _restart(host, view, moves, f"HA restart of {len(moves)} instance(s) of {host.name} on "
+                                               f"{target.name}, woken from standby")
+    return f"{host.name} fenced ({outcome.method}); {started} restart(s) started"
+
+
+def _restart(host, view, moves, summary, unplaced=()):
+    """One HA recommendation: start the restarts, note what has no host. Returns how many started."""
+    started = 0
     with transaction.atomic():
         rec = Recommendation.objects.create(
             cluster=host.cluster, kind=c.RecommendationKind.HA, state=c.RecommendationState.APPROVED,
-            automatic=True, decided=timezone.now(), moves=services._moves(view, plan.restarts),
-            summary=f"HA restart of {len(plan.restarts)} instance(s) of {host.name}; "
-                    f"{len(plan.unplaced)} without a host, {len(plan.not_protected)} not protected")
-        for move in plan.restarts:
+            automatic=True, decided=timezone.now(), moves=services._moves(view, moves), summary=summary[:500])
+        for move in moves:
             instance = Instance.objects.select_related("project", "host", "flavor").get(pk=int(move.instance_id))
             target = Host.objects.get(pk=int(move.target_host))
             try:
@@ -128,15 +158,15 @@ def fail_over(host, op=None):
                 rec.error = f"{rec.error}; {instance.name}: {exc}".strip("; ")[:10000]
                 event(host, c.HaEventKind.NO_HOST, f"{instance.name}: {exc}", instance=instance)
                 continue
+            started += 1
             rec.operations.add(restart)
             event(host, c.HaEventKind.RESTART, f"{instance.name} -> {target.name} ({move.explanation})",
                   instance=instance, operation=restart)
-        for result in plan.unplaced:
-            instance = view.instances[result.instance_id]
-            event(host, c.HaEventKind.NO_HOST, result.explain(), instance=instance)
+        for result in unplaced:
+            event(host, c.HaEventKind.NO_HOST, result.explain(), instance=view.instances[result.instance_id])
         rec.save()
         services.finalize(rec.pk)
-    return f"{host.name} fenced ({outcome.method}); {len(plan.restarts)} restart(s) started"
+    return started
 
 
 # --- VM-level HA ---------------------------------------------------------------------------
