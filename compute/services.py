@@ -194,7 +194,7 @@ def _queue(user, instance, action, detail=None, request=None, **fields):
             for name, value in fields.items():
                 setattr(instance, name, value)
         record_event(instance, EventSource.ACTION, action, _describe(detail), op)
-        transaction.on_commit(lambda: tasks.instance_action.delay(op.pk))
+        operations.dispatch(tasks.instance_action, op)
     audit.record(user, f"instance.{action}", instance, request=request, **(detail or {}))
     return op
 

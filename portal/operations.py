@@ -1,10 +1,13 @@
 """Creating and advancing Operations. Every change is saved, then published to the
 operation's group and its project's group, so browsers follow progress without polling."""
+import threading
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal import realtime
 from portal.choices import ACTIVE_STATUSES, OperationStatus
+from portal.errors import ActionError
 from portal.models import Operation, Project
 
 
@@ -134,3 +137,42 @@ def request_cancel(op):
 
 def reload(op_id):
     return Operation.objects.get(pk=op_id)
+
+
+# --- running an Operation's task: queued after commit, or here during a purge ---------------
+
+_inline = threading.local()
+
+
+def dispatch(task, op, *args):
+    """Queue ``task(op.pk, *args)`` once the caller's transaction commits; inside run_inline()
+    keep it for run_inline to run in this process instead."""
+    pending = getattr(_inline, "pending", None)
+    if pending is not None:
+        pending.append((task, op.pk, args))
+    else:
+        transaction.on_commit(lambda: task.delay(op.pk, *args))
+
+
+def run_inline(verb, *args, **kwargs):
+    """Call a service verb, then run here, in order, the tasks it queued and those they queue
+    (a purge removes one resource after another). ActionError names the first Operation that
+    did not succeed; the tasks after it are cancelled unrun, so their targets stay free for a retry."""
+    if getattr(_inline, "pending", None) is not None:
+        raise RuntimeError("run_inline does not nest")
+    _inline.pending = pending = []
+    try:
+        result = verb(*args, **kwargs)
+        while pending:
+            task, op_id, task_args = pending.pop(0)
+            task.apply(args=(op_id, *task_args))
+            op = reload(op_id)
+            if op.status != OperationStatus.SUCCEEDED:
+                raise ActionError(f"{op.kind} of {op.target_name} {op.status}: {op.error or op.message}")
+        return result
+    finally:
+        _inline.pending = None
+        for _task, op_id, _args in pending:
+            left = Operation.objects.filter(pk=op_id, status__in=ACTIVE_STATUSES).first()
+            if left is not None:
+                cancelled(left, "Not run: an earlier step failed")

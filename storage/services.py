@@ -49,7 +49,7 @@ def _queue(kind, target, user, task, *, detail=None, cancellable=False, request=
     """Operation + task on commit + audit, inside the caller's transaction."""
     op = operations.begin(kind, target, user=user, project=getattr(target, "project", None),
                           cancellable=cancellable, detail=detail or {})
-    transaction.on_commit(lambda: task.delay(op.pk))
+    operations.dispatch(task, op)
     transaction.on_commit(lambda: audit.record(user, kind, target, request=request, **(audit_detail or detail or {})))
     return op
 

@@ -45,7 +45,7 @@ def queue(kind, obj, user, *, task=REALISE_TASK, target=None, **detail):
     op = operations.begin(kind, target or obj, user=user, project=obj.project, detail=detail)
     label, pk = obj._meta.label_lower, obj.pk
     run = tasks.realise if task == REALISE_TASK else tasks.remove
-    transaction.on_commit(lambda: run.delay(op.pk, label, pk))
+    operations.dispatch(run, op, label, pk)
     return op
 
 

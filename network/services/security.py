@@ -97,4 +97,4 @@ def remove_default_groups(project, user=None):
         group.delete()  # its rules go with it
         op = operations.begin_untargeted("security_group.delete", name=f"default group of {project.name}", user=user,
                                          detail={"port_group": name})
-        transaction.on_commit(lambda o=op.pk, n=name: tasks.remove_port_group.delay(o, n))
+        operations.dispatch(tasks.remove_port_group, op, name)
