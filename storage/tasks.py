@@ -148,13 +148,8 @@ def delete_volume(self, op_id):
     def work(op):
         volume = Volume.objects.select_related("pool").get(pk=op.target_id)
         if not volume.is_raw_device and volume.path:
-            host = manager_host(volume.pool)
-            files = [volume.libvirt_name] + [s.libvirt_name for s in chains.external_snapshots(volume)]
-            for name in files:
-                try:
-                    hv.volume_delete(host.uri, volume.pool.libvirt_name, name, wipe=op.detail.get("wipe", False))
-                except hv.VolumeNotFound:
-                    continue  # already gone (a retried delete): nothing left to remove
+            # A failed delete leaves the volume in error, so it can be deleted again.
+            _guarded(op, volume, VolumeState.ERROR, lambda: _delete_files(volume, op.detail.get("wipe", False)))
         with transaction.atomic():
             taken = Snapshot.objects.filter(volume=volume, quota_held=True).count()
             quotas.give_back(volume.project, snapshots=taken)
@@ -164,6 +159,15 @@ def delete_volume(self, op_id):
         return f"Volume {volume.name} deleted"
 
     return run_operation(op_id, work, self.request.id or "")
+
+
+def _delete_files(volume, wipe):
+    host = manager_host(volume.pool)
+    for name in [volume.libvirt_name] + [s.libvirt_name for s in chains.external_snapshots(volume)]:
+        try:
+            hv.volume_delete(host.uri, volume.pool.libvirt_name, name, wipe=wipe)
+        except hv.VolumeNotFound:
+            continue  # already gone (a retried delete): nothing left to remove
 
 
 def disk_spec(volume, target_dev):
