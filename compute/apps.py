@@ -20,6 +20,8 @@ class ComputeConfig(AppConfig):
         app.conf.beat_schedule = schedule
         for resource, count in _counters().items():
             quotas.register_counter(resource, count)
+        from compute import teardown
+        teardown.register()  # what a project purge removes: instances first
         from compute import ui  # noqa: F401  (registers the dashboard card)
         from compute import live
         live.ready()  # migration and metrics: websocket groups, beat entries, tasks

@@ -6,7 +6,7 @@ class NetworkConfig(AppConfig):
 
     def ready(self):
         from compute import hooks
-        from network import settings as net_settings, signals
+        from network import settings as net_settings, signals, teardown
         from network.models import FloatingIP, LoadBalancer, Network, Port
         from network.services import instances
         from portal import quotas, realtime
@@ -29,6 +29,7 @@ class NetworkConfig(AppConfig):
         hooks.instance_migration_ended.connect(instances.migration_ended, dispatch_uid="network-migration-ended")
         hooks.instance_removed.connect(instances.instance_removed, dispatch_uid="network-unplug-instance")
         project_deleting.connect(signals.remove_default_groups, dispatch_uid="network-default-groups")
+        teardown.register()  # what a project purge removes, in order
         # The sync is this app's periodic task; beat reads the schedule from the Celery app.
         celery_app.conf.beat_schedule = {
             **(celery_app.conf.beat_schedule or {}),

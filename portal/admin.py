@@ -1,6 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
+from portal import services, teardown
+from portal.errors import ActionError
 from portal.models import ApiToken, AuditEvent, Membership, Operation, Project, Quota
+from portal.operations import TargetBusy
 
 
 class MembershipInline(admin.TabularInline):
@@ -19,6 +24,34 @@ class ProjectAdmin(admin.ModelAdmin):
     list_display = ["name", "created"]
     search_fields = ["name"]
     inlines = [MembershipInline, QuotaInline]
+    actions = ["purge"]
+
+    def get_deleted_objects(self, objs, request):
+        """A project that owns resources is refused with their counts (the page lists them as
+        protected); what lives exactly as long as a project goes with it (portal.teardown)."""
+        to_delete, model_count, perms_needed, _protected = super().get_deleted_objects(objs, request)
+        protected = [f"{project}: {teardown.describe(owned)} (use the Purge action)"
+                     for project in objs if (owned := teardown.owned_counts(project))]
+        return to_delete, model_count, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        services.delete_project(obj, request.user, request)
+
+    def delete_queryset(self, request, queryset):
+        for project in queryset:
+            services.delete_project(project, request.user, request)
+
+    @admin.action(description="Purge: delete everything the selected projects own, then the projects")
+    def purge(self, request, queryset):
+        for project in queryset:
+            try:
+                op = services.start_purge(project, request.user, request)
+            except (ActionError, TargetBusy) as exc:
+                self.message_user(request, f"{project}: {exc}", messages.ERROR)
+                continue
+            link = reverse("operation-detail", args=[op.pk])
+            self.message_user(request, format_html('{}: purge started (<a href="{}">operation {}</a>).',
+                                                   project, link, op.pk))
 
 
 @admin.register(Membership)

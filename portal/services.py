@@ -1,8 +1,10 @@
 """The platform's own verbs (projects, tokens, quota recount), called by views and the API."""
 from django.db import transaction
 
-from portal import audit, operations
-from portal.models import ApiToken
+from portal import audit, operations, teardown
+from portal.choices import ACTIVE_STATUSES
+from portal.errors import Conflict, NotPermitted
+from portal.models import ApiToken, Operation
 
 
 def start_recount(project, user):
@@ -12,6 +14,35 @@ def start_recount(project, user):
         op = operations.begin("project.recount_quota", project, user=user, project=project)
         transaction.on_commit(lambda: recount_quota.delay(op.pk))
     audit.record(user, "project.recount_quota", project)
+    return op
+
+
+def _check_project_idle(project, user, what):
+    if not user.is_staff:
+        raise NotPermitted(f"Only cloud admins {what} projects.")
+    if Operation.objects.filter(project=project, status__in=ACTIVE_STATUSES).exists():
+        raise Conflict("The project has operations in progress.")
+
+
+def delete_project(project, user, request=None):
+    """Delete a project that owns nothing; one that owns resources is refused with their counts."""
+    _check_project_idle(project, user, "delete")
+    owned = teardown.owned_counts(project)
+    if owned:
+        raise teardown.ProjectNotEmpty(project, owned)
+    teardown.delete_empty(project, user, request)
+
+
+def start_purge(project, user, request=None):
+    """Delete everything the project owns, then the project, as one Operation (staff only)."""
+    from portal.tasks import purge_project
+
+    _check_project_idle(project, user, "purge")
+    with transaction.atomic():
+        op = operations.begin("project.purge", project, user=user, project=project,
+                              detail={"owned": teardown.owned_counts(project)})
+        audit.record(user, "project.purge", project, request=request)  # before the task can delete the project
+        operations.dispatch(purge_project, op)
     return op
 
 

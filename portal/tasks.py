@@ -8,7 +8,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from hypervisor.errors import HypervisorError
-from portal import operations, quotas
+from portal import operations, quotas, teardown
 from portal.choices import OperationStatus
 from portal.errors import ActionError
 from portal.models import Operation, Project
@@ -62,5 +62,18 @@ def recount_quota(self, op_id):
             quotas.set_usage(project, resource, count(project))
             operations.progress(op, 100 * index // max(1, len(counters)), f"Counted {resource}")
         return f"Recounted {len(counters)} resources"
+
+    return run_operation(op_id, work, self.request.id or "")
+
+
+@shared_task(bind=True)
+def purge_project(self, op_id):
+    """Remove what the project owns through each app's verbs, then the project (portal.teardown)."""
+
+    def work(op):
+        project = Project.objects.filter(pk=op.target_id).first()
+        if project is None:
+            return "Nothing to do: the project is gone."
+        return teardown.purge(op, project, op.requester)
 
     return run_operation(op_id, work, self.request.id or "")

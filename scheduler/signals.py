@@ -40,3 +40,15 @@ def _stopped_unexpectedly(sender, instance, cause, **kwargs):
 
 
 hooks.instance_stopped_unexpectedly.connect(_stopped_unexpectedly, dispatch_uid="scheduler.vm_ha")
+
+
+def _register_teardown():
+    """Server groups are rows only: a project purge deletes them as the API does."""
+    from portal import teardown
+    from scheduler.models import ServerGroup
+
+    teardown.register("server groups", 100, lambda project: ServerGroup.objects.filter(project=project),
+                      lambda user, group: group.delete())
+
+
+_register_teardown()

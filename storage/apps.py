@@ -19,6 +19,20 @@ class StorageConfig(AppConfig):
         hooks.instance_removed.connect(release_volumes, dispatch_uid="storage-release-volumes")
         hooks.instance_migrated.connect(follow_migration, dispatch_uid="storage-follow-migration")
         quotas.register_counter("snapshots", lambda project: Snapshot.objects.filter(project=project, quota_held=True).count())
+        register_teardown()
+
+
+def register_teardown():
+    """What a project purge removes, after instances and networks: volumes newest first (a
+    linked clone before its base; a volume's snapshots go with it), then any snapshot left."""
+    from portal import teardown
+    from storage import services
+    from storage.models import Snapshot, Volume
+
+    teardown.register("volumes", 90, lambda project: Volume.objects.filter(project=project).order_by("-pk"),
+                      services.delete_volume)
+    teardown.register("snapshots", 95, lambda project: Snapshot.objects.filter(project=project).order_by("-pk"),
+                      services.delete_snapshot)
 
 
 def follow_migration(sender, **kwargs):

@@ -7,6 +7,7 @@ from rest_framework.views import exception_handler as drf_handler
 from portal.errors import ActionError
 from portal.operations import TargetBusy
 from portal.quotas import QuotaExceeded
+from portal.teardown import ProjectNotEmpty
 
 
 def exception_handler(exc, context):
@@ -19,6 +20,8 @@ def exception_handler(exc, context):
         return Response(
             {"detail": str(exc), "operation": exc.running.pk}, status=status.HTTP_409_CONFLICT
         )
+    if isinstance(exc, ProjectNotEmpty):
+        return Response({"detail": str(exc), "owned": exc.owned}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, ActionError):
         body = {exc.field: [str(exc)]} if exc.field else {"detail": str(exc)}
         return Response(body, status=exc.status_code)

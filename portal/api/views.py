@@ -1,5 +1,4 @@
 from django.db import transaction
-from django.db.models import ProtectedError
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -18,8 +17,7 @@ from portal.api.serializers import (
 )
 from portal.errors import Conflict, NotPermitted
 from portal.models import ApiToken, AuditEvent, Membership, Operation, Project, Quota
-from portal.services import revoke_token, start_recount
-from portal.signals import project_deleting
+from portal.services import delete_project, revoke_token, start_purge, start_recount
 
 
 class ProjectViewSet(viewsets.ModelViewSet):
@@ -45,18 +43,12 @@ class ProjectViewSet(viewsets.ModelViewSet):
             audit.record(self.request.user, "project.create", project, request=self.request)
 
     def perform_destroy(self, project):
-        if not self.request.user.is_staff:
-            raise NotPermitted("Only cloud admins delete projects.")
-        if Operation.objects.filter(project=project, status__in=["queued", "running"]).exists():
-            raise Conflict("The project has operations in progress.")
-        try:
-            with transaction.atomic():
-                audit.record(self.request.user, "project.delete", project, request=self.request)
-                project_deleting.send(sender=Project, project=project, user=self.request.user)
-                project.delete()
-        except ProtectedError as exc:
-            kinds = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
-            raise Conflict(f"The project still has {', '.join(kinds)}; delete them first.") from None
+        delete_project(project, self.request.user, self.request)
+
+    @action(detail=True, methods=["post"])
+    def purge(self, request, pk=None):
+        """Staff: delete everything the project owns, then the project (202 with the Operation)."""
+        return accepted(start_purge(self.get_object(), request.user, request), request)
 
     @action(detail=True, methods=["post"], url_path="recount-quota", permission_classes=[ProjectRolePermission])
     def recount_quota(self, request, pk=None):
