@@ -28,6 +28,7 @@ from portal.errors import ActionError, Conflict, NotPermitted
 
 OPERATION_KIND = "instance.migrate"
 RESTART_KIND = "instance.ha_restart"
+EVACUATION_WAKE_KIND = "host.evacuation_wake"
 LIVE_STATES = (InstanceState.ACTIVE, InstanceState.PAUSED)
 COLD_STATES = (InstanceState.SHUTOFF,)
 MAX_BANDWIDTH_MIB_S = 100_000  # 800 Gbit/s: anything above is a typo
@@ -326,7 +327,9 @@ def evacuate_host(host, *, user=None, batch=DEFAULT_EVACUATION_BATCH, request=No
     """Put the host in maintenance and move every instance off it, ``batch`` at a time.
 
     Each instance gets a Migration now; the first ``batch`` start at once (their Operations
-    are returned), the others wait and start as earlier ones end (advance_evacuation)."""
+    are returned), the others wait and start as earlier ones end (advance_evacuation). When
+    the powered-on hosts cannot take them all, standby hosts are woken first (a
+    host.evacuation_wake Operation) and the migrations start after it."""
     _may_migrate(user)
     if not 1 <= batch <= MAX_EVACUATION_BATCH:
         raise ActionError(f"batch is 1 to {MAX_EVACUATION_BATCH}.", field="batch")
@@ -336,8 +339,8 @@ def evacuate_host(host, *, user=None, batch=DEFAULT_EVACUATION_BATCH, request=No
     with transaction.atomic():
         Host.objects.filter(pk=host.pk).update(state=HostState.MAINTENANCE, state_reason="Evacuating")
         moving = Migration.objects.active().filter(instance__host=host).values_list("instance_id", flat=True)
-        instances = (Instance.objects.filter(host=host, state__in=LIVE_STATES + COLD_STATES)
-                     .exclude(pk__in=list(moving)).order_by("-ram_mb", "pk"))
+        instances = list(Instance.objects.filter(host=host, state__in=LIVE_STATES + COLD_STATES)
+                         .exclude(pk__in=list(moving)).select_related("flavor").order_by("-ram_mb", "pk"))
         Migration.objects.bulk_create([
             Migration(instance=instance, source=host, live=instance.state in LIVE_STATES, evacuating=host,
                       state=MigrationState.WAITING, reason=f"evacuating {host.name}"[:255],
@@ -345,8 +348,30 @@ def evacuate_host(host, *, user=None, batch=DEFAULT_EVACUATION_BATCH, request=No
                       requester=user if user is not None and user.is_authenticated else None)
             for instance in instances
         ])
+        wakes = placement.evacuation_wakes(host, [(i.pk, demand_of(i)) for i in instances])
+        if wakes:
+            _begin_wakes(host, user, wakes)
     audit.record(user, "host.evacuate", host, request=request, batch=batch)
+    if wakes:
+        return []  # the wake task starts the migrations once the standby hosts are up
     return advance_evacuation(host, user=user)
+
+
+def _begin_wakes(host, user, wakes):
+    """Queue the wake of the standby hosts the evacuation needs (DPM's wake path, one per host)."""
+    from compute import migration_tasks
+
+    op = operations.begin(EVACUATION_WAKE_KIND, host, user=user, project=None, detail={"wakes": [
+        {"host": target.pk, "host_name": target.name, "instances": pks} for target, pks in wakes]})
+    transaction.on_commit(lambda: migration_tasks.wake_for_evacuation.delay(op.pk))
+    return op
+
+
+def fail_waiting(host, instance_pks, error):
+    """Close the waiting migrations of these instances off ``host`` as failed, with why."""
+    for migration in Migration.objects.filter(evacuating=host, state=MigrationState.WAITING,
+                                              instance_id__in=instance_pks):
+        _close(migration, MigrationState.FAILED, error)
 
 
 def advance_evacuation(host, user=None):

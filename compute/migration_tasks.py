@@ -287,6 +287,36 @@ def settle(migration, reason=""):
     return host
 
 
+# --- evacuation onto standby hosts (compute.migration.evacuate_host) --------------------------
+
+@shared_task(bind=True)
+def wake_for_evacuation(self, op_id):
+    return run_operation(op_id, wake_then_evacuate, self.request.id or "")
+
+
+def wake_then_evacuate(op):
+    """Wake the standby hosts an evacuation needs, then start its migrations. The migrations
+    meant for a host that did not wake fail with the reason (the instances stay put); the
+    others go ahead, and the Operation fails naming the host."""
+    from compute import migration as service
+
+    host = Host.objects.get(pk=op.target_id)
+    woken, failed = [], []
+    for wake in op.detail["wakes"]:
+        target = Host.objects.get(pk=wake["host"])
+        try:
+            hooks.wake_host(target, op)
+        except ActionError as exc:
+            failed.append(str(exc))
+            service.fail_waiting(host, wake["instances"], f"{exc} No other host could take the instance.")
+            continue
+        woken.append(target.name)
+    started = service.advance_evacuation(host, user=op.requester)
+    if failed:
+        raise ActionError(f"{' '.join(failed)} {len(started)} migration(s) off {host.name} started.")
+    return f"Woke {', '.join(woken)}; {len(started)} migration(s) off {host.name} started"
+
+
 # --- HA restart on another host (compute.migration.restart_on) -----------------------------
 
 @shared_task(bind=True)

@@ -141,6 +141,14 @@ _POWER = {
 
 
 def _snapshot(smodel, request_cls, flavor, cluster, hosts, usage):
+    host_states, instances, policy = _cluster_state(smodel, cluster, hosts, usage)
+    new = _demand_state(smodel, NEW_INSTANCE_ID, None, flavor)
+    snapshot = smodel.Snapshot(hosts=tuple(host_states), instances=tuple(instances))
+    return snapshot, policy, request_cls(instance=new)
+
+
+def _cluster_state(smodel, cluster, hosts, usage):
+    """The scheduler's host states, the hosts' load as one aggregate instance each, the policy."""
     host_states, instances = [], []
     for host in hosts:
         host_states.append(smodel.HostState(
@@ -162,11 +170,37 @@ def _snapshot(smodel, request_cls, flavor, cluster, hosts, usage):
                 id=f"pinned-{host.pk}", host=str(host.pk), vcpus=used.pinned_vcpus, memory_mb=0, pinned=True))
     policy = smodel.ClusterPolicy(cpu_overcommit=cluster.cpu_overcommit, ram_overcommit=cluster.ram_overcommit,
                                   disk_overcommit=cluster.disk_overcommit)
-    new = smodel.InstanceState(
-        id=NEW_INSTANCE_ID, host=None, vcpus=flavor.vcpus, memory_mb=flavor.ram_mb, disk_gb=float(flavor.disk_gb),
+    return host_states, instances, policy
+
+
+def _demand_state(smodel, instance_id, host_id, flavor):
+    """An instance of ``flavor`` (or anything shaped like one) as the scheduler sees it."""
+    return smodel.InstanceState(
+        id=instance_id, host=host_id, vcpus=flavor.vcpus, memory_mb=flavor.ram_mb, disk_gb=float(flavor.disk_gb),
         reservation_mhz=float(flavor.cpu_reservation_mhz), pinned=flavor.cpu_policy == CpuPolicy.DEDICATED)
-    snapshot = smodel.Snapshot(hosts=tuple(host_states), instances=tuple(instances))
-    return snapshot, policy, request_cls(instance=new)
+
+
+def evacuation_wakes(host, demands):
+    """When the powered-on hosts cannot take every instance leaving ``host`` (maintenance):
+    the standby hosts to wake first (the scheduler's evacuation plan), as
+    [(Host, [instance pk, ...])] in order of first need; [] when none is needed or none helps.
+    ``demands``: (instance pk, flavor-shaped demand) of the instances leaving."""
+    try:
+        from scheduler.core import model as smodel
+        from scheduler.core.evacuation import plan_evacuation
+    except ImportError:
+        return []
+    hosts = list(Host.objects.select_related("cluster").filter(cluster=host.cluster_id))
+    if not demands or not any(h.state == HostState.STANDBY for h in hosts):
+        return []
+    # The leaving instances are counted one by one, so the source's own load is left out.
+    usage = _usage_by_host([h for h in hosts if h.pk != host.pk])
+    host_states, load, policy = _cluster_state(smodel, host.cluster, hosts, usage)
+    leaving = [_demand_state(smodel, str(pk), str(host.pk), demand) for pk, demand in demands]
+    plan = plan_evacuation(str(host.pk), smodel.Snapshot(hosts=tuple(host_states), instances=tuple(load + leaving)),
+                           policy)
+    by_id = {str(h.pk): h for h in hosts}
+    return [(by_id[hid], [int(m.instance_id) for m in plan.moves if m.target_host == hid]) for hid in plan.wakes]
 
 
 def capacity_rejection(flavor, cluster, host, used):
