@@ -1,13 +1,20 @@
-"""The launch form: the same rules as the API (services.check_launch, placement)."""
+"""compute's forms; the rules are the services' (the same as the API's), keyed by field."""
 from django import forms
 
 from compute import hooks
-from compute.choices import MAX_NAME_LENGTH, ImageState
-from compute.models import Flavor, HostDevice, Image, Instance, KeyPair
+from compute.choices import MAX_NAME_LENGTH, HostState, ImageState
+from compute.models import Flavor, Host, HostDevice, Image, Instance, KeyPair
 from compute.models.instances import validate_instance_name
 
 
-class LaunchForm(forms.Form):
+class ActionErrorMixin:
+    def add_action_error(self, exc):
+        """A service's ActionError on its field, or on the whole form when it names none here."""
+        field = exc.field if exc.field in self.fields else None
+        self.add_error(field, str(exc))
+
+
+class LaunchForm(ActionErrorMixin, forms.Form):
     name = forms.CharField(max_length=MAX_NAME_LENGTH, validators=[validate_instance_name])
     flavor = forms.ModelChoiceField(queryset=Flavor.objects.none())
     image = forms.ModelChoiceField(queryset=Image.objects.none())
@@ -27,12 +34,50 @@ class LaunchForm(forms.Form):
                 choices=choices, coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
                 help_text="One NIC on each network chosen (none: the host's default network)")
 
-    def add_action_error(self, exc):
-        field = exc.field if exc.field in self.fields else None
-        self.add_error(field, str(exc))
-
 
 # --- cloud-admin forms (compute.views_admin) -----------------------------------------------
+
+class MigrateForm(ActionErrorMixin, forms.Form):
+    """The instance page's migrate form. Only the field types are checked here: the options'
+    rules and the target's checks (the pool among them) are compute.migration's, as for the API."""
+
+    target_host = forms.ModelChoiceField(queryset=Host.objects.none(), required=False,
+                                         empty_label="scheduler's choice", label="Target")
+    live = forms.TypedChoiceField(choices=[("1", "live"), ("0", "cold (stopped)")], coerce=lambda v: v == "1",
+                                  initial="1", label="Kind")
+    bandwidth_mib_s = forms.IntegerField(required=False, label="Bandwidth MiB/s")
+    max_downtime_ms = forms.IntegerField(required=False, label="Max downtime ms")
+    auto_converge = forms.BooleanField(required=False, label="auto-converge")
+    postcopy = forms.BooleanField(required=False, label="allow post-copy")
+    compressed = forms.BooleanField(required=False)
+    copy_storage = forms.BooleanField(required=False, label="copy storage")
+    target_pool = forms.ChoiceField(required=False, label="Target pool",
+                                    help_text="With copy storage: the target's pool for the root disk "
+                                              "(default: a pool of the same name)")
+    reason = forms.CharField(max_length=255, required=False)
+
+    def __init__(self, *args, instance, **kwargs):
+        super().__init__(*args, **kwargs)
+        targets = Host.objects.filter(state=HostState.UP).exclude(pk=instance.host_id).order_by("name")
+        self.fields["target_host"].queryset = targets
+        chosen = self._chosen_target(targets)
+        # Only the chosen target's pools; before a choice, every target's, grouped by host.
+        pools = [(chosen.name, hooks.pool_choices(chosen))] if chosen else \
+            [(host.name, hooks.pool_choices(host)) for host in targets]
+        self.fields["target_pool"].choices = [("", "same name as the root disk's pool")] + \
+            [(name, choices) for name, choices in pools if choices]
+
+    def _chosen_target(self, targets):
+        pk = self.data.get("target_host") if self.is_bound else None
+        return targets.filter(pk=pk).first() if pk and str(pk).isdigit() else None
+
+    def options(self):
+        """The migration options as compute.migration.start_migration takes them."""
+        from compute.migration import OPTION_FIELDS
+
+        data = self.cleaned_data
+        return {name: data[name] for name in OPTION_FIELDS if name in data and data[name] not in (None, "", False)}
+
 
 class ImageForm(forms.ModelForm):
     """A new catalog image, queued until data is uploaded or imported (the model's clean() rules)."""

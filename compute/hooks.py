@@ -31,6 +31,7 @@ _nic_providers = []
 _port_makers = []
 _network_choices = []
 _migration_checks = []
+_pool_choices = []
 
 
 def register_disks(provider):
@@ -55,6 +56,16 @@ def register_migration_check(check):
     """check(instance, target_host) -> None when the app has nothing against moving the
     instance there, else the reason in a sentence (compute's pre-checks refuse with it)."""
     _migration_checks.append(check)
+
+
+def register_pool_choices(choices):
+    """choices(host) -> [(libvirt pool name, label)] of the storage pools the host reaches
+    (the migrate form's target_pool options), from the database."""
+    _pool_choices.append(choices)
+
+
+def pool_choices(host):
+    return [choice for choices in _pool_choices for choice in choices(host)]
 
 
 def register_host_waker(waker):

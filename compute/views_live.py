@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from compute import migration as service
+from compute.forms import MigrateForm
 from compute.metrics import charts
 from compute.models import Alarm, AlarmRule, Host, Instance, Migration
 from compute.models.metrics import AlarmState
@@ -62,30 +63,25 @@ def migration_postcopy(request, pk):
     return _migration_verb(request, pk, service.switch_to_postcopy, "Switching to post-copy.")
 
 
-def _options(post):
-    options = {name: True for name in service.BOOL_OPTIONS if post.get(name) == "1"}
-    for name in service.INT_OPTIONS:
-        value = post.get(name, "").strip()
-        if value:
-            if not value.isdigit():
-                raise ActionError(f"{name} is a whole number.", field=name)
-            options[name] = int(value)
-    return options
-
-
 @staff_member_required
 @require_POST
 def instance_migrate(request, pk):
-    instance = get_object_or_404(Instance.objects.live(), pk=pk)
-    target = Host.objects.filter(pk=request.POST.get("target_host") or None).first()
-    try:
-        op = service.start_migration(instance, target_host=target, user=request.user,
-                                     live=request.POST.get("live", "1") == "1", options=_options(request.POST),
-                                     reason=request.POST.get("reason", "")[:255], request=request)
-    except REFUSALS as exc:
-        _refusal(request, exc)
-        return redirect("compute:instance-detail", pk=pk)
-    return redirect("compute:migration-detail", pk=op.migration.pk)
+    """The instance page's migrate form; a refusal is shown on the form, at its field."""
+    instance = get_object_or_404(Instance.objects.live().select_related("host"), pk=pk)
+    form = MigrateForm(request.POST, instance=instance)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            op = service.start_migration(instance, target_host=data["target_host"], user=request.user,
+                                         live=data["live"], options=form.options(), reason=data["reason"],
+                                         request=request)
+        except ActionError as exc:
+            form.add_action_error(exc)
+        except TargetBusy as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("compute:migration-detail", pk=op.migration.pk)
+    return render(request, "compute/live/instance_migrate.html", {"instance": instance, "form": form}, status=400)
 
 
 @staff_member_required

@@ -15,6 +15,7 @@ class StorageConfig(AppConfig):
         quotas.register_counter("volumes", lambda project: Volume.objects.filter(project=project, quota_held=True).count())
         hooks.register_disks(attached_disks)
         hooks.register_root_disk(root_disk)
+        hooks.register_pool_choices(pool_choices)
         hooks.root_disk_replaced.connect(forget_root_disk, dispatch_uid="storage-forget-root-disk")
         hooks.instance_removed.connect(release_volumes, dispatch_uid="storage-release-volumes")
         hooks.instance_migrated.connect(follow_migration, dispatch_uid="storage-follow-migration")
@@ -70,3 +71,13 @@ def release_volumes(sender, instance, **kwargs):
 
     hand_over(instance)
     Volume.objects.filter(instance=instance).update(instance=None, target_dev="", state=VolumeState.AVAILABLE)
+
+
+def pool_choices(host):
+    """The active pools the host reaches, for compute's migrate form (copy-storage target pool)."""
+    from storage.choices import PoolState
+    from storage.models import StoragePool
+
+    pools = StoragePool.objects.filter(hosts=host, state=PoolState.ACTIVE).order_by("name")
+    return [(pool.libvirt_name, pool.name if pool.name == pool.libvirt_name else f"{pool.name} ({pool.libvirt_name})")
+            for pool in pools]

@@ -3,6 +3,7 @@ one-line include in any page that has the instance or host in its context."""
 from django import template
 
 from compute.choices import HostState
+from compute.forms import MigrateForm
 from compute.metrics import charts
 from compute.models import Host, Instance, Migration
 from compute.models.metrics import Scope
@@ -38,7 +39,8 @@ def instance_migration(context, instance):
     user = context["request"].user
     current = Migration.objects.active().filter(instance=instance).select_related("source", "target").first()
     last = current or Migration.objects.filter(instance=instance).select_related("source", "target").first()
-    targets = Host.objects.filter(state=HostState.UP).exclude(pk=instance.host_id) if user.is_staff else ()
+    form = MigrateForm(instance=instance) if user.is_staff else None
+    targets = form.fields["target_host"].queryset if form else ()
     return {"instance": instance, "migration": last, "active": current is not None, "targets": targets,
-            "staff": user.is_staff, "figure": charts.migration_figure(last),
+            "form": form, "staff": user.is_staff, "figure": charts.migration_figure(last),
             "csrf_token": context.get("csrf_token")}
