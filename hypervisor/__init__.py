@@ -85,7 +85,7 @@ Volume streams (volume_stream.py) — virStorageVolUpload / Download; an in-proc
 
 Block jobs (blockjobs.py) — modelled progress on test:// hosts
     block_commit(uri, uuid, dev, *, top_path, base_path, active);  block_pull(uri, uuid, dev, *, base_path)
-    block_copy(uri, uuid, dev, dest_path, *, fmt);  block_job(uri, uuid, dev) -> BlockJob | None
+    block_copy(uri, uuid, dev, dest_path, *, fmt, shallow);  block_job(uri, uuid, dev) -> BlockJob | None
     block_job_abort(uri, uuid, dev, *, pivot=False)
 
 Host memory (hostmem.py) — KSM and swap from local /sys and /proc (qemu:///system only)

@@ -88,10 +88,12 @@ def block_pull(uri: str, uuid: str, target_dev: str, *, base_path: str | None = 
 
 
 def block_copy(uri: str, uuid: str, target_dev: str, dest_path: str, *, fmt: str = "qcow2",
-               bandwidth_mib_s: int = 0) -> None:
+               bandwidth_mib_s: int = 0, shallow: bool = False) -> None:
     """Mirror the disk (its whole chain flattened) into ``dest_path``, an empty volume of the
     disk's size already made in the target pool (libvirt refuses to overwrite a file unless
-    told to reuse it); pivot when ready."""
+    told to reuse it); pivot when ready. ``shallow``: mirror only the active layer, into a
+    qcow2 whose backing file (named in its header) already holds a copy of the disk's backing
+    chain; the chain then survives the move."""
     if is_simulated(uri):
         _start_simulated(uri, uuid, target_dev, COPY, dest_path)
         return
@@ -104,8 +106,10 @@ def block_copy(uri: str, uuid: str, target_dev: str, dest_path: str, *, fmt: str
     params = {libvirt.VIR_DOMAIN_BLOCK_COPY_BANDWIDTH: bandwidth_mib_s << 20} if bandwidth_mib_s else {}
     dom = lookup_domain(uri, uuid)
     with translated(uri):
-        dom.blockCopy(target_dev, dest, params,
-                      libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB | libvirt.VIR_DOMAIN_BLOCK_COPY_REUSE_EXT)
+        flags = libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB | libvirt.VIR_DOMAIN_BLOCK_COPY_REUSE_EXT
+        if shallow:
+            flags |= libvirt.VIR_DOMAIN_BLOCK_COPY_SHALLOW
+        dom.blockCopy(target_dev, dest, params, flags)
 
 
 def block_job(uri: str, uuid: str, target_dev: str) -> BlockJob | None:

@@ -1,5 +1,5 @@
-"""Work on a volume's whole chain of external layers: deleting a point with a merge, and
-moving every layer to another pool.
+"""Work on a volume's whole chain of external layers: deleting a point with a merge (moving
+the chain to another pool is storage.chain_move).
 
 Merging snapshot S (file F_s) into the one layer C built on it takes one of two shapes:
 - pull: C absorbs S's data (blockPull / ``qemu-img rebase``); C keeps its file, F_s goes.
@@ -14,7 +14,6 @@ import hypervisor as hv
 from portal import operations, quotas
 from portal.errors import ActionError
 from storage import chains
-from storage.choices import BYTES_PER_GIB, SnapshotKind
 from storage.models import Snapshot, Volume
 from storage.services import instance_running, volume_host
 
@@ -127,57 +126,3 @@ def _took_over(volume, snapshot, child, host, pool, how):
         chains.relink(Volume.objects.get(pk=volume.pk))
     return f"Snapshot {snapshot.name} merged into its own file and deleted ({how})"
 
-
-# --- moving a whole chain ------------------------------------------------------------------
-
-def layers_bottom_up(volume):
-    """(libvirt name, path, backing path) of every file of the volume, each after its backing."""
-    layers = [(snap.libvirt_name, snap.layer_path, snap.layer_backing)
-              for snap in Snapshot.objects.filter(volume=volume, kind=SnapshotKind.EXTERNAL)]
-    layers.append((volume.libvirt_name, volume.path, volume.backing_path))
-    ordered = []
-    while layers:
-        ready = [layer for layer in layers if layer[2] not in {other[1] for other in layers}]
-        if not ready:
-            raise ActionError(f"The chain of {volume.name} loops; it is not moved.")
-        for layer in ready:
-            ordered.append(layer)
-            layers.remove(layer)
-    return ordered
-
-
-def move_chain(op, volume, target, host):
-    """Copy every layer into ``target`` (bottom up, each rebased onto the copy of its backing
-    file), then switch the records and remove the old files. A failure removes the copies."""
-    pool, old_pool = target.libvirt_name, volume.pool.libvirt_name
-    layers = layers_bottom_up(volume)
-    new_path, made = {}, []
-    try:
-        for index, (name, path, backing) in enumerate(layers, start=1):
-            new_backing = new_path.get(backing, backing) or None
-            dest = hv.volume_create(host.uri, pool, name, volume.size_gb * BYTES_PER_GIB, "qcow2",
-                                    backing_path=new_backing, backing_format="qcow2" if new_backing else None)
-            made.append(name)
-            if not host.simulated:
-                hv.image_copy_layer(host.uri, path, dest.path, new_backing)
-            new_path[path] = dest.path
-            operations.progress(op, 90 * index // len(layers), f"Copied layer {index} of {len(layers)}")
-        if volume.instance_id:
-            hv.disk_set_source(host.uri, str(volume.instance.uuid), volume.target_dev, new_path[volume.path])
-    except hv.HypervisorError:
-        for name in reversed(made):
-            hv.volume_delete(host.uri, pool, name)
-        raise
-    if not host.simulated:
-        hv.pool_refresh(host.uri, pool)
-    with transaction.atomic():
-        for snap in Snapshot.objects.filter(volume=volume, kind=SnapshotKind.EXTERNAL):
-            Snapshot.objects.filter(pk=snap.pk).update(
-                layer_path=new_path[snap.layer_path], layer_backing=new_path.get(snap.layer_backing, snap.layer_backing),
-                overlay_path=new_path.get(snap.overlay_path, snap.overlay_path))
-        Volume.objects.filter(pk=volume.pk).update(
-            pool=target, path=new_path[volume.path], backing_path=new_path.get(volume.backing_path, volume.backing_path),
-            state_reason="")
-    for name, _path, _backing in reversed(layers):
-        hv.volume_delete(host.uri, old_pool, name)
-    return f"Moved {len(layers)} layers to pool {target.name}" + (" (simulated)" if host.simulated else "")

@@ -371,7 +371,8 @@ def flatten_volume(user, volume, request=None):
 
 
 def migrate_volume(user, volume, pool, request=None):
-    """Move a volume to another pool: blockCopy + pivot when its instance runs, else a copy."""
+    """Move a volume to another pool: blockCopy + pivot when its instance runs, else a copy; a
+    chain of external snapshots moves whole (storage.chain_move)."""
     from storage import tasks
 
     _volume_guard(user, volume, VolumeState.AVAILABLE, VolumeState.IN_USE)
@@ -381,6 +382,7 @@ def migrate_volume(user, volume, pool, request=None):
         raise Conflict(f"Volume {volume.name} is a mapped device, a template or part of a linked clone; "
                        "flatten or clone it instead of moving it.")
     host = volume_host(volume)
+    _check_no_internal_snapshots(volume)
     if volume.snapshots.exists():
         _check_chain_move(volume, host)
     if not pool.hosts.filter(pk=host.pk).exists():
@@ -396,17 +398,26 @@ def migrate_volume(user, volume, pool, request=None):
                                                "live": instance_running(volume.instance)})
 
 
-def _check_chain_move(volume, host):
-    """A volume with external snapshots moves as a whole chain, layer by layer, offline."""
-    if instance_running(volume.instance):
+def _check_no_internal_snapshots(volume):
+    """Internal snapshots live inside the disk's qcow2 file, beside its current data."""
+    instance = volume.instance
+    if volume.format != VolumeFormat.QCOW2 or instance is None:
+        return
+    if instance.snapshots.filter(kind=SnapshotKind.INTERNAL).exists():
         raise Conflict(
-            f"Volume {volume.name} has snapshots and its instance runs. A live move (blockCopy) copies the disk "
-            "as one flattened file, which would lose the snapshots' frozen layers; a shallow copy would need every "
-            "backing layer copied first and kept unchanged, which Nubes does not do. Stop the instance (or detach "
-            "the volume) to move the whole chain, or delete the snapshots first.")
+            f"Instance {instance.name} has internal snapshots, kept inside the qcow2 file of each of its disks "
+            f"(also of {volume.name}). A move writes a new file with the disk's current data only (a live mirror "
+            "copies what the guest sees; an offline copy converts the image), so they would be lost. Delete the "
+            "instance's internal snapshots first; external snapshots move with the disk.")
+
+
+def _check_chain_move(volume, host):
+    """A volume with external snapshots moves as a whole chain, layer by layer with qemu-img
+    (live: the frozen layers, then a shallow mirror of the active one)."""
     if not (host.simulated or offline_here(host.uri)):
-        raise Conflict(f"Moving the chain of {volume.name} runs qemu-img on {host.name}, a remote host where Nubes "
-                       "runs no commands; delete the snapshots first to move one file through libvirt.")
+        raise Conflict(f"Moving the chain of {volume.name} copies its snapshot layers with qemu-img on {host.name}, "
+                       "a remote host where Nubes runs no commands; delete the snapshots first to move one file "
+                       "through libvirt.")
 
 
 def reclaim_space(user, volume, request=None):

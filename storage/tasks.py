@@ -14,7 +14,7 @@ from compute.models import Instance
 from portal import operations, quotas
 from portal.errors import ActionError
 from portal.tasks import Cancelled, check_cancel, run_operation
-from storage import chain_tasks, chains, instance_snapshot_tasks
+from storage import chain_move, chain_tasks, chains, instance_snapshot_tasks
 from storage.choices import (
     BYTES_PER_GIB, Action, PoolState, Provisioning, SnapshotKind, SnapshotState, VolumeSource, VolumeState,
     blockjob_poll_s,
@@ -286,14 +286,20 @@ def flatten_volume(self, op_id):
 
 @shared_task(bind=True)
 def migrate_volume(self, op_id):
-    """Live: blockCopy into the new pool, follow it, pivot. Detached: copy, then delete."""
+    """Live: blockCopy into the new pool, follow it, pivot. Detached: copy, then delete. A chain
+    of snapshots moves whole (storage.chain_move)."""
 
     def work(op):
         volume = Volume.objects.select_related("pool", "instance__host").get(pk=op.target_id)
         target = StoragePool.objects.get(pk=op.detail["pool"])
         host, previous = volume_host(volume), op.detail["state"]
         if chains.external_snapshots(volume).exists():
-            message = _guarded(op, volume, previous, lambda: chain_tasks.move_chain(op, volume, target, host))
+            try:
+                message = _guarded(op, volume, previous,
+                                   lambda: chain_move.move_chain(op, volume, target, host, run_block_job))
+            except Cancelled:
+                _fail_back(volume.pk, previous, "Move cancelled; the chain stays in its pool")
+                raise
             Volume.objects.filter(pk=volume.pk).update(state=previous)
             return message
         name = chains.next_layer_name(volume)

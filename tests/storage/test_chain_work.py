@@ -1,5 +1,5 @@
 """Whole-chain work on simulated hosts: a volume with snapshots moves layer by layer to another
-pool (detached or on a stopped instance; refused with the reason when its guest runs), the
+pool (detached or on a stopped instance; a running one in test_chain_live_move), the
 newest point of a running disk merges by active commit + pivot when that copies less, and an
 offline merge on a remote host is refused before anything changes."""
 import pytest
@@ -51,16 +51,6 @@ def test_a_chain_on_a_stopped_instance_moves_and_the_disk_follows(make_volume, a
     _op, volume = moved(alice, run_tasks, volume, fast_pool)
     assert volume.state == "in-use" and disk_sources(host, stopped_instance)["vdb"] == volume.path
     assert volume.path.startswith("/srv/fast/")
-
-
-def test_a_running_disk_with_snapshots_is_not_moved_and_says_why(make_volume, alice, instance, fast_pool, run_tasks):
-    volume = make_volume()
-    with run_tasks():
-        services.attach_volume(alice, volume, instance)
-    snap(alice, run_tasks, volume=reload(volume), name="s1")
-    with pytest.raises(Conflict, match="flattened file, which would lose the snapshots"):
-        services.migrate_volume(alice, reload(volume), fast_pool)
-    assert reload(volume).pool != fast_pool
 
 
 def test_the_newest_point_of_a_running_disk_merges_by_active_commit_when_cheaper(
