@@ -70,6 +70,24 @@ class MemberStatus(models.TextChoices):
     NO_MONITOR = "no_monitor", "Not monitored"
 
 
+class Ipv6Mode(models.TextChoices):
+    """Neutron's ipv6_ra_mode / ipv6_address_mode values (null: neither RAs nor a mode)."""
+    SLAAC = "slaac", "SLAAC"
+    DHCPV6_STATEFUL = "dhcpv6-stateful", "DHCPv6 stateful"
+    DHCPV6_STATELESS = "dhcpv6-stateless", "DHCPv6 stateless"
+
+
+# Modes in which hosts make their own address from the prefix and their MAC (EUI-64).
+AUTO_ADDRESS_MODES = (Ipv6Mode.SLAAC, Ipv6Mode.DHCPV6_STATELESS)
+EUI64_PREFIX_LEN = 64
+# OVN's Logical_Router_Port ipv6_ra_configs:address_mode spells the modes with underscores.
+OVN_RA_ADDRESS_MODES = {Ipv6Mode.SLAAC: "slaac", Ipv6Mode.DHCPV6_STATEFUL: "dhcpv6_stateful",
+                        Ipv6Mode.DHCPV6_STATELESS: "dhcpv6_stateless"}
+# Periodic router advertisements: radvd's defaults as Neutron's L3 agent uses them (OVN's own
+# 600 s would leave a host that missed its solicitation's answer without a route for minutes).
+RA_MAX_INTERVAL_S = 100
+RA_MIN_INTERVAL_S = 30
+
 IP_VERSIONS = ((4, "IPv4"), (6, "IPv6"))
 L4_PORT_MIN, L4_PORT_MAX = 1, 65535
 VLAN_MIN, VLAN_MAX = 1, 4094

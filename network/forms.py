@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from network import services
-from network.choices import DeviceOwner, Direction, EtherType, LbProtocol, Protocol, State
+from network.choices import DeviceOwner, Direction, EtherType, Ipv6Mode, LbProtocol, Protocol, State
 from network.models import Network, OvnDeployment, Port, SecurityGroup, Subnet
 
 
@@ -38,6 +38,9 @@ class NetworkForm(ServiceForm):
         return services.create_network(user, self.project, **self.cleaned_data)
 
 
+IPV6_MODE_CHOICES = [("", "None"), *Ipv6Mode.choices]
+
+
 class SubnetForm(ServiceForm):
     network = forms.ModelChoiceField(queryset=Network.objects.none())
     name = forms.CharField(max_length=63, required=False)
@@ -45,6 +48,9 @@ class SubnetForm(ServiceForm):
     gateway_ip = forms.CharField(required=False)
     dns_nameservers = forms.CharField(required=False, help_text="comma-separated")
     enable_dhcp = forms.BooleanField(required=False, initial=True)
+    ipv6_ra_mode = forms.ChoiceField(choices=IPV6_MODE_CHOICES, required=False, label="IPv6 RA mode",
+                                     help_text="IPv6 only: router advertisements from the router interface")
+    ipv6_address_mode = forms.ChoiceField(choices=IPV6_MODE_CHOICES, required=False, label="IPv6 address mode")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -54,6 +60,8 @@ class SubnetForm(ServiceForm):
         data = dict(self.cleaned_data)
         data["dns_nameservers"] = _split(data["dns_nameservers"])
         data["gateway_ip"] = data["gateway_ip"] or None
+        data["ipv6_ra_mode"] = data["ipv6_ra_mode"] or None
+        data["ipv6_address_mode"] = data["ipv6_address_mode"] or None
         return services.create_subnet(user, data.pop("network"), **data)
 
 
@@ -173,7 +181,8 @@ class NetworkEditForm(EditForm):
 
 
 class SubnetEditForm(EditForm):
-    """The network and CIDR stay (as in the API); allocation pools and host routes are API-only."""
+    """The network, CIDR and IPv6 modes stay (as in the API); allocation pools and host routes
+    are API-only."""
 
     verb = services.update_subnet
     name = forms.CharField(max_length=63, required=False)

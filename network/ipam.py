@@ -7,7 +7,7 @@ import ipaddress
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from network.choices import MAX_POOL_SCAN
+from network.choices import AUTO_ADDRESS_MODES, EUI64_PREFIX_LEN, MAX_POOL_SCAN
 
 
 def parse_network(text, field="cidr"):
@@ -92,6 +92,30 @@ def check_dns(servers, version=None):
         parse_address(server, "dns_nameservers")
 
 
+def check_ipv6_modes(net, ra_mode, address_mode, enable_dhcp):
+    """Neutron's rules for ipv6_ra_mode / ipv6_address_mode."""
+    for field, mode in (("ipv6_ra_mode", ra_mode), ("ipv6_address_mode", address_mode)):
+        if mode and net.version != 6:
+            raise ValidationError({field: "Only an IPv6 subnet takes an IPv6 mode."})
+    if ra_mode and address_mode and ra_mode != address_mode:
+        raise ValidationError({"ipv6_address_mode": f"ipv6_ra_mode {ra_mode} with ipv6_address_mode {address_mode} "
+                                                    "is not valid: when both are set they must be the same."})
+    if (ra_mode or address_mode) and not enable_dhcp:
+        raise ValidationError({"enable_dhcp": "An IPv6 mode needs DHCP enabled (as in Neutron)."})
+    mode_field = "ipv6_address_mode" if address_mode else "ipv6_ra_mode"
+    if (address_mode or ra_mode) in AUTO_ADDRESS_MODES and net.prefixlen != EUI64_PREFIX_LEN:
+        raise ValidationError({mode_field: f"{address_mode or ra_mode} makes EUI-64 addresses, which need a "
+                                           f"/{EUI64_PREFIX_LEN} prefix; {net} is a /{net.prefixlen}."})
+
+
+def eui64(net, mac):
+    """The address a host with `mac` makes for itself in the /64 `net` (RFC 4291, appendix A)."""
+    octets = [int(part, 16) for part in mac.split(":")]
+    octets[0] ^= 0x02  # the universal/local bit is inverted in the interface identifier
+    identifier = bytes(octets[:3] + [0xFF, 0xFE] + octets[3:])
+    return net.network_address + int.from_bytes(identifier, "big")
+
+
 class SubnetFull(Exception):
     pass
 
@@ -114,9 +138,15 @@ def _candidates(subnet, used):
 def allocate(subnet, *, port=None, address=None):
     """Take an address in `subnet` for `port` (None: a floating IP, a router gateway, a VIP).
     A chosen address must be a host address of the subnet and not the gateway; otherwise the
-    first free address in the pools is taken. Raises AddressInUse / SubnetFull."""
+    first free address in the pools is taken; a port on a SLAAC / DHCPv6-stateless subnet gets
+    its EUI-64 address, the one its host makes anyway. Raises AddressInUse / SubnetFull."""
     from network.models import IPAllocation
 
+    if port is not None and subnet.auto_address and port.device_owner != "router_interface":
+        if address is not None:
+            raise ValidationError({"fixed_ips": f"{subnet.cidr} makes addresses from the port's MAC "
+                                                f"({subnet.ipv6_mode}); it takes no chosen address."})
+        address = eui64(subnet.network_obj(), port.mac_address)
     if address is not None:
         chosen = parse_address(address, "fixed_ips")
         first, last = usable_hosts(subnet.network_obj())

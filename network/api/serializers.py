@@ -49,13 +49,15 @@ class SubnetSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = Subnet
         fields = ["id", "project", "network", "name", "ip_version", "cidr", "gateway_ip", "allocation_pools",
-                  "dns_nameservers", "host_routes", "enable_dhcp", *REALISED]
+                  "dns_nameservers", "host_routes", "enable_dhcp", "ipv6_ra_mode", "ipv6_address_mode", *REALISED]
         read_only_fields = ["project", "ip_version", *REALISED]
 
     def get_fields(self):
         fields = super().get_fields()
         if self.instance is not None and not isinstance(self.instance, (list, tuple)):
-            fields["network"].read_only = fields["cidr"].read_only = True
+            # The modes decide the ports' addresses (EUI-64), so they are set once, at creation.
+            for name in ("network", "cidr", "ipv6_ra_mode", "ipv6_address_mode"):
+                fields[name].read_only = True
         return fields
 
 

@@ -8,8 +8,8 @@ from django.db.models import Q
 
 from network import ipam
 from network.choices import (
-    ENCAP_OVERHEAD, IP_VERSIONS, MAX_DNS_SERVERS, MAX_HOST_ROUTES, MTU_MAX, MTU_MIN, OVERLAY_TYPES, PHYSICAL_MTU,
-    VLAN_MAX, VLAN_MIN, Backend, SegmentType,
+    AUTO_ADDRESS_MODES, ENCAP_OVERHEAD, IP_VERSIONS, MAX_DNS_SERVERS, MAX_HOST_ROUTES, MTU_MAX, MTU_MIN, OVERLAY_TYPES, PHYSICAL_MTU,
+    VLAN_MAX, VLAN_MIN, Backend, Ipv6Mode, SegmentType,
 )
 from network.models.base import Realised
 from portal.models import ProjectOwned
@@ -87,9 +87,28 @@ class Subnet(ProjectOwned, Realised):
     dns_nameservers = models.JSONField(default=list, blank=True)
     host_routes = models.JSONField(default=list, blank=True)
     enable_dhcp = models.BooleanField(default=True)
+    ipv6_ra_mode = models.CharField(max_length=16, choices=Ipv6Mode.choices, null=True, blank=True, default=None,
+                                    help_text="Router advertisements from the router interface (IPv6 only)")
+    ipv6_address_mode = models.CharField(max_length=16, choices=Ipv6Mode.choices, null=True, blank=True,
+                                         default=None, help_text="How hosts get their address (IPv6 only)")
 
     class Meta:
         ordering = ["network_id", "cidr"]
+
+    @property
+    def ipv6_mode(self):
+        """The mode hosts follow: the address mode, else the RA mode (Neutron reads them so)."""
+        return self.ipv6_address_mode or self.ipv6_ra_mode
+
+    @property
+    def auto_address(self):
+        """Hosts make their own address (EUI-64 from their MAC); IPAM must give them that one."""
+        return self.ip_version == 6 and self.ipv6_mode in AUTO_ADDRESS_MODES
+
+    @property
+    def serves_dhcp(self):
+        """OVN answers DHCP here; with SLAAC addressing DHCPv6 has nothing to say (as in Neutron)."""
+        return self.enable_dhcp and not (self.ip_version == 6 and self.ipv6_address_mode == Ipv6Mode.SLAAC)
 
     def network_obj(self):
         return ipaddress.ip_network(self.cidr)
@@ -114,6 +133,7 @@ class Subnet(ProjectOwned, Realised):
         if len(self.dns_nameservers) > MAX_DNS_SERVERS:
             raise ValidationError({"dns_nameservers": f"At most {MAX_DNS_SERVERS} DNS servers."})
         ipam.check_host_routes(net, self.host_routes)
+        ipam.check_ipv6_modes(net, self.ipv6_ra_mode, self.ipv6_address_mode, self.enable_dhcp)
         if len(self.host_routes) > MAX_HOST_ROUTES:
             raise ValidationError({"host_routes": f"At most {MAX_HOST_ROUTES} host routes."})
         if self.network_id:

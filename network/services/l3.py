@@ -91,6 +91,9 @@ def add_interface(user, router, subnet):
         raise ActionError("The subnet must be in the router's project.", field="subnet")
     if not subnet.gateway_ip:
         raise ActionError("The subnet has no gateway address for the router.", field="subnet")
+    if subnet.ipv6_address_mode and not subnet.ipv6_ra_mode:
+        raise ActionError("This IPv6 subnet expects router advertisements from a router outside the cloud "
+                          "(an address mode without an RA mode); it cannot join a router here.", field="subnet")
     if RouterInterface.objects.filter(subnet=subnet).exists():
         raise Conflict("The subnet is already attached to a router.", field="subnet")
     with transaction.atomic():
