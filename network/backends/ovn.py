@@ -66,7 +66,7 @@ class OvnBackend(NetworkBackend):
             changed = 0
             self._claim_tunnel_key(ep, network)
             for subnet in network.subnets.exclude(state=State.DELETING):
-                if subnet.enable_dhcp:
+                if subnet.serves_dhcp:
                     nb.dhcp_options_ensure(ep, specs.dhcp_spec(subnet))
                 else:
                     nb.dhcp_options_delete(ep, str(subnet.uuid))
@@ -90,7 +90,7 @@ class OvnBackend(NetworkBackend):
         ep = endpoint()
         with _reasoned():
             for subnet in {a.subnet for a in port.ip_allocations.select_related("subnet")}:
-                if subnet.enable_dhcp:
+                if subnet.serves_dhcp:
                     nb.dhcp_options_ensure(ep, specs.dhcp_spec(subnet))
             changed = nb.ports_ensure(ep, port.network.switch_name, [specs.port_spec(port)])
             groups = specs.port_groups_of(port)
@@ -184,7 +184,7 @@ class OvnBackend(NetworkBackend):
             report.repaired += self._checked(report, network, lambda n=network: self.realise_network(n))
             expected.add(("Logical_Switch", network.switch_name))
             expected.update(("Logical_Switch_Port", s.name) for s in specs.network_port_specs(network))
-            expected.update(("DHCP_Options", str(s.uuid)) for s in network.subnets.filter(enable_dhcp=True))
+            expected.update(("DHCP_Options", str(s.uuid)) for s in network.subnets.all() if s.serves_dhcp)
         report.realised["networks"] = len(networks)
         report.repaired += nb.port_group_ensure(ep, specs.drop_group_spec())
         expected.add(("Port_Group", specs.DROP_GROUP))

@@ -3,7 +3,8 @@ import ipaddress
 
 from network import settings as net_settings
 from network.choices import (
-    ACL_PRIORITY_ALLOW, ACL_PRIORITY_DROP, DHCP_LEASE_TIME_S, DeviceOwner, Direction, Protocol, SegmentType, State,
+    ACL_PRIORITY_ALLOW, ACL_PRIORITY_DROP, DHCP_LEASE_TIME_S, OVN_RA_ADDRESS_MODES, RA_MAX_INTERVAL_S,
+    RA_MIN_INTERVAL_S, DeviceOwner, Direction, Ipv6Mode, Protocol, SegmentType, State,
 )
 from network.models import IPAllocation, LoadBalancer, Port, RouterInterface, SecurityGroup
 from network.ovn.specs import (
@@ -60,6 +61,8 @@ def dhcp_spec(subnet):
             options["classless_static_route"] = "{" + ", ".join(routes) + "}"
     else:
         options = {"server_id": _mac_for_dhcp(subnet)}
+        if subnet.ipv6_address_mode == Ipv6Mode.DHCPV6_STATELESS:  # addresses by SLAAC, the rest by DHCPv6
+            options["dhcpv6_stateless"] = "true"
         if subnet.dns_nameservers:
             options["dns_server"] = "{" + ", ".join(subnet.dns_nameservers) + "}"
     return DhcpSpec(str(subnet.uuid), str(net), options, _ids("subnet", subnet, network=subnet.network.uuid))
@@ -80,7 +83,7 @@ def port_spec(port, allocations=None):
     address = " ".join([port.mac_address, *(a.address for a in allocations)])
     dhcp = {4: None, 6: None}
     for allocation in allocations:
-        if allocation.subnet.enable_dhcp and dhcp[allocation.subnet.ip_version] is None:
+        if allocation.subnet.serves_dhcp and dhcp[allocation.subnet.ip_version] is None:
             dhcp[allocation.subnet.ip_version] = str(allocation.subnet.uuid)
     return PortSpec(
         port.interface_id, (address,), (address,) if port.port_security else (), enabled=port.admin_state_up,
@@ -176,14 +179,24 @@ def _prefixed(address, cidr):
     return f"{address}/{ipaddress.ip_network(cidr).prefixlen}"
 
 
+def ra_configs(subnet):
+    """What the router port advertises on an IPv6 subnet with an RA mode ({}: no advertisements)."""
+    if subnet.ip_version != 6 or not subnet.ipv6_ra_mode:
+        return {}
+    return {"address_mode": OVN_RA_ADDRESS_MODES[subnet.ipv6_mode], "send_periodic": "true",
+            "mtu": str(subnet.network.mtu or subnet.network.default_mtu()),
+            "max_interval": str(RA_MAX_INTERVAL_S), "min_interval": str(RA_MIN_INTERVAL_S)}
+
+
 def router_spec(router):
     ports, routes, nats = [], [], []
-    interfaces = list(RouterInterface.objects.filter(router=router).select_related("subnet", "port"))
+    interfaces = list(RouterInterface.objects.filter(router=router).select_related("subnet__network", "port"))
     for interface in interfaces:
         subnet = interface.subnet
         ports.append(RouterPortSpec(interface.lrp_name, interface.port.mac_address,
                                     (_prefixed(subnet.gateway_ip, subnet.cidr),),
-                                    external_ids=_ids("router_interface", interface.port)))
+                                    external_ids=_ids("router_interface", interface.port),
+                                    ipv6_ra_configs=ra_configs(subnet)))
     gateway = router.gateway_allocation
     if gateway is not None:
         subnet = gateway.subnet

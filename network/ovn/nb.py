@@ -324,7 +324,8 @@ def _ensure_router_ports(api, txn, router, spec: RouterSpec) -> int:
             router.delvalue("ports", port)
             changed += 1
     for port_spec in spec.ports:
-        columns = {"mac": port_spec.mac, "networks": list(port_spec.networks), "external_ids": port_spec.external_ids}
+        columns = {"mac": port_spec.mac, "networks": list(port_spec.networks), "external_ids": port_spec.external_ids,
+                   "ipv6_ra_configs": port_spec.ipv6_ra_configs}
         port = existing.get(port_spec.name)
         if port is None:
             port = _insert(txn, api, LRP, name=port_spec.name, **columns)

@@ -85,6 +85,7 @@ class RouterPortSpec:
     networks: tuple[str, ...]  # "10.0.0.1/24"
     gateway_chassis: tuple[str, ...] = ()  # chassis names, highest priority first
     external_ids: dict = field(default_factory=dict)
+    ipv6_ra_configs: dict = field(default_factory=dict)  # router advertisements (address_mode, mtu, ...)
 
 
 @dataclass(frozen=True)

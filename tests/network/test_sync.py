@@ -79,3 +79,24 @@ def test_the_sync_reads_port_up_state(nb, port, run_tasks):
     sync(run_tasks)
     port.refresh_from_db()
     assert port.status == "up"
+
+
+def test_router_advertisements_edited_behind_our_back_are_put_back(nb, alice, project_a, run_tasks):
+    with run_tasks():
+        network, _ = services.create_network(alice, project_a, name="v6")
+        subnet, _ = services.create_subnet(alice, network, cidr="fd00:7::/64", gateway_ip="fd00:7::1",
+                                           ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+        router, _ = services.create_router(alice, project_a, name="r6")
+    with run_tasks():
+        services.add_interface(alice, router, subnet)
+    [lrp] = nb.rows("Logical_Router_Port")
+    wanted = dict(lrp["ipv6_ra_configs"][1])
+    assert wanted["address_mode"] == "slaac"
+    nb.transact({"op": "update", "table": "Logical_Router_Port", "where": [],
+                 "row": {"ipv6_ra_configs": ["map", [["address_mode", "dhcpv6_stateful"], ["send_periodic", "false"]]]}})
+    op = sync(run_tasks)
+    assert dict(nb.rows("Logical_Router_Port")[0]["ipv6_ra_configs"][1]) == wanted
+    assert op.detail["repaired"] >= 1
+    nb.transact({"op": "update", "table": "Logical_Router_Port", "where": [], "row": {"ipv6_ra_configs": ["map", []]}})
+    sync(run_tasks)
+    assert dict(nb.rows("Logical_Router_Port")[0]["ipv6_ra_configs"][1]) == wanted
