@@ -210,7 +210,7 @@ def _consolidate(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
             if not admission.allowed:
                 notes.append(f"{candidate.host.id}: {admission.reason}")
                 continue
-            planned = _plan_evacuation(index, snapshot, policy, candidate, gone)
+            planned = _plan_evacuation(index, snapshot, policy, candidate, gone, up)
             if planned is None:
                 notes.append(f"{candidate.host.id}: an instance has no valid host")
                 continue
@@ -228,14 +228,19 @@ def _consolidate(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
 
 
 def _plan_evacuation(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
-                     host: HostUsage, excluded: set[str]) -> list[Move] | None:
-    """Moves emptying `host` onto the others (packing, within the range), left applied to
-    `index` only if every instance finds a place."""
+                     host: HostUsage, excluded: set[str],
+                     up: list[HostUsage]) -> list[Move] | None:
+    """Moves emptying `host` onto the other hosts that are `up` (packing, within the range),
+    left applied to `index` only if every instance finds a place."""
     source = host.host.id
     moves: list[Move] = []
+    # placement looks only at these: a host with many instances is emptied in one pass
+    # over the hosts that are up, not one over the whole cluster per instance
+    targets = frozenset(u.host.id for u in up) - excluded
     ordered = sorted(host.instance_ids, key=lambda i: (-index.demand[i], i))
     for iid in ordered:
         request = PlacementRequest(index.instances[iid], exclude_hosts=frozenset(excluded),
+                                   candidate_hosts=targets,
                                    strategy=PlacementStrategy.PACK,
                                    max_cpu_load=policy.dpm_target_high)
         result = place(request, snapshot, policy, index)

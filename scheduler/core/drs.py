@@ -30,6 +30,8 @@ from .model import (
 from .placement import HostChecker, PlacementRequest, place
 from .state import ClusterIndex, HostUsage, index_for
 
+ROOM_EPSILON_MHZ = 1e-6  # float slack, so the room check never refuses what placement takes
+
 
 @dataclass(frozen=True, slots=True)
 class RuleViolation:
@@ -174,26 +176,41 @@ def _relief_order(u: HostUsage, index: ClusterIndex, policy: ClusterPolicy,
     return sorted(u.instance_ids, key=key)
 
 
+def most_room_mhz(up: list[HostUsage], max_load: float) -> float:
+    """The most CPU demand any of the hosts can still take under `max_load` of its capacity:
+    an instance asking more fits none of them, so placement need not be asked."""
+    return max((u.host.usable_mhz * max_load - u.demand_mhz for u in up), default=0.0)
+
+
 def _relieve_overloads(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
                        frozen: set[str], budget: int) -> list[Move]:
     moves: list[Move] = []
+    up = index.up_hosts()
+    # placement only looks at these (standby hosts fail its first filter anyway)
+    up_ids = frozenset(u.host.id for u in up)
+    room = most_room_mhz(up, policy.drs_max_target_load)
 
     def move_off(u: HostUsage, iid: str, why: str) -> bool:
+        nonlocal room
+        if index.demand[iid] > room + ROOM_EPSILON_MHZ:
+            return False  # on a crowded cluster, skip a placement pass over every host
         source = u.host.id
         request = PlacementRequest(index.instances[iid], exclude_hosts=frozenset({source}),
+                                   candidate_hosts=up_ids,
                                    max_cpu_load=policy.drs_max_target_load)
         result = place(request, snapshot, policy, index)
         if not result.ok:
             return False
         load = u.cpu_load
         index.move(iid, result.host_id)
+        room = most_room_mhz(up, policy.drs_max_target_load)
         frozen.add(iid)
         moves.append(Move(iid, source, result.host_id, MoveReason.OVERLOAD,
                           cost_s=index.migration_cost_s(iid), benefit=load - u.cpu_load,
                           explanation=f"{source} overloaded: {why}"))
         return True
 
-    for u in sorted(index.up_hosts(), key=lambda u: (-u.cpu_load, u.host.id)):
+    for u in sorted(up, key=lambda u: (-u.cpu_load, u.host.id)):
         for iid in _core_bound(u, index):
             if len(moves) < budget:
                 move_off(u, iid, f"instance {iid} wants more of a vCPU than a host CPU gives")
