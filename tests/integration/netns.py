@@ -29,15 +29,16 @@ def run(*args, check=True, timeout=CMD_TIMEOUT_S, netns=None):
 
 class Probe:
     """A namespace whose veth is an OVS port on host A's br-int with external_ids:iface-id =
-    a portal port's OVN name, so ovn-controller binds it like a VM NIC."""
+    a portal port's OVN name, so ovn-controller binds it like a VM NIC. With slaac=True the
+    kernel configures IPv6 itself from router advertisements, as a guest would."""
 
-    def __init__(self, tag, port, prefix_len, gateway=None):
+    def __init__(self, tag, port, prefix_len, gateway=None, slaac=False):
         short = uuid.uuid4().hex[:6]
         self.netns = f"nubes-it-{tag}-{short}"
         self.outer, self.inner = f"nit{short}o", f"nit{short}i"  # interface names: at most 15 characters
         self.port = port
         self.ip = port["fixed_ips"][0]["ip_address"]
-        self.prefix_len, self.gateway = prefix_len, gateway
+        self.prefix_len, self.gateway, self.slaac = prefix_len, gateway, slaac
 
     def up(self):
         run("ip", "netns", "add", self.netns)
@@ -45,7 +46,10 @@ class Probe:
         run("ip", "link", "set", self.inner, "netns", self.netns)
         ns = ["ip", "-n", self.netns]
         run(*ns, "link", "set", self.inner, "address", self.port["mac_address"])
-        run(*ns, "addr", "add", f"{self.ip}/{self.prefix_len}", "dev", self.inner)
+        if self.slaac:
+            self.accept_ra()
+        else:
+            run(*ns, "addr", "add", f"{self.ip}/{self.prefix_len}", "dev", self.inner)
         run(*ns, "link", "set", "lo", "up")
         run(*ns, "link", "set", self.inner, "up")
         if self.gateway:
@@ -64,6 +68,23 @@ class Probe:
             run("ip", "link", "del", self.outer)
         if self.netns in run("ip", "netns", "list").stdout.split():
             run("ip", "netns", "del", self.netns)
+
+    def accept_ra(self):
+        """SLAAC on: take RAs (no forwarding here), make addresses, EUI-64 ones as IPAM expects."""
+        for key, value in (("disable_ipv6", 0), ("forwarding", 0), ("accept_ra", 1), ("autoconf", 1),
+                           ("addr_gen_mode", 0)):
+            run("sysctl", "-q", "-w", f"net.ipv6.conf.{self.inner}.{key}={value}", netns=self.netns)
+
+    def solicit(self):
+        """Bring the link down and up: the kernel sends router solicitations anew."""
+        run("ip", "-n", self.netns, "link", "set", self.inner, "down")
+        run("ip", "-n", self.netns, "link", "set", self.inner, "up")
+
+    def ipv6_state(self):
+        """(global addresses, default routes) the kernel holds, as `ip` prints them."""
+        addresses = run("ip", "-6", "-n", self.netns, "addr", "show", "dev", self.inner, "scope", "global").stdout
+        routes = run("ip", "-6", "-n", self.netns, "route", "show", "default").stdout
+        return addresses, routes
 
     def route(self, destination, via):
         run("ip", "-n", self.netns, "route", "add", destination, "via", via)
