@@ -59,9 +59,9 @@ def move_chain(op, volume, target, host, run_block_job):
         for name in reversed(made):
             hv.volume_delete(host.uri, pool, name)
         raise
+    _record(volume, target, new_path)  # first: the guest already runs on the copies
     if not host.simulated:
         hv.pool_refresh(host.uri, pool)
-    _record(volume, target, new_path)
     for name, _path, _backing in reversed(layers):
         hv.volume_delete(host.uri, old_pool, name)
     how = " (frozen layers copied, shallow blockCopy of the active one, pivot)" if live else ""

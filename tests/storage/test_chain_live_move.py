@@ -1,7 +1,7 @@
 """A running disk with external snapshots moves to another pool with its chain (frozen layers
 copied, a shallow mirror of the active one, pivot), on simulated hosts; a failed or cancelled
-mirror leaves the domain, the database and the pools as they were; internal snapshots are
-refused with the reason."""
+mirror leaves the domain, the database and the pools as they were; internal snapshots and
+remote hosts are refused with the reason."""
 import pytest
 
 import hypervisor as hv
@@ -146,5 +146,13 @@ def test_internal_snapshots_of_the_instance_refuse_the_move_and_say_why(make_vol
         services.attach_volume(alice, volume, instance)
     snap(alice, run_tasks, instance=instance, name="before-upgrade")
     with pytest.raises(Conflict, match="internal snapshots, kept inside the qcow2 file.*would be lost"):
+        services.migrate_volume(alice, reload(volume), fast_pool)
+    assert reload(volume).pool != fast_pool and reload(volume).state == "in-use"
+
+
+def test_a_chain_on_a_remote_host_is_not_moved_and_says_why(make_volume, alice, instance, host, fast_pool, run_tasks):
+    volume = attached_chain(make_volume, alice, instance, run_tasks, points=("s1",))
+    type(host).objects.filter(pk=host.pk).update(uri="qemu+tcp://far.example/system", simulated=False)
+    with pytest.raises(Conflict, match="copies its snapshot layers with qemu-img on host-a, a remote host"):
         services.migrate_volume(alice, reload(volume), fast_pool)
     assert reload(volume).pool != fast_pool and reload(volume).state == "in-use"
