@@ -470,6 +470,18 @@ def ensure_watch(host):
         _watched[host.uri] = hv.watch_lifecycle(host.uri, _on_event)
 
 
+def stop_watches():
+    """Stop following every host's lifecycle events (a test session that registered real hosts
+    ends with it, so their events do not reach the next test's database)."""
+    with _watch_lock:
+        for uri, watch_id in list(_watched.items()):
+            try:
+                hv.unwatch_lifecycle(uri, watch_id)
+            except hv.HypervisorError:
+                pass  # the connection is gone, and its watch with it
+        _watched.clear()
+
+
 def _on_event(uri, uuid, event, detail):
     # On libvirt's event thread: hand over and return at once.
     lifecycle_event.delay(uri, uuid, event, detail)

@@ -31,6 +31,16 @@ def lab():
         pytest.skip(f"the lab is not up: {exc}")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_events_after_the_module():
+    """Registering the lab makes this process follow the hosts' lifecycle events; a module's
+    database is gone when it ends, so stop following them then."""
+    yield
+    from compute import tasks
+
+    tasks.stop_watches()
+
+
 def register_lab(admin, lab, monkeypatch):
     """Register the lab as `admin` (the network app then uses the lab's OVN, registered as the
     portal's OVN deployment) and see both hosts up; returns what was registered."""
