@@ -119,17 +119,25 @@ class Simulation:
                         now=step * cs.STEP_S)
 
     def initial_placement(self) -> int:
-        """Best fit decreasing on the first sample, through placement (PACK)."""
+        """Best fit decreasing on the first sample, through placement (PACK), onto the
+        most power-efficient hosts first (as DPM wakes them, and as CloudSim's power-aware
+        best fit picks the host whose power rises least)."""
         snap = self.snapshot(0)
         index = ClusterIndex(snap, self.policy)
         strategy = PlacementStrategy.PACK if self.manage else PlacementStrategy.SPREAD
         cap = self.policy.dpm_target_high if self.manage else 1.0
+        best = max(_mhz_per_peak_watt(h) for h in self.hosts)
+        efficient = frozenset(h.id for h in self.hosts if _mhz_per_peak_watt(h) == best)
         unplaced = 0
         order = sorted(range(len(self.vm_ids)), key=lambda i: -self.demand[i][0])
         for i in order:
             inst = index.instances[self.vm_ids[i]]
-            result = place(PlacementRequest(inst, strategy=strategy, max_cpu_load=cap),
+            result = place(PlacementRequest(inst, strategy=strategy, max_cpu_load=cap,
+                                            candidate_hosts=efficient if self.manage else None),
                            snap, self.policy, index)
+            if not result.ok:
+                result = place(PlacementRequest(inst, strategy=strategy, max_cpu_load=cap),
+                               snap, self.policy, index)
             if not result.ok:
                 result = place(PlacementRequest(inst, strategy=strategy), snap, self.policy,
                                index)
@@ -258,6 +266,10 @@ class Simulation:
                 if load > cap or host.id in core_over:
                     over_s[host.id] += seg2
         return energy
+
+
+def _mhz_per_peak_watt(host: HostState) -> float:
+    return host.capacity_mhz / host.power_curve.peak
 
 
 def _with_state(host: HostState, state: HostPowerState) -> HostState:
