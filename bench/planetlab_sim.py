@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.sim import cloudsim  # noqa: E402
-from bench.sim.engine import DayResult, Overcommit, Simulation  # noqa: E402
+from bench.sim.engine import DEFAULT_WAKE_HOLD_S, DayResult, Overcommit, Simulation  # noqa: E402
 from bench.sim.traces import available_days, best_reference, load_day, reference_policies  # noqa: E402
 from scheduler.core.model import ClusterPolicy, DemandEstimator, HaAdmissionPolicy  # noqa: E402
 
@@ -38,6 +38,8 @@ SIM_POLICY = ClusterPolicy(
     dpm_target_high=0.80,
     dpm_min_hosts_on=1,
     dpm_max_evacuations=2,
+    dpm_standby_window=24,    # standby judged on 2 h of demand (and 30 min of trend), wakes on 1 h
+    dpm_standby_lookahead=6,
     drs_threshold=2,
     drs_max_target_load=0.80,
     drs_hysteresis_s=3600.0,
@@ -52,11 +54,11 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def simulate(args: tuple[Path, str, int, ClusterPolicy, Overcommit, bool]) -> DayResult:
-    data, day, hosts, policy, overcommit, manage = args
+def simulate(args: tuple[Path, str, int, ClusterPolicy, Overcommit, bool, float]) -> DayResult:
+    data, day, hosts, policy, overcommit, manage, hold = args
     traces = load_day(data, day)
     label = day if manage else f"{day} (no power management)"
-    return Simulation(label, traces, hosts, policy, overcommit, manage).run(_progress)
+    return Simulation(label, traces, hosts, policy, overcommit, manage, hold).run(_progress)
 
 
 def _row(r: DayResult) -> str:
@@ -87,19 +89,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, help="demand window (samples)")
     parser.add_argument("--low", type=float, help="DPM target low")
     parser.add_argument("--high", type=float, help="DPM target high")
+    parser.add_argument("--standby-window", type=int, help="DPM standby window (samples)")
+    parser.add_argument("--standby-lookahead", type=int, help="DPM standby lookahead (samples)")
+    parser.add_argument("--hold", type=float, default=DEFAULT_WAKE_HOLD_S,
+                        help="seconds a woken host is held on (NUBES_DPM_WAKE_HOLD)")
     args = parser.parse_args(argv)
 
     policy = SIM_POLICY
     overrides = {"drs_threshold": args.threshold, "demand_percentile": args.percentile,
                  "demand_window": args.window, "dpm_target_low": args.low,
-                 "dpm_target_high": args.high}
+                 "dpm_target_high": args.high, "dpm_standby_window": args.standby_window,
+                 "dpm_standby_lookahead": args.standby_lookahead}
     policy = replace(policy, **{k: v for k, v in overrides.items() if v is not None})
     if args.high is not None:
         policy = replace(policy, drs_max_target_load=args.high)
     days = args.days or available_days(args.data)
-    jobs = [(args.data, d, args.hosts, policy, args.overcommit, True) for d in days]
+    jobs = [(args.data, d, args.hosts, policy, args.overcommit, True, args.hold) for d in days]
     if not args.no_baseline:
-        jobs += [(args.data, d, args.hosts, policy, args.overcommit, False) for d in days]
+        jobs += [(args.data, d, args.hosts, policy, args.overcommit, False, args.hold)
+                 for d in days]
     with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         results = list(pool.map(simulate, jobs))
     managed = results[:len(days)]
@@ -110,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     budget = best.migrations // MIGRATION_BUDGET_SHARE
     print(f"PlanetLab, {args.hosts} hosts ({cloudsim.HOST_CPUS}-core HP G4/G5), "
           f"overcommit model: {args.overcommit}; policy: DPM {policy.dpm_target_low:.0%}-"
-          f"{policy.dpm_target_high:.0%}, DRS threshold {policy.drs_threshold}, demand "
+          f"{policy.dpm_target_high:.0%} (standby judged over {policy.dpm_standby_window} "
+          f"samples and {policy.dpm_standby_lookahead} ahead, woken hosts held "
+          f"{args.hold:g} s), DRS threshold {policy.drs_threshold}, demand "
           f"p{policy.demand_percentile:g} over {policy.demand_window} samples")
     print(HEADER)
     for r in managed:

@@ -5,7 +5,8 @@ Each 300 s step: the scheduler sees the demand history up to the end of the prev
 moves and power actions are applied, and then the step's real demand is accounted:
 energy from the SPECpower curves, overload time (requested CPU above what the host or a
 core can give, CloudSim's "allocated < requested"), and the CPU lost to migrations.
-A host woken by DPM is up from the next step; a host in standby draws nothing.
+A host woken by DPM is up from the next step; a host in standby draws nothing. A host woken
+within the hold (production's NUBES_DPM_WAKE_HOLD) is passed to DPM as held on.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from scheduler.core.state import ClusterIndex
 from . import cloudsim as cs
 
 JOULES_PER_KWH = 3.6e6
+DEFAULT_WAKE_HOLD_S = 1200.0  # production's NUBES_DPM_WAKE_HOLD default
 MS = 1000.0
 
 
@@ -83,8 +85,11 @@ def policy_for(policy: ClusterPolicy, overcommit: Overcommit) -> ClusterPolicy:
 
 class Simulation:
     def __init__(self, day: str, traces: list[list[int]], host_count: int,
-                 policy: ClusterPolicy, overcommit: Overcommit, manage: bool = True) -> None:
+                 policy: ClusterPolicy, overcommit: Overcommit, manage: bool = True,
+                 wake_hold_s: float = DEFAULT_WAKE_HOLD_S) -> None:
         self.day = day
+        self.wake_hold_s = wake_hold_s
+        self.woken_at: dict[str, float] = {}
         self.policy = policy_for(policy, overcommit)
         self.overcommit = overcommit
         self.manage = manage
@@ -104,7 +109,7 @@ class Simulation:
     # --- the scheduler's view ---------------------------------------------------------------
 
     def snapshot(self, step: int) -> Snapshot:
-        window = self.policy.demand_window
+        window = max(self.policy.demand_window, self.policy.dpm_standby_window)
         start = max(step - window, 0)
         hosts = tuple(h if self.state[h.id] is HostPowerState.UP else
                       _with_state(h, self.state[h.id]) for h in self.hosts)
@@ -160,9 +165,11 @@ class Simulation:
                 self.state[hid] = HostPowerState.UP
         snap = self.snapshot(step)
         started = time.perf_counter()
+        now = step * cs.STEP_S
+        held = frozenset(h for h, at in self.woken_at.items() if now - at < self.wake_hold_s)
         index = ClusterIndex(snap, self.policy)
         balance = drs.recommend(snap, self.policy, index)
-        power = dpm.plan(snap, self.policy, index)
+        power = dpm.plan(snap, self.policy, index, held=held)
         elapsed = (time.perf_counter() - started) * MS
         migrations = []
         position = {vid: i for i, vid in enumerate(self.vm_ids)}
@@ -183,6 +190,7 @@ class Simulation:
                 standby += 1
             else:
                 self.state[action.host_id] = HostPowerState.WAKING
+                self.woken_at[action.host_id] = now
                 wakes += 1
         return migrations, standby, wakes, elapsed
 

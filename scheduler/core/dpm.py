@@ -4,15 +4,16 @@ Judged per host: a host below the range is emptied — every instance's move pla
 placement onto the other hosts, none of which may pass the range's upper bound — and put in
 standby, lightest and least efficient hosts first, as long as the minimum hosts on, the
 hosts in reserve, the HA failover capacity and the rules allow it. Whole-cluster
-utilisation only guards the direction: no standby while the cluster (with its recent trend)
-is above the range. Above the range — or heading there on the trend — or when some host is
+utilisation only guards the direction: no standby while the cluster is above the range,
+judged (as vSphere DPM does) over a longer window than waking and on the trend further
+ahead, and never for a host woken recently (`held`). Above the range — or heading there on the trend — or when some host is
 overloaded and the others cannot absorb its excess, wake standby hosts, most efficient
 first, so they are up before the load arrives. Returns a plan; compute's services act.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .ha import admission_check
 from .model import (
@@ -27,7 +28,7 @@ from .model import (
     Snapshot,
 )
 from .placement import PlacementRequest, place
-from .state import ClusterIndex, HostUsage, index_for
+from .state import ClusterIndex, HostUsage, estimate_demand, index_for
 
 MAX_CANDIDATES = 8  # under-utilised hosts tried for evacuation per standby decision
 
@@ -53,12 +54,15 @@ def utilisation(usages: list[HostUsage], extra_mhz: float = 0.0) -> float:
     return max(cpu, mem)
 
 
-def demand_trend_mhz(index: ClusterIndex, policy: ClusterPolicy) -> float:
-    """The growth of total raw demand expected over the lookahead (0 if it is falling).
+def demand_trend_mhz(index: ClusterIndex, policy: ClusterPolicy,
+                     lookahead: int | None = None) -> float:
+    """The growth of total raw demand expected over `lookahead` samples (by default the
+    policy's `dpm_lookahead`; 0 if demand is falling).
 
     A least-squares slope over the demand window of the instances on running hosts (as long
     as the shortest history allows).
     """
+    lookahead = policy.dpm_lookahead if lookahead is None else lookahead
     histories = [index.instances[iid].cpu_demand_mhz
                  for u in index.usage.values() if u.host.state is HostPowerState.UP
                  for iid in u.instance_ids]
@@ -76,7 +80,34 @@ def demand_trend_mhz(index: ClusterIndex, policy: ClusterPolicy) -> float:
     mean_y = sum(series) / n
     num = sum((x - mean_x) * (y - mean_y) for x, y in enumerate(series))
     den = sum((x - mean_x) ** 2 for x in range(n))
-    return max(num / den * policy.dpm_lookahead, 0.0)
+    return max(num / den * lookahead, 0.0)
+
+
+def standby_demand_mhz(index: ClusterIndex, up: list[HostUsage], policy: ClusterPolicy) -> float:
+    """The demand of the `up` hosts judged over the standby window: per host, the estimate of
+    its instances' summed series over the last `dpm_standby_window` samples (a shorter
+    history padded with the instance's smoothed demand), never below its usual demand. So a
+    quiet hour right after a peak does not send the hosts that the peak woke back to standby.
+    """
+    window = policy.dpm_standby_window
+    if window <= policy.demand_window:
+        return sum(u.demand_mhz for u in up)
+    longer = replace(policy, demand_window=window)
+    total = 0.0
+    for u in up:
+        if not u.instance_ids:
+            continue
+        series = [0.0] * window
+        for iid in u.instance_ids:
+            samples = index.instances[iid].cpu_demand_mhz[-window:]
+            start = window - len(samples)
+            fill = index.demand[iid]
+            for k in range(start):
+                series[k] += fill
+            for k, value in enumerate(samples, start):
+                series[k] += value
+        total += max(estimate_demand(series, longer), u.demand_mhz)
+    return total
 
 
 def _efficiency(host: HostState) -> float:
@@ -180,6 +211,9 @@ def _consolidate(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
     notes: list[str] = []
     leaving: set[str] = set()
     tried: set[str] = set(held)
+    # moves only shuffle demand between the hosts that stay up: judge it once
+    judged = standby_demand_mhz(index, index.up_hosts(), policy)
+    ahead = demand_trend_mhz(index, policy, policy.dpm_standby_lookahead)
     if held:
         notes.append(f"woken recently, held on: {', '.join(sorted(held))}")
     while len(actions) < policy.dpm_max_evacuations:
@@ -200,6 +234,11 @@ def _consolidate(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
             rest = [u for u in up if u is not candidate]
             if utilisation(rest, trend) > policy.dpm_target_high:
                 notes.append(f"{candidate.host.id}: the rest would pass the range's top")
+                continue
+            if judged + ahead > policy.dpm_target_high * sum(u.host.usable_mhz for u in rest):
+                notes.append(f"{candidate.host.id}: the rest would pass the range's top on "
+                             f"the last {policy.dpm_standby_window} samples' demand or the "
+                             f"next {policy.dpm_standby_lookahead}'s trend")
                 continue
             if not candidate.instance_ids and empty <= policy.dpm_reserve_hosts:
                 notes.append(f"{candidate.host.id}: kept as one of "

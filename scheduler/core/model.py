@@ -127,6 +127,8 @@ DEFAULT_MIN_HOSTS_ON = 1
 SAMPLE_INTERVAL_S = 300
 DEFAULT_DEMAND_WINDOW = 12       # samples: one hour at 300 s
 DEFAULT_DEMAND_PERCENTILE = 80.0
+DEFAULT_DPM_STANDBY_WINDOW = 24  # samples: 2 h of demand judge a standby, 1 h a wake
+DEFAULT_DPM_STANDBY_LOOKAHEAD = 6  # samples: the trend must not need the host for 30 min
 DEFAULT_EWMA_ALPHA = 0.3
 DEFAULT_HYSTERESIS_S = 3600.0    # a migrated instance is not balanced again for an hour
 DEFAULT_MIGRATION_BANDWIDTH_MB_S = 62.5  # half of 1 Gbit/s
@@ -315,6 +317,10 @@ class ClusterPolicy:
     dpm_reserve_hosts: int = 0       # empty hosts kept running (oVirt's "hosts in reserve")
     dpm_max_evacuations: int = 1     # hosts put in standby per run
     dpm_lookahead: int = 3           # samples the wake-up trend looks ahead
+    # standby is judged on more history, and further ahead, than waking (as vSphere DPM's
+    # power-off demand window is longer than its power-on one)
+    dpm_standby_window: int = DEFAULT_DPM_STANDBY_WINDOW
+    dpm_standby_lookahead: int = DEFAULT_DPM_STANDBY_LOOKAHEAD
     # HA
     ha_enabled: bool = True
     ha_admission: HaAdmissionPolicy = HaAdmissionPolicy.HOST_FAILURES
@@ -334,8 +340,8 @@ class ClusterPolicy:
                      "migration_bandwidth_mb_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.demand_window < 1:
-            raise ValueError("demand_window is at least one sample")
+        if self.demand_window < 1 or self.dpm_standby_window < 1:
+            raise ValueError("demand windows are at least one sample")
         if not 0.0 < self.demand_percentile <= 100.0:
             raise ValueError("demand_percentile is in (0, 100]")
         if self.ha_host_failures < 0 or self.dpm_min_hosts_on < 0:

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from scheduler.core import dpm
 from scheduler.core.model import (
     ClusterPolicy,
@@ -158,3 +160,39 @@ def test_it_wakes_a_host_when_an_overloaded_host_has_nowhere_to_shed_load(make_h
     assert plan.utilisation_before < DPM.dpm_target_high
     assert [(a.host_id, a.action) for a in plan.power_actions] == [
         ("sleepy", PowerActionKind.WAKE)]
+
+
+def _calm_after_a_peak(make_host, make_instance):
+    """Three hosts at 25 % for the last hour, at 62 % the hour before."""
+    hosts = tuple(make_host(f"h{n}") for n in range(3))
+    history = (20000.0,) * 12 + (8000.0,) * 12
+    instances = tuple(make_instance(f"i{n}", f"h{n}", cpu_demand_mhz=history, vcpus=8)
+                      for n in range(3))
+    return Snapshot(hosts, instances)
+
+
+def test_it_does_not_put_a_host_in_standby_while_the_standby_window_still_holds_a_peak(
+        make_host, make_instance):
+    snap = _calm_after_a_peak(make_host, make_instance)
+
+    judged_on_the_last_hour = dpm.plan(snap, replace(DPM, dpm_standby_window=12))
+    judged_on_two_hours = dpm.plan(snap, DPM)
+
+    assert [a.action for a in judged_on_the_last_hour.power_actions] == [PowerActionKind.STANDBY]
+    assert judged_on_two_hours.power_actions == ()
+    assert any("last 24 samples" in note for note in judged_on_two_hours.notes)
+
+
+def test_it_does_not_put_a_host_in_standby_that_the_trend_needs_within_the_lookahead(
+        make_host, make_instance):
+    hosts = tuple(make_host(f"h{n}") for n in range(3))
+    rising = tuple(3000.0 + 1000.0 * k for k in range(12))  # +3,000 MHz a sample in all
+    instances = tuple(make_instance(f"i{n}", f"h{n}", cpu_demand_mhz=rising, vcpus=8)
+                      for n in range(3))
+    snap = Snapshot(hosts, instances)
+
+    fifteen_minutes_ahead = dpm.plan(snap, replace(DPM, dpm_standby_lookahead=3))
+    half_an_hour_ahead = dpm.plan(snap, DPM)
+
+    assert [a.action for a in fifteen_minutes_ahead.power_actions] == [PowerActionKind.STANDBY]
+    assert half_an_hour_ahead.power_actions == ()
