@@ -94,7 +94,8 @@ def baseline_blockers(cluster, settings):
 
 
 def cpu_histories(instances, policy, now):
-    """instance id -> its CPU demand in MHz per sample interval over the demand window, oldest
+    """instance id -> its CPU demand in MHz per sample interval over the longer of the demand and
+    the DPM standby windows, oldest
     first, from compute's metrics samples (the finest resolution still covering the window,
     averaged per interval). Instances without samples are left out."""
     from compute.metrics.query import SeriesRequest, resolution_for
@@ -106,7 +107,9 @@ def cpu_histories(instances, policy, now):
         return {}
     interval = core.SAMPLE_INTERVAL_S
     end = int(now)
-    start = (end // interval - policy.demand_window + 1) * interval  # the last interval is the current one
+    # DRS smooths over demand_window samples; DPM judges standby over the longer standby window.
+    samples = max(policy.demand_window, policy.dpm_standby_window)
+    start = (end // interval - samples + 1) * interval  # the last interval is the current one
     resolution = resolution_for(SeriesRequest(Scope.INSTANCE, 0, "cpu_pct", start, end, interval), now)
     rows = (InstanceSample.objects.filter(instance_id__in=[i.pk for i in instances], resolution=resolution,
                                           ts__gte=start, ts__lt=end, cpu_pct__isnull=False)

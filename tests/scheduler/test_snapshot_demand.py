@@ -5,7 +5,6 @@ import pytest
 from compute.models import InstanceSample
 from compute.models.metrics import RAW
 from scheduler import snapshot
-from scheduler.core.model import SAMPLE_INTERVAL_S
 from scheduler.core.state import index_for
 
 NOW = 1_700_000_000
@@ -21,15 +20,17 @@ def _samples(instance, values, every=60):
 
 
 def test_demand_is_the_instance_s_cpu_samples_in_mhz_of_its_host(cluster, hosts, make_instance, settings):
-    settings.NUBES_METRICS_RAW_RETENTION = 2 * 3600
+    settings.NUBES_METRICS_RAW_RETENTION = 3 * 3600
     busy = make_instance(hosts[0], "busy", vcpus=2)
-    _samples(busy, [50.0] * 60)  # an hour at half of its two vCPUs
+    _samples(busy, [50.0] * 120)  # two hours at half of its two vCPUs
 
     view = snapshot.build(cluster, now=NOW)
 
     history = next(i for i in view.snapshot.instances if i.id == str(busy.pk)).cpu_demand_mhz
     expected = 0.5 * 2 * hosts[0].mhz
-    assert len(history) == 3600 // SAMPLE_INTERVAL_S
+    # DPM judges standby on a longer history than DRS smooths over: the snapshot holds the longer
+    assert view.policy.dpm_standby_window > view.policy.demand_window
+    assert len(history) == view.policy.dpm_standby_window
     assert history == pytest.approx((expected,) * len(history))
     assert index_for(view.snapshot, view.policy).demand[str(busy.pk)] == pytest.approx(expected)
 
