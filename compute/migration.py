@@ -323,13 +323,28 @@ def _check_waiting(instance, live):
 
 # --- evacuation ----------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Evacuation:
+    """What evacuate_host set going: the migrations started now, how many wait their turn,
+    and the host.evacuation_wake Operation when standby hosts are woken first."""
+
+    started: list
+    waiting: int
+    wake: object = None  # portal Operation or None
+
+    @property
+    def waking(self):
+        """Names of the standby hosts the wake Operation wakes."""
+        return [w["host_name"] for w in self.wake.detail["wakes"]] if self.wake is not None else []
+
+
 def evacuate_host(host, *, user=None, batch=DEFAULT_EVACUATION_BATCH, request=None):
     """Put the host in maintenance and move every instance off it, ``batch`` at a time.
 
-    Each instance gets a Migration now; the first ``batch`` start at once (their Operations
-    are returned), the others wait and start as earlier ones end (advance_evacuation). When
-    the powered-on hosts cannot take them all, standby hosts are woken first (a
-    host.evacuation_wake Operation) and the migrations start after it."""
+    Each instance gets a Migration now; the first ``batch`` start at once, the others wait
+    and start as earlier ones end (advance_evacuation). When the powered-on hosts cannot take
+    them all, standby hosts are woken first (a host.evacuation_wake Operation) and the
+    migrations start after it. Returns an Evacuation."""
     _may_migrate(user)
     if not 1 <= batch <= MAX_EVACUATION_BATCH:
         raise ActionError(f"batch is 1 to {MAX_EVACUATION_BATCH}.", field="batch")
@@ -349,12 +364,18 @@ def evacuate_host(host, *, user=None, batch=DEFAULT_EVACUATION_BATCH, request=No
             for instance in instances
         ])
         wakes = placement.evacuation_wakes(host, [(i.pk, demand_of(i)) for i in instances])
-        if wakes:
-            _begin_wakes(host, user, wakes)
+        wake = _begin_wakes(host, user, wakes) if wakes else None
     audit.record(user, "host.evacuate", host, request=request, batch=batch)
-    if wakes:
-        return []  # the wake task starts the migrations once the standby hosts are up
-    return advance_evacuation(host, user=user)
+    # With a wake, its task starts the migrations once the standby hosts are up.
+    started = [] if wake is not None else advance_evacuation(host, user=user)
+    waiting = Migration.objects.filter(evacuating=host, state=MigrationState.WAITING).count()
+    return Evacuation(started=started, waiting=waiting, wake=wake)
+
+
+def active_wake(host):
+    """The evacuation's wake Operation still running on ``host``, or None."""
+    running = operations.active_on(host)
+    return running if running is not None and running.kind == EVACUATION_WAKE_KIND else None
 
 
 def _begin_wakes(host, user, wakes):

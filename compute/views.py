@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from compute import console, hooks, overcommit, services
+from compute import console, hooks, migration, overcommit, services
 from compute.choices import Action, RebootKind
 from compute.forms import LaunchForm
 from compute.models import Flavor, Host, Image, Instance
@@ -116,6 +116,7 @@ def hosts(request):
 @staff_member_required
 def host_detail(request, pk):
     host = get_object_or_404(Host.objects.select_related("cluster"), pk=pk)
+    wake = migration.active_wake(host)  # an evacuation waiting for standby hosts
     context = {
         "host": host,
         "instances": host.instances.live().select_related("project", "flavor")[:PAGE_SIZE],
@@ -123,6 +124,7 @@ def host_detail(request, pk):
         "memory": overcommit.summary(host),
         "ballooned": overcommit.ballooned_instances(host),
         "host_operations": Operation.objects.filter(target_type="compute.host", target_id=str(host.pk))[:RECENT],
+        "evacuation_wakes": [wake] if wake is not None else [],
     }
     return render(request, "compute/host_detail.html", context)
 

@@ -89,12 +89,18 @@ def instance_migrate(request, pk):
 def host_evacuate(request, pk):
     host = get_object_or_404(Host, pk=pk)
     try:
-        ops = service.evacuate_host(host, user=request.user, batch=int(request.POST.get("batch") or 2),
-                                    request=request)
-        messages.info(request, f"Evacuating {host.name}: {len(ops)} migration(s) started, the rest wait their turn.")
+        evacuation = service.evacuate_host(host, user=request.user, batch=int(request.POST.get("batch") or 2),
+                                           request=request)
     except (ValueError, *REFUSALS) as exc:
         _refusal(request, exc)
         return redirect("compute:host-detail", pk=pk)
+    if evacuation.wake is not None:
+        # The host page shows the wake's progress; the migrations start after it.
+        messages.info(request, f"Evacuating {host.name}: waking {', '.join(evacuation.waking)} first (operation "
+                               f"{evacuation.wake.pk}); {evacuation.waiting} migration(s) start once it is up.")
+        return redirect("compute:host-detail", pk=pk)
+    messages.info(request, f"Evacuating {host.name}: {len(evacuation.started)} migration(s) started, "
+                           f"{evacuation.waiting} wait their turn.")
     return redirect(f"{reverse('compute:migrations')}?active=1")
 
 

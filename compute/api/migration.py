@@ -1,14 +1,16 @@
 """/api/v1/migrations/: list and follow migrations (tenants see their instances'), start one
 or evacuate a host (cloud admins), cancel, switch to post-copy. Starting answers 202 with
-the Operation."""
+the Operation; evacuating with the migrations started, how many wait, and the wake Operation
+(and the standby hosts it wakes) when the evacuation needs standby hosts first."""
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from compute import migration as service
-from compute.models import Host, Instance, Migration, MigrationState
+from compute.models import Host, Instance, Migration
 from portal.api.base import StrictFieldsMixin, accepted
 from portal.api.permissions import ProjectRolePermission
+from portal.api.serializers import OperationSerializer
 
 MIGRATION_FIELDS = ["id", "instance", "instance_name", "project", "source", "source_name", "target", "target_name",
                     "live", "options", "state", "phase", "percent", "memory_total", "memory_remaining", "total_ms",
@@ -103,11 +105,15 @@ class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     def evacuate(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        ops = service.evacuate_host(serializer.validated_data["host"], user=request.user,
-                                    batch=serializer.validated_data["batch"], request=request)
         host = serializer.validated_data["host"]
-        waiting = Migration.objects.filter(evacuating=host, state=MigrationState.WAITING).count()
-        return Response({"host": host.pk, "started": [op.pk for op in ops], "waiting": waiting}, status=202)
+        evacuation = service.evacuate_host(host, user=request.user, batch=serializer.validated_data["batch"],
+                                           request=request)
+        body = {"host": host.pk, "started": [op.pk for op in evacuation.started], "waiting": evacuation.waiting,
+                "waking": evacuation.waking, "wake": None}
+        if evacuation.wake is not None:
+            evacuation.wake.refresh_from_db()  # its task may have run already
+            body["wake"] = OperationSerializer(evacuation.wake, context={"request": request}).data
+        return Response(body, status=202)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
