@@ -14,6 +14,7 @@ from network import backends, forms, services, topology
 from network.models import (
     FloatingIP, LoadBalancer, Network, OvnDeployment, Port, Router, SecurityGroup, SecurityGroupRule, Subnet,
 )
+from portal.choices import WRITE_ROLES
 from portal.errors import ActionError
 from portal.operations import TargetBusy
 from portal.quotas import QuotaExceeded
@@ -85,8 +86,12 @@ def _resource(slug):
     return resource
 
 
+def may_write(user, project):
+    return project.role_of(user) in WRITE_ROLES  # staff act as admins everywhere
+
+
 def may_change(user, obj):
-    return user.is_staff or obj.project.role_of(user) in ("admin", "member")
+    return may_write(user, obj.project)
 
 
 def require_change(user, obj):
@@ -142,6 +147,8 @@ def resource_create(request, slug):
     project = request.project
     if project is None:
         raise Http404("No project chosen.")
+    if not may_write(request.user, project):  # the services trust the project they are given
+        raise PermissionDenied("Readers cannot create network objects.")
     form = resource.form(request.POST or None, project=project)
     if saved(request, form):
         obj, _op = form.result

@@ -4,6 +4,7 @@ from django.test import Client
 
 from network import services
 from network.models import Network, Subnet
+from tests.network.conftest import signed_in
 
 
 @pytest.mark.parametrize("slug", ["networks", "subnets", "ports", "security-groups", "security-group-rules",
@@ -98,3 +99,10 @@ def test_a_reader_cannot_delete(nb, bob, alice, project_a, run_tasks):
     response = client.post(f"/network/networks/{network.pk}/delete/", follow=True)
     assert "Readers cannot delete" in response.content.decode()
     assert Network.objects.get(pk=network.pk).state != "deleting"
+
+
+def test_a_reader_cannot_create(nb, bob, project_a):
+    client = signed_in(bob, project_a)
+    assert client.get("/network/networks/new/").status_code == 403
+    assert client.post("/network/networks/new/", {"name": "mine"}).status_code == 403
+    assert not Network.objects.exists()
