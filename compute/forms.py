@@ -51,7 +51,9 @@ class MigrateForm(ActionErrorMixin, forms.Form):
     postcopy = forms.BooleanField(required=False, label="allow post-copy")
     compressed = forms.BooleanField(required=False)
     copy_storage = forms.BooleanField(required=False, label="copy storage")
+    # data-pools-of: static/js/pool_filter.js keeps only the picked target's group.
     target_pool = forms.ChoiceField(required=False, label="Target pool",
+                                    widget=forms.Select(attrs={"data-pools-of": "target_host"}),
                                     help_text="With copy storage: the target's pool for the root disk "
                                               "(default: a pool of the same name)")
     reason = forms.CharField(max_length=255, required=False)

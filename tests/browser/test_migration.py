@@ -81,3 +81,51 @@ def test_an_instance_s_metrics_charts_gain_points_without_a_reload(login):
         "Number(document.querySelector('#instance-live .live-chart').dataset.points || 0) >= 2",
         timeout=METRICS_TIMEOUT_MS)
     assert page.evaluate("window.__noReload === true")
+
+
+
+@pytest.fixture
+def target_pools(login):
+    """An active pool on host-a and one on host-c (the demo's own pools stay 'defining' in the
+    embedded portal: the seed's tasks never run), named after their host; removed afterwards."""
+    page = login("admin")
+    api, tag, pools = Api(page), uuid.uuid4().hex[:6], {}
+    for host_name in ("host-a", "host-c"):
+        host = next(h for h in api.get(f"/api/v1/hosts/?search={host_name}")["results"] if h["name"] == host_name)
+        name = f"{host_name}-pick-{tag}"
+        op = api.post("/api/v1/storage-pools/", {"name": name, "libvirt_name": name, "type": "dir",
+                                                  "hosts": [host["id"]], "target_path": f"/srv/nubes-browser-{name}"})
+        api.wait(f"/api/v1/operations/{op['id']}/", "status", "succeeded")
+        pools[host_name] = (name, int(op["target_id"]))
+    yield page, {host_name: name for host_name, (name, _pk) in pools.items()}
+    for _name, pk in pools.values():
+        response = page.request.delete(f"/api/v1/storage-pools/{pk}/", headers=api.headers)
+        assert response.ok, response.text()
+
+
+def enabled_pools(page):
+    """The target pool options a user can pick, by host (optgroup)."""
+    return page.evaluate("""() => Object.fromEntries(Array.from(
+        document.querySelectorAll('#instance-migration select[name=target_pool] optgroup'))
+        .filter((group) => !group.disabled && !group.hidden)
+        .map((group) => [group.label, Array.from(group.querySelectorAll('option')).map((o) => o.value)]))""")
+
+
+def test_picking_a_target_leaves_only_its_pools_in_the_migrate_form(target_pools):
+    page, pools = target_pools
+    instance = launch(Api(page), f"pool-{uuid.uuid4().hex[:6]}")  # on host-b: host-a and host-c are targets
+    open_instance(page, instance)
+    form = page.locator("#instance-migration form")
+    pool_select = form.locator("select[name=target_pool]")
+    everyone = enabled_pools(page)
+    assert pools["host-a"] in everyone["host-a"] and pools["host-c"] in everyone["host-c"], everyone
+    pool_select.select_option(pools["host-c"])
+
+    form.locator("select[name=target_host]").select_option(label="host-a")
+
+    assert list(enabled_pools(page)) == ["host-a"]
+    assert pool_select.evaluate("select => select.value") == "", "host-c's pool stayed chosen for host-a"
+    pool_select.select_option(pools["host-a"])
+    form.locator("select[name=target_host]").select_option(label="scheduler's choice")
+    assert enabled_pools(page) == everyone  # the scheduler may pick any target
+    assert pool_select.evaluate("select => select.value") == pools["host-a"]

@@ -34,6 +34,8 @@ def test_the_form_offers_the_pools_each_target_host_reaches(admin, running, pool
     html = admin.get(f"/compute/instances/{running.pk}/").content.decode()
     assert '<optgroup label="host-b">' in html and '<option value="fast">fast</option>' in html
     assert "local-a" not in html  # only the source reaches it
+    # static/js/pool_filter.js narrows the groups to the picked target in the browser.
+    assert 'data-pools-of="target_host"' in html and "js/pool_filter.js" in html
 
 
 def test_a_pool_another_host_reaches_is_no_choice_for_the_chosen_target(admin, running, hosts, pools, baseline):
