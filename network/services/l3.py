@@ -1,5 +1,6 @@
 """Verbs for routers, floating IPs and load balancers (OVN only; the libvirt backend answers
 Unsupported before anything is written)."""
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from network import backends, ipam
@@ -78,11 +79,17 @@ def _drop_port_later(port_pk):
 
 
 def _check_routes(router):
+    seen = set()
     for route in router.routes:
         if not isinstance(route, dict) or set(route) != {"destination", "nexthop"}:
             raise ActionError("Routes are {destination, nexthop}.", field="routes")
-        ipam.parse_network(route["destination"], "routes")
-        ipam.parse_address(route["nexthop"], "routes")
+        destination = ipam.parse_network(route["destination"], "routes")
+        nexthop = ipam.parse_address(route["nexthop"], "routes")
+        if destination.version != nexthop.version:
+            raise ActionError(f"The route to {destination} needs a next hop of the same IP version.", field="routes")
+        if (destination, nexthop) in seen:  # OVN holds each route once
+            raise ActionError(f"The route to {destination} via {nexthop} is already there.", field="routes")
+        seen.add((destination, nexthop))
 
 
 def add_interface(user, router, subnet):
@@ -205,10 +212,18 @@ def _hold_monitor_address(lb):
 
 def _set_members(lb, members):
     lb.members.all().delete()
+    seen = set()
     for member in members:
         address = ipam.parse_address(member.get("address"), "members")
-        LoadBalancerMember(load_balancer=lb, address=str(address), port=member.get("port")).full_clean(
-            exclude=["load_balancer"])
+        if (address, member.get("port")) in seen:  # the unique constraint would fail later, unexplained
+            raise ActionError(f"The member {address}:{member.get('port')} is listed twice.", field="members")
+        seen.add((address, member.get("port")))
+        try:
+            LoadBalancerMember(load_balancer=lb, address=str(address), port=member.get("port")).full_clean(
+                exclude=["load_balancer"])
+        except ValidationError as exc:  # keyed by the member's fields, which are not the load balancer's
+            raise ActionError(f"The member {address}:{member.get('port')}: {' '.join(exc.messages)}",
+                              field="members") from None
         if not Subnet.objects.filter(project=lb.project).exists() or not any(
                 address in s.network_obj() for s in Subnet.objects.filter(project=lb.project)):
             raise ActionError(f"The member {address} is in none of the project's subnets.", field="members")

@@ -116,3 +116,25 @@ def test_the_libvirt_backend_refuses_routers_clearly(api, monkeypatch, db):
     monkeypatch.setenv("NUBES_OVN_NB", "")
     response = api["alice"].post("/api/v1/routers/", {"name": "r"}, format="json")
     assert response.status_code == 400 and "libvirt" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("routes", [
+    [{"destination": "fd00:5::/64", "nexthop": "10.0.0.254"}],  # OVN would ignore a route of mixed versions
+    [{"destination": "192.168.5.0/24", "nexthop": "10.0.0.254"}] * 2,
+])
+def test_bad_router_routes_are_refused_and_change_nothing(api, nb, run_tasks, routes):
+    with run_tasks():
+        router = api["alice"].post("/api/v1/routers/", {"name": "r"}, format="json").json()
+    response = api["alice"].patch(f"/api/v1/routers/{router['id']}/", {"routes": routes}, format="json")
+    assert response.status_code == 400 and "routes" in response.json(), response.json()
+    assert api["alice"].get(f"/api/v1/routers/{router['id']}/").json()["routes"] == []
+    assert nb.rows("Logical_Router_Static_Route") == []
+
+
+def test_a_member_listed_twice_is_refused_not_a_server_error(api, alice_net, nb):
+    _, subnet = alice_net
+    member = {"address": "10.0.0.20", "port": 8080}
+    response = api["alice"].post("/api/v1/load-balancers/", {"name": "lb", "subnet": subnet["id"], "protocol": "tcp",
+                                                             "port": 80, "members": [member, member]}, format="json")
+    assert response.status_code == 400 and "listed twice" in str(response.json()), response.json()
+    assert api["alice"].get("/api/v1/load-balancers/").json()["count"] == 0
