@@ -62,6 +62,12 @@ def panel(user, instance):
     reason = refusal(instance)
     if reason:
         return PANEL_REFUSED, reason
+    return access(user, instance)
+
+
+def access(user, instance):
+    """(state, message) of the panel once the instance's own state allows a console: what the
+    page shows when a live update clears the refusal (ready, no-client or reader)."""
     if not client_installed():
         return PANEL_NO_CLIENT, NO_CLIENT_NOTE
     if not may_open(user, instance):

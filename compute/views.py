@@ -62,11 +62,13 @@ def instance_detail(request, pk):
     ops = Operation.objects.filter(target_type="compute.instance", target_id=str(instance.pk)).select_related(
         "requester")[:RECENT]
     vnc_state, vnc_message = console.panel(request.user, instance)
+    vnc_access, vnc_access_message = console.access(request.user, instance)  # once the instance allows one
     context = {
         "instance": instance, "operations": ops, "events": instance.events.all()[:RECENT],
         "role": instance.project.role_of(request.user),
         "flavors": Flavor.objects.usable_in(instance.project), "images": Image.objects.usable_in(instance.project),
         "vnc_state": vnc_state, "vnc_message": vnc_message,
+        "vnc_access": vnc_access, "vnc_access_message": vnc_access_message,
         "panels": hooks.instance_panels(request, instance),  # other apps' cards (the scheduler's HA)
     }
     return render(request, "compute/instance_detail.html", context)

@@ -5,6 +5,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rest_framework import serializers
 
+from compute import console
 from compute.choices import MAX_NAME_LENGTH, STOP_TIMEOUT_MAX_S, HostState, RebootKind
 from compute.models import Cluster, Flavor, HaPriority, Host, Image, Instance, KeyPair
 from compute.models.catalog import MAX_CPU_SHARES
@@ -134,7 +135,7 @@ def generate_key_pair():
 INSTANCE_FIELDS = ["id", "uuid", "name", "project", "flavor", "flavor_name", "image", "image_name", "host",
                    "host_name", "simulated", "key_pair", "state", "state_reason", "power_state", "locked", "vcpus",
                    "ram_mb", "disk_gb", "balloon_mb", "cpu_shares", "cpu_limit_pct", "domain_name", "created",
-                   "updated", "launched", "ha_priority"]
+                   "updated", "launched", "ha_priority", "console_refusal"]
 
 
 class InstanceSerializer(serializers.ModelSerializer):
@@ -144,11 +145,18 @@ class InstanceSerializer(serializers.ModelSerializer):
     image_name = serializers.CharField(source="image.name", read_only=True)
     host_name = serializers.CharField(source="host.name", read_only=True, default=None)
     simulated = serializers.BooleanField(source="host.simulated", read_only=True, default=False)
+    # Why the graphical console cannot open now (null when it can): published with the state,
+    # so the instance page's console panel follows starts and stops.
+    console_refusal = serializers.SerializerMethodField()
 
     class Meta:
         model = Instance
         fields = INSTANCE_FIELDS
         read_only_fields = INSTANCE_FIELDS
+
+
+    def get_console_refusal(self, instance):
+        return console.refusal(instance)
 
 
 class InstanceCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):

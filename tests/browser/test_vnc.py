@@ -200,3 +200,59 @@ def test_novnc_connects_through_the_portal_to_the_vnc_server(login, desktop, vnc
 
     page.click("#vnc-close")
     expect(panel).to_have_attribute("data-vnc-state", "disconnected")
+
+
+# The same host as REGISTER; a stopped instance (no VNC port yet) in alice's project.
+REGISTER_STOPPED = REGISTER.replace('name="vnc-desktop"', 'name="vnc-later"').replace(
+    "state=InstanceState.ACTIVE, power_state=PowerState.RUNNING,", "state=InstanceState.SHUTOFF, "
+    "power_state=PowerState.SHUTOFF,").replace("vnc_port=PORT", "vnc_port=None")
+# What the start task writes (record_vnc_port, then set_state); ID and STATE filled in.
+WRITE_STATE = """
+from compute.choices import InstanceState, PowerState
+from compute.models import Instance
+instance = Instance.objects.get(pk=ID)
+instance.state, instance.power_state, instance.vnc_port = STATE
+instance.save()
+"""
+
+
+def test_the_console_panel_opens_when_the_instance_starts_without_a_reload(login, portal_shell, vnc_server):
+    if not NOVNC.exists():
+        pytest.skip("noVNC is not installed: `make static-deps` (needs npm)")
+    instance = json.loads(portal_shell(REGISTER_STOPPED).strip().splitlines()[-1])["id"]
+    page = login("alice")
+    # The portal publishes in its own process (in-memory channel layer) and no libvirt runs a
+    # guest here, so the test writes the start's state and hands the page the instance message
+    # the portal would publish (the API's serializer, as the tasks' publish) the way realtime.js
+    # hands on every websocket message: a nubes:<event> document event. (Playwright's websocket
+    # routing would replace the WebSocket class that noVNC then refuses.)
+    def publish(state):
+        portal_shell(WRITE_STATE.replace("ID", str(instance)).replace("STATE", state))
+        data = page.request.get(f"/api/v1/instances/{instance}/").json()
+        page.evaluate("(m) => document.dispatchEvent(new CustomEvent('nubes:instance', {detail: m}))",
+                      {"event": "instance", "group": f"compute.instance.{instance}", "data": data})
+
+    page.goto(f"/compute/instances/{instance}/")
+    panel = page.locator("#vnc")
+    expect(panel).to_have_attribute("data-vnc-state", "refused")
+    expect(page.locator("#vnc-message")).to_contain_text("opens while it runs")
+    expect(page.locator("#vnc-open")).to_be_hidden()
+    page.wait_for_function(f"(document.body.dataset.wsSubscribed || '').includes('compute.instance.{instance}')")
+    page.evaluate("window.__noReload = true")
+
+    publish(f"InstanceState.ACTIVE, PowerState.RUNNING, {vnc_server.port}")
+
+    expect(page.locator("#instance-state")).to_have_text("active")
+    expect(panel).to_have_attribute("data-vnc-state", "ready")
+    expect(page.locator("#vnc-message")).to_be_hidden()
+    page.click("#vnc-open")
+    expect(panel).to_have_attribute("data-vnc-state", "connected", timeout=LIVE_TIMEOUT_MS)
+
+    publish("InstanceState.SHUTOFF, PowerState.SHUTOFF, None")
+
+    expect(panel).to_have_attribute("data-vnc-state", "refused")
+    expect(page.locator("#vnc-message")).to_contain_text("is shutoff")
+    expect(page.locator("#vnc-open")).to_be_hidden()
+    page.wait_for_timeout(500)  # the connection's close must not overwrite the refusal
+    expect(panel).to_have_attribute("data-vnc-state", "refused")
+    assert page.evaluate("window.__noReload === true"), "the page reloaded instead of updating live"

@@ -1,5 +1,7 @@
 """The instance page's graphical console panel: noVNC when the instance runs on a host the proxy
-reaches and the client is installed; otherwise a message that says why not."""
+reaches and the client is installed; otherwise a message that says why not. A panel refused
+for the instance's state carries what the user may do once it runs (data-vnc-access, the
+controls hidden), so the page's live updates can open it without a reload."""
 import pytest
 from django.test import Client
 
@@ -23,6 +25,12 @@ def novnc(settings, tmp_path):
 @pytest.fixture
 def real_host(db):
     return Host.objects.create(name="lab-a", uri="qemu:///system", cluster=Cluster.objects.create(name="lab"))
+
+
+def stopped(instance):
+    instance.state = InstanceState.SHUTOFF
+    instance.save(update_fields=["state"])
+    return instance
 
 
 def panel_of(user, instance):
@@ -54,16 +62,26 @@ def test_a_simulated_host_has_no_graphical_console(alice, project_a, flavor, ima
     novnc(installed=installed)
     panel = panel_of(alice, make_instance(project_a, flavor, image, host_a))
     assert 'data-vnc-state="refused"' in panel and "simulated host" in panel
-    assert "data-rfb-module" not in panel
+    assert 'id="vnc-open"' not in panel or '<div id="vnc-controls" hidden>' in panel
 
 
 def test_a_stopped_instance_opens_its_console_when_it_runs(alice, project_a, flavor, image, real_host, novnc):
     novnc(installed=True)
-    instance = make_instance(project_a, flavor, image, real_host)
-    instance.state = InstanceState.SHUTOFF
-    instance.save(update_fields=["state"])
+    instance = stopped(make_instance(project_a, flavor, image, real_host))
     panel = panel_of(alice, instance)
     assert 'data-vnc-state="refused"' in panel and "opens while it runs" in panel
+    # Ready to follow a start: the controls are there, hidden, with what they need.
+    assert 'data-vnc-access="ready"' in panel and '<div id="vnc-controls" hidden>' in panel
+    assert 'data-token-url="/api/v1/instances/' in panel and "csrfmiddlewaretoken" in panel
+
+
+def test_a_reader_s_stopped_instance_says_what_it_will_say_once_it_runs(bob, project_a, flavor, image, real_host,
+                                                                        novnc):
+    novnc(installed=True)
+    instance = stopped(make_instance(project_a, flavor, image, real_host))
+    panel = panel_of(bob, instance)
+    assert 'data-vnc-state="refused"' in panel and 'data-vnc-access="reader"' in panel
+    assert f'data-access-message="{console.READER_REFUSAL}"' in panel and 'id="vnc-open"' not in panel
 
 
 def test_a_reader_sees_no_connect_button(bob, project_a, flavor, image, real_host, novnc):
