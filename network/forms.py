@@ -5,7 +5,9 @@ from django.core.exceptions import ValidationError
 
 from network import services
 from network.choices import DeviceOwner, Direction, EtherType, Ipv6Mode, LbProtocol, Protocol, State
+from network.form_fields import HostRoutesField, MembersField, PoolsField
 from network.models import Network, OvnDeployment, Port, SecurityGroup, Subnet
+from network.models.load_balancers import HC_FAILURE, HC_INTERVAL_S, HC_SUCCESS, HC_TIMEOUT_S
 
 
 def _split(text):
@@ -51,6 +53,8 @@ class SubnetForm(ServiceForm):
     ipv6_ra_mode = forms.ChoiceField(choices=IPV6_MODE_CHOICES, required=False, label="IPv6 RA mode",
                                      help_text="IPv6 only: router advertisements from the router interface")
     ipv6_address_mode = forms.ChoiceField(choices=IPV6_MODE_CHOICES, required=False, label="IPv6 address mode")
+    allocation_pools = PoolsField(label="Allocation pools")
+    host_routes = HostRoutesField(label="Host routes")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -129,25 +133,28 @@ class FloatingIPForm(ServiceForm):
         return services.create_floating_ip(user, self.project, data.pop("network"), **data)
 
 
-class LoadBalancerForm(ServiceForm):
+class LoadBalancerFields(forms.Form):
+    """What a tenant sets on a load balancer, at creation and later (the API's PATCH fields)."""
+
     name = forms.CharField(max_length=63)
-    subnet = forms.ModelChoiceField(queryset=Subnet.objects.none())
     protocol = forms.ChoiceField(choices=LbProtocol.choices)
     port = forms.IntegerField(min_value=1, max_value=65535)
-    members = forms.CharField(required=False, help_text="address:port, comma-separated")
+    members = MembersField()
+    health_check = forms.BooleanField(required=False, initial=True)
+    # the limits are the model's (full_clean in the service)
+    hc_interval = forms.IntegerField(label="Check interval (s)", initial=HC_INTERVAL_S)
+    hc_timeout = forms.IntegerField(label="Check timeout (s)", initial=HC_TIMEOUT_S)
+    hc_success_count = forms.IntegerField(label="Successes to go online", initial=HC_SUCCESS)
+    hc_failure_count = forms.IntegerField(label="Failures to go offline", initial=HC_FAILURE)
+
+
+class LoadBalancerForm(ServiceForm, LoadBalancerFields):
+    subnet = forms.ModelChoiceField(queryset=Subnet.objects.none())
+    field_order = ["name", "subnet"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["subnet"].queryset = Subnet.objects.filter(project=self.project)
-
-    def clean_members(self):
-        members = []
-        for item in _split(self.cleaned_data["members"]):
-            address, _, port = item.rpartition(":")
-            if not address or not port.isdigit():
-                raise ValidationError(f"{item!r} is not address:port.")
-            members.append({"address": address.strip("[]"), "port": int(port)})
-        return members
 
     def save(self, user):
         data = dict(self.cleaned_data)
@@ -181,14 +188,15 @@ class NetworkEditForm(EditForm):
 
 
 class SubnetEditForm(EditForm):
-    """The network, CIDR and IPv6 modes stay (as in the API); allocation pools and host routes
-    are API-only."""
+    """The network, CIDR and IPv6 modes stay, as in the API."""
 
     verb = services.update_subnet
     name = forms.CharField(max_length=63, required=False)
     gateway_ip = forms.CharField(required=False)
     dns_nameservers = forms.CharField(required=False, help_text="comma-separated")
     enable_dhcp = forms.BooleanField(required=False)
+    allocation_pools = PoolsField(label="Allocation pools")
+    host_routes = HostRoutesField(label="Host routes")
 
     def initial_value(self, name):
         value = super().initial_value(name)
@@ -205,6 +213,35 @@ class SecurityGroupEditForm(EditForm):
     verb = services.update_security_group
     name = forms.CharField(max_length=63)
     description = forms.CharField(max_length=255, required=False)
+
+
+class PortEditForm(EditForm):
+    """The network, MAC and fixed IPs stay: the API does not change them on a port either."""
+
+    verb = services.update_port
+    name = forms.CharField(max_length=63, required=False)
+    admin_state_up = forms.BooleanField(required=False, label="Up (administratively)")
+    port_security = forms.BooleanField(required=False)
+    security_groups = forms.ModelMultipleChoiceField(queryset=SecurityGroup.objects.none(), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["security_groups"].queryset = SecurityGroup.objects.filter(project=self.project) \
+            .exclude(state=State.DELETING)
+
+    def initial_value(self, name):
+        return list(self.obj.security_groups.all()) if name == "security_groups" else super().initial_value(name)
+
+
+class LoadBalancerEditForm(EditForm, LoadBalancerFields):
+    """The VIP's subnet and address stay, as in the API."""
+
+    verb = services.update_load_balancer
+
+    def initial_value(self, name):
+        if name == "members":
+            return [{"address": m.address, "port": m.port} for m in self.obj.members.all()]
+        return super().initial_value(name)
 
 
 # --- router and floating IP actions ----------------------------------------------------------

@@ -43,6 +43,12 @@ def _addresses(port):
     return ", ".join(a.address for a in port.ip_allocations.all())
 
 
+def _ipv6_modes(subnet):
+    modes = (("RA", subnet.get_ipv6_ra_mode_display, subnet.ipv6_ra_mode),
+             ("addresses", subnet.get_ipv6_address_mode_display, subnet.ipv6_address_mode))
+    return ", ".join(f"{label}: {display()}" for label, display, mode in modes if mode) or "—"
+
+
 RESOURCES = {
     "networks": Resource("Networks", Network, (
         ("Segment", lambda n: f"{n.get_segment_type_display()} {n.tunnel_key or ''}"),
@@ -52,12 +58,12 @@ RESOURCES = {
     ), forms.NetworkForm, edit_form=forms.NetworkEditForm),
     "subnets": Resource("Subnets", Subnet, (
         ("CIDR", lambda s: s.cidr), ("Gateway", lambda s: s.gateway_ip or "—"), ("Network", lambda s: s.network),
-        ("DHCP", lambda s: "on" if s.enable_dhcp else "off"),
+        ("DHCP", lambda s: "on" if s.enable_dhcp else "off"), ("IPv6 modes", _ipv6_modes),
     ), forms.SubnetForm, ("network",), edit_form=forms.SubnetEditForm),
     "ports": Resource("Ports", Port, (
         ("MAC", lambda p: p.mac_address), ("Addresses", _addresses), ("Network", lambda p: p.network),
         ("Owner", lambda p: p.get_device_owner_display()), ("Link", lambda p: p.status),
-    ), forms.PortForm, ("network",), live="network.port"),
+    ), forms.PortForm, ("network",), edit_form=forms.PortEditForm, live="network.port"),
     "security-groups": Resource("Security groups", SecurityGroup, (
         ("Rules", lambda g: "; ".join(str(r) for r in g.rules.all())),
     ), forms.SecurityGroupForm, edit_form=forms.SecurityGroupEditForm),
@@ -75,7 +81,7 @@ RESOURCES = {
     "load-balancers": Resource("Load balancers", LoadBalancer, (
         ("VIP", lambda lb: f"{lb.vip}:{lb.port}/{lb.protocol}"),
         ("Members", lambda lb: ", ".join(f"{m} ({m.get_status_display()})" for m in lb.members.all())),
-    ), forms.LoadBalancerForm, ("vip_allocation",)),
+    ), forms.LoadBalancerForm, ("vip_allocation",), edit_form=forms.LoadBalancerEditForm),
 }
 
 
@@ -159,7 +165,7 @@ def resource_create(request, slug):
 
 @login_required
 def resource_edit(request, slug, pk):
-    """The edit form of networks, subnets and security groups (what the API lets a tenant PATCH)."""
+    """The edit form of a resource that has one (what the API lets a tenant PATCH)."""
     resource = _resource(slug)
     if resource.edit_form is None:
         raise Http404("This resource has no edit form.")

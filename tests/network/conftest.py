@@ -1,7 +1,9 @@
 """A real OVN Northbound ovsdb-server for the whole session (started here, stopped by its
 PID), emptied before each test that uses it. Tests read rows back with ovsdb-client, a
 client that is not Nubes, so they check what OVN really holds."""
+import re
 import time
+from types import SimpleNamespace
 
 import pytest
 from django.test import Client
@@ -111,3 +113,31 @@ def signed_in(user, project=None):
 @pytest.fixture
 def browser(alice, project_a):
     return signed_in(alice, project_a)
+
+
+@pytest.fixture
+def lab(nb, alice, admin_user, project_a, run_tasks):
+    """Alice's network with a subnet, a router with a gateway on a public network, two ports,
+    a second subnet with no gateway address, and a floating IP not yet associated."""
+    from network import services
+
+    with run_tasks():
+        web, _ = services.create_network(alice, project_a, name="web")
+        subnet, _ = services.create_subnet(alice, web, cidr="10.0.0.0/24", gateway_ip="10.0.0.1")
+        bare_net, _ = services.create_network(alice, project_a, name="bare")
+        bare, _ = services.create_subnet(alice, bare_net, cidr="10.9.0.0/24")
+        public, _ = services.create_network(admin_user, project_a, name="public", external=True)
+        services.create_subnet(admin_user, public, cidr="172.24.4.0/24", gateway_ip="172.24.4.1")
+        router, _ = services.create_router(alice, project_a, name="edge", external_network=public)
+    with run_tasks():
+        db, _ = services.create_port(alice, project_a, web, name="db")
+        app, _ = services.create_port(alice, project_a, web, name="app")
+        fip, _ = services.create_floating_ip(alice, project_a, public)
+    return SimpleNamespace(web=web, subnet=subnet, bare=bare, public=public, router=router, db=db, app=app, fip=fip)
+
+
+def choices(page, form_id, field):
+    """The option values of one select of one form on a page."""
+    form = re.search(rf'<form[^>]*id="{form_id}".*?</form>', page, re.S).group(0)
+    select = re.search(rf'<select name="{field}".*?</select>', form, re.S).group(0)
+    return {int(value) for value in re.findall(r'value="(\d+)"', select)}

@@ -1,5 +1,6 @@
-"""The edit forms of networks, subnets and security groups: they change what the API lets a
-tenant PATCH, through the services; refusals are field errors and change nothing."""
+"""The edit forms of networks, subnets and security groups (ports and load balancers have files
+of their own): they change what the API lets a tenant PATCH, through the services; refusals are
+field errors and change nothing."""
 import pytest
 
 from network import services
@@ -72,10 +73,14 @@ def test_renaming_a_security_group(browser, net, run_tasks):
     assert (group.name, group.description) == ("web-in", "http")
 
 
-def test_resources_without_an_edit_form_have_no_edit_page(browser, net):
-    network, _, _ = net
-    assert browser.get(f"/network/ports/{network.pk}/edit/").status_code == 404
-    assert 'data-edit="' not in browser.get("/network/ports/").content.decode()
+def test_resources_without_an_edit_form_have_no_edit_page(browser, net, alice, run_tasks):
+    _, _, group = net
+    with run_tasks():
+        rule, _ = services.create_rule(alice, group, direction="ingress", ethertype="IPv4", protocol="tcp",
+                                       port_range_min=22, port_range_max=22)
+    assert browser.get(f"/network/security-group-rules/{rule.pk}/edit/").status_code == 404
+    page = browser.get("/network/security-group-rules/").content.decode()
+    assert f'data-delete="{rule.pk}"' in page and 'data-edit="' not in page
 
 
 def test_another_tenant_gets_404_and_a_reader_403(net, bob, charlie, project_a, project_b):

@@ -1,39 +1,12 @@
 """The router and floating IP pages: interfaces and gateway, association, against a real OVN
 NB; another tenant's objects are 404s or invalid choices, readers see but cannot change."""
-import re
 from types import SimpleNamespace
 
 import pytest
 
 from network import services
 from network.models import FloatingIP, Port, Router, RouterInterface
-from tests.network.conftest import signed_in
-
-
-@pytest.fixture
-def lab(nb, alice, admin_user, project_a, run_tasks):
-    """Alice's network with a subnet, a router with a gateway on a public network, two ports,
-    a second subnet with no gateway address, and a floating IP not yet associated."""
-    with run_tasks():
-        web, _ = services.create_network(alice, project_a, name="web")
-        subnet, _ = services.create_subnet(alice, web, cidr="10.0.0.0/24", gateway_ip="10.0.0.1")
-        bare_net, _ = services.create_network(alice, project_a, name="bare")
-        bare, _ = services.create_subnet(alice, bare_net, cidr="10.9.0.0/24")
-        public, _ = services.create_network(admin_user, project_a, name="public", external=True)
-        services.create_subnet(admin_user, public, cidr="172.24.4.0/24", gateway_ip="172.24.4.1")
-        router, _ = services.create_router(alice, project_a, name="edge", external_network=public)
-    with run_tasks():
-        db, _ = services.create_port(alice, project_a, web, name="db")
-        app, _ = services.create_port(alice, project_a, web, name="app")
-        fip, _ = services.create_floating_ip(alice, project_a, public)
-    return SimpleNamespace(web=web, subnet=subnet, bare=bare, public=public, router=router, db=db, app=app, fip=fip)
-
-
-def choices(page, form_id, field):
-    """The option values of one select of one form on a page."""
-    form = re.search(rf'<form[^>]*id="{form_id}".*?</form>', page, re.S).group(0)
-    select = re.search(rf'<select name="{field}".*?</select>', form, re.S).group(0)
-    return {int(value) for value in re.findall(r'value="(\d+)"', select)}
+from tests.network.conftest import choices, signed_in
 
 
 def address(port):
