@@ -5,7 +5,9 @@ from django.core.exceptions import ValidationError
 
 from network import services
 from network.choices import DeviceOwner, Direction, EtherType, Ipv6Mode, LbProtocol, Protocol, State
-from network.form_fields import HostRoutesField, MembersField, PoolsField
+from network.form_fields import (
+    ROUTE_SEPARATOR, ROUTE_SHAPE, HostRoutesField, MembersField, PoolsField, parse_route, show_route,
+)
 from network.models import Network, OvnDeployment, Port, SecurityGroup, Subnet
 from network.models.load_balancers import HC_FAILURE, HC_INTERVAL_S, HC_SUCCESS, HC_TIMEOUT_S
 
@@ -287,6 +289,42 @@ class GatewayForm(ActionForm):
 
     def save(self, user):
         return services.update_router(user, self.obj, external_network=self.cleaned_data["external_network"])
+
+
+class SnatForm(ActionForm):
+    enable_snat = forms.BooleanField(required=False, label="SNAT for the router's subnets")
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("initial", {"enable_snat": kwargs["obj"].enable_snat})
+        super().__init__(*args, **kwargs)
+
+    def save(self, user):
+        return services.update_router(user, self.obj, enable_snat=self.cleaned_data["enable_snat"])
+
+
+class AddRouteForm(ActionForm):
+    route = forms.CharField(label="Static route", help_text=ROUTE_SHAPE)
+
+    def clean_route(self):
+        try:
+            return parse_route(self.cleaned_data["route"], ROUTE_SEPARATOR)
+        except ValueError:
+            raise ValidationError(f"{self.cleaned_data['route']!r} is not {ROUTE_SHAPE}.") from None
+
+    def save(self, user):
+        return services.update_router(user, self.obj, routes=[*self.obj.routes, self.cleaned_data["route"]])
+
+
+class RemoveRouteForm(ActionForm):
+    route = forms.ChoiceField(choices=())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["route"].choices = [(show_route(r), show_route(r)) for r in self.obj.routes]
+
+    def save(self, user):
+        gone = self.cleaned_data["route"]
+        return services.update_router(user, self.obj, routes=[r for r in self.obj.routes if show_route(r) != gone])
 
 
 def attachable_ports(project):

@@ -26,6 +26,9 @@ ROUTER = ObjectPage(Router, ("external_network", "gateway_port"), "network/route
     "add-interface": (forms.AddInterfaceForm, "Interface being added."),
     "remove-interface": (forms.RemoveInterfaceForm, "Interface being removed."),
     "gateway": (forms.GatewayForm, "Gateway being changed."),
+    "snat": (forms.SnatForm, "SNAT being changed."),
+    "add-route": (forms.AddRouteForm, "Static route being added."),
+    "remove-route": (forms.RemoveRouteForm, "Static route being removed."),
 })
 FLOATING_IP = ObjectPage(FloatingIP, ("allocation", "network", "port", "router"), "network/floating_ip.html",
                          "network:floating-ip", {
@@ -60,4 +63,5 @@ def act(request, pk, action, page):
     if saved(request, form):
         messages.success(request, done)
         return redirect(page.url_name, pk=obj.pk)
-    return _render(request, page, obj, bound=form)
+    # a refused verb may have set fields on `obj`; the page shows what the database holds
+    return _render(request, page, visible_or_404(page.model, request.user, pk, *page.related), bound=form)
