@@ -117,6 +117,17 @@ def fail(op, error, message=""):
     )
 
 
+def fail_interrupted():
+    """Fail every queued or running Operation: the embedded broker keeps no queue across
+    restarts, so their tasks died with the process that was to run them, and an Operation
+    left active would hold its target (one action at a time) for ever. Returns how many."""
+    reason = "Interrupted: the portal process that was to run it stopped. Try again."
+    ops = list(Operation.objects.filter(status__in=ACTIVE_STATUSES))
+    for op in ops:
+        fail(op, reason)
+    return len(ops)
+
+
 def cancelled(op, message="Cancelled"):
     return _save(op, status=OperationStatus.CANCELLED, message=message, finished=timezone.now())
 

@@ -2,6 +2,7 @@
 from django.contrib.auth import get_user_model
 
 from compute.models import Host
+from portal import operations
 from storage import services
 from storage.models import StoragePool
 
@@ -17,6 +18,8 @@ def seed(stdout):
         name = f"{host.name}-{DEFAULT_POOL}"
         if StoragePool.objects.filter(name=name).exists():
             continue
-        services.define_pool(admin, hosts=[host], name=name, libvirt_name=DEFAULT_POOL, type="dir",
-                             target_path=DEFAULT_POOL_PATH)
+        # Run here: `make run` seeds in a process of its own before the portal starts, and
+        # the embedded broker keeps no queue across processes.
+        operations.run_inline(services.define_pool, admin, hosts=[host], name=name, libvirt_name=DEFAULT_POOL,
+                              type="dir", target_path=DEFAULT_POOL_PATH)
         stdout.write(f"Storage pool {name} registered on {host.name}.")

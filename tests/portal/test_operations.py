@@ -67,3 +67,18 @@ def test_operations_filter_by_status(api, project_a):
     operations.begin_untargeted("b", name="b", project=project_a)
     rows = api["alice"].get("/api/v1/operations/?status=succeeded").json()["results"]
     assert [row["id"] for row in rows] == [done.pk]
+
+
+def test_a_restart_of_the_embedded_portal_fails_what_its_lost_queue_held(project_a, project_b):
+    queued = operations.begin("project.recount_quota", project_a)
+    running = operations.mark_running(operations.begin("project.recount_quota", project_b))
+    done = operations.succeed(operations.begin_untargeted("demo.finished", name="x"))
+
+    assert operations.fail_interrupted() == 2
+
+    for op in (queued, running):
+        op.refresh_from_db()
+        assert op.status == "failed" and "Interrupted" in op.message
+    done.refresh_from_db()
+    assert done.status == "succeeded"
+    operations.begin("project.recount_quota", project_a)  # the target is free again

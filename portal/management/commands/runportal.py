@@ -9,6 +9,7 @@ from celery.beat import EmbeddedService
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from portal import operations
 from portal.celery import app as celery_app
 
 SERVER_START_TIMEOUT_S = 30
@@ -24,6 +25,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-beat", action="store_true", help="Do not run periodic tasks.")
 
     def handle(self, *args, host, port, concurrency, no_beat, **options):
+        if settings.CELERY_BROKER_URL.startswith("memory://"):
+            interrupted = operations.fail_interrupted()
+            if interrupted:
+                self.stdout.write(f"{interrupted} operation(s) of a previous run marked failed (interrupted).")
         config = uvicorn.Config("portal.asgi:application", host=host, port=port, log_level="warning", lifespan="off")
         server = uvicorn.Server(config)
         web = threading.Thread(target=server.run, name="asgi", daemon=True)
