@@ -25,9 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 ISOLATION_S = 10
 HEARTBEAT_PERIOD_S = 1.0
-# The fence lands at most one heartbeat after the isolation time, plus the probe and the
-# power-off (a probe is one open attempt: with the gateway's 3-retry backoff it took 3.5 s).
-FENCE_SLACK_S = 2.5
 BOOT_BUDGET_S = 45  # restart task + TCG boot to the first serial line (8-12 s measured)
 RESTORE_TIMEOUT_S = 300
 LIBVIRTD_B = "libvirtd-b"
@@ -73,6 +70,7 @@ def test_host_b_fails_and_its_ha_instance_restarts_on_host_a(admin_api, lab_clou
     restored = None
     try:
         wait_for_heartbeat(instance.serial_log_path)
+        last_seen = time.monotonic()  # host B answers during this round: no earlier than now
         scheduler_tasks.heartbeat()
         assert HostPower.objects.get(host=host_b).ha_state == c.HaState.HEALTHY
         qemu = qemu_pid_on_b(instance.domain_name)
@@ -83,9 +81,12 @@ def test_host_b_fails_and_its_ha_instance_restarts_on_host_a(admin_api, lab_clou
         beats_before = len(heartbeats(instance.serial_log_path))
 
         fenced_at = None
+        longest_round = 0.0  # a heartbeat round probes host B (with retries): it takes seconds
         deadline = failed_at + ISOLATION_S + BOOT_BUDGET_S
         while time.monotonic() < deadline and fenced_at is None:
+            round_start = time.monotonic()
             scheduler_tasks.heartbeat()
+            longest_round = max(longest_round, time.monotonic() - round_start)
             if HostPower.objects.get(host=host_b).ha_state == c.HaState.FENCED:
                 fenced_at = time.monotonic()
             else:
@@ -103,7 +104,10 @@ def test_host_b_fails_and_its_ha_instance_restarts_on_host_a(admin_api, lab_clou
         print(f"\nHA: host B fenced {fenced_at - failed_at:.1f} s after it failed (isolation {ISOLATION_S} s); "
               f"{instance.name} heartbeating on host A {beating_at - failed_at:.1f} s after the failure")
         assert new_beats, f"no heartbeat from host A within {ISOLATION_S + BOOT_BUDGET_S} s"
-        assert fenced_at - failed_at <= ISOLATION_S + FENCE_SLACK_S
+        # Not before the isolation time, and in the first heartbeat round after it (the
+        # round's own length is measured, not assumed: it grows with the machine's load).
+        assert fenced_at - last_seen >= ISOLATION_S
+        assert fenced_at - failed_at <= ISOLATION_S + HEARTBEAT_PERIOD_S + longest_round
         assert Host.objects.get(pk=host_b.pk).state == "down"
         instance.refresh_from_db()
         assert instance.host_id == host_a.pk and instance.state == "active"
