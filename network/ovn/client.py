@@ -91,8 +91,11 @@ def api_for(endpoint: str, timeout: float, schema: str = SCHEMA, api_base=impl_i
             api = _pool[endpoint] = _connect(endpoint, timeout, schema, api_base)
             return api
     if not _is_connected(api):
-        # After an NB restart the IDL waits out its reconnect backoff; ask it to try now.
-        api.ovsdb_connection.force_reconnect()
+        # After an NB restart the IDL waits out its reconnect backoff; ask it to try now. Not
+        # through ovsdbapp's Connection.force_reconnect(): it also writes a wake-up byte that
+        # its loop only reads with a queued transaction, so the loop then spins at 100 % CPU
+        # for good. The IDL alone is woken by its reconnect timer (at most the max backoff).
+        api.ovsdb_connection.idl.force_reconnect()
         deadline = time.monotonic() + timeout
         while not _is_connected(api):
             if time.monotonic() > deadline:
