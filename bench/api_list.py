@@ -5,6 +5,7 @@ SQLite database; median and p95 latency and SQL queries per request at page size
 
 Prints figures; asserts nothing.
 """
+
 import argparse
 import statistics
 import time
@@ -28,20 +29,54 @@ def seed(instance_count, project_count, host_count):
     Membership.objects.create(project=projects[0], user=member, role="member")
     cluster = Cluster.objects.create(name="scale")
     Host.objects.bulk_create(
-        Host(name=f"h{n:03d}", uri=f"qemu+ssh://root@h{n:03d}.example/system", cluster=cluster, state="up",
-             cpus=64, mhz=2400, memory_mb=512 * 1024, facts={"cpu_model": "Cascadelake-Server"})
-        for n in range(host_count))
+        Host(
+            name=f"h{n:03d}",
+            uri=f"qemu+ssh://root@h{n:03d}.example/system",
+            cluster=cluster,
+            state="up",
+            cpus=64,
+            mhz=2400,
+            memory_mb=512 * 1024,
+            facts={"cpu_model": "Cascadelake-Server"},
+        )
+        for n in range(host_count)
+    )
     hosts = list(Host.objects.all())
     flavor = Flavor.objects.create(name="s1", vcpus=1, ram_mb=1024, disk_gb=10)
     image = Image.objects.create(name="scale", volume="scale.qcow2")
     Instance.objects.bulk_create(
-        (Instance(project=projects[n % project_count], name=f"vm{n}", flavor=flavor, image=image,
-                  host=hosts[n % host_count], vcpus=1, ram_mb=1024, disk_gb=10, state="active",
-                  power_state="running") for n in range(instance_count)), batch_size=1000)
+        (
+            Instance(
+                project=projects[n % project_count],
+                name=f"vm{n}",
+                flavor=flavor,
+                image=image,
+                host=hosts[n % host_count],
+                vcpus=1,
+                ram_mb=1024,
+                disk_gb=10,
+                state="active",
+                power_state="running",
+            )
+            for n in range(instance_count)
+        ),
+        batch_size=1000,
+    )
     Operation.objects.bulk_create(
-        (Operation(kind="instance.create", target_type="compute.instance", target_id=str(pk),
-                   target_name=f"vm{pk}", project_id=project_id, requester=staff, status="succeeded")
-         for pk, project_id in Instance.objects.values_list("pk", "project_id")), batch_size=1000)
+        (
+            Operation(
+                kind="instance.create",
+                target_type="compute.instance",
+                target_id=str(pk),
+                target_name=f"vm{pk}",
+                project_id=project_id,
+                requester=staff,
+                status="succeeded",
+            )
+            for pk, project_id in Instance.objects.values_list("pk", "project_id")
+        ),
+        batch_size=1000,
+    )
     return {"staff": staff, "member": member}
 
 
@@ -75,16 +110,20 @@ def main():
 
     started = time.perf_counter()
     users = seed(args.instances, args.projects, args.hosts)
-    print(f"Seeded {args.instances} instances in {args.projects} projects, {args.hosts} hosts, "
-          f"{args.instances * OPERATIONS_PER_INSTANCE} operations in {time.perf_counter() - started:.1f} s")
+    print(
+        f"Seeded {args.instances} instances in {args.projects} projects, {args.hosts} hosts, "
+        f"{args.instances * OPERATIONS_PER_INSTANCE} operations in {time.perf_counter() - started:.1f} s"
+    )
     print(f"Page size {PAGE_SIZE}, {args.requests} requests each:")
     for who, user in users.items():
         client = APIClient()
         client.force_authenticate(user)
         for resource in ("instances", "hosts", "operations"):
             latencies, queries = measure(client, f"/api/v1/{resource}/?page_size={PAGE_SIZE}", args.requests)
-            print(f"  {resource:<11} as {who:<6}  median {statistics.median(latencies):7.2f} ms   "
-                  f"p95 {p95(latencies):7.2f} ms   queries/request {min(queries)}-{max(queries)}")
+            print(
+                f"  {resource:<11} as {who:<6}  median {statistics.median(latencies):7.2f} ms   "
+                f"p95 {p95(latencies):7.2f} ms   queries/request {min(queries)}-{max(queries)}"
+            )
 
 
 if __name__ == "__main__":

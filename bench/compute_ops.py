@@ -7,6 +7,7 @@ action goes API -> service -> task -> gateway in one call. The time spent inside
 (libvirt's test driver) is measured apart, so "portal" is what Nubes itself adds. Prints
 figures; asserts nothing.
 """
+
 import argparse
 import os
 import shutil
@@ -55,8 +56,9 @@ class GatewayClock:
 
     def __init__(self, hv):
         self.spent = 0.0
-        for name in getattr(hv, "__all__", [n for n in dir(hv) if n.startswith(("domain_", "volume_", "host_",
-                                                                                 "list_"))]):
+        for name in getattr(
+            hv, "__all__", [n for n in dir(hv) if n.startswith(("domain_", "volume_", "host_", "list_"))]
+        ):
             verb = getattr(hv, name)
             if callable(verb) and not isinstance(verb, type):
                 setattr(hv, name, self._timed(verb))
@@ -68,6 +70,7 @@ class GatewayClock:
                 return verb(*args, **kwargs)
             finally:
                 self.spent += time.perf_counter() - started
+
         return run
 
 
@@ -102,9 +105,9 @@ def make_nodes(count, prefix):
 
 
 def bench_actions(count):
-    import hypervisor as hv
     from rest_framework.test import APIClient
 
+    import hypervisor as hv
     from compute.models import Instance
 
     user, _project, _hosts, flavor, image = setup_world(make_nodes(3, "actions"), "actions")
@@ -139,7 +142,6 @@ def bench_actions(count):
 
 def bench_reconciler(host_count, domain_count):
     import hypervisor as hv
-
     from compute import tasks
     from compute.models import Instance
 
@@ -148,10 +150,26 @@ def bench_reconciler(host_count, domain_count):
     rows = []
     for host in hosts:
         for n in range(per_host):
-            instance = Instance(project=project, name=f"{host.name}-{n}", flavor=flavor, image=image, host=host,
-                                vcpus=1, ram_mb=flavor.ram_mb, disk_gb=1, state="active", power_state="running")
-            spec = hv.DomainSpec(name=instance.domain_name, uuid=str(instance.uuid), memory_kib=65536, vnc=False,
-                                 instance_id="0", project_id=str(project.pk))
+            instance = Instance(
+                project=project,
+                name=f"{host.name}-{n}",
+                flavor=flavor,
+                image=image,
+                host=host,
+                vcpus=1,
+                ram_mb=flavor.ram_mb,
+                disk_gb=1,
+                state="active",
+                power_state="running",
+            )
+            spec = hv.DomainSpec(
+                name=instance.domain_name,
+                uuid=str(instance.uuid),
+                memory_kib=65536,
+                vnc=False,
+                instance_id="0",
+                project_id=str(project.pk),
+            )
             uuid = hv.domain_define(host.uri, hv.build_domain_xml(spec))
             hv.domain_start(host.uri, uuid)
             rows.append(instance)

@@ -7,6 +7,7 @@ Uses a throwaway SQLite database, registers the lab (lab/state/lab.json) through
 services, runs Celery tasks inline, and boots the lab guest on host A one run at a time
 (TCG: a few small guests at most on 2 cores). Prints medians; asserts nothing.
 """
+
 import argparse
 import re
 import statistics
@@ -57,8 +58,13 @@ def main():
     client.force_authenticate(admin)
     portal_s, boot_s, total_s = [], [], []
     for run in range(args.runs):
-        payload = {"project": project.pk, "name": f"bench-boot-{run}", "flavor": made["flavor"].pk,
-                   "image": made["image"].pk, "host": host_a.pk}
+        payload = {
+            "project": project.pk,
+            "name": f"bench-boot-{run}",
+            "flavor": made["flavor"].pk,
+            "image": made["image"].pk,
+            "host": host_a.pk,
+        }
         started = time.monotonic()
         response = client.post("/api/v1/instances/", payload, format="json")
         started_guest = time.monotonic()  # the task ran inline: define + start are done

@@ -15,6 +15,7 @@
    delivered and publish->receive latency p50/p99, with the in-memory channel layer and with
    Redis at 127.0.0.1:6379 when it answers. Prints figures; asserts nothing.
 """
+
 import argparse
 import asyncio
 import random
@@ -39,24 +40,29 @@ KIB_PER_GIB = 1024 * 1024
 
 # --- a host with N domains -------------------------------------------------------------------
 
+
 def domain_xml(index):
     mac = f"52:54:00:{index // 65536 % 256:02x}:{index // 256 % 256:02x}:{index % 256:02x}"
-    return (f'<domain type="test"><name>bench-{index:04d}</name><uuid>{uuid.UUID(int=index + 1)}</uuid>'
-            f'<memory>1048576</memory><vcpu>2</vcpu><os><type>hvm</type></os><devices>'
-            f'<disk type="file" device="disk"><source file="/var/lib/bench/{index}.img"/>'
-            f'<target dev="vda" bus="virtio"/></disk><interface type="network"><mac address="{mac}"/>'
-            f'<source network="default"/></interface></devices></domain>')
+    return (
+        f'<domain type="test"><name>bench-{index:04d}</name><uuid>{uuid.UUID(int=index + 1)}</uuid>'
+        f"<memory>1048576</memory><vcpu>2</vcpu><os><type>hvm</type></os><devices>"
+        f'<disk type="file" device="disk"><source file="/var/lib/bench/{index}.img"/>'
+        f'<target dev="vda" bus="virtio"/></disk><interface type="network"><mac address="{mac}"/>'
+        f'<source network="default"/></interface></devices></domain>'
+    )
 
 
 def node_file(domains):
     """A test-driver node with ``domains`` running domains (each with a disk and a NIC)."""
     path = Path(tempfile.mkdtemp(prefix="nubes-bench-node-")) / "node.xml"
     path.write_text(
-        '<node><cpu><mhz>2400</mhz><model>x86_64</model><active>64</active><nodes>1</nodes><sockets>2</sockets>'
-        f'<cores>16</cores><threads>2</threads></cpu><memory>{1024 * KIB_PER_GIB}</memory>'
+        "<node><cpu><mhz>2400</mhz><model>x86_64</model><active>64</active><nodes>1</nodes><sockets>2</sockets>"
+        f"<cores>16</cores><threads>2</threads></cpu><memory>{1024 * KIB_PER_GIB}</memory>"
         '<network><name>default</name><bridge name="virbr0"/><forward/>'
         '<ip address="192.168.122.1" netmask="255.255.255.0"/></network>'
-        + "".join(domain_xml(i) for i in range(domains)) + "</node>")
+        + "".join(domain_xml(i) for i in range(domains))
+        + "</node>"
+    )
     return path
 
 
@@ -74,7 +80,7 @@ def interface_name(dom):
     # The test driver names NICs testnet0, testnet1 ... in definition order; read it back.
     xml = dom.XMLDesc(0)
     start = xml.index("<target dev='", xml.index("<interface")) + len("<target dev='")
-    return xml[start:xml.index("'", start)]
+    return xml[start : xml.index("'", start)]
 
 
 def best(fn, repeat=REPEAT):
@@ -100,8 +106,10 @@ def bench_collection(domains):
     bulk = best(lambda: hv.bulk_domain_stats(uri))
     raw_bulk = best(lambda: conn.getAllDomainStats(hv.stats.STATS_GROUPS, 0))
     naive = best(lambda: per_domain(conn))
-    print(f"  in process (test driver)      bulk getAllDomainStats {raw_bulk * 1000:8.2f} ms   "
-          f"per-domain calls {naive * 1000:8.2f} ms   ratio {naive / raw_bulk:6.1f}x")
+    print(
+        f"  in process (test driver)      bulk getAllDomainStats {raw_bulk * 1000:8.2f} ms   "
+        f"per-domain calls {naive * 1000:8.2f} ms   ratio {naive / raw_bulk:6.1f}x"
+    )
     print(f"  gateway bulk_domain_stats     {bulk * 1000:8.2f} ms (incl. the simulated workload model)")
     if LIBVIRTD_SOCKET.exists():
         try:
@@ -113,8 +121,10 @@ def bench_collection(domains):
                 remote.defineXML(domain_xml(index)).create()
             rpc_bulk = best(lambda: remote.getAllDomainStats(hv.stats.STATS_GROUPS, 0))
             rpc_naive = best(lambda: per_domain(remote))
-            print(f"  over libvirtd's socket (RPC)  bulk getAllDomainStats {rpc_bulk * 1000:8.2f} ms   "
-                  f"per-domain calls {rpc_naive * 1000:8.2f} ms   ratio {rpc_naive / rpc_bulk:6.1f}x")
+            print(
+                f"  over libvirtd's socket (RPC)  bulk getAllDomainStats {rpc_bulk * 1000:8.2f} ms   "
+                f"per-domain calls {rpc_naive * 1000:8.2f} ms   ratio {rpc_naive / rpc_bulk:6.1f}x"
+            )
             remote.close()
     else:
         print(f"  over libvirtd's socket        skipped: no {LIBVIRTD_SOCKET}")
@@ -122,20 +132,33 @@ def bench_collection(domains):
 
 
 def bench_collector(uri):
+    import hypervisor as hv
     from compute.metrics import collector
     from compute.models import Cluster, Flavor, Host, Image, Instance, InstanceSample
     from portal.models import Project
-
-    import hypervisor as hv
 
     cluster = Cluster.objects.create(name="bench")
     host = Host.objects.create(name="bench-host", uri=uri, cluster=cluster, state="up", simulated=True)
     project = Project.objects.create(name="bench")
     flavor = Flavor.objects.create(name="bench", vcpus=2, ram_mb=1024, disk_gb=1)
     image = Image.objects.create(name="bench", volume="bench.qcow2")
-    Instance.objects.bulk_create([
-        Instance(project=project, name=record.name, uuid=record.uuid, flavor=flavor, image=image, host=host,
-                 vcpus=2, ram_mb=1024, disk_gb=1, state="active") for record in hv.bulk_domain_stats(uri)])
+    Instance.objects.bulk_create(
+        [
+            Instance(
+                project=project,
+                name=record.name,
+                uuid=record.uuid,
+                flavor=flavor,
+                image=image,
+                host=host,
+                vcpus=2,
+                ram_mb=1024,
+                disk_gb=1,
+                state="active",
+            )
+            for record in hv.bulk_domain_stats(uri)
+        ]
+    )
     at = time.time()
     collector.collect_host(host, at=at)  # the first collection has no rates yet
     times = []
@@ -144,8 +167,10 @@ def bench_collector(uri):
         result = collector.collect_host(host, at=at + 10 * step)
         times.append(time.perf_counter() - started)
     rows = InstanceSample.objects.count()
-    print(f"  Nubes' collector, whole host  {statistics.median(times) * 1000:8.2f} ms per collection "
-          f"({result.instances} instance samples + 1 host sample, published live; {rows} rows so far)")
+    print(
+        f"  Nubes' collector, whole host  {statistics.median(times) * 1000:8.2f} ms per collection "
+        f"({result.instances} instance samples + 1 host sample, published live; {rows} rows so far)"
+    )
 
 
 def bench_writes():
@@ -156,9 +181,19 @@ def bench_writes():
     print("\n2. Writing samples (SQLite file, bulk_create in batches of 500)")
     ids = list(Instance.objects.values_list("pk", flat=True))
     base = int(time.time())
-    rows = [InstanceSample(instance_id=ids[n % len(ids)], ts=base + n // len(ids), cpu_pct=12.5, mem_used_mb=512.0,
-                           net_rx_bps=1e5, net_tx_bps=5e4, disk_read_bps=1e6, disk_write_bps=2e6)
-            for n in range(SAMPLE_ROWS)]
+    rows = [
+        InstanceSample(
+            instance_id=ids[n % len(ids)],
+            ts=base + n // len(ids),
+            cpu_pct=12.5,
+            mem_used_mb=512.0,
+            net_rx_bps=1e5,
+            net_tx_bps=5e4,
+            disk_read_bps=1e6,
+            disk_write_bps=2e6,
+        )
+        for n in range(SAMPLE_ROWS)
+    ]
     started = time.perf_counter()
     with transaction.atomic():
         InstanceSample.objects.bulk_create(rows, batch_size=500)
@@ -168,10 +203,25 @@ def bench_writes():
 
 # --- websocket fan-out -----------------------------------------------------------------------
 
+
 def payload(instance):
-    values = {name: random.random() * 100 for name in (
-        "cpu_pct", "mem_used_mb", "mem_balloon_mb", "mem_available_mb", "disk_read_bps", "disk_write_bps",
-        "disk_read_iops", "disk_write_iops", "net_rx_bps", "net_tx_bps", "net_rx_pps", "net_tx_pps")}
+    values = {
+        name: random.random() * 100
+        for name in (
+            "cpu_pct",
+            "mem_used_mb",
+            "mem_balloon_mb",
+            "mem_available_mb",
+            "disk_read_bps",
+            "disk_write_bps",
+            "disk_read_iops",
+            "disk_write_iops",
+            "net_rx_bps",
+            "net_tx_bps",
+            "net_rx_pps",
+            "net_tx_pps",
+        )
+    }
     return {"scope": "instance", "id": instance, "ts": int(time.time()), "simulated": True, "values": values}
 
 
@@ -193,8 +243,16 @@ async def fanout(layer, clients, instances, follow, period):
 
     async def publish(instance):
         group = f"compute.instance.{instance}"
-        await layer.group_send(group, {"type": "relay", "group": group, "event": "metrics",
-                                       "data": payload(instance), "sent": time.perf_counter()})
+        await layer.group_send(
+            group,
+            {
+                "type": "relay",
+                "group": group,
+                "event": "metrics",
+                "data": payload(instance),
+                "sent": time.perf_counter(),
+            },
+        )
 
     async def drain(expected):
         deadline = time.perf_counter() + DRAIN_TIMEOUT_S
@@ -214,8 +272,13 @@ async def fanout(layer, clients, instances, follow, period):
         await drain(sum(followers))
         elapsed = time.perf_counter() - started
         ordered = sorted(latencies) or [float("nan")]
-        results[mode] = (received[0], sum(followers), elapsed, ordered[len(ordered) // 2],
-                         ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))])
+        results[mode] = (
+            received[0],
+            sum(followers),
+            elapsed,
+            ordered[len(ordered) // 2],
+            ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+        )
     for task in readers:
         task.cancel()
     return results
@@ -232,22 +295,30 @@ def redis_up():
 def bench_fanout(clients, instances, follow, period):
     from channels.layers import InMemoryChannelLayer
 
-    print(f"\n3. Websocket fan-out: {clients} clients each following {follow} of {instances} instances; "
-          f"every instance publishes once per {period:g} s (paced), then all at once (burst)")
+    print(
+        f"\n3. Websocket fan-out: {clients} clients each following {follow} of {instances} instances; "
+        f"every instance publishes once per {period:g} s (paced), then all at once (burst)"
+    )
     layers = [("in-memory", lambda: InMemoryChannelLayer(capacity=10_000))]
     if redis_up():
         from channels_redis.core import RedisChannelLayer
 
         prefix = f"nubes-bench-{uuid.uuid4().hex[:8]}"
-        layers.append(("redis", lambda: RedisChannelLayer(hosts=[f"redis://{REDIS[0]}:{REDIS[1]}"], prefix=prefix,
-                                                           capacity=10_000)))
+        layers.append(
+            (
+                "redis",
+                lambda: RedisChannelLayer(hosts=[f"redis://{REDIS[0]}:{REDIS[1]}"], prefix=prefix, capacity=10_000),
+            )
+        )
     else:
         print(f"  redis: nothing answers at {REDIS[0]}:{REDIS[1]}; skipped")
     for name, make in layers:
         results = asyncio.run(fanout(make(), clients, instances, follow, period))
         for mode, (got, expected, elapsed, p50, p99) in results.items():
-            print(f"  {name:<9} {mode:<5} delivered {got:>6}/{expected:<6} in {elapsed:6.2f} s = "
-                  f"{got / elapsed:8,.0f} msg/s   latency p50 {p50 * 1000:7.2f} ms  p99 {p99 * 1000:7.2f} ms")
+            print(
+                f"  {name:<9} {mode:<5} delivered {got:>6}/{expected:<6} in {elapsed:6.2f} s = "
+                f"{got / elapsed:8,.0f} msg/s   latency p50 {p50 * 1000:7.2f} ms  p99 {p99 * 1000:7.2f} ms"
+            )
 
 
 def bench_publish_helper(count=2000):
@@ -258,8 +329,10 @@ def bench_publish_helper(count=2000):
     for n in range(count):
         realtime.publish(f"compute.instance.{n}", "metrics", payload(n))
     per_call = (time.perf_counter() - started) / count
-    print(f"\n  portal.realtime.publish from a worker thread: {per_call * 1e6:.0f} µs per message "
-          f"(in-memory layer, no subscriber) -> {1 / per_call:,.0f} messages/s per worker")
+    print(
+        f"\n  portal.realtime.publish from a worker thread: {per_call * 1e6:.0f} µs per message "
+        f"(in-memory layer, no subscriber) -> {1 / per_call:,.0f} messages/s per worker"
+    )
 
 
 def main(argv=None):

@@ -11,6 +11,7 @@ callback stores the sample on a Migration row and publishes it (portal.realtime)
 migration's group; a subscriber on the channel layer (Redis when it answers at
 127.0.0.1:6379, else the in-memory layer) timestamps receipt. Prints figures; asserts nothing.
 """
+
 import argparse
 import asyncio
 import json
@@ -50,10 +51,14 @@ def setup_django():
 def simulated_hosts():
     """Two test-driver node files: A runs a 256 MiB guest, B is empty."""
     folder = Path(tempfile.mkdtemp(prefix="nubes-bench-mig-"))
-    cpu = ("<cpu><mhz>2400</mhz><model>x86_64</model><active>4</active><nodes>1</nodes><sockets>1</sockets>"
-           "<cores>4</cores><threads>1</threads></cpu><memory>16777216</memory>")
-    guest = (f'<domain type="test"><name>bench-guest</name><uuid>{SIMULATED_UUID}</uuid>'
-             f'<memory unit="MiB">{GUEST_MIB}</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>')
+    cpu = (
+        "<cpu><mhz>2400</mhz><model>x86_64</model><active>4</active><nodes>1</nodes><sockets>1</sockets>"
+        "<cores>4</cores><threads>1</threads></cpu><memory>16777216</memory>"
+    )
+    guest = (
+        f'<domain type="test"><name>bench-guest</name><uuid>{SIMULATED_UUID}</uuid>'
+        f'<memory unit="MiB">{GUEST_MIB}</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>'
+    )
     (folder / "a.xml").write_text(f"<node>{cpu}{guest}</node>")
     (folder / "b.xml").write_text(f"<node>{cpu}</node>")
     return f"test://{folder / 'a.xml'}", f"test://{folder / 'b.xml'}", SIMULATED_UUID, None
@@ -99,7 +104,7 @@ class Subscriber:
         while not self.stop.is_set():
             try:
                 message = await asyncio.wait_for(layer.receive(channel), RECEIVE_POLL_S * 100)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if message.get("event") == "migration.progress":
                 self.received[message["data"]["sample"]["elapsed_ms"]] = time.time()
@@ -114,17 +119,31 @@ def run_one(uri_a, uri_b, uuid_, bandwidth, real, migration_uri=None):
     from portal.models import Project
 
     cluster = Cluster.objects.get_or_create(name="bench")[0]
-    hosts = [Host.objects.get_or_create(uri=uri, defaults={"name": f"h{n}-{uuid.uuid4().hex[:4]}",
-                                                           "cluster": cluster})[0] for n, uri in enumerate((uri_a, uri_b))]
+    hosts = [
+        Host.objects.get_or_create(uri=uri, defaults={"name": f"h{n}-{uuid.uuid4().hex[:4]}", "cluster": cluster})[0]
+        for n, uri in enumerate((uri_a, uri_b))
+    ]
     project = Project.objects.get_or_create(name="bench")[0]
     flavor = Flavor.objects.get_or_create(name="bench", defaults={"vcpus": 1, "ram_mb": GUEST_MIB, "disk_gb": 1})[0]
     image = Image.objects.get_or_create(name="bench", defaults={"volume": "bench.qcow2"})[0]
-    instance = Instance.objects.update_or_create(uuid=uuid_, defaults={
-        "project": project, "name": "bench-guest", "flavor": flavor, "image": image, "host": hosts[0], "vcpus": 1,
-        "ram_mb": GUEST_MIB, "disk_gb": 1, "state": "active"})[0]
+    instance = Instance.objects.update_or_create(
+        uuid=uuid_,
+        defaults={
+            "project": project,
+            "name": "bench-guest",
+            "flavor": flavor,
+            "image": image,
+            "host": hosts[0],
+            "vcpus": 1,
+            "ram_mb": GUEST_MIB,
+            "disk_gb": 1,
+            "state": "active",
+        },
+    )[0]
     op = operations.begin("instance.migrate", instance, cancellable=True)
-    migration = Migration.objects.create(instance=instance, source=hosts[0], target=hosts[1], operation=op,
-                                         state="running", simulated=not real)
+    migration = Migration.objects.create(
+        instance=instance, source=hosts[0], target=hosts[1], operation=op, state="running", simulated=not real
+    )
     sent = {}
     relay = migration_tasks.ProgressRelay(migration, op)
 
@@ -144,11 +163,15 @@ def run_one(uri_a, uri_b, uuid_, bandwidth, real, migration_uri=None):
 
 def report(label, result, delays, polls):
     downtime = f"{result.downtime_ms} ms" if result.downtime_ms is not None else "?"
-    print(f"  {label:<26} total {result.total_ms / 1000:6.2f} s   downtime {downtime:>8}   transferred "
-          f"{result.data_transferred / MIB:8.1f} MiB   iterations {result.iterations:>3}")
+    print(
+        f"  {label:<26} total {result.total_ms / 1000:6.2f} s   downtime {downtime:>8}   transferred "
+        f"{result.data_transferred / MIB:8.1f} MiB   iterations {result.iterations:>3}"
+    )
     if delays:
-        print(f"  {'':<26} job stats -> subscriber: {len(delays)}/{polls} samples, median "
-              f"{statistics.median(delays):.1f} ms, max {max(delays):.1f} ms")
+        print(
+            f"  {'':<26} job stats -> subscriber: {len(delays)}/{polls} samples, median "
+            f"{statistics.median(delays):.1f} ms, max {max(delays):.1f} ms"
+        )
     else:
         print(f"  {'':<26} job stats -> subscriber: no sample arrived ({polls} published)")
 
@@ -167,18 +190,22 @@ def main(argv=None):
     else:
         why = "--simulated was asked" if LAB_JSON.exists() else f"{LAB_JSON} is missing: run `make lab`"
         print(f"Real figures need the lab ({why}).")
-        print(f"SIMULATED: the gateway's pre-copy model between two test-driver hosts, in real time "
-              f"(channel layer: {layer})")
+        print(
+            f"SIMULATED: the gateway's pre-copy model between two test-driver hosts, in real time "
+            f"(channel layer: {layer})"
+        )
         uri_a, uri_b, uuid_, lab = simulated_hosts()
     try:
         for bandwidth in bandwidths:
             label = f"{'unlimited' if not bandwidth else f'{bandwidth} MiB/s'} A -> B"
             hosts = lab[0]["hosts"] if real else None
-            result, delays, polls = run_one(uri_a, uri_b, uuid_, bandwidth, real,
-                                            hosts[1].get("migration_uri") if real else None)
+            result, delays, polls = run_one(
+                uri_a, uri_b, uuid_, bandwidth, real, hosts[1].get("migration_uri") if real else None
+            )
             report(label + ("" if real else " [simulated]"), result, delays, polls)
-            result, delays, polls = run_one(uri_b, uri_a, uuid_, bandwidth, real,
-                                            hosts[0].get("migration_uri") if real else None)
+            result, delays, polls = run_one(
+                uri_b, uri_a, uuid_, bandwidth, real, hosts[0].get("migration_uri") if real else None
+            )
             report(label.replace("A -> B", "B -> A") + ("" if real else " [simulated]"), result, delays, polls)
     finally:
         if real:

@@ -5,6 +5,7 @@ security-group rule change on a group of 200 ports, and the sync over 2,000 port
     .venv/bin/python bench/network_ops.py [--group-ports 200] [--sync-ports 2000]
 
 Prints figures; asserts nothing."""
+
 import argparse
 import ipaddress
 import os
@@ -39,13 +40,17 @@ def bulk_ports(network, subnet, count, group):
     from network.models import IPAllocation, Port
 
     taken = set(IPAllocation.objects.filter(subnet=subnet).values_list("address", flat=True))
-    hosts = (str(a) for a in ipaddress.ip_network(subnet.cidr).hosts() if str(a) not in taken and str(a) != subnet.gateway_ip)
+    hosts = (
+        str(a) for a in ipaddress.ip_network(subnet.cidr).hosts() if str(a) not in taken and str(a) != subnet.gateway_ip
+    )
     start = Port.objects.count()
-    ports = Port.objects.bulk_create(Port(project=network.project, network=network, mac_address=bench_mac(start + n))
-                                     for n in range(count))
+    ports = Port.objects.bulk_create(
+        Port(project=network.project, network=network, mac_address=bench_mac(start + n)) for n in range(count)
+    )
     IPAllocation.objects.bulk_create(IPAllocation(subnet=subnet, port=p, address=next(hosts)) for p in ports)
     Port.security_groups.through.objects.bulk_create(
-        Port.security_groups.through(port_id=p.pk, securitygroup_id=group.pk) for p in ports)
+        Port.security_groups.through(port_id=p.pk, securitygroup_id=group.pk) for p in ports
+    )
     return ports
 
 
@@ -91,22 +96,37 @@ def run(server, args):
     api = APIClient()
     api.force_authenticate(user)
     print(f"OVN NB: ovsdb-server at {server.endpoint}")
-    net = timed("network (API call -> Logical_Switch)", lambda: api.post("/api/v1/networks/", {"name": "n1"},
-                format="json"), lambda b: len(server.rows("Logical_Switch", name=f"nubes-{b['uuid']}")))
-    timed("subnet (API call -> DHCP_Options)", lambda: api.post("/api/v1/subnets/", {
-        "network": net["id"], "cidr": "10.0.0.0/16", "gateway_ip": "10.0.0.1"}, format="json"),
-        lambda b: len(server.rows("DHCP_Options")))
-    timed("port (API call -> LSP + port groups)", lambda: api.post("/api/v1/ports/", {"network": net["id"]},
-          format="json"), lambda b: len(server.rows("Logical_Switch_Port", name=b["interface_id"])))
+    net = timed(
+        "network (API call -> Logical_Switch)",
+        lambda: api.post("/api/v1/networks/", {"name": "n1"}, format="json"),
+        lambda b: len(server.rows("Logical_Switch", name=f"nubes-{b['uuid']}")),
+    )
+    timed(
+        "subnet (API call -> DHCP_Options)",
+        lambda: api.post(
+            "/api/v1/subnets/", {"network": net["id"], "cidr": "10.0.0.0/16", "gateway_ip": "10.0.0.1"}, format="json"
+        ),
+        lambda b: len(server.rows("DHCP_Options")),
+    )
+    timed(
+        "port (API call -> LSP + port groups)",
+        lambda: api.post("/api/v1/ports/", {"network": net["id"]}, format="json"),
+        lambda b: len(server.rows("Logical_Switch_Port", name=b["interface_id"])),
+    )
 
     network, subnet = Network.objects.get(pk=net["id"]), Subnet.objects.get(network_id=net["id"])
     group = SecurityGroup.objects.get(project=project, is_default=True)
     bulk_ports(network, subnet, args.group_ports, group)
     sync_once(f"sync realising {args.group_ports} new ports")
-    timed(f"rule added to a group of {args.group_ports + 1} ports", lambda: api.post(
-        "/api/v1/security-group-rules/", {"group": group.pk, "direction": "ingress", "protocol": "tcp",
-                                          "port_range_min": 22, "port_range_max": 22}, format="json"),
-        lambda b: f"{len(server.rows('ACL'))} ACLs")
+    timed(
+        f"rule added to a group of {args.group_ports + 1} ports",
+        lambda: api.post(
+            "/api/v1/security-group-rules/",
+            {"group": group.pk, "direction": "ingress", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22},
+            format="json",
+        ),
+        lambda b: f"{len(server.rows('ACL'))} ACLs",
+    )
 
     bulk_ports(network, subnet, args.sync_ports - args.group_ports - 1, group)
     total = network.ports.count()

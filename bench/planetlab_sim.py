@@ -34,11 +34,11 @@ PERCENT = 100.0
 # it keeps a host's next sample under 100 % about 99 % of the time on these traces.
 SIM_POLICY = ClusterPolicy(
     dpm_enabled=True,
-    dpm_target_low=0.60,   # tuned on 20110303; production's default is vSphere's 45-81 %
+    dpm_target_low=0.60,  # tuned on 20110303; production's default is vSphere's 45-81 %
     dpm_target_high=0.80,
     dpm_min_hosts_on=1,
     dpm_max_evacuations=2,
-    dpm_standby_window=24,    # standby judged on 2 h of demand (and 30 min of trend), wakes on 1 h
+    dpm_standby_window=24,  # standby judged on 2 h of demand (and 30 min of trend), wakes on 1 h
     dpm_standby_lookahead=6,
     drs_threshold=2,
     drs_max_target_load=0.80,
@@ -62,16 +62,20 @@ def simulate(args: tuple[Path, str, int, ClusterPolicy, Overcommit, bool, float]
 
 
 def _row(r: DayResult) -> str:
-    return (f"{r.day:<10} {r.vms:>5} {r.energy_kwh:>8.1f} {r.slatah * PERCENT:>7.3f} "
-            f"{r.pdm * PERCENT:>8.5f} {r.slav * PERCENT:>9.6f} {r.esv:>10.7f} "
-            f"{r.migrations:>6} {r.standby_actions:>5} {r.wake_actions:>5} "
-            f"{r.mean_active_hosts:>6.1f} {r.max_active_hosts:>4} "
-            f"{r.decision_ms_mean:>7.1f} {r.decision_ms_max:>7.1f}")
+    return (
+        f"{r.day:<10} {r.vms:>5} {r.energy_kwh:>8.1f} {r.slatah * PERCENT:>7.3f} "
+        f"{r.pdm * PERCENT:>8.5f} {r.slav * PERCENT:>9.6f} {r.esv:>10.7f} "
+        f"{r.migrations:>6} {r.standby_actions:>5} {r.wake_actions:>5} "
+        f"{r.mean_active_hosts:>6.1f} {r.max_active_hosts:>4} "
+        f"{r.decision_ms_mean:>7.1f} {r.decision_ms_max:>7.1f}"
+    )
 
 
-HEADER = (f"{'day':<10} {'VMs':>5} {'kWh':>8} {'SLATAH%':>7} {'PDM%':>8} {'SLAV%':>9} "
-          f"{'ESV':>10} {'migr':>6} {'off':>5} {'wake':>5} {'on avg':>6} {'max':>4} "
-          f"{'ms/step':>7} {'ms max':>7}")
+HEADER = (
+    f"{'day':<10} {'VMs':>5} {'kWh':>8} {'SLATAH%':>7} {'PDM%':>8} {'SLAV%':>9} "
+    f"{'ESV':>10} {'migr':>6} {'off':>5} {'wake':>5} {'on avg':>6} {'max':>4} "
+    f"{'ms/step':>7} {'ms max':>7}"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,11 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--days", nargs="*", help="days to run (default: all)")
     parser.add_argument("--hosts", type=int, default=REFERENCE_HOSTS)
-    parser.add_argument("--overcommit", type=Overcommit, default=Overcommit.CLOUDSIM,
-                        choices=list(Overcommit))
+    parser.add_argument("--overcommit", type=Overcommit, default=Overcommit.CLOUDSIM, choices=list(Overcommit))
     parser.add_argument("--jobs", type=int, default=2, help="days simulated in parallel")
-    parser.add_argument("--no-baseline", action="store_true",
-                        help="skip the no-power-management baseline")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the no-power-management baseline")
     parser.add_argument("--threshold", type=int, help="DRS migration threshold 1-5")
     parser.add_argument("--percentile", type=float, help="demand percentile")
     parser.add_argument("--window", type=int, help="demand window (samples)")
@@ -91,37 +93,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--high", type=float, help="DPM target high")
     parser.add_argument("--standby-window", type=int, help="DPM standby window (samples)")
     parser.add_argument("--standby-lookahead", type=int, help="DPM standby lookahead (samples)")
-    parser.add_argument("--hold", type=float, default=DEFAULT_WAKE_HOLD_S,
-                        help="seconds a woken host is held on (NUBES_DPM_WAKE_HOLD)")
+    parser.add_argument(
+        "--hold", type=float, default=DEFAULT_WAKE_HOLD_S, help="seconds a woken host is held on (NUBES_DPM_WAKE_HOLD)"
+    )
     args = parser.parse_args(argv)
 
     policy = SIM_POLICY
-    overrides = {"drs_threshold": args.threshold, "demand_percentile": args.percentile,
-                 "demand_window": args.window, "dpm_target_low": args.low,
-                 "dpm_target_high": args.high, "dpm_standby_window": args.standby_window,
-                 "dpm_standby_lookahead": args.standby_lookahead}
+    overrides = {
+        "drs_threshold": args.threshold,
+        "demand_percentile": args.percentile,
+        "demand_window": args.window,
+        "dpm_target_low": args.low,
+        "dpm_target_high": args.high,
+        "dpm_standby_window": args.standby_window,
+        "dpm_standby_lookahead": args.standby_lookahead,
+    }
     policy = replace(policy, **{k: v for k, v in overrides.items() if v is not None})
     if args.high is not None:
         policy = replace(policy, drs_max_target_load=args.high)
     days = args.days or available_days(args.data)
     jobs = [(args.data, d, args.hosts, policy, args.overcommit, True, args.hold) for d in days]
     if not args.no_baseline:
-        jobs += [(args.data, d, args.hosts, policy, args.overcommit, False, args.hold)
-                 for d in days]
+        jobs += [(args.data, d, args.hosts, policy, args.overcommit, False, args.hold) for d in days]
     with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         results = list(pool.map(simulate, jobs))
-    managed = results[:len(days)]
-    baseline = results[len(days):]
+    managed = results[: len(days)]
+    baseline = results[len(days) :]
 
     refs = reference_policies(args.data)
     best = best_reference(refs)
     budget = best.migrations // MIGRATION_BUDGET_SHARE
-    print(f"PlanetLab, {args.hosts} hosts ({cloudsim.HOST_CPUS}-core HP G4/G5), "
-          f"overcommit model: {args.overcommit}; policy: DPM {policy.dpm_target_low:.0%}-"
-          f"{policy.dpm_target_high:.0%} (standby judged over {policy.dpm_standby_window} "
-          f"samples and {policy.dpm_standby_lookahead} ahead, woken hosts held "
-          f"{args.hold:g} s), DRS threshold {policy.drs_threshold}, demand "
-          f"p{policy.demand_percentile:g} over {policy.demand_window} samples")
+    print(
+        f"PlanetLab, {args.hosts} hosts ({cloudsim.HOST_CPUS}-core HP G4/G5), "
+        f"overcommit model: {args.overcommit}; policy: DPM {policy.dpm_target_low:.0%}-"
+        f"{policy.dpm_target_high:.0%} (standby judged over {policy.dpm_standby_window} "
+        f"samples and {policy.dpm_standby_lookahead} ahead, woken hosts held "
+        f"{args.hold:g} s), DRS threshold {policy.drs_threshold}, demand "
+        f"p{policy.demand_percentile:g} over {policy.demand_window} samples"
+    )
     print(HEADER)
     for r in managed:
         print(_row(r))
@@ -130,18 +139,22 @@ def main(argv: list[str] | None = None) -> int:
         for r in baseline:
             print(f"  {r.day}: {r.energy_kwh:.1f} kWh, SLATAH {r.slatah * PERCENT:.3f} %")
         print("  README: 800 hosts always on at full power ~ 2,419 kWh")
-    print(f"\nbest reference policy (lowest ESV, median day in the README): {best.name}: "
-          f"{best.energy_kwh} kWh, SLAV {best.slav_pct} %, ESV {best.esv:.7f}, "
-          f"{best.migrations:,} migrations (goal: ESV below, at most {budget:,} migrations)")
+    print(
+        f"\nbest reference policy (lowest ESV, median day in the README): {best.name}: "
+        f"{best.energy_kwh} kWh, SLAV {best.slav_pct} %, ESV {best.esv:.7f}, "
+        f"{best.migrations:,} migrations (goal: ESV below, at most {budget:,} migrations)"
+    )
     ok_days = 0
     for r in managed:
         better_esv = r.esv < best.esv
         few_migrations = r.migrations <= budget
         ok_days += better_esv and few_migrations
-        print(f"  {r.day}: ESV {r.esv:.7f} ({r.esv / best.esv:.1%} of the reference) "
-              f"{'<' if better_esv else '>='}; migrations {r.migrations:,} "
-              f"({r.migrations / best.migrations:.1%}) {'<=' if few_migrations else '>'} "
-              f"budget; energy {r.energy_kwh:.1f} vs {best.energy_kwh} kWh")
+        print(
+            f"  {r.day}: ESV {r.esv:.7f} ({r.esv / best.esv:.1%} of the reference) "
+            f"{'<' if better_esv else '>='}; migrations {r.migrations:,} "
+            f"({r.migrations / best.migrations:.1%}) {'<=' if few_migrations else '>'} "
+            f"budget; energy {r.energy_kwh:.1f} vs {best.energy_kwh} kWh"
+        )
     print(f"goal met on {ok_days} of {len(managed)} days")
     return 0
 

@@ -12,6 +12,7 @@ and pools are removed afterwards. Without a libvirtd it says that it needs the l
 measures on libvirt's test driver, labelled SIMULATED: those figures show the code path's
 overhead, not disk speed. Prints figures; asserts nothing.
 """
+
 import argparse
 import json
 import os
@@ -72,15 +73,21 @@ def clones(uri, size, label):
         fill(base.path, size)
     linked_s, _ = timed(lambda: hv.volume_create(uri, pool, "linked.qcow2", size, "qcow2", backing_path=base.path))
     full_s, _ = timed(lambda: hv.volume_copy(uri, pool, "base.qcow2", pool, "full.qcow2"))
-    print(f"[{label}] {size // GIB} GiB image: linked clone {linked_s * 1000:.1f} ms, full copy {full_s * 1000:.1f} ms"
-          f" ({full_s / linked_s if linked_s else float('inf'):.0f}x)")
+    print(
+        f"[{label}] {size // GIB} GiB image: linked clone {linked_s * 1000:.1f} ms, full copy {full_s * 1000:.1f} ms"
+        f" ({full_s / linked_s if linked_s else float('inf'):.0f}x)"
+    )
     clean(uri, pool, "linked.qcow2", "full.qcow2", "base.qcow2")
     hv.pool_delete(uri, pool, delete_data=True)  # leave the host as we found it
 
 
 def fill(path, size):
-    subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P {FILL_PATTERN:#x} 0 {size}", path], check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", f"write -P {FILL_PATTERN:#x} 0 {size}", path],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 def last_beat(log):
@@ -93,9 +100,16 @@ def boot_guest(uri, lab):
     guest = lab["guest"]
     name = f"nubes-bench-storage-{uuid.uuid4().hex[:8]}"
     log = f"{guest['serial_log_dir']}/{name}.log"
-    spec = hv.DomainSpec(name=name, memory_kib=GUEST_MEMORY_KIB, domain_type=lab["kvm"]["virt_type"],
-                         kernel=guest["kernel"], initrd=guest["initrd"], cmdline=f"{guest['cmdline']} nubes.hostname={name}",
-                         serial_log_path=log, vnc=False)
+    spec = hv.DomainSpec(
+        name=name,
+        memory_kib=GUEST_MEMORY_KIB,
+        domain_type=lab["kvm"]["virt_type"],
+        kernel=guest["kernel"],
+        initrd=guest["initrd"],
+        cmdline=f"{guest['cmdline']} nubes.hostname={name}",
+        serial_log_path=log,
+        vnc=False,
+    )
     dom = hv.domain_define(uri, hv.build_domain_xml(spec))
     hv.domain_start(uri, dom)
     deadline = time.monotonic() + BOOT_TIMEOUT_S
@@ -127,8 +141,10 @@ def live_move(uri, size, label):
         took = time.perf_counter() - started
         moved = job.end if job is not None else size
         after = last_beat(log)
-        print(f"[{label}] live move of a {size // GIB} GiB disk (full of data) of a running TCG guest: {took:.2f} s, "
-              f"{moved / took / (1 << 20):.0f} MiB/s; guest heartbeat {before} -> {after} during the move")
+        print(
+            f"[{label}] live move of a {size // GIB} GiB disk (full of data) of a running TCG guest: {took:.2f} s, "
+            f"{moved / took / (1 << 20):.0f} MiB/s; guest heartbeat {before} -> {after} during the move"
+        )
         hv.disk_detach(uri, dom, "vdb")
     finally:
         hv.domain_destroy(uri, dom)
@@ -141,13 +157,18 @@ def live_move(uri, size, label):
 
 
 def simulated_move(uri, size):
-    spec = hv.DomainSpec(name="bench-guest", memory_kib=256 * 1024,
-                         disks=(hv.DiskSpec(target_dev="vda", path="/var/lib/libvirt/images/guest.qcow2"),))
+    spec = hv.DomainSpec(
+        name="bench-guest",
+        memory_kib=256 * 1024,
+        disks=(hv.DiskSpec(target_dev="vda", path="/var/lib/libvirt/images/guest.qcow2"),),
+    )
     uuid = hv.domain_define(uri, hv.build_domain_xml(spec))
     hv.domain_start(uri, uuid)
     took, _ = timed(lambda: _copy_and_pivot(uri, uuid))
-    print(f"[SIMULATED test driver] live move (modelled block job, {size // GIB} GiB): {took * 1000:.1f} ms of gateway "
-          "overhead; real throughput needs the lab")
+    print(
+        f"[SIMULATED test driver] live move (modelled block job, {size // GIB} GiB): {took * 1000:.1f} ms of gateway "
+        "overhead; real throughput needs the lab"
+    )
 
 
 def _copy_and_pivot(uri, uuid):

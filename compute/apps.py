@@ -21,11 +21,16 @@ class ComputeConfig(AppConfig):
         for resource, count in _counters().items():
             quotas.register_counter(resource, count)
         from compute import teardown
+
         teardown.register()  # what a project purge removes: instances first
-        from compute import ui  # noqa: F401  (registers the dashboard card)
-        from compute import live
+        from compute import (
+            live,
+            ui,  # noqa: F401  (registers the dashboard card)
+        )
+
         live.ready()  # migration and metrics: websocket groups, beat entries, tasks
         from compute import overcommit_tasks
+
         overcommit_tasks.ready()  # the balloon policy's beat entry
 
 
@@ -42,5 +47,7 @@ def _counters():
 
     return {
         "instances": lambda project: holding(project).count(),
-        "vcpus": total("vcpus"), "ram_mb": total("ram_mb"), "disk_gb": total("disk_gb"),
+        "vcpus": total("vcpus"),
+        "ram_mb": total("ram_mb"),
+        "disk_gb": total("disk_gb"),
     }

@@ -1,4 +1,5 @@
 """Named constants of the compute app: states, kinds and the numbers behind them."""
+
 from django.db import models
 
 DOMAIN_PREFIX = "nubes-"
@@ -45,8 +46,12 @@ class InstanceState(models.TextChoices):
 
 # Instances that hold capacity on their host (placement counts them).
 PLACED_STATES = (
-    InstanceState.BUILDING, InstanceState.ACTIVE, InstanceState.SHUTOFF, InstanceState.PAUSED,
-    InstanceState.SUSPENDED, InstanceState.ERROR,
+    InstanceState.BUILDING,
+    InstanceState.ACTIVE,
+    InstanceState.SHUTOFF,
+    InstanceState.PAUSED,
+    InstanceState.SUSPENDED,
+    InstanceState.ERROR,
 )
 # States the reconciler leaves alone: a task owns the instance then.
 TRANSIENT_STATES = (InstanceState.BUILDING, InstanceState.DELETING, InstanceState.DELETED)

@@ -5,6 +5,7 @@ The key pair goes into meta-data's ``public-keys`` (NoCloud reads it like the EC
 the user's user data goes into user-data unchanged. Without user data the seed carries an
 empty ``#cloud-config`` so cloud-init still finds a valid document.
 """
+
 import hashlib
 import io
 import json
@@ -141,8 +142,10 @@ def place_seed(instance, root_path):
     host = instance.host
     if not host.simulated:
         if not is_local(host.uri):
-            raise ActionError(f"Cannot deliver cloud-init data to {host.name}: writing a seed image to a remote "
-                              "host needs a volume upload in the hypervisor gateway (not there yet).")
+            raise ActionError(
+                f"Cannot deliver cloud-init data to {host.name}: writing a seed image to a remote "
+                "host needs a volume upload in the hypervisor gateway (not there yet)."
+            )
         write_seed(path, seed.data)
     instance.seed_path, instance.seed_sha256 = path, seed.sha256
     instance.save(update_fields=["seed_path", "seed_sha256"])

@@ -5,6 +5,7 @@ QEMU's VNC server listens on the host's loopback (hypervisor.domain_xml), so the
 hosts on the portal's machine (qemu:///system); the port is the live one libvirt assigned,
 recorded on the instance by the tasks (``vnc_port``).
 """
+
 from urllib.parse import urlsplit
 
 from django.contrib.staticfiles import finders
@@ -20,16 +21,21 @@ TOKEN_MAX_AGE_S = 60
 VNC_LISTEN = "127.0.0.1"  # what the domain XML binds VNC to
 VNC_PASSWORD_MAX = 8
 NOVNC_MODULE = "vendor/novnc/core/rfb.js"  # noVNC from npm (static/package.json), served by settings.NOVNC_DIR
-SIMULATED_REFUSAL = ("This instance runs on a simulated host (libvirt's test driver): there is no guest, "
-                     "so there is no graphical console.")
+SIMULATED_REFUSAL = (
+    "This instance runs on a simulated host (libvirt's test driver): there is no guest, "
+    "so there is no graphical console."
+)
 READER_REFUSAL = "Readers cannot open the graphical console (it controls the guest)."
-NO_CLIENT_NOTE = ("The noVNC client is not installed on this portal: `make static-deps` installs it with npm "
-                  "(Node.js); restart the portal afterwards.")
+NO_CLIENT_NOTE = (
+    "The noVNC client is not installed on this portal: `make static-deps` installs it with npm "
+    "(Node.js); restart the portal afterwards."
+)
 # What the instance page's graphical console panel shows (data-vnc-state; the browser adds
 # connecting / connected / disconnected / failed).
 PANEL_READY, PANEL_REFUSED, PANEL_NO_CLIENT, PANEL_READER = "ready", "refused", "no-client", "reader"
-REMOTE_REFUSAL = ("VNC listens on the loopback of {host}, a remote host; the proxy reaches only hosts on the "
-                  "portal's machine.")
+REMOTE_REFUSAL = (
+    "VNC listens on the loopback of {host}, a remote host; the proxy reaches only hosts on the portal's machine."
+)
 
 
 class ConsoleRefused(Conflict):
@@ -84,8 +90,12 @@ def issue(user, instance):
         raise ConsoleRefused(reason)
     token = signing.dumps({"u": user.pk, "i": instance.pk}, salt=TOKEN_SALT, compress=True)
     password = instance.vnc_password() or ""
-    return {"token": token, "url": f"/ws/vnc/{instance.pk}/?token={token}", "expires_in": TOKEN_MAX_AGE_S,
-            "password": password[:VNC_PASSWORD_MAX]}
+    return {
+        "token": token,
+        "url": f"/ws/vnc/{instance.pk}/?token={token}",
+        "expires_in": TOKEN_MAX_AGE_S,
+        "password": password[:VNC_PASSWORD_MAX],
+    }
 
 
 def check(token, user_pk, instance_pk, max_age=TOKEN_MAX_AGE_S):

@@ -6,6 +6,7 @@ have no guest, and the consumer says so; on a real host it tails the log file li
 (`<serial><log file=.../>`), which needs the portal on the host's machine (or the log
 directory shared). No libvirt calls and no writes here.
 """
+
 import asyncio
 import os
 from urllib.parse import parse_qs
@@ -21,14 +22,15 @@ CHUNK = 64 * 1024
 BACKLOG = 16 * 1024  # bytes of earlier output shown on connect
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
-SIMULATED_NOTE = ("This instance runs on a simulated host (libvirt's test driver): there is no guest, "
-                  "so there is no console output.\n")
+SIMULATED_NOTE = (
+    "This instance runs on a simulated host (libvirt's test driver): there is no guest, "
+    "so there is no console output.\n"
+)
 
 
 @database_sync_to_async
 def _console_of(user, instance_id):
-    instance = (Instance.objects.visible_to(user).live().select_related("host")
-                .filter(pk=instance_id).first())
+    instance = Instance.objects.visible_to(user).live().select_related("host").filter(pk=instance_id).first()
     if instance is None:
         return None
     return {"simulated": instance.host is None or instance.host.simulated, "log": instance.serial_log_path}
@@ -91,8 +93,7 @@ VNC_CONNECT_TIMEOUT_S = 5
 @database_sync_to_async
 def _vnc_target(user, instance_id):
     """(refusal or None, port) of an instance the user may see, or None if it may not."""
-    instance = (Instance.objects.visible_to(user).live().select_related("host", "project")
-                .filter(pk=instance_id).first())
+    instance = Instance.objects.visible_to(user).live().select_related("host", "project").filter(pk=instance_id).first()
     if instance is None:
         return None
     return console.refusal(instance), instance.vnc_port
@@ -127,8 +128,9 @@ class VncProxyConsumer(AsyncWebsocketConsumer):
             return
         try:
             self.reader, self.writer = await asyncio.wait_for(
-                asyncio.open_connection(console.VNC_LISTEN, port), VNC_CONNECT_TIMEOUT_S)
-        except (OSError, asyncio.TimeoutError) as exc:
+                asyncio.open_connection(console.VNC_LISTEN, port), VNC_CONNECT_TIMEOUT_S
+            )
+        except (TimeoutError, OSError) as exc:
             await self.send(text_data=f"Cannot reach the VNC server on port {port}: {exc}")
             await self.close(code=CLOSE_REFUSED)
             return

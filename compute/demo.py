@@ -1,4 +1,5 @@
 """Demo data for `manage.py seed_demo`: a cluster of simulated hosts, flavors, an image."""
+
 from django.conf import settings
 
 from compute import tasks
@@ -12,23 +13,45 @@ FLAVORS = [
     {"name": "m1.small", "vcpus": 1, "ram_mb": 2048, "disk_gb": 20},
     {"name": "m1.medium", "vcpus": 2, "ram_mb": 4096, "disk_gb": 40},
     {"name": "m1.large", "vcpus": 4, "ram_mb": 8192, "disk_gb": 80},
-    {"name": "q1.qos", "vcpus": 2, "ram_mb": 2048, "disk_gb": 20, "cpu_shares": 512,
-     "cpu_reservation_mhz": 500, "cpu_limit_pct": 50},
-    {"name": "p1.numa", "vcpus": 4, "ram_mb": 4096, "disk_gb": 20, "cpu_policy": CpuPolicy.DEDICATED,
-     "numa_nodes": 2, "hugepages": True, "nic_queues": 4, "watchdog": WatchdogAction.RESET},
+    {
+        "name": "q1.qos",
+        "vcpus": 2,
+        "ram_mb": 2048,
+        "disk_gb": 20,
+        "cpu_shares": 512,
+        "cpu_reservation_mhz": 500,
+        "cpu_limit_pct": 50,
+    },
+    {
+        "name": "p1.numa",
+        "vcpus": 4,
+        "ram_mb": 4096,
+        "disk_gb": 20,
+        "cpu_policy": CpuPolicy.DEDICATED,
+        "numa_nodes": 2,
+        "hugepages": True,
+        "nic_queues": 4,
+        "watchdog": WatchdogAction.RESET,
+    },
 ]
 
 
 def seed(stdout):
-    cluster, _ = Cluster.objects.get_or_create(name=CLUSTER, defaults={"description": "Simulated hosts (libvirt test driver)"})
+    cluster, _ = Cluster.objects.get_or_create(
+        name=CLUSTER, defaults={"description": "Simulated hosts (libvirt test driver)"}
+    )
     for node in sorted(settings.NUBES_NODES_DIR.glob("*.xml")):
-        host, _ = Host.objects.get_or_create(name=node.stem, defaults={
-            "uri": f"test://{node.resolve()}", "cluster": cluster, "state": HostState.DOWN})
+        host, _ = Host.objects.get_or_create(
+            name=node.stem, defaults={"uri": f"test://{node.resolve()}", "cluster": cluster, "state": HostState.DOWN}
+        )
         tasks.read_facts_now(host)
         stdout.write(f"host {host.name}: {host.cpus} CPUs, {host.memory_mb} MB (simulated)")
     for spec in FLAVORS:
         Flavor.objects.get_or_create(name=spec["name"], defaults=spec)
     # On simulated hosts the image's volume is made in each host's 'default' pool on first use.
-    Image.objects.get_or_create(name=IMAGE, project=None, defaults={
-        "volume": f"{IMAGE}.qcow2", "virtual_size_gb": 1, "visibility": Visibility.PUBLIC, "min_ram_mb": 64})
+    Image.objects.get_or_create(
+        name=IMAGE,
+        project=None,
+        defaults={"volume": f"{IMAGE}.qcow2", "virtual_size_gb": 1, "visibility": Visibility.PUBLIC, "min_ram_mb": 64},
+    )
     stdout.write(f"compute: cluster {CLUSTER}, {len(FLAVORS)} flavors, image {IMAGE}")

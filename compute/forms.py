@@ -1,4 +1,5 @@
 """compute's forms; the rules are the services' (the same as the API's), keyed by field."""
+
 from django import forms
 
 from compute import hooks
@@ -19,8 +20,11 @@ class LaunchForm(ActionErrorMixin, forms.Form):
     flavor = forms.ModelChoiceField(queryset=Flavor.objects.none())
     image = forms.ModelChoiceField(queryset=Image.objects.none())
     key_pair = forms.ModelChoiceField(queryset=KeyPair.objects.none(), required=False)
-    user_data = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False,
-                                help_text="cloud-init user data (kept for the NoCloud seed)")
+    user_data = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        help_text="cloud-init user data (kept for the NoCloud seed)",
+    )
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)
@@ -31,20 +35,27 @@ class LaunchForm(ActionErrorMixin, forms.Form):
         choices = hooks.network_choices(project)
         if choices:  # networks come from the network app; without any, the host's default network
             self.fields["networks"] = forms.TypedMultipleChoiceField(
-                choices=choices, coerce=int, required=False, widget=forms.CheckboxSelectMultiple,
-                help_text="One NIC on each network chosen (none: the host's default network)")
+                choices=choices,
+                coerce=int,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+                help_text="One NIC on each network chosen (none: the host's default network)",
+            )
 
 
 # --- cloud-admin forms (compute.views_admin) -----------------------------------------------
+
 
 class MigrateForm(ActionErrorMixin, forms.Form):
     """The instance page's migrate form. Only the field types are checked here: the options'
     rules and the target's checks (the pool among them) are compute.migration's, as for the API."""
 
-    target_host = forms.ModelChoiceField(queryset=Host.objects.none(), required=False,
-                                         empty_label="scheduler's choice", label="Target")
-    live = forms.TypedChoiceField(choices=[("1", "live"), ("0", "cold (stopped)")], coerce=lambda v: v == "1",
-                                  initial="1", label="Kind")
+    target_host = forms.ModelChoiceField(
+        queryset=Host.objects.none(), required=False, empty_label="scheduler's choice", label="Target"
+    )
+    live = forms.TypedChoiceField(
+        choices=[("1", "live"), ("0", "cold (stopped)")], coerce=lambda v: v == "1", initial="1", label="Kind"
+    )
     bandwidth_mib_s = forms.IntegerField(required=False, label="Bandwidth MiB/s")
     max_downtime_ms = forms.IntegerField(required=False, label="Max downtime ms")
     auto_converge = forms.BooleanField(required=False, label="auto-converge")
@@ -52,10 +63,12 @@ class MigrateForm(ActionErrorMixin, forms.Form):
     compressed = forms.BooleanField(required=False)
     copy_storage = forms.BooleanField(required=False, label="copy storage")
     # data-pools-of: static/js/pool_filter.js keeps only the picked target's group.
-    target_pool = forms.ChoiceField(required=False, label="Target pool",
-                                    widget=forms.Select(attrs={"data-pools-of": "target_host"}),
-                                    help_text="With copy storage: the target's pool for the root disk "
-                                              "(default: a pool of the same name)")
+    target_pool = forms.ChoiceField(
+        required=False,
+        label="Target pool",
+        widget=forms.Select(attrs={"data-pools-of": "target_host"}),
+        help_text="With copy storage: the target's pool for the root disk (default: a pool of the same name)",
+    )
     reason = forms.CharField(max_length=255, required=False)
 
     def __init__(self, *args, instance, **kwargs):
@@ -64,10 +77,14 @@ class MigrateForm(ActionErrorMixin, forms.Form):
         self.fields["target_host"].queryset = targets
         chosen = self._chosen_target(targets)
         # Only the chosen target's pools; before a choice, every target's, grouped by host.
-        pools = [(chosen.name, hooks.pool_choices(chosen))] if chosen else \
-            [(host.name, hooks.pool_choices(host)) for host in targets]
-        self.fields["target_pool"].choices = [("", "same name as the root disk's pool")] + \
-            [(name, choices) for name, choices in pools if choices]
+        pools = (
+            [(chosen.name, hooks.pool_choices(chosen))]
+            if chosen
+            else [(host.name, hooks.pool_choices(host)) for host in targets]
+        )
+        self.fields["target_pool"].choices = [("", "same name as the root disk's pool")] + [
+            (name, choices) for name, choices in pools if choices
+        ]
 
     def _chosen_target(self, targets):
         pk = self.data.get("target_host") if self.is_bound else None
@@ -86,8 +103,18 @@ class ImageForm(forms.ModelForm):
 
     class Meta:
         model = Image
-        fields = ["name", "format", "visibility", "project", "os_type", "min_disk_gb", "min_ram_mb",
-                  "checksum_sha256", "pool", "volume"]
+        fields = [
+            "name",
+            "format",
+            "visibility",
+            "project",
+            "os_type",
+            "min_disk_gb",
+            "min_ram_mb",
+            "checksum_sha256",
+            "pool",
+            "volume",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

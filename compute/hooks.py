@@ -1,5 +1,6 @@
 """Seams other apps plug into, so compute imports none of them (storage and network depend on
 compute, never the other way round)."""
+
 from dataclasses import dataclass
 
 from django.dispatch import Signal
@@ -115,6 +116,7 @@ def nics(instance):
 
 
 # --- the root disk's current file ------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RootDisk:

@@ -5,6 +5,7 @@ the format is read from the header magic (qcow2 ``QFI\\xfb``; anything that is n
 known disk format is raw), and the Operation shows the progress. A bad header or a checksum
 mismatch fails the Operation and leaves no file behind.
 """
+
 import hashlib
 import math
 import os
@@ -35,7 +36,9 @@ SPOOL_DIR = "incoming"  # browser uploads waiting for their task, inside the ima
 
 def store_dir():
     """Where image data is kept on the portal's machine (NUBES_IMAGE_STORE, default DATA_DIR/images)."""
-    default = getattr(settings, "NUBES_IMAGE_STORE", None) or env_str("NUBES_IMAGE_STORE", str(settings.DATA_DIR / "images"))
+    default = getattr(settings, "NUBES_IMAGE_STORE", None) or env_str(
+        "NUBES_IMAGE_STORE", str(settings.DATA_DIR / "images")
+    )
     path = Path(default)
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -79,7 +82,7 @@ def receive(image, chunks, op, *, total=None):
         with open(part, "wb") as out:
             for chunk in chunks:
                 if sniffed is None:
-                    header += chunk[:HEADER_BYTES - len(header)]
+                    header += chunk[: HEADER_BYTES - len(header)]
                     if len(header) >= HEADER_BYTES:
                         sniffed = sniff(header, image.format)  # a bad header stops the copy here
                 out.write(chunk)
@@ -105,8 +108,15 @@ def receive(image, chunks, op, *, total=None):
         raise
     virtual_gb = max(1, math.ceil((virtual or size) / BYTES_PER_GIB))
     Image.objects.filter(pk=image.pk).update(
-        state=ImageState.ACTIVE, state_reason="", format=fmt, size_bytes=size, checksum_sha256=checksum,
-        virtual_size_gb=virtual_gb, min_disk_gb=max(image.min_disk_gb, virtual_gb), file_path=str(final))
+        state=ImageState.ACTIVE,
+        state_reason="",
+        format=fmt,
+        size_bytes=size,
+        checksum_sha256=checksum,
+        virtual_size_gb=virtual_gb,
+        min_disk_gb=max(image.min_disk_gb, virtual_gb),
+        file_path=str(final),
+    )
     return f"{image.name}: {size} bytes, {fmt}, sha256 {checksum[:12]}…, virtual size {virtual_gb} GB"
 
 
@@ -129,8 +139,7 @@ def upload(user, image, stream, *, length=None, request=None):
     """Stream the request body into the image inside this request; returns the finished Operation."""
     _check_uploadable(user, image)
     with transaction.atomic():
-        op = operations.begin("image.upload", image, user=user, project=image.project,
-                              detail={"bytes": length})
+        op = operations.begin("image.upload", image, user=user, project=image.project, detail={"bytes": length})
     operations.mark_running(op)
     try:
         message = receive(image, read_chunks(stream), op, total=length)
@@ -157,8 +166,13 @@ def upload_file(user, image, uploaded, request=None):
             out.write(chunk)
     try:
         with transaction.atomic():
-            op = operations.begin("image.upload", image, user=user, project=image.project,
-                                  detail={"spool": str(spool), "bytes": uploaded.size, "name": uploaded.name[:200]})
+            op = operations.begin(
+                "image.upload",
+                image,
+                user=user,
+                project=image.project,
+                detail={"spool": str(spool), "bytes": uploaded.size, "name": uploaded.name[:200]},
+            )
             transaction.on_commit(lambda: tasks.receive_upload.delay(op.pk))
     except operations.TargetBusy:
         spool.unlink(missing_ok=True)

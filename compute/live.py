@@ -1,5 +1,6 @@
 """What migration and monitoring add when the app starts (called from ComputeConfig.ready):
 the websocket groups they publish to, their Celery tasks and their beat schedule."""
+
 from django.conf import settings
 
 from portal.env import env_int
@@ -22,13 +23,16 @@ def ready():
     realtime.register("compute.migration", lambda user: Migration.objects.visible_to(user))
     # Host and cluster streams carry every tenant's load: cloud admins only.
     realtime.register("compute.host", lambda user: Host.objects.all() if user.is_staff else Host.objects.none())
-    realtime.register("compute.cluster",
-                      lambda user: Cluster.objects.all() if user.is_staff else Cluster.objects.none())
+    realtime.register(
+        "compute.cluster", lambda user: Cluster.objects.all() if user.is_staff else Cluster.objects.none()
+    )
     schedule = dict(app.conf.beat_schedule or {})
     schedule["compute-metrics-collect"] = {"task": COLLECT_TASK, "schedule": float(metrics_interval())}
     schedule["compute-metrics-rollup"] = {"task": ROLLUP_TASK, "schedule": float(ROLLUP_INTERVAL_S)}
     app.conf.beat_schedule = schedule
     # Celery's autodiscovery looks in compute.tasks only; these register the other tasks.
-    from compute import migration_tasks  # noqa: F401
+    from compute import (
+        migration_tasks,  # noqa: F401
+        ui_live,  # noqa: F401  (dashboard cards)
+    )
     from compute.metrics import tasks  # noqa: F401
-    from compute import ui_live  # noqa: F401  (dashboard cards)

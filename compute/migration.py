@@ -10,6 +10,7 @@ cluster CPU baseline or the instance's own CPU), reaches the instance's disk or 
 is chosen, what other apps register in compute.hooks (network: the target is an OVN chassis
 when the instance has OVN ports), and nothing else is running on the instance (TargetBusy).
 """
+
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -49,6 +50,7 @@ INSTANCE_RELATED = ("project", "flavor", "image", "host", "host__cluster")
 
 
 # --- options -------------------------------------------------------------------------------
+
 
 def normalise_options(options, live):
     """A clean options dict (defaults filled in) or an ActionError naming the bad field."""
@@ -106,6 +108,7 @@ def gateway_options(options, live, migration_uri=None):
 
 # --- pre-checks ----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Demand:
     """What the instance holds, shaped like a flavor for placement's capacity check."""
@@ -120,9 +123,14 @@ class Demand:
 
 def demand_of(instance):
     flavor = instance.flavor
-    return Demand(name=f"{flavor.name} (instance {instance.name})", vcpus=instance.vcpus, ram_mb=instance.ram_mb,
-                  disk_gb=instance.disk_gb, cpu_policy=flavor.cpu_policy,
-                  cpu_reservation_mhz=flavor.cpu_reservation_mhz)
+    return Demand(
+        name=f"{flavor.name} (instance {instance.name})",
+        vcpus=instance.vcpus,
+        ram_mb=instance.ram_mb,
+        disk_gb=instance.disk_gb,
+        cpu_policy=flavor.cpu_policy,
+        cpu_reservation_mhz=flavor.cpu_reservation_mhz,
+    )
 
 
 def _may_migrate(user):
@@ -137,8 +145,9 @@ def check_instance(instance, live):
     if instance.state not in allowed:
         kind = "A live" if live else "A cold"
         hint = " Stop it for a cold migration." if not live and instance.state in LIVE_STATES else ""
-        raise Conflict(f"{kind} migration needs the instance {' or '.join(allowed)}; "
-                       f"{instance.name} is {instance.state}.{hint}")
+        raise Conflict(
+            f"{kind} migration needs the instance {' or '.join(allowed)}; {instance.name} is {instance.state}.{hint}"
+        )
     running = operations.active_on(instance)
     if running is not None:
         raise operations.TargetBusy(running)
@@ -160,8 +169,11 @@ def check_target(instance, target, options):
     if not shared:
         hooks.check_root_disk(instance, "copy the root disk (copy-storage migration) of")
     if not shared and not options.get("copy_storage"):
-        raise ActionError(f"The root disk of {instance.name} is not reachable from {target.name}: choose "
-                          "copy_storage to copy it along.", field="copy_storage")
+        raise ActionError(
+            f"The root disk of {instance.name} is not reachable from {target.name}: choose "
+            "copy_storage to copy it along.",
+            field="copy_storage",
+        )
     if not shared:
         check_copy_pool(instance, target, options)
     return shared
@@ -171,8 +183,9 @@ def check_up_with_room(instance, target):
     """The target is up and has room for the instance (the cluster's overcommit ratios)."""
     if target.state != HostState.UP:
         why = f" ({target.state_reason})" if target.state_reason else ""
-        raise ActionError(f"Target host {target.name} is {target.state}{why}; it takes no instances.",
-                          field="target_host")
+        raise ActionError(
+            f"Target host {target.name} is {target.state}{why}; it takes no instances.", field="target_host"
+        )
     used = placement._usage_by_host([target]).get(target.pk, placement.Usage())
     why = placement.capacity_rejection(demand_of(instance), target.cluster, target, used)
     if why is not None:
@@ -201,11 +214,15 @@ def check_cpu(instance, target):
     except hv.HostUnreachable as exc:
         raise ActionError(f"Cannot reach a host to compare CPUs: {exc}", field="target_host") from exc
     except (hv.NotSupported, hv.InvalidConfig) as exc:
-        raise ActionError(f"CPU compatibility with {target.name} cannot be checked: {exc}",
-                          field="target_host") from exc
+        raise ActionError(
+            f"CPU compatibility with {target.name} cannot be checked: {exc}", field="target_host"
+        ) from exc
     if verdict == "incompatible":
-        raise ActionError(f"Target host {target.name} cannot run {what}: its CPU lacks features the guest uses. "
-                          "Set a cluster CPU baseline (EVC) or choose another host.", field="target_host")
+        raise ActionError(
+            f"Target host {target.name} cannot run {what}: its CPU lacks features the guest uses. "
+            "Set a cluster CPU baseline (EVC) or choose another host.",
+            field="target_host",
+        )
 
 
 def storage_shared(instance, target):
@@ -222,8 +239,10 @@ def storage_shared(instance, target):
 def root_copy_pool(instance, options):
     """The target's pool a copy-storage migration copies the root disk into: the chosen
     target_pool, else a pool of the same name as the root disk's."""
-    return options.get("target_pool") or hooks.root_disk_files(
-        instance, ((instance.image.pool, instance.root_volume),))[0][0]
+    return (
+        options.get("target_pool")
+        or hooks.root_disk_files(instance, ((instance.image.pool, instance.root_volume),))[0][0]
+    )
 
 
 def check_copy_pool(instance, target, options):
@@ -234,8 +253,11 @@ def check_copy_pool(instance, target, options):
     try:
         hv.pool_info(target.uri, pool)
     except hv.PoolNotFound as exc:
-        raise ActionError(f"{target.name} has no storage pool {pool} to copy the root disk of {instance.name} into: "
-                          "choose target_pool (one of its pools).", field="target_pool") from exc
+        raise ActionError(
+            f"{target.name} has no storage pool {pool} to copy the root disk of {instance.name} into: "
+            "choose target_pool (one of its pools).",
+            field="target_pool",
+        ) from exc
     except hv.HostUnreachable as exc:
         raise ActionError(f"Cannot reach {target.name} to find pool {pool}: {exc}", field="target_host") from exc
 
@@ -244,8 +266,9 @@ def choose_target(instance, options):
     """The scheduler's pick among the other up hosts of the instance's cluster that pass
     every pre-check; ActionError listing each host's reason when none does."""
     source = instance.host
-    candidates = list(Host.objects.select_related("cluster").filter(cluster=source.cluster, state=HostState.UP)
-                      .exclude(pk=source.pk))
+    candidates = list(
+        Host.objects.select_related("cluster").filter(cluster=source.cluster, state=HostState.UP).exclude(pk=source.pk)
+    )
     reasons = []
     demand = demand_of(instance)
     while candidates:
@@ -267,8 +290,8 @@ def choose_target(instance, options):
 
 # --- start ---------------------------------------------------------------------------------
 
-def start_migration(instance, *, target_host=None, user=None, live=True, options=None, reason="",
-                    request=None):
+
+def start_migration(instance, *, target_host=None, user=None, live=True, options=None, reason="", request=None):
     """Pre-check, then queue the migration; returns its Operation (cancellable)."""
     _may_migrate(user)
     clean = normalise_options(options, live)
@@ -292,12 +315,26 @@ def _launch(instance, target_host, user, live, options, reason, *, waiting=None,
     from compute import migration_tasks
 
     with transaction.atomic():
-        op = operations.begin(OPERATION_KIND, instance, user=user, project=instance.project, cancellable=True,
-                              detail={"source": source.name, "target": target.name, "live": live})
-        fields = {"instance": instance, "source": source, "target": target, "live": live, "options": options,
-                  "state": MigrationState.QUEUED, "operation": op, "reason": reason[:255],
-                  "simulated": source.simulated and target.simulated,
-                  "requester": user if user is not None and user.is_authenticated else None}
+        op = operations.begin(
+            OPERATION_KIND,
+            instance,
+            user=user,
+            project=instance.project,
+            cancellable=True,
+            detail={"source": source.name, "target": target.name, "live": live},
+        )
+        fields = {
+            "instance": instance,
+            "source": source,
+            "target": target,
+            "live": live,
+            "options": options,
+            "state": MigrationState.QUEUED,
+            "operation": op,
+            "reason": reason[:255],
+            "simulated": source.simulated and target.simulated,
+            "requester": user if user is not None and user.is_authenticated else None,
+        }
         if waiting is None:
             migration = Migration.objects.create(**fields)
         else:
@@ -305,8 +342,9 @@ def _launch(instance, target_host, user, live, options, reason, *, waiting=None,
             for name, value in fields.items():
                 setattr(migration, name, value)
             migration.save()
-        record_event(instance, EventSource.ACTION, "migrate",
-                     f"{'live' if live else 'cold'} {source.name} → {target.name}", op)
+        record_event(
+            instance, EventSource.ACTION, "migrate", f"{'live' if live else 'cold'} {source.name} → {target.name}", op
+        )
         transaction.on_commit(lambda: migration_tasks.run_migration.delay(op.pk))
     audit.record(user, OPERATION_KIND, instance, request=request, from_host=source.name, to_host=target.name, live=live)
     return op
@@ -322,6 +360,7 @@ def _check_waiting(instance, live):
 
 
 # --- evacuation ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Evacuation:
@@ -354,15 +393,27 @@ def evacuate_host(host, *, user=None, batch=DEFAULT_EVACUATION_BATCH, request=No
     with transaction.atomic():
         Host.objects.filter(pk=host.pk).update(state=HostState.MAINTENANCE, state_reason="Evacuating")
         moving = Migration.objects.active().filter(instance__host=host).values_list("instance_id", flat=True)
-        instances = list(Instance.objects.filter(host=host, state__in=LIVE_STATES + COLD_STATES)
-                         .exclude(pk__in=list(moving)).select_related("flavor").order_by("-ram_mb", "pk"))
-        Migration.objects.bulk_create([
-            Migration(instance=instance, source=host, live=instance.state in LIVE_STATES, evacuating=host,
-                      state=MigrationState.WAITING, reason=f"evacuating {host.name}"[:255],
-                      options={"max_downtime_ms": QEMU_DEFAULT_DOWNTIME_MS, BATCH_KEY: batch},
-                      requester=user if user is not None and user.is_authenticated else None)
-            for instance in instances
-        ])
+        instances = list(
+            Instance.objects.filter(host=host, state__in=LIVE_STATES + COLD_STATES)
+            .exclude(pk__in=list(moving))
+            .select_related("flavor")
+            .order_by("-ram_mb", "pk")
+        )
+        Migration.objects.bulk_create(
+            [
+                Migration(
+                    instance=instance,
+                    source=host,
+                    live=instance.state in LIVE_STATES,
+                    evacuating=host,
+                    state=MigrationState.WAITING,
+                    reason=f"evacuating {host.name}"[:255],
+                    options={"max_downtime_ms": QEMU_DEFAULT_DOWNTIME_MS, BATCH_KEY: batch},
+                    requester=user if user is not None and user.is_authenticated else None,
+                )
+                for instance in instances
+            ]
+        )
         wakes = placement.evacuation_wakes(host, [(i.pk, demand_of(i)) for i in instances])
         wake = _begin_wakes(host, user, wakes) if wakes else None
     audit.record(user, "host.evacuate", host, request=request, batch=batch)
@@ -382,16 +433,22 @@ def _begin_wakes(host, user, wakes):
     """Queue the wake of the standby hosts the evacuation needs (DPM's wake path, one per host)."""
     from compute import migration_tasks
 
-    op = operations.begin(EVACUATION_WAKE_KIND, host, user=user, project=None, detail={"wakes": [
-        {"host": target.pk, "host_name": target.name, "instances": pks} for target, pks in wakes]})
+    op = operations.begin(
+        EVACUATION_WAKE_KIND,
+        host,
+        user=user,
+        project=None,
+        detail={"wakes": [{"host": target.pk, "host_name": target.name, "instances": pks} for target, pks in wakes]},
+    )
     transaction.on_commit(lambda: migration_tasks.wake_for_evacuation.delay(op.pk))
     return op
 
 
 def fail_waiting(host, instance_pks, error):
     """Close the waiting migrations of these instances off ``host`` as failed, with why."""
-    for migration in Migration.objects.filter(evacuating=host, state=MigrationState.WAITING,
-                                              instance_id__in=instance_pks):
+    for migration in Migration.objects.filter(
+        evacuating=host, state=MigrationState.WAITING, instance_id__in=instance_pks
+    ):
         _close(migration, MigrationState.FAILED, error)
 
 
@@ -430,6 +487,7 @@ def _close(migration, state, error=""):
 
 # --- while it runs -------------------------------------------------------------------------
 
+
 def cancel_migration(migration, user, request=None):
     """Abort: a waiting or queued one ends at once, a running one at the gateway's next poll
     (the instance keeps running on the source)."""
@@ -457,8 +515,7 @@ def switch_to_postcopy(migration, user, request=None):
     if migration.state != MigrationState.RUNNING:
         raise Conflict(f"Migration {migration.pk} is {migration.state}, not running.")
     if not migration.live or not migration.options.get("postcopy"):
-        raise ActionError("Post-copy was not allowed when this migration started (option postcopy).",
-                          field="postcopy")
+        raise ActionError("Post-copy was not allowed when this migration started (option postcopy).", field="postcopy")
     if migration.postcopy_requested:
         raise Conflict("The switch to post-copy was already requested.")
     Migration.objects.filter(pk=migration.pk).update(postcopy_requested=True)
@@ -468,6 +525,7 @@ def switch_to_postcopy(migration, user, request=None):
 
 
 # --- HA restart on another host ------------------------------------------------------------
+
 
 def restart_on(instance, target_host, *, reason=""):
     """Define and start ``instance`` on ``target_host`` from the database, never touching its
@@ -481,17 +539,22 @@ def restart_on(instance, target_host, *, reason=""):
     if target.pk == source.pk:
         raise ActionError(f"Instance {instance.name} is already on {target.name}.", field="target_host")
     if source.state != HostState.DOWN:
-        raise Conflict(f"{source.name} is {source.state}: an instance restarts elsewhere only after its host "
-                       "is fenced and down (its disks must not be written by two hosts).")
+        raise Conflict(
+            f"{source.name} is {source.state}: an instance restarts elsewhere only after its host "
+            "is fenced and down (its disks must not be written by two hosts)."
+        )
     if instance.state in (InstanceState.DELETING, InstanceState.DELETED, InstanceState.BUILDING):
         raise Conflict(f"Instance {instance.name} is {instance.state}; it is not restarted.")
     check_up_with_room(instance, target)
     from compute import migration_tasks
 
     with transaction.atomic():
-        op = operations.begin(RESTART_KIND, instance, project=instance.project,
-                              detail={"source": source.name, "target": target.pk, "target_name": target.name,
-                                      "reason": reason[:255]})
+        op = operations.begin(
+            RESTART_KIND,
+            instance,
+            project=instance.project,
+            detail={"source": source.name, "target": target.pk, "target_name": target.name, "reason": reason[:255]},
+        )
         record_event(instance, EventSource.ACTION, "ha restart", f"{source.name} → {target.name}: {reason}", op)
         transaction.on_commit(lambda: migration_tasks.restart_instance.delay(op.pk))
     audit.record(None, RESTART_KIND, instance, from_host=source.name, to_host=target.name, reason=reason)

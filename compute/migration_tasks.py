@@ -1,6 +1,7 @@
 """The migration task: reload the Migration by its Operation, run the gateway's migrate_domain,
 store and publish every progress sample, and end with the database saying where libvirt
 runs the domain - whatever happened (success, cancel, failure, time limit)."""
+
 import dataclasses
 import logging
 import time
@@ -23,8 +24,15 @@ from portal.tasks import Cancelled, run_operation
 log = logging.getLogger(__name__)
 PROGRESS_EVENT = "migration.progress"
 STATE_EVENT = "migration"
-MIGRATION_RELATED = ("instance__project", "instance__flavor", "instance__image", "instance__host__cluster",
-                     "source__cluster", "target__cluster", "operation")
+MIGRATION_RELATED = (
+    "instance__project",
+    "instance__flavor",
+    "instance__image",
+    "instance__host__cluster",
+    "source__cluster",
+    "target__cluster",
+    "operation",
+)
 SAMPLES_FLUSH_EVERY = 10  # progress samples are written to the row every N polls (and at the end)
 _sleep = time.sleep  # the simulated pre-copy paces itself with this; tests replace it
 
@@ -39,9 +47,16 @@ def publish(migration):
 
 
 def progress_payload(migration, sample):
-    return {"migration": migration.pk, "instance": migration.instance_id, "state": migration.state,
-            "phase": migration.phase, "percent": migration.percent, "simulated": migration.simulated,
-            "sample": sample, "published": time.time()}
+    return {
+        "migration": migration.pk,
+        "instance": migration.instance_id,
+        "state": migration.state,
+        "phase": migration.phase,
+        "percent": migration.percent,
+        "simulated": migration.simulated,
+        "sample": sample,
+        "published": time.time(),
+    }
 
 
 class ProgressRelay:
@@ -75,13 +90,17 @@ class ProgressRelay:
         realtime.publish(f"compute.instance.{migration.instance_id}", PROGRESS_EVENT, payload)
         if progress.percent != self.last_percent:
             self.last_percent = progress.percent
-            operations.progress(self.op, progress.percent, f"{progress.phase}: {progress.percent}% "
-                                f"(iteration {progress.iteration})")
+            operations.progress(
+                self.op, progress.percent, f"{progress.phase}: {progress.percent}% (iteration {progress.iteration})"
+            )
         self.read_requests()
 
     def read_requests(self):
-        cancel, postcopy = (Operation.objects.filter(pk=self.op.pk)
-                            .values_list("cancel_requested", "migration__postcopy_requested").get())
+        cancel, postcopy = (
+            Operation.objects.filter(pk=self.op.pk)
+            .values_list("cancel_requested", "migration__postcopy_requested")
+            .get()
+        )
         if cancel:
             self.control.cancel.set()
         if postcopy:
@@ -103,10 +122,18 @@ def migrate(op):
     settled, result, copied = False, None, None
     try:
         copied = _copy_storage_simulated(migration) or _copy_root(migration)
-        hooks.instance_migrating.send(sender=Instance, instance=instance, source=source, target=target,
-                                      live=migration.live)
-        result = hv.migrate_domain(source.uri, target.uri, str(instance.uuid),
-                                   _gateway_options(migration, copied), relay, relay.control, sleep=_sleep)
+        hooks.instance_migrating.send(
+            sender=Instance, instance=instance, source=source, target=target, live=migration.live
+        )
+        result = hv.migrate_domain(
+            source.uri,
+            target.uri,
+            str(instance.uuid),
+            _gateway_options(migration, copied),
+            relay,
+            relay.control,
+            sleep=_sleep,
+        )
     except hv.MigrationCancelled as exc:
         settled = True
         where = settle(migration, str(exc))
@@ -128,13 +155,20 @@ def migrate(op):
     _finish(migration, outcome, where, copied, result=result)
     if outcome != MigrationState.SUCCEEDED:
         raise ActionError(f"libvirt reported success but {instance.name} runs on {where.name}.")
-    hooks.instance_migrated.send(sender=Instance, instance=Instance.objects.get(pk=instance.pk), source=source,
-                                 target=target, copied_storage=bool(migration.options.get("copy_storage")),
-                                 root_disk=copied.on_target if copied is not None and copied.target_path else None)
+    hooks.instance_migrated.send(
+        sender=Instance,
+        instance=Instance.objects.get(pk=instance.pk),
+        source=source,
+        target=target,
+        copied_storage=bool(migration.options.get("copy_storage")),
+        root_disk=copied.on_target if copied is not None and copied.target_path else None,
+    )
     kind = "post-copy" if result.postcopy_used else "pre-copy"
-    return (f"{instance.name} moved {source.name} → {target.name} in {result.total_ms / 1000:.1f} s "
-            f"({kind}, downtime {result.downtime_ms if result.downtime_ms is not None else '?'} ms)"
-            + (" [simulated]" if result.simulated else ""))
+    return (
+        f"{instance.name} moved {source.name} → {target.name} in {result.total_ms / 1000:.1f} s "
+        f"({kind}, downtime {result.downtime_ms if result.downtime_ms is not None else '?'} ms)"
+        + (" [simulated]" if result.simulated else "")
+    )
 
 
 def _gateway_options(migration, copied=None):
@@ -216,17 +250,27 @@ def _finish(migration, state, where, copied, *, error="", result=None):
     if state == MigrationState.SUCCEEDED:
         fields.update(phase=MigrationPhase.COMPLETED, percent=100, memory_remaining=0)
     if result is not None:
-        fields.update(total_ms=result.total_ms, downtime_ms=result.downtime_ms,
-                      data_transferred=result.data_transferred, iterations=result.iterations,
-                      postcopy_used=result.postcopy_used, simulated=migration.simulated or result.simulated)
+        fields.update(
+            total_ms=result.total_ms,
+            downtime_ms=result.downtime_ms,
+            data_transferred=result.data_transferred,
+            iterations=result.iterations,
+            postcopy_used=result.postcopy_used,
+            simulated=migration.simulated or result.simulated,
+        )
     _update(migration, **fields)
     if copied is not None:
         _drop_copy(migration.source if where.pk == migration.target_id else migration.target, migration, copied)
-    hooks.instance_migration_ended.send(sender=Instance, instance=migration.instance, source=migration.source,
-                                        target=migration.target, where=where)
-    record_event(migration.instance, EventSource.ACTION, f"migrate {state}",
-                 f"{migration.source.name} → {migration.target.name}: now on {where.name}"
-                 + (f" ({error})" if error else ""), migration.operation)
+    hooks.instance_migration_ended.send(
+        sender=Instance, instance=migration.instance, source=migration.source, target=migration.target, where=where
+    )
+    record_event(
+        migration.instance,
+        EventSource.ACTION,
+        f"migrate {state}",
+        f"{migration.source.name} → {migration.target.name}: now on {where.name}" + (f" ({error})" if error else ""),
+        migration.operation,
+    )
     if migration.evacuating_id:
         from compute.migration import advance_evacuation
 
@@ -234,6 +278,7 @@ def _finish(migration, state, where, copied, *, error="", result=None):
 
 
 # --- where the domain really is ------------------------------------------------------------
+
 
 def _probe(host, uuid):
     """libvirt's state of the domain on ``host``: a PowerState, None (not there) or
@@ -247,8 +292,13 @@ def _probe(host, uuid):
         return "unknown"
 
 
-RUNNING_STATES = (PowerState.RUNNING, PowerState.BLOCKED, PowerState.PAUSED, PowerState.SHUTDOWN,
-                  PowerState.PMSUSPENDED)
+RUNNING_STATES = (
+    PowerState.RUNNING,
+    PowerState.BLOCKED,
+    PowerState.PAUSED,
+    PowerState.SHUTDOWN,
+    PowerState.PMSUSPENDED,
+)
 
 
 def locate(source, target, uuid):
@@ -275,10 +325,13 @@ def settle(migration, reason=""):
     host, power = locate(migration.source, migration.target, str(instance.uuid))
     if host is None:
         state_reason = (f"{reason} " if reason else "") + (
-            "Location unknown: the source host does not answer." if power == "unknown"
-            else "The domain is on neither host.")
-        compute_tasks.set_state(instance, InstanceState.ERROR,
-                                None if power == "unknown" else PowerState.VANISHED, state_reason.strip())
+            "Location unknown: the source host does not answer."
+            if power == "unknown"
+            else "The domain is on neither host."
+        )
+        compute_tasks.set_state(
+            instance, InstanceState.ERROR, None if power == "unknown" else PowerState.VANISHED, state_reason.strip()
+        )
         return migration.source
     if instance.host_id != host.pk:
         Instance.objects.filter(pk=instance.pk).update(host=host)
@@ -288,6 +341,7 @@ def settle(migration, reason=""):
 
 
 # --- evacuation onto standby hosts (compute.migration.evacuate_host) --------------------------
+
 
 @shared_task(bind=True)
 def wake_for_evacuation(self, op_id):
@@ -319,6 +373,7 @@ def wake_then_evacuate(op):
 
 # --- HA restart on another host (compute.migration.restart_on) -----------------------------
 
+
 @shared_task(bind=True)
 def restart_instance(self, op_id):
     return run_operation(op_id, restart, self.request.id or "")
@@ -335,8 +390,10 @@ def _root_on(target, instance):
         return hv.volume_info(target.uri, pool, name)
     except (hv.VolumeNotFound, hv.PoolNotFound) as exc:
         if not target.simulated:
-            raise ActionError(f"The root disk {name} of {instance.name} is not on storage {target.name} sees "
-                              f"(pool {pool}): it cannot restart there. {exc}") from exc
+            raise ActionError(
+                f"The root disk {name} of {instance.name} is not on storage {target.name} sees "
+                f"(pool {pool}): it cannot restart there. {exc}"
+            ) from exc
     return hv.volume_create(target.uri, pool, name, instance.disk_gb * BYTES_PER_GIB, "qcow2")
 
 

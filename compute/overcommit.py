@@ -8,6 +8,7 @@ a step at a time toward a floor; when free memory is back above ``high_free_pct`
 back what it took. Every change is an ``instance.set_balloon`` Operation whose InstanceEvent
 says why. The beat task that runs it is compute.overcommit_tasks.balloon_policy.
 """
+
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -30,6 +31,7 @@ PERCENT = 100
 
 
 # --- the overcommit view (database only) ---------------------------------------------------
+
 
 def with_memory_use(queryset):
     """Hosts annotated with what their instances hold, in one query (the API's list)."""
@@ -66,8 +68,10 @@ def summary(host):
         "cluster_ratio_limit": host.cluster.ram_overcommit,
         "overcommitted": allocated > usable,
         "overcommitted_mb": max(allocated - usable, 0),
-        "ksm": {key: memory.get(key) for key in ("ksm_available", "ksm_run", "ksm_pages_shared", "ksm_pages_sharing",
-                                                  "ksm_saved_kib")},
+        "ksm": {
+            key: memory.get(key)
+            for key in ("ksm_available", "ksm_run", "ksm_pages_shared", "ksm_pages_sharing", "ksm_saved_kib")
+        },
         "swap_total_kib": memory.get("swap_total_kib"),
         "swap_free_kib": memory.get("swap_free_kib"),
         "readable": bool(memory.get("readable")),
@@ -77,11 +81,15 @@ def summary(host):
 
 def ballooned_instances(host):
     """Running instances of the host whose balloon target is below their RAM."""
-    return [i for i in host.instances.filter(state__in=RUNNING_STATES).select_related("project").order_by("name")
-            if i.balloon_mb and i.balloon_mb < i.ram_mb]
+    return [
+        i
+        for i in host.instances.filter(state__in=RUNNING_STATES).select_related("project").order_by("name")
+        if i.balloon_mb and i.balloon_mb < i.ram_mb
+    ]
 
 
 # --- KSM -----------------------------------------------------------------------------------
+
 
 def set_ksm(user, host, run, request=None):
     """Start (1), stop (0) or stop-and-unmerge (2) KSM on a host whose /sys the portal reads."""
@@ -102,6 +110,7 @@ def set_ksm(user, host, run, request=None):
 
 
 # --- the balloon policy --------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BalloonPolicy:
@@ -170,9 +179,15 @@ def plan(total_mb, free_mb, guests, policy):
             target = max(floor, guest.balloon_mb - guest.ram_mb * policy.step_pct // PERCENT)
             if target < guest.balloon_mb:
                 need -= guest.balloon_mb - target
-                changes.append(Change(guest.instance_id, target, RECLAIM,
-                                      f"host free {free_pct:.1f}% < {policy.low_free_pct:g}%; guest idle "
-                                      f"({guest.cpu_pct:.1f}% CPU): {guest.balloon_mb} -> {target} MB"))
+                changes.append(
+                    Change(
+                        guest.instance_id,
+                        target,
+                        RECLAIM,
+                        f"host free {free_pct:.1f}% < {policy.low_free_pct:g}%; guest idle "
+                        f"({guest.cpu_pct:.1f}% CPU): {guest.balloon_mb} -> {target} MB",
+                    )
+                )
     elif free_pct > policy.high_free_pct:
         spare = free_mb - policy.high_free_pct * total_mb / PERCENT
         squeezed = [g for g in guests if g.owned and g.balloon_mb < g.ram_mb]
@@ -181,9 +196,14 @@ def plan(total_mb, free_mb, guests, policy):
             if target - guest.balloon_mb > spare:
                 break
             spare -= target - guest.balloon_mb
-            changes.append(Change(guest.instance_id, target, RELEASE,
-                                  f"host free {free_pct:.1f}% > {policy.high_free_pct:g}%: "
-                                  f"{guest.balloon_mb} -> {target} MB"))
+            changes.append(
+                Change(
+                    guest.instance_id,
+                    target,
+                    RELEASE,
+                    f"host free {free_pct:.1f}% > {policy.high_free_pct:g}%: {guest.balloon_mb} -> {target} MB",
+                )
+            )
     return changes
 
 
@@ -192,18 +212,36 @@ def guests_on(host, now, policy):
     plus one per ballooned instance)."""
     instances = list(Instance.objects.filter(host=host, state=InstanceState.ACTIVE))
     since = int(now) - policy.idle_window_s
-    cpu = dict(InstanceSample.objects.filter(instance__in=instances, resolution=0, ts__gte=since)
-               .values("instance").annotate(cpu=Avg("cpu_pct")).values_list("instance", "cpu"))
-    return [Guest(instance_id=i.pk, ram_mb=i.ram_mb, balloon_mb=i.balloon_mb or i.ram_mb, cpu_pct=cpu.get(i.pk),
-                  owned=bool(i.balloon_mb and i.balloon_mb < i.ram_mb and _set_by_policy(i)))
-            for i in instances]
+    cpu = dict(
+        InstanceSample.objects.filter(instance__in=instances, resolution=0, ts__gte=since)
+        .values("instance")
+        .annotate(cpu=Avg("cpu_pct"))
+        .values_list("instance", "cpu")
+    )
+    return [
+        Guest(
+            instance_id=i.pk,
+            ram_mb=i.ram_mb,
+            balloon_mb=i.balloon_mb or i.ram_mb,
+            cpu_pct=cpu.get(i.pk),
+            owned=bool(i.balloon_mb and i.balloon_mb < i.ram_mb and _set_by_policy(i)),
+        )
+        for i in instances
+    ]
 
 
 def _set_by_policy(instance):
-    detail = (Operation.objects
-              .filter(target_type="compute.instance", target_id=str(instance.pk), kind=f"instance.{Action.SET_BALLOON}",
-                      status=OperationStatus.SUCCEEDED)
-              .order_by("-created", "-pk").values_list("detail", flat=True).first())
+    detail = (
+        Operation.objects.filter(
+            target_type="compute.instance",
+            target_id=str(instance.pk),
+            kind=f"instance.{Action.SET_BALLOON}",
+            status=OperationStatus.SUCCEEDED,
+        )
+        .order_by("-created", "-pk")
+        .values_list("detail", flat=True)
+        .first()
+    )
     return bool(detail and detail.get("policy"))
 
 
@@ -214,8 +252,9 @@ def apply(changes):
     instances = Instance.objects.select_related("project", "host").in_bulk([c.instance_id for c in changes])
     for change in changes:
         try:
-            started.append(services.policy_balloon(instances[change.instance_id], change.memory_mb, change.policy,
-                                                   change.reason))
+            started.append(
+                services.policy_balloon(instances[change.instance_id], change.memory_mb, change.policy, change.reason)
+            )
         except (operations.TargetBusy, Conflict):
             continue
     return started

@@ -1,5 +1,6 @@
 """Celery tasks of memory overcommit: the balloon policy's beat run, the KSM switch, and reading
 a host's KSM / swap into its facts (hypervisor.hostmem)."""
+
 import dataclasses
 import time
 
@@ -50,8 +51,7 @@ def run_on_host(host, policy, now=None):
     if not host.simulated:
         record_host_memory(host)
     guests = overcommit.guests_on(host, now or time.time(), policy)
-    changes = overcommit.plan(node.memory_total_kib // KIB_PER_MIB, node.memory_free_kib // KIB_PER_MIB, guests,
-                              policy)
+    changes = overcommit.plan(node.memory_total_kib // KIB_PER_MIB, node.memory_free_kib // KIB_PER_MIB, guests, policy)
     return overcommit.apply(changes)
 
 

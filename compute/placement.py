@@ -5,6 +5,7 @@ It builds a snapshot of the cluster from the database and asks
 capacity check with the cluster's overcommit ratios decides. Either way a failure says, per
 host, why it was rejected - before anything is created.
 """
+
 import logging
 from dataclasses import dataclass, replace
 
@@ -45,11 +46,15 @@ def _usage_by_host(hosts):
         .annotate(
             shared=Sum("vcpus", filter=Q(flavor__cpu_policy=CpuPolicy.SHARED)),
             pinned=Sum("vcpus", filter=Q(flavor__cpu_policy=CpuPolicy.DEDICATED)),
-            ram=Sum("ram_mb"), disk=Sum("disk_gb"), mhz=Sum("flavor__cpu_reservation_mhz"),
+            ram=Sum("ram_mb"),
+            disk=Sum("disk_gb"),
+            mhz=Sum("flavor__cpu_reservation_mhz"),
         )
     )
     return {
-        row["host_id"]: Usage(row["shared"] or 0, row["pinned"] or 0, row["ram"] or 0, row["disk"] or 0, row["mhz"] or 0)
+        row["host_id"]: Usage(
+            row["shared"] or 0, row["pinned"] or 0, row["ram"] or 0, row["disk"] or 0, row["mhz"] or 0
+        )
         for row in rows
     }
 
@@ -96,8 +101,9 @@ def host_to_wake(flavor, hints=None):
     for cluster_hosts, usage in _clusters(hints):
         if not any(h.state == HostState.STANDBY for h in cluster_hosts):
             continue
-        snapshot, policy, request = _snapshot(smodel, PlacementRequest, flavor, cluster_hosts[0].cluster,
-                                              cluster_hosts, usage)
+        snapshot, policy, request = _snapshot(
+            smodel, PlacementRequest, flavor, cluster_hosts[0].cluster, cluster_hosts, usage
+        )
         result = standby_host_to_wake(request, snapshot, policy)
         if result.ok:
             return next(h for h in cluster_hosts if str(h.pk) == result.host_id)
@@ -135,8 +141,11 @@ def _reason(host, filter_name, reason):
 
 
 _POWER = {
-    HostState.UP: "UP", HostState.DOWN: "DOWN", HostState.MAINTENANCE: "MAINTENANCE",
-    HostState.STANDBY: "STANDBY", HostState.ERROR: "ERROR",
+    HostState.UP: "UP",
+    HostState.DOWN: "DOWN",
+    HostState.MAINTENANCE: "MAINTENANCE",
+    HostState.STANDBY: "STANDBY",
+    HostState.ERROR: "ERROR",
 }
 
 
@@ -151,33 +160,59 @@ def _cluster_state(smodel, cluster, hosts, usage):
     """The scheduler's host states, the hosts' load as one aggregate instance each, the policy."""
     host_states, instances = [], []
     for host in hosts:
-        host_states.append(smodel.HostState(
-            id=str(host.pk), cluster=str(cluster.pk), cpus=host.cpus, mhz=float(host.mhz or 1),
-            memory_mb=host.memory_mb, state=getattr(smodel.HostPowerState, _POWER[host.state]),
-            numa_nodes=host.numa_nodes or 1, disk_gb=float(host.disk_gb),
-            reserved_memory_mb=host.reserved_memory_mb,
-        ))
+        host_states.append(
+            smodel.HostState(
+                id=str(host.pk),
+                cluster=str(cluster.pk),
+                cpus=host.cpus,
+                mhz=float(host.mhz or 1),
+                memory_mb=host.memory_mb,
+                state=getattr(smodel.HostPowerState, _POWER[host.state]),
+                numa_nodes=host.numa_nodes or 1,
+                disk_gb=float(host.disk_gb),
+                reserved_memory_mb=host.reserved_memory_mb,
+            )
+        )
         used = usage.get(host.pk)
         if used is None:
             continue
         # The snapshot needs instances only as load: one aggregate per host is enough.
         if used.vcpus or used.ram_mb:
-            instances.append(smodel.InstanceState(
-                id=f"load-{host.pk}", host=str(host.pk), vcpus=used.vcpus, memory_mb=used.ram_mb,
-                disk_gb=float(used.disk_gb), reservation_mhz=float(used.reserved_mhz)))
+            instances.append(
+                smodel.InstanceState(
+                    id=f"load-{host.pk}",
+                    host=str(host.pk),
+                    vcpus=used.vcpus,
+                    memory_mb=used.ram_mb,
+                    disk_gb=float(used.disk_gb),
+                    reservation_mhz=float(used.reserved_mhz),
+                )
+            )
         if used.pinned_vcpus:
-            instances.append(smodel.InstanceState(
-                id=f"pinned-{host.pk}", host=str(host.pk), vcpus=used.pinned_vcpus, memory_mb=0, pinned=True))
-    policy = smodel.ClusterPolicy(cpu_overcommit=cluster.cpu_overcommit, ram_overcommit=cluster.ram_overcommit,
-                                  disk_overcommit=cluster.disk_overcommit)
+            instances.append(
+                smodel.InstanceState(
+                    id=f"pinned-{host.pk}", host=str(host.pk), vcpus=used.pinned_vcpus, memory_mb=0, pinned=True
+                )
+            )
+    policy = smodel.ClusterPolicy(
+        cpu_overcommit=cluster.cpu_overcommit,
+        ram_overcommit=cluster.ram_overcommit,
+        disk_overcommit=cluster.disk_overcommit,
+    )
     return host_states, instances, policy
 
 
 def _demand_state(smodel, instance_id, host_id, flavor):
     """An instance of ``flavor`` (or anything shaped like one) as the scheduler sees it."""
     return smodel.InstanceState(
-        id=instance_id, host=host_id, vcpus=flavor.vcpus, memory_mb=flavor.ram_mb, disk_gb=float(flavor.disk_gb),
-        reservation_mhz=float(flavor.cpu_reservation_mhz), pinned=flavor.cpu_policy == CpuPolicy.DEDICATED)
+        id=instance_id,
+        host=host_id,
+        vcpus=flavor.vcpus,
+        memory_mb=flavor.ram_mb,
+        disk_gb=float(flavor.disk_gb),
+        reservation_mhz=float(flavor.cpu_reservation_mhz),
+        pinned=flavor.cpu_policy == CpuPolicy.DEDICATED,
+    )
 
 
 def evacuation_wakes(host, demands):
@@ -197,8 +232,9 @@ def evacuation_wakes(host, demands):
     usage = _usage_by_host([h for h in hosts if h.pk != host.pk])
     host_states, load, policy = _cluster_state(smodel, host.cluster, hosts, usage)
     leaving = [_demand_state(smodel, str(pk), str(host.pk), demand) for pk, demand in demands]
-    plan = plan_evacuation(str(host.pk), smodel.Snapshot(hosts=tuple(host_states), instances=tuple(load + leaving)),
-                           policy)
+    plan = plan_evacuation(
+        str(host.pk), smodel.Snapshot(hosts=tuple(host_states), instances=tuple(load + leaving)), policy
+    )
     by_id = {str(h.pk): h for h in hosts}
     return [(by_id[hid], [int(m.instance_id) for m in plan.moves if m.target_host == hid]) for hid in plan.wakes]
 
@@ -235,7 +271,6 @@ def _capacity_place(flavor, cluster, hosts, usage):
     if not passing:
         return None, rejected
     return max(passing, key=lambda item: (item[0], item[1]))[2], []
-
 
 
 def check_fits(instance, flavor):

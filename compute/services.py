@@ -3,6 +3,7 @@
 Views and the API call these and nothing below them. Hypervisor work happens in tasks.py;
 the one piece of hypervisor vocabulary here is ``domain_spec`` (instance -> DomainSpec).
 """
+
 import secrets
 
 from django.db import transaction
@@ -12,9 +13,23 @@ from lxml import etree
 import hypervisor as hv
 from compute import hooks, placement
 from compute.choices import (
-    ALLOWED_FROM, BALLOON_STATS_PERIOD_S, CPU_PERIOD_US, KIB_PER_MIB, SHUTDOWN_TIMEOUT_S, STOP_TIMEOUT_MAX_S,
-    PLACED_STATES, VCPU_HOTPLUG_HEADROOM, VNC_PASSWORD_BYTES, Action, CpuPolicy, DiskBus, EventSource, HostState,
-    ImageState, InstanceState, RebootKind,
+    ALLOWED_FROM,
+    BALLOON_STATS_PERIOD_S,
+    CPU_PERIOD_US,
+    KIB_PER_MIB,
+    PLACED_STATES,
+    SHUTDOWN_TIMEOUT_S,
+    STOP_TIMEOUT_MAX_S,
+    VCPU_HOTPLUG_HEADROOM,
+    VNC_PASSWORD_BYTES,
+    Action,
+    CpuPolicy,
+    DiskBus,
+    EventSource,
+    HostState,
+    ImageState,
+    InstanceState,
+    RebootKind,
 )
 from compute.models import Flavor, HaPriority, Host, Image, Instance, InstanceEvent
 from portal import audit, operations, quotas
@@ -29,13 +44,19 @@ DISK_TARGETS = {DiskBus.VIRTIO: "vda", DiskBus.SCSI: "sda", DiskBus.SATA: "sda"}
 DIMM_ALIGN_MB = 2  # QEMU aligns hotplugged DIMMs to 2 MiB
 
 
-
 # --- hosts ---------------------------------------------------------------------------------
+
 
 def register_host(user, *, name, uri, cluster, credentials_path="", request=None):
     """Add a host (down until its facts are read) and queue the first refresh."""
-    host = Host(name=name, uri=uri, cluster=cluster, credentials_path=credentials_path,
-                state=HostState.DOWN, state_reason="Facts not read yet")
+    host = Host(
+        name=name,
+        uri=uri,
+        cluster=cluster,
+        credentials_path=credentials_path,
+        state=HostState.DOWN,
+        state_reason="Facts not read yet",
+    )
     host.full_clean()
     with transaction.atomic():
         host.save()
@@ -83,6 +104,7 @@ def set_host_state(user, host, state, reason="", request=None):
 
 # --- instances: create ---------------------------------------------------------------------
 
+
 def _writable(user, project):
     if project.role_of(user) not in (Role.ADMIN, Role.MEMBER):
         raise NotPermitted("Readers cannot change instances.")
@@ -102,17 +124,22 @@ def check_launch(project, flavor, image, key_pair):
         raise ActionError(f"Image {image.name} is {image.state}, not active.", field="image")
     needed_disk = max(image.min_disk_gb, image.virtual_size_gb)
     if flavor.disk_gb < needed_disk:
-        raise ActionError(f"Image {image.name} needs a root disk of {needed_disk} GB; "
-                          f"flavor {flavor.name} has {flavor.disk_gb} GB.", field="flavor")
+        raise ActionError(
+            f"Image {image.name} needs a root disk of {needed_disk} GB; flavor {flavor.name} has {flavor.disk_gb} GB.",
+            field="flavor",
+        )
     if flavor.ram_mb < image.min_ram_mb:
-        raise ActionError(f"Image {image.name} needs {image.min_ram_mb} MB RAM; "
-                          f"flavor {flavor.name} has {flavor.ram_mb} MB.", field="flavor")
+        raise ActionError(
+            f"Image {image.name} needs {image.min_ram_mb} MB RAM; flavor {flavor.name} has {flavor.ram_mb} MB.",
+            field="flavor",
+        )
     if key_pair is not None and key_pair.project_id != project.pk:
         raise ActionError("This key pair belongs to another project.", field="key_pair")
 
 
-def create_instance(user, project, *, name, flavor, image, key_pair=None, user_data="", hints=None,
-                    networks=None, request=None):
+def create_instance(
+    user, project, *, name, flavor, image, key_pair=None, user_data="", hints=None, networks=None, request=None
+):
     """Validate, place (a clear error if no host fits), take quota, queue the build.
     `networks`: ids of networks to attach, one port each (made by the network app's hook)."""
     from compute import tasks
@@ -131,9 +158,18 @@ def create_instance(user, project, *, name, flavor, image, key_pair=None, user_d
     check_admission(flavor, host, waking=waking)
     detail = {"host": host.name, "wake_host": host.pk} if waking else {"host": host.name}
     instance = Instance(
-        project=project, name=name, flavor=flavor, image=image, key_pair=key_pair, user_data=user_data,
-        host=host, vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb,
-        state=InstanceState.BUILDING, created_by=user if user.is_authenticated else None,
+        project=project,
+        name=name,
+        flavor=flavor,
+        image=image,
+        key_pair=key_pair,
+        user_data=user_data,
+        host=host,
+        vcpus=flavor.vcpus,
+        ram_mb=flavor.ram_mb,
+        disk_gb=flavor.disk_gb,
+        state=InstanceState.BUILDING,
+        created_by=user if user.is_authenticated else None,
     )
     instance.set_vnc_password(secrets.token_urlsafe(VNC_PASSWORD_BYTES))
     instance.full_clean()
@@ -155,17 +191,20 @@ def release_quota(instance):
     with transaction.atomic():
         if not Instance.objects.filter(pk=instance.pk, quota_held=True).update(quota_held=False):
             return
-        quotas.give_back(instance.project, instances=1, vcpus=instance.vcpus, ram_mb=instance.ram_mb,
-                         disk_gb=instance.disk_gb)
+        quotas.give_back(
+            instance.project, instances=1, vcpus=instance.vcpus, ram_mb=instance.ram_mb, disk_gb=instance.disk_gb
+        )
     instance.quota_held = False
 
 
 def record_event(instance, source, kind, detail="", operation=None):
-    return InstanceEvent.objects.create(instance=instance, source=source, kind=kind, detail=detail[:500],
-                                        operation=operation)
+    return InstanceEvent.objects.create(
+        instance=instance, source=source, kind=kind, detail=detail[:500], operation=operation
+    )
 
 
 # --- instances: actions --------------------------------------------------------------------
+
 
 def _guard(user, instance, action):
     """Role, lock, one-at-a-time and state checks, in that order."""
@@ -187,8 +226,7 @@ def _queue(user, instance, action, detail=None, request=None, **fields):
     from compute import tasks
 
     with transaction.atomic():
-        op = operations.begin(f"instance.{action}", instance, user=user, project=instance.project,
-                              detail=detail or {})
+        op = operations.begin(f"instance.{action}", instance, user=user, project=instance.project, detail=detail or {})
         if fields:
             Instance.objects.filter(pk=instance.pk).update(**fields)
             for name, value in fields.items():
@@ -239,7 +277,9 @@ def policy_balloon(instance, memory_mb, policy, reason):
         raise operations.TargetBusy(running)
     if instance.state != InstanceState.ACTIVE:
         raise Conflict(f"Instance {instance.name} is {instance.state}; the balloon policy moves running ones only.")
-    return _queue(None, instance, Action.SET_BALLOON, {"memory_mb": memory_mb, "policy": policy, "reason": reason[:200]})
+    return _queue(
+        None, instance, Action.SET_BALLOON, {"memory_mb": memory_mb, "policy": policy, "reason": reason[:200]}
+    )
 
 
 def check_admission(instance_or_flavor, host, waking=False):
@@ -282,15 +322,20 @@ def resize(user, instance, flavor, request=None):
     if not live and instance.state != InstanceState.SHUTOFF:
         raise Conflict(f"Resizing to {flavor.name} needs a cold resize: stop the instance first.")
     placement.check_fits(instance, flavor)
-    delta = {"vcpus": flavor.vcpus - instance.vcpus, "ram_mb": flavor.ram_mb - instance.ram_mb,
-             "disk_gb": flavor.disk_gb - instance.disk_gb}
+    delta = {
+        "vcpus": flavor.vcpus - instance.vcpus,
+        "ram_mb": flavor.ram_mb - instance.ram_mb,
+        "disk_gb": flavor.disk_gb - instance.disk_gb,
+    }
     from compute import tasks
 
     with transaction.atomic():
         quotas.take(instance.project, **{k: v for k, v in delta.items() if v > 0})
         detail = {"flavor": flavor.pk, "flavor_name": flavor.name, "live": live, "delta": delta}
         op = operations.begin(f"instance.{Action.RESIZE}", instance, user=user, project=instance.project, detail=detail)
-        record_event(instance, EventSource.ACTION, Action.RESIZE, f"to {flavor.name} ({'live' if live else 'cold'})", op)
+        record_event(
+            instance, EventSource.ACTION, Action.RESIZE, f"to {flavor.name} ({'live' if live else 'cold'})", op
+        )
         transaction.on_commit(lambda: tasks.instance_action.delay(op.pk))
     audit.record(user, "instance.resize", instance, request=request, flavor=flavor.name, live=live)
     return op
@@ -299,18 +344,29 @@ def resize(user, instance, flavor, request=None):
 def can_resize_live(instance, flavor):
     if instance.state != InstanceState.ACTIVE:
         return False
-    same_shape = (flavor.cpu_policy == instance.flavor.cpu_policy == CpuPolicy.SHARED
-                  and flavor.numa_nodes == instance.flavor.numa_nodes == 1 and flavor.disk_gb == instance.disk_gb)
-    return same_shape and flavor.vcpus <= max_vcpus(instance) and (
-        flavor.ram_mb <= instance.ram_mb or memory_hotpluggable(instance, flavor.ram_mb))
+    same_shape = (
+        flavor.cpu_policy == instance.flavor.cpu_policy == CpuPolicy.SHARED
+        and flavor.numa_nodes == instance.flavor.numa_nodes == 1
+        and flavor.disk_gb == instance.disk_gb
+    )
+    return (
+        same_shape
+        and flavor.vcpus <= max_vcpus(instance)
+        and (flavor.ram_mb <= instance.ram_mb or memory_hotpluggable(instance, flavor.ram_mb))
+    )
 
 
 def memory_hotpluggable(instance, ram_mb):
     """Growing to ``ram_mb`` is one DIMM within the flavor's hotplug ceiling (max_ram_mb)."""
     flavor = instance.flavor
     grow = ram_mb - instance.ram_mb
-    return bool(flavor.memory_slots and flavor.max_ram_mb and ram_mb <= flavor.max_ram_mb
-                and grow > 0 and grow % DIMM_ALIGN_MB == 0)
+    return bool(
+        flavor.memory_slots
+        and flavor.max_ram_mb
+        and ram_mb <= flavor.max_ram_mb
+        and grow > 0
+        and grow % DIMM_ALIGN_MB == 0
+    )
 
 
 def rename(user, instance, name, request=None):
@@ -383,6 +439,7 @@ def mark_built(instance):
 
 # --- the domain a flavor describes ---------------------------------------------------------
 
+
 def max_vcpus(instance):
     """vCPU hotplug headroom: only for shared, single-NUMA-node flavors."""
     flavor = instance.flavor
@@ -405,7 +462,7 @@ def choose_pinning(instance, host):
     free = [cpu for cpu in range(host.cpus) if cpu not in taken]
     if len(free) < instance.vcpus:
         raise ActionError(f"Host {host.name} has {len(free)} unpinned CPUs; {instance.vcpus} needed.")
-    return free[:instance.vcpus]
+    return free[: instance.vcpus]
 
 
 def _numa(instance):
@@ -414,7 +471,9 @@ def _numa(instance):
         if not instance.flavor.memory_slots:
             return ()
         # QEMU hotplugs DIMMs only into a guest with a NUMA topology: one cell with everything.
-        return (hv.NumaCellSpec(id=0, cpus=_cpuset(range(max_vcpus(instance))), memory_kib=instance.ram_mb * KIB_PER_MIB),)
+        return (
+            hv.NumaCellSpec(id=0, cpus=_cpuset(range(max_vcpus(instance))), memory_kib=instance.ram_mb * KIB_PER_MIB),
+        )
     per_cpu, per_mem = instance.vcpus // nodes, instance.ram_mb * KIB_PER_MIB // nodes
     return tuple(
         hv.NumaCellSpec(id=n, cpus=_cpuset(range(n * per_cpu, (n + 1) * per_cpu)), memory_kib=per_mem)
@@ -465,9 +524,18 @@ def domain_spec(instance, root_path):
         hugepages=flavor.hugepages,
         balloon_stats_period_s=BALLOON_STATS_PERIOD_S,
         iothreads=1,
-        disks=(hv.DiskSpec(target_dev=DISK_TARGETS[flavor.disk_bus], path=root_path, format="qcow2",
-                           bus=flavor.disk_bus, iothread=1 if flavor.disk_bus == DiskBus.VIRTIO else None,
-                           boot_order=1),) + seed_disks(instance) + hooks.extra_disks(instance),
+        disks=(
+            hv.DiskSpec(
+                target_dev=DISK_TARGETS[flavor.disk_bus],
+                path=root_path,
+                format="qcow2",
+                bus=flavor.disk_bus,
+                iothread=1 if flavor.disk_bus == DiskBus.VIRTIO else None,
+                boot_order=1,
+            ),
+        )
+        + seed_disks(instance)
+        + hooks.extra_disks(instance),
         nics=instance_nics(instance),
         hostdevs=host_devices(instance),
         kernel=image.kernel_path or None if image else None,
@@ -491,8 +559,18 @@ def seed_disks(instance):
     if not instance.seed_path:
         return ()
     target = "sdb" if DISK_TARGETS[instance.flavor.disk_bus] == "sda" else "sda"
-    return (hv.DiskSpec(target_dev=target, device="cdrom", path=instance.seed_path, format="raw", bus="sata",
-                        cache=None, discard_unmap=False, readonly=True),)
+    return (
+        hv.DiskSpec(
+            target_dev=target,
+            device="cdrom",
+            path=instance.seed_path,
+            format="raw",
+            bus="sata",
+            cache=None,
+            discard_unmap=False,
+            readonly=True,
+        ),
+    )
 
 
 def cpu_definition(cluster):
@@ -503,8 +581,9 @@ def cpu_definition(cluster):
     features = ()
     if cluster.cpu_baseline_xml:
         root = etree.fromstring(cluster.cpu_baseline_xml.encode())
-        features = tuple(hv.CpuFeature(name=f.get("name"), policy=f.get("policy", "require"))
-                         for f in root.iter("feature"))
+        features = tuple(
+            hv.CpuFeature(name=f.get("name"), policy=f.get("policy", "require")) for f in root.iter("feature")
+        )
     return {"cpu_mode": "custom", "cpu_model": cluster.cpu_baseline_model, "cpu_features": features}
 
 

@@ -1,5 +1,6 @@
 """Celery tasks of compute: primary keys in, reload, call the gateway, record the outcome on
 the Operation and the instance, publish the instance to `compute.instance.<pk>`."""
+
 import dataclasses
 import logging
 import threading
@@ -11,8 +12,17 @@ from django.utils import timezone
 import hypervisor as hv
 from compute import cloudinit, hooks, services
 from compute.choices import (
-    BYTES_PER_GIB, KIB_PER_MIB, STATE_FOR_POWER, TRANSIENT_STATES, Action, EventSource, HostState,
-    ImageFormat, InstanceState, PowerState, RebootKind,
+    BYTES_PER_GIB,
+    KIB_PER_MIB,
+    STATE_FOR_POWER,
+    TRANSIENT_STATES,
+    Action,
+    EventSource,
+    HostState,
+    ImageFormat,
+    InstanceState,
+    PowerState,
+    RebootKind,
 )
 from compute.models import Flavor, Host, Image, Instance, UnmanagedDomain
 from portal import operations, quotas, realtime
@@ -30,6 +40,7 @@ WATCH_EVENTS = True  # tests switch the libvirt event watch off and call the han
 
 
 # --- publishing and state ------------------------------------------------------------------
+
 
 def publish(instance):
     from compute.api.serializers import InstanceSerializer
@@ -86,6 +97,7 @@ def _after_failure(instance, exc):
 
 # --- hosts ---------------------------------------------------------------------------------
 
+
 @shared_task(bind=True)
 def refresh_host(self, op_id):
     def work(op):
@@ -94,7 +106,9 @@ def refresh_host(self, op_id):
         try:
             facts = hv.host_facts(host.uri)
         except hv.HostUnreachable as exc:
-            Host.objects.filter(pk=host.pk).update(state=HostState.ERROR, state_reason=f"{UNREACHABLE_PREFIX}{exc}"[:500])
+            Host.objects.filter(pk=host.pk).update(
+                state=HostState.ERROR, state_reason=f"{UNREACHABLE_PREFIX}{exc}"[:500]
+            )
             raise
         apply_facts(host, facts)
         ensure_watch(host)
@@ -113,20 +127,31 @@ def baseline_refusal(host):
     if not cluster.cpu_baseline_xml:
         return ""
     if hv.cpu_compare(host.uri, cluster.cpu_baseline_xml) == "incompatible":
-        return (f"{host.name} cannot provide cluster {cluster.name}'s CPU baseline "
-                f"{cluster.cpu_baseline_model or '(custom)'}; it cannot join the cluster.")
+        return (
+            f"{host.name} cannot provide cluster {cluster.name}'s CPU baseline "
+            f"{cluster.cpu_baseline_model or '(custom)'}; it cannot join the cluster."
+        )
     return ""
 
 
 def apply_facts(host, facts):
     host.facts = {
-        "hostname": facts.hostname, "cpu_model": facts.cpu_model, "cpu_vendor": facts.cpu_vendor,
-        "cpu_features": list(facts.cpu_features), "sockets": facts.sockets, "cores": facts.cores,
-        "threads": facts.threads, "mhz": facts.mhz, "cpus": facts.cpus,
+        "hostname": facts.hostname,
+        "cpu_model": facts.cpu_model,
+        "cpu_vendor": facts.cpu_vendor,
+        "cpu_features": list(facts.cpu_features),
+        "sockets": facts.sockets,
+        "cores": facts.cores,
+        "threads": facts.threads,
+        "mhz": facts.mhz,
+        "cpus": facts.cpus,
         "numa_cells": [{"id": c.id, "cpus": list(c.cpus), "memory_kib": c.memory_kib} for c in facts.numa_cells],
-        "memory_total_kib": facts.memory_total_kib, "memory_free_kib": facts.memory_free_kib,
-        "hypervisor_type": facts.hypervisor_type, "hypervisor_version": facts.hypervisor_version,
-        "libvirt_version": facts.libvirt_version, "domain_types": list(facts.domain_types),
+        "memory_total_kib": facts.memory_total_kib,
+        "memory_free_kib": facts.memory_free_kib,
+        "hypervisor_type": facts.hypervisor_type,
+        "hypervisor_version": facts.hypervisor_version,
+        "libvirt_version": facts.libvirt_version,
+        "domain_types": list(facts.domain_types),
         "memory": dataclasses.asdict(hv.host_memory(host.uri)),  # KSM and swap (compute.overcommit)
     }
     host.cpus, host.mhz = facts.cpus, facts.mhz
@@ -141,6 +166,7 @@ def apply_facts(host, facts):
 
 # --- create --------------------------------------------------------------------------------
 
+
 def _ensure_image(host, image, op=None):
     """The image's volume on the host, filled on first use: a real host gets the data from the
     portal's image store (volume_upload), a simulated host's cache an empty stand-in."""
@@ -151,8 +177,10 @@ def _ensure_image(host, image, op=None):
             return _upload_image(host, image, op)
         # A kernel-boot image's disk starts blank, so it can be made on any host.
         if not host.simulated and not image.kernel_path:
-            raise ActionError(f"Image {image.name} is missing on {host.name}: no volume "
-                              f"{image.volume} in pool {image.pool}, and no data in the image store.") from None
+            raise ActionError(
+                f"Image {image.name} is missing on {host.name}: no volume "
+                f"{image.volume} in pool {image.pool}, and no data in the image store."
+            ) from None
     # Simulated hosts keep nothing between processes: stand in an empty volume of the
     # image's size, as an image cache would after a download.
     return hv.volume_create(host.uri, image.pool, image.volume, image.virtual_size_gb * BYTES_PER_GIB, image.format)
@@ -166,11 +194,15 @@ def _upload_image(host, image, op):
         percent = UPLOAD_PROGRESS_SPAN * sent // total
         if op is not None and percent >= reported[0] + UPLOAD_PROGRESS_STEP:
             reported[0] = percent
-            operations.progress(op, UPLOAD_PROGRESS_START + percent, f"Copying image {image.name} to {host.name}: "
-                                f"{sent // BYTES_PER_MIB} of {total // BYTES_PER_MIB} MiB")
+            operations.progress(
+                op,
+                UPLOAD_PROGRESS_START + percent,
+                f"Copying image {image.name} to {host.name}: {sent // BYTES_PER_MIB} of {total // BYTES_PER_MIB} MiB",
+            )
 
-    result = hv.volume_upload(host.uri, image.pool, image.volume, image.file_path, fmt=image.format,
-                              on_progress=progress)
+    result = hv.volume_upload(
+        host.uri, image.pool, image.volume, image.file_path, fmt=image.format, on_progress=progress
+    )
     return result.volume
 
 
@@ -178,8 +210,15 @@ def _make_root(instance, image, op=None):
     host, flavor = instance.host, instance.flavor
     base = _ensure_image(host, image, op)
     if flavor.linked_clone and image.format == ImageFormat.QCOW2:
-        return hv.volume_create(host.uri, image.pool, instance.root_volume, instance.disk_gb * BYTES_PER_GIB,
-                                "qcow2", backing_path=base.path, backing_format=image.format)
+        return hv.volume_create(
+            host.uri,
+            image.pool,
+            instance.root_volume,
+            instance.disk_gb * BYTES_PER_GIB,
+            "qcow2",
+            backing_path=base.path,
+            backing_format=image.format,
+        )
     return hv.volume_clone(host.uri, image.pool, image.volume, instance.root_volume, fmt="qcow2")
 
 
@@ -252,13 +291,17 @@ def _prepare(instance):
 def _fail_create(instance, host, made, op):
     leftovers = _remove(host, made)
     services.release_quota(instance)
-    reason = "The build failed; nothing was left on the host." if not leftovers else \
-        f"The build failed; could not remove: {'; '.join(leftovers)}"
+    reason = (
+        "The build failed; nothing was left on the host."
+        if not leftovers
+        else f"The build failed; could not remove: {'; '.join(leftovers)}"
+    )
     services.record_event(instance, EventSource.ACTION, "create failed", reason, op)
     set_state(instance, InstanceState.ERROR, PowerState.NOSTATE, reason)
 
 
 # --- actions -------------------------------------------------------------------------------
+
 
 def _start(instance, op):
     uri, uuid = instance.host.uri, str(instance.uuid)
@@ -292,6 +335,7 @@ def _simple(verb):
     # Looked up at call time, so the gateway stays one patchable module.
     def run(instance, op):
         getattr(hv, verb)(instance.host.uri, str(instance.uuid))
+
     return run
 
 
@@ -328,7 +372,12 @@ def _resize(instance, op):
                 hv.domain_set_balloon(uri, uuid, flavor.ram_mb * KIB_PER_MIB)
         if not op.detail.get("live") and flavor.disk_gb > instance.disk_gb:
             hv.volume_resize(uri, instance.image.pool, instance.root_volume, flavor.disk_gb * BYTES_PER_GIB)
-        instance.flavor, instance.vcpus, instance.ram_mb, instance.disk_gb = flavor, flavor.vcpus, flavor.ram_mb, flavor.disk_gb
+        instance.flavor, instance.vcpus, instance.ram_mb, instance.disk_gb = (
+            flavor,
+            flavor.vcpus,
+            flavor.ram_mb,
+            flavor.disk_gb,
+        )
         if not op.detail.get("live"):
             _define(instance, _root_path(instance))
     except (hv.HypervisorError, ActionError):
@@ -383,8 +432,11 @@ def _set_balloon(instance, op):
 
 def _set_cpu_qos(instance, op):
     shares, limit = op.detail.get("shares"), op.detail.get("limit_pct")
-    qos = hv.CpuQos(shares=shares, period=services.CPU_PERIOD_US if limit else None,
-                    quota=limit * services.CPU_PERIOD_US // 100 if limit else None)
+    qos = hv.CpuQos(
+        shares=shares,
+        period=services.CPU_PERIOD_US if limit else None,
+        quota=limit * services.CPU_PERIOD_US // 100 if limit else None,
+    )
     instance.cpu_shares = shares or instance.cpu_shares
     instance.cpu_limit_pct = limit or instance.cpu_limit_pct
     try:
@@ -437,6 +489,7 @@ def instance_action(self, op_id):
 
 
 # --- images --------------------------------------------------------------------------------
+
 
 @shared_task(bind=True)
 def import_image(self, op_id):
@@ -516,7 +569,10 @@ def _write_if_unchanged(instance, power):
         if operations.active_on(instance) is not None:
             return False
         written = Instance.objects.filter(
-            pk=instance.pk, state=instance.state, power_state=instance.power_state, updated=instance.updated,
+            pk=instance.pk,
+            state=instance.state,
+            power_state=instance.power_state,
+            updated=instance.updated,
         ).update(state=state, power_state=power, state_reason="", updated=timezone.now())
     if not written:
         return False
@@ -552,8 +608,11 @@ def reconcile_all():
 
 
 def _busy_instance_ids():
-    return set(Operation.objects.filter(target_type="compute.instance", status__in=ACTIVE_STATUSES)
-               .values_list("target_id", flat=True))
+    return set(
+        Operation.objects.filter(target_type="compute.instance", status__in=ACTIVE_STATUSES).values_list(
+            "target_id", flat=True
+        )
+    )
 
 
 def reconcile_host(host):
@@ -562,7 +621,9 @@ def reconcile_host(host):
         domains = {d.uuid: d for d in hv.list_domains(host.uri)}
     except hv.HostUnreachable as exc:
         if host.state == HostState.UP:
-            Host.objects.filter(pk=host.pk).update(state=HostState.ERROR, state_reason=f"{UNREACHABLE_PREFIX}{exc}"[:500])
+            Host.objects.filter(pk=host.pk).update(
+                state=HostState.ERROR, state_reason=f"{UNREACHABLE_PREFIX}{exc}"[:500]
+            )
         return {"unreachable": 1}
     if host.state == HostState.ERROR and host.state_reason.startswith(UNREACHABLE_PREFIX):
         Host.objects.filter(pk=host.pk).update(state=HostState.UP, state_reason="")
@@ -590,8 +651,12 @@ def _reconcile_one(instance, dom):
     state = STATE_FOR_POWER[power]
     if power != instance.power_state or state != instance.state:
         was = instance.state
-        services.record_event(instance, EventSource.RECONCILER, "drift",
-                              f"database said {instance.state}/{instance.power_state}, host says {power}")
+        services.record_event(
+            instance,
+            EventSource.RECONCILER,
+            "drift",
+            f"database said {instance.state}/{instance.power_state}, host says {power}",
+        )
         set_state(instance, state, power)
         _report_unexpected_stop(instance, was, power, f"reconciler: found {power} on {instance.host.name}")
         return "drift"
@@ -605,7 +670,8 @@ def _record_unmanaged(host, domains):
         for dom in domains:
             seen.append(dom.uuid)
             UnmanagedDomain.objects.update_or_create(
-                host=host, uuid=dom.uuid, defaults={"name": dom.name[:255], "power_state": PowerState(dom.state)})
+                host=host, uuid=dom.uuid, defaults={"name": dom.name[:255], "power_state": PowerState(dom.state)}
+            )
         UnmanagedDomain.objects.filter(host=host).exclude(uuid__in=seen).delete()
     return len(seen)
 

@@ -1,5 +1,6 @@
 """compute's part in deleting a project (portal.teardown): its instances go first, its key
 pairs and private catalog items last; the rows of its deleted instances go with the project."""
+
 from compute import services
 from compute.choices import InstanceState
 from compute.models import Flavor, Image, Instance, KeyPair
@@ -25,9 +26,11 @@ def project_gone(sender, project, **kwargs):
 
 
 def register():
-    teardown.register("instances", INSTANCES, lambda project: Instance.objects.live().filter(project=project),
-                      services.delete)
+    teardown.register(
+        "instances", INSTANCES, lambda project: Instance.objects.live().filter(project=project), services.delete
+    )
     for name, model in (("key pairs", KeyPair), ("private flavors", Flavor), ("private images", Image)):
-        teardown.register(name, RECORDS, lambda project, model=model: model.objects.filter(project=project),
-                          remove_record)
+        teardown.register(
+            name, RECORDS, lambda project, model=model: model.objects.filter(project=project), remove_record
+        )
     project_deleting.connect(project_gone, dispatch_uid="compute-deleted-instances")

@@ -1,4 +1,5 @@
 """The compute card on the dashboard."""
+
 from django.urls import reverse
 
 from compute.models import Instance
@@ -10,8 +11,12 @@ def instances_card(request):
         return None
     instances = Instance.objects.visible_to(request.user).live()
     running = instances.filter(state="active").count()
-    return {"title": "Instances", "value": instances.count(), "detail": f"{running} running",
-            "url": reverse("compute:instances")}
+    return {
+        "title": "Instances",
+        "value": instances.count(),
+        "detail": f"{running} running",
+        "url": reverse("compute:instances"),
+    }
 
 
 register_card(instances_card)

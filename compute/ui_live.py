@@ -1,4 +1,5 @@
 """Dashboard cards of migration and monitoring."""
+
 from django.urls import reverse
 
 from compute.models import Alarm, Migration

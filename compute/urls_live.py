@@ -1,4 +1,5 @@
 """URLs of the migration and monitoring pages (added to compute.urls, namespace compute)."""
+
 from django.urls import path
 
 from compute import views_live

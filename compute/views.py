@@ -1,4 +1,5 @@
 """The compute pages. They read the database only; every change goes through services."""
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -47,8 +48,9 @@ def instance_launch(request):
         else:
             messages.success(request, f"Launching {instance.name}.")
             return redirect("compute:instance-detail", pk=instance.pk)
-    return render(request, "compute/instance_launch.html", {"form": form, "project": project},
-                  status=400 if form.errors else 200)
+    return render(
+        request, "compute/instance_launch.html", {"form": form, "project": project}, status=400 if form.errors else 200
+    )
 
 
 def _visible_instance(request, pk):
@@ -60,15 +62,21 @@ def _visible_instance(request, pk):
 def instance_detail(request, pk):
     instance = _visible_instance(request, pk)
     ops = Operation.objects.filter(target_type="compute.instance", target_id=str(instance.pk)).select_related(
-        "requester")[:RECENT]
+        "requester"
+    )[:RECENT]
     vnc_state, vnc_message = console.panel(request.user, instance)
     vnc_access, vnc_access_message = console.access(request.user, instance)  # once the instance allows one
     context = {
-        "instance": instance, "operations": ops, "events": instance.events.all()[:RECENT],
+        "instance": instance,
+        "operations": ops,
+        "events": instance.events.all()[:RECENT],
         "role": instance.project.role_of(request.user),
-        "flavors": Flavor.objects.usable_in(instance.project), "images": Image.objects.usable_in(instance.project),
-        "vnc_state": vnc_state, "vnc_message": vnc_message,
-        "vnc_access": vnc_access, "vnc_access_message": vnc_access_message,
+        "flavors": Flavor.objects.usable_in(instance.project),
+        "images": Image.objects.usable_in(instance.project),
+        "vnc_state": vnc_state,
+        "vnc_message": vnc_message,
+        "vnc_access": vnc_access,
+        "vnc_access_message": vnc_access_message,
         "panels": hooks.instance_panels(request, instance),  # other apps' cards (the scheduler's HA)
     }
     return render(request, "compute/instance_detail.html", context)

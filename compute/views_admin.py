@@ -1,6 +1,7 @@
 """Cloud-admin pages of the catalog and the hosts: images (create, upload, import) and host
 PCI / SR-IOV devices (register, assign). Forms show their errors; long work is an Operation the
 page follows over the websocket (data-operation rows)."""
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -35,8 +36,9 @@ def _image_page(request, image, upload_form=None, import_form=None, status=200):
         "image": image,
         "upload_form": upload_form or ImageUploadForm(),
         "import_form": import_form or ImageImportForm(),
-        "operations": Operation.objects.filter(target_type="compute.image", target_id=str(image.pk))
-                                       .select_related("requester")[:RECENT],
+        "operations": Operation.objects.filter(target_type="compute.image", target_id=str(image.pk)).select_related(
+            "requester"
+        )[:RECENT],
     }
     return render(request, "compute/image_detail.html", context, status=status)
 
@@ -69,17 +71,27 @@ def _start_on_image(request, pk, form, start, form_key, done):
 @staff_member_required
 @require_POST
 def image_upload(request, pk):
-    return _start_on_image(request, pk, ImageUploadForm(request.POST, request.FILES),
-                           lambda user, image, data, req: images.upload_file(user, image, data["file"], req),
-                           "upload_form", "Upload received; checking and storing it")
+    return _start_on_image(
+        request,
+        pk,
+        ImageUploadForm(request.POST, request.FILES),
+        lambda user, image, data, req: images.upload_file(user, image, data["file"], req),
+        "upload_form",
+        "Upload received; checking and storing it",
+    )
 
 
 @staff_member_required
 @require_POST
 def image_import(request, pk):
-    return _start_on_image(request, pk, ImageImportForm(request.POST),
-                           lambda user, image, data, req: images.import_from_path(user, image, data["path"], req),
-                           "import_form", "Import queued")
+    return _start_on_image(
+        request,
+        pk,
+        ImageImportForm(request.POST),
+        lambda user, image, data, req: images.import_from_path(user, image, data["path"], req),
+        "import_form",
+        "Import queued",
+    )
 
 
 @staff_member_required
@@ -91,11 +103,16 @@ def host_devices(request, pk):
         audit.record(request.user, "host_device.create", device, request=request)
         messages.success(request, f"Device {device.pci_address} registered on {host.name}.")
         return redirect("compute:host-devices", pk=host.pk)
-    devices = [(device, DeviceAssignForm(instance=device, prefix=f"d{device.pk}"))
-               for device in host.devices.select_related("instance")]
-    return render(request, "compute/host_devices.html",
-                  {"host": host, "form": form, "devices": devices, "note": PASSTHROUGH_NOTE},
-                  status=BAD_REQUEST if form.errors else 200)
+    devices = [
+        (device, DeviceAssignForm(instance=device, prefix=f"d{device.pk}"))
+        for device in host.devices.select_related("instance")
+    ]
+    return render(
+        request,
+        "compute/host_devices.html",
+        {"host": host, "form": form, "devices": devices, "note": PASSTHROUGH_NOTE},
+        status=BAD_REQUEST if form.errors else 200,
+    )
 
 
 @staff_member_required
@@ -105,11 +122,11 @@ def host_device_assign(request, pk):
     form = DeviceAssignForm(request.POST, instance=device, prefix=f"d{device.pk}")
     if form.is_valid():
         device = form.save()
-        audit.record(request.user, "host_device.assign", device, request=request,
-                     instance=device.instance_id)
+        audit.record(request.user, "host_device.assign", device, request=request, instance=device.instance_id)
         target = device.instance.name if device.instance else "nobody"
-        messages.success(request, f"{device.pci_address} assigned to {target}; it takes effect when the domain is "
-                                  "next defined.")
+        messages.success(
+            request, f"{device.pci_address} assigned to {target}; it takes effect when the domain is next defined."
+        )
     else:
         messages.error(request, "; ".join(str(e) for errors in form.errors.values() for e in errors))
     return redirect("compute:host-devices", pk=device.host_id)

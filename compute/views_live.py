@@ -1,5 +1,6 @@
 """Pages of migration and monitoring. They read the database; changes go through
 compute.migration; charts start from stored samples and continue over the websocket."""
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -27,7 +28,9 @@ def migrations(request):
     if request.GET.get("active"):
         queryset = queryset.active()
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "compute/live/migrations.html", {"page": page, "active_only": bool(request.GET.get("active"))})
+    return render(
+        request, "compute/live/migrations.html", {"page": page, "active_only": bool(request.GET.get("active"))}
+    )
 
 
 @login_required
@@ -72,9 +75,15 @@ def instance_migrate(request, pk):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            op = service.start_migration(instance, target_host=data["target_host"], user=request.user,
-                                         live=data["live"], options=form.options(), reason=data["reason"],
-                                         request=request)
+            op = service.start_migration(
+                instance,
+                target_host=data["target_host"],
+                user=request.user,
+                live=data["live"],
+                options=form.options(),
+                reason=data["reason"],
+                request=request,
+            )
         except ActionError as exc:
             form.add_action_error(exc)
         except TargetBusy as exc:
@@ -89,25 +98,34 @@ def instance_migrate(request, pk):
 def host_evacuate(request, pk):
     host = get_object_or_404(Host, pk=pk)
     try:
-        evacuation = service.evacuate_host(host, user=request.user, batch=int(request.POST.get("batch") or 2),
-                                           request=request)
+        evacuation = service.evacuate_host(
+            host, user=request.user, batch=int(request.POST.get("batch") or 2), request=request
+        )
     except (ValueError, *REFUSALS) as exc:
         _refusal(request, exc)
         return redirect("compute:host-detail", pk=pk)
     if evacuation.wake is not None:
         # The host page shows the wake's progress; the migrations start after it.
-        messages.info(request, f"Evacuating {host.name}: waking {', '.join(evacuation.waking)} first (operation "
-                               f"{evacuation.wake.pk}); {evacuation.waiting} migration(s) start once it is up.")
+        messages.info(
+            request,
+            f"Evacuating {host.name}: waking {', '.join(evacuation.waking)} first (operation "
+            f"{evacuation.wake.pk}); {evacuation.waiting} migration(s) start once it is up.",
+        )
         return redirect("compute:host-detail", pk=pk)
-    messages.info(request, f"Evacuating {host.name}: {len(evacuation.started)} migration(s) started, "
-                           f"{evacuation.waiting} wait their turn.")
+    messages.info(
+        request,
+        f"Evacuating {host.name}: {len(evacuation.started)} migration(s) started, "
+        f"{evacuation.waiting} wait their turn.",
+    )
     return redirect(f"{reverse('compute:migrations')}?active=1")
 
 
 @login_required
 def alarms(request):
     context = {
-        "alarms": Alarm.objects.visible_to(request.user).exclude(state=AlarmState.PENDING).select_related("rule")[:PAGE_SIZE],
+        "alarms": Alarm.objects.visible_to(request.user)
+        .exclude(state=AlarmState.PENDING)
+        .select_related("rule")[:PAGE_SIZE],
         "rules": AlarmRule.objects.visible_to(request.user).select_related("project"),
     }
     return render(request, "compute/live/alarms.html", context)

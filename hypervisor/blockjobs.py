@@ -6,6 +6,7 @@ it advances it by SIMULATED_STEP of its length; a commit into the active layer a
 then wait "ready" for a pivot, which rewrites the persistent disk source. Every result says
 ``simulated=True`` there. Real hosts never run the model.
 """
+
 from __future__ import annotations
 
 import threading
@@ -61,8 +62,15 @@ def _start_simulated(uri: str, uuid: str, dev: str, kind: str, new_source: str |
         _simulated[(uri, uuid, dev)] = BlockJob(kind, dev, 0, SIMULATED_LENGTH, False, True, new_source)
 
 
-def block_commit(uri: str, uuid: str, target_dev: str, *, top_path: str | None = None,
-                 base_path: str | None = None, active: bool = False) -> None:
+def block_commit(
+    uri: str,
+    uuid: str,
+    target_dev: str,
+    *,
+    top_path: str | None = None,
+    base_path: str | None = None,
+    active: bool = False,
+) -> None:
     """Merge ``top`` down into ``base``. ``active``: top is the running layer; the job then
     waits ready for a pivot (block_job_abort(pivot=True)) that makes ``base`` active."""
     if is_simulated(uri):
@@ -87,8 +95,16 @@ def block_pull(uri: str, uuid: str, target_dev: str, *, base_path: str | None = 
             dom.blockPull(target_dev, 0, 0)
 
 
-def block_copy(uri: str, uuid: str, target_dev: str, dest_path: str, *, fmt: str = "qcow2",
-               bandwidth_mib_s: int = 0, shallow: bool = False) -> None:
+def block_copy(
+    uri: str,
+    uuid: str,
+    target_dev: str,
+    dest_path: str,
+    *,
+    fmt: str = "qcow2",
+    bandwidth_mib_s: int = 0,
+    shallow: bool = False,
+) -> None:
     """Mirror the disk (its whole chain flattened) into ``dest_path``, an empty volume of the
     disk's size already made in the target pool (libvirt refuses to overwrite a file unless
     told to reuse it); pivot when ready. ``shallow``: mirror only the active layer, into a

@@ -5,6 +5,7 @@ URI only serialises opening. Sharing also matters for correctness: every ``open(
 ``test:///path/node.xml`` creates a fresh, empty simulated host, so a second connection
 would see a different host.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,12 +50,8 @@ def validate_uri(uri: str) -> str:
     if scheme in SIMULATED_SCHEMES:
         if parts.netloc:
             raise InvalidConfig(f"test driver URIs must be local: {uri!r}", uri=uri)
-        if parts.path != "/default" and not (
-            os.path.isabs(parts.path) and parts.path.endswith(".xml")
-        ):
-            raise InvalidConfig(
-                f"expected test:///default or test:///abs/path/node.xml, got {uri!r}", uri=uri
-            )
+        if parts.path != "/default" and not (os.path.isabs(parts.path) and parts.path.endswith(".xml")):
+            raise InvalidConfig(f"expected test:///default or test:///abs/path/node.xml, got {uri!r}", uri=uri)
         return scheme
     if scheme not in REAL_SCHEMES:
         raise InvalidConfig(f"unsupported libvirt URI scheme in {uri!r}", uri=uri)

@@ -7,6 +7,7 @@ vol.resize, blockResize, fsTrim and disk-only snapshots; on test:// hosts these 
 backing file changes is recreated, which is faithful because simulated volumes hold no data)
 and every result says ``simulated=True``. Real hosts never run that code.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -130,8 +131,9 @@ def _recreate(uri: str, pool: str, name: str, *, capacity_bytes: int, backing_pa
     """Test hosts only: replace a data-less volume by one with new capacity or backing."""
     old = volume_info(uri, pool, name)
     _volume(uri, pool, name).delete(0)
-    xml = build_volume_xml(name, capacity_bytes, old.format or "qcow2", None, backing_path,
-                           "qcow2" if backing_path else None)
+    xml = build_volume_xml(
+        name, capacity_bytes, old.format or "qcow2", None, backing_path, "qcow2" if backing_path else None
+    )
     storage_pool = _pool(uri, pool)
     return _volume_info(pool, storage_pool.createXML(xml, 0))
 
@@ -149,8 +151,7 @@ def volume_resize(uri: str, pool: str, name: str, capacity_bytes: int) -> Volume
         return _volume_info(pool, vol)
 
 
-def volume_rebase(uri: str, pool: str, name: str, backing_path: str | None, *,
-                  done_by_job: bool = False) -> VolumeInfo:
+def volume_rebase(uri: str, pool: str, name: str, backing_path: str | None, *, done_by_job: bool = False) -> VolumeInfo:
     """Make ``name``'s backing file ``backing_path`` after its old backing was merged in.
 
     On a real host only a block job can do that (QEMU rewrites the header); with
@@ -161,8 +162,11 @@ def volume_rebase(uri: str, pool: str, name: str, backing_path: str | None, *,
         if is_simulated(uri):
             return _recreate(uri, pool, name, capacity_bytes=info.capacity_bytes, backing_path=backing_path)
         if not done_by_job:
-            raise NotSupported("libvirt merges a chain only through a running domain's block job; "
-                               "attach the volume to a running instance first", uri=uri)
+            raise NotSupported(
+                "libvirt merges a chain only through a running domain's block job; "
+                "attach the volume to a running instance first",
+                uri=uri,
+            )
         _pool(uri, pool).refresh(0)
         info = volume_info(uri, pool, name)
         if (info.backing_path or None) != (backing_path or None):
@@ -170,9 +174,17 @@ def volume_rebase(uri: str, pool: str, name: str, backing_path: str | None, *,
         return info
 
 
-def volume_copy(uri: str, source_pool: str, source: str, pool: str, name: str, *,
-                fmt: str = "qcow2", capacity_bytes: int | None = None,
-                allocation_bytes: int | None = None) -> VolumeInfo:
+def volume_copy(
+    uri: str,
+    source_pool: str,
+    source: str,
+    pool: str,
+    name: str,
+    *,
+    fmt: str = "qcow2",
+    capacity_bytes: int | None = None,
+    allocation_bytes: int | None = None,
+) -> VolumeInfo:
     """A full, independent copy of ``source`` (its whole chain flattened) into ``pool``."""
     check_name(name, "volume name")
     original = _volume(uri, source_pool, source)
@@ -187,8 +199,7 @@ def volume_copy(uri: str, source_pool: str, source: str, pool: str, name: str, *
         return _volume_info(pool, target.createXMLFrom(xml, original, 0))
 
 
-def disk_snapshot_external(uri: str, uuid: str, target_dev: str, overlay_path: str, *,
-                           quiesce: bool = False) -> None:
+def disk_snapshot_external(uri: str, uuid: str, target_dev: str, overlay_path: str, *, quiesce: bool = False) -> None:
     """Freeze one disk of a running domain behind a new overlay (disk-only, no metadata:
     the portal keeps the chain). Real hosts only; test hosts raise NotSupported."""
     if is_simulated(uri):
@@ -200,13 +211,15 @@ def disk_snapshot_external(uri: str, uuid: str, target_dev: str, overlay_path: s
     with translated(uri):
         for disk in parse_xml(dom.XMLDesc(0)).iterfind("devices/disk"):
             dev = disk.find("target").get("dev")
-            element = etree.SubElement(disks, "disk", name=dev,
-                                       snapshot="external" if dev == target_dev else "no")
+            element = etree.SubElement(disks, "disk", name=dev, snapshot="external" if dev == target_dev else "no")
             if dev == target_dev:
                 etree.SubElement(element, "driver", type="qcow2")
                 etree.SubElement(element, "source", file=overlay_path)
-        flags = (libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
-                 | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC)
+        flags = (
+            libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+            | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
+            | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
+        )
         if quiesce:
             flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
         dom.snapshotCreateXML(etree.tostring(root, encoding="unicode"), flags)
@@ -254,8 +267,12 @@ def disks_snapshot_external(uri: str, uuid: str, overlays: dict[str, str], *, qu
             return DiskChange(simulated=is_simulated(uri), live=False)
         targets = [disk.find("target").get("dev") for disk in parse_xml(dom.XMLDesc(0)).iterfind("devices/disk")]
         xml = build_disks_snapshot_xml(targets, overlays)
-        flags = (libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
-                 | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT)
+        flags = (
+            libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+            | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA
+            | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
+            | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT
+        )
         if quiesce:
             flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
     # Quiesced: GuestAgentUnavailable when no agent answers in the guest.
@@ -294,5 +311,3 @@ def pool_volume_path(uri: str, pool: str, name: str) -> str:
     if not target:
         raise NotSupported(f"pool {pool!r} has no target path for new files", uri=uri)
     return f"{target.rstrip('/')}/{name}"
-
-

@@ -3,6 +3,7 @@
 The spec describes what a real KVM/QEMU host should run. Adapting it to libvirt's test
 driver happens at define time (``adapt_for_test_driver``), never here.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,8 +28,7 @@ DISK_CACHES = ("none", "writeback", "writethrough", "directsync", "unsafe")
 DISK_IO = ("native", "threads", "io_uring")
 NIC_KINDS = ("network", "bridge")
 WATCHDOG_ACTIONS = ("reset", "shutdown", "poweroff", "pause", "none", "dump", "inject-nmi")
-LIFECYCLE_ACTIONS = ("destroy", "restart", "preserve", "rename-restart",
-                     "coredump-destroy", "coredump-restart")
+LIFECYCLE_ACTIONS = ("destroy", "restart", "preserve", "rename-restart", "coredump-destroy", "coredump-restart")
 CPU_FEATURE_POLICIES = ("force", "require", "optional", "disable", "forbid")
 
 _PCI_ADDRESS = re.compile(
@@ -168,8 +168,7 @@ def _choice(what: str, value: str | None, allowed: tuple[str, ...]) -> None:
         raise InvalidConfig(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
 
 
-def _sub(parent: etree._Element, tag: str, text: str | int | None = None,
-         **attrs: str | int | None) -> etree._Element:
+def _sub(parent: etree._Element, tag: str, text: str | int | None = None, **attrs: str | int | None) -> etree._Element:
     element = etree.SubElement(parent, tag, {k: str(v) for k, v in attrs.items() if v is not None})
     if text is not None:
         element.text = str(text)
@@ -254,8 +253,13 @@ def build_domain_xml(spec: DomainSpec) -> str:
     if spec.instance_id or spec.project_id:
         _sub(root, "metadata").append(metadata_element(spec.instance_id, spec.project_id))
     _add_memory(root, spec)
-    _sub(root, "vcpu", spec.max_vcpus or spec.vcpus, placement="static",
-         current=spec.vcpus if spec.max_vcpus and spec.max_vcpus != spec.vcpus else None)
+    _sub(
+        root,
+        "vcpu",
+        spec.max_vcpus or spec.vcpus,
+        placement="static",
+        current=spec.vcpus if spec.max_vcpus and spec.max_vcpus != spec.vcpus else None,
+    )
     if spec.iothreads:
         _sub(root, "iothreads", spec.iothreads)
     _add_cputune(root, spec)
@@ -275,8 +279,7 @@ def build_domain_xml(spec: DomainSpec) -> str:
     return etree.tostring(root, pretty_print=True, encoding="unicode")
 
 
-def metadata_element(instance_id: str | None, project_id: str | None, *,
-                     namespaced: bool = True) -> etree._Element:
+def metadata_element(instance_id: str | None, project_id: str | None, *, namespaced: bool = True) -> etree._Element:
     """Our ``<nubes:instance>`` metadata element; virDomainSetMetadata wants it without
     the namespace (libvirt adds it), hence ``namespaced=False``."""
     ns = f"{{{NUBES_NS}}}" if namespaced else ""
@@ -298,8 +301,7 @@ def _add_memory(root: etree._Element, spec: DomainSpec) -> None:
 
 
 def _add_cputune(root: etree._Element, spec: DomainSpec) -> None:
-    if not (spec.cpu_shares or spec.cpu_period or spec.cpu_quota or spec.vcpu_pins
-            or spec.emulator_cpuset):
+    if not (spec.cpu_shares or spec.cpu_period or spec.cpu_quota or spec.vcpu_pins or spec.emulator_cpuset):
         return
     cputune = _sub(root, "cputune")
     if spec.cpu_shares:
@@ -331,9 +333,13 @@ def _add_os(root: etree._Element, spec: DomainSpec) -> None:
 def _add_cpu(root: etree._Element, spec: DomainSpec) -> None:
     if not (spec.cpu_mode or spec.numa_cells):
         return
-    cpu = _sub(root, "cpu", mode=spec.cpu_mode,
-               match="exact" if spec.cpu_mode == "custom" else None,
-               check="partial" if spec.cpu_mode == "host-model" else None)
+    cpu = _sub(
+        root,
+        "cpu",
+        mode=spec.cpu_mode,
+        match="exact" if spec.cpu_mode == "custom" else None,
+        check="partial" if spec.cpu_mode == "host-model" else None,
+    )
     if spec.cpu_mode == "custom":
         _sub(cpu, "model", spec.cpu_model, fallback="forbid")
     for feature in spec.cpu_features:
@@ -341,8 +347,15 @@ def _add_cpu(root: etree._Element, spec: DomainSpec) -> None:
     if spec.numa_cells:
         numa = _sub(cpu, "numa")
         for cell in spec.numa_cells:
-            _sub(numa, "cell", id=cell.id, cpus=cell.cpus, memory=cell.memory_kib, unit="KiB",
-                 memAccess="shared" if spec.hugepages else None)
+            _sub(
+                numa,
+                "cell",
+                id=cell.id,
+                cpus=cell.cpus,
+                memory=cell.memory_kib,
+                unit="KiB",
+                memAccess="shared" if spec.hugepages else None,
+            )
 
 
 def _add_devices(root: etree._Element, spec: DomainSpec) -> None:
@@ -363,8 +376,9 @@ def _add_devices(root: etree._Element, spec: DomainSpec) -> None:
         _sub(_sub(devices, "console", type="pty"), "target", type="serial", port=0)
     if spec.vnc:
         # Loopback only: the browser reaches it through our websocket proxy, not directly.
-        graphics = _sub(devices, "graphics", type="vnc", port=-1, autoport="yes",
-                        listen="127.0.0.1", passwd=spec.vnc_password)
+        graphics = _sub(
+            devices, "graphics", type="vnc", port=-1, autoport="yes", listen="127.0.0.1", passwd=spec.vnc_password
+        )
         _sub(graphics, "listen", type="address", address="127.0.0.1")
     if spec.watchdog_action:
         _sub(devices, "watchdog", model="i6300esb", action=spec.watchdog_action)
@@ -375,9 +389,16 @@ def _add_devices(root: etree._Element, spec: DomainSpec) -> None:
 
 def _add_disk(devices: etree._Element, disk: DiskSpec) -> None:
     element = _sub(devices, "disk", type=disk.type, device=disk.device)
-    _sub(element, "driver", name="qemu", type=disk.format, cache=disk.cache,
-         io=disk.io, discard="unmap" if disk.discard_unmap and disk.device != "cdrom" else None,
-         iothread=disk.iothread)
+    _sub(
+        element,
+        "driver",
+        name="qemu",
+        type=disk.format,
+        cache=disk.cache,
+        io=disk.io,
+        discard="unmap" if disk.discard_unmap and disk.device != "cdrom" else None,
+        iothread=disk.iothread,
+    )
     if disk.type == "volume":
         _sub(element, "source", pool=disk.pool, volume=disk.volume)
     elif disk.path:
@@ -419,12 +440,18 @@ def _add_hostdev(devices: etree._Element, hostdev: HostdevSpec) -> None:
     if not match:
         raise InvalidConfig(f"invalid PCI address {hostdev.pci_address!r}")
     element = _sub(devices, "hostdev", mode="subsystem", type="pci", managed="yes")
-    _sub(_sub(element, "source"), "address",
-         domain=f"0x{match['domain'] or '0000'}", bus=f"0x{match['bus']}",
-         slot=f"0x{match['slot']}", function=f"0x{match['function']}")
+    _sub(
+        _sub(element, "source"),
+        "address",
+        domain=f"0x{match['domain'] or '0000'}",
+        bus=f"0x{match['bus']}",
+        slot=f"0x{match['slot']}",
+        function=f"0x{match['function']}",
+    )
 
 
 # --- reading XML back -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DiskInfo:
@@ -468,9 +495,22 @@ class DomainXmlInfo:
     vnc_port: int | None
 
 
-_UNITS = {"b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024**2,
-          "mib": 1024**2, "mb": 1000**2, "g": 1024**3, "gib": 1024**3, "gb": 1000**3,
-          "t": 1024**4, "tib": 1024**4, "tb": 1000**4}
+_UNITS = {
+    "b": 1,
+    "bytes": 1,
+    "k": 1024,
+    "kib": 1024,
+    "kb": 1000,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "mb": 1000**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+    "gb": 1000**3,
+    "t": 1024**4,
+    "tib": 1024**4,
+    "tb": 1000**4,
+}
 
 
 def scaled_int(element: etree._Element | None, default_unit: str = "bytes") -> int | None:
@@ -491,8 +531,7 @@ def _int_or_none(text: str | None) -> int | None:
 def parse_xml(xml: str) -> etree._Element:
     """Parse XML from libvirt or a caller, mapping syntax errors to InvalidConfig."""
     try:
-        return etree.fromstring(xml.encode(), etree.XMLParser(resolve_entities=False,
-                                                              no_network=True))
+        return etree.fromstring(xml.encode(), etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError as exc:
         raise InvalidConfig(f"malformed XML: {exc}") from exc
 
@@ -527,12 +566,12 @@ def parse_domain_xml(xml: str) -> DomainXmlInfo:
         cpu_shares=_int_or_none(root.findtext("cputune/shares")),
         cpu_period=_int_or_none(root.findtext("cputune/period")),
         cpu_quota=_int_or_none(root.findtext("cputune/quota")),
-        vcpu_pins=tuple(VcpuPin(int(p.get("vcpu")), p.get("cpuset"))
-                        for p in root.iterfind("cputune/vcpupin")),
+        vcpu_pins=tuple(VcpuPin(int(p.get("vcpu")), p.get("cpuset")) for p in root.iterfind("cputune/vcpupin")),
         disks=tuple(_disk_info(d) for d in root.iterfind("devices/disk")),
         nics=tuple(_nic_info(n) for n in root.iterfind("devices/interface")),
         serial_log_path=root.find("devices/serial/log").get("file")
-        if root.find("devices/serial/log") is not None else None,
+        if root.find("devices/serial/log") is not None
+        else None,
         vnc_port=_int_or_none(graphics.get("port")) if graphics is not None else None,
     )
 

@@ -1,4 +1,5 @@
 """Domain lifecycle and tuning verbs. Domains are addressed by UUID string."""
+
 from __future__ import annotations
 
 import time
@@ -9,9 +10,14 @@ from lxml import etree
 
 from .connection import get_connection, is_simulated, lookup_domain
 from .domain_xml import (
-    NUBES_NS, NUBES_PREFIX, adapt_for_test_driver, metadata_element, parse_cpuset, parse_xml,
+    NUBES_NS,
+    NUBES_PREFIX,
+    adapt_for_test_driver,
+    metadata_element,
+    parse_cpuset,
+    parse_xml,
 )
-from .errors import InvalidConfig, NotSupported, from_libvirt_error, translated
+from .errors import InvalidConfig, NotSupported, translated
 from .types import STATE_NAMES, SUSPENDED, CpuQos, DomainState, ShutdownResult
 
 SHUTDOWN_POLL_S = 0.25
@@ -40,9 +46,16 @@ def _to_state(dom: libvirt.virDomain) -> DomainState:
     state, max_mem, mem, vcpus, cpu_time = dom.info()
     instance_id, project_id = _metadata(dom)
     return DomainState(
-        name=dom.name(), uuid=dom.UUIDString(), state=_state_name(dom, state),
-        vcpus=vcpus, memory_kib=mem, max_memory_kib=max_mem, cpu_time_ns=cpu_time,
-        persistent=bool(dom.isPersistent()), instance_id=instance_id, project_id=project_id,
+        name=dom.name(),
+        uuid=dom.UUIDString(),
+        state=_state_name(dom, state),
+        vcpus=vcpus,
+        memory_kib=mem,
+        max_memory_kib=max_mem,
+        cpu_time_ns=cpu_time,
+        persistent=bool(dom.isPersistent()),
+        instance_id=instance_id,
+        project_id=project_id,
     )
 
 
@@ -117,8 +130,9 @@ def domain_managed_save(uri: str, uuid: str) -> None:
         dom.managedSave(0)
 
 
-def domain_undefine(uri: str, uuid: str, *, snapshots_metadata: bool = True,
-                    managed_save: bool = True, nvram: bool = True) -> None:
+def domain_undefine(
+    uri: str, uuid: str, *, snapshots_metadata: bool = True, managed_save: bool = True, nvram: bool = True
+) -> None:
     """Remove the persistent definition (a running domain becomes transient)."""
     flags = 0
     if snapshots_metadata:
@@ -162,8 +176,7 @@ def _affect_flags(dom: libvirt.virDomain, live: bool, config: bool) -> int:
     if config and dom.isPersistent():
         flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
     if not flags:
-        raise InvalidConfig("nothing to change: domain is neither running (live) "
-                            "nor persistent (config)")
+        raise InvalidConfig("nothing to change: domain is neither running (live) nor persistent (config)")
     return flags
 
 
@@ -175,8 +188,7 @@ def _apply(uri: str, change: Callable[[int], object], flags: int) -> None:
                 change(flag)
 
 
-def domain_set_balloon(uri: str, uuid: str, memory_kib: int, *, live: bool = True,
-                       config: bool = True) -> None:
+def domain_set_balloon(uri: str, uuid: str, memory_kib: int, *, live: bool = True, config: bool = True) -> None:
     """Set the balloon target (guest-visible memory), at most the domain's maximum."""
     if memory_kib <= 0:
         raise InvalidConfig("memory_kib must be positive")
@@ -184,8 +196,7 @@ def domain_set_balloon(uri: str, uuid: str, memory_kib: int, *, live: bool = Tru
     _apply(uri, lambda flag: dom.setMemoryFlags(memory_kib, flag), _affect_flags(dom, live, config))
 
 
-def domain_set_vcpus(uri: str, uuid: str, count: int, *, live: bool = True,
-                     config: bool = True) -> None:
+def domain_set_vcpus(uri: str, uuid: str, count: int, *, live: bool = True, config: bool = True) -> None:
     """Set the number of active vCPUs (hotplug), at most the domain's maximum."""
     if count <= 0:
         raise InvalidConfig("count must be positive")
@@ -193,8 +204,7 @@ def domain_set_vcpus(uri: str, uuid: str, count: int, *, live: bool = True,
     _apply(uri, lambda flag: dom.setVcpusFlags(count, flag), _affect_flags(dom, live, config))
 
 
-def domain_pin_vcpu(uri: str, uuid: str, vcpu: int, cpuset: str, *, live: bool = True,
-                    config: bool = True) -> None:
+def domain_pin_vcpu(uri: str, uuid: str, vcpu: int, cpuset: str, *, live: bool = True, config: bool = True) -> None:
     """Pin one vCPU to host CPUs given in cpuset syntax (``"2-3"``)."""
     host_cpus = get_connection(uri).getInfo()[2]
     wanted = parse_cpuset(cpuset)
@@ -232,23 +242,24 @@ def _scheduler_parameters(uri: str, dom: libvirt.virDomain) -> tuple[str, dict[s
         return kind, dom.schedulerParameters()
 
 
-def domain_set_cpu_qos(uri: str, uuid: str, qos: CpuQos, *, live: bool = True,
-                       config: bool = True) -> None:
+def domain_set_cpu_qos(uri: str, uuid: str, qos: CpuQos, *, live: bool = True, config: bool = True) -> None:
     """Apply CPU shares / CFS period / quota; fields left None are not changed.
 
     The test driver's scheduler ('fair') only knows 'weight', so this raises NotSupported
     there: the host reports which parameters it has, and we check before setting.
     """
-    params = {name: getattr(qos, field) for field, name in _QOS_PARAMS.items()
-              if getattr(qos, field) is not None}
+    params = {name: getattr(qos, field) for field, name in _QOS_PARAMS.items() if getattr(qos, field) is not None}
     if not params:
         return
     dom = lookup_domain(uri, uuid)
     kind, known = _scheduler_parameters(uri, dom)
     missing = sorted(set(params) - set(known))
     if missing:
-        raise NotSupported(f"the host's {kind!r} scheduler has no {', '.join(missing)} "
-                           f"(it offers: {', '.join(sorted(known)) or 'nothing'})", uri=uri)
+        raise NotSupported(
+            f"the host's {kind!r} scheduler has no {', '.join(missing)} "
+            f"(it offers: {', '.join(sorted(known)) or 'nothing'})",
+            uri=uri,
+        )
     # QEMU refuses LIVE|CONFIG in one setSchedulerParametersFlags call: one call each.
     _apply(uri, lambda flag: dom.setSchedulerParametersFlags(params, flag), _affect_flags(dom, live, config))
 
@@ -264,19 +275,21 @@ def domain_get_cpu_qos(uri: str, uuid: str) -> CpuQos:
 
 def domain_xml(uri: str, uuid: str, *, inactive: bool = False, secure: bool = False) -> str:
     """The domain's XML (live unless ``inactive``; passwords only with ``secure``)."""
-    flags = (libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0) | (
-        libvirt.VIR_DOMAIN_XML_SECURE if secure else 0)
+    flags = (libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0) | (libvirt.VIR_DOMAIN_XML_SECURE if secure else 0)
     dom = lookup_domain(uri, uuid)
     with translated(uri):
         return dom.XMLDesc(flags)
 
 
-def domain_set_metadata(uri: str, uuid: str, instance_id: str | None,
-                        project_id: str | None) -> None:
+def domain_set_metadata(uri: str, uuid: str, instance_id: str | None, project_id: str | None) -> None:
     """(Re)write our metadata element, live and in the config where they exist."""
     element = metadata_element(instance_id, project_id, namespaced=False)
     dom = lookup_domain(uri, uuid)
     with translated(uri):
-        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT,
-                        etree.tostring(element, encoding="unicode"), NUBES_PREFIX, NUBES_NS,
-                        _affect_flags(dom, True, True))
+        dom.setMetadata(
+            libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+            etree.tostring(element, encoding="unicode"),
+            NUBES_PREFIX,
+            NUBES_NS,
+            _affect_flags(dom, True, True),
+        )

@@ -3,6 +3,7 @@
 Callers catch these, never ``libvirt.libvirtError``: the mapping below is the only place
 that knows libvirt's error codes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -52,20 +53,24 @@ class OperationFailed(HypervisorError):
     """libvirt refused or failed the operation (wrong state, I/O error, ...)."""
 
 
-_UNREACHABLE_CODES = frozenset({
-    libvirt.VIR_ERR_NO_CONNECT,
-    libvirt.VIR_ERR_RPC,
-    libvirt.VIR_ERR_AUTH_FAILED,
-    libvirt.VIR_ERR_AUTH_CANCELLED,
-    libvirt.VIR_ERR_AUTH_UNAVAILABLE,
-})
+_UNREACHABLE_CODES = frozenset(
+    {
+        libvirt.VIR_ERR_NO_CONNECT,
+        libvirt.VIR_ERR_RPC,
+        libvirt.VIR_ERR_AUTH_FAILED,
+        libvirt.VIR_ERR_AUTH_CANCELLED,
+        libvirt.VIR_ERR_AUTH_UNAVAILABLE,
+    }
+)
 # A SYSTEM_ERROR raised by the transport layers means the socket/ssh link broke.
-_TRANSPORT_DOMAINS = frozenset({
-    libvirt.VIR_FROM_RPC,
-    libvirt.VIR_FROM_REMOTE,
-    libvirt.VIR_FROM_SSH,
-    libvirt.VIR_FROM_LIBSSH,
-})
+_TRANSPORT_DOMAINS = frozenset(
+    {
+        libvirt.VIR_FROM_RPC,
+        libvirt.VIR_FROM_REMOTE,
+        libvirt.VIR_FROM_SSH,
+        libvirt.VIR_FROM_LIBSSH,
+    }
+)
 _UNSUPPORTED_FLAGS = "unsupported flags"
 _BY_CODE: dict[int, type[HypervisorError]] = {
     libvirt.VIR_ERR_NO_DOMAIN: DomainNotFound,

@@ -3,6 +3,7 @@
 Callbacks run on the single libvirt event-loop thread: keep them short (put the event on a
 queue or hand it to a task) and never block there, or every host's events stall.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -101,13 +102,11 @@ def watch_lifecycle(uri: str, callback: LifecycleCallback) -> int:
     ensure_event_loop()
     conn = get_connection(uri)
 
-    def relay(_conn: libvirt.virConnect, dom: libvirt.virDomain, event: int, detail: int,
-              _opaque: object) -> None:
+    def relay(_conn: libvirt.virConnect, dom: libvirt.virDomain, event: int, detail: int, _opaque: object) -> None:
         callback(uri, dom.UUIDString(), *describe_lifecycle(event, detail))
 
     with translated(uri):
-        return conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                           relay, None)
+        return conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, relay, None)
 
 
 def unwatch_lifecycle(uri: str, watch_id: int) -> None:

@@ -1,4 +1,5 @@
 """Host facts and CPU model work (baselines and comparisons for EVC / migration checks)."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,12 @@ from .connection import get_connection, is_simulated
 from .domain_xml import parse_xml, scaled_int
 from .errors import InvalidConfig, NotSupported, from_libvirt_error, translated
 from .types import (
-    CPU_IDENTICAL, CPU_INCOMPATIBLE, CPU_SUPERSET, HostFacts, KvmStatus, NumaCell,
+    CPU_IDENTICAL,
+    CPU_INCOMPATIBLE,
+    CPU_SUPERSET,
+    HostFacts,
+    KvmStatus,
+    NumaCell,
 )
 
 # Demo node files may carry <nubes:cpu> with a CPU model: the test driver has none of its
@@ -67,9 +73,12 @@ def _kvm_status(simulated: bool, domain_types: tuple[str, ...], uri: str) -> Kvm
         return KvmStatus(False, "/dev/kvm is missing on this machine; use 'qemu' (TCG)")
     if os.environ.get(TRUST_KVM_ENV) == "1":
         return KvmStatus(True, f"trusted because {TRUST_KVM_ENV}=1")
-    return KvmStatus(False, "KVM is listed but not trusted: on nested/paravirtual hosts "
-                            "guests appear to run but never execute; using 'qemu' (TCG). "
-                            f"Set {TRUST_KVM_ENV}=1 once a kvm guest is seen booting.")
+    return KvmStatus(
+        False,
+        "KVM is listed but not trusted: on nested/paravirtual hosts "
+        "guests appear to run but never execute; using 'qemu' (TCG). "
+        f"Set {TRUST_KVM_ENV}=1 once a kvm guest is seen booting.",
+    )
 
 
 def kvm_usable(uri: str) -> KvmStatus:
@@ -85,8 +94,7 @@ def _domain_types(caps: etree._Element) -> tuple[str, ...]:
     return tuple(sorted({d.get("type") for d in caps.iterfind("guest/arch/domain")}))
 
 
-def _numa_cells(caps: etree._Element, nodes: int, cpus: int,
-                memory_kib: int) -> tuple[NumaCell, ...]:
+def _numa_cells(caps: etree._Element, nodes: int, cpus: int, memory_kib: int) -> tuple[NumaCell, ...]:
     cells = tuple(
         NumaCell(
             id=int(cell.get("id")),
@@ -100,8 +108,7 @@ def _numa_cells(caps: etree._Element, nodes: int, cpus: int,
     # Node files declare only a node count: split CPUs and memory evenly, like a real box.
     per_node = cpus // nodes
     return tuple(
-        NumaCell(id=n, cpus=tuple(range(n * per_node, (n + 1) * per_node)),
-                 memory_kib=memory_kib // nodes)
+        NumaCell(id=n, cpus=tuple(range(n * per_node, (n + 1) * per_node)), memory_kib=memory_kib // nodes)
         for n in range(nodes)
     )
 
@@ -142,15 +149,26 @@ def host_facts(uri: str) -> HostFacts:
     domain_types = _domain_types(caps)
     kvm = _kvm_status(simulated, domain_types, uri)
     return HostFacts(
-        hostname=hostname, uri=uri, simulated=simulated,
-        cpu_model=cpu.findtext("model") or "", cpu_vendor=cpu.findtext("vendor") or "",
+        hostname=hostname,
+        uri=uri,
+        simulated=simulated,
+        cpu_model=cpu.findtext("model") or "",
+        cpu_vendor=cpu.findtext("vendor") or "",
         cpu_features=tuple(sorted(f.get("name") for f in cpu.iterfind("feature"))),
-        sockets=nodes * sockets, cores=cores, threads=threads, mhz=mhz, cpus=cpus,
+        sockets=nodes * sockets,
+        cores=cores,
+        threads=threads,
+        mhz=mhz,
+        cpus=cpus,
         numa_cells=_numa_cells(caps, nodes, cpus, total_kib),
-        memory_total_kib=total_kib, memory_free_kib=free_kib,
-        hypervisor_type=hv_type, hypervisor_version=_version(hv_version),
-        libvirt_version=_version(lib_version), domain_types=domain_types,
-        kvm_usable=kvm.usable, kvm_note=kvm.note,
+        memory_total_kib=total_kib,
+        memory_free_kib=free_kib,
+        hypervisor_type=hv_type,
+        hypervisor_version=_version(hv_version),
+        libvirt_version=_version(lib_version),
+        domain_types=domain_types,
+        kvm_usable=kvm.usable,
+        kvm_note=kvm.note,
     )
 
 
@@ -191,8 +209,7 @@ def _with_fallback(uri: str, modern: Callable[[], T], legacy: Callable[[], T]) -
 
 
 def _expanded_features(conn: libvirt.virConnect, cpu: etree._Element) -> set[str]:
-    xml = conn.baselineCPU([etree.tostring(cpu, encoding="unicode")],
-                           libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES)
+    xml = conn.baselineCPU([etree.tostring(cpu, encoding="unicode")], libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES)
     return {f.get("name") for f in parse_xml(xml).iterfind("feature[@policy='require']")}
 
 

@@ -5,6 +5,7 @@ portal sees only for a host on its own machine (``qemu:///system``). Remote and 
 hosts answer ``readable=False`` with the reason. ``sys_root`` / ``proc_root`` are parameters so
 tests pass a fake tree; callers leave the defaults.
 """
+
 from __future__ import annotations
 
 import resource
@@ -19,8 +20,12 @@ KSM_DIR = "kernel/mm/ksm"
 KSM_STOP, KSM_RUN, KSM_UNMERGE = 0, 1, 2  # values of /sys/kernel/mm/ksm/run
 KSM_RUN_VALUES = (KSM_STOP, KSM_RUN, KSM_UNMERGE)
 BYTES_PER_KIB = 1024
-MEMINFO_FIELDS = {"MemTotal": "mem_total_kib", "MemAvailable": "mem_available_kib",
-                  "SwapTotal": "swap_total_kib", "SwapFree": "swap_free_kib"}
+MEMINFO_FIELDS = {
+    "MemTotal": "mem_total_kib",
+    "MemAvailable": "mem_available_kib",
+    "SwapTotal": "swap_total_kib",
+    "SwapFree": "swap_free_kib",
+}
 DEFAULT_SYS = Path("/sys")
 DEFAULT_PROC = Path("/proc")
 
@@ -31,7 +36,7 @@ class HostMemory:
     note: str = ""
     ksm_available: bool = False
     ksm_run: int | None = None
-    ksm_pages_shared: int | None = None   # distinct pages KSM keeps
+    ksm_pages_shared: int | None = None  # distinct pages KSM keeps
     ksm_pages_sharing: int | None = None  # guest pages mapped onto them (the saving)
     ksm_saved_kib: int | None = None
     mem_total_kib: int | None = None
@@ -72,8 +77,9 @@ def read_meminfo(proc_root: Path = DEFAULT_PROC) -> dict[str, int]:
     return values
 
 
-def host_memory(uri: str, *, sys_root: Path = DEFAULT_SYS, proc_root: Path = DEFAULT_PROC,
-                page_size: int | None = None) -> HostMemory:
+def host_memory(
+    uri: str, *, sys_root: Path = DEFAULT_SYS, proc_root: Path = DEFAULT_PROC, page_size: int | None = None
+) -> HostMemory:
     """KSM state and savings plus swap of a local host; ``readable=False`` elsewhere."""
     if not is_local(uri):
         return HostMemory(readable=False, note=_why_unreadable(uri))

@@ -3,6 +3,7 @@
 Keepalive on remote connections, close callbacks and domain events all need it, and
 libvirt requires the implementation to be registered before a connection opens.
 """
+
 from __future__ import annotations
 
 import threading

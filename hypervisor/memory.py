@@ -5,6 +5,7 @@ guest kernel must online the memory itself). libvirt's test driver has no attach
 test:// hosts the DIMM and the larger ``memory`` / ``currentMemory`` go into the persistent
 definition and the result says ``simulated=True``. Real hosts never run that code.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

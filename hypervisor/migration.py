@@ -8,13 +8,14 @@ same interface runs a pre-copy model (rounds over a dirty rate and a bandwidth, 
 downtime estimate) and then moves the definition: define on the target, remove from the
 source. Its progress carries ``simulated=True``.
 """
+
 from __future__ import annotations
 
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import libvirt
 from lxml import etree
@@ -38,17 +39,17 @@ PHASE_COMPLETED = "completed"
 
 @dataclass(frozen=True)
 class MigrationOptions:
-    live: bool = True                     # False: cold (offline) migration of a stopped domain
-    bandwidth_mib_s: int | None = None    # None: unlimited
-    max_downtime_ms: int | None = None    # None: QEMU's default (300 ms)
+    live: bool = True  # False: cold (offline) migration of a stopped domain
+    bandwidth_mib_s: int | None = None  # None: unlimited
+    max_downtime_ms: int | None = None  # None: QEMU's default (300 ms)
     auto_converge: bool = False
-    postcopy: bool = False                # allow switching to post-copy during the job
+    postcopy: bool = False  # allow switching to post-copy during the job
     compressed: bool = False
     parallel_connections: int | None = None
-    copy_storage: bool = False            # non-shared disks are copied along
-    shared_storage_unsafe: bool = True    # same local path on both hosts (the lab's shared pool)
-    migration_uri: str | None = None      # where the target's QEMU listens, e.g. tcp://10.99.0.1
-    dest_xml: str | None = None           # e.g. the definition with the cluster CPU baseline
+    copy_storage: bool = False  # non-shared disks are copied along
+    shared_storage_unsafe: bool = True  # same local path on both hosts (the lab's shared pool)
+    migration_uri: str | None = None  # where the target's QEMU listens, e.g. tcp://10.99.0.1
+    dest_xml: str | None = None  # e.g. the definition with the cluster CPU baseline
     # With copy_storage: ((source file, file on the target), ...) of the disks to copy; the
     # target files exist already (same virtual size), the copies are flat (no backing chain).
     disk_targets: tuple[tuple[str, str], ...] = ()
@@ -140,9 +141,16 @@ def migration_params(options: MigrationOptions) -> dict[str, object]:
     return params
 
 
-def migrate_domain(src_uri: str, dst_uri: str, uuid: str, options: MigrationOptions,
-                   on_progress: ProgressCallback, control: MigrationControl | None = None,
-                   *, sleep: Callable[[float], None] = time.sleep) -> MigrationResult:
+def migrate_domain(
+    src_uri: str,
+    dst_uri: str,
+    uuid: str,
+    options: MigrationOptions,
+    on_progress: ProgressCallback,
+    control: MigrationControl | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> MigrationResult:
     """Move the domain from ``src_uri`` to ``dst_uri``; blocks until done.
 
     Raises MigrationCancelled when ``control.cancel`` was set (the domain stays on the
@@ -159,6 +167,7 @@ def migrate_domain(src_uri: str, dst_uri: str, uuid: str, options: MigrationOpti
 
 
 # --- real hosts -------------------------------------------------------------------------
+
 
 def retarget_disks(xml: str, targets: dict[str, str]) -> tuple[str, list[str]]:
     """The domain XML with each file disk whose source is a key of ``targets`` pointing at the
@@ -272,8 +281,10 @@ def _completed(dst_uri: str, uuid: str, started: float, postcopy: bool) -> Migra
 
 # --- simulated hosts --------------------------------------------------------------------
 
-def precopy_rounds(memory_bytes: int, bandwidth_bytes_s: float, dirty_bytes_s: float,
-                   max_downtime_ms: int, auto_converge: bool) -> list[tuple[int, float, float]]:
+
+def precopy_rounds(
+    memory_bytes: int, bandwidth_bytes_s: float, dirty_bytes_s: float, max_downtime_ms: int, auto_converge: bool
+) -> list[tuple[int, float, float]]:
     """The pre-copy model: [(bytes sent in the round, round seconds, dirty rate)], the last
     entry being the stop-and-copy. Round 1 sends all memory; each later round sends what was
     dirtied during the previous one, until the rest fits in the downtime limit. Without
@@ -320,8 +331,9 @@ def _simulate(src_uri, dst_uri, uuid, options, on_progress, control, sleep) -> M
     postcopy_used = False
     if options.live:
         try:
-            rounds = precopy_rounds(memory, bandwidth, simulated_dirty_rate(uuid, memory),
-                                    downtime_limit, options.auto_converge)
+            rounds = precopy_rounds(
+                memory, bandwidth, simulated_dirty_rate(uuid, memory), downtime_limit, options.auto_converge
+            )
         except OperationFailed:
             if not options.postcopy:
                 raise
@@ -341,24 +353,35 @@ def _simulate(src_uri, dst_uri, uuid, options, on_progress, control, sleep) -> M
             sleep(seconds / steps)
             done = sent + size * step // steps
             remaining_round = size - size * step // steps
-            on_progress(MigrationProgress(
-                phase=PHASE_POSTCOPY if postcopy_used else PHASE_PRECOPY,
-                percent=min(99, int(100 * done / total)) if total else 99,
-                memory_total=memory, memory_processed=done,
-                memory_remaining=max(0, remaining_round + (int(dirty * seconds) if iterations < len(rounds) else 0)),
-                dirty_rate_bytes_s=int(dirty), iteration=iterations,
-                expected_downtime_ms=int(1000 * rounds[-1][0] / bandwidth) if options.live else None,
-                speed_bytes_s=int(bandwidth), elapsed_ms=int((time.monotonic() - started) * 1000),
-                simulated=True,
-            ))
+            on_progress(
+                MigrationProgress(
+                    phase=PHASE_POSTCOPY if postcopy_used else PHASE_PRECOPY,
+                    percent=min(99, int(100 * done / total)) if total else 99,
+                    memory_total=memory,
+                    memory_processed=done,
+                    memory_remaining=max(
+                        0, remaining_round + (int(dirty * seconds) if iterations < len(rounds) else 0)
+                    ),
+                    dirty_rate_bytes_s=int(dirty),
+                    iteration=iterations,
+                    expected_downtime_ms=int(1000 * rounds[-1][0] / bandwidth) if options.live else None,
+                    speed_bytes_s=int(bandwidth),
+                    elapsed_ms=int((time.monotonic() - started) * 1000),
+                    simulated=True,
+                )
+            )
         sent += size
         if postcopy_used:
             break
     _move_definition(src_uri, dst_uri, uuid, xml, running)
     downtime = int(1000 * rounds[-1][0] / bandwidth) if options.live else None
     return MigrationResult(
-        total_ms=int((time.monotonic() - started) * 1000), downtime_ms=downtime,
-        data_transferred=sent, iterations=iterations, postcopy_used=postcopy_used, simulated=True,
+        total_ms=int((time.monotonic() - started) * 1000),
+        downtime_ms=downtime,
+        data_transferred=sent,
+        iterations=iterations,
+        postcopy_used=postcopy_used,
+        simulated=True,
     )
 
 

@@ -1,5 +1,6 @@
 """libvirt networks: the embedded default's network backend (isolated bridges with dnsmasq
 DHCP). Networks are addressed by name; XML is built with lxml."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -82,9 +83,11 @@ def _same(network: libvirt.virNetwork, spec: NetworkSpec) -> bool:
     hosts = {(h.get("mac"), h.get("ip")) for h in have.iter("host")}
     ranges = [(r.get("start"), r.get("end")) for r in have.iter("range")]
     ip = have.find("ip")
-    return (hosts == {(h.get("mac"), h.get("ip")) for h in want.iter("host")}
-            and ranges == [(r.get("start"), r.get("end")) for r in want.iter("range")]
-            and (ip.get("address") if ip is not None else None) == spec.address)
+    return (
+        hosts == {(h.get("mac"), h.get("ip")) for h in want.iter("host")}
+        and ranges == [(r.get("start"), r.get("end")) for r in want.iter("range")]
+        and (ip.get("address") if ip is not None else None) == spec.address
+    )
 
 
 def _remove(network: libvirt.virNetwork) -> None:

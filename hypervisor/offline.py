@@ -10,6 +10,7 @@ The commands run here, in this process: only for hosts on this machine (``qemu:/
 NotSupported saying so. Test hosts hold no data: callers simulate these changes instead.
 Nothing here may run while a domain uses the files (the callers check that).
 """
+
 from __future__ import annotations
 
 import json
@@ -44,9 +45,12 @@ def _check(uri: str, *paths: str) -> None:
     if is_simulated(uri):
         raise NotSupported("a simulated host has no files to change", uri=uri)
     if not is_local(uri):
-        raise NotSupported("offline chain changes run qemu-img on the host itself, and Nubes runs no commands on "
-                           "remote hosts: attach the volume to a running instance there so libvirt merges it with "
-                           "a block job", uri=uri)
+        raise NotSupported(
+            "offline chain changes run qemu-img on the host itself, and Nubes runs no commands on "
+            "remote hosts: attach the volume to a running instance there so libvirt merges it with "
+            "a block job",
+            uri=uri,
+        )
     for path in paths:
         if not path or not os.path.isabs(path) or ".." in path.split("/"):
             raise InvalidConfig(f"not an absolute file path: {path!r}")
@@ -66,9 +70,13 @@ def image_info(uri: str, path: str) -> ImageInfo:
     """What qemu-img reads in the file's header (-U: also while a guest has it open)."""
     _check(uri, path)
     data = json.loads(_run(uri, QEMU_IMG, "info", "-U", "--output=json", path))
-    return ImageInfo(path=path, format=data.get("format", ""), virtual_size=int(data.get("virtual-size", 0)),
-                     actual_size=int(data.get("actual-size", 0)),
-                     backing_path=data.get("full-backing-filename") or data.get("backing-filename"))
+    return ImageInfo(
+        path=path,
+        format=data.get("format", ""),
+        virtual_size=int(data.get("virtual-size", 0)),
+        actual_size=int(data.get("actual-size", 0)),
+        backing_path=data.get("full-backing-filename") or data.get("backing-filename"),
+    )
 
 
 def backing_chain(uri: str, path: str) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
 """Domain snapshots: internal (disk + memory in qcow2) or external disk-only."""
+
 from __future__ import annotations
 
 import libvirt
@@ -10,8 +11,9 @@ from .errors import translated
 from .types import SnapshotInfo
 
 
-def build_snapshot_xml(name: str, description: str | None = None, *,
-                       with_memory: bool = True, external: bool = False) -> str:
+def build_snapshot_xml(
+    name: str, description: str | None = None, *, with_memory: bool = True, external: bool = False
+) -> str:
     root = etree.Element("domainsnapshot")
     etree.SubElement(root, "name").text = name
     if description:
@@ -36,13 +38,13 @@ def _info(snapshot: libvirt.virDomainSnapshot) -> SnapshotInfo:
         creation_time=int(root.findtext("creationTime") or 0),
         state=root.findtext("state") or "",
         description=root.findtext("description"),
-        external=root.find("disks/disk[@snapshot='external']") is not None
-        or root.findtext("state") == "disk-snapshot",
+        external=root.find("disks/disk[@snapshot='external']") is not None or root.findtext("state") == "disk-snapshot",
     )
 
 
-def snapshot_create(uri: str, uuid: str, name: str, description: str | None = None, *,
-                    disk_only: bool = False, with_memory: bool = True) -> SnapshotInfo:
+def snapshot_create(
+    uri: str, uuid: str, name: str, description: str | None = None, *, disk_only: bool = False, with_memory: bool = True
+) -> SnapshotInfo:
     """Take a snapshot: internal with memory by default, or external disk-only."""
     flags = libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY if disk_only else 0
     xml = build_snapshot_xml(name, description, with_memory=with_memory, external=disk_only)
@@ -71,8 +73,7 @@ def snapshot_revert(uri: str, uuid: str, name: str, *, running: bool | None = No
         dom.revertToSnapshot(dom.snapshotLookupByName(name, 0), flags)
 
 
-def snapshot_delete(uri: str, uuid: str, name: str, *, children: bool = False,
-                    metadata_only: bool = False) -> None:
+def snapshot_delete(uri: str, uuid: str, name: str, *, children: bool = False, metadata_only: bool = False) -> None:
     """Delete a snapshot (and its descendants with ``children``); ``metadata_only``
     forgets it in libvirt but leaves the disk data alone."""
     flags = 0

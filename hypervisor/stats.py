@@ -3,6 +3,7 @@
 On simulated hosts the test driver returns only the state group; the counters then come
 from the deterministic workload model and the records say simulated=True.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,11 +15,15 @@ from .errors import translated
 from .types import STATE_NAMES, DomainStats, NodeStats
 from .workload import domain_counters, node_cpu_counters
 
-STATS_GROUPS = (libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
-                | libvirt.VIR_DOMAIN_STATS_BALLOON | libvirt.VIR_DOMAIN_STATS_VCPU
-                | libvirt.VIR_DOMAIN_STATS_INTERFACE | libvirt.VIR_DOMAIN_STATS_BLOCK)
-_ACTIVE_STATES = (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_BLOCKED,
-                  libvirt.VIR_DOMAIN_PAUSED)
+STATS_GROUPS = (
+    libvirt.VIR_DOMAIN_STATS_STATE
+    | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
+    | libvirt.VIR_DOMAIN_STATS_BALLOON
+    | libvirt.VIR_DOMAIN_STATS_VCPU
+    | libvirt.VIR_DOMAIN_STATS_INTERFACE
+    | libvirt.VIR_DOMAIN_STATS_BLOCK
+)
+_ACTIVE_STATES = (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_BLOCKED, libvirt.VIR_DOMAIN_PAUSED)
 
 
 def _sum(record: dict[str, int], prefix: str, suffix: str) -> int | None:
@@ -29,9 +34,11 @@ def _sum(record: dict[str, int], prefix: str, suffix: str) -> int | None:
 
 def _real_record(dom: libvirt.virDomain, record: dict[str, int], now: float) -> DomainStats:
     return DomainStats(
-        uuid=dom.UUIDString(), name=dom.name(),
+        uuid=dom.UUIDString(),
+        name=dom.name(),
         state=STATE_NAMES.get(record.get("state.state", -1), "nostate"),
-        timestamp=now, simulated=False,
+        timestamp=now,
+        simulated=False,
         cpu_time_ns=record.get("cpu.time"),
         vcpus=record.get("vcpu.current"),
         balloon_current_kib=record.get("balloon.current"),
@@ -56,8 +63,9 @@ def _simulated_record(dom: libvirt.virDomain, record: dict[str, int], now: float
     if code in _ACTIVE_STATES:
         _state, _max_kib, memory_kib, vcpus, _cpu = dom.info()  # in-process, no RPC
         counters = domain_counters(uuid, vcpus, memory_kib, now)
-    return DomainStats(uuid=uuid, name=dom.name(), state=STATE_NAMES.get(code, "nostate"),
-                       timestamp=now, simulated=True, **counters)
+    return DomainStats(
+        uuid=uuid, name=dom.name(), state=STATE_NAMES.get(code, "nostate"), timestamp=now, simulated=True, **counters
+    )
 
 
 def bulk_domain_stats(uri: str, at: float | None = None) -> tuple[DomainStats, ...]:
@@ -87,16 +95,24 @@ def node_stats(uri: str, at: float | None = None) -> NodeStats:
             total_kib = conn.getInfo()[1] * 1024
             active = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
             free_kib = max(total_kib - sum(dom.info()[2] for dom in active), 0)
-            return NodeStats(timestamp=now, simulated=True, cpus=cpus,
-                             memory_total_kib=total_kib, memory_free_kib=free_kib,
-                             **node_cpu_counters(uri, cpus, now))
+            return NodeStats(
+                timestamp=now,
+                simulated=True,
+                cpus=cpus,
+                memory_total_kib=total_kib,
+                memory_free_kib=free_kib,
+                **node_cpu_counters(uri, cpus, now),
+            )
         cpu = conn.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS, 0)
         memory = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
     return NodeStats(
-        timestamp=now, simulated=False, cpus=cpus,
-        cpu_user_ns=cpu.get("user", 0), cpu_kernel_ns=cpu.get("kernel", 0),
-        cpu_idle_ns=cpu.get("idle", 0), cpu_iowait_ns=cpu.get("iowait", 0),
+        timestamp=now,
+        simulated=False,
+        cpus=cpus,
+        cpu_user_ns=cpu.get("user", 0),
+        cpu_kernel_ns=cpu.get("kernel", 0),
+        cpu_idle_ns=cpu.get("idle", 0),
+        cpu_iowait_ns=cpu.get("iowait", 0),
         memory_total_kib=memory.get("total", 0),
-        memory_free_kib=memory.get("free", 0) + memory.get("buffers", 0)
-        + memory.get("cached", 0),
+        memory_free_kib=memory.get("free", 0) + memory.get("buffers", 0) + memory.get("cached", 0),
     )

@@ -1,4 +1,5 @@
 """Storage pools and volumes. Pools and volumes are addressed by name."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ VOLUME_FORMATS = ("qcow2", "raw")
 @dataclass(frozen=True)
 class PoolSpec:
     """What pool_define needs; which fields matter depends on ``type``."""
+
     name: str
     type: str = "dir"
     target_path: str | None = None  # dir, netfs, logical (/dev/VG), iscsi, disk
@@ -38,8 +40,7 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
-def _sub(parent: etree._Element, tag: str, text: str | None = None,
-         **attrs: str) -> etree._Element:
+def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
     element = etree.SubElement(parent, tag, attrs)
     if text is not None:
         element.text = text
@@ -52,9 +53,12 @@ def build_pool_xml(spec: PoolSpec) -> str:
     if spec.type not in POOL_TYPES:
         raise InvalidConfig(f"pool type must be one of {', '.join(POOL_TYPES)}")
     needs = {
-        "dir": spec.target_path, "netfs": spec.source_host and spec.source_dir,
-        "logical": spec.source_name, "iscsi": spec.source_host and spec.source_devices,
-        "rbd": spec.source_name and spec.source_hosts, "disk": spec.source_devices,
+        "dir": spec.target_path,
+        "netfs": spec.source_host and spec.source_dir,
+        "logical": spec.source_name,
+        "iscsi": spec.source_host and spec.source_devices,
+        "rbd": spec.source_name and spec.source_hosts,
+        "disk": spec.source_devices,
     }
     if not needs[spec.type]:
         raise InvalidConfig(f"pool type {spec.type!r} is missing its source or target")
@@ -62,7 +66,7 @@ def build_pool_xml(spec: PoolSpec) -> str:
     _sub(root, "name", spec.name)
     if spec.type != "dir":
         source = _sub(root, "source")
-        for host in ((spec.source_host,) if spec.source_host else spec.source_hosts):
+        for host in (spec.source_host,) if spec.source_host else spec.source_hosts:
             _sub(source, "host", name=host)
         if spec.source_dir:
             _sub(source, "dir", path=spec.source_dir)
@@ -75,8 +79,7 @@ def build_pool_xml(spec: PoolSpec) -> str:
         if spec.auth_username and spec.auth_secret_uuid:
             auth = _sub(source, "auth", type="ceph", username=spec.auth_username)
             _sub(auth, "secret", uuid=spec.auth_secret_uuid)
-    target_path = spec.target_path or (f"/dev/{spec.source_name}" if spec.type == "logical"
-                                       else None)
+    target_path = spec.target_path or (f"/dev/{spec.source_name}" if spec.type == "logical" else None)
     if target_path and spec.type != "rbd":
         _sub(_sub(root, "target"), "path", target_path)
     return etree.tostring(root, pretty_print=True, encoding="unicode")
@@ -92,10 +95,15 @@ def _pool_info(pool: libvirt.virStoragePool) -> PoolInfo:
     _state, capacity, allocation, available = pool.info()
     root = parse_xml(pool.XMLDesc(0))
     return PoolInfo(
-        name=pool.name(), uuid=pool.UUIDString(), type=root.get("type", ""),
-        active=bool(pool.isActive()), persistent=bool(pool.isPersistent()),
-        autostart=bool(pool.autostart()), capacity_bytes=capacity,
-        allocation_bytes=allocation, available_bytes=available,
+        name=pool.name(),
+        uuid=pool.UUIDString(),
+        type=root.get("type", ""),
+        active=bool(pool.isActive()),
+        persistent=bool(pool.isPersistent()),
+        autostart=bool(pool.autostart()),
+        capacity_bytes=capacity,
+        allocation_bytes=allocation,
+        available_bytes=available,
         path=root.findtext("target/path"),
     )
 
@@ -158,22 +166,24 @@ def pool_info(uri: str, name: str) -> PoolInfo:
 def list_pools(uri: str) -> tuple[PoolInfo, ...]:
     conn = get_connection(uri)
     with translated(uri):
-        return tuple(sorted((_pool_info(p) for p in conn.listAllStoragePools(0)),
-                            key=lambda p: p.name))
+        return tuple(sorted((_pool_info(p) for p in conn.listAllStoragePools(0)), key=lambda p: p.name))
 
 
 def _volume_info(pool_name: str, vol: libvirt.virStorageVol) -> VolumeInfo:
     root = parse_xml(vol.XMLDesc(0))
     backing = root.find("backingStore")
     return VolumeInfo(
-        name=vol.name(), pool=pool_name, key=vol.key(), path=vol.path(),
+        name=vol.name(),
+        pool=pool_name,
+        key=vol.key(),
+        path=vol.path(),
         capacity_bytes=scaled_int(root.find("capacity")) or 0,
         allocation_bytes=scaled_int(root.find("allocation")) or 0,
-        format=root.find("target/format").get("type")
-        if root.find("target/format") is not None else None,
+        format=root.find("target/format").get("type") if root.find("target/format") is not None else None,
         backing_path=backing.findtext("path") if backing is not None else None,
         backing_format=backing.find("format").get("type")
-        if backing is not None and backing.find("format") is not None else None,
+        if backing is not None and backing.find("format") is not None
+        else None,
     )
 
 
@@ -193,9 +203,14 @@ def _volume(uri: str, pool_name: str, name: str) -> libvirt.virStorageVol:
         return pool.storageVolLookupByName(name)
 
 
-def build_volume_xml(name: str, capacity_bytes: int, fmt: str = "qcow2",
-                     allocation_bytes: int | None = None, backing_path: str | None = None,
-                     backing_format: str | None = None) -> str:
+def build_volume_xml(
+    name: str,
+    capacity_bytes: int,
+    fmt: str = "qcow2",
+    allocation_bytes: int | None = None,
+    backing_path: str | None = None,
+    backing_format: str | None = None,
+) -> str:
     check_name(name, "volume name")
     if fmt not in VOLUME_FORMATS:
         raise InvalidConfig(f"volume format must be one of {', '.join(VOLUME_FORMATS)}")
@@ -218,13 +233,20 @@ def build_volume_xml(name: str, capacity_bytes: int, fmt: str = "qcow2",
     return etree.tostring(root, pretty_print=True, encoding="unicode")
 
 
-def volume_create(uri: str, pool: str, name: str, capacity_bytes: int, fmt: str = "qcow2", *,
-                  allocation_bytes: int | None = None, backing_path: str | None = None,
-                  backing_format: str | None = None) -> VolumeInfo:
+def volume_create(
+    uri: str,
+    pool: str,
+    name: str,
+    capacity_bytes: int,
+    fmt: str = "qcow2",
+    *,
+    allocation_bytes: int | None = None,
+    backing_path: str | None = None,
+    backing_format: str | None = None,
+) -> VolumeInfo:
     """Create a volume: thin by default, thick with allocation_bytes=capacity_bytes,
     a linked clone with backing_path (qcow2 over the backing volume)."""
-    xml = build_volume_xml(name, capacity_bytes, fmt, allocation_bytes, backing_path,
-                           backing_format)
+    xml = build_volume_xml(name, capacity_bytes, fmt, allocation_bytes, backing_path, backing_format)
     storage_pool = _pool(uri, pool)
     flags = 0
     if allocation_bytes and fmt == "qcow2" and not is_simulated(uri):
@@ -233,8 +255,7 @@ def volume_create(uri: str, pool: str, name: str, capacity_bytes: int, fmt: str 
         return _volume_info(pool, storage_pool.createXML(xml, flags))
 
 
-def volume_clone(uri: str, pool: str, source: str, name: str, *,
-                 fmt: str | None = None) -> VolumeInfo:
+def volume_clone(uri: str, pool: str, source: str, name: str, *, fmt: str | None = None) -> VolumeInfo:
     """A full, independent copy of ``source`` in the same pool."""
     original = _volume(uri, pool, source)
     info = _volume_info(pool, original)
@@ -265,5 +286,4 @@ def volume_info(uri: str, pool: str, name: str) -> VolumeInfo:
 def list_volumes(uri: str, pool: str) -> tuple[VolumeInfo, ...]:
     storage_pool = _pool(uri, pool)
     with translated(uri):
-        return tuple(sorted((_volume_info(pool, v) for v in storage_pool.listAllVolumes(0)),
-                            key=lambda v: v.name))
+        return tuple(sorted((_volume_info(pool, v) for v in storage_pool.listAllVolumes(0)), key=lambda v: v.name))

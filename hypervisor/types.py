@@ -1,4 +1,5 @@
 """Plain, frozen results of the gateway. Sequences are tuples so records stay immutable."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

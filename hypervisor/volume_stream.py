@@ -5,6 +5,7 @@ libvirt's test driver has neither. On test:// hosts the bytes go to and come fro
 in-process store per volume (at most SIMULATED_KEEP_BYTES; beyond that only the length is
 counted), and every result says ``simulated=True``. Real hosts never run that code.
 """
+
 from __future__ import annotations
 
 import threading
@@ -45,8 +46,9 @@ _simulated: dict[tuple[str, str, str], bytes] = {}
 _guard = threading.Lock()
 
 
-def volume_upload_into(uri: str, pool: str, name: str, chunks: Iterable[bytes], total: int, *,
-                       on_progress: Progress | None = None) -> StreamResult:
+def volume_upload_into(
+    uri: str, pool: str, name: str, chunks: Iterable[bytes], total: int, *, on_progress: Progress | None = None
+) -> StreamResult:
     """Replace the content of volume ``name`` with ``total`` bytes read from ``chunks``.
     ``on_progress(sent, total)`` after every chunk; fewer or more bytes than ``total`` fail."""
     if total <= 0:
@@ -109,8 +111,9 @@ def volume_download_size(uri: str, pool: str, name: str) -> int:
         return vol.infoFlags(libvirt.VIR_STORAGE_VOL_GET_PHYSICAL)[2]
 
 
-def volume_download(uri: str, pool: str, name: str, *, on_progress: Progress | None = None,
-                    chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+def volume_download(
+    uri: str, pool: str, name: str, *, on_progress: Progress | None = None, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[bytes]:
     """The volume's file, chunk by chunk; ``on_progress(received, total)`` after each. Closing
     the iterator early aborts the stream."""
     total = volume_download_size(uri, pool, name)
@@ -118,7 +121,7 @@ def volume_download(uri: str, pool: str, name: str, *, on_progress: Progress | N
         with _guard:
             data = _simulated.get((uri, pool, name), b"")
         for start in range(0, len(data), chunk_bytes):
-            chunk = data[start:start + chunk_bytes]
+            chunk = data[start : start + chunk_bytes]
             if on_progress is not None:
                 on_progress(start + len(chunk), total)
             yield chunk

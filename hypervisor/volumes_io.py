@@ -5,6 +5,7 @@ The streaming itself is volume_stream.volume_upload_into, shared with the volume
 libvirt's test driver has no volume upload, so on test:// hosts the bytes are only counted (and
 small ones kept for a download), ``simulated=True``. Real hosts never run that code.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -38,12 +39,19 @@ def _capacity(path: Path, fmt: str, size: int) -> int:
         header = source.read(QCOW2_HEADER_BYTES)
     if not header.startswith(QCOW2_MAGIC) or len(header) < QCOW2_HEADER_BYTES:
         raise InvalidConfig(f"{path} is not a qcow2 file")
-    return int.from_bytes(header[QCOW2_SIZE_OFFSET:QCOW2_SIZE_OFFSET + 8], "big")
+    return int.from_bytes(header[QCOW2_SIZE_OFFSET : QCOW2_SIZE_OFFSET + 8], "big")
 
 
-def volume_upload(uri: str, pool: str, name: str, source_path: str, *, fmt: str = "qcow2",
-                  on_progress: Callable[[int, int], None] | None = None,
-                  chunk_bytes: int = CHUNK_BYTES) -> UploadResult:
+def volume_upload(
+    uri: str,
+    pool: str,
+    name: str,
+    source_path: str,
+    *,
+    fmt: str = "qcow2",
+    on_progress: Callable[[int, int], None] | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> UploadResult:
     """Create volume ``name`` in ``pool`` and stream the local file ``source_path`` into it.
     ``on_progress(sent, total)`` is called after every chunk. A failed upload removes the
     half-written volume."""
@@ -65,8 +73,9 @@ def volume_upload(uri: str, pool: str, name: str, source_path: str, *, fmt: str 
     finally:
         if result is None:
             _delete_quietly(vol)
-    return UploadResult(volume=_volume_info(pool, _volume(uri, pool, name)), bytes_sent=result.bytes_moved,
-                        simulated=result.simulated)
+    return UploadResult(
+        volume=_volume_info(pool, _volume(uri, pool, name)), bytes_sent=result.bytes_moved, simulated=result.simulated
+    )
 
 
 def _delete_quietly(vol: libvirt.virStorageVol) -> None:

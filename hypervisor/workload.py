@@ -5,6 +5,7 @@ moving numbers. Every quantity here is a pure function of (seed key, time): a da
 smooth noise and periodic bursts. Counters are integrals of a strictly positive rate, so
 they only grow, and tests can ask for any instant.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -16,6 +16,15 @@ class PortAdmin(admin.ModelAdmin):
     list_filter = ("device_owner", "status", "state")
 
 
-for model in (models.Subnet, models.IPAllocation, models.SecurityGroup, models.SecurityGroupRule, models.Router,
-              models.RouterInterface, models.FloatingIP, models.LoadBalancer, models.LoadBalancerMember):
+for model in (
+    models.Subnet,
+    models.IPAllocation,
+    models.SecurityGroup,
+    models.SecurityGroupRule,
+    models.Router,
+    models.RouterInterface,
+    models.FloatingIP,
+    models.LoadBalancer,
+    models.LoadBalancerMember,
+):
     admin.site.register(model)

@@ -6,7 +6,8 @@ class NetworkConfig(AppConfig):
 
     def ready(self):
         from compute import hooks
-        from network import settings as net_settings, signals, teardown
+        from network import settings as net_settings
+        from network import signals, teardown
         from network.models import FloatingIP, LoadBalancer, Network, Port
         from network.services import instances
         from portal import quotas, realtime
@@ -16,8 +17,12 @@ class NetworkConfig(AppConfig):
         realtime.register("network.port", lambda user: Port.objects.visible_to(user))
         # A network's group carries its ports: members of its own project only (not every
         # tenant that may use a shared or external network).
-        realtime.register("network.network", lambda user: Network.objects.all() if user.is_staff
-                          else Network.objects.filter(project__memberships__user=user))
+        realtime.register(
+            "network.network",
+            lambda user: (
+                Network.objects.all() if user.is_staff else Network.objects.filter(project__memberships__user=user)
+            ),
+        )
         quotas.register_counter("networks", lambda project: Network.objects.filter(project=project).count())
         quotas.register_counter("floating_ips", lambda project: FloatingIP.objects.filter(project=project).count())
         quotas.register_counter("load_balancers", lambda project: LoadBalancer.objects.filter(project=project).count())
@@ -34,6 +39,8 @@ class NetworkConfig(AppConfig):
         celery_app.conf.beat_schedule = {
             **(celery_app.conf.beat_schedule or {}),
             "network-sync": {"task": "network.tasks.sync_periodic", "schedule": float(net_settings.sync_interval())},
-            "network-port-status": {"task": "network.tasks.port_status_periodic",
-                                    "schedule": float(net_settings.port_status_interval())},
+            "network-port-status": {
+                "task": "network.tasks.port_status_periodic",
+                "schedule": float(net_settings.port_status_interval()),
+            },
         }

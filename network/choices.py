@@ -1,4 +1,5 @@
 """Named constants of the network app: states, kinds and the numbers behind them."""
+
 from django.db import models
 
 
@@ -20,6 +21,7 @@ class Backend(models.TextChoices):
 
 class State(models.TextChoices):
     """Whether the backend holds what the database says (the database is the truth)."""
+
     PENDING = "pending", "Pending"
     ACTIVE = "active", "Active"
     ERROR = "error", "Error"
@@ -72,6 +74,7 @@ class MemberStatus(models.TextChoices):
 
 class Ipv6Mode(models.TextChoices):
     """Neutron's ipv6_ra_mode / ipv6_address_mode values (null: neither RAs nor a mode)."""
+
     SLAAC = "slaac", "SLAAC"
     DHCPV6_STATEFUL = "dhcpv6-stateful", "DHCPv6 stateful"
     DHCPV6_STATELESS = "dhcpv6-stateless", "DHCPv6 stateless"
@@ -81,8 +84,11 @@ class Ipv6Mode(models.TextChoices):
 AUTO_ADDRESS_MODES = (Ipv6Mode.SLAAC, Ipv6Mode.DHCPV6_STATELESS)
 EUI64_PREFIX_LEN = 64
 # OVN's Logical_Router_Port ipv6_ra_configs:address_mode spells the modes with underscores.
-OVN_RA_ADDRESS_MODES = {Ipv6Mode.SLAAC: "slaac", Ipv6Mode.DHCPV6_STATEFUL: "dhcpv6_stateful",
-                        Ipv6Mode.DHCPV6_STATELESS: "dhcpv6_stateless"}
+OVN_RA_ADDRESS_MODES = {
+    Ipv6Mode.SLAAC: "slaac",
+    Ipv6Mode.DHCPV6_STATEFUL: "dhcpv6_stateful",
+    Ipv6Mode.DHCPV6_STATELESS: "dhcpv6_stateless",
+}
 # Periodic router advertisements: radvd's defaults as Neutron's L3 agent uses them (OVN's own
 # 600 s would leave a host that missed its solicitation's answer without a route for minutes).
 RA_MAX_INTERVAL_S = 100

@@ -1,4 +1,5 @@
 """Demo data: each demo tenant gets a private network on the same CIDR (tenants overlap freely)."""
+
 from network import services
 from network.models import Network
 from portal.models import Project

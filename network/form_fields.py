@@ -1,6 +1,7 @@
 """Text areas holding one item per line (allocation pools, host routes, static routes, load
 balancer members): read into exactly what the service verbs take, and shown back the same way.
 A line that cannot be read is an error naming it; the models and services check the rest."""
+
 import ipaddress
 
 from django import forms

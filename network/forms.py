@@ -1,12 +1,19 @@
 """The create and edit forms of the network pages. Each form's save() calls one service verb;
 the models' rules (clean) and the services' refusals come back as field errors."""
+
 from django import forms
 from django.core.exceptions import ValidationError
 
 from network import services
 from network.choices import DeviceOwner, Direction, EtherType, Ipv6Mode, LbProtocol, Protocol, State
 from network.form_fields import (
-    ROUTE_SEPARATOR, ROUTE_SHAPE, HostRoutesField, MembersField, PoolsField, parse_route, show_route,
+    ROUTE_SEPARATOR,
+    ROUTE_SHAPE,
+    HostRoutesField,
+    MembersField,
+    PoolsField,
+    parse_route,
+    show_route,
 )
 from network.models import Network, OvnDeployment, Port, SecurityGroup, Subnet
 from network.models.load_balancers import HC_FAILURE, HC_INTERVAL_S, HC_SUCCESS, HC_TIMEOUT_S
@@ -29,8 +36,9 @@ class ServiceForm(forms.Form):
                 self.add_error(field if field in self.fields else None, errors)
             return
         field = getattr(exc, "field", None)
-        self.add_error(field if field in self.fields else None, str(exc.messages[0] if hasattr(exc, "messages")
-                                                                     else exc))
+        self.add_error(
+            field if field in self.fields else None, str(exc.messages[0] if hasattr(exc, "messages") else exc)
+        )
 
 
 class NetworkForm(ServiceForm):
@@ -52,8 +60,12 @@ class SubnetForm(ServiceForm):
     gateway_ip = forms.CharField(required=False)
     dns_nameservers = forms.CharField(required=False, help_text="comma-separated")
     enable_dhcp = forms.BooleanField(required=False, initial=True)
-    ipv6_ra_mode = forms.ChoiceField(choices=IPV6_MODE_CHOICES, required=False, label="IPv6 RA mode",
-                                     help_text="IPv6 only: router advertisements from the router interface")
+    ipv6_ra_mode = forms.ChoiceField(
+        choices=IPV6_MODE_CHOICES,
+        required=False,
+        label="IPv6 RA mode",
+        help_text="IPv6 only: router advertisements from the router interface",
+    )
     ipv6_address_mode = forms.ChoiceField(choices=IPV6_MODE_CHOICES, required=False, label="IPv6 address mode")
     allocation_pools = PoolsField(label="Allocation pools")
     host_routes = HostRoutesField(label="Host routes")
@@ -165,6 +177,7 @@ class LoadBalancerForm(ServiceForm, LoadBalancerFields):
 
 # --- edit forms: the fields the API lets a tenant PATCH -------------------------------------
 
+
 class EditForm(ServiceForm):
     """Edits `obj` through `verb`; starts from the object's values."""
 
@@ -228,8 +241,9 @@ class PortEditForm(EditForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["security_groups"].queryset = SecurityGroup.objects.filter(project=self.project) \
-            .exclude(state=State.DELETING)
+        self.fields["security_groups"].queryset = SecurityGroup.objects.filter(project=self.project).exclude(
+            state=State.DELETING
+        )
 
     def initial_value(self, name):
         return list(self.obj.security_groups.all()) if name == "security_groups" else super().initial_value(name)
@@ -248,6 +262,7 @@ class LoadBalancerEditForm(EditForm, LoadBalancerFields):
 
 # --- router and floating IP actions ----------------------------------------------------------
 
+
 class ActionForm(ServiceForm):
     """An action on `obj` (a router or a floating IP); choices come from the object's project."""
 
@@ -261,8 +276,11 @@ class AddInterfaceForm(ActionForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["subnet"].queryset = Subnet.objects.filter(project=self.project, router_interfaces=None) \
-            .exclude(state=State.DELETING).select_related("network")
+        self.fields["subnet"].queryset = (
+            Subnet.objects.filter(project=self.project, router_interfaces=None)
+            .exclude(state=State.DELETING)
+            .select_related("network")
+        )
 
     def save(self, user):
         return services.add_interface(user, self.obj, self.cleaned_data["subnet"])
@@ -280,8 +298,9 @@ class RemoveInterfaceForm(ActionForm):
 
 
 class GatewayForm(ActionForm):
-    external_network = forms.ModelChoiceField(queryset=Network.objects.filter(external=True), required=False,
-                                              empty_label="none (no gateway)")
+    external_network = forms.ModelChoiceField(
+        queryset=Network.objects.filter(external=True), required=False, empty_label="none (no gateway)"
+    )
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("initial", {"external_network": kwargs["obj"].external_network_id})
@@ -329,8 +348,9 @@ class RemoveRouteForm(ActionForm):
 
 def attachable_ports(project):
     """Ports a floating IP may point at: the project's own free and instance ports."""
-    return Port.objects.filter(project=project, device_owner__in=(DeviceOwner.FREE, DeviceOwner.INSTANCE)) \
-        .exclude(state=State.DELETING)
+    return Port.objects.filter(project=project, device_owner__in=(DeviceOwner.FREE, DeviceOwner.INSTANCE)).exclude(
+        state=State.DELETING
+    )
 
 
 class AssociateForm(ActionForm):
@@ -338,8 +358,9 @@ class AssociateForm(ActionForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["port"].queryset = attachable_ports(self.project).exclude(pk=self.obj.port_id) \
-            .prefetch_related("ip_allocations")
+        self.fields["port"].queryset = (
+            attachable_ports(self.project).exclude(pk=self.obj.port_id).prefetch_related("ip_allocations")
+        )
         self.fields["port"].label_from_instance = port_label
 
     def save(self, user):
@@ -364,5 +385,6 @@ class OvnDeploymentForm(forms.ModelForm):
         fields = ["nb_connection", "sb_connection", "gateway_chassis", "encap_type"]
 
     def save_as(self, user, request=None):
-        return services.update_deployment(user, request=request,
-                                          **{field: self.cleaned_data[field] for field in self.Meta.fields})
+        return services.update_deployment(
+            user, request=request, **{field: self.cleaned_data[field] for field in self.Meta.fields}
+        )

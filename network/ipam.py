@@ -2,6 +2,7 @@
 pools and routes (pure functions, used by the models' clean()), and allocating addresses in
 the database. The unique (subnet, address) constraint is the lock: two concurrent requests
 can never hold the same address, the loser moves on to the next free one."""
+
 import ipaddress
 
 from django.core.exceptions import ValidationError
@@ -62,7 +63,9 @@ def check_pools(net, pools, gateway):
             raise ValidationError({"allocation_pools": f"{pair!r} is not a [start, end] pair."})
         start, end = (parse_address(value, "allocation_pools") for value in pair)
         if not (first <= start <= end <= last):
-            raise ValidationError({"allocation_pools": f"{start}-{end} is not an ordered range of host addresses in {net}."})
+            raise ValidationError(
+                {"allocation_pools": f"{start}-{end} is not an ordered range of host addresses in {net}."}
+            )
         if gateway is not None and start <= gateway <= end:
             raise ValidationError({"allocation_pools": f"The pool {start}-{end} contains the gateway {gateway}."})
         parsed.append((start, end))
@@ -98,14 +101,22 @@ def check_ipv6_modes(net, ra_mode, address_mode, enable_dhcp):
         if mode and net.version != 6:
             raise ValidationError({field: "Only an IPv6 subnet takes an IPv6 mode."})
     if ra_mode and address_mode and ra_mode != address_mode:
-        raise ValidationError({"ipv6_address_mode": f"ipv6_ra_mode {ra_mode} with ipv6_address_mode {address_mode} "
-                                                    "is not valid: when both are set they must be the same."})
+        raise ValidationError(
+            {
+                "ipv6_address_mode": f"ipv6_ra_mode {ra_mode} with ipv6_address_mode {address_mode} "
+                "is not valid: when both are set they must be the same."
+            }
+        )
     if (ra_mode or address_mode) and not enable_dhcp:
         raise ValidationError({"enable_dhcp": "An IPv6 mode needs DHCP enabled (as in Neutron)."})
     mode_field = "ipv6_address_mode" if address_mode else "ipv6_ra_mode"
     if (address_mode or ra_mode) in AUTO_ADDRESS_MODES and net.prefixlen != EUI64_PREFIX_LEN:
-        raise ValidationError({mode_field: f"{address_mode or ra_mode} makes EUI-64 addresses, which need a "
-                                           f"/{EUI64_PREFIX_LEN} prefix; {net} is a /{net.prefixlen}."})
+        raise ValidationError(
+            {
+                mode_field: f"{address_mode or ra_mode} makes EUI-64 addresses, which need a "
+                f"/{EUI64_PREFIX_LEN} prefix; {net} is a /{net.prefixlen}."
+            }
+        )
 
 
 def eui64(net, mac):
@@ -144,16 +155,23 @@ def allocate(subnet, *, port=None, address=None):
 
     if port is not None and subnet.auto_address and port.device_owner != "router_interface":
         if address is not None:
-            raise ValidationError({"fixed_ips": f"{subnet.cidr} makes addresses from the port's MAC "
-                                                f"({subnet.ipv6_mode}); it takes no chosen address."})
+            raise ValidationError(
+                {
+                    "fixed_ips": f"{subnet.cidr} makes addresses from the port's MAC "
+                    f"({subnet.ipv6_mode}); it takes no chosen address."
+                }
+            )
         address = eui64(subnet.network_obj(), port.mac_address)
     if address is not None:
         chosen = parse_address(address, "fixed_ips")
         first, last = usable_hosts(subnet.network_obj())
         if not (first <= chosen <= last) or chosen.version != subnet.ip_version:
             raise ValidationError({"fixed_ips": f"{chosen} is not a host address of {subnet.cidr}."})
-        if subnet.gateway_ip and chosen == ipaddress.ip_address(subnet.gateway_ip) and (
-                port is None or port.device_owner != "router_interface"):
+        if (
+            subnet.gateway_ip
+            and chosen == ipaddress.ip_address(subnet.gateway_ip)
+            and (port is None or port.device_owner != "router_interface")
+        ):
             raise ValidationError({"fixed_ips": f"{chosen} is the gateway of {subnet.cidr}."})
         try:
             with transaction.atomic():

@@ -3,6 +3,7 @@ Northbound server). Each OVN setting comes from its NUBES_OVN_* environment vari
 is set (the environment wins), else from the OVN deployment registered in the portal
 (network.models.OvnDeployment, filled by `make lab` or the staff page). An empty Northbound
 endpoint means 'no OVN'."""
+
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
@@ -67,8 +68,9 @@ def overlay_type() -> str:
 
 def gateway_chassis() -> list[str]:
     """Chassis names that may host router gateway ports (SNAT, floating IPs), by priority."""
-    return [name.strip() for name in _setting("NUBES_OVN_GATEWAY_CHASSIS", "gateway_chassis").split(",")
-            if name.strip()]
+    return [
+        name.strip() for name in _setting("NUBES_OVN_GATEWAY_CHASSIS", "gateway_chassis").split(",") if name.strip()
+    ]
 
 
 def sync_interval() -> int:

@@ -1,4 +1,5 @@
 """What the network app does when other apps' objects go."""
+
 from network.services import security
 
 

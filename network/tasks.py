@@ -1,11 +1,12 @@
 """Celery tasks: primary keys in, reload, call one service verb, record the outcome."""
+
 import logging
 
 from celery import shared_task
 from django.apps import apps
 
-from network.services import common, sync as sync_service
-
+from network.services import common
+from network.services import sync as sync_service
 from portal.tasks import run_operation
 
 
@@ -61,9 +62,6 @@ def sync_periodic():
     if Operation.objects.filter(kind=sync_service.SYNC_KIND, status__in=ACTIVE_STATUSES).exists():
         return None
     return sync_service.start_sync().pk
-
-
-
 
 
 @shared_task

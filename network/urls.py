@@ -13,8 +13,9 @@ urlpatterns = [
     path("routers/<int:pk>/", views_l3.detail, {"page": views_l3.ROUTER}, name="router"),
     path("routers/<int:pk>/<slug:action>/", views_l3.act, {"page": views_l3.ROUTER}, name="router-action"),
     path("floating-ips/<int:pk>/", views_l3.detail, {"page": views_l3.FLOATING_IP}, name="floating-ip"),
-    path("floating-ips/<int:pk>/<slug:action>/", views_l3.act, {"page": views_l3.FLOATING_IP},
-         name="floating-ip-action"),
+    path(
+        "floating-ips/<int:pk>/<slug:action>/", views_l3.act, {"page": views_l3.FLOATING_IP}, name="floating-ip-action"
+    ),
     path("<slug:slug>/", views.resource_list, name="list"),
     path("<slug:slug>/new/", views.resource_create, name="create"),
 ]

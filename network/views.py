@@ -1,4 +1,5 @@
 """The network pages. They read the database only; every change goes through services."""
+
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -12,7 +13,15 @@ from django.views.decorators.http import require_POST
 
 from network import backends, forms, services, topology
 from network.models import (
-    FloatingIP, LoadBalancer, Network, OvnDeployment, Port, Router, SecurityGroup, SecurityGroupRule, Subnet,
+    FloatingIP,
+    LoadBalancer,
+    Network,
+    OvnDeployment,
+    Port,
+    Router,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
 )
 from portal.choices import WRITE_ROLES
 from portal.errors import ActionError
@@ -44,44 +53,105 @@ def _addresses(port):
 
 
 def _ipv6_modes(subnet):
-    modes = (("RA", subnet.get_ipv6_ra_mode_display, subnet.ipv6_ra_mode),
-             ("addresses", subnet.get_ipv6_address_mode_display, subnet.ipv6_address_mode))
+    modes = (
+        ("RA", subnet.get_ipv6_ra_mode_display, subnet.ipv6_ra_mode),
+        ("addresses", subnet.get_ipv6_address_mode_display, subnet.ipv6_address_mode),
+    )
     return ", ".join(f"{label}: {display()}" for label, display, mode in modes if mode) or "—"
 
 
 RESOURCES = {
-    "networks": Resource("Networks", Network, (
-        ("Segment", lambda n: f"{n.get_segment_type_display()} {n.tunnel_key or ''}"),
-        ("Subnets", lambda n: ", ".join(s.cidr for s in n.subnets.all())),
-        ("Backend", lambda n: n.get_backend_display()),
-        ("Flags", lambda n: " ".join(f for f, on in (("shared", n.shared), ("external", n.external)) if on)),
-    ), forms.NetworkForm, edit_form=forms.NetworkEditForm),
-    "subnets": Resource("Subnets", Subnet, (
-        ("CIDR", lambda s: s.cidr), ("Gateway", lambda s: s.gateway_ip or "—"), ("Network", lambda s: s.network),
-        ("DHCP", lambda s: "on" if s.enable_dhcp else "off"), ("IPv6 modes", _ipv6_modes),
-    ), forms.SubnetForm, ("network",), edit_form=forms.SubnetEditForm),
-    "ports": Resource("Ports", Port, (
-        ("MAC", lambda p: p.mac_address), ("Addresses", _addresses), ("Network", lambda p: p.network),
-        ("Owner", lambda p: p.get_device_owner_display()), ("Link", lambda p: p.status),
-    ), forms.PortForm, ("network",), edit_form=forms.PortEditForm, live="network.port"),
-    "security-groups": Resource("Security groups", SecurityGroup, (
-        ("Rules", lambda g: "; ".join(str(r) for r in g.rules.all())),
-    ), forms.SecurityGroupForm, edit_form=forms.SecurityGroupEditForm),
-    "security-group-rules": Resource("Security group rules", SecurityGroupRule, (
-        ("Group", lambda r: r.group), ("Rule", str),
-    ), forms.RuleForm, ("group",)),
-    "routers": Resource("Routers", Router, (
-        ("Gateway", lambda r: r.external_network or "—"),
-        ("Interfaces", lambda r: ", ".join(i.subnet.cidr for i in r.interfaces.all())),
-    ), forms.RouterForm, page="network:router"),
-    "floating-ips": Resource("Floating IPs", FloatingIP, (
-        ("Address", lambda f: f.allocation.address), ("Fixed IP", lambda f: f.fixed_ip or "—"),
-        ("Router", lambda f: f.router or "—"),
-    ), forms.FloatingIPForm, ("allocation",), page="network:floating-ip"),
-    "load-balancers": Resource("Load balancers", LoadBalancer, (
-        ("VIP", lambda lb: f"{lb.vip}:{lb.port}/{lb.protocol}"),
-        ("Members", lambda lb: ", ".join(f"{m} ({m.get_status_display()})" for m in lb.members.all())),
-    ), forms.LoadBalancerForm, ("vip_allocation",), edit_form=forms.LoadBalancerEditForm),
+    "networks": Resource(
+        "Networks",
+        Network,
+        (
+            ("Segment", lambda n: f"{n.get_segment_type_display()} {n.tunnel_key or ''}"),
+            ("Subnets", lambda n: ", ".join(s.cidr for s in n.subnets.all())),
+            ("Backend", lambda n: n.get_backend_display()),
+            ("Flags", lambda n: " ".join(f for f, on in (("shared", n.shared), ("external", n.external)) if on)),
+        ),
+        forms.NetworkForm,
+        edit_form=forms.NetworkEditForm,
+    ),
+    "subnets": Resource(
+        "Subnets",
+        Subnet,
+        (
+            ("CIDR", lambda s: s.cidr),
+            ("Gateway", lambda s: s.gateway_ip or "—"),
+            ("Network", lambda s: s.network),
+            ("DHCP", lambda s: "on" if s.enable_dhcp else "off"),
+            ("IPv6 modes", _ipv6_modes),
+        ),
+        forms.SubnetForm,
+        ("network",),
+        edit_form=forms.SubnetEditForm,
+    ),
+    "ports": Resource(
+        "Ports",
+        Port,
+        (
+            ("MAC", lambda p: p.mac_address),
+            ("Addresses", _addresses),
+            ("Network", lambda p: p.network),
+            ("Owner", lambda p: p.get_device_owner_display()),
+            ("Link", lambda p: p.status),
+        ),
+        forms.PortForm,
+        ("network",),
+        edit_form=forms.PortEditForm,
+        live="network.port",
+    ),
+    "security-groups": Resource(
+        "Security groups",
+        SecurityGroup,
+        (("Rules", lambda g: "; ".join(str(r) for r in g.rules.all())),),
+        forms.SecurityGroupForm,
+        edit_form=forms.SecurityGroupEditForm,
+    ),
+    "security-group-rules": Resource(
+        "Security group rules",
+        SecurityGroupRule,
+        (
+            ("Group", lambda r: r.group),
+            ("Rule", str),
+        ),
+        forms.RuleForm,
+        ("group",),
+    ),
+    "routers": Resource(
+        "Routers",
+        Router,
+        (
+            ("Gateway", lambda r: r.external_network or "—"),
+            ("Interfaces", lambda r: ", ".join(i.subnet.cidr for i in r.interfaces.all())),
+        ),
+        forms.RouterForm,
+        page="network:router",
+    ),
+    "floating-ips": Resource(
+        "Floating IPs",
+        FloatingIP,
+        (
+            ("Address", lambda f: f.allocation.address),
+            ("Fixed IP", lambda f: f.fixed_ip or "—"),
+            ("Router", lambda f: f.router or "—"),
+        ),
+        forms.FloatingIPForm,
+        ("allocation",),
+        page="network:floating-ip",
+    ),
+    "load-balancers": Resource(
+        "Load balancers",
+        LoadBalancer,
+        (
+            ("VIP", lambda lb: f"{lb.vip}:{lb.port}/{lb.protocol}"),
+            ("Members", lambda lb: ", ".join(f"{m} ({m.get_status_display()})" for m in lb.members.all())),
+        ),
+        forms.LoadBalancerForm,
+        ("vip_allocation",),
+        edit_form=forms.LoadBalancerEditForm,
+    ),
 }
 
 
@@ -126,9 +196,15 @@ def saved(request, form):
 @login_required
 def index(request):
     backend = backends.configured()
-    return render(request, "network/index.html", {
-        "resources": RESOURCES, "backend": backend, "topology": topology.build(request.user, request.project),
-    })
+    return render(
+        request,
+        "network/index.html",
+        {
+            "resources": RESOURCES,
+            "backend": backend,
+            "topology": topology.build(request.user, request.project),
+        },
+    )
 
 
 @login_required
@@ -143,8 +219,11 @@ def resource_list(request, slug):
     queryset = resource.model.objects.visible_to(request.user).select_related("project", *resource.related)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [(obj, [(heading, fn(obj)) for heading, fn in resource.columns]) for obj in page.object_list]
-    return render(request, "network/list.html", {"resource": resource, "slug": slug, "page": page, "rows": rows,
-                                                 "resources": RESOURCES})
+    return render(
+        request,
+        "network/list.html",
+        {"resource": resource, "slug": slug, "page": page, "rows": rows, "resources": RESOURCES},
+    )
 
 
 @login_required
@@ -180,15 +259,22 @@ def resource_edit(request, slug, pk):
 
 
 def _form_page(request, form, heading, form_id, button):
-    return render(request, "network/form.html", {"form": form, "heading": heading, "form_id": form_id,
-                                                 "button": button, "resources": RESOURCES},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "network/form.html",
+        {"form": form, "heading": heading, "form_id": form_id, "button": button, "resources": RESOURCES},
+        status=400 if form.errors else 200,
+    )
 
 
 DELETE_VERBS = {
-    "networks": services.delete_network, "subnets": services.delete_subnet, "ports": services.delete_port,
-    "security-groups": services.delete_security_group, "security-group-rules": services.delete_rule,
-    "routers": services.delete_router, "floating-ips": services.delete_floating_ip,
+    "networks": services.delete_network,
+    "subnets": services.delete_subnet,
+    "ports": services.delete_port,
+    "security-groups": services.delete_security_group,
+    "security-group-rules": services.delete_rule,
+    "routers": services.delete_router,
+    "floating-ips": services.delete_floating_ip,
     "load-balancers": services.delete_load_balancer,
 }
 
@@ -234,10 +320,20 @@ def ovn_deployment(request):
             messages.success(request, "OVN deployment saved.")
             return redirect("network:ovn-deployment")
     overridden = [v for v in net_settings.OVN_VARIABLES if net_settings.source(v) == "environment"]
-    return render(request, "network/ovn_deployment.html", {
-        "form": form, "overridden": overridden, "resources": RESOURCES, "backend": backends.configured(),
-        "effective": {"Northbound": net_settings.ovn_nb_endpoint() or "—",
-                      "Southbound": net_settings.ovn_sb_endpoint() or "—",
-                      "Gateway chassis": ", ".join(net_settings.gateway_chassis()) or "—",
-                      "Encapsulation": net_settings.overlay_type()},
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "network/ovn_deployment.html",
+        {
+            "form": form,
+            "overridden": overridden,
+            "resources": RESOURCES,
+            "backend": backends.configured(),
+            "effective": {
+                "Northbound": net_settings.ovn_nb_endpoint() or "—",
+                "Southbound": net_settings.ovn_sb_endpoint() or "—",
+                "Gateway chassis": ", ".join(net_settings.gateway_chassis()) or "—",
+                "Encapsulation": net_settings.overlay_type(),
+            },
+        },
+        status=400 if form.errors else 200,
+    )

@@ -1,5 +1,6 @@
 """The router and floating IP pages: a router's interfaces and gateway, a floating IP's port.
 They read the database only; each form calls one service verb."""
+
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -22,19 +23,30 @@ class ObjectPage:
     forms: dict  # action slug -> (form class, what the success message says)
 
 
-ROUTER = ObjectPage(Router, ("external_network", "gateway_port"), "network/router.html", "network:router", {
-    "add-interface": (forms.AddInterfaceForm, "Interface being added."),
-    "remove-interface": (forms.RemoveInterfaceForm, "Interface being removed."),
-    "gateway": (forms.GatewayForm, "Gateway being changed."),
-    "snat": (forms.SnatForm, "SNAT being changed."),
-    "add-route": (forms.AddRouteForm, "Static route being added."),
-    "remove-route": (forms.RemoveRouteForm, "Static route being removed."),
-})
-FLOATING_IP = ObjectPage(FloatingIP, ("allocation", "network", "port", "router"), "network/floating_ip.html",
-                         "network:floating-ip", {
-                             "associate": (forms.AssociateForm, "Floating IP being associated."),
-                             "disassociate": (forms.DisassociateForm, "Floating IP being disassociated."),
-                         })
+ROUTER = ObjectPage(
+    Router,
+    ("external_network", "gateway_port"),
+    "network/router.html",
+    "network:router",
+    {
+        "add-interface": (forms.AddInterfaceForm, "Interface being added."),
+        "remove-interface": (forms.RemoveInterfaceForm, "Interface being removed."),
+        "gateway": (forms.GatewayForm, "Gateway being changed."),
+        "snat": (forms.SnatForm, "SNAT being changed."),
+        "add-route": (forms.AddRouteForm, "Static route being added."),
+        "remove-route": (forms.RemoveRouteForm, "Static route being removed."),
+    },
+)
+FLOATING_IP = ObjectPage(
+    FloatingIP,
+    ("allocation", "network", "port", "router"),
+    "network/floating_ip.html",
+    "network:floating-ip",
+    {
+        "associate": (forms.AssociateForm, "Floating IP being associated."),
+        "disassociate": (forms.DisassociateForm, "Floating IP being disassociated."),
+    },
+)
 
 
 def _render(request, page, obj, bound=None):

@@ -30,8 +30,11 @@ class ProjectAdmin(admin.ModelAdmin):
         """A project that owns resources is refused with their counts (the page lists them as
         protected); what lives exactly as long as a project goes with it (portal.teardown)."""
         to_delete, model_count, perms_needed, _protected = super().get_deleted_objects(objs, request)
-        protected = [f"{project}: {teardown.describe(owned)} (use the Purge action)"
-                     for project in objs if (owned := teardown.owned_counts(project))]
+        protected = [
+            f"{project}: {teardown.describe(owned)} (use the Purge action)"
+            for project in objs
+            if (owned := teardown.owned_counts(project))
+        ]
         return to_delete, model_count, perms_needed, protected
 
     def delete_model(self, request, obj):
@@ -50,8 +53,9 @@ class ProjectAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{project}: {exc}", messages.ERROR)
                 continue
             link = reverse("operation-detail", args=[op.pk])
-            self.message_user(request, format_html('{}: purge started (<a href="{}">operation {}</a>).',
-                                                   project, link, op.pk))
+            self.message_user(
+                request, format_html('{}: purge started (<a href="{}">operation {}</a>).', project, link, op.pk)
+            )
 
 
 @admin.register(Membership)

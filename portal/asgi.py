@@ -1,4 +1,5 @@
 """HTTP and websockets. Websockets pass origin validation (ALLOWED_HOSTS) and session auth."""
+
 import os
 
 from django.core.asgi import get_asgi_application

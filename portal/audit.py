@@ -1,4 +1,5 @@
 """One call to write an audit event, from a view, the API or a service."""
+
 from portal.choices import Outcome
 from portal.models import AuditEvent, Project
 

@@ -1,4 +1,5 @@
 """Named constants for the platform's states and kinds."""
+
 from django.db import models
 
 

@@ -1,5 +1,6 @@
 """One websocket endpoint, /ws/: the browser subscribes to groups by name; the consumer
 checks the registry in portal.realtime, joins, and relays. No reads beyond that, no writes."""
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 

@@ -4,6 +4,7 @@ Each reader raises ImproperlyConfigured with the variable's name on a bad value,
 stops the process at start instead of surfacing as odd behaviour later. `NAME_FILE` may hold
 a path whose content is the value (for secrets mounted as files).
 """
+
 import os
 from pathlib import Path
 

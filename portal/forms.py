@@ -29,6 +29,8 @@ class RateLimitedLoginForm(AuthenticationForm):
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100)
     expires_in_days = forms.IntegerField(
-        required=False, min_value=1, max_value=settings.NUBES_TOKEN_MAX_DAYS,
+        required=False,
+        min_value=1,
+        max_value=settings.NUBES_TOKEN_MAX_DAYS,
         help_text="Leave empty for a token that does not expire.",
     )

@@ -1,4 +1,5 @@
 """/healthz: the process answers. /readyz: database, broker and channel layer answer."""
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import DatabaseError, connection

@@ -1,6 +1,7 @@
 """Registering the lab (lab/state/lab.json, written by lab/up.sh) in the portal through the
 apps' services and serializers, the way an admin would: a cluster, both hosts, the shared
 pools, a tiny flavor, the lab guest as a kernel-boot image and the OVN endpoints. Safe to run twice."""
+
 import json
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def register(user, lab):
     from compute.models import Cluster, Flavor, Host, Image
 
     cluster = Cluster.objects.filter(name=CLUSTER).first() or _save(
-        ClusterSerializer, None, {"name": CLUSTER, "description": "The two-host lab on this machine"})
+        ClusterSerializer, None, {"name": CLUSTER, "description": "The two-host lab on this machine"}
+    )
     hosts = []
     for spec in lab["hosts"]:
         host = Host.objects.filter(uri=spec["uri"]).first()
@@ -48,24 +50,52 @@ def register(user, lab):
             host, _ = compute_services.register_host(user, name=spec["name"], uri=spec["uri"], cluster=cluster)
         else:
             compute_services.refresh_host(user, host)
-        host = _save(HostSerializer, Host.objects.get(pk=host.pk), {
-            "migration_uri": spec.get("migration_uri") or "",
-            "serial_log_dir": lab["guest"]["serial_log_dir"],
-            "default_network": "",  # NICs come from OVN ports
-        })
+        host = _save(
+            HostSerializer,
+            Host.objects.get(pk=host.pk),
+            {
+                "migration_uri": spec.get("migration_uri") or "",
+                "serial_log_dir": lab["guest"]["serial_log_dir"],
+                "default_network": "",  # NICs come from OVN ports
+            },
+        )
         hosts.append(host)
-    flavor = Flavor.objects.filter(name=FLAVOR, project=None).first() or _save(FlavorSerializer, None, {
-        "name": FLAVOR, "vcpus": 1, "ram_mb": lab["guest"]["memory_mib"], "disk_gb": GUEST_DISK_GB,
-        "visibility": "public",
-    })
+    flavor = Flavor.objects.filter(name=FLAVOR, project=None).first() or _save(
+        FlavorSerializer,
+        None,
+        {
+            "name": FLAVOR,
+            "vcpus": 1,
+            "ram_mb": lab["guest"]["memory_mib"],
+            "disk_gb": GUEST_DISK_GB,
+            "visibility": "public",
+        },
+    )
     guest = lab["guest"]
-    image = Image.objects.filter(name=IMAGE, project=None).first() or _save(ImageSerializer, None, {
-        "name": IMAGE, "format": "qcow2", "virtual_size_gb": GUEST_DISK_GB, "visibility": "public",
-        "pool": SHARED_POOL, "volume": IMAGE_VOLUME, "kernel_path": guest["kernel"],
-        "initrd_path": guest["initrd"], "kernel_cmdline": guest["cmdline"],
-    })
-    return {"cluster": cluster, "hosts": hosts, "pools": register_pools(user, lab, hosts),
-            "flavor": flavor, "image": image, "ovn": register_ovn(user, lab), "chassis": check_chassis(lab)}
+    image = Image.objects.filter(name=IMAGE, project=None).first() or _save(
+        ImageSerializer,
+        None,
+        {
+            "name": IMAGE,
+            "format": "qcow2",
+            "virtual_size_gb": GUEST_DISK_GB,
+            "visibility": "public",
+            "pool": SHARED_POOL,
+            "volume": IMAGE_VOLUME,
+            "kernel_path": guest["kernel"],
+            "initrd_path": guest["initrd"],
+            "kernel_cmdline": guest["cmdline"],
+        },
+    )
+    return {
+        "cluster": cluster,
+        "hosts": hosts,
+        "pools": register_pools(user, lab, hosts),
+        "flavor": flavor,
+        "image": image,
+        "ovn": register_ovn(user, lab),
+        "chassis": check_chassis(lab),
+    }
 
 
 def register_ovn(user, lab):
@@ -75,8 +105,12 @@ def register_ovn(user, lab):
 
     gateways = [host["chassis"] for host in lab["hosts"] if host.get("gateway")]
     return network_services.update_deployment(
-        user, nb_connection=lab["ovn"]["nb"], sb_connection=lab["ovn"]["sb"], gateway_chassis=",".join(gateways),
-        encap_type=lab["ovn"]["encap_type"])
+        user,
+        nb_connection=lab["ovn"]["nb"],
+        sb_connection=lab["ovn"]["sb"],
+        gateway_chassis=",".join(gateways),
+        encap_type=lab["ovn"]["encap_type"],
+    )
 
 
 def check_chassis(lab):
@@ -107,8 +141,12 @@ def register_pools(user, lab, hosts):
         if pool is None:
             with transaction.atomic():
                 pool, _ = storage_services.define_pool(
-                    user, hosts=[by_name[name] for name in spec["hosts"] if name in by_name],
-                    name=spec["name"], libvirt_name=spec["name"], type="dir", target_path=spec["path"],
+                    user,
+                    hosts=[by_name[name] for name in spec["hosts"] if name in by_name],
+                    name=spec["name"],
+                    libvirt_name=spec["name"],
+                    type="dir",
+                    target_path=spec["path"],
                 )
         pools.append(pool)
     return pools

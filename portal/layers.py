@@ -8,6 +8,7 @@ wrong thread, which does not wake the server's loop (asyncio is not thread-safe)
 sat in the queue until other traffic woke the loop - seconds later, or never on an idle page.
 Here a send from another loop is handed to the receiving loop with run_coroutine_threadsafe.
 """
+
 import asyncio
 
 from channels.layers import InMemoryChannelLayer as StockInMemoryChannelLayer

@@ -1,4 +1,5 @@
 """The project the UI works in, chosen with the switcher and kept in the session."""
+
 from portal.models import Project
 
 

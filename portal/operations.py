@@ -1,5 +1,6 @@
 """Creating and advancing Operations. Every change is saved, then published to the
 operation's group and its project's group, so browsers follow progress without polling."""
+
 import threading
 
 from django.db import IntegrityError, transaction
@@ -54,9 +55,14 @@ def begin(kind, target, *, user=None, project=None, cancellable=False, detail=No
 def begin_untargeted(kind, *, name, user=None, project=None, cancellable=False, detail=None):
     """An operation with no single target (e.g. a cluster-wide audit); not exclusive."""
     op = Operation.objects.create(
-        kind=kind, target_type="", target_id="", target_name=name[:255], project=project,
+        kind=kind,
+        target_type="",
+        target_id="",
+        target_name=name[:255],
+        project=project,
         requester=user if user is not None and user.is_authenticated else None,
-        cancellable=cancellable, detail=detail or {},
+        cancellable=cancellable,
+        detail=detail or {},
     )
     transaction.on_commit(lambda: publish(op))
     return op
@@ -112,8 +118,11 @@ def succeed(op, message="", **detail):
 
 def fail(op, error, message=""):
     return _save(
-        op, status=OperationStatus.FAILED, error=str(error)[:10000],
-        message=(message or str(error))[:500], finished=timezone.now(),
+        op,
+        status=OperationStatus.FAILED,
+        error=str(error)[:10000],
+        message=(message or str(error))[:500],
+        finished=timezone.now(),
     )
 
 

@@ -1,6 +1,7 @@
 """Quota accounting. Taking units is one conditional UPDATE per resource inside the caller's
 transaction, so two concurrent requests can never both take the last unit, on SQLite or
 PostgreSQL alike; a failure rolls the whole transaction back, including units already taken."""
+
 from django.db import transaction
 from django.db.models import F
 
@@ -22,9 +23,9 @@ def take(project, **amounts):
     for resource, amount in amounts.items():
         if amount <= 0:
             continue
-        updated = Quota.objects.filter(
-            project=project, resource=resource, in_use__lte=F("limit") - amount
-        ).update(in_use=F("in_use") + amount)
+        updated = Quota.objects.filter(project=project, resource=resource, in_use__lte=F("limit") - amount).update(
+            in_use=F("in_use") + amount
+        )
         if not updated:
             quota = Quota.objects.filter(project=project, resource=resource).first()
             if quota is None:

@@ -1,4 +1,5 @@
 """Counting failed logins per client address and username in the cache."""
+
 from django.conf import settings
 from django.core.cache import cache
 

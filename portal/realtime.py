@@ -3,6 +3,7 @@
 Groups are named `<app>.<model>.<pk>` (plus `operation.<pk>` and `project.<pk>`). An app
 registers each group prefix with a function returning the queryset of objects a user may
 see; the websocket consumer asks the registry before it joins a group."""
+
 import logging
 import re
 

@@ -1,4 +1,5 @@
 """The platform's own verbs (projects, tokens, quota recount), called by views and the API."""
+
 from django.db import transaction
 
 from portal import audit, operations, teardown
@@ -39,8 +40,9 @@ def start_purge(project, user, request=None):
 
     _check_project_idle(project, user, "purge")
     with transaction.atomic():
-        op = operations.begin("project.purge", project, user=user, project=project,
-                              detail={"owned": teardown.owned_counts(project)})
+        op = operations.begin(
+            "project.purge", project, user=user, project=project, detail={"owned": teardown.owned_counts(project)}
+        )
         audit.record(user, "project.purge", project, request=request)  # before the task can delete the project
         operations.dispatch(purge_project, op)
     return op

@@ -1,6 +1,7 @@
 """Nubes settings. Everything that differs between a laptop and a fleet comes from the
 environment (see .env.example); with nothing set, the embedded default runs: SQLite, an
 in-process Celery worker with an in-memory broker, the in-memory channel layer."""
+
 import os
 import tempfile
 from pathlib import Path

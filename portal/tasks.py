@@ -2,6 +2,7 @@
 running, do the work, record the outcome. Expected failures (typed errors from the gateway
 or a service) fail the Operation with their message; anything else fails it too and is
 re-raised so the worker logs the traceback."""
+
 import logging
 
 from celery import shared_task

@@ -1,6 +1,7 @@
 """What a project owns, and how it goes. Each app registers its kinds of resource in its
 ready(), so portal imports none of them. A project that owns anything is not deleted; a purge
 removes every kind in order through the owning app's own delete verbs, then the project."""
+
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -73,8 +74,10 @@ def purge(op, project, user):
             try:
                 operations.run_inline(kind.remove, user, obj)
             except (ActionError, operations.TargetBusy) as exc:
-                raise ActionError(f"Removing {obj} ({kind.name}) failed: {exc} Removed {done} resources; "
-                                  f"left: {describe(owned_counts(project)) or 'nothing'}.") from None
+                raise ActionError(
+                    f"Removing {obj} ({kind.name}) failed: {exc} Removed {done} resources; "
+                    f"left: {describe(owned_counts(project)) or 'nothing'}."
+                ) from None
             done += 1
     left = owned_counts(project)
     if left:

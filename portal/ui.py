@@ -1,4 +1,5 @@
 """Pieces of the UI shell that apps contribute to: dashboard cards."""
+
 _cards = []
 
 

@@ -1,4 +1,5 @@
 """The platform's pages: sign-in, dashboard, project switcher, API tokens, operations."""
+
 from datetime import timedelta
 
 from django.contrib import messages

@@ -1,14 +1,28 @@
 from django.contrib import admin
 
 from scheduler.models import (
-    AffinityRule, ClusterSchedulerSettings, HaEvent, HostPower, PowerDriverConfig, Recommendation, ServerGroup,
+    AffinityRule,
+    ClusterSchedulerSettings,
+    HaEvent,
+    HostPower,
+    PowerDriverConfig,
+    Recommendation,
+    ServerGroup,
 )
 
 
 @admin.register(ClusterSchedulerSettings)
 class ClusterSchedulerSettingsAdmin(admin.ModelAdmin):
-    list_display = ["cluster", "drs_enabled", "drs_automation", "drs_threshold", "dpm_enabled", "ha_enabled",
-                    "ha_admission", "evc_mode"]
+    list_display = [
+        "cluster",
+        "drs_enabled",
+        "drs_automation",
+        "drs_threshold",
+        "dpm_enabled",
+        "ha_enabled",
+        "ha_admission",
+        "evc_mode",
+    ]
 
 
 @admin.register(Recommendation)

@@ -18,6 +18,7 @@ class SchedulerConfig(AppConfig):
         hooks.register_host_waker(wake_for_request)
         hooks.register_instance_panel(instance_ha_panel)
         # The cluster's HA events are the cloud admins'; tenants follow their instances' groups.
-        realtime.register(CLUSTER_GROUP,
-                          lambda user: Cluster.objects.all() if user.is_staff else Cluster.objects.none())
+        realtime.register(
+            CLUSTER_GROUP, lambda user: Cluster.objects.all() if user.is_staff else Cluster.objects.none()
+        )
         app.conf.beat_schedule = {**(app.conf.beat_schedule or {}), **beat_schedule()}

@@ -4,6 +4,7 @@ Values of the choices that the decision core also knows (automation, rule kinds,
 group policies, admission policies) are the core's enum values, so a row converts to the
 core's data by value alone.
 """
+
 from django.db import models
 
 from scheduler.core import model as core
@@ -14,7 +15,7 @@ DRS_THRESHOLD_MAX = core.DRS_THRESHOLD_MAX
 DEFAULT_DRS_THRESHOLD = core.DEFAULT_DRS_THRESHOLD
 DEFAULT_DRS_INTERVAL_S = core.DEFAULT_DRS_INTERVAL_S
 MIN_DRS_INTERVAL_S = 60
-DEFAULT_DPM_LOW_PCT = round(core.DEFAULT_DPM_TARGET_LOW * 100)    # 45
+DEFAULT_DPM_LOW_PCT = round(core.DEFAULT_DPM_TARGET_LOW * 100)  # 45
 DEFAULT_DPM_HIGH_PCT = round(core.DEFAULT_DPM_TARGET_HIGH * 100)  # 81
 PERCENT = 100
 # A proposal older than this many DRS intervals describes a cluster that has moved on.

@@ -3,6 +3,7 @@
 NUBES_POWER_DRIVERS maps a driver kind to the dotted path of its class
 ("kind=package.module.Class,..." in the environment), so a site can plug its own driver.
 """
+
 from django.conf import settings
 
 from portal.env import env_float, env_int, env_list, env_str

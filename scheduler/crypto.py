@@ -3,6 +3,7 @@
 A separate derivation label from compute's, so one leaked key does not open the other's
 secrets. If SECRET_KEY changes, stored passwords no longer decrypt and must be set again.
 """
+
 import base64
 import hashlib
 

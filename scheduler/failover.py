@@ -10,6 +10,7 @@ VM-level HA (restart_crashed): an HA instance that stopped or crashed without Nu
 (compute sends `hooks.instance_stopped_unexpectedly`) is started again on its host, at most
 the cluster's restart limit times within its restart window.
 """
+
 import logging
 
 from django.db import transaction
@@ -17,10 +18,10 @@ from django.utils import timezone
 
 from compute.choices import HostState
 from compute.models import Host, Instance
-
 from portal import operations
 from portal.errors import ActionError
-from scheduler import choices as c, ha_events, services, snapshot
+from scheduler import choices as c
+from scheduler import ha_events, services, snapshot
 from scheduler.core import ha as core_ha
 from scheduler.models import HaEvent, HostPower, Recommendation
 from scheduler.power import PowerError
@@ -114,18 +115,29 @@ def fail_over(host, op):
     try:
         core_ha.require_fenced(str(host.pk), outcome)
     except core_ha.NotFenced as exc:
-        raise ActionError(f"Fencing {host.name} failed ({error}): no instance is restarted elsewhere while "
-                          "it may still be writing its disks.") from exc
+        raise ActionError(
+            f"Fencing {host.name} failed ({error}): no instance is restarted elsewhere while "
+            "it may still be writing its disks."
+        ) from exc
     services._set_host_state(host, HostState.DOWN, "fenced by HA: no heartbeat")
     view = snapshot.build(host.cluster)
     plan = core_ha.plan_restarts(str(host.pk), view.snapshot, view.policy, outcome)
     waiting = {hid: [m for m in plan.restarts if m.target_host == hid] for hid in plan.wakes}
     now = [m for m in plan.restarts if m.target_host not in waiting]
-    wake_note = f"; {sum(map(len, waiting.values()))} wait for standby host(s) " \
-                f"{', '.join(view.hosts[hid].name for hid in plan.wakes)} to wake" if waiting else ""
-    _restart(host, view, now, f"HA restart of {len(now)} instance(s) of {host.name}; {len(plan.unplaced)} "
-                              f"without a host, {len(plan.not_protected)} not protected{wake_note}",
-             unplaced=plan.unplaced)
+    wake_note = (
+        f"; {sum(map(len, waiting.values()))} wait for standby host(s) "
+        f"{', '.join(view.hosts[hid].name for hid in plan.wakes)} to wake"
+        if waiting
+        else ""
+    )
+    _restart(
+        host,
+        view,
+        now,
+        f"HA restart of {len(now)} instance(s) of {host.name}; {len(plan.unplaced)} "
+        f"without a host, {len(plan.not_protected)} not protected{wake_note}",
+        unplaced=plan.unplaced,
+    )
     started = len(now)
     for host_id, moves in waiting.items():
         target = Host.objects.get(pk=int(host_id))
@@ -136,8 +148,12 @@ def fail_over(host, op):
                 instance = view.instances[move.instance_id]
                 event(host, c.HaEventKind.NO_HOST, f"{instance.name}: {exc}", instance=instance, operation=op)
             continue
-        started += _restart(host, view, moves, f"HA restart of {len(moves)} instance(s) of {host.name} on "
-                                               f"{target.name}, woken from standby")
+        started += _restart(
+            host,
+            view,
+            moves,
+            f"HA restart of {len(moves)} instance(s) of {host.name} on {target.name}, woken from standby",
+        )
     return f"{host.name} fenced ({outcome.method}); {started} restart(s) started"
 
 
@@ -146,22 +162,34 @@ def _restart(host, view, moves, summary, unplaced=()):
     started = 0
     with transaction.atomic():
         rec = Recommendation.objects.create(
-            cluster=host.cluster, kind=c.RecommendationKind.HA, state=c.RecommendationState.APPROVED,
-            automatic=True, decided=timezone.now(), moves=services._moves(view, moves), summary=summary[:500])
+            cluster=host.cluster,
+            kind=c.RecommendationKind.HA,
+            state=c.RecommendationState.APPROVED,
+            automatic=True,
+            decided=timezone.now(),
+            moves=services._moves(view, moves),
+            summary=summary[:500],
+        )
         for move in moves:
             instance = Instance.objects.select_related("project", "host", "flavor").get(pk=int(move.instance_id))
             target = Host.objects.get(pk=int(move.target_host))
             try:
-                restart = services.restart_elsewhere(instance, target, reason=f"HA restart after {host.name} "
-                                                                              "was fenced")
+                restart = services.restart_elsewhere(
+                    instance, target, reason=f"HA restart after {host.name} was fenced"
+                )
             except (ActionError, operations.TargetBusy) as exc:
                 rec.error = f"{rec.error}; {instance.name}: {exc}".strip("; ")[:10000]
                 event(host, c.HaEventKind.NO_HOST, f"{instance.name}: {exc}", instance=instance)
                 continue
             started += 1
             rec.operations.add(restart)
-            event(host, c.HaEventKind.RESTART, f"{instance.name} -> {target.name} ({move.explanation})",
-                  instance=instance, operation=restart)
+            event(
+                host,
+                c.HaEventKind.RESTART,
+                f"{instance.name} -> {target.name} ({move.explanation})",
+                instance=instance,
+                operation=restart,
+            )
         for result in unplaced:
             event(host, c.HaEventKind.NO_HOST, result.explain(), instance=view.instances[result.instance_id])
         rec.save()
@@ -170,6 +198,7 @@ def _restart(host, view, moves, summary, unplaced=()):
 
 
 # --- VM-level HA ---------------------------------------------------------------------------
+
 
 def restart_crashed(instance, cause, now=None):
     """Restart an HA instance that stopped unexpectedly, within the restart limit per window.
@@ -187,8 +216,10 @@ def restart_crashed(instance, cause, now=None):
     now = now or timezone.now()
     earlier = HaEvent.objects.filter(instance=instance, kind=c.HaEventKind.VM_RESTART).values_list("created", flat=True)
     if not core_ha.restart_allowed([t.timestamp() for t in earlier], now.timestamp(), settings.policy()):
-        why = (f"{settings.ha_restart_limit} restart(s) within {settings.ha_restart_window_s} s already; "
-               f"left stopped after: {cause}")
+        why = (
+            f"{settings.ha_restart_limit} restart(s) within {settings.ha_restart_window_s} s already; "
+            f"left stopped after: {cause}"
+        )
         event(host, c.HaEventKind.RESTART_LIMIT, why, instance=instance)
         compute_services.record_event(instance, EventSource.ACTION, "ha restart limit", why)
         return None

@@ -1,6 +1,7 @@
 """The HA event log: every event is recorded here and published live, to the cluster's group
 (`scheduler.cluster.<pk>`, cloud admins) and to its instance's (`compute.instance.<pk>`, whoever
 may see the instance), with the serializer the REST API uses."""
+
 from django.db import transaction
 
 from portal import realtime
@@ -11,8 +12,9 @@ EVENT = "ha_event"
 
 
 def record(cluster_id, kind, detail="", *, host=None, instance=None, operation=None):
-    event = HaEvent.objects.create(cluster_id=cluster_id, host=host, instance=instance, kind=kind,
-                                   detail=detail[:500], operation=operation)
+    event = HaEvent.objects.create(
+        cluster_id=cluster_id, host=host, instance=instance, kind=kind, detail=detail[:500], operation=operation
+    )
     transaction.on_commit(lambda: publish(event))
     return event
 

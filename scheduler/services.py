@@ -5,6 +5,7 @@ The scheduler plans, compute acts: migrations go through compute's migration con
 (`compute.migration.start_migration`), host states through `compute.services.set_host_state`.
 Hypervisor calls (liveness probes, CPU baselines) happen in tasks.py only.
 """
+
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,8 +16,12 @@ from django.utils import timezone
 from portal import audit, operations
 from portal.choices import OperationStatus
 from portal.errors import ActionError, Conflict
-from scheduler import choices as c, conf, ha_events, snapshot
-from scheduler.core import drs as core_drs, dpm as core_dpm, ha as core_ha, model as core_model
+from scheduler import choices as c
+from scheduler import conf, ha_events, snapshot
+from scheduler.core import dpm as core_dpm
+from scheduler.core import drs as core_drs
+from scheduler.core import ha as core_ha
+from scheduler.core import model as core_model
 from scheduler.core.state import index_for
 from scheduler.models import HostPower, PowerDriverConfig, Recommendation
 from scheduler.power import Credentials, PowerError, PowerStatus, driver_for
@@ -30,6 +35,7 @@ AUTO_CONVERGE = "auto_converge"
 
 # --- settings ------------------------------------------------------------------------------
 
+
 def update_settings(user, cluster, request=None, **fields):
     settings = snapshot.settings_for(cluster)
     for name, value in fields.items():
@@ -42,6 +48,7 @@ def update_settings(user, cluster, request=None, **fields):
 
 # --- measuring -----------------------------------------------------------------------------
 
+
 def measure_imbalance(cluster):
     """The imbalance of the cluster as it is now (standard deviation of host loads)."""
     view = snapshot.build(cluster)
@@ -50,6 +57,7 @@ def measure_imbalance(cluster):
 
 
 # --- running the planners ------------------------------------------------------------------
+
 
 @dataclass
 class RunOutcome:
@@ -76,15 +84,19 @@ def run_drs(cluster, user=None, request=None):
     if not result.moves:
         _supersede(cluster, c.RecommendationKind.DRS)
         why = "unresolved rule violations" if result.unresolved else "balanced within the threshold"
-        return RunOutcome(None, f"No moves: {why} (imbalance {result.imbalance_before:.4f}).",
-                          result.imbalance_before)
+        return RunOutcome(None, f"No moves: {why} (imbalance {result.imbalance_before:.4f}).", result.imbalance_before)
     with transaction.atomic():
         rec = Recommendation.objects.create(
-            cluster=cluster, kind=c.RecommendationKind.DRS, moves=_moves(view, result.moves),
-            expected_benefit=sum(m.benefit for m in result.moves), imbalance_before=result.imbalance_before,
-            imbalance_predicted=result.imbalance_after, created_by=_user(user),
+            cluster=cluster,
+            kind=c.RecommendationKind.DRS,
+            moves=_moves(view, result.moves),
+            expected_benefit=sum(m.benefit for m in result.moves),
+            imbalance_before=result.imbalance_before,
+            imbalance_predicted=result.imbalance_after,
+            created_by=_user(user),
             summary=f"{len(result.moves)} migration(s): imbalance {result.imbalance_before:.4f} -> "
-                    f"{result.imbalance_after:.4f} predicted"[:500])
+            f"{result.imbalance_after:.4f} predicted"[:500],
+        )
         _supersede(cluster, c.RecommendationKind.DRS, keep=rec.pk)
     audit.record(user, "scheduler.drs_run", cluster, request=request, recommendation=rec.pk)
     if settings.drs_automation == c.Automation.FULL:
@@ -107,14 +119,22 @@ def run_dpm(cluster, user=None, request=None):
         _supersede(cluster, c.RecommendationKind.DPM)
         notes = "; ".join(plan.notes) or "nothing to do"
         return RunOutcome(None, f"No power change: {notes} (utilisation {plan.utilisation_before:.0%}).")
-    actions = [{"host": a.host_id, "host_name": view.hosts[a.host_id].name, "action": str(a.action),
-                "reason": a.reason} for a in plan.power_actions]
+    actions = [
+        {"host": a.host_id, "host_name": view.hosts[a.host_id].name, "action": str(a.action), "reason": a.reason}
+        for a in plan.power_actions
+    ]
     with transaction.atomic():
         rec = Recommendation.objects.create(
-            cluster=cluster, kind=c.RecommendationKind.DPM, moves=_moves(view, plan.moves), power_actions=actions,
+            cluster=cluster,
+            kind=c.RecommendationKind.DPM,
+            moves=_moves(view, plan.moves),
+            power_actions=actions,
             created_by=_user(user),
-            summary=(", ".join(f"{a['action']} {a['host_name']}" for a in actions)
-                     + f": utilisation {plan.utilisation_before:.0%} -> {plan.utilisation_after:.0%}")[:500])
+            summary=(
+                ", ".join(f"{a['action']} {a['host_name']}" for a in actions)
+                + f": utilisation {plan.utilisation_before:.0%} -> {plan.utilisation_after:.0%}"
+            )[:500],
+        )
         _supersede(cluster, c.RecommendationKind.DPM, keep=rec.pk)
     audit.record(user, "scheduler.dpm_run", cluster, request=request, recommendation=rec.pk)
     if settings.dpm_automation == c.Automation.FULL:
@@ -133,13 +153,20 @@ def _moves(view, moves):
     rows = []
     for move in moves:
         instance = view.instances[move.instance_id]
-        rows.append({
-            "instance": move.instance_id, "instance_name": instance.name,
-            "source": move.source_host, "source_name": view.hosts[move.source_host].name if move.source_host else "",
-            "target": move.target_host, "target_name": view.hosts[move.target_host].name,
-            "reason": str(move.reason), "benefit": round(move.benefit, 6), "cost_s": round(move.cost_s, 2),
-            "explanation": move.explanation,
-        })
+        rows.append(
+            {
+                "instance": move.instance_id,
+                "instance_name": instance.name,
+                "source": move.source_host,
+                "source_name": view.hosts[move.source_host].name if move.source_host else "",
+                "target": move.target_host,
+                "target_name": view.hosts[move.target_host].name,
+                "reason": str(move.reason),
+                "benefit": round(move.benefit, 6),
+                "cost_s": round(move.cost_s, 2),
+                "explanation": move.explanation,
+            }
+        )
     return rows
 
 
@@ -171,6 +198,7 @@ def _is_expired(rec, now=None):
 
 
 # --- deciding and applying -----------------------------------------------------------------
+
 
 def reject(user, rec, request=None):
     with transaction.atomic():
@@ -209,8 +237,7 @@ def approve(user, rec, request=None, automatic=False):
             _finish_if_done(rec)
     if refusal is not None:
         raise Conflict(refusal)
-    audit.record(user, "scheduler.approve", rec.cluster, request=request, recommendation=rec.pk,
-                 automatic=automatic)
+    audit.record(user, "scheduler.approve", rec.cluster, request=request, recommendation=rec.pk, automatic=automatic)
     return rec
 
 
@@ -231,8 +258,7 @@ def _refusal(rec):
 def _stale_moves(rec):
     from compute.models import Instance
 
-    hosts = dict(Instance.objects.filter(pk__in=[int(m["instance"]) for m in rec.moves])
-                 .values_list("pk", "host_id"))
+    hosts = dict(Instance.objects.filter(pk__in=[int(m["instance"]) for m in rec.moves]).values_list("pk", "host_id"))
     return [m["instance_name"] for m in rec.moves if str(hosts.get(int(m["instance"]))) != str(m["source"])]
 
 
@@ -250,13 +276,15 @@ def start_migration(instance, target_host, *, user=None, reason=""):
     # (vSphere's DRS does the same with its stun-during-page-send).
     options = {AUTO_CONVERGE: True} if live else {}
     try:
-        return migration.start_migration(instance, target_host=target_host, user=user, live=live,
-                                         options=options, reason=reason)
+        return migration.start_migration(
+            instance, target_host=target_host, user=user, live=live, options=options, reason=reason
+        )
     except ActionError as exc:
         if getattr(exc, "field", None) != COPY_STORAGE:
             raise
-    return migration.start_migration(instance, target_host=target_host, user=user, live=live,
-                                     options={**options, COPY_STORAGE: True}, reason=reason)
+    return migration.start_migration(
+        instance, target_host=target_host, user=user, live=live, options={**options, COPY_STORAGE: True}, reason=reason
+    )
 
 
 def restart_elsewhere(instance, target_host, *, reason=""):
@@ -278,8 +306,12 @@ def _start_moves(rec, user):
         instance = Instance.objects.select_related("project", "host", "flavor").get(pk=int(move["instance"]))
         target = Host.objects.get(pk=int(move["target"]))
         try:
-            op = start_migration(instance, target, user=_user(user),
-                                 reason=f"{rec.kind} recommendation {rec.pk}: {move['explanation']}"[:500])
+            op = start_migration(
+                instance,
+                target,
+                user=_user(user),
+                reason=f"{rec.kind} recommendation {rec.pk}: {move['explanation']}"[:500],
+            )
         except (ActionError, operations.TargetBusy) as exc:
             errors.append(f"{move['instance_name']}: {exc}")
             continue
@@ -347,11 +379,17 @@ def sweep():
 
 # --- power ---------------------------------------------------------------------------------
 
+
 def power_driver(host):
     """(driver, config) for a host; a host without a config uses the simulated driver."""
     config = PowerDriverConfig.objects.filter(host=host).first() or PowerDriverConfig(host=host)
-    credentials = Credentials(host_key=str(host.pk), address=config.address, port=config.port,
-                              username=config.username, password=config.password())
+    credentials = Credentials(
+        host_key=str(host.pk),
+        address=config.address,
+        port=config.port,
+        username=config.username,
+        password=config.password(),
+    )
     return driver_for(config.kind, credentials), config
 
 
@@ -396,8 +434,9 @@ def request_power(user, host, action, *, reason="", request=None):
 def begin_power(user, host, action, *, reason="", request=None):
     """The power Operation and its audit record, for the caller to run (TargetBusy while
     another power action is active on the host)."""
-    op = operations.begin(f"{POWER_OP_PREFIX}{action}", host, user=_user(user), project=None,
-                          detail={"action": action, "reason": reason})
+    op = operations.begin(
+        f"{POWER_OP_PREFIX}{action}", host, user=_user(user), project=None, detail={"action": action, "reason": reason}
+    )
     audit.record(user, f"scheduler.{action}", host, request=request, reason=reason)
     return op
 
@@ -456,14 +495,14 @@ def mark_awake(host):
     from compute.choices import HostState
 
     # `woken` starts DPM's hold-down: the host is not put back in standby straight away.
-    HostPower.objects.update_or_create(host=host, defaults={"power_state": c.PowerState.ON,
-                                                            "woken": timezone.now()})
+    HostPower.objects.update_or_create(host=host, defaults={"power_state": c.PowerState.ON, "woken": timezone.now()})
     host.refresh_from_db()
     if host.state in (HostState.STANDBY, HostState.DOWN) and host.refreshed:
         _set_host_state(host, HostState.UP, "powered on; hypervisor answers")
 
 
 # --- admission control ---------------------------------------------------------------------
+
 
 def check_admission(instance_or_flavor, cluster, waking=None):
     """Would starting (or creating) this keep the cluster's HA failover capacity?
@@ -485,15 +524,23 @@ def check_admission(instance_or_flavor, cluster, waking=None):
         index.set_host_state(str(waking.pk), core_model.HostPowerState.UP)
     result = core_ha.admission_check(view.snapshot, view.policy, new, index=index)
     if not result.allowed:
-        what = instance_or_flavor.name if isinstance(instance_or_flavor, Instance) else \
-            f"a new instance of flavor {instance_or_flavor.name}"
-        ha_events.record(cluster.pk, c.HaEventKind.ADMISSION_REFUSED, f"{what}: {result.reason}",
-                         instance=instance_or_flavor if isinstance(instance_or_flavor, Instance) else None)
+        what = (
+            instance_or_flavor.name
+            if isinstance(instance_or_flavor, Instance)
+            else f"a new instance of flavor {instance_or_flavor.name}"
+        )
+        ha_events.record(
+            cluster.pk,
+            c.HaEventKind.ADMISSION_REFUSED,
+            f"{what}: {result.reason}",
+            instance=instance_or_flavor if isinstance(instance_or_flavor, Instance) else None,
+        )
         raise ActionError(f"HA admission control of cluster {cluster.name} refuses this: {result.reason}.")
     return result
 
 
 # --- EVC -----------------------------------------------------------------------------------
+
 
 def request_evc(user, cluster, request=None):
     """Queue the computation of the cluster's CPU baseline from its hosts (an Operation)."""
@@ -521,6 +568,11 @@ def admission_status(cluster):
     """The cluster's failover capacity as admission control sees it (for status pages)."""
     view = snapshot.build(cluster, running_only=True)
     result = core_ha.admission_check(view.snapshot, view.policy)
-    return {"allowed": result.allowed, "reason": result.reason,
-            "cpu_claimed_mhz": round(result.cpu_needed_mhz), "cpu_limit_mhz": round(result.cpu_limit_mhz),
-            "memory_claimed_mb": round(result.memory_needed_mb), "memory_limit_mb": round(result.memory_limit_mb)}
+    return {
+        "allowed": result.allowed,
+        "reason": result.reason,
+        "cpu_claimed_mhz": round(result.cpu_needed_mhz),
+        "cpu_limit_mhz": round(result.cpu_limit_mhz),
+        "memory_claimed_mb": round(result.memory_needed_mb),
+        "memory_limit_mb": round(result.memory_limit_mb),
+    }

@@ -1,5 +1,6 @@
 """When an Operation of an approved recommendation finishes, finish the recommendation; when
 compute reports an instance stopped unexpectedly, VM-level HA decides about a restart."""
+
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -18,8 +19,9 @@ def operation_finished(sender, instance, created, update_fields=None, **kwargs):
     from scheduler.choices import RecommendationState
     from scheduler.models import Recommendation
 
-    for pk in Recommendation.objects.filter(operations=instance, state=RecommendationState.APPROVED) \
-            .values_list("pk", flat=True):
+    for pk in Recommendation.objects.filter(operations=instance, state=RecommendationState.APPROVED).values_list(
+        "pk", flat=True
+    ):
         services.finalize(pk)
 
 
@@ -47,8 +49,12 @@ def _register_teardown():
     from portal import teardown
     from scheduler.models import ServerGroup
 
-    teardown.register("server groups", 100, lambda project: ServerGroup.objects.filter(project=project),
-                      lambda user, group: group.delete())
+    teardown.register(
+        "server groups",
+        100,
+        lambda project: ServerGroup.objects.filter(project=project),
+        lambda user, group: group.delete(),
+    )
 
 
 _register_teardown()

@@ -16,6 +16,7 @@ cluster and marks the hosts that cannot. Without a baseline the guest copies its
 (host-model); that case is not modelled yet (see issue 8), so compute's pre-check remains
 the judge there.
 """
+
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,8 +29,10 @@ from scheduler.core import model as core
 from scheduler.models import AffinityRule, ClusterSchedulerSettings, HostPower, Recommendation, ServerGroup
 
 _HOST_STATES = {
-    "up": core.HostPowerState.UP, "down": core.HostPowerState.DOWN,
-    "maintenance": core.HostPowerState.MAINTENANCE, "standby": core.HostPowerState.STANDBY,
+    "up": core.HostPowerState.UP,
+    "down": core.HostPowerState.DOWN,
+    "maintenance": core.HostPowerState.MAINTENANCE,
+    "standby": core.HostPowerState.STANDBY,
     "error": core.HostPowerState.ERROR,
 }
 
@@ -42,8 +45,8 @@ class ClusterView:
     settings: ClusterSchedulerSettings
     policy: core.ClusterPolicy
     snapshot: core.Snapshot
-    hosts: dict = field(default_factory=dict)       # id -> Host
-    instances: dict = field(default_factory=dict)   # id -> Instance
+    hosts: dict = field(default_factory=dict)  # id -> Host
+    instances: dict = field(default_factory=dict)  # id -> Instance
 
 
 def settings_for(cluster):
@@ -61,10 +64,17 @@ def host_snapshot(host, cluster, power=None, incompatible=frozenset()):
     """`incompatible`: hosts that cannot run the cluster's CPU baseline (`baseline_blockers`)."""
     blocked = host.pk in incompatible
     return core.HostState(
-        id=str(host.pk), cluster=str(cluster.pk), cpus=host.cpus, mhz=float(host.mhz or 1),
-        memory_mb=int(host.memory_mb), state=host_state(host, power), numa_nodes=host.numa_nodes or 1,
-        disk_gb=float(host.disk_gb), reserved_memory_mb=host.reserved_memory_mb,
-        cpu_features=frozenset(host.facts.get("cpu_features") or ()), baseline_compatible=not blocked,
+        id=str(host.pk),
+        cluster=str(cluster.pk),
+        cpus=host.cpus,
+        mhz=float(host.mhz or 1),
+        memory_mb=int(host.memory_mb),
+        state=host_state(host, power),
+        numa_nodes=host.numa_nodes or 1,
+        disk_gb=float(host.disk_gb),
+        reserved_memory_mb=host.reserved_memory_mb,
+        cpu_features=frozenset(host.facts.get("cpu_features") or ()),
+        baseline_compatible=not blocked,
     )
 
 
@@ -76,11 +86,16 @@ def instance_snapshot(instance, group_id=None, placed=True, cpu_demand_mhz=()):
     flavor = instance.flavor
     running = instance.state == InstanceState.ACTIVE
     return core.InstanceState(
-        id=str(instance.pk), host=_pk(instance.host_id) if placed else None,
-        vcpus=instance.vcpus, memory_mb=instance.ram_mb, disk_gb=float(instance.disk_gb),
-        active_memory_mb=None if running else 0.0, cpu_demand_mhz=tuple(cpu_demand_mhz),
+        id=str(instance.pk),
+        host=_pk(instance.host_id) if placed else None,
+        vcpus=instance.vcpus,
+        memory_mb=instance.ram_mb,
+        disk_gb=float(instance.disk_gb),
+        active_memory_mb=None if running else 0.0,
+        cpu_demand_mhz=tuple(cpu_demand_mhz),
         ha_priority=core.HaPriority(instance.ha_priority),
-        reservation_mhz=float(flavor.cpu_reservation_mhz), pinned=flavor.cpu_policy == CpuPolicy.DEDICATED,
+        reservation_mhz=float(flavor.cpu_reservation_mhz),
+        pinned=flavor.cpu_policy == CpuPolicy.DEDICATED,
         server_group=group_id,
     )
 
@@ -111,10 +126,19 @@ def cpu_histories(instances, policy, now):
     samples = max(policy.demand_window, policy.dpm_standby_window)
     start = (end // interval - samples + 1) * interval  # the last interval is the current one
     resolution = resolution_for(SeriesRequest(Scope.INSTANCE, 0, "cpu_pct", start, end, interval), now)
-    rows = (InstanceSample.objects.filter(instance_id__in=[i.pk for i in instances], resolution=resolution,
-                                          ts__gte=start, ts__lt=end, cpu_pct__isnull=False)
-            .annotate(bucket=bucket_of("ts", interval)).values("instance_id", "bucket")
-            .annotate(pct=Avg("cpu_pct")).order_by("instance_id", "bucket"))
+    rows = (
+        InstanceSample.objects.filter(
+            instance_id__in=[i.pk for i in instances],
+            resolution=resolution,
+            ts__gte=start,
+            ts__lt=end,
+            cpu_pct__isnull=False,
+        )
+        .annotate(bucket=bucket_of("ts", interval))
+        .values("instance_id", "bucket")
+        .annotate(pct=Avg("cpu_pct"))
+        .order_by("instance_id", "bucket")
+    )
     by_pk = {i.pk: i for i in instances}
     histories = {}
     for row in rows:
@@ -129,8 +153,13 @@ def flavor_snapshot(flavor, instance_id="new"):
     from compute.choices import CpuPolicy
 
     return core.InstanceState(
-        id=instance_id, host=None, vcpus=flavor.vcpus, memory_mb=flavor.ram_mb, disk_gb=float(flavor.disk_gb),
-        reservation_mhz=float(flavor.cpu_reservation_mhz), pinned=flavor.cpu_policy == CpuPolicy.DEDICATED,
+        id=instance_id,
+        host=None,
+        vcpus=flavor.vcpus,
+        memory_mb=flavor.ram_mb,
+        disk_gb=float(flavor.disk_gb),
+        reservation_mhz=float(flavor.cpu_reservation_mhz),
+        pinned=flavor.cpu_policy == CpuPolicy.DEDICATED,
     )
 
 
@@ -150,11 +179,16 @@ def build(cluster, now=None, running_only=False):
     powers = {p.host_id: p for p in HostPower.objects.filter(host__cluster=cluster)}
     states = (InstanceState.ACTIVE,) if running_only else PLACED_STATES
     instances = {
-        str(i.pk): i for i in Instance.objects.filter(host__cluster=cluster, state__in=states)
-        .select_related("flavor", "project", "host")
+        str(i.pk): i
+        for i in Instance.objects.filter(host__cluster=cluster, state__in=states).select_related(
+            "flavor", "project", "host"
+        )
     }
-    group_of = dict(ServerGroup.members.through.objects.filter(instance_id__in=[int(k) for k in instances])
-                    .values_list("instance_id", "servergroup_id"))
+    group_of = dict(
+        ServerGroup.members.through.objects.filter(instance_id__in=[int(k) for k in instances]).values_list(
+            "instance_id", "servergroup_id"
+        )
+    )
     moment = time.time() if now is None else now
     running = [i for i in instances.values() if i.state == InstanceState.ACTIVE]
     histories = cpu_histories(running, policy, moment)
@@ -162,12 +196,20 @@ def build(cluster, now=None, running_only=False):
     host_states = tuple(host_snapshot(h, cluster, powers.get(h.pk), blockers) for h in hosts.values())
     instance_states = tuple(
         instance_snapshot(i, _pk(group_of.get(i.pk)), cpu_demand_mhz=histories.get(key, ()))
-        for key, i in instances.items())
-    groups = tuple(core.ServerGroup(id=str(g.pk), policy=core.ServerGroupPolicy(g.policy))
-                   for g in ServerGroup.objects.filter(pk__in=set(group_of.values())))
-    snapshot = core.Snapshot(hosts=host_states, instances=instance_states, rules=_rules(cluster, instances),
-                             server_groups=groups, recent_migrations=_recent_moves(cluster, policy, moment),
-                             now=moment)
+        for key, i in instances.items()
+    )
+    groups = tuple(
+        core.ServerGroup(id=str(g.pk), policy=core.ServerGroupPolicy(g.policy))
+        for g in ServerGroup.objects.filter(pk__in=set(group_of.values()))
+    )
+    snapshot = core.Snapshot(
+        hosts=host_states,
+        instances=instance_states,
+        rules=_rules(cluster, instances),
+        server_groups=groups,
+        recent_migrations=_recent_moves(cluster, policy, moment),
+        now=moment,
+    )
     return ClusterView(cluster, settings, policy, snapshot, hosts, instances)
 
 
@@ -176,8 +218,15 @@ def _rules(cluster, instances):
     for rule in AffinityRule.objects.filter(cluster=cluster, enabled=True).prefetch_related("instances", "hosts"):
         members = frozenset(str(i.pk) for i in rule.instances.all() if str(i.pk) in instances)
         hosts = frozenset(str(h.pk) for h in rule.hosts.all())
-        rules.append(core.Rule(id=f"rule:{rule.pk}", kind=core.RuleKind(rule.kind),
-                               strength=core.RuleStrength(rule.strength), instance_ids=members, host_ids=hosts))
+        rules.append(
+            core.Rule(
+                id=f"rule:{rule.pk}",
+                kind=core.RuleKind(rule.kind),
+                strength=core.RuleStrength(rule.strength),
+                instance_ids=members,
+                host_ids=hosts,
+            )
+        )
     return tuple(rules)
 
 
@@ -185,9 +234,7 @@ def _recent_moves(cluster, policy, now):
     """Moves of applied recommendations within the hysteresis window: DRS leaves them be."""
     since = timezone.now() - timedelta(seconds=policy.drs_hysteresis_s)
     records = []
-    for rec in Recommendation.objects.filter(cluster=cluster, state=c.RecommendationState.APPLIED,
-                                             finished__gte=since):
+    for rec in Recommendation.objects.filter(cluster=cluster, state=c.RecommendationState.APPLIED, finished__gte=since):
         finished = rec.finished.timestamp()
-        records += [core.MigrationRecord(m["instance"], m["source"] or "", m["target"], finished)
-                    for m in rec.moves]
+        records += [core.MigrationRecord(m["instance"], m["source"] or "", m["target"], finished) for m in rec.moves]
     return tuple(records)

@@ -3,6 +3,7 @@
 Beat runs the ticks (see apps.py); a tick only fans out per-cluster or per-host tasks.
 The hypervisor is called here for liveness probes and CPU baselines, nowhere else.
 """
+
 import logging
 import time
 
@@ -17,7 +18,8 @@ from portal import operations
 from portal.choices import FINAL_STATUSES, OperationStatus
 from portal.errors import ActionError
 from portal.tasks import run_operation
-from scheduler import choices as c, conf, failover, services, snapshot
+from scheduler import choices as c
+from scheduler import conf, failover, services, snapshot
 from scheduler.models import ClusterSchedulerSettings, HostPower
 
 log = logging.getLogger(__name__)
@@ -87,8 +89,10 @@ def _wait_until_up(host, power_op):
             services.mark_awake(host)
             continue
         if time.monotonic() >= deadline:
-            raise ActionError(f"Host {host.name} was woken but did not come up within "
-                              f"{conf.dpm_wake_timeout_s():g} s (it is {host.state}; power {power_op.status}).")
+            raise ActionError(
+                f"Host {host.name} was woken but did not come up within "
+                f"{conf.dpm_wake_timeout_s():g} s (it is {host.state}; power {power_op.status})."
+            )
         time.sleep(conf.dpm_wake_poll_s())
 
 
@@ -104,8 +108,9 @@ def failover_host(self, op_id):
 def heartbeat():
     """Probe every host that should be alive (and those waking from standby)."""
     waking = HostPower.objects.filter(power_state=c.PowerState.WAKING).values_list("host_id", flat=True)
-    hosts = Host.objects.select_related("cluster").filter(state__in=PROBED_STATES) | \
-        Host.objects.select_related("cluster").filter(pk__in=list(waking))
+    hosts = Host.objects.select_related("cluster").filter(state__in=PROBED_STATES) | Host.objects.select_related(
+        "cluster"
+    ).filter(pk__in=list(waking))
     for host in hosts.distinct():
         alive, error = probe(host)
         failover.record_heartbeat(host, alive, error)
@@ -176,6 +181,8 @@ def beat_schedule():
         "scheduler-heartbeat": {"task": "scheduler.tasks.heartbeat", "schedule": float(conf.heartbeat_interval_s())},
         "scheduler-drs": {"task": "scheduler.tasks.drs_tick", "schedule": float(conf.drs_tick_s())},
         "scheduler-dpm": {"task": "scheduler.tasks.dpm_tick", "schedule": float(conf.dpm_interval_s())},
-        "scheduler-sweep": {"task": "scheduler.tasks.sweep_recommendations",
-                            "schedule": float(conf.finalize_interval_s())},
+        "scheduler-sweep": {
+            "task": "scheduler.tasks.sweep_recommendations",
+            "schedule": float(conf.finalize_interval_s()),
+        },
     }

@@ -2,6 +2,7 @@
 reject, refreshed while one is applying), hosts' power and HA state. Tenants: their server
 groups, and their instances' HA settings and events (a panel on compute's instance page).
 Views read the database and call services; nothing here talks to a host."""
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -15,7 +16,8 @@ from compute import services as compute_services
 from compute.models import Cluster, Host, Instance
 from portal.errors import ActionError, NotPermitted
 from portal.operations import TargetBusy
-from scheduler import choices as c, ha_events, services, snapshot
+from scheduler import choices as c
+from scheduler import ha_events, services, snapshot
 from scheduler.forms import HaSettingsForm, SettingsForm
 from scheduler.models import ClusterSchedulerSettings, HaEvent, Recommendation, ServerGroup
 
@@ -30,10 +32,14 @@ def index(request):
         groups = ServerGroup.objects.visible_to(request.user).select_related("project").prefetch_related("members")
         return render(request, "scheduler/server_groups.html", {"groups": groups})
     clusters = Cluster.objects.prefetch_related("hosts").select_related("scheduler_settings")
-    return render(request, "scheduler/index.html", {
-        "clusters": clusters,
-        "recommendations": Recommendation.objects.open().select_related("cluster")[:RECENT],
-    })
+    return render(
+        request,
+        "scheduler/index.html",
+        {
+            "clusters": clusters,
+            "recommendations": Recommendation.objects.open().select_related("cluster")[:RECENT],
+        },
+    )
 
 
 @staff_member_required
@@ -47,7 +53,9 @@ def cluster_detail(request, pk):
         messages.success(request, "Settings saved.")
         return redirect("scheduler:cluster", pk=cluster.pk)
     context = {
-        "cluster": cluster, "form": form, "settings": settings,
+        "cluster": cluster,
+        "form": form,
+        "settings": settings,
         "hosts": Host.objects.filter(cluster=cluster).select_related("power", "power_driver"),
         "ha_events": HaEvent.objects.filter(cluster=cluster).select_related("host", "instance")[:RECENT],
         "ha_group": f"{ha_events.CLUSTER_GROUP}.{cluster.pk}",
@@ -113,13 +121,16 @@ def host_power(request, pk, verb):
 
 # --- an instance's HA settings and events ----------------------------------------------------
 
+
 def _ha_context(request, instance, form):
     cluster_id = instance.host.cluster_id if instance.host else None
     return {
-        "instance": instance, "form": form,
+        "instance": instance,
+        "form": form,
         "can_edit": compute_services.may_set_ha_priority(request.user, instance),
         "cluster_settings": ClusterSchedulerSettings.objects.filter(cluster_id=cluster_id).first(),
-        "ha_events": HaEvent.objects.visible_to(request.user).filter(instance=instance)
+        "ha_events": HaEvent.objects.visible_to(request.user)
+        .filter(instance=instance)
         .select_related("host", "instance")[:RECENT],
         "ha_group": instance.group,
     }
@@ -133,8 +144,9 @@ def instance_ha_panel(request, instance):
 
 @login_required
 def instance_ha(request, pk):
-    instance = get_object_or_404(Instance.objects.visible_to(request.user).live().select_related("project", "host"),
-                                 pk=pk)
+    instance = get_object_or_404(
+        Instance.objects.visible_to(request.user).live().select_related("project", "host"), pk=pk
+    )
     form = HaSettingsForm(request.POST or None, initial=HaSettingsForm.initial_for(instance))
     if request.method == "POST" and form.is_valid():
         try:
@@ -146,5 +158,6 @@ def instance_ha(request, pk):
         else:
             messages.success(request, "HA settings saved.")
             return redirect("compute:instance-detail", pk=instance.pk)
-    return render(request, "scheduler/instance_ha.html", _ha_context(request, instance, form),
-                  status=400 if form.errors else 200)
+    return render(
+        request, "scheduler/instance_ha.html", _ha_context(request, instance, form), status=400 if form.errors else 200
+    )

@@ -12,14 +12,18 @@ class StorageConfig(AppConfig):
         realtime.register("storage.volume", lambda user: Volume.objects.visible_to(user))
         realtime.register("storage.snapshot", lambda user: Snapshot.objects.visible_to(user))
         realtime.register("storage.storagepool", lambda user: StoragePool.objects.all())
-        quotas.register_counter("volumes", lambda project: Volume.objects.filter(project=project, quota_held=True).count())
+        quotas.register_counter(
+            "volumes", lambda project: Volume.objects.filter(project=project, quota_held=True).count()
+        )
         hooks.register_disks(attached_disks)
         hooks.register_root_disk(root_disk)
         hooks.register_pool_choices(pool_choices)
         hooks.root_disk_replaced.connect(forget_root_disk, dispatch_uid="storage-forget-root-disk")
         hooks.instance_removed.connect(release_volumes, dispatch_uid="storage-release-volumes")
         hooks.instance_migrated.connect(follow_migration, dispatch_uid="storage-follow-migration")
-        quotas.register_counter("snapshots", lambda project: Snapshot.objects.filter(project=project, quota_held=True).count())
+        quotas.register_counter(
+            "snapshots", lambda project: Snapshot.objects.filter(project=project, quota_held=True).count()
+        )
         register_teardown()
 
 
@@ -30,10 +34,15 @@ def register_teardown():
     from storage import services
     from storage.models import Snapshot, Volume
 
-    teardown.register("volumes", 90, lambda project: Volume.objects.filter(project=project).order_by("-pk"),
-                      services.delete_volume)
-    teardown.register("snapshots", 95, lambda project: Snapshot.objects.filter(project=project).order_by("-pk"),
-                      services.delete_snapshot)
+    teardown.register(
+        "volumes", 90, lambda project: Volume.objects.filter(project=project).order_by("-pk"), services.delete_volume
+    )
+    teardown.register(
+        "snapshots",
+        95,
+        lambda project: Snapshot.objects.filter(project=project).order_by("-pk"),
+        services.delete_snapshot,
+    )
 
 
 def follow_migration(sender, **kwargs):
@@ -79,5 +88,7 @@ def pool_choices(host):
     from storage.models import StoragePool
 
     pools = StoragePool.objects.filter(hosts=host, state=PoolState.ACTIVE).order_by("name")
-    return [(pool.libvirt_name, pool.name if pool.name == pool.libvirt_name else f"{pool.name} ({pool.libvirt_name})")
-            for pool in pools]
+    return [
+        (pool.libvirt_name, pool.name if pool.name == pool.libvirt_name else f"{pool.name} ({pool.libvirt_name})")
+        for pool in pools
+    ]

@@ -8,6 +8,7 @@ active layer's backing file takes a shallow blockCopy of the active layer, and t
 pivots onto it. A failure or a cancel aborts the mirror and removes every copy: the domain
 and the database still name the old chain. Test hosts make the files (with their backing
 paths) but hold no data to copy."""
+
 from django.db import transaction
 
 import hypervisor as hv
@@ -25,8 +26,10 @@ QCOW2 = "qcow2"  # every layer of a chain (only qcow2 volumes take snapshots)
 
 def layers_bottom_up(volume):
     """(libvirt name, path, backing path) of every file of the volume, each after its backing."""
-    layers = [(snap.libvirt_name, snap.layer_path, snap.layer_backing)
-              for snap in Snapshot.objects.filter(volume=volume, kind=SnapshotKind.EXTERNAL)]
+    layers = [
+        (snap.libvirt_name, snap.layer_path, snap.layer_backing)
+        for snap in Snapshot.objects.filter(volume=volume, kind=SnapshotKind.EXTERNAL)
+    ]
     layers.append((volume.libvirt_name, volume.path, volume.backing_path))
     ordered = []
     while layers:
@@ -72,8 +75,15 @@ def _copy_layers(op, volume, host, pool, layers, new_path, made, share):
     """Copy each layer after the copy of its backing file, pointing it at that copy."""
     for index, (name, path, backing) in enumerate(layers, start=1):
         new_backing = new_path.get(backing, backing) or None
-        dest = hv.volume_create(host.uri, pool, name, volume.size_gb * BYTES_PER_GIB, QCOW2,
-                                backing_path=new_backing, backing_format=QCOW2 if new_backing else None)
+        dest = hv.volume_create(
+            host.uri,
+            pool,
+            name,
+            volume.size_gb * BYTES_PER_GIB,
+            QCOW2,
+            backing_path=new_backing,
+            backing_format=QCOW2 if new_backing else None,
+        )
         made.append(name)
         if not host.simulated:
             hv.image_copy_layer(host.uri, path, dest.path, new_backing)
@@ -85,8 +95,15 @@ def _copy_layers(op, volume, host, pool, layers, new_path, made, share):
 def _mirror_active(op, volume, host, pool, new_path, made, run_block_job):
     """A qcow2 on the copied chain takes the running layer's data; the guest pivots onto it."""
     backing = new_path.get(volume.backing_path, volume.backing_path) or None
-    dest = hv.volume_create(host.uri, pool, volume.libvirt_name, volume.size_gb * BYTES_PER_GIB, QCOW2,
-                            backing_path=backing, backing_format=QCOW2 if backing else None)
+    dest = hv.volume_create(
+        host.uri,
+        pool,
+        volume.libvirt_name,
+        volume.size_gb * BYTES_PER_GIB,
+        QCOW2,
+        backing_path=backing,
+        backing_format=QCOW2 if backing else None,
+    )
     made.append(volume.libvirt_name)
     uuid, dev = str(volume.instance.uuid), volume.target_dev
     hv.block_copy(host.uri, uuid, dev, dest.path, shallow=True)
@@ -98,8 +115,9 @@ def _mirror_active(op, volume, host, pool, new_path, made, run_block_job):
     # A mirror QEMU gave up on vanishes like a finished one: only the disk's source tells.
     if _live_source(host, uuid, dev) != dest.path:
         _abort(host, uuid, dev)
-        raise hv.OperationFailed(f"the mirror of {dev} ended without a pivot; the disk stays on its old chain",
-                                 uri=host.uri)
+        raise hv.OperationFailed(
+            f"the mirror of {dev} ended without a pivot; the disk stays on its old chain", uri=host.uri
+        )
     new_path[volume.path] = dest.path
 
 
@@ -120,8 +138,13 @@ def _record(volume, target, new_path):
     with transaction.atomic():
         for snap in Snapshot.objects.filter(volume=volume, kind=SnapshotKind.EXTERNAL):
             Snapshot.objects.filter(pk=snap.pk).update(
-                layer_path=new_path[snap.layer_path], layer_backing=new_path.get(snap.layer_backing, snap.layer_backing),
-                overlay_path=new_path.get(snap.overlay_path, snap.overlay_path))
+                layer_path=new_path[snap.layer_path],
+                layer_backing=new_path.get(snap.layer_backing, snap.layer_backing),
+                overlay_path=new_path.get(snap.overlay_path, snap.overlay_path),
+            )
         Volume.objects.filter(pk=volume.pk).update(
-            pool=target, path=new_path[volume.path], backing_path=new_path.get(volume.backing_path, volume.backing_path),
-            state_reason="")
+            pool=target,
+            path=new_path[volume.path],
+            backing_path=new_path.get(volume.backing_path, volume.backing_path),
+            state_reason="",
+        )

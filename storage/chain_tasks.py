@@ -8,6 +8,7 @@ Merging snapshot S (file F_s) into the one layer C built on it takes one of two 
 Each copies the data of the layer that disappears, so the smaller one is chosen.
 A running disk merges through block jobs; a stopped or detached one offline with qemu-img on
 the host (hypervisor.offline, local hosts only); test hosts recreate their data-less files."""
+
 from django.db import transaction
 
 import hypervisor as hv
@@ -74,8 +75,7 @@ def _merge_live(op, volume, snapshot, child, host, pool, shape, run_block_job):
         return _took_over(volume, snapshot, child, host, pool, "active blockCommit + pivot")
     hv.block_pull(host.uri, uuid, dev, base_path=snapshot.layer_backing or None)
     run_block_job(op, host.uri, uuid, dev)
-    hv.volume_rebase(host.uri, pool, child.libvirt_name, snapshot.layer_backing or None,
-                     done_by_job=not host.simulated)
+    hv.volume_rebase(host.uri, pool, child.libvirt_name, snapshot.layer_backing or None, done_by_job=not host.simulated)
     return _pulled(volume, snapshot, child, host, pool, "blockPull")
 
 
@@ -112,17 +112,18 @@ def _took_over(volume, snapshot, child, host, pool, how):
     hv.volume_delete(host.uri, pool, child.libvirt_name)
     with transaction.atomic():
         if chains.is_active(child):
-            Volume.objects.filter(pk=volume.pk).update(libvirt_name=snapshot.libvirt_name, path=snapshot.layer_path,
-                                                       backing_path=snapshot.layer_backing)
+            Volume.objects.filter(pk=volume.pk).update(
+                libvirt_name=snapshot.libvirt_name, path=snapshot.layer_path, backing_path=snapshot.layer_backing
+            )
         else:
-            Snapshot.objects.filter(pk=child.pk).update(libvirt_name=snapshot.libvirt_name,
-                                                        layer_path=snapshot.layer_path,
-                                                        layer_backing=snapshot.layer_backing)
+            Snapshot.objects.filter(pk=child.pk).update(
+                libvirt_name=snapshot.libvirt_name, layer_path=snapshot.layer_path, layer_backing=snapshot.layer_backing
+            )
             if volume.backing_path == child.layer_path:
                 Volume.objects.filter(pk=volume.pk).update(backing_path=snapshot.layer_path)
             Snapshot.objects.filter(volume=volume, layer_backing=child.layer_path).update(
-                layer_backing=snapshot.layer_path)
+                layer_backing=snapshot.layer_path
+            )
         forget(snapshot)
         chains.relink(Volume.objects.get(pk=volume.pk))
     return f"Snapshot {snapshot.name} merged into its own file and deleted ({how})"
-

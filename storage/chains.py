@@ -3,6 +3,7 @@
 Every external snapshot keeps one frozen file (``layer_path``, backed by ``layer_backing``);
 the volume's active file is ``Volume.path`` backed by ``Volume.backing_path``. Parent and
 current are derived from these paths, so they can never disagree with the files."""
+
 from storage.choices import LAYER_SEPARATOR, SnapshotKind
 from storage.models import Snapshot, Volume
 
@@ -52,8 +53,10 @@ def merge_plan(snapshot):
     if not kids:
         return "drop", None
     if len(kids) > 1:
-        raise ValueError(f"{len(kids)} layers are built on snapshot {snapshot.name} (branches after a revert); "
-                         "delete the other branch's snapshots first.")
+        raise ValueError(
+            f"{len(kids)} layers are built on snapshot {snapshot.name} (branches after a revert); "
+            "delete the other branch's snapshots first."
+        )
     return "merge", kids[0][1]
 
 

@@ -1,4 +1,5 @@
 """Named constants of the storage app: states, kinds and the numbers behind them."""
+
 import os.path
 
 from django.conf import settings

@@ -1,4 +1,5 @@
 """Demo data: each simulated demo host's 'default' pool (declared in its node file) adopted."""
+
 from django.contrib.auth import get_user_model
 
 from compute.models import Host
@@ -20,6 +21,13 @@ def seed(stdout):
             continue
         # Run here: `make run` seeds in a process of its own before the portal starts, and
         # the embedded broker keeps no queue across processes.
-        operations.run_inline(services.define_pool, admin, hosts=[host], name=name, libvirt_name=DEFAULT_POOL,
-                              type="dir", target_path=DEFAULT_POOL_PATH)
+        operations.run_inline(
+            services.define_pool,
+            admin,
+            hosts=[host],
+            name=name,
+            libvirt_name=DEFAULT_POOL,
+            type="dir",
+            target_path=DEFAULT_POOL_PATH,
+        )
         stdout.write(f"Storage pool {name} registered on {host.name}.")

@@ -1,7 +1,8 @@
 """HTML forms; the rules live in the models and storage.services, shared with the API."""
+
 from django import forms
 
-from storage.choices import CloneMode, DiskBus, DiskCache, MAX_VOLUME_GB, Provisioning, SnapshotKind, VolumeFormat
+from storage.choices import MAX_VOLUME_GB, CloneMode, DiskBus, DiskCache, Provisioning, SnapshotKind, VolumeFormat
 from storage.models import StoragePool
 
 
@@ -33,9 +34,13 @@ class SnapshotForm(forms.Form):
 
 
 class InstanceSnapshotForm(SnapshotForm):
-    kind = forms.ChoiceField(choices=SnapshotKind.choices, initial=SnapshotKind.INTERNAL, required=False,
-                             help_text="Internal: disks and memory inside the qcow2 file. External: every disk "
-                                       "frozen behind a new overlay (disk-only; revert needs the instance stopped).")
+    kind = forms.ChoiceField(
+        choices=SnapshotKind.choices,
+        initial=SnapshotKind.INTERNAL,
+        required=False,
+        help_text="Internal: disks and memory inside the qcow2 file. External: every disk "
+        "frozen behind a new overlay (disk-only; revert needs the instance stopped).",
+    )
 
 
 class CloneForm(forms.Form):

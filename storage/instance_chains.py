@@ -4,6 +4,7 @@ parent / current links derived from the files, as storage.chains does for one vo
 
 Every disk of an external instance snapshot keeps one frozen file (a SnapshotLayer); the disk's
 active file is RootDisk.path (the root disk) or Volume.path (an attached volume)."""
+
 from dataclasses import dataclass
 
 from compute import hooks
@@ -11,8 +12,10 @@ from compute.services import DISK_TARGETS
 from storage.choices import BYTES_PER_GIB, LAYER_SEPARATOR, SnapshotKind, VolumeFormat
 from storage.models import RootDisk, Snapshot, SnapshotLayer, Volume
 
-FROZEN_REASON = ("it has external snapshots, whose frozen files its root disk is built on; "
-                 "delete them (their data merges into the disk) first.")
+FROZEN_REASON = (
+    "it has external snapshots, whose frozen files its root disk is built on; "
+    "delete them (their data merges into the disk) first."
+)
 
 
 @dataclass
@@ -62,8 +65,13 @@ def root_disk(instance, fixed_volume):
     found = RootDisk.objects.filter(instance=instance).first()
     if found is None:
         info = fixed_volume()
-        found = RootDisk.objects.create(instance=instance, pool=instance.image.pool, libvirt_name=info.name,
-                                        path=info.path, backing_path=info.backing_path or "")
+        found = RootDisk.objects.create(
+            instance=instance,
+            pool=instance.image.pool,
+            libvirt_name=info.name,
+            path=info.path,
+            backing_path=info.backing_path or "",
+        )
     found.instance = instance
     return found
 
@@ -82,14 +90,27 @@ def snapshot_volumes(instance):
 
 
 def volume_disk(volume):
-    return Disk(target_dev=volume.target_dev, pool=volume.pool.libvirt_name, libvirt_name=volume.libvirt_name,
-                path=volume.path, backing_path=volume.backing_path, capacity_bytes=volume.size_gb * BYTES_PER_GIB,
-                volume=volume)
+    return Disk(
+        target_dev=volume.target_dev,
+        pool=volume.pool.libvirt_name,
+        libvirt_name=volume.libvirt_name,
+        path=volume.path,
+        backing_path=volume.backing_path,
+        capacity_bytes=volume.size_gb * BYTES_PER_GIB,
+        volume=volume,
+    )
 
 
 def root_as_disk(instance, root):
-    return Disk(target_dev=root_target(instance), pool=root.pool, libvirt_name=root.libvirt_name, path=root.path,
-                backing_path=root.backing_path, capacity_bytes=instance.disk_gb * BYTES_PER_GIB, root=root)
+    return Disk(
+        target_dev=root_target(instance),
+        pool=root.pool,
+        libvirt_name=root.libvirt_name,
+        path=root.path,
+        backing_path=root.backing_path,
+        capacity_bytes=instance.disk_gb * BYTES_PER_GIB,
+        root=root,
+    )
 
 
 def disk_of_layer(layer):
@@ -102,8 +123,9 @@ def disk_of_layer(layer):
 
 def layers_of_disk(instance, layer):
     """All frozen files of the disk ``layer`` belongs to, across the instance's snapshots."""
-    return SnapshotLayer.objects.filter(snapshot__instance=instance, volume_id=layer.volume_id,
-                                        target_dev=layer.target_dev)
+    return SnapshotLayer.objects.filter(
+        snapshot__instance=instance, volume_id=layer.volume_id, target_dev=layer.target_dev
+    )
 
 
 def children(disk, layer, others):
@@ -117,8 +139,10 @@ def children(disk, layer, others):
 def relink(instance):
     """Parent and current of the instance's external snapshots, from the root disk's files."""
     root = RootDisk.objects.filter(instance=instance).first()
-    layers = {layer.snapshot_id: layer for layer in SnapshotLayer.objects.filter(
-        snapshot__instance=instance, volume__isnull=True)}
+    layers = {
+        layer.snapshot_id: layer
+        for layer in SnapshotLayer.objects.filter(snapshot__instance=instance, volume__isnull=True)
+    }
     by_path = {layer.layer_path: snap_id for snap_id, layer in layers.items()}
     for snap in external_snapshots(instance):
         layer = layers.get(snap.pk)
@@ -126,8 +150,9 @@ def relink(instance):
             continue
         parent_id = by_path.get(layer.layer_backing)
         current = root is not None and layer.layer_path == root.backing_path
-        Snapshot.objects.filter(pk=snap.pk).update(parent_id=parent_id, current=current, layer_path=layer.layer_path,
-                                                   layer_backing=layer.layer_backing)
+        Snapshot.objects.filter(pk=snap.pk).update(
+            parent_id=parent_id, current=current, layer_path=layer.layer_path, layer_backing=layer.layer_backing
+        )
 
 
 def root_disk_info(instance):
@@ -137,12 +162,20 @@ def root_disk_info(instance):
     root = RootDisk.objects.filter(instance=instance).first()
     if root is None:
         return None
-    frozen_files = [(layer.snapshot.created, layer.libvirt_name) for layer in SnapshotLayer.objects.filter(
-        snapshot__instance=instance, volume__isnull=True).select_related("snapshot")]
-    names = [root.libvirt_name] + [name for _created, name in sorted(frozen_files, reverse=True)
-                                   if name != root.libvirt_name]
-    return hooks.RootDisk(path=root.path, files=tuple((root.pool, name) for name in names),
-                          frozen=FROZEN_REASON if has_external(instance) else "")
+    frozen_files = [
+        (layer.snapshot.created, layer.libvirt_name)
+        for layer in SnapshotLayer.objects.filter(snapshot__instance=instance, volume__isnull=True).select_related(
+            "snapshot"
+        )
+    ]
+    names = [root.libvirt_name] + [
+        name for _created, name in sorted(frozen_files, reverse=True) if name != root.libvirt_name
+    ]
+    return hooks.RootDisk(
+        path=root.path,
+        files=tuple((root.pool, name) for name in names),
+        frozen=FROZEN_REASON if has_external(instance) else "",
+    )
 
 
 def hand_over(instance):
@@ -157,10 +190,18 @@ def hand_over(instance):
         for layer in snap.layers.all():
             if layer.volume_id is None:
                 continue
-            Snapshot.objects.create(project=snap.project, name=snap.name, description=snap.description,
-                                    volume_id=layer.volume_id, kind=SnapshotKind.EXTERNAL,
-                                    libvirt_name=layer.libvirt_name, layer_path=layer.layer_path,
-                                    layer_backing=layer.layer_backing, state=snap.state, simulated=snap.simulated)
+            Snapshot.objects.create(
+                project=snap.project,
+                name=snap.name,
+                description=snap.description,
+                volume_id=layer.volume_id,
+                kind=SnapshotKind.EXTERNAL,
+                libvirt_name=layer.libvirt_name,
+                layer_path=layer.layer_path,
+                layer_backing=layer.layer_backing,
+                state=snap.state,
+                simulated=snap.simulated,
+            )
             volumes.add(layer.volume_id)
         if snap.quota_held:
             quotas.give_back(snap.project, snapshots=1)

@@ -6,6 +6,7 @@ less; block jobs while the instance runs, qemu-img on a local host when it is st
 
 Test hosts have no disk-only snapshots and no block jobs: the gateway simulates them (the
 definition's disk sources rewritten, jobs modelled) and the snapshot is marked simulated."""
+
 from django.db import transaction
 
 import hypervisor as hv
@@ -48,8 +49,20 @@ def _new_overlays(instance, disks, backing_of):
     try:
         for disk in disks:
             name = disk.next_layer_name()
-            made.append((disk, hv.volume_create(uri, disk.pool, name, disk.capacity_bytes, "qcow2",
-                                                backing_path=backing_of(disk), backing_format="qcow2")))
+            made.append(
+                (
+                    disk,
+                    hv.volume_create(
+                        uri,
+                        disk.pool,
+                        name,
+                        disk.capacity_bytes,
+                        "qcow2",
+                        backing_path=backing_of(disk),
+                        backing_format="qcow2",
+                    ),
+                )
+            )
     except hv.HypervisorError:
         _remove_overlays(instance, made)
         raise
@@ -85,16 +98,24 @@ def create(snapshot):
     root_layer_name = disks[0].libvirt_name  # the root disk's frozen file names the point
     with transaction.atomic():
         for disk, info in made:
-            SnapshotLayer.objects.create(snapshot=snapshot, volume=disk.volume, target_dev=disk.target_dev,
-                                         libvirt_name=disk.libvirt_name, layer_path=disk.path,
-                                         layer_backing=disk.backing_path)
+            SnapshotLayer.objects.create(
+                snapshot=snapshot,
+                volume=disk.volume,
+                target_dev=disk.target_dev,
+                libvirt_name=disk.libvirt_name,
+                layer_path=disk.path,
+                layer_backing=disk.backing_path,
+            )
             disk.set_active(info.name, info.path, disk.path)
-        Snapshot.objects.filter(pk=snapshot.pk).update(libvirt_name=root_layer_name, state=SnapshotState.AVAILABLE,
-                                                       simulated=change.simulated, state_reason=note)
+        Snapshot.objects.filter(pk=snapshot.pk).update(
+            libvirt_name=root_layer_name, state=SnapshotState.AVAILABLE, simulated=change.simulated, state_reason=note
+        )
         instance_chains.relink(instance)
     left_out = "".join(f"; {volume.name} left out ({why})" for volume, why in skipped)
-    return (f"External snapshot {snapshot.name} of {instance.name}: {len(made)} disk(s) now write to new overlays "
-            f"({note}){left_out}" + (" (simulated)" if change.simulated else ""))
+    return (
+        f"External snapshot {snapshot.name} of {instance.name}: {len(made)} disk(s) now write to new overlays "
+        f"({note}){left_out}" + (" (simulated)" if change.simulated else "")
+    )
 
 
 def revert(snapshot):
@@ -108,8 +129,9 @@ def revert(snapshot):
     _refresh_pools(instance, disks)
     made = _new_overlays(instance, disks, lambda disk: layers[disk.target_dev].layer_path)
     try:
-        change = hv.disks_snapshot_external(instance.host.uri, str(instance.uuid),
-                                            {disk.target_dev: info.path for disk, info in made})
+        change = hv.disks_snapshot_external(
+            instance.host.uri, str(instance.uuid), {disk.target_dev: info.path for disk, info in made}
+        )
     except hv.HypervisorError:
         _remove_overlays(instance, made)
         raise
@@ -124,9 +146,11 @@ def revert(snapshot):
             hv.volume_delete(instance.host.uri, pool, name)
         except hv.HypervisorError as exc:
             leftovers.append(f"{name}: {exc}")
-    return (f"{instance.name} reverted to {snapshot.name}: {len(made)} disk(s) on fresh overlays"
-            + (" (simulated)" if change.simulated else "")
-            + (f"; could not remove the abandoned files {'; '.join(leftovers)}" if leftovers else ""))
+    return (
+        f"{instance.name} reverted to {snapshot.name}: {len(made)} disk(s) on fresh overlays"
+        + (" (simulated)" if change.simulated else "")
+        + (f"; could not remove the abandoned files {'; '.join(leftovers)}" if leftovers else "")
+    )
 
 
 def merge(op, snapshot, run_block_job):
@@ -139,8 +163,10 @@ def merge(op, snapshot, run_block_job):
         disk = instance_chains.disk_of_layer(layer)
         kids = instance_chains.children(disk, layer, list(instance_chains.layers_of_disk(instance, layer)))
         if len(kids) > 1:
-            raise ActionError(f"{len(kids)} layers are built on snapshot {snapshot.name}'s file of {layer.target_dev} "
-                              "(branches after a revert); delete the other branch's snapshots first.")
+            raise ActionError(
+                f"{len(kids)} layers are built on snapshot {snapshot.name}'s file of {layer.target_dev} "
+                "(branches after a revert); delete the other branch's snapshots first."
+            )
         plans.append((layer, disk, kids[0] if kids else None))
     _refresh_pools(instance, [disk for _layer, disk, _child in plans])
     hows = []
@@ -210,10 +236,12 @@ def _took_over(instance, layer, disk, child, how):
     if child is disk:
         disk.set_active(layer.libvirt_name, layer.layer_path, layer.layer_backing)
     else:
-        SnapshotLayer.objects.filter(pk=child.pk).update(libvirt_name=layer.libvirt_name, layer_path=layer.layer_path,
-                                                         layer_backing=layer.layer_backing)
-        SnapshotLayer.objects.filter(snapshot__instance=instance, target_dev=layer.target_dev,
-                                     layer_backing=child.layer_path).update(layer_backing=layer.layer_path)
+        SnapshotLayer.objects.filter(pk=child.pk).update(
+            libvirt_name=layer.libvirt_name, layer_path=layer.layer_path, layer_backing=layer.layer_backing
+        )
+        SnapshotLayer.objects.filter(
+            snapshot__instance=instance, target_dev=layer.target_dev, layer_backing=child.layer_path
+        ).update(layer_backing=layer.layer_path)
         if disk.backing_path == child.layer_path:
             disk.set_active(disk.libvirt_name, disk.path, layer.layer_path)
     _refresh(instance, disk)

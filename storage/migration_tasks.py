@@ -7,6 +7,7 @@ holds that path (same libvirt pool name, or same directory), flat, with its sour
 External snapshots of such a volume stay behind on the source with their files; they are
 marked so, never silently dropped. Simulated hosts share nothing, so the file is stood up on
 the simulated target (as compute does for the root disk)."""
+
 import logging
 
 import hypervisor as hv
@@ -43,20 +44,25 @@ def follow_migration(sender, instance, source, target, copied_storage=False, roo
 def follow_root(instance, pool, name, path):
     """compute copied the root disk flat into `pool` of the target: the root disk is there now
     (compute finds it through compute.hooks.root_disk_files)."""
-    RootDisk.objects.update_or_create(instance=instance, defaults={"pool": pool, "libvirt_name": name, "path": path,
-                                                                   "backing_path": ""})
+    RootDisk.objects.update_or_create(
+        instance=instance, defaults={"pool": pool, "libvirt_name": name, "path": path, "backing_path": ""}
+    )
 
 
 def follow_volume(volume, source, target):
     if volume.is_raw_device:
         Volume.objects.filter(pk=volume.pk).update(
-            state_reason=f"Mapped device {volume.device_path} must exist on {target.name} too; Nubes copies no devices.")
+            state_reason=f"Mapped device {volume.device_path} must exist on {target.name} too; Nubes copies no devices."
+        )
         return
     pool = target_pool(volume, target)
     if pool is None:
-        Volume.objects.filter(pk=volume.pk).update(state_reason=(
-            f"Copied to {target.name} at {volume.path} by a copy-storage migration, but no pool of {target.name} "
-            f"registered in Nubes holds it: define a pool named {volume.pool.libvirt_name} there."))
+        Volume.objects.filter(pk=volume.pk).update(
+            state_reason=(
+                f"Copied to {target.name} at {volume.path} by a copy-storage migration, but no pool of {target.name} "
+                f"registered in Nubes holds it: define a pool named {volume.pool.libvirt_name} there."
+            )
+        )
         return
     name = volume.libvirt_name
     try:
@@ -66,12 +72,22 @@ def follow_volume(volume, source, target):
         return
     snapshots = Snapshot.objects.filter(volume=volume, kind=SnapshotKind.EXTERNAL)
     left_behind = snapshots.exists()
-    snapshots.update(state=SnapshotState.ERROR, current=False, state_reason=(
-        f"Its file stays on {source.name} in pool {volume.pool.name}: the copy-storage migration to {target.name} "
-        "copied the disk flattened. Delete this snapshot to free the file."))
+    snapshots.update(
+        state=SnapshotState.ERROR,
+        current=False,
+        state_reason=(
+            f"Its file stays on {source.name} in pool {volume.pool.name}: the copy-storage migration to {target.name} "
+            "copied the disk flattened. Delete this snapshot to free the file."
+        ),
+    )
     flat = not info.backing_path
-    Volume.objects.filter(pk=volume.pk).update(pool=pool, path=info.path, backing_path=info.backing_path or "",
-                                               allocation_bytes=info.allocation_bytes, state_reason="")
+    Volume.objects.filter(pk=volume.pk).update(
+        pool=pool,
+        path=info.path,
+        backing_path=info.backing_path or "",
+        allocation_bytes=info.allocation_bytes,
+        state_reason="",
+    )
     if flat:  # a linked clone copied flattened no longer needs its template
         Volume.objects.filter(pk=volume.pk).update(backing_volume=None, backing_snapshot=None)
     if not left_behind:
@@ -83,8 +99,9 @@ def _copy_on_target(volume, target, pool):
         try:
             return hv.volume_info(target.uri, pool.libvirt_name, volume.libvirt_name)
         except hv.VolumeNotFound:
-            return hv.volume_create(target.uri, pool.libvirt_name, volume.libvirt_name,
-                                    volume.size_gb * BYTES_PER_GIB, volume.format)
+            return hv.volume_create(
+                target.uri, pool.libvirt_name, volume.libvirt_name, volume.size_gb * BYTES_PER_GIB, volume.format
+            )
     hv.pool_refresh(target.uri, pool.libvirt_name)  # libvirt precreated the file; make its pool list it
     return hv.volume_info(target.uri, pool.libvirt_name, volume.libvirt_name)
 

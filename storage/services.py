@@ -1,6 +1,7 @@
 """The verbs of storage: check the rules, take quota, write the Operation, queue the task.
 
 Views and the API call these and nothing below them; hypervisor work happens in tasks.py."""
+
 import uuid
 from pathlib import Path
 
@@ -12,13 +13,30 @@ from compute.choices import HostState, InstanceState
 from compute.models import Instance
 from hypervisor.offline import is_local as offline_here
 from portal import audit, operations, quotas
-from portal.choices import Role, WRITE_ROLES
+from portal.choices import WRITE_ROLES, Role
 from portal.errors import ActionError, Conflict, NotPermitted
 from storage import chains
 from storage.choices import (
-    BYTES_PER_GIB, MAX_VOLUME_GB, QCOW2_HEADER_BYTES, QCOW2_MAGIC, QCOW2_SIZE_OFFSET, SCSI_TARGETS, UPLOAD_CHUNK,
-    UPLOAD_SPOOL, VIRTIO_TARGETS, Action, CloneMode, DeviceType, DiskBus,
-    PoolState, Provisioning, SnapshotKind, SnapshotState, VolumeFormat, VolumeSource, VolumeState,
+    BYTES_PER_GIB,
+    MAX_VOLUME_GB,
+    QCOW2_HEADER_BYTES,
+    QCOW2_MAGIC,
+    QCOW2_SIZE_OFFSET,
+    SCSI_TARGETS,
+    UPLOAD_CHUNK,
+    UPLOAD_SPOOL,
+    VIRTIO_TARGETS,
+    Action,
+    CloneMode,
+    DeviceType,
+    DiskBus,
+    PoolState,
+    Provisioning,
+    SnapshotKind,
+    SnapshotState,
+    VolumeFormat,
+    VolumeSource,
+    VolumeState,
 )
 from storage.models import Snapshot, StoragePool, Volume
 
@@ -28,6 +46,7 @@ ATTACHABLE_STATES = (InstanceState.ACTIVE, InstanceState.SHUTOFF, InstanceState.
 
 
 # --- shared guards -------------------------------------------------------------------------
+
 
 def _writable(user, project):
     if project.role_of(user) not in WRITE_ROLES:
@@ -47,8 +66,9 @@ def _idle(target):
 
 def _queue(kind, target, user, task, *, detail=None, cancellable=False, request=None, audit_detail=None):
     """Operation + task on commit + audit, inside the caller's transaction."""
-    op = operations.begin(kind, target, user=user, project=getattr(target, "project", None),
-                          cancellable=cancellable, detail=detail or {})
+    op = operations.begin(
+        kind, target, user=user, project=getattr(target, "project", None), cancellable=cancellable, detail=detail or {}
+    )
     operations.dispatch(task, op)
     transaction.on_commit(lambda: audit.record(user, kind, target, request=request, **(audit_detail or detail or {})))
     return op
@@ -75,6 +95,7 @@ def instance_running(instance):
 
 # --- pools (cloud admins) ------------------------------------------------------------------
 
+
 def define_pool(user, *, hosts, request=None, **fields):
     """Define (or adopt, when it already exists) and start a pool on each of its hosts."""
     from storage import tasks
@@ -88,8 +109,14 @@ def define_pool(user, *, hosts, request=None, **fields):
     with transaction.atomic():
         pool.save()
         pool.hosts.set(hosts)
-        op = _queue(f"storagepool.{Action.DEFINE}", pool, user, tasks.pool_action,
-                    detail={"step": Action.DEFINE}, request=request)
+        op = _queue(
+            f"storagepool.{Action.DEFINE}",
+            pool,
+            user,
+            tasks.pool_action,
+            detail={"step": Action.DEFINE},
+            request=request,
+        )
     return pool, op
 
 
@@ -105,8 +132,7 @@ def pool_action(user, pool, action, request=None):
     if action == Action.STOP and pool.volumes.filter(instance__isnull=False).exists():
         raise Conflict(f"Pool {pool.name} has attached volumes; detach them before stopping it.")
     with transaction.atomic():
-        return _queue(f"storagepool.{action}", pool, user, tasks.pool_action, detail={"step": action},
-                      request=request)
+        return _queue(f"storagepool.{action}", pool, user, tasks.pool_action, detail={"step": action}, request=request)
 
 
 def delete_pool(user, pool, request=None):
@@ -117,8 +143,14 @@ def delete_pool(user, pool, request=None):
         raise Conflict(f"Pool {pool.name} still holds {pool.volumes.count()} volume(s).")
     with transaction.atomic():
         StoragePool.objects.filter(pk=pool.pk).update(state=PoolState.DELETING)
-        return _queue(f"storagepool.{Action.DELETE}", pool, user, tasks.pool_action,
-                      detail={"step": Action.DELETE}, request=request)
+        return _queue(
+            f"storagepool.{Action.DELETE}",
+            pool,
+            user,
+            tasks.pool_action,
+            detail={"step": Action.DELETE},
+            request=request,
+        )
 
 
 def check_capacity(pool, size_gb, provisioning, exclude=None):
@@ -131,24 +163,54 @@ def check_capacity(pool, size_gb, provisioning, exclude=None):
     limit_gb = pool.capacity_gb * pool.overcommit_limit
     provisioned = pool.provisioned_gb(exclude=exclude)
     if provisioned + size_gb > limit_gb:
-        raise ActionError(f"Pool {pool.name} would hold {provisioned + size_gb} GiB provisioned, over its limit of "
-                          f"{limit_gb:.0f} GiB ({pool.overcommit_limit:g} x capacity).", field="size_gb")
+        raise ActionError(
+            f"Pool {pool.name} would hold {provisioned + size_gb} GiB provisioned, over its limit of "
+            f"{limit_gb:.0f} GiB ({pool.overcommit_limit:g} x capacity).",
+            field="size_gb",
+        )
     if provisioning == Provisioning.THICK and size_gb * BYTES_PER_GIB > pool.available_bytes:
-        raise ActionError(f"Pool {pool.name} has {pool.available_bytes // BYTES_PER_GIB} GiB free; a thick volume "
-                          f"of {size_gb} GiB does not fit.", field="size_gb")
+        raise ActionError(
+            f"Pool {pool.name} has {pool.available_bytes // BYTES_PER_GIB} GiB free; a thick volume "
+            f"of {size_gb} GiB does not fit.",
+            field="size_gb",
+        )
 
 
 # --- volumes -------------------------------------------------------------------------------
 
-def create_volume(user, project, *, name, pool, size_gb=None, format=VolumeFormat.QCOW2,
-                  provisioning=Provisioning.THIN, source=VolumeSource.EMPTY, image=None, source_volume=None,
-                  source_snapshot=None, clone_mode=CloneMode.FULL, description="", request=None):
+
+def create_volume(
+    user,
+    project,
+    *,
+    name,
+    pool,
+    size_gb=None,
+    format=VolumeFormat.QCOW2,
+    provisioning=Provisioning.THIN,
+    source=VolumeSource.EMPTY,
+    image=None,
+    source_volume=None,
+    source_snapshot=None,
+    clone_mode=CloneMode.FULL,
+    description="",
+    request=None,
+):
     from storage import tasks
 
     _writable(user, project)
-    volume = Volume(project=project, name=name, description=description, pool=pool, format=format,
-                    provisioning=provisioning, source=source, source_image=image, state=VolumeState.CREATING,
-                    simulated=pool.simulated)
+    volume = Volume(
+        project=project,
+        name=name,
+        description=description,
+        pool=pool,
+        format=format,
+        provisioning=provisioning,
+        source=source,
+        source_image=image,
+        state=VolumeState.CREATING,
+        simulated=pool.simulated,
+    )
     size_gb = _check_source(volume, size_gb, image, source_volume, source_snapshot, clone_mode)
     volume.size_gb = size_gb
     if size_gb is None or not 1 <= size_gb <= MAX_VOLUME_GB:
@@ -161,9 +223,20 @@ def create_volume(user, project, *, name, pool, size_gb=None, format=VolumeForma
         quotas.take(project, volumes=1, disk_gb=size_gb)
         volume.quota_held = True
         volume.save()
-        op = _queue(f"volume.{Action.CREATE}", volume, user, tasks.create_volume, request=request,
-                    detail={"source": source, "clone_mode": clone_mode, "source_volume": getattr(source_volume, "pk", None),
-                            "source_snapshot": getattr(source_snapshot, "pk", None), "image": getattr(image, "pk", None)})
+        op = _queue(
+            f"volume.{Action.CREATE}",
+            volume,
+            user,
+            tasks.create_volume,
+            request=request,
+            detail={
+                "source": source,
+                "clone_mode": clone_mode,
+                "source_volume": getattr(source_volume, "pk", None),
+                "source_snapshot": getattr(source_snapshot, "pk", None),
+                "image": getattr(image, "pk", None),
+            },
+        )
     return volume, op
 
 
@@ -202,8 +275,9 @@ def _check_source_volume(volume, source, linked):
         raise Conflict(f"Volume {source.name} is {source.state}; it cannot be cloned now.")
     if linked:
         if not source.is_template:
-            raise ActionError("A linked clone's base must never change: mark the volume as a template first.",
-                              field="source_volume")
+            raise ActionError(
+                "A linked clone's base must never change: mark the volume as a template first.", field="source_volume"
+            )
         if source.pool_id != volume.pool_id:
             raise ActionError("A linked clone lives in its template's pool.", field="pool")
         volume.backing_volume = source
@@ -224,17 +298,29 @@ def _check_source_snapshot(volume, snapshot):
     return snapshot.volume.size_gb
 
 
-def map_device(user, project, *, name, pool, device_path, device_type=DeviceType.DISK, size_gb=1,
-               bus=DiskBus.VIRTIO, request=None):
+def map_device(
+    user, project, *, name, pool, device_path, device_type=DeviceType.DISK, size_gb=1, bus=DiskBus.VIRTIO, request=None
+):
     """Raw device mapping: expose a block device of the pool's hosts as a volume of `project`.
     It pins instances that use it to those hosts."""
     _staff(user)
     if device_type == DeviceType.LUN:
         bus = DiskBus.SCSI
-    volume = Volume(project=project, name=name, pool=pool, format=VolumeFormat.RAW, size_gb=size_gb,
-                    provisioning=Provisioning.THICK, source=VolumeSource.DEVICE, device_path=device_path,
-                    device_type=device_type, bus=bus, path=device_path, state=VolumeState.AVAILABLE,
-                    simulated=pool.simulated)
+    volume = Volume(
+        project=project,
+        name=name,
+        pool=pool,
+        format=VolumeFormat.RAW,
+        size_gb=size_gb,
+        provisioning=Provisioning.THICK,
+        source=VolumeSource.DEVICE,
+        device_path=device_path,
+        device_type=device_type,
+        bus=bus,
+        path=device_path,
+        state=VolumeState.AVAILABLE,
+        simulated=pool.simulated,
+    )
     volume.full_clean()
     with transaction.atomic():
         quotas.take(project, volumes=1)
@@ -269,20 +355,22 @@ def delete_volume(user, volume, *, wipe=False, request=None):
         raise Conflict(f"Volume {volume.name} has linked clones ({', '.join(clones)}); delete or flatten them first.")
     with transaction.atomic():
         Volume.objects.filter(pk=volume.pk).update(state=VolumeState.DELETING)
-        return _queue(f"volume.{Action.DELETE}", volume, user, tasks.delete_volume, detail={"wipe": bool(wipe)},
-                      request=request)
+        return _queue(
+            f"volume.{Action.DELETE}", volume, user, tasks.delete_volume, detail={"wipe": bool(wipe)}, request=request
+        )
 
 
 def free_target(volume, instance):
     taken = set(ROOT_TARGETS) | set(instance.volumes.exclude(pk=volume.pk).values_list("target_dev", flat=True))
-    for target in (SCSI_TARGETS if volume.bus == DiskBus.SCSI else VIRTIO_TARGETS):
+    for target in SCSI_TARGETS if volume.bus == DiskBus.SCSI else VIRTIO_TARGETS:
         if target not in taken:
             return target
     raise Conflict(f"Instance {instance.name} has no free disk slot on the {volume.bus} bus.")
 
 
-def attach_volume(user, volume, instance, *, bus=None, cache=None, discard=None, readonly=None, shareable=None,
-                  request=None):
+def attach_volume(
+    user, volume, instance, *, bus=None, cache=None, discard=None, readonly=None, shareable=None, request=None
+):
     from storage import tasks
 
     _volume_guard(user, volume, VolumeState.AVAILABLE)
@@ -291,11 +379,17 @@ def attach_volume(user, volume, instance, *, bus=None, cache=None, discard=None,
     if instance.state not in ATTACHABLE_STATES:
         raise Conflict(f"Instance {instance.name} is {instance.state}; a disk attaches to an active or stopped one.")
     if instance.host_id is None or not volume.pool.hosts.filter(pk=instance.host_id).exists():
-        raise ActionError(f"Instance {instance.name} runs on a host that cannot see pool {volume.pool.name}.",
-                          field="instance")
+        raise ActionError(
+            f"Instance {instance.name} runs on a host that cannot see pool {volume.pool.name}.", field="instance"
+        )
     _idle(instance)
-    for name, value in (("bus", bus), ("cache", cache), ("discard", discard), ("readonly", readonly),
-                        ("shareable", shareable)):
+    for name, value in (
+        ("bus", bus),
+        ("cache", cache),
+        ("discard", discard),
+        ("readonly", readonly),
+        ("shareable", shareable),
+    ):
         if value is not None:
             setattr(volume, name, value)
     if volume.is_template and not volume.readonly:
@@ -304,10 +398,21 @@ def attach_volume(user, volume, instance, *, bus=None, cache=None, discard=None,
     target = free_target(volume, instance)
     with transaction.atomic():
         Volume.objects.filter(pk=volume.pk).update(
-            state=VolumeState.BUSY, bus=volume.bus, cache=volume.cache, discard=volume.discard,
-            readonly=volume.readonly, shareable=volume.shareable)
-        return _queue(f"volume.{Action.ATTACH}", volume, user, tasks.attach_volume, request=request,
-                      detail={"instance": instance.pk, "target_dev": target, "live": instance_running(instance)})
+            state=VolumeState.BUSY,
+            bus=volume.bus,
+            cache=volume.cache,
+            discard=volume.discard,
+            readonly=volume.readonly,
+            shareable=volume.shareable,
+        )
+        return _queue(
+            f"volume.{Action.ATTACH}",
+            volume,
+            user,
+            tasks.attach_volume,
+            request=request,
+            detail={"instance": instance.pk, "target_dev": target, "live": instance_running(instance)},
+        )
 
 
 def detach_volume(user, volume, request=None):
@@ -316,8 +421,14 @@ def detach_volume(user, volume, request=None):
     _volume_guard(user, volume, VolumeState.IN_USE)
     with transaction.atomic():
         Volume.objects.filter(pk=volume.pk).update(state=VolumeState.BUSY)
-        return _queue(f"volume.{Action.DETACH}", volume, user, tasks.detach_volume, request=request,
-                      detail={"instance": volume.instance_id, "target_dev": volume.target_dev})
+        return _queue(
+            f"volume.{Action.DETACH}",
+            volume,
+            user,
+            tasks.detach_volume,
+            request=request,
+            detail={"instance": volume.instance_id, "target_dev": volume.target_dev},
+        )
 
 
 def resize_volume(user, volume, size_gb, request=None):
@@ -337,8 +448,14 @@ def resize_volume(user, volume, size_gb, request=None):
         quotas.take(volume.project, disk_gb=delta)
         previous = volume.state
         Volume.objects.filter(pk=volume.pk).update(state=VolumeState.BUSY)
-        return _queue(f"volume.{Action.RESIZE}", volume, user, tasks.resize_volume, request=request,
-                      detail={"size_gb": size_gb, "from_gb": volume.size_gb, "state": previous})
+        return _queue(
+            f"volume.{Action.RESIZE}",
+            volume,
+            user,
+            tasks.resize_volume,
+            request=request,
+            detail={"size_gb": size_gb, "from_gb": volume.size_gb, "state": previous},
+        )
 
 
 def set_template(user, volume, is_template, request=None):
@@ -366,8 +483,9 @@ def flatten_volume(user, volume, request=None):
     with transaction.atomic():
         previous = volume.state
         Volume.objects.filter(pk=volume.pk).update(state=VolumeState.BUSY)
-        return _queue(f"volume.{Action.FLATTEN}", volume, user, tasks.flatten_volume, request=request,
-                      detail={"state": previous})
+        return _queue(
+            f"volume.{Action.FLATTEN}", volume, user, tasks.flatten_volume, request=request, detail={"state": previous}
+        )
 
 
 def migrate_volume(user, volume, pool, request=None):
@@ -379,23 +497,38 @@ def migrate_volume(user, volume, pool, request=None):
     if pool.pk == volume.pool_id:
         raise ActionError("The volume is already in this pool.", field="pool")
     if volume.is_raw_device or volume.is_template or volume.is_linked_clone or dependants(volume).exists():
-        raise Conflict(f"Volume {volume.name} is a mapped device, a template or part of a linked clone; "
-                       "flatten or clone it instead of moving it.")
+        raise Conflict(
+            f"Volume {volume.name} is a mapped device, a template or part of a linked clone; "
+            "flatten or clone it instead of moving it."
+        )
     host = volume_host(volume)
     _check_no_internal_snapshots(volume)
     if volume.snapshots.exists():
         _check_chain_move(volume, host)
     if not pool.hosts.filter(pk=host.pk).exists():
-        raise ActionError(f"Pool {pool.name} is not seen by host {host.name}; move the instance with "
-                          "storage migration instead.", field="pool")
+        raise ActionError(
+            f"Pool {pool.name} is not seen by host {host.name}; move the instance with storage migration instead.",
+            field="pool",
+        )
     with transaction.atomic():
         locked = StoragePool.objects.select_for_update().get(pk=pool.pk)
         check_capacity(locked, volume.size_gb, volume.provisioning)
         previous = volume.state
         Volume.objects.filter(pk=volume.pk).update(state=VolumeState.BUSY)
-        return _queue(f"volume.{Action.MIGRATE}", volume, user, tasks.migrate_volume, cancellable=True,
-                      request=request, detail={"pool": pool.pk, "pool_name": pool.name, "state": previous,
-                                               "live": instance_running(volume.instance)})
+        return _queue(
+            f"volume.{Action.MIGRATE}",
+            volume,
+            user,
+            tasks.migrate_volume,
+            cancellable=True,
+            request=request,
+            detail={
+                "pool": pool.pk,
+                "pool_name": pool.name,
+                "state": previous,
+                "live": instance_running(volume.instance),
+            },
+        )
 
 
 def _check_no_internal_snapshots(volume):
@@ -408,16 +541,19 @@ def _check_no_internal_snapshots(volume):
             f"Instance {instance.name} has internal snapshots, kept inside the qcow2 file of each of its disks "
             f"(also of {volume.name}). A move writes a new file with the disk's current data only (a live mirror "
             "copies what the guest sees; an offline copy converts the image), so they would be lost. Delete the "
-            "instance's internal snapshots first; external snapshots move with the disk.")
+            "instance's internal snapshots first; external snapshots move with the disk."
+        )
 
 
 def _check_chain_move(volume, host):
     """A volume with external snapshots moves as a whole chain, layer by layer with qemu-img
     (live: the frozen layers, then a shallow mirror of the active one)."""
     if not (host.simulated or offline_here(host.uri)):
-        raise Conflict(f"Moving the chain of {volume.name} copies its snapshot layers with qemu-img on {host.name}, "
-                       "a remote host where Nubes runs no commands; delete the snapshots first to move one file "
-                       "through libvirt.")
+        raise Conflict(
+            f"Moving the chain of {volume.name} copies its snapshot layers with qemu-img on {host.name}, "
+            "a remote host where Nubes runs no commands; delete the snapshots first to move one file "
+            "through libvirt."
+        )
 
 
 def reclaim_space(user, volume, request=None):
@@ -434,6 +570,7 @@ def reclaim_space(user, volume, request=None):
 
 # --- data in and out -----------------------------------------------------------------------
 
+
 def upload_spool_dir():
     path = Path(settings.DATA_DIR) / UPLOAD_SPOOL
     path.mkdir(parents=True, exist_ok=True)
@@ -446,12 +583,14 @@ def _check_upload_body(volume, length, first):
         raise ActionError("Send the volume's data as the request body, with its Content-Length.", field="body")
     if volume.format == VolumeFormat.QCOW2:
         if not first.startswith(QCOW2_MAGIC) or len(first) < QCOW2_HEADER_BYTES:
-            raise ActionError(f"Volume {volume.name} is qcow2: upload a qcow2 file (it starts with {QCOW2_MAGIC!r}).",
-                              field="body")
-        virtual = int.from_bytes(first[QCOW2_SIZE_OFFSET:QCOW2_SIZE_OFFSET + 8], "big")
+            raise ActionError(
+                f"Volume {volume.name} is qcow2: upload a qcow2 file (it starts with {QCOW2_MAGIC!r}).", field="body"
+            )
+        virtual = int.from_bytes(first[QCOW2_SIZE_OFFSET : QCOW2_SIZE_OFFSET + 8], "big")
         if virtual > capacity:
-            raise ActionError(f"The qcow2 file is {virtual} bytes virtual; volume {volume.name} holds {capacity}.",
-                              field="body")
+            raise ActionError(
+                f"The qcow2 file is {virtual} bytes virtual; volume {volume.name} holds {capacity}.", field="body"
+            )
     elif length > capacity:
         raise ActionError(f"{length} bytes do not fit into volume {volume.name} ({capacity} bytes).", field="body")
 
@@ -463,8 +602,10 @@ def upload_volume(user, volume, body, length, request=None):
 
     _volume_guard(user, volume, VolumeState.AVAILABLE)
     if volume.is_raw_device or volume.is_template or volume.backing_path or volume.snapshots.exists():
-        raise Conflict(f"Volume {volume.name} is a mapped device, a template, a linked clone or has snapshots: an "
-                       "upload replaces its one file, which would break what depends on it.")
+        raise Conflict(
+            f"Volume {volume.name} is a mapped device, a template, a linked clone or has snapshots: an "
+            "upload replaces its one file, which would break what depends on it."
+        )
     first = body.read(UPLOAD_CHUNK)
     _check_upload_body(volume, length, first)
     spool = upload_spool_dir() / f"volume-{volume.pk}-{uuid.uuid4().hex}.part"
@@ -480,9 +621,15 @@ def upload_volume(user, volume, body, length, request=None):
         raise ActionError(f"The body ended after {received} of {length} bytes.", field="body")
     with transaction.atomic():
         Volume.objects.filter(pk=volume.pk).update(state=VolumeState.BUSY)
-        return _queue(f"volume.{Action.UPLOAD}", volume, user, stream_tasks.upload_volume, request=request,
-                      detail={"spool": str(spool), "size": length, "state": volume.state},
-                      audit_detail={"size": length})
+        return _queue(
+            f"volume.{Action.UPLOAD}",
+            volume,
+            user,
+            stream_tasks.upload_volume,
+            request=request,
+            detail={"spool": str(spool), "size": length, "state": volume.state},
+            audit_detail={"size": length},
+        )
 
 
 def download_volume(user, volume, request=None):
@@ -493,20 +640,24 @@ def download_volume(user, volume, request=None):
     if volume.is_raw_device:
         raise Conflict(f"Volume {volume.name} is a host device; Nubes does not read devices.")
     if volume.state not in (VolumeState.AVAILABLE, VolumeState.IN_USE) or instance_running(volume.instance):
-        raise Conflict(f"Volume {volume.name} is {volume.state}" + (
-            f" under the running {volume.instance.name}" if instance_running(volume.instance) else "")
-            + ": a download reads a disk nothing writes to; stop the instance or detach the volume.")
+        raise Conflict(
+            f"Volume {volume.name} is {volume.state}"
+            + (f" under the running {volume.instance.name}" if instance_running(volume.instance) else "")
+            + ": a download reads a disk nothing writes to; stop the instance or detach the volume."
+        )
     if volume.backing_path:
-        raise Conflict(f"Volume {volume.name} is an overlay on {volume.backing_path} (snapshots or a linked clone): "
-                       "a download gives one file; flatten it or delete its snapshots first.")
+        raise Conflict(
+            f"Volume {volume.name} is an overlay on {volume.backing_path} (snapshots or a linked clone): "
+            "a download gives one file; flatten it or delete its snapshots first."
+        )
     size = stream_tasks.download_size(volume)
-    op = operations.begin(f"volume.{Action.DOWNLOAD}", volume, user=user, project=volume.project,
-                          detail={"size": size})
+    op = operations.begin(f"volume.{Action.DOWNLOAD}", volume, user=user, project=volume.project, detail={"size": size})
     audit.record(user, f"volume.{Action.DOWNLOAD}", volume, request=request, size=size)
     return op, size, stream_tasks.download_chunks(op, volume)
 
 
 # --- snapshots -----------------------------------------------------------------------------
+
 
 def create_snapshot(user, *, name, volume=None, instance=None, kind=None, description="", request=None):
     from storage import tasks
@@ -522,9 +673,16 @@ def create_snapshot(user, *, name, volume=None, instance=None, kind=None, descri
         _not_in_instance_snapshot(volume)
     else:
         _check_instance_snapshot(instance, kind)
-    snapshot = Snapshot(project=owner.project, name=name, description=description, volume=volume,
-                        instance=instance, kind=kind, state=SnapshotState.CREATING,
-                        simulated=(volume.simulated if volume else instance.host.simulated))
+    snapshot = Snapshot(
+        project=owner.project,
+        name=name,
+        description=description,
+        volume=volume,
+        instance=instance,
+        kind=kind,
+        state=SnapshotState.CREATING,
+        simulated=(volume.simulated if volume else instance.host.simulated),
+    )
     snapshot.full_clean()
     with transaction.atomic():
         quotas.take(owner.project, snapshots=1)
@@ -532,16 +690,24 @@ def create_snapshot(user, *, name, volume=None, instance=None, kind=None, descri
         snapshot.save()
         if volume is not None:
             Volume.objects.filter(pk=volume.pk).update(state=VolumeState.BUSY)
-        op = _queue(f"snapshot.{Action.CREATE}", owner, user, tasks.create_snapshot, request=request,
-                    detail={"snapshot": snapshot.pk, "state": getattr(volume, "state", "")})
+        op = _queue(
+            f"snapshot.{Action.CREATE}",
+            owner,
+            user,
+            tasks.create_snapshot,
+            request=request,
+            detail={"snapshot": snapshot.pk, "state": getattr(volume, "state", "")},
+        )
     return snapshot, op
 
 
 def _not_in_instance_snapshot(volume):
     """A volume frozen in an instance's external snapshot changes only through that snapshot."""
     if volume.instance_layers.exists():
-        raise Conflict(f"Volume {volume.name} is part of external snapshots of instance {volume.instance}: its files "
-                       "are that snapshot's layers. Delete those instance snapshots first.")
+        raise Conflict(
+            f"Volume {volume.name} is part of external snapshots of instance {volume.instance}: its files "
+            "are that snapshot's layers. Delete those instance snapshots first."
+        )
 
 
 def _check_instance_snapshot(instance, kind):
@@ -551,20 +717,23 @@ def _check_instance_snapshot(instance, kind):
         raise Conflict(f"Instance {instance.name} is {instance.state}.")
     other = SnapshotKind.INTERNAL if kind == SnapshotKind.EXTERNAL else SnapshotKind.EXTERNAL
     if instance.snapshots.filter(kind=other).exists():
-        raise Conflict(f"Instance {instance.name} has {other} snapshots; Nubes does not mix internal snapshots (inside "
-                       "the qcow2 file) with external ones (overlay files) on one instance. Delete them first.")
+        raise Conflict(
+            f"Instance {instance.name} has {other} snapshots; Nubes does not mix internal snapshots (inside "
+            "the qcow2 file) with external ones (overlay files) on one instance. Delete them first."
+        )
     if kind == SnapshotKind.EXTERNAL:
         for volume in instance.volumes.all():
             _idle(volume)
             if volume.snapshots.exists():
-                raise Conflict(f"Volume {volume.name} of {instance.name} has its own snapshots; an instance snapshot "
-                               "freezes every disk at once, so delete the volume's snapshots (or detach it) first.")
+                raise Conflict(
+                    f"Volume {volume.name} of {instance.name} has its own snapshots; an instance snapshot "
+                    "freezes every disk at once, so delete the volume's snapshots (or detach it) first."
+                )
 
 
 def _check_volume_snapshot(volume, kind):
     if kind != SnapshotKind.EXTERNAL:
-        raise ActionError("Volume snapshots are external overlays; internal ones are taken of instances.",
-                          field="kind")
+        raise ActionError("Volume snapshots are external overlays; internal ones are taken of instances.", field="kind")
     if volume.state not in (VolumeState.AVAILABLE, VolumeState.IN_USE):
         raise Conflict(f"Volume {volume.name} is {volume.state}.")
     if volume.format != VolumeFormat.QCOW2 or volume.is_raw_device:
@@ -592,14 +761,22 @@ def revert_snapshot(user, snapshot, request=None):
         raise Conflict("A running guest's disk cannot be swapped under it: stop the instance, then revert.")
     instance = snapshot.instance
     if instance is not None and snapshot.kind == SnapshotKind.EXTERNAL and instance.state != InstanceState.SHUTOFF:
-        raise Conflict(f"Instance {instance.name} is {instance.state}. libvirt cannot revert external "
-                       "snapshots; Nubes puts fresh overlays on the chosen point for every disk, which needs the disks "
-                       "at rest: stop the instance, then revert.")
+        raise Conflict(
+            f"Instance {instance.name} is {instance.state}. libvirt cannot revert external "
+            "snapshots; Nubes puts fresh overlays on the chosen point for every disk, which needs the disks "
+            "at rest: stop the instance, then revert."
+        )
     with transaction.atomic():
         if snapshot.volume_id:
             Volume.objects.filter(pk=snapshot.volume_id).update(state=VolumeState.BUSY)
-        return _queue(f"snapshot.{Action.REVERT}", owner, user, tasks.revert_snapshot, request=request,
-                      detail={"snapshot": snapshot.pk, "state": getattr(snapshot.volume, "state", "")})
+        return _queue(
+            f"snapshot.{Action.REVERT}",
+            owner,
+            user,
+            tasks.revert_snapshot,
+            request=request,
+            detail={"snapshot": snapshot.pk, "state": getattr(snapshot.volume, "state", "")},
+        )
 
 
 def delete_snapshot(user, snapshot, request=None):
@@ -617,17 +794,28 @@ def delete_snapshot(user, snapshot, request=None):
         except ValueError as exc:
             raise Conflict(str(exc)) from exc
         host = volume_host(snapshot.volume)
-        if child is not None and not instance_running(snapshot.volume.instance) and not (
-                host.simulated or offline_here(host.uri)):
-            raise Conflict(f"Merging {snapshot.name} offline runs qemu-img on {host.name}, a remote host where Nubes "
-                           "runs no commands: attach the volume to a running instance there (libvirt then merges "
-                           "it with a block job), then delete the snapshot.")
+        if (
+            child is not None
+            and not instance_running(snapshot.volume.instance)
+            and not (host.simulated or offline_here(host.uri))
+        ):
+            raise Conflict(
+                f"Merging {snapshot.name} offline runs qemu-img on {host.name}, a remote host where Nubes "
+                "runs no commands: attach the volume to a running instance there (libvirt then merges "
+                "it with a block job), then delete the snapshot."
+            )
     with transaction.atomic():
         Snapshot.objects.filter(pk=snapshot.pk).update(state=SnapshotState.DELETING)
         if snapshot.volume_id:
             Volume.objects.filter(pk=snapshot.volume_id).update(state=VolumeState.BUSY)
-        return _queue(f"snapshot.{Action.MERGE}", owner, user, tasks.delete_snapshot, request=request,
-                      detail={"snapshot": snapshot.pk, "state": getattr(snapshot.volume, "state", "")})
+        return _queue(
+            f"snapshot.{Action.MERGE}",
+            owner,
+            user,
+            tasks.delete_snapshot,
+            request=request,
+            detail={"snapshot": snapshot.pk, "state": getattr(snapshot.volume, "state", "")},
+        )
 
 
 def _check_instance_merge(snapshot):
@@ -640,11 +828,15 @@ def _check_instance_merge(snapshot):
         disk = instance_chains.disk_of_layer(layer)
         kids = instance_chains.children(disk, layer, list(instance_chains.layers_of_disk(instance, layer)))
         if len(kids) > 1:
-            raise Conflict(f"{len(kids)} layers are built on snapshot {snapshot.name}'s file of {layer.target_dev} "
-                           "(branches after a revert); delete the other branch's snapshots first.")
+            raise Conflict(
+                f"{len(kids)} layers are built on snapshot {snapshot.name}'s file of {layer.target_dev} "
+                "(branches after a revert); delete the other branch's snapshots first."
+            )
         if kids and not instance_running(instance) and not (host.simulated or offline_here(host.uri)):
-            raise Conflict(f"Merging {snapshot.name} offline runs qemu-img on {host.name}, a remote host where Nubes "
-                           "runs no commands: start the instance (libvirt then merges with block jobs), then delete.")
+            raise Conflict(
+                f"Merging {snapshot.name} offline runs qemu-img on {host.name}, a remote host where Nubes "
+                "runs no commands: start the instance (libvirt then merges with block jobs), then delete."
+            )
 
 
 def snapshot_tree(snapshots):
@@ -659,8 +851,11 @@ def snapshot_tree(snapshots):
 
 def instances_for(user, project):
     """Instances a volume of `project` may attach to."""
-    return Instance.objects.visible_to(user).filter(project=project).exclude(
-        state__in=(InstanceState.DELETED, InstanceState.DELETING))
+    return (
+        Instance.objects.visible_to(user)
+        .filter(project=project)
+        .exclude(state__in=(InstanceState.DELETED, InstanceState.DELETING))
+    )
 
 
 def role(user, project):

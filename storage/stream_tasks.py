@@ -4,6 +4,7 @@ Upload: the request body was spooled to a file on the portal's machine (services
 streams it into the volume through virStorageVolUpload, then removes the spool file.
 Download: a generator the API's streaming response iterates; it runs in the request, because
 the bytes go to that client, and records progress and the outcome on its Operation."""
+
 import os
 
 from celery import shared_task
@@ -45,8 +46,14 @@ def upload_volume(self, op_id):
         spool, size = op.detail["spool"], op.detail["size"]
         host = volume_host(volume)
         try:
-            result = hv.volume_upload_into(host.uri, volume.pool.libvirt_name, volume.libvirt_name, _spooled(spool),
-                                           size, on_progress=ProgressEvery(op, "Uploaded"))
+            result = hv.volume_upload_into(
+                host.uri,
+                volume.pool.libvirt_name,
+                volume.libvirt_name,
+                _spooled(spool),
+                size,
+                on_progress=ProgressEvery(op, "Uploaded"),
+            )
             info = hv.volume_info(host.uri, volume.pool.libvirt_name, volume.libvirt_name)
         except hv.HypervisorError as exc:
             Volume.objects.filter(pk=volume.pk).update(state=op.detail["state"], state_reason=str(exc)[:500])
@@ -54,10 +61,12 @@ def upload_volume(self, op_id):
         finally:
             if os.path.exists(spool):
                 os.remove(spool)
-        Volume.objects.filter(pk=volume.pk).update(state=op.detail["state"], state_reason="",
-                                                   allocation_bytes=info.allocation_bytes)
+        Volume.objects.filter(pk=volume.pk).update(
+            state=op.detail["state"], state_reason="", allocation_bytes=info.allocation_bytes
+        )
         return f"Uploaded {result.bytes_moved >> 20} MiB into {volume.name}" + (
-            " (simulated)" if result.simulated else "")
+            " (simulated)" if result.simulated else ""
+        )
 
     return run_operation(op_id, work, self.request.id or "")
 
@@ -73,8 +82,9 @@ def download_chunks(op, volume):
     operations.mark_running(op)
     sent, done = 0, False
     try:
-        for chunk in hv.volume_download(host.uri, volume.pool.libvirt_name, volume.libvirt_name,
-                                        on_progress=ProgressEvery(op, "Downloaded")):
+        for chunk in hv.volume_download(
+            host.uri, volume.pool.libvirt_name, volume.libvirt_name, on_progress=ProgressEvery(op, "Downloaded")
+        ):
             sent += len(chunk)
             yield chunk
         done = True
@@ -83,7 +93,10 @@ def download_chunks(op, volume):
         raise
     finally:
         if done:
-            operations.succeed(op, f"Downloaded {sent >> 20} MiB of {volume.name}"
-                               + (" (simulated)" if host.simulated else ""), bytes=sent)
+            operations.succeed(
+                op,
+                f"Downloaded {sent >> 20} MiB of {volume.name}" + (" (simulated)" if host.simulated else ""),
+                bytes=sent,
+            )
         elif op.status == OperationStatus.RUNNING:
             operations.fail(op, f"The download stopped after {sent} bytes (the client went away)")

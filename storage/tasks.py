@@ -3,6 +3,7 @@
 Each runs inside portal.tasks.run_operation, which marks the Operation running, records
 failures (typed gateway errors, ActionError) and success. A failure after the database said
 "busy" puts the row back the way it was, so a failed job leaves the volume usable."""
+
 import time
 
 from celery import shared_task
@@ -16,7 +17,14 @@ from portal.errors import ActionError
 from portal.tasks import Cancelled, check_cancel, run_operation
 from storage import chain_move, chain_tasks, chains, instance_snapshot_tasks
 from storage.choices import (
-    BYTES_PER_GIB, Action, PoolState, Provisioning, SnapshotKind, SnapshotState, VolumeSource, VolumeState,
+    BYTES_PER_GIB,
+    Action,
+    PoolState,
+    Provisioning,
+    SnapshotKind,
+    SnapshotState,
+    VolumeSource,
+    VolumeState,
     blockjob_poll_s,
 )
 from storage.models import Snapshot, StoragePool, Volume
@@ -26,17 +34,27 @@ JOB_SHARE = 90  # percent of an operation's bar a block job fills
 
 
 def _pool_spec(pool):
-    return hv.PoolSpec(name=pool.libvirt_name, type=pool.type, target_path=pool.target_path or None,
-                       source_host=pool.source_host or None, source_dir=pool.source_dir or None,
-                       source_name=pool.source_name or None,
-                       source_devices=(pool.source_device,) if pool.source_device else (),
-                       source_format="nfs" if pool.type == "netfs" else None)
+    return hv.PoolSpec(
+        name=pool.libvirt_name,
+        type=pool.type,
+        target_path=pool.target_path or None,
+        source_host=pool.source_host or None,
+        source_dir=pool.source_dir or None,
+        source_name=pool.source_name or None,
+        source_devices=(pool.source_device,) if pool.source_device else (),
+        source_format="nfs" if pool.type == "netfs" else None,
+    )
 
 
 def _record_pool(pool, info, state=PoolState.ACTIVE):
     StoragePool.objects.filter(pk=pool.pk).update(
-        state=state if info.active else PoolState.INACTIVE, state_reason="", capacity_bytes=info.capacity_bytes,
-        allocation_bytes=info.allocation_bytes, available_bytes=info.available_bytes, refreshed=timezone.now())
+        state=state if info.active else PoolState.INACTIVE,
+        state_reason="",
+        capacity_bytes=info.capacity_bytes,
+        allocation_bytes=info.allocation_bytes,
+        available_bytes=info.available_bytes,
+        refreshed=timezone.now(),
+    )
 
 
 @shared_task(bind=True)
@@ -79,6 +97,7 @@ def _pool_step(pool, host, action):
 
 
 # --- volumes -------------------------------------------------------------------------------
+
 
 def _fail_back(volume_id, state, reason=""):
     Volume.objects.filter(pk=volume_id).update(state=state, state_reason=str(reason)[:500])
@@ -126,20 +145,44 @@ def _create_file(op, volume):
     operations.progress(op, 10, f"Creating on {host.name}")
     if volume.backing_volume_id or volume.backing_snapshot_id:
         base = volume.backing_volume.path if volume.backing_volume_id else volume.backing_snapshot.layer_path
-        return hv.volume_create(host.uri, pool, volume.libvirt_name, capacity, "qcow2", backing_path=base,
-                                backing_format="qcow2")
+        return hv.volume_create(
+            host.uri, pool, volume.libvirt_name, capacity, "qcow2", backing_path=base, backing_format="qcow2"
+        )
     if volume.source == VolumeSource.IMAGE:
         image = volume.source_image
         if detail.get("clone_mode") == "linked":
             base = hv.volume_info(host.uri, image.pool, image.volume)
-            return hv.volume_create(host.uri, pool, volume.libvirt_name, capacity, "qcow2", backing_path=base.path,
-                                    backing_format=image.format)
-        return hv.volume_copy(host.uri, image.pool, image.volume, pool, volume.libvirt_name, fmt=volume.format,
-                              capacity_bytes=capacity, allocation_bytes=thick)
+            return hv.volume_create(
+                host.uri,
+                pool,
+                volume.libvirt_name,
+                capacity,
+                "qcow2",
+                backing_path=base.path,
+                backing_format=image.format,
+            )
+        return hv.volume_copy(
+            host.uri,
+            image.pool,
+            image.volume,
+            pool,
+            volume.libvirt_name,
+            fmt=volume.format,
+            capacity_bytes=capacity,
+            allocation_bytes=thick,
+        )
     if volume.source == VolumeSource.VOLUME:
         source = Volume.objects.get(pk=detail["source_volume"])
-        return hv.volume_copy(host.uri, source.pool.libvirt_name, source.libvirt_name, pool, volume.libvirt_name,
-                              fmt=volume.format, capacity_bytes=capacity, allocation_bytes=thick)
+        return hv.volume_copy(
+            host.uri,
+            source.pool.libvirt_name,
+            source.libvirt_name,
+            pool,
+            volume.libvirt_name,
+            fmt=volume.format,
+            capacity_bytes=capacity,
+            allocation_bytes=thick,
+        )
     return hv.volume_create(host.uri, pool, volume.libvirt_name, capacity, volume.format, allocation_bytes=thick)
 
 
@@ -172,12 +215,30 @@ def _delete_files(volume, wipe):
 
 def disk_spec(volume, target_dev):
     if volume.is_raw_device:
-        return hv.DiskSpec(target_dev=target_dev, type="block", device=volume.device_type, path=volume.device_path,
-                           format="raw", bus=volume.bus, cache=volume.cache, discard_unmap=volume.discard == "unmap",
-                           readonly=volume.readonly, shareable=volume.shareable, serial=f"nubes-{volume.pk}")
-    return hv.DiskSpec(target_dev=target_dev, path=volume.path, format=volume.format, bus=volume.bus,
-                       cache=volume.cache, discard_unmap=volume.discard == "unmap", readonly=volume.readonly,
-                       shareable=volume.shareable, serial=f"nubes-{volume.pk}")
+        return hv.DiskSpec(
+            target_dev=target_dev,
+            type="block",
+            device=volume.device_type,
+            path=volume.device_path,
+            format="raw",
+            bus=volume.bus,
+            cache=volume.cache,
+            discard_unmap=volume.discard == "unmap",
+            readonly=volume.readonly,
+            shareable=volume.shareable,
+            serial=f"nubes-{volume.pk}",
+        )
+    return hv.DiskSpec(
+        target_dev=target_dev,
+        path=volume.path,
+        format=volume.format,
+        bus=volume.bus,
+        cache=volume.cache,
+        discard_unmap=volume.discard == "unmap",
+        readonly=volume.readonly,
+        shareable=volume.shareable,
+        serial=f"nubes-{volume.pk}",
+    )
 
 
 @shared_task(bind=True)
@@ -186,10 +247,17 @@ def attach_volume(self, op_id):
         volume = Volume.objects.get(pk=op.target_id)
         instance = Instance.objects.select_related("host").get(pk=op.detail["instance"])
         target = op.detail["target_dev"]
-        change = _guarded(op, volume, VolumeState.AVAILABLE, lambda: hv.disk_attach(
-            instance.host.uri, str(instance.uuid), disk_spec(volume, target), live=instance_running(instance)))
-        Volume.objects.filter(pk=volume.pk).update(state=VolumeState.IN_USE, instance=instance, target_dev=target,
-                                                   state_reason="")
+        change = _guarded(
+            op,
+            volume,
+            VolumeState.AVAILABLE,
+            lambda: hv.disk_attach(
+                instance.host.uri, str(instance.uuid), disk_spec(volume, target), live=instance_running(instance)
+            ),
+        )
+        Volume.objects.filter(pk=volume.pk).update(
+            state=VolumeState.IN_USE, instance=instance, target_dev=target, state_reason=""
+        )
         how = "simulated" if change.simulated else ("live" if change.live else "cold")
         return f"Attached to {instance.name} as {target} ({how})"
 
@@ -202,14 +270,24 @@ def detach_volume(self, op_id):
         volume = Volume.objects.select_related("instance__host").get(pk=op.target_id)
         instance = volume.instance
         try:
-            change = _guarded(op, volume, VolumeState.IN_USE, lambda: hv.disk_detach(
-                instance.host.uri, str(instance.uuid), volume.target_dev, live=instance_running(instance)))
+            change = _guarded(
+                op,
+                volume,
+                VolumeState.IN_USE,
+                lambda: hv.disk_detach(
+                    instance.host.uri, str(instance.uuid), volume.target_dev, live=instance_running(instance)
+                ),
+            )
         except hv.DomainNotFound:
             change = None  # the domain is gone: the attachment is only a row now
-        Volume.objects.filter(pk=volume.pk).update(state=VolumeState.AVAILABLE, instance=None, target_dev="",
-                                                   state_reason="")
-        how = "domain gone" if change is None else ("simulated" if change.simulated else
-                                                    ("live" if change.live else "cold"))
+        Volume.objects.filter(pk=volume.pk).update(
+            state=VolumeState.AVAILABLE, instance=None, target_dev="", state_reason=""
+        )
+        how = (
+            "domain gone"
+            if change is None
+            else ("simulated" if change.simulated else ("live" if change.live else "cold"))
+        )
         return f"Detached from {instance.name} ({how})"
 
     return run_operation(op_id, work, self.request.id or "")
@@ -225,8 +303,9 @@ def resize_volume(self, op_id):
         def grow():
             if instance_running(volume.instance):
                 return hv.disk_resize(volume.instance.host.uri, str(volume.instance.uuid), volume.target_dev, capacity)
-            return hv.volume_resize(manager_host(volume.pool).uri, volume.pool.libvirt_name, volume.libvirt_name,
-                                    capacity)
+            return hv.volume_resize(
+                manager_host(volume.pool).uri, volume.pool.libvirt_name, volume.libvirt_name, capacity
+            )
 
         try:
             _guarded(op, volume, previous, grow)
@@ -246,9 +325,12 @@ def run_block_job(op, uri, uuid, target_dev, *, pivot=False, start=0):
         job = hv.block_job(uri, uuid, target_dev)
         if job is None:
             return
-        operations.progress(op, start + job.percent * (JOB_SHARE - start) // 100,
-                            f"{job.kind}: {job.cur // (1 << 20)} of {job.end // (1 << 20)} MiB"
-                            + (" (simulated)" if job.simulated else ""))
+        operations.progress(
+            op,
+            start + job.percent * (JOB_SHARE - start) // 100,
+            f"{job.kind}: {job.cur // (1 << 20)} of {job.end // (1 << 20)} MiB"
+            + (" (simulated)" if job.simulated else ""),
+        )
         if job.ready:
             hv.block_job_abort(uri, uuid, target_dev, pivot=pivot)
             return
@@ -273,12 +355,16 @@ def flatten_volume(self, op_id):
             if running:
                 hv.block_pull(host.uri, str(volume.instance.uuid), volume.target_dev)
                 run_block_job(op, host.uri, str(volume.instance.uuid), volume.target_dev)
-            return hv.volume_rebase(host.uri, volume.pool.libvirt_name, volume.libvirt_name, None,
-                                    done_by_job=running)
+            return hv.volume_rebase(host.uri, volume.pool.libvirt_name, volume.libvirt_name, None, done_by_job=running)
 
         info = _guarded(op, volume, previous, flatten)
-        Volume.objects.filter(pk=volume.pk).update(backing_volume=None, backing_snapshot=None, backing_path="",
-                                                   allocation_bytes=info.allocation_bytes, state=previous)
+        Volume.objects.filter(pk=volume.pk).update(
+            backing_volume=None,
+            backing_snapshot=None,
+            backing_path="",
+            allocation_bytes=info.allocation_bytes,
+            state=previous,
+        )
         return f"Volume {volume.name} no longer depends on its template"
 
     return run_operation(op_id, work, self.request.id or "")
@@ -295,8 +381,9 @@ def migrate_volume(self, op_id):
         host, previous = volume_host(volume), op.detail["state"]
         if chains.external_snapshots(volume).exists():
             try:
-                message = _guarded(op, volume, previous,
-                                   lambda: chain_move.move_chain(op, volume, target, host, run_block_job))
+                message = _guarded(
+                    op, volume, previous, lambda: chain_move.move_chain(op, volume, target, host, run_block_job)
+                )
             except Cancelled:
                 _fail_back(volume.pk, previous, "Move cancelled; the chain stays in its pool")
                 raise
@@ -309,8 +396,14 @@ def migrate_volume(self, op_id):
             _fail_back(volume.pk, previous, "Move cancelled; the disk stays in its pool")
             raise
         old_pool, old_name = volume.pool.libvirt_name, volume.libvirt_name
-        Volume.objects.filter(pk=volume.pk).update(pool=target, libvirt_name=info.name, path=info.path,
-                                                   layer_seq=volume.layer_seq, state=previous, state_reason="")
+        Volume.objects.filter(pk=volume.pk).update(
+            pool=target,
+            libvirt_name=info.name,
+            path=info.path,
+            layer_seq=volume.layer_seq,
+            state=previous,
+            state_reason="",
+        )
         hv.volume_delete(host.uri, old_pool, old_name)
         return f"Moved to pool {target.name}" + (" (simulated block copy)" if host.simulated else "")
 
@@ -349,11 +442,16 @@ def reclaim_space(self, op_id):
             raise ActionError(
                 f"No space reclaimed: {exc}. fstrim runs through the QEMU guest agent; install and start "
                 "qemu-guest-agent in the guest (the disk already passes discards on with discard=unmap, so "
-                "'fstrim -a' run inside the guest frees the space too).") from exc
+                "'fstrim -a' run inside the guest frees the space too)."
+            ) from exc
         after = hv.volume_info(host.uri, volume.pool.libvirt_name, volume.libvirt_name).allocation_bytes
         Volume.objects.filter(pk=volume.pk).update(allocation_bytes=after)
-        operations.succeed(op, f"Allocation {before // (1 << 20)} MiB -> {after // (1 << 20)} MiB",
-                           allocation_before=before, allocation_after=after)
+        operations.succeed(
+            op,
+            f"Allocation {before // (1 << 20)} MiB -> {after // (1 << 20)} MiB",
+            allocation_before=before,
+            allocation_after=after,
+        )
         return None
 
     return run_operation(op_id, work, self.request.id or "")
@@ -361,10 +459,12 @@ def reclaim_space(self, op_id):
 
 # --- snapshots -----------------------------------------------------------------------------
 
+
 def _snapshot_work(op, body):
     """Shared frame: reload, run body(snapshot), put the volume back on any failure."""
     snapshot = Snapshot.objects.select_related("volume__pool", "volume__instance__host", "instance__host").get(
-        pk=op.detail["snapshot"])
+        pk=op.detail["snapshot"]
+    )
     previous = op.detail.get("state") or VolumeState.AVAILABLE
     try:
         message = body(snapshot)
@@ -406,13 +506,13 @@ def _create_internal(snapshot):
     instance = snapshot.instance
     name = f"nubes-snap-{snapshot.pk}"
     running = instance_running(instance)
-    hv.snapshot_create(instance.host.uri, str(instance.uuid), name, snapshot.description or None,
-                       with_memory=running)
+    hv.snapshot_create(instance.host.uri, str(instance.uuid), name, snapshot.description or None, with_memory=running)
     with transaction.atomic():
         parent = Snapshot.objects.filter(instance=instance, current=True).exclude(pk=snapshot.pk).first()
         Snapshot.objects.filter(instance=instance, current=True).update(current=False)
-        Snapshot.objects.filter(pk=snapshot.pk).update(libvirt_name=name, parent=parent, current=True,
-                                                       with_memory=running, state=SnapshotState.AVAILABLE)
+        Snapshot.objects.filter(pk=snapshot.pk).update(
+            libvirt_name=name, parent=parent, current=True, with_memory=running, state=SnapshotState.AVAILABLE
+        )
     return f"Snapshot {snapshot.name} of {instance.name}" + (" with memory" if running else "")
 
 
@@ -428,8 +528,15 @@ def _create_external(snapshot):
         hv.pool_refresh(host.uri, pool)
         info = hv.volume_info(host.uri, pool, name)
     else:
-        info = hv.volume_create(host.uri, pool, name, volume.size_gb * BYTES_PER_GIB, "qcow2",
-                                backing_path=volume.path, backing_format=volume.format)
+        info = hv.volume_create(
+            host.uri,
+            pool,
+            name,
+            volume.size_gb * BYTES_PER_GIB,
+            "qcow2",
+            backing_path=volume.path,
+            backing_format=volume.format,
+        )
         if instance is not None:
             try:
                 hv.disk_set_source(host.uri, str(instance.uuid), volume.target_dev, info.path)
@@ -438,11 +545,20 @@ def _create_external(snapshot):
                 raise
     with transaction.atomic():
         Snapshot.objects.filter(pk=snapshot.pk).update(
-            libvirt_name=volume.libvirt_name, layer_path=volume.path, layer_backing=volume.backing_path,
-            overlay_path=info.path, size_bytes=volume.allocation_bytes, state=SnapshotState.AVAILABLE)
-        Volume.objects.filter(pk=volume.pk).update(libvirt_name=info.name, path=info.path,
-                                                   backing_path=volume.path, layer_seq=volume.layer_seq,
-                                                   allocation_bytes=info.allocation_bytes)
+            libvirt_name=volume.libvirt_name,
+            layer_path=volume.path,
+            layer_backing=volume.backing_path,
+            overlay_path=info.path,
+            size_bytes=volume.allocation_bytes,
+            state=SnapshotState.AVAILABLE,
+        )
+        Volume.objects.filter(pk=volume.pk).update(
+            libvirt_name=info.name,
+            path=info.path,
+            backing_path=volume.path,
+            layer_seq=volume.layer_seq,
+            allocation_bytes=info.allocation_bytes,
+        )
         chains.relink(Volume.objects.get(pk=volume.pk))
     return f"Snapshot {snapshot.name}: {volume.name} now writes to a new overlay"
 
@@ -470,8 +586,15 @@ def _revert(snapshot):
     volume = Volume.objects.select_related("pool", "instance__host").get(pk=snapshot.volume_id)
     host, pool = volume_host(volume), volume.pool.libvirt_name
     name = chains.next_layer_name(volume)
-    info = hv.volume_create(host.uri, pool, name, volume.size_gb * BYTES_PER_GIB, "qcow2",
-                            backing_path=snapshot.layer_path, backing_format="qcow2")
+    info = hv.volume_create(
+        host.uri,
+        pool,
+        name,
+        volume.size_gb * BYTES_PER_GIB,
+        "qcow2",
+        backing_path=snapshot.layer_path,
+        backing_format="qcow2",
+    )
     if volume.instance_id:
         try:
             hv.disk_set_source(host.uri, str(volume.instance.uuid), volume.target_dev, info.path)
@@ -480,8 +603,9 @@ def _revert(snapshot):
             raise
     hv.volume_delete(host.uri, pool, volume.libvirt_name)
     with transaction.atomic():
-        Volume.objects.filter(pk=volume.pk).update(libvirt_name=info.name, path=info.path,
-                                                   backing_path=snapshot.layer_path, layer_seq=volume.layer_seq)
+        Volume.objects.filter(pk=volume.pk).update(
+            libvirt_name=info.name, path=info.path, backing_path=snapshot.layer_path, layer_seq=volume.layer_seq
+        )
         chains.relink(Volume.objects.get(pk=volume.pk))
     return f"{volume.name} reverted to {snapshot.name} (new overlay)"
 
@@ -508,7 +632,6 @@ def _delete(op, snapshot):
     if snapshot.instance_id:
         return instance_snapshot_tasks.merge(op, snapshot, run_block_job)
     return chain_tasks.merge(op, snapshot, run_block_job)
-
 
 
 from storage import stream_tasks  # noqa: E402,F401 - registers its Celery task with the worker

@@ -1,5 +1,6 @@
 """The storage UI: volumes (tenants), their snapshots as a tree, pools (cloud admins).
 Pages read the database; every change goes through storage.services."""
+
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -55,11 +56,20 @@ def volume_detail(request, pk):
     volume = get_object_or_404(Volume.objects.visible_to(request.user).select_related("pool", "instance"), pk=pk)
     snapshots = list(volume.snapshots.all())
     instances = services.instances_for(request.user, volume.project)
-    return render(request, "storage/volume_detail.html", {
-        "volume": volume, "tree": services.snapshot_tree(snapshots), "operations": _operations(volume),
-        "attach_form": forms.AttachForm(instances=instances), "resize_form": forms.ResizeForm(),
-        "snapshot_form": forms.SnapshotForm(), "clone_form": forms.CloneForm(), "migrate_form": forms.MigrateForm(),
-    })
+    return render(
+        request,
+        "storage/volume_detail.html",
+        {
+            "volume": volume,
+            "tree": services.snapshot_tree(snapshots),
+            "operations": _operations(volume),
+            "attach_form": forms.AttachForm(instances=instances),
+            "resize_form": forms.ResizeForm(),
+            "snapshot_form": forms.SnapshotForm(),
+            "clone_form": forms.CloneForm(),
+            "migrate_form": forms.MigrateForm(),
+        },
+    )
 
 
 @login_required
@@ -75,15 +85,36 @@ def volume_action(request, pk, action):
         "template": lambda: services.set_template(user, volume, not volume.is_template, request=request),
     }
     form_calls = {
-        "attach": (forms.AttachForm(post, instances=services.instances_for(user, volume.project)),
-                   lambda d: services.attach_volume(user, volume, request=request, **d)),
-        "resize": (forms.ResizeForm(post), lambda d: services.resize_volume(user, volume, d["size_gb"], request=request)),
-        "snapshot": (forms.SnapshotForm(post), lambda d: services.create_snapshot(user, volume=volume, name=d["name"],
-                                                                                  request=request)),
-        "clone": (forms.CloneForm(post), lambda d: services.create_volume(
-            user, volume.project, name=d["name"], pool=volume.pool, source="volume", source_volume=volume,
-            clone_mode=d["mode"], format=volume.format, request=request)),
-        "migrate": (forms.MigrateForm(post), lambda d: services.migrate_volume(user, volume, d["pool"], request=request)),
+        "attach": (
+            forms.AttachForm(post, instances=services.instances_for(user, volume.project)),
+            lambda d: services.attach_volume(user, volume, request=request, **d),
+        ),
+        "resize": (
+            forms.ResizeForm(post),
+            lambda d: services.resize_volume(user, volume, d["size_gb"], request=request),
+        ),
+        "snapshot": (
+            forms.SnapshotForm(post),
+            lambda d: services.create_snapshot(user, volume=volume, name=d["name"], request=request),
+        ),
+        "clone": (
+            forms.CloneForm(post),
+            lambda d: services.create_volume(
+                user,
+                volume.project,
+                name=d["name"],
+                pool=volume.pool,
+                source="volume",
+                source_volume=volume,
+                clone_mode=d["mode"],
+                format=volume.format,
+                request=request,
+            ),
+        ),
+        "migrate": (
+            forms.MigrateForm(post),
+            lambda d: services.migrate_volume(user, volume, d["pool"], request=request),
+        ),
     }
     if action in calls:
         _do(request, calls[action])
@@ -118,13 +149,28 @@ def instance_snapshots(request, pk):
     instance = get_object_or_404(Instance.objects.visible_to(request.user), pk=pk)
     form = forms.InstanceSnapshotForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        _do(request, lambda: services.create_snapshot(request.user, instance=instance, name=form.cleaned_data["name"],
-                                                      kind=form.cleaned_data["kind"] or None, request=request))
+        _do(
+            request,
+            lambda: services.create_snapshot(
+                request.user,
+                instance=instance,
+                name=form.cleaned_data["name"],
+                kind=form.cleaned_data["kind"] or None,
+                request=request,
+            ),
+        )
         return redirect("storage:instance-snapshots", pk=pk)
     snapshots = list(instance.snapshots.all())
-    return render(request, "storage/instance_snapshots.html", {
-        "instance": instance, "tree": services.snapshot_tree(snapshots), "form": form,
-        "operations": _operations(instance)})
+    return render(
+        request,
+        "storage/instance_snapshots.html",
+        {
+            "instance": instance,
+            "tree": services.snapshot_tree(snapshots),
+            "form": form,
+            "operations": _operations(instance),
+        },
+    )
 
 
 @staff_member_required

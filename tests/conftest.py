@@ -1,5 +1,6 @@
 """Shared fixtures: alice (member of acme), bob (reader of acme), charlie (member of globex
 only) and admin (cloud admin); API clients for each; Celery tasks run eagerly on commit."""
+
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
@@ -87,8 +88,11 @@ def client_for(user):
 def api(alice, bob, charlie, admin_user):
     """api['alice'] etc.: authenticated API clients; api['anon'] is anonymous."""
     return {
-        "alice": client_for(alice), "bob": client_for(bob), "charlie": client_for(charlie),
-        "admin": client_for(admin_user), "anon": APIClient(),
+        "alice": client_for(alice),
+        "bob": client_for(bob),
+        "charlie": client_for(charlie),
+        "admin": client_for(admin_user),
+        "anon": APIClient(),
     }
 
 

@@ -3,6 +3,7 @@
 A subclass names the list URL and says how to make an object in a project; the tests check
 that alice (member of A) reads and changes, bob (reader of A) reads but gets 403 on change,
 charlie (member of B only) gets 404 and never sees A's object in lists, anonymous gets 401/403."""
+
 import pytest
 
 UNAUTHENTICATED = (401, 403)

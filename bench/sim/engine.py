@@ -78,15 +78,26 @@ class DayResult:
 
 def policy_for(policy: ClusterPolicy, overcommit: Overcommit) -> ClusterPolicy:
     if overcommit is Overcommit.CLOUDSIM:
-        return replace(policy, cpu_overcommit=UNBOUNDED_RATIO, ram_overcommit=UNBOUNDED_RATIO,
-                       migration_bandwidth_mb_s=cs.MIGRATION_BANDWIDTH_MB_S)
+        return replace(
+            policy,
+            cpu_overcommit=UNBOUNDED_RATIO,
+            ram_overcommit=UNBOUNDED_RATIO,
+            migration_bandwidth_mb_s=cs.MIGRATION_BANDWIDTH_MB_S,
+        )
     return replace(policy, migration_bandwidth_mb_s=cs.MIGRATION_BANDWIDTH_MB_S)
 
 
 class Simulation:
-    def __init__(self, day: str, traces: list[list[int]], host_count: int,
-                 policy: ClusterPolicy, overcommit: Overcommit, manage: bool = True,
-                 wake_hold_s: float = DEFAULT_WAKE_HOLD_S) -> None:
+    def __init__(
+        self,
+        day: str,
+        traces: list[list[int]],
+        host_count: int,
+        policy: ClusterPolicy,
+        overcommit: Overcommit,
+        manage: bool = True,
+        wake_hold_s: float = DEFAULT_WAKE_HOLD_S,
+    ) -> None:
         self.day = day
         self.wake_hold_s = wake_hold_s
         self.woken_at: dict[str, float] = {}
@@ -111,17 +122,23 @@ class Simulation:
     def snapshot(self, step: int) -> Snapshot:
         window = max(self.policy.demand_window, self.policy.dpm_standby_window)
         start = max(step - window, 0)
-        hosts = tuple(h if self.state[h.id] is HostPowerState.UP else
-                      _with_state(h, self.state[h.id]) for h in self.hosts)
+        hosts = tuple(
+            h if self.state[h.id] is HostPowerState.UP else _with_state(h, self.state[h.id]) for h in self.hosts
+        )
         instances = tuple(
-            InstanceState(id=vid, host=self.where[i], vcpus=1, memory_mb=self.ram[i],
-                          cpu_demand_mhz=tuple(self.demand[i][start:max(step, 1)]),
-                          active_memory_mb=self.active_memory)
-            for i, vid in enumerate(self.vm_ids))
+            InstanceState(
+                id=vid,
+                host=self.where[i],
+                vcpus=1,
+                memory_mb=self.ram[i],
+                cpu_demand_mhz=tuple(self.demand[i][start : max(step, 1)]),
+                active_memory_mb=self.active_memory,
+            )
+            for i, vid in enumerate(self.vm_ids)
+        )
         horizon = step * cs.STEP_S - self.policy.drs_hysteresis_s
         self.recent = [m for m in self.recent if m.finished_at > horizon]
-        return Snapshot(hosts, instances, recent_migrations=tuple(self.recent),
-                        now=step * cs.STEP_S)
+        return Snapshot(hosts, instances, recent_migrations=tuple(self.recent), now=step * cs.STEP_S)
 
     def initial_placement(self) -> int:
         """Best fit decreasing on the first sample, through placement (PACK), onto the
@@ -137,15 +154,18 @@ class Simulation:
         order = sorted(range(len(self.vm_ids)), key=lambda i: -self.demand[i][0])
         for i in order:
             inst = index.instances[self.vm_ids[i]]
-            result = place(PlacementRequest(inst, strategy=strategy, max_cpu_load=cap,
-                                            candidate_hosts=efficient if self.manage else None),
-                           snap, self.policy, index)
+            result = place(
+                PlacementRequest(
+                    inst, strategy=strategy, max_cpu_load=cap, candidate_hosts=efficient if self.manage else None
+                ),
+                snap,
+                self.policy,
+                index,
+            )
             if not result.ok:
-                result = place(PlacementRequest(inst, strategy=strategy, max_cpu_load=cap),
-                               snap, self.policy, index)
+                result = place(PlacementRequest(inst, strategy=strategy, max_cpu_load=cap), snap, self.policy, index)
             if not result.ok:
-                result = place(PlacementRequest(inst, strategy=strategy), snap, self.policy,
-                               index)
+                result = place(PlacementRequest(inst, strategy=strategy), snap, self.policy, index)
             if not result.ok:
                 unplaced += 1
                 continue
@@ -180,9 +200,11 @@ class Simulation:
                 continue
             migrations.append((i, source))
             self.where[i] = move.target_host
-            self.recent.append(MigrationRecord(move.instance_id, source, move.target_host,
-                                               step * cs.STEP_S
-                                               + cs.migration_time_s(self.ram[i])))
+            self.recent.append(
+                MigrationRecord(
+                    move.instance_id, source, move.target_host, step * cs.STEP_S + cs.migration_time_s(self.ram[i])
+                )
+            )
         standby = wakes = 0
         for action in power.power_actions:
             if action.action is PowerActionKind.STANDBY:
@@ -216,27 +238,40 @@ class Simulation:
                 wake_total += wakes
                 decision_ms.append(ms)
             energy_j += self._account(step, migrations, over_s, active_s, lost, requested)
-            active_counts.append(sum(1 for s in self.state.values()
-                                     if s is not HostPowerState.STANDBY))
+            active_counts.append(sum(1 for s in self.state.values() if s is not HostPowerState.STANDBY))
             if progress and (step + 1) % 24 == 0:
-                progress(f"{self.day}: {(step + 1) * cs.STEP_S / 3600:.0f} h, "
-                         f"{total_migrations} migrations, {active_counts[-1]} hosts on")
+                progress(
+                    f"{self.day}: {(step + 1) * cs.STEP_S / 3600:.0f} h, "
+                    f"{total_migrations} migrations, {active_counts[-1]} hosts on"
+                )
         slatah_terms = [over_s[h] / active_s[h] for h in over_s if active_s[h] > 0]
         pdm_terms = [lost[i] / requested[i] for i in range(len(lost)) if requested[i] > 0]
         return DayResult(
-            day=self.day, vms=len(self.vm_ids), hosts=len(self.hosts),
+            day=self.day,
+            vms=len(self.vm_ids),
+            hosts=len(self.hosts),
             energy_kwh=energy_j / JOULES_PER_KWH,
             slatah=sum(slatah_terms) / len(slatah_terms) if slatah_terms else 0.0,
             pdm=sum(pdm_terms) / len(pdm_terms) if pdm_terms else 0.0,
-            migrations=total_migrations, standby_actions=standby_total,
+            migrations=total_migrations,
+            standby_actions=standby_total,
             wake_actions=wake_total,
             mean_active_hosts=sum(active_counts) / len(active_counts) if active_counts else 0,
             max_active_hosts=max(active_counts, default=0),
             decision_ms_mean=sum(decision_ms) / len(decision_ms) if decision_ms else 0.0,
-            decision_ms_max=max(decision_ms, default=0.0), unplaced=unplaced)
+            decision_ms_max=max(decision_ms, default=0.0),
+            unplaced=unplaced,
+        )
 
-    def _account(self, step: int, migrations: list[tuple[int, str]], over_s: dict[str, float],
-                 active_s: dict[str, float], lost: list[float], requested: list[float]) -> float:
+    def _account(
+        self,
+        step: int,
+        migrations: list[tuple[int, str]],
+        over_s: dict[str, float],
+        active_s: dict[str, float],
+        lost: list[float],
+        requested: list[float],
+    ) -> float:
         """Energy (J) of the step; adds overload and active time per host, lost and
         requested CPU per VM. A migrating VM loads its source for the migration time."""
         base: dict[str, float] = {}

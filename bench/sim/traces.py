@@ -51,8 +51,10 @@ class ReferencePolicy:
         return self.energy_kwh * self.slav_pct / PERCENT
 
 
-_ROW = re.compile(r"^\|\s*([^|]+?)\s*\|\s*([\d.,]+)\s*\|\s*([\d,]+)\s*\|\s*([\d.]+)\s*\|"
-                  r"\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*$")
+_ROW = re.compile(
+    r"^\|\s*([^|]+?)\s*\|\s*([\d.,]+)\s*\|\s*([\d,]+)\s*\|\s*([\d.]+)\s*\|"
+    r"\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*$"
+)
 
 
 def reference_policies(data_dir: Path) -> list[ReferencePolicy]:
@@ -63,9 +65,16 @@ def reference_policies(data_dir: Path) -> list[ReferencePolicy]:
         match = _ROW.match(line)
         if match:
             name, energy, migrations, slatah, pdm, slav = match.groups()
-            policies.append(ReferencePolicy(name, float(energy.replace(",", "")),
-                                            int(migrations.replace(",", "")), float(slatah),
-                                            float(pdm), float(slav)))
+            policies.append(
+                ReferencePolicy(
+                    name,
+                    float(energy.replace(",", "")),
+                    int(migrations.replace(",", "")),
+                    float(slatah),
+                    float(pdm),
+                    float(slav),
+                )
+            )
     return policies
 
 

@@ -1,5 +1,6 @@
 """Host PCI / SR-IOV devices (cloud admins only): list, register, assign to an instance by
 PATCHing ``instance``. Every answer carries the note that passthrough has not run here."""
+
 from rest_framework import serializers, viewsets
 
 from compute.api.serializers import ModelCleanMixin
@@ -16,13 +17,25 @@ class HostDeviceSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.Model
 
     class Meta:
         model = HostDevice
-        fields = ["id", "host", "host_name", "pci_address", "kind", "description", "instance", "instance_name",
-                  "note", "created"]
+        fields = [
+            "id",
+            "host",
+            "host_name",
+            "pci_address",
+            "kind",
+            "description",
+            "instance",
+            "instance_name",
+            "note",
+            "created",
+        ]
         read_only_fields = ["created"]
 
     def get_note(self, _device):
-        return (f"{PASSTHROUGH_NOTE} An assignment takes effect when the instance's domain is next defined "
-                "(e.g. a cold resize or rebuild).")
+        return (
+            f"{PASSTHROUGH_NOTE} An assignment takes effect when the instance's domain is next defined "
+            "(e.g. a cold resize or rebuild)."
+        )
 
 
 class HostDeviceViewSet(viewsets.ModelViewSet):

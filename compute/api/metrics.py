@@ -2,6 +2,7 @@
 
 Tenants read their instances' metrics and alarms and keep rules on their projects; host and
 cluster series and cloud-wide rules are for cloud admins."""
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -21,8 +22,10 @@ class MetricsViewSet(viewsets.ViewSet):
     permission_classes = [ProjectRolePermission]
 
     @extend_schema(
-        parameters=[OpenApiParameter(name, OpenApiTypes.STR, required=name in ("scope", "id", "metric"))
-                    for name in ("scope", "id", "metric", "start", "end", "step")],
+        parameters=[
+            OpenApiParameter(name, OpenApiTypes.STR, required=name in ("scope", "id", "metric"))
+            for name in ("scope", "id", "metric", "start", "end", "step")
+        ],
         responses=OpenApiTypes.OBJECT,
     )
     def list(self, request):
@@ -42,8 +45,19 @@ class AlarmRuleSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = AlarmRule
-        fields = ["id", "name", "project", "scope", "target_id", "metric", "comparison", "threshold", "duration_s",
-                  "enabled", "created"]
+        fields = [
+            "id",
+            "name",
+            "project",
+            "scope",
+            "target_id",
+            "metric",
+            "comparison",
+            "threshold",
+            "duration_s",
+            "enabled",
+            "created",
+        ]
         read_only_fields = ["created"]
 
     def get_fields(self):
@@ -71,8 +85,10 @@ class AlarmRuleSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     def _current(self):
         if self.instance is None:
             return {}
-        return {name: getattr(self.instance, name) for name in ("name", "project", "scope", "target_id", "metric",
-                                                                 "comparison", "threshold", "duration_s")}
+        return {
+            name: getattr(self.instance, name)
+            for name in ("name", "project", "scope", "target_id", "metric", "comparison", "threshold", "duration_s")
+        }
 
 
 class AlarmSerializer(serializers.ModelSerializer):
@@ -85,8 +101,22 @@ class AlarmSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Alarm
-        fields = ["id", "rule", "rule_name", "metric", "comparison", "threshold", "project", "scope", "object_id",
-                  "object_name", "state", "value", "raised_at", "cleared_at"]
+        fields = [
+            "id",
+            "rule",
+            "rule_name",
+            "metric",
+            "comparison",
+            "threshold",
+            "project",
+            "scope",
+            "object_id",
+            "object_name",
+            "state",
+            "value",
+            "raised_at",
+            "cleared_at",
+        ]
         read_only_fields = fields
 
 
@@ -111,4 +141,3 @@ class AlarmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     def get_queryset(self):
         return super().get_queryset().visible_to(self.request.user)
-

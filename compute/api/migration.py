@@ -2,6 +2,7 @@
 or evacuate a host (cloud admins), cancel, switch to post-copy. Starting answers 202 with
 the Operation; evacuating with the migrations started, how many wait, and the wake Operation
 (and the standby hosts it wakes) when the evacuation needs standby hosts first."""
+
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -12,11 +13,38 @@ from portal.api.base import StrictFieldsMixin, accepted
 from portal.api.permissions import ProjectRolePermission
 from portal.api.serializers import OperationSerializer
 
-MIGRATION_FIELDS = ["id", "instance", "instance_name", "project", "source", "source_name", "target", "target_name",
-                    "live", "options", "state", "phase", "percent", "memory_total", "memory_remaining", "total_ms",
-                    "downtime_ms", "data_transferred", "iterations", "postcopy_requested", "postcopy_used",
-                    "simulated", "operation", "evacuating", "reason", "error", "requester", "created", "started",
-                    "finished"]
+MIGRATION_FIELDS = [
+    "id",
+    "instance",
+    "instance_name",
+    "project",
+    "source",
+    "source_name",
+    "target",
+    "target_name",
+    "live",
+    "options",
+    "state",
+    "phase",
+    "percent",
+    "memory_total",
+    "memory_remaining",
+    "total_ms",
+    "downtime_ms",
+    "data_transferred",
+    "iterations",
+    "postcopy_requested",
+    "postcopy_used",
+    "simulated",
+    "operation",
+    "evacuating",
+    "reason",
+    "error",
+    "requester",
+    "created",
+    "started",
+    "finished",
+]
 
 
 class MigrationSerializer(serializers.ModelSerializer):
@@ -42,23 +70,28 @@ class MigrationDetailSerializer(MigrationSerializer):
 
 class MigrationCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     instance = serializers.PrimaryKeyRelatedField(queryset=Instance.objects.none())
-    target_host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), required=False, allow_null=True,
-                                                     help_text="Empty: the scheduler chooses")
+    target_host = serializers.PrimaryKeyRelatedField(
+        queryset=Host.objects.all(), required=False, allow_null=True, help_text="Empty: the scheduler chooses"
+    )
     live = serializers.BooleanField(default=True)
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     bandwidth_mib_s = serializers.IntegerField(required=False, min_value=1, max_value=service.MAX_BANDWIDTH_MIB_S)
-    max_downtime_ms = serializers.IntegerField(required=False, min_value=1, max_value=service.MAX_DOWNTIME_MS,
-                                               help_text="Default 300 ms (QEMU's)")
+    max_downtime_ms = serializers.IntegerField(
+        required=False, min_value=1, max_value=service.MAX_DOWNTIME_MS, help_text="Default 300 ms (QEMU's)"
+    )
     auto_converge = serializers.BooleanField(required=False)
     postcopy = serializers.BooleanField(required=False, help_text="Allow the switch to post-copy")
     compressed = serializers.BooleanField(required=False)
-    parallel_connections = serializers.IntegerField(required=False, min_value=1,
-                                                    max_value=service.MAX_PARALLEL_CONNECTIONS)
+    parallel_connections = serializers.IntegerField(
+        required=False, min_value=1, max_value=service.MAX_PARALLEL_CONNECTIONS
+    )
     copy_storage = serializers.BooleanField(required=False, help_text="Copy non-shared disks along")
-    target_pool = serializers.CharField(required=False, allow_blank=True,
-                                        max_length=service.STR_OPTIONS["target_pool"],
-                                        help_text="With copy_storage: the target's pool for the root disk "
-                                                  "(default: a pool of the same name)")
+    target_pool = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=service.STR_OPTIONS["target_pool"],
+        help_text="With copy_storage: the target's pool for the root disk (default: a pool of the same name)",
+    )
 
     def get_fields(self):
         fields = super().get_fields()
@@ -73,8 +106,9 @@ class MigrationCreateSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class EvacuateSerializer(StrictFieldsMixin, serializers.Serializer):
     host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all())
-    batch = serializers.IntegerField(default=service.DEFAULT_EVACUATION_BATCH, min_value=1,
-                                     max_value=service.MAX_EVACUATION_BATCH)
+    batch = serializers.IntegerField(
+        default=service.DEFAULT_EVACUATION_BATCH, min_value=1, max_value=service.MAX_EVACUATION_BATCH
+    )
 
 
 class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -88,17 +122,26 @@ class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return super().get_queryset().visible_to(self.request.user)
 
     def get_serializer_class(self):
-        classes = {"retrieve": MigrationDetailSerializer, "create": MigrationCreateSerializer,
-                   "evacuate": EvacuateSerializer}
+        classes = {
+            "retrieve": MigrationDetailSerializer,
+            "create": MigrationCreateSerializer,
+            "evacuate": EvacuateSerializer,
+        }
         return classes.get(self.action, self.serializer_class)
 
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        op = service.start_migration(data["instance"], target_host=data.get("target_host"), user=request.user,
-                                     live=data["live"], options=serializer.options(), reason=data["reason"],
-                                     request=request)
+        op = service.start_migration(
+            data["instance"],
+            target_host=data.get("target_host"),
+            user=request.user,
+            live=data["live"],
+            options=serializer.options(),
+            reason=data["reason"],
+            request=request,
+        )
         return accepted(op, request)
 
     @action(detail=False, methods=["post"])
@@ -106,10 +149,16 @@ class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         host = serializer.validated_data["host"]
-        evacuation = service.evacuate_host(host, user=request.user, batch=serializer.validated_data["batch"],
-                                           request=request)
-        body = {"host": host.pk, "started": [op.pk for op in evacuation.started], "waiting": evacuation.waiting,
-                "waking": evacuation.waking, "wake": None}
+        evacuation = service.evacuate_host(
+            host, user=request.user, batch=serializer.validated_data["batch"], request=request
+        )
+        body = {
+            "host": host.pk,
+            "started": [op.pk for op in evacuation.started],
+            "waiting": evacuation.waiting,
+            "waking": evacuation.waking,
+            "wake": None,
+        }
         if evacuation.wake is not None:
             evacuation.wake.refresh_from_db()  # its task may have run already
             body["wake"] = OperationSerializer(evacuation.wake, context={"request": request}).data

@@ -1,4 +1,5 @@
 """Serializers of the compute API. InstanceSerializer is also what the websocket publishes."""
+
 import copy
 
 from cryptography.hazmat.primitives import serialization
@@ -32,27 +33,70 @@ class ModelCleanMixin:
 class ClusterSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSerializer):
     class Meta:
         model = Cluster
-        fields = ["id", "name", "description", "cpu_overcommit", "ram_overcommit", "disk_overcommit",
-                  "cpu_baseline_model", "created"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "cpu_overcommit",
+            "ram_overcommit",
+            "disk_overcommit",
+            "cpu_baseline_model",
+            "created",
+        ]
         read_only_fields = ["cpu_baseline_model", "created"]
 
 
-HOST_FIELDS = ["id", "name", "uri", "cluster", "cluster_name", "state", "state_reason", "simulated", "kvm_usable",
-               "kvm_note", "cpus", "mhz", "memory_mb", "numa_nodes", "disk_gb", "reserved_memory_mb", "facts",
-               "refreshed", "created", "credentials_path", "migration_uri", "serial_log_dir", "default_network",
-               "memory_overcommit"]
+HOST_FIELDS = [
+    "id",
+    "name",
+    "uri",
+    "cluster",
+    "cluster_name",
+    "state",
+    "state_reason",
+    "simulated",
+    "kvm_usable",
+    "kvm_note",
+    "cpus",
+    "mhz",
+    "memory_mb",
+    "numa_nodes",
+    "disk_gb",
+    "reserved_memory_mb",
+    "facts",
+    "refreshed",
+    "created",
+    "credentials_path",
+    "migration_uri",
+    "serial_log_dir",
+    "default_network",
+    "memory_overcommit",
+]
 
 
 class HostSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     cluster_name = serializers.CharField(source="cluster.name", read_only=True)
     memory_overcommit = serializers.SerializerMethodField(
-        help_text="Instance RAM and balloon targets against the host's RAM; KSM and swap where readable")
+        help_text="Instance RAM and balloon targets against the host's RAM; KSM and swap where readable"
+    )
 
     class Meta:
         model = Host
         fields = HOST_FIELDS
-        read_only_fields = ["state", "state_reason", "simulated", "kvm_usable", "kvm_note", "cpus", "mhz",
-                            "memory_mb", "numa_nodes", "facts", "refreshed", "created"]
+        read_only_fields = [
+            "state",
+            "state_reason",
+            "simulated",
+            "kvm_usable",
+            "kvm_note",
+            "cpus",
+            "mhz",
+            "memory_mb",
+            "numa_nodes",
+            "facts",
+            "refreshed",
+            "created",
+        ]
         # A path to credentials on the portal's machine: accepted, never shown back.
         extra_kwargs = {"credentials_path": {"write_only": True, "required": False}}
 
@@ -80,23 +124,62 @@ class HostStateSerializer(StrictFieldsMixin, serializers.Serializer):
 class FlavorSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSerializer):
     class Meta:
         model = Flavor
-        fields = ["id", "name", "vcpus", "ram_mb", "disk_gb", "cpu_shares", "cpu_reservation_mhz", "cpu_limit_pct",
-                  "cpu_policy", "numa_nodes", "hugepages", "nic_queues", "disk_bus", "watchdog", "linked_clone",
-                  "memory_slots", "max_ram_mb", "visibility", "project", "created"]
+        fields = [
+            "id",
+            "name",
+            "vcpus",
+            "ram_mb",
+            "disk_gb",
+            "cpu_shares",
+            "cpu_reservation_mhz",
+            "cpu_limit_pct",
+            "cpu_policy",
+            "numa_nodes",
+            "hugepages",
+            "nic_queues",
+            "disk_bus",
+            "watchdog",
+            "linked_clone",
+            "memory_slots",
+            "max_ram_mb",
+            "visibility",
+            "project",
+            "created",
+        ]
         read_only_fields = ["created"]
 
 
 class ImageSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSerializer):
     class Meta:
         model = Image
-        fields = ["id", "name", "format", "size_bytes", "virtual_size_gb", "checksum_sha256", "min_disk_gb",
-                  "min_ram_mb", "os_type", "visibility", "project", "pool", "volume", "state", "state_reason",
-                  "kernel_path", "initrd_path", "kernel_cmdline", "created"]
+        fields = [
+            "id",
+            "name",
+            "format",
+            "size_bytes",
+            "virtual_size_gb",
+            "checksum_sha256",
+            "min_disk_gb",
+            "min_ram_mb",
+            "os_type",
+            "visibility",
+            "project",
+            "pool",
+            "volume",
+            "state",
+            "state_reason",
+            "kernel_path",
+            "initrd_path",
+            "kernel_cmdline",
+            "created",
+        ]
         read_only_fields = ["state_reason", "created"]
 
 
 class ImageImportSerializer(StrictFieldsMixin, serializers.Serializer):
-    path = serializers.CharField(max_length=1000, help_text="A file under NUBES_IMAGE_IMPORT_ROOTS on the portal's machine")
+    path = serializers.CharField(
+        max_length=1000, help_text="A file under NUBES_IMAGE_IMPORT_ROOTS on the portal's machine"
+    )
 
 
 class KeyPairSerializer(StrictFieldsMixin, ModelCleanMixin, ProjectOwnedSerializer):
@@ -127,15 +210,42 @@ def generate_key_pair():
     """(OpenSSH public key, PEM private key) of a new Ed25519 key."""
     key = Ed25519PrivateKey.generate()
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption())
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
     return f"{public.decode()} {KEY_COMMENT}", private.decode()
 
 
-INSTANCE_FIELDS = ["id", "uuid", "name", "project", "flavor", "flavor_name", "image", "image_name", "host",
-                   "host_name", "simulated", "key_pair", "state", "state_reason", "power_state", "locked", "vcpus",
-                   "ram_mb", "disk_gb", "balloon_mb", "cpu_shares", "cpu_limit_pct", "domain_name", "created",
-                   "updated", "launched", "ha_priority", "console_refusal"]
+INSTANCE_FIELDS = [
+    "id",
+    "uuid",
+    "name",
+    "project",
+    "flavor",
+    "flavor_name",
+    "image",
+    "image_name",
+    "host",
+    "host_name",
+    "simulated",
+    "key_pair",
+    "state",
+    "state_reason",
+    "power_state",
+    "locked",
+    "vcpus",
+    "ram_mb",
+    "disk_gb",
+    "balloon_mb",
+    "cpu_shares",
+    "cpu_limit_pct",
+    "domain_name",
+    "created",
+    "updated",
+    "launched",
+    "ha_priority",
+    "console_refusal",
+]
 
 
 class InstanceSerializer(serializers.ModelSerializer):
@@ -154,7 +264,6 @@ class InstanceSerializer(serializers.ModelSerializer):
         fields = INSTANCE_FIELDS
         read_only_fields = INSTANCE_FIELDS
 
-
     def get_console_refusal(self, instance):
         return console.refusal(instance)
 
@@ -164,13 +273,19 @@ class InstanceCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
     flavor = serializers.PrimaryKeyRelatedField(queryset=Flavor.objects.all())
     image = serializers.PrimaryKeyRelatedField(queryset=Image.objects.all())
     key_pair = serializers.PrimaryKeyRelatedField(queryset=KeyPair.objects.none(), required=False, allow_null=True)
-    host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), required=False, write_only=True,
-                                              help_text="Cloud admins only")
-    cluster = serializers.PrimaryKeyRelatedField(queryset=Cluster.objects.all(), required=False, write_only=True,
-                                                 help_text="Cloud admins only")
-    networks = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
-                                     write_only=True, max_length=MAX_NICS,
-                                     help_text="Ids of networks to attach (one port and NIC each, in this order)")
+    host = serializers.PrimaryKeyRelatedField(
+        queryset=Host.objects.all(), required=False, write_only=True, help_text="Cloud admins only"
+    )
+    cluster = serializers.PrimaryKeyRelatedField(
+        queryset=Cluster.objects.all(), required=False, write_only=True, help_text="Cloud admins only"
+    )
+    networks = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        write_only=True,
+        max_length=MAX_NICS,
+        help_text="Ids of networks to attach (one port and NIC each, in this order)",
+    )
 
     class Meta:
         model = Instance
@@ -207,8 +322,9 @@ class RebuildSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class HaPrioritySerializer(StrictFieldsMixin, serializers.Serializer):
-    ha_priority = serializers.ChoiceField(choices=HaPriority.choices,
-                                          help_text="HA restart priority: 0 not protected, 1 low, 2 medium, 3 high")
+    ha_priority = serializers.ChoiceField(
+        choices=HaPriority.choices, help_text="HA restart priority: 0 not protected, 1 low, 2 medium, 3 high"
+    )
 
 
 class BalloonSerializer(StrictFieldsMixin, serializers.Serializer):

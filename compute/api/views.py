@@ -1,4 +1,5 @@
 """Compute API viewsets: declarations plus one line per action, each calling a service."""
+
 import io
 
 from django.db.models import ProtectedError
@@ -76,8 +77,9 @@ class HostViewSet(ProtectedDestroyMixin, AdminResourceViewSet):
         """Start, stop or unmerge KSM on a host whose /sys the portal reads (202 with the Operation)."""
         serializer = s.KsmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return accepted(overcommit.set_ksm(request.user, self.get_object(), serializer.validated_data["run"], request),
-                        request)
+        return accepted(
+            overcommit.set_ksm(request.user, self.get_object(), serializer.validated_data["run"], request), request
+        )
 
 
 class CatalogViewSet(ProtectedDestroyMixin, AdminResourceViewSet):
@@ -118,8 +120,10 @@ class ImageViewSet(CatalogViewSet):
     def import_path(self, request, pk=None):
         serializer = s.ImageImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return accepted(images.import_from_path(request.user, self.get_object(), serializer.validated_data["path"],
-                                                request), request)
+        return accepted(
+            images.import_from_path(request.user, self.get_object(), serializer.validated_data["path"], request),
+            request,
+        )
 
 
 class KeyPairViewSet(ProjectScopedViewSet):
@@ -199,26 +203,30 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         instance = self.get_object()
         data = self._valid(s.StopSerializer)
         timeout = SHUTDOWN_TIMEOUT_S if data["timeout"] is None else data["timeout"]
-        return accepted(services.stop(request.user, instance, timeout=timeout, force=data["force"], request=request),
-                        request)
+        return accepted(
+            services.stop(request.user, instance, timeout=timeout, force=data["force"], request=request), request
+        )
 
     @action(detail=True, methods=["post"], serializer_class=s.RebootSerializer)
     def reboot(self, request, pk=None):
         instance = self.get_object()
-        return accepted(services.reboot(request.user, instance, request=request, **self._valid(s.RebootSerializer)),
-                        request)
+        return accepted(
+            services.reboot(request.user, instance, request=request, **self._valid(s.RebootSerializer)), request
+        )
 
     @action(detail=True, methods=["post"], serializer_class=s.ResizeSerializer)
     def resize(self, request, pk=None):
         instance = self.get_object()
-        return accepted(services.resize(request.user, instance, self._valid(s.ResizeSerializer)["flavor"], request),
-                        request)
+        return accepted(
+            services.resize(request.user, instance, self._valid(s.ResizeSerializer)["flavor"], request), request
+        )
 
     @action(detail=True, methods=["post"], serializer_class=s.RebuildSerializer)
     def rebuild(self, request, pk=None):
         instance = self.get_object()
-        return accepted(services.rebuild(request.user, instance, self._valid(s.RebuildSerializer)["image"], request),
-                        request)
+        return accepted(
+            services.rebuild(request.user, instance, self._valid(s.RebuildSerializer)["image"], request), request
+        )
 
     @action(detail=True, methods=["post"], url_path="set-balloon", serializer_class=s.BalloonSerializer)
     def set_balloon(self, request, pk=None):
@@ -229,13 +237,15 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["post"], url_path="set-cpu-qos", serializer_class=s.CpuQosSerializer)
     def set_cpu_qos(self, request, pk=None):
         instance = self.get_object()
-        return accepted(services.set_cpu_qos(request.user, instance, request=request, **self._valid(s.CpuQosSerializer)),
-                        request)
+        return accepted(
+            services.set_cpu_qos(request.user, instance, request=request, **self._valid(s.CpuQosSerializer)), request
+        )
 
     @action(detail=True, methods=["post"], url_path="set-ha", serializer_class=s.HaPrioritySerializer)
     def set_ha(self, request, pk=None):
-        instance = services.set_ha_priority(request.user, self.get_object(),
-                                            self._valid(s.HaPrioritySerializer)["ha_priority"], request)
+        instance = services.set_ha_priority(
+            request.user, self.get_object(), self._valid(s.HaPrioritySerializer)["ha_priority"], request
+        )
         return Response(s.InstanceSerializer(instance).data, status=status.HTTP_200_OK)
 
     @action(detail=True, methods=["post"], url_path="console-token")

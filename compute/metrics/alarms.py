@@ -2,6 +2,7 @@
 collection; an alarm is pending while the condition holds for less than the duration,
 raised once it held long enough, and cleared when it stops holding. Raises and clears are
 published to the object's group and, for instance alarms, to the project's group."""
+
 import operator
 
 from django.db import transaction
@@ -12,8 +13,12 @@ from compute.models import Alarm, AlarmRule
 from compute.models.metrics import OPEN_ALARM_STATES, AlarmState, Comparison, Scope
 from portal import realtime
 
-COMPARE = {Comparison.GT: operator.gt, Comparison.GE: operator.ge, Comparison.LT: operator.lt,
-           Comparison.LE: operator.le}
+COMPARE = {
+    Comparison.GT: operator.gt,
+    Comparison.GE: operator.ge,
+    Comparison.LT: operator.lt,
+    Comparison.LE: operator.le,
+}
 ALARM_EVENT = "alarm"
 RAISE, CLEAR, START, DROP = "raise", "clear", "start", "drop"
 
@@ -52,8 +57,10 @@ def evaluate(scope, readings, ts):
     rules = rules_for(scope, readings) if readings else []
     if not rules:
         return [], []
-    open_alarms = {(a.rule_id, a.object_id): a for a in
-                   Alarm.objects.filter(rule__in=rules, state__in=OPEN_ALARM_STATES, object_id__in=list(readings))}
+    open_alarms = {
+        (a.rule_id, a.object_id): a
+        for a in Alarm.objects.filter(rule__in=rules, state__in=OPEN_ALARM_STATES, object_id__in=list(readings))
+    }
     raised, cleared = [], []
     with transaction.atomic():
         for rule in rules:
@@ -62,8 +69,13 @@ def evaluate(scope, readings, ts):
                     continue
                 value = values.get(rule.metric)
                 alarm = open_alarms.get((rule.pk, object_id))
-                step = transition(alarm.state if alarm else None, alarm.breach_since if alarm else ts,
-                                  breached(rule, value), ts, rule.duration_s)
+                step = transition(
+                    alarm.state if alarm else None,
+                    alarm.breach_since if alarm else ts,
+                    breached(rule, value),
+                    ts,
+                    rule.duration_s,
+                )
                 if step is None:
                     continue
                 changed = _apply(step, rule, alarm, scope, object_id, name, project_id, value, ts)
@@ -81,8 +93,14 @@ def _apply(step, rule, alarm, scope, object_id, name, project_id, value, ts):
         alarm.delete()
         return alarm
     if alarm is None:
-        alarm = Alarm(rule=rule, project_id=project_id if scope == Scope.INSTANCE else None, scope=scope,
-                      object_id=object_id, object_name=name[:255], breach_since=ts)
+        alarm = Alarm(
+            rule=rule,
+            project_id=project_id if scope == Scope.INSTANCE else None,
+            scope=scope,
+            object_id=object_id,
+            object_name=name[:255],
+            breach_since=ts,
+        )
     alarm.value = value if value is not None else alarm.value
     if step == RAISE:
         alarm.state, alarm.raised_at = AlarmState.RAISED, timezone.now()

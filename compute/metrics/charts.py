@@ -1,10 +1,11 @@
 """Initial Plotly figures, built on the server with the plotly package from stored samples;
 the browser then appends points from websocket messages (static/js/live_charts.js) with
 Plotly.extendTraces, keeping at most WINDOW points per trace."""
+
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 
@@ -42,13 +43,19 @@ class Chart:
 
 def _when(ts):
     # Plotly reads zone-less timestamps; the browser appends the same UTC form.
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _layout(title, y_title):
-    return go.Layout(title={"text": title, "font": {"size": 13}}, height=CHART_HEIGHT,
-                     margin={"l": 50, "r": 10, "t": 30, "b": 30}, yaxis={"title": y_title, "rangemode": "tozero"},
-                     xaxis={"type": "date"}, legend={"orientation": "h", "y": -0.25}, showlegend=True)
+    return go.Layout(
+        title={"text": title, "font": {"size": 13}},
+        height=CHART_HEIGHT,
+        margin={"l": 50, "r": 10, "t": 30, "b": 30},
+        yaxis={"title": y_title, "rangemode": "tozero"},
+        xaxis={"type": "date"},
+        legend={"orientation": "h", "y": -0.25},
+        showlegend=True,
+    )
 
 
 def _history(scope, object_id, metric, now):
@@ -63,22 +70,35 @@ def build(dom_id, title, lines, now=None):
     traces = []
     for scope, object_id, metric, name in lines:
         points = _history(scope, object_id, metric, now)[-WINDOW:]
-        figure.add_trace(go.Scatter(x=[_when(ts) for ts, _ in points], y=[v for _, v in points], mode="lines",
-                                    name=name))
+        figure.add_trace(
+            go.Scatter(x=[_when(ts) for ts, _ in points], y=[v for _, v in points], mode="lines", name=name)
+        )
         traces.append({"group": f"compute.{scope}.{object_id}", "id": object_id, "metric": metric})
     return Chart(dom_id, title, json.loads(figure.to_json()), traces)
 
 
 def instance_charts(instance, now=None):
-    return [build(f"chart-instance-{instance.pk}-{index}", title,
-                  [(Scope.INSTANCE, instance.pk, metric, INSTANCE_METRICS[metric][1]) for metric in metrics], now)
-            for index, (title, metrics) in enumerate(INSTANCE_CHARTS)]
+    return [
+        build(
+            f"chart-instance-{instance.pk}-{index}",
+            title,
+            [(Scope.INSTANCE, instance.pk, metric, INSTANCE_METRICS[metric][1]) for metric in metrics],
+            now,
+        )
+        for index, (title, metrics) in enumerate(INSTANCE_CHARTS)
+    ]
 
 
 def host_charts(host, now=None):
-    return [build(f"chart-host-{host.pk}-{index}", title,
-                  [(Scope.HOST, host.pk, metric, HOST_METRICS[metric][1]) for metric in metrics], now)
-            for index, (title, metrics) in enumerate(HOST_CHARTS)]
+    return [
+        build(
+            f"chart-host-{host.pk}-{index}",
+            title,
+            [(Scope.HOST, host.pk, metric, HOST_METRICS[metric][1]) for metric in metrics],
+            now,
+        )
+        for index, (title, metrics) in enumerate(HOST_CHARTS)
+    ]
 
 
 def overview_chart(dom_id, title, objects, scope, metric="cpu_pct", now=None):
@@ -91,7 +111,12 @@ def migration_figure(migration):
     samples = (migration.samples or []) if migration is not None else []
     figure = go.Figure(layout=_layout("Memory remaining MiB", "MiB"))
     figure.update_layout(xaxis={"type": "linear", "title": "seconds"}, showlegend=False)
-    figure.add_trace(go.Scatter(x=[s.get("t", 0) for s in samples],
-                                y=[round(s.get("memory_remaining", 0) / MIB, 1) for s in samples],
-                                mode="lines+markers", name="remaining"))
+    figure.add_trace(
+        go.Scatter(
+            x=[s.get("t", 0) for s in samples],
+            y=[round(s.get("memory_remaining", 0) / MIB, 1) for s in samples],
+            mode="lines+markers",
+            name="remaining",
+        )
+    )
     return json.loads(figure.to_json())

@@ -1,6 +1,7 @@
 """Collect one host: ONE getAllDomainStats call (hypervisor.bulk_domain_stats) plus the node's
 CPU and memory, rates against the host's last counters, samples written in bulk, alarms
 evaluated, and every value published to the instance, host and cluster groups."""
+
 import logging
 import time
 from dataclasses import dataclass
@@ -36,8 +37,12 @@ def collect_host(host, at=None, publish=True):
     node = hv.node_stats(host.uri, at)
     ts = int(node.timestamp)
     cursor, _ = MetricCursor.objects.get_or_create(host=host)
-    owners = {str(uuid): (pk, project_id, name) for pk, uuid, project_id, name in
-              Instance.objects.filter(uuid__in=[s.uuid for s in stats]).values_list("pk", "uuid", "project_id", "name")}
+    owners = {
+        str(uuid): (pk, project_id, name)
+        for pk, uuid, project_id, name in Instance.objects.filter(uuid__in=[s.uuid for s in stats]).values_list(
+            "pk", "uuid", "project_id", "name"
+        )
+    }
     readings, samples, per_instance = {}, [], {}
     for record in stats:
         current = maths.reading(record, maths.DOMAIN_FIELDS)
@@ -55,8 +60,12 @@ def collect_host(host, at=None, publish=True):
         InstanceSample.objects.bulk_create(samples, batch_size=BULK_BATCH)
         HostSample.objects.create(host=host, ts=ts, simulated=node.simulated, **host_values)
         cursor.at, cursor.node, cursor.domains = node.timestamp, node_reading, readings
-        cursor.latest = {"ts": ts, "simulated": node.simulated, "host": host_values,
-                         "instances": {str(pk): values for pk, (_n, _p, values) in per_instance.items()}}
+        cursor.latest = {
+            "ts": ts,
+            "simulated": node.simulated,
+            "host": host_values,
+            "instances": {str(pk): values for pk, (_n, _p, values) in per_instance.items()},
+        }
         cursor.save()
     alarms.evaluate(Scope.INSTANCE, per_instance, ts)
     alarms.evaluate(Scope.HOST, {host.pk: (host.name, None, host_values)}, ts)
@@ -67,9 +76,18 @@ def collect_host(host, at=None, publish=True):
 
 def publish_collection(host, ts, simulated, host_values, per_instance):
     for pk, (_name, _project, values) in per_instance.items():
-        realtime.publish(f"compute.instance.{pk}", METRICS_EVENT,
-                         {"scope": Scope.INSTANCE, "id": pk, "ts": ts, "simulated": simulated, "values": values})
-    message = {"scope": Scope.HOST, "id": host.pk, "name": host.name, "ts": ts, "simulated": simulated,
-               "values": host_values}
+        realtime.publish(
+            f"compute.instance.{pk}",
+            METRICS_EVENT,
+            {"scope": Scope.INSTANCE, "id": pk, "ts": ts, "simulated": simulated, "values": values},
+        )
+    message = {
+        "scope": Scope.HOST,
+        "id": host.pk,
+        "name": host.name,
+        "ts": ts,
+        "simulated": simulated,
+        "values": host_values,
+    }
     realtime.publish(host.group, METRICS_EVENT, message)
     realtime.publish(f"compute.cluster.{host.cluster_id}", METRICS_EVENT, message)

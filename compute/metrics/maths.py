@@ -4,6 +4,7 @@ Counters (CPU time, bytes, requests, packets) only grow while a domain lives; wh
 smaller than the last reading the domain restarted (or moved), so the counter began again
 at zero and its increase since then is the reading itself - Prometheus' rule for resets.
 """
+
 NS_PER_S = 1_000_000_000
 KIB_PER_MIB = 1024
 MAX_PERCENT = 100.0
@@ -19,10 +20,24 @@ RATES = {
     "net_rx_packets": "net_rx_pps",
     "net_tx_packets": "net_tx_pps",
 }
-DOMAIN_FIELDS = ("cpu_time_ns", "vcpus", "balloon_current_kib", "balloon_available_kib", "balloon_unused_kib",
-                 "balloon_rss_kib", *RATES)
-NODE_FIELDS = ("cpus", "cpu_user_ns", "cpu_kernel_ns", "cpu_idle_ns", "cpu_iowait_ns", "memory_total_kib",
-               "memory_free_kib")
+DOMAIN_FIELDS = (
+    "cpu_time_ns",
+    "vcpus",
+    "balloon_current_kib",
+    "balloon_available_kib",
+    "balloon_unused_kib",
+    "balloon_rss_kib",
+    *RATES,
+)
+NODE_FIELDS = (
+    "cpus",
+    "cpu_user_ns",
+    "cpu_kernel_ns",
+    "cpu_idle_ns",
+    "cpu_iowait_ns",
+    "memory_total_kib",
+    "memory_free_kib",
+)
 
 
 def counter_delta(previous, current):
@@ -66,7 +81,11 @@ def reading(stats, fields):
 def derive_instance(previous, current):
     """Metrics of one instance from this reading and the last one (None on the first)."""
     used = current.get("balloon_rss_kib")
-    if used is None and current.get("balloon_current_kib") is not None and current.get("balloon_unused_kib") is not None:
+    if (
+        used is None
+        and current.get("balloon_current_kib") is not None
+        and current.get("balloon_unused_kib") is not None
+    ):
         used = current["balloon_current_kib"] - current["balloon_unused_kib"]
     values = {
         "mem_used_mb": mib(used),
@@ -78,8 +97,9 @@ def derive_instance(previous, current):
     if not previous:
         return values
     seconds = current["ts"] - previous["ts"]
-    values["cpu_pct"] = cpu_percent(previous.get("cpu_time_ns"), current.get("cpu_time_ns"), seconds,
-                                    current.get("vcpus"))
+    values["cpu_pct"] = cpu_percent(
+        previous.get("cpu_time_ns"), current.get("cpu_time_ns"), seconds, current.get("vcpus")
+    )
     for counter, metric in RATES.items():
         values[metric] = rate(previous.get(counter), current.get(counter), seconds)
     return values

@@ -2,6 +2,7 @@
 their durations), instances, hosts, migrations and alarms by state, and the latest host and
 instance gauges from the collector. Open to a bearer token (NUBES_METRICS_TOKEN) or to
 clients in NUBES_METRICS_ALLOWED_NETWORKS (default: loopback only)."""
+
 import hmac
 import ipaddress
 
@@ -28,10 +29,15 @@ def _setting(name, read):
 def allowed(request):
     token = _setting("NUBES_METRICS_TOKEN", lambda: env_str("NUBES_METRICS_TOKEN", ""))
     header = request.headers.get("Authorization", "")
-    if token and header.startswith("Bearer ") and hmac.compare_digest(header[len("Bearer "):].encode(), token.encode()):
+    if (
+        token
+        and header.startswith("Bearer ")
+        and hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode())
+    ):
         return True
-    networks = _setting("NUBES_METRICS_ALLOWED_NETWORKS",
-                        lambda: env_list("NUBES_METRICS_ALLOWED_NETWORKS", DEFAULT_NETWORKS))
+    networks = _setting(
+        "NUBES_METRICS_ALLOWED_NETWORKS", lambda: env_list("NUBES_METRICS_ALLOWED_NETWORKS", DEFAULT_NETWORKS)
+    )
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
@@ -55,19 +61,25 @@ class Exposition:
         for labels, value, *suffix in samples:
             label_text = ",".join(f'{key}="{escape(val)}"' for key, val in labels.items())
             metric = f"{PREFIX}{name}{suffix[0] if suffix else ''}"
-            self.lines.append(f"{metric}{{{label_text}}} {float(value):g}" if label_text else f"{metric} {float(value):g}")
+            self.lines.append(
+                f"{metric}{{{label_text}}} {float(value):g}" if label_text else f"{metric} {float(value):g}"
+            )
 
     def text(self):
         return "\n".join(self.lines) + "\n"
 
 
 def _counts(queryset, *fields):
-    return [({f: row[f] for f in fields}, row["n"]) for row in queryset.values(*fields).annotate(n=Count("pk")).order_by(*fields)]
+    return [
+        ({f: row[f] for f in fields}, row["n"])
+        for row in queryset.values(*fields).annotate(n=Count("pk")).order_by(*fields)
+    ]
 
 
 def _durations():
     finished = Operation.objects.filter(started__isnull=False, finished__isnull=False).annotate(
-        took=ExpressionWrapper(F("finished") - F("started"), output_field=DurationField()))
+        took=ExpressionWrapper(F("finished") - F("started"), output_field=DurationField())
+    )
     rows = finished.values("kind").annotate(total=Sum("took"), n=Count("pk")).order_by("kind")
     samples = []
     for row in rows:
@@ -88,8 +100,16 @@ def _gauges(out):
             value = cursor.latest.get("host", {}).get(metric)
             host = hosts[cursor.host_id]
             if value is not None:
-                samples.append(({"host": host.name, "cluster": host.cluster.name,
-                                 "simulated": str(bool(cursor.latest.get("simulated"))).lower()}, value))
+                samples.append(
+                    (
+                        {
+                            "host": host.name,
+                            "cluster": host.cluster.name,
+                            "simulated": str(bool(cursor.latest.get("simulated"))).lower(),
+                        },
+                        value,
+                    )
+                )
         out.family(f"host_{metric}", "gauge", f"{help_text} ({unit or 'count'})", samples)
     for metric, (unit, help_text) in INSTANCE_METRICS.items():
         samples = []
@@ -97,17 +117,31 @@ def _gauges(out):
             for pk, values in cursor.latest.get("instances", {}).items():
                 instance = instances.get(int(pk))
                 if instance is not None and values.get(metric) is not None:
-                    samples.append(({"instance": instance.name, "uuid": instance.uuid, "project": instance.project.name,
-                                     "host": hosts[cursor.host_id].name}, values[metric]))
+                    samples.append(
+                        (
+                            {
+                                "instance": instance.name,
+                                "uuid": instance.uuid,
+                                "project": instance.project.name,
+                                "host": hosts[cursor.host_id].name,
+                            },
+                            values[metric],
+                        )
+                    )
         out.family(f"instance_{metric}", "gauge", f"{help_text} ({unit or 'count'})", samples)
 
 
 def render():
     out = Exposition()
-    out.family("operations_total", "counter", "Operations by kind and status",
-               _counts(Operation.objects.all(), "kind", "status"))
-    out.family("operation_duration_seconds", "summary", "Time from start to finish of finished operations",
-               _durations())
+    out.family(
+        "operations_total",
+        "counter",
+        "Operations by kind and status",
+        _counts(Operation.objects.all(), "kind", "status"),
+    )
+    out.family(
+        "operation_duration_seconds", "summary", "Time from start to finish of finished operations", _durations()
+    )
     out.family("instances", "gauge", "Instances by state", _counts(Instance.objects.all(), "state"))
     out.family("hosts", "gauge", "Hosts by state", _counts(Host.objects.all(), "state"))
     out.family("migrations_total", "counter", "Migrations by state", _counts(Migration.objects.all(), "state"))

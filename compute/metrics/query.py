@@ -1,6 +1,7 @@
 """Series for the API and the charts: one metric of an instance, a host or a cluster over a
 time range, averaged into steps, read from the finest resolution that still covers the
 range. Cluster series combine the cluster's hosts per step."""
+
 import time
 from dataclasses import dataclass
 
@@ -83,8 +84,12 @@ def series(request, now=None):
     rows = rows.filter(resolution=resolution, ts__gte=request.start, ts__lt=request.end)
     if request.scope == Scope.CLUSTER:
         # First per host and step, then across hosts: a sum must not add a host's repeats.
-        per_host = (rows.annotate(bucket=bucket_of("ts", request.step)).values("host_id", "bucket")
-                    .annotate(v=Avg(request.metric)).order_by())
+        per_host = (
+            rows.annotate(bucket=bucket_of("ts", request.step))
+            .values("host_id", "bucket")
+            .annotate(v=Avg(request.metric))
+            .order_by()
+        )
         points = {}
         for row in per_host:
             if row["v"] is not None:
@@ -92,10 +97,23 @@ def series(request, now=None):
         averaged = request.metric in CLUSTER_AVERAGED
         values = sorted((bucket, sum(vs) / len(vs) if averaged else sum(vs)) for bucket, vs in points.items())
     else:
-        values = [(row["bucket"], row["v"]) for row in
-                  rows.annotate(bucket=bucket_of("ts", request.step)).values("bucket")
-                  .annotate(v=Avg(request.metric)).order_by("bucket") if row["v"] is not None]
+        values = [
+            (row["bucket"], row["v"])
+            for row in rows.annotate(bucket=bucket_of("ts", request.step))
+            .values("bucket")
+            .annotate(v=Avg(request.metric))
+            .order_by("bucket")
+            if row["v"] is not None
+        ]
     unit = (INSTANCE_METRICS if request.scope == Scope.INSTANCE else HOST_METRICS)[request.metric][0]
-    return {"scope": request.scope, "id": request.object_id, "metric": request.metric, "unit": unit,
-            "start": request.start, "end": request.end, "step": request.step, "resolution": resolution,
-            "points": [[bucket, round(value, 3)] for bucket, value in values]}
+    return {
+        "scope": request.scope,
+        "id": request.object_id,
+        "metric": request.metric,
+        "unit": unit,
+        "start": request.start,
+        "end": request.end,
+        "step": request.step,
+        "resolution": resolution,
+        "points": [[bucket, round(value, 3)] for bucket, value in values],
+    }

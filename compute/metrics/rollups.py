@@ -1,6 +1,7 @@
 """Retention and downsampling: raw samples for an hour, 1-minute averages for a day,
 10-minute averages for 30 days (each a setting). Rollups only cover complete buckets and
 continue from the newest bucket already written, so running them again adds nothing."""
+
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -32,7 +33,10 @@ class Series:
     metrics: tuple
 
 
-SERIES = (Series(InstanceSample, "instance_id", tuple(INSTANCE_METRICS)), Series(HostSample, "host_id", tuple(HOST_METRICS)))
+SERIES = (
+    Series(InstanceSample, "instance_id", tuple(INSTANCE_METRICS)),
+    Series(HostSample, "host_id", tuple(HOST_METRICS)),
+)
 
 
 def retention(resolution):
@@ -60,12 +64,23 @@ def rollup(series, source, target, now):
         start = oldest // target * target
     if start >= end:
         return 0
-    rows = (model.objects.filter(resolution=source, ts__gte=start, ts__lt=end)
-            .annotate(bucket=bucket_of("ts", target)).values(series.key, "bucket")
-            .annotate(sim=Count("pk", filter=Q(simulated=True)), **{f"avg_{m}": Avg(m) for m in series.metrics})
-            .order_by())
-    made = [model(**{series.key: row[series.key]}, ts=row["bucket"], resolution=target, simulated=row["sim"] > 0,
-                  **{m: row[f"avg_{m}"] for m in series.metrics}) for row in rows]
+    rows = (
+        model.objects.filter(resolution=source, ts__gte=start, ts__lt=end)
+        .annotate(bucket=bucket_of("ts", target))
+        .values(series.key, "bucket")
+        .annotate(sim=Count("pk", filter=Q(simulated=True)), **{f"avg_{m}": Avg(m) for m in series.metrics})
+        .order_by()
+    )
+    made = [
+        model(
+            **{series.key: row[series.key]},
+            ts=row["bucket"],
+            resolution=target,
+            simulated=row["sim"] > 0,
+            **{m: row[f"avg_{m}"] for m in series.metrics},
+        )
+        for row in rows
+    ]
     model.objects.bulk_create(made, batch_size=BULK_BATCH)
     return len(made)
 

@@ -1,5 +1,6 @@
 """Celery tasks of monitoring: the beat entry fans out one collection task per host; a
 second entry rolls samples up and prunes them (schedule in compute.live)."""
+
 import logging
 import time
 

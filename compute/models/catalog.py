@@ -1,15 +1,23 @@
 """What instances are made from: flavors, images and key pairs."""
+
 import base64
 import hashlib
 
-from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from compute.choices import (
-    DEFAULT_POOL, CpuPolicy, DiskBus, ImageFormat, ImageState, OsType, Visibility, WatchdogAction,
+    DEFAULT_POOL,
+    CpuPolicy,
+    DiskBus,
+    ImageFormat,
+    ImageState,
+    OsType,
+    Visibility,
+    WatchdogAction,
 )
 from portal.models.tenancy import NAME_VALIDATOR, Project, ProjectOwned
 
@@ -41,8 +49,9 @@ class CatalogQuerySet(models.QuerySet):
 
 class CatalogItem(models.Model):
     visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC)
-    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.PROTECT,
-                                related_name="%(app_label)s_%(class)ss")
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.PROTECT, related_name="%(app_label)s_%(class)ss"
+    )
 
     objects = CatalogQuerySet.as_manager()
 
@@ -62,21 +71,35 @@ class Flavor(CatalogItem):
     ram_mb = models.PositiveIntegerField(validators=[MinValueValidator(64), MaxValueValidator(MAX_RAM_MB)])
     disk_gb = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_DISK_GB)])
     # CPU QoS: relative weight, a guaranteed MHz (admission in placement), a cap in % of a core.
-    cpu_shares = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(2), MaxValueValidator(MAX_CPU_SHARES)])
+    cpu_shares = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(2), MaxValueValidator(MAX_CPU_SHARES)]
+    )
     cpu_reservation_mhz = models.PositiveIntegerField(default=0)
-    cpu_limit_pct = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)],
-                                                     help_text="Cap per vCPU, in % of one host CPU")
+    cpu_limit_pct = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Cap per vCPU, in % of one host CPU",
+    )
     cpu_policy = models.CharField(max_length=16, choices=CpuPolicy.choices, default=CpuPolicy.SHARED)
-    numa_nodes = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(MAX_NUMA_NODES)])
+    numa_nodes = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(MAX_NUMA_NODES)]
+    )
     hugepages = models.BooleanField(default=False)
-    nic_queues = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_NIC_QUEUES)])
+    nic_queues = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_NIC_QUEUES)]
+    )
     disk_bus = models.CharField(max_length=16, choices=DiskBus.choices, default=DiskBus.VIRTIO)
     watchdog = models.CharField(max_length=16, choices=WatchdogAction.choices, default=WatchdogAction.NONE, blank=True)
     linked_clone = models.BooleanField(default=True, help_text="Root disk as a qcow2 overlay of the image")
     # Memory hotplug: <maxMemory slots=...>; 0 slots = off.
     memory_slots = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(MAX_MEMORY_SLOTS)])
-    max_ram_mb = models.PositiveIntegerField(null=True, blank=True, validators=[MaxValueValidator(MAX_RAM_MB)],
-                                             help_text="Memory hotplug ceiling (with memory slots)")
+    max_ram_mb = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_RAM_MB)],
+        help_text="Memory hotplug ceiling (with memory slots)",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

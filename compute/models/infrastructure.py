@@ -1,4 +1,5 @@
 """Clusters and the hosts in them (cloud-admin resources)."""
+
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -6,7 +7,10 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 from compute.choices import (
-    DEFAULT_CPU_OVERCOMMIT, DEFAULT_DISK_OVERCOMMIT, DEFAULT_RAM_OVERCOMMIT, HostState,
+    DEFAULT_CPU_OVERCOMMIT,
+    DEFAULT_DISK_OVERCOMMIT,
+    DEFAULT_RAM_OVERCOMMIT,
+    HostState,
 )
 from portal.models.tenancy import NAME_VALIDATOR
 

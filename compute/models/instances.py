@@ -1,4 +1,5 @@
 """Instances, what happened to them, and domains found on hosts that are not ours."""
+
 import base64
 import hashlib
 import uuid
@@ -9,7 +10,12 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from compute.choices import (
-    DOMAIN_PREFIX, MAX_USER_DATA_BYTES, ROOT_VOLUME_SUFFIX, EventSource, InstanceState, PowerState,
+    DOMAIN_PREFIX,
+    MAX_USER_DATA_BYTES,
+    ROOT_VOLUME_SUFFIX,
+    EventSource,
+    InstanceState,
+    PowerState,
 )
 from compute.models.catalog import Flavor, Image, KeyPair
 from compute.models.infrastructure import Host
@@ -74,7 +80,9 @@ class Instance(ProjectOwned):
     # The VNC port libvirt gave the running domain (real hosts; read by the tasks, used by the proxy).
     vnc_port = models.PositiveIntegerField(null=True, blank=True)
     ha_priority = models.PositiveSmallIntegerField(choices=HaPriority.choices, default=HaPriority.MEDIUM)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     updated = models.DateTimeField(auto_now=True)
     launched = models.DateTimeField(null=True, blank=True)
@@ -119,7 +127,9 @@ class InstanceEvent(models.Model):
     source = models.CharField(max_length=16, choices=EventSource.choices)
     kind = models.CharField(max_length=64)
     detail = models.CharField(max_length=500, blank=True)
-    operation = models.ForeignKey("portal.Operation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    operation = models.ForeignKey(
+        "portal.Operation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created", "-id"]

@@ -1,5 +1,6 @@
 """Metric samples (one wide row per object and instant), the collector's last counters per
 host, and threshold alarms."""
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -115,16 +116,18 @@ class AlarmRule(models.Model):
 
     name = models.CharField(max_length=63)
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.CASCADE, related_name="alarm_rules")
-    scope = models.CharField(max_length=16, choices=[(Scope.INSTANCE, "Instance"), (Scope.HOST, "Host")],
-                             default=Scope.INSTANCE)
+    scope = models.CharField(
+        max_length=16, choices=[(Scope.INSTANCE, "Instance"), (Scope.HOST, "Host")], default=Scope.INSTANCE
+    )
     target_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="One instance or host; empty = all")
     metric = models.CharField(max_length=32)
     comparison = models.CharField(max_length=2, choices=Comparison.choices, default=Comparison.GT)
     threshold = models.FloatField()
     duration_s = models.PositiveIntegerField(default=0)
     enabled = models.BooleanField(default=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     objects = AlarmRuleQuerySet.as_manager()
@@ -177,8 +180,13 @@ class Alarm(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        constraints = [models.UniqueConstraint(fields=["rule", "object_id"], condition=models.Q(state__in=OPEN_ALARM_STATES),
-                                               name="one_open_alarm_per_rule_and_object")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "object_id"],
+                condition=models.Q(state__in=OPEN_ALARM_STATES),
+                name="one_open_alarm_per_rule_and_object",
+            )
+        ]
 
     def __str__(self):
         return f"{self.rule.name} on {self.scope} {self.object_name or self.object_id} [{self.state}]"

@@ -1,4 +1,5 @@
 """Migrations of instances between hosts: what was asked, how it went, and its progress samples."""
+
 from django.conf import settings
 from django.db import models
 
@@ -66,14 +67,16 @@ class Migration(models.Model):
     postcopy_requested = models.BooleanField(default=False)
     postcopy_used = models.BooleanField(default=False)
     simulated = models.BooleanField(default=False)
-    operation = models.OneToOneField("portal.Operation", null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="migration")
+    operation = models.OneToOneField(
+        "portal.Operation", null=True, blank=True, on_delete=models.SET_NULL, related_name="migration"
+    )
     # An evacuation's host: the next waiting migration starts when one of these ends.
     evacuating = models.ForeignKey(Host, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reason = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)
-    requester = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="+")
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)

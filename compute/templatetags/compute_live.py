@@ -1,5 +1,6 @@
 """Template tags of the live panels: metric charts and an instance's migration, usable as a
 one-line include in any page that has the instance or host in its context."""
+
 from django import template
 
 from compute.choices import HostState
@@ -41,6 +42,13 @@ def instance_migration(context, instance):
     last = current or Migration.objects.filter(instance=instance).select_related("source", "target").first()
     form = MigrateForm(instance=instance) if user.is_staff else None
     targets = form.fields["target_host"].queryset if form else ()
-    return {"instance": instance, "migration": last, "active": current is not None, "targets": targets,
-            "form": form, "staff": user.is_staff, "figure": charts.migration_figure(last),
-            "csrf_token": context.get("csrf_token")}
+    return {
+        "instance": instance,
+        "migration": last,
+        "active": current is not None,
+        "targets": targets,
+        "form": form,
+        "staff": user.is_staff,
+        "figure": charts.migration_figure(last),
+        "csrf_token": context.get("csrf_token"),
+    }

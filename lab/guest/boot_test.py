@@ -8,6 +8,7 @@ Reads lab/state/lab.json (lab/up.sh must have run). Uses virsh only; the domain
 XML comes from domain_xml.py (xml.etree). Prints timings; exits non-zero on
 failure. Importable: boot(), wait_heartbeat(), migrate(), remove().
 """
+
 import argparse
 import json
 import os
@@ -35,8 +36,7 @@ def load_lab(path=LAB_JSON):
 
 
 def virsh(uri, *args, timeout=120):
-    proc = subprocess.run(["virsh", "-q", "-c", uri, *args], capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(["virsh", "-q", "-c", uri, *args], capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise LabError("virsh -c %s %s: %s" % (uri, " ".join(args), proc.stderr.strip()))
     return proc.stdout
@@ -72,10 +72,17 @@ def boot(lab, name, uri=None, ovn_port=None, mac=None):
     log = serial_log(lab, name)
     if os.path.exists(log):
         os.unlink(log)
-    xml = domain_xml.build(name, lab["guest"]["kernel"], lab["guest"]["initrd"], log,
-                           virt_type=lab["kvm"]["virt_type"],
-                           memory_mib=lab["guest"]["memory_mib"],
-                           cmdline=lab["guest"]["cmdline"], ovn_port=ovn_port, mac=mac)
+    xml = domain_xml.build(
+        name,
+        lab["guest"]["kernel"],
+        lab["guest"]["initrd"],
+        log,
+        virt_type=lab["kvm"]["virt_type"],
+        memory_mib=lab["guest"]["memory_mib"],
+        cmdline=lab["guest"]["cmdline"],
+        ovn_port=ovn_port,
+        mac=mac,
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as f:
         f.write(xml)
     try:
@@ -119,22 +126,25 @@ def main(argv=None):
         log = boot(lab, a.name)
         t_start = time.monotonic() - t0
         n, t_hb = wait_heartbeat(log, timeout=a.timeout)
-        print("booted %s on %s (type %s): start %.1fs, first heartbeat %.1fs after start"
-              % (a.name, where, lab["kvm"]["virt_type"], t_start, t_hb))
+        print(
+            "booted %s on %s (type %s): start %.1fs, first heartbeat %.1fs after start"
+            % (a.name, where, lab["kvm"]["virt_type"], t_start, t_hb)
+        )
         if a.migrate:
             for src, dst in ((host_a, host_b), (host_b, host_a)):
                 dst_uri = dst["tcp_uri"] or dst["uri"]
                 if src is host_b and not host_a["tcp_uri"]:
-                    print("host A's libvirtd does not listen on TCP (not started by the lab): "
-                          "no migration back")
+                    print("host A's libvirtd does not listen on TCP (not started by the lab): no migration back")
                     break
                 before = last_heartbeat(log)
                 secs = migrate(lab, a.name, src["uri"], dst_uri, dst.get("migration_uri"))
                 where = dst["uri"]
                 state = virsh(where, "domstate", a.name).strip()
                 n, t = wait_heartbeat(log, after=before + 2, timeout=30)
-                print("migrated %s -> %s in %.1fs; state on %s: %s; heartbeat %d -> %d"
-                      % (src["name"], dst["name"], secs, dst["name"], state, before, n))
+                print(
+                    "migrated %s -> %s in %.1fs; state on %s: %s; heartbeat %d -> %d"
+                    % (src["name"], dst["name"], secs, dst["name"], state, before, n)
+                )
         return 0
     except (LabError, subprocess.TimeoutExpired) as e:
         print("FAILED: %s" % e, file=sys.stderr)

@@ -10,6 +10,7 @@ checksum offload off (TCP across the userspace datapath needs it).
         --serial-log /var/lib/nubes-lab/serial/nubes-t1.log [--type qemu]
         [--ovn-port LSP-NAME] [--mac 52:54:00:..] > dom.xml
 """
+
 import argparse
 import sys
 import uuid
@@ -26,9 +27,21 @@ def sub(parent, tag, text=None, **attrs):
     return el
 
 
-def build(name, kernel, initrd, serial_log, virt_type="qemu", memory_mib=DEFAULT_MEMORY_MIB,
-          vcpus=1, cmdline=DEFAULT_CMDLINE, ovn_port=None, bridge="br-int", mac=None,
-          disk=None, dom_uuid=None):
+def build(
+    name,
+    kernel,
+    initrd,
+    serial_log,
+    virt_type="qemu",
+    memory_mib=DEFAULT_MEMORY_MIB,
+    vcpus=1,
+    cmdline=DEFAULT_CMDLINE,
+    ovn_port=None,
+    bridge="br-int",
+    mac=None,
+    disk=None,
+    dom_uuid=None,
+):
     dom = ET.Element("domain", type=virt_type)
     sub(dom, "name", name)
     sub(dom, "uuid", dom_uuid or str(uuid.uuid4()))
@@ -90,8 +103,22 @@ def main(argv=None):
     p.add_argument("--mac")
     p.add_argument("--disk", help="path of a raw or .qcow2 disk image")
     a = p.parse_args(argv)
-    sys.stdout.write(build(a.name, a.kernel, a.initrd, a.serial_log, a.type, a.memory_mib,
-                           a.vcpus, a.cmdline, a.ovn_port, mac=a.mac, disk=a.disk) + "\n")
+    sys.stdout.write(
+        build(
+            a.name,
+            a.kernel,
+            a.initrd,
+            a.serial_log,
+            a.type,
+            a.memory_mib,
+            a.vcpus,
+            a.cmdline,
+            a.ovn_port,
+            mac=a.mac,
+            disk=a.disk,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,18 @@
 """Serializers: what the API shows and accepts. Rules live on the models and in services."""
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from network.models import (
-    FloatingIP, LoadBalancer, Network, OvnDeployment, Port, Router, SecurityGroup, SecurityGroupRule, Subnet,
+    FloatingIP,
+    LoadBalancer,
+    Network,
+    OvnDeployment,
+    Port,
+    Router,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
 )
 from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin
 
@@ -28,8 +37,23 @@ class NetworkSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
 
     class Meta:
         model = Network
-        fields = ["id", "project", "name", "description", "shared", "external", "segment_type", "tunnel_key",
-                  "physical_network", "vlan_id", "mtu", "backend", "backend_label", "subnets", *REALISED]
+        fields = [
+            "id",
+            "project",
+            "name",
+            "description",
+            "shared",
+            "external",
+            "segment_type",
+            "tunnel_key",
+            "physical_network",
+            "vlan_id",
+            "mtu",
+            "backend",
+            "backend_label",
+            "subnets",
+            *REALISED,
+        ]
         read_only_fields = ["tunnel_key", "backend", *REALISED]
 
     def get_backend_label(self, network):
@@ -48,8 +72,22 @@ class SubnetSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Subnet
-        fields = ["id", "project", "network", "name", "ip_version", "cidr", "gateway_ip", "allocation_pools",
-                  "dns_nameservers", "host_routes", "enable_dhcp", "ipv6_ra_mode", "ipv6_address_mode", *REALISED]
+        fields = [
+            "id",
+            "project",
+            "network",
+            "name",
+            "ip_version",
+            "cidr",
+            "gateway_ip",
+            "allocation_pools",
+            "dns_nameservers",
+            "host_routes",
+            "enable_dhcp",
+            "ipv6_ra_mode",
+            "ipv6_address_mode",
+            *REALISED,
+        ]
         read_only_fields = ["project", "ip_version", *REALISED]
 
     def get_fields(self):
@@ -74,8 +112,23 @@ class PortSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
 
     class Meta:
         model = Port
-        fields = ["id", "project", "network", "name", "mac_address", "fixed_ips", "port_security", "admin_state_up",
-                  "security_groups", "device_owner", "device_id", "instance", "status", "interface_id", *REALISED]
+        fields = [
+            "id",
+            "project",
+            "network",
+            "name",
+            "mac_address",
+            "fixed_ips",
+            "port_security",
+            "admin_state_up",
+            "security_groups",
+            "device_owner",
+            "device_id",
+            "instance",
+            "status",
+            "interface_id",
+            *REALISED,
+        ]
         read_only_fields = ["device_owner", "device_id", "instance", "status", *REALISED]
         extra_kwargs = {"mac_address": {"required": False}}
 
@@ -98,8 +151,20 @@ class RuleSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = SecurityGroupRule
-        fields = ["id", "project", "group", "direction", "ethertype", "protocol", "port_range_min", "port_range_max",
-                  "remote_cidr", "remote_group", "description", "created"]
+        fields = [
+            "id",
+            "project",
+            "group",
+            "direction",
+            "ethertype",
+            "protocol",
+            "port_range_min",
+            "port_range_max",
+            "remote_cidr",
+            "remote_group",
+            "description",
+            "created",
+        ]
         read_only_fields = ["project", "created"]
 
 
@@ -122,8 +187,17 @@ class RouterSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
 
     class Meta:
         model = Router
-        fields = ["id", "project", "name", "external_network", "enable_snat", "routes", "gateway_ip", "interfaces",
-                  *REALISED]
+        fields = [
+            "id",
+            "project",
+            "name",
+            "external_network",
+            "enable_snat",
+            "routes",
+            "gateway_ip",
+            "interfaces",
+            *REALISED,
+        ]
         read_only_fields = list(REALISED)
 
     def get_gateway_ip(self, router):
@@ -131,8 +205,10 @@ class RouterSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
         return allocation.address if allocation else None
 
     def get_interfaces(self, router):
-        return [{"subnet": i.subnet_id, "port": i.port_id, "ip_address": i.subnet.gateway_ip}
-                for i in router.interfaces.all()]
+        return [
+            {"subnet": i.subnet_id, "port": i.port_id, "ip_address": i.subnet.gateway_ip}
+            for i in router.interfaces.all()
+        ]
 
 
 class SubnetChoiceSerializer(serializers.Serializer):
@@ -173,8 +249,23 @@ class LoadBalancerSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
 
     class Meta:
         model = LoadBalancer
-        fields = ["id", "project", "name", "subnet", "vip_address", "monitor_address", "protocol", "port", "members",
-                  "health_check", "hc_interval", "hc_timeout", "hc_success_count", "hc_failure_count", *REALISED]
+        fields = [
+            "id",
+            "project",
+            "name",
+            "subnet",
+            "vip_address",
+            "monitor_address",
+            "protocol",
+            "port",
+            "members",
+            "health_check",
+            "hc_interval",
+            "hc_timeout",
+            "hc_success_count",
+            "hc_failure_count",
+            *REALISED,
+        ]
         read_only_fields = ["monitor_address", *REALISED]
 
     def to_representation(self, lb):
@@ -212,8 +303,12 @@ class OvnDeploymentSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         from network import settings as net_settings
 
         return {
-            "nb_connection": net_settings.ovn_nb_endpoint(), "sb_connection": net_settings.ovn_sb_endpoint(),
-            "gateway_chassis": net_settings.gateway_chassis(), "encap_type": net_settings.overlay_type(),
+            "nb_connection": net_settings.ovn_nb_endpoint(),
+            "sb_connection": net_settings.ovn_sb_endpoint(),
+            "gateway_chassis": net_settings.gateway_chassis(),
+            "encap_type": net_settings.overlay_type(),
             "backend": net_settings.backend_path().rpartition(".")[2],
-            "from_environment": sorted(v for v in net_settings.OVN_VARIABLES if net_settings.source(v) == "environment"),
+            "from_environment": sorted(
+                v for v in net_settings.OVN_VARIABLES if net_settings.source(v) == "environment"
+            ),
         }

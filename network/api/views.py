@@ -1,4 +1,5 @@
 """Viewsets: declarations; writes go through network.services, which queue Operations."""
+
 from rest_framework import generics, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -6,7 +7,15 @@ from rest_framework.response import Response
 from network import services
 from network.api import serializers as s
 from network.models import (
-    FloatingIP, LoadBalancer, Network, OvnDeployment, Port, Router, SecurityGroup, SecurityGroupRule, Subnet,
+    FloatingIP,
+    LoadBalancer,
+    Network,
+    OvnDeployment,
+    Port,
+    Router,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
 )
 from portal.api.base import ProjectScopedViewSet, accepted
 from portal.api.permissions import StaffOnly
@@ -81,8 +90,9 @@ class PortViewSet(ServiceViewSet):
     def service_create(self, data):
         groups = data.pop("security_groups", None)
         fixed = [dict(f) for f in data.pop("fixed_ips")] if "fixed_ips" in data else None
-        return services.create_port(self.request.user, data.pop("project"), data.pop("network"), fixed_ips=fixed,
-                                    security_groups=groups, **data)
+        return services.create_port(
+            self.request.user, data.pop("project"), data.pop("network"), fixed_ips=fixed, security_groups=groups, **data
+        )
 
     def service_update(self, port, data):
         return services.update_port(self.request.user, port, **data)
@@ -187,8 +197,9 @@ class LoadBalancerViewSet(ServiceViewSet):
 
     def service_create(self, data):
         members = [dict(m) for m in data.pop("members", [])]
-        return services.create_load_balancer(self.request.user, data.pop("project"), data.pop("subnet"),
-                                             members=members, **data)
+        return services.create_load_balancer(
+            self.request.user, data.pop("project"), data.pop("subnet"), members=members, **data
+        )
 
     def service_update(self, lb, data):
         members = [dict(m) for m in data.pop("members")] if "members" in data else None

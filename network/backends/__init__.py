@@ -1,5 +1,6 @@
 """Network backends, chosen by setting (dotted path, loaded lazily): OVN (real, multi-host)
 or libvirt networks on the simulated hosts (the embedded default)."""
+
 import importlib
 import threading
 

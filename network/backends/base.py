@@ -1,6 +1,7 @@
 """What a network backend answers. The database holds the intended state; a backend makes the
 control plane match it, idempotently, and raises BackendError (an ActionError, so the
 Operation fails with the reason) when it cannot."""
+
 from dataclasses import dataclass, field
 
 from portal.errors import ActionError

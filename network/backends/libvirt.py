@@ -1,6 +1,7 @@
 """The embedded default: each network is an isolated libvirt network (with DHCP for its first
 IPv4 subnet) on every host that is up. Routers, security groups and load balancers need OVN
 and answer Unsupported here."""
+
 import ipaddress
 
 from hypervisor import networks as hv_networks
@@ -32,10 +33,20 @@ def network_spec(network):
         prefix = net.prefixlen
         if subnet.enable_dhcp and subnet.allocation_pools:
             dhcp_range = (subnet.allocation_pools[0][0], subnet.allocation_pools[-1][1])
-            hosts = tuple(hv_networks.DhcpHost(a.port.mac_address, a.address)
-                          for a in IPAllocation.objects.filter(subnet=subnet, port__isnull=False).select_related("port"))
-    return hv_networks.NetworkSpec(libvirt_name(network), str(network.uuid), f"nb{network.uuid.hex[:12]}",
-                                   network.mtu or network.default_mtu(), address, prefix, dhcp_range, hosts)
+            hosts = tuple(
+                hv_networks.DhcpHost(a.port.mac_address, a.address)
+                for a in IPAllocation.objects.filter(subnet=subnet, port__isnull=False).select_related("port")
+            )
+    return hv_networks.NetworkSpec(
+        libvirt_name(network),
+        str(network.uuid),
+        f"nb{network.uuid.hex[:12]}",
+        network.mtu or network.default_mtu(),
+        address,
+        prefix,
+        dhcp_range,
+        hosts,
+    )
 
 
 class LibvirtBackend(NetworkBackend):

@@ -1,5 +1,6 @@
 """The OVN backend: realises the database in the OVN Northbound database through the gateway
 in network/ovn/, and syncs it back when rows were deleted or edited behind our back."""
+
 import contextlib
 import logging
 
@@ -56,8 +57,12 @@ class OvnBackend(NetworkBackend):
             return
         old, network.tunnel_key = network.tunnel_key, next_tunnel_key(network.segment_type, others)
         Network.objects.filter(pk=network.pk).update(tunnel_key=network.tunnel_key)
-        log.warning("network %s: tunnel key %s is taken in the NB by another switch; moved to %s",
-                    network.pk, old, network.tunnel_key)
+        log.warning(
+            "network %s: tunnel key %s is taken in the NB by another switch; moved to %s",
+            network.pk,
+            old,
+            network.tunnel_key,
+        )
 
     def realise_network(self, network):
         """DHCP options first (committed), then the switch with its ports (which reference them)."""
@@ -106,8 +111,13 @@ class OvnBackend(NetworkBackend):
             nb.port_delete(endpoint(), port.interface_id)
 
     def nic_for(self, port):
-        return {"kind": "bridge", "bridge": "br-int", "interface_id": port.interface_id, "mac": port.mac_address,
-                "checksum_offload": False}
+        return {
+            "kind": "bridge",
+            "bridge": "br-int",
+            "interface_id": port.interface_id,
+            "mac": port.mac_address,
+            "checksum_offload": False,
+        }
 
     # --- security groups --------------------------------------------------------------------
     def realise_security_group(self, group):
@@ -189,13 +199,27 @@ class OvnBackend(NetworkBackend):
         report.repaired += nb.port_group_ensure(ep, specs.drop_group_spec())
         expected.add(("Port_Group", specs.DROP_GROUP))
         for kind, objects, realise, names in (
-            ("security_groups", SecurityGroup.objects.all(), self.realise_security_group,
-             lambda g: [("Port_Group", g.port_group_name)]),
-            ("routers", Router.objects.all(), self.realise_router,
-             lambda r: [("Logical_Router", r.router_name), *(("Logical_Router_Port", p.name)
-                                                               for p in specs.router_spec(r).ports)]),
-            ("load_balancers", LoadBalancer.objects.all(), self.realise_load_balancer,
-             lambda lb: [("Load_Balancer", lb.lb_name)]),
+            (
+                "security_groups",
+                SecurityGroup.objects.all(),
+                self.realise_security_group,
+                lambda g: [("Port_Group", g.port_group_name)],
+            ),
+            (
+                "routers",
+                Router.objects.all(),
+                self.realise_router,
+                lambda r: [
+                    ("Logical_Router", r.router_name),
+                    *(("Logical_Router_Port", p.name) for p in specs.router_spec(r).ports),
+                ],
+            ),
+            (
+                "load_balancers",
+                LoadBalancer.objects.all(),
+                self.realise_load_balancer,
+                lambda lb: [("Load_Balancer", lb.lb_name)],
+            ),
         ):
             rows = list(objects.exclude(state=State.DELETING))
             for obj in rows:
@@ -203,7 +227,8 @@ class OvnBackend(NetworkBackend):
                 expected.update(names(obj))
             report.realised[kind] = len(rows)
         FloatingIP.objects.filter(state__in=(State.PENDING, State.ERROR), router__isnull=False).update(
-            state=State.ACTIVE, state_reason="")
+            state=State.ACTIVE, state_reason=""
+        )
         return expected
 
     def _checked(self, report, obj, realise):

@@ -6,6 +6,16 @@ from network.models.routers import FloatingIP, Router, RouterInterface
 from network.models.security import SecurityGroup, SecurityGroupRule
 
 __all__ = [
-    "FloatingIP", "IPAllocation", "LoadBalancer", "LoadBalancerMember", "Network", "OvnDeployment", "Port", "Router",
-    "RouterInterface", "SecurityGroup", "SecurityGroupRule", "Subnet",
+    "FloatingIP",
+    "IPAllocation",
+    "LoadBalancer",
+    "LoadBalancerMember",
+    "Network",
+    "OvnDeployment",
+    "Port",
+    "Router",
+    "RouterInterface",
+    "SecurityGroup",
+    "SecurityGroupRule",
+    "Subnet",
 ]

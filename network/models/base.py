@@ -1,4 +1,5 @@
 """What every realised network object shares: a UUID (the OVN row name) and its state."""
+
 import uuid
 
 from django.db import models

@@ -1,6 +1,7 @@
 """Where the OVN control plane answers, kept in the portal (one row): `make lab` registers it
 and `make run` then uses it without environment variables. NUBES_OVN_* variables, when set,
 win over it (network/settings.py)."""
+
 import re
 
 from django.core.exceptions import ValidationError
@@ -26,9 +27,11 @@ class OvnDeployment(models.Model):
 
     nb_connection = models.CharField("Northbound DB", max_length=255, blank=True, help_text=ENDPOINT_HELP)
     sb_connection = models.CharField("Southbound DB", max_length=255, blank=True, help_text=ENDPOINT_HELP)
-    gateway_chassis = models.CharField(max_length=500, blank=True,
-                                       help_text="Chassis names for router gateways, highest priority first, "
-                                                 "comma-separated")
+    gateway_chassis = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Chassis names for router gateways, highest priority first, comma-separated",
+    )
     encap_type = models.CharField(max_length=8, choices=ENCAP_CHOICES, default=SegmentType.GENEVE)
     updated = models.DateTimeField(auto_now=True)
 

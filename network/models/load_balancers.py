@@ -1,4 +1,5 @@
 """L4 load balancers: a VIP on a subnet spread over members, with OVN health checks."""
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -18,8 +19,9 @@ class LoadBalancer(ProjectOwned, Realised):
     vip_allocation = models.OneToOneField(IPAllocation, on_delete=models.PROTECT, related_name="load_balancer")
     # OVN probes members from this address and answers ARP for it with its own service-monitor
     # MAC, so it must not be the VIP (clients would then send VIP traffic nowhere).
-    monitor_allocation = models.OneToOneField(IPAllocation, null=True, blank=True, on_delete=models.PROTECT,
-                                              related_name="monitoring_load_balancer")
+    monitor_allocation = models.OneToOneField(
+        IPAllocation, null=True, blank=True, on_delete=models.PROTECT, related_name="monitoring_load_balancer"
+    )
     protocol = models.CharField(max_length=4, choices=LbProtocol.choices, default=LbProtocol.TCP)
     port = models.PositiveIntegerField(validators=L4_PORT)
     health_check = models.BooleanField(default=True)
@@ -53,7 +55,9 @@ class LoadBalancerMember(models.Model):
 
     class Meta:
         ordering = ["load_balancer_id", "id"]
-        constraints = [models.UniqueConstraint(fields=["load_balancer", "address", "port"], name="one_member_per_endpoint")]
+        constraints = [
+            models.UniqueConstraint(fields=["load_balancer", "address", "port"], name="one_member_per_endpoint")
+        ]
 
     def __str__(self):
         return f"{self.address}:{self.port}"

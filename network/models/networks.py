@@ -1,4 +1,5 @@
 """Networks (logical switches) and their subnets."""
+
 import ipaddress
 
 from django.core.exceptions import ValidationError
@@ -8,8 +9,20 @@ from django.db.models import Q
 
 from network import ipam
 from network.choices import (
-    AUTO_ADDRESS_MODES, ENCAP_OVERHEAD, IP_VERSIONS, MAX_DNS_SERVERS, MAX_HOST_ROUTES, MTU_MAX, MTU_MIN, OVERLAY_TYPES, PHYSICAL_MTU,
-    VLAN_MAX, VLAN_MIN, Backend, Ipv6Mode, SegmentType,
+    AUTO_ADDRESS_MODES,
+    ENCAP_OVERHEAD,
+    IP_VERSIONS,
+    MAX_DNS_SERVERS,
+    MAX_HOST_ROUTES,
+    MTU_MAX,
+    MTU_MIN,
+    OVERLAY_TYPES,
+    PHYSICAL_MTU,
+    VLAN_MAX,
+    VLAN_MIN,
+    Backend,
+    Ipv6Mode,
+    SegmentType,
 )
 from network.models.base import Realised
 from portal.models import ProjectOwned
@@ -33,13 +46,16 @@ class Network(ProjectOwned, Realised):
     shared = models.BooleanField(default=False, help_text="Every project may attach ports (cloud admins only).")
     external = models.BooleanField(default=False, help_text="Router gateways and floating IPs live here.")
     segment_type = models.CharField(max_length=8, choices=SegmentType.choices, default=SegmentType.GENEVE)
-    tunnel_key = models.PositiveIntegerField(null=True, blank=True, unique=True,
-                                             help_text="VNI / OVN tunnel key, allocated by the portal")
+    tunnel_key = models.PositiveIntegerField(
+        null=True, blank=True, unique=True, help_text="VNI / OVN tunnel key, allocated by the portal"
+    )
     physical_network = models.CharField(max_length=63, blank=True, help_text="Bridge mapping name (provider networks)")
-    vlan_id = models.PositiveSmallIntegerField(null=True, blank=True,
-                                               validators=[MinValueValidator(VLAN_MIN), MaxValueValidator(VLAN_MAX)])
-    mtu = models.PositiveSmallIntegerField(validators=[MinValueValidator(MTU_MIN), MaxValueValidator(MTU_MAX)],
-                                           null=True, blank=True)
+    vlan_id = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(VLAN_MIN), MaxValueValidator(VLAN_MAX)]
+    )
+    mtu = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(MTU_MIN), MaxValueValidator(MTU_MAX)], null=True, blank=True
+    )
     backend = models.CharField(max_length=16, choices=Backend.choices, default=Backend.LIBVIRT)
     ovn_uuid = models.CharField(max_length=36, blank=True)
 
@@ -48,8 +64,11 @@ class Network(ProjectOwned, Realised):
     class Meta:
         ordering = ["project__name", "name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["physical_network", "vlan_id"], condition=Q(segment_type="vlan"),
-                                    name="one_network_per_provider_vlan"),
+            models.UniqueConstraint(
+                fields=["physical_network", "vlan_id"],
+                condition=Q(segment_type="vlan"),
+                name="one_network_per_provider_vlan",
+            ),
         ]
 
     @property
@@ -73,9 +92,17 @@ class Network(ProjectOwned, Realised):
                 raise ValidationError({"vlan_id": "A flat network has no VLAN id."})
         elif self.physical_network or self.vlan_id is not None:
             raise ValidationError({"segment_type": "Only provider (vlan / flat) networks take a physical network."})
-        if self.mtu is not None and self.mtu > PHYSICAL_MTU - ENCAP_OVERHEAD[self.segment_type] and not self.is_provider:
-            raise ValidationError({"mtu": f"An {self.segment_type} network carries at most "
-                                          f"{PHYSICAL_MTU - ENCAP_OVERHEAD[self.segment_type]} bytes."})
+        if (
+            self.mtu is not None
+            and self.mtu > PHYSICAL_MTU - ENCAP_OVERHEAD[self.segment_type]
+            and not self.is_provider
+        ):
+            raise ValidationError(
+                {
+                    "mtu": f"An {self.segment_type} network carries at most "
+                    f"{PHYSICAL_MTU - ENCAP_OVERHEAD[self.segment_type]} bytes."
+                }
+            )
 
 
 class Subnet(ProjectOwned, Realised):
@@ -87,10 +114,22 @@ class Subnet(ProjectOwned, Realised):
     dns_nameservers = models.JSONField(default=list, blank=True)
     host_routes = models.JSONField(default=list, blank=True)
     enable_dhcp = models.BooleanField(default=True)
-    ipv6_ra_mode = models.CharField(max_length=16, choices=Ipv6Mode.choices, null=True, blank=True, default=None,
-                                    help_text="Router advertisements from the router interface (IPv6 only)")
-    ipv6_address_mode = models.CharField(max_length=16, choices=Ipv6Mode.choices, null=True, blank=True,
-                                         default=None, help_text="How hosts get their address (IPv6 only)")
+    ipv6_ra_mode = models.CharField(
+        max_length=16,
+        choices=Ipv6Mode.choices,
+        null=True,
+        blank=True,
+        default=None,
+        help_text="Router advertisements from the router interface (IPv6 only)",
+    )
+    ipv6_address_mode = models.CharField(
+        max_length=16,
+        choices=Ipv6Mode.choices,
+        null=True,
+        blank=True,
+        default=None,
+        help_text="How hosts get their address (IPv6 only)",
+    )
 
     class Meta:
         ordering = ["network_id", "cidr"]

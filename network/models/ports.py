@@ -1,4 +1,5 @@
 """Ports (logical switch ports) and the addresses they hold."""
+
 from django.db import models
 
 from network.choices import DeviceOwner, PortStatus
@@ -14,8 +15,9 @@ class Port(ProjectOwned, Realised):
     admin_state_up = models.BooleanField(default=True)
     device_owner = models.CharField(max_length=20, choices=DeviceOwner.choices, default=DeviceOwner.FREE, blank=True)
     device_id = models.CharField(max_length=64, blank=True)
-    instance = models.ForeignKey("compute.Instance", null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="ports")
+    instance = models.ForeignKey(
+        "compute.Instance", null=True, blank=True, on_delete=models.SET_NULL, related_name="ports"
+    )
     security_groups = models.ManyToManyField("network.SecurityGroup", blank=True, related_name="ports")
     status = models.CharField(max_length=8, choices=PortStatus.choices, default=PortStatus.UNKNOWN)
 

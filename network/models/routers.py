@@ -1,5 +1,6 @@
 """Routers (logical routers) with interfaces on subnets and a gateway on an external
 network, and floating IPs (dnat_and_snat on the router)."""
+
 from django.db import models
 
 from network.models.base import Realised
@@ -9,10 +10,12 @@ from portal.models import ProjectOwned
 
 
 class Router(ProjectOwned, Realised):
-    external_network = models.ForeignKey(Network, null=True, blank=True, on_delete=models.PROTECT,
-                                         related_name="gateway_routers")
-    gateway_port = models.OneToOneField(Port, null=True, blank=True, on_delete=models.SET_NULL,
-                                        related_name="gateway_of")
+    external_network = models.ForeignKey(
+        Network, null=True, blank=True, on_delete=models.PROTECT, related_name="gateway_routers"
+    )
+    gateway_port = models.OneToOneField(
+        Port, null=True, blank=True, on_delete=models.SET_NULL, related_name="gateway_of"
+    )
     enable_snat = models.BooleanField(default=True)
     routes = models.JSONField(default=list, blank=True, help_text="[{destination, nexthop}]")
 

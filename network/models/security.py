@@ -1,4 +1,5 @@
 """Security groups: stateful allow rules; a port in no group with port security gets nothing in."""
+
 import ipaddress
 
 from django.core.exceptions import ValidationError
@@ -20,7 +21,9 @@ class SecurityGroup(ProjectOwned, Realised):
     class Meta:
         ordering = ["project__name", "name", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["project"], condition=Q(is_default=True), name="one_default_group_per_project"),
+            models.UniqueConstraint(
+                fields=["project"], condition=Q(is_default=True), name="one_default_group_per_project"
+            ),
         ]
 
     @property
@@ -37,8 +40,9 @@ class SecurityGroupRule(ProjectOwned):
     port_range_min = models.PositiveIntegerField(null=True, blank=True, validators=PORT_VALIDATORS)
     port_range_max = models.PositiveIntegerField(null=True, blank=True, validators=PORT_VALIDATORS)
     remote_cidr = models.CharField(max_length=43, blank=True)
-    remote_group = models.ForeignKey(SecurityGroup, null=True, blank=True, on_delete=models.CASCADE,
-                                     related_name="referenced_by")
+    remote_group = models.ForeignKey(
+        SecurityGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="referenced_by"
+    )
     description = models.CharField(max_length=255, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
@@ -67,7 +71,9 @@ class SecurityGroupRule(ProjectOwned):
             try:
                 net = ipaddress.ip_network(self.remote_cidr, strict=True)
             except ValueError as exc:
-                raise ValidationError({"remote_cidr": f"{self.remote_cidr!r} is not a network with prefix: {exc}"}) from exc
+                raise ValidationError(
+                    {"remote_cidr": f"{self.remote_cidr!r} is not a network with prefix: {exc}"}
+                ) from exc
             if f"IPv{net.version}" != self.ethertype:
                 raise ValidationError({"remote_cidr": f"{net} is not an {self.ethertype} network."})
             self.remote_cidr = str(net)

@@ -1,6 +1,7 @@
 """Host onboarding: the Open_vSwitch external ids ovn-controller needs on every chassis
 (system-id, ovn-remote, ovn-encap-type, ovn-encap-ip, ovn-bridge-mappings), read, checked
 and set through ovsdbapp's Open_vSwitch API on the host's own OVS database."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -37,17 +38,25 @@ class ChassisConfig:
         if not self.system_id:
             raise ChassisConfigError("system-id must not be empty")
         if not self.ovn_remote.startswith(REMOTE_SCHEMES):
-            raise ChassisConfigError(f"ovn-remote {self.ovn_remote!r} must start with one of {', '.join(REMOTE_SCHEMES)}")
+            raise ChassisConfigError(
+                f"ovn-remote {self.ovn_remote!r} must start with one of {', '.join(REMOTE_SCHEMES)}"
+            )
         if self.encap_type not in ENCAP_TYPES:
             raise ChassisConfigError(f"ovn-encap-type must be one of {', '.join(ENCAP_TYPES)}")
         try:
             ipaddress.ip_address(self.encap_ip)
         except ValueError as exc:
             raise ChassisConfigError(f"ovn-encap-ip {self.encap_ip!r} is not an IP address") from exc
-        ids = {"system-id": self.system_id, "ovn-remote": self.ovn_remote, "ovn-encap-type": self.encap_type,
-               "ovn-encap-ip": self.encap_ip}
+        ids = {
+            "system-id": self.system_id,
+            "ovn-remote": self.ovn_remote,
+            "ovn-encap-type": self.encap_type,
+            "ovn-encap-ip": self.encap_ip,
+        }
         if self.bridge_mappings:
-            ids["ovn-bridge-mappings"] = ",".join(f"{net}:{bridge}" for net, bridge in sorted(self.bridge_mappings.items()))
+            ids["ovn-bridge-mappings"] = ",".join(
+                f"{net}:{bridge}" for net, bridge in sorted(self.bridge_mappings.items())
+            )
         return ids
 
 

@@ -4,6 +4,7 @@ ovsdbapp's errors into the gateway's typed errors.
 Trap: ovsdbapp keeps the connection on the *class* (Backend._ovsdb_connection is set once per
 class), so a second endpoint would silently reuse the first one's. Each endpoint gets its own
 subclass of OvnNbApiIdlImpl."""
+
 from __future__ import annotations
 
 import contextlib
@@ -12,8 +13,8 @@ import json
 import logging
 import os
 import threading
-import uuid
 import time
+import uuid
 from collections.abc import Callable, Iterator
 
 from ovs import jsonrpc, stream

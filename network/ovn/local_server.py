@@ -1,5 +1,6 @@
 """A private OVN Northbound ovsdb-server in a directory, for tests and benchmarks: the real
 database server with the real schema, no ovn-northd, stopped by its own PID only."""
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,9 @@ class NbServer:
             raise ServerUnavailable(reason)
         self.directory.mkdir(parents=True, exist_ok=True)
         if not self.db.exists():
-            subprocess.run([_which("ovsdb-tool"), "create", str(self.db), str(self.SCHEMA_FILE)], check=True,
-                           capture_output=True)
+            subprocess.run(
+                [_which("ovsdb-tool"), "create", str(self.db), str(self.SCHEMA_FILE)], check=True, capture_output=True
+            )
 
     def start(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -70,9 +72,17 @@ class NbServer:
         self.socket.unlink(missing_ok=True)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [_which("ovsdb-server"), str(self.db), f"--remote=punix:{self.socket}", f"--pidfile={self.pidfile}",
-                 f"--unixctl={self.directory / (self.PREFIX + '.ctl')}", "--no-chdir"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    _which("ovsdb-server"),
+                    str(self.db),
+                    f"--remote=punix:{self.socket}",
+                    f"--pidfile={self.pidfile}",
+                    f"--unixctl={self.directory / (self.PREFIX + '.ctl')}",
+                    "--no-chdir",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.socket.exists():
@@ -94,8 +104,9 @@ class NbServer:
     def transact(self, *operations: dict) -> list:
         """Run raw OVSDB operations with ovsdb-client (a client that is not Nubes)."""
         request = json.dumps([self.DB_NAME, *operations])
-        out = subprocess.run([_which("ovsdb-client"), "transact", self.endpoint, request], check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [_which("ovsdb-client"), "transact", self.endpoint, request], check=True, capture_output=True, text=True
+        ).stdout
         return json.loads(out)
 
     def rows(self, table: str, **where) -> list[dict]:
@@ -106,8 +117,11 @@ class NbServer:
     def clear(self) -> None:
         """Delete every root row (children go with them), leaving NB_Global alone."""
         schema = json.loads(self.SCHEMA_FILE.read_text())
-        roots = [name for name, table in schema["tables"].items()
-                 if table.get("isRoot") and name not in ("NB_Global", "SB_Global")]
+        roots = [
+            name
+            for name, table in schema["tables"].items()
+            if table.get("isRoot") and name not in ("NB_Global", "SB_Global")
+        ]
         self.transact(*({"op": "delete", "table": name, "where": []} for name in roots))
 
 

@@ -4,6 +4,7 @@ Each `*_ensure` verb reads the replica and writes only what differs, in one tran
 returns how many rows it created or changed: the same call realises a new object and repairs
 one edited or deleted behind our back. Rows are matched by name (or, for DHCP_Options, by our
 marker), never by anything a stranger could share."""
+
 from __future__ import annotations
 
 import uuid as uuidlib
@@ -11,8 +12,18 @@ import uuid as uuidlib
 from network.ovn import client
 from network.ovn.errors import OvnRowMissing
 from network.ovn.specs import (
-    ID_KEY, KIND_KEY, PROJECT_KEY, DhcpSpec, Endpoint, LoadBalancerSpec, OwnedRow, PortGroupSpec,
-    PortSpec, RouterSpec, SwitchSpec, is_ours,
+    ID_KEY,
+    KIND_KEY,
+    PROJECT_KEY,
+    DhcpSpec,
+    Endpoint,
+    LoadBalancerSpec,
+    OwnedRow,
+    PortGroupSpec,
+    PortSpec,
+    RouterSpec,
+    SwitchSpec,
+    is_ours,
 )
 
 LS, LSP, LR, LRP = "Logical_Switch", "Logical_Switch_Port", "Logical_Router", "Logical_Router_Port"
@@ -23,6 +34,7 @@ OWNED_TABLES = (LS, LSP, DHCP, PG, LR, LRP, LB)
 
 
 # --- helpers on raw IDL rows (run inside the connection thread, see client.call) ----------
+
 
 def _item(value):
     return str(value.uuid) if hasattr(value, "uuid") else str(value) if isinstance(value, uuidlib.UUID) else value
@@ -109,6 +121,7 @@ def ping(nb: Endpoint) -> int:
 
 # --- logical switches, DHCP options, switch ports -----------------------------------------
 
+
 def switch_ensure(nb: Endpoint, spec: SwitchSpec) -> int:
     return _call(nb, lambda api, txn: _ensure_switch_row(api, txn, spec)[1])
 
@@ -165,8 +178,12 @@ def dhcp_options_delete(nb: Endpoint, key: str) -> None:
 
 def _port_columns(spec: PortSpec, dhcp: dict) -> dict:
     columns = {
-        "addresses": list(spec.addresses), "port_security": list(spec.port_security), "type": spec.type,
-        "options": spec.options, "enabled": [spec.enabled], "external_ids": spec.external_ids,
+        "addresses": list(spec.addresses),
+        "port_security": list(spec.port_security),
+        "type": spec.type,
+        "options": spec.options,
+        "enabled": [spec.enabled],
+        "external_ids": spec.external_ids,
         "tag": _optional(spec.tag),
     }
     for column, key in (("dhcpv4_options", spec.dhcpv4_key), ("dhcpv6_options", spec.dhcpv6_key)):
@@ -257,6 +274,7 @@ def port_states(nb: Endpoint, names: list[str]) -> dict[str, bool | None]:
 
 # --- port groups and ACLs (security groups) -------------------------------------------------
 
+
 def port_group_ensure(nb: Endpoint, spec: PortGroupSpec) -> int:
     """Make the group's ACLs (and members, unless spec.ports is None) match the spec.
     Members are set by their rows (a list of names would add nothing, see REALITY.md)."""
@@ -283,8 +301,16 @@ def port_group_ensure(nb: Endpoint, spec: PortGroupSpec) -> int:
                 changed += int(_assign(acl, {"external_ids": want[identity].external_ids}))
         for identity, acl in want.items():
             if identity not in have:
-                new = _insert(txn, api, ACL, direction=acl.direction, priority=acl.priority, match=acl.match,
-                              action=acl.action, external_ids=acl.external_ids)
+                new = _insert(
+                    txn,
+                    api,
+                    ACL,
+                    direction=acl.direction,
+                    priority=acl.priority,
+                    match=acl.match,
+                    action=acl.action,
+                    external_ids=acl.external_ids,
+                )
                 row.addvalue("acls", new)
                 changed += 1
         return changed
@@ -315,6 +341,7 @@ def port_group_delete(nb: Endpoint, name: str) -> None:
 
 # --- logical routers ------------------------------------------------------------------------
 
+
 def _ensure_router_ports(api, txn, router, spec: RouterSpec) -> int:
     changed = 0
     existing = {port.name: port for port in _get(router, "ports")}
@@ -324,8 +351,12 @@ def _ensure_router_ports(api, txn, router, spec: RouterSpec) -> int:
             router.delvalue("ports", port)
             changed += 1
     for port_spec in spec.ports:
-        columns = {"mac": port_spec.mac, "networks": list(port_spec.networks), "external_ids": port_spec.external_ids,
-                   "ipv6_ra_configs": port_spec.ipv6_ra_configs}
+        columns = {
+            "mac": port_spec.mac,
+            "networks": list(port_spec.networks),
+            "external_ids": port_spec.external_ids,
+            "ipv6_ra_configs": port_spec.ipv6_ra_configs,
+        }
         port = existing.get(port_spec.name)
         if port is None:
             port = _insert(txn, api, LRP, name=port_spec.name, **columns)
@@ -363,12 +394,25 @@ def _ensure_router_children(api, txn, router, spec: RouterSpec) -> int:
             router.delvalue("nat", nat)
             changed += 1
     for key, nat_spec in wanted_nats.items():
-        columns = {"logical_port": _optional(nat_spec.logical_port), "external_mac": _optional(nat_spec.external_mac),
-                   "external_ids": nat_spec.external_ids}
+        columns = {
+            "logical_port": _optional(nat_spec.logical_port),
+            "external_mac": _optional(nat_spec.external_mac),
+            "external_ids": nat_spec.external_ids,
+        }
         nat = nats.get(key)
         if nat is None:
-            router.addvalue("nat", _insert(txn, api, NAT, type=nat_spec.type, external_ip=nat_spec.external_ip,
-                                           logical_ip=nat_spec.logical_ip, **columns))
+            router.addvalue(
+                "nat",
+                _insert(
+                    txn,
+                    api,
+                    NAT,
+                    type=nat_spec.type,
+                    external_ip=nat_spec.external_ip,
+                    logical_ip=nat_spec.logical_ip,
+                    **columns,
+                ),
+            )
             changed += 1
         else:
             changed += int(_assign(nat, columns))
@@ -400,13 +444,18 @@ def router_delete(nb: Endpoint, name: str) -> None:
 
 # --- load balancers -------------------------------------------------------------------------
 
+
 def load_balancer_ensure(nb: Endpoint, spec: LoadBalancerSpec) -> int:
     """Make the LB (VIPs, health checks, member mappings) and its switch/router links match."""
 
     def fn(api, txn):
         lb = _by_name(api, LB, spec.name)
-        columns = {"vips": spec.vips, "protocol": [spec.protocol], "ip_port_mappings": spec.ip_port_mappings,
-                   "external_ids": spec.external_ids}
+        columns = {
+            "vips": spec.vips,
+            "protocol": [spec.protocol],
+            "ip_port_mappings": spec.ip_port_mappings,
+            "external_ids": spec.external_ids,
+        }
         changed = 0
         if lb is None:
             lb = _insert(txn, api, LB, name=spec.name, **columns)
@@ -433,6 +482,7 @@ def load_balancer_delete(nb: Endpoint, name: str) -> None:
 
 # --- what we own ----------------------------------------------------------------------------
 
+
 def owned_rows(nb: Endpoint) -> list[OwnedRow]:
     """Every row in OWNED_TABLES that carries our marker."""
 
@@ -442,8 +492,16 @@ def owned_rows(nb: Endpoint) -> list[OwnedRow]:
             for row in api.tables[table].rows.values():
                 ids = row.external_ids
                 if is_ours(ids):
-                    found.append(OwnedRow(table, str(row.uuid), getattr(row, "name", "") or "", ids.get(KIND_KEY, ""),
-                                          ids.get(ID_KEY, ""), ids.get(PROJECT_KEY, "")))
+                    found.append(
+                        OwnedRow(
+                            table,
+                            str(row.uuid),
+                            getattr(row, "name", "") or "",
+                            ids.get(KIND_KEY, ""),
+                            ids.get(ID_KEY, ""),
+                            ids.get(PROJECT_KEY, ""),
+                        )
+                    )
         return found
 
     return _call(nb, fn)

@@ -1,4 +1,5 @@
 """Reads from the OVN Southbound database: what ovn-controller reports back."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ SERVICE_MONITOR = "Service_Monitor"
 @dataclass(frozen=True)
 class ServiceMonitorState:
     """One load balancer member health-checked by ovn-controller."""
+
     ip: str
     port: int
     protocol: str
@@ -23,9 +25,12 @@ def service_monitors(sb: Endpoint) -> list[ServiceMonitorState]:
     """Every Service_Monitor row (northd makes one per health-checked member)."""
 
     def fn(api):
-        return [ServiceMonitorState(row.ip, row.port, (row.protocol or ["tcp"])[0], row.logical_port,
-                                    (row.status or [""])[0])
-                for row in api.tables[SERVICE_MONITOR].rows.values()]
+        return [
+            ServiceMonitorState(
+                row.ip, row.port, (row.protocol or ["tcp"])[0], row.logical_port, (row.status or [""])[0]
+            )
+            for row in api.tables[SERVICE_MONITOR].rows.values()
+        ]
 
     return client.sb_read(sb.address, sb.timeout, fn)
 

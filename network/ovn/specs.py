@@ -1,6 +1,7 @@
 """Plain values the OVN gateway takes: what one Northbound row (and its children) should be.
 
 Every row Nubes makes carries MARKER in external_ids; the sync only ever touches rows with it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ def is_ours(external_ids: dict) -> bool:
 @dataclass(frozen=True)
 class Endpoint:
     """Where the Northbound database answers, and how long to wait for it."""
+
     address: str
     timeout: float = 10.0
 
@@ -138,6 +140,7 @@ class LoadBalancerSpec:
 @dataclass(frozen=True)
 class OwnedRow:
     """A row found in the Northbound database with our marker."""
+
     table: str
     uuid: str
     name: str

@@ -1,5 +1,6 @@
 """What every network verb shares: queue an Operation for an object, and the two things a
 task does with one — realise it, or remove it — recording the outcome on the object."""
+
 import random
 
 from django.db import IntegrityError, transaction
@@ -8,7 +9,15 @@ from network import backends
 from network.backends.base import BackendError
 from network.choices import MAC_ATTEMPTS, MAC_PREFIX, State
 from network.models import (
-    FloatingIP, IPAllocation, LoadBalancer, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet,
+    FloatingIP,
+    IPAllocation,
+    LoadBalancer,
+    Network,
+    Port,
+    Router,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
 )
 from portal import operations, quotas
 from portal.errors import ActionError, NotPermitted
@@ -80,6 +89,7 @@ def save_unique(obj, message, field=None):
 
 
 # --- what the tasks call ------------------------------------------------------------------
+
 
 def _realise_steps(obj):
     backend = backend_of(obj)

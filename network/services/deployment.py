@@ -1,4 +1,5 @@
 """The OVN deployment the portal uses (a singleton row): cloud admins register or change it."""
+
 from django.db import transaction
 
 from network.models import OvnDeployment
@@ -20,6 +21,11 @@ def update_deployment(user, request=None, **fields):
             setattr(deployment, field, value)
         deployment.full_clean()
         deployment.save()
-        audit.record(user, "ovn_deployment.update", deployment, request=request,
-                     **{field: getattr(deployment, field) for field in fields})
+        audit.record(
+            user,
+            "ovn_deployment.update",
+            deployment,
+            request=request,
+            **{field: getattr(deployment, field) for field in fields},
+        )
     return deployment

@@ -2,6 +2,7 @@
 instance's NICs to ports: ports made in compute's create transaction, NICs in its domain XML,
 ports removed once its domain is gone, and the migration pre-check (OVN ports move only to a
 chassis)."""
+
 import logging
 
 from django.db import transaction
@@ -29,9 +30,17 @@ def plug_instance(instance, network, *, user=None, fixed_ip=None, security_group
     """A port for one NIC of `instance` on `network` (call inside compute's create transaction).
     Returns (port, nic_kwargs); build the NIC with hypervisor.domain_xml.NicSpec(**nic_kwargs)."""
     fixed_ips = [{"ip_address": fixed_ip}] if fixed_ip else None
-    port, _ = create_port(user, instance.project, network, name=f"{instance.name} nic"[:NIC_NAME_MAX],
-                          fixed_ips=fixed_ips, security_groups=security_groups, device_owner=DeviceOwner.INSTANCE,
-                          instance=instance, queue_op=False)
+    port, _ = create_port(
+        user,
+        instance.project,
+        network,
+        name=f"{instance.name} nic"[:NIC_NAME_MAX],
+        fixed_ips=fixed_ips,
+        security_groups=security_groups,
+        device_owner=DeviceOwner.INSTANCE,
+        instance=instance,
+        queue_op=False,
+    )
     queue("port.create", port, user)
     return port, nic_spec(port)
 
@@ -43,8 +52,7 @@ def make_instance_ports(user, instance, network_ids):
     networks = {n.pk: n for n in usable.filter(pk__in=set(network_ids))}
     missing = sorted(set(network_ids) - set(networks))
     if missing:
-        raise ActionError(f"No network {', '.join(map(str, missing))} is available to the project.",
-                          field="networks")
+        raise ActionError(f"No network {', '.join(map(str, missing))} is available to the project.", field="networks")
     for network_id in network_ids:
         plug_instance(instance, networks[network_id], user=user)
 
@@ -91,16 +99,20 @@ def migration_check(instance, target):
     if not ovn_ports.exists():
         return None
     if not net_settings.ovn_sb_endpoint():
-        return (f"{instance.name} has OVN ports and the OVN Southbound endpoint is not configured: whether "
-                f"{target.name} is an OVN chassis cannot be checked.")
+        return (
+            f"{instance.name} has OVN ports and the OVN Southbound endpoint is not configured: whether "
+            f"{target.name} is an OVN chassis cannot be checked."
+        )
     try:
         chassis = backends.for_name(Backend.OVN).chassis_names()
     except BackendError as exc:
         return f"Cannot check that {target.name} is an OVN chassis for the ports of {instance.name}: {exc}"
     names = {target.name, (target.facts or {}).get("hostname") or target.name}
     if chassis.isdisjoint(names):
-        return (f"Target host {target.name} is not an OVN chassis (no Chassis row of that name in the "
-                f"Southbound database): the OVN ports of {instance.name} would not follow it there.")
+        return (
+            f"Target host {target.name} is not an OVN chassis (no Chassis row of that name in the "
+            f"Southbound database): the OVN ports of {instance.name} would not follow it there."
+        )
     return None
 
 

@@ -1,11 +1,18 @@
 """Verbs for networks, subnets and ports: check the rules, write the intended state, queue
 the Operation that realises it."""
+
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from network import backends, ipam
 from network.choices import (
-    PROVIDER_TYPES, TUNNEL_KEY_ATTEMPTS, TUNNEL_KEY_MAX, TUNNEL_KEY_MIN, DeviceOwner, SegmentType, State,
+    PROVIDER_TYPES,
+    TUNNEL_KEY_ATTEMPTS,
+    TUNNEL_KEY_MAX,
+    TUNNEL_KEY_MIN,
+    DeviceOwner,
+    SegmentType,
+    State,
 )
 from network.models import Network, Port, Subnet
 from network.services.common import REMOVE_TASK, queue, require_staff, save_changes, unique_mac
@@ -18,13 +25,15 @@ NETWORK_ADMIN_FIELDS = ("shared", "external", "physical_network", "vlan_id")
 
 # --- networks -------------------------------------------------------------------------------
 
+
 def next_tunnel_key(segment_type, taken=()):
     """The next free tunnel key above every key in the database and in `taken` (the keys the
     backend's control plane already holds, e.g. another portal's switches on the same NB)."""
     top = TUNNEL_KEY_MAX[SegmentType.VXLAN if segment_type == SegmentType.VXLAN else SegmentType.GENEVE]
     taken = {key for key in taken if TUNNEL_KEY_MIN <= key <= top}
-    highest = max(Network.objects.aggregate(top=Max("tunnel_key"))["top"] or TUNNEL_KEY_MIN - 1,
-                  TUNNEL_KEY_MIN - 1, *taken)
+    highest = max(
+        Network.objects.aggregate(top=Max("tunnel_key"))["top"] or TUNNEL_KEY_MIN - 1, TUNNEL_KEY_MIN - 1, *taken
+    )
     if highest < top:
         return highest + 1
     used = taken | set(Network.objects.exclude(tunnel_key=None).values_list("tunnel_key", flat=True))
@@ -40,8 +49,15 @@ def create_network(user, project, *, name, segment_type=None, description="", mt
     segment_type = segment_type or (SegmentType.VXLAN if _overlay() == "vxlan" else SegmentType.GENEVE)
     if segment_type in PROVIDER_TYPES or any(admin_fields.get(f) for f in NETWORK_ADMIN_FIELDS):
         require_staff(user, "create provider, shared or external networks")
-    network = Network(project=project, name=name, description=description, segment_type=segment_type, mtu=mtu,
-                      backend=backend.name, **admin_fields)
+    network = Network(
+        project=project,
+        name=name,
+        description=description,
+        segment_type=segment_type,
+        mtu=mtu,
+        backend=backend.name,
+        **admin_fields,
+    )
     network.full_clean(exclude=["tunnel_key"])
     if segment_type == SegmentType.VLAN and _vlan_taken(network):
         raise Conflict(f"VLAN {network.vlan_id} on {network.physical_network} is already a network.", field="vlan_id")
@@ -65,8 +81,9 @@ def create_network(user, project, *, name, segment_type=None, description="", mt
 
 
 def _vlan_taken(network):
-    return Network.objects.filter(segment_type=SegmentType.VLAN, physical_network=network.physical_network,
-                                  vlan_id=network.vlan_id).exists()
+    return Network.objects.filter(
+        segment_type=SegmentType.VLAN, physical_network=network.physical_network, vlan_id=network.vlan_id
+    ).exists()
 
 
 def _overlay():
@@ -93,9 +110,11 @@ def delete_network(user, network):
 
 # --- subnets --------------------------------------------------------------------------------
 
+
 def _owned_network(user, network, project=None):
     if network.project_id != (project or network.project).pk or (
-            network.project.role_of(user) not in ("admin", "member")):
+        network.project.role_of(user) not in ("admin", "member")
+    ):
         raise ActionError("Subnets go on a network of your own project.", field="network")
 
 
@@ -128,6 +147,7 @@ def delete_subnet(user, subnet):
 
 # --- ports ----------------------------------------------------------------------------------
 
+
 def _allocate(port, subnet, address=None):
     try:
         return ipam.allocate(subnet, port=port, address=address)
@@ -150,15 +170,29 @@ def _allocate_fixed_ips(port, fixed_ips):
     for entry in fixed_ips:
         subnet = by_id.get(entry.get("subnet")) if entry.get("subnet") else None
         if subnet is None and entry.get("ip_address"):
-            subnet = next((s for s in subnets if ipam.parse_address(entry["ip_address"], "fixed_ips")
-                           in s.network_obj()), None)
+            subnet = next(
+                (s for s in subnets if ipam.parse_address(entry["ip_address"], "fixed_ips") in s.network_obj()), None
+            )
         if subnet is None:
             raise ActionError("Each fixed IP needs a subnet (or an address) of the port's network.", field="fixed_ips")
         _allocate(port, subnet, entry.get("ip_address"))
 
 
-def create_port(user, project, network, *, name="", fixed_ips=None, mac_address=None, port_security=True,
-                security_groups=None, admin_state_up=True, device_owner=DeviceOwner.FREE, instance=None, queue_op=True):
+def create_port(
+    user,
+    project,
+    network,
+    *,
+    name="",
+    fixed_ips=None,
+    mac_address=None,
+    port_security=True,
+    security_groups=None,
+    admin_state_up=True,
+    device_owner=DeviceOwner.FREE,
+    instance=None,
+    queue_op=True,
+):
     """A port on a network the project owns or that is shared. fixed_ips: [{subnet, ip_address}]."""
     if not Network.objects.usable_in(project).filter(pk=network.pk).exists():
         raise ActionError("Ports go on a network of your project or a shared one.", field="network")
@@ -168,9 +202,17 @@ def create_port(user, project, network, *, name="", fixed_ips=None, mac_address=
     for group in security_groups or ():
         if group.project_id != project.pk:
             raise ActionError("Security groups must belong to the port's project.", field="security_groups")
-    port = Port(project=project, network=network, name=name, mac_address=(mac_address or unique_mac()).lower(),
-                port_security=port_security, admin_state_up=admin_state_up, device_owner=device_owner,
-                instance=instance, device_id=str(instance.uuid) if instance is not None else "")
+    port = Port(
+        project=project,
+        network=network,
+        name=name,
+        mac_address=(mac_address or unique_mac()).lower(),
+        port_security=port_security,
+        admin_state_up=admin_state_up,
+        device_owner=device_owner,
+        instance=instance,
+        device_id=str(instance.uuid) if instance is not None else "",
+    )
     port.full_clean(exclude=["instance"])
     with transaction.atomic():
         try:
@@ -179,9 +221,14 @@ def create_port(user, project, network, *, name="", fixed_ips=None, mac_address=
         except IntegrityError:
             raise Conflict(f"MAC address {port.mac_address} is in use.", field="mac_address") from None
         _allocate_fixed_ips(port, fixed_ips)
-        if backend.supports_security_groups and port_security and device_owner in (DeviceOwner.FREE,
-                                                                                   DeviceOwner.INSTANCE):
-            port.security_groups.set(security_groups if security_groups is not None else [ensure_default_group(project)])
+        if (
+            backend.supports_security_groups
+            and port_security
+            and device_owner in (DeviceOwner.FREE, DeviceOwner.INSTANCE)
+        ):
+            port.security_groups.set(
+                security_groups if security_groups is not None else [ensure_default_group(project)]
+            )
         op = queue("port.create", port, user) if queue_op else None
     return port, op
 
@@ -210,4 +257,3 @@ def delete_port(user, port, *, queue_op=True):
         port.floating_ips.update(port=None, fixed_ip=None, router=None)
         Port.objects.filter(pk=port.pk).update(state=State.DELETING)
         return queue("port.delete", port, user, task=REMOVE_TASK, routers=routers) if queue_op else None
-

@@ -1,5 +1,6 @@
 """Verbs for routers, floating IPs and load balancers (OVN only; the libvirt backend answers
 Unsupported before anything is written)."""
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -14,8 +15,9 @@ from portal.errors import ActionError, Conflict
 
 def _external_subnet(network):
     if not network.external:
-        raise ActionError("That network is not external (no router gateways or floating IPs there).",
-                          field="external_network")
+        raise ActionError(
+            "That network is not external (no router gateways or floating IPs there).", field="external_network"
+        )
     subnet = network.subnets.filter(ip_version=4).exclude(state=State.DELETING).order_by("id").first()
     if subnet is None:
         raise Conflict("The external network has no IPv4 subnet.", field="external_network")
@@ -29,9 +31,15 @@ def _set_gateway(router, network):
 
 def _gateway_port(router, network, subnet):
     """The gateway's port lives on the external network, owned by the router's project."""
-    port = Port.objects.create(project=router.project, network=network, name=f"gateway of {router.name}"[:63],
-                               mac_address=unique_mac(), port_security=False, device_owner=DeviceOwner.ROUTER_GATEWAY,
-                               device_id=str(router.uuid))
+    port = Port.objects.create(
+        project=router.project,
+        network=network,
+        name=f"gateway of {router.name}"[:63],
+        mac_address=unique_mac(),
+        port_security=False,
+        device_owner=DeviceOwner.ROUTER_GATEWAY,
+        device_id=str(router.uuid),
+    )
     _allocate(port, subnet)
     return port
 
@@ -99,14 +107,24 @@ def add_interface(user, router, subnet):
     if not subnet.gateway_ip:
         raise ActionError("The subnet has no gateway address for the router.", field="subnet")
     if subnet.ipv6_address_mode and not subnet.ipv6_ra_mode:
-        raise ActionError("This IPv6 subnet expects router advertisements from a router outside the cloud "
-                          "(an address mode without an RA mode); it cannot join a router here.", field="subnet")
+        raise ActionError(
+            "This IPv6 subnet expects router advertisements from a router outside the cloud "
+            "(an address mode without an RA mode); it cannot join a router here.",
+            field="subnet",
+        )
     if RouterInterface.objects.filter(subnet=subnet).exists():
         raise Conflict("The subnet is already attached to a router.", field="subnet")
     with transaction.atomic():
-        port, _ = create_port(user, router.project, subnet.network, name=f"{router.name} interface"[:63],
-                              fixed_ips=[{"subnet": subnet.pk, "ip_address": subnet.gateway_ip}], port_security=False,
-                              device_owner=DeviceOwner.ROUTER_INTERFACE, queue_op=False)
+        port, _ = create_port(
+            user,
+            router.project,
+            subnet.network,
+            name=f"{router.name} interface"[:63],
+            fixed_ips=[{"subnet": subnet.pk, "ip_address": subnet.gateway_ip}],
+            port_security=False,
+            device_owner=DeviceOwner.ROUTER_INTERFACE,
+            queue_op=False,
+        )
         port.device_id = str(router.uuid)
         port.save(update_fields=["device_id"])
         RouterInterface.objects.create(router=router, subnet=subnet, port=port)
@@ -141,11 +159,15 @@ def delete_router(user, router):
 
 # --- floating IPs ---------------------------------------------------------------------------
 
+
 def _router_for(fip_network, port):
     """The router joining the port's subnet to the floating IP's external network."""
     subnets = Subnet.objects.filter(allocations__port=port, ip_version=4)
-    interface = RouterInterface.objects.filter(subnet__in=subnets, router__external_network=fip_network) \
-        .select_related("router").first()
+    interface = (
+        RouterInterface.objects.filter(subnet__in=subnets, router__external_network=fip_network)
+        .select_related("router")
+        .first()
+    )
     if interface is None:
         raise Conflict("No router connects the port's subnet to the floating IP's network.", field="port")
     return interface.router, port.ip_allocations.filter(subnet=interface.subnet).first().address
@@ -199,6 +221,7 @@ def delete_floating_ip(user, fip):
 
 # --- load balancers -------------------------------------------------------------------------
 
+
 def _hold_monitor_address(lb):
     """Health checks need a source address of their own on the VIP's subnet; returns the
     allocation to free when they were turned off."""
@@ -220,12 +243,15 @@ def _set_members(lb, members):
         seen.add((address, member.get("port")))
         try:
             LoadBalancerMember(load_balancer=lb, address=str(address), port=member.get("port")).full_clean(
-                exclude=["load_balancer"])
+                exclude=["load_balancer"]
+            )
         except ValidationError as exc:  # keyed by the member's fields, which are not the load balancer's
-            raise ActionError(f"The member {address}:{member.get('port')}: {' '.join(exc.messages)}",
-                              field="members") from None
+            raise ActionError(
+                f"The member {address}:{member.get('port')}: {' '.join(exc.messages)}", field="members"
+            ) from None
         if not Subnet.objects.filter(project=lb.project).exists() or not any(
-                address in s.network_obj() for s in Subnet.objects.filter(project=lb.project)):
+            address in s.network_obj() for s in Subnet.objects.filter(project=lb.project)
+        ):
             raise ActionError(f"The member {address} is in none of the project's subnets.", field="members")
         LoadBalancerMember.objects.create(load_balancer=lb, address=str(address), port=member["port"])
 
@@ -263,4 +289,3 @@ def delete_load_balancer(user, lb):
     with transaction.atomic():
         LoadBalancer.objects.filter(pk=lb.pk).update(state=State.DELETING)
         return queue("load_balancer.delete", lb, user, task=REMOVE_TASK)
-

@@ -1,5 +1,6 @@
 """Verbs for security groups and their rules. Every project has a default group: all egress
 allowed, ingress only from members of the same group."""
+
 from django.db import IntegrityError, transaction
 
 from network import backends
@@ -17,13 +18,19 @@ def ensure_default_group(project):
         return group
     try:
         with transaction.atomic():
-            group = SecurityGroup.objects.create(project=project, name=DEFAULT_GROUP_NAME, is_default=True,
-                                                 description="Egress allowed; ingress from this group only")
+            group = SecurityGroup.objects.create(
+                project=project,
+                name=DEFAULT_GROUP_NAME,
+                is_default=True,
+                description="Egress allowed; ingress from this group only",
+            )
             for ethertype in (EtherType.IPV4, EtherType.IPV6):
-                SecurityGroupRule.objects.create(project=project, group=group, direction=Direction.EGRESS,
-                                                 ethertype=ethertype)
-                SecurityGroupRule.objects.create(project=project, group=group, direction=Direction.INGRESS,
-                                                 ethertype=ethertype, remote_group=group)
+                SecurityGroupRule.objects.create(
+                    project=project, group=group, direction=Direction.EGRESS, ethertype=ethertype
+                )
+                SecurityGroupRule.objects.create(
+                    project=project, group=group, direction=Direction.INGRESS, ethertype=ethertype, remote_group=group
+                )
     except IntegrityError:  # made concurrently by another request
         group = SecurityGroup.objects.get(project=project, is_default=True)
     return group
@@ -63,8 +70,13 @@ def create_rule(user, group, **fields):
     rule = SecurityGroupRule(project=group.project, group=group, **fields)
     rule.full_clean()
     duplicate = SecurityGroupRule.objects.filter(
-        group=group, direction=rule.direction, ethertype=rule.ethertype, protocol=rule.protocol,
-        port_range_min=rule.port_range_min, port_range_max=rule.port_range_max, remote_cidr=rule.remote_cidr,
+        group=group,
+        direction=rule.direction,
+        ethertype=rule.ethertype,
+        protocol=rule.protocol,
+        port_range_min=rule.port_range_min,
+        port_range_max=rule.port_range_max,
+        remote_cidr=rule.remote_cidr,
         remote_group=rule.remote_group,
     )
     if duplicate.exists():
@@ -95,6 +107,7 @@ def remove_default_groups(project, user=None):
     for group in SecurityGroup.objects.filter(project=project, is_default=True):
         name = group.port_group_name
         group.delete()  # its rules go with it
-        op = operations.begin_untargeted("security_group.delete", name=f"default group of {project.name}", user=user,
-                                         detail={"port_group": name})
+        op = operations.begin_untargeted(
+            "security_group.delete", name=f"default group of {project.name}", user=user, detail={"port_group": name}
+        )
         operations.dispatch(tasks.remove_port_group, op, name)

@@ -1,5 +1,6 @@
 """Ports' link state read back from the backend (OVN's Logical_Switch_Port.up) in bulk, and
 published to `network.port.<pk>` and `network.network.<pk>` when it changes."""
+
 from network import backends
 from network.choices import Backend, MemberStatus, PortStatus, State
 from network.models import LoadBalancerMember, Port
@@ -24,8 +25,12 @@ def publish_port(port):
 def refresh_port_status():
     """One read of every OVN port's state; returns how many ports changed."""
     backend = backends.for_name(Backend.OVN)
-    ports = {p.interface_id: p for p in Port.objects.filter(network__backend=Backend.OVN)
-             .exclude(state=State.DELETING).only("pk", "uuid", "status")}
+    ports = {
+        p.interface_id: p
+        for p in Port.objects.filter(network__backend=Backend.OVN)
+        .exclude(state=State.DELETING)
+        .only("pk", "uuid", "status")
+    }
     if not ports:
         return 0
     changed = []
@@ -34,8 +39,11 @@ def refresh_port_status():
         if ports[name].status != status:
             Port.objects.filter(pk=ports[name].pk).update(status=status)
             changed.append(ports[name].pk)
-    for port in Port.objects.filter(pk__in=changed).select_related("network").prefetch_related(
-            "ip_allocations", "security_groups"):
+    for port in (
+        Port.objects.filter(pk__in=changed)
+        .select_related("network")
+        .prefetch_related("ip_allocations", "security_groups")
+    ):
         publish_port(port)
     return len(changed)
 
@@ -50,8 +58,9 @@ def refresh_member_status():
     backend = backends.for_name(Backend.OVN)
     states = backend.member_states()
     changed = 0
-    members = LoadBalancerMember.objects.filter(load_balancer__subnet__network__backend=Backend.OVN) \
-        .select_related("load_balancer")
+    members = LoadBalancerMember.objects.filter(load_balancer__subnet__network__backend=Backend.OVN).select_related(
+        "load_balancer"
+    )
     for member in members:
         lb = member.load_balancer
         seen = states.get((member.address, member.port, lb.protocol)) if lb.health_check else None

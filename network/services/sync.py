@@ -1,4 +1,5 @@
 """The periodic sync: the database is the truth, the backend is made to match it."""
+
 from network import backends
 from portal import operations
 
@@ -11,8 +12,9 @@ def start_sync(user=None, *, clean_orphans=False):
 
     from network import tasks
 
-    op = operations.begin_untargeted(SYNC_KIND, name=f"{backends.configured().label} sync", user=user,
-                                     detail={"clean_orphans": clean_orphans})
+    op = operations.begin_untargeted(
+        SYNC_KIND, name=f"{backends.configured().label} sync", user=user, detail={"clean_orphans": clean_orphans}
+    )
     transaction.on_commit(lambda: tasks.sync.delay(op.pk))
     return op
 
@@ -20,7 +22,14 @@ def start_sync(user=None, *, clean_orphans=False):
 def run_sync(clean_orphans=False):
     """Returns (message, detail) for the Operation."""
     report = backends.configured().sync(clean_orphans=clean_orphans)
-    orphans = [{"table": o.table, "name": o.name, "uuid": o.uuid, "kind": o.kind, "object_id": o.object_id}
-               for o in report.orphans]
-    return report.summary(), {"repaired": report.repaired, "removed": report.removed, "orphans": orphans,
-                              "realised": report.realised, "errors": report.errors}
+    orphans = [
+        {"table": o.table, "name": o.name, "uuid": o.uuid, "kind": o.kind, "object_id": o.object_id}
+        for o in report.orphans
+    ]
+    return report.summary(), {
+        "repaired": report.repaired,
+        "removed": report.removed,
+        "orphans": orphans,
+        "realised": report.realised,
+        "errors": report.errors,
+    }

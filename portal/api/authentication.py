@@ -1,4 +1,5 @@
 """REST clients authenticate with personal tokens: `Authorization: Bearer nubes_<id>_<secret>`."""
+
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 

@@ -1,5 +1,6 @@
 """What every viewset shares, written once: querysets restricted to the caller's projects,
 role checks, writes in a transaction, and 202 answers for long actions."""
+
 from django.db import transaction
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
@@ -102,7 +103,10 @@ def accepted(operation, request):
 
 
 class CreateListRetrieveDestroyViewSet(
-    mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
     pass

@@ -1,4 +1,5 @@
 """JSON errors with field messages for every failure, including the services' own."""
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.response import Response
@@ -17,9 +18,7 @@ def exception_handler(exc, context):
     if isinstance(exc, QuotaExceeded):
         return Response({"detail": str(exc), "quota": exc.resource}, status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, TargetBusy):
-        return Response(
-            {"detail": str(exc), "operation": exc.running.pk}, status=status.HTTP_409_CONFLICT
-        )
+        return Response({"detail": str(exc), "operation": exc.running.pk}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, ProjectNotEmpty):
         return Response({"detail": str(exc), "owned": exc.owned}, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, ActionError):

@@ -2,9 +2,10 @@
 
 Visibility is the queryset's job (a hidden object is a 404); this class only turns
 'visible but not yours to change' into a 403."""
+
 from rest_framework import permissions
 
-from portal.choices import Role, WRITE_ROLES
+from portal.choices import WRITE_ROLES, Role
 
 
 def role_in(user, project):

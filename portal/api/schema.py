@@ -1,4 +1,5 @@
 """What drf-spectacular cannot guess on its own: how API tokens are sent."""
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 

@@ -18,9 +18,26 @@ class OperationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Operation
         fields = [
-            "id", "url", "kind", "target_type", "target_id", "target_name", "project", "requester",
-            "status", "progress", "message", "error", "task_id", "cancellable", "cancel_requested",
-            "detail", "created", "started", "finished", "duration",
+            "id",
+            "url",
+            "kind",
+            "target_type",
+            "target_id",
+            "target_name",
+            "project",
+            "requester",
+            "status",
+            "progress",
+            "message",
+            "error",
+            "task_id",
+            "cancellable",
+            "cancel_requested",
+            "detail",
+            "created",
+            "started",
+            "finished",
+            "duration",
         ]
         read_only_fields = fields
 
@@ -95,7 +112,16 @@ class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = [
-            "id", "created", "actor_name", "project", "action", "target_type", "target_id",
-            "target_repr", "source_ip", "outcome", "detail",
+            "id",
+            "created",
+            "actor_name",
+            "project",
+            "action",
+            "target_type",
+            "target_id",
+            "target_repr",
+            "source_ip",
+            "outcome",
+            "detail",
         ]
         read_only_fields = fields

@@ -92,8 +92,13 @@ class QuotaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Upda
         audit.record(self.request.user, "quota.update", quota, request=self.request, limit=quota.limit)
 
 
-class ApiTokenViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                      mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class ApiTokenViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """Personal tokens: everyone sees and manages only their own. DELETE revokes."""
 
     serializer_class = ApiTokenSerializer

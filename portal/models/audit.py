@@ -1,4 +1,5 @@
 """Who did what to which resource, from where, with what outcome. Append-only."""
+
 from django.conf import settings
 from django.db import models
 

@@ -1,4 +1,5 @@
 """The task log: every action on infrastructure is one Operation row."""
+
 from django.conf import settings
 from django.db import models
 

@@ -1,9 +1,10 @@
 """Projects (tenants), who belongs to them with which role, and their quotas."""
+
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 
-from portal.choices import DEFAULT_QUOTAS, QuotaResource, Role, WRITE_ROLES
+from portal.choices import DEFAULT_QUOTAS, WRITE_ROLES, QuotaResource, Role
 
 NAME_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$",

@@ -1,4 +1,5 @@
 """Personal API tokens. Only a hash is stored; the token is shown once when made."""
+
 import hashlib
 import secrets
 
@@ -42,7 +43,9 @@ class ApiToken(models.Model):
         """Make a token; returns (row, plain token). The plain token is never stored."""
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, key_id=key_id, secret_hash=hash_secret(secret), expires=expires)
+        token = cls.objects.create(
+            user=user, name=name, key_id=key_id, secret_hash=hash_secret(secret), expires=expires
+        )
         return token, f"{TOKEN_PREFIX}_{key_id}_{secret}"
 
     @property

@@ -1,12 +1,19 @@
 """Serializers of the scheduler API. Passwords are write-only; rules live on the models."""
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from compute.models import Host, Instance
 from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin
 from scheduler import choices as c
-from scheduler.models import AffinityRule, ClusterSchedulerSettings, HaEvent, PowerDriverConfig, Recommendation, \
-    ServerGroup
+from scheduler.models import (
+    AffinityRule,
+    ClusterSchedulerSettings,
+    HaEvent,
+    PowerDriverConfig,
+    Recommendation,
+    ServerGroup,
+)
 
 
 def _as_drf(exc):
@@ -23,9 +30,12 @@ class SchedulerSettingsSerializer(StrictFieldsMixin, serializers.ModelSerializer
         read_only_fields = ["cluster", "drs_last_run", "dpm_last_run", "updated"]
 
     def validate(self, attrs):
-        candidate = ClusterSchedulerSettings(**{**{f.name: getattr(self.instance, f.name)
-                                                   for f in ClusterSchedulerSettings._meta.concrete_fields},
-                                                **attrs})
+        candidate = ClusterSchedulerSettings(
+            **{
+                **{f.name: getattr(self.instance, f.name) for f in ClusterSchedulerSettings._meta.concrete_fields},
+                **attrs,
+            }
+        )
         try:
             candidate.clean()
         except DjangoValidationError as exc:
@@ -39,9 +49,26 @@ class RecommendationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Recommendation
-        fields = ["id", "cluster", "kind", "state", "summary", "moves", "power_actions", "expected_benefit",
-                  "imbalance_before", "imbalance_predicted", "imbalance_after", "error", "operations", "created",
-                  "decided", "decided_by", "automatic", "finished"]
+        fields = [
+            "id",
+            "cluster",
+            "kind",
+            "state",
+            "summary",
+            "moves",
+            "power_actions",
+            "expected_benefit",
+            "imbalance_before",
+            "imbalance_predicted",
+            "imbalance_after",
+            "error",
+            "operations",
+            "created",
+            "decided",
+            "decided_by",
+            "automatic",
+            "finished",
+        ]
         read_only_fields = fields
 
 
@@ -101,8 +128,9 @@ class PowerConfigSerializer(StrictFieldsMixin, serializers.Serializer):
     address = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     port = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=65535, default=None)
     username = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    password = serializers.CharField(max_length=256, required=False, write_only=True, allow_blank=True,
-                                     trim_whitespace=False)
+    password = serializers.CharField(
+        max_length=256, required=False, write_only=True, allow_blank=True, trim_whitespace=False
+    )
 
 
 class HostPowerSerializer(serializers.ModelSerializer):
@@ -116,8 +144,17 @@ class HostPowerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Host
-        fields = ["host", "name", "cluster", "state", "state_reason", "power_state", "ha_state", "last_heartbeat",
-                  "driver"]
+        fields = [
+            "host",
+            "name",
+            "cluster",
+            "state",
+            "state_reason",
+            "power_state",
+            "ha_state",
+            "last_heartbeat",
+            "driver",
+        ]
 
     def _power(self, host):
         return getattr(host, "power", None) if hasattr(host, "power") else None
@@ -137,10 +174,20 @@ class HostPowerSerializer(serializers.ModelSerializer):
     def get_driver(self, host):
         config = getattr(host, "power_driver", None) if hasattr(host, "power_driver") else None
         if config is None:
-            return {"kind": PowerDriverConfig._meta.get_field("kind").default, "address": "", "port": None,
-                    "username": "", "has_password": False}
-        return {"kind": config.kind, "address": config.address, "port": config.port, "username": config.username,
-                "has_password": config.has_password}
+            return {
+                "kind": PowerDriverConfig._meta.get_field("kind").default,
+                "address": "",
+                "port": None,
+                "username": "",
+                "has_password": False,
+            }
+        return {
+            "kind": config.kind,
+            "address": config.address,
+            "port": config.port,
+            "username": config.username,
+            "has_password": config.has_password,
+        }
 
 
 class HaEventSerializer(serializers.ModelSerializer):
@@ -150,6 +197,17 @@ class HaEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = HaEvent
-        fields = ["id", "cluster", "host", "host_name", "instance", "instance_name", "kind", "kind_label", "detail",
-                  "operation", "created"]
+        fields = [
+            "id",
+            "cluster",
+            "host",
+            "host_name",
+            "instance",
+            "instance_name",
+            "kind",
+            "kind_label",
+            "detail",
+            "operation",
+            "created",
+        ]
         read_only_fields = fields

@@ -17,8 +17,9 @@ _settings = views.SchedulerSettingsViewSet
 cluster_actions = [
     path("clusters/<int:cluster>/drs-run/", _settings.as_view({"post": "drs_run"}), name="cluster-drs-run"),
     path("clusters/<int:cluster>/dpm-run/", _settings.as_view({"post": "dpm_run"}), name="cluster-dpm-run"),
-    path("clusters/<int:cluster>/evc-baseline/", _settings.as_view({"post": "evc_baseline"}),
-         name="cluster-evc-baseline"),
+    path(
+        "clusters/<int:cluster>/evc-baseline/", _settings.as_view({"post": "evc_baseline"}), name="cluster-evc-baseline"
+    ),
     path("clusters/<int:cluster>/ha-status/", _settings.as_view({"get": "ha_status"}), name="cluster-ha-status"),
 ]
 urlpatterns = router.urls + cluster_actions

@@ -1,5 +1,6 @@
 """Scheduler API viewsets: declarations plus one line per action, each calling a service.
 Everything but server groups is the cloud admin's (staff only)."""
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from rest_framework import mixins, status, viewsets
@@ -10,15 +11,17 @@ from rest_framework.response import Response
 from compute.models import Cluster, Host
 from portal.api.base import ProjectScopedViewSet, accepted
 from portal.api.permissions import StaffOnly
-from scheduler import choices as c, services, snapshot
+from scheduler import choices as c
+from scheduler import services, snapshot
 from scheduler.api import serializers as s
 from scheduler.models import AffinityRule, ClusterSchedulerSettings, HaEvent, Recommendation, ServerGroup
 
 RECENT_HA_EVENTS = 20
 
 
-class SchedulerSettingsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
-                               viewsets.GenericViewSet):
+class SchedulerSettingsViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet
+):
     """Per-cluster DRS / DPM / HA / EVC settings, addressed by the cluster's id."""
 
     queryset = ClusterSchedulerSettings.objects.select_related("cluster").order_by("cluster__name")
@@ -32,15 +35,19 @@ class SchedulerSettingsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         return snapshot.settings_for(cluster)
 
     def perform_update(self, serializer):
-        serializer.instance = services.update_settings(self.request.user, serializer.instance.cluster,
-                                                       request=self.request, **serializer.validated_data)
+        serializer.instance = services.update_settings(
+            self.request.user, serializer.instance.cluster, request=self.request, **serializer.validated_data
+        )
 
     @staticmethod
     def _outcome(outcome):
         if outcome.recommendation is None:
             return Response({"recommendation": None, "message": outcome.message, "imbalance": outcome.imbalance})
-        body = {"recommendation": s.RecommendationSerializer(outcome.recommendation).data,
-                "message": outcome.message, "imbalance": outcome.imbalance}
+        body = {
+            "recommendation": s.RecommendationSerializer(outcome.recommendation).data,
+            "message": outcome.message,
+            "imbalance": outcome.imbalance,
+        }
         return Response(body, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"], url_path="drs-run")
@@ -62,12 +69,17 @@ class SchedulerSettingsViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         hosts = Host.objects.filter(cluster=cluster).select_related("power", "power_driver")
         events = HaEvent.objects.filter(cluster=cluster).select_related("host", "instance")[:RECENT_HA_EVENTS]
         admission = services.admission_status(cluster)
-        return Response({
-            "cluster": cluster.pk, "ha_enabled": settings.ha_enabled, "admission_policy": settings.ha_admission,
-            "admission": admission, "isolation_s": settings.ha_isolation_s,
-            "hosts": s.HostPowerSerializer(hosts, many=True).data,
-            "events": s.HaEventSerializer(events, many=True).data,
-        })
+        return Response(
+            {
+                "cluster": cluster.pk,
+                "ha_enabled": settings.ha_enabled,
+                "admission_policy": settings.ha_admission,
+                "admission": admission,
+                "isolation_s": settings.ha_isolation_s,
+                "hosts": s.HostPowerSerializer(hosts, many=True).data,
+                "events": s.HaEventSerializer(events, many=True).data,
+            }
+        )
 
 
 class RecommendationViewSet(viewsets.ReadOnlyModelViewSet):
@@ -122,8 +134,9 @@ class HostPowerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return Response(s.HostPowerSerializer(self.get_queryset().get(pk=host.pk)).data)
 
     def _power(self, act):
-        return accepted(services.request_power(self.request.user, self.get_object(), act, request=self.request),
-                        self.request)
+        return accepted(
+            services.request_power(self.request.user, self.get_object(), act, request=self.request), self.request
+        )
 
     @action(detail=True, methods=["post"], url_path="power-on")
     def power_on(self, request, pk=None):

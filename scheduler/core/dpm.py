@@ -38,8 +38,8 @@ class DpmPlan:
     moves: tuple[Move, ...]
     power_actions: tuple[PowerAction, ...]
     utilisation_before: float
-    utilisation_after: float       # predicted, over the hosts up (or waking) after the plan
-    projected_utilisation: float   # with the demand trend over the lookahead
+    utilisation_after: float  # predicted, over the hosts up (or waking) after the plan
+    projected_utilisation: float  # with the demand trend over the lookahead
     notes: tuple[str, ...]
 
 
@@ -54,8 +54,7 @@ def utilisation(usages: list[HostUsage], extra_mhz: float = 0.0) -> float:
     return max(cpu, mem)
 
 
-def demand_trend_mhz(index: ClusterIndex, policy: ClusterPolicy,
-                     lookahead: int | None = None) -> float:
+def demand_trend_mhz(index: ClusterIndex, policy: ClusterPolicy, lookahead: int | None = None) -> float:
     """The growth of total raw demand expected over `lookahead` samples (by default the
     policy's `dpm_lookahead`; 0 if demand is falling).
 
@@ -63,15 +62,18 @@ def demand_trend_mhz(index: ClusterIndex, policy: ClusterPolicy,
     as the shortest history allows).
     """
     lookahead = policy.dpm_lookahead if lookahead is None else lookahead
-    histories = [index.instances[iid].cpu_demand_mhz
-                 for u in index.usage.values() if u.host.state is HostPowerState.UP
-                 for iid in u.instance_ids]
+    histories = [
+        index.instances[iid].cpu_demand_mhz
+        for u in index.usage.values()
+        if u.host.state is HostPowerState.UP
+        for iid in u.instance_ids
+    ]
     if not histories:
         return 0.0
     window = min(policy.demand_window, min(len(h) for h in histories))
     series = [0.0] * window
     for samples in histories:
-        for k, value in enumerate(samples[len(samples) - window:]):
+        for k, value in enumerate(samples[len(samples) - window :]):
             series[k] += value
     n = len(series)
     if n < 2:
@@ -117,8 +119,9 @@ def _efficiency(host: HostState) -> float:
     return host.capacity_mhz / host.power_curve.peak
 
 
-def plan(snapshot: Snapshot, policy: ClusterPolicy,
-         index: ClusterIndex | None = None, held: frozenset[str] = frozenset()) -> DpmPlan:
+def plan(
+    snapshot: Snapshot, policy: ClusterPolicy, index: ClusterIndex | None = None, held: frozenset[str] = frozenset()
+) -> DpmPlan:
     """`held`: hosts woken recently (on demand or by DPM) that stay on whatever their load."""
     index = index if index is not None else index_for(snapshot, policy).copy()
     up = index.up_hosts()
@@ -138,8 +141,9 @@ def plan(snapshot: Snapshot, policy: ClusterPolicy,
     return DpmPlan((), (), before, before, projected, ("waiting for hosts to wake",))
 
 
-def _wake(index: ClusterIndex, policy: ClusterPolicy, on: list[HostUsage], trend: float,
-          before: float, projected: float) -> DpmPlan:
+def _wake(
+    index: ClusterIndex, policy: ClusterPolicy, on: list[HostUsage], trend: float, before: float, projected: float
+) -> DpmPlan:
     standby = [u for u in index.usage.values() if u.host.state is HostPowerState.STANDBY]
     standby.sort(key=lambda u: (-_efficiency(u.host), u.host.id))
     actions = []
@@ -148,15 +152,18 @@ def _wake(index: ClusterIndex, policy: ClusterPolicy, on: list[HostUsage], trend
         chosen = standby.pop(0)
         on = on + [chosen]
         util = utilisation(on, trend)
-        actions.append(PowerAction(chosen.host.id, PowerActionKind.WAKE,
-                                   f"projected utilisation {projected:.0%} above "
-                                   f"{policy.dpm_target_high:.0%}"))
+        actions.append(
+            PowerAction(
+                chosen.host.id,
+                PowerActionKind.WAKE,
+                f"projected utilisation {projected:.0%} above {policy.dpm_target_high:.0%}",
+            )
+        )
     notes = () if actions else ("no standby host left to wake",)
     return DpmPlan((), tuple(actions), before, util, projected, notes)
 
 
-def _overload_shortfall(up: list[HostUsage], waking: list[HostUsage],
-                        policy: ClusterPolicy) -> float:
+def _overload_shortfall(up: list[HostUsage], waking: list[HostUsage], policy: ClusterPolicy) -> float:
     """MHz the overloaded hosts must shed (down to the range's middle) that the other hosts
     that are up (up to the range's top) and the waking ones cannot take."""
     excess = spare = 0.0
@@ -171,8 +178,9 @@ def _overload_shortfall(up: list[HostUsage], waking: list[HostUsage],
     return excess - spare
 
 
-def _wake_for_overload(index: ClusterIndex, policy: ClusterPolicy, short: float,
-                       before: float, projected: float) -> DpmPlan:
+def _wake_for_overload(
+    index: ClusterIndex, policy: ClusterPolicy, short: float, before: float, projected: float
+) -> DpmPlan:
     standby = [u for u in index.usage.values() if u.host.state is HostPowerState.STANDBY]
     standby.sort(key=lambda u: (-_efficiency(u.host), u.host.id))
     actions = []
@@ -180,14 +188,14 @@ def _wake_for_overload(index: ClusterIndex, policy: ClusterPolicy, short: float,
         if short <= 0:
             break
         short -= policy.dpm_target_high * chosen.host.usable_mhz
-        actions.append(PowerAction(chosen.host.id, PowerActionKind.WAKE,
-                                   "overloaded hosts, and no room left on the others"))
+        actions.append(
+            PowerAction(chosen.host.id, PowerActionKind.WAKE, "overloaded hosts, and no room left on the others")
+        )
     notes = () if actions else ("overloaded hosts, and no standby host left to wake",)
     return DpmPlan((), tuple(actions), before, before, projected, notes)
 
 
-def _evacuation_order(index: ClusterIndex, up: list[HostUsage],
-                      policy: ClusterPolicy) -> list[HostUsage]:
+def _evacuation_order(index: ClusterIndex, up: list[HostUsage], policy: ClusterPolicy) -> list[HostUsage]:
     """Hosts below the range, the lightest and cheapest to empty first. Load is weighed by
     power efficiency (MHz per peak watt, against the best host that is up): a host that
     does a third less work per watt counts as a third less loaded, so inefficient hosts
@@ -200,12 +208,19 @@ def _evacuation_order(index: ClusterIndex, up: list[HostUsage],
     def key(u: HostUsage) -> tuple[float, float, str]:
         cost = sum(index.migration_cost_s(i) for i in u.instance_ids)
         return weighed(u), cost, u.host.id
+
     return sorted((u for u in up if weighed(u) < policy.dpm_target_low), key=key)
 
 
-def _consolidate(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
-                 before: float, projected: float, trend: float,
-                 held: frozenset[str] = frozenset()) -> DpmPlan:
+def _consolidate(
+    index: ClusterIndex,
+    snapshot: Snapshot,
+    policy: ClusterPolicy,
+    before: float,
+    projected: float,
+    trend: float,
+    held: frozenset[str] = frozenset(),
+) -> DpmPlan:
     moves: list[Move] = []
     actions: list[PowerAction] = []
     notes: list[str] = []
@@ -221,8 +236,7 @@ def _consolidate(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
         if len(up) <= max(policy.dpm_min_hosts_on, 1):
             notes.append(f"minimum of {policy.dpm_min_hosts_on} hosts on reached")
             break
-        candidates = [u for u in _evacuation_order(index, up, policy)
-                      if u.host.id not in tried][:MAX_CANDIDATES]
+        candidates = [u for u in _evacuation_order(index, up, policy) if u.host.id not in tried][:MAX_CANDIDATES]
         if not candidates:
             if not actions:
                 notes.append("no host below the range, or none can be emptied")
@@ -236,13 +250,14 @@ def _consolidate(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
                 notes.append(f"{candidate.host.id}: the rest would pass the range's top")
                 continue
             if judged + ahead > policy.dpm_target_high * sum(u.host.usable_mhz for u in rest):
-                notes.append(f"{candidate.host.id}: the rest would pass the range's top on "
-                             f"the last {policy.dpm_standby_window} samples' demand or the "
-                             f"next {policy.dpm_standby_lookahead}'s trend")
+                notes.append(
+                    f"{candidate.host.id}: the rest would pass the range's top on "
+                    f"the last {policy.dpm_standby_window} samples' demand or the "
+                    f"next {policy.dpm_standby_lookahead}'s trend"
+                )
                 continue
             if not candidate.instance_ids and empty <= policy.dpm_reserve_hosts:
-                notes.append(f"{candidate.host.id}: kept as one of "
-                             f"{policy.dpm_reserve_hosts} hosts in reserve")
+                notes.append(f"{candidate.host.id}: kept as one of {policy.dpm_reserve_hosts} hosts in reserve")
                 continue
             gone = leaving | {candidate.host.id}
             admission = admission_check(snapshot, policy, index=index, without_hosts=gone)
@@ -259,16 +274,25 @@ def _consolidate(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
         if chosen is None:
             break
         leaving.add(chosen.host.id)
-        actions.append(PowerAction(chosen.host.id, PowerActionKind.STANDBY,
-                                   f"load {chosen.load:.0%} below "
-                                   f"{policy.dpm_target_low:.0%}; the others take it"))
+        actions.append(
+            PowerAction(
+                chosen.host.id,
+                PowerActionKind.STANDBY,
+                f"load {chosen.load:.0%} below {policy.dpm_target_low:.0%}; the others take it",
+            )
+        )
     after = utilisation([u for u in index.up_hosts() if u.host.id not in leaving])
     return DpmPlan(tuple(moves), tuple(actions), before, after, projected, tuple(notes))
 
 
-def _plan_evacuation(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
-                     host: HostUsage, excluded: set[str],
-                     up: list[HostUsage]) -> list[Move] | None:
+def _plan_evacuation(
+    index: ClusterIndex,
+    snapshot: Snapshot,
+    policy: ClusterPolicy,
+    host: HostUsage,
+    excluded: set[str],
+    up: list[HostUsage],
+) -> list[Move] | None:
     """Moves emptying `host` onto the other hosts that are `up` (packing, within the range),
     left applied to `index` only if every instance finds a place."""
     source = host.host.id
@@ -278,17 +302,27 @@ def _plan_evacuation(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPol
     targets = frozenset(u.host.id for u in up) - excluded
     ordered = sorted(host.instance_ids, key=lambda i: (-index.demand[i], i))
     for iid in ordered:
-        request = PlacementRequest(index.instances[iid], exclude_hosts=frozenset(excluded),
-                                   candidate_hosts=targets,
-                                   strategy=PlacementStrategy.PACK,
-                                   max_cpu_load=policy.dpm_target_high)
+        request = PlacementRequest(
+            index.instances[iid],
+            exclude_hosts=frozenset(excluded),
+            candidate_hosts=targets,
+            strategy=PlacementStrategy.PACK,
+            max_cpu_load=policy.dpm_target_high,
+        )
         result = place(request, snapshot, policy, index)
         if not result.ok:
             for move in reversed(moves):
                 index.move(move.instance_id, source)
             return None
         index.move(iid, result.host_id)
-        moves.append(Move(iid, source, result.host_id, MoveReason.EVACUATE,
-                          cost_s=index.migration_cost_s(iid),
-                          explanation=f"empty {source} for standby"))
+        moves.append(
+            Move(
+                iid,
+                source,
+                result.host_id,
+                MoveReason.EVACUATE,
+                cost_s=index.migration_cost_s(iid),
+                explanation=f"empty {source} for standby",
+            )
+        )
     return moves

@@ -37,7 +37,7 @@ ROOM_EPSILON_MHZ = 1e-6  # float slack, so the room check never refuses what pla
 class RuleViolation:
     rule_id: str
     strength: RuleStrength
-    instance_ids: tuple[str, ...]   # the instances that have to move to fix it
+    instance_ids: tuple[str, ...]  # the instances that have to move to fix it
     message: str
 
 
@@ -45,11 +45,11 @@ class RuleViolation:
 class DrsResult:
     moves: tuple[Move, ...]
     imbalance_before: float
-    imbalance_after: float          # predicted from the smoothed demand
+    imbalance_after: float  # predicted from the smoothed demand
     target_imbalance: float | None
     violations: tuple[RuleViolation, ...]
     unresolved: tuple[RuleViolation, ...]  # violations no move could fix
-    host_loads: dict[str, float]    # after the moves
+    host_loads: dict[str, float]  # after the moves
 
 
 def host_loads(index: ClusterIndex) -> dict[str, float]:
@@ -82,15 +82,21 @@ def find_violations(index: ClusterIndex) -> list[RuleViolation]:
         else:
             movers = sorted(i for h, ms in placed.items() if h in rule.host_ids for i in ms)
         if movers:
-            violations.append(RuleViolation(rule.id, rule.strength, tuple(movers),
-                                            f"{rule.kind} rule {rule.id} ({rule.strength}) "
-                                            f"broken by {', '.join(movers)}"))
+            violations.append(
+                RuleViolation(
+                    rule.id,
+                    rule.strength,
+                    tuple(movers),
+                    f"{rule.kind} rule {rule.id} ({rule.strength}) broken by {', '.join(movers)}",
+                )
+            )
     violations.sort(key=lambda v: (v.strength is not RuleStrength.MUST, v.rule_id))
     return violations
 
 
-def _fix_violations(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
-                    violations: list[RuleViolation]) -> tuple[list[Move], list[RuleViolation]]:
+def _fix_violations(
+    index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy, violations: list[RuleViolation]
+) -> tuple[list[Move], list[RuleViolation]]:
     moves: list[Move] = []
     unresolved: list[RuleViolation] = []
     rules = {r.id: r for r in index.rules}
@@ -99,16 +105,28 @@ def _fix_violations(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPoli
         fixed = True
         for iid in violation.instance_ids:
             source = index.location[iid]
-            request = PlacementRequest(index.instances[iid], exclude_hosts=frozenset({source}),
-                                       candidate_hosts=_rule_candidates(rule, index, iid))
+            request = PlacementRequest(
+                index.instances[iid],
+                exclude_hosts=frozenset({source}),
+                candidate_hosts=_rule_candidates(rule, index, iid),
+            )
             result = place(request, snapshot, policy, index)
             if not result.ok:
                 fixed = False
                 continue
             index.move(iid, result.host_id)
-            moves.append(Move(iid, source, result.host_id, MoveReason.RULE,
-                              cost_s=index.migration_cost_s(iid), benefit=1.0,
-                              explanation=violation.message, rule_id=rule.id))
+            moves.append(
+                Move(
+                    iid,
+                    source,
+                    result.host_id,
+                    MoveReason.RULE,
+                    cost_s=index.migration_cost_s(iid),
+                    benefit=1.0,
+                    explanation=violation.message,
+                    rule_id=rule.id,
+                )
+            )
         if not fixed:
             unresolved.append(violation)
     return moves, unresolved
@@ -154,25 +172,24 @@ def _core_bound(u: HostUsage, index: ClusterIndex) -> list[str]:
 
 def _relieved(u: HostUsage, policy: ClusterPolicy) -> bool:
     usable = u.host.usable_mhz
-    return (u.cpu_load <= policy.drs_max_target_load
-            and u.recent_mhz / usable <= policy.drs_max_target_load)
+    return u.cpu_load <= policy.drs_max_target_load and u.recent_mhz / usable <= policy.drs_max_target_load
 
 
-def _relief_order(u: HostUsage, index: ClusterIndex, policy: ClusterPolicy,
-                  frozen: set[str]) -> list[str]:
+def _relief_order(u: HostUsage, index: ClusterIndex, policy: ClusterPolicy, frozen: set[str]) -> list[str]:
     """Instances to try moving off an overloaded host, best first: the cheapest to migrate
     whose departure is enough, then the biggest; recently migrated instances last
     (hysteresis yields to an overload, but only as a last resort)."""
     usable = u.host.usable_mhz
-    excess = max(u.cpu_load - policy.drs_max_target_load,
-                 u.recent_mhz / usable - policy.drs_max_target_load, 0.0) * usable
+    excess = (
+        max(u.cpu_load - policy.drs_max_target_load, u.recent_mhz / usable - policy.drs_max_target_load, 0.0) * usable
+    )
 
     def key(iid: str) -> tuple[bool, int, float, str]:
         series = index.series.get(iid)
         recent = series[-1] if series else index.demand[iid]
         enough = min(index.demand[iid], recent) >= excess
-        return (iid in frozen, 0 if enough else 1,
-                index.migration_cost_s(iid) if enough else -index.demand[iid], iid)
+        return (iid in frozen, 0 if enough else 1, index.migration_cost_s(iid) if enough else -index.demand[iid], iid)
+
     return sorted(u.instance_ids, key=key)
 
 
@@ -182,8 +199,9 @@ def most_room_mhz(up: list[HostUsage], max_load: float) -> float:
     return max((u.host.usable_mhz * max_load - u.demand_mhz for u in up), default=0.0)
 
 
-def _relieve_overloads(index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy,
-                       frozen: set[str], budget: int) -> list[Move]:
+def _relieve_overloads(
+    index: ClusterIndex, snapshot: Snapshot, policy: ClusterPolicy, frozen: set[str], budget: int
+) -> list[Move]:
     moves: list[Move] = []
     up = index.up_hosts()
     # placement only looks at these (standby hosts fail its first filter anyway)
@@ -195,9 +213,12 @@ def _relieve_overloads(index: ClusterIndex, snapshot: Snapshot, policy: ClusterP
         if index.demand[iid] > room + ROOM_EPSILON_MHZ:
             return False  # on a crowded cluster, skip a placement pass over every host
         source = u.host.id
-        request = PlacementRequest(index.instances[iid], exclude_hosts=frozenset({source}),
-                                   candidate_hosts=up_ids,
-                                   max_cpu_load=policy.drs_max_target_load)
+        request = PlacementRequest(
+            index.instances[iid],
+            exclude_hosts=frozenset({source}),
+            candidate_hosts=up_ids,
+            max_cpu_load=policy.drs_max_target_load,
+        )
         result = place(request, snapshot, policy, index)
         if not result.ok:
             return False
@@ -205,9 +226,17 @@ def _relieve_overloads(index: ClusterIndex, snapshot: Snapshot, policy: ClusterP
         index.move(iid, result.host_id)
         room = most_room_mhz(up, policy.drs_max_target_load)
         frozen.add(iid)
-        moves.append(Move(iid, source, result.host_id, MoveReason.OVERLOAD,
-                          cost_s=index.migration_cost_s(iid), benefit=load - u.cpu_load,
-                          explanation=f"{source} overloaded: {why}"))
+        moves.append(
+            Move(
+                iid,
+                source,
+                result.host_id,
+                MoveReason.OVERLOAD,
+                cost_s=index.migration_cost_s(iid),
+                benefit=load - u.cpu_load,
+                explanation=f"{source} overloaded: {why}",
+            )
+        )
         return True
 
     for u in sorted(up, key=lambda u: (-u.cpu_load, u.host.id)):
@@ -225,8 +254,9 @@ def _relieve_overloads(index: ClusterIndex, snapshot: Snapshot, policy: ClusterP
 
 def _recently_migrated(snapshot: Snapshot, policy: ClusterPolicy) -> set[str]:
     horizon = snapshot.now - policy.drs_hysteresis_s
-    return {m.instance_id for m in snapshot.recent_migrations
-            if policy.drs_hysteresis_s > 0 and m.finished_at > horizon}
+    return {
+        m.instance_id for m in snapshot.recent_migrations if policy.drs_hysteresis_s > 0 and m.finished_at > horizon
+    }
 
 
 def _load_after(u: HostUsage, demand: float, memory: float, sign: int) -> float:
@@ -301,14 +331,15 @@ class _Balancer:
     def _fits(self, iid: str, src: HostUsage, tgt: HostUsage) -> bool:
         checker = self.checkers.get(iid)
         if checker is None:
-            request = PlacementRequest(self.index.instances[iid],
-                                       exclude_hosts=frozenset({src.host.id}),
-                                       max_cpu_load=self.policy.drs_max_target_load)
+            request = PlacementRequest(
+                self.index.instances[iid],
+                exclude_hosts=frozenset({src.host.id}),
+                max_cpu_load=self.policy.drs_max_target_load,
+            )
             checker = self.checkers[iid] = HostChecker(request, self.index)
         return checker.check(tgt) is None
 
-    def apply(self, iid: str, src: HostUsage, tgt: HostUsage, ls_new: float,
-              lt_new: float) -> None:
+    def apply(self, iid: str, src: HostUsage, tgt: HostUsage, ls_new: float, lt_new: float) -> None:
         ls, lt = self.loads[src.host.id], self.loads[tgt.host.id]
         self.index.move(iid, tgt.host.id)
         # the index re-estimates both hosts from their summed series: take its figures
@@ -320,8 +351,7 @@ class _Balancer:
         self.checkers.clear()  # rule constraints of other instances may have changed
 
 
-def recommend(snapshot: Snapshot, policy: ClusterPolicy,
-              index: ClusterIndex | None = None) -> DrsResult:
+def recommend(snapshot: Snapshot, policy: ClusterPolicy, index: ClusterIndex | None = None) -> DrsResult:
     """DRS recommendations for the snapshot. Does not act.
 
     Pass `index` to plan on a working copy (it is then modified); by default a copy of the
@@ -345,10 +375,24 @@ def recommend(snapshot: Snapshot, policy: ClusterPolicy,
                 break
             _, gain, iid, src, tgt, ls_new, lt_new = best
             balancer.apply(iid, src, tgt, ls_new, lt_new)
-            moves.append(Move(iid, src.host.id, tgt.host.id, MoveReason.BALANCE,
-                              cost_s=index.migration_cost_s(iid), benefit=gain,
-                              explanation=f"imbalance {sigma:.4f} -> {balancer.sigma():.4f}"))
+            moves.append(
+                Move(
+                    iid,
+                    src.host.id,
+                    tgt.host.id,
+                    MoveReason.BALANCE,
+                    cost_s=index.migration_cost_s(iid),
+                    benefit=gain,
+                    explanation=f"imbalance {sigma:.4f} -> {balancer.sigma():.4f}",
+                )
+            )
     loads = host_loads(index)
-    return DrsResult(tuple(moves), before, imbalance(list(loads.values())),
-                     level.target_imbalance, tuple(violations), tuple(unresolved), loads)
-
+    return DrsResult(
+        tuple(moves),
+        before,
+        imbalance(list(loads.values())),
+        level.target_imbalance,
+        tuple(violations),
+        tuple(unresolved),
+        loads,
+    )

@@ -42,8 +42,7 @@ def common_features(host_features: Mapping[str, frozenset[str]]) -> frozenset[st
     return frozenset(common)
 
 
-def pick_baseline(host_features: Mapping[str, frozenset[str]],
-                  known_models: Iterable[CpuModel] = ()) -> CpuModel:
+def pick_baseline(host_features: Mapping[str, frozenset[str]], known_models: Iterable[CpuModel] = ()) -> CpuModel:
     """The richest named model all hosts can provide, else the raw intersection.
 
     "Richest" is the model with the most features; ties go to the name, for a stable pick.
@@ -61,8 +60,7 @@ def check_host(features: frozenset[str], baseline: CpuModel) -> Compatibility:
     return Compatibility(not missing, frozenset(missing))
 
 
-def hosts_blocking(host_features: Mapping[str, frozenset[str]],
-                   baseline: CpuModel) -> dict[str, frozenset[str]]:
+def hosts_blocking(host_features: Mapping[str, frozenset[str]], baseline: CpuModel) -> dict[str, frozenset[str]]:
     """Hosts that cannot provide a chosen baseline, with what each lacks."""
     blocking = {}
     for host_id, features in host_features.items():

@@ -24,7 +24,7 @@ PERCENT = 100.0
 
 
 class FenceStatus(enum.StrEnum):
-    SUCCEEDED = "succeeded"   # the power driver confirmed the host is off
+    SUCCEEDED = "succeeded"  # the power driver confirmed the host is off
     FAILED = "failed"
     PENDING = "pending"
 
@@ -65,10 +65,14 @@ def _cpu_claim(inst: InstanceState, policy: ClusterPolicy) -> float:
     return max(inst.reservation_mhz, policy.ha_min_cpu_mhz * inst.vcpus)
 
 
-def admission_check(snapshot: Snapshot, policy: ClusterPolicy,
-                    instance: InstanceState | None = None, *,
-                    index: ClusterIndex | None = None,
-                    without_hosts: Iterable[str] = ()) -> AdmissionResult:
+def admission_check(
+    snapshot: Snapshot,
+    policy: ClusterPolicy,
+    instance: InstanceState | None = None,
+    *,
+    index: ClusterIndex | None = None,
+    without_hosts: Iterable[str] = (),
+) -> AdmissionResult:
     """Would the cluster still keep its failover capacity with `instance` started
     (and with `without_hosts` gone, e.g. put in standby by DPM)?"""
     index = index if index is not None else index_for(snapshot, policy)
@@ -76,21 +80,20 @@ def admission_check(snapshot: Snapshot, policy: ClusterPolicy,
     up = [u for u in index.up_hosts() if u.host.id not in gone]
     cpu_caps = sorted((u.host.usable_mhz for u in up), reverse=True)
     mem_caps = sorted((u.host.usable_memory_mb for u in up), reverse=True)
-    cpu_used = sum(_cpu_claim(index.instances[i], policy) for u in index.up_hosts()
-                   for i in u.instance_ids)
+    cpu_used = sum(_cpu_claim(index.instances[i], policy) for u in index.up_hosts() for i in u.instance_ids)
     mem_used = sum(u.memory_mb for u in index.up_hosts())
     if instance is not None:
         cpu_used += _cpu_claim(instance, policy)
         mem_used += instance.memory_mb
     cpu_total, mem_total = sum(cpu_caps), sum(mem_caps)
     if not policy.ha_enabled or policy.ha_admission is HaAdmissionPolicy.DISABLED:
-        return AdmissionResult(True, "admission control disabled", cpu_used, cpu_total,
-                               mem_used, mem_total)
+        return AdmissionResult(True, "admission control disabled", cpu_used, cpu_total, mem_used, mem_total)
     if policy.ha_admission is HaAdmissionPolicy.HOST_FAILURES:
         n = policy.ha_host_failures
         if n >= len(up):
-            return AdmissionResult(False, f"{len(up)} hosts up cannot tolerate {n} host "
-                                          "failures", cpu_used, 0.0, mem_used, 0.0)
+            return AdmissionResult(
+                False, f"{len(up)} hosts up cannot tolerate {n} host failures", cpu_used, 0.0, mem_used, 0.0
+            )
         cpu_limit = cpu_total - sum(cpu_caps[:n])
         mem_limit = mem_total - sum(mem_caps[:n])
         keep = f"room for {n} host failure{'s' if n != 1 else ''}"
@@ -99,24 +102,33 @@ def admission_check(snapshot: Snapshot, policy: ClusterPolicy,
         mem_limit = mem_total * (1 - policy.ha_memory_percent / PERCENT)
         keep = f"{policy.ha_cpu_percent:g} % CPU and {policy.ha_memory_percent:g} % memory free"
     if cpu_used > cpu_limit:
-        return AdmissionResult(False, f"CPU claims {cpu_used:.0f} MHz would exceed "
-                                      f"{cpu_limit:.0f} MHz, keeping {keep}",
-                               cpu_used, cpu_limit, mem_used, mem_limit)
+        return AdmissionResult(
+            False,
+            f"CPU claims {cpu_used:.0f} MHz would exceed {cpu_limit:.0f} MHz, keeping {keep}",
+            cpu_used,
+            cpu_limit,
+            mem_used,
+            mem_limit,
+        )
     if mem_used > mem_limit:
-        return AdmissionResult(False, f"memory {mem_used:.0f} MB would exceed "
-                                      f"{mem_limit:.0f} MB, keeping {keep}",
-                               cpu_used, cpu_limit, mem_used, mem_limit)
-    return AdmissionResult(True, f"within failover capacity ({keep})", cpu_used, cpu_limit,
-                           mem_used, mem_limit)
+        return AdmissionResult(
+            False,
+            f"memory {mem_used:.0f} MB would exceed {mem_limit:.0f} MB, keeping {keep}",
+            cpu_used,
+            cpu_limit,
+            mem_used,
+            mem_limit,
+        )
+    return AdmissionResult(True, f"within failover capacity ({keep})", cpu_used, cpu_limit, mem_used, mem_limit)
 
 
 @dataclass(frozen=True, slots=True)
 class RestartPlan:
     failed_host: str
-    restarts: tuple[Move, ...]                 # in restart order
-    unplaced: tuple[PlacementResult, ...]      # HA instances with no valid host, and why
-    not_protected: tuple[str, ...]             # instances with HA disabled
-    wakes: tuple[str, ...] = ()                # standby hosts to wake first, in priority order
+    restarts: tuple[Move, ...]  # in restart order
+    unplaced: tuple[PlacementResult, ...]  # HA instances with no valid host, and why
+    not_protected: tuple[str, ...]  # instances with HA disabled
+    wakes: tuple[str, ...] = ()  # standby hosts to wake first, in priority order
 
 
 def restart_order(instances: Iterable[InstanceState]) -> list[InstanceState]:
@@ -124,8 +136,9 @@ def restart_order(instances: Iterable[InstanceState]) -> list[InstanceState]:
     return sorted(instances, key=lambda i: (-int(i.ha_priority), -i.memory_mb, -i.vcpus, i.id))
 
 
-def plan_restarts(failed_host: str, snapshot: Snapshot, policy: ClusterPolicy,
-                  fence: FenceOutcome | None) -> RestartPlan:
+def plan_restarts(
+    failed_host: str, snapshot: Snapshot, policy: ClusterPolicy, fence: FenceOutcome | None
+) -> RestartPlan:
     """Where to restart the HA instances of a failed host. Raises NotFenced unless fenced.
 
     An instance no powered-on host takes goes to a standby host to wake (`wakes`)."""
@@ -138,8 +151,7 @@ def plan_restarts(failed_host: str, snapshot: Snapshot, policy: ClusterPolicy,
     protected = restart_order(i for i in victims if i.ha_priority is not HaPriority.DISABLED)
     gone = frozenset({failed_host})
     plan = place_waking([PlacementRequest(inst, exclude_hosts=gone) for inst in protected], snapshot, policy, index)
-    restarts = tuple(_restart(index.instances[r.instance_id], failed_host, r.host_id, plan.wakes)
-                     for r in plan.placed)
+    restarts = tuple(_restart(index.instances[r.instance_id], failed_host, r.host_id, plan.wakes) for r in plan.placed)
     not_protected = tuple(i.id for i in victims if i.ha_priority is HaPriority.DISABLED)
     return RestartPlan(failed_host, restarts, plan.unplaced, not_protected, plan.wakes)
 

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-
 # --- named constants -----------------------------------------------------------------------
+
 
 class HostPowerState(enum.StrEnum):
     UP = "up"
@@ -25,14 +25,14 @@ class HostPowerState(enum.StrEnum):
 
 
 class RuleKind(enum.StrEnum):
-    VM_AFFINITY = "vm-affinity"            # the instances run on one host
+    VM_AFFINITY = "vm-affinity"  # the instances run on one host
     VM_ANTI_AFFINITY = "vm-anti-affinity"  # the instances run on different hosts
     VM_HOST_AFFINITY = "vm-host-affinity"  # the instances run on one of the hosts
     VM_HOST_ANTI_AFFINITY = "vm-host-anti-affinity"  # the instances run on none of them
 
 
 class RuleStrength(enum.StrEnum):
-    MUST = "must"      # a filter: never broken by placement, fixed first by DRS
+    MUST = "must"  # a filter: never broken by placement, fixed first by DRS
     SHOULD = "should"  # a weigher: preferred, fixed by DRS when a host allows it
 
 
@@ -57,13 +57,13 @@ class HaPriority(enum.IntEnum):
 class HaAdmissionPolicy(enum.StrEnum):
     DISABLED = "disabled"
     HOST_FAILURES = "host-failures"  # keep room to restart everything after N host failures
-    PERCENTAGE = "percentage"        # keep a share of CPU and memory free
+    PERCENTAGE = "percentage"  # keep a share of CPU and memory free
 
 
 class DrsAutomation(enum.StrEnum):
-    MANUAL = "manual"                  # recommendations only
-    PARTIALLY_AUTOMATED = "partial"    # initial placement automatic, migrations recommended
-    FULLY_AUTOMATED = "full"           # migrations executed
+    MANUAL = "manual"  # recommendations only
+    PARTIALLY_AUTOMATED = "partial"  # initial placement automatic, migrations recommended
+    FULLY_AUTOMATED = "full"  # migrations executed
 
 
 class DemandEstimator(enum.StrEnum):
@@ -76,7 +76,7 @@ class DemandEstimator(enum.StrEnum):
 
 class PlacementStrategy(enum.StrEnum):
     SPREAD = "spread"  # prefer the emptiest host
-    PACK = "pack"      # prefer the fullest host that fits
+    PACK = "pack"  # prefer the fullest host that fits
 
 
 class FilterName(enum.StrEnum):
@@ -101,11 +101,11 @@ class WeigherName(enum.StrEnum):
 
 
 class MoveReason(enum.StrEnum):
-    RULE = "rule"              # fixes a rule violation
-    OVERLOAD = "overload"      # relieves a host whose demand exceeds its capacity
-    BALANCE = "balance"        # lowers the imbalance
-    EVACUATE = "evacuate"      # empties a host for standby (DPM) or maintenance
-    RESTART = "restart"        # HA restart of an instance of a failed host
+    RULE = "rule"  # fixes a rule violation
+    OVERLOAD = "overload"  # relieves a host whose demand exceeds its capacity
+    BALANCE = "balance"  # lowers the imbalance
+    EVACUATE = "evacuate"  # empties a host for standby (DPM) or maintenance
+    RESTART = "restart"  # HA restart of an instance of a failed host
 
 
 class PowerActionKind(enum.StrEnum):
@@ -121,21 +121,21 @@ DRS_THRESHOLD_MIN = 1
 DRS_THRESHOLD_MAX = 5
 DEFAULT_DRS_THRESHOLD = 3
 DEFAULT_DRS_INTERVAL_S = 300
-DEFAULT_DPM_TARGET_LOW = 0.45   # vSphere: 63 % +- 18 %
+DEFAULT_DPM_TARGET_LOW = 0.45  # vSphere: 63 % +- 18 %
 DEFAULT_DPM_TARGET_HIGH = 0.81
 DEFAULT_MIN_HOSTS_ON = 1
 SAMPLE_INTERVAL_S = 300
-DEFAULT_DEMAND_WINDOW = 12       # samples: one hour at 300 s
+DEFAULT_DEMAND_WINDOW = 12  # samples: one hour at 300 s
 DEFAULT_DEMAND_PERCENTILE = 80.0
 DEFAULT_DPM_STANDBY_WINDOW = 24  # samples: 2 h of demand judge a standby, 1 h a wake
 DEFAULT_DPM_STANDBY_LOOKAHEAD = 6  # samples: the trend must not need the host for 30 min
 DEFAULT_EWMA_ALPHA = 0.3
-DEFAULT_HYSTERESIS_S = 3600.0    # a migrated instance is not balanced again for an hour
+DEFAULT_HYSTERESIS_S = 3600.0  # a migrated instance is not balanced again for an hour
 DEFAULT_MIGRATION_BANDWIDTH_MB_S = 62.5  # half of 1 Gbit/s
-DEFAULT_HA_MIN_CPU_MHZ = 32.0    # vSphere's default CPU share of an instance without reservation
+DEFAULT_HA_MIN_CPU_MHZ = 32.0  # vSphere's default CPU share of an instance without reservation
 DEFAULT_RESTART_LIMIT = 3
 DEFAULT_RESTART_WINDOW_S = 3600.0
-POWER_CURVE_POINTS = 11          # watts at 0 %, 10 %, ... 100 % CPU
+POWER_CURVE_POINTS = 11  # watts at 0 %, 10 %, ... 100 % CPU
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +161,7 @@ DRS_THRESHOLDS: Mapping[int, DrsThresholdLevel] = {
 
 
 # --- the snapshot --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class PowerCurve:
@@ -193,20 +194,20 @@ class HostState:
     id: str
     cluster: str
     cpus: int
-    mhz: float                      # per physical CPU
+    mhz: float  # per physical CPU
     memory_mb: int
     state: HostPowerState = HostPowerState.UP
     tags: frozenset[str] = frozenset()
     cpu_features: frozenset[str] = frozenset()
     baseline_compatible: bool = True  # can provide the cluster's EVC baseline (see evc.py)
     numa_nodes: int = 1
-    disk_gb: float = 0.0              # 0: local disk not tracked
+    disk_gb: float = 0.0  # 0: local disk not tracked
     storage_pools: frozenset[str] = frozenset()
     networks: frozenset[str] = frozenset()
     power_curve: PowerCurve | None = None
-    reserved_mhz: float = 0.0         # kept for the hypervisor
+    reserved_mhz: float = 0.0  # kept for the hypervisor
     reserved_memory_mb: int = 0
-    reserved_cpus: int = 0            # not offered to pinned instances
+    reserved_cpus: int = 0  # not offered to pinned instances
 
     @property
     def capacity_mhz(self) -> float:
@@ -224,16 +225,16 @@ class HostState:
 @dataclass(frozen=True, slots=True)
 class InstanceState:
     id: str
-    host: str | None                 # None: not placed yet (a create request)
+    host: str | None  # None: not placed yet (a create request)
     vcpus: int
     memory_mb: int
     cpu_demand_mhz: tuple[float, ...] = ()  # history, oldest first, one sample per interval
-    active_memory_mb: float | None = None   # None: assume all memory is active
+    active_memory_mb: float | None = None  # None: assume all memory is active
     dirty_rate_mb_s: float = 0.0
     disk_gb: float = 0.0
     ha_priority: HaPriority = HaPriority.MEDIUM
     reservation_mhz: float = 0.0
-    pinned: bool = False              # dedicated physical CPUs (hw:cpu_policy=dedicated)
+    pinned: bool = False  # dedicated physical CPUs (hw:cpu_policy=dedicated)
     server_group: str | None = None
     required_tags: frozenset[str] = frozenset()
     storage_pools: frozenset[str] = frozenset()
@@ -291,7 +292,7 @@ class ClusterPolicy:
         (WeigherName.INSTANCE_COUNT, 0.5),
         (WeigherName.SOFT_RULES, 10.0),
     )
-    max_cpu_load: float = 1.0        # placement's cap on projected demand / usable capacity
+    max_cpu_load: float = 1.0  # placement's cap on projected demand / usable capacity
     # demand smoothing
     demand_estimator: DemandEstimator = DemandEstimator.PERCENTILE
     demand_window: int = DEFAULT_DEMAND_WINDOW
@@ -306,17 +307,17 @@ class ClusterPolicy:
     drs_hysteresis_s: float = DEFAULT_HYSTERESIS_S
     drs_max_moves: int = 32
     drs_max_target_load: float = 0.9
-    drs_overload: float = 1.0        # CPU load (smoothed or newest sample) relieved first
-    drs_candidate_hosts: int = 4     # most / least loaded hosts examined per greedy step
+    drs_overload: float = 1.0  # CPU load (smoothed or newest sample) relieved first
+    drs_candidate_hosts: int = 4  # most / least loaded hosts examined per greedy step
     migration_bandwidth_mb_s: float = DEFAULT_MIGRATION_BANDWIDTH_MB_S
     # DPM
     dpm_enabled: bool = False
     dpm_target_low: float = DEFAULT_DPM_TARGET_LOW
     dpm_target_high: float = DEFAULT_DPM_TARGET_HIGH
     dpm_min_hosts_on: int = DEFAULT_MIN_HOSTS_ON
-    dpm_reserve_hosts: int = 0       # empty hosts kept running (oVirt's "hosts in reserve")
-    dpm_max_evacuations: int = 1     # hosts put in standby per run
-    dpm_lookahead: int = 3           # samples the wake-up trend looks ahead
+    dpm_reserve_hosts: int = 0  # empty hosts kept running (oVirt's "hosts in reserve")
+    dpm_max_evacuations: int = 1  # hosts put in standby per run
+    dpm_lookahead: int = 3  # samples the wake-up trend looks ahead
     # standby is judged on more history, and further ahead, than waking (as vSphere DPM's
     # power-off demand window is longer than its power-on one)
     dpm_standby_window: int = DEFAULT_DPM_STANDBY_WINDOW
@@ -336,8 +337,7 @@ class ClusterPolicy:
             raise ValueError(f"drs_threshold is {DRS_THRESHOLD_MIN}..{DRS_THRESHOLD_MAX}")
         if not 0.0 < self.dpm_target_low < self.dpm_target_high <= 1.0:
             raise ValueError("DPM target range must be 0 < low < high <= 1")
-        for name in ("cpu_overcommit", "ram_overcommit", "disk_overcommit", "max_cpu_load",
-                     "migration_bandwidth_mb_s"):
+        for name in ("cpu_overcommit", "ram_overcommit", "disk_overcommit", "max_cpu_load", "migration_bandwidth_mb_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.demand_window < 1 or self.dpm_standby_window < 1:
@@ -381,8 +381,7 @@ class Snapshot:
         """Admin rules plus the rules the server groups imply."""
         cached = self._cache.get("rules")
         if cached is None:
-            cached = self._cache["rules"] = self.rules + rules_from_server_groups(
-                self.server_groups, self.instances)
+            cached = self._cache["rules"] = self.rules + rules_from_server_groups(self.server_groups, self.instances)
         return cached
 
 
@@ -398,8 +397,7 @@ def server_group_rule_id(group_id: str) -> str:
     return f"server-group:{group_id}"
 
 
-def rules_from_server_groups(groups: tuple[ServerGroup, ...],
-                             instances: tuple[InstanceState, ...]) -> tuple[Rule, ...]:
+def rules_from_server_groups(groups: tuple[ServerGroup, ...], instances: tuple[InstanceState, ...]) -> tuple[Rule, ...]:
     members: dict[str, set[str]] = {}
     for inst in instances:
         if inst.server_group is not None:
@@ -407,12 +405,19 @@ def rules_from_server_groups(groups: tuple[ServerGroup, ...],
     rules = []
     for group in groups:
         kind, strength = _GROUP_RULES[group.policy]
-        rules.append(Rule(id=server_group_rule_id(group.id), kind=kind, strength=strength,
-                          instance_ids=frozenset(members.get(group.id, ()))))
+        rules.append(
+            Rule(
+                id=server_group_rule_id(group.id),
+                kind=kind,
+                strength=strength,
+                instance_ids=frozenset(members.get(group.id, ())),
+            )
+        )
     return tuple(rules)
 
 
 # --- what the planners return ---------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Move:
@@ -420,8 +425,8 @@ class Move:
     source_host: str | None
     target_host: str
     reason: MoveReason
-    cost_s: float = 0.0              # estimated migration time
-    benefit: float = 0.0             # gain in the reason's own measure (see the planner)
+    cost_s: float = 0.0  # estimated migration time
+    benefit: float = 0.0  # gain in the reason's own measure (see the planner)
     explanation: str = ""
     rule_id: str | None = None
 

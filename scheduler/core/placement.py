@@ -29,10 +29,10 @@ UP_ONLY = frozenset({HostPowerState.UP})
 @dataclass(frozen=True, slots=True)
 class PlacementRequest:
     instance: InstanceState
-    exclude_hosts: frozenset[str] = frozenset()    # e.g. the source of a migration
+    exclude_hosts: frozenset[str] = frozenset()  # e.g. the source of a migration
     candidate_hosts: frozenset[str] | None = None  # restrict the search (None: all hosts)
-    strategy: PlacementStrategy | None = None      # None: the cluster policy's
-    max_cpu_load: float | None = None              # None: the cluster policy's
+    strategy: PlacementStrategy | None = None  # None: the cluster policy's
+    max_cpu_load: float | None = None  # None: the cluster policy's
     host_states: frozenset[HostPowerState] = UP_ONLY  # DPM may plan onto standby hosts
 
 
@@ -61,8 +61,10 @@ class PlacementResult:
         if self.ok:
             return f"instance {self.instance_id}: host {self.host_id}"
         counts = ", ".join(f"{n} by {f}" for f, n in sorted(self.rejected_by().items()))
-        lines = [f"no valid host for instance {self.instance_id}: "
-                 f"{len(self.rejections)} hosts rejected ({counts or 'no hosts'})"]
+        lines = [
+            f"no valid host for instance {self.instance_id}: "
+            f"{len(self.rejections)} hosts rejected ({counts or 'no hosts'})"
+        ]
         lines += [f"  {r.host_id}: {r.filter}: {r.reason}" for r in self.rejections]
         return "\n".join(lines)
 
@@ -82,15 +84,15 @@ class HostChecker:
         # one vCPU runs on one physical CPU: its worst recent sample has to fit one
         peak = peak_demand(inst, policy, self.demand)
         self.per_vcpu = peak / inst.vcpus if inst.vcpus else 0.0
-        self.max_cpu_load = request.max_cpu_load if request.max_cpu_load is not None \
-            else policy.max_cpu_load
-        self.forbidden: dict[str, str] = {}      # host -> rule id (MUST)
+        self.max_cpu_load = request.max_cpu_load if request.max_cpu_load is not None else policy.max_cpu_load
+        self.forbidden: dict[str, str] = {}  # host -> rule id (MUST)
         self.required: list[tuple[frozenset[str], str]] = []  # allowed hosts, rule id (MUST)
         self.soft_penalty: Counter[str] = Counter()  # host -> broken SHOULD rules
         self.soft_bonus: Counter[str] = Counter()
         self._work_out_rules()
         self.filters: tuple[tuple[FilterName, Callable[[HostUsage], str | None]], ...] = tuple(
-            (name, getattr(self, "_" + name.value.replace("-", "_"))) for name in policy.filters)
+            (name, getattr(self, "_" + name.value.replace("-", "_"))) for name in policy.filters
+        )
 
     def _work_out_rules(self) -> None:
         index = self.index
@@ -233,13 +235,18 @@ def _raw_weights(checker: HostChecker, u: HostUsage) -> tuple[float, float, floa
     return free_ram, cpu_free, -len(u.instance_ids), soft
 
 
-_WEIGHER_COLUMN = {WeigherName.FREE_RAM: 0, WeigherName.CPU_LOAD: 1,
-                   WeigherName.INSTANCE_COUNT: 2, WeigherName.SOFT_RULES: 3}
+_WEIGHER_COLUMN = {
+    WeigherName.FREE_RAM: 0,
+    WeigherName.CPU_LOAD: 1,
+    WeigherName.INSTANCE_COUNT: 2,
+    WeigherName.SOFT_RULES: 3,
+}
 _TOP_RANKING = 5
 
 
-def place(request: PlacementRequest, snapshot: Snapshot, policy: ClusterPolicy,
-          index: ClusterIndex | None = None) -> PlacementResult:
+def place(
+    request: PlacementRequest, snapshot: Snapshot, policy: ClusterPolicy, index: ClusterIndex | None = None
+) -> PlacementResult:
     """The best host for the request, or every host's rejection.
 
     `index` lets a planner place many instances on its own working copy; by default the
@@ -267,12 +274,12 @@ def place(request: PlacementRequest, snapshot: Snapshot, policy: ClusterPolicy,
     if not passing:
         return PlacementResult(request.instance.id, None, tuple(rejections))
     ranking = _rank(passing, policy, sign)
-    return PlacementResult(request.instance.id, ranking[0][0], tuple(rejections),
-                           tuple(ranking[:_TOP_RANKING]))
+    return PlacementResult(request.instance.id, ranking[0][0], tuple(rejections), tuple(ranking[:_TOP_RANKING]))
 
 
-def _rank(passing: list[tuple[str, tuple[float, float, float, float]]],
-          policy: ClusterPolicy, sign: float) -> list[tuple[str, float]]:
+def _rank(
+    passing: list[tuple[str, tuple[float, float, float, float]]], policy: ClusterPolicy, sign: float
+) -> list[tuple[str, float]]:
     """Nova-style: each weigher normalised to 0..1 over the candidates, then weighted."""
     columns = []
     for name, multiplier in policy.weighers:

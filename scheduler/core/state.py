@@ -33,7 +33,7 @@ def estimate_demand(samples: Sequence[float], policy: ClusterPolicy) -> float:
     """One demand figure (MHz) from a history: a high percentile or an EWMA over the window."""
     if not samples:
         return 0.0
-    window = samples[-policy.demand_window:]
+    window = samples[-policy.demand_window :]
     if policy.demand_estimator is DemandEstimator.LAST:
         return float(window[-1])
     if policy.demand_estimator is DemandEstimator.EWMA:
@@ -66,15 +66,26 @@ def demand_series(inst: InstanceState, policy: ClusterPolicy, demand: float) -> 
 def peak_demand(inst: InstanceState, policy: ClusterPolicy, demand: float) -> float:
     """The highest sample in the window (at least the smoothed demand): what one vCPU may
     need of one physical CPU at worst."""
-    samples = inst.cpu_demand_mhz[-policy.demand_window:]
+    samples = inst.cpu_demand_mhz[-policy.demand_window :]
     return max(max(samples, default=0.0), demand)
 
 
 class HostUsage:
     """What is allocated to, and demanded of, one host."""
 
-    __slots__ = ("host", "shared_vcpus", "pinned_vcpus", "memory_mb", "active_memory_mb",
-                 "disk_gb", "reserved_mhz", "demand_mhz", "instance_ids", "series", "policy")
+    __slots__ = (
+        "host",
+        "shared_vcpus",
+        "pinned_vcpus",
+        "memory_mb",
+        "active_memory_mb",
+        "disk_gb",
+        "reserved_mhz",
+        "demand_mhz",
+        "instance_ids",
+        "series",
+        "policy",
+    )
 
     def __init__(self, host: HostState, policy: ClusterPolicy | None = None) -> None:
         self.host = host
@@ -89,8 +100,8 @@ class HostUsage:
         # the summed demand series of the instances (None: demand is the sum of estimates)
         self.policy = policy
         self.series: list[float] | None = (
-            [0.0] * policy.demand_window
-            if policy is not None and policy.aggregate_host_demand else None)
+            [0.0] * policy.demand_window if policy is not None and policy.aggregate_host_demand else None
+        )
 
     def copy(self) -> HostUsage:
         other = HostUsage.__new__(HostUsage)
@@ -101,8 +112,9 @@ class HostUsage:
             other.series = list(self.series)
         return other
 
-    def add(self, inst: InstanceState, demand: float, sign: int = 1,
-            series: tuple[float, ...] = (), refresh: bool = True) -> None:
+    def add(
+        self, inst: InstanceState, demand: float, sign: int = 1, series: tuple[float, ...] = (), refresh: bool = True
+    ) -> None:
         """Count (sign 1) or uncount (-1) an instance; `series` is its `demand_series`
         when the host's demand is aggregated. `refresh=False` defers re-estimating the
         host (call `refresh_demand` after a batch)."""

@@ -17,8 +17,9 @@ from .state import ClusterIndex, index_for
 WAKEABLE = frozenset({HostPowerState.STANDBY, HostPowerState.WAKING})
 
 
-def standby_host_to_wake(request: PlacementRequest, snapshot: Snapshot, policy: ClusterPolicy,
-                         index: ClusterIndex | None = None) -> PlacementResult:
+def standby_host_to_wake(
+    request: PlacementRequest, snapshot: Snapshot, policy: ClusterPolicy, index: ClusterIndex | None = None
+) -> PlacementResult:
     """The standby host to wake for `request` (its `host_id`), or why none would do.
 
     Meant for a request no powered-on host passes; only hosts in standby or waking are tried.
@@ -36,13 +37,14 @@ def standby_host_to_wake(request: PlacementRequest, snapshot: Snapshot, policy: 
 
 @dataclass(frozen=True, slots=True)
 class WakingPlacement:
-    placed: tuple[PlacementResult, ...]    # in request order, on a host that is up or to be woken
-    wakes: tuple[str, ...]                 # the standby hosts to wake, in order of first need
+    placed: tuple[PlacementResult, ...]  # in request order, on a host that is up or to be woken
+    wakes: tuple[str, ...]  # the standby hosts to wake, in order of first need
     unplaced: tuple[PlacementResult, ...]  # no host would do, up or asleep, and why
 
 
-def place_waking(requests: Iterable[PlacementRequest], snapshot: Snapshot, policy: ClusterPolicy,
-                 index: ClusterIndex) -> WakingPlacement:
+def place_waking(
+    requests: Iterable[PlacementRequest], snapshot: Snapshot, policy: ClusterPolicy, index: ClusterIndex
+) -> WakingPlacement:
     """Place the requests one after another, moving each on `index` (a working copy): on a
     powered-on host when one passes, else on a standby host to wake. A host chosen to wake
     counts as waking from then on, so later requests fill it before another is woken."""
@@ -68,5 +70,4 @@ def place_waking(requests: Iterable[PlacementRequest], snapshot: Snapshot, polic
 def _with_asleep_reasons(result: PlacementResult, asleep: PlacementResult) -> PlacementResult:
     """For a sleeping host, why it would not do even if woken beats "it is in standby"."""
     known = {r.host_id for r in asleep.rejections}
-    return replace(result, rejections=tuple(r for r in result.rejections if r.host_id not in known)
-                   + asleep.rejections)
+    return replace(result, rejections=tuple(r for r in result.rejections if r.host_id not in known) + asleep.rejections)

@@ -4,5 +4,12 @@ from scheduler.models.recommendations import Recommendation
 from scheduler.models.rules import AffinityRule, ServerGroup
 from scheduler.models.settings import ClusterSchedulerSettings
 
-__all__ = ["AffinityRule", "ClusterSchedulerSettings", "HaEvent", "HostPower", "PowerDriverConfig",
-           "Recommendation", "ServerGroup"]
+__all__ = [
+    "AffinityRule",
+    "ClusterSchedulerSettings",
+    "HaEvent",
+    "HostPower",
+    "PowerDriverConfig",
+    "Recommendation",
+    "ServerGroup",
+]

@@ -1,4 +1,5 @@
 """Host liveness and power as the scheduler last saw them, and the HA event log."""
+
 from django.db import models
 
 from scheduler import choices as c
@@ -37,12 +38,12 @@ class HaEventQuerySet(models.QuerySet):
 class HaEvent(models.Model):
     cluster = models.ForeignKey("compute.Cluster", on_delete=models.CASCADE, related_name="ha_events")
     host = models.ForeignKey("compute.Host", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    instance = models.ForeignKey("compute.Instance", null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="+")
+    instance = models.ForeignKey("compute.Instance", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     kind = models.CharField(max_length=32, choices=c.HaEventKind.choices)
     detail = models.CharField(max_length=500, blank=True)
-    operation = models.ForeignKey("portal.Operation", null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="+")
+    operation = models.ForeignKey(
+        "portal.Operation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = HaEventQuerySet.as_manager()

@@ -1,4 +1,5 @@
 """What DRS, DPM and HA proposed, who decided, what it started and what it achieved."""
+
 from django.conf import settings
 from django.db import models
 
@@ -13,8 +14,9 @@ class RecommendationQuerySet(models.QuerySet):
 class Recommendation(models.Model):
     cluster = models.ForeignKey("compute.Cluster", on_delete=models.CASCADE, related_name="recommendations")
     kind = models.CharField(max_length=8, choices=c.RecommendationKind.choices)
-    state = models.CharField(max_length=16, choices=c.RecommendationState.choices,
-                             default=c.RecommendationState.PROPOSED)
+    state = models.CharField(
+        max_length=16, choices=c.RecommendationState.choices, default=c.RecommendationState.PROPOSED
+    )
     # [{instance, instance_name, source, source_name, target, target_name, reason, benefit, cost_s, explanation}]
     moves = models.JSONField(default=list, blank=True)
     # [{host, host_name, action, reason}] (DPM)
@@ -27,11 +29,13 @@ class Recommendation(models.Model):
     error = models.TextField(blank=True)
     operations = models.ManyToManyField("portal.Operation", blank=True, related_name="recommendations")
     created = models.DateTimeField(auto_now_add=True, db_index=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     decided = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     automatic = models.BooleanField(default=False, help_text="Approved by the automation level, not a person")
     finished = models.DateTimeField(null=True, blank=True)
 

@@ -1,4 +1,5 @@
 """Placement rules: admin affinity rules per cluster and tenants' server groups (Nova's)."""
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -56,5 +57,6 @@ class ServerGroup(ProjectOwned):
             raise ValidationError({"members": f"Instances of another project: {', '.join(others)}."})
         taken = ServerGroup.objects.filter(members__in=instances).exclude(pk=self.pk).values_list("name", flat=True)
         if taken:
-            raise ValidationError({"members": f"An instance is in one server group at most (already in "
-                                              f"{', '.join(sorted(set(taken)))})."})
+            raise ValidationError(
+                {"members": f"An instance is in one server group at most (already in {', '.join(sorted(set(taken)))})."}
+            )

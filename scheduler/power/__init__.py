@@ -4,6 +4,7 @@ A driver is a class behind one interface (`PowerDriver`), chosen per host by its
 loaded lazily from the dotted path NUBES_POWER_DRIVERS gives for that kind. Drivers take
 plain `Credentials`, never model rows, and raise only `PowerError`.
 """
+
 from dataclasses import dataclass
 
 from django.utils.module_loading import import_string
@@ -23,7 +24,7 @@ class PowerStatus:
 
 @dataclass(frozen=True)
 class Credentials:
-    host_key: str          # stable id of the host (simulated state is keyed by it)
+    host_key: str  # stable id of the host (simulated state is keyed by it)
     address: str = ""
     port: int | None = None
     username: str = ""

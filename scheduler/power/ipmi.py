@@ -3,6 +3,7 @@
 The password goes to ipmitool through its environment (-E reads IPMI_PASSWORD), never on the
 command line where `ps` would show it. All process I/O goes through `_run`, the one seam.
 """
+
 import os
 import shutil
 import subprocess
@@ -29,9 +30,25 @@ class IpmiDriver(PowerDriver):
         if shutil.which(IPMITOOL) is None:
             raise PowerError(f"{IPMITOOL} is not installed (apt-get install ipmitool)")
         cred = self.credentials
-        argv = [IPMITOOL, "-I", "lanplus", "-C", str(conf.ipmi_cipher_suite()), "-H", cred.address,
-                "-p", str(cred.port or DEFAULT_PORT),
-                "-U", cred.username, "-E", "-N", "1", "-R", "2", *command]
+        argv = [
+            IPMITOOL,
+            "-I",
+            "lanplus",
+            "-C",
+            str(conf.ipmi_cipher_suite()),
+            "-H",
+            cred.address,
+            "-p",
+            str(cred.port or DEFAULT_PORT),
+            "-U",
+            cred.username,
+            "-E",
+            "-N",
+            "1",
+            "-R",
+            "2",
+            *command,
+        ]
         env = {**os.environ, "IPMI_PASSWORD": cred.password or ""}
         result = _run(argv, env, self.timeout_s)
         if result.returncode != 0:

@@ -3,6 +3,7 @@
 `address` is the system's URL (e.g. https://bmc/redfish/v1/Systems/1). Hard power-off is
 "ForceOff": fencing must not wait for a guest OS to agree.
 """
+
 import base64
 import json
 import urllib.error
@@ -11,8 +12,7 @@ import urllib.request
 from scheduler.power import PowerDriver, PowerError, PowerStatus
 
 RESET_PATH = "/Actions/ComputerSystem.Reset"
-STATES = {"on": PowerStatus.ON, "off": PowerStatus.OFF, "poweringon": PowerStatus.ON,
-          "poweringoff": PowerStatus.OFF}
+STATES = {"on": PowerStatus.ON, "off": PowerStatus.OFF, "poweringon": PowerStatus.ON, "poweringoff": PowerStatus.OFF}
 
 
 def _open(request, timeout_s):

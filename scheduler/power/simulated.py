@@ -2,6 +2,7 @@
 
 `fail_next(host_key)` makes the next call for that host raise, the way a dead BMC would.
 """
+
 import threading
 
 from scheduler.power import PowerDriver, PowerError, PowerStatus

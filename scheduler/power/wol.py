@@ -3,6 +3,7 @@
 It can only wake: it cannot power a host off nor tell whether it is on, so a WoL host is
 never fenced (HA will not restart its instances elsewhere) and DPM cannot put it in standby.
 """
+
 import socket
 
 from scheduler import conf

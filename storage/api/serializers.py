@@ -1,11 +1,21 @@
 """Storage API serializers: resources, and the input of each action (unknown fields refused)."""
+
 from rest_framework import serializers
 
 from compute.models import Host, Image, Instance
 from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin
 from storage.choices import (
-    MAX_VOLUME_GB, CloneMode, DeviceType, DiscardMode, DiskBus, DiskCache, PoolType, Provisioning, SnapshotKind,
-    VolumeFormat, VolumeSource,
+    MAX_VOLUME_GB,
+    CloneMode,
+    DeviceType,
+    DiscardMode,
+    DiskBus,
+    DiskCache,
+    PoolType,
+    Provisioning,
+    SnapshotKind,
+    VolumeFormat,
+    VolumeSource,
 )
 from storage.models import Snapshot, SnapshotLayer, StoragePool, Volume
 
@@ -16,11 +26,38 @@ class StoragePoolSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = StoragePool
-        fields = ["id", "name", "libvirt_name", "type", "hosts", "target_path", "source_host", "source_dir",
-                  "source_name", "source_device", "state", "state_reason", "capacity_bytes", "allocation_bytes",
-                  "available_bytes", "provisioned_gb", "overcommit_limit", "simulated", "refreshed", "created"]
-        read_only_fields = ["state", "state_reason", "capacity_bytes", "allocation_bytes", "available_bytes",
-                            "simulated", "refreshed", "created"]
+        fields = [
+            "id",
+            "name",
+            "libvirt_name",
+            "type",
+            "hosts",
+            "target_path",
+            "source_host",
+            "source_dir",
+            "source_name",
+            "source_device",
+            "state",
+            "state_reason",
+            "capacity_bytes",
+            "allocation_bytes",
+            "available_bytes",
+            "provisioned_gb",
+            "overcommit_limit",
+            "simulated",
+            "refreshed",
+            "created",
+        ]
+        read_only_fields = [
+            "state",
+            "state_reason",
+            "capacity_bytes",
+            "allocation_bytes",
+            "available_bytes",
+            "simulated",
+            "refreshed",
+            "created",
+        ]
 
     def get_provisioned_gb(self, pool):
         return pool.provisioned_gb()
@@ -31,19 +68,48 @@ class VolumeSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
 
     class Meta:
         model = Volume
-        fields = ["id", "uuid", "project", "name", "description", "pool", "format", "size_gb", "provisioning",
-                  "source", "source_image", "backing_volume", "backing_snapshot", "is_template", "state",
-                  "state_reason", "path", "backing_path", "allocation_bytes", "device_path", "device_type",
-                  "instance", "target_dev", "bus", "cache", "discard", "readonly", "shareable", "simulated",
-                  "created", "updated"]
+        fields = [
+            "id",
+            "uuid",
+            "project",
+            "name",
+            "description",
+            "pool",
+            "format",
+            "size_gb",
+            "provisioning",
+            "source",
+            "source_image",
+            "backing_volume",
+            "backing_snapshot",
+            "is_template",
+            "state",
+            "state_reason",
+            "path",
+            "backing_path",
+            "allocation_bytes",
+            "device_path",
+            "device_type",
+            "instance",
+            "target_dev",
+            "bus",
+            "cache",
+            "discard",
+            "readonly",
+            "shareable",
+            "simulated",
+            "created",
+            "updated",
+        ]
         read_only_fields = [f for f in fields if f not in ("project", "name", "description", "is_template")]
 
 
 class VolumeCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
     pool = serializers.PrimaryKeyRelatedField(queryset=StoragePool.objects.all())
     size_gb = serializers.IntegerField(min_value=1, max_value=MAX_VOLUME_GB, required=False)
-    source = serializers.ChoiceField(choices=[c for c in VolumeSource.values if c != VolumeSource.DEVICE],
-                                     default=VolumeSource.EMPTY)
+    source = serializers.ChoiceField(
+        choices=[c for c in VolumeSource.values if c != VolumeSource.DEVICE], default=VolumeSource.EMPTY
+    )
     image = serializers.PrimaryKeyRelatedField(queryset=Image.objects.all(), required=False)
     source_volume = serializers.PrimaryKeyRelatedField(queryset=Volume.objects.all(), required=False)
     source_snapshot = serializers.PrimaryKeyRelatedField(queryset=Snapshot.objects.all(), required=False)
@@ -51,8 +117,20 @@ class VolumeCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
 
     class Meta:
         model = Volume
-        fields = ["project", "name", "description", "pool", "size_gb", "format", "provisioning", "source", "image",
-                  "source_volume", "source_snapshot", "clone_mode"]
+        fields = [
+            "project",
+            "name",
+            "description",
+            "pool",
+            "size_gb",
+            "format",
+            "provisioning",
+            "source",
+            "image",
+            "source_volume",
+            "source_snapshot",
+            "clone_mode",
+        ]
 
     def get_fields(self):
         fields = super().get_fields()
@@ -116,9 +194,28 @@ class SnapshotSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Snapshot
-        fields = ["id", "project", "name", "description", "instance", "volume", "parent", "children", "kind",
-                  "current", "layer_path", "layer_backing", "overlay_path", "layers", "with_memory", "size_bytes",
-                  "state", "state_reason", "simulated", "created"]
+        fields = [
+            "id",
+            "project",
+            "name",
+            "description",
+            "instance",
+            "volume",
+            "parent",
+            "children",
+            "kind",
+            "current",
+            "layer_path",
+            "layer_backing",
+            "overlay_path",
+            "layers",
+            "with_memory",
+            "size_bytes",
+            "state",
+            "state_reason",
+            "simulated",
+            "created",
+        ]
         read_only_fields = [f for f in fields if f not in ("name", "description")]
 
 

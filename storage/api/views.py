@@ -1,4 +1,5 @@
 """Storage viewsets: declarations; every change goes through storage.services."""
+
 from django.db import transaction
 from django.http import StreamingHttpResponse
 from rest_framework import mixins, status, viewsets
@@ -15,6 +16,7 @@ from storage.models import Snapshot, StoragePool, Volume
 
 class RawBodyParser(BaseParser):
     """Any content type; the view reads request.stream itself (never request.data)."""
+
     media_type = "*/*"
 
     def parse(self, stream, media_type=None, parser_context=None):
@@ -44,7 +46,9 @@ class StoragePoolViewSet(AdminResourceViewSet):
         if extra:
             from rest_framework.exceptions import ValidationError
 
-            raise ValidationError({name: ["Set when the pool is defined; define a new pool instead."] for name in extra})
+            raise ValidationError(
+                {name: ["Set when the pool is defined; define a new pool instead."] for name in extra}
+            )
         with transaction.atomic():
             serializer.save()
 
@@ -82,8 +86,7 @@ class VolumeViewSet(ProjectScopedViewSet):
         bytes otherwise); 202 with the Operation that streams it in with progress."""
         volume = self.get_object()
         length = int(request.META.get("CONTENT_LENGTH") or 0)
-        return accepted(services.upload_volume(request.user, volume, request.stream, length, request=request),
-                        request)
+        return accepted(services.upload_volume(request.user, volume, request.stream, length, request=request), request)
 
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
@@ -149,9 +152,17 @@ class VolumeViewSet(ProjectScopedViewSet):
     def clone(self, request, pk=None):
         volume = self.get_object()
         data = _input(s.CloneSerializer, request)
-        _clone, op = services.create_volume(request.user, volume.project, name=data["name"], pool=volume.pool,
-                                            source="volume", source_volume=volume, clone_mode=data["mode"],
-                                            format=volume.format, request=request)
+        _clone, op = services.create_volume(
+            request.user,
+            volume.project,
+            name=data["name"],
+            pool=volume.pool,
+            source="volume",
+            source_volume=volume,
+            clone_mode=data["mode"],
+            format=volume.format,
+            request=request,
+        )
         return accepted(op, request)
 
     @action(detail=True, methods=["post"])
@@ -169,8 +180,13 @@ class VolumeViewSet(ProjectScopedViewSet):
         return accepted(services.reclaim_space(request.user, self.get_object(), request=request), request)
 
 
-class SnapshotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
-                      mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class SnapshotViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     queryset = Snapshot.objects.select_related("volume", "instance").prefetch_related("children", "layers")
     serializer_class = s.SnapshotSerializer
     permission_classes = [ProjectRolePermission]

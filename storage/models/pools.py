@@ -1,12 +1,20 @@
 """Storage pools: libvirt pools an admin defines on one or more hosts."""
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Sum
 
 from storage.choices import (
-    BYTES_PER_GIB, DEFAULT_OVERCOMMIT, MAX_OVERCOMMIT, SHAREABLE_POOL_TYPES, PoolState, PoolType,
-    VolumeState, inside_roots, storage_roots,
+    BYTES_PER_GIB,
+    DEFAULT_OVERCOMMIT,
+    MAX_OVERCOMMIT,
+    SHAREABLE_POOL_TYPES,
+    PoolState,
+    PoolType,
+    VolumeState,
+    inside_roots,
+    storage_roots,
 )
 from storage.models.names import DISPLAY_NAME, LIBVIRT_NAME, no_dot_dot
 
@@ -24,11 +32,15 @@ PATH_FIELDS = ("target_path", "source_device")
 
 class StoragePool(models.Model):
     name = models.CharField(max_length=63, unique=True, validators=[DISPLAY_NAME, no_dot_dot])
-    libvirt_name = models.CharField(max_length=128, validators=[LIBVIRT_NAME, no_dot_dot],
-                                    help_text="The pool's name in libvirt on every host that sees it")
+    libvirt_name = models.CharField(
+        max_length=128,
+        validators=[LIBVIRT_NAME, no_dot_dot],
+        help_text="The pool's name in libvirt on every host that sees it",
+    )
     type = models.CharField(max_length=16, choices=PoolType.choices, default=PoolType.DIR)
-    hosts = models.ManyToManyField("compute.Host", related_name="storage_pools",
-                                   help_text="Hosts that see this pool (several: shared storage)")
+    hosts = models.ManyToManyField(
+        "compute.Host", related_name="storage_pools", help_text="Hosts that see this pool (several: shared storage)"
+    )
     target_path = models.CharField(max_length=500, blank=True)
     source_host = models.CharField(max_length=255, blank=True, help_text="NFS server, iSCSI portal or Ceph monitor")
     source_dir = models.CharField(max_length=500, blank=True, help_text="NFS export")
@@ -40,7 +52,8 @@ class StoragePool(models.Model):
     allocation_bytes = models.PositiveBigIntegerField(default=0)
     available_bytes = models.PositiveBigIntegerField(default=0)
     overcommit_limit = models.FloatField(
-        default=DEFAULT_OVERCOMMIT, validators=[MinValueValidator(1.0), MaxValueValidator(MAX_OVERCOMMIT)],
+        default=DEFAULT_OVERCOMMIT,
+        validators=[MinValueValidator(1.0), MaxValueValidator(MAX_OVERCOMMIT)],
         help_text="Provisioned (sum of virtual sizes) may reach this multiple of the capacity",
     )
     simulated = models.BooleanField(default=False)
@@ -62,8 +75,11 @@ class StoragePool(models.Model):
         return self.type in SHAREABLE_POOL_TYPES
 
     def clean(self):
-        missing = {field: "Required for this pool type." for field in REQUIRED_FIELDS.get(self.type, ())
-                   if not getattr(self, field)}
+        missing = {
+            field: "Required for this pool type."
+            for field in REQUIRED_FIELDS.get(self.type, ())
+            if not getattr(self, field)
+        }
         if missing:
             raise ValidationError(missing)
         for field in PATH_FIELDS:

@@ -1,19 +1,22 @@
 """Snapshots of an instance (libvirt domain snapshots) or of a volume (a chain of overlays)."""
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from portal.models.tenancy import ProjectOwned
 from storage.choices import SnapshotKind, SnapshotState
 from storage.models.names import DISPLAY_NAME, no_dot_dot
-from portal.models.tenancy import ProjectOwned
 
 
 class Snapshot(ProjectOwned):
     name = models.CharField(max_length=63, validators=[DISPLAY_NAME, no_dot_dot])
     description = models.CharField(max_length=500, blank=True)
-    instance = models.ForeignKey("compute.Instance", null=True, blank=True, on_delete=models.CASCADE,
-                                 related_name="snapshots")
-    volume = models.ForeignKey("storage.Volume", null=True, blank=True, on_delete=models.CASCADE,
-                               related_name="snapshots")
+    instance = models.ForeignKey(
+        "compute.Instance", null=True, blank=True, on_delete=models.CASCADE, related_name="snapshots"
+    )
+    volume = models.ForeignKey(
+        "storage.Volume", null=True, blank=True, on_delete=models.CASCADE, related_name="snapshots"
+    )
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     kind = models.CharField(max_length=16, choices=SnapshotKind.choices, default=SnapshotKind.INTERNAL)
     current = models.BooleanField(default=False, help_text="The point the disk or instance runs on from")
@@ -35,8 +38,10 @@ class Snapshot(ProjectOwned):
         ordering = ["created", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=(models.Q(instance__isnull=False, volume__isnull=True)
-                           | models.Q(instance__isnull=True, volume__isnull=False)),
+                condition=(
+                    models.Q(instance__isnull=False, volume__isnull=True)
+                    | models.Q(instance__isnull=True, volume__isnull=False)
+                ),
                 name="snapshot_of_instance_xor_volume",
             ),
         ]
@@ -78,8 +83,9 @@ class SnapshotLayer(models.Model):
     once). ``volume`` is empty for the root disk."""
 
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="layers")
-    volume = models.ForeignKey("storage.Volume", null=True, blank=True, on_delete=models.CASCADE,
-                               related_name="instance_layers")
+    volume = models.ForeignKey(
+        "storage.Volume", null=True, blank=True, on_delete=models.CASCADE, related_name="instance_layers"
+    )
     target_dev = models.CharField(max_length=8)
     libvirt_name = models.CharField(max_length=160)
     layer_path = models.CharField(max_length=500)

@@ -1,17 +1,27 @@
 """Volumes: tenant disks in a pool, attached to at most one instance (unless shareable)."""
+
 import uuid
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from portal.models.tenancy import ProjectOwned
 from storage.choices import (
-    MAX_VOLUME_GB, VOLUME_PREFIX, DeviceType, DiscardMode, DiskBus, DiskCache, Provisioning, VolumeFormat,
-    VolumeSource, VolumeState, inside_roots,
+    MAX_VOLUME_GB,
+    VOLUME_PREFIX,
+    DeviceType,
+    DiscardMode,
+    DiskBus,
+    DiskCache,
+    Provisioning,
+    VolumeFormat,
+    VolumeSource,
+    VolumeState,
+    inside_roots,
 )
 from storage.models.names import DISPLAY_NAME, LIBVIRT_NAME, no_dot_dot
 from storage.models.pools import StoragePool
-from portal.models.tenancy import ProjectOwned
 
 
 class Volume(ProjectOwned):
@@ -23,12 +33,16 @@ class Volume(ProjectOwned):
     size_gb = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(MAX_VOLUME_GB)])
     provisioning = models.CharField(max_length=8, choices=Provisioning.choices, default=Provisioning.THIN)
     source = models.CharField(max_length=16, choices=VolumeSource.choices, default=VolumeSource.EMPTY)
-    source_image = models.ForeignKey("compute.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source_image = models.ForeignKey(
+        "compute.Image", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Linked clones: the template volume (or snapshot) whose frozen file is our backing file.
-    backing_volume = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
-                                       related_name="linked_clones")
-    backing_snapshot = models.ForeignKey("storage.Snapshot", null=True, blank=True, on_delete=models.PROTECT,
-                                         related_name="linked_clones")
+    backing_volume = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="linked_clones"
+    )
+    backing_snapshot = models.ForeignKey(
+        "storage.Snapshot", null=True, blank=True, on_delete=models.PROTECT, related_name="linked_clones"
+    )
     is_template = models.BooleanField(default=False, help_text="Frozen: a base for linked clones")
     state = models.CharField(max_length=16, choices=VolumeState.choices, default=VolumeState.CREATING)
     state_reason = models.CharField(max_length=500, blank=True)
@@ -42,8 +56,9 @@ class Volume(ProjectOwned):
     device_path = models.CharField(max_length=500, blank=True)
     device_type = models.CharField(max_length=8, choices=DeviceType.choices, default=DeviceType.DISK)
     # Attachment.
-    instance = models.ForeignKey("compute.Instance", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="volumes")
+    instance = models.ForeignKey(
+        "compute.Instance", null=True, blank=True, on_delete=models.PROTECT, related_name="volumes"
+    )
     target_dev = models.CharField(max_length=8, blank=True)
     bus = models.CharField(max_length=8, choices=DiskBus.choices, default=DiskBus.VIRTIO)
     cache = models.CharField(max_length=16, choices=DiskCache.choices, default=DiskCache.NONE)

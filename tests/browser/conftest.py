@@ -1,6 +1,7 @@
 """Browser tests: a real portal (`manage.py runportal`, the embedded default in its own data
 directory) driven by Playwright in Debian's Chromium. Only the processes started here are
 stopped, by PID."""
+
 import os
 import shutil
 import socket
@@ -15,8 +16,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
 ]
 DEMO_PASSWORD = "browser-demo-pass"
 START_TIMEOUT_S = 60
@@ -63,8 +70,13 @@ def portal_shell(portal_url, portal_env):
 
 
 def run_shell(env, code):
-    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "shell", "-v", "0", "-c", code],
-                            env=env, cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "-v", "0", "-c", code],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -83,8 +95,9 @@ def serve_portal(env):
     port = free_port()
     log = data / "portal.log"
     with log.open("w") as out:
-        process = subprocess.Popen(manage + ["runportal", "--port", str(port)], env=env, cwd=ROOT,
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            manage + ["runportal", "--port", str(port)], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, process, log)

@@ -1,5 +1,6 @@
 """An instance's life through the browser, on the seeded demo's simulated hosts: launch from
 the form, watch it become active over the websocket, open its console, stop it, delete it."""
+
 import uuid
 
 import pytest
@@ -10,7 +11,9 @@ LIVE_TIMEOUT_MS = 20000
 
 
 def wait_for_project_stream(page):
-    page.wait_for_function("document.body.dataset.wsSubscribed && document.body.dataset.wsSubscribed.includes('project.')")
+    page.wait_for_function(
+        "document.body.dataset.wsSubscribed && document.body.dataset.wsSubscribed.includes('project.')"
+    )
 
 
 def instances_named(page, name):

@@ -2,6 +2,7 @@
 a migration started from the instance page runs to done on the migration page, its progress
 bar moving without a reload; the instance's metrics charts gain points without a reload.
 Both depend on publishes from the in-process worker's threads reaching the server's websockets."""
+
 import time
 import uuid
 
@@ -23,8 +24,10 @@ def launch(api, name):
     image = next(i for i in api.get("/api/v1/images/?search=cirros-demo")["results"] if i["name"] == "cirros-demo")
     # host-b's CPU is older than host-a's: its guests can move without a cluster baseline.
     host = next(h for h in api.get("/api/v1/hosts/?search=host-b")["results"] if h["name"] == "host-b")
-    api.post("/api/v1/instances/", {"project": project["id"], "name": name, "flavor": flavor["id"],
-                                    "image": image["id"], "host": host["id"]})
+    api.post(
+        "/api/v1/instances/",
+        {"project": project["id"], "name": name, "flavor": flavor["id"], "image": image["id"], "host": host["id"]},
+    )
     deadline = time.monotonic() + MIGRATION_TIMEOUT_S
     while time.monotonic() < deadline:
         rows = [r for r in api.get(f"/api/v1/instances/?search={name}")["results"] if r["name"] == name]
@@ -79,9 +82,9 @@ def test_an_instance_s_metrics_charts_gain_points_without_a_reload(login):
     expect(chart).to_have_attribute("data-ready", "1")
     page.wait_for_function(
         "Number(document.querySelector('#instance-live .live-chart').dataset.points || 0) >= 2",
-        timeout=METRICS_TIMEOUT_MS)
+        timeout=METRICS_TIMEOUT_MS,
+    )
     assert page.evaluate("window.__noReload === true")
-
 
 
 @pytest.fixture
@@ -93,8 +96,16 @@ def target_pools(login):
     for host_name in ("host-a", "host-c"):
         host = next(h for h in api.get(f"/api/v1/hosts/?search={host_name}")["results"] if h["name"] == host_name)
         name = f"{host_name}-pick-{tag}"
-        op = api.post("/api/v1/storage-pools/", {"name": name, "libvirt_name": name, "type": "dir",
-                                                  "hosts": [host["id"]], "target_path": f"/srv/nubes-browser-{name}"})
+        op = api.post(
+            "/api/v1/storage-pools/",
+            {
+                "name": name,
+                "libvirt_name": name,
+                "type": "dir",
+                "hosts": [host["id"]],
+                "target_path": f"/srv/nubes-browser-{name}",
+            },
+        )
         api.wait(f"/api/v1/operations/{op['id']}/", "status", "succeeded")
         pools[host_name] = (name, int(op["target_id"]))
     yield page, {host_name: name for host_name, (name, _pk) in pools.items()}

@@ -2,6 +2,7 @@
 hosts): create a network and a subnet, launch an instance on it, and watch the topology view
 on another tab follow without a reload: the network's bar, the instance on it, and the
 instance gone again once deleted."""
+
 import uuid
 
 import pytest

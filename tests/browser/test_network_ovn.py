@@ -2,6 +2,7 @@
 its own whose networks are realised in a real OVN Northbound ovsdb-server (the shared browser
 portal runs the embedded backend, which refuses routers). The test flips a port's `up` in the
 NB as ovn-controller would, and the ports list's Link cell follows without a reload."""
+
 import json
 
 import pytest
@@ -45,8 +46,11 @@ def ovn(tmp_path_factory):
         nb.start()
     except ServerUnavailable as exc:
         pytest.skip(str(exc))
-    env = portal_environment(tmp_path_factory.mktemp("portal-ovn"), NUBES_OVN_NB=nb.endpoint,
-                             NUBES_NETWORK_PORT_STATUS_INTERVAL=STATUS_INTERVAL_S)
+    env = portal_environment(
+        tmp_path_factory.mktemp("portal-ovn"),
+        NUBES_OVN_NB=nb.endpoint,
+        NUBES_NETWORK_PORT_STATUS_INTERVAL=STATUS_INTERVAL_S,
+    )
     portal = serve_portal(env)
     try:
         url = next(portal)
@@ -93,9 +97,11 @@ def test_the_ports_link_cell_follows_ovn_without_a_reload(alice, ovn):
     cell = alice.locator(f"tr[data-port='{made['port']}'] [data-field='link']")
     expect(cell).to_have_text("unknown")
     # OVN's change must not come before the page has joined the port's group
-    alice.wait_for_function(f"(document.body.dataset.wsSubscribed || '').split(' ')"
-                            f".includes('network.port.{made['port']}')")
-    nb.transact({"op": "update", "table": "Logical_Switch_Port", "where": [["name", "==", made["lsp"]]],
-                 "row": {"up": True}})
+    alice.wait_for_function(
+        f"(document.body.dataset.wsSubscribed || '').split(' ').includes('network.port.{made['port']}')"
+    )
+    nb.transact(
+        {"op": "update", "table": "Logical_Switch_Port", "where": [["name", "==", made["lsp"]]], "row": {"up": True}}
+    )
     expect(cell).to_have_text("up", timeout=LIVE_TIMEOUT_MS)
     assert alice.evaluate("window.__noReload === true"), "the ports list reloaded instead of updating"

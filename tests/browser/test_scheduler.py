@@ -1,6 +1,7 @@
 """DRS through the browser: an admin makes a small cluster lopsided through the API, runs
 DRS from the scheduler page, approves the recommendation and watches, without reloading,
 the migrations finish and the imbalance measured after them appear."""
+
 import json
 import re
 import time
@@ -75,9 +76,16 @@ def test_an_admin_approves_a_drs_recommendation_and_watches_it_apply(login, tmp_
     image = api.first("/api/v1/images/?search=cirros-demo")
     project = next(p for p in api.get("/api/v1/projects/")["results"] if p["name"] == "acme")
     for n in range(INSTANCES):
-        op = api.post("/api/v1/instances/", {"name": f"lopsided-{tag}-{n}", "flavor": flavor["id"],
-                                             "image": image["id"], "project": project["id"],
-                                             "host": host_ids[0]})
+        op = api.post(
+            "/api/v1/instances/",
+            {
+                "name": f"lopsided-{tag}-{n}",
+                "flavor": flavor["id"],
+                "image": image["id"],
+                "project": project["id"],
+                "host": host_ids[0],
+            },
+        )
         api.wait(f"/api/v1/operations/{op['id']}/", "status", "succeeded")
 
     page.goto(f"/scheduler/clusters/{cluster['id']}/")

@@ -1,4 +1,5 @@
 """The platform seen through a real browser: sign in, dashboard, API token, live operation."""
+
 import pytest
 from playwright.sync_api import expect
 
@@ -33,7 +34,9 @@ def test_a_member_creates_an_api_token_and_sees_it_once(login):
 
 def test_an_operations_progress_arrives_over_the_websocket(login):
     page = login("alice")
-    page.wait_for_function("document.body.dataset.wsSubscribed && document.body.dataset.wsSubscribed.includes('project.')")
+    page.wait_for_function(
+        "document.body.dataset.wsSubscribed && document.body.dataset.wsSubscribed.includes('project.')"
+    )
     page.evaluate("window.__noReload = true")
     page.click("#recount")
     row = page.locator("tr[data-operation]").filter(has_text="project.recount_quota").first

@@ -1,6 +1,7 @@
 """Storage through the browser, on a simulated host of its own: a volume's snapshot tree
 (a branch after a revert) drawn on its page, and a live move of an attached volume to another
 pool whose progress bar rises to done over the websocket, without a reload."""
+
 import uuid
 
 import pytest
@@ -45,22 +46,39 @@ def storage_host(login, tmp_path):
     name = f"stor-{tag}"
     # Two hosts: HA admission control keeps room for one host failure.
     for host_name in (f"{name}-spare", name):
-        api.post("/api/v1/hosts/", {"name": host_name, "uri": small_node(tmp_path, host_name),
-                                    "cluster": cluster["id"]})
+        api.post(
+            "/api/v1/hosts/", {"name": host_name, "uri": small_node(tmp_path, host_name), "cluster": cluster["id"]}
+        )
         host = next(h for h in api.get(f"/api/v1/hosts/?search={host_name}")["results"] if h["name"] == host_name)
         api.wait(f"/api/v1/hosts/{host['id']}/", "state", "up")
     pools = {}
-    for pool_name, libvirt_name, path in ((f"{name}-default", "default", "/var/lib/libvirt/images"),
-                                          (f"{name}-fast", f"fast-{tag}", f"/srv/nubes-browser-{tag}")):
-        op = api.post("/api/v1/storage-pools/", {"name": pool_name, "libvirt_name": libvirt_name, "type": "dir",
-                                                  "hosts": [host["id"]], "target_path": path})
+    for pool_name, libvirt_name, path in (
+        (f"{name}-default", "default", "/var/lib/libvirt/images"),
+        (f"{name}-fast", f"fast-{tag}", f"/srv/nubes-browser-{tag}"),
+    ):
+        op = api.post(
+            "/api/v1/storage-pools/",
+            {
+                "name": pool_name,
+                "libvirt_name": libvirt_name,
+                "type": "dir",
+                "hosts": [host["id"]],
+                "target_path": path,
+            },
+        )
         api.wait(f"/api/v1/operations/{op['id']}/", "status", "succeeded")
         pools[pool_name] = int(op["target_id"])
     project = next(p for p in api.get("/api/v1/projects/")["results"] if p["name"] == "acme")
-    op = api.post("/api/v1/instances/", {
-        "name": f"vm-{tag}", "project": project["id"], "host": host["id"],
-        "flavor": api.first("/api/v1/flavors/?search=m1.tiny")["id"],
-        "image": api.first("/api/v1/images/?search=cirros-demo")["id"]})
+    op = api.post(
+        "/api/v1/instances/",
+        {
+            "name": f"vm-{tag}",
+            "project": project["id"],
+            "host": host["id"],
+            "flavor": api.first("/api/v1/flavors/?search=m1.tiny")["id"],
+            "image": api.first("/api/v1/images/?search=cirros-demo")["id"],
+        },
+    )
     api.wait(f"/api/v1/operations/{op['id']}/", "status", "succeeded")
     yield {"tag": tag, "host": name, "pools": pools, "instance": f"vm-{tag}", "project": project["id"]}
     for volume in api.get(f"/api/v1/volumes/?search={tag}")["results"]:

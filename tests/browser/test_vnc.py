@@ -5,6 +5,7 @@ No QEMU here: a tiny RFB 3.8 server in the test process stands in for the guest'
 on 127.0.0.1, and a host registered as qemu:///system (left down, so the portal's periodic
 tasks never ask libvirt about it) carries a running instance whose recorded VNC port is the fake
 server's. Everything between the browser and that port is the real thing."""
+
 import json
 import socket
 import struct
@@ -80,8 +81,9 @@ class FakeVncServer:
         self.events.append(("security", self.read(conn, 1)[0]))
         conn.sendall(struct.pack(">I", 0))  # SecurityResult OK
         self.read(conn, 1)  # ClientInit (shared flag)
-        conn.sendall(struct.pack(">HH", WIDTH, HEIGHT) + PIXEL_FORMAT
-                     + struct.pack(">I", len(DESKTOP_NAME)) + DESKTOP_NAME)
+        conn.sendall(
+            struct.pack(">HH", WIDTH, HEIGHT) + PIXEL_FORMAT + struct.pack(">I", len(DESKTOP_NAME)) + DESKTOP_NAME
+        )
         while True:
             kind = self.read(conn, 1)[0]
             if kind in FIXED_SIZES:
@@ -109,7 +111,8 @@ class FakeVncServer:
     def frame(self):
         """One raw rectangle covering the desktop, in the pixel format the client asked for."""
         bpp, _depth, big_endian, _true, rmax, gmax, bmax, rshift, gshift, bshift = struct.unpack(
-            ">BBBBHHHBBB", (self.pixel_format or PIXEL_FORMAT)[:13])
+            ">BBBBHHHBBB", (self.pixel_format or PIXEL_FORMAT)[:13]
+        )
         assert bpp == 32 and (rmax, gmax, bmax) == (255, 255, 255)
         r, g, b = COLOUR
         pixel = (r << rshift | g << gshift | b << bshift).to_bytes(4, "big" if big_endian else "little")
@@ -167,7 +170,9 @@ def keys_seen(server, wanted):
 def pixel_at(page, x, y):
     return page.evaluate(
         "([x, y]) => Array.from(document.querySelector('#vnc-screen canvas').getContext('2d')"
-        ".getImageData(x, y, 1, 1).data.slice(0, 3))", [x, y])
+        ".getImageData(x, y, 1, 1).data.slice(0, 3))",
+        [x, y],
+    )
 
 
 def test_novnc_connects_through_the_portal_to_the_vnc_server(login, desktop, vnc_server):
@@ -189,7 +194,9 @@ def test_novnc_connects_through_the_portal_to_the_vnc_server(login, desktop, vnc
         "([x, y, rgb]) => { const c = document.querySelector('#vnc-screen canvas');"
         " const d = c.getContext('2d').getImageData(x, y, 1, 1).data;"
         " return d[0] === rgb[0] && d[1] === rgb[1] && d[2] === rgb[2]; }",
-        arg=[WIDTH // 2, HEIGHT // 2, list(COLOUR)], timeout=LIVE_TIMEOUT_MS)
+        arg=[WIDTH // 2, HEIGHT // 2, list(COLOUR)],
+        timeout=LIVE_TIMEOUT_MS,
+    )
     assert pixel_at(page, 0, 0) == list(COLOUR)
     assert ("update-request", False) in vnc_server.events
 
@@ -203,9 +210,14 @@ def test_novnc_connects_through_the_portal_to_the_vnc_server(login, desktop, vnc
 
 
 # The same host as REGISTER; a stopped instance (no VNC port yet) in alice's project.
-REGISTER_STOPPED = REGISTER.replace('name="vnc-desktop"', 'name="vnc-later"').replace(
-    "state=InstanceState.ACTIVE, power_state=PowerState.RUNNING,", "state=InstanceState.SHUTOFF, "
-    "power_state=PowerState.SHUTOFF,").replace("vnc_port=PORT", "vnc_port=None")
+REGISTER_STOPPED = (
+    REGISTER.replace('name="vnc-desktop"', 'name="vnc-later"')
+    .replace(
+        "state=InstanceState.ACTIVE, power_state=PowerState.RUNNING,",
+        "state=InstanceState.SHUTOFF, power_state=PowerState.SHUTOFF,",
+    )
+    .replace("vnc_port=PORT", "vnc_port=None")
+)
 # What the start task writes (record_vnc_port, then set_state); ID and STATE filled in.
 WRITE_STATE = """
 from compute.choices import InstanceState, PowerState
@@ -221,6 +233,7 @@ def test_the_console_panel_opens_when_the_instance_starts_without_a_reload(login
         pytest.skip("noVNC is not installed: `make static-deps` (needs npm)")
     instance = json.loads(portal_shell(REGISTER_STOPPED).strip().splitlines()[-1])["id"]
     page = login("alice")
+
     # The portal publishes in its own process (in-memory channel layer) and no libvirt runs a
     # guest here, so the test writes the start's state and hands the page the instance message
     # the portal would publish (the API's serializer, as the tasks' publish) the way realtime.js
@@ -229,8 +242,10 @@ def test_the_console_panel_opens_when_the_instance_starts_without_a_reload(login
     def publish(state):
         portal_shell(WRITE_STATE.replace("ID", str(instance)).replace("STATE", state))
         data = page.request.get(f"/api/v1/instances/{instance}/").json()
-        page.evaluate("(m) => document.dispatchEvent(new CustomEvent('nubes:instance', {detail: m}))",
-                      {"event": "instance", "group": f"compute.instance.{instance}", "data": data})
+        page.evaluate(
+            "(m) => document.dispatchEvent(new CustomEvent('nubes:instance', {detail: m}))",
+            {"event": "instance", "group": f"compute.instance.{instance}", "data": data},
+        )
 
     page.goto(f"/compute/instances/{instance}/")
     panel = page.locator("#vnc")

@@ -1,5 +1,6 @@
 """Compute fixtures: a cluster of simulated hosts (libvirt's test driver, fresh per test),
 the demo-like flavors, an image and a key pair."""
+
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,19 @@ def big_flavor(db):
 
 @pytest.fixture
 def pinned_flavor(db):
-    return Flavor.objects.create(name="p1.numa", vcpus=4, ram_mb=4096, disk_gb=20, cpu_policy=CpuPolicy.DEDICATED,
-                                 numa_nodes=2, hugepages=True, nic_queues=4, watchdog="reset",
-                                 cpu_shares=2048, cpu_limit_pct=50)
+    return Flavor.objects.create(
+        name="p1.numa",
+        vcpus=4,
+        ram_mb=4096,
+        disk_gb=20,
+        cpu_policy=CpuPolicy.DEDICATED,
+        numa_nodes=2,
+        hugepages=True,
+        nic_queues=4,
+        watchdog="reset",
+        cpu_shares=2048,
+        cpu_limit_pct=50,
+    )
 
 
 @pytest.fixture

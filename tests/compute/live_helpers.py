@@ -1,4 +1,5 @@
 """Fixtures of the migration and metrics tests (import the ones a module uses)."""
+
 import pytest
 
 import hypervisor as hv

@@ -1,6 +1,7 @@
 """Cloud-admin pages: images are created, uploaded and imported through forms that show their
 errors, the work is an Operation the page follows (data-operation rows subscribed to its group);
 host PCI devices are registered and assigned with the model's rules."""
+
 import hashlib
 
 import pytest
@@ -9,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from compute.models import HostDevice, Image, Instance
 from portal.models import Operation
 
-QCOW2_HEADER = b"QFI\xfb" + bytes(20) + (1024 ** 3).to_bytes(8, "big") + bytes(4096)
+QCOW2_HEADER = b"QFI\xfb" + bytes(20) + (1024**3).to_bytes(8, "big") + bytes(4096)
 
 
 @pytest.fixture
@@ -30,9 +31,20 @@ def queued(db):
 
 
 def test_a_new_image_form_shows_the_models_errors(staff):
-    response = staff.post("/compute/images/new/", {"name": "x", "format": "qcow2", "visibility": "project",
-                                                    "os_type": "linux", "min_disk_gb": 0, "min_ram_mb": 0,
-                                                    "checksum_sha256": "nothex", "pool": "default", "volume": "x.qcow2"})
+    response = staff.post(
+        "/compute/images/new/",
+        {
+            "name": "x",
+            "format": "qcow2",
+            "visibility": "project",
+            "os_type": "linux",
+            "min_disk_gb": 0,
+            "min_ram_mb": 0,
+            "checksum_sha256": "nothex",
+            "pool": "default",
+            "volume": "x.qcow2",
+        },
+    )
     assert response.status_code == 400
     page = response.content.decode()
     assert 'data-error-for="checksum_sha256"' in page and 'data-error-for="project"' in page
@@ -40,9 +52,19 @@ def test_a_new_image_form_shows_the_models_errors(staff):
 
 
 def test_staff_create_an_image_that_waits_for_data(staff):
-    response = staff.post("/compute/images/new/", {"name": "alpine", "format": "qcow2", "visibility": "public",
-                                                    "os_type": "linux", "min_disk_gb": 1, "min_ram_mb": 128,
-                                                    "pool": "default", "volume": "alpine.qcow2"})
+    response = staff.post(
+        "/compute/images/new/",
+        {
+            "name": "alpine",
+            "format": "qcow2",
+            "visibility": "public",
+            "os_type": "linux",
+            "min_disk_gb": 1,
+            "min_ram_mb": 128,
+            "pool": "default",
+            "volume": "alpine.qcow2",
+        },
+    )
     image = Image.objects.get(name="alpine")
     assert response.status_code == 302 and response.url == f"/compute/images/{image.pk}/"
     assert image.state == "queued"
@@ -50,8 +72,9 @@ def test_staff_create_an_image_that_waits_for_data(staff):
 
 def test_an_upload_through_the_form_is_stored_by_a_task_the_page_follows(staff, run_tasks, store, queued):
     with run_tasks():
-        response = staff.post(f"/compute/images/{queued.pk}/upload/",
-                              {"file": SimpleUploadedFile("debian.qcow2", QCOW2_HEADER)})
+        response = staff.post(
+            f"/compute/images/{queued.pk}/upload/", {"file": SimpleUploadedFile("debian.qcow2", QCOW2_HEADER)}
+        )
     assert response.status_code == 302
     queued.refresh_from_db()
     assert queued.state == "active" and queued.checksum_sha256 == hashlib.sha256(QCOW2_HEADER).hexdigest()
@@ -101,8 +124,10 @@ def test_members_do_not_reach_the_admin_pages(client, alice, queued, host_a):
 def test_a_device_form_rejects_a_bad_pci_address_and_registers_a_good_one(staff, host_a):
     response = staff.post(f"/compute/hosts/{host_a.pk}/devices/", {"pci_address": "3:10.1", "kind": "pci"})
     assert response.status_code == 400 and 'data-error-for="pci_address"' in response.content.decode()
-    response = staff.post(f"/compute/hosts/{host_a.pk}/devices/",
-                          {"pci_address": "0000:03:10.1", "kind": "sriov-vf", "description": "X710 VF"})
+    response = staff.post(
+        f"/compute/hosts/{host_a.pk}/devices/",
+        {"pci_address": "0000:03:10.1", "kind": "sriov-vf", "description": "X710 VF"},
+    )
     assert response.status_code == 302
     assert HostDevice.objects.get().host == host_a
     assert "passthrough" in staff.get(response.url).content.decode().lower()
@@ -110,10 +135,12 @@ def test_a_device_form_rejects_a_bad_pci_address_and_registers_a_good_one(staff,
 
 def test_a_device_is_assigned_only_to_an_instance_on_its_host(staff, hosts, project_a, flavor, image):
     device = HostDevice.objects.create(host=hosts[0], pci_address="0000:81:00.0")
-    here = Instance.objects.create(project=project_a, name="here", flavor=flavor, image=image, host=hosts[0], vcpus=1,
-                                   ram_mb=2048, disk_gb=20)
-    there = Instance.objects.create(project=project_a, name="there", flavor=flavor, image=image, host=hosts[1],
-                                    vcpus=1, ram_mb=2048, disk_gb=20)
+    here = Instance.objects.create(
+        project=project_a, name="here", flavor=flavor, image=image, host=hosts[0], vcpus=1, ram_mb=2048, disk_gb=20
+    )
+    there = Instance.objects.create(
+        project=project_a, name="there", flavor=flavor, image=image, host=hosts[1], vcpus=1, ram_mb=2048, disk_gb=20
+    )
     staff.post(f"/compute/devices/{device.pk}/assign/", {f"d{device.pk}-instance": there.pk})
     device.refresh_from_db()
     assert device.instance is None

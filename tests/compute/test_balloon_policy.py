@@ -2,6 +2,7 @@
 instances a step at a time toward a floor, and gives back what it took once memory frees; each
 change is a set_balloon Operation with an InstanceEvent saying why. Plan unit-tested on data,
 the beat task run on simulated hosts."""
+
 import time
 
 import pytest
@@ -48,8 +49,9 @@ def pair(launch, hosts):
     idle, busy = launch(name="idle")[1], launch(name="busy")[1]
     now = int(time.time())
     for instance, cpu in ((idle, 1.5), (busy, 75.0)):
-        InstanceSample.objects.bulk_create(InstanceSample(instance=instance, ts=now - age, cpu_pct=cpu, simulated=True)
-                                           for age in range(0, 60, 10))
+        InstanceSample.objects.bulk_create(
+            InstanceSample(instance=instance, ts=now - age, cpu_pct=cpu, simulated=True) for age in range(0, 60, 10)
+        )
     return idle, busy
 
 
@@ -82,6 +84,7 @@ def test_the_beat_task_gives_memory_back_once_it_frees(run_tasks, monkeypatch, p
     run_policy(run_tasks, monkeypatch, 99.9, 99.95)
     with run_tasks():
         from compute import services
+
         services.set_balloon(busy.created_by, busy, 1536)  # the owner's own choice: left alone
     for _ in range(3):
         run_policy(run_tasks, monkeypatch, 1, 2)
@@ -94,6 +97,7 @@ def test_the_beat_task_gives_memory_back_once_it_frees(run_tasks, monkeypatch, p
 def test_a_busy_instance_is_skipped_until_its_action_ends(launch, monkeypatch, pair, run_tasks):
     idle, _busy = pair
     from compute import services
+
     services.stop(idle.created_by, idle, timeout=0)  # queued, not run
     monkeypatch.setenv("NUBES_BALLOON_LOW_FREE_PCT", "99.9")
     monkeypatch.setenv("NUBES_BALLOON_HIGH_FREE_PCT", "99.95")

@@ -1,6 +1,7 @@
 """cloud-init's NoCloud seed: the ISO read back with pycdlib, meta-data golden, the cdrom in the
 domain XML, and the seed's life with the instance (simulated hosts record it, a local real
 host gets a file next to the root disk, removed on delete)."""
+
 import io
 import json
 import uuid
@@ -52,21 +53,34 @@ def test_meta_data_matches_the_golden_file():
     assert json.loads(text)["public-keys"] == [ED25519_KEY]
 
 
-@pytest.mark.parametrize("name, hostname", [
-    ("Web 1", "web-1"), ("db_<primary> & co", "db-primary-co"), ("ÄÖÜ", "instance-7"), ("a" * 80, "a" * 63),
-])
+@pytest.mark.parametrize(
+    "name, hostname",
+    [
+        ("Web 1", "web-1"),
+        ("db_<primary> & co", "db-primary-co"),
+        ("ÄÖÜ", "instance-7"),
+        ("a" * 80, "a" * 63),
+    ],
+)
 def test_instance_names_become_dns_labels(name, hostname):
     assert cloudinit.hostname_of(name, "instance-7") == hostname
 
 
 def test_a_seeded_instance_gets_a_readonly_sata_cdrom_golden(flavor, image, host_a, project_a):
-    instance = instance_of(flavor, image, host_a, project_a,
-                           seed_path="/var/lib/libvirt/images/nubes-6c0a5f8e-1d2b-4c3d-9e4f-a1b2c3d4e5f6-seed.iso")
+    instance = instance_of(
+        flavor,
+        image,
+        host_a,
+        project_a,
+        seed_path="/var/lib/libvirt/images/nubes-6c0a5f8e-1d2b-4c3d-9e4f-a1b2c3d4e5f6-seed.iso",
+    )
     xml = hv.build_domain_xml(services.domain_spec(instance, "/var/lib/libvirt/images/root.qcow2"))
     check_golden("with_seed.xml", xml)
     disks = hv.parse_domain_xml(xml).disks
     assert [(d.target_dev, d.device, d.bus, d.format) for d in disks] == [
-        ("vda", "disk", "virtio", "qcow2"), ("sda", "cdrom", "sata", "raw")]
+        ("vda", "disk", "virtio", "qcow2"),
+        ("sda", "cdrom", "sata", "raw"),
+    ]
 
 
 def test_launching_with_a_key_pair_and_user_data_records_the_seed_and_attaches_it(launch, key_pair):
@@ -76,8 +90,11 @@ def test_launching_with_a_key_pair_and_user_data_records_the_seed_and_attaches_i
     assert instance.seed_path.endswith(f"{instance.domain_name}-seed.iso") and len(instance.seed_sha256) == 64
     root = hv.volume_info(instance.host.uri, "default", instance.root_volume).path
     assert instance.seed_path == cloudinit.seed_path(root, instance.domain_name)
-    cdroms = [d for d in hv.parse_domain_xml(hv.domain_xml(instance.host.uri, str(instance.uuid))).disks
-              if d.device == "cdrom"]
+    cdroms = [
+        d
+        for d in hv.parse_domain_xml(hv.domain_xml(instance.host.uri, str(instance.uuid))).disks
+        if d.device == "cdrom"
+    ]
     assert [c.source for c in cdroms] == [instance.seed_path]
     _label, files = cloudinit.read_iso(cloudinit.build_seed(instance).data)
     assert files["user-data"].decode() == USER_DATA
@@ -96,12 +113,22 @@ def test_an_instance_without_key_or_user_data_gets_no_seed(launch):
 
 def local_instance(project, flavor, image, key_pair, uri="qemu:///system"):
     host = Host.objects.create(name="lab-a", uri=uri, cluster=Cluster.objects.create(name="lab"), simulated=False)
-    return Instance.objects.create(project=project, name="vm", flavor=flavor, image=image, host=host, vcpus=1,
-                                   ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb, key_pair=key_pair)
+    return Instance.objects.create(
+        project=project,
+        name="vm",
+        flavor=flavor,
+        image=image,
+        host=host,
+        vcpus=1,
+        ram_mb=flavor.ram_mb,
+        disk_gb=flavor.disk_gb,
+        key_pair=key_pair,
+    )
 
 
 def test_on_a_local_real_host_the_seed_is_a_file_next_to_the_root_disk_removed_with_it(
-        project_a, flavor, image, key_pair, tmp_path):
+    project_a, flavor, image, key_pair, tmp_path
+):
     instance = local_instance(project_a, flavor, image, key_pair)
     root = tmp_path / "nubes-x-root.qcow2"
     seed = cloudinit.place_seed(instance, str(root))
@@ -127,4 +154,3 @@ def test_deleting_a_seeded_instance_succeeds_and_leaves_nothing(launch, api, run
     op = Operation.objects.get(pk=response.json()["id"])
     assert op.status == "succeeded", op.error
     assert hv.list_domains(instance.host.uri) == ()
-

@@ -1,4 +1,5 @@
 """The compute API's own behaviour: bad input, key pairs, hosts, and list query counts."""
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -55,8 +56,9 @@ def test_it_rejects_garbage_as_a_public_key(api, project_a):
 
 def test_an_admin_registers_a_host_and_its_facts_are_read(api, run_tasks, cluster):
     with run_tasks():
-        response = api["admin"].post("/api/v1/hosts/", {"name": "host-c", "uri": node_uri("host-c"),
-                                                         "cluster": cluster.pk}, format="json")
+        response = api["admin"].post(
+            "/api/v1/hosts/", {"name": "host-c", "uri": node_uri("host-c"), "cluster": cluster.pk}, format="json"
+        )
     assert response.status_code == 202
     assert Operation.objects.get(pk=response.json()["id"]).status == "succeeded"
     host = api["admin"].get(f"/api/v1/hosts/{response.json()['target_id']}/").json()
@@ -72,8 +74,9 @@ def test_it_rejects_a_bad_libvirt_uri(api, cluster, uri):
 
 def test_a_host_in_maintenance_takes_no_new_instances(api, launch, hosts):
     for host in hosts:
-        response = api["admin"].post(f"/api/v1/hosts/{host.pk}/set-state/", {"state": "maintenance",
-                                                                              "reason": "firmware"}, format="json")
+        response = api["admin"].post(
+            f"/api/v1/hosts/{host.pk}/set-state/", {"state": "maintenance", "reason": "firmware"}, format="json"
+        )
         assert response.status_code == 200 and response.json()["state"] == "maintenance"
     response, _ = launch()
     assert response.status_code == 400 and "maintenance (firmware)" in response.json()["flavor"][0]
@@ -81,8 +84,17 @@ def test_a_host_in_maintenance_takes_no_new_instances(api, launch, hosts):
 
 def make_instances(count, project, host, flavor, image):
     Instance.objects.bulk_create(
-        Instance(project=project, name=f"vm{n}", flavor=flavor, image=image, host=host, vcpus=1,
-                 ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb, state="active")
+        Instance(
+            project=project,
+            name=f"vm{n}",
+            flavor=flavor,
+            image=image,
+            host=host,
+            vcpus=1,
+            ram_mb=flavor.ram_mb,
+            disk_gb=flavor.disk_gb,
+            state="active",
+        )
         for n in range(count)
     )
 
@@ -100,8 +112,9 @@ def test_the_instance_list_query_count_does_not_grow_with_rows(api, project_a, h
     assert list_queries(api["alice"], "/api/v1/instances/") == few
 
 
-def test_the_instance_list_takes_a_pinned_number_of_queries(api, project_a, host_a, flavor, image,
-                                                            django_assert_num_queries):
+def test_the_instance_list_takes_a_pinned_number_of_queries(
+    api, project_a, host_a, flavor, image, django_assert_num_queries
+):
     make_instances(10, project_a, host_a, flavor, image)
     # count + page (with flavor, image, host, key pair and project joined)
     with django_assert_num_queries(2):

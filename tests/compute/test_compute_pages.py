@@ -1,4 +1,5 @@
 """The compute pages: launch form errors, the detail page's live group, staff-only hosts."""
+
 import pytest
 from django.test import Client
 

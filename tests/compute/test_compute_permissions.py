@@ -1,5 +1,6 @@
 """alice (member of acme), bob (reader) and charlie (globex) against instances and key pairs;
 cloud-wide resources are staff-write."""
+
 import pytest
 
 from compute.choices import InstanceState
@@ -14,9 +15,17 @@ class TestInstances(PermissionMatrix):
 
     @pytest.fixture
     def obj(self, project_a, api, host_a, flavor, image):
-        return Instance.objects.create(project=project_a, name="vm", flavor=flavor, image=image, host=host_a,
-                                       vcpus=1, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb,
-                                       state=InstanceState.SHUTOFF)
+        return Instance.objects.create(
+            project=project_a,
+            name="vm",
+            flavor=flavor,
+            image=image,
+            host=host_a,
+            vcpus=1,
+            ram_mb=flavor.ram_mb,
+            disk_gb=flavor.disk_gb,
+            state=InstanceState.SHUTOFF,
+        )
 
     def test_reader_cannot_run_actions(self, api, obj):
         for action in ("start", "stop", "reboot", "lock", "set-balloon"):
@@ -50,7 +59,8 @@ def test_credentials_paths_are_never_shown(api, host_a):
 def test_project_flavors_are_hidden_from_other_tenants(api, project_a):
     from compute.models import Flavor
 
-    private = Flavor.objects.create(name="acme.special", vcpus=1, ram_mb=512, disk_gb=1, visibility="project",
-                                    project=project_a)
+    private = Flavor.objects.create(
+        name="acme.special", vcpus=1, ram_mb=512, disk_gb=1, visibility="project", project=project_a
+    )
     assert api["alice"].get(f"/api/v1/flavors/{private.pk}/").status_code == 200
     assert api["charlie"].get(f"/api/v1/flavors/{private.pk}/").status_code == 404

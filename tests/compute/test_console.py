@@ -1,5 +1,6 @@
 """The serial console websocket: authorised per user and instance; simulated hosts say there
 is no guest; real hosts stream the serial log."""
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -27,9 +28,18 @@ async def open_console(user, instance):
 
 
 def make_instance(project, flavor, image, host, log=""):
-    return Instance.objects.create(project=project, name="vm", flavor=flavor, image=image, host=host, vcpus=1,
-                                   ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb, state=InstanceState.ACTIVE,
-                                   serial_log_path=log)
+    return Instance.objects.create(
+        project=project,
+        name="vm",
+        flavor=flavor,
+        image=image,
+        host=host,
+        vcpus=1,
+        ram_mb=flavor.ram_mb,
+        disk_gb=flavor.disk_gb,
+        state=InstanceState.ACTIVE,
+        serial_log_path=log,
+    )
 
 
 async def test_a_simulated_host_says_there_is_no_guest_console(alice, project_a, flavor, image, host_a):

@@ -2,6 +2,7 @@
 reaches and the client is installed; otherwise a message that says why not. A panel refused
 for the instance's state carries what the user may do once it runs (data-vnc-access, the
 controls hidden), so the page's live updates can open it without a reload."""
+
 import pytest
 from django.test import Client
 
@@ -14,11 +15,13 @@ from tests.compute.test_vnc_proxy import make_instance
 @pytest.fixture
 def novnc(settings, tmp_path):
     """Points the static files at a stand-in noVNC tree, or at none (installed=False)."""
+
     def install(installed):
         module = tmp_path / "novnc" / "core" / "rfb.js"
         module.parent.mkdir(parents=True, exist_ok=True)
         module.write_text("export default class RFB {}\n")
         settings.STATICFILES_DIRS = [("vendor/novnc", module.parent.parent)] if installed else []
+
     return install
 
 
@@ -39,7 +42,7 @@ def panel_of(user, instance):
     response = client.get(f"/compute/instances/{instance.pk}/")
     assert response.status_code == 200
     html = response.content.decode()
-    return html[html.index('<section class="card" id="vnc"'):html.index("</section>", html.index('id="vnc"'))]
+    return html[html.index('<section class="card" id="vnc"') : html.index("</section>", html.index('id="vnc"'))]
 
 
 def test_a_running_instance_on_a_real_host_offers_novnc(alice, project_a, flavor, image, real_host, novnc):
@@ -75,8 +78,9 @@ def test_a_stopped_instance_opens_its_console_when_it_runs(alice, project_a, fla
     assert 'data-token-url="/api/v1/instances/' in panel and "csrfmiddlewaretoken" in panel
 
 
-def test_a_reader_s_stopped_instance_says_what_it_will_say_once_it_runs(bob, project_a, flavor, image, real_host,
-                                                                        novnc):
+def test_a_reader_s_stopped_instance_says_what_it_will_say_once_it_runs(
+    bob, project_a, flavor, image, real_host, novnc
+):
     novnc(installed=True)
     instance = stopped(make_instance(project_a, flavor, image, real_host))
     panel = panel_of(bob, instance)

@@ -1,5 +1,6 @@
 """The domain XML a flavor produces, checked against golden files (regenerate with
 NUBES_REGEN_GOLDEN=1 and review the diff)."""
+
 import os
 import uuid
 from pathlib import Path
@@ -18,8 +19,19 @@ FIXED_UUID = uuid.UUID("6c0a5f8e-1d2b-4c3d-9e4f-a1b2c3d4e5f6")
 def instance_of(flavor, image, host, _project, **fields):
     # Fixed keys (never the database's) so the golden files do not depend on row order.
     project = Project(pk=42, name="acme")
-    instance = Instance(pk=7, uuid=FIXED_UUID, project=project, name="web <1> & co", flavor=flavor, image=image,
-                        host=host, vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb, **fields)
+    instance = Instance(
+        pk=7,
+        uuid=FIXED_UUID,
+        project=project,
+        name="web <1> & co",
+        flavor=flavor,
+        image=image,
+        host=host,
+        vcpus=flavor.vcpus,
+        ram_mb=flavor.ram_mb,
+        disk_gb=flavor.disk_gb,
+        **fields,
+    )
     instance.set_vnc_password("s3cretVNCpass")
     return instance
 
@@ -32,8 +44,14 @@ def check_golden(name, xml):
 
 
 def test_a_pinned_numa_flavor_gives_cputune_vcpupin_numa_cells_and_devices(pinned_flavor, image, host_a, project_a):
-    instance = instance_of(pinned_flavor, image, host_a, project_a, pinned_cpus=[0, 1, 2, 3],
-                           serial_log_path="/var/log/libvirt/qemu/x-serial.log")
+    instance = instance_of(
+        pinned_flavor,
+        image,
+        host_a,
+        project_a,
+        pinned_cpus=[0, 1, 2, 3],
+        serial_log_path="/var/log/libvirt/qemu/x-serial.log",
+    )
     xml = hv.build_domain_xml(services.domain_spec(instance, "/var/lib/libvirt/images/root.qcow2"))
     check_golden("pinned_numa.xml", xml)
 

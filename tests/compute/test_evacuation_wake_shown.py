@@ -1,5 +1,6 @@
 """An evacuation that wakes a standby host first says so: the API names the hosts being woken
 and answers with the wake Operation; the host page shows it with a live progress bar."""
+
 from django.test import Client
 
 from portal.models import Operation
@@ -35,8 +36,7 @@ def test_an_evacuation_without_wakes_answers_no_wake(api, launch, hosts, baselin
     assert response.json()["waking"] == [] and response.json()["wake"] is None
 
 
-def test_the_host_page_shows_the_wake_and_follows_its_progress(api, launch, hosts, b_asleep, baseline,
-                                                                admin_user):
+def test_the_host_page_shows_the_wake_and_follows_its_progress(api, launch, hosts, b_asleep, baseline, admin_user):
     evacuate_without_tasks(api, launch, hosts[0])
     wake = Operation.objects.get(kind="host.evacuation_wake")
     client = Client()
@@ -44,8 +44,8 @@ def test_the_host_page_shows_the_wake_and_follows_its_progress(api, launch, host
 
     html = client.get(f"/compute/hosts/{hosts[0].pk}/").content.decode()
 
-    section = html[html.index('id="evacuation-wake"'):]
-    section = section[:section.index("</section>")]
+    section = html[html.index('id="evacuation-wake"') :]
+    section = section[: section.index("</section>")]
     assert f"<strong>{b_asleep.name}</strong> (for 2 instances)" in section
     assert f'href="/operations/{wake.pk}/"' in section
     # The shared operation row: realtime.js updates its progress from the operation.<id> group.
@@ -62,8 +62,7 @@ def test_the_host_page_has_no_wake_section_once_the_wake_ended(api, launch, host
     assert 'id="evacuation-wake"' not in client.get(f"/compute/hosts/{hosts[0].pk}/").content.decode()
 
 
-def test_evacuating_from_the_host_page_names_the_wake_and_stays_there(launch, hosts, b_asleep, baseline,
-                                                                      admin_user):
+def test_evacuating_from_the_host_page_names_the_wake_and_stays_there(launch, hosts, b_asleep, baseline, admin_user):
     for n in range(2):
         launch(name=f"vm-{n}")
     client = Client()

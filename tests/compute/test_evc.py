@@ -1,5 +1,6 @@
 """IMC/EVC on the compute side: instances present the cluster's CPU baseline, and a host that
 cannot provide it cannot join."""
+
 from lxml import etree
 
 import hypervisor as hv
@@ -43,8 +44,7 @@ def test_without_a_baseline_an_instance_copies_its_host_cpu(cluster, launch):
 def test_a_host_that_cannot_provide_the_baseline_cannot_join(cluster, host_a, admin_user, run_tasks):
     set_baseline_from(cluster, host_a.uri)  # Cascadelake-Server: host-c (Broadwell) lacks features
     with run_tasks():
-        host, op = compute_services.register_host(admin_user, name="host-c", uri=node_uri("host-c"),
-                                                  cluster=cluster)
+        host, op = compute_services.register_host(admin_user, name="host-c", uri=node_uri("host-c"), cluster=cluster)
     op = operations.reload(op.pk)
     host = Host.objects.get(pk=host.pk)
     assert op.status == "failed" and "cannot join" in op.error
@@ -54,7 +54,6 @@ def test_a_host_that_cannot_provide_the_baseline_cannot_join(cluster, host_a, ad
 def test_a_host_that_provides_the_baseline_joins(cluster, host_a, admin_user, run_tasks):
     set_baseline_from(cluster, node_uri("host-c"))  # the oldest CPU: every host provides it
     with run_tasks():
-        host, op = compute_services.register_host(admin_user, name="host-b", uri=node_uri("host-b"),
-                                                  cluster=cluster)
+        host, op = compute_services.register_host(admin_user, name="host-b", uri=node_uri("host-b"), cluster=cluster)
     assert operations.reload(op.pk).status == "succeeded"
     assert Host.objects.get(pk=host.pk).state == "up"

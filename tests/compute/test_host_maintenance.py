@@ -1,5 +1,6 @@
 """Maintenance mode: an up host set to maintenance (API set-state) is evacuated through
 compute.migration.evacuate_host, on simulated hosts; an empty or down host just changes state."""
+
 from compute.choices import HostState
 from compute.models import Instance, Migration, MigrationState
 from tests.compute.live_helpers import baseline, instant, on_host  # noqa: F401
@@ -24,8 +25,7 @@ def test_maintenance_migrates_every_running_instance_off_the_host(api, launch, r
     assert all(on_host(i, hosts[1]) == "running" for i in instances)
 
 
-def test_maintenance_without_a_target_keeps_the_instance_and_says_why(api, launch, run_tasks, hosts, baseline,
-                                                                      instant):
+def test_maintenance_without_a_target_keeps_the_instance_and_says_why(api, launch, run_tasks, hosts, baseline, instant):
     _response, instance = launch()
     set_state(api, run_tasks, hosts[1], HostState.DOWN)
     response = set_state(api, run_tasks, hosts[0], HostState.MAINTENANCE)

@@ -1,12 +1,14 @@
 """Maintenance with no powered-on host to take the instances: the evacuation wakes a standby
 host (the scheduler's DPM wake path, once) and migrates there; when the wake fails the
 instances stay on the host and their migrations say which host did not wake and why."""
+
 import pytest
 
 from compute.choices import HostState
 from compute.models import Instance, Migration, MigrationState
 from portal.models import Operation
-from scheduler import choices as c, services as scheduler_services
+from scheduler import choices as c
+from scheduler import services as scheduler_services
 from scheduler.power import simulated
 from tests.compute.live_helpers import baseline, instant, on_host  # noqa: F401
 from tests.compute.test_host_maintenance import set_state
@@ -26,7 +28,8 @@ def b_asleep(cluster, hosts, admin_user, run_tasks):
 
 
 def test_maintenance_with_no_room_wakes_a_standby_host_once_and_migrates_there(
-        api, launch, run_tasks, hosts, b_asleep, baseline, instant):
+    api, launch, run_tasks, hosts, b_asleep, baseline, instant
+):
     instances = [launch(name=f"vm-{n}")[1] for n in range(2)]
     assert {i.host_id for i in instances} == {hosts[0].pk}
 
@@ -43,8 +46,9 @@ def test_maintenance_with_no_room_wakes_a_standby_host_once_and_migrates_there(
     assert all(on_host(i, b_asleep) == "running" for i in instances)
 
 
-def test_a_failed_wake_keeps_the_instances_and_names_the_host(api, launch, run_tasks, hosts, b_asleep, baseline,
-                                                               instant):
+def test_a_failed_wake_keeps_the_instances_and_names_the_host(
+    api, launch, run_tasks, hosts, b_asleep, baseline, instant
+):
     _response, instance = launch()
     simulated.fail_next(str(b_asleep.pk))
 

@@ -1,6 +1,7 @@
 """An uploaded image reaches a real host's pool on first use: _ensure_image streams the file from
 the portal's image store (hv.volume_upload) with progress on the create Operation. The real
 upload runs against the local libvirtd (qemu:///system) into a temporary dir pool."""
+
 import hashlib
 import os
 import uuid
@@ -14,6 +15,7 @@ from portal import operations
 from portal.errors import ActionError
 from portal.models import Operation
 from tests.hypervisor.conftest import REAL_URI, real_host  # noqa: F401  (skips without a libvirtd)
+
 MIB = 1024 * 1024
 
 

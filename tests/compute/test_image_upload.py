@@ -1,6 +1,7 @@
 """Putting data into images: a streamed upload (raw body or multipart) and an import from an
 allowed path, each an Operation; the format comes from the header magic, SHA-256 is computed
 while streaming, and refused data leaves no file behind."""
+
 import hashlib
 import struct
 
@@ -27,8 +28,13 @@ def store(settings, tmp_path):
 
 @pytest.fixture
 def queued_image(db, store):
-    return Image.objects.create(name="ubuntu", volume="ubuntu.qcow2", format=ImageFormat.QCOW2,
-                                state=ImageState.QUEUED, visibility=Visibility.PUBLIC)
+    return Image.objects.create(
+        name="ubuntu",
+        volume="ubuntu.qcow2",
+        format=ImageFormat.QCOW2,
+        state=ImageState.QUEUED,
+        visibility=Visibility.PUBLIC,
+    )
 
 
 def upload(client, image, data, content_type="application/octet-stream"):
@@ -53,8 +59,11 @@ def test_a_qcow2_upload_is_stored_with_its_checksum_and_virtual_size(api, queued
 def test_progress_is_reported_while_the_body_streams(api, queued_image, monkeypatch):
     seen = []
     real_progress = images.operations.progress
-    monkeypatch.setattr(images.operations, "progress",
-                        lambda op, percent, message="": seen.append(percent) or real_progress(op, percent, message))
+    monkeypatch.setattr(
+        images.operations,
+        "progress",
+        lambda op, percent, message="": seen.append(percent) or real_progress(op, percent, message),
+    )
     assert upload(api["admin"], queued_image, qcow2_bytes(length=8 * images.CHUNK)).status_code == 202
     assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] < 100
 
@@ -71,17 +80,21 @@ def test_a_multipart_upload_works_too(api, queued_image, store):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     data = qcow2_bytes(virtual_gb=2)
-    response = api["admin"].post(f"/api/v1/images/{queued_image.pk}/upload/",
-                                 {"file": SimpleUploadedFile("u.qcow2", data)}, format="multipart")
+    response = api["admin"].post(
+        f"/api/v1/images/{queued_image.pk}/upload/", {"file": SimpleUploadedFile("u.qcow2", data)}, format="multipart"
+    )
     assert response.status_code == 202, response.content
     assert Image.objects.get(pk=queued_image.pk).virtual_size_gb == 2
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"NOTQCOW!" + bytes(4096), "Not a qcow2 image"),
-    (b"QFI\xfb" + bytes(8), "truncated"),
-    (b"", "empty"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"NOTQCOW!" + bytes(4096), "Not a qcow2 image"),
+        (b"QFI\xfb" + bytes(8), "truncated"),
+        (b"", "empty"),
+    ],
+)
 def test_a_corrupt_qcow2_fails_the_operation_and_leaves_nothing(api, queued_image, store, data, reason):
     response = upload(api["admin"], queued_image, data)
     assert response.status_code == 400

@@ -1,5 +1,6 @@
 """The instance lifecycle through the API on a simulated host: each action is a 202 with an
 Operation, the row follows libvirt, and one action at a time per instance."""
+
 import pytest
 
 import hypervisor as hv

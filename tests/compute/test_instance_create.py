@@ -1,5 +1,6 @@
 """Creating instances on simulated hosts: placement first, quota atomically, and a failed
 build leaves nothing behind."""
+
 import hypervisor as hv
 from compute.choices import InstanceState, PowerState
 from compute.models import Image, Instance

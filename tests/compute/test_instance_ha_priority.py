@@ -1,5 +1,6 @@
 """An instance's HA restart priority through the API: cloud admins and project admins set it
 (it claims failover room in the whole cluster); members, readers and outsiders cannot."""
+
 import pytest
 
 from compute.models import Instance

@@ -1,5 +1,6 @@
 """A late lifecycle event must not undo what a later action wrote: a forced stop's STOPPED
 event read libvirt before the start that followed, and is written after it."""
+
 import pytest
 
 import hypervisor as hv

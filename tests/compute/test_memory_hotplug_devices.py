@@ -1,5 +1,6 @@
 """Memory hotplug (maxMemory slots from the flavor) and PCI / SR-IOV devices assigned by cloud
 admins: golden domain XML, the rules, and the admin-only API that says passthrough has not run."""
+
 import dataclasses
 
 import pytest
@@ -24,8 +25,9 @@ def test_a_hotplug_flavor_gives_max_memory_slots_and_one_numa_cell_golden(hotplu
     assert '<cell id="0" cpus="0-3" memory="2097152" unit="KiB"/>' in xml
 
 
-@pytest.mark.parametrize("fields", [{"memory_slots": 4}, {"memory_slots": 4, "max_ram_mb": 1024},
-                                    {"memory_slots": 4, "max_ram_mb": 2048}])
+@pytest.mark.parametrize(
+    "fields", [{"memory_slots": 4}, {"memory_slots": 4, "max_ram_mb": 1024}, {"memory_slots": 4, "max_ram_mb": 2048}]
+)
 def test_hotplug_needs_a_ceiling_above_the_flavors_ram(db, fields):
     with pytest.raises(ValidationError) as info:
         Flavor(name="bad", vcpus=1, ram_mb=2048, disk_gb=1, **fields).clean()
@@ -33,14 +35,25 @@ def test_hotplug_needs_a_ceiling_above_the_flavors_ram(db, fields):
 
 
 def test_the_flavor_api_takes_hotplug_settings(api):
-    response = api["admin"].post("/api/v1/flavors/", {"name": "h2.grow", "vcpus": 1, "ram_mb": 1024, "disk_gb": 1,
-                                                      "memory_slots": 2, "max_ram_mb": 512}, format="json")
+    response = api["admin"].post(
+        "/api/v1/flavors/",
+        {"name": "h2.grow", "vcpus": 1, "ram_mb": 1024, "disk_gb": 1, "memory_slots": 2, "max_ram_mb": 512},
+        format="json",
+    )
     assert response.status_code == 400 and "max_ram_mb" in response.json()
 
 
 def seeded_instance(project, flavor, image, host):
-    return Instance.objects.create(project=project, name="gpu <vm>", flavor=flavor, image=image, host=host, vcpus=1,
-                                   ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb)
+    return Instance.objects.create(
+        project=project,
+        name="gpu <vm>",
+        flavor=flavor,
+        image=image,
+        host=host,
+        vcpus=1,
+        ram_mb=flavor.ram_mb,
+        disk_gb=flavor.disk_gb,
+    )
 
 
 def test_assigned_devices_become_hostdevs_golden_and_define_on_a_simulated_host(flavor, image, host_a, project_a):
@@ -63,12 +76,14 @@ def test_a_device_is_assigned_only_on_its_own_host(flavor, image, hosts, project
         HostDevice(host=hosts[1], pci_address="0000:03:10.1", instance=instance).full_clean()
 
 
-def test_only_cloud_admins_see_and_assign_devices_and_the_api_says_it_cannot_run_here(api, flavor, image, host_a,
-                                                                                     project_a):
+def test_only_cloud_admins_see_and_assign_devices_and_the_api_says_it_cannot_run_here(
+    api, flavor, image, host_a, project_a
+):
     instance = seeded_instance(project_a, flavor, image, host_a)
     assert api["alice"].get("/api/v1/host-devices/").status_code == 403
-    response = api["admin"].post("/api/v1/host-devices/", {"host": host_a.pk, "pci_address": "0000:03:10.1",
-                                                           "kind": "sriov-vf"}, format="json")
+    response = api["admin"].post(
+        "/api/v1/host-devices/", {"host": host_a.pk, "pci_address": "0000:03:10.1", "kind": "sriov-vf"}, format="json"
+    )
     assert response.status_code == 201, response.content
     assert "have never run on a device" in response.json()["note"]
     device = response.json()["id"]

@@ -1,5 +1,6 @@
 """The overcommit view (API field memory_overcommit and the staff host page): instance RAM and
 balloon targets against the host's RAM, KSM and swap where readable, and the KSM switch."""
+
 import pytest
 
 import hypervisor as hv
@@ -8,14 +9,34 @@ from compute.choices import HostState, InstanceState
 from compute.models import Host, Instance
 from portal.models import Operation
 
-LOCAL_MEMORY = {"readable": True, "note": "", "ksm_available": True, "ksm_run": 0, "ksm_pages_shared": 10,
-                "ksm_pages_sharing": 40, "ksm_saved_kib": 160, "mem_total_kib": 8 * 1024 * 1024,
-                "mem_available_kib": 1024 * 1024, "swap_total_kib": 2048, "swap_free_kib": 1024}
+LOCAL_MEMORY = {
+    "readable": True,
+    "note": "",
+    "ksm_available": True,
+    "ksm_run": 0,
+    "ksm_pages_shared": 10,
+    "ksm_pages_sharing": 40,
+    "ksm_saved_kib": 160,
+    "mem_total_kib": 8 * 1024 * 1024,
+    "mem_available_kib": 1024 * 1024,
+    "swap_total_kib": 2048,
+    "swap_free_kib": 1024,
+}
 
 
 def place(project, flavor, image, host, name, ram_mb, state=InstanceState.ACTIVE, balloon_mb=None):
-    return Instance.objects.create(project=project, name=name, flavor=flavor, image=image, host=host, vcpus=1,
-                                   ram_mb=ram_mb, disk_gb=20, state=state, balloon_mb=balloon_mb)
+    return Instance.objects.create(
+        project=project,
+        name=name,
+        flavor=flavor,
+        image=image,
+        host=host,
+        vcpus=1,
+        ram_mb=ram_mb,
+        disk_gb=20,
+        state=state,
+        balloon_mb=balloon_mb,
+    )
 
 
 @pytest.fixture
@@ -56,8 +77,14 @@ def admin_client_page(client, admin_user):
 
 @pytest.fixture
 def local_host(cluster):
-    host = Host.objects.create(name="here", uri="qemu:///system", cluster=cluster, state=HostState.UP,
-                               memory_mb=8192, facts={"memory": LOCAL_MEMORY})
+    host = Host.objects.create(
+        name="here",
+        uri="qemu:///system",
+        cluster=cluster,
+        state=HostState.UP,
+        memory_mb=8192,
+        facts={"memory": LOCAL_MEMORY},
+    )
     return host
 
 

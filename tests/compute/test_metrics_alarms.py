@@ -1,5 +1,6 @@
 """Threshold alarms: pending until the condition has held for the rule's duration, then
 raised; cleared when it stops holding; published live; rules see only their project."""
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -11,16 +12,19 @@ from tests.compute.live_helpers import published, running  # noqa: F401
 T0 = 1_790_000_000
 
 
-@pytest.mark.parametrize("state, since, breached, now, duration, expected", [
-    (None, T0, True, T0, 0, alarms.RAISE),
-    (None, T0, True, T0, 60, alarms.START),
-    (AlarmState.PENDING, T0, True, T0 + 59, 60, None),
-    (AlarmState.PENDING, T0, True, T0 + 60, 60, alarms.RAISE),
-    (AlarmState.PENDING, T0, False, T0 + 30, 60, alarms.DROP),
-    (AlarmState.RAISED, T0, True, T0 + 999, 60, None),
-    (AlarmState.RAISED, T0, False, T0 + 999, 60, alarms.CLEAR),
-    (None, T0, False, T0, 60, None),
-])
+@pytest.mark.parametrize(
+    "state, since, breached, now, duration, expected",
+    [
+        (None, T0, True, T0, 0, alarms.RAISE),
+        (None, T0, True, T0, 60, alarms.START),
+        (AlarmState.PENDING, T0, True, T0 + 59, 60, None),
+        (AlarmState.PENDING, T0, True, T0 + 60, 60, alarms.RAISE),
+        (AlarmState.PENDING, T0, False, T0 + 30, 60, alarms.DROP),
+        (AlarmState.RAISED, T0, True, T0 + 999, 60, None),
+        (AlarmState.RAISED, T0, False, T0 + 999, 60, alarms.CLEAR),
+        (None, T0, False, T0, 60, None),
+    ],
+)
 def test_transitions(state, since, breached, now, duration, expected):
     assert alarms.transition(state, since, breached, now, duration) == expected
 
@@ -31,8 +35,9 @@ def cpu(instance, value):
 
 @pytest.fixture
 def rule(running):
-    return AlarmRule.objects.create(name="busy", project=running.project, metric="cpu_pct", comparison="gt",
-                                    threshold=80, duration_s=20)
+    return AlarmRule.objects.create(
+        name="busy", project=running.project, metric="cpu_pct", comparison="gt", threshold=80, duration_s=20
+    )
 
 
 def test_an_alarm_is_raised_after_the_duration_and_cleared_after(running, rule, published):
@@ -44,8 +49,12 @@ def test_an_alarm_is_raised_after_the_duration_and_cleared_after(running, rule, 
     _, cleared = alarms.evaluate(Scope.INSTANCE, cpu(running, 10), T0 + 30)
     assert [a.state for a in cleared] == [AlarmState.CLEARED]
     events = [(g, d["state"]) for g, e, d in published if e == "alarm"]
-    assert events == [(running.group, "raised"), (f"project.{running.project_id}", "raised"),
-                      (running.group, "cleared"), (f"project.{running.project_id}", "cleared")]
+    assert events == [
+        (running.group, "raised"),
+        (f"project.{running.project_id}", "raised"),
+        (running.group, "cleared"),
+        (f"project.{running.project_id}", "cleared"),
+    ]
 
 
 def test_a_short_spike_never_raises(running, rule):

@@ -1,4 +1,5 @@
 """/api/v1/metrics/, /api/v1/alarm-rules/, /api/v1/alarms/ and /metrics (Prometheus)."""
+
 import pytest
 from django.test import RequestFactory
 
@@ -20,8 +21,9 @@ def samples(running):
 
 def test_an_instance_series_is_averaged_into_steps(api, samples, settings):
     settings.NUBES_METRICS_RAW_RETENTION = 10**10  # T0 is in the future of no one: keep raw
-    response = api["alice"].get(URL, {"scope": "instance", "id": samples.pk, "metric": "cpu", "start": T0,
-                                      "end": T0 + 40, "step": 20})
+    response = api["alice"].get(
+        URL, {"scope": "instance", "id": samples.pk, "metric": "cpu", "start": T0, "end": T0 + 40, "step": 20}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["metric"] == "cpu_pct" and body["unit"] == "%" and body["resolution"] == 0
@@ -38,11 +40,17 @@ def test_outsiders_get_a_404_and_tenants_no_host_series(api, samples, hosts):
     assert api["anon"].get(URL, params).status_code in (401, 403)
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"scope": "galaxy", "id": 1}, "scope"), ({"metric": "happiness", "id": 1}, "metric"), ({}, "id"),
-    ({"id": 1, "start": "yesterday"}, "start"), ({"id": 1, "start": 200, "end": 100}, "start"),
-    ({"id": 1, "start": 0, "end": 10**6, "step": 1}, "step"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"scope": "galaxy", "id": 1}, "scope"),
+        ({"metric": "happiness", "id": 1}, "metric"),
+        ({}, "id"),
+        ({"id": 1, "start": "yesterday"}, "start"),
+        ({"id": 1, "start": 200, "end": 100}, "start"),
+        ({"id": 1, "start": 0, "end": 10**6, "step": 1}, "step"),
+    ],
+)
 def test_bad_parameters_are_a_400_naming_them(api, params, field):
     response = api["admin"].get(URL, params)
     assert response.status_code == 400 and field in response.json()
@@ -58,11 +66,19 @@ def test_a_cluster_series_adds_host_memory_and_averages_cpu(api, hosts, settings
 
 
 def test_members_keep_rules_on_their_project_only(api, running, project_a, project_b):
-    rule = {"name": "busy", "project": project_a.pk, "metric": "cpu_pct", "comparison": "gt", "threshold": 90,
-            "duration_s": 60}
+    rule = {
+        "name": "busy",
+        "project": project_a.pk,
+        "metric": "cpu_pct",
+        "comparison": "gt",
+        "threshold": 90,
+        "duration_s": 60,
+    }
     assert api["alice"].post("/api/v1/alarm-rules/", rule, format="json").status_code == 201
     assert api["bob"].post("/api/v1/alarm-rules/", rule, format="json").status_code == 400  # not writable by a reader
-    assert api["alice"].post("/api/v1/alarm-rules/", {**rule, "project": project_b.pk}, format="json").status_code == 400
+    assert (
+        api["alice"].post("/api/v1/alarm-rules/", {**rule, "project": project_b.pk}, format="json").status_code == 400
+    )
     assert api["alice"].post("/api/v1/alarm-rules/", {**rule, "project": None}, format="json").status_code == 400
     assert api["alice"].post("/api/v1/alarm-rules/", {**rule, "metric": "mood"}, format="json").status_code == 400
     assert api["charlie"].get("/api/v1/alarm-rules/").json()["results"] == []
@@ -71,8 +87,15 @@ def test_members_keep_rules_on_their_project_only(api, running, project_a, proje
 
 def test_alarms_are_listed_to_their_project(api, running):
     rule = AlarmRule.objects.create(name="busy", project=running.project, metric="cpu_pct", threshold=1)
-    Alarm.objects.create(rule=rule, project=running.project, scope="instance", object_id=running.pk,
-                         state=AlarmState.RAISED, breach_since=T0, value=99)
+    Alarm.objects.create(
+        rule=rule,
+        project=running.project,
+        scope="instance",
+        object_id=running.pk,
+        state=AlarmState.RAISED,
+        breach_since=T0,
+        value=99,
+    )
     assert [a["state"] for a in api["alice"].get("/api/v1/alarms/").json()["results"]] == ["raised"]
     assert api["charlie"].get("/api/v1/alarms/").json()["results"] == []
 
@@ -100,7 +123,7 @@ def test_prometheus_export_has_counters_durations_and_gauges(settings, running):
     assert 'nubes_operations_total{kind="instance.create",status="succeeded"} 1' in text
     assert 'nubes_operation_duration_seconds_count{kind="instance.create"} 1' in text
     assert 'nubes_instances{state="active"} 1' in text
-    assert f'nubes_host_running_instances{{host="host-a",cluster="demo",simulated="true"}} 1' in text
+    assert 'nubes_host_running_instances{host="host-a",cluster="demo",simulated="true"} 1' in text
     assert f'nubes_instance_cpu_pct{{instance="web-1",uuid="{running.uuid}",project="acme",host="host-a"}}' in text
 
 

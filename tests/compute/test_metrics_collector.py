@@ -1,5 +1,6 @@
 """The collector on simulated hosts: one bulk stats call per host, rates from the second
 collection on, samples in bulk, gauges kept for /metrics, values published live."""
+
 import pytest
 
 import hypervisor as hv
@@ -71,8 +72,11 @@ def test_values_are_published_to_the_instance_host_and_cluster_groups(running, p
     collector.collect_host(running.host, at=T0)
     collector.collect_host(running.host, at=T0 + INTERVAL)
     groups = {group for group, event, _ in published if event == "metrics"}
-    assert groups == {f"compute.instance.{running.pk}", f"compute.host.{running.host_id}",
-                      f"compute.cluster.{running.host.cluster_id}"}
+    assert groups == {
+        f"compute.instance.{running.pk}",
+        f"compute.host.{running.host_id}",
+        f"compute.cluster.{running.host.cluster_id}",
+    }
     last = [d for g, e, d in published if g == f"compute.instance.{running.pk}"][-1]
     assert last["ts"] == int(T0 + INTERVAL) and last["simulated"] and last["values"]["cpu_pct"] > 0
 

@@ -1,4 +1,5 @@
 """Collector maths: rates from counters, counter resets, CPU %, memory and host CPU split."""
+
 import pytest
 
 from compute.metrics import maths
@@ -29,10 +30,23 @@ def test_cpu_percent_is_per_vcpu_and_clamped():
 
 
 def reading(ts, cpu, rx, rss=1024 * 512, vcpus=2):
-    return {"ts": ts, "cpu_time_ns": cpu, "vcpus": vcpus, "balloon_current_kib": 1024 * 1024,
-            "balloon_available_kib": 1000 * 1024, "balloon_unused_kib": 256 * 1024, "balloon_rss_kib": rss,
-            "net_rx_bytes": rx, "net_tx_bytes": rx // 2, "net_rx_packets": rx // 1000, "net_tx_packets": 0,
-            "block_rd_bytes": 0, "block_wr_bytes": 4096 * 10, "block_rd_reqs": 0, "block_wr_reqs": 10}
+    return {
+        "ts": ts,
+        "cpu_time_ns": cpu,
+        "vcpus": vcpus,
+        "balloon_current_kib": 1024 * 1024,
+        "balloon_available_kib": 1000 * 1024,
+        "balloon_unused_kib": 256 * 1024,
+        "balloon_rss_kib": rss,
+        "net_rx_bytes": rx,
+        "net_tx_bytes": rx // 2,
+        "net_rx_packets": rx // 1000,
+        "net_tx_packets": 0,
+        "block_rd_bytes": 0,
+        "block_wr_bytes": 4096 * 10,
+        "block_rd_reqs": 0,
+        "block_wr_reqs": 10,
+    }
 
 
 def test_the_first_reading_gives_gauges_but_no_rates():
@@ -59,8 +73,16 @@ def test_memory_used_falls_back_to_balloon_minus_unused_without_rss():
 
 
 def node(ts, user, kernel, idle, iowait=0, total=8 * 1024 * 1024, free=2 * 1024 * 1024):
-    return {"ts": ts, "cpus": 4, "cpu_user_ns": user, "cpu_kernel_ns": kernel, "cpu_idle_ns": idle,
-            "cpu_iowait_ns": iowait, "memory_total_kib": total, "memory_free_kib": free}
+    return {
+        "ts": ts,
+        "cpus": 4,
+        "cpu_user_ns": user,
+        "cpu_kernel_ns": kernel,
+        "cpu_idle_ns": idle,
+        "cpu_iowait_ns": iowait,
+        "memory_total_kib": total,
+        "memory_free_kib": free,
+    }
 
 
 def test_host_cpu_is_busy_time_over_all_time_and_load_counts_busy_cpus():

@@ -1,5 +1,6 @@
 """Rollups and retention: complete 1-minute and 10-minute buckets are averaged once; samples
 older than their resolution's retention are pruned."""
+
 import pytest
 
 from compute.metrics import rollups
@@ -15,8 +16,9 @@ def host(hosts):
 
 
 def raw(host, seconds, cpu):
-    HostSample.objects.create(host=host, ts=T0 + seconds, resolution=RAW, cpu_pct=cpu, mem_used_mb=100.0,
-                              simulated=True)
+    HostSample.objects.create(
+        host=host, ts=T0 + seconds, resolution=RAW, cpu_pct=cpu, mem_used_mb=100.0, simulated=True
+    )
 
 
 def test_complete_minutes_are_averaged(host):
@@ -41,8 +43,10 @@ def test_ten_minute_buckets_come_from_the_minutes(host):
     for minute in range(20):
         HostSample.objects.create(host=host, ts=T0 + 60 * minute, resolution=ONE_MINUTE, cpu_pct=float(minute // 10))
     rollups.rollup(rollups.SERIES[1], ONE_MINUTE, TEN_MINUTES, now=T0 + 1200)
-    assert list(HostSample.objects.filter(resolution=TEN_MINUTES).order_by("ts").values_list("cpu_pct", flat=True)) \
-        == [0.0, 1.0]
+    assert list(HostSample.objects.filter(resolution=TEN_MINUTES).order_by("ts").values_list("cpu_pct", flat=True)) == [
+        0.0,
+        1.0,
+    ]
 
 
 def test_instance_samples_roll_up_per_instance(launch):
@@ -67,7 +71,10 @@ def test_pruning_keeps_each_resolution_for_its_retention(host, settings):
     HostSample.objects.create(host=host, ts=now - 90_000, resolution=TEN_MINUTES)
     assert rollups.prune(now) == 2
     assert sorted(HostSample.objects.values_list("resolution", "ts")) == [
-        (RAW, now - 3500), (ONE_MINUTE, now - 3700), (TEN_MINUTES, now - 90_000)]
+        (RAW, now - 3500),
+        (ONE_MINUTE, now - 3700),
+        (TEN_MINUTES, now - 90_000),
+    ]
 
 
 def test_rollups_run_before_pruning_so_no_minute_is_lost(host, settings):

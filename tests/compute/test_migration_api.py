@@ -1,5 +1,6 @@
 """/api/v1/migrations/: tenants see their instances' migrations (charlie sees none of
 alice's), only cloud admins start, cancel or switch one; starting answers 202."""
+
 import pytest
 
 from compute.models import Migration, MigrationState
@@ -10,8 +11,13 @@ URL = "/api/v1/migrations/"
 
 @pytest.fixture
 def migration(running, hosts):
-    return Migration.objects.create(instance=running, source=hosts[0], target=hosts[1], state=MigrationState.RUNNING,
-                                    samples=[{"t": 0.5, "memory_remaining": 1}])
+    return Migration.objects.create(
+        instance=running,
+        source=hosts[0],
+        target=hosts[1],
+        state=MigrationState.RUNNING,
+        samples=[{"t": 0.5, "memory_remaining": 1}],
+    )
 
 
 def ids(response):
@@ -33,14 +39,26 @@ def test_the_detail_carries_the_samples_and_the_list_does_not(api, migration):
 
 
 def test_a_cloud_admin_starts_one_and_gets_the_operation(api, run_tasks, running, hosts, baseline, instant):
-    payload = {"instance": running.pk, "target_host": hosts[1].pk, "bandwidth_mib_s": 100, "auto_converge": True,
-               "copy_storage": True, "reason": "patching host-a"}
+    payload = {
+        "instance": running.pk,
+        "target_host": hosts[1].pk,
+        "bandwidth_mib_s": 100,
+        "auto_converge": True,
+        "copy_storage": True,
+        "reason": "patching host-a",
+    }
     with run_tasks():
         response = api["admin"].post(URL, payload, format="json")
     assert response.status_code == 202 and response.json()["kind"] == "instance.migrate"
     migration = Migration.objects.get(operation_id=response.json()["id"])
-    assert migration.options == {"bandwidth_mib_s": 100, "max_downtime_ms": 300, "auto_converge": True,
-                                 "postcopy": False, "compressed": False, "copy_storage": True}
+    assert migration.options == {
+        "bandwidth_mib_s": 100,
+        "max_downtime_ms": 300,
+        "auto_converge": True,
+        "postcopy": False,
+        "compressed": False,
+        "copy_storage": True,
+    }
     assert migration.state == MigrationState.SUCCEEDED and migration.reason == "patching host-a"
 
 
@@ -52,8 +70,16 @@ def test_tenants_cannot_start_one(api, running, hosts, baseline):
     assert not Migration.objects.exists()
 
 
-@pytest.mark.parametrize("field, value", [("bandwidth_mib_s", -5), ("max_downtime_ms", 0), ("parallel_connections", 99),
-                                          ("auto_converge", "sometimes"), ("turbo", True)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("bandwidth_mib_s", -5),
+        ("max_downtime_ms", 0),
+        ("parallel_connections", 99),
+        ("auto_converge", "sometimes"),
+        ("turbo", True),
+    ],
+)
 def test_bad_options_are_refused_by_field(api, running, hosts, field, value):
     response = api["admin"].post(URL, {"instance": running.pk, field: value}, format="json")
     assert response.status_code == 400 and field in response.json()
@@ -61,8 +87,9 @@ def test_bad_options_are_refused_by_field(api, running, hosts, field, value):
 
 
 def test_a_refused_pre_check_is_a_400_with_the_reason(api, running, hosts):
-    response = api["admin"].post(URL, {"instance": running.pk, "target_host": hosts[1].pk, "copy_storage": True},
-                                 format="json")
+    response = api["admin"].post(
+        URL, {"instance": running.pk, "target_host": hosts[1].pk, "copy_storage": True}, format="json"
+    )
     assert response.status_code == 400 and "cannot run the CPU of host-a" in response.json()["target_host"][0]
 
 

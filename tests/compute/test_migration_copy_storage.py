@@ -1,6 +1,7 @@
 """Copy-storage into a pool of the target: the target_pool option, the pre-check that a real
 target has that pool, and the copy plan handed to the gateway (the root disk's file on the
 target, which the destination definition points at)."""
+
 import pytest
 
 import hypervisor as hv
@@ -43,9 +44,11 @@ def test_a_real_target_without_the_pool_is_refused_with_what_to_choose(running, 
 
 
 def test_the_api_passes_target_pool_on(running, hosts, baseline, admin_user, instant):
-    response = client_for(admin_user).post("/api/v1/migrations/", {
-        "instance": running.pk, "target_host": hosts[1].pk, "copy_storage": True, "target_pool": "default"},
-        format="json")
+    response = client_for(admin_user).post(
+        "/api/v1/migrations/",
+        {"instance": running.pk, "target_host": hosts[1].pk, "copy_storage": True, "target_pool": "default"},
+        format="json",
+    )
     assert response.status_code == 202, response.content
     assert Migration.objects.get(instance=running).options["target_pool"] == "default"
 

@@ -1,5 +1,6 @@
 """The pages: a migration's detail (progress bar, remaining-memory chart, 'simulated'), the
 cluster-wide list, and the live panels on the instance and host pages."""
+
 import json
 import re
 
@@ -47,8 +48,9 @@ def test_the_list_shows_the_migration_to_its_tenant_only(alice, charlie, moved):
 def test_the_instance_page_has_live_charts_and_the_migration(alice, admin_user, moved):
     collector.collect_host(moved.target, publish=False)
     html = client(alice).get(f"/compute/instances/{moved.instance_id}/").content.decode()
-    traces = json.loads(re.search(r'<script id="chart-instance-\d+-0-traces" type="application/json">(.*?)</script>',
-                                  html, re.S)[1])
+    traces = json.loads(
+        re.search(r'<script id="chart-instance-\d+-0-traces" type="application/json">(.*?)</script>', html, re.S)[1]
+    )
     assert traces == [{"group": f"compute.instance.{moved.instance_id}", "id": moved.instance_id, "metric": "cpu_pct"}]
     assert "vendor/plotly/plotly.min.js" in html and 'id="instance-migration"' in html
     assert "Migrate</button>" not in html  # tenants see progress, not the form

@@ -1,5 +1,6 @@
 """Migration pre-checks: each refusal says why and nothing moves (no Migration, no Operation,
 the domain still runs on its source)."""
+
 import pytest
 
 from compute import migration as service
@@ -56,13 +57,26 @@ def test_it_refuses_while_another_action_runs(running, hosts, baseline, admin_us
 def test_a_live_migration_needs_a_running_instance(running, hosts, baseline, admin_user):
     running.state = "shutoff"
     running.save()
-    refused(running, hosts[1], admin_user, "Stop it|needs the instance active", error=Conflict,
-            options={"copy_storage": True})
+    refused(
+        running,
+        hosts[1],
+        admin_user,
+        "Stop it|needs the instance active",
+        error=Conflict,
+        options={"copy_storage": True},
+    )
 
 
 def test_a_cold_migration_needs_a_stopped_instance(running, hosts, baseline, admin_user):
-    refused(running, hosts[1], admin_user, "Stop it for a cold migration", error=Conflict, live=False,
-            options={"copy_storage": True})
+    refused(
+        running,
+        hosts[1],
+        admin_user,
+        "Stop it for a cold migration",
+        error=Conflict,
+        live=False,
+        options={"copy_storage": True},
+    )
 
 
 def test_only_cloud_admins_migrate(running, hosts, baseline, alice):

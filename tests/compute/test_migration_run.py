@@ -1,5 +1,6 @@
 """Running migrations on simulated hosts: progress stored and published, cancel, post-copy,
 failures, evacuation - and the database always ends where libvirt runs the domain."""
+
 import pytest
 
 import hypervisor as hv
@@ -19,8 +20,9 @@ def migrate(run_tasks, instance, target, user, **kwargs):
     return Operation.objects.get(pk=op.pk), Migration.objects.get(operation=op)
 
 
-def test_a_live_migration_moves_the_instance_and_records_how_it_went(run_tasks, running, hosts, baseline, admin_user,
-                                                                     instant):
+def test_a_live_migration_moves_the_instance_and_records_how_it_went(
+    run_tasks, running, hosts, baseline, admin_user, instant
+):
     op, migration = migrate(run_tasks, running, hosts[1], admin_user)
     assert op.status == "succeeded" and "[simulated]" in op.message
     assert migration.state == MigrationState.SUCCEEDED and migration.percent == 100 and migration.simulated
@@ -34,8 +36,9 @@ def test_a_live_migration_moves_the_instance_and_records_how_it_went(run_tasks, 
         hv.volume_info(hosts[0].uri, running.image.pool, running.root_volume)
 
 
-def test_progress_goes_to_the_migration_and_instance_groups_and_the_operation(run_tasks, running, hosts, baseline,
-                                                                               admin_user, instant, published):
+def test_progress_goes_to_the_migration_and_instance_groups_and_the_operation(
+    run_tasks, running, hosts, baseline, admin_user, instant, published
+):
     _op, migration = migrate(run_tasks, running, hosts[1], admin_user)
     progress = [(g, d) for g, e, d in published if e == "migration.progress"]
     groups = {g for g, _ in progress}
@@ -43,7 +46,9 @@ def test_progress_goes_to_the_migration_and_instance_groups_and_the_operation(ru
     percents = [d["percent"] for g, d in progress if g == migration.group]
     assert percents == sorted(percents) and percents[-1] >= 90 and len(percents) == len(migration.samples)
     assert all(d["simulated"] and "memory_remaining" in d["sample"] for _, d in progress)
-    op_progress = [d["progress"] for g, e, d in published if e == "operation" and g == f"operation.{migration.operation_id}"]
+    op_progress = [
+        d["progress"] for g, e, d in published if e == "operation" and g == f"operation.{migration.operation_id}"
+    ]
     assert 0 < max(p for p in op_progress if p < 100) < 100 and op_progress[-1] == 100
     states = [d["state"] for g, e, d in published if e == "migration" and g == migration.group]
     assert states[0] == "running" and states[-1] == "succeeded"
@@ -94,8 +99,9 @@ def test_post_copy_must_be_allowed_when_the_migration_starts(running, hosts, bas
         service.switch_to_postcopy(migration, admin_user)
 
 
-def test_a_failure_before_the_switch_leaves_the_instance_on_the_source(run_tasks, running, hosts, baseline,
-                                                                       admin_user, monkeypatch):
+def test_a_failure_before_the_switch_leaves_the_instance_on_the_source(
+    run_tasks, running, hosts, baseline, admin_user, monkeypatch
+):
     def target_dies(*args, **kwargs):
         raise hv.HostUnreachable("connection to host-b lost")
 
@@ -106,8 +112,9 @@ def test_a_failure_before_the_switch_leaves_the_instance_on_the_source(run_tasks
     assert running.state == InstanceState.ACTIVE and on_host(running, hosts[0]) == "running"
 
 
-def test_a_failure_after_libvirt_switched_records_the_target(run_tasks, running, hosts, baseline, admin_user,
-                                                             instant, monkeypatch):
+def test_a_failure_after_libvirt_switched_records_the_target(
+    run_tasks, running, hosts, baseline, admin_user, instant, monkeypatch
+):
     real = hv.migrate_domain
 
     def moved_then_failed(*args, **kwargs):

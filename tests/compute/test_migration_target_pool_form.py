@@ -1,6 +1,7 @@
 """The instance page's migrate form offers the copy-storage target pool: the pools each
 target host reaches (only the chosen target's once one is chosen); compute.migration's
 check of the pool on the target is shown at the form's target_pool field."""
+
 import pytest
 
 import hypervisor as hv
@@ -56,7 +57,7 @@ def test_a_pool_the_target_does_not_have_is_a_form_error(admin, running, hosts, 
 
     assert response.status_code == 400
     html = response.content.decode()
-    error = html[html.index('data-error-for="target_pool"'):]
+    error = html[html.index('data-error-for="target_pool"') :]
     assert "host-b has no storage pool fast" in error[:400]
     assert not Migration.objects.exists()
 

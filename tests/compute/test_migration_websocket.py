@@ -1,17 +1,19 @@
 """Who may follow what over /ws/: charlie cannot join alice's migration or instance groups,
 tenants cannot join host or cluster groups, and a migration's progress reaches a subscribed
 member through the real channel layer."""
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from compute.models import Migration, MigrationState
 from compute.migration_tasks import ProgressRelay
+from compute.models import Migration, MigrationState
 from hypervisor import MigrationProgress
 from portal.asgi import application
 from tests.portal.test_websocket import ORIGIN, session_cookie
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
 
 async def connect(user):
     comm = WebsocketCommunicator(application, "/ws/", headers=[ORIGIN, await sync_to_async(session_cookie)(user)])
@@ -33,8 +35,17 @@ def make_migration(project):
     target = Host.objects.create(name="b", uri="test:///tmp/b.xml", cluster=cluster)
     flavor = Flavor.objects.create(name="f", vcpus=1, ram_mb=512, disk_gb=1)
     image = Image.objects.create(name="i", volume="i.qcow2")
-    instance = Instance.objects.create(project=project, name="web", flavor=flavor, image=image, host=source, vcpus=1,
-                                       ram_mb=512, disk_gb=1, state="active")
+    instance = Instance.objects.create(
+        project=project,
+        name="web",
+        flavor=flavor,
+        image=image,
+        host=source,
+        vcpus=1,
+        ram_mb=512,
+        disk_gb=1,
+        state="active",
+    )
     return Migration.objects.create(instance=instance, source=source, target=target, state=MigrationState.RUNNING)
 
 
@@ -65,10 +76,21 @@ def relay_one(migration):
     op = operations.begin("instance.migrate", migration.instance, cancellable=True)
     Migration.objects.filter(pk=migration.pk).update(operation=op)
     migration.refresh_from_db()
-    ProgressRelay(migration, op)(MigrationProgress(
-        phase="precopy", percent=42, memory_total=512, memory_processed=215, memory_remaining=297,
-        dirty_rate_bytes_s=10, iteration=2, expected_downtime_ms=30, speed_bytes_s=100, elapsed_ms=900,
-        simulated=True))
+    ProgressRelay(migration, op)(
+        MigrationProgress(
+            phase="precopy",
+            percent=42,
+            memory_total=512,
+            memory_processed=215,
+            memory_remaining=297,
+            dirty_rate_bytes_s=10,
+            iteration=2,
+            expected_downtime_ms=30,
+            speed_bytes_s=100,
+            elapsed_ms=900,
+            simulated=True,
+        )
+    )
 
 
 async def test_progress_reaches_a_subscribed_member(alice, project_a):

@@ -1,5 +1,6 @@
 """choose_host: the scheduler's placement over a snapshot of the database, a capacity check
 when the scheduler cannot run, and reasons for every rejected host."""
+
 import builtins
 
 import pytest
@@ -11,9 +12,17 @@ from compute.models import Flavor, Host, Instance
 
 def fill(host, flavor, project, image, count):
     for n in range(count):
-        Instance.objects.create(project=project, name=f"i{n}", flavor=flavor, image=image, host=host,
-                                vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb,
-                                state=InstanceState.ACTIVE)
+        Instance.objects.create(
+            project=project,
+            name=f"i{n}",
+            flavor=flavor,
+            image=image,
+            host=host,
+            vcpus=flavor.vcpus,
+            ram_mb=flavor.ram_mb,
+            disk_gb=flavor.disk_gb,
+            state=InstanceState.ACTIVE,
+        )
 
 
 def test_it_spreads_to_the_host_with_more_free_memory(hosts, flavor, image, project_a):
@@ -54,8 +63,9 @@ def no_scheduler(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", refuse)
 
 
-def test_the_capacity_check_decides_when_the_scheduler_is_missing(no_scheduler, hosts, flavor, big_flavor,
-                                                                  image, project_a):
+def test_the_capacity_check_decides_when_the_scheduler_is_missing(
+    no_scheduler, hosts, flavor, big_flavor, image, project_a
+):
     fill(hosts[1], flavor, project_a, image, 2)
     assert placement.choose_host(flavor, project_a) == hosts[0]
     with pytest.raises(placement.NoValidHost) as err:

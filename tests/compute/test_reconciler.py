@@ -1,5 +1,6 @@
 """The reconciler and libvirt's lifecycle events keep the database true without ever
 touching what Nubes did not create."""
+
 import time
 
 import pytest

@@ -1,5 +1,6 @@
 """A live resize that grows memory plugs a DIMM when the flavor allows memory hotplug (up to its
 max_ram_mb); beyond the ceiling, or without slots, it stays a cold resize."""
+
 import pytest
 from lxml import etree
 

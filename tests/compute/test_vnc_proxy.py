@@ -1,5 +1,6 @@
 """The graphical console: a one-minute token per user and instance from the API, and the
 websocket proxy relaying bytes to the VNC server (a fake RFB peer on 127.0.0.1 here)."""
+
 import asyncio
 import time
 from unittest import mock
@@ -21,8 +22,18 @@ RFB_GREETING = b"RFB 003.008\n"
 
 
 def make_instance(project, flavor, image, host, port=None):
-    instance = Instance(project=project, name="desktop", flavor=flavor, image=image, host=host, vcpus=1,
-                        ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb, state=InstanceState.ACTIVE, vnc_port=port)
+    instance = Instance(
+        project=project,
+        name="desktop",
+        flavor=flavor,
+        image=image,
+        host=host,
+        vcpus=1,
+        ram_mb=flavor.ram_mb,
+        disk_gb=flavor.disk_gb,
+        state=InstanceState.ACTIVE,
+        vnc_port=port,
+    )
     instance.set_vnc_password("vncPass1234")
     instance.save()
     return instance
@@ -37,6 +48,7 @@ def token_for(user, instance):
 
 
 # --- the token endpoint (sync) ----------------------------------------------------------------
+
 
 def test_a_member_gets_a_token_url_and_the_vnc_password(api, alice, project_a, flavor, image):
     instance = make_instance(project_a, flavor, image, local_host(), port=5901)
@@ -87,9 +99,11 @@ def test_the_tasks_record_the_live_vnc_port_of_real_hosts_only(project_a, flavor
 
 # --- the proxy (async) ------------------------------------------------------------------------
 
+
 @pytest_asyncio.fixture
 async def vnc_server():
     """A fake VNC server: greets like RFB 3.8, then answers every chunk with b'echo:' + chunk."""
+
     async def handle(reader, writer):
         writer.write(RFB_GREETING)
         await writer.drain()
@@ -106,8 +120,9 @@ async def vnc_server():
 
 async def open_vnc(user, instance, token):
     headers = [ORIGIN, await sync_to_async(session_cookie)(user)]
-    comm = WebsocketCommunicator(application, f"/ws/vnc/{instance.pk}/?token={token}", headers=headers,
-                                 subprotocols=["binary"])
+    comm = WebsocketCommunicator(
+        application, f"/ws/vnc/{instance.pk}/?token={token}", headers=headers, subprotocols=["binary"]
+    )
     connected, code = await comm.connect()
     return comm, connected, code
 
@@ -136,8 +151,9 @@ async def test_an_expired_token_is_refused(alice, project_a, flavor, image, vnc_
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
-async def test_another_tenant_is_refused_with_or_without_the_owners_token(alice, charlie, project_a, flavor, image,
-                                                                          vnc_server):
+async def test_another_tenant_is_refused_with_or_without_the_owners_token(
+    alice, charlie, project_a, flavor, image, vnc_server
+):
     instance = await sync_to_async(lambda: make_instance(project_a, flavor, image, local_host(), vnc_server))()
     _comm, connected, code = await open_vnc(charlie, instance, await sync_to_async(token_for)(alice, instance))
     assert not connected and code == 4403

@@ -1,4 +1,5 @@
 """Fixtures for the gateway's tests: simulated hosts from hypervisor/nodes, no Django."""
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,7 @@ def host_a() -> str:
 
 @pytest.fixture
 def small_domain(host_a: str) -> str:
-    spec = DomainSpec(name="small", memory_kib=524288, vcpus=1, max_vcpus=4,
-                      instance_id="inst-1", project_id="proj-1")
+    spec = DomainSpec(name="small", memory_kib=524288, vcpus=1, max_vcpus=4, instance_id="inst-1", project_id="proj-1")
     return domain_define(host_a, build_domain_xml(spec))
 
 

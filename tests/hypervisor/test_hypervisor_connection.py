@@ -3,8 +3,7 @@ import threading
 import libvirt
 import pytest
 
-from hypervisor import HostUnreachable, InvalidConfig, get_connection, is_simulated
-from hypervisor import connection
+from hypervisor import HostUnreachable, InvalidConfig, connection, get_connection, is_simulated
 
 
 class FakeLibvirtError(libvirt.libvirtError):
@@ -50,15 +49,25 @@ def test_it_gives_a_fresh_simulated_host_after_close_all(host_a, small_domain):
     assert get_connection(host_a).listAllDomains() == []
 
 
-@pytest.mark.parametrize("uri", ["xen:///system", "http://example.com", "test:///rel/../x",
-                                 "test://host/x.xml", "qemu+ssh:///system", "vbox:///session"])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "xen:///system",
+        "http://example.com",
+        "test:///rel/../x",
+        "test://host/x.xml",
+        "qemu+ssh:///system",
+        "vbox:///session",
+    ],
+)
 def test_it_rejects_unsupported_uris(uri):
     with pytest.raises(InvalidConfig):
         get_connection(uri)
 
 
-@pytest.mark.parametrize("uri,expected", [("test:///default", True), ("qemu:///system", False),
-                                          ("qemu+tls://h1/system", False)])
+@pytest.mark.parametrize(
+    "uri,expected", [("test:///default", True), ("qemu:///system", False), ("qemu+tls://h1/system", False)]
+)
 def test_is_simulated_is_true_only_for_test_uris(uri, expected):
     assert is_simulated(uri) is expected
 
@@ -73,8 +82,7 @@ def test_it_opens_a_uri_once_under_concurrent_callers(monkeypatch):
 
     monkeypatch.setattr(connection.libvirt, "open", slow_open)
     results = []
-    threads = [threading.Thread(target=lambda: results.append(get_connection("qemu:///system")))
-               for _ in range(8)]
+    threads = [threading.Thread(target=lambda: results.append(get_connection("qemu:///system"))) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -142,7 +150,6 @@ def test_it_reopens_a_connection_that_died(monkeypatch):
     second = get_connection("qemu+tcp://h1/system")
     assert second is not first
     assert first.closed
-
 
 
 def test_a_liveness_ping_tries_to_open_once(monkeypatch, sleeps):

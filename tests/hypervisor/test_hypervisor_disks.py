@@ -1,5 +1,6 @@
 """Disk XML for attach (golden files), attach / detach / resize simulated on test hosts, and
 the modelled block jobs."""
+
 from __future__ import annotations
 
 import os
@@ -9,20 +10,50 @@ import pytest
 from lxml import etree
 
 from hypervisor import (
-    DiskSpec, GuestAgentUnavailable, InvalidConfig, block_copy, block_job, block_job_abort, block_pull,
-    build_disk_xml, disk_attach, disk_detach, domain_fstrim, domain_xml, forget_simulated_jobs,
-    parse_domain_xml, volume_create, volume_info, volume_rebase, volume_resize,
+    DiskSpec,
+    GuestAgentUnavailable,
+    InvalidConfig,
+    block_copy,
+    block_job,
+    block_job_abort,
+    block_pull,
+    build_disk_xml,
+    disk_attach,
+    disk_detach,
+    domain_fstrim,
+    domain_xml,
+    forget_simulated_jobs,
+    parse_domain_xml,
+    volume_create,
+    volume_info,
+    volume_rebase,
+    volume_resize,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
 DISKS = {
-    "disk_rdm_lun": DiskSpec(target_dev="sdb", type="block", device="lun", path="/dev/disk/by-id/wwn-0x5000c500a1b2c3d4",
-                             format="raw", bus="scsi", cache="none", serial="nubes-rdm-1"),
-    "disk_rdm_disk": DiskSpec(target_dev="vdc", type="block", device="disk", path="/dev/sdb", format="raw",
-                              bus="virtio", cache="none"),
-    "disk_volume_shareable_ro": DiskSpec(target_dev="vdb", path="/var/lib/libvirt/images/nubes-vol-1",
-                                         format="qcow2", cache="writeback", readonly=True, shareable=True,
-                                         serial="nubes-vol-1"),
+    "disk_rdm_lun": DiskSpec(
+        target_dev="sdb",
+        type="block",
+        device="lun",
+        path="/dev/disk/by-id/wwn-0x5000c500a1b2c3d4",
+        format="raw",
+        bus="scsi",
+        cache="none",
+        serial="nubes-rdm-1",
+    ),
+    "disk_rdm_disk": DiskSpec(
+        target_dev="vdc", type="block", device="disk", path="/dev/sdb", format="raw", bus="virtio", cache="none"
+    ),
+    "disk_volume_shareable_ro": DiskSpec(
+        target_dev="vdb",
+        path="/var/lib/libvirt/images/nubes-vol-1",
+        format="qcow2",
+        cache="writeback",
+        readonly=True,
+        shareable=True,
+        serial="nubes-vol-1",
+    ),
 }
 
 
@@ -117,8 +148,9 @@ def test_cancelling_a_modelled_copy_keeps_the_old_file(host_a, small_domain):
 def test_the_disks_snapshot_xml_matches_the_golden_file():
     from hypervisor import build_disks_snapshot_xml
 
-    built = build_disks_snapshot_xml(["vda", "vdb", "vdc"], {"vda": "/var/lib/libvirt/images/root-l1",
-                                                             "vdb": "/var/lib/libvirt/images/vol-l1"})
+    built = build_disks_snapshot_xml(
+        ["vda", "vdb", "vdc"], {"vda": "/var/lib/libvirt/images/root-l1", "vdb": "/var/lib/libvirt/images/vol-l1"}
+    )
     path = GOLDEN / "disks_snapshot_external.xml"
     if os.environ.get("NUBES_UPDATE_GOLDEN") == "1":
         path.write_text(built)
@@ -137,8 +169,9 @@ def test_several_disks_move_to_their_overlays_at_once_on_a_test_host(host_a, sma
 
     disk_attach(host_a, small_domain, DiskSpec(target_dev="vda", path="/var/lib/libvirt/images/root"))
     disk_attach(host_a, small_domain, DiskSpec(target_dev="vdb", path="/var/lib/libvirt/images/vol"))
-    change = disks_snapshot_external(host_a, small_domain, {"vda": "/var/lib/libvirt/images/root-l1",
-                                                           "vdb": "/var/lib/libvirt/images/vol-l1"})
+    change = disks_snapshot_external(
+        host_a, small_domain, {"vda": "/var/lib/libvirt/images/root-l1", "vdb": "/var/lib/libvirt/images/vol-l1"}
+    )
     assert change.simulated and not change.live
     sources = {d.target_dev: d.source for d in parse_domain_xml(domain_xml(host_a, small_domain, inactive=True)).disks}
     assert sources == {"vda": "/var/lib/libvirt/images/root-l1", "vdb": "/var/lib/libvirt/images/vol-l1"}

@@ -5,8 +5,19 @@ import pytest
 from lxml import etree
 
 from hypervisor import (
-    CpuFeature, DiskSpec, DomainSpec, HostdevSpec, InvalidConfig, NicSpec, NumaCellSpec, VcpuPin,
-    build_domain_xml, domain_define, domain_xml, parse_cpuset, parse_domain_xml,
+    CpuFeature,
+    DiskSpec,
+    DomainSpec,
+    HostdevSpec,
+    InvalidConfig,
+    NicSpec,
+    NumaCellSpec,
+    VcpuPin,
+    build_domain_xml,
+    domain_define,
+    domain_xml,
+    parse_cpuset,
+    parse_domain_xml,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -16,49 +27,97 @@ PORT_ID = "8c1d7e53-0b8a-4c0c-9d5e-2f9f0a6f1a11"
 SPECS = {
     "minimal": DomainSpec(name="vm-minimal", memory_kib=262144, uuid=UUID),
     "cpu_qos_pinning_numa": DomainSpec(
-        name="vm-tuned", uuid=UUID, memory_kib=4194304, vcpus=4, max_vcpus=8,
-        max_memory_kib=16777216, memory_slots=4, instance_id="inst-42", project_id="proj-7",
-        cpu_mode="custom", cpu_model="Broadwell-noTSX",
+        name="vm-tuned",
+        uuid=UUID,
+        memory_kib=4194304,
+        vcpus=4,
+        max_vcpus=8,
+        max_memory_kib=16777216,
+        memory_slots=4,
+        instance_id="inst-42",
+        project_id="proj-7",
+        cpu_mode="custom",
+        cpu_model="Broadwell-noTSX",
         cpu_features=(CpuFeature("vmx", "disable"), CpuFeature("pcid")),
-        cpu_shares=2048, cpu_period=100000, cpu_quota=200000,
+        cpu_shares=2048,
+        cpu_period=100000,
+        cpu_quota=200000,
         vcpu_pins=(VcpuPin(0, "2"), VcpuPin(1, "3"), VcpuPin(2, "18"), VcpuPin(3, "19")),
         emulator_cpuset="0-1",
         numa_cells=(NumaCellSpec(0, "0-1", 2097152), NumaCellSpec(1, "2-3", 2097152)),
-        numa_mode="strict", numa_nodeset="0-1", hugepages=True, iothreads=2,
-        balloon_stats_period_s=5, watchdog_action="reset",
+        numa_mode="strict",
+        numa_nodeset="0-1",
+        hugepages=True,
+        iothreads=2,
+        balloon_stats_period_s=5,
+        watchdog_action="reset",
     ),
     "disks": DomainSpec(
-        name="vm-disks", uuid=UUID, memory_kib=1048576, iothreads=1,
+        name="vm-disks",
+        uuid=UUID,
+        memory_kib=1048576,
+        iothreads=1,
         disks=(
-            DiskSpec("vda", path="/var/lib/libvirt/images/root.qcow2", io="native",
-                     iothread=1, serial="root-0001", boot_order=1),
+            DiskSpec(
+                "vda",
+                path="/var/lib/libvirt/images/root.qcow2",
+                io="native",
+                iothread=1,
+                serial="root-0001",
+                boot_order=1,
+            ),
             DiskSpec("vdb", type="volume", pool="default", volume="data.qcow2", cache="writeback"),
-            DiskSpec("sda", type="block", device="lun", path="/dev/disk/by-id/wwn-0x5000c500a1",
-                     format="raw", bus="scsi", shareable=True),
-            DiskSpec("sdb", type="file", path="/srv/raw.img", format="raw", bus="scsi",
-                     discard_unmap=False),
-            DiskSpec("sdc", device="cdrom", path="/srv/seed.iso", format="raw", bus="sata",
-                     cache=None),
+            DiskSpec(
+                "sda",
+                type="block",
+                device="lun",
+                path="/dev/disk/by-id/wwn-0x5000c500a1",
+                format="raw",
+                bus="scsi",
+                shareable=True,
+            ),
+            DiskSpec("sdb", type="file", path="/srv/raw.img", format="raw", bus="scsi", discard_unmap=False),
+            DiskSpec("sdc", device="cdrom", path="/srv/seed.iso", format="raw", bus="sata", cache=None),
         ),
     ),
     "nics": DomainSpec(
-        name="vm-nics", uuid=UUID, memory_kib=1048576, vcpus=4,
+        name="vm-nics",
+        uuid=UUID,
+        memory_kib=1048576,
+        vcpus=4,
         nics=(
             NicSpec("52:54:00:AA:BB:01", kind="network", network="default"),
-            NicSpec("52:54:00:aa:bb:02", kind="bridge", bridge="br-int", interface_id=PORT_ID,
-                    vlan_tag=100, queues=4, checksum_offload=False),
+            NicSpec(
+                "52:54:00:aa:bb:02",
+                kind="bridge",
+                bridge="br-int",
+                interface_id=PORT_ID,
+                vlan_tag=100,
+                queues=4,
+                checksum_offload=False,
+            ),
             NicSpec("52:54:00:aa:bb:03", kind="bridge", bridge="br-provider", vlan_tag=2001),
         ),
     ),
     "hostdev_sriov": DomainSpec(
-        name="vm-sriov", uuid=UUID, memory_kib=2097152, hugepages=True,
+        name="vm-sriov",
+        uuid=UUID,
+        memory_kib=2097152,
+        hugepages=True,
         hostdevs=(HostdevSpec("0000:3b:02.1"), HostdevSpec("af:00.0")),
     ),
     "kernel_serial_vnc": DomainSpec(
-        name="vm-tiny", uuid=UUID, memory_kib=262144, domain_type="qemu",
-        kernel="/var/lib/nubes/boot/vmlinuz", initrd="/var/lib/nubes/boot/initrd.img",
-        cmdline="console=ttyS0 clocksource=acpi_pm", serial_log_path="/var/log/nubes/vm-tiny.log",
-        vnc_password="s3cret", on_reboot="destroy", on_crash="restart",
+        name="vm-tiny",
+        uuid=UUID,
+        memory_kib=262144,
+        domain_type="qemu",
+        kernel="/var/lib/nubes/boot/vmlinuz",
+        initrd="/var/lib/nubes/boot/initrd.img",
+        cmdline="console=ttyS0 clocksource=acpi_pm",
+        serial_log_path="/var/log/nubes/vm-tiny.log",
+        vnc_password="s3cret",
+        on_reboot="destroy",
+        on_crash="restart",
     ),
 }
 
@@ -78,42 +137,60 @@ def test_it_matches_the_golden_file(name):
 
 def test_it_escapes_xml_metacharacters_in_names():
     nasty = "<a&\"'>"
-    xml = build_domain_xml(DomainSpec(name=nasty, memory_kib=1024, title=nasty,
-                                      description=nasty, instance_id=nasty))
+    xml = build_domain_xml(DomainSpec(name=nasty, memory_kib=1024, title=nasty, description=nasty, instance_id=nasty))
     assert "<a&" not in xml
     info = parse_domain_xml(xml)
     assert (info.name, info.title, info.description, info.instance_id) == (nasty,) * 4
 
 
 def test_it_adds_a_virtio_scsi_controller_only_when_a_disk_uses_scsi():
-    virtio = build_domain_xml(DomainSpec(name="a", memory_kib=1024,
-                                         disks=(DiskSpec("vda", path="/a.qcow2"),)))
-    scsi = build_domain_xml(DomainSpec(name="a", memory_kib=1024,
-                                       disks=(DiskSpec("sda", path="/a.qcow2", bus="scsi"),)))
+    virtio = build_domain_xml(DomainSpec(name="a", memory_kib=1024, disks=(DiskSpec("vda", path="/a.qcow2"),)))
+    scsi = build_domain_xml(
+        DomainSpec(name="a", memory_kib=1024, disks=(DiskSpec("sda", path="/a.qcow2", bus="scsi"),))
+    )
     assert "virtio-scsi" not in virtio
     assert etree.fromstring(scsi).find("devices/controller[@model='virtio-scsi']") is not None
 
 
-@pytest.mark.parametrize("spec", [
-    DomainSpec(name="a", memory_kib=1024, disks=(DiskSpec("sda", type="file", device="lun",
-                                                          path="/x", bus="scsi"),)),
-    DomainSpec(name="a", memory_kib=1024, disks=(DiskSpec("vda", format="vmdk", path="/x"),)),
-    DomainSpec(name="a", memory_kib=1024, disks=(DiskSpec("vda", type="volume", pool="p"),)),
-    DomainSpec(name="a", memory_kib=1024, disks=(DiskSpec("vda", path="/x", iothread=1),)),
-    DomainSpec(name="a", memory_kib=1024, nics=(NicSpec("52:54:00:00:00:01", kind="bridge",
-                                                        bridge="br-int", interface_id="lsp1"),)),
-    DomainSpec(name="a", memory_kib=1024, nics=(NicSpec("52:54:00:00:00", network="n"),)),
-    DomainSpec(name="a", memory_kib=1024, nics=(NicSpec("52:54:00:00:00:01", network="n",
-                                                        vlan_tag=4095),)),
-    DomainSpec(name="a", memory_kib=1024, hostdevs=(HostdevSpec("3b:02"),)),
-    DomainSpec(name="a", memory_kib=1024, cpu_mode="custom"),
-    DomainSpec(name="a", memory_kib=1024, vcpus=4, max_vcpus=2),
-    DomainSpec(name="a", memory_kib=1024, cmdline="console=ttyS0"),
-    DomainSpec(name="a", memory_kib=1024, vcpu_pins=(VcpuPin(0, "3-1"),)),
-    DomainSpec(name="a", memory_kib=1024, domain_type="xen"),
-], ids=["lun-on-file", "bad-format", "volume-without-name", "undefined-iothread",
-        "non-uuid-port", "short-mac", "vlan-4095", "bad-pci", "custom-without-model",
-        "max-below-current", "cmdline-without-kernel", "descending-cpuset", "xen"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        DomainSpec(
+            name="a", memory_kib=1024, disks=(DiskSpec("sda", type="file", device="lun", path="/x", bus="scsi"),)
+        ),
+        DomainSpec(name="a", memory_kib=1024, disks=(DiskSpec("vda", format="vmdk", path="/x"),)),
+        DomainSpec(name="a", memory_kib=1024, disks=(DiskSpec("vda", type="volume", pool="p"),)),
+        DomainSpec(name="a", memory_kib=1024, disks=(DiskSpec("vda", path="/x", iothread=1),)),
+        DomainSpec(
+            name="a",
+            memory_kib=1024,
+            nics=(NicSpec("52:54:00:00:00:01", kind="bridge", bridge="br-int", interface_id="lsp1"),),
+        ),
+        DomainSpec(name="a", memory_kib=1024, nics=(NicSpec("52:54:00:00:00", network="n"),)),
+        DomainSpec(name="a", memory_kib=1024, nics=(NicSpec("52:54:00:00:00:01", network="n", vlan_tag=4095),)),
+        DomainSpec(name="a", memory_kib=1024, hostdevs=(HostdevSpec("3b:02"),)),
+        DomainSpec(name="a", memory_kib=1024, cpu_mode="custom"),
+        DomainSpec(name="a", memory_kib=1024, vcpus=4, max_vcpus=2),
+        DomainSpec(name="a", memory_kib=1024, cmdline="console=ttyS0"),
+        DomainSpec(name="a", memory_kib=1024, vcpu_pins=(VcpuPin(0, "3-1"),)),
+        DomainSpec(name="a", memory_kib=1024, domain_type="xen"),
+    ],
+    ids=[
+        "lun-on-file",
+        "bad-format",
+        "volume-without-name",
+        "undefined-iothread",
+        "non-uuid-port",
+        "short-mac",
+        "vlan-4095",
+        "bad-pci",
+        "custom-without-model",
+        "max-below-current",
+        "cmdline-without-kernel",
+        "descending-cpuset",
+        "xen",
+    ],
+)
 def test_it_rejects_an_inconsistent_spec(spec):
     with pytest.raises(InvalidConfig):
         build_domain_xml(spec)

@@ -2,13 +2,30 @@ import pytest
 from lxml import etree
 
 from hypervisor import (
-    CpuQos, DomainNotFound, InvalidConfig, NotSupported, domain_define, domain_destroy,
-    domain_get_cpu_qos, domain_managed_save, domain_pin_vcpu, domain_reboot, domain_resume,
-    domain_set_balloon, domain_set_cpu_qos, domain_set_metadata, domain_set_vcpus,
-    domain_shutdown, domain_start, domain_state, domain_suspend, domain_undefine, domain_xml,
+    CpuQos,
+    DomainNotFound,
+    InvalidConfig,
+    NotSupported,
+    domain_define,
+    domain_destroy,
+    domain_get_cpu_qos,
+    domain_managed_save,
+    domain_pin_vcpu,
+    domain_reboot,
+    domain_resume,
+    domain_set_balloon,
+    domain_set_cpu_qos,
+    domain_set_metadata,
+    domain_set_vcpus,
+    domain_shutdown,
+    domain_start,
+    domain_state,
+    domain_suspend,
+    domain_undefine,
+    domain_xml,
+    domains,
     list_domains,
 )
-from hypervisor import domains
 
 
 def test_it_walks_a_domain_through_its_lifecycle(host_a, small_domain):
@@ -155,5 +172,6 @@ def test_it_sets_and_reads_cpu_qos_where_the_scheduler_has_it(monkeypatch):
     domain_set_cpu_qos("qemu:///system", "u", CpuQos(shares=512, quota=50000))
     assert domain_get_cpu_qos("qemu:///system", "u") == CpuQos(512, 100000, 50000)
     # QEMU refuses LIVE|CONFIG together (seen on the lab): one call for each.
-    assert sorted(dom.flags) == sorted([domains.libvirt.VIR_DOMAIN_AFFECT_LIVE,
-                                        domains.libvirt.VIR_DOMAIN_AFFECT_CONFIG])
+    assert sorted(dom.flags) == sorted(
+        [domains.libvirt.VIR_DOMAIN_AFFECT_LIVE, domains.libvirt.VIR_DOMAIN_AFFECT_CONFIG]
+    )

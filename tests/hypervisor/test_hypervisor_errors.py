@@ -10,17 +10,20 @@ class FakeLibvirtError(libvirt.libvirtError):
         self.err = (code, domain, message, 2, None, None, None, 0, 0)
 
 
-@pytest.mark.parametrize("code,domain,expected", [
-    (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_FROM_QEMU, errors.DomainNotFound),
-    (libvirt.VIR_ERR_NO_STORAGE_POOL, libvirt.VIR_FROM_STORAGE, errors.PoolNotFound),
-    (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_FROM_STORAGE, errors.VolumeNotFound),
-    (libvirt.VIR_ERR_OPERATION_UNSUPPORTED, libvirt.VIR_FROM_QEMU, errors.NotSupported),
-    (libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_FROM_DOMAIN, errors.InvalidConfig),
-    (libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_FROM_REMOTE, errors.HostUnreachable),
-    (libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_FROM_RPC, errors.HostUnreachable),
-    (libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_FROM_STORAGE, errors.OperationFailed),
-    (libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_FROM_QEMU, errors.OperationFailed),
-])
+@pytest.mark.parametrize(
+    "code,domain,expected",
+    [
+        (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_FROM_QEMU, errors.DomainNotFound),
+        (libvirt.VIR_ERR_NO_STORAGE_POOL, libvirt.VIR_FROM_STORAGE, errors.PoolNotFound),
+        (libvirt.VIR_ERR_NO_STORAGE_VOL, libvirt.VIR_FROM_STORAGE, errors.VolumeNotFound),
+        (libvirt.VIR_ERR_OPERATION_UNSUPPORTED, libvirt.VIR_FROM_QEMU, errors.NotSupported),
+        (libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_FROM_DOMAIN, errors.InvalidConfig),
+        (libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_FROM_REMOTE, errors.HostUnreachable),
+        (libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_FROM_RPC, errors.HostUnreachable),
+        (libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_FROM_STORAGE, errors.OperationFailed),
+        (libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_FROM_QEMU, errors.OperationFailed),
+    ],
+)
 def test_it_maps_libvirt_errors_to_typed_errors(code, domain, expected):
     error = errors.from_libvirt_error(FakeLibvirtError(code, domain), "qemu:///system")
     assert type(error) is expected
@@ -28,8 +31,7 @@ def test_it_maps_libvirt_errors_to_typed_errors(code, domain, expected):
 
 
 def test_it_treats_unsupported_flags_as_not_supported():
-    exc = FakeLibvirtError(libvirt.VIR_ERR_INVALID_ARG,
-                           message="unsupported flags (0x10) in function x")
+    exc = FakeLibvirtError(libvirt.VIR_ERR_INVALID_ARG, message="unsupported flags (0x10) in function x")
     assert isinstance(errors.from_libvirt_error(exc), errors.NotSupported)
 
 

@@ -10,5 +10,4 @@ def test_it_delivers_lifecycle_events_as_plain_strings(host_a, small_domain):
     domain_destroy(host_a, small_domain)
     received = [events.get(timeout=5), events.get(timeout=5)]
     unwatch_lifecycle(host_a, watch)
-    assert received == [(host_a, small_domain, "started", "booted"),
-                        (host_a, small_domain, "stopped", "destroyed")]
+    assert received == [(host_a, small_domain, "started", "booted"), (host_a, small_domain, "stopped", "destroyed")]

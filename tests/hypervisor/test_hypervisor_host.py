@@ -2,15 +2,22 @@ import libvirt
 import pytest
 
 from hypervisor import (
-    DomainSpec, build_domain_xml, cpu_baseline, cpu_compare, domain_define, domain_start,
-    host_cpu_xml, host_facts, kvm_usable,
+    DomainSpec,
+    build_domain_xml,
+    cpu_baseline,
+    cpu_compare,
+    domain_define,
+    domain_start,
+    host_cpu_xml,
+    host_facts,
+    kvm_usable,
 )
 from hypervisor.host import _kvm_status
 
 
-@pytest.mark.parametrize("name,cpus,mib,nodes", [("host-a", 32, 131072, 2),
-                                                 ("host-b", 24, 98304, 2),
-                                                 ("host-c", 24, 65536, 1)])
+@pytest.mark.parametrize(
+    "name,cpus,mib,nodes", [("host-a", 32, 131072, 2), ("host-b", 24, 98304, 2), ("host-c", 24, 65536, 1)]
+)
 def test_the_demo_nodes_load_with_their_declared_size(node_uri, name, cpus, mib, nodes):
     info = libvirt.open(node_uri(name)).getInfo()
     assert (info[1], info[2], info[4]) == (mib, cpus, nodes)

@@ -1,4 +1,5 @@
 """KSM and swap read from a host's /sys and /proc (a fake tree here), only for a local host."""
+
 from pathlib import Path
 
 import pytest

@@ -1,4 +1,5 @@
 """Against a real local libvirtd (qemu:///system); skipped when none answers."""
+
 import pytest
 
 from hypervisor import host_facts, list_domains

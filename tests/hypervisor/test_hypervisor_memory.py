@@ -1,13 +1,21 @@
 """Memory hotplug: the <memory model='dimm'> device (golden file) and the simulated attach on
 test:// hosts, which refuses what a real QEMU would refuse."""
+
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from hypervisor import (
-    DomainSpec, InvalidConfig, NumaCellSpec, build_domain_xml, build_memory_xml, domain_attach_memory,
-    domain_define, domain_start, domain_xml,
+    DomainSpec,
+    InvalidConfig,
+    NumaCellSpec,
+    build_domain_xml,
+    build_memory_xml,
+    domain_attach_memory,
+    domain_define,
+    domain_start,
+    domain_xml,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -26,8 +34,14 @@ def test_it_refuses_an_unaligned_size_or_a_negative_node(size, node):
 
 
 def hotplug_domain(uri, slots=2, ceiling=4 * GIB_KIB, cells=True):
-    spec = DomainSpec(name="grow", memory_kib=GIB_KIB, vcpus=1, max_memory_kib=ceiling, memory_slots=slots,
-                      numa_cells=(NumaCellSpec(id=0, cpus="0", memory_kib=GIB_KIB),) if cells else ())
+    spec = DomainSpec(
+        name="grow",
+        memory_kib=GIB_KIB,
+        vcpus=1,
+        max_memory_kib=ceiling,
+        memory_slots=slots,
+        numa_cells=(NumaCellSpec(id=0, cpus="0", memory_kib=GIB_KIB),) if cells else (),
+    )
     return domain_define(uri, build_domain_xml(spec))
 
 

@@ -1,13 +1,20 @@
 """Migration: option mapping to libvirt flags/params, the pre-copy model, and the simulated
 move between two test-driver hosts (progress, cancel, the domain ends where it runs)."""
+
 import libvirt
 import pytest
 
 from hypervisor import domain_start, domain_state, list_domains
 from hypervisor.errors import InvalidConfig, NotSupported, OperationFailed
 from hypervisor.migration import (
-    MIB, MigrationCancelled, MigrationControl, MigrationOptions, migrate_domain, migration_flags,
-    migration_params, precopy_rounds,
+    MIB,
+    MigrationCancelled,
+    MigrationControl,
+    MigrationOptions,
+    migrate_domain,
+    migration_flags,
+    migration_params,
+    precopy_rounds,
 )
 
 
@@ -17,8 +24,14 @@ def no_sleep(_seconds):
 
 def test_live_options_map_to_libvirt_flags():
     flags = migration_flags(MigrationOptions(auto_converge=True, postcopy=True))
-    for flag in (libvirt.VIR_MIGRATE_LIVE, libvirt.VIR_MIGRATE_AUTO_CONVERGE, libvirt.VIR_MIGRATE_POSTCOPY,
-                 libvirt.VIR_MIGRATE_PERSIST_DEST, libvirt.VIR_MIGRATE_UNDEFINE_SOURCE, libvirt.VIR_MIGRATE_UNSAFE):
+    for flag in (
+        libvirt.VIR_MIGRATE_LIVE,
+        libvirt.VIR_MIGRATE_AUTO_CONVERGE,
+        libvirt.VIR_MIGRATE_POSTCOPY,
+        libvirt.VIR_MIGRATE_PERSIST_DEST,
+        libvirt.VIR_MIGRATE_UNDEFINE_SOURCE,
+        libvirt.VIR_MIGRATE_UNSAFE,
+    ):
         assert flags & flag
     assert not flags & libvirt.VIR_MIGRATE_OFFLINE
 
@@ -30,8 +43,9 @@ def test_cold_migration_is_offline_and_copy_storage_is_not_unsafe():
 
 
 def test_params_carry_bandwidth_uri_and_parallel_connections():
-    params = migration_params(MigrationOptions(bandwidth_mib_s=10, migration_uri="tcp://10.99.0.1",
-                                               parallel_connections=4))
+    params = migration_params(
+        MigrationOptions(bandwidth_mib_s=10, migration_uri="tcp://10.99.0.1", parallel_connections=4)
+    )
     assert params == {
         libvirt.VIR_MIGRATE_PARAM_BANDWIDTH: 10,
         libvirt.VIR_MIGRATE_PARAM_URI: "tcp://10.99.0.1",
@@ -66,8 +80,9 @@ def test_a_simulated_live_migration_moves_the_domain_and_reports_progress(node_u
     domain_start(host_a, small_domain)
     host_b = node_uri("host-b")
     seen = []
-    result = migrate_domain(host_a, host_b, small_domain, MigrationOptions(bandwidth_mib_s=100),
-                            seen.append, sleep=no_sleep)
+    result = migrate_domain(
+        host_a, host_b, small_domain, MigrationOptions(bandwidth_mib_s=100), seen.append, sleep=no_sleep
+    )
     assert result.simulated and result.iterations >= 2 and result.downtime_ms is not None
     assert seen and all(p.simulated for p in seen)
     assert [p.percent for p in seen] == sorted(p.percent for p in seen)
@@ -102,8 +117,9 @@ def test_a_cold_migration_moves_a_stopped_domain(node_uri, small_domain, host_a)
 
 def test_it_refuses_to_mix_simulated_and_real_hosts(small_domain, host_a):
     with pytest.raises(NotSupported):
-        migrate_domain(host_a, "qemu+tcp://10.99.0.2/system", small_domain, MigrationOptions(), no_sleep,
-                       sleep=no_sleep)
+        migrate_domain(
+            host_a, "qemu+tcp://10.99.0.2/system", small_domain, MigrationOptions(), no_sleep, sleep=no_sleep
+        )
 
 
 # --- copy-storage into another path ---------------------------------------------------------

@@ -1,5 +1,6 @@
 """Offline chain changes with qemu-img on files of this machine (no libvirtd needed): commit,
 rebase, layer copies keep the data the guest would see; remote and simulated hosts refused."""
+
 import shutil
 import subprocess
 
@@ -8,8 +9,9 @@ import pytest
 from hypervisor import offline
 from hypervisor.errors import InvalidConfig, NotSupported
 
-pytestmark = pytest.mark.skipif(shutil.which("qemu-img") is None or shutil.which("qemu-io") is None,
-                                reason="needs qemu-img and qemu-io")
+pytestmark = pytest.mark.skipif(
+    shutil.which("qemu-img") is None or shutil.which("qemu-io") is None, reason="needs qemu-img and qemu-io"
+)
 LOCAL = "qemu:///system"
 MIB = 1 << 20
 
@@ -23,13 +25,17 @@ def make(path, backing=None):
 
 
 def write(path, mib, pattern):
-    subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P {pattern:#x} {mib}M 1M", str(path)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", f"write -P {pattern:#x} {mib}M 1M", str(path)], check=True, capture_output=True
+    )
 
 
 def holds(path, mib, pattern):
-    out = subprocess.run(["qemu-io", "-r", "-f", "qcow2", "-c", f"read -P {pattern:#x} {mib}M 1M", str(path)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["qemu-io", "-r", "-f", "qcow2", "-c", f"read -P {pattern:#x} {mib}M 1M", str(path)],
+        capture_output=True,
+        text=True,
+    )
     return out.returncode == 0 and "verification failed" not in out.stdout + out.stderr
 
 

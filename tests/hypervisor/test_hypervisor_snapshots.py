@@ -1,8 +1,14 @@
 import pytest
 
 from hypervisor import (
-    NotSupported, SnapshotNotFound, domain_start, domain_state, snapshot_create,
-    snapshot_delete, snapshot_list, snapshot_revert,
+    NotSupported,
+    SnapshotNotFound,
+    domain_start,
+    domain_state,
+    snapshot_create,
+    snapshot_delete,
+    snapshot_list,
+    snapshot_revert,
 )
 from hypervisor.snapshots import build_snapshot_xml
 

@@ -3,8 +3,17 @@ from hypervisor.stats import _real_record
 from hypervisor.workload import activity, domain_counters, profile
 
 NOON = 1_780_000_000.0
-COUNTERS = ("cpu_time_ns", "net_rx_bytes", "net_tx_bytes", "net_rx_packets", "net_tx_packets",
-            "block_rd_bytes", "block_wr_bytes", "block_rd_reqs", "block_wr_reqs")
+COUNTERS = (
+    "cpu_time_ns",
+    "net_rx_bytes",
+    "net_tx_bytes",
+    "net_rx_packets",
+    "net_tx_packets",
+    "block_rd_bytes",
+    "block_wr_bytes",
+    "block_rd_reqs",
+    "block_wr_reqs",
+)
 
 
 def test_simulated_stats_are_deterministic_for_a_given_time(host_a, small_domain):
@@ -55,10 +64,22 @@ class RealDomain:
 
 
 def test_real_records_sum_every_nic_and_disk():
-    record = _real_record(RealDomain(), {
-        "state.state": 1, "cpu.time": 5, "balloon.current": 1024, "balloon.rss": 512,
-        "net.count": 2, "net.0.rx.bytes": 100, "net.1.rx.bytes": 20, "net.0.tx.pkts": 3,
-        "block.count": 2, "block.0.wr.bytes": 7, "block.1.wr.bytes": 8,
-    }, 1.0)
+    record = _real_record(
+        RealDomain(),
+        {
+            "state.state": 1,
+            "cpu.time": 5,
+            "balloon.current": 1024,
+            "balloon.rss": 512,
+            "net.count": 2,
+            "net.0.rx.bytes": 100,
+            "net.1.rx.bytes": 20,
+            "net.0.tx.pkts": 3,
+            "block.count": 2,
+            "block.0.wr.bytes": 7,
+            "block.1.wr.bytes": 8,
+        },
+        1.0,
+    )
     assert (record.state, record.net_rx_bytes, record.net_tx_packets) == ("running", 120, 3)
     assert (record.block_wr_bytes, record.block_rd_bytes, record.simulated) == (15, None, False)

@@ -2,11 +2,24 @@ import libvirt
 import pytest
 
 from hypervisor import (
-    InvalidConfig, PoolNotFound, PoolSpec, VolumeNotFound, list_pools, list_volumes,
-    pool_define_dir, pool_delete, pool_info, pool_refresh, pool_start, pool_stop, volume_clone,
-    volume_create, volume_delete, volume_info,
+    InvalidConfig,
+    PoolNotFound,
+    PoolSpec,
+    VolumeNotFound,
+    list_pools,
+    list_volumes,
+    pool_define_dir,
+    pool_delete,
+    pool_info,
+    pool_refresh,
+    pool_start,
+    pool_stop,
+    storage,
+    volume_clone,
+    volume_create,
+    volume_delete,
+    volume_info,
 )
-from hypervisor import storage
 from hypervisor.storage import build_pool_xml
 
 GIB = 1024**3
@@ -34,8 +47,7 @@ def test_it_creates_thin_thick_and_linked_volumes(host_a):
     linked = volume_create(host_a, "default", "linked.qcow2", 10 * GIB, backing_path=base.path)
     assert (base.allocation_bytes, thick.allocation_bytes) == (0, GIB)
     assert (linked.backing_path, linked.backing_format) == (base.path, "qcow2")
-    assert [v.name for v in list_volumes(host_a, "default")] == [
-        "base.qcow2", "linked.qcow2", "thick.raw"]
+    assert [v.name for v in list_volumes(host_a, "default")] == ["base.qcow2", "linked.qcow2", "thick.raw"]
     assert pool_refresh(host_a, "default").allocation_bytes == GIB
 
 
@@ -67,19 +79,47 @@ def test_it_manages_a_dir_pool_lifecycle(host_a):
         pool_info(host_a, "scratch")
 
 
-@pytest.mark.parametrize("spec,expected", [
-    (PoolSpec("nfs", "netfs", target_path="/mnt/nfs", source_host="10.0.0.5",
-              source_dir="/export", source_format="nfs"),
-     ['<host name="10.0.0.5"/>', '<dir path="/export"/>', '<path>/mnt/nfs</path>']),
-    (PoolSpec("vg", "logical", source_name="vg0", source_devices=("/dev/sdb",)),
-     ['<device path="/dev/sdb"/>', "<name>vg0</name>", "<path>/dev/vg0</path>"]),
-    (PoolSpec("ceph", "rbd", source_name="rbd", source_hosts=("mon1", "mon2"),
-              auth_username="nubes", auth_secret_uuid="5f0c..."),
-     ['<host name="mon2"/>', '<auth type="ceph" username="nubes">']),
-    (PoolSpec("san", "iscsi", target_path="/dev/disk/by-path", source_host="10.0.0.6",
-              source_devices=("iqn.2024-01.dev.nubes:lun1",)),
-     ['<device path="iqn.2024-01.dev.nubes:lun1"/>']),
-])
+@pytest.mark.parametrize(
+    "spec,expected",
+    [
+        (
+            PoolSpec(
+                "nfs",
+                "netfs",
+                target_path="/mnt/nfs",
+                source_host="10.0.0.5",
+                source_dir="/export",
+                source_format="nfs",
+            ),
+            ['<host name="10.0.0.5"/>', '<dir path="/export"/>', "<path>/mnt/nfs</path>"],
+        ),
+        (
+            PoolSpec("vg", "logical", source_name="vg0", source_devices=("/dev/sdb",)),
+            ['<device path="/dev/sdb"/>', "<name>vg0</name>", "<path>/dev/vg0</path>"],
+        ),
+        (
+            PoolSpec(
+                "ceph",
+                "rbd",
+                source_name="rbd",
+                source_hosts=("mon1", "mon2"),
+                auth_username="nubes",
+                auth_secret_uuid="5f0c...",
+            ),
+            ['<host name="mon2"/>', '<auth type="ceph" username="nubes">'],
+        ),
+        (
+            PoolSpec(
+                "san",
+                "iscsi",
+                target_path="/dev/disk/by-path",
+                source_host="10.0.0.6",
+                source_devices=("iqn.2024-01.dev.nubes:lun1",),
+            ),
+            ['<device path="iqn.2024-01.dev.nubes:lun1"/>'],
+        ),
+    ],
+)
 def test_it_builds_pool_xml_for_each_backend(spec, expected):
     xml = build_pool_xml(spec)
     for fragment in expected:

@@ -1,6 +1,7 @@
 """volume_upload: a local file streamed into a host pool (virStorageVolUpload) with progress.
 Simulated on test:// hosts; the integration test streams into a temporary dir pool of the real
 libvirtd at qemu:///system and reads the bytes back from the volume's file."""
+
 import hashlib
 import os
 import subprocess
@@ -18,8 +19,14 @@ def test_a_simulated_upload_records_the_size_and_reports_progress(host_a, tmp_pa
     source = tmp_path / "disk.raw"
     source.write_bytes(b"\x01" * (3 * MIB + 5))
     seen = []
-    result = volume_upload(host_a, "default", "uploaded.raw", str(source), fmt="raw",
-                           on_progress=lambda sent, total: seen.append((sent, total)))
+    result = volume_upload(
+        host_a,
+        "default",
+        "uploaded.raw",
+        str(source),
+        fmt="raw",
+        on_progress=lambda sent, total: seen.append((sent, total)),
+    )
     assert result.simulated and result.bytes_sent == 3 * MIB + 5
     assert volume_info(host_a, "default", "uploaded.raw").capacity_bytes == 3 * MIB + 5
     assert seen[-1] == (3 * MIB + 5, 3 * MIB + 5)
@@ -62,8 +69,15 @@ def test_a_real_upload_streams_every_byte_into_the_pool(real_pool, tmp_path):
     source = tmp_path / "data.raw"
     source.write_bytes(data)
     seen = []
-    result = volume_upload(URI, pool, "data.raw", str(source), fmt="raw",
-                           on_progress=lambda sent, total: seen.append(sent), chunk_bytes=MIB)
+    result = volume_upload(
+        URI,
+        pool,
+        "data.raw",
+        str(source),
+        fmt="raw",
+        on_progress=lambda sent, total: seen.append(sent),
+        chunk_bytes=MIB,
+    )
     assert not result.simulated and result.bytes_sent == len(data)
     assert seen == [MIB, 2 * MIB, 3 * MIB, 4 * MIB, 5 * MIB, len(data)]
     assert hashlib.sha256((path / "data.raw").read_bytes()).digest() == hashlib.sha256(data).digest()
@@ -76,6 +90,7 @@ def test_a_real_qcow2_upload_is_a_qcow2_volume_of_its_virtual_size(real_pool, tm
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(source), "64M"], check=True)
     result = volume_upload(URI, pool, "img.qcow2", str(source), fmt="qcow2")
     assert result.volume.capacity_bytes == 64 * MIB and result.volume.format == "qcow2"
-    info = subprocess.run(["qemu-img", "info", "--output=json", str(path / "img.qcow2")], check=True,
-                          capture_output=True, text=True).stdout
+    info = subprocess.run(
+        ["qemu-img", "info", "--output=json", str(path / "img.qcow2")], check=True, capture_output=True, text=True
+    ).stdout
     assert '"format": "qcow2"' in info and '"virtual-size": 67108864' in info

@@ -1,4 +1,5 @@
 """libvirt networks on the test driver: define, update DHCP hosts, remove; XML built with lxml."""
+
 import uuid
 
 import pytest
@@ -10,8 +11,16 @@ URI = "test:///default"
 
 
 def spec(name="nubes-t1", hosts=()):
-    return networks.NetworkSpec(name, str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), "nbtest1", 1500, "10.9.0.1", 24,
-                                ("10.9.0.2", "10.9.0.254"), hosts)
+    return networks.NetworkSpec(
+        name,
+        str(uuid.uuid5(uuid.NAMESPACE_DNS, name)),
+        "nbtest1",
+        1500,
+        "10.9.0.1",
+        24,
+        ("10.9.0.2", "10.9.0.254"),
+        hosts,
+    )
 
 
 def test_the_xml_is_an_isolated_network_with_dhcp_hosts():

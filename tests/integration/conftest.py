@@ -1,6 +1,7 @@
 """The integration tier: the portal driven through its API with Celery tasks executing for
 real against the lab's libvirtds, OVS and OVN (`make lab`). Skipped, with the reason printed,
 when the lab is not up. At most three small TCG guests run at a time."""
+
 import contextlib
 import re
 import subprocess

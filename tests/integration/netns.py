@@ -2,6 +2,7 @@
 guests cannot be logged into, so traffic is sent from here), and the NB rows the portal made,
 read with ovn-nbctl (a client that is not Nubes). Everything made here is named by the caller
 and removed by name."""
+
 import json
 import re
 import subprocess
@@ -58,8 +59,18 @@ class Probe:
         # OVS's userspace datapath leaves checksums to the sender (REALITY.md): compute them here.
         run("ethtool", "-K", self.outer, "tx", "off")
         run("ethtool", "-K", self.inner, "tx", "off", netns=self.netns)
-        run("ovs-vsctl", "--timeout=20", "add-port", INTEGRATION_BRIDGE, self.outer, "--", "set", "interface",
-            self.outer, f"external_ids:iface-id={self.port['interface_id']}")
+        run(
+            "ovs-vsctl",
+            "--timeout=20",
+            "add-port",
+            INTEGRATION_BRIDGE,
+            self.outer,
+            "--",
+            "set",
+            "interface",
+            self.outer,
+            f"external_ids:iface-id={self.port['interface_id']}",
+        )
         return self
 
     def down(self):
@@ -71,8 +82,13 @@ class Probe:
 
     def accept_ra(self):
         """SLAAC on: take RAs (no forwarding here), make addresses, EUI-64 ones as IPAM expects."""
-        for key, value in (("disable_ipv6", 0), ("forwarding", 0), ("accept_ra", 1), ("autoconf", 1),
-                           ("addr_gen_mode", 0)):
+        for key, value in (
+            ("disable_ipv6", 0),
+            ("forwarding", 0),
+            ("accept_ra", 1),
+            ("autoconf", 1),
+            ("addr_gen_mode", 0),
+        ):
             run("sysctl", "-q", "-w", f"net.ipv6.conf.{self.inner}.{key}={value}", netns=self.netns)
 
     def solicit(self):
@@ -136,8 +152,15 @@ def nb_rows_of(nb_endpoint, object_ids):
     """{table: [row uuid]} of the root NB rows whose external_ids name one of `object_ids`."""
     wanted, rows = {str(i) for i in object_ids}, {}
     for table in NB_ROOT_TABLES:
-        out = run("ovn-nbctl", f"--db={nb_endpoint}", "--timeout=20", "--format=json",
-                  "--columns=_uuid,external_ids", "list", table).stdout
+        out = run(
+            "ovn-nbctl",
+            f"--db={nb_endpoint}",
+            "--timeout=20",
+            "--format=json",
+            "--columns=_uuid,external_ids",
+            "list",
+            table,
+        ).stdout
         for row_uuid, external_ids in json.loads(out)["data"]:
             if dict(external_ids[1]).get(NB_ID_KEY) in wanted:
                 rows.setdefault(table, []).append(row_uuid[1])
@@ -147,8 +170,16 @@ def nb_rows_of(nb_endpoint, object_ids):
 def nb_destroy(nb_endpoint, rows):
     for table, uuids in rows.items():
         for row_uuid in uuids:
-            run("ovn-nbctl", f"--db={nb_endpoint}", "--timeout=20", "--if-exists", "destroy", table, row_uuid,
-                check=False)
+            run(
+                "ovn-nbctl",
+                f"--db={nb_endpoint}",
+                "--timeout=20",
+                "--if-exists",
+                "destroy",
+                table,
+                row_uuid,
+                check=False,
+            )
 
 
 # Accepts connections for a while and answers each with the address it came from.
@@ -171,9 +202,12 @@ PEER_ECHO_LIFETIME_S = 120
 def peer_echo_server(netns, address, port):
     """A server in `netns` that tells each TCP client its source address (what NAT made of it);
     stop it with stop(). Its output goes nowhere (a held pipe would hang the caller)."""
-    process = subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-c", PEER_ECHO, address, str(port),
-                                str(PEER_ECHO_LIFETIME_S)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", PEER_ECHO, address, str(port), str(PEER_ECHO_LIFETIME_S)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + APPEAR_S
     while f":{port} " not in run("ip", "netns", "exec", netns, "ss", "-ltn", check=False).stdout:
         if process.poll() is not None or time.monotonic() > deadline:

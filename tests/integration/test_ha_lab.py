@@ -3,6 +3,7 @@ guest's QEMU with it, as a power loss would); the scheduler's heartbeat misses i
 isolation time, fences it through the (simulated) power driver and restarts the instance on
 host A from the database, where its serial heartbeat starts again. The lab is restored with
 lab/up.sh (idempotent: it restarts what is missing) whatever happens, and must be UP after."""
+
 import json
 import os
 import signal
@@ -16,7 +17,9 @@ import pytest
 from compute.models import HaPriority, Host, Instance
 from portal import lab as lab_module
 from portal.models import Operation
-from scheduler import choices as c, services as scheduler_services, tasks as scheduler_tasks
+from scheduler import choices as c
+from scheduler import services as scheduler_services
+from scheduler import tasks as scheduler_tasks
 from scheduler.models import HostPower
 from tests.integration.conftest import domain_names, heartbeats, virsh, wait_for_heartbeat
 from tests.integration.test_instance_lifecycle import succeeded
@@ -45,8 +48,12 @@ def kill_exact(pid, exe):
 
 
 def qemu_pid_on_b(domain):
-    out = subprocess.run([str(ROOT / "lab" / "hostb.sh"), "cat", f"/run/libvirt/qemu/{domain}.pid"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [str(ROOT / "lab" / "hostb.sh"), "cat", f"/run/libvirt/qemu/{domain}.pid"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0, out.stderr
     return int(out.stdout.strip())
 
@@ -60,12 +67,16 @@ def restore_lab():
 def test_host_b_fails_and_its_ha_instance_restarts_on_host_a(admin_api, lab_cloud, host_a, host_b, project_a):
     cluster = lab_cloud["cluster"]
     scheduler_services.update_settings(None, cluster, ha_enabled=True, ha_isolation_s=ISOLATION_S)
-    payload = {"project": project_a.pk, "name": f"it-ha-{uuid.uuid4().hex[:6]}", "flavor": lab_cloud["flavor"].pk,
-               "image": lab_cloud["image"].pk, "host": host_b.pk}
+    payload = {
+        "project": project_a.pk,
+        "name": f"it-ha-{uuid.uuid4().hex[:6]}",
+        "flavor": lab_cloud["flavor"].pk,
+        "image": lab_cloud["image"].pk,
+        "host": host_b.pk,
+    }
     op = succeeded(admin_api.post("/api/v1/instances/", payload, format="json"))
     instance = Instance.objects.get(pk=op.target_id)
-    marked = admin_api.post(f"/api/v1/instances/{instance.pk}/set-ha/", {"ha_priority": HaPriority.HIGH},
-                            format="json")
+    marked = admin_api.post(f"/api/v1/instances/{instance.pk}/set-ha/", {"ha_priority": HaPriority.HIGH}, format="json")
     assert marked.status_code == 200 and marked.json()["ha_priority"] == HaPriority.HIGH, marked.content
     restored = None
     try:
@@ -101,8 +112,10 @@ def test_host_b_fails_and_its_ha_instance_restarts_on_host_a(admin_api, lab_clou
             time.sleep(HEARTBEAT_PERIOD_S / 4)
         beating_at = time.monotonic()
         new_beats = heartbeats(instance.serial_log_path)[beats_before:]
-        print(f"\nHA: host B fenced {fenced_at - failed_at:.1f} s after it failed (isolation {ISOLATION_S} s); "
-              f"{instance.name} heartbeating on host A {beating_at - failed_at:.1f} s after the failure")
+        print(
+            f"\nHA: host B fenced {fenced_at - failed_at:.1f} s after it failed (isolation {ISOLATION_S} s); "
+            f"{instance.name} heartbeating on host A {beating_at - failed_at:.1f} s after the failure"
+        )
         assert new_beats, f"no heartbeat from host A within {ISOLATION_S + BOOT_BUDGET_S} s"
         # Not before the isolation time, and in the first heartbeat round after it (the
         # round's own length is measured, not assumed: it grows with the machine's load).

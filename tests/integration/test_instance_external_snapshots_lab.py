@@ -4,6 +4,7 @@ guest has no guest-agent channel, so 'not quiesced'), reverted while stopped (fr
 the point), started again (its heartbeat goes on), and the snapshots are deleted with merges.
 After every step `qemu-img info --backing-chain -U` reports exactly the chains the database
 holds, for the root disk and the volume, and the guest's disks use the database's active files."""
+
 import time
 from pathlib import Path
 
@@ -14,8 +15,22 @@ from storage.models import RootDisk, Snapshot, SnapshotLayer, Volume
 from tests.integration.conftest import domain_names, heartbeats, virsh, wait_for_heartbeat
 from tests.integration.test_instance_lifecycle import succeeded
 from tests.integration.test_storage_lab import (
-    FIRST, SECOND, SHARED, THIRD, api, boot_guest, file_chain, flushed, guest_write, holds, make_volume, pools,
-    remove_files, source_of, wait_for_log, wait_for_log_lines,
+    FIRST,
+    SECOND,
+    SHARED,
+    THIRD,
+    api,
+    boot_guest,
+    file_chain,
+    flushed,
+    guest_write,
+    holds,
+    make_volume,
+    pools,
+    remove_files,
+    source_of,
+    wait_for_log,
+    wait_for_log_lines,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,7 +58,7 @@ def assert_chains(instance, volume, uri):
     volume.refresh_from_db()
     root_chain = db_chain(root.path, root.backing_path, "vda")
     # The root volume of a linked-clone flavor is itself backed by the image: qemu-img follows on.
-    assert file_chain(root.path)[:len(root_chain)] == root_chain
+    assert file_chain(root.path)[: len(root_chain)] == root_chain
     volume_chain = db_chain(volume.path, volume.backing_path, "vdb")
     assert file_chain(volume.path) == volume_chain
     assert source_of(uri, instance.domain_name, "vda", inactive=True) == root.path
@@ -78,8 +93,9 @@ def wait_for_state(instance, state):
 
 
 def snapshot(api, instance, name):
-    op = succeeded(api.post("/api/v1/snapshots/", {"name": name, "instance": instance.pk, "kind": "external"},
-                            format="json"))
+    op = succeeded(
+        api.post("/api/v1/snapshots/", {"name": name, "instance": instance.pk, "kind": "external"}, format="json")
+    )
     return Snapshot.objects.get(instance=instance, name=name), op
 
 
@@ -137,8 +153,9 @@ def test_external_instance_snapshots_create_revert_delete(api, admin_api, guest,
     assert Volume.objects.get(pk=volume.pk).state == "in-use"
 
 
-def test_a_stopped_instance_merges_offline_and_its_delete_removes_the_whole_chain(api, admin_api, guest, host_a,
-                                                                                   pools, project_a):
+def test_a_stopped_instance_merges_offline_and_its_delete_removes_the_whole_chain(
+    api, admin_api, guest, host_a, pools, project_a
+):
     uri, domain = host_a.uri, guest.domain_name
     volume = make_volume(api, project_a, pools[SHARED], "it-extsnap-off")
     succeeded(api.post(f"/api/v1/volumes/{volume.pk}/attach/", {"instance": guest.pk}, format="json"))
@@ -160,19 +177,22 @@ def test_a_stopped_instance_merges_offline_and_its_delete_removes_the_whole_chai
         assert holds(volume_chain[0], mib, pattern)
 
     # Deleting the instance removes every file of the root chain; the volume keeps its points.
-    root_files = [root_chain[0]] + list(SnapshotLayer.objects.filter(target_dev="vda").values_list(
-        "layer_path", flat=True))
+    root_files = [root_chain[0]] + list(
+        SnapshotLayer.objects.filter(target_dev="vda").values_list("layer_path", flat=True)
+    )
     succeeded(admin_api.delete(f"/api/v1/instances/{guest.pk}/"))
     virsh(uri, "pool-refresh", SHARED)
     assert not [path for path in root_files if Path(path).exists()]
     volume.refresh_from_db()
     assert volume.instance_id is None and Snapshot.objects.filter(volume=volume).count() == 2
     assert file_chain(volume.path) == [volume.path] + [
-        s.layer_path for s in Snapshot.objects.filter(volume=volume).order_by("-created", "-id")]
+        s.layer_path for s in Snapshot.objects.filter(volume=volume).order_by("-created", "-id")
+    ]
 
 
-def test_the_chain_follows_a_live_migration_over_the_shared_pool_and_merges_on_host_b(api, admin_user, guest, host_a,
-                                                                                      host_b):
+def test_the_chain_follows_a_live_migration_over_the_shared_pool_and_merges_on_host_b(
+    api, admin_user, guest, host_a, host_b
+):
     from tests.integration.test_migration_lab import assert_moved, migrate
 
     domain = guest.domain_name
@@ -190,8 +210,9 @@ def test_the_chain_follows_a_live_migration_over_the_shared_pool_and_merges_on_h
     succeeded(api.delete(f"/api/v1/snapshots/{e1.pk}/"))
     root.refresh_from_db()
     assert source_of(host_b.uri, domain, "vda") == root.path
-    assert file_chain(root.path)[:len(db_chain(root.path, root.backing_path, "vda"))] == db_chain(
-        root.path, root.backing_path, "vda")
+    assert file_chain(root.path)[: len(db_chain(root.path, root.backing_path, "vda"))] == db_chain(
+        root.path, root.backing_path, "vda"
+    )
     flushed(host_b.uri, domain, "vda")  # QEMU caches the qcow2 metadata the job wrote
     assert holds(root.path, *FIRST) and holds(root.path, *SECOND)
     wait_for_heartbeat(guest.serial_log_path, after=beat)

@@ -1,5 +1,6 @@
 """Boot the lab guest on host A through the API, see its heartbeat on the serial console,
 stop / start / delete it, and find no domain or volume left behind."""
+
 import pytest
 
 from compute.models import Instance
@@ -17,8 +18,13 @@ def succeeded(response):
 
 
 def test_an_instance_boots_on_host_a_heartbeats_and_leaves_nothing_behind(admin_api, lab_cloud, host_a, project_a):
-    payload = {"project": project_a.pk, "name": "it-boot", "flavor": lab_cloud["flavor"].pk,
-               "image": lab_cloud["image"].pk, "host": host_a.pk}
+    payload = {
+        "project": project_a.pk,
+        "name": "it-boot",
+        "flavor": lab_cloud["flavor"].pk,
+        "image": lab_cloud["image"].pk,
+        "host": host_a.pk,
+    }
     op = succeeded(admin_api.post("/api/v1/instances/", payload, format="json"))
     instance = Instance.objects.get(pk=op.target_id)
     assert instance.host_id == host_a.pk and instance.state == "active"

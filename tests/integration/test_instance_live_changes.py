@@ -1,5 +1,6 @@
 """On a real guest: the balloon target and CPU shares change live and libvirt reports the new
 values; the serial console streams heartbeat lines over the websocket."""
+
 import asyncio
 import re
 import time
@@ -20,8 +21,13 @@ BALLOON_TIMEOUT_S = 30
 
 @pytest.fixture
 def running_guest(admin_api, lab_cloud, host_a, project_a):
-    payload = {"project": project_a.pk, "name": "it-live", "flavor": lab_cloud["flavor"].pk,
-               "image": lab_cloud["image"].pk, "host": host_a.pk}
+    payload = {
+        "project": project_a.pk,
+        "name": "it-live",
+        "flavor": lab_cloud["flavor"].pk,
+        "image": lab_cloud["image"].pk,
+        "host": host_a.pk,
+    }
     op = succeeded(admin_api.post("/api/v1/instances/", payload, format="json"))
     instance = Instance.objects.get(pk=op.target_id)
     wait_for_heartbeat(instance.serial_log_path)
@@ -43,12 +49,12 @@ def balloon_reaches(uri, domain, target_kib, timeout=BALLOON_TIMEOUT_S):
 
 def test_balloon_and_cpu_shares_change_live_on_a_real_guest(admin_api, running_guest, host_a):
     target_mb = running_guest.ram_mb - 64
-    succeeded(admin_api.post(f"/api/v1/instances/{running_guest.pk}/set-balloon/", {"memory_mb": target_mb},
-                             format="json"))
+    succeeded(
+        admin_api.post(f"/api/v1/instances/{running_guest.pk}/set-balloon/", {"memory_mb": target_mb}, format="json")
+    )
     assert balloon_reaches(host_a.uri, running_guest.domain_name, target_mb * 1024)
 
-    succeeded(admin_api.post(f"/api/v1/instances/{running_guest.pk}/set-cpu-qos/", {"shares": 512},
-                             format="json"))
+    succeeded(admin_api.post(f"/api/v1/instances/{running_guest.pk}/set-cpu-qos/", {"shares": 512}, format="json"))
     schedinfo = virsh(host_a.uri, "schedinfo", running_guest.domain_name)
     assert re.search(r"cpu_shares\s*:\s*512", schedinfo), schedinfo
 
@@ -59,8 +65,11 @@ def test_the_serial_console_streams_heartbeats_over_the_websocket(admin_user, ru
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
 
     async def read_console():
-        comm = WebsocketCommunicator(application, f"/ws/console/{running_guest.pk}/",
-                                     headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", cookie)])
+        comm = WebsocketCommunicator(
+            application,
+            f"/ws/console/{running_guest.pk}/",
+            headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", cookie)],
+        )
         connected, _ = await comm.connect()
         assert connected
         text = ""

@@ -2,6 +2,7 @@
 pc-dimm (hv.domain_attach_memory), libvirt's live XML carries it, the guest keeps its heartbeat
 and - booted with memhp_default_state=online - onlines the memory (the balloon driver's
 'available' grows in `virsh dommemstat`)."""
+
 import re
 import time
 
@@ -25,14 +26,20 @@ def memstat(uri, domain):
 @pytest.fixture
 def growable_guest(admin_api, lab_cloud, host_a, project_a):
     lab_flavor, lab_image = lab_cloud["flavor"], lab_cloud["image"]
-    flavor = Flavor.objects.create(name="lab.grow", vcpus=1, ram_mb=BASE_MB, disk_gb=lab_flavor.disk_gb,
-                                   memory_slots=2, max_ram_mb=CEILING_MB)
+    flavor = Flavor.objects.create(
+        name="lab.grow", vcpus=1, ram_mb=BASE_MB, disk_gb=lab_flavor.disk_gb, memory_slots=2, max_ram_mb=CEILING_MB
+    )
     image = Image.objects.create(
-        name="lab-guest-memhp", format=lab_image.format, virtual_size_gb=lab_image.virtual_size_gb,
-        pool=lab_image.pool, volume=lab_image.volume, kernel_path=lab_image.kernel_path,
-        initrd_path=lab_image.initrd_path, kernel_cmdline=f"{lab_image.kernel_cmdline} memhp_default_state=online")
-    payload = {"project": project_a.pk, "name": "it-memhp", "flavor": flavor.pk, "image": image.pk,
-               "host": host_a.pk}
+        name="lab-guest-memhp",
+        format=lab_image.format,
+        virtual_size_gb=lab_image.virtual_size_gb,
+        pool=lab_image.pool,
+        volume=lab_image.volume,
+        kernel_path=lab_image.kernel_path,
+        initrd_path=lab_image.initrd_path,
+        kernel_cmdline=f"{lab_image.kernel_cmdline} memhp_default_state=online",
+    )
+    payload = {"project": project_a.pk, "name": "it-memhp", "flavor": flavor.pk, "image": image.pk, "host": host_a.pk}
     op = succeeded(admin_api.post("/api/v1/instances/", payload, format="json"))
     instance = Instance.objects.get(pk=op.target_id)
     wait_for_heartbeat(instance.serial_log_path)

@@ -3,6 +3,7 @@ only host A has) moves to host B, its disk copied by libvirt (VIR_MIGRATE_NON_SH
 into B's `nubes-shared` (the chosen target_pool; compute makes the file there first, same
 virtual size, and points the destination definition at it). The heartbeat goes on, the
 database's root disk record says where the file now is, and the source file is gone."""
+
 import shutil
 import subprocess
 import uuid
@@ -13,7 +14,7 @@ import pytest
 from compute.models import Image, Migration
 from portal import lab as lab_module
 from storage.models import RootDisk
-from tests.integration.conftest import booted, domain_names, virsh, wait_for_heartbeat
+from tests.integration.conftest import booted, virsh, wait_for_heartbeat
 from tests.integration.test_migration_lab import MAX_HEARTBEAT_GAP_S, HeartbeatWatch, assert_moved, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,10 +34,21 @@ def local_image(lab, lab_cloud, admin_api, host_a):
     shutil.copyfile(pool_path(lab, SHARED) / lab_module.IMAGE_VOLUME, path)
     virsh(host_a.uri, "pool-refresh", LOCAL)
     guest = lab["guest"]
-    response = admin_api.post("/api/v1/images/", {
-        "name": name, "format": "qcow2", "virtual_size_gb": lab_module.GUEST_DISK_GB, "visibility": "public",
-        "pool": LOCAL, "volume": name, "kernel_path": guest["kernel"], "initrd_path": guest["initrd"],
-        "kernel_cmdline": guest["cmdline"]}, format="json")
+    response = admin_api.post(
+        "/api/v1/images/",
+        {
+            "name": name,
+            "format": "qcow2",
+            "virtual_size_gb": lab_module.GUEST_DISK_GB,
+            "visibility": "public",
+            "pool": LOCAL,
+            "volume": name,
+            "kernel_path": guest["kernel"],
+            "initrd_path": guest["initrd"],
+            "kernel_cmdline": guest["cmdline"],
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.content
     try:
         yield Image.objects.get(pk=response.json()["id"])
@@ -47,8 +59,13 @@ def local_image(lab, lab_cloud, admin_api, host_a):
 
 @pytest.fixture
 def local_guest(admin_api, lab_cloud, host_a, host_b, project_a, local_image):
-    payload = {"project": project_a.pk, "name": f"it-cs-{uuid.uuid4().hex[:6]}", "flavor": lab_cloud["flavor"].pk,
-               "image": local_image.pk, "host": host_a.pk}
+    payload = {
+        "project": project_a.pk,
+        "name": f"it-cs-{uuid.uuid4().hex[:6]}",
+        "flavor": lab_cloud["flavor"].pk,
+        "image": local_image.pk,
+        "host": host_a.pk,
+    }
 
     def remove_root(instance):
         for pool in (LOCAL, SHARED):
@@ -64,19 +81,24 @@ def disk_source(uri, domain):
     return xml.split("<source file='", 1)[1].split("'", 1)[0]
 
 
-def test_a_guest_on_host_a_local_storage_moves_to_b_with_its_disk(admin_user, admin_api, lab, local_guest, host_a,
-                                                                   host_b):
+def test_a_guest_on_host_a_local_storage_moves_to_b_with_its_disk(
+    admin_user, admin_api, lab, local_guest, host_a, host_b
+):
     source_file = disk_source(host_a.uri, local_guest.domain_name)
     assert source_file == str(pool_path(lab, LOCAL) / local_guest.root_volume)
-    refused = admin_api.post("/api/v1/migrations/", {"instance": local_guest.pk, "target_host": host_b.pk,
-                                                      "live": True, "copy_storage": True}, format="json")
+    refused = admin_api.post(
+        "/api/v1/migrations/",
+        {"instance": local_guest.pk, "target_host": host_b.pk, "live": True, "copy_storage": True},
+        format="json",
+    )
     assert refused.status_code == 400 and "no storage pool nubes-local" in refused.content.decode()
 
     watch = HeartbeatWatch(local_guest.serial_log_path)
     watch.start()
     try:
-        op = migrate(admin_user, local_guest, host_b, bandwidth_mib_s=MOVE_BANDWIDTH_MIB_S, copy_storage=True,
-                     target_pool=SHARED)
+        op = migrate(
+            admin_user, local_guest, host_b, bandwidth_mib_s=MOVE_BANDWIDTH_MIB_S, copy_storage=True, target_pool=SHARED
+        )
         wait_for_heartbeat(local_guest.serial_log_path, after=watch.seen[-1][1] if watch.seen else None)
     finally:
         watch.stop()
@@ -90,6 +112,8 @@ def test_a_guest_on_host_a_local_storage_moves_to_b_with_its_disk(admin_user, ad
     assert "backing file" not in info, info
     migration = Migration.objects.get(operation=op)
     gap, before, after = watch.max_gap()
-    print(f"\ncopy-storage A->B: {migration.total_ms} ms, downtime {migration.downtime_ms} ms, "
-          f"{migration.data_transferred} B; heartbeat longest gap {gap:.2f} s ({before} -> {after})")
+    print(
+        f"\ncopy-storage A->B: {migration.total_ms} ms, downtime {migration.downtime_ms} ms, "
+        f"{migration.data_transferred} B; heartbeat longest gap {gap:.2f} s ({before} -> {after})"
+    )
     assert gap <= MAX_HEARTBEAT_GAP_S and watch.counters_ok(), watch.seen

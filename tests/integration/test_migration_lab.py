@@ -2,6 +2,7 @@
 moves A -> B -> A while its serial heartbeat keeps counting and progress arrives over the
 websocket; a bandwidth-limited migration cancelled mid-way leaves the guest running on the
 source, the database saying what libvirt says; a real collection sees the guest's CPU busy."""
+
 import asyncio
 import threading
 import time
@@ -62,25 +63,35 @@ class HeartbeatWatch(threading.Thread):
 
 @pytest.fixture
 def guest(admin_api, lab_cloud, host_a, host_b, project_a):
-    payload = {"project": project_a.pk, "name": f"it-mig-{uuid.uuid4().hex[:6]}", "flavor": lab_cloud["flavor"].pk,
-               "image": lab_cloud["image"].pk, "host": host_a.pk}
+    payload = {
+        "project": project_a.pk,
+        "name": f"it-mig-{uuid.uuid4().hex[:6]}",
+        "flavor": lab_cloud["flavor"].pk,
+        "image": lab_cloud["image"].pk,
+        "host": host_a.pk,
+    }
     with booted(admin_api, payload, (host_a, host_b)) as instance:
         yield instance
 
 
 def in_thread(fn):
     """Run fn in a worker thread with its own database connection (closed after)."""
+
     def run():
         try:
             return fn()
         finally:
             connection.close()
+
     return run
 
 
 def migrate(user, instance, target, **options):
-    response = client_for(user).post("/api/v1/migrations/", {"instance": instance.pk, "target_host": target.pk,
-                                                             "live": True, **options}, format="json")
+    response = client_for(user).post(
+        "/api/v1/migrations/",
+        {"instance": instance.pk, "target_host": target.pk, "live": True, **options},
+        format="json",
+    )
     assert response.status_code == 202, response.content
     return Operation.objects.get(pk=response.json()["id"])
 
@@ -129,14 +140,18 @@ def follow(user, group, work):
     return asyncio.run(run())
 
 
-def test_a_running_guest_moves_a_to_b_and_back_with_its_heartbeat_and_live_progress(admin_user, guest, host_a,
-                                                                                    host_b):
+def test_a_running_guest_moves_a_to_b_and_back_with_its_heartbeat_and_live_progress(admin_user, guest, host_a, host_b):
     watch = HeartbeatWatch(guest.serial_log_path)
     watch.start()
     try:
-        (there, back), messages = follow(admin_user, guest.group,
-                                         lambda: (migrate(admin_user, guest, host_b, bandwidth_mib_s=MOVE_BANDWIDTH_MIB_S),
-                                                 migrate(admin_user, guest, host_a, bandwidth_mib_s=MOVE_BANDWIDTH_MIB_S)))
+        (there, back), messages = follow(
+            admin_user,
+            guest.group,
+            lambda: (
+                migrate(admin_user, guest, host_b, bandwidth_mib_s=MOVE_BANDWIDTH_MIB_S),
+                migrate(admin_user, guest, host_a, bandwidth_mib_s=MOVE_BANDWIDTH_MIB_S),
+            ),
+        )
         time.sleep(MAX_HEARTBEAT_GAP_S)
     finally:
         watch.stop()
@@ -145,9 +160,13 @@ def test_a_running_guest_moves_a_to_b_and_back_with_its_heartbeat_and_live_progr
     assert_moved(back, guest, host_b, host_a)
     gap, before, after = watch.max_gap()
     runs = list(Migration.objects.filter(instance=guest).order_by("pk"))
-    print(f"\nheartbeat: {len(watch.seen)} values, longest gap {gap:.2f} s ({before} -> {after}); migrations: "
-          + "; ".join(f"{m.source.name}->{m.target.name} {m.total_ms} ms, downtime {m.downtime_ms} ms, "
-                      f"{m.data_transferred} B" for m in runs))
+    print(
+        f"\nheartbeat: {len(watch.seen)} values, longest gap {gap:.2f} s ({before} -> {after}); migrations: "
+        + "; ".join(
+            f"{m.source.name}->{m.target.name} {m.total_ms} ms, downtime {m.downtime_ms} ms, {m.data_transferred} B"
+            for m in runs
+        )
+    )
     assert gap <= MAX_HEARTBEAT_GAP_S, f"heartbeat stalled {gap:.2f} s between {before} and {after}"
     assert watch.counters_ok(), watch.seen
     progress = [m for m in messages if m["event"] == "migration.progress"]
@@ -159,8 +178,11 @@ def test_a_running_guest_moves_a_to_b_and_back_with_its_heartbeat_and_live_progr
 
 def test_a_cancelled_migration_leaves_the_guest_running_on_the_source(admin_user, guest, host_a, host_b):
     result = {}
-    mover = threading.Thread(target=in_thread(lambda: result.setdefault(
-        "op", migrate(admin_user, guest, host_b, bandwidth_mib_s=SLOW_BANDWIDTH_MIB_S))))
+    mover = threading.Thread(
+        target=in_thread(
+            lambda: result.setdefault("op", migrate(admin_user, guest, host_b, bandwidth_mib_s=SLOW_BANDWIDTH_MIB_S))
+        )
+    )
     mover.start()
     deadline = time.monotonic() + MIGRATION_TIMEOUT_S
     migration = None

@@ -3,6 +3,7 @@ switch (plugged into host A's br-int, tests/integration/netns.py) pings it every
 packets at most are lost, the port's Southbound binding moves to chassis nubes-hostb, and the
 guest still answers TCP 8080 - now across the Geneve tunnel. Through the API, as a tenant and a
 cloud admin; one guest of ours runs at a time."""
+
 import random
 import re
 import subprocess
@@ -17,7 +18,7 @@ from network.models import Network, Port, SecurityGroup, Subnet
 from network.services import l2
 from tests.conftest import client_for
 from tests.integration import netns
-from tests.integration.conftest import booted, domain_names, virsh
+from tests.integration.conftest import booted
 from tests.integration.test_migration_lab import HeartbeatWatch, assert_moved, migrate
 from tests.integration.test_network_lab import chassis_of
 
@@ -48,9 +49,12 @@ class Pinger:
     def __init__(self, namespace, address, log):
         self.log = Path(log)
         self.out = self.log.open("w")
-        self.process = subprocess.Popen(["ip", "netns", "exec", namespace, "busybox", "ping", "-i",
-                                         str(PING_INTERVAL_S), address], stdin=subprocess.DEVNULL,
-                                        stdout=self.out, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            ["ip", "netns", "exec", namespace, "busybox", "ping", "-i", str(PING_INTERVAL_S), address],
+            stdin=subprocess.DEVNULL,
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+        )
 
     def answered(self):
         self.out.flush()
@@ -79,17 +83,22 @@ def tenant_net(lab_cloud, alice, project_a, monkeypatch):
     api = client_for(alice)
     made = {"api": api}
     try:
-        response = api.post("/api/v1/networks/", {"project": project_a.pk, "name": f"itmn-{uuid.uuid4().hex[:6]}"},
-                            format="json")
+        response = api.post(
+            "/api/v1/networks/", {"project": project_a.pk, "name": f"itmn-{uuid.uuid4().hex[:6]}"}, format="json"
+        )
         assert response.status_code == 201, response.content
         made["network"] = response.json()
-        response = api.post("/api/v1/subnets/", {"network": made["network"]["id"], "cidr": CIDR,
-                                                 "gateway_ip": GATEWAY}, format="json")
+        response = api.post(
+            "/api/v1/subnets/", {"network": made["network"]["id"], "cidr": CIDR, "gateway_ip": GATEWAY}, format="json"
+        )
         assert response.status_code == 201, response.content
         yield made
     finally:
-        owned = {str(u) for model in (Network, Subnet, Port, SecurityGroup)
-                 for u in model.objects.filter(project=project_a).values_list("uuid", flat=True)}
+        owned = {
+            str(u)
+            for model in (Network, Subnet, Port, SecurityGroup)
+            for u in model.objects.filter(project=project_a).values_list("uuid", flat=True)
+        }
         if "network" in made:
             for subnet in Subnet.objects.filter(network_id=made["network"]["id"]):
                 api.delete(f"/api/v1/subnets/{subnet.pk}/")
@@ -101,9 +110,11 @@ def tenant_net(lab_cloud, alice, project_a, monkeypatch):
 
 @pytest.fixture
 def probe(tenant_net, project_a):
-    response = tenant_net["api"].post("/api/v1/ports/", {"project": project_a.pk,
-                                                         "network": tenant_net["network"]["id"], "name": "probe"},
-                                      format="json")
+    response = tenant_net["api"].post(
+        "/api/v1/ports/",
+        {"project": project_a.pk, "network": tenant_net["network"]["id"], "name": "probe"},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     port = response.json()
     probe = netns.Probe("mig", port, PREFIX).up()
@@ -116,15 +127,21 @@ def probe(tenant_net, project_a):
 
 @pytest.fixture
 def net_guest(admin_api, lab_cloud, host_a, host_b, project_a, tenant_net):
-    payload = {"project": project_a.pk, "name": f"it-mignet-{uuid.uuid4().hex[:6]}",
-               "flavor": lab_cloud["flavor"].pk, "image": lab_cloud["image"].pk, "host": host_a.pk,
-               "networks": [tenant_net["network"]["id"]]}
+    payload = {
+        "project": project_a.pk,
+        "name": f"it-mignet-{uuid.uuid4().hex[:6]}",
+        "flavor": lab_cloud["flavor"].pk,
+        "image": lab_cloud["image"].pk,
+        "host": host_a.pk,
+        "networks": [tenant_net["network"]["id"]],
+    }
     with booted(admin_api, payload, (host_a, host_b)) as instance:
         yield instance
 
 
-def test_a_guest_with_an_ovn_port_moves_to_b_answering_pings_and_tcp(admin_user, lab, net_guest, probe, host_a,
-                                                                      host_b, tmp_path):
+def test_a_guest_with_an_ovn_port_moves_to_b_answering_pings_and_tcp(
+    admin_user, lab, net_guest, probe, host_a, host_b, tmp_path
+):
     port = Port.objects.get(instance=net_guest)
     address = port.ip_allocations.get().address
     hostname = f"nubes-{str(net_guest.uuid)[:8]}"
@@ -149,15 +166,18 @@ def test_a_guest_with_an_ovn_port_moves_to_b_answering_pings_and_tcp(admin_user,
     migration = Migration.objects.get(operation=op)
     missing, longest = lost_between(seqs)
     gap, _, _ = watch.max_gap()
-    print(f"\nping every {PING_INTERVAL_S} s: {len(seqs)} answered, lost {len(missing)} {missing} (longest run "
-          f"{longest}); migration {migration.total_ms} ms, downtime {migration.downtime_ms} ms; heartbeat gap "
-          f"{gap:.2f} s; port bound to {chassis_of(lab, port.interface_id)}")
+    print(
+        f"\nping every {PING_INTERVAL_S} s: {len(seqs)} answered, lost {len(missing)} {missing} (longest run "
+        f"{longest}); migration {migration.total_ms} ms, downtime {migration.downtime_ms} ms; heartbeat gap "
+        f"{gap:.2f} s; port bound to {chassis_of(lab, port.interface_id)}"
+    )
     assert len(before) >= PINGS_BEFORE_S / PING_INTERVAL_S - 2, f"pings before the move: {before}"
     assert seqs[-1] > moved_at, "no ping answered after the move"
     assert len(missing) <= MAX_LOST_PINGS, f"lost {missing}"
     assert gap <= MAX_HEARTBEAT_GAP_S
     netns.eventually(lambda: chassis_of(lab, port.interface_id) == "nubes-hostb", REALISE_TIMEOUT_S, "bound on B")
-    options = netns.run("ovn-nbctl", f"--db={lab['ovn']['nb']}", "get", "Logical_Switch_Port", port.interface_id,
-                        "options").stdout
+    options = netns.run(
+        "ovn-nbctl", f"--db={lab['ovn']['nb']}", "get", "Logical_Switch_Port", port.interface_id, "options"
+    ).stdout
     assert "requested-chassis" not in options and "activation-strategy" not in options, options
     assert probe.tcp(address, GUEST_PORT) == hostname

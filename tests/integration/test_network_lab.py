@@ -4,6 +4,7 @@ floating IP from the provider namespace and a load balancer. The guests cannot b
 into: traffic comes from namespaces plugged into host A's br-int as ports of the same
 switches (tests/integration/netns.py). Two guests at most run at once; the module boots them
 once and every check reuses them, in file order."""
+
 import random
 import time
 import uuid
@@ -83,9 +84,19 @@ class Cloud:
 
     def boot(self, key, tenant, network, host):
         """A lab guest of `tenant` on `network`, placed on `host` (an admin's hint)."""
-        op = self.post("admin", "instances/", {
-            "project": self.projects[tenant].pk, "name": f"itnet-{key}-{self.sfx}", "flavor": self.made["flavor"].pk,
-            "image": self.made["image"].pk, "host": self.hosts[host].pk, "networks": [network["id"]]}, status=202)
+        op = self.post(
+            "admin",
+            "instances/",
+            {
+                "project": self.projects[tenant].pk,
+                "name": f"itnet-{key}-{self.sfx}",
+                "flavor": self.made["flavor"].pk,
+                "image": self.made["image"].pk,
+                "host": self.hosts[host].pk,
+                "networks": [network["id"]],
+            },
+            status=202,
+        )
         instance = self.instances[key] = Instance.objects.get(pk=op["target_id"])
         return instance
 
@@ -105,8 +116,9 @@ class Cloud:
         assert instance.domain_name not in domain_names(instance.host.uri)
 
     def probe(self, tenant, tag, network, gateway=None):
-        port = self.post(tenant, "ports/", {"project": self.projects[tenant].pk, "network": network["id"],
-                                            "name": f"probe {tag}"})
+        port = self.post(
+            tenant, "ports/", {"project": self.projects[tenant].pk, "network": network["id"], "name": f"probe {tag}"}
+        )
         probe = netns.Probe(tag, port, PREFIX, gateway)
         self.probes.append(probe)
         return probe.up()
@@ -115,8 +127,11 @@ class Cloud:
         from network.models import FloatingIP, LoadBalancer, Network, Router, SecurityGroup, Subnet
 
         projects = list(self.projects.values())
-        return {str(u) for model in (Network, Subnet, Port, Router, SecurityGroup, LoadBalancer, FloatingIP)
-                for u in model.objects.filter(project__in=projects).values_list("uuid", flat=True)}
+        return {
+            str(u)
+            for model in (Network, Subnet, Port, Router, SecurityGroup, LoadBalancer, FloatingIP)
+            for u in model.objects.filter(project__in=projects).values_list("uuid", flat=True)
+        }
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +207,8 @@ def test_registration_finds_every_lab_host_a_complete_ovn_chassis(cloud):
 
 
 def test_registration_makes_the_labs_ovn_the_portals_network_backend(cloud):
-    from network import backends, settings as net_settings
+    from network import backends
+    from network import settings as net_settings
 
     assert net_settings.ovn_nb_endpoint() == cloud.lab["ovn"]["nb"]
     assert net_settings.ovn_sb_endpoint() == cloud.lab["ovn"]["sb"]
@@ -216,8 +232,11 @@ def chassis_of(lab, logical_port):
 def test_guests_on_two_hosts_answer_across_the_geneve_tunnel(cloud):
     probe = cloud.state["probe_a"]
     for key, chassis in (("vm1", "nubes-hosta"), ("vm2", "nubes-hostb")):
-        netns.eventually(lambda k=key: chassis_of(cloud.lab, cloud.port_of(k).interface_id) is not None,
-                         REALISE_TIMEOUT_S, f"{key}'s port bound to a chassis")
+        netns.eventually(
+            lambda k=key: chassis_of(cloud.lab, cloud.port_of(k).interface_id) is not None,
+            REALISE_TIMEOUT_S,
+            f"{key}'s port bound to a chassis",
+        )
         assert chassis_of(cloud.lab, cloud.port_of(key).interface_id) == chassis
     assert chassis_of(cloud.lab, probe.port["interface_id"]) == "nubes-hosta"
     for key in ("vm2", "vm1"):  # vm2 is behind the tunnel from the probe on host A
@@ -240,21 +259,29 @@ def test_removing_and_adding_a_security_group_rule_blocks_and_allows_ping(cloud)
     netns.eventually(lambda: not probe.ping(vm1), REALISE_TIMEOUT_S, "ping blocked once the rule is gone")
     assert probe.tcp(vm1, GUEST_PORT) == ""
 
-    cloud.post("a", "security-group-rules/", {"group": group["id"], "direction": "ingress", "protocol": "icmp",
-                                              "remote_cidr": f"{probe.ip}/32"})
+    cloud.post(
+        "a",
+        "security-group-rules/",
+        {"group": group["id"], "direction": "ingress", "protocol": "icmp", "remote_cidr": f"{probe.ip}/32"},
+    )
     netns.eventually(lambda: probe.ping(vm1), REALISE_TIMEOUT_S, "ping allowed by the new ICMP rule")
     assert probe.tcp(vm1, GUEST_PORT) == "", "the ICMP rule let TCP in"
 
-    cloud.post("a", "security-group-rules/", {"group": group["id"], "direction": "ingress",
-                                              "remote_group": group["id"]})
-    netns.eventually(lambda: probe.tcp(vm1, GUEST_PORT) == cloud.hostname_of("vm1"), REALISE_TIMEOUT_S,
-                     "TCP allowed again from the group")
+    cloud.post(
+        "a", "security-group-rules/", {"group": group["id"], "direction": "ingress", "remote_group": group["id"]}
+    )
+    netns.eventually(
+        lambda: probe.tcp(vm1, GUEST_PORT) == cloud.hostname_of("vm1"),
+        REALISE_TIMEOUT_S,
+        "TCP allowed again from the group",
+    )
 
 
 def test_a_router_joins_two_subnets(cloud):
     net2, sub2 = cloud.state["net_a2"], cloud.state["sub_a2"] = cloud.network("a", "it-a2", NET_A2)
-    router = cloud.state["router"] = cloud.post("a", "routers/", {"project": cloud.projects["a"].pk,
-                                                                  "name": f"r-{cloud.sfx}"})
+    router = cloud.state["router"] = cloud.post(
+        "a", "routers/", {"project": cloud.projects["a"].pk, "name": f"r-{cloud.sfx}"}
+    )
     probe2 = cloud.state["probe_a2"] = cloud.probe("a", "a2", net2, gateway=gw(NET_A2))
     vm1 = cloud.address_of("vm1")
     assert not probe2.ping(vm1), "reached the other subnet without a router"
@@ -266,9 +293,18 @@ def test_a_router_joins_two_subnets(cloud):
 
 def test_a_load_balancer_spreads_tcp_over_both_guests(cloud):
     members = [{"address": cloud.address_of(k), "port": GUEST_PORT} for k in ("vm1", "vm2")]
-    lb = cloud.post("a", "load-balancers/", {"project": cloud.projects["a"].pk, "name": f"lb-{cloud.sfx}",
-                                             "subnet": cloud.state["sub_a"]["id"], "protocol": "tcp",
-                                             "port": GUEST_PORT, "members": members})
+    lb = cloud.post(
+        "a",
+        "load-balancers/",
+        {
+            "project": cloud.projects["a"].pk,
+            "name": f"lb-{cloud.sfx}",
+            "subnet": cloud.state["sub_a"]["id"],
+            "protocol": "tcp",
+            "port": GUEST_PORT,
+            "members": members,
+        },
+    )
     cloud.state["lb"] = lb
     # No port holds the VIP: the router port on the subnet (from the test above) answers ARP for
     # it (arp_proxy), so a client in the VIP's own subnet reaches it with no route of its own.
@@ -291,27 +327,48 @@ def test_a_floating_ip_makes_a_guest_reachable_from_the_provider_namespace(cloud
     high = int(provider["floating_ip_range"][1].rsplit(".", 1)[1])
     start = random.randrange(low, high - FIP_POOL_SIZE + 2)  # a slice: other sessions share the provider net
     base = provider["cidr"].rsplit(".", 1)[0]
-    ext = cloud.post("admin", "networks/", {"project": cloud.projects["ext"].pk, "name": f"ext-{cloud.sfx}",
-                                            "external": True, "segment_type": "flat",
-                                            "physical_network": provider["physnet"]})
-    cloud.post("admin", "subnets/", {"network": ext["id"], "cidr": provider["cidr"], "gateway_ip": provider["gateway"],
-                                     "enable_dhcp": False,
-                                     "allocation_pools": [[f"{base}.{start}", f"{base}.{start + FIP_POOL_SIZE - 1}"]]})
+    ext = cloud.post(
+        "admin",
+        "networks/",
+        {
+            "project": cloud.projects["ext"].pk,
+            "name": f"ext-{cloud.sfx}",
+            "external": True,
+            "segment_type": "flat",
+            "physical_network": provider["physnet"],
+        },
+    )
+    cloud.post(
+        "admin",
+        "subnets/",
+        {
+            "network": ext["id"],
+            "cidr": provider["cidr"],
+            "gateway_ip": provider["gateway"],
+            "enable_dhcp": False,
+            "allocation_pools": [[f"{base}.{start}", f"{base}.{start + FIP_POOL_SIZE - 1}"]],
+        },
+    )
     router = cloud.state["router"]
-    response = cloud.clients["a"].patch(f"/api/v1/routers/{router['id']}/", {"external_network": ext["id"]},
-                                        format="json")
+    response = cloud.clients["a"].patch(
+        f"/api/v1/routers/{router['id']}/", {"external_network": ext["id"]}, format="json"
+    )
     assert response.status_code == 200, response.content
     group = _default_group(cloud, "a")
-    for rule in ({"protocol": "icmp"}, {"protocol": "tcp", "port_range_min": GUEST_PORT,
-                                        "port_range_max": GUEST_PORT}):
-        cloud.post("a", "security-group-rules/", {"group": group["id"], "direction": "ingress",
-                                                  "remote_cidr": provider["cidr"], **rule})
-    fip = cloud.post("a", "floating-ips/", {"project": cloud.projects["a"].pk, "network": ext["id"],
-                                            "port": cloud.port_of("vm1").pk})
+    for rule in ({"protocol": "icmp"}, {"protocol": "tcp", "port_range_min": GUEST_PORT, "port_range_max": GUEST_PORT}):
+        cloud.post(
+            "a",
+            "security-group-rules/",
+            {"group": group["id"], "direction": "ingress", "remote_cidr": provider["cidr"], **rule},
+        )
+    fip = cloud.post(
+        "a", "floating-ips/", {"project": cloud.projects["a"].pk, "network": ext["id"], "port": cloud.port_of("vm1").pk}
+    )
     address = fip["floating_ip_address"]
     assert not netns.ping(cloud.address_of("vm1"), provider["netns"]), "the fixed IP is reachable from outside"
-    netns.eventually(lambda: netns.ping(address, provider["netns"]), REALISE_TIMEOUT_S,
-                     f"ping {address} from {provider['netns']}")
+    netns.eventually(
+        lambda: netns.ping(address, provider["netns"]), REALISE_TIMEOUT_S, f"ping {address} from {provider['netns']}"
+    )
     assert netns.tcp(address, GUEST_PORT, provider["netns"]) == cloud.hostname_of("vm1")
     cloud.state["fip"] = fip
 
@@ -367,8 +424,9 @@ def test_deleting_everything_through_the_api_leaves_no_row_of_ours_in_ovn(cloud)
     router = cloud.state.get("router")
     if router:
         for subnet in ("sub_a", "sub_a2"):
-            cloud.post("a", f"routers/{router['id']}/remove-interface/", {"subnet": cloud.state[subnet]["id"]},
-                       status=202)
+            cloud.post(
+                "a", f"routers/{router['id']}/remove-interface/", {"subnet": cloud.state[subnet]["id"]}, status=202
+            )
         cloud.delete("a", f"routers/{router['id']}/")
     for probe in cloud.probes:
         probe.down()

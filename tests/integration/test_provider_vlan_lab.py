@@ -2,6 +2,7 @@
 with the network's VLAN id on br-ex, so a host on an access port of that VLAN answers and a host
 on another VLAN does not. No guests: a
 namespace plugged into br-int stands in for a VM (tests/integration/netns.py)."""
+
 import random
 import uuid
 
@@ -60,12 +61,29 @@ def upstream(cloud):
 
 
 def vlan_network(cloud, vlan_id, cidr):
-    net = cloud.post("admin", "networks/", {"project": cloud.projects["ext"].pk, "name": f"vlan{vlan_id}-{cloud.sfx}",
-                                            "segment_type": "vlan", "vlan_id": vlan_id,
-                                            "physical_network": cloud.lab["provider"]["physnet"]})
+    net = cloud.post(
+        "admin",
+        "networks/",
+        {
+            "project": cloud.projects["ext"].pk,
+            "name": f"vlan{vlan_id}-{cloud.sfx}",
+            "segment_type": "vlan",
+            "vlan_id": vlan_id,
+            "physical_network": cloud.lab["provider"]["physnet"],
+        },
+    )
     base = cidr.rsplit(".", 1)[0]  # ports take addresses from .10 up; the upstream hosts are above
-    cloud.post("admin", "subnets/", {"network": net["id"], "cidr": cidr, "gateway_ip": None, "enable_dhcp": False,
-                                     "allocation_pools": [[f"{base}.10", f"{base}.99"]]})
+    cloud.post(
+        "admin",
+        "subnets/",
+        {
+            "network": net["id"],
+            "cidr": cidr,
+            "gateway_ip": None,
+            "enable_dhcp": False,
+            "allocation_pools": [[f"{base}.10", f"{base}.99"]],
+        },
+    )
     return net
 
 
@@ -75,8 +93,9 @@ def test_a_vlan_provider_network_reaches_only_its_vlan_on_the_physical_network(c
     outside = cidr.replace(".0/24", ".201")
     upstream(tagged, f"{outside}/24")
     probe = cloud.probe("ext", "vlan", vlan_network(cloud, tagged, cidr))
-    netns.eventually(lambda: probe.ping(outside), REALISE_TIMEOUT_S,
-                     f"ping {outside} on VLAN {tagged} of the provider network")
+    netns.eventually(
+        lambda: probe.ping(outside), REALISE_TIMEOUT_S, f"ping {outside} on VLAN {tagged} of the provider network"
+    )
 
     # A second network on another VLAN id with the same CIDR: its own upstream host (.202)
     # answers it, the host on the first VLAN (.201) does not.
@@ -84,5 +103,6 @@ def test_a_vlan_provider_network_reaches_only_its_vlan_on_the_physical_network(c
     own = cidr.replace(".0/24", ".202")
     upstream(other, f"{own}/24")
     netns.eventually(lambda: stranger.ping(own), REALISE_TIMEOUT_S, f"ping {own} on VLAN {other}")
-    assert not any(stranger.ping(outside) for _ in range(BLOCKED_ATTEMPTS)), \
+    assert not any(stranger.ping(outside) for _ in range(BLOCKED_ATTEMPTS)), (
         f"VLAN {other} reached an address that exists only on VLAN {tagged}"
+    )

@@ -3,6 +3,7 @@ the lab's real libvirtd and QEMU: the frozen layers are copied first, the active
 mirrored shallow onto them and the guest pivots while its heartbeat goes on. Afterwards
 `qemu-img info --backing-chain` equals the database, every layer holds what it held, and the
 snapshots still merge away live and revert; stopped, the chain moves back offline."""
+
 import dataclasses
 import os
 import subprocess
@@ -15,8 +16,24 @@ from portal.models import Operation
 from tests.integration.conftest import virsh, wait_for_heartbeat
 from tests.integration.test_instance_lifecycle import succeeded
 from tests.integration.test_storage_lab import (  # noqa: F401 - pools and api are fixtures
-    BEAT_S, FIRST, LOCAL, SECOND, SHARED, THIRD, TOOL_TIMEOUT_S, BeatWatch, api, assert_chain, boot_guest, flushed,
-    guest_write, holds, make_volume, pools, snapshot, source_of,
+    BEAT_S,
+    FIRST,
+    LOCAL,
+    SECOND,
+    SHARED,
+    THIRD,
+    TOOL_TIMEOUT_S,
+    BeatWatch,
+    api,
+    assert_chain,
+    boot_guest,
+    flushed,
+    guest_write,
+    holds,
+    make_volume,
+    pools,
+    snapshot,
+    source_of,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,8 +45,13 @@ SHARED_DIR = "/var/lib/nubes-lab/shared/"
 
 def allocated_in(path, mib):
     """Bytes of the MiB at `mib` that the file itself holds (not its backing files)."""
-    out = subprocess.run(["qemu-io", "-U", "-r", "-f", "qcow2", "-c", f"alloc {mib}M 1M", path], capture_output=True,
-                         text=True, timeout=TOOL_TIMEOUT_S, check=True).stdout
+    out = subprocess.run(
+        ["qemu-io", "-U", "-r", "-f", "qcow2", "-c", f"alloc {mib}M 1M", path],
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_S,
+        check=True,
+    ).stdout
     return int(out.split("/")[0])
 
 

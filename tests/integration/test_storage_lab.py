@@ -7,6 +7,7 @@ each step `qemu-img info --backing-chain` must report exactly the chain the data
 The busybox guest cannot be logged into, so data is written through the guest's own disk
 device from QEMU's side (HMP `qemu-io` on the virtio device), and read back from the files
 with `qemu-io -U` on the host."""
+
 import json
 import re
 import subprocess
@@ -35,6 +36,7 @@ BEAT_S = 1  # the guest prints a heartbeat every second
 
 
 # --- helpers -------------------------------------------------------------------------------
+
 
 def run(*args):
     return subprocess.run(args, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=True).stdout
@@ -101,8 +103,12 @@ def flushed(uri, domain, target_dev="vdb"):
 
 def holds(path, mib, pattern):
     """True when the guest-visible data at `mib` (through the chain under `path`) is `pattern`."""
-    result = subprocess.run(["qemu-io", "-U", "-r", "-f", "qcow2", "-c", f"read -P {pattern:#x} {mib}M 1M", path],
-                            capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+    result = subprocess.run(
+        ["qemu-io", "-U", "-r", "-f", "qcow2", "-c", f"read -P {pattern:#x} {mib}M 1M", path],
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_S,
+    )
     return result.returncode == 0 and "Pattern verification failed" not in result.stdout + result.stderr
 
 
@@ -174,6 +180,7 @@ def remove_files(uri, paths):
 
 # --- fixtures ------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def pools(lab_cloud):
     return {pool.name: pool for pool in StoragePool.objects.filter(name__in=(SHARED, LOCAL))}
@@ -181,8 +188,13 @@ def pools(lab_cloud):
 
 def boot_guest(admin_api, lab_cloud, host, project, name):
     """A running lab guest on `host`; afterwards it and every file of ours in the pools go."""
-    payload = {"project": project.pk, "name": name, "flavor": lab_cloud["flavor"].pk,
-               "image": lab_cloud["image"].pk, "host": host.pk}
+    payload = {
+        "project": project.pk,
+        "name": name,
+        "flavor": lab_cloud["flavor"].pk,
+        "image": lab_cloud["image"].pk,
+        "host": host.pk,
+    }
     op = succeeded(admin_api.post("/api/v1/instances/", payload, format="json"))
     instance = Instance.objects.get(pk=op.target_id)
     wait_for_heartbeat(instance.serial_log_path)
@@ -209,12 +221,18 @@ def api(alice):
 
 
 def make_volume(api, project, pool, name, size_gb=1):
-    op = succeeded(api.post("/api/v1/volumes/", {"project": project.pk, "name": name, "pool": pool.pk,
-                                                 "size_gb": size_gb}, format="json"))
+    op = succeeded(
+        api.post(
+            "/api/v1/volumes/",
+            {"project": project.pk, "name": name, "pool": pool.pk, "size_gb": size_gb},
+            format="json",
+        )
+    )
     return Volume.objects.get(pk=op.target_id)
 
 
 # --- the tests -----------------------------------------------------------------------------
+
 
 def test_a_thin_volume_attaches_live_takes_writes_and_internal_snapshots(api, guest, host_a, pools, project_a):
     uri, domain = host_a.uri, guest.domain_name
@@ -260,8 +278,9 @@ def snapshot(api, volume, name):
     return Snapshot.objects.get(volume=volume, name=name)
 
 
-def test_external_snapshots_commit_revert_and_a_live_move_keep_the_chain_true(api, admin_api, guest, host_a, pools,
-                                                                             project_a):
+def test_external_snapshots_commit_revert_and_a_live_move_keep_the_chain_true(
+    api, admin_api, guest, host_a, pools, project_a
+):
     uri, domain, log = host_a.uri, guest.domain_name, guest.serial_log_path
     volume = make_volume(api, project_a, pools[SHARED], "it-chain")
     succeeded(api.post(f"/api/v1/volumes/{volume.pk}/attach/", {"instance": guest.pk}, format="json"))
@@ -326,8 +345,7 @@ def test_external_snapshots_commit_revert_and_a_live_move_keep_the_chain_true(ap
     before = wait_for_heartbeat(log)
     old = volume.path
     with BeatWatch(log) as watch:
-        op = succeeded(api.post(f"/api/v1/volumes/{volume.pk}/migrate/", {"pool": pools[LOCAL].pk},
-                                format="json"))
+        op = succeeded(api.post(f"/api/v1/volumes/{volume.pk}/migrate/", {"pool": pools[LOCAL].pk}, format="json"))
     # The guest was never paused for long: its counter kept rising while the mirror ran.
     assert watch.seen == sorted(watch.seen) and watch.seen[-1] >= before, watch.seen
     if watch.took > 2 * BEAT_S:
@@ -348,8 +366,9 @@ def test_external_snapshots_commit_revert_and_a_live_move_keep_the_chain_true(ap
     assert not Path(volume.path).exists()
 
 
-def test_linked_clones_of_a_template_flatten_and_reclaim_explains_the_missing_agent(api, guest, host_a, pools,
-                                                                                      project_a):
+def test_linked_clones_of_a_template_flatten_and_reclaim_explains_the_missing_agent(
+    api, guest, host_a, pools, project_a
+):
     uri, domain = host_a.uri, guest.domain_name
     template = make_volume(api, project_a, pools[SHARED], "it-golden")
     succeeded(api.post(f"/api/v1/volumes/{template.pk}/attach/", {"instance": guest.pk}, format="json"))
@@ -359,8 +378,11 @@ def test_linked_clones_of_a_template_flatten_and_reclaim_explains_the_missing_ag
 
     clones = []
     for index in range(3):
-        op = succeeded(api.post(f"/api/v1/volumes/{template.pk}/clone/", {"name": f"it-clone-{index}",
-                                                                          "mode": "linked"}, format="json"))
+        op = succeeded(
+            api.post(
+                f"/api/v1/volumes/{template.pk}/clone/", {"name": f"it-clone-{index}", "mode": "linked"}, format="json"
+            )
+        )
         clone = Volume.objects.get(pk=op.target_id)
         assert clone.backing_volume_id == template.pk
         assert assert_chain(clone, length=2) == [clone.path, template.path]
@@ -399,8 +421,9 @@ def test_linked_clones_of_a_template_flatten_and_reclaim_explains_the_missing_ag
     assert not Path(template.path).exists()
 
 
-def test_a_shared_pool_volume_made_through_host_a_serves_a_guest_on_host_b(api, guest_on_b, host_a, host_b, pools,
-                                                                          project_a):
+def test_a_shared_pool_volume_made_through_host_a_serves_a_guest_on_host_b(
+    api, guest_on_b, host_a, host_b, pools, project_a
+):
     """Files of a shared pool made by one host are unknown to the other's libvirt until it
     refreshes the pool: every step on host B must still find them."""
     uri, domain = host_b.uri, guest_on_b.domain_name

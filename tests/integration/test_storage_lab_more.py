@@ -2,6 +2,7 @@
 qemu-img (rebase and commit, each where it copies less), its whole chain moved to another pool
 layer by layer, and the newest point of a running disk merged by an active blockCommit +
 pivot - `qemu-img info --backing-chain` matching the database after each step."""
+
 import subprocess
 from pathlib import Path
 
@@ -9,11 +10,23 @@ import pytest
 
 from portal.models import Operation
 from storage.models import Snapshot, Volume
-from tests.integration.test_storage_lab import (  # noqa: F401 - fixtures
-    LOCAL, SHARED, TOOL_TIMEOUT_S, api, assert_chain, flushed, guest, guest_write, holds, make_volume, pools,
-    remove_files, snapshot, source_of,
-)
 from tests.integration.test_instance_lifecycle import succeeded
+from tests.integration.test_storage_lab import (  # noqa: F401 - fixtures
+    LOCAL,
+    SHARED,
+    TOOL_TIMEOUT_S,
+    api,
+    assert_chain,
+    flushed,
+    guest,
+    guest_write,
+    holds,
+    make_volume,
+    pools,
+    remove_files,
+    snapshot,
+    source_of,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BASE_DATA = (0, 0x11, 8)  # offset MiB, pattern, length MiB
@@ -23,8 +36,13 @@ THIRD = (9, 0x33, 3)
 
 def file_write(path, mib, pattern, length_mib):
     """Write into a detached volume's active file, as a guest would have."""
-    subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P {pattern:#x} {mib}M {length_mib}M", path],
-                   capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=True)
+    subprocess.run(
+        ["qemu-io", "-f", "qcow2", "-c", f"write -P {pattern:#x} {mib}M {length_mib}M", path],
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT_S,
+        check=True,
+    )
 
 
 def holds_all(path, *blocks):
@@ -86,8 +104,7 @@ def test_a_detached_volume_merges_offline_and_moves_with_its_whole_chain(api, po
     assert not Path(volume.path).exists()
 
 
-def test_the_newest_point_of_a_running_disk_merges_by_active_commit_and_pivot(api, guest, host_a, pools,
-                                                                             project_a):
+def test_the_newest_point_of_a_running_disk_merges_by_active_commit_and_pivot(api, guest, host_a, pools, project_a):
     uri, domain = host_a.uri, guest.domain_name
     volume = make_volume(api, project_a, pools[SHARED], "it-more-active")
     succeeded(api.post(f"/api/v1/volumes/{volume.pk}/attach/", {"instance": guest.pk}, format="json"))
@@ -112,18 +129,18 @@ def test_the_newest_point_of_a_running_disk_merges_by_active_commit_and_pivot(ap
     succeeded(api.delete(f"/api/v1/volumes/{volume.pk}/"))
 
 
-def test_a_volume_uploads_and_downloads_through_the_real_libvirtd(api, pools, project_a, our_files, tmp_path,
-                                                                  settings):
+def test_a_volume_uploads_and_downloads_through_the_real_libvirtd(api, pools, project_a, our_files, tmp_path, settings):
     settings.DATA_DIR = tmp_path
     source = make_volume(api, project_a, pools[SHARED], "it-more-src")
-    file_write(source.path, 0, 0x5a, 2)
+    file_write(source.path, 0, 0x5A, 2)
     body = Path(source.path).read_bytes()
     target = make_volume(api, project_a, pools[SHARED], "it-more-up")
-    with_progress = succeeded(api.put(f"/api/v1/volumes/{target.pk}/upload/", data=body,
-                                      content_type="application/octet-stream"))
+    with_progress = succeeded(
+        api.put(f"/api/v1/volumes/{target.pk}/upload/", data=body, content_type="application/octet-stream")
+    )
     assert with_progress.progress == 100 and "(simulated)" not in with_progress.message, with_progress.message
     target.refresh_from_db()
-    assert holds(target.path, 0, 0x5a) and holds(target.path, 1, 0x5a) and assert_chain(target, length=1)
+    assert holds(target.path, 0, 0x5A) and holds(target.path, 1, 0x5A) and assert_chain(target, length=1)
 
     response = api.get(f"/api/v1/volumes/{target.pk}/download/")
     assert response.status_code == 200

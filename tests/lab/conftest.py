@@ -1,5 +1,6 @@
 """The lab tier: needs lab/up.sh to have run (lab/state/lab.json); otherwise
 every test marked integration is skipped with the reason printed."""
+
 import json
 import pathlib
 import subprocess
@@ -14,8 +15,9 @@ LAB_JSON = LAB_DIR / "state" / "lab.json"
 def run(*cmd, timeout=120, check=True):
     proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError("%s failed (%d):\n%s\n%s" % (" ".join(map(str, cmd)), proc.returncode,
-                                                          proc.stdout, proc.stderr))
+        raise AssertionError(
+            "%s failed (%d):\n%s\n%s" % (" ".join(map(str, cmd)), proc.returncode, proc.stdout, proc.stderr)
+        )
     return proc
 
 

@@ -1,4 +1,5 @@
 """Integration: the lab brought up by lab/up.sh answers like a two-host cloud."""
+
 import json
 import os
 import re
@@ -41,12 +42,20 @@ def test_the_shared_pool_is_active_on_both_hosts_with_the_same_path(lab):
 
 
 def test_both_chassis_are_registered_in_the_ovn_southbound(lab):
-    out = run("ovn-sbctl", "--db=" + lab["ovn"]["sb"], "--timeout=10", "--format=json",
-              "--columns=name,hostname", "list", "Chassis").stdout
+    out = run(
+        "ovn-sbctl",
+        "--db=" + lab["ovn"]["sb"],
+        "--timeout=10",
+        "--format=json",
+        "--columns=name,hostname",
+        "list",
+        "Chassis",
+    ).stdout
     names = {row[0] for row in json.loads(out)["data"]}
     assert {h["chassis"] for h in lab["hosts"]} <= names
-    encaps = run("ovn-sbctl", "--db=" + lab["ovn"]["sb"], "--timeout=10", "--bare", "--columns=ip",
-                 "list", "Encap").stdout.split()
+    encaps = run(
+        "ovn-sbctl", "--db=" + lab["ovn"]["sb"], "--timeout=10", "--bare", "--columns=ip", "list", "Encap"
+    ).stdout.split()
     assert {h["encap_ip"] for h in lab["hosts"]} <= set(encaps)
 
 
@@ -77,21 +86,54 @@ def test_a_guest_gets_its_address_from_ovn_dhcp_and_answers_across_the_geneve_tu
     host_a, host_b = lab["hosts"]
     hostb = host_b["exec"]
     suffix = uuid.uuid4().hex[:6]
-    ls, vm_port, ns_port, ovs_port = ("nubes-ls-" + suffix, str(uuid.uuid4()), "nubes-lsp-" + suffix,
-                                      "nubes-vp" + suffix[:4])
+    ls, vm_port, ns_port, ovs_port = (
+        "nubes-ls-" + suffix,
+        str(uuid.uuid4()),
+        "nubes-lsp-" + suffix,
+        "nubes-vp" + suffix[:4],
+    )
     name = "nubes-test-net-" + suffix
     dhcp = None
     try:
         run(*nb, "ls-add", ls)
-        dhcp = run(*nb, "create", "DHCP_Options", "cidr=10.200.0.0/24",
-                   'options="server_id"="10.200.0.1" "server_mac"="02:00:00:00:00:01" '
-                   '"lease_time"="3600" "router"="10.200.0.1" "mtu"="1400"').stdout.strip()
+        dhcp = run(
+            *nb,
+            "create",
+            "DHCP_Options",
+            "cidr=10.200.0.0/24",
+            'options="server_id"="10.200.0.1" "server_mac"="02:00:00:00:00:01" '
+            '"lease_time"="3600" "router"="10.200.0.1" "mtu"="1400"',
+        ).stdout.strip()
         # libvirt wants the interfaceid (OVS iface-id) to be a UUID: name the VM's port with one.
-        run(*nb, "lsp-add", ls, vm_port, "--", "lsp-set-addresses", vm_port, "52:54:00:00:00:11 10.200.0.11",
-            "--", "lsp-set-dhcpv4-options", vm_port, dhcp)
+        run(
+            *nb,
+            "lsp-add",
+            ls,
+            vm_port,
+            "--",
+            "lsp-set-addresses",
+            vm_port,
+            "52:54:00:00:00:11 10.200.0.11",
+            "--",
+            "lsp-set-dhcpv4-options",
+            vm_port,
+            dhcp,
+        )
         run(*nb, "lsp-add", ls, ns_port, "--", "lsp-set-addresses", ns_port, "02:00:00:00:00:20 10.200.0.20")
-        run(hostb, "ovs-vsctl", "--timeout=20", "add-port", "br-int", ovs_port, "--", "set", "interface",
-            ovs_port, "type=internal", "external_ids:iface-id=" + ns_port)
+        run(
+            hostb,
+            "ovs-vsctl",
+            "--timeout=20",
+            "add-port",
+            "br-int",
+            ovs_port,
+            "--",
+            "set",
+            "interface",
+            ovs_port,
+            "type=internal",
+            "external_ids:iface-id=" + ns_port,
+        )
         netns = ["ip", "netns", "exec", host_b["netns"]]
         for _ in range(50):
             if run("ip", "-n", host_b["netns"], "link", "show", ovs_port, check=False).returncode == 0:
@@ -123,8 +165,9 @@ def test_a_guest_gets_its_address_from_ovn_dhcp_and_answers_across_the_geneve_tu
             run(*nb, "dhcp-options-del", dhcp, check=False)
 
 
-@pytest.mark.skipif(os.environ.get("NUBES_LAB_CYCLE") == "0",
-                    reason="NUBES_LAB_CYCLE=0: not tearing the lab down and up again")
+@pytest.mark.skipif(
+    os.environ.get("NUBES_LAB_CYCLE") == "0", reason="NUBES_LAB_CYCLE=0: not tearing the lab down and up again"
+)
 def test_down_leaves_nothing_of_the_lab_behind_and_up_brings_it_back(lab):
     run(LAB_DIR / "down.sh", timeout=300)
     try:

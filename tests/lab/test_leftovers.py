@@ -1,4 +1,5 @@
 """When the lab is down, nothing of it may be left on the machine."""
+
 import pytest
 
 from .conftest import LAB_DIR, LAB_JSON, run

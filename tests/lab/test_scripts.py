@@ -1,4 +1,5 @@
 """Fast checks of the lab scripts and the guest's domain XML (no daemons needed)."""
+
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -38,8 +39,9 @@ def test_the_guest_xml_is_migration_safe_and_logs_the_serial_console():
 
 def test_an_ovn_nic_has_checksum_offload_off_and_the_port_as_interfaceid():
     port = "3a056fdf-cc5c-49c8-b8b9-31106d8f5a0a"
-    dom = ET.fromstring(domain_xml.build("nubes-t", "/k", "/i", "/s", virt_type="kvm", ovn_port=port,
-                                         mac="52:54:00:00:00:11"))
+    dom = ET.fromstring(
+        domain_xml.build("nubes-t", "/k", "/i", "/s", virt_type="kvm", ovn_port=port, mac="52:54:00:00:00:11")
+    )
     assert dom.get("type") == "kvm"
     iface = dom.find("devices/interface")
     assert iface.find("source").get("bridge") == "br-int"

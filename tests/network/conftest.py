@@ -1,6 +1,7 @@
 """A real OVN Northbound ovsdb-server for the whole session (started here, stopped by its
 PID), emptied before each test that uses it. Tests read rows back with ovsdb-client, a
 client that is not Nubes, so they check what OVN really holds."""
+
 import re
 import time
 from types import SimpleNamespace

@@ -1,4 +1,5 @@
 """The permission matrix for every network resource (alice member, bob reader, charlie outsider)."""
+
 import pytest
 
 from network import services

@@ -1,4 +1,5 @@
 """Host onboarding against a real (private) Open_vSwitch ovsdb-server."""
+
 import shutil
 import subprocess
 import time
@@ -20,15 +21,20 @@ def ovs_db(tmp_path_factory):
     directory = tmp_path_factory.mktemp("ovs")
     db, sock = directory / "conf.db", directory / "db.sock"
     subprocess.run(["ovsdb-tool", "create", str(db), str(VSWITCH_SCHEMA)], check=True)
-    process = subprocess.Popen(["ovsdb-server", str(db), f"--remote=punix:{sock}", f"--unixctl={directory}/ctl",
-                                f"--pidfile={directory}/pid"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        ["ovsdb-server", str(db), f"--remote=punix:{sock}", f"--unixctl={directory}/ctl", f"--pidfile={directory}/pid"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not sock.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
         subprocess.run(["ovs-vsctl", f"--db=unix:{sock}", "--timeout=5", "--no-wait", "init"], check=True)
-        subprocess.run(["ovs-vsctl", f"--db=unix:{sock}", "--no-wait", "set", "open_vswitch", ".",
-                        "external_ids:hostname=hv1"], check=True)
+        subprocess.run(
+            ["ovs-vsctl", f"--db=unix:{sock}", "--no-wait", "set", "open_vswitch", ".", "external_ids:hostname=hv1"],
+            check=True,
+        )
         yield f"unix:{sock}"
     finally:
         process.terminate()
@@ -48,8 +54,12 @@ def test_configuring_sets_the_ids_and_keeps_other_keys(ovs_db):
     check = chassis.chassis_configure(ovs_db, WANT)
     assert check.ok, check.describe()
     assert check.current["ovn-bridge-mappings"] == "physnet1:br-ex"
-    out = subprocess.run(["ovs-vsctl", f"--db={ovs_db}", "get", "open_vswitch", ".", "external_ids:hostname"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        ["ovs-vsctl", f"--db={ovs_db}", "get", "open_vswitch", ".", "external_ids:hostname"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert out == '"hv1"' or out == "hv1"
 
 

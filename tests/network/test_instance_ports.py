@@ -2,6 +2,7 @@
 per network in the create transaction, a NIC per port in its domain XML (an OVS virtualport
 with the OVN logical port as interfaceid, or the libvirt network), and loses its ports once
 its domain is gone. On simulated hosts, with a real OVN NB or the libvirt backend."""
+
 import pytest
 from lxml import etree
 
@@ -53,8 +54,9 @@ def interfaces(instance):
     return root.findall("devices/interface")
 
 
-def test_an_instance_on_an_ovn_network_gets_a_port_a_logical_port_and_an_ovs_nic(nb, api, alice, project_a,
-                                                                                run_tasks, launchable):
+def test_an_instance_on_an_ovn_network_gets_a_port_a_logical_port_and_an_ovs_nic(
+    nb, api, alice, project_a, run_tasks, launchable
+):
     network = make_network(alice, project_a, run_tasks)
     instance = Instance.objects.get(pk=succeeded(launch(api, run_tasks, launchable, networks=[network.pk])).target_id)
     [port] = Port.objects.filter(instance=instance)
@@ -83,7 +85,8 @@ def test_two_networks_give_two_nics_in_the_order_asked(nb, api, alice, project_a
     ports = list(Port.objects.filter(instance=instance).order_by("id"))
     assert [p.network_id for p in ports] == [second.pk, first.pk]
     assert [n.find("virtualport/parameters").get("interfaceid") for n in interfaces(instance)] == [
-        str(p.uuid) for p in ports]
+        str(p.uuid) for p in ports
+    ]
 
 
 def test_another_tenants_network_is_refused_and_nothing_is_made(nb, api, charlie, project_b, run_tasks, launchable):
@@ -102,8 +105,9 @@ def test_without_networks_the_host_default_network_is_kept(api, run_tasks, launc
     assert [nic.get("type") for nic in interfaces(instance)] == (["network"] if instance.host.default_network else [])
 
 
-def test_on_the_libvirt_backend_the_nic_joins_the_libvirt_network(api, alice, project_a, run_tasks, launchable,
-                                                                  monkeypatch):
+def test_on_the_libvirt_backend_the_nic_joins_the_libvirt_network(
+    api, alice, project_a, run_tasks, launchable, monkeypatch
+):
     monkeypatch.setenv("NUBES_OVN_NB", "")
     monkeypatch.delenv("NUBES_NETWORK_BACKEND", raising=False)
     network = make_network(alice, project_a, run_tasks)
@@ -119,8 +123,9 @@ def test_on_the_libvirt_backend_the_nic_joins_the_libvirt_network(api, alice, pr
     assert not Port.objects.exists()
 
 
-def test_the_launch_form_offers_the_projects_networks_and_attaches_them(client, alice, project_a, charlie, project_b,
-                                                                        run_tasks, launchable, monkeypatch):
+def test_the_launch_form_offers_the_projects_networks_and_attaches_them(
+    client, alice, project_a, charlie, project_b, run_tasks, launchable, monkeypatch
+):
     monkeypatch.setenv("NUBES_OVN_NB", "")
     ours = make_network(alice, project_a, run_tasks, name="ours")
     theirs = make_network(charlie, project_b, run_tasks, name="theirs")
@@ -133,10 +138,14 @@ def test_the_launch_form_offers_the_projects_networks_and_attaches_them(client, 
     assert page.status_code == 200
     assert f'value="{ours.pk}"' in page.text and "theirs" not in page.text
     with run_tasks():
-        response = client.post("/compute/instances/launch/", {"name": "form-1", "flavor": flavor.pk,
-                                                              "image": image.pk, "networks": [ours.pk]})
+        response = client.post(
+            "/compute/instances/launch/",
+            {"name": "form-1", "flavor": flavor.pk, "image": image.pk, "networks": [ours.pk]},
+        )
     assert response.status_code == 302, response.text
     assert Port.objects.get(instance__name="form-1").network_id == ours.pk
-    refused = client.post("/compute/instances/launch/", {"name": "form-2", "flavor": flavor.pk,
-                                                         "image": image.pk, "networks": [theirs.pk]})
+    refused = client.post(
+        "/compute/instances/launch/",
+        {"name": "form-2", "flavor": flavor.pk, "image": image.pk, "networks": [theirs.pk]},
+    )
     assert refused.status_code == 400 and not Instance.objects.filter(name="form-2").exists()

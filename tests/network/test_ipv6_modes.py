@@ -1,6 +1,7 @@
 """IPv6 address modes and router advertisements, as Neutron ML2/OVN has them: Neutron's rules
 for ipv6_ra_mode / ipv6_address_mode, EUI-64 addresses for SLAAC, the router port's
 ipv6_ra_configs, and DHCPv6 only where the mode calls for it — checked in a real NB."""
+
 import ipaddress
 
 import pytest
@@ -30,8 +31,9 @@ def alice_network(api, nb, run_tasks):
 
 def make_subnet(api, run_tasks, network, **body):
     with run_tasks():
-        response = api["alice"].post(SUBNETS, {"network": network["id"], "cidr": V6, "gateway_ip": V6_GATEWAY, **body},
-                                     format="json")
+        response = api["alice"].post(
+            SUBNETS, {"network": network["id"], "cidr": V6, "gateway_ip": V6_GATEWAY, **body}, format="json"
+        )
     assert response.status_code == 201, response.json()
     return response.json()
 
@@ -41,8 +43,7 @@ def routed(api, run_tasks, subnet):
     with run_tasks():
         router = api["alice"].post(ROUTERS, {"name": "r6"}, format="json").json()
     with run_tasks():
-        response = api["alice"].post(f"{ROUTERS}{router['id']}/add-interface/", {"subnet": subnet["id"]},
-                                     format="json")
+        response = api["alice"].post(f"{ROUTERS}{router['id']}/add-interface/", {"subnet": subnet["id"]}, format="json")
     assert response.status_code == 202, response.json()
     return router
 
@@ -54,17 +55,20 @@ def make_port(api, run_tasks, network):
     return response.json()
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"cidr": "10.6.0.0/24", "ipv6_ra_mode": "slaac"}, "ipv6_ra_mode"),
-    ({"cidr": "10.6.0.0/24", "ipv6_address_mode": "dhcpv6-stateful"}, "ipv6_address_mode"),
-    ({"ipv6_ra_mode": "slaac", "ipv6_address_mode": "dhcpv6-stateful"}, "ipv6_address_mode"),
-    ({"ipv6_ra_mode": "dhcpv6-stateless", "ipv6_address_mode": "slaac"}, "ipv6_address_mode"),
-    ({"cidr": "fd00:6::/80", "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}, "ipv6_address_mode"),
-    ({"cidr": "fd00:6::/56", "ipv6_ra_mode": "slaac"}, "ipv6_ra_mode"),
-    ({"cidr": "fd00:6::/96", "ipv6_address_mode": "dhcpv6-stateless"}, "ipv6_address_mode"),
-    ({"ipv6_ra_mode": "slaac", "enable_dhcp": False}, "enable_dhcp"),
-    ({"ipv6_ra_mode": "radvd"}, "ipv6_ra_mode"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"cidr": "10.6.0.0/24", "ipv6_ra_mode": "slaac"}, "ipv6_ra_mode"),
+        ({"cidr": "10.6.0.0/24", "ipv6_address_mode": "dhcpv6-stateful"}, "ipv6_address_mode"),
+        ({"ipv6_ra_mode": "slaac", "ipv6_address_mode": "dhcpv6-stateful"}, "ipv6_address_mode"),
+        ({"ipv6_ra_mode": "dhcpv6-stateless", "ipv6_address_mode": "slaac"}, "ipv6_address_mode"),
+        ({"cidr": "fd00:6::/80", "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}, "ipv6_address_mode"),
+        ({"cidr": "fd00:6::/56", "ipv6_ra_mode": "slaac"}, "ipv6_ra_mode"),
+        ({"cidr": "fd00:6::/96", "ipv6_address_mode": "dhcpv6-stateless"}, "ipv6_address_mode"),
+        ({"ipv6_ra_mode": "slaac", "enable_dhcp": False}, "enable_dhcp"),
+        ({"ipv6_ra_mode": "radvd"}, "ipv6_ra_mode"),
+    ],
+)
 def test_bad_mode_combinations_are_field_errors_and_nothing_reaches_ovn(api, alice_network, nb, body, field):
     response = api["alice"].post(SUBNETS, {"network": alice_network["id"], "cidr": V6, **body}, format="json")
     assert response.status_code == 400 and field in response.json(), response.json()
@@ -72,8 +76,15 @@ def test_bad_mode_combinations_are_field_errors_and_nothing_reaches_ovn(api, ali
 
 
 def test_dhcpv6_stateful_may_take_a_prefix_other_than_a_64(api, alice_network, nb, run_tasks):
-    subnet = make_subnet(api, run_tasks, alice_network, cidr="fd00:6::/80", gateway_ip=None,
-                         ipv6_ra_mode="dhcpv6-stateful", ipv6_address_mode="dhcpv6-stateful")
+    subnet = make_subnet(
+        api,
+        run_tasks,
+        alice_network,
+        cidr="fd00:6::/80",
+        gateway_ip=None,
+        ipv6_ra_mode="dhcpv6-stateful",
+        ipv6_address_mode="dhcpv6-stateful",
+    )
     assert subnet["ipv6_ra_mode"] == subnet["ipv6_address_mode"] == "dhcpv6-stateful"
 
 
@@ -91,13 +102,19 @@ def test_dhcp_cannot_be_switched_off_under_a_mode(api, alice_network, nb, run_ta
 
 
 def test_slaac_router_port_advertises_and_ports_get_their_eui64_address_without_dhcpv6(
-        api, alice_network, nb, run_tasks):
+    api, alice_network, nb, run_tasks
+):
     subnet = make_subnet(api, run_tasks, alice_network, ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
     routed(api, run_tasks, subnet)
     [lrp] = nb.rows("Logical_Router_Port")
     assert lrp["networks"] == f"{V6_GATEWAY}/64"
     assert options(lrp, "ipv6_ra_configs") == {
-        "address_mode": "slaac", "send_periodic": "true", "mtu": "1442", "max_interval": "100", "min_interval": "30"}
+        "address_mode": "slaac",
+        "send_periodic": "true",
+        "mtu": "1442",
+        "max_interval": "100",
+        "min_interval": "30",
+    }
     port = make_port(api, run_tasks, alice_network)
     address = port["fixed_ips"][0]["ip_address"]
     assert address == str(ipam.eui64(ipaddress.ip_network(V6), port["mac_address"]))
@@ -107,10 +124,15 @@ def test_slaac_router_port_advertises_and_ports_get_their_eui64_address_without_
     assert nb.rows("DHCP_Options") == []  # DHCPv6 has nothing to say under SLAAC
 
 
-def test_dhcpv6_stateless_advertises_and_dhcpv6_answers_only_other_configuration(
-        api, alice_network, nb, run_tasks):
-    subnet = make_subnet(api, run_tasks, alice_network, ipv6_ra_mode="dhcpv6-stateless",
-                         ipv6_address_mode="dhcpv6-stateless", dns_nameservers=["fd00:6::53"])
+def test_dhcpv6_stateless_advertises_and_dhcpv6_answers_only_other_configuration(api, alice_network, nb, run_tasks):
+    subnet = make_subnet(
+        api,
+        run_tasks,
+        alice_network,
+        ipv6_ra_mode="dhcpv6-stateless",
+        ipv6_address_mode="dhcpv6-stateless",
+        dns_nameservers=["fd00:6::53"],
+    )
     routed(api, run_tasks, subnet)
     assert options(nb.rows("Logical_Router_Port")[0], "ipv6_ra_configs")["address_mode"] == "dhcpv6_stateless"
     [dhcp] = nb.rows("DHCP_Options")
@@ -122,8 +144,9 @@ def test_dhcpv6_stateless_advertises_and_dhcpv6_answers_only_other_configuration
 
 
 def test_dhcpv6_stateful_advertises_and_leases_pool_addresses(api, alice_network, nb, run_tasks):
-    subnet = make_subnet(api, run_tasks, alice_network, ipv6_ra_mode="dhcpv6-stateful",
-                         ipv6_address_mode="dhcpv6-stateful")
+    subnet = make_subnet(
+        api, run_tasks, alice_network, ipv6_ra_mode="dhcpv6-stateful", ipv6_address_mode="dhcpv6-stateful"
+    )
     routed(api, run_tasks, subnet)
     assert options(nb.rows("Logical_Router_Port")[0], "ipv6_ra_configs")["address_mode"] == "dhcpv6_stateful"
     [dhcp] = nb.rows("DHCP_Options")
@@ -149,9 +172,11 @@ def test_the_mtu_advertised_is_the_networks(api, nb, run_tasks):
 
 def test_a_chosen_address_on_a_slaac_subnet_is_refused(api, alice_network, nb, run_tasks):
     subnet = make_subnet(api, run_tasks, alice_network, ipv6_ra_mode="slaac")
-    response = api["alice"].post(PORTS, {"network": alice_network["id"],
-                                         "fixed_ips": [{"subnet": subnet["id"], "ip_address": "fd00:6::99"}]},
-                                 format="json")
+    response = api["alice"].post(
+        PORTS,
+        {"network": alice_network["id"], "fixed_ips": [{"subnet": subnet["id"], "ip_address": "fd00:6::99"}]},
+        format="json",
+    )
     assert response.status_code == 400 and "fixed_ips" in response.json(), response.json()
 
 
@@ -165,14 +190,17 @@ def test_a_subnet_waiting_for_an_outside_router_cannot_join_ours(api, alice_netw
 
 
 def test_eui64_follows_rfc_4291():
-    assert ipam.eui64(ipaddress.ip_network("2001:db8::/64"), "52:54:00:12:34:56") == \
-        ipaddress.ip_address("2001:db8::5054:ff:fe12:3456")
+    assert ipam.eui64(ipaddress.ip_network("2001:db8::/64"), "52:54:00:12:34:56") == ipaddress.ip_address(
+        "2001:db8::5054:ff:fe12:3456"
+    )
 
 
 def test_the_subnet_form_shows_mode_errors_on_the_field(alice, project_a, nb):
     network, _ = services.create_network(alice, project_a, name="n")
-    response = signed_in(alice, project_a).post("/network/subnets/new/", {
-        "network": network.pk, "cidr": "10.0.0.0/24", "enable_dhcp": "on", "ipv6_ra_mode": "slaac"})
+    response = signed_in(alice, project_a).post(
+        "/network/subnets/new/",
+        {"network": network.pk, "cidr": "10.0.0.0/24", "enable_dhcp": "on", "ipv6_ra_mode": "slaac"},
+    )
     assert response.status_code == 400
     assert 'data-error-for="ipv6_ra_mode"' in response.content.decode()
     assert not Subnet.objects.exists()
@@ -181,9 +209,16 @@ def test_the_subnet_form_shows_mode_errors_on_the_field(alice, project_a, nb):
 def test_the_subnet_form_makes_a_slaac_subnet(alice, project_a, nb, run_tasks):
     network, _ = services.create_network(alice, project_a, name="n")
     with run_tasks():
-        response = signed_in(alice, project_a).post("/network/subnets/new/", {
-            "network": network.pk, "cidr": V6, "enable_dhcp": "on", "ipv6_ra_mode": "slaac",
-            "ipv6_address_mode": "slaac"})
+        response = signed_in(alice, project_a).post(
+            "/network/subnets/new/",
+            {
+                "network": network.pk,
+                "cidr": V6,
+                "enable_dhcp": "on",
+                "ipv6_ra_mode": "slaac",
+                "ipv6_address_mode": "slaac",
+            },
+        )
     assert response.status_code == 302
     subnet = Subnet.objects.get()
     assert subnet.ipv6_ra_mode == subnet.ipv6_address_mode == "slaac"

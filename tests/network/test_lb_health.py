@@ -1,6 +1,7 @@
 """Load balancer members show the health OVN's checks found: northd makes a Southbound
 Service_Monitor row per health-checked member and ovn-controller writes its status there;
 beat reads them all in one go."""
+
 import time
 
 import pytest
@@ -16,8 +17,13 @@ ATTEMPTS = 100
 
 
 def monitor(sb, ip, status, port=8080):
-    sb.transact({"op": "insert", "table": "Service_Monitor",
-                 "row": {"ip": ip, "port": port, "protocol": "tcp", "logical_port": f"lsp-{ip}", "status": status}})
+    sb.transact(
+        {
+            "op": "insert",
+            "table": "Service_Monitor",
+            "row": {"ip": ip, "port": port, "protocol": "tcp", "logical_port": f"lsp-{ip}", "status": status},
+        }
+    )
 
 
 def statuses(lb):
@@ -41,8 +47,9 @@ def lb_factory(nb, alice, project_a, run_tasks):
 
     def make(name, **health):
         with run_tasks():
-            lb, _ = services.create_load_balancer(alice, project_a, subnet, name=name, protocol="tcp", port=80,
-                                                  members=MEMBERS, **health)
+            lb, _ = services.create_load_balancer(
+                alice, project_a, subnet, name=name, protocol="tcp", port=80, members=MEMBERS, **health
+            )
         return lb
 
     return make
@@ -54,16 +61,16 @@ def test_members_show_online_and_offline_from_the_service_monitors(sb, lb_factor
     monitor(sb, "10.0.0.21", "error")
     assert refreshed(lb, {"10.0.0.20": "online", "10.0.0.21": "offline"})
     body = client_for(alice).get(f"/api/v1/load-balancers/{lb.pk}/").json()
-    assert {(m["address"], m["status"]) for m in body["members"]} == {("10.0.0.20", "online"),
-                                                                       ("10.0.0.21", "offline")}
+    assert {(m["address"], m["status"]) for m in body["members"]} == {("10.0.0.20", "online"), ("10.0.0.21", "offline")}
 
 
 def test_a_member_that_recovers_goes_back_online(sb, lb_factory):
     lb = lb_factory("web")
     monitor(sb, "10.0.0.20", "offline")
     assert refreshed(lb, {"10.0.0.20": "offline", "10.0.0.21": "no_monitor"})
-    sb.transact({"op": "update", "table": "Service_Monitor", "where": [["ip", "==", "10.0.0.20"]],
-                 "row": {"status": "online"}})
+    sb.transact(
+        {"op": "update", "table": "Service_Monitor", "where": [["ip", "==", "10.0.0.20"]], "row": {"status": "online"}}
+    )
     assert refreshed(lb, {"10.0.0.20": "online", "10.0.0.21": "no_monitor"})
 
 

@@ -1,5 +1,6 @@
 """The embedded default: without OVN, networks are libvirt networks on the simulated hosts,
 and what needs OVN answers with a clear error."""
+
 import pytest
 
 from hypervisor import networks as hv_networks
@@ -37,10 +38,13 @@ def test_a_network_and_port_become_a_libvirt_network_with_a_dhcp_host(host, alic
     assert libvirt_name(network) not in hv_networks.network_names(URI)
 
 
-@pytest.mark.parametrize("verb, args", [
-    ("create_router", {"name": "r"}),
-    ("create_security_group", {"name": "g"}),
-])
+@pytest.mark.parametrize(
+    "verb, args",
+    [
+        ("create_router", {"name": "r"}),
+        ("create_security_group", {"name": "g"}),
+    ],
+)
 def test_what_needs_ovn_is_refused_clearly(host, alice, project_a, verb, args):
     with pytest.raises(ActionError, match="libvirt"):
         getattr(services, verb)(alice, project_a, **args)
@@ -54,5 +58,7 @@ def test_the_demo_gives_each_tenant_an_overlapping_private_network(host, alice, 
 
     with run_tasks():
         demo.seed(io.StringIO())
-    assert sorted(Subnet.objects.values_list("project__name", "cidr")) == [("acme", demo.DEMO_CIDR),
-                                                                          ("globex", demo.DEMO_CIDR)]
+    assert sorted(Subnet.objects.values_list("project__name", "cidr")) == [
+        ("acme", demo.DEMO_CIDR),
+        ("globex", demo.DEMO_CIDR),
+    ]

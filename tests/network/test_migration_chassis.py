@@ -1,6 +1,7 @@
 """The network pre-check of a migration (network registers it in compute.hooks): an instance with
 ports on OVN networks moves only to a host that is an OVN chassis in the Southbound database;
 otherwise compute refuses with the reason and nothing moves. Simulated hosts, a real NB and SB."""
+
 import time
 
 import pytest
@@ -22,10 +23,19 @@ REPLICA_ATTEMPTS = 300
 
 def register_chassis(sb, name, hostname="", encap_ip="10.99.1.9"):
     """What ovn-controller writes when a chassis joins (each with its own tunnel address)."""
-    sb.transact({"op": "insert", "table": "Encap", "uuid-name": "encap",
-                 "row": {"type": "geneve", "ip": encap_ip, "chassis_name": name}},
-                {"op": "insert", "table": "Chassis",
-                 "row": {"name": name, "hostname": hostname, "encaps": ["named-uuid", "encap"]}})
+    sb.transact(
+        {
+            "op": "insert",
+            "table": "Encap",
+            "uuid-name": "encap",
+            "row": {"type": "geneve", "ip": encap_ip, "chassis_name": name},
+        },
+        {
+            "op": "insert",
+            "table": "Chassis",
+            "row": {"name": name, "hostname": hostname, "encaps": ["named-uuid", "encap"]},
+        },
+    )
 
 
 @pytest.fixture
@@ -34,8 +44,7 @@ def ovn_port(nb, alice, project_a, run_tasks, running):
         network, _ = services.create_network(alice, project_a, name="web")
         services.create_subnet(alice, network, cidr="10.0.0.0/24", gateway_ip="10.0.0.1")
     with run_tasks():
-        port, _ = services.create_port(alice, project_a, network, device_owner=DeviceOwner.INSTANCE,
-                                       instance=running)
+        port, _ = services.create_port(alice, project_a, network, device_owner=DeviceOwner.INSTANCE, instance=running)
     return port
 
 
@@ -79,21 +88,20 @@ def test_the_scheduler_skips_hosts_that_are_not_chassis(sb, ovn_port, running, h
         service.start_migration(running, user=admin_user)
 
 
-def test_without_a_southbound_endpoint_it_refuses_with_why(ovn_port, running, hosts, baseline, admin_user,
-                                                           monkeypatch):
+def test_without_a_southbound_endpoint_it_refuses_with_why(ovn_port, running, hosts, baseline, admin_user, monkeypatch):
     monkeypatch.delenv("NUBES_OVN_SB", raising=False)
     refused(running, hosts[1], admin_user, "Southbound endpoint is not configured")
 
 
-def test_an_unreachable_southbound_is_a_refusal_with_the_reason(ovn_port, running, hosts, baseline, admin_user,
-                                                                monkeypatch):
+def test_an_unreachable_southbound_is_a_refusal_with_the_reason(
+    ovn_port, running, hosts, baseline, admin_user, monkeypatch
+):
     monkeypatch.setenv("NUBES_OVN_SB", "tcp:127.0.0.1:1")
     monkeypatch.setenv("NUBES_OVN_TIMEOUT", "0.2")
     refused(running, hosts[1], admin_user, "Cannot check that host-b is an OVN chassis")
 
 
-def test_an_instance_without_ovn_ports_needs_no_chassis(nb, running, hosts, baseline, admin_user, instant,
-                                                        monkeypatch):
+def test_an_instance_without_ovn_ports_needs_no_chassis(nb, running, hosts, baseline, admin_user, instant, monkeypatch):
     monkeypatch.delenv("NUBES_OVN_SB", raising=False)
     op = service.start_migration(running, target_host=hosts[1], user=admin_user, options=COPY)
     assert Migration.objects.get(operation=op).target == hosts[1]
@@ -104,8 +112,9 @@ def port_options(nb, port):
     return dict(row["options"][1])
 
 
-def test_a_live_migration_binds_the_ports_on_both_chassis_until_it_ends(nb, sb, ovn_port, running, hosts,
-                                                                        baseline, admin_user, instant, run_tasks):
+def test_a_live_migration_binds_the_ports_on_both_chassis_until_it_ends(
+    nb, sb, ovn_port, running, hosts, baseline, admin_user, instant, run_tasks
+):
     from compute import hooks
 
     register_chassis(sb, "host-a")

@@ -1,9 +1,11 @@
 """The OVN deployment registered in the portal: `make lab` saves it, `make run` then uses OVN
 without environment variables, and NUBES_OVN_* variables win over it."""
+
 import pytest
 from django.test import Client
 
-from network import backends, services, settings as net_settings
+from network import backends, services
+from network import settings as net_settings
 from network.models import Network, OvnDeployment
 from portal import lab
 from portal.models import AuditEvent
@@ -54,8 +56,7 @@ def test_registering_twice_keeps_one_row(no_ovn_env, admin_user):
     assert OvnDeployment.current().nb_connection == "tcp:10.99.0.9:6641"
 
 
-def test_a_network_is_realised_in_the_registered_northbound(nb, admin_user, alice, project_a, run_tasks,
-                                                            monkeypatch):
+def test_a_network_is_realised_in_the_registered_northbound(nb, admin_user, alice, project_a, run_tasks, monkeypatch):
     monkeypatch.delenv("NUBES_OVN_NB")
     services.update_deployment(admin_user, nb_connection=nb.endpoint)
     with run_tasks():
@@ -67,16 +68,24 @@ def test_a_network_is_realised_in_the_registered_northbound(nb, admin_user, alic
 def test_staff_read_and_change_it_through_the_api(no_ovn_env, admin_user):
     api = client_for(admin_user)
     assert api.get("/api/v1/ovn-deployment/").json()["effective"]["backend"] == "LibvirtBackend"
-    response = api.patch("/api/v1/ovn-deployment/", {"nb_connection": "tcp:127.0.0.1:6641",
-                                                      "gateway_chassis": "a, b"}, format="json")
+    response = api.patch(
+        "/api/v1/ovn-deployment/", {"nb_connection": "tcp:127.0.0.1:6641", "gateway_chassis": "a, b"}, format="json"
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["gateway_chassis"] == "a,b" and body["effective"]["nb_connection"] == "tcp:127.0.0.1:6641"
     assert body["effective"]["from_environment"] == []
 
 
-@pytest.mark.parametrize("field, value", [("nb_connection", "10.0.0.1:6641"), ("sb_connection", "http://x"),
-                                          ("gateway_chassis", "a,a"), ("encap_type", "gre")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("nb_connection", "10.0.0.1:6641"),
+        ("sb_connection", "http://x"),
+        ("gateway_chassis", "a,a"),
+        ("encap_type", "gre"),
+    ],
+)
 def test_a_bad_endpoint_is_a_400_and_nothing_is_saved(no_ovn_env, admin_user, field, value):
     response = client_for(admin_user).patch("/api/v1/ovn-deployment/", {field: value}, format="json")
     assert response.status_code == 400 and field in response.json()
@@ -93,8 +102,15 @@ def test_tenants_may_neither_read_nor_change_it(alice):
 def test_the_staff_page_shows_and_saves_it(no_ovn_env, admin_user, alice):
     page = Client()
     page.force_login(admin_user)
-    response = page.post("/network/ovn/", {"nb_connection": "unix:/run/ovn/ovnnb_db.sock", "sb_connection": "",
-                                           "gateway_chassis": "gw1", "encap_type": "geneve"})
+    response = page.post(
+        "/network/ovn/",
+        {
+            "nb_connection": "unix:/run/ovn/ovnnb_db.sock",
+            "sb_connection": "",
+            "gateway_chassis": "gw1",
+            "encap_type": "geneve",
+        },
+    )
     assert response.status_code == 302
     assert "unix:/run/ovn/ovnnb_db.sock" in page.get("/network/ovn/").content.decode()
     assert page.post("/network/ovn/", {"nb_connection": "nope", "encap_type": "geneve"}).status_code == 400

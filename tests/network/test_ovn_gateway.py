@@ -1,12 +1,24 @@
 """The OVN gateway against a real NB ovsdb-server: rows appear, drift is repaired, the two
 silent ovsdbapp traps are avoided, strangers' rows are left alone."""
+
 import pytest
 
 from network.ovn import nb as ovn
 from network.ovn.errors import OvnRowMissing, OvnUnreachable
 from network.ovn.specs import (
-    AclSpec, DhcpSpec, Endpoint, LoadBalancerSpec, HealthCheckSpec, NatSpec, PortGroupSpec, PortSpec,
-    RouterPortSpec, RouterSpec, RouteSpec, SwitchSpec, marker,
+    AclSpec,
+    DhcpSpec,
+    Endpoint,
+    HealthCheckSpec,
+    LoadBalancerSpec,
+    NatSpec,
+    PortGroupSpec,
+    PortSpec,
+    RouterPortSpec,
+    RouterSpec,
+    RouteSpec,
+    SwitchSpec,
+    marker,
 )
 
 MAC = "fa:16:3e:00:00:05"
@@ -23,10 +35,12 @@ def setlist(cell):
 
 def make_switch_with_port(endpoint):
     ovn.switch_ensure(endpoint, SwitchSpec("ls1", marker("network", 1, 7), {"mtu": "1442"}))
-    ovn.dhcp_options_ensure(endpoint, DhcpSpec("sub1", "10.0.0.0/24", {"router": "10.0.0.1", "lease_time": "3600"},
-                                               marker("subnet", 1, 7)))
-    port = PortSpec("p1", (f"{MAC} 10.0.0.5",), (f"{MAC} 10.0.0.5",), dhcpv4_key="sub1",
-                    external_ids=marker("port", 1, 7))
+    ovn.dhcp_options_ensure(
+        endpoint, DhcpSpec("sub1", "10.0.0.0/24", {"router": "10.0.0.1", "lease_time": "3600"}, marker("subnet", 1, 7))
+    )
+    port = PortSpec(
+        "p1", (f"{MAC} 10.0.0.5",), (f"{MAC} 10.0.0.5",), dhcpv4_key="sub1", external_ids=marker("port", 1, 7)
+    )
     return ovn.ports_ensure(endpoint, "ls1", [port]), port
 
 
@@ -49,8 +63,14 @@ def test_ensuring_twice_changes_nothing(endpoint, nb):
 def test_an_edited_port_is_put_back(endpoint, nb):
     _, port = make_switch_with_port(endpoint)
     [row] = nb.rows("Logical_Switch_Port", name="p1")
-    nb.transact({"op": "update", "table": "Logical_Switch_Port", "where": [["name", "==", "p1"]],
-                 "row": {"port_security": ["set", []]}})
+    nb.transact(
+        {
+            "op": "update",
+            "table": "Logical_Switch_Port",
+            "where": [["name", "==", "p1"]],
+            "row": {"port_security": ["set", []]},
+        }
+    )
     assert ovn.ports_ensure(endpoint, "ls1", [port]) == 1
     assert nb.rows("Logical_Switch_Port", name="p1")[0]["port_security"] == f"{MAC} 10.0.0.5"
 
@@ -78,7 +98,8 @@ def test_port_group_members_are_real_rows_and_acls_follow_the_spec(endpoint, nb)
 
 def test_router_with_ports_routes_and_nat(endpoint, nb):
     spec = RouterSpec(
-        "lr1", (RouterPortSpec("lrp1", "fa:16:3e:00:00:01", ("10.0.0.1/24",), ("chassis-a",), marker("router_port", 1)),),
+        "lr1",
+        (RouterPortSpec("lrp1", "fa:16:3e:00:00:01", ("10.0.0.1/24",), ("chassis-a",), marker("router_port", 1)),),
         (RouteSpec("192.168.5.0/24", "10.0.0.254"),),
         (NatSpec("snat", "172.24.0.10", "10.0.0.0/24"), NatSpec("dnat_and_snat", "172.24.0.11", "10.0.0.5", "p1", MAC)),
         marker("router", 1),
@@ -96,9 +117,16 @@ def test_router_with_ports_routes_and_nat(endpoint, nb):
 
 def test_load_balancer_with_health_check_is_linked_to_its_switch(endpoint, nb):
     ovn.switch_ensure(endpoint, SwitchSpec("ls1", marker("network", 1)))
-    spec = LoadBalancerSpec("lb1", {"10.0.0.10:80": "10.0.0.5:8080,10.0.0.6:8080"}, "tcp",
-                            (HealthCheckSpec("10.0.0.10:80", {"interval": 5}),), {"10.0.0.5": "p1:10.0.0.10"},
-                            ("ls1",), (), marker("load_balancer", 1))
+    spec = LoadBalancerSpec(
+        "lb1",
+        {"10.0.0.10:80": "10.0.0.5:8080,10.0.0.6:8080"},
+        "tcp",
+        (HealthCheckSpec("10.0.0.10:80", {"interval": 5}),),
+        {"10.0.0.5": "p1:10.0.0.10"},
+        ("ls1",),
+        (),
+        marker("load_balancer", 1),
+    )
     ovn.load_balancer_ensure(endpoint, spec)
     [lb] = nb.rows("Load_Balancer", name="lb1")
     assert lb["vips"] == ["map", [["10.0.0.10:80", "10.0.0.5:8080,10.0.0.6:8080"]]]

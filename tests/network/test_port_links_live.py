@@ -1,5 +1,6 @@
 """The Link cell of the ports list and of a router's interfaces follows the ports' status
 events: rows join `network.port.<pk>` and the page listens for the event status.py publishes."""
+
 import pytest
 
 from network import services

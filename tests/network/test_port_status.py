@@ -1,10 +1,11 @@
 """Ports show up/down from OVN: beat reads Logical_Switch_Port.up for all our ports at once,
 updates Port.status and publishes changes to the port's and the network's groups."""
+
 import time
 
 import pytest
 
-from network import services, tasks
+from network import tasks
 from network.models import Port
 from network.services import status as status_service
 from portal import realtime
@@ -15,8 +16,14 @@ POLL_S = 0.02
 
 
 def set_up(nb, port, up):
-    nb.transact({"op": "update", "table": "Logical_Switch_Port", "where": [["name", "==", port.interface_id]],
-                 "row": {"up": up}})
+    nb.transact(
+        {
+            "op": "update",
+            "table": "Logical_Switch_Port",
+            "where": [["name", "==", port.interface_id]],
+            "row": {"up": up},
+        }
+    )
 
 
 @pytest.fixture

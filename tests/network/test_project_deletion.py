@@ -1,4 +1,5 @@
 """A project's default security group goes with the project, port group and all."""
+
 import pytest
 
 from network import backends, services
@@ -9,8 +10,7 @@ from tests.conftest import client_for
 pytestmark = pytest.mark.django_db
 
 
-def test_deleting_a_project_removes_its_default_group_and_its_port_group(nb, admin_user, alice, project_a,
-                                                                         run_tasks):
+def test_deleting_a_project_removes_its_default_group_and_its_port_group(nb, admin_user, alice, project_a, run_tasks):
     with run_tasks():
         network, _ = services.create_network(alice, project_a, name="n")
     with run_tasks():
@@ -29,8 +29,9 @@ def test_deleting_a_project_removes_its_default_group_and_its_port_group(nb, adm
     assert op.status == "succeeded"
 
 
-def test_a_project_with_networks_keeps_its_default_group_when_the_delete_is_refused(nb, admin_user, alice,
-                                                                                     project_a, run_tasks):
+def test_a_project_with_networks_keeps_its_default_group_when_the_delete_is_refused(
+    nb, admin_user, alice, project_a, run_tasks
+):
     with run_tasks():
         services.create_network(alice, project_a, name="n")
     response = client_for(admin_user).delete(f"/api/v1/projects/{project_a.pk}/")

@@ -1,5 +1,6 @@
 """Services + tasks realise the database in a real OVN NB: switches, DHCP, ports, security
 groups, routers with SNAT, floating IPs and load balancers."""
+
 import pytest
 
 from network import services
@@ -22,8 +23,9 @@ def acl_matches(nb):
 def net(nb, alice, project_a, run_tasks):
     with run_tasks():
         network, _ = services.create_network(alice, project_a, name="web")
-        subnet, _ = services.create_subnet(alice, network, cidr="10.0.0.0/24", gateway_ip="10.0.0.1",
-                                           dns_nameservers=["10.0.0.2"])
+        subnet, _ = services.create_subnet(
+            alice, network, cidr="10.0.0.0/24", gateway_ip="10.0.0.1", dns_nameservers=["10.0.0.2"]
+        )
     return network, subnet
 
 
@@ -52,7 +54,9 @@ def test_a_port_gets_an_address_port_security_dhcp_and_the_default_group(nb, net
     assert pg["ports"] == ["uuid", lsp["_uuid"][1]]
     [drop] = nb.rows("Port_Group", name="nubes_drop")
     assert drop["ports"] == ["uuid", lsp["_uuid"][1]]
-    assert f"outport == @{default.port_group_name} && ip4 && ip4.src == ${default.port_group_name}_ip4" in acl_matches(nb)
+    assert f"outport == @{default.port_group_name} && ip4 && ip4.src == ${default.port_group_name}_ip4" in acl_matches(
+        nb
+    )
 
 
 def test_a_rule_change_is_one_acl_on_the_group(nb, net, alice, project_a, run_tasks):
@@ -60,8 +64,15 @@ def test_a_rule_change_is_one_acl_on_the_group(nb, net, alice, project_a, run_ta
     with run_tasks():
         services.create_port(alice, project_a, network)
         group = SecurityGroup.objects.get(project=project_a, is_default=True)
-        rule, _ = services.create_rule(alice, group, direction="ingress", protocol="tcp", port_range_min=22,
-                                       port_range_max=22, remote_cidr="192.168.0.0/16")
+        rule, _ = services.create_rule(
+            alice,
+            group,
+            direction="ingress",
+            protocol="tcp",
+            port_range_min=22,
+            port_range_max=22,
+            remote_cidr="192.168.0.0/16",
+        )
     expected = f"outport == @{group.port_group_name} && ip4 && ip4.src == 192.168.0.0/16 && tcp && tcp.dst == 22"
     assert expected in acl_matches(nb)
     with run_tasks():
@@ -72,8 +83,9 @@ def test_a_rule_change_is_one_acl_on_the_group(nb, net, alice, project_a, run_ta
 def test_router_with_gateway_interface_snat_and_a_floating_ip(nb, net, alice, admin_user, project_a, run_tasks):
     network, subnet = net
     with run_tasks():
-        public, _ = services.create_network(admin_user, project_a, name="public", segment_type="flat",
-                                            physical_network="physnet1", external=True)
+        public, _ = services.create_network(
+            admin_user, project_a, name="public", segment_type="flat", physical_network="physnet1", external=True
+        )
         services.create_subnet(admin_user, public, cidr="172.24.4.0/24", gateway_ip="172.24.4.1")
         router, _ = services.create_router(alice, project_a, name="r1", external_network=public)
     with run_tasks():  # one operation at a time per router
@@ -87,8 +99,11 @@ def test_router_with_gateway_interface_snat_and_a_floating_ip(nb, net, alice, ad
     assert ("dnat_and_snat", port.ip_allocations.get().address) in nats
     lrps = {p["name"]: p for p in nb.rows("Logical_Router_Port")}
     assert lrps[f"nubes-lrp-{router.interfaces.get().port.uuid}"]["networks"] == "10.0.0.1/24"
-    [peer] = [p for p in nb.rows("Logical_Switch_Port") if p["type"] == "router" and
-              dict(p["options"][1])["router-port"].startswith("nubes-lrp-gw")]
+    [peer] = [
+        p
+        for p in nb.rows("Logical_Switch_Port")
+        if p["type"] == "router" and dict(p["options"][1])["router-port"].startswith("nubes-lrp-gw")
+    ]
     [localnet] = nb.rows("Logical_Switch_Port", type="localnet")
     assert dict(localnet["options"][1]) == {"network_name": "physnet1"}
     with run_tasks():
@@ -99,9 +114,15 @@ def test_router_with_gateway_interface_snat_and_a_floating_ip(nb, net, alice, ad
 def test_a_load_balancer_spreads_a_vip_over_members(nb, net, alice, project_a, run_tasks):
     network, subnet = net
     with run_tasks():
-        lb, _ = services.create_load_balancer(alice, project_a, subnet, name="web", protocol="tcp", port=80,
-                                              members=[{"address": "10.0.0.20", "port": 8080},
-                                                       {"address": "10.0.0.21", "port": 8080}])
+        lb, _ = services.create_load_balancer(
+            alice,
+            project_a,
+            subnet,
+            name="web",
+            protocol="tcp",
+            port=80,
+            members=[{"address": "10.0.0.20", "port": 8080}, {"address": "10.0.0.21", "port": 8080}],
+        )
     [row] = nb.rows("Load_Balancer", name=lb.lb_name)
     assert dict(row["vips"][1]) == {f"{lb.vip}:80": "10.0.0.20:8080,10.0.0.21:8080"}
     assert nb.rows("Load_Balancer_Health_Check")
@@ -114,8 +135,9 @@ def test_health_checks_probe_from_an_address_of_their_own_not_the_vip(nb, net, a
         port, _ = services.create_port(alice, project_a, network)
     member = port.ip_allocations.get().address
     with run_tasks():
-        lb, _ = services.create_load_balancer(alice, project_a, subnet, name="web", protocol="tcp", port=80,
-                                              members=[{"address": member, "port": 8080}])
+        lb, _ = services.create_load_balancer(
+            alice, project_a, subnet, name="web", protocol="tcp", port=80, members=[{"address": member, "port": 8080}]
+        )
     assert lb.monitor_address not in (None, lb.vip, member)
     [row] = nb.rows("Load_Balancer", name=lb.lb_name)
     assert dict(row["ip_port_mappings"][1]) == {member: f"{port.interface_id}:{lb.monitor_address}"}
@@ -134,8 +156,12 @@ def test_health_checks_probe_from_an_address_of_their_own_not_the_vip(nb, net, a
 
 
 def _arp_proxy(nb, router):
-    [peer] = [p for p in nb.rows("Logical_Switch_Port") if p["type"] == "router" and
-              dict(p["options"][1])["router-port"] == f"nubes-lrp-{router.interfaces.get().port.uuid}"]
+    [peer] = [
+        p
+        for p in nb.rows("Logical_Switch_Port")
+        if p["type"] == "router"
+        and dict(p["options"][1])["router-port"] == f"nubes-lrp-{router.interfaces.get().port.uuid}"
+    ]
     return dict(peer["options"][1]).get("arp_proxy")
 
 
@@ -147,8 +173,15 @@ def test_the_router_port_on_a_vip_subnet_answers_arp_for_the_vip(nb, net, alice,
         services.add_interface(alice, router, subnet)
     assert _arp_proxy(nb, router) is None
     with run_tasks():
-        lb, _ = services.create_load_balancer(alice, project_a, subnet, name="web", protocol="tcp", port=80,
-                                              members=[{"address": "10.0.0.20", "port": 8080}])
+        lb, _ = services.create_load_balancer(
+            alice,
+            project_a,
+            subnet,
+            name="web",
+            protocol="tcp",
+            port=80,
+            members=[{"address": "10.0.0.20", "port": 8080}],
+        )
     assert _arp_proxy(nb, router) == lb.vip
     with run_tasks():
         services.delete_load_balancer(alice, lb)

@@ -1,14 +1,15 @@
 """The sync makes NB match the database again: rows deleted or edited behind our back come
 back, orphans we made are reported (and only ours), and an NB outage fails the Operation
 while the database keeps the intended state until the sync realises it."""
+
 import pytest
 
 from network import services
+from network.backends.ovn import endpoint
 from network.choices import State
 from network.models import Network
 from network.ovn import nb as ovn
 from network.ovn.specs import SwitchSpec, marker
-from network.backends.ovn import endpoint
 from portal.models import Operation
 
 pytestmark = pytest.mark.django_db
@@ -74,8 +75,14 @@ def test_a_delete_during_an_outage_is_finished_by_the_sync(nb, port, alice, run_
 
 
 def test_the_sync_reads_port_up_state(nb, port, run_tasks):
-    nb.transact({"op": "update", "table": "Logical_Switch_Port", "where": [["name", "==", port.interface_id]],
-                 "row": {"up": True}})
+    nb.transact(
+        {
+            "op": "update",
+            "table": "Logical_Switch_Port",
+            "where": [["name", "==", port.interface_id]],
+            "row": {"up": True},
+        }
+    )
     sync(run_tasks)
     port.refresh_from_db()
     assert port.status == "up"
@@ -84,16 +91,23 @@ def test_the_sync_reads_port_up_state(nb, port, run_tasks):
 def test_router_advertisements_edited_behind_our_back_are_put_back(nb, alice, project_a, run_tasks):
     with run_tasks():
         network, _ = services.create_network(alice, project_a, name="v6")
-        subnet, _ = services.create_subnet(alice, network, cidr="fd00:7::/64", gateway_ip="fd00:7::1",
-                                           ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+        subnet, _ = services.create_subnet(
+            alice, network, cidr="fd00:7::/64", gateway_ip="fd00:7::1", ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
+        )
         router, _ = services.create_router(alice, project_a, name="r6")
     with run_tasks():
         services.add_interface(alice, router, subnet)
     [lrp] = nb.rows("Logical_Router_Port")
     wanted = dict(lrp["ipv6_ra_configs"][1])
     assert wanted["address_mode"] == "slaac"
-    nb.transact({"op": "update", "table": "Logical_Router_Port", "where": [],
-                 "row": {"ipv6_ra_configs": ["map", [["address_mode", "dhcpv6_stateful"], ["send_periodic", "false"]]]}})
+    nb.transact(
+        {
+            "op": "update",
+            "table": "Logical_Router_Port",
+            "where": [],
+            "row": {"ipv6_ra_configs": ["map", [["address_mode", "dhcpv6_stateful"], ["send_periodic", "false"]]]},
+        }
+    )
     op = sync(run_tasks)
     assert dict(nb.rows("Logical_Router_Port")[0]["ipv6_ra_configs"][1]) == wanted
     assert op.detail["repaired"] >= 1

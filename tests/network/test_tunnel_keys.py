@@ -1,5 +1,6 @@
 """Tunnel keys come from the Northbound's keys too, so two portals (or test sessions) on one
 NB never hand out the same key."""
+
 import pytest
 
 from network import services
@@ -11,8 +12,13 @@ STRANGER_KEY = 4242
 
 def stranger_switch(nb, name, key):
     """A logical switch another portal made, asking for `key`."""
-    nb.transact({"op": "insert", "table": "Logical_Switch",
-                 "row": {"name": name, "other_config": ["map", [["requested-tnl-key", str(key)]]]}})
+    nb.transact(
+        {
+            "op": "insert",
+            "table": "Logical_Switch",
+            "row": {"name": name, "other_config": ["map", [["requested-tnl-key", str(key)]]]},
+        }
+    )
 
 
 def tunnel_key_of(nb, network):

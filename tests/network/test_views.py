@@ -1,4 +1,5 @@
 """The network pages: lists, create forms with field errors, the topology drawing."""
+
 import pytest
 from django.test import Client
 
@@ -7,8 +8,19 @@ from network.models import Network, Subnet
 from tests.network.conftest import signed_in
 
 
-@pytest.mark.parametrize("slug", ["networks", "subnets", "ports", "security-groups", "security-group-rules",
-                                  "routers", "floating-ips", "load-balancers"])
+@pytest.mark.parametrize(
+    "slug",
+    [
+        "networks",
+        "subnets",
+        "ports",
+        "security-groups",
+        "security-group-rules",
+        "routers",
+        "floating-ips",
+        "load-balancers",
+    ],
+)
 def test_every_list_and_create_page_renders(browser, slug, db):
     assert browser.get(f"/network/{slug}/").status_code == 200
     assert browser.get(f"/network/{slug}/new/").status_code == 200
@@ -34,8 +46,9 @@ def test_a_bad_cidr_comes_back_as_a_field_error(browser, nb, alice, project_a):
     assert not Subnet.objects.exists()
 
 
-def test_the_topology_shows_networks_routers_ports_and_floating_ips(browser, nb, alice, admin_user, project_a,
-                                                                    run_tasks):
+def test_the_topology_shows_networks_routers_ports_and_floating_ips(
+    browser, nb, alice, admin_user, project_a, run_tasks
+):
     with run_tasks():
         network, _ = services.create_network(alice, project_a, name="backend-net")
         subnet, _ = services.create_subnet(alice, network, cidr="10.0.0.0/24", gateway_ip="10.0.0.1")

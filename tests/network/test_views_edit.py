@@ -1,6 +1,7 @@
 """The edit forms of networks, subnets and security groups (ports and load balancers have files
 of their own): they change what the API lets a tenant PATCH, through the services; refusals are
 field errors and change nothing."""
+
 import pytest
 
 from network import services
@@ -28,8 +29,9 @@ def test_the_edit_form_starts_from_the_objects_values(browser, net):
 def test_renaming_a_network_goes_through_the_service_to_ovn(browser, net, nb, run_tasks):
     network, _, _ = net
     with run_tasks():
-        response = browser.post(f"/network/networks/{network.pk}/edit/", {"name": "frontend", "description": "x",
-                                                                         "mtu": "1400"})
+        response = browser.post(
+            f"/network/networks/{network.pk}/edit/", {"name": "frontend", "description": "x", "mtu": "1400"}
+        )
     assert response.status_code == 302
     network.refresh_from_db()
     assert (network.name, network.description, network.mtu) == ("frontend", "x", 1400)
@@ -50,8 +52,10 @@ def test_an_mtu_the_overlay_cannot_carry_is_a_field_error_and_changes_nothing(br
 def test_editing_a_subnets_dns_and_dhcp(browser, net, nb, run_tasks):
     _, subnet, _ = net
     with run_tasks():
-        response = browser.post(f"/network/subnets/{subnet.pk}/edit/", {
-            "name": "s1", "gateway_ip": "10.0.0.1", "dns_nameservers": "9.9.9.9, 1.1.1.1"})
+        response = browser.post(
+            f"/network/subnets/{subnet.pk}/edit/",
+            {"name": "s1", "gateway_ip": "10.0.0.1", "dns_nameservers": "9.9.9.9, 1.1.1.1"},
+        )
     assert response.status_code == 302
     subnet.refresh_from_db()
     assert (subnet.name, subnet.dns_nameservers, subnet.enable_dhcp) == ("s1", ["9.9.9.9", "1.1.1.1"], False)
@@ -59,8 +63,7 @@ def test_editing_a_subnets_dns_and_dhcp(browser, net, nb, run_tasks):
 
 def test_a_gateway_outside_the_subnet_is_a_field_error(browser, net):
     _, subnet, _ = net
-    response = browser.post(f"/network/subnets/{subnet.pk}/edit/", {"gateway_ip": "192.168.1.1",
-                                                                    "enable_dhcp": "on"})
+    response = browser.post(f"/network/subnets/{subnet.pk}/edit/", {"gateway_ip": "192.168.1.1", "enable_dhcp": "on"})
     assert response.status_code == 400 and 'data-error-for="gateway_ip"' in response.content.decode()
     assert Subnet.objects.get(pk=subnet.pk).gateway_ip == "10.0.0.1"
 
@@ -76,8 +79,9 @@ def test_renaming_a_security_group(browser, net, run_tasks):
 def test_resources_without_an_edit_form_have_no_edit_page(browser, net, alice, run_tasks):
     _, _, group = net
     with run_tasks():
-        rule, _ = services.create_rule(alice, group, direction="ingress", ethertype="IPv4", protocol="tcp",
-                                       port_range_min=22, port_range_max=22)
+        rule, _ = services.create_rule(
+            alice, group, direction="ingress", ethertype="IPv4", protocol="tcp", port_range_min=22, port_range_max=22
+        )
     assert browser.get(f"/network/security-group-rules/{rule.pk}/edit/").status_code == 404
     page = browser.get("/network/security-group-rules/").content.decode()
     assert f'data-delete="{rule.pk}"' in page and 'data-edit="' not in page
@@ -86,8 +90,11 @@ def test_resources_without_an_edit_form_have_no_edit_page(browser, net, alice, r
 def test_another_tenant_gets_404_and_a_reader_403(net, bob, charlie, project_a, project_b):
     network, subnet, group = net
     outsider, reader = signed_in(charlie, project_b), signed_in(bob, project_a)
-    for url in (f"/network/networks/{network.pk}/edit/", f"/network/subnets/{subnet.pk}/edit/",
-                f"/network/security-groups/{group.pk}/edit/"):
+    for url in (
+        f"/network/networks/{network.pk}/edit/",
+        f"/network/subnets/{subnet.pk}/edit/",
+        f"/network/security-groups/{group.pk}/edit/",
+    ):
         assert outsider.get(url).status_code == 404
         assert outsider.post(url, {"name": "mine"}).status_code == 404
         assert reader.get(url).status_code == 403

@@ -1,5 +1,6 @@
 """The router and floating IP pages: interfaces and gateway, association, against a real OVN
 NB; another tenant's objects are 404s or invalid choices, readers see but cannot change."""
+
 from types import SimpleNamespace
 
 import pytest

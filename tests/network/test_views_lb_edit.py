@@ -1,5 +1,6 @@
 """Load balancer members (address:port, one per line) and health-check settings in the create
 and edit forms, through the services to a real OVN NB; refusals change nothing."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -19,8 +20,9 @@ def web(nb, alice, project_a, run_tasks):
         network, _ = services.create_network(alice, project_a, name="web")
         subnet, _ = services.create_subnet(alice, network, cidr="10.0.0.0/24", gateway_ip="10.0.0.1")
     with run_tasks():
-        lb, _ = services.create_load_balancer(alice, project_a, subnet, name="front", protocol="tcp", port=80,
-                                              members=MEMBERS)
+        lb, _ = services.create_load_balancer(
+            alice, project_a, subnet, name="front", protocol="tcp", port=80, members=MEMBERS
+        )
     return SimpleNamespace(subnet=subnet, lb=lb, url=f"/network/load-balancers/{lb.pk}/edit/")
 
 
@@ -34,8 +36,18 @@ def ovn_backends(nb, lb):
 
 
 def edit(client, url, **fields):
-    return client.post(url, {"name": "front", "protocol": "tcp", "port": "80", "members": "10.0.0.20:8080",
-                             "health_check": "on", **HEALTH, **fields})
+    return client.post(
+        url,
+        {
+            "name": "front",
+            "protocol": "tcp",
+            "port": "80",
+            "members": "10.0.0.20:8080",
+            "health_check": "on",
+            **HEALTH,
+            **fields,
+        },
+    )
 
 
 def test_the_edit_form_shows_members_one_per_line(browser, web):
@@ -46,8 +58,9 @@ def test_the_edit_form_shows_members_one_per_line(browser, web):
 
 def test_members_and_health_checks_are_changed_in_ovn(browser, web, nb, run_tasks):
     with run_tasks():
-        response = edit(browser, web.url, members="10.0.0.30:8080\n\n10.0.0.31:9090", hc_interval="7",
-                        hc_failure_count="5")
+        response = edit(
+            browser, web.url, members="10.0.0.30:8080\n\n10.0.0.31:9090", hc_interval="7", hc_failure_count="5"
+        )
     assert response.status_code == 302
     assert members_of(web.lb) == [("10.0.0.30", 8080), ("10.0.0.31", 9090)]
     assert ovn_backends(nb, web.lb) == {f"{web.lb.vip}:80": "10.0.0.30:8080,10.0.0.31:9090"}
@@ -64,14 +77,17 @@ def test_turning_health_checks_off_gives_the_monitor_address_back(browser, web, 
     assert nb.rows("Load_Balancer_Health_Check") == []
 
 
-@pytest.mark.parametrize("fields, field, says", [
-    ({"members": "10.0.0.30:8080\n10.0.0.31"}, "members", "Line 2: &#x27;10.0.0.31&#x27;"),
-    ({"members": "192.168.9.9:8080"}, "members", "is in none of the project&#x27;s subnets"),
-    ({"members": "10.0.0.30:70000"}, "members", "The member 10.0.0.30:70000"),
-    ({"members": "10.0.0.30:8080\n10.0.0.30:8080"}, "members", "10.0.0.30:8080 is listed twice"),
-    ({"hc_interval": "0"}, "hc_interval", ""),
-    ({"port": "0"}, "port", ""),
-])
+@pytest.mark.parametrize(
+    "fields, field, says",
+    [
+        ({"members": "10.0.0.30:8080\n10.0.0.31"}, "members", "Line 2: &#x27;10.0.0.31&#x27;"),
+        ({"members": "192.168.9.9:8080"}, "members", "is in none of the project&#x27;s subnets"),
+        ({"members": "10.0.0.30:70000"}, "members", "The member 10.0.0.30:70000"),
+        ({"members": "10.0.0.30:8080\n10.0.0.30:8080"}, "members", "10.0.0.30:8080 is listed twice"),
+        ({"hc_interval": "0"}, "hc_interval", ""),
+        ({"port": "0"}, "port", ""),
+    ],
+)
 def test_bad_input_is_a_field_error_and_changes_nothing(browser, web, nb, fields, field, says):
     response = edit(browser, web.url, name="renamed", **fields)
     page = response.content.decode()
@@ -84,22 +100,31 @@ def test_bad_input_is_a_field_error_and_changes_nothing(browser, web, nb, fields
 
 def test_the_create_form_takes_members_and_health_settings(browser, web, nb, run_tasks):
     with run_tasks():
-        response = browser.post("/network/load-balancers/new/", {
-            "name": "api", "subnet": web.subnet.pk, "protocol": "tcp", "port": "443",
-            "members": "10.0.0.40:8443\n10.0.0.41:8443", **HEALTH, "hc_timeout": "9"})
+        response = browser.post(
+            "/network/load-balancers/new/",
+            {
+                "name": "api",
+                "subnet": web.subnet.pk,
+                "protocol": "tcp",
+                "port": "443",
+                "members": "10.0.0.40:8443\n10.0.0.41:8443",
+                **HEALTH,
+                "hc_timeout": "9",
+            },
+        )
     assert response.status_code == 302
     lb = LoadBalancer.objects.get(name="api")
     assert (lb.health_check, lb.hc_timeout, lb.monitor_address) == (False, 9, None)
     assert ovn_backends(nb, lb) == {f"{lb.vip}:443": "10.0.0.40:8443,10.0.0.41:8443"}
 
 
-def test_another_projects_subnet_is_no_choice_and_its_load_balancer_a_404(browser, web, charlie, project_b,
-                                                                          run_tasks):
+def test_another_projects_subnet_is_no_choice_and_its_load_balancer_a_404(browser, web, charlie, project_b, run_tasks):
     with run_tasks():
         network, _ = services.create_network(charlie, project_b, name="theirs")
         theirs, _ = services.create_subnet(charlie, network, cidr="10.0.0.0/24", gateway_ip="10.0.0.1")
-    response = browser.post("/network/load-balancers/new/", {"name": "x", "subnet": theirs.pk, "protocol": "tcp",
-                                                             "port": "80", **HEALTH})
+    response = browser.post(
+        "/network/load-balancers/new/", {"name": "x", "subnet": theirs.pk, "protocol": "tcp", "port": "80", **HEALTH}
+    )
     assert response.status_code == 400 and 'data-error-for="subnet"' in response.content.decode()
     assert LoadBalancer.objects.count() == 1
     outsider = signed_in(charlie, project_b)
@@ -112,6 +137,11 @@ def test_a_reader_cannot_create_or_edit_load_balancers(web, bob, project_a):
     reader = signed_in(bob, project_a)
     assert reader.get("/network/load-balancers/").status_code == 200
     assert edit(reader, web.url, name="mine", members="").status_code == 403
-    assert reader.post("/network/load-balancers/new/", {"name": "x", "subnet": web.subnet.pk, "protocol": "tcp",
-                                                        "port": "80", **HEALTH}).status_code == 403
+    assert (
+        reader.post(
+            "/network/load-balancers/new/",
+            {"name": "x", "subnet": web.subnet.pk, "protocol": "tcp", "port": "80", **HEALTH},
+        ).status_code
+        == 403
+    )
     assert LoadBalancer.objects.get().name == "front" and len(members_of(web.lb)) == 2

@@ -1,5 +1,6 @@
 """The port edit form: name, admin state, port security and the project's security groups,
 through update_port to a real OVN NB; another project's groups are no choice."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -18,8 +19,9 @@ def mine(nb, alice, project_a, run_tasks):
         web_group, _ = services.create_security_group(alice, project_a, name="web-in")
     with run_tasks():
         port, _ = services.create_port(alice, project_a, network, name="db")
-    return SimpleNamespace(port=port, default=port.security_groups.get(), web_group=web_group,
-                           url=f"/network/ports/{port.pk}/edit/")
+    return SimpleNamespace(
+        port=port, default=port.security_groups.get(), web_group=web_group, url=f"/network/ports/{port.pk}/edit/"
+    )
 
 
 @pytest.fixture
@@ -53,8 +55,9 @@ def test_the_form_offers_only_the_projects_groups(browser, mine, their_group):
 
 def test_editing_a_port_reaches_ovn(browser, mine, nb, run_tasks):
     with run_tasks():
-        response = browser.post(mine.url, {"name": "db-1", "port_security": "on",
-                                           "security_groups": [mine.web_group.pk]})
+        response = browser.post(
+            mine.url, {"name": "db-1", "port_security": "on", "security_groups": [mine.web_group.pk]}
+        )
     assert response.status_code == 302
     port = Port.objects.get(pk=mine.port.pk)
     assert (port.name, port.admin_state_up, port.port_security) == ("db-1", False, True)
@@ -73,10 +76,13 @@ def test_turning_port_security_off_drops_the_address_check(browser, mine, nb, ru
     assert lsp["port_security"] == ["set", []] and lsp["enabled"] is True
 
 
-@pytest.mark.parametrize("fields, field", [
-    ({"name": "x" * 64}, "name"),
-    ({"security_groups": ["999999"]}, "security_groups"),
-])
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"name": "x" * 64}, "name"),
+        ({"security_groups": ["999999"]}, "security_groups"),
+    ],
+)
 def test_bad_input_is_a_field_error_and_changes_nothing(browser, mine, fields, field):
     response = browser.post(mine.url, {"name": "renamed", "port_security": "on", **fields})
     assert response.status_code == 400 and f'data-error-for="{field}"' in response.content.decode()

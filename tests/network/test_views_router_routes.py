@@ -1,5 +1,6 @@
 """Static routes and the SNAT switch on the router page, through update_router to a real OVN
 NB; bad routes are field errors that leave the router as it was."""
+
 from types import SimpleNamespace
 
 import pytest
@@ -45,16 +46,18 @@ def test_a_static_route_is_added_and_removed_from_the_router_page(browser, edge,
     assert routes_of(edge.router) == [] and static_routes(nb, "192.168.5.0/24") == []
 
 
-@pytest.mark.parametrize("route, field, says", [
-    ("192.168.5.0/24 10.0.0.254", "route", "is not destination via nexthop"),
-    ("192.168.5.1/24 via 10.0.0.254", "route", "is not destination via nexthop"),
-    ("fd00:5::/64 via 10.0.0.254", None, "needs a next hop of the same IP version"),
-    ("192.168.6.0/24 via 10.0.0.253", None, "is already there"),
-])
+@pytest.mark.parametrize(
+    "route, field, says",
+    [
+        ("192.168.5.0/24 10.0.0.254", "route", "is not destination via nexthop"),
+        ("192.168.5.1/24 via 10.0.0.254", "route", "is not destination via nexthop"),
+        ("fd00:5::/64 via 10.0.0.254", None, "needs a next hop of the same IP version"),
+        ("192.168.6.0/24 via 10.0.0.253", None, "is already there"),
+    ],
+)
 def test_a_bad_route_is_an_error_and_leaves_the_routes(browser, edge, alice, nb, run_tasks, route, field, says):
     with run_tasks():
-        services.update_router(alice, edge.router, routes=[{"destination": "192.168.6.0/24",
-                                                            "nexthop": "10.0.0.253"}])
+        services.update_router(alice, edge.router, routes=[{"destination": "192.168.6.0/24", "nexthop": "10.0.0.253"}])
     response = browser.post(edge.url + "add-route/", {"route": route})
     page = response.content.decode()
     assert response.status_code == 400 and says in page

@@ -1,4 +1,5 @@
 """Schema, docs, health, and the bad-input classes every endpoint shares."""
+
 from portal.models import ApiToken, Project
 
 

@@ -1,6 +1,7 @@
 """The embedded default's channel layer: a publish from a worker thread (realtime.publish runs
 group_send on a throwaway event loop of its own) reaches a consumer waiting on the server's
 loop in another thread at once, as it does when both sides share one loop."""
+
 import asyncio
 import threading
 import time

@@ -1,4 +1,5 @@
 """The permission matrix for the platform's own project-owned resources."""
+
 from portal import operations
 from portal.audit import record
 from portal.models import Operation

@@ -1,5 +1,6 @@
 """Deleting a project that owns resources is refused with what it owns, per kind, in the API
 and the Django admin; only cloud admins purge."""
+
 import pytest
 
 from compute.models import KeyPair
@@ -73,8 +74,9 @@ def test_the_admin_purge_action_starts_an_operation(admin_user, owning, run_task
     client = client_for(None)
     client.force_login(admin_user)
     with run_tasks():
-        response = client.post("/admin/portal/project/", {"action": "purge", "_selected_action": [owning.pk]},
-                               follow=True)
+        response = client.post(
+            "/admin/portal/project/", {"action": "purge", "_selected_action": [owning.pk]}, follow=True
+        )
     assert "purge started" in response.content.decode()
     assert Operation.objects.get(kind="project.purge").status == "succeeded"
     assert not Project.objects.filter(pk=owning.pk).exists()

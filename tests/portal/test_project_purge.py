@@ -1,6 +1,7 @@
 """A purge on simulated hosts with the embedded network backend: the instance's domain, the
 networks and the volume leave libvirt, then the project goes; a failing step fails the
 Operation with the reason and leaves the rest for a retry."""
+
 import pytest
 
 import hypervisor as hv

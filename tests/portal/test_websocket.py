@@ -1,5 +1,6 @@
 """Websocket auth: anonymous and other-tenant subscriptions are refused; an operation's
 progress reaches a subscribed member through the publish helper."""
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator

@@ -5,6 +5,7 @@ instances placed on them as rows, and a stand-in for compute's migration contrac
 and `restart_on`): each call makes an Operation whose task moves the instance row, so the
 scheduler's own flow (approve -> operations -> finalize -> measured imbalance) runs for real.
 """
+
 from pathlib import Path
 
 import pytest
@@ -66,12 +67,22 @@ def make_instance(project_a, image):
     def make(host, name, ram_gb=16, state=InstanceState.ACTIVE, ha_priority=2, vcpus=2, project=None):
         key = (vcpus, ram_gb)
         if key not in flavors:
-            flavors[key] = Flavor.objects.create(name=f"f{vcpus}x{ram_gb}", vcpus=vcpus, ram_mb=ram_gb * GIB_MB,
-                                                 disk_gb=10)
+            flavors[key] = Flavor.objects.create(
+                name=f"f{vcpus}x{ram_gb}", vcpus=vcpus, ram_mb=ram_gb * GIB_MB, disk_gb=10
+            )
         flavor = flavors[key]
-        return Instance.objects.create(project=project or project_a, name=name, flavor=flavor, image=image,
-                                       host=host, vcpus=vcpus, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb,
-                                       state=state, ha_priority=ha_priority)
+        return Instance.objects.create(
+            project=project or project_a,
+            name=name,
+            flavor=flavor,
+            image=image,
+            host=host,
+            vcpus=vcpus,
+            ram_mb=flavor.ram_mb,
+            disk_gb=flavor.disk_gb,
+            state=state,
+            ha_priority=ha_priority,
+        )
 
     return make
 
@@ -116,7 +127,8 @@ def fake_migrations(monkeypatch):
 @pytest.fixture
 def busy_with_c_in_standby(hosts, make_instance, admin_user, run_tasks):
     """host-c put in standby through DPM's power path, then host-a and host-b nearly filled."""
-    from scheduler import choices as c, services
+    from scheduler import choices as c
+    from scheduler import services
 
     host_a, host_b, host_c = hosts
     with run_tasks():

@@ -1,11 +1,13 @@
 """Admission control: a start or create that would eat the failover capacity is refused,
 with the reason; shut-off instances claim nothing."""
+
 import pytest
 
 from compute.choices import InstanceState
 from compute.models import Flavor
 from portal.errors import ActionError
-from scheduler import choices as c, services
+from scheduler import choices as c
+from scheduler import services
 
 
 @pytest.fixture

@@ -1,10 +1,12 @@
 """DPM: a quiet cluster evacuates a host and puts it in standby through its power driver;
 a busy one wakes a standby host."""
+
 import pytest
 
 from compute.choices import HostState
 from compute.models import Instance
-from scheduler import choices as c, services
+from scheduler import choices as c
+from scheduler import services
 from scheduler.power import PowerStatus, simulated
 
 RS = c.RecommendationState
@@ -16,9 +18,9 @@ def dpm_on(cluster):
     return cluster
 
 
-def test_a_quiet_cluster_puts_a_host_in_standby_through_the_simulated_driver(dpm_on, hosts, make_instance,
-                                                                             admin_user, fake_migrations,
-                                                                             run_tasks):
+def test_a_quiet_cluster_puts_a_host_in_standby_through_the_simulated_driver(
+    dpm_on, hosts, make_instance, admin_user, fake_migrations, run_tasks
+):
     make_instance(hosts[0], "a1", ram_gb=4)
     make_instance(hosts[2], "c1", ram_gb=2)
     rec = services.run_dpm(dpm_on).recommendation

@@ -1,12 +1,14 @@
 """DRS recommendations as records: proposed, approved, applied with the imbalance measured
 after; superseded, expired and rejected ones start nothing."""
+
 from datetime import timedelta
 
 import pytest
 
 from compute.models import Instance
 from portal.errors import Conflict
-from scheduler import choices as c, services
+from scheduler import choices as c
+from scheduler import services
 from scheduler.models import Recommendation
 
 RS = c.RecommendationState
@@ -29,8 +31,9 @@ def test_a_run_proposes_moves_with_their_expected_benefit(cluster, imbalanced):
     assert rec.imbalance_after is None  # nothing measured before it is applied
 
 
-def test_approving_applies_the_moves_and_measures_the_imbalance_after(cluster, imbalanced, admin_user,
-                                                                     fake_migrations, run_tasks):
+def test_approving_applies_the_moves_and_measures_the_imbalance_after(
+    cluster, imbalanced, admin_user, fake_migrations, run_tasks
+):
     rec = services.run_drs(cluster).recommendation
     with run_tasks():
         services.approve(admin_user, rec)
@@ -45,8 +48,9 @@ def test_approving_applies_the_moves_and_measures_the_imbalance_after(cluster, i
     assert rec.imbalance_after < rec.imbalance_before
 
 
-def test_a_failed_migration_fails_the_recommendation_with_its_reason(cluster, imbalanced, admin_user,
-                                                                    fake_migrations, run_tasks):
+def test_a_failed_migration_fails_the_recommendation_with_its_reason(
+    cluster, imbalanced, admin_user, fake_migrations, run_tasks
+):
     rec = services.run_drs(cluster).recommendation
     fake_migrations.failing.add(int(rec.moves[0]["instance"]))
     with run_tasks():
@@ -64,8 +68,9 @@ def test_a_new_run_supersedes_the_open_proposal(cluster, imbalanced):
     assert first.state == RS.SUPERSEDED and second.state == RS.PROPOSED
 
 
-def test_a_proposal_whose_instance_moved_meanwhile_is_superseded_on_approval(cluster, hosts, imbalanced,
-                                                                             admin_user, fake_migrations):
+def test_a_proposal_whose_instance_moved_meanwhile_is_superseded_on_approval(
+    cluster, hosts, imbalanced, admin_user, fake_migrations
+):
     rec = services.run_drs(cluster).recommendation
     Instance.objects.filter(pk=rec.moves[0]["instance"]).update(host=hosts[2])
     with pytest.raises(Conflict, match="superseded"):
@@ -94,8 +99,9 @@ def test_the_sweep_expires_old_proposals(cluster, imbalanced):
     assert rec.state == RS.EXPIRED
 
 
-def test_a_rejected_proposal_starts_nothing_and_cannot_be_approved_later(cluster, imbalanced, admin_user,
-                                                                        fake_migrations):
+def test_a_rejected_proposal_starts_nothing_and_cannot_be_approved_later(
+    cluster, imbalanced, admin_user, fake_migrations
+):
     rec = services.run_drs(cluster).recommendation
     services.reject(admin_user, rec)
     rec.refresh_from_db()
@@ -121,8 +127,9 @@ def test_a_balanced_cluster_gets_no_recommendation(cluster, hosts, make_instance
     assert "No moves" in outcome.message
 
 
-def test_recently_applied_moves_are_not_bounced_back(cluster, hosts, imbalanced, admin_user, fake_migrations,
-                                                    run_tasks, make_instance):
+def test_recently_applied_moves_are_not_bounced_back(
+    cluster, hosts, imbalanced, admin_user, fake_migrations, run_tasks, make_instance
+):
     rec = services.run_drs(cluster).recommendation
     with run_tasks():
         services.approve(admin_user, rec)

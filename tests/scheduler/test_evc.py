@@ -1,6 +1,8 @@
 """EVC: the cluster CPU baseline from the hosts' CPU definitions (libvirt's baseline over
 the demo's simulated hosts), or a named model, and the hosts that cannot provide it."""
-from scheduler import choices as c, services
+
+from scheduler import choices as c
+from scheduler import services
 
 
 def test_the_baseline_of_the_demo_hosts_is_the_oldest_model(cluster, hosts, admin_user, run_tasks):

@@ -1,13 +1,16 @@
 """DRS plans only moves compute's migration pre-check accepts: a host libvirt found unable to
 run the cluster CPU baseline is never a target."""
+
 from compute import migration
 from compute.models import Instance
-from scheduler import choices as c, services
+from scheduler import choices as c
+from scheduler import services
 from scheduler.models import ClusterSchedulerSettings
 
 
 def test_drs_never_moves_an_instance_to_a_host_that_cannot_run_the_cluster_baseline(
-        cluster, hosts, make_instance, admin_user, run_tasks):
+    cluster, hosts, make_instance, admin_user, run_tasks
+):
     host_a, host_b, host_c = hosts
     services.update_settings(admin_user, cluster, evc_mode=c.EvcMode.NAMED, evc_model="Cascadelake-Server")
     with run_tasks():
@@ -16,7 +19,8 @@ def test_drs_never_moves_an_instance_to_a_host_that_cannot_run_the_cluster_basel
         make_instance(host_b, f"web-{n}")
 
     assert ClusterSchedulerSettings.objects.get(cluster=cluster).evc_incompatible_hosts == sorted(
-        [host_b.pk, host_c.pk])
+        [host_b.pk, host_c.pk]
+    )
     rec = services.run_drs(cluster).recommendation
 
     assert rec is not None and rec.moves

@@ -1,5 +1,6 @@
 """HA: a host that misses heartbeats for the isolation time is fenced through its power
 driver, then its instances restart elsewhere by priority; without a fence, nothing restarts."""
+
 from datetime import timedelta
 
 import pytest
@@ -8,7 +9,8 @@ from django.utils import timezone
 from compute.choices import HostState
 from compute.models import Host, Instance
 from portal.models import Operation
-from scheduler import choices as c, services, tasks
+from scheduler import choices as c
+from scheduler import services, tasks
 from scheduler.models import HaEvent, HostPower
 from scheduler.power import PowerStatus, simulated
 
@@ -55,8 +57,7 @@ def test_a_short_absence_is_not_a_failure(hosts, victims, fake_migrations, run_t
     assert fake_migrations.calls == []
 
 
-def test_a_missing_host_is_fenced_then_its_instances_restart_by_priority(hosts, victims, fake_migrations,
-                                                                        run_tasks):
+def test_a_missing_host_is_fenced_then_its_instances_restart_by_priority(hosts, victims, fake_migrations, run_tasks):
     host_b = hosts[1]
     lose(host_b)
     miss_heartbeats_for(host_b, 60, run_tasks)
@@ -78,8 +79,9 @@ def test_a_missing_host_is_fenced_then_its_instances_restart_by_priority(hosts, 
 
 def test_no_restart_when_fencing_fails(hosts, victims, fake_migrations, run_tasks, admin_user):
     host_b = hosts[1]
-    services.configure_power(admin_user, host_b, kind=c.PowerDriverKind.REDFISH, address=CLOSED_PORT_URL,
-                             username="root", password="calvin")
+    services.configure_power(
+        admin_user, host_b, kind=c.PowerDriverKind.REDFISH, address=CLOSED_PORT_URL, username="root", password="calvin"
+    )
     lose(host_b)
     miss_heartbeats_for(host_b, 60, run_tasks)
     assert fake_migrations.calls == []

@@ -1,6 +1,7 @@
 """The HA event log: restarts, restart limits and admission-control refusals are stored and
 published live to the cluster's group and the instance's; tenants see only their own
 instances' events (pages and websocket groups), cloud admins all of them."""
+
 import pytest
 
 from compute import services as compute_services
@@ -8,7 +9,8 @@ from compute.choices import InstanceState
 from compute.models import Flavor
 from portal import realtime
 from portal.errors import ActionError
-from scheduler import choices as c, failover, services
+from scheduler import choices as c
+from scheduler import failover, services
 from scheduler.models import HaEvent
 
 
@@ -26,7 +28,8 @@ def ha_on(cluster):
 
 
 def test_a_restart_limit_is_stored_and_published_to_the_cluster_and_the_instance(
-        ha_on, hosts, make_instance, published, run_tasks):
+    ha_on, hosts, make_instance, published, run_tasks
+):
     services.update_settings(None, ha_on, ha_restart_limit=0)
     instance = make_instance(hosts[0], "db-1", state=InstanceState.SHUTOFF)
     with run_tasks():
@@ -39,8 +42,7 @@ def test_a_restart_limit_is_stored_and_published_to_the_cluster_and_the_instance
     assert data["kind_label"] == "Restart limit reached" and data["instance_name"] == "db-1"
 
 
-def test_an_admission_control_refusal_of_a_create_is_stored(ha_on, hosts, make_instance, image, project_a,
-                                                           admin_user):
+def test_an_admission_control_refusal_of_a_create_is_stored(ha_on, hosts, make_instance, image, project_a, admin_user):
     make_instance(hosts[0], "big-a", ram_gb=80)
     make_instance(hosts[1], "big-b", ram_gb=70)  # 150 of the 160 GiB left after losing host-a
     flavor = Flavor.objects.create(name="m1.medium", vcpus=1, ram_mb=16 * 1024, disk_gb=10)
@@ -73,8 +75,9 @@ def names(events):
     return sorted(e.instance.name if e.instance else e.kind for e in events)
 
 
-def test_tenants_see_only_their_own_instances_events_and_admins_all(two_tenants_events, alice, bob, charlie,
-                                                                   admin_user, api):
+def test_tenants_see_only_their_own_instances_events_and_admins_all(
+    two_tenants_events, alice, bob, charlie, admin_user, api
+):
     assert names(HaEvent.objects.visible_to(alice)) == ["ours"]
     assert names(HaEvent.objects.visible_to(bob)) == ["ours"]  # a reader of the project
     assert names(HaEvent.objects.visible_to(charlie)) == ["theirs"]
@@ -83,7 +86,8 @@ def test_tenants_see_only_their_own_instances_events_and_admins_all(two_tenants_
 
 
 def test_only_admins_join_a_cluster_s_events_and_tenants_only_their_instances(
-        two_tenants_events, cluster, alice, charlie, admin_user):
+    two_tenants_events, cluster, alice, charlie, admin_user
+):
     ours, _theirs = two_tenants_events
     assert realtime.may_join(admin_user, f"scheduler.cluster.{cluster.pk}")
     assert not realtime.may_join(alice, f"scheduler.cluster.{cluster.pk}")

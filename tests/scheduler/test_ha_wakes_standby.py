@@ -1,12 +1,14 @@
 """HA restarts that no powered-on host can take wake a standby host (DPM's wake path, one
 wake per host) once the failed host is fenced, then restart there; a wake that fails leaves
 those instances where they were with an HA event naming the host and why."""
+
 import pytest
 
 from compute.choices import HostState
 from compute.models import Instance
 from portal.models import Operation
-from scheduler import choices as c, services
+from scheduler import choices as c
+from scheduler import services
 from scheduler.models import HaEvent, HostPower
 from scheduler.power import PowerStatus, simulated
 from tests.scheduler.test_ha import lose, miss_heartbeats_for
@@ -38,7 +40,8 @@ def restarted(fake_migrations):
 
 
 def test_a_restart_with_no_room_wakes_the_standby_host_once_and_restarts_there(
-        hosts, c_asleep, on_b, fake_migrations, run_tasks):
+    hosts, c_asleep, on_b, fake_migrations, run_tasks
+):
     lose(hosts[1])
     miss_heartbeats_for(hosts[1], 60, run_tasks)
 
@@ -56,7 +59,8 @@ def test_a_restart_with_no_room_wakes_the_standby_host_once_and_restarts_there(
 
 
 def test_a_failed_wake_restarts_nothing_there_and_says_which_host_and_why(
-        hosts, c_asleep, on_b, fake_migrations, run_tasks):
+    hosts, c_asleep, on_b, fake_migrations, run_tasks
+):
     simulated.fail_next(str(c_asleep.pk))
     lose(hosts[1])
     miss_heartbeats_for(hosts[1], 60, run_tasks)

@@ -1,13 +1,15 @@
 """An instance's HA on its page: settings (enabled, priority; the cluster's restart limit)
 that project admins and cloud admins change, as the API allows, and its HA events; the
 cluster's page lists every event and follows the cluster's group."""
+
 import pytest
 from django.test import Client
 
 from compute.models import HaPriority, Instance
 from portal.choices import Role
 from portal.models import Membership
-from scheduler import choices as c, failover
+from scheduler import choices as c
+from scheduler import failover
 
 
 def client_for(user):
@@ -74,8 +76,7 @@ def test_another_tenant_gets_not_found(guest, charlie):
 
 
 def test_a_bad_priority_is_a_field_error(guest, project_admin):
-    response = client_for(project_admin).post(f"/scheduler/instances/{guest.pk}/ha/", {"enabled": "on",
-                                                                                        "priority": 9})
+    response = client_for(project_admin).post(f"/scheduler/instances/{guest.pk}/ha/", {"enabled": "on", "priority": 9})
     assert response.status_code == 400
     assert 'data-error-for="priority"' in response.content.decode()
     assert priority_of(guest) == HaPriority.MEDIUM

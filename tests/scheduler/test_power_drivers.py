@@ -1,6 +1,7 @@
 """Power drivers against real endpoints on loopback: IPMI against OpenIPMI's ipmi_sim
 (RMCP+ over UDP, through ipmitool), Redfish against a small HTTP BMC, Wake-on-LAN into a
 UDP socket. Credentials are stored encrypted and never shown back."""
+
 import json
 import shutil
 import socket
@@ -12,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from django.db import connection
 
-from scheduler import choices as c, services
+from scheduler import choices as c
+from scheduler import services
 from scheduler.models import PowerDriverConfig
 from scheduler.power import Credentials, PowerError, PowerStatus
 from scheduler.power.ipmi import IpmiDriver
@@ -72,8 +74,11 @@ def ipmi_sim(tmp_path_factory):
     (base / "lan.conf").write_text(LAN_CONF.format(port=port, chassis=chassis, user=BMC_USER, password=BMC_PASSWORD))
     (base / "cmds.emu").write_text(EMU)
     log = (base / "sim.log").open("w")
-    process = subprocess.Popen(["ipmi_sim", "-c", str(base / "lan.conf"), "-f", str(base / "cmds.emu"),
-                                "-s", str(base / "state"), "-n"], stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        ["ipmi_sim", "-c", str(base / "lan.conf"), "-f", str(base / "cmds.emu"), "-s", str(base / "state"), "-n"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     driver = IpmiDriver(Credentials("bmc", "127.0.0.1", port, BMC_USER, BMC_PASSWORD), timeout_s=5)
     deadline = time.monotonic() + IPMI_START_TIMEOUT_S
     try:
@@ -108,8 +113,15 @@ def test_ipmi_with_a_wrong_password_fails_with_the_reason(ipmi_sim):
 
 def test_a_host_with_an_ipmi_driver_is_powered_through_the_service(ipmi_sim, hosts, admin_user, run_tasks):
     host = hosts[2]
-    services.configure_power(admin_user, host, kind=c.PowerDriverKind.IPMI, address="127.0.0.1", port=ipmi_sim,
-                             username=BMC_USER, password=BMC_PASSWORD)
+    services.configure_power(
+        admin_user,
+        host,
+        kind=c.PowerDriverKind.IPMI,
+        address="127.0.0.1",
+        port=ipmi_sim,
+        username=BMC_USER,
+        password=BMC_PASSWORD,
+    )
     with run_tasks():
         op = services.request_power(admin_user, host, c.PowerAction.OFF)
     op.refresh_from_db()
@@ -198,8 +210,9 @@ def test_a_bad_mac_is_refused():
 
 
 def test_the_bmc_password_is_encrypted_in_the_database(hosts, admin_user):
-    services.configure_power(admin_user, hosts[0], kind=c.PowerDriverKind.IPMI, address="10.0.0.5",
-                             username="root", password=BMC_PASSWORD)
+    services.configure_power(
+        admin_user, hosts[0], kind=c.PowerDriverKind.IPMI, address="10.0.0.5", username="root", password=BMC_PASSWORD
+    )
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM {PowerDriverConfig._meta.db_table}")
         raw = repr(cursor.fetchall())
@@ -208,18 +221,22 @@ def test_the_bmc_password_is_encrypted_in_the_database(hosts, admin_user):
 
 
 def test_a_changed_secret_key_leaves_the_password_unreadable_not_wrong(hosts, admin_user, settings):
-    config = services.configure_power(admin_user, hosts[0], kind=c.PowerDriverKind.IPMI, address="10.0.0.5",
-                                      username="root", password=BMC_PASSWORD)
+    config = services.configure_power(
+        admin_user, hosts[0], kind=c.PowerDriverKind.IPMI, address="10.0.0.5", username="root", password=BMC_PASSWORD
+    )
     settings.SECRET_KEY = "another-key"
     assert config.password() is None
 
 
-@pytest.mark.parametrize("kind,address,field", [
-    (c.PowerDriverKind.WOL, "not-a-mac", "address"),
-    (c.PowerDriverKind.REDFISH, "ftp://bmc/redfish", "address"),
-    (c.PowerDriverKind.IPMI, "", "address"),
-    (c.PowerDriverKind.IPMI, "bmc;rm -rf /", "address"),
-])
+@pytest.mark.parametrize(
+    "kind,address,field",
+    [
+        (c.PowerDriverKind.WOL, "not-a-mac", "address"),
+        (c.PowerDriverKind.REDFISH, "ftp://bmc/redfish", "address"),
+        (c.PowerDriverKind.IPMI, "", "address"),
+        (c.PowerDriverKind.IPMI, "bmc;rm -rf /", "address"),
+    ],
+)
 def test_it_rejects_a_bad_driver_address(hosts, admin_user, kind, address, field):
     from django.core.exceptions import ValidationError
 

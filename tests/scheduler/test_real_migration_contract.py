@@ -2,17 +2,20 @@
 by compute's own create task, a DRS recommendation approved, the simulated live migrations
 run by compute's migration task, the imbalance measured after; HA restarts through
 compute.migration.restart_on, which never calls the fenced source."""
+
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 import hypervisor as hv
-from compute import migration, migration_tasks, services as compute_services
+from compute import migration, migration_tasks
+from compute import services as compute_services
 from compute.models import Flavor, Host, Instance
 from portal.errors import ActionError, Conflict
 from portal.models import Operation
-from scheduler import choices as c, services, tasks
+from scheduler import choices as c
+from scheduler import services, tasks
 from scheduler.models import HostPower
 
 RAM_MB = 16 * 1024
@@ -30,15 +33,15 @@ def built(hosts, image, project_a, admin_user, run_tasks):
     made = []
     for n in range(4):
         with run_tasks():
-            instance, _op = compute_services.create_instance(admin_user, project_a, name=f"web-{n}", flavor=flavor,
-                                                             image=image, hints={"host": hosts[0].pk})
+            instance, _op = compute_services.create_instance(
+                admin_user, project_a, name=f"web-{n}", flavor=flavor, image=image, hints={"host": hosts[0].pk}
+            )
         made.append(instance)
     assert all(Instance.objects.get(pk=i.pk).state == "active" for i in made)
     return made
 
 
-def test_without_a_cpu_baseline_the_newer_host_s_guests_cannot_move(cluster, built, admin_user, no_pacing,
-                                                                    run_tasks):
+def test_without_a_cpu_baseline_the_newer_host_s_guests_cannot_move(cluster, built, admin_user, no_pacing, run_tasks):
     rec = services.run_drs(cluster).recommendation
     with run_tasks():
         services.approve(admin_user, rec)
@@ -47,8 +50,9 @@ def test_without_a_cpu_baseline_the_newer_host_s_guests_cannot_move(cluster, bui
     assert "Set a cluster CPU baseline (EVC)" in rec.error
 
 
-def test_an_approved_drs_recommendation_moves_instances_with_compute_s_migrations(cluster, built, admin_user,
-                                                                                  no_pacing, run_tasks):
+def test_an_approved_drs_recommendation_moves_instances_with_compute_s_migrations(
+    cluster, built, admin_user, no_pacing, run_tasks
+):
     with run_tasks():
         services.request_evc(admin_user, cluster)  # host-a's guests may then run on the older hosts
     rec = services.run_drs(cluster).recommendation
@@ -56,7 +60,10 @@ def test_an_approved_drs_recommendation_moves_instances_with_compute_s_migration
     with run_tasks():
         services.approve(admin_user, rec)
     rec.refresh_from_db()
-    assert rec.state == c.RecommendationState.APPLIED, (rec.error, [(o.kind, o.status, o.message) for o in rec.operations.all()])
+    assert rec.state == c.RecommendationState.APPLIED, (
+        rec.error,
+        [(o.kind, o.status, o.message) for o in rec.operations.all()],
+    )
     assert {op.kind for op in rec.operations.all()} == {"instance.migrate"}
     for move in rec.moves:
         assert str(Instance.objects.get(pk=move["instance"]).host_id) == move["target"]
@@ -68,8 +75,7 @@ def lose(host):
     Host.objects.filter(pk=host.pk).update(uri=f"test:///nonexistent/{host.name}.xml")
 
 
-def test_restart_on_starts_a_fenced_host_s_instance_on_the_target_without_calling_the_source(hosts, built,
-                                                                                              run_tasks):
+def test_restart_on_starts_a_fenced_host_s_instance_on_the_target_without_calling_the_source(hosts, built, run_tasks):
     instance = built[0]
     lose(hosts[0])  # any call to the fenced source would now fail the task
     Host.objects.filter(pk=hosts[0].pk).update(state="down")

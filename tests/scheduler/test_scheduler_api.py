@@ -1,6 +1,7 @@
 """The scheduler API: cloud-admin resources are staff only (non-staff cannot approve or
 power hosts), server groups are project-owned (the permission matrix), passwords are
 write-only, and the cluster verbs answer with what they did."""
+
 import pytest
 
 from portal.models import Operation
@@ -8,8 +9,13 @@ from scheduler import choices as c
 from scheduler.models import PowerDriverConfig, Recommendation, ServerGroup
 from tests.matrix import PermissionMatrix
 
-STAFF_ONLY_LISTS = ["/api/v1/recommendations/", "/api/v1/affinity-rules/", "/api/v1/host-power/",
-                    "/api/v1/ha-events/", "/api/v1/scheduler-settings/"]
+STAFF_ONLY_LISTS = [
+    "/api/v1/recommendations/",
+    "/api/v1/affinity-rules/",
+    "/api/v1/host-power/",
+    "/api/v1/ha-events/",
+    "/api/v1/scheduler-settings/",
+]
 
 
 @pytest.fixture
@@ -72,8 +78,9 @@ def test_settings_are_validated(api, cluster):
 
 def test_the_bmc_password_is_write_only(api, hosts):
     url = f"/api/v1/host-power/{hosts[0].pk}/"
-    response = api["admin"].patch(url, {"kind": "ipmi", "address": "10.0.0.9", "username": "root",
-                                        "password": "hunter2"}, format="json")
+    response = api["admin"].patch(
+        url, {"kind": "ipmi", "address": "10.0.0.9", "username": "root", "password": "hunter2"}, format="json"
+    )
     assert response.status_code == 200
     assert "hunter2" not in response.content.decode()
     assert response.json()["driver"]["has_password"] is True
@@ -82,8 +89,9 @@ def test_the_bmc_password_is_write_only(api, hosts):
 
 
 def test_a_bad_driver_address_is_a_field_error(api, hosts):
-    response = api["admin"].patch(f"/api/v1/host-power/{hosts[0].pk}/", {"kind": "wol", "address": "nope"},
-                                  format="json")
+    response = api["admin"].patch(
+        f"/api/v1/host-power/{hosts[0].pk}/", {"kind": "wol", "address": "nope"}, format="json"
+    )
     assert response.status_code == 400 and "address" in response.json()
 
 
@@ -104,27 +112,35 @@ def test_ha_status_shows_hosts_admission_and_events(api, cluster, hosts):
 
 def test_a_tenant_cannot_put_another_tenants_instance_in_its_group(api, project_b, make_instance, hosts):
     theirs = make_instance(hosts[0], "theirs", project=project_b)
-    response = api["alice"].post("/api/v1/server-groups/", {"name": "g", "policy": "affinity",
-                                                            "members": [theirs.pk]}, format="json")
+    response = api["alice"].post(
+        "/api/v1/server-groups/", {"name": "g", "policy": "affinity", "members": [theirs.pk]}, format="json"
+    )
     assert response.status_code == 400 and "members" in response.json()
 
 
 def test_an_instance_is_in_one_server_group_at_most(api, make_instance, hosts):
     mine = make_instance(hosts[0], "mine")
-    first = api["alice"].post("/api/v1/server-groups/", {"name": "g1", "policy": "anti-affinity",
-                                                         "members": [mine.pk]}, format="json")
+    first = api["alice"].post(
+        "/api/v1/server-groups/", {"name": "g1", "policy": "anti-affinity", "members": [mine.pk]}, format="json"
+    )
     assert first.status_code == 201
-    second = api["alice"].post("/api/v1/server-groups/", {"name": "g2", "policy": "affinity",
-                                                          "members": [mine.pk]}, format="json")
+    second = api["alice"].post(
+        "/api/v1/server-groups/", {"name": "g2", "policy": "affinity", "members": [mine.pk]}, format="json"
+    )
     assert second.status_code == 400 and "one server group" in str(second.json())
 
 
 def test_an_affinity_rule_needs_hosts_of_its_cluster(api, cluster, hosts, make_instance):
     a, b = make_instance(hosts[0], "a"), make_instance(hosts[1], "b")
-    no_hosts = api["admin"].post("/api/v1/affinity-rules/", {"cluster": cluster.pk, "name": "pin", "kind":
-                                                             "vm-host-affinity", "instances": [a.pk]}, format="json")
+    no_hosts = api["admin"].post(
+        "/api/v1/affinity-rules/",
+        {"cluster": cluster.pk, "name": "pin", "kind": "vm-host-affinity", "instances": [a.pk]},
+        format="json",
+    )
     assert no_hosts.status_code == 400 and "hosts" in no_hosts.json()
-    apart = api["admin"].post("/api/v1/affinity-rules/", {"cluster": cluster.pk, "name": "apart", "kind":
-                                                          "vm-anti-affinity", "instances": [a.pk, b.pk]},
-                              format="json")
+    apart = api["admin"].post(
+        "/api/v1/affinity-rules/",
+        {"cluster": cluster.pk, "name": "apart", "kind": "vm-anti-affinity", "instances": [a.pk, b.pk]},
+        format="json",
+    )
     assert apart.status_code == 201

@@ -1,9 +1,11 @@
 """The scheduler's pages: staff see clusters, recommendations (and decide them), hosts'
 power; tenants see only their server groups; settings forms keep the model's rules."""
+
 import pytest
 from django.test import Client
 
-from scheduler import choices as c, snapshot
+from scheduler import choices as c
+from scheduler import snapshot
 from scheduler.forms import SettingsForm
 from scheduler.models import ServerGroup
 

@@ -1,5 +1,6 @@
 """The snapshot's CPU demand comes from compute's metrics samples, smoothed per interval over
 the DRS window; without samples an instance's demand is its CPU reservation."""
+
 import pytest
 
 from compute.models import InstanceSample
@@ -15,8 +16,8 @@ def _samples(instance, values, every=60):
     """Raw samples, newest ending just before NOW, one every `every` seconds."""
     start = NOW - len(values) * every
     InstanceSample.objects.bulk_create(
-        InstanceSample(instance=instance, ts=start + k * every, resolution=RAW, cpu_pct=v)
-        for k, v in enumerate(values))
+        InstanceSample(instance=instance, ts=start + k * every, resolution=RAW, cpu_pct=v) for k, v in enumerate(values)
+    )
 
 
 def test_demand_is_the_instance_s_cpu_samples_in_mhz_of_its_host(cluster, hosts, make_instance, settings):

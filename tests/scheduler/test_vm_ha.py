@@ -2,15 +2,18 @@
 (a libvirt lifecycle event, or the reconciler finding it shut off) is started again, at most
 the cluster's restart limit times per window; a Nubes stop, a guest's own shutdown and an
 unprotected instance stay off."""
+
 from datetime import timedelta
 
 import pytest
 
 import hypervisor as hv
-from compute import services as compute_services, tasks as compute_tasks
+from compute import services as compute_services
+from compute import tasks as compute_tasks
 from compute.models import Flavor, HaPriority, Instance
 from portal.models import Operation
-from scheduler import choices as c, failover, services
+from scheduler import choices as c
+from scheduler import failover, services
 from scheduler.models import HaEvent
 
 
@@ -19,8 +22,9 @@ def guest(cluster, hosts, image, project_a, admin_user, run_tasks):
     services.update_settings(None, cluster, ha_enabled=True)  # an admin turns HA on
     flavor = Flavor.objects.create(name="m1.small", vcpus=1, ram_mb=2048, disk_gb=10)
     with run_tasks():
-        instance, _op = compute_services.create_instance(admin_user, project_a, name="db-1", flavor=flavor,
-                                                         image=image, hints={"host": hosts[0].pk})
+        instance, _op = compute_services.create_instance(
+            admin_user, project_a, name="db-1", flavor=flavor, image=image, hints={"host": hosts[0].pk}
+        )
     instance = Instance.objects.get(pk=instance.pk)
     assert instance.state == "active"
     return instance

@@ -2,6 +2,7 @@
 can (through DPM's own power Operation), waits for it and builds there; a wake that fails or
 times out fails the create with the host's name and leaves nothing behind; DPM then keeps the
 woken host on for its hold-down."""
+
 import pytest
 
 import hypervisor as hv
@@ -19,7 +20,7 @@ BIG_RAM_MB = 40 * 1024  # host-a and host-b are full for this; host-c (64 GiB) i
 def sleeping_c(cluster, busy_with_c_in_standby, project_a):
     """host-c in standby, host-a and host-b nearly full; HA admission control off."""
     services.update_settings(None, cluster, ha_enabled=False)
-    Quota.objects.filter(project=project_a).update(limit=10 ** 9)
+    Quota.objects.filter(project=project_a).update(limit=10**9)
     return busy_with_c_in_standby
 
 
@@ -40,7 +41,8 @@ def ram_in_use(project):
 
 
 def test_a_create_no_running_host_fits_wakes_the_standby_host_and_builds_there(
-        sleeping_c, big_flavor, image, admin_user, project_a, run_tasks):
+    sleeping_c, big_flavor, image, admin_user, project_a, run_tasks
+):
     instance, op = create(admin_user, project_a, big_flavor, image, run_tasks)
 
     assert op.status == "succeeded", op.error
@@ -55,7 +57,8 @@ def test_a_create_no_running_host_fits_wakes_the_standby_host_and_builds_there(
 
 
 def test_without_a_standby_host_that_fits_the_create_is_refused_as_before(
-        sleeping_c, image, admin_user, project_a, run_tasks):
+    sleeping_c, image, admin_user, project_a, run_tasks
+):
     huge = Flavor.objects.create(name="m1.huge", vcpus=2, ram_mb=100 * 1024, disk_gb=10)
     with pytest.raises(compute_services.placement.NoValidHost):
         create(admin_user, project_a, huge, image, run_tasks)
@@ -63,7 +66,8 @@ def test_without_a_standby_host_that_fits_the_create_is_refused_as_before(
 
 
 def test_a_failed_wake_fails_the_create_naming_the_host_and_leaves_nothing(
-        sleeping_c, big_flavor, image, admin_user, project_a, run_tasks):
+    sleeping_c, big_flavor, image, admin_user, project_a, run_tasks
+):
     before = ram_in_use(project_a)
     simulated.fail_next(str(sleeping_c.pk))
 
@@ -79,7 +83,8 @@ def test_a_failed_wake_fails_the_create_naming_the_host_and_leaves_nothing(
 
 
 def test_a_host_that_does_not_come_up_in_time_fails_the_create(
-        sleeping_c, big_flavor, image, admin_user, project_a, run_tasks, monkeypatch, settings):
+    sleeping_c, big_flavor, image, admin_user, project_a, run_tasks, monkeypatch, settings
+):
     settings.NUBES_DPM_WAKE_TIMEOUT = 0.05
     settings.NUBES_DPM_WAKE_POLL = 0.01
     monkeypatch.setattr(tasks, "reachable", lambda host: False)  # powered on, hypervisor silent
@@ -93,7 +98,8 @@ def test_a_host_that_does_not_come_up_in_time_fails_the_create(
 
 
 def test_dpm_holds_a_host_woken_on_demand_on_for_its_hold_down(
-        sleeping_c, big_flavor, image, admin_user, project_a, run_tasks, cluster, hosts, make_instance, settings):
+    sleeping_c, big_flavor, image, admin_user, project_a, run_tasks, cluster, hosts, make_instance, settings
+):
     instance, _op = create(admin_user, project_a, big_flavor, image, run_tasks)
     # The cluster goes quiet and host-c's guest stops: host-c is now DPM's lightest host.
     Instance.objects.filter(name__startswith="full-").delete()

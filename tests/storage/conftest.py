@@ -1,5 +1,6 @@
 """Storage fixtures: a simulated host (hypervisor/nodes/host-a.xml) with its default pool
 adopted, a second pool, an image volume, and alice's instance defined on the host."""
+
 import uuid
 
 import pytest
@@ -26,8 +27,15 @@ def fresh_hosts(settings):
 
 
 def make_host(name, cluster):
-    return Host.objects.create(name=name, uri=f"test://{NODES / f'{name}.xml'}", cluster=cluster,
-                               state=HostState.UP, simulated=True, cpus=32, memory_mb=131072)
+    return Host.objects.create(
+        name=name,
+        uri=f"test://{NODES / f'{name}.xml'}",
+        cluster=cluster,
+        state=HostState.UP,
+        simulated=True,
+        cpus=32,
+        memory_mb=131072,
+    )
 
 
 @pytest.fixture
@@ -42,8 +50,9 @@ def host_b(host):
 
 def define_pool(admin_user, run_tasks, hosts, name, libvirt_name="default", target_path="/var/lib/libvirt/images"):
     with run_tasks():
-        pool, _ = services.define_pool(admin_user, hosts=hosts, name=name, libvirt_name=libvirt_name,
-                                       type="dir", target_path=target_path)
+        pool, _ = services.define_pool(
+            admin_user, hosts=hosts, name=name, libvirt_name=libvirt_name, type="dir", target_path=target_path
+        )
     pool.refresh_from_db()
     return pool
 
@@ -58,8 +67,9 @@ def pool(host, admin_user, run_tasks):
 @pytest.fixture
 def fast_pool(host, admin_user, run_tasks):
     with run_tasks():
-        pool, _ = services.define_pool(admin_user, hosts=[host], name="fast", libvirt_name="fast",
-                                       type="dir", target_path="/srv/fast")
+        pool, _ = services.define_pool(
+            admin_user, hosts=[host], name="fast", libvirt_name="fast", type="dir", target_path="/srv/fast"
+        )
     pool.refresh_from_db()
     return pool
 
@@ -76,10 +86,24 @@ def flavor(db):
 
 
 def make_instance(project, host, flavor, image, state=InstanceState.ACTIVE, name="web"):
-    instance = Instance.objects.create(project=project, name=name, flavor=flavor, image=image, host=host,
-                                       vcpus=1, ram_mb=512, disk_gb=10, state=state, uuid=uuid.uuid4())
-    spec = hv.DomainSpec(name=instance.domain_name, uuid=str(instance.uuid), memory_kib=512 * 1024,
-                         disks=(hv.DiskSpec(target_dev="vda", path=f"/var/lib/libvirt/images/{instance.root_volume}"),))
+    instance = Instance.objects.create(
+        project=project,
+        name=name,
+        flavor=flavor,
+        image=image,
+        host=host,
+        vcpus=1,
+        ram_mb=512,
+        disk_gb=10,
+        state=state,
+        uuid=uuid.uuid4(),
+    )
+    spec = hv.DomainSpec(
+        name=instance.domain_name,
+        uuid=str(instance.uuid),
+        memory_kib=512 * 1024,
+        disks=(hv.DiskSpec(target_dev="vda", path=f"/var/lib/libvirt/images/{instance.root_volume}"),),
+    )
     hv.domain_define(host.uri, hv.build_domain_xml(spec))
     if state == InstanceState.ACTIVE:
         hv.domain_start(host.uri, str(instance.uuid))
@@ -100,12 +124,14 @@ def stopped_instance(project_a, host, flavor, image):
 def make_volume(alice, project_a, pool, run_tasks):
     def make(name="data", size_gb=5, **kwargs):
         with run_tasks():
-            volume, op = services.create_volume(alice, project_a, name=name, pool=kwargs.pop("pool", pool),
-                                                size_gb=size_gb, **kwargs)
+            volume, op = services.create_volume(
+                alice, project_a, name=name, pool=kwargs.pop("pool", pool), size_gb=size_gb, **kwargs
+            )
         volume.refresh_from_db()
         op.refresh_from_db()
         assert op.status == "succeeded", op.error
         return volume
+
     return make
 
 

@@ -1,5 +1,6 @@
 """The storage REST API: permission matrix for volumes and snapshots, pools for staff only,
 202 answers with Operations, and bad input refused with nothing changed."""
+
 import pytest
 
 from portal.models import Operation
@@ -10,8 +11,15 @@ from tests.storage.conftest import reload
 
 
 def row_volume(project, pool, name="vol"):
-    return Volume.objects.create(project=project, pool=pool, name=name, size_gb=1, state=VolumeState.AVAILABLE,
-                                 libvirt_name=f"nubes-vol-{name}", path=f"/var/lib/libvirt/images/{name}")
+    return Volume.objects.create(
+        project=project,
+        pool=pool,
+        name=name,
+        size_gb=1,
+        state=VolumeState.AVAILABLE,
+        libvirt_name=f"nubes-vol-{name}",
+        path=f"/var/lib/libvirt/images/{name}",
+    )
 
 
 class TestVolumeMatrix(PermissionMatrix):
@@ -43,8 +51,9 @@ class TestSnapshotMatrix(PermissionMatrix):
 
     def make(self, project):
         volume = row_volume(project, self.pool, name=f"v{project.pk}")
-        return Snapshot.objects.create(project=project, volume=volume, name="s1", kind="external", state="available",
-                                       layer_path=volume.path)
+        return Snapshot.objects.create(
+            project=project, volume=volume, name="s1", kind="external", state="available", layer_path=volume.path
+        )
 
     def test_reader_cannot_revert_it(self, api, obj):
         assert api["bob"].post(f"{self.detail_url(obj)}revert/").status_code == 403
@@ -77,15 +86,18 @@ def test_create_answers_202_with_the_operation(api, project_a, pool, run_tasks):
     assert Volume.objects.get(name="data").state == "available"
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"name": "neg", "size_gb": -1}, "size_gb"),
-    ({"name": "zero", "size_gb": 0}, "size_gb"),
-    ({"name": "a/b", "size_gb": 1}, "name"),
-    ({"name": "..", "size_gb": 1}, "name"),
-    ({"name": "x..y", "size_gb": 1}, "name"),
-    ({"name": "ok", "size_gb": 1, "color": "red"}, "color"),
-    ({"name": "ok", "size_gb": "big"}, "size_gb"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"name": "neg", "size_gb": -1}, "size_gb"),
+        ({"name": "zero", "size_gb": 0}, "size_gb"),
+        ({"name": "a/b", "size_gb": 1}, "name"),
+        ({"name": "..", "size_gb": 1}, "name"),
+        ({"name": "x..y", "size_gb": 1}, "name"),
+        ({"name": "ok", "size_gb": 1, "color": "red"}, "color"),
+        ({"name": "ok", "size_gb": "big"}, "size_gb"),
+    ],
+)
 def test_bad_volume_input_is_refused_and_nothing_is_created(api, pool, payload, field):
     response = api["alice"].post("/api/v1/volumes/", {"pool": pool.pk, **payload}, format="json")
     assert response.status_code == 400, response.content
@@ -104,8 +116,9 @@ def test_deleting_a_volume_with_linked_clones_is_refused(api, make_volume, run_t
     base = make_volume(name="golden")
     assert api["alice"].patch(f"/api/v1/volumes/{base.pk}/", {"is_template": True}, format="json").status_code == 200
     with run_tasks():
-        response = api["alice"].post(f"/api/v1/volumes/{base.pk}/clone/", {"name": "c1", "mode": "linked"},
-                                     format="json")
+        response = api["alice"].post(
+            f"/api/v1/volumes/{base.pk}/clone/", {"name": "c1", "mode": "linked"}, format="json"
+        )
     assert response.status_code == 202
     response = api["alice"].delete(f"/api/v1/volumes/{base.pk}/")
     assert response.status_code == 409 and "linked clones" in response.json()["detail"]

@@ -2,6 +2,7 @@
 copied, a shallow mirror of the active one, pivot), on simulated hosts; a failed or cancelled
 mirror leaves the domain, the database and the pools as they were; internal snapshots and
 remote hosts are refused with the reason."""
+
 import pytest
 
 import hypervisor as hv
@@ -34,8 +35,9 @@ def fast_graph(host, volume):
     return {path: files.get(path, "MISSING") for path in chains.graph(volume)}
 
 
-def test_a_running_disk_moves_with_its_chain_and_the_guest_pivots(make_volume, alice, instance, host, fast_pool,
-                                                                  run_tasks):
+def test_a_running_disk_moves_with_its_chain_and_the_guest_pivots(
+    make_volume, alice, instance, host, fast_pool, run_tasks
+):
     volume = attached_chain(make_volume, alice, instance, run_tasks)
     old_files = set(chains.graph(volume))
     op, volume = move(alice, run_tasks, volume, fast_pool)
@@ -78,8 +80,9 @@ def assert_nothing_moved(host, instance, volume, before):
     assert hv.block_job(host.uri, str(instance.uuid), "vdb") is None
 
 
-def test_a_failed_mirror_removes_the_copies_and_keeps_the_old_chain(make_volume, alice, instance, host, fast_pool,
-                                                                    run_tasks, monkeypatch):
+def test_a_failed_mirror_removes_the_copies_and_keeps_the_old_chain(
+    make_volume, alice, instance, host, fast_pool, run_tasks, monkeypatch
+):
     volume = attached_chain(make_volume, alice, instance, run_tasks)
     before = chains.graph(volume)
 
@@ -87,15 +90,19 @@ def test_a_failed_mirror_removes_the_copies_and_keeps_the_old_chain(make_volume,
         raise hv.OperationFailed("pivot refused", uri=uri)
 
     real_abort = hv.block_job_abort
-    monkeypatch.setattr(hv, "block_job_abort",
-                        lambda uri, uuid, dev, *, pivot=False: (failing_pivot if pivot else real_abort)(uri, uuid, dev))
+    monkeypatch.setattr(
+        hv,
+        "block_job_abort",
+        lambda uri, uuid, dev, *, pivot=False: (failing_pivot if pivot else real_abort)(uri, uuid, dev),
+    )
     op, _ = move(alice, run_tasks, volume, fast_pool)
     assert op.status == "failed" and "pivot refused" in op.message
     assert_nothing_moved(host, instance, volume, before)
 
 
-def test_a_mirror_that_ends_without_a_pivot_is_a_failure(make_volume, alice, instance, host, fast_pool, run_tasks,
-                                                         monkeypatch):
+def test_a_mirror_that_ends_without_a_pivot_is_a_failure(
+    make_volume, alice, instance, host, fast_pool, run_tasks, monkeypatch
+):
     volume = attached_chain(make_volume, alice, instance, run_tasks)
     before = chains.graph(volume)
     monkeypatch.setattr(hv, "block_copy", lambda *args, **kwargs: None)  # QEMU dropped the job at once
@@ -116,8 +123,9 @@ def cancel_on_call(monkeypatch, name):
     return real
 
 
-def test_a_cancelled_mirror_is_aborted_and_the_copies_go(make_volume, alice, instance, host, fast_pool, run_tasks,
-                                                        monkeypatch):
+def test_a_cancelled_mirror_is_aborted_and_the_copies_go(
+    make_volume, alice, instance, host, fast_pool, run_tasks, monkeypatch
+):
     volume = attached_chain(make_volume, alice, instance, run_tasks)
     before = chains.graph(volume)
     real_job = cancel_on_call(monkeypatch, "block_job")
@@ -127,8 +135,9 @@ def test_a_cancelled_mirror_is_aborted_and_the_copies_go(make_volume, alice, ins
     assert_nothing_moved(host, instance, volume, before)
 
 
-def test_a_cancel_while_frozen_layers_copy_stops_before_the_mirror(make_volume, alice, instance, host, fast_pool,
-                                                                   run_tasks, monkeypatch):
+def test_a_cancel_while_frozen_layers_copy_stops_before_the_mirror(
+    make_volume, alice, instance, host, fast_pool, run_tasks, monkeypatch
+):
     volume = attached_chain(make_volume, alice, instance, run_tasks)
     before = chains.graph(volume)
     cancel_on_call(monkeypatch, "volume_create")
@@ -139,8 +148,9 @@ def test_a_cancel_while_frozen_layers_copy_stops_before_the_mirror(make_volume, 
     assert_nothing_moved(host, instance, volume, before)
 
 
-def test_internal_snapshots_of_the_instance_refuse_the_move_and_say_why(make_volume, alice, instance, fast_pool,
-                                                                        run_tasks):
+def test_internal_snapshots_of_the_instance_refuse_the_move_and_say_why(
+    make_volume, alice, instance, fast_pool, run_tasks
+):
     volume = make_volume()
     with run_tasks():
         services.attach_volume(alice, volume, instance)

@@ -2,6 +2,7 @@
 pool (detached or on a stopped instance; a running one in test_chain_live_move), the
 newest point of a running disk merges by active commit + pivot when that copies less, and an
 offline merge on a remote host is refused before anything changes."""
+
 import pytest
 
 import hypervisor as hv
@@ -42,8 +43,9 @@ def test_a_detached_volume_moves_with_its_whole_chain(make_volume, alice, host, 
     assert s2.parent == s1 and s2.current and s2.layer_backing == s1.layer_path
 
 
-def test_a_chain_on_a_stopped_instance_moves_and_the_disk_follows(make_volume, alice, host, stopped_instance,
-                                                                   fast_pool, run_tasks):
+def test_a_chain_on_a_stopped_instance_moves_and_the_disk_follows(
+    make_volume, alice, host, stopped_instance, fast_pool, run_tasks
+):
     volume = make_volume()
     with run_tasks():
         services.attach_volume(alice, volume, stopped_instance)
@@ -54,7 +56,8 @@ def test_a_chain_on_a_stopped_instance_moves_and_the_disk_follows(make_volume, a
 
 
 def test_the_newest_point_of_a_running_disk_merges_by_active_commit_when_cheaper(
-        make_volume, alice, instance, host, run_tasks, monkeypatch):
+    make_volume, alice, instance, host, run_tasks, monkeypatch
+):
     monkeypatch.setattr(chain_tasks, "merge_shape", lambda *args: chain_tasks.COMMIT)
     volume = make_volume()
     with run_tasks():

@@ -10,4 +10,6 @@ def test_seed_registers_each_demo_hosts_default_pool_once(admin_user, host, host
     demo.seed(StringIO())
     pools = StoragePool.objects.order_by("name")
     assert [(p.name, p.libvirt_name, p.state) for p in pools] == [
-        ("host-a-default", "default", "active"), ("host-b-default", "default", "active")]
+        ("host-a-default", "default", "active"),
+        ("host-b-default", "default", "active"),
+    ]

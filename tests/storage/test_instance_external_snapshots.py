@@ -2,6 +2,7 @@
 listed in the instance's tree, reverted on a stopped instance with fresh overlays, deleted with a
 merge; compute finds the root disk's active file through compute.hooks; what cannot be done while
 the chain exists is refused with a 409."""
+
 import pytest
 
 import hypervisor as hv
@@ -20,6 +21,7 @@ def with_root(host):
     def make(instance):
         hv.volume_create(host.uri, "default", instance.root_volume, 10 * GIB)
         return instance
+
     return make
 
 
@@ -43,8 +45,10 @@ def chain_of(host, path):
 
 def db_chain(instance):
     root = RootDisk.objects.get(instance=instance)
-    layers = {layer.layer_path: layer.layer_backing for layer in SnapshotLayer.objects.filter(
-        snapshot__instance=instance, volume__isnull=True)}
+    layers = {
+        layer.layer_path: layer.layer_backing
+        for layer in SnapshotLayer.objects.filter(snapshot__instance=instance, volume__isnull=True)
+    }
     chain, path = [root.path], root.backing_path
     while path:
         chain.append(path)
@@ -93,8 +97,9 @@ def test_revert_needs_a_stopped_instance(alice, instance, with_root, run_tasks):
         services.revert_snapshot(alice, s1)
 
 
-def test_revert_puts_fresh_overlays_on_the_point_for_every_disk(alice, stopped_instance, with_root, make_volume,
-                                                                host, run_tasks):
+def test_revert_puts_fresh_overlays_on_the_point_for_every_disk(
+    alice, stopped_instance, with_root, make_volume, host, run_tasks
+):
     instance = with_root(stopped_instance)
     volume = make_volume()
     with run_tasks():
@@ -115,8 +120,9 @@ def test_revert_puts_fresh_overlays_on_the_point_for_every_disk(alice, stopped_i
 
 
 @pytest.mark.parametrize("running", [True, False])
-def test_delete_merges_every_disk_and_keeps_the_chain(alice, project_a, host, flavor, image, make_volume,
-                                                      run_tasks, running):
+def test_delete_merges_every_disk_and_keeps_the_chain(
+    alice, project_a, host, flavor, image, make_volume, run_tasks, running
+):
     from tests.storage.conftest import make_instance
 
     instance = make_instance(project_a, host, flavor, image, state="active" if running else "shutoff")
@@ -183,8 +189,9 @@ def test_deleting_the_instance_removes_the_whole_root_chain(alice, stopped_insta
     assert Operation.objects.filter(kind="instance.delete").exists()
 
 
-def test_an_attached_volume_keeps_its_frozen_files_as_its_own_snapshots(alice, stopped_instance, with_root,
-                                                                        make_volume, host, run_tasks):
+def test_an_attached_volume_keeps_its_frozen_files_as_its_own_snapshots(
+    alice, stopped_instance, with_root, make_volume, host, run_tasks
+):
     instance = with_root(stopped_instance)
     volume = make_volume()
     with run_tasks():
@@ -228,8 +235,10 @@ def test_it_quiesces_only_when_the_domain_has_a_guest_agent_channel(monkeypatch,
     channel.return_value = True
     _change, note = tasks._freeze(instance, {"vda": "/var/lib/libvirt/images/r-l1"})
     assert note == "quiesced through the guest agent" and freeze.call_args.kwargs == {"quiesce": True}
-    freeze.side_effect = [hv.GuestAgentUnavailable("Guest agent is not responding", uri=instance.host.uri),
-                          hv.DiskChange(simulated=False, live=True)]
+    freeze.side_effect = [
+        hv.GuestAgentUnavailable("Guest agent is not responding", uri=instance.host.uri),
+        hv.DiskChange(simulated=False, live=True),
+    ]
     _change, note = tasks._freeze(instance, {"vda": "/var/lib/libvirt/images/r-l1"})
     assert note.startswith("not quiesced: the guest agent did not answer")
 
@@ -251,8 +260,7 @@ def test_compute_redefines_the_domain_on_the_chains_active_file(alice, stopped_i
     assert disk_sources(host, instance)["vda"] == RootDisk.objects.get(instance=instance).path
 
 
-def test_a_copy_storage_migration_of_the_chain_is_refused(alice, instance, with_root, host_b, run_tasks,
-                                                           monkeypatch):
+def test_a_copy_storage_migration_of_the_chain_is_refused(alice, instance, with_root, host_b, run_tasks, monkeypatch):
     from compute import migration
 
     # Only the storage pre-check is under test: the simulated hosts' CPUs and room are not.
@@ -263,8 +271,9 @@ def test_a_copy_storage_migration_of_the_chain_is_refused(alice, instance, with_
         migration.check_target(Instance.objects.get(pk=instance.pk), host_b, {"copy_storage": True})
 
 
-def test_a_rebuild_after_the_snapshots_are_gone_starts_a_fresh_root_disk(alice, stopped_instance, with_root, host,
-                                                                         run_tasks):
+def test_a_rebuild_after_the_snapshots_are_gone_starts_a_fresh_root_disk(
+    alice, stopped_instance, with_root, host, run_tasks
+):
     instance = with_root(stopped_instance)
     s1, _ = snap(alice, run_tasks, instance, "s1")
     with run_tasks():
@@ -279,8 +288,9 @@ def test_a_rebuild_after_the_snapshots_are_gone_starts_a_fresh_root_disk(alice, 
     assert disk_sources(host, instance)["vda"] == pool_volumes(host)[instance.root_volume].path
 
 
-def test_a_merge_failing_on_one_disk_leaves_a_point_a_retry_finishes(alice, stopped_instance, with_root, make_volume,
-                                                                     host, run_tasks, monkeypatch):
+def test_a_merge_failing_on_one_disk_leaves_a_point_a_retry_finishes(
+    alice, stopped_instance, with_root, make_volume, host, run_tasks, monkeypatch
+):
     from storage import instance_snapshot_tasks as tasks
 
     instance = with_root(stopped_instance)

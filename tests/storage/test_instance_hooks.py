@@ -1,5 +1,6 @@
 """What compute and storage owe each other: attached volumes survive compute redefining the
 domain, and deleting an instance makes its volumes available again."""
+
 from compute import services as compute_services
 from compute.models import Cluster, Flavor, Instance
 from storage import services

@@ -1,5 +1,6 @@
 """A copy-storage live migration moves the records of the instance's copied volumes to the
 target's pool (compute.hooks.instance_migrated), on simulated hosts."""
+
 import pytest
 
 import hypervisor as hv
@@ -35,15 +36,17 @@ def migrate(run_tasks, instance, target, admin_user):
     instance.image.refresh_from_db()
     hv.volume_create(instance.host.uri, instance.image.pool, instance.root_volume, 10 << 30)
     with run_tasks():
-        op = compute_migration.start_migration(instance, target_host=target, user=admin_user,
-                                               options={"copy_storage": True})
+        op = compute_migration.start_migration(
+            instance, target_host=target, user=admin_user, options={"copy_storage": True}
+        )
     op = Operation.objects.get(pk=op.pk)
     assert op.status == "succeeded", op.error or op.message
     return op
 
 
 def test_a_copied_volume_is_recorded_in_the_targets_pool_and_leaves_the_source(
-        alice, admin_user, run_tasks, make_volume, instance, host, movable, pool_b, pool):
+    alice, admin_user, run_tasks, make_volume, instance, host, movable, pool_b, pool
+):
     volume = attached(alice, run_tasks, make_volume("data"), instance)
     migrate(run_tasks, instance, movable, admin_user)
     volume = reload(volume)
@@ -54,7 +57,8 @@ def test_a_copied_volume_is_recorded_in_the_targets_pool_and_leaves_the_source(
 
 
 def test_a_copied_volumes_external_snapshots_stay_behind_marked_not_lost(
-        alice, admin_user, run_tasks, make_volume, instance, host, movable, pool_b, pool):
+    alice, admin_user, run_tasks, make_volume, instance, host, movable, pool_b, pool
+):
     volume = attached(alice, run_tasks, make_volume("data"), instance)
     with run_tasks():
         snapshot, _ = services.create_snapshot(alice, name="before", volume=volume)
@@ -67,7 +71,8 @@ def test_a_copied_volumes_external_snapshots_stay_behind_marked_not_lost(
 
 
 def test_without_a_target_pool_the_volume_says_what_to_define(
-        alice, admin_user, run_tasks, make_volume, instance, movable, pool):
+    alice, admin_user, run_tasks, make_volume, instance, movable, pool
+):
     volume = attached(alice, run_tasks, make_volume("data"), instance)
     migrate(run_tasks, instance, movable, admin_user)
     volume = reload(volume)
@@ -75,7 +80,8 @@ def test_without_a_target_pool_the_volume_says_what_to_define(
 
 
 def test_a_volume_in_a_pool_both_hosts_see_is_left_alone(
-        alice, admin_user, run_tasks, make_volume, instance, host, movable, pool):
+    alice, admin_user, run_tasks, make_volume, instance, host, movable, pool
+):
     pool.hosts.add(movable)
     volume = attached(alice, run_tasks, make_volume("data"), instance)
     path = volume.path
@@ -89,8 +95,14 @@ def test_a_root_disk_copied_into_another_pool_is_recorded_there(instance, host, 
     from compute import hooks
     from storage.models import RootDisk
 
-    hooks.instance_migrated.send(sender=type(instance), instance=instance, source=host, target=movable,
-                                 copied_storage=True, root_disk=("shared", "r.qcow2", "/shared/r.qcow2"))
+    hooks.instance_migrated.send(
+        sender=type(instance),
+        instance=instance,
+        source=host,
+        target=movable,
+        copied_storage=True,
+        root_disk=("shared", "r.qcow2", "/shared/r.qcow2"),
+    )
     root = RootDisk.objects.get(instance=instance)
     assert (root.pool, root.libvirt_name, root.path, root.backing_path) == ("shared", "r.qcow2", "/shared/r.qcow2", "")
     assert hooks.root_disk_files(instance, ()) == (("shared", "r.qcow2"),)

@@ -1,5 +1,6 @@
 """Snapshots: internal on instances, external overlay chains on volumes; revert; delete with merge;
 storage migration and space reclamation."""
+
 import pytest
 
 import hypervisor as hv
@@ -36,7 +37,8 @@ def test_an_external_snapshot_freezes_the_file_and_adds_an_overlay(make_volume, 
 
 
 def test_snapshot_of_an_attached_stopped_volume_moves_the_disk_to_the_overlay(
-        make_volume, alice, stopped_instance, host, run_tasks):
+    make_volume, alice, stopped_instance, host, run_tasks
+):
     volume = make_volume()
     with run_tasks():
         services.attach_volume(alice, volume, stopped_instance)
@@ -144,14 +146,16 @@ def test_reclaim_explains_the_missing_guest_agent(make_volume, alice, instance, 
     assert reload(volume).state == "in-use"
 
 
-def test_a_raw_device_mapping_attaches_as_a_scsi_lun(admin_user, alice, project_a, pool, stopped_instance, host,
-                                                     run_tasks):
-    volume = services.map_device(admin_user, project_a, name="san-lun", pool=pool, device_path="/dev/sdb",
-                                 device_type="lun")
+def test_a_raw_device_mapping_attaches_as_a_scsi_lun(
+    admin_user, alice, project_a, pool, stopped_instance, host, run_tasks
+):
+    volume = services.map_device(
+        admin_user, project_a, name="san-lun", pool=pool, device_path="/dev/sdb", device_type="lun"
+    )
     with run_tasks():
         services.attach_volume(alice, volume, stopped_instance)
     xml = hv.domain_xml(host.uri, str(stopped_instance.uuid), inactive=True)
-    assert "device=\"lun\"" in xml.replace("'", '"') and "/dev/sdb" in xml
+    assert 'device="lun"' in xml.replace("'", '"') and "/dev/sdb" in xml
     assert reload(volume).target_dev == "sdb"
 
 

@@ -1,5 +1,6 @@
 """The storage pages: volumes list and create, a volume's detail with its snapshot tree and
 live-updated operation rows, the instance snapshot tree, pools for staff only."""
+
 from django.test import Client
 
 from storage.models import Volume
@@ -16,8 +17,9 @@ def test_a_member_creates_a_volume_from_the_page(alice, pool, run_tasks):
     client = login(alice)
     assert client.get("/storage/").status_code == 200
     with run_tasks():
-        response = client.post("/storage/", {"name": "web-data", "pool": pool.pk, "size_gb": 2, "format": "qcow2",
-                                             "provisioning": "thin"})
+        response = client.post(
+            "/storage/", {"name": "web-data", "pool": pool.pk, "size_gb": 2, "format": "qcow2", "provisioning": "thin"}
+        )
     assert response.status_code == 302
     assert Volume.objects.get(name="web-data").state == "available"
 

@@ -1,5 +1,6 @@
 """Volume upload (PUT raw body) and download (streamed GET) through the API, with progress on
 the Operation, on simulated hosts; the rules that keep a disk consistent."""
+
 import pytest
 
 import hypervisor as hv
@@ -29,12 +30,14 @@ def upload(client, volume, body, run_tasks):
         return client.put(f"/api/v1/volumes/{volume.pk}/upload/", data=body, content_type="application/octet-stream")
 
 
-def test_an_uploaded_volume_downloads_the_same_bytes_with_progress_both_ways(api, make_volume, run_tasks, tmp_path,
-                                                                             monkeypatch):
+def test_an_uploaded_volume_downloads_the_same_bytes_with_progress_both_ways(
+    api, make_volume, run_tasks, tmp_path, monkeypatch
+):
     seen = []
     real_progress = operations.progress
-    monkeypatch.setattr(operations, "progress", lambda op, pct, msg="": (seen.append((op.kind, pct)),
-                                                                        real_progress(op, pct, msg))[1])
+    monkeypatch.setattr(
+        operations, "progress", lambda op, pct, msg="": (seen.append((op.kind, pct)), real_progress(op, pct, msg))[1]
+    )
     volume, body = make_volume(size_gb=1), qcow2_body()
     response = upload(api["alice"], volume, body, run_tasks)
     assert response.status_code == 202, response.content
@@ -70,8 +73,9 @@ def test_readers_cannot_upload(api, make_volume, run_tasks):
     assert upload(api["bob"], make_volume(size_gb=1), qcow2_body(), run_tasks).status_code == 403
 
 
-def test_an_attached_volume_takes_no_upload_and_a_running_one_gives_no_download(api, alice, make_volume, instance,
-                                                                                run_tasks):
+def test_an_attached_volume_takes_no_upload_and_a_running_one_gives_no_download(
+    api, alice, make_volume, instance, run_tasks
+):
     volume = make_volume(size_gb=1)
     with run_tasks():
         services.attach_volume(alice, volume, instance)

@@ -1,4 +1,5 @@
 """Volume verbs end to end on a simulated host: create, clone, resize, attach, detach, delete."""
+
 import pytest
 
 from portal.errors import ActionError, Conflict
@@ -36,8 +37,7 @@ def test_a_linked_clone_needs_a_template_and_protects_it(make_volume, alice, run
     with pytest.raises(ActionError, match="template"):
         make_volume(name="clone", source="volume", source_volume=base, clone_mode="linked")
     services.set_template(alice, base, True)
-    clones = [make_volume(name=f"clone{i}", source="volume", source_volume=base, clone_mode="linked")
-              for i in range(3)]
+    clones = [make_volume(name=f"clone{i}", source="volume", source_volume=base, clone_mode="linked") for i in range(3)]
     assert {reload(c).backing_path for c in clones} == {base.path}
     with pytest.raises(Conflict, match="linked clones"):
         services.delete_volume(alice, reload(base))
@@ -116,7 +116,8 @@ def test_attach_to_another_tenants_instance_is_refused(make_volume, alice, charl
 
 
 def test_attach_to_an_instance_on_a_host_that_cannot_see_the_pool_is_refused(
-        make_volume, alice, project_a, host_b, flavor, image):
+    make_volume, alice, project_a, host_b, flavor, image
+):
     from tests.storage.conftest import make_instance
 
     elsewhere = make_instance(project_a, host_b, flavor, image, name="elsewhere")

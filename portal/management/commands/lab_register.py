@@ -1,4 +1,5 @@
 """Register the lab made by `make lab` in the portal (cluster, hosts, pools, flavor, image, OVN)."""
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
@@ -34,5 +35,7 @@ class Command(BaseCommand):
         for name, check in made["chassis"].items():
             self.stdout.write(f"chassis {name}: {check}")
         ovn = made["ovn"]
-        self.stdout.write(f"OVN deployment: NB {ovn.nb_connection}, SB {ovn.sb_connection}, gateway chassis "
-                          f"{ovn.gateway_chassis or '-'}, {ovn.encap_type} (`make run` puts networks there)")
+        self.stdout.write(
+            f"OVN deployment: NB {ovn.nb_connection}, SB {ovn.sb_connection}, gateway chassis "
+            f"{ovn.gateway_chassis or '-'}, {ovn.encap_type} (`make run` puts networks there)"
+        )

@@ -2,6 +2,7 @@
 Celery beat in a thread, and a Celery worker with a thread pool in the main thread, all
 sharing the in-memory broker and channel layer. One process matters: libvirt's test-driver
 hosts live in the memory of the process that opened them."""
+
 import threading
 
 import uvicorn
@@ -45,8 +46,15 @@ class Command(BaseCommand):
             beat.start()
         self.stdout.write(self.style.SUCCESS(f"Nubes is serving at http://{host}:{port}/  (Ctrl-C stops)"), ending="\n")
         self.stdout.flush()
-        worker = celery_app.Worker(pool="threads", concurrency=concurrency, loglevel="INFO", quiet=True,
-                                   hostname=f"embedded@{host}", without_mingle=True, without_gossip=True)
+        worker = celery_app.Worker(
+            pool="threads",
+            concurrency=concurrency,
+            loglevel="INFO",
+            quiet=True,
+            hostname=f"embedded@{host}",
+            without_mingle=True,
+            without_gossip=True,
+        )
         try:
             worker.start()
         finally:

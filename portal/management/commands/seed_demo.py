@@ -1,5 +1,6 @@
 """Seed the demo: two tenants with users, then each app's own demo data (hosts, flavors,
 images...). Does nothing when already seeded, so `make run` can call it every time."""
+
 import importlib
 
 from django.conf import settings
@@ -36,12 +37,16 @@ class Command(BaseCommand):
             for name in ("acme", "globex"):
                 Project.objects.get_or_create(name=name, defaults={"description": f"Demo tenant {name}"})
             for username, staff, memberships in DEMO_USERS:
-                user, created = User.objects.get_or_create(username=username, defaults={"is_staff": staff, "is_superuser": staff})
+                user, created = User.objects.get_or_create(
+                    username=username, defaults={"is_staff": staff, "is_superuser": staff}
+                )
                 if created:
                     user.set_password(password)
                     user.save()
                 for project, role in memberships:
-                    Membership.objects.get_or_create(user=user, project=Project.objects.get(name=project), defaults={"role": role})
+                    Membership.objects.get_or_create(
+                        user=user, project=Project.objects.get(name=project), defaults={"role": role}
+                    )
         for app in DEMO_APPS:
             try:
                 module = importlib.import_module(f"{app}.demo")
@@ -50,7 +55,9 @@ class Command(BaseCommand):
                     raise
                 continue
             module.seed(self.stdout)
-        self.stdout.write(self.style.SUCCESS(
-            f"Demo seeded. Logins (password {password!r}): admin (cloud admin), alice (acme member), "
-            "bob (acme reader), charlie (globex member)."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo seeded. Logins (password {password!r}): admin (cloud admin), alice (acme member), "
+                "bob (acme reader), charlie (globex member)."
+            )
+        )

@@ -22,16 +22,17 @@ def make_host() -> Callable[..., HostState]:
         fields.setdefault("memory_mb", HOST_MEMORY_MB)
         fields.setdefault("state", HostPowerState.UP)
         return HostState(id=host_id, **fields)
+
     return build
 
 
 @pytest.fixture
 def make_instance() -> Callable[..., InstanceState]:
-    def build(instance_id: str, host: str | None, demand: float = 1000.0,
-              **fields) -> InstanceState:
+    def build(instance_id: str, host: str | None, demand: float = 1000.0, **fields) -> InstanceState:
         fields.setdefault("vcpus", 2)
         fields.setdefault("memory_mb", 4096)
         fields.setdefault("cpu_demand_mhz", (demand,) * 12)
         fields.setdefault("active_memory_mb", 0.0)
         return InstanceState(id=instance_id, host=host, **fields)
+
     return build

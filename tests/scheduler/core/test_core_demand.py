@@ -43,13 +43,14 @@ def test_a_dirty_instance_costs_more_to_migrate(make_instance):
     assert migration_cost_s(dirty, policy) == pytest.approx(20.0)
 
 
-def test_a_host_s_demand_is_the_percentile_of_its_summed_load_not_the_sum_of_percentiles(
-        make_host, make_instance):
+def test_a_host_s_demand_is_the_percentile_of_its_summed_load_not_the_sum_of_percentiles(make_host, make_instance):
     # Two instances that take turns: each peaks at 1000 MHz half of the time, never together.
     turns = (1000.0, 0.0) * 6
     hosts = (make_host("h"),)
-    instances = (make_instance("a", "h", cpu_demand_mhz=turns),
-                 make_instance("b", "h", cpu_demand_mhz=turns[1:] + turns[:1]))
+    instances = (
+        make_instance("a", "h", cpu_demand_mhz=turns),
+        make_instance("b", "h", cpu_demand_mhz=turns[1:] + turns[:1]),
+    )
     snap = Snapshot(hosts, instances)
 
     summed = ClusterIndex(snap, ClusterPolicy(aggregate_host_demand=False))
@@ -59,12 +60,13 @@ def test_a_host_s_demand_is_the_percentile_of_its_summed_load_not_the_sum_of_per
     assert aggregated.usage["h"].demand_mhz == pytest.approx(1000.0)
 
 
-def test_moving_an_instance_re_estimates_both_hosts_from_their_summed_load(make_host,
-                                                                           make_instance):
+def test_moving_an_instance_re_estimates_both_hosts_from_their_summed_load(make_host, make_instance):
     turns = (1000.0, 0.0) * 6
     hosts = (make_host("h"), make_host("g"))
-    instances = (make_instance("a", "h", cpu_demand_mhz=turns),
-                 make_instance("b", "g", cpu_demand_mhz=turns[1:] + turns[:1]))
+    instances = (
+        make_instance("a", "h", cpu_demand_mhz=turns),
+        make_instance("b", "g", cpu_demand_mhz=turns[1:] + turns[:1]),
+    )
     index = ClusterIndex(Snapshot(hosts, instances), ClusterPolicy())
 
     index.move("b", "h")

@@ -13,8 +13,7 @@ from scheduler.core.model import (
     Snapshot,
 )
 
-DPM = ClusterPolicy(dpm_enabled=True, ha_admission=HaAdmissionPolicy.DISABLED,
-                    dpm_min_hosts_on=1)
+DPM = ClusterPolicy(dpm_enabled=True, ha_admission=HaAdmissionPolicy.DISABLED, dpm_min_hosts_on=1)
 
 
 def _quiet_cluster(make_host, make_instance, hosts=3):
@@ -32,8 +31,7 @@ def test_it_evacuates_one_host_and_puts_it_in_standby_below_the_range(make_host,
     plan = dpm.plan(snap, DPM)
 
     assert [(a.host_id, a.action) for a in plan.power_actions] == [("h1", PowerActionKind.STANDBY)]
-    assert [(m.instance_id, m.source_host, m.reason) for m in plan.moves] == [
-        ("i1", "h1", MoveReason.EVACUATE)]
+    assert [(m.instance_id, m.source_host, m.reason) for m in plan.moves] == [("i1", "h1", MoveReason.EVACUATE)]
     assert plan.moves[0].target_host in {"h0", "h2"}
     assert plan.utilisation_after > plan.utilisation_before
 
@@ -53,8 +51,7 @@ def test_it_keeps_a_host_woken_recently_on(make_host, make_instance):
 def test_it_keeps_the_minimum_hosts_on(make_host, make_instance):
     hosts, instances = _quiet_cluster(make_host, make_instance)
     snap = Snapshot(hosts, instances)
-    keep_three = ClusterPolicy(dpm_enabled=True, ha_admission=HaAdmissionPolicy.DISABLED,
-                               dpm_min_hosts_on=3)
+    keep_three = ClusterPolicy(dpm_enabled=True, ha_admission=HaAdmissionPolicy.DISABLED, dpm_min_hosts_on=3)
 
     plan = dpm.plan(snap, keep_three)
 
@@ -65,11 +62,12 @@ def test_it_keeps_the_minimum_hosts_on(make_host, make_instance):
 
 def test_it_keeps_failover_capacity_when_choosing_standby(make_host, make_instance):
     hosts = (make_host("h0"), make_host("h1"))
-    instances = (make_instance("i0", "h0", demand=3000, memory_mb=20000),
-                 make_instance("i1", "h1", demand=3000, memory_mb=20000))
+    instances = (
+        make_instance("i0", "h0", demand=3000, memory_mb=20000),
+        make_instance("i1", "h1", demand=3000, memory_mb=20000),
+    )
     snap = Snapshot(hosts, instances)
-    with_ha = ClusterPolicy(dpm_enabled=True, ha_admission=HaAdmissionPolicy.HOST_FAILURES,
-                            ha_host_failures=1)
+    with_ha = ClusterPolicy(dpm_enabled=True, ha_admission=HaAdmissionPolicy.HOST_FAILURES, ha_host_failures=1)
 
     assert dpm.plan(snap, with_ha).power_actions == ()
     assert len(dpm.plan(snap, DPM).power_actions) == 1
@@ -77,11 +75,12 @@ def test_it_keeps_failover_capacity_when_choosing_standby(make_host, make_instan
 
 def test_it_does_not_evacuate_a_host_an_instance_must_stay_on(make_host, make_instance):
     hosts = tuple(make_host(f"h{n}") for n in range(3))
-    instances = (make_instance("i0", "h0", demand=3200),
-                 make_instance("i1", "h1", demand=3200, memory_mb=1024),  # cheapest to move
-                 make_instance("i2", "h2", demand=3200))
-    stay = Rule("i1-on-h1", RuleKind.VM_HOST_AFFINITY, RuleStrength.MUST, frozenset({"i1"}),
-                frozenset({"h1"}))
+    instances = (
+        make_instance("i0", "h0", demand=3200),
+        make_instance("i1", "h1", demand=3200, memory_mb=1024),  # cheapest to move
+        make_instance("i2", "h2", demand=3200),
+    )
+    stay = Rule("i1-on-h1", RuleKind.VM_HOST_AFFINITY, RuleStrength.MUST, frozenset({"i1"}), frozenset({"h1"}))
     snap = Snapshot(hosts, instances, rules=(stay,))
 
     plan = dpm.plan(snap, DPM)
@@ -97,8 +96,7 @@ def test_it_wakes_a_standby_host_when_utilisation_is_above_the_range(make_host, 
 
     plan = dpm.plan(snap, DPM)
 
-    assert [(a.host_id, a.action) for a in plan.power_actions] == [
-        ("sleepy", PowerActionKind.WAKE)]
+    assert [(a.host_id, a.action) for a in plan.power_actions] == [("sleepy", PowerActionKind.WAKE)]
     assert plan.moves == ()
 
 
@@ -124,8 +122,7 @@ def test_it_does_nothing_when_disabled(make_host, make_instance):
     assert plan.notes == ("DPM disabled",)
 
 
-def test_it_empties_an_under_utilised_host_while_the_cluster_as_a_whole_is_in_range(make_host,
-                                                                                     make_instance):
+def test_it_empties_an_under_utilised_host_while_the_cluster_as_a_whole_is_in_range(make_host, make_instance):
     hosts = tuple(make_host(f"h{n}") for n in range(3))
     busy = tuple(make_instance(f"b{n}", f"h{n}", demand=22000, vcpus=16) for n in range(2))
     light = make_instance("light", "h2", demand=2000)
@@ -138,8 +135,7 @@ def test_it_empties_an_under_utilised_host_while_the_cluster_as_a_whole_is_in_ra
     assert [(m.instance_id, m.reason) for m in plan.moves] == [("light", MoveReason.EVACUATE)]
 
 
-def test_it_does_not_empty_a_host_the_others_cannot_take_under_the_range_s_top(make_host,
-                                                                                make_instance):
+def test_it_does_not_empty_a_host_the_others_cannot_take_under_the_range_s_top(make_host, make_instance):
     hosts = tuple(make_host(f"h{n}") for n in range(3))
     busy = tuple(make_instance(f"b{n}", f"h{n}", demand=24000, vcpus=16) for n in range(2))
     light = make_instance("light", "h2", demand=3000)
@@ -149,30 +145,25 @@ def test_it_does_not_empty_a_host_the_others_cannot_take_under_the_range_s_top(m
     assert plan.power_actions == () and plan.moves == ()
 
 
-def test_it_wakes_a_host_when_an_overloaded_host_has_nowhere_to_shed_load(make_host,
-                                                                          make_instance):
+def test_it_wakes_a_host_when_an_overloaded_host_has_nowhere_to_shed_load(make_host, make_instance):
     hosts = (make_host("a"), make_host("b"), make_host("sleepy", state=HostPowerState.STANDBY))
-    instances = (make_instance("x", "a", demand=33000, vcpus=16),
-                 make_instance("y", "b", demand=14000, vcpus=16))
+    instances = (make_instance("x", "a", demand=33000, vcpus=16), make_instance("y", "b", demand=14000, vcpus=16))
 
     plan = dpm.plan(Snapshot(hosts, instances), DPM)
 
     assert plan.utilisation_before < DPM.dpm_target_high
-    assert [(a.host_id, a.action) for a in plan.power_actions] == [
-        ("sleepy", PowerActionKind.WAKE)]
+    assert [(a.host_id, a.action) for a in plan.power_actions] == [("sleepy", PowerActionKind.WAKE)]
 
 
 def _calm_after_a_peak(make_host, make_instance):
     """Three hosts at 25 % for the last hour, at 62 % the hour before."""
     hosts = tuple(make_host(f"h{n}") for n in range(3))
     history = (20000.0,) * 12 + (8000.0,) * 12
-    instances = tuple(make_instance(f"i{n}", f"h{n}", cpu_demand_mhz=history, vcpus=8)
-                      for n in range(3))
+    instances = tuple(make_instance(f"i{n}", f"h{n}", cpu_demand_mhz=history, vcpus=8) for n in range(3))
     return Snapshot(hosts, instances)
 
 
-def test_it_does_not_put_a_host_in_standby_while_the_standby_window_still_holds_a_peak(
-        make_host, make_instance):
+def test_it_does_not_put_a_host_in_standby_while_the_standby_window_still_holds_a_peak(make_host, make_instance):
     snap = _calm_after_a_peak(make_host, make_instance)
 
     judged_on_the_last_hour = dpm.plan(snap, replace(DPM, dpm_standby_window=12))
@@ -183,12 +174,10 @@ def test_it_does_not_put_a_host_in_standby_while_the_standby_window_still_holds_
     assert any("last 24 samples" in note for note in judged_on_two_hours.notes)
 
 
-def test_it_does_not_put_a_host_in_standby_that_the_trend_needs_within_the_lookahead(
-        make_host, make_instance):
+def test_it_does_not_put_a_host_in_standby_that_the_trend_needs_within_the_lookahead(make_host, make_instance):
     hosts = tuple(make_host(f"h{n}") for n in range(3))
     rising = tuple(3000.0 + 1000.0 * k for k in range(12))  # +3,000 MHz a sample in all
-    instances = tuple(make_instance(f"i{n}", f"h{n}", cpu_demand_mhz=rising, vcpus=8)
-                      for n in range(3))
+    instances = tuple(make_instance(f"i{n}", f"h{n}", cpu_demand_mhz=rising, vcpus=8) for n in range(3))
     snap = Snapshot(hosts, instances)
 
     fifteen_minutes_ahead = dpm.plan(snap, replace(DPM, dpm_standby_lookahead=3))

@@ -10,22 +10,22 @@ from scheduler.core.model import (
     Snapshot,
 )
 
-NAIVE = ClusterPolicy(demand_estimator=DemandEstimator.LAST, drs_hysteresis_s=0.0,
-                      drs_threshold=5)
+NAIVE = ClusterPolicy(demand_estimator=DemandEstimator.LAST, drs_hysteresis_s=0.0, drs_threshold=5)
 WITH_HYSTERESIS = ClusterPolicy(demand_estimator=DemandEstimator.LAST, drs_threshold=5)
 
 
 def _spiky_step(make_host, make_instance, x_host, a_demand, b_demand, recent=()):
     """Hosts a and b; x (4000 MHz) plus one steady neighbour on each host."""
     hosts = (make_host("a"), make_host("b"))
-    instances = (make_instance("x", x_host, demand=4000),
-                 make_instance("a1", "a", demand=a_demand),
-                 make_instance("b1", "b", demand=b_demand))
+    instances = (
+        make_instance("x", x_host, demand=4000),
+        make_instance("a1", "a", demand=a_demand),
+        make_instance("b1", "b", demand=b_demand),
+    )
     return Snapshot(hosts, instances, recent_migrations=recent, now=600.0)
 
 
-def test_it_does_not_ping_pong_an_instance_whose_spike_moved_elsewhere(make_host,
-                                                                       make_instance):
+def test_it_does_not_ping_pong_an_instance_whose_spike_moved_elsewhere(make_host, make_instance):
     first = _spiky_step(make_host, make_instance, "a", a_demand=12000, b_demand=0)
     moved = drs.recommend(first, WITH_HYSTERESIS).moves
     assert [(m.instance_id, m.source_host, m.target_host) for m in moved] == [("x", "a", "b")]
@@ -41,22 +41,26 @@ def test_it_does_not_ping_pong_an_instance_whose_spike_moved_elsewhere(make_host
 def test_it_balances_on_smoothed_demand_not_on_a_single_spike(make_host, make_instance):
     hosts = (make_host("a"), make_host("b"))
     spike = (1000.0,) * 11 + (12000.0,)
-    instances = (make_instance("x", "a", cpu_demand_mhz=spike),
-                 make_instance("y", "a", demand=1000), make_instance("z", "b", demand=1000))
+    instances = (
+        make_instance("x", "a", cpu_demand_mhz=spike),
+        make_instance("y", "a", demand=1000),
+        make_instance("z", "b", demand=1000),
+    )
     snap = Snapshot(hosts, instances)
 
     assert drs.recommend(snap, ClusterPolicy(drs_threshold=5)).moves == ()
-    assert len(drs.recommend(snap, ClusterPolicy(drs_threshold=5,
-                                                 demand_estimator=DemandEstimator.LAST)).moves) == 1
+    assert len(drs.recommend(snap, ClusterPolicy(drs_threshold=5, demand_estimator=DemandEstimator.LAST)).moves) == 1
 
 
 def test_it_fixes_rule_violations_before_balancing(make_host, make_instance):
     hosts = (make_host("a"), make_host("b"), make_host("c"))
-    instances = (make_instance("w1", "a", demand=100), make_instance("w2", "a", demand=100),
-                 make_instance("big1", "b", demand=12000, vcpus=8),
-                 make_instance("big2", "b", demand=12000, vcpus=8))
-    apart = Rule("web-apart", RuleKind.VM_ANTI_AFFINITY, RuleStrength.MUST,
-                 frozenset({"w1", "w2"}))
+    instances = (
+        make_instance("w1", "a", demand=100),
+        make_instance("w2", "a", demand=100),
+        make_instance("big1", "b", demand=12000, vcpus=8),
+        make_instance("big2", "b", demand=12000, vcpus=8),
+    )
+    apart = Rule("web-apart", RuleKind.VM_ANTI_AFFINITY, RuleStrength.MUST, frozenset({"w1", "w2"}))
     snap = Snapshot(hosts, instances, rules=(apart,))
 
     result = drs.recommend(snap, ClusterPolicy(drs_threshold=5))
@@ -71,14 +75,12 @@ def test_it_fixes_rule_violations_before_balancing(make_host, make_instance):
 def test_it_fixes_rule_violations_even_when_balancing_is_off(make_host, make_instance):
     hosts = (make_host("a"), make_host("b"))
     instances = (make_instance("x", "a"),)
-    must_b = Rule("x-on-b", RuleKind.VM_HOST_AFFINITY, RuleStrength.MUST, frozenset({"x"}),
-                  frozenset({"b"}))
+    must_b = Rule("x-on-b", RuleKind.VM_HOST_AFFINITY, RuleStrength.MUST, frozenset({"x"}), frozenset({"b"}))
     snap = Snapshot(hosts, instances, rules=(must_b,))
 
     result = drs.recommend(snap, ClusterPolicy(drs_threshold=1))
 
-    assert [(m.instance_id, m.target_host, m.reason) for m in result.moves] == [
-        ("x", "b", MoveReason.RULE)]
+    assert [(m.instance_id, m.target_host, m.reason) for m in result.moves] == [("x", "b", MoveReason.RULE)]
 
 
 def test_it_reports_a_rule_violation_no_host_can_fix(make_host, make_instance):
@@ -95,8 +97,11 @@ def test_it_reports_a_rule_violation_no_host_can_fix(make_host, make_instance):
 def test_it_makes_no_move_that_gains_less_than_the_thresholds_minimum(make_host, make_instance):
     hosts = (make_host("a"), make_host("b"))
     # a at 0.25, b at 0.1875: a small gap; moving the 1000 MHz instance gains ~0.0020.
-    instances = (make_instance("x", "a", demand=1000), make_instance("y", "a", demand=7000),
-                 make_instance("z", "b", demand=6000))
+    instances = (
+        make_instance("x", "a", demand=1000),
+        make_instance("y", "a", demand=7000),
+        make_instance("z", "b", demand=6000),
+    )
     snap = Snapshot(hosts, instances)
 
     assert drs.recommend(snap, ClusterPolicy(drs_threshold=3)).moves == ()
@@ -107,9 +112,11 @@ def test_it_makes_no_move_that_gains_less_than_the_thresholds_minimum(make_host,
 
 def test_it_moves_the_cheapest_instance_for_the_same_gain(make_host, make_instance):
     hosts = (make_host("a"), make_host("b"))
-    instances = (make_instance("hot-dirty", "a", demand=4000, memory_mb=8192, dirty_rate_mb_s=50),
-                 make_instance("small", "a", demand=4000, memory_mb=1024),
-                 make_instance("rest", "a", demand=8000))
+    instances = (
+        make_instance("hot-dirty", "a", demand=4000, memory_mb=8192, dirty_rate_mb_s=50),
+        make_instance("small", "a", demand=4000, memory_mb=1024),
+        make_instance("rest", "a", demand=8000),
+    )
     snap = Snapshot(hosts, instances)
 
     result = drs.recommend(snap, ClusterPolicy(drs_threshold=5, drs_max_moves=1))
@@ -121,9 +128,11 @@ def test_it_moves_the_cheapest_instance_for_the_same_gain(make_host, make_instan
 
 def test_it_does_not_push_a_target_over_the_maximum_load(make_host, make_instance):
     hosts = (make_host("a"), make_host("b"))
-    instances = (make_instance("x", "a", demand=20000, vcpus=12),
-                 make_instance("y", "a", demand=12000, vcpus=8),
-                 make_instance("z", "b", demand=16000, vcpus=8))
+    instances = (
+        make_instance("x", "a", demand=20000, vcpus=12),
+        make_instance("y", "a", demand=12000, vcpus=8),
+        make_instance("z", "b", demand=16000, vcpus=8),
+    )
     snap = Snapshot(hosts, instances)
 
     capped = drs.recommend(snap, ClusterPolicy(drs_threshold=5, drs_max_target_load=0.6))
@@ -133,8 +142,7 @@ def test_it_does_not_push_a_target_over_the_maximum_load(make_host, make_instanc
     assert [m.instance_id for m in loose.moves] == ["y"]
 
 
-def test_it_relieves_a_host_above_its_capacity_even_when_balancing_is_off(make_host,
-                                                                          make_instance):
+def test_it_relieves_a_host_above_its_capacity_even_when_balancing_is_off(make_host, make_instance):
     rules_only = ClusterPolicy(drs_threshold=1)
     hosts = (make_host("full"), make_host("idle"))
     instances = tuple(make_instance(f"i{n}", "full", demand=9000, vcpus=8) for n in range(4))
@@ -150,8 +158,7 @@ def test_it_relieves_a_host_whose_newest_sample_is_above_capacity(make_host, mak
     rules_only = ClusterPolicy(drs_threshold=1)
     hosts = (make_host("full"), make_host("idle"))
     jump = (4000.0,) * 11 + (11000.0,)  # calm for an hour, then everything at once
-    instances = tuple(make_instance(f"i{n}", "full", cpu_demand_mhz=jump, vcpus=8)
-                      for n in range(3))
+    instances = tuple(make_instance(f"i{n}", "full", cpu_demand_mhz=jump, vcpus=8) for n in range(3))
 
     result = drs.recommend(Snapshot(hosts, instances), rules_only)
 

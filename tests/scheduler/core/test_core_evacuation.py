@@ -1,5 +1,6 @@
 """Evacuation (maintenance): the host's instances move off it, the largest first; what no
 powered-on host takes goes to a standby host to wake, one wake per host."""
+
 from scheduler.core.evacuation import plan_evacuation
 from scheduler.core.model import ClusterPolicy, FilterName, HostPowerState, MoveReason, Snapshot
 
@@ -11,8 +12,7 @@ def _leaving(make_instance, *sizes_mb):
 
 
 def test_an_evacuation_with_no_room_wakes_a_standby_host(make_host, make_instance):
-    hosts = (make_host("old"), make_host("alive", memory_mb=20480),
-             make_host("sleeper", state=HostPowerState.STANDBY))
+    hosts = (make_host("old"), make_host("alive", memory_mb=20480), make_host("sleeper", state=HostPowerState.STANDBY))
     snap = Snapshot(hosts, _leaving(make_instance, 16384, 16384, 4096))
 
     plan = plan_evacuation("old", snap, POLICY)
@@ -33,8 +33,7 @@ def test_an_evacuation_that_fits_on_running_hosts_wakes_nothing(make_host, make_
 
 
 def test_it_moves_only_the_instances_asked_for(make_host, make_instance):
-    hosts = (make_host("old"), make_host("alive", memory_mb=8192),
-             make_host("sleeper", state=HostPowerState.STANDBY))
+    hosts = (make_host("old"), make_host("alive", memory_mb=8192), make_host("sleeper", state=HostPowerState.STANDBY))
     snap = Snapshot(hosts, _leaving(make_instance, 4096, 32768))
 
     plan = plan_evacuation("old", snap, POLICY, instance_ids=["vm-0"])
@@ -44,8 +43,11 @@ def test_it_moves_only_the_instances_asked_for(make_host, make_instance):
 
 
 def test_what_no_host_takes_even_woken_is_unplaced_with_the_reason(make_host, make_instance):
-    hosts = (make_host("old", memory_mb=131072), make_host("alive", memory_mb=8192),
-             make_host("sleeper", state=HostPowerState.STANDBY))
+    hosts = (
+        make_host("old", memory_mb=131072),
+        make_host("alive", memory_mb=8192),
+        make_host("sleeper", state=HostPowerState.STANDBY),
+    )
     snap = Snapshot(hosts, _leaving(make_instance, 100000))
 
     plan = plan_evacuation("old", snap, POLICY)

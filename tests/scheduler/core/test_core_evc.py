@@ -6,9 +6,11 @@ HOSTS = {
     "mid": frozenset({"sse4.2", "avx", "aes"}),
     "old": frozenset({"sse4.2", "aes"}),
 }
-MODELS = (CpuModel("Westmere", frozenset({"sse4.2", "aes"})),
-          CpuModel("SandyBridge", frozenset({"sse4.2", "aes", "avx"})),
-          CpuModel("Haswell", frozenset({"sse4.2", "aes", "avx", "avx2"})))
+MODELS = (
+    CpuModel("Westmere", frozenset({"sse4.2", "aes"})),
+    CpuModel("SandyBridge", frozenset({"sse4.2", "aes", "avx"})),
+    CpuModel("Haswell", frozenset({"sse4.2", "aes", "avx", "avx2"})),
+)
 
 
 def test_the_baseline_is_what_every_host_has():
@@ -37,5 +39,4 @@ def test_a_host_lacking_baseline_features_cannot_join():
     assert not verdict.compatible
     assert verdict.reason == "host lacks avx2"
     assert evc.check_host(HOSTS["new"], haswell).compatible
-    assert evc.hosts_blocking(HOSTS, haswell) == {"mid": frozenset({"avx2"}),
-                                                  "old": frozenset({"avx", "avx2"})}
+    assert evc.hosts_blocking(HOSTS, haswell) == {"mid": frozenset({"avx2"}), "old": frozenset({"avx", "avx2"})}

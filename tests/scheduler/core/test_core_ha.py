@@ -27,14 +27,16 @@ def _failed_cluster(make_host, make_instance):
     return Snapshot(hosts, instances)
 
 
-@pytest.mark.parametrize("fence", [
-    None,
-    FenceOutcome("dead", FenceStatus.FAILED),
-    FenceOutcome("dead", FenceStatus.PENDING),
-    FenceOutcome("other-host", FenceStatus.SUCCEEDED),
-])
-def test_it_restarts_nothing_without_a_successful_fence_of_that_host(make_host, make_instance,
-                                                                     fence):
+@pytest.mark.parametrize(
+    "fence",
+    [
+        None,
+        FenceOutcome("dead", FenceStatus.FAILED),
+        FenceOutcome("dead", FenceStatus.PENDING),
+        FenceOutcome("other-host", FenceStatus.SUCCEEDED),
+    ],
+)
+def test_it_restarts_nothing_without_a_successful_fence_of_that_host(make_host, make_instance, fence):
     snap = _failed_cluster(make_host, make_instance)
 
     with pytest.raises(NotFenced):
@@ -47,15 +49,16 @@ def test_it_restarts_by_priority_and_explains_what_did_not_fit(make_host, make_i
     plan = ha.plan_restarts("dead", snap, POLICY, FENCED)
 
     assert [(m.instance_id, m.target_host, m.reason) for m in plan.restarts] == [
-        ("high", "alive", MoveReason.RESTART), ("medium", "alive", MoveReason.RESTART)]
+        ("high", "alive", MoveReason.RESTART),
+        ("medium", "alive", MoveReason.RESTART),
+    ]
     assert [r.instance_id for r in plan.unplaced] == ["low"]
     reasons = {r.host_id: r.filter for r in plan.unplaced[0].rejections}
     assert reasons == {"dead": FilterName.HOST_STATE, "alive": FilterName.MEMORY}
     assert plan.not_protected == ("scratch",)
 
 
-def test_admission_control_refuses_a_start_that_breaks_failover_capacity(make_host,
-                                                                         make_instance):
+def test_admission_control_refuses_a_start_that_breaks_failover_capacity(make_host, make_instance):
     hosts = (make_host("a", memory_mb=32768), make_host("b", memory_mb=32768))
     running = (make_instance("r1", "a", memory_mb=16384), make_instance("r2", "b", memory_mb=8192))
     snap = Snapshot(hosts, running)
@@ -65,8 +68,7 @@ def test_admission_control_refuses_a_start_that_breaks_failover_capacity(make_ho
     assert ha.admission_check(snap, POLICY, small).allowed
     refused = ha.admission_check(snap, POLICY, large)
     assert not refused.allowed
-    assert refused.reason == ("memory 40960 MB would exceed 32768 MB, keeping room for "
-                              "1 host failure")
+    assert refused.reason == ("memory 40960 MB would exceed 32768 MB, keeping room for 1 host failure")
 
 
 def test_admission_control_by_percentage_keeps_that_share_free(make_host, make_instance):

@@ -16,8 +16,7 @@ from scheduler.core.placement import PlacementRequest, place
 POLICY = ClusterPolicy()
 
 
-def test_it_explains_no_valid_host_with_the_filter_that_rejected_each_host(make_host,
-                                                                              make_instance):
+def test_it_explains_no_valid_host_with_the_filter_that_rejected_each_host(make_host, make_instance):
     hosts = (
         make_host("maint", state=HostPowerState.MAINTENANCE),
         make_host("standby", state=HostPowerState.STANDBY),
@@ -27,8 +26,9 @@ def test_it_explains_no_valid_host_with_the_filter_that_rejected_each_host(make_
     )
     snap = Snapshot(hosts, ())
     inst = make_instance("new", None, memory_mb=4096, required_tags=frozenset({"gpu"}))
-    policy = ClusterPolicy(filters=(FilterName.HOST_STATE, FilterName.CPU_COMPATIBILITY,
-                                    FilterName.MEMORY, FilterName.REQUIRED_TAGS))
+    policy = ClusterPolicy(
+        filters=(FilterName.HOST_STATE, FilterName.CPU_COMPATIBILITY, FilterName.MEMORY, FilterName.REQUIRED_TAGS)
+    )
 
     result = place(PlacementRequest(inst), snap, policy)
 
@@ -54,7 +54,7 @@ def test_it_applies_the_cpu_overcommit_ratio_to_vcpus(make_host, make_instance):
     fits = make_instance("fits", None, vcpus=2, memory_mb=512, demand=10)
     too_many = make_instance("too-many", None, vcpus=3, memory_mb=512, demand=10)
 
-    assert place(PlacementRequest(fits), snap, POLICY).host_id == "h1"   # 8 of 2 x 4.0
+    assert place(PlacementRequest(fits), snap, POLICY).host_id == "h1"  # 8 of 2 x 4.0
     result = place(PlacementRequest(too_many), snap, POLICY)
     assert result.rejections[0].filter is FilterName.VCPU
 
@@ -71,8 +71,7 @@ def test_it_keeps_cpu_reservations_within_the_unreserved_capacity(make_host, mak
     assert "500 MHz unreserved" in result.rejections[0].reason
 
 
-def test_it_fits_a_pinned_instance_on_free_dedicated_cpus_of_one_numa_node(make_host,
-                                                                           make_instance):
+def test_it_fits_a_pinned_instance_on_free_dedicated_cpus_of_one_numa_node(make_host, make_instance):
     two_nodes = make_host("numa", cpus=8, numa_nodes=2)
     busy = make_host("busy", cpus=8, numa_nodes=1)
     pinned_there = make_instance("p", "busy", vcpus=6, pinned=True)
@@ -91,8 +90,7 @@ def test_it_keeps_anti_affinity_group_members_apart(make_host, make_instance):
     hosts = (make_host("a"), make_host("b"))
     member = make_instance("m1", "a", server_group="web")
     busy = make_instance("busy", "b", demand=8000, memory_mb=16384)  # spread would pick a
-    snap = Snapshot(hosts, (member, busy),
-                    server_groups=(ServerGroup("web", ServerGroupPolicy.ANTI_AFFINITY),))
+    snap = Snapshot(hosts, (member, busy), server_groups=(ServerGroup("web", ServerGroupPolicy.ANTI_AFFINITY),))
     newcomer = make_instance("m2", None, server_group="web")  # a create: not in the snapshot
 
     result = place(PlacementRequest(newcomer), snap, POLICY)
@@ -105,8 +103,7 @@ def test_it_joins_an_affinity_group_on_its_host(make_host, make_instance):
     hosts = (make_host("a"), make_host("b"))
     member = make_instance("m1", "b", server_group="db")
     newcomer = make_instance("m2", None, server_group="db")
-    snap = Snapshot(hosts, (member,),
-                    server_groups=(ServerGroup("db", ServerGroupPolicy.AFFINITY),))
+    snap = Snapshot(hosts, (member,), server_groups=(ServerGroup("db", ServerGroupPolicy.AFFINITY),))
 
     assert place(PlacementRequest(newcomer), snap, POLICY).host_id == "b"
 
@@ -114,8 +111,7 @@ def test_it_joins_an_affinity_group_on_its_host(make_host, make_instance):
 def test_it_prefers_a_should_host_rule_without_requiring_it(make_host, make_instance):
     hosts = (make_host("a"), make_host("b"), make_host("c"))
     inst = make_instance("x", None)
-    rule = Rule("prefer-c", RuleKind.VM_HOST_AFFINITY, RuleStrength.SHOULD,
-                frozenset({"x"}), frozenset({"c"}))
+    rule = Rule("prefer-c", RuleKind.VM_HOST_AFFINITY, RuleStrength.SHOULD, frozenset({"x"}), frozenset({"c"}))
     full = make_instance("full", "c", memory_mb=65536, demand=0)
     snap = Snapshot(hosts, (inst,), rules=(rule,))
 
@@ -126,8 +122,10 @@ def test_it_prefers_a_should_host_rule_without_requiring_it(make_host, make_inst
 
 def test_spread_picks_the_emptiest_host_and_pack_the_fullest_that_fits(make_host, make_instance):
     hosts = (make_host("empty"), make_host("half"), make_host("full"))
-    load = [make_instance("h1", "half", demand=8000, memory_mb=32768),
-            make_instance("f1", "full", demand=28000, memory_mb=62000)]
+    load = [
+        make_instance("h1", "half", demand=8000, memory_mb=32768),
+        make_instance("f1", "full", demand=28000, memory_mb=62000),
+    ]
     inst = make_instance("new", None, demand=2000, memory_mb=4096)
     snap = Snapshot(hosts, (*load, inst))
 
