@@ -1,5 +1,6 @@
 """cloud-init's NoCloud seed: an ISO 9660 image labelled ``cidata`` holding ``meta-data`` and
-``user-data`` (and, when given, ``network-config``), made with pycdlib. Pure Python, no libvirt.
+``user-data`` (and, when given, ``network-config``), made with pycdlib, and delivered to the
+host as a volume over the libvirt connection (hypervisor.volume_create_from_bytes).
 
 The key pair goes into meta-data's ``public-keys`` (NoCloud reads it like the EC2 datasource);
 the user's user data goes into user-data unchanged. Without user data the seed carries an
@@ -11,10 +12,10 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import pycdlib
 
+import hypervisor as hv
 from portal.errors import ActionError
 
 VOLUME_LABEL = "cidata"  # cloud-init finds the NoCloud seed by this label
@@ -27,7 +28,6 @@ ISO_INTERCHANGE_LEVEL = 3  # file names beyond 8.3 are carried by Joliet and Roc
 ROCK_RIDGE = "1.09"
 JOLIET = 3
 ISO_NAMES = {META_DATA: "/METADATA.;1", USER_DATA: "/USERDATA.;1", NETWORK_CONFIG: "/NETCONF.;1"}
-LOCAL_URIS = ("qemu:///system", "qemu:///session")
 
 
 @dataclass(frozen=True)
@@ -109,53 +109,38 @@ def wanted(instance):
     return bool(instance.key_pair_id or instance.user_data)
 
 
+def seed_volume(domain_name):
+    """The seed's volume name, in the pool of the root disk."""
+    return f"{domain_name}{SEED_SUFFIX}"
+
+
 def seed_path(root_path, domain_name):
-    """The seed sits next to the root disk."""
-    return os.path.join(os.path.dirname(root_path), f"{domain_name}{SEED_SUFFIX}")
+    """Where the seed's volume lands: next to the root disk (same pool directory)."""
+    return os.path.join(os.path.dirname(root_path), seed_volume(domain_name))
 
 
-def is_local(uri):
-    """A host whose files the portal can write: the libvirtd of this machine."""
-    return uri in LOCAL_URIS or urlsplit(uri).scheme == "qemu" and not urlsplit(uri).netloc
-
-
-def write_seed(path, data):
-    """Write the image (readable by QEMU, which runs as another user); returns the path."""
-    tmp = f"{path}.part"
-    with open(tmp, "wb") as out:
-        out.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-    return path
-
-
-def place_seed(instance, root_path):
-    """Build the instance's seed and put it next to its root disk; record it on the instance.
-
-    Simulated hosts have no disk to write to: the image is built (so a bad seed fails the
-    same way) and recorded, nothing is written. Returns the Seed, or None when none is wanted.
-    """
+def place_seed(instance, pool):
+    """Build the instance's seed and deliver it as a raw volume in ``pool`` (its root disk's)
+    over the libvirt connection: created, then uploaded with virStorageVolUpload, so a remote
+    host gets it like a local one. Recorded on the instance. Returns the Seed, or None when none
+    is wanted. A failed delivery leaves no volume (or says it could not remove it)."""
     if not wanted(instance):
         return None
     seed = build_seed(instance)
-    path = seed_path(root_path, instance.domain_name)
     host = instance.host
-    if not host.simulated:
-        if not is_local(host.uri):
-            raise ActionError(
-                f"Cannot deliver cloud-init data to {host.name}: writing a seed image to a remote "
-                "host needs a volume upload in the hypervisor gateway (not there yet)."
-            )
-        write_seed(path, seed.data)
-    instance.seed_path, instance.seed_sha256 = path, seed.sha256
+    try:
+        made = hv.volume_create_from_bytes(host.uri, pool, seed_volume(instance.domain_name), seed.data)
+    except hv.HypervisorError as exc:
+        raise ActionError(f"Cannot deliver cloud-init data to {host.name}: {exc}") from exc
+    instance.seed_path, instance.seed_sha256 = made.volume.path, seed.sha256
     instance.save(update_fields=["seed_path", "seed_sha256"])
     return seed
 
 
-def remove_seed(path):
-    """Remove a seed file; True if one was there."""
+def remove_seed(host, path):
+    """Remove a seed volume by its path, in whichever pool holds it now; True if one was there."""
     try:
-        os.unlink(path)
-    except FileNotFoundError:
+        hv.volume_delete_path(host.uri, path)
+    except hv.VolumeNotFound:
         return False
     return True

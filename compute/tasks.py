@@ -228,8 +228,7 @@ def _remove(host, made):
     for kind, name, pool in reversed(made):
         try:
             if kind == "seed":
-                if not host.simulated:
-                    cloudinit.remove_seed(name)
+                cloudinit.remove_seed(host, name)
             elif kind == "domain":
                 if hv.domain_state(host.uri, name).state not in (PowerState.SHUTOFF, PowerState.SUSPENDED):
                     hv.domain_destroy(host.uri, name)
@@ -259,7 +258,7 @@ def create_instance(self, op_id):
             operations.progress(op, 10, f"Preparing image {instance.image.name} on {host.name}")
             root = _make_root(instance, instance.image, op)
             made.append(("volume", instance.root_volume, instance.image.pool))
-            if cloudinit.place_seed(instance, root.path) is not None:
+            if cloudinit.place_seed(instance, instance.image.pool) is not None:
                 made.append(("seed", instance.seed_path, None))
             operations.progress(op, 40, "Defining the domain")
             _prepare(instance)
@@ -408,7 +407,7 @@ def _rebuild(instance, op):
 
 
 def _delete(instance, op):
-    uri, uuid = instance.host.uri, str(instance.uuid)
+    uuid = str(instance.uuid)
     seed = [("seed", instance.seed_path, None)] if instance.seed_path else []
     # _remove goes newest first: the domain, then the root chain's top file down to its base.
     leftovers = _remove(instance.host, seed + _root_files(instance) + [("domain", uuid, None)])

@@ -53,7 +53,7 @@ Storage (storage.py)
     volume_create(uri, pool, name, capacity_bytes, fmt='qcow2', *, allocation_bytes=None,
                   backing_path=None, backing_format=None) -> VolumeInfo
     volume_clone(uri, pool, source, name, *, fmt=None) -> VolumeInfo
-    volume_delete(uri, pool, name, *, wipe=False)
+    volume_delete(uri, pool, name, *, wipe=False);  volume_delete_path(uri, path)  # any pool
     volume_info(uri, pool, name) -> VolumeInfo;  list_volumes(uri, pool) -> tuple[VolumeInfo, ...]
 
 Snapshots (snapshots.py)
@@ -98,6 +98,9 @@ Memory hotplug (memory.py) — test:// hosts edit the definition (simulated=True
 
 Volume data (volumes_io.py) — test:// hosts record the size only (simulated=True)
     volume_upload(uri, pool, name, source_path, *, fmt, on_progress(sent, total)) -> UploadResult
+    volume_create_streamed(uri, pool, name, chunks, size, *, capacity, fmt, on_progress) -> UploadResult
+    volume_create_from_bytes(uri, pool, name, data, *, fmt='raw') -> UploadResult   # seeds
+    # a failed upload removes the volume it created (the error says so when it could not)
 
 Events (events.py)
     watch_lifecycle(uri, callback(uri, uuid, event, detail)) -> watch_id
@@ -229,6 +232,7 @@ from .storage import (
     volume_clone,
     volume_create,
     volume_delete,
+    volume_delete_path,
     volume_info,
 )
 from .types import (
@@ -251,7 +255,7 @@ from .volume_stream import (
     volume_download_size,
     volume_upload_into,
 )
-from .volumes_io import UploadResult, volume_upload
+from .volumes_io import UploadResult, volume_create_from_bytes, volume_create_streamed, volume_upload
 
 __all__ = [
     "BlockJob",
@@ -342,6 +346,8 @@ __all__ = [
     "domain_attach_memory",
     "UploadResult",
     "volume_upload",
+    "volume_create_from_bytes",
+    "volume_create_streamed",
     "cpu_baseline",
     "cpu_compare",
     "host_cpu_xml",
@@ -375,6 +381,7 @@ __all__ = [
     "volume_clone",
     "volume_create",
     "volume_delete",
+    "volume_delete_path",
     "volume_info",
     "CpuQos",
     "DomainState",

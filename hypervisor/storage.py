@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import libvirt
@@ -287,3 +288,22 @@ def list_volumes(uri: str, pool: str) -> tuple[VolumeInfo, ...]:
     storage_pool = _pool(uri, pool)
     with translated(uri):
         return tuple(sorted((_volume_info(pool, v) for v in storage_pool.listAllVolumes(0)), key=lambda v: v.name))
+
+
+def volume_delete_path(uri: str, path: str) -> None:
+    """Delete the volume at ``path`` in whichever pool holds it; VolumeNotFound when none does.
+    A pool shared by several hosts lists a file another host made only after a refresh, so the
+    active pools whose directory holds the path are refreshed once before giving up."""
+    conn = get_connection(uri)
+    with translated(uri):
+        try:
+            vol = conn.storageVolLookupByPath(path)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                raise
+            for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
+                target = parse_xml(pool.XMLDesc(0)).findtext("target/path")
+                if target and os.path.dirname(path) == target.rstrip("/"):
+                    pool.refresh(0)
+            vol = conn.storageVolLookupByPath(path)
+        vol.delete(0)

@@ -8,13 +8,13 @@ small ones kept for a download), ``simulated=True``. Real hosts never run that c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import libvirt
 
-from .errors import InvalidConfig, translated
+from .errors import HypervisorError, InvalidConfig, translated
 from .storage import _pool, _volume, _volume_info, build_volume_xml, check_name
 from .types import VolumeInfo
 from .volume_stream import CHUNK_BYTES, file_chunks, volume_upload_into
@@ -63,23 +63,56 @@ def volume_upload(
         raise InvalidConfig(f"cannot read {source_path}: {exc}") from exc
     if size == 0:
         raise InvalidConfig(f"{source_path} is empty")
+    capacity = _capacity(path, fmt, size)
+    return volume_create_streamed(
+        uri, pool, name, file_chunks(path, chunk_bytes), size, capacity=capacity, fmt=fmt, on_progress=on_progress
+    )
+
+
+def volume_create_from_bytes(uri: str, pool: str, name: str, data: bytes, *, fmt: str = "raw") -> UploadResult:
+    """A new volume holding exactly ``data`` (a cloud-init seed image, say), written over the
+    libvirt connection: the same for a local and a remote host. Nothing is left on failure."""
+    return volume_create_streamed(uri, pool, name, (data,), len(data), capacity=len(data), fmt=fmt)
+
+
+def volume_create_streamed(
+    uri: str,
+    pool: str,
+    name: str,
+    chunks: Iterable[bytes],
+    size: int,
+    *,
+    capacity: int,
+    fmt: str,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> UploadResult:
+    """Create volume ``name`` (``capacity`` bytes, ``fmt``) and stream ``size`` bytes of
+    ``chunks`` into it. A failed or short upload removes the volume; if the host cannot be
+    reached to remove it, the error says the volume is left."""
+    if size <= 0:
+        raise InvalidConfig("an upload has at least one byte")
     storage_pool = _pool(uri, pool)
-    xml = build_volume_xml(name, _capacity(path, fmt, size), fmt)
+    xml = build_volume_xml(name, capacity, fmt)
     with translated(uri):
         vol = storage_pool.createXML(xml, 0)
-    result = None
     try:
-        result = volume_upload_into(uri, pool, name, file_chunks(path, chunk_bytes), size, on_progress=on_progress)
-    finally:
-        if result is None:
-            _delete_quietly(vol)
+        result = volume_upload_into(uri, pool, name, chunks, size, on_progress=on_progress)
+    except BaseException as exc:
+        left = _delete_quietly(vol)
+        if left and isinstance(exc, HypervisorError):
+            exc.args = (
+                f"{exc.args[0]} (and the partly written volume {name} in pool {pool} could not be removed: {left})",
+            )
+        raise
     return UploadResult(
         volume=_volume_info(pool, _volume(uri, pool, name)), bytes_sent=result.bytes_moved, simulated=result.simulated
     )
 
 
-def _delete_quietly(vol: libvirt.virStorageVol) -> None:
+def _delete_quietly(vol: libvirt.virStorageVol) -> str:
+    """Delete the volume; returns why it could not be, or "" (the upload's own error is the one to raise)."""
     try:
         vol.delete(0)
-    except libvirt.libvirtError:
-        pass  # the upload's own error is the one to report
+    except libvirt.libvirtError as exc:
+        return exc.get_error_message() or str(exc)
+    return ""

@@ -73,8 +73,7 @@ class Instance(ProjectOwned):
     pinned_cpus = models.JSONField(default=list, blank=True, help_text="Host CPUs of a dedicated instance, per vCPU")
     vnc_password_encrypted = models.TextField(blank=True, editable=False)
     serial_log_path = models.CharField(max_length=500, blank=True)
-    # cloud-init NoCloud seed (an ISO next to the root disk, attached as a cdrom); on simulated
-    # hosts the path is recorded but nothing is written.
+    # cloud-init NoCloud seed: a raw volume next to the root disk (same pool), attached as a cdrom.
     seed_path = models.CharField(max_length=500, blank=True)
     seed_sha256 = models.CharField(max_length=64, blank=True)
     # The VNC port libvirt gave the running domain (real hosts; read by the tasks, used by the proxy).

@@ -1,7 +1,8 @@
 """cloud-init's NoCloud seed: the ISO read back with pycdlib, meta-data golden, the cdrom in the
-domain XML, and the seed's life with the instance (simulated hosts record it, a local real
-host gets a file next to the root disk, removed on delete)."""
+domain XML, and the seed's life with the instance (a raw volume in the root disk's pool,
+written over the libvirt connection, removed on delete)."""
 
+import hashlib
 import io
 import json
 import uuid
@@ -111,8 +112,8 @@ def test_an_instance_without_key_or_user_data_gets_no_seed(launch):
     assert [d.device for d in disks] == ["disk"]
 
 
-def local_instance(project, flavor, image, key_pair, uri="qemu:///system"):
-    host = Host.objects.create(name="lab-a", uri=uri, cluster=Cluster.objects.create(name="lab"), simulated=False)
+def real_instance(project, flavor, image, key_pair, uri):
+    host = Host.objects.create(name="far", uri=uri, cluster=Cluster.objects.create(name="lab"), simulated=False)
     return Instance.objects.create(
         project=project,
         name="vm",
@@ -126,25 +127,31 @@ def local_instance(project, flavor, image, key_pair, uri="qemu:///system"):
     )
 
 
-def test_on_a_local_real_host_the_seed_is_a_file_next_to_the_root_disk_removed_with_it(
-    project_a, flavor, image, key_pair, tmp_path
-):
-    instance = local_instance(project_a, flavor, image, key_pair)
-    root = tmp_path / "nubes-x-root.qcow2"
-    seed = cloudinit.place_seed(instance, str(root))
-    path = tmp_path / f"{instance.domain_name}-seed.iso"
-    assert path.read_bytes() == seed.data and oct(path.stat().st_mode & 0o777) == "0o644"
-    assert Instance.objects.get(pk=instance.pk).seed_path == str(path)
-    assert cloudinit.read_iso(path.read_bytes())[0] == "cidata"
-    assert tasks._remove(instance.host, [("seed", str(path), None)]) == []
-    assert not path.exists()
+def test_the_seed_is_a_volume_in_the_root_disks_pool_holding_the_image(launch, key_pair):
+    _response, instance = launch(key_pair=key_pair.pk, user_data=USER_DATA)
+    instance.refresh_from_db()
+    volume = hv.volume_info(instance.host.uri, "default", f"{instance.domain_name}-seed.iso")
+    assert volume.path == instance.seed_path and volume.format == "raw"
+    data = b"".join(hv.volume_download(instance.host.uri, "default", volume.name))
+    assert hashlib.sha256(data).hexdigest() == instance.seed_sha256
+    assert cloudinit.read_iso(data)[1]["user-data"].decode() == USER_DATA
 
 
-def test_a_remote_real_host_refuses_the_seed_with_the_reason(project_a, flavor, image, key_pair, tmp_path):
-    instance = local_instance(project_a, flavor, image, key_pair, uri="qemu+ssh://root@far/system")
-    with pytest.raises(ActionError, match="volume upload"):
-        cloudinit.place_seed(instance, str(tmp_path / "root.qcow2"))
-    assert list(tmp_path.iterdir()) == []
+def test_a_host_unreachable_at_delivery_fails_with_the_reason_and_records_nothing(project_a, flavor, image, key_pair):
+    # Nothing listens on port 1: the libvirt connection is refused, as a host that went away.
+    instance = real_instance(project_a, flavor, image, key_pair, uri="qemu+tcp://127.0.0.1:1/system")
+    with pytest.raises(ActionError, match="Cannot deliver cloud-init data to far: .*(unable to connect|refused)"):
+        cloudinit.place_seed(instance, "default")
+    instance.refresh_from_db()
+    assert instance.seed_path == "" and instance.seed_sha256 == ""
+
+
+def test_removing_a_seed_that_is_already_gone_is_nothing_to_remove(launch, key_pair):
+    _response, instance = launch(key_pair=key_pair.pk)
+    instance.refresh_from_db()
+    assert cloudinit.remove_seed(instance.host, instance.seed_path) is True
+    assert cloudinit.remove_seed(instance.host, instance.seed_path) is False
+    assert tasks._remove(instance.host, [("seed", instance.seed_path, None)]) == []
 
 
 def test_deleting_a_seeded_instance_succeeds_and_leaves_nothing(launch, api, run_tasks, key_pair):
@@ -154,3 +161,5 @@ def test_deleting_a_seeded_instance_succeeds_and_leaves_nothing(launch, api, run
     op = Operation.objects.get(pk=response.json()["id"])
     assert op.status == "succeeded", op.error
     assert hv.list_domains(instance.host.uri) == ()
+    names = [v.name for v in hv.list_volumes(instance.host.uri, "default")]
+    assert not [n for n in names if n.startswith(instance.domain_name)]
