@@ -21,33 +21,19 @@ sys.path.insert(0, str(REPO))
 
 from bench.sim import cloudsim  # noqa: E402
 from bench.sim.engine import DEFAULT_WAKE_HOLD_S, DayResult, Overcommit, Simulation  # noqa: E402
-from bench.sim.traces import available_days, best_reference, load_day, reference_policies  # noqa: E402
-from scheduler.core.model import ClusterPolicy, DemandEstimator, HaAdmissionPolicy  # noqa: E402
+from bench.sim.policy import SIM_POLICY  # noqa: E402
+from bench.sim.traces import (  # noqa: E402
+    available_days,
+    best_reference,
+    default_data_dir,
+    load_day,
+    reference_policies,
+)
+from scheduler.core.model import ClusterPolicy  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "planetlab"
 REFERENCE_HOSTS = 800
 MIGRATION_BUDGET_SHARE = 5  # the goal: at most a fifth of the reference's migrations
 PERCENT = 100.0
-
-# The DPM + DRS policy the simulator runs: production functions, these parameters.
-# Host demand is the p90 of each host's summed series (state.py); a target top of 80 % of
-# it keeps a host's next sample under 100 % about 99 % of the time on these traces.
-SIM_POLICY = ClusterPolicy(
-    dpm_enabled=True,
-    dpm_target_low=0.60,  # tuned on 20110303; production's default is vSphere's 45-81 %
-    dpm_target_high=0.80,
-    dpm_min_hosts_on=1,
-    dpm_max_evacuations=2,
-    dpm_standby_window=24,  # standby judged on 2 h of demand (and 30 min of trend), wakes on 1 h
-    dpm_standby_lookahead=6,
-    drs_threshold=2,
-    drs_max_target_load=0.80,
-    drs_hysteresis_s=3600.0,
-    demand_estimator=DemandEstimator.PERCENTILE,
-    demand_window=12,
-    demand_percentile=90.0,
-    ha_admission=HaAdmissionPolicy.DISABLED,
-)
 
 
 def _progress(message: str) -> None:
@@ -80,7 +66,7 @@ HEADER = (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=default_data_dir())
     parser.add_argument("--days", nargs="*", help="days to run (default: all)")
     parser.add_argument("--hosts", type=int, default=REFERENCE_HOSTS)
     parser.add_argument("--overcommit", type=Overcommit, default=Overcommit.CLOUDSIM, choices=list(Overcommit))

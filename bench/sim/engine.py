@@ -115,6 +115,8 @@ class Simulation:
         self.demand = [[pct / 100.0 * self.mips[i] for pct in tr] for i, tr in enumerate(traces)]
         self.where: list[str | None] = [None] * n
         self.recent: list[MigrationRecord] = []
+        # every decision, in order: (step, "migrate", vm, source, target) or (step, action, host)
+        self.log: list[tuple[object, ...]] = []
         self.active_memory = 0.0 if overcommit is Overcommit.CLOUDSIM else None
 
     # --- the scheduler's view ---------------------------------------------------------------
@@ -199,6 +201,7 @@ class Simulation:
             if source == move.target_host or source is None:
                 continue
             migrations.append((i, source))
+            self.log.append((step, "migrate", move.instance_id, source, move.target_host))
             self.where[i] = move.target_host
             self.recent.append(
                 MigrationRecord(
@@ -207,6 +210,7 @@ class Simulation:
             )
         standby = wakes = 0
         for action in power.power_actions:
+            self.log.append((step, str(action.action), action.host_id))
             if action.action is PowerActionKind.STANDBY:
                 self.state[action.host_id] = HostPowerState.STANDBY
                 standby += 1

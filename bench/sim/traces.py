@@ -5,6 +5,7 @@ The archives are read with `tarfile` in memory: nothing is written next to the d
 
 from __future__ import annotations
 
+import os
 import re
 import tarfile
 from dataclasses import dataclass
@@ -12,6 +13,20 @@ from pathlib import Path
 
 SAMPLES_PER_DAY = 288
 PERCENT = 100.0
+REPO = Path(__file__).resolve().parents[2]
+DATA_ENV = "NUBES_PLANETLAB_DATA"
+
+
+def default_data_dir() -> Path:
+    """$NUBES_PLANETLAB_DATA, else shared/data/planetlab beside the checkout (or beside the
+    directory of worktrees it sits in)."""
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV])
+    for parent in (REPO.parent, REPO.parent.parent):
+        candidate = parent / "shared" / "data" / "planetlab"
+        if candidate.is_dir():
+            return candidate
+    return REPO.parent / "shared" / "data" / "planetlab"
 
 
 def available_days(data_dir: Path) -> list[str]:

@@ -66,7 +66,7 @@ def demand_trend_mhz(index: ClusterIndex, policy: ClusterPolicy, lookahead: int 
         index.instances[iid].cpu_demand_mhz
         for u in index.usage.values()
         if u.host.state is HostPowerState.UP
-        for iid in u.instance_ids
+        for iid in u.ordered_ids()
     ]
     if not histories:
         return 0.0
@@ -100,7 +100,7 @@ def standby_demand_mhz(index: ClusterIndex, up: list[HostUsage], policy: Cluster
         if not u.instance_ids:
             continue
         series = [0.0] * window
-        for iid in u.instance_ids:
+        for iid in u.ordered_ids():
             samples = index.instances[iid].cpu_demand_mhz[-window:]
             start = window - len(samples)
             fill = index.demand[iid]
@@ -206,7 +206,7 @@ def _evacuation_order(index: ClusterIndex, up: list[HostUsage], policy: ClusterP
         return u.load * _efficiency(u.host) / best
 
     def key(u: HostUsage) -> tuple[float, float, str]:
-        cost = sum(index.migration_cost_s(i) for i in u.instance_ids)
+        cost = sum(index.migration_cost_s(i) for i in u.ordered_ids())
         return weighed(u), cost, u.host.id
 
     return sorted((u for u in up if weighed(u) < policy.dpm_target_low), key=key)

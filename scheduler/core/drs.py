@@ -163,11 +163,11 @@ def _core_bound(u: HostUsage, index: ClusterIndex) -> list[str]:
     """Instances whose newest sample asks more per vCPU than one of the host's CPUs gives."""
     mhz = u.host.mhz
     bound = []
-    for iid in u.instance_ids:
+    for iid in u.ordered_ids():
         inst = index.instances[iid]
         if inst.cpu_demand_mhz and inst.vcpus and inst.cpu_demand_mhz[-1] / inst.vcpus > mhz:
             bound.append(iid)
-    return sorted(bound)
+    return bound
 
 
 def _relieved(u: HostUsage, policy: ClusterPolicy) -> bool:
@@ -290,7 +290,7 @@ class _Balancer:
 
     def best_move(self) -> tuple[float, float, str, HostUsage, HostUsage, float, float] | None:
         k = self.policy.drs_candidate_hosts
-        ordered = sorted(self.up, key=lambda u: self.loads[u.host.id])
+        ordered = sorted(self.up, key=lambda u: (self.loads[u.host.id], u.host.id))
         sources = ordered[-k:][::-1]
         targets = ordered[:k]
         index = self.index
@@ -298,7 +298,7 @@ class _Balancer:
         best = None
         for src in sources:
             ls = self.loads[src.host.id]
-            for iid in src.instance_ids:
+            for iid in src.ordered_ids():
                 if iid in self.frozen:
                     continue
                 inst = index.instances[iid]

@@ -80,7 +80,7 @@ def admission_check(
     up = [u for u in index.up_hosts() if u.host.id not in gone]
     cpu_caps = sorted((u.host.usable_mhz for u in up), reverse=True)
     mem_caps = sorted((u.host.usable_memory_mb for u in up), reverse=True)
-    cpu_used = sum(_cpu_claim(index.instances[i], policy) for u in index.up_hosts() for i in u.instance_ids)
+    cpu_used = sum(_cpu_claim(index.instances[i], policy) for u in index.up_hosts() for i in u.ordered_ids())
     mem_used = sum(u.memory_mb for u in index.up_hosts())
     if instance is not None:
         cpu_used += _cpu_claim(instance, policy)

@@ -126,7 +126,7 @@ class HostChecker:
                         else:
                             self.soft_penalty[h] += 1
                 else:  # affinity: join where most members already run
-                    home = others.most_common(1)[0][0]
+                    home = min(others, key=lambda h: (-others[h], h))  # ties: host id
                     if must:
                         self.required.append((frozenset({home}), rule.id))
                     else:

@@ -149,6 +149,11 @@ class HostUsage:
             return
         self.demand_mhz = max(estimate_demand(self.series, self.policy), 0.0)
 
+    def ordered_ids(self) -> list[str]:
+        """The instance ids in id order: iterate these, never the set, wherever order
+        (or a float sum) can change a decision."""
+        return sorted(self.instance_ids)
+
     @property
     def recent_mhz(self) -> float:
         """The demand of the newest sample (the smoothed demand when not aggregated)."""
@@ -177,13 +182,16 @@ class ClusterIndex:
         self.snapshot = snapshot
         self.policy = policy
         self.hosts: dict[str, HostState] = snapshot.host_map()
-        self.usage: dict[str, HostUsage] = {h.id: HostUsage(h, policy) for h in snapshot.hosts}
+        # id order, whatever the snapshot's: same inputs, same decisions (and float sums)
+        self.usage: dict[str, HostUsage] = {
+            h.id: HostUsage(h, policy) for h in sorted(snapshot.hosts, key=lambda h: h.id)
+        }
         self.instances: dict[str, InstanceState] = {}
         self.demand: dict[str, float] = {}
         self.series: dict[str, tuple[float, ...]] = {}
         self.location: dict[str, str | None] = {}
         aggregate = policy.aggregate_host_demand
-        for inst in snapshot.instances:
+        for inst in sorted(snapshot.instances, key=lambda i: i.id):
             demand = instance_demand(inst, policy)
             self.instances[inst.id] = inst
             self.demand[inst.id] = demand
