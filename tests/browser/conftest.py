@@ -103,12 +103,17 @@ def serve_portal(env):
         wait_until_up(url, process, log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop(process)
+
+
+def stop(process):
+    """End a server this test run started (by its PID): politely, then for sure."""
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
 
 
 # Module scope, not session: Playwright's sync API keeps its asyncio loop "running" on the main

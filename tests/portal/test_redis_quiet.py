@@ -20,11 +20,10 @@ from django.db import connection
 from django.test import Client
 
 from portal import operations
-from tests.browser.conftest import free_port
+from tests.browser.conftest import free_port, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 QUIET_S = 30  # the issue: sockets died 5.05 s after their last message
-START_TIMEOUT_S = 60
 
 pytestmark = pytest.mark.skipif(
     not settings.REDIS_URL, reason="needs Redis: REDIS_URL is not set (`make test-postgres` sets it)"
@@ -100,25 +99,11 @@ def uvicorn_url(production_env, tmp_path):
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    url = f"127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert process.poll() is None, f"uvicorn exited:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"uvicorn did not answer:\n{log.read_text()[-3000:]}"
-            try:
-                with urllib.request.urlopen(f"http://{url}/healthz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.3)
-        yield url, log
+        wait_until_up(f"http://127.0.0.1:{port}", process, log)
+        yield f"127.0.0.1:{port}", log
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop(process)
 
 
 @pytest.mark.django_db(transaction=True)
