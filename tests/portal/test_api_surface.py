@@ -1,5 +1,7 @@
 """Schema, docs, health, and the bad-input classes every endpoint shares."""
 
+import pytest
+
 from portal.models import ApiToken, Project
 
 
@@ -18,13 +20,17 @@ def test_the_docs_page_renders_without_a_cdn(client, alice):
     assert b"cdn" not in response.content.lower()
 
 
-def test_healthz_answers(client, db):
-    assert client.get("/healthz").json() == {"status": "ok"}
+@pytest.mark.parametrize("path", ["/healthz", "/healthz/"])
+def test_healthz_answers(client, db, path):
+    response = client.get(path)
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-def test_readyz_checks_database_broker_and_channel_layer(client, db):
-    body = client.get("/readyz").json()
-    assert body["checks"] == {"database": "ok", "broker": "ok", "channel_layer": "ok"}
+@pytest.mark.parametrize("path", ["/readyz", "/readyz/"])
+def test_readyz_checks_database_broker_and_channel_layer(client, db, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "broker": "ok", "channel_layer": "ok"}
 
 
 def test_unknown_fields_are_rejected_and_nothing_is_written(api):
