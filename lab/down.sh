@@ -58,6 +58,7 @@ remove_pools() {  # uri names...
 }
 
 # 1. Guests and pools, while the libvirtds still answer.
+"$LAB/storage.sh" down
 if hostb_ready && is_started libvirtd-b; then
     remove_domains "$URI_B" "$HB/run-libvirt/qemu" all
     remove_pools "$URI_B" "$POOL_SHARED"
@@ -97,6 +98,7 @@ if is_started libvirtd-a || [ ! -S /run/libvirt/libvirt-sock ]; then
 fi
 
 # 4. Namespaces and links.
+"$LAB/storage.sh" cleanup
 for f in "$NSDIR/hostb.mnt" "$NSDIR/hostb.uts"; do
     mountpoint -q "$f" 2>/dev/null && umount "$f" && log "released $(basename "$f")"
 done

@@ -118,6 +118,14 @@ def main():
         "reused": reused,
         "timings_s": {"up": round(float(E["LABJ_UP_S"]), 1)},
     }
+    # The storage node (lab/storage.sh) adds its network pools and a "storage" section.
+    storage_json = os.path.join(E["STATE"], "storage.json")
+    if os.path.exists(storage_json):
+        with open(storage_json) as f:
+            storage = json.load(f)
+        doc["pools"].extend(storage.pop("pools"))
+        doc["storage"] = storage
+        doc["namespaces"].append(storage["netns"])
     tmp = E["LAB_JSON"] + ".tmp"
     with open(tmp, "w") as f:
         json.dump(doc, f, indent=2)

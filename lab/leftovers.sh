@@ -52,6 +52,7 @@ if [ -S /run/libvirt/libvirt-sock ]; then
         [[ "$p" == "$POOL_SHARED" || "$p" == "$POOL_LOCAL" ]] && left "pool $p on $URI_A"
     done
 fi
+STORAGE_FUNCS_ONLY=1 source "$LAB/storage.sh"; leftovers
 [ -e "$LAB_JSON" ] && left "file $LAB_JSON"
 if [ $n = 0 ]; then echo "no leftovers of the lab"; exit 0; fi
 echo "$n leftover(s)"

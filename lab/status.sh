@@ -46,6 +46,8 @@ for p in "$URI_A $POOL_SHARED" "$URI_B $POOL_SHARED" "$URI_A $POOL_LOCAL"; do
         && ok "pool $2 on $1" || fail "pool $2 on $1" "not active"
 done
 
+STORAGE_FUNCS_ONLY=1 source "$LAB/storage.sh"; status
+
 chassis="$(timeout 10 ovn-sbctl --db="$OVN_SB" --timeout=5 --bare --columns=name list Chassis 2>/dev/null | sort | tr '\n' ' ')"
 for c in "$CHASSIS_A" "$CHASSIS_B"; do
     case " $chassis " in *" $c "*) ok "OVN chassis $c" "SB $OVN_SB";; *) fail "OVN chassis $c" "not in SB";; esac

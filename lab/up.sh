@@ -17,8 +17,11 @@
 #            ovn-controller per host (chassis nubes-hosta / nubes-hostb), Geneve
 #   provider namespace nubes-provider, 172.31.250.1/24 (the upstream "router");
 #            floating IPs from 172.31.250.100-199
-#   storage  dir pool nubes-shared (same path on both hosts) and nubes-local
-#            (host A only); guest kernel + initrd under /var/lib/nubes-lab/images
+#   storage  dir pool nubes-shared (same path on both hosts: a local stand-in for shared
+#            storage) and nubes-local (host A only); guest kernel + initrd under
+#            /var/lib/nubes-lab/images; a storage node in netns nubes-storage (lab/storage.sh):
+#            iSCSI LUNs (tgtd, pool nubes-san, iscsi-direct) and a GlusterFS volume (pool
+#            nubes-gluster, netfs) on a storage network 10.99.2.0/24 both hosts reach
 #
 # Links: nubes-a-mgmt (10.99.0.1) <-> nubes-b-mgmt (10.99.0.2): libvirt, OVSDB,
 # migration. nubes-a-tun <-> nubes-b-tun inside br-phy, encap IPs 10.99.1.1 /
@@ -351,6 +354,10 @@ XML
 define_pool "$URI_A" "$POOL_SHARED" "$POOL_SHARED_PATH"
 define_pool "$URI_B" "$POOL_SHARED" "$POOL_SHARED_PATH"
 define_pool "$URI_A" "$POOL_LOCAL" "$POOL_LOCAL_PATH"
+
+# ---------------------------------------------------------------- storage node (SAN + NAS)
+step "storage node: iSCSI (tgtd) and GlusterFS in netns nubes-storage"
+"$LAB/storage.sh" up
 
 # ---------------------------------------------------------------- KVM detection (cached)
 step "KVM detection"
