@@ -175,10 +175,19 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# A JSON body is refused (413) past DATA_UPLOAD_MAX_MEMORY_SIZE (Django's, 2.5 MiB by default)
+# and (400) when nested deeper than this, before the parser recurses into it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("NUBES_API_MAX_BODY", 2621440, 1024)
+NUBES_API_MAX_JSON_DEPTH = env_int("NUBES_API_MAX_JSON_DEPTH", 32, 2)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Nubes API",
     "DESCRIPTION": "Self-service IaaS: instances, volumes, networks and the scheduler.",

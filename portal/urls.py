@@ -38,3 +38,9 @@ urlpatterns = [
     re_path(r"^readyz/?$", health.readyz, name="readyz"),
     path("metrics", metrics_view, name="prometheus-metrics"),
 ]
+
+# Under /api/ these answer JSON, elsewhere Django's pages.
+handler400 = "portal.api.errors.bad_request"
+handler403 = "portal.api.errors.permission_denied"
+handler404 = "portal.api.errors.page_not_found"
+handler500 = "portal.api.errors.server_error"

@@ -650,6 +650,10 @@ def download_volume(user, volume, request=None):
             f"Volume {volume.name} is an overlay on {volume.backing_path} (snapshots or a linked clone): "
             "a download gives one file; flatten it or delete its snapshots first."
         )
+    if volume.pool.state != PoolState.ACTIVE:
+        raise Conflict(
+            f"Volume {volume.name} cannot be read: its storage pool {volume.pool.name} is {volume.pool.state}."
+        )
     size = stream_tasks.download_size(volume)
     op = operations.begin(f"volume.{Action.DOWNLOAD}", volume, user=user, project=volume.project, detail={"size": size})
     audit.record(user, f"volume.{Action.DOWNLOAD}", volume, request=request, size=size)

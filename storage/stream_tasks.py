@@ -5,6 +5,7 @@ streams it into the volume through virStorageVolUpload, then removes the spool f
 Download: a generator the API's streaming response iterates; it runs in the request, because
 the bytes go to that client, and records progress and the outcome on its Operation."""
 
+import logging
 import os
 
 from celery import shared_task
@@ -12,12 +13,14 @@ from celery import shared_task
 import hypervisor as hv
 from portal import operations
 from portal.choices import OperationStatus
+from portal.errors import Conflict
 from portal.tasks import run_operation
 from storage.models import Volume
 from storage.services import volume_host
 
 CHUNK = 1 << 20
 PROGRESS_STEP = 5  # percent between recorded progress updates
+logger = logging.getLogger(__name__)
 
 
 class ProgressEvery:
@@ -72,7 +75,12 @@ def upload_volume(self, op_id):
 
 
 def download_size(volume):
-    return hv.volume_download_size(volume_host(volume).uri, volume.pool.libvirt_name, volume.libvirt_name)
+    try:
+        return hv.volume_download_size(volume_host(volume).uri, volume.pool.libvirt_name, volume.libvirt_name)
+    except hv.HypervisorError as exc:
+        # libvirt's message names hosts and paths, which tenants do not see: logged, not answered.
+        logger.warning("download of volume %s refused: %s", volume.pk, exc)
+        raise Conflict(f"Volume {volume.name} cannot be read from its host now; try again later.") from exc
 
 
 def download_chunks(op, volume):

@@ -9,9 +9,9 @@ from rest_framework import serializers
 from compute import console
 from compute.choices import MAX_NAME_LENGTH, STOP_TIMEOUT_MAX_S, HostState, RebootKind
 from compute.models import Cluster, Flavor, HaPriority, Host, Image, Instance, KeyPair
-from compute.models.catalog import MAX_CPU_SHARES
+from compute.models.catalog import MAX_CPU_SHARES, MAX_RAM_MB
 from compute.models.instances import validate_instance_name
-from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin
+from portal.api.base import IdField, ProjectOwnedSerializer, StrictFieldsMixin
 
 KEY_COMMENT = "nubes-generated"
 MAX_NICS = 8
@@ -280,7 +280,7 @@ class InstanceCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
         queryset=Cluster.objects.all(), required=False, write_only=True, help_text="Cloud admins only"
     )
     networks = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=IdField(),
         required=False,
         write_only=True,
         max_length=MAX_NICS,
@@ -328,7 +328,7 @@ class HaPrioritySerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class BalloonSerializer(StrictFieldsMixin, serializers.Serializer):
-    memory_mb = serializers.IntegerField(min_value=1)
+    memory_mb = serializers.IntegerField(min_value=1, max_value=MAX_RAM_MB)
 
 
 class CpuQosSerializer(StrictFieldsMixin, serializers.Serializer):

@@ -12,7 +12,7 @@ from compute import console, images, overcommit, services
 from compute.api import serializers as s
 from compute.choices import SHUTDOWN_TIMEOUT_S, Action
 from compute.models import Cluster, Flavor, Host, Image, Instance, KeyPair
-from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted
+from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted, content_length
 from portal.api.permissions import ProjectRolePermission
 from portal.choices import OperationStatus
 from portal.errors import Conflict
@@ -109,7 +109,7 @@ class ImageViewSet(CatalogViewSet):
         stream = upload if upload is not None else request.stream
         if stream is None:  # an empty body: the Operation records the refusal
             stream = io.BytesIO()
-        length = upload.size if upload is not None else int(request.META.get("CONTENT_LENGTH") or 0) or None
+        length = upload.size if upload is not None else content_length(request) or None
         op = images.upload(request.user, image, stream, length=length, request=request)
         response = accepted(op, request)
         if op.status != OperationStatus.SUCCEEDED:

@@ -14,7 +14,7 @@ from network.models import (
     SecurityGroupRule,
     Subnet,
 )
-from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin
+from portal.api.base import IdField, ProjectOwnedSerializer, StrictFieldsMixin
 
 
 class VisibleField(serializers.PrimaryKeyRelatedField):
@@ -68,6 +68,7 @@ class NetworkSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
 
 
 class SubnetSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    optional_name = True
     network = VisibleField(Network)
 
     class Meta:
@@ -100,11 +101,12 @@ class SubnetSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 
 class FixedIpSerializer(serializers.Serializer):
-    subnet = serializers.IntegerField(required=False)
+    subnet = IdField(required=False)
     ip_address = serializers.IPAddressField(required=False)
 
 
 class PortSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
+    optional_name = True
     network = VisibleField(Network)
     security_groups = VisibleField(SecurityGroup, many=True, required=False)
     fixed_ips = FixedIpSerializer(many=True, required=False)
@@ -216,6 +218,7 @@ class SubnetChoiceSerializer(serializers.Serializer):
 
 
 class FloatingIPSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
+    optional_name = True
     network = VisibleField(Network)
     port = VisibleField(Port, required=False, allow_null=True)
     floating_ip_address = serializers.CharField(source="allocation.address", read_only=True)

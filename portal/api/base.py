@@ -1,12 +1,13 @@
 """What every viewset shares, written once: querysets restricted to the caller's projects,
 role checks, writes in a transaction, and 202 answers for long actions."""
 
-from django.db import transaction
+from django.db import models, transaction
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from portal.api.permissions import ProjectRolePermission, StaffWritePermission
 from portal.models import Project
+from portal.names import validate_name, validate_optional_name
 
 
 def current_project(request):
@@ -52,8 +53,53 @@ class ProjectOwnedSerializer(serializers.ModelSerializer):
         return fields
 
 
+# The largest id the database holds (a signed 64-bit BigAutoField); a larger one was an
+# OverflowError (a 500) in the database driver.
+MAX_ID = 2**63 - 1
+
+
+class IdField(serializers.IntegerField):
+    """An id given as a plain integer (not a related field): bounded like the column."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(**kwargs)
+
+
+class StrictJSONField(serializers.JSONField):
+    """A JSON model field; `null` sent in a form (multipart) is refused as it is in JSON
+    (DRF checks null before it parses the form's string, so None reached the services)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value is None and not self.allow_null:
+            self.fail("null")
+        return value
+
+
 class StrictFieldsMixin:
-    """Unknown fields in a write are an error, not silently ignored."""
+    """Unknown fields in a write are an error, not silently ignored; a writable `name` follows
+    the shared name rule (portal.names), and is required on create unless the serializer
+    sets optional_name (ports, subnets: unnamed is normal there)."""
+
+    optional_name = False
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.JSONField: StrictJSONField,
+    }
+
+    def get_fields(self):
+        fields = super().get_fields()
+        name = fields.get("name")
+        if isinstance(name, serializers.CharField) and not name.read_only:
+            if self.optional_name:
+                name.validators.append(validate_optional_name)
+            else:
+                name.allow_blank = False
+                name.required = self.instance is None
+                name.validators.append(validate_name)
+        return fields
 
     def to_internal_value(self, data):
         if hasattr(data, "keys"):
@@ -92,6 +138,14 @@ class AdminResourceViewSet(viewsets.ModelViewSet):
     """Cloud-wide resources (hosts, clusters, public catalogs): all read, staff write."""
 
     permission_classes = [StaffWritePermission]
+
+
+def content_length(request):
+    """The request's Content-Length, 0 when missing or not a number."""
+    try:
+        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
 
 
 def accepted(operation, request):

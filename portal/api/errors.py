@@ -1,10 +1,15 @@
-"""JSON errors with field messages for every failure, including the services' own."""
+"""JSON errors with field messages for every failure, including the services' own, and JSON
+answers for the errors Django itself answers under /api/ (400, 403, 404, 413, 500)."""
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 
+from portal.api.parsers import body_limit, too_large_message
 from portal.errors import ActionError
 from portal.operations import TargetBusy
 from portal.quotas import QuotaExceeded
@@ -24,4 +29,40 @@ def exception_handler(exc, context):
     if isinstance(exc, ActionError):
         body = {exc.field: [str(exc)]} if exc.field else {"detail": str(exc)}
         return Response(body, status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"body": [too_large_message(body_limit())]}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, TooManyFieldsSent):
+        return Response({"body": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, SuspiciousOperation):
+        return Response({"detail": "Bad request."}, status=status.HTTP_400_BAD_REQUEST)
     return drf_handler(exc, context)
+
+
+def is_api(request):
+    return request.path.startswith("/api/")
+
+
+def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NAME):
+    if not is_api(request):
+        return defaults.bad_request(request, exception, template_name)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse({"body": [too_large_message(body_limit())]}, status=413)
+    return JsonResponse({"detail": "Bad request."}, status=400)
+
+
+def permission_denied(request, exception, template_name=defaults.ERROR_403_TEMPLATE_NAME):
+    if not is_api(request):
+        return defaults.permission_denied(request, exception, template_name)
+    return JsonResponse({"detail": "You do not have permission to perform this action."}, status=403)
+
+
+def page_not_found(request, exception, template_name=defaults.ERROR_404_TEMPLATE_NAME):
+    if not is_api(request):
+        return defaults.page_not_found(request, exception, template_name)
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
+    if not is_api(request):
+        return defaults.server_error(request, template_name)
+    return JsonResponse({"detail": "Internal error; it has been logged."}, status=500)

@@ -28,6 +28,7 @@ class SchedulerSettingsViewSet(
     serializer_class = s.SchedulerSettingsSerializer
     permission_classes = [StaffOnly]
     lookup_field = "cluster"
+    lookup_value_regex = r"[0-9]+"  # anything else is a 404, not int()'s ValueError
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_object(self):

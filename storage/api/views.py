@@ -1,5 +1,7 @@
 """Storage viewsets: declarations; every change goes through storage.services."""
 
+import io
+
 from django.db import transaction
 from django.http import StreamingHttpResponse
 from rest_framework import mixins, status, viewsets
@@ -7,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
-from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted
+from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted, content_length
 from portal.api.permissions import ProjectRolePermission
 from storage import services
 from storage.api import serializers as s
@@ -85,8 +87,9 @@ class VolumeViewSet(ProjectScopedViewSet):
         """The request body is the volume's new content (a qcow2 file for a qcow2 volume, raw
         bytes otherwise); 202 with the Operation that streams it in with progress."""
         volume = self.get_object()
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        return accepted(services.upload_volume(request.user, volume, request.stream, length, request=request), request)
+        stream = request.stream or io.BytesIO()  # no body: DRF gives no stream; the service says what is missing
+        length = content_length(request)
+        return accepted(services.upload_volume(request.user, volume, stream, length, request=request), request)
 
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
