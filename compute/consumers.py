@@ -16,11 +16,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 
 from compute import console
 from compute.models import Instance
+from portal.consumers import CLOSE_UNAUTHENTICATED, close_with
 
 POLL_S = 0.5
 CHUNK = 64 * 1024
 BACKLOG = 16 * 1024  # bytes of earlier output shown on connect
-CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 SIMULATED_NOTE = (
     "This instance runs on a simulated host (libvirt's test driver): there is no guest, "
@@ -40,11 +40,11 @@ class SerialConsoleConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await close_with(self, CLOSE_UNAUTHENTICATED)
             return
         console = await _console_of(user, self.scope["url_route"]["kwargs"]["instance_id"])
         if console is None:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await close_with(self, CLOSE_NOT_FOUND)
             return
         await self.accept()
         self.tail = None
@@ -104,24 +104,27 @@ class VncProxyConsumer(AsyncWebsocketConsumer):
     binary websocket) and QEMU's VNC server on the host's loopback. The token (compute.console)
     ties the connection to the signed-in user and the instance for a minute."""
 
+    def binary(self):
+        # noVNC asks for "binary"; a browser drops a socket that does not get it back
+        return "binary" if "binary" in (self.scope.get("subprotocols") or []) else None
+
     async def connect(self):
         self.reader = self.writer = self.pump = None
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await close_with(self, CLOSE_UNAUTHENTICATED, self.binary())
             return
         instance_id = self.scope["url_route"]["kwargs"]["instance_id"]
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [""])[0]
         if not console.check(token, user.pk, instance_id):
-            await self.close(code=CLOSE_BAD_TOKEN)
+            await close_with(self, CLOSE_BAD_TOKEN, self.binary())
             return
         target = await _vnc_target(user, instance_id)
         if target is None:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await close_with(self, CLOSE_NOT_FOUND, self.binary())
             return
         refusal, port = target
-        subprotocols = self.scope.get("subprotocols") or []
-        await self.accept("binary" if "binary" in subprotocols else None)
+        await self.accept(self.binary())
         if refusal:
             await self.send(text_data=refusal)
             await self.close(code=CLOSE_REFUSED)

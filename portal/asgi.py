@@ -1,4 +1,4 @@
-"""HTTP and websockets. Websockets pass origin validation (ALLOWED_HOSTS) and session auth."""
+"""HTTP and websockets. Websockets pass origin validation (portal.origins) and session auth."""
 
 import os
 
@@ -9,8 +9,8 @@ django_asgi = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from portal.origins import SiteOriginValidator  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -31,6 +31,6 @@ def websocket_routes():
 application = ProtocolTypeRouter(
     {
         "http": django_asgi,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_routes()))),
+        "websocket": SiteOriginValidator(AuthMiddlewareStack(URLRouter(websocket_routes()))),
     }
 )

@@ -2,11 +2,11 @@
 
 from portal.choices import Outcome
 from portal.models import AuditEvent, Project
+from portal.proxies import client_address
 
 
 def client_ip(request):
-    # X-Forwarded-For is only trusted when a proxy in front sets it; we take REMOTE_ADDR.
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+    return client_address(request)
 
 
 def record(actor, action, target=None, *, project=None, request=None, outcome=Outcome.SUCCESS, **detail):

@@ -7,13 +7,21 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from portal import realtime
 
 MAX_GROUPS = 64
+CLOSE_UNAUTHENTICATED = 4401
+
+
+async def close_with(consumer, code, subprotocol=None):
+    """Accept, then close with `code`: closing before accepting refuses the handshake with a
+    bare HTTP 403, and the code never reaches the browser."""
+    await consumer.accept(subprotocol)
+    await consumer.close(code=code)
 
 
 class StreamConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await close_with(self, CLOSE_UNAUTHENTICATED)
             return
         self.groups_joined = set()
         await self.accept()

@@ -32,5 +32,5 @@ class TokenForm(forms.Form):
         required=False,
         min_value=1,
         max_value=settings.NUBES_TOKEN_MAX_DAYS,
-        help_text="Leave empty for a token that does not expire.",
+        help_text=f"Leave empty for the longest lifetime, {settings.NUBES_TOKEN_MAX_DAYS} days.",
     )

@@ -2,6 +2,7 @@
 environment (see .env.example); with nothing set, the embedded default runs: SQLite, an
 in-process Celery worker with an in-memory broker, the in-memory channel layer."""
 
+import ipaddress
 import os
 import tempfile
 from pathlib import Path
@@ -137,6 +138,12 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+# Proxies (addresses or networks) whose X-Forwarded-For names the client; none by default.
+NUBES_TRUSTED_PROXIES = env_list("NUBES_TRUSTED_PROXIES", [])
+try:
+    [ipaddress.ip_network(net, strict=False) for net in NUBES_TRUSTED_PROXIES]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"NUBES_TRUSTED_PROXIES: {exc}") from exc
 LOGIN_RATE_LIMIT = env_int("NUBES_LOGIN_RATE_LIMIT", 5, 1)
 LOGIN_RATE_WINDOW = env_int("NUBES_LOGIN_RATE_WINDOW", 300, 1)
 SESSION_COOKIE_HTTPONLY = True

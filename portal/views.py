@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -60,7 +61,7 @@ def tokens(request):
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data.get("expires_in_days")
-        expires = timezone.now() + timedelta(days=days) if days else None
+        expires = timezone.now() + timedelta(days=days or settings.NUBES_TOKEN_MAX_DAYS)
         _, plain = issue_token(request.user, form.cleaned_data["name"], expires, request)
         # Post/redirect/get: the token is shown on the next page view only, never again.
         request.session["new_token"] = plain

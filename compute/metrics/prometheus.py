@@ -15,6 +15,7 @@ from compute.models import Alarm, Host, Instance, MetricCursor, Migration
 from compute.models.metrics import HOST_METRICS, INSTANCE_METRICS
 from portal.env import env_list, env_str
 from portal.models import Operation
+from portal.proxies import client_address
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_NETWORKS = ("127.0.0.0/8", "::1/128")
@@ -39,7 +40,7 @@ def allowed(request):
         "NUBES_METRICS_ALLOWED_NETWORKS", lambda: env_list("NUBES_METRICS_ALLOWED_NETWORKS", DEFAULT_NETWORKS)
     )
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_address(request) or "")
     except ValueError:
         return False
     return any(address in ipaddress.ip_network(net, strict=False) for net in networks)

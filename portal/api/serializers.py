@@ -86,7 +86,11 @@ class QuotaSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 class ApiTokenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     expires_in_days = serializers.IntegerField(
-        write_only=True, required=False, min_value=1, max_value=settings.NUBES_TOKEN_MAX_DAYS
+        write_only=True,
+        required=False,
+        min_value=1,
+        max_value=settings.NUBES_TOKEN_MAX_DAYS,
+        help_text="Days until the token expires; the longest lifetime (NUBES_TOKEN_MAX_DAYS) when left out.",
     )
 
     class Meta:
@@ -96,7 +100,7 @@ class ApiTokenSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     def create(self, validated_data):
         days = validated_data.pop("expires_in_days", None)
-        expires = timezone.now() + timedelta(days=days) if days else None
+        expires = timezone.now() + timedelta(days=days or settings.NUBES_TOKEN_MAX_DAYS)
         token, plain = ApiToken.issue(self.context["request"].user, validated_data["name"], expires)
         token.plain = plain
         return token

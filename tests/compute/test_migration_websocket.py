@@ -10,13 +10,13 @@ from compute.migration_tasks import ProgressRelay
 from compute.models import Migration, MigrationState
 from hypervisor import MigrationProgress
 from portal.asgi import application
-from tests.portal.test_websocket import ORIGIN, session_cookie
+from tests.portal.test_websocket import HOST, ORIGIN, session_cookie
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 
 async def connect(user):
-    comm = WebsocketCommunicator(application, "/ws/", headers=[ORIGIN, await sync_to_async(session_cookie)(user)])
+    comm = WebsocketCommunicator(application, "/ws/", headers=[ORIGIN, HOST, await sync_to_async(session_cookie)(user)])
     connected, _ = await comm.connect()
     assert connected
     return comm

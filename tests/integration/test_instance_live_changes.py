@@ -68,7 +68,7 @@ def test_the_serial_console_streams_heartbeats_over_the_websocket(admin_user, ru
         comm = WebsocketCommunicator(
             application,
             f"/ws/console/{running_guest.pk}/",
-            headers=[(b"origin", b"http://127.0.0.1"), (b"cookie", cookie)],
+            headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1"), (b"cookie", cookie)],
         )
         connected, _ = await comm.connect()
         assert connected

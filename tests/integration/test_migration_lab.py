@@ -30,6 +30,7 @@ MIGRATION_TIMEOUT_S = 180
 SETTLE_S = 1.0
 COLLECTION_GAP_S = 6  # the collector skips a host collected less than half an interval ago
 ORIGIN = (b"origin", b"http://127.0.0.1")
+HOST = (b"host", b"127.0.0.1")
 
 
 class HeartbeatWatch(threading.Thread):
@@ -52,12 +53,12 @@ class HeartbeatWatch(threading.Thread):
 
     def max_gap(self):
         """The longest wall time between two successive counter values, and where it was."""
-        gaps = [(b[0] - a[0], a[1], b[1]) for a, b in zip(self.seen, self.seen[1:])]
+        gaps = [(b[0] - a[0], a[1], b[1]) for a, b in zip(self.seen, self.seen[1:], strict=False)]
         return max(gaps) if gaps else (float("inf"), None, None)
 
     def counters_ok(self):
         """No reboot (the counter never goes back) and no jump above 2 per second of wall time."""
-        pairs = zip(self.seen, self.seen[1:])
+        pairs = zip(self.seen, self.seen[1:], strict=False)
         return all(b[1] > a[1] and b[1] - a[1] <= max(2, 2 * (b[0] - a[0])) for a, b in pairs)
 
 
@@ -117,7 +118,7 @@ def follow(user, group, work):
     cookie = session_cookie(user)
 
     async def run():
-        comm = WebsocketCommunicator(application, "/ws/", headers=[ORIGIN, cookie])
+        comm = WebsocketCommunicator(application, "/ws/", headers=[ORIGIN, HOST, cookie])
         connected, _ = await comm.connect()
         assert connected
         await comm.send_json_to({"action": "subscribe", "group": group})

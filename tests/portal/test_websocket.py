@@ -11,6 +11,7 @@ from portal.asgi import application
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 ORIGIN = (b"origin", b"http://127.0.0.1")
+HOST = (b"host", b"127.0.0.1")  # a browser always sends it; the origin check compares both
 
 
 def session_cookie(user):
@@ -20,16 +21,22 @@ def session_cookie(user):
 
 
 async def connect(user=None, origin=ORIGIN):
-    headers = [origin] + ([await sync_to_async(session_cookie)(user)] if user else [])
+    headers = [origin, HOST] + ([await sync_to_async(session_cookie)(user)] if user else [])
     comm = WebsocketCommunicator(application, "/ws/", headers=headers)
     connected, code = await comm.connect()
     return comm, connected, code
 
 
-async def test_anonymous_connections_are_closed():
-    comm, connected, code = await connect()
-    assert not connected
-    assert code == 4401
+async def close_code(comm):
+    message = await comm.receive_output(timeout=3)
+    assert message["type"] == "websocket.close", message
+    return message["code"]
+
+
+async def test_anonymous_websockets_are_closed_with_4401():
+    """Accepted, then closed: a refusal at the handshake is a bare 403 the browser cannot read."""
+    comm, connected, _ = await connect()
+    assert connected and await close_code(comm) == 4401
 
 
 async def test_a_foreign_origin_is_refused(alice):

@@ -30,7 +30,16 @@ class Command(BaseCommand):
             interrupted = operations.fail_interrupted()
             if interrupted:
                 self.stdout.write(f"{interrupted} operation(s) of a previous run marked failed (interrupted).")
-        config = uvicorn.Config("portal.asgi:application", host=host, port=port, log_level="warning", lifespan="off")
+        proxies = list(settings.NUBES_TRUSTED_PROXIES)  # uvicorn would trust loopback's X-Forwarded-For otherwise
+        config = uvicorn.Config(
+            "portal.asgi:application",
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies,
+        )
         server = uvicorn.Server(config)
         web = threading.Thread(target=server.run, name="asgi", daemon=True)
         web.start()
