@@ -9,11 +9,14 @@ class ComputeConfig(AppConfig):
 
     def ready(self):
         from django.conf import settings
+        from django.core.checks import register
 
+        from compute.checks import local_hosts_with_network_broker
         from compute.models import Instance
         from portal import quotas, realtime
         from portal.celery import app
 
+        register(local_hosts_with_network_broker)
         realtime.register("compute.instance", lambda user: Instance.objects.visible_to(user))
         schedule = dict(app.conf.beat_schedule or {})
         schedule["compute-reconcile"] = {"task": RECONCILE_TASK, "schedule": float(settings.NUBES_RECONCILE_INTERVAL)}

@@ -11,12 +11,14 @@ from dataclasses import dataclass, replace
 
 from django.db.models import Q, Sum
 
+from compute import hooks
 from compute.choices import PLACED_STATES, CpuPolicy, HostState
 from compute.models import Host, Instance
 from portal.errors import ActionError
 
 log = logging.getLogger(__name__)
 NEW_INSTANCE_ID = "new"
+POOL_FILTER = "root-disk-pool"
 
 
 class NoValidHost(ActionError):
@@ -26,7 +28,7 @@ class NoValidHost(ActionError):
         super().__init__(
             f"No host can take flavor {flavor.name} ({flavor.vcpus} vCPUs, {flavor.ram_mb} MB RAM, "
             f"{flavor.disk_gb} GB disk): {detail}.",
-            field="flavor",
+            field="image" if reasons and all(why.startswith(POOL_FILTER) for _h, why in reasons) else "flavor",
         )
 
 
@@ -68,10 +70,31 @@ def _candidate_hosts(hints):
     return list(hosts)
 
 
-def choose_host(flavor, project, hints=None):
-    """The host a new instance of ``flavor`` goes to; NoValidHost (an ActionError) says why none."""
-    reasons = []
-    for cluster_hosts, usage in _clusters(hints):
+def pools_of(host):
+    """libvirt names of the pools ``host`` serves: the active ones it reported (facts, kept by
+    refreshes and the reconciler) and those storage records on it; None when it never reported."""
+    reported = (host.facts or {}).get("pools")
+    recorded = {name for name, _label in hooks.pool_choices(host)}
+    if reported is None and not recorded:
+        return None
+    return set(reported or ()) | recorded
+
+
+def pool_refusal(host, pool):
+    """Why ``host`` cannot serve a root disk in ``pool``, or None when it can (or never said)."""
+    if not pool:
+        return None
+    pools = pools_of(host)
+    if pools is None or pool in pools:
+        return None
+    return f"{POOL_FILTER}: pool {pool} is not active on this host"
+
+
+def choose_host(flavor, project, hints=None, pool=None):
+    """The host a new instance of ``flavor`` (root disk in ``pool``) goes to; NoValidHost (an
+    ActionError) says, per host, why none."""
+    clusters, reasons = _clusters(hints, pool)
+    for cluster_hosts, usage in clusters:
         chosen, rejected = _place(flavor, cluster_hosts[0].cluster, cluster_hosts, usage)
         if chosen is not None:
             return chosen
@@ -79,17 +102,24 @@ def choose_host(flavor, project, hints=None):
     raise NoValidHost(flavor, reasons)
 
 
-def _clusters(hints):
-    """(hosts, usage) per cluster, the clusters with the most free memory first."""
-    hosts = _candidate_hosts(hints or {})
+def _clusters(hints, pool=None):
+    """([(hosts, usage)] per cluster, the clusters with the most free memory first, and
+    [(host name, reason)] of the hosts that cannot serve ``pool``)."""
+    hosts, refused = [], []
+    for host in _candidate_hosts(hints or {}):
+        reason = pool_refusal(host, pool)
+        if reason is None:
+            hosts.append(host)
+        else:
+            refused.append((host.name, reason))
     usage = _usage_by_host(hosts)
     by_cluster = {}
     for host in hosts:
         by_cluster.setdefault(host.cluster_id, []).append(host)
-    return [(hs, usage) for hs in sorted(by_cluster.values(), key=lambda hs: -_free_ram(hs, usage))]
+    return [(hs, usage) for hs in sorted(by_cluster.values(), key=lambda hs: -_free_ram(hs, usage))], refused
 
 
-def host_to_wake(flavor, hints=None):
+def host_to_wake(flavor, hints=None, pool=None):
     """When no powered-on host takes ``flavor``: a standby host that would, to be woken for the
     request (the scheduler's DPM wake-on-demand), or None."""
     try:
@@ -98,7 +128,7 @@ def host_to_wake(flavor, hints=None):
         from scheduler.core.wake import standby_host_to_wake
     except ImportError:
         return None
-    for cluster_hosts, usage in _clusters(hints):
+    for cluster_hosts, usage in _clusters(hints, pool)[0]:
         if not any(h.state == HostState.STANDBY for h in cluster_hosts):
             continue
         snapshot, policy, request = _snapshot(

@@ -149,10 +149,10 @@ def create_instance(
     if hints and not user.is_staff:
         raise NotPermitted("Only cloud admins choose hosts or clusters.")
     try:
-        host, waking = placement.choose_host(flavor, project, hints), False
+        host, waking = placement.choose_host(flavor, project, hints, pool=image.pool), False
     except placement.NoValidHost:
         # DPM wake-on-demand: a standby host that fits is woken by the create task.
-        host, waking = placement.host_to_wake(flavor, hints), True
+        host, waking = placement.host_to_wake(flavor, hints, pool=image.pool), True
         if host is None:
             raise
     check_admission(flavor, host, waking=waking)

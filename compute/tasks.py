@@ -134,6 +134,23 @@ def baseline_refusal(host):
     return ""
 
 
+def active_pools(uri):
+    """Sorted libvirt names of the host's active storage pools."""
+    return sorted(p.name for p in hv.list_pools(uri) if p.active)
+
+
+def _note_pools(host):
+    """Keep the host's reported pools current (a pool defined or stopped outside Nubes)."""
+    try:
+        pools = active_pools(host.uri)
+    except hv.HypervisorError:
+        return
+    facts = host.facts or {}
+    if facts.get("pools") != pools:
+        Host.objects.filter(pk=host.pk).update(facts={**facts, "pools": pools})
+        host.facts = {**facts, "pools": pools}
+
+
 def apply_facts(host, facts):
     host.facts = {
         "hostname": facts.hostname,
@@ -153,6 +170,7 @@ def apply_facts(host, facts):
         "libvirt_version": facts.libvirt_version,
         "domain_types": list(facts.domain_types),
         "memory": dataclasses.asdict(hv.host_memory(host.uri)),  # KSM and swap (compute.overcommit)
+        "pools": active_pools(host.uri),  # placement's root-disk-pool filter
     }
     host.cpus, host.mhz = facts.cpus, facts.mhz
     host.memory_mb = facts.memory_total_kib // KIB_PER_MIB
@@ -235,8 +253,8 @@ def _remove(host, made):
                 hv.domain_undefine(host.uri, name)
             else:
                 hv.volume_delete(host.uri, pool, name)
-        except (hv.DomainNotFound, hv.VolumeNotFound):
-            continue
+        except (hv.DomainNotFound, hv.VolumeNotFound, hv.PoolNotFound):
+            continue  # a pool the host never had holds nothing of ours: nothing left to remove
         except (hv.HypervisorError, OSError) as exc:
             leftovers.append(f"{kind} {name}: {exc}")
     return leftovers
@@ -410,7 +428,9 @@ def _delete(instance, op):
     uuid = str(instance.uuid)
     seed = [("seed", instance.seed_path, None)] if instance.seed_path else []
     # _remove goes newest first: the domain, then the root chain's top file down to its base.
-    leftovers = _remove(instance.host, seed + _root_files(instance) + [("domain", uuid, None)])
+    leftovers = []
+    if instance.host is not None:  # never placed: nothing on any host
+        leftovers = _remove(instance.host, seed + _root_files(instance) + [("domain", uuid, None)])
     if leftovers:
         raise ActionError(f"Could not remove: {'; '.join(leftovers)}")
     services.release_quota(instance)
@@ -627,6 +647,7 @@ def reconcile_host(host):
     if host.state == HostState.ERROR and host.state_reason.startswith(UNREACHABLE_PREFIX):
         Host.objects.filter(pk=host.pk).update(state=HostState.UP, state_reason="")
     ensure_watch(host)
+    _note_pools(host)
     busy = _busy_instance_ids()
     counts = {"drift": 0, "vanished": 0, "unchanged": 0, "unmanaged": 0}
     ours = Instance.objects.select_related(*INSTANCE_RELATED).filter(host=host).exclude(state=InstanceState.DELETED)

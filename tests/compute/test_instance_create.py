@@ -3,7 +3,7 @@ build leaves nothing behind."""
 
 import hypervisor as hv
 from compute.choices import InstanceState, PowerState
-from compute.models import Image, Instance
+from compute.models import Host, Image, Instance
 from portal.models import Operation, Quota
 
 
@@ -49,8 +49,17 @@ def test_a_failed_start_leaves_no_domain_or_volume_and_returns_the_quota(launch,
     assert in_use(project_a, "instances") == 0 and in_use(project_a, "vcpus") == 0
 
 
-def test_a_missing_image_pool_fails_the_operation_with_the_reason(launch, image):
+def test_an_image_pool_no_host_has_is_refused_before_anything_is_made(launch, image):
     Image.objects.filter(pk=image.pk).update(pool="no-such-pool")
+    response, instance = launch()
+    assert response.status_code == 400 and instance is None
+    assert "pool no-such-pool is not active on this host" in response.json()["image"][0]
+
+
+def test_a_pool_gone_since_the_host_reported_it_fails_the_operation_with_the_reason(launch, image):
+    Image.objects.filter(pk=image.pk).update(pool="no-such-pool")
+    for host in Host.objects.all():  # stale facts: the pool was undefined outside Nubes
+        Host.objects.filter(pk=host.pk).update(facts={**host.facts, "pools": ["default", "no-such-pool"]})
     response, instance = launch()
     op = Operation.objects.get(pk=response.json()["id"])
     assert op.status == "failed" and "no-such-pool" in op.error

@@ -5,7 +5,8 @@ import builtins
 
 import pytest
 
-from compute import placement
+import hypervisor as hv
+from compute import placement, tasks
 from compute.choices import HostState, InstanceState
 from compute.models import Flavor, Host, Instance
 
@@ -79,3 +80,36 @@ def test_dedicated_cpus_are_counted_apart(host_a, image, project_a, cluster):
     with pytest.raises(placement.NoValidHost) as err:
         placement.choose_host(pinned, project_a)
     assert "dedicated" in str(err.value)
+
+
+def test_launches_go_only_to_hosts_whose_root_disk_pool_is_active(hosts, flavor, project_a, tmp_path):
+    host_a, host_b = hosts
+    assert set(host_a.facts["pools"]) >= {"default"}
+    with pytest.raises(placement.NoValidHost) as err:
+        placement.choose_host(flavor, project_a, pool="nubes-shared")
+    message = str(err.value)
+    assert "host-a: root-disk-pool: pool nubes-shared is not active on this host" in message
+    assert "host-b: root-disk-pool: pool nubes-shared is not active on this host" in message
+    hv.pool_define_dir(host_b.uri, "nubes-shared", str(tmp_path))
+    hv.pool_start(host_b.uri, "nubes-shared")
+    tasks.reconcile_host(host_b)  # the reconciler notices the new pool
+    host_b.refresh_from_db()
+    assert "nubes-shared" in host_b.facts["pools"]
+    assert placement.choose_host(flavor, project_a, pool="nubes-shared") == host_b
+    assert placement.choose_host(flavor, project_a, pool="default") == host_a
+
+
+def test_the_api_refuses_a_launch_no_host_can_serve_the_image_pool_for(api, hosts, flavor, image):
+    image.pool = "nubes-shared"
+    image.save()
+    response = api["alice"].post(
+        "/api/v1/instances/", {"name": "x", "flavor": flavor.pk, "image": image.pk}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert "pool nubes-shared is not active" in str(response.json())
+    assert not Instance.objects.exists()
+
+
+def test_a_host_that_never_reported_its_pools_is_not_refused_for_them(hosts, flavor, project_a):
+    Host.objects.update(facts={})
+    assert placement.choose_host(flavor, project_a, pool="nubes-shared") is not None
