@@ -37,7 +37,7 @@ endif
 
 run: $(VENV)/.run-installed static-deps
 	$(BIN)/python manage.py migrate --noinput -v 0
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo --if-no-real-hosts
 	$(BIN)/python manage.py runportal --host $(HOST) --port $(PORT)
 
 check: $(VENV)/.dev-installed
@@ -61,11 +61,11 @@ test-postgres: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -m "not integration and not browser" \
 		--ignore=tests/hypervisor --ignore=tests/scheduler/core --ignore=tests/lab
 
-# The lab, then registered in the portal's database (the one `make run` serves).
+# The lab, then registered in the portal's database (the one `make run` serves): only the lab
+# (and a cloud admin if there is none), never the demo's simulated hosts and tenants.
 lab: $(VENV)/.run-installed
 	lab/up.sh
 	$(BIN)/python manage.py migrate --noinput -v 0
-	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py lab_register
 
 lab-down:

@@ -46,6 +46,53 @@ remove_domains() {  # uri qemu-run-dir filter(all|prefix)
     done
 }
 
+# Networks the portal made on a lab host (its libvirt network backend names them nubes-<uuid>,
+# bridge nb<hex>): destroying one through libvirt also stops its dnsmasq and drops its bridge and
+# iptables rules. clean_networks_offline does the same by hand for a libvirtd already gone.
+remove_networks() {  # uri
+    local uri="$1" n
+    libvirt_up "$uri" || return 0
+    for n in $(timeout 30 virsh -q -c "$uri" net-list --all --name 2>/dev/null); do
+        [[ "$n" == "$DOMAIN_PREFIX"* ]] || continue
+        timeout 30 virsh -q -c "$uri" net-destroy "$n" >/dev/null 2>&1 || true
+        timeout 30 virsh -q -c "$uri" net-undefine "$n" >/dev/null 2>&1 || true
+        log "removed libvirt network $n (bridge, dnsmasq, iptables rules) from $uri"
+    done
+}
+
+clean_networks_offline() {  # libvirt-run-dir libvirt-etc-dir root-namespace?(1|0)
+    local run="$1" etc="$2" root="$3" f n br pid
+    for f in "$run"/network/"$DOMAIN_PREFIX"*.xml "$etc"/qemu/networks/"$DOMAIN_PREFIX"*.xml; do
+        [ -e "$f" ] || continue
+        n="$(basename "$f" .xml)"
+        pid="$(pid_from_file "$run/network/$n.pid" || true)"
+        pid_alive "$pid" dnsmasq && kill_pid "dnsmasq of $n" "$pid" dnsmasq
+        br="$(sed -n "s/.*<bridge name=['\"]\([^'\"]*\)['\"].*/\1/p" "$f" | head -n1)"
+        if [ "$root" = 1 ] && [ -n "$br" ]; then
+            ip link show "$br" >/dev/null 2>&1 && ip link del "$br" && log "deleted bridge $br of $n"
+            drop_iptables_rules "$br"
+        fi
+        rm -f "$f" "$etc/qemu/networks/autostart/$n.xml" "$run/network/$n.pid"
+        log "removed what was left of libvirt network $n"
+    done
+}
+
+drop_iptables_rules() {  # bridge: every rule naming it, in every table (IPv4 and IPv6)
+    local br="$1" save tool table rule
+    for save in iptables-save ip6tables-save; do
+        command -v "$save" >/dev/null || continue
+        tool="${save%-save}"
+        table=""
+        "$save" 2>/dev/null | while read -r rule; do
+            case "$rule" in
+                \**) table="${rule#\*}" ;;
+                "-A "*" $br "*|"-A "*" $br") eval "$tool -t $table -D ${rule#-A }" 2>/dev/null \
+                    && log "dropped $tool rule: $rule" ;;
+            esac
+        done
+    done
+}
+
 remove_pools() {  # uri names...
     local uri="$1"; shift
     libvirt_up "$uri" || return 0
@@ -61,10 +108,12 @@ remove_pools() {  # uri names...
 "$LAB/storage.sh" down
 if hostb_ready && is_started libvirtd-b; then
     remove_domains "$URI_B" "$HB/run-libvirt/qemu" all
+    remove_networks "$URI_B"
     remove_pools "$URI_B" "$POOL_SHARED"
 fi
 if [ -S /run/libvirt/libvirt-sock ]; then
     remove_domains "$URI_A" /run/libvirt/qemu prefix
+    remove_networks "$URI_A"
     remove_pools "$URI_A" "$POOL_SHARED" "$POOL_LOCAL"
 fi
 
@@ -74,6 +123,18 @@ if [ -s "$STATE/reused" ] && grep -qx ovsdb-server-a "$STATE/reused"; then
     ovs-vsctl --timeout=10 remove open_vswitch . external_ids ovn-remote ovn-encap-type ovn-encap-ip \
         ovn-bridge ovn-bridge-mappings ovn-cms-options 2>/dev/null || true
 fi
+
+# What the lab's daemons made on the shared filesystem is told by its birth time: at or after
+# the lab's start (lab/state/started is created first thing by up.sh). Kept for leftovers.sh.
+UP_SINCE=0
+if [ -e "$STARTED" ]; then
+    UP_SINCE="$(stat -c %W "$STARTED" 2>/dev/null || echo 0)"
+    mkdir -p "$STATE/cache" && echo "$UP_SINCE" > "$STATE/cache/up-since"
+fi
+born_in_lab() {  # file: made while the lab ran (0 = the filesystem keeps no birth time)
+    local born; born="$(stat -c %W "$1" 2>/dev/null || echo 0)"
+    [ "$UP_SINCE" -gt 0 ] && [ "$born" -ge "$UP_SINCE" ]
+}
 
 # 3. Processes, newest first, by recorded pid.
 if [ -s "$STARTED" ]; then
@@ -97,6 +158,30 @@ if is_started libvirtd-a || [ ! -S /run/libvirt/libvirt-sock ]; then
     done
 fi
 
+# Portal-made networks that a dead libvirtd could not remove (dnsmasq by its pid file).
+if ! [ -S /run/libvirt/libvirt-sock ] || is_started libvirtd-a; then
+    clean_networks_offline /run/libvirt /etc/libvirt 1
+fi
+[ -d "$HB" ] && clean_networks_offline "$HB/run-libvirt" "$HB/etc-libvirt" 0
+if is_started libvirtd-a && ! [ -S /run/libvirt/libvirt-sock ]; then
+    # libvirtd writes the default network's definition on its first start; ours made it.
+    for f in /etc/libvirt/qemu/networks/default.xml /etc/libvirt/qemu/networks/autostart/default.xml; do
+        [ -e "$f" ] && born_in_lab "$f" && rm -f "$f" && log "removed $f (made by the lab's libvirtd)"
+    done
+    # Cgroups libvirt made for guests (non-systemd hosts: <controller>/machine/...). rmdir only
+    # ever removes a cgroup without processes or children, so a busy one stays.
+    for m in /sys/fs/cgroup/*/machine; do
+        [ -d "$m" ] || continue
+        find "$m" -depth -type d -exec rmdir {} \; 2>/dev/null
+        [ -d "$m" ] || log "removed empty cgroup $m"
+    done
+fi
+# Logs the lab's daemons started (not the ones they appended to).
+for f in /var/log/libvirt/libvirtd.log /var/log/libvirt/virtlogd.log /var/log/libvirt/virtlockd.log \
+         /var/log/openvswitch/*.log /var/log/ovn/*.log; do
+    [ -e "$f" ] && born_in_lab "$f" && rm -f "$f" && log "removed log $f"
+done
+
 # 4. Namespaces and links.
 "$LAB/storage.sh" cleanup
 for f in "$NSDIR/hostb.mnt" "$NSDIR/hostb.uts"; do
@@ -113,9 +198,10 @@ done
 for l in $VETH_MGMT_A $VETH_TUN_A $VETH_PROV_A; do
     ip link show "$l" >/dev/null 2>&1 && ip link del "$l" && log "deleted link $l"
 done
-# Internal ports of our own (stopped) host-A OVS that survived it.
+# Internal ports of our own (stopped) host-A OVS that survived it, and the tap device its
+# userspace datapath makes (ovs-netdev).
 if is_started ovs-vswitchd-a; then
-    for br in $BRIDGES_A; do
+    for br in $BRIDGES_A ovs-netdev; do
         ip link show "$br" >/dev/null 2>&1 && ip link del "$br" 2>/dev/null && log "deleted link $br"
     done
 fi

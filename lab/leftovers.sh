@@ -23,7 +23,7 @@ for pid in $(ls /proc | grep -E '^[0-9]+$'); do
     [ -n "$cmd" ] || continue
     case "$cmd" in
         *leftovers.sh*) continue ;;
-        *"$STATE/"*|*"$DATA/"*|*"guest=$DOMAIN_PREFIX"*) left "process $pid: ${cmd:0:160}" ;;
+        *"$STATE/"*|*"$DATA/"*|*"guest=$DOMAIN_PREFIX"*|*"dnsmasq/$DOMAIN_PREFIX"*) left "process $pid: ${cmd:0:160}" ;;
     esac
 done
 for l in $ALL_VETHS; do
@@ -53,6 +53,49 @@ if [ -S /run/libvirt/libvirt-sock ]; then
     done
 fi
 STORAGE_FUNCS_ONLY=1 source "$LAB/storage.sh"; leftovers
+# What the portal made on the hosts: libvirt networks nubes-<uuid>, bridges nb<12 hex>, their rules.
+PORTAL_BRIDGE='nb[0-9a-f]{12}'
+for f in /etc/libvirt/qemu/networks/"$DOMAIN_PREFIX"*.xml; do
+    [ -e "$f" ] && left "file $f (a network the portal defined)"
+done
+if [ -S /run/libvirt/libvirt-sock ]; then
+    for w in $(timeout 30 virsh -q -c "$URI_A" net-list --all --name 2>/dev/null); do
+        [[ "$w" == "$DOMAIN_PREFIX"* ]] && left "libvirt network $w on $URI_A"
+    done
+fi
+for br in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E "^$PORTAL_BRIDGE\$"); do
+    left "bridge $br (a portal network's)"
+done
+for save in iptables-save ip6tables-save; do
+    command -v "$save" >/dev/null || continue
+    nr="$("$save" 2>/dev/null | grep -cE "^-A .* $PORTAL_BRIDGE( |\$)")"
+    [ "$nr" = 0 ] || left "$nr ${save%-save} rule(s) naming a portal network's bridge"
+done
+# The userspace datapath's tap device outlives ovs-vswitchd.
+if ip link show ovs-netdev >/dev/null 2>&1; then
+    vswitchd=0
+    for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+        [ "$(basename "$(readlink "/proc/$pid/exe" 2>/dev/null)" 2>/dev/null)" = ovs-vswitchd ] && vswitchd=1 && break
+    done
+    [ $vswitchd = 1 ] || left "link ovs-netdev (no ovs-vswitchd runs)"
+fi
+# Files the lab's daemons made, told by birth time after the lab's start (down.sh keeps it).
+UP_SINCE="$(cat "$STATE/cache/up-since" 2>/dev/null || echo 0)"
+if [ "${UP_SINCE:-0}" -gt 0 ]; then
+    for f in /etc/libvirt/qemu/networks/default.xml /var/log/libvirt/libvirtd.log /var/log/libvirt/virtlogd.log \
+             /var/log/libvirt/virtlockd.log /var/log/openvswitch/*.log /var/log/ovn/*.log; do
+        [ -e "$f" ] || continue
+        born="$(stat -c %W "$f" 2>/dev/null || echo 0)"
+        [ "$born" -ge "$UP_SINCE" ] && left "file $f (made while the lab ran)"
+    done
+fi
+# Cgroups libvirt made for guests, left empty once no libvirtd runs.
+if ! [ -S /run/libvirt/libvirt-sock ]; then
+    for m in /sys/fs/cgroup/*/machine; do
+        [ -d "$m" ] || continue
+        [ -z "$(find "$m" -name cgroup.procs -exec cat {} + 2>/dev/null)" ] && left "empty cgroup $m"
+    done
+fi
 [ -e "$LAB_JSON" ] && left "file $LAB_JSON"
 if [ $n = 0 ]; then echo "no leftovers of the lab"; exit 0; fi
 echo "$n leftover(s)"

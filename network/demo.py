@@ -2,6 +2,7 @@
 
 from network import services
 from network.models import Network
+from portal import operations
 from portal.models import Project
 
 DEMO_CIDR = "10.0.0.0/24"
@@ -14,6 +15,9 @@ def seed(stdout):
             continue
         member = project.memberships.filter(role__in=("admin", "member")).select_related("user").first()
         user = member.user if member else None
-        network, _ = services.create_network(user, project, name="private")
-        services.create_subnet(user, network, cidr=DEMO_CIDR, gateway_ip=DEMO_GATEWAY, dns_nameservers=[])
+        # Realised here, not queued: the seed process's in-memory queue dies with it.
+        network, _ = operations.run_inline(services.create_network, user, project, name="private")
+        operations.run_inline(
+            services.create_subnet, user, network, cidr=DEMO_CIDR, gateway_ip=DEMO_GATEWAY, dns_nameservers=[]
+        )
         stdout.write(f"Network: {project.name}/private {DEMO_CIDR} ({network.get_backend_display()})")

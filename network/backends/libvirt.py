@@ -1,6 +1,7 @@
 """The embedded default: each network is an isolated libvirt network (with DHCP for its first
-IPv4 subnet) on every host that is up. Routers, security groups and load balancers need OVN
-and answer Unsupported here."""
+IPv4 subnet) on every simulated host that is up. Never on a real host: a real fleet's networks
+are OVN's, and a bridge, dnsmasq and iptables rules of ours do not belong on its hypervisors.
+Routers, security groups and load balancers need OVN and answer Unsupported here."""
 
 import ipaddress
 
@@ -16,7 +17,8 @@ HOST_UP = "up"
 def _hosts():
     from compute.models import Host  # read-only use of compute's inventory
 
-    return list(Host.objects.filter(state=HOST_UP).values_list("uri", flat=True))
+    # by URI, the one thing that makes a host simulated (the flag is set when a form cleans it)
+    return list(Host.objects.filter(state=HOST_UP, uri__startswith="test:").values_list("uri", flat=True))
 
 
 def libvirt_name(network):

@@ -91,7 +91,9 @@ def serve_portal(env):
     data = Path(env["NUBES_DATA_DIR"])
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
-    subprocess.run(manage + ["seed_demo"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        manage + ["seed_demo", "--if-no-real-hosts"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
     port = free_port()
     log = data / "portal.log"
     with log.open("w") as out:

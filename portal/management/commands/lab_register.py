@@ -1,5 +1,6 @@
 """Register the lab made by `make lab` in the portal (cluster, hosts, pools, flavor, image, OVN)."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
@@ -19,9 +20,7 @@ class Command(BaseCommand):
             data = lab.load(lab_json)
         except lab.LabNotUp as exc:
             raise CommandError(str(exc)) from exc
-        admin = get_user_model().objects.filter(username=user, is_staff=True).first()
-        if admin is None:
-            raise CommandError(f"No cloud admin named {user!r}: run `manage.py seed_demo` or pass --user.")
+        admin = self.cloud_admin(user)
         # A command has no worker beside it: run the operations it starts here, in order.
         celery_app.conf.task_always_eager = True
         made = lab.register(admin, data)
@@ -39,3 +38,17 @@ class Command(BaseCommand):
             f"OVN deployment: NB {ovn.nb_connection}, SB {ovn.sb_connection}, gateway chassis "
             f"{ovn.gateway_chassis or '-'}, {ovn.encap_type} (`make run` puts networks there)"
         )
+
+    def cloud_admin(self, username):
+        """The named cloud admin; made (with the demo password) when the database has no user
+        of that name, so a lab-only database can be signed into. Never promotes a user."""
+        User = get_user_model()
+        admin = User.objects.filter(username=username).first()
+        if admin is None:
+            admin = User.objects.create_user(username, is_staff=True, is_superuser=True)
+            admin.set_password(settings.NUBES_DEMO_PASSWORD)
+            admin.save()
+            self.stdout.write(f"cloud admin {username!r} created (password {settings.NUBES_DEMO_PASSWORD!r})")
+        elif not admin.is_staff:
+            raise CommandError(f"{username!r} is not a cloud admin: pass --user with one.")
+        return admin

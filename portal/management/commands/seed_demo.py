@@ -1,11 +1,16 @@
 """Seed the demo: two tenants with users, then each app's own demo data (hosts, flavors,
-images...). Does nothing when already seeded, so `make run` can call it every time."""
+images...). Does nothing when already seeded, so `make run` can call it every time.
+
+Never into a database with real hosts unless asked (--force): the demo's simulated hosts and
+tenants do not belong beside a real fleet. Every operation the seed starts runs here, in this
+process (operations.run_inline): `make run` seeds before the portal starts, and the embedded
+broker keeps no queue across processes, so a queued task would never run."""
 
 import importlib
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from portal.choices import Role
@@ -25,13 +30,31 @@ class Command(BaseCommand):
     help = "Create the demo tenants, users and simulated cluster unless already there."
 
     def add_arguments(self, parser):
-        parser.add_argument("--force", action="store_true", help="Seed again even if the demo exists.")
+        parser.add_argument(
+            "--force", action="store_true", help="Seed again even if the demo exists, and even beside real hosts."
+        )
+        parser.add_argument(
+            "--if-no-real-hosts",
+            action="store_true",
+            help="With real hosts registered, say why nothing is seeded and succeed (`make run`).",
+        )
 
-    def handle(self, *args, force=False, **options):
+    def handle(self, *args, force=False, if_no_real_hosts=False, **options):
         User = get_user_model()
-        if User.objects.filter(username="admin").exists() and not force:
+        # alice, not admin: `make lab` makes an admin in a lab-only database
+        if User.objects.filter(username="alice").exists() and not force:
             self.stdout.write("Demo already seeded.")
             return
+        real = real_hosts()
+        if real and not force:
+            why = (
+                f"Not seeding the demo: this database has real hosts ({', '.join(real)}). The demo's "
+                "simulated hosts and tenants would sit beside them; pass --force to seed anyway."
+            )
+            if if_no_real_hosts:
+                self.stdout.write(why)
+                return
+            raise CommandError(why)
         password = settings.NUBES_DEMO_PASSWORD
         with transaction.atomic():
             for name in ("acme", "globex"):
@@ -61,3 +84,11 @@ class Command(BaseCommand):
                 "bob (acme reader), charlie (globex member)."
             )
         )
+
+
+def real_hosts(limit=5):
+    """Names and URIs of hosts that are not libvirt's test driver (a few, for the message)."""
+    from compute.models import Host
+
+    hosts = Host.objects.exclude(uri__startswith="test:").order_by("name")
+    return [f"{h.name} {h.uri}" for h in hosts[:limit]] + (["..."] if hosts.count() > limit else [])
