@@ -6,6 +6,7 @@ from compute import hooks
 from compute.choices import MAX_NAME_LENGTH, HostState, ImageState
 from compute.models import Flavor, Host, HostDevice, Image, Instance, KeyPair
 from compute.models.instances import validate_instance_name
+from portal.names import NameField
 
 
 class ActionErrorMixin:
@@ -16,7 +17,7 @@ class ActionErrorMixin:
 
 
 class LaunchForm(ActionErrorMixin, forms.Form):
-    name = forms.CharField(max_length=MAX_NAME_LENGTH, validators=[validate_instance_name])
+    name = NameField(max_length=MAX_NAME_LENGTH, validators=[validate_instance_name])
     flavor = forms.ModelChoiceField(queryset=Flavor.objects.none())
     image = forms.ModelChoiceField(queryset=Image.objects.none())
     key_pair = forms.ModelChoiceField(queryset=KeyPair.objects.none(), required=False)
@@ -103,6 +104,7 @@ class ImageForm(forms.ModelForm):
 
     class Meta:
         model = Image
+        field_classes = {"name": NameField}
         fields = [
             "name",
             "format",

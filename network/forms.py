@@ -17,6 +17,7 @@ from network.form_fields import (
 )
 from network.models import Network, OvnDeployment, Port, SecurityGroup, Subnet
 from network.models.load_balancers import HC_FAILURE, HC_INTERVAL_S, HC_SUCCESS, HC_TIMEOUT_S
+from portal.names import NameField
 
 
 def _split(text):
@@ -42,7 +43,7 @@ class ServiceForm(forms.Form):
 
 
 class NetworkForm(ServiceForm):
-    name = forms.CharField(max_length=63)
+    name = NameField(max_length=63)
     description = forms.CharField(max_length=255, required=False)
     mtu = forms.IntegerField(required=False, min_value=1280, max_value=9000)
 
@@ -55,7 +56,7 @@ IPV6_MODE_CHOICES = [("", "None"), *Ipv6Mode.choices]
 
 class SubnetForm(ServiceForm):
     network = forms.ModelChoiceField(queryset=Network.objects.none())
-    name = forms.CharField(max_length=63, required=False)
+    name = NameField(max_length=63, required=False)
     cidr = forms.CharField(max_length=43, help_text="e.g. 10.0.0.0/24 or fd00::/64")
     gateway_ip = forms.CharField(required=False)
     dns_nameservers = forms.CharField(required=False, help_text="comma-separated")
@@ -85,7 +86,7 @@ class SubnetForm(ServiceForm):
 
 class PortForm(ServiceForm):
     network = forms.ModelChoiceField(queryset=Network.objects.none())
-    name = forms.CharField(max_length=63, required=False)
+    name = NameField(max_length=63, required=False)
     ip_address = forms.GenericIPAddressField(required=False, help_text="empty: the next free address")
     port_security = forms.BooleanField(required=False, initial=True)
 
@@ -101,7 +102,7 @@ class PortForm(ServiceForm):
 
 
 class SecurityGroupForm(ServiceForm):
-    name = forms.CharField(max_length=63)
+    name = NameField(max_length=63)
     description = forms.CharField(max_length=255, required=False)
 
     def save(self, user):
@@ -127,7 +128,7 @@ class RuleForm(ServiceForm):
 
 
 class RouterForm(ServiceForm):
-    name = forms.CharField(max_length=63)
+    name = NameField(max_length=63)
     external_network = forms.ModelChoiceField(queryset=Network.objects.filter(external=True), required=False)
 
     def save(self, user):
@@ -150,7 +151,7 @@ class FloatingIPForm(ServiceForm):
 class LoadBalancerFields(forms.Form):
     """What a tenant sets on a load balancer, at creation and later (the API's PATCH fields)."""
 
-    name = forms.CharField(max_length=63)
+    name = NameField(max_length=63)
     protocol = forms.ChoiceField(choices=LbProtocol.choices)
     port = forms.IntegerField(min_value=1, max_value=65535)
     members = MembersField()
@@ -197,7 +198,7 @@ class EditForm(ServiceForm):
 
 class NetworkEditForm(EditForm):
     verb = services.update_network
-    name = forms.CharField(max_length=63)
+    name = NameField(max_length=63)
     description = forms.CharField(max_length=255, required=False)
     mtu = forms.IntegerField(required=False, min_value=1280, max_value=9000)
 
@@ -206,7 +207,7 @@ class SubnetEditForm(EditForm):
     """The network, CIDR and IPv6 modes stay, as in the API."""
 
     verb = services.update_subnet
-    name = forms.CharField(max_length=63, required=False)
+    name = NameField(max_length=63, required=False)
     gateway_ip = forms.CharField(required=False)
     dns_nameservers = forms.CharField(required=False, help_text="comma-separated")
     enable_dhcp = forms.BooleanField(required=False)
@@ -226,7 +227,7 @@ class SubnetEditForm(EditForm):
 
 class SecurityGroupEditForm(EditForm):
     verb = services.update_security_group
-    name = forms.CharField(max_length=63)
+    name = NameField(max_length=63)
     description = forms.CharField(max_length=255, required=False)
 
 
@@ -234,7 +235,7 @@ class PortEditForm(EditForm):
     """The network, MAC and fixed IPs stay: the API does not change them on a port either."""
 
     verb = services.update_port
-    name = forms.CharField(max_length=63, required=False)
+    name = NameField(max_length=63, required=False)
     admin_state_up = forms.BooleanField(required=False, label="Up (administratively)")
     port_security = forms.BooleanField(required=False)
     security_groups = forms.ModelMultipleChoiceField(queryset=SecurityGroup.objects.none(), required=False)

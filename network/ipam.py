@@ -18,6 +18,15 @@ def parse_network(text, field="cidr"):
         raise ValidationError({field: f"{text!r} is not a valid network address with prefix: {exc}"}) from exc
 
 
+def check_prefix(net):
+    """A subnet holds at least a gateway and a host: no single-address prefix (/32, /128), and
+    no default route (0.0.0.0/0, ::/0), which would swallow every destination."""
+    if net.prefixlen == 0:
+        raise ValidationError({"cidr": f"{net} is every address (a default route), not a subnet."})
+    if net.prefixlen == net.max_prefixlen:
+        raise ValidationError({"cidr": f"{net} is a single address; a subnet needs room for a gateway and hosts."})
+
+
 def parse_address(text, field):
     try:
         return ipaddress.ip_address(str(text).strip())
@@ -70,7 +79,7 @@ def check_pools(net, pools, gateway):
             raise ValidationError({"allocation_pools": f"The pool {start}-{end} contains the gateway {gateway}."})
         parsed.append((start, end))
     parsed.sort()
-    for (_, end), (start, _) in zip(parsed, parsed[1:]):
+    for (_, end), (start, _) in zip(parsed, parsed[1:], strict=False):
         if start <= end:
             raise ValidationError({"allocation_pools": "Allocation pools overlap."})
     return parsed

@@ -4,6 +4,7 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from portal import ratelimit
 from portal.audit import client_ip
+from portal.names import NameField
 
 
 class RateLimitedLoginForm(AuthenticationForm):
@@ -27,7 +28,7 @@ class RateLimitedLoginForm(AuthenticationForm):
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=100)
+    name = NameField(max_length=100)
     expires_in_days = forms.IntegerField(
         required=False,
         min_value=1,

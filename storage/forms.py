@@ -2,12 +2,13 @@
 
 from django import forms
 
+from portal.names import NameField
 from storage.choices import MAX_VOLUME_GB, CloneMode, DiskBus, DiskCache, Provisioning, SnapshotKind, VolumeFormat
 from storage.models import StoragePool
 
 
 class VolumeCreateForm(forms.Form):
-    name = forms.CharField(max_length=63)
+    name = NameField(max_length=63)
     pool = forms.ModelChoiceField(queryset=StoragePool.objects.filter(state="active"))
     size_gb = forms.IntegerField(min_value=1, max_value=MAX_VOLUME_GB, label="Size (GiB)")
     format = forms.ChoiceField(choices=VolumeFormat.choices, initial=VolumeFormat.QCOW2)
@@ -30,7 +31,7 @@ class ResizeForm(forms.Form):
 
 
 class SnapshotForm(forms.Form):
-    name = forms.CharField(max_length=63)
+    name = NameField(max_length=63)
 
 
 class InstanceSnapshotForm(SnapshotForm):
@@ -44,7 +45,7 @@ class InstanceSnapshotForm(SnapshotForm):
 
 
 class CloneForm(forms.Form):
-    name = forms.CharField(max_length=63)
+    name = NameField(max_length=63)
     mode = forms.ChoiceField(choices=CloneMode.choices)
 
 

@@ -31,7 +31,7 @@ def network_spec(network):
     hosts = ()
     if subnet is not None:
         net = ipaddress.ip_network(subnet.cidr)
-        address = subnet.gateway_ip or str(next(net.hosts()))
+        address = subnet.gateway_ip or str(next(iter(net.hosts())))  # a list for /31 and /32
         prefix = net.prefixlen
         if subnet.enable_dhcp and subnet.allocation_pools:
             dhcp_range = (subnet.allocation_pools[0][0], subnet.allocation_pools[-1][1])

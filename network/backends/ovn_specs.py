@@ -71,7 +71,7 @@ def dhcp_spec(subnet):
     net = ipaddress.ip_network(subnet.cidr)
     mtu = subnet.network.mtu or subnet.network.default_mtu()
     if net.version == 4:
-        server = subnet.gateway_ip or str(next(net.hosts()))
+        server = subnet.gateway_ip or str(next(iter(net.hosts())))  # a list for /31 and /32
         options = {
             "server_id": server,
             "server_mac": _mac_for_dhcp(subnet),

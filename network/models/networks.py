@@ -157,6 +157,7 @@ class Subnet(ProjectOwned, Realised):
 
     def clean(self):
         net = ipam.parse_network(self.cidr)
+        ipam.check_prefix(net)
         self.cidr = str(net)
         self.ip_version = net.version
         gateway = None

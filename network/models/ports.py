@@ -1,8 +1,10 @@
 """Ports (logical switch ports) and the addresses they hold."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from network.choices import DeviceOwner, PortStatus
+from network.macs import mac_refusal
 from network.models.base import Realised
 from network.models.networks import Network, Subnet
 from portal.models import ProjectOwned
@@ -28,6 +30,12 @@ class Port(ProjectOwned, Realised):
     def interface_id(self):
         """The OVN logical port name, and libvirt's <virtualport> interfaceid."""
         return str(self.uuid)
+
+    def clean(self):
+        super().clean()
+        refusal = mac_refusal(self.mac_address)
+        if refusal:
+            raise ValidationError({"mac_address": refusal})
 
     def fixed_ips(self):
         return [{"subnet": a.subnet_id, "ip_address": a.address} for a in self.ip_allocations.all()]
