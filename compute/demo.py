@@ -8,6 +8,7 @@ from compute.models import Cluster, Flavor, Host, Image
 
 CLUSTER = "demo"
 IMAGE = "cirros-demo"
+SHARED_POOL = "shared"  # declared in every node file of hypervisor/nodes
 FLAVORS = [
     {"name": "m1.tiny", "vcpus": 1, "ram_mb": 512, "disk_gb": 1},
     {"name": "m1.small", "vcpus": 1, "ram_mb": 2048, "disk_gb": 20},
@@ -48,10 +49,18 @@ def seed(stdout):
         stdout.write(f"host {host.name}: {host.cpus} CPUs, {host.memory_mb} MB (simulated)")
     for spec in FLAVORS:
         Flavor.objects.get_or_create(name=spec["name"], defaults=spec)
-    # On simulated hosts the image's volume is made in each host's 'default' pool on first use.
+    # On simulated hosts the image's volume is made in the host's pool on first use; the
+    # 'shared' pool every demo host sees (storage's demo registers it): instances move live
+    # without copying their root disks.
     Image.objects.get_or_create(
         name=IMAGE,
         project=None,
-        defaults={"volume": f"{IMAGE}.qcow2", "virtual_size_gb": 1, "visibility": Visibility.PUBLIC, "min_ram_mb": 64},
+        defaults={
+            "volume": f"{IMAGE}.qcow2",
+            "pool": SHARED_POOL,
+            "virtual_size_gb": 1,
+            "visibility": Visibility.PUBLIC,
+            "min_ram_mb": 64,
+        },
     )
     stdout.write(f"compute: cluster {CLUSTER}, {len(FLAVORS)} flavors, image {IMAGE}")

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from compute import hooks
+from compute import hooks, migration
 from compute.choices import MAX_NAME_LENGTH, HostState, ImageState
 from compute.models import Flavor, Host, HostDevice, Image, Instance, KeyPair
 from compute.models.instances import validate_instance_name
@@ -59,7 +59,8 @@ class MigrateForm(ActionErrorMixin, forms.Form):
     )
     bandwidth_mib_s = forms.IntegerField(required=False, label="Bandwidth MiB/s")
     max_downtime_ms = forms.IntegerField(required=False, label="Max downtime ms")
-    auto_converge = forms.BooleanField(required=False, label="auto-converge")
+    # On by default, as oVirt's default migration policy: a busy guest still converges.
+    auto_converge = forms.BooleanField(required=False, initial=True, label="auto-converge")
     postcopy = forms.BooleanField(required=False, label="allow post-copy")
     compressed = forms.BooleanField(required=False)
     copy_storage = forms.BooleanField(required=False, label="copy storage")
@@ -74,8 +75,18 @@ class MigrateForm(ActionErrorMixin, forms.Form):
 
     def __init__(self, *args, instance, **kwargs):
         super().__init__(*args, **kwargs)
-        targets = Host.objects.filter(state=HostState.UP).exclude(pk=instance.host_id).order_by("name")
+        targets = (
+            Host.objects.filter(state=HostState.UP)
+            .exclude(pk=instance.host_id)
+            .select_related("cluster")
+            .order_by("name")
+        )
         self.fields["target_host"].queryset = targets
+        if instance.host_id is not None:
+            hints = migration.target_hints(instance, targets)
+            self.fields["target_host"].label_from_instance = lambda host: (
+                f"{host.name} ({hints[host.pk]})" if hints.get(host.pk) else host.name
+            )
         chosen = self._chosen_target(targets)
         # Only the chosen target's pools; before a choice, every target's, grouped by host.
         pools = (

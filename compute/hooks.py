@@ -69,6 +69,19 @@ def pool_choices(host):
     return [choice for choices in _pool_choices for choice in choices(host)]
 
 
+_pool_sharing = []
+
+
+def register_pool_sharing(shared):
+    """shared(libvirt pool name, host, other host) -> whether the portal records that pool as
+    one storage both hosts see (a shared pool), from the database."""
+    _pool_sharing.append(shared)
+
+
+def pool_shared(pool, host, other):
+    return any(shared(pool, host, other) for shared in _pool_sharing)
+
+
 def register_host_waker(waker):
     """waker(host, operation) powers a standby host on for the operation and returns once it
     is up, or raises ActionError naming the host and what happened (the scheduler's DPM)."""

@@ -206,17 +206,23 @@ class RootCopy:
 
 def _copy_storage_simulated(migration):
     """Simulated hosts have no block copy: copy-storage stands the root volume up on the
-    target (as an image cache would) and removes the source's after the move."""
-    if not (migration.simulated and migration.options.get("copy_storage")):
+    target (as an image cache would) and removes the source's after the move. A simulated
+    shared pool gets the same stand-in, and the source keeps its view of the volume."""
+    from compute.migration import storage_shared
+
+    if not migration.simulated:
         return None
     instance = migration.instance
+    copy = migration.options.get("copy_storage")
+    if not copy and not storage_shared(instance, migration.target):
+        return None
     pool, name = instance.image.pool, instance.root_volume
     try:
         hv.volume_info(migration.target.uri, pool, name)
         return None
     except hv.VolumeNotFound:
         hv.volume_create(migration.target.uri, pool, name, instance.disk_gb * BYTES_PER_GIB, "qcow2")
-        return RootCopy(name, pool, pool)
+        return RootCopy(name, pool, pool) if copy else None
 
 
 def _copy_root(migration):

@@ -548,7 +548,7 @@ def request_evc(user, cluster, request=None):
 
     with transaction.atomic():
         op = operations.begin("cluster.evc_baseline", cluster, user=_user(user), project=None)
-        transaction.on_commit(lambda: tasks.compute_evc.delay(op.pk))
+        operations.dispatch(tasks.compute_evc, op)
     audit.record(user, "scheduler.evc", cluster, request=request)
     return op
 

@@ -18,6 +18,7 @@ class StorageConfig(AppConfig):
         hooks.register_disks(attached_disks)
         hooks.register_root_disk(root_disk)
         hooks.register_pool_choices(pool_choices)
+        hooks.register_pool_sharing(pool_shared)
         hooks.root_disk_replaced.connect(forget_root_disk, dispatch_uid="storage-forget-root-disk")
         hooks.instance_removed.connect(release_volumes, dispatch_uid="storage-release-volumes")
         hooks.instance_migrated.connect(follow_migration, dispatch_uid="storage-follow-migration")
@@ -80,6 +81,13 @@ def release_volumes(sender, instance, **kwargs):
 
     hand_over(instance)
     Volume.objects.filter(instance=instance).update(instance=None, target_dev="", state=VolumeState.AVAILABLE)
+
+
+def pool_shared(pool, host, other):
+    """One pool of that libvirt name seen by both hosts (compute's simulated shared storage)."""
+    from storage.models import StoragePool
+
+    return StoragePool.objects.filter(libvirt_name=pool, hosts=host).filter(hosts=other).exists()
 
 
 def pool_choices(host):
