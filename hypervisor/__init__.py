@@ -44,7 +44,7 @@ Host (host.py)
     cpu_compare(uri, cpu_xml, virttype=None) -> 'identical' | 'superset' | 'incompatible'
 
 Storage (storage.py)
-    pool_define(uri, spec: PoolSpec) -> PoolInfo    # dir, netfs, logical, iscsi, rbd, disk
+    pool_define(uri, spec: PoolSpec) -> PoolInfo    # dir, netfs, logical, iscsi(-direct), rbd, disk
     pool_define_dir(uri, name, path) -> PoolInfo
     pool_start(uri, name, *, build=False, autostart=True) -> PoolInfo
     pool_refresh(uri, name) -> PoolInfo;  pool_info(uri, name) -> PoolInfo
@@ -219,6 +219,7 @@ from .offline import (
 from .snapshots import snapshot_create, snapshot_delete, snapshot_list, snapshot_revert
 from .stats import bulk_domain_stats, node_stats
 from .storage import (
+    LUN_POOL_TYPES,
     PoolSpec,
     list_pools,
     list_volumes,
@@ -368,6 +369,7 @@ __all__ = [
     "migrate_domain",
     "migration_flags",
     "migration_params",
+    "LUN_POOL_TYPES",
     "PoolSpec",
     "list_pools",
     "list_volumes",

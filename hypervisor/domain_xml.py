@@ -216,8 +216,10 @@ def _validate_disk(disk: DiskSpec, iothreads: int) -> None:
         raise InvalidConfig(f"disk {disk.target_dev}: type 'volume' needs pool and volume")
     if disk.type != "volume" and not disk.path and disk.device != "cdrom":
         raise InvalidConfig(f"disk {disk.target_dev}: needs a source path")
-    if disk.device == "lun" and (disk.type != "block" or disk.bus != "scsi"):
-        raise InvalidConfig(f"disk {disk.target_dev}: a lun needs type 'block' and bus 'scsi'")
+    # A LUN is passed through as a SCSI device: a host block device, or a volume of an iSCSI
+    # pool (libvirt turns it into QEMU's own iSCSI connection: raw device mapping, no initiator).
+    if disk.device == "lun" and (disk.type not in ("block", "volume") or disk.bus != "scsi"):
+        raise InvalidConfig(f"disk {disk.target_dev}: a lun needs type 'block' or 'volume' and bus 'scsi'")
     if disk.iothread is not None and not 1 <= disk.iothread <= iothreads:
         raise InvalidConfig(f"disk {disk.target_dev}: iothread {disk.iothread} is not defined")
 

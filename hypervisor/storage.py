@@ -13,7 +13,9 @@ from .domain_xml import parse_xml, scaled_int
 from .errors import InvalidConfig, translated
 from .types import PoolInfo, VolumeInfo
 
-POOL_TYPES = ("dir", "netfs", "logical", "iscsi", "rbd", "disk")
+POOL_TYPES = ("dir", "netfs", "logical", "iscsi", "iscsi-direct", "rbd", "disk")
+# Pools whose volumes are the LUNs of a target: libvirt lists them but cannot create any.
+LUN_POOL_TYPES = ("iscsi", "iscsi-direct")
 VOLUME_FORMATS = ("qcow2", "raw")
 
 
@@ -29,7 +31,9 @@ class PoolSpec:
     source_dir: str | None = None  # netfs export
     source_name: str | None = None  # logical: VG name; rbd: ceph pool
     source_devices: tuple[str, ...] = ()  # logical PVs, iscsi IQN, disk device
-    source_format: str | None = None  # netfs: nfs; disk: gpt; logical: lvm2
+    source_format: str | None = None  # netfs: nfs or glusterfs; disk: gpt; logical: lvm2
+    source_port: int | None = None  # iscsi, iscsi-direct: the portal's port (3260 when None)
+    initiator_iqn: str | None = None  # iscsi-direct: QEMU's libiscsi logs in with this name
     auth_username: str | None = None  # rbd (cephx) with a libvirt secret
     auth_secret_uuid: str | None = None
 
@@ -58,6 +62,8 @@ def build_pool_xml(spec: PoolSpec) -> str:
         "netfs": spec.source_host and spec.source_dir,
         "logical": spec.source_name,
         "iscsi": spec.source_host and spec.source_devices,
+        # No kernel initiator: libvirt and QEMU log in themselves, with a name of the host's own.
+        "iscsi-direct": spec.source_host and spec.source_devices and spec.initiator_iqn,
         "rbd": spec.source_name and spec.source_hosts,
         "disk": spec.source_devices,
     }
@@ -68,7 +74,8 @@ def build_pool_xml(spec: PoolSpec) -> str:
     if spec.type != "dir":
         source = _sub(root, "source")
         for host in (spec.source_host,) if spec.source_host else spec.source_hosts:
-            _sub(source, "host", name=host)
+            port = {"port": str(spec.source_port)} if spec.source_port else {}
+            _sub(source, "host", name=host, **port)
         if spec.source_dir:
             _sub(source, "dir", path=spec.source_dir)
         for device in spec.source_devices:
@@ -77,11 +84,13 @@ def build_pool_xml(spec: PoolSpec) -> str:
             _sub(source, "name", spec.source_name)
         if spec.source_format:
             _sub(source, "format", type=spec.source_format)
+        if spec.type == "iscsi-direct":
+            _sub(_sub(source, "initiator"), "iqn", name=spec.initiator_iqn)
         if spec.auth_username and spec.auth_secret_uuid:
             auth = _sub(source, "auth", type="ceph", username=spec.auth_username)
             _sub(auth, "secret", uuid=spec.auth_secret_uuid)
     target_path = spec.target_path or (f"/dev/{spec.source_name}" if spec.type == "logical" else None)
-    if target_path and spec.type != "rbd":
+    if target_path and spec.type not in ("rbd", "iscsi-direct"):
         _sub(_sub(root, "target"), "path", target_path)
     return etree.tostring(root, pretty_print=True, encoding="unicode")
 

@@ -216,3 +216,27 @@ def test_every_golden_spec_defines_on_the_test_driver(host_a, name):
     info = parse_domain_xml(domain_xml(host_a, uuid))
     assert info.name == SPECS[name].name
     assert info.domain_type == "test"  # rewritten at define time, not in the spec
+
+
+def test_a_lun_of_an_iscsi_pool_is_passed_through_as_a_volume_disk():
+    """Raw device mapping without a kernel initiator: libvirt resolves the pool's LUN to QEMU's
+    own iSCSI connection, so the disk stays type='volume' with device='lun' on the SCSI bus."""
+    spec = DomainSpec(
+        name="rdm",
+        memory_kib=1024,
+        disks=(
+            DiskSpec("sda", type="volume", device="lun", pool="san", volume="unit:0:0:1", format="raw", bus="scsi"),
+        ),
+    )
+    disk = etree.fromstring(build_domain_xml(spec)).find("devices/disk")
+    assert (disk.get("type"), disk.get("device")) == ("volume", "lun")
+    assert disk.find("source").attrib == {"pool": "san", "volume": "unit:0:0:1"}
+    assert disk.find("target").attrib == {"dev": "sda", "bus": "scsi"}
+    with pytest.raises(InvalidConfig, match="bus 'scsi'"):
+        build_domain_xml(
+            DomainSpec(
+                name="rdm",
+                memory_kib=1024,
+                disks=(DiskSpec("vda", type="volume", device="lun", pool="san", volume="unit:0:0:1", bus="virtio"),),
+            )
+        )

@@ -118,6 +118,32 @@ def test_it_manages_a_dir_pool_lifecycle(host_a):
             ),
             ['<device path="iqn.2024-01.dev.nubes:lun1"/>'],
         ),
+        (
+            PoolSpec(
+                "gluster",
+                "netfs",
+                target_path="/mnt/gluster",
+                source_host="10.0.0.7",
+                source_dir="/gv0",
+                source_format="glusterfs",
+            ),
+            ['<dir path="/gv0"/>', '<format type="glusterfs"/>', "<path>/mnt/gluster</path>"],
+        ),
+        (
+            PoolSpec(
+                "san-direct",
+                "iscsi-direct",
+                source_host="10.0.0.6",
+                source_port=3260,
+                source_devices=("iqn.2024-01.dev.nubes:t1",),
+                initiator_iqn="iqn.2024-01.dev.nubes:host-a",
+            ),
+            [
+                '<host name="10.0.0.6" port="3260"/>',
+                '<device path="iqn.2024-01.dev.nubes:t1"/>',
+                '<initiator>\n      <iqn name="iqn.2024-01.dev.nubes:host-a"/>',
+            ],
+        ),
     ],
 )
 def test_it_builds_pool_xml_for_each_backend(spec, expected):
@@ -129,6 +155,23 @@ def test_it_builds_pool_xml_for_each_backend(spec, expected):
 def test_it_rejects_an_incomplete_pool_spec():
     with pytest.raises(InvalidConfig):
         build_pool_xml(PoolSpec("nfs", "netfs", target_path="/mnt/nfs"))
+
+
+def test_an_iscsi_direct_pool_needs_an_initiator_name_and_has_no_target_path():
+    spec = PoolSpec("san", "iscsi-direct", source_host="10.0.0.6", source_devices=("iqn.2024-01.dev.nubes:t1",))
+    with pytest.raises(InvalidConfig, match="iscsi-direct"):
+        build_pool_xml(spec)
+    xml = build_pool_xml(
+        PoolSpec(
+            "san",
+            "iscsi-direct",
+            target_path="/ignored",
+            source_host="10.0.0.6",
+            source_devices=("iqn.2024-01.dev.nubes:t1",),
+            initiator_iqn="iqn.2024-01.dev.nubes:a",
+        )
+    )
+    assert "<target>" not in xml
 
 
 class SharedPool:
