@@ -79,8 +79,21 @@ def disk_attach(uri: str, uuid: str, disk: DiskSpec, *, live: bool = True) -> Di
             _redefine(dom, lambda devices: devices.append(parse_xml(xml)))
             return DiskChange(simulated=True, live=False)
         flags, hot = _flags(dom, live)
+        if disk.bus == "scsi":
+            _ensure_scsi_controller(dom, flags, hot)
         dom.attachDeviceFlags(xml, flags)
         return DiskChange(simulated=False, live=hot)
+
+
+# Left to itself libvirt adds an LSI controller for a SCSI disk, which virtio guests (and QEMU's
+# LUN pass-through) do not use: plug a virtio-scsi one first, as whole domains get.
+VIRTIO_SCSI_CONTROLLER = "<controller type='scsi' index='0' model='virtio-scsi'/>"
+
+
+def _ensure_scsi_controller(dom: libvirt.virDomain, flags: int, hot: bool) -> None:
+    root = parse_xml(dom.XMLDesc(0 if hot else libvirt.VIR_DOMAIN_XML_INACTIVE))
+    if root.find("devices/controller[@type='scsi']") is None:
+        dom.attachDeviceFlags(VIRTIO_SCSI_CONTROLLER, flags)
 
 
 def disk_detach(uri: str, uuid: str, target_dev: str, *, live: bool = True) -> DiskChange:

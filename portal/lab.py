@@ -130,6 +130,17 @@ def check_chassis(lab):
     return report
 
 
+def pool_fields(spec):
+    """A lab.json pool as the portal's pool fields: dir pools, and the storage node's GlusterFS
+    (netfs) and iSCSI (iscsi-direct) pools."""
+    fields = {"type": spec.get("type", "dir"), "target_path": spec.get("path") or ""}
+    if fields["type"] == "netfs":
+        fields.update(source_host=spec["source_host"], source_dir=spec["source_dir"], source_format=spec["format"])
+    elif fields["type"] == "iscsi-direct":
+        fields.update(source_host=spec["source_host"], source_device=spec["source_device"])
+    return fields
+
+
 def register_pools(user, lab, hosts):
     from storage import services as storage_services
     from storage.models import StoragePool
@@ -145,8 +156,7 @@ def register_pools(user, lab, hosts):
                     hosts=[by_name[name] for name in spec["hosts"] if name in by_name],
                     name=spec["name"],
                     libvirt_name=spec["name"],
-                    type="dir",
-                    target_path=spec["path"],
+                    **pool_fields(spec),
                 )
         pools.append(pool)
     return pools

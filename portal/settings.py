@@ -218,6 +218,9 @@ NUBES_STORAGE_ROOTS = env_list(
     "NUBES_STORAGE_ROOTS",
     ["/var/lib/libvirt/images", "/var/lib/nubes", "/var/lib/nubes-lab", "/srv", "/mnt", "/dev"],
 )
+# iscsi-direct pools: each host logs in to targets as <prefix>:<host name> (grant that name on
+# the array).
+NUBES_ISCSI_INITIATOR_PREFIX = env_str("NUBES_ISCSI_INITIATOR_PREFIX", "iqn.2026-12.io.nubes")
 NUBES_RECONCILE_INTERVAL = env_int("NUBES_RECONCILE_INTERVAL", 60, 5)
 NUBES_METRICS_INTERVAL = env_int("NUBES_METRICS_INTERVAL", 10, 1)
 

@@ -1,6 +1,7 @@
 """Named constants of the storage app: states, kinds and the numbers behind them."""
 
 import os.path
+import re
 
 from django.conf import settings
 from django.db import models
@@ -44,15 +45,28 @@ def inside_roots(path, roots=None):
 
 class PoolType(models.TextChoices):
     DIR = "dir", "Directory"
-    NETFS = "netfs", "NFS (netfs)"
+    NETFS = "netfs", "Network file system (NFS, GlusterFS)"
     LOGICAL = "logical", "LVM volume group"
-    ISCSI = "iscsi", "iSCSI target"
+    ISCSI = "iscsi", "iSCSI target (kernel initiator)"
+    ISCSI_DIRECT = "iscsi-direct", "iSCSI target (QEMU's initiator)"
     RBD = "rbd", "Ceph RBD"
     DISK = "disk", "Whole disk"
 
 
+class SourceFormat(models.TextChoices):
+    """What a netfs pool mounts: an NFS export or a GlusterFS volume (FUSE)."""
+
+    NFS = "nfs", "NFS"
+    GLUSTERFS = "glusterfs", "GlusterFS"
+
+
 # Pool types whose storage several hosts can see at once (live migration without copy).
-SHAREABLE_POOL_TYPES = (PoolType.NETFS, PoolType.ISCSI, PoolType.RBD)
+SHAREABLE_POOL_TYPES = (PoolType.NETFS, PoolType.ISCSI, PoolType.ISCSI_DIRECT, PoolType.RBD)
+# Pools whose volumes are a target's LUNs: libvirt lists them but cannot create any; a LUN is
+# used by mapping it to a project (raw device mapping), as a disk or passed through as SCSI.
+LUN_POOL_TYPES = (PoolType.ISCSI, PoolType.ISCSI_DIRECT)
+# libvirt's name for a LUN in an iSCSI pool: unit:<bus>:<target>:<lun>.
+LUN_NAME = re.compile(r"^unit:\d+:\d+:\d+$")
 
 
 class PoolState(models.TextChoices):

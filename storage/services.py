@@ -18,6 +18,7 @@ from portal.errors import ActionError, Conflict, NotPermitted
 from storage import chains
 from storage.choices import (
     BYTES_PER_GIB,
+    LUN_POOL_TYPES,
     MAX_VOLUME_GB,
     QCOW2_HEADER_BYTES,
     QCOW2_MAGIC,
@@ -199,6 +200,12 @@ def create_volume(
     from storage import tasks
 
     _writable(user, project)
+    if pool.type in LUN_POOL_TYPES:
+        raise ActionError(
+            "A LUN pool cannot create volumes: its volumes are the target's LUNs. A cloud admin maps a"
+            " LUN to the project (raw device mapping), as a disk or passed through as SCSI.",
+            field="pool",
+        )
     volume = Volume(
         project=project,
         name=name,

@@ -7,6 +7,7 @@ failures (typed gateway errors, ActionError) and success. A failure after the da
 import time
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,11 +19,15 @@ from portal.tasks import Cancelled, check_cancel, run_operation
 from storage import chain_move, chain_tasks, chains, instance_snapshot_tasks
 from storage.choices import (
     BYTES_PER_GIB,
+    LUN_POOL_TYPES,
     Action,
+    DeviceType,
     PoolState,
+    PoolType,
     Provisioning,
     SnapshotKind,
     SnapshotState,
+    SourceFormat,
     VolumeSource,
     VolumeState,
     blockjob_poll_s,
@@ -33,7 +38,8 @@ from storage.services import instance_running, manager_host, volume_host
 JOB_SHARE = 90  # percent of an operation's bar a block job fills
 
 
-def _pool_spec(pool):
+def _pool_spec(pool, host):
+    netfs = pool.type == PoolType.NETFS
     return hv.PoolSpec(
         name=pool.libvirt_name,
         type=pool.type,
@@ -42,8 +48,14 @@ def _pool_spec(pool):
         source_dir=pool.source_dir or None,
         source_name=pool.source_name or None,
         source_devices=(pool.source_device,) if pool.source_device else (),
-        source_format="nfs" if pool.type == "netfs" else None,
+        source_format=(pool.source_format or SourceFormat.NFS) if netfs else None,
+        # Each host logs in to the target under a name of its own (an iSCSI initiator IQN).
+        initiator_iqn=initiator_iqn(host) if pool.type == PoolType.ISCSI_DIRECT else None,
     )
+
+
+def initiator_iqn(host):
+    return f"{settings.NUBES_ISCSI_INITIATOR_PREFIX}:{host.name.lower()}"
 
 
 def _record_pool(pool, info, state=PoolState.ACTIVE):
@@ -83,7 +95,7 @@ def _pool_step(pool, host, action):
         try:
             info = hv.pool_info(host.uri, name)  # already there (e.g. a host's default pool): adopt it
         except hv.PoolNotFound:
-            info = hv.pool_define(host.uri, _pool_spec(pool))
+            info = hv.pool_define(host.uri, _pool_spec(pool, host))
         return info if info.active else hv.pool_start(host.uri, name, build=not host.simulated)
     if action == Action.START:
         return hv.pool_start(host.uri, name)
@@ -214,6 +226,22 @@ def _delete_files(volume, wipe):
 
 
 def disk_spec(volume, target_dev):
+    if volume.is_raw_device and volume.pool.type in LUN_POOL_TYPES:
+        # A LUN of an iSCSI pool: libvirt hands QEMU the target and LUN (its own initiator).
+        return hv.DiskSpec(
+            target_dev=target_dev,
+            type="volume",
+            device=volume.device_type,
+            pool=volume.pool.libvirt_name,
+            volume=volume.device_path,
+            format="raw",
+            bus=volume.bus,
+            cache=volume.cache,
+            discard_unmap=volume.discard == "unmap",
+            readonly=volume.readonly,
+            shareable=volume.shareable,
+            serial=f"nubes-{volume.pk}" if volume.device_type != DeviceType.LUN else None,
+        )
     if volume.is_raw_device:
         return hv.DiskSpec(
             target_dev=target_dev,

@@ -37,6 +37,7 @@ class StoragePoolSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "source_dir",
             "source_name",
             "source_device",
+            "source_format",
             "state",
             "state_reason",
             "capacity_bytes",

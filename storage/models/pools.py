@@ -12,6 +12,7 @@ from storage.choices import (
     SHAREABLE_POOL_TYPES,
     PoolState,
     PoolType,
+    SourceFormat,
     VolumeState,
     inside_roots,
     storage_roots,
@@ -24,6 +25,7 @@ REQUIRED_FIELDS = {
     PoolType.NETFS: ("source_host", "source_dir", "target_path"),
     PoolType.LOGICAL: ("source_name",),
     PoolType.ISCSI: ("source_host", "source_device", "target_path"),
+    PoolType.ISCSI_DIRECT: ("source_host", "source_device"),
     PoolType.RBD: ("source_host", "source_name"),
     PoolType.DISK: ("source_device", "target_path"),
 }
@@ -46,6 +48,12 @@ class StoragePool(models.Model):
     source_dir = models.CharField(max_length=500, blank=True, help_text="NFS export")
     source_name = models.CharField(max_length=128, blank=True, help_text="LVM volume group or Ceph pool")
     source_device = models.CharField(max_length=500, blank=True, help_text="iSCSI IQN or whole-disk device")
+    source_format = models.CharField(
+        max_length=16,
+        choices=SourceFormat.choices,
+        blank=True,
+        help_text="netfs only: NFS (the default) or GlusterFS",
+    )
     state = models.CharField(max_length=16, choices=PoolState.choices, default=PoolState.DEFINING)
     state_reason = models.CharField(max_length=500, blank=True)
     capacity_bytes = models.PositiveBigIntegerField(default=0)
@@ -89,6 +97,8 @@ class StoragePool(models.Model):
                 raise ValidationError({field: f"{value!r} is outside the allowed storage roots ({roots})."})
         if self.target_path and not self.target_path.startswith("/"):
             raise ValidationError({"target_path": "An absolute path, please."})
+        if self.source_format and self.type != PoolType.NETFS:
+            raise ValidationError({"source_format": "Only a netfs pool has a source format."})
 
     def provisioned_gb(self, exclude=None):
         """Sum of the virtual sizes of the pool's volumes (thin ones count in full)."""

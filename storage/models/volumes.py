@@ -8,6 +8,8 @@ from django.db import models
 
 from portal.models.tenancy import ProjectOwned
 from storage.choices import (
+    LUN_NAME,
+    LUN_POOL_TYPES,
     MAX_VOLUME_GB,
     VOLUME_PREFIX,
     DeviceType,
@@ -98,7 +100,10 @@ class Volume(ProjectOwned):
         return self.backing_volume_id is not None or self.backing_snapshot_id is not None
 
     def clean(self):
-        if self.device_path and not inside_roots(self.device_path, ("/dev",)):
+        if self.device_path and self.pool_id and self.pool.type in LUN_POOL_TYPES:
+            if not LUN_NAME.match(self.device_path):
+                raise ValidationError({"device_path": "A LUN of an iSCSI pool is named unit:<bus>:<target>:<lun>."})
+        elif self.device_path and not inside_roots(self.device_path, ("/dev",)):
             raise ValidationError({"device_path": "A raw device mapping names a block device under /dev."})
         if self.device_type == DeviceType.LUN and self.bus != DiskBus.SCSI:
             raise ValidationError({"bus": "SCSI pass-through (LUN) needs the scsi bus."})

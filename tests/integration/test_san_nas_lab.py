@@ -1,0 +1,236 @@
+"""Network storage on the lab's storage node (lab/storage.sh), driven through the API: a LUN of
+the iSCSI target (tgtd) mapped raw into a guest on host B and passed through as a SCSI device
+(QEMU's own initiator: the guest sees the array's inquiry strings), and a guest whose root and
+data disks live on the GlusterFS pool (netfs over FUSE on both hosts) moving live from A to B
+without copying storage.
+
+The busybox guest cannot be logged into; it reports each disk on its serial console and answers
+a "NUBES-REQ <token>" written at a disk's start with "NUBES-ACK <token> <hostname>" at byte
+4096, written through its own block device. The tests write the request on the array's side (the
+LUN's backing file, or the GlusterFS file through host B's mount) and read the answer there."""
+
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from compute.models import Image
+from portal import lab as lab_module
+from storage.models import StoragePool, Volume
+from tests.integration.conftest import booted, virsh, wait_for_heartbeat
+from tests.integration.test_instance_lifecycle import succeeded
+from tests.integration.test_migration_lab import MAX_HEARTBEAT_GAP_S, HeartbeatWatch, assert_moved, migrate
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SAN, GLUSTER, SHARED = "nubes-san", "nubes-gluster", "nubes-shared"
+DISK_TIMEOUT_S = 120
+ACK_OFFSET = 4096
+HOSTB = Path(__file__).resolve().parents[2] / "lab" / "hostb.sh"
+
+
+@pytest.fixture
+def storage(lab):
+    if "storage" not in lab:
+        pytest.skip("the lab has no storage node (lab.json without 'storage'): run lab/up.sh again")
+    return lab["storage"]
+
+
+def pool(name):
+    found = StoragePool.objects.get(name=name)
+    assert found.state == "active", f"{name}: {found.state} {found.state_reason}"
+    return found
+
+
+def console_line(instance, pattern, timeout=DISK_TIMEOUT_S):
+    """The first serial-console match of `pattern` (a regex), waiting for it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = Path(instance.serial_log_path).read_text(errors="replace")
+        found = re.search(pattern, text)
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"no {pattern!r} on {instance.name}'s console within {timeout}s")
+
+
+def guest_hostname(instance):
+    return console_line(instance, r"nubes-boot modules-loaded \S+ hostname=(\S+)")[1]
+
+
+def write_request(path, token, runner=()):
+    subprocess.run(
+        [*runner, "dd", f"of={path}", "bs=512", "conv=notrunc,fsync", "status=none"],
+        input=f"NUBES-REQ {token}\n".encode(),
+        check=True,
+        timeout=60,
+    )
+
+
+def read_answer(path, runner=()):
+    out = subprocess.run(
+        [*runner, "dd", f"if={path}", "bs=512", f"skip={ACK_OFFSET // 512}", "count=1", "iflag=direct", "status=none"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return out.split(b"\n", 1)[0].decode(errors="replace")
+
+
+def disk_paths(uri, domain):
+    """The sources of a domain's disks, in target order (virsh domblklist)."""
+    lines = virsh(uri, "domblklist", domain).splitlines()[2:]
+    return [
+        line.split(None, 1)[1].strip() for line in lines if line.strip() and line.split()[0].startswith(("vd", "sd"))
+    ]
+
+
+def clear(path):
+    with open(path, "r+b") as f:
+        f.write(b"\0" * (ACK_OFFSET + 512))
+
+
+@pytest.fixture
+def guest_on_b(admin_api, lab_cloud, host_a, host_b, project_a):
+    payload = {
+        "project": project_a.pk,
+        "name": f"it-san-{uuid.uuid4().hex[:6]}",
+        "flavor": lab_cloud["flavor"].pk,
+        "image": lab_cloud["image"].pk,
+        "host": host_b.pk,
+    }
+    with booted(admin_api, payload, (host_a, host_b)) as instance:
+        yield instance
+
+
+def test_a_lun_mapped_raw_is_the_arrays_scsi_device_in_a_guest_on_host_b(
+    storage, admin_api, guest_on_b, project_a, lab_cloud
+):
+    lun = storage["iscsi"]["luns"][0]
+    response = admin_api.post(
+        "/api/v1/volumes/map-device/",
+        {
+            "project": project_a.pk,
+            "name": "it-rdm",
+            "pool": pool(SAN).pk,
+            "device_path": f"unit:0:0:{lun['lun']}",
+            "device_type": "lun",
+            "size_gb": 1,
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    volume = Volume.objects.get(pk=response.json()["id"])
+    token = uuid.uuid4().hex[:12]
+    try:
+        succeeded(admin_api.post(f"/api/v1/volumes/{volume.pk}/attach/", {"instance": guest_on_b.pk}, format="json"))
+        # SCSI pass-through: the inquiry strings are tgt's, not QEMU's emulated "QEMU HARDDISK".
+        found = console_line(guest_on_b, r"nubes-disk (sd[a-z]) size=(\d+) vendor=(\S+) model=(\S+)")
+        dev, size, vendor, model = found.groups()
+        assert (vendor, model) == ("IET", "VIRTUAL-DISK")
+        assert int(size) == lun["size"]
+        write_request(lun["file"], token)
+        console_line(guest_on_b, rf"nubes-disk-ack {dev} {token}")
+        assert read_answer(lun["file"]) == f"NUBES-ACK {token} {guest_hostname(guest_on_b)}"
+        succeeded(admin_api.post(f"/api/v1/volumes/{volume.pk}/detach/", {}, format="json"))
+        assert "unit:0:0" not in virsh(guest_on_b.host.uri, "dumpxml", guest_on_b.domain_name)
+    finally:
+        clear(lun["file"])
+
+
+@pytest.fixture
+def gluster_image(lab, lab_cloud, admin_api, host_a, host_b):
+    """The lab guest's image copied into the GlusterFS volume, registered as an image there."""
+    name = f"it-gluster-{uuid.uuid4().hex[:6]}.qcow2"
+    mount = Path(next(p["path"] for p in lab["pools"] if p["name"] == GLUSTER))
+    shared = Path(next(p["path"] for p in lab["pools"] if p["name"] == SHARED))
+    shutil.copyfile(shared / lab_module.IMAGE_VOLUME, mount / name)
+    for host in (host_a, host_b):
+        virsh(host.uri, "pool-refresh", GLUSTER)
+    guest = lab["guest"]
+    response = admin_api.post(
+        "/api/v1/images/",
+        {
+            "name": name,
+            "format": "qcow2",
+            "virtual_size_gb": lab_module.GUEST_DISK_GB,
+            "visibility": "public",
+            "pool": GLUSTER,
+            "volume": name,
+            "kernel_path": guest["kernel"],
+            "initrd_path": guest["initrd"],
+            "kernel_cmdline": guest["cmdline"],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    try:
+        yield Image.objects.get(pk=response.json()["id"])
+    finally:
+        (mount / name).unlink(missing_ok=True)
+        for host in (host_a, host_b):
+            virsh(host.uri, "pool-refresh", GLUSTER)
+
+
+def test_a_guest_on_glusterfs_writes_through_host_a_is_read_on_host_b_and_moves_live_without_copy(
+    admin_api, alice, admin_user, lab_cloud, gluster_image, host_a, host_b, project_a
+):
+    payload = {
+        "project": project_a.pk,
+        "name": f"it-gl-{uuid.uuid4().hex[:6]}",
+        "flavor": lab_cloud["flavor"].pk,
+        "image": gluster_image.pk,
+        "host": host_a.pk,
+    }
+    mount = StoragePool.objects.get(name=GLUSTER).target_path
+    with booted(admin_api, payload, (host_a, host_b)) as instance:
+        root = disk_paths(host_a.uri, instance.domain_name)[0]
+        assert root.startswith(mount + "/"), root
+        api = admin_api
+        op = succeeded(
+            api.post(
+                "/api/v1/volumes/",
+                {
+                    "project": project_a.pk,
+                    "name": "it-gl-data",
+                    "pool": pool(GLUSTER).pk,
+                    "size_gb": 1,
+                    "format": "raw",
+                },
+                format="json",
+            )
+        )
+        data = Volume.objects.get(pk=op.target_id)
+        try:
+            succeeded(api.post(f"/api/v1/volumes/{data.pk}/attach/", {"instance": instance.pk}, format="json"))
+            dev = console_line(instance, r"nubes-disk (vd[b-z]) size=1073741824")[1]
+            # Written through host B's mount, read by the guest on host A, answered through
+            # host A's, read back on host B: one file system for both hosts.
+            token = uuid.uuid4().hex[:12]
+            write_request(data.path, token, runner=(str(HOSTB),))
+            console_line(instance, rf"nubes-disk-ack {dev} {token}")
+            assert read_answer(data.path, runner=(str(HOSTB),)) == f"NUBES-ACK {token} {guest_hostname(instance)}"
+
+            watch = HeartbeatWatch(instance.serial_log_path)
+            watch.start()
+            try:
+                wait_for_heartbeat(instance.serial_log_path)
+                op = migrate(admin_user, instance, host_b)
+                assert_moved(op, instance, host_a, host_b)
+                last = watch.seen[-1][1]
+                wait_for_heartbeat(instance.serial_log_path, after=last)
+            finally:
+                watch.stop()
+            gap, before, after = watch.max_gap()
+            assert gap < MAX_HEARTBEAT_GAP_S, f"heartbeat gap {gap:.2f}s between {before} and {after}"
+            assert watch.counters_ok()
+            # Nothing was copied: the same files on the network volume back the guest on B.
+            assert disk_paths(host_b.uri, instance.domain_name)[:2] == [root, data.path]
+            succeeded(api.post(f"/api/v1/volumes/{data.pk}/detach/", {}, format="json"))
+        finally:
+            data.refresh_from_db()
+            if data.instance_id is None:
+                api.delete(f"/api/v1/volumes/{data.pk}/")
