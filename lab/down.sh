@@ -5,7 +5,7 @@
 # made, and only those. Daemons that were running before the lab are left
 # alone. Safe to run when nothing is up.
 # Keeps lab/state/cache (KVM check) and lab/state/logs; --purge removes them
-# and lab/build too.
+# and lab/build too (the guest build cached in /var/cache/nubes stays: it is keyed by its recipe).
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root"

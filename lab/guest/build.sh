@@ -14,9 +14,14 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 LAB="$(dirname "$HERE")"
 BUILD="$LAB/build"
-OUT="$BUILD/guest"
-CACHE="$BUILD/cache"
-WORK="$BUILD/guest-work"
+LINK="$BUILD/guest"                # -> the cached build of this recipe
+# Built from packages only, so cached outside the work tree (a fresh clone, as in CI, reuses
+# it), keyed by the recipe: this script, the guest's init and its DHCP script.
+CACHE_ROOT="${NUBES_CACHE_DIR:-/var/cache/nubes}"
+RECIPE="$(cat "$HERE/build.sh" "$HERE/init" "$HERE/udhcpc.script" | sha256sum | cut -c1-16)"
+OUT="$CACHE_ROOT/guest/$RECIPE"
+CACHE="$CACHE_ROOT/debs"
+WORK="$CACHE_ROOT/guest-work.$$"
 CMDLINE="console=ttyS0 clocksource=acpi_pm"
 
 # Modules the guest loads (their dependencies are added from modules.dep).
@@ -25,10 +30,15 @@ virtio_balloon virtio_blk failover net_failover virtio_net virtio_scsi sd_mod
 virtio_console virtio_rng"
 
 log() { echo "[guest-build] $*"; }
+link_out() {
+    mkdir -p "$BUILD"
+    [ -d "$LINK" ] && [ ! -L "$LINK" ] && rm -rf "$LINK"  # a build from before the cache
+    ln -sfn "$OUT" "$LINK"
+}
 
-if [ "${1:-}" != "--force" ] && [ -s "$OUT/initrd.img" ] && [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/guest.env" ] \
-   && [ -z "$(find "$HERE/build.sh" "$HERE/init" "$HERE/udhcpc.script" -newer "$OUT/initrd.img")" ]; then
-    log "up to date: $OUT"
+if [ "${1:-}" != "--force" ] && [ -s "$OUT/initrd.img" ] && [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/guest.env" ]; then
+    link_out
+    log "up to date: $OUT (recipe $RECIPE)"
     exit 0
 fi
 
@@ -101,4 +111,5 @@ CMDLINE="$CMDLINE"
 MODULES="$(tr '\n' ' ' < "$R/etc/modules.order" | sed 's/ $//')"
 ENV
 rm -rf "$WORK"
+link_out
 log "built $OUT/vmlinuz ($(du -h "$OUT/vmlinuz" | cut -f1)) and initrd.img ($(du -h "$OUT/initrd.img" | cut -f1)), kernel $KVER"
