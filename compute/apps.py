@@ -35,6 +35,11 @@ class ComputeConfig(AppConfig):
         from compute import overcommit_tasks
 
         overcommit_tasks.ready()  # the balloon policy's beat entry
+        from compute import migration_tasks
+        from compute.migration import OPERATION_KIND
+        from portal import leases
+
+        leases.register(OPERATION_KIND, settle=migration_tasks.settle_lost)  # a lost worker's migration
 
 
 def _counters():

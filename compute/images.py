@@ -173,7 +173,7 @@ def upload_file(user, image, uploaded, request=None):
                 project=image.project,
                 detail={"spool": str(spool), "bytes": uploaded.size, "name": uploaded.name[:200]},
             )
-            transaction.on_commit(lambda: tasks.receive_upload.delay(op.pk))
+            operations.send_after_commit(tasks.receive_upload, op)
     except operations.TargetBusy:
         spool.unlink(missing_ok=True)
         raise
@@ -213,7 +213,7 @@ def import_from_path(user, image, path, request=None):
     real = resolve_import_path(path)
     with transaction.atomic():
         op = operations.begin("image.import", image, user=user, project=image.project, detail={"path": str(real)})
-        transaction.on_commit(lambda: tasks.import_image.delay(op.pk))
+        operations.send_after_commit(tasks.import_image, op)
     audit.record(user, "image.import", image, request=request, path=str(real))
     return op
 

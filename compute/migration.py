@@ -373,7 +373,7 @@ def _launch(instance, target_host, user, live, options, reason, *, waiting=None,
         record_event(
             instance, EventSource.ACTION, "migrate", f"{'live' if live else 'cold'} {source.name} → {target.name}", op
         )
-        transaction.on_commit(lambda: migration_tasks.run_migration.delay(op.pk))
+        operations.send_after_commit(migration_tasks.run_migration, op)
     audit.record(user, OPERATION_KIND, instance, request=request, from_host=source.name, to_host=target.name, live=live)
     return op
 
@@ -468,7 +468,7 @@ def _begin_wakes(host, user, wakes):
         project=None,
         detail={"wakes": [{"host": target.pk, "host_name": target.name, "instances": pks} for target, pks in wakes]},
     )
-    transaction.on_commit(lambda: migration_tasks.wake_for_evacuation.delay(op.pk))
+    operations.send_after_commit(migration_tasks.wake_for_evacuation, op)
     return op
 
 
@@ -584,6 +584,6 @@ def restart_on(instance, target_host, *, reason=""):
             detail={"source": source.name, "target": target.pk, "target_name": target.name, "reason": reason[:255]},
         )
         record_event(instance, EventSource.ACTION, "ha restart", f"{source.name} → {target.name}: {reason}", op)
-        transaction.on_commit(lambda: migration_tasks.restart_instance.delay(op.pk))
+        operations.send_after_commit(migration_tasks.restart_instance, op)
     audit.record(None, RESTART_KIND, instance, from_host=source.name, to_host=target.name, reason=reason)
     return op

@@ -19,7 +19,7 @@ from compute.services import record_event
 from portal import operations, realtime
 from portal.errors import ActionError
 from portal.models import Operation
-from portal.tasks import Cancelled, run_operation
+from portal.tasks import LONG_JOB, Cancelled, run_operation
 
 log = logging.getLogger(__name__)
 PROGRESS_EVENT = "migration.progress"
@@ -107,9 +107,26 @@ class ProgressRelay:
             self.control.switch_to_postcopy.set()
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, **LONG_JOB)
 def run_migration(self, op_id):
     return run_operation(op_id, migrate, self.request.id or "")
+
+
+def settle_lost(op):
+    """The reaper's settle hook (portal.leases) for a migration whose worker is gone: abort any
+    job libvirt still runs on the source (the domain then stays there), then put the instance
+    and the Migration row where libvirt says. Raises when the source does not answer."""
+    migration = Migration.objects.select_related(*MIGRATION_RELATED).filter(operation_id=op.pk).first()
+    if migration is None or migration.state not in (MigrationState.QUEUED, MigrationState.RUNNING):
+        return ""
+    try:
+        aborted = hv.abort_domain_job(migration.source.uri, str(migration.instance.uuid))
+    except hv.DomainNotFound:
+        aborted = False  # already on the target: settle finds it there
+    where = settle(migration, "Migration interrupted: its worker was lost.")
+    state = MigrationState.CANCELLED if op.cancel_requested else MigrationState.FAILED
+    _finish(migration, state, where, None, error="worker lost")
+    return f"{migration.instance.name} is on {where.name}" + (" (libvirt's job aborted)." if aborted else ".")
 
 
 def migrate(op):

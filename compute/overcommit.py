@@ -104,7 +104,7 @@ def set_ksm(user, host, run, request=None):
         raise Conflict(f"KSM on {host.name} is not readable here: {memory.get('note') or 'refresh the host first'}.")
     with transaction.atomic():
         op = operations.begin("host.set_ksm", host, user=user, project=None, detail={"run": run})
-        transaction.on_commit(lambda: overcommit_tasks.set_ksm.delay(op.pk))
+        operations.send_after_commit(overcommit_tasks.set_ksm, op)
     audit.record(user, "host.set_ksm", host, request=request, run=run)
     return op
 

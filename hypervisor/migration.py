@@ -231,6 +231,47 @@ def _migrate_real(src_uri, dst_uri, uuid, options, on_progress, control, sleep) 
     started = time.monotonic()
     worker = threading.Thread(target=run, name=f"migrate-{uuid}", daemon=True)
     worker.start()
+    try:
+        aborted, postcopy_started = _follow(dom, src_uri, worker, options, on_progress, control, started)
+    except BaseException:
+        # A time limit (Celery's SoftTimeLimitExceeded) or any error while following: libvirt
+        # would go on migrating after the caller records a failure, so abort the job first.
+        _abort_and_wait(dom, worker)
+        raise
+    error = outcome["error"]
+    if error is not None:
+        if aborted:
+            raise MigrationCancelled("migration cancelled; the instance keeps running on the source", uri=src_uri)
+        raise from_libvirt_error(error, src_uri)
+    return _completed(dst_uri, uuid, started, postcopy_started)
+
+
+ABORT_WAIT_S = 30  # how long an aborted job may take to wind down before the caller goes on
+
+
+def _abort_and_wait(dom, worker) -> None:
+    try:
+        dom.abortJob()
+    except libvirt.libvirtError:
+        pass  # no job any more (it ended meanwhile): nothing to abort
+    worker.join(ABORT_WAIT_S)
+
+
+def abort_domain_job(uri: str, uuid: str) -> bool:
+    """Abort the job libvirt runs on the domain (e.g. a migration whose client was lost);
+    True when one was running. Simulated hosts run no job outside the caller's process."""
+    if is_simulated(uri):
+        return False
+    dom = lookup_domain(uri, uuid)
+    with translated(uri):
+        if dom.jobInfo()[0] == libvirt.VIR_DOMAIN_JOB_NONE:
+            return False
+        dom.abortJob()
+    return True
+
+
+def _follow(dom, src_uri, worker, options, on_progress, control, started) -> tuple[bool, bool]:
+    """Poll the running job until the migrating thread ends: progress, options, cancel."""
     downtime_set = aborted = postcopy_started = False
     while worker.is_alive():
         worker.join(POLL_INTERVAL_S)
@@ -255,12 +296,7 @@ def _migrate_real(src_uri, dst_uri, uuid, options, on_progress, control, sleep) 
                 dom.migrateStartPostCopy()
             postcopy_started = True
         on_progress(_progress_from_stats(stats, started))
-    error = outcome["error"]
-    if error is not None:
-        if aborted:
-            raise MigrationCancelled("migration cancelled; the instance keeps running on the source", uri=src_uri)
-        raise from_libvirt_error(error, src_uri)
-    return _completed(dst_uri, uuid, started, postcopy_started)
+    return aborted, postcopy_started
 
 
 def _completed(dst_uri: str, uuid: str, started: float, postcopy: bool) -> MigrationResult:

@@ -1,6 +1,7 @@
 """Creating and advancing Operations. Every change is saved, then published to the
 operation's group and its project's group, so browsers follow progress without polling."""
 
+import logging
 import threading
 
 from django.db import IntegrityError, transaction
@@ -10,6 +11,8 @@ from portal import realtime
 from portal.choices import ACTIVE_STATUSES, OperationStatus
 from portal.errors import ActionError
 from portal.models import Operation, Project
+
+log = logging.getLogger(__name__)
 
 
 class TargetBusy(Exception):
@@ -48,7 +51,7 @@ def begin(kind, target, *, user=None, project=None, cancellable=False, detail=No
         if running is None:
             raise
         raise TargetBusy(running) from None
-    transaction.on_commit(lambda: publish(op))
+    transaction.on_commit(lambda: publish(op), robust=True)
     return op
 
 
@@ -64,7 +67,7 @@ def begin_untargeted(kind, *, name, user=None, project=None, cancellable=False, 
         cancellable=cancellable,
         detail=detail or {},
     )
-    transaction.on_commit(lambda: publish(op))
+    transaction.on_commit(lambda: publish(op), robust=True)
     return op
 
 
@@ -84,7 +87,12 @@ def serialize(op):
 
 
 def publish(op):
-    data = serialize(op)
+    """Never raises: a browser missing one update must not fail the work or lose a dispatch."""
+    try:
+        data = serialize(op)
+    except Exception:  # noqa: BLE001 - logged; the row in the database stays the truth
+        log.exception("operation %s: cannot serialise for publishing", op.pk)
+        return
     realtime.publish(op.group, "operation", data)
     if op.project_id:
         realtime.publish(f"project.{op.project_id}", "operation", data)
@@ -143,7 +151,13 @@ def cancelled(op, message="Cancelled"):
 
 def request_cancel(op):
     """Ask a running operation to stop; the task checks `cancel_requested` at safe points.
-    A queued one is cancelled at once. Returns False when the operation cannot be cancelled."""
+    A queued one is cancelled at once, and so is a running one whose worker is gone (its lease
+    ran out) once its verb confirms nothing runs on the host. Returns False when the operation
+    cannot be cancelled."""
+    from portal import leases
+
+    if op.status == OperationStatus.RUNNING and leases.cancel_orphan(op):
+        return True
     with transaction.atomic():
         op = Operation.objects.select_for_update().get(pk=op.pk)
         if not op.cancellable or op.status not in ACTIVE_STATUSES:
@@ -171,7 +185,28 @@ def dispatch(task, op, *args):
     if pending is not None:
         pending.append((task, op.pk, args))
     else:
-        transaction.on_commit(lambda: task.delay(op.pk, *args))
+        send_after_commit(task, op, *args)
+
+
+def send_after_commit(task, op, *args):
+    """Send ``task(op.pk, *args)`` once the caller's transaction commits (see send)."""
+    # robust: an earlier callback's error must not stop the send (eager tests want errors out)
+    transaction.on_commit(lambda: send(task, op.pk, *args), robust=not task.app.conf.task_always_eager)
+
+
+def send(task, op_id, *args):
+    """Send the task; when the broker refuses it, fail the Operation, which would otherwise stay
+    queued for ever and hold its target. Eager Celery (tests) runs it here and lets errors out."""
+    if task.app.conf.task_always_eager:
+        task.delay(op_id, *args)
+        return
+    try:
+        task.delay(op_id, *args)
+    except Exception as exc:  # noqa: BLE001 - any broker error; the Operation records it
+        log.exception("operation %s: cannot send %s", op_id, task.name)
+        op = Operation.objects.filter(pk=op_id, status=OperationStatus.QUEUED).first()
+        if op is not None:
+            fail(op, f"Could not queue the task (broker unreachable?): {exc.__class__.__name__}: {exc}")
 
 
 def run_inline(verb, *args, **kwargs):

@@ -37,5 +37,5 @@ def publish(group, event, data):
         return
     try:
         async_to_sync(layer.group_send)(group, {"type": "relay", "group": group, "event": event, "data": data})
-    except (OSError, RuntimeError, ConnectionError) as exc:
-        log.warning("publish to %s failed: %s", group, exc)
+    except Exception as exc:  # noqa: BLE001 - redis-py's errors are not builtin ones; none may escape
+        log.warning("publish to %s failed: %s: %s", group, exc.__class__.__name__, exc)

@@ -13,7 +13,7 @@ def start_recount(project, user):
 
     with transaction.atomic():
         op = operations.begin("project.recount_quota", project, user=user, project=project)
-        transaction.on_commit(lambda: recount_quota.delay(op.pk))
+        operations.send_after_commit(recount_quota, op)
     audit.record(user, "project.recount_quota", project)
     return op
 

@@ -130,6 +130,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
+# Leases (portal/leases.py): a running Operation's worker renews its lease every third of it; the
+# reaper runs every NUBES_REAPER_INTERVAL (at most the lease), so an Operation whose worker died
+# ends within lease + interval <= 2 x lease.
+NUBES_OPERATION_LEASE = env_int("NUBES_OPERATION_LEASE", 30, 2)
+# Long jobs (live migrations, block jobs: commit, pull, mirror) get their own limits; at the soft
+# limit the task aborts the libvirt job before it fails the Operation.
+NUBES_LONG_TASK_TIME_LIMIT = env_int("NUBES_LONG_TASK_TIME_LIMIT", 7200, 60)
+NUBES_LONG_TASK_SOFT_TIME_LIMIT = env_int("NUBES_LONG_TASK_SOFT_TIME_LIMIT", NUBES_LONG_TASK_TIME_LIMIT - 120, 30)
+NUBES_REAPER_INTERVAL = min(env_int("NUBES_REAPER_INTERVAL", 15, 1), NUBES_OPERATION_LEASE)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

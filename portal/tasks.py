@@ -5,17 +5,22 @@ re-raised so the worker logs the traceback."""
 
 import logging
 
-from celery import shared_task
+from celery import current_task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 
 from hypervisor.errors import HypervisorError
-from portal import operations, quotas, teardown
-from portal.choices import OperationStatus
+from portal import leases, operations, quotas, teardown
 from portal.errors import ActionError
-from portal.models import Operation, Project
+from portal.models import Project
 
 log = logging.getLogger(__name__)
 EXPECTED_ERRORS = (HypervisorError, ActionError)
+# Task options of long jobs (migrations, block jobs): `@shared_task(bind=True, **LONG_JOB)`.
+LONG_JOB = {
+    "time_limit": settings.NUBES_LONG_TASK_TIME_LIMIT,
+    "soft_time_limit": settings.NUBES_LONG_TASK_SOFT_TIME_LIMIT,
+}
 
 
 class Cancelled(Exception):
@@ -23,11 +28,24 @@ class Cancelled(Exception):
 
 
 def run_operation(op_id, work, task_id=""):
-    """work(op) -> message or None. Idempotent: an operation already finished is left alone."""
-    op = Operation.objects.filter(pk=op_id).first()
-    if op is None or op.status != OperationStatus.QUEUED:
+    """work(op) -> message or None. Claims the queued Operation with one conditional UPDATE
+    and holds its lease while the work runs (portal.leases): an Operation already claimed by
+    another delivery, finished or cancelled is left alone."""
+    task = current_task._get_current_object() if current_task else None
+    request = task.request if task is not None else None
+    args = list(getattr(request, "args", None) or [])
+    if args[:1] != [op_id]:
+        task, args = None, []  # called directly, or inside another task: nothing to resend
+    worker = leases.worker_name(getattr(request, "hostname", "") or "")
+    op = leases.claim(op_id, task_id=task_id, worker=worker, task_name=task.name if task else "", task_args=args[1:])
+    if op is None:
         return None
-    operations.mark_running(op, task_id)
+    limit = getattr(task, "time_limit", None) or settings.CELERY_TASK_TIME_LIMIT
+    with leases.Heartbeat(op.pk, worker, limit):
+        return _run_claimed(op, work)
+
+
+def _run_claimed(op, work):
     try:
         message = work(op)
     except Cancelled as exc:
@@ -78,3 +96,12 @@ def purge_project(self, op_id):
         return teardown.purge(op, project, op.requester)
 
     return run_operation(op_id, work, self.request.id or "")
+
+
+@shared_task
+def reap_operations():
+    """The reaper's beat task: end or resume running Operations whose worker is gone."""
+    outcomes = leases.reap()
+    for op_id, outcome in outcomes:
+        log.warning("operation %s %s by the reaper (its worker stopped renewing the lease)", op_id, outcome)
+    return len(outcomes)

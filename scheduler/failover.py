@@ -80,7 +80,7 @@ def start_failover(host, reason):
     try:
         with transaction.atomic():
             op = operations.begin(FAILOVER_KIND, host, project=None, detail={"reason": reason})
-            transaction.on_commit(lambda: tasks.failover_host.delay(op.pk))
+            operations.send_after_commit(tasks.failover_host, op)
     except operations.TargetBusy as exc:
         log.info("failover of %s not started: %s", host, exc)
         return None

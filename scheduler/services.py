@@ -427,7 +427,7 @@ def request_power(user, host, action, *, reason="", request=None):
             raise Conflict(f"Host {host.name} still holds {left} instance(s); evacuate it first.")
     with transaction.atomic():
         op = begin_power(user, host, action, reason=reason, request=request)
-        transaction.on_commit(lambda: tasks.power_host.delay(op.pk))
+        operations.send_after_commit(tasks.power_host, op)
     return op
 
 

@@ -7,6 +7,7 @@ failures (typed gateway errors, ActionError) and success. A failure after the da
 import time
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -15,7 +16,7 @@ import hypervisor as hv
 from compute.models import Instance
 from portal import operations, quotas
 from portal.errors import ActionError
-from portal.tasks import Cancelled, check_cancel, run_operation
+from portal.tasks import LONG_JOB, Cancelled, check_cancel, run_operation
 from storage import chain_move, chain_tasks, chains, instance_snapshot_tasks
 from storage.choices import (
     BYTES_PER_GIB,
@@ -348,29 +349,30 @@ def resize_volume(self, op_id):
 
 def run_block_job(op, uri, uuid, target_dev, *, pivot=False, start=0):
     """Follow a started block job to its end, with progress; pivot a ready mirror when asked.
-    A cancel request aborts the job: the disk keeps its old file."""
-    while True:
-        job = hv.block_job(uri, uuid, target_dev)
-        if job is None:
-            return
-        operations.progress(
-            op,
-            start + job.percent * (JOB_SHARE - start) // 100,
-            f"{job.kind}: {job.cur // (1 << 20)} of {job.end // (1 << 20)} MiB"
-            + (" (simulated)" if job.simulated else ""),
-        )
-        if job.ready:
-            hv.block_job_abort(uri, uuid, target_dev, pivot=pivot)
-            return
-        try:
+    A cancel request, or the task's soft time limit, aborts the job: the disk keeps its old file."""
+    try:
+        while True:
+            job = hv.block_job(uri, uuid, target_dev)
+            if job is None:
+                return
+            operations.progress(
+                op,
+                start + job.percent * (JOB_SHARE - start) // 100,
+                f"{job.kind}: {job.cur // (1 << 20)} of {job.end // (1 << 20)} MiB"
+                + (" (simulated)" if job.simulated else ""),
+            )
+            if job.ready:
+                hv.block_job_abort(uri, uuid, target_dev, pivot=pivot)
+                return
             check_cancel(op)
-        except Cancelled:
-            hv.block_job_abort(uri, uuid, target_dev)
-            raise
-        time.sleep(blockjob_poll_s())
+            time.sleep(blockjob_poll_s())
+    except (Cancelled, SoftTimeLimitExceeded):
+        # libvirt would go on copying after the Operation ends and the disk is unlocked
+        hv.block_job_abort(uri, uuid, target_dev)
+        raise
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, **LONG_JOB)
 def flatten_volume(self, op_id):
     """Pull the template's data into the clone so it stands alone (blockPull when running)."""
 
@@ -398,7 +400,7 @@ def flatten_volume(self, op_id):
     return run_operation(op_id, work, self.request.id or "")
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, **LONG_JOB)
 def migrate_volume(self, op_id):
     """Live: blockCopy into the new pool, follow it, pivot. Detached: copy, then delete. A chain
     of snapshots moves whole (storage.chain_move)."""
@@ -506,7 +508,7 @@ def _snapshot_work(op, body):
     return message
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, **LONG_JOB)
 def create_snapshot(self, op_id):
     def work(op):
         try:
@@ -591,7 +593,7 @@ def _create_external(snapshot):
     return f"Snapshot {snapshot.name}: {volume.name} now writes to a new overlay"
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, **LONG_JOB)
 def revert_snapshot(self, op_id):
     def work(op):
         return _snapshot_work(op, _revert)
@@ -638,7 +640,7 @@ def _revert(snapshot):
     return f"{volume.name} reverted to {snapshot.name} (new overlay)"
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, **LONG_JOB)
 def delete_snapshot(self, op_id):
     def work(op):
         return _snapshot_work(op, lambda snapshot: _delete(op, snapshot))

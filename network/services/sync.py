@@ -8,14 +8,13 @@ SYNC_KIND = "network.sync"
 
 def start_sync(user=None, *, clean_orphans=False):
     """An untargeted Operation running the sync (beat calls it without a user)."""
-    from django.db import transaction
 
     from network import tasks
 
     op = operations.begin_untargeted(
         SYNC_KIND, name=f"{backends.configured().label} sync", user=user, detail={"clean_orphans": clean_orphans}
     )
-    transaction.on_commit(lambda: tasks.sync.delay(op.pk))
+    operations.send_after_commit(tasks.sync, op)
     return op
 
 

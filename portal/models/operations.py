@@ -25,6 +25,12 @@ class Operation(models.Model):
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
+    # The lease of a running Operation: its worker renews it while the task runs; the reaper
+    # (portal.leases) ends or resumes an Operation whose lease ran out (its worker is gone).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True, help_text="host/pid of the worker holding the lease")
+    task_name = models.CharField(max_length=200, blank=True, help_text="Celery task to send again on resume")
+    task_args = models.JSONField(default=list, blank=True)
 
     objects = ProjectOwnedQuerySet.as_manager()
 
@@ -34,6 +40,7 @@ class Operation(models.Model):
             models.Index(fields=["target_type", "target_id"]),
             models.Index(fields=["project", "-created"]),
             models.Index(fields=["status"]),
+            models.Index(fields=["status", "lease_expires_at"]),
         ]
         constraints = [
             # One action at a time per target, enforced by the database itself.
