@@ -102,6 +102,17 @@ def choose_host(flavor, project, hints=None, pool=None):
     raise NoValidHost(flavor, reasons)
 
 
+def lock_clusters(hints=None):
+    """Lock, for the caller's transaction, the clusters a placement may choose from (in id
+    order: no deadlocks). Placement then runs one at a time per cluster and counts every
+    instance committed before it, so two creates cannot both take a host's last room; the
+    quotas work the same way. SQLite ignores the lock but serialises writing transactions."""
+    from compute.models import Cluster
+
+    cluster_ids = Host.objects.filter(pk__in=[h.pk for h in _candidate_hosts(hints or {})]).values("cluster_id")
+    list(Cluster.objects.select_for_update().filter(pk__in=cluster_ids).order_by("pk").values_list("pk", flat=True))
+
+
 def _clusters(hints, pool=None):
     """([(hosts, usage)] per cluster, the clusters with the most free memory first, and
     [(host name, reason)] of the hosts that cannot serve ``pool``)."""

@@ -76,7 +76,7 @@ def _begin_host_refresh(user, host, kind):
     from compute import tasks
 
     op = operations.begin(kind, host, user=user, project=None)
-    transaction.on_commit(lambda: tasks.refresh_host.delay(op.pk))
+    operations.send_after_commit(tasks.refresh_host, op)
     return op
 
 
@@ -148,32 +148,35 @@ def create_instance(
     check_launch(project, flavor, image, key_pair)
     if hints and not user.is_staff:
         raise NotPermitted("Only cloud admins choose hosts or clusters.")
-    try:
-        host, waking = placement.choose_host(flavor, project, hints, pool=image.pool), False
-    except placement.NoValidHost:
-        # DPM wake-on-demand: a standby host that fits is woken by the create task.
-        host, waking = placement.host_to_wake(flavor, hints, pool=image.pool), True
-        if host is None:
-            raise
-    check_admission(flavor, host, waking=waking)
-    detail = {"host": host.name, "wake_host": host.pk} if waking else {"host": host.name}
-    instance = Instance(
-        project=project,
-        name=name,
-        flavor=flavor,
-        image=image,
-        key_pair=key_pair,
-        user_data=user_data,
-        host=host,
-        vcpus=flavor.vcpus,
-        ram_mb=flavor.ram_mb,
-        disk_gb=flavor.disk_gb,
-        state=InstanceState.BUILDING,
-        created_by=user if user.is_authenticated else None,
-    )
-    instance.set_vnc_password(secrets.token_urlsafe(VNC_PASSWORD_BYTES))
-    instance.full_clean()
     with transaction.atomic():
+        # Placement and the new row in one transaction under the cluster's lock: host capacity
+        # is claimed atomically (concurrent creates queue here for a few milliseconds).
+        placement.lock_clusters(hints)
+        try:
+            host, waking = placement.choose_host(flavor, project, hints, pool=image.pool), False
+        except placement.NoValidHost:
+            # DPM wake-on-demand: a standby host that fits is woken by the create task.
+            host, waking = placement.host_to_wake(flavor, hints, pool=image.pool), True
+            if host is None:
+                raise
+        check_admission(flavor, host, waking=waking)
+        detail = {"host": host.name, "wake_host": host.pk} if waking else {"host": host.name}
+        instance = Instance(
+            project=project,
+            name=name,
+            flavor=flavor,
+            image=image,
+            key_pair=key_pair,
+            user_data=user_data,
+            host=host,
+            vcpus=flavor.vcpus,
+            ram_mb=flavor.ram_mb,
+            disk_gb=flavor.disk_gb,
+            state=InstanceState.BUILDING,
+            created_by=user if user.is_authenticated else None,
+        )
+        instance.set_vnc_password(secrets.token_urlsafe(VNC_PASSWORD_BYTES))
+        instance.full_clean()
         quotas.take(project, instances=1, vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb)
         instance.quota_held = True
         instance.save()
@@ -181,7 +184,7 @@ def create_instance(
         op = operations.begin(f"instance.{Action.CREATE}", instance, user=user, project=project, detail=detail)
         where = f"{host.name}, waking it from standby" if waking else host.name
         record_event(instance, EventSource.ACTION, "create", f"placed on {where}", op)
-        transaction.on_commit(lambda: tasks.create_instance.delay(op.pk))
+        operations.send_after_commit(tasks.create_instance, op)
     audit.record(user, "instance.create", instance, request=request, host=host.name)
     return instance, op
 
@@ -336,7 +339,7 @@ def resize(user, instance, flavor, request=None):
         record_event(
             instance, EventSource.ACTION, Action.RESIZE, f"to {flavor.name} ({'live' if live else 'cold'})", op
         )
-        transaction.on_commit(lambda: tasks.instance_action.delay(op.pk))
+        operations.send_after_commit(tasks.instance_action, op)
     audit.record(user, "instance.resize", instance, request=request, flavor=flavor.name, live=live)
     return op
 
