@@ -134,11 +134,15 @@ CELERY_TIMEZONE = "UTC"
 # reaper runs every NUBES_REAPER_INTERVAL (at most the lease), so an Operation whose worker died
 # ends within lease + interval <= 2 x lease.
 NUBES_OPERATION_LEASE = env_int("NUBES_OPERATION_LEASE", 30, 2)
+NUBES_REAPER_INTERVAL = min(env_int("NUBES_REAPER_INTERVAL", 15, 1), NUBES_OPERATION_LEASE)
 # Long jobs (live migrations, block jobs: commit, pull, mirror) get their own limits; at the soft
 # limit the task aborts the libvirt job before it fails the Operation.
 NUBES_LONG_TASK_TIME_LIMIT = env_int("NUBES_LONG_TASK_TIME_LIMIT", 7200, 60)
 NUBES_LONG_TASK_SOFT_TIME_LIMIT = env_int("NUBES_LONG_TASK_SOFT_TIME_LIMIT", NUBES_LONG_TASK_TIME_LIMIT - 120, 30)
-NUBES_REAPER_INTERVAL = min(env_int("NUBES_REAPER_INTERVAL", 15, 1), NUBES_OPERATION_LEASE)
+# Redis gives a message its worker never acknowledged (the worker died) to another worker after
+# the visibility timeout: longer than the longest task, so a slow task is never run twice; the
+# leases end a lost worker's Operation long before (and its late redelivery does nothing).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": NUBES_LONG_TASK_TIME_LIMIT + 300}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -175,3 +175,16 @@ def test_two_concurrent_deliveries_run_the_work_once():
         thread.join(30)
     assert len(runs) == 1
     assert Operation.objects.get(pk=op.pk).status == "succeeded"
+
+
+def test_beat_runs_the_reaper_at_most_one_lease_apart(settings):
+    from portal.celery import app
+
+    entry = app.conf.beat_schedule["portal-reap-operations"]
+    assert entry["task"] == "portal.tasks.reap_operations"
+    assert entry["schedule"] <= settings.NUBES_OPERATION_LEASE  # lease + period <= 2 x lease
+
+
+def test_redis_redelivers_a_lost_message_only_after_the_longest_task(settings):
+    longest = max(settings.CELERY_TASK_TIME_LIMIT, settings.NUBES_LONG_TASK_TIME_LIMIT)
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > longest
