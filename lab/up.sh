@@ -50,7 +50,7 @@
 #   "pools": [{"name": "nubes-shared", "path": "/var/lib/nubes-lab/shared", "hosts": ["nubes-hosta","nubes-hostb"], "shared": true},
 #             {"name": "nubes-local", "path": "/var/lib/nubes-lab/local-a", "hosts": ["nubes-hosta"], "shared": false}],
 #   "guest": {"kernel": "/var/lib/nubes-lab/images/vmlinuz", "initrd": ".../initrd.img",
-#             "cmdline": "console=ttyS0 clocksource=acpi_pm", "kernel_version": "...",
+#             "cmdline": "console=ttyS0 clocksource=acpi_pm no_timer_check", "kernel_version": "...",
 #             "memory_mib": 256, "serial_log_dir": "/var/lib/nubes-lab/serial",
 #             "heartbeat_regex": "nubes-heartbeat (\\d+)", "domain_prefix": "nubes-",
 #             "domain_xml_tool": "/work/main/lab/guest/domain_xml.py"},

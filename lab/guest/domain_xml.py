@@ -16,7 +16,7 @@ import sys
 import uuid
 import xml.etree.ElementTree as ET
 
-DEFAULT_CMDLINE = "console=ttyS0 clocksource=acpi_pm"
+DEFAULT_CMDLINE = "console=ttyS0 clocksource=acpi_pm no_timer_check"
 DEFAULT_MEMORY_MIB = 256
 
 

@@ -26,7 +26,7 @@ from tests.integration.test_instance_lifecycle import succeeded
 from tests.integration.test_migration_lab import MAX_HEARTBEAT_GAP_S, HeartbeatWatch, assert_moved, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SAN, GLUSTER, SHARED = "nubes-san", "nubes-gluster", "nubes-shared"
+SAN, GLUSTER, SHARED, LOCAL = "nubes-san", "nubes-gluster", "nubes-shared", "nubes-local"
 DISK_TIMEOUT_S = 120
 ACK_OFFSET = 4096
 HOSTB = Path(__file__).resolve().parents[2] / "lab" / "hostb.sh"
@@ -93,17 +93,26 @@ def clear(path):
         f.write(b"\0" * (ACK_OFFSET + 512))
 
 
-@pytest.fixture
-def guest_on_b(admin_api, lab_cloud, host_a, host_b, project_a):
+def lab_guest(admin_api, lab_cloud, host, hosts, project):
     payload = {
-        "project": project_a.pk,
+        "project": project.pk,
         "name": f"it-san-{uuid.uuid4().hex[:6]}",
         "flavor": lab_cloud["flavor"].pk,
         "image": lab_cloud["image"].pk,
-        "host": host_b.pk,
+        "host": host.pk,
     }
-    with booted(admin_api, payload, (host_a, host_b)) as instance:
+    with booted(admin_api, payload, hosts) as instance:
         yield instance
+
+
+@pytest.fixture
+def guest_on_b(admin_api, lab_cloud, host_a, host_b, project_a):
+    yield from lab_guest(admin_api, lab_cloud, host_b, (host_a, host_b), project_a)
+
+
+@pytest.fixture
+def guest_on_a(admin_api, lab_cloud, host_a, host_b, project_a):
+    yield from lab_guest(admin_api, lab_cloud, host_a, (host_a, host_b), project_a)
 
 
 def test_a_lun_mapped_raw_is_the_arrays_scsi_device_in_a_guest_on_host_b(
@@ -234,3 +243,42 @@ def test_a_guest_on_glusterfs_writes_through_host_a_is_read_on_host_b_and_moves_
             data.refresh_from_db()
             if data.instance_id is None:
                 api.delete(f"/api/v1/volumes/{data.pk}/")
+
+
+def test_a_running_guest_s_disk_moves_live_from_a_local_pool_to_glusterfs_and_back(
+    admin_api, guest_on_a, host_a, project_a
+):
+    local, gluster = pool(LOCAL), pool(GLUSTER)
+    op = succeeded(
+        admin_api.post(
+            "/api/v1/volumes/",
+            {"project": project_a.pk, "name": "it-gl-move", "pool": local.pk, "size_gb": 1, "format": "raw"},
+            format="json",
+        )
+    )
+    volume = Volume.objects.get(pk=op.target_id)
+    try:
+        succeeded(admin_api.post(f"/api/v1/volumes/{volume.pk}/attach/", {"instance": guest_on_a.pk}, format="json"))
+        dev = console_line(guest_on_a, r"nubes-disk (vd[b-z]) size=1073741824")[1]
+        for target, runner in ((gluster, (str(HOSTB),)), (local, ())):
+            watch = HeartbeatWatch(guest_on_a.serial_log_path)
+            watch.start()
+            try:
+                succeeded(admin_api.post(f"/api/v1/volumes/{volume.pk}/migrate/", {"pool": target.pk}, format="json"))
+            finally:
+                watch.stop()
+            volume.refresh_from_db()
+            assert volume.pool_id == target.pk and volume.path.startswith(target.target_path + "/")
+            assert disk_paths(host_a.uri, guest_on_a.domain_name)[1] == volume.path
+            assert watch.counters_ok(), watch.seen
+            # The guest now reads and writes the moved file: a request written where it lives
+            # (through host B's mount for GlusterFS) is answered there.
+            token = uuid.uuid4().hex[:12]
+            write_request(volume.path, token, runner=runner)
+            console_line(guest_on_a, rf"nubes-disk-ack {dev} {token}")
+            assert read_answer(volume.path, runner=runner) == f"NUBES-ACK {token} {guest_hostname(guest_on_a)}"
+        succeeded(admin_api.post(f"/api/v1/volumes/{volume.pk}/detach/", {}, format="json"))
+    finally:
+        volume.refresh_from_db()
+        if volume.instance_id is None:
+            admin_api.delete(f"/api/v1/volumes/{volume.pk}/")
