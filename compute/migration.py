@@ -155,6 +155,26 @@ def check_instance(instance, live):
         raise Conflict(f"Instance {instance.name} is already queued for migration.")
 
 
+def check_snapshots(instance):
+    """Conflict when libvirt holds internal snapshots of the instance: their metadata stays with
+    the source's libvirtd (it then refuses to undefine the source's copy once the guest has
+    moved: 'cannot delete inactive domain with N snapshots') and a copy-storage move writes only
+    the disk's current data. Refused before anything moves, as storage's disk moves do."""
+    try:
+        internal = [s.name for s in hv.snapshot_list(instance.host.uri, str(instance.uuid)) if not s.external]
+    except hv.DomainNotFound:
+        return
+    except hv.HostUnreachable as exc:
+        raise ActionError(f"Cannot reach {instance.host.name} to list the snapshots of {instance.name}: {exc}") from exc
+    if internal:
+        raise Conflict(
+            f"Instance {instance.name} has internal snapshots ({', '.join(internal[:5])}): libvirt keeps them "
+            f"on {instance.host.name} and a copy of its disk would not carry them, so the move would end with "
+            "the guest on the target and a stopped copy left behind. Delete its internal snapshots first "
+            "(external ones move with a shared disk)."
+        )
+
+
 def check_target(instance, target, options):
     """Raise ActionError unless ``target`` can take ``instance`` now. Returns whether the
     target reaches the instance's disk (False: only with copy-storage)."""
@@ -332,6 +352,7 @@ def _launch(instance, target_host, user, live, options, reason, *, waiting=None,
         check_instance(instance, live)
     else:
         _check_waiting(instance, live)
+    check_snapshots(instance)
     if target_host is None:
         target, shared = choose_target(instance, options)
         # The scheduler's choice copies the disk itself when it must.

@@ -159,8 +159,11 @@ def migrate(op):
     except hv.HypervisorError as exc:
         settled = True
         where = settle(migration, f"Migration failed: {exc}")
+        left = _clear_source(migration, where)
         _finish(migration, MigrationState.FAILED, where, copied, error=str(exc))
-        raise ActionError(f"Migration to {target.name} failed: {exc}. {instance.name} is on {where.name}.") from exc
+        raise ActionError(
+            f"Migration to {target.name} failed: {exc}. {instance.name} is on {where.name}.{left}"
+        ) from exc
     finally:
         if result is None and not settled:
             # Anything unexpected (a time limit, the database) still leaves the row where
@@ -168,6 +171,7 @@ def migrate(op):
             where = settle(migration, "Migration interrupted")
             _finish(migration, MigrationState.FAILED, where, copied, error="interrupted")
     where = settle(migration)
+    _clear_source(migration, where)
     outcome = MigrationState.SUCCEEDED if where.pk == target.pk else MigrationState.FAILED
     _finish(migration, outcome, where, copied, result=result)
     if outcome != MigrationState.SUCCEEDED:
@@ -340,6 +344,30 @@ def locate(source, target, uuid):
         if states[host.pk] not in (None, "unknown"):
             return host, states[host.pk]
     return None, states[source.pk]
+
+
+def _clear_source(migration, where):
+    """Once the guest runs on the target, a definition libvirt left on the source (its undefine
+    failed after the switch) is a stopped copy nobody manages: undefine it, with its snapshot
+    metadata. Returns a sentence for the Operation's error when it stays."""
+    if where.pk != migration.target_id:
+        return ""
+    source, uuid = migration.source, str(migration.instance.uuid)
+    if _probe(source, uuid) != PowerState.SHUTOFF:
+        return ""  # gone (the normal end), running (not ours to touch) or not answering
+    try:
+        hv.domain_undefine(source.uri, uuid)
+    except hv.HypervisorError as exc:
+        log.warning("could not remove the stopped copy of %s on %s: %s", migration.instance, source, exc)
+        return f" A stopped copy stays defined on {source.name}: {exc}"
+    record_event(
+        migration.instance,
+        EventSource.ACTION,
+        "migrate cleanup",
+        f"removed the stopped copy libvirt left on {source.name}",
+        migration.operation,
+    )
+    return f" The stopped copy libvirt left on {source.name} was removed."
 
 
 def settle(migration, reason=""):
