@@ -1,9 +1,12 @@
 """The graphical console's ticket: a short-lived token, signed with SECRET_KEY, that lets one
 user open one instance's VNC proxy (/ws/vnc/<id>/?token=...) on the portal's own origin.
 
-QEMU's VNC server listens on the host's loopback (hypervisor.domain_xml), so the proxy reaches
-hosts on the portal's machine (qemu:///system); the port is the live one libvirt assigned,
-recorded on the instance by the tasks (``vnc_port``).
+QEMU's VNC server listens on the host's own address, the one in its libvirt URI (the loopback for
+qemu:///system), with a per-instance password in the domain XML; the port is the live one libvirt
+assigned, recorded on the instance by the tasks (``vnc_port``). The proxy (compute.consumers)
+connects there and authenticates with that password (compute.rfb); the browser gets security
+type None from the proxy and never sees the password. A migration moves the address with the
+domain (hypervisor.migration rewrites it in the target's definition).
 """
 
 from urllib.parse import urlsplit
@@ -12,13 +15,12 @@ from django.contrib.staticfiles import finders
 from django.core import signing
 
 from compute.choices import InstanceState
-from compute.models.infrastructure import REMOTE_SCHEMES
 from portal.choices import Role
 from portal.errors import Conflict, NotPermitted
 
 TOKEN_SALT = "nubes.compute.vnc"
 TOKEN_MAX_AGE_S = 60
-VNC_LISTEN = "127.0.0.1"  # what the domain XML binds VNC to
+LOOPBACK = "127.0.0.1"  # where VNC listens on a host reached by a local URI (qemu:///system)
 VNC_PASSWORD_MAX = 8
 NOVNC_MODULE = "vendor/novnc/core/rfb.js"  # noVNC from npm (static/package.json), served by settings.NOVNC_DIR
 SIMULATED_REFUSAL = (
@@ -33,9 +35,6 @@ NO_CLIENT_NOTE = (
 # What the instance page's graphical console panel shows (data-vnc-state; the browser adds
 # connecting / connected / disconnected / failed).
 PANEL_READY, PANEL_REFUSED, PANEL_NO_CLIENT, PANEL_READER = "ready", "refused", "no-client", "reader"
-REMOTE_REFUSAL = (
-    "VNC listens on the loopback of {host}, a remote host; the proxy reaches only hosts on the portal's machine."
-)
 
 
 class ConsoleRefused(Conflict):
@@ -47,11 +46,15 @@ def refusal(instance):
     host = instance.host
     if host is None or host.simulated:
         return SIMULATED_REFUSAL
-    if urlsplit(host.uri).scheme in REMOTE_SCHEMES:
-        return REMOTE_REFUSAL.format(host=host.name)
     if instance.state != InstanceState.ACTIVE or not instance.vnc_port:
         return f"Instance {instance.name} is {instance.state}; its graphical console opens while it runs."
     return None
+
+
+def listen_address(host):
+    """Where QEMU's VNC server listens on ``host`` and the proxy connects: the host's address
+    in its libvirt URI (qemu+tcp://10.99.0.2/system -> 10.99.0.2), the loopback for a local URI."""
+    return urlsplit(host.uri).hostname or LOOPBACK
 
 
 def client_installed():
@@ -89,13 +92,12 @@ def issue(user, instance):
     if reason:
         raise ConsoleRefused(reason)
     token = signing.dumps({"u": user.pk, "i": instance.pk}, salt=TOKEN_SALT, compress=True)
-    password = instance.vnc_password() or ""
-    return {
-        "token": token,
-        "url": f"/ws/vnc/{instance.pk}/?token={token}",
-        "expires_in": TOKEN_MAX_AGE_S,
-        "password": password[:VNC_PASSWORD_MAX],
-    }
+    return {"token": token, "url": f"/ws/vnc/{instance.pk}/?token={token}", "expires_in": TOKEN_MAX_AGE_S}
+
+
+def vnc_password(instance):
+    """The password as QEMU holds it (VNC uses the first 8 characters)."""
+    return (instance.vnc_password() or "")[:VNC_PASSWORD_MAX]
 
 
 def check(token, user_pk, instance_pk, max_age=TOKEN_MAX_AGE_S):

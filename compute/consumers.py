@@ -14,11 +14,14 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
-from compute import console
+from compute import console, rfb
+from compute.choices import InstanceState
 from compute.models import Instance
+from compute.models.migration import MigrationState
 from portal.consumers import CLOSE_UNAUTHENTICATED, close_with
 
 POLL_S = 0.5
+MIGRATION_ACTIVE = (MigrationState.QUEUED, MigrationState.RUNNING)
 CHUNK = 64 * 1024
 BACKLOG = 16 * 1024  # bytes of earlier output shown on connect
 CLOSE_NOT_FOUND = 4404
@@ -86,23 +89,50 @@ class SerialConsoleConsumer(AsyncJsonWebsocketConsumer):
 
 CLOSE_REFUSED = 4409
 CLOSE_BAD_TOKEN = 4403
+CLOSE_ENDED = 4410  # the VNC server went away: the instance moved, stopped or the host dropped it
 VNC_CHUNK = 64 * 1024
 VNC_CONNECT_TIMEOUT_S = 5
+CLOSE_REASON_BYTES = 123  # what a websocket close frame carries
 
 
 @database_sync_to_async
 def _vnc_target(user, instance_id):
-    """(refusal or None, port) of an instance the user may see, or None if it may not."""
+    """(refusal or None, (address, port, password, host id)) of an instance the user may see, or None."""
     instance = Instance.objects.visible_to(user).live().select_related("host", "project").filter(pk=instance_id).first()
     if instance is None:
         return None
-    return console.refusal(instance), instance.vnc_port
+    refusal = console.refusal(instance)
+    if refusal:
+        return refusal, None
+    host = instance.host
+    return None, (console.listen_address(host), instance.vnc_port, console.vnc_password(instance), host.pk)
+
+
+@database_sync_to_async
+def _why_ended(instance_id, host_id):
+    """Why the VNC server's connection ended, from what the database says now."""
+    instance = Instance.objects.select_related("host").filter(pk=instance_id).first()
+    if instance is None or instance.deleted:
+        return "The instance was deleted; its console is gone."
+    if instance.host_id != host_id:
+        return f"{instance.name} moved to host {instance.host.name}: open the console again to reach it there."
+    migrating = instance.migrations.filter(state__in=MIGRATION_ACTIVE).select_related("target").first()
+    if migrating is not None and migrating.target is not None:
+        return f"{instance.name} is migrating to {migrating.target.name}: open the console again once it has moved."
+    if instance.state != InstanceState.ACTIVE:
+        return f"{instance.name} is {instance.state}; its graphical console opens while it runs."
+    return f"The VNC server of {instance.name} closed the connection."
+
+
+def _close_reason(text):
+    return text.encode()[:CLOSE_REASON_BYTES].decode("utf-8", "ignore")
 
 
 class VncProxyConsumer(AsyncWebsocketConsumer):
-    """/ws/vnc/<instance id>/?token=...: bytes between the browser (noVNC speaks RFB over a
-    binary websocket) and QEMU's VNC server on the host's loopback. The token (compute.console)
-    ties the connection to the signed-in user and the instance for a minute."""
+    """/ws/vnc/<instance id>/?token=...: the browser (noVNC speaks RFB over a binary websocket)
+    and QEMU's VNC server on the instance's host. The token (compute.console) ties the connection
+    to the signed-in user and the instance for a minute. The proxy authenticates to QEMU with the
+    instance's VNC password and offers the browser no authentication (compute.rfb)."""
 
     def binary(self):
         # noVNC asks for "binary"; a browser drops a socket that does not get it back
@@ -110,34 +140,45 @@ class VncProxyConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         self.reader = self.writer = self.pump = None
+        self.handshake = rfb.BrowserHandshake()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await close_with(self, CLOSE_UNAUTHENTICATED, self.binary())
             return
-        instance_id = self.scope["url_route"]["kwargs"]["instance_id"]
+        self.instance_id = self.scope["url_route"]["kwargs"]["instance_id"]
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [""])[0]
-        if not console.check(token, user.pk, instance_id):
+        if not console.check(token, user.pk, self.instance_id):
             await close_with(self, CLOSE_BAD_TOKEN, self.binary())
             return
-        target = await _vnc_target(user, instance_id)
+        target = await _vnc_target(user, self.instance_id)
         if target is None:
             await close_with(self, CLOSE_NOT_FOUND, self.binary())
             return
-        refusal, port = target
+        refusal, where = target
         await self.accept(self.binary())
         if refusal:
-            await self.send(text_data=refusal)
-            await self.close(code=CLOSE_REFUSED)
+            await self.refuse(refusal)
             return
+        address, port, password, self.host_id = where
         try:
             self.reader, self.writer = await asyncio.wait_for(
-                asyncio.open_connection(console.VNC_LISTEN, port), VNC_CONNECT_TIMEOUT_S
+                asyncio.open_connection(address, port), VNC_CONNECT_TIMEOUT_S
             )
+            await asyncio.wait_for(rfb.authenticate(self.reader, self.writer, password), VNC_CONNECT_TIMEOUT_S)
         except (TimeoutError, OSError) as exc:
-            await self.send(text_data=f"Cannot reach the VNC server on port {port}: {exc}")
-            await self.close(code=CLOSE_REFUSED)
+            await self.refuse(f"Cannot reach the VNC server at {address}:{port}: {exc or 'timed out'}")
             return
-        self.pump = asyncio.ensure_future(self.from_vnc())
+        except rfb.HandshakeFailed as exc:
+            await self.refuse(f"The VNC server at {address}:{port} refused the proxy: {exc}")
+            return
+        await self.send(bytes_data=self.handshake.greeting())
+
+    async def refuse(self, text):
+        await self.send(text_data=text)
+        await self.close(code=CLOSE_REFUSED, reason=_close_reason(text))
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
     async def from_vnc(self):
         while True:
@@ -145,10 +186,25 @@ class VncProxyConsumer(AsyncWebsocketConsumer):
             if not data:
                 break
             await self.send(bytes_data=data)
-        await self.close()
+        reason = await _why_ended(self.instance_id, self.host_id)
+        await self.send(text_data=reason)
+        await self.close(code=CLOSE_ENDED, reason=_close_reason(reason))
 
     async def receive(self, text_data=None, bytes_data=None):
-        if self.writer is not None and bytes_data:
+        if self.writer is None or not bytes_data:
+            return
+        if not self.handshake.done:
+            try:
+                reply, bytes_data = self.handshake.feed(bytes_data)
+            except rfb.HandshakeFailed as exc:
+                await self.refuse(str(exc))
+                return
+            if reply:
+                await self.send(bytes_data=reply)
+            if not self.handshake.done:
+                return
+            self.pump = asyncio.ensure_future(self.from_vnc())
+        if bytes_data:
             self.writer.write(bytes_data)
             await self.writer.drain()
 

@@ -11,7 +11,7 @@ from celery import shared_task
 from django.utils import timezone
 
 import hypervisor as hv
-from compute import hooks
+from compute import console, hooks
 from compute import tasks as compute_tasks
 from compute.choices import BYTES_PER_GIB, STATE_FOR_POWER, EventSource, InstanceState, PowerState
 from compute.models import Host, Instance, Migration, MigrationPhase, MigrationState
@@ -196,6 +196,8 @@ def _gateway_options(migration, copied=None):
     from compute.migration import gateway_options
 
     options = gateway_options(migration.options, migration.live, migration.target.migration_uri)
+    # QEMU's VNC server listens on the host's own address: the target's, once there.
+    options = dataclasses.replace(options, vnc_listen=console.listen_address(migration.target))
     if copied is not None and copied.target_path:
         options = dataclasses.replace(options, disk_targets=((copied.source_path, copied.target_path),))
     return options
@@ -387,6 +389,10 @@ def settle(migration, reason=""):
     if instance.host_id != host.pk:
         Instance.objects.filter(pk=instance.pk).update(host=host)
         instance.host = host
+    try:
+        compute_tasks.record_vnc_port(instance, power)  # the console's port on the host it ended on
+    except hv.HypervisorError as exc:
+        log.warning("cannot read the VNC port of %s on %s: %s", instance, host, exc)
     compute_tasks.set_state(instance, STATE_FOR_POWER[power], power, reason)
     return host
 

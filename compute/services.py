@@ -11,7 +11,7 @@ from django.utils import timezone
 from lxml import etree
 
 import hypervisor as hv
-from compute import hooks, placement
+from compute import console, hooks, placement
 from compute.choices import (
     ALLOWED_FROM,
     BALLOON_STATS_PERIOD_S,
@@ -547,6 +547,7 @@ def domain_spec(instance, root_path):
         watchdog_action=flavor.watchdog or None,
         serial_log_path=instance.serial_log_path or None,
         vnc_password=password[:VNC_PASSWORD_MAX] if password else None,
+        vnc_listen=console.listen_address(host),
     )
 
 

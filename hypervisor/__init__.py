@@ -17,6 +17,7 @@ Domain XML (domain_xml.py)
                                                     # CpuFeature, NumaCellSpec
     parse_domain_xml(xml: str) -> DomainXmlInfo
     parse_cpuset(cpuset: str) -> frozenset[int]
+    set_vnc_listen(xml, address) -> str             # a migration target's VNC address
 
 Domains (domains.py)
     domain_define(uri, xml) -> uuid                 # test:// hosts: type rewritten to 'test'
@@ -162,6 +163,7 @@ from .domain_xml import (
     build_domain_xml,
     parse_cpuset,
     parse_domain_xml,
+    set_vnc_listen,
 )
 from .domains import (
     domain_define,
@@ -297,6 +299,7 @@ __all__ = [
     "build_domain_xml",
     "parse_cpuset",
     "parse_domain_xml",
+    "set_vnc_listen",
     "domain_define",
     "domain_destroy",
     "domain_get_cpu_qos",

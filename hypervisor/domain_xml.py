@@ -134,6 +134,7 @@ class DomainSpec:
     serial_console: bool = True
     vnc: bool = True
     vnc_password: str | None = None
+    vnc_listen: str = "127.0.0.1"  # the host's address the console proxy reaches
     kernel: str | None = None  # direct kernel boot
     initrd: str | None = None
     cmdline: str | None = None
@@ -377,11 +378,11 @@ def _add_devices(root: etree._Element, spec: DomainSpec) -> None:
         _sub(serial, "target", port=0)
         _sub(_sub(devices, "console", type="pty"), "target", type="serial", port=0)
     if spec.vnc:
-        # Loopback only: the browser reaches it through our websocket proxy, not directly.
+        # Only the portal's console proxy connects (it holds the password); browsers never do.
         graphics = _sub(
-            devices, "graphics", type="vnc", port=-1, autoport="yes", listen="127.0.0.1", passwd=spec.vnc_password
+            devices, "graphics", type="vnc", port=-1, autoport="yes", listen=spec.vnc_listen, passwd=spec.vnc_password
         )
-        _sub(graphics, "listen", type="address", address="127.0.0.1")
+        _sub(graphics, "listen", type="address", address=spec.vnc_listen)
     if spec.watchdog_action:
         _sub(devices, "watchdog", model="i6300esb", action=spec.watchdog_action)
     balloon = _sub(devices, "memballoon", model="virtio")
@@ -622,4 +623,16 @@ def adapt_for_test_driver(xml: str) -> str:
     if root.tag != "domain":
         raise InvalidConfig(f"expected a <domain> document, got <{root.tag}>")
     root.set("type", "test")
+    return etree.tostring(root, encoding="unicode")
+
+
+def set_vnc_listen(xml: str, address: str) -> str:
+    """The domain XML with its VNC server listening on ``address`` (a migration's destination
+    host: the source's address cannot be bound there)."""
+    root = etree.fromstring(xml.encode())
+    for graphics in root.iterfind("devices/graphics[@type='vnc']"):
+        graphics.set("listen", address)
+        for listen in graphics.iterfind("listen"):
+            if listen.get("type") == "address":
+                listen.set("address", address)
     return etree.tostring(root, encoding="unicode")

@@ -21,6 +21,7 @@ import libvirt
 from lxml import etree
 
 from .connection import get_connection, is_simulated, lookup_domain
+from .domain_xml import set_vnc_listen
 from .errors import InvalidConfig, NotSupported, OperationFailed, from_libvirt_error, translated
 
 MIB = 1024 * 1024
@@ -53,6 +54,7 @@ class MigrationOptions:
     # With copy_storage: ((source file, file on the target), ...) of the disks to copy; the
     # target files exist already (same virtual size), the copies are flat (no backing chain).
     disk_targets: tuple[tuple[str, str], ...] = ()
+    vnc_listen: str | None = None  # the address the VNC server listens on at the destination
 
     def __post_init__(self) -> None:
         for name in ("bandwidth_mib_s", "max_downtime_ms", "parallel_connections"):
@@ -189,6 +191,15 @@ def retarget_disks(xml: str, targets: dict[str, str]) -> tuple[str, list[str]]:
     return etree.tostring(root, encoding="unicode"), devs
 
 
+def _for_target(xml: str, options: MigrationOptions) -> tuple[str, list[str]]:
+    """A definition as the target runs it: its VNC address, its copied disks' new files."""
+    if options.vnc_listen:
+        xml = set_vnc_listen(xml, options.vnc_listen)
+    if options.disk_targets:
+        return retarget_disks(xml, dict(options.disk_targets))
+    return xml, []
+
+
 def _progress_from_stats(stats: dict[str, int], started: float) -> MigrationProgress:
     total = stats.get("data_total") or stats.get("memory_total") or 0
     processed = stats.get("data_processed") or stats.get("memory_processed") or 0
@@ -215,11 +226,18 @@ def _migrate_real(src_uri, dst_uri, uuid, options, on_progress, control, sleep) 
     dst = get_connection(dst_uri)
     flags = migration_flags(options)
     params = migration_params(options)
-    if options.disk_targets:
+    if options.disk_targets or options.vnc_listen:
+        secure = libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_SECURE
         with translated(src_uri):
-            xml = options.dest_xml or dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_SECURE)
-        params[libvirt.VIR_MIGRATE_PARAM_DEST_XML], disks = retarget_disks(xml, dict(options.disk_targets))
-        params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = disks
+            xml = options.dest_xml or dom.XMLDesc(secure)
+            # Without PERSIST_XML the target's persistent definition is the source's own.
+            persist = dom.XMLDesc(secure | libvirt.VIR_DOMAIN_XML_INACTIVE) if dom.isPersistent() else None
+        xml, disks = _for_target(xml, options)
+        params[libvirt.VIR_MIGRATE_PARAM_DEST_XML] = xml
+        if disks:
+            params[libvirt.VIR_MIGRATE_PARAM_MIGRATE_DISKS] = disks
+        if persist is not None:
+            params[libvirt.VIR_MIGRATE_PARAM_PERSIST_XML] = _for_target(persist, options)[0]
     outcome: dict[str, BaseException | None] = {"error": None}
 
     def run() -> None:

@@ -7,12 +7,15 @@ tasks never ask libvirt about it) carries a running instance whose recorded VNC 
 server's. Everything between the browser and that port is the real thing."""
 
 import json
+import os
 import socket
 import struct
 import threading
 import time
 
 import pytest
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ROOT
@@ -25,7 +28,8 @@ EVENT_TIMEOUT_S = 10
 POLL_S = 0.05
 
 RFB_VERSION = b"RFB 003.008\n"
-SECURITY_NONE = 1
+SECURITY_VNC = 2
+PASSWORD = "fakepass"  # REGISTER sets it; the portal's proxy answers with it, never the browser
 WIDTH, HEIGHT = 64, 48
 DESKTOP_NAME = b"nubes-fake-vnc"
 COLOUR = (0x22, 0x88, 0xEE)  # what the one rectangle is painted with
@@ -37,8 +41,15 @@ FIXED_SIZES = {SET_PIXEL_FORMAT: 19, FB_UPDATE_REQUEST: 9, KEY_EVENT: 7, POINTER
 XK_CONTROL_L, XK_ALT_L, XK_DELETE = 0xFFE3, 0xFFE9, 0xFFFF
 
 
+def vnc_response(password, challenge):
+    """VNC Authentication as a server checks it: DES of the challenge, the key's bits mirrored."""
+    key = bytes(int(bin(b)[2:].zfill(8)[::-1], 2) for b in password.encode()[:8].ljust(8, b"\0"))
+    encryptor = Cipher(TripleDES(key * 3), modes.ECB()).encryptor()
+    return encryptor.update(challenge) + encryptor.finalize()
+
+
 class FakeVncServer:
-    """One RFB 3.8 client at a time: security type None, a 64x48 desktop, a raw rectangle for each
+    """One RFB 3.8 client at a time: VNC Authentication with PASSWORD, a 64x48 desktop, a raw rectangle for each
     full (non-incremental) update request. Records what the client sent."""
 
     def __init__(self):
@@ -77,8 +88,14 @@ class FakeVncServer:
     def session(self, conn):
         conn.sendall(RFB_VERSION)
         self.events.append(("version", self.read(conn, len(RFB_VERSION))))
-        conn.sendall(bytes([1, SECURITY_NONE]))
+        conn.sendall(bytes([1, SECURITY_VNC]))
         self.events.append(("security", self.read(conn, 1)[0]))
+        challenge = os.urandom(16)
+        conn.sendall(challenge)
+        if self.read(conn, 16) != vnc_response(PASSWORD, challenge):
+            conn.sendall(struct.pack(">II", 1, 6) + b"denied")
+            raise ConnectionAbortedError("wrong VNC password")
+        self.events.append(("authenticated", True))
         conn.sendall(struct.pack(">I", 0))  # SecurityResult OK
         self.read(conn, 1)  # ClientInit (shared flag)
         conn.sendall(
@@ -188,7 +205,7 @@ def test_novnc_connects_through_the_portal_to_the_vnc_server(login, desktop, vnc
     canvas = page.locator("#vnc-screen canvas")
     expect(canvas).to_be_visible()
     assert canvas.evaluate("c => [c.width, c.height]") == [WIDTH, HEIGHT]
-    assert vnc_server.events[:2] == [("version", RFB_VERSION), ("security", SECURITY_NONE)]
+    assert vnc_server.events[:3] == [("version", RFB_VERSION), ("security", SECURITY_VNC), ("authenticated", True)]
     # The server's rectangle reached the canvas.
     page.wait_for_function(
         "([x, y, rgb]) => { const c = document.querySelector('#vnc-screen canvas');"
