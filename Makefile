@@ -46,6 +46,7 @@ check: $(VENV)/.dev-installed
 # The whole suite: unit, API, websocket, browser and (when the lab is up) integration tests.
 test: $(VENV)/.dev-installed static-deps
 	-tools/system-packages.sh browser
+	-tools/system-packages.sh test
 	$(BIN)/python -m pytest
 
 test-fast: $(VENV)/.dev-installed

@@ -50,7 +50,7 @@ def real_host(monkeypatch) -> str:
     from hypervisor import HostUnreachable, connection
 
     if not os.path.exists(REAL_SOCKET):
-        pytest.skip(f"no libvirtd socket at {REAL_SOCKET}")
+        pytest.skip(f"no libvirtd socket at {REAL_SOCKET}: no libvirtd runs here (`make lab` starts one, as root)")
     monkeypatch.setattr(connection, "OPEN_ATTEMPTS", 1)
     try:
         connection.get_connection(REAL_URI)
