@@ -77,8 +77,8 @@ class GatewayClock:
 def setup_world(nodes_dir, name):
     from django.contrib.auth import get_user_model
 
-    from compute import tasks
     from compute.models import Cluster, Flavor, Host, Image
+    from compute.tasks import instances as tasks
     from portal.models import Membership, Project, Quota
 
     project = Project.objects.create(name=name)
@@ -142,8 +142,8 @@ def bench_actions(count):
 
 def bench_reconciler(host_count, domain_count):
     import hypervisor as hv
-    from compute import tasks
     from compute.models import Instance
+    from compute.tasks import instances as tasks
 
     user, project, hosts, flavor, image = setup_world(make_nodes(host_count, "reconcile"), "reconcile")
     per_host = domain_count // host_count

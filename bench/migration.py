@@ -113,8 +113,8 @@ class Subscriber:
 def run_one(uri_a, uri_b, uuid_, bandwidth, real, migration_uri=None):
     """One migration through Nubes' progress path; returns (result, delays in ms)."""
     import hypervisor as hv
-    from compute import migration_tasks
     from compute.models import Cluster, Flavor, Host, Image, Instance, Migration
+    from compute.tasks import migration as migration_tasks
     from portal import operations
     from portal.models import Project
 

@@ -26,17 +26,15 @@ class ComputeConfig(AppConfig):
         from compute import teardown
 
         teardown.register()  # what a project purge removes: instances first
-        from compute import (
-            live,
-            ui,  # noqa: F401  (registers the dashboard card)
-        )
+        from compute import live
+        from compute.views import cards  # noqa: F401  (registers the dashboard cards)
 
         live.ready()  # migration and metrics: websocket groups, beat entries, tasks
-        from compute import overcommit_tasks
+        from compute.tasks import overcommit as overcommit_tasks
 
         overcommit_tasks.ready()  # the balloon policy's beat entry
-        from compute import migration_tasks
-        from compute.migration import OPERATION_KIND
+        from compute.services.migration import OPERATION_KIND
+        from compute.tasks import migration as migration_tasks
         from portal import leases
 
         leases.register(OPERATION_KIND, settle=migration_tasks.settle_lost)  # a lost worker's migration

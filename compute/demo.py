@@ -2,9 +2,9 @@
 
 from django.conf import settings
 
-from compute import tasks
 from compute.choices import CpuPolicy, HostState, Visibility, WatchdogAction
 from compute.models import Cluster, Flavor, Host, Image
+from compute.tasks import instances as tasks
 
 CLUSTER = "demo"
 IMAGE = "cirros-demo"

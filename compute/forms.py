@@ -2,10 +2,11 @@
 
 from django import forms
 
-from compute import hooks, migration
+from compute import hooks
 from compute.choices import MAX_NAME_LENGTH, HostState, ImageState
 from compute.models import Flavor, Host, HostDevice, Image, Instance, KeyPair
 from compute.models.instances import validate_instance_name
+from compute.services import migration
 from portal.names import NameField
 
 
@@ -44,7 +45,7 @@ class LaunchForm(ActionErrorMixin, forms.Form):
             )
 
 
-# --- cloud-admin forms (compute.views_admin) -----------------------------------------------
+# --- cloud-admin forms (compute.views.admin) -----------------------------------------------
 
 
 class MigrateForm(ActionErrorMixin, forms.Form):
@@ -104,7 +105,7 @@ class MigrateForm(ActionErrorMixin, forms.Form):
 
     def options(self):
         """The migration options as compute.migration.start_migration takes them."""
-        from compute.migration import OPTION_FIELDS
+        from compute.services.migration import OPTION_FIELDS
 
         data = self.cleaned_data
         return {name: data[name] for name in OPTION_FIELDS if name in data and data[name] not in (None, "", False)}

@@ -1,5 +1,5 @@
 """What migration and monitoring add when the app starts (called from ComputeConfig.ready):
-the websocket groups they publish to, their Celery tasks and their beat schedule."""
+the websocket groups they publish to and their beat schedule."""
 
 from django.conf import settings
 
@@ -30,9 +30,3 @@ def ready():
     schedule["compute-metrics-collect"] = {"task": COLLECT_TASK, "schedule": float(metrics_interval())}
     schedule["compute-metrics-rollup"] = {"task": ROLLUP_TASK, "schedule": float(ROLLUP_INTERVAL_S)}
     app.conf.beat_schedule = schedule
-    # Celery's autodiscovery looks in compute.tasks only; these register the other tasks.
-    from compute import (
-        migration_tasks,  # noqa: F401
-        ui_live,  # noqa: F401  (dashboard cards)
-    )
-    from compute.metrics import tasks  # noqa: F401

@@ -1,9 +1,9 @@
 """compute's part in deleting a project (portal.teardown): its instances go first, its key
 pairs and private catalog items last; the rows of its deleted instances go with the project."""
 
-from compute import services
 from compute.choices import InstanceState
 from compute.models import Flavor, Image, Instance, KeyPair
+from compute.services import instances as services
 from portal import teardown
 from portal.signals import project_deleting
 

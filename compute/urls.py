@@ -1,24 +1,30 @@
 from django.urls import path
 
-from compute import views, views_admin
-from compute.urls_live import urlpatterns as live_urlpatterns
+from compute.views import admin, live, tenant
 
 app_name = "compute"
 urlpatterns = [
-    path("instances/", views.instances, name="instances"),
-    path("instances/launch/", views.instance_launch, name="instance-launch"),
-    path("instances/<int:pk>/", views.instance_detail, name="instance-detail"),
-    *live_urlpatterns,
-    path("instances/<int:pk>/<str:action>/", views.instance_action, name="instance-action"),
-    path("hosts/", views.hosts, name="hosts"),
-    path("hosts/<int:pk>/", views.host_detail, name="host-detail"),
-    path("hosts/<int:pk>/ksm/", views.host_ksm, name="host-ksm"),
-    path("flavors/", views.flavors, name="flavors"),
-    path("images/", views.images, name="images"),
-    path("images/new/", views_admin.image_create, name="image-create"),
-    path("images/<int:pk>/", views_admin.image_detail, name="image-detail"),
-    path("images/<int:pk>/upload/", views_admin.image_upload, name="image-upload"),
-    path("images/<int:pk>/import/", views_admin.image_import, name="image-import"),
-    path("hosts/<int:pk>/devices/", views_admin.host_devices, name="host-devices"),
-    path("devices/<int:pk>/assign/", views_admin.host_device_assign, name="host-device-assign"),
+    path("instances/", tenant.instances, name="instances"),
+    path("instances/launch/", tenant.instance_launch, name="instance-launch"),
+    path("instances/<int:pk>/", tenant.instance_detail, name="instance-detail"),
+    # Migration and monitoring pages; before instance-action, whose <str:action> would take "migrate".
+    path("migrations/", live.migrations, name="migrations"),
+    path("migrations/<int:pk>/", live.migration_detail, name="migration-detail"),
+    path("migrations/<int:pk>/cancel/", live.migration_cancel, name="migration-cancel"),
+    path("migrations/<int:pk>/switch-to-postcopy/", live.migration_postcopy, name="migration-postcopy"),
+    path("instances/<int:pk>/migrate/", live.instance_migrate, name="instance-migrate"),
+    path("hosts/<int:pk>/evacuate/", live.host_evacuate, name="host-evacuate"),
+    path("alarms/", live.alarms, name="alarms"),
+    path("instances/<int:pk>/<str:action>/", tenant.instance_action, name="instance-action"),
+    path("hosts/", tenant.hosts, name="hosts"),
+    path("hosts/<int:pk>/", tenant.host_detail, name="host-detail"),
+    path("hosts/<int:pk>/ksm/", tenant.host_ksm, name="host-ksm"),
+    path("flavors/", tenant.flavors, name="flavors"),
+    path("images/", tenant.images, name="images"),
+    path("images/new/", admin.image_create, name="image-create"),
+    path("images/<int:pk>/", admin.image_detail, name="image-detail"),
+    path("images/<int:pk>/upload/", admin.image_upload, name="image-upload"),
+    path("images/<int:pk>/import/", admin.image_import, name="image-import"),
+    path("hosts/<int:pk>/devices/", admin.host_devices, name="host-devices"),
+    path("devices/<int:pk>/assign/", admin.host_device_assign, name="host-device-assign"),
 ]

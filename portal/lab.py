@@ -36,9 +36,9 @@ def _save(serializer_class, instance, data):
 
 def register(user, lab):
     """Returns what it registered: {"cluster", "hosts", "pools", "flavor", "image", "ovn", "chassis"}."""
-    from compute import services as compute_services
     from compute.api.serializers import ClusterSerializer, FlavorSerializer, HostSerializer, ImageSerializer
     from compute.models import Cluster, Flavor, Host, Image
+    from compute.services import instances as compute_services
 
     cluster = Cluster.objects.filter(name=CLUSTER).first() or _save(
         ClusterSerializer, None, {"name": CLUSTER, "description": "The two-host lab on this machine"}
@@ -142,8 +142,8 @@ def pool_fields(spec):
 
 
 def register_pools(user, lab, hosts):
-    from storage import services as storage_services
     from storage.models import StoragePool
+    from storage.services import volumes as storage_services
 
     by_name = {host.name: host for host in hosts}
     pools = []

@@ -13,7 +13,7 @@ class SchedulerConfig(AppConfig):
         from scheduler import signals  # noqa: F401  (finishes recommendations)
         from scheduler.ha_events import CLUSTER_GROUP
         from scheduler.tasks import beat_schedule, wake_for_request
-        from scheduler.views import instance_ha_panel
+        from scheduler.views.clusters import instance_ha_panel
 
         hooks.register_host_waker(wake_for_request)
         hooks.register_instance_panel(instance_ha_panel)

@@ -203,9 +203,9 @@ def _restart(host, view, moves, summary, unplaced=()):
 def restart_crashed(instance, cause, now=None):
     """Restart an HA instance that stopped unexpectedly, within the restart limit per window.
     Returns the start Operation, or None (not protected, HA off, limit reached, refused)."""
-    from compute import services as compute_services
     from compute.choices import EventSource
     from compute.models import HaPriority
+    from compute.services import instances as compute_services
 
     host = instance.host
     if host is None or instance.ha_priority == HaPriority.DISABLED:

@@ -268,8 +268,8 @@ def start_migration(instance, target_host, *, user=None, reason=""):
     Live for a running instance, cold for a stopped one; the disk is copied along only when
     the target does not reach it (compute says so with an error on `copy_storage`).
     """
-    from compute import migration
     from compute.choices import InstanceState
+    from compute.services import migration
 
     live = instance.state in (InstanceState.ACTIVE, InstanceState.PAUSED)
     # A balancing move must finish: throttle a guest that dirties memory faster than the link
@@ -290,7 +290,7 @@ def start_migration(instance, target_host, *, user=None, reason=""):
 def restart_elsewhere(instance, target_host, *, reason=""):
     """HA: start a fenced host's instance on `target_host` from its definition in the
     database, never touching the (powered-off) source. compute owns the verb."""
-    from compute import migration
+    from compute.services import migration
 
     restart_on = getattr(migration, "restart_on", None)
     if restart_on is None:
@@ -442,7 +442,7 @@ def begin_power(user, host, action, *, reason="", request=None):
 
 
 def _set_host_state(host, state, reason):
-    from compute import services as compute_services
+    from compute.services import instances as compute_services
 
     return compute_services.set_host_state(None, host, state, reason)
 

@@ -32,8 +32,8 @@ def register_teardown():
     """What a project purge removes, after instances and networks: volumes newest first (a
     linked clone before its base; a volume's snapshots go with it), then any snapshot left."""
     from portal import teardown
-    from storage import services
     from storage.models import Snapshot, Volume
+    from storage.services import volumes as services
 
     teardown.register(
         "volumes", 90, lambda project: Volume.objects.filter(project=project).order_by("-pk"), services.delete_volume
@@ -47,14 +47,14 @@ def register_teardown():
 
 
 def follow_migration(sender, **kwargs):
-    from storage import migration_tasks
+    from storage.tasks import migration as migration_tasks
 
     migration_tasks.follow_migration(sender, **kwargs)
 
 
 def root_disk(instance):
     """compute asks where the root disk is now: the top of its chain once external snapshots made one."""
-    from storage.instance_chains import root_disk_info
+    from storage.services.instance_chains import root_disk_info
 
     return root_disk_info(instance)
 
@@ -68,7 +68,7 @@ def forget_root_disk(sender, instance, **kwargs):
 
 def attached_disks(instance):
     """Attached volumes stay in the domain whenever compute redefines it (resize, rebuild)."""
-    from storage.tasks import disk_spec
+    from storage.tasks.volumes import disk_spec
 
     return [disk_spec(volume, volume.target_dev) for volume in instance.volumes.order_by("target_dev")]
 
@@ -76,8 +76,8 @@ def attached_disks(instance):
 def release_volumes(sender, instance, **kwargs):
     """An instance's volumes outlive it: once its domain is gone they are available again."""
     from storage.choices import VolumeState
-    from storage.instance_chains import hand_over
     from storage.models import Volume
+    from storage.services.instance_chains import hand_over
 
     hand_over(instance)
     Volume.objects.filter(instance=instance).update(instance=None, target_dev="", state=VolumeState.AVAILABLE)

@@ -1,14 +1,14 @@
 from django.urls import path
 
-from storage import views
+from storage.views import volumes
 
 app_name = "storage"
 urlpatterns = [
-    path("", views.index, name="index"),
-    path("volumes/<int:pk>/", views.volume_detail, name="volume"),
-    path("volumes/<int:pk>/<slug:action>/", views.volume_action, name="volume-action"),
-    path("snapshots/<int:pk>/<slug:action>/", views.snapshot_action, name="snapshot-action"),
-    path("instances/<int:pk>/snapshots/", views.instance_snapshots, name="instance-snapshots"),
-    path("pools/", views.pools, name="pools"),
-    path("pools/<int:pk>/<slug:action>/", views.pool_action, name="pool-action"),
+    path("", volumes.index, name="index"),
+    path("volumes/<int:pk>/", volumes.volume_detail, name="volume"),
+    path("volumes/<int:pk>/<slug:action>/", volumes.volume_action, name="volume-action"),
+    path("snapshots/<int:pk>/<slug:action>/", volumes.snapshot_action, name="snapshot-action"),
+    path("instances/<int:pk>/snapshots/", volumes.instance_snapshots, name="instance-snapshots"),
+    path("pools/", volumes.pools, name="pools"),
+    path("pools/<int:pk>/<slug:action>/", volumes.pool_action, name="pool-action"),
 ]

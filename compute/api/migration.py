@@ -7,8 +7,8 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from compute import migration as service
 from compute.models import Host, Instance, Migration
+from compute.services import migration as service
 from portal.api.base import StrictFieldsMixin, accepted
 from portal.api.permissions import ProjectRolePermission
 from portal.api.serializers import OperationSerializer

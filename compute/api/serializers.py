@@ -107,7 +107,7 @@ class HostSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return fields
 
     def get_memory_overcommit(self, host):
-        from compute import overcommit
+        from compute.services import overcommit
 
         return overcommit.summary(host)
 

@@ -8,10 +8,12 @@ from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.response import Response
 
-from compute import console, images, overcommit, services
+from compute import console
 from compute.api import serializers as s
 from compute.choices import SHUTDOWN_TIMEOUT_S, Action
 from compute.models import Cluster, Flavor, Host, Image, Instance, KeyPair
+from compute.services import images, overcommit
+from compute.services import instances as services
 from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted, content_length
 from portal.api.permissions import ProjectRolePermission
 from portal.choices import OperationStatus

@@ -155,7 +155,7 @@ def upload(user, image, stream, *, length=None, request=None):
 def upload_file(user, image, uploaded, request=None):
     """The HTML form's upload: the browser's file (spooled by Django) goes to a spool file in the
     store and a task checks and stores it, with progress on the Operation for the page to follow."""
-    from compute import tasks
+    from compute.tasks import instances as tasks
 
     _check_uploadable(user, image)
     incoming = store_dir() / SPOOL_DIR
@@ -207,7 +207,7 @@ def resolve_import_path(path):
 
 def import_from_path(user, image, path, request=None):
     """Queue the copy of a file on the portal's machine into the image (an Operation)."""
-    from compute import tasks
+    from compute.tasks import instances as tasks
 
     _check_uploadable(user, image)
     real = resolve_import_path(path)

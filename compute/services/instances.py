@@ -11,7 +11,7 @@ from django.utils import timezone
 from lxml import etree
 
 import hypervisor as hv
-from compute import console, hooks, placement
+from compute import console, hooks
 from compute.choices import (
     ALLOWED_FROM,
     BALLOON_STATS_PERIOD_S,
@@ -32,6 +32,7 @@ from compute.choices import (
     RebootKind,
 )
 from compute.models import Flavor, HaPriority, Host, Image, Instance, InstanceEvent
+from compute.services import placement
 from portal import audit, operations, quotas
 from portal.choices import Role
 from portal.errors import ActionError, Conflict, NotPermitted
@@ -73,7 +74,7 @@ def refresh_host(user, host, request=None):
 
 
 def _begin_host_refresh(user, host, kind):
-    from compute import tasks
+    from compute.tasks import instances as tasks
 
     op = operations.begin(kind, host, user=user, project=None)
     operations.send_after_commit(tasks.refresh_host, op)
@@ -92,7 +93,7 @@ def set_host_state(user, host, state, reason="", request=None):
     if state == HostState.UP and not host.refreshed:
         raise Conflict("Read the host's facts (refresh) before bringing it up.")
     if state == HostState.MAINTENANCE and host.state == HostState.UP:
-        from compute import migration
+        from compute.services import migration
 
         migration.evacuate_host(host, user=user, request=request)
         reason = reason or "Evacuating"
@@ -142,7 +143,7 @@ def create_instance(
 ):
     """Validate, place (a clear error if no host fits), take quota, queue the build.
     `networks`: ids of networks to attach, one port each (made by the network app's hook)."""
-    from compute import tasks
+    from compute.tasks import instances as tasks
 
     _writable(user, project)
     check_launch(project, flavor, image, key_pair)
@@ -226,7 +227,7 @@ def _guard(user, instance, action):
 
 
 def _queue(user, instance, action, detail=None, request=None, **fields):
-    from compute import tasks
+    from compute.tasks import instances as tasks
 
     with transaction.atomic():
         op = operations.begin(f"instance.{action}", instance, user=user, project=instance.project, detail=detail or {})
@@ -330,7 +331,7 @@ def resize(user, instance, flavor, request=None):
         "ram_mb": flavor.ram_mb - instance.ram_mb,
         "disk_gb": flavor.disk_gb - instance.disk_gb,
     }
-    from compute import tasks
+    from compute.tasks import instances as tasks
 
     with transaction.atomic():
         quotas.take(instance.project, **{k: v for k, v in delta.items() if v > 0})

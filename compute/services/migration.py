@@ -18,11 +18,12 @@ from django.utils import timezone
 from lxml import etree
 
 import hypervisor as hv
-from compute import hooks, placement
+from compute import hooks
 from compute.choices import EventSource, HostState, InstanceState
 from compute.models import Host, Instance, Migration, MigrationState
 from compute.models.migration import QEMU_DEFAULT_DOWNTIME_MS
-from compute.services import record_event
+from compute.services import placement
+from compute.services.instances import record_event
 from portal import audit, operations
 from portal.choices import OperationStatus
 from portal.errors import ActionError, Conflict, NotPermitted
@@ -361,7 +362,7 @@ def _launch(instance, target_host, user, live, options, reason, *, waiting=None,
         target = Host.objects.select_related("cluster").get(pk=target_host.pk)
         check_target(instance, target, options)
     source = instance.host
-    from compute import migration_tasks
+    from compute.tasks import migration as migration_tasks
 
     with transaction.atomic():
         op = operations.begin(
@@ -480,7 +481,7 @@ def active_wake(host):
 
 def _begin_wakes(host, user, wakes):
     """Queue the wake of the standby hosts the evacuation needs (DPM's wake path, one per host)."""
-    from compute import migration_tasks
+    from compute.tasks import migration as migration_tasks
 
     op = operations.begin(
         EVACUATION_WAKE_KIND,
@@ -529,7 +530,7 @@ def advance_evacuation(host, user=None):
 def _close(migration, state, error=""):
     migration.state, migration.error, migration.finished = state, error[:10000], timezone.now()
     migration.save(update_fields=["state", "error", "finished"])
-    from compute import migration_tasks
+    from compute.tasks import migration as migration_tasks
 
     migration_tasks.publish(migration)
 
@@ -595,7 +596,7 @@ def restart_on(instance, target_host, *, reason=""):
     if instance.state in (InstanceState.DELETING, InstanceState.DELETED, InstanceState.BUILDING):
         raise Conflict(f"Instance {instance.name} is {instance.state}; it is not restarted.")
     check_up_with_room(instance, target)
-    from compute import migration_tasks
+    from compute.tasks import migration as migration_tasks
 
     with transaction.atomic():
         op = operations.begin(

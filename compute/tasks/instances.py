@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import hypervisor as hv
-from compute import cloudinit, hooks, services
+from compute import cloudinit, hooks
 from compute.choices import (
     BYTES_PER_GIB,
     KIB_PER_MIB,
@@ -25,6 +25,7 @@ from compute.choices import (
     RebootKind,
 )
 from compute.models import Flavor, Host, Image, Instance, UnmanagedDomain
+from compute.services import instances as services
 from portal import operations, quotas, realtime
 from portal.choices import ACTIVE_STATUSES
 from portal.errors import ActionError
@@ -98,7 +99,7 @@ def _after_failure(instance, exc):
 # --- hosts ---------------------------------------------------------------------------------
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="compute.tasks.refresh_host")
 def refresh_host(self, op_id):
     def work(op):
         host = Host.objects.get(pk=op.target_id)
@@ -265,7 +266,7 @@ def _define(instance, root_path):
     return hv.domain_define(instance.host.uri, xml)
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="compute.tasks.create_instance")
 def create_instance(self, op_id):
     def work(op):
         instance = _load(op.target_id)
@@ -488,7 +489,7 @@ ACTIONS = {
 }
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="compute.tasks.instance_action")
 def instance_action(self, op_id):
     def work(op):
         action = Action(op.kind.split(".", 1)[1])
@@ -510,18 +511,18 @@ def instance_action(self, op_id):
 # --- images --------------------------------------------------------------------------------
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="compute.tasks.import_image")
 def import_image(self, op_id):
-    """Copy a file from an allowed root on the portal's machine into an image (compute.images)."""
-    from compute import images
+    """Copy a file from an allowed root on the portal's machine into an image (compute.services.images)."""
+    from compute.services import images
 
     return run_operation(op_id, images.run_import, self.request.id or "")
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="compute.tasks.receive_upload")
 def receive_upload(self, op_id):
-    """Check and store a file the browser uploaded (spooled by compute.images.upload_file)."""
-    from compute import images
+    """Check and store a file the browser uploaded (spooled by compute.services.images.upload_file)."""
+    from compute.services import images
 
     return run_operation(op_id, images.run_spooled, self.request.id or "")
 
@@ -559,7 +560,7 @@ def _on_event(uri, uuid, event, detail):
     lifecycle_event.delay(uri, uuid, event, detail)
 
 
-@shared_task
+@shared_task(name="compute.tasks.lifecycle_event")
 def lifecycle_event(uri, uuid, event, detail):
     instance = Instance.objects.select_related(*INSTANCE_RELATED).filter(uuid=uuid, host__uri=uri).first()
     if instance is None or instance.state == InstanceState.DELETED:
@@ -617,7 +618,7 @@ def _report_unexpected_stop(instance, was, power, cause):
 RECONCILED_HOST_STATES = (HostState.UP, HostState.MAINTENANCE, HostState.ERROR)
 
 
-@shared_task
+@shared_task(name="compute.tasks.reconcile_all")
 def reconcile_all():
     """Fix drift on every host; the beat schedule runs it (ComputeConfig.ready)."""
     summary = {}

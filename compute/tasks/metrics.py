@@ -17,13 +17,13 @@ COLLECTED_HOST_STATES = (HostState.UP, HostState.MAINTENANCE)
 SKIP_SHARE = 0.5  # a host collected less than half an interval ago is skipped (a late beat)
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, name="compute.metrics.tasks.collect_all")
 def collect_all():
     for host_id in Host.objects.filter(state__in=COLLECTED_HOST_STATES).values_list("pk", flat=True):
         collect_host.delay(host_id)
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, name="compute.metrics.tasks.collect_host")
 def collect_host(host_id):
     host = Host.objects.filter(pk=host_id, state__in=COLLECTED_HOST_STATES).first()
     if host is None:
@@ -39,6 +39,6 @@ def collect_host(host_id):
     return {"host": host.pk, "instances": result.instances, "seconds": round(result.seconds, 4)}
 
 
-@shared_task(ignore_result=True)
+@shared_task(ignore_result=True, name="compute.metrics.tasks.rollup_and_prune")
 def rollup_and_prune():
     return rollups.rollup_and_prune(time.time())

@@ -12,10 +12,10 @@ from django.utils import timezone
 
 import hypervisor as hv
 from compute import console, hooks
-from compute import tasks as compute_tasks
 from compute.choices import BYTES_PER_GIB, STATE_FOR_POWER, EventSource, InstanceState, PowerState
 from compute.models import Host, Instance, Migration, MigrationPhase, MigrationState
-from compute.services import record_event
+from compute.services.instances import record_event
+from compute.tasks import instances as compute_tasks
 from portal import operations, realtime
 from portal.errors import ActionError
 from portal.models import Operation
@@ -107,7 +107,7 @@ class ProgressRelay:
             self.control.switch_to_postcopy.set()
 
 
-@shared_task(bind=True, **LONG_JOB)
+@shared_task(bind=True, **LONG_JOB, name="compute.migration_tasks.run_migration")
 def run_migration(self, op_id):
     return run_operation(op_id, migrate, self.request.id or "")
 
@@ -193,7 +193,7 @@ def migrate(op):
 
 
 def _gateway_options(migration, copied=None):
-    from compute.migration import gateway_options
+    from compute.services.migration import gateway_options
 
     options = gateway_options(migration.options, migration.live, migration.target.migration_uri)
     # QEMU's VNC server listens on the host's own address: the target's, once there.
@@ -231,7 +231,7 @@ def _copy_storage_simulated(migration):
     """Simulated hosts have no block copy: copy-storage stands the root volume up on the
     target (as an image cache would) and removes the source's after the move. A simulated
     shared pool gets the same stand-in, and the source keeps its view of the volume."""
-    from compute.migration import storage_shared
+    from compute.services.migration import storage_shared
 
     if not migration.simulated:
         return None
@@ -252,7 +252,7 @@ def _copy_root(migration):
     """Real hosts, copy-storage, a root disk the target does not see: its file made on the
     target now (same name and virtual size, flat, in the chosen pool), which libvirt then fills
     (VIR_MIGRATE_NON_SHARED_DISK over NBD). None when nothing is to be copied."""
-    from compute.migration import root_copy_pool, storage_shared
+    from compute.services.migration import root_copy_pool, storage_shared
 
     instance, target = migration.instance, migration.target
     if migration.simulated or not migration.options.get("copy_storage") or storage_shared(instance, target):
@@ -301,7 +301,7 @@ def _finish(migration, state, where, copied, *, error="", result=None):
         migration.operation,
     )
     if migration.evacuating_id:
-        from compute.migration import advance_evacuation
+        from compute.services.migration import advance_evacuation
 
         advance_evacuation(migration.evacuating)
 
@@ -400,7 +400,7 @@ def settle(migration, reason=""):
 # --- evacuation onto standby hosts (compute.migration.evacuate_host) --------------------------
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="compute.migration_tasks.wake_for_evacuation")
 def wake_for_evacuation(self, op_id):
     return run_operation(op_id, wake_then_evacuate, self.request.id or "")
 
@@ -409,7 +409,7 @@ def wake_then_evacuate(op):
     """Wake the standby hosts an evacuation needs, then start its migrations. The migrations
     meant for a host that did not wake fail with the reason (the instances stay put); the
     others go ahead, and the Operation fails naming the host."""
-    from compute import migration as service
+    from compute.services import migration as service
 
     host = Host.objects.get(pk=op.target_id)
     woken, failed = [], []
@@ -431,7 +431,7 @@ def wake_then_evacuate(op):
 # --- HA restart on another host (compute.migration.restart_on) -----------------------------
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="compute.migration_tasks.restart_instance")
 def restart_instance(self, op_id):
     return run_operation(op_id, restart, self.request.id or "")
 

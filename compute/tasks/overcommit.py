@@ -7,9 +7,9 @@ import time
 from celery import shared_task
 
 import hypervisor as hv
-from compute import overcommit
 from compute.choices import KIB_PER_MIB, HostState
 from compute.models import Host
+from compute.services import overcommit
 from portal import operations
 from portal.tasks import run_operation
 
@@ -33,7 +33,7 @@ def record_host_memory(host):
     return memory
 
 
-@shared_task
+@shared_task(name="compute.overcommit_tasks.balloon_policy")
 def balloon_policy():
     """One pass over every up host; returns {host: number of balloon changes queued}."""
     policy = overcommit.policy_from_env()
@@ -55,7 +55,7 @@ def run_on_host(host, policy, now=None):
     return overcommit.apply(changes)
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="compute.overcommit_tasks.set_ksm")
 def set_ksm(self, op_id):
     def work(op):
         host = Host.objects.get(pk=op.target_id)

@@ -7,10 +7,10 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from compute import images
 from compute.forms import DeviceAssignForm, HostDeviceForm, ImageForm, ImageImportForm, ImageUploadForm
 from compute.models import Host, HostDevice, Image
 from compute.models.devices import PASSTHROUGH_NOTE
+from compute.services import images
 from portal import audit
 from portal.errors import ActionError
 from portal.models import Operation

@@ -1,8 +1,9 @@
-"""The compute card on the dashboard."""
+"""compute's cards on the dashboard: instances, migrations in progress, alarms raised."""
 
 from django.urls import reverse
 
-from compute.models import Instance
+from compute.models import Alarm, Instance, Migration
+from compute.models.metrics import AlarmState
 from portal.ui import register_card
 
 
@@ -19,4 +20,21 @@ def instances_card(request):
     }
 
 
+def migrations_card(request):
+    if request.user.is_anonymous:
+        return None
+    migrations = Migration.objects.visible_to(request.user)
+    running = migrations.active().count()
+    return {"title": "Migrations", "value": running, "detail": "in progress", "url": reverse("compute:migrations")}
+
+
+def alarms_card(request):
+    if request.user.is_anonymous:
+        return None
+    raised = Alarm.objects.visible_to(request.user).filter(state=AlarmState.RAISED).count()
+    return {"title": "Alarms", "value": raised, "detail": "raised now", "url": reverse("compute:alarms")}
+
+
 register_card(instances_card)
+register_card(migrations_card)
+register_card(alarms_card)

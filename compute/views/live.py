@@ -9,11 +9,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from compute import migration as service
 from compute.forms import MigrateForm
 from compute.metrics import charts
 from compute.models import Alarm, AlarmRule, Host, Instance, Migration
 from compute.models.metrics import AlarmState
+from compute.services import migration as service
 from portal.errors import ActionError
 from portal.operations import TargetBusy
 

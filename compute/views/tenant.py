@@ -9,10 +9,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from compute import console, hooks, migration, overcommit, services
+from compute import console, hooks
 from compute.choices import Action, RebootKind
 from compute.forms import LaunchForm
 from compute.models import Flavor, Host, Image, Instance
+from compute.services import instances as services
+from compute.services import migration, overcommit
 from portal.errors import ActionError
 from portal.models import Operation
 from portal.operations import TargetBusy

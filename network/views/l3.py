@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from network import forms
 from network.models import FloatingIP, Router
-from network.views import RESOURCES, may_change, require_change, saved, visible_or_404
+from network.views.resources import RESOURCES, may_change, require_change, saved, visible_or_404
 
 
 @dataclass(frozen=True)

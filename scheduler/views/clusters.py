@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
-from compute import services as compute_services
 from compute.models import Cluster, Host, Instance
+from compute.services import instances as compute_services
 from portal.errors import ActionError, NotPermitted
 from portal.operations import TargetBusy
 from scheduler import choices as c

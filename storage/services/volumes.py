@@ -99,7 +99,7 @@ def instance_running(instance):
 
 def define_pool(user, *, hosts, request=None, **fields):
     """Define (or adopt, when it already exists) and start a pool on each of its hosts."""
-    from storage import tasks
+    from storage.tasks import volumes as tasks
 
     _staff(user)
     if not hosts:
@@ -125,7 +125,7 @@ POOL_ACTIONS = (Action.START, Action.REFRESH, Action.STOP)
 
 
 def pool_action(user, pool, action, request=None):
-    from storage import tasks
+    from storage.tasks import volumes as tasks
 
     _staff(user)
     if action not in POOL_ACTIONS:
@@ -137,7 +137,7 @@ def pool_action(user, pool, action, request=None):
 
 
 def delete_pool(user, pool, request=None):
-    from storage import tasks
+    from storage.tasks import volumes as tasks
 
     _staff(user)
     if pool.volumes.exists():
@@ -197,7 +197,7 @@ def create_volume(
     description="",
     request=None,
 ):
-    from storage import tasks
+    from storage.tasks import volumes as tasks
 
     _writable(user, project)
     if pool.type in LUN_POOL_TYPES:
@@ -351,7 +351,7 @@ def dependants(volume):
 
 
 def delete_volume(user, volume, *, wipe=False, request=None):
-    from storage import tasks
+    from storage.tasks import volumes as tasks
 
     _writable(user, volume.project)
     if volume.instance_id:
@@ -378,7 +378,7 @@ def free_target(volume, instance):
 def attach_volume(
     user, volume, instance, *, bus=None, cache=None, discard=None, readonly=None, shareable=None, request=None
 ):
-    from storage import tasks
+    from storage.tasks import volumes as tasks
 
     _volume_guard(user, volume, VolumeState.AVAILABLE)
     if instance.project_id != volume.project_id:
@@ -423,7 +423,7 @@ def attach_volume(
 
 
 def detach_volume(user, volume, request=None):
-    from storage import tasks
+    from storage.tasks import volumes as tasks
 
     _volume_guard(user, volume, VolumeState.IN_USE)
     with transaction.atomic():
@@ -439,7 +439,7 @@ def detach_volume(user, volume, request=None):
 
 
 def resize_volume(user, volume, size_gb, request=None):
-    from storage import tasks
+    from storage.tasks import volumes as tasks
 
     _volume_guard(user, volume, VolumeState.AVAILABLE, VolumeState.IN_USE)
     if not isinstance(size_gb, int) or size_gb <= volume.size_gb:
@@ -480,7 +480,7 @@ def set_template(user, volume, is_template, request=None):
 
 
 def flatten_volume(user, volume, request=None):
-    from storage import tasks
+    from storage.tasks import volumes as tasks
 
     _volume_guard(user, volume, VolumeState.AVAILABLE, VolumeState.IN_USE)
     if not volume.is_linked_clone:
@@ -497,8 +497,8 @@ def flatten_volume(user, volume, request=None):
 
 def migrate_volume(user, volume, pool, request=None):
     """Move a volume to another pool: blockCopy + pivot when its instance runs, else a copy; a
-    chain of external snapshots moves whole (storage.chain_move)."""
-    from storage import tasks
+    chain of external snapshots moves whole (storage.services.chain_move)."""
+    from storage.tasks import volumes as tasks
 
     _volume_guard(user, volume, VolumeState.AVAILABLE, VolumeState.IN_USE)
     if pool.pk == volume.pool_id:
@@ -564,7 +564,7 @@ def _check_chain_move(volume, host):
 
 
 def reclaim_space(user, volume, request=None):
-    from storage import tasks
+    from storage.tasks import volumes as tasks
 
     _volume_guard(user, volume, VolumeState.IN_USE)
     if not instance_running(volume.instance):
@@ -605,7 +605,7 @@ def _check_upload_body(volume, length, first):
 def upload_volume(user, volume, body, length, request=None):
     """Spool the request body (a file-like object of `length` bytes) on the portal's machine,
     then queue its upload into the volume (virStorageVolUpload) with progress."""
-    from storage import stream_tasks
+    from storage.tasks import stream as stream_tasks
 
     _volume_guard(user, volume, VolumeState.AVAILABLE)
     if volume.is_raw_device or volume.is_template or volume.backing_path or volume.snapshots.exists():
@@ -641,7 +641,7 @@ def upload_volume(user, volume, body, length, request=None):
 
 def download_volume(user, volume, request=None):
     """(Operation, size, chunks) of the volume's file; the caller streams the chunks."""
-    from storage import stream_tasks
+    from storage.tasks import stream as stream_tasks
 
     _idle(volume)
     if volume.is_raw_device:
@@ -671,7 +671,7 @@ def download_volume(user, volume, request=None):
 
 
 def create_snapshot(user, *, name, volume=None, instance=None, kind=None, description="", request=None):
-    from storage import tasks
+    from storage.tasks import volumes as tasks
 
     if (volume is None) == (instance is None):
         raise ActionError("Snapshot a volume or an instance.")
@@ -765,7 +765,7 @@ def _snapshot_guard(user, snapshot):
 
 
 def revert_snapshot(user, snapshot, request=None):
-    from storage import tasks
+    from storage.tasks import volumes as tasks
 
     owner = _snapshot_guard(user, snapshot)
     if snapshot.volume_id and instance_running(snapshot.volume.instance):
@@ -792,7 +792,7 @@ def revert_snapshot(user, snapshot, request=None):
 
 def delete_snapshot(user, snapshot, request=None):
     """Delete anywhere in the chain; an external one merges its file into the layer above."""
-    from storage import tasks
+    from storage.tasks import volumes as tasks
 
     owner = _snapshot_guard(user, snapshot)
     if snapshot.linked_clones.exists():
@@ -831,7 +831,7 @@ def delete_snapshot(user, snapshot, request=None):
 
 def _check_instance_merge(snapshot):
     """Refuse before anything is touched: branches after a revert, offline merges on remote hosts."""
-    from storage import instance_chains
+    from storage.services import instance_chains
 
     instance = snapshot.instance
     host = instance.host

@@ -1,7 +1,7 @@
 """External instance snapshots: every disk of the instance (the root disk and its attached qcow2
 volumes) frozen at once behind a new overlay, reverted by fresh overlays on the chosen point
 (libvirt 9.0 cannot revert external snapshots), deleted by merging each disk's frozen file into
-the layer built on it, with the shapes of storage.chain_tasks (commit or pull, whichever copies
+the layer built on it, with the shapes of storage.tasks.chains (commit or pull, whichever copies
 less; block jobs while the instance runs, qemu-img on a local host when it is stopped).
 
 Test hosts have no disk-only snapshots and no block jobs: the gateway simulates them (the
@@ -13,10 +13,11 @@ import hypervisor as hv
 from compute.models import Instance
 from portal import operations
 from portal.errors import ActionError
-from storage import chain_tasks, instance_chains
 from storage.choices import SnapshotState
 from storage.models import Snapshot, SnapshotLayer
-from storage.services import instance_running
+from storage.services import instance_chains
+from storage.services.volumes import instance_running
+from storage.tasks import chains as chain_tasks
 
 NOT_QUIESCED_NO_CHANNEL = "not quiesced: the domain has no guest-agent channel"
 NOT_QUIESCED_STOPPED = "not quiesced: the instance is stopped, its disks are at rest"

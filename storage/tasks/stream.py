@@ -16,7 +16,7 @@ from portal.choices import OperationStatus
 from portal.errors import Conflict
 from portal.tasks import run_operation
 from storage.models import Volume
-from storage.services import volume_host
+from storage.services.volumes import volume_host
 
 CHUNK = 1 << 20
 PROGRESS_STEP = 5  # percent between recorded progress updates
@@ -42,7 +42,7 @@ def _spooled(path):
             yield chunk
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="storage.stream_tasks.upload_volume")
 def upload_volume(self, op_id):
     def work(op):
         volume = Volume.objects.select_related("pool", "instance__host").get(pk=op.target_id)

@@ -17,7 +17,7 @@ from compute.models import Instance
 from portal import operations, quotas
 from portal.errors import ActionError
 from portal.tasks import LONG_JOB, Cancelled, check_cancel, run_operation
-from storage import chain_move, chain_tasks, chains, instance_snapshot_tasks
+from storage import chains
 from storage.choices import (
     BYTES_PER_GIB,
     LUN_POOL_TYPES,
@@ -34,7 +34,10 @@ from storage.choices import (
     blockjob_poll_s,
 )
 from storage.models import Snapshot, StoragePool, Volume
-from storage.services import instance_running, manager_host, volume_host
+from storage.services import chain_move
+from storage.services.volumes import instance_running, manager_host, volume_host
+from storage.tasks import chains as chain_tasks
+from storage.tasks import instance_snapshots as instance_snapshot_tasks
 
 JOB_SHARE = 90  # percent of an operation's bar a block job fills
 
@@ -70,7 +73,7 @@ def _record_pool(pool, info, state=PoolState.ACTIVE):
     )
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="storage.tasks.pool_action")
 def pool_action(self, op_id):
     def work(op):
         pool = StoragePool.objects.get(pk=op.target_id)
@@ -131,7 +134,7 @@ def _record_layer(volume, info):
     volume.allocation_bytes = info.allocation_bytes
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="storage.tasks.create_volume")
 def create_volume(self, op_id):
     def work(op):
         volume = Volume.objects.select_related("pool").get(pk=op.target_id)
@@ -199,7 +202,7 @@ def _create_file(op, volume):
     return hv.volume_create(host.uri, pool, volume.libvirt_name, capacity, volume.format, allocation_bytes=thick)
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="storage.tasks.delete_volume")
 def delete_volume(self, op_id):
     def work(op):
         volume = Volume.objects.select_related("pool").get(pk=op.target_id)
@@ -270,7 +273,7 @@ def disk_spec(volume, target_dev):
     )
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="storage.tasks.attach_volume")
 def attach_volume(self, op_id):
     def work(op):
         volume = Volume.objects.get(pk=op.target_id)
@@ -293,7 +296,7 @@ def attach_volume(self, op_id):
     return run_operation(op_id, work, self.request.id or "")
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="storage.tasks.detach_volume")
 def detach_volume(self, op_id):
     def work(op):
         volume = Volume.objects.select_related("instance__host").get(pk=op.target_id)
@@ -322,7 +325,7 @@ def detach_volume(self, op_id):
     return run_operation(op_id, work, self.request.id or "")
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="storage.tasks.resize_volume")
 def resize_volume(self, op_id):
     def work(op):
         volume = Volume.objects.select_related("pool", "instance__host").get(pk=op.target_id)
@@ -372,7 +375,7 @@ def run_block_job(op, uri, uuid, target_dev, *, pivot=False, start=0):
         raise
 
 
-@shared_task(bind=True, **LONG_JOB)
+@shared_task(bind=True, **LONG_JOB, name="storage.tasks.flatten_volume")
 def flatten_volume(self, op_id):
     """Pull the template's data into the clone so it stands alone (blockPull when running)."""
 
@@ -400,7 +403,7 @@ def flatten_volume(self, op_id):
     return run_operation(op_id, work, self.request.id or "")
 
 
-@shared_task(bind=True, **LONG_JOB)
+@shared_task(bind=True, **LONG_JOB, name="storage.tasks.migrate_volume")
 def migrate_volume(self, op_id):
     """Live: blockCopy into the new pool, follow it, pivot. Detached: copy, then delete. A chain
     of snapshots moves whole (storage.chain_move)."""
@@ -460,7 +463,7 @@ def _move(op, volume, target, host, name):
     return info
 
 
-@shared_task(bind=True)
+@shared_task(bind=True, name="storage.tasks.reclaim_space")
 def reclaim_space(self, op_id):
     def work(op):
         volume = Volume.objects.select_related("pool", "instance__host").get(pk=op.target_id)
@@ -508,7 +511,7 @@ def _snapshot_work(op, body):
     return message
 
 
-@shared_task(bind=True, **LONG_JOB)
+@shared_task(bind=True, **LONG_JOB, name="storage.tasks.create_snapshot")
 def create_snapshot(self, op_id):
     def work(op):
         try:
@@ -593,7 +596,7 @@ def _create_external(snapshot):
     return f"Snapshot {snapshot.name}: {volume.name} now writes to a new overlay"
 
 
-@shared_task(bind=True, **LONG_JOB)
+@shared_task(bind=True, **LONG_JOB, name="storage.tasks.revert_snapshot")
 def revert_snapshot(self, op_id):
     def work(op):
         return _snapshot_work(op, _revert)
@@ -640,7 +643,7 @@ def _revert(snapshot):
     return f"{volume.name} reverted to {snapshot.name} (new overlay)"
 
 
-@shared_task(bind=True, **LONG_JOB)
+@shared_task(bind=True, **LONG_JOB, name="storage.tasks.delete_snapshot")
 def delete_snapshot(self, op_id):
     def work(op):
         return _snapshot_work(op, lambda snapshot: _delete(op, snapshot))
@@ -662,6 +665,3 @@ def _delete(op, snapshot):
     if snapshot.instance_id:
         return instance_snapshot_tasks.merge(op, snapshot, run_block_job)
     return chain_tasks.merge(op, snapshot, run_block_job)
-
-
-from storage import stream_tasks  # noqa: E402,F401 - registers its Celery task with the worker

@@ -14,8 +14,9 @@ from portal.errors import ActionError
 from portal.models import Operation
 from portal.operations import TargetBusy
 from portal.quotas import QuotaExceeded
-from storage import forms, services
+from storage import forms
 from storage.models import Snapshot, StoragePool, Volume
+from storage.services import volumes as services
 
 RECENT_OPERATIONS = 10
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 import hypervisor as hv
-from compute import tasks
 from compute.choices import CpuPolicy, HostState, Visibility
 from compute.models import Cluster, Flavor, Host, Image, KeyPair
+from compute.tasks import instances as tasks
 
 NODES = Path(__file__).resolve().parents[2] / "hypervisor" / "nodes"
 ED25519_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGp4T9wZ8e0n7dW3v0yQm6b1H2d8J2x4Q3k7cJ9g5Vtl alice@laptop"

@@ -3,7 +3,7 @@
 import pytest
 
 import hypervisor as hv
-from compute import migration_tasks
+from compute.tasks import migration as migration_tasks
 from portal import realtime
 
 

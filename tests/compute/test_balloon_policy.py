@@ -8,9 +8,10 @@ import time
 import pytest
 
 import hypervisor as hv
-from compute import overcommit, overcommit_tasks
 from compute.models import InstanceEvent, InstanceSample
-from compute.overcommit import BalloonPolicy, Guest
+from compute.services import overcommit
+from compute.services.overcommit import BalloonPolicy, Guest
+from compute.tasks import overcommit as overcommit_tasks
 from portal.models import Operation
 
 POLICY = BalloonPolicy(low_free_pct=10, high_free_pct=25, floor_pct=50, step_pct=10, idle_cpu_pct=10)
@@ -83,7 +84,7 @@ def test_the_beat_task_gives_memory_back_once_it_frees(run_tasks, monkeypatch, p
     idle, busy = pair
     run_policy(run_tasks, monkeypatch, 99.9, 99.95)
     with run_tasks():
-        from compute import services
+        from compute.services import instances as services
 
         services.set_balloon(busy.created_by, busy, 1536)  # the owner's own choice: left alone
     for _ in range(3):
@@ -96,7 +97,7 @@ def test_the_beat_task_gives_memory_back_once_it_frees(run_tasks, monkeypatch, p
 
 def test_a_busy_instance_is_skipped_until_its_action_ends(launch, monkeypatch, pair, run_tasks):
     idle, _busy = pair
-    from compute import services
+    from compute.services import instances as services
 
     services.stop(idle.created_by, idle, timeout=0)  # queued, not run
     monkeypatch.setenv("NUBES_BALLOON_LOW_FREE_PCT", "99.9")

@@ -11,8 +11,10 @@ import pycdlib
 import pytest
 
 import hypervisor as hv
-from compute import cloudinit, services, tasks
+from compute import cloudinit
 from compute.models import Cluster, Host, Instance
+from compute.services import instances as services
+from compute.tasks import instances as tasks
 from portal.errors import ActionError
 from portal.models import Operation
 from tests.compute.conftest import ED25519_KEY

@@ -1,8 +1,8 @@
 """The instance's state, as the API answers and the websocket publishes it, says whether its
 graphical console can open (console_refusal): the instance page's panel follows it live."""
 
-from compute import tasks
 from compute.choices import InstanceState, PowerState
+from compute.tasks import instances as tasks
 from tests.compute.test_console_panel import stopped
 from tests.compute.test_vnc_proxy import local_host, make_instance
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import hypervisor as hv
-from compute import services
 from compute.models import Instance
+from compute.services import instances as services
 from portal.models import Project
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -4,8 +4,8 @@ cannot provide it cannot join."""
 from lxml import etree
 
 import hypervisor as hv
-from compute import services as compute_services
 from compute.models import Host
+from compute.services import instances as compute_services
 from portal import operations
 from tests.compute.conftest import node_uri
 

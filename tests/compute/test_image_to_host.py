@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 import hypervisor as hv
-from compute import tasks
 from compute.models import Host, Image
+from compute.tasks import instances as tasks
 from portal import operations
 from portal.errors import ActionError
 from portal.models import Operation

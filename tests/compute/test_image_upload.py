@@ -7,9 +7,9 @@ import struct
 
 import pytest
 
-from compute import images
 from compute.choices import ImageFormat, ImageState, Visibility
 from compute.models import Image
+from compute.services import images
 from portal.models import Operation
 
 GIB = 1024**3

@@ -4,8 +4,8 @@ event read libvirt before the start that followed, and is written after it."""
 import pytest
 
 import hypervisor as hv
-from compute import tasks
 from compute.choices import InstanceState, PowerState
+from compute.tasks import instances as tasks
 
 
 @pytest.fixture

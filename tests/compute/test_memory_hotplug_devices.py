@@ -7,8 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 import hypervisor as hv
-from compute import services
 from compute.models import Cluster, Flavor, Host, HostDevice, Instance
+from compute.services import instances as services
 from tests.compute.test_domain_spec import check_golden, instance_of
 
 

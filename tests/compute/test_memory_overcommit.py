@@ -4,9 +4,9 @@ balloon targets against the host's RAM, KSM and swap where readable, and the KSM
 import pytest
 
 import hypervisor as hv
-from compute import overcommit_tasks
 from compute.choices import HostState, InstanceState
 from compute.models import Host, Instance
+from compute.tasks import overcommit as overcommit_tasks
 from portal.models import Operation
 
 LOCAL_MEMORY = {

@@ -5,8 +5,8 @@ import pytest
 
 import hypervisor as hv
 from compute.metrics import collector
-from compute.metrics import tasks as metric_tasks
 from compute.models import HostSample, InstanceSample, MetricCursor
+from compute.tasks import metrics as metric_tasks
 from tests.compute.live_helpers import published, running  # noqa: F401
 
 T0 = 1_790_000_000.0

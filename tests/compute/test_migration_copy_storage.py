@@ -5,9 +5,9 @@ target, which the destination definition points at)."""
 import pytest
 
 import hypervisor as hv
-from compute import migration as service
-from compute import migration_tasks
 from compute.models import Migration
+from compute.services import migration as service
+from compute.tasks import migration as migration_tasks
 from portal.errors import ActionError
 from tests.compute.live_helpers import baseline, instant, running  # noqa: F401
 from tests.conftest import client_for

@@ -24,7 +24,7 @@ def figure(html, element_id):
 
 @pytest.fixture
 def moved(run_tasks, running, hosts, baseline, admin_user, instant):
-    from compute import migration as service
+    from compute.services import migration as service
 
     with run_tasks():
         op = service.start_migration(running, target_host=hosts[1], user=admin_user, options={"copy_storage": True})

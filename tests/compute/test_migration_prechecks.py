@@ -3,9 +3,9 @@ the domain still runs on its source)."""
 
 import pytest
 
-from compute import migration as service
 from compute.choices import HostState
 from compute.models import Migration
+from compute.services import migration as service
 from portal import operations
 from portal.errors import ActionError, Conflict, NotPermitted
 from portal.models import Operation

@@ -4,10 +4,10 @@ failures, evacuation - and the database always ends where libvirt runs the domai
 import pytest
 
 import hypervisor as hv
-from compute import migration as service
-from compute import migration_tasks
 from compute.choices import HostState, InstanceState, PowerState
 from compute.models import Instance, Migration, MigrationState
+from compute.services import migration as service
+from compute.tasks import migration as migration_tasks
 from portal.models import Operation
 from tests.compute.live_helpers import baseline, instant, on_host, published, running  # noqa: F401
 

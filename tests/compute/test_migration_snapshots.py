@@ -7,8 +7,8 @@ is recorded where libvirt runs it and no stopped copy stays behind."""
 import pytest
 
 import hypervisor as hv
-from compute import migration as service
 from compute.models import Migration, MigrationState
+from compute.services import migration as service
 from portal.errors import Conflict
 from portal.models import Operation
 from tests.compute.live_helpers import baseline, instant, on_host, running  # noqa: F401

@@ -6,8 +6,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from compute.migration_tasks import ProgressRelay
 from compute.models import Migration, MigrationState
+from compute.tasks.migration import ProgressRelay
 from hypervisor import MigrationProgress
 from portal.asgi import application
 from tests.portal.test_websocket import HOST, ORIGIN, session_cookie

@@ -6,9 +6,10 @@ import builtins
 import pytest
 
 import hypervisor as hv
-from compute import placement, tasks
 from compute.choices import HostState, InstanceState
 from compute.models import Flavor, Host, Instance
+from compute.services import placement
+from compute.tasks import instances as tasks
 
 
 def fill(host, flavor, project, image, count):

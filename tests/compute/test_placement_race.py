@@ -7,8 +7,9 @@ import threading
 import pytest
 from django.db import close_old_connections, connection
 
-from compute import placement, services
 from compute.models import Flavor, Instance
+from compute.services import instances as services
+from compute.services import placement
 from portal.models import Quota
 from scheduler import services as scheduler_services
 

@@ -6,9 +6,9 @@ import time
 import pytest
 
 import hypervisor as hv
-from compute import tasks
 from compute.choices import HostState, InstanceState, PowerState
 from compute.models import Host, UnmanagedDomain
+from compute.tasks import instances as tasks
 from portal import operations
 
 

@@ -18,9 +18,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from django.core import signing
 
 import hypervisor as hv
-from compute import console, rfb, services, tasks
+from compute import console, rfb
 from compute.choices import InstanceState, PowerState
 from compute.models import Cluster, Host, Instance
+from compute.services import instances as services
+from compute.tasks import instances as tasks
 from portal.asgi import application
 from tests.compute.test_console import HOST, ORIGIN, session_cookie
 from tests.portal.test_websocket import close_code

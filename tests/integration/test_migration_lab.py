@@ -13,8 +13,8 @@ from channels.testing import WebsocketCommunicator
 from django.db import connection
 from django.test import Client
 
-from compute.metrics import tasks as metric_tasks
 from compute.models import InstanceSample, Migration
+from compute.tasks import metrics as metric_tasks
 from portal.asgi import application
 from portal.models import Operation
 from tests.conftest import client_for

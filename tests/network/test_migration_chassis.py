@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from compute import migration as service
 from compute.models import Migration
+from compute.services import migration as service
 from network import services
 from network.choices import DeviceOwner
 from portal.errors import ActionError

@@ -12,9 +12,9 @@ import pytest
 from django.db import transaction
 
 import hypervisor as hv
-from compute import tasks as compute_tasks
 from compute.choices import HostState, InstanceState, Visibility
 from compute.models import Cluster, Flavor, Host, Image, Instance
+from compute.tasks import instances as compute_tasks
 from portal import operations
 from portal.errors import ActionError
 from portal.tasks import run_operation
@@ -116,7 +116,7 @@ class FakeMigrations:
 
 @pytest.fixture
 def fake_migrations(monkeypatch):
-    from compute import migration
+    from compute.services import migration
 
     fake = FakeMigrations()
     monkeypatch.setattr(migration, "start_migration", fake.start_migration)

@@ -57,8 +57,8 @@ def test_disabled_admission_admits_everything(cluster, nearly_full, large):
 
 
 def test_compute_refuses_a_start_that_breaks_failover_capacity(cluster, hosts, nearly_full, make_instance, admin_user):
-    from compute import services as compute_services
     from compute.choices import Action
+    from compute.services import instances as compute_services
     from portal.models import Operation
 
     stopped = make_instance(hosts[2], "stopped-big", ram_gb=16, state=InstanceState.SHUTOFF)

@@ -1,8 +1,8 @@
 """DRS plans only moves compute's migration pre-check accepts: a host libvirt found unable to
 run the cluster CPU baseline is never a target."""
 
-from compute import migration
 from compute.models import Instance
+from compute.services import migration
 from scheduler import choices as c
 from scheduler import services
 from scheduler.models import ClusterSchedulerSettings

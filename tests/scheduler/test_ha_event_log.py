@@ -4,9 +4,9 @@ instances' events (pages and websocket groups), cloud admins all of them."""
 
 import pytest
 
-from compute import services as compute_services
 from compute.choices import InstanceState
 from compute.models import Flavor
+from compute.services import instances as compute_services
 from portal import realtime
 from portal.errors import ActionError
 from scheduler import choices as c

@@ -9,9 +9,10 @@ import pytest
 from django.utils import timezone
 
 import hypervisor as hv
-from compute import migration, migration_tasks
-from compute import services as compute_services
 from compute.models import Flavor, Host, Instance
+from compute.services import instances as compute_services
+from compute.services import migration
+from compute.tasks import migration as migration_tasks
 from portal.errors import ActionError, Conflict
 from portal.models import Operation
 from scheduler import choices as c

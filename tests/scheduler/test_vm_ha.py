@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 import hypervisor as hv
-from compute import services as compute_services
-from compute import tasks as compute_tasks
 from compute.models import Flavor, HaPriority, Instance
+from compute.services import instances as compute_services
+from compute.tasks import instances as compute_tasks
 from portal.models import Operation
 from scheduler import choices as c
 from scheduler import failover, services

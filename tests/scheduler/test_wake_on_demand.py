@@ -6,9 +6,9 @@ woken host on for its hold-down."""
 import pytest
 
 import hypervisor as hv
-from compute import services as compute_services
 from compute.choices import HostState, InstanceState
 from compute.models import Flavor, Instance
+from compute.services import instances as compute_services
 from portal.models import Operation, Quota
 from scheduler import services, tasks
 from scheduler.power import PowerStatus, simulated

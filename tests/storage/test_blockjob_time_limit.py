@@ -13,7 +13,7 @@ import hypervisor as hv
 from portal import operations
 from portal.models import Operation
 from portal.tasks import run_operation
-from storage.tasks import run_block_job
+from storage.tasks.volumes import run_block_job
 
 NODE = Path(__file__).resolve().parents[2] / "hypervisor" / "nodes" / "host-a.xml"
 

@@ -8,8 +8,9 @@ import pytest
 import hypervisor as hv
 from portal.errors import Conflict
 from portal.models import Operation
-from storage import chains, services
+from storage import chains
 from storage.models import Snapshot
+from storage.services import volumes as services
 from tests.storage.conftest import disk_sources, pool_volumes, reload
 from tests.storage.test_snapshots import snap
 

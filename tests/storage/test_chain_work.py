@@ -7,8 +7,10 @@ import pytest
 
 import hypervisor as hv
 from portal.errors import Conflict
-from storage import chain_tasks, chains, services
+from storage import chains
 from storage.models import Snapshot
+from storage.services import volumes as services
+from storage.tasks import chains as chain_tasks
 from tests.storage.conftest import disk_sources, pool_volumes, reload
 from tests.storage.test_snapshots import gateway_graph, snap
 

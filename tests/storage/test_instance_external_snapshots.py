@@ -7,12 +7,12 @@ import pytest
 
 import hypervisor as hv
 from compute import hooks
-from compute import services as compute_services
 from compute.models import Flavor, Instance
+from compute.services import instances as compute_services
 from portal.errors import Conflict
 from portal.models import Operation
-from storage import services
 from storage.models import RootDisk, Snapshot, SnapshotLayer
+from storage.services import volumes as services
 from tests.storage.conftest import GIB, disk_sources, pool_volumes, reload
 
 
@@ -223,7 +223,7 @@ def test_the_page_takes_an_external_snapshot(alice, instance, with_root, run_tas
 def test_it_quiesces_only_when_the_domain_has_a_guest_agent_channel(monkeypatch, instance):
     from unittest import mock
 
-    from storage import instance_snapshot_tasks as tasks
+    from storage.tasks import instance_snapshots as tasks
 
     instance.host.simulated = False  # the decision real hosts take; the gateway is patched
     freeze = mock.create_autospec(hv.disks_snapshot_external, return_value=hv.DiskChange(simulated=False, live=True))
@@ -261,7 +261,7 @@ def test_compute_redefines_the_domain_on_the_chains_active_file(alice, stopped_i
 
 
 def test_a_copy_storage_migration_of_the_chain_is_refused(alice, instance, with_root, host_b, run_tasks, monkeypatch):
-    from compute import migration
+    from compute.services import migration
 
     # Only the storage pre-check is under test: the simulated hosts' CPUs and room are not.
     monkeypatch.setattr(migration, "check_cpu", lambda instance, target: None)
@@ -291,7 +291,7 @@ def test_a_rebuild_after_the_snapshots_are_gone_starts_a_fresh_root_disk(
 def test_a_merge_failing_on_one_disk_leaves_a_point_a_retry_finishes(
     alice, stopped_instance, with_root, make_volume, host, run_tasks, monkeypatch
 ):
-    from storage import instance_snapshot_tasks as tasks
+    from storage.tasks import instance_snapshots as tasks
 
     instance = with_root(stopped_instance)
     volume = make_volume()

@@ -1,9 +1,9 @@
 """What compute and storage owe each other: attached volumes survive compute redefining the
 domain, and deleting an instance makes its volumes available again."""
 
-from compute import services as compute_services
 from compute.models import Cluster, Flavor, Instance
-from storage import services
+from compute.services import instances as compute_services
+from storage.services import volumes as services
 from tests.storage.test_volumes import disk_sources, reload
 
 

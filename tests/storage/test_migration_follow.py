@@ -4,10 +4,10 @@ target's pool (compute.hooks.instance_migrated), on simulated hosts."""
 import pytest
 
 import hypervisor as hv
-from compute import migration as compute_migration
-from compute import migration_tasks as compute_migration_tasks
+from compute.services import migration as compute_migration
+from compute.tasks import migration as compute_migration_tasks
 from portal.models import Operation
-from storage import services
+from storage.services import volumes as services
 from tests.storage.conftest import define_pool, reload
 
 

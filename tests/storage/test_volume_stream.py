@@ -6,7 +6,7 @@ import pytest
 import hypervisor as hv
 from portal import operations
 from portal.models import Operation
-from storage import services
+from storage.services import volumes as services
 from tests.storage.conftest import GIB, reload
 
 MIB = 1 << 20

@@ -1,0 +1,5 @@
+"""compute's Celery tasks, one module per subject. Celery's autodiscovery imports this package;
+importing the modules here registers every task. Task names are explicit (name=...) and keep
+the dotted paths of the modules they came from, so queued messages and beat entries still match."""
+
+from compute.tasks import instances, metrics, migration, overcommit  # noqa: F401

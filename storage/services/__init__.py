@@ -1,0 +1,1 @@
+"""storage's services: what views and the API call; they check, record and queue tasks."""

@@ -1,0 +1,5 @@
+"""storage's Celery tasks and the steps they run, one module per subject. Celery's autodiscovery
+imports this package; importing the modules here registers every task. Task names are explicit
+(name=...) and keep the dotted paths of the modules they came from."""
+
+from storage.tasks import chains, instance_snapshots, migration, stream, volumes  # noqa: F401
