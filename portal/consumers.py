@@ -1,12 +1,18 @@
 """One websocket endpoint, /ws/: the browser subscribes to groups by name; the consumer
 checks the registry in portal.realtime, joins, and relays. No reads beyond that, no writes."""
 
+import asyncio
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from portal import realtime
 
 MAX_GROUPS = 64
+# Channel layers drop a group member group_expiry after it joined (a day by default, in Redis
+# and in memory): a page open longer would stop hearing its groups without noticing. Joining
+# again renews the membership.
+GROUP_RENEW_S = 3600
 CLOSE_UNAUTHENTICATED = 4401
 
 
@@ -25,8 +31,18 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             return
         self.groups_joined = set()
         await self.accept()
+        self.renewer = asyncio.ensure_future(self.renew_groups())
+
+    async def renew_groups(self):
+        while True:
+            await asyncio.sleep(GROUP_RENEW_S)
+            for group in list(self.groups_joined):
+                await self.channel_layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code):
+        renewer = getattr(self, "renewer", None)
+        if renewer is not None:
+            renewer.cancel()
         for group in getattr(self, "groups_joined", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
 

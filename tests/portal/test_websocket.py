@@ -1,6 +1,8 @@
 """Websocket auth: anonymous and other-tenant subscriptions are refused; an operation's
 progress reaches a subscribed member through the publish helper."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -71,4 +73,37 @@ async def test_a_member_receives_progress_as_it_happens(alice, project_a):
     message = await comm.receive_json_from(timeout=5)
     assert message["event"] == "operation"
     assert message["data"]["progress"] == 40 and message["data"]["message"] == "copying"
+    await comm.disconnect()
+
+
+@pytest.fixture
+def short_group_expiry(settings):
+    """A layer that forgets group members after 2 s instead of a day."""
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "portal.layers.InMemoryChannelLayer", "CONFIG": {"group_expiry": 2}}
+    }
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.mark.parametrize("renew_s, heard", [(0.5, True), (3600, False)], ids=["renewed", "not-renewed"])
+async def test_a_page_open_longer_than_the_group_expiry_still_hears_its_groups(
+    alice, project_a, short_group_expiry, monkeypatch, renew_s, heard
+):
+    from portal import consumers
+
+    monkeypatch.setattr(consumers, "GROUP_RENEW_S", renew_s)
+    op = await sync_to_async(operations.begin_untargeted)("x", name="x", project=project_a)
+    comm, connected, _ = await connect(alice)
+    await comm.send_json_to({"action": "subscribe", "group": f"operation.{op.pk}"})
+    assert (await comm.receive_json_from())["event"] == "subscribed"
+    await asyncio.sleep(3.5)  # past the 2 s expiry
+    await sync_to_async(operations.progress)(op, 60, "still there")
+    if heard:
+        assert (await comm.receive_json_from(timeout=5))["data"]["progress"] == 60
+    else:  # the layer really forgets: what the renewal is for
+        assert await comm.receive_nothing(timeout=1)
     await comm.disconnect()
