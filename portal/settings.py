@@ -160,6 +160,13 @@ except ValueError as exc:
 LOGIN_RATE_LIMIT = env_int("NUBES_LOGIN_RATE_LIMIT", 5, 1)
 LOGIN_RATE_WINDOW = env_int("NUBES_LOGIN_RATE_WINDOW", 300, 1)
 SESSION_COOKIE_HTTPONLY = True
+# Behind a TLS proxy: trust its X-Forwarded-Proto (only if it always sets it), send HSTS.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("NUBES_PROXY_SSL_HEADER", False) else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
@@ -208,11 +215,14 @@ REST_FRAMEWORK = {
 # and (400) when nested deeper than this, before the parser recurses into it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("NUBES_API_MAX_BODY", 2621440, 1024)
 NUBES_API_MAX_JSON_DEPTH = env_int("NUBES_API_MAX_JSON_DEPTH", 32, 2)
+NUBES_API_DOCS_PUBLIC = env_bool("NUBES_API_DOCS_PUBLIC", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Nubes API",
     "DESCRIPTION": "Self-service IaaS: instances, volumes, networks and the scheduler.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # behind sign-in unless NUBES_API_DOCS_PUBLIC (the docs page redirects to the login)
+    "SERVE_PERMISSIONS": ["portal.api.permissions.SchemaPermission"],
     # Swagger UI from the sidecar package, not a CDN: the portal must work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

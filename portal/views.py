@@ -6,11 +6,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from drf_spectacular.views import SpectacularSwaggerView
 
 from portal import operations, quotas
 from portal.api.serializers import OperationSerializer
@@ -21,6 +23,16 @@ from portal.services import issue_token, revoke_token, start_recount
 from portal.ui import dashboard_cards
 
 PAGE_SIZE = 50
+
+
+_swagger = SpectacularSwaggerView.as_view(url_name="schema")
+
+
+def api_docs(request):
+    """The API docs page: behind sign-in unless NUBES_API_DOCS_PUBLIC (as the schema is)."""
+    if not (settings.NUBES_API_DOCS_PUBLIC or request.user.is_authenticated):
+        return redirect_to_login(request.get_full_path())
+    return _swagger(request)
 
 
 class LoginView(auth_views.LoginView):
@@ -93,7 +105,11 @@ def operation_list(request):
 @login_required
 def operation_detail(request, pk):
     op = get_object_or_404(Operation.objects.visible_to(request.user), pk=pk)
-    return render(request, "portal/operation_detail.html", {"op": op, "op_json": OperationSerializer(op).data})
+    return render(
+        request,
+        "portal/operation_detail.html",
+        {"op": op, "op_json": OperationSerializer(op, context={"request": request}).data},
+    )
 
 
 @login_required

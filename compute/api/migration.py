@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from compute.models import Host, Instance, Migration
 from compute.services import migration as service
-from portal.api.base import StrictFieldsMixin, accepted
+from portal.api.base import StrictFieldsMixin, TenantSafeMixin, accepted
 from portal.api.permissions import ProjectRolePermission
 from portal.api.serializers import OperationSerializer
 
@@ -47,8 +47,10 @@ MIGRATION_FIELDS = [
 ]
 
 
-class MigrationSerializer(serializers.ModelSerializer):
+class MigrationSerializer(TenantSafeMixin, serializers.ModelSerializer):
     """What the API lists and the websocket publishes; the samples only on retrieve."""
+
+    redacted_fields = ("reason", "error")
 
     instance_name = serializers.CharField(source="instance.name", read_only=True)
     project = serializers.IntegerField(source="instance.project_id", read_only=True)
@@ -167,9 +169,9 @@ class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         migration = service.cancel_migration(self.get_object(), request.user, request)
-        return Response(MigrationSerializer(migration).data)
+        return Response(MigrationSerializer(migration, context={"request": request}).data)
 
     @action(detail=True, methods=["post"], url_path="switch-to-postcopy")
     def switch_to_postcopy(self, request, pk=None):
         migration = service.switch_to_postcopy(self.get_object(), request.user, request)
-        return Response(MigrationSerializer(migration).data)
+        return Response(MigrationSerializer(migration, context={"request": request}).data)

@@ -11,7 +11,7 @@ from compute.choices import MAX_NAME_LENGTH, STOP_TIMEOUT_MAX_S, HostState, Rebo
 from compute.models import Cluster, Flavor, HaPriority, Host, Image, Instance, KeyPair
 from compute.models.catalog import MAX_CPU_SHARES, MAX_RAM_MB
 from compute.models.instances import validate_instance_name
-from portal.api.base import IdField, ProjectOwnedSerializer, StrictFieldsMixin
+from portal.api.base import IdField, ProjectOwnedSerializer, StrictFieldsMixin, VisibleRelatedField
 
 KEY_COMMENT = "nubes-generated"
 MAX_NICS = 8
@@ -75,6 +75,7 @@ HOST_FIELDS = [
 
 
 class HostSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    admin_only_fields = ("uri", "migration_uri", "serial_log_dir")
     cluster_name = serializers.CharField(source="cluster.name", read_only=True)
     memory_overcommit = serializers.SerializerMethodField(
         help_text="Instance RAM and balloon targets against the host's RAM; KSM and swap where readable"
@@ -150,6 +151,8 @@ class FlavorSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSeri
 
 
 class ImageSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSerializer):
+    admin_only_fields = ("kernel_path", "initrd_path")
+
     class Meta:
         model = Image
         fields = [
@@ -270,8 +273,8 @@ class InstanceSerializer(serializers.ModelSerializer):
 
 class InstanceCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
     name = serializers.CharField(max_length=MAX_NAME_LENGTH, validators=[validate_instance_name])
-    flavor = serializers.PrimaryKeyRelatedField(queryset=Flavor.objects.all())
-    image = serializers.PrimaryKeyRelatedField(queryset=Image.objects.all())
+    flavor = VisibleRelatedField(queryset=Flavor.objects.all())
+    image = VisibleRelatedField(queryset=Image.objects.all())
     key_pair = serializers.PrimaryKeyRelatedField(queryset=KeyPair.objects.none(), required=False, allow_null=True)
     host = serializers.PrimaryKeyRelatedField(
         queryset=Host.objects.all(), required=False, write_only=True, help_text="Cloud admins only"
@@ -314,11 +317,11 @@ class RebootSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class ResizeSerializer(StrictFieldsMixin, serializers.Serializer):
-    flavor = serializers.PrimaryKeyRelatedField(queryset=Flavor.objects.all())
+    flavor = VisibleRelatedField(queryset=Flavor.objects.all())
 
 
 class RebuildSerializer(StrictFieldsMixin, serializers.Serializer):
-    image = serializers.PrimaryKeyRelatedField(queryset=Image.objects.all())
+    image = VisibleRelatedField(queryset=Image.objects.all())
 
 
 class HaPrioritySerializer(StrictFieldsMixin, serializers.Serializer):

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from portal.api.permissions import ProjectRolePermission, StaffWritePermission
 from portal.models import Project
 from portal.names import validate_name, validate_optional_name
+from portal.redact import redact_tree, sees_hosts
 
 
 def current_project(request):
@@ -34,6 +35,16 @@ class CurrentProjectDefault:
         if project is None:
             raise serializers.ValidationError("Choose a project you may create resources in.")
         return project
+
+
+class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
+    """An object of a queryset with visible_to(user): one the caller may not see answers the
+    same "does not exist" as an id that does not exist (no hint that it does)."""
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        queryset = super().get_queryset()
+        return queryset.visible_to(request.user) if request is not None else queryset.none()
 
 
 class WritableProjectField(serializers.PrimaryKeyRelatedField):
@@ -78,7 +89,27 @@ class StrictJSONField(serializers.JSONField):
         return value
 
 
-class StrictFieldsMixin:
+class TenantSafeMixin:
+    """Cloud admins see every field. Others never see admin_only_fields (host URIs, file paths),
+    and host URIs and paths in redacted_fields (reasons, messages, errors) are replaced."""
+
+    admin_only_fields = ()
+    redacted_fields = ("state_reason",)
+
+    def to_representation(self, instance):
+        body = super().to_representation(instance)
+        request = self.context.get("request")
+        if sees_hosts(getattr(request, "user", None)):
+            return body
+        for name in self.admin_only_fields:
+            body.pop(name, None)
+        for name in self.redacted_fields:
+            if name in body:
+                body[name] = redact_tree(body[name])
+        return body
+
+
+class StrictFieldsMixin(TenantSafeMixin):
     """Unknown fields in a write are an error, not silently ignored; a writable `name` follows
     the shared name rule (portal.names), and is required on create unless the serializer
     sets optional_name (ports, subnets: unnamed is normal there)."""

@@ -37,3 +37,12 @@ class StaffWritePermission(permissions.IsAuthenticated):
 
 class StaffOnly(permissions.IsAdminUser):
     pass
+
+
+class SchemaPermission(permissions.BasePermission):
+    """/api/schema/: signed-in callers (session or token), or anyone with NUBES_API_DOCS_PUBLIC."""
+
+    def has_permission(self, request, view):
+        from django.conf import settings
+
+        return settings.NUBES_API_DOCS_PUBLIC or bool(request.user and request.user.is_authenticated)

@@ -6,11 +6,12 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from portal.api.base import StrictFieldsMixin
+from portal.api.base import StrictFieldsMixin, TenantSafeMixin
 from portal.models import ApiToken, AuditEvent, Membership, Operation, Project, Quota
 
 
-class OperationSerializer(serializers.ModelSerializer):
+class OperationSerializer(TenantSafeMixin, serializers.ModelSerializer):
+    redacted_fields = ("message", "error", "detail")
     url = serializers.SerializerMethodField()
     requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
     duration = serializers.FloatField(read_only=True)

@@ -131,7 +131,7 @@ class OperationViewSet(ReadOnlyProjectScopedViewSet):
             raise Conflict("This operation cannot be cancelled now.")
         audit.record(request.user, "operation.cancel", op, request=request)
         op.refresh_from_db()
-        return Response(OperationSerializer(op).data)
+        return Response(OperationSerializer(op, context={"request": request}).data)
 
 
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from compute.models import Host, Image, Instance
-from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin
+from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin, TenantSafeMixin, VisibleRelatedField
 from storage.choices import (
     MAX_VOLUME_GB,
     CloneMode,
@@ -21,6 +21,7 @@ from storage.models import Snapshot, SnapshotLayer, StoragePool, Volume
 
 
 class StoragePoolSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    admin_only_fields = ("target_path", "source_host", "source_dir", "source_name", "source_device")
     hosts = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), many=True)
     provisioned_gb = serializers.SerializerMethodField()
 
@@ -65,7 +66,9 @@ class StoragePoolSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 
 class VolumeSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
-    """Read: everything. Write (PATCH): name, description, is_template."""
+    """Read: everything but host paths (cloud admins only). Write (PATCH): name, description, is_template."""
+
+    admin_only_fields = ("path", "backing_path", "device_path")
 
     class Meta:
         model = Volume
@@ -111,7 +114,7 @@ class VolumeCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
     source = serializers.ChoiceField(
         choices=[c for c in VolumeSource.values if c != VolumeSource.DEVICE], default=VolumeSource.EMPTY
     )
-    image = serializers.PrimaryKeyRelatedField(queryset=Image.objects.all(), required=False)
+    image = VisibleRelatedField(queryset=Image.objects.all(), required=False)
     source_volume = serializers.PrimaryKeyRelatedField(queryset=Volume.objects.all(), required=False)
     source_snapshot = serializers.PrimaryKeyRelatedField(queryset=Snapshot.objects.all(), required=False)
     clone_mode = serializers.ChoiceField(choices=CloneMode.choices, default=CloneMode.FULL)
@@ -180,8 +183,10 @@ class DeleteSerializer(StrictFieldsMixin, serializers.Serializer):
     wipe = serializers.BooleanField(default=False)
 
 
-class SnapshotLayerSerializer(serializers.ModelSerializer):
+class SnapshotLayerSerializer(TenantSafeMixin, serializers.ModelSerializer):
     """One disk's frozen file in an external instance snapshot (volume empty: the root disk)."""
+
+    admin_only_fields = ("layer_path", "layer_backing")
 
     class Meta:
         model = SnapshotLayer
@@ -190,6 +195,7 @@ class SnapshotLayerSerializer(serializers.ModelSerializer):
 
 
 class SnapshotSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    admin_only_fields = ("layer_path", "layer_backing", "overlay_path")
     children = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     layers = SnapshotLayerSerializer(many=True, read_only=True)
 

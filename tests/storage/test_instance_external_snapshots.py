@@ -243,11 +243,14 @@ def test_it_quiesces_only_when_the_domain_has_a_guest_agent_channel(monkeypatch,
     assert note.startswith("not quiesced: the guest agent did not answer")
 
 
-def test_the_api_lists_each_disks_frozen_file(alice, instance, with_root, run_tasks, client):
+def test_the_api_lists_each_disks_frozen_file(alice, admin_user, instance, with_root, run_tasks, client):
     s1, _ = snap(alice, run_tasks, with_root(instance), "s1")
     client.force_login(alice)
     row = client.get(f"/api/v1/snapshots/{s1.pk}/").json()
     assert [layer["target_dev"] for layer in row["layers"]] == ["vda"]
+    assert "layer_path" not in row["layers"][0]  # host paths are for cloud admins (issue 18)
+    client.force_login(admin_user)
+    row = client.get(f"/api/v1/snapshots/{s1.pk}/").json()
     assert row["layers"][0]["layer_path"] == f"/var/lib/libvirt/images/{instance.root_volume}"
 
 
