@@ -16,8 +16,7 @@ LAYER_SEPARATOR = "-l"  # overlay layers: nubes-vol-<uuid>-l<n>
 DEFAULT_STORAGE_ROOTS = ("/var/lib/libvirt/images", "/var/lib/nubes", "/srv", "/mnt", "/dev")
 # How often a task looks at a running block job (settings can shorten it for tests).
 DEFAULT_BLOCKJOB_POLL_S = 0.5
-# Uploads: spooled under DATA_DIR/UPLOAD_SPOOL in chunks; a qcow2 body is checked by its header.
-UPLOAD_SPOOL = "volume-uploads"
+# Uploads: streamed to the host in chunks (never spooled); a qcow2 body is checked by its header.
 UPLOAD_CHUNK = 1 << 20
 QCOW2_MAGIC = b"QFI\xfb"
 QCOW2_SIZE_OFFSET = 24  # big-endian u64 virtual size

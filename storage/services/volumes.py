@@ -2,10 +2,6 @@
 
 Views and the API call these and nothing below them; hypervisor work happens in tasks.py."""
 
-import uuid
-from pathlib import Path
-
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
@@ -25,7 +21,6 @@ from storage.choices import (
     QCOW2_SIZE_OFFSET,
     SCSI_TARGETS,
     UPLOAD_CHUNK,
-    UPLOAD_SPOOL,
     VIRTIO_TARGETS,
     Action,
     CloneMode,
@@ -578,12 +573,6 @@ def reclaim_space(user, volume, request=None):
 # --- data in and out -----------------------------------------------------------------------
 
 
-def upload_spool_dir():
-    path = Path(settings.DATA_DIR) / UPLOAD_SPOOL
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _check_upload_body(volume, length, first):
     capacity = volume.size_gb * BYTES_PER_GIB
     if length <= 0:
@@ -603,8 +592,11 @@ def _check_upload_body(volume, length, first):
 
 
 def upload_volume(user, volume, body, length, request=None):
-    """Spool the request body (a file-like object of `length` bytes) on the portal's machine,
-    then queue its upload into the volume (virStorageVolUpload) with progress."""
+    """Stream the request body (a file-like object of `length` bytes) into the volume over the
+    libvirt connection while the request lasts, with progress on its Operation: the bytes come
+    from this client, so no copy is kept on the portal's disk for a worker to read back. They go
+    into a new file in the volume's pool, which replaces the old one only once complete: an upload
+    cut off mid-way leaves the volume as it was and no half-written file. Returns the Operation."""
     from storage.tasks import stream as stream_tasks
 
     _volume_guard(user, volume, VolumeState.AVAILABLE)
@@ -615,28 +607,25 @@ def upload_volume(user, volume, body, length, request=None):
         )
     first = body.read(UPLOAD_CHUNK)
     _check_upload_body(volume, length, first)
-    spool = upload_spool_dir() / f"volume-{volume.pk}-{uuid.uuid4().hex}.part"
-    received = 0
-    with open(spool, "wb") as out:
-        chunk = first
-        while chunk and received < length:
-            out.write(chunk)
-            received += len(chunk)
-            chunk = body.read(min(UPLOAD_CHUNK, length - received))
-    if received != length:
-        spool.unlink()
-        raise ActionError(f"The body ended after {received} of {length} bytes.", field="body")
     with transaction.atomic():
-        Volume.objects.filter(pk=volume.pk).update(state=VolumeState.BUSY)
-        return _queue(
-            f"volume.{Action.UPLOAD}",
-            volume,
-            user,
-            stream_tasks.upload_volume,
-            request=request,
-            detail={"spool": str(spool), "size": length, "state": volume.state},
-            audit_detail={"size": length},
+        op = operations.begin(
+            f"volume.{Action.UPLOAD}", volume, user=user, project=volume.project, detail={"size": length}
         )
+        Volume.objects.filter(pk=volume.pk).update(state=VolumeState.BUSY)
+    audit.record(user, f"volume.{Action.UPLOAD}", volume, request=request, size=length)
+    stream_tasks.upload_body(op, volume, _body_chunks(body, first, length), length)
+    return op
+
+
+def _body_chunks(body, first, length):
+    """The request body in chunks, ``first`` already read; stops at ``length`` or when it ends."""
+    received, chunk = 0, first
+    while chunk and received < length:
+        chunk = chunk[: length - received]
+        received += len(chunk)
+        yield chunk
+        if received < length:
+            chunk = body.read(min(UPLOAD_CHUNK, length - received))
 
 
 def download_volume(user, volume, request=None):

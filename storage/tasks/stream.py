@@ -1,20 +1,19 @@
 """Volume data in and out, with progress on the Operation.
 
-Upload: the request body was spooled to a file on the portal's machine (services); this task
-streams it into the volume through virStorageVolUpload, then removes the spool file.
-Download: a generator the API's streaming response iterates; it runs in the request, because
-the bytes go to that client, and records progress and the outcome on its Operation."""
+Both run in the request, because the bytes come from or go to that client: nothing is spooled
+on the portal's disk for a worker on another machine to read back (virStorageVolUpload /
+virStorageVolDownload over the libvirt connection, the same for a local and a remote host).
+Upload writes a new file and swaps it in once complete; download is a generator the API's
+streaming response iterates. Both record progress and the outcome on their Operation."""
 
 import logging
-import os
-
-from celery import shared_task
+import uuid
 
 import hypervisor as hv
 from portal import operations
 from portal.choices import OperationStatus
-from portal.errors import Conflict
-from portal.tasks import run_operation
+from portal.errors import ActionError, Conflict
+from storage.choices import BYTES_PER_GIB, VolumeState
 from storage.models import Volume
 from storage.services.volumes import volume_host
 
@@ -36,42 +35,60 @@ class ProgressEvery:
             operations.progress(self.op, percent, f"{self.verb} {done >> 20} of {total >> 20} MiB")
 
 
-def _spooled(path):
-    with open(path, "rb") as source:
-        while chunk := source.read(CHUNK):
-            yield chunk
-
-
-@shared_task(bind=True, name="storage.stream_tasks.upload_volume")
-def upload_volume(self, op_id):
-    def work(op):
-        volume = Volume.objects.select_related("pool", "instance__host").get(pk=op.target_id)
-        spool, size = op.detail["spool"], op.detail["size"]
-        host = volume_host(volume)
-        try:
-            result = hv.volume_upload_into(
-                host.uri,
-                volume.pool.libvirt_name,
-                volume.libvirt_name,
-                _spooled(spool),
-                size,
-                on_progress=ProgressEvery(op, "Uploaded"),
-            )
-            info = hv.volume_info(host.uri, volume.pool.libvirt_name, volume.libvirt_name)
-        except hv.HypervisorError as exc:
-            Volume.objects.filter(pk=volume.pk).update(state=op.detail["state"], state_reason=str(exc)[:500])
-            raise
-        finally:
-            if os.path.exists(spool):
-                os.remove(spool)
-        Volume.objects.filter(pk=volume.pk).update(
-            state=op.detail["state"], state_reason="", allocation_bytes=info.allocation_bytes
+def upload_body(op, volume, chunks, size):
+    """Stream ``chunks`` (``size`` bytes) into a new file in the volume's pool, then put it in
+    the old file's place; the Operation ends succeeded or failed with the reason. A short or
+    broken body, or a host that fails mid-way, removes the new file and leaves the volume as it
+    was (ActionError / Conflict for the client)."""
+    host, pool = volume_host(volume), volume.pool.libvirt_name
+    operations.mark_running(op)
+    new_name = f"{volume.base_name}-u{uuid.uuid4().hex[:8]}"
+    try:
+        result = hv.volume_create_streamed(
+            host.uri,
+            pool,
+            new_name,
+            chunks,
+            size,
+            capacity=volume.size_gb * BYTES_PER_GIB,
+            fmt=volume.format,
+            on_progress=ProgressEvery(op, "Uploaded"),
         )
-        return f"Uploaded {result.bytes_moved >> 20} MiB into {volume.name}" + (
-            " (simulated)" if result.simulated else ""
-        )
-
-    return run_operation(op_id, work, self.request.id or "")
+    except (hv.HypervisorError, OSError) as exc:
+        Volume.objects.filter(pk=volume.pk).update(state=VolumeState.AVAILABLE)
+        # A short body or one whose connection broke (OSError comes only from reading it): the client's doing.
+        if isinstance(exc, hv.InvalidConfig | OSError):
+            operations.fail(op, f"The upload was cut off ({exc}); volume {volume.name} is unchanged.")
+            raise ActionError(
+                f"The upload was cut off: {exc}; volume {volume.name} is unchanged.", field="body"
+            ) from exc
+        # libvirt's message names hosts and paths, which tenants do not see: logged, not answered.
+        logger.warning("upload into volume %s failed: %s", volume.pk, exc)
+        operations.fail(op, f"The host failed the upload; volume {volume.name} is unchanged.")
+        raise Conflict(f"The host failed the upload; volume {volume.name} is unchanged. Try again later.") from exc
+    old_name = volume.libvirt_name
+    Volume.objects.filter(pk=volume.pk).update(
+        libvirt_name=new_name,
+        path=result.volume.path,
+        allocation_bytes=result.volume.allocation_bytes,
+        state=VolumeState.AVAILABLE,
+        state_reason="",
+    )
+    left = ""
+    try:
+        hv.volume_delete(host.uri, pool, old_name)
+    except hv.VolumeNotFound:
+        pass
+    except hv.HypervisorError as exc:
+        logger.warning("the replaced file %s of volume %s was not removed: %s", old_name, volume.pk, exc)
+        left = f"; the replaced file {old_name} could not be removed"
+    operations.succeed(
+        op,
+        f"Uploaded {result.bytes_sent >> 20} MiB into {volume.name}"
+        + (" (simulated)" if result.simulated else "")
+        + left,
+        bytes=result.bytes_sent,
+    )
 
 
 def download_size(volume):

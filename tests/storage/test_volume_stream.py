@@ -1,12 +1,16 @@
 """Volume upload (PUT raw body) and download (streamed GET) through the API, with progress on
 the Operation, on simulated hosts; the rules that keep a disk consistent."""
 
+import io
+
 import pytest
 
 import hypervisor as hv
 from portal import operations
+from portal.errors import ActionError
 from portal.models import Operation
 from storage.services import volumes as services
+from storage.services.volumes import volume_host
 from tests.storage.conftest import GIB, reload
 
 MIB = 1 << 20
@@ -39,12 +43,17 @@ def test_an_uploaded_volume_downloads_the_same_bytes_with_progress_both_ways(
         operations, "progress", lambda op, pct, msg="": (seen.append((op.kind, pct)), real_progress(op, pct, msg))[1]
     )
     volume, body = make_volume(size_gb=1), qcow2_body()
+    old_name = volume.libvirt_name
     response = upload(api["alice"], volume, body, run_tasks)
     assert response.status_code == 202, response.content
     op = Operation.objects.get(pk=response.json()["id"])
     assert op.status == "succeeded" and op.progress == 100 and "Uploaded 3 MiB" in op.message, op.error
     assert reload(volume).state == "available"
-    assert not list((tmp_path / "volume-uploads").iterdir())  # the spool file is gone
+    assert list(tmp_path.iterdir()) == []  # nothing was spooled on the portal's disk
+    assert reload(volume).libvirt_name != old_name  # a new file took the old one's place
+    assert [v.name for v in hv.list_volumes(volume_host(volume).uri, "default") if volume.base_name in v.name] == [
+        reload(volume).libvirt_name
+    ]
 
     response = api["bob"].get(f"/api/v1/volumes/{volume.pk}/download/")  # readers may read
     assert response.status_code == 200 and response["Content-Length"] == str(len(body))
@@ -96,3 +105,34 @@ def test_a_volume_is_not_replaced_by_put(api, make_volume):
     volume = make_volume(size_gb=1)
     response = api["alice"].put(f"/api/v1/volumes/{volume.pk}/", {"name": "x"}, format="json")
     assert response.status_code == 405 and reload(volume).name == volume.name
+
+
+class CutOff(io.RawIOBase):
+    """A request body whose connection breaks after ``after`` bytes."""
+
+    def __init__(self, data, after):
+        self.data, self.after, self.pos = data, after, 0
+
+    def read(self, n=-1):
+        if self.pos >= self.after:
+            raise ConnectionResetError("the client went away")
+        chunk = self.data[self.pos : min(self.pos + n, self.after)]
+        self.pos += len(chunk)
+        return chunk
+
+
+@pytest.mark.parametrize("body_of", [lambda b: io.BytesIO(b[: len(b) // 2]), lambda b: CutOff(b, 2 * MIB)])
+def test_an_upload_cut_off_mid_way_leaves_the_volume_as_it_was_and_no_half_written_file(
+    alice, make_volume, body_of, tmp_path
+):
+    volume, body = make_volume(size_gb=1), qcow2_body()
+    old_name = volume.libvirt_name
+    before = [v.name for v in hv.list_volumes(volume_host(volume).uri, "default")]
+    with pytest.raises(ActionError, match="cut off") as err:
+        services.upload_volume(alice, volume, body_of(body), len(body))
+    assert err.value.field == "body"
+    op = Operation.objects.get(kind="volume.upload")
+    assert op.status == "failed" and "unchanged" in op.error
+    assert reload(volume).state == "available" and reload(volume).libvirt_name == old_name
+    assert [v.name for v in hv.list_volumes(volume_host(volume).uri, "default")] == before
+    assert list(tmp_path.iterdir()) == []
