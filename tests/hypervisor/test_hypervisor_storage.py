@@ -36,9 +36,12 @@ def test_it_rejects_a_pool_name_with_dotdot(host_a):
         pool_define_dir(host_a, "..", "/srv/x")
 
 
-def test_each_demo_node_has_a_default_dir_pool(host_a):
-    [pool] = list_pools(host_a)
-    assert (pool.name, pool.type, pool.active) == ("default", "dir", True)
+def test_each_demo_node_has_a_default_and_a_shared_dir_pool(host_a):
+    pools = {pool.name: (pool.type, pool.active, pool.path) for pool in list_pools(host_a)}
+    assert pools == {
+        "default": ("dir", True, "/var/lib/libvirt/images"),
+        "shared": ("dir", True, "/var/lib/nubes/demo-shared"),  # the same path on every demo node
+    }
 
 
 def test_it_creates_thin_thick_and_linked_volumes(host_a):
