@@ -20,6 +20,11 @@ class ComputeConfig(AppConfig):
         realtime.register("compute.instance", lambda user: Instance.objects.visible_to(user))
         schedule = dict(app.conf.beat_schedule or {})
         schedule["compute-reconcile"] = {"task": RECONCILE_TASK, "schedule": float(settings.NUBES_RECONCILE_INTERVAL)}
+        # a host whose event follower died is taken over within TTL + TTL/2
+        schedule["compute-follow-events"] = {
+            "task": "compute.tasks.follow_events",
+            "schedule": max(1.0, settings.NUBES_FLEET_LOCK_TTL / 2),
+        }
         app.conf.beat_schedule = schedule
         for resource, count in _counters().items():
             quotas.register_counter(resource, count)

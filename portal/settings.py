@@ -139,6 +139,9 @@ NUBES_REAPER_INTERVAL = min(env_int("NUBES_REAPER_INTERVAL", 15, 1), NUBES_OPERA
 # limit the task aborts the libvirt job before it fails the Operation.
 NUBES_LONG_TASK_TIME_LIMIT = env_int("NUBES_LONG_TASK_TIME_LIMIT", 7200, 60)
 NUBES_LONG_TASK_SOFT_TIME_LIMIT = env_int("NUBES_LONG_TASK_SOFT_TIME_LIMIT", NUBES_LONG_TASK_TIME_LIMIT - 120, 30)
+# Fleet locks (portal/fleetlock.py), e.g. the one process following a host's lifecycle events:
+# renewed every third of the TTL; a dead holder's lock lapses after it and is taken over.
+NUBES_FLEET_LOCK_TTL = env_int("NUBES_FLEET_LOCK_TTL", 30, 2)
 # Redis gives a message its worker never acknowledged (the worker died) to another worker after
 # the visibility timeout: longer than the longest task, so a slow task is never run twice; the
 # leases end a lost worker's Operation long before (and its late redelivery does nothing).

@@ -26,7 +26,7 @@ from compute.choices import (
 )
 from compute.models import Flavor, Host, Image, Instance, UnmanagedDomain
 from compute.services import instances as services
-from portal import operations, quotas, realtime
+from portal import fleetlock, operations, quotas, realtime
 from portal.choices import ACTIVE_STATUSES
 from portal.errors import ActionError
 from portal.models import Operation
@@ -534,25 +534,53 @@ _watch_lock = threading.Lock()
 
 
 def ensure_watch(host):
-    """Follow the host's lifecycle events (once per process and connection)."""
+    """Follow the host's lifecycle events: one process in the fleet does (a fleet lock per
+    host), so each event is handled once; when that process dies its lock lapses and the next
+    worker to run this (beat's follow_events, the reconciler) takes the watch over."""
     if not WATCH_EVENTS:
         return
     with _watch_lock:
         if host.uri in _watched:
             return
-        _watched[host.uri] = hv.watch_lifecycle(host.uri, _on_event)
+    name = f"watch:{host.uri}"
+    if not fleetlock.acquire(name, lambda: _drop_watch(host.uri)):
+        return  # another process follows this host
+    try:
+        with _watch_lock:
+            if host.uri not in _watched:
+                _watched[host.uri] = hv.watch_lifecycle(host.uri, _on_event)
+    except hv.HypervisorError:
+        fleetlock.release(name)
+        raise
+
+
+def _drop_watch(uri):
+    with _watch_lock:
+        watch_id = _watched.pop(uri, None)
+    if watch_id is not None:
+        try:
+            hv.unwatch_lifecycle(uri, watch_id)
+        except hv.HypervisorError:
+            pass  # the connection is gone, and its watch with it
 
 
 def stop_watches():
     """Stop following every host's lifecycle events (a test session that registered real hosts
     ends with it, so their events do not reach the next test's database)."""
-    with _watch_lock:
-        for uri, watch_id in list(_watched.items()):
-            try:
-                hv.unwatch_lifecycle(uri, watch_id)
-            except hv.HypervisorError:
-                pass  # the connection is gone, and its watch with it
-        _watched.clear()
+    for uri in list(_watched):
+        _drop_watch(uri)
+        fleetlock.release(f"watch:{uri}")
+
+
+@shared_task(name="compute.tasks.follow_events")
+def follow_events():
+    """Beat: take over the lifecycle watch of every host nobody follows (a holder died)."""
+    for host in Host.objects.filter(state__in=RECONCILED_HOST_STATES):
+        try:
+            ensure_watch(host)
+        except hv.HypervisorError as exc:
+            log.info("cannot follow %s's events: %s", host.name, exc)
+    return sorted(_watched)
 
 
 def _on_event(uri, uuid, event, detail):
