@@ -10,6 +10,7 @@ from pathlib import Path
 import dj_database_url
 import plotly
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from portal.env import env_bool, env_float, env_int, env_list, env_str, secret_key
 
@@ -142,6 +143,36 @@ NUBES_LONG_TASK_SOFT_TIME_LIMIT = env_int("NUBES_LONG_TASK_SOFT_TIME_LIMIT", NUB
 # Fleet locks (portal/fleetlock.py), e.g. the one process following a host's lifecycle events:
 # renewed every third of the TTL; a dead holder's lock lapses after it and is taken over.
 NUBES_FLEET_LOCK_TTL = env_int("NUBES_FLEET_LOCK_TTL", 30, 2)
+# Queues that cannot starve each other: heartbeats (HA probes, the reaper, the event follower),
+# metrics, long jobs (migrations, volume moves and block jobs, uploads and imports), and the rest
+# on Celery's default queue. A worker started without -Q consumes all four (the embedded default,
+# a small install); a fleet runs workers per queue (`celery -A portal worker -Q nubes.heartbeats`).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+NUBES_QUEUES = {
+    "nubes.heartbeats": [
+        "scheduler.tasks.heartbeat",
+        "portal.tasks.reap_operations",
+        "compute.tasks.follow_events",
+    ],
+    "nubes.metrics": [
+        "compute.metrics.tasks.collect_all",
+        "compute.metrics.tasks.collect_host",
+        "compute.metrics.tasks.rollup_and_prune",
+    ],
+    "nubes.long": [
+        "compute.migration_tasks.run_migration",
+        "compute.tasks.import_image",
+        "compute.tasks.receive_upload",
+        "storage.tasks.migrate_volume",
+        "storage.tasks.flatten_volume",
+        "storage.tasks.create_snapshot",
+        "storage.tasks.revert_snapshot",
+        "storage.tasks.delete_snapshot",
+        "storage.stream_tasks.upload_volume",
+    ],
+}
+CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), *(Queue(name) for name in NUBES_QUEUES)]
+CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in NUBES_QUEUES.items() for task in tasks}
 # Redis gives a message its worker never acknowledged (the worker died) to another worker after
 # the visibility timeout: longer than the longest task, so a slow task is never run twice; the
 # leases end a lost worker's Operation long before (and its late redelivery does nothing).
