@@ -36,10 +36,10 @@ def test_renewal_extends_the_lock_and_a_stolen_lock_is_given_up(name):
     lost = []
     assert fleetlock.acquire(name, lambda: lost.append(name))
     _redis().pexpire(fleetlock.PREFIX + name, 500)
-    assert fleetlock.renew_all() == []
+    assert name not in fleetlock.renew_all()  # (other tests' locks may go: their cache.clear() flushes Redis)
     assert _redis().pttl(fleetlock.PREFIX + name) > 1000
     _redis().set(fleetlock.PREFIX + name, "other-host/2/def")  # taken over while we stalled
-    assert fleetlock.renew_all() == [name]
+    assert name in fleetlock.renew_all()
     assert lost == [name] and name not in fleetlock.held()
     assert fleetlock.holder(name) == "other-host/2/def"  # ours to lose, never to delete
 
