@@ -144,7 +144,7 @@ NUBES_LONG_TASK_SOFT_TIME_LIMIT = env_int("NUBES_LONG_TASK_SOFT_TIME_LIMIT", NUB
 # renewed every third of the TTL; a dead holder's lock lapses after it and is taken over.
 NUBES_FLEET_LOCK_TTL = env_int("NUBES_FLEET_LOCK_TTL", 30, 2)
 # Queues that cannot starve each other: heartbeats (HA probes, the reaper, the event follower),
-# metrics, long jobs (migrations, volume moves and block jobs, uploads and imports), and the rest
+# metrics, long jobs (migrations, volume moves and block jobs, image uploads and imports), and the rest
 # on Celery's default queue. A worker started without -Q consumes all four (the embedded default,
 # a small install); a fleet runs workers per queue (`celery -A portal worker -Q nubes.heartbeats`).
 CELERY_TASK_DEFAULT_QUEUE = "celery"
@@ -168,7 +168,6 @@ NUBES_QUEUES = {
         "storage.tasks.create_snapshot",
         "storage.tasks.revert_snapshot",
         "storage.tasks.delete_snapshot",
-        "storage.stream_tasks.upload_volume",
     ],
 }
 CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), *(Queue(name) for name in NUBES_QUEUES)]
