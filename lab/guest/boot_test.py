@@ -38,7 +38,7 @@ def load_lab(path=LAB_JSON):
 def virsh(uri, *args, timeout=120):
     proc = subprocess.run(["virsh", "-q", "-c", uri, *args], capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
-        raise LabError("virsh -c %s %s: %s" % (uri, " ".join(args), proc.stderr.strip()))
+        raise LabError(f"virsh -c {uri} {' '.join(args)}: {proc.stderr.strip()}")
     return proc.stdout
 
 
@@ -63,7 +63,7 @@ def wait_heartbeat(path, after=0, timeout=60):
         if n is not None and n > after:
             return n, time.monotonic() - t0
         time.sleep(0.2)
-    raise LabError("no heartbeat > %d in %s after %ds" % (after, path, timeout))
+    raise LabError(f"no heartbeat > {after:d} in {path} after {timeout:d}s")
 
 
 def boot(lab, name, uri=None, ovn_port=None, mac=None):
@@ -127,8 +127,8 @@ def main(argv=None):
         t_start = time.monotonic() - t0
         n, t_hb = wait_heartbeat(log, timeout=a.timeout)
         print(
-            "booted %s on %s (type %s): start %.1fs, first heartbeat %.1fs after start"
-            % (a.name, where, lab["kvm"]["virt_type"], t_start, t_hb)
+            f"booted {a.name} on {where} (type {lab['kvm']['virt_type']}): start {t_start:.1f}s,"
+            f" first heartbeat {t_hb:.1f}s after start"
         )
         if a.migrate:
             for src, dst in ((host_a, host_b), (host_b, host_a)):
@@ -142,12 +142,12 @@ def main(argv=None):
                 state = virsh(where, "domstate", a.name).strip()
                 n, t = wait_heartbeat(log, after=before + 2, timeout=30)
                 print(
-                    "migrated %s -> %s in %.1fs; state on %s: %s; heartbeat %d -> %d"
-                    % (src["name"], dst["name"], secs, dst["name"], state, before, n)
+                    f"migrated {src['name']} -> {dst['name']} in {secs:.1f}s; state on {dst['name']}: {state};"
+                    f" heartbeat {before:d} -> {n:d}"
                 )
         return 0
     except (LabError, subprocess.TimeoutExpired) as e:
-        print("FAILED: %s" % e, file=sys.stderr)
+        print(f"FAILED: {e}", file=sys.stderr)
         return 1
     finally:
         if not a.keep:

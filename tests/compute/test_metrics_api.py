@@ -58,7 +58,7 @@ def test_bad_parameters_are_a_400_naming_them(api, params, field):
 
 def test_a_cluster_series_adds_host_memory_and_averages_cpu(api, hosts, settings):
     settings.NUBES_METRICS_RAW_RETENTION = 10**10
-    for host, cpu in zip(hosts, (20.0, 60.0)):
+    for host, cpu in zip(hosts, (20.0, 60.0), strict=True):
         HostSample.objects.create(host=host, ts=T0, cpu_pct=cpu, mem_used_mb=1000.0)
     params = {"scope": "cluster", "id": hosts[0].cluster_id, "start": T0, "end": T0 + 10, "step": 10}
     assert api["admin"].get(URL, {**params, "metric": "cpu_pct"}).json()["points"] == [[T0, 40.0]]

@@ -71,7 +71,7 @@ def lost_between(seqs):
     """Echoes missing between the first and the last answered one, and the longest such run."""
     missing = sorted(set(range(seqs[0], seqs[-1] + 1)) - set(seqs)) if seqs else []
     longest = run = 0
-    for previous, current in zip([None, *missing], missing):
+    for previous, current in zip([None, *missing], missing, strict=False):
         run = run + 1 if previous is not None and current == previous + 1 else 1
         longest = max(longest, run)
     return missing, longest

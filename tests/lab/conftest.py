@@ -15,16 +15,14 @@ LAB_JSON = LAB_DIR / "state" / "lab.json"
 def run(*cmd, timeout=120, check=True):
     proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(
-            "%s failed (%d):\n%s\n%s" % (" ".join(map(str, cmd)), proc.returncode, proc.stdout, proc.stderr)
-        )
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({proc.returncode:d}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 
 @pytest.fixture(scope="session")
 def lab():
     if not LAB_JSON.exists():
-        reason = "the lab is not up (%s absent): run `make lab` as root" % LAB_JSON
+        reason = f"the lab is not up ({LAB_JSON} absent): run `make lab` as root"
         print("SKIP: " + reason)
         pytest.skip(reason)
     return json.loads(LAB_JSON.read_text())

@@ -38,7 +38,7 @@ def test_the_shared_pool_is_active_on_both_hosts_with_the_same_path(lab):
             if host["name"] not in pool["hosts"]:
                 continue
             assert "running" in virsh(host["uri"], "pool-info", pool["name"])
-            assert "<path>%s</path>" % pool["path"] in virsh(host["uri"], "pool-dumpxml", pool["name"])
+            assert f"<path>{pool['path']}</path>" in virsh(host["uri"], "pool-dumpxml", pool["name"])
 
 
 def test_both_chassis_are_registered_in_the_ovn_southbound(lab):
@@ -65,12 +65,12 @@ def test_the_lab_status_script_says_up(lab):
 
 
 def test_a_guest_on_host_a_prints_heartbeats(lab):
-    name = "nubes-test-hb-%s" % uuid.uuid4().hex[:6]
+    name = f"nubes-test-hb-{uuid.uuid4().hex[:6]}"
     uri = lab["hosts"][0]["uri"]
     try:
         log = boot_test.boot(lab, name, uri)
         first, secs = boot_test.wait_heartbeat(log, timeout=90)
-        print("first heartbeat %d after %.1fs" % (first, secs))
+        print(f"first heartbeat {first:d} after {secs:.1f}s")
         later, _ = boot_test.wait_heartbeat(log, after=first + 2, timeout=30)
         assert later > first
         assert "running" in virsh(uri, "domstate", name)

@@ -27,7 +27,7 @@ def rows_of_project(nb, project_id):
 def everything(nb, port, alice, admin_user, project_a, project_b, run_tasks):
     """alice's port (the `port` fixture) behind a router with a floating IP, a load balancer and
     two security groups naming each other; the external network belongs to another project."""
-    network, subnet = port.network, port.network.subnets.get()
+    subnet = port.network.subnets.get()
     with run_tasks():
         public, _ = services.create_network(
             admin_user, project_b, name="public", segment_type="flat", physical_network="physnet1", external=True

@@ -44,7 +44,13 @@ def test_volume_chain_in_the_database_matches_the_pool(steps, make_volume, alice
     unlimited(project_a)
     volume = make_volume(name=f"v{next(_names)}")
     for step in steps:
-        apply(alice, run_tasks, step, lambda: {"volume": reload(volume)}, list(Snapshot.objects.filter(volume=volume)))
+        apply(
+            alice,
+            run_tasks,
+            step,
+            lambda volume=volume: {"volume": reload(volume)},
+            list(Snapshot.objects.filter(volume=volume)),
+        )
         volume = reload(volume)
         files = {v.path: v.backing_path or "" for v in pool_volumes(host).values()}
         db = chains.graph(volume)
