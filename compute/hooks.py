@@ -26,6 +26,7 @@ instance_migrating = Signal()
 instance_migration_ended = Signal()
 
 _host_wakers = []
+_admission_checks = []
 _instance_panels = []
 _disk_providers = []
 _nic_providers = []
@@ -80,6 +81,17 @@ def register_pool_sharing(shared):
 
 def pool_shared(pool, host, other):
     return any(shared(pool, host, other) for shared in _pool_sharing)
+
+
+def register_admission_check(check):
+    """check(instance_or_flavor, cluster, waking=None) raises ActionError when starting it would
+    eat the cluster's failover capacity (the scheduler's HA admission control)."""
+    _admission_checks.append(check)
+
+
+def check_admission(instance_or_flavor, cluster, waking=None):
+    for check in _admission_checks:
+        check(instance_or_flavor, cluster, waking=waking)
 
 
 def register_host_waker(waker):

@@ -12,9 +12,11 @@ class SchedulerConfig(AppConfig):
         from portal.celery import app
         from scheduler import signals  # noqa: F401  (finishes recommendations)
         from scheduler.ha_events import CLUSTER_GROUP
+        from scheduler.services import check_admission
         from scheduler.tasks import beat_schedule, wake_for_request
         from scheduler.views.clusters import instance_ha_panel
 
+        hooks.register_admission_check(check_admission)
         hooks.register_host_waker(wake_for_request)
         hooks.register_instance_panel(instance_ha_panel)
         # The cluster's HA events are the cloud admins'; tenants follow their instances' groups.

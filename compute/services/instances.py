@@ -289,10 +289,8 @@ def policy_balloon(instance, memory_mb, policy, reason):
 def check_admission(instance_or_flavor, host, waking=False):
     """HA admission control (the scheduler's): refuses, with the reason, what would eat the
     cluster's failover capacity. ``waking``: the host is woken for this request (counted as up)."""
-    from scheduler.services import check_admission as scheduler_check
-
     if host is not None:
-        scheduler_check(instance_or_flavor, host.cluster, waking=host if waking else None)
+        hooks.check_admission(instance_or_flavor, host.cluster, waking=host if waking else None)
 
 
 def stop(user, instance, *, timeout=SHUTDOWN_TIMEOUT_S, force=False, request=None):
