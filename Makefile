@@ -40,7 +40,12 @@ run: $(VENV)/.run-installed static-deps
 	$(BIN)/python manage.py seed_demo --if-no-real-hosts
 	$(BIN)/python manage.py runportal --host $(HOST) --port $(PORT)
 
+# Fast static checks (seconds): formatting, lint, the import contracts in pyproject.toml
+# (docs/architecture.md), Django's system checks. CI runs them before the tests.
 check: $(VENV)/.dev-installed
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python manage.py check
 
 # The whole suite: unit, API, websocket, browser and (when the lab is up) integration tests.
