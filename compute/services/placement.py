@@ -1,22 +1,25 @@
 """Where a new instance goes: one function, ``choose_host``, in front of the scheduler.
 
 It builds a snapshot of the cluster from the database and asks
-``scheduler.core.placement.place``; where that is missing or cannot run, a simple
-capacity check with the cluster's overcommit ratios decides. Either way a failure says, per
-host, why it was rejected - before anything is created.
+``scheduler.core.placement.place`` (plain Python, below every app: compute owns where a new
+instance goes and runs the scheduler's algorithm for it; the scheduler app decides moves of
+running instances and calls compute's services). A rejection says, per host, why - before
+anything is created. An error in the scheduler is an error: there is no fallback algorithm.
 """
 
-import logging
 from dataclasses import dataclass, replace
 
 from django.db.models import Q, Sum
 
 from compute import hooks
 from compute.choices import PLACED_STATES, CpuPolicy, HostState
-from compute.models import Host, Instance
+from compute.models import Cluster, Host, Instance
 from portal.errors import ActionError
+from scheduler.core import model as smodel
+from scheduler.core.evacuation import plan_evacuation
+from scheduler.core.placement import PlacementRequest, place
+from scheduler.core.wake import standby_host_to_wake
 
-log = logging.getLogger(__name__)
 NEW_INSTANCE_ID = "new"
 POOL_FILTER = "root-disk-pool"
 
@@ -107,8 +110,6 @@ def lock_clusters(hints=None):
     order: no deadlocks). Placement then runs one at a time per cluster and counts every
     instance committed before it, so two creates cannot both take a host's last room; the
     quotas work the same way. SQLite ignores the lock but serialises writing transactions."""
-    from compute.models import Cluster
-
     cluster_ids = Host.objects.filter(pk__in=[h.pk for h in _candidate_hosts(hints or {})]).values("cluster_id")
     list(Cluster.objects.select_for_update().filter(pk__in=cluster_ids).order_by("pk").values_list("pk", flat=True))
 
@@ -133,12 +134,6 @@ def _clusters(hints, pool=None):
 def host_to_wake(flavor, hints=None, pool=None):
     """When no powered-on host takes ``flavor``: a standby host that would, to be woken for the
     request (the scheduler's DPM wake-on-demand), or None."""
-    try:
-        from scheduler.core import model as smodel
-        from scheduler.core.placement import PlacementRequest
-        from scheduler.core.wake import standby_host_to_wake
-    except ImportError:
-        return None
     for cluster_hosts, usage in _clusters(hints, pool)[0]:
         if not any(h.state == HostState.STANDBY for h in cluster_hosts):
             continue
@@ -156,19 +151,8 @@ def _free_ram(hosts, usage):
 
 
 def _place(flavor, cluster, hosts, usage):
-    try:
-        from scheduler.core import model as smodel
-        from scheduler.core.placement import PlacementRequest, place
-    except ImportError as exc:
-        log.info("scheduler placement unavailable (%s); using the capacity check", exc)
-        return _capacity_place(flavor, cluster, hosts, usage)
-    try:
-        snapshot, policy, request = _snapshot(smodel, PlacementRequest, flavor, cluster, hosts, usage)
-        result = place(request, snapshot, policy)
-    except (TypeError, ValueError, AttributeError, KeyError) as exc:
-        # The scheduler's interface moved under us: fall back rather than refuse every create.
-        log.warning("scheduler placement failed (%s: %s); using the capacity check", type(exc).__name__, exc)
-        return _capacity_place(flavor, cluster, hosts, usage)
+    snapshot, policy, request = _snapshot(smodel, PlacementRequest, flavor, cluster, hosts, usage)
+    result = place(request, snapshot, policy)
     by_id = {str(h.pk): h for h in hosts}
     if result.ok:
         return by_id[result.host_id], []
@@ -261,11 +245,6 @@ def evacuation_wakes(host, demands):
     the standby hosts to wake first (the scheduler's evacuation plan), as
     [(Host, [instance pk, ...])] in order of first need; [] when none is needed or none helps.
     ``demands``: (instance pk, flavor-shaped demand) of the instances leaving."""
-    try:
-        from scheduler.core import model as smodel
-        from scheduler.core.evacuation import plan_evacuation
-    except ImportError:
-        return []
     hosts = list(Host.objects.select_related("cluster").filter(cluster=host.cluster_id))
     if not demands or not any(h.state == HostState.STANDBY for h in hosts):
         return []
@@ -298,20 +277,6 @@ def capacity_rejection(flavor, cluster, host, used):
     if host.disk_gb and used.disk_gb + flavor.disk_gb > host.disk_gb * cluster.disk_overcommit:
         return f"disk: {flavor.disk_gb} GB wanted, {host.disk_gb * cluster.disk_overcommit - used.disk_gb:g} GB free"
     return None
-
-
-def _capacity_place(flavor, cluster, hosts, usage):
-    passing, rejected = [], []
-    for host in hosts:
-        used = usage.get(host.pk, Usage())
-        why = capacity_rejection(flavor, cluster, host, used)
-        if why is None:
-            passing.append((host.memory_mb * cluster.ram_overcommit - used.ram_mb, host.name, host))
-        else:
-            rejected.append((host.name, why))
-    if not passing:
-        return None, rejected
-    return max(passing, key=lambda item: (item[0], item[1]))[2], []
 
 
 def check_fits(instance, flavor):

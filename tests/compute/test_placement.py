@@ -1,7 +1,5 @@
-"""choose_host: the scheduler's placement over a snapshot of the database, a capacity check
-when the scheduler cannot run, and reasons for every rejected host."""
-
-import builtins
+"""choose_host: the scheduler's placement over a snapshot of the database, reasons for every
+rejected host, and a scheduler error that surfaces (no fallback algorithm)."""
 
 import pytest
 
@@ -53,26 +51,27 @@ def test_cpu_overcommit_of_the_cluster_is_applied(host_a, image, project_a, clus
     assert "vcpu" in str(err.value)
 
 
-@pytest.fixture
-def no_scheduler(monkeypatch):
-    real_import = builtins.__import__
+@pytest.mark.parametrize("error", [TypeError, ValueError, AttributeError, KeyError])
+def test_a_scheduler_bug_fails_the_launch_loudly(monkeypatch, hosts, flavor, project_a, error):
+    """The errors the old fallback swallowed (and then placed by another algorithm) reach the caller."""
 
-    def refuse(name, *args, **kwargs):
-        if name.startswith("scheduler.core"):
-            raise ImportError("scheduler not installed")
-        return real_import(name, *args, **kwargs)
+    def broken(request, snapshot, policy):
+        raise error("scheduler bug")
 
-    monkeypatch.setattr(builtins, "__import__", refuse)
+    monkeypatch.setattr(placement, "place", broken)
+    with pytest.raises(error, match="scheduler bug"):
+        placement.choose_host(flavor, project_a)
+    assert not Instance.objects.exists()
 
 
-def test_the_capacity_check_decides_when_the_scheduler_is_missing(
-    no_scheduler, hosts, flavor, big_flavor, image, project_a
-):
-    fill(hosts[1], flavor, project_a, image, 2)
-    assert placement.choose_host(flavor, project_a) == hosts[0]
-    with pytest.raises(placement.NoValidHost) as err:
-        placement.choose_host(big_flavor, project_a)
-    assert "memory" in str(err.value)
+def test_a_scheduler_bug_fails_the_api_launch_and_creates_nothing(monkeypatch, api, hosts, flavor, image):
+    def broken(request, snapshot, policy):
+        raise KeyError("scheduler bug")
+
+    monkeypatch.setattr(placement, "place", broken)
+    with pytest.raises(KeyError):
+        api["alice"].post("/api/v1/instances/", {"name": "x", "flavor": flavor.pk, "image": image.pk}, format="json")
+    assert not Instance.objects.exists()
 
 
 def test_dedicated_cpus_are_counted_apart(host_a, image, project_a, cluster):
