@@ -101,6 +101,7 @@ Volume data (volumes_io.py) — test:// hosts record the size only (simulated=Tr
     volume_upload(uri, pool, name, source_path, *, fmt, on_progress(sent, total)) -> UploadResult
     volume_create_streamed(uri, pool, name, chunks, size, *, capacity, fmt, on_progress) -> UploadResult
     volume_create_from_bytes(uri, pool, name, data, *, fmt='raw') -> UploadResult   # seeds
+    volume_copy_across(src_uri, src_pool, name, dst_uri, dst_pool, *, on_progress) -> UploadResult
     # a failed upload removes the volume it created (the error says so when it could not)
 
 Events (events.py)
@@ -259,7 +260,13 @@ from .volume_stream import (
     volume_download_size,
     volume_upload_into,
 )
-from .volumes_io import UploadResult, volume_create_from_bytes, volume_create_streamed, volume_upload
+from .volumes_io import (
+    UploadResult,
+    volume_copy_across,
+    volume_create_from_bytes,
+    volume_create_streamed,
+    volume_upload,
+)
 
 __all__ = [
     "BlockJob",
@@ -353,6 +360,7 @@ __all__ = [
     "volume_upload",
     "volume_create_from_bytes",
     "volume_create_streamed",
+    "volume_copy_across",
     "cpu_baseline",
     "cpu_compare",
     "host_cpu_xml",

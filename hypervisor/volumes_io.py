@@ -17,7 +17,7 @@ import libvirt
 from .errors import HypervisorError, InvalidConfig, translated
 from .storage import _pool, _volume, _volume_info, build_volume_xml, check_name
 from .types import VolumeInfo
-from .volume_stream import CHUNK_BYTES, file_chunks, volume_upload_into
+from .volume_stream import CHUNK_BYTES, file_chunks, volume_download, volume_download_size, volume_upload_into
 
 QCOW2_MAGIC = b"QFI\xfb"
 QCOW2_SIZE_OFFSET = 24  # big-endian u64 virtual size in the qcow2 header
@@ -116,3 +116,29 @@ def _delete_quietly(vol: libvirt.virStorageVol) -> str:
     except libvirt.libvirtError as exc:
         return exc.get_error_message() or str(exc)
     return ""
+
+
+def volume_copy_across(
+    src_uri: str,
+    src_pool: str,
+    name: str,
+    dst_uri: str,
+    dst_pool: str,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> UploadResult:
+    """Copy volume ``name`` from one host's pool into another's (same name and format), streamed
+    through this process (virStorageVolDownload into virStorageVolUpload): no file on this
+    machine. A failed copy removes what it created on the destination."""
+    source = _volume_info(src_pool, _volume(src_uri, src_pool, name))
+    size = volume_download_size(src_uri, src_pool, name)
+    return volume_create_streamed(
+        dst_uri,
+        dst_pool,
+        name,
+        volume_download(src_uri, src_pool, name),
+        size,
+        capacity=source.capacity_bytes,
+        fmt=source.format or "raw",
+        on_progress=on_progress,
+    )

@@ -7,6 +7,7 @@ mismatch fails the Operation and leaves no file behind.
 """
 
 import hashlib
+import itertools
 import math
 import os
 import struct
@@ -16,8 +17,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from compute.choices import BYTES_PER_GIB, ImageFormat, ImageState
-from compute.models import Image
+import hypervisor as hv
+from compute.choices import BYTES_PER_GIB, HostState, ImageFormat, ImageState
+from compute.models import Host, Image
 from portal import audit, operations
 from portal.env import env_list, env_str
 from portal.errors import ActionError, Conflict, NotPermitted
@@ -70,10 +72,27 @@ def sniff(header, declared):
     return ImageFormat.RAW, None
 
 
-def receive(image, chunks, op, *, total=None):
-    """Write ``chunks`` (an iterable of bytes) into the store as the image's data; returns a message.
+def home_host(image):
+    """The real host, up, that serves the image's pool (the first by name): image data streams
+    into that pool over the libvirt connection. None when no such host is registered."""
+    from compute.services.placement import pools_of
 
-    On any BadImage the part file is removed and the image marked error, then it re-raises."""
+    for host in Host.objects.filter(state=HostState.UP, simulated=False).order_by("name"):
+        if image.pool in (pools_of(host) or ()):
+            return host
+    return None
+
+
+def receive(image, chunks, op, *, total=None):
+    """Put ``chunks`` (an iterable of bytes) in as the image's data; returns a message. With a
+    real host serving the image's pool the bytes stream straight into its volume there
+    (compute's hosts copy it from that pool on first use); without one they go to the portal's
+    image store (the embedded default before any real host).
+
+    On any BadImage nothing is left (part file or volume) and the image is marked error."""
+    host = home_host(image)
+    if host is not None:
+        return _receive_into_pool(image, host, iter(chunks), op, total)
     final = store_dir() / f"image-{image.pk}.{image.format}"
     part = final.with_suffix(final.suffix + ".part")
     digest, size, header, reported, sniffed = hashlib.sha256(), 0, b"", 0, None
@@ -120,6 +139,82 @@ def receive(image, chunks, op, *, total=None):
     return f"{image.name}: {size} bytes, {fmt}, sha256 {checksum[:12]}…, virtual size {virtual_gb} GB"
 
 
+class _Counted:
+    """The body's chunks as they pass: SHA-256, size, progress on the Operation."""
+
+    def __init__(self, head, rest, op, total):
+        self.head, self.rest, self.op, self.total = head, rest, op, total
+        self.digest, self.size, self.reported = hashlib.sha256(), 0, 0
+
+    def __iter__(self):
+        for chunk in itertools.chain(self.head, self.rest):
+            yield self._count(chunk)
+
+    def _count(self, chunk):
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        percent = min(99, 100 * self.size // self.total)
+        if percent >= self.reported + PROGRESS_EVERY:
+            self.reported = percent
+            operations.progress(self.op, percent, f"{self.size} of {self.total} bytes")
+        return chunk
+
+
+def _receive_into_pool(image, host, chunks, op, total):
+    """Stream the image into volume ``image.volume`` of its pool on ``host``; the format and
+    virtual size come from the first bytes, the checksum is checked once all went through."""
+    Image.objects.filter(pk=image.pk).update(state=ImageState.SAVING, state_reason="")
+    made = False
+    try:
+        if not total:
+            raise BadImage(f"Send the image with its Content-Length: it streams straight into {host.name}.")
+        head, header = [], b""
+        for chunk in chunks:
+            head.append(chunk)
+            header += chunk[: HEADER_BYTES - len(header)]
+            if len(header) >= HEADER_BYTES:
+                break
+        if not header:
+            raise BadImage("The upload is empty.")
+        fmt, virtual = sniff(header, image.format)
+        body = _Counted(head, chunks, op, total)
+        try:
+            hv.volume_create_streamed(
+                host.uri, image.pool, image.volume, body, total, capacity=virtual or total, fmt=fmt
+            )
+        except hv.HypervisorError as exc:
+            raise BadImage(f"Could not store the image in pool {image.pool} on {host.name}: {exc}") from exc
+        made = True
+        checksum = body.digest.hexdigest()
+        if image.checksum_sha256 and checksum != image.checksum_sha256:
+            raise BadImage(f"Checksum mismatch: expected sha256 {image.checksum_sha256}, got {checksum}.")
+    except (BadImage, OSError) as exc:
+        if made:
+            try:
+                hv.volume_delete(host.uri, image.pool, image.volume)
+            except hv.HypervisorError:
+                pass  # the checksum's error is the one to report
+        Image.objects.filter(pk=image.pk).update(state=ImageState.ERROR, state_reason=str(exc)[:500])
+        if isinstance(exc, OSError):
+            raise ActionError(f"The upload broke off: {exc}") from exc
+        raise
+    virtual_gb = max(1, math.ceil((virtual or total) / BYTES_PER_GIB))
+    Image.objects.filter(pk=image.pk).update(
+        state=ImageState.ACTIVE,
+        state_reason="",
+        format=fmt,
+        size_bytes=total,
+        checksum_sha256=checksum,
+        virtual_size_gb=virtual_gb,
+        min_disk_gb=max(image.min_disk_gb, virtual_gb),
+        file_path="",
+    )
+    return (
+        f"{image.name}: {total} bytes, {fmt}, sha256 {checksum[:12]}…, virtual size {virtual_gb} GB, "
+        f"in pool {image.pool} on {host.name}"
+    )
+
+
 def read_chunks(stream, chunk=CHUNK):
     while True:
         data = stream.read(chunk)
@@ -158,6 +253,10 @@ def upload_file(user, image, uploaded, request=None):
     from compute.tasks import instances as tasks
 
     _check_uploadable(user, image)
+    if home_host(image) is not None:
+        # The bytes go to a host's pool while this request lasts, like the API's upload: no spool
+        # file that a worker on another machine could not read.
+        return upload(user, image, uploaded, length=uploaded.size, request=request)
     incoming = store_dir() / SPOOL_DIR
     incoming.mkdir(exist_ok=True)
     spool = incoming / f"image-{image.pk}-{uuid.uuid4().hex}.part"

@@ -194,6 +194,9 @@ def _ensure_image(host, image, op=None):
     except hv.VolumeNotFound:
         if not host.simulated and image.file_path and not image.kernel_path:
             return _upload_image(host, image, op)
+        source = None if host.simulated or image.kernel_path else _image_source(host, image)
+        if source is not None:
+            return _copy_image(source, host, image, op)
         # A kernel-boot image's disk starts blank, so it can be made on any host.
         if not host.simulated and not image.kernel_path:
             raise ActionError(
@@ -203,6 +206,30 @@ def _ensure_image(host, image, op=None):
     # Simulated hosts keep nothing between processes: stand in an empty volume of the
     # image's size, as an image cache would after a download.
     return hv.volume_create(host.uri, image.pool, image.volume, image.virtual_size_gb * BYTES_PER_GIB, image.format)
+
+
+def _image_source(host, image):
+    """Another real host, up, whose copy of the image's pool holds the image's volume, or None."""
+    from compute.services.placement import pools_of
+
+    others = Host.objects.filter(state=HostState.UP, simulated=False).exclude(pk=host.pk).order_by("name")
+    for other in others:
+        if image.pool not in (pools_of(other) or ()):
+            continue
+        try:
+            hv.volume_info(other.uri, image.pool, image.volume)
+        except hv.HypervisorError:
+            continue
+        return other
+    return None
+
+
+def _copy_image(source, host, image, op):
+    """Stream the image's volume from ``source``'s pool into ``host``'s, through this worker
+    (download into upload): no file on the worker's disk."""
+    if op is not None:
+        operations.progress(op, UPLOAD_PROGRESS_START, f"Copying image {image.name} from {source.name} to {host.name}")
+    return hv.volume_copy_across(source.uri, image.pool, image.volume, host.uri, image.pool).volume
 
 
 def _upload_image(host, image, op):
