@@ -1,9 +1,12 @@
 """Host memory overcommit facts libvirt does not report: KSM (same-page merging) and swap.
 
-They are read from the host's own ``/sys/kernel/mm/ksm`` and ``/proc/meminfo``, which the
-portal sees only for a host on its own machine (``qemu:///system``). Remote and simulated
-hosts answer ``readable=False`` with the reason. ``sys_root`` / ``proc_root`` are parameters so
-tests pass a fake tree; callers leave the defaults.
+A host on the portal's own machine (``qemu:///system``) is read from ``/sys/kernel/mm/ksm`` and
+``/proc/meminfo``. A remote host is read over its libvirt connection: KSM's counters from the
+node memory parameters (``virNodeGetMemoryParameters``: libvirt reads the same sysfs files on
+the host) and memory from ``virNodeGetMemoryStats``. libvirt reports neither KSM's on/off state
+nor swap, so those stay None there, and KSM is switched on or off only on a local host
+(``virNodeSetMemoryParameters`` tunes scanning, it has no run switch). Simulated hosts answer
+``readable=False``. ``sys_root`` / ``proc_root`` are parameters so tests pass a fake tree.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
-from .connection import validate_uri
-from .errors import InvalidConfig, NotSupported, OperationFailed
+from .connection import get_connection, validate_uri
+from .errors import HypervisorError, InvalidConfig, NotSupported, OperationFailed, translated
 
 LOCAL_URIS = frozenset({"qemu:///system"})
 KSM_DIR = "kernel/mm/ksm"
@@ -28,6 +31,8 @@ MEMINFO_FIELDS = {
 }
 DEFAULT_SYS = Path("/sys")
 DEFAULT_PROC = Path("/proc")
+REMOTE_PAGE_KIB = 4  # libvirt does not say the host's page size; KSM merges base pages (4 KiB on x86)
+REMOTE_NOTE = "read over libvirt: KSM's on/off state and swap are not reported there"
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ def host_memory(
     uri: str, *, sys_root: Path = DEFAULT_SYS, proc_root: Path = DEFAULT_PROC, page_size: int | None = None
 ) -> HostMemory:
     """KSM state and savings plus swap of a local host; ``readable=False`` elsewhere."""
+    if validate_uri(uri) != "test" and not is_local(uri):
+        return _remote_memory(uri)
     if not is_local(uri):
         return HostMemory(readable=False, note=_why_unreadable(uri))
     ksm = Path(sys_root) / KSM_DIR
@@ -103,12 +110,41 @@ def host_memory(
     )
 
 
+def _remote_memory(uri: str) -> HostMemory:
+    """KSM's counters and the host's memory over the libvirt connection."""
+    try:
+        conn = get_connection(uri)
+        with translated(uri):
+            params = conn.getMemoryParameters(0)
+            stats = conn.getMemoryStats(-1, 0)  # VIR_NODE_MEMORY_STATS_ALL_CELLS
+    except HypervisorError as exc:
+        return HostMemory(readable=False, note=f"not readable: {exc}")
+    sharing = params.get("shm_pages_sharing")
+    available = sum(stats.get(key, 0) for key in ("free", "buffers", "cached"))
+    return HostMemory(
+        readable=True,
+        note=REMOTE_NOTE,
+        ksm_available="shm_pages_shared" in params,
+        ksm_pages_shared=params.get("shm_pages_shared"),
+        ksm_pages_sharing=sharing,
+        ksm_saved_kib=sharing * REMOTE_PAGE_KIB if sharing is not None else None,
+        mem_total_kib=stats.get("total"),
+        mem_available_kib=available or None,
+    )
+
+
 def ksm_set_run(uri: str, run: int, *, sys_root: Path = DEFAULT_SYS) -> None:
     """Start (1), stop (0) or stop-and-unmerge (2) KSM on a local host."""
     if run not in KSM_RUN_VALUES:
         raise InvalidConfig(f"KSM run is one of {KSM_RUN_VALUES}, not {run!r}", uri=uri)
     if not is_local(uri):
-        raise NotSupported(_why_unreadable(uri), uri=uri)
+        raise NotSupported(
+            _why_unreadable(uri)
+            if validate_uri(uri) == "test"
+            else f"KSM is switched on or off only on the portal's own host: libvirt's node memory "
+            f"parameters have no run switch (set /sys/kernel/mm/ksm/run on {uri} itself)",
+            uri=uri,
+        )
     path = Path(sys_root) / KSM_DIR / "run"
     if not path.exists():
         raise NotSupported("this kernel has no KSM (/sys/kernel/mm/ksm missing)", uri=uri)

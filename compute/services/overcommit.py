@@ -102,6 +102,11 @@ def set_ksm(user, host, run, request=None):
     memory = host.facts.get("memory") or {}
     if not memory.get("readable") or not memory.get("ksm_available"):
         raise Conflict(f"KSM on {host.name} is not readable here: {memory.get('note') or 'refresh the host first'}.")
+    if memory.get("ksm_run") is None:
+        raise Conflict(
+            f"KSM on {host.name} is read over libvirt, whose node memory parameters have no run switch: "
+            "switch it on the host itself."
+        )
     with transaction.atomic():
         op = operations.begin("host.set_ksm", host, user=user, project=None, detail={"run": run})
         operations.send_after_commit(overcommit_tasks.set_ksm, op)

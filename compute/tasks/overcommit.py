@@ -26,7 +26,7 @@ def ready():
 
 
 def record_host_memory(host):
-    """Read KSM and swap (readable on the portal's own host only) into ``host.facts["memory"]``."""
+    """Read KSM and swap (KSM counters only, over libvirt, on a remote host) into ``host.facts["memory"]``."""
     memory = dataclasses.asdict(hv.host_memory(host.uri))
     Host.objects.filter(pk=host.pk).update(facts={**host.facts, "memory": memory})
     host.facts = {**host.facts, "memory": memory}

@@ -121,3 +121,16 @@ def test_a_refresh_records_ksm_and_swap_in_the_facts(host_a, monkeypatch):
     overcommit_tasks.record_host_memory(host_a)
     host_a.refresh_from_db()
     assert host_a.facts["memory"]["swap_total_kib"] == 2048 and host_a.facts["cpus"]
+
+
+def test_a_remote_host_shows_ksm_counters_but_is_not_switched(api, admin_client_page, local_host):
+    # What hypervisor.host_memory reads over libvirt from a remote host: no run state, no swap.
+    remote = {**LOCAL_MEMORY, "ksm_run": None, "swap_total_kib": None, "swap_free_kib": None}
+    remote["note"] = "read over libvirt: KSM's on/off state and swap are not reported there"
+    Host.objects.filter(pk=local_host.pk).update(facts={**local_host.facts, "memory": remote})
+    response = api["admin"].post(f"/api/v1/hosts/{local_host.pk}/ksm/", {"run": 1}, format="json")
+    assert response.status_code == 409 and "no run switch" in str(response.json())
+    page = admin_client_page.get(f"/compute/hosts/{local_host.pk}/").content.decode()
+    assert "on/off not reported" in page and "40 sharing" in page
+    assert f"/compute/hosts/{local_host.pk}/ksm/" not in page
+    assert not Operation.objects.filter(kind="host.set_ksm").exists()
