@@ -254,12 +254,29 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Self-service IaaS: instances, volumes, networks and the scheduler.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # separate request components: write shapes (required inputs) apart from read shapes
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api.schema.admin_only_fields_optional",
+    ],
     # behind sign-in unless NUBES_API_DOCS_PUBLIC (the docs page redirects to the login)
     "SERVE_PERMISSIONS": ["portal.api.permissions.SchemaPermission"],
     # Swagger UI from the sidecar package, not a CDN: the portal must work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # one name per choice set: the "state" fields of different models are different sets
+    "ENUM_NAME_OVERRIDES": {
+        "HostStateEnum": "compute.choices.HostState",
+        "InstanceStateEnum": "compute.choices.InstanceState",
+        "NetworkStateEnum": "network.choices.State",
+        "PoolStateEnum": "storage.choices.PoolState",
+        "VolumeStateEnum": "storage.choices.VolumeState",
+        "MigrationStateEnum": "compute.models.migration.MigrationState",
+        "AutomationEnum": "scheduler.choices.Automation",
+        "Ipv6ModeEnum": "network.choices.Ipv6Mode",
+    },
 }
 
 # Simulated hosts: libvirt test-driver node files seeded by the demo.

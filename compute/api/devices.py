@@ -12,7 +12,7 @@ from portal.api.permissions import StaffOnly
 
 class HostDeviceSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSerializer):
     host_name = serializers.CharField(source="host.name", read_only=True)
-    instance_name = serializers.CharField(source="instance.name", read_only=True, default=None)
+    instance_name = serializers.CharField(source="instance.name", read_only=True, default=None, allow_null=True)
     note = serializers.SerializerMethodField()
 
     class Meta:
@@ -31,7 +31,7 @@ class HostDeviceSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.Model
         ]
         read_only_fields = ["created"]
 
-    def get_note(self, _device):
+    def get_note(self, _device) -> str:
         return (
             f"{PASSTHROUGH_NOTE} An assignment takes effect when the instance's domain is next defined "
             "(e.g. a cold resize or rebuild)."

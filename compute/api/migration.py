@@ -55,8 +55,8 @@ class MigrationSerializer(TenantSafeMixin, serializers.ModelSerializer):
     instance_name = serializers.CharField(source="instance.name", read_only=True)
     project = serializers.IntegerField(source="instance.project_id", read_only=True)
     source_name = serializers.CharField(source="source.name", read_only=True)
-    target_name = serializers.CharField(source="target.name", read_only=True, default=None)
-    requester = serializers.CharField(source="requester.username", read_only=True, default=None)
+    target_name = serializers.CharField(source="target.name", read_only=True, default=None, allow_null=True)
+    requester = serializers.CharField(source="requester.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Migration

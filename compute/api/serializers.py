@@ -107,7 +107,7 @@ class HostSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             fields["uri"].read_only = True  # a different URI is a different host
         return fields
 
-    def get_memory_overcommit(self, host):
+    def get_memory_overcommit(self, host) -> dict:
         from compute.services import overcommit
 
         return overcommit.summary(host)
@@ -256,7 +256,7 @@ class InstanceSerializer(serializers.ModelSerializer):
 
     flavor_name = serializers.CharField(source="flavor.name", read_only=True)
     image_name = serializers.CharField(source="image.name", read_only=True)
-    host_name = serializers.CharField(source="host.name", read_only=True, default=None)
+    host_name = serializers.CharField(source="host.name", read_only=True, default=None, allow_null=True)
     simulated = serializers.BooleanField(source="host.simulated", read_only=True, default=False)
     # Why the graphical console cannot open now (null when it can): published with the state,
     # so the instance page's console panel follows starts and stops.
@@ -267,7 +267,7 @@ class InstanceSerializer(serializers.ModelSerializer):
         fields = INSTANCE_FIELDS
         read_only_fields = INSTANCE_FIELDS
 
-    def get_console_refusal(self, instance):
+    def get_console_refusal(self, instance) -> str | None:
         return console.refusal(instance)
 
 

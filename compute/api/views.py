@@ -3,6 +3,7 @@
 import io
 
 from django.db.models import ProtectedError
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser, MultiPartParser
@@ -16,6 +17,7 @@ from compute.services import images, overcommit
 from compute.services import instances as services
 from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted, content_length
 from portal.api.permissions import ProjectRolePermission
+from portal.api.serializers import OperationSerializer
 from portal.choices import OperationStatus
 from portal.errors import Conflict
 
@@ -153,6 +155,7 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def get_serializer_class(self):
         return s.InstanceCreateSerializer if self.action == "create" else self.serializer_class
 
+    @extend_schema(request=s.InstanceCreateSerializer, responses={202: OperationSerializer})
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -163,6 +166,7 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         _instance, op = services.create_instance(request.user, project, hints=hints or None, request=request, **data)
         return accepted(op, request)
 
+    @extend_schema(request=s.RenameSerializer, responses=s.InstanceSerializer)
     def partial_update(self, request, pk=None):
         instance = self.get_object()
         data = self._valid(s.RenameSerializer)

@@ -97,7 +97,7 @@ class Instance(ProjectOwned):
         return self.name
 
     @property
-    def domain_name(self):
+    def domain_name(self) -> str:
         return f"{DOMAIN_PREFIX}{self.uuid}"
 
     @property

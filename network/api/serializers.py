@@ -22,6 +22,7 @@ class VisibleField(serializers.PrimaryKeyRelatedField):
 
     def __init__(self, model, **kwargs):
         self.model = model
+        kwargs.setdefault("queryset", model.objects.all())  # its type, for the schema
         super().__init__(**kwargs)
 
     def get_queryset(self):
@@ -56,7 +57,7 @@ class NetworkSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
         ]
         read_only_fields = ["tunnel_key", "backend", *REALISED]
 
-    def get_backend_label(self, network):
+    def get_backend_label(self, network) -> str:
         return network.get_backend_display()
 
     def get_fields(self):
@@ -178,7 +179,7 @@ class SecurityGroupSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
         fields = ["id", "project", "name", "description", "is_default", "rules", *REALISED]
         read_only_fields = ["is_default", *REALISED]
 
-    def get_rules(self, group):
+    def get_rules(self, group) -> list[dict]:
         return [{"id": r.id, "summary": str(r)} for r in group.rules.all()]
 
 
@@ -202,11 +203,11 @@ class RouterSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
         ]
         read_only_fields = list(REALISED)
 
-    def get_gateway_ip(self, router):
+    def get_gateway_ip(self, router) -> str | None:
         allocation = router.gateway_allocation
         return allocation.address if allocation else None
 
-    def get_interfaces(self, router):
+    def get_interfaces(self, router) -> list[dict]:
         return [
             {"subnet": i.subnet_id, "port": i.port_id, "ip_address": i.subnet.gateway_ip}
             for i in router.interfaces.all()
@@ -302,7 +303,7 @@ class OvnDeploymentSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             raise serializers.ValidationError(exc.message_dict) from exc
         return {field: getattr(candidate, field) for field in attrs}
 
-    def get_effective(self, deployment):
+    def get_effective(self, deployment) -> dict:
         from network import settings as net_settings
 
         return {

@@ -1,5 +1,6 @@
 """Viewsets: declarations; writes go through network.services, which queue Operations."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -19,6 +20,7 @@ from network.models import (
 )
 from portal.api.base import ProjectScopedViewSet, accepted
 from portal.api.permissions import StaffOnly
+from portal.api.serializers import OperationSerializer
 
 
 class ServiceViewSet(ProjectScopedViewSet):
@@ -151,11 +153,13 @@ class RouterViewSet(ServiceViewSet):
         choice.is_valid(raise_exception=True)
         return choice.validated_data["subnet"]
 
+    @extend_schema(request=s.SubnetChoiceSerializer, responses={202: OperationSerializer})
     @action(detail=True, methods=["post"], url_path="add-interface")
     def add_interface(self, request, pk=None):
         router = self.get_object()
         return accepted(services.add_interface(request.user, router, self._subnet(request)), request)
 
+    @extend_schema(request=s.SubnetChoiceSerializer, responses={202: OperationSerializer})
     @action(detail=True, methods=["post"], url_path="remove-interface")
     def remove_interface(self, request, pk=None):
         router = self.get_object()
@@ -178,6 +182,7 @@ class FloatingIPViewSet(ServiceViewSet):
     def service_delete(self, fip):
         return services.delete_floating_ip(self.request.user, fip)
 
+    @extend_schema(request=s.PortChoiceSerializer, responses={202: OperationSerializer})
     @action(detail=True, methods=["post"])
     def associate(self, request, pk=None):
         fip = self.get_object()
@@ -185,6 +190,7 @@ class FloatingIPViewSet(ServiceViewSet):
         choice.is_valid(raise_exception=True)
         return accepted(services.associate(request.user, fip, choice.validated_data["port"]), request)
 
+    @extend_schema(request=None, responses={202: OperationSerializer})
     @action(detail=True, methods=["post"])
     def disassociate(self, request, pk=None):
         return accepted(services.disassociate(request.user, self.get_object()), request)

@@ -38,7 +38,7 @@ class LoadBalancer(ProjectOwned, Realised):
         return self.vip_allocation.address
 
     @property
-    def monitor_address(self):
+    def monitor_address(self) -> str | None:
         return self.monitor_allocation.address if self.monitor_allocation_id else None
 
     @property

@@ -42,9 +42,9 @@ class VisibleRelatedField(serializers.PrimaryKeyRelatedField):
     same "does not exist" as an id that does not exist (no hint that it does)."""
 
     def get_queryset(self):
-        request = self.context.get("request")
+        user = getattr(self.context.get("request"), "user", None)
         queryset = super().get_queryset()
-        return queryset.visible_to(request.user) if request is not None else queryset.none()
+        return queryset.visible_to(user) if user is not None and user.is_authenticated else queryset.none()
 
 
 class WritableProjectField(serializers.PrimaryKeyRelatedField):

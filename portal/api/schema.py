@@ -9,3 +9,30 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "nubes_<id>_<secret>"}
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def admin_only_fields_optional(result, generator, request, public):
+    """Fields tenants never receive (TenantSafeMixin.admin_only_fields) are not required in the
+    answers' schema, and say who sees them."""
+    from portal.api.base import TenantSafeMixin
+
+    hidden = {}
+    for cls in _subclasses(TenantSafeMixin):
+        name = cls.__name__.removesuffix("Serializer")
+        hidden.setdefault(name, set()).update(cls.admin_only_fields)
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        fields = hidden.get(name)
+        if not fields:
+            continue
+        if "required" in component:
+            component["required"] = [field for field in component["required"] if field not in fields]
+        for field in fields & set(component.get("properties", {})):
+            prop = component["properties"][field]
+            prop["description"] = (prop.get("description", "") + " Cloud admins only.").strip()
+    return result

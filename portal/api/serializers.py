@@ -13,8 +13,8 @@ from portal.models import ApiToken, AuditEvent, Membership, Operation, Project, 
 class OperationSerializer(TenantSafeMixin, serializers.ModelSerializer):
     redacted_fields = ("message", "error", "detail")
     url = serializers.SerializerMethodField()
-    requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    duration = serializers.FloatField(read_only=True)
+    requester = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    duration = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = Operation
@@ -42,7 +42,7 @@ class OperationSerializer(TenantSafeMixin, serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_url(self, op):
+    def get_url(self, op) -> str:
         # Built without the request so tasks can serialize for websocket messages too.
         return reverse("portal-api:operation-detail", args=[op.pk])
 
@@ -55,7 +55,7 @@ class ProjectSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         fields = ["id", "name", "description", "created", "role"]
         read_only_fields = ["created"]
 
-    def get_role(self, project):
+    def get_role(self, project) -> str | None:
         request = self.context.get("request")
         return project.role_of(request.user) if request else None
 

@@ -1,5 +1,7 @@
 """Serializers of the scheduler API. Passwords are write-only; rules live on the models."""
 
+from datetime import datetime
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
@@ -159,19 +161,19 @@ class HostPowerSerializer(serializers.ModelSerializer):
     def _power(self, host):
         return getattr(host, "power", None) if hasattr(host, "power") else None
 
-    def get_power_state(self, host):
+    def get_power_state(self, host) -> str:
         power = self._power(host)
         return power.power_state if power else c.PowerState.UNKNOWN
 
-    def get_ha_state(self, host):
+    def get_ha_state(self, host) -> str:
         power = self._power(host)
         return power.ha_state if power else c.HaState.HEALTHY
 
-    def get_last_heartbeat(self, host):
+    def get_last_heartbeat(self, host) -> datetime | None:
         power = self._power(host)
         return power.last_heartbeat if power else None
 
-    def get_driver(self, host):
+    def get_driver(self, host) -> dict:
         config = getattr(host, "power_driver", None) if hasattr(host, "power_driver") else None
         if config is None:
             return {

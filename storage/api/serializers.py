@@ -61,7 +61,7 @@ class StoragePoolSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "created",
         ]
 
-    def get_provisioned_gb(self, pool):
+    def get_provisioned_gb(self, pool) -> int:
         return pool.provisioned_gb()
 
 
@@ -139,6 +139,8 @@ class VolumeCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
     def get_fields(self):
         fields = super().get_fields()
         user = self.context["request"].user
+        if not user.is_authenticated:  # the schema generator's anonymous request
+            return fields
         fields["image"].queryset = Image.objects.visible_to(user)
         fields["source_volume"].queryset = Volume.objects.visible_to(user)
         fields["source_snapshot"].queryset = Snapshot.objects.visible_to(user)

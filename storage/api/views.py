@@ -4,6 +4,7 @@ import io
 
 from django.db import transaction
 from django.http import StreamingHttpResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser
@@ -11,6 +12,7 @@ from rest_framework.response import Response
 
 from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted, content_length
 from portal.api.permissions import ProjectRolePermission
+from portal.api.serializers import OperationSerializer
 from storage.api import serializers as s
 from storage.models import Snapshot, StoragePool, Volume
 from storage.services import volumes as services
@@ -102,6 +104,7 @@ class VolumeViewSet(ProjectScopedViewSet):
         response["X-Operation"] = str(op.pk)
         return response
 
+    @extend_schema(request=s.VolumeCreateSerializer, responses={202: OperationSerializer})
     def create(self, request, *args, **kwargs):
         data = _input(s.VolumeCreateSerializer, request)
         _volume, op = services.create_volume(request.user, data.pop("project"), request=request, **data)
@@ -120,6 +123,7 @@ class VolumeViewSet(ProjectScopedViewSet):
         data = _input(s.DeleteSerializer, request) if request.data else {"wipe": False}
         return accepted(services.delete_volume(request.user, volume, request=request, **data), request)
 
+    @extend_schema(request=s.MapDeviceSerializer, responses={201: s.VolumeSerializer})
     @action(detail=False, methods=["post"], url_path="map-device")
     def map_device(self, request):
         data = _input(s.MapDeviceSerializer, request)
