@@ -160,33 +160,48 @@ def create_instance(
             host, waking = placement.host_to_wake(flavor, hints, pool=image.pool), True
             if host is None:
                 raise
-        check_admission(flavor, host, waking=waking)
-        detail = {"host": host.name, "wake_host": host.pk} if waking else {"host": host.name}
-        instance = Instance(
-            project=project,
-            name=name,
-            flavor=flavor,
-            image=image,
-            key_pair=key_pair,
-            user_data=user_data,
-            host=host,
-            vcpus=flavor.vcpus,
-            ram_mb=flavor.ram_mb,
-            disk_gb=flavor.disk_gb,
-            state=InstanceState.BUILDING,
-            created_by=user if user.is_authenticated else None,
-        )
-        instance.set_vnc_password(secrets.token_urlsafe(VNC_PASSWORD_BYTES))
-        instance.full_clean()
-        quotas.take(project, instances=1, vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb)
-        instance.quota_held = True
-        instance.save()
-        hooks.make_ports(user, instance, list(networks or ()))  # their realising tasks run before the build
-        op = operations.begin(f"instance.{Action.CREATE}", instance, user=user, project=project, detail=detail)
-        where = f"{host.name}, waking it from standby" if waking else host.name
-        record_event(instance, EventSource.ACTION, "create", f"placed on {where}", op)
-        operations.send_after_commit(tasks.create_instance, op)
+        try:
+            check_admission(flavor, host, waking=waking)
+        except ActionError as exc:
+            refusal = exc  # raised once this transaction commits the refusal's HA event
+        else:
+            refusal = None
+            instance, op = _new_instance(
+                user, project, host, waking, name, flavor, image, key_pair, user_data, networks, tasks
+            )
+    if refusal is not None:
+        raise refusal
     audit.record(user, "instance.create", instance, request=request, host=host.name)
+    return instance, op
+
+
+def _new_instance(user, project, host, waking, name, flavor, image, key_pair, user_data, networks, tasks):
+    """The new instance's row, quota, ports and create Operation (inside create_instance's lock)."""
+    detail = {"host": host.name, "wake_host": host.pk} if waking else {"host": host.name}
+    instance = Instance(
+        project=project,
+        name=name,
+        flavor=flavor,
+        image=image,
+        key_pair=key_pair,
+        user_data=user_data,
+        host=host,
+        vcpus=flavor.vcpus,
+        ram_mb=flavor.ram_mb,
+        disk_gb=flavor.disk_gb,
+        state=InstanceState.BUILDING,
+        created_by=user if user.is_authenticated else None,
+    )
+    instance.set_vnc_password(secrets.token_urlsafe(VNC_PASSWORD_BYTES))
+    instance.full_clean()
+    quotas.take(project, instances=1, vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb)
+    instance.quota_held = True
+    instance.save()
+    hooks.make_ports(user, instance, list(networks or ()))  # their realising tasks run before the build
+    op = operations.begin(f"instance.{Action.CREATE}", instance, user=user, project=project, detail=detail)
+    where = f"{host.name}, waking it from standby" if waking else host.name
+    record_event(instance, EventSource.ACTION, "create", f"placed on {where}", op)
+    operations.send_after_commit(tasks.create_instance, op)
     return instance, op
 
 
