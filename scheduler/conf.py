@@ -48,6 +48,10 @@ def heartbeat_interval_s():
     return _get("NUBES_HA_HEARTBEAT_INTERVAL", lambda: env_int("NUBES_HA_HEARTBEAT_INTERVAL", 10, 1))
 
 
+def ha_probe_timeout_s():
+    return _get("NUBES_HA_PROBE_TIMEOUT", lambda: env_float("NUBES_HA_PROBE_TIMEOUT", 5.0, 0.1))
+
+
 def dpm_interval_s():
     return _get("NUBES_DPM_INTERVAL", lambda: env_int("NUBES_DPM_INTERVAL", 600, 10))
 

@@ -13,6 +13,7 @@ the cluster's restart limit times within its restart window.
 
 import logging
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,7 +22,7 @@ from compute.models import Host, Instance
 from portal import operations
 from portal.errors import ActionError
 from scheduler import choices as c
-from scheduler import ha_events, services, snapshot
+from scheduler import ha_events, services, snapshot, witness
 from scheduler.core import ha as core_ha
 from scheduler.models import HaEvent, HostPower, Recommendation
 from scheduler.power import PowerError
@@ -57,7 +58,16 @@ def record_heartbeat(host, alive, error="", now=None):
         return None
     if power.ha_state not in (c.HaState.MISSING, c.HaState.FENCE_FAILED):
         return None
-    return start_failover(host, f"no heartbeat for {missing_s:.0f} s (isolation time {settings.ha_isolation_s} s)")
+    opinion, other = witness.second_opinion(host, settings.ha_isolation_s, now=now)
+    if opinion == "alive":
+        # This worker is the one cut off: fencing a healthy host would be the outage.
+        if cache.add(f"nubes:ha:veto:{host.pk}", 1, timeout=settings.ha_isolation_s):  # once per isolation time
+            event(host, c.HaEventKind.HEARTBEAT_MISSED, f"not declared dead: {other} still reaches it")
+        return None
+    second = f"confirmed by {other}" if opinion == "dead" else "judged by one worker: no other worker probed it"
+    return start_failover(
+        host, f"no heartbeat for {missing_s:.0f} s (isolation time {settings.ha_isolation_s} s); {second}"
+    )
 
 
 def _alive(host, power, now):

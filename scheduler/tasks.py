@@ -5,6 +5,7 @@ The hypervisor is called here for liveness probes and CPU baselines, nowhere els
 """
 
 import logging
+import threading
 import time
 
 from celery import shared_task
@@ -19,7 +20,7 @@ from portal.choices import FINAL_STATUSES, OperationStatus
 from portal.errors import ActionError
 from portal.tasks import run_operation
 from scheduler import choices as c
-from scheduler import conf, failover, services, snapshot
+from scheduler import conf, failover, services, snapshot, witness
 from scheduler.models import ClusterSchedulerSettings, HostPower
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,38 @@ def heartbeat():
     hosts = Host.objects.select_related("cluster").filter(state__in=PROBED_STATES) | Host.objects.select_related(
         "cluster"
     ).filter(pk__in=list(waking))
-    for host in hosts.distinct():
-        alive, error = probe(host)
+    hosts = list(hosts.distinct())
+    verdicts = probe_all(hosts, conf.ha_probe_timeout_s())
+    for host in hosts:
+        alive, error = verdicts[host.pk]
+        witness.note(host, alive)  # the other workers' second signal
         failover.record_heartbeat(host, alive, error)
+
+
+PROBE_BATCH = 32  # threads at once
+
+
+def probe_all(hosts, timeout_s):
+    """{host pk: (alive, error)}: every host probed at once, each within timeout_s (a dead
+    host no longer delays the others). A probe still hanging at the deadline counts as a miss;
+    its daemon thread ends when the connection attempt does."""
+    verdicts = {}
+    for start in range(0, len(hosts), PROBE_BATCH):
+        batch = hosts[start : start + PROBE_BATCH]
+        threads = []
+        for host in batch:
+            thread = threading.Thread(target=_probe_into, args=(host, verdicts), name=f"probe-{host.pk}", daemon=True)
+            thread.start()
+            threads.append(thread)
+        deadline = time.monotonic() + timeout_s
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    missing = (False, f"no answer within {timeout_s:g} s")
+    return {host.pk: verdicts.get(host.pk, missing) for host in hosts}
+
+
+def _probe_into(host, verdicts):
+    verdicts[host.pk] = probe(host)
 
 
 @shared_task
