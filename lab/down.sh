@@ -159,11 +159,11 @@ if is_started libvirtd-a || [ ! -S /run/libvirt/libvirt-sock ]; then
 fi
 
 # Portal-made networks that a dead libvirtd could not remove (dnsmasq by its pid file).
-if ! [ -S /run/libvirt/libvirt-sock ] || is_started libvirtd-a; then
+if ! [ -S /run/libvirt/libvirt-sock ] || { is_started libvirtd-a && ! started_alive libvirtd-a; }; then
     clean_networks_offline /run/libvirt /etc/libvirt 1
 fi
 [ -d "$HB" ] && clean_networks_offline "$HB/run-libvirt" "$HB/etc-libvirt" 0
-if is_started libvirtd-a && ! [ -S /run/libvirt/libvirt-sock ]; then
+if is_started libvirtd-a && ! started_alive libvirtd-a; then
     # libvirtd writes the default network's definition on its first start; ours made it.
     for f in /etc/libvirt/qemu/networks/default.xml /etc/libvirt/qemu/networks/autostart/default.xml; do
         [ -e "$f" ] && born_in_lab "$f" && rm -f "$f" && log "removed $f (made by the lab's libvirtd)"
