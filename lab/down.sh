@@ -11,16 +11,6 @@ source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root"
 PURGE=0; [ "${1:-}" = "--purge" ] && PURGE=1
 
-kill_pid() {  # name pid exe
-    local name="$1" pid="$2" exe="$3"
-    pid_alive "$pid" "$exe" || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do pid_alive "$pid" "$exe" || { log "stopped $name (pid $pid)"; return 0; }; sleep 0.1; done
-    warn "$name (pid $pid) ignored SIGTERM; SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for _ in $(seq 30); do pid_alive "$pid" "$exe" || return 0; sleep 0.1; done
-    warn "$name (pid $pid) still alive"
-}
 is_started() { [ -s "$STARTED" ] && awk -v n="$1" '$1==n{f=1} END{exit !f}' "$STARTED"; }
 libvirt_up() { timeout 20 virsh -q -c "$1" version >/dev/null 2>&1; }
 
@@ -103,6 +93,9 @@ remove_pools() {  # uri names...
         log "removed pool $p from $uri"
     done
 }
+
+# 0. The fleet (lab/fleet-up.sh) first: its workers use the lab's daemons.
+"$LAB/fleet-down.sh" || warn "lab/fleet-down.sh failed; going on"
 
 # 1. Guests and pools, while the libvirtds still answer.
 "$LAB/storage.sh" down

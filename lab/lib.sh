@@ -3,7 +3,7 @@
 # leftovers.sh agree on what "the lab" is.
 
 LAB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-STATE="$LAB/state"
+STATE="${NUBES_LAB_STATE:-$LAB/state}"   # NUBES_LAB_STATE: a lab brought up from another checkout
 LOGS="$STATE/logs"
 NSDIR="$STATE/ns"                 # persistent mount/UTS namespace files of host B
 STARTED="$STATE/started"          # "name pid exe pidfile" per process the lab started
@@ -44,6 +44,15 @@ IMAGES=$DATA/images
 SERIAL=$DATA/serial
 DOMAIN_PREFIX=nubes-
 
+# The fleet (lab/fleet-up.sh): the portal run as production runs it, on the lab.
+FLEET="$STATE/fleet"              # env files, logs, worker data dirs, fleet.json, started
+FLEET_JSON="$FLEET/fleet.json"
+FLEET_STARTED="$FLEET/started"    # "name pid start-ticks" per process the fleet started
+FLEET_DATA=$DATA/fleet            # NUBES_DATA_DIR of every fleet process (workers: their own, bound over it)
+FLEET_DB=nubes_fleet
+FLEET_REDIS_DB=12
+FLEET_PORT=8470
+
 HB="$STATE/hostb"                 # host B's private /etc /run /var dirs
 OVS_A_RUN=/var/run/openvswitch    # libvirt's ovs-vsctl uses the default paths
 OVS_A_DB="$STATE/ovs-a/conf.db"
@@ -68,6 +77,11 @@ pid_alive() {  # pid exe
     [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
     [ "$(basename "$(readlink "/proc/$pid/exe" 2>/dev/null)" 2>/dev/null)" = "$exe" ]
 }
+# A process's start time (clock ticks since boot): with the pid, its identity across exec.
+proc_start() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'; }
+fleet_alive() {  # pid start-ticks
+    [ -n "$1" ] && [ -d "/proc/$1" ] && [ "$(proc_start "$1")" = "$2" ]
+}
 pid_from_file() { [ -s "$1" ] && tr -dc '0-9' < "$1"; }
 
 # Record a started process (pid read from its pidfile).
@@ -89,6 +103,18 @@ started_alive() {  # name
     [ -n "$line" ] || return 1
     set -- $line
     pid_alive "$2" "$3"
+}
+
+# Stop one process we started: SIGTERM, then SIGKILL after 10 s.
+kill_pid() {  # name pid exe
+    local name="$1" pid="$2" exe="$3"
+    pid_alive "$pid" "$exe" || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do pid_alive "$pid" "$exe" || { log "stopped $name (pid $pid)"; return 0; }; sleep 0.1; done
+    warn "$name (pid $pid) ignored SIGTERM; SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 30); do pid_alive "$pid" "$exe" || return 0; sleep 0.1; done
+    warn "$name (pid $pid) still alive"
 }
 
 virsh_a() { virsh -q -c "$URI_A" "$@"; }

@@ -34,8 +34,10 @@ def _save(serializer_class, instance, data):
     return serializer.save()
 
 
-def register(user, lab):
-    """Returns what it registered: {"cluster", "hosts", "pools", "flavor", "image", "ovn", "chassis"}."""
+def register(user, lab, network_uris=False):
+    """Returns what it registered: {"cluster", "hosts", "pools", "flavor", "image", "ovn", "chassis"}.
+    network_uris: every host by its lab address (host A's qemu+tcp:// too), as a fleet whose
+    workers run on other machines reaches them."""
     from compute.api.serializers import ClusterSerializer, FlavorSerializer, HostSerializer, ImageSerializer
     from compute.models import Cluster, Flavor, Host, Image
     from compute.services import instances as compute_services
@@ -45,9 +47,10 @@ def register(user, lab):
     )
     hosts = []
     for spec in lab["hosts"]:
-        host = Host.objects.filter(uri=spec["uri"]).first()
+        uri = spec["tcp_uri"] if network_uris else spec["uri"]
+        host = Host.objects.filter(uri=uri).first()
         if host is None:
-            host, _ = compute_services.register_host(user, name=spec["name"], uri=spec["uri"], cluster=cluster)
+            host, _ = compute_services.register_host(user, name=spec["name"], uri=uri, cluster=cluster)
         else:
             compute_services.refresh_host(user, host)
         host = _save(

@@ -13,9 +13,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--lab-json", default=str(lab.LAB_JSON))
+        parser.add_argument(
+            "--network-uris",
+            action="store_true",
+            help="Register every host by its lab address (qemu+tcp://), host A too, as a fleet does.",
+        )
         parser.add_argument("--user", default="admin", help="The cloud admin the operations are recorded for.")
 
-    def handle(self, *args, lab_json, user, **options):
+    def handle(self, *args, lab_json, user, network_uris=False, **options):
         try:
             data = lab.load(lab_json)
         except lab.LabNotUp as exc:
@@ -23,7 +28,7 @@ class Command(BaseCommand):
         admin = self.cloud_admin(user)
         # A command has no worker beside it: run the operations it starts here, in order.
         celery_app.conf.task_always_eager = True
-        made = lab.register(admin, data)
+        made = lab.register(admin, data, network_uris=network_uris)
         for host in made["hosts"]:
             host.refresh_from_db()
             self.stdout.write(f"host {host.name}: {host.uri} [{host.state}] {host.state_reason}")

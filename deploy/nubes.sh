@@ -1,0 +1,22 @@
+#!/bin/sh
+# The one way each Nubes process is started, in production (deploy/*.service) and on the lab's
+# fleet (lab/fleet-up.sh): configuration comes from the environment only (see .env.example).
+#   deploy/nubes.sh migrate   apply database migrations (once per release, before web)
+#   deploy/nubes.sh web       uvicorn, NUBES_WEB_WORKERS processes on NUBES_BIND:NUBES_PORT
+#   deploy/nubes.sh worker    a Celery worker named NUBES_WORKER_NAME@<host> (any number of machines)
+#   deploy/nubes.sh beat      Celery beat (exactly one in the whole fleet)
+set -eu
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${NUBES_VENV:-$ROOT/.venv}/bin"
+cd "$ROOT"
+role="${1:-}"
+[ $# -gt 0 ] && shift
+case "$role" in
+  migrate) exec "$BIN/python" manage.py migrate --noinput "$@" ;;
+  web) exec "$BIN/uvicorn" portal.asgi:application --host "${NUBES_BIND:-127.0.0.1}" \
+         --port "${NUBES_PORT:-8000}" --workers "${NUBES_WEB_WORKERS:-2}" "$@" ;;
+  worker) exec "$BIN/celery" -A portal worker --loglevel "${LOG_LEVEL:-INFO}" \
+         --hostname "${NUBES_WORKER_NAME:-nubes}@%h" "$@" ;;
+  beat) exec "$BIN/celery" -A portal beat --loglevel "${LOG_LEVEL:-INFO}" "$@" ;;
+  *) echo "usage: $0 migrate|web|worker|beat [extra arguments]" >&2; exit 2 ;;
+esac

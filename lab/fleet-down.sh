@@ -1,0 +1,69 @@
+#!/bin/bash
+# Stop the fleet lab/fleet-up.sh started and remove what it made: the domains and volumes of
+# the instances in its database (on both hosts), its processes (by recorded PID and start
+# time, with their children), its database and Redis db, its relays, files and data
+# directories. Nothing else. Safe to run when the fleet is not up.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || die "run as root"
+[ -d "$FLEET" ] || { log "no fleet ($FLEET absent)"; exit 0; }
+
+# 1. Guests the fleet's portal made, while its database is still there.
+if [ -s "$FLEET/database" ]; then
+    uuids="$(psql -At -h 127.0.0.1 -U postgres -d "$FLEET_DB" -c "SELECT uuid FROM compute_instance" 2>/dev/null || true)"
+    for uri in "$URI_A_TCP" "$URI_B"; do
+        timeout 20 virsh -q -c "$uri" version >/dev/null 2>&1 || continue
+        for u in $uuids; do
+            d="$DOMAIN_PREFIX$u"
+            timeout 30 virsh -q -c "$uri" dominfo "$d" >/dev/null 2>&1 || continue
+            timeout 30 virsh -q -c "$uri" destroy "$d" >/dev/null 2>&1 || true
+            timeout 30 virsh -q -c "$uri" undefine "$d" --snapshots-metadata --checkpoints-metadata >/dev/null 2>&1 \
+                || timeout 30 virsh -q -c "$uri" undefine "$d" >/dev/null 2>&1 || true
+            log "removed domain $d from $uri"
+        done
+        for p in $(timeout 20 virsh -q -c "$uri" pool-list --name 2>/dev/null); do
+            for u in $uuids; do
+                for v in $(timeout 20 virsh -q -c "$uri" vol-list "$p" 2>/dev/null | awk -v d="$DOMAIN_PREFIX$u" 'index($1, d) == 1 {print $1}'); do
+                    timeout 30 virsh -q -c "$uri" vol-delete "$v" --pool "$p" >/dev/null 2>&1 && log "removed volume $v from pool $p ($uri)"
+                done
+            done
+        done
+    done
+fi
+
+# 2. Processes, newest first; a process's children (uvicorn's and Celery's workers) after it.
+descendants() {  # pid: "pid start" of every descendant
+    local kid
+    for kid in $(awk -v p="$1" '$4==p{print $1}' /proc/[0-9]*/stat 2>/dev/null); do
+        echo "$kid $(proc_start "$kid")"
+        descendants "$kid"
+    done
+}
+stop_recorded() {  # name pid start
+    local name="$1" pid="$2" start="$3" kids
+    fleet_alive "$pid" "$start" || return 0
+    kids="$(descendants "$pid")"
+    kill -TERM "$pid" 2>/dev/null || true
+    # Celery's warm shutdown waits for running tasks; uvicorn for open connections.
+    for _ in $(seq 300); do fleet_alive "$pid" "$start" || break; sleep 0.1; done
+    if fleet_alive "$pid" "$start"; then warn "$name (pid $pid) ignored SIGTERM for 30 s; SIGKILL"; kill -KILL "$pid" 2>/dev/null; fi
+    echo "$kids" | while read -r kid kstart; do
+        [ -n "$kid" ] && fleet_alive "$kid" "$kstart" && kill -KILL "$kid" 2>/dev/null && warn "$name: child $kid outlived it; SIGKILL"
+    done
+    log "stopped $name (pid $pid)"
+}
+if [ -s "$FLEET_STARTED" ]; then
+    tac "$FLEET_STARTED" | while read -r name pid start; do
+        [ -n "$name" ] && stop_recorded "$name" "$pid" "$start"
+    done
+fi
+
+# 3. Its database and Redis db (only if this fleet made them).
+if [ -s "$FLEET/database" ]; then
+    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $FLEET_DB WITH (FORCE)" >/dev/null && log "dropped database $FLEET_DB"
+    redis-cli -h 127.0.0.1 -n "$FLEET_REDIS_DB" flushdb >/dev/null && log "flushed Redis db $FLEET_REDIS_DB"
+fi
+
+# 4. Files.
+rm -rf "$FLEET_DATA" "$FLEET"
+log "fleet is down"
