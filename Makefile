@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA ?= ../shared/data/planetlab
 
-.PHONY: run test test-fast test-postgres lab lab-down lab-status bench clean-venv check static-deps
+.PHONY: run test test-fast test-postgres test-fleet lab lab-down lab-status lab-fleet fleet-down bench clean-venv check static-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -55,7 +55,7 @@ test: $(VENV)/.dev-installed static-deps
 	$(BIN)/python -m pytest
 
 test-fast: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest -m "not integration and not browser"
+	$(BIN)/python -m pytest -m "not integration and not browser and not fleet"
 
 # The suite again on the production components already running on the machine (PostgreSQL,
 # Redis). The lab tier and the browser tests are left out here: they exercise real daemons and a
@@ -65,7 +65,7 @@ test-fast: $(VENV)/.dev-installed
 test-postgres: $(VENV)/.dev-installed
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/nubes} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
-	$(BIN)/python -m pytest -m "not integration and not browser" \
+	$(BIN)/python -m pytest -m "not integration and not browser and not fleet" \
 		--ignore=tests/hypervisor --ignore=tests/scheduler/core --ignore=tests/lab \
 		--ignore=tests/portal/test_first_run.py
 
@@ -79,11 +79,24 @@ lab: $(VENV)/.run-installed
 lab-down:
 	lab/down.sh
 
+# The portal on the lab as the README's production section runs it (after `make lab`): its own
+# PostgreSQL database and Redis db, uvicorn with 2 workers, beat, two Celery workers (one in
+# host B's network namespace). `make fleet-down` (and `make lab-down`) stop it.
+lab-fleet: $(VENV)/.run-installed
+	lab/fleet-up.sh
+
+fleet-down:
+	lab/fleet-down.sh
+
+# The fleet tier alone (make test runs it too when the fleet is up).
+test-fleet: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest tests/fleet --durations=5
+
 lab-status:
 	lab/status.sh
 
 # Every benchmark prints its figures; the lab ones say so and measure nothing when the lab is down.
-BENCHES := api_list compute_ops scheduler_scale storage_ops network_ops metrics migration lab_boot
+BENCHES := api_list compute_ops scheduler_scale storage_ops network_ops metrics migration lab_boot fleet
 bench: $(VENV)/.dev-installed
 	@for b in $(BENCHES); do \
 	  [ -f bench/$$b.py ] && { echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; }; done; true

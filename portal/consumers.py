@@ -2,6 +2,7 @@
 checks the registry in portal.realtime, joins, and relays. No reads beyond that, no writes."""
 
 import asyncio
+import os
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -14,6 +15,7 @@ MAX_GROUPS = 64
 # again renews the membership.
 GROUP_RENEW_S = 3600
 CLOSE_UNAUTHENTICATED = 4401
+PROCESS_HEADER = b"x-nubes-process"  # which server process holds the socket (a deployment runs several)
 
 
 async def close_with(consumer, code, subprotocol=None):
@@ -30,7 +32,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
             await close_with(self, CLOSE_UNAUTHENTICATED)
             return
         self.groups_joined = set()
-        await self.accept()
+        await self.accept(headers=[(PROCESS_HEADER, str(os.getpid()).encode())])
         self.renewer = asyncio.ensure_future(self.renew_groups())
 
     async def renew_groups(self):

@@ -1,5 +1,7 @@
 """/healthz: the process answers. /readyz: database, broker and channel layer answer."""
 
+import os
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import DatabaseError, connection
@@ -11,7 +13,8 @@ from portal.celery import app as celery_app
 
 
 def healthz(request):
-    return JsonResponse({"status": "ok"})
+    # The process id tells which of a server's worker processes answered.
+    return JsonResponse({"status": "ok", "process": os.getpid()})
 
 
 def _database():

@@ -1,5 +1,7 @@
 """Schema, docs, health, and the bad-input classes every endpoint shares."""
 
+import os
+
 import pytest
 
 from portal.models import ApiToken, Project
@@ -23,7 +25,7 @@ def test_the_docs_page_renders_without_a_cdn(client, alice):
 @pytest.mark.parametrize("path", ["/healthz", "/healthz/"])
 def test_healthz_answers(client, db, path):
     response = client.get(path)
-    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert response.status_code == 200 and response.json() == {"status": "ok", "process": os.getpid()}
 
 
 @pytest.mark.parametrize("path", ["/readyz", "/readyz/"])

@@ -1,0 +1,184 @@
+"""The fleet end to end, from outside: a guest launched on each host through the API, its
+progress over websockets held by both uvicorn workers (the Celery worker that ran the launch
+publishes through Redis); live migration A -> B -> A with progress; a websocket quiet for 30 s
+that still receives, then a volume made and downloaded; everything deleted, and virsh on both
+hosts agreeing with the API. One guest per host for the whole module (TCG guests are slow to boot)."""
+
+import re
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.fleet.conftest import domains, drain, subscribe, virsh
+
+HEARTBEAT_TIMEOUT_S = 120
+MIGRATION_BANDWIDTH_MIB_S = 25  # a few seconds per move: several progress polls
+QUIET_S = 30
+MESSAGE_TIMEOUT_S = 60
+
+
+def one(rows, name):
+    found = [row for row in rows if row["name"] == name]
+    assert found, f"{name} not registered on the fleet"
+    return found[0]
+
+
+def heartbeats(path):
+    try:
+        return [int(n) for n in re.findall(r"nubes-heartbeat (\d+)", Path(path).read_text(errors="replace"))]
+    except FileNotFoundError:
+        return []
+
+
+def wait_for_heartbeat(path, after=0):
+    deadline = time.monotonic() + HEARTBEAT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        beats = heartbeats(path)
+        if beats and beats[-1] > after:
+            return beats[-1]
+        time.sleep(0.5)
+    raise AssertionError(f"no heartbeat in {path} within {HEARTBEAT_TIMEOUT_S}s")
+
+
+def finished(op_ids):
+    """until(): every Operation of op_ids has had its final message."""
+
+    def until(messages):
+        done = {
+            m["data"]["id"] for m in messages if m.get("event") == "operation" and m["data"]["status"] == "succeeded"
+        }
+        return set(op_ids) <= done
+
+    return until
+
+
+@pytest.fixture(scope="module")
+def guests(admin, project, hosts, fleet, two_sockets):
+    """One lab guest launched on each host while both websockets follow the project; yields
+    {"a": instance, "b": instance, "ops": [...], "messages": {process: [...]}}; deletes leftovers."""
+    for sock in two_sockets:
+        subscribe(sock, f"project.{project['id']}")
+    flavor = one(admin.items("flavors/?page_size=100"), "lab.tiny")
+    image = one(admin.items("images/?page_size=100"), "lab-guest")
+    names = [spec["name"] for spec in fleet["lab"]["hosts"]]
+    ops = [
+        admin.action(
+            "POST",
+            "instances/",
+            json={
+                "project": project["id"],
+                "name": f"fleet-{key}-{uuid.uuid4().hex[:4]}",
+                "flavor": flavor["id"],
+                "image": image["id"],
+                "host": hosts[name]["id"],
+            },
+        )
+        for key, name in zip("ab", names, strict=True)
+    ]
+    messages = {sock.process: drain(sock, finished([op["id"] for op in ops]), 300) for sock in two_sockets}
+    ops = [admin.wait(op) for op in ops]
+    made = {key: admin.get(f"instances/{op['target_id']}/") for key, op in zip("ab", ops, strict=True)}
+    yield {**made, "ops": ops, "messages": messages, "serial": fleet["lab"]["guest"]["serial_log_dir"]}
+    for instance in made.values():
+        if admin.call("GET", f"instances/{instance['id']}/").status_code == 200:
+            admin.wait(admin.action("DELETE", f"instances/{instance['id']}/"))
+
+
+def serial_log(guests, instance):
+    return f"{guests['serial']}/{instance['domain_name']}-serial.log"
+
+
+def test_a_guest_launches_on_each_host_with_progress_on_both_web_workers(guests, hosts, fleet):
+    for op in guests["ops"]:
+        assert op["status"] == "succeeded", f"{op['kind']}: {op['error'] or op['message']}"
+    assert len(guests["messages"]) == 2, "the two sockets were served by two processes"
+    for process, messages in guests["messages"].items():
+        for op in guests["ops"]:
+            seen = [m["data"] for m in messages if m["event"] == "operation" and m["data"]["id"] == op["id"]]
+            assert seen and seen[-1]["status"] == "succeeded", f"uvicorn worker {process} missed operation {op['id']}"
+            assert any(s["status"] == "running" for s in seen), f"worker {process}: no progress of {op['id']}"
+    for key, name in zip("ab", [spec["name"] for spec in fleet["lab"]["hosts"]], strict=True):
+        instance = guests[key]
+        assert instance["state"] == "active" and instance["host"] == hosts[name]["id"]
+        uri = hosts[name]["uri"]
+        assert uri.startswith("qemu+tcp://"), f"{name} registered by {uri}, not a network URI"
+        assert virsh(uri, "domstate", instance["domain_name"]).strip() == "running"
+        wait_for_heartbeat(serial_log(guests, instance))
+
+
+def migrate(admin, instance, target):
+    return admin.action(
+        "POST",
+        "migrations/",
+        json={
+            "instance": instance["id"],
+            "target_host": target["id"],
+            "live": True,
+            "bandwidth_mib_s": MIGRATION_BANDWIDTH_MIB_S,
+        },
+    )
+
+
+def test_live_migration_a_to_b_and_back_with_progress_over_a_websocket(admin, guests, hosts, fleet, two_sockets):
+    host_a, host_b = (hosts[spec["name"]] for spec in fleet["lab"]["hosts"])
+    guest = guests["a"]
+    sock = two_sockets[1]
+    subscribe(sock, f"compute.instance.{guest['id']}")
+    before = wait_for_heartbeat(serial_log(guests, guest))
+    ops = []
+    for target in (host_b, host_a):
+        ops.append(admin.succeeded(migrate(admin, guest, target)))
+    messages = drain(
+        sock,
+        lambda ms: [m["data"]["state"] for m in ms if m["event"] == "migration"].count("succeeded") >= 2,
+        MESSAGE_TIMEOUT_S,
+    )
+    progress = [m["data"] for m in messages if m["event"] == "migration.progress"]
+    finals = [m["data"]["state"] for m in messages if m["event"] == "migration"]
+    assert any(0 < p["percent"] < 100 for p in progress), f"no progress over the websocket: {messages[-5:]}"
+    assert len({p["migration"] for p in progress}) == 2, "progress of both moves arrived"
+    assert finals.count("succeeded") == 2, finals
+    assert admin.get(f"instances/{guest['id']}/")["host"] == host_a["id"]
+    assert virsh(host_a["uri"], "domstate", guest["domain_name"]).strip() == "running"
+    assert guest["domain_name"] not in domains(host_b["uri"])
+    assert wait_for_heartbeat(serial_log(guests, guest), after=before) > before, "the guest kept running"
+
+
+def test_a_websocket_quiet_for_30_s_still_receives(admin, project):
+    """On the Redis channel layer a socket with nothing to say must stay open (issue 20): a new
+    socket follows a new, empty project for 30 s, then a volume is made there."""
+    quiet = admin.call("POST", "projects/", expect=201, json={"name": f"fleet-quiet-{uuid.uuid4().hex[:4]}"}).json()
+    pool = one(admin.items("storage-pools/?page_size=100"), "nubes-shared")
+    with admin.socket() as sock:
+        subscribe(sock, f"project.{quiet['id']}")
+        assert drain(sock, lambda messages: False, QUIET_S) == [], "the project was not quiet"
+        op = admin.action(
+            "POST", "volumes/", json={"project": quiet["id"], "name": "quiet", "pool": pool["id"], "size_gb": 1}
+        )
+        messages = drain(sock, finished([op["id"]]), MESSAGE_TIMEOUT_S)
+    assert finished([op["id"]])(messages), f"after {QUIET_S} s quiet, no message of operation {op['id']}: {messages}"
+    volume = admin.succeeded(op)["target_id"]
+    response = admin.call("GET", f"volumes/{volume}/download/", expect=200, stream=True)
+    size = int(response.headers["Content-Length"])
+    received = sum(len(chunk) for chunk in response.iter_content(1 << 20))
+    assert received == size > 0
+    admin.succeeded(admin.get(f"operations/{response.headers['X-Operation']}/"))
+    admin.succeeded(admin.action("DELETE", f"volumes/{volume}/"))
+    admin.call("DELETE", f"projects/{quiet['id']}/", expect=204)
+
+
+def test_everything_deleted_and_virsh_on_both_hosts_agrees_with_the_api(admin, project, guests, hosts):
+    for op in [admin.action("DELETE", f"instances/{guests[key]['id']}/") for key in "ab"]:
+        admin.succeeded(op)
+    assert admin.items(f"instances/?project={project['id']}") == []
+    listed = {row["domain_name"]: row["host"] for row in admin.items("instances/?page_size=500")}
+    for host in hosts.values():
+        present = domains(host["uri"])
+        for key in "ab":
+            assert guests[key]["domain_name"] not in present, f"{guests[key]['name']} left on {host['name']}"
+        for name, host_id in listed.items():
+            assert (name in present) == (host_id == host["id"]), (
+                f"{name}: API says host {host_id}, virsh on {host['name']}"
+            )
