@@ -3,7 +3,8 @@
 # fleet (lab/fleet-up.sh): configuration comes from the environment only (see .env.example).
 #   deploy/nubes.sh migrate   apply database migrations (once per release, before web)
 #   deploy/nubes.sh web       uvicorn, NUBES_WEB_WORKERS processes on NUBES_BIND:NUBES_PORT
-#   deploy/nubes.sh worker    a Celery worker named NUBES_WORKER_NAME@<host> (any number of machines)
+#   deploy/nubes.sh worker    a Celery worker named NUBES_WORKER_NAME@<host> (any number of machines), on
+#                             every queue or those in NUBES_WORKER_QUEUES (comma-separated)
 #   deploy/nubes.sh beat      Celery beat (exactly one in the whole fleet)
 set -eu
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,9 +15,10 @@ role="${1:-}"
 case "$role" in
   migrate) exec "$BIN/python" manage.py migrate --noinput "$@" ;;
   web) exec "$BIN/uvicorn" portal.asgi:application --host "${NUBES_BIND:-127.0.0.1}" \
-         --port "${NUBES_PORT:-8000}" --workers "${NUBES_WEB_WORKERS:-2}" "$@" ;;
+         --port "${NUBES_PORT:-8000}" --workers "${NUBES_WEB_WORKERS:-2}" \
+         --forwarded-allow-ips "${NUBES_TRUSTED_PROXIES:-}" "$@" ;;
   worker) exec "$BIN/celery" -A portal worker --loglevel "${LOG_LEVEL:-INFO}" \
-         --hostname "${NUBES_WORKER_NAME:-nubes}@%h" "$@" ;;
+         --hostname "${NUBES_WORKER_NAME:-nubes}@%h" ${NUBES_WORKER_QUEUES:+-Q "$NUBES_WORKER_QUEUES"} "$@" ;;
   beat) exec "$BIN/celery" -A portal beat --loglevel "${LOG_LEVEL:-INFO}" "$@" ;;
   *) echo "usage: $0 migrate|web|worker|beat [extra arguments]" >&2; exit 2 ;;
 esac

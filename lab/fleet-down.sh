@@ -1,6 +1,6 @@
 #!/bin/bash
-# Stop the fleet lab/fleet-up.sh started and remove what it made: the domains and volumes of
-# the instances in its database (on both hosts), its processes (by recorded PID and start
+# Stop the fleet lab/fleet-up.sh started and remove what it made: the domains, volumes and
+# pools its portal made on both hosts (as its database lists them), its processes (by recorded PID and start
 # time, with their children), its database and Redis db, its relays, files and data
 # directories. Nothing else. Safe to run when the fleet is not up.
 set -uo pipefail
@@ -8,9 +8,15 @@ source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root"
 [ -d "$FLEET" ] || { log "no fleet ($FLEET absent)"; exit 0; }
 
-# 1. Guests the fleet's portal made, while its database is still there.
+# 1. What the fleet's portal made on the hosts, while its database is still there: the domains
+#    and volumes of its instances, its volumes (named nubes-*), and pools it defined beyond the lab's.
+fleet_sql() { psql -At -h 127.0.0.1 -U postgres -d "$FLEET_DB" -c "$1" 2>/dev/null || true; }
 if [ -s "$FLEET/database" ]; then
-    uuids="$(psql -At -h 127.0.0.1 -U postgres -d "$FLEET_DB" -c "SELECT uuid FROM compute_instance" 2>/dev/null || true)"
+    uuids="$(fleet_sql "SELECT uuid FROM compute_instance")"
+    volumes="$(fleet_sql "SELECT libvirt_name FROM storage_volume WHERE libvirt_name LIKE '$DOMAIN_PREFIX%'")"
+    lab_pools=" $(python3 -c 'import json, sys; print(" ".join(p["name"] for p in json.load(open(sys.argv[1]))["pools"]))' "$LAB_JSON" 2>/dev/null) "
+    own_pools="$(fleet_sql "SELECT libvirt_name FROM storage_storagepool" | while read -r p; do
+        case "$lab_pools" in *" $p "*) ;; *) echo "$p" ;; esac; done)"
     for uri in "$URI_A_TCP" "$URI_B"; do
         timeout 20 virsh -q -c "$uri" version >/dev/null 2>&1 || continue
         for u in $uuids; do
@@ -22,11 +28,20 @@ if [ -s "$FLEET/database" ]; then
             log "removed domain $d from $uri"
         done
         for p in $(timeout 20 virsh -q -c "$uri" pool-list --name 2>/dev/null); do
-            for u in $uuids; do
-                for v in $(timeout 20 virsh -q -c "$uri" vol-list "$p" 2>/dev/null | awk -v d="$DOMAIN_PREFIX$u" 'index($1, d) == 1 {print $1}'); do
-                    timeout 30 virsh -q -c "$uri" vol-delete "$v" --pool "$p" >/dev/null 2>&1 && log "removed volume $v from pool $p ($uri)"
-                done
+            for v in $(timeout 20 virsh -q -c "$uri" vol-list "$p" 2>/dev/null | awk '{print $1}'); do
+                mine=0
+                for u in $uuids; do [[ "$v" == "$DOMAIN_PREFIX$u"* ]] && mine=1; done
+                for w in $volumes; do [ "$v" = "$w" ] && mine=1; done
+                case " $own_pools " in *" $p "*) mine=1 ;; esac
+                [ $mine = 1 ] || continue
+                timeout 30 virsh -q -c "$uri" vol-delete "$v" --pool "$p" >/dev/null 2>&1 && log "removed volume $v from pool $p ($uri)"
             done
+        done
+        for p in $own_pools; do
+            timeout 20 virsh -q -c "$uri" pool-info "$p" >/dev/null 2>&1 || continue
+            timeout 20 virsh -q -c "$uri" pool-destroy "$p" >/dev/null 2>&1
+            timeout 20 virsh -q -c "$uri" pool-delete "$p" >/dev/null 2>&1
+            timeout 20 virsh -q -c "$uri" pool-undefine "$p" >/dev/null 2>&1 && log "removed pool $p from $uri"
         done
     done
 fi
@@ -43,6 +58,7 @@ stop_recorded() {  # name pid start
     local name="$1" pid="$2" start="$3" kids
     fleet_alive "$pid" "$start" || return 0
     kids="$(descendants "$pid")"
+    local t0=$SECONDS
     kill -TERM "$pid" 2>/dev/null || true
     # Celery's warm shutdown waits for running tasks; uvicorn for open connections.
     for _ in $(seq 300); do fleet_alive "$pid" "$start" || break; sleep 0.1; done
@@ -50,7 +66,7 @@ stop_recorded() {  # name pid start
     echo "$kids" | while read -r kid kstart; do
         [ -n "$kid" ] && fleet_alive "$kid" "$kstart" && kill -KILL "$kid" 2>/dev/null && warn "$name: child $kid outlived it; SIGKILL"
     done
-    log "stopped $name (pid $pid)"
+    log "stopped $name (pid $pid) in $((SECONDS - t0)) s"
 }
 if [ -s "$FLEET_STARTED" ]; then
     tac "$FLEET_STARTED" | while read -r name pid start; do

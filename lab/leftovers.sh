@@ -97,6 +97,16 @@ if ! [ -S /run/libvirt/libvirt-sock ]; then
     done
 fi
 [ -e "$LAB_JSON" ] && left "file $LAB_JSON"
+# The fleet (lab/fleet-up.sh): its processes, files and database.
+if [ -s "$FLEET_STARTED" ]; then
+    while read -r name pid start; do
+        [ -n "$name" ] && fleet_alive "$pid" "$start" && left "fleet process $name pid $pid"
+    done < "$FLEET_STARTED"
+fi
+[ -e "$FLEET" ] && left "directory $FLEET"
+if command -v psql >/dev/null && psql -At -h 127.0.0.1 -U postgres -c "SELECT 1 FROM pg_database WHERE datname = '$FLEET_DB'" 2>/dev/null | has -x 1; then
+    left "database $FLEET_DB"
+fi
 if [ $n = 0 ]; then echo "no leftovers of the lab"; exit 0; fi
 echo "$n leftover(s)"
 exit 1

@@ -1,5 +1,5 @@
-"""The fleet end to end, from outside: a guest launched on each host through the API, its
-progress over websockets held by both uvicorn workers (the Celery worker that ran the launch
+"""The fleet end to end, from outside: a guest launched on each host through the API with a key
+pair and user data (its seed delivered to its host over libvirt), its progress over websockets held by both uvicorn workers (the Celery worker that ran the launch
 publishes through Redis); live migration A -> B -> A with progress; a websocket quiet for 30 s
 that still receives, then a volume made and downloaded; everything deleted, and virsh on both
 hosts agreeing with the API. One guest per host for the whole module (TCG guests are slow to boot)."""
@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet.conftest import domains, drain, subscribe, virsh
+from tests.fleet.client import drain, subscribe
+from tests.fleet.conftest import domains, virsh
 
 HEARTBEAT_TIMEOUT_S = 120
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGp4T9wZ8e0n7dW3v0yQm6b1H2d8J2x4Q3k7cJ9g5Vtl fleet@tier"
+SEED_POOL = "nubes-shared"  # the lab guest's root disk pool: the seed volume is made beside it
 MIGRATION_BANDWIDTH_MIB_S = 25  # a few seconds per move: several progress polls
 QUIET_S = 30
 MESSAGE_TIMEOUT_S = 60
@@ -63,24 +66,36 @@ def guests(admin, project, hosts, fleet, two_sockets):
     flavor = one(admin.items("flavors/?page_size=100"), "lab.tiny")
     image = one(admin.items("images/?page_size=100"), "lab-guest")
     names = [spec["name"] for spec in fleet["lab"]["hosts"]]
+    key = admin.call(
+        "POST", "keypairs/", expect=201, json={"project": project["id"], "name": "fleet-key", "public_key": PUBLIC_KEY}
+    ).json()
+    marker = f"nubes-fleet-marker-{uuid.uuid4().hex[:8]}"
     ops = [
         admin.action(
             "POST",
             "instances/",
             json={
                 "project": project["id"],
-                "name": f"fleet-{key}-{uuid.uuid4().hex[:4]}",
+                "name": f"fleet-{which}-{uuid.uuid4().hex[:4]}",
                 "flavor": flavor["id"],
                 "image": image["id"],
                 "host": hosts[name]["id"],
+                "key_pair": key["id"],
+                "user_data": f"#cloud-config\nruncmd:\n  - echo {marker}\n",
             },
         )
-        for key, name in zip("ab", names, strict=True)
+        for which, name in zip("ab", names, strict=True)
     ]
     messages = {sock.process: drain(sock, finished([op["id"] for op in ops]), 300) for sock in two_sockets}
     ops = [admin.wait(op) for op in ops]
-    made = {key: admin.get(f"instances/{op['target_id']}/") for key, op in zip("ab", ops, strict=True)}
-    yield {**made, "ops": ops, "messages": messages, "serial": fleet["lab"]["guest"]["serial_log_dir"]}
+    made = {which: admin.get(f"instances/{op['target_id']}/") for which, op in zip("ab", ops, strict=True)}
+    yield {
+        **made,
+        "ops": ops,
+        "messages": messages,
+        "marker": marker,
+        "serial": fleet["lab"]["guest"]["serial_log_dir"],
+    }
     for instance in made.values():
         if admin.call("GET", f"instances/{instance['id']}/").status_code == 200:
             admin.wait(admin.action("DELETE", f"instances/{instance['id']}/"))
@@ -99,13 +114,33 @@ def test_a_guest_launches_on_each_host_with_progress_on_both_web_workers(guests,
             seen = [m["data"] for m in messages if m["event"] == "operation" and m["data"]["id"] == op["id"]]
             assert seen and seen[-1]["status"] == "succeeded", f"uvicorn worker {process} missed operation {op['id']}"
             assert any(s["status"] == "running" for s in seen), f"worker {process}: no progress of {op['id']}"
-    for key, name in zip("ab", [spec["name"] for spec in fleet["lab"]["hosts"]], strict=True):
-        instance = guests[key]
+    for which, name in zip("ab", [spec["name"] for spec in fleet["lab"]["hosts"]], strict=True):
+        instance = guests[which]
         assert instance["state"] == "active" and instance["host"] == hosts[name]["id"]
         uri = hosts[name]["uri"]
         assert uri.startswith("qemu+tcp://"), f"{name} registered by {uri}, not a network URI"
         assert virsh(uri, "domstate", instance["domain_name"]).strip() == "running"
         wait_for_heartbeat(serial_log(guests, instance))
+
+
+def seed_volumes(uri, domain_name):
+    virsh(uri, "pool-refresh", SEED_POOL)
+    return [line.split()[0] for line in virsh(uri, "vol-list", SEED_POOL).splitlines() if domain_name in line]
+
+
+def test_each_guest_boots_with_its_key_and_user_data_delivered_to_its_host(guests, hosts, fleet, tmp_path):
+    """The seed (NoCloud ISO) went over the libvirt connection into the root disk's pool on the
+    guest's own host, and the domain runs with it as its cdrom. Read back with virsh."""
+    for which, spec in zip("ab", fleet["lab"]["hosts"], strict=True):
+        instance, uri = guests[which], hosts[spec["name"]]["uri"]
+        seed = f"{instance['domain_name']}-seed.iso"
+        assert seed in seed_volumes(uri, instance["domain_name"]), f"no seed volume on {spec['name']}"
+        copy = tmp_path / seed
+        virsh(uri, "vol-download", seed, str(copy), "--pool", SEED_POOL)
+        data = copy.read_bytes()
+        assert guests["marker"].encode() in data and PUBLIC_KEY.encode() in data, f"{seed}: not this guest's seed"
+        xml = virsh(uri, "dumpxml", instance["domain_name"])
+        assert "device='cdrom'" in xml and seed in xml, f"{instance['name']} runs without its seed"
 
 
 def migrate(admin, instance, target):
@@ -170,14 +205,16 @@ def test_a_websocket_quiet_for_30_s_still_receives(admin, project):
 
 
 def test_everything_deleted_and_virsh_on_both_hosts_agrees_with_the_api(admin, project, guests, hosts):
-    for op in [admin.action("DELETE", f"instances/{guests[key]['id']}/") for key in "ab"]:
+    for op in [admin.action("DELETE", f"instances/{guests[which]['id']}/") for which in "ab"]:
         admin.succeeded(op)
     assert admin.items(f"instances/?project={project['id']}") == []
     listed = {row["domain_name"]: row["host"] for row in admin.items("instances/?page_size=500")}
     for host in hosts.values():
         present = domains(host["uri"])
-        for key in "ab":
-            assert guests[key]["domain_name"] not in present, f"{guests[key]['name']} left on {host['name']}"
+        for which in "ab":
+            name = guests[which]["domain_name"]
+            assert name not in present, f"{guests[which]['name']} left on {host['name']}"
+            assert seed_volumes(host["uri"], name) == [], f"volumes of {guests[which]['name']} left on {host['name']}"
         for name, host_id in listed.items():
             assert (name in present) == (host_id == host["id"]), (
                 f"{name}: API says host {host_id}, virsh on {host['name']}"

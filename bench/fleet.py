@@ -1,0 +1,211 @@
+"""Instance create / stop / start / delete on the fleet (`make lab-fleet`), from outside, and
+an upload to host B against `virsh vol-upload` on the same link.
+
+    make lab && make lab-fleet && .venv/bin/python bench/fleet.py [--runs 2] [--upload-mib 256]
+
+Each action is timed from the API call to its final Operation message on a websocket: the
+request, the broker, a Celery worker in another process (host B's in its network namespace),
+libvirt over qemu+tcp://, the publish through Redis and a uvicorn worker. The Operation's own
+queue wait (created -> started) and run time (started -> finished) are shown apart. The upload
+goes through the API (PUT /volumes/<id>/upload/) into a pool only host B sees, then the same
+file through `virsh vol-upload` to host B. Prints figures; asserts nothing.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fleet.client import load_fleet, sign_in_admin, subscribe  # noqa: E402
+
+MESSAGE_TIMEOUT_S = 300
+BENCH_POOL_DIR = "/var/lib/nubes-lab/fleet-bench"  # the portal's pool delete (or make fleet-down) removes it
+MIB = 1 << 20
+
+
+def seconds(start, end):
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+class Timer:
+    """Runs API actions and times each to its final Operation message on the websocket."""
+
+    def __init__(self, admin, sock):
+        self.admin, self.sock = admin, sock
+
+    def final_message(self, op_id):
+        deadline = time.monotonic() + MESSAGE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            message = json.loads(self.sock.recv(timeout=deadline - time.monotonic()))
+            data = message.get("data") or {}
+            if (
+                message.get("event") == "operation"
+                and data.get("id") == op_id
+                and data["status"] in ("succeeded", "failed")
+            ):
+                return data
+        raise SystemExit(f"no final message of operation {op_id} within {MESSAGE_TIMEOUT_S}s")
+
+    def run(self, method, path, **kwargs):
+        """(round trip s, operation) of one action."""
+        start = time.monotonic()
+        op = self.admin.action(method, path, **kwargs)
+        final = self.final_message(op["id"])
+        elapsed = time.monotonic() - start
+        if final["status"] != "succeeded":
+            raise SystemExit(f"{method} {path}: {final['status']}: {final['error'] or final['message']}")
+        return elapsed, self.admin.get(f"operations/{op['id']}/")
+
+
+def report(label, runs):
+    trips = [r[0] * 1000 for r in runs]
+    queued = [seconds(op["created"], op["started"]) * 1000 for _, op in runs]
+    ran = [seconds(op["started"], op["finished"]) * 1000 for _, op in runs]
+    print(
+        f"  {label:<22} n={len(runs)}  round trip median {statistics.median(trips):7.0f} ms "
+        f"(min {min(trips):.0f}, max {max(trips):.0f})   queued {statistics.median(queued):5.0f} ms   "
+        f"task {statistics.median(ran):6.0f} ms"
+    )
+
+
+def lifecycle(timer, admin, project, hosts, runs):
+    flavor = next(f for f in admin.items("flavors/?page_size=100") if f["name"] == "lab.tiny")
+    image = next(i for i in admin.items("images/?page_size=100") if i["name"] == "lab-guest")
+    for name, host in hosts.items():
+        results = {"create": [], "stop": [], "start": [], "delete": []}
+        for _ in range(runs):
+            payload = {
+                "project": project["id"],
+                "name": f"bench-{uuid.uuid4().hex[:6]}",
+                "flavor": flavor["id"],
+                "image": image["id"],
+                "host": host["id"],
+            }
+            trip, op = timer.run("POST", "instances/", json=payload)
+            results["create"].append((trip, op))
+            instance = op["target_id"]
+            results["stop"].append(timer.run("POST", f"instances/{instance}/stop/", json={"force": True}))
+            results["start"].append(timer.run("POST", f"instances/{instance}/start/", json={}))
+            results["delete"].append(timer.run("DELETE", f"instances/{instance}/"))
+        print(f"{name} ({host['uri']}):")
+        for action, samples in results.items():
+            report(action, samples)
+
+
+def upload(timer, admin, project, host_b, mib):
+    """API upload into a pool only host B sees vs virsh vol-upload of the same file to host B."""
+    pool = admin.call(
+        "POST",
+        "storage-pools/",
+        expect=202,
+        json={
+            "name": "fleet-bench",
+            "libvirt_name": "nubes-fleet-bench",
+            "type": "dir",
+            "target_path": BENCH_POOL_DIR,
+            "hosts": [host_b["id"]],
+        },
+    ).json()
+    pool_id = pool["target_id"]
+    admin.succeeded(pool)
+    with tempfile.NamedTemporaryFile(prefix="nubes-bench-upload-") as data:
+        block = os.urandom(MIB)
+        for _ in range(mib):
+            data.write(block)
+        data.flush()
+        size_gb = max(1, -(-mib // 1024))
+        try:
+            _, made = timer.run(
+                "POST",
+                "volumes/",
+                json={
+                    "project": project["id"],
+                    "name": "bench-upload",
+                    "pool": pool_id,
+                    "size_gb": size_gb,
+                    "format": "raw",
+                },
+            )
+            volume = made["target_id"]
+            start = time.monotonic()
+            with open(data.name, "rb") as body:
+                op = admin.action(
+                    "PUT", f"volumes/{volume}/upload/", data=body, headers={"Content-Length": str(mib * MIB)}
+                )
+            final = timer.final_message(op["id"])
+            elapsed = time.monotonic() - start
+            if final["status"] == "succeeded":
+                print(f"  API upload {mib} MiB to host B: {elapsed:.2f} s, {mib / elapsed:.0f} MiB/s (request + task)")
+            else:
+                print(f"  API upload {mib} MiB to host B: {final['status']}: {final['error'] or final['message']}")
+            removal = admin.call("DELETE", f"volumes/{volume}/")
+            if removal.status_code == 202:
+                admin.succeeded(removal.json())
+            else:
+                print(
+                    f"  the uploaded volume cannot be deleted ({removal.status_code} {removal.text}); make fleet-down removes it"
+                )
+            uri, name = host_b["uri"], f"bench-virsh-{uuid.uuid4().hex[:6]}"
+            virsh = ["virsh", "-q", "-c", uri]
+            subprocess.run(
+                [*virsh, "vol-create-as", "nubes-fleet-bench", name, f"{size_gb}G", "--format", "raw"],
+                check=True,
+                capture_output=True,
+            )
+            start = time.monotonic()
+            subprocess.run(
+                [*virsh, "vol-upload", name, data.name, "--pool", "nubes-fleet-bench"], check=True, capture_output=True
+            )
+            elapsed = time.monotonic() - start
+            print(f"  virsh vol-upload {mib} MiB to host B: {elapsed:.2f} s, {mib / elapsed:.0f} MiB/s")
+            subprocess.run([*virsh, "vol-delete", name, "--pool", "nubes-fleet-bench"], check=True, capture_output=True)
+        finally:
+            removal = admin.call("DELETE", f"storage-pools/{pool_id}/")
+            if removal.status_code == 202:
+                admin.wait(removal.json())
+                if os.path.isdir(BENCH_POOL_DIR) and not os.listdir(BENCH_POOL_DIR):
+                    os.rmdir(BENCH_POOL_DIR)  # the pool's directory, if undefining left it
+            else:
+                print(f"  the bench pool stays ({removal.status_code} {removal.text}); make fleet-down removes it")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2, help="create/stop/start/delete rounds per host")
+    parser.add_argument("--upload-mib", type=int, default=256)
+    args = parser.parse_args()
+    fleet = load_fleet()
+    if fleet is None:
+        print("the fleet is not up (make lab && make lab-fleet, as root): measured nothing")
+        return
+    admin = sign_in_admin(fleet)
+    project = admin.call("POST", "projects/", expect=201, json={"name": f"bench-fleet-{uuid.uuid4().hex[:6]}"}).json()
+    rows = {row["name"]: row for row in admin.items("hosts/?page_size=100")}
+    hosts = {spec["name"]: rows[spec["name"]] for spec in fleet["lab"]["hosts"]}
+    print(
+        f"fleet {fleet['url']}: {len(fleet['web_worker_pids'])} uvicorn workers, workers on {', '.join(fleet['workers'])}"
+    )
+    sock = admin.socket()
+    try:
+        subscribe(sock, f"project.{project['id']}")
+        timer = Timer(admin, sock)
+        lifecycle(timer, admin, project, hosts, args.runs)
+        print("upload:")
+        upload(timer, admin, project, list(hosts.values())[1], args.upload_mib)
+    finally:
+        sock.close()
+        admin.call("DELETE", f"projects/{project['id']}/")
+
+
+if __name__ == "__main__":
+    main()
