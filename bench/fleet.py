@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from tests.fleet.client import load_fleet, sign_in_admin, subscribe  # noqa: E402
 
 MESSAGE_TIMEOUT_S = 300
-BENCH_POOL_DIR = "/var/lib/nubes-lab/fleet-bench"  # the portal's pool delete (or make fleet-down) removes it
+BENCH_POOL_DIR = "/var/lib/nubes-lab/fleet-bench-{}"  # the portal's pool delete (or make fleet-down) removes it
 MIB = 1 << 20
 
 
@@ -104,15 +104,17 @@ def lifecycle(timer, admin, project, hosts, runs):
 
 def upload(timer, admin, project, host_b, mib):
     """API upload into a pool only host B sees vs virsh vol-upload of the same file to host B."""
+    tag = uuid.uuid4().hex[:6]
+    pool_name, pool_dir = f"nubes-fleet-bench-{tag}", BENCH_POOL_DIR.format(tag)
     pool = admin.call(
         "POST",
         "storage-pools/",
         expect=202,
         json={
-            "name": "fleet-bench",
-            "libvirt_name": "nubes-fleet-bench",
+            "name": f"fleet-bench-{tag}",
+            "libvirt_name": pool_name,
             "type": "dir",
-            "target_path": BENCH_POOL_DIR,
+            "target_path": pool_dir,
             "hosts": [host_b["id"]],
         },
     ).json()
@@ -158,23 +160,23 @@ def upload(timer, admin, project, host_b, mib):
             uri, name = host_b["uri"], f"bench-virsh-{uuid.uuid4().hex[:6]}"
             virsh = ["virsh", "-q", "-c", uri]
             subprocess.run(
-                [*virsh, "vol-create-as", "nubes-fleet-bench", name, f"{size_gb}G", "--format", "raw"],
+                [*virsh, "vol-create-as", pool_name, name, f"{size_gb}G", "--format", "raw"],
                 check=True,
                 capture_output=True,
             )
             start = time.monotonic()
             subprocess.run(
-                [*virsh, "vol-upload", name, data.name, "--pool", "nubes-fleet-bench"], check=True, capture_output=True
+                [*virsh, "vol-upload", name, data.name, "--pool", pool_name], check=True, capture_output=True
             )
             elapsed = time.monotonic() - start
             print(f"  virsh vol-upload {mib} MiB to host B: {elapsed:.2f} s, {mib / elapsed:.0f} MiB/s")
-            subprocess.run([*virsh, "vol-delete", name, "--pool", "nubes-fleet-bench"], check=True, capture_output=True)
+            subprocess.run([*virsh, "vol-delete", name, "--pool", pool_name], check=True, capture_output=True)
         finally:
             removal = admin.call("DELETE", f"storage-pools/{pool_id}/")
             if removal.status_code == 202:
                 admin.wait(removal.json())
-                if os.path.isdir(BENCH_POOL_DIR) and not os.listdir(BENCH_POOL_DIR):
-                    os.rmdir(BENCH_POOL_DIR)  # the pool's directory, if undefining left it
+                if os.path.isdir(pool_dir) and not os.listdir(pool_dir):
+                    os.rmdir(pool_dir)  # the pool's directory, if undefining left it
             else:
                 print(f"  the bench pool stays ({removal.status_code} {removal.text}); make fleet-down removes it")
 

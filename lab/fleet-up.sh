@@ -119,7 +119,8 @@ ready() {  # what seconds test...
     for _ in $(seq $((secs * 2))); do "$@" && return 0; sleep 0.5; done
     die "$what not ready after ${secs}s; see $FLEET/logs"
 }
-ready "web" 60 curl -fs -o /dev/null "$URL/readyz"
+answers() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)' "$1" 2>/dev/null; }
+ready "web" 60 answers "$URL/readyz"
 ready "worker A" 90 grep -q "nubes-hosta@.* ready" "$FLEET/logs/worker-a.log"
 ready "worker B" 90 grep -q "nubes-hostb@.* ready" "$FLEET/logs/worker-b.log"
 ready "beat" 30 grep -q "beat: Starting" "$FLEET/logs/beat.log"

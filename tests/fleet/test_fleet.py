@@ -19,6 +19,7 @@ PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGp4T9wZ8e0n7dW3v0yQm6b1H2d8J2
 SEED_POOL = "nubes-shared"  # the lab guest's root disk pool: the seed volume is made beside it
 MIGRATION_BANDWIDTH_MIB_S = 25  # a few seconds per move: several progress polls
 QUIET_S = 30
+PROCESS = "x-nubes-process"
 MESSAGE_TIMEOUT_S = 60
 
 
@@ -156,25 +157,59 @@ def migrate(admin, instance, target):
     )
 
 
-def test_live_migration_a_to_b_and_back_with_progress_over_a_websocket(admin, guests, hosts, fleet, two_sockets):
-    host_a, host_b = (hosts[spec["name"]] for spec in fleet["lab"]["hosts"])
-    guest = guests["a"]
-    sock = two_sockets[1]
-    subscribe(sock, f"compute.instance.{guest['id']}")
-    before = wait_for_heartbeat(serial_log(guests, guest))
-    ops = []
-    for target in (host_b, host_a):
-        ops.append(admin.succeeded(migrate(admin, guest, target)))
-    messages = drain(
-        sock,
-        lambda ms: [m["data"]["state"] for m in ms if m["event"] == "migration"].count("succeeded") >= 2,
-        MESSAGE_TIMEOUT_S,
+def watch_in_browser(page, fleet, instance):
+    """Sign the browser in, open the instance's page and note its websocket's server process and
+    every migration event the page receives."""
+    processes = []
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.on(
+        "Network.webSocketHandshakeResponseReceived",
+        lambda event: processes.append({k.lower(): v for k, v in event["response"]["headers"].items()}.get(PROCESS)),
     )
-    progress = [m["data"] for m in messages if m["event"] == "migration.progress"]
-    finals = [m["data"]["state"] for m in messages if m["event"] == "migration"]
-    assert any(0 < p["percent"] < 100 for p in progress), f"no progress over the websocket: {messages[-5:]}"
-    assert len({p["migration"] for p in progress}) == 2, "progress of both moves arrived"
-    assert finals.count("succeeded") == 2, finals
+    page.goto(f"{fleet['url']}/login/")
+    page.fill("input[name=username]", fleet["admin"]["username"])
+    page.fill("input[name=password]", Path(fleet["admin"]["password_file"]).read_text().strip())
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login/" not in url)
+    page.goto(f"{fleet['url']}/compute/instances/{instance['id']}/")
+    page.evaluate(
+        """() => { window.seen = [];
+        for (const kind of ["migration", "migration.progress"])
+          document.addEventListener("nubes:" + kind, (e) => window.seen.push(e.detail)); }"""
+    )
+    page.wait_for_function(
+        "(group) => (document.body.dataset.wsSubscribed || '').split(' ').includes(group)", arg=instance["group"]
+    )
+    return processes
+
+
+def test_live_migration_a_to_b_and_back_with_progress_on_websockets_and_in_a_browser(
+    admin, guests, hosts, fleet, two_sockets, page
+):
+    host_a, host_b = (hosts[spec["name"]] for spec in fleet["lab"]["hosts"])
+    guest = {**guests["a"], "group": f"compute.instance.{guests['a']['id']}"}
+    for sock in two_sockets:
+        subscribe(sock, guest["group"])
+    browser_processes = watch_in_browser(page, fleet, guest)
+    before = wait_for_heartbeat(serial_log(guests, guest))
+    for target in (host_b, host_a):
+        admin.succeeded(migrate(admin, guest, target))
+    both_done = lambda ms: [m["data"]["state"] for m in ms if m["event"] == "migration"].count("succeeded") >= 2  # noqa: E731
+    received = {sock.process: drain(sock, both_done, MESSAGE_TIMEOUT_S) for sock in two_sockets}
+    page.wait_for_function(
+        "() => window.seen.filter((m) => m.event === 'migration' && m.data.state === 'succeeded').length >= 2"
+    )
+    received["browser"] = page.evaluate("() => window.seen")
+    # The login page's socket (anonymous) is accepted only to be closed with 4401, without the header.
+    served = {process for process in browser_processes if process}
+    assert served and served <= set(map(str, fleet["web_worker_pids"])), browser_processes
+    for who, messages in received.items():
+        progress = [m["data"] for m in messages if m["event"] == "migration.progress"]
+        assert any(0 < p["percent"] < 100 for p in progress), f"{who}: no progress: {messages[-5:]}"
+        assert len({p["migration"] for p in progress}) == 2, f"{who}: progress of both moves"
+        assert both_done(messages), f"{who}: {[m['data']['state'] for m in messages if m['event'] == 'migration']}"
+    assert page.locator(".migration-live [data-mfield=state]").inner_text().strip() == "succeeded"
     assert admin.get(f"instances/{guest['id']}/")["host"] == host_a["id"]
     assert virsh(host_a["uri"], "domstate", guest["domain_name"]).strip() == "running"
     assert guest["domain_name"] not in domains(host_b["uri"])
