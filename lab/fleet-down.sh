@@ -47,11 +47,11 @@ if [ -s "$FLEET/database" ]; then
 fi
 
 # 2. Processes, newest first; a process's children (uvicorn's and Celery's workers) after it.
-descendants() {  # pid: "pid start" of every descendant
+descendants() {  # pid: "pid start" of every descendant (one ps, walked up to the root)
     local kid
-    for kid in $(awk -v p="$1" '$4==p{print $1}' /proc/[0-9]*/stat 2>/dev/null); do
+    for kid in $(ps -e -o pid=,ppid= | awk -v root="$1" '{ up[$1] = $2 }
+        END { for (p in up) { q = p; while ((q in up) && q != root && q > 1) q = up[q]; if (q == root && p != root) print p } }'); do
         echo "$kid $(proc_start "$kid")"
-        descendants "$kid"
     done
 }
 stop_recorded() {  # name pid start
