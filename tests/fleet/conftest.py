@@ -4,7 +4,6 @@ namespace, PostgreSQL and Redis), driven only from outside: HTTP, websockets, vi
 Nothing here imports Django or the portal's code. Skipped, with the reason printed, when the
 fleet is not up."""
 
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import chromium  # noqa: F401 (the browser tier's Chromium, module scope)
 from tests.fleet.client import FLEET_JSON, load_fleet, sign_in_admin
 
 MAX_SOCKET_TRIES = 40  # connections opened to find both uvicorn workers
@@ -76,18 +75,6 @@ def two_sockets(admin, fleet):
     yield list(kept.values())
     for sock in kept.values():
         sock.close()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
