@@ -168,6 +168,10 @@ def recover(op_id, *, now=None, cancel=False):
     if taken is None:
         return None
     op, old_expiry = taken
+    if cancel and not op.cancel_requested:
+        # the settle hook reads it: a cancelled move ends "cancelled", not "failed"
+        Operation.objects.filter(pk=op_id).update(cancel_requested=True)
+        op.cancel_requested = True
     lost = op.worker or "its worker"
     recovery = _recovery.get(op.kind, Recovery())
     note = ""

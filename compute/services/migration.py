@@ -551,7 +551,8 @@ def cancel_migration(migration, user, request=None):
         raise Conflict(f"Migration {migration.pk} can no longer be cancelled.")
     else:
         migration.operation.refresh_from_db()
-        if migration.operation.status == OperationStatus.CANCELLED:
+        migration.refresh_from_db()  # a lost worker's migration was settled by the cancel itself
+        if migration.operation.status == OperationStatus.CANCELLED and migration.is_active:
             _close(migration, MigrationState.CANCELLED, "Cancelled before it started")
     audit.record(user, "instance.migrate.cancel", migration.instance, request=request, migration=migration.pk)
     return migration
