@@ -48,11 +48,12 @@ check: $(VENV)/.dev-installed
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python manage.py check
 
-# The whole suite: unit, API, websocket, browser and (when the lab is up) integration tests.
+# The whole suite: unit, API, websocket, browser, integration (lab) and fleet tests. As root
+# without a lab, tools/test.sh brings the lab (then the fleet) up for their tiers and down after.
 test: $(VENV)/.dev-installed static-deps
 	-tools/system-packages.sh browser
 	-tools/system-packages.sh test
-	$(BIN)/python -m pytest
+	tools/test.sh
 
 test-fast: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -m "not integration and not browser and not fleet"

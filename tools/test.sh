@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite. As root on a machine where the lab is not up, it brings the lab up
+# for the integration tier and then the fleet for its tier, and takes down what it started (and
+# only that) at the end. A lab already up (a developer's, or CI's) is used as it is and left up.
+# NUBES_TEST_NO_LAB=1 skips bringing anything up (the lab tiers then skip, saying why).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY="${PY:-.venv/bin/python}"
+started_lab=0 started_fleet=0
+finish() {
+    [ "$started_fleet" = 1 ] && { lab/fleet-down.sh > var/test-fleet-down.log 2>&1 || echo "fleet-down failed: var/test-fleet-down.log"; }
+    [ "$started_lab" = 1 ] && { lab/down.sh > var/test-lab-down.log 2>&1 || echo "lab/down.sh failed: var/test-lab-down.log"; }
+}
+trap finish EXIT
+mkdir -p var
+
+if [ "$(id -u)" = 0 ] && [ ! -s lab/state/lab.json ] && [ -z "${NUBES_TEST_NO_LAB:-}" ]; then
+    echo "== the lab is not up: bringing it up for the integration tier (lab/up.sh; var/test-lab-up.log)"
+    if lab/up.sh > var/test-lab-up.log 2>&1; then started_lab=1; else
+        echo "lab/up.sh failed; the integration tier will say so. Last lines:"; tail -20 var/test-lab-up.log
+    fi
+fi
+
+if [ "$started_lab" = 1 ]; then
+    # The fleet comes after the lab tier, not beside it (its beat would watch the lab tier's guests).
+    $PY -m pytest -m "not fleet" "$@"; rc=$?
+    echo "== the fleet (the production recipe on the lab) and its tier"
+    if lab/fleet-up.sh > var/test-fleet-up.log 2>&1; then
+        started_fleet=1
+        $PY -m pytest tests/fleet --durations=5 "$@"; frc=$?
+        [ "$rc" = 0 ] && rc=$frc
+    else
+        echo "lab/fleet-up.sh failed. Last lines:"; tail -20 var/test-fleet-up.log; rc=1
+    fi
+    exit "$rc"
+fi
+exec $PY -m pytest "$@"
