@@ -94,9 +94,9 @@ class Portal:
         assert op["status"] == "succeeded", f"{op['kind']} {op['status']}: {op['error'] or op['message']}"
         return op
 
-    def socket(self):
-        """A websocket to /ws/ with this user's session; `.process` is the server process serving it."""
-        ws_url = self.url.replace("http://", "ws://") + "/ws/"
+    def socket(self, path="/ws/"):
+        """A websocket to `path` with this user's session; `.process` is the server process serving it."""
+        ws_url = self.url.replace("http://", "ws://") + path
         sock = connect(
             ws_url,
             additional_headers={"Cookie": f"sessionid={self.http.cookies['sessionid']}", "Origin": self.url},

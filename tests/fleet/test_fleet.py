@@ -4,6 +4,7 @@ publishes through Redis); live migration A -> B -> A with progress; a websocket 
 that still receives, then a volume made and downloaded; everything deleted, and virsh on both
 hosts agreeing with the API. One guest per host for the whole module (TCG guests are slow to boot)."""
 
+import json
 import re
 import time
 import uuid
@@ -142,6 +143,23 @@ def test_each_guest_boots_with_its_key_and_user_data_delivered_to_its_host(guest
         assert guests["marker"].encode() in data and PUBLIC_KEY.encode() in data, f"{seed}: not this guest's seed"
         xml = virsh(uri, "dumpxml", instance["domain_name"])
         assert "device='cdrom'" in xml and seed in xml, f"{instance['name']} runs without its seed"
+
+
+def test_the_serial_console_of_each_guest_streams_its_heartbeat(admin, guests):
+    """The console websocket (served by a web process) shows the guest's serial output, then
+    follows it live: a heartbeat newer than any in the backlog it sent first."""
+    for which in "ab":
+        instance, seen = guests[which], []
+        with admin.socket(f"/ws/console/{instance['id']}/") as sock:
+            deadline = time.monotonic() + HEARTBEAT_TIMEOUT_S
+            while time.monotonic() < deadline and not (
+                len(seen) > 1 and max(seen[-1], default=-1) > max(seen[0], default=-1)
+            ):
+                message = json.loads(sock.recv(timeout=HEARTBEAT_TIMEOUT_S))
+                assert message["kind"] == "output", message
+                seen.append([int(n) for n in re.findall(r"nubes-heartbeat (\d+)", message["text"])])
+        backlog, latest = max(seen[0], default=-1), max(seen[-1], default=-1)
+        assert latest > backlog, f"{instance['name']}: no live heartbeat after the backlog's {backlog}"
 
 
 def migrate(admin, instance, target):
