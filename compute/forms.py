@@ -5,6 +5,7 @@ from django import forms
 from compute import hooks
 from compute.choices import MAX_NAME_LENGTH, HostState, ImageState
 from compute.models import Flavor, Host, HostDevice, Image, Instance, KeyPair
+from compute.models.catalog import MAX_PUBLIC_KEY
 from compute.models.instances import validate_instance_name
 from compute.services import migration
 from portal.names import NameField
@@ -21,7 +22,9 @@ class LaunchForm(ActionErrorMixin, forms.Form):
     name = NameField(max_length=MAX_NAME_LENGTH, validators=[validate_instance_name])
     flavor = forms.ModelChoiceField(queryset=Flavor.objects.none())
     image = forms.ModelChoiceField(queryset=Image.objects.none())
-    key_pair = forms.ModelChoiceField(queryset=KeyPair.objects.none(), required=False)
+    key_pair = forms.ModelChoiceField(
+        queryset=KeyPair.objects.none(), required=False, help_text="Its public key goes into the guest (see Key pairs)"
+    )
     user_data = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
@@ -43,6 +46,23 @@ class LaunchForm(ActionErrorMixin, forms.Form):
                 widget=forms.CheckboxSelectMultiple,
                 help_text="One NIC on each network chosen (none: the host's default network)",
             )
+
+
+class KeyPairForm(forms.Form):
+    """A new key pair (no public key) or an imported one; compute.services.keypairs checks both."""
+
+    name = forms.CharField(max_length=KeyPair._meta.get_field("name").max_length)
+    public_key = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=MAX_PUBLIC_KEY,
+        label="Public key",
+        help_text="An OpenSSH public key, e.g. the contents of ~/.ssh/id_ed25519.pub",
+    )
+
+    def __init__(self, *args, imported, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not imported:
+            del self.fields["public_key"]
 
 
 # --- cloud-admin forms (compute.views.admin) -----------------------------------------------

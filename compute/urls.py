@@ -1,6 +1,6 @@
 from django.urls import path
 
-from compute.views import admin, live, tenant
+from compute.views import admin, keypairs, live, tenant
 
 app_name = "compute"
 urlpatterns = [
@@ -20,6 +20,10 @@ urlpatterns = [
     path("hosts/<int:pk>/", tenant.host_detail, name="host-detail"),
     path("hosts/<int:pk>/ksm/", tenant.host_ksm, name="host-ksm"),
     path("flavors/", tenant.flavors, name="flavors"),
+    path("keypairs/", keypairs.keypairs, name="keypairs"),
+    path("keypairs/new/", keypairs.keypair_create, name="keypair-create"),
+    path("keypairs/import/", keypairs.keypair_create, {"imported": True}, name="keypair-import"),
+    path("keypairs/<int:pk>/delete/", keypairs.keypair_delete, name="keypair-delete"),
     path("images/", tenant.images, name="images"),
     path("images/new/", admin.image_create, name="image-create"),
     path("images/<int:pk>/", admin.image_detail, name="image-detail"),

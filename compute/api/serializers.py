@@ -2,8 +2,6 @@
 
 import copy
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rest_framework import serializers
 
 from compute import console
@@ -11,9 +9,9 @@ from compute.choices import MAX_NAME_LENGTH, STOP_TIMEOUT_MAX_S, HostState, Rebo
 from compute.models import Cluster, Flavor, HaPriority, Host, Image, Instance, KeyPair
 from compute.models.catalog import MAX_CPU_SHARES, MAX_RAM_MB
 from compute.models.instances import validate_instance_name
+from compute.services.keypairs import generate_key_pair
 from portal.api.base import IdField, ProjectOwnedSerializer, StrictFieldsMixin, VisibleRelatedField
 
-KEY_COMMENT = "nubes-generated"
 MAX_NICS = 8
 
 
@@ -207,16 +205,6 @@ class KeyPairSerializer(StrictFieldsMixin, ModelCleanMixin, ProjectOwnedSerializ
         if getattr(self, "private_key", None):
             data["private_key"] = self.private_key  # shown once, never stored
         return data
-
-
-def generate_key_pair():
-    """(OpenSSH public key, PEM private key) of a new Ed25519 key."""
-    key = Ed25519PrivateKey.generate()
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
-    )
-    return f"{public.decode()} {KEY_COMMENT}", private.decode()
 
 
 INSTANCE_FIELDS = [
