@@ -43,6 +43,8 @@ class ComputeConfig(AppConfig):
         from portal import leases
 
         leases.register(OPERATION_KIND, settle=migration_tasks.settle_lost)  # a lost worker's migration
+        for kind in ("host.register", "host.refresh"):
+            leases.register(kind, resumable=True)  # reading a host's facts again is harmless
 
 
 def _counters():

@@ -35,6 +35,10 @@ class NetworkConfig(AppConfig):
         hooks.instance_removed.connect(instances.instance_removed, dispatch_uid="network-unplug-instance")
         project_deleting.connect(signals.remove_default_groups, dispatch_uid="network-default-groups")
         teardown.register()  # what a project purge removes, in order
+        from network.services.sync import SYNC_KIND
+        from portal import leases
+
+        leases.register(SYNC_KIND, resumable=True)  # the sync makes the backend match the database: run it again
         # The sync is this app's periodic task; beat reads the schedule from the Celery app.
         celery_app.conf.beat_schedule = {
             **(celery_app.conf.beat_schedule or {}),

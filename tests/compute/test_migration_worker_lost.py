@@ -45,3 +45,15 @@ def test_cancel_of_a_lost_workers_migration_ends_it_cancelled(api, running, host
     assert op.status == "cancelled" and "worker-1/4242 was lost" in op.message
     assert migration.state == MigrationState.CANCELLED and migration.error == "worker lost"
     assert operations.active_on(running) is None
+
+
+def test_a_host_refresh_whose_worker_was_lost_is_resumed_to_the_end(hosts, admin_user):
+    from compute.services import instances as compute_services
+    from compute.tasks import instances as compute_tasks
+
+    op = compute_services.refresh_host(admin_user, hosts[0])
+    leases.claim(op.pk, worker="worker-1/4242", task_name=compute_tasks.refresh_host.name)
+    Operation.objects.filter(pk=op.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert leases.reap() == [(op.pk, "resumed")]  # sent again: eager Celery runs it here
+    op.refresh_from_db()
+    assert op.status == "succeeded" and op.detail["resumes"] == 1
