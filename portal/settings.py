@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "storage",
     "network",
     "scheduler",
+    "openstack_api",
 ]
 
 MIDDLEWARE = [

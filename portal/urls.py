@@ -31,6 +31,7 @@ urlpatterns = [
     path("scheduler/", include("scheduler.urls", namespace="scheduler")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("openstack/", include("openstack_api.urls", namespace="openstack")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", views.api_docs, name="api-docs"),
     # Probes are written both ways (Kubernetes, load balancers): the same answer with or without a slash.

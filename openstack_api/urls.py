@@ -1,0 +1,75 @@
+"""/openstack/<service>/...: each service's paths (with or without a trailing slash), then a
+catch-all answering 501 in the service's own shape."""
+
+from django.urls import re_path
+
+from openstack_api import compute, identity, image
+from openstack_api.base import GLANCE, KEYSTONE, NOVA, endpoint, not_implemented
+
+app_name = "openstack"
+ID = r"(?P<%s>[^/]+)"
+
+
+def route(prefix, pattern, service, **methods):
+    return re_path(rf"^{prefix}{pattern}/?$", endpoint(service, **methods))
+
+
+def public(prefix, pattern, service, view):
+    return re_path(rf"^{prefix}{pattern}/?$", endpoint(service, authenticated=False, GET=view))
+
+
+K, C, G = "identity/", "compute/", "image/"
+V3, V21, V2 = K + "v3/", C + "v2.1/", G + "v2/"
+
+urlpatterns = [
+    # Identity v3
+    public("identity", "", KEYSTONE, identity.versions),
+    public(K, "v3", KEYSTONE, identity.version),
+    re_path(
+        rf"^{V3}auth/tokens/?$",
+        endpoint(
+            KEYSTONE, authenticated=False, POST=identity.tokens, GET=identity.tokens, DELETE=identity.tokens
+        ),
+    ),
+    route(V3, "auth/projects", KEYSTONE, GET=identity.auth_projects),
+    route(V3, "auth/catalog", KEYSTONE, GET=identity.catalog_view),
+    route(V3, "projects", KEYSTONE, GET=identity.project_list),
+    route(V3, "projects/" + ID % "project_id", KEYSTONE, GET=identity.project_show),
+    route(V3, "users/" + ID % "user_id", KEYSTONE, GET=identity.user_show),
+    route(V3, "users/" + ID % "user_id" + "/projects", KEYSTONE, GET=identity.user_projects),
+    re_path(rf"^{K}(?P<rest>.*)$", not_implemented(KEYSTONE)),
+    # Compute v2.1
+    public("compute", "", NOVA, compute.versions),
+    public(C, "v2.1", NOVA, compute.version),
+    route(V21, "flavors", NOVA, GET=compute.flavor_list),
+    route(V21, "flavors/detail", NOVA, GET=compute.flavor_detail_list),
+    route(V21, "flavors/" + ID % "flavor_id", NOVA, GET=compute.flavor_show),
+    route(V21, "flavors/" + ID % "flavor_id" + "/os-extra_specs", NOVA, GET=compute.flavor_extra_specs),
+    route(
+        V21, "flavors/" + ID % "flavor_id" + "/os-extra_specs/" + ID % "key", NOVA, GET=compute.flavor_extra_spec
+    ),
+    route(V21, "os-keypairs", NOVA, GET=compute.keypair_list, POST=compute.keypair_create),
+    route(V21, "os-keypairs/" + ID % "name", NOVA, GET=compute.keypair_show, DELETE=compute.keypair_delete),
+    route(V21, "servers", NOVA, GET=compute.server_list, POST=compute.server_create),
+    route(V21, "servers/detail", NOVA, GET=compute.server_detail_list),
+    route(
+        V21,
+        "servers/" + ID % "server_id",
+        NOVA,
+        GET=compute.server_show,
+        PUT=compute.server_update,
+        DELETE=compute.server_delete,
+    ),
+    route(V21, "servers/" + ID % "server_id" + "/action", NOVA, POST=compute.server_action),
+    route(V21, "servers/" + ID % "server_id" + "/ips", NOVA, GET=compute.server_ips),
+    route(V21, "limits", NOVA, GET=compute.limits),
+    route(V21, "os-availability-zone", NOVA, GET=compute.availability_zones),
+    route(V21, "os-availability-zone/detail", NOVA, GET=compute.availability_zones),
+    route(V21, "extensions", NOVA, GET=compute.extensions),
+    re_path(rf"^{C}(?P<rest>.*)$", not_implemented(NOVA)),
+    # Image v2
+    public("image", "", GLANCE, image.versions),
+    route(V2, "images", GLANCE, GET=image.image_list),
+    route(V2, "images/" + ID % "image_id", GLANCE, GET=image.image_show),
+    re_path(rf"^{G}(?P<rest>.*)$", not_implemented(GLANCE)),
+]
