@@ -2,7 +2,6 @@
 and each service's own error shape. Views raise OsError (or let a Nubes service raise its
 ActionError, ValidationError, QuotaExceeded or TargetBusy) and the service's shape answers."""
 
-import functools
 import json
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
@@ -10,6 +9,7 @@ from django.db.models import ProtectedError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from network.backends.base import Unsupported
 from openstack_api.models import KeystoneToken
 from portal.choices import WRITE_ROLES
 from portal.errors import ActionError
@@ -65,7 +65,9 @@ def nova_error(status, message, kind=None):
 
 
 def neutron_error(status, message, kind=None):
-    return {"NeutronError": {"type": kind or NEUTRON_TYPES.get(status, "NeutronError"), "message": message, "detail": ""}}
+    return {
+        "NeutronError": {"type": kind or NEUTRON_TYPES.get(status, "NeutronError"), "message": message, "detail": ""}
+    }
 
 
 def keystone_error(status, message, kind=None):
@@ -87,6 +89,8 @@ class Service:
         """The answer to an error a view or a Nubes service raised; None for a bug (a 500)."""
         if isinstance(exc, OsError):
             return self.error(exc.status, exc.message, exc.kind)
+        if isinstance(exc, Unsupported):  # the configured network backend lacks the feature
+            return self.error(501, str(exc), "NotImplemented")
         if isinstance(exc, QuotaExceeded):
             return self.error(self.quota_status, str(exc), "OverQuota")
         if isinstance(exc, TargetBusy):
@@ -175,7 +179,9 @@ def not_implemented(service):
 
     @csrf_exempt
     def view(request, rest=""):
-        return service.error(501, f"Nubes does not implement {request.method} {request.path} of the {service.name} API.")
+        return service.error(
+            501, f"Nubes does not implement {request.method} {request.path} of the {service.name} API."
+        )
 
     return view
 

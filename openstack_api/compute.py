@@ -12,7 +12,7 @@ from compute import services
 from compute.api.serializers import generate_key_pair
 from compute.choices import Action, InstanceState, PowerState, RebootKind
 from compute.models import Flavor, Image, Instance, KeyPair
-from openstack_api.base import NOVA, OsError, body_of, iso, link, not_found, paginate, reply, require_write
+from openstack_api.base import OsError, body_of, iso, link, paginate, reply, require_write
 from openstack_api.catalog import base_url
 from portal import audit, operations, quotas
 
@@ -58,9 +58,7 @@ TASK_STATE = {
     "instance.migrate": "migrating",
 }
 CONSOLE_MAX = 64 * 1024
-SIMULATED_CONSOLE = (
-    "This instance runs on a simulated host (libvirt's test driver): there is no guest, so there is no console output.\n"
-)
+SIMULATED_CONSOLE = "This instance runs on a simulated host (libvirt's test driver): there is no guest, so there is no console output.\n"
 
 
 # --- microversions ---------------------------------------------------------------------------
@@ -350,6 +348,15 @@ def addresses(instance, ports):
                     "OS-EXT-IPS-MAC:mac_addr": port.mac_address,
                 }
             )
+        for fip in port.floating_ips.select_related("allocation"):
+            found.setdefault(port.network.name or str(port.network.uuid), []).append(
+                {
+                    "version": 4,
+                    "addr": fip.allocation.address,
+                    "OS-EXT-IPS:type": "floating",
+                    "OS-EXT-IPS-MAC:mac_addr": port.mac_address,
+                }
+            )
     return found
 
 
@@ -499,6 +506,10 @@ def _security_groups(request, requested):
         if not name:
             raise OsError(400, "Each security group is an object with a name.")
         names.append(name)
+    if any(name != "default" for name in names):
+        from network import backends
+
+        backends.configured().require("security_groups", "security groups")
     groups = []
     for name in names:
         group = SecurityGroup.objects.filter(project=request.os_project).filter(name=name).first()
@@ -586,7 +597,7 @@ def server_create(request):
             request=request,
         )
         if groups and not all(g.is_default for g in groups):
-            _set_port_groups(request, instance, groups)
+            _set_port_groups(instance, groups)
     body = {
         "id": str(instance.uuid),
         "links": _links(request, "servers", instance.uuid),
@@ -597,11 +608,11 @@ def server_create(request):
     return reply({"server": body}, status=202, headers={"Location": location})
 
 
-def _set_port_groups(request, instance, groups):
-    from network import services as network_services
-
+def _set_port_groups(instance, groups):
+    """Inside the create transaction, before the ports' realising Operations run (they read the
+    groups from the database), as network's plug_instance(security_groups=...) does."""
     for port in _ports(instance):
-        network_services.update_port(request.user, port, security_groups=groups)
+        port.security_groups.set(groups)
 
 
 @versioned
@@ -615,8 +626,10 @@ def server_update(request, server_id):
     data = body_of(request, "server")
     unknown = sorted(set(data) - {"name"})
     if unknown:
-        raise OsError(501 if set(unknown) <= {"description", "accessIPv4", "accessIPv6"} else 400,
-                      f"Nubes updates a server's name only (not {', '.join(unknown)}).")
+        raise OsError(
+            501 if set(unknown) <= {"description", "accessIPv4", "accessIPv6"} else 400,
+            f"Nubes updates a server's name only (not {', '.join(unknown)}).",
+        )
     if "name" in data:
         require_write(request, "servers")
         services.rename(request.user, instance, str(data["name"]), request=request)

@@ -275,4 +275,3 @@ def user_show(request, user_id):
 
 def catalog_view(request):
     return reply({"catalog": catalog(request), "links": {"self": link(request, request.path)}})
-

@@ -3,8 +3,8 @@ catch-all answering 501 in the service's own shape."""
 
 from django.urls import re_path
 
-from openstack_api import compute, identity, image
-from openstack_api.base import GLANCE, KEYSTONE, NOVA, endpoint, not_implemented
+from openstack_api import compute, identity, image, network
+from openstack_api.base import GLANCE, KEYSTONE, NEUTRON, NOVA, endpoint, not_implemented
 
 app_name = "openstack"
 ID = r"(?P<%s>[^/]+)"
@@ -27,9 +27,7 @@ urlpatterns = [
     public(K, "v3", KEYSTONE, identity.version),
     re_path(
         rf"^{V3}auth/tokens/?$",
-        endpoint(
-            KEYSTONE, authenticated=False, POST=identity.tokens, GET=identity.tokens, DELETE=identity.tokens
-        ),
+        endpoint(KEYSTONE, authenticated=False, POST=identity.tokens, GET=identity.tokens, DELETE=identity.tokens),
     ),
     route(V3, "auth/projects", KEYSTONE, GET=identity.auth_projects),
     route(V3, "auth/catalog", KEYSTONE, GET=identity.catalog_view),
@@ -45,9 +43,7 @@ urlpatterns = [
     route(V21, "flavors/detail", NOVA, GET=compute.flavor_detail_list),
     route(V21, "flavors/" + ID % "flavor_id", NOVA, GET=compute.flavor_show),
     route(V21, "flavors/" + ID % "flavor_id" + "/os-extra_specs", NOVA, GET=compute.flavor_extra_specs),
-    route(
-        V21, "flavors/" + ID % "flavor_id" + "/os-extra_specs/" + ID % "key", NOVA, GET=compute.flavor_extra_spec
-    ),
+    route(V21, "flavors/" + ID % "flavor_id" + "/os-extra_specs/" + ID % "key", NOVA, GET=compute.flavor_extra_spec),
     route(V21, "os-keypairs", NOVA, GET=compute.keypair_list, POST=compute.keypair_create),
     route(V21, "os-keypairs/" + ID % "name", NOVA, GET=compute.keypair_show, DELETE=compute.keypair_delete),
     route(V21, "servers", NOVA, GET=compute.server_list, POST=compute.server_create),
@@ -72,4 +68,39 @@ urlpatterns = [
     route(V2, "images", GLANCE, GET=image.image_list),
     route(V2, "images/" + ID % "image_id", GLANCE, GET=image.image_show),
     re_path(rf"^{G}(?P<rest>.*)$", not_implemented(GLANCE)),
+]
+
+N = "network/v2.0/"
+
+
+def neutron(kind, collection, create=None, update=None, delete=None):
+    """A Neutron collection (list, create) and its members (show, update, delete)."""
+    items = {"GET": network.list_view(kind)}
+    if create:
+        items["POST"] = create
+    member = {"GET": network.show_view(kind)}
+    if update:
+        member["PUT"] = update
+    if delete:
+        member["DELETE"] = delete
+    return [
+        route(N, collection, NEUTRON, **items),
+        route(N, collection + "/" + ID % "ident", NEUTRON, **member),
+    ]
+
+
+urlpatterns += [
+    public("network", "", NEUTRON, network.versions),
+    route(N, "extensions", NEUTRON, GET=network.extensions),
+    route(N, "extensions/" + ID % "alias", NEUTRON, GET=network.extension),
+    *neutron("network", "networks", network.network_create, network.network_update, network.network_delete),
+    *neutron("subnet", "subnets", network.subnet_create, network.subnet_update, network.subnet_delete),
+    *neutron("port", "ports", network.port_create, network.port_update, network.port_delete),
+    *neutron("security_group", "security-groups", network.group_create, network.group_update, network.group_delete),
+    *neutron("security_group_rule", "security-group-rules", network.rule_create, None, network.rule_delete),
+    route(N, "routers/" + ID % "ident" + "/add_router_interface", NEUTRON, PUT=network.add_interface),
+    route(N, "routers/" + ID % "ident" + "/remove_router_interface", NEUTRON, PUT=network.remove_interface),
+    *neutron("router", "routers", network.router_create, network.router_update, network.router_delete),
+    *neutron("floatingip", "floatingips", network.fip_create, network.fip_update, network.fip_delete),
+    re_path(r"^network/(?P<rest>.*)$", not_implemented(NEUTRON)),
 ]
