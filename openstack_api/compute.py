@@ -781,3 +781,25 @@ def availability_zones(request):
 @versioned
 def extensions(request):
     return reply({"extensions": []})
+
+
+# --- os-volume_attachments (the volumes live in storage; openstack_api.volume answers) --------
+
+
+@versioned
+def volume_attachments(request, server_id):
+    from openstack_api import volume
+
+    instance = _instance(request, server_id)
+    return volume.attach(request, instance) if request.method == "POST" else volume.attachments_list(request, instance)
+
+
+@versioned
+def volume_attachment(request, server_id, volume_id):
+    from openstack_api import volume
+
+    instance = _instance(request, server_id)
+    if request.method == "DELETE":
+        return volume.detach(request, instance, volume_id)
+    found = volume.attachment_show(request, instance, volume_id)
+    return reply({"volumeAttachment": volume.nova_attachment(found, instance)})

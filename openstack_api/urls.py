@@ -3,8 +3,8 @@ catch-all answering 501 in the service's own shape."""
 
 from django.urls import re_path
 
-from openstack_api import compute, identity, image, network
-from openstack_api.base import GLANCE, KEYSTONE, NEUTRON, NOVA, endpoint, not_implemented
+from openstack_api import compute, identity, image, network, volume
+from openstack_api.base import CINDER, GLANCE, KEYSTONE, NEUTRON, NOVA, endpoint, not_implemented
 
 app_name = "openstack"
 ID = r"(?P<%s>[^/]+)"
@@ -58,6 +58,20 @@ urlpatterns = [
     ),
     route(V21, "servers/" + ID % "server_id" + "/action", NOVA, POST=compute.server_action),
     route(V21, "servers/" + ID % "server_id" + "/ips", NOVA, GET=compute.server_ips),
+    route(
+        V21,
+        "servers/" + ID % "server_id" + "/os-volume_attachments",
+        NOVA,
+        GET=compute.volume_attachments,
+        POST=compute.volume_attachments,
+    ),
+    route(
+        V21,
+        "servers/" + ID % "server_id" + "/os-volume_attachments/" + ID % "volume_id",
+        NOVA,
+        GET=compute.volume_attachment,
+        DELETE=compute.volume_attachment,
+    ),
     route(V21, "limits", NOVA, GET=compute.limits),
     route(V21, "os-availability-zone", NOVA, GET=compute.availability_zones),
     route(V21, "os-availability-zone/detail", NOVA, GET=compute.availability_zones),
@@ -103,4 +117,17 @@ urlpatterns += [
     *neutron("router", "routers", network.router_create, network.router_update, network.router_delete),
     *neutron("floatingip", "floatingips", network.fip_create, network.fip_update, network.fip_delete),
     re_path(r"^network/(?P<rest>.*)$", not_implemented(NEUTRON)),
+]
+
+B = "volume/v3/"
+urlpatterns += [
+    public("volume", "", CINDER, volume.versions),
+    public(B[:-1], "", CINDER, volume.version),
+    route(B, "volumes", CINDER, GET=volume.volume_list, POST=volume.volume_create),
+    route(B, "volumes/detail", CINDER, GET=volume.volume_detail_list),
+    route(B, "volumes/" + ID % "volume_id", CINDER, GET=volume.volume_show, DELETE=volume.volume_delete),
+    route(B, "types", CINDER, GET=volume.type_list),
+    route(B, "types/" + ID % "type_id", CINDER, GET=volume.type_show),
+    route(B, "limits", CINDER, GET=volume.limits),
+    re_path(r"^volume/(?P<rest>.*)$", not_implemented(CINDER)),
 ]
