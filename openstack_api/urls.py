@@ -3,7 +3,7 @@ catch-all answering 501 in the service's own shape."""
 
 from django.urls import re_path
 
-from openstack_api import compute, identity, image, network, volume
+from openstack_api import compute, identity, image, network, views, volume
 from openstack_api.base import CINDER, GLANCE, KEYSTONE, NEUTRON, NOVA, endpoint, not_implemented
 
 app_name = "openstack"
@@ -22,6 +22,7 @@ K, C, G = "identity/", "compute/", "image/"
 V3, V21, V2 = K + "v3/", C + "v2.1/", G + "v2/"
 
 urlpatterns = [
+    re_path(r"^clients/$", views.client_config, name="client-config"),
     # Identity v3
     public("identity", "", KEYSTONE, identity.versions),
     public(K, "v3", KEYSTONE, identity.version),
