@@ -161,9 +161,10 @@ def endpoint(service, authenticated=True, **methods):
                 if token is None:
                     raise OsError(401, "The request you have made requires authentication.")
                 request.os_token, request.user, request.os_project = token, token.user, token.project
-            if handler is None:
-                allowed = ", ".join(sorted(methods))
-                raise OsError(405, f"{request.method} is not allowed here (allowed: {allowed}).")
+            if handler is None:  # a verb OpenStack has here but Nubes does not implement
+                raise OsError(
+                    501, f"Nubes does not implement {request.method} {request.path} of the {service.name} API."
+                )
             response = handler(request, **kwargs)
         except Exception as exc:  # noqa: BLE001 - translated, or raised again
             response = service.translate(exc)
