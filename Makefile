@@ -56,17 +56,18 @@ test: $(VENV)/.dev-installed static-deps
 	tools/test.sh
 
 test-fast: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest -m "not integration and not browser and not fleet"
+	$(BIN)/python -m pytest -m "not integration and not browser and not fleet and not clients"
 
 # The suite again on the production components already running on the machine (PostgreSQL,
 # Redis). The lab tier and the browser tests are left out here: they exercise real daemons and a
-# browser, not the database or broker, and the browser's portal runs the embedded default anyway;
-# so are the plain-Python packages that never touch either (the libvirt gateway, the scheduler core),
-# and the first-run test (it runs `make run`'s commands on the embedded default, like the browser's portal).
+# browser, not the database or broker, and the browser's (and the OpenStack clients') portal runs
+# the embedded default anyway; so are the plain-Python packages that never touch either (the
+# libvirt gateway, the scheduler core), and the first-run test (it runs `make run`'s commands on
+# the embedded default, like the browser's portal).
 test-postgres: $(VENV)/.dev-installed
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/nubes} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
-	$(BIN)/python -m pytest -m "not integration and not browser and not fleet" \
+	$(BIN)/python -m pytest -m "not integration and not browser and not fleet and not clients" \
 		--ignore=tests/hypervisor --ignore=tests/scheduler/core --ignore=tests/lab \
 		--ignore=tests/portal/test_first_run.py
 
