@@ -4,13 +4,17 @@ filters (?name=...&router:external=True), `fields`, `limit` and `marker`. Object
 deleted are gone here at once, as in Neutron (their removal finishes as an Operation)."""
 
 import ipaddress
+import time
 import uuid
+
+from django.db import transaction
 
 from network import services
 from network.choices import DeviceOwner, PortStatus, Protocol, SegmentType, State
 from network.models import FloatingIP, Network, Port, Router, SecurityGroup, SecurityGroupRule, Subnet
 from openstack_api.base import OsError, body_of, iso, reply, require_write
 from openstack_api.catalog import base_url
+from portal.choices import ACTIVE_STATUSES
 
 STATUS = {State.PENDING: "BUILD", State.ACTIVE: "ACTIVE", State.ERROR: "ERROR", State.DELETING: "ACTIVE"}
 PORT_STATUS = {PortStatus.UP: "ACTIVE", PortStatus.DOWN: "DOWN", PortStatus.UNKNOWN: "DOWN"}
@@ -30,6 +34,7 @@ EXTENSIONS = (
     ("provider", "Provider Network"),
     ("quotas", "Quota management support"),
 )
+SETTLE_S, SETTLE_POLL_S = 30.0, 0.05
 LIST_PARAMS = ("limit", "marker", "fields", "sort_key", "sort_dir", "page_reverse")
 
 
@@ -44,6 +49,27 @@ def extensions(request):
         for alias, name in EXTENSIONS
     ]
     return reply({"extensions": found})
+
+
+def settled(result):
+    """settle() for what a service verb returns: an Operation or (object, Operation)."""
+    settle(result[1] if isinstance(result, tuple) else result)
+    return result
+
+
+def settle(op):
+    """Neutron answers once the change is made; Nubes realises it in an Operation. Wait (bounded)
+    for it, so a client's next call on the same object does not meet a busy target (409). Not
+    inside a transaction: there the Operation starts only after the commit."""
+    if op is None or transaction.get_connection().in_atomic_block:
+        return op
+    deadline = time.monotonic() + SETTLE_S
+    while time.monotonic() < deadline:
+        op.refresh_from_db(fields=["status"])
+        if op.status not in ACTIVE_STATUSES:
+            break
+        time.sleep(SETTLE_POLL_S)
+    return op
 
 
 def extension(request, alias):
@@ -350,7 +376,8 @@ def _not_yet(data, **unsupported):
             raise OsError(501, f"Nubes does not implement {what} yet.", "NotImplemented")
 
 
-def _created(kind, request, obj):
+def _created(kind, request, obj, op):
+    settle(op)
     obj = _get(kind, request, obj.pk if kind == "security_group_rule" else obj.uuid)
     return reply({kind: KINDS[kind][2](request, obj)}, status=201)
 
@@ -410,8 +437,8 @@ def network_create(request):
     if data.get("provider:segmentation_id") is not None:
         admin["vlan_id"] = data["provider:segmentation_id"]
     admin = {k: v for k, v in admin.items() if v}
-    network, _op = services.create_network(request.user, request.os_project, **fields, **admin)
-    return _created("network", request, network)
+    network, op = services.create_network(request.user, request.os_project, **fields, **admin)
+    return _created("network", request, network, op)
 
 
 def network_update(request, ident):
@@ -422,14 +449,14 @@ def network_update(request, ident):
     fields = {key: data[key] for key in ("name", "description", "mtu", "shared") if key in data}
     if "router:external" in data:
         fields["external"] = data["router:external"]
-    services.update_network(request.user, network, **fields)
+    settled(services.update_network(request.user, network, **fields))
     return reply({"network": network_body(request, _get("network", request, ident))})
 
 
 def network_delete(request, ident):
     network = _get("network", request, ident)
     _own(request, network, "networks")
-    services.delete_network(request.user, network)
+    settled(services.delete_network(request.user, network))
     return reply(None, status=204)
 
 
@@ -500,8 +527,8 @@ def subnet_create(request):
     for key in ("dns_nameservers", "host_routes", "enable_dhcp", "ipv6_ra_mode", "ipv6_address_mode"):
         if data.get(key) is not None:
             fields[key] = data[key]
-    subnet, _op = services.create_subnet(request.user, network, **fields)
-    return _created("subnet", request, subnet)
+    subnet, op = services.create_subnet(request.user, network, **fields)
+    return _created("subnet", request, subnet, op)
 
 
 def subnet_update(request, ident):
@@ -512,14 +539,14 @@ def subnet_update(request, ident):
     )
     if "allocation_pools" in data:
         data["allocation_pools"] = _pools(data["allocation_pools"])
-    services.update_subnet(request.user, subnet, **data)
+    settled(services.update_subnet(request.user, subnet, **data))
     return reply({"subnet": subnet_body(request, _get("subnet", request, ident))})
 
 
 def subnet_delete(request, ident):
     subnet = _get("subnet", request, ident)
     _own(request, subnet, "subnets")
-    services.delete_subnet(request.user, subnet)
+    settled(services.delete_subnet(request.user, subnet))
     return reply(None, status=204)
 
 
@@ -580,7 +607,7 @@ def port_create(request):
             fields[field] = bool(data[key])
     if data.get("mac_address"):
         fields["mac_address"] = data["mac_address"]
-    port, _op = services.create_port(
+    port, op = services.create_port(
         request.user,
         request.os_project,
         network,
@@ -588,7 +615,7 @@ def port_create(request):
         security_groups=_port_groups(request, data.get("security_groups")) or None,
         **fields,
     )
-    return _created("port", request, port)
+    return _created("port", request, port, op)
 
 
 def port_update(request, ident):
@@ -603,7 +630,7 @@ def port_update(request, ident):
     if "admin_state_up" in data:
         fields["admin_state_up"] = bool(data["admin_state_up"])
     groups = _port_groups(request, data["security_groups"]) if "security_groups" in data else None
-    services.update_port(request.user, port, security_groups=groups, **fields)
+    settled(services.update_port(request.user, port, security_groups=groups, **fields))
     return reply({"port": port_body(request, _get("port", request, ident))})
 
 
@@ -612,7 +639,7 @@ def port_delete(request, ident):
     _own(request, port, "ports")
     if port.instance_id:
         raise OsError(409, "The port belongs to a server; delete the server instead.", "PortInUse")
-    services.delete_port(request.user, port)
+    settled(services.delete_port(request.user, port))
     return reply(None, status=204)
 
 
@@ -624,24 +651,24 @@ def group_create(request):
     data = _input(request, "security_group", ("name", "description", "stateful", "tenant_id", "project_id"))
     _project_field(request, data)
     _not_yet(data, stateful=(True, "stateless security groups"))
-    group, _op = services.create_security_group(
+    group, op = services.create_security_group(
         request.user, request.os_project, name=str(data.get("name", "")), description=str(data.get("description", ""))
     )
-    return _created("security_group", request, group)
+    return _created("security_group", request, group, op)
 
 
 def group_update(request, ident):
     group = _get("security_group", request, ident)
     _own(request, group, "security groups")
     data = _input(request, "security_group", ("name", "description"))
-    services.update_security_group(request.user, group, **data)
+    settled(services.update_security_group(request.user, group, **data))
     return reply({"security_group": group_body(request, _get("security_group", request, ident))})
 
 
 def group_delete(request, ident):
     group = _get("security_group", request, ident)
     _own(request, group, "security groups")
-    services.delete_security_group(request.user, group)
+    settled(services.delete_security_group(request.user, group))
     return reply(None, status=204)
 
 
@@ -679,14 +706,14 @@ def rule_create(request):
     }
     if data.get("remote_group_id"):
         fields["remote_group"] = _get("security_group", request, data["remote_group_id"])
-    rule, _op = services.create_rule(request.user, group, **fields)
-    return _created("security_group_rule", request, rule)
+    rule, op = services.create_rule(request.user, group, **fields)
+    return _created("security_group_rule", request, rule, op)
 
 
 def rule_delete(request, ident):
     rule = _get("security_group_rule", request, ident)
     _own(request, rule, "security groups")
-    services.delete_rule(request.user, rule)
+    settled(services.delete_rule(request.user, rule))
     return reply(None, status=204)
 
 
@@ -735,7 +762,7 @@ def router_create(request):
         availability_zone_hints=([], "availability zones"),
     )
     network, snat = _gateway_network(request, data.get("external_gateway_info"))
-    router, _op = services.create_router(
+    router, op = services.create_router(
         request.user,
         request.os_project,
         name=str(data.get("name", "")),
@@ -743,7 +770,7 @@ def router_create(request):
         enable_snat=True if snat is None else bool(snat),
         routes=data.get("routes") or (),
     )
-    return _created("router", request, router)
+    return _created("router", request, router, op)
 
 
 def router_update(request, ident):
@@ -761,14 +788,14 @@ def router_update(request, ident):
         fields["external_network"] = network
         if snat is not None:
             fields["enable_snat"] = bool(snat)
-    services.update_router(request.user, router, **fields)
+    settled(services.update_router(request.user, router, **fields))
     return reply({"router": router_body(request, _get("router", request, ident))})
 
 
 def router_delete(request, ident):
     router = _get("router", request, ident)
     _own(request, router, "routers")
-    services.delete_router(request.user, router)
+    settled(services.delete_router(request.user, router))
     return reply(None, status=204)
 
 
@@ -782,7 +809,7 @@ def _interface(request, ident, add):
     port = None
     if not add:
         port = Port.objects.filter(router_interface__router=router, router_interface__subnet=subnet).first()
-    (services.add_interface if add else services.remove_interface)(request.user, router, subnet)
+    settled((services.add_interface if add else services.remove_interface)(request.user, router, subnet))
     if add:
         port = Port.objects.filter(router_interface__router=router, router_interface__subnet=subnet).first()
     body = {
@@ -835,8 +862,8 @@ def fip_create(request):
     )
     network = _get("network", request, data.get("floating_network_id"))
     port = _get("port", request, data["port_id"]) if data.get("port_id") else None
-    fip, _op = services.create_floating_ip(request.user, request.os_project, network, port=port)
-    return _created("floatingip", request, fip)
+    fip, op = services.create_floating_ip(request.user, request.os_project, network, port=port)
+    return _created("floatingip", request, fip, op)
 
 
 def fip_update(request, ident):
@@ -846,14 +873,14 @@ def fip_update(request, ident):
     _not_yet(data, fixed_ip_address=(None, "choosing the port's fixed address"), description=("", "descriptions"))
     if "port_id" in data:
         if data["port_id"]:
-            services.associate(request.user, fip, _get("port", request, data["port_id"]))
+            settled(services.associate(request.user, fip, _get("port", request, data["port_id"])))
         elif fip.port_id:
-            services.disassociate(request.user, fip)
+            settled(services.disassociate(request.user, fip))
     return reply({"floatingip": floating_ip_body(request, _get("floatingip", request, ident))})
 
 
 def fip_delete(request, ident):
     fip = _get("floatingip", request, ident)
     _own(request, fip, "floating IPs")
-    services.delete_floating_ip(request.user, fip)
+    settled(services.delete_floating_ip(request.user, fip))
     return reply(None, status=204)
