@@ -8,10 +8,10 @@ import re
 
 from django.db import transaction
 
-from compute import services
 from compute.api.serializers import generate_key_pair
 from compute.choices import Action, InstanceState, PowerState, RebootKind
 from compute.models import Flavor, Image, Instance, KeyPair
+from compute.services import instances as services
 from openstack_api.base import OsError, body_of, iso, link, paginate, reply, require_write
 from openstack_api.catalog import base_url
 from portal import audit, operations, quotas

@@ -25,11 +25,11 @@ DAY_TIMEOUT_S = 900  # about 55 commands; each CLI start is 1.5-2 s idle, 5-10 s
 TIMINGS = []
 
 # Made through the services in a shell on the portal's database (tasks eager, against the same
-# NB): the external network only a cloud admin may make, and API tokens for alice and admin.
+# NB): the external network only a cloud admin may make, and an API token for alice. The demo's
+# pool 'demo-shared', seen by every simulated host, takes the volumes (the most-shared pool).
 SETUP = """
 import json
 from django.contrib.auth import get_user_model
-from compute.models import Host
 from network import services
 from portal.models import ApiToken, Project
 users, acme = get_user_model().objects, Project.objects.get(name="acme")
@@ -37,41 +37,8 @@ admin, alice = users.get(username="admin"), users.get(username="alice")
 public, _ = services.create_network(admin, acme, name="public", external=True, shared=False)
 services.create_subnet(admin, public, cidr="172.24.4.0/24", gateway_ip="172.24.4.1")
 _, alice_token = ApiToken.issue(alice, "terraform")
-_, admin_token = ApiToken.issue(admin, "setup")
-print(json.dumps({"alice_token": alice_token, "admin_token": admin_token,
-                  "hosts": list(Host.objects.values_list("pk", flat=True))}))
+print(json.dumps({"alice_token": alice_token}))
 """
-
-
-def native(url, token, method, path, body=None):
-    request = urllib.request.Request(
-        url + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        raise AssertionError(f"{method} {path}: {exc.code} {exc.read()[:2000]!r}") from exc
-
-
-def shared_pool(url, made, data):
-    """A dir pool every simulated host sees (made through the native API, so it lives in the
-    portal's process): volumes then attach to a server on any host."""
-    body = {"name": "shared", "libvirt_name": "os-shared", "type": "dir", "hosts": made["hosts"]}
-    body["target_path"] = "/var/lib/nubes/os-shared"
-    pool = native(url, made["admin_token"], "POST", "/api/v1/storage-pools/", body)
-    pool_id = pool["target_id"]  # the define Operation's
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        pools = native(url, made["admin_token"], "GET", "/api/v1/storage-pools/?name=shared")
-        found = [p for p in pools["results"] if p["name"] == "shared"]
-        if found and found[0]["state"] == "active":
-            return found[0]
-        time.sleep(0.5)
-    raise AssertionError(f"the shared pool ({pool_id}) did not become active: {found}")
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +59,6 @@ def cloud(tmp_path_factory):
     try:
         url = next(portal)
         made = json.loads(run_shell({**env, "NUBES_CELERY_EAGER": "1"}, SETUP).strip().splitlines()[-1])
-        made["pool"] = shared_pool(url, made, data)
         yield {"url": url, "env": env, "data": data, **made}
     finally:
         portal.close()  # stops the portal by its PID
