@@ -205,20 +205,31 @@ def iso_micro(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") if moment else None
 
 
-def paginate(items, request, key=lambda item: str(item.pk)):
-    """`limit` / `marker` over an ordered list (the marker is the last id of the previous page)."""
+def after_marker(items, request, key=lambda item: str(item.pk)):
+    """The items after `marker` (the last id of the previous page) in an ordered list."""
     marker = request.GET.get("marker")
-    if marker:
-        ids = [key(item) for item in items]
-        if marker not in ids:
-            raise OsError(400, f"marker [{marker}] not found")
-        items = items[ids.index(marker) + 1 :]
+    if not marker:
+        return items
+    ids = [key(item) for item in items]
+    if marker not in ids:
+        raise OsError(400, f"marker [{marker}] not found")
+    return items[ids.index(marker) + 1 :]
+
+
+def limit_of(request, maximum=None):
     limit = request.GET.get("limit")
-    if limit:
-        if not limit.isdigit():
-            raise OsError(400, "limit must be a non-negative integer.")
-        items = items[: int(limit)]
-    return items
+    if not limit:
+        return maximum
+    if not limit.isdigit():
+        raise OsError(400, "limit must be a non-negative integer.")
+    return min(int(limit), maximum) if maximum else int(limit)
+
+
+def paginate(items, request, key=lambda item: str(item.pk)):
+    """`limit` / `marker` over an ordered list."""
+    items = after_marker(items, request, key)
+    limit = limit_of(request)
+    return items if limit is None else items[:limit]
 
 
 def link(request, path):

@@ -12,9 +12,10 @@ from compute.api.serializers import generate_key_pair
 from compute.choices import Action, InstanceState, PowerState, RebootKind
 from compute.models import Flavor, Image, Instance, KeyPair
 from compute.services import instances as services
-from openstack_api.base import OsError, body_of, iso, link, paginate, reply, require_write
+from openstack_api.base import OsError, after_marker, body_of, iso, limit_of, link, paginate, reply, require_write
 from openstack_api.catalog import base_url
-from portal import audit, operations, quotas
+from portal import audit, quotas
+from portal.choices import ACTIVE_STATUSES
 
 MIN_VERSION, MAX_VERSION = (2, 1), (2, 38)
 AVAILABILITY_ZONE = "nova"
@@ -58,6 +59,7 @@ TASK_STATE = {
     "instance.migrate": "migrating",
 }
 CONSOLE_MAX = 64 * 1024
+MAX_LIMIT = 1000  # Nova's osapi_max_limit: a longer list is paged with servers_links
 SIMULATED_CONSOLE = "This instance runs on a simulated host (libvirt's test driver): there is no guest, so there is no console output.\n"
 
 
@@ -325,15 +327,45 @@ def _is_uuid(value):
     return bool(re.fullmatch(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}", str(value)))
 
 
-def _ports(instance):
+def _port_query():
     from network.models import Port
 
-    return list(
-        Port.objects.filter(instance=instance)
-        .select_related("network")
-        .prefetch_related("ip_allocations__subnet", "security_groups")
-        .order_by("created", "id")
+    related = Port.objects.select_related("network").prefetch_related(
+        "ip_allocations__subnet", "security_groups", "floating_ips__allocation"
     )
+    return related.order_by("created", "id")
+
+
+def _ports(instance):
+    return list(_port_query().filter(instance=instance))
+
+
+class Related:
+    """What a server's body shows from other tables, read for a whole page at once (one query
+    per kind, not per server): its running Operation, ports and attached volumes."""
+
+    def __init__(self, instances):
+        from portal.models import Operation
+        from storage.models import Volume
+
+        ids = [i.pk for i in instances]
+        self.running = {
+            int(op.target_id): op
+            for op in Operation.objects.filter(
+                target_type=Instance._meta.label_lower,
+                target_id__in=[str(pk) for pk in ids],
+                status__in=ACTIVE_STATUSES,
+            )
+        }
+        self.ports, self.volumes = {}, {}
+        for port in _port_query().filter(instance_id__in=ids):
+            self.ports.setdefault(port.instance_id, []).append(port)
+        for volume in Volume.objects.filter(instance_id__in=ids).order_by("id"):
+            self.volumes.setdefault(volume.instance_id, []).append(volume)
+
+    @classmethod
+    def of(cls, instance):
+        return cls([instance])
 
 
 def addresses(instance, ports):
@@ -348,7 +380,7 @@ def addresses(instance, ports):
                     "OS-EXT-IPS-MAC:mac_addr": port.mac_address,
                 }
             )
-        for fip in port.floating_ips.select_related("allocation"):
+        for fip in port.floating_ips.all():
             found.setdefault(port.network.name or str(port.network.uuid), []).append(
                 {
                     "version": 4,
@@ -376,13 +408,14 @@ def server_status(instance, running):
     return status, vm_state, task_state
 
 
-def server_body(request, instance, detail=True):
+def server_body(request, instance, detail=True, related=None):
     body = {"id": str(instance.uuid), "name": instance.name, "links": _links(request, "servers", instance.uuid)}
     if not detail:
         return body
-    running = operations.active_on(instance)
+    related = related or Related.of(instance)
+    running = related.running.get(instance.pk)
     status, vm_state, task_state = server_status(instance, running)
-    ports = _ports(instance)
+    ports = related.ports.get(instance.pk, [])
     groups = sorted({g.name for port in ports for g in port.security_groups.all()})
     host_id = ""
     if instance.host_id:
@@ -412,7 +445,9 @@ def server_body(request, instance, detail=True):
             "OS-EXT-STS:task_state": task_state,
             "OS-EXT-STS:vm_state": vm_state,
             "OS-EXT-STS:power_state": POWER.get(instance.power_state, 0),
-            "os-extended-volumes:volumes_attached": _volumes_attached(instance),
+            "os-extended-volumes:volumes_attached": [
+                {"id": str(v.uuid), "delete_on_termination": False} for v in related.volumes.get(instance.pk, [])
+            ],
         }
     )
     if instance.state == InstanceState.ERROR and instance.state_reason:
@@ -424,12 +459,6 @@ def server_body(request, instance, detail=True):
     if request.os_version >= (2, 26):
         body["tags"] = []
     return body
-
-
-def _volumes_attached(instance):
-    from storage.models import Volume
-
-    return [{"id": str(v.uuid), "delete_on_termination": False} for v in Volume.objects.filter(instance=instance)]
 
 
 STATUS_FILTER = {"BUILD": InstanceState.BUILDING, "ACTIVE": InstanceState.ACTIVE, "SHUTOFF": InstanceState.SHUTOFF}
@@ -456,8 +485,16 @@ def server_list(request, detail=False):
     for field, attr in (("flavor", "flavor_id"), ("image", "image_id")):
         if request.GET.get(field):
             instances = [i for i in instances if str(getattr(i, attr)) == request.GET[field]]
-    instances = paginate(list(instances), request, key=lambda i: str(i.uuid))
-    return reply({"servers": [server_body(request, i, detail) for i in instances]})
+    after = after_marker(list(instances), request, key=lambda i: str(i.uuid))
+    limit = limit_of(request, MAX_LIMIT)
+    instances, more = after[:limit], len(after) > limit
+    related = Related(instances) if detail else None
+    body = {"servers": [server_body(request, i, detail, related) for i in instances]}
+    if more and instances:
+        query = request.GET.copy()
+        query["marker"] = str(instances[-1].uuid)
+        body["servers_links"] = [{"rel": "next", "href": link(request, f"{request.path}?{query.urlencode()}")}]
+    return reply(body)
 
 
 @versioned

@@ -260,3 +260,22 @@ def test_volume_types_are_pools_and_limits_are_quotas(clouds):
     assert (absolute["maxTotalVolumes"], absolute["totalVolumesUsed"]) == (50, 0)
     nova = alice.call("GET", f"{NOVA}/limits").data["limits"]["absolute"]
     assert (nova["maxTotalInstances"], nova["maxTotalCores"], nova["totalInstancesUsed"]) == (20, 64, 0)
+
+
+def test_server_lists_page_with_limit_marker_and_servers_links(clouds, project_a, hosts, flavor, image):
+    from compute.models import Instance
+
+    for n in range(3):
+        Instance.objects.create(
+            project=project_a, name=f"vm{n}", flavor=flavor, image=image, host=hosts[0], vcpus=1, ram_mb=2048,
+            disk_gb=20, state="active", power_state="running",
+        )  # fmt: skip
+    alice = clouds["alice"]
+    first = alice.call("GET", f"{NOVA}/servers/detail?limit=2").data
+    assert [s["name"] for s in first["servers"]] == ["vm2", "vm1"]
+    assert all(s["status"] == "ACTIVE" and s["OS-EXT-STS:task_state"] is None for s in first["servers"])
+    next_href = first["servers_links"][0]["href"]
+    assert "marker=" in next_href and "limit=2" in next_href
+    rest = alice.call("GET", next_href.replace("http://testserver", "")).data
+    assert [s["name"] for s in rest["servers"]] == ["vm0"] and "servers_links" not in rest
+    assert alice.call("GET", f"{NOVA}/servers?marker=nope").status_code == 400
