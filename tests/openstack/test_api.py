@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from openstack_api.models import KeystoneToken
 from portal.models import ApiToken
+from tests.conftest import PASSWORD
 from tests.openstack.conftest import AUTH, Cloud, password_auth
 
 NOVA = "/openstack/compute/v2.1"
@@ -279,3 +280,29 @@ def test_server_lists_page_with_limit_marker_and_servers_links(clouds, project_a
     rest = alice.call("GET", next_href.replace("http://testserver", "")).data
     assert [s["name"] for s in rest["servers"]] == ["vm0"] and "servers_links" not in rest
     assert alice.call("GET", f"{NOVA}/servers?marker=nope").status_code == 400
+
+
+def test_the_clients_page_and_command_print_clouds_yaml(alice, project_a):
+    import io
+
+    from django.core.management import call_command
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(alice)
+    page = browser.get("/openstack/clients/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "http://testserver/openstack/identity/v3" in text and "project_name: &quot;acme&quot;" in text
+    assert PASSWORD not in text
+    download = browser.get(f"/openstack/clients/?project={project_a.pk}&download=openrc.sh")
+    assert download["Content-Disposition"] == 'attachment; filename="openrc.sh"'
+    assert 'export OS_USERNAME="alice"' in download.content.decode()
+    assert Client().get("/openstack/clients/").status_code == 302  # sign in first
+    _, plain = ApiToken.issue(alice, "ci")
+    out = io.StringIO()
+    call_command("openstack_config", user="alice", url="https://cloud.example", token=plain, stdout=out)
+    written = out.getvalue()
+    assert 'auth_type: "v3applicationcredential"' in written
+    assert f'application_credential_id: "{plain.split("_")[1]}"' in written
+    assert 'auth_url: "https://cloud.example/openstack/identity/v3"' in written
