@@ -151,8 +151,6 @@ def register_pools(user, lab, hosts):
     by_name = {host.name: host for host in hosts}
     pools = []
     for spec in lab.get("pools", []):
-        if spec.get("type", "dir") != "dir":
-            continue  # the storage node's iSCSI and GlusterFS pools are registered by their own step
         pool = StoragePool.objects.filter(name=spec["name"]).first()
         if pool is None:
             with transaction.atomic():
