@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/planetlab_sim.py                 # the five days, ~minutes
     .venv/bin/python bench/planetlab_sim.py --days 20110303 --hosts 200   # a quick look
+    .venv/bin/python bench/planetlab_sim.py --calibrate [--days D]  # CloudSim's policies on our engine
 
 Prints, per day, energy, SLATAH, PDM, SLAV, ESV, migrations, hosts put in standby and the
 scheduler's decision time per step, then the comparison with the best reference policy of
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.sim import cloudsim  # noqa: E402
+from bench.sim.calibrate import calibrate  # noqa: E402
 from bench.sim.engine import DEFAULT_WAKE_HOLD_S, DayResult, Overcommit, Simulation  # noqa: E402
 from bench.sim.policy import SIM_POLICY  # noqa: E402
 from bench.sim.traces import (  # noqa: E402
@@ -70,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", nargs="*", help="days to run (default: all)")
     parser.add_argument("--hosts", type=int, default=REFERENCE_HOSTS)
     parser.add_argument("--overcommit", type=Overcommit, default=Overcommit.CLOUDSIM, choices=list(Overcommit))
+    parser.add_argument(
+        "--calibrate", action="store_true", help="reference policies through our engine vs CloudSim, one day at a time"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="days simulated in parallel")
     parser.add_argument("--no-baseline", action="store_true", help="skip the no-power-management baseline")
     parser.add_argument("--threshold", type=int, help="DRS migration threshold 1-5")
@@ -84,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    if args.calibrate:
+        calibrate(args.data, args.days or available_days(args.data), args.hosts)
+        return 0
     policy = SIM_POLICY
     overrides = {
         "drs_threshold": args.threshold,

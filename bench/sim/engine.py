@@ -1,12 +1,13 @@
 """Replays one day of traces through the production DRS and DPM functions.
 
-Each 300 s step: the scheduler sees the demand history up to the end of the previous step
-(never the coming sample), `drs.recommend` and `dpm.plan` run on one working index, their
-moves and power actions are applied, and then the step's real demand is accounted:
-energy from the SPECpower curves, overload time (requested CPU above what the host or a
-core can give, CloudSim's "allocated < requested"), and the CPU lost to migrations.
-A host woken by DPM is up from the next step; a host in standby draws nothing. A host woken
-within the hold (production's NUBES_DPM_WAKE_HOLD) is passed to DPM as held on.
+Each 300 s step, as in CloudSim: the scheduler sees the demand history up to the step's own
+sample (CloudSim's policies decide on the utilisation at the scheduling instant),
+`drs.recommend` and `dpm.plan` run on one working index, their moves and power actions are
+applied, and the step is accounted by CloudSim's definitions (accounting.Ledger). A host
+woken by DPM is up from the next step and draws idle power meanwhile (the boot); a host in
+standby draws nothing; a host that is up draws even when empty (CloudSim's hosts draw only
+while busy: stricter for us). A host woken within the hold (production's
+NUBES_DPM_WAKE_HOLD) is passed to DPM as held on.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from scheduler.core.placement import PlacementRequest, place
 from scheduler.core.state import ClusterIndex
 
 from . import cloudsim as cs
+from .accounting import Ledger, Migration
 
 JOULES_PER_KWH = 3.6e6
 DEFAULT_WAKE_HOLD_S = 1200.0  # production's NUBES_DPM_WAKE_HOLD default
@@ -133,7 +135,7 @@ class Simulation:
                 host=self.where[i],
                 vcpus=1,
                 memory_mb=self.ram[i],
-                cpu_demand_mhz=tuple(self.demand[i][start : max(step, 1)]),
+                cpu_demand_mhz=tuple(self.demand[i][start : step + 1]),
                 active_memory_mb=self.active_memory,
             )
             for i, vid in enumerate(self.vm_ids)
@@ -225,11 +227,10 @@ class Simulation:
     def run(self, progress: Callable[[str], None] | None = None) -> DayResult:
         steps = len(self.demand[0]) if self.demand else 0
         unplaced = self.initial_placement()
-        energy_j = 0.0
-        over_s = {h.id: 0.0 for h in self.hosts}
-        active_s = {h.id: 0.0 for h in self.hosts}
-        lost = [0.0] * len(self.vm_ids)
-        requested = [0.0] * len(self.vm_ids)
+        index_of = {h.id: k for k, h in enumerate(self.hosts)}
+        ledger = Ledger(
+            [h.capacity_mhz for h in self.hosts], [h.mhz for h in self.hosts], [h.power_curve for h in self.hosts]
+        )
         total_migrations = standby_total = wake_total = 0
         decision_ms: list[float] = []
         active_counts = []
@@ -241,22 +242,27 @@ class Simulation:
                 standby_total += standby
                 wake_total += wakes
                 decision_ms.append(ms)
-            energy_j += self._account(step, migrations, over_s, active_s, lost, requested)
-            active_counts.append(sum(1 for s in self.state.values() if s is not HostPowerState.STANDBY))
+            after = [None if h is None else index_of[h] for h in self.where]
+            moves = [
+                Migration(i, index_of[source], after[i], cs.migration_time_s(self.ram[i])) for i, source in migrations
+            ]
+            demand = [d[step] for d in self.demand]
+            demand_next = [d[min(step + 1, steps - 1)] for d in self.demand]
+            powered = [self.state[h.id] is not HostPowerState.STANDBY for h in self.hosts]
+            ledger.step(after, moves, demand, demand_next, powered)
+            active_counts.append(sum(powered))
             if progress and (step + 1) % 24 == 0:
                 progress(
                     f"{self.day}: {(step + 1) * cs.STEP_S / 3600:.0f} h, "
                     f"{total_migrations} migrations, {active_counts[-1]} hosts on"
                 )
-        slatah_terms = [over_s[h] / active_s[h] for h in over_s if active_s[h] > 0]
-        pdm_terms = [lost[i] / requested[i] for i in range(len(lost)) if requested[i] > 0]
         return DayResult(
             day=self.day,
             vms=len(self.vm_ids),
             hosts=len(self.hosts),
-            energy_kwh=energy_j / JOULES_PER_KWH,
-            slatah=sum(slatah_terms) / len(slatah_terms) if slatah_terms else 0.0,
-            pdm=sum(pdm_terms) / len(pdm_terms) if pdm_terms else 0.0,
+            energy_kwh=ledger.energy_j / JOULES_PER_KWH,
+            slatah=ledger.slatah,
+            pdm=ledger.pdm,
             migrations=total_migrations,
             standby_actions=standby_total,
             wake_actions=wake_total,
@@ -266,53 +272,6 @@ class Simulation:
             decision_ms_max=max(decision_ms, default=0.0),
             unplaced=unplaced,
         )
-
-    def _account(
-        self,
-        step: int,
-        migrations: list[tuple[int, str]],
-        over_s: dict[str, float],
-        active_s: dict[str, float],
-        lost: list[float],
-        requested: list[float],
-    ) -> float:
-        """Energy (J) of the step; adds overload and active time per host, lost and
-        requested CPU per VM. A migrating VM loads its source for the migration time."""
-        base: dict[str, float] = {}
-        core_over: set[str] = set()
-        for i, host_id in enumerate(self.where):
-            d = self.demand[i][step]
-            requested[i] += d * cs.STEP_S
-            if host_id is None:
-                continue
-            base[host_id] = base.get(host_id, 0.0) + d
-            if d > self.host_by_id[host_id].mhz:
-                core_over.add(host_id)
-        outgoing: dict[str, tuple[float, float]] = {}
-        for i, source in migrations:
-            d = self.demand[i][step]
-            seconds = cs.migration_time_s(self.ram[i])
-            lost[i] += cs.MIGRATION_CPU_PENALTY * d * seconds
-            extra, longest = outgoing.get(source, (0.0, 0.0))
-            outgoing[source] = (extra + d, max(longest, seconds))
-        energy = 0.0
-        for host in self.hosts:
-            state = self.state[host.id]
-            if state is HostPowerState.STANDBY:
-                continue
-            curve = host.power_curve
-            cap = host.capacity_mhz
-            load = base.get(host.id, 0.0)
-            extra, seg1 = outgoing.get(host.id, (0.0, 0.0))
-            seg2 = cs.STEP_S - seg1
-            energy += curve.power((load + extra) / cap) * seg1 + curve.power(load / cap) * seg2
-            if host.id in base or extra:
-                active_s[host.id] += cs.STEP_S
-                if load + extra > cap:
-                    over_s[host.id] += seg1
-                if load > cap or host.id in core_over:
-                    over_s[host.id] += seg2
-        return energy
 
 
 def _mhz_per_peak_watt(host: HostState) -> float:

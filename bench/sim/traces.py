@@ -97,3 +97,47 @@ def best_reference(policies: list[ReferencePolicy]) -> ReferencePolicy:
     """Lowest ESV among the consolidating policies (DVFS-only migrates nothing: SLAV 0)."""
     consolidating = [p for p in policies if p.migrations > 0]
     return min(consolidating, key=lambda p: p.esv)
+
+
+@dataclass(frozen=True)
+class DayReference:
+    """One row of the README's per-day table: a CloudSim 3.0.3 run of one policy on one day."""
+
+    day: str
+    policy: str
+    energy_kwh: float
+    migrations: int
+    slatah_pct: float
+    pdm_pct: float
+    slav_pct: float
+    shutdowns: int
+
+    @property
+    def esv(self) -> float:
+        return self.energy_kwh * self.slav_pct / PERCENT
+
+
+_DAY_ROW = re.compile(
+    r"^\|\s*(\d{8})\s*\|\s*([^|]+?)\s*\|\s*([\d.,]+)\s*\|\s*([\d,]+)\s*\|\s*([\d.]+)\s*\|"
+    r"\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*([\d,]+)\s*\|\s*$"
+)
+
+
+def day_references(data_dir: Path) -> dict[tuple[str, str], DayReference]:
+    """(day, policy) -> the README's per-day CloudSim result."""
+    rows = {}
+    for line in (data_dir / "README.md").read_text().splitlines():
+        match = _DAY_ROW.match(line)
+        if match:
+            day, policy, energy, migrations, slatah, pdm, slav, shutdowns = match.groups()
+            rows[(day, policy)] = DayReference(
+                day,
+                policy,
+                float(energy.replace(",", "")),
+                int(migrations.replace(",", "")),
+                float(slatah),
+                float(pdm),
+                float(slav),
+                int(shutdowns.replace(",", "")),
+            )
+    return rows

@@ -1,0 +1,134 @@
+"""A day of a reference policy through our engine: CloudSim's set-up, its accounting (the
+shared Ledger), its timing (decide at each 300 s instant on the current utilisation, the
+VMs' histories up to the previous sample)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .. import cloudsim as cs
+from ..accounting import Ledger, Migration
+from .detection import DETECTORS, HISTORY_LENGTH
+from .policy import Round, optimise
+
+MS = 1000.0
+JOULES_PER_KWH = 3.6e6
+
+
+@dataclass
+class ReferenceResult:
+    day: str
+    policy: str
+    energy_kwh: float
+    migrations: int
+    slatah: float
+    pdm: float
+    shutdowns: int
+    decision_ms_mean: float
+    decision_ms_max: float
+
+    @property
+    def slav(self) -> float:
+        return self.slatah * self.pdm
+
+    @property
+    def esv(self) -> float:
+        return self.energy_kwh * self.slav
+
+
+def run_reference(
+    day: str, traces: list[list[int]], host_count: int, policy: str, progress: Callable[[str], None] | None = None
+) -> ReferenceResult:
+    detector = DETECTORS.get(policy)  # None: DVFS only (PowerVmAllocationPolicySimple)
+    hosts = cs.make_hosts(host_count)
+    total = [h.capacity_mhz for h in hosts]
+    core = [h.mhz for h in hosts]
+    curves = [h.power_curve for h in hosts]
+    n = len(traces)
+    types = [cs.vm_type(i, n) for i in range(n)]
+    mips = [cs.VM_MIPS[t] for t in types]
+    ram = [cs.VM_RAM_MB[t] for t in types]
+    util = [[pct / 100.0 for pct in tr] for tr in traces]
+    steps = len(traces[0])
+    where: list[int | None] = [None] * n
+    host_vms: list[list[int]] = [[] for _ in hosts]
+    if detector is None:
+        _first_fit(total, core, mips, ram, where, host_vms)
+    else:
+        # creation: each VM in turn asks for all its MIPS, placed as findHostForVm places
+        creation = Round(total, core, curves, mips, ram, mips, [()] * n, host_vms, detector)
+        for v in range(n):
+            h = creation.find_host(v, set())
+            if h is not None:
+                creation.add(v, h)
+                where[v] = h
+    ledger = Ledger(total, core, curves)
+    migrations_total = 0
+    timings: list[float] = []
+    for k in range(steps):
+        demand = [util[v][k] * mips[v] for v in range(n)]
+        demand_next = [util[v][min(k + 1, steps - 1)] * mips[v] for v in range(n)]
+        migrations: list[Migration] = []
+        if k > 0 and detector is not None:  # CloudSim's first optimisation is one interval after the start
+            history = [util[v][max(k - HISTORY_LENGTH, 0) : k][::-1] for v in range(n)]
+            started = time.perf_counter()
+            r = Round(total, core, curves, mips, ram, demand, history, [list(vs) for vs in host_vms], detector)
+            moves = optimise(r)
+            timings.append((time.perf_counter() - started) * MS)
+            for v, target in moves:
+                source = where[v]
+                if source is None or source == target:
+                    continue
+                host_vms[source].remove(v)
+                host_vms[target].append(v)
+                where[v] = target
+                migrations.append(Migration(v, source, target, cs.migration_time_s(ram[v])))
+            migrations_total += len(migrations)
+        ledger.step(where, migrations, demand, demand_next)
+        if progress is not None and (k + 1) % 12 == 0:
+            used = sum(1 for vs in host_vms if vs)
+            progress(
+                f"{day} {policy}: {(k + 1) * cs.STEP_S / 3600:.0f} h, {migrations_total} migrations, {used} hosts used"
+            )
+    return ReferenceResult(
+        day,
+        policy,
+        ledger.energy_j / JOULES_PER_KWH,
+        migrations_total,
+        ledger.slatah,
+        ledger.pdm,
+        ledger.shutdowns,
+        sum(timings) / len(timings) if timings else 0.0,
+        max(timings, default=0.0),
+    )
+
+
+def _first_fit(
+    total: list[float],
+    core: list[float],
+    mips: list[float],
+    ram: list[int],
+    where: list[int | None],
+    host_vms: list[list[int]],
+) -> None:
+    """PowerVmAllocationPolicySimple: the first host a VM fits at creation, when it asks
+    for all its MIPS, its RAM and its bandwidth (a tenth of the host's)."""
+    free_mips = list(total)
+    free_ram = [float(cs.HOST_RAM_MB)] * len(total)
+    free_bw = [cs.HOST_BANDWIDTH_MBIT_S] * len(total)
+    for v in range(len(mips)):
+        for h in range(len(total)):
+            if (
+                core[h] >= mips[v]
+                and free_mips[h] >= mips[v]
+                and free_ram[h] >= ram[v]
+                and free_bw[h] >= cs.VM_BANDWIDTH_MBIT_S
+            ):
+                free_mips[h] -= mips[v]
+                free_ram[h] -= ram[v]
+                free_bw[h] -= cs.VM_BANDWIDTH_MBIT_S
+                where[v] = h
+                host_vms[h].append(v)
+                break
