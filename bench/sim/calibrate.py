@@ -88,3 +88,31 @@ def _ours(r: DayResult) -> str:
         f"{r.energy_kwh:>6.1f} {r.migrations:>5} {r.slatah * PERCENT:>7.3f} {r.pdm * PERCENT:>7.4f} "
         f"{r.esv:>9.7f} {r.standby_actions:>4} {r.wake_actions:>4}"
     )
+
+
+def goal_lines(
+    results: list[DayResult], refs: dict[tuple[str, str], DayReference], budget_share: int
+) -> tuple[list[str], int]:
+    """Per day: energy below every consolidating reference's, ESV below the best (lowest
+    ESV) reference's, migrations at most 1/`budget_share` of that policy's. Returns the
+    lines and the number of days meeting all three."""
+    lines, ok_days = [], 0
+    for r in results:
+        day_refs = [ref for (day, name), ref in refs.items() if day == r.day and ref.migrations > 0]
+        if not day_refs:
+            lines.append(f"  {r.day}: no CloudSim figures")
+            continue
+        best = min(day_refs, key=lambda ref: ref.esv)
+        lowest = min(day_refs, key=lambda ref: ref.energy_kwh)
+        budget = best.migrations // budget_share
+        energy_ok = r.energy_kwh < lowest.energy_kwh
+        esv_ok = r.esv < best.esv
+        migrations_ok = r.migrations <= budget
+        ok_days += energy_ok and esv_ok and migrations_ok
+        lines.append(
+            f"  {r.day}: energy {r.energy_kwh:.1f} {'<' if energy_ok else '>='} {lowest.energy_kwh} kWh "
+            f"({lowest.policy}); ESV {r.esv:.7f} {'<' if esv_ok else '>='} {best.esv:.7f} ({best.policy}, "
+            f"{r.esv / best.esv:.1%}); migrations {r.migrations:,} {'<=' if migrations_ok else '>'} {budget:,} "
+            f"({r.migrations / best.migrations:.1%} of {best.policy}'s)"
+        )
+    return lines, ok_days

@@ -1,6 +1,7 @@
 """A day of a reference policy through our engine: CloudSim's set-up, its accounting (the
-shared Ledger), its timing (decide at each 300 s instant on the current utilisation, the
-VMs' histories up to the previous sample)."""
+shared Ledger), its timing (decide at each 300 s instant on the current utilisation; a
+VM's history gets the current sample first: PowerVm.updateVmProcessing reads it after its
+cloudlet scheduler has moved to the instant)."""
 
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ def run_reference(
         demand_next = [util[v][min(k + 1, steps - 1)] * mips[v] for v in range(n)]
         migrations: list[Migration] = []
         if k > 0 and detector is not None:  # CloudSim's first optimisation is one interval after the start
-            history = [util[v][max(k - HISTORY_LENGTH, 0) : k][::-1] for v in range(n)]
+            history = [util[v][max(k + 1 - HISTORY_LENGTH, 0) : k + 1][::-1] for v in range(n)]
             started = time.perf_counter()
             r = Round(total, core, curves, mips, ram, demand, history, [list(vs) for vs in host_vms], detector)
             moves = optimise(r)
