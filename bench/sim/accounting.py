@@ -29,6 +29,22 @@ MIGRATING_OUT_SHARE = 0.9
 MIGRATING_IN_SHARE = 0.1
 
 
+class SlaFigures:
+    """SLAV and ESV of a result with `energy_kwh`, `slatah` and `pdm` (Beloglazov & Buyya)."""
+
+    energy_kwh: float
+    slatah: float
+    pdm: float
+
+    @property
+    def slav(self) -> float:
+        return self.slatah * self.pdm
+
+    @property
+    def esv(self) -> float:
+        return self.energy_kwh * self.slav
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     vm: int

@@ -32,7 +32,7 @@ from scheduler.core.placement import PlacementRequest, place
 from scheduler.core.state import ClusterIndex
 
 from . import cloudsim as cs
-from .accounting import Ledger, Migration
+from .accounting import Ledger, Migration, SlaFigures
 
 JOULES_PER_KWH = 3.6e6
 DEFAULT_WAKE_HOLD_S = 1200.0  # production's NUBES_DPM_WAKE_HOLD default
@@ -52,7 +52,7 @@ UNBOUNDED_RATIO = 1000.0
 
 
 @dataclass
-class DayResult:
+class DayResult(SlaFigures):
     day: str
     vms: int
     hosts: int
@@ -68,14 +68,6 @@ class DayResult:
     decision_ms_max: float
     unplaced: int = 0
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def slav(self) -> float:
-        return self.slatah * self.pdm
-
-    @property
-    def esv(self) -> float:
-        return self.energy_kwh * self.slav
 
 
 def policy_for(policy: ClusterPolicy, overcommit: Overcommit) -> ClusterPolicy:

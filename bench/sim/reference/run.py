@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import cloudsim as cs
-from ..accounting import Ledger, Migration
+from ..accounting import Ledger, Migration, SlaFigures
 from .detection import DETECTORS, HISTORY_LENGTH
 from .policy import Round, optimise
 
@@ -19,7 +19,7 @@ JOULES_PER_KWH = 3.6e6
 
 
 @dataclass
-class ReferenceResult:
+class ReferenceResult(SlaFigures):
     day: str
     policy: str
     energy_kwh: float
@@ -29,14 +29,6 @@ class ReferenceResult:
     shutdowns: int
     decision_ms_mean: float
     decision_ms_max: float
-
-    @property
-    def slav(self) -> float:
-        return self.slatah * self.pdm
-
-    @property
-    def esv(self) -> float:
-        return self.energy_kwh * self.slav
 
 
 def run_reference(
