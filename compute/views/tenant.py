@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,6 +16,7 @@ from compute.forms import LaunchForm
 from compute.models import Flavor, Host, Image, Instance
 from compute.services import instances as services
 from compute.services import migration, overcommit
+from portal.choices import WRITE_ROLES
 from portal.errors import ActionError
 from portal.models import Operation
 from portal.operations import TargetBusy
@@ -38,6 +40,8 @@ def instance_launch(request):
     project = request.project
     if project is None:
         raise Http404("No project chosen.")
+    if project.role_of(request.user) not in WRITE_ROLES:  # the form is no use to a reader
+        raise PermissionDenied("Readers cannot launch instances.")
     form = LaunchForm(request.POST or None, project=project)
     if request.method == "POST" and form.is_valid():
         try:

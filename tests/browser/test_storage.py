@@ -146,6 +146,7 @@ def test_a_volumes_snapshot_tree_shows_a_branch_after_a_revert(alice, storage_ho
     expect(alice.locator(".snapshot-tree")).to_contain_text("No snapshots.")
     snapshot(alice, "monday")
     snapshot(alice, "tuesday")
+    alice.once("dialog", lambda dialog: dialog.accept())  # a revert asks first
     node(alice, "monday").locator(":scope > form[action$='/revert/'] button").click()
     expect(alice.locator("body")).to_contain_text("Started")
     settle(alice)
