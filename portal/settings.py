@@ -260,6 +260,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "portal.api.schema.admin_only_fields_optional",
+        "portal.api.schema.error_responses",
     ],
     # behind sign-in unless NUBES_API_DOCS_PUBLIC (the docs page redirects to the login)
     "SERVE_PERMISSIONS": ["portal.api.permissions.SchemaPermission"],

@@ -36,3 +36,27 @@ def admin_only_fields_optional(result, generator, request, public):
             prop = component["properties"][field]
             prop["description"] = (prop.get("description", "") + " Cloud admins only.").strip()
     return result
+
+
+ERROR_RESPONSE = {
+    "description": "Refused: JSON with a message per field, or `detail`",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "additionalProperties": True,
+                "description": "{field: [messages]} or {detail: message}",
+            }
+        }
+    },
+}
+
+
+def error_responses(result, generator, request, public):
+    """Every operation may answer a 4xx (bad input, no permission, not found, conflict, too
+    large, too many sign-ins) with the JSON error body the exception handler writes."""
+    for methods in result.get("paths", {}).values():
+        for operation in methods.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("4XX", ERROR_RESPONSE)
+    return result
