@@ -33,6 +33,7 @@ _nic_providers = []
 _port_makers = []
 _network_choices = []
 _migration_checks = []
+_address_providers = []
 _pool_choices = []
 
 
@@ -105,6 +106,19 @@ def wake_host(host, operation):
         raise ActionError(f"Host {host.name} is in standby and no app is installed to wake it.")
     for waker in _host_wakers:
         waker(host, operation)
+
+
+def register_addresses(provider):
+    """provider(instance_ids) -> {instance id: [address, ...]}: the instance list's IP column."""
+    _address_providers.append(provider)
+
+
+def addresses(instance_ids):
+    found = {}
+    for provider in _address_providers:
+        for pk, values in provider(instance_ids).items():
+            found.setdefault(pk, []).extend(values)
+    return found
 
 
 def register_instance_panel(panel):

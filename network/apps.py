@@ -30,6 +30,7 @@ class NetworkConfig(AppConfig):
         hooks.register_nics(instances.instance_nics)
         hooks.register_ports(instances.make_instance_ports, instances.launch_choices)
         hooks.register_migration_check(instances.migration_check)
+        hooks.register_addresses(instances.instance_addresses)
         hooks.instance_migrating.connect(instances.migration_starting, dispatch_uid="network-migration-starting")
         hooks.instance_migration_ended.connect(instances.migration_ended, dispatch_uid="network-migration-ended")
         hooks.instance_removed.connect(instances.instance_removed, dispatch_uid="network-unplug-instance")

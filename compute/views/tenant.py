@@ -4,11 +4,11 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_tables2 import RequestConfig
 
 from compute import console, hooks
 from compute.choices import Action, RebootKind
@@ -16,6 +16,7 @@ from compute.forms import LaunchForm
 from compute.models import Flavor, Host, Image, Instance
 from compute.services import instances as services
 from compute.services import migration, overcommit
+from compute.views.tables import InstanceFilter, InstanceTable
 from portal.choices import WRITE_ROLES
 from portal.errors import ActionError
 from portal.models import Operation
@@ -31,8 +32,10 @@ REFUSALS = (ActionError, TargetBusy, QuotaExceeded)
 @login_required
 def instances(request):
     queryset = Instance.objects.visible_to(request.user).live().select_related(*INSTANCE_RELATED)
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "compute/instances.html", {"page": page})
+    filterset = InstanceFilter(request.GET or None, queryset=queryset)
+    table = InstanceTable(filterset.qs if filterset.is_bound else queryset)
+    RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
+    return render(request, "compute/instances.html", {"table": table, "filter": filterset})
 
 
 @login_required

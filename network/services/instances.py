@@ -12,7 +12,7 @@ from network import backends
 from network import settings as net_settings
 from network.backends.base import BackendError
 from network.choices import Backend, DeviceOwner, State
-from network.models import Network, Port
+from network.models import IPAllocation, Network, Port
 from network.services.common import queue
 from network.services.l2 import create_port, delete_port
 from portal.errors import ActionError
@@ -61,6 +61,15 @@ def launch_choices(project):
     """compute.hooks network choices: what the launch form offers."""
     usable = Network.objects.usable_in(project).exclude(state=State.DELETING).order_by("name")
     return [(n.pk, n.name) for n in usable]
+
+
+def instance_addresses(instance_ids):
+    """{instance id: its ports' fixed IPs}, in one query for a page of instances."""
+    found = {}
+    rows = IPAllocation.objects.filter(port__instance_id__in=list(instance_ids)).order_by("port_id", "id")
+    for instance_id, address in rows.values_list("port__instance_id", "address"):
+        found.setdefault(instance_id, []).append(address)
+    return found
 
 
 def instance_nics(instance):

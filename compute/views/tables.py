@@ -1,0 +1,49 @@
+"""The instance list as NetBox builds its lists: a django-tables2 table (sortable columns,
+pagination) over a django-filter FilterSet (search by name, filter by state)."""
+
+import django_filters
+import django_tables2 as tables
+
+from compute import hooks
+from compute.choices import InstanceState
+from compute.models import Instance
+
+PAGE_SIZE = 50
+
+
+class InstanceFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name")
+    state = django_filters.ChoiceFilter(choices=InstanceState.choices, empty_label="any state")
+
+    class Meta:
+        model = Instance
+        fields = ["q", "state"]
+
+
+class InstanceTable(tables.Table):
+    name = tables.TemplateColumn(
+        '<a href="{% url "compute:instance-detail" record.pk %}">{{ record.name }}</a>{% if record.locked %} 🔒{% endif %}'
+    )
+    project = tables.Column(accessor="project__name", verbose_name="Project")
+    state = tables.TemplateColumn('<span class="status status-{{ value }}" data-field="state">{{ value }}</span>')
+    power_state = tables.Column(verbose_name="Power", attrs={"td": {"data-field": "power_state"}})
+    addresses = tables.Column(empty_values=(), orderable=False, verbose_name="IP addresses")
+    flavor = tables.Column(accessor="flavor__name", verbose_name="Flavor")
+    image = tables.Column(accessor="image__name", verbose_name="Image")
+    host = tables.TemplateColumn(
+        '{{ record.host.name|default:"—" }}{% if record.host.simulated %} <span class="badge simulated">simulated</span>{% endif %}',
+        order_by="host__name",
+    )
+    created = tables.DateTimeColumn(format="Y-m-d H:i")
+
+    class Meta:
+        attrs = {"class": "table", "id": "instances"}
+        row_attrs = {"data-instance": lambda record: record.pk}
+        empty_text = "No instances yet."
+        orderable = True
+
+    def render_addresses(self, record):
+        if not hasattr(self, "_addresses"):  # one query for the page shown, not one per row
+            rows = self.page.object_list if hasattr(self, "page") else self.rows
+            self._addresses = hooks.addresses([row.record.pk for row in rows])
+        return ", ".join(self._addresses.get(record.pk, ())) or "—"

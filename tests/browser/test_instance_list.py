@@ -1,0 +1,75 @@
+"""The instance list (django-tables2 + django-filter, as NetBox): sort by a column, search by
+name, filter by state, pagination, and an IP column with each instance's port addresses."""
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.test_storage import StorageApi
+
+pytestmark = pytest.mark.browser
+IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+
+
+def names_shown(page):
+    return page.locator("#instances tbody tr[data-instance] td:first-child a").all_inner_texts()
+
+
+def test_the_instance_list_sorts_searches_filters_pages_and_shows_addresses(login):
+    page = login("alice")
+    page.goto("/compute/instances/")
+    api = StorageApi(page)
+    tag = uuid.uuid4().hex[:6]
+    network = api.first("/api/v1/networks/?search=private")
+    flavor = api.first("/api/v1/flavors/?search=m1.tiny")
+    image = api.first("/api/v1/images/?search=cirros-demo")
+    names = [f"lst-{tag}-{letter}" for letter in "abc"]
+    ids = {}
+    for name in names:
+        body = {"name": name, "flavor": flavor["id"], "image": image["id"], "networks": [network["id"]]}
+        api.post("/api/v1/instances/", {"project": network["project"], **body})
+        ids[name] = api.first(f"/api/v1/instances/?search={name}")["id"]
+    for name in names:
+        api.wait(f"/api/v1/instances/{ids[name]}/", "state", "active")
+    api.post(f"/api/v1/instances/{ids[names[1]]}/stop/")
+    api.wait(f"/api/v1/instances/{ids[names[1]]}/", "state", "shutoff")
+
+    # Search by name, then sort by name both ways from the column header.
+    page.goto("/compute/instances/")
+    page.fill("#instance-filter input[name=q]", f"lst-{tag}")
+    page.click("#instance-filter button[type=submit]")
+    expect(page.locator("#instances tbody tr[data-instance]")).to_have_count(3)
+    page.click("#instances thead a:text-is('Name')")
+    expect(page.locator("#instances tbody tr[data-instance]").first).to_contain_text(names[0])
+    assert names_shown(page) == names
+    page.click("#instances thead a:text-is('Name')")
+    expect(page.locator("#instances tbody tr[data-instance]").first).to_contain_text(names[2])
+    assert names_shown(page) == names[::-1]
+
+    # The IP column: each instance's address on the network, as its port holds it.
+    for name in names:
+        cell = page.locator(f"#instances tr[data-instance='{ids[name]}'] td").nth(4)
+        assert IPV4.match(cell.inner_text().strip()), cell.inner_text()
+
+    # Filter by state (the search kept): only the stopped one.
+    page.select_option("#instance-filter select[name=state]", "shutoff")
+    page.click("#instance-filter button[type=submit]")
+    expect(page.locator("#instances tbody tr[data-instance]")).to_have_count(1)
+    assert names_shown(page) == [names[1]]
+
+    # Pagination: two per page, then the next page holds the third.
+    page.goto(f"/compute/instances/?q=lst-{tag}&sort=name&per_page=2")
+    assert names_shown(page) == names[:2]
+    page.click(".pagination a:has-text('Next'), .pagination a:has-text('next')")
+    expect(page.locator("#instances tbody tr[data-instance]")).to_have_count(1)
+    assert names_shown(page) == names[2:]
+
+    # A state that does not exist is a field error, not a 500 nor a silent empty list.
+    response = page.goto("/compute/instances/?state=bogus")
+    assert response.status == 200
+    expect(page.locator("[data-error-for=state]")).to_contain_text("valid choice")
+
+    for name in names:
+        api.delete(f"/api/v1/instances/{ids[name]}/")
