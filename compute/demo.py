@@ -64,3 +64,10 @@ def seed(stdout):
         },
     )
     stdout.write(f"compute: cluster {CLUSTER}, {len(FLAVORS)} flavors, image {IMAGE}")
+
+
+def real_resources(limit=5):
+    """Names and URIs of hosts that are not libvirt's test driver (a few, for seed_demo's
+    refusal: the demo does not go beside a real fleet)."""
+    hosts = Host.objects.exclude(uri__startswith="test:").order_by("name")
+    return [f"{h.name} {h.uri}" for h in hosts[:limit]] + (["..."] if hosts.count() > limit else [])

@@ -5,47 +5,8 @@ class NetworkConfig(AppConfig):
     name = "network"
 
     def ready(self):
-        from compute import hooks
-        from network import settings as net_settings
-        from network import signals, teardown
-        from network.models import FloatingIP, LoadBalancer, Network, Port
-        from network.services import instances
-        from portal import quotas, realtime
-        from portal.celery import app as celery_app
-        from portal.signals import project_deleting
+        # Imported here, not at the top: network.wiring imports models, which Django allows
+        # only once the app registry is loaded.
+        from network import wiring
 
-        realtime.register("network.port", lambda user: Port.objects.visible_to(user))
-        # A network's group carries its ports: members of its own project only (not every
-        # tenant that may use a shared or external network).
-        realtime.register(
-            "network.network",
-            lambda user: (
-                Network.objects.all() if user.is_staff else Network.objects.filter(project__memberships__user=user)
-            ),
-        )
-        quotas.register_counter("networks", lambda project: Network.objects.filter(project=project).count())
-        quotas.register_counter("floating_ips", lambda project: FloatingIP.objects.filter(project=project).count())
-        quotas.register_counter("load_balancers", lambda project: LoadBalancer.objects.filter(project=project).count())
-        # compute imports nothing of ours: it asks through its hooks.
-        hooks.register_nics(instances.instance_nics)
-        hooks.register_ports(instances.make_instance_ports, instances.launch_choices)
-        hooks.register_migration_check(instances.migration_check)
-        hooks.register_addresses(instances.instance_addresses)
-        hooks.instance_migrating.connect(instances.migration_starting, dispatch_uid="network-migration-starting")
-        hooks.instance_migration_ended.connect(instances.migration_ended, dispatch_uid="network-migration-ended")
-        hooks.instance_removed.connect(instances.instance_removed, dispatch_uid="network-unplug-instance")
-        project_deleting.connect(signals.remove_default_groups, dispatch_uid="network-default-groups")
-        teardown.register()  # what a project purge removes, in order
-        from network.services.sync import SYNC_KIND
-        from portal import leases
-
-        leases.register(SYNC_KIND, resumable=True)  # the sync makes the backend match the database: run it again
-        # The sync is this app's periodic task; beat reads the schedule from the Celery app.
-        celery_app.conf.beat_schedule = {
-            **(celery_app.conf.beat_schedule or {}),
-            "network-sync": {"task": "network.tasks.sync_periodic", "schedule": float(net_settings.sync_interval())},
-            "network-port-status": {
-                "task": "network.tasks.port_status_periodic",
-                "schedule": float(net_settings.port_status_interval()),
-            },
-        }
+        wiring.ready()

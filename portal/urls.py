@@ -3,8 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from compute.metrics.prometheus import metrics_view
-from portal import health, views
+from portal import health, routes, views
 
 api_v1 = [
     path("", include("portal.api.urls", namespace="portal-api")),
@@ -37,7 +36,7 @@ urlpatterns = [
     # Probes are written both ways (Kubernetes, load balancers): the same answer with or without a slash.
     re_path(r"^healthz/?$", health.healthz, name="healthz"),
     re_path(r"^readyz/?$", health.readyz, name="readyz"),
-    path("metrics", metrics_view, name="prometheus-metrics"),
+    *routes.patterns(),  # apps' root URLs: compute's /metrics
 ]
 
 # Under /api/ these answer JSON, elsewhere Django's pages.

@@ -16,15 +16,6 @@ from portal.tasks import run_operation
 POLICY_TASK = "compute.overcommit_tasks.balloon_policy"
 
 
-def ready():
-    """Beat entry of the balloon policy (called from ComputeConfig.ready)."""
-    from portal.celery import app
-
-    schedule = dict(app.conf.beat_schedule or {})
-    schedule["compute-balloon-policy"] = {"task": POLICY_TASK, "schedule": float(overcommit.balloon_interval())}
-    app.conf.beat_schedule = schedule
-
-
 def record_host_memory(host):
     """Read KSM and swap (KSM counters only, over libvirt, on a remote host) into ``host.facts["memory"]``."""
     memory = dataclasses.asdict(hv.host_memory(host.uri))

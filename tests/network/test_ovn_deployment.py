@@ -4,10 +4,9 @@ without environment variables, and NUBES_OVN_* variables win over it."""
 import pytest
 from django.test import Client
 
-from network import backends, services
+from network import backends, lab, services
 from network import settings as net_settings
 from network.models import Network, OvnDeployment
-from portal import lab
 from portal.models import AuditEvent
 from tests.conftest import client_for
 

@@ -8,15 +8,16 @@ broker keeps no queue across processes, so a queued task would never run."""
 
 import importlib
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils.module_loading import module_has_submodule
 
 from portal.choices import Role
 from portal.models import Membership, Project
 
-DEMO_APPS = ("compute", "storage", "network", "scheduler")
 # user, staff?, [(project, role)]
 DEMO_USERS = [
     ("admin", True, []),
@@ -45,7 +46,7 @@ class Command(BaseCommand):
         if User.objects.filter(username="alice").exists() and not force:
             self.stdout.write("Demo already seeded.")
             return
-        real = real_hosts()
+        real = [name for module in demo_modules() for name in getattr(module, "real_resources", list)()]
         if real and not force:
             why = (
                 f"Not seeding the demo: this database has real hosts ({', '.join(real)}). The demo's "
@@ -70,13 +71,7 @@ class Command(BaseCommand):
                     Membership.objects.get_or_create(
                         user=user, project=Project.objects.get(name=project), defaults={"role": role}
                     )
-        for app in DEMO_APPS:
-            try:
-                module = importlib.import_module(f"{app}.demo")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{app}.demo":
-                    raise
-                continue
+        for module in demo_modules():
             module.seed(self.stdout)
         self.stdout.write(
             self.style.SUCCESS(
@@ -86,9 +81,10 @@ class Command(BaseCommand):
         )
 
 
-def real_hosts(limit=5):
-    """Names and URIs of hosts that are not libvirt's test driver (a few, for the message)."""
-    from compute.models import Host
-
-    hosts = Host.objects.exclude(uri__startswith="test:").order_by("name")
-    return [f"{h.name} {h.uri}" for h in hosts[:limit]] + (["..."] if hosts.count() > limit else [])
+def demo_modules():
+    """Each installed app's demo module (<app>/demo.py), in INSTALLED_APPS order: portal names no app."""
+    return [
+        importlib.import_module(f"{config.name}.demo")
+        for config in apps.get_app_configs()
+        if module_has_submodule(config.module, "demo")
+    ]

@@ -1,0 +1,70 @@
+"""What compute registers when Django starts (ComputeConfig.ready imports this module once
+the app registry is loaded, so it may import models at the top): websocket groups, beat
+entries, quota counters, system checks, teardown, dashboard cards, lease settling, its lab
+registration step and its root URL (/metrics)."""
+
+from django.conf import settings
+from django.core.checks import register as register_check
+from django.db.models import Sum
+from django.urls import path
+
+from compute import lab, teardown
+from compute.checks import local_hosts_with_network_broker
+from compute.live import COLLECT_TASK, ROLLUP_INTERVAL_S, ROLLUP_TASK, metrics_interval
+from compute.metrics.prometheus import metrics_view
+from compute.models import Cluster, Host, Instance, Migration
+from compute.services import overcommit
+from compute.services.migration import OPERATION_KIND
+from compute.tasks import migration as migration_tasks
+from compute.tasks.overcommit import POLICY_TASK
+from compute.views import cards  # noqa: F401  (registers the dashboard cards)
+from portal import lab as portal_lab
+from portal import leases, quotas, realtime, routes
+from portal.celery import app
+
+RECONCILE_TASK = "compute.tasks.reconcile_all"
+
+
+def ready():
+    register_check(local_hosts_with_network_broker)
+    realtime.register("compute.instance", lambda user: Instance.objects.visible_to(user))
+    realtime.register("compute.migration", lambda user: Migration.objects.visible_to(user))
+    # Host and cluster streams carry every tenant's load: cloud admins only.
+    realtime.register("compute.host", lambda user: Host.objects.all() if user.is_staff else Host.objects.none())
+    realtime.register(
+        "compute.cluster", lambda user: Cluster.objects.all() if user.is_staff else Cluster.objects.none()
+    )
+    schedule = dict(app.conf.beat_schedule or {})
+    schedule["compute-reconcile"] = {"task": RECONCILE_TASK, "schedule": float(settings.NUBES_RECONCILE_INTERVAL)}
+    # a host whose event follower died is taken over within TTL + TTL/2
+    schedule["compute-follow-events"] = {
+        "task": "compute.tasks.follow_events",
+        "schedule": max(1.0, settings.NUBES_FLEET_LOCK_TTL / 2),
+    }
+    schedule["compute-metrics-collect"] = {"task": COLLECT_TASK, "schedule": float(metrics_interval())}
+    schedule["compute-metrics-rollup"] = {"task": ROLLUP_TASK, "schedule": float(ROLLUP_INTERVAL_S)}
+    schedule["compute-balloon-policy"] = {"task": POLICY_TASK, "schedule": float(overcommit.balloon_interval())}
+    app.conf.beat_schedule = schedule
+    for resource, count in _counters().items():
+        quotas.register_counter(resource, count)
+    teardown.register()  # what a project purge removes: instances first
+    leases.register(OPERATION_KIND, settle=migration_tasks.settle_lost)  # a lost worker's migration
+    for kind in ("host.register", "host.refresh"):
+        leases.register(kind, resumable=True)  # reading a host's facts again is harmless
+    portal_lab.register_step(lab.LAB_ORDER, lab.register)
+    routes.register(path("metrics", metrics_view, name="prometheus-metrics"))
+
+
+def _counters():
+    def holding(project):
+        return Instance.objects.filter(project=project, quota_held=True)
+
+    def total(field):
+        return lambda project: holding(project).aggregate(n=Sum(field))["n"] or 0
+
+    return {
+        "instances": lambda project: holding(project).count(),
+        "vcpus": total("vcpus"),
+        "ram_mb": total("ram_mb"),
+        "disk_gb": total("disk_gb"),
+    }

@@ -1,0 +1,77 @@
+"""What storage registers when Django starts (StorageConfig.ready imports this module once the
+app registry is loaded, so it may import models at the top): websocket groups, quota
+counters, compute's hooks, teardown and its lab registration step."""
+
+from compute import hooks
+from portal import lab as portal_lab
+from portal import quotas, realtime, teardown
+from storage import lab
+from storage.choices import PoolState, VolumeState
+from storage.models import RootDisk, Snapshot, StoragePool, Volume
+from storage.services import volumes as services
+from storage.services.instance_chains import hand_over, root_disk_info
+from storage.tasks import migration as migration_tasks
+from storage.tasks.volumes import disk_spec
+
+
+def ready():
+    realtime.register("storage.volume", lambda user: Volume.objects.visible_to(user))
+    realtime.register("storage.snapshot", lambda user: Snapshot.objects.visible_to(user))
+    realtime.register("storage.storagepool", lambda user: StoragePool.objects.all())
+    quotas.register_counter("volumes", lambda project: Volume.objects.filter(project=project, quota_held=True).count())
+    hooks.register_disks(attached_disks)
+    hooks.register_root_disk(root_disk_info)  # where the root disk is now: the top of its chain
+    hooks.register_pool_choices(pool_choices)
+    hooks.register_pool_sharing(pool_shared)
+    hooks.root_disk_replaced.connect(forget_root_disk, dispatch_uid="storage-forget-root-disk")
+    hooks.instance_removed.connect(release_volumes, dispatch_uid="storage-release-volumes")
+    hooks.instance_migrated.connect(migration_tasks.follow_migration, dispatch_uid="storage-follow-migration")
+    quotas.register_counter(
+        "snapshots", lambda project: Snapshot.objects.filter(project=project, quota_held=True).count()
+    )
+    register_teardown()
+    portal_lab.register_step(lab.LAB_ORDER, lab.register)
+
+
+def register_teardown():
+    """What a project purge removes, after instances and networks: volumes newest first (a
+    linked clone before its base; a volume's snapshots go with it), then any snapshot left."""
+    teardown.register(
+        "volumes", 90, lambda project: Volume.objects.filter(project=project).order_by("-pk"), services.delete_volume
+    )
+    teardown.register(
+        "snapshots",
+        95,
+        lambda project: Snapshot.objects.filter(project=project).order_by("-pk"),
+        services.delete_snapshot,
+    )
+
+
+def forget_root_disk(sender, instance, **kwargs):
+    """compute made a new root volume (rebuild): the chain storage kept is gone with the old one."""
+    RootDisk.objects.filter(instance=instance).delete()
+
+
+def attached_disks(instance):
+    """Attached volumes stay in the domain whenever compute redefines it (resize, rebuild)."""
+    return [disk_spec(volume, volume.target_dev) for volume in instance.volumes.order_by("target_dev")]
+
+
+def release_volumes(sender, instance, **kwargs):
+    """An instance's volumes outlive it: once its domain is gone they are available again."""
+    hand_over(instance)
+    Volume.objects.filter(instance=instance).update(instance=None, target_dev="", state=VolumeState.AVAILABLE)
+
+
+def pool_shared(pool, host, other):
+    """One pool of that libvirt name seen by both hosts (compute's simulated shared storage)."""
+    return StoragePool.objects.filter(libvirt_name=pool, hosts=host).filter(hosts=other).exists()
+
+
+def pool_choices(host):
+    """The active pools the host reaches, for compute's migrate form (copy-storage target pool)."""
+    pools = StoragePool.objects.filter(hosts=host, state=PoolState.ACTIVE).order_by("name")
+    return [
+        (pool.libvirt_name, pool.name if pool.name == pool.libvirt_name else f"{pool.name} ({pool.libvirt_name})")
+        for pool in pools
+    ]
