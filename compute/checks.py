@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.checks import Warning
 from django.db import DatabaseError
 
+from compute.models import Host
 from compute.models.infrastructure import REMOTE_SCHEMES
 
 LOCAL_HOST_BROKER = "nubes.W003"
@@ -25,7 +26,6 @@ def local_hosts_with_network_broker(app_configs, **kwargs):
     broker = settings.CELERY_BROKER_URL or ""
     if broker.startswith(IN_PROCESS_BROKER):
         return []
-    from compute.models import Host
 
     try:
         hosts = [h for h in Host.objects.only("name", "uri").order_by("name") if is_local_uri(h.uri)]

@@ -8,6 +8,7 @@ from compute.models import Flavor, Host, HostDevice, Image, Instance, KeyPair
 from compute.models.catalog import MAX_PUBLIC_KEY
 from compute.models.instances import validate_instance_name
 from compute.services import migration
+from compute.services.migration import OPTION_FIELDS
 from portal.names import NameField
 
 
@@ -125,7 +126,6 @@ class MigrateForm(ActionErrorMixin, forms.Form):
 
     def options(self):
         """The migration options as compute.migration.start_migration takes them."""
-        from compute.services.migration import OPTION_FIELDS
 
         data = self.cleaned_data
         return {name: data[name] for name in OPTION_FIELDS if name in data and data[name] not in (None, "", False)}

@@ -7,6 +7,8 @@ endpoint means 'no OVN'."""
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
+from network.models import OvnDeployment
+from network.models.deployment import DEPLOYMENT_PK
 from portal.env import env_float, env_int, env_str
 
 OVN_BACKEND = "network.backends.ovn.OvnBackend"
@@ -18,8 +20,6 @@ OVN_VARIABLES = ("NUBES_OVN_NB", "NUBES_OVN_SB", "NUBES_OVN_ENCAP", "NUBES_OVN_G
 
 def deployment():
     """The registered OVN deployment, or None (none saved, or the table is not migrated yet)."""
-    from network.models import OvnDeployment
-    from network.models.deployment import DEPLOYMENT_PK
 
     try:
         return OvnDeployment.objects.filter(pk=DEPLOYMENT_PK).first()

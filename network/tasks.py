@@ -5,8 +5,11 @@ import logging
 from celery import shared_task
 from django.apps import apps
 
-from network.services import common
+from network.backends.base import BackendError
+from network.services import common, status
 from network.services import sync as sync_service
+from portal.choices import ACTIVE_STATUSES
+from portal.models import Operation
 from portal.tasks import run_operation
 
 
@@ -56,8 +59,6 @@ def remove_port_group(self, op_id, name):
 @shared_task
 def sync_periodic():
     """Beat: one sync at a time (a running one makes this a no-op)."""
-    from portal.choices import ACTIVE_STATUSES
-    from portal.models import Operation
 
     if Operation.objects.filter(kind=sync_service.SYNC_KIND, status__in=ACTIVE_STATUSES).exists():
         return None
@@ -68,8 +69,6 @@ def sync_periodic():
 def port_status_periodic():
     """Beat: ports' up/down (one NB read, changes published) and load balancer members'
     health (one SB read) from OVN."""
-    from network.backends.base import BackendError
-    from network.services import status
 
     try:
         return status.refresh_port_status() + status.refresh_member_status()

@@ -21,6 +21,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from portal import operations
+from portal.celery import app
 from portal.choices import OperationStatus
 from portal.models import Operation
 
@@ -208,7 +209,6 @@ def _with(message, note):
 
 
 def _resume(op, reaper, resumes, lost):
-    from portal.celery import app
 
     requeued = Operation.objects.filter(pk=op.pk, status=OperationStatus.RUNNING, worker=reaper).update(
         status=OperationStatus.QUEUED,

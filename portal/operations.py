@@ -7,7 +7,8 @@ import threading
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from portal import realtime
+from portal import leases, realtime
+from portal.api.serializers import OperationSerializer
 from portal.choices import ACTIVE_STATUSES, OperationStatus
 from portal.errors import ActionError
 from portal.models import Operation, Project
@@ -81,7 +82,6 @@ def active_on(target):
 
 
 def serialize(op):
-    from portal.api.serializers import OperationSerializer
 
     return OperationSerializer(op).data
 
@@ -154,7 +154,6 @@ def request_cancel(op):
     A queued one is cancelled at once, and so is a running one whose worker is gone (its lease
     ran out) once its verb confirms nothing runs on the host. Returns False when the operation
     cannot be cancelled."""
-    from portal import leases
 
     if op.status == OperationStatus.RUNNING and leases.cancel_orphan(op):
         return True

@@ -1,15 +1,16 @@
 """The platform's own verbs (projects, tokens, quota recount), called by views and the API."""
 
 from django.db import transaction
+from django.utils import timezone
 
 from portal import audit, operations, teardown
 from portal.choices import ACTIVE_STATUSES
 from portal.errors import Conflict, NotPermitted
 from portal.models import ApiToken, Operation
+from portal.tasks import purge_project, recount_quota
 
 
 def start_recount(project, user):
-    from portal.tasks import recount_quota
 
     with transaction.atomic():
         op = operations.begin("project.recount_quota", project, user=user, project=project)
@@ -36,7 +37,6 @@ def delete_project(project, user, request=None):
 
 def start_purge(project, user, request=None):
     """Delete everything the project owns, then the project, as one Operation (staff only)."""
-    from portal.tasks import purge_project
 
     _check_project_idle(project, user, "purge")
     with transaction.atomic():
@@ -55,7 +55,6 @@ def issue_token(user, name, expires=None, request=None):
 
 
 def revoke_token(token, user, request=None):
-    from django.utils import timezone
 
     if token.revoked is None:
         token.revoked = timezone.now()

@@ -17,12 +17,13 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from compute.choices import HostState
-from compute.models import Host, Instance
+from compute.choices import EventSource, HostState
+from compute.models import HaPriority, Host, Instance
+from compute.services import instances as compute_services
 from portal import operations
 from portal.errors import ActionError
 from scheduler import choices as c
-from scheduler import ha_events, services, snapshot, witness
+from scheduler import ha_events, services, snapshot, tasks, witness
 from scheduler.core import ha as core_ha
 from scheduler.models import HaEvent, HostPower, Recommendation
 from scheduler.power import PowerError
@@ -84,7 +85,6 @@ def _alive(host, power, now):
 
 
 def start_failover(host, reason):
-    from scheduler import tasks
 
     event(host, c.HaEventKind.ISOLATED, reason)
     try:
@@ -119,7 +119,6 @@ def fail_over(host, op):
     after another (the highest priority's first) through DPM's wake path, and their restarts
     start once each is up. A wake that fails restarts nothing there: the instances get an HA
     event naming the host and why."""
-    from scheduler import tasks
 
     outcome, error = fence(host, op)
     try:
@@ -213,9 +212,6 @@ def _restart(host, view, moves, summary, unplaced=()):
 def restart_crashed(instance, cause, now=None):
     """Restart an HA instance that stopped unexpectedly, within the restart limit per window.
     Returns the start Operation, or None (not protected, HA off, limit reached, refused)."""
-    from compute.choices import EventSource
-    from compute.models import HaPriority
-    from compute.services import instances as compute_services
 
     host = instance.host
     if host is None or instance.ha_priority == HaPriority.DISABLED:

@@ -5,6 +5,7 @@ may see the instance), with the serializer the REST API uses."""
 from django.db import transaction
 
 from portal import realtime
+from scheduler.api.serializers import HaEventSerializer
 from scheduler.models import HaEvent
 
 CLUSTER_GROUP = "scheduler.cluster"
@@ -27,7 +28,6 @@ def groups(event):
 
 
 def publish(event):
-    from scheduler.api.serializers import HaEventSerializer
 
     data = HaEventSerializer(event).data
     for group in groups(event):

@@ -13,11 +13,15 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from compute.choices import HostState, InstanceState
+from compute.models import Host, Instance
+from compute.services import instances as compute_services
+from compute.services import migration
 from portal import audit, operations
 from portal.choices import OperationStatus
 from portal.errors import ActionError, Conflict
 from scheduler import choices as c
-from scheduler import conf, ha_events, snapshot
+from scheduler import conf, ha_events, snapshot, tasks
 from scheduler.core import dpm as core_dpm
 from scheduler.core import drs as core_drs
 from scheduler.core import ha as core_ha
@@ -256,7 +260,6 @@ def _refusal(rec):
 
 
 def _stale_moves(rec):
-    from compute.models import Instance
 
     hosts = dict(Instance.objects.filter(pk__in=[int(m["instance"]) for m in rec.moves]).values_list("pk", "host_id"))
     return [m["instance_name"] for m in rec.moves if str(hosts.get(int(m["instance"]))) != str(m["source"])]
@@ -268,8 +271,6 @@ def start_migration(instance, target_host, *, user=None, reason=""):
     Live for a running instance, cold for a stopped one; the disk is copied along only when
     the target does not reach it (compute says so with an error on `copy_storage`).
     """
-    from compute.choices import InstanceState
-    from compute.services import migration
 
     live = instance.state in (InstanceState.ACTIVE, InstanceState.PAUSED)
     # A balancing move must finish: throttle a guest that dirties memory faster than the link
@@ -290,7 +291,6 @@ def start_migration(instance, target_host, *, user=None, reason=""):
 def restart_elsewhere(instance, target_host, *, reason=""):
     """HA: start a fenced host's instance on `target_host` from its definition in the
     database, never touching the (powered-off) source. compute owns the verb."""
-    from compute.services import migration
 
     restart_on = getattr(migration, "restart_on", None)
     if restart_on is None:
@@ -299,7 +299,6 @@ def restart_elsewhere(instance, target_host, *, reason=""):
 
 
 def _start_moves(rec, user):
-    from compute.models import Host, Instance
 
     errors = []
     for move in rec.moves:
@@ -322,7 +321,6 @@ def _start_moves(rec, user):
 
 
 def _start_power_actions(rec, user):
-    from compute.models import Host
 
     for action in rec.power_actions:
         host = Host.objects.get(pk=int(action["host"]))
@@ -414,8 +412,6 @@ POWER_ACTIONS = tuple(c.PowerAction.values)
 
 def request_power(user, host, action, *, reason="", request=None):
     """Queue a power action on a host as an Operation (one at a time per host)."""
-    from compute.models import Instance
-    from scheduler import tasks
 
     if action not in POWER_ACTIONS:
         raise ActionError(f"A power action is one of {', '.join(POWER_ACTIONS)}.", field="action")
@@ -442,7 +438,6 @@ def begin_power(user, host, action, *, reason="", request=None):
 
 
 def _set_host_state(host, state, reason):
-    from compute.services import instances as compute_services
 
     return compute_services.set_host_state(None, host, state, reason)
 
@@ -464,7 +459,6 @@ def power_off(host, *, verify=True):
 def do_power(host, action, reachable=None):
     """The work of a power Operation (called from the task). `reachable(host) -> bool`
     probes libvirt after a power-on; the task passes it so this module needs no gateway."""
-    from compute.choices import HostState
 
     try:
         if action in (c.PowerAction.OFF, c.PowerAction.STANDBY, c.PowerAction.FENCE):
@@ -492,7 +486,6 @@ def do_power(host, action, reachable=None):
 
 
 def mark_awake(host):
-    from compute.choices import HostState
 
     # `woken` starts DPM's hold-down: the host is not put back in standby straight away.
     HostPower.objects.update_or_create(host=host, defaults={"power_state": c.PowerState.ON, "woken": timezone.now()})
@@ -511,7 +504,6 @@ def check_admission(instance_or_flavor, cluster, waking=None):
     Counts only running instances, like vSphere: a shut-off one claims nothing.
     `waking`: a standby host woken for this request, counted as up.
     """
-    from compute.models import Instance
 
     view = snapshot.build(cluster, running_only=True)
     if isinstance(instance_or_flavor, Instance):
@@ -544,7 +536,6 @@ def check_admission(instance_or_flavor, cluster, waking=None):
 
 def request_evc(user, cluster, request=None):
     """Queue the computation of the cluster's CPU baseline from its hosts (an Operation)."""
-    from scheduler import tasks
 
     with transaction.atomic():
         op = operations.begin("cluster.evc_baseline", cluster, user=_user(user), project=None)

@@ -5,8 +5,12 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from compute import hooks
+from portal import teardown
 from portal.choices import FINAL_STATUSES
 from portal.models import Operation
+from scheduler import failover, services
+from scheduler.choices import RecommendationState
+from scheduler.models import Recommendation, ServerGroup
 
 
 @receiver(post_save, sender=Operation, dispatch_uid="scheduler.operation_finished")
@@ -15,9 +19,6 @@ def operation_finished(sender, instance, created, update_fields=None, **kwargs):
         return
     if update_fields is not None and "status" not in update_fields:
         return
-    from scheduler import services
-    from scheduler.choices import RecommendationState
-    from scheduler.models import Recommendation
 
     for pk in Recommendation.objects.filter(operations=instance, state=RecommendationState.APPROVED).values_list(
         "pk", flat=True
@@ -36,7 +37,6 @@ post_save.connect(_ensure_settings, sender="compute.Cluster", dispatch_uid="sche
 
 
 def _stopped_unexpectedly(sender, instance, cause, **kwargs):
-    from scheduler import failover
 
     failover.restart_crashed(instance, cause)
 
@@ -46,8 +46,6 @@ hooks.instance_stopped_unexpectedly.connect(_stopped_unexpectedly, dispatch_uid=
 
 def _register_teardown():
     """Server groups are rows only: a project purge deletes them as the API does."""
-    from portal import teardown
-    from scheduler.models import ServerGroup
 
     teardown.register(
         "server groups",

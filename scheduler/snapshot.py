@@ -24,6 +24,11 @@ from datetime import timedelta
 from django.db.models import Avg
 from django.utils import timezone
 
+from compute.choices import PLACED_STATES, CpuPolicy, InstanceState
+from compute.metrics.query import SeriesRequest, resolution_for
+from compute.metrics.rollups import bucket_of
+from compute.models import Host, Instance, InstanceSample
+from compute.models.metrics import Scope
 from scheduler import choices as c
 from scheduler.core import model as core
 from scheduler.models import AffinityRule, ClusterSchedulerSettings, HostPower, Recommendation, ServerGroup
@@ -81,7 +86,6 @@ def host_snapshot(host, cluster, power=None, incompatible=frozenset()):
 def instance_snapshot(instance, group_id=None, placed=True, cpu_demand_mhz=()):
     """An instance as the core sees it; `placed=False` for one about to start or move.
     `cpu_demand_mhz`: its demand history (see `cpu_histories`)."""
-    from compute.choices import CpuPolicy, InstanceState
 
     flavor = instance.flavor
     running = instance.state == InstanceState.ACTIVE
@@ -113,10 +117,6 @@ def cpu_histories(instances, policy, now):
     the DPM standby windows, oldest
     first, from compute's metrics samples (the finest resolution still covering the window,
     averaged per interval). Instances without samples are left out."""
-    from compute.metrics.query import SeriesRequest, resolution_for
-    from compute.metrics.rollups import bucket_of
-    from compute.models import InstanceSample
-    from compute.models.metrics import Scope
 
     if not instances:
         return {}
@@ -150,7 +150,6 @@ def cpu_histories(instances, policy, now):
 
 def flavor_snapshot(flavor, instance_id="new"):
     """A not-yet-placed instance of a flavor (admission control, placement)."""
-    from compute.choices import CpuPolicy
 
     return core.InstanceState(
         id=instance_id,
@@ -170,8 +169,6 @@ def _pk(value):
 def build(cluster, now=None, running_only=False):
     """The cluster's view; `running_only` leaves out instances that are not running
     (admission control counts only those)."""
-    from compute.choices import PLACED_STATES, InstanceState
-    from compute.models import Host, Instance
 
     settings = settings_for(cluster)
     policy = settings.policy()

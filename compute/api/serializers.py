@@ -9,6 +9,7 @@ from compute.choices import MAX_NAME_LENGTH, STOP_TIMEOUT_MAX_S, HostState, Rebo
 from compute.models import Cluster, Flavor, HaPriority, Host, Image, Instance, KeyPair
 from compute.models.catalog import MAX_CPU_SHARES, MAX_RAM_MB
 from compute.models.instances import validate_instance_name
+from compute.services import overcommit
 from compute.services.keypairs import generate_key_pair
 from portal.api.base import IdField, ProjectOwnedSerializer, StrictFieldsMixin, VisibleRelatedField
 
@@ -106,7 +107,6 @@ class HostSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return fields
 
     def get_memory_overcommit(self, host) -> dict:
-        from compute.services import overcommit
 
         return overcommit.summary(host)
 

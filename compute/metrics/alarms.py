@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from compute.api.metrics import AlarmSerializer
 from compute.models import Alarm, AlarmRule
 from compute.models.metrics import OPEN_ALARM_STATES, AlarmState, Comparison, Scope
 from portal import realtime
@@ -111,7 +112,6 @@ def _apply(step, rule, alarm, scope, object_id, name, project_id, value, ts):
 
 
 def publish(alarm):
-    from compute.api.metrics import AlarmSerializer
 
     data = AlarmSerializer(alarm).data
     realtime.publish(f"compute.{alarm.scope}.{alarm.object_id}", ALARM_EVENT, data)

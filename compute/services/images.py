@@ -20,6 +20,8 @@ from django.db import transaction
 import hypervisor as hv
 from compute.choices import BYTES_PER_GIB, HostState, ImageFormat, ImageState
 from compute.models import Host, Image
+from compute.services.placement import pools_of
+from compute.tasks import instances as tasks
 from portal import audit, operations
 from portal.env import env_list, env_str
 from portal.errors import ActionError, Conflict, NotPermitted
@@ -75,7 +77,6 @@ def sniff(header, declared):
 def home_host(image):
     """The real host, up, that serves the image's pool (the first by name): image data streams
     into that pool over the libvirt connection. None when no such host is registered."""
-    from compute.services.placement import pools_of
 
     for host in Host.objects.filter(state=HostState.UP, simulated=False).order_by("name"):
         if image.pool in (pools_of(host) or ()):
@@ -250,7 +251,6 @@ def upload(user, image, stream, *, length=None, request=None):
 def upload_file(user, image, uploaded, request=None):
     """The HTML form's upload: the browser's file (spooled by Django) goes to a spool file in the
     store and a task checks and stores it, with progress on the Operation for the page to follow."""
-    from compute.tasks import instances as tasks
 
     _check_uploadable(user, image)
     if home_host(image) is not None:
@@ -306,7 +306,6 @@ def resolve_import_path(path):
 
 def import_from_path(user, image, path, request=None):
     """Queue the copy of a file on the portal's machine into the image (an Operation)."""
-    from compute.tasks import instances as tasks
 
     _check_uploadable(user, image)
     real = resolve_import_path(path)

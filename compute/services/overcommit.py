@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from compute.choices import PLACED_STATES, Action, InstanceState
 from compute.models import Instance, InstanceSample
 from compute.services import instances as services
+from compute.tasks import overcommit as overcommit_tasks
 from portal import audit, operations
 from portal.choices import OperationStatus
 from portal.env import env_float, env_int
@@ -93,7 +94,6 @@ def ballooned_instances(host):
 
 def set_ksm(user, host, run, request=None):
     """Start (1), stop (0) or stop-and-unmerge (2) KSM on a host whose /sys the portal reads."""
-    from compute.tasks import overcommit as overcommit_tasks
 
     if user is None or not user.is_staff:
         raise NotPermitted("Only cloud admins switch KSM.")

@@ -3,6 +3,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from network import settings as net_settings
 from network.models import (
     FloatingIP,
     LoadBalancer,
@@ -304,7 +305,6 @@ class OvnDeploymentSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return {field: getattr(candidate, field) for field in attrs}
 
     def get_effective(self, deployment) -> dict:
-        from network import settings as net_settings
 
         return {
             "nb_connection": net_settings.ovn_nb_endpoint(),

@@ -18,6 +18,7 @@ from network.models import (
     SecurityGroupRule,
     Subnet,
 )
+from network.services.common import save_changes
 from portal.api.base import ProjectScopedViewSet, accepted
 from portal.api.permissions import StaffOnly
 from portal.api.serializers import OperationSerializer
@@ -175,7 +176,6 @@ class FloatingIPViewSet(ServiceViewSet):
         return services.create_floating_ip(self.request.user, data.pop("project"), data.pop("network"), **data)
 
     def service_update(self, fip, data):
-        from network.services.common import save_changes
 
         return save_changes(self.request.user, fip, "floating_ip.update", data)
 

@@ -5,6 +5,7 @@ Routers, security groups and load balancers need OVN and answer Unsupported here
 
 import ipaddress
 
+from compute.models import Host
 from hypervisor import networks as hv_networks
 from hypervisor.errors import HypervisorError
 from network.backends.base import BackendError, NetworkBackend
@@ -15,7 +16,6 @@ HOST_UP = "up"
 
 
 def _hosts():
-    from compute.models import Host  # read-only use of compute's inventory
 
     # by URI, the one thing that makes a host simulated (the flag is set when a form cleans it)
     return list(Host.objects.filter(state=HOST_UP, uri__startswith="test:").values_list("uri", flat=True))

@@ -4,6 +4,7 @@ in network/ovn/, and syncs it back when rows were deleted or edited behind our b
 import contextlib
 import logging
 
+from network import services
 from network import settings as net_settings
 from network.backends import ovn_specs as specs
 from network.backends.base import BackendError, NetworkBackend, SyncReport
@@ -12,6 +13,8 @@ from network.models import FloatingIP, LoadBalancer, Network, Router, SecurityGr
 from network.ovn import nb, sb
 from network.ovn.errors import OvnError
 from network.ovn.specs import Endpoint
+from network.services import status
+from network.services.l2 import next_tunnel_key
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,6 @@ class OvnBackend(NetworkBackend):
 
     def _claim_tunnel_key(self, ep, network):
         """If another switch in the NB asks for this network's key, take a free one."""
-        from network.services.l2 import next_tunnel_key  # services import backends
 
         keys = nb.switch_tunnel_keys(ep)
         others = {key for name, key in keys.items() if name != network.switch_name}
@@ -170,8 +172,6 @@ class OvnBackend(NetworkBackend):
     def sync(self, clean_orphans=False):
         """Make NB match the database again; report (and optionally delete) rows we made for
         objects that no longer exist. Rows without our marker are never looked at."""
-        from network import services  # services import backends; the sync needs them back
-        from network.services import status
 
         report = SyncReport()
         ep = endpoint()

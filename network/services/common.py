@@ -5,7 +5,7 @@ import random
 
 from django.db import IntegrityError, transaction
 
-from network import backends
+from network import backends, tasks
 from network.backends.base import BackendError
 from network.choices import MAC_ATTEMPTS, MAC_PREFIX, State
 from network.models import (
@@ -49,7 +49,6 @@ def network_of(obj):
 
 def queue(kind, obj, user, *, task=REALISE_TASK, target=None, **detail):
     """An Operation on `target` (default `obj`) whose task realises or removes `obj`."""
-    from network import tasks
 
     op = operations.begin(kind, target or obj, user=user, project=obj.project, detail=detail)
     label, pk = obj._meta.label_lower, obj.pk

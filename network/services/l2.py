@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from network import backends, ipam
+from network import settings as net_settings
 from network.choices import (
     PROVIDER_TYPES,
     TUNNEL_KEY_ATTEMPTS,
@@ -87,7 +88,6 @@ def _vlan_taken(network):
 
 
 def _overlay():
-    from network import settings as net_settings
 
     return net_settings.overlay_type()
 

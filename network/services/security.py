@@ -3,10 +3,11 @@ allowed, ingress only from members of the same group."""
 
 from django.db import IntegrityError, transaction
 
-from network import backends
+from network import backends, tasks
 from network.choices import Direction, EtherType, State
 from network.models import SecurityGroup, SecurityGroupRule
 from network.services.common import REMOVE_TASK, queue, save_changes
+from portal import operations
 from portal.errors import ActionError, Conflict
 
 DEFAULT_GROUP_NAME = "default"
@@ -101,8 +102,6 @@ def remove_default_groups(project, user=None):
     """Delete the project's default security groups with their rules (the project is being
     deleted); once committed, an Operation per group removes its port group from the backend
     (if that fails, the sync reports the port group as an orphan)."""
-    from network import tasks
-    from portal import operations
 
     for group in SecurityGroup.objects.filter(project=project, is_default=True):
         name = group.port_group_name

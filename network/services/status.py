@@ -2,6 +2,7 @@
 published to `network.port.<pk>` and `network.network.<pk>` when it changes."""
 
 from network import backends
+from network.api.serializers import PortSerializer
 from network.choices import Backend, MemberStatus, PortStatus, State
 from network.models import LoadBalancerMember, Port
 from portal import realtime
@@ -14,7 +15,6 @@ def _status(up):
 
 
 def publish_port(port):
-    from network.api.serializers import PortSerializer  # the API's own representation
 
     data = PortSerializer(port).data
     realtime.publish(f"network.port.{port.pk}", PORT_EVENT, data)

@@ -1,6 +1,6 @@
 """The periodic sync: the database is the truth, the backend is made to match it."""
 
-from network import backends
+from network import backends, tasks
 from portal import operations
 
 SYNC_KIND = "network.sync"
@@ -8,8 +8,6 @@ SYNC_KIND = "network.sync"
 
 def start_sync(user=None, *, clean_orphans=False):
     """An untargeted Operation running the sync (beat calls it without a user)."""
-
-    from network import tasks
 
     op = operations.begin_untargeted(
         SYNC_KIND, name=f"{backends.configured().label} sync", user=user, detail={"clean_orphans": clean_orphans}

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from network import backends, forms, services, topology
+from network import settings as net_settings
 from network.models import (
     FloatingIP,
     LoadBalancer,
@@ -308,7 +309,6 @@ def sync(request):
 @staff_member_required
 def ovn_deployment(request):
     """Where the portal finds OVN (registered by `make lab` or here); NUBES_OVN_* variables win."""
-    from network import settings as net_settings
 
     form = forms.OvnDeploymentForm(request.POST or None, instance=OvnDeployment.current())
     if request.method == "POST" and form.is_valid():

@@ -3,6 +3,7 @@
 Visibility is the queryset's job (a hidden object is a 404); this class only turns
 'visible but not yours to change' into a 403."""
 
+from django.conf import settings
 from rest_framework import permissions
 
 from portal.choices import WRITE_ROLES, Role
@@ -43,6 +44,5 @@ class SchemaPermission(permissions.BasePermission):
     """/api/schema/: signed-in callers (session or token), or anyone with NUBES_API_DOCS_PUBLIC."""
 
     def has_permission(self, request, view):
-        from django.conf import settings
 
         return settings.NUBES_API_DOCS_PUBLIC or bool(request.user and request.user.is_authenticated)

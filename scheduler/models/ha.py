@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from compute.models import Instance
 from scheduler import choices as c
 
 
@@ -26,7 +27,6 @@ class HostPower(models.Model):
 class HaEventQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Cloud admins see every event; a tenant only those of instances it may see."""
-        from compute.models import Instance
 
         if not user.is_authenticated:
             return self.none()

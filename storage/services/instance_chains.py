@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from compute import hooks
 from compute.services.instances import DISK_TARGETS
+from portal import quotas
+from storage import chains
 from storage.choices import BYTES_PER_GIB, LAYER_SEPARATOR, SnapshotKind, VolumeFormat
 from storage.models import RootDisk, Snapshot, SnapshotLayer, Volume
 
@@ -182,8 +184,6 @@ def hand_over(instance):
     """Once the instance's domain and root chain are gone: the frozen files of its attached
     volumes become those volumes' own external snapshots (their chains stay whole and
     deletable), and the instance's external snapshots are forgotten with their quota."""
-    from portal import quotas
-    from storage import chains
 
     volumes = set()
     for snap in external_snapshots(instance).prefetch_related("layers"):
