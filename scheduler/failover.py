@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from compute import domain as compute_domain
 from compute.choices import EventSource, HostState
 from compute.models import HaPriority, Host, Instance
 from compute.services import instances as compute_services
@@ -227,7 +228,7 @@ def restart_crashed(instance, cause, now=None):
             f"left stopped after: {cause}"
         )
         event(host, c.HaEventKind.RESTART_LIMIT, why, instance=instance)
-        compute_services.record_event(instance, EventSource.ACTION, "ha restart limit", why)
+        compute_domain.record_event(instance, EventSource.ACTION, "ha restart limit", why)
         return None
     try:
         op = compute_services.restart_after_failure(instance, f"HA: {cause}")

@@ -20,10 +20,10 @@ from lxml import etree
 import hypervisor as hv
 from compute import hooks
 from compute.choices import EventSource, HostState, InstanceState
+from compute.domain import record_event
 from compute.models import Host, Instance, Migration, MigrationState
 from compute.models.migration import QEMU_DEFAULT_DOWNTIME_MS
 from compute.services import placement
-from compute.services.instances import record_event
 from portal import audit, operations
 from portal.choices import OperationStatus
 from portal.errors import ActionError, Conflict, NotPermitted

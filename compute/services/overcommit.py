@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Avg, Q, Sum
 from django.db.models.functions import Coalesce
 
+from compute import domain
 from compute.choices import PLACED_STATES, Action, InstanceState
 from compute.models import Instance, InstanceSample
 from compute.services import instances as services
@@ -180,7 +181,7 @@ def plan(total_mb, free_mb, guests, policy):
         for guest in sorted(idle, key=lambda g: (g.cpu_pct, -g.ram_mb)):
             if need <= 0:
                 break
-            floor = max(services.MIN_BALLOON_MB, guest.ram_mb * policy.floor_pct // PERCENT)
+            floor = max(domain.MIN_BALLOON_MB, guest.ram_mb * policy.floor_pct // PERCENT)
             target = max(floor, guest.balloon_mb - guest.ram_mb * policy.step_pct // PERCENT)
             if target < guest.balloon_mb:
                 need -= guest.balloon_mb - target

@@ -10,9 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 import hypervisor as hv
-from compute import cloudinit, hooks
+from compute import cloudinit, domain, hooks
 from compute.choices import (
     BYTES_PER_GIB,
+    CPU_PERIOD_US,
     KIB_PER_MIB,
     STATE_FOR_POWER,
     TRANSIENT_STATES,
@@ -25,7 +26,6 @@ from compute.choices import (
     RebootKind,
 )
 from compute.models import Flavor, Host, Image, Instance, UnmanagedDomain
-from compute.services import instances as services
 from portal import fleetlock, operations, quotas, realtime
 from portal.choices import ACTIVE_STATUSES
 from portal.errors import ActionError
@@ -289,7 +289,7 @@ def _remove(host, made):
 
 
 def _define(instance, root_path):
-    xml = hv.build_domain_xml(services.domain_spec(instance, root_path))
+    xml = hv.build_domain_xml(domain.domain_spec(instance, root_path))
     return hv.domain_define(instance.host.uri, xml)
 
 
@@ -313,8 +313,8 @@ def create_instance(self, op_id):
             operations.progress(op, 70, "Starting")
             hv.domain_start(host.uri, uuid)
             sync_power(instance)
-            services.mark_built(instance)
-            services.record_event(instance, EventSource.ACTION, "created", f"on {host.name}", op)
+            domain.mark_built(instance)
+            domain.record_event(instance, EventSource.ACTION, "created", f"on {host.name}", op)
             done = True
         finally:
             if not done:
@@ -325,9 +325,9 @@ def create_instance(self, op_id):
 
 
 def _prepare(instance):
-    fields = {"serial_log_path": services.serial_log_path(instance)}
+    fields = {"serial_log_path": domain.serial_log_path(instance)}
     if instance.flavor.cpu_policy == "dedicated":
-        fields["pinned_cpus"] = services.choose_pinning(instance, instance.host)
+        fields["pinned_cpus"] = domain.choose_pinning(instance, instance.host)
     for name, value in fields.items():
         setattr(instance, name, value)
     instance.save(update_fields=list(fields))
@@ -335,13 +335,13 @@ def _prepare(instance):
 
 def _fail_create(instance, host, made, op):
     leftovers = _remove(host, made)
-    services.release_quota(instance)
+    domain.release_quota(instance)
     reason = (
         "The build failed; nothing was left on the host."
         if not leftovers
         else f"The build failed; could not remove: {'; '.join(leftovers)}"
     )
-    services.record_event(instance, EventSource.ACTION, "create failed", reason, op)
+    domain.record_event(instance, EventSource.ACTION, "create failed", reason, op)
     set_state(instance, InstanceState.ERROR, PowerState.NOSTATE, reason)
 
 
@@ -461,7 +461,7 @@ def _delete(instance, op):
         leftovers = _remove(instance.host, seed + _root_files(instance) + [("domain", uuid, None)])
     if leftovers:
         raise ActionError(f"Could not remove: {'; '.join(leftovers)}")
-    services.release_quota(instance)
+    domain.release_quota(instance)
     instance.deleted = timezone.now()
     instance.save(update_fields=["deleted"])
     set_state(instance, InstanceState.DELETED, PowerState.SHUTOFF)
@@ -481,8 +481,8 @@ def _set_cpu_qos(instance, op):
     shares, limit = op.detail.get("shares"), op.detail.get("limit_pct")
     qos = hv.CpuQos(
         shares=shares,
-        period=services.CPU_PERIOD_US if limit else None,
-        quota=limit * services.CPU_PERIOD_US // 100 if limit else None,
+        period=CPU_PERIOD_US if limit else None,
+        quota=limit * CPU_PERIOD_US // 100 if limit else None,
     )
     instance.cpu_shares = shares or instance.cpu_shares
     instance.cpu_limit_pct = limit or instance.cpu_limit_pct
@@ -525,11 +525,11 @@ def instance_action(self, op_id):
             message = ACTIONS[action](instance, op)
         except (hv.HypervisorError, ActionError) as exc:
             _after_failure(instance, exc)
-            services.record_event(instance, EventSource.ACTION, f"{action} failed", str(exc), op)
+            domain.record_event(instance, EventSource.ACTION, f"{action} failed", str(exc), op)
             raise
         if action != Action.DELETE:
             sync_power(instance)
-        services.record_event(instance, EventSource.ACTION, f"{action} done", message or "", op)
+        domain.record_event(instance, EventSource.ACTION, f"{action} done", message or "", op)
         return message or f"{action} done"
 
     return run_operation(op_id, work, self.request.id or "")
@@ -620,7 +620,7 @@ def lifecycle_event(uri, uuid, event, detail):
     instance = Instance.objects.select_related(*INSTANCE_RELATED).filter(uuid=uuid, host__uri=uri).first()
     if instance is None or instance.state == InstanceState.DELETED:
         return
-    services.record_event(instance, EventSource.LIBVIRT, event, detail)
+    domain.record_event(instance, EventSource.LIBVIRT, event, detail)
     if instance.state in TRANSIENT_STATES or operations.active_on(instance) is not None:
         return  # the task that owns it writes the state
     was = instance.state
@@ -664,7 +664,7 @@ UNEXPECTED_POWER = (PowerState.SHUTOFF, PowerState.CRASHED)
 def _report_unexpected_stop(instance, was, power, cause):
     """The database held the instance active and no Nubes action was running, yet it stopped."""
     if was == InstanceState.ACTIVE and power in UNEXPECTED_POWER:
-        services.record_event(instance, EventSource.LIBVIRT, "stopped unexpectedly", cause)
+        domain.record_event(instance, EventSource.LIBVIRT, "stopped unexpectedly", cause)
         hooks.instance_stopped_unexpectedly.send(sender=Instance, instance=instance, cause=cause)
 
 
@@ -720,14 +720,14 @@ def _reconcile_one(instance, dom):
     if dom is None:
         if instance.power_state == PowerState.VANISHED:
             return "vanished"
-        services.record_event(instance, EventSource.RECONCILER, "vanished", f"no domain on {instance.host.name}")
+        domain.record_event(instance, EventSource.RECONCILER, "vanished", f"no domain on {instance.host.name}")
         set_state(instance, InstanceState.ERROR, PowerState.VANISHED, "The domain vanished from its host.")
         return "vanished"
     power = PowerState(dom.state)
     state = STATE_FOR_POWER[power]
     if power != instance.power_state or state != instance.state:
         was = instance.state
-        services.record_event(
+        domain.record_event(
             instance,
             EventSource.RECONCILER,
             "drift",

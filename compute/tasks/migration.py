@@ -13,8 +13,8 @@ from django.utils import timezone
 import hypervisor as hv
 from compute import console, hooks
 from compute.choices import BYTES_PER_GIB, STATE_FOR_POWER, EventSource, InstanceState, PowerState
+from compute.domain import record_event
 from compute.models import Host, Instance, Migration, MigrationPhase, MigrationState
-from compute.services.instances import record_event
 from compute.tasks import instances as compute_tasks
 from portal import operations, realtime
 from portal.errors import ActionError

@@ -8,7 +8,7 @@ active file is RootDisk.path (the root disk) or Volume.path (an attached volume)
 from dataclasses import dataclass
 
 from compute import hooks
-from compute.services.instances import DISK_TARGETS
+from compute.domain import DISK_TARGETS
 from portal import quotas
 from storage import chains
 from storage.choices import BYTES_PER_GIB, LAYER_SEPARATOR, SnapshotKind, VolumeFormat

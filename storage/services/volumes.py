@@ -5,7 +5,7 @@ Views and the API call these and nothing below them; hypervisor work happens in 
 from django.db import transaction
 from django.db.models import Q
 
-from compute.choices import HostState, InstanceState
+from compute.choices import InstanceState
 from compute.models import Instance
 from hypervisor.offline import is_local as offline_here
 from portal import audit, operations, quotas
@@ -34,7 +34,11 @@ from storage.choices import (
     VolumeSource,
     VolumeState,
 )
+from storage.hosts import instance_running, volume_host
 from storage.models import Snapshot, StoragePool, Volume
+from storage.services import instance_chains
+from storage.tasks import stream as stream_tasks
+from storage.tasks import volumes as tasks
 
 ROOT_TARGETS = ("vda", "sda")
 # Instance states in which a disk may be hot- or cold-plugged.
@@ -70,31 +74,11 @@ def _queue(kind, target, user, task, *, detail=None, cancellable=False, request=
     return op
 
 
-def manager_host(pool):
-    """The host through which a pool's volumes are managed: the first one that is up."""
-    hosts = list(pool.hosts.order_by("name"))
-    for host in hosts:
-        if host.state == HostState.UP:
-            return host
-    if not hosts:
-        raise Conflict(f"Pool {pool.name} is on no host.")
-    return hosts[0]
-
-
-def volume_host(volume):
-    return volume.instance.host if volume.instance_id and volume.instance.host_id else manager_host(volume.pool)
-
-
-def instance_running(instance):
-    return instance is not None and instance.state == InstanceState.ACTIVE
-
-
 # --- pools (cloud admins) ------------------------------------------------------------------
 
 
 def define_pool(user, *, hosts, request=None, **fields):
     """Define (or adopt, when it already exists) and start a pool on each of its hosts."""
-    from storage.tasks import volumes as tasks
 
     _staff(user)
     if not hosts:
@@ -120,7 +104,6 @@ POOL_ACTIONS = (Action.START, Action.REFRESH, Action.STOP)
 
 
 def pool_action(user, pool, action, request=None):
-    from storage.tasks import volumes as tasks
 
     _staff(user)
     if action not in POOL_ACTIONS:
@@ -132,7 +115,6 @@ def pool_action(user, pool, action, request=None):
 
 
 def delete_pool(user, pool, request=None):
-    from storage.tasks import volumes as tasks
 
     _staff(user)
     if pool.volumes.exists():
@@ -192,7 +174,6 @@ def create_volume(
     description="",
     request=None,
 ):
-    from storage.tasks import volumes as tasks
 
     _writable(user, project)
     if pool.type in LUN_POOL_TYPES:
@@ -346,7 +327,6 @@ def dependants(volume):
 
 
 def delete_volume(user, volume, *, wipe=False, request=None):
-    from storage.tasks import volumes as tasks
 
     _writable(user, volume.project)
     if volume.instance_id:
@@ -373,7 +353,6 @@ def free_target(volume, instance):
 def attach_volume(
     user, volume, instance, *, bus=None, cache=None, discard=None, readonly=None, shareable=None, request=None
 ):
-    from storage.tasks import volumes as tasks
 
     _volume_guard(user, volume, VolumeState.AVAILABLE)
     if instance.project_id != volume.project_id:
@@ -418,7 +397,6 @@ def attach_volume(
 
 
 def detach_volume(user, volume, request=None):
-    from storage.tasks import volumes as tasks
 
     _volume_guard(user, volume, VolumeState.IN_USE)
     with transaction.atomic():
@@ -434,7 +412,6 @@ def detach_volume(user, volume, request=None):
 
 
 def resize_volume(user, volume, size_gb, request=None):
-    from storage.tasks import volumes as tasks
 
     _volume_guard(user, volume, VolumeState.AVAILABLE, VolumeState.IN_USE)
     if not isinstance(size_gb, int) or size_gb <= volume.size_gb:
@@ -475,7 +452,6 @@ def set_template(user, volume, is_template, request=None):
 
 
 def flatten_volume(user, volume, request=None):
-    from storage.tasks import volumes as tasks
 
     _volume_guard(user, volume, VolumeState.AVAILABLE, VolumeState.IN_USE)
     if not volume.is_linked_clone:
@@ -492,8 +468,7 @@ def flatten_volume(user, volume, request=None):
 
 def migrate_volume(user, volume, pool, request=None):
     """Move a volume to another pool: blockCopy + pivot when its instance runs, else a copy; a
-    chain of external snapshots moves whole (storage.services.chain_move)."""
-    from storage.tasks import volumes as tasks
+    chain of external snapshots moves whole (storage.tasks.chain_move)."""
 
     _volume_guard(user, volume, VolumeState.AVAILABLE, VolumeState.IN_USE)
     if pool.pk == volume.pool_id:
@@ -559,7 +534,6 @@ def _check_chain_move(volume, host):
 
 
 def reclaim_space(user, volume, request=None):
-    from storage.tasks import volumes as tasks
 
     _volume_guard(user, volume, VolumeState.IN_USE)
     if not instance_running(volume.instance):
@@ -597,7 +571,6 @@ def upload_volume(user, volume, body, length, request=None):
     from this client, so no copy is kept on the portal's disk for a worker to read back. They go
     into a new file in the volume's pool, which replaces the old one only once complete: an upload
     cut off mid-way leaves the volume as it was and no half-written file. Returns the Operation."""
-    from storage.tasks import stream as stream_tasks
 
     _volume_guard(user, volume, VolumeState.AVAILABLE)
     if volume.is_raw_device or volume.is_template or volume.backing_path or volume.snapshots.exists():
@@ -630,7 +603,6 @@ def _body_chunks(body, first, length):
 
 def download_volume(user, volume, request=None):
     """(Operation, size, chunks) of the volume's file; the caller streams the chunks."""
-    from storage.tasks import stream as stream_tasks
 
     _idle(volume)
     if volume.is_raw_device:
@@ -660,7 +632,6 @@ def download_volume(user, volume, request=None):
 
 
 def create_snapshot(user, *, name, volume=None, instance=None, kind=None, description="", request=None):
-    from storage.tasks import volumes as tasks
 
     if (volume is None) == (instance is None):
         raise ActionError("Snapshot a volume or an instance.")
@@ -754,7 +725,6 @@ def _snapshot_guard(user, snapshot):
 
 
 def revert_snapshot(user, snapshot, request=None):
-    from storage.tasks import volumes as tasks
 
     owner = _snapshot_guard(user, snapshot)
     if snapshot.volume_id and instance_running(snapshot.volume.instance):
@@ -781,7 +751,6 @@ def revert_snapshot(user, snapshot, request=None):
 
 def delete_snapshot(user, snapshot, request=None):
     """Delete anywhere in the chain; an external one merges its file into the layer above."""
-    from storage.tasks import volumes as tasks
 
     owner = _snapshot_guard(user, snapshot)
     if snapshot.linked_clones.exists():
@@ -820,7 +789,6 @@ def delete_snapshot(user, snapshot, request=None):
 
 def _check_instance_merge(snapshot):
     """Refuse before anything is touched: branches after a revert, offline merges on remote hosts."""
-    from storage.services import instance_chains
 
     instance = snapshot.instance
     host = instance.host

@@ -16,8 +16,8 @@ from portal import operations
 from portal.errors import ActionError
 from portal.tasks import Cancelled, check_cancel
 from storage.choices import BYTES_PER_GIB, SnapshotKind
+from storage.hosts import instance_running
 from storage.models import Snapshot, Volume
-from storage.services.volumes import instance_running
 
 JOB_SHARE = 90  # percent of the bar the copying fills
 FROZEN_SHARE = 40  # live: the frozen layers' part of it; the mirror fills the rest

@@ -1,5 +1,5 @@
 """Work on a volume's whole chain of external layers: deleting a point with a merge (moving
-the chain to another pool is storage.services.chain_move).
+the chain to another pool is storage.tasks.chain_move).
 
 Merging snapshot S (file F_s) into the one layer C built on it takes one of two shapes:
 - pull: C absorbs S's data (blockPull / ``qemu-img rebase``); C keeps its file, F_s goes.
@@ -15,8 +15,8 @@ import hypervisor as hv
 from portal import operations, quotas
 from portal.errors import ActionError
 from storage import chains
+from storage.hosts import instance_running, volume_host
 from storage.models import Snapshot, Volume
-from storage.services.volumes import instance_running, volume_host
 
 COMMIT, PULL = "commit", "pull"
 

@@ -14,9 +14,9 @@ from compute.models import Instance
 from portal import operations
 from portal.errors import ActionError
 from storage.choices import SnapshotState
+from storage.hosts import instance_running
 from storage.models import Snapshot, SnapshotLayer
 from storage.services import instance_chains
-from storage.services.volumes import instance_running
 from storage.tasks import chains as chain_tasks
 
 NOT_QUIESCED_NO_CHANNEL = "not quiesced: the domain has no guest-agent channel"

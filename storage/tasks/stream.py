@@ -14,8 +14,8 @@ from portal import operations
 from portal.choices import OperationStatus
 from portal.errors import ActionError, Conflict
 from storage.choices import BYTES_PER_GIB, VolumeState
+from storage.hosts import volume_host
 from storage.models import Volume
-from storage.services.volumes import volume_host
 
 CHUNK = 1 << 20
 PROGRESS_STEP = 5  # percent between recorded progress updates

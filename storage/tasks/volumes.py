@@ -33,9 +33,9 @@ from storage.choices import (
     VolumeState,
     blockjob_poll_s,
 )
+from storage.hosts import instance_running, manager_host, volume_host
 from storage.models import Snapshot, StoragePool, Volume
-from storage.services import chain_move
-from storage.services.volumes import instance_running, manager_host, volume_host
+from storage.tasks import chain_move
 from storage.tasks import chains as chain_tasks
 from storage.tasks import instance_snapshots as instance_snapshot_tasks
 

@@ -11,9 +11,8 @@ import pycdlib
 import pytest
 
 import hypervisor as hv
-from compute import cloudinit
+from compute import cloudinit, domain
 from compute.models import Cluster, Host, Instance
-from compute.services import instances as services
 from compute.tasks import instances as tasks
 from portal.errors import ActionError
 from portal.models import Operation
@@ -77,7 +76,7 @@ def test_a_seeded_instance_gets_a_readonly_sata_cdrom_golden(flavor, image, host
         project_a,
         seed_path="/var/lib/libvirt/images/nubes-6c0a5f8e-1d2b-4c3d-9e4f-a1b2c3d4e5f6-seed.iso",
     )
-    xml = hv.build_domain_xml(services.domain_spec(instance, "/var/lib/libvirt/images/root.qcow2"))
+    xml = hv.build_domain_xml(domain.domain_spec(instance, "/var/lib/libvirt/images/root.qcow2"))
     check_golden("with_seed.xml", xml)
     disks = hv.parse_domain_xml(xml).disks
     assert [(d.target_dev, d.device, d.bus, d.format) for d in disks] == [

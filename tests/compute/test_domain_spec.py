@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import hypervisor as hv
+from compute import domain
 from compute.models import Instance
-from compute.services import instances as services
 from portal.models import Project
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -52,24 +52,24 @@ def test_a_pinned_numa_flavor_gives_cputune_vcpupin_numa_cells_and_devices(pinne
         pinned_cpus=[0, 1, 2, 3],
         serial_log_path="/var/log/libvirt/qemu/x-serial.log",
     )
-    xml = hv.build_domain_xml(services.domain_spec(instance, "/var/lib/libvirt/images/root.qcow2"))
+    xml = hv.build_domain_xml(domain.domain_spec(instance, "/var/lib/libvirt/images/root.qcow2"))
     check_golden("pinned_numa.xml", xml)
 
 
 def test_a_shared_flavor_gets_vcpu_hotplug_headroom_and_a_balloon_target(flavor, image, host_a, project_a):
     instance = instance_of(flavor, image, host_a, project_a, balloon_mb=1024)
-    xml = hv.build_domain_xml(services.domain_spec(instance, "/var/lib/libvirt/images/root.qcow2"))
+    xml = hv.build_domain_xml(domain.domain_spec(instance, "/var/lib/libvirt/images/root.qcow2"))
     check_golden("shared_small.xml", xml)
 
 
 @pytest.mark.parametrize("limit, quota", [(50, 50_000), (100, 100_000), (1, 1_000)])
 def test_a_cpu_limit_becomes_a_cfs_quota(flavor, image, host_a, project_a, limit, quota):
     instance = instance_of(flavor, image, host_a, project_a, cpu_limit_pct=limit)
-    spec = services.domain_spec(instance, "/x.qcow2")
+    spec = domain.domain_spec(instance, "/x.qcow2")
     assert (spec.cpu_period, spec.cpu_quota) == (100_000, quota)
 
 
 def test_the_vnc_password_is_stored_encrypted(flavor, image, host_a, project_a):
     instance = instance_of(flavor, image, host_a, project_a)
     assert "s3cretVNCpass" not in instance.vnc_password_encrypted
-    assert services.domain_spec(instance, "/x.qcow2").vnc_password == "s3cretVN"
+    assert domain.domain_spec(instance, "/x.qcow2").vnc_password == "s3cretVN"

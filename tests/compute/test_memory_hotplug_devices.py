@@ -7,8 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 import hypervisor as hv
+from compute import domain
 from compute.models import Cluster, Flavor, Host, HostDevice, Instance
-from compute.services import instances as services
 from tests.compute.test_domain_spec import check_golden, instance_of
 
 
@@ -19,7 +19,7 @@ def hotplug_flavor(db):
 
 def test_a_hotplug_flavor_gives_max_memory_slots_and_one_numa_cell_golden(hotplug_flavor, image, host_a, project_a):
     instance = instance_of(hotplug_flavor, image, host_a, project_a)
-    xml = hv.build_domain_xml(services.domain_spec(instance, "/var/lib/libvirt/images/root.qcow2"))
+    xml = hv.build_domain_xml(domain.domain_spec(instance, "/var/lib/libvirt/images/root.qcow2"))
     check_golden("memory_hotplug.xml", xml)
     assert '<maxMemory slots="8" unit="KiB">8388608</maxMemory>' in xml
     assert '<cell id="0" cpus="0-3" memory="2097152" unit="KiB"/>' in xml
@@ -61,10 +61,10 @@ def test_assigned_devices_become_hostdevs_golden_and_define_on_a_simulated_host(
     HostDevice.objects.create(host=host_a, pci_address="0000:03:10.1", kind="sriov-vf", instance=instance)
     HostDevice.objects.create(host=host_a, pci_address="0000:81:00.0", instance=instance)
     HostDevice.objects.create(host=host_a, pci_address="0000:82:00.0")  # not assigned
-    spec = services.domain_spec(instance, "/var/lib/libvirt/images/root.qcow2")
+    spec = domain.domain_spec(instance, "/var/lib/libvirt/images/root.qcow2")
     assert [d.pci_address for d in spec.hostdevs] == ["0000:03:10.1", "0000:81:00.0"]
     # The golden file uses the fixed instance (stable UUID) with these devices.
-    frozen = services.domain_spec(instance_of(flavor, image, host_a, project_a), "/r.qcow2")
+    frozen = domain.domain_spec(instance_of(flavor, image, host_a, project_a), "/r.qcow2")
     check_golden("hostdevs.xml", hv.build_domain_xml(dataclasses.replace(frozen, hostdevs=spec.hostdevs)))
     uuid = hv.domain_define(host_a.uri, hv.build_domain_xml(spec))
     assert hv.domain_state(host_a.uri, uuid).state == "shutoff"

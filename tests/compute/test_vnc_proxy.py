@@ -18,10 +18,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from django.core import signing
 
 import hypervisor as hv
-from compute import console, rfb
+from compute import console, domain, rfb
 from compute.choices import InstanceState, PowerState
 from compute.models import Cluster, Host, Instance
-from compute.services import instances as services
 from compute.tasks import instances as tasks
 from portal.asgi import application
 from tests.compute.test_console import HOST, ORIGIN, session_cookie
@@ -100,7 +99,7 @@ def test_vnc_listens_on_the_address_in_the_hosts_uri(project_a, flavor, image):
     assert console.listen_address(Host(uri="qemu+ssh://root@b.example/system")) == "b.example"
     assert console.listen_address(Host(uri="qemu:///system")) == "127.0.0.1"
     instance = make_instance(project_a, flavor, image, far, port=5900)
-    xml = hv.build_domain_xml(services.domain_spec(instance, "/p/root.qcow2"))
+    xml = hv.build_domain_xml(domain.domain_spec(instance, "/p/root.qcow2"))
     assert 'listen="10.99.0.2"' in xml and 'address="10.99.0.2"' in xml and 'passwd="vncPass1"' in xml
     moved = hv.set_vnc_listen(xml, "10.99.0.1")
     assert "10.99.0.2" not in moved and 'address="10.99.0.1"' in moved and 'passwd="vncPass1"' in moved
