@@ -160,7 +160,7 @@ def allocate(subnet, *, port=None, address=None):
     A chosen address must be a host address of the subnet and not the gateway; otherwise the
     first free address in the pools is taken; a port on a SLAAC / DHCPv6-stateless subnet gets
     its EUI-64 address, the one its host makes anyway. Raises AddressInUse / SubnetFull."""
-    from network.models import IPAllocation
+    from network.models import IPAllocation  # network.models imports this module (ipam runs from model code)
 
     if port is not None and subnet.auto_address and port.device_owner != "router_interface":
         if address is not None:

@@ -1,5 +1,6 @@
 """HTTP and websockets. Websockets pass origin validation (portal.origins) and session auth."""
 
+import importlib
 import os
 
 from django.core.asgi import get_asgi_application
@@ -9,22 +10,20 @@ django_asgi = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.apps import apps  # noqa: E402
+from django.utils.module_loading import module_has_submodule  # noqa: E402
 
 from portal.origins import SiteOriginValidator  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
 
 
 def websocket_routes():
-    """Every app's routes; apps that have none yet simply contribute nothing."""
-    import importlib
-
+    """Every installed app's routes (<app>/routing.py); portal names no app."""
     routes = list(websocket_urlpatterns)
-    for app in ("compute", "storage", "network", "scheduler"):
-        try:
-            module = importlib.import_module(f"{app}.routing")
-        except ModuleNotFoundError:
-            continue
-        routes += getattr(module, "websocket_urlpatterns", [])
+    for config in apps.get_app_configs():
+        if config.name != "portal" and module_has_submodule(config.module, "routing"):
+            module = importlib.import_module(f"{config.name}.routing")
+            routes += getattr(module, "websocket_urlpatterns", [])
     return routes
 
 

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
@@ -84,8 +85,6 @@ def secret_key(name, key_file):
     key_file = Path(key_file)
     if key_file.exists():
         return key_file.read_text().strip()
-    from django.core.management.utils import get_random_secret_key
-
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key = get_random_secret_key()
     key_file.write_text(key)

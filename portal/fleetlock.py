@@ -39,7 +39,7 @@ def _client():
     if not settings.REDIS_URL:
         return None
     if state["client"] is None or state.get("url") != settings.REDIS_URL:
-        import redis
+        import redis  # only with a Redis URL: the embedded default runs without a Redis server
 
         timeout = max(1.0, ttl() / 3)
         state["client"] = redis.Redis.from_url(

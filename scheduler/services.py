@@ -13,7 +13,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from compute.choices import HostState, InstanceState
+from compute.choices import PLACED_STATES, HostState, InstanceState
 from compute.models import Host, Instance
 from compute.services import instances as compute_services
 from compute.services import migration
@@ -416,8 +416,6 @@ def request_power(user, host, action, *, reason="", request=None):
     if action not in POWER_ACTIONS:
         raise ActionError(f"A power action is one of {', '.join(POWER_ACTIONS)}.", field="action")
     if action in (c.PowerAction.OFF, c.PowerAction.STANDBY):
-        from compute.choices import PLACED_STATES
-
         left = Instance.objects.filter(host=host, state__in=PLACED_STATES).count()
         if left:
             raise Conflict(f"Host {host.name} still holds {left} instance(s); evacuate it first.")

@@ -10,7 +10,7 @@ from portal.choices import FINAL_STATUSES
 from portal.models import Operation
 from scheduler import failover, services
 from scheduler.choices import RecommendationState
-from scheduler.models import Recommendation, ServerGroup
+from scheduler.models import ClusterSchedulerSettings, Recommendation, ServerGroup
 
 
 @receiver(post_save, sender=Operation, dispatch_uid="scheduler.operation_finished")
@@ -28,8 +28,6 @@ def operation_finished(sender, instance, created, update_fields=None, **kwargs):
 
 def _ensure_settings(sender, instance, created, **kwargs):
     if created:
-        from scheduler.models import ClusterSchedulerSettings
-
         ClusterSchedulerSettings.objects.get_or_create(cluster=instance)
 
 

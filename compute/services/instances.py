@@ -24,7 +24,8 @@ from compute.choices import (
 )
 from compute.domain import DIMM_ALIGN_MB, MIN_BALLOON_MB, max_vcpus, record_event
 from compute.models import Flavor, HaPriority, Host, Image, Instance
-from compute.services import placement
+from compute.services import migration, placement
+from compute.tasks import instances as tasks
 from portal import audit, operations, quotas
 from portal.choices import Role
 from portal.errors import ActionError, Conflict, NotPermitted
@@ -58,7 +59,6 @@ def refresh_host(user, host, request=None):
 
 
 def _begin_host_refresh(user, host, kind):
-    from compute.tasks import instances as tasks
 
     op = operations.begin(kind, host, user=user, project=None)
     operations.send_after_commit(tasks.refresh_host, op)
@@ -77,8 +77,6 @@ def set_host_state(user, host, state, reason="", request=None):
     if state == HostState.UP and not host.refreshed:
         raise Conflict("Read the host's facts (refresh) before bringing it up.")
     if state == HostState.MAINTENANCE and host.state == HostState.UP:
-        from compute.services import migration
-
         migration.evacuate_host(host, user=user, request=request)
         reason = reason or "Evacuating"
     Host.objects.filter(pk=host.pk).update(state=state, state_reason=reason[:500])
@@ -127,7 +125,6 @@ def create_instance(
 ):
     """Validate, place (a clear error if no host fits), take quota, queue the build.
     `networks`: ids of networks to attach, one port each (made by the network app's hook)."""
-    from compute.tasks import instances as tasks
 
     _writable(user, project)
     check_launch(project, flavor, image, key_pair)
@@ -209,7 +206,6 @@ def _guard(user, instance, action):
 
 
 def _queue(user, instance, action, detail=None, request=None, **fields):
-    from compute.tasks import instances as tasks
 
     with transaction.atomic():
         op = operations.begin(f"instance.{action}", instance, user=user, project=instance.project, detail=detail or {})
@@ -311,7 +307,6 @@ def resize(user, instance, flavor, request=None):
         "ram_mb": flavor.ram_mb - instance.ram_mb,
         "disk_gb": flavor.disk_gb - instance.disk_gb,
     }
-    from compute.tasks import instances as tasks
 
     with transaction.atomic():
         quotas.take(instance.project, **{k: v for k, v in delta.items() if v > 0})

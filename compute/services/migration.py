@@ -24,6 +24,7 @@ from compute.domain import record_event
 from compute.models import Host, Instance, Migration, MigrationState
 from compute.models.migration import QEMU_DEFAULT_DOWNTIME_MS
 from compute.services import placement
+from compute.tasks import migration as migration_tasks
 from portal import audit, operations
 from portal.choices import OperationStatus
 from portal.errors import ActionError, Conflict, NotPermitted
@@ -362,7 +363,6 @@ def _launch(instance, target_host, user, live, options, reason, *, waiting=None,
         target = Host.objects.select_related("cluster").get(pk=target_host.pk)
         check_target(instance, target, options)
     source = instance.host
-    from compute.tasks import migration as migration_tasks
 
     with transaction.atomic():
         op = operations.begin(
@@ -481,7 +481,6 @@ def active_wake(host):
 
 def _begin_wakes(host, user, wakes):
     """Queue the wake of the standby hosts the evacuation needs (DPM's wake path, one per host)."""
-    from compute.tasks import migration as migration_tasks
 
     op = operations.begin(
         EVACUATION_WAKE_KIND,
@@ -530,7 +529,6 @@ def advance_evacuation(host, user=None):
 def _close(migration, state, error=""):
     migration.state, migration.error, migration.finished = state, error[:10000], timezone.now()
     migration.save(update_fields=["state", "error", "finished"])
-    from compute.tasks import migration as migration_tasks
 
     migration_tasks.publish(migration)
 
@@ -597,7 +595,6 @@ def restart_on(instance, target_host, *, reason=""):
     if instance.state in (InstanceState.DELETING, InstanceState.DELETED, InstanceState.BUILDING):
         raise Conflict(f"Instance {instance.name} is {instance.state}; it is not restarted.")
     check_up_with_room(instance, target)
-    from compute.tasks import migration as migration_tasks
 
     with transaction.atomic():
         op = operations.begin(

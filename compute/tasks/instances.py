@@ -26,6 +26,11 @@ from compute.choices import (
     RebootKind,
 )
 from compute.models import Flavor, Host, Image, Instance, UnmanagedDomain
+
+# A known back edge (docs/architecture.md): image import and upload run the image store's
+# steps, which live in services. A module import, so the cycle resolves at import time.
+from compute.services import images
+from compute.services.placement import pools_of
 from portal import fleetlock, operations, quotas, realtime
 from portal.choices import ACTIVE_STATUSES
 from portal.errors import ActionError
@@ -44,7 +49,9 @@ WATCH_EVENTS = True  # tests switch the libvirt event watch off and call the han
 
 
 def publish(instance):
-    from compute.api.serializers import InstanceSerializer
+    from compute.api.serializers import (
+        InstanceSerializer,  # known back edge: publishes the API's view (docs/architecture.md)
+    )
 
     data = InstanceSerializer(instance).data
     realtime.publish(instance.group, "instance", data)
@@ -210,8 +217,6 @@ def _ensure_image(host, image, op=None):
 
 def _image_source(host, image):
     """Another real host, up, whose copy of the image's pool holds the image's volume, or None."""
-    from compute.services.placement import pools_of
-
     others = Host.objects.filter(state=HostState.UP, simulated=False).exclude(pk=host.pk).order_by("name")
     for other in others:
         if image.pool not in (pools_of(other) or ()):
@@ -541,16 +546,12 @@ def instance_action(self, op_id):
 @shared_task(bind=True, name="compute.tasks.import_image")
 def import_image(self, op_id):
     """Copy a file from an allowed root on the portal's machine into an image (compute.services.images)."""
-    from compute.services import images
-
     return run_operation(op_id, images.run_import, self.request.id or "")
 
 
 @shared_task(bind=True, name="compute.tasks.receive_upload")
 def receive_upload(self, op_id):
     """Check and store a file the browser uploaded (spooled by compute.services.images.upload_file)."""
-    from compute.services import images
-
     return run_operation(op_id, images.run_spooled, self.request.id or "")
 
 

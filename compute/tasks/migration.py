@@ -15,6 +15,10 @@ from compute import console, hooks
 from compute.choices import BYTES_PER_GIB, STATE_FOR_POWER, EventSource, InstanceState, PowerState
 from compute.domain import record_event
 from compute.models import Host, Instance, Migration, MigrationPhase, MigrationState
+
+# A known back edge (docs/architecture.md): the task finishes by calling services. Module
+# imports on both sides, so the cycle with compute.services.migration resolves at import time.
+from compute.services import migration as service
 from compute.tasks import instances as compute_tasks
 from portal import operations, realtime
 from portal.errors import ActionError
@@ -39,7 +43,9 @@ _sleep = time.sleep  # the simulated pre-copy paces itself with this; tests repl
 
 def publish(migration):
     """The Migration as the REST API shows it, to its group and its instance's group."""
-    from compute.api.migration import MigrationSerializer
+    from compute.api.migration import (
+        MigrationSerializer,  # known back edge: publishes the API's view (docs/architecture.md)
+    )
 
     data = MigrationSerializer(migration).data
     realtime.publish(migration.group, STATE_EVENT, data)
@@ -193,9 +199,7 @@ def migrate(op):
 
 
 def _gateway_options(migration, copied=None):
-    from compute.services.migration import gateway_options
-
-    options = gateway_options(migration.options, migration.live, migration.target.migration_uri)
+    options = service.gateway_options(migration.options, migration.live, migration.target.migration_uri)
     # QEMU's VNC server listens on the host's own address: the target's, once there.
     options = dataclasses.replace(options, vnc_listen=console.listen_address(migration.target))
     if copied is not None and copied.target_path:
@@ -231,13 +235,11 @@ def _copy_storage_simulated(migration):
     """Simulated hosts have no block copy: copy-storage stands the root volume up on the
     target (as an image cache would) and removes the source's after the move. A simulated
     shared pool gets the same stand-in, and the source keeps its view of the volume."""
-    from compute.services.migration import storage_shared
-
     if not migration.simulated:
         return None
     instance = migration.instance
     copy = migration.options.get("copy_storage")
-    if not copy and not storage_shared(instance, migration.target):
+    if not copy and not service.storage_shared(instance, migration.target):
         return None
     pool, name = instance.image.pool, instance.root_volume
     try:
@@ -252,14 +254,12 @@ def _copy_root(migration):
     """Real hosts, copy-storage, a root disk the target does not see: its file made on the
     target now (same name and virtual size, flat, in the chosen pool), which libvirt then fills
     (VIR_MIGRATE_NON_SHARED_DISK over NBD). None when nothing is to be copied."""
-    from compute.services.migration import root_copy_pool, storage_shared
-
     instance, target = migration.instance, migration.target
-    if migration.simulated or not migration.options.get("copy_storage") or storage_shared(instance, target):
+    if migration.simulated or not migration.options.get("copy_storage") or service.storage_shared(instance, target):
         return None
     pool, name = hooks.root_disk_files(instance, ((instance.image.pool, instance.root_volume),))[0]
     here = hv.volume_info(migration.source.uri, pool, name)
-    target_pool = root_copy_pool(instance, migration.options)
+    target_pool = service.root_copy_pool(instance, migration.options)
     there = hv.volume_create(target.uri, target_pool, name, here.capacity_bytes, here.format or "qcow2")
     return RootCopy(name, pool, target_pool, here.path, there.path)
 
@@ -301,9 +301,7 @@ def _finish(migration, state, where, copied, *, error="", result=None):
         migration.operation,
     )
     if migration.evacuating_id:
-        from compute.services.migration import advance_evacuation
-
-        advance_evacuation(migration.evacuating)
+        service.advance_evacuation(migration.evacuating)
 
 
 # --- where the domain really is ------------------------------------------------------------
@@ -409,8 +407,6 @@ def wake_then_evacuate(op):
     """Wake the standby hosts an evacuation needs, then start its migrations. The migrations
     meant for a host that did not wake fail with the reason (the instances stay put); the
     others go ahead, and the Operation fails naming the host."""
-    from compute.services import migration as service
-
     host = Host.objects.get(pk=op.target_id)
     woken, failed = [], []
     for wake in op.detail["wakes"]:

@@ -181,7 +181,7 @@ def content_length(request):
 
 def accepted(operation, request):
     """202 with the Operation a long action started."""
-    from portal.api.serializers import OperationSerializer
+    from portal.api.serializers import OperationSerializer  # portal.api.serializers builds on this module
 
     body = OperationSerializer(operation, context={"request": request}).data
     return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})

@@ -2,6 +2,8 @@
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
+from portal.api.base import TenantSafeMixin
+
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
     target_class = "portal.api.authentication.ApiTokenAuthentication"
@@ -20,7 +22,6 @@ def _subclasses(cls):
 def admin_only_fields_optional(result, generator, request, public):
     """Fields tenants never receive (TenantSafeMixin.admin_only_fields) are not required in the
     answers' schema, and say who sees them."""
-    from portal.api.base import TenantSafeMixin
 
     hidden = {}
     for cls in _subclasses(TenantSafeMixin):

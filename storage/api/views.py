@@ -5,7 +5,7 @@ import io
 from django.db import transaction
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
@@ -48,9 +48,7 @@ class StoragePoolViewSet(AdminResourceViewSet):
         allowed = {"name", "overcommit_limit"}
         extra = sorted(set(serializer.validated_data) - allowed)
         if extra:
-            from rest_framework.exceptions import ValidationError
-
-            raise ValidationError(
+            raise exceptions.ValidationError(
                 {name: ["Set when the pool is defined; define a new pool instead."] for name in extra}
             )
         with transaction.atomic():
