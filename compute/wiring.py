@@ -9,17 +9,20 @@ from django.db.models import Sum
 from django.urls import path
 
 from compute import lab, teardown
+from compute.api.metrics import AlarmSerializer
+from compute.api.migration import MigrationSerializer
+from compute.api.serializers import InstanceSerializer
 from compute.checks import local_hosts_with_network_broker
 from compute.live import COLLECT_TASK, ROLLUP_INTERVAL_S, ROLLUP_TASK, metrics_interval
 from compute.metrics.prometheus import metrics_view
-from compute.models import Cluster, Host, Instance, Migration
+from compute.models import Alarm, Cluster, Host, Instance, Migration
 from compute.services import overcommit
 from compute.services.migration import OPERATION_KIND
 from compute.tasks import migration as migration_tasks
 from compute.tasks.overcommit import POLICY_TASK
 from compute.views import cards  # noqa: F401  (registers the dashboard cards)
 from portal import lab as portal_lab
-from portal import leases, quotas, realtime, routes
+from portal import leases, presenters, quotas, realtime, routes
 from portal.celery import app
 
 RECONCILE_TASK = "compute.tasks.reconcile_all"
@@ -27,6 +30,10 @@ RECONCILE_TASK = "compute.tasks.reconcile_all"
 
 def ready():
     register_check(local_hosts_with_network_broker)
+    # what the tasks publish: the API's representation
+    presenters.register(Instance, InstanceSerializer)
+    presenters.register(Migration, MigrationSerializer)
+    presenters.register(Alarm, AlarmSerializer)
     realtime.register("compute.instance", lambda user: Instance.objects.visible_to(user))
     realtime.register("compute.migration", lambda user: Migration.objects.visible_to(user))
     # Host and cluster streams carry every tenant's load: cloud admins only.

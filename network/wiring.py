@@ -5,16 +5,18 @@ compute's hooks, teardown, its beat entries and its lab registration step."""
 from compute import hooks
 from network import lab, signals, teardown
 from network import settings as net_settings
+from network.api.serializers import PortSerializer
 from network.models import FloatingIP, LoadBalancer, Network, Port
 from network.services import instances
 from network.services.sync import SYNC_KIND
 from portal import lab as portal_lab
-from portal import leases, quotas, realtime
+from portal import leases, presenters, quotas, realtime
 from portal.celery import app as celery_app
 from portal.signals import project_deleting
 
 
 def ready():
+    presenters.register(Port, PortSerializer)  # what port status changes publish
     realtime.register("network.port", lambda user: Port.objects.visible_to(user))
     # A network's group carries its ports: members of its own project only (not every
     # tenant that may use a shared or external network).

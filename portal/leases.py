@@ -209,7 +209,6 @@ def _with(message, note):
 
 
 def _resume(op, reaper, resumes, lost):
-
     requeued = Operation.objects.filter(pk=op.pk, status=OperationStatus.RUNNING, worker=reaper).update(
         status=OperationStatus.QUEUED,
         lease_expires_at=None,

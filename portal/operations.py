@@ -82,7 +82,6 @@ def active_on(target):
 
 
 def serialize(op):
-
     return OperationSerializer(op).data
 
 

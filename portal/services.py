@@ -11,7 +11,6 @@ from portal.tasks import purge_project, recount_quota
 
 
 def start_recount(project, user):
-
     with transaction.atomic():
         op = operations.begin("project.recount_quota", project, user=user, project=project)
         operations.send_after_commit(recount_quota, op)
@@ -55,7 +54,6 @@ def issue_token(user, name, expires=None, request=None):
 
 
 def revoke_token(token, user, request=None):
-
     if token.revoked is None:
         token.revoked = timezone.now()
         token.save(update_fields=["revoked"])

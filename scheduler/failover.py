@@ -86,7 +86,6 @@ def _alive(host, power, now):
 
 
 def start_failover(host, reason):
-
     event(host, c.HaEventKind.ISOLATED, reason)
     try:
         with transaction.atomic():

@@ -4,8 +4,7 @@ may see the instance), with the serializer the REST API uses."""
 
 from django.db import transaction
 
-from portal import realtime
-from scheduler.api.serializers import HaEventSerializer
+from portal import presenters, realtime
 from scheduler.models import HaEvent
 
 CLUSTER_GROUP = "scheduler.cluster"
@@ -28,7 +27,6 @@ def groups(event):
 
 
 def publish(event):
-
-    data = HaEventSerializer(event).data
+    data = presenters.present(event)
     for group in groups(event):
         realtime.publish(group, EVENT, data)

@@ -260,7 +260,6 @@ def _refusal(rec):
 
 
 def _stale_moves(rec):
-
     hosts = dict(Instance.objects.filter(pk__in=[int(m["instance"]) for m in rec.moves]).values_list("pk", "host_id"))
     return [m["instance_name"] for m in rec.moves if str(hosts.get(int(m["instance"]))) != str(m["source"])]
 
@@ -299,7 +298,6 @@ def restart_elsewhere(instance, target_host, *, reason=""):
 
 
 def _start_moves(rec, user):
-
     errors = []
     for move in rec.moves:
         instance = Instance.objects.select_related("project", "host", "flavor").get(pk=int(move["instance"]))
@@ -321,7 +319,6 @@ def _start_moves(rec, user):
 
 
 def _start_power_actions(rec, user):
-
     for action in rec.power_actions:
         host = Host.objects.get(pk=int(action["host"]))
         try:
@@ -436,7 +433,6 @@ def begin_power(user, host, action, *, reason="", request=None):
 
 
 def _set_host_state(host, state, reason):
-
     return compute_services.set_host_state(None, host, state, reason)
 
 
@@ -484,7 +480,6 @@ def do_power(host, action, reachable=None):
 
 
 def mark_awake(host):
-
     # `woken` starts DPM's hold-down: the host is not put back in standby straight away.
     HostPower.objects.update_or_create(host=host, defaults={"power_state": c.PowerState.ON, "woken": timezone.now()})
     host.refresh_from_db()

@@ -35,7 +35,6 @@ post_save.connect(_ensure_settings, sender="compute.Cluster", dispatch_uid="sche
 
 
 def _stopped_unexpectedly(sender, instance, cause, **kwargs):
-
     failover.restart_crashed(instance, cause)
 
 

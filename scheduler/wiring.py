@@ -5,16 +5,19 @@ its signal receivers and its beat entries."""
 
 from compute import hooks
 from compute.models import Cluster
-from portal import realtime
+from portal import presenters, realtime
 from portal.celery import app
 from scheduler import signals  # noqa: F401  (finishes recommendations)
+from scheduler.api.serializers import HaEventSerializer
 from scheduler.ha_events import CLUSTER_GROUP
+from scheduler.models import HaEvent
 from scheduler.services import check_admission
 from scheduler.tasks import beat_schedule, wake_for_request
 from scheduler.views.clusters import instance_ha_panel
 
 
 def ready():
+    presenters.register(HaEvent, HaEventSerializer)  # what HA events publish
     hooks.register_admission_check(check_admission)
     hooks.register_host_waker(wake_for_request)
     hooks.register_instance_panel(instance_ha_panel)

@@ -107,7 +107,6 @@ class HostSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return fields
 
     def get_memory_overcommit(self, host) -> dict:
-
         return overcommit.summary(host)
 
 

@@ -9,10 +9,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from compute.api.metrics import AlarmSerializer
 from compute.models import Alarm, AlarmRule
 from compute.models.metrics import OPEN_ALARM_STATES, AlarmState, Comparison, Scope
-from portal import realtime
+from portal import presenters, realtime
 
 COMPARE = {
     Comparison.GT: operator.gt,
@@ -112,8 +111,7 @@ def _apply(step, rule, alarm, scope, object_id, name, project_id, value, ts):
 
 
 def publish(alarm):
-
-    data = AlarmSerializer(alarm).data
+    data = presenters.present(alarm)
     realtime.publish(f"compute.{alarm.scope}.{alarm.object_id}", ALARM_EVENT, data)
     if alarm.project_id:
         realtime.publish(f"project.{alarm.project_id}", ALARM_EVENT, data)

@@ -59,7 +59,6 @@ def refresh_host(user, host, request=None):
 
 
 def _begin_host_refresh(user, host, kind):
-
     op = operations.begin(kind, host, user=user, project=None)
     operations.send_after_commit(tasks.refresh_host, op)
     return op
@@ -206,7 +205,6 @@ def _guard(user, instance, action):
 
 
 def _queue(user, instance, action, detail=None, request=None, **fields):
-
     with transaction.atomic():
         op = operations.begin(f"instance.{action}", instance, user=user, project=instance.project, detail=detail or {})
         if fields:

@@ -31,7 +31,7 @@ from compute.models import Flavor, Host, Image, Instance, UnmanagedDomain
 # steps, which live in services. A module import, so the cycle resolves at import time.
 from compute.services import images
 from compute.services.placement import pools_of
-from portal import fleetlock, operations, quotas, realtime
+from portal import fleetlock, operations, presenters, quotas, realtime
 from portal.choices import ACTIVE_STATUSES
 from portal.errors import ActionError
 from portal.models import Operation
@@ -49,11 +49,7 @@ WATCH_EVENTS = True  # tests switch the libvirt event watch off and call the han
 
 
 def publish(instance):
-    from compute.api.serializers import (
-        InstanceSerializer,  # known back edge: publishes the API's view (docs/architecture.md)
-    )
-
-    data = InstanceSerializer(instance).data
+    data = presenters.present(instance)
     realtime.publish(instance.group, "instance", data)
     realtime.publish(f"project.{instance.project_id}", "instance", data)
 

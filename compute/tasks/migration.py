@@ -20,7 +20,7 @@ from compute.models import Host, Instance, Migration, MigrationPhase, MigrationS
 # imports on both sides, so the cycle with compute.services.migration resolves at import time.
 from compute.services import migration as service
 from compute.tasks import instances as compute_tasks
-from portal import operations, realtime
+from portal import operations, presenters, realtime
 from portal.errors import ActionError
 from portal.models import Operation
 from portal.tasks import LONG_JOB, Cancelled, run_operation
@@ -43,11 +43,7 @@ _sleep = time.sleep  # the simulated pre-copy paces itself with this; tests repl
 
 def publish(migration):
     """The Migration as the REST API shows it, to its group and its instance's group."""
-    from compute.api.migration import (
-        MigrationSerializer,  # known back edge: publishes the API's view (docs/architecture.md)
-    )
-
-    data = MigrationSerializer(migration).data
+    data = presenters.present(migration)
     realtime.publish(migration.group, STATE_EVENT, data)
     realtime.publish(f"compute.instance.{migration.instance_id}", STATE_EVENT, data)
 

@@ -305,7 +305,6 @@ class OvnDeploymentSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return {field: getattr(candidate, field) for field in attrs}
 
     def get_effective(self, deployment) -> dict:
-
         return {
             "nb_connection": net_settings.ovn_nb_endpoint(),
             "sb_connection": net_settings.ovn_sb_endpoint(),

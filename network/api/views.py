@@ -176,7 +176,6 @@ class FloatingIPViewSet(ServiceViewSet):
         return services.create_floating_ip(self.request.user, data.pop("project"), data.pop("network"), **data)
 
     def service_update(self, fip, data):
-
         return save_changes(self.request.user, fip, "floating_ip.update", data)
 
     def service_delete(self, fip):

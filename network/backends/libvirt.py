@@ -16,7 +16,6 @@ HOST_UP = "up"
 
 
 def _hosts():
-
     # by URI, the one thing that makes a host simulated (the flag is set when a form cleans it)
     return list(Host.objects.filter(state=HOST_UP, uri__startswith="test:").values_list("uri", flat=True))
 

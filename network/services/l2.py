@@ -88,7 +88,6 @@ def _vlan_taken(network):
 
 
 def _overlay():
-
     return net_settings.overlay_type()
 
 

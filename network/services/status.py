@@ -2,10 +2,9 @@
 published to `network.port.<pk>` and `network.network.<pk>` when it changes."""
 
 from network import backends
-from network.api.serializers import PortSerializer
 from network.choices import Backend, MemberStatus, PortStatus, State
 from network.models import LoadBalancerMember, Port
-from portal import realtime
+from portal import presenters, realtime
 
 PORT_EVENT = "port"
 
@@ -15,8 +14,7 @@ def _status(up):
 
 
 def publish_port(port):
-
-    data = PortSerializer(port).data
+    data = presenters.present(port)
     realtime.publish(f"network.port.{port.pk}", PORT_EVENT, data)
     realtime.publish(f"network.network.{port.network_id}", PORT_EVENT, data)
     realtime.publish(f"project.{port.project_id}", PORT_EVENT, data)

@@ -44,5 +44,4 @@ class SchemaPermission(permissions.BasePermission):
     """/api/schema/: signed-in callers (session or token), or anyone with NUBES_API_DOCS_PUBLIC."""
 
     def has_permission(self, request, view):
-
         return settings.NUBES_API_DOCS_PUBLIC or bool(request.user and request.user.is_authenticated)

@@ -104,7 +104,6 @@ POOL_ACTIONS = (Action.START, Action.REFRESH, Action.STOP)
 
 
 def pool_action(user, pool, action, request=None):
-
     _staff(user)
     if action not in POOL_ACTIONS:
         raise ActionError(f"A pool action is one of {', '.join(POOL_ACTIONS)}.", field="action")
@@ -115,7 +114,6 @@ def pool_action(user, pool, action, request=None):
 
 
 def delete_pool(user, pool, request=None):
-
     _staff(user)
     if pool.volumes.exists():
         raise Conflict(f"Pool {pool.name} still holds {pool.volumes.count()} volume(s).")
@@ -327,7 +325,6 @@ def dependants(volume):
 
 
 def delete_volume(user, volume, *, wipe=False, request=None):
-
     _writable(user, volume.project)
     if volume.instance_id:
         raise Conflict(f"Volume {volume.name} is attached to {volume.instance}; detach it first.")
@@ -397,7 +394,6 @@ def attach_volume(
 
 
 def detach_volume(user, volume, request=None):
-
     _volume_guard(user, volume, VolumeState.IN_USE)
     with transaction.atomic():
         Volume.objects.filter(pk=volume.pk).update(state=VolumeState.BUSY)
@@ -412,7 +408,6 @@ def detach_volume(user, volume, request=None):
 
 
 def resize_volume(user, volume, size_gb, request=None):
-
     _volume_guard(user, volume, VolumeState.AVAILABLE, VolumeState.IN_USE)
     if not isinstance(size_gb, int) or size_gb <= volume.size_gb:
         raise ActionError(f"A volume only grows: give more than its {volume.size_gb} GiB.", field="size_gb")
@@ -452,7 +447,6 @@ def set_template(user, volume, is_template, request=None):
 
 
 def flatten_volume(user, volume, request=None):
-
     _volume_guard(user, volume, VolumeState.AVAILABLE, VolumeState.IN_USE)
     if not volume.is_linked_clone:
         raise Conflict(f"Volume {volume.name} is not a linked clone.")
@@ -534,7 +528,6 @@ def _check_chain_move(volume, host):
 
 
 def reclaim_space(user, volume, request=None):
-
     _volume_guard(user, volume, VolumeState.IN_USE)
     if not instance_running(volume.instance):
         raise Conflict("Space is reclaimed by fstrim inside the running guest; start the instance first.")
@@ -632,7 +625,6 @@ def download_volume(user, volume, request=None):
 
 
 def create_snapshot(user, *, name, volume=None, instance=None, kind=None, description="", request=None):
-
     if (volume is None) == (instance is None):
         raise ActionError("Snapshot a volume or an instance.")
     owner = volume or instance
@@ -725,7 +717,6 @@ def _snapshot_guard(user, snapshot):
 
 
 def revert_snapshot(user, snapshot, request=None):
-
     owner = _snapshot_guard(user, snapshot)
     if snapshot.volume_id and instance_running(snapshot.volume.instance):
         raise Conflict("A running guest's disk cannot be swapped under it: stop the instance, then revert.")
