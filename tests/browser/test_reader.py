@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in
+from tests.browser.test_storage import StorageApi
 
 pytestmark = pytest.mark.browser
 
@@ -77,3 +78,26 @@ def test_a_reader_sees_a_volume_page_without_actions_and_a_delete_asks_first(log
     alice.once("dialog", lambda dialog: dialog.accept())
     alice.click("form[action$='/delete/'] button")
     expect(alice.locator(".flash").first).to_be_visible()
+
+
+def test_deleting_a_network_from_its_list_asks_first(login):
+    alice = login("alice")
+    alice.goto("/network/networks/")
+    api = StorageApi(alice)
+    name = f"asked-{uuid.uuid4().hex[:6]}"
+    network = api.post("/api/v1/networks/", {"name": name})
+    api.wait(f"/api/v1/networks/{network['id']}/", "state", "active")
+    alice.goto("/network/networks/")
+    row = alice.locator(f"#networks tr[data-id='{network['id']}']")
+    alice.once("dialog", lambda dialog: dialog.dismiss())
+    row.locator("[data-delete]").click()
+    expect(row).to_have_count(1)
+    assert api.get(f"/api/v1/networks/{network['id']}/")["name"] == name  # dismissed: nothing sent
+    alice.once("dialog", lambda dialog: dialog.accept())
+    row.locator("[data-delete]").click()
+    expect(alice.locator(".flash").first).to_be_visible()
+    for _ in range(100):  # accepted: the network goes (its delete runs as an Operation)
+        if not alice.request.get(f"/api/v1/networks/?search={name}").json()["results"]:
+            break
+        alice.wait_for_timeout(200)
+    assert alice.request.get(f"/api/v1/networks/?search={name}").json()["results"] == []
