@@ -230,47 +230,25 @@ def _delete_files(volume, wipe):
 
 
 def disk_spec(volume, target_dev):
-    if volume.is_raw_device and volume.pool.type in LUN_POOL_TYPES:
-        # A LUN of an iSCSI pool: libvirt hands QEMU the target and LUN (its own initiator).
-        return hv.DiskSpec(
-            target_dev=target_dev,
-            type="volume",
-            device=volume.device_type,
-            pool=volume.pool.libvirt_name,
-            volume=volume.device_path,
-            format="raw",
-            bus=volume.bus,
-            cache=volume.cache,
-            discard_unmap=volume.discard == "unmap",
-            readonly=volume.readonly,
-            shareable=volume.shareable,
-            serial=f"nubes-{volume.pk}" if volume.device_type != DeviceType.LUN else None,
-        )
-    if volume.is_raw_device:
-        return hv.DiskSpec(
-            target_dev=target_dev,
-            type="block",
-            device=volume.device_type,
-            path=volume.device_path,
-            format="raw",
-            bus=volume.bus,
-            cache=volume.cache,
-            discard_unmap=volume.discard == "unmap",
-            readonly=volume.readonly,
-            shareable=volume.shareable,
-            serial=f"nubes-{volume.pk}",
-        )
-    return hv.DiskSpec(
-        target_dev=target_dev,
-        path=volume.path,
-        format=volume.format,
-        bus=volume.bus,
-        cache=volume.cache,
-        discard_unmap=volume.discard == "unmap",
-        readonly=volume.readonly,
-        shareable=volume.shareable,
-        serial=f"nubes-{volume.pk}",
-    )
+    common = {
+        "target_dev": target_dev,
+        "bus": volume.bus,
+        "cache": volume.cache,
+        "discard_unmap": volume.discard == "unmap",
+        "readonly": volume.readonly,
+        "shareable": volume.shareable,
+        "serial": f"nubes-{volume.pk}",
+    }
+    if not volume.is_raw_device:
+        return hv.DiskSpec(path=volume.path, format=volume.format, **common)
+    raw = {"device": volume.device_type, "format": "raw"}
+    if volume.pool.type not in LUN_POOL_TYPES:
+        return hv.DiskSpec(type="block", path=volume.device_path, **raw, **common)
+    # A LUN of an iSCSI pool: libvirt hands QEMU the target and LUN (its own initiator); a LUN
+    # passed through as SCSI answers with the array's own serial.
+    if volume.device_type == DeviceType.LUN:
+        common["serial"] = None
+    return hv.DiskSpec(type="volume", pool=volume.pool.libvirt_name, volume=volume.device_path, **raw, **common)
 
 
 @shared_task(bind=True, name="storage.tasks.attach_volume")
