@@ -66,6 +66,9 @@ def workers(tmp_path):
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
         log.close()
+    # send_task(queue=...) declared our queue in this process's Celery app: take it out again, or
+    # later tests see a fifth queue a worker would consume (tests/portal/test_queues.py).
+    celery_app.amqp.queues.pop(QUEUE, None)
 
 
 def _send(op, seconds=600):
