@@ -4,8 +4,10 @@ when the lab is not up. At most three small TCG guests run at a time."""
 
 import contextlib
 import re
+import shutil
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,43 @@ def booted(admin_api, payload, hosts, extra_cleanup=None):
                 virsh(host.uri, "undefine", instance.domain_name)
             if extra_cleanup is not None:
                 extra_cleanup(instance)
+
+
+def pool_path(lab, name):
+    return Path(next(pool["path"] for pool in lab["pools"] if pool["name"] == name))
+
+
+def image_copy_in(lab, admin_api, pool, hosts, prefix):
+    """The lab guest's image copied into `pool` (refreshed on `hosts`) and registered there as a
+    public image; yields it, then removes the file. For use with `yield from` in a fixture."""
+    from compute.models import Image
+    from portal import lab as lab_module
+
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}.qcow2"
+    path = pool_path(lab, pool) / name
+    shutil.copyfile(pool_path(lab, lab_module.SHARED_POOL) / lab_module.IMAGE_VOLUME, path)
+    for host in hosts:
+        virsh(host.uri, "pool-refresh", pool)
+    guest = lab["guest"]
+    response = admin_api.post(
+        "/api/v1/images/",
+        {
+            "name": name,
+            "format": "qcow2",
+            "virtual_size_gb": lab_module.GUEST_DISK_GB,
+            "visibility": "public",
+            "pool": pool,
+            "volume": name,
+            "kernel_path": guest["kernel"],
+            "initrd_path": guest["initrd"],
+            "kernel_cmdline": guest["cmdline"],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    try:
+        yield Image.objects.get(pk=response.json()["id"])
+    finally:
+        path.unlink(missing_ok=True)
+        for host in hosts:
+            virsh(host.uri, "pool-refresh", pool)

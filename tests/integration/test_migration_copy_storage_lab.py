@@ -4,17 +4,15 @@ into B's `nubes-shared` (the chosen target_pool; compute makes the file there fi
 virtual size, and points the destination definition at it). The heartbeat goes on, the
 database's root disk record says where the file now is, and the source file is gone."""
 
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
-from compute.models import Image, Migration
-from portal import lab as lab_module
+from compute.models import Migration
 from storage.models import RootDisk
-from tests.integration.conftest import booted, virsh, wait_for_heartbeat
+from tests.integration.conftest import booted, image_copy_in, pool_path, virsh, wait_for_heartbeat
 from tests.integration.test_migration_lab import MAX_HEARTBEAT_GAP_S, HeartbeatWatch, assert_moved, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,39 +20,10 @@ LOCAL, SHARED = "nubes-local", "nubes-shared"
 MOVE_BANDWIDTH_MIB_S = 50
 
 
-def pool_path(lab, name):
-    return Path(next(pool["path"] for pool in lab["pools"] if pool["name"] == name))
-
-
 @pytest.fixture
 def local_image(lab, lab_cloud, admin_api, host_a):
     """The lab guest's image copied into host A's local pool, registered as an image there."""
-    name = f"it-local-{uuid.uuid4().hex[:6]}.qcow2"
-    path = pool_path(lab, LOCAL) / name
-    shutil.copyfile(pool_path(lab, SHARED) / lab_module.IMAGE_VOLUME, path)
-    virsh(host_a.uri, "pool-refresh", LOCAL)
-    guest = lab["guest"]
-    response = admin_api.post(
-        "/api/v1/images/",
-        {
-            "name": name,
-            "format": "qcow2",
-            "virtual_size_gb": lab_module.GUEST_DISK_GB,
-            "visibility": "public",
-            "pool": LOCAL,
-            "volume": name,
-            "kernel_path": guest["kernel"],
-            "initrd_path": guest["initrd"],
-            "kernel_cmdline": guest["cmdline"],
-        },
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    try:
-        yield Image.objects.get(pk=response.json()["id"])
-    finally:
-        path.unlink(missing_ok=True)
-        virsh(host_a.uri, "pool-refresh", LOCAL)
+    yield from image_copy_in(lab, admin_api, LOCAL, (host_a,), "it-local")
 
 
 @pytest.fixture

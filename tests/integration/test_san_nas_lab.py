@@ -10,7 +10,6 @@ a "NUBES-REQ <token>" written at a disk's start with "NUBES-ACK <token> <hostnam
 LUN's backing file, or the GlusterFS file through host B's mount) and read the answer there."""
 
 import re
-import shutil
 import subprocess
 import time
 import uuid
@@ -18,10 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from compute.models import Image
-from portal import lab as lab_module
 from storage.models import StoragePool, Volume
-from tests.integration.conftest import booted, virsh, wait_for_heartbeat
+from tests.integration.conftest import booted, image_copy_in, virsh, wait_for_heartbeat
 from tests.integration.test_instance_lifecycle import succeeded
 from tests.integration.test_migration_lab import MAX_HEARTBEAT_GAP_S, HeartbeatWatch, assert_moved, migrate
 
@@ -153,35 +150,7 @@ def test_a_lun_mapped_raw_is_the_arrays_scsi_device_in_a_guest_on_host_b(
 @pytest.fixture
 def gluster_image(lab, lab_cloud, admin_api, host_a, host_b):
     """The lab guest's image copied into the GlusterFS volume, registered as an image there."""
-    name = f"it-gluster-{uuid.uuid4().hex[:6]}.qcow2"
-    mount = Path(next(p["path"] for p in lab["pools"] if p["name"] == GLUSTER))
-    shared = Path(next(p["path"] for p in lab["pools"] if p["name"] == SHARED))
-    shutil.copyfile(shared / lab_module.IMAGE_VOLUME, mount / name)
-    for host in (host_a, host_b):
-        virsh(host.uri, "pool-refresh", GLUSTER)
-    guest = lab["guest"]
-    response = admin_api.post(
-        "/api/v1/images/",
-        {
-            "name": name,
-            "format": "qcow2",
-            "virtual_size_gb": lab_module.GUEST_DISK_GB,
-            "visibility": "public",
-            "pool": GLUSTER,
-            "volume": name,
-            "kernel_path": guest["kernel"],
-            "initrd_path": guest["initrd"],
-            "kernel_cmdline": guest["cmdline"],
-        },
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    try:
-        yield Image.objects.get(pk=response.json()["id"])
-    finally:
-        (mount / name).unlink(missing_ok=True)
-        for host in (host_a, host_b):
-            virsh(host.uri, "pool-refresh", GLUSTER)
+    yield from image_copy_in(lab, admin_api, GLUSTER, (host_a, host_b), "it-gluster")
 
 
 def test_a_guest_on_glusterfs_writes_through_host_a_is_read_on_host_b_and_moves_live_without_copy(
