@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 
 from compute.models import Cluster
 from portal import operations
-from scheduler import services
+from scheduler.services import evc
 
 CLUSTER = "demo"  # compute's demo cluster
 
@@ -17,6 +17,6 @@ def seed(stdout):
     if admin is None or cluster is None or cluster.cpu_baseline_xml:
         return
     # Run here: the seed's process has no worker, and its in-memory queue dies with it.
-    operations.run_inline(services.request_evc, admin, cluster)
+    operations.run_inline(evc.request_evc, admin, cluster)
     cluster.refresh_from_db()
     stdout.write(f"Cluster {CLUSTER}: CPU baseline {cluster.cpu_baseline_model} (EVC).")

@@ -24,10 +24,12 @@ from compute.services import instances as compute_services
 from portal import operations
 from portal.errors import ActionError
 from scheduler import choices as c
-from scheduler import ha_events, services, snapshot, tasks, witness
+from scheduler import ha_events, snapshot, tasks, witness
 from scheduler.core import ha as core_ha
 from scheduler.models import HaEvent, HostPower, Recommendation
 from scheduler.power import PowerError
+from scheduler.services import power as power_services
+from scheduler.services import recommendations
 
 log = logging.getLogger(__name__)
 FAILOVER_KIND = "host.failover"
@@ -82,7 +84,7 @@ def _alive(host, power, now):
         power.power_state = c.PowerState.ON
     power.save()
     if waking:
-        transaction.on_commit(lambda: services.mark_awake(host))
+        transaction.on_commit(lambda: power_services.mark_awake(host))
 
 
 def start_failover(host, reason):
@@ -102,7 +104,7 @@ def fence(host, op=None):
     Returns the core's FenceOutcome and the driver's error ("" on success)."""
     now = timezone.now()
     try:
-        method = services.power_off(host, verify=True)
+        method = power_services.power_off(host, verify=True)
     except PowerError as exc:
         HostPower.objects.filter(host=host).update(ha_state=c.HaState.FENCE_FAILED, last_error=str(exc)[:500])
         event(host, c.HaEventKind.FENCE_FAILED, str(exc), operation=op)
@@ -128,7 +130,7 @@ def fail_over(host, op):
             f"Fencing {host.name} failed ({error}): no instance is restarted elsewhere while "
             "it may still be writing its disks."
         ) from exc
-    services._set_host_state(host, HostState.DOWN, "fenced by HA: no heartbeat")
+    power_services.set_host_state(host, HostState.DOWN, "fenced by HA: no heartbeat")
     view = snapshot.build(host.cluster)
     plan = core_ha.plan_restarts(str(host.pk), view.snapshot, view.policy, outcome)
     waiting = {hid: [m for m in plan.restarts if m.target_host == hid] for hid in plan.wakes}
@@ -176,14 +178,14 @@ def _restart(host, view, moves, summary, unplaced=()):
             state=c.RecommendationState.APPROVED,
             automatic=True,
             decided=timezone.now(),
-            moves=services._moves(view, moves),
+            moves=recommendations.move_rows(view, moves),
             summary=summary[:500],
         )
         for move in moves:
             instance = Instance.objects.select_related("project", "host", "flavor").get(pk=int(move.instance_id))
             target = Host.objects.get(pk=int(move.target_host))
             try:
-                restart = services.restart_elsewhere(
+                restart = recommendations.restart_elsewhere(
                     instance, target, reason=f"HA restart after {host.name} was fenced"
                 )
             except (ActionError, operations.TargetBusy) as exc:
@@ -202,7 +204,7 @@ def _restart(host, view, moves, summary, unplaced=()):
         for result in unplaced:
             event(host, c.HaEventKind.NO_HOST, result.explain(), instance=view.instances[result.instance_id])
         rec.save()
-        services.finalize(rec.pk)
+        recommendations.finalize(rec.pk)
     return started
 
 

@@ -8,9 +8,10 @@ from compute import hooks
 from portal import teardown
 from portal.choices import FINAL_STATUSES
 from portal.models import Operation
-from scheduler import failover, services
+from scheduler import failover
 from scheduler.choices import RecommendationState
 from scheduler.models import ClusterSchedulerSettings, Recommendation, ServerGroup
+from scheduler.services import recommendations
 
 
 @receiver(post_save, sender=Operation, dispatch_uid="scheduler.operation_finished")
@@ -23,7 +24,7 @@ def operation_finished(sender, instance, created, update_fields=None, **kwargs):
     for pk in Recommendation.objects.filter(operations=instance, state=RecommendationState.APPROVED).values_list(
         "pk", flat=True
     ):
-        services.finalize(pk)
+        recommendations.finalize(pk)
 
 
 def _ensure_settings(sender, instance, created, **kwargs):

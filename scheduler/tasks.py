@@ -20,8 +20,9 @@ from portal.choices import FINAL_STATUSES, OperationStatus
 from portal.errors import ActionError
 from portal.tasks import run_operation
 from scheduler import choices as c
-from scheduler import conf, failover, services, snapshot, witness
+from scheduler import conf, failover, snapshot, witness
 from scheduler.models import ClusterSchedulerSettings, HostPower
+from scheduler.services import evc, power, recommendations
 
 log = logging.getLogger(__name__)
 PROBED_STATES = (HostState.UP, HostState.ERROR)
@@ -45,7 +46,7 @@ def reachable(host):
 
 def _power_work(op):
     host = Host.objects.select_related("cluster").get(pk=op.target_id)
-    return services.do_power(host, op.detail["action"], reachable=reachable)
+    return power.do_power(host, op.detail["action"], reachable=reachable)
 
 
 @shared_task(bind=True)
@@ -66,7 +67,7 @@ def wake_for_request(host, op):
         return
     reason = f"wake-on-demand for {op.kind} {op.target_name} (operation {op.pk})"
     try:
-        power_op = services.begin_power(None, host, c.PowerAction.WAKE, reason=reason)
+        power_op = power.begin_power(None, host, c.PowerAction.WAKE, reason=reason)
     except operations.TargetBusy as busy:
         power_op = busy.running
         if power_op.detail.get("action") not in WAKING_ACTIONS:
@@ -87,7 +88,7 @@ def _wait_until_up(host, power_op):
         if power_op.status in FINAL_STATUSES and power_op.status != OperationStatus.SUCCEEDED:
             raise ActionError(f"Waking host {host.name} failed: {power_op.message or power_op.status}.")
         if power_op.status == OperationStatus.SUCCEEDED and reachable(host):
-            services.mark_awake(host)
+            power.mark_awake(host)
             continue
         if time.monotonic() >= deadline:
             raise ActionError(
@@ -157,7 +158,7 @@ def drs_tick():
 
 @shared_task
 def run_drs(cluster_id):
-    outcome = services.run_drs(Cluster.objects.get(pk=cluster_id))
+    outcome = recommendations.run_drs(Cluster.objects.get(pk=cluster_id))
     log.info("DRS on cluster %s: %s", cluster_id, outcome.message)
 
 
@@ -169,13 +170,13 @@ def dpm_tick():
 
 @shared_task
 def run_dpm(cluster_id):
-    outcome = services.run_dpm(Cluster.objects.get(pk=cluster_id))
+    outcome = recommendations.run_dpm(Cluster.objects.get(pk=cluster_id))
     log.info("DPM on cluster %s: %s", cluster_id, outcome.message)
 
 
 @shared_task
 def sweep_recommendations():
-    services.sweep()
+    recommendations.sweep()
 
 
 def named_cpu_xml(model):
@@ -198,7 +199,7 @@ def compute_evc(self, op_id):
             xml = hv.cpu_baseline(hosts[0].uri, [hv.host_cpu_xml(h.uri) for h in hosts])
         model = etree.fromstring(xml.encode()).findtext("model") or ""
         blocked = [h for h in hosts if hv.cpu_compare(h.uri, xml) == CPU_INCOMPATIBLE]
-        services.store_baseline(cluster, model, xml, blocked)
+        evc.store_baseline(cluster, model, xml, blocked)
         blocking = sorted(h.name for h in blocked)
         note = f"; cannot provide it: {', '.join(blocking)}" if blocking else ""
         return f"CPU baseline {model or '(custom)'} from {len(hosts)} host(s){note}"

@@ -11,7 +11,7 @@ from scheduler import signals  # noqa: F401  (finishes recommendations)
 from scheduler.api.serializers import HaEventSerializer
 from scheduler.ha_events import CLUSTER_GROUP
 from scheduler.models import HaEvent
-from scheduler.services import check_admission
+from scheduler.services.admission import check_admission
 from scheduler.tasks import beat_schedule, wake_for_request
 from scheduler.views.clusters import instance_ha_panel
 

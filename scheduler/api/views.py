@@ -12,9 +12,10 @@ from compute.models import Cluster, Host
 from portal.api.base import ProjectScopedViewSet, accepted
 from portal.api.permissions import StaffOnly
 from scheduler import choices as c
-from scheduler import services, snapshot
+from scheduler import snapshot
 from scheduler.api import serializers as s
 from scheduler.models import AffinityRule, ClusterSchedulerSettings, HaEvent, Recommendation, ServerGroup
+from scheduler.services import admission, evc, power, recommendations
 
 RECENT_HA_EVENTS = 20
 
@@ -36,7 +37,7 @@ class SchedulerSettingsViewSet(
         return snapshot.settings_for(cluster)
 
     def perform_update(self, serializer):
-        serializer.instance = services.update_settings(
+        serializer.instance = recommendations.update_settings(
             self.request.user, serializer.instance.cluster, request=self.request, **serializer.validated_data
         )
 
@@ -53,15 +54,15 @@ class SchedulerSettingsViewSet(
 
     @action(detail=True, methods=["post"], url_path="drs-run")
     def drs_run(self, request, cluster=None):
-        return self._outcome(services.run_drs(self.get_object().cluster, request.user, request))
+        return self._outcome(recommendations.run_drs(self.get_object().cluster, request.user, request))
 
     @action(detail=True, methods=["post"], url_path="dpm-run")
     def dpm_run(self, request, cluster=None):
-        return self._outcome(services.run_dpm(self.get_object().cluster, request.user, request))
+        return self._outcome(recommendations.run_dpm(self.get_object().cluster, request.user, request))
 
     @action(detail=True, methods=["post"], url_path="evc-baseline")
     def evc_baseline(self, request, cluster=None):
-        return accepted(services.request_evc(request.user, self.get_object().cluster, request), request)
+        return accepted(evc.request_evc(request.user, self.get_object().cluster, request), request)
 
     @action(detail=True, methods=["get"], url_path="ha-status")
     def ha_status(self, request, cluster=None):
@@ -69,13 +70,12 @@ class SchedulerSettingsViewSet(
         cluster = settings.cluster
         hosts = Host.objects.filter(cluster=cluster).select_related("power", "power_driver")
         events = HaEvent.objects.filter(cluster=cluster).select_related("host", "instance")[:RECENT_HA_EVENTS]
-        admission = services.admission_status(cluster)
         return Response(
             {
                 "cluster": cluster.pk,
                 "ha_enabled": settings.ha_enabled,
                 "admission_policy": settings.ha_admission,
-                "admission": admission,
+                "admission": admission.admission_status(cluster),
                 "isolation_s": settings.ha_isolation_s,
                 "hosts": s.HostPowerSerializer(hosts, many=True).data,
                 "events": s.HaEventSerializer(events, many=True).data,
@@ -92,12 +92,14 @@ class RecommendationViewSet(viewsets.ReadOnlyModelViewSet):
 
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
-        rec = services.approve(request.user, self.get_object(), request)
+        rec = recommendations.approve(request.user, self.get_object(), request)
         return Response(s.RecommendationSerializer(rec).data, status=status.HTTP_202_ACCEPTED)
 
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
-        return Response(s.RecommendationSerializer(services.reject(request.user, self.get_object(), request)).data)
+        return Response(
+            s.RecommendationSerializer(recommendations.reject(request.user, self.get_object(), request)).data
+        )
 
 
 class AffinityRuleViewSet(viewsets.ModelViewSet):
@@ -129,14 +131,14 @@ class HostPowerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         data = s.PowerConfigSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            services.configure_power(request.user, host, request=request, **data.validated_data)
+            power.configure_power(request.user, host, request=request, **data.validated_data)
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from exc
         return Response(s.HostPowerSerializer(self.get_queryset().get(pk=host.pk)).data)
 
     def _power(self, act):
         return accepted(
-            services.request_power(self.request.user, self.get_object(), act, request=self.request), self.request
+            power.request_power(self.request.user, self.get_object(), act, request=self.request), self.request
         )
 
     @action(detail=True, methods=["post"], url_path="power-on")

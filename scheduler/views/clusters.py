@@ -17,12 +17,13 @@ from compute.services import instances as compute_services
 from portal.errors import ActionError, NotPermitted
 from portal.operations import TargetBusy
 from scheduler import choices as c
-from scheduler import ha_events, services, snapshot
+from scheduler import ha_events, snapshot
 from scheduler.forms import HaSettingsForm, SettingsForm
 from scheduler.models import ClusterSchedulerSettings, HaEvent, Recommendation, ServerGroup
+from scheduler.services import admission, evc, power, recommendations
 
 RECENT = 20
-CLUSTER_VERBS = {"drs": services.run_drs, "dpm": services.run_dpm}
+CLUSTER_VERBS = {"drs": recommendations.run_drs, "dpm": recommendations.run_dpm}
 HOST_VERBS = {"power-on": c.PowerAction.ON, "power-off": c.PowerAction.OFF}
 
 
@@ -49,7 +50,7 @@ def cluster_detail(request, pk):
     form = SettingsForm(request.POST or None, instance=settings)
     if request.method == "POST" and form.is_valid():
         changed = {name: form.cleaned_data[name] for name in form.changed_data}
-        services.update_settings(request.user, cluster, request=request, **changed)
+        recommendations.update_settings(request.user, cluster, request=request, **changed)
         messages.success(request, "Settings saved.")
         return redirect("scheduler:cluster", pk=cluster.pk)
     context = {
@@ -59,7 +60,7 @@ def cluster_detail(request, pk):
         "hosts": Host.objects.filter(cluster=cluster).select_related("power", "power_driver"),
         "ha_events": HaEvent.objects.filter(cluster=cluster).select_related("host", "instance")[:RECENT],
         "ha_group": f"{ha_events.CLUSTER_GROUP}.{cluster.pk}",
-        "admission": services.admission_status(cluster),
+        "admission": admission.admission_status(cluster),
         **_recommendations(cluster),
     }
     return render(request, "scheduler/cluster.html", context)
@@ -81,7 +82,7 @@ def recommendations_partial(request, pk):
 def cluster_run(request, pk, verb):
     cluster = get_object_or_404(Cluster, pk=pk)
     if verb == "evc":
-        op = services.request_evc(request.user, cluster, request)
+        op = evc.request_evc(request.user, cluster, request)
         messages.info(request, f"CPU baseline queued (operation {op.pk}).")
     elif verb in CLUSTER_VERBS:
         outcome = CLUSTER_VERBS[verb](cluster, request.user, request)
@@ -95,7 +96,7 @@ def cluster_run(request, pk, verb):
 @require_POST
 def decide(request, pk, decision):
     rec = get_object_or_404(Recommendation, pk=pk)
-    verbs = {"approve": services.approve, "reject": services.reject}
+    verbs = {"approve": recommendations.approve, "reject": recommendations.reject}
     if decision not in verbs:
         raise Http404(decision)
     try:
@@ -112,7 +113,7 @@ def host_power(request, pk, verb):
     if verb not in HOST_VERBS:
         raise Http404(verb)
     try:
-        op = services.request_power(request.user, host, HOST_VERBS[verb], request=request)
+        op = power.request_power(request.user, host, HOST_VERBS[verb], request=request)
         messages.info(request, f"{verb} of {host.name} queued (operation {op.pk}).")
     except (ActionError, TargetBusy) as exc:
         messages.error(request, str(exc))

@@ -8,8 +8,8 @@ from compute.choices import HostState
 from compute.models import Instance, Migration, MigrationState
 from portal.models import Operation
 from scheduler import choices as c
-from scheduler import services as scheduler_services
 from scheduler.power import simulated
+from scheduler.services import power, recommendations
 from tests.compute.live_helpers import baseline, instant, on_host  # noqa: F401
 from tests.compute.test_host_maintenance import set_state
 
@@ -18,9 +18,9 @@ from tests.compute.test_host_maintenance import set_state
 def b_asleep(cluster, hosts, admin_user, run_tasks):
     """host-b in standby through DPM's power path; HA admission control off (one host up)."""
     simulated.reset()
-    scheduler_services.update_settings(None, cluster, ha_enabled=False)
+    recommendations.update_settings(None, cluster, ha_enabled=False)
     with run_tasks():
-        scheduler_services.request_power(admin_user, hosts[1], c.PowerAction.STANDBY)
+        power.request_power(admin_user, hosts[1], c.PowerAction.STANDBY)
     hosts[1].refresh_from_db()
     assert hosts[1].state == HostState.STANDBY
     yield hosts[1]

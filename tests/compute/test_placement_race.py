@@ -11,7 +11,7 @@ from compute.models import Flavor, Instance
 from compute.services import instances as services
 from compute.services import placement
 from portal.models import Quota
-from scheduler import services as scheduler_services
+from scheduler.services import recommendations
 
 RACERS = 20
 ROOM_FOR = 5
@@ -24,7 +24,7 @@ def test_twenty_concurrent_creates_take_exactly_the_room_one_host_has(alice, pro
         pytest.skip("needs PostgreSQL (set DATABASE_URL): SQLite serialises writers, so there is no race to test")
     Quota.objects.filter(project=project_a).update(limit=10**9)
     cluster = host_a.cluster
-    scheduler_services.update_settings(None, cluster, ha_enabled=False)  # one host: no failover room to keep
+    recommendations.update_settings(None, cluster, ha_enabled=False)  # one host: no failover room to keep
     free_mb = (host_a.memory_mb - host_a.reserved_memory_mb) * cluster.ram_overcommit
     flavor = Flavor.objects.create(name="fifth", vcpus=1, ram_mb=int(free_mb // ROOM_FOR), disk_gb=1)
     barrier = threading.Barrier(RACERS)

@@ -18,9 +18,9 @@ from compute.models import HaPriority, Host, Instance
 from portal import lab as lab_module
 from portal.models import Operation
 from scheduler import choices as c
-from scheduler import services as scheduler_services
 from scheduler import tasks as scheduler_tasks
 from scheduler.models import HostPower
+from scheduler.services import recommendations
 from tests.integration.conftest import domain_names, heartbeats, virsh, wait_for_heartbeat
 from tests.integration.test_instance_lifecycle import succeeded
 
@@ -66,7 +66,7 @@ def restore_lab():
 
 def test_host_b_fails_and_its_ha_instance_restarts_on_host_a(admin_api, lab_cloud, host_a, host_b, project_a):
     cluster = lab_cloud["cluster"]
-    scheduler_services.update_settings(None, cluster, ha_enabled=True, ha_isolation_s=ISOLATION_S)
+    recommendations.update_settings(None, cluster, ha_enabled=True, ha_isolation_s=ISOLATION_S)
     payload = {
         "project": project_a.pk,
         "name": f"it-ha-{uuid.uuid4().hex[:6]}",

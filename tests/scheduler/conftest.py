@@ -128,11 +128,11 @@ def fake_migrations(monkeypatch):
 def busy_with_c_in_standby(hosts, make_instance, admin_user, run_tasks):
     """host-c put in standby through DPM's power path, then host-a and host-b nearly filled."""
     from scheduler import choices as c
-    from scheduler import services
+    from scheduler.services import power
 
     host_a, host_b, host_c = hosts
     with run_tasks():
-        services.request_power(admin_user, host_c, c.PowerAction.STANDBY)
+        power.request_power(admin_user, host_c, c.PowerAction.STANDBY)
     host_c.refresh_from_db()
     assert host_c.state == HostState.STANDBY
     make_instance(host_a, "full-a", ram_gb=120)

@@ -7,7 +7,7 @@ from compute.choices import InstanceState
 from compute.models import Flavor
 from portal.errors import ActionError
 from scheduler import choices as c
-from scheduler import services
+from scheduler.services import admission, recommendations
 
 
 @pytest.fixture
@@ -29,31 +29,31 @@ def nearly_full(hosts, make_instance):
 
 def test_a_create_that_breaks_failover_capacity_is_refused_with_the_reason(cluster, nearly_full, large):
     with pytest.raises(ActionError) as err:
-        services.check_admission(large, cluster)
+        admission.check_admission(large, cluster)
     message = str(err.value)
     assert "admission control" in message and "memory" in message and "1 host failure" in message
 
 
 def test_a_create_within_failover_capacity_is_admitted(cluster, nearly_full, small):
-    assert services.check_admission(small, cluster).allowed
+    assert admission.check_admission(small, cluster).allowed
 
 
 def test_starting_a_stopped_instance_counts_it_then(cluster, hosts, nearly_full, make_instance):
     stopped = make_instance(hosts[2], "stopped", ram_gb=16, state=InstanceState.SHUTOFF)
     with pytest.raises(ActionError, match="memory"):
-        services.check_admission(stopped, cluster)
+        admission.check_admission(stopped, cluster)
 
 
 def test_a_percentage_policy_reserves_its_share(cluster, hosts, make_instance, small):
-    services.update_settings(None, cluster, ha_admission=c.AdmissionPolicy.PERCENTAGE, ha_memory_percent=50)
+    recommendations.update_settings(None, cluster, ha_admission=c.AdmissionPolicy.PERCENTAGE, ha_memory_percent=50)
     make_instance(hosts[0], "half", ram_gb=144)
     with pytest.raises(ActionError, match="50 % CPU|memory"):
-        services.check_admission(small, cluster)
+        admission.check_admission(small, cluster)
 
 
 def test_disabled_admission_admits_everything(cluster, nearly_full, large):
-    services.update_settings(None, cluster, ha_admission=c.AdmissionPolicy.DISABLED)
-    assert services.check_admission(large, cluster).allowed
+    recommendations.update_settings(None, cluster, ha_admission=c.AdmissionPolicy.DISABLED)
+    assert admission.check_admission(large, cluster).allowed
 
 
 def test_compute_refuses_a_start_that_breaks_failover_capacity(cluster, hosts, nearly_full, make_instance, admin_user):

@@ -5,16 +5,17 @@ import pytest
 
 from compute.choices import HostState
 from compute.models import Instance
+from portal.errors import Conflict
 from scheduler import choices as c
-from scheduler import services
 from scheduler.power import PowerStatus, simulated
+from scheduler.services import power, recommendations
 
 RS = c.RecommendationState
 
 
 @pytest.fixture
 def dpm_on(cluster):
-    services.update_settings(None, cluster, dpm_enabled=True, ha_enabled=False)
+    recommendations.update_settings(None, cluster, dpm_enabled=True, ha_enabled=False)
     return cluster
 
 
@@ -23,13 +24,13 @@ def test_a_quiet_cluster_puts_a_host_in_standby_through_the_simulated_driver(
 ):
     make_instance(hosts[0], "a1", ram_gb=4)
     make_instance(hosts[2], "c1", ram_gb=2)
-    rec = services.run_dpm(dpm_on).recommendation
+    rec = recommendations.run_dpm(dpm_on).recommendation
     assert rec is not None and rec.kind == c.RecommendationKind.DPM
     [action] = rec.power_actions
     assert action["action"] == "standby"
     sleeper = next(h for h in hosts if str(h.pk) == action["host"])
     with run_tasks():
-        services.approve(admin_user, rec)
+        recommendations.approve(admin_user, rec)
     rec.refresh_from_db()
     assert rec.state == RS.APPLIED, rec.error
     sleeper.refresh_from_db()
@@ -41,10 +42,10 @@ def test_a_quiet_cluster_puts_a_host_in_standby_through_the_simulated_driver(
 
 def test_a_busy_cluster_wakes_a_standby_host(dpm_on, busy_with_c_in_standby, admin_user, run_tasks):
     host_c = busy_with_c_in_standby
-    rec = services.run_dpm(dpm_on).recommendation
+    rec = recommendations.run_dpm(dpm_on).recommendation
     assert [a["action"] for a in rec.power_actions] == ["wake"]
     with run_tasks():
-        services.approve(admin_user, rec)
+        recommendations.approve(admin_user, rec)
     rec.refresh_from_db()
     host_c.refresh_from_db()
     assert rec.state == RS.APPLIED, rec.error
@@ -54,14 +55,14 @@ def test_a_busy_cluster_wakes_a_standby_host(dpm_on, busy_with_c_in_standby, adm
 
 def test_a_host_with_instances_is_not_powered_off(hosts, make_instance, admin_user):
     make_instance(hosts[0], "a1")
-    with pytest.raises(services.Conflict, match="evacuate"):
-        services.request_power(admin_user, hosts[0], c.PowerAction.OFF)
+    with pytest.raises(Conflict, match="evacuate"):
+        power.request_power(admin_user, hosts[0], c.PowerAction.OFF)
 
 
 def test_a_power_failure_fails_the_operation_with_the_reason(hosts, admin_user, run_tasks):
     simulated.fail_next(str(hosts[2].pk))
     with run_tasks():
-        op = services.request_power(admin_user, hosts[2], c.PowerAction.OFF)
+        op = power.request_power(admin_user, hosts[2], c.PowerAction.OFF)
     op.refresh_from_db()
     assert op.status == "failed" and "did not answer" in op.message
     hosts[2].refresh_from_db()
@@ -71,7 +72,7 @@ def test_a_power_failure_fails_the_operation_with_the_reason(hosts, admin_user, 
 def test_a_failed_standby_leaves_the_host_up(hosts, admin_user, run_tasks):
     simulated.fail_next(str(hosts[2].pk))
     with run_tasks():
-        op = services.request_power(admin_user, hosts[2], c.PowerAction.STANDBY)
+        op = power.request_power(admin_user, hosts[2], c.PowerAction.STANDBY)
     op.refresh_from_db()
     hosts[2].refresh_from_db()
     assert op.status == "failed" and hosts[2].state == HostState.UP

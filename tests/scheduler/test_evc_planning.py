@@ -4,24 +4,24 @@ run the cluster CPU baseline is never a target."""
 from compute.models import Instance
 from compute.services import migration
 from scheduler import choices as c
-from scheduler import services
 from scheduler.models import ClusterSchedulerSettings
+from scheduler.services import evc, recommendations
 
 
 def test_drs_never_moves_an_instance_to_a_host_that_cannot_run_the_cluster_baseline(
     cluster, hosts, make_instance, admin_user, run_tasks
 ):
     host_a, host_b, host_c = hosts
-    services.update_settings(admin_user, cluster, evc_mode=c.EvcMode.NAMED, evc_model="Cascadelake-Server")
+    recommendations.update_settings(admin_user, cluster, evc_mode=c.EvcMode.NAMED, evc_model="Cascadelake-Server")
     with run_tasks():
-        services.request_evc(admin_user, cluster)  # host-b and host-c cannot provide it
+        evc.request_evc(admin_user, cluster)  # host-b and host-c cannot provide it
     for n in range(4):
         make_instance(host_b, f"web-{n}")
 
     assert ClusterSchedulerSettings.objects.get(cluster=cluster).evc_incompatible_hosts == sorted(
         [host_b.pk, host_c.pk]
     )
-    rec = services.run_drs(cluster).recommendation
+    rec = recommendations.run_drs(cluster).recommendation
 
     assert rec is not None and rec.moves
     assert {m["target_name"] for m in rec.moves} == {"host-a"}

@@ -10,9 +10,10 @@ from compute.choices import HostState
 from compute.models import Host, Instance
 from portal.models import Operation
 from scheduler import choices as c
-from scheduler import services, tasks
+from scheduler import tasks
 from scheduler.models import HaEvent, HostPower
 from scheduler.power import PowerStatus, simulated
+from scheduler.services import power, recommendations
 
 CLOSED_PORT_URL = "http://127.0.0.1:9/redfish/v1/Systems/1"  # discard port: nothing listens
 
@@ -79,7 +80,7 @@ def test_a_missing_host_is_fenced_then_its_instances_restart_by_priority(hosts, 
 
 def test_no_restart_when_fencing_fails(hosts, victims, fake_migrations, run_tasks, admin_user):
     host_b = hosts[1]
-    services.configure_power(
+    power.configure_power(
         admin_user, host_b, kind=c.PowerDriverKind.REDFISH, address=CLOSED_PORT_URL, username="root", password="calvin"
     )
     lose(host_b)
@@ -101,7 +102,7 @@ def test_a_simulated_fence_failure_also_restarts_nothing(hosts, victims, fake_mi
 
 
 def test_ha_disabled_fences_nothing(cluster, hosts, victims, fake_migrations, run_tasks):
-    services.update_settings(None, cluster, ha_enabled=False)
+    recommendations.update_settings(None, cluster, ha_enabled=False)
     lose(hosts[1])
     miss_heartbeats_for(hosts[1], 600, run_tasks)
     assert simulated.state_of(str(hosts[1].pk)) == PowerStatus.ON

@@ -10,8 +10,9 @@ from compute.services import instances as compute_services
 from portal import realtime
 from portal.errors import ActionError
 from scheduler import choices as c
-from scheduler import failover, services
+from scheduler import failover
 from scheduler.models import HaEvent
+from scheduler.services import recommendations
 
 
 @pytest.fixture
@@ -23,14 +24,14 @@ def published(monkeypatch):
 
 @pytest.fixture
 def ha_on(cluster):
-    services.update_settings(None, cluster, ha_enabled=True)
+    recommendations.update_settings(None, cluster, ha_enabled=True)
     return cluster
 
 
 def test_a_restart_limit_is_stored_and_published_to_the_cluster_and_the_instance(
     ha_on, hosts, make_instance, published, run_tasks
 ):
-    services.update_settings(None, ha_on, ha_restart_limit=0)
+    recommendations.update_settings(None, ha_on, ha_restart_limit=0)
     instance = make_instance(hosts[0], "db-1", state=InstanceState.SHUTOFF)
     with run_tasks():
         assert failover.restart_crashed(instance, "crashed") is None

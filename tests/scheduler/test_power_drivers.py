@@ -14,12 +14,12 @@ import pytest
 from django.db import connection
 
 from scheduler import choices as c
-from scheduler import services
 from scheduler.models import PowerDriverConfig
 from scheduler.power import Credentials, PowerError, PowerStatus
 from scheduler.power.ipmi import IpmiDriver
 from scheduler.power.redfish import RedfishDriver
 from scheduler.power.wol import WakeOnLanDriver, magic_packet
+from scheduler.services import power
 
 BMC_USER, BMC_PASSWORD = "admin", "bmc-secret-42"
 IPMI_START_TIMEOUT_S = 10
@@ -113,7 +113,7 @@ def test_ipmi_with_a_wrong_password_fails_with_the_reason(ipmi_sim):
 
 def test_a_host_with_an_ipmi_driver_is_powered_through_the_service(ipmi_sim, hosts, admin_user, run_tasks):
     host = hosts[2]
-    services.configure_power(
+    power.configure_power(
         admin_user,
         host,
         kind=c.PowerDriverKind.IPMI,
@@ -123,11 +123,11 @@ def test_a_host_with_an_ipmi_driver_is_powered_through_the_service(ipmi_sim, hos
         password=BMC_PASSWORD,
     )
     with run_tasks():
-        op = services.request_power(admin_user, host, c.PowerAction.OFF)
+        op = power.request_power(admin_user, host, c.PowerAction.OFF)
     op.refresh_from_db()
     assert op.status == "succeeded", op.message
     assert "ipmi" in op.message
-    driver, _ = services.power_driver(host)
+    driver, _ = power.power_driver(host)
     assert driver.status() == PowerStatus.OFF
 
 
@@ -210,7 +210,7 @@ def test_a_bad_mac_is_refused():
 
 
 def test_the_bmc_password_is_encrypted_in_the_database(hosts, admin_user):
-    services.configure_power(
+    power.configure_power(
         admin_user, hosts[0], kind=c.PowerDriverKind.IPMI, address="10.0.0.5", username="root", password=BMC_PASSWORD
     )
     with connection.cursor() as cursor:
@@ -221,7 +221,7 @@ def test_the_bmc_password_is_encrypted_in_the_database(hosts, admin_user):
 
 
 def test_a_changed_secret_key_leaves_the_password_unreadable_not_wrong(hosts, admin_user, settings):
-    config = services.configure_power(
+    config = power.configure_power(
         admin_user, hosts[0], kind=c.PowerDriverKind.IPMI, address="10.0.0.5", username="root", password=BMC_PASSWORD
     )
     settings.SECRET_KEY = "another-key"
@@ -241,5 +241,5 @@ def test_it_rejects_a_bad_driver_address(hosts, admin_user, kind, address, field
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError) as err:
-        services.configure_power(admin_user, hosts[0], kind=kind, address=address)
+        power.configure_power(admin_user, hosts[0], kind=kind, address=address)
     assert field in err.value.message_dict

@@ -16,8 +16,9 @@ from compute.tasks import migration as migration_tasks
 from portal.errors import ActionError, Conflict
 from portal.models import Operation
 from scheduler import choices as c
-from scheduler import services, tasks
+from scheduler import tasks
 from scheduler.models import HostPower
+from scheduler.services import evc, recommendations
 
 RAM_MB = 16 * 1024
 
@@ -43,9 +44,9 @@ def built(hosts, image, project_a, admin_user, run_tasks):
 
 
 def test_without_a_cpu_baseline_the_newer_host_s_guests_cannot_move(cluster, built, admin_user, no_pacing, run_tasks):
-    rec = services.run_drs(cluster).recommendation
+    rec = recommendations.run_drs(cluster).recommendation
     with run_tasks():
-        services.approve(admin_user, rec)
+        recommendations.approve(admin_user, rec)
     rec.refresh_from_db()
     assert rec.state == c.RecommendationState.FAILED
     assert "Set a cluster CPU baseline (EVC)" in rec.error
@@ -55,11 +56,11 @@ def test_an_approved_drs_recommendation_moves_instances_with_compute_s_migration
     cluster, built, admin_user, no_pacing, run_tasks
 ):
     with run_tasks():
-        services.request_evc(admin_user, cluster)  # host-a's guests may then run on the older hosts
-    rec = services.run_drs(cluster).recommendation
+        evc.request_evc(admin_user, cluster)  # host-a's guests may then run on the older hosts
+    rec = recommendations.run_drs(cluster).recommendation
     assert rec is not None
     with run_tasks():
-        services.approve(admin_user, rec)
+        recommendations.approve(admin_user, rec)
     rec.refresh_from_db()
     assert rec.state == c.RecommendationState.APPLIED, (
         rec.error,
@@ -118,7 +119,7 @@ def test_a_failed_start_leaves_the_instance_on_its_source_in_error(hosts, built,
 
 
 def test_ha_fails_a_lost_host_over_with_compute_s_real_restart_verb(cluster, hosts, built, run_tasks):
-    services.update_settings(None, cluster, ha_enabled=True)
+    recommendations.update_settings(None, cluster, ha_enabled=True)
     lose(hosts[0])
     with run_tasks():
         tasks.heartbeat()

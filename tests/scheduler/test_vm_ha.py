@@ -13,13 +13,14 @@ from compute.services import instances as compute_services
 from compute.tasks import instances as compute_tasks
 from portal.models import Operation
 from scheduler import choices as c
-from scheduler import failover, services
+from scheduler import failover
 from scheduler.models import HaEvent
+from scheduler.services import recommendations
 
 
 @pytest.fixture
 def guest(cluster, hosts, image, project_a, admin_user, run_tasks):
-    services.update_settings(None, cluster, ha_enabled=True)  # an admin turns HA on
+    recommendations.update_settings(None, cluster, ha_enabled=True)  # an admin turns HA on
     flavor = Flavor.objects.create(name="m1.small", vcpus=1, ram_mb=2048, disk_gb=10)
     with run_tasks():
         instance, _op = compute_services.create_instance(
@@ -65,7 +66,7 @@ def test_the_reconciler_finding_it_shut_off_restarts_it(guest, run_tasks):
 
 
 def test_restarts_stop_at_the_limit_within_the_window(cluster, guest, run_tasks):
-    services.update_settings(None, cluster, ha_restart_limit=2, ha_restart_window_s=600)
+    recommendations.update_settings(None, cluster, ha_restart_limit=2, ha_restart_window_s=600)
     for _ in range(2):
         kill_outside_nubes(guest)
         assert libvirt_says(guest, run_tasks).state == "active"
@@ -78,7 +79,7 @@ def test_restarts_stop_at_the_limit_within_the_window(cluster, guest, run_tasks)
 
 
 def test_restarts_older_than_the_window_do_not_count(cluster, guest, run_tasks):
-    services.update_settings(None, cluster, ha_restart_limit=1, ha_restart_window_s=60)
+    recommendations.update_settings(None, cluster, ha_restart_limit=1, ha_restart_window_s=60)
     kill_outside_nubes(guest)
     assert libvirt_says(guest, run_tasks).state == "active"
     HaEvent.objects.filter(instance=guest).update(created=guest.created - timedelta(minutes=5))
@@ -110,7 +111,7 @@ def test_an_instance_without_ha_stays_off(guest, run_tasks):
 
 
 def test_ha_disabled_on_the_cluster_restarts_nothing(cluster, guest, run_tasks):
-    services.update_settings(None, cluster, ha_enabled=False)
+    recommendations.update_settings(None, cluster, ha_enabled=False)
     kill_outside_nubes(guest)
     assert libvirt_says(guest, run_tasks).state == "shutoff"
     assert failover.restart_crashed(Instance.objects.get(pk=guest.pk), "again") is None

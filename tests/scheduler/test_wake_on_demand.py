@@ -10,8 +10,9 @@ from compute.choices import HostState, InstanceState
 from compute.models import Flavor, Instance
 from compute.services import instances as compute_services
 from portal.models import Operation, Quota
-from scheduler import services, tasks
+from scheduler import tasks
 from scheduler.power import PowerStatus, simulated
+from scheduler.services import recommendations
 
 BIG_RAM_MB = 40 * 1024  # host-a and host-b are full for this; host-c (64 GiB) is not
 
@@ -19,7 +20,7 @@ BIG_RAM_MB = 40 * 1024  # host-a and host-b are full for this; host-c (64 GiB) i
 @pytest.fixture
 def sleeping_c(cluster, busy_with_c_in_standby, project_a):
     """host-c in standby, host-a and host-b nearly full; HA admission control off."""
-    services.update_settings(None, cluster, ha_enabled=False)
+    recommendations.update_settings(None, cluster, ha_enabled=False)
     Quota.objects.filter(project=project_a).update(limit=10**9)
     return busy_with_c_in_standby
 
@@ -106,13 +107,13 @@ def test_dpm_holds_a_host_woken_on_demand_on_for_its_hold_down(
     Instance.objects.filter(pk=instance.pk).update(state=InstanceState.SHUTOFF)
     make_instance(hosts[0], "quiet-a", ram_gb=30)
     make_instance(hosts[1], "quiet-b", ram_gb=30)
-    services.update_settings(None, cluster, dpm_enabled=True)
+    recommendations.update_settings(None, cluster, dpm_enabled=True)
 
     def standby_hosts():
-        rec = services.run_dpm(cluster).recommendation
+        rec = recommendations.run_dpm(cluster).recommendation
         return [a["host_name"] for a in rec.power_actions if a["action"] == "standby"] if rec else []
 
-    assert services.recently_woken(cluster) == {str(sleeping_c.pk)}
+    assert recommendations.recently_woken(cluster) == {str(sleeping_c.pk)}
     assert "host-c" not in standby_hosts()
     settings.NUBES_DPM_WAKE_HOLD = 0  # past the hold-down DPM may empty it again
     assert "host-c" in standby_hosts()

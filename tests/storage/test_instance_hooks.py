@@ -8,10 +8,10 @@ from tests.storage.test_volumes import disk_sources, reload
 
 
 def launch(alice, project_a, flavor, image, run_tasks):
-    from scheduler import services as scheduler_services
+    from scheduler.services import recommendations
 
     # One host cannot keep room for a host failure: HA admission control would refuse.
-    scheduler_services.update_settings(None, Cluster.objects.get(name="c1"), ha_enabled=False)
+    recommendations.update_settings(None, Cluster.objects.get(name="c1"), ha_enabled=False)
     with run_tasks():
         instance, op = compute_services.create_instance(alice, project_a, name="vm", flavor=flavor, image=image)
     op.refresh_from_db()

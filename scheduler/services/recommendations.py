@@ -1,38 +1,27 @@
-"""The scheduler's verbs: run DRS / DPM, decide and apply recommendations, power hosts,
-admission control, EVC. HA (heartbeats, fencing, restarts) is in `failover.py`.
+"""Recommendations: settings, running DRS / DPM, deciding and applying their proposals."""
 
-The scheduler plans, compute acts: migrations go through compute's migration contract
-(`compute.migration.start_migration`), host states through `compute.services.set_host_state`.
-Hypervisor calls (liveness probes, CPU baselines) happen in tasks.py only.
-"""
-
-import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
-from compute.choices import PLACED_STATES, HostState, InstanceState
+from compute.choices import InstanceState
 from compute.models import Host, Instance
-from compute.services import instances as compute_services
 from compute.services import migration
 from portal import audit, operations
 from portal.choices import OperationStatus
 from portal.errors import ActionError, Conflict
 from scheduler import choices as c
-from scheduler import conf, ha_events, snapshot, tasks
+from scheduler import conf, snapshot
 from scheduler.core import dpm as core_dpm
 from scheduler.core import drs as core_drs
-from scheduler.core import ha as core_ha
-from scheduler.core import model as core_model
 from scheduler.core.state import index_for
-from scheduler.models import HostPower, PowerDriverConfig, Recommendation
-from scheduler.power import Credentials, PowerError, PowerStatus, driver_for
+from scheduler.models import HostPower, Recommendation
+from scheduler.services.common import actor
+from scheduler.services.power import request_power
 
-log = logging.getLogger(__name__)
 RS = c.RecommendationState
-POWER_OP_PREFIX = "host."
 COPY_STORAGE = "copy_storage"
 AUTO_CONVERGE = "auto_converge"
 
@@ -93,11 +82,11 @@ def run_drs(cluster, user=None, request=None):
         rec = Recommendation.objects.create(
             cluster=cluster,
             kind=c.RecommendationKind.DRS,
-            moves=_moves(view, result.moves),
+            moves=move_rows(view, result.moves),
             expected_benefit=sum(m.benefit for m in result.moves),
             imbalance_before=result.imbalance_before,
             imbalance_predicted=result.imbalance_after,
-            created_by=_user(user),
+            created_by=actor(user),
             summary=f"{len(result.moves)} migration(s): imbalance {result.imbalance_before:.4f} -> "
             f"{result.imbalance_after:.4f} predicted"[:500],
         )
@@ -131,9 +120,9 @@ def run_dpm(cluster, user=None, request=None):
         rec = Recommendation.objects.create(
             cluster=cluster,
             kind=c.RecommendationKind.DPM,
-            moves=_moves(view, plan.moves),
+            moves=move_rows(view, plan.moves),
             power_actions=actions,
-            created_by=_user(user),
+            created_by=actor(user),
             summary=(
                 ", ".join(f"{a['action']} {a['host_name']}" for a in actions)
                 + f": utilisation {plan.utilisation_before:.0%} -> {plan.utilisation_after:.0%}"
@@ -153,7 +142,7 @@ def recently_woken(cluster, now=None):
     return frozenset(str(pk) for pk in woken)
 
 
-def _moves(view, moves):
+def move_rows(view, moves):
     rows = []
     for move in moves:
         instance = view.instances[move.instance_id]
@@ -172,10 +161,6 @@ def _moves(view, moves):
             }
         )
     return rows
-
-
-def _user(user):
-    return user if user is not None and user.is_authenticated else None
 
 
 def _supersede(cluster, kind, keep=None):
@@ -219,7 +204,7 @@ def reject(user, rec, request=None):
 def _decide(rec, user, state, automatic=False):
     rec.state = state
     rec.decided = timezone.now()
-    rec.decided_by = _user(user)
+    rec.decided_by = actor(user)
     rec.automatic = automatic
 
 
@@ -306,7 +291,7 @@ def _start_moves(rec, user):
             op = start_migration(
                 instance,
                 target,
-                user=_user(user),
+                user=actor(user),
                 reason=f"{rec.kind} recommendation {rec.pk}: {move['explanation']}"[:500],
             )
         except (ActionError, operations.TargetBusy) as exc:
@@ -370,193 +355,3 @@ def sweep():
     for pk in Recommendation.objects.filter(state=RS.APPROVED).values_list("pk", flat=True):
         finalize(pk)
     return expired
-
-
-# --- power ---------------------------------------------------------------------------------
-
-
-def power_driver(host):
-    """(driver, config) for a host; a host without a config uses the simulated driver."""
-    config = PowerDriverConfig.objects.filter(host=host).first() or PowerDriverConfig(host=host)
-    credentials = Credentials(
-        host_key=str(host.pk),
-        address=config.address,
-        port=config.port,
-        username=config.username,
-        password=config.password(),
-    )
-    return driver_for(config.kind, credentials), config
-
-
-def configure_power(user, host, *, kind, address="", port=None, username="", password=None, request=None):
-    config = PowerDriverConfig.objects.filter(host=host).first() or PowerDriverConfig(host=host)
-    config.kind, config.address, config.port, config.username = kind, address.strip(), port, username
-    if password is not None:
-        config.set_password(password)
-    config.full_clean()
-    config.save()
-    audit.record(user, "scheduler.power_config", host, request=request, kind=kind)  # never the password
-    return config
-
-
-def host_power(host):
-    power, _ = HostPower.objects.get_or_create(host=host)
-    return power
-
-
-POWER_ACTIONS = tuple(c.PowerAction.values)
-
-
-def request_power(user, host, action, *, reason="", request=None):
-    """Queue a power action on a host as an Operation (one at a time per host)."""
-
-    if action not in POWER_ACTIONS:
-        raise ActionError(f"A power action is one of {', '.join(POWER_ACTIONS)}.", field="action")
-    if action in (c.PowerAction.OFF, c.PowerAction.STANDBY):
-        left = Instance.objects.filter(host=host, state__in=PLACED_STATES).count()
-        if left:
-            raise Conflict(f"Host {host.name} still holds {left} instance(s); evacuate it first.")
-    with transaction.atomic():
-        op = begin_power(user, host, action, reason=reason, request=request)
-        operations.send_after_commit(tasks.power_host, op)
-    return op
-
-
-def begin_power(user, host, action, *, reason="", request=None):
-    """The power Operation and its audit record, for the caller to run (TargetBusy while
-    another power action is active on the host)."""
-    op = operations.begin(
-        f"{POWER_OP_PREFIX}{action}", host, user=_user(user), project=None, detail={"action": action, "reason": reason}
-    )
-    audit.record(user, f"scheduler.{action}", host, request=request, reason=reason)
-    return op
-
-
-def _set_host_state(host, state, reason):
-    return compute_services.set_host_state(None, host, state, reason)
-
-
-def power_off(host, *, verify=True):
-    """Hard power-off through the host's driver; with `verify`, read back that it is off."""
-    driver, config = power_driver(host)
-    if not driver.can_power_off:
-        raise PowerError(f"the {config.kind} driver of {host.name} cannot power it off")
-    driver.power_off()
-    if verify and driver.can_read_status:
-        status = driver.status()
-        if status != PowerStatus.OFF:
-            raise PowerError(f"{host.name} still reports power {status} after power-off")
-    HostPower.objects.update_or_create(host=host, defaults={"power_state": c.PowerState.OFF, "last_error": ""})
-    return config.kind
-
-
-def do_power(host, action, reachable=None):
-    """The work of a power Operation (called from the task). `reachable(host) -> bool`
-    probes libvirt after a power-on; the task passes it so this module needs no gateway."""
-
-    try:
-        if action in (c.PowerAction.OFF, c.PowerAction.STANDBY, c.PowerAction.FENCE):
-            if action == c.PowerAction.STANDBY:
-                _set_host_state(host, HostState.MAINTENANCE, "DPM: entering standby")
-            try:
-                kind = power_off(host)
-            except PowerError:
-                if action == c.PowerAction.STANDBY:
-                    _set_host_state(host, HostState.UP, "DPM: standby failed, host stays on")
-                raise
-            state = HostState.STANDBY if action == c.PowerAction.STANDBY else HostState.DOWN
-            _set_host_state(host, state, f"powered off through {kind} ({action})")
-            return f"{host.name} powered off ({kind})"
-        driver, config = power_driver(host)
-        driver.power_on()
-    except PowerError as exc:
-        HostPower.objects.update_or_create(host=host, defaults={"last_error": str(exc)[:500]})
-        raise ActionError(f"Power {action} of {host.name} failed: {exc}") from exc
-    HostPower.objects.update_or_create(host=host, defaults={"power_state": c.PowerState.WAKING, "last_error": ""})
-    if reachable is not None and reachable(host):
-        mark_awake(host)
-        return f"{host.name} powered on ({config.kind}) and up"
-    return f"{host.name} powered on ({config.kind}); waiting for its hypervisor"
-
-
-def mark_awake(host):
-    # `woken` starts DPM's hold-down: the host is not put back in standby straight away.
-    HostPower.objects.update_or_create(host=host, defaults={"power_state": c.PowerState.ON, "woken": timezone.now()})
-    host.refresh_from_db()
-    if host.state in (HostState.STANDBY, HostState.DOWN) and host.refreshed:
-        _set_host_state(host, HostState.UP, "powered on; hypervisor answers")
-
-
-# --- admission control ---------------------------------------------------------------------
-
-
-def check_admission(instance_or_flavor, cluster, waking=None):
-    """Would starting (or creating) this keep the cluster's HA failover capacity?
-
-    Raises ActionError with the reason when it would not; returns the core's result.
-    Counts only running instances, like vSphere: a shut-off one claims nothing.
-    `waking`: a standby host woken for this request, counted as up.
-    """
-
-    view = snapshot.build(cluster, running_only=True)
-    if isinstance(instance_or_flavor, Instance):
-        new = snapshot.instance_snapshot(instance_or_flavor, placed=False)
-    else:
-        new = snapshot.flavor_snapshot(instance_or_flavor)
-    index = index_for(view.snapshot, view.policy)
-    if waking is not None:
-        index = index.copy()
-        index.set_host_state(str(waking.pk), core_model.HostPowerState.UP)
-    result = core_ha.admission_check(view.snapshot, view.policy, new, index=index)
-    if not result.allowed:
-        what = (
-            instance_or_flavor.name
-            if isinstance(instance_or_flavor, Instance)
-            else f"a new instance of flavor {instance_or_flavor.name}"
-        )
-        ha_events.record(
-            cluster.pk,
-            c.HaEventKind.ADMISSION_REFUSED,
-            f"{what}: {result.reason}",
-            instance=instance_or_flavor if isinstance(instance_or_flavor, Instance) else None,
-        )
-        raise ActionError(f"HA admission control of cluster {cluster.name} refuses this: {result.reason}.")
-    return result
-
-
-# --- EVC -----------------------------------------------------------------------------------
-
-
-def request_evc(user, cluster, request=None):
-    """Queue the computation of the cluster's CPU baseline from its hosts (an Operation)."""
-
-    with transaction.atomic():
-        op = operations.begin("cluster.evc_baseline", cluster, user=_user(user), project=None)
-        operations.dispatch(tasks.compute_evc, op)
-    audit.record(user, "scheduler.evc", cluster, request=request)
-    return op
-
-
-def store_baseline(cluster, model, xml, incompatible=()):
-    """Write the baseline on compute's Cluster (its EVC fields) and remember the hosts libvirt
-    found unable to run it: planning never sends an instance there (snapshot.py)."""
-    type(cluster).objects.filter(pk=cluster.pk).update(cpu_baseline_model=model, cpu_baseline_xml=xml)
-    cluster.cpu_baseline_model, cluster.cpu_baseline_xml = model, xml
-    settings = snapshot.settings_for(cluster)
-    settings.evc_incompatible_hosts = sorted(h.pk for h in incompatible)
-    settings.save(update_fields=["evc_incompatible_hosts", "updated"])
-    return settings.evc_incompatible_hosts
-
-
-def admission_status(cluster):
-    """The cluster's failover capacity as admission control sees it (for status pages)."""
-    view = snapshot.build(cluster, running_only=True)
-    result = core_ha.admission_check(view.snapshot, view.policy)
-    return {
-        "allowed": result.allowed,
-        "reason": result.reason,
-        "cpu_claimed_mhz": round(result.cpu_needed_mhz),
-        "cpu_limit_mhz": round(result.cpu_limit_mhz),
-        "memory_claimed_mb": round(result.memory_needed_mb),
-        "memory_limit_mb": round(result.memory_limit_mb),
-    }
