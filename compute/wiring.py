@@ -13,11 +13,13 @@ from compute.api.metrics import AlarmSerializer
 from compute.api.migration import MigrationSerializer
 from compute.api.serializers import InstanceSerializer
 from compute.checks import local_hosts_with_network_broker
+from compute.choices import Action
 from compute.live import COLLECT_TASK, ROLLUP_INTERVAL_S, ROLLUP_TASK, metrics_interval
 from compute.metrics.prometheus import metrics_view
 from compute.models import Alarm, Cluster, Host, Instance, Migration
 from compute.services import overcommit
 from compute.services.migration import OPERATION_KIND
+from compute.tasks import instances as instance_tasks
 from compute.tasks import migration as migration_tasks
 from compute.tasks.overcommit import POLICY_TASK
 from compute.views import cards  # noqa: F401  (registers the dashboard cards)
@@ -56,6 +58,7 @@ def ready():
         quotas.register_counter(resource, count)
     teardown.register()  # what a project purge removes: instances first
     leases.register(OPERATION_KIND, settle=migration_tasks.settle_lost)  # a lost worker's migration
+    leases.register(f"instance.{Action.CREATE}", settle=instance_tasks.settle_lost_create)  # a lost worker's build
     for kind in ("host.register", "host.refresh"):
         leases.register(kind, resumable=True)  # reading a host's facts again is harmless
     portal_lab.register_step(lab.LAB_ORDER, lab.register)

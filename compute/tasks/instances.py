@@ -334,16 +334,33 @@ def _prepare(instance):
     instance.save(update_fields=list(fields))
 
 
-def _fail_create(instance, host, made, op):
+def _fail_create(instance, host, made, op, why="The build failed"):
     leftovers = _remove(host, made)
     domain.release_quota(instance)
     reason = (
-        "The build failed; nothing was left on the host."
-        if not leftovers
-        else f"The build failed; could not remove: {'; '.join(leftovers)}"
+        f"{why}; nothing was left on the host." if not leftovers else f"{why}; could not remove: {'; '.join(leftovers)}"
     )
     domain.record_event(instance, EventSource.ACTION, "create failed", reason, op)
     set_state(instance, InstanceState.ERROR, PowerState.NOSTATE, reason)
+
+
+def settle_lost_create(op):
+    """The reaper's settle hook (portal.leases) for a create whose worker is gone: remove what
+    the build may have made on the host (domain, root volume, seed; those absent are skipped),
+    give the quota back and leave the instance in error, as a failed build does. Raises when the
+    host does not answer, so the reaper asks again next round."""
+    instance = Instance.objects.select_related(*INSTANCE_RELATED).filter(pk=op.target_id).first()
+    if instance is None or instance.host is None or instance.state != InstanceState.BUILDING:
+        return ""
+    host, pool = instance.host, instance.image.pool
+    hv.host_ping(host.uri)  # raises when the host does not answer: nothing is judged blind
+    made = [
+        ("volume", instance.root_volume, pool),
+        ("volume", cloudinit.seed_volume(instance.domain_name), pool),
+        ("domain", str(instance.uuid), None),
+    ]
+    _fail_create(instance, host, made, op, why="The build was interrupted (its worker was lost)")
+    return instance.state_reason
 
 
 # --- actions -------------------------------------------------------------------------------

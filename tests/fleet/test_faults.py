@@ -1,0 +1,146 @@
+"""Faults on the fleet, driven from outside (HTTP, the fleet's database read with psql's driver,
+virsh, ovn-nbctl), each bounded in time and ending with tests/fleet/checks.assert_settled.
+Signals go only to processes the fleet started (or their children: a Celery pool process).
+
+Not here, and why: restarting Redis (the fleet shares this machine's Redis server with every
+other run on it, on its own db; restarting it would hit them all), killing host B's libvirtd
+(a process of the lab, not of the fleet: the lab belongs to whoever brought it up)."""
+
+import os
+import signal
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+import requests
+
+from tests.fleet import checks
+from tests.fleet.test_fleet import one
+
+LEASE_S, REAPER_S = 30, 15  # the fleet runs the defaults (NUBES_OPERATION_LEASE, NUBES_REAPER_INTERVAL)
+REAPED_WITHIN_S = 2 * (LEASE_S + REAPER_S)  # the bound is lease + one reaper round; twice that for a busy machine
+CLAIM_TIMEOUT_S = 120
+KILL_TRIES = 3  # a create may end before the kill lands; then another
+RACERS, FIT = 20, 2
+
+
+@pytest.fixture
+def tenant(admin):
+    """A project of the test's own, with its quota use before anything; removed after."""
+    made = admin.call("POST", "projects/", expect=201, json={"name": f"faults-{uuid.uuid4().hex[:6]}"}).json()
+    yield made, checks.quota_in_use(admin, made)
+    if admin.call("DELETE", f"projects/{made['id']}/").status_code == 409:
+        admin.wait(admin.action("POST", f"projects/{made['id']}/purge/"))
+
+
+@pytest.fixture(scope="module")
+def fleet_db(fleet):
+    with psycopg.connect(fleet["database"], autocommit=True, connect_timeout=10) as conn:
+        yield conn
+
+
+def create(admin, project, host, name, **extra):
+    flavor = one(admin.items("flavors/?page_size=100"), "lab.tiny")
+    image = one(admin.items("images/?page_size=100"), "lab-guest")
+    body = {"project": project["id"], "name": name, "flavor": flavor["id"], "image": image["id"], "host": host["id"]}
+    return {**body, **extra}
+
+
+def claimed(fleet_db, op_id):
+    """(status, worker) once a worker claimed the Operation (or it ended), polled every 20 ms."""
+    deadline = time.monotonic() + CLAIM_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status, worker = fleet_db.execute(
+            "SELECT status, worker FROM portal_operation WHERE id = %s", [op_id]
+        ).fetchone()
+        if status != "queued":
+            return status, worker
+        time.sleep(0.02)
+    raise AssertionError(f"operation {op_id} not claimed within {CLAIM_TIMEOUT_S}s")
+
+
+def test_sigkill_of_the_worker_process_running_a_create_ends_it_and_leaves_nothing(
+    admin, fleet, hosts, tenant, fleet_db
+):
+    """The Celery pool process running an instance create is SIGKILLed mid-build (as the OOM
+    killer would): the reaper fails the Operation within lease + reaper round, its settle hook
+    removes what the build made on the host and gives the quota back; the instance is in error
+    and deletes cleanly; the worker's main process replaced its pool process."""
+    project, quota_before = tenant
+    host = next(iter(hosts.values()))
+    for attempt in range(KILL_TRIES):
+        op = admin.action(
+            "POST", "instances/", json=create(admin, project, host, f"killed-{attempt}", user_data="#cloud-config\n")
+        )
+        status, worker = claimed(fleet_db, op["id"])
+        pid = int(worker.rsplit("/", 1)[1]) if status == "running" else 0
+        owner = checks.started_by_fleet(fleet, pid)
+        assert status != "running" or owner in ("worker-a", "worker-b"), f"{worker}: not a fleet worker's process"
+        if status == "running":
+            os.kill(pid, signal.SIGKILL)
+            killed = time.monotonic()
+            break
+        admin.succeeded(admin.action("DELETE", f"instances/{op['target_id']}/"))  # ended before the kill: again
+    else:
+        pytest.fail(f"{KILL_TRIES} creates all ended before their worker could be killed")
+    op = admin.wait(op, timeout=REAPED_WITHIN_S)
+    took = time.monotonic() - killed
+    print(f"\nSIGKILL of {worker} ({owner}'s pool process) -> create failed in {took:.1f} s: {op['error']}")
+    assert op["status"] == "failed" and f"Worker lost: {worker}" in op["error"], op
+    assert "interrupted" in op["error"] and "nothing was left on the host" in op["error"], op["error"]
+    instance = admin.get(f"instances/{op['target_id']}/")
+    assert instance["state"] == "error", instance
+    assert checks.left_on_hosts(hosts, [instance]) == []
+    assert checks.quota_in_use(admin, project) == quota_before, "the lost build's quota was not given back"
+    parent = checks.recorded(fleet, owner)
+    assert len(checks.children(parent)) >= 2, f"{owner} did not replace its killed pool process"
+    admin.succeeded(admin.action("DELETE", f"instances/{instance['id']}/"))
+    checks.assert_settled(admin, fleet, hosts, project, [instance], quota_before)
+
+
+def used_ram(admin, host):
+    placed = ("building", "active", "shutoff", "paused", "suspended", "error")
+    return sum(
+        i["ram_mb"] for i in admin.items("instances/?page_size=500") if i["host"] == host["id"] and i["state"] in placed
+    )
+
+
+def test_20_concurrent_creates_for_the_last_room_of_a_host_place_exactly_what_fits(admin, fleet, hosts, tenant):
+    """Host B keeps room for exactly 2 lab.tiny guests (its reserved memory set so); 20 creates
+    sent at once over 20 connections: exactly 2 are accepted and run, 18 are refused with the
+    memory it lacks, nothing else is made."""
+    project, quota_before = tenant
+    host = list(hosts.values())[-1]
+    body = create(admin, project, host, "racer")
+    ram = one(admin.items("flavors/?page_size=100"), "lab.tiny")["ram_mb"]
+    reserved = host["reserved_memory_mb"]
+    room = host["memory_mb"] - reserved - used_ram(admin, host)
+    squeeze = reserved + room - FIT * ram - ram // 2
+    admin.call("PATCH", f"hosts/{host['id']}/", expect=200, json={"reserved_memory_mb": squeeze})
+    token = admin.api.headers["Authorization"]
+
+    def race(index):
+        with requests.Session() as session:
+            session.headers["Authorization"] = token
+            return session.post(
+                f"{fleet['url']}/api/v1/instances/", json={**body, "name": f"racer-{index}"}, timeout=120
+            )
+
+    try:
+        with ThreadPoolExecutor(RACERS) as pool:
+            answers = list(pool.map(race, range(RACERS)))
+    finally:
+        admin.call("PATCH", f"hosts/{host['id']}/", expect=200, json={"reserved_memory_mb": reserved})
+    accepted = [a.json() for a in answers if a.status_code == 202]
+    refused = [a for a in answers if a.status_code != 202]
+    print(f"\n{RACERS} concurrent creates for room for {FIT}: {len(accepted)} accepted, {len(refused)} refused")
+    assert all(400 <= a.status_code < 500 and "memory" in a.text for a in refused), [a.text for a in refused][:3]
+    assert len(accepted) == FIT
+    made = [admin.get(f"instances/{admin.succeeded(op)['target_id']}/") for op in accepted]
+    assert all(i["host"] == host["id"] and i["state"] == "active" for i in made), made
+    assert len(admin.items(f"instances/?project={project['id']}")) == FIT
+    for op in [admin.action("DELETE", f"instances/{i['id']}/") for i in made]:
+        admin.succeeded(op)
+    checks.assert_settled(admin, fleet, hosts, project, made, quota_before)
