@@ -120,6 +120,18 @@ Migration (migration.py) — real hosts: migrate3 + jobStats polling; test:// ho
     # a cancelled job raises MigrationCancelled and the domain keeps running on the source
     migration_flags(options) -> int;  migration_params(options) -> dict
 
+Guest agent (guest_agent.py) — libvirt_qemu.qemuAgentCommand over the org.qemu.guest_agent.0
+channel every built domain has (DomainSpec.guest_agent); test:// hosts raise GuestAgentUnavailable
+    guest_ping(uri, uuid, *, timeout=10);  guest_info(uri, uuid) -> dict
+    run_script(uri, uuid, script, arguments: dict, *, allowed, timeout=60.0) -> ScriptResult
+        # /usr/lib/nubes-agent/<script> (allow-listed name), arguments as JSON on stdin,
+        # guest-exec-status polled; GuestScriptFailed on a non-zero exit
+    guest_file_read(uri, uuid, path, *, allowed_prefixes, offset=0, max_bytes=65536) -> FileChunk
+    guest_fsfreeze / guest_fsthaw(uri, uuid) -> count;  guest_fsfreeze_status -> 'thawed'|'frozen'
+    guest_fstrim(uri, uuid, *, minimum=0) -> TrimResult
+    errors: GuestAgentError > GuestAgentUnavailable (also NotSupported), GuestAgentTimeout,
+            GuestCommandFailed, GuestScriptFailed
+
 Errors (errors.py): HypervisorError > HostUnreachable, DomainNotFound, PoolNotFound,
 VolumeNotFound, SnapshotNotFound, NotSupported, InvalidConfig, OperationFailed.
 """
@@ -198,6 +210,23 @@ from .errors import (
     VolumeNotFound,
 )
 from .events import unwatch_lifecycle, watch_lifecycle
+from .guest_agent import (
+    FileChunk,
+    GuestAgentError,
+    GuestAgentTimeout,
+    GuestCommandFailed,
+    GuestScriptFailed,
+    ScriptResult,
+    TrimResult,
+    guest_file_read,
+    guest_fsfreeze,
+    guest_fsfreeze_status,
+    guest_fsthaw,
+    guest_fstrim,
+    guest_info,
+    guest_ping,
+    run_script,
+)
 from .host import cpu_baseline, cpu_compare, host_cpu_xml, host_facts, host_ping, kvm_usable
 from .hostmem import KSM_RUN, KSM_STOP, KSM_UNMERGE, HostMemory, host_memory, ksm_set_run
 from .memory import MemoryChange, build_memory_xml, domain_attach_memory
@@ -335,6 +364,21 @@ __all__ = [
     "SnapshotNotFound",
     "VolumeNotFound",
     "unwatch_lifecycle",
+    "FileChunk",
+    "GuestAgentError",
+    "GuestAgentTimeout",
+    "GuestCommandFailed",
+    "GuestScriptFailed",
+    "ScriptResult",
+    "TrimResult",
+    "guest_file_read",
+    "guest_fsfreeze",
+    "guest_fsfreeze_status",
+    "guest_fsthaw",
+    "guest_fstrim",
+    "guest_info",
+    "guest_ping",
+    "run_script",
     "watch_lifecycle",
     "StreamResult",
     "forget_simulated_data",

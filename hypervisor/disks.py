@@ -18,18 +18,14 @@ import libvirt
 from lxml import etree
 
 from .connection import is_simulated, lookup_domain
-from .domain_xml import DiskSpec, _add_disk, _validate_disk, parse_xml
+from .domain_xml import GUEST_AGENT_CHANNEL, DiskSpec, _add_disk, _validate_disk, parse_xml
 from .errors import InvalidConfig, NotSupported, OperationFailed, translated
+from .guest_agent import GuestAgentUnavailable
 from .storage import _pool, _volume, _volume_info, build_volume_xml, check_name, volume_info
 from .types import VolumeInfo
 
 # libvirt's errors when the QEMU guest agent is absent or silent.
 _AGENT_CODES = frozenset({libvirt.VIR_ERR_AGENT_UNRESPONSIVE, libvirt.VIR_ERR_AGENT_UNSYNCED})
-GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
-
-
-class GuestAgentUnavailable(NotSupported):
-    """The guest has no running QEMU guest agent (fstrim, quiesce need one)."""
 
 
 @dataclass(frozen=True)

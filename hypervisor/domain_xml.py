@@ -15,6 +15,7 @@ from lxml import etree
 from .errors import InvalidConfig
 
 NUBES_NS = "https://nubes.dev/xmlns/instance/1"
+GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"  # the name qemu-ga opens in the guest
 NUBES_PREFIX = "nubes"
 
 DOMAIN_TYPES = ("kvm", "qemu", "test")
@@ -130,6 +131,10 @@ class DomainSpec:
     nics: tuple[NicSpec, ...] = ()
     hostdevs: tuple[HostdevSpec, ...] = ()
     watchdog_action: str | None = None  # i6300esb with this action
+    # The QEMU guest agent's virtio-serial channel (org.qemu.guest_agent.0): harmless without an
+    # agent in the guest (libvirt then reports it "not connected"), needed for fstrim, quiesced
+    # snapshots and the managed services' scripts. Every guest gets it, as oVirt does.
+    guest_agent: bool = True
     serial_log_path: str | None = None
     serial_console: bool = True
     vnc: bool = True
@@ -383,6 +388,10 @@ def _add_devices(root: etree._Element, spec: DomainSpec) -> None:
             devices, "graphics", type="vnc", port=-1, autoport="yes", listen=spec.vnc_listen, passwd=spec.vnc_password
         )
         _sub(graphics, "listen", type="address", address=spec.vnc_listen)
+    if spec.guest_agent:
+        # libvirt picks the host-side socket path itself (per domain, migration-safe).
+        channel = _sub(devices, "channel", type="unix")
+        _sub(channel, "target", type="virtio", name=GUEST_AGENT_CHANNEL)
     if spec.watchdog_action:
         _sub(devices, "watchdog", model="i6300esb", action=spec.watchdog_action)
     balloon = _sub(devices, "memballoon", model="virtio")
