@@ -27,6 +27,7 @@ instance_migration_ended = Signal()
 
 _host_wakers = []
 _admission_checks = []
+_admission_wakers = []
 _instance_panels = []
 _disk_providers = []
 _nic_providers = []
@@ -93,6 +94,20 @@ def register_admission_check(check):
 def check_admission(instance_or_flavor, cluster, waking=None):
     for check in _admission_checks:
         check(instance_or_flavor, cluster, waking=waking)
+
+
+def register_admission_waker(finder):
+    """finder(instance_or_flavor, cluster) -> the standby host whose waking would let HA admission
+    control admit a start or create it refuses as the cluster is now (the scheduler's DPM), or None."""
+    _admission_wakers.append(finder)
+
+
+def host_to_wake_for_admission(instance_or_flavor, cluster):
+    for finder in _admission_wakers:
+        host = finder(instance_or_flavor, cluster)
+        if host is not None:
+            return host
+    return None
 
 
 def register_host_waker(waker):

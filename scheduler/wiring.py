@@ -1,7 +1,7 @@
 """What the scheduler registers when Django starts (SchedulerConfig.ready imports this module
 once the app registry is loaded, so it may import models at the top): compute's hooks (HA
-admission, waking standby hosts, the instance page's HA panel), the cluster's websocket group,
-its signal receivers and its beat entries."""
+admission, waking standby hosts to place on or for failover capacity, the instance page's HA
+panel), the cluster's websocket group, its signal receivers and its beat entries."""
 
 from compute import hooks
 from compute.models import Cluster
@@ -11,7 +11,7 @@ from scheduler import signals  # noqa: F401  (finishes recommendations)
 from scheduler.api.serializers import HaEventSerializer
 from scheduler.ha_events import CLUSTER_GROUP
 from scheduler.models import HaEvent
-from scheduler.services.admission import check_admission
+from scheduler.services.admission import check_admission, standby_to_admit
 from scheduler.tasks import beat_schedule, wake_for_request
 from scheduler.views.clusters import instance_ha_panel
 
@@ -19,6 +19,7 @@ from scheduler.views.clusters import instance_ha_panel
 def ready():
     presenters.register(HaEvent, HaEventSerializer)  # what HA events publish
     hooks.register_admission_check(check_admission)
+    hooks.register_admission_waker(standby_to_admit)
     hooks.register_host_waker(wake_for_request)
     hooks.register_instance_panel(instance_ha_panel)
     # The cluster's HA events are the cloud admins'; tenants follow their instances' groups.

@@ -140,14 +140,15 @@ def create_instance(
             host, waking = placement.host_to_wake(flavor, hints, pool=image.pool), True
             if host is None:
                 raise
+        wake = host if waking else hooks.host_to_wake_for_admission(flavor, host.cluster)
         try:
-            check_admission(flavor, host, waking=waking)
+            check_admission(flavor, host, waking=wake)
         except ActionError as exc:
             refusal = exc  # raised once this transaction commits the refusal's HA event
         else:
             refusal = None
             instance, op = _new_instance(
-                user, project, host, waking, name, flavor, image, key_pair, user_data, networks, tasks
+                user, project, host, wake, name, flavor, image, key_pair, user_data, networks, tasks
             )
     if refusal is not None:
         raise refusal
@@ -155,9 +156,13 @@ def create_instance(
     return instance, op
 
 
-def _new_instance(user, project, host, waking, name, flavor, image, key_pair, user_data, networks, tasks):
-    """The new instance's row, quota, ports and create Operation (inside create_instance's lock)."""
-    detail = {"host": host.name, "wake_host": host.pk} if waking else {"host": host.name}
+def _new_instance(user, project, host, wake, name, flavor, image, key_pair, user_data, networks, tasks):
+    """The new instance's row, quota, ports and create Operation (inside create_instance's lock).
+    ``wake``: a standby host the create task wakes first (the instance's own host when it is
+    placed there; another when only its capacity lets HA admission control admit the create)."""
+    detail = {"host": host.name}
+    if wake is not None:
+        detail.update(wake_host=wake.pk, wake_host_name=wake.name)
     instance = Instance(
         project=project,
         name=name,
@@ -179,7 +184,9 @@ def _new_instance(user, project, host, waking, name, flavor, image, key_pair, us
     instance.save()
     hooks.make_ports(user, instance, list(networks or ()))  # their realising tasks run before the build
     op = operations.begin(f"instance.{Action.CREATE}", instance, user=user, project=project, detail=detail)
-    where = f"{host.name}, waking it from standby" if waking else host.name
+    where = host.name
+    if wake is not None:
+        where += ", waking it from standby" if wake == host else f", waking {wake.name} from standby for HA capacity"
     record_event(instance, EventSource.ACTION, "create", f"placed on {where}", op)
     operations.send_after_commit(tasks.create_instance, op)
     return instance, op
@@ -229,9 +236,15 @@ def act(user, instance, action, request=None):
     if action not in SIMPLE_ACTIONS:
         raise ActionError(f"Unknown action {action!r}.")
     _guard(user, instance, action)
+    detail = None
     if action == Action.START:
-        check_admission(instance, instance.host)
-    return _queue(user, instance, action, request=request)
+        # DPM wake-on-demand: when only a standby host's capacity keeps the failover room
+        # admission control asks for, the start wakes that host first (its Operation shows it).
+        wake = hooks.host_to_wake_for_admission(instance, instance.host.cluster)
+        check_admission(instance, instance.host, waking=wake)
+        if wake is not None:
+            detail = {"wake_host": wake.pk, "wake_host_name": wake.name}
+    return _queue(user, instance, action, detail=detail, request=request)
 
 
 HA_RESTARTABLE = (InstanceState.SHUTOFF, InstanceState.ERROR)
@@ -264,9 +277,9 @@ def policy_balloon(instance, memory_mb, policy, reason):
 
 def check_admission(instance_or_flavor, host, waking=False):
     """HA admission control (the scheduler's): refuses, with the reason, what would eat the
-    cluster's failover capacity. ``waking``: the host is woken for this request (counted as up)."""
+    cluster's failover capacity. ``waking``: a standby host woken for this request (counted as up)."""
     if host is not None:
-        hooks.check_admission(instance_or_flavor, host.cluster, waking=host if waking else None)
+        hooks.check_admission(instance_or_flavor, host.cluster, waking=waking or None)
 
 
 def stop(user, instance, *, timeout=SHUTDOWN_TIMEOUT_S, force=False, request=None):

@@ -300,8 +300,7 @@ def create_instance(self, op_id):
         instance = _load(op.target_id)
         host, made, done = instance.host, [], False
         try:
-            if op.detail.get("wake_host"):
-                hooks.wake_host(host, op)  # placed on a standby host: wake it first
+            _wake_first(op)
             operations.progress(op, 10, f"Preparing image {instance.image.name} on {host.name}")
             root = _make_root(instance, instance.image, op)
             made.append(("volume", instance.root_volume, instance.image.pool))
@@ -366,7 +365,15 @@ def settle_lost_create(op):
 # --- actions -------------------------------------------------------------------------------
 
 
+def _wake_first(op):
+    """A create or start that needs a standby host (to run on, or for the failover capacity
+    HA admission control keeps) wakes it before its own work."""
+    if op.detail.get("wake_host"):
+        hooks.wake_host(Host.objects.get(pk=op.detail["wake_host"]), op)
+
+
 def _start(instance, op):
+    _wake_first(op)
     uri, uuid = instance.host.uri, str(instance.uuid)
     if op.detail.get("ha") and hv.domain_state(uri, uuid).state == PowerState.CRASHED:
         hv.domain_destroy(uri, uuid)  # a crash preserved for inspection holds the domain active

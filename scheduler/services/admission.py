@@ -1,6 +1,7 @@
 """HA admission control: does starting or creating an instance keep the failover capacity?"""
 
-from compute.models import Instance
+from compute.choices import HostState
+from compute.models import Host, Instance
 from portal.errors import ActionError
 from scheduler import choices as c
 from scheduler import ha_events, snapshot
@@ -17,16 +18,8 @@ def check_admission(instance_or_flavor, cluster, waking=None):
     `waking`: a standby host woken for this request, counted as up.
     """
 
-    view = snapshot.build(cluster, running_only=True)
-    if isinstance(instance_or_flavor, Instance):
-        new = snapshot.instance_snapshot(instance_or_flavor, placed=False)
-    else:
-        new = snapshot.flavor_snapshot(instance_or_flavor)
-    index = index_for(view.snapshot, view.policy)
-    if waking is not None:
-        index = index.copy()
-        index.set_host_state(str(waking.pk), core_model.HostPowerState.UP)
-    result = core_ha.admission_check(view.snapshot, view.policy, new, index=index)
+    view, new, index = _admission_view(instance_or_flavor, cluster)
+    result = _admitted(view, new, index, waking)
     if not result.allowed:
         what = (
             instance_or_flavor.name
@@ -41,6 +34,34 @@ def check_admission(instance_or_flavor, cluster, waking=None):
         )
         raise ActionError(f"HA admission control of cluster {cluster.name} refuses this: {result.reason}.")
     return result
+
+
+def standby_to_admit(instance_or_flavor, cluster):
+    """DPM wake-on-demand for failover capacity: when admission control refuses to start (or
+    create) this as the cluster is, the standby host whose waking would let it through (the
+    lowest id of those that would); None when it is admitted as things are, or no host helps.
+    Records nothing: the caller's check_admission does, with the host it chose."""
+    view, new, index = _admission_view(instance_or_flavor, cluster)
+    if _admitted(view, new, index).allowed:
+        return None
+    standby = Host.objects.filter(cluster=cluster, state=HostState.STANDBY).order_by("pk")
+    return next((h for h in standby if _admitted(view, new, index, h).allowed), None)
+
+
+def _admission_view(instance_or_flavor, cluster):
+    view = snapshot.build(cluster, running_only=True)
+    if isinstance(instance_or_flavor, Instance):
+        new = snapshot.instance_snapshot(instance_or_flavor, placed=False)
+    else:
+        new = snapshot.flavor_snapshot(instance_or_flavor)
+    return view, new, index_for(view.snapshot, view.policy)
+
+
+def _admitted(view, new, index, waking=None):
+    if waking is not None:
+        index = index.copy()
+        index.set_host_state(str(waking.pk), core_model.HostPowerState.UP)
+    return core_ha.admission_check(view.snapshot, view.policy, new, index=index)
 
 
 def admission_status(cluster):
