@@ -125,16 +125,22 @@ def fake_migrations(monkeypatch):
 
 
 @pytest.fixture
-def busy_with_c_in_standby(hosts, make_instance, admin_user, run_tasks):
-    """host-c put in standby through DPM's power path, then host-a and host-b nearly filled."""
+def c_in_standby(hosts, admin_user, run_tasks):
+    """host-c (empty) put in standby through DPM's power path."""
     from scheduler import choices as c
     from scheduler.services import power
 
-    host_a, host_b, host_c = hosts
     with run_tasks():
-        power.request_power(admin_user, host_c, c.PowerAction.STANDBY)
-    host_c.refresh_from_db()
-    assert host_c.state == HostState.STANDBY
+        power.request_power(admin_user, hosts[2], c.PowerAction.STANDBY)
+    hosts[2].refresh_from_db()
+    assert hosts[2].state == HostState.STANDBY
+    return hosts[2]
+
+
+@pytest.fixture
+def busy_with_c_in_standby(hosts, make_instance, c_in_standby):
+    """host-c in standby, then host-a and host-b nearly filled."""
+    host_a, host_b, host_c = hosts
     make_instance(host_a, "full-a", ram_gb=120)
     make_instance(host_b, "full-b", ram_gb=90)
     return host_c

@@ -13,20 +13,10 @@ from portal.models import Operation
 from scheduler import choices as c
 from scheduler.models import HaEvent
 from scheduler.power import PowerStatus, simulated
-from scheduler.services import power
 
 # host-a 128 GiB, host-b 96 GiB, host-c 64 GiB. HA keeps room for one host failure (the
 # largest): with host-c in standby 224 - 128 = 96 GiB may run, with it up 288 - 128 = 160.
 LOAD_GB = (50, 45)
-
-
-@pytest.fixture
-def c_in_standby(cluster, hosts, admin_user, run_tasks):
-    with run_tasks():
-        power.request_power(admin_user, hosts[2], c.PowerAction.STANDBY)
-    hosts[2].refresh_from_db()
-    assert hosts[2].state == HostState.STANDBY
-    return hosts[2]
 
 
 @pytest.fixture

@@ -10,19 +10,14 @@ from portal.models import Operation
 from scheduler import choices as c
 from scheduler.models import HaEvent, HostPower
 from scheduler.power import PowerStatus, simulated
-from scheduler.services import power
 from tests.scheduler.test_ha import lose, miss_heartbeats_for
 
 
 @pytest.fixture
-def c_asleep(hosts, admin_user, run_tasks, make_instance):
+def c_asleep(hosts, c_in_standby, make_instance):
     """host-c in standby, host-a nearly full: host-b's big instances fit only on host-c."""
-    with run_tasks():
-        power.request_power(admin_user, hosts[2], c.PowerAction.STANDBY)
-    hosts[2].refresh_from_db()
-    assert hosts[2].state == HostState.STANDBY
     make_instance(hosts[0], "full-a", ram_gb=120)
-    return hosts[2]
+    return c_in_standby
 
 
 @pytest.fixture
