@@ -74,11 +74,12 @@ Disks (disks.py) — test:// hosts simulate what the test driver lacks (simulate
     domain_fstrim(uri, uuid)                        # GuestAgentUnavailable without an agent
     volume_resize / volume_rebase / volume_copy / pool_volume_path
 
-Offline chains (offline.py) — qemu-img run here, for qemu:///system|session only; remote and
-test:// hosts raise NotSupported
-    image_info(uri, path) -> ImageInfo;  backing_chain(uri, path) -> tuple[str, ...]
-    image_commit(uri, top_path) -> base path;  image_rebase(uri, path, backing, *, unsafe=False)
-    image_copy_layer(uri, source_path, dest_path, backing_path)
+Offline chains (offline.py) — qemu-img run here for qemu:///system|session; on a remote host
+block jobs of a paused transient helper domain (offline_domain.py); test:// hosts raise NotSupported
+    image_info(uri, path) -> ImageInfo;  backing_chain(uri, path) -> tuple[str, ...]   # local only
+    image_commit(uri, top_path, *, overlay_path=None) -> base path   # overlay repointed at the base
+    image_rebase(uri, path, backing, *, unsafe=False)                # unsafe: local only
+    image_copy_layer(uri, source_path, dest_path, backing_path);  offline_how(uri, verb) -> str
 
 Volume streams (volume_stream.py) — virStorageVolUpload / Download; an in-process store on test://
     volume_upload_into(uri, pool, name, chunks, total, *, on_progress) -> StreamResult
@@ -248,6 +249,7 @@ from .offline import (
     image_copy_layer,
     image_info,
     image_rebase,
+    offline_how,
 )
 from .snapshots import snapshot_create, snapshot_delete, snapshot_list, snapshot_revert
 from .stats import bulk_domain_stats, node_stats
@@ -391,6 +393,7 @@ __all__ = [
     "image_copy_layer",
     "image_info",
     "image_rebase",
+    "offline_how",
     "KSM_RUN",
     "KSM_STOP",
     "KSM_UNMERGE",

@@ -7,7 +7,6 @@ from django.db.models import Q
 
 from compute.choices import InstanceState
 from compute.models import Instance
-from hypervisor.offline import is_local as offline_here
 from portal import audit, operations, quotas
 from portal.choices import WRITE_ROLES, Role
 from portal.errors import ActionError, Conflict, NotPermitted
@@ -474,8 +473,6 @@ def migrate_volume(user, volume, pool, request=None):
         )
     host = volume_host(volume)
     _check_no_internal_snapshots(volume)
-    if volume.snapshots.exists():
-        _check_chain_move(volume, host)
     if not pool.hosts.filter(pk=host.pk).exists():
         raise ActionError(
             f"Pool {pool.name} is not seen by host {host.name}; move the instance with storage migration instead.",
@@ -513,17 +510,6 @@ def _check_no_internal_snapshots(volume):
             f"(also of {volume.name}). A move writes a new file with the disk's current data only (a live mirror "
             "copies what the guest sees; an offline copy converts the image), so they would be lost. Delete the "
             "instance's internal snapshots first; external snapshots move with the disk."
-        )
-
-
-def _check_chain_move(volume, host):
-    """A volume with external snapshots moves as a whole chain, layer by layer with qemu-img
-    (live: the frozen layers, then a shallow mirror of the active one)."""
-    if not (host.simulated or offline_here(host.uri)):
-        raise Conflict(
-            f"Moving the chain of {volume.name} copies its snapshot layers with qemu-img on {host.name}, "
-            "a remote host where Nubes runs no commands; delete the snapshots first to move one file "
-            "through libvirt."
         )
 
 
@@ -750,20 +736,9 @@ def delete_snapshot(user, snapshot, request=None):
         _check_instance_merge(snapshot)
     elif snapshot.kind == SnapshotKind.EXTERNAL:
         try:
-            _plan, child = chains.merge_plan(snapshot)
+            chains.merge_plan(snapshot)
         except ValueError as exc:
             raise Conflict(str(exc)) from exc
-        host = volume_host(snapshot.volume)
-        if (
-            child is not None
-            and not instance_running(snapshot.volume.instance)
-            and not (host.simulated or offline_here(host.uri))
-        ):
-            raise Conflict(
-                f"Merging {snapshot.name} offline runs qemu-img on {host.name}, a remote host where Nubes "
-                "runs no commands: attach the volume to a running instance there (libvirt then merges "
-                "it with a block job), then delete the snapshot."
-            )
     with transaction.atomic():
         Snapshot.objects.filter(pk=snapshot.pk).update(state=SnapshotState.DELETING)
         if snapshot.volume_id:
@@ -779,10 +754,9 @@ def delete_snapshot(user, snapshot, request=None):
 
 
 def _check_instance_merge(snapshot):
-    """Refuse before anything is touched: branches after a revert, offline merges on remote hosts."""
+    """Refuse before anything is touched: branches after a revert."""
 
     instance = snapshot.instance
-    host = instance.host
     for layer in snapshot.layers.all():
         disk = instance_chains.disk_of_layer(layer)
         kids = instance_chains.children(disk, layer, list(instance_chains.layers_of_disk(instance, layer)))
@@ -790,11 +764,6 @@ def _check_instance_merge(snapshot):
             raise Conflict(
                 f"{len(kids)} layers are built on snapshot {snapshot.name}'s file of {layer.target_dev} "
                 "(branches after a revert); delete the other branch's snapshots first."
-            )
-        if kids and not instance_running(instance) and not (host.simulated or offline_here(host.uri)):
-            raise Conflict(
-                f"Merging {snapshot.name} offline runs qemu-img on {host.name}, a remote host where Nubes "
-                "runs no commands: start the instance (libvirt then merges with block jobs), then delete."
             )
 
 

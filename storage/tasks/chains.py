@@ -6,8 +6,10 @@ Merging snapshot S (file F_s) into the one layer C built on it takes one of two 
 - commit: S's file absorbs C's data (blockCommit, active + pivot when C is the running layer,
   or ``qemu-img commit``); C's point takes over F_s and C's own file goes.
 Each copies the data of the layer that disappears, so the smaller one is chosen.
-A running disk merges through block jobs; a stopped or detached one offline with qemu-img on
-the host (hypervisor.offline, local hosts only); test hosts recreate their data-less files."""
+A running disk merges through block jobs; a stopped or detached one offline (hypervisor.offline:
+qemu-img on a local host, block jobs of a paused helper domain on a remote one); test hosts
+recreate their data-less files. An offline commit of a middle layer repoints the one layer built
+on it at the base; with several built on it, the merge pulls instead."""
 
 from django.db import transaction
 
@@ -44,16 +46,22 @@ def merge(op, snapshot, run_block_job):
     if host.simulated:
         hv.volume_rebase(host.uri, pool, child.libvirt_name, snapshot.layer_backing or None)
         return _pulled(volume, snapshot, child, host, pool, "simulated")
-    operations.progress(op, 30, f"Offline {shape} with qemu-img on {host.name}")
+    overlays = (
+        [] if chains.is_active(child) else [_path(kid) for _kind, kid in chains.children(volume, child.layer_path)]
+    )
+    if len(overlays) > 1:
+        shape = PULL  # a commit would leave every overlay but one backed by a deleted file
+    how = hv.offline_how(host.uri, "commit" if shape == COMMIT else "rebase")
+    operations.progress(op, 30, f"{how.capitalize()} on {host.name}")
     if shape == COMMIT:
-        hv.image_commit(host.uri, _path(child))
+        hv.image_commit(host.uri, _path(child), overlay_path=next(iter(overlays), None))
         if chains.is_active(child) and volume.instance_id:
             hv.disk_set_source(host.uri, str(volume.instance.uuid), volume.target_dev, snapshot.layer_path)
         hv.pool_refresh(host.uri, pool)
-        return _took_over(volume, snapshot, child, host, pool, "offline qemu-img commit")
+        return _took_over(volume, snapshot, child, host, pool, how)
     hv.image_rebase(host.uri, _path(child), snapshot.layer_backing or None)
     hv.pool_refresh(host.uri, pool)
-    return _pulled(volume, snapshot, child, host, pool, "offline qemu-img rebase")
+    return _pulled(volume, snapshot, child, host, pool, how)
 
 
 def _merge_live(op, volume, snapshot, child, host, pool, shape, run_block_job):

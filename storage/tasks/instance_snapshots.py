@@ -2,7 +2,8 @@
 volumes) frozen at once behind a new overlay, reverted by fresh overlays on the chosen point
 (libvirt 9.0 cannot revert external snapshots), deleted by merging each disk's frozen file into
 the layer built on it, with the shapes of storage.tasks.chains (commit or pull, whichever copies
-less; block jobs while the instance runs, qemu-img on a local host when it is stopped).
+less; block jobs while the instance runs; stopped, offline: qemu-img on a local host, block
+jobs of a paused helper domain on a remote one).
 
 Test hosts have no disk-only snapshots and no block jobs: the gateway simulates them (the
 definition's disk sources rewritten, jobs modelled) and the snapshot is marked simulated."""
@@ -210,13 +211,20 @@ def _merge_layer(op, instance, layer, disk, child, run_block_job):
         hv.volume_rebase(uri, pool, child.libvirt_name, base)
         return _pulled(instance, layer, disk, child, "simulated")
     child_path = child.path if active else child.layer_path
-    if shape == chain_tasks.COMMIT:
-        hv.image_commit(uri, child_path)
+    overlays = [] if active else _built_on(instance, disk, child)
+    if shape == chain_tasks.COMMIT and len(overlays) <= 1:
+        hv.image_commit(uri, child_path, overlay_path=next(iter(overlays), None))
         if active:
             hv.disk_set_source(uri, uuid, dev, layer.layer_path)
-        return _took_over(instance, layer, disk, child, "offline qemu-img commit")
+        return _took_over(instance, layer, disk, child, hv.offline_how(uri, "commit"))
     hv.image_rebase(uri, child_path, base)
-    return _pulled(instance, layer, disk, child, "offline qemu-img rebase")
+    return _pulled(instance, layer, disk, child, hv.offline_how(uri, "rebase"))
+
+
+def _built_on(instance, disk, child):
+    """The files built on ``child``'s frozen file (an offline commit repoints one of them)."""
+    kids = instance_chains.children(disk, child, list(instance_chains.layers_of_disk(instance, child)))
+    return [kid.path if kid is disk else kid.layer_path for kid in kids]
 
 
 def _pulled(instance, layer, disk, child, how):
