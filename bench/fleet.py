@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fleet.client import load_fleet, sign_in_admin, subscribe  # noqa: E402
+from tests.fleet.client import fleet_or_say, sign_in_admin, subscribe  # noqa: E402
 
 MESSAGE_TIMEOUT_S = 300
 BENCH_POOL_DIR = "/var/lib/nubes-lab/fleet-bench-{}"  # the portal's pool delete (or make fleet-down) removes it
@@ -186,9 +186,8 @@ def main():
     parser.add_argument("--runs", type=int, default=2, help="create/stop/start/delete rounds per host")
     parser.add_argument("--upload-mib", type=int, default=256)
     args = parser.parse_args()
-    fleet = load_fleet()
+    fleet = fleet_or_say()
     if fleet is None:
-        print("the fleet is not up (make lab && make lab-fleet, as root): measured nothing")
         return
     admin = sign_in_admin(fleet)
     project = admin.call("POST", "projects/", expect=201, json={"name": f"bench-fleet-{uuid.uuid4().hex[:6]}"}).json()

@@ -27,6 +27,14 @@ def load_fleet():
     return data
 
 
+def fleet_or_say():
+    """load_fleet() for a benchmark: None, once it printed that it measures nothing, when not up."""
+    fleet = load_fleet()
+    if fleet is None:
+        print("the fleet is not up (make lab && make lab-fleet, as root): measured nothing")
+    return fleet
+
+
 def sign_in_admin(fleet):
     password = Path(fleet["admin"]["password_file"]).read_text().strip()
     return Portal(fleet["url"], fleet["admin"]["username"], password)

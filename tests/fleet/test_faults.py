@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.fleet import checks
+from tests.fleet.conftest import virsh
 from tests.fleet.test_fleet import one
 
 LEASE_S, REAPER_S = 30, 15  # the fleet runs the defaults (NUBES_OPERATION_LEASE, NUBES_REAPER_INTERVAL)
@@ -144,3 +145,51 @@ def test_20_concurrent_creates_for_the_last_room_of_a_host_place_exactly_what_fi
     for op in [admin.action("DELETE", f"instances/{i['id']}/") for i in made]:
         admin.succeeded(op)
     checks.assert_settled(admin, fleet, hosts, project, made, quota_before)
+
+
+def in_precopy(fleet_db, op_id):
+    """The pool process running the migration (from its Operation) once libvirt copies memory."""
+    deadline = time.monotonic() + CLAIM_TIMEOUT_S
+    while time.monotonic() < deadline:
+        row = fleet_db.execute(
+            "SELECT m.phase, o.status, o.worker FROM compute_migration m JOIN portal_operation o"
+            " ON o.id = m.operation_id WHERE o.id = %s",
+            [op_id],
+        ).fetchone()
+        if row and (row[0] == "precopy" or row[1] not in ("queued", "running")):
+            return row
+        time.sleep(0.05)
+    raise AssertionError(f"migration of operation {op_id} not in pre-copy within {CLAIM_TIMEOUT_S}s")
+
+
+def test_sigkill_of_the_worker_process_running_a_live_migration_leaves_the_guest_where_libvirt_has_it(
+    admin, fleet, hosts, tenant, fleet_db
+):
+    """A live migration A -> B, slowed to 5 MiB/s, loses its worker process in pre-copy: the
+    reaper's settle hook aborts libvirt's job on the source and settles the instance where
+    libvirt has it; the guest runs there and only there, the database agrees."""
+    project, quota_before = tenant
+    host_a, host_b = hosts.values()
+    made = admin.succeeded(admin.action("POST", "instances/", json=create(admin, project, host_a, "mover")))
+    instance = admin.get(f"instances/{made['target_id']}/")
+    body = {"instance": instance["id"], "target_host": host_b["id"], "live": True, "bandwidth_mib_s": 5}
+    op = admin.action("POST", "migrations/", json=body)
+    phase, status, worker = in_precopy(fleet_db, op["id"])
+    assert phase == "precopy", f"the migration ended ({status}) before its pre-copy was seen"
+    pid = int(worker.rsplit("/", 1)[1])
+    owner = checks.started_by_fleet(fleet, pid)
+    assert owner in ("worker-a", "worker-b"), f"{worker}: not a fleet worker's process"
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    op = admin.wait(op, timeout=REAPED_WITHIN_S)
+    took = time.monotonic() - killed
+    print(f"\nSIGKILL of {worker} ({owner}) in pre-copy -> migration {op['status']} in {took:.1f} s: {op['error']}")
+    assert op["status"] == "failed" and f"Worker lost: {worker}" in op["error"], op
+    instance = admin.get(f"instances/{instance['id']}/")
+    assert instance["state"] == "active", instance
+    where = next(h for h in hosts.values() if h["id"] == instance["host"])
+    for host in hosts.values():
+        state = virsh(host["uri"], "domstate", instance["domain_name"]).strip()
+        assert (state == "running") == (host is where), f"{host['name']}: {state!r}, the API says {where['name']}"
+    admin.succeeded(admin.action("DELETE", f"instances/{instance['id']}/"))
+    checks.assert_settled(admin, fleet, hosts, project, [instance], quota_before)
