@@ -28,6 +28,7 @@ from network.ovn.errors import OvnNotConfigured, OvnRowMissing, OvnTransactionFa
 log = logging.getLogger(__name__)
 SCHEMA = "OVN_Northbound"
 SB_SCHEMA = "OVN_Southbound"
+SB_TABLES = ("Chassis", "Service_Monitor")
 RECONNECT_POLL_S = 0.05
 RECONNECT_MIN_BACKOFF_MS = 100
 RECONNECT_MAX_BACKOFF_MS = 1000
@@ -55,7 +56,14 @@ def _fetch_schema(endpoint: str, timeout: float, schema: str = SCHEMA) -> dict:
 
 def _connect(endpoint: str, timeout: float, schema: str = SCHEMA, api_base=impl_idl.OvnNbApiIdlImpl):
     helper = idlutils.create_schema_helper(_fetch_schema(endpoint, timeout, schema))
-    helper.register_all()
+    if schema == SB_SCHEMA:
+        # Only what Nubes reads: a full Southbound replica (every logical flow) in each process
+        # costs memory and CPU, and python-ovs' index on IP_Multicast.datapath (a reference)
+        # raised in the IDL thread whenever a network's datapath went away.
+        for table in SB_TABLES:
+            helper.register_table(table)
+    else:
+        helper.register_all()
     idl = connection.OvsdbIdl(endpoint, helper)
     # python-ovs backs off up to 8 s between reconnects and force_reconnect() does not cut a
     # backoff short; a restarted NB must be found again within a task's timeout.
