@@ -3,7 +3,18 @@ catch-all answering 501 in the service's own shape."""
 
 from django.urls import re_path
 
-from openstack_api import compute, identity, image, network, views, volume
+from openstack_api import (
+    compute,
+    identity,
+    image,
+    network,
+    network_l2,
+    network_l3,
+    server_actions,
+    servers,
+    views,
+    volume,
+)
 from openstack_api.base import CINDER, GLANCE, KEYSTONE, NEUTRON, NOVA, endpoint, not_implemented
 
 app_name = "openstack"
@@ -47,31 +58,31 @@ urlpatterns = [
     route(V21, "flavors/" + ID % "flavor_id" + "/os-extra_specs/" + ID % "key", NOVA, GET=compute.flavor_extra_spec),
     route(V21, "os-keypairs", NOVA, GET=compute.keypair_list, POST=compute.keypair_create),
     route(V21, "os-keypairs/" + ID % "name", NOVA, GET=compute.keypair_show, DELETE=compute.keypair_delete),
-    route(V21, "servers", NOVA, GET=compute.server_list, POST=compute.server_create),
-    route(V21, "servers/detail", NOVA, GET=compute.server_detail_list),
+    route(V21, "servers", NOVA, GET=servers.server_list, POST=servers.server_create),
+    route(V21, "servers/detail", NOVA, GET=servers.server_detail_list),
     route(
         V21,
         "servers/" + ID % "server_id",
         NOVA,
-        GET=compute.server_show,
-        PUT=compute.server_update,
-        DELETE=compute.server_delete,
+        GET=servers.server_show,
+        PUT=servers.server_update,
+        DELETE=servers.server_delete,
     ),
-    route(V21, "servers/" + ID % "server_id" + "/action", NOVA, POST=compute.server_action),
-    route(V21, "servers/" + ID % "server_id" + "/ips", NOVA, GET=compute.server_ips),
+    route(V21, "servers/" + ID % "server_id" + "/action", NOVA, POST=server_actions.server_action),
+    route(V21, "servers/" + ID % "server_id" + "/ips", NOVA, GET=servers.server_ips),
     route(
         V21,
         "servers/" + ID % "server_id" + "/os-volume_attachments",
         NOVA,
-        GET=compute.volume_attachments,
-        POST=compute.volume_attachments,
+        GET=servers.volume_attachments,
+        POST=servers.volume_attachments,
     ),
     route(
         V21,
         "servers/" + ID % "server_id" + "/os-volume_attachments/" + ID % "volume_id",
         NOVA,
-        GET=compute.volume_attachment,
-        DELETE=compute.volume_attachment,
+        GET=servers.volume_attachment,
+        DELETE=servers.volume_attachment,
     ),
     route(V21, "limits", NOVA, GET=compute.limits),
     route(V21, "os-availability-zone", NOVA, GET=compute.availability_zones),
@@ -108,15 +119,17 @@ urlpatterns += [
     public("network", "", NEUTRON, network.versions),
     route(N, "extensions", NEUTRON, GET=network.extensions),
     route(N, "extensions/" + ID % "alias", NEUTRON, GET=network.extension),
-    *neutron("network", "networks", network.network_create, network.network_update, network.network_delete),
-    *neutron("subnet", "subnets", network.subnet_create, network.subnet_update, network.subnet_delete),
-    *neutron("port", "ports", network.port_create, network.port_update, network.port_delete),
-    *neutron("security_group", "security-groups", network.group_create, network.group_update, network.group_delete),
-    *neutron("security_group_rule", "security-group-rules", network.rule_create, None, network.rule_delete),
-    route(N, "routers/" + ID % "ident" + "/add_router_interface", NEUTRON, PUT=network.add_interface),
-    route(N, "routers/" + ID % "ident" + "/remove_router_interface", NEUTRON, PUT=network.remove_interface),
-    *neutron("router", "routers", network.router_create, network.router_update, network.router_delete),
-    *neutron("floatingip", "floatingips", network.fip_create, network.fip_update, network.fip_delete),
+    *neutron("network", "networks", network_l2.network_create, network_l2.network_update, network_l2.network_delete),
+    *neutron("subnet", "subnets", network_l2.subnet_create, network_l2.subnet_update, network_l2.subnet_delete),
+    *neutron("port", "ports", network_l2.port_create, network_l2.port_update, network_l2.port_delete),
+    *neutron(
+        "security_group", "security-groups", network_l2.group_create, network_l2.group_update, network_l2.group_delete
+    ),
+    *neutron("security_group_rule", "security-group-rules", network_l2.rule_create, None, network_l2.rule_delete),
+    route(N, "routers/" + ID % "ident" + "/add_router_interface", NEUTRON, PUT=network_l3.add_interface),
+    route(N, "routers/" + ID % "ident" + "/remove_router_interface", NEUTRON, PUT=network_l3.remove_interface),
+    *neutron("router", "routers", network_l3.router_create, network_l3.router_update, network_l3.router_delete),
+    *neutron("floatingip", "floatingips", network_l3.fip_create, network_l3.fip_update, network_l3.fip_delete),
     re_path(r"^network/(?P<rest>.*)$", not_implemented(NEUTRON)),
 ]
 

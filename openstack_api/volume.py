@@ -1,6 +1,8 @@
 """Block Storage v3 (Cinder) over storage.services: volumes (empty or from an image), the
 pools as volume types, limits; and Nova's os-volume_attachments (attach / detach)."""
 
+import uuid
+
 from django.db.models import Count
 
 from compute.models import Image
@@ -88,8 +90,6 @@ def _volume(request, volume_id):
 
 
 def _uuid(value):
-    import uuid
-
     try:
         return uuid.UUID(str(value))
     except ValueError:
