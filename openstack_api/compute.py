@@ -95,10 +95,13 @@ def flavors_of(request):
     return Flavor.objects.usable_in(request.os_project).order_by("vcpus", "ram_mb", "name")
 
 
-def flavor_of(request, flavor_id):
-    flavor = flavors_of(request).filter(pk=flavor_id).first() if str(flavor_id).isdigit() else None
+def flavor_of(request, flavor_ref, status=404):
+    """The project's flavor by id or by link (flavorRef); `status` when there is none (a 400
+    where the flavor is an argument, not the path)."""
+    flavor_id = str(flavor_ref or "").rstrip("/").rsplit("/", 1)[-1]
+    flavor = flavors_of(request).filter(pk=flavor_id).first() if flavor_id.isdigit() else None
     if flavor is None:
-        raise OsError(404, f"Flavor {flavor_id} could not be found.")
+        raise OsError(status, f"Flavor {flavor_ref} could not be found.")
     return flavor
 
 

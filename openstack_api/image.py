@@ -1,9 +1,20 @@
-"""Image v2 (Glance), read-only: the images a project may launch (public ones and its own)."""
+"""Image v2 (Glance): the images a project may launch (public ones and its own), their data
+download, and for cloud admins (Nubes' rule: tenants launch from the catalog) create, data
+upload (PUT, streamed through compute.services.images) and delete."""
 
-from compute.choices import BYTES_PER_GIB, ImageState, Visibility
+import re
+import uuid
+
+from django.http import FileResponse
+
+from compute.choices import BYTES_PER_GIB, ImageFormat, ImageState, Visibility
 from compute.models import Image
-from openstack_api.base import OsError, iso, paginate, reply
+from compute.services import images as services
+from openstack_api.base import OsError, body_of, iso, paginate, reply
 from openstack_api.catalog import base_url
+from portal import audit
+from portal.api.base import content_length
+from portal.choices import OperationStatus
 
 STATUS = {ImageState.QUEUED: "queued", ImageState.SAVING: "importing", ImageState.ACTIVE: "active"}
 
@@ -59,8 +70,98 @@ def image_list(request):
     return reply({"images": [image_body(i) for i in images], "first": "/v2/images", "schema": "/v2/schemas/images"})
 
 
-def image_show(request, image_id):
+def _image(request, image_id):
     image = _images(request).filter(pk=image_id).first() if image_id.isdigit() else None
     if image is None:
         raise OsError(404, f"No image found with ID {image_id}")
-    return reply(image_body(image))
+    return image
+
+
+def image_show(request, image_id):
+    return reply(image_body(_image(request, image_id)))
+
+
+def _cloud_admin(request, what):
+    if not request.user.is_staff:
+        raise OsError(403, f"Only cloud admins {what}: tenants launch from the catalog.")
+
+
+CREATE_FIELDS = {"name", "disk_format", "container_format", "visibility", "min_disk", "min_ram", "tags"}
+IGNORED_PROPERTY = re.compile(r"owner_specified\.openstack\.(md5|sha256|object)")  # what openstacksdk adds
+
+
+def image_create(request):
+    _cloud_admin(request, "add images")
+    data = body_of(request)
+    unknown = sorted(k for k in set(data) - CREATE_FIELDS if not IGNORED_PROPERTY.fullmatch(k))
+    if unknown:
+        raise OsError(400, f"Nubes does not store image properties: {', '.join(unknown)}.")
+    if data.get("container_format", "bare") != "bare":
+        raise OsError(400, "container_format must be bare (Nubes stores disk images only).")
+    disk_format = data.get("disk_format") or ImageFormat.QCOW2
+    if disk_format not in ImageFormat.values:
+        raise OsError(400, f"disk_format is one of {', '.join(ImageFormat.values)}.")
+    visibility = data.get("visibility", "shared")
+    if visibility not in ("public", "private", "shared"):
+        raise OsError(400, f"visibility {visibility!r}: Nubes has public and project (private) images only.")
+    if data.get("tags"):
+        raise OsError(400, "Nubes does not store image tags.")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise OsError(400, "An image needs a name.")
+    public = visibility == "public"
+    image = Image(
+        name=name,
+        format=disk_format,
+        visibility=Visibility.PUBLIC if public else Visibility.PROJECT,
+        project=None if public else request.os_project,
+        volume=f"image-{uuid.uuid4().hex[:16]}.{disk_format}",  # its volume if it goes to a pool
+        min_disk_gb=_whole(data, "min_disk"),
+        min_ram_mb=_whole(data, "min_ram"),
+        state=ImageState.QUEUED,
+    )
+    image.full_clean()
+    image.save()
+    audit.record(request.user, "image.create", image, request=request)
+    return reply(image_body(image), status=201, headers={"Location": f"/v2/images/{image.pk}"})
+
+
+def _whole(data, key):
+    value = data.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise OsError(400, f"{key} is a non-negative integer.")
+    return value
+
+
+def image_delete(request, image_id):
+    image = _image(request, image_id)
+    _cloud_admin(request, "delete images")
+    audit.record(request.user, "image.delete", image, request=request)
+    image.delete()  # a ProtectedError (instances or volumes use it) is the service's 409
+    return reply(None, status=204)
+
+
+def image_data(request, image_id):
+    """PUT streams the body in (compute.services.images.upload); GET streams the data out of
+    the portal's image store. Data kept only in a host's pool is not served here."""
+    image = _image(request, image_id)
+    if request.method == "PUT":
+        _cloud_admin(request, "upload image data")
+        op = services.upload(request.user, image, request, length=content_length(request) or None, request=request)
+        if op.status != OperationStatus.SUCCEEDED:
+            raise OsError(400, op.error or op.message or "The upload was refused.")
+        return reply(None, status=204)
+    if image.state == ImageState.QUEUED:
+        return reply(None, status=204)  # Glance: an image without data yet
+    if not image.file_path:
+        raise OsError(
+            501,
+            "Nubes serves image data from the portal's image store only; this image's data lives in a host's storage pool.",
+        )
+    try:
+        data = open(image.file_path, "rb")  # noqa: SIM115 - FileResponse closes it
+    except FileNotFoundError as exc:
+        raise OsError(410, "The image's data is gone from the image store.") from exc
+    response = FileResponse(data, content_type="application/octet-stream")
+    response["Content-Length"] = str(image.size_bytes)
+    return response

@@ -1,5 +1,6 @@
 """Keystone tokens: project-scoped, short-lived, stored as a SHA-256 hash (the plain token is
-handed out once, in X-Subject-Token)."""
+handed out once, in X-Subject-Token). Nova's resize step the native API has not: a resize
+waiting for confirmResize / revertResize."""
 
 import hashlib
 import secrets
@@ -9,8 +10,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from compute.models import Flavor, Instance
 from openstack_api import settings as os_settings
-from portal.models import ApiToken, Project
+from portal.models import ApiToken, Operation, Project
 
 TOKEN_BYTES = 32
 
@@ -76,3 +78,18 @@ class KeystoneToken(models.Model):
         if row.project.role_of(row.user) is None:
             return None  # the membership was removed since
         return row
+
+
+class PendingResize(models.Model):
+    """A resize made through Nova's API: the server shows VERIFY_RESIZE once its Operation has
+    succeeded, until confirmResize (the row goes) or revertResize (a resize back to old_flavor,
+    whose Operation then replaces this one)."""
+
+    instance = models.OneToOneField(Instance, on_delete=models.CASCADE, related_name="pending_resize")
+    old_flavor = models.ForeignKey(Flavor, on_delete=models.CASCADE, related_name="+")
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="+")
+    reverting = models.BooleanField(default=False)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"resize of {self.instance} from {self.old_flavor}"

@@ -1,10 +1,16 @@
 """Compute v2.1 server actions (POST /servers/{id}/action) over compute.services."""
 
+from django.db import transaction
+
 from compute.choices import Action
+from compute.models import Host
 from compute.services import instances as services
+from compute.services import migration
 from openstack_api.base import OsError, body_of, reply, require_write
-from openstack_api.compute import versioned
-from openstack_api.servers import image_of, instance_of, server_body
+from openstack_api.compute import flavor_of, versioned
+from openstack_api.models import PendingResize
+from openstack_api.servers import awaits_confirmation, image_of, instance_of, server_body
+from portal import audit
 
 CONSOLE_MAX = 64 * 1024
 SIMULATED_CONSOLE = "This instance runs on a simulated host (libvirt's test driver): there is no guest, so there is no console output.\n"
@@ -39,12 +45,7 @@ SIMPLE = {
     "resume": Action.RESUME,
 }
 NOT_YET = {
-    "resize": "resize (Nubes resizes at once, without Nova's confirm / revert step)",
-    "confirmResize": "confirmResize",
-    "revertResize": "revertResize",
-    "createImage": "createImage",
-    "os-migrateLive": "live migration through this API",
-    "migrate": "cold migration through this API",
+    "createImage": "createImage (Nubes makes images from uploads and imports only)",
     "addFloatingIp": "addFloatingIp (use the Network API's floating IPs)",
     "os-getVNCConsole": "remote consoles",
     "os-getSerialConsole": "remote consoles",
@@ -59,6 +60,104 @@ NOT_YET = {
 }
 
 
+def _arguments(args, name):
+    if args is None:
+        return {}
+    if not isinstance(args, dict):
+        raise OsError(400, f"{name} takes an object.")
+    return args
+
+
+def _reboot(request, instance, args):
+    kind = str(args.get("type", "")).upper()
+    if kind not in ("SOFT", "HARD"):
+        raise OsError(400, "reboot type is SOFT or HARD.")
+    services.reboot(request.user, instance, kind=kind.lower(), request=request)
+
+
+def _rebuild(request, instance, args):
+    services.rebuild(request.user, instance, image_of(request, args.get("imageRef")), request=request)
+    return reply({"server": server_body(request, instance)}, status=202)
+
+
+def _resize(request, instance, args):
+    """Nubes' resize (live where the domain allows it, else cold on a stopped server), then
+    VERIFY_RESIZE until confirmResize or revertResize, as Nova shows it."""
+    flavor = flavor_of(request, args.get("flavorRef"), status=400)
+    pending = PendingResize.objects.filter(instance=instance).first()
+    if awaits_confirmation(pending):
+        raise OsError(409, "The server waits for confirmResize or revertResize of its last resize.")
+    old_flavor = instance.flavor
+    with transaction.atomic():
+        op = services.resize(request.user, instance, flavor, request=request)
+        PendingResize.objects.update_or_create(
+            instance=instance, defaults={"old_flavor": old_flavor, "operation": op, "reverting": False}
+        )
+
+
+def _awaiting(instance, action):
+    pending = PendingResize.objects.filter(instance=instance).select_related("operation", "old_flavor").first()
+    if not awaits_confirmation(pending):
+        raise OsError(409, f"Cannot '{action}' instance {instance.uuid}: it is not in VERIFY_RESIZE.")
+    return pending
+
+
+def _confirm_resize(request, instance, args):
+    _awaiting(instance, "confirmResize").delete()
+    audit.record(request.user, "instance.resize_confirm", instance, request=request)
+    return reply(None, status=204)
+
+
+def _revert_resize(request, instance, args):
+    """A resize back to the old flavor, through the same service (quota and checks held)."""
+    pending = _awaiting(instance, "revertResize")
+    with transaction.atomic():
+        op = services.resize(request.user, instance, pending.old_flavor, request=request)
+        PendingResize.objects.filter(pk=pending.pk).update(operation=op, reverting=True)
+
+
+def _target_host(args):
+    name = args.get("host")
+    if name in (None, ""):
+        return None
+    host = Host.objects.filter(name=str(name)).first()
+    if host is None:
+        raise OsError(400, f"Compute host {name} could not be found.")
+    return host
+
+
+def _migrate(request, instance, args, live):
+    """A cloud admin's migration through compute's migration service (its checks, and its
+    target choice without a host). block_migration true copies the root disk, false does not,
+    "auto" copies it when the target does not share its storage (Nova's meaning)."""
+    target = _target_host(args)
+    block = args.get("block_migration", "auto") if live else "auto"
+    if block not in ("auto", True, False):
+        raise OsError(400, "block_migration is true, false or 'auto'.")
+    options = {}
+    if block in (True, False):
+        options["copy_storage"] = block
+    elif target is not None and instance.host_id:  # without a host the scheduler's pick decides
+        options["copy_storage"] = not migration.storage_shared(instance, target)
+    migration.start_migration(
+        instance, target_host=target, user=request.user, live=live, options=options, request=request
+    )
+
+
+ACTIONS = {
+    "reboot": _reboot,
+    "rebuild": _rebuild,
+    "resize": _resize,
+    "confirmResize": _confirm_resize,
+    "revertResize": _revert_resize,
+    "os-migrateLive": lambda request, instance, args: _migrate(request, instance, args, live=True),
+    "migrate": lambda request, instance, args: _migrate(request, instance, args, live=False),
+    "os-stop": lambda request, instance, args: services.stop(request.user, instance, request=request),
+    "lock": lambda request, instance, args: services.set_lock(request.user, instance, True, request=request),
+    "unlock": lambda request, instance, args: services.set_lock(request.user, instance, False, request=request),
+}
+
+
 @versioned
 def server_action(request, server_id):
     instance = instance_of(request, server_id)
@@ -66,31 +165,21 @@ def server_action(request, server_id):
     if len(data) != 1:
         raise OsError(400, "A server action is a body with exactly one action.")
     name, args = next(iter(data.items()))
+    args = _arguments(args, name)
     if name == "os-getConsoleOutput":
-        length = (args or {}).get("length")
+        length = args.get("length")
         try:
             length = None if length in (None, -1, "-1") else int(length)
         except (TypeError, ValueError) as exc:
             raise OsError(400, "length must be an integer.") from exc
         return reply({"output": console_output(instance, length)})
+    if name in NOT_YET:
+        raise OsError(501, f"Nubes does not implement {NOT_YET[name]} yet.")
+    if name not in SIMPLE and name not in ACTIONS:
+        raise OsError(400, f"Unknown server action {name!r}.")
     require_write(request, "servers")
     if name in SIMPLE:
         services.act(request.user, instance, SIMPLE[name], request=request)
-    elif name == "os-stop":
-        services.stop(request.user, instance, request=request)
-    elif name == "reboot":
-        kind = str((args or {}).get("type", "")).upper()
-        if kind not in ("SOFT", "HARD"):
-            raise OsError(400, "reboot type is SOFT or HARD.")
-        services.reboot(request.user, instance, kind=kind.lower(), request=request)
-    elif name == "rebuild":
-        image = image_of(request, (args or {}).get("imageRef"))
-        services.rebuild(request.user, instance, image, request=request)
-        return reply({"server": server_body(request, instance)}, status=202)
-    elif name in ("lock", "unlock"):
-        services.set_lock(request.user, instance, name == "lock", request=request)
-    elif name in NOT_YET:
-        raise OsError(501, f"Nubes does not implement {NOT_YET[name]} yet.")
-    else:
-        raise OsError(400, f"Unknown server action {name!r}.")
-    return reply(None, status=202)
+        return reply(None, status=202)
+    response = ACTIONS[name](request, instance, args)
+    return response if hasattr(response, "status_code") else reply(None, status=202)

@@ -16,8 +16,9 @@ from network import backends
 from network.models import Network, Port, SecurityGroup
 from openstack_api import volume
 from openstack_api.base import OsError, after_marker, body_of, iso, limit_of, link, reply, require_write
-from openstack_api.compute import AVAILABILITY_ZONE, flavors_of, links, versioned
-from portal.choices import ACTIVE_STATUSES
+from openstack_api.compute import AVAILABILITY_ZONE, flavor_of, links, versioned
+from openstack_api.models import PendingResize
+from portal.choices import ACTIVE_STATUSES, OperationStatus
 from portal.models import Operation
 from storage.models import Volume
 
@@ -55,9 +56,18 @@ TASK_STATE = {
     "instance.suspend": "suspending",
     "instance.resume": "resuming",
     "instance.rebuild": "rebuilding",
-    "instance.resize": "resize_prep",
+    "instance.resize": "resize_migrating",
     "instance.delete": "deleting",
     "instance.migrate": "migrating",
+}
+# A task_state -> the status Nova shows while it lasts (on an ACTIVE or SHUTOFF server).
+BUSY_STATUS = {
+    "rebooting": "REBOOT",
+    "rebooting_hard": "HARD_REBOOT",
+    "rebuilding": "REBUILD",
+    "resize_migrating": "RESIZE",
+    "resize_reverting": "REVERT_RESIZE",
+    "migrating": "MIGRATING",
 }
 MAX_LIMIT = 1000  # Nova's osapi_max_limit: a longer list is paged with servers_links
 
@@ -93,7 +103,8 @@ def _ports(instance):
 
 class Related:
     """What a server's body shows from other tables, read for a whole page at once (one query
-    per kind, not per server): its running Operation, ports and attached volumes."""
+    per kind, not per server): its running Operation, a resize waiting for confirmation, ports
+    and attached volumes."""
 
     def __init__(self, instances):
         ids = [i.pk for i in instances]
@@ -104,6 +115,9 @@ class Related:
                 target_id__in=[str(pk) for pk in ids],
                 status__in=ACTIVE_STATUSES,
             )
+        }
+        self.pending = {
+            p.instance_id: p for p in PendingResize.objects.filter(instance_id__in=ids).select_related("operation")
         }
         self.ports, self.volumes = {}, {}
         for port in _port_query().filter(instance_id__in=ids):
@@ -140,7 +154,7 @@ def addresses(instance, ports):
     return found
 
 
-def server_status(instance, running):
+def server_status(instance, running, pending=None):
     """(status, vm_state, task_state) as Nova reports them."""
     task_state = TASK_STATE.get(running.kind) if running is not None else None
     if instance.state == InstanceState.DELETING:
@@ -149,11 +163,18 @@ def server_status(instance, running):
     status, vm_state = STATUS.get(instance.state, ("UNKNOWN", "error"))
     if task_state == "rebooting" and (running.detail or {}).get("kind") == RebootKind.HARD:
         task_state = "rebooting_hard"
-    if status == "ACTIVE" and task_state in ("rebooting", "rebooting_hard"):
-        status = "REBOOT" if task_state == "rebooting" else "HARD_REBOOT"
-    if status == "ACTIVE" and task_state == "rebuilding":
-        status = "REBUILD"
+    if pending is not None and pending.reverting and task_state == "resize_migrating":
+        task_state = "resize_reverting"
+    if status in ("ACTIVE", "SHUTOFF") and task_state in BUSY_STATUS:
+        status = BUSY_STATUS[task_state]
+    elif status in ("ACTIVE", "SHUTOFF") and task_state is None and awaits_confirmation(pending):
+        status, vm_state = "VERIFY_RESIZE", "resized"
     return status, vm_state, task_state
+
+
+def awaits_confirmation(pending):
+    """A resize made through this API has succeeded and is neither confirmed nor reverted."""
+    return pending is not None and not pending.reverting and pending.operation.status == OperationStatus.SUCCEEDED
 
 
 def server_body(request, instance, detail=True, related=None):
@@ -162,7 +183,7 @@ def server_body(request, instance, detail=True, related=None):
         return body
     related = related or Related.of(instance)
     running = related.running.get(instance.pk)
-    status, vm_state, task_state = server_status(instance, running)
+    status, vm_state, task_state = server_status(instance, running, related.pending.get(instance.pk))
     ports = related.ports.get(instance.pk, [])
     groups = sorted({g.name for port in ports for g in port.security_groups.all()})
     host_id = ""
@@ -351,10 +372,7 @@ def server_create(request):
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise OsError(400, "A server needs a name.")
-    flavor_ref = str(data.get("flavorRef") or "").rstrip("/").rsplit("/", 1)[-1]
-    flavor = flavors_of(request).filter(pk=flavor_ref).first() if flavor_ref.isdigit() else None
-    if flavor is None:
-        raise OsError(400, f"Flavor {data.get('flavorRef')} could not be found.")
+    flavor = flavor_of(request, data.get("flavorRef"), status=400)
     image = image_of(request, image_ref)
     key_pair = None
     if data.get("key_name"):

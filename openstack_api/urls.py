@@ -91,8 +91,9 @@ urlpatterns = [
     re_path(rf"^{C}(?P<rest>.*)$", not_implemented(NOVA)),
     # Image v2
     public("image", "", GLANCE, image.versions),
-    route(V2, "images", GLANCE, GET=image.image_list),
-    route(V2, "images/" + ID % "image_id", GLANCE, GET=image.image_show),
+    route(V2, "images", GLANCE, GET=image.image_list, POST=image.image_create),
+    route(V2, "images/" + ID % "image_id", GLANCE, GET=image.image_show, DELETE=image.image_delete),
+    route(V2, "images/" + ID % "image_id" + "/file", GLANCE, GET=image.image_data, PUT=image.image_data),
     re_path(rf"^{G}(?P<rest>.*)$", not_implemented(GLANCE)),
 ]
 
@@ -140,6 +141,10 @@ urlpatterns += [
     route(B, "volumes", CINDER, GET=volume.volume_list, POST=volume.volume_create),
     route(B, "volumes/detail", CINDER, GET=volume.volume_detail_list),
     route(B, "volumes/" + ID % "volume_id", CINDER, GET=volume.volume_show, DELETE=volume.volume_delete),
+    route(B, "volumes/" + ID % "volume_id" + "/action", CINDER, POST=volume.volume_action),
+    route(B, "snapshots", CINDER, GET=volume.snapshot_list, POST=volume.snapshot_create),
+    route(B, "snapshots/detail", CINDER, GET=volume.snapshot_detail_list),
+    route(B, "snapshots/" + ID % "snapshot_id", CINDER, GET=volume.snapshot_show, DELETE=volume.snapshot_delete),
     route(B, "types", CINDER, GET=volume.type_list),
     route(B, "types/" + ID % "type_id", CINDER, GET=volume.type_show),
     route(B, "limits", CINDER, GET=volume.limits),

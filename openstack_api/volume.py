@@ -1,5 +1,6 @@
-"""Block Storage v3 (Cinder) over storage.services: volumes (empty or from an image), the
-pools as volume types, limits; and Nova's os-volume_attachments (attach / detach)."""
+"""Block Storage v3 (Cinder) over storage.services: volumes (empty, from an image or from a
+snapshot; extend), snapshots of volumes, the pools as volume types, limits; and Nova's
+os-volume_attachments (attach / detach)."""
 
 import uuid
 
@@ -9,8 +10,8 @@ from compute.models import Image
 from openstack_api.base import OsError, body_of, iso_micro, link, paginate, reply, require_write
 from openstack_api.catalog import base_url
 from portal import operations, quotas
-from storage.choices import PoolState, VolumeSource, VolumeState
-from storage.models import StoragePool, Volume
+from storage.choices import PoolState, SnapshotKind, SnapshotState, VolumeSource, VolumeState
+from storage.models import Snapshot, StoragePool, Volume
 from storage.services import volumes as services
 
 MIN_VERSION = MAX_VERSION = "3.0"
@@ -165,7 +166,6 @@ def volume_show(request, volume_id):
 
 
 UNSUPPORTED = {
-    "snapshot_id": "volumes from snapshots through this API",
     "source_volid": "volume clones through this API",
     "backup_id": "backups",
     "consistencygroup_id": "consistency groups",
@@ -184,7 +184,11 @@ def volume_create(request):
             raise OsError(501, f"Nubes does not implement {what} yet.")
     if data.get("availability_zone") not in (None, ZONE):
         raise OsError(400, f"Availability zone '{data['availability_zone']}' is invalid.")
-    pool = _pool(data["volume_type"]) if data.get("volume_type") else default_pool()
+    snapshot = _snapshot(request, data["snapshot_id"], 400) if data.get("snapshot_id") else None
+    if data.get("volume_type"):
+        pool = _pool(data["volume_type"])
+    else:  # a clone of a snapshot lives in the snapshot's pool (its frozen file backs the clone)
+        pool = snapshot.volume.pool if snapshot else default_pool()
     if pool is None:
         raise OsError(400, "No storage pool is active: there is no volume type to create the volume in.")
     image = None
@@ -194,8 +198,11 @@ def volume_create(request):
         if image is None:
             raise OsError(400, f"Invalid image identifier or unable to access requested image: {ident}.")
     size = data.get("size")
+    if snapshot is not None and size is None:
+        size = snapshot.volume.size_gb
     if not isinstance(size, int) or isinstance(size, bool):
         raise OsError(400, "size must be an integer number of GiB.")
+    source = VolumeSource.SNAPSHOT if snapshot else VolumeSource.IMAGE if image else VolumeSource.EMPTY
     volume, _op = services.create_volume(
         request.user,
         request.os_project,
@@ -203,8 +210,9 @@ def volume_create(request):
         description=str(data.get("description") or ""),
         pool=pool,
         size_gb=size,
-        source=VolumeSource.IMAGE if image else VolumeSource.EMPTY,
+        source=source,
         image=image,
+        source_snapshot=snapshot,
         request=request,
     )
     return reply({"volume": volume_body(request, volume)}, status=202)
@@ -213,6 +221,111 @@ def volume_create(request):
 def volume_delete(request, volume_id):
     volume = _volume(request, volume_id)
     services.delete_volume(request.user, volume, request=request)
+    return reply(None, status=202)
+
+
+def volume_action(request, volume_id):
+    """os-extend grows a volume (storage's resize: quota and pool capacity held)."""
+    volume = _volume(request, volume_id)
+    data = body_of(request)
+    if set(data) != {"os-extend"}:
+        name = next(iter(data), "none")
+        raise OsError(
+            501 if len(data) == 1 else 400, f"Nubes implements the os-extend volume action only (not {name})."
+        )
+    require_write(request, "volumes")
+    new_size = (data["os-extend"] or {}).get("new_size") if isinstance(data["os-extend"], dict) else None
+    if not isinstance(new_size, int) or isinstance(new_size, bool):
+        raise OsError(400, "os-extend needs new_size, an integer number of GiB.")
+    services.resize_volume(request.user, volume, new_size, request=request)
+    return reply(None, status=202)
+
+
+# --- snapshots (of volumes; instance snapshots are Nova's, not listed here) --------------------
+
+SNAPSHOT_STATUS = {SnapshotState.BUSY: "available"}
+
+
+def _snapshots(request):
+    snapshots = Snapshot.objects.filter(project=request.os_project, volume__isnull=False)
+    return snapshots.exclude(state=SnapshotState.DELETING).select_related("volume").order_by("-created", "-id")
+
+
+def _snapshot(request, snapshot_id, status=404):
+    ident = str(snapshot_id)
+    snapshot = _snapshots(request).filter(pk=ident).first() if ident.isdigit() else None
+    if snapshot is None:
+        raise OsError(status, f"Snapshot {snapshot_id} could not be found.")
+    return snapshot
+
+
+def snapshot_body(request, snapshot, detail=True):
+    body = {
+        "id": str(snapshot.pk),
+        "name": snapshot.name,
+        "status": SNAPSHOT_STATUS.get(snapshot.state, snapshot.state),
+    }
+    body["links"] = [{"rel": "self", "href": link(request, f"/openstack/volume/v3/snapshots/{snapshot.pk}")}]
+    if detail:
+        body.update(
+            {
+                "description": snapshot.description or None,
+                "volume_id": str(snapshot.volume.uuid),
+                "size": snapshot.volume.size_gb,
+                "metadata": {},
+                "created_at": iso_micro(snapshot.created),
+                "updated_at": None,
+                "os-extended-snapshot-attributes:project_id": str(snapshot.project_id),
+                "os-extended-snapshot-attributes:progress": "100%"
+                if snapshot.state == SnapshotState.AVAILABLE
+                else "0%",
+            }
+        )
+    return body
+
+
+def snapshot_list(request, detail=False):
+    snapshots = list(_snapshots(request))
+    wanted = {key: request.GET[key] for key in ("name", "status", "volume_id") if request.GET.get(key)}
+    bodies = [snapshot_body(request, s) for s in snapshots]
+    pairs = [(s, b) for s, b in zip(snapshots, bodies, strict=True) if all(b.get(k) == v for k, v in wanted.items())]
+    pairs = paginate(pairs, request, key=lambda pair: pair[1]["id"])
+    return reply({"snapshots": [b if detail else snapshot_body(request, s, False) for s, b in pairs]})
+
+
+def snapshot_detail_list(request):
+    return snapshot_list(request, detail=True)
+
+
+def snapshot_show(request, snapshot_id):
+    return reply({"snapshot": snapshot_body(request, _snapshot(request, snapshot_id))})
+
+
+def snapshot_create(request):
+    """An external (overlay) snapshot of the volume, as storage takes them; `force` is Cinder's
+    flag for an in-use volume, which Nubes snapshots either way."""
+    require_write(request, "snapshots")
+    data = body_of(request, "snapshot")
+    unknown = sorted(set(data) - {"volume_id", "name", "description", "force", "metadata"})
+    if unknown or data.get("metadata"):
+        raise OsError(400, f"Nubes does not take {', '.join(unknown) or 'snapshot metadata'} for a snapshot.")
+    volume = _volumes(request).filter(uuid=data.get("volume_id")).first() if _uuid(data.get("volume_id")) else None
+    if volume is None:
+        raise OsError(404, f"Volume {data.get('volume_id')} could not be found.")
+    snapshot, _op = services.create_snapshot(
+        request.user,
+        name=str(data.get("name") or f"snapshot-of-{volume.name}")[:63],
+        description=str(data.get("description") or ""),
+        volume=volume,
+        kind=SnapshotKind.EXTERNAL,
+        request=request,
+    )
+    return reply({"snapshot": snapshot_body(request, snapshot)}, status=202)
+
+
+def snapshot_delete(request, snapshot_id):
+    snapshot = _snapshot(request, snapshot_id)
+    services.delete_snapshot(request.user, snapshot, request=request)
     return reply(None, status=202)
 
 

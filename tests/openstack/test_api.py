@@ -118,9 +118,9 @@ def test_unsupported_calls_are_501_in_each_service_shape(clouds):
     assert "os-hypervisors" in nova.data["notImplemented"]["message"]
     neutron = alice.call("GET", f"{NEUTRON}/qos/policies")
     assert neutron.status_code == 501 and neutron.data["NeutronError"]["type"] == "NotImplemented"
-    cinder = alice.call("GET", f"{CINDER}/snapshots")
+    cinder = alice.call("GET", f"{CINDER}/backups")
     assert cinder.status_code == 501 and cinder.data["notImplemented"]["code"] == 501
-    glance = alice.call("POST", "/openstack/image/v2/images", {"name": "x"})
+    glance = alice.call("POST", "/openstack/image/v2/images/1/import", {"method": {"name": "web-download"}})
     assert glance.status_code == 501 and glance.data["error"]["code"] == 501
 
 
@@ -169,8 +169,8 @@ def test_server_lifecycle_and_the_permission_matrix(clouds, hosts, flavor, image
     )
     console = alice.call("POST", f"{NOVA}/servers/{server_id}/action", {"os-getConsoleOutput": {"length": 5}})
     assert console.status_code == 200 and "simulated host" in console.data["output"]
-    resize = alice.call("POST", f"{NOVA}/servers/{server_id}/action", {"resize": {"flavorRef": "1"}})
-    assert resize.status_code == 501 and "resize" in resize.data["notImplemented"]["message"]
+    image = alice.call("POST", f"{NOVA}/servers/{server_id}/action", {"createImage": {"name": "snap"}})
+    assert image.status_code == 501 and "createImage" in image.data["notImplemented"]["message"]
     busy_stop = alice.call("POST", f"{NOVA}/servers/{server_id}/action", {"os-stop": None})
     assert busy_stop.status_code == 409 and "conflictingRequest" in busy_stop.data
     with run_tasks():
@@ -238,6 +238,11 @@ def test_networks_in_neutrons_shape(clouds, run_tasks):
     assert [(n["id"], n["subnets"], n["router:external"]) for n in listed] == [
         (network_id, [subnet.data["subnet"]["id"]], False)
     ]
+    pairs = {"network_id": network_id, "allowed_address_pairs": [{"ip_address": "10.5.0.100"}]}
+    refused = alice.call("POST", f"{NEUTRON}/ports", {"port": pairs})
+    assert refused.status_code == 400 and refused.data["NeutronError"]["type"] == "InvalidInput"
+    assert "allowed_address_pairs" in refused.data["NeutronError"]["message"]
+    assert "port_security_enabled" in refused.data["NeutronError"]["message"]
     hidden = charlie.call("GET", f"{NEUTRON}/networks/{network_id}")
     assert hidden.status_code == 404 and hidden.data["NeutronError"]["type"] == "NetworkNotFound"
     assert charlie.call("GET", f"{NEUTRON}/networks").data["networks"] == []
@@ -253,7 +258,7 @@ def test_networks_in_neutrons_shape(clouds, run_tasks):
 def test_volume_types_are_pools_and_limits_are_quotas(clouds):
     alice = clouds["alice"]
     assert alice.call("GET", f"{CINDER}/types").data == {"volume_types": []}
-    refused = alice.call("POST", f"{CINDER}/volumes", {"volume": {"size": 1, "snapshot_id": "x"}})
+    refused = alice.call("POST", f"{CINDER}/volumes", {"volume": {"size": 1, "source_volid": "x"}})
     assert refused.status_code == 501
     no_pool = alice.call("POST", f"{CINDER}/volumes", {"volume": {"size": 1}})
     assert no_pool.status_code == 400 and "No storage pool" in no_pool.data["badRequest"]["message"]
