@@ -90,9 +90,10 @@ Block jobs (blockjobs.py) — modelled progress on test:// hosts
     block_copy(uri, uuid, dev, dest_path, *, fmt, shallow);  block_job(uri, uuid, dev) -> BlockJob | None
     block_job_abort(uri, uuid, dev, *, pivot=False)
 
-Host memory (hostmem.py) — KSM and swap from local /sys and /proc (qemu:///system only)
+Host memory (hostmem.py) — KSM and swap from local /sys and /proc; KSM counters and tuning over libvirt
     host_memory(uri, *, sys_root=, proc_root=) -> HostMemory      # readable=False elsewhere
     ksm_set_run(uri, run: 0 | 1 | 2, *, sys_root=)                 # NotSupported elsewhere
+    ksm_tune(uri, {pages_to_scan|sleep_millisecs|merge_across_nodes: int})  # any real host, libvirt
 
 Memory hotplug (memory.py) — test:// hosts edit the definition (simulated=True)
     build_memory_xml(size_kib, node) -> str          # <memory model='dimm'>
@@ -229,7 +230,7 @@ from .guest_agent import (
     run_script,
 )
 from .host import cpu_baseline, cpu_compare, host_cpu_xml, host_facts, host_ping, kvm_usable
-from .hostmem import KSM_RUN, KSM_STOP, KSM_UNMERGE, HostMemory, host_memory, ksm_set_run
+from .hostmem import KSM_LIMITS, KSM_RUN, KSM_STOP, KSM_UNMERGE, HostMemory, host_memory, ksm_set_run, ksm_tune
 from .memory import MemoryChange, build_memory_xml, domain_attach_memory
 from .migration import (
     MigrationCancelled,
@@ -400,6 +401,8 @@ __all__ = [
     "HostMemory",
     "host_memory",
     "ksm_set_run",
+    "ksm_tune",
+    "KSM_LIMITS",
     "MemoryChange",
     "build_memory_xml",
     "domain_attach_memory",

@@ -4,9 +4,12 @@ A host on the portal's own machine (``qemu:///system``) is read from ``/sys/kern
 ``/proc/meminfo``. A remote host is read over its libvirt connection: KSM's counters from the
 node memory parameters (``virNodeGetMemoryParameters``: libvirt reads the same sysfs files on
 the host) and memory from ``virNodeGetMemoryStats``. libvirt reports neither KSM's on/off state
-nor swap, so those stay None there, and KSM is switched on or off only on a local host
-(``virNodeSetMemoryParameters`` tunes scanning, it has no run switch). Simulated hosts answer
-``readable=False``. ``sys_root`` / ``proc_root`` are parameters so tests pass a fake tree.
+nor swap, so those stay None there. KSM's scanning is tuned on every real host through
+``virNodeSetMemoryParameters`` (pages per scan, sleep between scans, merging across NUMA nodes:
+libvirt writes the host's sysfs); it has no run switch, so KSM is switched on or off only on a
+local host, and on a remote one ``pages_to_scan=0`` pauses merging instead (merged pages stay
+merged, as with run=0). Simulated hosts answer ``readable=False``. ``sys_root`` / ``proc_root``
+are parameters so tests pass a fake tree.
 """
 
 from __future__ import annotations
@@ -33,6 +36,13 @@ DEFAULT_SYS = Path("/sys")
 DEFAULT_PROC = Path("/proc")
 REMOTE_PAGE_KIB = 4  # libvirt does not say the host's page size; KSM merges base pages (4 KiB on x86)
 REMOTE_NOTE = "read over libvirt: KSM's on/off state and swap are not reported there"
+# sysfs file -> libvirt's node memory parameter, for the settings that tune KSM's scanning
+KSM_TUNABLES = {
+    "pages_to_scan": "shm_pages_to_scan",
+    "sleep_millisecs": "shm_sleep_millisecs",
+    "merge_across_nodes": "shm_merge_across_nodes",
+}
+KSM_LIMITS = {"pages_to_scan": (0, 100_000), "sleep_millisecs": (0, 60_000), "merge_across_nodes": (0, 1)}
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,9 @@ class HostMemory:
     ksm_pages_shared: int | None = None  # distinct pages KSM keeps
     ksm_pages_sharing: int | None = None  # guest pages mapped onto them (the saving)
     ksm_saved_kib: int | None = None
+    ksm_pages_to_scan: int | None = None  # pages scanned per wake-up (0: merging paused)
+    ksm_sleep_millisecs: int | None = None
+    ksm_merge_across_nodes: int | None = None
     mem_total_kib: int | None = None
     mem_available_kib: int | None = None
     swap_total_kib: int | None = None
@@ -106,6 +119,7 @@ def host_memory(
         ksm_pages_shared=_read_int(ksm / "pages_shared"),
         ksm_pages_sharing=sharing,
         ksm_saved_kib=sharing * page_kib if sharing is not None else None,
+        **{f"ksm_{name}": _read_int(ksm / name) for name in KSM_TUNABLES},
         **meminfo,
     )
 
@@ -128,6 +142,7 @@ def _remote_memory(uri: str) -> HostMemory:
         ksm_pages_shared=params.get("shm_pages_shared"),
         ksm_pages_sharing=sharing,
         ksm_saved_kib=sharing * REMOTE_PAGE_KIB if sharing is not None else None,
+        **{f"ksm_{name}": params.get(param) for name, param in KSM_TUNABLES.items()},
         mem_total_kib=stats.get("total"),
         mem_available_kib=available or None,
     )
@@ -142,7 +157,8 @@ def ksm_set_run(uri: str, run: int, *, sys_root: Path = DEFAULT_SYS) -> None:
             _why_unreadable(uri)
             if validate_uri(uri) == "test"
             else f"KSM is switched on or off only on the portal's own host: libvirt's node memory "
-            f"parameters have no run switch (set /sys/kernel/mm/ksm/run on {uri} itself)",
+            f"parameters have no run switch (set /sys/kernel/mm/ksm/run on {uri} itself, or pause "
+            "merging there with pages_to_scan=0)",
             uri=uri,
         )
     path = Path(sys_root) / KSM_DIR / "run"
@@ -152,3 +168,20 @@ def ksm_set_run(uri: str, run: int, *, sys_root: Path = DEFAULT_SYS) -> None:
         path.write_text(f"{run}\n")
     except OSError as exc:
         raise OperationFailed(f"cannot write {path}: {exc}", uri=uri) from exc
+
+
+def ksm_tune(uri: str, settings: dict[str, int]) -> None:
+    """Set KSM's scanning (``pages_to_scan``, ``sleep_millisecs``, ``merge_across_nodes``) on any
+    real host through libvirt's node memory parameters; libvirt writes the host's sysfs."""
+    if not settings:
+        raise InvalidConfig("no KSM setting to change", uri=uri)
+    for name, value in settings.items():
+        low, high = KSM_LIMITS.get(name, (None, None))
+        if low is None or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidConfig(f"KSM {name} is an integer in {low}..{high}, not {value!r}", uri=uri)
+    if validate_uri(uri) == "test":
+        raise NotSupported(_why_unreadable(uri), uri=uri)
+    params = {KSM_TUNABLES[name]: value for name, value in settings.items()}
+    conn = get_connection(uri)
+    with translated(uri):
+        conn.setMemoryParameters(params, 0)

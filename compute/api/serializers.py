@@ -111,7 +111,25 @@ class HostSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 
 class KsmSerializer(StrictFieldsMixin, serializers.Serializer):
-    run = serializers.ChoiceField(choices=[0, 1, 2], help_text="0 stop, 1 run, 2 stop and unmerge every page")
+    run = serializers.ChoiceField(
+        choices=[0, 1, 2],
+        required=False,
+        help_text="0 stop, 1 run, 2 stop and unmerge every page (hosts whose /sys the portal reads)",
+    )
+    pages_to_scan = serializers.IntegerField(
+        required=False, min_value=0, max_value=100_000, help_text="pages per scan (0 pauses merging); any real host"
+    )
+    sleep_millisecs = serializers.IntegerField(
+        required=False, min_value=0, max_value=60_000, help_text="sleep between scans; any real host"
+    )
+    merge_across_nodes = serializers.IntegerField(
+        required=False, min_value=0, max_value=1, help_text="merge pages of different NUMA nodes; any real host"
+    )
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give run, pages_to_scan, sleep_millisecs or merge_across_nodes.")
+        return attrs
 
 
 class HostStateSerializer(StrictFieldsMixin, serializers.Serializer):

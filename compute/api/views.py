@@ -78,11 +78,12 @@ class HostViewSet(ProtectedDestroyMixin, AdminResourceViewSet):
 
     @action(detail=True, methods=["post"], serializer_class=s.KsmSerializer)
     def ksm(self, request, pk=None):
-        """Start, stop or unmerge KSM on a host whose /sys the portal reads (202 with the Operation)."""
+        """Start, stop or unmerge KSM on a host whose /sys the portal reads, and/or tune its scanning
+        on any real host (libvirt's node memory parameters); 202 with the Operation."""
         serializer = s.KsmSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return accepted(
-            overcommit.set_ksm(request.user, self.get_object(), serializer.validated_data["run"], request), request
+            overcommit.set_ksm(request.user, self.get_object(), request=request, **serializer.validated_data), request
         )
 
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Avg, Q, Sum
 from django.db.models.functions import Coalesce
 
+import hypervisor as hv
 from compute import domain
 from compute.choices import PLACED_STATES, Action, InstanceState
 from compute.models import Instance, InstanceSample
@@ -27,6 +28,10 @@ from portal.errors import ActionError, Conflict, NotPermitted
 from portal.models import Operation
 
 KSM_RUN_VALUES = (0, 1, 2)  # stop, run, stop and unmerge (/sys/kernel/mm/ksm/run)
+KSM_LIMITS = hv.KSM_LIMITS  # the scanning settings libvirt sets, with their ranges
+KSM_FACTS = ("ksm_available", "ksm_run", "ksm_pages_shared", "ksm_pages_sharing", "ksm_saved_kib") + tuple(
+    f"ksm_{name}" for name in KSM_LIMITS
+)
 RUNNING_STATES = (InstanceState.ACTIVE, InstanceState.PAUSED)
 RECLAIM, RELEASE = "reclaim", "release"
 PERCENT = 100
@@ -70,10 +75,7 @@ def summary(host):
         "cluster_ratio_limit": host.cluster.ram_overcommit,
         "overcommitted": allocated > usable,
         "overcommitted_mb": max(allocated - usable, 0),
-        "ksm": {
-            key: memory.get(key)
-            for key in ("ksm_available", "ksm_run", "ksm_pages_shared", "ksm_pages_sharing", "ksm_saved_kib")
-        },
+        "ksm": {key: memory.get(key) for key in KSM_FACTS},
         "swap_total_kib": memory.get("swap_total_kib"),
         "swap_free_kib": memory.get("swap_free_kib"),
         "readable": bool(memory.get("readable")),
@@ -93,25 +95,35 @@ def ballooned_instances(host):
 # --- KSM -----------------------------------------------------------------------------------
 
 
-def set_ksm(user, host, run, request=None):
-    """Start (1), stop (0) or stop-and-unmerge (2) KSM on a host whose /sys the portal reads."""
+def set_ksm(user, host, run=None, request=None, **settings):
+    """Start (1), stop (0) or stop-and-unmerge (2) KSM on a host whose /sys the portal reads,
+    and/or tune its scanning (``pages_to_scan``, ``sleep_millisecs``, ``merge_across_nodes``) on
+    any real host (libvirt's node memory parameters, also over a remote connection)."""
 
     if user is None or not user.is_staff:
         raise NotPermitted("Only cloud admins switch KSM.")
-    if run not in KSM_RUN_VALUES:
+    settings = {name: value for name, value in settings.items() if value is not None}
+    if run is None and not settings:
+        raise ActionError("Give run or a KSM setting to change.", field="run")
+    if run is not None and run not in KSM_RUN_VALUES:
         raise ActionError(f"run is one of {', '.join(map(str, KSM_RUN_VALUES))}.", field="run")
+    for name, value in settings.items():
+        low, high = KSM_LIMITS.get(name, (0, -1))
+        if not isinstance(value, int) or not low <= value <= high:
+            raise ActionError(f"{name} is an integer from {low} to {high}.", field=name)
     memory = host.facts.get("memory") or {}
     if not memory.get("readable") or not memory.get("ksm_available"):
         raise Conflict(f"KSM on {host.name} is not readable here: {memory.get('note') or 'refresh the host first'}.")
-    if memory.get("ksm_run") is None:
+    if run is not None and memory.get("ksm_run") is None:
         raise Conflict(
             f"KSM on {host.name} is read over libvirt, whose node memory parameters have no run switch: "
-            "switch it on the host itself."
+            "switch it on the host itself, or pause merging with pages_to_scan=0 (merged pages stay merged)."
         )
+    detail = {"run": run, "settings": settings}
     with transaction.atomic():
-        op = operations.begin("host.set_ksm", host, user=user, project=None, detail={"run": run})
+        op = operations.begin("host.set_ksm", host, user=user, project=None, detail=detail)
         operations.send_after_commit(overcommit_tasks.set_ksm, op)
-    audit.record(user, "host.set_ksm", host, request=request, run=run)
+    audit.record(user, "host.set_ksm", host, request=request, **detail)
     return op
 
 

@@ -50,10 +50,16 @@ def run_on_host(host, policy, now=None):
 def set_ksm(self, op_id):
     def work(op):
         host = Host.objects.get(pk=op.target_id)
-        run = int(op.detail["run"])
-        operations.progress(op, 30, f"Writing {run} to /sys/kernel/mm/ksm/run on {host.name}")
-        hv.ksm_set_run(host.uri, run)
+        run, settings = op.detail.get("run"), op.detail.get("settings") or {}
+        if settings:
+            operations.progress(op, 20, f"Setting KSM's node memory parameters on {host.name} through libvirt")
+            hv.ksm_tune(host.uri, settings)
+        if run is not None:
+            operations.progress(op, 50, f"Writing {run} to /sys/kernel/mm/ksm/run on {host.name}")
+            hv.ksm_set_run(host.uri, int(run))
         memory = record_host_memory(host)
-        return f"KSM run={memory['ksm_run']} on {host.name}, {memory['ksm_pages_sharing']} pages sharing"
+        tuned = "".join(f", {name}={memory.get('ksm_' + name)}" for name in settings)
+        state = f"KSM run={memory['ksm_run']}" if memory.get("ksm_run") is not None else "KSM"
+        return f"{state} on {host.name}{tuned}, {memory['ksm_pages_sharing']} pages sharing"
 
     return run_operation(op_id, work, self.request.id or "")

@@ -152,8 +152,10 @@ def host_detail(request, pk):
 @require_POST
 def host_ksm(request, pk):
     host = get_object_or_404(Host.objects.select_related("cluster"), pk=pk)
+    fields = ("run", *overcommit.KSM_LIMITS)
     try:
-        op = overcommit.set_ksm(request.user, host, int(request.POST.get("run", "-1")), request)
+        values = {name: int(request.POST[name]) for name in fields if request.POST.get(name, "") != ""}
+        op = overcommit.set_ksm(request.user, host, request=request, **values)
     except (ValueError, *REFUSALS) as exc:
         messages.error(request, str(exc))
     else:

@@ -123,14 +123,46 @@ def test_a_refresh_records_ksm_and_swap_in_the_facts(host_a, monkeypatch):
     assert host_a.facts["memory"]["swap_total_kib"] == 2048 and host_a.facts["cpus"]
 
 
-def test_a_remote_host_shows_ksm_counters_but_is_not_switched(api, admin_client_page, local_host):
+REMOTE_MEMORY = {
+    **LOCAL_MEMORY,
+    "ksm_run": None,
+    "swap_total_kib": None,
+    "swap_free_kib": None,
+    "ksm_pages_to_scan": 100,
+    "ksm_sleep_millisecs": 20,
+    "note": "read over libvirt: KSM's on/off state and swap are not reported there",
+}
+
+
+def test_a_remote_host_shows_ksm_counters_and_is_tuned_but_not_switched(api, admin_client_page, local_host):
     # What hypervisor.host_memory reads over libvirt from a remote host: no run state, no swap.
-    remote = {**LOCAL_MEMORY, "ksm_run": None, "swap_total_kib": None, "swap_free_kib": None}
-    remote["note"] = "read over libvirt: KSM's on/off state and swap are not reported there"
-    Host.objects.filter(pk=local_host.pk).update(facts={**local_host.facts, "memory": remote})
+    Host.objects.filter(pk=local_host.pk).update(facts={**local_host.facts, "memory": REMOTE_MEMORY})
     response = api["admin"].post(f"/api/v1/hosts/{local_host.pk}/ksm/", {"run": 1}, format="json")
     assert response.status_code == 409 and "no run switch" in str(response.json())
+    assert "pages_to_scan=0" in str(response.json())
     page = admin_client_page.get(f"/compute/hosts/{local_host.pk}/").content.decode()
-    assert "on/off not reported" in page and "40 sharing" in page
-    assert f"/compute/hosts/{local_host.pk}/ksm/" not in page
+    assert "on/off not reported" in page and "40 sharing" in page and "scans 100 pages every 20 ms" in page
+    assert 'name="run"' not in page and 'name="pages_to_scan"' in page
+    assert not Operation.objects.filter(kind="host.set_ksm").exists()
+
+
+def test_an_admin_tunes_ksm_on_a_remote_host_through_an_operation(api, run_tasks, local_host, monkeypatch):
+    Host.objects.filter(pk=local_host.pk).update(facts={**local_host.facts, "memory": REMOTE_MEMORY})
+    tuned = []
+    monkeypatch.setattr(hv, "ksm_tune", lambda uri, settings: tuned.append((uri, settings)))
+    monkeypatch.setattr(hv, "host_memory", lambda uri: hv.HostMemory(**{**REMOTE_MEMORY, "ksm_pages_to_scan": 0}))
+    with run_tasks():
+        response = api["admin"].post(f"/api/v1/hosts/{local_host.pk}/ksm/", {"pages_to_scan": 0}, format="json")
+    assert response.status_code == 202, response.content
+    op = Operation.objects.get(pk=response.json()["id"])
+    assert op.status == "succeeded" and "pages_to_scan=0" in op.message, op.message
+    assert tuned == [("qemu:///system", {"pages_to_scan": 0})]
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"pages_to_scan": -1}, {"sleep_millisecs": 60_001}, {"merge_across_nodes": 2}, {"shm_run": 1}]
+)
+def test_ksm_settings_out_of_range_or_unknown_are_400(api, local_host, body):
+    response = api["admin"].post(f"/api/v1/hosts/{local_host.pk}/ksm/", body, format="json")
+    assert response.status_code == 400, response.content
     assert not Operation.objects.filter(kind="host.set_ksm").exists()
