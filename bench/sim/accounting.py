@@ -115,7 +115,9 @@ class Ledger:
             touched.setdefault(m.target, []).append(m)
         self.requested += sum(d for v, d in enumerate(demand) if after[v] is not None) * period
         if not self._was_drawing:
-            self._was_drawing = [False] * len(self.host_mips)
+            # Helper.getTimesBeforeHostShutdown starts every host as active: one never used
+            # counts a shutdown at its first record.
+            self._was_drawing = [True] * len(self.host_mips)
         for h, total in enumerate(self.host_mips):
             moving = touched.get(h)
             if moving is None:

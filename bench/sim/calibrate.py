@@ -27,7 +27,7 @@ def _delta(ours: float, theirs: float) -> str:
 
 
 def _calibration_row(r: ReferenceResult, ref: DayReference | None) -> str:
-    head = f"{r.day:<9} {r.policy:<12} {r.energy_kwh:>7.1f} {r.migrations:>6} {r.slatah * PERCENT:>6.2f} {r.pdm * PERCENT:>6.3f} {r.esv:>9.6f} {r.shutdowns:>5}"
+    head = f"{r.day:<9} {r.policy:<12} {r.energy_kwh:>7.1f} {r.migrations:>6} {r.slatah * PERCENT:>6.2f} {r.pdm * PERCENT:>6.3f} {r.esv:>9.6f} {r.shutdowns:>5} {r.completed_vms:>4}"
     if ref is None:
         return head + "  (no CloudSim figure)"
     return (
@@ -39,7 +39,7 @@ def _calibration_row(r: ReferenceResult, ref: DayReference | None) -> str:
 
 
 CALIBRATION_HEADER = (
-    f"{'day':<9} {'policy':<12} {'kWh':>7} {'migr':>6} {'SLATAH':>6} {'PDM%':>6} {'ESV':>9} {'shut':>5} | "
+    f"{'day':<9} {'policy':<12} {'kWh':>7} {'migr':>6} {'SLATAH':>6} {'PDM%':>6} {'ESV':>9} {'shut':>5} {'gone':>4} | "
     f"{'CloudSim':>7} {'migr':>6} {'SLATAH':>5} {'PDM%':>5} {'ESV':>9} {'shut':>5} | "
     f"{'energy':>7} {'migr':>7} {'SLATAH':>7} {'PDM':>7}"
 )
@@ -47,7 +47,8 @@ CALIBRATION_HEADER = (
 
 def calibrate(data: Path, days: list[str], hosts: int, out=sys.stdout) -> None:
     refs = day_references(data)
-    print("reference policies through our engine (left) vs CloudSim 3.0.3 (middle), differences (right)", file=out)
+    print("reference policies through our engine (left) vs CloudSim 3.0.3 (middle), differences (right);", file=out)
+    print("gone: VMs CloudSim's completed-VM rule removed during the day (reference/run.py)", file=out)
     print(CALIBRATION_HEADER, file=out, flush=True)
     ours: list[tuple[DayResult, dict[str, ReferenceResult]]] = []
     for day in days:

@@ -7,7 +7,9 @@ applied, and the step is accounted by CloudSim's definitions (accounting.Ledger)
 woken by DPM is up from the next step and draws idle power meanwhile (the boot); a host in
 standby draws nothing; a host that is up draws even when empty (CloudSim's hosts draw only
 while busy: stricter for us). A host woken within the hold (production's
-NUBES_DPM_WAKE_HOLD) is passed to DPM as held on.
+NUBES_DPM_WAKE_HOLD) is passed to DPM as held on. Every VM runs all day: CloudSim's rule that
+removes a VM idle at an update (reference/run.py) is not applied to us (stricter again: on
+20110303 it takes 532 of the 1,052 VMs out of CloudSim's runs).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import pytest
 from bench.sim import cloudsim as cs
 from bench.sim.accounting import Ledger, Migration
 from bench.sim.reference import detection
+from bench.sim.reference import run as reference_run
 from bench.sim.reference.policy import Round, optimise
 
 G4, G5 = cs.HOST_POWER
@@ -96,3 +97,28 @@ def test_a_host_draws_only_while_busy_by_cloudsims_rule_and_while_powered_by_our
 
     assert cloudsim.energy_j == 0.0
     assert ours.energy_j == pytest.approx(G5.idle * cs.STEP_S)
+
+
+def test_updates_read_each_trace_interpolated_at_300k_plus_a_tenth_of_a_second():
+    # UtilizationModelPlanetLabInMemory between samples; the broker's 0.1 s submit delay.
+    at = reference_run._at_updates([0, 0, 30, 60], reference_run.SUBMIT_DELAY_S)
+
+    assert at[:2] == [0.0, pytest.approx(0.3 * 0.1 / cs.STEP_S)]  # idle at 300.1 s, a sliver at 600.1 s
+    assert at[3] == 0.6  # the sample after the last repeats it
+    assert reference_run._at_updates([0, 30], 0.0) == [0.0, 0.3]
+
+
+def test_cloudsims_completed_vm_rule_removes_a_vm_idle_at_an_update_for_the_rest_of_the_day():
+    # Two VMs (2500 and 2000 MIPS) first-fit onto host 1, the first G5. VM 0 asks 0 MIPS at the
+    # update at 300.1 s (idle at samples 1 and 2): CloudSim deallocates it there for good, and
+    # counts energy for the frames from 300.1 s to the last update before the end (here
+    # 1200.1 s). Without the rule both VMs run and every frame counts.
+    traces = [[50, 0, 0, 40, 40], [50, 50, 50, 50, 50]]
+    power = G5.power(1000.0 / (2 * 2660.0))
+
+    as_cloudsim = reference_run.run_reference("day", traces, 4, "DVFS only")
+    keeping = reference_run.run_reference("day", traces, 4, "DVFS only", cloudsim=False)
+
+    assert as_cloudsim.completed_vms == 1 and keeping.completed_vms == 0
+    assert as_cloudsim.energy_kwh * reference_run.JOULES_PER_KWH == pytest.approx(3 * cs.STEP_S * power)
+    assert keeping.energy_kwh > as_cloudsim.energy_kwh * 5 / 3
