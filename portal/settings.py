@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "storage",
     "network",
     "scheduler",
+    "catalog",
     "openstack_api",
 ]
 

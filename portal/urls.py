@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("storage.api.urls", namespace="storage-api")),
     path("", include("network.api.urls", namespace="network-api")),
     path("", include("scheduler.api.urls", namespace="scheduler-api")),
+    path("", include("catalog.api.urls", namespace="catalog-api")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,85 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from catalog.models import Service, ServiceTemplate
+from compute.models import Flavor, Image
+from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin, TenantSafeMixin, VisibleRelatedField
+
+MAX_NETWORKS = 8
+
+
+class ServiceTemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    image = VisibleRelatedField(queryset=Image.objects.all())
+    flavors = serializers.PrimaryKeyRelatedField(queryset=Flavor.objects.all(), many=True)
+
+    class Meta:
+        model = ServiceTemplate
+        fields = [
+            "id",
+            "name",
+            "description",
+            "image",
+            "flavors",
+            "parameter_schema",
+            "actions",
+            "readable_paths",
+            "enabled",
+            "created",
+        ]
+        read_only_fields = ["created"]
+
+    def validate(self, attrs):
+        # The model's own checks (schemas, action and script names), as a 400 keyed by field.
+        fields = {k: v for k, v in attrs.items() if k != "flavors"}
+        probe = (
+            ServiceTemplate(**{f.name: getattr(self.instance, f.name) for f in ServiceTemplate._meta.concrete_fields})
+            if self.instance
+            else ServiceTemplate()
+        )
+        for name, value in fields.items():
+            setattr(probe, name, value)
+        try:
+            probe.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+        return attrs
+
+
+class ServiceSerializer(TenantSafeMixin, serializers.ModelSerializer):
+    redacted_fields = ("status_reason",)
+    template_name = serializers.CharField(source="template.name", read_only=True)
+
+    class Meta:
+        model = Service
+        fields = [
+            "id",
+            "project",
+            "name",
+            "template",
+            "template_name",
+            "flavor",
+            "instance",
+            "parameters",
+            "state",
+            "status_reason",
+            "created",
+        ]
+        read_only_fields = fields
+
+
+class ServiceOrderSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
+    template = serializers.PrimaryKeyRelatedField(queryset=ServiceTemplate.objects.filter(enabled=True))
+    flavor = VisibleRelatedField(queryset=Flavor.objects.all())
+    parameters = serializers.JSONField(required=False, default=dict)
+    networks = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, write_only=True, max_length=MAX_NETWORKS
+    )
+
+    class Meta:
+        model = Service
+        fields = ["project", "template", "name", "flavor", "parameters", "networks"]
+
+
+class ActionSerializer(StrictFieldsMixin, serializers.Serializer):
+    action = serializers.CharField(max_length=40)
+    arguments = serializers.JSONField(required=False, default=dict)
