@@ -3,12 +3,11 @@
 
 Authorises the user for the instance, then relays the guest's serial log. Simulated hosts
 have no guest, and the consumer says so; on a real host it tails the log file libvirt writes
-(`<serial><log file=.../>`), which needs the portal on the host's machine (or the log
-directory shared). No libvirt calls and no writes here.
+(`<serial><log file=.../>`): the file itself on the portal's own host, over the libvirt
+connection on a remote one (compute.services.serial, in a thread). No writes here.
 """
 
 import asyncio
-import os
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -18,6 +17,7 @@ from compute import console, rfb
 from compute.choices import InstanceState
 from compute.models import Instance
 from compute.models.migration import MigrationState
+from compute.services.serial import READ_ERRORS, serial_log
 from portal.consumers import CLOSE_UNAUTHENTICATED, close_with
 
 POLL_S = 0.5
@@ -36,7 +36,8 @@ def _console_of(user, instance_id):
     instance = Instance.objects.visible_to(user).live().select_related("host").filter(pk=instance_id).first()
     if instance is None:
         return None
-    return {"simulated": instance.host is None or instance.host.simulated, "log": instance.serial_log_path}
+    simulated = instance.host is None or instance.host.simulated
+    return {"simulated": simulated, "log": instance.serial_log_path, "uri": None if simulated else instance.host.uri}
 
 
 class SerialConsoleConsumer(AsyncJsonWebsocketConsumer):
@@ -56,7 +57,7 @@ class SerialConsoleConsumer(AsyncJsonWebsocketConsumer):
         elif not console["log"]:
             await self.send_json({"kind": "notice", "text": "This instance has no serial log.\n"})
         else:
-            self.tail = asyncio.ensure_future(self.follow(console["log"]))
+            self.tail = asyncio.ensure_future(self.follow(serial_log(console["uri"], console["log"])))
 
     async def disconnect(self, code):
         if getattr(self, "tail", None) is not None:
@@ -65,23 +66,29 @@ class SerialConsoleConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         await self.send_json({"kind": "notice", "text": "The console is read-only.\n"})
 
-    async def follow(self, path):
-        position = None
+    async def follow(self, log):
+        position, failing = None, False
         while True:
             try:
-                size = os.path.getsize(path)
-            except FileNotFoundError:
-                size = None
-            if size is not None:
-                if position is None or size < position:  # first look, or the log was rotated
+                size = await asyncio.to_thread(log.size)
+                if size is not None and (position is None or size < position):
+                    # first look, or the log was rotated
                     position = max(size - BACKLOG, 0) if position is None else 0
-                if size > position:
-                    with open(path, "rb") as log:
-                        log.seek(position)
-                        data = log.read(CHUNK)
-                    position += len(data)
-                    await self.send_json({"kind": "output", "text": data.decode("utf-8", "replace")})
-                    continue
+                data = (
+                    await asyncio.to_thread(log.read, position, min(CHUNK, size - position))
+                    if size and size > position
+                    else b""
+                )
+            except READ_ERRORS as exc:
+                if not failing:  # say it once, keep trying (a host briefly unreachable)
+                    await self.send_json({"kind": "notice", "text": f"The serial log cannot be read now: {exc}\n"})
+                failing, data = True, b""
+            else:
+                failing = False
+            if data:
+                position += len(data)
+                await self.send_json({"kind": "output", "text": data.decode("utf-8", "replace")})
+                continue
             await asyncio.sleep(POLL_S)
 
 

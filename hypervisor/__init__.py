@@ -90,6 +90,10 @@ Block jobs (blockjobs.py) — modelled progress on test:// hosts
     block_copy(uri, uuid, dev, dest_path, *, fmt, shallow);  block_job(uri, uuid, dev) -> BlockJob | None
     block_job_abort(uri, uuid, dev, *, pivot=False)
 
+Serial logs (serial_log.py) — a domain's serial log read over libvirt (a transient dir pool
+over its directory, virStorageVolDownload of a byte range): remote hosts' consoles
+    serial_log_size(uri, path) -> int | None;  serial_log_read(uri, path, offset, length) -> bytes
+
 Host memory (hostmem.py) — KSM and swap from local /sys and /proc; KSM counters and tuning over libvirt
     host_memory(uri, *, sys_root=, proc_root=) -> HostMemory      # readable=False elsewhere
     ksm_set_run(uri, run: 0 | 1 | 2, *, sys_root=)                 # NotSupported elsewhere
@@ -252,6 +256,8 @@ from .offline import (
     image_rebase,
     offline_how,
 )
+from .serial_log import POOL_PREFIX as SERIAL_LOG_POOL_PREFIX
+from .serial_log import serial_log_read, serial_log_size
 from .snapshots import snapshot_create, snapshot_delete, snapshot_list, snapshot_revert
 from .stats import bulk_domain_stats, node_stats
 from .storage import (
@@ -401,6 +407,9 @@ __all__ = [
     "HostMemory",
     "host_memory",
     "ksm_set_run",
+    "serial_log_read",
+    "serial_log_size",
+    "SERIAL_LOG_POOL_PREFIX",
     "ksm_tune",
     "KSM_LIMITS",
     "MemoryChange",

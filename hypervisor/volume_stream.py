@@ -126,14 +126,15 @@ def volume_download(
                 on_progress(start + len(chunk), total)
             yield chunk
         return
-    yield from _download(uri, _volume(uri, pool, name), total, on_progress, chunk_bytes)
+    yield from download_range(uri, _volume(uri, pool, name), 0, total, on_progress, chunk_bytes)
 
 
-def _download(uri, vol, total, on_progress, chunk_bytes):
+def download_range(uri, vol, offset, total, on_progress=None, chunk_bytes=CHUNK_BYTES):
+    """``total`` bytes of the volume from ``offset``, chunk by chunk (virStorageVolDownload)."""
     stream = get_connection(uri).newStream(0)
     received, finished = 0, False
     try:
-        vol.download(stream, 0, total, 0)
+        vol.download(stream, offset, total, 0)
         while True:
             chunk = stream.recv(chunk_bytes)
             if not chunk:

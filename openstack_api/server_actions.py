@@ -5,7 +5,7 @@ from django.db import transaction
 from compute.choices import Action
 from compute.models import Host
 from compute.services import instances as services
-from compute.services import migration
+from compute.services import migration, serial
 from openstack_api.base import OsError, body_of, reply, require_write
 from openstack_api.compute import flavor_of, versioned
 from openstack_api.models import PendingResize
@@ -17,21 +17,19 @@ SIMULATED_CONSOLE = "This instance runs on a simulated host (libvirt's test driv
 
 
 def console_output(instance, length):
-    """The tail of the serial log libvirt writes (a file on the portal's machine)."""
+    """The tail of the serial log libvirt writes (the file here, or over libvirt on a remote host)."""
     if instance.host is None or instance.host.simulated:
         text = SIMULATED_CONSOLE
     elif not instance.serial_log_path:
         text = ""
     else:
+        log = serial.serial_log(instance.host.uri, instance.serial_log_path)
         try:
-            with open(instance.serial_log_path, "rb") as log:
-                log.seek(0, 2)
-                log.seek(max(log.tell() - CONSOLE_MAX, 0))
-                text = log.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            text = ""
-        except OSError as exc:
-            raise OsError(409, f"The serial log cannot be read here: {exc}") from exc
+            size = log.size() or 0
+            start = max(size - CONSOLE_MAX, 0)
+            text = log.read(start, size - start).decode("utf-8", "replace") if size else ""
+        except serial.READ_ERRORS as exc:
+            raise OsError(409, f"The serial log cannot be read now: {exc}") from exc
     if length is not None:
         text = "".join(text.splitlines(keepends=True)[-length:]) if length > 0 else ""
     return text

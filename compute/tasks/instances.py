@@ -139,8 +139,8 @@ def baseline_refusal(host):
 
 
 def active_pools(uri):
-    """Sorted libvirt names of the host's active storage pools."""
-    return sorted(p.name for p in hv.list_pools(uri) if p.active)
+    """Sorted libvirt names of the host's active storage pools (not the serial consoles' own)."""
+    return sorted(p.name for p in hv.list_pools(uri) if p.active and not p.name.startswith(hv.SERIAL_LOG_POOL_PREFIX))
 
 
 def _note_pools(host):

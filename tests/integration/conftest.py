@@ -105,6 +105,17 @@ def wait_for_heartbeat(log_path, after=None, timeout=HEARTBEAT_TIMEOUT_S):
     raise AssertionError(f"no heartbeat in {log_path} within {timeout}s (last: {heartbeats(log_path)[-3:]})")
 
 
+def launch_payload(lab_cloud, project, host, name):
+    """The API body that launches the lab guest (tiny flavor, lab image) on `host`."""
+    return {
+        "project": project.pk,
+        "name": name,
+        "flavor": lab_cloud["flavor"].pk,
+        "image": lab_cloud["image"].pk,
+        "host": host.pk,
+    }
+
+
 @contextlib.contextmanager
 def booted(admin_api, payload, hosts, extra_cleanup=None):
     """An instance created through the API (``payload``), heartbeating; deleted through the API

@@ -1,0 +1,44 @@
+"""Where the serial console reads a guest's log: the file itself when the host is the portal's
+own machine (``qemu:///system``, ``qemu:///session``), else over the host's libvirt connection
+(hypervisor.serial_log), so a web node needs no shared log directory."""
+
+import os
+
+import hypervisor as hv
+
+LOCAL_URIS = ("qemu:///system", "qemu:///session")
+
+
+class LocalLog:
+    def __init__(self, path):
+        self.path = path
+
+    def size(self):
+        try:
+            return os.path.getsize(self.path)
+        except FileNotFoundError:
+            return None
+
+    def read(self, offset, length):
+        with open(self.path, "rb") as log:
+            log.seek(offset)
+            return log.read(length)
+
+
+class RemoteLog:
+    def __init__(self, uri, path):
+        self.uri, self.path = uri, path
+
+    def size(self):
+        return hv.serial_log_size(self.uri, self.path)
+
+    def read(self, offset, length):
+        return hv.serial_log_read(self.uri, self.path, offset, length)
+
+
+def serial_log(uri, path):
+    """A reader with size() -> int | None and read(offset, length) -> bytes (blocking calls)."""
+    return LocalLog(path) if uri in LOCAL_URIS else RemoteLog(uri, path)
+
+
+READ_ERRORS = (OSError, hv.HypervisorError)
