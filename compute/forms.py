@@ -4,7 +4,7 @@ from django import forms
 
 from compute import hooks
 from compute.choices import MAX_NAME_LENGTH, HostState, ImageState
-from compute.models import Flavor, Host, HostDevice, Image, Instance, KeyPair
+from compute.models import Cluster, Flavor, Host, HostDevice, Image, Instance, KeyPair
 from compute.models.catalog import MAX_PUBLIC_KEY
 from compute.models.instances import validate_instance_name
 from compute.services import migration
@@ -32,9 +32,23 @@ class LaunchForm(ActionErrorMixin, forms.Form):
         help_text="cloud-init user data (kept for the NoCloud seed)",
     )
 
-    def __init__(self, *args, project, **kwargs):
+    def __init__(self, *args, project, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
+        if user is not None and user.is_staff:  # placement hints, as the API's host / cluster
+            self.fields["cluster"] = forms.ModelChoiceField(
+                queryset=Cluster.objects.order_by("name"),
+                required=False,
+                empty_label="Any (the scheduler chooses)",
+                help_text="Cloud admins: keep the instance in this cluster",
+            )
+            self.fields["host"] = forms.ModelChoiceField(
+                queryset=Host.objects.select_related("cluster").order_by("name"),
+                required=False,
+                empty_label="Any (the scheduler chooses)",
+                help_text="Cloud admins: build on this host (its capacity and the image's pool are still checked)",
+            )
+            self.fields["host"].label_from_instance = lambda host: f"{host.name} ({host.cluster.name}, {host.state})"
         self.fields["flavor"].queryset = Flavor.objects.usable_in(project)
         self.fields["image"].queryset = Image.objects.usable_in(project).filter(state=ImageState.ACTIVE)
         self.fields["key_pair"].queryset = KeyPair.objects.filter(project=project)
@@ -47,6 +61,11 @@ class LaunchForm(ActionErrorMixin, forms.Form):
                 widget=forms.CheckboxSelectMultiple,
                 help_text="One NIC on each network chosen (none: the host's default network)",
             )
+
+    def placement_hints(self):
+        """{"host": id, "cluster": id} of what a cloud admin chose (taken out of cleaned_data)."""
+        picked = {key: self.cleaned_data.pop(key, None) for key in ("host", "cluster")}
+        return {key: value.pk for key, value in picked.items() if value is not None} or None
 
 
 class KeyPairForm(forms.Form):

@@ -45,10 +45,13 @@ def instance_launch(request):
         raise Http404("No project chosen.")
     if project.role_of(request.user) not in WRITE_ROLES:  # the form is no use to a reader
         raise PermissionDenied("Readers cannot launch instances.")
-    form = LaunchForm(request.POST or None, project=project)
+    form = LaunchForm(request.POST or None, project=project, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
-            instance, _op = services.create_instance(request.user, project, request=request, **form.cleaned_data)
+            hints = form.placement_hints()
+            instance, _op = services.create_instance(
+                request.user, project, hints=hints, request=request, **form.cleaned_data
+            )
         except REFUSALS as exc:
             if isinstance(exc, ActionError):
                 form.add_action_error(exc)

@@ -1,10 +1,11 @@
-"""The compute pages: launch form errors, the detail page's live group, staff-only hosts."""
+"""The compute pages: launch form errors and a cloud admin's host / cluster pick, the detail
+page's live group, staff-only hosts."""
 
 import pytest
 from django.test import Client
 
 from compute.choices import InstanceState
-from compute.models import Instance
+from compute.models import Cluster, Instance
 
 
 @pytest.fixture
@@ -82,3 +83,34 @@ def test_hosts_are_for_staff_and_show_the_simulated_badge(browser, admin_user, h
 def test_flavor_and_image_lists(browser, flavor, image):
     assert b"m1.small" in browser.get("/compute/flavors/").content
     assert b"cirros" in browser.get("/compute/images/").content
+
+
+@pytest.fixture
+def admin_browser(admin_user, project_a):
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+def test_only_cloud_admins_get_the_host_and_cluster_choice(browser, admin_browser, hosts):
+    page = admin_browser.get("/compute/instances/launch/").content.decode()
+    assert 'name="host"' in page and 'name="cluster"' in page and "host-b (demo, up)" in page
+    member_page = browser.get("/compute/instances/launch/").content.decode()
+    assert 'name="host"' not in member_page and 'name="cluster"' not in member_page
+
+
+def test_a_cloud_admin_launches_on_the_host_picked_in_the_form(admin_browser, run_tasks, hosts, flavor, image):
+    for host in hosts:  # either host, whatever the scheduler would have chosen
+        name = f"on-{host.name}"
+        response = launch_form(admin_browser, run_tasks, name=name, flavor=flavor.pk, image=image.pk, host=host.pk)
+        assert response.status_code == 302, response.content
+        assert Instance.objects.get(name=name).host == host
+
+
+def test_a_host_outside_the_picked_cluster_is_no_valid_host(admin_browser, run_tasks, hosts, flavor, image):
+    other = Cluster.objects.create(name="elsewhere")
+    response = launch_form(
+        admin_browser, run_tasks, name="nowhere", flavor=flavor.pk, image=image.pk, host=hosts[0].pk, cluster=other.pk
+    )
+    assert response.status_code == 400 and not Instance.objects.filter(name="nowhere").exists()
+    assert b"No host" in response.content, response.content[-2000:]
