@@ -118,6 +118,7 @@ class HaEventKind(models.TextChoices):
     RESTART = "restart", "Restart started"
     NO_HOST = "no-host", "No host for a restart"
     VM_RESTART = "vm-restart", "Crashed instance restarted"
+    VM_HUNG = "vm-hung", "Hung instance reset"
     RESTART_LIMIT = "restart-limit", "Restart limit reached"
     ADMISSION_REFUSED = "admission-refused", "Refused by admission control"
 

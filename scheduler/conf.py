@@ -84,3 +84,17 @@ def ipmi_cipher_suite():
     """RMCP+ cipher suite; 3 (HMAC-SHA1, AES-128) is near universal, and naming one skips
     ipmitool's cipher-suite discovery, which some BMCs answer slowly or not at all."""
     return _get("NUBES_IPMI_CIPHER_SUITE", lambda: env_int("NUBES_IPMI_CIPHER_SUITE", 3, 0, 255))
+
+
+def vm_heartbeat_interval_s():
+    """How often VM-level HA pings each protected guest's QEMU guest agent."""
+    return _get("NUBES_HA_VM_HEARTBEAT_INTERVAL", lambda: env_int("NUBES_HA_VM_HEARTBEAT_INTERVAL", 30, 1))
+
+
+def vm_heartbeat_misses():
+    """Missed guest-agent pings in a row, while the domain runs, before HA resets the guest."""
+    return _get("NUBES_HA_VM_HEARTBEAT_MISSES", lambda: env_int("NUBES_HA_VM_HEARTBEAT_MISSES", 4, 1))
+
+
+def vm_heartbeat_timeout_s():
+    return _get("NUBES_HA_VM_HEARTBEAT_TIMEOUT", lambda: env_int("NUBES_HA_VM_HEARTBEAT_TIMEOUT", 5, 1))

@@ -218,18 +218,9 @@ def restart_crashed(instance, cause, now=None):
     host = instance.host
     if host is None or instance.ha_priority == HaPriority.DISABLED:
         return None
-    settings = snapshot.settings_for(host.cluster)
-    if not settings.ha_enabled:
+    if not snapshot.settings_for(host.cluster).ha_enabled:
         return None
-    now = now or timezone.now()
-    earlier = HaEvent.objects.filter(instance=instance, kind=c.HaEventKind.VM_RESTART).values_list("created", flat=True)
-    if not core_ha.restart_allowed([t.timestamp() for t in earlier], now.timestamp(), settings.policy()):
-        why = (
-            f"{settings.ha_restart_limit} restart(s) within {settings.ha_restart_window_s} s already; "
-            f"left stopped after: {cause}"
-        )
-        event(host, c.HaEventKind.RESTART_LIMIT, why, instance=instance)
-        compute_domain.record_event(instance, EventSource.ACTION, "ha restart limit", why)
+    if not restart_budget_left(instance, cause, now):
         return None
     try:
         op = compute_services.restart_after_failure(instance, f"HA: {cause}")
@@ -238,3 +229,25 @@ def restart_crashed(instance, cause, now=None):
         return None
     event(host, c.HaEventKind.VM_RESTART, f"{instance.name}: {cause}", instance=instance, operation=op)
     return op
+
+
+VM_RESTART_KINDS = (c.HaEventKind.VM_RESTART, c.HaEventKind.VM_HUNG)
+
+
+def restart_budget_left(instance, cause, now=None):
+    """Within the cluster's restart limit per window (crash restarts and hang resets count
+    together)? When not, record why (HA event, instance event) and answer False."""
+    host = instance.host
+    settings = snapshot.settings_for(host.cluster)
+    now = now or timezone.now()
+    earlier = HaEvent.objects.filter(instance=instance, kind__in=VM_RESTART_KINDS, operation__isnull=False)
+    times = [t.timestamp() for t in earlier.values_list("created", flat=True)]
+    if core_ha.restart_allowed(times, now.timestamp(), settings.policy()):
+        return True
+    why = (
+        f"{settings.ha_restart_limit} restart(s) within {settings.ha_restart_window_s} s already; "
+        f"left as it is after: {cause}"
+    )
+    event(host, c.HaEventKind.RESTART_LIMIT, why, instance=instance)
+    compute_domain.record_event(instance, EventSource.ACTION, "ha restart limit", why)
+    return False

@@ -13,14 +13,14 @@ from django.utils import timezone
 from lxml import etree
 
 import hypervisor as hv
-from compute.choices import HostState
-from compute.models import Cluster, Host
+from compute.choices import HostState, InstanceState, PowerState
+from compute.models import Cluster, Host, Instance
 from portal import operations
 from portal.choices import FINAL_STATUSES, OperationStatus
 from portal.errors import ActionError
 from portal.tasks import run_operation
 from scheduler import choices as c
-from scheduler import conf, failover, snapshot, witness
+from scheduler import conf, failover, guest_heartbeat, snapshot, witness
 from scheduler.models import ClusterSchedulerSettings, HostPower
 from scheduler.services import evc, power, recommendations
 
@@ -121,6 +121,33 @@ def heartbeat():
         failover.record_heartbeat(host, alive, error)
 
 
+def guest_verdict(instance):
+    """(verdict, detail) of one guest-agent ping of a running instance; None when its host
+    does not answer (host HA's business, not the guest's)."""
+    uri, uuid = instance.host.uri, str(instance.uuid)
+    try:
+        if hv.domain_state(uri, uuid).state != PowerState.RUNNING:
+            return guest_heartbeat.Verdict.NOT_RUNNING, ""
+        hv.guest_ping(uri, uuid, timeout=conf.vm_heartbeat_timeout_s())
+    except (hv.GuestAgentTimeout, hv.GuestAgentUnavailable) as exc:
+        return guest_heartbeat.Verdict.SILENT, str(exc)[:200]
+    except hv.HypervisorError:
+        return None
+    return guest_heartbeat.Verdict.ANSWERED, ""
+
+
+@shared_task
+def vm_heartbeat():
+    """VM-level HA for hung guests: ping each protected running instance's guest agent."""
+    running = Instance.objects.filter(state=InstanceState.ACTIVE, host__state=HostState.UP).select_related("host")
+    for instance in running.order_by("pk"):
+        if not guest_heartbeat.protected(instance):
+            continue
+        verdict = guest_verdict(instance)
+        if verdict is not None:
+            guest_heartbeat.record(instance, *verdict)
+
+
 PROBE_BATCH = 32  # threads at once
 
 
@@ -210,6 +237,10 @@ def compute_evc(self, op_id):
 def beat_schedule():
     return {
         "scheduler-heartbeat": {"task": "scheduler.tasks.heartbeat", "schedule": float(conf.heartbeat_interval_s())},
+        "scheduler-vm-heartbeat": {
+            "task": "scheduler.tasks.vm_heartbeat",
+            "schedule": float(conf.vm_heartbeat_interval_s()),
+        },
         "scheduler-drs": {"task": "scheduler.tasks.drs_tick", "schedule": float(conf.drs_tick_s())},
         "scheduler-dpm": {"task": "scheduler.tasks.dpm_tick", "schedule": float(conf.dpm_interval_s())},
         "scheduler-sweep": {

@@ -262,6 +262,18 @@ def restart_after_failure(instance, reason):
     return _queue(None, instance, Action.START, {"ha": True, "reason": reason[:255]})
 
 
+def reset_after_hang(instance, reason):
+    """Hard-reset a running instance whose guest hangs (the scheduler's VM-level HA decides when:
+    its guest agent stopped answering while the domain runs). A system action, like the restart
+    after a crash."""
+    running = operations.active_on(instance)
+    if running is not None:
+        raise operations.TargetBusy(running)
+    if instance.state != InstanceState.ACTIVE:
+        raise Conflict(f"Instance {instance.name} is {instance.state}; HA resets only a running one.")
+    return _queue(None, instance, Action.REBOOT, {"kind": RebootKind.HARD, "ha": True, "reason": reason[:255]})
+
+
 def policy_balloon(instance, memory_mb, policy, reason):
     """The balloon policy's change of an instance's balloon target (compute.overcommit): a
     system action, one at a time like any other; ``policy`` is "reclaim" or "release"."""

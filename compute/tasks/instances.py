@@ -399,6 +399,7 @@ def _reboot(instance, op):
         hv.domain_start(uri, uuid)
     else:
         hv.domain_reboot(uri, uuid)
+    return f"Reset by HA: {op.detail['reason']}" if op.detail.get("ha") else None
 
 
 def _simple(verb):
