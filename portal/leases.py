@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from django.utils import timezone
 from portal import operations
 from portal.celery import app
 from portal.choices import OperationStatus
+from portal.errors import ActionError
 from portal.models import Operation
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,20 @@ class Heartbeat:
                     log.warning("operation %s: lease renewal failed: %s", self.op_id, exc)
         finally:
             connection.close()
+
+
+@contextmanager
+def held_here(op, role="web"):
+    """Run a queued Operation in this process, not in a task (an upload streamed while its
+    request lasts), under a lease as a task holds one: claimed QUEUED -> RUNNING with this
+    process as its worker, renewed while the block runs, so if the process dies the reaper
+    ends it (and the verb's settle hook tidies up). Yields the claimed Operation."""
+    worker = worker_name(f"{role}@{socket.gethostname()}")
+    claimed = claim(op.pk, worker=worker)
+    if claimed is None:
+        raise ActionError(f"Operation {op.pk} is no longer queued (cancelled meanwhile?).")
+    with Heartbeat(claimed.pk, worker, settings.CELERY_TASK_TIME_LIMIT):
+        yield claimed
 
 
 # --- the reaper ------------------------------------------------------------------------------

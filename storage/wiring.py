@@ -4,13 +4,14 @@ counters, compute's hooks, teardown and its lab registration step."""
 
 from compute import hooks
 from portal import lab as portal_lab
-from portal import quotas, realtime, teardown
+from portal import leases, quotas, realtime, teardown
 from storage import lab
-from storage.choices import PoolState, VolumeState
+from storage.choices import Action, PoolState, VolumeState
 from storage.models import RootDisk, Snapshot, StoragePool, Volume
 from storage.services import volumes as services
 from storage.services.instance_chains import hand_over, root_disk_info
 from storage.tasks import migration as migration_tasks
+from storage.tasks import stream as stream_tasks
 from storage.tasks.volumes import disk_spec
 
 
@@ -30,6 +31,7 @@ def ready():
         "snapshots", lambda project: Snapshot.objects.filter(project=project, quota_held=True).count()
     )
     register_teardown()
+    leases.register(f"volume.{Action.UPLOAD}", settle=stream_tasks.settle_lost_upload)  # its web process died
     portal_lab.register_step(lab.LAB_ORDER, lab.register)
 
 

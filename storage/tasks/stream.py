@@ -10,14 +10,16 @@ import logging
 import uuid
 
 import hypervisor as hv
-from portal import operations
+from portal import leases, operations
 from portal.choices import OperationStatus
 from portal.errors import ActionError, Conflict
+from portal.models import Operation
 from storage.choices import BYTES_PER_GIB, VolumeState
 from storage.hosts import volume_host
 from storage.models import Volume
 
 CHUNK = 1 << 20
+NEW_FILE = "new_file"  # the Operation's detail key naming the file an upload writes
 PROGRESS_STEP = 5  # percent between recorded progress updates
 logger = logging.getLogger(__name__)
 
@@ -40,9 +42,15 @@ def upload_body(op, volume, chunks, size):
     the old file's place; the Operation ends succeeded or failed with the reason. A short or
     broken body, or a host that fails mid-way, removes the new file and leaves the volume as it
     was (ActionError / Conflict for the client)."""
-    host, pool = volume_host(volume), volume.pool.libvirt_name
-    operations.mark_running(op)
     new_name = f"{volume.base_name}-u{uuid.uuid4().hex[:8]}"
+    # noted first: if this process dies mid-way, the reaper's settle hook removes the new file
+    Operation.objects.filter(pk=op.pk).update(detail={**op.detail, NEW_FILE: new_name})
+    with leases.held_here(op) as claimed:
+        _upload(claimed, volume, chunks, size, new_name)
+
+
+def _upload(op, volume, chunks, size, new_name):
+    host, pool = volume_host(volume), volume.pool.libvirt_name
     try:
         result = hv.volume_create_streamed(
             host.uri,
@@ -89,6 +97,23 @@ def upload_body(op, volume, chunks, size):
         + left,
         bytes=result.bytes_sent,
     )
+
+
+def settle_lost_upload(op):
+    """The reaper's settle hook (portal.leases) for an upload whose web process died: remove the
+    new file if it never took the volume's place, and make the volume available again, as it
+    was. Raises when the host does not answer, so the reaper asks again next round."""
+    volume = Volume.objects.select_related("pool").filter(pk=op.target_id).first()
+    if volume is None:
+        return ""
+    new_name = op.detail.get(NEW_FILE)
+    if new_name and volume.libvirt_name != new_name:
+        try:
+            hv.volume_delete(volume_host(volume).uri, volume.pool.libvirt_name, new_name)
+        except hv.VolumeNotFound:
+            pass
+    Volume.objects.filter(pk=volume.pk, state=VolumeState.BUSY).update(state=VolumeState.AVAILABLE)
+    return f"Volume {volume.name} is unchanged." if volume.libvirt_name != new_name else ""
 
 
 def download_size(volume):
