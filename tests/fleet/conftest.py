@@ -58,7 +58,7 @@ def hosts(admin, fleet):
 @pytest.fixture(scope="session")
 def two_sockets(admin, fleet):
     """Two websockets served by the two different uvicorn worker processes."""
-    workers = set(map(str, fleet["web_worker_pids"]))
+    workers = web_workers(fleet)
     kept, spare = {}, []
     for _ in range(MAX_SOCKET_TRIES):
         sock = admin.socket()
@@ -84,6 +84,23 @@ def page(chromium):
     page.set_default_timeout(60000)
     yield page
     context.close()
+
+
+def web_workers(fleet):
+    """PIDs (as text, like the x-nubes-process header) of uvicorn's worker processes now: the
+    recorded web process's children that multiprocessing spawned (uvicorn replaces one that dies)."""
+    web = next(p["pid"] for p in fleet["processes"] if p["name"] == "web")
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if (
+                int(stat.read_text().rsplit(")", 1)[1].split()[1]) == web
+                and b"spawn_main" in (stat.parent / "cmdline").read_bytes()
+            ):
+                found.add(stat.parent.name)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
 
 
 def virsh(uri, *args):

@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from tests.fleet import checks
-from tests.fleet.conftest import virsh
+from tests.fleet.client import DONE
+from tests.fleet.conftest import virsh, web_workers
 from tests.fleet.test_fleet import one
 
 LEASE_S, REAPER_S = 30, 15  # the fleet runs the defaults (NUBES_OPERATION_LEASE, NUBES_REAPER_INTERVAL)
@@ -193,3 +194,77 @@ def test_sigkill_of_the_worker_process_running_a_live_migration_leaves_the_guest
         assert (state == "running") == (host is where), f"{host['name']}: {state!r}, the API says {where['name']}"
     admin.succeeded(admin.action("DELETE", f"instances/{instance['id']}/"))
     checks.assert_settled(admin, fleet, hosts, project, [instance], quota_before)
+
+
+class SlowBody:
+    """A request body of `size` zero bytes read at about `rate` bytes/s (Content-Length known)."""
+
+    def __init__(self, size, rate):
+        self.left, self.rate = size, rate
+        self.size = size
+        self.cut = False  # set once the server is gone: the rest is not sent
+
+    def __len__(self):
+        return self.size
+
+    def read(self, n=-1):
+        n = 0 if self.cut else self.left if n < 0 else min(n, self.left)
+        self.left -= n
+        time.sleep(n / self.rate)
+        return bytes(n)
+
+
+# Django's ASGI handler reads the whole body (spooled to a temporary file) before the view runs;
+# the kill lands while the view streams it into the host's pool (50-130 MiB/s here).
+UPLOAD_MIB, UPLOAD_RATE_MIB_S = 256, 256
+
+
+def test_sigkill_of_the_web_process_streaming_an_upload_leaves_the_volume_as_it_was(
+    admin, fleet, hosts, tenant, fleet_db
+):
+    """The uvicorn worker streaming a volume upload into host storage is SIGKILLed mid-way: the
+    reaper fails the upload within lease + reaper round (its web process held the lease), its
+    settle hook removes the half-written file and makes the volume available, its data as it was;
+    uvicorn starts a new worker."""
+    project, quota_before = tenant
+    pool = one(admin.items("storage-pools/?page_size=100"), checks.SHARED_POOL)
+    body = {"project": project["id"], "name": "upload-victim", "pool": pool["id"], "size_gb": 1, "format": "raw"}
+    volume = admin.get(f"volumes/{admin.succeeded(admin.action('POST', 'volumes/', json=body))['target_id']}/")
+    url = f"{fleet['url']}/api/v1/volumes/{volume['id']}/upload/"
+    headers = {"Authorization": admin.api.headers["Authorization"], "Content-Type": "application/octet-stream"}
+    data = SlowBody(UPLOAD_MIB << 20, UPLOAD_RATE_MIB_S << 20)
+    with ThreadPoolExecutor(1) as pool_:
+        sending = pool_.submit(requests.put, url, data=data, headers=headers, timeout=120)
+        deadline, row = time.monotonic() + CLAIM_TIMEOUT_S, None
+        while time.monotonic() < deadline and not (row and (row[1] == "running" and row[3] > 0 or row[1] in DONE)):
+            row = fleet_db.execute(
+                "SELECT id, status, worker, progress FROM portal_operation WHERE kind = 'volume.upload'"
+                " AND target_id = %s ORDER BY id DESC LIMIT 1",
+                [str(volume["id"])],
+            ).fetchone()
+            time.sleep(0.02)
+        assert row and row[1] == "running", f"the upload was not seen running: {row}"
+        op_id, _, worker, _ = row
+        pid = int(worker.rsplit("/", 1)[1])
+        assert worker.startswith("web@") and checks.started_by_fleet(fleet, pid) == "web", worker
+        os.kill(pid, signal.SIGKILL)
+        killed, data.cut = time.monotonic(), True
+        with pytest.raises(requests.RequestException):
+            sending.result().raise_for_status()  # the connection closed under it
+    op = admin.wait(admin.get(f"operations/{op_id}/"), timeout=REAPED_WITHIN_S)
+    took = time.monotonic() - killed
+    print(f"\nSIGKILL of {worker} mid-upload -> {op['status']} in {took:.1f} s: {op['error']}")
+    assert op["status"] == "failed" and f"Worker lost: {worker}" in op["error"], op
+    after = admin.get(f"volumes/{volume['id']}/")
+    assert after["state"] == "available", after
+    for host in hosts.values():
+        virsh(host["uri"], "pool-refresh", checks.SHARED_POOL)
+        listed = virsh(host["uri"], "vol-list", checks.SHARED_POOL).splitlines()
+        files = [line.split()[0] for line in listed if volume["uuid"] in line]
+        assert files == [after["path"].rsplit("/", 1)[1]], f"{host['name']}: {files}, the API says {after['path']}"
+    deadline = time.monotonic() + CLAIM_TIMEOUT_S
+    while len(web_workers(fleet)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert len(web_workers(fleet)) == 2, "uvicorn did not replace its killed worker"
+    admin.succeeded(admin.action("DELETE", f"volumes/{volume['id']}/"))
+    checks.assert_settled(admin, fleet, hosts, project, [], quota_before)

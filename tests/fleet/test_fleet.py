@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.client import drain, subscribe
-from tests.fleet.conftest import domains, virsh
+from tests.fleet.conftest import domains, virsh, web_workers
 
 HEARTBEAT_TIMEOUT_S = 120
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGp4T9wZ8e0n7dW3v0yQm6b1H2d8J2x4Q3k7cJ9g5Vtl fleet@tier"
@@ -221,7 +221,7 @@ def test_live_migration_a_to_b_and_back_with_progress_on_websockets_and_in_a_bro
     received["browser"] = page.evaluate("() => window.seen")
     # The login page's socket (anonymous) is accepted only to be closed with 4401, without the header.
     served = {process for process in browser_processes if process}
-    assert served and served <= set(map(str, fleet["web_worker_pids"])), browser_processes
+    assert served and served <= web_workers(fleet), browser_processes
     for who, messages in received.items():
         progress = [m["data"] for m in messages if m["event"] == "migration.progress"]
         assert any(0 < p["percent"] < 100 for p in progress), f"{who}: no progress: {messages[-5:]}"
