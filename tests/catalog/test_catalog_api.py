@@ -174,3 +174,15 @@ def test_a_template_with_unusable_schemas_or_scripts_is_a_400(api, template, cha
 
 def test_a_template_in_use_cannot_be_deleted(api, service, template):
     assert api["admin"].delete(f"/api/v1/service-templates/{template.pk}/").status_code == 409
+
+
+def test_a_project_purge_deletes_its_services_with_their_instances(api, run_tasks, service, project_a):
+    from portal import teardown
+
+    assert teardown.owned_counts(project_a)["services"] == 1
+    with run_tasks():
+        response = api["admin"].post(f"/api/v1/projects/{project_a.pk}/purge/")
+    assert response.status_code == 202, response.content
+    op = Operation.objects.get(pk=response.json()["id"])
+    assert op.status == "succeeded", op.error
+    assert not Service.objects.exists()
