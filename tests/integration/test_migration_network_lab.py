@@ -84,7 +84,24 @@ def flows(*prefix):
     return found
 
 
-def where_echoes_die(lab, logical_port, address, probe):
+def monitor(domain, command):
+    """An HMP command to the guest's QEMU on host B (read-only queries)."""
+    result = netns.run(HOSTB, "virsh", "qemu-monitor-command", "--hmp", domain, command, check=False)
+    return f"({command})\n{result.stdout}{result.stderr}"
+
+
+def virtio_state(domain):
+    """What B's QEMU says of the guest's virtio-net queues and interrupts (QEMU >= 7.2 HMP)."""
+    listing = monitor(domain, "info virtio")
+    found = [listing]
+    for path in re.findall(r"(/machine/\S+virtio-backend) \[virtio-net\]", listing):
+        found.append(monitor(domain, f"info virtio-status {path}"))
+        found += [monitor(domain, f"info virtio-queue-status {path} {queue}") for queue in (0, 1)]
+    found.append(monitor(domain, "info irq"))
+    return "\n".join(found)
+
+
+def where_echoes_die(lab, logical_port, address, probe, domain=None):
     """What to read when the guest stops answering after the move: the port's Southbound
     binding, what crosses the guest's tap on host B and which OpenFlow flows on each host
     count packets while 3 echoes are sent, and ovn-controller's log lines about the port."""
@@ -114,6 +131,12 @@ def where_echoes_die(lab, logical_port, address, probe):
     for host, prefix in (("A", ()), ("B", (HOSTB,))):
         hit = [f"+{n - before[host].get(f, 0)} {f}" for f, n in flows(*prefix).items() if n > before[host].get(f, 0)]
         found.append(f"flows hit on {host}:\n" + "\n".join(hit))
+    if domain:
+        found.append(virtio_state(domain))
+        for state in ("down", "up"):
+            found.append(netns.run(HOSTB, "virsh", "domif-setlink", domain, tap, state, check=False).stdout)
+        found.append(f"after the link flap the guest answers: {netns.ping(address, probe.netns, count=3)}")
+        found.append(virtio_state(domain))
     logs = Path(lab["state_dir"]) / "logs"
     for name in ("ovn-controller-a.log", "ovn-controller-b.log"):
         path = logs / name
@@ -228,7 +251,9 @@ def test_a_guest_with_an_ovn_port_moves_to_b_answering_pings_and_tcp(
     )
     assert len(before) >= PINGS_BEFORE_S / PING_INTERVAL_S - 2, f"pings before the move: {before}"
     if seqs[-1] <= moved_at:
-        pytest.fail(f"no ping answered after the move\n{where_echoes_die(lab, port.interface_id, address, probe)}")
+        pytest.fail(
+            f"no ping answered after the move\n{where_echoes_die(lab, port.interface_id, address, probe, f'nubes-{net_guest.uuid}')}"
+        )
     assert len(missing) <= MAX_LOST_PINGS, f"lost {missing}"
     assert gap <= MAX_HEARTBEAT_GAP_S
     netns.eventually(lambda: chassis_of(lab, port.interface_id) == "nubes-hostb", REALISE_TIMEOUT_S, "bound on B")
