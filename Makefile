@@ -72,11 +72,12 @@ test-postgres: $(VENV)/.dev-installed
 		--ignore=tests/portal/test_first_run.py
 
 # The lab, then registered in the portal's database (the one `make run` serves): only the lab
-# (and a cloud admin if there is none), never the demo's simulated hosts and tenants.
+# (and a cloud admin if there is none) with its provider network as an external network, never
+# the demo's simulated hosts and tenants.
 lab: $(VENV)/.run-installed
 	lab/up.sh
 	$(BIN)/python manage.py migrate --noinput -v 0
-	$(BIN)/python manage.py lab_register
+	$(BIN)/python manage.py lab_register --provider-network
 
 lab-down:
 	lab/down.sh

@@ -16,7 +16,7 @@ def _save(serializer_class, instance, data):
     return serializer.save()
 
 
-def register(user, lab, made, network_uris=False):
+def register(user, lab, made, network_uris=False, **options):
     cluster = Cluster.objects.filter(name=CLUSTER).first() or _save(
         ClusterSerializer, None, {"name": CLUSTER, "description": "The two-host lab on this machine"}
     )

@@ -36,11 +36,12 @@ def register_step(order, step):
     _steps.append((order, step))
 
 
-def register(user, lab, network_uris=False):
-    """Returns what the steps registered: {"cluster", "hosts", "flavor", "image", "pools", "ovn", "chassis"}.
-    network_uris: every host by its lab address (host A's qemu+tcp:// too), as a fleet whose
-    workers run on other machines reaches them."""
+def register(user, lab, network_uris=False, provider_network=False):
+    """Returns what the steps registered: {"cluster", "hosts", "flavor", "image", "pools", "ovn", "chassis"}
+    (and "provider_network" when asked). network_uris: every host by its lab address (host A's
+    qemu+tcp:// too), as a fleet whose workers run on other machines reaches them.
+    provider_network: the lab's provider network as an external network (`make lab` asks)."""
     made = {}
     for _order, step in sorted(_steps, key=lambda item: item[0]):
-        step(user, lab, made, network_uris=network_uris)
+        step(user, lab, made, network_uris=network_uris, provider_network=provider_network)
     return made

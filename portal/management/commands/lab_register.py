@@ -18,9 +18,14 @@ class Command(BaseCommand):
             action="store_true",
             help="Register every host by its lab address (qemu+tcp://), host A too, as a fleet does.",
         )
+        parser.add_argument(
+            "--provider-network",
+            action="store_true",
+            help="Also make lab.json's provider network an external network with a floating pool (`make lab`).",
+        )
         parser.add_argument("--user", default="admin", help="The cloud admin the operations are recorded for.")
 
-    def handle(self, *args, lab_json, user, network_uris=False, **options):
+    def handle(self, *args, lab_json, user, network_uris=False, provider_network=False, **options):
         try:
             data = lab.load(lab_json)
         except lab.LabNotUp as exc:
@@ -28,7 +33,7 @@ class Command(BaseCommand):
         admin = self.cloud_admin(user)
         # A command has no worker beside it: run the operations it starts here, in order.
         celery_app.conf.task_always_eager = True
-        made = lab.register(admin, data, network_uris=network_uris)
+        made = lab.register(admin, data, network_uris=network_uris, provider_network=provider_network)
         for host in made["hosts"]:
             host.refresh_from_db()
             self.stdout.write(f"host {host.name}: {host.uri} [{host.state}] {host.state_reason}")
@@ -42,6 +47,17 @@ class Command(BaseCommand):
         self.stdout.write(
             f"OVN deployment: NB {ovn.nb_connection}, SB {ovn.sb_connection}, gateway chassis "
             f"{ovn.gateway_chassis or '-'}, {ovn.encap_type} (`make run` puts networks there)"
+        )
+        network = made.get("provider_network")
+        if network is not None:
+            subnet = network.subnets.first()
+            pools = subnet.allocation_pools if subnet else []
+            self.stdout.write(
+                f"provider network {network.name}: external, flat on {network.physical_network}, "
+                f"{subnet.cidr if subnet else 'no subnet'}, floating IPs {pools} [{network.state}]"
+            )
+        self.stdout.write(
+            f"Start the portal on the lab: make run   (then http://127.0.0.1:8000/, sign in as {admin.username})"
         )
 
     def cloud_admin(self, username):
