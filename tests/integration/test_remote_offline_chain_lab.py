@@ -14,16 +14,21 @@ import hypervisor as hv
 from compute.models import Host
 from storage.models import StoragePool
 from tests.integration.conftest import virsh
+from tests.integration.test_instance_external_snapshots_lab import assert_chains, wait_for_state
+from tests.integration.test_instance_external_snapshots_lab import snapshot as instance_snapshot
 from tests.integration.test_instance_lifecycle import succeeded
-from tests.integration.test_storage_lab import (  # noqa: F401 - api is a fixture
+from tests.integration.test_storage_lab import (  # noqa: F401 - api, guest_on_b and pools are fixtures
     FIRST,
     SECOND,
     THIRD,
     TOOL_TIMEOUT_S,
     api,
     assert_chain,
+    guest_on_b,
+    guest_write,
     holds,
     make_volume,
+    pools,
     snapshot,
 )
 
@@ -98,3 +103,28 @@ def test_a_detached_chain_merges_and_moves_offline_on_a_remote_host(api, on_host
         succeeded(api.delete(f"/api/v1/volumes/{volume.pk}/"))
     # host B's own view (this machine's FUSE mount of the pool may list a deleted file a while)
     assert volume.base_name not in virsh(host_b.uri, "vol-list", GLUSTER)
+
+
+def test_a_stopped_instance_on_a_remote_host_merges_a_middle_snapshot_offline(
+    api, admin_api, guest_on_b, host_b, pools, project_a
+):
+    """The same route for an instance's snapshots: three points of a guest on host B (root disk
+    and a volume at once), the guest stopped, the middle point merged in helper domains."""
+    uri, domain = host_b.uri, guest_on_b.domain_name
+    volume = make_volume(api, project_a, pools[SHARED], "it-remote-extsnap")
+    succeeded(api.post(f"/api/v1/volumes/{volume.pk}/attach/", {"instance": guest_on_b.pk}, format="json"))
+    guest_write(uri, domain, "vdb", *FIRST)
+    instance_snapshot(api, guest_on_b, "off-1")
+    guest_write(uri, domain, "vdb", *SECOND)
+    middle, _op = instance_snapshot(api, guest_on_b, "off-2")
+    guest_write(uri, domain, "vdb", *THIRD)
+    instance_snapshot(api, guest_on_b, "off-3")
+    succeeded(admin_api.post(f"/api/v1/instances/{guest_on_b.pk}/stop/", {"force": True}, format="json"))
+    wait_for_state(guest_on_b, "shutoff")
+
+    op = succeeded(api.delete(f"/api/v1/snapshots/{middle.pk}/"))
+    assert "in a paused helper domain" in op.message, op.message
+    _root_chain, volume_chain = assert_chains(guest_on_b, volume, uri)
+    assert len(volume_chain) == 3
+    assert all(holds(volume_chain[0], mib, pattern) for mib, pattern in (FIRST, SECOND, THIRD))
+    assert not helpers_on(host_b)
