@@ -1,11 +1,12 @@
 from django.urls import path
 
-from compute.views import admin, keypairs, live, tenant
+from compute.views import admin, keypairs, live, overview, tenant
 
 app_name = "compute"
 urlpatterns = [
     path("instances/", tenant.instances, name="instances"),
     path("instances/launch/", tenant.instance_launch, name="instance-launch"),
+    path("instances/bulk/", tenant.instances_bulk, name="instances-bulk"),
     path("instances/<int:pk>/", tenant.instance_detail, name="instance-detail"),
     # Migration and monitoring pages; before instance-action, whose <str:action> would take "migrate".
     path("migrations/", live.migrations, name="migrations"),
@@ -16,7 +17,8 @@ urlpatterns = [
     path("hosts/<int:pk>/evacuate/", live.host_evacuate, name="host-evacuate"),
     path("alarms/", live.alarms, name="alarms"),
     path("instances/<int:pk>/<str:action>/", tenant.instance_action, name="instance-action"),
-    path("hosts/", tenant.hosts, name="hosts"),
+    path("hosts/", overview.hosts, name="hosts"),
+    path("overview/", overview.overview, name="overview"),
     path("hosts/<int:pk>/", tenant.host_detail, name="host-detail"),
     path("hosts/<int:pk>/ksm/", tenant.host_ksm, name="host-ksm"),
     path("flavors/", tenant.flavors, name="flavors"),

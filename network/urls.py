@@ -16,4 +16,5 @@ urlpatterns = [
     path("floating-ips/<int:pk>/<slug:action>/", l3.act, {"page": l3.FLOATING_IP}, name="floating-ip-action"),
     path("<slug:slug>/", resources.resource_list, name="list"),
     path("<slug:slug>/new/", resources.resource_create, name="create"),
+    path("<slug:slug>/bulk/", resources.resource_bulk, name="bulk"),
 ]

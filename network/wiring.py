@@ -9,6 +9,7 @@ from network.api.serializers import PortSerializer
 from network.models import FloatingIP, LoadBalancer, Network, Port
 from network.services import instances
 from network.services.sync import SYNC_KIND
+from network.views.panels import instance_ports_panel
 from portal import lab as portal_lab
 from portal import leases, presenters, quotas, realtime
 from portal.celery import app as celery_app
@@ -34,6 +35,7 @@ def ready():
     hooks.register_ports(instances.make_instance_ports, instances.launch_choices)
     hooks.register_migration_check(instances.migration_check)
     hooks.register_addresses(instances.instance_addresses)
+    hooks.register_instance_panel(instance_ports_panel)
     hooks.instance_migrating.connect(instances.migration_starting, dispatch_uid="network-migration-starting")
     hooks.instance_migration_ended.connect(instances.migration_ended, dispatch_uid="network-migration-ended")
     hooks.instance_removed.connect(instances.instance_removed, dispatch_uid="network-unplug-instance")

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from portal import health, routes, views
@@ -37,6 +39,8 @@ urlpatterns = [
     # Probes are written both ways (Kubernetes, load balancers): the same answer with or without a slash.
     re_path(r"^healthz/?$", health.healthz, name="healthz"),
     re_path(r"^readyz/?$", health.readyz, name="readyz"),
+    # Browsers ask for /favicon.ico on pages that name none (the API's, the admin's).
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     *routes.patterns(),  # apps' root URLs: compute's /metrics
 ]
 

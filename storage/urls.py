@@ -5,6 +5,7 @@ from storage.views import volumes
 app_name = "storage"
 urlpatterns = [
     path("", volumes.index, name="index"),
+    path("volumes/bulk/", volumes.volume_bulk, name="volume-bulk"),
     path("volumes/<int:pk>/", volumes.volume_detail, name="volume"),
     path("volumes/<int:pk>/<slug:action>/", volumes.volume_action, name="volume-action"),
     path("snapshots/<int:pk>/<slug:action>/", volumes.snapshot_action, name="snapshot-action"),

@@ -13,6 +13,7 @@ from storage.services.instance_chains import hand_over, root_disk_info
 from storage.tasks import migration as migration_tasks
 from storage.tasks import stream as stream_tasks
 from storage.tasks.volumes import disk_spec
+from storage.views.panels import instance_volumes_panel
 
 
 def ready():
@@ -24,6 +25,7 @@ def ready():
     hooks.register_root_disk(root_disk_info)  # where the root disk is now: the top of its chain
     hooks.register_pool_choices(pool_choices)
     hooks.register_pool_sharing(pool_shared)
+    hooks.register_instance_panel(instance_volumes_panel)
     hooks.root_disk_replaced.connect(forget_root_disk, dispatch_uid="storage-forget-root-disk")
     hooks.instance_removed.connect(release_volumes, dispatch_uid="storage-release-volumes")
     hooks.instance_migrated.connect(migration_tasks.follow_migration, dispatch_uid="storage-follow-migration")

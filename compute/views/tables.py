@@ -1,33 +1,28 @@
 """The instance list as NetBox builds its lists: a django-tables2 table (sortable columns,
 pagination) over a django-filter FilterSet (search by name, filter by state)."""
 
-import django_filters
 import django_tables2 as tables
 
 from compute import hooks
 from compute.choices import InstanceState
 from compute.models import Instance
+from portal.tables import StatusColumn, filterset, selection_column
 
-PAGE_SIZE = 50
-
-
-class InstanceFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name")
-    state = django_filters.ChoiceFilter(choices=InstanceState.choices, empty_label="any state")
-
-    class Meta:
-        model = Instance
-        fields = ["q", "state"]
+InstanceFilter = filterset(Instance, InstanceState.choices)
 
 
 class InstanceTable(tables.Table):
+    selection = selection_column("instances")
     name = tables.TemplateColumn(
-        '<a href="{% url "compute:instance-detail" record.pk %}">{{ record.name }}</a>{% if record.locked %} 🔒{% endif %}'
+        '<a href="{% url "compute:instance-detail" record.pk %}">{{ record.name }}</a>{% if record.locked %} 🔒{% endif %}',
+        attrs={"td": {"data-field": "name"}},
     )
     project = tables.Column(accessor="project__name", verbose_name="Project")
-    state = tables.TemplateColumn('<span class="status status-{{ value }}" data-field="state">{{ value }}</span>')
+    state = StatusColumn()
     power_state = tables.Column(verbose_name="Power", attrs={"td": {"data-field": "power_state"}})
-    addresses = tables.Column(empty_values=(), orderable=False, verbose_name="IP addresses")
+    addresses = tables.Column(
+        empty_values=(), orderable=False, verbose_name="IP addresses", attrs={"td": {"data-field": "addresses"}}
+    )
     flavor = tables.Column(accessor="flavor__name", verbose_name="Flavor")
     image = tables.Column(accessor="image__name", verbose_name="Image")
     host = tables.TemplateColumn(
@@ -37,7 +32,12 @@ class InstanceTable(tables.Table):
     created = tables.DateTimeColumn(format="Y-m-d H:i")
 
     class Meta:
-        attrs = {"class": "table", "id": "instances"}
+        attrs = {
+            "class": "table",
+            "id": "instances",
+            "data-live-targets": "compute.instance",
+            "data-live-events": "instance",
+        }
         row_attrs = {"data-instance": lambda record: record.pk}
         empty_text = "No instances yet."
         orderable = True

@@ -8,10 +8,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
-from django_tables2 import RequestConfig
 
 from compute import console, hooks
-from compute.choices import Action, RebootKind
+from compute.choices import ALLOWED_FROM, Action, RebootKind
 from compute.forms import LaunchForm
 from compute.models import Flavor, Host, Image, Instance
 from compute.services import instances as services
@@ -19,9 +18,10 @@ from compute.services import migration, overcommit
 from compute.views.tables import InstanceFilter, InstanceTable
 from portal.choices import WRITE_ROLES
 from portal.errors import ActionError
-from portal.models import Operation
+from portal.models import Operation, Project
 from portal.operations import TargetBusy
 from portal.quotas import QuotaExceeded
+from portal.tables import BulkAction, bulk, table_page
 
 PAGE_SIZE = 50
 RECENT = 20
@@ -29,13 +29,32 @@ INSTANCE_RELATED = ("project", "flavor", "image", "host", "key_pair")
 REFUSALS = (ActionError, TargetBusy, QuotaExceeded)
 
 
+BULK_ACTIONS = {
+    "start": BulkAction("Start", lambda user, instance, request: services.act(user, instance, Action.START, request)),
+    "stop": BulkAction("Stop", lambda user, instance, request: services.stop(user, instance, request=request)),
+    "delete": BulkAction("Delete", services.delete, confirm=True),
+}
+
+
+def _listed(request):
+    return Instance.objects.visible_to(request.user).live().select_related(*INSTANCE_RELATED)
+
+
 @login_required
 def instances(request):
-    queryset = Instance.objects.visible_to(request.user).live().select_related(*INSTANCE_RELATED)
-    filterset = InstanceFilter(request.GET or None, queryset=queryset)
-    table = InstanceTable(filterset.qs if filterset.is_bound else queryset)
-    RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
-    return render(request, "compute/instances.html", {"table": table, "filter": filterset})
+    writable = Project.objects.writable_by(request.user).exists()
+    table, filterset = table_page(request, InstanceTable, InstanceFilter, _listed(request))
+    if not writable:  # readers get no bulk controls
+        table.columns.hide("selection")
+    context = {"table": table, "filter": filterset, "bulk_actions": BULK_ACTIONS if writable else {}}
+    return render(request, "compute/instances.html", context)
+
+
+@login_required
+@require_POST
+def instances_bulk(request):
+    """Start, stop or delete the selected instances (delete after a confirmation page)."""
+    return bulk(request, _listed(request), BULK_ACTIONS, reverse("compute:instances"))
 
 
 @login_required
@@ -89,7 +108,10 @@ def instance_detail(request, pk):
         "vnc_message": vnc_message,
         "vnc_access": vnc_access,
         "vnc_access_message": vnc_access_message,
-        "panels": hooks.instance_panels(request, instance),  # other apps' cards (the scheduler's HA)
+        "panels": hooks.instance_panels(request, instance),  # other apps' cards (HA, ports, volumes)
+        "addresses": hooks.addresses([instance.pk]).get(instance.pk, ()),
+        # Each action button shows only in the states its action accepts (the JS follows live).
+        "action_states": {str(action): " ".join(states) for action, states in ALLOWED_FROM.items()},
     }
     return render(request, "compute/instance_detail.html", context)
 
@@ -127,12 +149,6 @@ def instance_action(request, pk, action):
     if action == Action.DELETE:
         return redirect("compute:instances")
     return redirect(reverse("compute:instance-detail", args=[instance.pk]))
-
-
-@staff_member_required
-def hosts(request):
-    queryset = Host.objects.select_related("cluster")
-    return render(request, "compute/hosts.html", {"hosts": queryset})
 
 
 @staff_member_required

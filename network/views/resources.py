@@ -6,9 +6,10 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from network import backends, forms, services, topology
@@ -24,12 +25,14 @@ from network.models import (
     SecurityGroupRule,
     Subnet,
 )
+from network.views import tables
 from portal.choices import WRITE_ROLES
 from portal.errors import ActionError
+from portal.models import Project
 from portal.operations import TargetBusy
 from portal.quotas import QuotaExceeded
+from portal.tables import BulkAction, bulk, table_page
 
-PAGE_SIZE = 50
 REFUSALS = (ActionError, TargetBusy, QuotaExceeded, ValidationError)
 
 
@@ -37,10 +40,11 @@ REFUSALS = (ActionError, TargetBusy, QuotaExceeded, ValidationError)
 class Resource:
     title: str
     model: type
-    columns: tuple  # (heading, function of the object)
+    columns: tuple  # (heading, function of the object[, the field it sorts by])
     form: type
     related: tuple = ()
     edit_form: type = None
+    prefetch: tuple = ()  # what the columns read per row, fetched once per page
     page: str = ""  # the URL name of the object's own page, if it has one
     live: str = ""  # the realtime group prefix whose events update the rows
 
@@ -51,6 +55,14 @@ class Resource:
 
 def _addresses(port):
     return ", ".join(a.address for a in port.ip_allocations.all())
+
+
+def _port_owner(port):
+    if port.instance_id:
+        return format_html(
+            '<a href="{}">{}</a>', reverse("compute:instance-detail", args=[port.instance_id]), port.instance
+        )
+    return port.get_device_owner_display() or "—"
 
 
 def _ipv6_modes(subnet):
@@ -66,22 +78,24 @@ RESOURCES = {
         "Networks",
         Network,
         (
-            ("Segment", lambda n: f"{n.get_segment_type_display()} {n.tunnel_key or ''}"),
+            ("Segment", lambda n: f"{n.get_segment_type_display()} {n.tunnel_key or ''}", "segment_type"),
             ("Subnets", lambda n: ", ".join(s.cidr for s in n.subnets.all())),
-            ("Backend", lambda n: n.get_backend_display()),
+            ("MTU", lambda n: n.mtu or "default", "mtu"),
+            ("Backend", lambda n: n.get_backend_display(), "backend"),
             ("Flags", lambda n: " ".join(f for f, on in (("shared", n.shared), ("external", n.external)) if on)),
         ),
         forms.NetworkForm,
         edit_form=forms.NetworkEditForm,
+        prefetch=("subnets",),
     ),
     "subnets": Resource(
         "Subnets",
         Subnet,
         (
-            ("CIDR", lambda s: s.cidr),
-            ("Gateway", lambda s: s.gateway_ip or "—"),
-            ("Network", lambda s: s.network),
-            ("DHCP", lambda s: "on" if s.enable_dhcp else "off"),
+            ("CIDR", lambda s: s.cidr, "cidr"),
+            ("Gateway IP", lambda s: s.gateway_ip or "—", "gateway_ip"),
+            ("Network", lambda s: s.network, "network__name"),
+            ("DHCP", lambda s: "on" if s.enable_dhcp else "off", "enable_dhcp"),
             ("IPv6 modes", _ipv6_modes),
         ),
         forms.SubnetForm,
@@ -92,15 +106,17 @@ RESOURCES = {
         "Ports",
         Port,
         (
-            ("MAC", lambda p: p.mac_address),
+            ("MAC address", lambda p: p.mac_address, "mac_address"),
             ("Addresses", _addresses),
-            ("Network", lambda p: p.network),
-            ("Owner", lambda p: p.get_device_owner_display()),
-            ("Link", lambda p: p.status),
+            ("Network", lambda p: p.network, "network__name"),
+            ("Attached to", _port_owner, "device_owner"),
+            ("Security groups", lambda p: ", ".join(g.name for g in p.security_groups.all()) or "—"),
+            ("Link", lambda p: p.status, "status"),
         ),
         forms.PortForm,
-        ("network",),
+        ("network", "instance"),
         edit_form=forms.PortEditForm,
+        prefetch=("ip_allocations", "security_groups"),
         live="network.port",
     ),
     "security-groups": Resource(
@@ -109,12 +125,13 @@ RESOURCES = {
         (("Rules", lambda g: "; ".join(str(r) for r in g.rules.all())),),
         forms.SecurityGroupForm,
         edit_form=forms.SecurityGroupEditForm,
+        prefetch=("rules",),
     ),
     "security-group-rules": Resource(
         "Security group rules",
         SecurityGroupRule,
         (
-            ("Group", lambda r: r.group),
+            ("Group", lambda r: r.group, "group__name"),
             ("Rule", str),
         ),
         forms.RuleForm,
@@ -128,6 +145,7 @@ RESOURCES = {
             ("Interfaces", lambda r: ", ".join(i.subnet.cidr for i in r.interfaces.all())),
         ),
         forms.RouterForm,
+        prefetch=("interfaces__subnet",),
         page="network:router",
     ),
     "floating-ips": Resource(
@@ -152,6 +170,7 @@ RESOURCES = {
         forms.LoadBalancerForm,
         ("vip_allocation",),
         edit_form=forms.LoadBalancerEditForm,
+        prefetch=("members",),
     ),
 }
 
@@ -217,14 +236,38 @@ def topology_fragment(request):
 @login_required
 def resource_list(request, slug):
     resource = _resource(slug)
-    queryset = resource.model.objects.visible_to(request.user).select_related("project", *resource.related)
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [(obj, [(heading, fn(obj)) for heading, fn in resource.columns]) for obj in page.object_list]
-    return render(
-        request,
-        "network/list.html",
-        {"resource": resource, "slug": slug, "page": page, "rows": rows, "resources": RESOURCES},
-    )
+    queryset = _visible(request, resource)
+    writable = Project.objects.writable_by(request.user).exists()
+    table_class = tables.table_for(resource, slug)
+    table, filterset = table_page(request, table_class, tables.filterset_for(resource), queryset)
+    if not writable:  # readers get no bulk controls
+        table.columns.hide("selection")
+    context = {
+        "resource": resource,
+        "slug": slug,
+        "table": table,
+        "filter": filterset,
+        "resources": RESOURCES,
+        "bulk_actions": _bulk_actions(slug) if writable else {},
+    }
+    return render(request, "network/list.html", context)
+
+
+def _visible(request, resource):
+    related = resource.model.objects.visible_to(request.user).select_related("project", *resource.related)
+    return related.prefetch_related(*resource.prefetch)
+
+
+def _bulk_actions(slug):
+    return {"delete": BulkAction("Delete", lambda user, obj, request: DELETE_VERBS[slug](user, obj), confirm=True)}
+
+
+@login_required
+@require_POST
+def resource_bulk(request, slug):
+    """Delete the selected rows of a list (after a confirmation page); each refusal named."""
+    resource = _resource(slug)
+    return bulk(request, _visible(request, resource), _bulk_actions(slug), reverse("network:list", args=[slug]))
 
 
 @login_required

@@ -6,24 +6,35 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from compute.models import Instance
 from portal.api.base import current_project
 from portal.errors import ActionError
-from portal.models import Operation
+from portal.models import Operation, Project
 from portal.operations import TargetBusy
 from portal.quotas import QuotaExceeded
+from portal.tables import BulkAction, bulk, table_page
 from storage import forms
 from storage.models import Snapshot, StoragePool, Volume
 from storage.services import volumes as services
+from storage.views.tables import VolumeFilter, VolumeTable
 
 RECENT_OPERATIONS = 10
+BULK_ACTIONS = {
+    "delete": BulkAction(
+        "Delete", lambda user, volume, request: services.delete_volume(user, volume, request=request), True
+    )
+}
+
+
+def _visible(request):
+    return Volume.objects.visible_to(request.user).select_related("pool", "instance", "project")
 
 
 @login_required
 def index(request):
-    volumes = Volume.objects.visible_to(request.user).select_related("pool", "instance", "project")
     form = forms.VolumeCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         project = current_project(request)
@@ -31,7 +42,17 @@ def index(request):
             messages.error(request, "Choose a project you may create volumes in.")
         elif _do(request, lambda: services.create_volume(request.user, project, request=request, **form.cleaned_data)):
             return redirect("storage:index")
-    return render(request, "storage/volumes.html", {"volumes": volumes, "form": form})
+    writable = Project.objects.writable_by(request.user).exists()
+    table, filterset = table_page(request, VolumeTable, VolumeFilter, _visible(request), writable=writable)
+    context = {"table": table, "filter": filterset, "form": form, "bulk_actions": BULK_ACTIONS if writable else {}}
+    return render(request, "storage/volumes.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def volume_bulk(request):
+    """Delete the selected volumes (after a confirmation page); each refusal named."""
+    return bulk(request, _visible(request), BULK_ACTIONS, reverse("storage:index"))
 
 
 def _do(request, call):

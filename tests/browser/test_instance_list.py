@@ -1,5 +1,6 @@
 """The instance list (django-tables2 + django-filter, as NetBox): sort by a column, search by
-name, filter by state, pagination, and an IP column with each instance's port addresses."""
+name, filter by state, pagination, an IP column with each instance's port addresses, and stop
+selected from the checkboxes."""
 
 import re
 import uuid
@@ -14,7 +15,7 @@ IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
 
 def names_shown(page):
-    return page.locator("#instances tbody tr[data-instance] td:first-child a").all_inner_texts()
+    return page.locator("#instances tbody tr[data-instance] td[data-field=name] a").all_inner_texts()
 
 
 def test_the_instance_list_sorts_searches_filters_pages_and_shows_addresses(login):
@@ -33,14 +34,19 @@ def test_the_instance_list_sorts_searches_filters_pages_and_shows_addresses(logi
         ids[name] = api.first(f"/api/v1/instances/?search={name}")["id"]
     for name in names:
         api.wait(f"/api/v1/instances/{ids[name]}/", "state", "active")
-    api.post(f"/api/v1/instances/{ids[names[1]]}/stop/")
-    api.wait(f"/api/v1/instances/{ids[names[1]]}/", "state", "shutoff")
 
-    # Search by name, then sort by name both ways from the column header.
+    # Search by name, then stop the second from its checkbox (bulk), then sort by name both
+    # ways from the column header.
     page.goto("/compute/instances/")
     page.fill("#instance-filter input[name=q]", f"lst-{tag}")
     page.click("#instance-filter button[type=submit]")
     expect(page.locator("#instances tbody tr[data-instance]")).to_have_count(3)
+    page.locator(f"#instances tr[data-instance='{ids[names[1]]}'] input[name=selection]").check()
+    page.click("#instances-bulk button[value=stop]")
+    expect(page.locator(".flash.success")).to_contain_text(names[1])
+    api.wait(f"/api/v1/instances/{ids[names[1]]}/", "state", "shutoff")
+    row = page.locator(f"#instances tr[data-instance='{ids[names[1]]}']")
+    expect(row.locator("[data-field=state]")).to_have_text("Shut off")  # live, or as the redirect read it
     page.click("#instances thead a:text-is('Name')")
     expect(page.locator("#instances tbody tr[data-instance]").first).to_contain_text(names[0])
     assert names_shown(page) == names
@@ -50,7 +56,7 @@ def test_the_instance_list_sorts_searches_filters_pages_and_shows_addresses(logi
 
     # The IP column: each instance's address on the network, as its port holds it.
     for name in names:
-        cell = page.locator(f"#instances tr[data-instance='{ids[name]}'] td").nth(4)
+        cell = page.locator(f"#instances tr[data-instance='{ids[name]}'] [data-field=addresses]")
         assert IPV4.match(cell.inner_text().strip()), cell.inner_text()
 
     # Filter by state (the search kept): only the stopped one.

@@ -1,0 +1,51 @@
+// Lists (django-tables2 tables) follow the websocket without a reload. A table marked
+// data-live-targets="storage.volume ..." is read again from the same URL (its filter, sort and
+// page kept) when an operation on such a target moves; data-live-events="instance port" does
+// the same on those events. Only the body is swapped; ticked boxes stay ticked.
+// A header checkbox (data-select-all) ticks every row of its table.
+(function () {
+  "use strict";
+  const DEBOUNCE_MS = 200;
+  const timers = new WeakMap();
+
+  function refresh(table) {
+    clearTimeout(timers.get(table));
+    timers.set(table, setTimeout(function () {
+      fetch(location.href, {headers: {"X-Requested-With": "fetch"}, credentials: "same-origin"})
+        .then((response) => response.ok ? response.text() : null)
+        .then(function (html) {
+          const fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById(table.id);
+          if (!fresh) return;
+          const ticked = new Set(Array.from(table.querySelectorAll("tbody input[type=checkbox]:checked"), (box) => box.value));
+          const body = document.adoptNode(fresh.querySelector("tbody"));
+          body.querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = ticked.has(box.value); });
+          table.querySelector("tbody").replaceWith(body);
+          table.dataset.refreshed = String(Number(table.dataset.refreshed || 0) + 1);
+        });
+    }, DEBOUNCE_MS));
+  }
+
+  function tables(attribute) {
+    return Array.from(document.querySelectorAll(`table[${attribute}]`));
+  }
+
+  document.addEventListener("nubes:operation", function (e) {
+    const target = e.detail.data.target_type;
+    tables("data-live-targets").forEach(function (table) {
+      if (table.dataset.liveTargets.split(" ").includes(target)) refresh(table);
+    });
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    tables("data-live-events").forEach(function (table) {
+      table.dataset.liveEvents.split(" ").forEach(function (name) {
+        document.addEventListener("nubes:" + name, () => refresh(table));
+      });
+    });
+    document.querySelectorAll("input[data-select-all]").forEach(function (all) {
+      all.addEventListener("change", function () {
+        all.closest("table").querySelectorAll("tbody input[type=checkbox]").forEach((box) => { box.checked = all.checked; });
+      });
+    });
+  });
+})();

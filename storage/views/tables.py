@@ -1,0 +1,50 @@
+"""The volume list as NetBox builds its lists: a django-tables2 table over a django-filter
+FilterSet (search by name, filter by state and pool), with a checkbox column for bulk delete."""
+
+import django_filters
+import django_tables2 as tables
+
+from portal.tables import StatusColumn, filterset, selection_column
+from storage.choices import VolumeState
+from storage.models import StoragePool, Volume
+
+VolumeFilter = filterset(
+    Volume,
+    VolumeState.choices,
+    pool=django_filters.ModelChoiceFilter(queryset=StoragePool.objects.order_by("name"), empty_label="any pool"),
+)
+
+
+class VolumeTable(tables.Table):
+    selection = selection_column("volumes")
+    name = tables.TemplateColumn(
+        '<a href="{% url "storage:volume" record.pk %}">{{ record.name }}</a>'
+        "{% if record.is_template %} <em>template</em>{% endif %}"
+        "{% if record.is_raw_device %} <em>mapped device</em>{% endif %}"
+        '{% if record.simulated %} <span class="badge simulated">simulated</span>{% endif %}'
+    )
+    project = tables.Column(accessor="project__name", verbose_name="Project")
+    pool = tables.Column(accessor="pool__name", verbose_name="Pool")
+    size_gb = tables.TemplateColumn(
+        "{{ value }} GiB <small>{{ record.get_provisioning_display|lower }}</small>", verbose_name="Size"
+    )
+    format = tables.Column(verbose_name="Format")
+    state = StatusColumn()
+    instance = tables.TemplateColumn(
+        '{% if record.instance %}<a href="{% url "compute:instance-detail" record.instance_id %}">'
+        "{{ record.instance.name }}</a> <small>{{ record.target_dev }} · {{ record.get_bus_display }}</small>"
+        "{% else %}—{% endif %}",
+        verbose_name="Attached to",
+        order_by="instance__name",
+    )
+    created = tables.DateTimeColumn(format="Y-m-d H:i")
+
+    class Meta:
+        attrs = {"class": "table", "id": "volumes", "data-live-targets": "storage.volume"}
+        row_attrs = {"data-id": lambda record: record.pk}
+        empty_text = "No volumes yet."
+
+    def __init__(self, *args, writable=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not writable:  # readers get no bulk controls
+            self.columns.hide("selection")
