@@ -99,6 +99,20 @@ def snapshot(api, instance, name):
     return Snapshot.objects.get(instance=instance, name=name), op
 
 
+def three_points_then_stopped(api, admin_api, guest, volume, uri):
+    """``volume`` attached to the running ``guest``; a block written before each of three
+    external instance snapshots (off-1..3: FIRST, SECOND, THIRD); the guest then stopped.
+    Returns the three snapshots."""
+    succeeded(api.post(f"/api/v1/volumes/{volume.pk}/attach/", {"instance": guest.pk}, format="json"))
+    points = []
+    for n, block in enumerate((FIRST, SECOND, THIRD), start=1):
+        guest_write(uri, guest.domain_name, "vdb", *block)
+        points.append(snapshot(api, guest, f"off-{n}")[0])
+    succeeded(admin_api.post(f"/api/v1/instances/{guest.pk}/stop/", {"force": True}, format="json"))
+    wait_for_state(guest, "shutoff")
+    return points
+
+
 def test_external_instance_snapshots_create_revert_delete(api, admin_api, guest, host_a, pools, project_a):
     uri, domain = host_a.uri, guest.domain_name
     volume = make_volume(api, project_a, pools[SHARED], "it-extsnap-data")
@@ -156,17 +170,9 @@ def test_external_instance_snapshots_create_revert_delete(api, admin_api, guest,
 def test_a_stopped_instance_merges_offline_and_its_delete_removes_the_whole_chain(
     api, admin_api, guest, host_a, pools, project_a
 ):
-    uri, domain = host_a.uri, guest.domain_name
+    uri = host_a.uri
     volume = make_volume(api, project_a, pools[SHARED], "it-extsnap-off")
-    succeeded(api.post(f"/api/v1/volumes/{volume.pk}/attach/", {"instance": guest.pk}, format="json"))
-    guest_write(uri, domain, "vdb", *FIRST)
-    e1, _ = snapshot(api, guest, "off-1")
-    guest_write(uri, domain, "vdb", *SECOND)
-    e2, _ = snapshot(api, guest, "off-2")
-    guest_write(uri, domain, "vdb", *THIRD)
-    snapshot(api, guest, "off-3")
-    succeeded(admin_api.post(f"/api/v1/instances/{guest.pk}/stop/", {"force": True}, format="json"))
-    wait_for_state(guest, "shutoff")
+    e1, e2, _e3 = three_points_then_stopped(api, admin_api, guest, volume, uri)
 
     # The middle point goes with qemu-img on the host; the data every later point sees stays.
     op = succeeded(api.delete(f"/api/v1/snapshots/{e2.pk}/"))

@@ -14,8 +14,7 @@ import hypervisor as hv
 from compute.models import Host
 from storage.models import StoragePool
 from tests.integration.conftest import virsh
-from tests.integration.test_instance_external_snapshots_lab import assert_chains, wait_for_state
-from tests.integration.test_instance_external_snapshots_lab import snapshot as instance_snapshot
+from tests.integration.test_instance_external_snapshots_lab import assert_chains, three_points_then_stopped
 from tests.integration.test_instance_lifecycle import succeeded
 from tests.integration.test_storage_lab import (  # noqa: F401 - api, guest_on_b and pools are fixtures
     FIRST,
@@ -25,7 +24,6 @@ from tests.integration.test_storage_lab import (  # noqa: F401 - api, guest_on_b
     api,
     assert_chain,
     guest_on_b,
-    guest_write,
     holds,
     make_volume,
     pools,
@@ -110,17 +108,9 @@ def test_a_stopped_instance_on_a_remote_host_merges_a_middle_snapshot_offline(
 ):
     """The same route for an instance's snapshots: three points of a guest on host B (root disk
     and a volume at once), the guest stopped, the middle point merged in helper domains."""
-    uri, domain = host_b.uri, guest_on_b.domain_name
+    uri = host_b.uri
     volume = make_volume(api, project_a, pools[SHARED], "it-remote-extsnap")
-    succeeded(api.post(f"/api/v1/volumes/{volume.pk}/attach/", {"instance": guest_on_b.pk}, format="json"))
-    guest_write(uri, domain, "vdb", *FIRST)
-    instance_snapshot(api, guest_on_b, "off-1")
-    guest_write(uri, domain, "vdb", *SECOND)
-    middle, _op = instance_snapshot(api, guest_on_b, "off-2")
-    guest_write(uri, domain, "vdb", *THIRD)
-    instance_snapshot(api, guest_on_b, "off-3")
-    succeeded(admin_api.post(f"/api/v1/instances/{guest_on_b.pk}/stop/", {"force": True}, format="json"))
-    wait_for_state(guest_on_b, "shutoff")
+    _first, middle, _last = three_points_then_stopped(api, admin_api, guest_on_b, volume, uri)
 
     op = succeeded(api.delete(f"/api/v1/snapshots/{middle.pk}/"))
     assert "in a paused helper domain" in op.message, op.message
