@@ -19,9 +19,33 @@ class ActionErrorMixin:
         self.add_error(field, str(exc))
 
 
+MAX_LAUNCH_COUNT = 10
+
+
+class FlavorSelect(forms.Select):
+    """Each option carries its flavor's sizes, which the launch page shows and counts against
+    the quota left (static/js/launch_form.js)."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        flavor = getattr(value, "instance", None)
+        if flavor is not None:
+            option["attrs"].update(
+                {"data-vcpus": flavor.vcpus, "data-ram-mb": flavor.ram_mb, "data-disk-gb": flavor.disk_gb}
+            )
+        return option
+
+
 class LaunchForm(ActionErrorMixin, forms.Form):
     name = NameField(max_length=MAX_NAME_LENGTH, validators=[validate_instance_name])
-    flavor = forms.ModelChoiceField(queryset=Flavor.objects.none())
+    count = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_LAUNCH_COUNT,
+        initial=1,
+        required=False,  # blank: one
+        help_text=f"Up to {MAX_LAUNCH_COUNT}; more than one are named <name>-1, <name>-2, ...",
+    )
+    flavor = forms.ModelChoiceField(queryset=Flavor.objects.none(), widget=FlavorSelect)
     image = forms.ModelChoiceField(queryset=Image.objects.none())
     key_pair = forms.ModelChoiceField(
         queryset=KeyPair.objects.none(), required=False, help_text="Its public key goes into the guest (see Key pairs)"
@@ -61,6 +85,11 @@ class LaunchForm(ActionErrorMixin, forms.Form):
                 widget=forms.CheckboxSelectMultiple,
                 help_text="One NIC on each network chosen (none: the host's default network)",
             )
+
+    def launches(self):
+        """The names to launch (count taken out of cleaned_data): the name itself for one."""
+        count, name = self.cleaned_data.pop("count") or 1, self.cleaned_data.pop("name")
+        return [name] if count == 1 else [f"{name}-{n}" for n in range(1, count + 1)]
 
     def placement_hints(self):
         """{"host": id, "cluster": id} of what a cloud admin chose (taken out of cleaned_data)."""

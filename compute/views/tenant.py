@@ -16,7 +16,8 @@ from compute.models import Flavor, Host, Image, Instance
 from compute.services import instances as services
 from compute.services import migration, overcommit
 from compute.views.tables import InstanceFilter, InstanceTable
-from portal.choices import WRITE_ROLES
+from portal import quotas
+from portal.choices import WRITE_ROLES, QuotaResource
 from portal.errors import ActionError
 from portal.models import Operation, Project
 from portal.operations import TargetBusy
@@ -66,22 +67,41 @@ def instance_launch(request):
         raise PermissionDenied("Readers cannot launch instances.")
     form = LaunchForm(request.POST or None, project=project, user=request.user)
     if request.method == "POST" and form.is_valid():
+        names, hints = form.launches(), form.placement_hints()
+        launched = []
         try:
-            hints = form.placement_hints()
-            instance, _op = services.create_instance(
-                request.user, project, hints=hints, request=request, **form.cleaned_data
-            )
+            for name in names:  # one create each, as `openstack server create --min/--max`
+                instance, _op = services.create_instance(
+                    request.user, project, name=name, hints=hints, request=request, **form.cleaned_data
+                )
+                launched.append(instance)
         except REFUSALS as exc:
-            if isinstance(exc, ActionError):
-                form.add_action_error(exc)
-            else:
-                form.add_error(None, str(exc))
+            if not launched:
+                if isinstance(exc, ActionError):
+                    form.add_action_error(exc)
+                else:
+                    form.add_error(None, str(exc))
+            else:  # the first ones are building: say what stopped the rest
+                messages.error(request, f"Launched {len(launched)} of {len(names)}; {names[len(launched)]}: {exc}")
+                return redirect("compute:instances")
         else:
-            messages.success(request, f"Launching {instance.name}.")
-            return redirect("compute:instance-detail", pk=instance.pk)
-    return render(
-        request, "compute/instance_launch.html", {"form": form, "project": project}, status=400 if form.errors else 200
-    )
+            messages.success(request, f"Launching {', '.join(i.name for i in launched)}.")
+            if len(launched) > 1:
+                return redirect("compute:instances")
+            return redirect("compute:instance-detail", pk=launched[0].pk)
+    context = {"form": form, "project": project, "quota": launch_quota(project)}
+    return render(request, "compute/instance_launch.html", context, status=400 if form.errors else 200)
+
+
+def launch_quota(project):
+    """The quotas a launch takes, as rows (label, resource, in use, limit) for the launch page."""
+    usage = quotas.usage(project)
+    resources = (QuotaResource.INSTANCES, QuotaResource.VCPUS, QuotaResource.RAM_MB, QuotaResource.DISK_GB)
+    return [
+        (resource.label, resource.value, usage[resource]["in_use"], usage[resource]["limit"])
+        for resource in resources
+        if resource in usage
+    ]
 
 
 def _visible_instance(request, pk):

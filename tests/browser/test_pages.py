@@ -91,3 +91,26 @@ def test_a_favicon_and_no_sideways_scroll_at_390_px(login):
         page.goto(url)
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= PHONE["width"], f"{url} is {wide} px wide at {PHONE['width']} px"
+
+
+def test_the_launch_form_shows_flavor_sizes_quota_left_and_launches_a_count(login):
+    page = login("alice")
+    page.goto("/compute/instances/launch/")
+    name = f"farm-{uuid.uuid4().hex[:6]}"
+    page.fill("input[name=name]", name)
+    page.select_option("select[name=flavor]", label="m1.tiny")
+    page.select_option("select[name=image]", label="cirros-demo")
+    expect(page.locator("#flavor-details")).to_contain_text("vCPU")
+    expect(page.locator("#flavor-details")).to_contain_text("MiB RAM")
+    row = page.locator("#launch-quota tr[data-resource=instances]")
+    limit, in_use = (int(row.get_attribute(f"data-{key}")) for key in ("limit", "in-use"))
+    page.fill("input[name=count]", "2")
+    expect(row.locator("[data-field=left]")).to_have_text(str(limit - in_use - 2))
+    page.click("#launch-form button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Instances")
+    expect(page.locator(".flash.success")).to_contain_text(f"{name}-1, {name}-2")
+    api = StorageApi(page)
+    for n in (1, 2):
+        instance = api.first(f"/api/v1/instances/?search={name}-{n}")
+        api.wait(f"/api/v1/instances/{instance['id']}/", "state", "active")
+        api.delete(f"/api/v1/instances/{instance['id']}/")

@@ -114,3 +114,33 @@ def test_a_host_outside_the_picked_cluster_is_no_valid_host(admin_browser, run_t
     )
     assert response.status_code == 400 and not Instance.objects.filter(name="nowhere").exists()
     assert b"No host" in response.content, response.content[-2000:]
+
+
+def test_the_launch_form_offers_flavor_sizes_and_the_quota_a_launch_takes(browser, hosts, flavor, image):
+    page = browser.get("/compute/instances/launch/").content.decode()
+    assert f'data-vcpus="{flavor.vcpus}"' in page and f'data-ram-mb="{flavor.ram_mb}"' in page
+    quota = page[page.index('id="launch-quota"') :]
+    assert 'data-resource="vcpus"' in quota and 'data-resource="instances"' in quota and "0 / 20" in quota
+
+
+def test_a_count_launches_numbered_instances_and_a_bad_count_is_a_field_error(browser, run_tasks, hosts, flavor, image):
+    response = launch_form(browser, run_tasks, name="farm", count=3, flavor=flavor.pk, image=image.pk)
+    assert response.status_code == 302 and response["Location"] == "/compute/instances/"
+    assert sorted(Instance.objects.values_list("name", flat=True)) == ["farm-1", "farm-2", "farm-3"]
+    response = launch_form(browser, run_tasks, name="many", count=11, flavor=flavor.pk, image=image.pk)
+    assert response.status_code == 400 and 'data-error-for="count"' in response.content.decode()
+    assert 'value="many"' in response.content.decode()  # what was typed stays
+
+
+def test_a_count_over_quota_launches_what_fits_and_says_what_stopped(
+    browser, run_tasks, hosts, flavor, image, project_a
+):
+    from portal.models import Quota
+
+    Quota.ensure_defaults(project_a)
+    Quota.objects.filter(project=project_a, resource="instances").update(limit=2)
+    response = launch_form(browser, run_tasks, name="tight", count=3, flavor=flavor.pk, image=image.pk)
+    assert response.status_code == 302
+    assert Instance.objects.filter(name__startswith="tight-").count() == 2
+    page = browser.get("/compute/instances/").content.decode()
+    assert "Launched 2 of 3; tight-3: Quota exceeded" in page
