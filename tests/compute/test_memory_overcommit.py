@@ -65,7 +65,7 @@ def test_a_simulated_host_says_ksm_and_swap_are_not_readable(api, hosts):
 
 def test_the_staff_host_page_shows_what_is_overcommitted(admin_client_page, crowded):
     page = admin_client_page.get(f"/compute/hosts/{crowded.pk}/").content.decode()
-    assert "overcommitted by 32768 MB" in page and "big-1" in page and "32768 MB" in page
+    assert "overcommitted by 32768 MiB" in page and "big-1" in page and "32768 MiB" in page
     assert "not readable: a simulated host" in page
 
 
