@@ -76,7 +76,8 @@ MAX_LIMIT = 1000  # Nova's osapi_max_limit: a longer list is paged with servers_
 
 
 def _instances(request):
-    return Instance.objects.live().filter(project=request.os_project).select_related("flavor", "image", "key_pair")
+    instances = Instance.objects.live().filter(project=request.os_project)
+    return instances.select_related("flavor", "image", "key_pair", "host")
 
 
 def instance_of(request, server_id):
@@ -221,6 +222,10 @@ def server_body(request, instance, detail=True, related=None):
     )
     if instance.state == InstanceState.ERROR and instance.state_reason:
         body["fault"] = {"code": 500, "message": instance.state_reason, "created": iso(instance.updated)}
+    if request.user.is_staff:  # Nova's admin-only attributes: where the server runs
+        host = instance.host.name if instance.host_id else None
+        body["OS-EXT-SRV-ATTR:host"] = body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = host
+        body["OS-EXT-SRV-ATTR:instance_name"] = str(instance.uuid)
     if request.os_version >= (2, 9):
         body["locked"] = instance.locked
     if request.os_version >= (2, 19):
@@ -444,6 +449,17 @@ def server_delete(request, server_id):
 def server_ips(request, server_id):
     instance = instance_of(request, server_id)
     return reply({"addresses": addresses(instance, _ports(instance))})
+
+
+@versioned
+def server_security_groups(request, server_id):
+    """The groups of the server's ports, in Nova's (nova-network era) shape; rules are Neutron's."""
+    groups = {g.pk: g for port in _ports(instance_of(request, server_id)) for g in port.security_groups.all()}
+    body = [
+        {"id": str(g.uuid), "name": g.name, "description": g.description, "tenant_id": str(g.project_id), "rules": []}
+        for g in sorted(groups.values(), key=lambda g: g.name)
+    ]
+    return reply({"security_groups": body})
 
 
 # --- os-volume_attachments (the volumes live in storage; openstack_api.volume answers) --------

@@ -70,6 +70,7 @@ urlpatterns = [
     ),
     route(V21, "servers/" + ID % "server_id" + "/action", NOVA, POST=server_actions.server_action),
     route(V21, "servers/" + ID % "server_id" + "/ips", NOVA, GET=servers.server_ips),
+    route(V21, "servers/" + ID % "server_id" + "/os-security-groups", NOVA, GET=servers.server_security_groups),
     route(
         V21,
         "servers/" + ID % "server_id" + "/os-volume_attachments",

@@ -38,6 +38,9 @@ def show(cloud, server_id):
 def test_resize_waits_for_confirm_and_revert_goes_back(clouds, hosts, flavor, bigger, image, run_tasks):
     alice, bob, charlie = clouds["alice"], clouds["bob"], clouds["charlie"]
     server_id = launch(alice, run_tasks, flavor, image)
+    groups = alice.call("GET", f"{NOVA}/servers/{server_id}/os-security-groups")
+    assert groups.status_code == 200 and isinstance(groups.data["security_groups"], list)
+    assert charlie.call("GET", f"{NOVA}/servers/{server_id}/os-security-groups").status_code == 404
     resize = {"resize": {"flavorRef": str(bigger.pk)}}
     running = act(alice, run_tasks, server_id, resize)
     assert running.status_code == 409 and "stop the instance first" in running.data["conflictingRequest"]["message"]
@@ -96,6 +99,8 @@ def test_live_migration_is_a_cloud_admins(
     migration = Migration.objects.get()
     assert (migration.state, migration.live, migration.target) == (MigrationState.SUCCEEDED, True, target)
     assert Instance.objects.get().host == target and show(alice, server_id)["status"] == "ACTIVE"
+    assert show(admin, server_id)["OS-EXT-SRV-ATTR:host"] == target.name
+    assert "OS-EXT-SRV-ATTR:host" not in show(alice, server_id)  # tenants never see hosts
 
     # without a host the scheduler picks one (here the only other), copying the disk as needed
     anywhere = {"os-migrateLive": {"host": None, "block_migration": "auto"}}

@@ -17,9 +17,12 @@ import pytest
 
 from network.ovn.local_server import NbServer, ServerUnavailable, missing_tools
 from tests.browser.conftest import DEMO_PASSWORD, ROOT, portal_environment, run_shell, serve_portal
+from tests.compute.test_image_upload import qcow2_bytes
 
 pytestmark = pytest.mark.clients
 OPENSTACK = Path(sys.executable).parent / "openstack"
+PLAYBOOK_RUNNER = Path(sys.executable).parent / "ansible-playbook"
+PLAYBOOK = Path(__file__).parent / "ansible_day.yml"
 WAIT_S = 60
 DAY_TIMEOUT_S = 900  # about 55 commands; each CLI start is 1.5-2 s idle, 5-10 s on a loaded 2-core machine
 TIMINGS = []
@@ -250,11 +253,8 @@ def test_readers_are_refused_and_application_credentials_work(cloud):
     assert revoked.value.code == 401
 
 
-def sdk_connection(cloud, name, token=None, user="alice", project="acme"):
-    """openstacksdk from the clouds.yaml `manage.py openstack_config` prints for the user."""
-    import openstack
-    from openstack import config as sdk_config
-
+def clouds_yaml(cloud, name, token=None, user="alice", project="acme"):
+    """The clouds.yaml `manage.py openstack_config` prints for the user, written to a file."""
     args = ["--user", user, "--project", project, "--url", cloud["url"], "--cloud", name]
     if token:
         args += ["--token", token]
@@ -268,6 +268,15 @@ def sdk_connection(cloud, name, token=None, user="alice", project="acme"):
     ).stdout
     path = cloud["data"] / f"clouds-{name}.yaml"
     path.write_text(text)
+    return path
+
+
+def sdk_connection(cloud, name, token=None, user="alice", project="acme"):
+    """openstacksdk from the user's clouds.yaml."""
+    import openstack
+    from openstack import config as sdk_config
+
+    path = clouds_yaml(cloud, name, token, user, project)
     extra = {} if token else {"password": DEMO_PASSWORD}
     region = sdk_config.OpenStackConfig(config_files=[str(path)]).get_one(cloud=name, **extra)
     return openstack.connection.Connection(config=region)
@@ -345,3 +354,102 @@ def test_the_same_day_with_openstacksdk_and_charlie_sees_none_of_it(cloud):
     assert list(conn.compute.servers()) == [] and list(conn.network.routers()) == []
     assert "sdk-net" not in {n.name for n in conn.network.networks()}
     print(f"\nopenstacksdk scenario: {time.monotonic() - started:.1f} s")
+
+
+@pytest.mark.timeout(DAY_TIMEOUT_S)
+def test_resize_snapshots_images_and_an_admins_live_migration_with_openstackclient(cloud, alice):
+    admin, charlie = Cli(client_env(cloud, "admin", "acme")), Cli(client_env(cloud, "charlie", "globex"))
+    data = cloud["data"] / "tiny.qcow2"
+    data.write_bytes(qcow2_bytes(length=1024 * 1024))
+    assert "403" in alice.fails("image", "create", "--disk-format", "qcow2", "--file", str(data), "alice-image")
+    image = admin.json(
+        "image", "create", "--disk-format", "qcow2", "--container-format", "bare", "--private",
+        "--file", str(data), "day-image",
+    )  # fmt: skip
+    assert (image["status"], image["size"]) == ("active", data.stat().st_size)
+    saved = cloud["data"] / "saved.qcow2"
+    alice.ok("image", "save", "--file", str(saved), "day-image")
+    assert saved.read_bytes() == data.read_bytes()
+    assert "day-image" not in {i["Name"] for i in charlie.json("image", "list")}
+    assert "403" in alice.fails("image", "delete", image["id"])
+
+    net = alice.json("network", "create", "rs-net")
+    alice.ok("subnet", "create", "--network", "rs-net", "--subnet-range", "10.78.0.0/24", "rs-subnet")
+    server = alice.json(
+        "server", "create", "--image", "cirros-demo", "--flavor", "m1.tiny", "--network", "rs-net", "--wait", "rs-vm"
+    )
+    alice.ok("server", "stop", "rs-vm")
+    alice.until("stop", "server", "show", "rs-vm", check=lambda s: s["status"] == "SHUTOFF")
+    alice.ok("server", "resize", "--flavor", "m1.small", "--wait", "rs-vm")
+    resized = alice.json("server", "show", "rs-vm")
+    assert (resized["status"], resized["flavor"].split(" ")[0]) == ("VERIFY_RESIZE", "m1.small"), resized
+    assert "No Server found" in charlie.fails("server", "resize", "confirm", server["id"])
+    alice.ok("server", "resize", "confirm", "rs-vm")
+    assert alice.json("server", "show", "rs-vm")["status"] == "SHUTOFF"
+
+    alice.ok("server", "start", "rs-vm")
+    alice.until("start", "server", "show", "rs-vm", check=lambda s: s["status"] == "ACTIVE")
+    assert "403" in alice.fails("server", "migrate", "--live-migration", server["id"])
+    before = admin.json("server", "show", server["id"])["OS-EXT-SRV-ATTR:host"]
+    admin.ok("server", "migrate", "--live-migration", "--wait", server["id"])
+    moved = admin.json("server", "show", server["id"])
+    assert moved["status"] == "ACTIVE" and moved["OS-EXT-SRV-ATTR:host"] not in (before, None)
+
+    alice.json("volume", "create", "--size", "1", "rs-vol")
+    alice.until("volume", "volume", "show", "rs-vol", check=lambda v: v["status"] == "available")
+    snapshot = alice.json("volume", "snapshot", "create", "--volume", "rs-vol", "rs-snap")
+    alice.until("snapshot", "volume", "snapshot", "show", "rs-snap", check=lambda s: s["status"] == "available")
+    assert charlie.json("volume", "snapshot", "list") == []
+    assert "No snapshot" in charlie.fails("volume", "snapshot", "show", snapshot["id"])
+    alice.until("volume idle", "volume", "show", "rs-vol", check=lambda v: v["status"] == "available")
+    alice.ok("volume", "set", "--size", "2", "rs-vol")
+    alice.until("extend", "volume", "show", "rs-vol", check=lambda v: v["size"] == 2 and v["status"] == "available")
+    alice.ok("volume", "snapshot", "delete", "rs-snap")
+    alice.until("snapshot gone", "volume", "snapshot", "list", check=lambda snapshots: snapshots == [])
+
+    alice.ok("volume", "delete", "rs-vol")
+    alice.ok("server", "delete", "--wait", "rs-vm")
+    alice.ok("subnet", "delete", "rs-subnet")
+    alice.ok("network", "delete", net["id"])
+    admin.ok("image", "delete", image["id"])
+
+
+@pytest.mark.timeout(DAY_TIMEOUT_S)
+def test_ansible_openstack_cloud_modules_make_and_remove_a_tenants_infrastructure(cloud):
+    """The ansible package's openstack.cloud collection, from the application credential's
+    clouds.yaml: the second `present` run changes nothing (idempotence)."""
+    if not PLAYBOOK_RUNNER.exists():
+        pytest.skip(f"{PLAYBOOK_RUNNER} is missing: pip install -r requirements-dev.txt")
+    clouds = clouds_yaml(cloud, "nubes", token=cloud["alice_token"])
+    home = cloud["data"] / "ansible"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update(
+        OS_CLIENT_CONFIG_FILE=str(clouds),
+        ANSIBLE_HOME=str(home),
+        ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_NOCOLOR="1",
+    )
+
+    def play(state):
+        started = time.monotonic()
+        result = subprocess.run(
+            [str(PLAYBOOK_RUNNER), "-i", "localhost,", str(PLAYBOOK), "-e", f"state={state}",
+             "-e", f"public_key='{public_key(cloud).read_text().strip()}'"],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        print(f"\nansible-playbook state={state}: {time.monotonic() - started:.1f} s")
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        return json.loads(result.stdout)["stats"]["localhost"]
+
+    first = play("present")
+    assert first["failures"] == 0 and first["changed"] == 8, first
+    conn = sdk_connection(cloud, "alice-ansible", token=cloud["alice_token"])
+    server = conn.compute.find_server("ans-vm", ignore_missing=False)
+    assert server.status == "ACTIVE" and "ans-net" in server.addresses
+    assert conn.block_storage.find_volume("ans-vol", ignore_missing=False).status == "in-use"
+    assert play("present")["changed"] == 0
+    assert play("absent")["changed"] == 7
+    assert conn.compute.find_server("ans-vm") is None and conn.network.find_network("ans-net") is None
+    assert conn.block_storage.find_volume("ans-vol") is None
