@@ -30,12 +30,13 @@ def table_page(request, table_class, filterset_class, queryset, **table_kwargs):
     return table, filterset
 
 
-def filterset(model, states=None, **filters):
-    """A FilterSet class for a list: `q` searches the name, `state` filters by one of `states`
-    (an unknown one is a field error), `filters` adds the list's own (a pool, a cluster)."""
+def filterset(model, states=None, state_field="state", **filters):
+    """A FilterSet class for a list: `q` searches the name, `state` (or `state_field`) filters
+    by one of `states` (an unknown one is a field error), `filters` adds the list's own (a pool,
+    a cluster) or replaces `q`."""
     fields = {"q": django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name")}
     if states is not None:
-        fields["state"] = django_filters.ChoiceFilter(choices=states, empty_label="any state")
+        fields[state_field] = django_filters.ChoiceFilter(choices=states, empty_label=f"any {state_field}")
     fields.update(filters)
     meta = type("Meta", (), {"model": model, "fields": list(fields)})
     return type(f"{model.__name__}Filter", (django_filters.FilterSet,), {**fields, "Meta": meta})
@@ -121,3 +122,30 @@ def bulk(request, queryset, actions, back):
     if done:
         messages.success(request, f"{action.label}: {', '.join(done)}.")
     return redirect(back)
+
+
+class OperationTable(tables.Table):
+    """The task log. Cells keep the data-field names static/js/realtime.js updates live, and the
+    column order its new rows use."""
+
+    id = tables.TemplateColumn('<a href="{% url "operation-detail" record.pk %}">{{ record.pk }}</a>', verbose_name="#")
+    kind = tables.Column(verbose_name="Action")
+    target_name = tables.Column(verbose_name="Target")
+    status = tables.TemplateColumn(
+        '<span class="status status-{{ record.status }}" data-field="status">{{ record.status }}</span>'
+    )
+    progress = tables.TemplateColumn(
+        '<progress max="100" value="{{ record.progress }}" data-field="progress"></progress>'
+    )
+    message = tables.TemplateColumn(
+        "{% load tenant_safe %}{% tenant_safe record.message %}",
+        orderable=False,
+        attrs={"td": {"data-field": "message"}},
+    )
+    requester = tables.Column(accessor="requester__username", verbose_name="By", default="system")
+    created = tables.DateTimeColumn(format="Y-m-d H:i:s", verbose_name="Started")
+
+    class Meta:
+        attrs = {"class": "table", "id": "operations", "data-subscribe-project": "1"}
+        row_attrs = {"data-operation": lambda record: record.pk}
+        empty_text = "No operations yet."

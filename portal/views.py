@@ -2,12 +2,12 @@
 
 from datetime import timedelta
 
+import django_filters
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -16,14 +16,13 @@ from drf_spectacular.views import SpectacularSwaggerView
 
 from portal import operations, quotas
 from portal.api.serializers import OperationSerializer
+from portal.choices import OperationStatus
 from portal.forms import RateLimitedLoginForm, TokenForm
 from portal.models import ApiToken, Operation, Project
 from portal.operations import TargetBusy
 from portal.services import issue_token, revoke_token, start_recount
+from portal.tables import OperationTable, filterset, table_page
 from portal.ui import dashboard_cards
-
-PAGE_SIZE = 50
-
 
 _swagger = SpectacularSwaggerView.as_view(url_name="schema")
 
@@ -92,14 +91,20 @@ def token_revoke(request, pk):
     return redirect("tokens")
 
 
+OperationFilter = filterset(
+    Operation,
+    OperationStatus.choices,
+    "status",
+    q=django_filters.CharFilter(field_name="target_name", lookup_expr="icontains", label="Target"),
+    kind=django_filters.CharFilter(lookup_expr="icontains", label="Action"),
+)
+
+
 @login_required
 def operation_list(request):
     queryset = Operation.objects.visible_to(request.user).select_related("requester", "project")
-    status = request.GET.get("status")
-    if status:
-        queryset = queryset.filter(status=status)
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "portal/operations.html", {"page": page, "status": status})
+    table, filters = table_page(request, OperationTable, OperationFilter, queryset)
+    return render(request, "portal/operations.html", {"table": table, "filter": filters})
 
 
 @login_required

@@ -1,12 +1,13 @@
 """The instance list as NetBox builds its lists: a django-tables2 table (sortable columns,
 pagination) over a django-filter FilterSet (search by name, filter by state)."""
 
+import django_filters
 import django_tables2 as tables
 
 from compute import hooks
-from compute.choices import InstanceState
-from compute.models import Instance
-from portal.tables import StatusColumn, filterset, selection_column
+from compute.choices import ImageState, InstanceState, Visibility
+from compute.models import Image, Instance
+from portal.tables import StatusColumn, filterset, gib, selection_column
 
 InstanceFilter = filterset(Instance, InstanceState.choices)
 
@@ -47,3 +48,35 @@ class InstanceTable(tables.Table):
             rows = self.page.object_list if hasattr(self, "page") else self.rows
             self._addresses = hooks.addresses([row.record.pk for row in rows])
         return ", ".join(self._addresses.get(record.pk, ())) or "—"
+
+
+ImageFilter = filterset(
+    Image, ImageState.choices, visibility=django_filters.ChoiceFilter(choices=Visibility.choices, empty_label="any")
+)
+
+
+class ImageTable(tables.Table):
+    """Public images and the user's projects' (Image.objects.visible_to); cloud admins link to
+    each image's page."""
+
+    name = tables.TemplateColumn(
+        '{% if user.is_staff %}<a href="{% url "compute:image-detail" record.pk %}">{{ record.name }}</a>'
+        "{% else %}{{ record.name }}{% endif %}",
+        attrs={"td": {"data-field": "name"}},
+    )
+    format = tables.Column()
+    virtual_size_gb = tables.Column(verbose_name="Size")
+    min_disk_gb = tables.TemplateColumn("{{ value }} GiB / {{ record.min_ram_mb }} MiB", verbose_name="Min disk / RAM")
+    os_type = tables.Column(verbose_name="OS")
+    state = StatusColumn()
+    visibility = tables.Column()
+    project = tables.Column(accessor="project__name", default="—")
+    volume = tables.TemplateColumn("<code>{{ record.pool }}/{{ record.volume }}</code>", verbose_name="Volume")
+
+    class Meta:
+        attrs = {"class": "table", "id": "images", "data-live-targets": "compute.image"}
+        row_attrs = {"data-id": lambda record: record.pk}
+        empty_text = "No images."
+
+    def render_virtual_size_gb(self, value):
+        return gib(value)

@@ -15,7 +15,7 @@ from compute.forms import LaunchForm
 from compute.models import Flavor, Host, Image, Instance
 from compute.services import instances as services
 from compute.services import migration, overcommit
-from compute.views.tables import InstanceFilter, InstanceTable
+from compute.views.tables import ImageFilter, ImageTable, InstanceFilter, InstanceTable
 from portal import quotas
 from portal.choices import WRITE_ROLES, QuotaResource
 from portal.errors import ActionError
@@ -209,4 +209,6 @@ def flavors(request):
 
 @login_required
 def images(request):
-    return render(request, "compute/images.html", {"images": Image.objects.visible_to(request.user)})
+    visible = Image.objects.visible_to(request.user).select_related("project")
+    table, filterset = table_page(request, ImageTable, ImageFilter, visible)
+    return render(request, "compute/images.html", {"table": table, "filter": filterset})

@@ -14,15 +14,19 @@ pytestmark = pytest.mark.browser
 LIVE_TIMEOUT_MS = 20000
 
 
-def test_volume_rows_follow_their_operations_and_delete_selected_asks_first(login):
+def watched(login, url):
+    """alice on `url`, joined to her project's stream, marked so that a reload would show."""
     page = login("alice")
-    page.goto("/storage/")
+    page.goto(url)
     wait_for_project_stream(page)
     page.evaluate("window.__noReload = true")
-    api = StorageApi(page)
+    return page, StorageApi(page), StorageApi(page).first("/api/v1/networks/?search=private")["project"]
+
+
+def test_volume_rows_follow_their_operations_and_delete_selected_asks_first(login):
+    page, api, project = watched(login, "/storage/")
     tag = uuid.uuid4().hex[:6]
     pool = page.locator("#volume-create select[name=pool] option:not([value=''])").first.get_attribute("value")
-    project = api.first("/api/v1/networks/?search=private")["project"]
     names = [f"vol-{tag}-{n}" for n in range(2)]
     for name in names:
         api.post("/api/v1/volumes/", {"project": project, "name": name, "pool": int(pool), "size_gb": 1})
@@ -44,3 +48,26 @@ def test_volume_rows_follow_their_operations_and_delete_selected_asks_first(logi
     expect(page.locator(".flash.success")).to_contain_text(names[0])
     for row in rows:
         expect(row).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
+
+
+def test_the_operations_and_images_lists_filter_and_operations_arrive_live(login):
+    page, api, project = watched(login, "/operations/")
+    name = f"oplist-{uuid.uuid4().hex[:6]}"
+    pool = api.first("/api/v1/storage-pools/")["id"]
+    api.post("/api/v1/volumes/", {"project": project, "name": name, "pool": pool, "size_gb": 1})
+    row = page.locator("#operations tbody tr[data-operation]").filter(has_text=name)
+    expect(row.locator("[data-field=status]")).to_have_text("succeeded", timeout=LIVE_TIMEOUT_MS)
+    assert page.evaluate("window.__noReload === true")
+
+    page.fill("#operation-filter input[name=q]", name)
+    page.select_option("#operation-filter select[name=status]", "failed")
+    page.click("#operation-filter button[type=submit]")
+    expect(page.locator("#operations tbody tr[data-operation]")).to_have_count(0)
+    page.select_option("#operation-filter select[name=status]", "succeeded")
+    page.click("#operation-filter button[type=submit]")
+    expect(page.locator("#operations tbody tr[data-operation]")).to_have_count(1)
+
+    page.goto("/compute/images/?q=cirros-demo")
+    expect(page.locator("#images tbody tr[data-id]").first).to_contain_text("GiB")
+    volume = api.first(f"/api/v1/volumes/?search={name}")
+    api.delete(f"/api/v1/volumes/{volume['id']}/")
