@@ -244,9 +244,14 @@ def guest_file_read(
         raise InvalidConfig("offset must be an integer")
     handle = agent_command(uri, uuid, "guest-file-open", {"path": path, "mode": "r"}, timeout=timeout)
     try:
-        whence = "end" if offset < 0 else "set"
+        if offset < 0:
+            # lseek(-n, SEEK_END) fails on a file shorter than n: find the size, then seek from 0.
+            size = agent_command(
+                uri, uuid, "guest-file-seek", {"handle": handle, "offset": 0, "whence": "end"}, timeout=timeout
+            )["position"]
+            offset = max(0, size + offset)
         seek = agent_command(
-            uri, uuid, "guest-file-seek", {"handle": handle, "offset": offset, "whence": whence}, timeout=timeout
+            uri, uuid, "guest-file-seek", {"handle": handle, "offset": offset, "whence": "set"}, timeout=timeout
         )
         read = agent_command(uri, uuid, "guest-file-read", {"handle": handle, "count": max_bytes}, timeout=timeout)
     finally:

@@ -1,0 +1,74 @@
+"""Shared by the scripts the portal runs in this guest through the QEMU guest agent.
+
+Each script reads one JSON object on stdin (the portal validated it against the template's
+argument schema; the script checks again), prints one JSON object on stdout and exits 0, or
+prints {"error": "..."} and exits 1 (2 for bad arguments). SQL goes to psql on its stdin with
+every identifier and literal quoted here: nothing from the arguments reaches a shell.
+"""
+
+import json
+import re
+import subprocess
+import sys
+
+NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+RESERVED = {"postgres", "template0", "template1", "public"}
+
+
+class BadArguments(Exception):
+    pass
+
+
+def arguments() -> dict:
+    raw = sys.stdin.read()
+    try:
+        args = json.loads(raw) if raw.strip() else {}
+    except ValueError as exc:
+        raise BadArguments(f"stdin is not JSON: {exc}") from exc
+    if not isinstance(args, dict):
+        raise BadArguments("stdin must be a JSON object")
+    return args
+
+
+def name(args: dict, key: str = "name") -> str:
+    value = args.get(key)
+    if not isinstance(value, str) or not NAME.match(value) or value in RESERVED:
+        raise BadArguments(f"{key} must match {NAME.pattern} and not be reserved; got {value!r}")
+    return value
+
+
+def ident(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    # standard_conforming_strings is on (the default since 9.1): doubling quotes is enough.
+    if "\x00" in value:
+        raise BadArguments("a NUL byte cannot be stored")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def psql(sql: str, database: str = "postgres") -> str:
+    """Run ``sql`` as the postgres superuser; the output of its last statement, unaligned."""
+    done = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database],
+        input=sql,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip() or f"psql exited {done.returncode}")
+    return done.stdout.strip()
+
+
+def main(action) -> None:
+    try:
+        result = action(arguments())
+    except BadArguments as exc:
+        print(json.dumps({"error": str(exc)}))
+        sys.exit(2)
+    except Exception as exc:  # the portal shows the message; the exit code says it failed
+        print(json.dumps({"error": str(exc)}))
+        sys.exit(1)
+    print(json.dumps(result))

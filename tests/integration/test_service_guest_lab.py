@@ -1,0 +1,172 @@
+"""The service guest on the lab: lab/service-guest's Debian image (qemu-guest-agent, PostgreSQL,
+the scripts of /usr/lib/nubes-agent) booted on host A under TCG, driven only through the QEMU
+guest agent by the gateway (hypervisor.guest_agent): ping, allow-listed scripts with JSON on
+stdin, a failing script, the server log read, fsfreeze / thaw, fstrim. One guest for the module.
+
+Skipped, with the reason printed, when the lab is not up or the image is not built
+(`lab/service-guest/build.sh`, about 14 min once; cached by recipe under /var/cache/nubes).
+Prints the boot figures (wall and QEMU CPU seconds to the agent and to PostgreSQL accepting)."""
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import hypervisor as hv
+from hypervisor import guest_agent as ga
+from portal import lab as lab_module
+
+HERE = Path(__file__).resolve().parents[2]
+IMAGE_ENV = HERE / "lab" / "build" / "service-guest" / "image.env"
+WORK = Path("/var/lib/nubes-lab/dbaas-test")
+URI = "qemu:///system"
+BOOT_LIMIT_S = 600  # a loaded 2-core machine; the figure printed is what counts
+ALLOWED = ("health", "db-create", "db-list", "db-delete", "user-create", "user-list", "user-delete")
+PG_LOG = "/var/log/postgresql/postgresql-15-main.log"
+
+
+def _image():
+    if not IMAGE_ENV.exists():
+        pytest.skip(f"the service guest image is not built ({IMAGE_ENV} missing): run lab/service-guest/build.sh")
+    values = {}
+    for line in IMAGE_ENV.read_text().splitlines():
+        key, _, value = line.partition("=")
+        values[key] = value.strip('"')
+    return values
+
+
+def _qemu_cpu_s(name):
+    """CPU seconds the guest's QEMU process used (a figure that does not depend on the load)."""
+    pid_file = Path(f"/run/libvirt/qemu/{name}.pid")
+    try:
+        fields = Path(f"/proc/{pid_file.read_text().strip()}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def _until(what, call, limit_s):
+    deadline, last = time.monotonic() + limit_s, None
+    while time.monotonic() < deadline:
+        try:
+            return call()
+        except (ga.GuestAgentUnavailable, ga.GuestAgentTimeout, ga.GuestScriptFailed) as exc:
+            last = exc
+        time.sleep(1)
+    pytest.fail(f"{what} not within {limit_s} s: {last}")
+
+
+@pytest.fixture(scope="module")
+def db_guest():
+    try:
+        lab_module.load()
+    except lab_module.LabNotUp as exc:
+        pytest.skip(f"the lab is not up: {exc}")
+    image = _image()
+    domain_id = str(uuid.uuid4())
+    name = f"nubes-dbaas-{domain_id[:8]}"
+    WORK.mkdir(parents=True, exist_ok=True)
+    overlay = WORK / f"{name}.qcow2"
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image["ROOT"], str(overlay)], check=True
+    )
+    spec = hv.DomainSpec(
+        name=name,
+        uuid=domain_id,
+        domain_type="qemu",
+        memory_kib=1024 * 1024,
+        vcpus=1,
+        kernel=image["KERNEL"],
+        initrd=image["INITRD"],
+        cmdline=image["CMDLINE"],
+        disks=(hv.DiskSpec(target_dev="vda", path=str(overlay), format="qcow2"),),
+        serial_log_path=str(WORK / f"{name}.log"),
+        vnc=False,
+    )
+    hv.domain_define(URI, hv.build_domain_xml(spec))
+    started = time.monotonic()
+    try:
+        hv.domain_start(URI, domain_id)
+        _until("the guest agent's answer", lambda: hv.guest_ping(URI, domain_id), BOOT_LIMIT_S)
+        agent_s, agent_cpu = time.monotonic() - started, _qemu_cpu_s(name)
+        health = _until(
+            "PostgreSQL accepting",
+            lambda: hv.run_script(URI, domain_id, "health", {}, allowed=ALLOWED, timeout=60),
+            BOOT_LIMIT_S,
+        )
+        ready_s, ready_cpu = time.monotonic() - started, _qemu_cpu_s(name)
+        print(
+            f"\nservice guest boot under TCG: agent answers after {agent_s:.1f} s (QEMU CPU {agent_cpu:.1f} s), "
+            f"PostgreSQL {health.output['version']} accepts after {ready_s:.1f} s (QEMU CPU {ready_cpu:.1f} s), "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
+        yield domain_id
+    finally:
+        for step in (hv.domain_destroy, hv.domain_undefine):
+            try:
+                step(URI, domain_id)
+            except hv.HypervisorError:
+                pass
+        overlay.unlink(missing_ok=True)
+        (WORK / f"{name}.log").unlink(missing_ok=True)
+        if WORK.exists() and not any(WORK.iterdir()):
+            shutil.rmtree(WORK)
+
+
+def test_the_agent_answers_and_postgres_accepts(db_guest):
+    hv.guest_ping(URI, db_guest)
+    info = hv.guest_info(URI, db_guest)
+    enabled = {c["name"] for c in info["supported_commands"] if c["enabled"]}
+    assert {"guest-exec", "guest-exec-status", "guest-file-read", "guest-fstrim"} <= enabled
+    result = hv.run_script(URI, db_guest, "health", {}, allowed=ALLOWED)
+    assert result.exit_code == 0 and result.output["postgres"] == "accepting"
+
+
+def test_allowed_scripts_create_a_database_and_a_user(db_guest):
+    # Shell metacharacters in a password are data: JSON on stdin, quoted by the script for SQL.
+    password = 'pa\'ss; $(reboot) "x"'
+    hv.run_script(URI, db_guest, "user-create", {"name": "app_owner", "password": password}, allowed=ALLOWED)
+    created = hv.run_script(URI, db_guest, "db-create", {"name": "app", "owner": "app_owner"}, allowed=ALLOWED)
+    assert created.output == {"created": "app"}
+    databases = hv.run_script(URI, db_guest, "db-list", {}, allowed=ALLOWED).output["databases"]
+    assert {"name": "app", "owner": "app_owner"} in [{k: d[k] for k in ("name", "owner")} for d in databases]
+    users = hv.run_script(URI, db_guest, "user-list", {}, allowed=ALLOWED).output["users"]
+    assert "app_owner" in [u["name"] for u in users]
+    print(f"\ndb-create took {created.duration_s:.1f} s through the agent")
+
+
+def test_a_failing_script_reports_its_exit_code_and_reason(db_guest):
+    with pytest.raises(hv.GuestScriptFailed) as failed:
+        hv.run_script(URI, db_guest, "db-create", {"name": "Bad Name; DROP"}, allowed=ALLOWED)
+    assert failed.value.result.exit_code == 2 and "must match" in str(failed.value)
+    with pytest.raises(hv.GuestScriptFailed, match="already exists"):
+        hv.run_script(URI, db_guest, "db-create", {"name": "app2"}, allowed=ALLOWED)
+        hv.run_script(URI, db_guest, "db-create", {"name": "app2"}, allowed=ALLOWED)
+
+
+def test_a_script_off_the_allow_list_never_reaches_the_guest(db_guest):
+    with pytest.raises(hv.InvalidConfig, match="not allowed"):
+        hv.run_script(URI, db_guest, "db-drop-everything", {}, allowed=ALLOWED)
+
+
+def test_the_server_log_is_read_through_the_agent(db_guest):
+    chunk = hv.guest_file_read(URI, db_guest, PG_LOG, allowed_prefixes=["/var/log/postgresql"], offset=-8192)
+    assert b"ready to accept connections" in chunk.data and chunk.eof
+    with pytest.raises(hv.InvalidConfig):
+        hv.guest_file_read(URI, db_guest, "/etc/shadow", allowed_prefixes=["/var/log/postgresql"])
+
+
+def test_fsfreeze_thaw_and_fstrim_through_the_agent(db_guest):
+    try:
+        assert hv.guest_fsfreeze(URI, db_guest) >= 1
+        assert hv.guest_fsfreeze_status(URI, db_guest) == "frozen"
+    finally:
+        hv.guest_fsthaw(URI, db_guest)
+    assert hv.guest_fsfreeze_status(URI, db_guest) == "thawed"
+    trimmed = hv.guest_fstrim(URI, db_guest)
+    assert any(p.get("path") == "/" and "error" not in p for p in trimmed.paths), trimmed.paths
+    hv.run_script(URI, db_guest, "health", {}, allowed=ALLOWED)  # still serving after the thaw
