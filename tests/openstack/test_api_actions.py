@@ -107,5 +107,7 @@ def test_live_migration_is_a_cloud_admins(
     assert act(admin, run_tasks, server_id, anywhere).status_code == 202
     assert Instance.objects.get().host == source
     assert act(alice, run_tasks, server_id, {"os-stop": None}).status_code == 202
+    assert act(charlie, run_tasks, server_id, {"migrate": None}).status_code == 404
+    assert act(alice, run_tasks, server_id, {"migrate": None}).status_code == 403
     assert act(admin, run_tasks, server_id, {"migrate": None}).status_code == 202
     assert Instance.objects.get().host == target and Migration.objects.filter(live=False).count() == 1
