@@ -5,8 +5,8 @@ import django_filters
 import django_tables2 as tables
 
 from portal.tables import StatusColumn, filterset, selection_column
-from storage.choices import VolumeState
-from storage.models import StoragePool, Volume
+from storage.choices import SnapshotKind, SnapshotState, VolumeState
+from storage.models import Snapshot, StoragePool, Volume
 
 VolumeFilter = filterset(
     Volume,
@@ -48,3 +48,33 @@ class VolumeTable(tables.Table):
         super().__init__(*args, **kwargs)
         if not writable:  # readers get no bulk controls
             self.columns.hide("selection")
+
+
+SnapshotFilter = filterset(
+    Snapshot, SnapshotState.choices, kind=django_filters.ChoiceFilter(choices=SnapshotKind.choices, empty_label="any")
+)
+
+
+class SnapshotTable(tables.Table):
+    """Every snapshot the user may see, of volumes and of instances; each links to the tree it
+    belongs to (where revert and delete are)."""
+
+    name = tables.Column()
+    of = tables.TemplateColumn(
+        '{% if record.volume_id %}volume <a href="{% url "storage:volume" record.volume_id %}">{{ record.volume.name }}</a>'
+        '{% else %}instance <a href="{% url "storage:instance-snapshots" record.instance_id %}">'
+        "{{ record.instance.name }}</a>{% endif %}",
+        verbose_name="Of",
+        order_by=("volume__name", "instance__name"),
+    )
+    project = tables.Column(accessor="project__name", verbose_name="Project")
+    kind = tables.Column()
+    with_memory = tables.BooleanColumn(verbose_name="Memory")
+    current = tables.BooleanColumn(verbose_name="Current")
+    state = StatusColumn()
+    created = tables.DateTimeColumn(format="Y-m-d H:i")
+
+    class Meta:
+        attrs = {"class": "table", "id": "snapshots", "data-live-targets": "storage.snapshot storage.volume"}
+        row_attrs = {"data-id": lambda record: record.pk}
+        empty_text = "No snapshots yet: take one from a volume's or an instance's page."

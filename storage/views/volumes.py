@@ -19,7 +19,7 @@ from portal.tables import BulkAction, bulk, table_page
 from storage import forms
 from storage.models import Snapshot, StoragePool, Volume
 from storage.services import volumes as services
-from storage.views.tables import VolumeFilter, VolumeTable
+from storage.views.tables import SnapshotFilter, SnapshotTable, VolumeFilter, VolumeTable
 
 RECENT_OPERATIONS = 10
 BULK_ACTIONS = {
@@ -46,6 +46,13 @@ def index(request):
     table, filterset = table_page(request, VolumeTable, VolumeFilter, _visible(request), writable=writable)
     context = {"table": table, "filter": filterset, "form": form, "bulk_actions": BULK_ACTIONS if writable else {}}
     return render(request, "storage/volumes.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+def snapshots(request):
+    visible = Snapshot.objects.visible_to(request.user).select_related("project", "volume", "instance")
+    table, filterset = table_page(request, SnapshotTable, SnapshotFilter, visible)
+    return render(request, "storage/snapshots.html", {"table": table, "filter": filterset})
 
 
 @login_required

@@ -50,7 +50,7 @@ def test_volume_rows_follow_their_operations_and_delete_selected_asks_first(logi
         expect(row).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
 
 
-def test_the_operations_and_images_lists_filter_and_operations_arrive_live(login):
+def test_the_operations_images_and_snapshots_lists_filter_and_operations_arrive_live(login):
     page, api, project = watched(login, "/operations/")
     name = f"oplist-{uuid.uuid4().hex[:6]}"
     pool = api.first("/api/v1/storage-pools/")["id"]
@@ -70,4 +70,10 @@ def test_the_operations_and_images_lists_filter_and_operations_arrive_live(login
     page.goto("/compute/images/?q=cirros-demo")
     expect(page.locator("#images tbody tr[data-id]").first).to_contain_text("GiB")
     volume = api.first(f"/api/v1/volumes/?search={name}")
+    taken = api.post(f"/api/v1/volumes/{volume['id']}/snapshot/", {"name": f"{name}-snap"})
+    api.wait(f"/api/v1/operations/{taken['id']}/", "status", "succeeded")
+    page.goto(f"/storage/snapshots/?q={name}")
+    row = page.locator("#snapshots tbody tr[data-id]").filter(has_text=f"{name}-snap")
+    expect(row.locator("[data-field=state]")).to_have_text("Available")
+    expect(row.locator(f"a[href='/storage/volumes/{volume['id']}/']")).to_have_count(1)
     api.delete(f"/api/v1/volumes/{volume['id']}/")
