@@ -170,3 +170,15 @@ def test_fsfreeze_thaw_and_fstrim_through_the_agent(db_guest):
     trimmed = hv.guest_fstrim(URI, db_guest)
     assert any(p.get("path") == "/" and "error" not in p for p in trimmed.paths), trimmed.paths
     hv.run_script(URI, db_guest, "health", {}, allowed=ALLOWED)  # still serving after the thaw
+
+
+def test_a_stopped_agent_is_a_clear_error_not_a_hang(db_guest):
+    # Last in the module: it stops the guest's agent (through the agent, the only way in).
+    ga.agent_command(URI, db_guest, "guest-exec", {"path": "/bin/sh", "arg": ["-c", "kill $(cat /run/qemu-ga/pid)"]})
+    time.sleep(5)
+    started = time.monotonic()
+    with pytest.raises((ga.GuestAgentUnavailable, ga.GuestAgentTimeout)) as stopped:
+        hv.guest_ping(URI, db_guest, timeout=10)
+    with pytest.raises((ga.GuestAgentUnavailable, ga.GuestAgentTimeout)):
+        hv.run_script(URI, db_guest, "health", {}, allowed=ALLOWED)
+    print(f"\nagent stopped: {type(stopped.value).__name__} after {time.monotonic() - started:.1f} s: {stopped.value}")
