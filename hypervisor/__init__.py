@@ -34,7 +34,6 @@ Domains (domains.py)
     domain_set_cpu_qos(uri, uuid, qos: CpuQos, *, live=True, config=True)
     domain_get_cpu_qos(uri, uuid) -> CpuQos         # both NotSupported on test:// hosts
     domain_xml(uri, uuid, *, inactive=False, secure=False) -> str
-    domain_relink_nics(uri, uuid) -> int            # NIC links down/up (QEMU delivers its queue)
     domain_set_metadata(uri, uuid, instance_id, project_id)
 
 Host (host.py)
@@ -192,7 +191,6 @@ from .domains import (
     domain_managed_save,
     domain_pin_vcpu,
     domain_reboot,
-    domain_relink_nics,
     domain_resume,
     domain_set_balloon,
     domain_set_cpu_qos,
@@ -364,7 +362,6 @@ __all__ = [
     "domain_suspend",
     "domain_undefine",
     "domain_xml",
-    "domain_relink_nics",
     "list_domains",
     "DomainNotFound",
     "HostUnreachable",

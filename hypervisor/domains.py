@@ -293,25 +293,3 @@ def domain_set_metadata(uri: str, uuid: str, instance_id: str | None, project_id
             NUBES_NS,
             _affect_flags(dom, True, True),
         )
-
-
-def domain_relink_nics(uri: str, uuid: str) -> int:
-    """Take each NIC of a running domain's link down and up again (live only); returns how many.
-
-    Why: QEMU's userspace virtio-net (no vhost, as under TCG) queues what reaches the tap
-    while an incoming migration has not started the guest, stops reading the tap and waits for
-    the guest to kick its receive queue; with event-idx the guest, holding spare buffers, never
-    does, and the NIC stays deaf. Bringing the link up makes QEMU flush that queue."""
-    dom = lookup_domain(uri, uuid)
-    with translated(uri):
-        if not dom.isActive():
-            return 0
-        nics = etree.fromstring(dom.XMLDesc(0)).findall("devices/interface")
-        for nic in nics:
-            for state in ("down", "up"):
-                link = nic.find("link")
-                if link is None:
-                    link = etree.SubElement(nic, "link")
-                link.set("state", state)
-                dom.updateDeviceFlags(etree.tostring(nic, encoding="unicode"), libvirt.VIR_DOMAIN_AFFECT_LIVE)
-        return len(nics)

@@ -270,18 +270,6 @@ def _drop_copy(host, migration, copied):
         log.warning("could not remove the copied root volume of %s on %s: %s", migration.instance, host, exc)
 
 
-def _wake_nics(migration):
-    """Under TCG (no vhost-net) the target's QEMU can hold what reached the tap while the guest
-    was still paused and never read the tap again: about 1 move in 3 left the guest deaf on the
-    lab. A link down/up of its NICs makes QEMU deliver the queue (hypervisor.domain_relink_nics)."""
-    if migration.simulated or migration.target.kvm_usable:
-        return
-    try:
-        hv.domain_relink_nics(migration.target.uri, str(migration.instance.uuid))
-    except hv.HypervisorError as exc:
-        log.warning("could not bring the NICs of %s up again on %s: %s", migration.instance, migration.target, exc)
-
-
 def _finish(migration, state, where, copied, *, error="", result=None):
     fields = {"state": state, "finished": timezone.now(), "error": error[:10000], "samples": migration.samples}
     if state == MigrationState.SUCCEEDED:
@@ -296,8 +284,6 @@ def _finish(migration, state, where, copied, *, error="", result=None):
             simulated=migration.simulated or result.simulated,
         )
     _update(migration, **fields)
-    if state == MigrationState.SUCCEEDED and where.pk == migration.target_id:
-        _wake_nics(migration)
     if copied is not None:
         _drop_copy(migration.source if where.pk == migration.target_id else migration.target, migration, copied)
     hooks.instance_migration_ended.send(
