@@ -7,9 +7,9 @@ from portal import lab as portal_lab
 from portal import leases, quotas, realtime, teardown
 from storage import lab
 from storage.choices import Action, PoolState, VolumeState
+from storage.instance_chains import hand_over, root_disk_info
 from storage.models import RootDisk, Snapshot, StoragePool, Volume
 from storage.services import volumes as services
-from storage.services.instance_chains import hand_over, root_disk_info
 from storage.tasks import migration as migration_tasks
 from storage.tasks import stream as stream_tasks
 from storage.tasks.volumes import disk_spec

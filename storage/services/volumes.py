@@ -10,7 +10,7 @@ from compute.models import Instance
 from portal import audit, operations, quotas
 from portal.choices import WRITE_ROLES, Role
 from portal.errors import ActionError, Conflict, NotPermitted
-from storage import chains
+from storage import chains, instance_chains
 from storage.choices import (
     BYTES_PER_GIB,
     LUN_POOL_TYPES,
@@ -35,7 +35,6 @@ from storage.choices import (
 )
 from storage.hosts import instance_running, volume_host
 from storage.models import Snapshot, StoragePool, Volume
-from storage.services import instance_chains
 from storage.tasks import stream as stream_tasks
 from storage.tasks import volumes as tasks
 

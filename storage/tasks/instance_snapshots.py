@@ -14,10 +14,10 @@ import hypervisor as hv
 from compute.models import Instance
 from portal import operations
 from portal.errors import ActionError
+from storage import instance_chains
 from storage.choices import SnapshotState
 from storage.hosts import instance_running
 from storage.models import Snapshot, SnapshotLayer
-from storage.services import instance_chains
 from storage.tasks import chains as chain_tasks
 
 NOT_QUIESCED_NO_CHANNEL = "not quiesced: the domain has no guest-agent channel"
