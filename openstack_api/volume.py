@@ -10,9 +10,9 @@ from compute.models import Image
 from openstack_api.base import OsError, body_of, iso_micro, link, paginate, reply, require_write
 from openstack_api.catalog import base_url
 from portal import operations, quotas
+from storage import services
 from storage.choices import PoolState, SnapshotKind, SnapshotState, VolumeSource, VolumeState
 from storage.models import Snapshot, StoragePool, Volume
-from storage.services import volumes as services
 
 MIN_VERSION = MAX_VERSION = "3.0"
 ZONE = "nova"

@@ -5,8 +5,8 @@ from django.contrib.auth import get_user_model
 
 from compute.models import Host
 from portal import operations
+from storage import services
 from storage.models import StoragePool
-from storage.services import volumes as services
 
 DEFAULT_POOL = "default"
 DEFAULT_POOL_PATH = "/var/lib/libvirt/images"  # as the node files in hypervisor/nodes declare it

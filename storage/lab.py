@@ -3,8 +3,8 @@ compute's step registered. Safe to run twice."""
 
 from django.db import transaction
 
+from storage import services as storage_services
 from storage.models import StoragePool
-from storage.services import volumes as storage_services
 
 LAB_ORDER = 20  # after compute's hosts
 

@@ -5,11 +5,10 @@ counters, compute's hooks, teardown and its lab registration step."""
 from compute import hooks
 from portal import lab as portal_lab
 from portal import leases, quotas, realtime, teardown
-from storage import lab
+from storage import lab, services
 from storage.choices import Action, PoolState, VolumeState
 from storage.instance_chains import hand_over, root_disk_info
 from storage.models import RootDisk, Snapshot, StoragePool, Volume
-from storage.services import volumes as services
 from storage.tasks import migration as migration_tasks
 from storage.tasks import stream as stream_tasks
 from storage.tasks.volumes import disk_spec

@@ -13,9 +13,9 @@ from rest_framework.response import Response
 from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted, content_length
 from portal.api.permissions import ProjectRolePermission
 from portal.api.serializers import OperationSerializer
+from storage import services
 from storage.api import serializers as s
 from storage.models import Snapshot, StoragePool, Volume
-from storage.services import volumes as services
 
 
 class RawBodyParser(BaseParser):

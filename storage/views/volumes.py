@@ -16,9 +16,8 @@ from portal.models import Operation, Project
 from portal.operations import TargetBusy
 from portal.quotas import QuotaExceeded
 from portal.tables import BulkAction, bulk, table_page
-from storage import forms
+from storage import forms, services
 from storage.models import Snapshot, StoragePool, Volume
-from storage.services import volumes as services
 from storage.views.tables import SnapshotFilter, SnapshotTable, VolumeFilter, VolumeTable
 
 RECENT_OPERATIONS = 10

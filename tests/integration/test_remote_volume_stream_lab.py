@@ -12,8 +12,9 @@ import hypervisor as hv
 from compute.models import Host
 from portal.errors import ActionError
 from portal.models import Operation
+from storage import services
+from storage.hosts import volume_host
 from storage.models import Volume
-from storage.services import volumes as services
 from tests.integration.test_instance_lifecycle import succeeded
 from tests.integration.test_storage_lab import SHARED, api, make_volume, pools  # noqa: F401 - fixtures
 from tests.storage.test_volume_stream import CutOff
@@ -41,7 +42,7 @@ def test_a_volume_streams_up_and_down_through_host_b_and_a_cut_off_upload_change
     Host.objects.filter(pk=host_a.pk).update(state="maintenance")  # volumes go through B
     volume = make_volume(api, project_a, pools[SHARED], "it-remote-up")
     try:
-        assert services.volume_host(volume).pk == host_b.pk
+        assert volume_host(volume).pk == host_b.pk
         source = tmp_path / "body.qcow2"
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(source), "64M"], check=True)
         subprocess.run(

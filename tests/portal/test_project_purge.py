@@ -11,8 +11,8 @@ from hypervisor import networks as hv_networks
 from network import services as net
 from network.backends.libvirt import libvirt_name
 from portal.models import Operation, Project
+from storage import services as storage
 from storage.models import Volume
-from storage.services import volumes as storage
 from tests.compute.conftest import cluster, flavor, fresh_hosts, host_a, hosts, image, launch  # noqa: F401
 from tests.storage.conftest import define_pool
 

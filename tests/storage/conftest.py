@@ -9,8 +9,8 @@ from django.conf import settings
 import hypervisor as hv
 from compute.choices import HostState, InstanceState
 from compute.models import Cluster, Flavor, Host, Image, Instance
+from storage import services
 from storage.models import StoragePool
-from storage.services import volumes as services
 
 NODES = settings.BASE_DIR / "hypervisor" / "nodes"
 GIB = 1024**3

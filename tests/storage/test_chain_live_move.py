@@ -9,9 +9,8 @@ import pytest
 import hypervisor as hv
 from portal.errors import Conflict
 from portal.models import Operation
-from storage import chains
+from storage import chains, services
 from storage.models import Snapshot
-from storage.services import volumes as services
 from tests.storage.conftest import disk_sources, pool_volumes, reload
 from tests.storage.test_snapshots import snap
 

@@ -10,9 +10,8 @@ from hypothesis import strategies as st
 import hypervisor as hv
 from portal.errors import ActionError
 from portal.models import Quota
-from storage import chains
+from storage import chains, services
 from storage.models import Snapshot
-from storage.services import volumes as services
 from tests.storage.conftest import make_instance, pool_volumes, reload
 
 STEPS = st.lists(st.tuples(st.sampled_from(["create", "revert", "delete"]), st.integers(0, 7)), min_size=1, max_size=10)

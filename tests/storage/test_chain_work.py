@@ -4,9 +4,8 @@ newest point of a running disk merges by active commit + pivot when that copies 
 offline merge on a remote host is taken (a paused helper domain does it there: the lab tier)."""
 
 import hypervisor as hv
-from storage import chains
+from storage import chains, services
 from storage.models import Snapshot
-from storage.services import volumes as services
 from storage.tasks import chains as chain_tasks
 from tests.storage.conftest import disk_sources, pool_volumes, reload
 from tests.storage.test_snapshots import gateway_graph, snap

@@ -1,7 +1,7 @@
 """Hardening (issue 18): the volume stream actions answer 4xx JSON, never 500."""
 
 import hypervisor as hv
-from storage.services import volumes as services
+from storage import services
 
 
 def test_an_upload_without_a_body_is_a_400_naming_the_body(api, make_volume):

@@ -11,8 +11,8 @@ from compute.models import Flavor, Instance
 from compute.services import instances as compute_services
 from portal.errors import Conflict
 from portal.models import Operation
+from storage import services
 from storage.models import RootDisk, Snapshot, SnapshotLayer
-from storage.services import volumes as services
 from tests.storage.conftest import GIB, disk_sources, pool_volumes, reload
 
 

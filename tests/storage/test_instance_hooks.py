@@ -3,7 +3,7 @@ domain, and deleting an instance makes its volumes available again."""
 
 from compute.models import Cluster, Flavor, Instance
 from compute.services import instances as compute_services
-from storage.services import volumes as services
+from storage import services
 from tests.storage.test_volumes import disk_sources, reload
 
 

@@ -7,7 +7,7 @@ import hypervisor as hv
 from compute.services import migration as compute_migration
 from compute.tasks import migration as compute_migration_tasks
 from portal.models import Operation
-from storage.services import volumes as services
+from storage import services
 from tests.storage.conftest import define_pool, reload
 
 

@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 
 import hypervisor as hv
 from portal.errors import ActionError
+from storage import services
 from storage.models import StoragePool, Volume
-from storage.services import volumes as services
 from storage.tasks import volumes as tasks
 from tests.conftest import client_for
 from tests.storage.conftest import reload

@@ -6,9 +6,8 @@ import pytest
 import hypervisor as hv
 from portal.errors import Conflict
 from portal.models import Operation, Quota
-from storage import chains
+from storage import chains, services
 from storage.models import Snapshot, Volume
-from storage.services import volumes as services
 from tests.storage.conftest import disk_sources, pool_volumes, reload
 
 

@@ -9,8 +9,8 @@ import hypervisor as hv
 from portal import operations
 from portal.errors import ActionError
 from portal.models import Operation
+from storage import services
 from storage.hosts import volume_host
-from storage.services import volumes as services
 from tests.storage.conftest import GIB, reload
 
 MIB = 1 << 20

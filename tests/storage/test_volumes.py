@@ -4,8 +4,8 @@ import pytest
 
 from portal.errors import ActionError, Conflict
 from portal.models import Operation, Quota
+from storage import services
 from storage.models import Volume
-from storage.services import volumes as services
 from tests.storage.conftest import GIB, disk_sources, pool_volumes, reload
 
 
