@@ -55,7 +55,7 @@ def bulk_ports(network, subnet, count, group):
 
 
 def sync_once(label):
-    from network.services.sync import run_sync
+    from network.tasks.sync import run_sync
 
     started = time.perf_counter()
     message, _ = run_sync()

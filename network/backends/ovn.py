@@ -4,7 +4,6 @@ in network/ovn/, and syncs it back when rows were deleted or edited behind our b
 import contextlib
 import logging
 
-from network import services
 from network import settings as net_settings
 from network.backends import ovn_specs as specs
 from network.backends.base import BackendError, NetworkBackend, SyncReport
@@ -13,8 +12,9 @@ from network.models import FloatingIP, LoadBalancer, Network, Router, SecurityGr
 from network.ovn import nb, sb
 from network.ovn.errors import OvnError
 from network.ovn.specs import Endpoint
-from network.services import status
 from network.services.l2 import next_tunnel_key
+from network.tasks import objects as object_tasks
+from network.tasks import status
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class OvnBackend(NetworkBackend):
         ep = endpoint()
         with _reasoned():
             nb.ping(ep)
-            report.removed = services.finish_pending_deletes(self)
+            report.removed = object_tasks.finish_pending_deletes(self)
             expected = self._realise_all(ep, report)
             status.refresh_port_status()
             for row in nb.owned_rows(ep):

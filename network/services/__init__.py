@@ -1,7 +1,6 @@
 """The verbs of the network domain: the only code views and the API call. Each verb checks
 the rules and quotas, writes the intended state and queues the Operation that realises it."""
 
-from network.services.common import finish_pending_deletes, realise_object, remove_object
 from network.services.deployment import update_deployment
 from network.services.instances import nic_spec, plug_instance, unplug_instance
 from network.services.l2 import (
@@ -60,12 +59,9 @@ __all__ = [
     "delete_subnet",
     "disassociate",
     "ensure_default_group",
-    "finish_pending_deletes",
     "nic_spec",
     "plug_instance",
-    "realise_object",
     "remove_interface",
-    "remove_object",
     "start_sync",
     "unplug_instance",
     "update_deployment",

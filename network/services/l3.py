@@ -7,8 +7,9 @@ from django.db import transaction
 from network import backends, ipam
 from network.choices import DeviceOwner, State
 from network.models import FloatingIP, LoadBalancer, LoadBalancerMember, Port, Router, RouterInterface, Subnet
-from network.services.common import REMOVE_TASK, queue, remove_object, unique_mac
+from network.services.common import REMOVE_TASK, queue, unique_mac
 from network.services.l2 import _allocate, create_port
+from network.tasks.objects import remove_object
 from portal import quotas
 from portal.errors import ActionError, Conflict
 

@@ -3,10 +3,11 @@ allowed, ingress only from members of the same group."""
 
 from django.db import IntegrityError, transaction
 
-from network import backends, tasks
+from network import backends
 from network.choices import Direction, EtherType, State
 from network.models import SecurityGroup, SecurityGroupRule
 from network.services.common import REMOVE_TASK, queue, save_changes
+from network.tasks import objects as object_tasks
 from portal import operations
 from portal.errors import ActionError, Conflict
 
@@ -109,4 +110,4 @@ def remove_default_groups(project, user=None):
         op = operations.begin_untargeted(
             "security_group.delete", name=f"default group of {project.name}", user=user, detail={"port_group": name}
         )
-        operations.dispatch(tasks.remove_port_group, op, name)
+        operations.dispatch(object_tasks.remove_port_group, op, name)

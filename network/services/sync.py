@@ -1,6 +1,7 @@
-"""The periodic sync: the database is the truth, the backend is made to match it."""
+"""Starting the sync (network.tasks.sync): the database is the truth, the backend is made to match it."""
 
-from network import backends, tasks
+from network import backends
+from network.tasks import sync as sync_tasks
 from portal import operations
 
 SYNC_KIND = "network.sync"
@@ -12,21 +13,5 @@ def start_sync(user=None, *, clean_orphans=False):
     op = operations.begin_untargeted(
         SYNC_KIND, name=f"{backends.configured().label} sync", user=user, detail={"clean_orphans": clean_orphans}
     )
-    operations.send_after_commit(tasks.sync, op)
+    operations.send_after_commit(sync_tasks.sync, op)
     return op
-
-
-def run_sync(clean_orphans=False):
-    """Returns (message, detail) for the Operation."""
-    report = backends.configured().sync(clean_orphans=clean_orphans)
-    orphans = [
-        {"table": o.table, "name": o.name, "uuid": o.uuid, "kind": o.kind, "object_id": o.object_id}
-        for o in report.orphans
-    ]
-    return report.summary(), {
-        "repaired": report.repaired,
-        "removed": report.removed,
-        "orphans": orphans,
-        "realised": report.realised,
-        "errors": report.errors,
-    }

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from network import services, tasks
+from network import services
 from network.models import LoadBalancerMember
+from network.tasks import status as status_tasks
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +33,7 @@ def statuses(lb):
 
 def refreshed(lb, wanted):
     for _ in range(ATTEMPTS):  # the SB replica learns of the rows asynchronously
-        tasks.port_status_periodic()
+        status_tasks.port_status_periodic()
         if statuses(lb) == wanted:
             return True
         time.sleep(POLL_S)
@@ -78,12 +79,12 @@ def test_members_of_a_load_balancer_without_health_checks_are_not_monitored(sb, 
     lb = lb_factory("plain", health_check=False)
     monitor(sb, "10.0.0.20", "online")
     time.sleep(POLL_S * 10)
-    tasks.port_status_periodic()
+    status_tasks.port_status_periodic()
     assert statuses(lb) == {"10.0.0.20": "no_monitor", "10.0.0.21": "no_monitor"}
 
 
 def test_without_a_southbound_endpoint_members_stay_not_monitored(lb_factory, monkeypatch):
     monkeypatch.delenv("NUBES_OVN_SB", raising=False)
     lb = lb_factory("web")
-    tasks.port_status_periodic()
+    status_tasks.port_status_periodic()
     assert set(statuses(lb).values()) == {"no_monitor"}

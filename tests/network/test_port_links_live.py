@@ -4,7 +4,7 @@ events: rows join `network.port.<pk>` and the page listens for the event status.
 import pytest
 
 from network import services
-from network.services import status
+from network.tasks import status
 from portal import realtime
 
 

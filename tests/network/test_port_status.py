@@ -5,9 +5,8 @@ import time
 
 import pytest
 
-from network import tasks
 from network.models import Port
-from network.services import status as status_service
+from network.tasks import status as status_tasks
 from portal import realtime
 from portal.celery import app as celery_app
 
@@ -29,7 +28,7 @@ def set_up(nb, port, up):
 @pytest.fixture
 def published(monkeypatch):
     sent = []
-    monkeypatch.setattr(status_service.realtime, "publish", lambda group, event, data: sent.append((group, data)))
+    monkeypatch.setattr(status_tasks.realtime, "publish", lambda group, event, data: sent.append((group, data)))
     return sent
 
 
@@ -46,7 +45,7 @@ def becomes(port, wanted, refresh, attempts=100):
 
 def test_a_port_ovn_reports_up_becomes_up_and_is_published(port, nb, published):
     set_up(nb, port, True)
-    assert becomes(port, "up", tasks.port_status_periodic)
+    assert becomes(port, "up", status_tasks.port_status_periodic)
     groups = {group for group, _ in published}
     assert {f"network.port.{port.pk}", f"network.network.{port.network_id}"} <= groups
     assert all(data["status"] == "up" and data["id"] == port.pk for _, data in published)
@@ -54,14 +53,14 @@ def test_a_port_ovn_reports_up_becomes_up_and_is_published(port, nb, published):
 
 def test_an_unchanged_port_publishes_nothing(port, nb, published):
     set_up(nb, port, False)
-    assert becomes(port, "down", status_service.refresh_port_status)
+    assert becomes(port, "down", status_tasks.refresh_port_status)
     published.clear()
-    assert status_service.refresh_port_status() == 0
+    assert status_tasks.refresh_port_status() == 0
     assert published == []
 
 
 def test_a_port_no_chassis_claimed_is_unknown(port, nb):
-    assert status_service.refresh_port_status() == 0
+    assert status_tasks.refresh_port_status() == 0
     port.refresh_from_db()
     assert port.status == "unknown"
 

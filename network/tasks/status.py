@@ -1,7 +1,14 @@
 """Ports' link state read back from the backend (OVN's Logical_Switch_Port.up) in bulk, and
-published to `network.port.<pk>` and `network.network.<pk>` when it changes."""
+published to `network.port.<pk>` and `network.network.<pk>` when it changes; load balancer
+members' health from OVN's Service_Monitor. Beat runs both (port_status_periodic); the sync
+refreshes ports too."""
+
+import logging
+
+from celery import shared_task
 
 from network import backends
+from network.backends.base import BackendError
 from network.choices import Backend, MemberStatus, PortStatus, State
 from network.models import LoadBalancerMember, Port
 from portal import presenters, realtime
@@ -67,3 +74,15 @@ def refresh_member_status():
             LoadBalancerMember.objects.filter(pk=member.pk).update(status=status)
             changed += 1
     return changed
+
+
+@shared_task(name="network.tasks.port_status_periodic")
+def port_status_periodic():
+    """Beat: ports' up/down (one NB read, changes published) and load balancer members'
+    health (one SB read) from OVN."""
+
+    try:
+        return refresh_port_status() + refresh_member_status()
+    except BackendError as exc:  # OVN down: the next beat tries again; the sync reports it
+        logging.getLogger(__name__).warning("port status: %s", exc)
+        return None
