@@ -135,7 +135,7 @@ class Image(CatalogItem):
     kernel_path = models.CharField(max_length=500, blank=True)
     initrd_path = models.CharField(max_length=500, blank=True)
     kernel_cmdline = models.CharField(max_length=1000, blank=True)
-    # The uploaded or imported data in the portal's image store (compute.services.images); never shown.
+    # The uploaded or imported data in the portal's image store (compute.tasks.images); never shown.
     file_path = models.CharField(max_length=500, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
 

@@ -21,6 +21,7 @@ import hypervisor as hv
 from compute import hooks
 from compute.choices import EventSource, HostState, InstanceState
 from compute.domain import record_event
+from compute.hosts import storage_shared
 from compute.models import Host, Instance, Migration, MigrationState
 from compute.models.migration import QEMU_DEFAULT_DOWNTIME_MS
 from compute.services import placement
@@ -86,26 +87,10 @@ def normalise_options(options, live):
             if clean[name]:
                 raise ActionError(f"{name} applies to live migrations only.", field=name)
     try:
-        gateway_options(clean, live)
+        migration_tasks.gateway_options(clean, live)
     except hv.InvalidConfig as exc:
         raise ActionError(str(exc)) from exc
     return clean
-
-
-def gateway_options(options, live, migration_uri=None):
-    """The gateway's MigrationOptions for a stored options dict (and the target's
-    migration URI, where its QEMU listens)."""
-    return hv.MigrationOptions(
-        live=live,
-        migration_uri=migration_uri or None,
-        bandwidth_mib_s=options.get("bandwidth_mib_s"),
-        max_downtime_ms=options.get("max_downtime_ms") if live else None,
-        auto_converge=options.get("auto_converge", False),
-        postcopy=options.get("postcopy", False),
-        compressed=options.get("compressed", False),
-        parallel_connections=options.get("parallel_connections"),
-        copy_storage=options.get("copy_storage", False),
-    )
 
 
 # --- pre-checks ----------------------------------------------------------------------------
@@ -271,35 +256,11 @@ def check_cpu(instance, target):
         )
 
 
-def storage_shared(instance, target):
-    """True when the target sees the root volume at the same path (a shared pool)."""
-    pool, volume = hooks.root_disk_files(instance, ((instance.image.pool, instance.root_volume),))[0]
-    if instance.host.simulated and target.simulated and hooks.pool_shared(pool, instance.host, target):
-        # The test driver shares nothing between hosts: a pool the portal registered on both
-        # stands in for shared storage (the migration stands the volume up on the target).
-        return True
-    try:
-        here = hv.volume_info(instance.host.uri, pool, volume)
-        there = hv.volume_info(target.uri, pool, volume)
-    except (hv.VolumeNotFound, hv.PoolNotFound):
-        return False
-    return here.path == there.path
-
-
-def root_copy_pool(instance, options):
-    """The target's pool a copy-storage migration copies the root disk into: the chosen
-    target_pool, else a pool of the same name as the root disk's."""
-    return (
-        options.get("target_pool")
-        or hooks.root_disk_files(instance, ((instance.image.pool, instance.root_volume),))[0][0]
-    )
-
-
 def check_copy_pool(instance, target, options):
     """A real target has the pool the root disk is copied into (simulated ones get a stand-in)."""
     if target.simulated:
         return
-    pool = root_copy_pool(instance, options)
+    pool = migration_tasks.root_copy_pool(instance, options)
     try:
         hv.pool_info(target.uri, pool)
     except hv.PoolNotFound as exc:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 
 from django.db.models import Q, Sum
 
-from compute import hooks
 from compute.choices import PLACED_STATES, CpuPolicy, HostState
+from compute.hosts import pools_of
 from compute.models import Cluster, Host, Instance
 from portal.errors import ActionError
 from scheduler.core import model as smodel
@@ -71,16 +71,6 @@ def _candidate_hosts(hints):
     if hints.get("cluster"):
         hosts = hosts.filter(cluster_id=hints["cluster"])
     return list(hosts)
-
-
-def pools_of(host):
-    """libvirt names of the pools ``host`` serves: the active ones it reported (facts, kept by
-    refreshes and the reconciler) and those storage records on it; None when it never reported."""
-    reported = (host.facts or {}).get("pools")
-    recorded = {name for name, _label in hooks.pool_choices(host)}
-    if reported is None and not recorded:
-        return None
-    return set(reported or ()) | recorded
 
 
 def pool_refusal(host, pool):

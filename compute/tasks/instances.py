@@ -25,12 +25,11 @@ from compute.choices import (
     PowerState,
     RebootKind,
 )
-from compute.models import Flavor, Host, Image, Instance, UnmanagedDomain
 
 # A known back edge (docs/architecture.md): image import and upload run the image store's
 # steps, which live in services. A module import, so the cycle resolves at import time.
-from compute.services import images
-from compute.services.placement import pools_of
+from compute.hosts import pools_of
+from compute.models import Flavor, Host, Image, Instance, UnmanagedDomain
 from portal import fleetlock, operations, presenters, quotas, realtime
 from portal.choices import ACTIVE_STATUSES
 from portal.errors import ActionError
@@ -559,21 +558,6 @@ def instance_action(self, op_id):
         return message or f"{action} done"
 
     return run_operation(op_id, work, self.request.id or "")
-
-
-# --- images --------------------------------------------------------------------------------
-
-
-@shared_task(bind=True, name="compute.tasks.import_image")
-def import_image(self, op_id):
-    """Copy a file from an allowed root on the portal's machine into an image (compute.services.images)."""
-    return run_operation(op_id, images.run_import, self.request.id or "")
-
-
-@shared_task(bind=True, name="compute.tasks.receive_upload")
-def receive_upload(self, op_id):
-    """Check and store a file the browser uploaded (spooled by compute.services.images.upload_file)."""
-    return run_operation(op_id, images.run_spooled, self.request.id or "")
 
 
 # --- lifecycle events ----------------------------------------------------------------------

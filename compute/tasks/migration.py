@@ -14,10 +14,12 @@ import hypervisor as hv
 from compute import console, hooks
 from compute.choices import BYTES_PER_GIB, STATE_FOR_POWER, EventSource, InstanceState, PowerState
 from compute.domain import record_event
+from compute.hosts import storage_shared
 from compute.models import Host, Instance, Migration, MigrationPhase, MigrationState
 
-# A known back edge (docs/architecture.md): the task finishes by calling services. Module
-# imports on both sides, so the cycle with compute.services.migration resolves at import time.
+# A known back edge (docs/architecture.md): an ending migration of an evacuation starts the next
+# waiting one through the service (its pre-checks, placement and Operation). Module imports on
+# both sides, so the cycle with compute.services.migration resolves at import time.
 from compute.services import migration as service
 from compute.tasks import instances as compute_tasks
 from portal import operations, presenters, realtime
@@ -109,6 +111,31 @@ class ProgressRelay:
             self.control.switch_to_postcopy.set()
 
 
+def gateway_options(options, live, migration_uri=None):
+    """The gateway's MigrationOptions for a stored options dict (and the target's
+    migration URI, where its QEMU listens)."""
+    return hv.MigrationOptions(
+        live=live,
+        migration_uri=migration_uri or None,
+        bandwidth_mib_s=options.get("bandwidth_mib_s"),
+        max_downtime_ms=options.get("max_downtime_ms") if live else None,
+        auto_converge=options.get("auto_converge", False),
+        postcopy=options.get("postcopy", False),
+        compressed=options.get("compressed", False),
+        parallel_connections=options.get("parallel_connections"),
+        copy_storage=options.get("copy_storage", False),
+    )
+
+
+def root_copy_pool(instance, options):
+    """The target's pool a copy-storage migration copies the root disk into: the chosen
+    target_pool, else a pool of the same name as the root disk's."""
+    return (
+        options.get("target_pool")
+        or hooks.root_disk_files(instance, ((instance.image.pool, instance.root_volume),))[0][0]
+    )
+
+
 @shared_task(bind=True, **LONG_JOB, name="compute.migration_tasks.run_migration")
 def run_migration(self, op_id):
     return run_operation(op_id, migrate, self.request.id or "")
@@ -195,7 +222,7 @@ def migrate(op):
 
 
 def _gateway_options(migration, copied=None):
-    options = service.gateway_options(migration.options, migration.live, migration.target.migration_uri)
+    options = gateway_options(migration.options, migration.live, migration.target.migration_uri)
     # QEMU's VNC server listens on the host's own address: the target's, once there.
     options = dataclasses.replace(options, vnc_listen=console.listen_address(migration.target))
     if copied is not None and copied.target_path:
@@ -235,7 +262,7 @@ def _copy_storage_simulated(migration):
         return None
     instance = migration.instance
     copy = migration.options.get("copy_storage")
-    if not copy and not service.storage_shared(instance, migration.target):
+    if not copy and not storage_shared(instance, migration.target):
         return None
     pool, name = instance.image.pool, instance.root_volume
     try:
@@ -251,11 +278,11 @@ def _copy_root(migration):
     target now (same name and virtual size, flat, in the chosen pool), which libvirt then fills
     (VIR_MIGRATE_NON_SHARED_DISK over NBD). None when nothing is to be copied."""
     instance, target = migration.instance, migration.target
-    if migration.simulated or not migration.options.get("copy_storage") or service.storage_shared(instance, target):
+    if migration.simulated or not migration.options.get("copy_storage") or storage_shared(instance, target):
         return None
     pool, name = hooks.root_disk_files(instance, ((instance.image.pool, instance.root_volume),))[0]
     here = hv.volume_info(migration.source.uri, pool, name)
-    target_pool = service.root_copy_pool(instance, migration.options)
+    target_pool = root_copy_pool(instance, migration.options)
     there = hv.volume_create(target.uri, target_pool, name, here.capacity_bytes, here.format or "qcow2")
     return RootCopy(name, pool, target_pool, here.path, there.path)
 

@@ -23,8 +23,8 @@ def test_target_pool_is_a_short_name():
 
 
 def test_the_root_disk_is_copied_into_the_chosen_pool_else_one_of_the_same_name(running):
-    assert service.root_copy_pool(running, {"target_pool": "fast"}) == "fast"
-    assert service.root_copy_pool(running, {}) == running.image.pool
+    assert migration_tasks.root_copy_pool(running, {"target_pool": "fast"}) == "fast"
+    assert migration_tasks.root_copy_pool(running, {}) == running.image.pool
 
 
 def test_a_real_target_without_the_pool_is_refused_with_what_to_choose(running, hosts, monkeypatch):
