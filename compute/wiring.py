@@ -17,11 +17,10 @@ from compute.choices import Action
 from compute.live import COLLECT_TASK, ROLLUP_INTERVAL_S, ROLLUP_TASK, metrics_interval
 from compute.metrics.prometheus import metrics_view
 from compute.models import Alarm, Cluster, Host, Instance, Migration
-from compute.services import overcommit
 from compute.services.migration import OPERATION_KIND
 from compute.tasks import instances as instance_tasks
 from compute.tasks import migration as migration_tasks
-from compute.tasks.overcommit import POLICY_TASK
+from compute.tasks.overcommit import POLICY_TASK, balloon_interval
 from compute.views import cards  # noqa: F401  (registers the dashboard cards)
 from portal import lab as portal_lab
 from portal import leases, presenters, quotas, realtime, routes
@@ -52,7 +51,7 @@ def ready():
     }
     schedule["compute-metrics-collect"] = {"task": COLLECT_TASK, "schedule": float(metrics_interval())}
     schedule["compute-metrics-rollup"] = {"task": ROLLUP_TASK, "schedule": float(ROLLUP_INTERVAL_S)}
-    schedule["compute-balloon-policy"] = {"task": POLICY_TASK, "schedule": float(overcommit.balloon_interval())}
+    schedule["compute-balloon-policy"] = {"task": POLICY_TASK, "schedule": float(balloon_interval())}
     app.conf.beat_schedule = schedule
     for resource, count in _counters().items():
         quotas.register_counter(resource, count)

@@ -9,9 +9,8 @@ import pytest
 
 import hypervisor as hv
 from compute.models import InstanceEvent, InstanceSample
-from compute.services import overcommit
-from compute.services.overcommit import BalloonPolicy, Guest
 from compute.tasks import overcommit as overcommit_tasks
+from compute.tasks.overcommit import BalloonPolicy, Guest
 from portal.models import Operation
 
 POLICY = BalloonPolicy(low_free_pct=10, high_free_pct=25, floor_pct=50, step_pct=10, idle_cpu_pct=10)
@@ -22,26 +21,26 @@ def guest(pk, cpu, ram=2048, balloon=None, owned=False):
 
 
 def test_short_of_memory_it_squeezes_idle_guests_only_the_most_idle_first():
-    changes = overcommit.plan(10000, 500, [guest(1, 80.0), guest(2, 5.0), guest(3, 1.0), guest(4, None)], POLICY)
+    changes = overcommit_tasks.plan(10000, 500, [guest(1, 80.0), guest(2, 5.0), guest(3, 1.0), guest(4, None)], POLICY)
     assert [(c.instance_id, c.memory_mb, c.policy) for c in changes] == [(3, 1844, "reclaim"), (2, 1844, "reclaim")]
     assert "host free 5.0% < 10%" in changes[0].reason and "1.0% CPU" in changes[0].reason
 
 
 def test_it_stops_once_enough_is_reclaimed_and_never_goes_below_the_floor():
-    assert len(overcommit.plan(10000, 900, [guest(1, 1.0), guest(2, 2.0)], POLICY)) == 1  # 100 MB needed
-    at_floor = overcommit.plan(10000, 0, [guest(1, 1.0, balloon=1100), guest(2, 1.0, balloon=1024)], POLICY)
+    assert len(overcommit_tasks.plan(10000, 900, [guest(1, 1.0), guest(2, 2.0)], POLICY)) == 1  # 100 MB needed
+    at_floor = overcommit_tasks.plan(10000, 0, [guest(1, 1.0, balloon=1100), guest(2, 1.0, balloon=1024)], POLICY)
     assert [(c.instance_id, c.memory_mb) for c in at_floor] == [(1, 1024)]
 
 
 def test_with_memory_back_it_releases_only_what_it_took():
     guests = [guest(1, 1.0, balloon=1024, owned=True), guest(2, 1.0, balloon=1024, owned=False)]
-    changes = overcommit.plan(10000, 5000, guests, POLICY)
+    changes = overcommit_tasks.plan(10000, 5000, guests, POLICY)
     assert [(c.instance_id, c.memory_mb, c.policy) for c in changes] == [(1, 1228, "release")]
-    assert overcommit.plan(10000, 2000, guests, POLICY) == []  # between the marks: nothing moves
+    assert overcommit_tasks.plan(10000, 2000, guests, POLICY) == []  # between the marks: nothing moves
 
 
 def test_a_release_that_would_drop_below_the_high_mark_waits():
-    assert overcommit.plan(10000, 2600, [guest(1, 1.0, balloon=1024, owned=True)], POLICY) == []
+    assert overcommit_tasks.plan(10000, 2600, [guest(1, 1.0, balloon=1024, owned=True)], POLICY) == []
 
 
 @pytest.fixture
