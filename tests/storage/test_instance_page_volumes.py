@@ -2,7 +2,7 @@
 with its size, device and bus, each attached volume with its own, a link to the snapshots;
 and the action buttons follow the state (no Start on a running instance)."""
 
-from storage.services import volumes as services
+from storage import services
 from tests.list_pages import signed_in
 
 

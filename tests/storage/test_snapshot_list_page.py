@@ -2,7 +2,7 @@
 instances' snapshots and never another tenant's; search and state filter; each row links to
 the tree it belongs to."""
 
-from storage.services import volumes as services
+from storage import services
 from tests.list_pages import row_ids, signed_in
 
 
