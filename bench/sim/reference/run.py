@@ -82,13 +82,7 @@ def run_reference(
     if detector is None:
         _first_fit(total, core, mips, ram, where, host_vms)
     else:
-        # creation: each VM in turn asks for all its MIPS, placed as findHostForVm places
-        creation = Round(total, core, curves, mips, ram, mips, [()] * n, host_vms, detector)
-        for v in range(n):
-            h = creation.find_host(v, set())
-            if h is not None:
-                creation.add(v, h)
-                where[v] = h
+        _create(Round(total, core, curves, mips, ram, mips, [()] * n, host_vms, detector), ram, where)
     ledger = Ledger(total, core, curves)
     migrations_total = 0
     timings: list[float] = []
@@ -133,6 +127,26 @@ def run_reference(
         max(timings, default=0.0),
         completed,
     )
+
+
+def _create(creation: Round, ram: list[int], where: list[int | None]) -> None:
+    """VM creation under a migration policy: each VM in turn, placed as findHostForVm places
+    it. The new VM asks for all its MIPS, its RAM and its bandwidth (a tenth of the host's);
+    a VM created before it keeps its full allocation (free MIPS, and the power-aware fit's
+    utilisation count it) but already asks 0 MIPS (Datacenter.processVmCreate ends its
+    instantiation; it has no cloudlet yet), so the over-utilisation check sees the new VM alone."""
+    free_ram = [float(cs.HOST_RAM_MB)] * len(creation.total)
+    free_bw = [cs.HOST_BANDWIDTH_MBIT_S] * len(creation.total)
+    for v in range(len(ram)):
+        fits = [h for h in range(len(free_ram)) if free_ram[h] >= ram[v] and free_bw[h] >= cs.VM_BANDWIDTH_MBIT_S]
+        h = creation.find_host(v, set(), fits)
+        if h is None:
+            continue
+        creation.host_vms[h].append(v)
+        creation.allocated[h] += min(creation.demand[v], creation.core[h])
+        free_ram[h] -= ram[v]
+        free_bw[h] -= cs.VM_BANDWIDTH_MBIT_S
+        where[v] = h
 
 
 def _remove_completed(where: list[int | None], host_vms: list[list[int]], demand: list[float]) -> int:
