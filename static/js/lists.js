@@ -1,7 +1,8 @@
-// Lists (django-tables2 tables) follow the websocket without a reload. A table marked
-// data-live-targets="storage.volume ..." is read again from the same URL (its filter, sort and
-// page kept) when an operation on such a target moves; data-live-events="instance port" does
-// the same on those events. Only the body is swapped; ticked boxes stay ticked.
+// Lists (django-tables2 tables) and detail blocks follow the websocket without a reload. An
+// element marked data-live-targets="storage.volume ..." is read again from the same URL (a
+// list's filter, sort and page kept) when an operation on such a target moves;
+// data-live-events="instance port" does the same on those events. A table's body is swapped
+// (ticked boxes stay ticked), any other element whole.
 // A header checkbox (data-select-all) ticks every row of its table.
 (function () {
   "use strict";
@@ -16,17 +17,23 @@
         .then(function (html) {
           const fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById(table.id);
           if (!fresh) return;
+          const refreshed = String(Number(table.dataset.refreshed || 0) + 1);
+          if (table.tagName !== "TABLE") {
+            fresh.dataset.refreshed = refreshed;
+            table.replaceWith(document.adoptNode(fresh));
+            return;
+          }
           const ticked = new Set(Array.from(table.querySelectorAll("tbody input[type=checkbox]:checked"), (box) => box.value));
           const body = document.adoptNode(fresh.querySelector("tbody"));
           body.querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = ticked.has(box.value); });
           table.querySelector("tbody").replaceWith(body);
-          table.dataset.refreshed = String(Number(table.dataset.refreshed || 0) + 1);
+          table.dataset.refreshed = refreshed;
         });
     }, DEBOUNCE_MS));
   }
 
-  function tables(attribute) {
-    return Array.from(document.querySelectorAll(`table[${attribute}]`));
+  function tables(attribute) {  // read at each event: a replaced block is a new element
+    return Array.from(document.querySelectorAll(`[${attribute}]`));
   }
 
   document.addEventListener("nubes:operation", function (e) {

@@ -77,3 +77,22 @@ def test_the_operations_images_and_snapshots_lists_filter_and_operations_arrive_
     expect(row.locator("[data-field=state]")).to_have_text("Available")
     expect(row.locator(f"a[href='/storage/volumes/{volume['id']}/']")).to_have_count(1)
     api.delete(f"/api/v1/volumes/{volume['id']}/")
+
+
+def test_a_volume_page_follows_its_operation_without_a_reload(login):
+    page, api, project = watched(login, "/storage/")
+    name = f"grow-{uuid.uuid4().hex[:6]}"
+    pool = api.first("/api/v1/storage-pools/")["id"]
+    api.post("/api/v1/volumes/", {"project": project, "name": name, "pool": pool, "size_gb": 1})
+    volume = api.first(f"/api/v1/volumes/?search={name}")
+    api.wait(f"/api/v1/volumes/{volume['id']}/", "state", "available")
+    page.goto(f"/storage/volumes/{volume['id']}/")
+    wait_for_project_stream(page)
+    page.evaluate("window.__noReload = true")
+    facts = page.locator("#volume-facts")
+    expect(facts).to_contain_text("1 GiB")
+    api.post(f"/api/v1/volumes/{volume['id']}/resize/", {"size_gb": 2})
+    expect(page.locator("#volume-facts")).to_contain_text("2 GiB", timeout=LIVE_TIMEOUT_MS)
+    expect(page.locator("#volume-facts [data-field=state]")).to_have_text("Available", timeout=LIVE_TIMEOUT_MS)
+    assert page.evaluate("window.__noReload === true"), "the volume page reloaded instead of updating"
+    api.delete(f"/api/v1/volumes/{volume['id']}/")
