@@ -263,6 +263,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "portal.api.schema.admin_only_fields_optional",
         "portal.api.schema.error_responses",
+        "portal.api.schema.blank_or_pattern",
     ],
     # behind sign-in unless NUBES_API_DOCS_PUBLIC (the docs page redirects to the login)
     "SERVE_PERMISSIONS": ["portal.api.permissions.SchemaPermission"],
@@ -280,6 +281,8 @@ SPECTACULAR_SETTINGS = {
         "MigrationStateEnum": "compute.models.migration.MigrationState",
         "AutomationEnum": "scheduler.choices.Automation",
         "Ipv6ModeEnum": "network.choices.Ipv6Mode",
+        "SnapshotKindEnum": "storage.choices.SnapshotKind",
+        "CloneModeEnum": "storage.choices.CloneMode",
     },
 }
 

@@ -3,6 +3,7 @@ or evacuate a host (cloud admins), cancel, switch to post-copy. Starting answers
 the Operation; evacuating with the migrations started, how many wait, and the wake Operation
 (and the standby hosts it wakes) when the evacuation needs standby hosts first."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -11,7 +12,7 @@ from compute.models import Host, Instance, Migration
 from compute.services import migration as service
 from portal.api.base import StrictFieldsMixin, TenantSafeMixin, accepted
 from portal.api.permissions import ProjectRolePermission
-from portal.api.serializers import OperationSerializer
+from portal.api.serializers import ACCEPTED, OperationSerializer
 
 MIGRATION_FIELDS = [
     "id",
@@ -113,6 +114,16 @@ class EvacuateSerializer(StrictFieldsMixin, serializers.Serializer):
     )
 
 
+class EvacuationSerializer(serializers.Serializer):
+    """evacuate's answer (202): the migrations started, how many wait, the wake Operation."""
+
+    host = serializers.IntegerField()
+    started = serializers.ListField(child=serializers.IntegerField(), help_text="Operation ids")
+    waiting = serializers.IntegerField()
+    waking = serializers.ListField(child=serializers.CharField(), help_text="standby hosts woken first")
+    wake = OperationSerializer(allow_null=True)
+
+
 class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Migration.objects.select_related("instance", "source", "target", "requester")
     serializer_class = MigrationSerializer
@@ -131,6 +142,7 @@ class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         }
         return classes.get(self.action, self.serializer_class)
 
+    @extend_schema(responses=ACCEPTED)
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -146,6 +158,7 @@ class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         )
         return accepted(op, request)
 
+    @extend_schema(responses={202: EvacuationSerializer})
     @action(detail=False, methods=["post"])
     def evacuate(self, request):
         serializer = self.get_serializer(data=request.data)

@@ -17,7 +17,7 @@ from compute.services import images, overcommit
 from compute.services import instances as services
 from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted, content_length
 from portal.api.permissions import ProjectRolePermission
-from portal.api.serializers import OperationSerializer
+from portal.api.serializers import ACCEPTED, OperationSerializer
 from portal.choices import OperationStatus
 from portal.errors import Conflict
 
@@ -58,12 +58,14 @@ class HostViewSet(ProtectedDestroyMixin, AdminResourceViewSet):
     search_fields = ["name", "uri"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
+    @extend_schema(responses=ACCEPTED)
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         _host, op = services.register_host(request.user, request=request, **serializer.validated_data)
         return accepted(op, request)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def refresh(self, request, pk=None):
         return accepted(services.refresh_host(request.user, self.get_object(), request), request)
@@ -76,6 +78,7 @@ class HostViewSet(ProtectedDestroyMixin, AdminResourceViewSet):
         host = services.set_host_state(request.user, host, request=request, **serializer.validated_data)
         return Response(s.HostSerializer(host).data)
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], serializer_class=s.KsmSerializer)
     def ksm(self, request, pk=None):
         """Start, stop or unmerge KSM on a host whose /sys the portal reads, and/or tune its scanning
@@ -105,6 +108,7 @@ class ImageViewSet(CatalogViewSet):
     filterset_fields = ["visibility", "project", "state", "os_type"]
     search_fields = ["name"]
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], parser_classes=[RawUploadParser, MultiPartParser])
     def upload(self, request, pk=None):
         """The request body (application/octet-stream) or a multipart field ``file`` becomes the
@@ -121,6 +125,7 @@ class ImageViewSet(CatalogViewSet):
             response.status_code = status.HTTP_400_BAD_REQUEST
         return response
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], url_path="import", serializer_class=s.ImageImportSerializer)
     def import_path(self, request, pk=None):
         serializer = s.ImageImportSerializer(data=request.data)
@@ -174,6 +179,7 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         services.rename(request.user, instance, data["name"], request=request)
         return Response(s.InstanceSerializer(instance).data)
 
+    @extend_schema(responses=ACCEPTED)
     def destroy(self, request, pk=None):
         return accepted(services.delete(request.user, self.get_object(), request), request)
 
@@ -185,26 +191,32 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def _simple(self, verb):
         return accepted(services.act(self.request.user, self.get_object(), verb, self.request), self.request)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         return self._simple(Action.START)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def suspend(self, request, pk=None):
         return self._simple(Action.SUSPEND)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         return self._simple(Action.RESUME)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def pause(self, request, pk=None):
         return self._simple(Action.PAUSE)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def unpause(self, request, pk=None):
         return self._simple(Action.UNPAUSE)
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], serializer_class=s.StopSerializer)
     def stop(self, request, pk=None):
         instance = self.get_object()
@@ -214,6 +226,7 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             services.stop(request.user, instance, timeout=timeout, force=data["force"], request=request), request
         )
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], serializer_class=s.RebootSerializer)
     def reboot(self, request, pk=None):
         instance = self.get_object()
@@ -221,6 +234,7 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             services.reboot(request.user, instance, request=request, **self._valid(s.RebootSerializer)), request
         )
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], serializer_class=s.ResizeSerializer)
     def resize(self, request, pk=None):
         instance = self.get_object()
@@ -228,6 +242,7 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             services.resize(request.user, instance, self._valid(s.ResizeSerializer)["flavor"], request), request
         )
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], serializer_class=s.RebuildSerializer)
     def rebuild(self, request, pk=None):
         instance = self.get_object()
@@ -235,12 +250,14 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             services.rebuild(request.user, instance, self._valid(s.RebuildSerializer)["image"], request), request
         )
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], url_path="set-balloon", serializer_class=s.BalloonSerializer)
     def set_balloon(self, request, pk=None):
         instance = self.get_object()
         memory_mb = self._valid(s.BalloonSerializer)["memory_mb"]
         return accepted(services.set_balloon(request.user, instance, memory_mb, request), request)
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], url_path="set-cpu-qos", serializer_class=s.CpuQosSerializer)
     def set_cpu_qos(self, request, pk=None):
         instance = self.get_object()

@@ -290,6 +290,7 @@ class OvnDeploymentSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """The registered OVN endpoints, and what the portal uses now (environment variables win)."""
 
     effective = serializers.SerializerMethodField()
+    updated = serializers.DateTimeField(read_only=True, allow_null=True)  # null until first saved
 
     class Meta:
         model = OvnDeployment

@@ -21,7 +21,7 @@ from network.models import (
 from network.services.common import save_changes
 from portal.api.base import ProjectScopedViewSet, accepted
 from portal.api.permissions import StaffOnly
-from portal.api.serializers import OperationSerializer
+from portal.api.serializers import ACCEPTED, OperationSerializer
 
 
 class ServiceViewSet(ProjectScopedViewSet):
@@ -47,6 +47,7 @@ class ServiceViewSet(ProjectScopedViewSet):
         body["operation"] = op.pk
         return Response(body)
 
+    @extend_schema(responses=ACCEPTED)
     def destroy(self, request, *args, **kwargs):
         return accepted(self.service_delete(self.get_object()), request)
 

@@ -61,3 +61,23 @@ def error_responses(result, generator, request, public):
             if isinstance(operation, dict) and "responses" in operation:
                 operation["responses"].setdefault("4XX", ERROR_RESPONSE)
     return result
+
+
+def blank_or_pattern(result, generator, request, public):
+    """A blank-allowed string with a pattern comes out as oneOf [pattern, empty]; where the pattern
+    admits "" too (e.g. an optional checksum), "" matched both and no answer validated. anyOf says
+    what the field takes."""
+
+    def walk(node):
+        if isinstance(node, dict):
+            options = node.get("oneOf")
+            if isinstance(options, list) and {"type": "string", "maxLength": 0} in options:
+                node["anyOf"] = node.pop("oneOf")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(result.get("components", {}))
+    return result

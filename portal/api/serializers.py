@@ -47,6 +47,11 @@ class OperationSerializer(TenantSafeMixin, serializers.ModelSerializer):
         return reverse("portal-api:operation-detail", args=[op.pk])
 
 
+# The documented answer of an action that starts an Operation (portal.api.base.accepted):
+# `@extend_schema(responses=ACCEPTED)`.
+ACCEPTED = {202: OperationSerializer}
+
+
 class ProjectSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
 

@@ -1,4 +1,5 @@
 from django.db import transaction
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -8,6 +9,7 @@ from portal import audit, operations
 from portal.api.base import ReadOnlyProjectScopedViewSet, accepted
 from portal.api.permissions import ProjectAdminPermission, ProjectRolePermission
 from portal.api.serializers import (
+    ACCEPTED,
     ApiTokenSerializer,
     AuditEventSerializer,
     MembershipSerializer,
@@ -45,11 +47,13 @@ class ProjectViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, project):
         delete_project(project, self.request.user, self.request)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def purge(self, request, pk=None):
         """Staff: delete everything the project owns, then the project (202 with the Operation)."""
         return accepted(start_purge(self.get_object(), request.user, request), request)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"], url_path="recount-quota", permission_classes=[ProjectRolePermission])
     def recount_quota(self, request, pk=None):
         project = self.get_object()

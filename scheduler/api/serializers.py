@@ -213,3 +213,33 @@ class HaEventSerializer(serializers.ModelSerializer):
             "created",
         ]
         read_only_fields = fields
+
+
+# Answers of the settings' actions (documentation: what drs-run, dpm-run and ha-status send).
+
+
+class RunOutcomeSerializer(serializers.Serializer):
+    """drs-run / dpm-run: 201 with the recommendation made, 200 with none and why."""
+
+    recommendation = RecommendationSerializer(allow_null=True)
+    message = serializers.CharField()
+    imbalance = serializers.FloatField(allow_null=True)
+
+
+class AdmissionSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True)
+    cpu_claimed_mhz = serializers.IntegerField()
+    cpu_limit_mhz = serializers.IntegerField()
+    memory_claimed_mb = serializers.IntegerField()
+    memory_limit_mb = serializers.IntegerField()
+
+
+class HaStatusSerializer(serializers.Serializer):
+    cluster = serializers.IntegerField()
+    ha_enabled = serializers.BooleanField()
+    admission_policy = serializers.CharField()
+    admission = AdmissionSerializer()
+    isolation_s = serializers.IntegerField()
+    hosts = HostPowerSerializer(many=True)
+    events = HaEventSerializer(many=True)

@@ -3,6 +3,7 @@ Everything but server groups is the cloud admin's (staff only)."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -11,6 +12,7 @@ from rest_framework.response import Response
 from compute.models import Cluster, Host
 from portal.api.base import ProjectScopedViewSet, accepted
 from portal.api.permissions import StaffOnly
+from portal.api.serializers import ACCEPTED
 from scheduler import choices as c
 from scheduler import snapshot
 from scheduler.api import serializers as s
@@ -52,18 +54,22 @@ class SchedulerSettingsViewSet(
         }
         return Response(body, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=None, responses={200: s.RunOutcomeSerializer, 201: s.RunOutcomeSerializer})
     @action(detail=True, methods=["post"], url_path="drs-run")
     def drs_run(self, request, cluster=None):
         return self._outcome(recommendations.run_drs(self.get_object().cluster, request.user, request))
 
+    @extend_schema(request=None, responses={200: s.RunOutcomeSerializer, 201: s.RunOutcomeSerializer})
     @action(detail=True, methods=["post"], url_path="dpm-run")
     def dpm_run(self, request, cluster=None):
         return self._outcome(recommendations.run_dpm(self.get_object().cluster, request.user, request))
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"], url_path="evc-baseline")
     def evc_baseline(self, request, cluster=None):
         return accepted(evc.request_evc(request.user, self.get_object().cluster, request), request)
 
+    @extend_schema(responses=s.HaStatusSerializer)
     @action(detail=True, methods=["get"], url_path="ha-status")
     def ha_status(self, request, cluster=None):
         settings = self.get_object()
@@ -90,11 +96,13 @@ class RecommendationViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["cluster", "kind", "state"]
     ordering_fields = ["created", "state"]
 
+    @extend_schema(request=None, responses={202: s.RecommendationSerializer})
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         rec = recommendations.approve(request.user, self.get_object(), request)
         return Response(s.RecommendationSerializer(rec).data, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(request=None, responses=s.RecommendationSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         return Response(
@@ -141,10 +149,12 @@ class HostPowerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             power.request_power(self.request.user, self.get_object(), act, request=self.request), self.request
         )
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"], url_path="power-on")
     def power_on(self, request, pk=None):
         return self._power(c.PowerAction.ON)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"], url_path="power-off")
     def power_off(self, request, pk=None):
         return self._power(c.PowerAction.OFF)

@@ -1,5 +1,6 @@
 """Storage API serializers: resources, and the input of each action (unknown fields refused)."""
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from compute.models import Host, Image, Instance
@@ -168,6 +169,7 @@ class AttachSerializer(StrictFieldsMixin, serializers.Serializer):
         return fields
 
 
+@extend_schema_serializer(component_name="VolumeResize")  # not compute's (instance) Resize
 class ResizeSerializer(StrictFieldsMixin, serializers.Serializer):
     size_gb = serializers.IntegerField(min_value=1, max_value=MAX_VOLUME_GB)
 

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted, content_length
 from portal.api.permissions import ProjectRolePermission
-from portal.api.serializers import OperationSerializer
+from portal.api.serializers import ACCEPTED, OperationSerializer
 from storage import services
 from storage.api import serializers as s
 from storage.models import Snapshot, StoragePool, Volume
@@ -39,6 +39,7 @@ class StoragePoolViewSet(AdminResourceViewSet):
     filterset_fields = ["type", "state"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
+    @extend_schema(request=s.StoragePoolSerializer, responses=ACCEPTED)
     def create(self, request, *args, **kwargs):
         data = _input(s.StoragePoolSerializer, request)
         _pool, op = services.define_pool(request.user, request=request, **data)
@@ -54,17 +55,21 @@ class StoragePoolViewSet(AdminResourceViewSet):
         with transaction.atomic():
             serializer.save()
 
+    @extend_schema(responses=ACCEPTED)
     def destroy(self, request, *args, **kwargs):
         return accepted(services.delete_pool(request.user, self.get_object(), request=request), request)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         return accepted(services.pool_action(request.user, self.get_object(), "start", request=request), request)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def refresh(self, request, pk=None):
         return accepted(services.pool_action(request.user, self.get_object(), "refresh", request=request), request)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def stop(self, request, pk=None):
         return accepted(services.pool_action(request.user, self.get_object(), "stop", request=request), request)
@@ -82,6 +87,7 @@ class VolumeViewSet(ProjectScopedViewSet):
             return Response({"detail": "Change a volume with PATCH."}, status=status.HTTP_405_METHOD_NOT_ALLOWED)
         return super().update(request, *args, **kwargs)
 
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["put"], parser_classes=[RawBodyParser])
     def upload(self, request, pk=None):
         """The request body is the volume's new content (a qcow2 file for a qcow2 volume, raw
@@ -116,6 +122,7 @@ class VolumeViewSet(ProjectScopedViewSet):
                 services.set_template(self.request.user, volume, is_template, request=self.request)
             serializer.save()
 
+    @extend_schema(responses=ACCEPTED)
     def destroy(self, request, *args, **kwargs):
         volume = self.get_object()
         data = _input(s.DeleteSerializer, request) if request.data else {"wipe": False}
@@ -128,22 +135,26 @@ class VolumeViewSet(ProjectScopedViewSet):
         volume = services.map_device(request.user, data.pop("project"), request=request, **data)
         return Response(s.VolumeSerializer(volume, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=s.AttachSerializer, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def attach(self, request, pk=None):
         volume = self.get_object()
         data = _input(s.AttachSerializer, request)
         return accepted(services.attach_volume(request.user, volume, request=request, **data), request)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def detach(self, request, pk=None):
         return accepted(services.detach_volume(request.user, self.get_object(), request=request), request)
 
+    @extend_schema(request=s.ResizeSerializer, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def resize(self, request, pk=None):
         volume = self.get_object()
         data = _input(s.ResizeSerializer, request)
         return accepted(services.resize_volume(request.user, volume, data["size_gb"], request=request), request)
 
+    @extend_schema(request=s.SnapshotCreateSerializer, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def snapshot(self, request, pk=None):
         volume = self.get_object()
@@ -153,6 +164,7 @@ class VolumeViewSet(ProjectScopedViewSet):
         _snapshot, op = services.create_snapshot(request.user, request=request, **data)
         return accepted(op, request)
 
+    @extend_schema(request=s.CloneSerializer, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def clone(self, request, pk=None):
         volume = self.get_object()
@@ -170,16 +182,19 @@ class VolumeViewSet(ProjectScopedViewSet):
         )
         return accepted(op, request)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def flatten(self, request, pk=None):
         return accepted(services.flatten_volume(request.user, self.get_object(), request=request), request)
 
+    @extend_schema(request=s.MigrateSerializer, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def migrate(self, request, pk=None):
         volume = self.get_object()
         data = _input(s.MigrateSerializer, request)
         return accepted(services.migrate_volume(request.user, volume, data["pool"], request=request), request)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def reclaim(self, request, pk=None):
         return accepted(services.reclaim_space(request.user, self.get_object(), request=request), request)
@@ -201,14 +216,17 @@ class SnapshotViewSet(
     def get_queryset(self):
         return super().get_queryset().visible_to(self.request.user)
 
+    @extend_schema(request=s.SnapshotCreateSerializer, responses=ACCEPTED)
     def create(self, request, *args, **kwargs):
         data = _input(s.SnapshotCreateSerializer, request)
         _snapshot, op = services.create_snapshot(request.user, request=request, **data)
         return accepted(op, request)
 
+    @extend_schema(responses=ACCEPTED)
     def destroy(self, request, *args, **kwargs):
         return accepted(services.delete_snapshot(request.user, self.get_object(), request=request), request)
 
+    @extend_schema(request=None, responses=ACCEPTED)
     @action(detail=True, methods=["post"])
     def revert(self, request, pk=None):
         return accepted(services.revert_snapshot(request.user, self.get_object(), request=request), request)

@@ -1,9 +1,16 @@
 """Hardening (issue 18): the OpenAPI schema describes the API exactly: drf-spectacular's own
 validation without a warning, write shapes apart from read shapes, typed computed fields."""
 
+import inspect
+import re
+
+import jsonschema
 import pytest
 import yaml
 from django.core.management import call_command
+from drf_spectacular.generators import EndpointEnumerator
+
+from compute.models import Cluster, Host
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +81,82 @@ def test_schema_every_operation_documents_its_json_errors(schema):
     operations = [op for methods in schema["paths"].values() for op in methods.values() if "responses" in op]
     assert len(operations) > 100
     assert all("4XX" in op["responses"] for op in operations)
+
+
+ANSWERS_202 = re.compile(r"\baccepted\(|HTTP_202|status=202")
+
+
+def answers_202(cls, name, seen=()):
+    """Whether the view method `name` answers 202: it calls accepted() (or says 202) itself or
+    through one of the view's own helpers (self._simple(...))."""
+    method = getattr(cls, name, None)
+    if not callable(method) or name in seen:
+        return False
+    source = inspect.getsource(method)
+    return bool(ANSWERS_202.search(source)) or any(
+        answers_202(cls, helper, (*seen, name)) for helper in re.findall(r"self\.(_\w+)\(", source)
+    )
+
+
+def test_schema_actions_answering_202_document_202(schema):
+    found, wrong = 0, []
+    for path, _regex, method, callback in EndpointEnumerator().get_api_endpoints():
+        actions = getattr(callback, "actions", None)
+        name = actions.get(method.lower()) if actions else method.lower()
+        if not answers_202(callback.cls, name):
+            continue
+        found += 1
+        codes = set(schema["paths"][path.replace("{pk}", "{id}")][method.lower()]["responses"]) - {"4XX"}
+        if codes != {"202"}:
+            wrong.append(f"{method} {path}: {sorted(codes)}")
+    assert found > 50 and not wrong, wrong
+
+
+def test_schema_accepted_actions_take_no_body_unless_they_read_one(schema):
+    start = schema["paths"]["/api/v1/instances/{id}/start/"]["post"]
+    assert "requestBody" not in start
+    assert body_and_answers(schema, "/api/v1/storage-pools/{id}/start/", "post") == ("", {"202": "Operation"})
+    assert body_and_answers(schema, "/api/v1/volumes/{id}/attach/", "post") == ("AttachRequest", {"202": "Operation"})
+
+
+@pytest.mark.parametrize(
+    "path, method, answers",
+    [
+        ("/api/v1/scheduler-settings/{cluster}/drs-run/", "post", {"200": "RunOutcome", "201": "RunOutcome"}),
+        ("/api/v1/scheduler-settings/{cluster}/dpm-run/", "post", {"200": "RunOutcome", "201": "RunOutcome"}),
+        ("/api/v1/scheduler-settings/{cluster}/ha-status/", "get", {"200": "HaStatus"}),
+        ("/api/v1/scheduler-settings/{cluster}/evc-baseline/", "post", {"202": "Operation"}),
+        ("/api/v1/recommendations/{id}/approve/", "post", {"202": "Recommendation"}),
+        ("/api/v1/migrations/evacuate/", "post", {"202": "Evacuation"}),
+    ],
+)
+def test_scheduler_settings_actions_document_what_they_answer(schema, path, method, answers):
+    assert body_and_answers(schema, path, method)[1] == answers
+
+
+def json_schema(node):
+    """OpenAPI 3.0 -> JSON Schema, enough to validate answers: `nullable` becomes a null branch."""
+    if isinstance(node, list):
+        return [json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: json_schema(value) for key, value in node.items() if key != "nullable"}
+    return {"anyOf": [converted, {"type": "null"}]} if node.get("nullable") else converted
+
+
+@pytest.mark.parametrize(
+    "method, action, code, component",
+    [
+        ("post", "drs-run", 200, "RunOutcome"),
+        ("post", "dpm-run", 200, "RunOutcome"),
+        ("get", "ha-status", 200, "HaStatus"),
+        ("post", "evc-baseline", 202, "Operation"),
+    ],
+)
+def test_scheduler_settings_answers_match_their_schema(schema, api, method, action, code, component):
+    cluster = Cluster.objects.create(name="c1")
+    Host.objects.create(name="h1", uri="test:///default", cluster=cluster)
+    response = getattr(api["admin"], method)(f"/api/v1/scheduler-settings/{cluster.pk}/{action}/")
+    assert response.status_code == code, response.content
+    document = {"$ref": f"#/components/schemas/{component}", "components": json_schema(schema["components"])}
+    jsonschema.validate(response.json(), document)
