@@ -1,4 +1,7 @@
-"""The project the UI works in, chosen with the switcher and kept in the session."""
+"""The project the UI works in, chosen with the switcher and kept in the session; the security
+headers Django does not send itself."""
+
+from django.conf import settings
 
 from portal.models import Project
 
@@ -18,3 +21,18 @@ class CurrentProjectMiddleware:
                 if request.project:
                     request.session["project_id"] = request.project.pk
         return self.get_response(request)
+
+
+class SecurityHeadersMiddleware:
+    """Content-Security-Policy and Permissions-Policy on every answer (Django 5.2 has neither;
+    SecurityMiddleware sends HSTS, nosniff, Referrer-Policy and COOP, XFrameOptionsMiddleware DENY)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if settings.CONTENT_SECURITY_POLICY:
+            response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response

@@ -12,7 +12,7 @@ from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from drf_spectacular.views import SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from portal import operations, quotas
 from portal.api.serializers import OperationSerializer
@@ -24,7 +24,8 @@ from portal.services import issue_token, revoke_token, start_recount
 from portal.tables import OperationTable, filterset, table_page
 from portal.ui import dashboard_cards
 
-_swagger = SpectacularSwaggerView.as_view(url_name="schema")
+# the split view: its start-up script is a file of its own (?script), not inline (the CSP)
+_swagger = SpectacularSwaggerSplitView.as_view(url_name="schema")
 
 
 def api_docs(request):

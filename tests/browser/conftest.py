@@ -136,10 +136,20 @@ def chromium():
 @pytest.fixture
 def page(chromium, portal_url):
     context = chromium.new_context(base_url=portal_url)
+    refused = watch_csp(context)
     page = context.new_page()
     page.set_default_timeout(20000)
     yield page
     context.close()
+    assert not refused, f"the Content-Security-Policy refused: {refused}"
+
+
+def watch_csp(context):
+    """What the portal's Content-Security-Policy made Chromium refuse on any page of `context`
+    (an inline script, eval, a foreign origin): every test using `page` fails on one."""
+    refused = []
+    context.on("console", lambda msg: "Content Security Policy" in msg.text and refused.append(msg.text))
+    return refused
 
 
 def sign_in(page, username, password=DEMO_PASSWORD):

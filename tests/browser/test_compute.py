@@ -12,7 +12,7 @@ LIVE_TIMEOUT_MS = 20000
 
 def wait_for_project_stream(page):
     page.wait_for_function(
-        "document.body.dataset.wsSubscribed && document.body.dataset.wsSubscribed.includes('project.')"
+        "() => document.body.dataset.wsSubscribed && document.body.dataset.wsSubscribed.includes('project.')"
     )
 
 

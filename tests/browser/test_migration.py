@@ -40,7 +40,7 @@ def launch(api, name):
 def open_instance(page, instance):
     page.goto(f"/compute/instances/{instance['id']}/")
     group = f"compute.instance.{instance['id']}"
-    page.wait_for_function(f"(document.body.dataset.wsSubscribed || '').split(' ').includes('{group}')")
+    page.wait_for_function(f"() => (document.body.dataset.wsSubscribed || '').split(' ').includes('{group}')")
     page.evaluate("window.__noReload = true")
 
 
@@ -81,7 +81,7 @@ def test_an_instance_s_metrics_charts_gain_points_without_a_reload(login):
     chart = page.locator("#instance-live .live-chart").first
     expect(chart).to_have_attribute("data-ready", "1")
     page.wait_for_function(
-        "Number(document.querySelector('#instance-live .live-chart').dataset.points || 0) >= 2",
+        "() => Number(document.querySelector('#instance-live .live-chart').dataset.points || 0) >= 2",
         timeout=METRICS_TIMEOUT_MS,
     )
     assert page.evaluate("window.__noReload === true")

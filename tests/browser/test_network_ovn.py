@@ -98,7 +98,7 @@ def test_the_ports_link_cell_follows_ovn_without_a_reload(alice, ovn):
     expect(cell).to_have_text("unknown")
     # OVN's change must not come before the page has joined the port's group
     alice.wait_for_function(
-        f"(document.body.dataset.wsSubscribed || '').split(' ').includes('network.port.{made['port']}')"
+        f"() => (document.body.dataset.wsSubscribed || '').split(' ').includes('network.port.{made['port']}')"
     )
     nb.transact(
         {"op": "update", "table": "Logical_Switch_Port", "where": [["name", "==", made["lsp"]]], "row": {"up": True}}

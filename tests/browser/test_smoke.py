@@ -35,7 +35,7 @@ def test_a_member_creates_an_api_token_and_sees_it_once(login):
 def test_an_operations_progress_arrives_over_the_websocket(login):
     page = login("alice")
     page.wait_for_function(
-        "document.body.dataset.wsSubscribed && document.body.dataset.wsSubscribed.includes('project.')"
+        "() => document.body.dataset.wsSubscribed && document.body.dataset.wsSubscribed.includes('project.')"
     )
     page.evaluate("window.__noReload = true")
     page.click("#recount")

@@ -269,7 +269,7 @@ def test_the_console_panel_opens_when_the_instance_starts_without_a_reload(login
     expect(panel).to_have_attribute("data-vnc-state", "refused")
     expect(page.locator("#vnc-message")).to_contain_text("opens while it runs")
     expect(page.locator("#vnc-open")).to_be_hidden()
-    page.wait_for_function(f"(document.body.dataset.wsSubscribed || '').includes('compute.instance.{instance}')")
+    page.wait_for_function(f"() => (document.body.dataset.wsSubscribed || '').includes('compute.instance.{instance}')")
     page.evaluate("window.__noReload = true")
 
     publish(f"InstanceState.ACTIVE, PowerState.RUNNING, {vnc_server.port}")
