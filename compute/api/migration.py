@@ -117,11 +117,11 @@ class EvacuateSerializer(StrictFieldsMixin, serializers.Serializer):
 class EvacuationSerializer(serializers.Serializer):
     """evacuate's answer (202): the migrations started, how many wait, the wake Operation."""
 
-    host = serializers.IntegerField()
-    started = serializers.ListField(child=serializers.IntegerField(), help_text="Operation ids")
-    waiting = serializers.IntegerField()
-    waking = serializers.ListField(child=serializers.CharField(), help_text="standby hosts woken first")
-    wake = OperationSerializer(allow_null=True)
+    host = serializers.IntegerField(read_only=True)
+    started = serializers.ListField(child=serializers.IntegerField(), help_text="Operation ids", read_only=True)
+    waiting = serializers.IntegerField(read_only=True)
+    waking = serializers.ListField(child=serializers.CharField(), help_text="standby hosts woken first", read_only=True)
+    wake = OperationSerializer(allow_null=True, read_only=True)
 
 
 class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -221,25 +221,25 @@ class HaEventSerializer(serializers.ModelSerializer):
 class RunOutcomeSerializer(serializers.Serializer):
     """drs-run / dpm-run: 201 with the recommendation made, 200 with none and why."""
 
-    recommendation = RecommendationSerializer(allow_null=True)
-    message = serializers.CharField()
-    imbalance = serializers.FloatField(allow_null=True)
+    recommendation = RecommendationSerializer(allow_null=True, read_only=True)
+    message = serializers.CharField(read_only=True)
+    imbalance = serializers.FloatField(allow_null=True, read_only=True)
 
 
 class AdmissionSerializer(serializers.Serializer):
-    allowed = serializers.BooleanField()
-    reason = serializers.CharField(allow_blank=True)
-    cpu_claimed_mhz = serializers.IntegerField()
-    cpu_limit_mhz = serializers.IntegerField()
-    memory_claimed_mb = serializers.IntegerField()
-    memory_limit_mb = serializers.IntegerField()
+    allowed = serializers.BooleanField(read_only=True)
+    reason = serializers.CharField(allow_blank=True, read_only=True)
+    cpu_claimed_mhz = serializers.IntegerField(read_only=True)
+    cpu_limit_mhz = serializers.IntegerField(read_only=True)
+    memory_claimed_mb = serializers.IntegerField(read_only=True)
+    memory_limit_mb = serializers.IntegerField(read_only=True)
 
 
 class HaStatusSerializer(serializers.Serializer):
-    cluster = serializers.IntegerField()
-    ha_enabled = serializers.BooleanField()
-    admission_policy = serializers.CharField()
-    admission = AdmissionSerializer()
-    isolation_s = serializers.IntegerField()
-    hosts = HostPowerSerializer(many=True)
-    events = HaEventSerializer(many=True)
+    cluster = serializers.IntegerField(read_only=True)
+    ha_enabled = serializers.BooleanField(read_only=True)
+    admission_policy = serializers.CharField(read_only=True)
+    admission = AdmissionSerializer(read_only=True)
+    isolation_s = serializers.IntegerField(read_only=True)
+    hosts = HostPowerSerializer(many=True, read_only=True)
+    events = HaEventSerializer(many=True, read_only=True)
