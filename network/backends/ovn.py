@@ -12,7 +12,7 @@ from network.models import FloatingIP, LoadBalancer, Network, Router, SecurityGr
 from network.ovn import nb, sb
 from network.ovn.errors import OvnError
 from network.ovn.specs import Endpoint
-from network.services.l2 import next_tunnel_key
+from network.segments import next_tunnel_key
 from network.tasks import objects as object_tasks
 from network.tasks import status
 

@@ -2,20 +2,18 @@
 the Operation that realises it."""
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 
 from network import backends, ipam
 from network import settings as net_settings
 from network.choices import (
     PROVIDER_TYPES,
     TUNNEL_KEY_ATTEMPTS,
-    TUNNEL_KEY_MAX,
-    TUNNEL_KEY_MIN,
     DeviceOwner,
     SegmentType,
     State,
 )
 from network.models import Network, Port, Subnet
+from network.segments import next_tunnel_key
 from network.services.common import REMOVE_TASK, queue, require_staff, save_changes, unique_mac
 from network.services.security import ensure_default_group
 from portal import quotas
@@ -25,23 +23,6 @@ NETWORK_ADMIN_FIELDS = ("shared", "external", "physical_network", "vlan_id")
 
 
 # --- networks -------------------------------------------------------------------------------
-
-
-def next_tunnel_key(segment_type, taken=()):
-    """The next free tunnel key above every key in the database and in `taken` (the keys the
-    backend's control plane already holds, e.g. another portal's switches on the same NB)."""
-    top = TUNNEL_KEY_MAX[SegmentType.VXLAN if segment_type == SegmentType.VXLAN else SegmentType.GENEVE]
-    taken = {key for key in taken if TUNNEL_KEY_MIN <= key <= top}
-    highest = max(
-        Network.objects.aggregate(top=Max("tunnel_key"))["top"] or TUNNEL_KEY_MIN - 1, TUNNEL_KEY_MIN - 1, *taken
-    )
-    if highest < top:
-        return highest + 1
-    used = taken | set(Network.objects.exclude(tunnel_key=None).values_list("tunnel_key", flat=True))
-    for key in range(TUNNEL_KEY_MIN, top + 1):
-        if key not in used:
-            return key
-    raise Conflict(f"All {top} tunnel keys are in use.")
 
 
 def create_network(user, project, *, name, segment_type=None, description="", mtu=None, **admin_fields):
