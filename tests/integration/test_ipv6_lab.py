@@ -10,8 +10,7 @@ import uuid
 
 import pytest
 
-from network import ipam
-from network.services import l2
+from network import ipam, segments
 from tests.conftest import client_for
 from tests.integration import netns
 from tests.integration.conftest import register_lab
@@ -39,7 +38,7 @@ def lsp_up(nb, name):
 def slaac_probe(lab, transactional_db, admin_user, alice, project_a, run_tasks, monkeypatch):
     """Alice's IPv6-only network (a random ULA /64, slaac / slaac) with a router interface,
     and a SLAAC probe on it; the namespace and every NB row of ours are removed at the end."""
-    monkeypatch.setattr(l2, "TUNNEL_KEY_MIN", random.randrange(*TUNNEL_KEY_BASE))
+    monkeypatch.setattr(segments, "TUNNEL_KEY_MIN", random.randrange(*TUNNEL_KEY_BASE))
     register_lab(admin_user, lab, monkeypatch)
     api, made, probe = client_for(alice), [], None
     cidr = ipaddress.ip_network(

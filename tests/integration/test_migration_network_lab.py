@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from compute.models import Migration
+from network import segments
 from network.models import Network, Port, SecurityGroup, Subnet
-from network.services import l2
 from tests.conftest import client_for
 from tests.integration import netns
 from tests.integration.conftest import booted
@@ -156,7 +156,7 @@ def lost_between(seqs):
 
 @pytest.fixture
 def tenant_net(lab_cloud, alice, project_a, monkeypatch):
-    monkeypatch.setattr(l2, "TUNNEL_KEY_MIN", random.randrange(*TUNNEL_KEY_BASE))
+    monkeypatch.setattr(segments, "TUNNEL_KEY_MIN", random.randrange(*TUNNEL_KEY_BASE))
     api = client_for(alice)
     made = {"api": api}
     try:

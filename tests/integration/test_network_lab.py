@@ -15,8 +15,8 @@ from django.db import DEFAULT_DB_ALIAS, connection
 from django.test.utils import setup_databases, teardown_databases
 
 from compute.models import Instance
+from network import segments
 from network.models import Port
-from network.services import l2
 from portal.choices import Role
 from portal.models import Membership, Operation, Project
 from tests.conftest import client_for, make_user
@@ -157,7 +157,7 @@ def cloud(lab, module_db):
     The module keeps its rows and removes everything itself at the end."""
     sfx = uuid.uuid4().hex[:6]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(l2, "TUNNEL_KEY_MIN", random.randrange(*TUNNEL_KEY_BASE))
+        mp.setattr(segments, "TUNNEL_KEY_MIN", random.randrange(*TUNNEL_KEY_BASE))
         try:
             admin = make_user(f"itnetlab{sfx}", staff=True)
             c = Cloud(lab, register_lab(admin, lab, mp), sfx)
