@@ -107,10 +107,11 @@ def alice(chromium, portal_url):
 
 def create_volume(page, name, pool):
     page.goto("/storage/")
-    page.fill("form input[name=name]", name)
-    page.select_option("form select[name=pool]", label=pool)
-    page.fill("form input[name=size_gb]", "1")
-    page.click("form:has(input[name=size_gb]) button")
+    form = page.locator("form:has(input[name=size_gb])")  # the list's filter form also has name and pool
+    form.locator("input[name=name]").fill(name)
+    form.locator("select[name=pool]").select_option(label=pool)
+    form.locator("input[name=size_gb]").fill("1")
+    form.locator("button").click()
     Api(page).wait(f"/api/v1/volumes/{volume_id(page, name)}/", "state", "available")
     page.goto(f"/storage/volumes/{volume_id(page, name)}/")
     expect(page.locator("h1")).to_contain_text(name)
