@@ -7,6 +7,7 @@ is left. Host A is set to maintenance in the database so that host B manages the
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -34,6 +35,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SHARED, GLUSTER = "nubes-shared", "nubes-gluster"
 BIG = (8, 0x66, 4)  # (MiB offset, byte, MiB): makes a layer the bigger one, choosing the merge's shape
 
+GLUSTER_SETTLE_S = 60
+
 
 def write(path, mib, pattern, length_mib=1):
     """Write into the detached volume's active file here (the pools are this machine's too)."""
@@ -47,6 +50,19 @@ def write(path, mib, pattern, length_mib=1):
 
 def sees(volume, *blocks):
     return all(holds(volume.path, mib, pattern) for mib, pattern, *_ in blocks)
+
+
+def bigger_on_b(host, pool, active, backing, timeout=GLUSTER_SETTLE_S):
+    """Wait until host B's libvirt sees the active file hold more than its backing file: the write
+    went through this machine's GlusterFS mount and B's mount can report the old size for a
+    while (the merge's shape is chosen from those sizes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sizes = [hv.volume_info(host.uri, pool, name).allocation_bytes for name in (active, backing)]
+        if sizes[0] > sizes[1]:
+            return
+        assert time.monotonic() < deadline, f"host B still sees {sizes} bytes (active, backing)"
+        time.sleep(1)
 
 
 def helpers_on(host):
@@ -93,7 +109,9 @@ def test_a_detached_chain_merges_and_moves_offline_on_a_remote_host(api, on_host
 
         # The last point: the active file (now the bigger one) pulls its data in.
         write(volume.path, *BIG[:2], length_mib=BIG[2])
-        op = succeeded(api.delete(f"/api/v1/snapshots/{volume.snapshots.get().pk}/"))
+        last = volume.snapshots.get()
+        bigger_on_b(host_b, gluster.libvirt_name, volume.libvirt_name, last.libvirt_name)
+        op = succeeded(api.delete(f"/api/v1/snapshots/{last.pk}/"))
         assert "offline rebase in a paused helper domain" in op.message, op.message
         assert assert_chain(volume, length=1) == [volume.path]
         assert sees(volume, FIRST, SECOND, THIRD, BIG)
