@@ -36,6 +36,22 @@ FOREIGN_MAGIC = {b"KDMV": "vmdk", b"vhdxfile": "vhdx", b"conectix": "vhd", b"<<<
 SPOOL_DIR = "incoming"  # browser uploads waiting for their task, inside the image store
 
 
+def _activate(image, fmt, size, checksum, virtual, file_path):
+    """The image's data is in place: mark it active with what was measured; its virtual GiB."""
+    virtual_gb = max(1, math.ceil((virtual or size) / BYTES_PER_GIB))
+    Image.objects.filter(pk=image.pk).update(
+        state=ImageState.ACTIVE,
+        state_reason="",
+        format=fmt,
+        size_bytes=size,
+        checksum_sha256=checksum,
+        virtual_size_gb=virtual_gb,
+        min_disk_gb=max(image.min_disk_gb, virtual_gb),
+        file_path=file_path,
+    )
+    return virtual_gb
+
+
 def store_dir():
     """Where image data is kept on the portal's machine (NUBES_IMAGE_STORE, default DATA_DIR/images)."""
     default = getattr(settings, "NUBES_IMAGE_STORE", None) or env_str(
@@ -124,17 +140,7 @@ def receive(image, chunks, op, *, total=None):
         if isinstance(exc, OSError):
             raise ActionError(f"Could not store the image: {exc}") from exc
         raise
-    virtual_gb = max(1, math.ceil((virtual or size) / BYTES_PER_GIB))
-    Image.objects.filter(pk=image.pk).update(
-        state=ImageState.ACTIVE,
-        state_reason="",
-        format=fmt,
-        size_bytes=size,
-        checksum_sha256=checksum,
-        virtual_size_gb=virtual_gb,
-        min_disk_gb=max(image.min_disk_gb, virtual_gb),
-        file_path=str(final),
-    )
+    virtual_gb = _activate(image, fmt, size, checksum, virtual, str(final))
     return f"{image.name}: {size} bytes, {fmt}, sha256 {checksum[:12]}…, virtual size {virtual_gb} GB"
 
 
@@ -197,17 +203,7 @@ def _receive_into_pool(image, host, chunks, op, total):
         if isinstance(exc, OSError):
             raise ActionError(f"The upload broke off: {exc}") from exc
         raise
-    virtual_gb = max(1, math.ceil((virtual or total) / BYTES_PER_GIB))
-    Image.objects.filter(pk=image.pk).update(
-        state=ImageState.ACTIVE,
-        state_reason="",
-        format=fmt,
-        size_bytes=total,
-        checksum_sha256=checksum,
-        virtual_size_gb=virtual_gb,
-        min_disk_gb=max(image.min_disk_gb, virtual_gb),
-        file_path="",
-    )
+    virtual_gb = _activate(image, fmt, total, checksum, virtual, "")
     return (
         f"{image.name}: {total} bytes, {fmt}, sha256 {checksum[:12]}…, virtual size {virtual_gb} GB, "
         f"in pool {image.pool} on {host.name}"
