@@ -1,12 +1,13 @@
-"""HTTP and websockets. Websockets pass origin validation (portal.origins) and session auth."""
+"""HTTP and websockets. Websockets pass origin validation (portal.origins) and session auth; raw
+uploads stream into their views (portal.streaming)."""
 
 import importlib
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-django_asgi = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -15,6 +16,9 @@ from django.utils.module_loading import module_has_submodule  # noqa: E402
 
 from portal.origins import SiteOriginValidator  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
+from portal.streaming import StreamingASGIHandler  # noqa: E402
+
+django_asgi = StreamingASGIHandler()
 
 
 def websocket_routes():

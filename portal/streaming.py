@@ -1,0 +1,120 @@
+"""Raw uploads reach the view while the client is still sending them.
+
+Django's ASGI handler reads a request's whole body before the view runs, spooling anything over
+FILE_UPLOAD_MAX_MEMORY_SIZE to a temporary file on the web node: a 10 GiB image upload would land
+on the web node's disk first, and its checks (quota, format, size) would answer only after the
+last byte. For a PUT of application/octet-stream (the native API's volume and image uploads, the
+Glance-compatible image data) this handler gives the view a file whose reads pull the body from
+the ASGI server as they happen: nothing is kept on the web node, a bad upload is refused after
+its first chunk, and the server stops reading the socket while the view is busy (backpressure).
+Everything else takes Django's path unchanged.
+"""
+
+import asyncio
+import io
+import threading
+
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler
+from django.http import UnreadablePostError
+
+# Chunks the ASGI server may hold ahead of the view; it stops reading the socket beyond this.
+QUEUE_DEPTH = 4
+STREAMED_TYPES = ("application/octet-stream",)
+
+
+def streams(scope):
+    """True for a raw upload: PUT with an application/octet-stream body."""
+    if scope.get("type") != "http" or scope.get("method") != "PUT":
+        return False
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return value.split(b";")[0].strip().decode("latin-1").lower() in STREAMED_TYPES
+    return False
+
+
+class BodyChannel:
+    """Owns the connection's receive(): one pump puts body chunks in a small queue for the view's
+    thread and notes the client's disconnect for Django's disconnect listener."""
+
+    def __init__(self, receive, loop):
+        self._receive = receive
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._chunks = asyncio.Queue(QUEUE_DEPTH)
+        self.disconnected = asyncio.Event()
+        self.pump = None
+
+    async def run(self):
+        more = True
+        while more:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected.set()
+                await self._chunks.put(None)
+                return
+            more = message.get("more_body", False)
+            await self._chunks.put(message.get("body", b""))
+        await self._chunks.put(b"")  # end of body
+        message = await self._receive()  # returns once the response is sent or the client goes
+        if message["type"] == "http.disconnect":
+            self.disconnected.set()
+
+    def next_chunk(self):
+        """The next chunk (b"" at the end; None if the client went away), from the view's thread."""
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError("a streamed request body is read from a view's thread, not the event loop")
+        return asyncio.run_coroutine_threadsafe(self._chunks.get(), self._loop).result()
+
+
+class StreamedBody(io.RawIOBase):
+    """The request body as a file whose reads wait for the client's next chunk."""
+
+    def __init__(self, channel):
+        self._channel = channel
+        self._buffer = b""
+        self._ended = False
+        self.received = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, target):
+        while not self._buffer and not self._ended:
+            chunk = self._channel.next_chunk()
+            if chunk is None:
+                self._ended = True
+                raise UnreadablePostError(f"the client went away after {self.received} bytes")
+            if chunk == b"":
+                self._ended = True
+            self._buffer = chunk
+        count = min(len(target), len(self._buffer))
+        target[:count] = self._buffer[:count]
+        self._buffer = self._buffer[count:]
+        self.received += count
+        return count
+
+
+class StreamingASGIHandler(ASGIHandler):
+    """Django's ASGI handler, streaming raw uploads into the view (see the module's docstring)."""
+
+    async def handle(self, scope, receive, send):
+        if not streams(scope):
+            return await super().handle(scope, receive, send)
+        channel = BodyChannel(receive, asyncio.get_running_loop())
+        channel.pump = asyncio.create_task(channel.run())
+        try:
+            return await super().handle(scope, channel, send)
+        finally:
+            channel.pump.cancel()
+
+    async def read_body(self, receive):
+        if isinstance(receive, BodyChannel):
+            return io.BufferedReader(StreamedBody(receive))
+        return await super().read_body(receive)
+
+    async def listen_for_disconnect(self, receive):
+        if isinstance(receive, BodyChannel):
+            await receive.disconnected.wait()
+            raise RequestAborted()
+        return await super().listen_for_disconnect(receive)
