@@ -51,7 +51,7 @@ class KeystoneToken(models.Model):
         """Make a token; returns (row, plain token)."""
         plain = secrets.token_urlsafe(TOKEN_BYTES)
         expires = timezone.now() + timedelta(seconds=os_settings.token_ttl_s())
-        if api_token is not None and api_token.expires is not None:
+        if api_token is not None:
             expires = min(expires, api_token.expires)
         row = cls.objects.create(
             token_hash=hash_token(plain),

@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -17,7 +18,7 @@ def hash_secret(secret):
 class ApiTokenQuerySet(models.QuerySet):
     def usable(self):
         now = timezone.now()
-        return self.filter(revoked__isnull=True).filter(models.Q(expires__isnull=True) | models.Q(expires__gt=now))
+        return self.filter(revoked__isnull=True, expires__gt=now)
 
 
 class ApiToken(models.Model):
@@ -26,7 +27,7 @@ class ApiToken(models.Model):
     key_id = models.CharField(max_length=16, unique=True, editable=False)
     secret_hash = models.CharField(max_length=64, editable=False)
     created = models.DateTimeField(auto_now_add=True)
-    expires = models.DateTimeField(null=True, blank=True)
+    expires = models.DateTimeField()  # at most NUBES_TOKEN_MAX_DAYS after creation
     last_used = models.DateTimeField(null=True, blank=True)
     revoked = models.DateTimeField(null=True, blank=True)
 
@@ -40,7 +41,9 @@ class ApiToken(models.Model):
 
     @classmethod
     def issue(cls, user, name, expires=None):
-        """Make a token; returns (row, plain token). The plain token is never stored."""
+        """Make a token; returns (row, plain token). The plain token is never stored. Without an
+        expiry it gets the longest lifetime."""
+        expires = expires or timezone.now() + timedelta(days=settings.NUBES_TOKEN_MAX_DAYS)
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         token = cls.objects.create(
@@ -50,7 +53,7 @@ class ApiToken(models.Model):
 
     @property
     def is_usable(self):
-        return self.revoked is None and (self.expires is None or self.expires > timezone.now())
+        return self.revoked is None and self.expires > timezone.now()
 
     def matches(self, secret):
         return secrets.compare_digest(self.secret_hash, hash_secret(secret))
