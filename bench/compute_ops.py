@@ -78,7 +78,7 @@ def setup_world(nodes_dir, name):
     from django.contrib.auth import get_user_model
 
     from compute.models import Cluster, Flavor, Host, Image
-    from compute.tasks import instances as tasks
+    from compute.tasks import hosts as tasks
     from portal.models import Membership, Project, Quota
 
     project = Project.objects.create(name=name)
@@ -144,7 +144,7 @@ def bench_actions(count):
 def bench_reconciler(host_count, domain_count):
     import hypervisor as hv
     from compute.models import Instance
-    from compute.tasks import instances as tasks
+    from compute.tasks import hosts as tasks
 
     user, project, hosts, flavor, image = setup_world(make_nodes(host_count, "reconcile"), "reconcile")
     per_host = domain_count // host_count

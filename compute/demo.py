@@ -4,7 +4,7 @@ from django.conf import settings
 
 from compute.choices import CpuPolicy, HostState, Visibility, WatchdogAction
 from compute.models import Cluster, Flavor, Host, Image
-from compute.tasks import instances as tasks
+from compute.tasks import hosts as tasks
 
 CLUSTER = "demo"
 IMAGE = "cirros-demo"

@@ -25,6 +25,7 @@ from compute.choices import (
 from compute.domain import DIMM_ALIGN_MB, MIN_BALLOON_MB, max_vcpus, record_event
 from compute.models import Flavor, HaPriority, Host, Image, Instance
 from compute.services import migration, placement
+from compute.tasks import hosts as host_tasks
 from compute.tasks import instances as tasks
 from portal import audit, operations, quotas
 from portal.choices import Role
@@ -60,7 +61,7 @@ def refresh_host(user, host, request=None):
 
 def _begin_host_refresh(user, host, kind):
     op = operations.begin(kind, host, user=user, project=None)
-    operations.send_after_commit(tasks.refresh_host, op)
+    operations.send_after_commit(host_tasks.refresh_host, op)
     return op
 
 

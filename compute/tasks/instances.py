@@ -1,12 +1,9 @@
 """Celery tasks of compute: primary keys in, reload, call the gateway, record the outcome on
 the Operation and the instance, publish the instance to `compute.instance.<pk>`."""
 
-import dataclasses
 import logging
-import threading
 
 from celery import shared_task
-from django.db import transaction
 from django.utils import timezone
 
 import hypervisor as hv
@@ -16,7 +13,6 @@ from compute.choices import (
     CPU_PERIOD_US,
     KIB_PER_MIB,
     STATE_FOR_POWER,
-    TRANSIENT_STATES,
     Action,
     EventSource,
     HostState,
@@ -25,23 +21,16 @@ from compute.choices import (
     PowerState,
     RebootKind,
 )
-
-# A known back edge (docs/architecture.md): image import and upload run the image store's
-# steps, which live in services. A module import, so the cycle resolves at import time.
 from compute.hosts import pools_of
-from compute.models import Flavor, Host, Image, Instance, UnmanagedDomain
-from portal import fleetlock, operations, presenters, quotas, realtime
-from portal.choices import ACTIVE_STATUSES
+from compute.models import Flavor, Host, Image, Instance
+from portal import operations, presenters, quotas, realtime
 from portal.errors import ActionError
-from portal.models import Operation
 from portal.tasks import run_operation
 
 log = logging.getLogger(__name__)
 INSTANCE_RELATED = ("project", "flavor", "image", "host", "host__cluster", "key_pair")
-UNREACHABLE_PREFIX = "Unreachable: "
 BYTES_PER_MIB = 1024 * 1024
 UPLOAD_PROGRESS_START, UPLOAD_PROGRESS_SPAN, UPLOAD_PROGRESS_STEP = 10, 25, 5  # % of a create
-WATCH_EVENTS = True  # tests switch the libvirt event watch off and call the handler directly
 
 
 # --- publishing and state ------------------------------------------------------------------
@@ -96,93 +85,6 @@ def _after_failure(instance, exc):
         set_state(instance, InstanceState.ERROR, PowerState.VANISHED, "The domain is gone from its host.")
     except hv.HypervisorError as second:
         set_state(instance, instance.state, reason=f"Last action failed: {exc}; state unknown: {second}")
-
-
-# --- hosts ---------------------------------------------------------------------------------
-
-
-@shared_task(bind=True, name="compute.tasks.refresh_host")
-def refresh_host(self, op_id):
-    def work(op):
-        host = Host.objects.get(pk=op.target_id)
-        operations.progress(op, 20, f"Reading facts from {host.uri}")
-        try:
-            facts = hv.host_facts(host.uri)
-        except hv.HostUnreachable as exc:
-            Host.objects.filter(pk=host.pk).update(
-                state=HostState.ERROR, state_reason=f"{UNREACHABLE_PREFIX}{exc}"[:500]
-            )
-            raise
-        apply_facts(host, facts)
-        ensure_watch(host)
-        refused = baseline_refusal(host)
-        if refused:
-            Host.objects.filter(pk=host.pk).update(state=HostState.ERROR, state_reason=refused[:500])
-            raise ActionError(refused)
-        return f"{host.name}: {facts.cpus} CPUs, {facts.memory_total_kib // KIB_PER_MIB} MB, {facts.cpu_model or 'CPU model unknown'}"
-
-    return run_operation(op_id, work, self.request.id or "")
-
-
-def baseline_refusal(host):
-    """A host that cannot provide its cluster's CPU baseline (EVC) cannot join: the reason, or ''."""
-    cluster = host.cluster
-    if not cluster.cpu_baseline_xml:
-        return ""
-    if hv.cpu_compare(host.uri, cluster.cpu_baseline_xml) == "incompatible":
-        return (
-            f"{host.name} cannot provide cluster {cluster.name}'s CPU baseline "
-            f"{cluster.cpu_baseline_model or '(custom)'}; it cannot join the cluster."
-        )
-    return ""
-
-
-def active_pools(uri):
-    """Sorted libvirt names of the host's active storage pools (not the serial consoles' own)."""
-    return sorted(p.name for p in hv.list_pools(uri) if p.active and not p.name.startswith(hv.SERIAL_LOG_POOL_PREFIX))
-
-
-def _note_pools(host):
-    """Keep the host's reported pools current (a pool defined or stopped outside Nubes)."""
-    try:
-        pools = active_pools(host.uri)
-    except hv.HypervisorError:
-        return
-    facts = host.facts or {}
-    if facts.get("pools") != pools:
-        Host.objects.filter(pk=host.pk).update(facts={**facts, "pools": pools})
-        host.facts = {**facts, "pools": pools}
-
-
-def apply_facts(host, facts):
-    host.facts = {
-        "hostname": facts.hostname,
-        "cpu_model": facts.cpu_model,
-        "cpu_vendor": facts.cpu_vendor,
-        "cpu_features": list(facts.cpu_features),
-        "sockets": facts.sockets,
-        "cores": facts.cores,
-        "threads": facts.threads,
-        "mhz": facts.mhz,
-        "cpus": facts.cpus,
-        "numa_cells": [{"id": c.id, "cpus": list(c.cpus), "memory_kib": c.memory_kib} for c in facts.numa_cells],
-        "memory_total_kib": facts.memory_total_kib,
-        "memory_free_kib": facts.memory_free_kib,
-        "hypervisor_type": facts.hypervisor_type,
-        "hypervisor_version": facts.hypervisor_version,
-        "libvirt_version": facts.libvirt_version,
-        "domain_types": list(facts.domain_types),
-        "memory": dataclasses.asdict(hv.host_memory(host.uri)),  # KSM and swap (compute.overcommit)
-        "pools": active_pools(host.uri),  # placement's root-disk-pool filter
-    }
-    host.cpus, host.mhz = facts.cpus, facts.mhz
-    host.memory_mb = facts.memory_total_kib // KIB_PER_MIB
-    host.numa_nodes = max(len(facts.numa_cells), 1)
-    host.simulated, host.kvm_usable, host.kvm_note = facts.simulated, facts.kvm_usable, facts.kvm_note[:500]
-    host.refreshed = timezone.now()
-    if host.state in (HostState.DOWN, HostState.ERROR):
-        host.state, host.state_reason = HostState.UP, ""
-    host.save()
 
 
 # --- create --------------------------------------------------------------------------------
@@ -558,207 +460,3 @@ def instance_action(self, op_id):
         return message or f"{action} done"
 
     return run_operation(op_id, work, self.request.id or "")
-
-
-# --- lifecycle events ----------------------------------------------------------------------
-
-_watched = {}
-_watch_lock = threading.Lock()
-
-
-def ensure_watch(host):
-    """Follow the host's lifecycle events: one process in the fleet does (a fleet lock per
-    host), so each event is handled once; when that process dies its lock lapses and the next
-    worker to run this (beat's follow_events, the reconciler) takes the watch over."""
-    if not WATCH_EVENTS:
-        return
-    with _watch_lock:
-        if host.uri in _watched:
-            return
-    name = f"watch:{host.uri}"
-    if not fleetlock.acquire(name, lambda: _drop_watch(host.uri)):
-        return  # another process follows this host
-    try:
-        with _watch_lock:
-            if host.uri not in _watched:
-                _watched[host.uri] = hv.watch_lifecycle(host.uri, _on_event)
-    except hv.HypervisorError:
-        fleetlock.release(name)
-        raise
-
-
-def _drop_watch(uri):
-    with _watch_lock:
-        watch_id = _watched.pop(uri, None)
-    if watch_id is not None:
-        try:
-            hv.unwatch_lifecycle(uri, watch_id)
-        except hv.HypervisorError:
-            pass  # the connection is gone, and its watch with it
-
-
-def stop_watches():
-    """Stop following every host's lifecycle events (a test session that registered real hosts
-    ends with it, so their events do not reach the next test's database)."""
-    for uri in list(_watched):
-        _drop_watch(uri)
-        fleetlock.release(f"watch:{uri}")
-
-
-@shared_task(name="compute.tasks.follow_events")
-def follow_events():
-    """Beat: take over the lifecycle watch of every host nobody follows (a holder died)."""
-    for host in Host.objects.filter(state__in=RECONCILED_HOST_STATES):
-        try:
-            ensure_watch(host)
-        except hv.HypervisorError as exc:
-            log.info("cannot follow %s's events: %s", host.name, exc)
-    return sorted(_watched)
-
-
-def _on_event(uri, uuid, event, detail):
-    # On libvirt's event thread: hand over and return at once.
-    lifecycle_event.delay(uri, uuid, event, detail)
-
-
-@shared_task(name="compute.tasks.lifecycle_event")
-def lifecycle_event(uri, uuid, event, detail):
-    instance = Instance.objects.select_related(*INSTANCE_RELATED).filter(uuid=uuid, host__uri=uri).first()
-    if instance is None or instance.state == InstanceState.DELETED:
-        return
-    domain.record_event(instance, EventSource.LIBVIRT, event, detail)
-    if instance.state in TRANSIENT_STATES or operations.active_on(instance) is not None:
-        return  # the task that owns it writes the state
-    was = instance.state
-    try:
-        power = PowerState(hv.domain_state(instance.host.uri, str(instance.uuid)).state)
-    except hv.DomainNotFound:
-        set_state(instance, InstanceState.ERROR, PowerState.VANISHED, f"The domain was {event} outside Nubes.")
-        return
-    if not _write_if_unchanged(instance, power):
-        return
-    record_vnc_port(instance, power)
-    if (event, detail) not in INTENDED_STOPS:
-        _report_unexpected_stop(instance, was, power, f"libvirt: {event} ({detail})")
-
-
-def _write_if_unchanged(instance, power):
-    """Write what libvirt said unless an action began or wrote the row since the event loaded it:
-    that writer read libvirt after us, so a late event (a forced stop's) must not undo a start."""
-    state = STATE_FOR_POWER[power]
-    with transaction.atomic():
-        if operations.active_on(instance) is not None:
-            return False
-        written = Instance.objects.filter(
-            pk=instance.pk,
-            state=instance.state,
-            power_state=instance.power_state,
-            updated=instance.updated,
-        ).update(state=state, power_state=power, state_reason="", updated=timezone.now())
-    if not written:
-        return False
-    instance.state, instance.power_state, instance.state_reason = state, power, ""
-    publish(instance)
-    return True
-
-
-# The guest powering itself off is its owner's decision, not a failure: HA leaves it off.
-INTENDED_STOPS = {("stopped", "shutdown"), ("shutdown", "guest"), ("shutdown", "finished")}
-UNEXPECTED_POWER = (PowerState.SHUTOFF, PowerState.CRASHED)
-
-
-def _report_unexpected_stop(instance, was, power, cause):
-    """The database held the instance active and no Nubes action was running, yet it stopped."""
-    if was == InstanceState.ACTIVE and power in UNEXPECTED_POWER:
-        domain.record_event(instance, EventSource.LIBVIRT, "stopped unexpectedly", cause)
-        hooks.instance_stopped_unexpectedly.send(sender=Instance, instance=instance, cause=cause)
-
-
-# --- the reconciler ------------------------------------------------------------------------
-
-RECONCILED_HOST_STATES = (HostState.UP, HostState.MAINTENANCE, HostState.ERROR)
-
-
-@shared_task(name="compute.tasks.reconcile_all")
-def reconcile_all():
-    """Fix drift on every host; the beat schedule runs it (ComputeConfig.ready)."""
-    summary = {}
-    for host in Host.objects.filter(state__in=RECONCILED_HOST_STATES):
-        summary[host.name] = reconcile_host(host)
-    return summary
-
-
-def _busy_instance_ids():
-    return set(
-        Operation.objects.filter(target_type="compute.instance", status__in=ACTIVE_STATUSES).values_list(
-            "target_id", flat=True
-        )
-    )
-
-
-def reconcile_host(host):
-    """Make the database say what the host runs. Returns counts of what changed."""
-    try:
-        domains = {d.uuid: d for d in hv.list_domains(host.uri)}
-    except hv.HostUnreachable as exc:
-        if host.state == HostState.UP:
-            Host.objects.filter(pk=host.pk).update(
-                state=HostState.ERROR, state_reason=f"{UNREACHABLE_PREFIX}{exc}"[:500]
-            )
-        return {"unreachable": 1}
-    if host.state == HostState.ERROR and host.state_reason.startswith(UNREACHABLE_PREFIX):
-        Host.objects.filter(pk=host.pk).update(state=HostState.UP, state_reason="")
-    ensure_watch(host)
-    _note_pools(host)
-    busy = _busy_instance_ids()
-    counts = {"drift": 0, "vanished": 0, "unchanged": 0, "unmanaged": 0}
-    ours = Instance.objects.select_related(*INSTANCE_RELATED).filter(host=host).exclude(state=InstanceState.DELETED)
-    for instance in ours:
-        dom = domains.pop(str(instance.uuid), None)
-        if str(instance.pk) in busy or instance.state in TRANSIENT_STATES:
-            continue
-        counts[_reconcile_one(instance, dom)] += 1
-    counts["unmanaged"] = _record_unmanaged(host, domains.values())
-    return counts
-
-
-def _reconcile_one(instance, dom):
-    if dom is None:
-        if instance.power_state == PowerState.VANISHED:
-            return "vanished"
-        domain.record_event(instance, EventSource.RECONCILER, "vanished", f"no domain on {instance.host.name}")
-        set_state(instance, InstanceState.ERROR, PowerState.VANISHED, "The domain vanished from its host.")
-        return "vanished"
-    power = PowerState(dom.state)
-    state = STATE_FOR_POWER[power]
-    if power != instance.power_state or state != instance.state:
-        was = instance.state
-        domain.record_event(
-            instance,
-            EventSource.RECONCILER,
-            "drift",
-            f"database said {instance.state}/{instance.power_state}, host says {power}",
-        )
-        set_state(instance, state, power)
-        _report_unexpected_stop(instance, was, power, f"reconciler: found {power} on {instance.host.name}")
-        return "drift"
-    return "unchanged"
-
-
-def _record_unmanaged(host, domains):
-    """Domains on the host that no live instance owns: listed for an admin, never touched."""
-    seen = []
-    with transaction.atomic():
-        for dom in domains:
-            seen.append(dom.uuid)
-            UnmanagedDomain.objects.update_or_create(
-                host=host, uuid=dom.uuid, defaults={"name": dom.name[:255], "power_state": PowerState(dom.state)}
-            )
-        UnmanagedDomain.objects.filter(host=host).exclude(uuid__in=seen).delete()
-    return len(seen)
-
-
-def read_facts_now(host):
-    """Read a host's facts in this process (the demo seed, which has no worker)."""
-    apply_facts(host, hv.host_facts(host.uri))
-    return host

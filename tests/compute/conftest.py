@@ -8,7 +8,8 @@ import pytest
 import hypervisor as hv
 from compute.choices import CpuPolicy, HostState, Visibility
 from compute.models import Cluster, Flavor, Host, Image, KeyPair
-from compute.tasks import instances as tasks
+from compute.tasks import hosts as host_tasks
+from compute.tasks import lifecycle
 
 NODES = Path(__file__).resolve().parents[2] / "hypervisor" / "nodes"
 ED25519_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGp4T9wZ8e0n7dW3v0yQm6b1H2d8J2x4Q3k7cJ9g5Vtl alice@laptop"
@@ -21,7 +22,7 @@ def node_uri(name):
 @pytest.fixture(autouse=True)
 def fresh_hosts(monkeypatch):
     """Every test gets new simulated hosts, and no libvirt event thread touching the DB."""
-    monkeypatch.setattr(tasks, "WATCH_EVENTS", False)
+    monkeypatch.setattr(lifecycle, "WATCH_EVENTS", False)
     hv.close_all()
     yield
     hv.close_all()
@@ -29,7 +30,7 @@ def fresh_hosts(monkeypatch):
 
 def add_host(cluster, name):
     host = Host.objects.create(name=name, uri=node_uri(name), cluster=cluster, state=HostState.DOWN)
-    tasks.apply_facts(host, hv.host_facts(host.uri))
+    host_tasks.apply_facts(host, hv.host_facts(host.uri))
     return host
 
 

@@ -5,7 +5,7 @@ import pytest
 
 import hypervisor as hv
 from compute.choices import InstanceState, PowerState
-from compute.tasks import instances as tasks
+from compute.tasks import lifecycle as tasks
 
 
 @pytest.fixture

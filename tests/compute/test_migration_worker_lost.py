@@ -49,7 +49,7 @@ def test_cancel_of_a_lost_workers_migration_ends_it_cancelled(api, running, host
 
 def test_a_host_refresh_whose_worker_was_lost_is_resumed_to_the_end(hosts, admin_user):
     from compute.services import instances as compute_services
-    from compute.tasks import instances as compute_tasks
+    from compute.tasks import hosts as compute_tasks
 
     op = compute_services.refresh_host(admin_user, hosts[0])
     leases.claim(op.pk, worker="worker-1/4242", task_name=compute_tasks.refresh_host.name)

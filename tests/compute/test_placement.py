@@ -7,7 +7,7 @@ import hypervisor as hv
 from compute.choices import HostState, InstanceState
 from compute.models import Flavor, Host, Instance
 from compute.services import placement
-from compute.tasks import instances as tasks
+from compute.tasks import hosts as tasks
 
 
 def fill(host, flavor, project, image, count):

@@ -8,7 +8,8 @@ import pytest
 import hypervisor as hv
 from compute.choices import HostState, InstanceState, PowerState
 from compute.models import Host, UnmanagedDomain
-from compute.tasks import instances as tasks
+from compute.tasks import hosts as tasks
+from compute.tasks import lifecycle
 from portal import operations
 
 
@@ -68,7 +69,7 @@ def test_an_unreachable_host_goes_to_error_and_comes_back(host_a, monkeypatch):
 
 def test_a_lifecycle_event_updates_the_state(running):
     hv.domain_suspend(running.host.uri, str(running.uuid))
-    tasks.lifecycle_event(running.host.uri, str(running.uuid), "suspended", "paused")
+    lifecycle.lifecycle_event(running.host.uri, str(running.uuid), "suspended", "paused")
     running.refresh_from_db()
     assert running.state == InstanceState.PAUSED
     assert running.events.filter(source="libvirt", kind="suspended", detail="paused").exists()
@@ -76,10 +77,10 @@ def test_a_lifecycle_event_updates_the_state(running):
 
 def test_the_event_watch_hands_events_to_the_task(running, monkeypatch):
     seen = []
-    monkeypatch.setattr(tasks, "WATCH_EVENTS", True)
-    monkeypatch.setattr(tasks, "_watched", {})
-    monkeypatch.setattr(tasks.lifecycle_event, "delay", lambda *args: seen.append(args))
-    tasks.ensure_watch(running.host)
+    monkeypatch.setattr(lifecycle, "WATCH_EVENTS", True)
+    monkeypatch.setattr(lifecycle, "_watched", {})
+    monkeypatch.setattr(lifecycle.lifecycle_event, "delay", lambda *args: seen.append(args))
+    lifecycle.ensure_watch(running.host)
     hv.domain_suspend(running.host.uri, str(running.uuid))
     for _ in range(50):
         if seen:

@@ -15,7 +15,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 django.setup()
 
 from compute.models import Host  # noqa: E402
-from compute.tasks import instances as tasks  # noqa: E402
+from compute.tasks import lifecycle as tasks  # noqa: E402
 from portal import fleetlock  # noqa: E402
 
 

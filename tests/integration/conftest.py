@@ -39,7 +39,7 @@ def _no_events_after_the_module():
     """Registering the lab makes this process follow the hosts' lifecycle events; a module's
     database is gone when it ends, so stop following them then."""
     yield
-    from compute.tasks import instances as tasks
+    from compute.tasks import lifecycle as tasks
 
     tasks.stop_watches()
 

@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 
 import hypervisor as hv
 from compute.services.serial import RemoteLog, serial_log
-from compute.tasks.instances import active_pools
+from compute.tasks.hosts import active_pools
 from openstack_api.server_actions import console_output
 from portal.asgi import application
 from tests.compute.test_console import HOST, ORIGIN, session_cookie

@@ -14,7 +14,8 @@ from django.db import transaction
 import hypervisor as hv
 from compute.choices import HostState, InstanceState, Visibility
 from compute.models import Cluster, Flavor, Host, Image, Instance
-from compute.tasks import instances as compute_tasks
+from compute.tasks import hosts as host_tasks
+from compute.tasks import lifecycle
 from portal import operations
 from portal.errors import ActionError
 from portal.tasks import run_operation
@@ -30,7 +31,7 @@ def node_uri(name):
 
 @pytest.fixture(autouse=True)
 def fresh_hosts(monkeypatch):
-    monkeypatch.setattr(compute_tasks, "WATCH_EVENTS", False)
+    monkeypatch.setattr(lifecycle, "WATCH_EVENTS", False)
     hv.close_all()
     simulated.reset()
     yield
@@ -40,7 +41,7 @@ def fresh_hosts(monkeypatch):
 
 def add_host(cluster, name):
     host = Host.objects.create(name=name, uri=node_uri(name), cluster=cluster, state=HostState.DOWN)
-    compute_tasks.apply_facts(host, hv.host_facts(host.uri))
+    host_tasks.apply_facts(host, hv.host_facts(host.uri))
     return host
 
 

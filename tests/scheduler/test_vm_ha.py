@@ -10,7 +10,8 @@ import pytest
 import hypervisor as hv
 from compute.models import Flavor, HaPriority, Instance
 from compute.services import instances as compute_services
-from compute.tasks import instances as compute_tasks
+from compute.tasks import hosts as host_tasks
+from compute.tasks import lifecycle
 from portal.models import Operation
 from scheduler import choices as c
 from scheduler import failover
@@ -37,7 +38,7 @@ def kill_outside_nubes(instance):
 
 def libvirt_says(instance, run_tasks, event="stopped", detail="crashed"):
     with run_tasks():
-        compute_tasks.lifecycle_event(instance.host.uri, str(instance.uuid), event, detail)
+        lifecycle.lifecycle_event(instance.host.uri, str(instance.uuid), event, detail)
     return Instance.objects.get(pk=instance.pk)
 
 
@@ -58,7 +59,7 @@ def test_a_crashed_ha_instance_is_started_again(guest, run_tasks):
 def test_the_reconciler_finding_it_shut_off_restarts_it(guest, run_tasks):
     kill_outside_nubes(guest)
     with run_tasks():
-        counts = compute_tasks.reconcile_host(guest.host)
+        counts = host_tasks.reconcile_host(guest.host)
     assert counts["drift"] == 1
     instance = Instance.objects.get(pk=guest.pk)
     assert instance.state == "active"
