@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from compute.models import Host, Instance, Migration
 from compute.services import migration as service
+from compute.services.evacuation import DEFAULT_EVACUATION_BATCH, MAX_EVACUATION_BATCH, evacuate_host
 from portal.api.base import StrictFieldsMixin, TenantSafeMixin, accepted
 from portal.api.permissions import ProjectRolePermission
 from portal.api.serializers import ACCEPTED, OperationSerializer
@@ -109,9 +110,7 @@ class MigrationCreateSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class EvacuateSerializer(StrictFieldsMixin, serializers.Serializer):
     host = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all())
-    batch = serializers.IntegerField(
-        default=service.DEFAULT_EVACUATION_BATCH, min_value=1, max_value=service.MAX_EVACUATION_BATCH
-    )
+    batch = serializers.IntegerField(default=DEFAULT_EVACUATION_BATCH, min_value=1, max_value=MAX_EVACUATION_BATCH)
 
 
 class EvacuationSerializer(serializers.Serializer):
@@ -164,9 +163,7 @@ class MigrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         host = serializer.validated_data["host"]
-        evacuation = service.evacuate_host(
-            host, user=request.user, batch=serializer.validated_data["batch"], request=request
-        )
+        evacuation = evacuate_host(host, user=request.user, batch=serializer.validated_data["batch"], request=request)
         body = {
             "host": host.pk,
             "started": [op.pk for op in evacuation.started],

@@ -24,7 +24,7 @@ from compute.choices import (
 )
 from compute.domain import DIMM_ALIGN_MB, MIN_BALLOON_MB, max_vcpus, record_event
 from compute.models import Flavor, HaPriority, Host, Image, Instance
-from compute.services import migration, placement
+from compute.services import evacuation, placement
 from compute.tasks import hosts as host_tasks
 from compute.tasks import instances as tasks
 from portal import audit, operations, quotas
@@ -70,14 +70,14 @@ ADMIN_HOST_STATES = (HostState.UP, HostState.DOWN, HostState.MAINTENANCE, HostSt
 
 def set_host_state(user, host, state, reason="", request=None):
     """An admin's state change. Maintenance and standby take no new instances; an up host put
-    into maintenance is evacuated (compute.migration.evacuate_host: every instance migrates off,
+    into maintenance is evacuated (evacuation.evacuate_host: every instance migrates off,
     a few at a time, to hosts the scheduler picks)."""
     if state not in ADMIN_HOST_STATES:
         raise ActionError(f"An admin sets a host to one of {', '.join(ADMIN_HOST_STATES)}.", field="state")
     if state == HostState.UP and not host.refreshed:
         raise Conflict("Read the host's facts (refresh) before bringing it up.")
     if state == HostState.MAINTENANCE and host.state == HostState.UP:
-        migration.evacuate_host(host, user=user, request=request)
+        evacuation.evacuate_host(host, user=user, request=request)
         reason = reason or "Evacuating"
     Host.objects.filter(pk=host.pk).update(state=state, state_reason=reason[:500])
     host.refresh_from_db()

@@ -1,5 +1,6 @@
 """The verbs of migration: check before anything moves, write the Operation and the Migration,
-queue the task. Also evacuation (maintenance mode), cancel and the switch to post-copy.
+queue the task. Also cancel and the switch to post-copy; evacuation (maintenance mode) is in
+`evacuation.py` and starts its migrations through `launch`.
 
 HA's restart of a fenced host's instance on another host (restart_on) lives here too: it is
 the one other way an instance changes host.
@@ -26,20 +27,18 @@ from compute.models import Host, Instance, Migration, MigrationState
 from compute.models.migration import QEMU_DEFAULT_DOWNTIME_MS
 from compute.services import placement
 from compute.tasks import migration as migration_tasks
+from compute.tasks import restart as restart_tasks
 from portal import audit, operations
 from portal.choices import OperationStatus
 from portal.errors import ActionError, Conflict, NotPermitted
 
 OPERATION_KIND = "instance.migrate"
 RESTART_KIND = "instance.ha_restart"
-EVACUATION_WAKE_KIND = "host.evacuation_wake"
 LIVE_STATES = (InstanceState.ACTIVE, InstanceState.PAUSED)
 COLD_STATES = (InstanceState.SHUTOFF,)
 MAX_BANDWIDTH_MIB_S = 100_000  # 800 Gbit/s: anything above is a typo
 MAX_DOWNTIME_MS = 60_000
 MAX_PARALLEL_CONNECTIONS = 16
-MAX_EVACUATION_BATCH = 16
-DEFAULT_EVACUATION_BATCH = 2
 BOOL_OPTIONS = ("auto_converge", "postcopy", "compressed", "copy_storage")
 INT_OPTIONS = {  # name -> upper bound
     "bandwidth_mib_s": MAX_BANDWIDTH_MIB_S,
@@ -48,7 +47,6 @@ INT_OPTIONS = {  # name -> upper bound
 }
 STR_OPTIONS = {"target_pool": 128}  # name -> max length; target_pool: the target's pool for copied root disks
 OPTION_FIELDS = (*INT_OPTIONS, *BOOL_OPTIONS, *STR_OPTIONS)
-BATCH_KEY = "evacuation_batch"  # kept in a waiting migration's options; not a libvirt option
 INSTANCE_RELATED = ("project", "flavor", "image", "host", "host__cluster")
 
 
@@ -120,7 +118,7 @@ def demand_of(instance):
     )
 
 
-def _may_migrate(user):
+def may_migrate(user):
     if user is not None and not user.is_staff:
         raise NotPermitted("Only cloud admins migrate instances.")
 
@@ -304,13 +302,13 @@ def choose_target(instance, options):
 
 def start_migration(instance, *, target_host=None, user=None, live=True, options=None, reason="", request=None):
     """Pre-check, then queue the migration; returns its Operation (cancellable)."""
-    _may_migrate(user)
+    may_migrate(user)
     clean = normalise_options(options, live)
     instance = Instance.objects.select_related(*INSTANCE_RELATED).get(pk=instance.pk)
-    return _launch(instance, target_host, user, live, clean, reason, request=request)
+    return launch(instance, target_host, user, live, clean, reason, request=request)
 
 
-def _launch(instance, target_host, user, live, options, reason, *, waiting=None, request=None):
+def launch(instance, target_host, user, live, options, reason, *, waiting=None, request=None):
     if waiting is None:
         check_instance(instance, live)
     else:
@@ -370,124 +368,7 @@ def _check_waiting(instance, live):
         raise Conflict(f"Instance {instance.name} is {instance.state} now; it was not moved.")
 
 
-# --- evacuation ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Evacuation:
-    """What evacuate_host set going: the migrations started now, how many wait their turn,
-    and the host.evacuation_wake Operation when standby hosts are woken first."""
-
-    started: list
-    waiting: int
-    wake: object = None  # portal Operation or None
-
-    @property
-    def waking(self):
-        """Names of the standby hosts the wake Operation wakes."""
-        return [w["host_name"] for w in self.wake.detail["wakes"]] if self.wake is not None else []
-
-
-def evacuate_host(host, *, user=None, batch=DEFAULT_EVACUATION_BATCH, request=None):
-    """Put the host in maintenance and move every instance off it, ``batch`` at a time.
-
-    Each instance gets a Migration now; the first ``batch`` start at once, the others wait
-    and start as earlier ones end (advance_evacuation). When the powered-on hosts cannot take
-    them all, standby hosts are woken first (a host.evacuation_wake Operation) and the
-    migrations start after it. Returns an Evacuation."""
-    _may_migrate(user)
-    if not 1 <= batch <= MAX_EVACUATION_BATCH:
-        raise ActionError(f"batch is 1 to {MAX_EVACUATION_BATCH}.", field="batch")
-    host = Host.objects.get(pk=host.pk)
-    if host.state not in (HostState.UP, HostState.MAINTENANCE):
-        raise Conflict(f"Host {host.name} is {host.state}: running instances cannot be migrated off it.")
-    with transaction.atomic():
-        Host.objects.filter(pk=host.pk).update(state=HostState.MAINTENANCE, state_reason="Evacuating")
-        moving = Migration.objects.active().filter(instance__host=host).values_list("instance_id", flat=True)
-        instances = list(
-            Instance.objects.filter(host=host, state__in=LIVE_STATES + COLD_STATES)
-            .exclude(pk__in=list(moving))
-            .select_related("flavor")
-            .order_by("-ram_mb", "pk")
-        )
-        Migration.objects.bulk_create(
-            [
-                Migration(
-                    instance=instance,
-                    source=host,
-                    live=instance.state in LIVE_STATES,
-                    evacuating=host,
-                    state=MigrationState.WAITING,
-                    reason=f"evacuating {host.name}"[:255],
-                    options={"max_downtime_ms": QEMU_DEFAULT_DOWNTIME_MS, BATCH_KEY: batch},
-                    requester=user if user is not None and user.is_authenticated else None,
-                )
-                for instance in instances
-            ]
-        )
-        wakes = placement.evacuation_wakes(host, [(i.pk, demand_of(i)) for i in instances])
-        wake = _begin_wakes(host, user, wakes) if wakes else None
-    audit.record(user, "host.evacuate", host, request=request, batch=batch)
-    # With a wake, its task starts the migrations once the standby hosts are up.
-    started = [] if wake is not None else advance_evacuation(host, user=user)
-    waiting = Migration.objects.filter(evacuating=host, state=MigrationState.WAITING).count()
-    return Evacuation(started=started, waiting=waiting, wake=wake)
-
-
-def active_wake(host):
-    """The evacuation's wake Operation still running on ``host``, or None."""
-    running = operations.active_on(host)
-    return running if running is not None and running.kind == EVACUATION_WAKE_KIND else None
-
-
-def _begin_wakes(host, user, wakes):
-    """Queue the wake of the standby hosts the evacuation needs (DPM's wake path, one per host)."""
-
-    op = operations.begin(
-        EVACUATION_WAKE_KIND,
-        host,
-        user=user,
-        project=None,
-        detail={"wakes": [{"host": target.pk, "host_name": target.name, "instances": pks} for target, pks in wakes]},
-    )
-    operations.send_after_commit(migration_tasks.wake_for_evacuation, op)
-    return op
-
-
-def fail_waiting(host, instance_pks, error):
-    """Close the waiting migrations of these instances off ``host`` as failed, with why."""
-    for migration in Migration.objects.filter(
-        evacuating=host, state=MigrationState.WAITING, instance_id__in=instance_pks
-    ):
-        _close(migration, MigrationState.FAILED, error)
-
-
-def advance_evacuation(host, user=None):
-    """Start waiting migrations off ``host`` while fewer than its batch run; returns their
-    Operations. A waiting migration whose pre-checks fail is marked failed with the reason."""
-    started = []
-    with transaction.atomic():
-        Host.objects.select_for_update().filter(pk=host.pk).first()  # one advancer at a time
-        ours = Migration.objects.filter(evacuating=host)
-        running = ours.filter(state__in=(MigrationState.QUEUED, MigrationState.RUNNING)).count()
-        for migration in ours.filter(state=MigrationState.WAITING).order_by("pk").select_related("instance"):
-            batch = migration.options.get(BATCH_KEY, DEFAULT_EVACUATION_BATCH)
-            if running >= batch:
-                break
-            instance = Instance.objects.select_related(*INSTANCE_RELATED).get(pk=migration.instance_id)
-            options = {k: v for k, v in migration.options.items() if k != BATCH_KEY}
-            try:
-                with transaction.atomic():
-                    op = _launch(instance, None, user, migration.live, options, migration.reason, waiting=migration)
-            except (ActionError, operations.TargetBusy) as exc:
-                _close(migration, MigrationState.FAILED, str(exc))
-                continue
-            started.append(op)
-            running += 1
-    return started
-
-
-def _close(migration, state, error=""):
+def close(migration, state, error=""):
     migration.state, migration.error, migration.finished = state, error[:10000], timezone.now()
     migration.save(update_fields=["state", "error", "finished"])
 
@@ -500,10 +381,10 @@ def _close(migration, state, error=""):
 def cancel_migration(migration, user, request=None):
     """Abort: a waiting or queued one ends at once, a running one at the gateway's next poll
     (the instance keeps running on the source)."""
-    _may_migrate(user)
+    may_migrate(user)
     migration.refresh_from_db()
     if migration.state == MigrationState.WAITING:
-        _close(migration, MigrationState.CANCELLED, "Cancelled before it started")
+        close(migration, MigrationState.CANCELLED, "Cancelled before it started")
     elif not migration.is_active or migration.operation is None:
         raise Conflict(f"Migration {migration.pk} is {migration.state}; nothing to cancel.")
     elif not operations.request_cancel(migration.operation):
@@ -512,7 +393,7 @@ def cancel_migration(migration, user, request=None):
         migration.operation.refresh_from_db()
         migration.refresh_from_db()  # a lost worker's migration was settled by the cancel itself
         if migration.operation.status == OperationStatus.CANCELLED and migration.is_active:
-            _close(migration, MigrationState.CANCELLED, "Cancelled before it started")
+            close(migration, MigrationState.CANCELLED, "Cancelled before it started")
     audit.record(user, "instance.migrate.cancel", migration.instance, request=request, migration=migration.pk)
     return migration
 
@@ -520,7 +401,7 @@ def cancel_migration(migration, user, request=None):
 def switch_to_postcopy(migration, user, request=None):
     """Ask a running live migration that allows post-copy to switch now: the guest runs on
     the target at once and pulls the rest of its memory from the source."""
-    _may_migrate(user)
+    may_migrate(user)
     migration.refresh_from_db()
     if migration.state != MigrationState.RUNNING:
         raise Conflict(f"Migration {migration.pk} is {migration.state}, not running.")
@@ -565,6 +446,6 @@ def restart_on(instance, target_host, *, reason=""):
             detail={"source": source.name, "target": target.pk, "target_name": target.name, "reason": reason[:255]},
         )
         record_event(instance, EventSource.ACTION, "ha restart", f"{source.name} → {target.name}: {reason}", op)
-        operations.send_after_commit(migration_tasks.restart_instance, op)
+        operations.send_after_commit(restart_tasks.restart_instance, op)
     audit.record(None, RESTART_KIND, instance, from_host=source.name, to_host=target.name, reason=reason)
     return op

@@ -15,12 +15,12 @@ from compute import console, hooks
 from compute.choices import BYTES_PER_GIB, STATE_FOR_POWER, EventSource, InstanceState, PowerState
 from compute.domain import record_event
 from compute.hosts import storage_shared
-from compute.models import Host, Instance, Migration, MigrationPhase, MigrationState
+from compute.models import Instance, Migration, MigrationPhase, MigrationState
 
 # A known back edge (docs/architecture.md): an ending migration of an evacuation starts the next
 # waiting one through the service (its pre-checks, placement and Operation). Module imports on
-# both sides, so the cycle with compute.services.migration resolves at import time.
-from compute.services import migration as service
+# both sides, so the cycle with compute.services.evacuation resolves at import time.
+from compute.services import evacuation as service
 from compute.tasks import instances as compute_tasks
 from portal import operations, presenters, realtime
 from portal.errors import ActionError
@@ -330,7 +330,7 @@ def _finish(migration, state, where, copied, *, error="", result=None):
 # --- where the domain really is ------------------------------------------------------------
 
 
-def _probe(host, uuid):
+def probe(host, uuid):
     """libvirt's state of the domain on ``host``: a PowerState, None (not there) or
     'unknown' (the host did not answer)."""
     try:
@@ -356,7 +356,7 @@ def locate(source, target, uuid):
 
     A running copy wins; if both are defined and neither runs, the source keeps it (a cold
     move that did not finish); a host that did not answer is trusted for nothing."""
-    states = {source.pk: _probe(source, uuid), target.pk: _probe(target, uuid)}
+    states = {source.pk: probe(source, uuid), target.pk: probe(target, uuid)}
     for host in (target, source):
         if states[host.pk] in RUNNING_STATES and states[host.pk] != PowerState.PAUSED:
             return host, states[host.pk]
@@ -376,7 +376,7 @@ def _clear_source(migration, where):
     if where.pk != migration.target_id:
         return ""
     source, uuid = migration.source, str(migration.instance.uuid)
-    if _probe(source, uuid) != PowerState.SHUTOFF:
+    if probe(source, uuid) != PowerState.SHUTOFF:
         return ""  # gone (the normal end), running (not ours to touch) or not answering
     try:
         hv.domain_undefine(source.uri, uuid)
@@ -416,95 +416,3 @@ def settle(migration, reason=""):
         log.warning("cannot read the VNC port of %s on %s: %s", instance, host, exc)
     compute_tasks.set_state(instance, STATE_FOR_POWER[power], power, reason)
     return host
-
-
-# --- evacuation onto standby hosts (compute.migration.evacuate_host) --------------------------
-
-
-@shared_task(bind=True, name="compute.migration_tasks.wake_for_evacuation")
-def wake_for_evacuation(self, op_id):
-    return run_operation(op_id, wake_then_evacuate, self.request.id or "")
-
-
-def wake_then_evacuate(op):
-    """Wake the standby hosts an evacuation needs, then start its migrations. The migrations
-    meant for a host that did not wake fail with the reason (the instances stay put); the
-    others go ahead, and the Operation fails naming the host."""
-    host = Host.objects.get(pk=op.target_id)
-    woken, failed = [], []
-    for wake in op.detail["wakes"]:
-        target = Host.objects.get(pk=wake["host"])
-        try:
-            hooks.wake_host(target, op)
-        except ActionError as exc:
-            failed.append(str(exc))
-            service.fail_waiting(host, wake["instances"], f"{exc} No other host could take the instance.")
-            continue
-        woken.append(target.name)
-    started = service.advance_evacuation(host, user=op.requester)
-    if failed:
-        raise ActionError(f"{' '.join(failed)} {len(started)} migration(s) off {host.name} started.")
-    return f"Woke {', '.join(woken)}; {len(started)} migration(s) off {host.name} started"
-
-
-# --- HA restart on another host (compute.migration.restart_on) -----------------------------
-
-
-@shared_task(bind=True, name="compute.migration_tasks.restart_instance")
-def restart_instance(self, op_id):
-    return run_operation(op_id, restart, self.request.id or "")
-
-
-def _root_on(target, instance):
-    """The root volume as the target sees it: a shared pool's, or on a simulated host a stand-in
-    (the test driver shares nothing between hosts). ActionError when the target cannot see it."""
-    # The root disk's active file: the top of its chain when storage keeps one (external snapshots).
-    pool, name = hooks.root_disk_files(instance, ((instance.image.pool, instance.root_volume),))[0]
-    try:
-        if not target.simulated:
-            hv.pool_refresh(target.uri, pool)  # a dir pool lists files made by other hosts after a refresh
-        return hv.volume_info(target.uri, pool, name)
-    except (hv.VolumeNotFound, hv.PoolNotFound) as exc:
-        if not target.simulated:
-            raise ActionError(
-                f"The root disk {name} of {instance.name} is not on storage {target.name} sees "
-                f"(pool {pool}): it cannot restart there. {exc}"
-            ) from exc
-    return hv.volume_create(target.uri, pool, name, instance.disk_gb * BYTES_PER_GIB, "qcow2")
-
-
-def restart(op):
-    """Define the instance on the target from the database and start it; the (fenced) source is
-    never called. Idempotent: a domain already running on the target is only recorded."""
-    instance = Instance.objects.select_related(*compute_tasks.INSTANCE_RELATED).get(pk=op.target_id)
-    target = Host.objects.select_related("cluster").get(pk=op.detail["target"])
-    source_name, uuid = instance.host.name, str(instance.uuid)
-    operations.progress(op, 20, f"Finding the root disk on {target.name}")
-    root = _root_on(target, instance)
-    instance.host = target
-    compute_tasks._prepare(instance)  # serial log and CPU pinning belong to the new host
-    operations.progress(op, 50, f"Defining {instance.name} on {target.name}")
-    defined = False
-    try:
-        compute_tasks._define(instance, root.path)
-        defined = True
-        if _probe(target, uuid) not in RUNNING_STATES:
-            operations.progress(op, 70, "Starting")
-            hv.domain_start(target.uri, uuid)
-    except hv.HypervisorError as exc:
-        if defined:
-            _undefine_quietly(target, uuid)
-        instance.refresh_from_db()
-        compute_tasks.set_state(instance, InstanceState.ERROR, reason=f"HA restart on {target.name} failed: {exc}")
-        raise ActionError(f"Restarting {instance.name} on {target.name} failed: {exc}") from exc
-    Instance.objects.filter(pk=instance.pk).update(host=target)
-    compute_tasks.sync_power(instance, f"Restarted by HA on {target.name} ({source_name} was fenced)")
-    record_event(instance, EventSource.ACTION, "ha restart done", f"running on {target.name}", op)
-    return f"{instance.name} restarted on {target.name} ({source_name} fenced)"
-
-
-def _undefine_quietly(host, uuid):
-    try:
-        hv.domain_undefine(host.uri, uuid)
-    except hv.HypervisorError as exc:
-        log.warning("could not undefine the half-restarted %s on %s: %s", uuid, host, exc)

@@ -14,6 +14,7 @@ from compute.metrics import charts
 from compute.models import Alarm, AlarmRule, Host, Instance, Migration
 from compute.models.metrics import AlarmState
 from compute.services import migration as service
+from compute.services.evacuation import evacuate_host
 from portal.errors import ActionError
 from portal.operations import TargetBusy
 
@@ -98,9 +99,7 @@ def instance_migrate(request, pk):
 def host_evacuate(request, pk):
     host = get_object_or_404(Host, pk=pk)
     try:
-        evacuation = service.evacuate_host(
-            host, user=request.user, batch=int(request.POST.get("batch") or 2), request=request
-        )
+        evacuation = evacuate_host(host, user=request.user, batch=int(request.POST.get("batch") or 2), request=request)
     except (ValueError, *REFUSALS) as exc:
         _refusal(request, exc)
         return redirect("compute:host-detail", pk=pk)

@@ -13,8 +13,8 @@ from compute import console, hooks
 from compute.choices import ALLOWED_FROM, Action, RebootKind
 from compute.forms import LaunchForm
 from compute.models import Flavor, Host, Image, Instance
+from compute.services import evacuation, overcommit
 from compute.services import instances as services
-from compute.services import migration, overcommit
 from compute.views.tables import ImageFilter, ImageTable, InstanceFilter, InstanceTable
 from portal import quotas
 from portal.choices import WRITE_ROLES, QuotaResource
@@ -174,7 +174,7 @@ def instance_action(request, pk, action):
 @staff_member_required
 def host_detail(request, pk):
     host = get_object_or_404(Host.objects.select_related("cluster"), pk=pk)
-    wake = migration.active_wake(host)  # an evacuation waiting for standby hosts
+    wake = evacuation.active_wake(host)  # an evacuation waiting for standby hosts
     context = {
         "host": host,
         "instances": host.instances.live().select_related("project", "flavor")[:PAGE_SIZE],

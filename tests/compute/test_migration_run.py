@@ -6,6 +6,7 @@ import pytest
 import hypervisor as hv
 from compute.choices import HostState, InstanceState, PowerState
 from compute.models import Instance, Migration, MigrationState
+from compute.services import evacuation
 from compute.services import migration as service
 from compute.tasks import migration as migration_tasks
 from portal.models import Operation
@@ -153,7 +154,7 @@ def test_evacuation_moves_every_instance_a_few_at_a_time(launch, run_tasks, host
     instances = [launch(name=f"vm-{n}")[1] for n in range(3)]
     assert {i.host_id for i in instances} == {hosts[0].pk}
     with run_tasks():
-        started = service.evacuate_host(hosts[0], user=admin_user, batch=2).started
+        started = evacuation.evacuate_host(hosts[0], user=admin_user, batch=2).started
     assert len(started) == 2
     hosts[0].refresh_from_db()
     assert hosts[0].state == HostState.MAINTENANCE
@@ -165,7 +166,7 @@ def test_evacuation_moves_every_instance_a_few_at_a_time(launch, run_tasks, host
 def test_an_evacuation_waits_its_turn_and_can_be_cancelled(launch, hosts, baseline, admin_user, instant):
     for n in range(3):
         launch(name=f"vm-{n}")
-    started = service.evacuate_host(hosts[0], user=admin_user, batch=1).started  # tasks not run: one stays queued
+    started = evacuation.evacuate_host(hosts[0], user=admin_user, batch=1).started  # tasks not run: one stays queued
     assert len(started) == 1
     waiting = Migration.objects.filter(state=MigrationState.WAITING)
     assert waiting.count() == 2
