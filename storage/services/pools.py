@@ -15,7 +15,7 @@ from storage.services.common import (
     check_staff,
     queue,
 )
-from storage.tasks import volumes as tasks
+from storage.tasks import pools as tasks
 
 
 def define_pool(user, *, hosts, request=None, **fields):

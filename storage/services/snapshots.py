@@ -23,7 +23,7 @@ from storage.services.common import (
     check_writer,
     queue,
 )
-from storage.tasks import volumes as tasks
+from storage.tasks import snapshots as tasks
 
 
 def create_snapshot(user, *, name, volume=None, instance=None, kind=None, description="", request=None):

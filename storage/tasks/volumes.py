@@ -1,4 +1,5 @@
-"""Celery tasks of storage: primary keys in, reload, call the gateway, record the outcome.
+"""Celery tasks of storage's volumes: primary keys in, reload, call the gateway, record the outcome.
+Pools are in `pools.py`, snapshots of a volume or an instance in `snapshots.py`.
 
 Each runs inside portal.tasks.run_operation, which marks the Operation running, records
 failures (typed gateway errors, ActionError) and success. A failure after the database said
@@ -8,9 +9,7 @@ import time
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 import hypervisor as hv
 from compute.models import Instance
@@ -21,14 +20,8 @@ from storage import chains
 from storage.choices import (
     BYTES_PER_GIB,
     LUN_POOL_TYPES,
-    Action,
     DeviceType,
-    PoolState,
-    PoolType,
     Provisioning,
-    SnapshotKind,
-    SnapshotState,
-    SourceFormat,
     VolumeSource,
     VolumeState,
     blockjob_poll_s,
@@ -36,86 +29,14 @@ from storage.choices import (
 from storage.hosts import instance_running, manager_host, volume_host
 from storage.models import Snapshot, StoragePool, Volume
 from storage.tasks import chain_move
-from storage.tasks import chains as chain_tasks
-from storage.tasks import instance_snapshots as instance_snapshot_tasks
 
 JOB_SHARE = 90  # percent of an operation's bar a block job fills
-
-
-def _pool_spec(pool, host):
-    netfs = pool.type == PoolType.NETFS
-    return hv.PoolSpec(
-        name=pool.libvirt_name,
-        type=pool.type,
-        target_path=pool.target_path or None,
-        source_host=pool.source_host or None,
-        source_dir=pool.source_dir or None,
-        source_name=pool.source_name or None,
-        source_devices=(pool.source_device,) if pool.source_device else (),
-        source_format=(pool.source_format or SourceFormat.NFS) if netfs else None,
-        # Each host logs in to the target under a name of its own (an iSCSI initiator IQN).
-        initiator_iqn=initiator_iqn(host) if pool.type == PoolType.ISCSI_DIRECT else None,
-    )
-
-
-def initiator_iqn(host):
-    return f"{settings.NUBES_ISCSI_INITIATOR_PREFIX}:{host.name.lower()}"
-
-
-def _record_pool(pool, info, state=PoolState.ACTIVE):
-    StoragePool.objects.filter(pk=pool.pk).update(
-        state=state if info.active else PoolState.INACTIVE,
-        state_reason="",
-        capacity_bytes=info.capacity_bytes,
-        allocation_bytes=info.allocation_bytes,
-        available_bytes=info.available_bytes,
-        refreshed=timezone.now(),
-    )
-
-
-@shared_task(bind=True, name="storage.tasks.pool_action")
-def pool_action(self, op_id):
-    def work(op):
-        pool = StoragePool.objects.get(pk=op.target_id)
-        action, hosts, info = op.detail["step"], list(pool.hosts.order_by("name")), None
-        for index, host in enumerate(hosts, start=1):
-            info = _pool_step(pool, host, action)
-            operations.progress(op, 100 * index // len(hosts), f"{action} on {host.name}")
-        if action == Action.DELETE:
-            pool.delete()
-            return f"Pool {pool.name} deleted"
-        if action == Action.STOP:
-            StoragePool.objects.filter(pk=pool.pk).update(state=PoolState.INACTIVE)
-        elif info is not None:
-            _record_pool(pool, info)
-        return f"Pool {pool.name}: {action} on {len(hosts)} host(s)"
-
-    return run_operation(op_id, work, self.request.id or "")
-
-
-def _pool_step(pool, host, action):
-    name = pool.libvirt_name
-    if action == Action.DEFINE:
-        try:
-            info = hv.pool_info(host.uri, name)  # already there (e.g. a host's default pool): adopt it
-        except hv.PoolNotFound:
-            info = hv.pool_define(host.uri, _pool_spec(pool, host))
-        return info if info.active else hv.pool_start(host.uri, name, build=not host.simulated)
-    if action == Action.START:
-        return hv.pool_start(host.uri, name)
-    if action == Action.REFRESH:
-        return hv.pool_refresh(host.uri, name)
-    if action == Action.STOP:
-        hv.pool_stop(host.uri, name)
-        return None
-    hv.pool_delete(host.uri, name)
-    return None
 
 
 # --- volumes -------------------------------------------------------------------------------
 
 
-def _fail_back(volume_id, state, reason=""):
+def fail_back(volume_id, state, reason=""):
     Volume.objects.filter(pk=volume_id).update(state=state, state_reason=str(reason)[:500])
 
 
@@ -124,7 +45,7 @@ def _guarded(op, volume, restore_state, work):
     try:
         return work()
     except (hv.HypervisorError, ActionError) as exc:
-        _fail_back(volume.pk, restore_state, exc)
+        fail_back(volume.pk, restore_state, exc)
         raise
 
 
@@ -144,7 +65,7 @@ def create_volume(self, op_id):
             with transaction.atomic():
                 if Volume.objects.filter(pk=volume.pk, quota_held=True).update(quota_held=False):
                     quotas.give_back(volume.project, volumes=1, disk_gb=volume.size_gb)
-                _fail_back(volume.pk, VolumeState.ERROR, exc)
+                fail_back(volume.pk, VolumeState.ERROR, exc)
             raise
         _record_layer(volume, info)
         volume.state = VolumeState.AVAILABLE
@@ -396,7 +317,7 @@ def migrate_volume(self, op_id):
                     op, volume, previous, lambda: chain_move.move_chain(op, volume, target, host, run_block_job)
                 )
             except Cancelled:
-                _fail_back(volume.pk, previous, "Move cancelled; the chain stays in its pool")
+                fail_back(volume.pk, previous, "Move cancelled; the chain stays in its pool")
                 raise
             Volume.objects.filter(pk=volume.pk).update(state=previous)
             return message
@@ -404,7 +325,7 @@ def migrate_volume(self, op_id):
         try:
             info = _guarded(op, volume, previous, lambda: _move(op, volume, target, host, name))
         except Cancelled:
-            _fail_back(volume.pk, previous, "Move cancelled; the disk stays in its pool")
+            fail_back(volume.pk, previous, "Move cancelled; the disk stays in its pool")
             raise
         old_pool, old_name = volume.pool.libvirt_name, volume.libvirt_name
         Volume.objects.filter(pk=volume.pk).update(
@@ -466,180 +387,3 @@ def reclaim_space(self, op_id):
         return None
 
     return run_operation(op_id, work, self.request.id or "")
-
-
-# --- snapshots -----------------------------------------------------------------------------
-
-
-def _snapshot_work(op, body):
-    """Shared frame: reload, run body(snapshot), put the volume back on any failure."""
-    snapshot = Snapshot.objects.select_related("volume__pool", "volume__instance__host", "instance__host").get(
-        pk=op.detail["snapshot"]
-    )
-    previous = op.detail.get("state") or VolumeState.AVAILABLE
-    try:
-        message = body(snapshot)
-    except (hv.HypervisorError, ActionError) as exc:
-        if snapshot.volume_id:
-            _fail_back(snapshot.volume_id, previous, exc)
-        Snapshot.objects.filter(pk=snapshot.pk, state=SnapshotState.DELETING).update(state=SnapshotState.AVAILABLE)
-        raise
-    if snapshot.volume_id:
-        Volume.objects.filter(pk=snapshot.volume_id).update(state=previous, state_reason="")
-    return message
-
-
-@shared_task(bind=True, **LONG_JOB, name="storage.tasks.create_snapshot")
-def create_snapshot(self, op_id):
-    def work(op):
-        try:
-            return _snapshot_work(op, _create_internal_or_external)
-        except (hv.HypervisorError, ActionError):
-            with transaction.atomic():
-                snapshot = Snapshot.objects.get(pk=op.detail["snapshot"])
-                if snapshot.quota_held:
-                    quotas.give_back(snapshot.project, snapshots=1)
-                snapshot.delete()
-            raise
-
-    return run_operation(op_id, work, self.request.id or "")
-
-
-def _create_internal_or_external(snapshot):
-    if snapshot.kind == SnapshotKind.INTERNAL:
-        return _create_internal(snapshot)
-    if snapshot.instance_id:
-        return instance_snapshot_tasks.create(snapshot)
-    return _create_external(snapshot)
-
-
-def _create_internal(snapshot):
-    instance = snapshot.instance
-    name = f"nubes-snap-{snapshot.pk}"
-    running = instance_running(instance)
-    hv.snapshot_create(instance.host.uri, str(instance.uuid), name, snapshot.description or None, with_memory=running)
-    with transaction.atomic():
-        parent = Snapshot.objects.filter(instance=instance, current=True).exclude(pk=snapshot.pk).first()
-        Snapshot.objects.filter(instance=instance, current=True).update(current=False)
-        Snapshot.objects.filter(pk=snapshot.pk).update(
-            libvirt_name=name, parent=parent, current=True, with_memory=running, state=SnapshotState.AVAILABLE
-        )
-    return f"Snapshot {snapshot.name} of {instance.name}" + (" with memory" if running else "")
-
-
-def _create_external(snapshot):
-    """Freeze the volume's active file; a new overlay on top of it becomes active."""
-    volume = Volume.objects.select_related("pool", "instance__host").get(pk=snapshot.volume_id)
-    host, pool = volume_host(volume), volume.pool.libvirt_name
-    name = chains.next_layer_name(volume)
-    instance = volume.instance
-    if instance_running(instance) and not host.simulated:
-        path = hv.pool_volume_path(host.uri, pool, name)
-        hv.disk_snapshot_external(host.uri, str(instance.uuid), volume.target_dev, path)
-        hv.pool_refresh(host.uri, pool)
-        info = hv.volume_info(host.uri, pool, name)
-    else:
-        info = hv.volume_create(
-            host.uri,
-            pool,
-            name,
-            volume.size_gb * BYTES_PER_GIB,
-            "qcow2",
-            backing_path=volume.path,
-            backing_format=volume.format,
-        )
-        if instance is not None:
-            try:
-                hv.disk_set_source(host.uri, str(instance.uuid), volume.target_dev, info.path)
-            except hv.HypervisorError:
-                hv.volume_delete(host.uri, pool, name)  # the disk still uses the old file: no orphan overlay
-                raise
-    with transaction.atomic():
-        Snapshot.objects.filter(pk=snapshot.pk).update(
-            libvirt_name=volume.libvirt_name,
-            layer_path=volume.path,
-            layer_backing=volume.backing_path,
-            overlay_path=info.path,
-            size_bytes=volume.allocation_bytes,
-            state=SnapshotState.AVAILABLE,
-        )
-        Volume.objects.filter(pk=volume.pk).update(
-            libvirt_name=info.name,
-            path=info.path,
-            backing_path=volume.path,
-            layer_seq=volume.layer_seq,
-            allocation_bytes=info.allocation_bytes,
-        )
-        chains.relink(Volume.objects.get(pk=volume.pk))
-    return f"Snapshot {snapshot.name}: {volume.name} now writes to a new overlay"
-
-
-@shared_task(bind=True, **LONG_JOB, name="storage.tasks.revert_snapshot")
-def revert_snapshot(self, op_id):
-    def work(op):
-        return _snapshot_work(op, _revert)
-
-    return run_operation(op_id, work, self.request.id or "")
-
-
-def _revert(snapshot):
-    if snapshot.kind == SnapshotKind.INTERNAL:
-        instance = snapshot.instance
-        hv.snapshot_revert(instance.host.uri, str(instance.uuid), snapshot.libvirt_name)
-        with transaction.atomic():
-            Snapshot.objects.filter(instance=instance, current=True).update(current=False)
-            Snapshot.objects.filter(pk=snapshot.pk).update(current=True)
-        return f"{instance.name} reverted to {snapshot.name}"
-    if snapshot.instance_id:
-        return instance_snapshot_tasks.revert(snapshot)
-    # External: libvirt 9.0 cannot revert these, so a fresh overlay goes on the chosen point
-    # and the abandoned active file (nothing is built on an active file) is removed.
-    volume = Volume.objects.select_related("pool", "instance__host").get(pk=snapshot.volume_id)
-    host, pool = volume_host(volume), volume.pool.libvirt_name
-    name = chains.next_layer_name(volume)
-    info = hv.volume_create(
-        host.uri,
-        pool,
-        name,
-        volume.size_gb * BYTES_PER_GIB,
-        "qcow2",
-        backing_path=snapshot.layer_path,
-        backing_format="qcow2",
-    )
-    if volume.instance_id:
-        try:
-            hv.disk_set_source(host.uri, str(volume.instance.uuid), volume.target_dev, info.path)
-        except hv.HypervisorError:
-            hv.volume_delete(host.uri, pool, name)
-            raise
-    hv.volume_delete(host.uri, pool, volume.libvirt_name)
-    with transaction.atomic():
-        Volume.objects.filter(pk=volume.pk).update(
-            libvirt_name=info.name, path=info.path, backing_path=snapshot.layer_path, layer_seq=volume.layer_seq
-        )
-        chains.relink(Volume.objects.get(pk=volume.pk))
-    return f"{volume.name} reverted to {snapshot.name} (new overlay)"
-
-
-@shared_task(bind=True, **LONG_JOB, name="storage.tasks.delete_snapshot")
-def delete_snapshot(self, op_id):
-    def work(op):
-        return _snapshot_work(op, lambda snapshot: _delete(op, snapshot))
-
-    return run_operation(op_id, work, self.request.id or "")
-
-
-def _delete(op, snapshot):
-    if snapshot.kind == SnapshotKind.INTERNAL:
-        instance = snapshot.instance
-        hv.snapshot_delete(instance.host.uri, str(instance.uuid), snapshot.libvirt_name)
-        with transaction.atomic():
-            # libvirt hands the children to the parent, and "current" to the parent too.
-            Snapshot.objects.filter(parent=snapshot).update(parent=snapshot.parent)
-            if snapshot.current and snapshot.parent_id:
-                Snapshot.objects.filter(pk=snapshot.parent_id).update(current=True)
-            chain_tasks.forget(snapshot)
-        return f"Snapshot {snapshot.name} deleted"
-    if snapshot.instance_id:
-        return instance_snapshot_tasks.merge(op, snapshot, run_block_job)
-    return chain_tasks.merge(op, snapshot, run_block_job)

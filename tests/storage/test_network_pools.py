@@ -10,6 +10,7 @@ import hypervisor as hv
 from portal.errors import ActionError
 from storage import services
 from storage.models import StoragePool, Volume
+from storage.tasks import pools as pool_tasks
 from storage.tasks import volumes as tasks
 from tests.conftest import client_for
 from tests.storage.conftest import reload
@@ -29,8 +30,8 @@ def san_pool(db, host, host_b):
 
 def test_each_host_logs_in_to_an_iscsi_target_under_its_own_initiator_name(san_pool, host, host_b, settings):
     settings.NUBES_ISCSI_INITIATOR_PREFIX = "iqn.2026-12.io.example"
-    xml_a = hv.storage.build_pool_xml(tasks._pool_spec(san_pool, host))
-    xml_b = hv.storage.build_pool_xml(tasks._pool_spec(san_pool, host_b))
+    xml_a = hv.storage.build_pool_xml(pool_tasks._pool_spec(san_pool, host))
+    xml_b = hv.storage.build_pool_xml(pool_tasks._pool_spec(san_pool, host_b))
     assert '<pool type="iscsi-direct">' in xml_a.replace("'", '"')
     assert f'<device path="{IQN}"/>' in xml_a
     assert '<iqn name="iqn.2026-12.io.example:host-a"/>' in xml_a
@@ -49,10 +50,10 @@ def test_a_glusterfs_pool_mounts_the_volume_with_the_glusterfs_format(host):
         target_path="/var/lib/nubes-lab/gluster",
     )
     pool.full_clean()
-    xml = hv.storage.build_pool_xml(tasks._pool_spec(pool, host))
+    xml = hv.storage.build_pool_xml(pool_tasks._pool_spec(pool, host))
     assert '<format type="glusterfs"/>' in xml and '<dir path="/nubes-gv"/>' in xml
     pool.source_format = ""  # a netfs pool without a format mounts NFS, as before
-    assert '<format type="nfs"/>' in hv.storage.build_pool_xml(tasks._pool_spec(pool, host))
+    assert '<format type="nfs"/>' in hv.storage.build_pool_xml(pool_tasks._pool_spec(pool, host))
 
 
 @pytest.mark.parametrize(
