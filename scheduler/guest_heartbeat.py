@@ -16,7 +16,8 @@ from compute.services import instances as compute_services
 from portal import operations
 from portal.errors import ActionError
 from scheduler import choices as c
-from scheduler import conf, failover, ha_events, snapshot
+from scheduler import conf, ha_events, snapshot
+from scheduler.tasks import failover
 
 KEY = "nubes:ha:guest:{}"
 KEEP_S = 24 * 3600

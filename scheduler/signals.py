@@ -8,10 +8,10 @@ from compute import hooks
 from portal import teardown
 from portal.choices import FINAL_STATUSES
 from portal.models import Operation
-from scheduler import failover
 from scheduler.choices import RecommendationState
 from scheduler.models import ClusterSchedulerSettings, Recommendation, ServerGroup
 from scheduler.services import recommendations
+from scheduler.tasks import failover
 
 
 @receiver(post_save, sender=Operation, dispatch_uid="scheduler.operation_finished")

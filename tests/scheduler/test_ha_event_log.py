@@ -10,9 +10,9 @@ from compute.services import instances as compute_services
 from portal import realtime
 from portal.errors import ActionError
 from scheduler import choices as c
-from scheduler import failover
 from scheduler.models import HaEvent
 from scheduler.services import recommendations
+from scheduler.tasks import failover
 
 
 @pytest.fixture

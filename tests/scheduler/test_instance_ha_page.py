@@ -9,7 +9,7 @@ from compute.models import HaPriority, Instance
 from portal.choices import Role
 from portal.models import Membership
 from scheduler import choices as c
-from scheduler import failover
+from scheduler.tasks import failover
 
 
 def client_for(user):

@@ -14,9 +14,9 @@ from compute.tasks import hosts as host_tasks
 from compute.tasks import lifecycle
 from portal.models import Operation
 from scheduler import choices as c
-from scheduler import failover
 from scheduler.models import HaEvent
 from scheduler.services import recommendations
+from scheduler.tasks import failover
 
 
 @pytest.fixture
