@@ -20,10 +20,10 @@ from portal.choices import FINAL_STATUSES, OperationStatus
 from portal.errors import ActionError
 from portal.tasks import run_operation
 from scheduler import choices as c
-from scheduler import conf, guest_heartbeat, snapshot, witness
+from scheduler import conf, snapshot, witness
 from scheduler.models import ClusterSchedulerSettings, HostPower
 from scheduler.services import evc, power, recommendations
-from scheduler.tasks import failover
+from scheduler.tasks import failover, guest_heartbeat
 
 log = logging.getLogger(__name__)
 PROBED_STATES = (HostState.UP, HostState.ERROR)

@@ -16,10 +16,11 @@ from compute.models import Flavor, HaPriority, Instance
 from compute.services import instances as compute_services
 from portal.models import Operation
 from scheduler import choices as c
-from scheduler import guest_heartbeat, tasks
-from scheduler.guest_heartbeat import Verdict
+from scheduler import tasks
 from scheduler.models import HaEvent
 from scheduler.services import recommendations
+from scheduler.tasks import guest_heartbeat
+from scheduler.tasks.guest_heartbeat import Verdict
 
 MISSES = 3
 
