@@ -57,7 +57,6 @@ class Network(ProjectOwned, Realised):
         validators=[MinValueValidator(MTU_MIN), MaxValueValidator(MTU_MAX)], null=True, blank=True
     )
     backend = models.CharField(max_length=16, choices=Backend.choices, default=Backend.LIBVIRT)
-    ovn_uuid = models.CharField(max_length=36, blank=True)
 
     objects = NetworkQuerySet.as_manager()
 
