@@ -36,53 +36,6 @@ remove_domains() {  # uri qemu-run-dir filter(all|prefix)
     done
 }
 
-# Networks the portal made on a lab host (its libvirt network backend names them nubes-<uuid>,
-# bridge nb<hex>): destroying one through libvirt also stops its dnsmasq and drops its bridge and
-# iptables rules. clean_networks_offline does the same by hand for a libvirtd already gone.
-remove_networks() {  # uri
-    local uri="$1" n
-    libvirt_up "$uri" || return 0
-    for n in $(timeout 30 virsh -q -c "$uri" net-list --all --name 2>/dev/null); do
-        [[ "$n" == "$DOMAIN_PREFIX"* ]] || continue
-        timeout 30 virsh -q -c "$uri" net-destroy "$n" >/dev/null 2>&1 || true
-        timeout 30 virsh -q -c "$uri" net-undefine "$n" >/dev/null 2>&1 || true
-        log "removed libvirt network $n (bridge, dnsmasq, iptables rules) from $uri"
-    done
-}
-
-clean_networks_offline() {  # libvirt-run-dir libvirt-etc-dir root-namespace?(1|0)
-    local run="$1" etc="$2" root="$3" f n br pid
-    for f in "$run"/network/"$DOMAIN_PREFIX"*.xml "$etc"/qemu/networks/"$DOMAIN_PREFIX"*.xml; do
-        [ -e "$f" ] || continue
-        n="$(basename "$f" .xml)"
-        pid="$(pid_from_file "$run/network/$n.pid" || true)"
-        pid_alive "$pid" dnsmasq && kill_pid "dnsmasq of $n" "$pid" dnsmasq
-        br="$(sed -n "s/.*<bridge name=['\"]\([^'\"]*\)['\"].*/\1/p" "$f" | head -n1)"
-        if [ "$root" = 1 ] && [ -n "$br" ]; then
-            ip link show "$br" >/dev/null 2>&1 && ip link del "$br" && log "deleted bridge $br of $n"
-            drop_iptables_rules "$br"
-        fi
-        rm -f "$f" "$etc/qemu/networks/autostart/$n.xml" "$run/network/$n.pid"
-        log "removed what was left of libvirt network $n"
-    done
-}
-
-drop_iptables_rules() {  # bridge: every rule naming it, in every table (IPv4 and IPv6)
-    local br="$1" save tool table rule
-    for save in iptables-save ip6tables-save; do
-        command -v "$save" >/dev/null || continue
-        tool="${save%-save}"
-        table=""
-        "$save" 2>/dev/null | while read -r rule; do
-            case "$rule" in
-                \**) table="${rule#\*}" ;;
-                "-A "*" $br "*|"-A "*" $br") eval "$tool -t $table -D ${rule#-A }" 2>/dev/null \
-                    && log "dropped $tool rule: $rule" ;;
-            esac
-        done
-    done
-}
-
 remove_pools() {  # uri names...
     local uri="$1"; shift
     libvirt_up "$uri" || return 0
@@ -97,16 +50,15 @@ remove_pools() {  # uri names...
 # 0. The fleet (lab/fleet-up.sh) first: its workers use the lab's daemons.
 "$LAB/fleet-down.sh" || warn "lab/fleet-down.sh failed; going on"
 
-# 1. Guests and pools, while the libvirtds still answer.
+# 1. Guests, pools and networks the portal made, while the libvirtds still answer.
 "$LAB/storage.sh" down
+"$LAB/clean-portal.sh"
 if hostb_ready && is_started libvirtd-b; then
     remove_domains "$URI_B" "$HB/run-libvirt/qemu" all
-    remove_networks "$URI_B"
     remove_pools "$URI_B" "$POOL_SHARED"
 fi
 if [ -S /run/libvirt/libvirt-sock ]; then
     remove_domains "$URI_A" /run/libvirt/qemu prefix
-    remove_networks "$URI_A"
     remove_pools "$URI_A" "$POOL_SHARED" "$POOL_LOCAL"
 fi
 
@@ -151,11 +103,8 @@ if is_started libvirtd-a || [ ! -S /run/libvirt/libvirt-sock ]; then
     done
 fi
 
-# Portal-made networks that a dead libvirtd could not remove (dnsmasq by its pid file).
-if ! [ -S /run/libvirt/libvirt-sock ] || { is_started libvirtd-a && ! started_alive libvirtd-a; }; then
-    clean_networks_offline /run/libvirt /etc/libvirt 1
-fi
-[ -d "$HB" ] && clean_networks_offline "$HB/run-libvirt" "$HB/etc-libvirt" 0
+# Portal-made networks that a libvirtd now gone could not remove (dnsmasq by its pid file).
+"$LAB/clean-portal.sh"
 if is_started libvirtd-a && ! started_alive libvirtd-a; then
     # libvirtd writes the default network's definition on its first start; ours made it.
     for f in /etc/libvirt/qemu/networks/default.xml /etc/libvirt/qemu/networks/autostart/default.xml; do

@@ -53,23 +53,33 @@ if [ -S /run/libvirt/libvirt-sock ]; then
     done
 fi
 STORAGE_FUNCS_ONLY=1 source "$LAB/storage.sh"; leftovers
-# What the portal made on the hosts: libvirt networks nubes-<uuid>, bridges nb<12 hex>, their rules.
+# What the portal made on the hosts (lab/clean-portal.sh removes it): libvirt networks
+# nubes-<uuid>, bridges nb<12 hex> and the iptables rules naming them, on host A and inside host B.
 PORTAL_BRIDGE='nb[0-9a-f]{12}'
-for f in /etc/libvirt/qemu/networks/"$DOMAIN_PREFIX"*.xml; do
+for f in /etc/libvirt/qemu/networks/"$DOMAIN_PREFIX"*.xml "$HB"/etc-libvirt/qemu/networks/"$DOMAIN_PREFIX"*.xml; do
     [ -e "$f" ] && left "file $f (a network the portal defined)"
 done
-if [ -S /run/libvirt/libvirt-sock ]; then
-    for w in $(timeout 30 virsh -q -c "$URI_A" net-list --all --name 2>/dev/null); do
-        [[ "$w" == "$DOMAIN_PREFIX"* ]] && left "libvirt network $w on $URI_A"
+portal_net_uris=""
+[ -S /run/libvirt/libvirt-sock ] && portal_net_uris="$URI_A"
+[ -e "/run/netns/$NETNS_B" ] && portal_net_uris="$portal_net_uris $URI_B"
+for uri in $portal_net_uris; do
+    for w in $(timeout 30 virsh -q -c "$uri" net-list --all --name 2>/dev/null); do
+        [[ "$w" == "$DOMAIN_PREFIX"* ]] && left "libvirt network $w on $uri"
     done
-fi
-for br in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E "^$PORTAL_BRIDGE\$"); do
-    left "bridge $br (a portal network's)"
 done
-for save in iptables-save ip6tables-save; do
-    command -v "$save" >/dev/null || continue
-    nr="$("$save" 2>/dev/null | grep -cE "^-A .* $PORTAL_BRIDGE( |\$)")"
-    [ "$nr" = 0 ] || left "$nr ${save%-save} rule(s) naming a portal network's bridge"
+portal_net_places="root"
+[ -e "/run/netns/$NETNS_B" ] && portal_net_places="root $NETNS_B"
+for place in $portal_net_places; do
+    run=""; where="";
+    [ "$place" = root ] || { run="ip netns exec $place"; where=" in netns $place"; }
+    for br in $($run ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E "^$PORTAL_BRIDGE\$"); do
+        left "bridge $br$where (a portal network's)"
+    done
+    for save in iptables-save ip6tables-save; do
+        command -v "$save" >/dev/null || continue
+        nr="$($run "$save" 2>/dev/null | grep -cE "^-A .* $PORTAL_BRIDGE( |\$)")"
+        [ "$nr" = 0 ] || left "$nr ${save%-save} rule(s)$where naming a portal network's bridge"
+    done
 done
 # The userspace datapath's tap device outlives ovs-vswitchd.
 if ip link show ovs-netdev >/dev/null 2>&1; then
