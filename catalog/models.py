@@ -26,6 +26,7 @@ class ServiceTemplate(models.Model):
     # {"db-create": {"script": "db-create", "description": "...", "arguments": {JSON Schema}}}
     actions = models.JSONField(default=dict, blank=True)
     readable_paths = models.JSONField(default=list, blank=True, help_text="Guest directories logs may be read from")
+    log_path = models.CharField(max_length=255, blank=True, help_text="The server log the service's page tails")
     enabled = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
 
@@ -45,6 +46,8 @@ class ServiceTemplate(models.Model):
             isinstance(p, str) and p.startswith("/") and ".." not in p for p in self.readable_paths
         ):
             raise ValidationError({"readable_paths": "A list of absolute guest directories."})
+        if self.log_path and not any(self.log_path.startswith(p.rstrip("/") + "/") for p in self.readable_paths):
+            raise ValidationError({"log_path": "The log must be a file under one of the readable paths."})
 
     def clean_actions(self):
         if not isinstance(self.actions, dict) or len(self.actions) > MAX_ACTIONS:
@@ -85,6 +88,9 @@ class Service(ProjectOwned):
     parameters = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=ServiceState.choices, default=ServiceState.BUILDING)
     status_reason = models.CharField(max_length=500, blank=True)
+    # What the guest last reported, for the page (which never asks the guest itself):
+    # {"users": {"output": {...}, "at": iso}, "databases": {...}, "log": {"text": "...", "at": iso}}
+    inventory = models.JSONField(default=dict, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created = models.DateTimeField(auto_now_add=True)
 

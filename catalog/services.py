@@ -140,6 +140,22 @@ def run_action(user, service, action, arguments=None, request=None):
     return op
 
 
+def read_log(user, service, request=None):
+    """Queue a read of the tail of the template's server log (service.log); its Operation."""
+    _writable(user, service.project)
+    if not service.template.log_path:
+        raise ActionError(f"Template {service.template.name} names no log.", field="log")
+    if service.state not in ACTING_STATES or service.instance is None:
+        raise Conflict(f"Service {service.name} is {service.state}; its log is read when it is active or degraded.")
+    running = operations.active_on(service)
+    if running is not None:
+        raise operations.TargetBusy(running)
+    with transaction.atomic():
+        op = operations.begin("service.log", service, user=user, project=service.project, detail={})
+        operations.dispatch(tasks.read_log, op)
+    return op
+
+
 def delete(user, service, request=None):
     """Delete the instance through compute, then the service row (service.delete)."""
     _writable(user, service.project)
@@ -163,4 +179,13 @@ def delete(user, service, request=None):
     return op
 
 
-__all__ = ["ServiceTemplate", "check_action", "check_order", "delete", "order", "run_action", "save_template"]
+__all__ = [
+    "ServiceTemplate",
+    "check_action",
+    "check_order",
+    "delete",
+    "order",
+    "read_log",
+    "run_action",
+    "save_template",
+]

@@ -31,6 +31,7 @@ urlpatterns = [
     path("storage/", include("storage.urls", namespace="storage")),
     path("network/", include("network.urls", namespace="network")),
     path("scheduler/", include("scheduler.urls", namespace="scheduler")),
+    path("catalog/", include("catalog.urls", namespace="catalog")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("openstack/", include("openstack_api.urls", namespace="openstack")),

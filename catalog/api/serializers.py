@@ -23,6 +23,7 @@ class ServiceTemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "parameter_schema",
             "actions",
             "readable_paths",
+            "log_path",
             "enabled",
             "created",
         ]
@@ -62,6 +63,7 @@ class ServiceSerializer(TenantSafeMixin, serializers.ModelSerializer):
             "parameters",
             "state",
             "status_reason",
+            "inventory",
             "created",
         ]
         read_only_fields = fields

@@ -3,6 +3,7 @@
 import time
 
 from celery import shared_task
+from django.utils import timezone
 
 import hypervisor as hv
 from catalog import sealed
@@ -18,6 +19,42 @@ AGENT_WAIT_S = 240  # from "running" to the health script answering (boot + Post
 POLL_S = 2.0
 HEALTH_ACTION = "health"
 AGENT_DOWN = (hv.GuestAgentUnavailable, hv.GuestAgentTimeout)
+# The listings the service's page shows, by the action that lists them; an action whose name
+# starts with the same word (user-create, db-grant) is followed by that listing.
+LISTINGS = {"user-list": "users", "db-list": "databases"}
+LOG_TAIL_BYTES = 16 * 1024
+
+
+def _listing_for(action):
+    word = action.split("-", 1)[0]
+    return next((name for name in LISTINGS if name.split("-", 1)[0] == word), None)
+
+
+def _remember(service, key, value):
+    """Store what the guest reported under inventory[key] (one UPDATE of that row's field)."""
+    service.refresh_from_db(fields=["inventory"])
+    service.inventory = {**service.inventory, key: {**value, "at": timezone.now().isoformat()}}
+    Service.objects.filter(pk=service.pk).update(inventory=service.inventory)
+
+
+def _list_after(service, action, output):
+    """Keep the page's listing current: the output of a list action, or the listing run after
+    a change (a failing listing does not fail the change that succeeded)."""
+    listing = action if action in LISTINGS else _listing_for(action)
+    if listing is None or listing not in service.template.actions:
+        return
+    if listing != action:
+        script = service.template.actions[listing]["script"]
+        try:
+            output = _run(service, script, {}).output
+        except (hv.GuestScriptFailed, *AGENT_DOWN):
+            return
+    _remember(service, LISTINGS[listing], {"output": output})
+
+
+def _run(service, script, arguments):
+    instance, template = service.instance, service.template
+    return hv.run_script(instance.host.uri, str(instance.uuid), script, arguments, allowed=template.allowed_scripts())
 
 
 def _wait_for(op_id, limit_s, sleep=time.sleep):
@@ -82,15 +119,8 @@ def run_action(self, op_id, sealed_arguments):
     def work(op):
         arguments = sealed.unseal(sealed_arguments)
         service = Service.objects.select_related("template", "instance__host").get(pk=op.target_id)
-        instance, template = service.instance, service.template
         try:
-            result = hv.run_script(
-                instance.host.uri,
-                str(instance.uuid),
-                op.detail["script"],
-                arguments,
-                allowed=template.allowed_scripts(),
-            )
+            result = _run(service, op.detail["script"], arguments)
         except AGENT_DOWN as exc:
             _set_state(service, ServiceState.DEGRADED, f"guest agent: {exc}")
             raise
@@ -98,7 +128,31 @@ def run_action(self, op_id, sealed_arguments):
             _set_state(service, ServiceState.ACTIVE)
         op.detail = {**op.detail, "output": result.output, "duration_s": round(result.duration_s, 2)}
         op.save(update_fields=["detail"])
+        _list_after(service, op.detail["action"], result.output)
         return f"{op.detail['action']} done in {result.duration_s:.1f} s"
+
+    return run_operation(op_id, work, self.request.id or "")
+
+
+@shared_task(bind=True, name="catalog.tasks.read_log")
+def read_log(self, op_id):
+    """The tail of the template's server log, read through the agent into the service's inventory."""
+
+    def work(op):
+        service = Service.objects.select_related("template", "instance__host").get(pk=op.target_id)
+        instance, template = service.instance, service.template
+        chunk = hv.guest_file_read(
+            instance.host.uri,
+            str(instance.uuid),
+            template.log_path,
+            allowed_prefixes=template.readable_paths,
+            offset=-LOG_TAIL_BYTES,
+        )
+        text = chunk.data.decode("utf-8", errors="replace")
+        if chunk.offset > 0:  # the first line was cut by the offset
+            text = text.partition("\n")[2]
+        _remember(service, "log", {"text": text, "path": template.log_path})
+        return f"{len(chunk.data)} bytes of {template.log_path}"
 
     return run_operation(op_id, work, self.request.id or "")
 

@@ -19,6 +19,7 @@ POSTGRES_SCHEMA = {
 POSTGRES_ACTIONS = {
     "health": {"script": "health"},
     "db-list": {"script": "db-list"},
+    "user-list": {"script": "user-list"},
     "db-create": {
         "script": "db-create",
         "description": "Create a database",
@@ -49,6 +50,7 @@ def template(db, image, flavor):
         parameter_schema=POSTGRES_SCHEMA,
         actions=POSTGRES_ACTIONS,
         readable_paths=["/var/log/postgresql"],
+        log_path="/var/log/postgresql/postgresql-15-main.log",
     )
     template.full_clean()
     template.flavors.set([flavor])

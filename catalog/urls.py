@@ -1,0 +1,14 @@
+from django.urls import path
+
+from catalog import views
+
+app_name = "catalog"
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("templates/<int:pk>/order/", views.order, name="order"),
+    path("services/", views.services_list, name="services"),
+    path("services/<int:pk>/", views.service_detail, name="service"),
+    path("services/<int:pk>/run/<slug:action>/", views.service_run, name="service-run"),
+    path("services/<int:pk>/log/", views.service_log, name="service-log"),
+    path("services/<int:pk>/delete/", views.service_delete, name="service-delete"),
+]

@@ -1,0 +1,179 @@
+"""The catalog's pages: the templates a tenant may order, the order form made from a template's
+parameter schema, the list of services, and a service's page with its tabs (overview, users,
+databases, log, actions). Pages read the database (what the guest last reported is in the
+service's inventory); every change goes through catalog.services."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from catalog import forms, services
+from catalog.models import Service, ServiceTemplate
+from catalog.tables import ServiceFilter, ServiceTable
+from portal.api.base import current_project
+from portal.errors import ActionError, NotPermitted
+from portal.models import Operation, Project
+from portal.tables import REFUSALS, table_page
+
+RECENT_OPERATIONS = 10
+TABS = ("overview", "users", "databases", "log", "actions")
+# The tabs that list what the guest holds: (the list action, the change actions shown there).
+LISTING_TABS = {
+    "users": ("user-list", ("user-create", "user-password", "user-delete")),
+    "databases": ("db-list", ("db-create", "db-grant", "db-delete")),
+}
+
+
+def _templates(user):
+    templates = ServiceTemplate.objects.select_related("image").prefetch_related("flavors")
+    return templates if user.is_staff else templates.filter(enabled=True)
+
+
+@login_required
+def index(request):
+    return render(request, "catalog/index.html", {"templates": _templates(request.user)})
+
+
+@login_required
+def order(request, pk):
+    template = get_object_or_404(_templates(request.user), pk=pk)
+    project = current_project(request)
+    form = forms.OrderForm(request.POST or None, template=template, project=project)
+    if request.method == "POST" and form.is_valid():
+        if project is None:
+            form.add_error(None, "Choose a project you may order services in (the project menu above).")
+        else:
+            values = form.cleaned_data
+            try:
+                service, _op = services.order(
+                    request.user,
+                    project,
+                    template=template,
+                    name=values["name"],
+                    flavor=values["flavor"],
+                    parameters=form.values(),
+                    request=request,
+                )
+            except NotPermitted as exc:
+                form.add_error(None, str(exc))
+            except REFUSALS as exc:
+                field = getattr(exc, "field", None)
+                form.add_error(field if field in form.fields else None, str(exc))
+            else:
+                messages.success(request, f"Ordered {service.name}; follow its progress below.")
+                return redirect("catalog:service", pk=service.pk)
+    context = {"template": template, "form": form, "project": project}
+    return render(request, "catalog/order.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+def services_list(request):
+    visible = Service.objects.visible_to(request.user).select_related("project", "template", "flavor")
+    table, filterset = table_page(request, ServiceTable, ServiceFilter, visible)
+    return render(request, "catalog/services.html", {"table": table, "filter": filterset})
+
+
+def _visible_service(request, pk):
+    queryset = Service.objects.visible_to(request.user).select_related("template", "flavor", "instance", "project")
+    return get_object_or_404(queryset, pk=pk)
+
+
+def _tabs(template):
+    shown = ["overview"]
+    shown += [tab for tab, (listing, _) in LISTING_TABS.items() if listing in template.actions]
+    if template.log_path:
+        shown.append("log")
+    return [*shown, "actions"]
+
+
+def _detail(request, service, tab, bound=None, status=200):
+    """The service's page on ``tab``; ``bound`` = (action, its submitted form) to show again with its errors."""
+    template = service.template
+    tabs = _tabs(template)
+    if tab not in tabs:
+        tab = "overview"
+    writable = Project.objects.writable_by(request.user).filter(pk=service.project_id).exists()
+    action_names = list(template.actions)
+    if tab in LISTING_TABS:
+        action_names = [name for name in LISTING_TABS[tab][1] if name in template.actions]
+    shown_forms = []
+    if writable and tab in ("actions", *LISTING_TABS):
+        for name in action_names:
+            form = bound[1] if bound and bound[0] == name else forms.action_form(template, name, prefix=name)
+            shown_forms.append((name, template.actions[name].get("description", ""), form))
+    listing = LISTING_TABS.get(tab, (None,))[0]
+    context = {
+        "service": service,
+        "tab": tab,
+        "tabs": tabs,
+        "writable": writable,
+        "action_forms": shown_forms,
+        "listing_action": listing if listing in template.actions else None,
+        "listing": service.inventory.get(tab) if tab in LISTING_TABS else None,
+        "log": service.inventory.get("log"),
+        "operations": Operation.objects.filter(target_type="catalog.service", target_id=str(service.pk))[
+            :RECENT_OPERATIONS
+        ],
+    }
+    return render(request, "catalog/service_detail.html", context, status=status)
+
+
+@login_required
+def service_detail(request, pk):
+    return _detail(request, _visible_service(request, pk), request.GET.get("tab", "overview"))
+
+
+def _refused(request, call):
+    try:
+        call()
+    except REFUSALS as exc:
+        messages.error(request, str(exc))
+        return True
+    return False
+
+
+@login_required
+@require_POST
+def service_run(request, pk, action):
+    """Run one of the template's actions with the arguments its form collected."""
+    service = _visible_service(request, pk)
+    tab = request.POST.get("tab", "actions")
+    if action not in service.template.actions:
+        messages.error(request, f"Unknown action {action!r}.")
+        return redirect(f"{reverse('catalog:service', args=[pk])}?tab={tab}")
+    form = forms.action_form(service.template, action, request.POST, prefix=action)
+    if not form.is_valid():
+        return _detail(request, service, tab, bound=(action, form), status=400)
+    try:
+        services.run_action(request.user, service, action, form.values(), request=request)
+    except ActionError as exc:
+        if exc.field == "arguments":
+            form.add_error(None, str(exc))
+            return _detail(request, service, tab, bound=(action, form), status=400)
+        messages.error(request, str(exc))
+    except REFUSALS as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{action} started; its Operation is below.")
+    return redirect(f"{reverse('catalog:service', args=[pk])}?tab={tab}")
+
+
+@login_required
+@require_POST
+def service_log(request, pk):
+    service = _visible_service(request, pk)
+    if not _refused(request, lambda: services.read_log(request.user, service, request=request)):
+        messages.success(request, "Reading the log's tail through the guest agent.")
+    return redirect(f"{reverse('catalog:service', args=[pk])}?tab=log")
+
+
+@login_required
+@require_POST
+def service_delete(request, pk):
+    service = _visible_service(request, pk)
+    if _refused(request, lambda: services.delete(request.user, service, request=request)):
+        return redirect("catalog:service", pk=pk)
+    messages.success(request, f"Deleting {service.name}.")
+    return redirect("catalog:services")
