@@ -3,6 +3,7 @@
     .venv/bin/python bench/planetlab_sim.py                 # the five days, ~minutes
     .venv/bin/python bench/planetlab_sim.py --days 20110303 --hosts 200   # a quick look
     .venv/bin/python bench/planetlab_sim.py --calibrate [--days D]  # CloudSim's policies on our engine
+    .venv/bin/python bench/planetlab_sim.py --equal-terms [--days D]  # theirs and ours, every VM kept
 
 Prints, per day, energy, SLATAH, PDM, SLAV, ESV, migrations, hosts put in standby and the
 scheduler's decision time per step, then the comparison with the best reference policy of
@@ -23,6 +24,7 @@ sys.path.insert(0, str(REPO))
 from bench.sim import cloudsim  # noqa: E402
 from bench.sim.calibrate import calibrate, goal_lines  # noqa: E402
 from bench.sim.engine import DEFAULT_WAKE_HOLD_S, DayResult, Overcommit, Simulation  # noqa: E402
+from bench.sim.equal_terms import equal_terms  # noqa: E402
 from bench.sim.policy import SIM_POLICY  # noqa: E402
 from bench.sim.traces import (  # noqa: E402
     available_days,
@@ -76,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--calibrate", action="store_true", help="reference policies through our engine vs CloudSim, one day at a time"
     )
+    parser.add_argument(
+        "--equal-terms", action="store_true", help="reference policies and ours, every VM kept all day, same engine"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="days simulated in parallel")
     parser.add_argument("--no-baseline", action="store_true", help="skip the no-power-management baseline")
     parser.add_argument("--threshold", type=int, help="DRS migration threshold 1-5")
@@ -92,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.calibrate:
         calibrate(args.data, args.days or available_days(args.data), args.hosts)
+        return 0
+    if args.equal_terms:
+        equal_terms(args.data, args.days or available_days(args.data), args.hosts, args.jobs)
         return 0
     policy = SIM_POLICY
     overrides = {
