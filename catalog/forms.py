@@ -6,6 +6,7 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from catalog import schema
+from compute import hooks
 from compute.models import Flavor
 from portal.models.tenancy import NAME_VALIDATOR
 
@@ -83,6 +84,15 @@ class OrderForm(SchemaForm):
             "name": forms.CharField(max_length=63, validators=[NAME_VALIDATOR]),
             "flavor": forms.ModelChoiceField(queryset=flavors, empty_label=None),
         }
+        choices = hooks.network_choices(project) if project is not None else []
+        if choices:  # the project's networks (the network app's); none chosen: the host's default
+            named["networks"] = forms.TypedMultipleChoiceField(
+                choices=choices,
+                coerce=int,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+                help_text="The service's VM gets one NIC on each network chosen (DHCP in the guest)",
+            )
         self.fields = {**named, **{k: v for k, v in self.fields.items() if k not in named}}
 
 

@@ -54,6 +54,7 @@ def order(request, pk):
                     name=values["name"],
                     flavor=values["flavor"],
                     parameters=form.values(),
+                    networks=values.get("networks") or None,
                     request=request,
                 )
             except NotPermitted as exc:

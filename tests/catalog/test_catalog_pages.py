@@ -8,7 +8,9 @@ from django.test import Client
 
 from catalog.models import Service, ServiceState
 from compute.models import Instance
+from network.models import Port
 from portal.models import Operation
+from tests.network.test_instance_ports import make_network
 
 from .conftest import POSTGRES_ACTIONS
 
@@ -142,3 +144,27 @@ def test_deleting_from_the_page_removes_the_service_and_its_instance(pages, orde
         response = pages["alice"].post(f"/catalog/services/{ordered.pk}/delete/")
     assert response.status_code == 302
     assert not Service.objects.exists() and Instance.objects.get(pk=instance_id).state == "deleted"
+
+
+def test_the_order_form_offers_the_projects_networks_and_the_vm_gets_a_port_on_the_one_chosen(
+    pages, alice, project_a, charlie, project_b, run_tasks, hosts, template, flavor, monkeypatch
+):
+    monkeypatch.setenv("NUBES_OVN_NB", "")  # the libvirt network backend on the simulated hosts
+    monkeypatch.delenv("NUBES_NETWORK_BACKEND", raising=False)
+    ours = make_network(alice, project_a, run_tasks, name="ours")
+    theirs = make_network(charlie, project_b, run_tasks, name="theirs")
+    form = pages["alice"].get(f"/catalog/templates/{template.pk}/order/").content.decode()
+    assert f'name="networks" value="{ours.pk}"' in form and "theirs" not in form
+    refused = pages["alice"].post(
+        f"/catalog/templates/{template.pk}/order/",
+        {"name": "db9", "flavor": flavor.pk, "version": "15", "networks": [theirs.pk]},
+    )
+    assert refused.status_code == 400 and 'data-error-for="networks"' in refused.content.decode()
+    assert not Service.objects.exists()
+    with run_tasks():
+        ordered = pages["alice"].post(
+            f"/catalog/templates/{template.pk}/order/",
+            {"name": "db9", "flavor": flavor.pk, "version": "15", "networks": [ours.pk]},
+        )
+    assert ordered.status_code == 302
+    assert Port.objects.get(instance=Service.objects.get(name="db9").instance).network_id == ours.pk
