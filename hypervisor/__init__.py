@@ -12,7 +12,7 @@ Connections (connection.py) — one pooled connection per URI per process
     is_simulated(uri) -> bool                       # True for test:// hosts
     close_all() -> None                             # tests: fresh simulated hosts
 
-Domain XML (domain_xml.py)
+Domain XML (domain_xml.py builds, domain_read.py reads)
     build_domain_xml(spec: DomainSpec) -> str       # DiskSpec, NicSpec, HostdevSpec, VcpuPin,
                                                     # CpuFeature, NumaCellSpec
     parse_domain_xml(xml: str) -> DomainXmlInfo
@@ -170,19 +170,17 @@ from .disks import (
     volume_rebase,
     volume_resize,
 )
+from .domain_read import DomainXmlInfo, parse_domain_xml, set_vnc_listen
 from .domain_xml import (
     CpuFeature,
     DiskSpec,
     DomainSpec,
-    DomainXmlInfo,
     HostdevSpec,
     NicSpec,
     NumaCellSpec,
     VcpuPin,
     build_domain_xml,
     parse_cpuset,
-    parse_domain_xml,
-    set_vnc_listen,
 )
 from .domains import (
     domain_define,

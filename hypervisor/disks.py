@@ -18,7 +18,8 @@ import libvirt
 from lxml import etree
 
 from .connection import is_simulated, lookup_domain
-from .domain_xml import GUEST_AGENT_CHANNEL, DiskSpec, _add_disk, _validate_disk, parse_xml
+from .domain_read import parse_xml
+from .domain_xml import GUEST_AGENT_CHANNEL, DiskSpec, _add_disk, _validate_disk
 from .errors import InvalidConfig, NotSupported, OperationFailed, translated
 from .guest_agent import GuestAgentUnavailable
 from .storage import _pool, _volume, _volume_info, build_volume_xml, check_name, volume_info

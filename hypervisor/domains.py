@@ -9,14 +9,8 @@ import libvirt
 from lxml import etree
 
 from .connection import get_connection, is_simulated, lookup_domain
-from .domain_xml import (
-    NUBES_NS,
-    NUBES_PREFIX,
-    adapt_for_test_driver,
-    metadata_element,
-    parse_cpuset,
-    parse_xml,
-)
+from .domain_read import adapt_for_test_driver, parse_xml
+from .domain_xml import NUBES_NS, NUBES_PREFIX, metadata_element, parse_cpuset
 from .errors import InvalidConfig, NotSupported, translated
 from .types import STATE_NAMES, SUSPENDED, CpuQos, DomainState, ShutdownResult
 

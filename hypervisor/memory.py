@@ -14,7 +14,7 @@ import libvirt
 from lxml import etree
 
 from .connection import is_simulated, lookup_domain
-from .domain_xml import parse_xml, scaled_int
+from .domain_read import parse_xml, scaled_int
 from .errors import InvalidConfig, translated
 
 DIMM_ALIGN_KIB = 2048  # QEMU aligns pc-dimm sizes to 2 MiB on x86

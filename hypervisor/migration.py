@@ -21,7 +21,7 @@ import libvirt
 from lxml import etree
 
 from .connection import get_connection, is_simulated, lookup_domain
-from .domain_xml import set_vnc_listen
+from .domain_read import set_vnc_listen
 from .errors import InvalidConfig, NotSupported, OperationFailed, from_libvirt_error, translated
 
 MIB = 1024 * 1024

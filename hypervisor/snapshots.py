@@ -6,7 +6,7 @@ import libvirt
 from lxml import etree
 
 from .connection import lookup_domain
-from .domain_xml import parse_xml
+from .domain_read import parse_xml
 from .errors import translated
 from .types import SnapshotInfo
 

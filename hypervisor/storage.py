@@ -9,7 +9,7 @@ import libvirt
 from lxml import etree
 
 from .connection import get_connection, is_simulated
-from .domain_xml import parse_xml, scaled_int
+from .domain_read import parse_xml, scaled_int
 from .errors import InvalidConfig, translated
 from .types import PoolInfo, VolumeInfo
 
