@@ -9,6 +9,11 @@ def client_ip(request):
     return client_address(request)
 
 
+def actor(user):
+    """The user to record on a row: None for the system (beat, automation) and anonymous."""
+    return user if user is not None and user.is_authenticated else None
+
+
 def record(actor, action, target=None, *, project=None, request=None, outcome=Outcome.SUCCESS, **detail):
     target_type = target_id = target_repr = ""
     if target is not None:

@@ -10,8 +10,7 @@ from portal.choices import FINAL_STATUSES
 from portal.models import Operation
 from scheduler.choices import RecommendationState
 from scheduler.models import ClusterSchedulerSettings, Recommendation, ServerGroup
-from scheduler.services import recommendations
-from scheduler.tasks import failover
+from scheduler.tasks import failover, recommendations
 
 
 @receiver(post_save, sender=Operation, dispatch_uid="scheduler.operation_finished")

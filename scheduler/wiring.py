@@ -9,10 +9,11 @@ from portal import presenters, realtime
 from portal.celery import app
 from scheduler import signals  # noqa: F401  (finishes recommendations)
 from scheduler.api.serializers import HaEventSerializer
+from scheduler.beat import beat_schedule
 from scheduler.ha_events import CLUSTER_GROUP
 from scheduler.models import HaEvent
 from scheduler.services.admission import check_admission, standby_to_admit
-from scheduler.tasks import beat_schedule, wake_for_request
+from scheduler.tasks.power import wake_for_request
 from scheduler.views.clusters import instance_ha_panel
 
 

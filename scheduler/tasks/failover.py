@@ -4,7 +4,7 @@ A host that misses heartbeats for the cluster's isolation time is fenced through
 driver; only after the driver confirms it is off do its HA instances restart elsewhere,
 highest priority first, through placement and compute's migration contract with the
 source marked fenced. A failed fence restarts nothing: shared disks must never be written
-by two hosts. Liveness probes are the task's (tasks.py); this module gets their verdict.
+by two hosts. Liveness probes are the heartbeat task's (ha.py); this module gets their verdict.
 
 VM-level HA (restart_crashed): an HA instance that stopped or crashed without Nubes asking
 (compute sends `hooks.instance_stopped_unexpectedly`) is started again on its host, at most
@@ -13,6 +13,7 @@ the cluster's restart limit times within its restart window.
 
 import logging
 
+from celery import shared_task
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -23,16 +24,25 @@ from compute.models import HaPriority, Host, Instance
 from compute.services import instances as compute_services
 from portal import operations
 from portal.errors import ActionError
+from portal.tasks import run_operation
 from scheduler import choices as c
-from scheduler import ha_events, snapshot, tasks, witness
+from scheduler import ha_events, snapshot, witness
 from scheduler.core import ha as core_ha
 from scheduler.models import HaEvent, HostPower, Recommendation
 from scheduler.power import PowerError
-from scheduler.services import power as power_services
-from scheduler.services import recommendations
+from scheduler.tasks import power as power_tasks
+from scheduler.tasks import recommendations
 
 log = logging.getLogger(__name__)
 FAILOVER_KIND = "host.failover"
+
+
+@shared_task(bind=True, name="scheduler.tasks.failover_host")
+def failover_host(self, op_id):
+    def work(op):
+        return fail_over(Host.objects.select_related("cluster").get(pk=op.target_id), op)
+
+    return run_operation(op_id, work, self.request.id or "")
 
 
 def event(host, kind, detail="", instance=None, operation=None):
@@ -84,7 +94,7 @@ def _alive(host, power, now):
         power.power_state = c.PowerState.ON
     power.save()
     if waking:
-        transaction.on_commit(lambda: power_services.mark_awake(host))
+        transaction.on_commit(lambda: power_tasks.mark_awake(host))
 
 
 def start_failover(host, reason):
@@ -92,7 +102,7 @@ def start_failover(host, reason):
     try:
         with transaction.atomic():
             op = operations.begin(FAILOVER_KIND, host, project=None, detail={"reason": reason})
-            operations.send_after_commit(tasks.failover_host, op)
+            operations.send_after_commit(failover_host, op)
     except operations.TargetBusy as exc:
         log.info("failover of %s not started: %s", host, exc)
         return None
@@ -104,7 +114,7 @@ def fence(host, op=None):
     Returns the core's FenceOutcome and the driver's error ("" on success)."""
     now = timezone.now()
     try:
-        method = power_services.power_off(host, verify=True)
+        method = power_tasks.power_off(host, verify=True)
     except PowerError as exc:
         HostPower.objects.filter(host=host).update(ha_state=c.HaState.FENCE_FAILED, last_error=str(exc)[:500])
         event(host, c.HaEventKind.FENCE_FAILED, str(exc), operation=op)
@@ -130,7 +140,7 @@ def fail_over(host, op):
             f"Fencing {host.name} failed ({error}): no instance is restarted elsewhere while "
             "it may still be writing its disks."
         ) from exc
-    power_services.set_host_state(host, HostState.DOWN, "fenced by HA: no heartbeat")
+    power_tasks.set_host_state(host, HostState.DOWN, "fenced by HA: no heartbeat")
     view = snapshot.build(host.cluster)
     plan = core_ha.plan_restarts(str(host.pk), view.snapshot, view.policy, outcome)
     waiting = {hid: [m for m in plan.restarts if m.target_host == hid] for hid in plan.wakes}
@@ -153,7 +163,7 @@ def fail_over(host, op):
     for host_id, moves in waiting.items():
         target = Host.objects.get(pk=int(host_id))
         try:
-            tasks.wake_for_request(target, op)
+            power_tasks.wake_for_request(target, op)
         except ActionError as exc:
             for move in moves:
                 instance = view.instances[move.instance_id]

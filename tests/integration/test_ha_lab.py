@@ -18,9 +18,9 @@ from compute.models import HaPriority, Host, Instance
 from portal import lab as lab_module
 from portal.models import Operation
 from scheduler import choices as c
-from scheduler import tasks as scheduler_tasks
 from scheduler.models import HostPower
 from scheduler.services import recommendations
+from scheduler.tasks import ha as scheduler_tasks
 from tests.integration.conftest import domain_names, heartbeats, virsh, wait_for_heartbeat
 from tests.integration.test_instance_lifecycle import succeeded
 

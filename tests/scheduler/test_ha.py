@@ -10,10 +10,10 @@ from compute.choices import HostState
 from compute.models import Host, Instance
 from portal.models import Operation
 from scheduler import choices as c
-from scheduler import tasks
 from scheduler.models import HaEvent, HostPower
 from scheduler.power import PowerStatus, simulated
 from scheduler.services import power, recommendations
+from scheduler.tasks import ha
 
 CLOSED_PORT_URL = "http://127.0.0.1:9/redfish/v1/Systems/1"  # discard port: nothing listens
 
@@ -25,10 +25,10 @@ def lose(host):
 
 def miss_heartbeats_for(host, seconds, run_tasks):
     with run_tasks():
-        tasks.heartbeat()
+        ha.heartbeat()
     HostPower.objects.filter(host=host).update(missing_since=timezone.now() - timedelta(seconds=seconds))
     with run_tasks():
-        tasks.heartbeat()
+        ha.heartbeat()
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def victims(hosts, make_instance):
 
 def test_a_live_host_only_records_its_heartbeat(hosts, run_tasks):
     with run_tasks():
-        tasks.heartbeat()
+        ha.heartbeat()
     power = HostPower.objects.get(host=hosts[0])
     assert power.last_heartbeat is not None and power.ha_state == c.HaState.HEALTHY
     assert not Operation.objects.filter(kind="host.failover").exists()
@@ -113,9 +113,9 @@ def test_a_returning_host_is_healthy_again(hosts, run_tasks):
     uri = hosts[1].uri
     lose(hosts[1])
     with run_tasks():
-        tasks.heartbeat()
+        ha.heartbeat()
     Host.objects.filter(pk=hosts[1].pk).update(uri=uri)
     with run_tasks():
-        tasks.heartbeat()
+        ha.heartbeat()
     assert HostPower.objects.get(host=hosts[1]).ha_state == c.HaState.HEALTHY
     assert HaEvent.objects.filter(host=hosts[1], kind=c.HaEventKind.RECOVERED).exists()

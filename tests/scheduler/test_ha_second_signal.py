@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from compute.models import Host
 from portal.models import Operation
-from scheduler import tasks, witness
+from scheduler import witness
 from scheduler.models import HaEvent
 from scheduler.power import PowerStatus, simulated
+from scheduler.tasks import ha
 from tests.scheduler.test_ha import lose, miss_heartbeats_for
 
 
@@ -56,7 +57,7 @@ def test_a_silent_host_costs_the_heartbeat_one_bounded_wait(hosts):
     try:
         hung = [Host(pk=1000 + i, name=f"hung-{i}", uri=f"qemu+tcp://127.0.0.1:{port}/system") for i in range(3)]
         started = time.monotonic()
-        verdicts = tasks.probe_all([host_a, *hung], timeout_s=1.0)
+        verdicts = ha.probe_all([host_a, *hung], timeout_s=1.0)
         took = time.monotonic() - started
     finally:
         silent.close()

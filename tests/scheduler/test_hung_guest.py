@@ -16,10 +16,9 @@ from compute.models import Flavor, HaPriority, Instance
 from compute.services import instances as compute_services
 from portal.models import Operation
 from scheduler import choices as c
-from scheduler import tasks
 from scheduler.models import HaEvent
 from scheduler.services import recommendations
-from scheduler.tasks import guest_heartbeat
+from scheduler.tasks import guest_heartbeat, ha
 from scheduler.tasks.guest_heartbeat import Verdict
 
 MISSES = 3
@@ -96,8 +95,8 @@ def test_an_unprotected_instance_or_cluster_is_not_watched(guest, cluster):
 
 
 def test_the_task_reads_the_test_drivers_missing_agent_as_silence_never_judged(guest, run_tasks):
-    assert tasks.guest_verdict(guest)[0] == Verdict.SILENT  # "a simulated host has no guest agent"
+    assert ha.guest_verdict(guest)[0] == Verdict.SILENT  # "a simulated host has no guest agent"
     with run_tasks():
         for _ in range(MISSES + 1):
-            tasks.vm_heartbeat()
+            ha.vm_heartbeat()
     assert not resets().exists()

@@ -20,6 +20,7 @@ from scheduler.power.ipmi import IpmiDriver
 from scheduler.power.redfish import RedfishDriver
 from scheduler.power.wol import WakeOnLanDriver, magic_packet
 from scheduler.services import power
+from scheduler.tasks import power as power_tasks
 
 BMC_USER, BMC_PASSWORD = "admin", "bmc-secret-42"
 IPMI_START_TIMEOUT_S = 10
@@ -127,7 +128,7 @@ def test_a_host_with_an_ipmi_driver_is_powered_through_the_service(ipmi_sim, hos
     op.refresh_from_db()
     assert op.status == "succeeded", op.message
     assert "ipmi" in op.message
-    driver, _ = power.power_driver(host)
+    driver, _ = power_tasks.power_driver(host)
     assert driver.status() == PowerStatus.OFF
 
 

@@ -16,9 +16,9 @@ from compute.tasks import migration as migration_tasks
 from portal.errors import ActionError, Conflict
 from portal.models import Operation
 from scheduler import choices as c
-from scheduler import tasks
 from scheduler.models import HostPower
 from scheduler.services import evc, recommendations
+from scheduler.tasks import ha
 
 RAM_MB = 16 * 1024
 
@@ -122,10 +122,10 @@ def test_ha_fails_a_lost_host_over_with_compute_s_real_restart_verb(cluster, hos
     recommendations.update_settings(None, cluster, ha_enabled=True)
     lose(hosts[0])
     with run_tasks():
-        tasks.heartbeat()
+        ha.heartbeat()
     HostPower.objects.filter(host=hosts[0]).update(missing_since=timezone.now() - timedelta(seconds=600))
     with run_tasks():
-        tasks.heartbeat()
+        ha.heartbeat()
     failover = Operation.objects.get(kind="host.failover")
     assert failover.status == "succeeded", failover.message
     restarts = Operation.objects.filter(kind="instance.ha_restart")

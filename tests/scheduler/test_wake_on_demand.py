@@ -10,9 +10,9 @@ from compute.choices import HostState, InstanceState
 from compute.models import Flavor, Instance
 from compute.services import instances as compute_services
 from portal.models import Operation, Quota
-from scheduler import tasks
 from scheduler.power import PowerStatus, simulated
 from scheduler.services import recommendations
+from scheduler.tasks import power as power_tasks
 
 BIG_RAM_MB = 40 * 1024  # host-a and host-b are full for this; host-c (64 GiB) is not
 
@@ -88,7 +88,7 @@ def test_a_host_that_does_not_come_up_in_time_fails_the_create(
 ):
     settings.NUBES_DPM_WAKE_TIMEOUT = 0.05
     settings.NUBES_DPM_WAKE_POLL = 0.01
-    monkeypatch.setattr(tasks, "reachable", lambda host: False)  # powered on, hypervisor silent
+    monkeypatch.setattr(power_tasks, "reachable", lambda host: False)  # powered on, hypervisor silent
     before = ram_in_use(project_a)
 
     instance, op = create(admin_user, project_a, big_flavor, image, run_tasks)

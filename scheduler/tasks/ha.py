@@ -1,0 +1,86 @@
+"""HA's tasks: the heartbeat (every host probed at once, the verdicts to failover.py), the
+failover Operation, and the guest-agent pings of VM-level HA (verdicts to guest_heartbeat.py)."""
+
+import threading
+import time
+
+from celery import shared_task
+
+import hypervisor as hv
+from compute.choices import HostState, InstanceState, PowerState
+from compute.models import Host, Instance
+from scheduler import choices as c
+from scheduler import conf, witness
+from scheduler.models import HostPower
+from scheduler.tasks import failover, guest_heartbeat
+from scheduler.tasks.power import probe
+
+PROBED_STATES = (HostState.UP, HostState.ERROR)
+
+
+@shared_task(name="scheduler.tasks.heartbeat")
+def heartbeat():
+    """Probe every host that should be alive (and those waking from standby)."""
+    waking = HostPower.objects.filter(power_state=c.PowerState.WAKING).values_list("host_id", flat=True)
+    hosts = Host.objects.select_related("cluster").filter(state__in=PROBED_STATES) | Host.objects.select_related(
+        "cluster"
+    ).filter(pk__in=list(waking))
+    hosts = list(hosts.distinct())
+    verdicts = probe_all(hosts, conf.ha_probe_timeout_s())
+    for host in hosts:
+        alive, error = verdicts[host.pk]
+        witness.note(host, alive)  # the other workers' second signal
+        failover.record_heartbeat(host, alive, error)
+
+
+def guest_verdict(instance):
+    """(verdict, detail) of one guest-agent ping of a running instance; None when its host
+    does not answer (host HA's business, not the guest's)."""
+    uri, uuid = instance.host.uri, str(instance.uuid)
+    try:
+        if hv.domain_state(uri, uuid).state != PowerState.RUNNING:
+            return guest_heartbeat.Verdict.NOT_RUNNING, ""
+        hv.guest_ping(uri, uuid, timeout=conf.vm_heartbeat_timeout_s())
+    except (hv.GuestAgentTimeout, hv.GuestAgentUnavailable) as exc:
+        return guest_heartbeat.Verdict.SILENT, str(exc)[:200]
+    except hv.HypervisorError:
+        return None
+    return guest_heartbeat.Verdict.ANSWERED, ""
+
+
+@shared_task(name="scheduler.tasks.vm_heartbeat")
+def vm_heartbeat():
+    """VM-level HA for hung guests: ping each protected running instance's guest agent."""
+    running = Instance.objects.filter(state=InstanceState.ACTIVE, host__state=HostState.UP).select_related("host")
+    for instance in running.order_by("pk"):
+        if not guest_heartbeat.protected(instance):
+            continue
+        verdict = guest_verdict(instance)
+        if verdict is not None:
+            guest_heartbeat.record(instance, *verdict)
+
+
+PROBE_BATCH = 32  # threads at once
+
+
+def probe_all(hosts, timeout_s):
+    """{host pk: (alive, error)}: every host probed at once, each within timeout_s (a dead
+    host no longer delays the others). A probe still hanging at the deadline counts as a miss;
+    its daemon thread ends when the connection attempt does."""
+    verdicts = {}
+    for start in range(0, len(hosts), PROBE_BATCH):
+        batch = hosts[start : start + PROBE_BATCH]
+        threads = []
+        for host in batch:
+            thread = threading.Thread(target=_probe_into, args=(host, verdicts), name=f"probe-{host.pk}", daemon=True)
+            thread.start()
+            threads.append(thread)
+        deadline = time.monotonic() + timeout_s
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    missing = (False, f"no answer within {timeout_s:g} s")
+    return {host.pk: verdicts.get(host.pk, missing) for host in hosts}
+
+
+def _probe_into(host, verdicts):
+    verdicts[host.pk] = probe(host)
