@@ -3,7 +3,7 @@ app registry is loaded, so it may import models at the top): websocket groups, q
 compute's hooks, teardown, its beat entries and its lab registration step."""
 
 from compute import hooks
-from network import lab, signals, teardown
+from network import beat, lab, signals, teardown
 from network import settings as net_settings
 from network.api.serializers import PortSerializer
 from network.models import FloatingIP, LoadBalancer, Network, Port
@@ -45,7 +45,7 @@ def ready():
     # The sync is this app's periodic task; beat reads the schedule from the Celery app.
     celery_app.conf.beat_schedule = {
         **(celery_app.conf.beat_schedule or {}),
-        "network-sync": {"task": "network.tasks.sync_periodic", "schedule": float(net_settings.sync_interval())},
+        "network-sync": {"task": beat.sync_periodic.name, "schedule": float(net_settings.sync_interval())},
         "network-port-status": {
             "task": "network.tasks.port_status_periodic",
             "schedule": float(net_settings.port_status_interval()),

@@ -1,14 +1,9 @@
 """The sync's task: the database is the truth, the backend is made to match it (one Operation,
-started by an admin or by beat)."""
+started by an admin or by beat: network/beat.py)."""
 
 from celery import shared_task
 
 from network import backends
-
-# Beat starts the sync through the service verb the admin's page uses (one Operation at a time).
-from network.services import sync as sync_service
-from portal.choices import ACTIVE_STATUSES
-from portal.models import Operation
 from portal.tasks import run_operation
 
 
@@ -21,15 +16,6 @@ def sync(self, op_id):
         return message
 
     return run_operation(op_id, work, self.request.id or "")
-
-
-@shared_task(name="network.tasks.sync_periodic")
-def sync_periodic():
-    """Beat: one sync at a time (a running one makes this a no-op)."""
-
-    if Operation.objects.filter(kind=sync_service.SYNC_KIND, status__in=ACTIVE_STATUSES).exists():
-        return None
-    return sync_service.start_sync().pk
 
 
 def run_sync(clean_orphans=False):
