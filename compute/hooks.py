@@ -1,5 +1,6 @@
 """Seams other apps plug into, so compute imports none of them (storage and network depend on
-compute, never the other way round)."""
+compute, never the other way round); and one seam inside compute: the migration tasks ask the
+evacuation service for the next waiting migrations (a task does not import a service)."""
 
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ instance_migrating = Signal()
 instance_migration_ended = Signal()
 
 _host_wakers = []
+_evacuation_advancers = []
 _admission_checks = []
 _admission_wakers = []
 _instance_panels = []
@@ -121,6 +123,21 @@ def wake_host(host, operation):
         raise ActionError(f"Host {host.name} is in standby and no app is installed to wake it.")
     for waker in _host_wakers:
         waker(host, operation)
+
+
+def register_evacuation_advancer(advance):
+    """advance(host, user=None) -> [Operation]: start an evacuation's waiting migrations off the
+    host while fewer than its batch run (compute's evacuation service, registered from wiring).
+    The migration task calls it when a migration of the evacuation ends, the wake task once the
+    standby hosts are up: each migration starts through the verb, with its pre-checks."""
+    _evacuation_advancers.append(advance)
+
+
+def advance_evacuation(host, user=None):
+    started = []
+    for advance in _evacuation_advancers:
+        started += advance(host, user=user)
+    return started
 
 
 def register_addresses(provider):

@@ -8,7 +8,7 @@ from django.core.checks import register as register_check
 from django.db.models import Sum
 from django.urls import path
 
-from compute import lab, teardown
+from compute import beat, hooks, lab, teardown
 from compute.api.metrics import AlarmSerializer
 from compute.api.migration import MigrationSerializer
 from compute.api.serializers import InstanceSerializer
@@ -17,10 +17,11 @@ from compute.choices import Action
 from compute.live import COLLECT_TASK, ROLLUP_INTERVAL_S, ROLLUP_TASK, metrics_interval
 from compute.metrics.prometheus import metrics_view
 from compute.models import Alarm, Cluster, Host, Instance, Migration
+from compute.services import evacuation
 from compute.services.migration import OPERATION_KIND
 from compute.tasks import instances as instance_tasks
 from compute.tasks import migration as migration_tasks
-from compute.tasks.overcommit import POLICY_TASK, balloon_interval
+from compute.tasks.overcommit import balloon_interval
 from compute.views import cards  # noqa: F401  (registers the dashboard cards)
 from portal import lab as portal_lab
 from portal import leases, presenters, quotas, realtime, routes
@@ -31,6 +32,7 @@ RECONCILE_TASK = "compute.tasks.reconcile_all"
 
 def ready():
     register_check(local_hosts_with_network_broker)
+    hooks.register_evacuation_advancer(evacuation.advance_evacuation)  # the migration tasks start the next
     # what the tasks publish: the API's representation
     presenters.register(Instance, InstanceSerializer)
     presenters.register(Migration, MigrationSerializer)
@@ -51,7 +53,7 @@ def ready():
     }
     schedule["compute-metrics-collect"] = {"task": COLLECT_TASK, "schedule": float(metrics_interval())}
     schedule["compute-metrics-rollup"] = {"task": ROLLUP_TASK, "schedule": float(ROLLUP_INTERVAL_S)}
-    schedule["compute-balloon-policy"] = {"task": POLICY_TASK, "schedule": float(balloon_interval())}
+    schedule["compute-balloon-policy"] = {"task": beat.balloon_policy.name, "schedule": float(balloon_interval())}
     app.conf.beat_schedule = schedule
     for resource, count in _counters().items():
         quotas.register_counter(resource, count)

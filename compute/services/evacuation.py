@@ -10,8 +10,9 @@ from compute.choices import HostState
 from compute.models import Host, Instance, Migration, MigrationState
 from compute.models.migration import QEMU_DEFAULT_DOWNTIME_MS
 from compute.services import placement
-from compute.services.migration import COLD_STATES, INSTANCE_RELATED, LIVE_STATES, close, demand_of, launch, may_migrate
+from compute.services.migration import COLD_STATES, INSTANCE_RELATED, LIVE_STATES, demand_of, launch, may_migrate
 from compute.tasks import evacuation as evacuation_tasks
+from compute.tasks.migration import close
 from portal import audit, operations
 from portal.errors import ActionError, Conflict
 
@@ -100,14 +101,6 @@ def _begin_wakes(host, user, wakes):
     )
     operations.send_after_commit(evacuation_tasks.wake_for_evacuation, op)
     return op
-
-
-def fail_waiting(host, instance_pks, error):
-    """Close the waiting migrations of these instances off ``host`` as failed, with why."""
-    for migration in Migration.objects.filter(
-        evacuating=host, state=MigrationState.WAITING, instance_id__in=instance_pks
-    ):
-        close(migration, MigrationState.FAILED, error)
 
 
 def advance_evacuation(host, user=None):

@@ -15,7 +15,6 @@ when the instance has OVN ports), and nothing else is running on the instance (T
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.utils import timezone
 from lxml import etree
 
 import hypervisor as hv
@@ -368,13 +367,6 @@ def _check_waiting(instance, live):
         raise Conflict(f"Instance {instance.name} is {instance.state} now; it was not moved.")
 
 
-def close(migration, state, error=""):
-    migration.state, migration.error, migration.finished = state, error[:10000], timezone.now()
-    migration.save(update_fields=["state", "error", "finished"])
-
-    migration_tasks.publish(migration)
-
-
 # --- while it runs -------------------------------------------------------------------------
 
 
@@ -384,7 +376,7 @@ def cancel_migration(migration, user, request=None):
     may_migrate(user)
     migration.refresh_from_db()
     if migration.state == MigrationState.WAITING:
-        close(migration, MigrationState.CANCELLED, "Cancelled before it started")
+        migration_tasks.close(migration, MigrationState.CANCELLED, "Cancelled before it started")
     elif not migration.is_active or migration.operation is None:
         raise Conflict(f"Migration {migration.pk} is {migration.state}; nothing to cancel.")
     elif not operations.request_cancel(migration.operation):
@@ -393,7 +385,7 @@ def cancel_migration(migration, user, request=None):
         migration.operation.refresh_from_db()
         migration.refresh_from_db()  # a lost worker's migration was settled by the cancel itself
         if migration.operation.status == OperationStatus.CANCELLED and migration.is_active:
-            close(migration, MigrationState.CANCELLED, "Cancelled before it started")
+            migration_tasks.close(migration, MigrationState.CANCELLED, "Cancelled before it started")
     audit.record(user, "instance.migrate.cancel", migration.instance, request=request, migration=migration.pk)
     return migration
 

@@ -1,13 +1,12 @@
-"""The evacuation's wake task: wake the standby hosts an evacuation needs (DPM's wake path
-through compute.hooks), then start its waiting migrations."""
+"""The evacuation's wake task: wake the standby hosts an evacuation needs (DPM's wake path), then
+start its waiting migrations. Both go through compute.hooks: the scheduler registers the waker,
+compute's evacuation service the verb that starts the migrations."""
 
 from celery import shared_task
 
 from compute import hooks
-from compute.models import Host
-
-# A known back edge (docs/architecture.md): the migrations start through the evacuation's verb.
-from compute.services import evacuation as service
+from compute.models import Host, Migration, MigrationState
+from compute.tasks.migration import close
 from portal.errors import ActionError
 from portal.tasks import run_operation
 
@@ -29,10 +28,18 @@ def wake_then_evacuate(op):
             hooks.wake_host(target, op)
         except ActionError as exc:
             failed.append(str(exc))
-            service.fail_waiting(host, wake["instances"], f"{exc} No other host could take the instance.")
+            fail_waiting(host, wake["instances"], f"{exc} No other host could take the instance.")
             continue
         woken.append(target.name)
-    started = service.advance_evacuation(host, user=op.requester)
+    started = hooks.advance_evacuation(host, user=op.requester)  # through the evacuation service's verb
     if failed:
         raise ActionError(f"{' '.join(failed)} {len(started)} migration(s) off {host.name} started.")
     return f"Woke {', '.join(woken)}; {len(started)} migration(s) off {host.name} started"
+
+
+def fail_waiting(host, instance_pks, error):
+    """Close the waiting migrations of these instances off ``host`` as failed, with why."""
+    for migration in Migration.objects.filter(
+        evacuating=host, state=MigrationState.WAITING, instance_id__in=instance_pks
+    ):
+        close(migration, MigrationState.FAILED, error)

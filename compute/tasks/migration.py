@@ -16,11 +16,6 @@ from compute.choices import BYTES_PER_GIB, STATE_FOR_POWER, EventSource, Instanc
 from compute.domain import record_event
 from compute.hosts import storage_shared
 from compute.models import Instance, Migration, MigrationPhase, MigrationState
-
-# A known back edge (docs/architecture.md): an ending migration of an evacuation starts the next
-# waiting one through the service (its pre-checks, placement and Operation). Module imports on
-# both sides, so the cycle with compute.services.evacuation resolves at import time.
-from compute.services import evacuation as service
 from compute.tasks import instances as compute_tasks
 from portal import operations, presenters, realtime
 from portal.errors import ActionError
@@ -48,6 +43,12 @@ def publish(migration):
     data = presenters.present(migration)
     realtime.publish(migration.group, STATE_EVENT, data)
     realtime.publish(f"compute.instance.{migration.instance_id}", STATE_EVENT, data)
+
+
+def close(migration, state, error=""):
+    migration.state, migration.error, migration.finished = state, error[:10000], timezone.now()
+    migration.save(update_fields=["state", "error", "finished"])
+    publish(migration)
 
 
 def progress_payload(migration, sample):
@@ -324,7 +325,7 @@ def _finish(migration, state, where, copied, *, error="", result=None):
         migration.operation,
     )
     if migration.evacuating_id:
-        service.advance_evacuation(migration.evacuating)
+        hooks.advance_evacuation(migration.evacuating)  # the evacuation's next waiting migration
 
 
 # --- where the domain really is ------------------------------------------------------------

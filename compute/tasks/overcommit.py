@@ -1,8 +1,8 @@
-"""Celery tasks of memory overcommit: the balloon policy's beat run, the KSM switch, and reading
-a host's KSM / swap into its facts (hypervisor.hostmem).
+"""Celery tasks of memory overcommit: the KSM switch, reading a host's KSM / swap into its facts
+(hypervisor.hostmem), and the balloon policy's plan for a host.
 
-The balloon policy is a plan over plain data (``plan``) and one step that acts through the
-instance service (``apply``): when a host's free memory falls below ``low_free_pct`` it lowers
+The balloon policy is a plan over plain data (``plan``, ``changes_on``); beat's run acts on it
+through the instance service (compute/beat.py): when a host's free memory falls below ``low_free_pct`` it lowers
 the balloon targets of idle instances (mean CPU over the last samples below ``idle_cpu_pct``)
 a step at a time toward a floor; when free memory is back above ``high_free_pct`` it gives
 back what it took. Every change is an ``instance.set_balloon`` Operation whose InstanceEvent
@@ -18,20 +18,15 @@ from django.db.models import Avg
 
 import hypervisor as hv
 from compute import domain
-from compute.choices import KIB_PER_MIB, Action, HostState, InstanceState
+from compute.choices import KIB_PER_MIB, Action, InstanceState
 from compute.models import Host, Instance, InstanceSample
-
-# The policy's changes are system actions started through the instance service, as a user's are
-# (one at a time, checked, with an InstanceEvent): a beat job's back edge (docs/architecture.md).
-from compute.services import instances as services
 from portal import operations
 from portal.choices import OperationStatus
 from portal.env import env_float, env_int
-from portal.errors import ActionError, Conflict
+from portal.errors import ActionError
 from portal.models import Operation
 from portal.tasks import run_operation
 
-POLICY_TASK = "compute.overcommit_tasks.balloon_policy"
 RECLAIM, RELEASE = "reclaim", "release"
 PERCENT = 100
 
@@ -44,26 +39,13 @@ def record_host_memory(host):
     return memory
 
 
-@shared_task(name="compute.overcommit_tasks.balloon_policy")
-def balloon_policy():
-    """One pass over every up host; returns {host: number of balloon changes queued}."""
-    policy = policy_from_env()
-    done = {}
-    for host in Host.objects.filter(state=HostState.UP):
-        try:
-            done[host.name] = len(run_on_host(host, policy))
-        except hv.HostUnreachable:
-            done[host.name] = "unreachable"
-    return done
-
-
-def run_on_host(host, policy, now=None):
+def changes_on(host, policy, now=None):
+    """The balloon changes the policy wants on one host now (node stats read through libvirt)."""
     node = hv.node_stats(host.uri)
     if not host.simulated:
         record_host_memory(host)
     guests = guests_on(host, now or time.time(), policy)
-    changes = plan(node.memory_total_kib // KIB_PER_MIB, node.memory_free_kib // KIB_PER_MIB, guests, policy)
-    return apply(changes)
+    return plan(node.memory_total_kib // KIB_PER_MIB, node.memory_free_kib // KIB_PER_MIB, guests, policy)
 
 
 @shared_task(bind=True, name="compute.overcommit_tasks.set_ksm")
@@ -219,18 +201,3 @@ def _set_by_policy(instance):
         .first()
     )
     return bool(detail and detail.get("policy"))
-
-
-def apply(changes):
-    """Queue each change as a system set_balloon; an instance busy with another action is skipped
-    (the next run sees it again). Returns the Operations started."""
-    started = []
-    instances = Instance.objects.select_related("project", "host").in_bulk([c.instance_id for c in changes])
-    for change in changes:
-        try:
-            started.append(
-                services.policy_balloon(instances[change.instance_id], change.memory_mb, change.policy, change.reason)
-            )
-        except (operations.TargetBusy, Conflict):
-            continue
-    return started

@@ -8,6 +8,7 @@ import time
 import pytest
 
 import hypervisor as hv
+from compute import beat
 from compute.models import InstanceEvent, InstanceSample
 from compute.tasks import overcommit as overcommit_tasks
 from compute.tasks.overcommit import BalloonPolicy, Guest
@@ -59,7 +60,7 @@ def run_policy(run_tasks, monkeypatch, low, high):
     monkeypatch.setenv("NUBES_BALLOON_LOW_FREE_PCT", str(low))
     monkeypatch.setenv("NUBES_BALLOON_HIGH_FREE_PCT", str(high))
     with run_tasks():
-        return overcommit_tasks.balloon_policy.delay().get()
+        return beat.balloon_policy.delay().get()
 
 
 def test_the_beat_task_squeezes_the_idle_instance_on_a_short_host_and_records_why(run_tasks, monkeypatch, pair):
@@ -101,10 +102,10 @@ def test_a_busy_instance_is_skipped_until_its_action_ends(launch, monkeypatch, p
     services.stop(idle.created_by, idle, timeout=0)  # queued, not run
     monkeypatch.setenv("NUBES_BALLOON_LOW_FREE_PCT", "99.9")
     monkeypatch.setenv("NUBES_BALLOON_HIGH_FREE_PCT", "99.95")
-    assert overcommit_tasks.balloon_policy() == {"host-a": 0, "host-b": 0}
+    assert beat.balloon_policy() == {"host-a": 0, "host-b": 0}
 
 
 def test_the_policy_runs_on_the_beat_schedule():
     from portal.celery import app
 
-    assert app.conf.beat_schedule["compute-balloon-policy"]["task"] == overcommit_tasks.POLICY_TASK
+    assert app.conf.beat_schedule["compute-balloon-policy"]["task"] == "compute.overcommit_tasks.balloon_policy"
