@@ -8,9 +8,8 @@ against the template's schema here, so a bad request is a 400 and nothing reache
 
 from django.db import transaction
 
-from catalog import schema, sealed
+from catalog import schema, sealed, tasks
 from catalog.models import Service, ServiceState, ServiceTemplate
-from catalog.tasks import services as tasks
 from compute.models import Flavor
 from compute.services import instances as compute
 from portal import audit, operations

@@ -14,8 +14,8 @@ from compute.api.migration import MigrationSerializer
 from compute.api.serializers import InstanceSerializer
 from compute.checks import local_hosts_with_network_broker
 from compute.choices import Action
-from compute.live import COLLECT_TASK, ROLLUP_INTERVAL_S, ROLLUP_TASK, metrics_interval
 from compute.metrics.prometheus import metrics_view
+from compute.metrics.schedule import COLLECT_TASK, ROLLUP_INTERVAL_S, ROLLUP_TASK, metrics_interval
 from compute.models import Alarm, Cluster, Host, Instance, Migration
 from compute.services import evacuation
 from compute.services.migration import OPERATION_KIND

@@ -4,7 +4,7 @@ compute's hooks, teardown, its beat entries and its lab registration step."""
 
 from compute import hooks
 from network import beat, lab, signals, teardown
-from network import settings as net_settings
+from network import conf as net_settings
 from network.api.serializers import PortSerializer
 from network.models import FloatingIP, LoadBalancer, Network, Port
 from network.services import instances

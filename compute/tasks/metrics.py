@@ -1,5 +1,5 @@
 """Celery tasks of monitoring: the beat entry fans out one collection task per host; a
-second entry rolls samples up and prunes them (schedule in compute.live)."""
+second entry rolls samples up and prunes them (schedule in compute.metrics.schedule)."""
 
 import logging
 import time
@@ -8,8 +8,8 @@ from celery import shared_task
 
 import hypervisor as hv
 from compute.choices import HostState
-from compute.live import metrics_interval
 from compute.metrics import collector, rollups
+from compute.metrics.schedule import metrics_interval
 from compute.models import Host, MetricCursor
 
 log = logging.getLogger(__name__)

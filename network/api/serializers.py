@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from network import settings as net_settings
+from network import conf as net_settings
 from network.models import (
     FloatingIP,
     LoadBalancer,

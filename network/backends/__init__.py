@@ -4,7 +4,7 @@ or libvirt networks on the simulated hosts (the embedded default)."""
 import importlib
 import threading
 
-from network import settings as net_settings
+from network import conf as net_settings
 from network.choices import Backend
 
 BUILTIN = {Backend.OVN: net_settings.OVN_BACKEND, Backend.LIBVIRT: net_settings.LIBVIRT_BACKEND}

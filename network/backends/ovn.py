@@ -4,7 +4,7 @@ in network/ovn/, and syncs it back when rows were deleted or edited behind our b
 import contextlib
 import logging
 
-from network import settings as net_settings
+from network import conf as net_settings
 from network.backends import ovn_specs as specs
 from network.backends.base import BackendError, NetworkBackend, SyncReport
 from network.choices import Backend, State

@@ -2,7 +2,7 @@
 
 import ipaddress
 
-from network import settings as net_settings
+from network import conf as net_settings
 from network.choices import (
     ACL_PRIORITY_ALLOW,
     ACL_PRIORITY_DROP,

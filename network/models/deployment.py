@@ -1,6 +1,6 @@
 """Where the OVN control plane answers, kept in the portal (one row): `make lab` registers it
 and `make run` then uses it without environment variables. NUBES_OVN_* variables, when set,
-win over it (network/settings.py)."""
+win over it (network/conf.py)."""
 
 import re
 

@@ -9,7 +9,7 @@ from django.db import transaction
 
 import hypervisor as hv
 from network import backends
-from network import settings as net_settings
+from network import conf as net_settings
 from network.backends.base import BackendError
 from network.choices import Backend, DeviceOwner, State
 from network.models import IPAllocation, Network, Port

@@ -4,7 +4,7 @@ the Operation that realises it."""
 from django.db import IntegrityError, transaction
 
 from network import backends, ipam
-from network import settings as net_settings
+from network import conf as net_settings
 from network.choices import (
     PROVIDER_TYPES,
     TUNNEL_KEY_ATTEMPTS,

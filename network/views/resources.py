@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from network import backends, forms, services, topology
-from network import settings as net_settings
+from network import backends, forms, services
+from network import conf as net_settings
 from network.models import (
     FloatingIP,
     LoadBalancer,
@@ -25,7 +25,7 @@ from network.models import (
     SecurityGroupRule,
     Subnet,
 )
-from network.views import tables
+from network.views import tables, topology
 from portal.choices import WRITE_ROLES
 from portal.errors import ActionError
 from portal.models import Project

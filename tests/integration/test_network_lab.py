@@ -208,7 +208,7 @@ def test_registration_finds_every_lab_host_a_complete_ovn_chassis(cloud):
 
 def test_registration_makes_the_labs_ovn_the_portals_network_backend(cloud):
     from network import backends
-    from network import settings as net_settings
+    from network import conf as net_settings
 
     assert net_settings.ovn_nb_endpoint() == cloud.lab["ovn"]["nb"]
     assert net_settings.ovn_sb_endpoint() == cloud.lab["ovn"]["sb"]

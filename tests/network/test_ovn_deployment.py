@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from network import backends, lab, services
-from network import settings as net_settings
+from network import conf as net_settings
 from network.models import Network, OvnDeployment
 from portal.models import AuditEvent
 from tests.conftest import client_for
