@@ -123,3 +123,22 @@ virsh_b() { virsh -q -c "$URI_B" "$@"; }
 # `cmd | has PATTERN`: like grep -q, but reads all its input, so the writer
 # never dies of SIGPIPE (with pipefail, `cmd | grep -q` fails at random).
 has() { grep "$@" >/dev/null; }
+
+# ---- lab daemons started the same way by up.sh and by fault tests that restart them
+# (lab/fleet-service.sh); each start appends a line to $STARTED (the last line of a name counts).
+start_ovn_db() {  # nb|sb port
+    local which="$1" port="$2" name="ovsdb-server-ovn$1"
+    started_alive "$name" && return 0
+    local db="$OVN_CENTRAL/ovn${which}_db.db"
+    [ -s "$db" ] || ovsdb-tool create "$db" "/usr/share/ovn/ovn-$which.ovsschema"
+    ovsdb-server "$db" --remote="punix:$OVN_CENTRAL/ovn${which}_db.sock" \
+        --remote="ptcp:$port:$MGMT_A" --pidfile="$OVN_CENTRAL/ovn${which}_db.pid" \
+        --unixctl="$OVN_CENTRAL/ovn${which}_db.ctl" --log-file="$LOGS/ovn-$which-db.log" \
+        --detach --no-chdir >/dev/null 2>&1
+    record_started "$name" ovsdb-server "$OVN_CENTRAL/ovn${which}_db.pid"
+}
+start_libvirtd_b() {
+    started_alive libvirtd-b && return 0
+    hostb /usr/sbin/libvirtd -d --listen -p /run/libvirt/libvirtd.pid >"$LOGS/libvirtd-b.out" 2>&1
+    record_started libvirtd-b libvirtd "$HB/run-libvirt/libvirtd.pid"
+}

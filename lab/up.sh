@@ -229,17 +229,6 @@ ip netns exec "$NETNS_B" ethtool -K br-phy tx off >/dev/null 2>&1 || true
 
 # ---------------------------------------------------------------- OVN central
 step "OVN central (NB, SB, northd)"
-start_ovn_db() {  # nb|sb port
-    local which="$1" port="$2" name="ovsdb-server-ovn$1"
-    started_alive "$name" && return 0
-    local db="$OVN_CENTRAL/ovn${which}_db.db"
-    [ -s "$db" ] || ovsdb-tool create "$db" "/usr/share/ovn/ovn-$which.ovsschema"
-    ovsdb-server "$db" --remote="punix:$OVN_CENTRAL/ovn${which}_db.sock" \
-        --remote="ptcp:$port:$MGMT_A" --pidfile="$OVN_CENTRAL/ovn${which}_db.pid" \
-        --unixctl="$OVN_CENTRAL/ovn${which}_db.ctl" --log-file="$LOGS/ovn-$which-db.log" \
-        --detach --no-chdir >/dev/null 2>&1
-    record_started "$name" ovsdb-server "$OVN_CENTRAL/ovn${which}_db.pid"
-}
 start_ovn_db nb 6641
 start_ovn_db sb 6642
 if ! started_alive ovn-northd; then
@@ -316,10 +305,7 @@ if ! started_alive virtlogd-b; then
     hostb /usr/sbin/virtlogd -d -p /run/libvirt/virtlogd.pid >"$LOGS/virtlogd-b.out" 2>&1
     record_started virtlogd-b virtlogd "$HB/run-libvirt/virtlogd.pid"
 fi
-if ! started_alive libvirtd-b; then
-    hostb /usr/sbin/libvirtd -d --listen -p /run/libvirt/libvirtd.pid >"$LOGS/libvirtd-b.out" 2>&1
-    record_started libvirtd-b libvirtd "$HB/run-libvirt/libvirtd.pid"
-fi
+start_libvirtd_b
 
 wait_virsh() {  # uri
     for _ in $(seq 60); do
