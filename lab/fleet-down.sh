@@ -1,8 +1,8 @@
 #!/bin/bash
 # Stop the fleet lab/fleet-up.sh started and remove what it made: the domains, volumes and
 # pools its portal made on both hosts (as its database lists them), its processes (by recorded PID and start
-# time, with their children), its database and Redis db, its relays, files and data
-# directories. Nothing else. Safe to run when the fleet is not up.
+# time, with their children), its own PostgreSQL and Redis servers (by their pid files), files
+# and data directories. Nothing else. Safe to run when the fleet is not up.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root"
@@ -10,7 +10,9 @@ source "$(dirname "$0")/lib.sh"
 
 # 1. What the fleet's portal made on the hosts, while its database is still there: the domains
 #    and volumes of its instances, its volumes (named nubes-*), and pools it defined beyond the lab's.
-fleet_sql() { psql -At -h 127.0.0.1 -U postgres -d "$FLEET_DB" -c "$1" 2>/dev/null || true; }
+fleet_sql() { psql -At -h 127.0.0.1 -p "$FLEET_PG_PORT" -U postgres -d "$FLEET_DB" -c "$1" 2>/dev/null || true; }
+# A fault test may have left the fleet's PostgreSQL stopped: start it again to read them.
+[ -s "$FLEET_PG/PG_VERSION" ] && { ( fleet_pg_start ) || warn "the fleet's PostgreSQL does not start: its guests stay"; }
 if [ -s "$FLEET/database" ]; then
     uuids="$(fleet_sql "SELECT uuid FROM compute_instance")"
     volumes="$(fleet_sql "SELECT libvirt_name FROM storage_volume WHERE libvirt_name LIKE '$DOMAIN_PREFIX%'")"
@@ -74,11 +76,9 @@ if [ -s "$FLEET_STARTED" ]; then
     done
 fi
 
-# 3. Its database and Redis db (only if this fleet made them).
-if [ -s "$FLEET/database" ]; then
-    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $FLEET_DB WITH (FORCE)" >/dev/null && log "dropped database $FLEET_DB"
-    redis-cli -h 127.0.0.1 -n "$FLEET_REDIS_DB" flushdb >/dev/null && log "flushed Redis db $FLEET_REDIS_DB"
-fi
+# 3. Its PostgreSQL and Redis (their data goes with the files below).
+[ -d "$FLEET_PG" ] && fleet_pg_stop && log "stopped the fleet's PostgreSQL"
+[ -d "$FLEET_REDIS" ] && fleet_redis_stop
 
 # 4. Files.
 rm -rf "$FLEET_DATA" "$FLEET"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Bring the portal up on the lab the way the README's production section says, as separate
-# processes (the fleet): its own PostgreSQL database and Redis db on this machine's servers,
-# migrate, both lab hosts registered by network URIs (qemu+tcp://, host A too), uvicorn with
+# processes (the fleet): its own PostgreSQL cluster and Redis server (private ones, listening on
+# loopback and host A's lab address, so fault tests may restart them), migrate, both lab hosts registered by network URIs (qemu+tcp://, host A too), uvicorn with
 # two workers, beat once, and two Celery workers that each see only their own data directory
 # (a mount namespace of their own with a private directory bound over NUBES_DATA_DIR); worker
 # B runs inside host B's network namespace and reaches PostgreSQL, Redis and the OVN NB over
@@ -17,11 +17,11 @@ VENV="${NUBES_VENV:-$ROOT/.venv}"
 [ -x "$VENV/bin/uvicorn" ] || die "no $VENV/bin/uvicorn: run \`make check\` (or set NUBES_VENV)"
 if [ -s "$FLEET_JSON" ]; then log "the fleet is already up ($FLEET_JSON); lab/fleet-down.sh first"; exit 0; fi
 t0=$(date +%s.%N)
-PG_HOST=127.0.0.1 PG_PORT=5432 REDIS_HOST=127.0.0.1 REDIS_PORT=6379
+PG_HOST=127.0.0.1 PG_PORT=$FLEET_PG_PORT REDIS_HOST=127.0.0.1 REDIS_PORT=$FLEET_REDIS_PORT
 URL="http://127.0.0.1:$FLEET_PORT"
 
 mkdir -p "$FLEET/logs" "$FLEET/worker-a" "$FLEET/worker-b" "$FLEET_DATA"
-chmod 700 "$FLEET"
+chmod 711 "$FLEET"  # user postgres reaches its cluster below; nothing else here is readable
 : > "$FLEET_STARTED"
 # Abandon half a fleet: whatever started is stopped again.
 trap 'rc=$?; [ $rc = 0 ] || { warn "fleet did not come up (exit $rc); stopping what started"; "$LAB/fleet-down.sh" || true; }' EXIT
@@ -74,24 +74,16 @@ start() {  # name envfile|- cmd...
     [ -d "/proc/$pid" ] || { tail -20 "$log" >&2; die "$name exited at once"; }
     echo "$name $pid $(proc_start "$pid")" >> "$FLEET_STARTED"
 }
-# ---- database and Redis db of the fleet's own
-log "database $FLEET_DB and Redis db $FLEET_REDIS_DB"
-psql -q -h "$PG_HOST" -U postgres -c "DROP DATABASE IF EXISTS $FLEET_DB WITH (FORCE)" -c "CREATE DATABASE $FLEET_DB" >/dev/null
+# ---- the fleet's own PostgreSQL and Redis, on loopback and host A's lab address (worker B's way
+# in from host B's namespace); started by pid file, so a fault test's restart is stopped too.
+log "PostgreSQL on :$PG_PORT, Redis on :$REDIS_PORT (the fleet's own; $MGMT_A too)"
+fleet_pg_init
+fleet_pg_start
+psql -q -h "$PG_HOST" -p "$PG_PORT" -U postgres -c "CREATE DATABASE $FLEET_DB" >/dev/null
 echo "$FLEET_DB" > "$FLEET/database"
-redis-cli -h "$REDIS_HOST" -n "$FLEET_REDIS_DB" flushdb >/dev/null
-
-# ---- PostgreSQL and Redis on the lab link. This machine's servers listen on loopback only
-# and are shared (other runs use them), so rather than re-binding and restarting them a relay
-# listens on host A's lab address; a real fleet points the servers' listen address there.
-for svc in "postgres $PG_PORT" "redis $REDIS_PORT"; do
-    set -- $svc
-    if ip netns exec "$NETNS_B" timeout 3 bash -c "echo > /dev/tcp/$MGMT_A/$2" 2>/dev/null; then
-        log "$1 already answers on $MGMT_A:$2"
-    else
-        start "relay-$1" - socat "TCP-LISTEN:$2,bind=$MGMT_A,reuseaddr,fork" "TCP:127.0.0.1:$2"
-        log "relay $MGMT_A:$2 -> 127.0.0.1:$2 ($1)"
-    fi
-done
+fleet_redis_start
+ip netns exec "$NETNS_B" timeout 3 bash -c "echo > /dev/tcp/$MGMT_A/$PG_PORT && echo > /dev/tcp/$MGMT_A/$REDIS_PORT" \
+    || die "host B's namespace does not reach PostgreSQL and Redis on $MGMT_A"
 
 # ---- migrate, the cloud admin, the lab's hosts by network URIs
 log "migrate"
@@ -138,7 +130,7 @@ web_pid="$(awk '$1=="web"{print $2}' "$FLEET_STARTED")"
 ready "2 uvicorn workers" 30 test "$(web_workers "$web_pid" | wc -w)" -ge 2
 
 # ---- fleet.json: what the fleet tier and lab/fleet-down.sh read
-export FLEET FLEET_JSON FLEET_STARTED FLEET_DATA FLEET_DB FLEET_REDIS_DB URL LAB_JSON ROOT MGMT_A NETNS_B
+export FLEET FLEET_JSON FLEET_STARTED FLEET_DATA FLEET_DB FLEET_REDIS_DB FLEET_PG_PORT FLEET_REDIS_PORT FLEET_PG FLEET_REDIS URL LAB_JSON ROOT MGMT_A NETNS_B
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}'; }
 export WEB_CHILDREN="$(web_workers "$web_pid")" UP_S="$(since "$t0")" PROCS_S="$(since "$t_procs")" \
     SETUP_S="$(awk -v a="$t_migrate" -v b="$t_procs" 'BEGIN{printf "%.1f", b - a}')"
@@ -153,8 +145,9 @@ for line in open(E["FLEET_STARTED"]):
 data = {
     "url": E["URL"],
     "admin": {"username": "admin", "password_file": E["FLEET"] + "/admin_password"},
-    "database": "postgres://postgres@127.0.0.1:5432/" + E["FLEET_DB"],
-    "redis": "redis://127.0.0.1:6379/%s" % E["FLEET_REDIS_DB"],
+    "database": "postgres://postgres@127.0.0.1:%s/%s" % (E["FLEET_PG_PORT"], E["FLEET_DB"]),
+    "redis": "redis://127.0.0.1:%s/%s" % (E["FLEET_REDIS_PORT"], E["FLEET_REDIS_DB"]),
+    "services": {"postgres": E["FLEET_PG"], "redis": E["FLEET_REDIS"]},
     "data_dir": E["FLEET_DATA"],
     "env_files": {k: "%s/%s.env" % (E["FLEET"], k) for k in ("web", "worker-a", "worker-b")},
     "workers": {"nubes-hosta": {"netns": None}, "nubes-hostb": {"netns": E["NETNS_B"], "reaches": E["MGMT_A"]}},

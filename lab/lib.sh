@@ -50,8 +50,15 @@ FLEET_JSON="$FLEET/fleet.json"
 FLEET_STARTED="$FLEET/started"    # "name pid start-ticks" per process the fleet started
 FLEET_DATA=$DATA/fleet            # NUBES_DATA_DIR of every fleet process (workers: their own, bound over it)
 FLEET_DB=nubes_fleet
-FLEET_REDIS_DB=12
+FLEET_REDIS_DB=0
 FLEET_PORT=8470
+# The fleet's own Redis and PostgreSQL (not this machine's shared ones: the fault tests restart
+# them), listening on loopback and host A's lab address; data under $FLEET, nothing persisted.
+FLEET_REDIS_PORT=6390
+FLEET_REDIS="$FLEET/redis"        # redis.pid, redis.log
+FLEET_PG_PORT=5442
+FLEET_PG="$FLEET/postgres"        # the cluster (initdb), owned by user postgres
+PG_BIN=/usr/lib/postgresql/15/bin
 
 HB="$STATE/hostb"                 # host B's private /etc /run /var dirs
 OVS_A_RUN=/var/run/openvswitch    # libvirt's ovs-vsctl uses the default paths
@@ -141,4 +148,50 @@ start_libvirtd_b() {
     started_alive libvirtd-b && return 0
     hostb /usr/sbin/libvirtd -d --listen -p /run/libvirt/libvirtd.pid >"$LOGS/libvirtd-b.out" 2>&1
     record_started libvirtd-b libvirtd "$HB/run-libvirt/libvirtd.pid"
+}
+
+# ---- the fleet's Redis and PostgreSQL: started and stopped by PID (their pid files), also by the
+# fault tests (lab/fleet-service.sh) to restart them mid-operation.
+fleet_redis_pid() { local pid; pid="$(pid_from_file "$FLEET_REDIS/redis.pid" || true)"; pid_alive "$pid" redis-server && echo "$pid"; }
+fleet_redis_start() {
+    fleet_redis_pid >/dev/null && return 0
+    mkdir -p "$FLEET_REDIS"
+    # No persistence: a restart loses every message and key, the worst case for the portal.
+    redis-server --port "$FLEET_REDIS_PORT" --bind "127.0.0.1 $MGMT_A" --protected-mode no \
+        --save "" --appendonly no --dir "$FLEET_REDIS" --daemonize yes \
+        --pidfile "$FLEET_REDIS/redis.pid" --logfile "$FLEET_REDIS/redis.log" >/dev/null
+    for _ in $(seq 50); do redis-cli -p "$FLEET_REDIS_PORT" ping 2>/dev/null | has PONG && return 0; sleep 0.1; done
+    die "the fleet's Redis did not start; see $FLEET_REDIS/redis.log"
+}
+fleet_redis_stop() {  # SIGTERM to the pid file's redis-server, SIGKILL after 10 s
+    local pid; pid="$(fleet_redis_pid)" || return 0
+    kill_pid fleet-redis "$pid" redis-server
+}
+as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
+fleet_pg_running() { [ -s "$FLEET_PG/postmaster.pid" ] && as_postgres "$PG_BIN/pg_ctl" -D "$FLEET_PG" status >/dev/null 2>&1; }
+fleet_pg_init() {  # a new cluster: trust on loopback and the lab link (worker B comes from host B)
+    mkdir -p "$FLEET_PG" && chown postgres:postgres "$FLEET_PG" && chmod 700 "$FLEET_PG"
+    as_postgres "$PG_BIN/initdb" -D "$FLEET_PG" -U postgres --auth=trust --no-sync >/dev/null
+    cat > "$FLEET_PG/pg_hba.conf" <<HBA
+local all all trust
+host all all 127.0.0.1/32 trust
+host all all $MGMT_A/32 trust
+host all all $MGMT_B/32 trust
+HBA
+    cat >> "$FLEET_PG/postgresql.conf" <<CONF
+port = $FLEET_PG_PORT
+listen_addresses = '127.0.0.1,$MGMT_A'
+unix_socket_directories = '$FLEET_PG'
+fsync = off
+max_connections = 200
+CONF
+}
+fleet_pg_start() {
+    fleet_pg_running && return 0
+    as_postgres "$PG_BIN/pg_ctl" -D "$FLEET_PG" -l "$FLEET_PG/server.log" -w -t 60 start >/dev/null \
+        || die "the fleet's PostgreSQL did not start; see $FLEET_PG/server.log"
+}
+fleet_pg_stop() {  # fast shutdown: open sessions are cut, as in a crash of the clients' server
+    fleet_pg_running || return 0
+    as_postgres "$PG_BIN/pg_ctl" -D "$FLEET_PG" -m fast -w -t 60 stop >/dev/null
 }

@@ -9,7 +9,6 @@ from pathlib import Path
 import requests
 
 from tests.fleet.client import DONE
-from tests.fleet.conftest import domains, virsh
 
 SHARED_POOL = "nubes-shared"  # the lab image's pool: root disks and seeds are made there
 NB_TIMEOUT_S = 20
@@ -108,3 +107,12 @@ def assert_settled(admin, fleet, hosts, project, gone, quota_before):
     assert quota_in_use(admin, project) == quota_before, "quota leaked"
     assert requests.get(f"{fleet['url']}/readyz", timeout=10).status_code == 200
     admin.get("instances/?page_size=5")
+
+
+def virsh(uri, *args):
+    result = subprocess.run(["virsh", "-q", "-c", uri, *args], capture_output=True, text=True, timeout=60)
+    return result.stdout
+
+
+def domains(uri):
+    return set(virsh(uri, "list", "--all", "--name").split())

@@ -4,14 +4,16 @@ namespace, PostgreSQL and Redis), driven only from outside: HTTP, websockets, vi
 Nothing here imports Django or the portal's code. Skipped, with the reason printed, when the
 fleet is not up."""
 
-import subprocess
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 
 from tests.browser.conftest import chromium  # noqa: F401 (the browser tier's Chromium, module scope)
+from tests.fleet import checks
+from tests.fleet.checks import domains, virsh  # noqa: F401 (the tier's modules import them from here)
 from tests.fleet.client import FLEET_JSON, load_fleet, sign_in_admin
 
 MAX_SOCKET_TRIES = 40  # connections opened to find both uvicorn workers
@@ -46,6 +48,21 @@ def project(admin):
     yield made
     if admin.call("DELETE", f"projects/{made['id']}/").status_code == 409:
         admin.wait(admin.action("POST", f"projects/{made['id']}/purge/"))
+
+
+@pytest.fixture
+def tenant(admin):
+    """A project of the test's own, with its quota use before anything; removed after."""
+    made = admin.call("POST", "projects/", expect=201, json={"name": f"faults-{uuid.uuid4().hex[:6]}"}).json()
+    yield made, checks.quota_in_use(admin, made)
+    if admin.call("DELETE", f"projects/{made['id']}/").status_code == 409:
+        admin.wait(admin.action("POST", f"projects/{made['id']}/purge/"))
+
+
+@pytest.fixture(scope="module")
+def fleet_db(fleet):
+    with psycopg.connect(fleet["database"], autocommit=True, connect_timeout=10) as conn:
+        yield conn
 
 
 @pytest.fixture(scope="session")
@@ -101,12 +118,3 @@ def web_workers(fleet):
         except (FileNotFoundError, ProcessLookupError):
             continue
     return found
-
-
-def virsh(uri, *args):
-    result = subprocess.run(["virsh", "-q", "-c", uri, *args], capture_output=True, text=True, timeout=60)
-    return result.stdout
-
-
-def domains(uri):
-    return set(virsh(uri, "list", "--all", "--name").split())

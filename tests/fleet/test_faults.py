@@ -9,10 +9,8 @@ other run on it, on its own db; restarting it would hit them all), killing host 
 import os
 import signal
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import psycopg
 import pytest
 import requests
 
@@ -26,21 +24,6 @@ REAPED_WITHIN_S = 2 * (LEASE_S + REAPER_S)  # the bound is lease + one reaper ro
 CLAIM_TIMEOUT_S = 120
 KILL_TRIES = 3  # a create may end before the kill lands; then another
 RACERS, FIT = 20, 2
-
-
-@pytest.fixture
-def tenant(admin):
-    """A project of the test's own, with its quota use before anything; removed after."""
-    made = admin.call("POST", "projects/", expect=201, json={"name": f"faults-{uuid.uuid4().hex[:6]}"}).json()
-    yield made, checks.quota_in_use(admin, made)
-    if admin.call("DELETE", f"projects/{made['id']}/").status_code == 409:
-        admin.wait(admin.action("POST", f"projects/{made['id']}/purge/"))
-
-
-@pytest.fixture(scope="module")
-def fleet_db(fleet):
-    with psycopg.connect(fleet["database"], autocommit=True, connect_timeout=10) as conn:
-        yield conn
 
 
 def create(admin, project, host, name, **extra):

@@ -1,0 +1,48 @@
+#!/bin/bash
+# Stop or start one server under the fleet, for the fault tests (tests/fleet/test_faults.py):
+#   redis | postgres   the fleet's own (lab/fleet-up.sh), by their pid files
+#   ovn-nb | libvirtd-b  the lab's, by the PID lab/up.sh recorded, started again exactly as up.sh
+#                      starts them (its new PID recorded the same way). Only under the lab lock.
+# stop: SIGTERM (SIGKILL after 10 s); kill: SIGKILL at once (a crash); start: as at bring-up.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || die "run as root"
+[ $# = 2 ] || die "usage: $0 redis|postgres|ovn-nb|libvirtd-b stop|kill|start"
+[ -s "$FLEET_JSON" ] || die "the fleet is not up ($FLEET_JSON absent)"
+what="$1" verb="$2"
+
+lab_recorded() {  # name: "pid exe" of its last start
+    awk -v n="$1" '$1==n{line=$2" "$3} END{if (line) print line}' "$STARTED"
+}
+stop_lab() {  # name signal
+    local pid exe
+    read -r pid exe <<< "$(lab_recorded "$1")"
+    [ -n "${pid:-}" ] || die "$1: not started by the lab"
+    pid_alive "$pid" "$exe" || { log "$1 (pid $pid) is not running"; return 0; }
+    if [ "$2" = KILL ]; then
+        kill -KILL "$pid"
+        for _ in $(seq 50); do pid_alive "$pid" "$exe" || break; sleep 0.1; done
+        log "killed $1 (pid $pid)"
+    else
+        kill_pid "$1" "$pid" "$exe"
+    fi
+}
+
+case "$what:$verb" in
+    redis:stop) fleet_redis_stop ;;
+    redis:kill) pid="$(fleet_redis_pid)" && kill -KILL "$pid" ;;
+    redis:start) fleet_redis_start ;;
+    postgres:stop) fleet_pg_stop ;;
+    postgres:kill) as_postgres "$PG_BIN/pg_ctl" -D "$FLEET_PG" -m immediate -w stop >/dev/null ;;
+    postgres:start) fleet_pg_start ;;
+    ovn-nb:stop) stop_lab ovsdb-server-ovnnb TERM ;;
+    ovn-nb:kill) stop_lab ovsdb-server-ovnnb KILL ;;
+    ovn-nb:start) start_ovn_db nb 6641 ;;
+    libvirtd-b:stop) stop_lab libvirtd-b TERM ;;
+    libvirtd-b:kill) stop_lab libvirtd-b KILL ;;
+    libvirtd-b:start)
+        start_libvirtd_b
+        for _ in $(seq 60); do timeout 30 virsh -q -c "$URI_B" version >/dev/null 2>&1 && exit 0; sleep 0.5; done
+        die "host B's libvirtd does not answer after its start; see $LOGS/libvirtd-b.out" ;;
+    *) die "unknown: $what $verb" ;;
+esac
