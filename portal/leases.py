@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from portal import operations
+from portal import operations, reconnect
 from portal.celery import app
 from portal.choices import OperationStatus
 from portal.errors import ActionError
@@ -112,6 +112,7 @@ class Heartbeat:
                         return
                 except DatabaseError as exc:
                     log.warning("operation %s: lease renewal failed: %s", self.op_id, exc)
+                    reconnect.drop_if_broken()  # else every later renewal fails on the dead connection
         finally:
             connection.close()
 

@@ -7,7 +7,7 @@ import threading
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from portal import leases, realtime
+from portal import leases, realtime, reconnect
 from portal.api.serializers import OperationSerializer
 from portal.choices import ACTIVE_STATUSES, OperationStatus
 from portal.errors import ActionError
@@ -100,7 +100,8 @@ def publish(op):
 def _save(op, **fields):
     for name, value in fields.items():
         setattr(op, name, value)
-    op.save(update_fields=list(fields))
+    # a task's progress or outcome outlives a database restart (setting the fields again is harmless)
+    reconnect.retrying(lambda: op.save(update_fields=list(fields)))
     publish(op)
     return op
 

@@ -103,6 +103,7 @@ def test_the_fleets_redis_restarted_during_a_create_loses_nothing(admin, fleet, 
     made = [check_instance(admin, hosts, op)]
     if during.status_code == 202:
         late = admin.wait(during.json(), timeout=REAPED_WITHIN_S)
+        print(f"that create: {late['status']}: {late['error'] or late['message']}")
         assert late["status"] in DONE, late
         made.append(check_instance(admin, hosts, late))
     else:
