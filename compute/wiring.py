@@ -19,6 +19,7 @@ from compute.metrics.schedule import COLLECT_TASK, ROLLUP_INTERVAL_S, ROLLUP_TAS
 from compute.models import Alarm, Cluster, Host, Instance, Migration
 from compute.services import evacuation
 from compute.services.migration import OPERATION_KIND
+from compute.tasks import images as image_tasks
 from compute.tasks import instances as instance_tasks
 from compute.tasks import migration as migration_tasks
 from compute.tasks.overcommit import balloon_interval
@@ -60,6 +61,7 @@ def ready():
     teardown.register()  # what a project purge removes: instances first
     leases.register(OPERATION_KIND, settle=migration_tasks.settle_lost)  # a lost worker's migration
     leases.register(f"instance.{Action.CREATE}", settle=instance_tasks.settle_lost_create)  # a lost worker's build
+    leases.register("image.upload", settle=image_tasks.settle_lost_upload)  # its web process (or worker) died
     for kind in ("host.register", "host.refresh"):
         leases.register(kind, resumable=True)  # reading a host's facts again is harmless
     portal_lab.register_step(lab.LAB_ORDER, lab.register)

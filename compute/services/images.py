@@ -11,7 +11,7 @@ from django.db import transaction
 from compute.choices import ImageState
 from compute.tasks import images as image_tasks
 from compute.tasks.images import CHUNK, SPOOL_DIR, home_host, read_chunks, receive, resolve_import_path, store_dir
-from portal import audit, operations
+from portal import audit, leases, operations
 from portal.errors import ActionError, Conflict, NotPermitted
 
 UPLOADABLE_STATES = (ImageState.QUEUED, ImageState.ERROR)
@@ -29,14 +29,16 @@ def upload(user, image, stream, *, length=None, request=None):
     _check_uploadable(user, image)
     with transaction.atomic():
         op = operations.begin("image.upload", image, user=user, project=image.project, detail={"bytes": length})
-    operations.mark_running(op)
-    try:
-        message = receive(image, read_chunks(stream), op, total=length)
-    except ActionError as exc:
-        operations.fail(op, exc)
-        audit.record(user, "image.upload", image, request=request, result="failed")
-        return op
-    operations.succeed(op, message)
+    # under a lease this process renews: if it dies mid-way the reaper ends the Operation and
+    # its settle hook (compute.tasks.images.settle_lost_upload) removes the partial data
+    with leases.held_here(op) as op:
+        try:
+            message = receive(image, read_chunks(stream), op, total=length)
+        except ActionError as exc:
+            operations.fail(op, exc)
+            audit.record(user, "image.upload", image, request=request, result="failed")
+            return op
+        operations.succeed(op, message)
     audit.record(user, "image.upload", image, request=request, result="succeeded")
     return op
 

@@ -210,6 +210,29 @@ def _receive_into_pool(image, host, chunks, op, total):
     )
 
 
+def settle_lost_upload(op):
+    """The reaper's settle hook (portal.leases) for an image upload whose process died (the web
+    process streaming it, or the worker storing a spooled one): remove the partial data (the
+    image's volume on its home host, or this machine's part file and spool) and leave the image
+    in error, so it can be uploaded again. Raises when the home host does not answer."""
+    image = Image.objects.filter(pk=op.target_id).first()
+    if image is None or image.state != ImageState.SAVING:
+        return ""
+    host = home_host(image)
+    if host is not None:
+        try:
+            hv.volume_delete(host.uri, image.pool, image.volume)
+        except hv.VolumeNotFound:
+            pass
+    else:
+        (store_dir() / f"image-{image.pk}.{image.format}.part").unlink(missing_ok=True)
+    if op.detail.get("spool"):
+        Path(op.detail["spool"]).unlink(missing_ok=True)
+    reason = "The upload was interrupted (its process was lost); nothing of it was kept."
+    Image.objects.filter(pk=image.pk, state=ImageState.SAVING).update(state=ImageState.ERROR, state_reason=reason)
+    return reason
+
+
 def read_chunks(stream, chunk=CHUNK):
     while True:
         data = stream.read(chunk)
