@@ -9,6 +9,7 @@ other run on it, on its own db; restarting it would hit them all), killing host 
 import os
 import signal
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -202,28 +203,20 @@ class SlowBody:
 UPLOAD_MIB, UPLOAD_RATE_MIB_S = 256, 256
 
 
-def test_sigkill_of_the_web_process_streaming_an_upload_leaves_the_volume_as_it_was(
-    admin, fleet, hosts, tenant, fleet_db
-):
-    """The uvicorn worker streaming a volume upload into host storage is SIGKILLed mid-way: the
-    reaper fails the upload within lease + reaper round (its web process held the lease), its
-    settle hook removes the half-written file and makes the volume available, its data as it was;
-    uvicorn starts a new worker."""
-    project, quota_before = tenant
-    pool = one(admin.items("storage-pools/?page_size=100"), checks.SHARED_POOL)
-    body = {"project": project["id"], "name": "upload-victim", "pool": pool["id"], "size_gb": 1, "format": "raw"}
-    volume = admin.get(f"volumes/{admin.succeeded(admin.action('POST', 'volumes/', json=body))['target_id']}/")
-    url = f"{fleet['url']}/api/v1/volumes/{volume['id']}/upload/"
+def kill_mid_upload(admin, fleet, fleet_db, method, path, kind, target_id):
+    """Stream a body into `path` and SIGKILL the uvicorn worker running the `kind` Operation on
+    `target_id` once it recorded progress; returns that Operation once the reaper ended it."""
+    url = f"{fleet['url']}/api/v1/{path}"
     headers = {"Authorization": admin.api.headers["Authorization"], "Content-Type": "application/octet-stream"}
     data = SlowBody(UPLOAD_MIB << 20, UPLOAD_RATE_MIB_S << 20)
     with ThreadPoolExecutor(1) as pool_:
-        sending = pool_.submit(requests.put, url, data=data, headers=headers, timeout=120)
+        sending = pool_.submit(requests.request, method, url, data=data, headers=headers, timeout=120)
         deadline, row = time.monotonic() + CLAIM_TIMEOUT_S, None
         while time.monotonic() < deadline and not (row and (row[1] == "running" and row[3] > 0 or row[1] in DONE)):
             row = fleet_db.execute(
-                "SELECT id, status, worker, progress FROM portal_operation WHERE kind = 'volume.upload'"
+                "SELECT id, status, worker, progress FROM portal_operation WHERE kind = %s"
                 " AND target_id = %s ORDER BY id DESC LIMIT 1",
-                [str(volume["id"])],
+                [kind, str(target_id)],
             ).fetchone()
             time.sleep(0.02)
         assert row and row[1] == "running", f"the upload was not seen running: {row}"
@@ -236,8 +229,27 @@ def test_sigkill_of_the_web_process_streaming_an_upload_leaves_the_volume_as_it_
             sending.result().raise_for_status()  # the connection closed under it
     op = admin.wait(admin.get(f"operations/{op_id}/"), timeout=REAPED_WITHIN_S)
     took = time.monotonic() - killed
-    print(f"\nSIGKILL of {worker} mid-upload -> {op['status']} in {took:.1f} s: {op['error']}")
+    print(f"\nSIGKILL of {worker} mid-{kind} -> {op['status']} in {took:.1f} s: {op['error']}")
     assert op["status"] == "failed" and f"Worker lost: {worker}" in op["error"], op
+    deadline = time.monotonic() + CLAIM_TIMEOUT_S
+    while len(web_workers(fleet)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert len(web_workers(fleet)) == 2, "uvicorn did not replace its killed worker"
+    return op
+
+
+def test_sigkill_of_the_web_process_streaming_an_upload_leaves_the_volume_as_it_was(
+    admin, fleet, hosts, tenant, fleet_db
+):
+    """The uvicorn worker streaming a volume upload into host storage is SIGKILLed mid-way: the
+    reaper fails the upload within lease + reaper round (its web process held the lease), its
+    settle hook removes the half-written file and makes the volume available, its data as it was;
+    uvicorn starts a new worker."""
+    project, quota_before = tenant
+    pool = one(admin.items("storage-pools/?page_size=100"), checks.SHARED_POOL)
+    body = {"project": project["id"], "name": "upload-victim", "pool": pool["id"], "size_gb": 1, "format": "raw"}
+    volume = admin.get(f"volumes/{admin.succeeded(admin.action('POST', 'volumes/', json=body))['target_id']}/")
+    kill_mid_upload(admin, fleet, fleet_db, "PUT", f"volumes/{volume['id']}/upload/", "volume.upload", volume["id"])
     after = admin.get(f"volumes/{volume['id']}/")
     assert after["state"] == "available", after
     for host in hosts.values():
@@ -245,9 +257,25 @@ def test_sigkill_of_the_web_process_streaming_an_upload_leaves_the_volume_as_it_
         listed = virsh(host["uri"], "vol-list", checks.SHARED_POOL).splitlines()
         files = [line.split()[0] for line in listed if volume["uuid"] in line]
         assert files == [after["path"].rsplit("/", 1)[1]], f"{host['name']}: {files}, the API says {after['path']}"
-    deadline = time.monotonic() + CLAIM_TIMEOUT_S
-    while len(web_workers(fleet)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert len(web_workers(fleet)) == 2, "uvicorn did not replace its killed worker"
     admin.succeeded(admin.action("DELETE", f"volumes/{volume['id']}/"))
     checks.assert_settled(admin, fleet, hosts, project, [], quota_before)
+
+
+def test_sigkill_of_the_web_process_streaming_an_image_upload_leaves_no_partial_image(admin, fleet, hosts, fleet_db):
+    """The uvicorn worker streaming an image upload into the image's pool on its home host is
+    SIGKILLed mid-way: the reaper fails the upload within lease + reaper round, its settle hook
+    removes the partial volume and leaves the image in error (uploadable again)."""
+    name = f"fleet-upload-{uuid.uuid4().hex[:8]}"
+    body = {"name": name, "format": "raw", "pool": checks.SHARED_POOL, "volume": f"{name}.raw", "visibility": "public"}
+    image = admin.call("POST", "images/", expect=201, json=body).json()
+    try:
+        kill_mid_upload(admin, fleet, fleet_db, "POST", f"images/{image['id']}/upload/", "image.upload", image["id"])
+        after = admin.get(f"images/{image['id']}/")
+        assert after["state"] == "error" and "interrupted" in after["state_reason"], after
+        for host in hosts.values():
+            virsh(host["uri"], "pool-refresh", checks.SHARED_POOL)
+            listed = virsh(host["uri"], "vol-list", checks.SHARED_POOL)
+            assert f"{name}.raw" not in listed, f"{host['name']} keeps the partial image"
+    finally:
+        admin.call("DELETE", f"images/{image['id']}/")
+    assert requests.get(f"{fleet['url']}/readyz", timeout=10).status_code == 200

@@ -11,8 +11,9 @@ from contextlib import contextmanager
 import requests
 
 from tests.fleet import checks
+from tests.fleet.checks import virsh
 from tests.fleet.client import DONE, ROOT, drain, subscribe
-from tests.fleet.test_faults import REAPED_WITHIN_S, claimed, create
+from tests.fleet.test_faults import REAPED_WITHIN_S, claimed, create, in_precopy
 
 SERVICE = ROOT / "lab" / "fleet-service.sh"
 OUTAGE_S = 5  # how long each server stays down
@@ -185,3 +186,43 @@ def test_the_ovn_nb_stopped_during_a_network_create(admin, fleet, hosts, tenant)
     rows = checks.nb_rows()
     assert switch not in rows and f"nubes-{after['uuid']}" not in rows, "NB rows left"
     checks.assert_settled(admin, fleet, hosts, project, [], quota_before)
+
+
+def host_state(admin, host):
+    return admin.get(f"hosts/{host['id']}/")["state"]
+
+
+def test_host_b_libvirtd_killed_during_a_migration_to_it_leaves_the_guest_running_on_a(
+    admin, fleet, hosts, tenant, fleet_db
+):
+    """Host B's libvirtd SIGKILLed while a live migration A -> B (5 MiB/s) is in pre-copy, then
+    started again as lab/up.sh starts it: the migration fails, the guest runs on host A only, the
+    API says host A, host B keeps nothing of it and is up again."""
+    project, quota_before = tenant
+    host_a, host_b = hosts.values()
+    made = admin.succeeded(admin.action("POST", "instances/", json=create(admin, project, host_a, "stays-on-a")))
+    instance = admin.get(f"instances/{made['target_id']}/")
+    body = {"instance": instance["id"], "target_host": host_b["id"], "live": True, "bandwidth_mib_s": 5}
+    op = admin.action("POST", "migrations/", json=body)
+    phase, status, worker = in_precopy(fleet_db, op["id"])
+    assert phase == "precopy", f"the migration ended ({status}) before its pre-copy was seen"
+    t0 = time.monotonic()
+    try:
+        service("libvirtd-b", "kill")
+        op = admin.wait(op, timeout=REAPED_WITHIN_S)
+        took = time.monotonic() - t0
+    finally:
+        service("libvirtd-b", "start")
+    print(f"\nhost B's libvirtd killed in pre-copy -> migration {op['status']} in {took:.1f} s: {op['error']}")
+    assert op["status"] == "failed", op
+    instance = admin.get(f"instances/{instance['id']}/")
+    assert instance["state"] == "active" and instance["host"] == host_a["id"], instance
+    assert virsh(host_a["uri"], "domstate", instance["domain_name"]).strip() == "running"
+    assert instance["domain_name"] not in checks.domains(host_b["uri"]), "host B kept the incoming guest"
+    deadline = time.monotonic() + RECOVERY_S
+    while host_state(admin, host_b) != "up":
+        assert time.monotonic() < deadline, f"host B is {host_state(admin, host_b)} {RECOVERY_S}s after libvirtd"
+        time.sleep(1)
+    print(f"host B up again in the API {time.monotonic() - t0:.1f} s after the kill")
+    admin.succeeded(admin.action("DELETE", f"instances/{instance['id']}/"))
+    checks.assert_settled(admin, fleet, hosts, project, [instance], quota_before)
