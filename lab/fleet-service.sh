@@ -30,7 +30,7 @@ stop_lab() {  # name signal
 
 case "$what:$verb" in
     redis:stop) fleet_redis_stop ;;
-    redis:kill) pid="$(fleet_redis_pid)" && kill -KILL "$pid" ;;
+    redis:kill) pid="$(fleet_redis_pid)" && kill -KILL "$pid" && while fleet_redis_pid >/dev/null; do sleep 0.1; done ;;
     redis:start) fleet_redis_start ;;
     postgres:stop) fleet_pg_stop ;;
     postgres:kill) as_postgres "$PG_BIN/pg_ctl" -D "$FLEET_PG" -m immediate -w stop >/dev/null ;;

@@ -152,12 +152,20 @@ start_libvirtd_b() {
 
 # ---- the fleet's Redis and PostgreSQL: started and stopped by PID (their pid files), also by the
 # fault tests (lab/fleet-service.sh) to restart them mid-operation.
-fleet_redis_pid() { local pid; pid="$(pid_from_file "$FLEET_REDIS/redis.pid" || true)"; pid_alive "$pid" redis-server && echo "$pid"; }
+# Run a daemon without the descriptors this shell inherited: one started under `flock lab.lock`
+# would otherwise hold the lab lock for as long as it lives.
+detached() { python3 -c 'import os, sys; os.closerange(3, 1 << 16); os.execvp(sys.argv[1], sys.argv[1:])' "$@"; }
+# Debian's redis-server is a link to redis-check-rdb (so /proc/PID/exe names that): known by its
+# command line, which Redis sets to "redis-server ADDRESS:PORT".
+fleet_redis_pid() {
+    local pid; pid="$(pid_from_file "$FLEET_REDIS/redis.pid" || true)"
+    [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | has "^redis-server .*:$FLEET_REDIS_PORT" && echo "$pid"
+}
 fleet_redis_start() {
     fleet_redis_pid >/dev/null && return 0
     mkdir -p "$FLEET_REDIS"
     # No persistence: a restart loses every message and key, the worst case for the portal.
-    redis-server --port "$FLEET_REDIS_PORT" --bind "127.0.0.1 $MGMT_A" --protected-mode no \
+    detached redis-server --port "$FLEET_REDIS_PORT" --bind "127.0.0.1 $MGMT_A" --protected-mode no \
         --save "" --appendonly no --dir "$FLEET_REDIS" --daemonize yes \
         --pidfile "$FLEET_REDIS/redis.pid" --logfile "$FLEET_REDIS/redis.log" >/dev/null
     for _ in $(seq 50); do redis-cli -p "$FLEET_REDIS_PORT" ping 2>/dev/null | has PONG && return 0; sleep 0.1; done
@@ -165,7 +173,10 @@ fleet_redis_start() {
 }
 fleet_redis_stop() {  # SIGTERM to the pid file's redis-server, SIGKILL after 10 s
     local pid; pid="$(fleet_redis_pid)" || return 0
-    kill_pid fleet-redis "$pid" redis-server
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do fleet_redis_pid >/dev/null || { log "stopped the fleet's Redis (pid $pid)"; return 0; }; sleep 0.1; done
+    warn "the fleet's Redis (pid $pid) ignored SIGTERM; SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
 }
 as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
 fleet_pg_running() { [ -s "$FLEET_PG/postmaster.pid" ] && as_postgres "$PG_BIN/pg_ctl" -D "$FLEET_PG" status >/dev/null 2>&1; }
@@ -188,7 +199,8 @@ CONF
 }
 fleet_pg_start() {
     fleet_pg_running && return 0
-    as_postgres "$PG_BIN/pg_ctl" -D "$FLEET_PG" -l "$FLEET_PG/server.log" -w -t 60 start >/dev/null \
+    detached setpriv --reuid=postgres --regid=postgres --init-groups -- \
+        "$PG_BIN/pg_ctl" -D "$FLEET_PG" -l "$FLEET_PG/server.log" -w -t 60 start >/dev/null \
         || die "the fleet's PostgreSQL did not start; see $FLEET_PG/server.log"
 }
 fleet_pg_stop() {  # fast shutdown: open sessions are cut, as in a crash of the clients' server

@@ -4,6 +4,7 @@ nobody else) and the lab's OVN Northbound database (under the lab lock, started 
 lab/up.sh starts it), all through lab/fleet-service.sh. Each test ends with
 tests/fleet/checks.assert_settled, and with a fresh action succeeding: the processes reconnected."""
 
+import socket
 import subprocess
 import time
 from contextlib import contextmanager
@@ -21,14 +22,35 @@ RECOVERY_S = 60  # the web answering 200 again after a server is back
 STEADY_REQUESTS = 20  # after recovery: every one must be a 200 (both uvicorn workers)
 
 
+# where each server listens (lab/lib.sh): down means refused there, up means accepted
+ADDRESSES = {
+    "redis": ("127.0.0.1", 6390),
+    "postgres": ("127.0.0.1", 5442),
+    "ovn-nb": ("10.99.0.1", 6641),
+    "libvirtd-b": ("10.99.0.2", 16509),
+}
+
+
+def listening(what):
+    try:
+        socket.create_connection(ADDRESSES[what], timeout=5).close()
+    except OSError:
+        return False
+    return True
+
+
 def service(what, verb):
     result = subprocess.run([str(SERVICE), what, verb], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"{what} {verb}: {result.stdout}{result.stderr}"
+    assert listening(what) == (verb == "start"), (
+        f"{what} {verb}: {ADDRESSES[what]} {'not ' * (verb == 'start')}listening"
+    )
 
 
 @contextmanager
 def down(what):
-    """`what` stopped for the block, started again after it (also when the block fails)."""
+    """`what` stopped for the block (checked: nothing listens), started again after it (also
+    when the block fails)."""
     service(what, "stop")
     try:
         yield
