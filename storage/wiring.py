@@ -11,6 +11,7 @@ from storage.instance_chains import hand_over, root_disk_info
 from storage.models import RootDisk, Snapshot, StoragePool, Volume
 from storage.tasks import migration as migration_tasks
 from storage.tasks import stream as stream_tasks
+from storage.tasks import volumes as volume_tasks
 from storage.tasks.volumes import disk_spec
 from storage.views.panels import instance_volumes_panel
 
@@ -33,6 +34,7 @@ def ready():
     )
     register_teardown()
     leases.register(f"volume.{Action.UPLOAD}", settle=stream_tasks.settle_lost_upload)  # its web process died
+    leases.register(f"volume.{Action.MIGRATE}", settle=volume_tasks.settle_lost_move)  # its worker died mid-copy
     portal_lab.register_step(lab.LAB_ORDER, lab.register)
 
 

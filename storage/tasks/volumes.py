@@ -15,6 +15,7 @@ import hypervisor as hv
 from compute.models import Instance
 from portal import operations, quotas
 from portal.errors import ActionError
+from portal.models import Operation
 from portal.tasks import LONG_JOB, Cancelled, check_cancel, run_operation
 from storage import chains
 from storage.choices import (
@@ -31,6 +32,7 @@ from storage.models import Snapshot, StoragePool, Volume
 from storage.tasks import chain_move
 
 JOB_SHARE = 90  # percent of an operation's bar a block job fills
+NEW_LAYER = "new_layer"  # a move's Operation detail key naming the copy it makes in the target pool
 
 
 # --- volumes -------------------------------------------------------------------------------
@@ -322,6 +324,8 @@ def migrate_volume(self, op_id):
             Volume.objects.filter(pk=volume.pk).update(state=previous)
             return message
         name = chains.next_layer_name(volume)
+        # noted first: if this worker dies mid-copy, the reaper's settle hook removes the copy
+        Operation.objects.filter(pk=op.pk).update(detail={**op.detail, NEW_LAYER: name})
         try:
             info = _guarded(op, volume, previous, lambda: _move(op, volume, target, host, name))
         except Cancelled:
@@ -340,6 +344,39 @@ def migrate_volume(self, op_id):
         return f"Moved to pool {target.name}" + (" (simulated block copy)" if host.simulated else "")
 
     return run_operation(op_id, work, self.request.id or "")
+
+
+def settle_lost_move(op):
+    """The reaper's settle hook (portal.leases) for a volume move whose worker is gone: stop a
+    live move's block copy (the disk keeps its old file), remove the copy in the target pool if it
+    never took the volume's place, and give the volume back its state from before the move.
+    Raises when the host does not answer (or libvirt is still writing the copy): next round."""
+    volume = Volume.objects.select_related("pool", "instance").filter(pk=op.target_id).first()
+    if volume is None or volume.state != VolumeState.BUSY:
+        return ""
+    host = volume_host(volume)
+    hv.host_ping(host.uri)
+    if (
+        op.detail.get("live")
+        and volume.instance_id
+        and hv.block_job(host.uri, str(volume.instance.uuid), volume.target_dev)
+    ):
+        hv.block_job_abort(host.uri, str(volume.instance.uuid), volume.target_dev)
+    target = StoragePool.objects.filter(pk=op.detail.get("pool")).first()
+    name = op.detail.get(NEW_LAYER)
+    note = f"Volume {volume.name} stays in pool {volume.pool.name}."
+    if name and target is not None and volume.libvirt_name != name:
+        try:
+            hv.volume_delete(host.uri, target.libvirt_name, name)
+        except hv.VolumeNotFound:
+            pass
+        note += " The partial copy was removed."
+    elif name is None:
+        note += " A snapshot chain's copies in the target pool may remain."
+    Volume.objects.filter(pk=volume.pk, state=VolumeState.BUSY).update(
+        state=op.detail.get("state", VolumeState.AVAILABLE), state_reason=""
+    )
+    return note
 
 
 def _move(op, volume, target, host, name):
