@@ -1,9 +1,13 @@
 """JSON errors with field messages for every failure, including the services' own, and JSON
-answers for the errors Django itself answers under /api/ (400, 403, 404, 413, 500)."""
+answers for the errors Django itself answers under /api/ (400, 403, 404, 413, 500); 503 anywhere
+while the database cannot be reached."""
+
+import sys
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import status
 from rest_framework.response import Response
@@ -14,6 +18,10 @@ from portal.errors import ActionError
 from portal.operations import TargetBusy
 from portal.quotas import QuotaExceeded
 from portal.teardown import ProjectNotEmpty
+
+DATABASE_DOWN = (OperationalError, InterfaceError)
+DATABASE_DOWN_MESSAGE = "The database is unavailable for a moment; try again shortly."
+DATABASE_RETRY_AFTER_S = 5
 
 
 def exception_handler(exc, context):
@@ -63,6 +71,19 @@ def page_not_found(request, exception, template_name=defaults.ERROR_404_TEMPLATE
 
 
 def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
+    if isinstance(sys.exc_info()[1], DATABASE_DOWN):
+        return database_unavailable(request)
     if not is_api(request):
         return defaults.server_error(request, template_name)
     return JsonResponse({"detail": "Internal error; it has been logged."}, status=500)
+
+
+def database_unavailable(request):
+    """503 with Retry-After while the database cannot be reached (a restart, a failover): a
+    passing outage, which clients and proxies may retry, not an internal error."""
+    if is_api(request):
+        response = JsonResponse({"detail": DATABASE_DOWN_MESSAGE}, status=503)
+    else:
+        response = HttpResponse(DATABASE_DOWN_MESSAGE, content_type="text/plain; charset=utf-8", status=503)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+    return response
