@@ -221,6 +221,20 @@ def recover(op_id, *, now=None, cancel=False):
     return "failed"
 
 
+def settle_unsent(op):
+    """The verb's settle hook for an Operation whose task the broker refused (it never ran): the
+    target's rows are put back as for a lost worker, e.g. a create's instance in error and its
+    quota returned. Returns the hook's note ("" without a hook)."""
+    recovery = _recovery.get(op.kind, Recovery())
+    if recovery.settle is None:
+        return ""
+    try:
+        return recovery.settle(op) or ""
+    except Exception as exc:  # noqa: BLE001 - the Operation fails either way; say what is unknown
+        log.warning("operation %s: settling its unsent task failed: %s", op.pk, exc)
+        return f"Nothing could confirm the host's state: {exc}"
+
+
 def _with(message, note):
     return f"{message} {note}".strip()
 

@@ -205,7 +205,9 @@ def send(task, op_id, *args):
         log.exception("operation %s: cannot send %s", op_id, task.name)
         op = Operation.objects.filter(pk=op_id, status=OperationStatus.QUEUED).first()
         if op is not None:
-            fail(op, f"Could not queue the task (broker unreachable?): {exc.__class__.__name__}: {exc}")
+            # what the service already did for the task (a create's instance and quota) is put back
+            note = leases.settle_unsent(op)
+            fail(op, f"Could not queue the task (broker unreachable?): {exc.__class__.__name__}: {exc} {note}".strip())
 
 
 def run_inline(verb, *args, **kwargs):

@@ -245,10 +245,11 @@ def _fail_create(instance, host, made, op, why="The build failed"):
 
 
 def settle_lost_create(op):
-    """The reaper's settle hook (portal.leases) for a create whose worker is gone: remove what
-    the build may have made on the host (domain, root volume, seed; those absent are skipped),
-    give the quota back and leave the instance in error, as a failed build does. Raises when the
-    host does not answer, so the reaper asks again next round."""
+    """The reaper's settle hook (portal.leases) for a create whose worker is gone (or whose task
+    the broker refused: no worker ever had it): remove what the build may have made on the host
+    (domain, root volume, seed; those absent are skipped), give the quota back and leave the
+    instance in error, as a failed build does. Raises when the host does not answer, so the
+    reaper asks again next round."""
     instance = Instance.objects.select_related(*INSTANCE_RELATED).filter(pk=op.target_id).first()
     if instance is None or instance.host is None or instance.state != InstanceState.BUILDING:
         return ""
@@ -259,7 +260,8 @@ def settle_lost_create(op):
         ("volume", cloudinit.seed_volume(instance.domain_name), pool),
         ("domain", str(instance.uuid), None),
     ]
-    _fail_create(instance, host, made, op, why="The build was interrupted (its worker was lost)")
+    why = "The build was interrupted (its worker was lost)" if op.worker else "The build never started"
+    _fail_create(instance, host, made, op, why=why)
     return instance.state_reason
 
 

@@ -5,6 +5,7 @@ again next round rather than judged blind."""
 
 from datetime import timedelta
 
+from celery import Celery
 from django.utils import timezone
 
 import hypervisor as hv
@@ -78,3 +79,30 @@ def test_a_lost_build_on_a_host_that_does_not_answer_waits_for_the_host(alice, p
     Host.objects.filter(pk=instance.host.pk).update(uri=real_uri)
     assert leases.reap() == [(op.pk, "failed")]
     assert Instance.objects.get(pk=instance.pk).state == InstanceState.ERROR
+
+
+def test_a_create_whose_task_the_broker_refuses_puts_its_instance_in_error_and_gives_the_quota_back(
+    alice, project_a, hosts, flavor, image
+):
+    """Found on the fleet with its Redis stopped: the create was failed ("Could not queue the
+    task") but its instance stayed `building` with the quota held, for ever. A real refusal: a
+    Celery app whose broker is a closed port."""
+    app = Celery("refusing", broker="redis://127.0.0.1:1/0", set_as_current=False)
+    app.conf.task_publish_retry = False
+    app.conf.broker_connection_timeout = 1
+
+    @app.task(name="tests.never_sent")
+    def never_sent(op_id):
+        raise AssertionError("a refused task cannot run")
+
+    before = _in_use(project_a)
+    _, op = service.create_instance(alice, project_a, name="unsent", flavor=flavor, image=image)  # not sent yet
+    assert _in_use(project_a)["instances"] == before["instances"] + 1
+    operations.send(never_sent, op.pk)
+
+    op.refresh_from_db()
+    instance = Instance.objects.get(pk=op.target_id)
+    assert op.status == "failed" and "Could not queue the task" in op.error and "never started" in op.error
+    assert instance.state == InstanceState.ERROR and not instance.quota_held
+    assert _in_use(project_a) == before and _on_host(instance) == set()
+    assert operations.active_on(instance) is None  # it can be deleted now
