@@ -9,6 +9,7 @@ taken the Operation anyway) runs out."""
 
 import logging
 import time
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
@@ -39,3 +40,30 @@ def retrying(write, within=None):
             connection.close()
             time.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE_S)
+
+
+@contextmanager
+def riding_out_restarts():
+    """For the block (a task's work): a statement that finds this thread's connection dropped
+    by the server, outside a transaction, is sent again on a new connection (retrying within the
+    lease) instead of failing the task. A statement the server ran just before the connection
+    broke could run twice; the writes of tasks set fields, so that is harmless."""
+    with connection.execute_wrapper(_again_on_a_new_connection):
+        yield
+
+
+def _again_on_a_new_connection(execute, sql, params, many, context):
+    try:
+        return execute(sql, params, many, context)
+    except LOST:
+        if connection.in_atomic_block:
+            raise
+        wrapper = context["cursor"]
+
+        def again():
+            connection.close()
+            connection.ensure_connection()
+            wrapper.cursor = connection.create_cursor()  # the caller reads its results from this wrapper
+            return execute(sql, params, many, context)
+
+        return retrying(again)

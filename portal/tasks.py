@@ -10,7 +10,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from hypervisor.errors import HypervisorError
-from portal import leases, operations, quotas, teardown
+from portal import leases, operations, quotas, reconnect, teardown
 from portal.errors import ActionError
 from portal.models import Project
 
@@ -41,7 +41,7 @@ def run_operation(op_id, work, task_id=""):
     if op is None:
         return None
     limit = getattr(task, "time_limit", None) or settings.CELERY_TASK_TIME_LIMIT
-    with leases.Heartbeat(op.pk, worker, limit):
+    with leases.Heartbeat(op.pk, worker, limit), reconnect.riding_out_restarts():
         return _run_claimed(op, work)
 
 

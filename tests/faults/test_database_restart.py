@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from portal import leases, operations
+from portal import leases, operations, reconnect
 from portal.models import Operation
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -72,3 +72,22 @@ def test_a_lease_thread_renews_again_after_the_server_cut_its_connection(postgre
     expires = Operation.objects.get(pk=op.pk).lease_expires_at
     assert expires > cut_at + timezone.timedelta(seconds=LEASE_S), "the lease was not renewed after the cut"
     assert len(seen["pids"]) >= 2, f"renewed on one server session only: {seen['pids']}"
+
+
+def test_a_tasks_query_after_the_server_cut_the_connection_runs_on_a_new_one(postgres, project_a):
+    op = leases.claim(operations.begin("x.slow", project_a).pk, worker="w/1")
+    with reconnect.riding_out_restarts():
+        before = backend_pid()
+        cut([before])
+        Operation.objects.filter(pk=op.pk).update(message="written after the cut")
+        after = backend_pid()
+        cut([after])
+        assert Operation.objects.get(pk=op.pk).message == "written after the cut"  # a read, too
+    assert after != before
+
+
+def test_outside_a_task_a_cut_connection_still_fails_loudly(postgres, project_a):
+    cut([backend_pid()])
+    with pytest.raises(reconnect.LOST):
+        Operation.objects.count()
+    connection.close()  # as Django does when the request or task ends
