@@ -59,8 +59,8 @@ def tenant(admin):
         admin.wait(admin.action("POST", f"projects/{made['id']}/purge/"))
 
 
-@pytest.fixture(scope="module")
-def fleet_db(fleet):
+@pytest.fixture
+def fleet_db(fleet):  # per test: an outage test restarts the fleet's PostgreSQL under it
     with psycopg.connect(fleet["database"], autocommit=True, connect_timeout=10) as conn:
         yield conn
 

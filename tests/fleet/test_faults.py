@@ -213,6 +213,9 @@ def kill_mid_upload(admin, fleet, fleet_db, method, path, kind, target_id):
         sending = pool_.submit(requests.request, method, url, data=data, headers=headers, timeout=120)
         deadline, row = time.monotonic() + CLAIM_TIMEOUT_S, None
         while time.monotonic() < deadline and not (row and (row[1] == "running" and row[3] > 0 or row[1] in DONE)):
+            if sending.done():  # answered before any progress: refused, or too fast to catch
+                answer = sending.result()
+                raise AssertionError(f"the upload ended first: {answer.status_code} {answer.text[:300]}")
             row = fleet_db.execute(
                 "SELECT id, status, worker, progress FROM portal_operation WHERE kind = %s"
                 " AND target_id = %s ORDER BY id DESC LIMIT 1",
@@ -266,7 +269,7 @@ def test_sigkill_of_the_web_process_streaming_an_image_upload_leaves_no_partial_
     SIGKILLed mid-way: the reaper fails the upload within lease + reaper round, its settle hook
     removes the partial volume and leaves the image in error (uploadable again)."""
     name = f"fleet-upload-{uuid.uuid4().hex[:8]}"
-    body = {"name": name, "format": "raw", "pool": checks.SHARED_POOL, "volume": f"{name}.raw", "visibility": "public"}
+    body = {"name": name, "format": "raw", "pool": checks.SHARED_POOL, "volume": f"{name}.raw", "state": "queued"}
     image = admin.call("POST", "images/", expect=201, json=body).json()
     try:
         kill_mid_upload(admin, fleet, fleet_db, "POST", f"images/{image['id']}/upload/", "image.upload", image["id"])
