@@ -47,7 +47,7 @@ def refusal(instance):
     if host is None or host.simulated:
         return SIMULATED_REFUSAL
     if instance.state != InstanceState.ACTIVE or not instance.vnc_port:
-        return f"Instance {instance.name} is {instance.state}; its graphical console opens while it runs."
+        return f"Instance {instance.name} is {instance.get_state_display().lower()}; its graphical console opens while it runs."
     return None
 
 

@@ -127,7 +127,7 @@ def _why_ended(instance_id, host_id):
     if migrating is not None and migrating.target is not None:
         return f"{instance.name} is migrating to {migrating.target.name}: open the console again once it has moved."
     if instance.state != InstanceState.ACTIVE:
-        return f"{instance.name} is {instance.state}; its graphical console opens while it runs."
+        return f"{instance.name} is {instance.get_state_display().lower()}; its graphical console opens while it runs."
     return f"The VNC server of {instance.name} closed the connection."
 
 

@@ -27,6 +27,7 @@ MIGRATION_FIELDS = [
     "live",
     "options",
     "state",
+    "state_label",
     "phase",
     "percent",
     "memory_total",
@@ -59,6 +60,7 @@ class MigrationSerializer(TenantSafeMixin, serializers.ModelSerializer):
     source_name = serializers.CharField(source="source.name", read_only=True)
     target_name = serializers.CharField(source="target.name", read_only=True, default=None, allow_null=True)
     requester = serializers.CharField(source="requester.username", read_only=True, default=None, allow_null=True)
+    state_label = serializers.CharField(source="get_state_display", read_only=True)
 
     class Meta:
         model = Migration

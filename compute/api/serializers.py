@@ -238,8 +238,10 @@ INSTANCE_FIELDS = [
     "simulated",
     "key_pair",
     "state",
+    "state_label",
     "state_reason",
     "power_state",
+    "power_state_label",
     "locked",
     "vcpus",
     "ram_mb",
@@ -266,6 +268,9 @@ class InstanceSerializer(serializers.ModelSerializer):
     # Why the graphical console cannot open now (null when it can): published with the state,
     # so the instance page's console panel follows starts and stops.
     console_refusal = serializers.SerializerMethodField()
+    # The human labels the pages show, so live updates show the same words as a reload.
+    state_label = serializers.CharField(source="get_state_display", read_only=True)
+    power_state_label = serializers.CharField(source="get_power_state_display", read_only=True)
 
     class Meta:
         model = Instance

@@ -113,6 +113,7 @@ class PortSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
     security_groups = VisibleField(SecurityGroup, many=True, required=False)
     fixed_ips = FixedIpSerializer(many=True, required=False)
     interface_id = serializers.CharField(read_only=True)
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
 
     class Meta:
         model = Port
@@ -130,6 +131,7 @@ class PortSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
             "device_id",
             "instance",
             "status",
+            "status_label",
             "interface_id",
             *REALISED,
         ]

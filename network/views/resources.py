@@ -111,7 +111,7 @@ RESOURCES = {
             ("Network", lambda p: p.network, "network__name"),
             ("Attached to", _port_owner, "device_owner"),
             ("Security groups", lambda p: ", ".join(g.name for g in p.security_groups.all()) or "—"),
-            ("Link", lambda p: p.status, "status"),
+            ("Link", lambda p: p.get_status_display(), "status"),
         ),
         forms.PortForm,
         ("network", "instance"),

@@ -15,6 +15,7 @@ class OperationSerializer(TenantSafeMixin, serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     requester = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     duration = serializers.FloatField(read_only=True, allow_null=True)
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
 
     class Meta:
         model = Operation
@@ -28,6 +29,7 @@ class OperationSerializer(TenantSafeMixin, serializers.ModelSerializer):
             "project",
             "requester",
             "status",
+            "status_label",
             "progress",
             "message",
             "error",

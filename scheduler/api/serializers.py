@@ -48,6 +48,7 @@ class SchedulerSettingsSerializer(StrictFieldsMixin, serializers.ModelSerializer
 class RecommendationSerializer(serializers.ModelSerializer):
     operations = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     decided_by = serializers.StringRelatedField()
+    state_label = serializers.CharField(source="get_state_display", read_only=True)
 
     class Meta:
         model = Recommendation
@@ -56,6 +57,7 @@ class RecommendationSerializer(serializers.ModelSerializer):
             "cluster",
             "kind",
             "state",
+            "state_label",
             "summary",
             "moves",
             "power_actions",

@@ -10,7 +10,8 @@
     card.querySelectorAll("[data-field]").forEach(function (el) {
       const name = el.dataset.field;
       if (!(name in data)) return;
-      el.textContent = data[name] === null ? "—" : data[name];
+      // The human label when the API gives one (state_label), as the page rendered it.
+      el.textContent = data[name] === null ? "—" : (data[name + "_label"] || data[name]);
       if (name === "state") el.className = "status status-" + data.state;
     });
     followConsole(data);

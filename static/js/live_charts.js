@@ -53,9 +53,9 @@
     });
   }
 
-  function setField(panel, name, value) {
+  function setField(panel, name, value, label) {
     panel.querySelectorAll(`[data-mfield="${name}"]`).forEach(function (f) {
-      if (f.tagName === "PROGRESS") { f.value = value; } else { f.textContent = value === null || value === undefined ? "—" : value; }
+      if (f.tagName === "PROGRESS") { f.value = value; } else { f.textContent = value === null || value === undefined ? "—" : (label || value); }
       if (name === "state") f.className = "status status-" + value;
     });
   }
@@ -80,7 +80,7 @@
       panel.hidden = false;
       if (m.event === "migration") {
         ["state", "phase", "percent", "total_ms", "downtime_ms", "data_transferred", "error", "target_name"].forEach(
-          (name) => setField(panel, name, m.data[name]));
+          (name) => setField(panel, name, m.data[name], m.data[name + "_label"]));
         setField(panel, "progress", m.data.percent);
         setField(panel, "percent-text", m.data.percent + "%");
         panel.dataset.state = m.data.state;

@@ -3,6 +3,6 @@
 document.addEventListener("nubes:port", function (e) {
   const port = e.detail.data;
   document.querySelectorAll(`[data-port="${port.id}"] [data-field="link"]`).forEach(function (cell) {
-    cell.textContent = port.status;
+    cell.textContent = port.status_label || port.status;
   });
 });

@@ -49,7 +49,7 @@
         const name = f.dataset.field;
         if (name === "progress") { f.value = op.progress; }
         else if (name === "progress-text") { f.textContent = op.progress + "%"; }
-        else if (name === "status") { f.textContent = op.status; f.className = "status status-" + op.status; }
+        else if (name === "status") { f.textContent = op.status_label || op.status; f.className = "status status-" + op.status; }
         else if (name === "finished") { f.textContent = op.finished ? op.finished.replace("T", " ").slice(0, 19) : "—"; }
         else if (name in op) { f.textContent = op[name] || ""; }
       });

@@ -45,14 +45,14 @@ def test_a_member_launches_watches_consoles_stops_and_deletes_an_instance(login)
 
     # The detail page: live state and the serial console panel, which on a simulated host
     # says there is no guest to show.
-    expect(launcher.locator("#instance-state")).to_have_text("active", timeout=LIVE_TIMEOUT_MS)
+    expect(launcher.locator("#instance-state")).to_have_text("Active", timeout=LIVE_TIMEOUT_MS)
     expect(launcher.locator("#console")).to_contain_text("no console output")
     expect(launcher.locator("#console")).to_contain_text("simulated host")
     expect(launcher.locator("#vnc")).to_have_attribute("data-vnc-state", "refused")
     expect(launcher.locator("#vnc-message")).to_contain_text("there is no graphical console")
 
     launcher.click("form[action$='/stop/']:not(:has(input[name=force])) button")
-    expect(launcher.locator("#instance-state")).to_have_text("shutoff", timeout=LIVE_TIMEOUT_MS)
+    expect(launcher.locator("#instance-state")).to_have_text("Shut off", timeout=LIVE_TIMEOUT_MS)
     expect(row.locator("[data-field=state]")).to_have_text("Shut off", timeout=LIVE_TIMEOUT_MS)
 
     launcher.once("dialog", lambda dialog: dialog.accept())

@@ -56,7 +56,7 @@ def test_the_operations_images_and_snapshots_lists_filter_and_operations_arrive_
     pool = api.first("/api/v1/storage-pools/")["id"]
     api.post("/api/v1/volumes/", {"project": project, "name": name, "pool": pool, "size_gb": 1})
     row = page.locator("#operations tbody tr[data-operation]").filter(has_text=name)
-    expect(row.locator("[data-field=status]")).to_have_text("succeeded", timeout=LIVE_TIMEOUT_MS)
+    expect(row.locator("[data-field=status]")).to_have_text("Succeeded", timeout=LIVE_TIMEOUT_MS)
     assert page.evaluate("window.__noReload === true")
 
     page.fill("#operation-filter input[name=q]", name)

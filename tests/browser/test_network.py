@@ -51,7 +51,7 @@ def test_a_member_makes_a_network_launches_on_it_and_sees_the_topology_follow(lo
     launcher.check(f"input[name=networks][value='{net}']")
     launcher.click("#launch-form button[type=submit]")
     expect(launcher.locator("h1")).to_have_text(vm_name)
-    expect(launcher.locator("#instance-state")).to_have_text("active", timeout=LIVE_TIMEOUT_MS)
+    expect(launcher.locator("#instance-state")).to_have_text("Active", timeout=LIVE_TIMEOUT_MS)
 
     node = topology.locator("g.instance").filter(has_text=vm_name)
     expect(node).to_have_count(1, timeout=LIVE_TIMEOUT_MS)

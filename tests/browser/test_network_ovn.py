@@ -95,7 +95,7 @@ def test_the_ports_link_cell_follows_ovn_without_a_reload(alice, ovn):
     alice.goto("/network/ports/")
     alice.evaluate("window.__noReload = true")
     cell = alice.locator(f"tr[data-port='{made['port']}'] [data-field='link']")
-    expect(cell).to_have_text("unknown")
+    expect(cell).to_have_text("Unknown")
     # OVN's change must not come before the page has joined the port's group
     alice.wait_for_function(
         f"() => (document.body.dataset.wsSubscribed || '').split(' ').includes('network.port.{made['port']}')"
@@ -103,5 +103,5 @@ def test_the_ports_link_cell_follows_ovn_without_a_reload(alice, ovn):
     nb.transact(
         {"op": "update", "table": "Logical_Switch_Port", "where": [["name", "==", made["lsp"]]], "row": {"up": True}}
     )
-    expect(cell).to_have_text("up", timeout=LIVE_TIMEOUT_MS)
+    expect(cell).to_have_text("Up", timeout=LIVE_TIMEOUT_MS)
     assert alice.evaluate("window.__noReload === true"), "the ports list reloaded instead of updating"

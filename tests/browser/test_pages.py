@@ -54,7 +54,7 @@ def test_the_instance_page_shows_ports_and_disks_and_buttons_follow_the_state(lo
     expect(stop).to_be_visible()
     stop.locator("button").click()  # the redirect reloads; then the state arrives live
     page.evaluate("window.__noReload = true")
-    expect(page.locator("#instance-state")).to_have_text("shutoff", timeout=LIVE_TIMEOUT_MS)
+    expect(page.locator("#instance-state")).to_have_text("Shut off", timeout=LIVE_TIMEOUT_MS)
     expect(start).to_be_visible()
     expect(stop).to_be_hidden()
     assert page.evaluate("window.__noReload === true")

@@ -91,7 +91,7 @@ def test_an_admin_approves_a_drs_recommendation_and_watches_it_apply(login, tmp_
     page.goto(f"/scheduler/clusters/{cluster['id']}/")
     page.click("#run-drs")
     row = page.locator("tr[data-recommendation]").first
-    expect(row.locator("[data-field=state]")).to_have_text("proposed")
+    expect(row.locator("[data-field=state]")).to_have_text("Proposed")
     expect(row).to_contain_text(f"small-{tag}-0 → small-{tag}-1")
     page.evaluate("window.__noReload = true")
     row.locator("button:has-text('Approve')").click()
@@ -99,7 +99,7 @@ def test_an_admin_approves_a_drs_recommendation_and_watches_it_apply(login, tmp_
     page.wait_for_load_state()
     page.evaluate("window.__noReload = true")
     row = page.locator("tr[data-recommendation]").first
-    expect(row.locator("[data-field=state]")).to_have_text("applied", timeout=MIGRATION_TIMEOUT_MS)
+    expect(row.locator("[data-field=state]")).to_have_text("Applied", timeout=MIGRATION_TIMEOUT_MS)
     assert page.evaluate("window.__noReload === true"), "the page reloaded instead of refreshing the table"
     after = float(row.locator("[data-field=imbalance-after]").inner_text())
     assert after < 0.1

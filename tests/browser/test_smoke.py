@@ -40,6 +40,6 @@ def test_an_operations_progress_arrives_over_the_websocket(login):
     page.evaluate("window.__noReload = true")
     page.click("#recount")
     row = page.locator("tr[data-operation]").filter(has_text="project.recount_quota").first
-    expect(row.locator("[data-field=status]")).to_have_text("succeeded")
+    expect(row.locator("[data-field=status]")).to_have_text("Succeeded")
     expect(page.locator("#toasts")).to_contain_text("succeeded")
     assert page.evaluate("window.__noReload === true"), "the page reloaded instead of updating live"

@@ -182,15 +182,15 @@ def test_a_live_move_to_another_pool_shows_its_progress_bar_rising_to_done(alice
     # The form posts and redirects once; from then on only the websocket updates the page.
     alice.evaluate("window.__noReload = true")
     row = alice.locator("tr[data-operation]").filter(has_text="volume.migrate").first
-    expect(row.locator("[data-field=status]")).to_have_text("succeeded", timeout=LIVE_TIMEOUT_MS)
+    expect(row.locator("[data-field=status]")).to_have_text("Succeeded", timeout=LIVE_TIMEOUT_MS)
     expect(row.locator("[data-field=message]")).to_contain_text("simulated block copy")
     assert alice.evaluate("window.__noReload === true"), "the page reloaded instead of updating live"
     assert row.locator("progress").evaluate("bar => bar.value") == 100
     seen = alice.evaluate("window.__progress")
     values = [value for value, _status in seen]
     assert values == sorted(values), seen
-    assert any(0 < value < 100 for value, status in seen if status == "running"), seen
-    assert seen[-1] == [100, "succeeded"], seen
+    assert any(0 < value < 100 for value, status in seen if status == "Running"), seen
+    assert seen[-1] == [100, "Succeeded"], seen
     volume = Api(alice).get(f"/api/v1/volumes/{volume_id(alice, name)}/")
     assert volume["pool"] == storage_host["pools"][f"{storage_host['host']}-fast"]
     assert volume["state"] == "in-use"

@@ -274,7 +274,7 @@ def test_the_console_panel_opens_when_the_instance_starts_without_a_reload(login
 
     publish(f"InstanceState.ACTIVE, PowerState.RUNNING, {vnc_server.port}")
 
-    expect(page.locator("#instance-state")).to_have_text("active")
+    expect(page.locator("#instance-state")).to_have_text("Active")
     expect(panel).to_have_attribute("data-vnc-state", "ready")
     expect(page.locator("#vnc-message")).to_be_hidden()
     page.click("#vnc-open")
@@ -283,7 +283,7 @@ def test_the_console_panel_opens_when_the_instance_starts_without_a_reload(login
     publish("InstanceState.SHUTOFF, PowerState.SHUTOFF, None")
 
     expect(panel).to_have_attribute("data-vnc-state", "refused")
-    expect(page.locator("#vnc-message")).to_contain_text("is shutoff")
+    expect(page.locator("#vnc-message")).to_contain_text("is shut off")
     expect(page.locator("#vnc-open")).to_be_hidden()
     page.wait_for_timeout(500)  # the connection's close must not overwrite the refusal
     expect(panel).to_have_attribute("data-vnc-state", "refused")
