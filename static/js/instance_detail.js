@@ -12,7 +12,7 @@
       if (!(name in data)) return;
       // The human label when the API gives one (state_label), as the page rendered it.
       el.textContent = data[name] === null ? "—" : (data[name + "_label"] || data[name]);
-      if (name === "state") el.className = "status status-" + data.state;
+      if (name === "state") { el.className = "status status-" + data.state; el.dataset.state = data.state; }
     });
     followConsole(data);
   }

@@ -23,7 +23,7 @@ def test_the_instance_page_shows_the_states_label_not_its_value(alice, project_a
 
     page = page_of(alice, instance)
 
-    assert 'data-field="state" id="instance-state">Shut off</span>' in page
+    assert 'data-field="state" data-state="shutoff" id="instance-state">Shut off</span>' in page
     assert 'id="instance-power">Shut off</dd>' in page
     assert ">shutoff<" not in page
 
