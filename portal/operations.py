@@ -94,7 +94,7 @@ def publish(op):
         return
     realtime.publish(op.group, "operation", data)
     if op.project_id:
-        realtime.publish(f"project.{op.project_id}", "operation", data)
+        realtime.publish_to_project(op.project_id, "operation", data)
 
 
 def _save(op, **fields):

@@ -1,6 +1,7 @@
 """The one publish helper, and the registry that says who may join which group.
 
-Groups are named `<app>.<model>.<pk>` (plus `operation.<pk>` and `project.<pk>`). An app
+Groups are named `<app>.<model>.<pk>` (plus `operation.<pk>`, `project.<pk>`, and `cloud`: what
+every project's group gets, for cloud admins, whose lists show every project's rows). An app
 registers each group prefix with a function returning the queryset of objects a user may
 see; the websocket consumer asks the registry before it joins a group."""
 
@@ -13,6 +14,7 @@ from channels.layers import get_channel_layer
 log = logging.getLogger(__name__)
 GROUP_RE = re.compile(r"^(?P<prefix>[a-z_]+(?:\.[a-z_]+)*)\.(?P<pk>\d{1,18})$")
 _visible = {}
+CLOUD_GROUP = "cloud"
 
 
 def register(prefix, visible_queryset):
@@ -21,6 +23,8 @@ def register(prefix, visible_queryset):
 
 
 def may_join(user, group):
+    if group == CLOUD_GROUP:
+        return user.is_authenticated and user.is_staff
     match = GROUP_RE.match(group or "")
     if not match or not user.is_authenticated:
         return False
@@ -39,3 +43,10 @@ def publish(group, event, data):
         async_to_sync(layer.group_send)(group, {"type": "relay", "group": group, "event": event, "data": data})
     except Exception as exc:  # noqa: BLE001 - redis-py's errors are not builtin ones; none may escape
         log.warning("publish to %s failed: %s: %s", group, exc.__class__.__name__, exc)
+
+
+def publish_to_project(project_id, event, data):
+    """A change every page of the project follows (its lists), sent to the project's group and to
+    the cloud admins' group."""
+    publish(f"project.{project_id}", event, data)
+    publish(CLOUD_GROUP, event, data)

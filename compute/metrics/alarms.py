@@ -114,4 +114,4 @@ def publish(alarm):
     data = presenters.present(alarm)
     realtime.publish(f"compute.{alarm.scope}.{alarm.object_id}", ALARM_EVENT, data)
     if alarm.project_id:
-        realtime.publish(f"project.{alarm.project_id}", ALARM_EVENT, data)
+        realtime.publish_to_project(alarm.project_id, ALARM_EVENT, data)

@@ -24,7 +24,7 @@ def publish_port(port):
     data = presenters.present(port)
     realtime.publish(f"network.port.{port.pk}", PORT_EVENT, data)
     realtime.publish(f"network.network.{port.network_id}", PORT_EVENT, data)
-    realtime.publish(f"project.{port.project_id}", PORT_EVENT, data)
+    realtime.publish_to_project(port.project_id, PORT_EVENT, data)
 
 
 def refresh_port_status():

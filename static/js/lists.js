@@ -3,7 +3,8 @@
 // list's filter, sort and page kept) when an operation on such a target moves;
 // data-live-events="instance port" does the same on those events. A table's body is swapped
 // (ticked boxes stay ticked), any other element whole.
-// A header checkbox (data-select-all) ticks every row of its table.
+// A header checkbox (data-select-all) ticks every row of its table. A cloud admin's page with such
+// lists also joins the "cloud" group, which hears every project's changes.
 (function () {
   "use strict";
   const DEBOUNCE_MS = 200;
@@ -44,6 +45,10 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    // A cloud admin's lists show every project's rows: follow every project (the "cloud" group).
+    if ("cloud" in document.body.dataset && (tables("data-live-targets").length || tables("data-live-events").length)) {
+      window.Nubes.subscribe("cloud");
+    }
     tables("data-live-events").forEach(function (table) {
       table.dataset.liveEvents.split(" ").forEach(function (name) {
         document.addEventListener("nubes:" + name, () => refresh(table));

@@ -31,7 +31,7 @@
     socket.onmessage = function (msg) {
       const m = JSON.parse(msg.data);
       if (m.event === "subscribed") { document.body.dataset.wsSubscribed = (document.body.dataset.wsSubscribed || "") + " " + m.group; return; }
-      if (m.event === "operation") { updateOperation(m.data); }
+      if (m.event === "operation") { updateOperation(m.data, m.group === "cloud"); }
       (handlers[m.group] || []).forEach((fn) => fn(m));
       document.dispatchEvent(new CustomEvent("nubes:" + m.event, {detail: m}));
     };
@@ -43,7 +43,10 @@
   }
 
   const seen = {};
-  function updateOperation(op) {
+  function updateOperation(op, fromCloud) {
+    // A cloud admin hears every project (for the lists): no new rows or toasts from projects
+    // other than the one being worked in.
+    const elsewhere = fromCloud && String(op.project) !== document.body.dataset.project;
     document.querySelectorAll(`[data-operation="${op.id}"]`).forEach(function (el) {
       el.querySelectorAll("[data-field]").forEach(function (f) {
         const name = f.dataset.field;
@@ -55,7 +58,7 @@
       });
     });
     const table = document.querySelector("[data-subscribe-project] tbody");
-    if (table && !table.querySelector(`[data-operation="${op.id}"]`)) {
+    if (table && !elsewhere && !table.querySelector(`[data-operation="${op.id}"]`)) {
       const empty = table.querySelector("tr.empty");
       if (empty) empty.remove();
       const row = document.createElement("tr");
@@ -68,10 +71,10 @@
       row.children[6].textContent = op.requester || "system";
       row.children[7].textContent = (op.created || "").replace("T", " ").slice(0, 19);
       table.prepend(row);
-      updateOperation(op);
+      updateOperation(op, fromCloud);
     }
     const final = ["succeeded", "failed", "cancelled"].includes(op.status);
-    if (final && seen[op.id] !== op.status) {
+    if (final && !elsewhere && seen[op.id] !== op.status) {
       seen[op.id] = op.status;
       toast(`${op.kind} ${op.target_name}: ${op.status}${op.status === "failed" ? " — " + op.message : ""}`, op.status);
     }

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_storage import StorageApi
+from tests.browser.test_storage import StorageApi, alice  # noqa: F401 - alice is a fixture
 
 pytestmark = pytest.mark.browser
 IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
@@ -79,3 +79,29 @@ def test_the_instance_list_sorts_searches_filters_pages_and_shows_addresses(logi
 
     for name in names:
         api.delete(f"/api/v1/instances/{ids[name]}/")
+
+
+def test_a_cloud_admin_sees_another_projects_row_change_without_a_reload(login, alice):
+    """admin belongs to no project: alice's instance is another project's row on admin's list."""
+    api = StorageApi(alice)
+    name = f"cloud-{uuid.uuid4().hex[:6]}"
+    network = api.first("/api/v1/networks/?search=private")
+    flavor = api.first("/api/v1/flavors/?search=m1.tiny")
+    image = api.first("/api/v1/images/?search=cirros-demo")
+    body = {"project": network["project"], "name": name, "flavor": flavor["id"], "image": image["id"]}
+    api.post("/api/v1/instances/", body)
+    instance = api.first(f"/api/v1/instances/?search={name}")
+    api.wait(f"/api/v1/instances/{instance['id']}/", "state", "active")
+
+    page = login("admin")
+    page.goto(f"/compute/instances/?q={name}")
+    row = page.locator(f"#instances tr[data-instance='{instance['id']}']")
+    expect(row.locator("[data-field=state]")).to_have_text("Active")
+    page.wait_for_function("() => (document.body.dataset.wsSubscribed || '').split(' ').includes('cloud')")
+    page.evaluate("window.__noReload = true")
+
+    api.post(f"/api/v1/instances/{instance['id']}/stop/")
+
+    expect(row.locator("[data-field=state]")).to_have_text("Shut off", timeout=30000)
+    assert page.evaluate("window.__noReload === true"), "the list reloaded instead of updating"
+    api.delete(f"/api/v1/instances/{instance['id']}/")
