@@ -1,8 +1,14 @@
 """Initial Plotly figures, built on the server with the plotly package from stored samples;
 the browser then appends points from websocket messages (static/js/live_charts.js) with
-Plotly.extendTraces, keeping at most WINDOW points per trace."""
+Plotly.extendTraces, keeping at most WINDOW points per trace.
+
+A chart shows one of RANGES (1 h to 7 d, read from the rollups: the query picks the finest
+resolution that still reaches back), with its time axis always spanning that range (an empty
+chart showed Plotly's default Jan-Nov 2000), values with their unit (B/s as kB/s, MB/s), and a
+"No samples yet" note until a point arrives."""
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,19 +19,29 @@ from compute.metrics import query
 from compute.models.metrics import HOST_METRICS, INSTANCE_METRICS, Scope
 
 WINDOW = 360  # points kept per trace: an hour at the default 10 s interval
-HISTORY_S = 900
+POINTS_PER_RANGE = 300  # history points per trace at most: the step is the range / 300
 CHART_HEIGHT = 220
 MIB = 1024 * 1024
+RANGES = {"1h": ("1 h", 3600), "6h": ("6 h", 6 * 3600), "24h": ("24 h", 86400), "7d": ("7 d", 7 * 86400)}
+DEFAULT_RANGE = "1h"
+EMPTY_TEXT = "No samples yet: points appear as the collector reports them."
+# Axis formats (d3): SI prefixes for rates (12.5kB/s, 3.1MB/s), plain numbers otherwise.
+UNIT_AXES = {
+    "B/s": {"tickformat": "~s", "ticksuffix": "B/s", "hoverformat": ".3~s"},
+    "%": {"ticksuffix": " %", "hoverformat": ".1f"},
+    "MiB": {"ticksuffix": " MiB", "hoverformat": ",.0f"},
+    "": {"hoverformat": ",.0f"},
+}
 INSTANCE_CHARTS = (
-    ("CPU %", ("cpu_pct",)),
-    ("Memory MiB", ("mem_used_mb", "mem_balloon_mb")),
-    ("Disk B/s", ("disk_read_bps", "disk_write_bps")),
-    ("Network B/s", ("net_rx_bps", "net_tx_bps")),
+    ("CPU", "%", ("cpu_pct",)),
+    ("Memory", "MiB", ("mem_used_mb", "mem_balloon_mb")),
+    ("Disk", "B/s", ("disk_read_bps", "disk_write_bps")),
+    ("Network", "B/s", ("net_rx_bps", "net_tx_bps")),
 )
 HOST_CHARTS = (
-    ("CPU %", ("cpu_pct",)),
-    ("Memory MiB", ("mem_used_mb", "mem_free_mb")),
-    ("Running instances", ("running_instances",)),
+    ("CPU", "%", ("cpu_pct",)),
+    ("Memory", "MiB", ("mem_used_mb", "mem_free_mb")),
+    ("Running instances", "", ("running_instances",)),
 )
 
 
@@ -35,10 +51,18 @@ class Chart:
     title: str
     figure: dict  # Plotly's JSON as plain data (the template writes it with json_script)
     traces: list  # [{group, id, metric}], one per trace, in order
+    range_s: int  # the time axis spans this many seconds up to now (the browser moves it on)
+    empty: bool  # no stored point in the range
 
     @property
     def window(self):
         return WINDOW
+
+
+def range_of(key):
+    """(key, seconds) of a range selector value; an unknown one is the default."""
+    key = key if key in RANGES else DEFAULT_RANGE
+    return key, RANGES[key][1]
 
 
 def _when(ts):
@@ -46,71 +70,103 @@ def _when(ts):
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _layout(title, y_title):
+def _time_axis(now, range_s):
+    # Hours and minutes within a day; the day too over longer ranges.
+    tickformat = "%H:%M" if range_s <= RANGES["24h"][1] else "%b %d %H:%M"
+    return {
+        "type": "date",
+        "range": [_when(now - range_s), _when(now)],
+        "tickformat": tickformat,
+        "hoverformat": "%Y-%m-%d %H:%M:%S UTC",
+    }
+
+
+def _layout(title, unit, now, range_s, empty):
     return go.Layout(
-        title={"text": title, "font": {"size": 13}},
+        title={"text": f"{title} ({unit})" if unit else title, "font": {"size": 13}},
         height=CHART_HEIGHT,
-        margin={"l": 50, "r": 10, "t": 30, "b": 30},
-        yaxis={"title": y_title, "rangemode": "tozero"},
-        xaxis={"type": "date"},
+        margin={"l": 60, "r": 10, "t": 30, "b": 30},
+        yaxis={"rangemode": "tozero", **UNIT_AXES.get(unit, UNIT_AXES[""])},
+        xaxis=_time_axis(now, range_s),
         legend={"orientation": "h", "y": -0.25},
         showlegend=True,
+        # The browser removes the note with the first live point.
+        annotations=[_empty_note()] if empty else [],
     )
 
 
-def _history(scope, object_id, metric, now):
-    request = query.SeriesRequest(scope, object_id, metric, int(now - HISTORY_S), int(now) + 1, 1)
+def _empty_note():
+    return {"text": EMPTY_TEXT, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False}
+
+
+def _history(scope, object_id, metric, now, range_s):
+    step = max(query.MIN_STEP_S, range_s // POINTS_PER_RANGE)
+    end = math.ceil(now)  # and start no earlier than now - range_s: the raw samples' retention covers it
+    request = query.SeriesRequest(scope, object_id, metric, end - range_s, end + 1, step)
     return query.series(request, now)["points"]
 
 
-def build(dom_id, title, lines, now=None):
-    """lines: [(scope, object id, metric, trace name)] -> Chart with their recent history."""
+def build(dom_id, title, unit, lines, now=None, range_s=RANGES[DEFAULT_RANGE][1]):
+    """lines: [(scope, object id, metric, trace name)] -> Chart with their history over range_s."""
     now = time.time() if now is None else now
-    figure = go.Figure(layout=_layout(title, title.split(" ")[-1]))
+    histories = [_history(scope, object_id, metric, now, range_s)[-WINDOW:] for scope, object_id, metric, _ in lines]
+    empty = not any(histories)
+    figure = go.Figure(layout=_layout(title, unit, now, range_s, empty))
     traces = []
-    for scope, object_id, metric, name in lines:
-        points = _history(scope, object_id, metric, now)[-WINDOW:]
+    for (scope, object_id, metric, name), points in zip(lines, histories, strict=True):
         figure.add_trace(
             go.Scatter(x=[_when(ts) for ts, _ in points], y=[v for _, v in points], mode="lines", name=name)
         )
         traces.append({"group": f"compute.{scope}.{object_id}", "id": object_id, "metric": metric})
-    return Chart(dom_id, title, json.loads(figure.to_json()), traces)
+    return Chart(dom_id, title, json.loads(figure.to_json()), traces, range_s, empty)
 
 
-def instance_charts(instance, now=None):
+def instance_charts(instance, now=None, range_s=RANGES[DEFAULT_RANGE][1]):
     return [
         build(
             f"chart-instance-{instance.pk}-{index}",
             title,
+            unit,
             [(Scope.INSTANCE, instance.pk, metric, INSTANCE_METRICS[metric][1]) for metric in metrics],
             now,
+            range_s,
         )
-        for index, (title, metrics) in enumerate(INSTANCE_CHARTS)
+        for index, (title, unit, metrics) in enumerate(INSTANCE_CHARTS)
     ]
 
 
-def host_charts(host, now=None):
+def host_charts(host, now=None, range_s=RANGES[DEFAULT_RANGE][1]):
     return [
         build(
             f"chart-host-{host.pk}-{index}",
             title,
+            unit,
             [(Scope.HOST, host.pk, metric, HOST_METRICS[metric][1]) for metric in metrics],
             now,
+            range_s,
         )
-        for index, (title, metrics) in enumerate(HOST_CHARTS)
+        for index, (title, unit, metrics) in enumerate(HOST_CHARTS)
     ]
 
 
 def overview_chart(dom_id, title, objects, scope, metric="cpu_pct", now=None):
     """One trace per object (hosts for admins, instances for tenants) on the dashboard."""
-    return build(dom_id, title, [(scope, obj.pk, metric, obj.name) for obj in objects], now)
+    return build(dom_id, title, "%", [(scope, obj.pk, metric, obj.name) for obj in objects], now)
 
 
 def migration_figure(migration):
     """Remaining memory (MiB) over the migration's seconds, from its stored samples."""
     samples = (migration.samples or []) if migration is not None else []
-    figure = go.Figure(layout=_layout("Memory remaining MiB", "MiB"))
-    figure.update_layout(xaxis={"type": "linear", "title": "seconds"}, showlegend=False)
+    figure = go.Figure(
+        layout=go.Layout(
+            title={"text": "Memory remaining (MiB)", "font": {"size": 13}},
+            height=CHART_HEIGHT,
+            margin={"l": 60, "r": 10, "t": 30, "b": 30},
+            yaxis={"rangemode": "tozero", **UNIT_AXES["MiB"]},
+            xaxis={"type": "linear", "title": "seconds"},
+            showlegend=False,
+        )
+    )
     figure.add_trace(
         go.Scatter(
             x=[s.get("t", 0) for s in samples],

@@ -13,14 +13,21 @@ register = template.Library()
 DASHBOARD_OBJECTS = 10  # traces on the dashboard chart (the websocket allows 64 groups)
 
 
-@register.inclusion_tag("compute/live/_charts.html")
-def instance_charts(instance):
-    return {"charts": charts.instance_charts(instance), "window": charts.WINDOW}
+def _ranged(context, make, obj):
+    """The charts over the range the page's ?range= asks for, with the selector's links."""
+    key, seconds = charts.range_of(context["request"].GET.get("range", ""))
+    ranges = [(value, label, value == key) for value, (label, _) in charts.RANGES.items()]
+    return {"charts": make(obj, range_s=seconds), "window": charts.WINDOW, "ranges": ranges}
 
 
-@register.inclusion_tag("compute/live/_charts.html")
-def host_charts(host):
-    return {"charts": charts.host_charts(host), "window": charts.WINDOW}
+@register.inclusion_tag("compute/live/_charts.html", takes_context=True)
+def instance_charts(context, instance):
+    return _ranged(context, charts.instance_charts, instance)
+
+
+@register.inclusion_tag("compute/live/_charts.html", takes_context=True)
+def host_charts(context, host):
+    return _ranged(context, charts.host_charts, host)
 
 
 @register.inclusion_tag("compute/live/_charts.html", takes_context=True)
@@ -28,10 +35,10 @@ def dashboard_charts(context):
     user = context["request"].user
     if user.is_staff:
         hosts = Host.objects.filter(state__in=(HostState.UP, HostState.MAINTENANCE))[:DASHBOARD_OBJECTS]
-        chart = charts.overview_chart("chart-dashboard", "Host CPU %", hosts, Scope.HOST)
+        chart = charts.overview_chart("chart-dashboard", "Host CPU", hosts, Scope.HOST)
     else:
         instances = Instance.objects.visible_to(user).filter(state="active")[:DASHBOARD_OBJECTS]
-        chart = charts.overview_chart("chart-dashboard", "Instance CPU %", instances, Scope.INSTANCE)
+        chart = charts.overview_chart("chart-dashboard", "Instance CPU", instances, Scope.INSTANCE)
     return {"charts": [chart], "window": charts.WINDOW}
 
 

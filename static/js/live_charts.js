@@ -41,6 +41,7 @@
     const figure = json(el.id + "-figure");
     const traces = json(el.id + "-traces") || [];
     const windowSize = parseInt(el.dataset.window || "360", 10);
+    const rangeS = parseInt(el.dataset.rangeS || "3600", 10);
     Plotly.newPlot(el, figure.data, figure.layout, {displayModeBar: false, responsive: true});
     traces.forEach(function (trace, index) {
       window.Nubes.on(trace.group, function (m) {
@@ -48,6 +49,10 @@
         const value = m.data.values[trace.metric];
         if (value === null || value === undefined) return;
         Plotly.extendTraces(el, {x: [[utc(m.data.ts)]], y: [[value]]}, [index], windowSize);
+        // The time axis keeps its span and moves on with the newest point; the "no samples" note goes.
+        const update = {"xaxis.range": [utc(m.data.ts - rangeS), utc(m.data.ts)]};
+        if ("empty" in el.dataset) { update.annotations = []; delete el.dataset.empty; }
+        Plotly.relayout(el, update);
         count(el);
       });
     });

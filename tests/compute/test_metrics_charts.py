@@ -1,0 +1,62 @@
+"""The metrics charts: a time axis that always spans the chosen range (not Plotly's Jan-Nov 2000
+when there is no point), a "No samples yet" note, units on the value axis (B/s with SI prefixes),
+and a 1 h / 6 h / 24 h / 7 d selector that reads older ranges from the rollups."""
+
+from django.test import Client
+
+from compute.metrics import charts
+from compute.models import InstanceSample
+from compute.models.metrics import TEN_MINUTES
+from tests.compute.live_helpers import running  # noqa: F401
+
+NOW = 1_800_000_000
+HOUR = 3600
+
+
+def layout_of(chart):
+    return chart.figure["layout"]
+
+
+def test_an_instance_without_samples_gets_an_empty_note_and_an_axis_over_the_last_hour(running):
+    cpu = charts.instance_charts(running, now=NOW)[0]
+
+    assert cpu.empty and cpu.range_s == HOUR
+    assert layout_of(cpu)["xaxis"]["range"] == ["2027-01-15 07:00:00", "2027-01-15 08:00:00"]
+    assert layout_of(cpu)["annotations"][0]["text"] == charts.EMPTY_TEXT
+
+
+def test_rates_have_si_prefixed_byte_units_and_the_title_names_the_unit(running):
+    disk = charts.instance_charts(running, now=NOW)[2]
+
+    yaxis = layout_of(disk)["yaxis"]
+    assert (yaxis["tickformat"], yaxis["ticksuffix"]) == ("~s", "B/s")  # 12.5kB/s, 3.1MB/s
+    assert layout_of(disk)["title"]["text"] == "Disk (B/s)"
+
+
+def test_a_longer_range_reads_the_rollups_and_its_axis_shows_the_day(running):
+    InstanceSample.objects.create(instance=running, ts=NOW - 3 * 86400, resolution=TEN_MINUTES, cpu_pct=42.0)
+
+    hour = charts.instance_charts(running, now=NOW)[0]
+    week = charts.instance_charts(running, now=NOW, range_s=charts.RANGES["7d"][1])[0]
+
+    assert hour.empty
+    assert not week.empty and "annotations" not in layout_of(week) or not layout_of(week)["annotations"]
+    assert week.figure["data"][0]["y"] == [42.0]
+    assert layout_of(week)["xaxis"]["tickformat"] == "%b %d %H:%M"
+
+
+def test_an_unknown_range_is_the_default():
+    assert charts.range_of("1y") == ("1h", HOUR)
+    assert charts.range_of("24h") == ("24h", 86400)
+
+
+def test_the_instance_page_offers_the_ranges_and_draws_the_one_asked_for(alice, running):
+    client = Client()
+    client.force_login(alice)
+
+    page = client.get(f"/compute/instances/{running.pk}/?range=24h").content.decode()
+
+    for value in charts.RANGES:
+        assert f'href="?range={value}#charts"' in page
+    assert 'data-range="24h" aria-current="true"' in page
+    assert 'data-range-s="86400"' in page and 'data-range-s="3600"' not in page
