@@ -12,7 +12,9 @@ def test_the_api_says_why_a_stopped_instance_has_no_console(api, project_a, flav
 
     body = api["alice"].get(f"/api/v1/instances/{instance.pk}/").json()
 
-    assert body["console_refusal"] == f"Instance {instance.name} is shut off; its graphical console opens while it runs."
+    assert (
+        body["console_refusal"] == f"Instance {instance.name} is shut off; its graphical console opens while it runs."
+    )
 
 
 def test_a_start_publishes_no_refusal_once_the_vnc_port_is_known(project_a, flavor, image, monkeypatch):

@@ -25,7 +25,7 @@ def live_row(page, port_pk):
 def test_the_ports_list_rows_follow_their_ports_status_events(browser, port):
     page = browser.get("/network/ports/").content.decode()
     assert live_row(page, port.pk)
-    assert f"<td data-field=\"link\">{port.get_status_display()}</td>" in page
+    assert f'<td data-field="link">{port.get_status_display()}</td>' in page
     assert f'data-live-events="{status.PORT_EVENT}"' in page  # static/js/lists.js reads the rows again
 
 
