@@ -7,21 +7,26 @@ Prints figures; asserts nothing.
 """
 
 import argparse
+import logging
 import statistics
 import time
 
-from compute_ops import p95, throwaway_django
+import django_env  # noqa: F401  (sets Django up first)
+
+from compute_ops import p95
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from compute.models import Cluster, Flavor, Host, Image, Instance
+from portal.models import Membership, Operation, Project
 
 PAGE_SIZE = 50
 OPERATIONS_PER_INSTANCE = 1
 
 
 def seed(instance_count, project_count, host_count):
-    from django.contrib.auth import get_user_model
-
-    from compute.models import Cluster, Flavor, Host, Image, Instance
-    from portal.models import Membership, Operation, Project
-
     User = get_user_model()
     staff = User.objects.create_user("staff", password="x", is_staff=True)
     member = User.objects.create_user("member", password="x")
@@ -81,9 +86,6 @@ def seed(instance_count, project_count, host_count):
 
 
 def measure(client, url, requests):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     latencies, queries = [], []
     for _ in range(requests):
         with CaptureQueriesContext(connection) as captured:
@@ -102,11 +104,7 @@ def main():
     parser.add_argument("--hosts", type=int, default=500)
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
-    throwaway_django()
-    import logging
-
     logging.disable(logging.WARNING)
-    from rest_framework.test import APIClient
 
     started = time.perf_counter()
     users = seed(args.instances, args.projects, args.hosts)

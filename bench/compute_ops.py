@@ -9,36 +9,24 @@ figures; asserts nothing.
 """
 
 import argparse
-import os
+import logging
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from django_env import DATA_DIR, ROOT
+
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+import hypervisor as hv
+from compute.models import Cluster, Flavor, Host, Image, Instance
+from compute.tasks import hosts as tasks
+from portal.models import Membership, Project, Quota
+
 PERCENTILE_95 = 0.95
-
-
-def throwaway_django():
-    """Django set up on a fresh SQLite file in a temporary directory, migrated, Celery eager."""
-    data = tempfile.mkdtemp(prefix="nubes-bench-")
-    os.environ["NUBES_DATA_DIR"] = data
-    os.environ.pop("DATABASE_URL", None)
-    os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from portal.celery import app
-
-    call_command("migrate", verbosity=0)
-    app.conf.task_always_eager = True
-    return data
 
 
 def p95(samples):
@@ -75,12 +63,6 @@ class GatewayClock:
 
 
 def setup_world(nodes_dir, name):
-    from django.contrib.auth import get_user_model
-
-    from compute.models import Cluster, Flavor, Host, Image
-    from compute.tasks import hosts as tasks
-    from portal.models import Membership, Project, Quota
-
     project = Project.objects.create(name=name)
     Quota.objects.filter(project=project).update(limit=10**9)
     user = get_user_model().objects.create_user(name, password="x")
@@ -105,11 +87,6 @@ def make_nodes(count, prefix):
 
 
 def bench_actions(count):
-    from rest_framework.test import APIClient
-
-    import hypervisor as hv
-    from compute.models import Instance
-
     user, _project, _hosts, flavor, image = setup_world(make_nodes(3, "actions"), "actions")
     client = APIClient()
     client.force_authenticate(user)
@@ -142,10 +119,6 @@ def bench_actions(count):
 
 
 def bench_reconciler(host_count, domain_count):
-    import hypervisor as hv
-    from compute.models import Instance
-    from compute.tasks import hosts as tasks
-
     user, project, hosts, flavor, image = setup_world(make_nodes(host_count, "reconcile"), "reconcile")
     per_host = domain_count // host_count
     rows = []
@@ -196,15 +169,12 @@ def main():
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--domains", type=int, default=5000)
     args = parser.parse_args()
-    data = throwaway_django()
-    import logging
-
     logging.disable(logging.INFO)
     try:
         bench_actions(args.instances)
         bench_reconciler(args.hosts, args.domains)
     finally:
-        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
 if __name__ == "__main__":

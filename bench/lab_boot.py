@@ -15,7 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-from compute_ops import throwaway_django
+import django_env  # noqa: F401  (sets Django up first)
+
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from compute.models import Instance
+from portal import lab
+from portal.models import Operation, Project
 
 POLL_S = 0.05
 HEARTBEAT_TIMEOUT_S = 120
@@ -37,14 +44,6 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    throwaway_django()
-    from django.contrib.auth import get_user_model
-    from rest_framework.test import APIClient
-
-    from compute.models import Instance
-    from portal import lab
-    from portal.models import Operation, Project
-
     try:
         data = lab.load()
     except lab.LabNotUp as exc:

@@ -19,7 +19,6 @@
 import argparse
 import asyncio
 import random
-import socket
 import statistics
 import sys
 import tempfile
@@ -27,9 +26,20 @@ import time
 import uuid
 from pathlib import Path
 
-from compute_ops import throwaway_django
+import django_env  # noqa: F401  (sets Django up first)
 
-REDIS = ("127.0.0.1", 6379)
+import libvirt
+from channels.layers import InMemoryChannelLayer
+from channels_redis.core import RedisChannelLayer
+from django.db import transaction
+from redis_probe import REDIS, redis_up
+
+import hypervisor as hv
+from compute.metrics import collector
+from compute.models import Cluster, Flavor, Host, Image, Instance, InstanceSample
+from portal import realtime
+from portal.models import Project
+
 LIBVIRTD_URI = "test+unix:///default"
 LIBVIRTD_SOCKET = Path("/run/libvirt/libvirt-sock")
 REPEAT = 5
@@ -93,10 +103,6 @@ def best(fn, repeat=REPEAT):
 
 
 def bench_collection(domains):
-    import libvirt
-
-    import hypervisor as hv
-
     print(f"\n1. Collecting one host with {domains} running domains")
     path = node_file(domains)
     uri = f"test://{path}"
@@ -132,11 +138,6 @@ def bench_collection(domains):
 
 
 def bench_collector(uri):
-    import hypervisor as hv
-    from compute.metrics import collector
-    from compute.models import Cluster, Flavor, Host, Image, Instance, InstanceSample
-    from portal.models import Project
-
     cluster = Cluster.objects.create(name="bench")
     host = Host.objects.create(name="bench-host", uri=uri, cluster=cluster, state="up", simulated=True)
     project = Project.objects.create(name="bench")
@@ -174,10 +175,6 @@ def bench_collector(uri):
 
 
 def bench_writes():
-    from django.db import transaction
-
-    from compute.models import Instance, InstanceSample
-
     print("\n2. Writing samples (SQLite file, bulk_create in batches of 500)")
     ids = list(Instance.objects.values_list("pk", flat=True))
     base = int(time.time())
@@ -284,25 +281,13 @@ async def fanout(layer, clients, instances, follow, period):
     return results
 
 
-def redis_up():
-    try:
-        with socket.create_connection(REDIS, timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def bench_fanout(clients, instances, follow, period):
-    from channels.layers import InMemoryChannelLayer
-
     print(
         f"\n3. Websocket fan-out: {clients} clients each following {follow} of {instances} instances; "
         f"every instance publishes once per {period:g} s (paced), then all at once (burst)"
     )
     layers = [("in-memory", lambda: InMemoryChannelLayer(capacity=10_000))]
     if redis_up():
-        from channels_redis.core import RedisChannelLayer
-
         prefix = f"nubes-bench-{uuid.uuid4().hex[:8]}"
         layers.append(
             (
@@ -323,8 +308,6 @@ def bench_fanout(clients, instances, follow, period):
 
 def bench_publish_helper(count=2000):
     """The cost of portal.realtime.publish from a worker thread (what the collector calls)."""
-    from portal import realtime
-
     started = time.perf_counter()
     for n in range(count):
         realtime.publish(f"compute.instance.{n}", "metrics", payload(n))
@@ -343,7 +326,6 @@ def main(argv=None):
     parser.add_argument("--follow", type=int, default=50, help="instances each client follows")
     parser.add_argument("--period", type=float, default=10.0)
     args = parser.parse_args(argv)
-    throwaway_django()
     uri = bench_collection(args.domains)
     bench_collector(uri)
     bench_writes()

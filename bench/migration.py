@@ -26,7 +26,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from metrics import REDIS, redis_up  # noqa: E402  (bench/metrics.py, a sibling script)
+sys.path.insert(0, str(ROOT / "lab" / "guest"))  # boot_test: the lab guest's boot and heartbeat
+from redis_probe import REDIS, redis_up
+
+# Before Django is set up (django_env, below): with Redis, a cross-thread channel layer.
+if redis_up():
+    os.environ["REDIS_URL"] = f"redis://{REDIS[0]}:{REDIS[1]}/0"
+
+import django_env  # noqa: F401  (sets Django up)
+
+import boot_test
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
+from django.conf import settings
+
+import hypervisor as hv
+from compute.models import Cluster, Flavor, Host, Image, Instance, Migration
+from compute.tasks import migration as migration_tasks
+from portal import operations
+from portal.models import Project
 
 LAB_JSON = ROOT / "lab" / "state" / "lab.json"
 GUEST_MIB = 256
@@ -37,14 +54,7 @@ RECEIVE_POLL_S = 0.005
 SIMULATED_UUID = "000003e8-0000-4000-8000-00000000b001"
 
 
-def setup_django():
-    if redis_up():
-        os.environ["REDIS_URL"] = f"redis://{REDIS[0]}:{REDIS[1]}/0"  # a cross-thread channel layer
-    from compute_ops import throwaway_django
-
-    throwaway_django()
-    from django.conf import settings
-
+def layer_name():
     return settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
 
 
@@ -66,15 +76,10 @@ def simulated_hosts():
 
 def lab_hosts():
     """Boot the lab guest on host A; (uri A, uri B, uuid, lab) once its heartbeat runs."""
-    sys.path.insert(0, str(ROOT / "lab" / "guest"))
-    import boot_test
-
     lab = json.loads(LAB_JSON.read_text())
     name = f"nubes-bench-{uuid.uuid4().hex[:6]}"
     log = boot_test.boot(lab, name)
     boot_test.wait_heartbeat(log, timeout=HEARTBEAT_TIMEOUT_S)
-    import hypervisor as hv
-
     uri_a, uri_b = lab["hosts"][0]["uri"], lab["hosts"][1]["uri"]
     domain = next(d for d in hv.list_domains(uri_a) if d.name == name)
     return uri_a, uri_b, domain.uuid, (lab, name, boot_test)
@@ -91,8 +96,6 @@ class Subscriber:
         self.ready.wait(10)
 
     async def run(self):
-        from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
-
         # Redis: a layer of our own (one event loop per layer); in-memory: the shared one,
         # since messages only reach subscribers of the same layer object.
         layer = get_channel_layer()
@@ -112,12 +115,6 @@ class Subscriber:
 
 def run_one(uri_a, uri_b, uuid_, bandwidth, real, migration_uri=None):
     """One migration through Nubes' progress path; returns (result, delays in ms)."""
-    import hypervisor as hv
-    from compute.models import Cluster, Flavor, Host, Image, Instance, Migration
-    from compute.tasks import migration as migration_tasks
-    from portal import operations
-    from portal.models import Project
-
     cluster = Cluster.objects.get_or_create(name="bench")[0]
     hosts = [
         Host.objects.get_or_create(uri=uri, defaults={"name": f"h{n}-{uuid.uuid4().hex[:4]}", "cluster": cluster})[0]
@@ -181,7 +178,7 @@ def main(argv=None):
     parser.add_argument("--bandwidths", default="0,10", help="MiB/s, 0 = unlimited")
     parser.add_argument("--simulated", action="store_true", help="skip the lab even when it is up")
     args = parser.parse_args(argv)
-    layer = setup_django()
+    layer = layer_name()
     bandwidths = [int(b) for b in args.bandwidths.split(",")]
     real = LAB_JSON.exists() and not args.simulated
     if real:

@@ -9,17 +9,20 @@ Prints figures; asserts nothing."""
 import argparse
 import ipaddress
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import django_env  # noqa: F401  (sets Django up first; the OVN endpoint is read when asked)
 
-from compute_ops import throwaway_django  # noqa: E402
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
 
-from network.ovn.local_server import NbServer, missing_tools  # noqa: E402
+from network.models import IPAllocation, Network, Port, SecurityGroup, Subnet
+from network.ovn import client
+from network.ovn.local_server import NbServer, missing_tools
+from network.tasks.sync import run_sync
+from portal.models import Membership, Project
 
 
 def timed(label, call, check):
@@ -37,8 +40,6 @@ def bench_mac(n):
 
 def bulk_ports(network, subnet, count, group):
     """Port rows written straight to the database (not realised): the sync's work load."""
-    from network.models import IPAllocation, Port
-
     taken = set(IPAllocation.objects.filter(subnet=subnet).values_list("address", flat=True))
     hosts = (
         str(a) for a in ipaddress.ip_network(subnet.cidr).hosts() if str(a) not in taken and str(a) != subnet.gateway_ip
@@ -55,8 +56,6 @@ def bulk_ports(network, subnet, count, group):
 
 
 def sync_once(label):
-    from network.tasks.sync import run_sync
-
     started = time.perf_counter()
     message, _ = run_sync()
     print(f"  {label:<46} {(time.perf_counter() - started) * 1000:9.1f} ms   ({message})")
@@ -76,20 +75,11 @@ def main():
     try:
         run(server, args)
     finally:
-        from network.ovn import client
-
         client.close_all()
         server.stop()
 
 
 def run(server, args):
-    throwaway_django()
-    from django.contrib.auth import get_user_model
-    from rest_framework.test import APIClient
-
-    from network.models import Network, SecurityGroup, Subnet
-    from portal.models import Membership, Project
-
     project = Project.objects.create(name="bench")
     user = get_user_model().objects.create_user("bench", password="x")
     Membership.objects.create(project=project, user=user, role="member")

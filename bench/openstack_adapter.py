@@ -10,21 +10,27 @@ tests/openstack/test_clients.py (its start-up dominates: see the README).
 """
 
 import argparse
+import logging
 import statistics
 import time
 
-from compute_ops import p95, throwaway_django
+import django_env  # noqa: F401  (sets Django up first)
+
+from compute_ops import p95
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from compute.models import Cluster, Flavor, Host, Image, Instance
+from openstack_api.models import KeystoneToken
+from portal.models import Membership, Project
 
 NATIVE_PAGE = 500  # the native API's largest page
 
 
 def seed(count):
-    from django.contrib.auth import get_user_model
-
-    from compute.models import Cluster, Flavor, Host, Image, Instance
-    from openstack_api.models import KeystoneToken
-    from portal.models import Membership, Project
-
     member = get_user_model().objects.create_user("member", password="x")
     project = Project.objects.create(name="bench")
     Membership.objects.create(project=project, user=member, role="member")
@@ -55,9 +61,6 @@ def seed(count):
 
 
 def measure(call, requests):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     latencies, queries = [], []
     for _ in range(requests):
         with CaptureQueriesContext(connection) as captured:
@@ -81,12 +84,7 @@ def main():
     parser.add_argument("--servers", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=20)
     args = parser.parse_args()
-    throwaway_django()
-    import logging
-
     logging.disable(logging.WARNING)
-    from django.test import Client
-    from rest_framework.test import APIClient
 
     member, token, one = seed(args.servers)
     print(f"{args.servers} servers in one project, {args.requests} requests each:")

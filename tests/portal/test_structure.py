@@ -11,12 +11,13 @@ MAX_MODULE_LINES = 500
 
 
 def project_modules():
-    """The apps' modules and manage.py; not tests, migrations or bench/ (benchmarks are programs
-    that set Django up on a throwaway database first, then import models: see the document)."""
+    """Every module of the project: the apps, manage.py, the benchmarks and the lab's helpers;
+    not tests or migrations."""
     yield ROOT / "manage.py"
-    for app in APPS:
-        for path in sorted((ROOT / app).rglob("*.py")):
-            if "migrations" not in path.relative_to(ROOT).parts:
+    for folder in (*APPS, "bench", "lab"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT).parts
+            if "migrations" not in parts and parts[:2] != ("lab", "state"):
                 yield path
 
 
