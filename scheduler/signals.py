@@ -5,11 +5,10 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from compute import hooks
-from portal import teardown
 from portal.choices import FINAL_STATUSES
 from portal.models import Operation
 from scheduler.choices import RecommendationState
-from scheduler.models import ClusterSchedulerSettings, Recommendation, ServerGroup
+from scheduler.models import ClusterSchedulerSettings, Recommendation
 from scheduler.tasks import failover, recommendations
 
 
@@ -39,17 +38,3 @@ def _stopped_unexpectedly(sender, instance, cause, **kwargs):
 
 
 hooks.instance_stopped_unexpectedly.connect(_stopped_unexpectedly, dispatch_uid="scheduler.vm_ha")
-
-
-def _register_teardown():
-    """Server groups are rows only: a project purge deletes them as the API does."""
-
-    teardown.register(
-        "server groups",
-        100,
-        lambda project: ServerGroup.objects.filter(project=project),
-        lambda user, group: group.delete(),
-    )
-
-
-_register_teardown()

@@ -7,7 +7,7 @@ from compute import hooks
 from compute.models import Cluster
 from portal import presenters, realtime
 from portal.celery import app
-from scheduler import signals  # noqa: F401  (finishes recommendations)
+from scheduler import signals, teardown  # noqa: F401  (signals: finishes recommendations, VM-level HA)
 from scheduler.api.serializers import HaEventSerializer
 from scheduler.beat import beat_schedule
 from scheduler.ha_events import CLUSTER_GROUP
@@ -19,6 +19,7 @@ from scheduler.views.clusters import instance_ha_panel
 
 def ready():
     presenters.register(HaEvent, HaEventSerializer)  # what HA events publish
+    teardown.register()  # what a project purge removes: server groups
     hooks.register_admission_check(check_admission)
     hooks.register_admission_waker(standby_to_admit)
     hooks.register_host_waker(wake_for_request)

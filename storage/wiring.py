@@ -4,8 +4,8 @@ counters, compute's hooks, teardown and its lab registration step."""
 
 from compute import hooks
 from portal import lab as portal_lab
-from portal import leases, quotas, realtime, teardown
-from storage import lab, services
+from portal import leases, quotas, realtime
+from storage import lab, teardown
 from storage.choices import Action, PoolState, VolumeState
 from storage.instance_chains import hand_over, root_disk_info
 from storage.models import RootDisk, Snapshot, StoragePool, Volume
@@ -32,24 +32,10 @@ def ready():
     quotas.register_counter(
         "snapshots", lambda project: Snapshot.objects.filter(project=project, quota_held=True).count()
     )
-    register_teardown()
+    teardown.register()  # what a project purge removes: volumes, then snapshots
     leases.register(f"volume.{Action.UPLOAD}", settle=stream_tasks.settle_lost_upload)  # its web process died
     leases.register(f"volume.{Action.MIGRATE}", settle=volume_tasks.settle_lost_move)  # its worker died mid-copy
     portal_lab.register_step(lab.LAB_ORDER, lab.register)
-
-
-def register_teardown():
-    """What a project purge removes, after instances and networks: volumes newest first (a
-    linked clone before its base; a volume's snapshots go with it), then any snapshot left."""
-    teardown.register(
-        "volumes", 90, lambda project: Volume.objects.filter(project=project).order_by("-pk"), services.delete_volume
-    )
-    teardown.register(
-        "snapshots",
-        95,
-        lambda project: Snapshot.objects.filter(project=project).order_by("-pk"),
-        services.delete_snapshot,
-    )
 
 
 def forget_root_disk(sender, instance, **kwargs):
