@@ -2,9 +2,8 @@
 virsh, ovn-nbctl), each bounded in time and ending with tests/fleet/checks.assert_settled.
 Signals go only to processes the fleet started (or their children: a Celery pool process).
 
-Not here, and why: restarting Redis (the fleet shares this machine's Redis server with every
-other run on it, on its own db; restarting it would hit them all), killing host B's libvirtd
-(a process of the lab, not of the fleet: the lab belongs to whoever brought it up)."""
+Servers restarted under the fleet (Redis, PostgreSQL, the OVN NB, host B's libvirtd) are in
+test_outages.py."""
 
 import os
 import signal
