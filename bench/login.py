@@ -13,7 +13,13 @@ import os
 import shutil
 import time
 
-from compute_ops import report, throwaway_django
+from django_env import DATA_DIR
+
+from compute_ops import report
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher, get_hasher, make_password
+from django.test import Client
 
 PASSWORD = "correct horse battery staple"
 
@@ -43,13 +49,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--logins", type=int, default=20)
     args = parser.parse_args()
-    os.environ["NUBES_LOGIN_RATE_LIMIT"] = str(args.logins * 10)  # the bench signs in over and over
-    data = throwaway_django()
+    settings.LOGIN_RATE_LIMIT = args.logins * 10  # the bench signs in over and over (read per request)
     try:
-        from django.contrib.auth import get_user_model
-        from django.contrib.auth.hashers import PBKDF2PasswordHasher, get_hasher, make_password
-        from django.test import Client
-
         User = get_user_model()
         current = get_hasher()
         print(f"hasher {current.__class__.__name__} ({current.algorithm}), load {os.getloadavg()[0]:.1f}")
@@ -63,7 +64,7 @@ def main():
         upgraded = User.objects.get(username="old").password.split("$", 1)[0]
         print(f"  stored after that login: {upgraded}")
     finally:
-        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
 if __name__ == "__main__":
