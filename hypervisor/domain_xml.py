@@ -27,6 +27,7 @@ DISK_DEVICES = ("disk", "lun", "cdrom")
 DISK_FORMATS = ("qcow2", "raw")
 DISK_BUSES = ("virtio", "scsi", "sata")
 DISK_CACHES = ("none", "writeback", "writethrough", "directsync", "unsafe")
+DISK_ERROR_POLICIES = ("stop", "report", "ignore", "enospace")
 DISK_IO = ("native", "threads", "io_uring")
 NIC_KINDS = ("network", "bridge")
 WATCHDOG_ACTIONS = ("reset", "shutdown", "poweroff", "pause", "none", "dump", "inject-nmi")
@@ -53,6 +54,9 @@ class DiskSpec:
     cache: str | None = "none"
     discard_unmap: bool = True
     io: str | None = None
+    # What QEMU does when the disk's storage fails a read or write: "stop" pauses the guest (it
+    # resumes once the storage answers, nothing lost); QEMU's own default reports reads to the guest.
+    error_policy: str | None = "stop"
     readonly: bool = False
     shareable: bool = False
     serial: str | None = None
@@ -219,6 +223,7 @@ def _validate_disk(disk: DiskSpec, iothreads: int) -> None:
     _choice("disk bus", disk.bus, DISK_BUSES)
     _choice("disk cache", disk.cache, DISK_CACHES)
     _choice("disk io", disk.io, DISK_IO)
+    _choice("disk error policy", disk.error_policy, DISK_ERROR_POLICIES)
     if disk.type == "volume" and not (disk.pool and disk.volume):
         raise InvalidConfig(f"disk {disk.target_dev}: type 'volume' needs pool and volume")
     if disk.type != "volume" and not disk.path and disk.device != "cdrom":
@@ -410,6 +415,7 @@ def _add_disk(devices: etree._Element, disk: DiskSpec) -> None:
         cache=disk.cache,
         io=disk.io,
         discard="unmap" if disk.discard_unmap and disk.device != "cdrom" else None,
+        error_policy=disk.error_policy if disk.device != "cdrom" else None,
         iothread=disk.iothread,
     )
     if disk.type == "volume":
