@@ -72,6 +72,10 @@ class PowerState(models.TextChoices):
     VANISHED = "vanished", "Vanished from its host"
 
 
+# The start of a paused instance's state_reason when its guest stopped on a disk's I/O error
+# (error_policy stop); storage resumes such instances once their pools answer again.
+IO_ERROR_PAUSE = "Paused on a storage I/O error"
+
 # libvirt's power state -> the instance state it implies.
 STATE_FOR_POWER = {
     PowerState.RUNNING: InstanceState.ACTIVE,

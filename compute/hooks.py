@@ -14,6 +14,9 @@ instance_removed = Signal()
 # database held active stopped or crashed without Nubes asking; the scheduler's VM-level HA
 # listens and restarts it within its restart limit.
 instance_stopped_unexpectedly = Signal()
+# Sent with `instance=` and `disks=` ({target dev: what failed}, possibly empty) when QEMU paused
+# the instance because its storage failed a read or write; storage marks the pools in error.
+instance_io_error = Signal()
 # Sent with `instance=`, `source=`, `target=` (Hosts) and `copied_storage=` (the disks were
 # copied along because the target cannot see their pool) once a migration succeeded and the
 # database says the instance runs on the target; storage moves its volume records along.

@@ -34,6 +34,7 @@ Domains (domains.py)
     domain_set_cpu_qos(uri, uuid, qos: CpuQos, *, live=True, config=True)
     domain_get_cpu_qos(uri, uuid) -> CpuQos         # both NotSupported on test:// hosts
     domain_xml(uri, uuid, *, inactive=False, secure=False) -> str
+    domain_disk_errors(uri, uuid) -> {target dev: 'I/O error' | 'no space left'}
     domain_set_metadata(uri, uuid, instance_id, project_id)
 
 Host (host.py)
@@ -55,6 +56,7 @@ Storage (storage.py)
                   backing_path=None, backing_format=None) -> VolumeInfo
     volume_clone(uri, pool, source, name, *, fmt=None) -> VolumeInfo
     volume_delete(uri, pool, name, *, wipe=False);  volume_delete_path(uri, path)  # any pool
+    volume_probe(uri, path)                         # raises when the storage does not answer
     volume_info(uri, pool, name) -> VolumeInfo;  list_volumes(uri, pool) -> tuple[VolumeInfo, ...]
 
 Snapshots (snapshots.py)
@@ -185,6 +187,7 @@ from .domain_xml import (
 from .domains import (
     domain_define,
     domain_destroy,
+    domain_disk_errors,
     domain_get_cpu_qos,
     domain_managed_save,
     domain_pin_vcpu,
@@ -275,6 +278,7 @@ from .storage import (
     volume_delete,
     volume_delete_path,
     volume_info,
+    volume_probe,
 )
 from .types import (
     CpuQos,
@@ -349,6 +353,7 @@ __all__ = [
     "domain_managed_save",
     "domain_pin_vcpu",
     "domain_reboot",
+    "domain_disk_errors",
     "domain_resume",
     "domain_set_balloon",
     "domain_set_cpu_qos",
@@ -454,6 +459,7 @@ __all__ = [
     "volume_create",
     "volume_delete",
     "volume_delete_path",
+    "volume_probe",
     "volume_info",
     "CpuQos",
     "DomainState",

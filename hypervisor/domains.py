@@ -287,3 +287,20 @@ def domain_set_metadata(uri: str, uuid: str, instance_id: str | None, project_id
             NUBES_NS,
             _affect_flags(dom, True, True),
         )
+
+
+DISK_ERRORS = {
+    libvirt.VIR_DOMAIN_DISK_ERROR_UNSPEC: "I/O error",
+    libvirt.VIR_DOMAIN_DISK_ERROR_NO_SPACE: "no space left",
+}
+
+
+def domain_disk_errors(uri: str, uuid: str) -> dict[str, str]:
+    """The disks (target dev) whose storage failed a read or write since the domain last ran
+    cleanly, and how. Simulated hosts have no storage to fail: always {}."""
+    if is_simulated(uri):
+        return {}
+    dom = lookup_domain(uri, uuid)
+    with translated(uri):
+        errors = dom.diskErrors(0)
+    return {dev: DISK_ERRORS.get(code, "I/O error") for dev, code in errors.items()}

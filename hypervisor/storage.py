@@ -299,6 +299,15 @@ def list_volumes(uri: str, pool: str) -> tuple[VolumeInfo, ...]:
         return tuple(sorted((_volume_info(pool, v) for v in storage_pool.listAllVolumes(0)), key=lambda v: v.name))
 
 
+def volume_probe(uri: str, path: str) -> None:
+    """Ask the host to read the volume at ``path`` now (libvirt re-reads a volume's file or device
+    for its info), so storage that stopped answering raises. A pool refresh would check more but,
+    failing, stops the pool under the guests that use it."""
+    conn = get_connection(uri)
+    with translated(uri):
+        conn.storageVolLookupByPath(path).info()
+
+
 def volume_delete_path(uri: str, path: str) -> None:
     """Delete the volume at ``path`` in whichever pool holds it; VolumeNotFound when none does.
     A pool shared by several hosts lists a file another host made only after a refresh, so the

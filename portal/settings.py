@@ -319,6 +319,8 @@ NUBES_STORAGE_ROOTS = env_list(
 )
 # iscsi-direct pools: each host logs in to targets as <prefix>:<host name> (grant that name on
 # the array).
+# How often a pool an I/O error put in error is read again (storage.tasks.outage), seconds.
+NUBES_POOL_CHECK_INTERVAL = env_int("NUBES_POOL_CHECK_INTERVAL", 5, 1)
 NUBES_ISCSI_INITIATOR_PREFIX = env_str("NUBES_ISCSI_INITIATOR_PREFIX", "iqn.2026-12.io.nubes")
 NUBES_RECONCILE_INTERVAL = env_int("NUBES_RECONCILE_INTERVAL", 60, 5)
 NUBES_METRICS_INTERVAL = env_int("NUBES_METRICS_INTERVAL", 10, 1)

@@ -68,6 +68,11 @@ LUN_POOL_TYPES = (PoolType.ISCSI, PoolType.ISCSI_DIRECT)
 LUN_NAME = re.compile(r"^unit:\d+:\d+:\d+$")
 
 
+# The start of a pool's state_reason when a guest's disk on it failed a read or write
+# (storage.tasks.outage): such pools come back by themselves once their storage answers.
+POOL_IO_ERROR = "I/O error"
+
+
 class PoolState(models.TextChoices):
     DEFINING = "defining", "Defining"
     INACTIVE = "inactive", "Inactive"

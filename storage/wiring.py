@@ -2,14 +2,18 @@
 app registry is loaded, so it may import models at the top): websocket groups, quota
 counters, compute's hooks, teardown and its lab registration step."""
 
+from django.conf import settings
+
 from compute import hooks
 from portal import lab as portal_lab
 from portal import leases, quotas, realtime
+from portal.celery import app
 from storage import lab, teardown
 from storage.choices import Action, PoolState, VolumeState
 from storage.instance_chains import hand_over, root_disk_info
 from storage.models import RootDisk, Snapshot, StoragePool, Volume
 from storage.tasks import migration as migration_tasks
+from storage.tasks import outage
 from storage.tasks import stream as stream_tasks
 from storage.tasks import volumes as volume_tasks
 from storage.tasks.volumes import disk_spec
@@ -29,6 +33,14 @@ def ready():
     hooks.root_disk_replaced.connect(forget_root_disk, dispatch_uid="storage-forget-root-disk")
     hooks.instance_removed.connect(release_volumes, dispatch_uid="storage-release-volumes")
     hooks.instance_migrated.connect(migration_tasks.follow_migration, dispatch_uid="storage-follow-migration")
+    hooks.instance_io_error.connect(outage.mark_pools, dispatch_uid="storage-mark-pools")
+    app.conf.beat_schedule = {
+        **(app.conf.beat_schedule or {}),
+        "storage-check-failed-pools": {
+            "task": outage.CHECK_TASK,
+            "schedule": float(settings.NUBES_POOL_CHECK_INTERVAL),
+        },
+    }
     quotas.register_counter(
         "snapshots", lambda project: Snapshot.objects.filter(project=project, quota_held=True).count()
     )

@@ -11,6 +11,7 @@ from django.db import transaction
 from compute import hooks
 from compute.choices import (
     ALLOWED_FROM,
+    IO_ERROR_PAUSE,
     SHUTDOWN_TIMEOUT_S,
     STOP_TIMEOUT_MAX_S,
     VNC_PASSWORD_BYTES,
@@ -273,6 +274,17 @@ def reset_after_hang(instance, reason):
     if instance.state != InstanceState.ACTIVE:
         raise Conflict(f"Instance {instance.name} is {instance.state}; HA resets only a running one.")
     return _queue(None, instance, Action.REBOOT, {"kind": RebootKind.HARD, "ha": True, "reason": reason[:255]})
+
+
+def resume_after_io_error(instance, reason):
+    """Unpause an instance QEMU paused on a storage I/O error, once that storage answers again
+    (storage decides when). A system action; a no-op when it is no longer paused that way."""
+    if instance.state != InstanceState.PAUSED or not instance.state_reason.startswith(IO_ERROR_PAUSE):
+        return None
+    running = operations.active_on(instance)
+    if running is not None:
+        raise operations.TargetBusy(running)
+    return _queue(None, instance, Action.UNPAUSE, {"reason": reason[:255]})
 
 
 def policy_balloon(instance, memory_mb, policy, reason):

@@ -20,7 +20,7 @@ from compute.choices import (
 )
 from compute.models import Host, Instance, UnmanagedDomain
 from compute.tasks.instances import INSTANCE_RELATED, set_state
-from compute.tasks.lifecycle import RECONCILED_HOST_STATES, ensure_watch, report_unexpected_stop
+from compute.tasks.lifecycle import RECONCILED_HOST_STATES, ensure_watch, note_io_error, report_unexpected_stop
 from portal import operations
 from portal.choices import ACTIVE_STATUSES
 from portal.errors import ActionError
@@ -179,6 +179,8 @@ def _reconcile_one(instance, dom):
         )
         set_state(instance, state, power)
         report_unexpected_stop(instance, was, power, f"reconciler: found {power} on {instance.host.name}")
+        if power == PowerState.PAUSED and hv.domain_disk_errors(instance.host.uri, str(instance.uuid)):
+            note_io_error(instance)  # its event was missed: the disks say why it paused
         return "drift"
     return "unchanged"
 

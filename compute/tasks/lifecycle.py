@@ -10,7 +10,15 @@ from django.utils import timezone
 
 import hypervisor as hv
 from compute import domain, hooks
-from compute.choices import STATE_FOR_POWER, TRANSIENT_STATES, EventSource, HostState, InstanceState, PowerState
+from compute.choices import (
+    IO_ERROR_PAUSE,
+    STATE_FOR_POWER,
+    TRANSIENT_STATES,
+    EventSource,
+    HostState,
+    InstanceState,
+    PowerState,
+)
 from compute.models import Host, Instance
 from compute.tasks.instances import INSTANCE_RELATED, publish, record_vnc_port, set_state
 from portal import fleetlock, operations
@@ -94,8 +102,26 @@ def lifecycle_event(uri, uuid, event, detail):
     if not _write_if_unchanged(instance, power):
         return
     record_vnc_port(instance, power)
+    if (event, detail) == ("suspended", "ioerror"):
+        note_io_error(instance)
     if (event, detail) not in INTENDED_STOPS:
         report_unexpected_stop(instance, was, power, f"libvirt: {event} ({detail})")
+
+
+def note_io_error(instance):
+    """QEMU paused the guest because a disk's storage failed (error_policy stop): name the disks
+    in the instance's reason and tell the apps (storage marks the pools, and resumes the guest
+    once they answer). Nothing is lost: the failed request is retried on resume."""
+    try:
+        errors = hv.domain_disk_errors(instance.host.uri, str(instance.uuid))
+    except hv.HypervisorError:
+        errors = {}
+    disks = ", ".join(f"{dev} ({why})" for dev, why in sorted(errors.items())) or "a disk"
+    reason = f"{IO_ERROR_PAUSE} on {disks}; it resumes when the storage answers again."[:500]
+    Instance.objects.filter(pk=instance.pk, state=InstanceState.PAUSED).update(state_reason=reason)
+    instance.state_reason = reason
+    publish(instance)
+    hooks.instance_io_error.send(sender=Instance, instance=instance, disks=errors)
 
 
 def _write_if_unchanged(instance, power):

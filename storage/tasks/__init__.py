@@ -2,4 +2,4 @@
 imports this package; importing the modules here registers every task. Task names are explicit
 (name=...) and keep the dotted paths of the modules they came from."""
 
-from storage.tasks import chains, instance_snapshots, migration, pools, snapshots, stream, volumes  # noqa: F401
+from storage.tasks import chains, instance_snapshots, migration, outage, pools, snapshots, stream, volumes  # noqa: F401

@@ -1,0 +1,125 @@
+"""The storage array stops under a running guest: the lab's GlusterFS volume is stopped on the
+storage node (its brick process exits, as an array's service would) while a guest on host A reads
+a raw data volume on it every second (a qcow2 root disk the guest never wrote would be answered
+from qcow2's own metadata, without reading the array). QEMU pauses the guest on the I/O error (error_policy stop); the portal
+shows the instance paused on that disk and the pool in error (API and pools page). The volume
+starts again; the pool check finds the disk answering, the pool is active and the guest resumed,
+its heartbeat counting on, and the reconciler finds nothing to correct."""
+
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from compute.choices import IO_ERROR_PAUSE
+from compute.models import Instance
+from compute.tasks import hosts as host_tasks
+from storage.choices import POOL_IO_ERROR
+from storage.models import StoragePool, Volume
+from storage.tasks import outage
+from tests.integration.conftest import booted, launch_payload, virsh, wait_for_heartbeat
+from tests.integration.test_instance_lifecycle import succeeded
+from tests.integration.test_san_nas_lab import console_line
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
+GLUSTER = "nubes-gluster"
+PAUSE_TIMEOUT_S = 60
+RETURN_TIMEOUT_S = 90
+POLL_S = 1.0
+
+
+def gluster(lab, *args):
+    """The storage node's gluster CLI (through glusterd's socket, in its namespace)."""
+    return subprocess.run(
+        ["ip", "netns", "exec", lab["storage"]["netns"], "gluster", "--mode=script"]
+        + ["--glusterd-sock=/var/run/glusterd.socket", "volume", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def poll(what, check, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(POLL_S)
+    raise AssertionError(f"{what} not within {timeout}s")
+
+
+def test_a_stopped_array_pauses_its_guest_shows_the_error_and_both_come_back(
+    lab, admin_api, admin_user, lab_cloud, host_a, host_b, project_a
+):
+    if "storage" not in lab:
+        pytest.skip("the lab has no storage node (lab.json without 'storage'): run lab/up.sh again")
+    volume = lab["storage"]["gluster"]["volume"]
+    payload = launch_payload(lab_cloud, project_a, host_a, f"it-out-{uuid.uuid4().hex[:6]}")
+    pool = StoragePool.objects.get(name=GLUSTER)
+    with booted(admin_api, payload, (host_a, host_b)) as instance:
+        stopped, data = False, None
+        try:
+            body = {"project": project_a.pk, "name": "it-out-data", "pool": pool.pk, "size_gb": 1, "format": "raw"}
+            data = Volume.objects.get(pk=succeeded(admin_api.post("/api/v1/volumes/", body, format="json")).target_id)
+            succeeded(admin_api.post(f"/api/v1/volumes/{data.pk}/attach/", {"instance": instance.pk}, format="json"))
+            dev = console_line(instance, r"nubes-disk (vd[b-z]) size=1073741824")[1]
+            result = gluster(lab, "stop", volume)
+            stopped = result.returncode == 0
+            assert stopped, result.stdout + result.stderr
+            # The guest reads its disks every second: QEMU stops it on the first failed read.
+            poll(
+                "the guest paused on an I/O error",
+                lambda: "paused (I/O error)" in virsh(host_a.uri, "domstate", "--reason", instance.domain_name),
+                PAUSE_TIMEOUT_S,
+            )
+
+            def noted():
+                host_tasks.reconcile_host(host_a)  # a no-op once the event did it
+                instance.refresh_from_db()
+                return instance.state == "paused" and instance.state_reason.startswith(IO_ERROR_PAUSE)
+
+            poll("the instance recorded as paused on an I/O error", noted, 30)
+            shown = admin_api.get(f"/api/v1/instances/{instance.pk}/").json()
+            assert shown["state"] == "paused" and f"{dev} (I/O error)" in shown["state_reason"], shown
+            shown = admin_api.get(f"/api/v1/storage-pools/{pool.pk}/").json()
+            assert shown["state"] == "error" and shown["state_reason"].startswith(POOL_IO_ERROR), shown
+            assert instance.name in shown["state_reason"]
+            browser = Client()
+            browser.force_login(admin_user)
+            page = browser.get(reverse("storage:pools")).content.decode()
+            assert f"{instance.name}&#x27;s disk {dev} failed" in page
+            assert outage.check_failed_pools() == []  # still down: nothing comes back
+            assert StoragePool.objects.get(pk=pool.pk).state == "error"
+            last = wait_for_heartbeat(instance.serial_log_path)
+            time.sleep(3)  # paused: no new heartbeat may appear
+            assert wait_for_heartbeat(instance.serial_log_path, timeout=1) == last
+
+            result = gluster(lab, "start", volume)
+            assert result.returncode == 0, result.stdout + result.stderr
+            stopped = False
+            poll("the pool back", lambda: outage.check_failed_pools() == [GLUSTER], RETURN_TIMEOUT_S)
+            instance.refresh_from_db()
+            assert (instance.state, instance.power_state, instance.state_reason) == ("active", "running", "")
+            assert StoragePool.objects.get(pk=pool.pk).state == "active"
+            wait_for_heartbeat(instance.serial_log_path, after=last)
+            assert virsh(host_a.uri, "domstate", instance.domain_name).strip() == "running"
+            counts = host_tasks.reconcile_host(host_a)
+            assert counts["drift"] == 0 and counts["vanished"] == 0, counts
+            assert Instance.objects.get(pk=instance.pk).state == "active"
+            succeeded(admin_api.post(f"/api/v1/volumes/{data.pk}/detach/", {}, format="json"))
+        finally:
+            if stopped:
+                gluster(lab, "start", volume)
+            if data is not None:
+                data.refresh_from_db()
+                if data.instance_id is None:
+                    admin_api.delete(f"/api/v1/volumes/{data.pk}/")
+            # The brick is a new process: the lab records its pid again (down.sh stops it by pid).
+            up = subprocess.run([str(ROOT / "lab" / "storage.sh"), "up"], capture_output=True, text=True, timeout=300)
+            assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
