@@ -30,6 +30,11 @@ from portal.models import Operation
 log = logging.getLogger(__name__)
 MAX_RESUMES = 3  # a verb that keeps losing its worker is failed rather than resumed for ever
 UNSETTLED_GRACE_LEASES = 4  # how long a host that does not answer may keep the reaper waiting
+# A queued Operation still unclaimed this many leases after its task was sent is sent again (a
+# broker restarted without persistence lost the message); a second delivery of a message that
+# was only slow does nothing (the claim is conditional). At most MAX_RESENDS times.
+RESEND_AFTER_LEASES = 10
+MAX_RESENDS = 3
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,40 @@ def reap(now=None):
         outcome = recover(op_id, now=now)
         if outcome:
             outcomes.append((op_id, outcome))
+    for op_id in unclaimed(now):
+        if resend(op_id, now):
+            outcomes.append((op_id, "resent"))
     return outcomes
+
+
+def resend_after():
+    return lease_length() * RESEND_AFTER_LEASES
+
+
+def unclaimed(now):
+    """Queued Operations whose sent task no worker claimed in time (operations.send notes when
+    to look again in lease_expires_at)."""
+    queued = Operation.objects.filter(status=OperationStatus.QUEUED, lease_expires_at__lt=now).exclude(task_name="")
+    return list(queued.values_list("pk", flat=True)[:200])
+
+
+def resend(op_id, now):
+    """Send an unclaimed Operation's task again (one conditional UPDATE, so two reapers send it
+    once); after MAX_RESENDS it is left queued for a person to cancel. True when sent."""
+    op = Operation.objects.filter(pk=op_id, status=OperationStatus.QUEUED).first()
+    if op is None or op.lease_expires_at is None or op.lease_expires_at >= now:
+        return False
+    resends = int(op.detail.get("resends", 0))
+    mine = Operation.objects.filter(pk=op_id, status=OperationStatus.QUEUED, lease_expires_at=op.lease_expires_at)
+    task = app.tasks.get(op.task_name)
+    if resends >= MAX_RESENDS or task is None:
+        mine.update(lease_expires_at=None)  # looked at no more
+        return False
+    if not mine.update(lease_expires_at=now + resend_after(), detail={**op.detail, "resends": resends + 1}):
+        return False
+    log.warning("operation %s: still queued %s after its task was sent; sending it again", op_id, resend_after())
+    operations.send(task, op.pk, *op.task_args)
+    return True
 
 
 def _take(op_id, now, reaper):

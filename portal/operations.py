@@ -196,6 +196,10 @@ def send_after_commit(task, op, *args):
 def send(task, op_id, *args):
     """Send the task; when the broker refuses it, fail the Operation, which would otherwise stay
     queued for ever and hold its target. Eager Celery (tests) runs it here and lets errors out."""
+    # the reaper sends it again if no worker claims it in time (a broker that lost the message)
+    Operation.objects.filter(pk=op_id, status=OperationStatus.QUEUED).update(
+        task_name=task.name[:200], task_args=list(args), lease_expires_at=timezone.now() + leases.resend_after()
+    )
     if task.app.conf.task_always_eager:
         task.delay(op_id, *args)
         return

@@ -103,5 +103,5 @@ def reap_operations():
     """The reaper's beat task: end or resume running Operations whose worker is gone."""
     outcomes = leases.reap()
     for op_id, outcome in outcomes:
-        log.warning("operation %s %s by the reaper (its worker stopped renewing the lease)", op_id, outcome)
+        log.warning("operation %s %s by the reaper", op_id, outcome)
     return len(outcomes)
