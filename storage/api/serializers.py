@@ -22,9 +22,11 @@ from storage.models import Snapshot, SnapshotLayer, StoragePool, Volume
 
 
 class StoragePoolSerializer(StrictFieldsMixin, serializers.ModelSerializer):
-    admin_only_fields = ("target_path", "source_host", "source_dir", "source_name", "source_device")
+    # A mapped LUN names its volume and project: cloud admins (who map LUNs) only.
+    admin_only_fields = ("target_path", "source_host", "source_dir", "source_name", "source_device", "luns")
     hosts = serializers.PrimaryKeyRelatedField(queryset=Host.objects.all(), many=True)
     provisioned_gb = serializers.SerializerMethodField()
+    luns = serializers.SerializerMethodField()
 
     class Meta:
         model = StoragePool
@@ -47,6 +49,7 @@ class StoragePoolSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "available_bytes",
             "provisioned_gb",
             "overcommit_limit",
+            "luns",
             "simulated",
             "refreshed",
             "created",
@@ -64,6 +67,18 @@ class StoragePoolSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     def get_provisioned_gb(self, pool) -> int:
         return pool.provisioned_gb()
+
+    def get_luns(self, pool) -> list[dict]:
+        """A LUN pool's LUNs (libvirt's names, as map-device takes them) and what each is mapped as."""
+        return [
+            {
+                "name": row["name"],
+                "capacity_bytes": row["capacity_bytes"],
+                "volume": row["volume"].pk if row["volume"] else None,
+                "project": row["volume"].project_id if row["volume"] else None,
+            }
+            for row in pool.lun_rows()
+        ]
 
 
 class VolumeSerializer(StrictFieldsMixin, ProjectOwnedSerializer):

@@ -65,6 +65,9 @@ class StoragePool(models.Model):
         help_text="Provisioned (sum of virtual sizes) may reach this multiple of the capacity",
     )
     simulated = models.BooleanField(default=False)
+    # A LUN pool's LUNs as its hosts listed them at the last define, start or refresh:
+    # [{"name": "unit:0:0:1", "capacity_bytes": ...}] (libvirt's names; the portal reads no host).
+    luns = models.JSONField(default=list, blank=True)
     refreshed = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
@@ -106,6 +109,11 @@ class StoragePool(models.Model):
         if exclude is not None:
             volumes = volumes.exclude(pk=exclude.pk)
         return volumes.aggregate(total=Sum("size_gb"))["total"] or 0
+
+    def lun_rows(self):
+        """The LUNs with the volume each is mapped as (None when unmapped), for the API and page."""
+        mapped = {v.device_path: v for v in self.volumes.exclude(device_path="").select_related("project")}
+        return [{**lun, "volume": mapped.get(lun["name"])} for lun in self.luns]
 
     @property
     def capacity_gb(self):

@@ -8,7 +8,7 @@ from django.utils import timezone
 import hypervisor as hv
 from portal import operations
 from portal.tasks import run_operation
-from storage.choices import Action, PoolState, PoolType, SourceFormat
+from storage.choices import LUN_POOL_TYPES, Action, PoolState, PoolType, SourceFormat
 from storage.models import StoragePool
 
 
@@ -43,6 +43,16 @@ def _record_pool(pool, info, state=PoolState.ACTIVE):
     )
 
 
+def _record_luns(pool, host):
+    """A LUN pool's volumes are the target's LUNs; the 0-byte one is the target's controller."""
+    luns = [
+        {"name": vol.name, "capacity_bytes": vol.capacity_bytes}
+        for vol in hv.list_volumes(host.uri, pool.libvirt_name)
+        if vol.capacity_bytes
+    ]
+    StoragePool.objects.filter(pk=pool.pk).update(luns=luns)
+
+
 @shared_task(bind=True, name="storage.tasks.pool_action")
 def pool_action(self, op_id):
     def work(op):
@@ -58,6 +68,8 @@ def pool_action(self, op_id):
             StoragePool.objects.filter(pk=pool.pk).update(state=PoolState.INACTIVE)
         elif info is not None:
             _record_pool(pool, info)
+            if pool.type in LUN_POOL_TYPES and info.active:
+                _record_luns(pool, hosts[-1])
         return f"Pool {pool.name}: {action} on {len(hosts)} host(s)"
 
     return run_operation(op_id, work, self.request.id or "")

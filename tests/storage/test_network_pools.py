@@ -3,8 +3,11 @@ initiator (iscsi-direct). The lab tier proves them against real tgtd and gluster
 (tests/integration/test_san_nas_lab.py); here: the XML each host gets, what a LUN pool refuses
 and how a mapped LUN reaches a domain."""
 
+from unittest import mock
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 import hypervisor as hv
 from portal.errors import ActionError
@@ -102,3 +105,48 @@ def test_a_mapped_lun_reaches_the_domain_as_a_volume_of_the_pool(san_pool, admin
     assert (disk.type, disk.device, disk.volume) == ("volume", "disk", "unit:0:0:2")
     element = hv.build_disk_xml(tasks.disk_spec(reload(raw), "sda"))
     assert '<source pool="san" volume="unit:0:0:1"/>' in element.replace("'", '"')
+
+
+def lun(name, size):
+    return hv.VolumeInfo(
+        name, "san", f"ip-10.99.2.10:3260-iscsi-{IQN}-lun-{name[-1]}", name, size, size, None, None, None
+    )
+
+
+@pytest.fixture
+def refreshed_san_pool(san_pool, admin_user, run_tasks, monkeypatch):
+    """The iSCSI pool refreshed by its hosts, which list tgt's controller (0 B) and two LUNs (the
+    test driver has no iSCSI target: the two gateway calls are patched with autospec)."""
+    info = hv.PoolInfo("san", "u", "iscsi-direct", True, True, True, 3 * 2**29, 3 * 2**29, 0, None)
+    monkeypatch.setattr(hv, "pool_refresh", mock.create_autospec(hv.pool_refresh, return_value=info))
+    listed = (lun("unit:0:0:0", 0), lun("unit:0:0:1", 2**30), lun("unit:0:0:2", 2**29))
+    monkeypatch.setattr(hv, "list_volumes", mock.create_autospec(hv.list_volumes, return_value=listed))
+    with run_tasks():
+        op = services.pool_action(admin_user, san_pool, "refresh")
+    assert reload(op).status == "succeeded", reload(op).error
+    return reload(san_pool)
+
+
+def test_a_lun_pool_lists_its_luns_and_what_each_is_mapped_as(refreshed_san_pool, admin_user, project_a):
+    rdm = services.map_device(
+        admin_user, project_a, name="rdm", pool=refreshed_san_pool, device_path="unit:0:0:1", device_type="lun"
+    )
+    body = client_for(admin_user).get(f"/api/v1/storage-pools/{refreshed_san_pool.pk}/").json()
+    assert body["luns"] == [
+        {"name": "unit:0:0:1", "capacity_bytes": 2**30, "volume": rdm.pk, "project": project_a.pk},
+        {"name": "unit:0:0:2", "capacity_bytes": 2**29, "volume": None, "project": None},
+    ]
+
+
+def test_only_cloud_admins_see_a_pools_luns(refreshed_san_pool, alice):
+    body = client_for(alice).get(f"/api/v1/storage-pools/{refreshed_san_pool.pk}/").json()
+    assert "luns" not in body and body["name"] == "san"
+
+
+def test_the_pools_page_shows_the_luns_mapped_and_free(refreshed_san_pool, admin_user, project_a, client):
+    services.map_device(admin_user, project_a, name="rdm", pool=refreshed_san_pool, device_path="unit:0:0:2")
+    client.force_login(admin_user)
+    page = client.get(reverse("storage:pools")).content.decode()
+    assert "<code>unit:0:0:1</code> 1.0\xa0GB: not mapped" in page
+    assert "<code>unit:0:0:2</code> 512.0\xa0MB: mapped as" in page and ">rdm</a>" in page
+    assert "unit:0:0:0" not in page
