@@ -240,3 +240,20 @@ def test_a_lun_of_an_iscsi_pool_is_passed_through_as_a_volume_disk():
                 disks=(DiskSpec("vda", type="volume", device="lun", pool="san", volume="unit:0:0:1", bus="virtio"),),
             )
         )
+
+
+def test_disks_stop_the_guest_on_a_storage_error_except_cdroms_and_say_so_when_asked_otherwise():
+    spec = DomainSpec(
+        name="errors",
+        memory_kib=1024,
+        disks=(
+            DiskSpec("vda", path="/srv/root.qcow2"),
+            DiskSpec("vdb", path="/srv/data.raw", format="raw", error_policy="report"),
+            DiskSpec("sdc", device="cdrom", format="raw", bus="sata"),
+        ),
+    )
+    drivers = [disk.find("driver") for disk in etree.fromstring(build_domain_xml(spec)).findall("devices/disk")]
+    assert [driver.get("error_policy") for driver in drivers] == ["stop", "report", None]
+    bad = DomainSpec(name="bad", memory_kib=1024, disks=(DiskSpec("vda", path="/srv/r.qcow2", error_policy="pause"),))
+    with pytest.raises(InvalidConfig, match="disk error policy must be one of stop, report, ignore, enospace"):
+        build_domain_xml(bad)
