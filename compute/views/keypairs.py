@@ -11,8 +11,10 @@ from django.views.decorators.http import require_POST
 from compute.forms import KeyPairForm
 from compute.models import KeyPair
 from compute.services import keypairs as services
+from compute.views.tables import KeyPairFilter, KeyPairTable
 from portal.choices import WRITE_ROLES
 from portal.errors import NotPermitted
+from portal.tables import table_page
 
 
 def _writable_project(request):
@@ -27,7 +29,8 @@ def _writable_project(request):
 @login_required
 def keypairs(request):
     queryset = KeyPair.objects.visible_to(request.user).select_related("project").order_by("project__name", "name")
-    return render(request, "compute/keypairs.html", {"keypairs": queryset})
+    table, filterset = table_page(request, KeyPairTable, KeyPairFilter, queryset)
+    return render(request, "compute/keypairs.html", {"table": table, "filter": filterset})
 
 
 @login_required

@@ -1,13 +1,15 @@
-"""The instance list as NetBox builds its lists: a django-tables2 table (sortable columns,
-pagination) over a django-filter FilterSet (search by name, filter by state)."""
+"""Compute's lists as NetBox builds them: a django-tables2 table (sortable columns, pagination)
+over a django-filter FilterSet (search by name, filter by state): instances, images, flavors,
+key pairs."""
 
 import django_filters
 import django_tables2 as tables
 
 from compute import hooks
 from compute.choices import ImageState, InstanceState, Visibility
-from compute.models import Image, Instance
-from portal.tables import StatusColumn, filterset, gib, selection_column
+from compute.models import AlarmRule, Flavor, Image, Instance, KeyPair
+from compute.models.metrics import Scope
+from portal.tables import StatusColumn, filterset, gib, mib, selection_column
 
 InstanceFilter = filterset(Instance, InstanceState.choices)
 
@@ -80,3 +82,89 @@ class ImageTable(tables.Table):
 
     def render_virtual_size_gb(self, value):
         return gib(value)
+
+
+FlavorFilter = filterset(Flavor, visibility=django_filters.ChoiceFilter(choices=Visibility.choices, empty_label="any"))
+
+
+class FlavorTable(tables.Table):
+    name = tables.Column(attrs={"td": {"data-field": "name"}})
+    vcpus = tables.Column(verbose_name="vCPU", attrs={"td": {"data-field": "vcpus"}})
+    ram_mb = tables.Column(verbose_name="RAM")
+    disk_gb = tables.Column(verbose_name="Disk")
+    cpu_policy = tables.Column(verbose_name="CPU policy")
+    qos = tables.TemplateColumn(
+        "{% if record.cpu_shares %}shares {{ record.cpu_shares }} {% endif %}"
+        "{% if record.cpu_limit_pct %}limit {{ record.cpu_limit_pct }}% {% endif %}"
+        "{% if record.cpu_reservation_mhz %}reserve {{ record.cpu_reservation_mhz }} MHz{% endif %}",
+        verbose_name="QoS",
+        orderable=False,
+    )
+    numa_nodes = tables.TemplateColumn(
+        "{{ value }}{% if record.hugepages %}, hugepages{% endif %}", verbose_name="NUMA nodes"
+    )
+    visibility = tables.Column()
+
+    class Meta:
+        attrs = {"class": "table", "id": "flavors"}
+        row_attrs = {"data-id": lambda record: record.pk}
+        empty_text = "No flavors."
+
+    def render_ram_mb(self, value):
+        return mib(value)
+
+    def render_disk_gb(self, value):
+        return gib(value)
+
+
+KeyPairFilter = filterset(KeyPair)
+
+
+class KeyPairTable(tables.Table):
+    """A delete button on the rows of projects the user may write to (writable_project_ids)."""
+
+    name = tables.Column(attrs={"td": {"data-field": "name"}})
+    project = tables.Column(accessor="project__name", verbose_name="Project")
+    fingerprint = tables.TemplateColumn('<code data-field="fingerprint">{{ value }}</code>', orderable=False)
+    created = tables.DateTimeColumn(format="Y-m-d H:i")
+    actions = tables.TemplateColumn(template_name="compute/_keypair_actions.html", verbose_name="", orderable=False)
+
+    class Meta:
+        attrs = {"class": "table", "id": "keypairs"}
+        row_attrs = {"data-keypair": lambda record: record.name}
+        empty_text = "No key pairs yet."
+
+
+AlarmRuleFilter = filterset(
+    AlarmRule,
+    scope=django_filters.ChoiceFilter(choices=[(Scope.INSTANCE, "Instance"), (Scope.HOST, "Host")], empty_label="any"),
+    enabled=django_filters.BooleanFilter(),
+)
+
+
+class AlarmRuleTable(tables.Table):
+    name = tables.TemplateColumn(
+        '<a href="{% url "compute:alarm-rule-edit" record.pk %}">{{ record.name }}</a>',
+        attrs={"td": {"data-field": "name"}},
+    )
+    project = tables.Column(accessor="project__name", default="cloud-wide")
+    scope = tables.TemplateColumn(
+        "{{ record.get_scope_display }}{% if record.target_id %} #{{ record.target_id }}{% endif %}"
+    )
+    metric = tables.TemplateColumn(
+        "{{ record.metric }} {{ record.get_comparison_display }} {{ record.threshold }}", verbose_name="Condition"
+    )
+    duration_s = tables.TemplateColumn("{{ value }} s", verbose_name="Held for")
+    enabled = tables.BooleanColumn()
+    actions = tables.TemplateColumn(
+        '<form method="post" class="inline" action="{% url "compute:alarm-rule-delete" record.pk %}"'
+        ' data-confirm="Delete alarm rule {{ record.name }} and its alarms?">{% csrf_token %}'
+        '<button type="submit" class="danger">Delete</button></form>',
+        verbose_name="",
+        orderable=False,
+    )
+
+    class Meta:
+        attrs = {"class": "table", "id": "alarm-rules"}
+        row_attrs = {"data-id": lambda record: record.pk}
+        empty_text = "No alarm rules yet."

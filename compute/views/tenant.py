@@ -15,7 +15,14 @@ from compute.forms import LaunchForm
 from compute.models import Flavor, Host, Image, Instance
 from compute.services import evacuation, overcommit
 from compute.services import instances as services
-from compute.views.tables import ImageFilter, ImageTable, InstanceFilter, InstanceTable
+from compute.views.tables import (
+    FlavorFilter,
+    FlavorTable,
+    ImageFilter,
+    ImageTable,
+    InstanceFilter,
+    InstanceTable,
+)
 from portal import quotas
 from portal.choices import WRITE_ROLES, QuotaResource
 from portal.errors import ActionError
@@ -204,7 +211,8 @@ def host_ksm(request, pk):
 
 @login_required
 def flavors(request):
-    return render(request, "compute/flavors.html", {"flavors": Flavor.objects.visible_to(request.user)})
+    table, filterset = table_page(request, FlavorTable, FlavorFilter, Flavor.objects.visible_to(request.user))
+    return render(request, "compute/flavors.html", {"table": table, "filter": filterset})
 
 
 @login_required

@@ -1,6 +1,7 @@
 """Key pairs through the browser: create (the private key downloaded once), import, delete with
 a confirmation, the launch form's choice; a reader (bob) sees them but no control to change them."""
 
+import re
 import uuid
 
 import pytest
@@ -120,3 +121,27 @@ def test_a_reader_sees_key_pairs_but_no_control_to_change_them(login, chromium, 
     alice.once("dialog", lambda dialog: dialog.accept())
     alice.locator(f"#keypairs tr[data-keypair='{name}'] button.danger").click()
     expect(alice.locator(f"#keypairs tr[data-keypair='{name}']")).to_have_count(0)
+
+
+def test_the_flavor_and_key_pair_lists_search_and_sort_from_their_headers(login):
+    page = login("alice")
+    page.goto("/compute/flavors/")
+    page.click("#flavors thead a:text-is('vCPU')")
+    expect(page).to_have_url(re.compile(r"sort=vcpus"))
+    vcpus = [int(v) for v in page.locator("#flavors tbody td[data-field=vcpus]").all_inner_texts()]
+    assert len(vcpus) >= 2 and vcpus == sorted(vcpus), vcpus
+    page.fill("#flavor-filter input[name=q]", "m1.tiny")
+    page.click("#flavor-filter button[type=submit]")
+    expect(page.locator("#flavors tbody tr[data-id]")).to_have_count(1)
+    expect(page.locator("#flavors tbody tr[data-id]")).to_contain_text("MiB")
+
+    tag = uuid.uuid4().hex[:6]
+    for name in (f"b-{tag}", f"a-{tag}"):
+        page.goto("/compute/keypairs/new/")
+        page.fill("input[name=name]", name)
+        page.click("#keypair-form button[type=submit]")
+        expect(page.locator("h1")).to_have_text(f"Key pair {name}")
+    page.goto(f"/compute/keypairs/?q={tag}")
+    page.click("#keypairs thead a:text-is('Name')")
+    expect(page).to_have_url(re.compile(r"sort=name"))
+    expect(page.locator("#keypairs tbody td[data-field=name]")).to_have_text([f"a-{tag}", f"b-{tag}"])
