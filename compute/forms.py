@@ -4,9 +4,10 @@ from django import forms
 
 from compute import hooks
 from compute.choices import MAX_NAME_LENGTH, HostState, ImageState
-from compute.models import Cluster, Flavor, Host, HostDevice, Image, Instance, KeyPair
+from compute.models import AlarmRule, Cluster, Flavor, Host, HostDevice, Image, Instance, KeyPair
 from compute.models.catalog import MAX_PUBLIC_KEY
 from compute.models.instances import validate_instance_name
+from compute.models.metrics import HOST_METRICS, INSTANCE_METRICS, Scope
 from compute.services import migration
 from compute.services.migration import OPTION_FIELDS
 from portal.names import NameField
@@ -232,3 +233,40 @@ class DeviceAssignForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["instance"].queryset = Instance.objects.live().filter(host=self.instance.host_id)
         self.fields["instance"].required = False
+
+
+def _metric_choices():
+    """Every metric once, with its unit and the scopes that have it (the model's clean() refuses a
+    metric its scope lacks, next to the field)."""
+    choices = []
+    for metric in sorted(set(INSTANCE_METRICS) | set(HOST_METRICS)):
+        scopes = [scope for scope, known in (("instance", INSTANCE_METRICS), ("host", HOST_METRICS)) if metric in known]
+        unit = (INSTANCE_METRICS.get(metric) or HOST_METRICS[metric])[0]
+        choices.append((metric, f"{metric} ({', '.join(filter(None, [unit, ' or '.join(scopes)]))})"))
+    return choices
+
+
+class AlarmRuleForm(forms.ModelForm):
+    """A cloud admin's alarm rule (the API's rules: the model's clean() keyed by field, plus the
+    target's existence), so every refusal shows next to its field."""
+
+    metric = forms.ChoiceField(choices=_metric_choices)
+
+    class Meta:
+        model = AlarmRule
+        fields = ["name", "project", "scope", "target_id", "metric", "comparison", "threshold", "duration_s", "enabled"]
+        labels = {"project": "Project (empty: cloud-wide)", "target_id": "Target id", "duration_s": "Held for (s)"}
+        help_texts = {"target_id": "One instance or host by id; empty watches all of the scope."}
+
+    def clean(self):
+        cleaned = super().clean()
+        target, scope = cleaned.get("target_id"), cleaned.get("scope")
+        if target is not None and scope == Scope.INSTANCE:
+            instances = Instance.objects.all()
+            if cleaned.get("project") is not None:
+                instances = instances.filter(project=cleaned["project"])
+            if not instances.filter(pk=target).exists():
+                self.add_error("target_id", "No such instance in the rule's project.")
+        elif target is not None and scope == Scope.HOST and not Host.objects.filter(pk=target).exists():
+            self.add_error("target_id", "No such host.")
+        return cleaned

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from compute.views import admin, keypairs, live, overview, tenant
+from compute.views import admin, alarm_rules, keypairs, live, overview, tenant
 
 app_name = "compute"
 urlpatterns = [
@@ -16,6 +16,10 @@ urlpatterns = [
     path("instances/<int:pk>/migrate/", live.instance_migrate, name="instance-migrate"),
     path("hosts/<int:pk>/evacuate/", live.host_evacuate, name="host-evacuate"),
     path("alarms/", live.alarms, name="alarms"),
+    path("alarm-rules/", alarm_rules.alarm_rules, name="alarm-rules"),
+    path("alarm-rules/new/", alarm_rules.alarm_rule_form, name="alarm-rule-create"),
+    path("alarm-rules/<int:pk>/", alarm_rules.alarm_rule_form, name="alarm-rule-edit"),
+    path("alarm-rules/<int:pk>/delete/", alarm_rules.alarm_rule_delete, name="alarm-rule-delete"),
     path("instances/<int:pk>/<str:action>/", tenant.instance_action, name="instance-action"),
     path("hosts/", overview.hosts, name="hosts"),
     path("overview/", overview.overview, name="overview"),
