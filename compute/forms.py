@@ -86,6 +86,15 @@ class LaunchForm(ActionErrorMixin, forms.Form):
                 widget=forms.CheckboxSelectMultiple,
                 help_text="One NIC on each network chosen (none: the host's default network)",
             )
+        groups, refusal = hooks.security_group_choices(project)
+        self.fields["security_groups"] = forms.TypedMultipleChoiceField(
+            choices=groups,
+            coerce=int,
+            required=False,
+            disabled=bool(refusal),
+            widget=forms.CheckboxSelectMultiple,
+            help_text=refusal or "On each port of the instance (none: the project's default group)",
+        )
 
     def launches(self):
         """The names to launch (count taken out of cleaned_data): the name itself for one."""

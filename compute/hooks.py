@@ -38,6 +38,7 @@ _disk_providers = []
 _nic_providers = []
 _port_makers = []
 _network_choices = []
+_group_choices = []
 _migration_checks = []
 _address_providers = []
 _pool_choices = []
@@ -59,6 +60,12 @@ def register_ports(maker, choices):
     [(id, label)] of the networks the project may launch on (the launch form's options)."""
     _port_makers.append(maker)
     _network_choices.append(choices)
+
+
+def register_security_groups(choices):
+    """choices(project) -> ([(id, label)] of the security groups a launch may put on the
+    instance's ports, the reason none can be chosen or None). The port maker takes the ids."""
+    _group_choices.append(choices)
 
 
 def register_migration_check(check):
@@ -170,11 +177,20 @@ def migration_refusals(instance, target):
     return [why for why in (check(instance, target) for check in _migration_checks) if why]
 
 
-def make_ports(user, instance, network_ids):
+def make_ports(user, instance, network_ids, security_group_ids=()):
     if network_ids and not _port_makers:
         raise ActionError("No network app is installed to attach networks.", field="networks")
+    if security_group_ids and not _port_makers:
+        raise ActionError("No network app is installed for security groups.", field="security_groups")
     for maker in _port_makers:
-        maker(user, instance, network_ids)
+        maker(user, instance, network_ids, security_group_ids)
+
+
+def security_group_choices(project):
+    """([(id, label)], why none can be chosen or None), from the network app (none: no choices)."""
+    for choices in _group_choices:
+        return choices(project)
+    return [], "No network app is installed."
 
 
 def network_choices(project):

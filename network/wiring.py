@@ -33,6 +33,7 @@ def ready():
     # compute imports nothing of ours: it asks through its hooks.
     hooks.register_nics(instances.instance_nics)
     hooks.register_ports(instances.make_instance_ports, instances.launch_choices)
+    hooks.register_security_groups(instances.launch_security_groups)
     hooks.register_migration_check(instances.migration_check)
     hooks.register_addresses(instances.instance_addresses)
     hooks.register_instance_panel(instance_ports_panel)

@@ -14,6 +14,7 @@ from compute.services.keypairs import generate_key_pair
 from portal.api.base import IdField, ProjectOwnedSerializer, StrictFieldsMixin, VisibleRelatedField
 
 MAX_NICS = 8
+MAX_SECURITY_GROUPS = 10  # on each port of a new instance
 
 
 class ModelCleanMixin:
@@ -299,10 +300,28 @@ class InstanceCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
         max_length=MAX_NICS,
         help_text="Ids of networks to attach (one port and NIC each, in this order)",
     )
+    security_groups = serializers.ListField(
+        child=IdField(),
+        required=False,
+        write_only=True,
+        max_length=MAX_SECURITY_GROUPS,
+        help_text="Ids of the project's security groups for every port (none: the default group; needs OVN)",
+    )
 
     class Meta:
         model = Instance
-        fields = ["project", "name", "flavor", "image", "key_pair", "user_data", "host", "cluster", "networks"]
+        fields = [
+            "project",
+            "name",
+            "flavor",
+            "image",
+            "key_pair",
+            "user_data",
+            "host",
+            "cluster",
+            "networks",
+            "security_groups",
+        ]
         extra_kwargs = {"user_data": {"trim_whitespace": False}}  # delivered to the guest byte for byte
 
     def get_fields(self):

@@ -122,10 +122,22 @@ def check_launch(project, flavor, image, key_pair):
 
 
 def create_instance(
-    user, project, *, name, flavor, image, key_pair=None, user_data="", hints=None, networks=None, request=None
+    user,
+    project,
+    *,
+    name,
+    flavor,
+    image,
+    key_pair=None,
+    user_data="",
+    hints=None,
+    networks=None,
+    security_groups=None,
+    request=None,
 ):
     """Validate, place (a clear error if no host fits), take quota, queue the build.
-    `networks`: ids of networks to attach, one port each (made by the network app's hook)."""
+    `networks`: ids of networks to attach, one port each (made by the network app's hook);
+    `security_groups`: ids of the project's groups for those ports (none: the project's default)."""
 
     _writable(user, project)
     check_launch(project, flavor, image, key_pair)
@@ -149,16 +161,15 @@ def create_instance(
             refusal = exc  # raised once this transaction commits the refusal's HA event
         else:
             refusal = None
-            instance, op = _new_instance(
-                user, project, host, wake, name, flavor, image, key_pair, user_data, networks, tasks
-            )
+            ports = (list(networks or ()), list(security_groups or ()))
+            instance, op = _new_instance(user, project, host, wake, name, flavor, image, key_pair, user_data, ports)
     if refusal is not None:
         raise refusal
     audit.record(user, "instance.create", instance, request=request, host=host.name)
     return instance, op
 
 
-def _new_instance(user, project, host, wake, name, flavor, image, key_pair, user_data, networks, tasks):
+def _new_instance(user, project, host, wake, name, flavor, image, key_pair, user_data, ports):
     """The new instance's row, quota, ports and create Operation (inside create_instance's lock).
     ``wake``: a standby host the create task wakes first (the instance's own host when it is
     placed there; another when only its capacity lets HA admission control admit the create)."""
@@ -184,7 +195,7 @@ def _new_instance(user, project, host, wake, name, flavor, image, key_pair, user
     quotas.take(project, instances=1, vcpus=flavor.vcpus, ram_mb=flavor.ram_mb, disk_gb=flavor.disk_gb)
     instance.quota_held = True
     instance.save()
-    hooks.make_ports(user, instance, list(networks or ()))  # their realising tasks run before the build
+    hooks.make_ports(user, instance, *ports)  # (network ids, group ids); their realising tasks run before the build
     op = operations.begin(f"instance.{Action.CREATE}", instance, user=user, project=project, detail=detail)
     where = host.name
     if wake is not None:

@@ -12,7 +12,7 @@ from network import backends
 from network import conf as net_settings
 from network.backends.base import BackendError
 from network.choices import Backend, DeviceOwner, State
-from network.models import IPAllocation, Network, Port
+from network.models import IPAllocation, Network, Port, SecurityGroup
 from network.services.common import queue
 from network.services.l2 import create_port, delete_port
 from portal.errors import ActionError
@@ -44,16 +44,51 @@ def plug_instance(instance, network, *, user=None, fixed_ip=None, security_group
     return port, nic_spec(port)
 
 
-def make_instance_ports(user, instance, network_ids):
+def make_instance_ports(user, instance, network_ids, security_group_ids=()):
     """compute.hooks port maker: one port per network id, in order; the networks must be usable
-    by the instance's project (its own or shared)."""
+    by the instance's project (its own or shared). Chosen security groups (the project's own)
+    go on every port; none chosen: the port's usual default."""
     usable = Network.objects.usable_in(instance.project).exclude(state=State.DELETING)
     networks = {n.pk: n for n in usable.filter(pk__in=set(network_ids))}
     missing = sorted(set(network_ids) - set(networks))
     if missing:
         raise ActionError(f"No network {', '.join(map(str, missing))} is available to the project.", field="networks")
+    groups = _launch_groups(instance.project, security_group_ids, network_ids)
     for network_id in network_ids:
-        plug_instance(instance, networks[network_id], user=user)
+        plug_instance(instance, networks[network_id], user=user, security_groups=groups)
+
+
+def _launch_groups(project, group_ids, network_ids):
+    if not group_ids:
+        return None
+    refusal = launch_group_refusal()
+    if refusal:
+        raise ActionError(refusal, field="security_groups")
+    if not network_ids:
+        raise ActionError("Security groups apply to ports: choose a network too.", field="security_groups")
+    groups = list(SecurityGroup.objects.filter(project=project, pk__in=set(group_ids)))
+    missing = sorted(set(group_ids) - {g.pk for g in groups})
+    if missing:
+        raise ActionError(f"No security group {', '.join(map(str, missing))} in the project.", field="security_groups")
+    return groups
+
+
+def launch_group_refusal():
+    """Why a launch cannot choose security groups here (the backend has none), or None."""
+    if backends.configured().supports_security_groups:
+        return None
+    return (
+        "This portal's network backend (libvirt networks, the embedded default) has no OVN, so no "
+        "security groups: configure OVN (NUBES_OVN_NB) to choose them."
+    )
+
+
+def launch_security_groups(project):
+    """compute.hooks security group choices: the project's groups, or why there are none."""
+    refusal = launch_group_refusal()
+    if refusal:
+        return [], refusal
+    return [(g.pk, g.name) for g in SecurityGroup.objects.filter(project=project).order_by("name")], None
 
 
 def launch_choices(project):
