@@ -282,6 +282,11 @@ class InstanceSerializer(serializers.ModelSerializer):
         return console.refusal(instance)
 
 
+def id_list(most, help_text):
+    """An optional, write-only list of ids (what a create attaches)."""
+    return serializers.ListField(child=IdField(), required=False, write_only=True, max_length=most, help_text=help_text)
+
+
 class InstanceCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
     name = serializers.CharField(max_length=MAX_NAME_LENGTH, validators=[validate_instance_name])
     flavor = VisibleRelatedField(queryset=Flavor.objects.all())
@@ -293,19 +298,9 @@ class InstanceCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
     cluster = serializers.PrimaryKeyRelatedField(
         queryset=Cluster.objects.all(), required=False, write_only=True, help_text="Cloud admins only"
     )
-    networks = serializers.ListField(
-        child=IdField(),
-        required=False,
-        write_only=True,
-        max_length=MAX_NICS,
-        help_text="Ids of networks to attach (one port and NIC each, in this order)",
-    )
-    security_groups = serializers.ListField(
-        child=IdField(),
-        required=False,
-        write_only=True,
-        max_length=MAX_SECURITY_GROUPS,
-        help_text="Ids of the project's security groups for every port (none: the default group; needs OVN)",
+    networks = id_list(MAX_NICS, "Ids of networks to attach (one port and NIC each, in this order)")
+    security_groups = id_list(
+        MAX_SECURITY_GROUPS, "Ids of the project's security groups for every port (none: the default group; needs OVN)"
     )
 
     class Meta:
