@@ -146,6 +146,19 @@ def in_precopy(fleet_db, op_id):
     raise AssertionError(f"migration of operation {op_id} not in pre-copy within {CLAIM_TIMEOUT_S}s")
 
 
+def migrating_in_precopy(admin, fleet_db, project, hosts, name):
+    """A guest made on host A, live-migrating to host B at 5 MiB/s, seen in pre-copy:
+    (instance, migration Operation, the worker process running it)."""
+    host_a, host_b = hosts.values()
+    made = admin.succeeded(admin.action("POST", "instances/", json=create(admin, project, host_a, name)))
+    instance = admin.get(f"instances/{made['target_id']}/")
+    body = {"instance": instance["id"], "target_host": host_b["id"], "live": True, "bandwidth_mib_s": 5}
+    op = admin.action("POST", "migrations/", json=body)
+    phase, status, worker = in_precopy(fleet_db, op["id"])
+    assert phase == "precopy", f"the migration ended ({status}) before its pre-copy was seen"
+    return instance, op, worker
+
+
 def test_sigkill_of_the_worker_process_running_a_live_migration_leaves_the_guest_where_libvirt_has_it(
     admin, fleet, hosts, tenant, fleet_db
 ):
@@ -153,13 +166,7 @@ def test_sigkill_of_the_worker_process_running_a_live_migration_leaves_the_guest
     reaper's settle hook aborts libvirt's job on the source and settles the instance where
     libvirt has it; the guest runs there and only there, the database agrees."""
     project, quota_before = tenant
-    host_a, host_b = hosts.values()
-    made = admin.succeeded(admin.action("POST", "instances/", json=create(admin, project, host_a, "mover")))
-    instance = admin.get(f"instances/{made['target_id']}/")
-    body = {"instance": instance["id"], "target_host": host_b["id"], "live": True, "bandwidth_mib_s": 5}
-    op = admin.action("POST", "migrations/", json=body)
-    phase, status, worker = in_precopy(fleet_db, op["id"])
-    assert phase == "precopy", f"the migration ended ({status}) before its pre-copy was seen"
+    instance, op, worker = migrating_in_precopy(admin, fleet_db, project, hosts, "mover")
     pid = int(worker.rsplit("/", 1)[1])
     owner = checks.started_by_fleet(fleet, pid)
     assert owner in ("worker-a", "worker-b"), f"{worker}: not a fleet worker's process"

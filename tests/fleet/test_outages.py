@@ -14,7 +14,7 @@ import requests
 from tests.fleet import checks
 from tests.fleet.checks import virsh
 from tests.fleet.client import DONE, ROOT, drain, subscribe
-from tests.fleet.test_faults import REAPED_WITHIN_S, claimed, create, in_precopy
+from tests.fleet.test_faults import REAPED_WITHIN_S, claimed, create, migrating_in_precopy
 
 SERVICE = ROOT / "lab" / "fleet-service.sh"
 OUTAGE_S = 5  # how long each server stays down
@@ -222,12 +222,7 @@ def test_host_b_libvirtd_killed_during_a_migration_to_it_leaves_the_guest_runnin
     API says host A, host B keeps nothing of it and is up again."""
     project, quota_before = tenant
     host_a, host_b = hosts.values()
-    made = admin.succeeded(admin.action("POST", "instances/", json=create(admin, project, host_a, "stays-on-a")))
-    instance = admin.get(f"instances/{made['target_id']}/")
-    body = {"instance": instance["id"], "target_host": host_b["id"], "live": True, "bandwidth_mib_s": 5}
-    op = admin.action("POST", "migrations/", json=body)
-    phase, status, worker = in_precopy(fleet_db, op["id"])
-    assert phase == "precopy", f"the migration ended ({status}) before its pre-copy was seen"
+    instance, op, _ = migrating_in_precopy(admin, fleet_db, project, hosts, "stays-on-a")
     t0 = time.monotonic()
     try:
         service("libvirtd-b", "kill")
