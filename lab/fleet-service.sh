@@ -5,6 +5,10 @@
 #                      starts them (its new PID recorded the same way). Only under the lab lock.
 # stop: SIGTERM (SIGKILL after 10 s); kill: SIGKILL at once (a crash); start: as at bring-up.
 set -euo pipefail
+# The state directory by its real path: a daemon restarted here keeps its paths after the
+# checkout that ran this is gone (a worktree's lab/state is a link to the lab's).
+NUBES_LAB_STATE="${NUBES_LAB_STATE:-$(cd "$(dirname "$0")/state" && pwd -P)}"
+export NUBES_LAB_STATE
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root"
 [ $# = 2 ] || die "usage: $0 redis|postgres|ovn-nb|libvirtd-b stop|kill|start"
