@@ -104,6 +104,7 @@ bench: $(VENV)/.dev-installed
 	@for b in $(BENCHES); do \
 	  [ -f bench/$$b.py ] && { echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; }; done; true
 	@echo "== bench/planetlab_sim.py $(DATA)"; $(BIN)/python bench/planetlab_sim.py --data $(DATA)
+	@echo "== bench/planetlab_sim.py --equal-terms $(DATA)"; $(BIN)/python bench/planetlab_sim.py --equal-terms --data $(DATA)
 
 clean-venv:
 	rm -rf $(VENV)
