@@ -216,10 +216,17 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Content-Security-Policy on every answer: scripts only from the portal's own static files (no
 # inline script or handler, no eval), connections (websockets included) only to the portal, no
-# framing. Styles may be inline: htmx and Plotly write style elements. NUBES_CSP replaces it whole.
+# framing. Styles only from static files too: no style attribute, no <style> with content but two
+# whose hashes are listed. The empty string's: Plotly adds an empty <style> and fills it through
+# the CSSOM (insertRule), which the policy does not govern, as it does not govern element.style.
+# MapLibre's stylesheet, which Plotly's bundle injects as it loads (a test checks the hash against
+# the installed plotly.min.js). NUBES_CSP replaces it whole.
+EMPTY_STYLE_HASH = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+PLOTLY_MAPLIBRE_STYLE_HASH = "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='"
 CONTENT_SECURITY_POLICY = env_str(
     "NUBES_CSP",
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    f"default-src 'self'; script-src 'self'; style-src 'self' {EMPTY_STYLE_HASH} {PLOTLY_MAPLIBRE_STYLE_HASH}; "
+    "img-src 'self' data: blob:; "
     "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
     "frame-ancestors 'none'",
 )

@@ -148,6 +148,12 @@ def watch_csp(context):
     """What the portal's Content-Security-Policy made Chromium refuse on any page of `context`
     (an inline script, eval, a foreign origin): every test using `page` fails on one."""
     refused = []
+    # Chromium's console line does not say where; the violation event does (file:line:column).
+    context.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.log("
+        "'Content Security Policy: ' + e.violatedDirective + ' at ' + e.sourceFile + ':' + e.lineNumber"
+        " + ':' + e.columnNumber + ' ' + e.sample))"
+    )
     context.on("console", lambda msg: "Content Security Policy" in msg.text and refused.append(msg.text))
     return refused
 
