@@ -2,7 +2,8 @@
 # Stop the fleet lab/fleet-up.sh started and remove what it made: the domains, volumes and
 # pools its portal made on both hosts (as its database lists them), its processes (by recorded PID and start
 # time, with their children), its own PostgreSQL and Redis servers (by their pid files), files
-# and data directories. Nothing else. Safe to run when the fleet is not up.
+# and data directories, and the OVN Northbound rows of its networks. Nothing else. Safe to run
+# when the fleet is not up.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "run as root"
@@ -74,6 +75,38 @@ if [ -s "$FLEET_STARTED" ]; then
     tac "$FLEET_STARTED" | while read -r name pid start; do
         [ -n "$name" ] && stop_recorded "$name" "$pid" "$start"
     done
+fi
+
+# 2b. Once its processes stopped (a beat-started sync would restore them): the OVN Northbound rows
+#     its portal made (external_ids nubes:owner=nubes, nubes:id one of its network objects'
+#     uuids). The lab's NB is shared with other portals, so nothing else.
+if [ -s "$FLEET/database" ]; then
+    tables="$(fleet_sql "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public'
+        AND column_name = 'uuid' AND table_name LIKE 'network\_%'")"
+    ids="$(for t in $tables; do fleet_sql "SELECT uuid FROM $t"; done)"
+    [ -z "$ids" ] || FLEET_IDS="$ids" NB="$OVN_NB" python3 - <<'EOF'
+import json, os, subprocess
+ids, db = set(os.environ["FLEET_IDS"].split()), "--db=" + os.environ["NB"]
+def nbctl(*args):
+    return subprocess.run(["ovn-nbctl", db, "--timeout=20", *args], capture_output=True, text=True, timeout=30)
+def ours(table):
+    columns = ("_uuid", "external_ids") + (("name",) if table != "DHCP_Options" else ())
+    listed = nbctl("--format=json", "--columns=" + ",".join(columns), "list", table)
+    if listed.returncode != 0:
+        print(f"[lab] WARNING: OVN NB {table} unreadable: {listed.stderr.strip()}")
+        return []
+    rows = [dict(zip(columns, r)) for r in json.loads(listed.stdout)["data"]]
+    return [(r["_uuid"][1], r.get("name")) for r in rows
+            if dict(r["external_ids"][1]).get("nubes:owner") == "nubes" and dict(r["external_ids"][1]).get("nubes:id") in ids]
+# Containers first (their ports, ACLs, NAT and routes go with them), then what sat in others'.
+for table, verb in (("Logical_Router", "lr-del"), ("Logical_Switch", "ls-del"), ("Port_Group", "pg-del"),
+                    ("Load_Balancer", "lb-del"), ("DHCP_Options", "dhcp-options-del"),
+                    ("Logical_Router_Port", "lrp-del"), ("Logical_Switch_Port", "lsp-del")):
+    for uuid, name in ours(table):
+        done = nbctl(verb, uuid)
+        print(f"[lab] removed OVN NB {table} {name or uuid}" if done.returncode == 0 else
+              f"[lab] WARNING: OVN NB {table} {name or uuid}: {done.stderr.strip()}")
+EOF
 fi
 
 # 3. Its PostgreSQL and Redis (their data goes with the files below).
