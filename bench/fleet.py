@@ -146,8 +146,10 @@ def upload(timer, admin, project, host_b, mib):
                 )
             final = timer.final_message(op["id"])
             elapsed = time.monotonic() - start
+            api_rate = None
             if final["status"] == "succeeded":
-                print(f"  API upload {mib} MiB to host B: {elapsed:.2f} s, {mib / elapsed:.0f} MiB/s (request + task)")
+                api_rate = mib / elapsed
+                print(f"  API upload {mib} MiB to host B: {elapsed:.2f} s, {api_rate:.0f} MiB/s (request + task)")
             else:
                 print(f"  API upload {mib} MiB to host B: {final['status']}: {final['error'] or final['message']}")
             removal = admin.call("DELETE", f"volumes/{volume}/")
@@ -170,6 +172,8 @@ def upload(timer, admin, project, host_b, mib):
             )
             elapsed = time.monotonic() - start
             print(f"  virsh vol-upload {mib} MiB to host B: {elapsed:.2f} s, {mib / elapsed:.0f} MiB/s")
+            if api_rate is not None:
+                print(f"  API upload / virsh vol-upload: {100 * api_rate / (mib / elapsed):.0f} % (goal >= 50 %)")
             subprocess.run([*virsh, "vol-delete", name, "--pool", pool_name], check=True, capture_output=True)
         finally:
             removal = admin.call("DELETE", f"storage-pools/{pool_id}/")
@@ -196,6 +200,7 @@ def main():
     print(
         f"fleet {fleet['url']}: {len(fleet['web_worker_pids'])} uvicorn workers, workers on {', '.join(fleet['workers'])}"
     )
+    print("load average {:.1f} {:.1f} {:.1f} at the start".format(*os.getloadavg()))
     sock = admin.socket()
     try:
         subscribe(sock, f"project.{project['id']}")
@@ -206,6 +211,7 @@ def main():
     finally:
         sock.close()
         admin.call("DELETE", f"projects/{project['id']}/")
+        print("load average {:.1f} {:.1f} {:.1f} at the end".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":
