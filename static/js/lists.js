@@ -10,13 +10,22 @@
   const DEBOUNCE_MS = 200;
   const timers = new WeakMap();
 
+  const asked = {}, applied = {};  // element id -> number of the latest read asked / shown
+
   function refresh(table) {
     clearTimeout(timers.get(table));
     timers.set(table, setTimeout(function () {
+      const id = table.id;
+      const number = (asked[id] = (asked[id] || 0) + 1);
       fetch(location.href, {headers: {"X-Requested-With": "fetch"}, credentials: "same-origin"})
         .then((response) => response.ok ? response.text() : null)
         .then(function (html) {
-          const fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById(table.id);
+          // An answer older than the one on screen is dropped (reads can answer out of order);
+          // the block is looked up again: an earlier answer may have swapped it already.
+          if (number < (applied[id] || 0)) return;
+          applied[id] = number;
+          table = document.getElementById(id);
+          const fresh = html && table && new DOMParser().parseFromString(html, "text/html").getElementById(id);
           if (!fresh) return;
           const refreshed = String(Number(table.dataset.refreshed || 0) + 1);
           if (table.tagName !== "TABLE") {
