@@ -54,6 +54,9 @@ class MigrationOptions:
     # With copy_storage: ((source file, file on the target), ...) of the disks to copy; the
     # target files exist already (same virtual size), the copies are flat (no backing chain).
     disk_targets: tuple[tuple[str, str], ...] = ()
+    # ((source file, file on the target), ...) of read-only disks already put on the target with
+    # the same content (the cloud-init seed): the definition points at them, nothing is copied.
+    file_targets: tuple[tuple[str, str], ...] = ()
     vnc_listen: str | None = None  # the address the VNC server listens on at the destination
 
     def __post_init__(self) -> None:
@@ -195,6 +198,8 @@ def _for_target(xml: str, options: MigrationOptions) -> tuple[str, list[str]]:
     """A definition as the target runs it: its VNC address, its copied disks' new files."""
     if options.vnc_listen:
         xml = set_vnc_listen(xml, options.vnc_listen)
+    if options.file_targets:
+        xml = retarget_disks(xml, dict(options.file_targets))[0]
     if options.disk_targets:
         return retarget_disks(xml, dict(options.disk_targets))
     return xml, []
@@ -226,7 +231,7 @@ def _migrate_real(src_uri, dst_uri, uuid, options, on_progress, control, sleep) 
     dst = get_connection(dst_uri)
     flags = migration_flags(options)
     params = migration_params(options)
-    if options.disk_targets or options.vnc_listen:
+    if options.disk_targets or options.file_targets or options.vnc_listen:
         secure = libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_SECURE
         with translated(src_uri):
             xml = options.dest_xml or dom.XMLDesc(secure)

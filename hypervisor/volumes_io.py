@@ -139,6 +139,7 @@ def volume_copy_across(
         volume_download(src_uri, src_pool, name),
         size,
         capacity=source.capacity_bytes,
-        fmt=source.format or "raw",
+        # Anything but qcow2 is copied byte for byte as raw (libvirt calls a seed image "iso").
+        fmt="qcow2" if source.format == "qcow2" else "raw",
         on_progress=on_progress,
     )

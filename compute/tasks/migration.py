@@ -4,6 +4,7 @@ runs the domain - whatever happened (success, cancel, failure, time limit)."""
 
 import dataclasses
 import logging
+import os
 import time
 from dataclasses import dataclass
 
@@ -206,6 +207,8 @@ def migrate(op):
     _finish(migration, outcome, where, copied, result=result)
     if outcome != MigrationState.SUCCEEDED:
         raise ActionError(f"libvirt reported success but {instance.name} runs on {where.name}.")
+    if copied is not None and copied.seed_target_path:
+        Instance.objects.filter(pk=instance.pk).update(seed_path=copied.seed_target_path)
     hooks.instance_migrated.send(
         sender=Instance,
         instance=Instance.objects.get(pk=instance.pk),
@@ -228,6 +231,8 @@ def _gateway_options(migration, copied=None):
     options = dataclasses.replace(options, vnc_listen=console.listen_address(migration.target))
     if copied is not None and copied.target_path:
         options = dataclasses.replace(options, disk_targets=((copied.source_path, copied.target_path),))
+    if copied is not None and copied.seed_target_path:
+        options = dataclasses.replace(options, file_targets=((copied.seed_source_path, copied.seed_target_path),))
     return options
 
 
@@ -248,6 +253,11 @@ class RootCopy:
     target_pool: str
     source_path: str = ""  # real hosts: libvirt copies this file into target_path
     target_path: str = ""
+    # The cloud-init seed beside the root disk, copied before the move (read-only: libvirt copies
+    # only writable disks, and the target's definition must find it there).
+    seed_name: str = ""
+    seed_source_path: str = ""
+    seed_target_path: str = ""
 
     @property
     def on_target(self):
@@ -285,17 +295,32 @@ def _copy_root(migration):
     here = hv.volume_info(migration.source.uri, pool, name)
     target_pool = root_copy_pool(instance, migration.options)
     there = hv.volume_create(target.uri, target_pool, name, here.capacity_bytes, here.format or "qcow2")
-    return RootCopy(name, pool, target_pool, here.path, there.path)
+    copied = RootCopy(name, pool, target_pool, here.path, there.path)
+    if not instance.seed_path:
+        return copied
+    seed = os.path.basename(instance.seed_path)
+    try:
+        made = hv.volume_copy_across(migration.source.uri, pool, seed, target.uri, target_pool)
+    except hv.HypervisorError as exc:
+        _drop_copy(target, migration, copied)
+        raise ActionError(f"Cannot copy the cloud-init seed of {instance.name} to {target.name}: {exc}") from exc
+    return dataclasses.replace(
+        copied, seed_name=seed, seed_source_path=instance.seed_path, seed_target_path=made.volume.path
+    )
 
 
 def _drop_copy(host, migration, copied):
+    """Remove the root volume (and seed) copy on ``host``, the one the domain did not end on."""
     pool = copied.target_pool if host.pk == migration.target_id else copied.source_pool
-    try:
-        hv.volume_delete(host.uri, pool, copied.name)
-    except (hv.VolumeNotFound, hv.PoolNotFound):
-        return
-    except hv.HypervisorError as exc:
-        log.warning("could not remove the copied root volume of %s on %s: %s", migration.instance, host, exc)
+    for name in (copied.name, copied.seed_name):
+        if not name:
+            continue
+        try:
+            hv.volume_delete(host.uri, pool, name)
+        except (hv.VolumeNotFound, hv.PoolNotFound):
+            continue
+        except hv.HypervisorError as exc:
+            log.warning("could not remove the copied volume %s of %s on %s: %s", name, migration.instance, host, exc)
 
 
 def _finish(migration, state, where, copied, *, error="", result=None):

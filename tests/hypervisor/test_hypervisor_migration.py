@@ -156,3 +156,26 @@ def test_disk_targets_need_copy_storage():
     with pytest.raises(InvalidConfig, match="copy-storage"):
         MigrationOptions(disk_targets=(("/a", "/b"),))
     assert MigrationOptions(copy_storage=True, disk_targets=(("/a", "/b"),)).disk_targets == (("/a", "/b"),)
+
+
+SEED_XML = DISKS_XML.replace(
+    "</devices>",
+    "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='/local/g-seed.iso'/>"
+    "<target dev='sda' bus='sata'/><readonly/></disk></devices>",
+)
+
+
+def test_a_seed_already_on_the_target_is_pointed_at_but_not_copied():
+    from lxml import etree
+
+    from hypervisor.migration import _for_target
+
+    options = MigrationOptions(
+        copy_storage=True,
+        disk_targets=(("/local/root.qcow2", "/shared/root.qcow2"),),
+        file_targets=(("/local/g-seed.iso", "/shared/g-seed.iso"),),
+    )
+    xml, devs = _for_target(SEED_XML, options)
+    assert devs == ["vda"]  # only the root disk goes over NBD
+    sources = [d.find("source").get("file") for d in etree.fromstring(xml.encode()).findall("devices/disk")]
+    assert sources == ["/shared/root.qcow2", "/shared/data.qcow2", "/shared/g-seed.iso"]
