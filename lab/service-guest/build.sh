@@ -52,7 +52,10 @@ cleanup() {
     rm -rf --one-file-system "$WORK"
 }
 trap cleanup EXIT
-mkdir -p "$WORK" "$OUT"
+# Everything is made in $WORK/out and renamed to $OUT only when complete: a failed or
+# interrupted build leaves no cache directory behind (an empty one would look like a recipe built).
+STAGE="$WORK/out"
+mkdir -p "$STAGE" "$(dirname "$OUT")"
 ROOT="$WORK/root"
 log "mmdebstrap bookworm ($PACKAGES)"
 # The machine's own Debian sources (bookworm, -updates, -security), so the image's packages match
@@ -67,13 +70,12 @@ mmdebstrap --quiet --variant=minbase --mode=root --include="$PACKAGES" \
 
 KVER="$(ls "$ROOT/lib/modules" | head -n1)"
 PGV="$(ls "$ROOT/usr/lib/postgresql" | head -n1)"
-cp "$ROOT/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
-cp "$ROOT/boot/initrd.img-$KVER" "$OUT/initrd.img"
+cp "$ROOT/boot/vmlinuz-$KVER" "$STAGE/vmlinuz"
+cp "$ROOT/boot/initrd.img-$KVER" "$STAGE/initrd.img"
 log "mke2fs -d ($SIZE) and qemu-img convert"
 mke2fs -q -t ext4 -L nubes-root -d "$ROOT" "$WORK/root.img" "$SIZE"
-qemu-img convert -q -f raw -O qcow2 "$WORK/root.img" "$OUT/root.qcow2.tmp"
-mv "$OUT/root.qcow2.tmp" "$OUT/root.qcow2"
-cat > "$OUT/image.env.tmp" <<ENV
+qemu-img convert -q -f raw -O qcow2 "$WORK/root.img" "$STAGE/root.qcow2"
+cat > "$STAGE/image.env" <<ENV
 ROOT=$OUT/root.qcow2
 KERNEL=$OUT/vmlinuz
 INITRD=$OUT/initrd.img
@@ -83,6 +85,7 @@ POSTGRES_VERSION=$PGV
 RECIPE=$RECIPE
 BUILD_SECONDS=$(( $(date +%s) - START ))
 ENV
-mv "$OUT/image.env.tmp" "$OUT/image.env"
+rm -rf "$OUT"  # --force, or a directory an older build.sh left without image.env
+mv "$STAGE" "$OUT"
 link_out
 log "built $OUT in $(( $(date +%s) - START )) s: root.qcow2 $(du -h "$OUT/root.qcow2" | cut -f1), kernel $KVER, PostgreSQL $PGV"

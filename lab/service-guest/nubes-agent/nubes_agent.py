@@ -37,6 +37,13 @@ def name(args: dict, key: str = "name") -> str:
     return value
 
 
+def password(args: dict) -> str:
+    value = args.get("password")
+    if not isinstance(value, str) or not 8 <= len(value) <= 128:
+        raise BadArguments("password must be a string of 8-128 characters")
+    return value
+
+
 def ident(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
