@@ -22,6 +22,9 @@
 #            /var/lib/nubes-lab/images; a storage node in netns nubes-storage (lab/storage.sh):
 #            iSCSI LUNs (tgtd, pool nubes-san, iscsi-direct) and a GlusterFS volume (pool
 #            nubes-gluster, netfs) on a storage network 10.99.2.0/24 both hosts reach
+#   services the service guest image (lab/service-guest/build.sh, cached under
+#            /var/cache/nubes); `manage.py lab_register` puts it in nubes-shared and
+#            registers the PostgreSQL service template
 #
 # Links: nubes-a-mgmt (10.99.0.1) <-> nubes-b-mgmt (10.99.0.2): libvirt, OVSDB,
 # migration. nubes-a-tun <-> nubes-b-tun inside br-phy, encap IPs 10.99.1.1 /
@@ -79,6 +82,9 @@ done
 
 "$LAB/install.sh"
 "$LAB/guest/build.sh"
+# The service catalog's database image (cached by recipe; a first build takes ~13 min). The
+# lab works without it: its registration and its lab tests then say it is missing.
+"$LAB/service-guest/build.sh" || log "the service guest image was not built (see above): no service template"
 
 step() { local ms=$(( $(now_ms) - T0 )); log "$(printf '%3d.%ds' $((ms / 1000)) $((ms % 1000 / 100))) $*"; }
 

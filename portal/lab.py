@@ -1,7 +1,8 @@
 """Registering the lab (lab/state/lab.json, written by lab/up.sh) in the portal, the way an
 admin would: each app registers its step from its ready() (compute: a cluster, both hosts, a
 tiny flavor, the lab guest as a kernel-boot image; storage: the pools; network: the OVN
-endpoints and a check of each chassis). Safe to run twice."""
+endpoints and a check of each chassis; catalog, when asked: the service guest image and its
+PostgreSQL template). Safe to run twice."""
 
 import json
 from pathlib import Path
@@ -36,12 +37,21 @@ def register_step(order, step):
     _steps.append((order, step))
 
 
-def register(user, lab, network_uris=False, provider_network=False):
+def register(user, lab, network_uris=False, provider_network=False, service_templates=False):
     """Returns what the steps registered: {"cluster", "hosts", "flavor", "image", "pools", "ovn", "chassis"}
-    (and "provider_network" when asked). network_uris: every host by its lab address (host A's
-    qemu+tcp:// too), as a fleet whose workers run on other machines reaches them.
-    provider_network: the lab's provider network as an external network (`make lab` asks)."""
+    (and "provider_network", "service_template" when asked). network_uris: every host by its lab
+    address (host A's qemu+tcp:// too), as a fleet whose workers run on other machines reaches them.
+    provider_network: the lab's provider network as an external network (`make lab` asks).
+    service_templates: the service guest (uploaded into the shared pool once, ~1 GiB) and its
+    template (`manage.py lab_register` asks; the lab tests that need it too)."""
     made = {}
     for _order, step in sorted(_steps, key=lambda item: item[0]):
-        step(user, lab, made, network_uris=network_uris, provider_network=provider_network)
+        step(
+            user,
+            lab,
+            made,
+            network_uris=network_uris,
+            provider_network=provider_network,
+            service_templates=service_templates,
+        )
     return made

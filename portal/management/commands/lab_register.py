@@ -33,7 +33,9 @@ class Command(BaseCommand):
         admin = self.cloud_admin(user)
         # A command has no worker beside it: run the operations it starts here, in order.
         celery_app.conf.task_always_eager = True
-        made = lab.register(admin, data, network_uris=network_uris, provider_network=provider_network)
+        made = lab.register(
+            admin, data, network_uris=network_uris, provider_network=provider_network, service_templates=True
+        )
         for host in made["hosts"]:
             host.refresh_from_db()
             self.stdout.write(f"host {host.name}: {host.uri} [{host.state}] {host.state_reason}")
@@ -48,6 +50,14 @@ class Command(BaseCommand):
             f"OVN deployment: NB {ovn.nb_connection}, SB {ovn.sb_connection}, gateway chassis "
             f"{ovn.gateway_chassis or '-'}, {ovn.encap_type} (`make run` puts networks there)"
         )
+        if "service_template" in made:
+            template = made["service_template"]
+            self.stdout.write(
+                f"service template {template.name}: image {template.image.name} ({template.image.volume}), "
+                f"flavor {made['service_flavor'].name}"
+                if template
+                else made["service_note"]
+            )
         network = made.get("provider_network")
         if network is not None:
             subnet = network.subnets.first()
