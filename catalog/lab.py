@@ -126,7 +126,12 @@ def register(user, lab, made, service_templates=False, **options):
         made["service_template"] = None
         made["service_note"] = f"no service template: {IMAGE_ENV} is missing (run lab/service-guest/build.sh)"
         return
-    volume = _volume_in_pool(made["hosts"], image_env)
+    try:
+        volume = _volume_in_pool(made["hosts"], image_env)
+    except (hv.HypervisorError, OSError) as exc:  # the lab itself stays registered without it
+        made["service_template"] = None
+        made["service_note"] = f"no service template: the image could not be put in {SHARED_POOL}: {exc}"
+        return
     fields = {
         "pool": SHARED_POOL,
         "volume": volume,

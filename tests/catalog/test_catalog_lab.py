@@ -71,3 +71,10 @@ def test_other_lab_registrations_leave_the_catalog_alone(admin_user, hosts, imag
     made = {"hosts": hosts}
     lab.register(admin_user, {}, made)
     assert "service_template" not in made and not ServiceTemplate.objects.exists()
+
+
+def test_an_image_that_cannot_be_uploaded_is_reported_and_the_rest_stays(admin_user, hosts, image_env, tmp_path):
+    image_env.write_text(image_env.read_text().replace("ROOT=", f"ROOT={tmp_path}/gone.qcow2\nOLD_ROOT="))
+    made = register(admin_user, hosts)
+    assert made["service_template"] is None and "could not be put" in made["service_note"]
+    assert not ServiceTemplate.objects.exists()
