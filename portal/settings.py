@@ -172,6 +172,8 @@ NUBES_QUEUES = {
         "storage.tasks.create_snapshot",
         "storage.tasks.revert_snapshot",
         "storage.tasks.delete_snapshot",
+        "catalog.tasks.build_service",  # waits for the VM's build and boot (minutes under TCG)
+        "catalog.tasks.delete_service",
     ],
 }
 CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), *(Queue(name) for name in NUBES_QUEUES)]

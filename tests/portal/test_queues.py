@@ -11,7 +11,7 @@ from portal.celery import app
 
 @pytest.mark.parametrize("queue", ["nubes.heartbeats", "nubes.metrics", "nubes.long"])
 def test_every_routed_task_exists_and_goes_to_its_queue(queue):
-    for app_name in ("compute", "network", "portal", "scheduler", "storage"):
+    for app_name in ("catalog", "compute", "network", "portal", "scheduler", "storage"):
         importlib.import_module(f"{app_name}.tasks")  # as a worker's autodiscovery does
     for name in settings.NUBES_QUEUES[queue]:
         assert name in app.tasks, f"{name} is routed but no such task is registered"
