@@ -7,6 +7,7 @@ Skipped, with the reason printed, when the lab is not up or the image is not bui
 (`lab/service-guest/build.sh`, about 14 min once; cached by recipe under /var/cache/nubes).
 Prints the boot figures (wall and QEMU CPU seconds to the agent and to PostgreSQL accepting)."""
 
+import base64
 import os
 import shutil
 import subprocess
@@ -25,7 +26,18 @@ IMAGE_ENV = HERE / "lab" / "build" / "service-guest" / "image.env"
 WORK = Path("/var/lib/nubes-lab/dbaas-test")
 URI = "qemu:///system"
 BOOT_LIMIT_S = 600  # a loaded 2-core machine; the figure printed is what counts
-ALLOWED = ("health", "db-create", "db-list", "db-delete", "user-create", "user-list", "user-delete")
+ALLOWED = (
+    "health",
+    "db-create",
+    "db-list",
+    "db-delete",
+    "db-grant",
+    "user-create",
+    "user-list",
+    "user-delete",
+    "user-password",
+    "data-volume",
+)
 PG_LOG = "/var/log/postgresql/postgresql-15-main.log"
 
 
@@ -60,6 +72,30 @@ def _until(what, call, limit_s):
     pytest.fail(f"{what} not within {limit_s} s: {last}")
 
 
+def psql_as(domain_id, user, password, database, sql):
+    """(exit code, output) of ``sql`` run in the guest by ``user`` logging in over TCP with its
+    password (the test's own guest-exec: the way a client would, not a portal script)."""
+    pid = ga.agent_command(
+        URI,
+        domain_id,
+        "guest-exec",
+        {
+            "path": "/usr/bin/psql",
+            "arg": ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", user, "-d", database],
+            "env": [f"PGPASSWORD={password}", "PATH=/usr/bin:/bin"],
+            "input-data": base64.b64encode(sql.encode()).decode(),
+            "capture-output": True,
+        },
+    )["pid"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        result = ga.exec_result(ga.agent_command(URI, domain_id, "guest-exec-status", {"pid": pid}))
+        if result is not None:
+            return result.exit_code, (result.stdout + result.stderr).strip()
+        time.sleep(0.5)
+    pytest.fail(f"psql as {user} did not finish in 120 s")
+
+
 @pytest.fixture(scope="module")
 def db_guest():
     try:
@@ -71,6 +107,7 @@ def db_guest():
     name = f"nubes-dbaas-{domain_id[:8]}"
     WORK.mkdir(parents=True, exist_ok=True)
     overlay = WORK / f"{name}.qcow2"
+    data_disk = WORK / f"{name}-data.qcow2"
     subprocess.run(
         ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image["ROOT"], str(overlay)], check=True
     )
@@ -112,6 +149,7 @@ def db_guest():
             except hv.HypervisorError:
                 pass
         overlay.unlink(missing_ok=True)
+        data_disk.unlink(missing_ok=True)
         (WORK / f"{name}.log").unlink(missing_ok=True)
         if WORK.exists() and not any(WORK.iterdir()):
             shutil.rmtree(WORK)
@@ -146,6 +184,65 @@ def test_a_failing_script_reports_its_exit_code_and_reason(db_guest):
     with pytest.raises(hv.GuestScriptFailed, match="already exists"):
         hv.run_script(URI, db_guest, "db-create", {"name": "app2"}, allowed=ALLOWED)
         hv.run_script(URI, db_guest, "db-create", {"name": "app2"}, allowed=ALLOWED)
+
+
+def test_grants_decide_what_a_user_may_do_when_it_logs_in(db_guest):
+    run = lambda script, args: hv.run_script(URI, db_guest, script, args, allowed=ALLOWED)  # noqa: E731
+    run("user-create", {"name": "shop_owner", "password": "owner-pass-1"})
+    run("user-create", {"name": "shop_reader", "password": "reader-pass-1"})
+    run("user-create", {"name": "shop_writer", "password": "writer-pass-1"})
+    run("db-create", {"name": "shop", "owner": "shop_owner"})
+    code, out = psql_as(
+        db_guest, "shop_owner", "owner-pass-1", "shop", "CREATE TABLE item (n int); INSERT INTO item VALUES (1);"
+    )
+    assert code == 0, out
+    # No grant yet: PostgreSQL lets PUBLIC connect to a database, but not read its tables.
+    code, out = psql_as(db_guest, "shop_reader", "reader-pass-1", "shop", "SELECT count(*) FROM item;")
+    assert code != 0 and "permission denied" in out
+    run("db-grant", {"database": "shop", "user": "shop_reader", "access": "read-only"})
+    run("db-grant", {"database": "shop", "user": "shop_writer", "access": "read-write"})
+    assert psql_as(db_guest, "shop_reader", "reader-pass-1", "shop", "SELECT count(*) FROM item;") == (0, "1")
+    code, out = psql_as(db_guest, "shop_reader", "reader-pass-1", "shop", "INSERT INTO item VALUES (2);")
+    assert code != 0 and "permission denied" in out
+    assert psql_as(db_guest, "shop_writer", "writer-pass-1", "shop", "INSERT INTO item VALUES (3);")[0] == 0
+    # A table the owner makes later is covered by the default privileges.
+    psql_as(db_guest, "shop_owner", "owner-pass-1", "shop", "CREATE TABLE later (n int);")
+    assert psql_as(db_guest, "shop_reader", "reader-pass-1", "shop", "SELECT count(*) FROM later;") == (0, "0")
+    run("db-grant", {"database": "shop", "user": "shop_reader", "access": "none"})
+    code, out = psql_as(db_guest, "shop_reader", "reader-pass-1", "shop", "SELECT count(*) FROM item;")
+    assert code != 0 and "permission denied" in out
+
+
+def test_a_rotated_password_replaces_the_old_one(db_guest):
+    hv.run_script(URI, db_guest, "user-create", {"name": "rotating", "password": "first-pass-1"}, allowed=ALLOWED)
+    assert psql_as(db_guest, "rotating", "first-pass-1", "postgres", "SELECT 1;") == (0, "1")
+    hv.run_script(URI, db_guest, "user-password", {"name": "rotating", "password": "second-pass-2"}, allowed=ALLOWED)
+    code, out = psql_as(db_guest, "rotating", "first-pass-1", "postgres", "SELECT 1;")
+    assert code != 0 and "password authentication failed" in out
+    assert psql_as(db_guest, "rotating", "second-pass-2", "postgres", "SELECT 1;") == (0, "1")
+    with pytest.raises(hv.GuestScriptFailed, match="no user"):
+        hv.run_script(URI, db_guest, "user-password", {"name": "nobody", "password": "whatever-1"}, allowed=ALLOWED)
+
+
+def test_the_data_moves_onto_an_attached_data_volume(db_guest):
+    data_disk = WORK / f"nubes-dbaas-{db_guest[:8]}-data.qcow2"  # the module fixture removes it
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(data_disk), "2G"], check=True)
+    hv.disk_attach(URI, db_guest, hv.DiskSpec(target_dev="vdb", path=str(data_disk), format="qcow2"))
+    hv.run_script(URI, db_guest, "db-create", {"name": "before_move"}, allowed=ALLOWED)
+    started = time.monotonic()
+    moved = _until(
+        "the data disk seen by the guest",
+        lambda: hv.run_script(URI, db_guest, "data-volume", {}, allowed=ALLOWED, timeout=600),
+        120,
+    )
+    print(f"\ndata-volume moved PostgreSQL's data in {time.monotonic() - started:.1f} s: {moved.output}")
+    assert moved.output["device"] == "/dev/vdb" and moved.output["moved"] is True
+    assert moved.output["size_bytes"] == 2 * 1024**3
+    assert hv.run_script(URI, db_guest, "health", {}, allowed=ALLOWED).output["postgres"] == "accepting"
+    names = [d["name"] for d in hv.run_script(URI, db_guest, "db-list", {}, allowed=ALLOWED).output["databases"]]
+    assert "before_move" in names
+    again = hv.run_script(URI, db_guest, "data-volume", {}, allowed=ALLOWED)
+    assert again.output["moved"] is False
 
 
 def test_a_script_off_the_allow_list_never_reaches_the_guest(db_guest):
