@@ -22,6 +22,8 @@ FLAVOR = "lab.db"
 READY_TIMEOUT_S = 900  # order -> the health script answers: image clone, TCG boot, PostgreSQL
 ACTION_TIMEOUT_S = 300
 POLL_S = 1.0
+# The module's first test carries the order and the guest's boot: more than the suite's 300 s.
+pytestmark = pytest.mark.timeout(READY_TIMEOUT_S + 2 * ACTION_TIMEOUT_S)
 
 
 def one(rows, name):
