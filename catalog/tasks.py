@@ -17,6 +17,9 @@ from portal.tasks import LONG_JOB, run_operation
 BUILD_WAIT_S = 900  # the instance's own create (image copy, boot) under TCG
 AGENT_WAIT_S = 600  # from "running" to the health script answering (boot + PostgreSQL; 70-145 s under TCG at load 16)
 POLL_S = 2.0
+# One health script under TCG on a loaded host took 36 s: a shorter limit gives up on a script
+# that is about to answer and, asked again, leaves another running in the guest beside it.
+HEALTH_TIMEOUT_S = 120
 HEALTH_ACTION = "health"
 AGENT_DOWN = (hv.GuestAgentUnavailable, hv.GuestAgentTimeout)
 # The listings the service's page shows, by the action that lists them; an action whose name
@@ -83,7 +86,7 @@ def _health(service, sleep=time.sleep):
         try:
             if HEALTH_ACTION in template.actions:
                 script = template.actions[HEALTH_ACTION]["script"]
-                hv.run_script(uri, uuid, script, {}, allowed=template.allowed_scripts(), timeout=30)
+                hv.run_script(uri, uuid, script, {}, allowed=template.allowed_scripts(), timeout=HEALTH_TIMEOUT_S)
             else:
                 hv.guest_ping(uri, uuid)
             return ""
