@@ -3,6 +3,7 @@ query string, a django-tables2 table over what it lets through (sort from the co
 pagination with per_page), and the columns every app's tables use."""
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import django_filters
 import django_tables2 as tables
@@ -10,6 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.html import format_html
 from django_tables2 import RequestConfig
 
@@ -95,10 +97,21 @@ class BulkAction:
     confirm: bool = False  # destructive: a confirmation page lists the rows first
 
 
+def _back_to(request, back):
+    """The list as the user left it (search, filters, sort, page: the form's `next`), if it is
+    that list on this site; else the list's plain URL."""
+    wanted = request.POST.get("next", "")
+    path = urlsplit(wanted).path
+    if path == back and url_has_allowed_host_and_scheme(wanted, {request.get_host()}, request.is_secure()):
+        return wanted
+    return back
+
+
 def bulk(request, queryset, actions, back):
     """POST of a list's checkboxes (`selection`) and an `action`: the verb runs once per selected
     row the user may see (another tenant's ids are simply not found); each refusal is reported
     with its row's name and the others still run. A destructive action asks first, on a page."""
+    back = _back_to(request, back)
     action = actions.get(request.POST.get("action", ""))
     if action is None:
         return HttpResponseBadRequest("Unknown bulk action.")

@@ -63,3 +63,26 @@ def test_a_reader_gets_no_checkboxes(alice, bob, launch):
     assert 'name="selection"' in signed_in(alice).get("/compute/instances/").content.decode()
     page = signed_in(bob).get("/compute/instances/").content.decode()
     assert 'name="selection"' not in page and "instances-bulk" not in page
+
+
+def test_a_bulk_action_returns_to_the_list_as_it_was_filtered_and_nowhere_else(alice, launch, run_tasks):
+    _, one = launch("alice", name="one")
+    client = signed_in(alice)
+    page = client.get("/compute/instances/?q=on&sort=name").content.decode()
+    assert 'name="next" value="/compute/instances/?q=on&amp;sort=name"' in page
+    with run_tasks():
+        back = client.post(
+            "/compute/instances/bulk/",
+            {"action": "stop", "selection": [one.pk], "next": "/compute/instances/?q=on&sort=name"},
+        )
+    assert back.status_code == 302 and back["Location"] == "/compute/instances/?q=on&sort=name"
+    asked = client.post(
+        "/compute/instances/bulk/", {"action": "delete", "selection": [one.pk], "next": "/compute/instances/?q=on"}
+    )
+    assert 'name="next" value="/compute/instances/?q=on"' in asked.content.decode()  # kept through the question
+    for elsewhere in ("https://evil.example/compute/instances/", "/storage/?q=on", "//evil.example/compute/instances/"):
+        with run_tasks():
+            back = client.post(
+                "/compute/instances/bulk/", {"action": "start", "selection": [one.pk], "next": elsewhere}
+            )
+        assert back["Location"] == "/compute/instances/", elsewhere
