@@ -1,7 +1,8 @@
 """The fleet end to end, from outside: a guest launched on each host through the API with a key
 pair and user data (its seed delivered to its host over libvirt), its progress over websockets held by both uvicorn workers (the Celery worker that ran the launch
-publishes through Redis); live migration A -> B -> A with progress; a websocket quiet for 30 s
-that still receives, then a volume made and downloaded; everything deleted, and virsh on both
+publishes through Redis); live migration A -> B -> A with progress; a websocket and Chromium on a
+volume's page quiet for 30 s that still receive its resize live, then the volume downloaded;
+everything deleted, and virsh on both
 hosts agreeing with the API. One guest per host for the whole module (TCG guests are slow to boot)."""
 
 import json
@@ -175,6 +176,14 @@ def migrate(admin, instance, target):
     )
 
 
+def sign_in(page, fleet):
+    page.goto(f"{fleet['url']}/login/")
+    page.fill("input[name=username]", fleet["admin"]["username"])
+    page.fill("input[name=password]", Path(fleet["admin"]["password_file"]).read_text().strip())
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login/" not in url)
+
+
 def watch_in_browser(page, fleet, instance):
     """Sign the browser in, open the instance's page and note its websocket's server process and
     every migration event the page receives."""
@@ -185,11 +194,7 @@ def watch_in_browser(page, fleet, instance):
         "Network.webSocketHandshakeResponseReceived",
         lambda event: processes.append({k.lower(): v for k, v in event["response"]["headers"].items()}.get(PROCESS)),
     )
-    page.goto(f"{fleet['url']}/login/")
-    page.fill("input[name=username]", fleet["admin"]["username"])
-    page.fill("input[name=password]", Path(fleet["admin"]["password_file"]).read_text().strip())
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login/" not in url)
+    sign_in(page, fleet)
     page.goto(f"{fleet['url']}/compute/instances/{instance['id']}/")
     page.evaluate(
         """() => { window.seen = [];
@@ -234,20 +239,79 @@ def test_live_migration_a_to_b_and_back_with_progress_on_websockets_and_in_a_bro
     assert wait_for_heartbeat(serial_log(guests, guest), after=before) > before, "the guest kept running"
 
 
-def test_a_websocket_quiet_for_30_s_still_receives(admin, project):
-    """On the Redis channel layer a socket with nothing to say must stay open (issue 20): a new
-    socket follows a new, empty project for 30 s, then a volume is made there."""
+def follow_sockets(page):
+    """Every websocket the page opens from now on: {"url", "closed", "frames": [text...]} each."""
+    sockets = []
+
+    def opened(ws):
+        seen = {"url": ws.url, "closed": False, "frames": []}
+        ws.on("close", lambda _ws: seen.update(closed=True))
+        ws.on("framereceived", lambda payload: seen["frames"].append(payload))
+        sockets.append(seen)
+
+    page.on("websocket", opened)
+    return sockets
+
+
+def quiet_page(page, fleet, project, volume):
+    """The browser on the volume's page with `project` as its current project (the switcher),
+    its one websocket subscribed to that project's group; returns the page's sockets."""
+    sign_in(page, fleet)
+    page.goto(f"{fleet['url']}/storage/volumes/{volume}/")
+    sockets = follow_sockets(page)
+    with page.expect_navigation():
+        page.select_option(".project-switch select[name=project]", str(project["id"]))
+    page.wait_for_function(
+        "(group) => (document.body.dataset.wsSubscribed || '').split(' ').includes(group)",
+        arg=f"project.{project['id']}",
+    )
+    page.evaluate("() => { window.nubesLoaded = 'the page loaded once'; }")
+    return sockets
+
+
+def subscribed_to(sockets, group):
+    """The sockets among `sockets` that were told they joined `group`."""
+    joined = json.dumps({"event": "subscribed", "group": group})
+    return [s for s in sockets if any(json.loads(f) == json.loads(joined) for f in s["frames"] if "subscribed" in f)]
+
+
+def test_a_websocket_and_a_browser_quiet_for_30_s_still_receive(admin, fleet, page):
+    """On the Redis channel layer a socket with nothing to say must stay open (issue 20): a
+    websocket of the test's and Chromium on a volume's page follow a new, empty project for 30 s
+    (uvicorn, Redis channel layer), then the volume grows: both receive its Operation, the page
+    shows the new size without reload, on the socket it opened first. Then the volume is
+    downloaded and everything removed."""
     quiet = admin.call("POST", "projects/", expect=201, json={"name": f"fleet-quiet-{uuid.uuid4().hex[:4]}"}).json()
     pool = one(admin.items("storage-pools/?page_size=100"), "nubes-shared")
-    with admin.socket() as sock:
-        subscribe(sock, f"project.{quiet['id']}")
-        assert drain(sock, lambda messages: False, QUIET_S) == [], "the project was not quiet"
-        op = admin.action(
+    volume = admin.succeeded(
+        admin.action(
             "POST", "volumes/", json={"project": quiet["id"], "name": "quiet", "pool": pool["id"], "size_gb": 1}
         )
+    )["target_id"]
+    group = f"project.{quiet['id']}"
+    sockets = quiet_page(page, fleet, quiet, volume)
+    with admin.socket() as sock:
+        subscribe(sock, group)
+        page.evaluate("() => 0")  # Playwright hands over the page's socket events at its next call
+        (followed,) = subscribed_to(sockets, group)
+        frames_before = len(followed["frames"])
+        assert drain(sock, lambda messages: False, QUIET_S) == [], "the project was not quiet"
+        page.evaluate("() => 0")
+        assert len(followed["frames"]) == frames_before, f"the page was not quiet: {followed['frames'][frames_before:]}"
+        op = admin.action("POST", f"volumes/{volume}/resize/", json={"size_gb": 2})
         messages = drain(sock, finished([op["id"]]), MESSAGE_TIMEOUT_S)
     assert finished([op["id"]])(messages), f"after {QUIET_S} s quiet, no message of operation {op['id']}: {messages}"
-    volume = admin.succeeded(op)["target_id"]
+    admin.succeeded(op)
+    page.locator("#volume-facts dd", has_text="2 GiB").wait_for(timeout=MESSAGE_TIMEOUT_S * 1000)
+    assert page.evaluate("() => window.nubesLoaded") == "the page loaded once", "the page was reloaded"
+    # One socket of the page joined the project (a reconnect would join again), and it is still open.
+    assert subscribed_to(sockets, group) == [followed] and not followed["closed"], f"the socket did not hold: {sockets}"
+    after = [json.loads(f) for f in followed["frames"][frames_before:]]
+    assert [m for m in after if m.get("event") == "operation" and m["data"]["id"] == op["id"]], (
+        f"the update came another way than the page's first socket: {after}"
+    )
+    joined = page.evaluate("() => document.body.dataset.wsSubscribed.split(' ')")
+    assert joined.count(group) == 1, f"the page joined {group} again: {joined}"
     response = admin.call("GET", f"volumes/{volume}/download/", expect=200, stream=True)
     size = int(response.headers["Content-Length"])
     received = sum(len(chunk) for chunk in response.iter_content(1 << 20))
