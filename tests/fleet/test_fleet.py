@@ -288,37 +288,46 @@ def test_a_websocket_and_a_browser_quiet_for_30_s_still_receive(admin, fleet, pa
             "POST", "volumes/", json={"project": quiet["id"], "name": "quiet", "pool": pool["id"], "size_gb": 1}
         )
     )["target_id"]
-    group = f"project.{quiet['id']}"
-    sockets = quiet_page(page, fleet, quiet, volume)
-    with admin.socket() as sock:
-        subscribe(sock, group)
-        page.evaluate("() => 0")  # Playwright hands over the page's socket events at its next call
-        (followed,) = subscribed_to(sockets, group)
-        frames_before = len(followed["frames"])
-        assert drain(sock, lambda messages: False, QUIET_S) == [], "the project was not quiet"
-        page.evaluate("() => 0")
-        assert len(followed["frames"]) == frames_before, f"the page was not quiet: {followed['frames'][frames_before:]}"
-        op = admin.action("POST", f"volumes/{volume}/resize/", json={"size_gb": 2})
-        messages = drain(sock, finished([op["id"]]), MESSAGE_TIMEOUT_S)
-    assert finished([op["id"]])(messages), f"after {QUIET_S} s quiet, no message of operation {op['id']}: {messages}"
-    admin.succeeded(op)
-    page.locator("#volume-facts dd", has_text="2 GiB").wait_for(timeout=MESSAGE_TIMEOUT_S * 1000)
-    assert page.evaluate("() => window.nubesLoaded") == "the page loaded once", "the page was reloaded"
-    # One socket of the page joined the project (a reconnect would join again), and it is still open.
-    assert subscribed_to(sockets, group) == [followed] and not followed["closed"], f"the socket did not hold: {sockets}"
-    after = [json.loads(f) for f in followed["frames"][frames_before:]]
-    assert [m for m in after if m.get("event") == "operation" and m["data"]["id"] == op["id"]], (
-        f"the update came another way than the page's first socket: {after}"
-    )
-    joined = page.evaluate("() => document.body.dataset.wsSubscribed.split(' ')")
-    assert joined.count(group) == 1, f"the page joined {group} again: {joined}"
-    response = admin.call("GET", f"volumes/{volume}/download/", expect=200, stream=True)
-    size = int(response.headers["Content-Length"])
-    received = sum(len(chunk) for chunk in response.iter_content(1 << 20))
-    assert received == size > 0
-    admin.succeeded(admin.get(f"operations/{response.headers['X-Operation']}/"))
-    admin.succeeded(admin.action("DELETE", f"volumes/{volume}/"))
-    admin.call("DELETE", f"projects/{quiet['id']}/", expect=204)
+    try:
+        group = f"project.{quiet['id']}"
+        sockets = quiet_page(page, fleet, quiet, volume)
+        with admin.socket() as sock:
+            subscribe(sock, group)
+            page.evaluate("() => 0")  # Playwright hands over the page's socket events at its next call
+            (followed,) = subscribed_to(sockets, group)
+            frames_before = len(followed["frames"])
+            assert drain(sock, lambda messages: False, QUIET_S) == [], "the project was not quiet"
+            page.evaluate("() => 0")
+            assert len(followed["frames"]) == frames_before, (
+                f"the page was not quiet: {followed['frames'][frames_before:]}"
+            )
+            op = admin.action("POST", f"volumes/{volume}/resize/", json={"size_gb": 2})
+            messages = drain(sock, finished([op["id"]]), MESSAGE_TIMEOUT_S)
+        assert finished([op["id"]])(messages), (
+            f"after {QUIET_S} s quiet, no message of operation {op['id']}: {messages}"
+        )
+        admin.succeeded(op)
+        page.locator("#volume-facts dd", has_text="2 GiB").wait_for(timeout=MESSAGE_TIMEOUT_S * 1000)
+        assert page.evaluate("() => window.nubesLoaded") == "the page loaded once", "the page was reloaded"
+        # One socket of the page joined the project (a reconnect would join again), and it is still open.
+        assert subscribed_to(sockets, group) == [followed] and not followed["closed"], (
+            f"the socket did not hold: {sockets}"
+        )
+        after = [json.loads(f) for f in followed["frames"][frames_before:]]
+        assert [m for m in after if m.get("event") == "operation" and m["data"]["id"] == op["id"]], (
+            f"the update came another way than the page's first socket: {after}"
+        )
+        joined = page.evaluate("() => document.body.dataset.wsSubscribed.split(' ')")
+        assert joined.count(group) == 1, f"the page joined {group} again: {joined}"
+        response = admin.call("GET", f"volumes/{volume}/download/", expect=200, stream=True)
+        size = int(response.headers["Content-Length"])
+        received = sum(len(chunk) for chunk in response.iter_content(1 << 20))
+        assert received == size > 0
+        admin.succeeded(admin.get(f"operations/{response.headers['X-Operation']}/"))
+    finally:
+        if admin.call("GET", f"volumes/{volume}/").status_code == 200:
+            admin.succeeded(admin.action("DELETE", f"volumes/{volume}/"))
+        admin.call("DELETE", f"projects/{quiet['id']}/", expect=204)
 
 
 def test_everything_deleted_and_virsh_on_both_hosts_agrees_with_the_api(admin, project, guests, hosts):
