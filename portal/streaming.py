@@ -3,8 +3,8 @@
 Django's ASGI handler reads a request's whole body before the view runs, spooling anything over
 FILE_UPLOAD_MAX_MEMORY_SIZE to a temporary file on the web node: a 10 GiB image upload would land
 on the web node's disk first, and its checks (quota, format, size) would answer only after the
-last byte. For a PUT of application/octet-stream (the native API's volume and image uploads, the
-Glance-compatible image data) this handler gives the view a file whose reads pull the body from
+last byte. For a PUT of application/octet-stream or of no declared type (the native API's volume
+and image uploads, the Glance-compatible image data) this handler gives the view a file whose reads pull the body from
 the ASGI server as they happen: nothing is kept on the web node, a bad upload is refused after
 its first chunk, and the server stops reading the socket while the view is busy (backpressure).
 Everything else takes Django's path unchanged.
@@ -24,13 +24,14 @@ STREAMED_TYPES = ("application/octet-stream",)
 
 
 def streams(scope):
-    """True for a raw upload: PUT with an application/octet-stream body."""
+    """True for a raw upload: a PUT of application/octet-stream, or of no declared type (what
+    `curl -T` and python-requests with a file send); Django parses neither into form data."""
     if scope.get("type") != "http" or scope.get("method") != "PUT":
         return False
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
             return value.split(b";")[0].strip().decode("latin-1").lower() in STREAMED_TYPES
-    return False
+    return True
 
 
 class BodyChannel:
