@@ -52,8 +52,10 @@ def test_an_alarm_is_raised_after_the_duration_and_cleared_after(running, rule, 
     assert events == [
         (running.group, "raised"),
         (f"project.{running.project_id}", "raised"),
+        ("cloud", "raised"),  # cloud admins' pages follow every project (portal.realtime)
         (running.group, "cleared"),
         (f"project.{running.project_id}", "cleared"),
+        ("cloud", "cleared"),
     ]
 
 
