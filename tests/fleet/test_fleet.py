@@ -232,7 +232,7 @@ def test_live_migration_a_to_b_and_back_with_progress_on_websockets_and_in_a_bro
         assert any(0 < p["percent"] < 100 for p in progress), f"{who}: no progress: {messages[-5:]}"
         assert len({p["migration"] for p in progress}) == 2, f"{who}: progress of both moves"
         assert both_done(messages), f"{who}: {[m['data']['state'] for m in messages if m['event'] == 'migration']}"
-    assert page.locator(".migration-live [data-mfield=state]").inner_text().strip() == "succeeded"
+    assert page.locator(".migration-live [data-mfield=state]").inner_text().strip().lower() == "succeeded"
     assert admin.get(f"instances/{guest['id']}/")["host"] == host_a["id"]
     assert virsh(host_a["uri"], "domstate", guest["domain_name"]).strip() == "running"
     assert guest["domain_name"] not in domains(host_b["uri"])
