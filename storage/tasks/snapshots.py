@@ -86,21 +86,7 @@ def _create_external(snapshot):
         hv.pool_refresh(host.uri, pool)
         info = hv.volume_info(host.uri, pool, name)
     else:
-        info = hv.volume_create(
-            host.uri,
-            pool,
-            name,
-            volume.size_gb * BYTES_PER_GIB,
-            "qcow2",
-            backing_path=volume.path,
-            backing_format=volume.format,
-        )
-        if instance is not None:
-            try:
-                hv.disk_set_source(host.uri, str(instance.uuid), volume.target_dev, info.path)
-            except hv.HypervisorError:
-                hv.volume_delete(host.uri, pool, name)  # the disk still uses the old file: no orphan overlay
-                raise
+        info = _overlay(volume, host, pool, name, volume.path, volume.format)
     with transaction.atomic():
         Snapshot.objects.filter(pk=snapshot.pk).update(
             libvirt_name=volume.libvirt_name,
@@ -119,6 +105,27 @@ def _create_external(snapshot):
         )
         chains.relink(Volume.objects.get(pk=volume.pk))
     return f"Snapshot {snapshot.name}: {volume.name} now writes to a new overlay"
+
+
+def _overlay(volume, host, pool, name, backing_path, backing_format):
+    """A new qcow2 overlay `name` of the volume's size on backing_path; an attached volume's disk
+    is switched to it (if that fails the overlay is removed: the disk still uses the old file)."""
+    info = hv.volume_create(
+        host.uri,
+        pool,
+        name,
+        volume.size_gb * BYTES_PER_GIB,
+        "qcow2",
+        backing_path=backing_path,
+        backing_format=backing_format,
+    )
+    if volume.instance_id:
+        try:
+            hv.disk_set_source(host.uri, str(volume.instance.uuid), volume.target_dev, info.path)
+        except hv.HypervisorError:
+            hv.volume_delete(host.uri, pool, name)  # no orphan overlay
+            raise
+    return info
 
 
 @shared_task(bind=True, **LONG_JOB, name="storage.tasks.revert_snapshot")
@@ -144,21 +151,7 @@ def _revert(snapshot):
     volume = Volume.objects.select_related("pool", "instance__host").get(pk=snapshot.volume_id)
     host, pool = volume_host(volume), volume.pool.libvirt_name
     name = chains.next_layer_name(volume)
-    info = hv.volume_create(
-        host.uri,
-        pool,
-        name,
-        volume.size_gb * BYTES_PER_GIB,
-        "qcow2",
-        backing_path=snapshot.layer_path,
-        backing_format="qcow2",
-    )
-    if volume.instance_id:
-        try:
-            hv.disk_set_source(host.uri, str(volume.instance.uuid), volume.target_dev, info.path)
-        except hv.HypervisorError:
-            hv.volume_delete(host.uri, pool, name)
-            raise
+    info = _overlay(volume, host, pool, name, snapshot.layer_path, "qcow2")
     hv.volume_delete(host.uri, pool, volume.libvirt_name)
     with transaction.atomic():
         Volume.objects.filter(pk=volume.pk).update(
