@@ -7,17 +7,20 @@ from django.conf import settings
 from django.core.checks import Warning
 from django.db import DatabaseError
 
+import hypervisor as hv
 from compute.models import Host
-from compute.models.infrastructure import REMOTE_SCHEMES
 
 LOCAL_HOST_BROKER = "nubes.W003"
 IN_PROCESS_BROKER = "memory://"
 
 
 def is_local_uri(uri):
-    """A libvirt URI that means 'the libvirtd of whichever machine opens it' (qemu:///system)."""
-    parts = urlsplit(uri)
-    return parts.scheme.startswith("qemu") and parts.scheme not in REMOTE_SCHEMES
+    """A real host's URI that means 'the libvirtd of whichever machine opens it' (qemu:///system):
+    hypervisor.is_local, less simulated hosts (no libvirtd) and URIs the gateway refuses."""
+    try:
+        return hv.is_local(uri) and not hv.is_simulated(uri)
+    except hv.InvalidConfig:
+        return False
 
 
 def local_hosts_with_network_broker(app_configs, **kwargs):

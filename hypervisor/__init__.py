@@ -10,6 +10,7 @@ volumes by name.
 Connections (connection.py) — one pooled connection per URI per process
     get_connection(uri) -> libvirt.virConnect      # internal use by the gateway
     is_simulated(uri) -> bool                       # True for test:// hosts
+    is_local(uri) -> bool                           # the URI names no machine: this one (the one test)
     close_all() -> None                             # tests: fresh simulated hosts
 
 Domain XML (domain_xml.py builds, domain_read.py reads)
@@ -153,7 +154,7 @@ from .blockjobs import (
     block_pull,
     forget_simulated_jobs,
 )
-from .connection import close_all, get_connection, is_simulated
+from .connection import close_all, get_connection, is_local, is_simulated
 from .disks import (
     DiskChange,
     GuestAgentUnavailable,
@@ -334,6 +335,7 @@ __all__ = [
     "volume_resize",
     "close_all",
     "get_connection",
+    "is_local",
     "is_simulated",
     "CpuFeature",
     "DiskSpec",

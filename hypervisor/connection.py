@@ -60,6 +60,17 @@ def validate_uri(uri: str) -> str:
     return scheme
 
 
+def is_local(uri: str) -> bool:
+    """True when the URI names no machine (qemu:///system, qemu:///session, test:///default): it
+    opens the libvirtd, or the test driver, of whichever process opens it, so the host is the
+    portal's own machine. A URI naming a machine (qemu+tcp://10.99.0.2/system, even
+    qemu://10.99.0.2/system or qemu+ssh://localhost/system) is remote. The one test of locality
+    (host memory, offline chains, the serial console, the KVM probe, compute's broker check); a
+    caller that needs real files also asks is_simulated."""
+    validate_uri(uri)
+    return not urlsplit(uri).hostname
+
+
 def is_simulated(uri: str) -> bool:
     """True for libvirt test-driver hosts, whose gaps the gateway fills with simulations."""
     return validate_uri(uri) in SIMULATED_SCHEMES

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import libvirt
 from lxml import etree
 
-from .connection import get_connection, is_simulated
+from .connection import get_connection, is_local, is_simulated
 from .domain_read import parse_xml, scaled_int
 from .errors import InvalidConfig, NotSupported, from_libvirt_error, translated
 from .types import (
@@ -68,8 +68,7 @@ def _kvm_status(simulated: bool, domain_types: tuple[str, ...], uri: str) -> Kvm
         return KvmStatus(False, "simulated host (libvirt test driver): guests do not run")
     if "kvm" not in domain_types:
         return KvmStatus(False, "libvirt offers no 'kvm' domain type here; use 'qemu' (TCG)")
-    local = not urlsplit(uri).hostname
-    if local and not os.path.exists("/dev/kvm"):
+    if is_local(uri) and not os.path.exists("/dev/kvm"):
         return KvmStatus(False, "/dev/kvm is missing on this machine; use 'qemu' (TCG)")
     if os.environ.get(TRUST_KVM_ENV) == "1":
         return KvmStatus(True, f"trusted because {TRUST_KVM_ENV}=1")

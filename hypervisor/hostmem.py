@@ -18,10 +18,9 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
-from .connection import get_connection, validate_uri
+from .connection import get_connection, is_local, is_simulated
 from .errors import HypervisorError, InvalidConfig, NotSupported, OperationFailed, translated
 
-LOCAL_URIS = frozenset({"qemu:///system"})
 KSM_DIR = "kernel/mm/ksm"
 KSM_STOP, KSM_RUN, KSM_UNMERGE = 0, 1, 2  # values of /sys/kernel/mm/ksm/run
 KSM_RUN_VALUES = (KSM_STOP, KSM_RUN, KSM_UNMERGE)
@@ -63,17 +62,7 @@ class HostMemory:
     swap_free_kib: int | None = None
 
 
-def is_local(uri: str) -> bool:
-    """True when the host's /sys and /proc are this machine's."""
-    validate_uri(uri)
-    return uri in LOCAL_URIS
-
-
-def _why_unreadable(uri: str) -> str:
-    scheme = validate_uri(uri)
-    if scheme == "test":
-        return "not readable: a simulated host has no /sys or /proc"
-    return f"not readable: {uri} is not on the portal's machine (KSM and swap are read from local /sys and /proc)"
+SIMULATED_NOTE = "not readable: a simulated host has no /sys or /proc"
 
 
 def _read_int(path: Path) -> int | None:
@@ -99,10 +88,10 @@ def host_memory(
     uri: str, *, sys_root: Path = DEFAULT_SYS, proc_root: Path = DEFAULT_PROC, page_size: int | None = None
 ) -> HostMemory:
     """KSM state and savings plus swap of a local host; ``readable=False`` elsewhere."""
-    if validate_uri(uri) != "test" and not is_local(uri):
-        return _remote_memory(uri)
+    if is_simulated(uri):
+        return HostMemory(readable=False, note=SIMULATED_NOTE)
     if not is_local(uri):
-        return HostMemory(readable=False, note=_why_unreadable(uri))
+        return _remote_memory(uri)
     ksm = Path(sys_root) / KSM_DIR
     page_kib = (page_size or resource.getpagesize()) // BYTES_PER_KIB
     try:
@@ -152,11 +141,11 @@ def ksm_set_run(uri: str, run: int, *, sys_root: Path = DEFAULT_SYS) -> None:
     """Start (1), stop (0) or stop-and-unmerge (2) KSM on a local host."""
     if run not in KSM_RUN_VALUES:
         raise InvalidConfig(f"KSM run is one of {KSM_RUN_VALUES}, not {run!r}", uri=uri)
+    if is_simulated(uri):
+        raise NotSupported(SIMULATED_NOTE, uri=uri)
     if not is_local(uri):
         raise NotSupported(
-            _why_unreadable(uri)
-            if validate_uri(uri) == "test"
-            else f"KSM is switched on or off only on the portal's own host: libvirt's node memory "
+            f"KSM is switched on or off only on the portal's own host: libvirt's node memory "
             f"parameters have no run switch (set /sys/kernel/mm/ksm/run on {uri} itself, or pause "
             "merging there with pages_to_scan=0)",
             uri=uri,
@@ -179,8 +168,8 @@ def ksm_tune(uri: str, settings: dict[str, int]) -> None:
         low, high = KSM_LIMITS.get(name, (None, None))
         if low is None or not isinstance(value, int) or not low <= value <= high:
             raise InvalidConfig(f"KSM {name} is an integer in {low}..{high}, not {value!r}", uri=uri)
-    if validate_uri(uri) == "test":
-        raise NotSupported(_why_unreadable(uri), uri=uri)
+    if is_simulated(uri):
+        raise NotSupported(SIMULATED_NOTE, uri=uri)
     params = {KSM_TUNABLES[name]: value for name, value in settings.items()}
     conn = get_connection(uri)
     with translated(uri):

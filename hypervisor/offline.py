@@ -19,10 +19,9 @@ import subprocess
 from dataclasses import dataclass
 
 from . import offline_domain
-from .connection import is_simulated
+from .connection import is_local, is_simulated
 from .errors import InvalidConfig, NotSupported, OperationFailed
 
-LOCAL_URIS = ("qemu:///system", "qemu:///session")
 QEMU_IMG = "qemu-img"
 CP = "cp"
 TIMEOUT_S = 6 * 3600  # a commit of a large layer may take long; a hung tool must still end
@@ -36,10 +35,6 @@ class ImageInfo:
     virtual_size: int
     actual_size: int
     backing_path: str | None
-
-
-def is_local(uri: str) -> bool:
-    return uri in LOCAL_URIS
 
 
 def offline_how(uri: str, verb: str) -> str:

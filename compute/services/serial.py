@@ -1,12 +1,10 @@
 """Where the serial console reads a guest's log: the file itself when the host is the portal's
-own machine (``qemu:///system``, ``qemu:///session``), else over the host's libvirt connection
+own machine (``hypervisor.is_local``: qemu:///system), else over the host's libvirt connection
 (hypervisor.serial_log), so a web node needs no shared log directory."""
 
 import os
 
 import hypervisor as hv
-
-LOCAL_URIS = ("qemu:///system", "qemu:///session")
 
 
 class LocalLog:
@@ -38,7 +36,7 @@ class RemoteLog:
 
 def serial_log(uri, path):
     """A reader with size() -> int | None and read(offset, length) -> bytes (blocking calls)."""
-    return LocalLog(path) if uri in LOCAL_URIS else RemoteLog(uri, path)
+    return LocalLog(path) if hv.is_local(uri) else RemoteLog(uri, path)
 
 
 READ_ERRORS = (OSError, hv.HypervisorError)
