@@ -8,6 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from portal import realtime
+from portal.redis_layer import LayerLost
 
 MAX_GROUPS = 64
 # Channel layers drop a group member group_expiry after it joined (a day by default, in Redis
@@ -15,6 +16,7 @@ MAX_GROUPS = 64
 # again renews the membership.
 GROUP_RENEW_S = 3600
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_SERVICE_RESTART = 1012  # the channel layer lost Redis: reconnect and join again
 PROCESS_HEADER = b"x-nubes-process"  # which server process holds the socket (a deployment runs several)
 
 
@@ -26,6 +28,15 @@ async def close_with(consumer, code, subprotocol=None):
 
 
 class StreamConsumer(AsyncJsonWebsocketConsumer):
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except LayerLost:
+            renewer = getattr(self, "renewer", None)
+            if renewer is not None:
+                renewer.cancel()
+            await send({"type": "websocket.close", "code": CLOSE_SERVICE_RESTART})
+
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -45,8 +56,11 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         renewer = getattr(self, "renewer", None)
         if renewer is not None:
             renewer.cancel()
-        for group in getattr(self, "groups_joined", ()):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        try:
+            for group in getattr(self, "groups_joined", ()):
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except LayerLost:
+            pass  # Redis is gone or restarted: the memberships went with it
 
     async def receive_json(self, content, **kwargs):
         action = content.get("action") if isinstance(content, dict) else None

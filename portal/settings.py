@@ -112,7 +112,7 @@ if REDIS_URL:
     CHANNEL_LAYER_READ_TIMEOUT = RedisChannelLayer.brpop_timeout + 10
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "portal.redis_layer.RedisChannelLayer",  # closes sockets when Redis restarts
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_READ_TIMEOUT}],
                 "prefix": env_str("NUBES_CHANNEL_PREFIX", "nubes"),

@@ -1,0 +1,72 @@
+"""The production channel layer: channels_redis, made to survive a Redis restart.
+
+Redis here keeps nothing on disk (it carries only the broker, the cache and this layer), so a
+restart forgets every group membership. With the stock layer the one consumer of a web process
+that was waiting on Redis when it went away raised ConnectionError (its socket closed without a
+close frame) and every other open page of that process went on receiving from the new Redis
+while belonging to no group: deaf, silently, until its hourly renewal. Here the first receiver
+to see the connection break marks the layer lost for every receiver of the process; each
+raises LayerLost and its consumer closes with 1012 (service restart), so browsers reconnect
+and join their groups again. Joining and leaving a group retry past a pooled connection that
+died with the old Redis (both are idempotent).
+"""
+
+import asyncio
+
+from channels_redis.core import RedisChannelLayer as StockRedisChannelLayer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+BROKEN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+RETRY_DELAYS_S = (0.05, 0.5)  # a pooled connection from before the restart fails once, then reconnects
+
+
+class LayerLost(Exception):
+    """The connection to Redis broke: this consumer's group memberships may be gone."""
+
+
+class RedisChannelLayer(StockRedisChannelLayer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lost = None  # set when the connection broke; a new one per generation of receivers
+
+    def _generation(self):
+        if self._lost is None or self._lost.is_set():
+            self._lost = asyncio.Event()
+        return self._lost
+
+    async def receive(self, channel):
+        lost = self._generation()
+        receiving = asyncio.ensure_future(super().receive(channel))
+        watching = asyncio.ensure_future(lost.wait())
+        try:
+            await asyncio.wait({receiving, watching}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watching.cancel()
+            if not receiving.done():
+                receiving.cancel()
+                await asyncio.gather(receiving, return_exceptions=True)
+        if receiving.cancelled():  # another receiver saw the connection break
+            raise LayerLost("the channel layer's Redis went away")
+        error = receiving.exception()
+        if error is None:
+            return receiving.result()
+        if isinstance(error, BROKEN):
+            lost.set()
+            raise LayerLost(f"the channel layer's Redis went away: {error}") from error
+        raise error
+
+    async def _again(self, call, *args):
+        for delay in (*RETRY_DELAYS_S, None):
+            try:
+                return await call(*args)
+            except BROKEN as error:
+                if delay is None:
+                    raise LayerLost(f"the channel layer's Redis does not answer: {error}") from error
+                await asyncio.sleep(delay)
+
+    async def group_add(self, group, channel):
+        return await self._again(super().group_add, group, channel)
+
+    async def group_discard(self, group, channel):
+        return await self._again(super().group_discard, group, channel)
