@@ -7,13 +7,11 @@ import binascii
 import hashlib
 import re
 
-from django.db import transaction
-
 from compute.choices import InstanceState, PowerState, RebootKind
 from compute.models import Image, Instance, KeyPair
 from compute.services import instances as services
-from network import backends
 from network.models import Network, Port, SecurityGroup
+from network.services.security import DEFAULT_GROUP_NAME
 from openstack_api import volume
 from openstack_api.base import OsError, after_marker, body_of, iso, limit_of, link, reply, require_write
 from openstack_api.compute import AVAILABILITY_ZONE, flavor_of, links, versioned
@@ -307,16 +305,20 @@ def _networks(request, requested):
 
 
 def _security_groups(request, requested):
+    """Nova's `security_groups` ([{"name": name or id}]) as the project's groups, for compute's
+    create_instance to put on every port (it refuses them without OVN or without a network). A
+    name the project has no group by, another project's group included, is Nova's 400. The
+    default group alone is what every port gets anyway: no groups to choose."""
     names = []
     for entry in requested or []:
         name = entry.get("name") if isinstance(entry, dict) else None
-        if not name:
+        if not name or not isinstance(name, str):
             raise OsError(400, "Each security group is an object with a name.")
         names.append(name)
-    if any(name != "default" for name in names):
-        backends.configured().require("security_groups", "security groups")
+    if all(name == DEFAULT_GROUP_NAME for name in names):
+        return []
     groups = []
-    for name in names:
+    for name in dict.fromkeys(names):  # Nova takes each group once
         group = SecurityGroup.objects.filter(project=request.os_project).filter(name=name).first()
         if group is None and _is_uuid(name):
             group = SecurityGroup.objects.filter(project=request.os_project, uuid=name).first()
@@ -386,20 +388,18 @@ def server_create(request):
             raise OsError(400, f"Invalid key_name provided: {data['key_name']}.")
     networks = _networks(request, data.get("networks"))
     groups = _security_groups(request, data.get("security_groups"))
-    with transaction.atomic():
-        instance, _op = services.create_instance(
-            request.user,
-            request.os_project,
-            name=name,
-            flavor=flavor,
-            image=image,
-            key_pair=key_pair,
-            user_data=_user_data(data.get("user_data")),
-            networks=networks,
-            request=request,
-        )
-        if groups and not all(g.is_default for g in groups):
-            _set_port_groups(instance, groups)
+    instance, _op = services.create_instance(  # one transaction: a refusal leaves nothing behind
+        request.user,
+        request.os_project,
+        name=name,
+        flavor=flavor,
+        image=image,
+        key_pair=key_pair,
+        user_data=_user_data(data.get("user_data")),
+        networks=networks,
+        security_groups=[g.pk for g in groups],
+        request=request,
+    )
     body = {
         "id": str(instance.uuid),
         "links": links(request, "servers", instance.uuid),
@@ -408,13 +408,6 @@ def server_create(request):
     }
     location = link(request, f"/openstack/compute/v2.1/servers/{instance.uuid}")
     return reply({"server": body}, status=202, headers={"Location": location})
-
-
-def _set_port_groups(instance, groups):
-    """Inside the create transaction, before the ports' realising Operations run (they read the
-    groups from the database), as network's plug_instance(security_groups=...) does."""
-    for port in _ports(instance):
-        port.security_groups.set(groups)
 
 
 @versioned
