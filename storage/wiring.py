@@ -46,6 +46,7 @@ def ready():
     )
     teardown.register()  # what a project purge removes: volumes, then snapshots
     leases.register(f"volume.{Action.UPLOAD}", settle=stream_tasks.settle_lost_upload)  # its web process died
+    leases.register(f"volume.{Action.DOWNLOAD}", settle=stream_tasks.settle_lost_download)  # its web process died
     leases.register(f"volume.{Action.MIGRATE}", settle=volume_tasks.settle_lost_move)  # its worker died mid-copy
     portal_lab.register_step(lab.LAB_ORDER, lab.register)
 

@@ -80,7 +80,8 @@ def _body_chunks(body, first, length):
 
 
 def download_volume(user, volume, request=None):
-    """(Operation, size, chunks) of the volume's file; the caller streams the chunks."""
+    """(Operation, size, chunks) of the volume's file; the caller streams the chunks and closes
+    them (a streaming response does) to end the Operation and its lease."""
 
     check_idle(volume)
     if volume.is_raw_device:
@@ -103,4 +104,5 @@ def download_volume(user, volume, request=None):
     size = stream_tasks.download_size(volume)
     op = operations.begin(f"volume.{Action.DOWNLOAD}", volume, user=user, project=volume.project, detail={"size": size})
     audit.record(user, f"volume.{Action.DOWNLOAD}", volume, request=request, size=size)
-    return op, size, stream_tasks.download_chunks(op, volume)
+    download = stream_tasks.Download(op, volume)
+    return download.op, size, download

@@ -8,6 +8,7 @@ streaming response iterates. Both record progress and the outcome on their Opera
 
 import logging
 import uuid
+from contextlib import ExitStack
 
 import hypervisor as hv
 from portal import leases, operations
@@ -125,28 +126,76 @@ def download_size(volume):
         raise Conflict(f"Volume {volume.name} cannot be read from its host now; try again later.") from exc
 
 
-def download_chunks(op, volume):
-    """The volume's file for the response; the Operation ends succeeded, or failed when the
-    stream broke or the client went away before the end."""
-    host = volume_host(volume)
-    operations.mark_running(op)
-    sent, done = 0, False
-    try:
-        for chunk in hv.volume_download(
-            host.uri, volume.pool.libvirt_name, volume.libvirt_name, on_progress=ProgressEvery(op, "Downloaded")
-        ):
-            sent += len(chunk)
-            yield chunk
-        done = True
-    except hv.HypervisorError as exc:
-        operations.fail(op, exc)
-        raise
-    finally:
-        if done:
+class Download:
+    """The volume's file for the streaming response, under a lease this web process holds and
+    renews as a task does (``leases.held_here``) from the moment the response is made until it
+    is closed: if the process dies mid-way the reaper fails the Operation (before: running until
+    the 30-minute time limit, the volume taking no other action). The Operation ends succeeded,
+    or failed when the stream broke or the client went away, also before the first byte (the
+    response closed unread: before, the Operation stayed queued for ever)."""
+
+    def __init__(self, op, volume):
+        self.volume, self.host = volume, volume_host(volume)
+        self._lease = ExitStack()
+        self.op = self._lease.enter_context(leases.held_here(op))
+        self.sent, self.done, self.ended = 0, False, False
+        self._chunks = self._stream()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._chunks)
+
+    def _stream(self):
+        volume, op = self.volume, self.op
+        try:
+            for chunk in hv.volume_download(
+                self.host.uri,
+                volume.pool.libvirt_name,
+                volume.libvirt_name,
+                on_progress=ProgressEvery(op, "Downloaded"),
+            ):
+                self.sent += len(chunk)
+                yield chunk
+            self.done = True
+        except hv.HypervisorError as exc:
+            self._end(exc)
+            raise
+        finally:
+            self._end()
+
+    def _end(self, error=None):
+        if self.ended:
+            return
+        self.ended = True
+        self._lease.close()  # stops renewing
+        if not _still_ours(self.op):
+            return  # the reaper (or a cancel) ended it meanwhile
+        if error is not None:
+            operations.fail(self.op, error)
+        elif self.done:
             operations.succeed(
-                op,
-                f"Downloaded {sent >> 20} MiB of {volume.name}" + (" (simulated)" if host.simulated else ""),
-                bytes=sent,
+                self.op,
+                f"Downloaded {self.sent >> 20} MiB of {self.volume.name}"
+                + (" (simulated)" if self.host.simulated else ""),
+                bytes=self.sent,
             )
-        elif op.status == OperationStatus.RUNNING:
-            operations.fail(op, f"The download stopped after {sent} bytes (the client went away)")
+        else:
+            operations.fail(self.op, f"The download stopped after {self.sent} bytes (the client went away)")
+
+    def close(self):
+        """Called by the response when it ends, also unread."""
+        self._chunks.close()  # runs the stream's finally (aborts libvirt's stream) if it began
+        self._end()
+
+
+def _still_ours(op):
+    return Operation.objects.filter(pk=op.pk, status=OperationStatus.RUNNING, worker=op.worker).exists()
+
+
+def settle_lost_download(op):
+    """The reaper's settle hook for a download whose web process died: libvirtd aborted its
+    stream with the connection, and a download changes nothing."""
+    volume = Volume.objects.filter(pk=op.target_id).first()
+    return f"Nothing was changed: volume {volume.name} is as it was." if volume else ""
