@@ -45,6 +45,39 @@ def publish(group, event, data):
         log.warning("publish to %s failed: %s: %s", group, exc.__class__.__name__, exc)
 
 
+def publish_many(messages):
+    """Send many (group, event, data) messages in one go: one event loop (on Redis, one
+    connection) for all of them, where publish() per message pays for a loop and a connection
+    each (a metrics collection of 1,000 instances spent 5.4 s of its 10 s interval publishing
+    through Redis that way). Sent one after the other: sends in flight at once would each open a
+    connection on the new loop, which cost more than the round trips they overlap. Never raises;
+    stops at the first failure (a broken layer fails the rest too), saying how many were not sent."""
+    layer = get_channel_layer()
+    messages = list(messages)
+    if layer is None or not messages:
+        return
+    try:
+        async_to_sync(_send_all)(layer, messages)
+    except Exception as exc:  # noqa: BLE001 - redis-py's errors are not builtin ones; none may escape
+        log.warning("publish of %d messages failed: %s: %s", len(messages), exc.__class__.__name__, exc)
+
+
+async def _send_all(layer, messages):
+    for sent, (group, event, data) in enumerate(messages):
+        try:
+            await layer.group_send(group, {"type": "relay", "group": group, "event": event, "data": data})
+        except Exception as exc:  # noqa: BLE001 - as publish(): logged, never raised
+            log.warning(
+                "publish to %s failed: %s: %s; %d of %d messages not sent",
+                group,
+                exc.__class__.__name__,
+                exc,
+                len(messages) - sent,
+                len(messages),
+            )
+            return
+
+
 def publish_to_project(project_id, event, data):
     """A change every page of the project follows (its lists), sent to the project's group and to
     the cloud admins' group."""

@@ -75,12 +75,8 @@ def collect_host(host, at=None, publish=True):
 
 
 def publish_collection(host, ts, simulated, host_values, per_instance):
-    for pk, (_name, _project, values) in per_instance.items():
-        realtime.publish(
-            f"compute.instance.{pk}",
-            METRICS_EVENT,
-            {"scope": Scope.INSTANCE, "id": pk, "ts": ts, "simulated": simulated, "values": values},
-        )
+    """Every instance's values to its group, the host's to the host's and cluster's: one
+    realtime.publish_many for the lot (one event loop and connection, not one per message)."""
     message = {
         "scope": Scope.HOST,
         "id": host.pk,
@@ -89,5 +85,14 @@ def publish_collection(host, ts, simulated, host_values, per_instance):
         "simulated": simulated,
         "values": host_values,
     }
-    realtime.publish(host.group, METRICS_EVENT, message)
-    realtime.publish(f"compute.cluster.{host.cluster_id}", METRICS_EVENT, message)
+    realtime.publish_many(
+        [
+            (
+                f"compute.instance.{pk}",
+                METRICS_EVENT,
+                {"scope": Scope.INSTANCE, "id": pk, "ts": ts, "simulated": simulated, "values": values},
+            )
+            for pk, (_name, _project, values) in per_instance.items()
+        ]
+        + [(host.group, METRICS_EVENT, message), (f"compute.cluster.{host.cluster_id}", METRICS_EVENT, message)]
+    )

@@ -37,9 +37,10 @@ def instant(monkeypatch):
 
 @pytest.fixture
 def published(monkeypatch):
-    """Every realtime.publish as (group, event, data), instead of the channel layer."""
+    """Every realtime.publish (and publish_many) as (group, event, data), instead of the channel layer."""
     messages = []
     monkeypatch.setattr(realtime, "publish", lambda group, event, data: messages.append((group, event, data)))
+    monkeypatch.setattr(realtime, "publish_many", messages.extend)
     return messages
 
 

@@ -1,0 +1,33 @@
+"""realtime.publish_many: many messages through one event loop (the metrics collector's per-host
+publish; before, one loop and one Redis connection per message), delivered in order, and like
+publish() it never raises: a broken layer is logged with how many messages were not sent."""
+
+from asgiref.sync import async_to_sync
+
+from portal import realtime
+from tests.portal.test_channel_layer import layer  # noqa: F401 - the embedded default's layer
+from tests.portal.test_dispatch import dead_channel_layer  # noqa: F401 - Redis on a closed port
+
+GROUPS = [f"compute.instance.{n}" for n in range(1, 6)]
+
+
+def test_every_message_reaches_its_group_in_order(layer):  # noqa: F811
+    channel = async_to_sync(layer.new_channel)()
+    for group in GROUPS[:3]:
+        async_to_sync(layer.group_add)(group, channel)
+    realtime.publish_many([(group, "metrics", {"n": n}) for n, group in enumerate(GROUPS)])
+    received = [async_to_sync(layer.receive)(channel) for _ in range(3)]
+    assert [(m["group"], m["event"], m["data"]) for m in received] == [
+        (GROUPS[0], "metrics", {"n": 0}),
+        (GROUPS[1], "metrics", {"n": 1}),
+        (GROUPS[2], "metrics", {"n": 2}),
+    ]
+
+
+def test_a_broken_layer_is_logged_with_what_was_not_sent_and_never_raises(dead_channel_layer, caplog):  # noqa: F811
+    realtime.publish_many([(group, "metrics", {}) for group in GROUPS])  # must not raise
+    assert any(
+        f"publish to {GROUPS[0]} failed: ConnectionError" in r.getMessage()
+        and "5 of 5 messages not sent" in r.getMessage()
+        for r in caplog.records
+    )
