@@ -5,6 +5,7 @@ from django.urls import re_path
 
 from openstack_api import (
     compute,
+    compute_admin,
     identity,
     image,
     network,
@@ -89,6 +90,11 @@ urlpatterns = [
     route(V21, "os-availability-zone", NOVA, GET=compute.availability_zones),
     route(V21, "os-availability-zone/detail", NOVA, GET=compute.availability_zones),
     route(V21, "extensions", NOVA, GET=compute.extensions),
+    route(V21, "os-hypervisors", NOVA, GET=compute_admin.hypervisor_list),
+    route(V21, "os-hypervisors/detail", NOVA, GET=compute_admin.hypervisor_detail_list),
+    route(V21, "os-hypervisors/statistics", NOVA, GET=compute_admin.hypervisor_statistics),
+    route(V21, "os-hypervisors/" + ID % "hypervisor_id", NOVA, GET=compute_admin.hypervisor_show),
+    route(V21, "os-migrations", NOVA, GET=compute_admin.migration_list),
     re_path(rf"^{C}(?P<rest>.*)$", not_implemented(NOVA)),
     # Image v2
     public("image", "", GLANCE, image.versions),
