@@ -5,6 +5,7 @@ import re
 
 from compute.api.serializers import generate_key_pair
 from compute.models import Flavor, KeyPair
+from compute.services import metadata
 from openstack_api.base import OsError, body_of, iso, link, paginate, reply, require_write
 from openstack_api.catalog import base_url
 from portal import audit, quotas
@@ -281,7 +282,7 @@ def limits(request):
         "maxTotalCores": limit("vcpus"),
         "maxTotalRAMSize": limit("ram_mb"),
         "maxTotalKeypairs": -1,
-        "maxServerMeta": 0,
+        "maxServerMeta": metadata.MAX_ITEMS,
         "maxPersonality": 0,
         "maxPersonalitySize": 0,
         "maxServerGroups": 0,

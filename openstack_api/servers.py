@@ -7,9 +7,12 @@ import binascii
 import hashlib
 import re
 
+from django.db import transaction
+
 from compute.choices import InstanceState, PowerState, RebootKind
 from compute.models import Image, Instance, KeyPair
 from compute.services import instances as services
+from compute.services import metadata as metadata_service
 from network.models import Network, Port, SecurityGroup
 from network.services.security import DEFAULT_GROUP_NAME
 from openstack_api import volume
@@ -193,7 +196,7 @@ def server_body(request, instance, detail=True, related=None):
             "status": status,
             "tenant_id": str(instance.project_id),
             "user_id": str(instance.created_by_id or ""),
-            "metadata": {},
+            "metadata": instance.metadata,
             "hostId": host_id,
             "image": {"id": str(instance.image_id), "links": links(request, "images", instance.image_id)[1:]},
             "flavor": {"id": str(instance.flavor_id), "links": links(request, "flavors", instance.flavor_id)[1:]},
@@ -369,8 +372,8 @@ def server_create(request):
     for key, what in UNSUPPORTED_CREATE.items():
         if data.get(key) or (key == "os:scheduler_hints" and scheduler_hints):
             raise OsError(501, f"Nubes does not implement {what} ({key}) yet.")
-    if data.get("metadata"):
-        raise OsError(501, "Nubes does not store server metadata yet.")
+    metadata = metadata_service.validate(data.get("metadata") or {})
+    metadata_service.check_count(metadata)
     if int(data.get("min_count") or 1) != 1 or int(data.get("max_count") or 1) != 1:
         raise OsError(501, "Nubes creates one server per request (min_count = max_count = 1).")
     zone = data.get("availability_zone")
@@ -388,18 +391,21 @@ def server_create(request):
             raise OsError(400, f"Invalid key_name provided: {data['key_name']}.")
     networks = _networks(request, data.get("networks"))
     groups = _security_groups(request, data.get("security_groups"))
-    instance, _op = services.create_instance(  # one transaction: a refusal leaves nothing behind
-        request.user,
-        request.os_project,
-        name=name,
-        flavor=flavor,
-        image=image,
-        key_pair=key_pair,
-        user_data=_user_data(data.get("user_data")),
-        networks=networks,
-        security_groups=[g.pk for g in groups],
-        request=request,
-    )
+    with transaction.atomic():  # a refusal leaves nothing behind
+        instance, _op = services.create_instance(
+            request.user,
+            request.os_project,
+            name=name,
+            flavor=flavor,
+            image=image,
+            key_pair=key_pair,
+            user_data=_user_data(data.get("user_data")),
+            networks=networks,
+            security_groups=[g.pk for g in groups],
+            request=request,
+        )
+        if metadata:
+            metadata_service.set_metadata(request.user, instance, metadata, request=request)
     body = {
         "id": str(instance.uuid),
         "links": links(request, "servers", instance.uuid),

@@ -79,6 +79,8 @@ class Instance(ProjectOwned):
     # The VNC port libvirt gave the running domain (real hosts; read by the tasks, used by the proxy).
     vnc_port = models.PositiveIntegerField(null=True, blank=True)
     ha_priority = models.PositiveSmallIntegerField(choices=HaPriority.choices, default=HaPriority.MEDIUM)
+    # The tenant's key/value strings (Nova's server metadata; compute.services.metadata's limits).
+    metadata = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -392,6 +392,13 @@ def test_resize_snapshots_images_and_an_admins_live_migration_with_openstackclie
     admin.ok("server", "migrate", "--live-migration", "--wait", server["id"])
     moved = admin.json("server", "show", server["id"])
     assert moved["status"] == "ACTIVE" and moved["OS-EXT-SRV-ATTR:host"] not in (before, None)
+    migrations = admin.json("server", "migration", "list", "--server", server["id"])
+    assert [(m["Source Compute"], m["Dest Compute"], m["Status"]) for m in migrations] == [
+        (before, moved["OS-EXT-SRV-ATTR:host"], "completed")
+    ]
+    hypervisors = {h["Hypervisor Hostname"]: h for h in admin.json("hypervisor", "list")}
+    assert before in hypervisors and hypervisors[before]["Hypervisor Type"] == "QEMU"
+    assert "403" in alice.fails("hypervisor", "list") and "403" in alice.fails("server", "migration", "list")
 
     alice.json("volume", "create", "--size", "1", "rs-vol")
     alice.until("volume", "volume", "show", "rs-vol", check=lambda v: v["status"] == "available")
