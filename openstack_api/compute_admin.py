@@ -158,8 +158,14 @@ def migration_body(request, migration):
     if request.os_version >= (2, 23) and migration.live and migration.is_active:
         server = migration.instance.uuid
         body["links"] = [
-            {"rel": "self", "href": link(request, f"/openstack/compute/v2.1/servers/{server}/migrations/{migration.pk}")},
-            {"rel": "bookmark", "href": link(request, f"/openstack/compute/servers/{server}/migrations/{migration.pk}")},
+            {
+                "rel": "self",
+                "href": link(request, f"/openstack/compute/v2.1/servers/{server}/migrations/{migration.pk}"),
+            },
+            {
+                "rel": "bookmark",
+                "href": link(request, f"/openstack/compute/servers/{server}/migrations/{migration.pk}"),
+            },
         ]
     return body
 

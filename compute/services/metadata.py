@@ -20,7 +20,9 @@ def validate(metadata):
         if not isinstance(key, str) or not 1 <= len(key) <= MAX_LENGTH:
             raise ActionError(f"Metadata keys are 1 to {MAX_LENGTH} characters.", field="metadata")
         if not isinstance(value, str) or len(value) > MAX_LENGTH:
-            raise ActionError(f"Metadata value of {key!r} is not a string of up to {MAX_LENGTH} characters.", field="metadata")
+            raise ActionError(
+                f"Metadata value of {key!r} is not a string of up to {MAX_LENGTH} characters.", field="metadata"
+            )
     return metadata
 
 

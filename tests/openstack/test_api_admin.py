@@ -21,7 +21,12 @@ def test_hypervisors_show_hosts_and_what_their_instances_hold(
     hosts[1].save()
 
     for who in ("alice", "bob", "charlie"):
-        for path in ("os-hypervisors", "os-hypervisors/detail", "os-hypervisors/statistics", f"os-hypervisors/{hosts[0].pk}"):
+        for path in (
+            "os-hypervisors",
+            "os-hypervisors/detail",
+            "os-hypervisors/statistics",
+            f"os-hypervisors/{hosts[0].pk}",
+        ):
             refused = clouds[who].call("GET", f"{NOVA}/{path}")
             assert refused.status_code == 403 and "Policy doesn't allow" in refused.data["forbidden"]["message"], path
 
@@ -30,7 +35,9 @@ def test_hypervisors_show_hosts_and_what_their_instances_hold(
         {"id": hosts[0].pk, "hypervisor_hostname": "host-a", "state": "up", "status": "enabled"},
         {"id": hosts[1].pk, "hypervisor_hostname": "host-b", "state": "up", "status": "disabled"},
     ]
-    detail = {h["hypervisor_hostname"]: h for h in admin.call("GET", f"{NOVA}/os-hypervisors/detail").data["hypervisors"]}
+    detail = {
+        h["hypervisor_hostname"]: h for h in admin.call("GET", f"{NOVA}/os-hypervisors/detail").data["hypervisors"]
+    }
     mine = detail[placed_on.name]
     assert (mine["vcpus_used"], mine["memory_mb_used"], mine["running_vms"]) == (1, 2048, 1)
     assert (mine["hypervisor_type"], mine["vcpus"]) == ("QEMU", placed_on.cpus) and mine["vcpus"] > 0

@@ -30,7 +30,11 @@ def test_server_metadata_at_create_and_after(clouds, project_a, admin_user, host
     assert bob.call("GET", path).data == {"metadata": {"role": "web"}}  # readers read
 
     merged = alice.call("POST", path, {"metadata": {"tier": "front", "k" * 255: "v" * 255}})
-    assert merged.status_code == 200 and merged.data["metadata"] == {"role": "web", "tier": "front", "k" * 255: "v" * 255}
+    assert merged.status_code == 200 and merged.data["metadata"] == {
+        "role": "web",
+        "tier": "front",
+        "k" * 255: "v" * 255,
+    }
     replaced = alice.call("PUT", path, {"metadata": {"tier": "back"}})
     assert replaced.status_code == 200 and replaced.data == {"metadata": {"tier": "back"}}
     assert Instance.objects.get().metadata == {"tier": "back"}
