@@ -12,6 +12,7 @@ from openstack_api import (
     network_l2,
     network_l3,
     server_actions,
+    server_consoles,
     server_metadata,
     servers,
     views,
@@ -72,6 +73,7 @@ urlpatterns = [
     ),
     route(V21, "servers/" + ID % "server_id" + "/action", NOVA, POST=server_actions.server_action),
     route(V21, "servers/" + ID % "server_id" + "/ips", NOVA, GET=servers.server_ips),
+    route(V21, "servers/" + ID % "server_id" + "/remote-consoles", NOVA, POST=server_consoles.remote_consoles),
     route(
         V21,
         "servers/" + ID % "server_id" + "/metadata",

@@ -375,7 +375,13 @@ def test_resize_snapshots_images_and_an_admins_live_migration_with_openstackclie
 
     # No network: a server with OVN ports moves only where the OVN Southbound says the target is
     # a chassis, and this portal has the Northbound alone.
-    server = alice.json("server", "create", "--image", "cirros-demo", "--flavor", "m1.tiny", "--wait", "rs-vm")
+    server = alice.json(
+        "server", "create", "--image", "cirros-demo", "--flavor", "m1.tiny", "--property", "role=web", "--wait", "rs-vm"
+    )  # fmt: skip
+    alice.ok("server", "set", "--property", "tier=front", "rs-vm")
+    alice.ok("server", "unset", "--property", "role", "rs-vm")
+    assert alice.json("server", "show", "rs-vm")["properties"] in ({"tier": "front"}, "tier='front'")
+    assert "simulated host" in alice.fails("console", "url", "show", "--novnc", "rs-vm")
     alice.ok("server", "stop", "rs-vm")
     alice.until("stop", "server", "show", "rs-vm", check=lambda s: s["status"] == "SHUTOFF")
     alice.ok("server", "resize", "--flavor", "m1.small", "--wait", "rs-vm")
