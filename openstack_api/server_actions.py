@@ -6,10 +6,15 @@ from compute.choices import Action
 from compute.models import Host
 from compute.services import instances as services
 from compute.services import migration, serial
+from network import backends
+from network import services as network
+from network.models import SecurityGroup
 from openstack_api.base import OsError, body_of, reply, require_write
 from openstack_api.compute import flavor_of, versioned
 from openstack_api.models import PendingResize
 from openstack_api.server_consoles import vnc_console_action
+from openstack_api.servers import _is_uuid as is_uuid
+from openstack_api.servers import _ports as server_ports
 from openstack_api.servers import awaits_confirmation, image_of, instance_of, server_body
 from portal import audit
 
@@ -54,8 +59,6 @@ NOT_YET = {
     "rescue": "rescue",
     "evacuate": "evacuate",
     "createBackup": "createBackup",
-    "addSecurityGroup": "addSecurityGroup",
-    "removeSecurityGroup": "removeSecurityGroup",
 }
 
 
@@ -143,7 +146,43 @@ def _migrate(request, instance, args, live):
     )
 
 
+def _security_group(request, args, action):
+    name = args.get("name")
+    if not isinstance(name, str) or not name:
+        raise OsError(400, f"{action} needs the security group's name.")
+    backends.configured().require("security_groups", "security groups")
+    groups = SecurityGroup.objects.filter(project=request.os_project)
+    found = list(groups.filter(name=name)[:2]) or (list(groups.filter(uuid=name)) if is_uuid(name) else [])
+    if len(found) > 1:
+        raise OsError(409, f"Multiple security groups named {name}: give its id.")
+    if not found:
+        raise OsError(404, f"Security group {name} not found for project {request.os_project.pk}.")
+    return found[0]
+
+
+def _change_security_group(request, instance, args, add):
+    """Nova's add/removeSecurityGroup: the group on (or off) every port of the server that has
+    port security, through network's update_port (its backend check and Operations)."""
+    action = "addSecurityGroup" if add else "removeSecurityGroup"
+    group = _security_group(request, args, action)
+    ports = [port for port in server_ports(instance) if port.port_security]
+    if not ports:
+        raise OsError(400, f"Server {instance.uuid} has no port with port security for {group.name}.")
+    with transaction.atomic():
+        for port in ports:
+            current = set(port.security_groups.all())
+            if add and group in current:
+                raise OsError(400, f"Security group {group.name} is already associated with the instance.")
+            if not add and group not in current:
+                raise OsError(400, f"Security group {group.name} not associated with the instance.")
+            network.update_port(
+                request.user, port, security_groups=list(current | {group} if add else current - {group})
+            )
+
+
 ACTIONS = {
+    "addSecurityGroup": lambda request, instance, args: _change_security_group(request, instance, args, add=True),
+    "removeSecurityGroup": lambda request, instance, args: _change_security_group(request, instance, args, add=False),
     "reboot": _reboot,
     "rebuild": _rebuild,
     "resize": _resize,

@@ -168,6 +168,10 @@ def test_a_tenants_day_with_openstackclient(cloud, alice):
     )  # fmt: skip
     assert (server["status"], server["key_name"]) == ("ACTIVE", "day-key")
     assert [g["name"] for g in server["security_groups"]] == ["day-web"]
+    alice.ok("server", "remove", "security", "group", "day-vm", "day-web")
+    assert alice.json("server", "show", "day-vm")["security_groups"] == []
+    alice.ok("server", "add", "security", "group", "day-vm", "day-web")
+    assert [g["name"] for g in alice.json("server", "show", "day-vm")["security_groups"]] == ["day-web"]
     assert server["addresses"]["day-net"][0].startswith("10.77.0.")
     fip = alice.json("floating", "ip", "create", "public")
     alice.ok("server", "add", "floating", "ip", "day-vm", fip["floating_ip_address"])
