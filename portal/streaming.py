@@ -7,7 +7,8 @@ last byte. For a PUT of application/octet-stream or of no declared type (the nat
 and image uploads, the Glance-compatible image data) this handler gives the view a file whose reads pull the body from
 the ASGI server as they happen: nothing is kept on the web node, a bad upload is refused after
 its first chunk, and the server stops reading the socket while the view is busy (backpressure).
-Everything else takes Django's path unchanged.
+The same for a multipart POST to a view that reads its form as it arrives (the browser's upload
+forms, portal.form_uploads.streamed_form_upload). Everything else takes Django's path unchanged.
 """
 
 import asyncio
@@ -18,6 +19,8 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.http import UnreadablePostError
 
+from portal.form_uploads import streams_form
+
 # Chunks the ASGI server may hold ahead of the view; it stops reading the socket beyond this.
 QUEUE_DEPTH = 4
 STREAMED_TYPES = ("application/octet-stream",)
@@ -25,8 +28,13 @@ STREAMED_TYPES = ("application/octet-stream",)
 
 def streams(scope):
     """True for a raw upload: a PUT of application/octet-stream, or of no declared type (what
-    `curl -T` and python-requests with a file send); Django parses neither into form data."""
-    if scope.get("type") != "http" or scope.get("method") != "PUT":
+    `curl -T` and python-requests with a file send), which Django parses into nothing; and for a
+    multipart POST to a view that reads its form as it arrives (portal.form_uploads)."""
+    if scope.get("type") != "http":
+        return False
+    if scope.get("method") == "POST":
+        return streams_form(scope)
+    if scope.get("method") != "PUT":
         return False
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
@@ -61,11 +69,23 @@ class BodyChannel:
         if message["type"] == "http.disconnect":
             self.disconnected.set()
 
+    async def _next(self):
+        if not self._chunks.empty() or self.pump is None:
+            return await self._chunks.get()
+        get = asyncio.ensure_future(self._chunks.get())
+        await asyncio.wait((get, self.pump), return_when=asyncio.FIRST_COMPLETED)
+        if get.done():
+            return get.result()
+        # The pump ended without a chunk for us: cancelled once Django's handler gave up on the
+        # request (the client's disconnect can win that race while the queue is full).
+        get.cancel()
+        return self._chunks.get_nowait() if not self._chunks.empty() else None
+
     def next_chunk(self):
         """The next chunk (b"" at the end; None if the client went away), from the view's thread."""
         if threading.get_ident() == self._loop_thread:
             raise RuntimeError("a streamed request body is read from a view's thread, not the event loop")
-        return asyncio.run_coroutine_threadsafe(self._chunks.get(), self._loop).result()
+        return asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
 
 
 class StreamedBody(io.RawIOBase):

@@ -1,16 +1,14 @@
-"""Putting data into an image: a streamed upload (the request body, stored while the request
-lasts) or an import from a path on the portal's machine (staff, inside the allowed roots, in a
-task); the browser's form upload is spooled to a file a task stores. The work itself is the
-image store's steps (compute.tasks.images).
+"""Putting data into an image: a streamed upload (the request body, or the browser form's file
+as it arrives, stored while the request lasts) or an import from a path on the portal's machine
+(staff, inside the allowed roots, in a task). The work itself is the image store's steps
+(compute.tasks.images).
 """
-
-import uuid
 
 from django.db import transaction
 
 from compute.choices import ImageState
 from compute.tasks import images as image_tasks
-from compute.tasks.images import CHUNK, SPOOL_DIR, home_host, read_chunks, receive, resolve_import_path, store_dir
+from compute.tasks.images import read_chunks, receive, resolve_import_path
 from portal import audit, leases, operations
 from portal.errors import ActionError, Conflict, NotPermitted
 
@@ -44,35 +42,10 @@ def upload(user, image, stream, *, length=None, request=None):
 
 
 def upload_file(user, image, uploaded, request=None):
-    """The HTML form's upload: the browser's file (spooled by Django) goes to a spool file in the
-    store and a task checks and stores it, with progress on the Operation for the page to follow."""
+    """The HTML form's upload: the browser's file (read as it arrives, portal.form_uploads) is
+    stored while the request lasts, like the API's upload; returns the finished Operation."""
 
-    _check_uploadable(user, image)
-    if home_host(image) is not None:
-        # The bytes go to a host's pool while this request lasts, like the API's upload: no spool
-        # file that a worker on another machine could not read.
-        return upload(user, image, uploaded, length=uploaded.size, request=request)
-    incoming = store_dir() / SPOOL_DIR
-    incoming.mkdir(exist_ok=True)
-    spool = incoming / f"image-{image.pk}-{uuid.uuid4().hex}.part"
-    with open(spool, "wb") as out:
-        for chunk in uploaded.chunks(CHUNK):
-            out.write(chunk)
-    try:
-        with transaction.atomic():
-            op = operations.begin(
-                "image.upload",
-                image,
-                user=user,
-                project=image.project,
-                detail={"spool": str(spool), "bytes": uploaded.size, "name": uploaded.name[:200]},
-            )
-            operations.send_after_commit(image_tasks.receive_upload, op)
-    except operations.TargetBusy:
-        spool.unlink(missing_ok=True)
-        raise
-    audit.record(user, "image.upload", image, request=request, bytes=uploaded.size)
-    return op
+    return upload(user, image, uploaded, length=uploaded.size, request=request)
 
 
 def import_from_path(user, image, path, request=None):

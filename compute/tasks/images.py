@@ -33,7 +33,7 @@ QCOW2_SIZE_OFFSET = 24
 HEADER_BYTES = 512
 # Other disk formats a "raw" upload must not be (Glance's format inspector checks the same).
 FOREIGN_MAGIC = {b"KDMV": "vmdk", b"vhdxfile": "vhdx", b"conectix": "vhd", b"<<< Oracle VM": "vdi"}
-SPOOL_DIR = "incoming"  # browser uploads waiting for their task, inside the image store
+SPOOL_DIR = "incoming"  # browser uploads an earlier version spooled for their task, in the image store
 
 
 def _activate(image, fmt, size, checksum, virtual, file_path):
@@ -281,5 +281,6 @@ def import_image(self, op_id):
 
 @shared_task(bind=True, name="compute.tasks.receive_upload")
 def receive_upload(self, op_id):
-    """Check and store a file the browser uploaded (spooled by compute.services.images.upload_file)."""
+    """Check and store a file the browser uploaded, spooled by an earlier version (whose messages
+    may still be queued at an upgrade); the form's upload now streams in its request."""
     return run_operation(op_id, run_spooled, self.request.id or "")

@@ -12,7 +12,9 @@ from compute.models import Host, HostDevice, Image
 from compute.models.devices import PASSTHROUGH_NOTE
 from compute.services import images
 from portal import audit
+from portal.choices import OperationStatus
 from portal.errors import ActionError
+from portal.form_uploads import streamed_form_upload
 from portal.models import Operation
 from portal.operations import TargetBusy
 
@@ -68,16 +70,21 @@ def _start_on_image(request, pk, form, start, form_key, done):
     return _image_page(request, image, status=BAD_REQUEST, **{form_key: form})
 
 
+def _upload_file(user, image, data, request):
+    """The file, read as the browser sends it, stored in this request; refused data (a bad
+    header, a checksum mismatch, a cut-off body) is the form's error, nothing of it kept."""
+    op = images.upload_file(user, image, data["file"], request)
+    if op.status != OperationStatus.SUCCEEDED:
+        raise ActionError(f"{op.error or op.message} (operation {op.pk})", field="file")
+    return op
+
+
+@streamed_form_upload
 @staff_member_required
 @require_POST
 def image_upload(request, pk):
     return _start_on_image(
-        request,
-        pk,
-        ImageUploadForm(request.POST, request.FILES),
-        lambda user, image, data, req: images.upload_file(user, image, data["file"], req),
-        "upload_form",
-        "Upload received; checking and storing it",
+        request, pk, ImageUploadForm(request.POST, request.FILES), _upload_file, "upload_form", "Uploaded"
     )
 
 

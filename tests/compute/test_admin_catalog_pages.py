@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from compute.models import HostDevice, Image, Instance
 from portal.models import Operation
@@ -70,26 +71,61 @@ def test_staff_create_an_image_that_waits_for_data(staff):
     assert image.state == "queued"
 
 
-def test_an_upload_through_the_form_is_stored_by_a_task_the_page_follows(staff, run_tasks, store, queued):
-    with run_tasks():
-        response = staff.post(
-            f"/compute/images/{queued.pk}/upload/", {"file": SimpleUploadedFile("debian.qcow2", QCOW2_HEADER)}
-        )
+def test_an_upload_through_the_form_is_stored_in_its_request_and_shown_on_the_page(staff, store, queued):
+    response = staff.post(
+        f"/compute/images/{queued.pk}/upload/", {"file": SimpleUploadedFile("debian.qcow2", QCOW2_HEADER)}
+    )
     assert response.status_code == 302
     queued.refresh_from_db()
     assert queued.state == "active" and queued.checksum_sha256 == hashlib.sha256(QCOW2_HEADER).hexdigest()
     op = Operation.objects.get(kind="image.upload")
-    assert op.status == "succeeded" and not list((store / "incoming").iterdir())  # the spool file is gone
+    assert op.status == "succeeded" and op.progress == 100
+    assert sorted(p.name for p in store.iterdir()) == [f"image-{queued.pk}.qcow2"]  # no spool file, no task
     page = staff.get(response.url).content.decode()
     assert f'data-operation="{op.pk}"' in page and f'data-subscribe="operation.{op.pk}"' in page
 
 
-def test_a_bad_upload_fails_its_operation_with_the_reason(staff, run_tasks, store, queued):
-    with run_tasks():
-        staff.post(f"/compute/images/{queued.pk}/upload/", {"file": SimpleUploadedFile("x.qcow2", b"\0" * 4096)})
+def test_a_bad_upload_is_the_forms_error_and_leaves_nothing(staff, store, queued):
+    response = staff.post(f"/compute/images/{queued.pk}/upload/", {"file": SimpleUploadedFile("x.qcow2", b"\0" * 4096)})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'data-error-for="file"' in page and "Not a qcow2 image" in page
     queued.refresh_from_db()
     op = Operation.objects.get(kind="image.upload")
     assert queued.state == "error" and op.status == "failed" and "Not a qcow2 image" in op.error
+    assert not list(store.iterdir())  # no part file
+
+
+def test_an_empty_file_is_the_forms_error_before_anything_starts(staff, store, queued):
+    response = staff.post(f"/compute/images/{queued.pk}/upload/", {"file": SimpleUploadedFile("x.qcow2", b"")})
+    assert response.status_code == 400 and "The submitted file is empty." in response.content.decode()
+    assert not Operation.objects.exists() and Image.objects.get(pk=queued.pk).state == "queued"
+
+
+def test_a_field_after_the_file_fails_the_upload_before_it_is_kept(staff, store, queued):
+    """The file's size is what the body leaves after it, so it must come last (as the page sends it)."""
+    response = staff.post(
+        f"/compute/images/{queued.pk}/upload/",
+        {"file": SimpleUploadedFile("debian.qcow2", QCOW2_HEADER), "zzz": "after the file"},
+    )
+    assert response.status_code == 400 and "the file must be the form&#x27;s last field" in response.content.decode()
+    assert Image.objects.get(pk=queued.pk).state == "error" and not list(store.iterdir())
+
+
+def test_the_upload_form_checks_its_csrf_token_itself(admin_user, store, queued):
+    """The view reads its form as it arrives, so Django's middleware leaves it alone: the check is
+    the middleware's own, run on the fields before the file."""
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(admin_user)
+    page = browser.get(f"/compute/images/{queued.pk}/")
+    token = page.context["csrf_token"]
+    upload = f"/compute/images/{queued.pk}/upload/"
+    refused = browser.post(upload, {"file": SimpleUploadedFile("debian.qcow2", QCOW2_HEADER)})
+    assert refused.status_code == 403 and not Operation.objects.exists()
+    accepted = browser.post(
+        upload, {"csrfmiddlewaretoken": token, "file": SimpleUploadedFile("debian.qcow2", QCOW2_HEADER)}
+    )
+    assert accepted.status_code == 302 and Image.objects.get(pk=queued.pk).state == "active"
 
 
 def test_the_upload_and_import_forms_show_errors(staff, store, queued, settings, tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from compute.choices import ImageFormat, ImageState, Visibility
 from compute.models import Image
 from compute.services import images
+from compute.tasks.images import CHUNK
 from portal.models import Operation
 
 GIB = 1024**3
@@ -64,7 +65,7 @@ def test_progress_is_reported_while_the_body_streams(api, queued_image, monkeypa
         "progress",
         lambda op, percent, message="": seen.append(percent) or real_progress(op, percent, message),
     )
-    assert upload(api["admin"], queued_image, qcow2_bytes(length=8 * images.CHUNK)).status_code == 202
+    assert upload(api["admin"], queued_image, qcow2_bytes(length=8 * CHUNK)).status_code == 202
     assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] < 100
 
 
