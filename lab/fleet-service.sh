@@ -25,8 +25,10 @@ stop_lab() {  # name signal
     pid_alive "$pid" "$exe" || { log "$1 (pid $pid) is not running"; return 0; }
     if [ "$2" = KILL ]; then
         kill -KILL "$pid"
-        for _ in $(seq 50); do pid_alive "$pid" "$exe" || break; sleep 0.1; done
-        log "killed $1 (pid $pid)"
+        # A process in uninterruptible sleep (libvirtd in a storage call) dies only when that
+        # returns, and keeps its listening sockets until then.
+        for _ in $(seq 600); do pid_alive "$pid" "$exe" || { log "killed $1 (pid $pid)"; return 0; }; sleep 0.1; done
+        die "$1 (pid $pid) still alive 60 s after SIGKILL: $(cat "/proc/$pid/stat" 2>/dev/null)"
     else
         kill_pid "$1" "$pid" "$exe"
     fi
