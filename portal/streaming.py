@@ -8,15 +8,22 @@ and image uploads, the Glance-compatible image data) this handler gives the view
 the ASGI server as they happen: nothing is kept on the web node, a bad upload is refused after
 its first chunk, and the server stops reading the socket while the view is busy (backpressure).
 The same for a multipart POST to a view that reads its form as it arrives (the browser's upload
-forms, portal.form_uploads.streamed_form_upload). Everything else takes Django's path unchanged.
+forms, portal.form_uploads.streamed_form_upload). Everything else takes Django's path, its
+response ended once the client is gone (ClientWatch).
+
+Downloads the other way (``response_chunks``): Django serves a streaming response's sync
+iterator under ASGI by reading it whole into a list first, so a volume download would sit in the
+web process's memory, reach the client only once read to the end, and succeed though its client
+left. Under ASGI the view gets an async iterator pulling one chunk at a time instead.
 """
 
 import asyncio
 import io
 import threading
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestAborted
-from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest
 from django.http import UnreadablePostError
 
 from portal.form_uploads import streams_form
@@ -141,12 +148,35 @@ class StreamedBody(io.RawIOBase):
         return count
 
 
+class ClientWatch:
+    """One request's receive() and send(): a response body sent once the client is gone ends the
+    response as Django ends one whose client left (CancelledError: its process_request takes it
+    for a disconnect and closes the response). uvicorn drops sends to a gone client silently, so a
+    streaming response (a download) would otherwise run to its end and succeed, unless Django's
+    disconnect listener happened to cancel it first."""
+
+    def __init__(self, receive, send):
+        self._receive, self._send, self.gone = receive, send, False
+
+    async def receive(self):
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self.gone = True
+        return message
+
+    async def send(self, message):
+        if self.gone and message["type"] == "http.response.body":
+            raise asyncio.CancelledError("the client went away")
+        await self._send(message)
+
+
 class StreamingASGIHandler(ASGIHandler):
     """Django's ASGI handler, streaming raw uploads into the view (see the module's docstring)."""
 
     async def handle(self, scope, receive, send):
         if not streams(scope):
-            return await super().handle(scope, receive, send)
+            watch = ClientWatch(receive, send)
+            return await super().handle(scope, watch.receive, watch.send)
         channel = BodyChannel(receive, asyncio.get_running_loop())
         channel.pump = asyncio.create_task(channel.run())
         try:
@@ -164,3 +194,31 @@ class StreamingASGIHandler(ASGIHandler):
             await receive.disconnected.wait()
             raise RequestAborted()
         return await super().listen_for_disconnect(receive)
+
+
+def response_chunks(request, chunks):
+    """What a StreamingHttpResponse should stream of ``chunks`` (a sync iterator with close()):
+    under ASGI an async iterator taking one chunk at a time from the view's thread, which the
+    response closes (closing ``chunks``) when it ends or its client goes away; under WSGI
+    ``chunks`` itself."""
+    if not isinstance(getattr(request, "_request", request), ASGIRequest):  # DRF's Request wraps Django's
+        return chunks
+    return OneAtATime(chunks)
+
+
+class OneAtATime:
+    def __init__(self, chunks):
+        self.chunks = chunks
+        self._take = sync_to_async(next, thread_sensitive=True)
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        chunk = await self._take(self.chunks, None)
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
+
+    def close(self):
+        self.chunks.close()

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted, content_length
 from portal.api.permissions import ProjectRolePermission
 from portal.api.serializers import ACCEPTED, OperationSerializer
+from portal.streaming import response_chunks
 from storage import services
 from storage.api import serializers as s
 from storage.models import Snapshot, StoragePool, Volume
@@ -102,7 +103,7 @@ class VolumeViewSet(ProjectScopedViewSet):
         """The volume's file, streamed; its Operation records the progress."""
         volume = self.get_object()
         op, size, chunks = services.download_volume(request.user, volume, request=request)
-        response = StreamingHttpResponse(chunks, content_type="application/octet-stream")
+        response = StreamingHttpResponse(response_chunks(request, chunks), content_type="application/octet-stream")
         response["Content-Length"] = str(size)
         response["Content-Disposition"] = f'attachment; filename="{volume.libvirt_name}.{volume.format}"'
         response["X-Operation"] = str(op.pk)
