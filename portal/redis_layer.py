@@ -12,6 +12,7 @@ died with the old Redis (both are idempotent).
 """
 
 import asyncio
+import weakref
 
 from channels_redis.core import RedisChannelLayer as StockRedisChannelLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -28,12 +29,16 @@ class LayerLost(Exception):
 class RedisChannelLayer(StockRedisChannelLayer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._lost = None  # set when the connection broke; a new one per generation of receivers
+        # per event loop (as channels_redis keeps its pools): set when the connection broke, a
+        # new one for the receivers that come after
+        self._lost = weakref.WeakKeyDictionary()
 
     def _generation(self):
-        if self._lost is None or self._lost.is_set():
-            self._lost = asyncio.Event()
-        return self._lost
+        loop = asyncio.get_running_loop()
+        lost = self._lost.get(loop)
+        if lost is None or lost.is_set():
+            lost = self._lost[loop] = asyncio.Event()
+        return lost
 
     async def receive(self, channel):
         lost = self._generation()
@@ -46,7 +51,7 @@ class RedisChannelLayer(StockRedisChannelLayer):
             if not receiving.done():
                 receiving.cancel()
                 await asyncio.gather(receiving, return_exceptions=True)
-        if receiving.cancelled():  # another receiver saw the connection break
+        if not receiving.done() or receiving.cancelled():  # another receiver saw the connection break
             raise LayerLost("the channel layer's Redis went away")
         error = receiving.exception()
         if error is None:
