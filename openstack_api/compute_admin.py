@@ -1,11 +1,14 @@
 """Compute v2.1 for cloud admins: os-hypervisors (compute's hosts, with what their placed
-instances hold) and os-migrations (compute's Migration records). Tenants get Nova's 403."""
+instances hold), os-aggregates (compute's clusters) and os-migrations (compute's Migration
+records). Tenants get Nova's 403."""
 
 import json
 from urllib.parse import urlsplit
 
-from compute.choices import HostState
-from compute.models import Host, Migration, MigrationState
+from django.utils import timezone
+
+from compute.choices import PLACED_STATES, HostState
+from compute.models import Cluster, Host, Instance, Migration, MigrationState
 from compute.views.overview import with_allocation
 from openstack_api.base import OsError, iso_micro, link, paginate, reply
 from openstack_api.compute import versioned
@@ -116,9 +119,7 @@ def hypervisor_detail_list(request):
 @versioned
 def hypervisor_show(request, hypervisor_id):
     cloud_admin(request, "os_compute_api:os-hypervisors:show")
-    host = _hosts().filter(pk=hypervisor_id).first() if str(hypervisor_id).isdigit() else None
-    if host is None:
-        raise OsError(404, f"Hypervisor with ID '{hypervisor_id}' could not be found.")
+    host = _host(hypervisor_id)
     return reply({"hypervisor": hypervisor_body(request, host)})
 
 
@@ -132,6 +133,92 @@ def hypervisor_statistics(request):
     )  # fmt: skip
     totals = {key: sum(body[key] for body in bodies) for key in keys}
     return reply({"hypervisor_statistics": {"count": len(bodies), **totals}})
+
+
+def _host(hypervisor_id):
+    host = _hosts().filter(pk=hypervisor_id).first() if str(hypervisor_id).isdigit() else None
+    if host is None:
+        raise OsError(404, f"Hypervisor with ID '{hypervisor_id}' could not be found.")
+    return host
+
+
+@versioned
+def hypervisor_uptime(request, hypervisor_id):
+    """Nova answers the host's `uptime` line. Nubes reads no uptime or load from its hosts: the
+    line has the portal's clock (UTC) and says `unknown` for the rest, in Nova's format."""
+    cloud_admin(request, "os_compute_api:os-hypervisors:uptime")
+    host = _host(hypervisor_id)
+    body = hypervisor_body(request, host, detail=False)
+    if body["state"] == "down":
+        raise OsError(400, f"Compute service of {host.name} is unavailable at this time.")
+    now = timezone.now().strftime("%H:%M:%S")
+    body["uptime"] = f" {now} up unknown,  unknown users,  load average: unknown, unknown, unknown"
+    return reply({"hypervisor": body})
+
+
+def _matching(pattern):
+    """Nova before 2.53: hosts whose name contains the pattern, else 404; Nubes also takes an id."""
+    hosts = [h for h in _hosts() if pattern in h.name]
+    if not hosts and pattern.isdigit():
+        hosts = list(_hosts().filter(pk=pattern))
+    if not hosts:
+        raise OsError(404, f"No hypervisor matching '{pattern}' could be found.")
+    return hosts
+
+
+@versioned
+def hypervisor_search(request, pattern):
+    cloud_admin(request, "os_compute_api:os-hypervisors:search")
+    return reply({"hypervisors": [hypervisor_body(request, h, detail=False) for h in _matching(pattern)]})
+
+
+@versioned
+def hypervisor_servers(request, pattern):
+    """Each matching host with the servers placed on it (every project's): Nova's `name` is the
+    libvirt domain's, `uuid` the server's id; no `servers` key for a host with none."""
+    cloud_admin(request, "os_compute_api:os-hypervisors:servers")
+    bodies = []
+    for host in _matching(pattern):
+        body = hypervisor_body(request, host, detail=False)
+        placed = Instance.objects.filter(host=host, state__in=PLACED_STATES).order_by("created", "pk")
+        servers = [{"name": i.domain_name, "uuid": str(i.uuid)} for i in placed]
+        if servers:
+            body["servers"] = servers
+        bodies.append(body)
+    return reply({"hypervisors": bodies})
+
+
+# --- os-aggregates ---------------------------------------------------------------------------
+
+
+def aggregate_body(cluster):
+    return {
+        "id": cluster.pk,
+        "name": cluster.name,
+        "availability_zone": None,
+        "hosts": sorted(h.name for h in cluster.hosts.all()),
+        "metadata": {},
+        "created_at": iso_micro(cluster.created),
+        "updated_at": None,
+        "deleted_at": None,
+        "deleted": False,
+    }
+
+
+@versioned
+def aggregate_list(request):
+    cloud_admin(request, "os_compute_api:os-aggregates:index")
+    clusters = Cluster.objects.prefetch_related("hosts").order_by("pk")
+    return reply({"aggregates": [aggregate_body(c) for c in clusters]})
+
+
+@versioned
+def aggregate_show(request, aggregate_id):
+    cloud_admin(request, "os_compute_api:os-aggregates:show")
+    cluster = Cluster.objects.filter(pk=aggregate_id).first() if str(aggregate_id).isdigit() else None
+    if cluster is None:
+        raise OsError(404, f"Aggregate {aggregate_id} could not be found.")
+    return reply({"aggregate": aggregate_body(cluster)})
 
 
 # --- os-migrations ---------------------------------------------------------------------------

@@ -113,6 +113,11 @@ urlpatterns = [
     route(V21, "os-hypervisors/detail", NOVA, GET=compute_admin.hypervisor_detail_list),
     route(V21, "os-hypervisors/statistics", NOVA, GET=compute_admin.hypervisor_statistics),
     route(V21, "os-hypervisors/" + ID % "hypervisor_id", NOVA, GET=compute_admin.hypervisor_show),
+    route(V21, "os-hypervisors/" + ID % "hypervisor_id" + "/uptime", NOVA, GET=compute_admin.hypervisor_uptime),
+    route(V21, "os-hypervisors/" + ID % "pattern" + "/search", NOVA, GET=compute_admin.hypervisor_search),
+    route(V21, "os-hypervisors/" + ID % "pattern" + "/servers", NOVA, GET=compute_admin.hypervisor_servers),
+    route(V21, "os-aggregates", NOVA, GET=compute_admin.aggregate_list),
+    route(V21, "os-aggregates/" + ID % "aggregate_id", NOVA, GET=compute_admin.aggregate_show),
     route(V21, "os-migrations", NOVA, GET=compute_admin.migration_list),
     re_path(rf"^{C}(?P<rest>.*)$", not_implemented(NOVA)),
     # Image v2

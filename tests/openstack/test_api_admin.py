@@ -2,6 +2,8 @@
 os-migrations from compute's Migration records; tenants (members, readers, other projects) get
 Nova's 403, and bad filters a 400 in Nova's shape."""
 
+import re
+
 from compute.choices import HostState
 from compute.models import Host, Instance, Migration
 from tests.compute.live_helpers import baseline, instant  # noqa: F401
@@ -101,3 +103,57 @@ def test_migrations_list_native_migrations_in_novas_words(
     bad = admin.call("GET", f"{NOVA}/os-migrations?migration_type=teleport")
     assert bad.status_code == 400 and "teleport" in bad.data["badRequest"]["message"]
     assert admin.call("GET", f"{NOVA}/os-migrations?marker=nope").status_code == 400
+
+
+def test_hypervisor_uptime_servers_search_and_aggregates(
+    clouds, project_a, admin_user, hosts, flavor, image, run_tasks
+):
+    admin = login(admin_user, project_a)
+    server_id = launch(clouds["alice"], run_tasks, flavor, image)
+    placed_on = Instance.objects.get().host
+    other = next(h for h in hosts if h != placed_on)
+    paths = (
+        f"os-hypervisors/{placed_on.pk}/uptime",
+        f"os-hypervisors/{placed_on.name}/servers",
+        f"os-hypervisors/{placed_on.name}/search",
+        "os-aggregates",
+        f"os-aggregates/{placed_on.cluster_id}",
+    )
+    for who in ("alice", "bob", "charlie"):
+        for path in paths:
+            refused = clouds[who].call("GET", f"{NOVA}/{path}")
+            assert refused.status_code == 403 and "Policy doesn't allow" in refused.data["forbidden"]["message"], path
+
+    uptime = admin.call("GET", f"{NOVA}/os-hypervisors/{placed_on.pk}/uptime")
+    assert uptime.status_code == 200, uptime.content
+    body = uptime.data["hypervisor"]
+    assert (body["id"], body["hypervisor_hostname"], body["state"]) == (placed_on.pk, placed_on.name, "up")
+    # openstackclient's own pattern for the line (hypervisor show splits it into four fields)
+    line = re.match(r"\s*(.+)\sup\s+(.+),\s+(.+)\susers?,\s+load average:\s(.+)", body["uptime"])
+    assert line and line.group(2) == "unknown" and line.group(4) == "unknown, unknown, unknown", body["uptime"]
+    assert admin.call("GET", f"{NOVA}/os-hypervisors/99999/uptime").status_code == 404
+    other.state = HostState.DOWN
+    other.save()
+    down = admin.call("GET", f"{NOVA}/os-hypervisors/{other.pk}/uptime")
+    assert down.status_code == 400 and "unavailable" in down.data["badRequest"]["message"]
+
+    listed = admin.call("GET", f"{NOVA}/os-hypervisors/host-/servers").data["hypervisors"]
+    by_name = {h["hypervisor_hostname"]: h for h in listed}
+    assert set(by_name) == {"host-a", "host-b"}
+    assert by_name[placed_on.name]["servers"] == [{"name": f"nubes-{server_id}", "uuid": server_id}]
+    assert "servers" not in by_name[other.name]  # Nova leaves the key out for a host with none
+    by_id = admin.call("GET", f"{NOVA}/os-hypervisors/{placed_on.pk}/servers").data["hypervisors"]
+    assert [h["servers"][0]["uuid"] for h in by_id] == [server_id]
+    missing = admin.call("GET", f"{NOVA}/os-hypervisors/nowhere/servers")
+    assert missing.status_code == 404 and "nowhere" in missing.data["itemNotFound"]["message"]
+    found = admin.call("GET", f"{NOVA}/os-hypervisors/host-b/search").data["hypervisors"]
+    assert [h["hypervisor_hostname"] for h in found] == ["host-b"] and "servers" not in found[0]
+    assert admin.call("GET", f"{NOVA}/os-hypervisors/nowhere/search").status_code == 404
+
+    aggregates = admin.call("GET", f"{NOVA}/os-aggregates").data["aggregates"]
+    assert [(a["id"], a["name"], a["hosts"]) for a in aggregates] == [
+        (placed_on.cluster_id, placed_on.cluster.name, ["host-a", "host-b"])
+    ]
+    shown = admin.call("GET", f"{NOVA}/os-aggregates/{placed_on.cluster_id}")
+    assert shown.status_code == 200 and shown.data["aggregate"]["name"] == placed_on.cluster.name
+    assert admin.call("GET", f"{NOVA}/os-aggregates/99999").data["itemNotFound"]["code"] == 404

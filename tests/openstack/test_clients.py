@@ -408,6 +408,13 @@ def test_resize_snapshots_images_and_an_admins_live_migration_with_openstackclie
     ]
     hypervisors = {h["Hypervisor Hostname"]: h for h in admin.json("hypervisor", "list")}
     assert before in hypervisors and hypervisors[before]["Hypervisor Type"] == "QEMU"
+    shown = admin.json("hypervisor", "show", before)  # reads os-hypervisors/{id}/uptime and os-aggregates
+    assert (shown["hypervisor_hostname"], shown["uptime"], shown["load_average"]) == (
+        before,
+        "unknown",
+        "unknown, unknown, unknown",
+    ) and shown["aggregates"], shown
+    assert "403" in alice.fails("hypervisor", "show", before)
     assert "403" in alice.fails("hypervisor", "list") and "403" in alice.fails("server", "migration", "list")
 
     alice.json("volume", "create", "--size", "1", "rs-vol")
