@@ -42,22 +42,46 @@ READ_BYTES = 64 * 1024
 MULTIPART = "multipart/form-data"
 
 
-def streams_form(scope):
-    """True for a multipart POST to a view decorated with streamed_form_upload (an ASGI scope)."""
-    if scope.get("method") != "POST":
-        return False
+def declared_type(scope):
+    """The request's content type, lower case without parameters; None when it declares none."""
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
-            if value.split(b";")[0].strip().decode("latin-1").lower() != MULTIPART:
-                return False
-            break
-    else:
+            return value.split(b";")[0].strip().decode("latin-1").lower()
+    return None
+
+
+def _streamed_post(func):
+    """'form' for a view decorated with streamed_form_upload, 'body' for an API action marked
+    with streamed_upload_action (a raw body or a form), None for any other view."""
+    if getattr(func, "streams_form", False):
+        return "form"
+    action = getattr(func, "actions", None) or {}
+    method = getattr(getattr(func, "cls", None), action.get("post", ""), None)
+    return "body" if getattr(method, "streams_body", False) else None
+
+
+def streams_form(scope, raw_types=("application/octet-stream",)):
+    """True for a multipart POST to a view decorated with streamed_form_upload or to an API
+    action marked with streamed_upload_action, and for a raw POST (one of ``raw_types`` or no
+    declared type) to such an action (an ASGI scope)."""
+    if scope.get("method") != "POST":
+        return False
+    content_type = declared_type(scope)
+    if content_type != MULTIPART and content_type is not None and content_type not in raw_types:
         return False
     path = scope.get("path", "").removeprefix(scope.get("root_path", "")) or "/"
     try:
-        return getattr(resolve(path).func, "streams_form", False)
+        kind = _streamed_post(resolve(path).func)
     except Resolver404:
         return False
+    return kind == "body" or (kind == "form" and content_type == MULTIPART)
+
+
+def streamed_upload_action(method):
+    """Mark a viewset's POST action whose body (raw, or a form with its file last) portal.streaming
+    hands over as it arrives; it parses a form with portal.api.parsers.StreamedMultiPartParser."""
+    method.streams_body = True
+    return method
 
 
 class FilePart:

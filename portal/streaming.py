@@ -8,8 +8,9 @@ and image uploads, the Glance-compatible image data) this handler gives the view
 the ASGI server as they happen: nothing is kept on the web node, a bad upload is refused after
 its first chunk, and the server stops reading the socket while the view is busy (backpressure).
 The same for a multipart POST to a view that reads its form as it arrives (the browser's upload
-forms, portal.form_uploads.streamed_form_upload). Everything else takes Django's path, its
-response ended once the client is gone (ClientWatch).
+forms, portal.form_uploads.streamed_form_upload), and for a raw or multipart POST to an API action
+marked with portal.form_uploads.streamed_upload_action (the native API's image upload).
+Everything else takes Django's path, its response ended once the client is gone (ClientWatch).
 
 Downloads the other way (``response_chunks``): Django serves a streaming response's sync
 iterator under ASGI by reading it whole into a list first, so a volume download would sit in the
@@ -26,7 +27,7 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, ASGIRequest
 from django.http import UnreadablePostError
 
-from portal.form_uploads import streams_form
+from portal.form_uploads import declared_type, streams_form
 
 # Chunks the ASGI server may hold ahead of the view; it stops reading the socket beyond this.
 QUEUE_DEPTH = 16
@@ -39,17 +40,15 @@ STREAMED_TYPES = ("application/octet-stream",)
 def streams(scope):
     """True for a raw upload: a PUT of application/octet-stream, or of no declared type (what
     `curl -T` and python-requests with a file send), which Django parses into nothing; and for a
-    multipart POST to a view that reads its form as it arrives (portal.form_uploads)."""
+    POST to a view that reads its body as it arrives (portal.form_uploads: a multipart form, or
+    for the API's image upload also a raw body)."""
     if scope.get("type") != "http":
         return False
     if scope.get("method") == "POST":
-        return streams_form(scope)
+        return streams_form(scope, STREAMED_TYPES)
     if scope.get("method") != "PUT":
         return False
-    for name, value in scope.get("headers", ()):
-        if name == b"content-type":
-            return value.split(b";")[0].strip().decode("latin-1").lower() in STREAMED_TYPES
-    return True
+    return declared_type(scope) in (*STREAMED_TYPES, None)
 
 
 class BodyChannel:

@@ -6,7 +6,7 @@ from django.db.models import ProtectedError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import BaseParser, MultiPartParser
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 from compute import console
@@ -16,10 +16,12 @@ from compute.models import Cluster, Flavor, Host, Image, Instance, KeyPair
 from compute.services import images, overcommit
 from compute.services import instances as services
 from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted, content_length
+from portal.api.parsers import StreamedMultiPartParser, drain_form
 from portal.api.permissions import ProjectRolePermission
 from portal.api.serializers import ACCEPTED, OperationSerializer
 from portal.choices import OperationStatus
-from portal.errors import Conflict
+from portal.errors import ActionError, Conflict
+from portal.form_uploads import streamed_upload_action
 
 INSTANCE_RELATED = ("project", "flavor", "image", "host", "key_pair")
 
@@ -109,20 +111,28 @@ class ImageViewSet(CatalogViewSet):
     search_fields = ["name"]
 
     @extend_schema(responses=ACCEPTED)
-    @action(detail=True, methods=["post"], parser_classes=[RawUploadParser, MultiPartParser])
+    @action(detail=True, methods=["post"], parser_classes=[RawUploadParser, StreamedMultiPartParser])
+    @streamed_upload_action
     def upload(self, request, pk=None):
-        """The request body (application/octet-stream) or a multipart field ``file`` becomes the
-        image's data: 202 with the finished Operation, 400 with it when the data was refused."""
-        image = self.get_object()
-        upload = request.FILES.get("file") if request.content_type.startswith("multipart/") else None
-        stream = upload if upload is not None else request.stream
-        if stream is None:  # an empty body: the Operation records the refusal
-            stream = io.BytesIO()
-        length = upload.size if upload is not None else content_length(request) or None
-        op = images.upload(request.user, image, stream, length=length, request=request)
+        """The request body (application/octet-stream) or a multipart field ``file`` (the form's
+        last) becomes the image's data, read as it arrives: 202 with the finished Operation, 400
+        with it and the reason under ``body`` / ``file`` when the data was refused."""
+        try:
+            image = self.get_object()
+            if request.content_type.startswith("multipart/"):
+                field, stream = "file", request.FILES.get("file")
+                if stream is None:
+                    raise ActionError("Send the image's data as the form's file field `file`, last.", field="file")
+                length = stream.size
+            else:  # no body: DRF gives no stream; the Operation records the refusal
+                field, stream, length = "body", request.stream or io.BytesIO(), content_length(request) or None
+            op = images.upload(request.user, image, stream, length=length, request=request)
+        finally:
+            drain_form(request)
         response = accepted(op, request)
         if op.status != OperationStatus.SUCCEEDED:
             response.status_code = status.HTTP_400_BAD_REQUEST
+            response.data[field] = [op.error]
         return response
 
     @extend_schema(responses=ACCEPTED)

@@ -5,8 +5,11 @@ import io
 import re
 
 from django.conf import settings
+from django.http.multipartparser import ChunkIter, LazyStream, MultiPartParserError, exhaust
 from rest_framework import parsers, status
 from rest_framework.exceptions import APIException, ParseError
+
+from portal.form_uploads import READ_BYTES, read_form_head
 
 # Strings first (they may hold brackets), then every bracket outside them.
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -47,3 +50,32 @@ class JSONParser(parsers.JSONParser):
         if too_deep(raw, max_depth):
             raise ParseError({"body": [f"JSON nested deeper than {max_depth} levels."]})
         return super().parse(io.BytesIO(raw), media_type, parser_context)
+
+
+class StreamedMultiPartParser(parsers.BaseParser):
+    """A multipart form read as it arrives (portal.form_uploads.read_form_head): the fields, then
+    the first file as an UploadedFile whose reads pull the body on; the file must come last.
+    Under ASGI an action marked with streamed_upload_action gets its body this way from
+    portal.streaming, so nothing is spooled on the web node. The view calls drain_form after
+    its work, so the client, still sending, gets the answer."""
+
+    media_type = "multipart/form-data"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = parser_context["request"]._request
+        body = request.streamed_form = LazyStream(ChunkIter(stream, READ_BYTES))
+        try:
+            fields, files = read_form_head(request, body)
+        except MultiPartParserError as exc:
+            raise ParseError({"body": [f"The form could not be read: {exc}"]}) from exc
+        return parsers.DataAndFiles(fields, files)
+
+
+def drain_form(request):
+    """Read and drop what is left of a form StreamedMultiPartParser read (nothing otherwise)."""
+    body = getattr(request._request, "streamed_form", None)
+    if body is not None:
+        try:
+            exhaust(body)
+        except (OSError, MultiPartParserError):
+            pass  # the client went away: nothing to answer

@@ -116,6 +116,11 @@ def test_the_form_upload_is_stored_while_the_browser_is_still_sending(server, qu
 def test_a_browser_gone_mid_file_fails_the_upload_and_leaves_nothing(server, queued, session, dirs):  # noqa: F811
     store, django_tmp = dirs
     conn = start_form_upload(server, queued, session, form_head(), qcow2(FILE), 2 * MIB)
+    assert_cut_off_upload_leaves_nothing(conn, queued, store, django_tmp)
+
+
+def assert_cut_off_upload_leaves_nothing(conn, queued, store, django_tmp):
+    """Close the client's socket once the upload runs: it fails, the image in error, nothing kept."""
     op = wait_for(running_upload, "the upload starting", 10)
     conn.close()
     wait_for(lambda: Operation.objects.get(pk=op.pk).status == "failed", "the cut-off upload failing")
