@@ -25,13 +25,6 @@ POLL_S = 1.0
 # The module's first test carries the order and the guest's boot: more than the suite's 300 s.
 pytestmark = [
     pytest.mark.timeout(READY_TIMEOUT_S + 2 * ACTION_TIMEOUT_S),
-    # Opt-in until it has passed on the lab: a database guest boots in 3-6 min under TCG and the
-    # module would add 5-12 min to CI's 60-minute budget (issue 17 says what is left).
-    pytest.mark.skipif(
-        not os.environ.get("NUBES_TEST_SERVICE_GUEST"),
-        reason="the managed-database guest tests are opt-in (NUBES_TEST_SERVICE_GUEST=1): not yet proven "
-        "on the lab, and a database guest under TCG would take 5-12 min of CI's budget",
-    ),
 ]
 
 

@@ -43,13 +43,6 @@ PG_LOG = "/var/log/postgresql/postgresql-15-main.log"
 # than the suite's 300 s per test.
 pytestmark = [
     pytest.mark.timeout(2 * BOOT_LIMIT_S + 300),
-    # Opt-in until it has passed on the lab: a database guest boots in 3-6 min under TCG and the
-    # module would add 5-12 min to CI's 60-minute budget (issue 17 says what is left).
-    pytest.mark.skipif(
-        not os.environ.get("NUBES_TEST_SERVICE_GUEST"),
-        reason="the managed-database guest tests are opt-in (NUBES_TEST_SERVICE_GUEST=1): not yet proven "
-        "on the lab, and a database guest under TCG would take 5-12 min of CI's budget",
-    ),
 ]
 
 
