@@ -63,8 +63,10 @@ test-fast: $(VENV)/.dev-installed
 # browser, not the database or broker, and the browser's (and the OpenStack clients') portal runs
 # the embedded default anyway; so are the plain-Python packages that never touch either (the
 # libvirt gateway, the scheduler core), and the first-run test (it runs `make run`'s commands on
-# the embedded default, like the browser's portal).
+# the embedded default, like the browser's portal). Its own data directory (image store, keys):
+# CI runs it beside `make test`, whose image files would otherwise share names with its own.
 test-postgres: $(VENV)/.dev-installed
+	NUBES_DATA_DIR=$${NUBES_DATA_DIR:-$(CURDIR)/var/test-postgres} \
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/nubes} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/python -m pytest -m "not integration and not browser and not fleet and not clients" \
