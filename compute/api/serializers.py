@@ -2,6 +2,7 @@
 
 import copy
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from compute import console
@@ -9,7 +10,7 @@ from compute.choices import MAX_NAME_LENGTH, STOP_TIMEOUT_MAX_S, HostState, Rebo
 from compute.models import Cluster, Flavor, HaPriority, Host, Image, Instance, KeyPair
 from compute.models.catalog import MAX_CPU_SHARES, MAX_RAM_MB
 from compute.models.instances import validate_instance_name
-from compute.services import overcommit
+from compute.services import metadata, overcommit
 from compute.services.keypairs import generate_key_pair
 from portal.api.base import IdField, ProjectOwnedSerializer, StrictFieldsMixin, VisibleRelatedField
 
@@ -255,12 +256,30 @@ INSTANCE_FIELDS = [
     "updated",
     "launched",
     "ha_priority",
+    "metadata",
     "console_refusal",
 ]
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string", "maxLength": metadata.MAX_LENGTH},
+        "maxProperties": metadata.MAX_ITEMS,
+        "description": (
+            f"The tenant's key/value strings (Nova's server metadata): keys 1 to {metadata.MAX_LENGTH} "
+            f"characters, values up to {metadata.MAX_LENGTH}; more than {metadata.MAX_ITEMS} items is a 403"
+        ),
+    }
+)
+class MetadataField(serializers.JSONField):
+    """Checked by compute.services.metadata (its messages, its limits), not here."""
+
+
 class InstanceSerializer(serializers.ModelSerializer):
     """Read-only: what the API lists and the websocket publishes (no request needed)."""
+
+    metadata = MetadataField(read_only=True)
 
     flavor_name = serializers.CharField(source="flavor.name", read_only=True)
     image_name = serializers.CharField(source="image.name", read_only=True)
@@ -327,8 +346,21 @@ class InstanceCreateSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
         return fields
 
 
-class RenameSerializer(StrictFieldsMixin, serializers.Serializer):
-    name = serializers.CharField(max_length=MAX_NAME_LENGTH, validators=[validate_instance_name])
+class InstanceUpdateSerializer(StrictFieldsMixin, serializers.Serializer):
+    """PATCH: a new name, new metadata (replaces the whole set; {} clears it), or both."""
+
+    name = serializers.CharField(max_length=MAX_NAME_LENGTH, validators=[validate_instance_name], required=False)
+    metadata = MetadataField(required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["name"].required = False  # StrictFieldsMixin requires a name unless updating an instance
+        return fields
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give name, metadata or both.")
+        return attrs
 
 
 class StopSerializer(StrictFieldsMixin, serializers.Serializer):

@@ -2,6 +2,7 @@
 
 import io
 
+from django.db import transaction
 from django.db.models import ProtectedError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -13,7 +14,7 @@ from compute import console
 from compute.api import serializers as s
 from compute.choices import SHUTDOWN_TIMEOUT_S, Action
 from compute.models import Cluster, Flavor, Host, Image, Instance, KeyPair
-from compute.services import images, overcommit
+from compute.services import images, metadata, overcommit
 from compute.services import instances as services
 from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted, content_length
 from portal.api.parsers import StreamedMultiPartParser, drain_form
@@ -156,7 +157,7 @@ class KeyPairViewSet(ProjectScopedViewSet):
 
 class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Instances. Create, delete and every action answer 202 with the Operation they started;
-    PATCH renames (the only field changed in place)."""
+    PATCH renames and replaces the metadata (the fields changed in place)."""
 
     queryset = Instance.objects.live().select_related(*INSTANCE_RELATED)
     serializer_class = s.InstanceSerializer
@@ -182,11 +183,17 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         _instance, op = services.create_instance(request.user, project, hints=hints or None, request=request, **data)
         return accepted(op, request)
 
-    @extend_schema(request=s.RenameSerializer, responses=s.InstanceSerializer)
+    @extend_schema(request=s.InstanceUpdateSerializer, responses=s.InstanceSerializer)
     def partial_update(self, request, pk=None):
         instance = self.get_object()
-        data = self._valid(s.RenameSerializer)
-        services.rename(request.user, instance, data["name"], request=request)
+        data = self._valid(s.InstanceUpdateSerializer)
+        if "metadata" in data:  # its 400 / 403 before anything changes
+            metadata.check_count(metadata.validate(data["metadata"]))
+        with transaction.atomic():
+            if "name" in data:
+                services.rename(request.user, instance, data["name"], request=request)
+            if "metadata" in data:
+                metadata.set_metadata(request.user, instance, data["metadata"], request=request)
         return Response(s.InstanceSerializer(instance).data)
 
     @extend_schema(responses=ACCEPTED)
