@@ -146,7 +146,7 @@ def upload(timer, admin, project, host_b, mib):
                 sent = subprocess.run(
                 [
                     "curl", "-sS", "--fail-with-body", "-X", "PUT", "-T", "-",  # a file name would be appended to the URL
-                    "-H", f"Content-Length: {mib * MIB}",
+                    "-H", f"Content-Length: {mib * MIB}", "-H", "Transfer-Encoding:",  # else also chunked
                     "-H", f"Authorization: {admin.api.headers['Authorization']}",
                     "-H", "Content-Type: application/octet-stream",
                     f"{admin.url}/api/v1/volumes/{volume}/upload/",
