@@ -2,7 +2,7 @@
 # Stop or start one server under the fleet, for the fault tests (tests/fleet/test_faults.py):
 #   redis | postgres   the fleet's own (lab/fleet-up.sh), by their pid files
 #   ovn-nb | libvirtd-b  the lab's, by the PID lab/up.sh recorded, started again exactly as up.sh
-#                      starts them (its new PID recorded the same way). Only under the lab lock.
+#                      starts them (its new PID recorded the same way, and in lab.json). Only under the lab lock.
 # stop: SIGTERM (SIGKILL after 10 s); kill: SIGKILL at once (a crash); start: as at bring-up.
 set -euo pipefail
 # The state directory by its real path: a daemon restarted here keeps its paths after the
@@ -34,6 +34,26 @@ stop_lab() {  # name signal
     fi
 }
 
+# lab.json lists the lab's processes (tests find a daemon's PID there): after a restart here it
+# must name the new PID, as up.sh would write it (the latest record per name in $STARTED).
+refresh_lab_json() {
+    python3 - "$STARTED" "$LAB_JSON" <<'PY'
+import json, os, sys
+started, path = sys.argv[1:]
+latest = {}
+for line in open(started):
+    parts = line.split()
+    if len(parts) == 4:
+        latest[parts[0]] = {"name": parts[0], "pid": int(parts[1]), "exe": parts[2], "pidfile": parts[3]}
+doc = json.load(open(path))
+doc["processes"] = list(latest.values())
+with open(path + ".tmp", "w") as f:
+    json.dump(doc, f, indent=2)
+    f.write("\n")
+os.replace(path + ".tmp", path)
+PY
+}
+
 case "$what:$verb" in
     redis:stop) fleet_redis_stop ;;
     redis:kill) pid="$(fleet_redis_pid)" && kill -KILL "$pid" && while fleet_redis_pid >/dev/null; do sleep 0.1; done ;;
@@ -43,11 +63,12 @@ case "$what:$verb" in
     postgres:start) fleet_pg_start ;;
     ovn-nb:stop) stop_lab ovsdb-server-ovnnb TERM ;;
     ovn-nb:kill) stop_lab ovsdb-server-ovnnb KILL ;;
-    ovn-nb:start) start_ovn_db nb 6641 ;;
+    ovn-nb:start) start_ovn_db nb 6641 && refresh_lab_json ;;
     libvirtd-b:stop) stop_lab libvirtd-b TERM ;;
     libvirtd-b:kill) stop_lab libvirtd-b KILL ;;
     libvirtd-b:start)
         start_libvirtd_b
+        refresh_lab_json
         for _ in $(seq 60); do timeout 30 virsh -q -c "$URI_B" version >/dev/null 2>&1 && exit 0; sleep 0.5; done
         die "host B's libvirtd does not answer after its start; see $LOGS/libvirtd-b.out" ;;
     *) die "unknown: $what $verb" ;;
