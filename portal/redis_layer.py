@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 BROKEN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+CANCEL_WAIT_S = 5.0
 RETRY_DELAYS_S = (0.05, 0.5)  # a pooled connection from before the restart fails once, then reconnects
 
 
@@ -50,7 +51,8 @@ class RedisChannelLayer(StockRedisChannelLayer):
             watching.cancel()
             if not receiving.done():
                 receiving.cancel()
-                await asyncio.gather(receiving, return_exceptions=True)
+                # bounded: a read that does not end on cancel must not hold up this task's own end
+                await asyncio.wait({receiving}, timeout=CANCEL_WAIT_S)
         if not receiving.done() or receiving.cancelled():  # another receiver saw the connection break
             raise LayerLost("the channel layer's Redis went away")
         error = receiving.exception()

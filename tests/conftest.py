@@ -1,7 +1,10 @@
 """Shared fixtures: alice (member of acme), bob (reader of acme), charlie (member of globex
 only) and admin (cloud admin); API clients for each; Celery tasks run eagerly on commit."""
 
+import asyncio
+
 import pytest
+import pytest_asyncio
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
@@ -100,3 +103,29 @@ def api(alice, bob, charlie, admin_user):
 def run_tasks(django_capture_on_commit_callbacks):
     """Use as `with run_tasks():` around a request: its on_commit tasks run before the block ends."""
     return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest_asyncio.fixture
+async def _no_task_left_behind():
+    """An async test's own tasks are ended before its event loop closes. A channels_redis receive
+    cancelled at the wrong moment (during redis-py's read) can swallow that one cancellation and
+    block on Redis again, and the loop's close then waits for it for ever (seen on PostgreSQL +
+    Redis runs, at any test's teardown): here leftovers are cancelled again until they end."""
+    yield
+    current = asyncio.current_task()
+    for _ in range(LEFTOVER_CANCEL_ROUNDS):
+        left = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+        if not left:
+            return
+        for task in left:
+            task.cancel()
+        await asyncio.wait(left, timeout=0.25)
+
+
+LEFTOVER_CANCEL_ROUNDS = 40  # 10 s at most
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("asyncio") is not None:
+            item.fixturenames.insert(0, "_no_task_left_behind")
