@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 
+from portal import kombu_fix  # noqa: F401 - patches kombu's Redis transport on import
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("nubes")
