@@ -1,11 +1,13 @@
-"""A broker connection lost while kombu closes its channel does not end the worker: putting the
-unacknowledged messages back, once the connection's details are gone, is logged, not raised
-(kombu 5.7 raised AttributeError there and Celery exited with "Unrecoverable error")."""
+"""A broker connection lost while kombu closes its channel does not end the worker: acting on the
+closed channel (putting unacknowledged messages back, acknowledging a finished task's message) is
+a connection error kombu and Celery handle, not the AttributeError of kombu 5.7, after which
+Celery exited with "Unrecoverable error"."""
 
 import socket
 
 import pytest
 from kombu import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from portal import kombu_fix  # noqa: F401 - the patch under test
 
@@ -21,13 +23,18 @@ def redis_listens():
 
 
 @pytest.mark.skipif(not redis_listens(), reason="needs a Redis on 127.0.0.1:6379 for kombu's channel")
-def test_restoring_unacked_messages_after_the_connection_is_gone_is_logged_not_raised(caplog):
+@pytest.mark.parametrize("gone", ["client", "connection"])
+def test_acting_on_a_channel_whose_connection_is_gone_is_a_connection_error(gone):
     with Connection(f"redis://{REDIS[0]}:{REDIS[1]}/9") as connection:
         channel = connection.channel()
         qos = channel.qos
         qos._delivered["tag-1"] = object()
         channel._pool = None
-        channel.connection.client = None  # what kombu finds once the broker connection was released
-        assert qos.restore_unacked() is None
-        assert not qos._delivered
-    assert "could not put 1 unacknowledged message(s) back" in caplog.text
+        if gone == "client":
+            channel.connection.client = None  # the broker connection was released
+        else:
+            channel.connection = None  # the channel was closed
+        with pytest.raises(RedisConnectionError):
+            qos.restore_unacked()
+        qos._delivered.clear()  # nothing left for the connection's own close to put back
+        assert isinstance(RedisConnectionError("x"), tuple(connection.connection_errors))
