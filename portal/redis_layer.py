@@ -63,12 +63,14 @@ class RedisChannelLayer(StockRedisChannelLayer):
             raise LayerLost(f"the channel layer's Redis went away: {error}") from error
         raise error
 
-    async def _again(self, call, *args):
+    async def _again(self, call, *args, lost=True):
         for delay in (*RETRY_DELAYS_S, None):
             try:
                 return await call(*args)
             except BROKEN as error:
                 if delay is None:
+                    if not lost:
+                        raise
                     raise LayerLost(f"the channel layer's Redis does not answer: {error}") from error
                 await asyncio.sleep(delay)
 
@@ -77,3 +79,13 @@ class RedisChannelLayer(StockRedisChannelLayer):
 
     async def group_discard(self, group, channel):
         return await self._again(super().group_discard, group, channel)
+
+    # Sends too (a web process's publishes, /readyz's probe: its first one after a restart failed
+    # on a dead pooled connection and the process was reported not ready); their callers handle
+    # Redis' own errors, so those are raised as they are. A send repeated after a failure that
+    # reached Redis would deliver twice: harmless for these events.
+    async def send(self, channel, message):
+        return await self._again(super().send, channel, message, lost=False)
+
+    async def group_send(self, group, message):
+        return await self._again(super().group_send, group, message, lost=False)
