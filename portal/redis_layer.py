@@ -20,6 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 BROKEN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 CANCEL_WAIT_S = 5.0
+STALE_S = 1.0  # a receive failing sooner than this met a dead pooled connection, not an outage
 RETRY_DELAYS_S = (0.05, 0.5)  # a pooled connection from before the restart fails once, then reconnects
 
 
@@ -43,6 +44,21 @@ class RedisChannelLayer(StockRedisChannelLayer):
 
     async def receive(self, channel):
         lost = self._generation()
+        loop = asyncio.get_running_loop()
+        for attempt in range(2):
+            started = loop.time()
+            try:
+                return await self._receive_or_lost(channel, lost)
+            except BROKEN as error:
+                # A receive that fails at once met a pooled connection that died with an earlier
+                # Redis (this page joined its groups on the new one): once more. One that had been
+                # waiting on Redis saw it go: every page of this process must join again.
+                if attempt == 0 and loop.time() - started < STALE_S:
+                    continue
+                lost.set()
+                raise LayerLost(f"the channel layer's Redis went away: {error}") from error
+
+    async def _receive_or_lost(self, channel, lost):
         receiving = asyncio.ensure_future(super().receive(channel))
         watching = asyncio.ensure_future(lost.wait())
         try:
@@ -55,13 +71,7 @@ class RedisChannelLayer(StockRedisChannelLayer):
                 await asyncio.wait({receiving}, timeout=CANCEL_WAIT_S)
         if not receiving.done() or receiving.cancelled():  # another receiver saw the connection break
             raise LayerLost("the channel layer's Redis went away")
-        error = receiving.exception()
-        if error is None:
-            return receiving.result()
-        if isinstance(error, BROKEN):
-            lost.set()
-            raise LayerLost(f"the channel layer's Redis went away: {error}") from error
-        raise error
+        return receiving.result()  # or its error
 
     async def _again(self, call, *args, lost=True):
         for delay in (*RETRY_DELAYS_S, None):
