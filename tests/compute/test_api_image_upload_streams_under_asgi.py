@@ -84,7 +84,7 @@ def test_the_upload_is_stored_while_the_client_is_still_sending(server, queued, 
     store, django_tmp = dirs
     data = qcow2(FILE)
     with start_upload(server, queued, admin_token, kind, data, 2 * MIB) as conn:
-        op = wait_for(running_upload, "the upload's Operation storing bytes before the whole body was sent", 10)
+        op = wait_for(running_upload, "the upload's Operation storing bytes before the whole body was sent")
         assert Image.objects.get(pk=queued.pk).state == "saving"
         assert not list(django_tmp.iterdir()), "the body was spooled by Django"
         conn.sendall(data[2 * MIB :] + KINDS[kind][2])

@@ -98,7 +98,7 @@ def test_the_form_upload_is_stored_while_the_browser_is_still_sending(server, qu
     store, django_tmp = dirs
     data = qcow2(FILE)
     with start_form_upload(server, queued, session, form_head(), data, 2 * MIB) as conn:
-        op = wait_for(running_upload, "the upload's Operation storing bytes before the whole file was sent", 10)
+        op = wait_for(running_upload, "the upload's Operation storing bytes before the whole file was sent")
         assert Image.objects.get(pk=queued.pk).state == "saving"
         assert not list(django_tmp.iterdir()), "the file was spooled by Django's upload handlers"
         conn.sendall(data[2 * MIB :] + FORM_TAIL)
@@ -121,7 +121,7 @@ def test_a_browser_gone_mid_file_fails_the_upload_and_leaves_nothing(server, que
 
 def assert_cut_off_upload_leaves_nothing(conn, queued, store, django_tmp):
     """Close the client's socket once the upload runs: it fails, the image in error, nothing kept."""
-    op = wait_for(running_upload, "the upload starting", 10)
+    op = wait_for(running_upload, "the upload starting")
     conn.close()
     wait_for(lambda: Operation.objects.get(pk=op.pk).status == "failed", "the cut-off upload failing")
     op.refresh_from_db()
