@@ -169,6 +169,18 @@ class ClientWatch:
         await self._send(message)
 
 
+class StreamedReader(io.BufferedReader):
+    """A buffered streamed body whose close never waits. Django closes the request body from the
+    event loop once the client has gone, while the view's thread may be inside read(), holding
+    the buffer's lock and waiting for that same loop to hand it the next chunk: BufferedReader's
+    own close() takes that lock, so the loop stopped for good (the whole web process: seen as an
+    upload whose client left and that never failed). Closing the raw body takes no lock; the
+    view's next read then ends as a cut-off body."""
+
+    def close(self):
+        self.raw.close()
+
+
 class StreamingASGIHandler(ASGIHandler):
     """Django's ASGI handler, streaming raw uploads into the view (see the module's docstring)."""
 
@@ -185,7 +197,7 @@ class StreamingASGIHandler(ASGIHandler):
 
     async def read_body(self, receive):
         if isinstance(receive, BodyChannel):
-            return io.BufferedReader(StreamedBody(receive))
+            return StreamedReader(StreamedBody(receive))
         return await super().read_body(receive)
 
     async def listen_for_disconnect(self, receive):
