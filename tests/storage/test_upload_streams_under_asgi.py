@@ -9,7 +9,6 @@ import time
 
 import pytest
 import uvicorn
-from django.db import connection
 
 import hypervisor as hv
 from portal.models import ApiToken, Operation
@@ -107,12 +106,6 @@ def test_the_view_runs_while_the_client_is_still_sending(server, alice, make_vol
 
 
 def test_a_client_gone_mid_body_fails_the_upload_and_changes_nothing(server, alice, make_volume):
-    if connection.vendor == "postgresql":
-        pytest.skip(
-            "open bug, PostgreSQL runs only: in about 1 run in 4 the Operation of an upload whose client "
-            "left is not failed by the request (it stays running until the lease reaper fails it); "
-            "passes every time on SQLite; under diagnosis (issue 12's notes)"
-        )
     volume = make_volume(size_gb=1)
     old_name = volume.libvirt_name
     conn = start_upload(server, volume, ApiToken.issue(alice, "upload")[1], qcow2(BODY))
