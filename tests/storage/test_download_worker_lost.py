@@ -11,20 +11,11 @@ from django.core.signals import request_finished
 from django.db import close_old_connections
 from django.utils import timezone
 
-import hypervisor as hv
 from portal import leases, operations
 from portal.models import Operation
 from storage import services
 from tests.storage.conftest import reload
-from tests.storage.test_volume_stream import MIB, qcow2_body, upload
-
-
-@pytest.fixture(autouse=True)
-def no_kept_data(settings, tmp_path):
-    settings.DATA_DIR = tmp_path
-    hv.forget_simulated_data()
-    yield
-    hv.forget_simulated_data()
+from tests.storage.test_volume_stream import MIB, no_kept_data, qcow2_body, upload  # noqa: F401 - autouse fixture
 
 
 @pytest.fixture
