@@ -199,7 +199,7 @@ def upload(timer, admin, project, host_b, mib):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=2, help="create/stop/start/delete rounds per host")
+    parser.add_argument("--runs", type=int, default=2, help="create/stop/start/delete rounds per host (0: none)")
     parser.add_argument("--upload-mib", type=int, default=256)
     args = parser.parse_args()
     fleet = fleet_or_say()
@@ -217,7 +217,8 @@ def main():
     try:
         subscribe(sock, f"project.{project['id']}")
         timer = Timer(admin, sock)
-        lifecycle(timer, admin, project, hosts, args.runs)
+        if args.runs:  # --runs 0: the upload alone
+            lifecycle(timer, admin, project, hosts, args.runs)
         print("upload:")
         upload(timer, admin, project, list(hosts.values())[1], args.upload_mib)
     finally:
