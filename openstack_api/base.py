@@ -172,6 +172,7 @@ def endpoint(service, authenticated=True, **methods):
                 raise
         return response
 
+    view.os_methods = frozenset(methods) | ({"HEAD"} if "GET" in methods else set())
     return view
 
 
@@ -184,6 +185,7 @@ def not_implemented(service):
             501, f"Nubes does not implement {request.method} {request.path} of the {service.name} API."
         )
 
+    view.os_methods = frozenset()
     return view
 
 

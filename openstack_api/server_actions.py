@@ -59,6 +59,19 @@ NOT_YET = {
     "rescue": "rescue",
     "evacuate": "evacuate",
     "createBackup": "createBackup",
+    "shelveOffload": "shelveOffload",
+    "unrescue": "unrescue",
+    "removeFloatingIp": "removeFloatingIp (use the Network API's floating IPs)",
+    "addFixedIp": "addFixedIp (give the server a port through the Network API)",
+    "removeFixedIp": "removeFixedIp",
+    "forceDelete": "forceDelete (Nubes deletes servers at once, there is no soft delete)",
+    "restore": "restore (Nubes deletes servers at once, there is no soft delete)",
+    "os-resetState": "os-resetState",
+    "resetNetwork": "resetNetwork",
+    "injectNetworkInfo": "injectNetworkInfo",
+    "trigger_crash_dump": "trigger_crash_dump",
+    "os-getRDPConsole": "RDP remote consoles",
+    "os-getMKSConsole": "MKS remote consoles",
 }
 
 

@@ -75,6 +75,9 @@ MAX_LIMIT = 1000  # Nova's osapi_max_limit: a longer list is paged with servers_
 
 # --- servers ---------------------------------------------------------------------------------
 
+TRUE_WORDS = ("", "1", "t", "true", "on", "y", "yes")
+FALSE_WORDS = ("0", "f", "false", "off", "n", "no")
+
 
 def _instances(request):
     instances = Instance.objects.live().filter(project=request.os_project)
@@ -241,6 +244,7 @@ STATUS_FILTER = {"BUILD": InstanceState.BUILDING, "ACTIVE": InstanceState.ACTIVE
 
 @versioned
 def server_list(request, detail=False):
+    _refuse_all_tenants(request)
     instances = _instances(request).order_by("-created", "-id")
     name = request.GET.get("name")
     if name:
@@ -270,6 +274,16 @@ def server_list(request, detail=False):
         query["marker"] = str(instances[-1].uuid)
         body["servers_links"] = [{"rel": "next", "href": link(request, f"{request.path}?{query.urlencode()}")}]
     return reply(body)
+
+
+def _refuse_all_tenants(request):
+    """Nova's all_tenants (`openstack server list --all-projects`): Nubes lists the token's project only."""
+    value = request.GET.get("all_tenants")
+    if value is None or value.lower() in FALSE_WORDS:
+        return
+    if value.lower() not in TRUE_WORDS:
+        raise OsError(400, f"Invalid all_tenants value {value!r}: a boolean.")
+    raise OsError(501, "Nubes does not implement all_tenants yet: a token lists its own project's servers.")
 
 
 @versioned
