@@ -35,7 +35,10 @@ $(NOVNC_STAMP): static/package.json static/package-lock.json
 	  || echo "npm ci failed: the graphical console (noVNC) stays unavailable; the rest of the portal runs."
 endif
 
+# As root, ovn-central is installed for the embedded default's own OVN Northbound; without it
+# (not root) the portal runs on libvirt networks and says why.
 run: $(VENV)/.run-installed static-deps
+	-@tools/system-packages.sh run
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py seed_demo --if-no-real-hosts
 	$(BIN)/python manage.py runportal --host $(HOST) --port $(PORT)

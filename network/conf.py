@@ -1,8 +1,9 @@
 """The network app's settings, read when asked (so a test or the bench can point at its own
 Northbound server). Each OVN setting comes from its NUBES_OVN_* environment variable when that
 is set (the environment wins), else from the OVN deployment registered in the portal
-(network.models.OvnDeployment, filled by `make lab` or the staff page). An empty Northbound
-endpoint means 'no OVN'."""
+(network.models.OvnDeployment, filled by `make lab` or the staff page), else the embedded
+default's own Northbound when this process serves one (network/embedded.py). An empty
+Northbound endpoint means 'no OVN'."""
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
@@ -16,6 +17,10 @@ LIBVIRT_BACKEND = "network.backends.libvirt.LibvirtBackend"
 ENCAP_TYPES = ("geneve", "vxlan")
 DEFAULT_ENCAP = "geneve"
 OVN_VARIABLES = ("NUBES_OVN_NB", "NUBES_OVN_SB", "NUBES_OVN_ENCAP", "NUBES_OVN_GATEWAY_CHASSIS")
+EMBEDDED_NOTE = "OVN Northbound embedded: logical config only, no data plane"
+
+# The embedded default's Northbound while this process serves it (network/embedded.py sets it).
+_embedded_nb = ""
 
 
 def deployment():
@@ -42,7 +47,29 @@ def source(variable):
 
 def ovn_nb_endpoint() -> str:
     """e.g. tcp:127.0.0.1:6641 or unix:/run/ovn/ovnnb_db.sock; '' = no OVN."""
-    return _setting("NUBES_OVN_NB", "nb_connection").strip()
+    configured = _setting("NUBES_OVN_NB", "nb_connection").strip()
+    if configured or env_str("NUBES_OVN_NB") is not None:
+        return configured
+    return _embedded_nb
+
+
+def nb_configured() -> bool:
+    """Whether an OVN Northbound (or a backend) is chosen by the environment or the registered
+    deployment; if not, the embedded default serves its own (network/embedded.py)."""
+    if env_str("NUBES_NETWORK_BACKEND", "") or env_str("NUBES_OVN_NB") is not None:
+        return True
+    registered = deployment()
+    return registered is not None and bool(registered.nb_connection.strip())
+
+
+def use_embedded_nb(endpoint: str) -> None:
+    global _embedded_nb
+    _embedded_nb = endpoint
+
+
+def embedded_nb() -> bool:
+    """True when the Northbound in use is the embedded default's own (logical config only)."""
+    return bool(_embedded_nb) and env_str("NUBES_OVN_NB") is None and ovn_nb_endpoint() == _embedded_nb
 
 
 def ovn_sb_endpoint() -> str:

@@ -1,15 +1,18 @@
 """What network registers when Django starts (NetworkConfig.ready imports this module once the
 app registry is loaded, so it may import models at the top): websocket groups, quota counters,
-compute's hooks, teardown, its beat entries and its lab registration step."""
+compute's hooks, teardown, its beat entries, its lab registration step, its dashboard card and
+the embedded default's own Northbound (a child process of runportal and seed_demo)."""
 
 from compute import hooks
-from network import beat, lab, signals, teardown
+from network import beat, embedded, lab, signals, teardown
 from network import conf as net_settings
 from network.api.serializers import PortSerializer
 from network.models import FloatingIP, LoadBalancer, Network, Port
 from network.services import instances
 from network.services.sync import SYNC_KIND
+from network.views import cards  # noqa: F401  (registers the dashboard card)
 from network.views.panels import instance_ports_panel
+from portal import embedded as portal_embedded
 from portal import lab as portal_lab
 from portal import leases, presenters, quotas, realtime
 from portal.celery import app as celery_app
@@ -53,3 +56,4 @@ def ready():
         },
     }
     portal_lab.register_step(lab.LAB_ORDER, lab.register)
+    portal_embedded.register(embedded.start)  # the embedded default's own OVN Northbound

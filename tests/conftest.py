@@ -23,6 +23,18 @@ def eager_celery():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_embedded_children():
+    """An in-process seed (call_command("seed_demo")) starts no child process of the embedded
+    default (its OVN Northbound in the data directory): tests choose their own NB (tests/network's
+    nb fixture); the embedded one is tested through real `make run` commands (test_first_run)."""
+    from portal import embedded
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(embedded, "_starters", [])
+        yield
+
+
 @pytest.fixture(autouse=True)
 def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

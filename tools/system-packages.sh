@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages a target needs are present. As root it installs them;
 # otherwise it names the missing ones and the command to get them, and fails.
-# Usage: tools/system-packages.sh build|browser|test
+# Usage: tools/system-packages.sh build|run|browser|test
 set -euo pipefail
 case "${1:-build}" in
   build)   wanted="libvirt-dev pkg-config gcc python3-dev openipmi ipmitool" ;;
+  # The embedded default's own OVN Northbound (ovsdb-server with ovn-central's NB schema, a child
+  # of runportal): without it `make run` falls back to libvirt networks (no routers).
+  run)     wanted="ovn-central" ;;
   browser) wanted="chromium npm" ;;  # npm installs noVNC (make static-deps)
   # What the test suite runs for real besides the build set: ovsdb-server with OVN's NB/SB
   # schemas (a local Northbound per session), Open vSwitch's schema and tools (chassis checks),
   # qemu-img / qemu-io (offline disk work), libvirt's daemons and QEMU (the gateway's tests
   # against a real libvirtd, once one runs: `make lab` starts it).
   test)    wanted="openvswitch-switch ovn-central qemu-utils libvirt-daemon-system qemu-system-x86" ;;
-  *) echo "usage: $0 build|browser|test" >&2; exit 2 ;;
+  *) echo "usage: $0 build|run|browser|test" >&2; exit 2 ;;
 esac
 missing=""
 for pkg in $wanted; do

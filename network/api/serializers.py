@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from network import conf as net_settings
+from network.choices import Backend
 from network.models import (
     FloatingIP,
     LoadBalancer,
@@ -59,6 +60,10 @@ class NetworkSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
         read_only_fields = ["tunnel_key", "backend", *REALISED]
 
     def get_backend_label(self, network) -> str:
+        """The backend's name, or what to know about it (the embedded default's Northbound:
+        logical config only, no data plane)."""
+        if network.backend == Backend.OVN and net_settings.embedded_nb():
+            return net_settings.EMBEDDED_NOTE
         return network.get_backend_display()
 
     def get_fields(self):
@@ -314,6 +319,7 @@ class OvnDeploymentSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "gateway_chassis": net_settings.gateway_chassis(),
             "encap_type": net_settings.overlay_type(),
             "backend": net_settings.backend_path().rpartition(".")[2],
+            "embedded_nb": net_settings.embedded_nb(),  # the embedded default's own NB: no data plane
             "from_environment": sorted(
                 v for v in net_settings.OVN_VARIABLES if net_settings.source(v) == "environment"
             ),

@@ -32,6 +32,7 @@ class SyncReport:
 class NetworkBackend:
     name = ""
     label = ""
+    note = ""  # what a user should know about this control plane (e.g. no data plane), or ''
     supports_routers = False
     supports_security_groups = False
     supports_load_balancers = False

@@ -37,8 +37,16 @@ def sb_endpoint():
 
 class OvnBackend(NetworkBackend):
     name = Backend.OVN
-    label = "OVN"
     supports_routers = supports_security_groups = supports_load_balancers = True
+
+    @property
+    def label(self):
+        return "OVN (embedded Northbound)" if net_settings.embedded_nb() else "OVN"
+
+    @property
+    def note(self):
+        """The embedded default's own NB: rows nothing reads (no ovn-northd, no chassis)."""
+        return net_settings.EMBEDDED_NOTE if net_settings.embedded_nb() else ""
 
     # --- networks, subnets, ports -----------------------------------------------------------
     def tunnel_keys_in_use(self):

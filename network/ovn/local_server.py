@@ -1,8 +1,10 @@
-"""A private OVN Northbound ovsdb-server in a directory, for tests and benchmarks: the real
-database server with the real schema, no ovn-northd, stopped by its own PID only."""
+"""A private OVN Northbound ovsdb-server in a directory, for tests, benchmarks and the embedded
+default (network/embedded.py): the real database server with the real schema, no ovn-northd,
+stopped by its own PID only."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -16,6 +18,11 @@ SB_SCHEMA = Path("/usr/share/ovn/ovn-sb.ovsschema")
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 POLL_S = 0.02
+PR_SET_PDEATHSIG = 1
+try:  # resolved here, not in the forked child (no import or dlopen between fork and exec)
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
 
 
 class ServerUnavailable(Exception):
@@ -38,12 +45,15 @@ def _which(tool: str) -> str | None:
 
 
 class NbServer:
-    """ovsdb-server serving a fresh OVN_Northbound database on a unix socket in `directory`."""
+    """ovsdb-server serving an OVN_Northbound database on a unix socket in `directory` (created
+    from the schema the first time, kept after). parent_death: the server gets SIGTERM when the
+    thread that started it ends, even by SIGKILL (Linux), so a crashed portal leaves none behind."""
 
     SCHEMA_FILE, DB_NAME, PREFIX = NB_SCHEMA, "OVN_Northbound", "nb"
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *, parent_death: bool = False):
         self.directory = Path(directory)
+        self.parent_death = parent_death
         self.db = self.directory / f"ovn{self.PREFIX}.db"
         self.socket = self.directory / f"{self.PREFIX}.sock"
         self.pidfile = self.directory / f"{self.PREFIX}.pid"
@@ -69,6 +79,7 @@ class NbServer:
             return
         if not self.db.exists():
             self.create()
+        self.end_stale()
         self.socket.unlink(missing_ok=True)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
@@ -83,12 +94,39 @@ class NbServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if self.parent_death and _prctl else None,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.socket.exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise ServerUnavailable(f"ovsdb-server did not start; see {self.log}")
             time.sleep(POLL_S)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None and self.process.poll() is None else None
+
+    def end_stale(self) -> int | None:
+        """A server of an earlier run on this very database file (its pidfile names a live
+        ovsdb-server whose command line holds our database path: a run that was killed before
+        it could stop it) holds the file's lock; end it by that PID. Returns the PID ended."""
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            self.pidfile.unlink(missing_ok=True)
+            return None
+        if not cmdline[0].endswith(b"ovsdb-server") or str(self.db).encode() not in cmdline:
+            self.pidfile.unlink(missing_ok=True)  # the PID was reused by another process: not ours
+            return None
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+        return pid
 
     def stop(self) -> None:
         """Stop the server we started, by its PID."""
@@ -123,6 +161,11 @@ class NbServer:
             if table.get("isRoot") and name not in ("NB_Global", "SB_Global")
         ]
         self.transact(*({"op": "delete", "table": name, "where": []} for name in roots))
+
+
+def _die_with_parent() -> None:
+    """In the forked child, before exec: SIGTERM when the parent (thread) dies."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class SbServer(NbServer):

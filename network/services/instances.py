@@ -139,8 +139,8 @@ def migration_check(instance, target):
     that is an OVN chassis (its name or hostname is a Chassis row's name or hostname in the
     Southbound database), or its NICs would plug into a br-int nobody programs. None when fine."""
     ovn_ports = Port.objects.filter(instance=instance, network__backend=Backend.OVN).exclude(state=State.DELETING)
-    if not ovn_ports.exists():
-        return None
+    if not ovn_ports.exists() or net_settings.embedded_nb():
+        return None  # the embedded default's own NB has no data plane: no chassis to move to
     if not net_settings.ovn_sb_endpoint():
         return (
             f"{instance.name} has OVN ports and the OVN Southbound endpoint is not configured: whether "
@@ -184,7 +184,7 @@ def migration_starting(sender, instance, source, target, live=True, **kwargs):
     QEMU's tap appears there. Not bound on both chassis with RARP activation: QEMU sends its RARP
     while the destination is still paused, so echoes reached the tap before the guest ran and
     under TCG the guest stayed deaf after about 1 move in 3 on the lab."""
-    if not live or not _ovn_ports(instance).exists():
+    if not live or net_settings.embedded_nb() or not _ovn_ports(instance).exists():
         return
     try:
         chassis = backends.for_name(Backend.OVN).chassis_names()

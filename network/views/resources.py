@@ -372,7 +372,8 @@ def ovn_deployment(request):
             "resources": RESOURCES,
             "backend": backends.configured(),
             "effective": {
-                "Northbound": net_settings.ovn_nb_endpoint() or "—",
+                "Northbound": (net_settings.ovn_nb_endpoint() or "—")
+                + (f" ({net_settings.EMBEDDED_NOTE})" if net_settings.embedded_nb() else ""),
                 "Southbound": net_settings.ovn_sb_endpoint() or "—",
                 "Gateway chassis": ", ".join(net_settings.gateway_chassis()) or "—",
                 "Encapsulation": net_settings.overlay_type(),

@@ -88,24 +88,36 @@ def portal_url(portal_env):
 
 def serve_portal(env):
     """Migrate, seed and run a portal in `env`; yields its URL and stops it (by its PID) after."""
+    process, url = start_portal(env)
+    try:
+        yield url
+    finally:
+        stop(process)
+
+
+def start_portal(env, seed=True):
+    """`make run`'s commands in `env` (migrate, seed_demo, runportal on a free port): returns the
+    runportal process, answering, and its URL. The seed's output goes to seed.log, the portal's to
+    portal.log (appended: a second start on the same data directory keeps the first's)."""
     data = Path(env["NUBES_DATA_DIR"])
     manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
-    subprocess.run(
-        manage + ["seed_demo", "--if-no-real-hosts"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL
-    )
+    if seed:
+        subprocess.run(manage + ["migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
+        with (data / "seed.log").open("a") as out:
+            subprocess.run(manage + ["seed_demo", "--if-no-real-hosts"], env=env, check=True, cwd=ROOT, stdout=out)
     port = free_port()
     log = data / "portal.log"
-    with log.open("w") as out:
+    with log.open("a") as out:
         process = subprocess.Popen(
             manage + ["runportal", "--port", str(port)], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, process, log)
-        yield url
-    finally:
+    except BaseException:
         stop(process)
+        raise
+    return process, url
 
 
 def stop(process):

@@ -1,7 +1,8 @@
 """The embedded default in one process: the ASGI server (HTTP + websockets) in a thread,
 Celery beat in a thread, and a Celery worker with a thread pool in the main thread, all
 sharing the in-memory broker and channel layer. One process matters: libvirt's test-driver
-hosts live in the memory of the process that opened them."""
+hosts live in the memory of the process that opened them. The apps' child processes (the
+embedded OVN Northbound, network/embedded.py) start first and are stopped by PID on the way out."""
 
 import threading
 
@@ -10,7 +11,7 @@ from celery.beat import EmbeddedService
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from portal import operations
+from portal import embedded, operations
 from portal.celery import app as celery_app
 
 SERVER_START_TIMEOUT_S = 30
@@ -25,7 +26,11 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=4)
         parser.add_argument("--no-beat", action="store_true", help="Do not run periodic tasks.")
 
-    def handle(self, *args, host, port, concurrency, no_beat, **options):
+    def handle(self, *args, **options):
+        with embedded.children(self.stdout):
+            self.serve(**options)
+
+    def serve(self, *, host, port, concurrency, no_beat, **options):
         if settings.CELERY_BROKER_URL.startswith("memory://"):
             interrupted = operations.fail_interrupted()
             if interrupted:

@@ -4,7 +4,8 @@ images...). Does nothing when already seeded, so `make run` can call it every ti
 Never into a database with real hosts unless asked (--force): the demo's simulated hosts and
 tenants do not belong beside a real fleet. Every operation the seed starts runs here, in this
 process (operations.run_inline): `make run` seeds before the portal starts, and the embedded
-broker keeps no queue across processes, so a queued task would never run."""
+broker keeps no queue across processes, so a queued task would never run. For the same reason
+the seed starts the embedded default's child processes (its OVN Northbound) as runportal does."""
 
 import importlib
 
@@ -15,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.module_loading import module_has_submodule
 
+from portal import embedded
 from portal.choices import Role
 from portal.models import Membership, Project
 
@@ -71,8 +73,9 @@ class Command(BaseCommand):
                     Membership.objects.get_or_create(
                         user=user, project=Project.objects.get(name=project), defaults={"role": role}
                     )
-        for module in demo_modules():
-            module.seed(self.stdout)
+        with embedded.children(self.stdout):
+            for module in demo_modules():
+                module.seed(self.stdout)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo seeded. Logins (password {password!r}): admin (cloud admin), alice (acme member), "
