@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import re
+from functools import partial
 
 from django.db import transaction
 
@@ -19,8 +20,10 @@ from openstack_api import volume
 from openstack_api.base import OsError, after_marker, body_of, iso, limit_of, link, reply, require_write
 from openstack_api.compute import AVAILABILITY_ZONE, flavor_of, links, versioned
 from openstack_api.models import PendingResize
+from openstack_api.server_groups import hinted_group
 from portal.choices import ACTIVE_STATUSES, OperationStatus
 from portal.models import Operation
+from scheduler.services import server_groups
 from storage.models import Volume
 
 # Nova's power_state numbers.
@@ -373,7 +376,6 @@ def _image_from_mappings(mappings, image_ref):
 UNSUPPORTED_CREATE = {
     "block_device_mapping": "booting from a volume",
     "personality": "file injection",
-    "os:scheduler_hints": "scheduler hints",
 }
 
 
@@ -381,10 +383,11 @@ UNSUPPORTED_CREATE = {
 def server_create(request):
     require_write(request, "servers")
     data = body_of(request, "server")
-    scheduler_hints = body_of(request).get("os:scheduler_hints")
+    outer = body_of(request)
+    server_group = hinted_group(request, outer.get("os:scheduler_hints") or outer.get("OS-SCH-HNT:scheduler_hints"))
     image_ref = _image_from_mappings(data.get("block_device_mapping_v2"), data.get("imageRef"))
     for key, what in UNSUPPORTED_CREATE.items():
-        if data.get(key) or (key == "os:scheduler_hints" and scheduler_hints):
+        if data.get(key):
             raise OsError(501, f"Nubes does not implement {what} ({key}) yet.")
     metadata = metadata_service.validate(data.get("metadata") or {})
     metadata_service.check_count(metadata)
@@ -406,7 +409,10 @@ def server_create(request):
     networks = _networks(request, data.get("networks"))
     groups = _security_groups(request, data.get("security_groups"))
     with transaction.atomic():  # a refusal leaves nothing behind
-        instance, _op = services.create_instance(
+        create = services.create_instance
+        if server_group is not None:  # placed by the group's policy, and a member of it
+            create = partial(server_groups.create_in_group, group=server_group)
+        instance, _op = create(
             request.user,
             request.os_project,
             name=name,

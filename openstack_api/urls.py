@@ -13,6 +13,7 @@ from openstack_api import (
     network_l3,
     server_actions,
     server_consoles,
+    server_groups,
     server_metadata,
     servers,
     views,
@@ -119,6 +120,14 @@ urlpatterns = [
     route(V21, "os-aggregates", NOVA, GET=compute_admin.aggregate_list),
     route(V21, "os-aggregates/" + ID % "aggregate_id", NOVA, GET=compute_admin.aggregate_show),
     route(V21, "os-migrations", NOVA, GET=compute_admin.migration_list),
+    route(V21, "os-server-groups", NOVA, GET=server_groups.group_list, POST=server_groups.group_create),
+    route(
+        V21,
+        "os-server-groups/" + ID % "group_id",
+        NOVA,
+        GET=server_groups.group_show,
+        DELETE=server_groups.group_delete,
+    ),
     re_path(rf"^{C}(?P<rest>.*)$", not_implemented(NOVA)),
     # Image v2
     public("image", "", GLANCE, image.versions),

@@ -133,11 +133,13 @@ def create_instance(
     hints=None,
     networks=None,
     security_groups=None,
+    group=None,
     request=None,
 ):
     """Validate, place (a clear error if no host fits), take quota, queue the build.
     `networks`: ids of networks to attach, one port each (made by the network app's hook);
-    `security_groups`: ids of the project's groups for those ports (none: the project's default)."""
+    `security_groups`: ids of the project's groups for those ports (none: the project's default);
+    `group`: a placement.GroupHint of the server group it joins (the caller records the joining)."""
 
     _writable(user, project)
     check_launch(project, flavor, image, key_pair)
@@ -148,10 +150,10 @@ def create_instance(
         # is claimed atomically (concurrent creates queue here for a few milliseconds).
         placement.lock_clusters(hints)
         try:
-            host, waking = placement.choose_host(flavor, project, hints, pool=image.pool), False
+            host, waking = placement.choose_host(flavor, project, hints, pool=image.pool, group=group), False
         except placement.NoValidHost:
             # DPM wake-on-demand: a standby host that fits is woken by the create task.
-            host, waking = placement.host_to_wake(flavor, hints, pool=image.pool), True
+            host, waking = placement.host_to_wake(flavor, hints, pool=image.pool, group=group), True
             if host is None:
                 raise
         wake = host if waking else hooks.host_to_wake_for_admission(flavor, host.cluster)

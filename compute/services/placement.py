@@ -22,6 +22,17 @@ from scheduler.core.wake import standby_host_to_wake
 
 NEW_INSTANCE_ID = "new"
 POOL_FILTER = "root-disk-pool"
+AFFINITY_POLICIES = (smodel.ServerGroupPolicy.AFFINITY, smodel.ServerGroupPolicy.SOFT_AFFINITY)
+
+
+@dataclass(frozen=True)
+class GroupHint:
+    """A server group the new instance joins, in plain values: its id, Nova's policy name and
+    the hosts its placed members run on (read under the group's lock by whoever owns groups)."""
+
+    id: str
+    policy: str
+    member_hosts: tuple[int, ...] = ()
 
 
 class NoValidHost(ActionError):
@@ -83,12 +94,13 @@ def pool_refusal(host, pool):
     return f"{POOL_FILTER}: pool {pool} is not active on this host"
 
 
-def choose_host(flavor, project, hints=None, pool=None):
+def choose_host(flavor, project, hints=None, pool=None, group=None):
     """The host a new instance of ``flavor`` (root disk in ``pool``) goes to; NoValidHost (an
-    ActionError) says, per host, why none."""
-    clusters, reasons = _clusters(hints, pool)
+    ActionError) says, per host, why none. ``group``: a GroupHint whose policy the choice keeps
+    (the scheduler's server group rules, as DRS keeps them afterwards)."""
+    clusters, reasons = _clusters(hints, pool, group)
     for cluster_hosts, usage in clusters:
-        chosen, rejected = _place(flavor, cluster_hosts[0].cluster, cluster_hosts, usage)
+        chosen, rejected = _place(flavor, cluster_hosts[0].cluster, cluster_hosts, usage, group)
         if chosen is not None:
             return chosen
         reasons += rejected
@@ -104,9 +116,10 @@ def lock_clusters(hints=None):
     list(Cluster.objects.select_for_update().filter(pk__in=cluster_ids).order_by("pk").values_list("pk", flat=True))
 
 
-def _clusters(hints, pool=None):
+def _clusters(hints, pool=None, group=None):
     """([(hosts, usage)] per cluster, the clusters with the most free memory first, and
-    [(host name, reason)] of the hosts that cannot serve ``pool``)."""
+    [(host name, reason)] of the hosts that cannot serve ``pool``). With an affinity ``group``
+    whose members run somewhere, their clusters come first; a hard affinity keeps only those."""
     hosts, refused = [], []
     for host in _candidate_hosts(hints or {}):
         reason = pool_refusal(host, pool)
@@ -118,17 +131,26 @@ def _clusters(hints, pool=None):
     by_cluster = {}
     for host in hosts:
         by_cluster.setdefault(host.cluster_id, []).append(host)
-    return [(hs, usage) for hs in sorted(by_cluster.values(), key=lambda hs: -_free_ram(hs, usage))], refused
+    ordered = sorted(by_cluster.values(), key=lambda hs: -_free_ram(hs, usage))
+    if group is not None and group.member_hosts and group.policy in AFFINITY_POLICIES:
+        homes = {h.cluster_id for h in hosts if h.pk in group.member_hosts}
+        ordered.sort(key=lambda hs: hs[0].cluster_id not in homes)  # stable: by free memory within
+        if group.policy == smodel.ServerGroupPolicy.AFFINITY:
+            for hs in ordered:
+                if hs[0].cluster_id not in homes:
+                    refused += [(h.name, f"server group {group.id}: its servers run in another cluster") for h in hs]
+            ordered = [hs for hs in ordered if hs[0].cluster_id in homes]
+    return [(hs, usage) for hs in ordered], refused
 
 
-def host_to_wake(flavor, hints=None, pool=None):
+def host_to_wake(flavor, hints=None, pool=None, group=None):
     """When no powered-on host takes ``flavor``: a standby host that would, to be woken for the
     request (the scheduler's DPM wake-on-demand), or None."""
-    for cluster_hosts, usage in _clusters(hints, pool)[0]:
+    for cluster_hosts, usage in _clusters(hints, pool, group)[0]:
         if not any(h.state == HostState.STANDBY for h in cluster_hosts):
             continue
         snapshot, policy, request = _snapshot(
-            smodel, PlacementRequest, flavor, cluster_hosts[0].cluster, cluster_hosts, usage
+            smodel, PlacementRequest, flavor, cluster_hosts[0].cluster, cluster_hosts, usage, group
         )
         result = standby_host_to_wake(request, snapshot, policy)
         if result.ok:
@@ -140,8 +162,8 @@ def _free_ram(hosts, usage):
     return sum(h.memory_mb - h.reserved_memory_mb - usage.get(h.pk, Usage()).ram_mb for h in hosts)
 
 
-def _place(flavor, cluster, hosts, usage):
-    snapshot, policy, request = _snapshot(smodel, PlacementRequest, flavor, cluster, hosts, usage)
+def _place(flavor, cluster, hosts, usage, group=None):
+    snapshot, policy, request = _snapshot(smodel, PlacementRequest, flavor, cluster, hosts, usage, group)
     result = place(request, snapshot, policy)
     by_id = {str(h.pk): h for h in hosts}
     if result.ok:
@@ -164,10 +186,22 @@ _POWER = {
 }
 
 
-def _snapshot(smodel, request_cls, flavor, cluster, hosts, usage):
+def _snapshot(smodel, request_cls, flavor, cluster, hosts, usage, group=None):
     host_states, instances, policy = _cluster_state(smodel, cluster, hosts, usage)
     new = _demand_state(smodel, NEW_INSTANCE_ID, None, flavor)
-    snapshot = smodel.Snapshot(hosts=tuple(host_states), instances=tuple(instances))
+    groups = ()
+    if group is not None:
+        # The members count as load already (the hosts' aggregates): here they are only where
+        # they run, so the group's rule sees them.
+        new = replace(new, server_group=group.id)
+        in_cluster = {h.pk for h in hosts}
+        instances += [
+            smodel.InstanceState(id=f"member-{n}", host=str(pk), vcpus=0, memory_mb=0, server_group=group.id)
+            for n, pk in enumerate(group.member_hosts)
+            if pk in in_cluster
+        ]
+        groups = (smodel.ServerGroup(id=group.id, policy=smodel.ServerGroupPolicy(group.policy)),)
+    snapshot = smodel.Snapshot(hosts=tuple(host_states), instances=tuple(instances), server_groups=groups)
     return snapshot, policy, request_cls(instance=new)
 
 

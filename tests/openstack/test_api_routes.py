@@ -31,7 +31,8 @@ SUPPORTED = {
         ("GET", f"{C}/os-hypervisors/h"), ("GET", f"{C}/os-hypervisors/statistics"),
         ("GET", f"{C}/os-hypervisors/h/uptime"), ("GET", f"{C}/os-hypervisors/h/servers"),
         ("GET", f"{C}/os-hypervisors/h/search"), ("GET", f"{C}/os-aggregates"), ("GET", f"{C}/os-aggregates/a"),
-        ("GET", f"{C}/os-migrations"),
+        ("GET", f"{C}/os-migrations"), ("GET", f"{C}/os-server-groups"), ("POST", f"{C}/os-server-groups"),
+        ("GET", f"{C}/os-server-groups/g"), ("DELETE", f"{C}/os-server-groups/g"),
     ],
     "image": [
         ("GET", "/openstack/image"), ("GET", f"{G}/images"), ("GET", f"{G}/images/i"), ("GET", f"{G}/images/i/file"),
