@@ -4,7 +4,10 @@
 Authorises the user for the instance, then relays the guest's serial log. Simulated hosts
 have no guest, and the consumer says so; on a real host it tails the log file libvirt writes
 (`<serial><log file=.../>`): the file itself on the portal's own host, over the libvirt
-connection on a remote one (compute.services.serial, in a thread). No writes here.
+connection on a remote one (compute.services.serial, in a thread). Input (``{"input": text}``,
+members and admins) goes into the guest's console over the libvirt connection on every host
+(hypervisor.console_open, a stream opened at the first keystroke and taken from whoever typed
+before); its output still comes from the log, which every viewer shares.
 """
 
 import asyncio
@@ -17,13 +20,16 @@ from compute import console, rfb
 from compute.choices import InstanceState
 from compute.models import Instance
 from compute.models.migration import MigrationState
-from compute.services.serial import READ_ERRORS, serial_log
+from compute.services.serial import INPUT_ERRORS, READ_ERRORS, open_input, serial_log
 from portal.consumers import CLOSE_UNAUTHENTICATED, close_with
 
 POLL_S = 0.5
 MIGRATION_ACTIVE = (MigrationState.QUEUED, MigrationState.RUNNING)
 CHUNK = 64 * 1024
 BACKLOG = 16 * 1024  # bytes of earlier output shown on connect
+INPUT_MAX = 4096  # characters of one input message
+READER_INPUT = "Readers cannot type into the console.\n"
+INPUT_TAKEN = "Another session is typing into this console now; type here to take it back.\n"
 CLOSE_NOT_FOUND = 4404
 SIMULATED_NOTE = (
     "This instance runs on a simulated host (libvirt's test driver): there is no guest, "
@@ -37,7 +43,21 @@ def _console_of(user, instance_id):
     if instance is None:
         return None
     simulated = instance.host is None or instance.host.simulated
-    return {"simulated": simulated, "log": instance.serial_log_path, "uri": None if simulated else instance.host.uri}
+    return {
+        "simulated": simulated,
+        "log": instance.serial_log_path,
+        "uri": None if simulated else instance.host.uri,
+        "may_type": console.may_open(user, instance),
+    }
+
+
+@database_sync_to_async
+def _typing_target(instance_id):
+    """(host URI, domain UUID) of the instance now (it may have moved since the socket opened)."""
+    instance = Instance.objects.live().select_related("host").filter(pk=instance_id).first()
+    if instance is None or instance.host is None or instance.host.simulated:
+        return None
+    return instance.host.uri, str(instance.uuid)
 
 
 class SerialConsoleConsumer(AsyncJsonWebsocketConsumer):
@@ -51,7 +71,9 @@ class SerialConsoleConsumer(AsyncJsonWebsocketConsumer):
             await close_with(self, CLOSE_NOT_FOUND)
             return
         await self.accept()
-        self.tail = None
+        self.tail = self.writer = self.draining = None
+        self.may_type = console["may_type"] and not console["simulated"]
+        self.instance_id = self.scope["url_route"]["kwargs"]["instance_id"]
         if console["simulated"]:
             await self.send_json({"kind": "notice", "text": SIMULATED_NOTE})
         elif not console["log"]:
@@ -62,9 +84,46 @@ class SerialConsoleConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if getattr(self, "tail", None) is not None:
             self.tail.cancel()
+        if getattr(self, "draining", None) is not None:
+            self.draining.cancel()
+        await self.drop_writer()
 
     async def receive_json(self, content, **kwargs):
-        await self.send_json({"kind": "notice", "text": "The console is read-only.\n"})
+        text = content.get("input") if isinstance(content, dict) else None
+        if not isinstance(text, str) or not text or len(text) > INPUT_MAX:
+            await self.send_json({"kind": "notice", "text": f'Send {{"input": text}} (1-{INPUT_MAX} characters).\n'})
+            return
+        if not self.may_type:
+            await self.send_json({"kind": "notice", "text": READER_INPUT})
+            return
+        try:
+            if self.writer is None:
+                target = await _typing_target(self.instance_id)
+                if target is None:
+                    await self.send_json({"kind": "notice", "text": "This instance has no guest to type into.\n"})
+                    return
+                self.writer = await asyncio.to_thread(open_input, *target)
+                self.draining = asyncio.ensure_future(self.drain(self.writer))
+            await asyncio.to_thread(self.writer.send, text.encode())
+        except INPUT_ERRORS as exc:
+            await self.drop_writer()
+            await self.send_json({"kind": "notice", "text": f"The console takes no input now: {exc}\n"})
+
+    async def drain(self, writer):
+        """Empty the input stream's own reading while it is held; say so when another takes it."""
+        try:
+            while self.writer is writer:
+                await asyncio.to_thread(writer.drain)
+                await asyncio.sleep(POLL_S)
+        except INPUT_ERRORS:
+            if self.writer is writer:
+                self.writer = None
+                await self.send_json({"kind": "notice", "text": INPUT_TAKEN})
+
+    async def drop_writer(self):
+        writer, self.writer = getattr(self, "writer", None), None
+        if writer is not None:
+            await asyncio.to_thread(writer.close)
 
     async def follow(self, log):
         position, failing = None, False

@@ -97,6 +97,10 @@ Serial logs (serial_log.py) — a domain's serial log read over libvirt (a trans
 over its directory, virStorageVolDownload of a byte range): remote hosts' consoles
     serial_log_size(uri, path) -> int | None;  serial_log_read(uri, path, offset, length) -> bytes
 
+Serial console input (serial_console.py) — virDomainOpenConsole's stream, on every real host
+    console_open(uri, uuid) -> ConsoleWriter        # .send(bytes), .drain() -> int, .close();
+                                                    # ConsoleClosed once another client takes it
+
 Host memory (hostmem.py) — KSM and swap from local /sys and /proc; KSM counters and tuning over libvirt
     host_memory(uri, *, sys_root=, proc_root=) -> HostMemory      # readable=False elsewhere
     ksm_set_run(uri, run: 0 | 1 | 2, *, sys_root=)                 # NotSupported elsewhere
@@ -258,6 +262,7 @@ from .offline import (
     image_rebase,
     offline_how,
 )
+from .serial_console import ConsoleClosed, ConsoleWriter, console_open
 from .serial_log import POOL_PREFIX as SERIAL_LOG_POOL_PREFIX
 from .serial_log import serial_log_read, serial_log_size
 from .snapshots import snapshot_create, snapshot_delete, snapshot_list, snapshot_revert
@@ -413,6 +418,9 @@ __all__ = [
     "host_memory",
     "ksm_set_run",
     "serial_log_read",
+    "console_open",
+    "ConsoleClosed",
+    "ConsoleWriter",
     "serial_log_size",
     "SERIAL_LOG_POOL_PREFIX",
     "ksm_tune",

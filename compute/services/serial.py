@@ -1,6 +1,7 @@
 """Where the serial console reads a guest's log: the file itself when the host is the portal's
 own machine (``hypervisor.is_local``: qemu:///system), else over the host's libvirt connection
-(hypervisor.serial_log), so a web node needs no shared log directory."""
+(hypervisor.serial_log), so a web node needs no shared log directory. Input goes the same way on
+every real host: the console stream of the libvirt connection (hypervisor.console_open)."""
 
 import os
 
@@ -40,3 +41,12 @@ def serial_log(uri, path):
 
 
 READ_ERRORS = (OSError, hv.HypervisorError)
+
+
+def open_input(uri, uuid):
+    """A writer into the domain's serial console (send / drain / close, blocking calls), taking
+    the console from whoever typed before; INPUT_ERRORS when it cannot be opened or has ended."""
+    return hv.console_open(uri, uuid)
+
+
+INPUT_ERRORS = (hv.HypervisorError,)

@@ -6,6 +6,8 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+import hypervisor as hv
+from compute import consumers
 from compute.choices import InstanceState
 from compute.models import Cluster, Host, Instance
 from portal.asgi import application
@@ -75,4 +77,78 @@ async def test_a_real_hosts_serial_log_is_streamed(alice, project_a, flavor, ima
     with log.open("a") as handle:
         handle.write("heartbeat 2\n")
     assert (await comm.receive_json_from(timeout=3))["text"] == "heartbeat 2\n"
+    await comm.disconnect()
+
+
+class FakeInput:
+    """Stands in for hypervisor.ConsoleWriter (the test driver has no console streams)."""
+
+    def __init__(self, uri, uuid):
+        self.uri, self.uuid, self.sent, self.closed, self.taken = uri, uuid, [], False, False
+
+    def send(self, data):
+        self.sent.append(data)
+
+    def drain(self):
+        if self.taken:
+            raise hv.ConsoleClosed("taken by another client")
+        return 0
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def inputs(monkeypatch):
+    made = []
+
+    def open_input(uri, uuid):
+        made.append(FakeInput(uri, uuid))
+        return made[-1]
+
+    monkeypatch.setattr(consumers, "open_input", open_input)
+    return made
+
+
+def real_instance(project, flavor, image, log):
+    cluster = Cluster.objects.create(name="lab")
+    host = Host.objects.create(name="lab-b", uri="qemu+tcp://10.99.0.2/system", cluster=cluster, simulated=False)
+    return make_instance(project, flavor, image, host, str(log))
+
+
+async def test_input_goes_into_the_guests_console_stream_on_a_remote_host(
+    alice, project_a, flavor, image, tmp_path, inputs
+):
+    log = tmp_path / "serial.log"
+    log.write_text("login: ")
+    instance = await sync_to_async(real_instance)(project_a, flavor, image, log)
+    comm, connected, _ = await open_console(alice, instance)
+    assert connected and (await comm.receive_json_from(timeout=3))["text"] == "login: "
+    await comm.send_json_to({"input": "root\r"})
+    await comm.send_json_to({"input": "ls\r"})
+    assert await comm.receive_nothing(timeout=0.3)
+    (writer,) = inputs  # one stream, opened at the first keystroke, for the session
+    assert (writer.uri, writer.uuid) == ("qemu+tcp://10.99.0.2/system", str(instance.uuid))
+    assert writer.sent == [b"root\r", b"ls\r"]
+    writer.taken = True  # another session typed: libvirt closed this one's stream
+    message = await comm.receive_json_from(timeout=3)
+    assert message["kind"] == "notice" and "take it back" in message["text"]
+    await comm.send_json_to({"input": "x"})  # typing takes it back: a new stream
+    assert await comm.receive_nothing(timeout=0.3)
+    assert len(inputs) == 2 and inputs[1].sent == [b"x"]
+    await comm.disconnect()
+    assert inputs[1].closed
+
+
+async def test_a_reader_cannot_type(bob, project_a, flavor, image, tmp_path, inputs):
+    log = tmp_path / "serial.log"
+    log.write_text("login: ")
+    instance = await sync_to_async(real_instance)(project_a, flavor, image, log)
+    comm, connected, _ = await open_console(bob, instance)
+    assert connected and (await comm.receive_json_from(timeout=3))["text"] == "login: "
+    await comm.send_json_to({"input": "reboot\r"})
+    assert "Readers cannot type" in (await comm.receive_json_from(timeout=3))["text"]
+    await comm.send_json_to({"keys": 1})
+    assert "input" in (await comm.receive_json_from(timeout=3))["text"]
+    assert inputs == []
     await comm.disconnect()

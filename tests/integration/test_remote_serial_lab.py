@@ -1,7 +1,9 @@
 """The serial console of a guest on a remote host, read over libvirt: lab host B (qemu+tcp) has
 its log directory made a transient dir pool, and the log is sized and read by byte ranges
 (virStorageVolDownload). First the gateway on a file of known bytes, then the console websocket
-of a guest booted on host B showing its heartbeat, and Nova's os-getConsoleOutput of it."""
+of a guest booted on host B showing its heartbeat, taking input (virDomainOpenConsole's stream
+over qemu+tcp: the guest's tty echoes the typed line into the log), and Nova's
+os-getConsoleOutput of it."""
 
 import uuid
 from pathlib import Path
@@ -62,6 +64,8 @@ def test_the_serial_console_of_a_guest_on_host_b_streams_over_libvirt(
     with booted(admin_api, payload, [host_a, host_b]) as instance:
         assert isinstance(serial_log(host_b.uri, instance.serial_log_path), RemoteLog)  # not the file here
 
+        typed = f"nubes-typed-{uuid.uuid4().hex[:8]}"
+
         @async_to_sync
         async def console_text():
             headers = [ORIGIN, HOST, await sync_to_async(session_cookie)(admin_user)]
@@ -73,10 +77,17 @@ def test_the_serial_console_of_a_guest_on_host_b_streams_over_libvirt(
                 message = await comm.receive_json_from(timeout=OUTPUT_TIMEOUT_S)
                 assert message["kind"] == "output", message
                 text += message["text"]
+            await comm.send_json_to({"input": typed + "\r"})
+            echoed = ""
+            while typed not in echoed:  # the guest's tty echoes the line (it runs no shell)
+                message = await comm.receive_json_from(timeout=OUTPUT_TIMEOUT_S)
+                assert message["kind"] == "output", message
+                echoed += message["text"]
             await comm.disconnect()
-            return text
+            return text, echoed
 
-        assert HEARTBEAT in console_text()
+        text, echoed = console_text()
+        assert HEARTBEAT in text and typed in echoed
         # Nova's os-getConsoleOutput takes the same route: the log's last lines over libvirt
         tail = console_output(instance, 3)
         assert len(tail.splitlines()) == 3 and HEARTBEAT in tail, tail

@@ -1,0 +1,81 @@
+"""A 100 MiB image uploaded through the API of the fleet lands in a pool only host B serves:
+the web process that takes the body streams it over libvirt into B's pool (no spool on the web
+node, whose data directory B cannot see), the image is then active with its size and checksum,
+and the bytes virsh reads back from B are the upload's. Everything removed after."""
+
+import hashlib
+import os
+import time
+import uuid
+
+from tests.fleet.checks import virsh
+
+MIB = 1 << 20
+UPLOAD_MIB = 100
+POOL_DIR = "/var/lib/nubes-lab/fleet-image-{}"  # the pool's delete (or make fleet-down) removes it
+
+
+def test_a_100_mib_image_upload_lands_in_host_bs_pool_and_is_active(admin, hosts, fleet, tmp_path):
+    host_b = hosts[fleet["lab"]["hosts"][1]["name"]]
+    tag = uuid.uuid4().hex[:6]
+    pool_name, pool_dir = f"nubes-fleet-image-{tag}", POOL_DIR.format(tag)
+    made = admin.action(
+        "POST",
+        "storage-pools/",
+        json={
+            "name": f"fleet-image-{tag}",
+            "libvirt_name": pool_name,
+            "type": "dir",
+            "target_path": pool_dir,
+            "hosts": [host_b["id"]],
+        },
+    )
+    pool_id = made["target_id"]
+    admin.succeeded(made)
+    source = tmp_path / "image.raw"
+    digest = hashlib.sha256()
+    with source.open("wb") as out:
+        for _ in range(UPLOAD_MIB):
+            block = os.urandom(MIB)
+            digest.update(block)
+            out.write(block)
+    volume = f"fleet-image-{tag}.raw"
+    body = {"name": f"fleet-image-{tag}", "format": "raw", "pool": pool_name, "volume": volume, "state": "queued"}
+    image = admin.call("POST", "images/", expect=201, json=body).json()
+    try:
+        start = time.monotonic()
+        with source.open("rb") as data:  # a file: requests sends its Content-Length
+            answer = admin.call(
+                "POST",
+                f"images/{image['id']}/upload/",
+                data=data,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        took = time.monotonic() - start
+        assert answer.status_code == 202, answer.text[:2000]
+        op = admin.succeeded(answer.json())
+        print(f"\n{UPLOAD_MIB} MiB image upload to {host_b['name']}: {took:.1f} s, {UPLOAD_MIB / took:.0f} MiB/s")
+        assert f"on {host_b['name']}" in op["message"], op["message"]
+        after = admin.get(f"images/{image['id']}/")
+        assert after["state"] == "active", after
+        assert after["size_bytes"] == UPLOAD_MIB * MIB and after["checksum_sha256"] == digest.hexdigest(), after
+        virsh(host_b["uri"], "pool-refresh", pool_name)
+        info = virsh(host_b["uri"], "vol-info", volume, "--pool", pool_name, "--bytes")
+        assert f"{UPLOAD_MIB * MIB} bytes" in info, info
+        copy = tmp_path / "back.raw"
+        virsh(host_b["uri"], "vol-download", volume, str(copy), "--pool", pool_name)
+        back = hashlib.sha256()
+        with copy.open("rb") as read:
+            for block in iter(lambda: read.read(MIB), b""):
+                back.update(block)
+        assert back.hexdigest() == digest.hexdigest(), "host B holds other bytes than the upload's"
+    finally:
+        if admin.call("GET", f"images/{image['id']}/").status_code == 200:
+            assert admin.call("DELETE", f"images/{image['id']}/").status_code == 204
+        # Deleting an image forgets it; its volume stays in the pool (as on every host), so the
+        # test removes it before the pool.
+        virsh(host_b["uri"], "vol-delete", volume, "--pool", pool_name)
+        removal = admin.call("DELETE", f"storage-pools/{pool_id}/")
+        if removal.status_code == 202:
+            admin.wait(removal.json())
+    assert pool_name not in virsh(host_b["uri"], "pool-list", "--all", "--name").split()
