@@ -135,6 +135,9 @@ def instance_detail(request, pk):
         "vnc_message": vnc_message,
         "vnc_access": vnc_access,
         "vnc_access_message": vnc_access_message,
+        "console_input": instance.host is not None
+        and not instance.host.simulated
+        and console.may_open(request.user, instance),
         "panels": hooks.instance_panels(request, instance),  # other apps' cards (HA, ports, volumes)
         "addresses": hooks.addresses([instance.pk]).get(instance.pk, ()),
         # Each action button shows only in the states its action accepts (the JS follows live).

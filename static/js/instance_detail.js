@@ -110,4 +110,27 @@
     pre.scrollTop = pre.scrollHeight;
   };
   socket.onclose = function () { pre.textContent += "\n[console closed]\n"; };
+  // Typing (members and admins: data-console-input): each key as the bytes a terminal sends.
+  const KEYS = {Enter: "\r", Backspace: "\x7f", Tab: "\t", Escape: "\x1b", ArrowUp: "\x1b[A",
+                ArrowDown: "\x1b[B", ArrowRight: "\x1b[C", ArrowLeft: "\x1b[D", Delete: "\x1b[3~"};
+  function keyText(e) {
+    if (e.ctrlKey && !e.altKey && e.key.length === 1 && /[a-z@\[\\\]^_]/i.test(e.key)) {
+      return String.fromCharCode(e.key.toUpperCase().charCodeAt(0) & 0x1f);  // Ctrl+C -> ETX
+    }
+    if (e.ctrlKey || e.metaKey || e.altKey) return null;
+    return KEYS[e.key] || (e.key.length === 1 ? e.key : null);
+  }
+  if (pre.dataset.consoleInput === "on") {
+    pre.addEventListener("keydown", function (e) {
+      const text = keyText(e);
+      if (text === null || socket.readyState !== WebSocket.OPEN) return;
+      e.preventDefault();
+      socket.send(JSON.stringify({input: text}));
+    });
+    pre.addEventListener("paste", function (e) {
+      const text = (e.clipboardData || window.clipboardData).getData("text");
+      if (text && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({input: text.slice(0, 4096)}));
+      e.preventDefault();
+    });
+  }
 })();

@@ -288,3 +288,45 @@ def test_the_console_panel_opens_when_the_instance_starts_without_a_reload(login
     page.wait_for_timeout(500)  # the connection's close must not overwrite the refusal
     expect(panel).to_have_attribute("data-vnc-state", "refused")
     assert page.evaluate("window.__noReload === true"), "the page reloaded instead of updating live"
+
+
+# Before the page's scripts: what the page sends on its serial console socket.
+RECORD_CONSOLE_INPUT = """(() => {
+  const Native = window.WebSocket;
+  window.consoleSent = [];
+  function Recorded(url, protocols) {
+    const ws = protocols === undefined ? new Native(url) : new Native(url, protocols);
+    if (String(url).includes("/ws/console/")) {
+      const send = ws.send.bind(ws);
+      ws.send = (data) => { window.consoleSent.push(JSON.parse(data)); send(data); };
+    }
+    return ws;
+  }
+  Recorded.prototype = Native.prototype;
+  for (const name of ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]) Recorded[name] = Native[name];
+  window.WebSocket = Recorded;
+})();"""
+
+
+def test_keys_typed_on_the_serial_console_go_to_its_socket(login, portal_shell):
+    """A member's serial console takes the keyboard (a terminal's bytes for Enter and Ctrl+C);
+    a reader's page offers none (tests/compute/test_compute_pages.py) and the consumer refuses
+    a reader's input (tests/compute/test_console.py)."""
+    instance = json.loads(portal_shell(REGISTER_STOPPED).strip().splitlines()[-1])["id"]
+    page = login("alice")
+    page.add_init_script(RECORD_CONSOLE_INPUT)
+    page.goto(f"/compute/instances/{instance}/")
+    console = page.locator("#console")
+    expect(console).to_have_attribute("data-console-input", "on")
+    expect(console).to_contain_text("no serial log")  # the socket is open
+    console.click()
+    page.keyboard.type("ls")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Control+c")
+    page.wait_for_function("() => window.consoleSent.length >= 4")
+    assert page.evaluate("() => window.consoleSent") == [
+        {"input": "l"},
+        {"input": "s"},
+        {"input": "\r"},
+        {"input": "\x03"},
+    ]

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from compute.choices import InstanceState
-from compute.models import Cluster, Instance
+from compute.models import Cluster, Host, Instance
 
 
 @pytest.fixture
@@ -144,3 +144,19 @@ def test_a_count_over_quota_launches_what_fits_and_says_what_stopped(
     assert Instance.objects.filter(name__startswith="tight-").count() == 2
     page = browser.get("/compute/instances/").content.decode()
     assert "Launched 2 of 3; tight-3: Quota exceeded" in page
+
+
+def test_the_serial_console_takes_keys_on_a_real_host_for_members_not_readers(alice, bob, project_a, flavor, image):
+    cluster = Cluster.objects.create(name="lab")
+    host = Host.objects.create(name="lab-b", uri="qemu+tcp://10.99.0.2/system", cluster=cluster, simulated=False)
+    instance = Instance.objects.create(
+        project=project_a, name="vm", flavor=flavor, image=image, host=host, vcpus=1, ram_mb=flavor.ram_mb,
+        disk_gb=flavor.disk_gb, state=InstanceState.ACTIVE,
+    )  # fmt: skip
+    pages = {}
+    for user in (alice, bob):
+        client = Client()
+        client.force_login(user)
+        pages[user.username] = client.get(f"/compute/instances/{instance.pk}/").content.decode()
+    assert 'data-console-input="on"' in pages["alice"]
+    assert 'data-console-input="on"' not in pages["bob"] and f"/ws/console/{instance.pk}/" in pages["bob"]
