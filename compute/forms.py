@@ -218,7 +218,23 @@ class ImageUploadForm(forms.Form):
 
 
 class ImageImportForm(forms.Form):
-    path = forms.CharField(max_length=1000, help_text="A file under NUBES_IMAGE_IMPORT_ROOTS on the portal's machine")
+    url = forms.URLField(
+        required=False,
+        max_length=2000,
+        assume_scheme="https",
+        help_text="An http(s) URL, fetched by the worker that runs the import (works on any fleet)",
+    )
+    path = forms.CharField(
+        required=False,
+        max_length=1000,
+        help_text="Or a file under NUBES_IMAGE_IMPORT_ROOTS on the machine of the worker that runs the import",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("url")) == bool(data.get("path")):
+            raise forms.ValidationError("Give either a URL or a path.")
+        return data
 
 
 class HostDeviceForm(forms.ModelForm):

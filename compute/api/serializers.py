@@ -197,9 +197,19 @@ class ImageSerializer(StrictFieldsMixin, ModelCleanMixin, serializers.ModelSeria
 
 
 class ImageImportSerializer(StrictFieldsMixin, serializers.Serializer):
-    path = serializers.CharField(
-        max_length=1000, help_text="A file under NUBES_IMAGE_IMPORT_ROOTS on the portal's machine"
+    url = serializers.URLField(
+        required=False, max_length=2000, help_text="An http(s) URL the worker fetches (Glance's web-download)"
     )
+    path = serializers.CharField(
+        required=False,
+        max_length=1000,
+        help_text="A file under NUBES_IMAGE_IMPORT_ROOTS on the machine of the worker that runs the import",
+    )
+
+    def validate(self, attrs):
+        if ("url" in attrs) == ("path" in attrs):
+            raise serializers.ValidationError({"url": ["Give either url or path."]})
+        return attrs
 
 
 class KeyPairSerializer(StrictFieldsMixin, ModelCleanMixin, ProjectOwnedSerializer):

@@ -141,10 +141,10 @@ class ImageViewSet(CatalogViewSet):
     def import_path(self, request, pk=None):
         serializer = s.ImageImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return accepted(
-            images.import_from_path(request.user, self.get_object(), serializer.validated_data["path"], request),
-            request,
-        )
+        data = serializer.validated_data
+        if "url" in data:
+            return accepted(images.import_from_url(request.user, self.get_object(), data["url"], request), request)
+        return accepted(images.import_from_path(request.user, self.get_object(), data["path"], request), request)
 
 
 class KeyPairViewSet(ProjectScopedViewSet):

@@ -1,6 +1,7 @@
 """Putting data into an image: a streamed upload (the request body, or the browser form's file
-as it arrives, stored while the request lasts) or an import from a path on the portal's machine
-(staff, inside the allowed roots, in a task). The work itself is the image store's steps
+as it arrives, stored while the request lasts), an import from an http(s) URL that the worker
+running the task fetches (Glance's web-download: works wherever the workers run), or an import
+from a path (staff, inside the allowed roots, read by the worker running the task: one machine). The work itself is the image store's steps
 (compute.tasks.images).
 """
 
@@ -8,7 +9,7 @@ from django.db import transaction
 
 from compute.choices import ImageState
 from compute.tasks import images as image_tasks
-from compute.tasks.images import read_chunks, receive, resolve_import_path
+from compute.tasks.images import check_import_url, read_chunks, receive, resolve_import_path
 from portal import audit, leases, operations
 from portal.errors import ActionError, Conflict, NotPermitted
 
@@ -57,4 +58,17 @@ def import_from_path(user, image, path, request=None):
         op = operations.begin("image.import", image, user=user, project=image.project, detail={"path": str(real)})
         operations.send_after_commit(image_tasks.import_image, op)
     audit.record(user, "image.import", image, request=request, path=str(real))
+    return op
+
+
+def import_from_url(user, image, url, request=None):
+    """Queue the fetch of an http(s) URL into the image (an Operation); whichever worker runs
+    it reads the URL and streams it into the image's pool on its home host."""
+
+    _check_uploadable(user, image)
+    check_import_url(url)
+    with transaction.atomic():
+        op = operations.begin("image.import", image, user=user, project=image.project, detail={"url": url})
+        operations.send_after_commit(image_tasks.import_image, op)
+    audit.record(user, "image.import", image, request=request, url=url)
     return op

@@ -10,8 +10,12 @@ import hashlib
 import itertools
 import math
 import os
+import socket
 import struct
+import urllib.error
+import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from celery import shared_task
 from django.conf import settings
@@ -265,17 +269,53 @@ def resolve_import_path(path):
     return real
 
 
+IMPORT_URL_SCHEMES = ("http", "https")
+IMPORT_URL_TIMEOUT_S = 30  # to connect, and between two reads
+
+
+def check_import_url(url):
+    """``url`` when it is an http(s) URL naming a host, else ActionError keyed by 'url'."""
+    parts = urlsplit(url)
+    if parts.scheme not in IMPORT_URL_SCHEMES or not parts.hostname:
+        raise ActionError(f"{url} is not an http or https URL with a host.", field="url")
+    return url
+
+
+def _import_url(image, op, url):
+    """Glance's web-download: the worker running the task fetches the URL and streams the body
+    into the image (its pool on the home host, over libvirt), so any worker can do it."""
+    request = urllib.request.Request(check_import_url(url), headers={"User-Agent": "nubes-image-import"})
+    try:
+        response = urllib.request.urlopen(request, timeout=IMPORT_URL_TIMEOUT_S)  # noqa: S310 - http(s) only, checked
+    except urllib.error.HTTPError as exc:
+        raise ActionError(f"Fetching {url} answered {exc.code} {exc.reason}.") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ActionError(f"Cannot fetch {url}: {getattr(exc, 'reason', exc)}.") from exc
+    with response:
+        length = response.headers.get("Content-Length", "")
+        return receive(image, read_chunks(response), op, total=int(length) if length.isdigit() else None)
+
+
 def run_import(op):
-    """The task's work: re-check the path (it may have changed since), then stream it in."""
+    """The task's work: fetch the URL, or re-check the path (it may have changed since) on the
+    machine of the worker running it, then stream it in."""
     image = Image.objects.get(pk=op.target_id)
-    real = resolve_import_path(op.detail["path"])
+    if "url" in op.detail:
+        return _import_url(image, op, op.detail["url"])
+    try:
+        real = resolve_import_path(op.detail["path"])
+    except ActionError as exc:
+        raise ActionError(
+            f"{exc} (on {socket.gethostname()}: a path is read by the worker that runs the import; "
+            "where workers and web processes are different machines, import from a URL)"
+        ) from exc
     with open(real, "rb") as source:
         return receive(image, read_chunks(source), op, total=real.stat().st_size)
 
 
 @shared_task(bind=True, name="compute.tasks.import_image")
 def import_image(self, op_id):
-    """Copy a file from an allowed root on the portal's machine into an image (compute.services.images)."""
+    """Fetch a URL, or copy a file from an allowed root, into an image (compute.services.images)."""
     return run_operation(op_id, run_import, self.request.id or "")
 
 

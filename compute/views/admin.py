@@ -95,7 +95,11 @@ def image_import(request, pk):
         request,
         pk,
         ImageImportForm(request.POST),
-        lambda user, image, data, req: images.import_from_path(user, image, data["path"], req),
+        lambda user, image, data, req: (
+            images.import_from_url(user, image, data["url"], req)
+            if data["url"]
+            else images.import_from_path(user, image, data["path"], req)
+        ),
         "import_form",
         "Import queued",
     )
