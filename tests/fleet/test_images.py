@@ -1,10 +1,14 @@
 """A 100 MiB image uploaded through the API of the fleet lands in a pool only host B serves:
 the web process that takes the body streams it over libvirt into B's pool (no spool on the web
 node, whose data directory B cannot see), the image is then active with its size and checksum,
-and the bytes virsh reads back from B are the upload's. Everything removed after."""
+and the bytes virsh reads back from B are the upload's. Then an import from a URL, which a
+worker fetches (Glance's web-download). Everything removed after."""
 
+import functools
 import hashlib
+import http.server
 import os
+import threading
 import time
 import uuid
 
@@ -79,3 +83,54 @@ def test_a_100_mib_image_upload_lands_in_host_bs_pool_and_is_active(admin, hosts
         if removal.status_code == 202:
             admin.wait(removal.json())
     assert pool_name not in virsh(host_b["uri"], "pool-list", "--all", "--name").split()
+
+
+IMPORT_MIB = 16
+
+
+def test_an_image_imported_from_a_url_is_fetched_by_a_worker_into_host_bs_pool(admin, hosts, fleet, tmp_path):
+    """Glance's web-download on the fleet: the test serves a file over HTTP on host A's lab
+    address (reachable from both workers, one inside host B's namespace); whichever worker
+    takes the task fetches it into a pool only host B serves."""
+    host_b = hosts[fleet["lab"]["hosts"][1]["name"]]
+    tag = uuid.uuid4().hex[:6]
+    pool_name = f"nubes-fleet-import-{tag}"
+    made = admin.action(
+        "POST",
+        "storage-pools/",
+        json={
+            "name": f"fleet-import-{tag}",
+            "libvirt_name": pool_name,
+            "type": "dir",
+            "target_path": POOL_DIR.format(f"import-{tag}"),
+            "hosts": [host_b["id"]],
+        },
+    )
+    pool_id = made["target_id"]
+    admin.succeeded(made)
+    (tmp_path / "served").mkdir()
+    data = os.urandom(IMPORT_MIB * MIB)
+    (tmp_path / "served" / "disk.raw").write_bytes(data)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "served"))
+    httpd = http.server.ThreadingHTTPServer((fleet["lab"]["hosts"][0]["mgmt_ip"], 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://{httpd.server_address[0]}:{httpd.server_address[1]}/disk.raw"
+    volume = f"fleet-import-{tag}.raw"
+    body = {"name": f"fleet-import-{tag}", "format": "raw", "pool": pool_name, "volume": volume, "state": "queued"}
+    image = admin.call("POST", "images/", expect=201, json=body).json()
+    try:
+        op = admin.succeeded(admin.action("POST", f"images/{image['id']}/import/", json={"url": url}))
+        assert f"on {host_b['name']}" in op["message"], op["message"]
+        after = admin.get(f"images/{image['id']}/")
+        assert after["state"] == "active" and after["size_bytes"] == len(data), after
+        assert after["checksum_sha256"] == hashlib.sha256(data).hexdigest()
+        print(f"\nURL import of {IMPORT_MIB} MiB into {host_b['name']}'s pool: {op['message']}")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        if admin.call("GET", f"images/{image['id']}/").status_code == 200:
+            admin.call("DELETE", f"images/{image['id']}/", expect=204)
+        virsh(host_b["uri"], "vol-delete", volume, "--pool", pool_name)
+        removal = admin.call("DELETE", f"storage-pools/{pool_id}/")
+        if removal.status_code == 202:
+            admin.wait(removal.json())
