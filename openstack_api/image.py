@@ -1,6 +1,7 @@
 """Image v2 (Glance): the images a project may launch (public ones and its own), their data
 download, and for cloud admins (Nubes' rule: tenants launch from the catalog) create, data
-upload (PUT, streamed through compute.services.images) and delete."""
+upload (PUT, streamed through compute.services.images), the interoperable import's
+``web-download`` (a URL a worker fetches) and delete."""
 
 import re
 import uuid
@@ -165,3 +166,28 @@ def image_data(request, image_id):
     response = FileResponse(data, content_type="application/octet-stream")
     response["Content-Length"] = str(image.size_bytes)
     return response
+
+
+IMPORT_METHODS = ("web-download",)
+
+
+def import_info(request):
+    """GET /v2/info/import: the import methods offered (Glance's discovery)."""
+    methods = {"description": "Import methods available.", "type": "array", "value": list(IMPORT_METHODS)}
+    return reply({"import-methods": methods})
+
+
+def image_import(request, image_id):
+    """POST /v2/images/{id}/import with method web-download: the URL is fetched by the worker
+    that runs the task (compute.services.images.import_from_url); 202, as Glance answers."""
+    image = _image(request, image_id)
+    _cloud_admin(request, "import image data")
+    method = body_of(request).get("method")
+    name = method.get("name") if isinstance(method, dict) else None
+    if name not in IMPORT_METHODS:
+        raise OsError(400, f"Import method {name!r}: Nubes offers {', '.join(IMPORT_METHODS)}.")
+    uri = method.get("uri")
+    if not isinstance(uri, str) or not uri:
+        raise OsError(400, "web-download needs a uri.")
+    services.import_from_url(request.user, image, uri, request=request)
+    return reply(None, status=202)

@@ -134,6 +134,8 @@ urlpatterns = [
     route(V2, "images", GLANCE, GET=image.image_list, POST=image.image_create),
     route(V2, "images/" + ID % "image_id", GLANCE, GET=image.image_show, DELETE=image.image_delete),
     route(V2, "images/" + ID % "image_id" + "/file", GLANCE, GET=image.image_data, PUT=image.image_data),
+    route(V2, "images/" + ID % "image_id" + "/import", GLANCE, POST=image.image_import),
+    route(V2, "info/import", GLANCE, GET=image.import_info),
     re_path(rf"^{G}(?P<rest>.*)$", not_implemented(GLANCE)),
 ]
 

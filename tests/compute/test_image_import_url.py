@@ -1,7 +1,8 @@
 """An image imported from an http(s) URL (Glance's web-download): the worker running the task
 fetches it and streams the body in, so it works wherever the workers run; a URL that is not
 http(s), or both a URL and a path, is a 400 before anything starts; a URL that answers an error
-fails the Operation with the status. And a path that is not on the worker's machine says so."""
+fails the Operation with the status. And a path that is not on the worker's machine says so;
+Glance's interoperable import (web-download) takes the same route."""
 
 import hashlib
 import http.server
@@ -14,6 +15,7 @@ from compute.choices import ImageState
 from compute.models import Image
 from portal.models import Operation
 from tests.compute.test_image_upload import qcow2_bytes, queued_image, roots, store  # noqa: F401 (fixtures)
+from tests.openstack.conftest import clouds, login  # noqa: F401 (a fixture)
 
 DATA = qcow2_bytes(virtual_gb=2)
 
@@ -103,3 +105,20 @@ def test_the_image_pages_import_form_takes_a_url(admin_user, run_tasks, queued_i
     assert Image.objects.get(pk=queued_image.pk).state == ImageState.ACTIVE
     both = client.post(f"/compute/images/{queued_image.pk}/import/", {"url": f"{server}/x", "path": "/x"})
     assert both.status_code == 400 and "Give either a URL or a path." in both.content.decode()
+
+
+def test_glances_web_download_import_fetches_the_uri(clouds, project_a, admin_user, run_tasks, server, store):
+    admin = login(admin_user, project_a)
+    glance = "/openstack/image/v2"
+    assert admin.call("GET", f"{glance}/info/import").data["import-methods"]["value"] == ["web-download"]
+    image = admin.call("POST", f"{glance}/images", {"name": "cirros", "disk_format": "qcow2"}).data
+    method = {"method": {"name": "web-download", "uri": f"{server}/cirros.qcow2"}}
+    assert clouds["alice"].call("POST", f"{glance}/images/{image['id']}/import", method).status_code == 403
+    assert (
+        admin.call("POST", f"{glance}/images/{image['id']}/import", {"method": {"name": "glance-direct"}}).status_code
+        == 400
+    )
+    with run_tasks():
+        assert admin.call("POST", f"{glance}/images/{image['id']}/import", method).status_code == 202
+    shown = admin.call("GET", f"{glance}/images/{image['id']}").data
+    assert (shown["status"], shown["size"]) == ("active", len(DATA))
