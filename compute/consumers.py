@@ -20,7 +20,8 @@ from compute import console, rfb
 from compute.choices import InstanceState
 from compute.models import Instance
 from compute.models.migration import MigrationState
-from compute.services.serial import INPUT_ERRORS, READ_ERRORS, open_input, serial_log
+from compute.services.serial import INPUT_ERRORS as STREAM_ERRORS
+from compute.services.serial import READ_ERRORS, open_input, serial_log
 from portal.consumers import CLOSE_UNAUTHENTICATED, close_with
 
 POLL_S = 0.5
@@ -60,6 +61,13 @@ def _typing_target(instance_id):
     return instance.host.uri, str(instance.uuid)
 
 
+class NoGuest(Exception):
+    """The instance has no guest to type into (deleted, or on a simulated host now)."""
+
+
+INPUT_ERRORS = (*STREAM_ERRORS, NoGuest)
+
+
 class SerialConsoleConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
@@ -96,18 +104,28 @@ class SerialConsoleConsumer(AsyncJsonWebsocketConsumer):
         if not self.may_type:
             await self.send_json({"kind": "notice", "text": READER_INPUT})
             return
+        held = self.writer is not None
         try:
-            if self.writer is None:
-                target = await _typing_target(self.instance_id)
-                if target is None:
-                    await self.send_json({"kind": "notice", "text": "This instance has no guest to type into.\n"})
-                    return
-                self.writer = await asyncio.to_thread(open_input, *target)
-                self.draining = asyncio.ensure_future(self.drain(self.writer))
-            await asyncio.to_thread(self.writer.send, text.encode())
+            await self.type_in(text.encode())
         except INPUT_ERRORS as exc:
             await self.drop_writer()
-            await self.send_json({"kind": "notice", "text": f"The console takes no input now: {exc}\n"})
+            if not held:
+                await self.send_json({"kind": "notice", "text": f"The console takes no input now: {exc}\n"})
+                return
+            try:  # the stream held ended (taken, or the guest moved): open it again once
+                await self.type_in(text.encode())
+            except INPUT_ERRORS as again:
+                await self.drop_writer()
+                await self.send_json({"kind": "notice", "text": f"The console takes no input now: {again}\n"})
+
+    async def type_in(self, data):
+        if self.writer is None:
+            target = await _typing_target(self.instance_id)
+            if target is None:
+                raise NoGuest("this instance has no guest to type into")
+            self.writer = await asyncio.to_thread(open_input, *target)
+            self.draining = asyncio.ensure_future(self.drain(self.writer))
+        await asyncio.to_thread(self.writer.send, data)
 
     async def drain(self, writer):
         """Empty the input stream's own reading while it is held; say so when another takes it."""

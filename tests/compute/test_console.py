@@ -84,9 +84,11 @@ class FakeInput:
     """Stands in for hypervisor.ConsoleWriter (the test driver has no console streams)."""
 
     def __init__(self, uri, uuid):
-        self.uri, self.uuid, self.sent, self.closed, self.taken = uri, uuid, [], False, False
+        self.uri, self.uuid, self.sent, self.closed, self.taken, self.broken = uri, uuid, [], False, False, False
 
     def send(self, data):
+        if self.broken:
+            raise hv.ConsoleClosed("the stream ended")
         self.sent.append(data)
 
     def drain(self):
@@ -136,8 +138,12 @@ async def test_input_goes_into_the_guests_console_stream_on_a_remote_host(
     await comm.send_json_to({"input": "x"})  # typing takes it back: a new stream
     assert await comm.receive_nothing(timeout=0.3)
     assert len(inputs) == 2 and inputs[1].sent == [b"x"]
+    inputs[1].broken = True  # ended before the drain noticed: the keystroke goes into a new stream
+    await comm.send_json_to({"input": "y"})
+    assert await comm.receive_nothing(timeout=0.3)
+    assert len(inputs) == 3 and inputs[2].sent == [b"y"] and inputs[1].closed
     await comm.disconnect()
-    assert inputs[1].closed
+    assert inputs[2].closed
 
 
 async def test_a_reader_cannot_type(bob, project_a, flavor, image, tmp_path, inputs):
