@@ -12,30 +12,52 @@ import threading
 import time
 import uuid
 
+import pytest
+
 from tests.fleet.checks import virsh
 
 MIB = 1 << 20
 UPLOAD_MIB = 100
-POOL_DIR = "/var/lib/nubes-lab/fleet-image-{}"  # the pool's delete (or make fleet-down) removes it
+POOL_DIR = "/var/lib/nubes-lab/fleet-image-{}"  # pool_on_b removes it
 
 
-def test_a_100_mib_image_upload_lands_in_host_bs_pool_and_is_active(admin, hosts, fleet, tmp_path):
+@pytest.fixture
+def pool_on_b(admin, hosts, fleet):
+    """A dir pool only host B serves: (its libvirt name, host B); removed after, its directory too."""
     host_b = hosts[fleet["lab"]["hosts"][1]["name"]]
     tag = uuid.uuid4().hex[:6]
-    pool_name, pool_dir = f"nubes-fleet-image-{tag}", POOL_DIR.format(tag)
+    name, directory = f"nubes-fleet-image-{tag}", POOL_DIR.format(tag)
     made = admin.action(
         "POST",
         "storage-pools/",
         json={
             "name": f"fleet-image-{tag}",
-            "libvirt_name": pool_name,
+            "libvirt_name": name,
             "type": "dir",
-            "target_path": pool_dir,
+            "target_path": directory,
             "hosts": [host_b["id"]],
         },
     )
-    pool_id = made["target_id"]
     admin.succeeded(made)
+    yield name, host_b
+    removal = admin.call("DELETE", f"storage-pools/{made['target_id']}/")
+    if removal.status_code == 202:
+        admin.wait(removal.json())
+    if os.path.isdir(directory) and not os.listdir(directory):
+        os.rmdir(directory)  # undefining the pool leaves its directory (host B shares this file system)
+    assert name not in virsh(host_b["uri"], "pool-list", "--all", "--name").split()
+
+
+def remove_image(admin, image, host_b, pool_name, volume):
+    """Deleting an image forgets it; its volume stays in the pool (as on every host)."""
+    if admin.call("GET", f"images/{image['id']}/").status_code == 200:
+        admin.call("DELETE", f"images/{image['id']}/", expect=204)
+    virsh(host_b["uri"], "vol-delete", volume, "--pool", pool_name)
+
+
+def test_a_100_mib_image_upload_lands_in_host_bs_pool_and_is_active(admin, pool_on_b, tmp_path):
+    pool_name, host_b = pool_on_b
+    tag = uuid.uuid4().hex[:6]
     source = tmp_path / "image.raw"
     digest = hashlib.sha256()
     with source.open("wb") as out:
@@ -74,40 +96,18 @@ def test_a_100_mib_image_upload_lands_in_host_bs_pool_and_is_active(admin, hosts
                 back.update(block)
         assert back.hexdigest() == digest.hexdigest(), "host B holds other bytes than the upload's"
     finally:
-        if admin.call("GET", f"images/{image['id']}/").status_code == 200:
-            assert admin.call("DELETE", f"images/{image['id']}/").status_code == 204
-        # Deleting an image forgets it; its volume stays in the pool (as on every host), so the
-        # test removes it before the pool.
-        virsh(host_b["uri"], "vol-delete", volume, "--pool", pool_name)
-        removal = admin.call("DELETE", f"storage-pools/{pool_id}/")
-        if removal.status_code == 202:
-            admin.wait(removal.json())
-    assert pool_name not in virsh(host_b["uri"], "pool-list", "--all", "--name").split()
+        remove_image(admin, image, host_b, pool_name, volume)
 
 
 IMPORT_MIB = 16
 
 
-def test_an_image_imported_from_a_url_is_fetched_by_a_worker_into_host_bs_pool(admin, hosts, fleet, tmp_path):
+def test_an_image_imported_from_a_url_is_fetched_by_a_worker_into_host_bs_pool(admin, pool_on_b, fleet, tmp_path):
     """Glance's web-download on the fleet: the test serves a file over HTTP on host A's lab
     address (reachable from both workers, one inside host B's namespace); whichever worker
     takes the task fetches it into a pool only host B serves."""
-    host_b = hosts[fleet["lab"]["hosts"][1]["name"]]
+    pool_name, host_b = pool_on_b
     tag = uuid.uuid4().hex[:6]
-    pool_name = f"nubes-fleet-import-{tag}"
-    made = admin.action(
-        "POST",
-        "storage-pools/",
-        json={
-            "name": f"fleet-import-{tag}",
-            "libvirt_name": pool_name,
-            "type": "dir",
-            "target_path": POOL_DIR.format(f"import-{tag}"),
-            "hosts": [host_b["id"]],
-        },
-    )
-    pool_id = made["target_id"]
-    admin.succeeded(made)
     (tmp_path / "served").mkdir()
     data = os.urandom(IMPORT_MIB * MIB)
     (tmp_path / "served" / "disk.raw").write_bytes(data)
@@ -128,9 +128,4 @@ def test_an_image_imported_from_a_url_is_fetched_by_a_worker_into_host_bs_pool(a
     finally:
         httpd.shutdown()
         httpd.server_close()
-        if admin.call("GET", f"images/{image['id']}/").status_code == 200:
-            admin.call("DELETE", f"images/{image['id']}/", expect=204)
-        virsh(host_b["uri"], "vol-delete", volume, "--pool", pool_name)
-        removal = admin.call("DELETE", f"storage-pools/{pool_id}/")
-        if removal.status_code == 202:
-            admin.wait(removal.json())
+        remove_image(admin, image, host_b, pool_name, volume)
