@@ -4,9 +4,10 @@ data directory leave no failed, queued or running operation and every seeded obj
 then marked them interrupted and the networks stayed pending.)
 
 With ovn-central installed the embedded default serves its own OVN Northbound (ovsdb-server, a
-child of seed_demo and then of runportal): the seeded networks are OVN's, and a router, a
-security group and a floating IP made over HTTP are rows in that NB, read back here with
-ovsdb-client (not Nubes); the server goes with the portal, even when the portal is killed."""
+child of seed_demo and then of runportal): the seeded networks are OVN's, with an external one,
+and a router, a security group and a floating IP a member makes over HTTP are rows in that NB,
+read back here with ovsdb-client (not Nubes); the server goes with the portal, even when the
+portal is killed."""
 
 import json
 import os
@@ -121,7 +122,8 @@ def test_a_first_run_shows_no_failed_operation_and_every_seeded_object_active(fi
     assert report["hosts"] == ["up"] and report["pools"] == ["active"]
     assert report["networks"] == ["active"] and report["subnets"] == ["active"]
     hosts, pools, networks, subnets = report["counts"]
-    assert hosts >= 2 and pools == hosts + 1 and networks == 2 and subnets == 2  # + the shared pool
+    seeded = 2 if OVN_MISSING else 3  # each tenant's private network (+ the external one on OVN)
+    assert hosts >= 2 and pools == hosts + 1 and networks == seeded and subnets == seeded  # + the shared pool
     if OVN_MISSING is None:  # the seed and the portal each served the embedded NB
         assert report["backends"] == ["ovn"], report
         assert EMBEDDED_NOTE in seed_log and EMBEDDED_NOTE in log
@@ -134,12 +136,12 @@ def test_a_first_run_shows_no_failed_operation_and_every_seeded_object_active(fi
 def test_a_router_security_group_and_floating_ip_made_over_http_are_rows_in_the_embedded_nb(first_run):
     admin, alice = run_shell(first_run.env, TOKENS).split()
     nb = NbServer(first_run.data / "ovn-nb")
-    [private] = [n for n in api(first_run, alice, "networks/")["results"] if n["name"] == "private"]
-    assert private["backend_label"] == EMBEDDED_NOTE  # the API says so too
-    assert len(nb.rows("Logical_Switch", name=f"nubes-{private['uuid']}")) == 1  # the seeded network
+    seeded = {n["name"]: n for n in api(first_run, alice, "networks/")["results"]}
+    private, public = seeded["private"], seeded["public"]  # the seed's: alice needs no cloud admin
+    assert public["external"] and private["backend_label"] == EMBEDDED_NOTE  # the API says so too
+    assert len(nb.rows("Logical_Switch", name=f"nubes-{private['uuid']}")) == 1  # the seeded networks
+    assert len(nb.rows("Logical_Switch", name=f"nubes-{public['uuid']}")) == 1
 
-    public = settled(first_run, admin, api(first_run, admin, "networks/", {"name": "public", "external": True}))
-    settled(first_run, admin, api(first_run, admin, "subnets/", {"network": public["id"], "cidr": "172.24.4.0/24"}))
     router = settled(
         first_run, alice, api(first_run, alice, "routers/", {"name": "edge", "external_network": public["id"]})
     )
