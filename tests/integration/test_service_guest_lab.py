@@ -1,7 +1,8 @@
 """The service guest on the lab: lab/service-guest's Debian image (qemu-guest-agent, PostgreSQL,
 the scripts of /usr/lib/nubes-agent) booted on host A under TCG, driven only through the QEMU
 guest agent by the gateway (hypervisor.guest_agent): ping, allow-listed scripts with JSON on
-stdin, a failing script, the server log read, fsfreeze / thaw, fstrim. One guest for the module.
+stdin, a failing script, the server log read, fsfreeze / thaw, fstrim, a backup written to a
+volume of its own and restored from it. One guest for the module.
 
 Skipped, with the reason printed, when the lab is not up or the image is not built
 (`lab/service-guest/build.sh`, about 14 min once; cached by recipe under /var/cache/nubes).
@@ -37,6 +38,8 @@ ALLOWED = (
     "user-delete",
     "user-password",
     "data-volume",
+    "backup-dump",
+    "backup-restore",
 )
 PG_LOG = "/var/log/postgresql/postgresql-15-main.log"
 # The module's first test carries the guest's boot (minutes under TCG on a loaded machine): more
@@ -203,9 +206,9 @@ def test_grants_decide_what_a_user_may_do_when_it_logs_in(db_guest):
         db_guest, "shop_owner", "owner-pass-1", "shop", "CREATE TABLE item (n int); INSERT INTO item VALUES (1);"
     )
     assert code == 0, out
-    # No grant yet: PostgreSQL lets PUBLIC connect to a database, but not read its tables.
-    code, out = psql_as(db_guest, "shop_reader", "reader-pass-1", "shop", "SELECT count(*) FROM item;")
-    assert code != 0 and "permission denied" in out
+    # No grant yet: db-create revoked PUBLIC's CONNECT, so the user cannot even connect.
+    code, out = psql_as(db_guest, "shop_reader", "reader-pass-1", "shop", "SELECT 1;")
+    assert code != 0 and 'permission denied for database "shop"' in out, out
     run("db-grant", {"database": "shop", "user": "shop_reader", "access": "read-only"})
     run("db-grant", {"database": "shop", "user": "shop_writer", "access": "read-write"})
     assert psql_as(db_guest, "shop_reader", "reader-pass-1", "shop", "SELECT count(*) FROM item;") == (0, "1")
@@ -217,7 +220,7 @@ def test_grants_decide_what_a_user_may_do_when_it_logs_in(db_guest):
     assert psql_as(db_guest, "shop_reader", "reader-pass-1", "shop", "SELECT count(*) FROM later;") == (0, "0")
     run("db-grant", {"database": "shop", "user": "shop_reader", "access": "none"})
     code, out = psql_as(db_guest, "shop_reader", "reader-pass-1", "shop", "SELECT count(*) FROM item;")
-    assert code != 0 and "permission denied" in out
+    assert code != 0 and 'permission denied for database "shop"' in out, out
 
 
 def test_a_rotated_password_replaces_the_old_one(db_guest):
@@ -250,6 +253,105 @@ def test_the_data_moves_onto_an_attached_data_volume(db_guest):
     assert "before_move" in names
     again = hv.run_script(URI, db_guest, "data-volume", {}, allowed=ALLOWED)
     assert again.output["moved"] is False
+
+
+def _attached(domain_id, target):
+    listed = subprocess.run(["virsh", "-c", URI, "domblklist", domain_id], capture_output=True, text=True).stdout
+    return any(line.split()[:1] == [target] for line in listed.splitlines())
+
+
+def _guest_disks(domain_id):
+    """The guest's own view of its disks (/sys/block's vd* entries), through a raw guest-exec."""
+    pid = ga.agent_command(
+        URI, domain_id, "guest-exec", {"path": "/bin/ls", "arg": ["/sys/block"], "capture-output": True}
+    )["pid"]
+    for _ in range(100):
+        result = ga.exec_result(ga.agent_command(URI, domain_id, "guest-exec-status", {"pid": pid}))
+        if result is not None:
+            return sorted(name for name in result.stdout.split() if name.startswith("vd"))
+        time.sleep(0.2)
+    raise ga.GuestAgentTimeout("ls /sys/block did not finish")
+
+
+def _swap_disk(domain_id, path, target="vdc"):
+    """Attach ``path`` at ``target`` (None: detach it), waiting until the guest sees the change."""
+    before = _guest_disks(domain_id)
+    if path is None:
+        hv.disk_detach(URI, domain_id, target)
+    else:
+        hv.disk_attach(URI, domain_id, hv.DiskSpec(target_dev=target, path=str(path), format="qcow2"))
+    deadline = time.monotonic() + 120
+    while _guest_disks(domain_id) == before:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the guest did not see {target} {'detached' if path is None else 'attached'} in 120 s")
+        time.sleep(1)
+
+
+def test_a_backup_on_its_own_volume_restores_the_rows_users_and_grants(db_guest):
+    """backup-dump onto a blank volume attached for it (after the data volume's test: never onto
+    the root or the data disk), detached; then the restore half as on a new server (the backup's
+    databases and roles dropped here first, so the guest holds none of them) from the volume
+    attached again: the rows, the owner's password and the reader's read-only grant are back."""
+    run = lambda script, args, **kw: hv.run_script(URI, db_guest, script, args, allowed=ALLOWED, **kw)  # noqa: E731
+    run("user-create", {"name": "ledger_owner", "password": "ledger-pass-1"})
+    run("user-create", {"name": "ledger_reader", "password": "reader-pass-2"})
+    run("db-create", {"name": "ledger", "owner": "ledger_owner"})
+    rows = 200_000
+    fill = (
+        "CREATE TABLE entry (n int PRIMARY KEY, note text);"
+        f" INSERT INTO entry SELECT g, md5(g::text) FROM generate_series(1, {rows}) g;"
+    )
+    assert psql_as(db_guest, "ledger_owner", "ledger-pass-1", "ledger", fill)[0] == 0
+    run("db-grant", {"database": "ledger", "user": "ledger_reader", "access": "read-only"})
+    backup_disk = WORK / f"nubes-dbaas-{db_guest[:8]}-backup.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(backup_disk), "1G"], check=True)
+    try:
+        _swap_disk(db_guest, backup_disk)
+        dumped = run("backup-dump", {}, timeout=600)
+        _swap_disk(db_guest, None)
+        ledger = next(d for d in dumped.output["databases"] if d["name"] == "ledger")
+        total_mib = dumped.output["size_bytes"] / 2**20
+        print(
+            f"\nbackup-dump: {len(dumped.output['databases'])} databases of {total_mib:.1f} MiB (ledger "
+            f"{ledger['size_bytes'] / 2**20:.1f} MiB, {rows} rows) -> {dumped.output['dump_bytes'] / 2**20:.1f} MiB "
+            f"of dumps in {dumped.output['seconds']:.1f} s in the guest ({total_mib / dumped.output['seconds']:.1f} "
+            f"MiB/s), {dumped.duration_s:.1f} s through the agent, load {os.getloadavg()[0]:.1f}"
+        )
+        # Nothing was written to the root or the data disk: the backup volume holds it.
+        assert dumped.output["device"] not in ("/dev/vda", "/dev/vdb") and ledger["dump_bytes"] > 0
+        with pytest.raises(hv.GuestScriptFailed, match="expected one attached backup volume"):
+            run("backup-restore", {})  # detached: nothing to restore from
+        for database in [d["name"] for d in dumped.output["databases"]]:
+            run("db-delete", {"name": database})
+        users = [u["name"] for u in run("user-list", {}).output["users"]]
+        for user in users:
+            run("user-delete", {"name": user})
+        _swap_disk(db_guest, backup_disk)
+        restored = run("backup-restore", {}, timeout=600)
+        print(
+            f"backup-restore: {restored.output['databases']} and {restored.output['roles']} roles in "
+            f"{restored.output['seconds']:.1f} s in the guest ({total_mib / restored.output['seconds']:.1f} MiB/s), "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
+        with pytest.raises(hv.GuestScriptFailed, match="restored into a new server"):
+            run("backup-restore", {})  # everything is there now: refused, nothing changed
+        _swap_disk(db_guest, None)
+    finally:
+        if _attached(db_guest, "vdc"):
+            hv.disk_detach(URI, db_guest, "vdc")
+        backup_disk.unlink(missing_ok=True)
+    assert "ledger" in restored.output["databases"]
+    assert psql_as(db_guest, "ledger_owner", "ledger-pass-1", "ledger", "SELECT count(*) FROM entry;") == (0, str(rows))
+    assert psql_as(db_guest, "ledger_reader", "reader-pass-2", "ledger", "SELECT note FROM entry WHERE n = 1;") == (
+        0,
+        "c4ca4238a0b923820dcc509a6f75849b",
+    )
+    code, out = psql_as(db_guest, "ledger_reader", "reader-pass-2", "ledger", "DELETE FROM entry;")
+    assert code != 0 and "permission denied" in out
+    # PUBLIC's CONNECT stayed revoked through the dump: a user without a grant cannot connect.
+    run("user-create", {"name": "outsider", "password": "outsider-1"})
+    code, out = psql_as(db_guest, "outsider", "outsider-1", "ledger", "SELECT 1;")
+    assert code != 0 and 'permission denied for database "ledger"' in out, out
 
 
 def test_a_script_off_the_allow_list_never_reaches_the_guest(db_guest):

@@ -7,6 +7,7 @@ every identifier and literal quoted here: nothing from the arguments reaches a s
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -79,3 +80,29 @@ def main(action) -> None:
         print(json.dumps({"error": str(exc)}))
         sys.exit(1)
     print(json.dumps(result))
+
+
+def run(*argv, timeout=600) -> str:
+    """Run a command (never through a shell); its stdout, or RuntimeError with its stderr."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[0]} exited {done.returncode}: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout.strip()
+
+
+def fs_tag(device: str, tag: str) -> str:
+    """blkid's TYPE or LABEL of ``device`` ('' when it holds no filesystem)."""
+    done = subprocess.run(["blkid", "-o", "value", "-s", tag, device], capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def extra_disks() -> list:
+    """The guest's virtio disks besides its root, as /dev paths."""
+    root = os.path.basename(run("findmnt", "-n", "-o", "SOURCE", "/")).rstrip("0123456789")
+    return [f"/dev/{d}" for d in sorted(os.listdir("/sys/block")) if d.startswith("vd") and d != root]
+
+
+def database_names() -> list:
+    """The server's databases, templates and postgres aside."""
+    rows = psql("SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1;")
+    return [row for row in rows.splitlines() if row]
