@@ -98,3 +98,10 @@ class OrderForm(SchemaForm):
 
 def action_form(template, action, data=None, prefix=None):
     return SchemaForm(data, json_schema=template.action_arguments_schema(action), prefix=prefix)
+
+
+class BackupScheduleForm(forms.Form):
+    every_hours = forms.IntegerField(
+        required=False, min_value=1, max_value=168, label="Back up every (hours)", help_text="Empty: no schedule"
+    )
+    keep = forms.IntegerField(min_value=1, max_value=100, initial=7, label="Keep the newest")

@@ -10,7 +10,7 @@ from django.db import transaction
 
 import hypervisor as hv
 from catalog import services
-from catalog.models import ServiceTemplate
+from catalog.models import DATA_VOLUME_PARAMETER, ServiceTemplate
 from compute.api.serializers import FlavorSerializer, ImageSerializer
 from compute.models import Flavor, Image
 from portal.lab import SHARED_POOL
@@ -77,10 +77,26 @@ POSTGRES_ACTIONS = {
 }
 
 
+# The scripts the platform runs itself (ServiceTemplate.hooks): never a tenant's action.
+POSTGRES_HOOKS = {"data-volume": "data-volume", "backup": "backup-dump", "restore": "backup-restore"}
+DATA_VOLUME_GB = 2
+MAX_DATA_VOLUME_GB = 100
+
+
 def postgres_parameters(version):
     return {
         "type": "object",
-        "properties": {"version": {"type": "string", "enum": [version], "default": version, "title": "Version"}},
+        "properties": {
+            "version": {"type": "string", "enum": [version], "default": version, "title": "Version"},
+            DATA_VOLUME_PARAMETER: {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_DATA_VOLUME_GB,
+                "default": DATA_VOLUME_GB,
+                "title": "Data volume (GiB)",
+                "description": "PostgreSQL's data lives on a volume of its own in the storage pool",
+            },
+        },
         "required": ["version"],
         "additionalProperties": False,
     }
@@ -158,6 +174,7 @@ def register(user, lab, made, service_templates=False, **options):
     template.image = image
     template.parameter_schema = postgres_parameters(image_env["POSTGRES_VERSION"])
     template.actions = POSTGRES_ACTIONS
+    template.hooks = POSTGRES_HOOKS
     template.readable_paths = [LOG_DIR]
     template.log_path = f"{LOG_DIR}/postgresql-{image_env['POSTGRES_VERSION']}-main.log"
     with transaction.atomic():

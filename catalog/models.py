@@ -9,12 +9,20 @@ from django.db import models
 from catalog import schema
 from compute.models import Flavor, Image, Instance
 from portal.models.tenancy import NAME_VALIDATOR, ProjectOwned
+from storage.models import Volume
 
 # The same rule the gateway applies (hypervisor.guest_agent.SCRIPT_NAME): checked here too so a
 # template with a bad script name is refused when it is saved, not when it first runs.
 SCRIPT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 ACTION_NAME = SCRIPT_NAME
 MAX_ACTIONS = 64
+# The scripts the platform itself runs at given moments (never a tenant's action):
+#   data-volume  after the first boot: move the service's data onto its data volume
+#   backup       write a backup onto the blank volume attached for it
+#   restore      restore the backup volume attached to a new service
+HOOKS = ("data-volume", "backup", "restore")
+# The order parameter giving the data volume's size (GiB) of a template with a data-volume hook.
+DATA_VOLUME_PARAMETER = "data_volume_gb"
 
 
 class ServiceTemplate(models.Model):
@@ -27,6 +35,8 @@ class ServiceTemplate(models.Model):
     actions = models.JSONField(default=dict, blank=True)
     readable_paths = models.JSONField(default=list, blank=True, help_text="Guest directories logs may be read from")
     log_path = models.CharField(max_length=255, blank=True, help_text="The server log the service's page tails")
+    # {"data-volume": "data-volume", "backup": "backup-dump", "restore": "backup-restore"}: see HOOKS
+    hooks = models.JSONField(default=dict, blank=True, help_text="Scripts the platform runs: " + ", ".join(HOOKS))
     enabled = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
 
@@ -42,6 +52,7 @@ class ServiceTemplate(models.Model):
         except schema.SchemaError as exc:
             raise ValidationError({"parameter_schema": str(exc)}) from exc
         self.clean_actions()
+        self.clean_hooks()
         if not isinstance(self.readable_paths, list) or not all(
             isinstance(p, str) and p.startswith("/") and ".." not in p for p in self.readable_paths
         ):
@@ -64,9 +75,28 @@ class ServiceTemplate(models.Model):
             except schema.SchemaError as exc:
                 raise ValidationError({"actions": f"Action {name!r} arguments: {exc}"}) from exc
 
+    def clean_hooks(self):
+        if not isinstance(self.hooks, dict) or set(self.hooks) - set(HOOKS):
+            raise ValidationError({"hooks": f"An object whose keys are among {', '.join(HOOKS)}."})
+        for hook, script in self.hooks.items():
+            if not isinstance(script, str) or not SCRIPT_NAME.match(script):
+                raise ValidationError({"hooks": f"Hook {hook!r}: script must match {SCRIPT_NAME.pattern}."})
+        if DATA_VOLUME_PARAMETER in self.parameter_schema.get("properties", {}):
+            spec = self.parameter_schema["properties"][DATA_VOLUME_PARAMETER]
+            if spec.get("type") != "integer" or "data-volume" not in self.hooks:
+                raise ValidationError(
+                    {
+                        "parameter_schema": f"{DATA_VOLUME_PARAMETER} is an integer (GiB) of a template with a data-volume hook."
+                    }
+                )
+
     def allowed_scripts(self) -> frozenset[str]:
         """The only scripts a service of this template may run in its guest."""
-        return frozenset(action["script"] for action in self.actions.values())
+        return frozenset(action["script"] for action in self.actions.values()) | frozenset(self.hooks.values())
+
+    @property
+    def backs_up(self) -> bool:
+        return "backup" in self.hooks and "restore" in self.hooks
 
     def action_arguments_schema(self, name) -> dict:
         return self.actions[name].get("arguments", {"type": "object", "additionalProperties": False})
@@ -86,6 +116,14 @@ class Service(ProjectOwned):
     flavor = models.ForeignKey(Flavor, on_delete=models.PROTECT, related_name="+")
     instance = models.OneToOneField(Instance, null=True, blank=True, on_delete=models.SET_NULL, related_name="service")
     parameters = models.JSONField(default=dict, blank=True)
+    # Its data's own volume (template hook data-volume), made with the order and deleted with it.
+    data_volume = models.ForeignKey(Volume, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    restored_from = models.ForeignKey(
+        "Backup", null=True, blank=True, on_delete=models.SET_NULL, related_name="restored_services"
+    )
+    # Scheduled backups (beat): one every backup_every_hours (None: none), the newest backup_keep kept.
+    backup_every_hours = models.PositiveSmallIntegerField(null=True, blank=True)
+    backup_keep = models.PositiveSmallIntegerField(default=7)
     state = models.CharField(max_length=16, choices=ServiceState.choices, default=ServiceState.BUILDING)
     status_reason = models.CharField(max_length=500, blank=True)
     # What the guest last reported, for the page (which never asks the guest itself):
@@ -97,6 +135,46 @@ class Service(ProjectOwned):
     class Meta:
         ordering = ["-created"]
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="catalog_service_unique_name")]
+
+    def __str__(self):
+        return self.name
+
+
+class BackupState(models.TextChoices):
+    CREATING = "creating"
+    AVAILABLE = "available"
+    RESTORING = "restoring"  # attached to a new service while it is built from it
+    ERROR = "error"
+    DELETING = "deleting"
+
+
+class Backup(ProjectOwned):
+    """A service's backup: the template's backup script's output on a volume of its own (a pool's,
+    the tenant's; never inside the guest), attached for the dump and detached after it. It
+    outlives its service; a new service is ordered from it (restore)."""
+
+    name = models.CharField(max_length=63, validators=[NAME_VALIDATOR])
+    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.SET_NULL, related_name="backups")
+    service_name = models.CharField(max_length=63)
+    template = models.ForeignKey(ServiceTemplate, on_delete=models.PROTECT, related_name="backups")
+    volume = models.OneToOneField(Volume, on_delete=models.CASCADE, related_name="service_backup")
+    state = models.CharField(max_length=16, choices=BackupState.choices, default=BackupState.CREATING)
+    status_reason = models.CharField(max_length=500, blank=True)
+    scheduled = models.BooleanField(default=False, help_text="Taken by the schedule (kept by its retention)")
+    # What the script reported: {"databases": [{"name", "size_bytes", "dump_bytes"}], ...}
+    databases = models.JSONField(default=list, blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True, help_text="The databases' size when dumped")
+    dump_bytes = models.BigIntegerField(null=True, blank=True, help_text="The dump's size on the volume")
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    duration_s = models.FloatField(null=True, blank=True, help_text="The whole backup: volume, attach, dump, detach")
+    dump_s = models.FloatField(null=True, blank=True, help_text="The dump itself, in the guest")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="catalog_backup_unique_name")]
 
     def __str__(self):
         return self.name

@@ -7,16 +7,22 @@ against the template's schema here, so a bad request is a 400 and nothing reache
 """
 
 from django.db import transaction
+from django.utils import timezone
 
 from catalog import schema, sealed, tasks
-from catalog.models import Service, ServiceState, ServiceTemplate
+from catalog.models import DATA_VOLUME_PARAMETER, Backup, BackupState, Service, ServiceState, ServiceTemplate
 from compute.models import Flavor
 from compute.services import instances as compute
 from portal import audit, operations
 from portal.choices import Role
 from portal.errors import ActionError, Conflict, NotPermitted
+from storage import services as storage
+from storage.choices import PoolState
+from storage.models import StoragePool
 
 ACTING_STATES = (ServiceState.ACTIVE, ServiceState.DEGRADED)
+DEFAULT_DATA_VOLUME_GB = 1
+MIN_BACKUP_VOLUME_GB = 1
 
 
 def _staff(user):
@@ -45,6 +51,8 @@ def delete_template(user, template, request=None):
     _staff(user)
     if template.services.exists():
         raise Conflict(f"Template {template.name} still has services; delete them first.")
+    if template.backups.exists():
+        raise Conflict(f"Template {template.name} still has backups; delete them first.")
     audit.record(user, "catalog.template.delete", template, request=request)
     template.delete()
 
@@ -67,36 +75,162 @@ def _describe(problems):
     return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in sorted(problems.items()))
 
 
-def order(user, project, *, template, name, flavor, parameters=None, networks=None, request=None):
-    """Order a service: its instance through compute, then a service.create Operation."""
+def check_restore(project, template, backup):
+    """A backup a new service of ``template`` may be built from (ActionError keyed "backup")."""
+    if backup.project_id != project.pk:
+        raise ActionError("No such backup in the project.", field="backup")
+    if backup.template_id != template.pk or not template.backs_up:
+        raise ActionError(f"Backup {backup.name} restores into a {backup.template.name} service only.", field="backup")
+    if backup.state != BackupState.AVAILABLE:
+        raise Conflict(f"Backup {backup.name} is {backup.state}; a restore needs it available.")
+
+
+def _pool_for(image, host):
+    """The active pool of the template's image (by its libvirt name) that ``host`` sees: where the
+    service's data and backup volumes go."""
+    pool = StoragePool.objects.filter(libvirt_name=image.pool, hosts=host, state=PoolState.ACTIVE).first()
+    if pool is None:
+        raise ActionError(f"Host {host.name} sees no active storage pool {image.pool} for the service's volumes.")
+    return pool
+
+
+def _volume_name(*parts):
+    return "-".join(parts)[:63]
+
+
+def data_volume_size(template, parameters):
+    spec = template.parameter_schema.get("properties", {}).get(DATA_VOLUME_PARAMETER, {})
+    return int(parameters.get(DATA_VOLUME_PARAMETER, spec.get("default", DEFAULT_DATA_VOLUME_GB)))
+
+
+def order(user, project, *, template, name, flavor, parameters=None, networks=None, backup=None, request=None):
+    """Order a service: its instance through compute and (template hook data-volume) its data
+    volume through storage, then a service.create Operation that attaches the volume, moves the
+    data onto it and, given ``backup``, restores that backup into the new service."""
     _writable(user, project)
     parameters = parameters if parameters is not None else {}
     check_order(project, template, flavor, parameters)
+    if backup is not None:
+        check_restore(project, template, backup)
     if Service.objects.filter(project=project, name=name).exists():
         raise ActionError(f"The project already has a service called {name}.", field="name")
     with transaction.atomic():
         instance, instance_op = compute.create_instance(
             user, project, name=f"svc-{name}", flavor=flavor, image=template.image, networks=networks, request=request
         )
+        detail = {"template": template.name, "instance": instance.pk, "instance_operation": instance_op.pk}
+        volume = None
+        if "data-volume" in template.hooks:
+            volume, volume_op = storage.create_volume(
+                user,
+                project,
+                name=_volume_name("svc", name, "data"),
+                pool=_pool_for(template.image, instance.host),
+                size_gb=data_volume_size(template, parameters),
+                description=f"The data of service {name}",
+                request=request,
+            )
+            detail.update(data_volume=volume.pk, data_volume_operation=volume_op.pk)
+        if backup is not None:
+            if (
+                Backup.objects.filter(pk=backup.pk, state=BackupState.AVAILABLE).update(state=BackupState.RESTORING)
+                != 1
+            ):
+                raise Conflict(f"Backup {backup.name} is being restored or deleted already.")
+            detail["backup"] = backup.pk
         service = Service.objects.create(
             project=project,
             name=name,
             template=template,
             flavor=flavor,
             instance=instance,
+            data_volume=volume,
+            restored_from=backup,
             parameters=parameters,
             created_by=user if user.is_authenticated else None,
         )
-        op = operations.begin(
-            "service.create",
-            service,
-            user=user,
-            project=project,
-            detail={"template": template.name, "instance": instance.pk, "instance_operation": instance_op.pk},
-        )
+        op = operations.begin("service.create", service, user=user, project=project, detail=detail)
         operations.dispatch(tasks.build_service, op)
     audit.record(user, "service.create", service, request=request, template=template.name)
     return service, op
+
+
+def back_up(user, service, *, scheduled=False, request=None):
+    """Take a backup now: a new volume in the service's pool (through storage), attached to its VM,
+    the template's backup script writing onto it, detached (service.backup); (Backup, Operation)."""
+    _writable(user, service.project)
+    if not service.template.backs_up:
+        raise ActionError(f"Template {service.template.name} has no backups.", field="service")
+    if service.state not in ACTING_STATES or service.instance is None:
+        raise Conflict(f"Service {service.name} is {service.state}; a backup needs it active or degraded.")
+    running = operations.active_on(service)
+    if running is not None:
+        raise operations.TargetBusy(running)
+    name = stamp = f"{service.name[:40]}-{timezone.now():%Y%m%d-%H%M%S}"
+    for n in range(2, 100):  # two in one second (the schedule's beside one on demand)
+        if not Backup.objects.filter(project=service.project, name=name).exists():
+            break
+        name = f"{stamp}-{n}"
+    data = service.data_volume
+    with transaction.atomic():
+        volume, volume_op = storage.create_volume(
+            user,
+            service.project,
+            name=_volume_name("backup", name),
+            pool=data.pool if data is not None else _pool_for(service.template.image, service.instance.host),
+            size_gb=max(MIN_BACKUP_VOLUME_GB, data.size_gb if data is not None else MIN_BACKUP_VOLUME_GB),
+            description=f"A backup of service {service.name}",
+            request=request,
+        )
+        backup = Backup.objects.create(
+            project=service.project,
+            name=name,
+            service=service,
+            service_name=service.name,
+            template=service.template,
+            volume=volume,
+            scheduled=scheduled,
+            created_by=user if user.is_authenticated else None,
+        )
+        op = operations.begin(
+            "service.backup",
+            service,
+            user=user,
+            project=service.project,
+            detail={"backup": backup.pk, "backup_name": name, "volume": volume.pk, "volume_operation": volume_op.pk},
+        )
+        operations.dispatch(tasks.back_up, op)
+    audit.record(user, "service.backup", service, request=request, backup=name)
+    return backup, op
+
+
+def delete_backup(user, backup, request=None):
+    """Delete a backup: its volume through storage (the Backup row goes with the volume); that Operation."""
+    _writable(user, backup.project)
+    if backup.state not in (BackupState.AVAILABLE, BackupState.ERROR):
+        raise Conflict(f"Backup {backup.name} is {backup.state}; it is deleted when available or failed.")
+    if backup.volume.instance_id is not None:
+        raise Conflict(f"Backup {backup.name}'s volume is still attached to {backup.volume.instance}.")
+    with transaction.atomic():
+        op = storage.delete_volume(user, backup.volume, request=request)
+        Backup.objects.filter(pk=backup.pk).update(state=BackupState.DELETING)
+    audit.record(user, "service.backup.delete", backup, request=request)
+    return op
+
+
+def set_backup_schedule(user, service, every_hours, keep, request=None):
+    """Scheduled backups (beat): one every ``every_hours`` (None: none), the newest ``keep`` kept."""
+    _writable(user, service.project)
+    if every_hours is not None and not service.template.backs_up:
+        raise ActionError(f"Template {service.template.name} has no backups.", field="every_hours")
+    if every_hours is not None and not 1 <= every_hours <= 24 * 7:
+        raise ActionError("Back up every 1 to 168 hours.", field="every_hours")
+    if not 1 <= keep <= 100:
+        raise ActionError("Keep 1 to 100 scheduled backups.", field="keep")
+    Service.objects.filter(pk=service.pk).update(backup_every_hours=every_hours, backup_keep=keep)
+    service.backup_every_hours, service.backup_keep = every_hours, keep
+    audit.record(user, "service.backup.schedule", service, request=request, every_hours=every_hours, keep=keep)
+    return service
 
 
 def check_action(service, action, arguments):
@@ -180,6 +314,10 @@ def delete(user, service, request=None):
 
 __all__ = [
     "ServiceTemplate",
+    "back_up",
+    "check_restore",
+    "delete_backup",
+    "set_backup_schedule",
     "check_action",
     "check_order",
     "delete",

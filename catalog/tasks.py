@@ -7,12 +7,14 @@ from django.utils import timezone
 
 import hypervisor as hv
 from catalog import sealed
-from catalog.models import Service, ServiceState
+from catalog.models import Backup, BackupState, Service, ServiceState
 from portal import operations
 from portal.choices import ACTIVE_STATUSES, OperationStatus
 from portal.errors import ActionError
 from portal.models import Operation
 from portal.tasks import LONG_JOB, run_operation
+from storage import services as storage
+from storage.models import Volume
 
 BUILD_WAIT_S = 900  # the instance's own create (image copy, boot) under TCG
 AGENT_WAIT_S = 600  # from "running" to the health script answering (boot + PostgreSQL; 70-145 s under TCG at load 16)
@@ -26,6 +28,8 @@ AGENT_DOWN = (hv.GuestAgentUnavailable, hv.GuestAgentTimeout)
 # starts with the same word (user-create, db-grant) is followed by that listing.
 LISTINGS = {"user-list": "users", "db-list": "databases"}
 LOG_TAIL_BYTES = 16 * 1024
+DATA_VOLUME_TIMEOUT_S = 900  # stop PostgreSQL, copy its data onto the new volume, start it
+BACKUP_TIMEOUT_S = 6 * 3600  # a dump or a restore (the scripts' own limit)
 
 
 def _listing_for(action):
@@ -55,9 +59,12 @@ def _list_after(service, action, output):
     _remember(service, LISTINGS[listing], {"output": output})
 
 
-def _run(service, script, arguments):
+def _run(service, script, arguments, timeout=None):
     instance, template = service.instance, service.template
-    return hv.run_script(instance.host.uri, str(instance.uuid), script, arguments, allowed=template.allowed_scripts())
+    limit = {"timeout": timeout} if timeout is not None else {}
+    return hv.run_script(
+        instance.host.uri, str(instance.uuid), script, arguments, allowed=template.allowed_scripts(), **limit
+    )
 
 
 def _wait_for(op_id, limit_s, sleep=time.sleep):
@@ -102,19 +109,162 @@ def _health(service, sleep=time.sleep):
     return f"guest agent: no answer {AGENT_WAIT_S} s after the start: {last}"
 
 
+def _storage(verb, *args):
+    """Run a storage verb and its task here and now (operations.run_inline), so this task can go
+    on with its result; ActionError when it did not succeed. Inside a project purge (itself a
+    run_inline) the verb's task is queued behind this one instead."""
+    try:
+        return operations.run_inline(verb, *args)
+    except RuntimeError as exc:
+        if "does not nest" not in str(exc):
+            raise
+        return verb(*args)
+
+
+def _attach(user, volume, instance):
+    """``volume`` attached to ``instance``; its target (vdb, vdc...)."""
+    _storage(storage.attach_volume, user, Volume.objects.get(pk=volume.pk), instance)
+    volume.refresh_from_db()
+    return volume.target_dev
+
+
+def _detach(user, volume):
+    volume.refresh_from_db()
+    if volume.instance_id is not None:
+        _storage(storage.detach_volume, user, volume)
+        volume.refresh_from_db()
+
+
+def _hook(service, hook, timeout):
+    return _run(service, service.template.hooks[hook], {}, timeout=timeout)
+
+
+def _run_hook_guarded(service, hook, timeout):
+    """A hook script; the agent not answering makes the service degraded, like an action."""
+    try:
+        return _hook(service, hook, timeout)
+    except AGENT_DOWN as exc:
+        _set_state(service, ServiceState.DEGRADED, f"guest agent: {exc}")
+        raise
+
+
+def _waited(op_id, what):
+    done = _wait_for(op_id, BUILD_WAIT_S)
+    if done.status != OperationStatus.SUCCEEDED:
+        raise ActionError(f"{what}: {done.error or done.message or done.status}")
+    return done
+
+
+def _restore(op, service, backup):
+    """Attach the backup's volume to the new service, run the restore hook, detach it again."""
+    user = op.requester
+    try:
+        operations.progress(op, 85, f"attaching backup {backup.name}")
+        _attach(user, backup.volume, service.instance)
+        operations.progress(op, 88, f"restoring backup {backup.name}")
+        result = _run_hook_guarded(service, "restore", BACKUP_TIMEOUT_S)
+        op.detail = {**op.detail, "restore": result.output, "restore_s": round(result.duration_s, 2)}
+        op.save(update_fields=["detail"])
+        operations.progress(op, 95, f"detaching backup {backup.name}")
+    finally:
+        try:
+            _detach(user, backup.volume)
+        finally:
+            Backup.objects.filter(pk=backup.pk, state=BackupState.RESTORING).update(state=BackupState.AVAILABLE)
+    return result
+
+
 @shared_task(bind=True, name="catalog.tasks.build_service", **LONG_JOB)
 def build_service(self, op_id):
     def work(op):
-        service = Service.objects.select_related("template", "instance__host").get(pk=op.target_id)
-        built = _wait_for(op.detail["instance_operation"], BUILD_WAIT_S)
-        if built.status != OperationStatus.SUCCEEDED:
-            _set_state(service, ServiceState.ERROR, f"instance: {built.error or built.message or built.status}")
-            raise ActionError(f"The service's instance was not built: {built.error or built.status}")
-        operations.progress(op, 60, "instance running; waiting for the guest agent")
+        service = Service.objects.select_related("template", "instance__host", "data_volume").get(pk=op.target_id)
+        backup = Backup.objects.select_related("volume").filter(pk=op.detail.get("backup")).first()
+        try:
+            return _build(op, service, backup)
+        except BaseException as exc:
+            if service.state == ServiceState.BUILDING:
+                _set_state(service, ServiceState.ERROR, str(exc))
+            if backup is not None:
+                Backup.objects.filter(pk=backup.pk, state=BackupState.RESTORING).update(state=BackupState.AVAILABLE)
+            raise
+
+    return run_operation(op_id, work, self.request.id or "")
+
+
+def _build(op, service, backup):
+    built = _wait_for(op.detail["instance_operation"], BUILD_WAIT_S)
+    if built.status != OperationStatus.SUCCEEDED:
+        _set_state(service, ServiceState.ERROR, f"instance: {built.error or built.message or built.status}")
+        raise ActionError(f"The service's instance was not built: {built.error or built.status}")
+    service.instance.refresh_from_db()
+    if service.data_volume is not None:
+        operations.progress(op, 50, "instance running; attaching the data volume")
+        _waited(op.detail["data_volume_operation"], "the data volume was not made")
+        _attach(op.requester, service.data_volume, service.instance)
         service.instance.refresh_from_db()
-        reason = _health(service)
-        _set_state(service, ServiceState.DEGRADED if reason else ServiceState.ACTIVE, reason)
-        return f"Service {service.name} {service.state}" + (f": {reason}" if reason else "")
+    operations.progress(op, 60, "waiting for the guest agent")
+    reason = _health(service)
+    if reason:
+        _set_state(service, ServiceState.DEGRADED, reason)
+        if service.data_volume is not None or backup is not None:
+            raise ActionError(f"The service's data volume was not set up: {reason}")
+        return f"Service {service.name} degraded: {reason}"
+    if service.data_volume is not None:
+        operations.progress(op, 75, "moving the data onto the data volume")
+        moved = _run_hook_guarded(service, "data-volume", DATA_VOLUME_TIMEOUT_S)
+        op.detail = {**op.detail, "data_volume_setup": moved.output, "data_volume_s": round(moved.duration_s, 2)}
+        op.save(update_fields=["detail"])
+    restored = ""
+    if backup is not None:
+        result = _restore(op, service, backup)
+        restored = f"; backup {backup.name} restored in {result.duration_s:.1f} s"
+    _set_state(service, ServiceState.ACTIVE)
+    return f"Service {service.name} active{restored}"
+
+
+def _fail_backup(backup, reason):
+    Backup.objects.filter(pk=backup.pk).update(state=BackupState.ERROR, status_reason=str(reason)[:500])
+
+
+@shared_task(bind=True, name="catalog.tasks.back_up", **LONG_JOB)
+def back_up(self, op_id):
+    """service.backup: the backup's volume made (storage), attached to the service's VM, the
+    template's backup script run, the volume detached; the Backup row records what it reported."""
+
+    def work(op):
+        service = Service.objects.select_related("template", "instance__host").get(pk=op.target_id)
+        backup = Backup.objects.select_related("volume").get(pk=op.detail["backup"])
+        started = timezone.now()
+        Backup.objects.filter(pk=backup.pk).update(started=started)
+        try:
+            operations.progress(op, 10, "making the backup volume")
+            _waited(op.detail["volume_operation"], "the backup volume was not made")
+            operations.progress(op, 25, "attaching the backup volume")
+            target = _attach(op.requester, backup.volume, service.instance)
+            operations.progress(op, 40, f"dumping onto the backup volume ({target})")
+            try:
+                result = _run_hook_guarded(service, "backup", BACKUP_TIMEOUT_S)
+            finally:
+                operations.progress(op, 85, "detaching the backup volume")
+                _detach(op.requester, backup.volume)
+        except BaseException as exc:
+            _fail_backup(backup, exc)
+            raise
+        if service.state == ServiceState.DEGRADED and service.status_reason.startswith("guest agent"):
+            _set_state(service, ServiceState.ACTIVE)
+        out = result.output
+        finished = timezone.now()
+        Backup.objects.filter(pk=backup.pk).update(
+            state=BackupState.AVAILABLE,
+            databases=out.get("databases", []),
+            size_bytes=out.get("size_bytes"),
+            dump_bytes=out.get("dump_bytes"),
+            dump_s=out.get("seconds"),
+            finished=finished,
+            duration_s=round((finished - started).total_seconds(), 2),
+        )
+        mib = (out.get("size_bytes") or 0) / 2**20
+        return f"Backup {backup.name}: {mib:.1f} MiB of databases dumped in {out.get('seconds', 0):.1f} s"
 
     return run_operation(op_id, work, self.request.id or "")
 
@@ -165,15 +315,17 @@ def read_log(self, op_id):
 @shared_task(bind=True, name="catalog.tasks.delete_service", **LONG_JOB)
 def delete_service(self, op_id):
     def work(op):
-        service = Service.objects.get(pk=op.target_id)
+        service = Service.objects.select_related("data_volume").get(pk=op.target_id)
         instance_op = op.detail.get("instance_operation")
         if instance_op is not None:
             done = _wait_for(instance_op, BUILD_WAIT_S)
             if done.status != OperationStatus.SUCCEEDED:
                 _set_state(service, ServiceState.ERROR, f"instance delete: {done.error or done.status}")
                 raise ActionError(f"The service's instance was not deleted: {done.error or done.status}")
-        name = service.name
+        name, volume = service.name, service.data_volume
         service.delete()
+        if volume is not None:  # released (available) with the instance; backups are kept
+            _storage(storage.delete_volume, op.requester, volume)
         return f"Service {name} deleted"
 
     return run_operation(op_id, work, self.request.id or "")

@@ -11,4 +11,7 @@ urlpatterns = [
     path("services/<int:pk>/run/<slug:action>/", views.service_run, name="service-run"),
     path("services/<int:pk>/log/", views.service_log, name="service-log"),
     path("services/<int:pk>/delete/", views.service_delete, name="service-delete"),
+    path("services/<int:pk>/backup/", views.service_backup, name="service-backup"),
+    path("services/<int:pk>/backup-schedule/", views.service_backup_schedule, name="service-backup-schedule"),
+    path("backups/<int:pk>/delete/", views.backup_delete, name="backup-delete"),
 ]

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from catalog import forms, services
-from catalog.models import Service, ServiceTemplate
+from catalog.models import Backup, Service, ServiceTemplate
 from catalog.tables import ServiceFilter, ServiceTable
 from portal.api.base import current_project
 from portal.errors import ActionError, NotPermitted
@@ -18,7 +18,7 @@ from portal.models import Operation, Project
 from portal.tables import REFUSALS, table_page
 
 RECENT_OPERATIONS = 10
-TABS = ("overview", "users", "databases", "log", "actions")
+TABS = ("overview", "users", "databases", "log", "backups", "actions")
 # The tabs that list what the guest holds: (the list action, the change actions shown there).
 LISTING_TABS = {
     "users": ("user-list", ("user-create", "user-password", "user-delete")),
@@ -36,10 +36,19 @@ def index(request):
     return render(request, "catalog/index.html", {"templates": _templates(request.user)})
 
 
+def _backup_to_restore(request, template):
+    """The backup named by ?backup= (or the form's hidden field): restored into the new service."""
+    backup_id = request.POST.get("backup") or request.GET.get("backup")
+    if not backup_id or not str(backup_id).isdigit():
+        return None
+    return get_object_or_404(Backup.objects.visible_to(request.user), pk=backup_id, template=template)
+
+
 @login_required
 def order(request, pk):
     template = get_object_or_404(_templates(request.user), pk=pk)
     project = current_project(request)
+    backup = _backup_to_restore(request, template)
     form = forms.OrderForm(request.POST or None, template=template, project=project)
     if request.method == "POST" and form.is_valid():
         if project is None:
@@ -55,6 +64,7 @@ def order(request, pk):
                     flavor=values["flavor"],
                     parameters=form.values(),
                     networks=values.get("networks") or None,
+                    backup=backup,
                     request=request,
                 )
             except NotPermitted as exc:
@@ -65,7 +75,7 @@ def order(request, pk):
             else:
                 messages.success(request, f"Ordered {service.name}; follow its progress below.")
                 return redirect("catalog:service", pk=service.pk)
-    context = {"template": template, "form": form, "project": project}
+    context = {"template": template, "form": form, "project": project, "backup": backup}
     return render(request, "catalog/order.html", context, status=400 if form.errors else 200)
 
 
@@ -86,6 +96,8 @@ def _tabs(template):
     shown += [tab for tab, (listing, _) in LISTING_TABS.items() if listing in template.actions]
     if template.log_path:
         shown.append("log")
+    if template.backs_up:
+        shown.append("backups")
     return [*shown, "actions"]
 
 
@@ -114,6 +126,7 @@ def _detail(request, service, tab, bound=None, status=200):
         "listing_action": listing if listing in template.actions else None,
         "listing": service.inventory.get(tab) if tab in LISTING_TABS else None,
         "log": service.inventory.get("log"),
+        "backups": service.backups.select_related("volume") if tab == "backups" else (),
         "operations": Operation.objects.filter(target_type="catalog.service", target_id=str(service.pk))[
             :RECENT_OPERATIONS
         ],
@@ -177,4 +190,41 @@ def service_delete(request, pk):
     if _refused(request, lambda: services.delete(request.user, service, request=request)):
         return redirect("catalog:service", pk=pk)
     messages.success(request, f"Deleting {service.name}.")
+    return redirect("catalog:services")
+
+
+@login_required
+@require_POST
+def service_backup(request, pk):
+    service = _visible_service(request, pk)
+    if not _refused(request, lambda: services.back_up(request.user, service, request=request)):
+        messages.success(request, "Backing up: a volume of its own is made, attached, written and detached.")
+    return redirect(f"{reverse('catalog:service', args=[pk])}?tab=backups")
+
+
+@login_required
+@require_POST
+def service_backup_schedule(request, pk):
+    service = _visible_service(request, pk)
+    form = forms.BackupScheduleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+    elif not _refused(
+        request,
+        lambda: services.set_backup_schedule(
+            request.user, service, form.cleaned_data["every_hours"], form.cleaned_data["keep"], request=request
+        ),
+    ):
+        messages.success(request, "Backup schedule saved.")
+    return redirect(f"{reverse('catalog:service', args=[pk])}?tab=backups")
+
+
+@login_required
+@require_POST
+def backup_delete(request, pk):
+    backup = get_object_or_404(Backup.objects.visible_to(request.user).select_related("volume"), pk=pk)
+    if not _refused(request, lambda: services.delete_backup(request.user, backup, request=request)):
+        messages.success(request, f"Deleting backup {backup.name} (its volume).")
+    if backup.service_id:
+        return redirect(f"{reverse('catalog:service', args=[backup.service_id])}?tab=backups")
     return redirect("catalog:services")

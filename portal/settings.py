@@ -174,6 +174,7 @@ NUBES_QUEUES = {
         "storage.tasks.delete_snapshot",
         "catalog.tasks.build_service",  # waits for the VM's build and boot (minutes under TCG)
         "catalog.tasks.delete_service",
+        "catalog.tasks.back_up",  # attach a volume, dump the databases onto it, detach it
     ],
 }
 CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), *(Queue(name) for name in NUBES_QUEUES)]

@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from catalog.models import Service, ServiceTemplate
+from catalog.models import Backup, Service, ServiceTemplate
 from compute.models import Flavor, Image
 from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin, TenantSafeMixin, VisibleRelatedField
 
@@ -24,6 +24,7 @@ class ServiceTemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "actions",
             "readable_paths",
             "log_path",
+            "hooks",
             "enabled",
             "created",
         ]
@@ -60,10 +61,14 @@ class ServiceSerializer(TenantSafeMixin, serializers.ModelSerializer):
             "template_name",
             "flavor",
             "instance",
+            "data_volume",
+            "restored_from",
             "parameters",
             "state",
             "status_reason",
             "inventory",
+            "backup_every_hours",
+            "backup_keep",
             "created",
         ]
         read_only_fields = fields
@@ -76,10 +81,46 @@ class ServiceOrderSerializer(StrictFieldsMixin, ProjectOwnedSerializer):
     networks = serializers.ListField(
         child=serializers.IntegerField(min_value=1), required=False, write_only=True, max_length=MAX_NETWORKS
     )
+    backup = VisibleRelatedField(
+        queryset=Backup.objects.all(), required=False, help_text="Restore this backup into the new service"
+    )
 
     class Meta:
         model = Service
-        fields = ["project", "template", "name", "flavor", "parameters", "networks"]
+        fields = ["project", "template", "name", "flavor", "parameters", "networks", "backup"]
+
+
+class BackupSerializer(TenantSafeMixin, serializers.ModelSerializer):
+    redacted_fields = ("status_reason",)
+
+    class Meta:
+        model = Backup
+        fields = [
+            "id",
+            "project",
+            "name",
+            "service",
+            "service_name",
+            "template",
+            "volume",
+            "state",
+            "status_reason",
+            "scheduled",
+            "databases",
+            "size_bytes",
+            "dump_bytes",
+            "started",
+            "finished",
+            "duration_s",
+            "dump_s",
+            "created",
+        ]
+        read_only_fields = fields
+
+
+class BackupScheduleSerializer(StrictFieldsMixin, serializers.Serializer):
+    every_hours = serializers.IntegerField(allow_null=True, help_text="Hours between backups; null: none")
+    keep = serializers.IntegerField(default=7, help_text="Scheduled backups kept (the oldest go)")
 
 
 class ActionSerializer(StrictFieldsMixin, serializers.Serializer):

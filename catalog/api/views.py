@@ -3,10 +3,11 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from catalog import services
 from catalog.api import serializers as s
-from catalog.models import Service, ServiceTemplate
+from catalog.models import Backup, Service, ServiceTemplate
 from portal.api.base import AdminResourceViewSet, accepted
 from portal.api.permissions import ProjectRolePermission
 from portal.api.serializers import OperationSerializer
@@ -79,3 +80,40 @@ class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             request.user, service, body.validated_data["action"], body.validated_data["arguments"], request=request
         )
         return accepted(op, request)
+
+    @extend_schema(request=None, responses={202: OperationSerializer})
+    @action(detail=True, methods=["post"])
+    def backup(self, request, pk=None):
+        """Take a backup now (a volume of its own attached, the dump written, detached)."""
+        _backup, op = services.back_up(request.user, self.get_object(), request=request)
+        return accepted(op, request)
+
+    @extend_schema(request=s.BackupScheduleSerializer, responses={200: s.ServiceSerializer})
+    @action(detail=True, methods=["post"], url_path="backup-schedule")
+    def backup_schedule(self, request, pk=None):
+        """Scheduled backups: one every ``every_hours`` (null: none), the newest ``keep`` kept."""
+        body = s.BackupScheduleSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        service = services.set_backup_schedule(
+            request.user, self.get_object(), body.validated_data["every_hours"], body.validated_data["keep"], request
+        )
+        return Response(s.ServiceSerializer(service, context={"request": request}).data)
+
+
+class BackupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Backups of services (they outlive their service). Taken with POST services/{id}/backup/,
+    restored by ordering a new service with ``backup``; delete answers 202 with the volume's delete."""
+
+    queryset = Backup.objects.select_related("template", "volume")
+    serializer_class = s.BackupSerializer
+    permission_classes = [ProjectRolePermission]
+    filterset_fields = ["project", "service", "template", "state", "scheduled"]
+    ordering_fields = ["name", "created", "state", "size_bytes"]
+    search_fields = ["name", "service_name"]
+
+    def get_queryset(self):
+        return super().get_queryset().visible_to(self.request.user)
+
+    @extend_schema(responses={202: OperationSerializer})
+    def destroy(self, request, pk=None):
+        return accepted(services.delete_backup(request.user, self.get_object(), request=request), request)

@@ -52,6 +52,7 @@ def test_it_uploads_the_image_and_registers_the_template_once(admin_user, hosts,
 def test_every_action_is_a_script_the_image_has():
     shipped = {path.name for path in SCRIPTS.iterdir()}
     assert {action["script"] for action in lab.POSTGRES_ACTIONS.values()} <= shipped
+    assert set(lab.POSTGRES_HOOKS.values()) <= shipped
 
 
 def test_the_template_passes_the_catalogs_own_checks(admin_user, hosts, image_env):
