@@ -345,3 +345,13 @@ def test_beat_takes_the_backups_that_are_due_and_keeps_the_newest(api, run_tasks
     assert scheduled.count() == 2 and all(b.state == BackupState.AVAILABLE for b in scheduled)
     assert Backup.objects.filter(scheduled=False).count() == 1
     assert Volume.objects.filter(service_backup__isnull=False).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)  # on_commit runs at once, as in the worker (the audit before the project goes)
+def test_a_project_purge_removes_the_service_its_data_volume_and_its_backups(api, run_tasks, service, agent, project_a):
+    back_up(api, run_tasks, service)
+    with run_tasks():
+        response = api["admin"].post(f"/api/v1/projects/{project_a.pk}/purge/")
+    op = Operation.objects.get(pk=response.json()["id"])
+    assert op.status == "succeeded", op.error
+    assert not Service.objects.exists() and not Backup.objects.exists() and not Volume.objects.exists()
