@@ -47,8 +47,10 @@ def start(stdout):
     stdout.write(f"{net_settings.EMBEDDED_NOTE}: ovsdb-server pid {server.pid} on {server.endpoint}")
 
     def stop():
+        pid = server.pid
         net_settings.use_embedded_nb("")
         client.close_all()
         server.stop()
+        stdout.write(f"OVN Northbound embedded: ovsdb-server pid {pid} stopped.")
 
     return stop

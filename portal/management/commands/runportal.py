@@ -4,6 +4,7 @@ sharing the in-memory broker and channel layer. One process matters: libvirt's t
 hosts live in the memory of the process that opened them. The apps' child processes (the
 embedded OVN Northbound, network/embedded.py) start first and are stopped by PID on the way out."""
 
+import signal
 import threading
 
 import uvicorn
@@ -27,6 +28,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-beat", action="store_true", help="Do not run periodic tasks.")
 
     def handle(self, *args, **options):
+        # Until the Celery worker installs its own handlers (a warm shutdown), SIGTERM would end
+        # the process without unwinding, and the children would not be stopped: make it an exit.
+        signal.signal(signal.SIGTERM, _exit)
         with embedded.children(self.stdout):
             self.serve(**options)
 
@@ -76,3 +80,7 @@ class Command(BaseCommand):
                 beat.stop()
             server.should_exit = True
             web.join(5)
+
+
+def _exit(signum, frame):
+    raise SystemExit(128 + signum)
