@@ -44,10 +44,10 @@ def start(stdout):
         return None
     unavailable = ""
     net_settings.use_embedded_nb(server.endpoint)
-    stdout.write(f"{net_settings.EMBEDDED_NOTE}: ovsdb-server pid {server.pid} on {server.endpoint}")
+    pid = server.pid
+    stdout.write(f"{net_settings.EMBEDDED_NOTE}: ovsdb-server pid {pid} on {server.endpoint}")
 
     def stop():
-        pid = server.pid
         net_settings.use_embedded_nb("")
         client.close_all()
         server.stop()
