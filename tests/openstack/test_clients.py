@@ -286,6 +286,23 @@ def sdk_connection(cloud, name, token=None, user="alice", project="acme"):
     return openstack.connection.Connection(config=region)
 
 
+def test_server_groups_with_openstackclient(cloud, alice):
+    group = alice.json("server", "group", "create", "--policy", "anti-affinity", "cli-apart")
+    assert group["name"] == "cli-apart" and "anti-affinity" in str(group.get("policy") or group.get("policies"))
+    assert [g["Name"] for g in alice.json("server", "group", "list")] == ["cli-apart"]
+    servers = [
+        alice.json(
+            "server", "create", "--image", "cirros-demo", "--flavor", "m1.tiny", "--nic", "none",
+            "--hint", f"group={group['id']}", "--wait", name,
+        )["id"]
+        for name in ("apart-1", "apart-2")
+    ]  # fmt: skip
+    assert sorted(alice.json("server", "group", "show", "cli-apart")["members"]) == sorted(servers)
+    alice.ok("server", "delete", "--wait", *servers)
+    alice.ok("server", "group", "delete", "cli-apart")
+    assert alice.json("server", "group", "list") == []
+
+
 def test_the_same_day_with_openstacksdk_and_charlie_sees_none_of_it(cloud):
     from openstack import exceptions
 
