@@ -315,16 +315,19 @@ def read_log(self, op_id):
 @shared_task(bind=True, name="catalog.tasks.delete_service", **LONG_JOB)
 def delete_service(self, op_id):
     def work(op):
-        service = Service.objects.select_related("data_volume").get(pk=op.target_id)
+        service = Service.objects.get(pk=op.target_id)
         instance_op = op.detail.get("instance_operation")
         if instance_op is not None:
             done = _wait_for(instance_op, BUILD_WAIT_S)
             if done.status != OperationStatus.SUCCEEDED:
                 _set_state(service, ServiceState.ERROR, f"instance delete: {done.error or done.status}")
                 raise ActionError(f"The service's instance was not deleted: {done.error or done.status}")
-        name, volume = service.name, service.data_volume
+        name, volume_id = service.name, service.data_volume_id
         service.delete()
-        if volume is not None:  # released (available) with the instance; backups are kept
+        # Read again now: the instance's delete released it (available, detached) after this
+        # task loaded the service. Backups are kept.
+        volume = Volume.objects.filter(pk=volume_id).first() if volume_id else None
+        if volume is not None:
             _storage(storage.delete_volume, op.requester, volume)
         return f"Service {name} deleted"
 

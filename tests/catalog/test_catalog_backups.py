@@ -355,3 +355,33 @@ def test_a_project_purge_removes_the_service_its_data_volume_and_its_backups(api
     op = Operation.objects.get(pk=response.json()["id"])
     assert op.status == "succeeded", op.error
     assert not Service.objects.exists() and not Backup.objects.exists() and not Volume.objects.exists()
+
+
+def test_the_data_volume_goes_even_when_the_instance_is_deleted_after_the_task_began(
+    alice, service, agent, monkeypatch, django_capture_on_commit_callbacks
+):
+    """On the fleet the service's delete task starts while the instance's delete still runs: the
+    volume it loaded was attached then (the fleet run found it refused: "detach it first")."""
+    from catalog import services
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        services.delete(alice, Service.objects.get(pk=service.pk))
+
+    def sends_service_delete(callback):
+        cells = [cell.cell_contents for cell in callback.__closure__ or ()]
+        return any(getattr(cell, "name", None) == tasks.delete_service.name for cell in cells)
+
+    later = [callback for callback in queued if sends_service_delete(callback)]
+    assert len(later) == 1
+    real_wait = tasks._wait_for
+
+    def wait_while_the_instance_goes(op_id, limit_s, sleep=None):
+        for callback in queued:  # the instance's delete ends only now, after the task loaded the service
+            if callback not in later:
+                callback()
+        return real_wait(op_id, limit_s)
+
+    monkeypatch.setattr(tasks, "_wait_for", wait_while_the_instance_goes)
+    with django_capture_on_commit_callbacks(execute=True):
+        later[0]()
+    assert not Service.objects.exists() and not Volume.objects.filter(pk=service.data_volume_id).exists()
