@@ -157,7 +157,15 @@ def image_copy_in(lab, admin_api, pool, hosts, prefix):
 
     name = f"{prefix}-{uuid.uuid4().hex[:6]}.qcow2"
     path = pool_path(lab, pool) / name
-    shutil.copyfile(pool_path(lab, lab_module.SHARED_POOL) / lab_module.IMAGE_VOLUME, path)
+    source = pool_path(lab, lab_module.SHARED_POOL) / lab_module.IMAGE_VOLUME
+    if source.exists():
+        shutil.copyfile(source, path)
+    else:  # made on first use (a kernel-boot image's disk starts blank): a fresh lab has none yet
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", str(path), f"{lab_module.GUEST_DISK_GB}G"],
+            check=True,
+            timeout=60,
+        )
     for host in hosts:
         virsh(host.uri, "pool-refresh", pool)
     guest = lab["guest"]

@@ -42,12 +42,13 @@ def pool(name):
     return found
 
 
-def console_line(instance, pattern, timeout=DISK_TIMEOUT_S):
-    """The first serial-console match of `pattern` (a regex), waiting for it."""
+def console_line(instance, pattern, timeout=DISK_TIMEOUT_S, after=0):
+    """The first serial-console match of `pattern` (a regex) from character `after` of the log
+    on, waiting for it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = Path(instance.serial_log_path).read_text(errors="replace")
-        found = re.search(pattern, text)
+        found = re.compile(pattern).search(text, after)
         if found:
             return found
         time.sleep(0.5)
@@ -77,6 +78,25 @@ def read_answer(path, runner=()):
     return out.split(b"\n", 1)[0].decode(errors="replace")
 
 
+def clear_answer(path, runner=()):
+    """Zero the answer's sector (the request stays): what the guest writes next is new."""
+    subprocess.run(
+        [
+            *runner,
+            "dd",
+            f"of={path}",
+            "bs=512",
+            f"seek={ACK_OFFSET // 512}",
+            "count=1",
+            "conv=notrunc,fsync",
+            "status=none",
+        ],
+        input=b"\0" * 512,
+        check=True,
+        timeout=60,
+    )
+
+
 def disk_paths(uri, domain):
     """The sources of a domain's disks, in target order (virsh domblklist)."""
     lines = virsh(uri, "domblklist", domain).splitlines()[2:]
@@ -88,6 +108,13 @@ def disk_paths(uri, domain):
 def clear(path):
     with open(path, "r+b") as f:
         f.write(b"\0" * (ACK_OFFSET + 512))
+
+
+def raw_volume(api, project, in_pool, name):
+    """A new 1 GiB raw volume in `in_pool`, made through the API."""
+    body = {"project": project.pk, "name": name, "pool": in_pool.pk, "size_gb": 1, "format": "raw"}
+    op = succeeded(api.post("/api/v1/volumes/", body, format="json"))
+    return Volume.objects.get(pk=op.target_id)
 
 
 def lab_guest(admin_api, lab_cloud, host, hosts, project):
@@ -168,20 +195,7 @@ def test_a_guest_on_glusterfs_writes_through_host_a_is_read_on_host_b_and_moves_
         root = disk_paths(host_a.uri, instance.domain_name)[0]
         assert root.startswith(mount + "/"), root
         api = admin_api
-        op = succeeded(
-            api.post(
-                "/api/v1/volumes/",
-                {
-                    "project": project_a.pk,
-                    "name": "it-gl-data",
-                    "pool": pool(GLUSTER).pk,
-                    "size_gb": 1,
-                    "format": "raw",
-                },
-                format="json",
-            )
-        )
-        data = Volume.objects.get(pk=op.target_id)
+        data = raw_volume(api, project_a, pool(GLUSTER), "it-gl-data")
         try:
             succeeded(api.post(f"/api/v1/volumes/{data.pk}/attach/", {"instance": instance.pk}, format="json"))
             dev = console_line(instance, r"nubes-disk (vd[b-z]) size=1073741824")[1]
@@ -218,14 +232,7 @@ def test_a_running_guest_s_disk_moves_live_from_a_local_pool_to_glusterfs_and_ba
     admin_api, guest_on_a, host_a, project_a
 ):
     local, gluster = pool(LOCAL), pool(GLUSTER)
-    op = succeeded(
-        admin_api.post(
-            "/api/v1/volumes/",
-            {"project": project_a.pk, "name": "it-gl-move", "pool": local.pk, "size_gb": 1, "format": "raw"},
-            format="json",
-        )
-    )
-    volume = Volume.objects.get(pk=op.target_id)
+    volume = raw_volume(admin_api, project_a, local, "it-gl-move")
     try:
         succeeded(admin_api.post(f"/api/v1/volumes/{volume.pk}/attach/", {"instance": guest_on_a.pk}, format="json"))
         dev = console_line(guest_on_a, r"nubes-disk (vd[b-z]) size=1073741824")[1]
