@@ -8,7 +8,7 @@ PACKAGES="libvirt-daemon-system libvirt-clients libvirt-dev pkg-config qemu-syst
 openvswitch-switch ovn-central ovn-host dnsmasq iproute2 ethtool busybox-static cpio kmod
 xz-utils zstd util-linux python3
 tgt qemu-block-extra libvirt-daemon-driver-storage-iscsi-direct glusterfs-server glusterfs-client
-socat postgresql-client redis-tools tcpdump"
+nfs-ganesha nfs-ganesha-vfs rpcbind socat postgresql-client redis-tools tcpdump"
 
 [ "$(id -u)" = 0 ] || { echo "lab/install.sh: must run as root" >&2; exit 1; }
 

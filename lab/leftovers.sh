@@ -14,9 +14,11 @@ if [ -s "$STARTED" ]; then
         [ -n "$name" ] && pid_alive "$pid" "$exe" && left "process $name pid $pid ($exe)"
     done < "$STARTED"
 fi
-for ns in "$NETNS_B" "$NETNS_P"; do
+# nubes-bench-nfs: bench/storage_pools_lab.py's own NFS server (nfs-ganesha + rpcbind), link nubes-bnfs0.
+for ns in "$NETNS_B" "$NETNS_P" nubes-bench-nfs; do
     [ -e "/run/netns/$ns" ] && left "netns $ns"
 done
+ip link show nubes-bnfs0 >/dev/null 2>&1 && left "link nubes-bnfs0"
 for pid in $(ls /proc | grep -E '^[0-9]+$'); do
     [ "$pid" = $$ ] && continue
     { cmd="$(tr '\0' ' ' < "/proc/$pid/cmdline")"; } 2>/dev/null || continue
