@@ -30,7 +30,10 @@ CHUNK = 64 * 1024
 BACKLOG = 16 * 1024  # bytes of earlier output shown on connect
 INPUT_MAX = 4096  # characters of one input message
 READER_INPUT = "Readers cannot type into the console.\n"
-INPUT_TAKEN = "Another session is typing into this console now; type here to take it back.\n"
+INPUT_TAKEN = (
+    "The console's input was closed (another session typed into it, or the guest stopped or moved); "
+    "type here to take it back.\n"
+)
 CLOSE_NOT_FOUND = 4404
 SIMULATED_NOTE = (
     "This instance runs on a simulated host (libvirt's test driver): there is no guest, "
