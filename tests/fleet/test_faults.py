@@ -288,3 +288,101 @@ def test_sigkill_of_the_web_process_streaming_an_image_upload_leaves_no_partial_
     finally:
         admin.call("DELETE", f"images/{image['id']}/")
     assert requests.get(f"{fleet['url']}/readyz", timeout=10).status_code == 200
+
+
+MOVE_GB = 8  # a raw volume libvirt copies for seconds here (reads every byte, writes sparse)
+MOVE_POOL_DIR = "/var/lib/nubes-lab/fleet-move-{}"
+
+
+@pytest.fixture
+def pools_on_a(admin, hosts):
+    """Two dir pools of host A only, made through the API; removed after."""
+    host_a = next(iter(hosts.values()))
+    tag = uuid.uuid4().hex[:6]
+    made = []
+    for side in ("src", "dst"):
+        body = {
+            "name": f"fleet-move-{tag}-{side}",
+            "libvirt_name": f"nubes-fleet-move-{tag}-{side}",
+            "type": "dir",
+            "target_path": MOVE_POOL_DIR.format(f"{tag}-{side}"),
+            "hosts": [host_a["id"]],
+        }
+        made.append(
+            admin.get(
+                f"storage-pools/{admin.succeeded(admin.action('POST', 'storage-pools/', json=body))['target_id']}/"
+            )
+        )
+    yield host_a, made
+    for pool in made:
+        admin.wait(admin.action("DELETE", f"storage-pools/{pool['id']}/"))
+        if os.path.isdir(pool["target_path"]) and not os.listdir(pool["target_path"]):
+            os.rmdir(pool["target_path"])  # undefining a pool keeps its directory
+
+
+def copying(fleet_db, op_id, target_dir):
+    """(status, worker, the copy's name) once the move's copy file exists in the target pool (or the
+    Operation ended), polled every 20 ms."""
+    deadline = time.monotonic() + CLAIM_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status, worker, detail = fleet_db.execute(
+            "SELECT status, worker, detail FROM portal_operation WHERE id = %s", [op_id]
+        ).fetchone()
+        name = detail.get("new_layer")
+        if status not in ("queued", "running") or (name and os.path.exists(os.path.join(target_dir, name))):
+            return status, worker, name
+        time.sleep(0.02)
+    raise AssertionError(f"the move of operation {op_id} not seen copying within {CLAIM_TIMEOUT_S}s")
+
+
+def test_sigkill_of_the_worker_process_moving_a_volume_leaves_it_in_one_place(
+    admin, fleet, hosts, tenant, fleet_db, pools_on_a
+):
+    """A detached volume's move between two pools of host A loses its worker process while libvirt
+    copies it: the reaper fails the move within its bound, its settle hook removes the partial copy
+    (once libvirt stops writing it) and gives the volume back its state; the volume is in its old
+    pool only, and usable: a second move of it succeeds."""
+    project, quota_before = tenant
+    host_a, (source, target) = pools_on_a
+    body = {"project": project["id"], "name": "move-victim", "pool": source["id"], "size_gb": MOVE_GB, "format": "raw"}
+    volume = admin.get(f"volumes/{admin.succeeded(admin.action('POST', 'volumes/', json=body))['target_id']}/")
+    try:
+        for _attempt in range(KILL_TRIES):
+            op = admin.action("POST", f"volumes/{volume['id']}/migrate/", json={"pool": target["id"]})
+            status, worker, copy = copying(fleet_db, op["id"], target["target_path"])
+            if status == "running":
+                break
+            admin.wait(op)  # ended before the kill could land: move it back, again
+            volume = admin.get(f"volumes/{volume['id']}/")
+            if volume["pool"] == target["id"]:
+                admin.succeeded(admin.action("POST", f"volumes/{volume['id']}/migrate/", json={"pool": source["id"]}))
+        else:
+            pytest.fail(f"{KILL_TRIES} moves all ended before their worker could be killed")
+        pid = int(worker.rsplit("/", 1)[1])
+        owner = checks.started_by_fleet(fleet, pid)
+        assert owner in ("worker-a", "worker-b"), f"{worker}: not a fleet worker's process"
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        op = admin.wait(op, timeout=REAPED_WITHIN_S)
+        took = time.monotonic() - killed
+        print(
+            f"\nSIGKILL of {worker} ({owner}) copying {MOVE_GB} GiB -> move {op['status']} in {took:.1f} s: {op['error']}"
+        )
+        assert op["status"] == "failed" and f"Worker lost: {worker}" in op["error"], op
+        assert "stays in pool" in op["error"] and "partial copy was removed" in op["error"], op["error"]
+        after = admin.get(f"volumes/{volume['id']}/")
+        assert after["state"] == "available" and after["pool"] == source["id"], after
+        for pool in (source, target):
+            virsh(host_a["uri"], "pool-refresh", pool["libvirt_name"])
+        assert virsh(host_a["uri"], "vol-list", target["libvirt_name"]).strip() == "", "the partial copy stayed"
+        assert os.listdir(target["target_path"]) == [], os.listdir(target["target_path"])
+        assert os.listdir(source["target_path"]) == [after["path"].rsplit("/", 1)[1]]
+        assert [c for c in checks.children(checks.recorded(fleet, owner))], f"{owner} has no pool process left"
+        again = admin.succeeded(admin.action("POST", f"volumes/{volume['id']}/migrate/", json={"pool": target["id"]}))
+        moved = admin.get(f"volumes/{volume['id']}/")
+        print(f"the volume moved again: {again['message']}")
+        assert moved["pool"] == target["id"] and os.listdir(source["target_path"]) == [], moved
+        assert os.listdir(target["target_path"]) == [moved["path"].rsplit("/", 1)[1]]
+    finally:
+        admin.wait(admin.action("DELETE", f"volumes/{volume['id']}/"))
+    checks.assert_settled(admin, fleet, hosts, project, [], quota_before)
