@@ -177,6 +177,9 @@ NUBES_QUEUES = {
         "catalog.tasks.back_up",  # attach a volume, dump the databases onto it, detach it
     ],
 }
+# Every worker also consumes a queue of its own (`<node name>.dq2`): HA asks the other workers
+# for their probe of a host it missed through it (scheduler.tasks.ha.ask_others).
+CELERY_WORKER_DIRECT = True
 CELERY_TASK_QUEUES = [Queue(CELERY_TASK_DEFAULT_QUEUE), *(Queue(name) for name in NUBES_QUEUES)]
 CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in NUBES_QUEUES.items() for task in tasks}
 # Redis gives a message its worker never acknowledged (the worker died) to another worker after

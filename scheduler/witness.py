@@ -1,10 +1,16 @@
 """The second signal before a host is declared dead: what the other workers' probes saw.
 
-Every heartbeat notes its verdict per (host, worker) in the cache (Redis in a fleet). Before a
+Every heartbeat notes its verdict per (host, worker) in the cache (Redis in a fleet); a worker
+is named by its Celery node name (`name@machine`), the key of its own direct queue. Before a
 failover the worker that lost the host asks for a second opinion: another worker that reached
 the host within the isolation time vetoes the failover (the first worker is the one cut off);
-another worker that also failed confirms it. With no other worker probing (one worker, the
-embedded default) the first worker's verdict stands alone, and the failover's reason says so."""
+another worker that also failed confirms it. A worker that misses a host asks every other
+worker it knows of to probe that host too, through that worker's own queue (ha.ask_others),
+since which worker runs beat's heartbeat is chance: without that ask, a cut-off worker that
+happened to run every heartbeat for the isolation time judged alone and fenced a healthy host.
+A worker judges alone only when no other worker has noted the host for twice the isolation
+time (there is none, or it is as silent as the host: worker B inside a dead host B); with one
+worker (the embedded default) its verdict stands alone, and the failover's reason says so."""
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -13,6 +19,7 @@ from portal import leases
 
 KEY = "nubes:ha:probes:{}"
 KEEP_S = 3600  # longer than any isolation time
+SILENT_ISOLATIONS = 2  # another worker silent this many isolation times no longer counts
 
 
 def note(host, alive, *, worker=None, now=None):
@@ -24,14 +31,34 @@ def note(host, alive, *, worker=None, now=None):
     cache.set(key, seen, timeout=KEEP_S)  # a lost concurrent update costs one sample, not a verdict
 
 
+def _others(host, me):
+    return {w: seen for w, seen in (cache.get(KEY.format(host.pk)) or {}).items() if w != me}
+
+
 def second_opinion(host, window_s, *, worker=None, now=None):
     """("alive" | "dead" | None, the other worker) from other workers' probes within window_s."""
     now = now or timezone.now()
-    me = worker or leases.worker_name()
     since = now.timestamp() - window_s
-    others = {w: alive for w, (alive, at) in (cache.get(KEY.format(host.pk)) or {}).items() if w != me and at >= since}
+    others = {w: alive for w, (alive, at) in _others(host, worker or leases.worker_name()).items() if at >= since}
     for verdict, wanted in (("alive", True), ("dead", False)):
         found = sorted(w for w, alive in others.items() if alive is wanted)
         if found:
             return verdict, found[0]
     return None, ""
+
+
+def awaited(host, isolation_s, *, worker=None, now=None):
+    """(other worker, seconds since it last noted the host) for the other worker heard from most
+    recently within SILENT_ISOLATIONS isolation times: its opinion is awaited before this worker
+    may judge alone. (None, seconds or None) when every other worker is silent that long."""
+    now = (now or timezone.now()).timestamp()
+    heard = sorted((now - at, w) for w, (_alive, at) in _others(host, worker or leases.worker_name()).items())
+    if heard and heard[0][0] < SILENT_ISOLATIONS * isolation_s:
+        return heard[0][1], heard[0][0]
+    return None, (heard[0][0] if heard else None)
+
+
+def known_workers(host, *, worker=None, now=None):
+    """The other workers that noted the host within KEEP_S (whom to ask for a probe)."""
+    since = (now or timezone.now()).timestamp() - KEEP_S
+    return sorted(w for w, (_alive, at) in _others(host, worker or leases.worker_name()).items() if at >= since)

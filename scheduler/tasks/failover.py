@@ -49,8 +49,9 @@ def event(host, kind, detail="", instance=None, operation=None):
     return ha_events.record(host.cluster_id, kind, detail, host=host, instance=instance, operation=operation)
 
 
-def record_heartbeat(host, alive, error="", now=None):
-    """Note one probe of the host. Returns the failover Operation it started, or None."""
+def record_heartbeat(host, alive, error="", now=None, worker=None):
+    """Note one probe of the host by `worker` (this process by default). Returns the failover
+    Operation it started, or None."""
     now = now or timezone.now()
     with transaction.atomic():
         HostPower.objects.get_or_create(host=host)
@@ -72,13 +73,26 @@ def record_heartbeat(host, alive, error="", now=None):
         return None
     if power.ha_state not in (c.HaState.MISSING, c.HaState.FENCE_FAILED):
         return None
-    opinion, other = witness.second_opinion(host, settings.ha_isolation_s, now=now)
+    opinion, other = witness.second_opinion(host, settings.ha_isolation_s, worker=worker, now=now)
     if opinion == "alive":
         # This worker is the one cut off: fencing a healthy host would be the outage.
         if cache.add(f"nubes:ha:veto:{host.pk}", 1, timeout=settings.ha_isolation_s):  # once per isolation time
             event(host, c.HaEventKind.HEARTBEAT_MISSED, f"not declared dead: {other} still reaches it")
         return None
-    second = f"confirmed by {other}" if opinion == "dead" else "judged by one worker: no other worker probed it"
+    if opinion is None:
+        waited_for, silent_s = witness.awaited(host, settings.ha_isolation_s, worker=worker, now=now)
+        if waited_for:
+            # Another worker probed it lately and was asked again (ha.ask_others): its verdict, not
+            # this worker's alone, decides, unless it stays silent for twice the isolation time.
+            if cache.add(f"nubes:ha:await:{host.pk}", 1, timeout=settings.ha_isolation_s):
+                event(
+                    host,
+                    c.HaEventKind.HEARTBEAT_MISSED,
+                    f"not declared dead yet: waiting for {waited_for}'s probe (last heard {silent_s:.0f} s ago)",
+                )
+            return None
+        alone = "no other worker probed it" if silent_s is None else f"every other worker silent for {silent_s:.0f} s"
+    second = f"confirmed by {other}" if opinion == "dead" else f"judged by one worker: {alone}"
     return start_failover(
         host, f"no heartbeat for {missing_s:.0f} s (isolation time {settings.ha_isolation_s} s); {second}"
     )

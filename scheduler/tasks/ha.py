@@ -1,14 +1,17 @@
 """HA's tasks: the heartbeat (every host probed at once, the verdicts to failover.py), the
 failover Operation, and the guest-agent pings of VM-level HA (verdicts to guest_heartbeat.py)."""
 
+import logging
 import threading
 import time
 
 from celery import shared_task
+from celery.utils.nodenames import worker_direct
 
 import hypervisor as hv
 from compute.choices import HostState, InstanceState, PowerState
 from compute.models import Host, Instance
+from portal import leases
 from scheduler import choices as c
 from scheduler import conf, witness
 from scheduler.models import HostPower
@@ -16,21 +19,67 @@ from scheduler.tasks import failover, guest_heartbeat
 from scheduler.tasks.power import probe
 
 PROBED_STATES = (HostState.UP, HostState.ERROR)
+log = logging.getLogger(__name__)
 
 
-@shared_task(name="scheduler.tasks.heartbeat")
-def heartbeat():
-    """Probe every host that should be alive (and those waking from standby)."""
+@shared_task(bind=True, name="scheduler.tasks.heartbeat")
+def heartbeat(self):
+    """Probe every host that should be alive (and those waking from standby); ask the other
+    workers to probe those this worker missed."""
     waking = HostPower.objects.filter(power_state=c.PowerState.WAKING).values_list("host_id", flat=True)
     hosts = Host.objects.select_related("cluster").filter(state__in=PROBED_STATES) | Host.objects.select_related(
         "cluster"
     ).filter(pk__in=list(waking))
     hosts = list(hosts.distinct())
+    me = node_name(self.request)
     verdicts = probe_all(hosts, conf.ha_probe_timeout_s())
     for host in hosts:
         alive, error = verdicts[host.pk]
-        witness.note(host, alive)  # the other workers' second signal
-        failover.record_heartbeat(host, alive, error)
+        witness.note(host, alive, worker=me)  # the other workers' second signal
+        failover.record_heartbeat(host, alive, error, worker=me)
+    ask_others([host for host in hosts if not verdicts[host.pk][0]], me)
+
+
+@shared_task(bind=True, name="scheduler.tasks.probe_hosts")
+def probe_hosts(self, host_ids):
+    """Another worker's second opinion on hosts a worker missed (sent to this worker's own queue
+    by ask_others): noted for the asker; a host this worker reaches is alive again for HA."""
+    me = node_name(self.request)
+    hosts = list(Host.objects.select_related("cluster").filter(pk__in=host_ids, state__in=PROBED_STATES))
+    verdicts = probe_all(hosts, conf.ha_probe_timeout_s())
+    for host in hosts:
+        alive, error = verdicts[host.pk]
+        witness.note(host, alive, worker=me)
+        if alive:
+            failover.record_heartbeat(host, True, worker=me)
+
+
+def node_name(request):
+    """This worker's name in the witness: its Celery node name (its direct queue's key), or the
+    process's name when run outside a worker (a test, a shell)."""
+    return getattr(request, "hostname", None) or leases.worker_name()
+
+
+def _workers_run_tasks():
+    return not probe_hosts.app.conf.task_always_eager  # eager (tests, lab_register): nobody to ask
+
+
+def ask_others(missed, me):
+    """Send probe_hosts for `missed` to every other worker that probed them lately, each through
+    its own direct queue (CELERY_WORKER_DIRECT), expiring within a heartbeat interval: which
+    worker runs beat's heartbeat is chance, so the others' verdicts must be asked for."""
+    if not missed or not _workers_run_tasks():
+        return
+    asked = {}
+    for host in missed:
+        for other in witness.known_workers(host, worker=me):
+            if "@" in other:  # a Celery node name; older notes named a process
+                asked.setdefault(other, []).append(host.pk)
+    for other, ids in asked.items():
+        try:
+            probe_hosts.apply_async(args=[ids], queue=worker_direct(other), expires=conf.heartbeat_interval_s())
+        except Exception as exc:  # noqa: BLE001 - a broker hiccup costs one ask; the next heartbeat asks again
+            log.warning("could not ask %s to probe hosts %s: %s", other, ids, exc)
 
 
 def guest_verdict(instance):

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from compute.models import Host
 from portal.models import Operation
-from scheduler import witness
-from scheduler.models import HaEvent
+from scheduler import choices as c
+from scheduler import snapshot, witness
+from scheduler.models import HaEvent, HostPower
 from scheduler.power import PowerStatus, simulated
 from scheduler.tasks import ha
 from tests.scheduler.test_ha import lose, miss_heartbeats_for
@@ -65,3 +66,45 @@ def test_a_silent_host_costs_the_heartbeat_one_bounded_wait(hosts):
     assert verdicts[host_a.pk] == (True, "")
     for host in hung:
         assert verdicts[host.pk] == (False, "no answer within 1 s")
+
+
+def test_a_cut_off_worker_that_ran_every_heartbeat_waits_for_another_workers_verdict(
+    hosts, fake_migrations, run_tasks, monkeypatch
+):
+    """The fleet's case: worker A, cut off from host B, happened to run every heartbeat for the
+    isolation time, so worker B's last probe is older than that. Before, worker A judged alone and
+    fenced a healthy host; now it asks worker B (its own queue) and waits for its verdict, and
+    judges alone only once worker B has been silent for twice the isolation time."""
+    host_b = hosts[1]
+    asked = []
+    monkeypatch.setattr(ha, "_workers_run_tasks", lambda: True)
+    monkeypatch.setattr(ha.probe_hosts, "apply_async", lambda **kw: asked.append(kw))
+    isolation = snapshot.settings_for(host_b.cluster).ha_isolation_s
+    witness.note(host_b, True, worker="nubes-hostb@lab", now=timezone.now() - timedelta(seconds=isolation + 10))
+    lose(host_b)
+    miss_heartbeats_for(host_b, 2 * isolation, run_tasks)
+    assert not Operation.objects.filter(kind="host.failover").exists()
+    assert simulated.state_of(str(host_b.pk)) == PowerStatus.ON and fake_migrations.calls == []
+    waiting = HaEvent.objects.filter(host=host_b, detail__contains="waiting for nubes-hostb@lab's probe")
+    assert waiting.count() == 1
+    assert asked and all(kw["args"] == [[host_b.pk]] for kw in asked), asked
+    assert {kw["queue"].name for kw in asked} == {"nubes-hostb@lab.dq2"}
+    # Worker B stays silent (it is inside host B, dead with it): judged alone after 2 x isolation.
+    witness.note(host_b, True, worker="nubes-hostb@lab", now=timezone.now() - timedelta(seconds=2 * isolation + 1))
+    miss_heartbeats_for(host_b, 2 * isolation, run_tasks)
+    reason = Operation.objects.get(kind="host.failover").detail["reason"]
+    assert "judged by one worker: every other worker silent for" in reason, reason
+
+
+def test_another_workers_probe_on_request_brings_a_host_back(hosts, run_tasks):
+    """probe_hosts, run by the worker asked: it notes its verdict under its node name, and a host it
+    reaches is healthy again (the asker's misses end there)."""
+    host_a = hosts[0]
+    HostPower.objects.update_or_create(
+        host=host_a, defaults={"ha_state": c.HaState.MISSING, "missed_heartbeats": 2, "missing_since": timezone.now()}
+    )
+    with run_tasks():
+        ha.probe_hosts([host_a.pk])
+    power = HostPower.objects.get(host=host_a)
+    assert power.ha_state == c.HaState.HEALTHY and power.missing_since is None
+    assert witness.second_opinion(host_a, 30, worker="someone-else") == ("alive", ha.node_name(None))
