@@ -5,11 +5,13 @@ is named by its Celery node name (`name@machine`), the key of its own direct que
 failover the worker that lost the host asks for a second opinion: another worker that reached
 the host within the isolation time vetoes the failover (the first worker is the one cut off);
 another worker that also failed confirms it. A worker that misses a host asks every other
-worker it knows of to probe that host too, through that worker's own queue (ha.ask_others),
+worker it knows of (those that probed it, and those answering Celery's ping) to probe that host
+too, through that worker's own queue (ha.ask_others),
 since which worker runs beat's heartbeat is chance: without that ask, a cut-off worker that
 happened to run every heartbeat for the isolation time judged alone and fenced a healthy host.
-A worker judges alone only when no other worker has noted the host for twice the isolation
-time (there is none, or it is as silent as the host: worker B inside a dead host B); with one
+A worker judges alone only when no other worker has noted the host, or answered the ask, for
+twice the isolation time (there is none, or it is as silent as the host: worker B inside a dead
+host B, or its pool is full); with one
 worker (the embedded default) its verdict stands alone, and the failover's reason says so."""
 
 from django.core.cache import cache
@@ -22,13 +24,30 @@ KEEP_S = 3600  # longer than any isolation time
 SILENT_ISOLATIONS = 2  # another worker silent this many isolation times no longer counts
 
 
+ASKED_KEY = "nubes:ha:asked:{}"
+
+
 def note(host, alive, *, worker=None, now=None):
-    """Record this worker's probe of the host (last one per worker)."""
+    """Record this worker's probe of the host (last one per worker); it answers any ask."""
     now = now or timezone.now()
+    worker = worker or leases.worker_name()
     key = KEY.format(host.pk)
     seen = cache.get(key) or {}
-    seen[worker or leases.worker_name()] = (bool(alive), now.timestamp())
+    seen[worker] = (bool(alive), now.timestamp())
     cache.set(key, seen, timeout=KEEP_S)  # a lost concurrent update costs one sample, not a verdict
+    asked = cache.get(ASKED_KEY.format(host.pk)) or {}
+    if asked.pop(worker, None) is not None:
+        cache.set(ASKED_KEY.format(host.pk), asked, timeout=KEEP_S)
+
+
+def asked(host, worker, *, now=None):
+    """Note that `worker` was asked to probe the host (the first ask until it answers): it is
+    awaited from then on, even if it never probed the host before."""
+    key = ASKED_KEY.format(host.pk)
+    pending = cache.get(key) or {}
+    if worker not in pending:
+        pending[worker] = (now or timezone.now()).timestamp()
+        cache.set(key, pending, timeout=KEEP_S)
 
 
 def _others(host, me):
@@ -48,11 +67,17 @@ def second_opinion(host, window_s, *, worker=None, now=None):
 
 
 def awaited(host, isolation_s, *, worker=None, now=None):
-    """(other worker, seconds since it last noted the host) for the other worker heard from most
-    recently within SILENT_ISOLATIONS isolation times: its opinion is awaited before this worker
-    may judge alone. (None, seconds or None) when every other worker is silent that long."""
+    """(other worker, seconds since it last noted the host or was first asked to) for the other
+    worker heard from (or asked) most recently within SILENT_ISOLATIONS isolation times: its
+    opinion is awaited before this worker may judge alone. (None, seconds or None) when every
+    other worker is silent that long."""
     now = (now or timezone.now()).timestamp()
-    heard = sorted((now - at, w) for w, (_alive, at) in _others(host, worker or leases.worker_name()).items())
+    me = worker or leases.worker_name()
+    last = {w: at for w, (_alive, at) in _others(host, me).items()}
+    for w, at in (cache.get(ASKED_KEY.format(host.pk)) or {}).items():
+        if w != me:  # asked and not answered yet: heard from (for waiting) since the ask
+            last[w] = max(at, last.get(w, at))
+    heard = sorted((now - at, w) for w, at in last.items())
     if heard and heard[0][0] < SILENT_ISOLATIONS * isolation_s:
         return heard[0][1], heard[0][0]
     return None, (heard[0][0] if heard else None)

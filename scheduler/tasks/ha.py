@@ -64,16 +64,34 @@ def _workers_run_tasks():
     return not probe_hosts.app.conf.task_always_eager  # eager (tests, lab_register): nobody to ask
 
 
+PING_TIMEOUT_S = 1.0
+
+
+def live_workers():
+    """The node names of the workers answering Celery's ping now (their main processes answer,
+    however busy their pools): a worker that never ran a heartbeat is asked too."""
+    try:
+        replies = probe_hosts.app.control.ping(timeout=PING_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001 - no answer is no one to ask; the next round tries again
+        log.warning("no worker answered the ping: %s", exc)
+        return set()
+    return {name for reply in replies for name in reply}
+
+
 def ask_others(missed, me):
-    """Send probe_hosts for `missed` to every other worker that probed them lately, each through
-    its own direct queue (CELERY_WORKER_DIRECT), expiring within a heartbeat interval: which
-    worker runs beat's heartbeat is chance, so the others' verdicts must be asked for."""
+    """Send probe_hosts for `missed` to every other worker that probed them or answers the ping,
+    each through its own direct queue (CELERY_WORKER_DIRECT), expiring within a heartbeat
+    interval, and note the ask (the asked worker is awaited from then on): which worker runs
+    beat's heartbeat is the broker's choice (on the fleet it went to one worker for minutes), so
+    the others' verdicts must be asked for."""
     if not missed or not _workers_run_tasks():
         return
+    live = live_workers()
     asked = {}
     for host in missed:
-        for other in witness.known_workers(host, worker=me):
-            if "@" in other:  # a Celery node name; older notes named a process
+        for other in sorted(set(witness.known_workers(host, worker=me)) | live):
+            if "@" in other and other != me:  # a Celery node name; older notes named a process
+                witness.asked(host, other)
                 asked.setdefault(other, []).append(host.pk)
     for other, ids in asked.items():
         try:

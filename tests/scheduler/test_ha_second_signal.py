@@ -78,6 +78,7 @@ def test_a_cut_off_worker_that_ran_every_heartbeat_waits_for_another_workers_ver
     host_b = hosts[1]
     asked = []
     monkeypatch.setattr(ha, "_workers_run_tasks", lambda: True)
+    monkeypatch.setattr(ha, "live_workers", lambda: set())
     monkeypatch.setattr(ha.probe_hosts, "apply_async", lambda **kw: asked.append(kw))
     isolation = snapshot.settings_for(host_b.cluster).ha_isolation_s
     witness.note(host_b, True, worker="nubes-hostb@lab", now=timezone.now() - timedelta(seconds=isolation + 10))
@@ -108,3 +109,35 @@ def test_another_workers_probe_on_request_brings_a_host_back(hosts, run_tasks):
     power = HostPower.objects.get(host=host_a)
     assert power.ha_state == c.HaState.HEALTHY and power.missing_since is None
     assert witness.second_opinion(host_a, 30, worker="someone-else") == ("alive", ha.node_name(None))
+
+
+def test_a_live_worker_that_never_probed_the_host_is_asked_and_awaited(hosts, fake_migrations, run_tasks, monkeypatch):
+    """On the fleet beat's heartbeats went to one worker for minutes: the other had never noted
+    host B when the first one lost it. The ping finds it; it is asked and awaited for twice the
+    isolation time from the ask, then the lone verdict stands."""
+    host_b = hosts[1]
+    asked = []
+    monkeypatch.setattr(ha, "_workers_run_tasks", lambda: True)
+    monkeypatch.setattr(ha, "live_workers", lambda: {"nubes-hosta@lab"})
+    monkeypatch.setattr(ha.probe_hosts, "apply_async", lambda **kw: asked.append(kw))
+    isolation = snapshot.settings_for(host_b.cluster).ha_isolation_s
+    lose(host_b)
+    miss_heartbeats_for(host_b, 2 * isolation, run_tasks)
+    assert {kw["queue"].name for kw in asked} == {"nubes-hosta@lab.dq2"}
+    assert not Operation.objects.filter(kind="host.failover").exists()
+    assert HaEvent.objects.filter(host=host_b, detail__contains="waiting for nubes-hosta@lab's probe").exists()
+    # Its answer, once it comes, is what counts: here it lost host B too, so it confirms.
+    witness.note(host_b, False, worker="nubes-hosta@lab")
+    miss_heartbeats_for(host_b, 2 * isolation, run_tasks)
+    assert "confirmed by nubes-hosta@lab" in Operation.objects.get(kind="host.failover").detail["reason"]
+
+
+def test_an_asked_worker_that_never_answers_is_awaited_twice_the_isolation_time(hosts, run_tasks):
+    host_b = hosts[1]
+    isolation = snapshot.settings_for(host_b.cluster).ha_isolation_s
+    now = timezone.now()
+    witness.asked(host_b, "nubes-hosta@lab", now=now - timedelta(seconds=2 * isolation - 1))
+    assert witness.awaited(host_b, isolation, worker="me", now=now)[0] == "nubes-hosta@lab"
+    assert witness.awaited(host_b, isolation, worker="me", now=now + timedelta(seconds=2))[0] is None
+    witness.note(host_b, True, worker="nubes-hosta@lab", now=now)  # its answer clears the ask
+    assert witness.awaited(host_b, isolation, worker="me", now=now + timedelta(seconds=3 * isolation))[0] is None
