@@ -10,8 +10,10 @@ on a throwaway SQLite database with Celery eager and simulated hosts (libvirt's 
    the console log has no native call (it is on the instance's page).
 2. `openstack server list` at scale: `GET /servers/detail` of 1,000 servers against the native
    list at its largest page, and one server's show both ways. Median and p95, SQL queries.
+3. `openstack server list` itself at those servers: the real CLI (a process per run) against this
+   database served over HTTP from a thread.
 
-    .venv/bin/python bench/openstack_api.py [--rounds 10] [--servers 1000] [--requests 20]
+    .venv/bin/python bench/openstack_api.py [--rounds 10] [--servers 1000] [--requests 20] [--cli-runs 10]
 
 Prints figures; asserts nothing but the answers' statuses. The real CLI's wall time per command
 is printed by tests/openstack/test_clients.py (its start-up dominates: see the README).
@@ -20,13 +22,20 @@ is printed by tests/openstack/test_clients.py (its start-up dominates: see the R
 import argparse
 import json
 import logging
+import os
 import statistics
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 from django_env import ROOT
 
 from compute_ops import p95
 from django.contrib.auth import get_user_model
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+from django.core.wsgi import get_wsgi_application
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -43,6 +52,8 @@ NATIVE_PAGE = 500  # the native API's largest page
 NODES = ROOT / "hypervisor" / "nodes"
 NOVA, NEUTRON, CINDER = "/openstack/compute/v2.1", "/openstack/network/v2.0", "/openstack/volume/v3"
 GLANCE = "/openstack/image/v2"
+OPENSTACK = Path(sys.executable).parent / "openstack"
+UUID_LENGTH = 36
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGp4T9wZ8e0n7dW3v0yQm6b1H2d8J2x4Q3k7cJ9g5Vtl bench@laptop"
 
 
@@ -313,15 +324,54 @@ def bench_server_list(servers, requests):
     line("OpenStack GET /flavors/detail", *measure(lambda: openstack.get(f"{NOVA}/flavors/detail"), requests * 5))
 
 
+def bench_cli_server_list(runs):
+    """`openstack server list` itself (the real CLI, a new process each run: start-up, a password
+    sign-in, the catalog, the list) against the portal served over HTTP from a thread here."""
+    if not OPENSTACK.exists():
+        print(f"{OPENSTACK} is missing: the CLI's figure is skipped (pip install -r requirements-dev.txt)")
+        return
+    server = ThreadedWSGIServer(("127.0.0.1", 0), WSGIRequestHandler)
+    server.set_app(get_wsgi_application())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env.update(
+        OS_AUTH_URL=f"http://127.0.0.1:{server.server_port}/openstack/identity/v3", OS_USERNAME="lister",
+        OS_PASSWORD="x", OS_PROJECT_NAME="list", OS_USER_DOMAIN_NAME="Default", OS_PROJECT_DOMAIN_NAME="Default",
+        OS_IDENTITY_API_VERSION="3",
+    )  # fmt: skip
+    seconds, api_seconds = [], []
+    try:
+        for _ in range(runs):
+            started = time.perf_counter()
+            listed = subprocess.run(
+                [str(OPENSTACK), "--timing", "server", "list", "-f", "value", "-c", "ID"],
+                env=env, capture_output=True, text=True, timeout=300, check=True,
+            )  # fmt: skip
+            seconds.append(time.perf_counter() - started)
+            # --timing appends a CSV of each API call's seconds and their "Total"
+            api_seconds.append(float(listed.stdout.rsplit('"Total",', 1)[1].split()[0]))
+        count = sum(1 for word in listed.stdout.split() if len(word) == UUID_LENGTH)
+        print(
+            f"  openstack server list ({count} servers, the CLI, {runs} runs)   "
+            f"median {statistics.median(seconds):6.2f} s   p95 {p95(seconds):6.2f} s; "
+            f"of which its API calls median {statistics.median(api_seconds):5.2f} s (the rest is the client's own)"
+        )
+    finally:
+        server.shutdown()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--servers", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--cli-runs", type=int, default=10, help="runs of the real openstack CLI (0: none)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     bench_scenario(args.rounds)
     bench_server_list(args.servers, args.requests)
+    if args.cli_runs:
+        bench_cli_server_list(args.cli_runs)
 
 
 if __name__ == "__main__":
