@@ -25,6 +25,9 @@ class FlavorAdmin(admin.ModelAdmin):
 class ImageAdmin(admin.ModelAdmin):
     list_display = ["name", "format", "state", "visibility", "project", "pool", "volume"]
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # a row delete would leave its volumes on the hosts: the image page deletes it
+
 
 @admin.register(KeyPair)
 class KeyPairAdmin(admin.ModelAdmin):

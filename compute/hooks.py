@@ -97,6 +97,19 @@ def pool_shared(pool, host, other):
     return any(shared(pool, host, other) for shared in _pool_sharing)
 
 
+_image_users = []
+
+
+def register_image_users(users):
+    """users(image) -> what of the app still reads the image's volume on a host (a linked
+    clone's backing file), each named for a refusal; an image is not deleted while any is."""
+    _image_users.append(users)
+
+
+def image_users(image):
+    return [name for users in _image_users for name in users(image)]
+
+
 def register_admission_check(check):
     """check(instance_or_flavor, cluster, waking=None) raises ActionError when starting it would
     eat the cluster's failover capacity (the scheduler's HA admission control)."""

@@ -35,6 +35,7 @@ urlpatterns = [
     path("images/<int:pk>/", admin.image_detail, name="image-detail"),
     path("images/<int:pk>/upload/", admin.image_upload, name="image-upload"),
     path("images/<int:pk>/import/", admin.image_import, name="image-import"),
+    path("images/<int:pk>/delete/", admin.image_delete, name="image-delete"),
     path("hosts/<int:pk>/devices/", admin.host_devices, name="host-devices"),
     path("devices/<int:pk>/assign/", admin.host_device_assign, name="host-device-assign"),
 ]

@@ -137,9 +137,8 @@ def _whole(data, key):
 def image_delete(request, image_id):
     image = _image(request, image_id)
     _cloud_admin(request, "delete images")
-    audit.record(request.user, "image.delete", image, request=request)
-    image.delete()  # a ProtectedError (instances or volumes use it) is the service's 409
-    return reply(None, status=204)
+    services.delete(request.user, image, request=request)  # its data on every host, in a task; 409 in use
+    return reply(None, status=204)  # Glance answers 204; the image is gone from lists once the task ran
 
 
 def image_data(request, image_id):

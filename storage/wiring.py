@@ -29,6 +29,7 @@ def ready():
     hooks.register_root_disk(root_disk_info)  # where the root disk is now: the top of its chain
     hooks.register_pool_choices(pool_choices)
     hooks.register_pool_sharing(pool_shared)
+    hooks.register_image_users(linked_clones_of)
     hooks.register_instance_panel(instance_volumes_panel)
     hooks.root_disk_replaced.connect(forget_root_disk, dispatch_uid="storage-forget-root-disk")
     hooks.instance_removed.connect(release_volumes, dispatch_uid="storage-release-volumes")
@@ -70,6 +71,20 @@ def release_volumes(sender, instance, **kwargs):
 def pool_shared(pool, host, other):
     """One pool of that libvirt name seen by both hosts (compute's simulated shared storage)."""
     return StoragePool.objects.filter(libvirt_name=pool, hosts=host).filter(hosts=other).exists()
+
+
+def linked_clones_of(image):
+    """Volumes whose chain rests on the image's volume (made from it as a linked clone): their
+    backing file, or the one under their oldest snapshot, is that volume's file."""
+    suffix = "/" + image.volume
+    names = []
+    for volume in Volume.objects.filter(source_image=image).exclude(state=VolumeState.DELETING):
+        backings = [volume.backing_path]
+        backings += [snap.layer_backing for snap in volume.snapshots.all()]
+        backings += [layer.layer_backing for layer in volume.instance_layers.all()]
+        if any(path.endswith(suffix) for path in backings if path):
+            names.append(f"volume {volume.name} (a linked clone)")
+    return names
 
 
 def pool_choices(host):

@@ -112,6 +112,12 @@ class ImageViewSet(CatalogViewSet):
     search_fields = ["name"]
 
     @extend_schema(responses=ACCEPTED)
+    def destroy(self, request, pk=None):
+        """202 with the Operation that removes the image's data on every host, then the image;
+        409 while an instance, a linked clone or a service template uses it."""
+        return accepted(images.delete(request.user, self.get_object(), request=request), request)
+
+    @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], parser_classes=[RawUploadParser, StreamedMultiPartParser])
     @streamed_upload_action
     def upload(self, request, pk=None):

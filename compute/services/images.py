@@ -6,8 +6,12 @@ from a path (staff, inside the allowed roots, read by the worker running the tas
 """
 
 from django.db import transaction
+from django.db.models import ProtectedError
+from django.db.models.deletion import Collector
 
-from compute.choices import ImageState
+from compute import hooks
+from compute.choices import ImageState, InstanceState
+from compute.models import Image
 from compute.tasks import images as image_tasks
 from compute.tasks.images import check_import_url, read_chunks, receive, resolve_import_path
 from portal import audit, leases, operations
@@ -71,4 +75,38 @@ def import_from_url(user, image, url, request=None):
         op = operations.begin("image.import", image, user=user, project=image.project, detail={"url": url})
         operations.send_after_commit(image_tasks.import_image, op)
     audit.record(user, "image.import", image, request=request, url=url)
+    return op
+
+
+def in_use_by(image):
+    """What still uses the image: instances made from it (their rows name it; a linked clone's
+    disk rests on its volume), service templates, and other apps' linked clones (compute.hooks);
+    the records of deleted instances too, which keep it until their project's teardown."""
+    users = hooks.image_users(image)
+    try:
+        Collector(using="default").collect([image])
+    except ProtectedError as exc:
+        for obj in exc.protected_objects:
+            deleted = getattr(obj, "state", None) == InstanceState.DELETED
+            users.append(f"{obj._meta.verbose_name} {obj}" + (" (deleted; its record stays)" if deleted else ""))
+    return sorted(set(users))
+
+
+def delete(user, image, request=None):
+    """Queue the image's removal (an Operation, compute.tasks.images.delete_image): its volume
+    on every host serving its pool, its file in the image store, then its row. Refused (409)
+    while anything uses it: a linked clone's backing file cannot go from under it, as Glance
+    answers 409 for an image its store still clones. The image is out of service meanwhile."""
+    if image.state == ImageState.SAVING:
+        raise Conflict(f"Image {image.name} is being saved; delete it once it is active or failed.")
+    users = in_use_by(image)
+    if users:
+        raise Conflict(f"Image {image.name} is in use by {', '.join(users[:5])}; delete those first.")
+    with transaction.atomic():
+        op = operations.begin("image.delete", image, user=user, project=image.project)
+        Image.objects.filter(pk=image.pk).update(
+            state=ImageState.ERROR, state_reason=f"Being deleted (operation {op.pk})."
+        )
+        operations.send_after_commit(image_tasks.delete_image, op)
+    audit.record(user, "image.delete", image, request=request)
     return op

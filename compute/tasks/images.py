@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from celery import shared_task
 from django.conf import settings
+from django.db.models import ProtectedError
 
 import hypervisor as hv
 from compute.choices import BYTES_PER_GIB, HostState, ImageFormat, ImageState
@@ -324,3 +325,53 @@ def receive_upload(self, op_id):
     """Check and store a file the browser uploaded, spooled by an earlier version (whose messages
     may still be queued at an upgrade); the form's upload now streams in its request."""
     return run_operation(op_id, run_spooled, self.request.id or "")
+
+
+def _holders(image):
+    """Every host that may hold the image's volume: those serving its pool (simulated ones too,
+    whose stand-in volume is forgotten the same way)."""
+    return [host for host in Host.objects.order_by("name") if image.pool in (pools_of(host) or ())]
+
+
+def _refuse_delete(image, reason):
+    """The image stays, in error, saying why (the image page and Glance show it)."""
+    Image.objects.filter(pk=image.pk).update(state=ImageState.ERROR, state_reason=reason[:500])
+    raise ActionError(reason)
+
+
+def run_delete(op):
+    """The task's work: remove the image's volume on every host serving its pool, through each
+    host's libvirt connection (remote hosts alike), and its file in the image store; then the
+    row. A host that does not answer leaves the image in error, saying where its data remains
+    (deleting again finishes the job); the row goes only once nothing of it is left."""
+    image = Image.objects.get(pk=op.target_id)
+    hosts, removed, left = _holders(image), [], []
+    for index, host in enumerate(hosts, start=1):
+        try:
+            hv.volume_delete(host.uri, image.pool, image.volume)
+            removed.append(host.name)
+        except (hv.VolumeNotFound, hv.PoolNotFound):
+            pass  # nothing of it there (a shared pool's file another host removed, a cache never filled)
+        except hv.HypervisorError as exc:
+            left.append(f"{host.name}: {exc}")
+        operations.progress(op, 90 * index // len(hosts), f"{image.volume} checked on {host.name}")
+    if image.file_path:
+        try:
+            Path(image.file_path).unlink(missing_ok=True)
+        except OSError as exc:
+            left.append(f"the image store ({image.file_path}): {exc}")
+    if left:
+        _refuse_delete(image, f"The delete left its data in pool {image.pool} on {'; '.join(left)}. Delete it again.")
+    try:
+        image.delete()
+    except ProtectedError as exc:  # a record that names it appeared since the service checked
+        users = ", ".join(sorted({str(obj) for obj in exc.protected_objects})[:5])
+        _refuse_delete(image, f"Its data is removed but {users} still name it; delete those, then the image.")
+    where = f" from pool {image.pool} on {', '.join(removed)}" if removed else ""
+    return f"Image {image.name} deleted{where}"
+
+
+@shared_task(bind=True, name="compute.tasks.delete_image")
+def delete_image(self, op_id):
+    """Remove an image's data on every host, then the image (compute.services.images.delete)."""
+    return run_operation(op_id, run_delete, self.request.id or "")

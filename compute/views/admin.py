@@ -90,6 +90,21 @@ def image_upload(request, pk):
 
 @staff_member_required
 @require_POST
+def image_delete(request, pk):
+    """Start the image's delete (its data on every host, then the row) and go to the images list;
+    a refusal (in use, being saved, busy) is the page's message."""
+    image = get_object_or_404(Image, pk=pk)
+    try:
+        op = images.delete(request.user, image, request=request)
+    except (ActionError, TargetBusy) as exc:
+        messages.error(request, str(exc))
+        return redirect("compute:image-detail", pk=image.pk)
+    messages.info(request, f"Deleting image {image.name} (operation {op.pk}).")
+    return redirect("compute:images")
+
+
+@staff_member_required
+@require_POST
 def image_import(request, pk):
     return _start_on_image(
         request,

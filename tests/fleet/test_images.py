@@ -49,10 +49,11 @@ def pool_on_b(admin, hosts, fleet):
 
 
 def remove_image(admin, image, host_b, pool_name, volume):
-    """Deleting an image forgets it; its volume stays in the pool (as on every host)."""
+    """Deleting an image (an Operation) removes its volume from the pool on host B too."""
     if admin.call("GET", f"images/{image['id']}/").status_code == 200:
-        admin.call("DELETE", f"images/{image['id']}/", expect=204)
-    virsh(host_b["uri"], "vol-delete", volume, "--pool", pool_name)
+        admin.succeeded(admin.call("DELETE", f"images/{image['id']}/", expect=202).json())
+    virsh(host_b["uri"], "pool-refresh", pool_name)
+    assert volume not in virsh(host_b["uri"], "vol-list", pool_name), "the image's volume outlived it"
 
 
 def test_a_100_mib_image_upload_lands_in_host_bs_pool_and_is_active(admin, pool_on_b, tmp_path):
