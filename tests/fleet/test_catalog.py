@@ -16,6 +16,7 @@ import pytest
 
 from tests.browser.conftest import watch_csp
 from tests.fleet.conftest import domains
+from tests.integration.test_service_guest_lab import psql_as
 
 TEMPLATE = "postgresql"
 FLAVOR = "lab.db"
@@ -159,3 +160,72 @@ def test_the_log_tab_reads_the_server_log_through_the_agent(admin, database, bro
     assert op["status"] == "succeeded", op
     page.goto(f"{fleet['url']}/catalog/services/{service['id']}/?tab=log")
     assert "database system is ready to accept connections" in page.locator("#service-log").inner_text()
+
+
+def test_the_database_lives_on_its_own_data_volume(admin, database):
+    service, _ = database
+    volume = admin.get(f"volumes/{service['data_volume']}/")
+    assert volume["instance"] == service["instance"] and volume["size_gb"] == service["parameters"]["data_volume_gb"]
+    create = operations_on(admin, service["id"], "service.create")[0]
+    assert create["detail"]["data_volume_setup"]["moved"] is True, create["detail"]
+
+
+def test_a_backup_from_the_backups_tab_restores_into_a_new_database_server(admin, database, browser, fleet, hosts):
+    """Rows written by a user over TCP, a backup taken from the page (a volume of its own,
+    attached, written, detached), a new server ordered from it through the API: the rows are
+    there, read by the same user with the same password."""
+    service, _ = database
+    sid = service["id"]
+
+    def run(action, arguments):
+        op = admin.action("POST", f"services/{sid}/run/", json={"action": action, "arguments": arguments})
+        return admin.succeeded(op, timeout=ACTION_TIMEOUT_S)
+
+    def guest(service_row):
+        instance = admin.get(f"instances/{service_row['instance']}/")
+        host = next(h for h in hosts.values() if h["id"] == instance["host"])
+        return host["uri"], instance["uuid"]
+
+    run("user-create", {"name": "ledger_owner", "password": "ledger-pass-1"})
+    run("db-create", {"name": "ledger", "owner": "ledger_owner"})
+    uri, domain = guest(service)
+    fill = "CREATE TABLE entry (n int); INSERT INTO entry SELECT generate_series(1, 50000);"
+    assert psql_as(domain, "ledger_owner", "ledger-pass-1", "ledger", fill, uri=uri)[0] == 0
+    page = browser
+    page.goto(f"{fleet['url']}/catalog/services/{sid}/?tab=backups")
+    known = {op["id"] for op in operations_on(admin, sid, "service.backup")}
+    page.click("#tab-backups button:has-text('Back up now')")
+    op = wait_for_operation(admin, sid, "service.backup", known)
+    assert op["status"] == "succeeded", op
+    backup = admin.items(f"backups/?service={sid}")[0]
+    assert backup["state"] == "available" and admin.get(f"volumes/{backup['volume']}/")["instance"] is None
+    print(
+        f"\nbackup from the page: {op['message']}; the whole backup {backup['duration_s']} s (load {os.getloadavg()[0]:.1f})"
+    )
+    body = {
+        "project": service["project"],
+        "template": service["template"],
+        "name": f"rs{uuid.uuid4().hex[:6]}",
+        "flavor": service["flavor"],
+        "parameters": service["parameters"],
+        "backup": backup["id"],
+    }
+    started = time.monotonic()
+    created = admin.action("POST", "services/", json=body)
+    restored_id = created["target_id"]
+    try:
+        created = admin.succeeded(created, timeout=READY_TIMEOUT_S)
+        restored = admin.get(f"services/{restored_id}/")
+        print(
+            f"restored into {restored['name']}: active {time.monotonic() - started:.0f} s after the order, "
+            f"the restore itself {created['detail'].get('restore_s')} s"
+        )
+        assert restored["state"] == "active" and restored["restored_from"] == backup["id"]
+        uri, domain = guest(restored)
+        assert psql_as(domain, "ledger_owner", "ledger-pass-1", "ledger", "SELECT count(*) FROM entry;", uri=uri) == (
+            0,
+            "50000",
+        )
+    finally:
+        admin.succeeded(admin.action("DELETE", f"services/{restored_id}/"), timeout=ACTION_TIMEOUT_S)
+        admin.succeeded(admin.action("DELETE", f"backups/{backup['id']}/"), timeout=ACTION_TIMEOUT_S)

@@ -81,11 +81,11 @@ def _until(what, call, limit_s, serial_log=None):
     pytest.fail(f"{what} not within {limit_s} s: {last}\nserial console:\n{console}")
 
 
-def psql_as(domain_id, user, password, database, sql):
+def psql_as(domain_id, user, password, database, sql, uri=URI):
     """(exit code, output) of ``sql`` run in the guest by ``user`` logging in over TCP with its
     password (the test's own guest-exec: the way a client would, not a portal script)."""
     pid = ga.agent_command(
-        URI,
+        uri,
         domain_id,
         "guest-exec",
         {
@@ -98,7 +98,7 @@ def psql_as(domain_id, user, password, database, sql):
     )["pid"]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        result = ga.exec_result(ga.agent_command(URI, domain_id, "guest-exec-status", {"pid": pid}))
+        result = ga.exec_result(ga.agent_command(uri, domain_id, "guest-exec-status", {"pid": pid}))
         if result is not None:
             return result.exit_code, (result.stdout + result.stderr).strip()
         time.sleep(0.5)
