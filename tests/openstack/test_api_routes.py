@@ -37,6 +37,7 @@ SUPPORTED = {
     "image": [
         ("GET", "/openstack/image"), ("GET", f"{G}/images"), ("GET", f"{G}/images/i"), ("GET", f"{G}/images/i/file"),
         ("POST", f"{G}/images"), ("PUT", f"{G}/images/i/file"), ("DELETE", f"{G}/images/i"),
+        ("POST", f"{G}/images/i/import"), ("GET", f"{G}/info/import"),
     ],
     "network": [
         ("GET", f"{N}/extensions"),
@@ -60,7 +61,7 @@ SUPPORTED = {
 NOT_YET = [
     ("GET", f"{K}/users"), ("GET", f"{K}/roles"), ("GET", f"{K}/domains"), ("POST", f"{K}/projects"),
     ("POST", f"{C}/os-aggregates"), ("GET", f"{C}/os-quota-sets/p"), ("GET", f"{S}/os-interface"),
-    ("PATCH", f"{G}/images/i"), ("GET", f"{G}/images/i/members"), ("POST", f"{G}/images/i/import"),
+    ("PATCH", f"{G}/images/i"), ("GET", f"{G}/images/i/members"), ("GET", f"{G}/tasks"),
     ("GET", f"{N}/quotas"), ("GET", f"{N}/subnetpools"), ("GET", f"{N}/trunks"), ("GET", f"{N}/qos/policies"),
     ("GET", f"{B}/backups"), ("GET", f"{B}/volumes/v/metadata"), ("GET", f"{B}/os-volume-transfer"),
     ("PUT", f"{B}/snapshots/s"), ("GET", f"{B}/attachments"), ("GET", f"{B}/group_snapshots"),

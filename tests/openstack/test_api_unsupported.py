@@ -103,8 +103,6 @@ CINDER_CALLS = [
 GLANCE_CALLS = [
     ("GET", f"{GLANCE}/tasks", None),
     ("POST", f"{GLANCE}/tasks", {"type": "import", "input": {}}),
-    ("POST", f"{GLANCE}/images/i/import", {"method": {"name": "web-download", "uri": "http://x"}}),
-    ("GET", f"{GLANCE}/info/import", None),
     ("GET", f"{GLANCE}/info/stores", None),
     ("PATCH", f"{GLANCE}/images/i", [{"op": "replace", "path": "/name", "value": "n"}]),
     ("PUT", f"{GLANCE}/images/i/tags/t", None),
