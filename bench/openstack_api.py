@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-from django_env import ROOT
+from django_env import DATA_DIR, ROOT
 
 from compute_ops import p95
 from django.contrib.auth import get_user_model
@@ -368,10 +369,13 @@ def main():
     parser.add_argument("--cli-runs", type=int, default=10, help="runs of the real openstack CLI (0: none)")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    bench_scenario(args.rounds)
-    bench_server_list(args.servers, args.requests)
-    if args.cli_runs:
-        bench_cli_server_list(args.cli_runs)
+    try:
+        bench_scenario(args.rounds)
+        bench_server_list(args.servers, args.requests)
+        if args.cli_runs:
+            bench_cli_server_list(args.cli_runs)
+    finally:
+        shutil.rmtree(DATA_DIR, ignore_errors=True)  # the throwaway database and data directory
 
 
 if __name__ == "__main__":
