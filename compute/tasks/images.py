@@ -333,6 +333,19 @@ def _holders(image):
     return [host for host in Host.objects.order_by("name") if image.pool in (pools_of(host) or ())]
 
 
+def _gone_after_refresh(host, image):
+    """A shared pool lists a file another host just removed until it is refreshed: the delete
+    then fails on a file that is gone. True when a refresh shows it gone."""
+    try:
+        hv.pool_refresh(host.uri, image.pool)
+        hv.volume_info(host.uri, image.pool, image.volume)
+    except (hv.VolumeNotFound, hv.PoolNotFound):
+        return True
+    except hv.HypervisorError:
+        return False
+    return False
+
+
 def _refuse_delete(image, reason):
     """The image stays, in error, saying why (the image page and Glance show it)."""
     Image.objects.filter(pk=image.pk).update(state=ImageState.ERROR, state_reason=reason[:500])
@@ -353,7 +366,8 @@ def run_delete(op):
         except (hv.VolumeNotFound, hv.PoolNotFound):
             pass  # nothing of it there (a shared pool's file another host removed, a cache never filled)
         except hv.HypervisorError as exc:
-            left.append(f"{host.name}: {exc}")
+            if not _gone_after_refresh(host, image):
+                left.append(f"{host.name}: {exc}")
         operations.progress(op, 90 * index // len(hosts), f"{image.volume} checked on {host.name}")
     if image.file_path:
         try:

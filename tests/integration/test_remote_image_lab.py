@@ -1,7 +1,8 @@
 """An image uploaded through the API streams straight into its pool on a remote host: with host A
 out of the way (maintenance in the database), the image's pool nubes-shared is served by host B
 (qemu+tcp://10.99.0.2/system), so the body goes over the libvirt connection into the image's
-volume there; nothing lands on the portal's disk, and the bytes read back from B are the upload's."""
+volume there; nothing lands on the portal's disk, and the bytes read back from B are the upload's.
+Deleting the image then removes that volume from B's pool (virsh vol-list on B no longer lists it)."""
 
 import hashlib
 import subprocess
@@ -46,6 +47,16 @@ def test_an_image_upload_lands_in_host_bs_pool(admin_api, lab_cloud, host_a, hos
         assert not (tmp_path / "store").exists() or list((tmp_path / "store").iterdir()) == []
         assert hv.volume_info(host_b.uri, SHARED, name).capacity_bytes == 256 << 20
         assert b"".join(hv.volume_download(host_b.uri, SHARED, name)) == data
+
+        deleted = admin_api.delete(f"/api/v1/images/{image.pk}/")  # its task runs here (eager)
+        op = Operation.objects.get(pk=deleted.json()["id"])
+        assert deleted.status_code == 202 and op.status == "succeeded", op.error
+        assert not Image.objects.filter(pk=image.pk).exists()
+        hv.pool_refresh(host_b.uri, SHARED)
+        listed = subprocess.run(
+            ["virsh", "-c", host_b.uri, "vol-list", SHARED], check=True, capture_output=True, text=True
+        ).stdout
+        assert name not in listed, f"{name} outlived its image on {host_b.name}"
     finally:
         Host.objects.filter(pk=host_a.pk).update(state="up")
         try:
