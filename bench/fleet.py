@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from tests.fleet.client import fleet_or_say, sign_in_admin, subscribe  # noqa: E402
 
 MESSAGE_TIMEOUT_S = 300
-BENCH_POOL_DIR = "/var/lib/nubes-lab/fleet-bench-{}"  # the portal's pool delete (or make fleet-down) removes it
+BENCH_POOL_DIR = "/var/lib/nubes-lab/fleet-bench-{}"  # the portal makes it; its pool delete removes it
 MIB = 1 << 20
 
 
@@ -190,9 +190,7 @@ def upload(timer, admin, project, host_b, mib):
         finally:
             removal = admin.call("DELETE", f"storage-pools/{pool_id}/")
             if removal.status_code == 202:
-                admin.wait(removal.json())
-                if os.path.isdir(pool_dir) and not os.listdir(pool_dir):
-                    os.rmdir(pool_dir)  # the pool's directory, if undefining left it
+                admin.wait(removal.json())  # the portal made the pool's directory: its delete removes it
             else:
                 print(f"  the bench pool stays ({removal.status_code} {removal.text}); make fleet-down removes it")
 

@@ -68,6 +68,9 @@ class StoragePool(models.Model):
     # A LUN pool's LUNs as its hosts listed them at the last define, start or refresh:
     # [{"name": "unit:0:0:1", "capacity_bytes": ...}] (libvirt's names; the portal reads no host).
     luns = models.JSONField(default=list, blank=True)
+    # Hosts (ids) where the portal made a dir pool's target directory (it was missing when the pool
+    # first started there): the pool's delete removes that directory again, and only that one.
+    built_on = models.JSONField(default=list, blank=True, editable=False)
     refreshed = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 

@@ -58,12 +58,17 @@ def pool_action(self, op_id):
     def work(op):
         pool = StoragePool.objects.get(pk=op.target_id)
         action, hosts, info = op.detail["step"], list(pool.hosts.order_by("name")), None
+        if action == Action.DELETE:  # a directory the portal made goes after every other host let go of it
+            hosts.sort(key=lambda host: host.pk in pool.built_on)
+        kept = []
         for index, host in enumerate(hosts, start=1):
             info = _pool_step(pool, host, action)
+            if action == Action.DELETE and info is not None:
+                kept.append(f"{host.name}: {info}")
             operations.progress(op, 100 * index // len(hosts), f"{action} on {host.name}")
         if action == Action.DELETE:
             pool.delete()
-            return f"Pool {pool.name} deleted"
+            return f"Pool {pool.name} deleted" + (f"; its directory stays on {'; '.join(kept)}" if kept else "")
         if action == Action.STOP:
             StoragePool.objects.filter(pk=pool.pk).update(state=PoolState.INACTIVE)
         elif info is not None:
@@ -75,6 +80,36 @@ def pool_action(self, op_id):
     return run_operation(op_id, work, self.request.id or "")
 
 
+def _start_dir(pool, host):
+    """Start a dir pool; when its directory is missing (the start fails) build it, i.e. make it,
+    and record that the portal made it there (``built_on``): the pool's delete removes it."""
+    try:
+        return hv.pool_start(host.uri, pool.libvirt_name)
+    except hv.HypervisorError:
+        info = hv.pool_start(host.uri, pool.libvirt_name, build=True)
+    StoragePool.objects.filter(pk=pool.pk).update(built_on=sorted({*pool.built_on, host.pk}))
+    pool.built_on = sorted({*pool.built_on, host.pk})
+    return info
+
+
+def _delete_on(pool, host):
+    """Stop and undefine the pool on ``host``; a directory the portal made there is removed
+    between the two (libvirt's virStoragePoolDelete, an rmdir: never a file in it). Returns why
+    the directory stays when it does, else None."""
+    name = pool.libvirt_name
+    if pool.type != PoolType.DIR or host.pk not in pool.built_on:
+        hv.pool_delete(host.uri, name)
+        return None
+    try:
+        hv.pool_delete(host.uri, name, delete_data=True)
+        return None
+    except hv.PoolNotFound:
+        return None
+    except hv.HypervisorError as exc:  # not empty (files the portal did not make): undefine only
+        hv.pool_delete(host.uri, name)
+        return f"{pool.target_path} kept ({exc})"
+
+
 def _pool_step(pool, host, action):
     name = pool.libvirt_name
     if action == Action.DEFINE:
@@ -82,7 +117,11 @@ def _pool_step(pool, host, action):
             info = hv.pool_info(host.uri, name)  # already there (e.g. a host's default pool): adopt it
         except hv.PoolNotFound:
             info = hv.pool_define(host.uri, _pool_spec(pool, host))
-        return info if info.active else hv.pool_start(host.uri, name, build=not host.simulated)
+        if info.active:
+            return info
+        if pool.type == PoolType.DIR and not host.simulated:
+            return _start_dir(pool, host)
+        return hv.pool_start(host.uri, name, build=not host.simulated)
     if action == Action.START:
         return hv.pool_start(host.uri, name)
     if action == Action.REFRESH:
@@ -90,5 +129,4 @@ def _pool_step(pool, host, action):
     if action == Action.STOP:
         hv.pool_stop(host.uri, name)
         return None
-    hv.pool_delete(host.uri, name)
-    return None
+    return _delete_on(pool, host)

@@ -18,12 +18,12 @@ from tests.fleet.checks import virsh
 
 MIB = 1 << 20
 UPLOAD_MIB = 100
-POOL_DIR = "/var/lib/nubes-lab/fleet-image-{}"  # pool_on_b removes it
+POOL_DIR = "/var/lib/nubes-lab/fleet-image-{}"  # the pool's delete removes it (the portal made it)
 
 
 @pytest.fixture
 def pool_on_b(admin, hosts, fleet):
-    """A dir pool only host B serves: (its libvirt name, host B); removed after, its directory too."""
+    """A dir pool only host B serves: (its libvirt name, host B); its delete removes its directory too."""
     host_b = hosts[fleet["lab"]["hosts"][1]["name"]]
     tag = uuid.uuid4().hex[:6]
     name, directory = f"nubes-fleet-image-{tag}", POOL_DIR.format(tag)
@@ -43,8 +43,7 @@ def pool_on_b(admin, hosts, fleet):
     removal = admin.call("DELETE", f"storage-pools/{made['target_id']}/")
     if removal.status_code == 202:
         admin.wait(removal.json())
-    if os.path.isdir(directory) and not os.listdir(directory):
-        os.rmdir(directory)  # undefining the pool leaves its directory (host B shares this file system)
+    assert not os.path.isdir(directory), "the pool's delete leaves the directory it made"  # B shares this file system
     assert name not in virsh(host_b["uri"], "pool-list", "--all", "--name").split()
 
 
