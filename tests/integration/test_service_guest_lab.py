@@ -2,7 +2,8 @@
 the scripts of /usr/lib/nubes-agent) booted on host A under TCG, driven only through the QEMU
 guest agent by the gateway (hypervisor.guest_agent): ping, allow-listed scripts with JSON on
 stdin, a failing script, the server log read, fsfreeze / thaw, fstrim, a backup written to a
-volume of its own and restored from it. One guest for the module.
+volume of its own and restored from it, the data volume grown live, configuration parameters
+reloaded or restarted and read back with SHOW, the metrics script. One guest for the module.
 
 Skipped, with the reason printed, when the lab is not up or the image is not built
 (`lab/service-guest/build.sh`, about 14 min once; cached by recipe under /var/cache/nubes).
@@ -40,6 +41,10 @@ ALLOWED = (
     "data-volume",
     "backup-dump",
     "backup-restore",
+    "config-set",
+    "config-show",
+    "metrics",
+    "data-grow",
 )
 PG_LOG = "/var/log/postgresql/postgresql-15-main.log"
 # The module's first test carries the guest's boot (minutes under TCG on a loaded machine): more
@@ -260,6 +265,27 @@ def _attached(domain_id, target):
     return any(line.split()[:1] == [target] for line in listed.splitlines())
 
 
+def test_the_data_volume_grows_live(db_guest):
+    # After the data-volume test: vdb is the 2 GiB data disk with PostgreSQL's data on it.
+    if not _attached(db_guest, "vdb"):
+        pytest.skip("no data disk attached (the data-volume test did not run)")
+    subprocess.run(["virsh", "-c", URI, "blockresize", db_guest, "vdb", "3G"], check=True, capture_output=True)
+    grown = _until(
+        "the grown disk seen by the guest",
+        lambda: _grown(hv.run_script(URI, db_guest, "data-grow", {}, allowed=ALLOWED, timeout=600)),
+        60,
+    )
+    assert grown.output["size_bytes"] == 3 * 1024**3 and grown.output["filesystem_bytes"] > 2.5 * 1024**3
+    assert hv.run_script(URI, db_guest, "health", {}, allowed=ALLOWED).output["postgres"] == "accepting"
+    print(f"\ndata-grow: {grown.output} in {grown.duration_s:.1f} s through the agent")
+
+
+def _grown(result):
+    if result.output["size_bytes"] < 3 * 1024**3:
+        raise ga.GuestAgentTimeout("the guest does not see the new size yet")
+    return result
+
+
 def _guest_disks(domain_id):
     """The guest's own view of its disks (/sys/block's vd* entries), through a raw guest-exec."""
     pid = ga.agent_command(
@@ -376,6 +402,49 @@ def test_fsfreeze_thaw_and_fstrim_through_the_agent(db_guest):
     trimmed = hv.guest_fstrim(URI, db_guest)
     assert any(p.get("path") == "/" and "error" not in p for p in trimmed.paths), trimmed.paths
     hv.run_script(URI, db_guest, "health", {}, allowed=ALLOWED)  # still serving after the thaw
+
+
+def test_configuration_is_reloaded_or_restarted_and_show_reads_it_back(db_guest):
+    run = lambda script, args: hv.run_script(URI, db_guest, script, args, allowed=ALLOWED, timeout=600)  # noqa: E731
+    run("user-create", {"name": "cfg_reader", "password": "cfg-pass-1"})
+    reloaded = run("config-set", {"work_mem": 8, "log_min_duration_statement": 250})
+    assert reloaded.output["reloaded"] is True and reloaded.output["restarted"] is False
+    # A new session (over TCP, as a client) sees the reloaded value.
+    assert psql_as(db_guest, "cfg_reader", "cfg-pass-1", "postgres", "SHOW work_mem;") == (0, "8MB")
+    uptime = run("health", {}).output["uptime_s"]
+    restarted = run("config-set", {"max_connections": 120})
+    assert restarted.output["restarted"] is True and restarted.output["restart_for"] == ["max_connections"]
+    assert run("health", {}).output["uptime_s"] < uptime  # the server started again
+    assert psql_as(db_guest, "cfg_reader", "cfg-pass-1", "postgres", "SHOW max_connections;") == (0, "120")
+    shown = {row["name"]: row for row in run("config-show", {}).output["settings"]}
+    assert shown["work_mem"]["value"] == "8MB" and shown["log_min_duration_statement"]["value"] == "250ms"
+    assert shown["max_connections"]["context"] == "postmaster" and shown["max_connections"]["value"] == "120"
+    assert not any(row["pending_restart"] for row in shown.values())
+    # The same value again is no restart.
+    assert run("config-set", {"max_connections": 120}).output["restarted"] is False
+    with pytest.raises(hv.GuestScriptFailed, match="not a parameter") as refused:
+        run("config-set", {"fsync": False})
+    assert refused.value.result.exit_code == 2
+    with pytest.raises(hv.GuestScriptFailed, match="between"):
+        run("config-set", {"work_mem": 0})
+    print(
+        f"\nconfig-set: reload {reloaded.output['seconds']:.1f} s ({reloaded.duration_s:.1f} s through the agent), "
+        f"restart {restarted.output['seconds']:.1f} s ({restarted.duration_s:.1f} s through the agent)"
+    )
+
+
+def test_metrics_count_connections_transactions_and_size(db_guest):
+    run = lambda script, args: hv.run_script(URI, db_guest, script, args, allowed=ALLOWED)  # noqa: E731
+    run("db-create", {"name": "metered", "owner": "cfg_reader"})
+    first = run("metrics", {}).output
+    for _ in range(3):
+        assert psql_as(db_guest, "cfg_reader", "cfg-pass-1", "metered", "SELECT 1;")[0] == 0
+    second = run("metrics", {}).output
+    assert second["xact_total"] >= first["xact_total"] + 3
+    assert second["size_bytes"] > 0 and second["max_connections"] == 120 and second["connections"] >= 0
+    metered = next(d for d in second["databases"] if d["name"] == "metered")
+    assert metered["size_bytes"] > 0 and metered["xact_total"] >= 3
+    assert second["started"] == first["started"]
 
 
 def test_a_stopped_agent_is_a_clear_error_not_a_hang(db_guest):

@@ -106,3 +106,35 @@ def database_names() -> list:
     """The server's databases, templates and postgres aside."""
     rows = psql("SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1;")
     return [row for row in rows.splitlines() if row]
+
+
+# Configuration parameters a tenant may set (config-set), with the unit the portal's form uses:
+# name -> (type, unit, minimum, maximum). Memory in MB, times in ms; the portal's template holds
+# the same list as its argument schema and checks it first, this is checked again here.
+PARAMETERS = {
+    "max_connections": ("integer", "", 10, 1000),
+    "shared_buffers": ("integer", "MB", 16, 8192),
+    "work_mem": ("integer", "MB", 1, 2048),
+    "maintenance_work_mem": ("integer", "MB", 1, 4096),
+    "effective_cache_size": ("integer", "MB", 8, 65536),
+    "log_min_duration_statement": ("integer", "ms", -1, 3600000),
+    "statement_timeout": ("integer", "ms", 0, 86400000),
+    "idle_in_transaction_session_timeout": ("integer", "ms", 0, 86400000),
+    "random_page_cost": ("number", "", 0.1, 100),
+    "log_connections": ("boolean", "", None, None),
+}
+# pg_settings.unit -> how many of the form's unit (MB or ms) one of it is.
+BASE_UNITS = {"8kB": 8 / 1024, "kB": 1 / 1024, "MB": 1, "ms": 1, "s": 1000, "min": 60000}
+
+
+def settings(names) -> list:
+    """pg_settings rows of ``names``: name, setting, unit, context, source, pending_restart, and
+    value (what SHOW prints)."""
+    quoted = ", ".join(literal(n) for n in names)
+    rows = psql(
+        "SELECT coalesce(json_agg(json_build_object('name', name, 'setting', setting, 'unit', unit,"
+        " 'context', context, 'source', source, 'pending_restart', pending_restart,"
+        " 'value', current_setting(name)) ORDER BY name), '[]') FROM pg_settings"
+        f" WHERE name IN ({quoted});"
+    )
+    return json.loads(rows)
