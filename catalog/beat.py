@@ -1,4 +1,8 @@
-"""What beat starts on the catalog's behalf: scheduled backups. Every few minutes, each service
+"""What beat starts on the catalog's behalf: scheduled backups, and the services' metrics read
+from inside their guests (catalog.metrics: one task per service, so a slow guest delays no other;
+none while an Operation runs on the service, e.g. a restart for a configuration change).
+
+Scheduled backups: Every few minutes, each service
 with a schedule whose newest scheduled backup is older than its interval gets one, taken through
 the same verb as "Back up now" acting as the user who ordered the service; then its scheduled
 backups beyond the newest ``backup_keep`` are deleted (with their volumes). Backups taken on
@@ -10,7 +14,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from catalog import services
+from catalog import metrics, services
 from catalog.models import Backup, BackupState, Service
 from portal import operations
 from portal.errors import ActionError, Conflict, NotPermitted
@@ -60,3 +64,27 @@ def scheduled_backups(now=None):
                 log.info("scheduled backup of %s not started: %s", service.name, exc)
         deleted += prune(service, user)
     return started, deleted
+
+
+@shared_task(name="catalog.beat.collect_metrics")
+def collect_metrics(now=None):
+    """Beat: queue a reading of every active or degraded service whose template has a metrics
+    hook, then drop old samples. Returns how many readings were queued."""
+    queued = 0
+    running = Service.objects.filter(state__in=services.ACTING_STATES, instance__isnull=False)
+    for service in running.select_related("template"):
+        if metrics.HOOK not in service.template.hooks or operations.active_on(service) is not None:
+            continue
+        collect_service_metrics.delay(service.pk)
+        queued += 1
+    metrics.prune(now)
+    return queued
+
+
+@shared_task(name="catalog.beat.collect_service_metrics")
+def collect_service_metrics(service_id):
+    service = Service.objects.select_related("template", "instance__host").filter(pk=service_id).first()
+    if service is None or service.instance is None or service.state not in services.ACTING_STATES:
+        return None
+    sample = metrics.collect(service)
+    return None if sample is None else sample.pk

@@ -27,6 +27,10 @@ def _field(spec, required):
         return forms.IntegerField(min_value=spec.get("minimum"), max_value=spec.get("maximum"), **common)
     if kind == "number":
         return forms.FloatField(min_value=spec.get("minimum"), max_value=spec.get("maximum"), **common)
+    if kind == "boolean" and not required and "default" not in spec:
+        # Optional with no default (a configuration parameter): "unchanged", yes or no, so an
+        # unticked box does not send false.
+        return forms.NullBooleanField(widget=forms.NullBooleanSelect, **{**common, "required": False})
     if kind == "boolean":
         return forms.BooleanField(**common)
     validators = [RegexValidator(spec["pattern"])] if "pattern" in spec else []

@@ -77,8 +77,56 @@ POSTGRES_ACTIONS = {
 }
 
 
+def _parameter(kind, low, high, unit, what, restart=False):
+    spec = {"type": kind, "title": f"{what} ({unit})" if unit else what}
+    if low is not None:
+        spec.update(minimum=low, maximum=high)
+    if restart:
+        spec["description"] = "Changing it restarts PostgreSQL"
+    return spec
+
+
+# The configuration parameters a tenant may set: the same allow-list, types and ranges as the
+# image's nubes_agent.PARAMETERS (memory in MB, times in ms). The script writes them with ALTER
+# SYSTEM and reloads, or restarts the server when pg_settings.context is "postmaster".
+CONFIG_PARAMETERS = {
+    "max_connections": _parameter("integer", 10, 1000, "", "max_connections", restart=True),
+    "shared_buffers": _parameter("integer", 16, 8192, "MB", "shared_buffers", restart=True),
+    "work_mem": _parameter("integer", 1, 2048, "MB", "work_mem"),
+    "maintenance_work_mem": _parameter("integer", 1, 4096, "MB", "maintenance_work_mem"),
+    "effective_cache_size": _parameter("integer", 8, 65536, "MB", "effective_cache_size"),
+    "log_min_duration_statement": _parameter("integer", -1, 3600000, "ms", "log_min_duration_statement"),
+    "statement_timeout": _parameter("integer", 0, 86400000, "ms", "statement_timeout"),
+    "idle_in_transaction_session_timeout": _parameter(
+        "integer", 0, 86400000, "ms", "idle_in_transaction_session_timeout"
+    ),
+    "random_page_cost": _parameter("number", 0.1, 100, "", "random_page_cost"),
+    "log_connections": _parameter("boolean", None, None, "", "log_connections"),
+}
+POSTGRES_ACTIONS.update(
+    {
+        "config-show": {
+            "script": "config-show",
+            "description": "Read the configuration parameters that may be set",
+            "arguments": NO_ARGUMENTS,
+        },
+        "config-set": {
+            "script": "config-set",
+            "description": "Set configuration parameters (reloaded; max_connections and shared_buffers restart PostgreSQL)",
+            "arguments": {**_arguments(CONFIG_PARAMETERS, []), "minProperties": 1},
+        },
+    }
+)
+
+
 # The scripts the platform runs itself (ServiceTemplate.hooks): never a tenant's action.
-POSTGRES_HOOKS = {"data-volume": "data-volume", "backup": "backup-dump", "restore": "backup-restore"}
+POSTGRES_HOOKS = {
+    "data-volume": "data-volume",
+    "backup": "backup-dump",
+    "restore": "backup-restore",
+    "metrics": "metrics",
+    "grow": "data-grow",
+}
 DATA_VOLUME_GB = 2
 MAX_DATA_VOLUME_GB = 100
 

@@ -20,7 +20,9 @@ MAX_ACTIONS = 64
 #   data-volume  after the first boot: move the service's data onto its data volume
 #   backup       write a backup onto the blank volume attached for it
 #   restore      restore the backup volume attached to a new service
-HOOKS = ("data-volume", "backup", "restore")
+#   metrics      on the metrics beat: the service's own counters (connections, transactions, size)
+#   grow         after its data volume grew: grow the filesystem on it (online)
+HOOKS = ("data-volume", "backup", "restore", "metrics", "grow")
 # The order parameter giving the data volume's size (GiB) of a template with a data-volume hook.
 DATA_VOLUME_PARAMETER = "data_volume_gb"
 
@@ -178,3 +180,25 @@ class Backup(ProjectOwned):
 
     def __str__(self):
         return self.name
+
+
+# What a service's metrics hook reports, stored per collection: name -> (unit, help).
+SERVICE_METRICS = {
+    "connections": ("", "client connections"),
+    "xact_per_s": ("1/s", "transactions per second (commits and rollbacks)"),
+    "size_mib": ("MiB", "the databases' size"),
+}
+
+
+class ServiceSample(models.Model):
+    """One collection of a service's metrics from inside its guest (the metrics hook, run
+    through the agent on the metrics beat); kept as long as compute's raw samples."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="metric_samples")
+    ts = models.PositiveBigIntegerField(help_text="Unix time in seconds")
+    connections = models.FloatField(null=True, blank=True)
+    xact_per_s = models.FloatField(null=True, blank=True, help_text="None on a first reading or after a restart")
+    size_mib = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["service", "ts"]), models.Index(fields=["ts"])]

@@ -40,6 +40,12 @@ def errors(schema: dict, value) -> dict[str, list[str]]:
     """Field -> messages for ``value`` against ``schema``; empty when it is valid."""
     found: dict[str, list[str]] = {}
     for error in Draft202012Validator(schema).iter_errors(value):
+        if error.validator == "additionalProperties" and not error.absolute_path and isinstance(value, dict):
+            # An extra key is reported on the object; name each key, so a form or an API client
+            # sees which of its fields is not allowed.
+            for key in sorted(set(value) - set(schema.get("properties", {}))):
+                found.setdefault(str(key), []).append(f"{key!r} is not allowed here (not in the schema).")
+            continue
         field = ".".join(str(p) for p in error.absolute_path) or _field_of(error) or "non_field_errors"
         found.setdefault(field, []).append(error.message)
     return found

@@ -22,6 +22,8 @@ from storage.models import StoragePool
 
 ACTING_STATES = (ServiceState.ACTIVE, ServiceState.DEGRADED)
 DEFAULT_DATA_VOLUME_GB = 1
+# The action that sets configuration parameters (its arguments schema is the allow-list).
+CONFIGURE_ACTION = "config-set"
 MIN_BACKUP_VOLUME_GB = 1
 
 
@@ -83,6 +85,16 @@ def check_restore(project, template, backup):
         raise ActionError(f"Backup {backup.name} restores into a {backup.template.name} service only.", field="backup")
     if backup.state != BackupState.AVAILABLE:
         raise Conflict(f"Backup {backup.name} is {backup.state}; a restore needs it available.")
+
+
+def _idle(service, needs):
+    """Conflict unless the service is active or degraded with its VM; TargetBusy while an
+    Operation runs on it. ``needs`` ends the message ("actions need it active or degraded.")."""
+    if service.state not in ACTING_STATES or service.instance is None:
+        raise Conflict(f"Service {service.name} is {service.state}; {needs}")
+    running = operations.active_on(service)
+    if running is not None:
+        raise operations.TargetBusy(running)
 
 
 def _pool_for(image, host):
@@ -161,11 +173,7 @@ def back_up(user, service, *, scheduled=False, request=None):
     _writable(user, service.project)
     if not service.template.backs_up:
         raise ActionError(f"Template {service.template.name} has no backups.", field="service")
-    if service.state not in ACTING_STATES or service.instance is None:
-        raise Conflict(f"Service {service.name} is {service.state}; a backup needs it active or degraded.")
-    running = operations.active_on(service)
-    if running is not None:
-        raise operations.TargetBusy(running)
+    _idle(service, "a backup needs it active or degraded.")
     name = stamp = f"{service.name[:40]}-{timezone.now():%Y%m%d-%H%M%S}"
     for n in range(2, 100):  # two in one second (the schedule's beside one on demand)
         if not Backup.objects.filter(project=service.project, name=name).exists():
@@ -251,11 +259,7 @@ def run_action(user, service, action, arguments=None, request=None):
     _writable(user, service.project)
     arguments = arguments if arguments is not None else {}
     check_action(service, action, arguments)
-    if service.state not in ACTING_STATES or service.instance is None:
-        raise Conflict(f"Service {service.name} is {service.state}; actions need it active or degraded.")
-    running = operations.active_on(service)
-    if running is not None:
-        raise operations.TargetBusy(running)
+    _idle(service, "actions need it active or degraded.")
     secrets = schema.secret_fields(service.template.action_arguments_schema(action))
     shown = {key: ("***" if key in secrets else value) for key, value in arguments.items()}
     with transaction.atomic():
@@ -273,16 +277,68 @@ def run_action(user, service, action, arguments=None, request=None):
     return op
 
 
+class ParameterErrors(ActionError):
+    """Configuration parameters refused (off the allow-list, wrong type, out of range): a 400
+    with the messages of each parameter in ``problems``."""
+
+    def __init__(self, problems):
+        self.problems = problems
+        super().__init__(_describe(problems), field="parameters")
+
+
+def configure(user, service, parameters, request=None):
+    """Set configuration parameters through the template's config-set action (validated against
+    its allow-list first: a 400 and nothing run in the guest); its Operation."""
+    _writable(user, service.project)
+    if CONFIGURE_ACTION not in service.template.actions:
+        raise ActionError(f"Template {service.template.name} has no configuration parameters.", field="parameters")
+    if not isinstance(parameters, dict):
+        raise ParameterErrors({"non_field_errors": ["A JSON object of parameters."]})
+    problems = schema.errors(service.template.action_arguments_schema(CONFIGURE_ACTION), parameters)
+    if problems:
+        raise ParameterErrors(problems)
+    return run_action(user, service, CONFIGURE_ACTION, parameters, request=request)
+
+
+def grow_data_volume(user, service, size_gb, request=None):
+    """Grow the service's data volume live: storage's resize of the attached volume (its quota
+    and pool checks here, a 400 or 403 before anything runs), then the template's grow hook
+    grows the filesystem on it inside the guest, online (service.grow); its Operation."""
+    _writable(user, service.project)
+    volume = service.data_volume
+    if "grow" not in service.template.hooks or volume is None:
+        raise ActionError(f"Service {service.name} has no data volume that grows.", field="data_volume_gb")
+    spec = service.template.parameter_schema.get("properties", {}).get(DATA_VOLUME_PARAMETER, {})
+    if isinstance(size_gb, bool) or not isinstance(size_gb, int) or size_gb <= volume.size_gb:
+        raise ActionError(f"Give more than the data volume's {volume.size_gb} GiB.", field="data_volume_gb")
+    if "maximum" in spec and size_gb > spec["maximum"]:
+        raise ActionError(f"The data volume is at most {spec['maximum']} GiB.", field="data_volume_gb")
+    _idle(service, "it grows when it is active or degraded.")
+    with transaction.atomic():
+        volume_op = storage.resize_volume(user, volume, size_gb, request=request)
+        op = operations.begin(
+            "service.grow",
+            service,
+            user=user,
+            project=service.project,
+            detail={
+                "volume": volume.pk,
+                "from_gb": volume.size_gb,
+                "size_gb": size_gb,
+                "volume_operation": volume_op.pk,
+            },
+        )
+        operations.dispatch(tasks.grow_data_volume, op)
+    audit.record(user, "service.grow", service, request=request, size_gb=size_gb)
+    return op
+
+
 def read_log(user, service, request=None):
     """Queue a read of the tail of the template's server log (service.log); its Operation."""
     _writable(user, service.project)
     if not service.template.log_path:
         raise ActionError(f"Template {service.template.name} names no log.", field="log")
-    if service.state not in ACTING_STATES or service.instance is None:
-        raise Conflict(f"Service {service.name} is {service.state}; its log is read when it is active or degraded.")
-    running = operations.active_on(service)
-    if running is not None:
-        raise operations.TargetBusy(running)
+    _idle(service, "its log is read when it is active or degraded.")
     with transaction.atomic():
         op = operations.begin("service.log", service, user=user, project=service.project, detail={})
         operations.dispatch(tasks.read_log, op)
@@ -320,8 +376,10 @@ __all__ = [
     "set_backup_schedule",
     "check_action",
     "check_order",
+    "configure",
     "delete",
     "order",
+    "grow_data_volume",
     "read_log",
     "run_action",
     "save_template",

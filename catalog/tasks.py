@@ -26,8 +26,11 @@ HEALTH_ACTION = "health"
 AGENT_DOWN = (hv.GuestAgentUnavailable, hv.GuestAgentTimeout)
 # The listings the service's page shows, by the action that lists them; an action whose name
 # starts with the same word (user-create, db-grant) is followed by that listing.
-LISTINGS = {"user-list": "users", "db-list": "databases"}
+LISTINGS = {"user-list": "users", "db-list": "databases", "config-show": "configuration"}
 LOG_TAIL_BYTES = 16 * 1024
+# Actions that may take longer than the gateway's one-minute default: a configuration change may
+# restart PostgreSQL (stop, start; half a minute or more under TCG on a loaded host).
+ACTION_TIMEOUTS_S = {"config-set": 600}
 DATA_VOLUME_TIMEOUT_S = 900  # stop PostgreSQL, copy its data onto the new volume, start it
 BACKUP_TIMEOUT_S = 6 * 3600  # a dump or a restore (the scripts' own limit)
 
@@ -57,6 +60,17 @@ def _list_after(service, action, output):
         except (hv.GuestScriptFailed, *AGENT_DOWN):
             return
     _remember(service, LISTINGS[listing], {"output": output})
+
+
+def _applied(output):
+    """How a configuration change took effect (config-set says), for the Operation's message."""
+    if not isinstance(output, dict):
+        return ""
+    if output.get("restarted"):
+        return f": the server restarted (for {', '.join(output.get('restart_for') or ['the change'])})"
+    if output.get("reloaded"):
+        return ": the configuration reloaded, no restart"
+    return ""
 
 
 def _run(service, script, arguments, timeout=None):
@@ -275,7 +289,7 @@ def run_action(self, op_id, sealed_arguments):
         arguments = sealed.unseal(sealed_arguments)
         service = Service.objects.select_related("template", "instance__host").get(pk=op.target_id)
         try:
-            result = _run(service, op.detail["script"], arguments)
+            result = _run(service, op.detail["script"], arguments, ACTION_TIMEOUTS_S.get(op.detail["script"]))
         except AGENT_DOWN as exc:
             _set_state(service, ServiceState.DEGRADED, f"guest agent: {exc}")
             raise
@@ -284,7 +298,40 @@ def run_action(self, op_id, sealed_arguments):
         op.detail = {**op.detail, "output": result.output, "duration_s": round(result.duration_s, 2)}
         op.save(update_fields=["detail"])
         _list_after(service, op.detail["action"], result.output)
-        return f"{op.detail['action']} done in {result.duration_s:.1f} s"
+        return f"{op.detail['action']} done in {result.duration_s:.1f} s{_applied(result.output)}"
+
+    return run_operation(op_id, work, self.request.id or "")
+
+
+GROW_TIMEOUT_S = 600  # resize2fs online
+GROW_SEEN_S = 60  # the guest sees a live block resize at once; a loaded TCG guest may lag
+
+
+@shared_task(bind=True, name="catalog.tasks.grow_data_volume")
+def grow_data_volume(self, op_id):
+    """After storage grew the attached data volume (its own Operation, awaited here), the grow
+    hook grows the filesystem in the guest until it spans the new size."""
+
+    def work(op):
+        service = Service.objects.select_related("template", "instance__host").get(pk=op.target_id)
+        _waited(op.detail["volume_operation"], "the data volume did not grow")
+        operations.progress(op, 50, "growing the filesystem in the guest")
+        wanted = op.detail["size_gb"] * 2**30
+        deadline = time.monotonic() + GROW_SEEN_S
+        while True:
+            out = _run_hook_guarded(service, "grow", GROW_TIMEOUT_S).output
+            if out.get("size_bytes", 0) >= wanted or time.monotonic() > deadline:
+                break
+            time.sleep(POLL_S)
+        op.detail = {**op.detail, "output": out}
+        op.save(update_fields=["detail"])
+        if out.get("size_bytes", 0) < wanted:
+            raise ActionError(
+                f"The guest still sees {out.get('size_bytes', 0) / 2**30:.1f} GiB after {GROW_SEEN_S} s; "
+                f"the volume is {op.detail['size_gb']} GiB, run the grow again"
+            )
+        fs_gib = out.get("filesystem_bytes", 0) / 2**30
+        return f"Data volume grown to {op.detail['size_gb']} GiB live; its filesystem is {fs_gib:.1f} GiB"
 
     return run_operation(op_id, work, self.request.id or "")
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("services/<int:pk>/log/", views.service_log, name="service-log"),
     path("services/<int:pk>/delete/", views.service_delete, name="service-delete"),
     path("services/<int:pk>/backup/", views.service_backup, name="service-backup"),
+    path("services/<int:pk>/grow/", views.service_grow, name="service-grow"),
     path("services/<int:pk>/backup-schedule/", views.service_backup_schedule, name="service-backup-schedule"),
     path("backups/<int:pk>/delete/", views.backup_delete, name="backup-delete"),
 ]

@@ -1,6 +1,7 @@
 """The catalog's pages: the templates a tenant may order, the order form made from a template's
-parameter schema, the list of services, and a service's page with its tabs (overview, users,
-databases, log, actions). Pages read the database (what the guest last reported is in the
+parameter schema, the list of services, and a service's page with its tabs (overview with the
+metrics charts and the data volume's grow, users, databases, configuration, log, backups,
+actions). Pages read the database (what the guest last reported is in the
 service's inventory); every change goes through catalog.services."""
 
 from django.contrib import messages
@@ -9,20 +10,22 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from catalog import forms, services
+from catalog import forms, metrics, services
 from catalog.models import Backup, Service, ServiceTemplate
 from catalog.tables import ServiceFilter, ServiceTable
+from compute.metrics import charts
 from portal.api.base import current_project
 from portal.errors import ActionError, NotPermitted
 from portal.models import Operation, Project
 from portal.tables import REFUSALS, table_page
 
 RECENT_OPERATIONS = 10
-TABS = ("overview", "users", "databases", "log", "backups", "actions")
+TABS = ("overview", "users", "databases", "configuration", "log", "backups", "actions")
 # The tabs that list what the guest holds: (the list action, the change actions shown there).
 LISTING_TABS = {
     "users": ("user-list", ("user-create", "user-password", "user-delete")),
     "databases": ("db-list", ("db-create", "db-grant", "db-delete")),
+    "configuration": ("config-show", ("config-set",)),
 }
 
 
@@ -127,11 +130,24 @@ def _detail(request, service, tab, bound=None, status=200):
         "listing": service.inventory.get(tab) if tab in LISTING_TABS else None,
         "log": service.inventory.get("log"),
         "backups": service.backups.select_related("volume") if tab == "backups" else (),
+        **(_charts(request, service) if tab == "overview" and metrics.HOOK in template.hooks else {}),
         "operations": Operation.objects.filter(target_type="catalog.service", target_id=str(service.pk))[
             :RECENT_OPERATIONS
         ],
     }
     return render(request, "catalog/service_detail.html", context, status=status)
+
+
+def _charts(request, service):
+    """The service's metrics charts over the page's ?range= (compute's chart code and selector)."""
+    key, seconds = charts.range_of(request.GET.get("range", ""))
+    ranges = [(value, label, value == key) for value, (label, _) in charts.RANGES.items()]
+    return {
+        "charts": metrics.service_charts(service, range_s=seconds),
+        "window": charts.WINDOW,
+        "ranges": ranges,
+        "latest_metrics": service.inventory.get("metrics"),
+    }
 
 
 @login_required
@@ -191,6 +207,19 @@ def service_delete(request, pk):
         return redirect("catalog:service", pk=pk)
     messages.success(request, f"Deleting {service.name}.")
     return redirect("catalog:services")
+
+
+@login_required
+@require_POST
+def service_grow(request, pk):
+    service = _visible_service(request, pk)
+    raw = request.POST.get("data_volume_gb", "")
+    size_gb = int(raw) if raw.isdigit() else None
+    if size_gb is None:
+        messages.error(request, "Give the data volume's new size in GiB.")
+    elif not _refused(request, lambda: services.grow_data_volume(request.user, service, size_gb, request=request)):
+        messages.success(request, f"Growing the data volume to {size_gb} GiB live; its Operation is below.")
+    return redirect("catalog:service", pk=pk)
 
 
 @login_required

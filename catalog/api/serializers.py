@@ -126,3 +126,7 @@ class BackupScheduleSerializer(StrictFieldsMixin, serializers.Serializer):
 class ActionSerializer(StrictFieldsMixin, serializers.Serializer):
     action = serializers.CharField(max_length=40)
     arguments = serializers.JSONField(required=False, default=dict)
+
+
+class GrowSerializer(StrictFieldsMixin, serializers.Serializer):
+    data_volume_gb = serializers.IntegerField(help_text="The data volume's new size (GiB), more than now")

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from catalog import services
@@ -79,6 +80,43 @@ class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         op = services.run_action(
             request.user, service, body.validated_data["action"], body.validated_data["arguments"], request=request
         )
+        return accepted(op, request)
+
+    @extend_schema(request=dict, responses={200: dict, 202: OperationSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def configuration(self, request, pk=None):
+        """GET: the parameters that may be set (their JSON Schema: types, ranges) and their values
+        as the guest last reported them. POST {"work_mem": 8, ...}: set them (the template's
+        config-set action: reloaded, or PostgreSQL restarted when a parameter needs it; the
+        Operation says which); a parameter off the allow-list or out of range is a 400 per field."""
+        service = self.get_object()
+        template = service.template
+        if services.CONFIGURE_ACTION not in template.actions:
+            return Response({"detail": f"Template {template.name} has no configuration parameters."}, status=404)
+        arguments_schema = template.action_arguments_schema(services.CONFIGURE_ACTION)
+        if request.method == "GET":
+            reported = service.inventory.get("configuration") or {}
+            return Response(
+                {
+                    "parameters": arguments_schema,
+                    "settings": (reported.get("output") or {}).get("settings"),
+                    "at": reported.get("at"),
+                }
+            )
+        try:
+            op = services.configure(request.user, service, request.data, request=request)
+        except services.ParameterErrors as exc:
+            raise ValidationError(exc.problems) from exc
+        return accepted(op, request)
+
+    @extend_schema(request=s.GrowSerializer, responses={202: OperationSerializer})
+    @action(detail=True, methods=["post"])
+    def grow(self, request, pk=None):
+        """Grow the data volume live (storage's resize, then the filesystem in the guest)."""
+        service = self.get_object()
+        body = s.GrowSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        op = services.grow_data_volume(request.user, service, body.validated_data["data_volume_gb"], request=request)
         return accepted(op, request)
 
     @extend_schema(request=None, responses={202: OperationSerializer})

@@ -109,15 +109,34 @@ def _history(scope, object_id, metric, now, range_s):
 def build(dom_id, title, unit, lines, now=None, range_s=RANGES[DEFAULT_RANGE][1]):
     """lines: [(scope, object id, metric, trace name)] -> Chart with their history over range_s."""
     now = time.time() if now is None else now
-    histories = [_history(scope, object_id, metric, now, range_s)[-WINDOW:] for scope, object_id, metric, _ in lines]
+    return chart_of(
+        dom_id,
+        title,
+        unit,
+        [
+            (
+                name,
+                _history(scope, object_id, metric, now, range_s),
+                {"group": f"compute.{scope}.{object_id}", "id": object_id, "metric": metric},
+            )
+            for scope, object_id, metric, name in lines
+        ],
+        now,
+        range_s,
+    )
+
+
+def chart_of(dom_id, title, unit, series, now, range_s):
+    """A Chart from points another app read: series = [(trace name, [(ts, value)], its live
+    source {group, id, metric}: websocket "metrics" messages of that group append to it)]."""
+    histories = [points[-WINDOW:] for _, points, _ in series]
     empty = not any(histories)
     figure = go.Figure(layout=_layout(title, unit, now, range_s, empty))
-    traces = []
-    for (scope, object_id, metric, name), points in zip(lines, histories, strict=True):
+    for (name, _, _), points in zip(series, histories, strict=True):
         figure.add_trace(
             go.Scatter(x=[_when(ts) for ts, _ in points], y=[v for _, v in points], mode="lines", name=name)
         )
-        traces.append({"group": f"compute.{scope}.{object_id}", "id": object_id, "metric": metric})
+    traces = [source for _, _, source in series]
     return Chart(dom_id, title, json.loads(figure.to_json()), traces, range_s, empty)
 
 

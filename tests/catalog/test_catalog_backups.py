@@ -126,6 +126,20 @@ def order(api, run_tasks, db_template, flavor, agent):
     return do
 
 
+def ordered_with(order, db_template, actions=None, hooks=None):
+    """A service ordered from db_template with these actions and hooks added."""
+    db_template.actions = {**db_template.actions, **(actions or {})}
+    db_template.hooks = {**db_template.hooks, **(hooks or {})}
+    db_template.full_clean()
+    db_template.save()
+    return ordered(order())[0]
+
+
+def install(monkeypatch, fake):
+    monkeypatch.setattr(tasks.hv, "run_script", fake)
+    return fake
+
+
 def ordered(response):
     assert response.status_code == 202, response.content
     op = Operation.objects.get(pk=response.json()["id"])
