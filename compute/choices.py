@@ -158,6 +158,7 @@ class Action(models.TextChoices):
     DELETE = "delete", "Delete"
     SET_BALLOON = "set_balloon", "Set balloon"
     SET_CPU_QOS = "set_cpu_qos", "Set CPU QoS"
+    CREATE_IMAGE = "create_image", "Create image"
 
 
 # Which instance states each simple action starts from.
@@ -172,5 +173,7 @@ ALLOWED_FROM = {
     Action.REBUILD: (InstanceState.ACTIVE, InstanceState.SHUTOFF, InstanceState.ERROR),
     Action.SET_BALLOON: (InstanceState.ACTIVE, InstanceState.SHUTOFF, InstanceState.PAUSED),
     Action.SET_CPU_QOS: (InstanceState.ACTIVE, InstanceState.SHUTOFF, InstanceState.PAUSED),
+    # Nova's createImage: a running or paused disk is mirrored, a stopped or suspended one cloned.
+    Action.CREATE_IMAGE: (InstanceState.ACTIVE, InstanceState.SHUTOFF, InstanceState.PAUSED, InstanceState.SUSPENDED),
 }
 STOP_TIMEOUT_MAX_S = 600

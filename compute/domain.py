@@ -40,6 +40,12 @@ def release_quota(instance):
     instance.quota_held = False
 
 
+def release_image_quota(sender, instance, **kwargs):
+    """post_delete of an Image: one made from an instance gives its project's images quota back."""
+    if instance.instance_uuid is not None and instance.project_id is not None:
+        quotas.give_back(instance.project, images=1)
+
+
 def record_event(instance, source, kind, detail="", operation=None):
     return InstanceEvent.objects.create(
         instance=instance, source=source, kind=kind, detail=detail[:500], operation=operation

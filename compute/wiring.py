@@ -6,9 +6,10 @@ registration step and its root URL (/metrics)."""
 from django.conf import settings
 from django.core.checks import register as register_check
 from django.db.models import Sum
+from django.db.models.signals import post_delete
 from django.urls import path
 
-from compute import beat, hooks, lab, teardown
+from compute import beat, domain, hooks, lab, teardown
 from compute.api.metrics import AlarmSerializer
 from compute.api.migration import MigrationSerializer
 from compute.api.serializers import InstanceSerializer
@@ -16,9 +17,10 @@ from compute.checks import local_hosts_with_network_broker
 from compute.choices import Action
 from compute.metrics.prometheus import metrics_view
 from compute.metrics.schedule import COLLECT_TASK, ROLLUP_INTERVAL_S, ROLLUP_TASK, metrics_interval
-from compute.models import Alarm, Cluster, Host, Instance, Migration
+from compute.models import Alarm, Cluster, Host, Image, Instance, Migration
 from compute.services import evacuation
 from compute.services.migration import OPERATION_KIND
+from compute.tasks import capture
 from compute.tasks import images as image_tasks
 from compute.tasks import instances as instance_tasks
 from compute.tasks import migration as migration_tasks
@@ -62,6 +64,8 @@ def ready():
     leases.register(OPERATION_KIND, settle=migration_tasks.settle_lost)  # a lost worker's migration
     leases.register(f"instance.{Action.CREATE}", settle=instance_tasks.settle_lost_create)  # a lost worker's build
     leases.register("image.upload", settle=image_tasks.settle_lost_upload)  # its web process (or worker) died
+    leases.register(capture.OPERATION_KIND, settle=capture.settle_lost)  # a lost worker's image of an instance
+    post_delete.connect(domain.release_image_quota, sender=Image, dispatch_uid="compute-image-quota")
     for kind in ("host.register", "host.refresh"):
         leases.register(kind, resumable=True)  # reading a host's facts again is harmless
     portal_lab.register_step(lab.LAB_ORDER, lab.register)
@@ -80,4 +84,5 @@ def _counters():
         "vcpus": total("vcpus"),
         "ram_mb": total("ram_mb"),
         "disk_gb": total("disk_gb"),
+        "images": lambda project: Image.objects.filter(project=project, instance_uuid__isnull=False).count(),
     }

@@ -1,7 +1,8 @@
 """Image v2 (Glance): the images a project may launch (public ones and its own), their data
 download, and for cloud admins (Nubes' rule: tenants launch from the catalog) create, data
 upload (PUT, streamed through compute.services.images), the interoperable import's
-``web-download`` (a URL a worker fetches) and delete."""
+``web-download`` (a URL a worker fetches) and delete. Images a project made from its
+servers (Nova's createImage) its members delete too."""
 
 import re
 import uuid
@@ -11,7 +12,7 @@ from django.http import FileResponse
 from compute.choices import BYTES_PER_GIB, ImageFormat, ImageState, Visibility
 from compute.models import Image
 from compute.services import images as services
-from openstack_api.base import OsError, body_of, iso, paginate, reply
+from openstack_api.base import OsError, body_of, iso, paginate, reply, require_write
 from openstack_api.catalog import base_url
 from portal import audit
 from portal.api.base import content_length
@@ -30,10 +31,15 @@ def _images(request):
 
 
 def image_body(image):
+    snapshot = image.instance_uuid is not None
+    status = "saving" if snapshot and image.state == ImageState.SAVING else STATUS.get(image.state, "killed")
+    extra = {"image_type": "snapshot", "instance_uuid": str(image.instance_uuid)} if snapshot else {}
     return {
+        **image.properties,
+        **extra,
         "id": str(image.pk),
         "name": image.name,
-        "status": STATUS.get(image.state, "killed"),
+        "status": status,
         "visibility": "public" if image.visibility == Visibility.PUBLIC else "private",
         "protected": False,
         "os_hidden": False,
@@ -136,7 +142,10 @@ def _whole(data, key):
 
 def image_delete(request, image_id):
     image = _image(request, image_id)
-    _cloud_admin(request, "delete images")
+    if image.instance_uuid is not None and image.project_id == request.os_project.pk and not request.user.is_staff:
+        require_write(request, "images")  # the project's own image of a server
+    else:
+        _cloud_admin(request, "delete images")
     services.delete(request.user, image, request=request)  # its data on every host, in a task; 409 in use
     return reply(None, status=204)  # Glance answers 204; the image is gone from lists once the task ran
 

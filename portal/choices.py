@@ -40,6 +40,7 @@ class QuotaResource(models.TextChoices):
     NETWORKS = "networks", "Networks"
     FLOATING_IPS = "floating_ips", "Floating IPs"
     LOAD_BALANCERS = "load_balancers", "Load balancers"
+    IMAGES = "images", "Images"
 
 
 DEFAULT_QUOTAS = {
@@ -52,4 +53,5 @@ DEFAULT_QUOTAS = {
     QuotaResource.NETWORKS: 10,
     QuotaResource.FLOATING_IPS: 10,
     QuotaResource.LOAD_BALANCERS: 5,
+    QuotaResource.IMAGES: 20,
 }

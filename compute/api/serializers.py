@@ -378,6 +378,11 @@ class StopSerializer(StrictFieldsMixin, serializers.Serializer):
     force = serializers.BooleanField(required=False, default=False)
 
 
+class CreateImageSerializer(StrictFieldsMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=63)
+    metadata = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+
+
 class RebootSerializer(StrictFieldsMixin, serializers.Serializer):
     kind = serializers.ChoiceField(choices=RebootKind.choices, default=RebootKind.SOFT)
 

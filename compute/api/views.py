@@ -18,9 +18,9 @@ from compute.services import images, metadata, overcommit
 from compute.services import instances as services
 from portal.api.base import AdminResourceViewSet, ProjectScopedViewSet, accepted, content_length
 from portal.api.parsers import StreamedMultiPartParser, drain_form
-from portal.api.permissions import ProjectRolePermission
+from portal.api.permissions import ProjectRolePermission, StaffWritePermission, role_in
 from portal.api.serializers import ACCEPTED, OperationSerializer
-from portal.choices import OperationStatus
+from portal.choices import WRITE_ROLES, OperationStatus
 from portal.errors import ActionError, Conflict
 from portal.form_uploads import streamed_upload_action
 
@@ -105,9 +105,25 @@ class FlavorViewSet(CatalogViewSet):
     search_fields = ["name"]
 
 
+class ProjectImageDeletePermission(StaffWritePermission):
+    """Cloud admins change images; a project's members also delete the images the project made
+    from its instances (Nova's createImage), as Glance lets them."""
+
+    def has_permission(self, request, view):
+        if request.method == "DELETE" and request.user.is_authenticated:
+            return True  # decided on the object: another project's image is a 404 first
+        return super().has_permission(request, view)
+
+    def has_object_permission(self, request, view, obj):
+        if request.method != "DELETE" or request.user.is_staff:
+            return True
+        return obj.instance_uuid is not None and role_in(request.user, obj.project) in WRITE_ROLES
+
+
 class ImageViewSet(CatalogViewSet):
     queryset = Image.objects.all()
     serializer_class = s.ImageSerializer
+    permission_classes = [ProjectImageDeletePermission]
     filterset_fields = ["visibility", "project", "state", "os_type"]
     search_fields = ["name"]
 
@@ -272,6 +288,17 @@ class InstanceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return accepted(
             services.rebuild(request.user, instance, self._valid(s.RebuildSerializer)["image"], request), request
         )
+
+    @extend_schema(responses=ACCEPTED)
+    @action(detail=True, methods=["post"], url_path="create-image", serializer_class=s.CreateImageSerializer)
+    def create_image(self, request, pk=None):
+        """A private image of the project from the instance's root disk (Nova's createImage): 202
+        with the instance's Operation, whose ``detail.image`` is the new image's id."""
+        data = self._valid(s.CreateImageSerializer)
+        _image, op = images.create_from_instance(
+            request.user, self.get_object(), data["name"], data["metadata"], request=request
+        )
+        return accepted(op, request)
 
     @extend_schema(responses=ACCEPTED)
     @action(detail=True, methods=["post"], url_path="set-balloon", serializer_class=s.BalloonSerializer)

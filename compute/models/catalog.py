@@ -137,6 +137,10 @@ class Image(CatalogItem):
     kernel_cmdline = models.CharField(max_length=1000, blank=True)
     # The uploaded or imported data in the portal's image store (compute.tasks.images); never shown.
     file_path = models.CharField(max_length=500, blank=True, editable=False)
+    # An image made from an instance's root disk (Nova's createImage, Glance's instance_uuid and
+    # image_type "snapshot"): counted against the project's image quota; its key/value properties.
+    instance_uuid = models.UUIDField(null=True, blank=True, editable=False)
+    properties = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,20 +2,29 @@
 as it arrives, stored while the request lasts), an import from an http(s) URL that the worker
 running the task fetches (Glance's web-download: works wherever the workers run), or an import
 from a path (staff, inside the allowed roots, read by the worker running the task: one machine). The work itself is the image store's steps
-(compute.tasks.images).
+(compute.tasks.images). And making an image from an instance's root disk (Nova's createImage,
+any member of the instance's project; the copy is compute.tasks.capture's task).
 """
 
+import uuid
+
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 from django.db.models.deletion import Collector
 
 from compute import hooks
-from compute.choices import ImageState, InstanceState
+from compute.choices import Action, EventSource, ImageFormat, ImageState, InstanceState, Visibility
+from compute.domain import record_event
 from compute.models import Image
+from compute.services import metadata
+from compute.services.instances import guard
+from compute.tasks import capture
 from compute.tasks import images as image_tasks
 from compute.tasks.images import check_import_url, read_chunks, receive, resolve_import_path
-from portal import audit, leases, operations
+from portal import audit, leases, operations, quotas
 from portal.errors import ActionError, Conflict, NotPermitted
+from portal.models import Quota
 
 UPLOADABLE_STATES = (ImageState.QUEUED, ImageState.ERROR)
 
@@ -110,3 +119,53 @@ def delete(user, image, request=None):
         operations.send_after_commit(image_tasks.delete_image, op)
     audit.record(user, "image.delete", image, request=request)
     return op
+
+
+def create_from_instance(user, instance, name, properties=None, request=None):
+    """A new private image of the instance's project, made from its root disk in a task
+    (queued, then saving, then active); takes one of the project's images quota. Returns
+    (image, Operation); the Operation is the instance's (it is busy meanwhile)."""
+    guard(user, instance, Action.CREATE_IMAGE)
+    if instance.host is None:
+        raise Conflict(f"Instance {instance.name} has no host: it has no disk to make an image of.")
+    hooks.check_root_disk(instance, "make an image of")
+    if instance.image.kernel_path:
+        raise Conflict(f"Instance {instance.name} boots a kernel image: its disk alone is not an image.")
+    properties = metadata.validate(properties or {})
+    metadata.check_count(properties)
+    if Image.objects.filter(project=instance.project, name=name).exists():
+        raise Conflict(f"The project has an image named {name} already.")
+    image = Image(
+        name=name,
+        format=ImageFormat.QCOW2,
+        visibility=Visibility.PROJECT,
+        project=instance.project,
+        pool=capture.root_file(instance)[0],  # the copy is made beside the root disk
+        volume=f"image-{uuid.uuid4().hex[:16]}.qcow2",
+        virtual_size_gb=instance.disk_gb,
+        min_disk_gb=instance.disk_gb,
+        min_ram_mb=instance.image.min_ram_mb,
+        os_type=instance.image.os_type,
+        state=ImageState.QUEUED,
+        instance_uuid=instance.uuid,
+        properties=properties,
+    )
+    try:
+        image.full_clean()
+    except ValidationError as exc:
+        raise ActionError(" ".join(exc.messages), field="name") from exc
+    Quota.ensure_defaults(instance.project)
+    with transaction.atomic():
+        quotas.take(instance.project, images=1)
+        image.save()
+        op = operations.begin(
+            capture.OPERATION_KIND,
+            instance,
+            user=user,
+            project=instance.project,
+            detail={"image": image.pk, "image_name": name},
+        )
+        record_event(instance, EventSource.ACTION, Action.CREATE_IMAGE, f"image={name}", op)
+        operations.dispatch(capture.create_image, op)
+    audit.record(user, "instance.create_image", instance, request=request, image=image.pk, image_name=name)
+    return image, op

@@ -226,6 +226,9 @@ def _guard(user, instance, action):
         raise Conflict(f"Cannot {action} instance {instance.name} while it is {instance.state} (needs {states}).")
 
 
+guard = _guard  # the checks every instance action passes (compute.services.images' create_from_instance too)
+
+
 def _queue(user, instance, action, detail=None, request=None, **fields):
     with transaction.atomic():
         op = operations.begin(f"instance.{action}", instance, user=user, project=instance.project, detail=detail or {})

@@ -2,4 +2,15 @@
 importing the modules here registers every task. Task names are explicit (name=...) and keep
 the dotted paths of the modules they came from, so queued messages and beat entries still match."""
 
-from compute.tasks import evacuation, hosts, images, instances, lifecycle, metrics, migration, overcommit, restart  # noqa: F401
+from compute.tasks import (  # noqa: F401
+    capture,
+    evacuation,
+    hosts,
+    images,
+    instances,
+    lifecycle,
+    metrics,
+    migration,
+    overcommit,
+    restart,
+)

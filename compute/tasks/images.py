@@ -41,7 +41,7 @@ FOREIGN_MAGIC = {b"KDMV": "vmdk", b"vhdxfile": "vhdx", b"conectix": "vhd", b"<<<
 SPOOL_DIR = "incoming"  # browser uploads an earlier version spooled for their task, in the image store
 
 
-def _activate(image, fmt, size, checksum, virtual, file_path):
+def activate(image, fmt, size, checksum, virtual, file_path):
     """The image's data is in place: mark it active with what was measured; its virtual GiB."""
     virtual_gb = max(1, math.ceil((virtual or size) / BYTES_PER_GIB))
     Image.objects.filter(pk=image.pk).update(
@@ -145,7 +145,7 @@ def receive(image, chunks, op, *, total=None):
         if isinstance(exc, OSError):
             raise ActionError(f"Could not store the image: {exc}") from exc
         raise
-    virtual_gb = _activate(image, fmt, size, checksum, virtual, str(final))
+    virtual_gb = activate(image, fmt, size, checksum, virtual, str(final))
     return f"{image.name}: {size} bytes, {fmt}, sha256 {checksum[:12]}…, virtual size {virtual_gb} GB"
 
 
@@ -208,7 +208,7 @@ def _receive_into_pool(image, host, chunks, op, total):
         if isinstance(exc, OSError):
             raise ActionError(f"The upload broke off: {exc}") from exc
         raise
-    virtual_gb = _activate(image, fmt, total, checksum, virtual, "")
+    virtual_gb = activate(image, fmt, total, checksum, virtual, "")
     return (
         f"{image.name}: {total} bytes, {fmt}, sha256 {checksum[:12]}…, virtual size {virtual_gb} GB, "
         f"in pool {image.pool} on {host.name}"

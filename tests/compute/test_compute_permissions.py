@@ -1,10 +1,13 @@
 """alice (member of acme), bob (reader) and charlie (globex) against instances and key pairs;
 cloud-wide resources are staff-write."""
 
+import uuid
+
 import pytest
 
 from compute.choices import InstanceState
-from compute.models import Instance, KeyPair
+from compute.models import Image, Instance, KeyPair
+from portal import quotas
 from tests.compute.conftest import ED25519_KEY
 from tests.matrix import PermissionMatrix
 
@@ -30,9 +33,24 @@ class TestInstances(PermissionMatrix):
     def test_reader_cannot_run_actions(self, api, obj):
         for action in ("start", "stop", "reboot", "lock", "set-balloon"):
             assert api["bob"].post(f"{self.detail_url(obj)}{action}/", {}, format="json").status_code == 403
+        refused = api["bob"].post(f"{self.detail_url(obj)}create-image/", {"name": "snap"}, format="json")
+        assert refused.status_code == 403 and not Image.objects.filter(name="snap").exists()
 
     def test_outsider_cannot_run_actions(self, api, obj):
         assert api["charlie"].post(f"{self.detail_url(obj)}start/", {}, format="json").status_code == 404
+        hidden = api["charlie"].post(f"{self.detail_url(obj)}create-image/", {"name": "snap"}, format="json")
+        assert hidden.status_code == 404 and not Image.objects.filter(name="snap").exists()
+
+
+class TestProjectImages(PermissionMatrix):
+    """An image a project made from an instance: its members and readers see it, others do not."""
+
+    list_url = "/api/v1/images/"
+
+    def make(self, project):
+        return Image.objects.create(
+            name="snap", volume="snap.qcow2", visibility="project", project=project, instance_uuid=uuid.uuid4()
+        )
 
 
 class TestKeyPairs(PermissionMatrix):
@@ -64,3 +82,11 @@ def test_project_flavors_are_hidden_from_other_tenants(api, project_a):
     )
     assert api["alice"].get(f"/api/v1/flavors/{private.pk}/").status_code == 200
     assert api["charlie"].get(f"/api/v1/flavors/{private.pk}/").status_code == 404
+
+    def test_member_deletes_it_and_gets_the_quota_back(self, api, obj):
+        quotas.set_usage(obj.project, "images", 1)
+        assert api["alice"].delete(self.detail_url(obj)).status_code == 204
+        assert quotas.usage(obj.project)["images"]["in_use"] == 0
+
+    def test_a_public_image_stays_the_cloud_admins(self, api, image):
+        assert api["alice"].delete(self.detail_url(image)).status_code == 403
