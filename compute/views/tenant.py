@@ -14,6 +14,7 @@ from compute.choices import ALLOWED_FROM, Action, RebootKind
 from compute.forms import LaunchForm
 from compute.models import Flavor, Host, Image, Instance
 from compute.services import evacuation, overcommit
+from compute.services import images as image_services
 from compute.services import instances as services
 from compute.views.tables import (
     FlavorFilter,
@@ -160,6 +161,12 @@ def _run_action(request, instance, action):
         return services.resize(request.user, instance, get_object_or_404(Flavor, pk=post.get("flavor")), request)
     if action == Action.REBUILD:
         return services.rebuild(request.user, instance, get_object_or_404(Image, pk=post.get("image")), request)
+    if action == Action.CREATE_IMAGE:
+        image, op = image_services.create_from_instance(
+            request.user, instance, post.get("name", "").strip(), request=request
+        )
+        messages.info(request, f"Image {image.name} is being made from the root disk.")
+        return op
     if action == "lock":
         return services.set_lock(request.user, instance, post.get("locked") == "1", request)
     raise Http404("No such action.")
