@@ -434,6 +434,14 @@ def test_resize_snapshots_images_and_an_admins_live_migration_with_openstackclie
     assert "403" in alice.fails("hypervisor", "show", before)
     assert "403" in alice.fails("hypervisor", "list") and "403" in alice.fails("server", "migration", "list")
 
+    # Nova's createImage of the running server, waited for in Glance; private to acme.
+    made = alice.json("server", "image", "create", "--name", "rs-image", "--wait", "rs-vm")
+    shown = alice.json("image", "show", made["id"])
+    assert (shown["status"], shown["visibility"], shown["disk_format"]) == ("active", "private", "qcow2"), shown
+    assert "rs-image" not in {i["Name"] for i in charlie.json("image", "list")}
+    assert "No Server found" in charlie.fails("server", "image", "create", "--name", "theirs", server["id"])
+    alice.ok("image", "delete", made["id"])
+
     alice.json("volume", "create", "--size", "1", "rs-vol")
     alice.until("volume", "volume", "show", "rs-vol", check=lambda v: v["status"] == "available")
     snapshot = alice.json("volume", "snapshot", "create", "--volume", "rs-vol", "rs-snap")
