@@ -129,8 +129,6 @@ def create_from_instance(user, instance, name, properties=None, request=None):
     if instance.host is None:
         raise Conflict(f"Instance {instance.name} has no host: it has no disk to make an image of.")
     hooks.check_root_disk(instance, "make an image of")
-    if instance.image.kernel_path:
-        raise Conflict(f"Instance {instance.name} boots a kernel image: its disk alone is not an image.")
     properties = metadata.validate(properties or {})
     metadata.check_count(properties)
     if Image.objects.filter(project=instance.project, name=name).exists():
@@ -146,6 +144,10 @@ def create_from_instance(user, instance, name, properties=None, request=None):
         min_disk_gb=instance.disk_gb,
         min_ram_mb=instance.image.min_ram_mb,
         os_type=instance.image.os_type,
+        # a kernel-boot instance's image boots the same kernel (Nova copies kernel_id / ramdisk_id)
+        kernel_path=instance.image.kernel_path,
+        initrd_path=instance.image.initrd_path,
+        kernel_cmdline=instance.image.kernel_cmdline,
         state=ImageState.QUEUED,
         instance_uuid=instance.uuid,
         properties=properties,

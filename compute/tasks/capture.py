@@ -7,8 +7,8 @@ domain mirrors the disk into it (a block copy, cancelled once in sync, so the gu
 disk and the copy is the disk at that moment, crash-consistent), a stopped or suspended one
 is cloned by libvirt (qemu-img convert on the host). The copy then becomes the image's data
 where uploaded images live (compute.tasks.images): left as the image's volume when its host
-is the image's home host, streamed to the home host's pool when another real host is, or into
-the portal's image store when no real host serves the pool. Simulated hosts keep the copy as
+is the image's home host or shares the pool with it, streamed to the home host's pool when
+another real host is, or into the portal's image store when no real host serves the pool. Simulated hosts keep the copy as
 the image's (dataless) volume. Any failure removes the copy and the image row (its quota goes
 back with it): no half image is left.
 """
@@ -89,6 +89,12 @@ def _place(instance, image, op, pool, scratch):
     if host.simulated or (home is not None and home.pk == host.pk):
         activate(image, ImageFormat.QCOW2, info.allocation_bytes or info.capacity_bytes, "", info.capacity_bytes, "")
         return f"volume {scratch} in pool {pool} on {host.name}" + (" (simulated)" if host.simulated else "")
+    if home is not None and hooks.pool_shared(pool, host, home):
+        # one storage both hosts see: the copy is in the home host's pool already
+        hv.pool_refresh(home.uri, pool)
+        info = hv.volume_info(home.uri, pool, scratch)
+        activate(image, ImageFormat.QCOW2, info.allocation_bytes or info.capacity_bytes, "", info.capacity_bytes, "")
+        return f"volume {scratch} in pool {pool} (shared by {host.name} and {home.name})"
     operations.progress(op, COPY_SHARE, f"Moving the copy to {home.name if home else 'the image store'}")
     if home is not None:
         moved = hv.volume_copy_across(uri, pool, scratch, home.uri, image.pool)
@@ -119,7 +125,7 @@ def discard(instance, image, pool):
     left = []
     places = [(instance.host, pool)]
     home = home_host(image)
-    if home is not None and (home.pk != instance.host.pk or image.pool != pool):
+    if home is not None and home.pk != instance.host.pk and not hooks.pool_shared(pool, instance.host, home):
         places.append((home, image.pool))
     for host, where in places:
         try:

@@ -93,16 +93,18 @@ def _after_failure(instance, exc):
 def _ensure_image(host, image, op=None):
     """The image's volume on the host, filled on first use: a real host gets the data from the
     portal's image store (volume_upload), a simulated host's cache an empty stand-in."""
+    # A kernel-boot image's disk starts blank, so it can be made on any host; not so the image
+    # made from a kernel-boot instance's disk (compute.tasks.capture): its data is copied.
+    blank = bool(image.kernel_path) and image.instance_uuid is None
     try:
         return hv.volume_info(host.uri, image.pool, image.volume)
     except hv.VolumeNotFound:
-        if not host.simulated and image.file_path and not image.kernel_path:
+        if not host.simulated and image.file_path and not blank:
             return _upload_image(host, image, op)
-        source = None if host.simulated or image.kernel_path else _image_source(host, image)
+        source = None if host.simulated or blank else _image_source(host, image)
         if source is not None:
             return _copy_image(source, host, image, op)
-        # A kernel-boot image's disk starts blank, so it can be made on any host.
-        if not host.simulated and not image.kernel_path:
+        if not host.simulated and not blank:
             raise ActionError(
                 f"Image {image.name} is missing on {host.name}: no volume "
                 f"{image.volume} in pool {image.pool}, and no data in the image store."
