@@ -204,7 +204,12 @@ def server_body(request, instance, detail=True, related=None):
             "user_id": str(instance.created_by_id or ""),
             "metadata": instance.metadata,
             "hostId": host_id,
-            "image": {"id": str(instance.image_id), "links": links(request, "images", instance.image_id)[1:]},
+            # Nova's "" for a server with no image (here: a deleted server's record whose image went).
+            "image": (
+                {"id": str(instance.image_id), "links": links(request, "images", instance.image_id)[1:]}
+                if instance.image_id
+                else ""
+            ),
             "flavor": {"id": str(instance.flavor_id), "links": links(request, "flavors", instance.flavor_id)[1:]},
             "created": iso(instance.created),
             "updated": iso(instance.updated),

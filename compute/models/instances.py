@@ -54,7 +54,9 @@ class Instance(ProjectOwned):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=NAME_MAX, validators=[validate_instance_name])
     flavor = models.ForeignKey(Flavor, on_delete=models.PROTECT, related_name="instances")
-    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="instances")
+    # Null only on a deleted instance's record once its image went (a record must not keep an
+    # image alive: compute.services.images.in_use_by counts live instances only).
+    image = models.ForeignKey(Image, null=True, on_delete=models.SET_NULL, related_name="instances")
     host = models.ForeignKey(Host, null=True, blank=True, on_delete=models.PROTECT, related_name="instances")
     key_pair = models.ForeignKey(KeyPair, null=True, blank=True, on_delete=models.SET_NULL, related_name="instances")
     user_data = models.TextField(blank=True, max_length=MAX_USER_DATA_BYTES)

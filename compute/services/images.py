@@ -14,7 +14,7 @@ from django.db.models import ProtectedError
 from django.db.models.deletion import Collector
 
 from compute import hooks
-from compute.choices import Action, EventSource, ImageFormat, ImageState, InstanceState, Visibility
+from compute.choices import Action, EventSource, ImageFormat, ImageState, Visibility
 from compute.domain import record_event
 from compute.models import Image
 from compute.services import metadata
@@ -88,16 +88,15 @@ def import_from_url(user, image, url, request=None):
 
 
 def in_use_by(image):
-    """What still uses the image: instances made from it (their rows name it; a linked clone's
-    disk rests on its volume), service templates, and other apps' linked clones (compute.hooks);
-    the records of deleted instances too, which keep it until their project's teardown."""
+    """What still uses the image: live instances made from it (a linked clone's disk rests on its
+    volume), service templates, and other apps' linked clones (compute.hooks). A deleted
+    instance's record does not: it loses its image (as Nova's keeps only an id Glance forgot)."""
     users = hooks.image_users(image)
+    users += [f"instance {name}" for name in image.instances.live().values_list("name", flat=True)]
     try:
         Collector(using="default").collect([image])
     except ProtectedError as exc:
-        for obj in exc.protected_objects:
-            deleted = getattr(obj, "state", None) == InstanceState.DELETED
-            users.append(f"{obj._meta.verbose_name} {obj}" + (" (deleted; its record stays)" if deleted else ""))
+        users += [f"{obj._meta.verbose_name} {obj}" for obj in exc.protected_objects]
     return sorted(set(users))
 
 

@@ -77,6 +77,22 @@ def test_an_image_in_use_by_an_instance_is_refused_with_409_and_kept(api, admin_
     assert image.state == ImageState.ACTIVE and not Operation.objects.filter(kind="image.delete").exists()
 
 
+def test_a_deleted_instance_s_record_does_not_keep_its_image(api, run_tasks, launch, image, admin_client):
+    _response, instance = launch()
+    with run_tasks():
+        assert api["admin"].delete(f"/api/v1/instances/{instance.pk}/").status_code == 202
+    instance.refresh_from_db()
+    assert instance.state == InstanceState.DELETED
+    with run_tasks():
+        response = api["admin"].delete(f"/api/v1/images/{image.pk}/")
+    assert response.status_code == 202, response.content
+    assert not Image.objects.filter(pk=image.pk).exists()
+    instance.refresh_from_db()
+    assert instance.image is None and instance.state == InstanceState.DELETED  # the record stays
+    page = admin_client.get(f"/compute/instances/{instance.pk}/")
+    assert page.status_code == 404, page.status_code  # deleted records are not shown
+
+
 def test_a_linked_clone_volume_made_from_the_image_refuses_its_delete(api, on_both, project_a):
     pool = StoragePool.objects.create(name="default", libvirt_name=on_both.pool, type="dir", target_path="/p")
     base = hv.volume_info(Host.objects.get(name="host-a").uri, on_both.pool, on_both.volume).path
