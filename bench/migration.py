@@ -206,8 +206,9 @@ def main(argv=None):
             report(label.replace("A -> B", "B -> A") + ("" if real else " [simulated]"), result, delays, polls)
     finally:
         if real:
-            _lab, name, boot_test = lab
+            lab_, name, boot_test = lab
             boot_test.remove(uri_a, name)
+            Path(boot_test.serial_log(lab_, name)).unlink(missing_ok=True)  # its serial log
     return 0
 
 

@@ -2,6 +2,8 @@
 (CPU pinning, NUMA, NICs, seed disks, devices, the serial log), and the records an instance
 keeps (its events, its quota)."""
 
+import os
+
 from django.db import transaction
 from django.utils import timezone
 from lxml import etree
@@ -216,6 +218,18 @@ def instance_nics(instance):
     if not network:
         return ()
     return (hv.NicSpec(mac=mac_address(instance), network=network, queues=instance.flavor.nic_queues),)
+
+
+def remove_serial_log(uri, path):
+    """Delete a gone domain's serial log on its host: the file here on the portal's own host,
+    else over the host's libvirt connection (hypervisor.serial_log_remove); none is no error."""
+    if hv.is_local(uri):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    else:
+        hv.serial_log_remove(uri, path)
 
 
 def serial_log_path(instance):

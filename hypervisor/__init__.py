@@ -96,6 +96,7 @@ Block jobs (blockjobs.py) — modelled progress on test:// hosts
 Serial logs (serial_log.py) — a domain's serial log read over libvirt (a transient dir pool
 over its directory, virStorageVolDownload of a byte range): remote hosts' consoles
     serial_log_size(uri, path) -> int | None;  serial_log_read(uri, path, offset, length) -> bytes
+    serial_log_remove(uri, path) -> bool (deleted; False when there was none)
 
 Serial console input (serial_console.py) — virDomainOpenConsole's stream, on every real host
     console_open(uri, uuid) -> ConsoleWriter        # .send(bytes), .drain() -> int, .close();
@@ -264,7 +265,7 @@ from .offline import (
 )
 from .serial_console import ConsoleClosed, ConsoleWriter, console_open
 from .serial_log import POOL_PREFIX as SERIAL_LOG_POOL_PREFIX
-from .serial_log import serial_log_read, serial_log_size
+from .serial_log import serial_log_read, serial_log_remove, serial_log_size
 from .snapshots import snapshot_create, snapshot_delete, snapshot_list, snapshot_revert
 from .stats import bulk_domain_stats, node_stats
 from .storage import (
@@ -418,6 +419,7 @@ __all__ = [
     "host_memory",
     "ksm_set_run",
     "serial_log_read",
+    "serial_log_remove",
     "console_open",
     "ConsoleClosed",
     "ConsoleWriter",

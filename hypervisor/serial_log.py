@@ -85,3 +85,14 @@ def serial_log_read(uri: str, path: str, offset: int, length: int) -> bytes:
     if vol is None:
         return b""
     return b"".join(download_range(uri, vol, offset, length))
+
+
+def serial_log_remove(uri: str, path: str) -> bool:
+    """Delete the log on the host (once its domain is gone: QEMU holds it open while it runs);
+    False when there was none."""
+    vol = _log_volume(uri, path)
+    if vol is None:
+        return False
+    with translated(uri):
+        vol.delete(0)
+    return True

@@ -54,6 +54,18 @@ if [ -S /run/libvirt/libvirt-sock ]; then
         [[ "$p" == "$POOL_SHARED" || "$p" == "$POOL_LOCAL" ]] && left "pool $p on $URI_A"
     done
 fi
+# Serial logs of guests no host defines any more (a test or bench that removed its domain but not
+# its log; the portal's instance delete removes the log): $SERIAL/nubes-<uuid>-serial.log (the
+# portal's) or $SERIAL/<domain>.log (lab/guest/boot_test.py's).
+if [ -S /run/libvirt/libvirt-sock ] && [ -d "$SERIAL" ]; then
+    domains=" $(timeout 30 virsh -q -c "$URI_A" list --all --name 2>/dev/null | tr '\n' ' ') "
+    [ -e "/run/netns/$NETNS_B" ] && domains="$domains$(timeout 30 virsh -q -c "$URI_B" list --all --name 2>/dev/null | tr '\n' ' ') "
+    for f in "$SERIAL/$DOMAIN_PREFIX"*.log; do
+        [ -e "$f" ] || continue
+        d="$(basename "$f" .log)"; d="${d%-serial}"
+        [[ "$domains" == *" $d "* ]] || left "serial log $f (no domain $d on the hosts)"
+    done
+fi
 STORAGE_FUNCS_ONLY=1 source "$LAB/storage.sh"; leftovers
 # What the portal made on the hosts (lab/clean-portal.sh removes it): libvirt networks
 # nubes-<uuid>, bridges nb<12 hex> and the iptables rules naming them, on host A and inside host B.

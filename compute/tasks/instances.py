@@ -179,6 +179,8 @@ def _remove(host, made):
         try:
             if kind == "seed":
                 cloudinit.remove_seed(host, name)
+            elif kind == "serial":
+                domain.remove_serial_log(host.uri, name)
             elif kind == "domain":
                 if hv.domain_state(host.uri, name).state not in (PowerState.SHUTOFF, PowerState.SUSPENDED):
                     hv.domain_destroy(host.uri, name)
@@ -190,6 +192,11 @@ def _remove(host, made):
         except (hv.HypervisorError, OSError) as exc:
             leftovers.append(f"{kind} {name}: {exc}")
     return leftovers
+
+
+def _serial(instance):
+    """The domain's serial log, removed after the domain (QEMU writes it while it runs)."""
+    return [("serial", instance.serial_log_path, None)] if instance.serial_log_path else []
 
 
 def _define(instance, root_path):
@@ -212,7 +219,7 @@ def create_instance(self, op_id):
             operations.progress(op, 40, "Defining the domain")
             _prepare(instance)
             uuid = _define(instance, root.path)
-            made.append(("domain", uuid, None))
+            made += _serial(instance) + [("domain", uuid, None)]
             operations.progress(op, 70, "Starting")
             hv.domain_start(host.uri, uuid)
             sync_power(instance)
@@ -389,7 +396,7 @@ def _delete(instance, op):
     # _remove goes newest first: the domain, then the root chain's top file down to its base.
     leftovers = []
     if instance.host is not None:  # never placed: nothing on any host
-        leftovers = _remove(instance.host, seed + _root_files(instance) + [("domain", uuid, None)])
+        leftovers = _remove(instance.host, _serial(instance) + seed + _root_files(instance) + [("domain", uuid, None)])
     if leftovers:
         raise ActionError(f"Could not remove: {'; '.join(leftovers)}")
     domain.release_quota(instance)
@@ -397,7 +404,7 @@ def _delete(instance, op):
     instance.save(update_fields=["deleted"])
     set_state(instance, InstanceState.DELETED, PowerState.SHUTOFF)
     hooks.instance_removed.send(sender=Instance, instance=instance)
-    return f"Deleted {instance.name}; domain and root disk removed"
+    return f"Deleted {instance.name}; domain, root disk and serial log removed"
 
 
 def _set_balloon(instance, op):

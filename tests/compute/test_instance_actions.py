@@ -92,6 +92,20 @@ def test_delete_removes_domain_and_disk_and_frees_quota(api, run_tasks, running,
     assert api["alice"].get(f"/api/v1/instances/{running.pk}/").status_code == 404
 
 
+def test_delete_removes_the_serial_log_on_the_host_after_the_domain(api, run_tasks, running, monkeypatch):
+    removed = []
+    monkeypatch.setattr(
+        "compute.domain.remove_serial_log",
+        lambda uri, path: removed.append((uri, path, hv.list_domains(uri))),
+    )
+    Instance.objects.filter(pk=running.pk).update(serial_log_path="/var/log/nubes/x-serial.log")
+    with run_tasks():
+        response = api["alice"].delete(f"/api/v1/instances/{running.pk}/")
+    assert op_of(response).status == "succeeded", op_of(response).error
+    assert removed == [(running.host.uri, "/var/log/nubes/x-serial.log", ())]  # the domain gone first
+    assert "serial log removed" in op_of(response).message
+
+
 def test_rename_changes_the_domain_title(api, run_tasks, running):
     with run_tasks():
         response = api["alice"].patch(f"/api/v1/instances/{running.pk}/", {"name": "db & <cache>"}, format="json")

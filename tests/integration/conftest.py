@@ -141,6 +141,8 @@ def booted(admin_api, payload, hosts, extra_cleanup=None):
             for host in hosts:  # never leave a guest running on the shared lab
                 virsh(host.uri, "destroy", instance.domain_name)
                 virsh(host.uri, "undefine", instance.domain_name)
+            if instance.serial_log_path:  # the lab's hosts share its serial log directory
+                Path(instance.serial_log_path).unlink(missing_ok=True)
             if extra_cleanup is not None:
                 extra_cleanup(instance)
 

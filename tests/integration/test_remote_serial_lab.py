@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 
 import hypervisor as hv
+from compute.models import Instance
 from compute.services.serial import RemoteLog, serial_log
 from compute.tasks.hosts import active_pools
 from openstack_api.server_actions import console_output
@@ -55,6 +56,8 @@ def test_a_remote_hosts_log_is_sized_and_read_by_ranges_over_libvirt(host_b_uri,
     assert not [name for name in active_pools(host_b_uri) if name.startswith(hv.SERIAL_LOG_POOL_PREFIX)]
     with pytest.raises(hv.InvalidConfig):
         hv.serial_log_read(host_b_uri, "/var/../etc/passwd", 0, 10)
+    assert hv.serial_log_remove(host_b_uri, path) and not a_log.exists()  # deleted by host B's libvirtd
+    assert not hv.serial_log_remove(host_b_uri, path)
 
 
 def test_the_serial_console_of_a_guest_on_host_b_streams_over_libvirt(
@@ -91,3 +94,6 @@ def test_the_serial_console_of_a_guest_on_host_b_streams_over_libvirt(
         # Nova's os-getConsoleOutput takes the same route: the log's last lines over libvirt
         tail = console_output(instance, 3)
         assert len(tail.splitlines()) == 3 and HEARTBEAT in tail, tail
+    # Deleted through the API, the instance's log went with it, removed over host B's libvirt.
+    assert Instance.objects.get(pk=instance.pk).state == "deleted"
+    assert not Path(instance.serial_log_path).exists()
