@@ -51,6 +51,7 @@ Storage (storage.py)
     pool_define_dir(uri, name, path) -> PoolInfo
     pool_start(uri, name, *, build=False, autostart=True) -> PoolInfo
     pool_refresh(uri, name) -> PoolInfo;  pool_info(uri, name) -> PoolInfo
+    pool_probe(uri, name) (a LUN pool's array asked now, through a transient copy of the pool)
     pool_stop(uri, name);  pool_delete(uri, name, *, delete_data=False)
     list_pools(uri) -> tuple[PoolInfo, ...]
     volume_create(uri, pool, name, capacity_bytes, fmt='qcow2', *, allocation_bytes=None,
@@ -277,6 +278,7 @@ from .storage import (
     pool_define_dir,
     pool_delete,
     pool_info,
+    pool_probe,
     pool_refresh,
     pool_start,
     pool_stop,
@@ -464,6 +466,7 @@ __all__ = [
     "pool_define_dir",
     "pool_delete",
     "pool_info",
+    "pool_probe",
     "pool_refresh",
     "pool_start",
     "pool_stop",

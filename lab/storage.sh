@@ -240,6 +240,10 @@ status() {
     for p in tgtd glusterd gluster-brick; do
         started_alive "$p" && ok "storage node $p" || fail "storage node $p" "not running"
     done
+    if started_alive tgtd; then  # tests/integration/test_array_outage_lab.py sets it offline and back
+        timeout 10 "${TGTADM[@]}" --op show --mode target | has 'State: ready' \
+            && ok "iSCSI target" "$SAN_IQN ready" || fail "iSCSI target" "$SAN_IQN not ready (offline?)"
+    fi
     for p in "$URI_A $POOL_GLUSTER" "$URI_B $POOL_GLUSTER" "$URI_A $POOL_SAN" "$URI_B $POOL_SAN"; do
         set -- $p
         timeout 20 virsh -q -c "$1" pool-info "$2" 2>/dev/null | has 'State:.*running' \

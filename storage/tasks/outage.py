@@ -81,8 +81,8 @@ def _probe(pool, paused):
         for source in sources:
             if source.startswith("/"):
                 hv.volume_probe(instance.host.uri, source)
-            else:
-                hv.volume_info(instance.host.uri, *source.split("/", 1))
+            else:  # a LUN: its volume info is libvirtd's memory; a transient pool asks the array
+                hv.pool_probe(instance.host.uri, source.split("/", 1)[0])
     if not any(sources for _instance, sources in paused):
         for host in pool.hosts.all():
             hv.pool_info(host.uri, pool.libvirt_name)

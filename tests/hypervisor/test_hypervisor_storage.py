@@ -1,6 +1,7 @@
 import libvirt
 import pytest
 
+import hypervisor as hv
 from hypervisor import (
     InvalidConfig,
     PoolNotFound,
@@ -209,3 +210,20 @@ def test_it_refreshes_a_pool_once_to_find_a_file_another_host_made(host_a, monke
 def test_a_volume_missing_after_a_refresh_is_still_not_found(host_a):
     with pytest.raises(VolumeNotFound):
         volume_info(host_a, "default", "never-made.qcow2")
+
+
+def test_a_pool_probe_starts_a_transient_copy_of_the_pool_and_stops_it(host_a):
+    spec = PoolSpec(
+        "san",
+        "iscsi-direct",
+        source_host="10.0.0.6",
+        source_devices=("iqn.2024-01.dev.nubes:t1",),
+        initiator_iqn="iqn.2024-01.dev.nubes:a",
+    )
+    hv.pool_define(host_a, spec)
+    hv.pool_start(host_a, "san")
+    before = {p.name for p in hv.list_pools(host_a)}
+    hv.pool_probe(host_a, "san")  # the test driver's start asks no array: the copy starts
+    assert {p.name for p in hv.list_pools(host_a)} == before  # nothing of the probe is left
+    with pytest.raises(PoolNotFound):
+        hv.pool_probe(host_a, "nothing")

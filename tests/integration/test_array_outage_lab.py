@@ -1,10 +1,20 @@
-"""The storage array stops under a running guest: the lab's GlusterFS volume is stopped on the
-storage node (its brick process exits, as an array's service would) while a guest on host A reads
-a raw data volume on it every second (a qcow2 root disk the guest never wrote would be answered
-from qcow2's own metadata, without reading the array). QEMU pauses the guest on the I/O error (error_policy stop); the portal
-shows the instance paused on that disk and the pool in error (API and pools page). The volume
-starts again; the pool check finds the disk answering, the pool is active and the guest resumed,
-its heartbeat counting on, and the reconciler finds nothing to correct."""
+"""The storage array fails under a running guest that reads a raw data disk on it every second (a
+qcow2 root disk the guest never wrote would be answered from qcow2's own metadata, without
+reading the array), for both of the lab's arrays:
+
+- GlusterFS (pool nubes-gluster, netfs over FUSE): the volume is stopped on the storage node (its
+  brick process exits, as an array's service would);
+- iSCSI (pool nubes-san, iscsi-direct, QEMU's own libiscsi initiator): a LUN mapped into the guest
+  as a virtio disk goes offline in tgtd (made removable with no medium: every command on it
+  answers NOT READY / MEDIUM NOT PRESENT, which QEMU reports as an I/O error). Setting the whole
+  target offline is no outage QEMU can see: tgtd then drops the target's SCSI commands without
+  any answer while still answering libiscsi's NOPs, so the guest's read waits for ever, with no
+  pause, no disk error and no reconnect (tried: no pause within 60 s; see the README).
+
+QEMU pauses the guest on the I/O error (error_policy stop); the portal shows the instance paused
+on that disk and the pool in error (API and pools page). The array comes back; the pool check
+finds the disk answering, the pool is active and the guest resumed, its heartbeat counting on,
+and the reconciler finds nothing to correct."""
 
 import subprocess
 import time
@@ -27,7 +37,8 @@ from tests.integration.test_san_nas_lab import console_line
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
-GLUSTER = "nubes-gluster"
+GLUSTER, SAN = "nubes-gluster", "nubes-san"
+SAN_LUN = 2  # test_san_nas_lab maps LUN 1
 PAUSE_TIMEOUT_S = 60
 RETURN_TIMEOUT_S = 90
 POLL_S = 1.0
@@ -54,22 +65,82 @@ def poll(what, check, timeout):
     raise AssertionError(f"{what} not within {timeout}s")
 
 
+def tgtadm(*args):
+    """The storage node's tgtd (its control socket is a file: no namespace needed)."""
+    return subprocess.run(["tgtadm", "--lld", "iscsi", *args], capture_output=True, text=True, timeout=60)
+
+
+def lun_params(params):
+    return tgtadm("--op", "update", "--mode", "logicalunit", "--tid", "1", "--lun", str(SAN_LUN), "--params", params)
+
+
+class Gluster:
+    pool, size = GLUSTER, 1 << 30
+
+    def data_disk(self, api, project, pool):
+        body = {"project": project.pk, "name": "it-out-data", "pool": pool.pk, "size_gb": 1, "format": "raw"}
+        return Volume.objects.get(pk=succeeded(api.post("/api/v1/volumes/", body, format="json")).target_id)
+
+    def stop(self, lab):
+        return gluster(lab, "stop", lab["storage"]["gluster"]["volume"])
+
+    def start(self, lab):
+        return gluster(lab, "start", lab["storage"]["gluster"]["volume"])
+
+    def after(self, lab):
+        # The brick is a new process: the lab records its pid again (down.sh stops it by pid).
+        up = subprocess.run([str(ROOT / "lab" / "storage.sh"), "up"], capture_output=True, text=True, timeout=300)
+        assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+
+
+class Iscsi:
+    pool, size = SAN, None  # the LUN's size, from lab.json
+
+    def data_disk(self, api, project, pool):
+        body = {
+            "project": project.pk,
+            "name": "it-out-lun",
+            "pool": pool.pk,
+            "device_path": f"unit:0:0:{SAN_LUN}",
+            "device_type": "disk",
+            "size_gb": 1,
+        }
+        response = api.post("/api/v1/volumes/map-device/", body, format="json")
+        assert response.status_code == 201, response.content
+        return Volume.objects.get(pk=response.json()["id"])
+
+    def stop(self, lab):
+        return lun_params("removable=1,online=0")
+
+    def start(self, lab):
+        return lun_params("online=1,removable=0")
+
+    def after(self, lab):
+        shown = tgtadm("--op", "show", "--mode", "target").stdout
+        lun = shown.split(f"LUN: {SAN_LUN}\n", 1)[1]
+        assert "State: ready" in shown and "Online: Yes" in lun.split("LUN:", 1)[0], shown
+
+
+ARRAYS = {"glusterfs": Gluster(), "iscsi": Iscsi()}
+
+
+@pytest.mark.parametrize("kind", list(ARRAYS))
 def test_a_stopped_array_pauses_its_guest_shows_the_error_and_both_come_back(
-    lab, admin_api, admin_user, lab_cloud, host_a, host_b, project_a
+    kind, lab, admin_api, admin_user, lab_cloud, host_a, host_b, project_a
 ):
     if "storage" not in lab:
         pytest.skip("the lab has no storage node (lab.json without 'storage'): run lab/up.sh again")
-    volume = lab["storage"]["gluster"]["volume"]
+    array = ARRAYS[kind]
+    size = array.size or next(lun["size"] for lun in lab["storage"]["iscsi"]["luns"] if lun["lun"] == SAN_LUN)
     payload = launch_payload(lab_cloud, project_a, host_a, f"it-out-{uuid.uuid4().hex[:6]}")
-    pool = StoragePool.objects.get(name=GLUSTER)
+    pool = StoragePool.objects.get(name=array.pool)
     with booted(admin_api, payload, (host_a, host_b)) as instance:
         stopped, data = False, None
         try:
-            body = {"project": project_a.pk, "name": "it-out-data", "pool": pool.pk, "size_gb": 1, "format": "raw"}
-            data = Volume.objects.get(pk=succeeded(admin_api.post("/api/v1/volumes/", body, format="json")).target_id)
+            data = array.data_disk(admin_api, project_a, pool)
             succeeded(admin_api.post(f"/api/v1/volumes/{data.pk}/attach/", {"instance": instance.pk}, format="json"))
-            dev = console_line(instance, r"nubes-disk (vd[b-z]) size=1073741824")[1]
-            result = gluster(lab, "stop", volume)
+            dev = console_line(instance, rf"nubes-disk (vd[b-z]) size={size}")[1]
+            result = array.stop(lab)
             stopped = result.returncode == 0
             assert stopped, result.stdout + result.stderr
             # The guest reads its disks every second: QEMU stops it on the first failed read.
@@ -100,10 +171,10 @@ def test_a_stopped_array_pauses_its_guest_shows_the_error_and_both_come_back(
             time.sleep(3)  # paused: no new heartbeat may appear
             assert wait_for_heartbeat(instance.serial_log_path, timeout=1) == last
 
-            result = gluster(lab, "start", volume)
+            result = array.start(lab)
             assert result.returncode == 0, result.stdout + result.stderr
             stopped = False
-            poll("the pool back", lambda: outage.check_failed_pools() == [GLUSTER], RETURN_TIMEOUT_S)
+            poll("the pool back", lambda: outage.check_failed_pools() == [array.pool], RETURN_TIMEOUT_S)
             instance.refresh_from_db()
             assert (instance.state, instance.power_state, instance.state_reason) == ("active", "running", "")
             assert StoragePool.objects.get(pk=pool.pk).state == "active"
@@ -115,11 +186,11 @@ def test_a_stopped_array_pauses_its_guest_shows_the_error_and_both_come_back(
             succeeded(admin_api.post(f"/api/v1/volumes/{data.pk}/detach/", {}, format="json"))
         finally:
             if stopped:
-                gluster(lab, "start", volume)
+                array.start(lab)
             if data is not None:
                 data.refresh_from_db()
                 if data.instance_id is None:
                     admin_api.delete(f"/api/v1/volumes/{data.pk}/")
-            # The brick is a new process: the lab records its pid again (down.sh stops it by pid).
-            up = subprocess.run([str(ROOT / "lab" / "storage.sh"), "up"], capture_output=True, text=True, timeout=300)
-            assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+            array.after(lab)
+    assert Instance.objects.get(pk=instance.pk).state == "deleted"
+    assert not Path(instance.serial_log_path).exists()  # the delete removed the guest's serial log
