@@ -89,6 +89,11 @@ def links(request, kind, ident):
     ]
 
 
+def bookmark(request, kind, ident):
+    """A server body's reference to its image or flavor: the id and the bookmark link only."""
+    return {"id": str(ident), "links": links(request, kind, ident)[1:]}
+
+
 # --- flavors ---------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from network.models import Network, Port, SecurityGroup
 from network.services.security import DEFAULT_GROUP_NAME
 from openstack_api import volume
 from openstack_api.base import OsError, after_marker, body_of, iso, limit_of, link, reply, require_write
-from openstack_api.compute import AVAILABILITY_ZONE, flavor_of, links, versioned
+from openstack_api.compute import AVAILABILITY_ZONE, bookmark, flavor_of, links, versioned
 from openstack_api.models import PendingResize
 from openstack_api.server_groups import hinted_group
 from portal.choices import ACTIVE_STATUSES, OperationStatus
@@ -205,12 +205,8 @@ def server_body(request, instance, detail=True, related=None):
             "metadata": instance.metadata,
             "hostId": host_id,
             # Nova's "" for a server with no image (here: a deleted server's record whose image went).
-            "image": (
-                {"id": str(instance.image_id), "links": links(request, "images", instance.image_id)[1:]}
-                if instance.image_id
-                else ""
-            ),
-            "flavor": {"id": str(instance.flavor_id), "links": links(request, "flavors", instance.flavor_id)[1:]},
+            "image": bookmark(request, "images", instance.image_id) if instance.image_id else "",
+            "flavor": bookmark(request, "flavors", instance.flavor_id),
             "created": iso(instance.created),
             "updated": iso(instance.updated),
             "addresses": addresses(instance, ports),
