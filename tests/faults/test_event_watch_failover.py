@@ -38,6 +38,7 @@ def _wait(what, timeout):
     return None
 
 
+@pytest.mark.postgres
 def test_one_process_follows_a_host_and_another_takes_over_when_it_dies(tmp_path):
     if not django_settings.REDIS_URL:
         pytest.skip("needs Redis (REDIS_URL): the lock lives there; the embedded default is one process anyway")

@@ -23,6 +23,7 @@ def _redis():
     return redis.Redis.from_url(django_settings.REDIS_URL)
 
 
+@pytest.mark.postgres
 def test_a_lock_another_process_holds_is_refused_until_it_lapses(name):
     _redis().set(fleetlock.PREFIX + name, "other-host/1/abc", px=60_000)
     assert not fleetlock.acquire(name, lambda: None)
@@ -32,6 +33,7 @@ def test_a_lock_another_process_holds_is_refused_until_it_lapses(name):
     assert fleetlock.holder(name) == fleetlock.me() and name in fleetlock.held()
 
 
+@pytest.mark.postgres
 def test_renewal_extends_the_lock_and_a_stolen_lock_is_given_up(name):
     lost = []
     assert fleetlock.acquire(name, lambda: lost.append(name))
@@ -44,6 +46,7 @@ def test_renewal_extends_the_lock_and_a_stolen_lock_is_given_up(name):
     assert fleetlock.holder(name) == "other-host/2/def"  # ours to lose, never to delete
 
 
+@pytest.mark.postgres
 def test_release_leaves_another_holders_lock_alone(name):
     _redis().set(fleetlock.PREFIX + name, "other-host/3/ghi", px=60_000)
     fleetlock.release(name)

@@ -25,9 +25,12 @@ from tests.browser.conftest import free_port, stop, wait_until_up
 ROOT = Path(__file__).resolve().parents[2]
 QUIET_S = 30  # the issue: sockets died 5.05 s after their last message
 
-pytestmark = pytest.mark.skipif(
-    not settings.REDIS_URL, reason="needs Redis: REDIS_URL is not set (`make test-postgres` sets it)"
-)
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        not settings.REDIS_URL, reason="needs Redis: REDIS_URL is not set (`make test-postgres` sets it)"
+    ),
+]
 
 
 def test_a_receive_outlasts_the_blocking_pop_on_a_quiet_channel():
