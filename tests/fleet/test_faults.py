@@ -236,9 +236,15 @@ def kill_mid_upload(admin, fleet, fleet_db, method, path, kind, target_id):
         killed, data.cut = time.monotonic(), True
         with pytest.raises(requests.RequestException):
             sending.result().raise_for_status()  # the connection closed under it
+    return reaped_web_worker(admin, fleet, op_id, worker, killed, kind)
+
+
+def reaped_web_worker(admin, fleet, op_id, worker, killed, what):
+    """The Operation `op_id` once the reaper failed it for the uvicorn `worker` SIGKILLed at
+    `killed` (monotonic; the time taken printed), and uvicorn's two workers back."""
     op = admin.wait(admin.get(f"operations/{op_id}/"), timeout=REAPED_WITHIN_S)
     took = time.monotonic() - killed
-    print(f"\nSIGKILL of {worker} mid-{kind} -> {op['status']} in {took:.1f} s: {op['error']}")
+    print(f"\nSIGKILL of {worker} mid-{what} -> {op['status']} in {took:.1f} s: {op['error']}")
     assert op["status"] == "failed" and f"Worker lost: {worker}" in op["error"], op
     deadline = time.monotonic() + CLAIM_TIMEOUT_S
     while len(web_workers(fleet)) < 2 and time.monotonic() < deadline:
