@@ -14,7 +14,6 @@ KEYSTONE = "/openstack/identity/v3"
 SERVER = "{server}"
 
 NOVA_ACTIONS = [
-    {"createImage": {"name": "snap"}},
     {"createBackup": {"name": "b", "backup_type": "daily", "rotation": 1}},
     {"shelve": None},
     {"shelveOffload": None},
