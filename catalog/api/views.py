@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from catalog import services
@@ -82,27 +82,34 @@ class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         )
         return accepted(op, request)
 
-    @extend_schema(request=dict, responses={200: dict, 202: OperationSerializer})
-    @action(detail=True, methods=["get", "post"])
-    def configuration(self, request, pk=None):
-        """GET: the parameters that may be set (their JSON Schema: types, ranges) and their values
-        as the guest last reported them. POST {"work_mem": 8, ...}: set them (the template's
-        config-set action: reloaded, or PostgreSQL restarted when a parameter needs it; the
-        Operation says which); a parameter off the allow-list or out of range is a 400 per field."""
+    def _configurable(self):
         service = self.get_object()
-        template = service.template
-        if services.CONFIGURE_ACTION not in template.actions:
-            return Response({"detail": f"Template {template.name} has no configuration parameters."}, status=404)
-        arguments_schema = template.action_arguments_schema(services.CONFIGURE_ACTION)
-        if request.method == "GET":
-            reported = service.inventory.get("configuration") or {}
-            return Response(
-                {
-                    "parameters": arguments_schema,
-                    "settings": (reported.get("output") or {}).get("settings"),
-                    "at": reported.get("at"),
-                }
-            )
+        if services.CONFIGURE_ACTION not in service.template.actions:
+            raise NotFound(f"Template {service.template.name} has no configuration parameters.")
+        return service
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def configuration(self, request, pk=None):
+        """The parameters that may be set (their JSON Schema: types, ranges) and their values as
+        the guest last reported them."""
+        service = self._configurable()
+        reported = service.inventory.get("configuration") or {}
+        return Response(
+            {
+                "parameters": service.template.action_arguments_schema(services.CONFIGURE_ACTION),
+                "settings": (reported.get("output") or {}).get("settings"),
+                "at": reported.get("at"),
+            }
+        )
+
+    @extend_schema(request=dict, responses={202: OperationSerializer})
+    @configuration.mapping.post
+    def set_configuration(self, request, pk=None):
+        """POST {"work_mem": 8, ...}: set them (the template's config-set action: reloaded, or
+        PostgreSQL restarted when a parameter needs it; the Operation says which); a parameter
+        off the allow-list or out of range is a 400 per field."""
+        service = self._configurable()
         try:
             op = services.configure(request.user, service, request.data, request=request)
         except services.ParameterErrors as exc:
