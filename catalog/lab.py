@@ -126,6 +126,10 @@ POSTGRES_HOOKS = {
     "restore": "backup-restore",
     "metrics": "metrics",
     "grow": "data-grow",
+    "replication-allow": "replication-allow",
+    "replica-setup": "replica-setup",
+    "replica-status": "replica-status",
+    "replica-promote": "replica-promote",
 }
 DATA_VOLUME_GB = 2
 MAX_DATA_VOLUME_GB = 100

@@ -80,8 +80,24 @@ def collect(service, now=None):
         },
     )
     sample = ServiceSample.objects.create(service=service, ts=ts, **values)
+    replication(service)
     realtime.publish_many([(group_of(service), METRICS_EVENT, {"id": service.pk, "ts": ts, "values": values})])
     return sample
+
+
+def replication(service):
+    """A replica's lag (or a primary's replicas) through the replica-status hook, kept in the
+    service's inventory for its page and the API; nothing for a service without replication."""
+    if "replica-status" not in service.template.hooks:
+        return None
+    if service.replica_of_id is None and not service.replicas.exists():
+        return None
+    try:
+        output = tasks._run(service, service.template.hooks["replica-status"], {}, timeout=TIMEOUT_S).output
+    except (hv.GuestScriptFailed, *tasks.AGENT_DOWN):
+        return None
+    tasks._remember(service, "replication", {"output": output})
+    return output
 
 
 def prune(now=None):

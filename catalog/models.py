@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from catalog import schema
+from catalog import schema, sealed
 from compute.models import Flavor, Image, Instance
 from portal.models.tenancy import NAME_VALIDATOR, ProjectOwned
 from storage.models import Volume
@@ -22,7 +22,22 @@ MAX_ACTIONS = 64
 #   restore      restore the backup volume attached to a new service
 #   metrics      on the metrics beat: the service's own counters (connections, transactions, size)
 #   grow         after its data volume grew: grow the filesystem on it (online)
-HOOKS = ("data-volume", "backup", "restore", "metrics", "grow")
+#   replication-allow  on a primary: the replication role's password and the replica's address let in
+#   replica-setup      on a new replica: copy the primary (a base backup) and follow it
+#   replica-status     on either: its role, a replica's lag, a primary's replicas
+#   replica-promote    on a replica: stop following, accept writes
+HOOKS = (
+    "data-volume",
+    "backup",
+    "restore",
+    "metrics",
+    "grow",
+    "replication-allow",
+    "replica-setup",
+    "replica-status",
+    "replica-promote",
+)
+REPLICA_HOOKS = ("replication-allow", "replica-setup", "replica-status", "replica-promote")
 # The order parameter giving the data volume's size (GiB) of a template with a data-volume hook.
 DATA_VOLUME_PARAMETER = "data_volume_gb"
 
@@ -100,6 +115,10 @@ class ServiceTemplate(models.Model):
     def backs_up(self) -> bool:
         return "backup" in self.hooks and "restore" in self.hooks
 
+    @property
+    def replicates(self) -> bool:
+        return all(hook in self.hooks for hook in REPLICA_HOOKS)
+
     def action_arguments_schema(self, name) -> dict:
         return self.actions[name].get("arguments", {"type": "object", "additionalProperties": False})
 
@@ -123,6 +142,10 @@ class Service(ProjectOwned):
     restored_from = models.ForeignKey(
         "Backup", null=True, blank=True, on_delete=models.SET_NULL, related_name="restored_services"
     )
+    # A streaming replica's primary (None: a primary, or a replica since promoted).
+    replica_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replicas")
+    # A primary's replication role password (Fernet under a key of its own; never shown).
+    replication_password_encrypted = models.TextField(blank=True, editable=False)
     # Scheduled backups (beat): one every backup_every_hours (None: none), the newest backup_keep kept.
     backup_every_hours = models.PositiveSmallIntegerField(null=True, blank=True)
     backup_keep = models.PositiveSmallIntegerField(default=7)
@@ -140,6 +163,16 @@ class Service(ProjectOwned):
 
     def __str__(self):
         return self.name
+
+    def set_replication_password(self, plain):
+        self.replication_password_encrypted = sealed.seal({"password": plain})
+
+    def replication_password(self):
+        return (
+            sealed.unseal(self.replication_password_encrypted)["password"]
+            if self.replication_password_encrypted
+            else None
+        )
 
 
 class BackupState(models.TextChoices):

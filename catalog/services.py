@@ -13,9 +13,11 @@ from catalog import schema, sealed, tasks
 from catalog.models import DATA_VOLUME_PARAMETER, Backup, BackupState, Service, ServiceState, ServiceTemplate
 from compute.models import Flavor
 from compute.services import instances as compute
+from compute.services.placement import GroupHint
 from portal import audit, operations
 from portal.choices import Role
 from portal.errors import ActionError, Conflict, NotPermitted
+from scheduler.choices import ServerGroupPolicy
 from storage import services as storage
 from storage.choices import PoolState
 from storage.models import StoragePool
@@ -345,9 +347,103 @@ def read_log(user, service, request=None):
     return op
 
 
+def add_replica(user, primary, *, name, flavor=None, request=None):
+    """Order a streaming replica of ``primary``: a new service of its template, on another host
+    than the primary and its other replicas (anti-affinity), on the primary's networks; its
+    service.create Operation lets it in on the primary (replication-allow) and copies the
+    primary there (replica-setup: pg_basebackup -R over the tenant network). (Service, Operation)."""
+    _writable(user, primary.project)
+    template = primary.template
+    if not template.replicates:
+        raise ActionError(f"Template {template.name} has no replicas.", field="replica")
+    if primary.replica_of_id is not None:
+        raise ActionError(f"Service {primary.name} is a replica; add replicas to its primary.", field="replica")
+    flavor = flavor or primary.flavor
+    check_order(primary.project, template, flavor, primary.parameters)
+    if Service.objects.filter(project=primary.project, name=name).exists():
+        raise ActionError(f"The project already has a service called {name}.", field="name")
+    _idle(primary, "a replica is added to an active primary.")
+    if not tasks.ipv4_networks(primary.instance):
+        raise ActionError(f"Service {primary.name} has no IPv4 network a replica could stream over.", field="replica")
+    with transaction.atomic():
+        apart = [primary.instance.host_id] + [
+            r.instance.host_id for r in primary.replicas.select_related("instance") if r.instance is not None
+        ]
+        group = GroupHint(
+            id=f"service-{primary.pk}", policy=ServerGroupPolicy.ANTI_AFFINITY.value, member_hosts=tuple(apart)
+        )
+        instance, instance_op = compute.create_instance(
+            user,
+            primary.project,
+            name=f"svc-{name}",
+            flavor=flavor,
+            image=template.image,
+            networks=sorted(tasks.ipv4_networks(primary.instance)),
+            group=group,
+            request=request,
+        )
+        detail = {
+            "template": template.name,
+            "instance": instance.pk,
+            "instance_operation": instance_op.pk,
+            "replica_of": primary.pk,
+        }
+        volume = None
+        if "data-volume" in template.hooks:
+            volume, volume_op = storage.create_volume(
+                user,
+                primary.project,
+                name=_volume_name("svc", name, "data"),
+                pool=_pool_for(template.image, instance.host),
+                size_gb=primary.data_volume.size_gb
+                if primary.data_volume
+                else data_volume_size(template, primary.parameters),
+                description=f"The data of service {name}, a replica of {primary.name}",
+                request=request,
+            )
+            detail.update(data_volume=volume.pk, data_volume_operation=volume_op.pk)
+        service = Service.objects.create(
+            project=primary.project,
+            name=name,
+            template=template,
+            flavor=flavor,
+            instance=instance,
+            data_volume=volume,
+            replica_of=primary,
+            parameters=primary.parameters,
+            created_by=user if user.is_authenticated else None,
+        )
+        op = operations.begin("service.create", service, user=user, project=primary.project, detail=detail)
+        operations.dispatch(tasks.build_service, op)
+    audit.record(user, "service.replica.create", service, request=request, primary=primary.name)
+    return service, op
+
+
+def promote(user, replica, request=None):
+    """The replica stops following its primary and accepts writes (service.promote); its Operation."""
+    _writable(user, replica.project)
+    if replica.replica_of_id is None:
+        raise ActionError(f"Service {replica.name} is not a replica.", field="replica")
+    _idle(replica, "a replica is promoted when it is active or degraded.")
+    with transaction.atomic():
+        op = operations.begin(
+            "service.promote",
+            replica,
+            user=user,
+            project=replica.project,
+            detail={"primary": replica.replica_of_id, "primary_name": replica.replica_of.name},
+        )
+        operations.dispatch(tasks.promote, op)
+    audit.record(user, "service.promote", replica, request=request)
+    return op
+
+
 def delete(user, service, request=None):
     """Delete the instance through compute, then the service row (service.delete)."""
     _writable(user, service.project)
+    if service.replicas.exclude(state=ServiceState.DELETING).exists():
+        names = ", ".join(service.replicas.values_list("name", flat=True))
+        raise Conflict(f"Service {service.name} has replicas ({names}); promote or delete them first.")
     running = operations.active_on(service)
     if running is not None:
         raise operations.TargetBusy(running)
@@ -370,6 +466,8 @@ def delete(user, service, request=None):
 
 __all__ = [
     "ServiceTemplate",
+    "add_replica",
+    "promote",
     "back_up",
     "check_restore",
     "delete_backup",

@@ -1,5 +1,6 @@
 """Catalog tasks: wait for compute's Operations, talk to the guest through the agent gateway."""
 
+import secrets
 import time
 
 from celery import shared_task
@@ -8,6 +9,7 @@ from django.utils import timezone
 import hypervisor as hv
 from catalog import sealed
 from catalog.models import Backup, BackupState, Service, ServiceState
+from network.models import IPAllocation
 from portal import operations
 from portal.choices import ACTIVE_STATUSES, OperationStatus
 from portal.errors import ActionError
@@ -229,11 +231,76 @@ def _build(op, service, backup):
         op.detail = {**op.detail, "data_volume_setup": moved.output, "data_volume_s": round(moved.duration_s, 2)}
         op.save(update_fields=["detail"])
     restored = ""
+    if service.replica_of_id is not None:
+        restored = _replicate(op, service)
     if backup is not None:
         result = _restore(op, service, backup)
         restored = f"; backup {backup.name} restored in {result.duration_s:.1f} s"
     _set_state(service, ServiceState.ACTIVE)
     return f"Service {service.name} active{restored}"
+
+
+REPLICA_SETUP_TIMEOUT_S = 3600  # pg_basebackup of the whole primary over the tenant network
+PASSWORD_BYTES = 24
+
+
+def ipv4_networks(instance):
+    """{network id: the instance's IPv4 address on it} (a replica streams over one of them)."""
+    found = {}
+    for network_id, address in IPAllocation.objects.filter(port__instance=instance).values_list(
+        "port__network_id", "address"
+    ):
+        if ":" not in address:
+            found.setdefault(network_id, address)
+    return found
+
+
+def _replicate(op, service):
+    """Let the new replica in on its primary (the replication role's password, generated once
+    and kept sealed on the primary; a pg_hba.conf line for the replica's address) and copy the
+    primary into it (pg_basebackup -R), over a network both are on."""
+    primary = Service.objects.select_related("template", "instance__host").get(pk=service.replica_of_id)
+    if primary.instance is None:
+        raise ActionError(f"The primary {primary.name} has no VM")
+    theirs, ours = ipv4_networks(primary.instance), ipv4_networks(service.instance)
+    shared = sorted(set(theirs) & set(ours))
+    if not shared:
+        raise ActionError(f"The replica shares no IPv4 network with its primary {primary.name}")
+    password = primary.replication_password()
+    if password is None:
+        password = secrets.token_urlsafe(PASSWORD_BYTES)
+        primary.set_replication_password(password)
+        Service.objects.filter(pk=primary.pk).update(
+            replication_password_encrypted=primary.replication_password_encrypted
+        )
+    operations.progress(op, 80, f"letting the replica in on {primary.name}")
+    _run(primary, primary.template.hooks["replication-allow"], {"address": ours[shared[0]], "password": password})
+    operations.progress(op, 85, f"copying {primary.name} (pg_basebackup)")
+    setup = _run(
+        service,
+        service.template.hooks["replica-setup"],
+        {"primary": theirs[shared[0]], "password": password},
+        timeout=REPLICA_SETUP_TIMEOUT_S,
+    ).output
+    op.detail = {**op.detail, "replica_setup": setup}
+    op.save(update_fields=["detail"])
+    return f"; a replica of {primary.name} (its copy took {setup.get('seconds', 0):.1f} s)"
+
+
+@shared_task(bind=True, name="catalog.tasks.promote")
+def promote(self, op_id):
+    """service.promote: the replica stops following its primary and accepts writes."""
+
+    def work(op):
+        service = Service.objects.select_related("template", "instance__host").get(pk=op.target_id)
+        result = _run_hook_guarded(service, "replica-promote", 120)
+        Service.objects.filter(pk=service.pk).update(replica_of=None)
+        _remember(service, "replication", {"output": {"role": "primary", "replicas": []}})
+        op.detail = {**op.detail, "output": result.output}
+        op.save(update_fields=["detail"])
+        return f"Service {service.name} promoted in {result.output.get('seconds', 0):.1f} s; it accepts writes"
+
+    return run_operation(op_id, work, self.request.id or "")
 
 
 def _fail_backup(backup, reason):

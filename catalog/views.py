@@ -129,6 +129,8 @@ def _detail(request, service, tab, bound=None, status=200):
         "listing_action": listing if listing in template.actions else None,
         "listing": service.inventory.get(tab) if tab in LISTING_TABS else None,
         "log": service.inventory.get("log"),
+        "replication": (service.inventory.get("replication") or {}).get("output"),
+        "replication_at": (service.inventory.get("replication") or {}).get("at"),
         "backups": service.backups.select_related("volume") if tab == "backups" else (),
         **(_charts(request, service) if tab == "overview" and metrics.HOOK in template.hooks else {}),
         "operations": Operation.objects.filter(target_type="catalog.service", target_id=str(service.pk))[
@@ -219,6 +221,25 @@ def service_grow(request, pk):
         messages.error(request, "Give the data volume's new size in GiB.")
     elif not _refused(request, lambda: services.grow_data_volume(request.user, service, size_gb, request=request)):
         messages.success(request, f"Growing the data volume to {size_gb} GiB live; its Operation is below.")
+    return redirect("catalog:service", pk=pk)
+
+
+@login_required
+@require_POST
+def service_replica(request, pk):
+    primary = _visible_service(request, pk)
+    name = request.POST.get("name", "").strip()
+    if not _refused(request, lambda: services.add_replica(request.user, primary, name=name, request=request)):
+        messages.success(request, f"Adding replica {name} on another host; it copies {primary.name} when it is up.")
+    return redirect("catalog:service", pk=pk)
+
+
+@login_required
+@require_POST
+def service_promote(request, pk):
+    replica = _visible_service(request, pk)
+    if not _refused(request, lambda: services.promote(request.user, replica, request=request)):
+        messages.success(request, f"Promoting {replica.name}: it stops following its primary and accepts writes.")
     return redirect("catalog:service", pk=pk)
 
 

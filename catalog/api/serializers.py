@@ -4,6 +4,7 @@ from rest_framework import serializers
 from catalog.models import Backup, Service, ServiceTemplate
 from compute.models import Flavor, Image
 from portal.api.base import ProjectOwnedSerializer, StrictFieldsMixin, TenantSafeMixin, VisibleRelatedField
+from portal.models.tenancy import NAME_VALIDATOR
 
 MAX_NETWORKS = 8
 
@@ -50,6 +51,13 @@ class ServiceTemplateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 class ServiceSerializer(TenantSafeMixin, serializers.ModelSerializer):
     redacted_fields = ("status_reason",)
     template_name = serializers.CharField(source="template.name", read_only=True)
+    replicas = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    replication = serializers.SerializerMethodField(
+        help_text="What replica-status last reported: a replica's lag_s and lag_bytes, a primary's replicas"
+    )
+
+    def get_replication(self, service) -> dict | None:
+        return service.inventory.get("replication")
 
     class Meta:
         model = Service
@@ -63,6 +71,9 @@ class ServiceSerializer(TenantSafeMixin, serializers.ModelSerializer):
             "instance",
             "data_volume",
             "restored_from",
+            "replica_of",
+            "replicas",
+            "replication",
             "parameters",
             "state",
             "status_reason",
@@ -72,6 +83,11 @@ class ServiceSerializer(TenantSafeMixin, serializers.ModelSerializer):
             "created",
         ]
         read_only_fields = fields
+
+
+class ReplicaSerializer(StrictFieldsMixin, serializers.Serializer):
+    name = serializers.RegexField(NAME_VALIDATOR.regex, max_length=63)
+    flavor = VisibleRelatedField(queryset=Flavor.objects.all(), required=False, help_text="The primary's by default")
 
 
 class ServiceOrderSerializer(StrictFieldsMixin, ProjectOwnedSerializer):

@@ -133,6 +133,24 @@ class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         _backup, op = services.back_up(request.user, self.get_object(), request=request)
         return accepted(op, request)
 
+    @extend_schema(request=s.ReplicaSerializer, responses={202: OperationSerializer})
+    @action(detail=True, methods=["post"])
+    def replicas(self, request, pk=None):
+        """Add a streaming replica: a new service of the same template on another host, copied
+        from this one (pg_basebackup -R over the tenant network) and following it; its lag is in
+        the services' ``replication`` field."""
+        primary = self.get_object()
+        body = s.ReplicaSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        _replica, op = services.add_replica(request.user, primary, request=request, **body.validated_data)
+        return accepted(op, request)
+
+    @extend_schema(request=None, responses={202: OperationSerializer})
+    @action(detail=True, methods=["post"])
+    def promote(self, request, pk=None):
+        """Promote a replica: it stops following its primary and accepts writes."""
+        return accepted(services.promote(request.user, self.get_object(), request=request), request)
+
     @extend_schema(request=s.BackupScheduleSerializer, responses={200: s.ServiceSerializer})
     @action(detail=True, methods=["post"], url_path="backup-schedule")
     def backup_schedule(self, request, pk=None):

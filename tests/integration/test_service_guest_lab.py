@@ -21,6 +21,7 @@ import pytest
 
 import hypervisor as hv
 from hypervisor import guest_agent as ga
+from hypervisor import networks
 from portal import lab as lab_module
 
 HERE = Path(__file__).resolve().parents[2]
@@ -45,6 +46,10 @@ ALLOWED = (
     "config-show",
     "metrics",
     "data-grow",
+    "replication-allow",
+    "replica-setup",
+    "replica-status",
+    "replica-promote",
 )
 PG_LOG = "/var/log/postgresql/postgresql-15-main.log"
 # The module's first test carries the guest's boot (minutes under TCG on a loaded machine): more
@@ -110,18 +115,43 @@ def psql_as(domain_id, user, password, database, sql, uri=URI):
     pytest.fail(f"psql as {user} did not finish in 120 s")
 
 
+# An isolated libvirt network (dnsmasq DHCP, fixed addresses) the module's guests share: the
+# replica streams from the primary over it, as over a tenant network.
+NET_PREFIX = "10.251.77"
+PRIMARY_MAC, PRIMARY_IP = "52:54:00:4e:77:0a", f"{NET_PREFIX}.10"
+REPLICA_MAC, REPLICA_IP = "52:54:00:4e:77:0b", f"{NET_PREFIX}.11"
+
+
 @pytest.fixture(scope="module")
-def db_guest():
+def lab_net():
     try:
         lab_module.load()
     except lab_module.LabNotUp as exc:
         pytest.skip(f"the lab is not up: {exc}")
-    image = _image()
+    tag = uuid.uuid4().hex[:6]
+    spec = networks.NetworkSpec(
+        name=f"nubes-dbnet-{tag}",
+        uuid=str(uuid.uuid4()),
+        bridge=f"nbdb{tag}",
+        address=f"{NET_PREFIX}.1",
+        prefix=24,
+        dhcp_range=(f"{NET_PREFIX}.100", f"{NET_PREFIX}.200"),
+        hosts=(networks.DhcpHost(mac=PRIMARY_MAC, ip=PRIMARY_IP), networks.DhcpHost(mac=REPLICA_MAC, ip=REPLICA_IP)),
+    )
+    networks.network_ensure(URI, spec)
+    try:
+        yield spec.name
+    finally:
+        networks.network_remove(URI, spec.name)
+
+
+def _boot(image, network, mac, what):
+    """Define and start one service guest (an overlay on the image, a NIC on ``network``); wait
+    for its agent and PostgreSQL; (domain id, name, agent s, ready s, agent CPU s, ready CPU s, version)."""
     domain_id = str(uuid.uuid4())
     name = f"nubes-dbaas-{domain_id[:8]}"
     WORK.mkdir(parents=True, exist_ok=True)
     overlay = WORK / f"{name}.qcow2"
-    data_disk = WORK / f"{name}-data.qcow2"
     subprocess.run(
         ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", image["ROOT"], str(overlay)], check=True
     )
@@ -135,39 +165,65 @@ def db_guest():
         initrd=image["INITRD"],
         cmdline=image["CMDLINE"],
         disks=(hv.DiskSpec(target_dev="vda", path=str(overlay), format="qcow2"),),
+        nics=(hv.NicSpec(mac=mac, kind="network", network=network),),
         serial_log_path=str(WORK / f"{name}.log"),
         vnc=False,
     )
     hv.domain_define(URI, hv.build_domain_xml(spec))
     started = time.monotonic()
+    hv.domain_start(URI, domain_id)
+    _until("the guest agent's answer", lambda: hv.guest_ping(URI, domain_id), BOOT_LIMIT_S, spec.serial_log_path)
+    agent_s, agent_cpu = time.monotonic() - started, _qemu_cpu_s(name)
+    health = _until(
+        "PostgreSQL accepting",
+        lambda: hv.run_script(URI, domain_id, "health", {}, allowed=ALLOWED, timeout=60),
+        BOOT_LIMIT_S,
+        spec.serial_log_path,
+    )
+    ready_s, ready_cpu = time.monotonic() - started, _qemu_cpu_s(name)
+    print(
+        f"\n{what} boot under TCG: agent answers after {agent_s:.1f} s (QEMU CPU {agent_cpu:.1f} s), "
+        f"PostgreSQL {health.output['version']} accepts after {ready_s:.1f} s (QEMU CPU {ready_cpu:.1f} s), "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    return domain_id
+
+
+def _remove(domain_id):
+    name = f"nubes-dbaas-{domain_id[:8]}"
+    for step in (hv.domain_destroy, hv.domain_undefine):
+        try:
+            step(URI, domain_id)
+        except hv.HypervisorError:
+            pass
+    for path in (WORK / f"{name}.qcow2", WORK / f"{name}-data.qcow2", WORK / f"{name}.log"):
+        path.unlink(missing_ok=True)
+    if WORK.exists() and not any(WORK.iterdir()):
+        shutil.rmtree(WORK)
+
+
+@pytest.fixture(scope="module")
+def db_guest(lab_net):
+    image = _image()
+    ids = []
     try:
-        hv.domain_start(URI, domain_id)
-        _until("the guest agent's answer", lambda: hv.guest_ping(URI, domain_id), BOOT_LIMIT_S, spec.serial_log_path)
-        agent_s, agent_cpu = time.monotonic() - started, _qemu_cpu_s(name)
-        health = _until(
-            "PostgreSQL accepting",
-            lambda: hv.run_script(URI, domain_id, "health", {}, allowed=ALLOWED, timeout=60),
-            BOOT_LIMIT_S,
-            spec.serial_log_path,
-        )
-        ready_s, ready_cpu = time.monotonic() - started, _qemu_cpu_s(name)
-        print(
-            f"\nservice guest boot under TCG: agent answers after {agent_s:.1f} s (QEMU CPU {agent_cpu:.1f} s), "
-            f"PostgreSQL {health.output['version']} accepts after {ready_s:.1f} s (QEMU CPU {ready_cpu:.1f} s), "
-            f"load average {os.getloadavg()[0]:.1f}"
-        )
-        yield domain_id
+        ids.append(_boot(image, lab_net, PRIMARY_MAC, "service guest"))
+        yield ids[0]
     finally:
-        for step in (hv.domain_destroy, hv.domain_undefine):
-            try:
-                step(URI, domain_id)
-            except hv.HypervisorError:
-                pass
-        overlay.unlink(missing_ok=True)
-        data_disk.unlink(missing_ok=True)
-        (WORK / f"{name}.log").unlink(missing_ok=True)
-        if WORK.exists() and not any(WORK.iterdir()):
-            shutil.rmtree(WORK)
+        for domain_id in ids:
+            _remove(domain_id)
+
+
+@pytest.fixture(scope="module")
+def replica_guest(lab_net, db_guest):
+    """A second service guest on the same network: the replica (booted when first needed)."""
+    ids = []
+    try:
+        ids.append(_boot(_image(), lab_net, REPLICA_MAC, "replica guest"))
+        yield ids[0]
+    finally:
+        for domain_id in ids:
+            _remove(domain_id)
 
 
 def test_the_agent_answers_and_postgres_accepts(db_guest):
@@ -445,6 +501,65 @@ def test_metrics_count_connections_transactions_and_size(db_guest):
     metered = next(d for d in second["databases"] if d["name"] == "metered")
     assert metered["size_bytes"] > 0 and metered["xact_total"] >= 3
     assert second["started"] == first["started"]
+
+
+def test_a_replica_streams_new_rows_within_a_bounded_lag_and_is_promoted(db_guest, replica_guest):
+    primary, replica = db_guest, replica_guest
+    on = lambda guest, script, args, **kw: hv.run_script(URI, guest, script, args, allowed=ALLOWED, **kw)  # noqa: E731
+    on(primary, "user-create", {"name": "repl_app", "password": "repl-pass-1"})
+    on(primary, "db-create", {"name": "repl", "owner": "repl_app"})
+    assert psql_as(primary, "repl_app", "repl-pass-1", "repl", "CREATE TABLE t (n int, at timestamptz);")[0] == 0
+    secret = "repl-secret-'; $(x)"
+    allowed = on(primary, "replication-allow", {"address": REPLICA_IP, "password": secret})
+    assert allowed.output == {"role": "nubes_replicator", "address": f"{REPLICA_IP}/32"}
+    on(primary, "replication-allow", {"address": REPLICA_IP, "password": secret})  # idempotent
+    started = time.monotonic()
+    setup = on(replica, "replica-setup", {"primary": PRIMARY_IP, "password": secret}, timeout=900)
+    setup_s = time.monotonic() - started
+    assert setup.output["primary"] == PRIMARY_IP
+    status = _until("the replica streaming", lambda: _streaming(replica), 120)
+    assert status["role"] == "replica" and status["primary"] == PRIMARY_IP
+    # The replica holds what the primary had (users, databases: the whole cluster).
+    assert psql_as(replica, "repl_app", "repl-pass-1", "repl", "SELECT count(*) FROM t;") == (0, "0")
+    code, out = psql_as(replica, "repl_app", "repl-pass-1", "repl", "INSERT INTO t VALUES (0, now());")
+    assert code != 0 and "read-only transaction" in out, out
+    # A steady write load: one row a second on the primary, each looked for on the replica.
+    lags = []
+    for n in range(1, 11):
+        assert psql_as(primary, "repl_app", "repl-pass-1", "repl", f"INSERT INTO t VALUES ({n}, now());")[0] == 0
+        written = time.monotonic()
+        while True:
+            code, out = psql_as(replica, "repl_app", "repl-pass-1", "repl", f"SELECT count(*) FROM t WHERE n = {n};")
+            if (code, out) == (0, "1"):
+                break
+            assert time.monotonic() - written < 30, f"row {n} not on the replica within 30 s"
+            time.sleep(0.2)
+        lags.append(time.monotonic() - written)
+    reported = on(replica, "replica-status", {}).output
+    upstream = on(primary, "replica-status", {}).output
+    assert upstream["role"] == "primary" and [r["address"] for r in upstream["replicas"]] == [REPLICA_IP]
+    assert upstream["replicas"][0]["state"] == "streaming"
+    promoted = on(replica, "replica-promote", {})
+    assert promoted.output["promoted"] is True
+    assert on(replica, "replica-status", {}).output["role"] == "primary"
+    assert psql_as(replica, "repl_app", "repl-pass-1", "repl", "INSERT INTO t VALUES (99, now());")[0] == 0
+    assert psql_as(replica, "repl_app", "repl-pass-1", "repl", "SELECT count(*) FROM t;") == (0, "11")
+    with pytest.raises(hv.GuestScriptFailed, match="not a replica"):
+        on(replica, "replica-promote", {})
+    print(
+        f"\nreplica: pg_basebackup -R and start in {setup.output['seconds']:.1f} s in the guest "
+        f"({setup_s:.1f} s through the agent, {setup.output['bytes'] / 2**20:.1f} MiB); rows seen on the replica "
+        f"{min(lags):.2f}-{max(lags):.2f} s after the primary's commit (median {sorted(lags)[len(lags) // 2]:.2f} s, "
+        f"a psql through the agent each under TCG); replica-status lag {reported['lag_s']:.2f} s, "
+        f"{reported['lag_bytes']} bytes; promoted in {promoted.output['seconds']:.1f} s"
+    )
+
+
+def _streaming(guest):
+    status = hv.run_script(URI, guest, "replica-status", {}, allowed=ALLOWED).output
+    if not status.get("streaming"):
+        raise ga.GuestAgentTimeout(f"not streaming yet: {status}")
+    return status
 
 
 def test_a_stopped_agent_is_a_clear_error_not_a_hang(db_guest):
