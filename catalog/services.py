@@ -17,7 +17,6 @@ from compute.services.placement import GroupHint
 from portal import audit, operations
 from portal.choices import Role
 from portal.errors import ActionError, Conflict, NotPermitted
-from scheduler.choices import ServerGroupPolicy
 from storage import services as storage
 from storage.choices import PoolState
 from storage.models import StoragePool
@@ -27,6 +26,8 @@ DEFAULT_DATA_VOLUME_GB = 1
 # The action that sets configuration parameters (its arguments schema is the allow-list).
 CONFIGURE_ACTION = "config-set"
 MIN_BACKUP_VOLUME_GB = 1
+# A replica's placement: Nova's policy name (compute's GroupHint), apart from its primary and siblings.
+ANTI_AFFINITY = "anti-affinity"
 
 
 def _staff(user):
@@ -369,9 +370,7 @@ def add_replica(user, primary, *, name, flavor=None, request=None):
         apart = [primary.instance.host_id] + [
             r.instance.host_id for r in primary.replicas.select_related("instance") if r.instance is not None
         ]
-        group = GroupHint(
-            id=f"service-{primary.pk}", policy=ServerGroupPolicy.ANTI_AFFINITY.value, member_hosts=tuple(apart)
-        )
+        group = GroupHint(id=f"service-{primary.pk}", policy=ANTI_AFFINITY, member_hosts=tuple(apart))
         instance, instance_op = compute.create_instance(
             user,
             primary.project,
