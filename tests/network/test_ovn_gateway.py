@@ -1,6 +1,8 @@
 """The OVN gateway against a real NB ovsdb-server: rows appear, drift is repaired, the two
 silent ovsdbapp traps are avoided, strangers' rows are left alone."""
 
+import time
+
 import pytest
 
 from network.ovn import nb as ovn
@@ -71,7 +73,12 @@ def test_an_edited_port_is_put_back(endpoint, nb):
             "row": {"port_security": ["set", []]},
         }
     )
-    assert ovn.ports_ensure(endpoint, "ls1", [port]) == 1
+    # The gateway's replica may not have seen the edit yet (a verify without a write is never
+    # sent, so a lagging replica finds nothing to do): the next ensure after it has puts it back.
+    deadline, changed = time.monotonic() + 5, 0
+    while not changed and time.monotonic() < deadline:
+        changed = ovn.ports_ensure(endpoint, "ls1", [port]) or time.sleep(0.05)
+    assert changed == 1
     assert nb.rows("Logical_Switch_Port", name="p1")[0]["port_security"] == f"{MAC} 10.0.0.5"
 
 
