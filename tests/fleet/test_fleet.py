@@ -316,8 +316,13 @@ def quiet_page(page, fleet, project, volume):
         page.select_option(".project-switch select[name=project]", str(project["id"]))
     page.add_init_script(COUNT_SOCKETS)
     page.goto(f"{fleet['url']}/storage/volumes/{volume}/")
+    # Every group the page joins (a cloud admin's page joins `cloud` too, <body data-cloud>), so
+    # no late "subscribed" reaches the page once its quiet time has begun.
     page.wait_for_function(
-        "(group) => (document.body.dataset.wsSubscribed || '').split(' ').includes(group)",
+        """(group) => {
+            const joined = (document.body.dataset.wsSubscribed || '').split(' ');
+            return joined.includes(group) && (!('cloud' in document.body.dataset) || joined.includes('cloud'));
+        }""",
         arg=f"project.{project['id']}",
     )
     page.evaluate("() => { window.nubesLoaded = 'the page loaded once'; }")
