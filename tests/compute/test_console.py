@@ -10,6 +10,7 @@ import hypervisor as hv
 from compute import consumers
 from compute.choices import InstanceState
 from compute.models import Cluster, Host, Instance
+from compute.services.serial import LocalLog
 from portal.asgi import application
 from tests.portal.test_websocket import close_code
 
@@ -109,6 +110,9 @@ def inputs(monkeypatch):
         return made[-1]
 
     monkeypatch.setattr(consumers, "open_input", open_input)
+    # The output side reads the log over libvirt on a remote host (tried on the lab by
+    # test_remote_serial_lab.py); here the test's own file, so no lab is needed.
+    monkeypatch.setattr(consumers, "serial_log", lambda uri, path: LocalLog(path))
     return made
 
 
