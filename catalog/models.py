@@ -26,6 +26,8 @@ MAX_ACTIONS = 64
 #   replica-setup      on a new replica: copy the primary (a base backup) and follow it
 #   replica-status     on either: its role, a replica's lag, a primary's replicas
 #   replica-promote    on a replica: stop following, accept writes
+#   replication-revoke on a primary: a deleted or promoted replica's pg_hba.conf line removed
+#                      (and the replication role, once no replica is let in any more)
 HOOKS = (
     "data-volume",
     "backup",
@@ -36,6 +38,7 @@ HOOKS = (
     "replica-setup",
     "replica-status",
     "replica-promote",
+    "replication-revoke",
 )
 REPLICA_HOOKS = ("replication-allow", "replica-setup", "replica-status", "replica-promote")
 # The order parameter giving the data volume's size (GiB) of a template with a data-volume hook.
@@ -129,6 +132,7 @@ class ServiceState(models.TextChoices):
     DEGRADED = "degraded"  # the agent does not answer or the service is down: status_reason says
     ERROR = "error"
     DELETING = "deleting"
+    RESIZING = "resizing"  # a flavor change through compute's resize (cold: stopped, resized, started)
 
 
 class Service(ProjectOwned):

@@ -13,6 +13,7 @@ urlpatterns = [
     path("services/<int:pk>/delete/", views.service_delete, name="service-delete"),
     path("services/<int:pk>/backup/", views.service_backup, name="service-backup"),
     path("services/<int:pk>/grow/", views.service_grow, name="service-grow"),
+    path("services/<int:pk>/resize/", views.service_resize, name="service-resize"),
     path("services/<int:pk>/replicas/", views.service_replica, name="service-replica"),
     path("services/<int:pk>/promote/", views.service_promote, name="service-promote"),
     path("services/<int:pk>/backup-schedule/", views.service_backup_schedule, name="service-backup-schedule"),

@@ -14,6 +14,7 @@ from catalog import forms, metrics, services
 from catalog.models import Backup, Service, ServiceTemplate
 from catalog.tables import ServiceFilter, ServiceTable
 from compute.metrics import charts
+from compute.models import Flavor
 from portal.api.base import current_project
 from portal.errors import ActionError, NotPermitted
 from portal.models import Operation, Project
@@ -132,12 +133,19 @@ def _detail(request, service, tab, bound=None, status=200):
         "replication": (service.inventory.get("replication") or {}).get("output"),
         "replication_at": (service.inventory.get("replication") or {}).get("at"),
         "backups": service.backups.select_related("volume") if tab == "backups" else (),
+        "resize_flavors": _resize_flavors(service) if writable and tab == "overview" else (),
         **(_charts(request, service) if tab == "overview" and metrics.HOOK in template.hooks else {}),
         "operations": Operation.objects.filter(target_type="catalog.service", target_id=str(service.pk))[
             :RECENT_OPERATIONS
         ],
     }
     return render(request, "catalog/service_detail.html", context, status=status)
+
+
+def _resize_flavors(service):
+    """The template's flavors the project may use, but the service's own (the Resize form's choices)."""
+    usable = Flavor.objects.usable_in(service.project).values("pk")
+    return service.template.flavors.filter(pk__in=usable).exclude(pk=service.flavor_id).order_by("name")
 
 
 def _charts(request, service):
@@ -221,6 +229,19 @@ def service_grow(request, pk):
         messages.error(request, "Give the data volume's new size in GiB.")
     elif not _refused(request, lambda: services.grow_data_volume(request.user, service, size_gb, request=request)):
         messages.success(request, f"Growing the data volume to {size_gb} GiB live; its Operation is below.")
+    return redirect("catalog:service", pk=pk)
+
+
+@login_required
+@require_POST
+def service_resize(request, pk):
+    service = _visible_service(request, pk)
+    raw = request.POST.get("flavor", "")
+    flavor = Flavor.objects.filter(pk=raw).first() if raw.isdigit() else None
+    if flavor is None:
+        messages.error(request, "Choose one of the template's flavors.")
+    elif not _refused(request, lambda: services.resize(request.user, service, flavor, request=request)):
+        messages.success(request, f"Resizing {service.name} to {flavor.name}; its Operation is below.")
     return redirect("catalog:service", pk=pk)
 
 

@@ -146,3 +146,7 @@ class ActionSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class GrowSerializer(StrictFieldsMixin, serializers.Serializer):
     data_volume_gb = serializers.IntegerField(help_text="The data volume's new size (GiB), more than now")
+
+
+class ResizeSerializer(StrictFieldsMixin, serializers.Serializer):
+    flavor = VisibleRelatedField(queryset=Flavor.objects.all(), help_text="One of the template's flavors")

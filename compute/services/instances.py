@@ -367,7 +367,7 @@ def resize(user, instance, flavor, request=None):
         record_event(
             instance, EventSource.ACTION, Action.RESIZE, f"to {flavor.name} ({'live' if live else 'cold'})", op
         )
-        operations.send_after_commit(tasks.instance_action, op)
+        operations.dispatch(tasks.instance_action, op)  # run in place inside run_inline (a service's resize)
     audit.record(user, "instance.resize", instance, request=request, flavor=flavor.name, live=live)
     return op
 

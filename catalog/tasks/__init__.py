@@ -446,3 +446,8 @@ def delete_service(self, op_id):
         return f"Service {name} deleted"
 
     return run_operation(op_id, work, self.request.id or "")
+
+
+# The resize task lives in its own module (it builds on the helpers above); imported here so
+# Celery's autodiscovery of catalog.tasks registers it.
+from catalog.tasks.resize import resize_service as resize_service  # noqa: E402

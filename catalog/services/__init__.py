@@ -463,8 +463,12 @@ def delete(user, service, request=None):
     return op
 
 
+# The resize verb lives in its own module (it builds on the helpers above).
+from catalog.services.resize import resize  # noqa: E402
+
 __all__ = [
     "ServiceTemplate",
+    "resize",
     "add_replica",
     "promote",
     "back_up",
