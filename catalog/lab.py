@@ -130,6 +130,7 @@ POSTGRES_HOOKS = {
     "replica-setup": "replica-setup",
     "replica-status": "replica-status",
     "replica-promote": "replica-promote",
+    "replication-revoke": "replication-revoke",
 }
 DATA_VOLUME_GB = 2
 MAX_DATA_VOLUME_GB = 100

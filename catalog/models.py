@@ -148,6 +148,9 @@ class Service(ProjectOwned):
     )
     # A streaming replica's primary (None: a primary, or a replica since promoted).
     replica_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replicas")
+    # A replica's physical replication slot on its primary ("" none): the primary keeps the WAL
+    # it still needs; dropped on the primary (replication-revoke) when it is deleted or promoted.
+    replication_slot = models.CharField(max_length=63, blank=True, editable=False)
     # A primary's replication role password (Fernet under a key of its own; never shown).
     replication_password_encrypted = models.TextField(blank=True, editable=False)
     # Scheduled backups (beat): one every backup_every_hours (None: none), the newest backup_keep kept.

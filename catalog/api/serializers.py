@@ -72,6 +72,7 @@ class ServiceSerializer(TenantSafeMixin, serializers.ModelSerializer):
             "data_volume",
             "restored_from",
             "replica_of",
+            "replication_slot",
             "replicas",
             "replication",
             "parameters",

@@ -437,6 +437,18 @@ def promote(user, replica, request=None):
     return op
 
 
+def _replica_leftovers(service):
+    """A replica's line and slot on its primary, for the delete to remove (read now: the VM's
+    address goes with its ports)."""
+    primary = service.replica_of
+    if primary is None:
+        return {}
+    address = None
+    if primary.instance is not None and service.instance is not None:
+        address = tasks.stream_addresses(primary.instance, service.instance)[1]
+    return {"primary": primary.pk, "replica_address": address, "replication_slot": service.replication_slot}
+
+
 def delete(user, service, request=None):
     """Delete the instance through compute, then the service row (service.delete)."""
     _writable(user, service.project)
@@ -456,7 +468,7 @@ def delete(user, service, request=None):
             service,
             user=user,
             project=service.project,
-            detail={"instance_operation": instance_op.pk if instance_op else None},
+            detail={"instance_operation": instance_op.pk if instance_op else None, **_replica_leftovers(service)},
         )
         operations.dispatch(tasks.delete_service, op)
     audit.record(user, "service.delete", service, request=request)

@@ -255,6 +255,13 @@ def ipv4_networks(instance):
     return found
 
 
+def stream_addresses(primary_instance, replica_instance):
+    """(the primary's, the replica's) IPv4 address on the first network both are on, or (None, None)."""
+    theirs, ours = ipv4_networks(primary_instance), ipv4_networks(replica_instance)
+    shared = sorted(set(theirs) & set(ours))
+    return (theirs[shared[0]], ours[shared[0]]) if shared else (None, None)
+
+
 def _replicate(op, service):
     """Let the new replica in on its primary (the replication role's password, generated once
     and kept sealed on the primary; a pg_hba.conf line for the replica's address) and copy the
@@ -262,9 +269,8 @@ def _replicate(op, service):
     primary = Service.objects.select_related("template", "instance__host").get(pk=service.replica_of_id)
     if primary.instance is None:
         raise ActionError(f"The primary {primary.name} has no VM")
-    theirs, ours = ipv4_networks(primary.instance), ipv4_networks(service.instance)
-    shared = sorted(set(theirs) & set(ours))
-    if not shared:
+    theirs, ours = stream_addresses(primary.instance, service.instance)
+    if theirs is None:
         raise ActionError(f"The replica shares no IPv4 network with its primary {primary.name}")
     password = primary.replication_password()
     if password is None:
@@ -273,13 +279,17 @@ def _replicate(op, service):
         Service.objects.filter(pk=primary.pk).update(
             replication_password_encrypted=primary.replication_password_encrypted
         )
+    slot = {}
+    if "replication-revoke" in primary.template.hooks:  # a slot only where it can be dropped again
+        slot = {"slot": f"nubes_replica_{service.pk}"}
+        Service.objects.filter(pk=service.pk).update(replication_slot=slot["slot"])
     operations.progress(op, 80, f"letting the replica in on {primary.name}")
-    _run(primary, primary.template.hooks["replication-allow"], {"address": ours[shared[0]], "password": password})
+    _run(primary, primary.template.hooks["replication-allow"], {"address": ours, "password": password, **slot})
     operations.progress(op, 85, f"copying {primary.name} (pg_basebackup)")
     setup = _run(
         service,
         service.template.hooks["replica-setup"],
-        {"primary": theirs[shared[0]], "password": password},
+        {"primary": theirs, "password": password, **slot},
         timeout=REPLICA_SETUP_TIMEOUT_S,
     ).output
     op.detail = {**op.detail, "replica_setup": setup}
@@ -293,12 +303,18 @@ def promote(self, op_id):
 
     def work(op):
         service = Service.objects.select_related("template", "instance__host").get(pk=op.target_id)
+        primary = Service.objects.select_related("instance").filter(pk=service.replica_of_id).first()
+        address = None
+        if primary is not None and primary.instance is not None:
+            address = stream_addresses(primary.instance, service.instance)[1]
         result = _run_hook_guarded(service, "replica-promote", 120)
-        Service.objects.filter(pk=service.pk).update(replica_of=None)
+        Service.objects.filter(pk=service.pk).update(replica_of=None, replication_slot="")
         _remember(service, "replication", {"output": {"role": "primary", "replicas": []}})
         op.detail = {**op.detail, "output": result.output}
         op.save(update_fields=["detail"])
-        return f"Service {service.name} promoted in {result.output.get('seconds', 0):.1f} s; it accepts writes"
+        # It no longer streams: its line (and slot) on the old primary go too.
+        revoked = revoke_on_primary(op, service.replica_of_id, address, service.replication_slot)
+        return f"Service {service.name} promoted in {result.output.get('seconds', 0):.1f} s; it accepts writes{revoked}"
 
     return run_operation(op_id, work, self.request.id or "")
 
@@ -430,6 +446,11 @@ def read_log(self, op_id):
 def delete_service(self, op_id):
     def work(op):
         service = Service.objects.get(pk=op.target_id)
+        revoked = ""
+        if op.detail.get("primary"):  # a replica: its line and slot on the primary go first
+            revoked = revoke_on_primary(
+                op, op.detail["primary"], op.detail.get("replica_address"), op.detail.get("replication_slot", "")
+            )
         instance_op = op.detail.get("instance_operation")
         if instance_op is not None:
             done = _wait_for(instance_op, BUILD_WAIT_S)
@@ -443,10 +464,12 @@ def delete_service(self, op_id):
         volume = Volume.objects.filter(pk=volume_id).first() if volume_id else None
         if volume is not None:
             _storage(storage.delete_volume, op.requester, volume)
-        return f"Service {name} deleted"
+        return f"Service {name} deleted{revoked}"
 
     return run_operation(op_id, work, self.request.id or "")
 
+
+from catalog.tasks.replicas import revoke_on_primary  # noqa: E402
 
 # The resize task lives in its own module (it builds on the helpers above); imported here so
 # Celery's autodiscovery of catalog.tasks registers it.
