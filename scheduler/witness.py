@@ -11,8 +11,11 @@ since which worker runs beat's heartbeat is chance: without that ask, a cut-off 
 happened to run every heartbeat for the isolation time judged alone and fenced a healthy host.
 A worker judges alone only when no other worker has noted the host, or answered the ask, for
 twice the isolation time (there is none, or it is as silent as the host: worker B inside a dead
-host B, or its pool is full); with one
-worker (the embedded default) its verdict stands alone, and the failover's reason says so."""
+host B, or its pool is full). Then, where the host is an OVN chassis, OVN is the second signal
+(failover.ovn_signal, network/ovn/liveness.py): its ovn-controller catching up with a fresh
+NB_Global.nb_cfg through the central databases vetoes the failover, one that does not confirms
+it. Only when OVN cannot tell either (no chassis, NB/SB unreachable, northd down) does one
+worker's verdict stand alone (always so with the embedded default), and the reason says so."""
 
 from django.core.cache import cache
 from django.utils import timezone

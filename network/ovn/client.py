@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 SCHEMA = "OVN_Northbound"
 SB_SCHEMA = "OVN_Southbound"
 SB_TABLES = ("Chassis", "Service_Monitor")
+# Only the columns the chassis liveness signal reads (network/ovn/liveness.py): SB_Global's other
+# columns reference tables not replicated here.
+SB_COLUMNS = {"SB_Global": ["nb_cfg"], "Chassis_Private": ["name", "nb_cfg"]}
 RECONNECT_POLL_S = 0.05
 RECONNECT_MIN_BACKOFF_MS = 100
 RECONNECT_MAX_BACKOFF_MS = 1000
@@ -62,6 +65,8 @@ def _connect(endpoint: str, timeout: float, schema: str = SCHEMA, api_base=impl_
         # raised in the IDL thread whenever a network's datapath went away.
         for table in SB_TABLES:
             helper.register_table(table)
+        for table, columns in SB_COLUMNS.items():
+            helper.register_columns(table, columns)
     else:
         helper.register_all()
     idl = connection.OvsdbIdl(endpoint, helper)

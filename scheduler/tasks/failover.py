@@ -22,11 +22,12 @@ from compute import domain as compute_domain
 from compute.choices import EventSource, HostState
 from compute.models import HaPriority, Host, Instance
 from compute.services import instances as compute_services
+from network.services import liveness as ovn_liveness
 from portal import operations
 from portal.errors import ActionError
 from portal.tasks import run_operation
 from scheduler import choices as c
-from scheduler import ha_events, snapshot, witness
+from scheduler import conf, ha_events, snapshot, witness
 from scheduler.core import ha as core_ha
 from scheduler.models import HaEvent, HostPower, Recommendation
 from scheduler.power import PowerError
@@ -92,10 +93,29 @@ def record_heartbeat(host, alive, error="", now=None, worker=None):
                 )
             return None
         alone = "no other worker probed it" if silent_s is None else f"every other worker silent for {silent_s:.0f} s"
+        ovn = ovn_signal(host)
+        if ovn.verdict == ovn_liveness.ALIVE:
+            # The host's ovn-controller still keeps up with the central databases: the host runs,
+            # this worker is the one cut off from it.
+            if cache.add(f"nubes:ha:ovn-veto:{host.pk}", 1, timeout=settings.ha_isolation_s):
+                event(
+                    host, c.HaEventKind.HEARTBEAT_MISSED, f"not declared dead: OVN still hears from it ({ovn.detail})"
+                )
+            return None
+        if ovn.verdict == ovn_liveness.DEAD:
+            opinion, other = "dead", f"OVN ({ovn.detail})"
+        else:
+            alone += f"; OVN cannot tell ({ovn.detail})"
     second = f"confirmed by {other}" if opinion == "dead" else f"judged by one worker: {alone}"
     return start_failover(
         host, f"no heartbeat for {missing_s:.0f} s (isolation time {settings.ha_isolation_s} s); {second}"
     )
+
+
+def ovn_signal(host):
+    """The OVN chassis signal (network/ovn/liveness.py): alive / dead / unknown, asked within the
+    probe timeout through the central OVN databases, not through this worker's link to the host."""
+    return ovn_liveness.host_chassis_liveness(host, conf.ha_probe_timeout_s())
 
 
 def _alive(host, power, now):
