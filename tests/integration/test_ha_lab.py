@@ -1,5 +1,6 @@
-"""HA on the lab: an HA instance runs on host B; host B fails (its libvirtd is killed, and its
-guest's QEMU with it, as a power loss would); the scheduler's heartbeat misses it for the
+"""HA on the lab: an HA instance runs on host B; host B fails (its libvirtd is killed, then its
+guest's QEMU and its ovn-controller, as a power loss would: OVN is HA's second signal, and a
+host whose ovn-controller still answers is isolated, not dead); the scheduler's heartbeat misses it for the
 isolation time, fences it through the (simulated) power driver and restarts the instance on
 host A from the database, where its serial heartbeat starts again. Twice: from the lab's
 shared directory, and with its root and data disks on the storage node's GlusterFS volume
@@ -45,6 +46,7 @@ HEARTBEAT_PERIOD_S = 1.0
 BOOT_BUDGET_S = 45  # restart task + TCG boot to the first serial line (8-12 s measured)
 RESTORE_TIMEOUT_S = 300
 LIBVIRTD_B = "libvirtd-b"
+OVN_CONTROLLER_B = "ovn-controller-b"
 
 
 def lab_pid(name):
@@ -96,7 +98,7 @@ def ha_instance_on_b(admin_api, lab_cloud, host_b, project_a, image):
 
 
 def host_b_dies_and_instance_restarts_on_a(instance, host_a, host_b, after_death=None):
-    """Kill host B (its libvirtd, then the guest's QEMU); heartbeat rounds until host B is fenced
+    """Kill host B (its libvirtd, then the guest's QEMU and its ovn-controller); heartbeat rounds until host B is fenced
     and the instance restarted on host A, whose serial heartbeat must start again.
     `after_death()` runs once host B is dead, before the first round."""
     wait_for_heartbeat(instance.serial_log_path)
@@ -108,6 +110,7 @@ def host_b_dies_and_instance_restarts_on_a(instance, host_a, host_b, after_death
     failed_at = time.monotonic()
     kill_exact(*lab_pid(LIBVIRTD_B))  # first: a dead libvirtd reports no guest stopping
     kill_exact(qemu, "qemu-system-x86")
+    kill_exact(*lab_pid(OVN_CONTROLLER_B))  # else OVN still hears from B and vetoes the failover
     beats_before = len(heartbeats(instance.serial_log_path))
     if after_death is not None:
         after_death()
