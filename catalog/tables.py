@@ -5,7 +5,7 @@ import django_filters
 import django_tables2 as tables
 
 from catalog.models import Service, ServiceState, ServiceTemplate
-from portal.tables import StatusColumn, filterset
+from portal.tables import StatusColumn, TemplateColumn, filterset
 
 ServiceFilter = filterset(
     Service,
@@ -17,7 +17,7 @@ ServiceFilter = filterset(
 
 
 class ServiceTable(tables.Table):
-    name = tables.TemplateColumn('<a href="{% url "catalog:service" record.pk %}">{{ record.name }}</a>')
+    name = TemplateColumn('<a href="{% url "catalog:service" record.pk %}">{{ record.name }}</a>')
     project = tables.Column(accessor="project__name", verbose_name="Project")
     template = tables.Column(accessor="template__name", verbose_name="Template")
     flavor = tables.Column(accessor="flavor__name", verbose_name="Flavor")

@@ -3,6 +3,7 @@ query string, a django-tables2 table over what it lets through (sort from the co
 pagination with per_page), and the columns every app's tables use."""
 
 from dataclasses import dataclass
+from functools import cache
 from urllib.parse import urlsplit
 
 import django_filters
@@ -11,6 +12,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.template import Context, Template
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_tables2 import RequestConfig
@@ -42,6 +44,26 @@ def filterset(model, states=None, state_field="state", **filters):
     fields.update(filters)
     meta = type("Meta", (), {"model": model, "fields": list(fields)})
     return type(f"{model.__name__}Filter", (django_filters.FilterSet,), {**fields, "Meta": meta})
+
+
+@cache
+def compiled(template_code):
+    return Template(template_code)
+
+
+class TemplateColumn(tables.TemplateColumn):
+    """django-tables2's TemplateColumn, compiling its template_code once per process: the stock
+    one compiles it again for every cell it renders (a page of 50 instances compiled 100
+    templates, a third of the page's time)."""
+
+    def render(self, record, table, value, bound_column, **kwargs):
+        if not self.template_code:
+            return super().render(record, table, value, bound_column, **kwargs)
+        parent_context = getattr(table, "context", Context())
+        context = self.get_context_data(record=record, table=table, value=value, bound_column=bound_column, **kwargs)
+        with parent_context.update(context):
+            parent_context["request"] = getattr(table, "request", None)
+            return compiled(self.template_code).render(parent_context)
 
 
 class StatusColumn(tables.Column):
@@ -141,16 +163,14 @@ class OperationTable(tables.Table):
     """The task log. Cells keep the data-field names static/js/realtime.js updates live, and the
     column order its new rows use."""
 
-    id = tables.TemplateColumn('<a href="{% url "operation-detail" record.pk %}">{{ record.pk }}</a>', verbose_name="#")
+    id = TemplateColumn('<a href="{% url "operation-detail" record.pk %}">{{ record.pk }}</a>', verbose_name="#")
     kind = tables.Column(verbose_name="Action")
     target_name = tables.Column(verbose_name="Target")
-    status = tables.TemplateColumn(
+    status = TemplateColumn(
         '<span class="status status-{{ record.status }}" data-field="status">{{ record.status }}</span>'
     )
-    progress = tables.TemplateColumn(
-        '<progress max="100" value="{{ record.progress }}" data-field="progress"></progress>'
-    )
-    message = tables.TemplateColumn(
+    progress = TemplateColumn('<progress max="100" value="{{ record.progress }}" data-field="progress"></progress>')
+    message = TemplateColumn(
         "{% load tenant_safe %}{% tenant_safe record.message %}",
         orderable=False,
         attrs={"td": {"data-field": "message"}},

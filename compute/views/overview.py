@@ -18,7 +18,7 @@ from compute.models import Alarm, Cluster, Host, Migration
 from compute.models.metrics import AlarmState
 from portal.choices import ACTIVE_STATUSES, OperationStatus
 from portal.models import Operation
-from portal.tables import StatusColumn, filterset, table_page
+from portal.tables import StatusColumn, TemplateColumn, filterset, table_page
 
 FAILED_WINDOW = timedelta(hours=24)
 RECENT = 20
@@ -63,7 +63,7 @@ HostFilter = filterset(
 
 
 class HostTable(tables.Table):
-    name = tables.TemplateColumn(
+    name = TemplateColumn(
         '<a href="{% url "compute:host-detail" record.pk %}">{{ record.name }}</a>'
         '{% if record.simulated %} <span class="badge simulated">simulated</span>{% endif %}'
     )

@@ -9,14 +9,14 @@ from compute import hooks
 from compute.choices import ImageState, InstanceState, Visibility
 from compute.models import AlarmRule, Flavor, Image, Instance, KeyPair
 from compute.models.metrics import Scope
-from portal.tables import StatusColumn, filterset, gib, mib, selection_column
+from portal.tables import StatusColumn, TemplateColumn, filterset, gib, mib, selection_column
 
 InstanceFilter = filterset(Instance, InstanceState.choices)
 
 
 class InstanceTable(tables.Table):
     selection = selection_column("instances")
-    name = tables.TemplateColumn(
+    name = TemplateColumn(
         '<a href="{% url "compute:instance-detail" record.pk %}">{{ record.name }}</a>{% if record.locked %} 🔒{% endif %}',
         attrs={"td": {"data-field": "name"}},
     )
@@ -28,7 +28,7 @@ class InstanceTable(tables.Table):
     )
     flavor = tables.Column(accessor="flavor__name", verbose_name="Flavor")
     image = tables.Column(accessor="image__name", verbose_name="Image")
-    host = tables.TemplateColumn(
+    host = TemplateColumn(
         '{{ record.host.name|default:"—" }}{% if record.host.simulated %} <span class="badge simulated">simulated</span>{% endif %}',
         order_by="host__name",
     )
@@ -61,19 +61,19 @@ class ImageTable(tables.Table):
     """Public images and the user's projects' (Image.objects.visible_to); cloud admins link to
     each image's page."""
 
-    name = tables.TemplateColumn(
+    name = TemplateColumn(
         '{% if user.is_staff %}<a href="{% url "compute:image-detail" record.pk %}">{{ record.name }}</a>'
         "{% else %}{{ record.name }}{% endif %}",
         attrs={"td": {"data-field": "name"}},
     )
     format = tables.Column()
     virtual_size_gb = tables.Column(verbose_name="Size")
-    min_disk_gb = tables.TemplateColumn("{{ value }} GiB / {{ record.min_ram_mb }} MiB", verbose_name="Min disk / RAM")
+    min_disk_gb = TemplateColumn("{{ value }} GiB / {{ record.min_ram_mb }} MiB", verbose_name="Min disk / RAM")
     os_type = tables.Column(verbose_name="OS")
     state = StatusColumn()
     visibility = tables.Column()
     project = tables.Column(accessor="project__name", default="—")
-    volume = tables.TemplateColumn("<code>{{ record.pool }}/{{ record.volume }}</code>", verbose_name="Volume")
+    volume = TemplateColumn("<code>{{ record.pool }}/{{ record.volume }}</code>", verbose_name="Volume")
 
     class Meta:
         attrs = {"class": "table", "id": "images", "data-live-targets": "compute.image"}
@@ -93,16 +93,14 @@ class FlavorTable(tables.Table):
     ram_mb = tables.Column(verbose_name="RAM")
     disk_gb = tables.Column(verbose_name="Disk")
     cpu_policy = tables.Column(verbose_name="CPU policy")
-    qos = tables.TemplateColumn(
+    qos = TemplateColumn(
         "{% if record.cpu_shares %}shares {{ record.cpu_shares }} {% endif %}"
         "{% if record.cpu_limit_pct %}limit {{ record.cpu_limit_pct }}% {% endif %}"
         "{% if record.cpu_reservation_mhz %}reserve {{ record.cpu_reservation_mhz }} MHz{% endif %}",
         verbose_name="QoS",
         orderable=False,
     )
-    numa_nodes = tables.TemplateColumn(
-        "{{ value }}{% if record.hugepages %}, hugepages{% endif %}", verbose_name="NUMA nodes"
-    )
+    numa_nodes = TemplateColumn("{{ value }}{% if record.hugepages %}, hugepages{% endif %}", verbose_name="NUMA nodes")
     visibility = tables.Column()
 
     class Meta:
@@ -125,9 +123,9 @@ class KeyPairTable(tables.Table):
 
     name = tables.Column(attrs={"td": {"data-field": "name"}})
     project = tables.Column(accessor="project__name", verbose_name="Project")
-    fingerprint = tables.TemplateColumn('<code data-field="fingerprint">{{ value }}</code>', orderable=False)
+    fingerprint = TemplateColumn('<code data-field="fingerprint">{{ value }}</code>', orderable=False)
     created = tables.DateTimeColumn(format="Y-m-d H:i")
-    actions = tables.TemplateColumn(template_name="compute/_keypair_actions.html", verbose_name="", orderable=False)
+    actions = TemplateColumn(template_name="compute/_keypair_actions.html", verbose_name="", orderable=False)
 
     class Meta:
         attrs = {"class": "table", "id": "keypairs"}
@@ -143,20 +141,18 @@ AlarmRuleFilter = filterset(
 
 
 class AlarmRuleTable(tables.Table):
-    name = tables.TemplateColumn(
+    name = TemplateColumn(
         '<a href="{% url "compute:alarm-rule-edit" record.pk %}">{{ record.name }}</a>',
         attrs={"td": {"data-field": "name"}},
     )
     project = tables.Column(accessor="project__name", default="cloud-wide")
-    scope = tables.TemplateColumn(
-        "{{ record.get_scope_display }}{% if record.target_id %} #{{ record.target_id }}{% endif %}"
-    )
-    metric = tables.TemplateColumn(
+    scope = TemplateColumn("{{ record.get_scope_display }}{% if record.target_id %} #{{ record.target_id }}{% endif %}")
+    metric = TemplateColumn(
         "{{ record.metric }} {{ record.get_comparison_display }} {{ record.threshold }}", verbose_name="Condition"
     )
-    duration_s = tables.TemplateColumn("{{ value }} s", verbose_name="Held for")
+    duration_s = TemplateColumn("{{ value }} s", verbose_name="Held for")
     enabled = tables.BooleanColumn()
-    actions = tables.TemplateColumn(
+    actions = TemplateColumn(
         '<form method="post" class="inline" action="{% url "compute:alarm-rule-delete" record.pk %}"'
         ' data-confirm="Delete alarm rule {{ record.name }} and its alarms?">{% csrf_token %}'
         '<button type="submit" class="danger">Delete</button></form>',

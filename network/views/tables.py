@@ -8,7 +8,7 @@ import django_filters
 import django_tables2 as tables
 
 from network.choices import State
-from portal.tables import FunctionColumn, StatusColumn, filterset, selection_column
+from portal.tables import FunctionColumn, StatusColumn, TemplateColumn, filterset, selection_column
 
 ROW_ACTIONS = "network/_row_actions.html"
 
@@ -35,7 +35,7 @@ def table_for(resource, slug):
     )
     attributes = {
         "selection": selection_column(slug),
-        "name": tables.TemplateColumn(link, verbose_name="Name", order_by="name" if named else "pk"),
+        "name": TemplateColumn(link, verbose_name="Name", order_by="name" if named else "pk"),
         "project": tables.Column(accessor="project__name", verbose_name="Project"),
     }
     if _has_field(model, "state"):
@@ -45,7 +45,7 @@ def table_for(resource, slug):
         attributes[f"column_{number}"] = FunctionColumn(
             function, verbose_name=heading, attrs={"td": {"data-field": _slug(heading)}}, **extra
         )
-    attributes["actions"] = tables.TemplateColumn(
+    attributes["actions"] = TemplateColumn(
         template_name=ROW_ACTIONS, verbose_name="", orderable=False, extra_context={"slug": slug, "resource": resource}
     )
     live, row_attrs = {"data-live-targets": model._meta.label_lower}, {"data-id": lambda record: record.pk}

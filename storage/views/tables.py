@@ -4,7 +4,7 @@ FilterSet (search by name, filter by state and pool), with a checkbox column for
 import django_filters
 import django_tables2 as tables
 
-from portal.tables import StatusColumn, filterset, selection_column
+from portal.tables import StatusColumn, TemplateColumn, filterset, selection_column
 from storage.choices import SnapshotKind, SnapshotState, VolumeState
 from storage.models import Snapshot, StoragePool, Volume
 
@@ -17,7 +17,7 @@ VolumeFilter = filterset(
 
 class VolumeTable(tables.Table):
     selection = selection_column("volumes")
-    name = tables.TemplateColumn(
+    name = TemplateColumn(
         '<a href="{% url "storage:volume" record.pk %}">{{ record.name }}</a>'
         "{% if record.is_template %} <em>template</em>{% endif %}"
         "{% if record.is_raw_device %} <em>mapped device</em>{% endif %}"
@@ -25,12 +25,12 @@ class VolumeTable(tables.Table):
     )
     project = tables.Column(accessor="project__name", verbose_name="Project")
     pool = tables.Column(accessor="pool__name", verbose_name="Pool")
-    size_gb = tables.TemplateColumn(
+    size_gb = TemplateColumn(
         "{{ value }} GiB <small>{{ record.get_provisioning_display|lower }}</small>", verbose_name="Size"
     )
     format = tables.Column(verbose_name="Format")
     state = StatusColumn()
-    instance = tables.TemplateColumn(
+    instance = TemplateColumn(
         '{% if record.instance %}<a href="{% url "compute:instance-detail" record.instance_id %}">'
         "{{ record.instance.name }}</a> <small>{{ record.target_dev }} · {{ record.get_bus_display }}</small>"
         "{% else %}—{% endif %}",
@@ -60,7 +60,7 @@ class SnapshotTable(tables.Table):
     belongs to (where revert and delete are)."""
 
     name = tables.Column()
-    of = tables.TemplateColumn(
+    of = TemplateColumn(
         '{% if record.volume_id %}volume <a href="{% url "storage:volume" record.volume_id %}">{{ record.volume.name }}</a>'
         '{% else %}instance <a href="{% url "storage:instance-snapshots" record.instance_id %}">'
         "{{ record.instance.name }}</a>{% endif %}",
