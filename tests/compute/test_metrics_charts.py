@@ -2,6 +2,12 @@
 when there is no point), a "No samples yet" note, units on the value axis (B/s with SI prefixes),
 and a 1 h / 6 h / 24 h / 7 d selector that reads older ranges from the rollups."""
 
+import json
+from decimal import Decimal
+
+import plotly.graph_objects as go
+import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from django.test import Client
 
 from compute.metrics import charts
@@ -60,3 +66,27 @@ def test_the_instance_page_offers_the_ranges_and_draws_the_one_asked_for(alice, 
         assert f'href="?range={value}#charts"' in page
     assert 'data-range="24h" aria-current="true"' in page
     assert 'data-range-s="86400"' in page and 'data-range-s="3600"' not in page
+
+
+@pytest.mark.parametrize(
+    "points",
+    [[], [(1_700_000_000, 1), (1_700_000_010, 2.5), (1_700_000_020, Decimal("3.125")), (1_700_000_030, None)]],
+    ids=["empty", "mixed-values"],
+)
+def test_a_figure_is_the_json_plotly_builds_for_it(points):
+    """The figures are plain data built without plotly's classes (they validated every property
+    on every page): the same JSON as plotly's own figure, its default template included."""
+    now = 1_700_000_100
+    chart = charts.chart_of("c", "Disk", "B/s", [("read", points, {}), ("write", points[:1], {})], now, 3600)
+    expected = go.Figure(layout=go.Layout(**chart_layout_kwargs("Disk", "B/s", now, 3600, not points)))
+    for name, series in (("read", points), ("write", points[:1])):
+        expected.add_trace(
+            go.Scatter(x=[charts._when(t) for t, _ in series], y=[v for _, v in series], mode="lines", name=name)
+        )
+    assert json.loads(json.dumps(chart.figure, cls=DjangoJSONEncoder)) == json.loads(expected.to_json())
+
+
+def chart_layout_kwargs(title, unit, now, range_s, empty):
+    layout = charts._layout(title, unit, now, range_s, empty)
+    layout.pop("template")  # plotly adds its own
+    return layout
