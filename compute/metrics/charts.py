@@ -198,24 +198,26 @@ def overview_chart(dom_id, title, objects, scope, metric="cpu_pct", now=None):
 
 
 def migration_figure(migration):
-    """Remaining memory (MiB) over the migration's seconds, from its stored samples."""
+    """Remaining memory (MiB) over the migration's seconds, from its stored samples (plain data,
+    as chart_of's; every instance page draws it)."""
     samples = (migration.samples or []) if migration is not None else []
-    figure = go.Figure(
-        layout=go.Layout(
-            title={"text": "Memory remaining (MiB)", "font": {"size": 13}},
-            height=CHART_HEIGHT,
-            margin={"l": 60, "r": 10, "t": 30, "b": 30},
-            yaxis={"rangemode": "tozero", **UNIT_AXES["MiB"]},
-            xaxis={"type": "linear", "title": "seconds"},
-            showlegend=False,
-        )
-    )
-    figure.add_trace(
-        go.Scatter(
-            x=[s.get("t", 0) for s in samples],
-            y=[round(s.get("memory_remaining", 0) / MIB, 1) for s in samples],
-            mode="lines+markers",
-            name="remaining",
-        )
-    )
-    return json.loads(figure.to_json())
+    return {
+        "data": [
+            {
+                "mode": "lines+markers",
+                "name": "remaining",
+                "x": [s.get("t", 0) for s in samples],
+                "y": [round(s.get("memory_remaining", 0) / MIB, 1) for s in samples],
+                "type": "scatter",
+            }
+        ],
+        "layout": {
+            "title": {"text": "Memory remaining (MiB)", "font": {"size": 13}},
+            "height": CHART_HEIGHT,
+            "margin": {"l": 60, "r": 10, "t": 30, "b": 30},
+            "yaxis": {"rangemode": "tozero", **UNIT_AXES["MiB"]},
+            "xaxis": {"type": "linear", "title": {"text": "seconds"}},
+            "showlegend": False,
+            "template": _template(),
+        },
+    }

@@ -4,6 +4,7 @@ and a 1 h / 6 h / 24 h / 7 d selector that reads older ranges from the rollups."
 
 import json
 from decimal import Decimal
+from types import SimpleNamespace
 
 import plotly.graph_objects as go
 import pytest
@@ -90,3 +91,28 @@ def chart_layout_kwargs(title, unit, now, range_s, empty):
     layout = charts._layout(title, unit, now, range_s, empty)
     layout.pop("template")  # plotly adds its own
     return layout
+
+
+@pytest.mark.parametrize("samples", [None, [{"t": 0, "memory_remaining": 3 * 2**30}, {"t": 1.5}]], ids=["none", "two"])
+def test_the_migration_figure_is_the_json_plotly_builds_for_it(samples):
+    migration = None if samples is None else SimpleNamespace(samples=samples)
+    samples = samples or []
+    expected = go.Figure(
+        layout=go.Layout(
+            title={"text": "Memory remaining (MiB)", "font": {"size": 13}},
+            height=charts.CHART_HEIGHT,
+            margin={"l": 60, "r": 10, "t": 30, "b": 30},
+            yaxis={"rangemode": "tozero", **charts.UNIT_AXES["MiB"]},
+            xaxis={"type": "linear", "title": "seconds"},
+            showlegend=False,
+        )
+    )
+    expected.add_trace(
+        go.Scatter(
+            x=[s.get("t", 0) for s in samples],
+            y=[round(s.get("memory_remaining", 0) / charts.MIB, 1) for s in samples],
+            mode="lines+markers",
+            name="remaining",
+        )
+    )
+    assert json.loads(json.dumps(charts.migration_figure(migration))) == json.loads(expected.to_json())
