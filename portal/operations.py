@@ -92,9 +92,10 @@ def publish(op):
     except Exception:  # noqa: BLE001 - logged; the row in the database stays the truth
         log.exception("operation %s: cannot serialise for publishing", op.pk)
         return
-    realtime.publish(op.group, "operation", data)
     if op.project_id:
-        realtime.publish_to_project(op.project_id, "operation", data)
+        realtime.publish_to_project(op.project_id, "operation", data, also=[op.group])
+    else:
+        realtime.publish(op.group, "operation", data)
 
 
 def _save(op, **fields):

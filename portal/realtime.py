@@ -78,8 +78,9 @@ async def _send_all(layer, messages):
             return
 
 
-def publish_to_project(project_id, event, data):
+def publish_to_project(project_id, event, data, also=()):
     """A change every page of the project follows (its lists), sent to the project's group and to
-    the cloud admins' group."""
-    publish(f"project.{project_id}", event, data)
-    publish(CLOUD_GROUP, event, data)
+    the cloud admins' group, after the groups in `also` (the object's own): all through one event
+    loop and one connection (publish_many), where a publish each paid for three."""
+    groups = [*also, f"project.{project_id}", CLOUD_GROUP]
+    publish_many([(group, event, data) for group in groups])

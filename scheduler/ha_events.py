@@ -28,5 +28,4 @@ def groups(event):
 
 def publish(event):
     data = presenters.present(event)
-    for group in groups(event):
-        realtime.publish(group, EVENT, data)
+    realtime.publish_many([(group, EVENT, data) for group in groups(event)])

@@ -112,6 +112,8 @@ def _apply(step, rule, alarm, scope, object_id, name, project_id, value, ts):
 
 def publish(alarm):
     data = presenters.present(alarm)
-    realtime.publish(f"compute.{alarm.scope}.{alarm.object_id}", ALARM_EVENT, data)
+    own = f"compute.{alarm.scope}.{alarm.object_id}"
     if alarm.project_id:
-        realtime.publish_to_project(alarm.project_id, ALARM_EVENT, data)
+        realtime.publish_to_project(alarm.project_id, ALARM_EVENT, data, also=[own])
+    else:
+        realtime.publish(own, ALARM_EVENT, data)

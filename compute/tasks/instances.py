@@ -38,8 +38,7 @@ UPLOAD_PROGRESS_START, UPLOAD_PROGRESS_SPAN, UPLOAD_PROGRESS_STEP = 10, 25, 5  #
 
 def publish(instance):
     data = presenters.present(instance)
-    realtime.publish(instance.group, "instance", data)
-    realtime.publish_to_project(instance.project_id, "instance", data)
+    realtime.publish_to_project(instance.project_id, "instance", data, also=[instance.group])
 
 
 def _load(pk):

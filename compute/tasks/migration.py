@@ -42,8 +42,8 @@ _sleep = time.sleep  # the simulated pre-copy paces itself with this; tests repl
 def publish(migration):
     """The Migration as the REST API shows it, to its group and its instance's group."""
     data = presenters.present(migration)
-    realtime.publish(migration.group, STATE_EVENT, data)
-    realtime.publish(f"compute.instance.{migration.instance_id}", STATE_EVENT, data)
+    groups = (migration.group, f"compute.instance.{migration.instance_id}")
+    realtime.publish_many([(group, STATE_EVENT, data) for group in groups])
 
 
 def close(migration, state, error=""):
@@ -92,8 +92,8 @@ class ProgressRelay:
             self.unsaved = 0
         migration.save(update_fields=fields)
         payload = progress_payload(migration, sample)
-        realtime.publish(migration.group, PROGRESS_EVENT, payload)
-        realtime.publish(f"compute.instance.{migration.instance_id}", PROGRESS_EVENT, payload)
+        groups = (migration.group, f"compute.instance.{migration.instance_id}")
+        realtime.publish_many([(group, PROGRESS_EVENT, payload) for group in groups])
         if progress.percent != self.last_percent:
             self.last_percent = progress.percent
             operations.progress(

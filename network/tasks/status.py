@@ -22,9 +22,8 @@ def _status(up):
 
 def publish_port(port):
     data = presenters.present(port)
-    realtime.publish(f"network.port.{port.pk}", PORT_EVENT, data)
-    realtime.publish(f"network.network.{port.network_id}", PORT_EVENT, data)
-    realtime.publish_to_project(port.project_id, PORT_EVENT, data)
+    groups = [f"network.port.{port.pk}", f"network.network.{port.network_id}"]
+    realtime.publish_to_project(port.project_id, PORT_EVENT, data, also=groups)
 
 
 def refresh_port_status():

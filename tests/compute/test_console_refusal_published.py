@@ -21,6 +21,11 @@ def test_a_start_publishes_no_refusal_once_the_vnc_port_is_known(project_a, flav
     instance = stopped(make_instance(project_a, flavor, image, local_host()))
     published = []
     monkeypatch.setattr(tasks.realtime, "publish", lambda group, event, data: published.append((group, data)))
+    monkeypatch.setattr(
+        tasks.realtime,
+        "publish_many",
+        lambda messages: published.extend((group, data) for group, event, data in messages),
+    )
 
     instance.vnc_port = 5901  # what record_vnc_port writes before the state
     tasks.set_state(instance, InstanceState.ACTIVE, PowerState.RUNNING)
@@ -33,6 +38,9 @@ def test_a_stop_publishes_the_refusal(project_a, flavor, image, monkeypatch):
     instance = make_instance(project_a, flavor, image, local_host(), port=5901)
     published = []
     monkeypatch.setattr(tasks.realtime, "publish", lambda group, event, data: published.append(data))
+    monkeypatch.setattr(
+        tasks.realtime, "publish_many", lambda messages: published.extend(data for group, event, data in messages)
+    )
 
     tasks.set_state(instance, InstanceState.SHUTOFF, PowerState.SHUTOFF)
 

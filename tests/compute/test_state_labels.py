@@ -41,6 +41,9 @@ def test_a_state_change_publishes_the_label_the_page_shows(project_a, flavor, im
     instance = make_instance(project_a, flavor, image, local_host(), port=5901)
     published = []
     monkeypatch.setattr(tasks.realtime, "publish", lambda group, event, data: published.append(data))
+    monkeypatch.setattr(
+        tasks.realtime, "publish_many", lambda messages: published.extend(data for group, event, data in messages)
+    )
 
     tasks.set_state(instance, InstanceState.SHUTOFF, PowerState.SHUTOFF)
 

@@ -29,6 +29,11 @@ def set_up(nb, port, up):
 def published(monkeypatch):
     sent = []
     monkeypatch.setattr(status_tasks.realtime, "publish", lambda group, event, data: sent.append((group, data)))
+    monkeypatch.setattr(
+        status_tasks.realtime,
+        "publish_many",
+        lambda messages: sent.extend((group, data) for group, event, data in messages),
+    )
     return sent
 
 

@@ -47,6 +47,9 @@ async def test_an_admin_in_the_cloud_group_hears_another_projects_operation(admi
 def test_what_a_project_hears_the_cloud_group_hears_too(monkeypatch):
     sent = []
     monkeypatch.setattr(realtime, "publish", lambda group, event, data: sent.append((group, event)))
+    monkeypatch.setattr(
+        realtime, "publish_many", lambda messages: sent.extend((group, event) for group, event, data in messages)
+    )
 
     realtime.publish_to_project(7, "instance", {"id": 1})
 

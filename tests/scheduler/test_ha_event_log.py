@@ -19,6 +19,9 @@ from scheduler.tasks import failover
 def published(monkeypatch):
     sent = []
     monkeypatch.setattr(realtime, "publish", lambda group, event, data: sent.append((group, event, data)))
+    monkeypatch.setattr(
+        realtime, "publish_many", lambda messages: sent.extend((group, event, data) for group, event, data in messages)
+    )
     return sent
 
 
