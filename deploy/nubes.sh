@@ -2,7 +2,8 @@
 # The one way each Nubes process is started, in production (deploy/*.service) and on the lab's
 # fleet (lab/fleet-up.sh): configuration comes from the environment only (see .env.example).
 #   deploy/nubes.sh migrate   apply database migrations (once per release, before web)
-#   deploy/nubes.sh web       uvicorn, NUBES_WEB_WORKERS processes on NUBES_BIND:NUBES_PORT
+#   deploy/nubes.sh web       uvicorn, NUBES_WEB_WORKERS processes on NUBES_BIND:NUBES_PORT, each drawing on
+#                             a pool of NUBES_DB_POOL (20) PostgreSQL connections
 #   deploy/nubes.sh worker    a Celery worker named NUBES_WORKER_NAME@<host> (any number of machines), on
 #                             every queue or those in NUBES_WORKER_QUEUES (comma-separated)
 #   deploy/nubes.sh beat      Celery beat (exactly one in the whole fleet)
@@ -14,7 +15,8 @@ role="${1:-}"
 [ $# -gt 0 ] && shift
 case "$role" in
   migrate) exec "$BIN/python" manage.py migrate --noinput "$@" ;;
-  web) exec "$BIN/uvicorn" portal.asgi:application --host "${NUBES_BIND:-127.0.0.1}" \
+  web) export NUBES_DB_POOL="${NUBES_DB_POOL:-20}"  # PostgreSQL connections per web process (portal/settings.py)
+       exec "$BIN/uvicorn" portal.asgi:application --host "${NUBES_BIND:-127.0.0.1}" \
          --port "${NUBES_PORT:-8000}" --workers "${NUBES_WEB_WORKERS:-2}" \
          --forwarded-allow-ips "${NUBES_TRUSTED_PROXIES:-}" "$@" ;;
   worker) exec "$BIN/celery" -A portal worker --loglevel "${LOG_LEVEL:-INFO}" \

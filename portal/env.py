@@ -90,3 +90,17 @@ def secret_key(name, key_file):
     key_file.write_text(key)
     key_file.chmod(0o600)
     return key
+
+
+def pooled(database, max_size):
+    """`database` (a DATABASES entry) drawing on a pool of at most max_size connections per
+    process when it is PostgreSQL and max_size > 0; as it is otherwise. A connection is checked
+    as it is taken (a PostgreSQL restart leaves dead ones behind) and waits at most 10 s for one
+    to be free. Persistent connections (CONN_MAX_AGE) and a pool exclude each other."""
+    if not max_size or database["ENGINE"] != "django.db.backends.postgresql":
+        return database
+    if database.get("CONN_MAX_AGE"):
+        raise ImproperlyConfigured("NUBES_DB_POOL and DB_CONN_MAX_AGE exclude each other: set one of them")
+    pool = {"min_size": 1, "max_size": max_size, "timeout": 10}
+    # CONN_HEALTH_CHECKS: the pool checks each connection as it hands it out
+    return {**database, "CONN_HEALTH_CHECKS": True, "OPTIONS": {**database.get("OPTIONS", {}), "pool": pool}}

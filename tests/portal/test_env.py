@@ -34,3 +34,24 @@ def test_it_generates_a_secret_key_once(monkeypatch, tmp_path):
     assert len(first) >= 40
     assert env.secret_key("NUBES_KEY", tmp_path / "key") == first
     assert (tmp_path / "key").stat().st_mode & 0o077 == 0
+
+
+POSTGRES = {"ENGINE": "django.db.backends.postgresql", "NAME": "nubes", "CONN_MAX_AGE": 0, "OPTIONS": {}}
+
+
+def test_a_pool_size_gives_postgresql_a_checked_pool_of_that_many_connections():
+    database = env.pooled(POSTGRES, 20)
+    assert database["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 20, "timeout": 10}
+    assert database["CONN_HEALTH_CHECKS"] is True  # a connection left dead by a restart is not handed out
+    assert "pool" not in POSTGRES["OPTIONS"]
+
+
+def test_no_pool_without_a_size_or_on_sqlite():
+    assert env.pooled(POSTGRES, 0) == POSTGRES
+    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "x", "CONN_MAX_AGE": 0}
+    assert env.pooled(sqlite, 20) == sqlite
+
+
+def test_a_pool_and_persistent_connections_exclude_each_other():
+    with pytest.raises(ImproperlyConfigured, match="NUBES_DB_POOL and DB_CONN_MAX_AGE"):
+        env.pooled({**POSTGRES, "CONN_MAX_AGE": 60}, 20)
