@@ -3,7 +3,10 @@
 # fleet (lab/fleet-up.sh): configuration comes from the environment only (see .env.example).
 #   deploy/nubes.sh migrate   apply database migrations (once per release, before web)
 #   deploy/nubes.sh web       uvicorn, NUBES_WEB_WORKERS processes on NUBES_BIND:NUBES_PORT, each drawing on
-#                             a pool of NUBES_DB_POOL (20) PostgreSQL connections
+#                             a pool of NUBES_DB_POOL (20) PostgreSQL connections; an idle keep-alive
+#                             connection is kept NUBES_KEEP_ALIVE_S (65) s, past a proxy's usual 60 s: with
+#                             uvicorn's 5 s a request sent about 5 s after the last on its connection
+#                             raced the close and was lost (5 of 40 sent 4.96-5.04 s after; 0 with 65 s)
 #   deploy/nubes.sh worker    a Celery worker named NUBES_WORKER_NAME@<host> (any number of machines), on
 #                             every queue or those in NUBES_WORKER_QUEUES (comma-separated)
 #   deploy/nubes.sh beat      Celery beat (exactly one in the whole fleet)
@@ -18,7 +21,8 @@ case "$role" in
   web) export NUBES_DB_POOL="${NUBES_DB_POOL:-20}"  # PostgreSQL connections per web process (portal/settings.py)
        exec "$BIN/uvicorn" portal.asgi:application --host "${NUBES_BIND:-127.0.0.1}" \
          --port "${NUBES_PORT:-8000}" --workers "${NUBES_WEB_WORKERS:-2}" \
-         --forwarded-allow-ips "${NUBES_TRUSTED_PROXIES:-}" "$@" ;;
+         --forwarded-allow-ips "${NUBES_TRUSTED_PROXIES:-}" \
+         --timeout-keep-alive "${NUBES_KEEP_ALIVE_S:-65}" "$@" ;;
   worker) exec "$BIN/celery" -A portal worker --loglevel "${LOG_LEVEL:-INFO}" \
          --hostname "${NUBES_WORKER_NAME:-nubes}@%h" ${NUBES_WORKER_QUEUES:+-Q "$NUBES_WORKER_QUEUES"} "$@" ;;
   beat) exec "$BIN/celery" -A portal beat --loglevel "${LOG_LEVEL:-INFO}" "$@" ;;
