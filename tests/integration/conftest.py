@@ -44,10 +44,11 @@ def _no_events_after_the_module():
     tasks.stop_watches()
 
 
-def register_lab(admin, lab, monkeypatch):
+def register_lab(admin, lab, monkeypatch, **options):
     """Register the lab as `admin` (the network app then uses the lab's OVN, registered as the
-    portal's OVN deployment) and see both hosts up; returns what was registered."""
-    made = lab_module.register(admin, lab)
+    portal's OVN deployment) and see both hosts up; returns what was registered. ``options`` go
+    to portal.lab.register (service_templates=True: the service guest and its template too)."""
+    made = lab_module.register(admin, lab, **options)
     for host in made["hosts"]:
         host.refresh_from_db()
         assert host.state == "up", f"{host.name}: {host.state_reason}"
