@@ -11,6 +11,7 @@ from storage.choices import (
     QCOW2_MAGIC,
     QCOW2_SIZE_OFFSET,
     UPLOAD_CHUNK,
+    UPLOAD_SEND_BYTES,
     Action,
     PoolState,
     VolumeFormat,
@@ -76,7 +77,7 @@ def _body_chunks(body, first, length):
         received += len(chunk)
         yield chunk
         if received < length:
-            chunk = body.read(min(UPLOAD_CHUNK, length - received))
+            chunk = body.read(min(UPLOAD_SEND_BYTES, length - received))
 
 
 def download_volume(user, volume, request=None):
