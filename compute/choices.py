@@ -75,6 +75,10 @@ class PowerState(models.TextChoices):
 # The start of a paused instance's state_reason when its guest stopped on a disk's I/O error
 # (error_policy stop); storage resumes such instances once their pools answer again.
 IO_ERROR_PAUSE = "Paused on a storage I/O error"
+# The start of a running instance's state_reason while a pool holding one of its disks does not
+# answer at all (a whole iSCSI target gone: QEMU gets no error, so it pauses nothing and the
+# guest's I/O waits); storage sets and clears it (storage.tasks.reachability).
+IO_STALL = "I/O stalled"
 
 # libvirt's power state -> the instance state it implies.
 STATE_FOR_POWER = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 
 import libvirt
@@ -178,14 +179,15 @@ PROBE_SUFFIX = "-probe"
 
 def pool_probe(uri: str, name: str) -> None:
     """Ask a LUN pool's array now whether it serves the pool: start a transient copy of the
-    pool's definition (``<name>-probe``; libvirt logs in to the target and reads each LUN's
+    pool's definition (``<name>-probe-<random>``, so that two probes of one pool may run at
+    once; libvirt logs in to the target and reads each LUN's
     capacity), then stop it. Raises when the array refuses. For LUN pools only (iscsi-direct):
     their volume info is libvirtd's memory of the last refresh, a refresh that fails stops the
     pool, and they cannot download a volume; a copy of a file-system pool would mount again."""
     conn = get_connection(uri)
     with translated(uri):
         root = parse_xml(_pool(uri, name).XMLDesc(0))
-        root.find("name").text = name + PROBE_SUFFIX
+        root.find("name").text = f"{name}{PROBE_SUFFIX}-{secrets.token_hex(3)}"
         for uuid in root.findall("uuid"):
             root.remove(uuid)
         probe = conn.storagePoolCreateXML(etree.tostring(root, encoding="unicode"), 0)

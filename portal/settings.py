@@ -340,6 +340,10 @@ NUBES_STORAGE_ROOTS = env_list(
 # the array).
 # How often a pool an I/O error put in error is read again (storage.tasks.outage), seconds.
 NUBES_POOL_CHECK_INTERVAL = env_int("NUBES_POOL_CHECK_INTERVAL", 5, 1)
+# How often each LUN pool's array is asked whether it answers at all (a whole target gone hangs
+# QEMU's I/O without an error: storage.tasks.reachability), and how long one probe may take.
+NUBES_POOL_PROBE_INTERVAL = env_int("NUBES_POOL_PROBE_INTERVAL", 10, 1)
+NUBES_POOL_PROBE_TIMEOUT = env_int("NUBES_POOL_PROBE_TIMEOUT", 5, 1)
 NUBES_ISCSI_INITIATOR_PREFIX = env_str("NUBES_ISCSI_INITIATOR_PREFIX", "iqn.2026-12.io.nubes")
 NUBES_RECONCILE_INTERVAL = env_int("NUBES_RECONCILE_INTERVAL", 60, 5)
 NUBES_METRICS_INTERVAL = env_int("NUBES_METRICS_INTERVAL", 10, 1)

@@ -73,6 +73,9 @@ LUN_NAME = re.compile(r"^unit:\d+:\d+:\d+$")
 # The start of a pool's state_reason when a guest's disk on it failed a read or write
 # (storage.tasks.outage): such pools come back by themselves once their storage answers.
 POOL_IO_ERROR = "I/O error"
+# The start of a LUN pool's state_reason when its array did not answer the periodic probe at all
+# (storage.tasks.reachability): such pools come back by themselves once it answers.
+POOL_UNREACHABLE = "Unreachable"
 
 
 class PoolState(models.TextChoices):

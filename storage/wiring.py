@@ -13,7 +13,7 @@ from storage.choices import Action, PoolState, VolumeState
 from storage.instance_chains import hand_over, root_disk_info
 from storage.models import RootDisk, Snapshot, StoragePool, Volume
 from storage.tasks import migration as migration_tasks
-from storage.tasks import outage
+from storage.tasks import outage, reachability
 from storage.tasks import stream as stream_tasks
 from storage.tasks import volumes as volume_tasks
 from storage.tasks.volumes import disk_spec
@@ -40,6 +40,10 @@ def ready():
         "storage-check-failed-pools": {
             "task": outage.CHECK_TASK,
             "schedule": float(settings.NUBES_POOL_CHECK_INTERVAL),
+        },
+        "storage-probe-lun-pools": {
+            "task": reachability.PROBE_TASK,
+            "schedule": float(settings.NUBES_POOL_PROBE_INTERVAL),
         },
     }
     quotas.register_counter(

@@ -12,6 +12,7 @@ import hypervisor as hv
 from compute import domain, hooks
 from compute.choices import (
     IO_ERROR_PAUSE,
+    IO_STALL,
     STATE_FOR_POWER,
     TRANSIENT_STATES,
     EventSource,
@@ -122,6 +123,41 @@ def note_io_error(instance):
     instance.state_reason = reason
     publish(instance)
     hooks.instance_io_error.send(sender=Instance, instance=instance, disks=errors)
+
+
+def stall_prefix(pool_name):
+    return f"{IO_STALL}: pool {pool_name} unreachable"
+
+
+def note_io_stall(instance, pool_name, detail):
+    """storage: a pool holding a disk of this running instance does not answer at all. QEMU
+    reports nothing (its I/O waits), so the instance's reason says it while it lasts; a reason
+    already there (paused on an I/O error, another pool's stall) is kept. True when written."""
+    reason = f"{stall_prefix(pool_name)} {detail}"[:500]
+    written = Instance.objects.filter(pk=instance.pk, state=InstanceState.ACTIVE, state_reason="").update(
+        state_reason=reason
+    )
+    if written:
+        instance.state_reason = reason
+        domain.record_event(instance, EventSource.RECONCILER, "io stalled", reason)
+        publish(instance)
+    return bool(written)
+
+
+def clear_io_stall(pool_name):
+    """storage: the pool answers again; its instances' stall notes go. Returns their names."""
+    cleared = []
+    for instance in Instance.objects.select_related(*INSTANCE_RELATED).filter(
+        state_reason__startswith=stall_prefix(pool_name)
+    ):
+        if Instance.objects.filter(pk=instance.pk, state_reason=instance.state_reason).update(state_reason=""):
+            instance.state_reason = ""
+            domain.record_event(
+                instance, EventSource.RECONCILER, "io answers", f"storage pool {pool_name} answers again"
+            )
+            publish(instance)
+            cleared.append(instance.name)
+    return cleared
 
 
 def _write_if_unchanged(instance, power):

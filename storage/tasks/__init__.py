@@ -2,4 +2,14 @@
 imports this package; importing the modules here registers every task. Task names are explicit
 (name=...) and keep the dotted paths of the modules they came from."""
 
-from storage.tasks import chains, instance_snapshots, migration, outage, pools, snapshots, stream, volumes  # noqa: F401
+from storage.tasks import (  # noqa: F401
+    chains,
+    instance_snapshots,
+    migration,
+    outage,
+    pools,
+    reachability,
+    snapshots,
+    stream,
+    volumes,
+)

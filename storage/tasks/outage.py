@@ -67,7 +67,7 @@ def mark_pools(sender, instance, disks, **kwargs):
         )
 
 
-def _paused_on(pool):
+def paused_on(pool):
     paused = Instance.objects.select_related("host", "project").filter(
         host__in=pool.hosts.all(), state=InstanceState.PAUSED, state_reason__startswith=IO_ERROR_PAUSE
     )
@@ -94,17 +94,22 @@ def check_failed_pools():
     back = []
     for pool in StoragePool.objects.filter(state=PoolState.ERROR, state_reason__startswith=POOL_IO_ERROR):
         try:
-            paused = _paused_on(pool)
+            paused = paused_on(pool)
             _probe(pool, paused)
         except hv.HypervisorError:
             continue  # still down: the next round asks again
         StoragePool.objects.filter(pk=pool.pk, state=PoolState.ERROR).update(
             state=PoolState.ACTIVE, state_reason="", refreshed=timezone.now()
         )
-        for instance, _sources_used in paused:
-            try:
-                compute_services.resume_after_io_error(instance, f"storage pool {pool.name} answers again")
-            except (ActionError, operations.TargetBusy):
-                pass  # an action on it runs now; the admin or that action decides
+        resume_paused(pool, paused)
         back.append(pool.name)
     return back
+
+
+def resume_paused(pool, paused):
+    """Unpause (a system action each) the instances QEMU paused on the pool's I/O error."""
+    for instance, _sources_used in paused:
+        try:
+            compute_services.resume_after_io_error(instance, f"storage pool {pool.name} answers again")
+        except (ActionError, operations.TargetBusy):
+            pass  # an action on it runs now; the admin or that action decides
