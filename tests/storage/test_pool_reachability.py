@@ -30,13 +30,13 @@ REFUSED = "Failed to log in to target. Status: Target error(768)"  # tgtd with i
 @pytest.fixture
 def san(db, host):
     """An iSCSI pool of host-a, defined and started on its test driver (which asks no array)."""
-    pool = StoragePool(name="san", libvirt_name="san", type="iscsi-direct", source_host="10.99.2.10", source_device=IQN, state="active")
+    pool = StoragePool(
+        name="san", libvirt_name="san", type="iscsi-direct", source_host="10.99.2.10", source_device=IQN, state="active"
+    )
     pool.full_clean()
     pool.save()
     pool.hosts.set([host])
-    spec = hv.PoolSpec(
-        "san", "iscsi-direct", source_host="10.99.2.10", source_devices=(IQN,), initiator_iqn=IQN + ":a"
-    )
+    spec = hv.PoolSpec("san", "iscsi-direct", source_host="10.99.2.10", source_devices=(IQN,), initiator_iqn=IQN + ":a")
     hv.pool_define(host.uri, spec)
     hv.pool_start(host.uri, "san")
     yield pool
@@ -72,9 +72,7 @@ def hanging(monkeypatch, settings):
     reachability._running.clear()
 
 
-def test_a_probe_that_hangs_times_out_and_puts_the_pool_in_error_and_the_instance_stalled(
-    on_lun, san, hanging, alice
-):
+def test_a_probe_that_hangs_times_out_and_puts_the_pool_in_error_and_the_instance_stalled(on_lun, san, hanging, alice):
     assert reachability.probe_lun_pools() == {"san": "unreachable"}  # it returned: the probe still hangs
     hanging.assert_called_once_with(on_lun.host.uri, "san")
     pool = reload(san)
