@@ -6,11 +6,14 @@ qemu:///system), with a per-instance password in the domain XML; the port is the
 assigned, recorded on the instance by the tasks (``vnc_port``). The proxy (compute.consumers)
 connects there and authenticates with that password (compute.rfb); the browser gets security
 type None from the proxy and never sees the password. A migration moves the address with the
-domain (hypervisor.migration rewrites it in the target's definition).
+domain (hypervisor.migration rewrites it in the target's definition). With a VNC CA configured
+(tls_context) that hop runs inside TLS (VeNCrypt) and a host without it is refused.
 """
 
+import ssl
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core import signing
 
@@ -107,3 +110,15 @@ def check(token, user_pk, instance_pk, max_age=TOKEN_MAX_AGE_S):
     except signing.BadSignature:  # SignatureExpired is a BadSignature
         return False
     return claims == {"u": user_pk, "i": instance_pk}
+
+
+def tls_context():
+    """The ssl.SSLContext the proxy speaks VeNCrypt with (NUBES_VNC_TLS_CA, _CERT, _KEY), or
+    None when no VNC CA is configured (plain VNC Authentication)."""
+    ca = settings.NUBES_VNC_TLS_CA
+    if not ca:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    if settings.NUBES_VNC_TLS_CERT:
+        context.load_cert_chain(settings.NUBES_VNC_TLS_CERT, settings.NUBES_VNC_TLS_KEY or None)
+    return context

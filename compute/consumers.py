@@ -219,7 +219,8 @@ class VncProxyConsumer(AsyncWebsocketConsumer):
     """/ws/vnc/<instance id>/?token=...: the browser (noVNC speaks RFB over a binary websocket)
     and QEMU's VNC server on the instance's host. The token (compute.console) ties the connection
     to the signed-in user and the instance for a minute. The proxy authenticates to QEMU with the
-    instance's VNC password and offers the browser no authentication (compute.rfb)."""
+    instance's VNC password (inside TLS when a VNC CA is configured) and offers the browser no
+    authentication (compute.rfb)."""
 
     def binary(self):
         # noVNC asks for "binary"; a browser drops a socket that does not get it back
@@ -251,7 +252,10 @@ class VncProxyConsumer(AsyncWebsocketConsumer):
             self.reader, self.writer = await asyncio.wait_for(
                 asyncio.open_connection(address, port), VNC_CONNECT_TIMEOUT_S
             )
-            await asyncio.wait_for(rfb.authenticate(self.reader, self.writer, password), VNC_CONNECT_TIMEOUT_S)
+            await asyncio.wait_for(
+                rfb.authenticate(self.reader, self.writer, password, console.tls_context(), address),
+                VNC_CONNECT_TIMEOUT_S,
+            )
         except (TimeoutError, OSError) as exc:
             await self.refuse(f"Cannot reach the VNC server at {address}:{port}: {exc or 'timed out'}")
             return

@@ -345,6 +345,14 @@ NUBES_POOL_CHECK_INTERVAL = env_int("NUBES_POOL_CHECK_INTERVAL", 5, 1)
 NUBES_POOL_PROBE_INTERVAL = env_int("NUBES_POOL_PROBE_INTERVAL", 10, 1)
 NUBES_POOL_PROBE_TIMEOUT = env_int("NUBES_POOL_PROBE_TIMEOUT", 5, 1)
 NUBES_ISCSI_INITIATOR_PREFIX = env_str("NUBES_ISCSI_INITIATOR_PREFIX", "iqn.2026-12.io.nubes")
+# The console proxy's TLS towards QEMU's VNC (VeNCrypt): the CA that signed the hosts' VNC
+# certificates and the proxy's client certificate and key (PEM). With a CA the proxy refuses a
+# VNC server that does not offer VeNCrypt; without one it speaks plain VNC Authentication.
+NUBES_VNC_TLS_CA = env_str("NUBES_VNC_TLS_CA", "")
+NUBES_VNC_TLS_CERT = env_str("NUBES_VNC_TLS_CERT", "")
+NUBES_VNC_TLS_KEY = env_str("NUBES_VNC_TLS_KEY", "")
+if (NUBES_VNC_TLS_CERT or NUBES_VNC_TLS_KEY) and not NUBES_VNC_TLS_CA:
+    raise ImproperlyConfigured("NUBES_VNC_TLS_CERT/NUBES_VNC_TLS_KEY need NUBES_VNC_TLS_CA (the hosts' VNC CA)")
 NUBES_RECONCILE_INTERVAL = env_int("NUBES_RECONCILE_INTERVAL", 60, 5)
 NUBES_METRICS_INTERVAL = env_int("NUBES_METRICS_INTERVAL", 10, 1)
 
