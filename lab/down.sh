@@ -103,6 +103,11 @@ if is_started libvirtd-a || [ ! -S /run/libvirt/libvirt-sock ]; then
     done
 fi
 
+# The VNC TLS block lab/vnc-tls.sh added to host A's qemu.conf (host B's copy goes with it).
+if is_started libvirtd-a && ! started_alive libvirtd-a; then
+    sed -i '/^# --- Nubes lab VNC TLS (made by vnc-tls.sh) ---$/,/^# --- end Nubes lab VNC TLS ---$/d' /etc/libvirt/qemu.conf
+fi
+
 # Portal-made networks that a libvirtd now gone could not remove (dnsmasq by its pid file).
 "$LAB/clean-portal.sh"
 if is_started libvirtd-a && ! started_alive libvirtd-a; then

@@ -47,6 +47,12 @@ PYTHONUNBUFFERED=1
 EOF
 }
 write_env "$FLEET/web.env" "$PG_HOST" "$REDIS_HOST" -
+# The web processes' console proxy speaks VeNCrypt to the hosts' QEMU (lab/vnc-tls.sh made these).
+VNC_PKI="$(cd "$STATE" && pwd -P)/vnc-pki"
+if [ -s "$VNC_PKI/proxy-cert.pem" ]; then
+    printf 'NUBES_VNC_TLS_CA=%s\nNUBES_VNC_TLS_CERT=%s\nNUBES_VNC_TLS_KEY=%s\n' \
+        "$VNC_PKI/ca-cert.pem" "$VNC_PKI/proxy-cert.pem" "$VNC_PKI/proxy-key.pem" >> "$FLEET/web.env"
+fi
 write_env "$FLEET/worker-a.env" "$PG_HOST" "$REDIS_HOST" nubes-hosta
 write_env "$FLEET/worker-b.env" "$MGMT_A" "$MGMT_A" nubes-hostb
 

@@ -270,6 +270,10 @@ if ! started_alive ovn-controller-b; then
     record_started ovn-controller-b ovn-controller "$OVN_B_RUN/ovn-controller.pid"
 fi
 
+# ---------------------------------------------------------------- VNC TLS (both hosts)
+step "VNC TLS certificates and qemu.conf"
+"$LAB/vnc-tls.sh"
+
 # ---------------------------------------------------------------- libvirt, host A
 step "libvirt on host A"
 start_daemon_a() {  # name exe pidfile args...

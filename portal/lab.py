@@ -31,6 +31,19 @@ def load(path=LAB_JSON):
     return json.loads(path.read_text())
 
 
+def vnc_tls_settings(lab):
+    """The console proxy's NUBES_VNC_TLS_* settings for the lab's hosts (lab/vnc-tls.sh made the
+    CA and the proxy's certificate under the lab's state dir), or {} for a lab without them."""
+    pki = Path(lab["state_dir"]).resolve() / "vnc-pki"
+    if not (pki / "proxy-cert.pem").exists():
+        return {}
+    return {
+        "NUBES_VNC_TLS_CA": str(pki / "ca-cert.pem"),
+        "NUBES_VNC_TLS_CERT": str(pki / "proxy-cert.pem"),
+        "NUBES_VNC_TLS_KEY": str(pki / "proxy-key.pem"),
+    }
+
+
 def register_step(order, step):
     """step(user, lab, made, network_uris=...) registers an app's part and adds what it made to
     the dict `made`; steps run in `order` (lower first)."""

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from portal import lab as lab_module
 from tests.conftest import client_for
@@ -54,6 +55,8 @@ def register_lab(admin, lab, monkeypatch, **options):
         assert host.state == "up", f"{host.name}: {host.state_reason}"
     for name in ("NUBES_OVN_NB", "NUBES_OVN_SB", "NUBES_OVN_ENCAP", "NUBES_OVN_GATEWAY_CHASSIS"):
         monkeypatch.delenv(name, raising=False)  # the environment would win over the registration
+    for name, value in lab_module.vnc_tls_settings(lab).items():  # QEMU's VNC speaks VeNCrypt there
+        monkeypatch.setattr(settings, name, value)
     return made
 
 

@@ -2,15 +2,18 @@
 (qemu+tcp://10.99.0.2/system). Its VNC server listens on B's address with the instance's
 password; the portal's proxy authenticates (VNC Authentication) and the client, offered security
 None, gets QEMU's ServerInit naming the domain. The guest then migrates to host A mid-connection:
-the proxy closes with 4410 and says where it went; a new connection reaches it on A."""
+the proxy closes with 4410 and says where it went; a new connection reaches it on A. With the
+lab's VNC TLS (lab/vnc-tls.sh) both hops to QEMU run inside VeNCrypt and a plain client is refused."""
 
+import asyncio
 import struct
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from compute import rfb
+from compute import console, rfb
+from portal import lab as lab_module
 from portal.asgi import application
 from tests.compute.test_console import HOST, ORIGIN, session_cookie
 from tests.integration.conftest import booted, virsh
@@ -46,6 +49,26 @@ async def server_init(comm):
     return width, height, name
 
 
+@async_to_sync
+async def plain_client(host, port):
+    """A VNC client without TLS straight to the host's QEMU: (security types offered, why refused)."""
+    reader, writer = await asyncio.open_connection(console.listen_address(host), port)
+    try:
+        await reader.readexactly(12)
+        writer.write(rfb.RFB_38)
+        (count,) = await reader.readexactly(1)
+        offered = list(await reader.readexactly(count))
+        writer.close()
+        reader, writer = await asyncio.open_connection(console.listen_address(host), port)
+        try:
+            await rfb.authenticate(reader, writer, "password", None)
+        except rfb.HandshakeFailed as exc:
+            return offered, str(exc)
+        return offered, ""
+    finally:
+        writer.close()
+
+
 def token_url(api, instance):
     response = api.post(f"/api/v1/instances/{instance.pk}/console-token/")
     assert response.status_code == 200, response.content
@@ -54,7 +77,7 @@ def token_url(api, instance):
 
 
 def test_the_console_of_a_guest_on_host_b_authenticates_and_follows_a_migration(
-    admin_api, admin_user, lab_cloud, host_a, host_b, project_a
+    admin_api, admin_user, lab, lab_cloud, host_a, host_b, project_a
 ):
     payload = {
         "project": project_a.pk,
@@ -67,6 +90,12 @@ def test_the_console_of_a_guest_on_host_b_authenticates_and_follows_a_migration(
         instance.refresh_from_db()
         xml = virsh(host_b.uri, "dumpxml", instance.domain_name)
         assert "listen='10.99.0.2'" in xml and f"port='{instance.vnc_port}'" in xml
+
+        if lab_module.vnc_tls_settings(lab):  # lab/vnc-tls.sh: QEMU's VNC on B speaks VeNCrypt only
+            offered, refusal = plain_client(host_b, instance.vnc_port)
+            assert offered == [rfb.SEC_VENCRYPT] and "wants TLS" in refusal, (offered, refusal)
+        else:
+            print("the lab has no VNC TLS (lab/state/vnc-pki): QEMU's VNC is plain; the proxy uses VNC Authentication")
 
         url = token_url(admin_api, instance)
 
