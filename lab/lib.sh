@@ -2,6 +2,14 @@
 # Every name the lab creates is listed here, so up.sh, down.sh, status.sh and
 # leftovers.sh agree on what "the lab" is.
 
+# The daemons the lab starts must not inherit the caller's descriptors: under
+# `flock lab.lock make lab` the libvirtds it restarted held the lock for as long as they ran.
+for _fd in /proc/$$/fd/*; do
+    _n=${_fd##*/}
+    if [ "$_n" -gt 2 ] && [ "$_n" -lt 255 ]; then eval "exec $_n>&-"; fi
+done 2>/dev/null
+unset _fd _n
+
 LAB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 STATE="${NUBES_LAB_STATE:-$LAB/state}"   # NUBES_LAB_STATE: a lab brought up from another checkout
 LOGS="$STATE/logs"
