@@ -20,6 +20,10 @@ IMAGE_ENV = Path(settings.BASE_DIR) / "lab" / "build" / "service-guest" / "image
 IMAGE = "service-guest"
 FLAVOR = "lab.db"
 FLAVOR_RAM_MB = 1024  # PostgreSQL with its defaults under TCG
+# A second, slightly larger flavor the template offers, so a database can be resized on the lab.
+LARGE_FLAVOR = "lab.db.large"
+LARGE_FLAVOR_VCPUS = 2
+LARGE_FLAVOR_RAM_MB = 1536
 IMAGE_DISK_GB = 3  # build.sh's NUBES_SERVICE_GUEST_SIZE
 TEMPLATE = "postgresql"
 LOG_DIR = "/var/log/postgresql"
@@ -187,6 +191,15 @@ def _volume_in_pool(hosts, image):
     return volume
 
 
+def _flavor(name, vcpus, ram_mb):
+    """The public flavor ``name`` (made once; the image's root disk size)."""
+    return Flavor.objects.filter(name=name, project=None).first() or _save(
+        FlavorSerializer,
+        None,
+        {"name": name, "vcpus": vcpus, "ram_mb": ram_mb, "disk_gb": IMAGE_DISK_GB, "visibility": "public"},
+    )
+
+
 def register(user, lab, made, service_templates=False, **options):
     if not service_templates:
         return
@@ -217,11 +230,8 @@ def register(user, lab, made, service_templates=False, **options):
         )
     elif image.volume != volume:  # a new recipe: new services start from the new build
         image = _save(ImageSerializer, image, fields)
-    flavor = Flavor.objects.filter(name=FLAVOR, project=None).first() or _save(
-        FlavorSerializer,
-        None,
-        {"name": FLAVOR, "vcpus": 1, "ram_mb": FLAVOR_RAM_MB, "disk_gb": IMAGE_DISK_GB, "visibility": "public"},
-    )
+    flavor = _flavor(FLAVOR, 1, FLAVOR_RAM_MB)
+    large = _flavor(LARGE_FLAVOR, LARGE_FLAVOR_VCPUS, LARGE_FLAVOR_RAM_MB)
     template = ServiceTemplate.objects.filter(name=TEMPLATE).first() or ServiceTemplate(name=TEMPLATE)
     template.description = f"PostgreSQL {image_env['POSTGRES_VERSION']} on its own VM, run through the guest agent"
     template.image = image
@@ -231,5 +241,5 @@ def register(user, lab, made, service_templates=False, **options):
     template.readable_paths = [LOG_DIR]
     template.log_path = f"{LOG_DIR}/postgresql-{image_env['POSTGRES_VERSION']}-main.log"
     with transaction.atomic():
-        services.save_template(user, template, flavors=[flavor])
+        services.save_template(user, template, flavors=[flavor, large])
     made.update(service_template=template, service_flavor=flavor, service_image=image)

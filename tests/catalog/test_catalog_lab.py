@@ -42,7 +42,10 @@ def test_it_uploads_the_image_and_registers_the_template_once(admin_user, hosts,
     assert template.image.volume == "service-guest-0123456789abcdef.qcow2"
     assert hv.volume_info(hosts[0].uri, POOL, template.image.volume).capacity_bytes == 3 * 1024**3
     assert template.image.kernel_cmdline == "root=/dev/vda rw console=ttyS0"
-    assert list(template.flavors.values_list("name", flat=True)) == [lab.FLAVOR]
+    assert sorted(template.flavors.values_list("name", flat=True)) == [lab.FLAVOR, lab.LARGE_FLAVOR]
+    assert made["service_flavor"].name == lab.FLAVOR
+    large = template.flavors.get(name=lab.LARGE_FLAVOR)  # a resize's target: more of both, the same disk
+    assert large.vcpus > 1 and large.ram_mb > lab.FLAVOR_RAM_MB and large.disk_gb == lab.IMAGE_DISK_GB
     assert template.parameter_schema["properties"]["version"]["enum"] == ["15"]
     again = register(admin_user, hosts)
     assert again["service_template"].pk == template.pk
