@@ -2,7 +2,8 @@
 page (the order form made from the template's schema), its guest (lab/service-guest's image,
 registered by lab_register) booted on a lab host under TCG by a Celery worker, then a user
 created from the service's Users tab and the server log read from its Log tab, each through
-the worker and the QEMU guest agent. One database guest for the module, deleted at the end with
+the worker and the QEMU guest agent; last, the same database resized to the template's larger
+flavor from its page's Resize form. One database guest for the module, deleted at the end with
 virsh on the hosts agreeing. Skipped, saying why, when the fleet registered no template (the
 image was not built)."""
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import watch_csp
-from tests.fleet.conftest import domains
+from tests.fleet.conftest import domains, virsh
 from tests.integration.test_service_guest_lab import psql_as
 
 TEMPLATE = "postgresql"
@@ -229,3 +230,56 @@ def test_a_backup_from_the_backups_tab_restores_into_a_new_database_server(admin
     finally:
         admin.succeeded(admin.action("DELETE", f"services/{restored_id}/"), timeout=ACTION_TIMEOUT_S)
         admin.succeeded(admin.action("DELETE", f"backups/{backup['id']}/"), timeout=ACTION_TIMEOUT_S)
+
+
+LARGE_FLAVOR = "lab.db.large"
+
+
+def test_the_resize_form_moves_the_database_to_a_larger_flavor_and_its_data_stays(
+    admin, database, browser, fleet, hosts
+):
+    """The module's database (after the backup test: its ledger rows and users) resized from its
+    page's Resize form to the template's other flavor: the Operation succeeds, the service is
+    active on the new flavor, the domain has its memory and vCPUs (virsh on its host), and the
+    same user reads the same rows over TCP; the users tab still lists the user made there."""
+    service, _ = database
+    sid = service["id"]
+    large = one(admin.items("flavors/?page_size=200"), LARGE_FLAVOR)
+    if large is None or large["id"] == service["flavor"]:
+        pytest.skip(f"the fleet has no {LARGE_FLAVOR} to resize to (lab registration predates it)")
+    page = browser
+    page.goto(f"{fleet['url']}/catalog/services/{sid}/")
+    known = {op["id"] for op in operations_on(admin, sid, "service.resize")}
+    page.select_option("#resize-service select[name=flavor]", str(large["id"]))
+    page.once("dialog", lambda dialog: dialog.accept())  # the form's data-confirm
+    started = time.monotonic()
+    with page.expect_navigation():
+        page.click("#resize-service button[type=submit]")
+    op = wait_for_operation(admin, sid, "service.resize", known)
+    took_s = time.monotonic() - started
+    assert op["status"] == "succeeded", op
+    print(
+        f"\nresize {op['detail']['from_flavor_name']} -> {op['detail']['flavor_name']} from the page "
+        f"({'live' if op['detail']['live'] else 'cold'}): {op['message']}; {took_s:.0f} s click to Operation done "
+        f"(load {os.getloadavg()[0]:.1f})"
+    )
+    resized = admin.get(f"services/{sid}/")
+    assert (resized["state"], resized["flavor"]) == ("active", large["id"]), resized["status_reason"]
+    instance = admin.get(f"instances/{resized['instance']}/")
+    assert (instance["flavor"], instance["ram_mb"], instance["vcpus"]) == (large["id"], large["ram_mb"], large["vcpus"])
+    host = next(h for h in hosts.values() if h["id"] == instance["host"])
+    info = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (
+            line.partition(":") for line in virsh(host["uri"], "dominfo", instance["uuid"]).splitlines()
+        )
+    )
+    assert info["State"] == "running", info
+    assert int(info["Max memory"].split()[0]) == large["ram_mb"] * 1024, info
+    assert int(info["CPU(s)"]) == large["vcpus"], info
+    count = psql_as(
+        instance["uuid"], "ledger_owner", "ledger-pass-1", "ledger", "SELECT count(*) FROM entry;", uri=host["uri"]
+    )
+    assert count == (0, "50000")
+    page.goto(f"{fleet['url']}/catalog/services/{sid}/?tab=users")
+    assert page.locator("#users-list tr[data-name=app_user]").count() == 1
