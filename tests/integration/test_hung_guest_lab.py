@@ -31,11 +31,23 @@ from scheduler.services import recommendations
 from scheduler.tasks import guest_heartbeat
 from scheduler.tasks import ha as ha_tasks
 from tests.integration.conftest import pool_path, virsh
-from tests.integration.test_service_guest_lab import BOOT_LIMIT_S, _image
+from tests.integration.test_service_guest_lab import BOOT_LIMIT_S
 
 pytestmark = pytest.mark.django_db(transaction=True)
 IMAGE_DISK_GB = 3  # the service image's root filesystem (NUBES_SERVICE_GUEST_SIZE)
 QEMU = "qemu-system-x86"
+IMAGE_ENV = Path(__file__).resolve().parents[2] / "lab" / "build" / "service-guest" / "image.env"
+
+
+def _image():
+    """The built service guest's files (lab/service-guest/build.sh's image.env)."""
+    if not IMAGE_ENV.exists():
+        pytest.skip(f"the service guest image is not built ({IMAGE_ENV} missing): run lab/service-guest/build.sh")
+    values = {}
+    for line in IMAGE_ENV.read_text().splitlines():
+        key, _, value = line.partition("=")
+        values[key] = value.strip('"')
+    return values
 
 
 def qemu_pid(domain):
