@@ -11,7 +11,6 @@ from storage.choices import (
     QCOW2_MAGIC,
     QCOW2_SIZE_OFFSET,
     UPLOAD_CHUNK,
-    UPLOAD_SEND_BYTES,
     Action,
     PoolState,
     VolumeFormat,
@@ -77,7 +76,7 @@ def _body_chunks(body, first, length):
         received += len(chunk)
         yield chunk
         if received < length:
-            chunk = body.read(min(UPLOAD_SEND_BYTES, length - received))
+            chunk = body.read(min(UPLOAD_CHUNK, length - received))
 
 
 def download_volume(user, volume, request=None):
