@@ -13,12 +13,14 @@ from storage.models import StoragePool
 
 
 def _pool_spec(pool, host):
-    netfs = pool.type == PoolType.NETFS
+    netfs, rbd = pool.type == PoolType.NETFS, pool.type == PoolType.RBD
     return hv.PoolSpec(
         name=pool.libvirt_name,
         type=pool.type,
         target_path=pool.target_path or None,
-        source_host=pool.source_host or None,
+        # A Ceph pool lists its monitors (comma-separated in source_host), each a <host> of its own.
+        source_host=None if rbd else pool.source_host or None,
+        source_hosts=tuple(m.strip() for m in pool.source_host.split(",") if m.strip()) if rbd else (),
         source_dir=pool.source_dir or None,
         source_name=pool.source_name or None,
         source_devices=(pool.source_device,) if pool.source_device else (),
@@ -62,7 +64,13 @@ def pool_action(self, op_id):
             hosts.sort(key=lambda host: host.pk in pool.built_on)
         kept = []
         for index, host in enumerate(hosts, start=1):
-            info = _pool_step(pool, host, action)
+            try:
+                info = _pool_step(pool, host, action)
+            except hv.HypervisorError as exc:
+                if action == Action.DEFINE:  # shown on the pool, which stays deletable
+                    reason = f"{host.name}: {exc}"[:500]
+                    StoragePool.objects.filter(pk=pool.pk).update(state=PoolState.ERROR, state_reason=reason)
+                raise
             if action == Action.DELETE and info is not None:
                 kept.append(f"{host.name}: {info}")
             operations.progress(op, 100 * index // len(hosts), f"{action} on {host.name}")
@@ -98,7 +106,10 @@ def _delete_on(pool, host):
     the directory stays when it does, else None."""
     name = pool.libvirt_name
     if pool.type != PoolType.DIR or host.pk not in pool.built_on:
-        hv.pool_delete(host.uri, name)
+        try:
+            hv.pool_delete(host.uri, name)
+        except hv.PoolNotFound:  # a define that failed there left nothing
+            pass
         return None
     try:
         hv.pool_delete(host.uri, name, delete_data=True)
@@ -110,18 +121,31 @@ def _delete_on(pool, host):
         return f"{pool.target_path} kept ({exc})"
 
 
-def _pool_step(pool, host, action):
+def _define_on(pool, host):
+    """Define (or adopt) and start the pool on ``host``. A pool this define made there and could
+    not start is undefined again: libvirt keeps nothing of a failed define."""
     name = pool.libvirt_name
-    if action == Action.DEFINE:
-        try:
-            info = hv.pool_info(host.uri, name)  # already there (e.g. a host's default pool): adopt it
-        except hv.PoolNotFound:
-            info = hv.pool_define(host.uri, _pool_spec(pool, host))
-        if info.active:
-            return info
+    try:
+        info = hv.pool_info(host.uri, name)  # already there (e.g. a host's default pool): adopt it
+        made = False
+    except hv.PoolNotFound:
+        info, made = hv.pool_define(host.uri, _pool_spec(pool, host)), True
+    if info.active:
+        return info
+    try:
         if pool.type == PoolType.DIR and not host.simulated:
             return _start_dir(pool, host)
         return hv.pool_start(host.uri, name, build=not host.simulated)
+    except hv.HypervisorError:
+        if made:
+            hv.pool_delete(host.uri, name)
+        raise
+
+
+def _pool_step(pool, host, action):
+    name = pool.libvirt_name
+    if action == Action.DEFINE:
+        return _define_on(pool, host)
     if action == Action.START:
         return hv.pool_start(host.uri, name)
     if action == Action.REFRESH:
