@@ -149,5 +149,5 @@ class GrowSerializer(StrictFieldsMixin, serializers.Serializer):
     data_volume_gb = serializers.IntegerField(help_text="The data volume's new size (GiB), more than now")
 
 
-class ResizeSerializer(StrictFieldsMixin, serializers.Serializer):
+class ServiceResizeSerializer(StrictFieldsMixin, serializers.Serializer):
     flavor = VisibleRelatedField(queryset=Flavor.objects.all(), help_text="One of the template's flavors")

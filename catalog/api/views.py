@@ -126,13 +126,13 @@ class ServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         op = services.grow_data_volume(request.user, service, body.validated_data["data_volume_gb"], request=request)
         return accepted(op, request)
 
-    @extend_schema(request=s.ResizeSerializer, responses={202: OperationSerializer})
+    @extend_schema(request=s.ServiceResizeSerializer, responses={202: OperationSerializer})
     @action(detail=True, methods=["post"])
     def resize(self, request, pk=None):
         """Change the flavor (one of the template's) through compute's resize: live where compute
         can, else the VM stopped, resized and started; the service is "resizing" meanwhile."""
         service = self.get_object()
-        body = s.ResizeSerializer(data=request.data, context={"request": request})
+        body = s.ServiceResizeSerializer(data=request.data, context={"request": request})
         body.is_valid(raise_exception=True)
         return accepted(services.resize(request.user, service, body.validated_data["flavor"], request=request), request)
 

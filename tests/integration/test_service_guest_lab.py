@@ -145,9 +145,9 @@ def _shares(op):
     clone, port, define, start) and the guest's after it (TCG boot to the agent and PostgreSQL
     answering, the data move left out): the README's KVM estimate replaces the guest's share."""
     built = Operation.objects.filter(pk=op.detail.get("instance_operation")).first()
-    if built is None or not (op.started and op.finished and built.finished):
+    if built is None or not (op.finished and built.finished):
         return "no split (the instance's Operation has no times)"
-    portal_s = (built.finished - op.started).total_seconds()
+    portal_s = (built.finished - op.created).total_seconds()
     guest_s = (op.finished - built.finished).total_seconds() - float(op.detail.get("data_volume_s") or 0)
     return f"until the domain ran {portal_s:.1f} s, the guest's boot to PostgreSQL answering {guest_s:.1f} s"
 
