@@ -10,6 +10,7 @@ from portal import operations
 from portal.errors import ActionError
 from portal.models import Operation
 from storage import services
+from storage.choices import UPLOAD_CHUNK
 from storage.hosts import volume_host
 from tests.storage.conftest import GIB, reload
 
@@ -62,7 +63,10 @@ def test_an_uploaded_volume_downloads_the_same_bytes_with_progress_both_ways(
     assert op.kind == "volume.download" and op.status == "succeeded" and op.progress == 100
     upload_steps = [pct for kind, pct in seen if kind == "volume.upload"]
     download_steps = [pct for kind, pct in seen if kind == "volume.download"]
-    assert upload_steps == [33, 66] and download_steps == [33, 66]
+    # one step per chunk that moves the percentage on by PROGRESS_STEP (5): 256 KiB upload chunks,
+    # 1 MiB download chunks, of 3 MiB
+    sent = range(UPLOAD_CHUNK, len(body), UPLOAD_CHUNK)
+    assert upload_steps == [100 * n // len(body) for n in sent] and download_steps == [33, 66]
 
 
 def test_a_body_that_is_not_qcow2_is_refused_and_nothing_changes(api, make_volume, run_tasks):
