@@ -47,16 +47,17 @@ def resize_service(self, op_id):
         service = Service.objects.select_related("template", "instance__host", "flavor").get(pk=op.target_id)
         flavor = Flavor.objects.get(pk=op.detail["flavor"])
         started = time.monotonic()
+        resized = False
         try:
             if op.detail.get("live"):
                 operations.progress(op, 30, f"resizing the running VM to {flavor.name} (live)")
                 operations.run_inline(compute.resize, op.requester, _vm(service), flavor)
             else:
                 _cold(op, service, flavor)
-        except BaseException:
-            if service.state == ServiceState.RESIZING:  # the VM runs on its old flavor again
+            resized = True
+        finally:  # whatever stopped the resize (a time limit too), the VM runs on its old flavor
+            if not resized and service.state == ServiceState.RESIZING:
                 _set_state(service, ServiceState.ACTIVE)
-            raise
         Service.objects.filter(pk=service.pk).update(flavor=flavor)
         service.instance.refresh_from_db()
         operations.progress(op, 80, "waiting for the guest agent and PostgreSQL")
