@@ -75,7 +75,7 @@ def outcome(probe, deadline):
 
 
 def _failing_hosts(pools, timeout):
-    """{pool pk: ({host: why} of the hosts whose probe failed, number of hosts that answered)}."""
+    """{pool: ({host: why} of the hosts whose probe failed, number of hosts that answered)}."""
     started = [
         (pool, host, start_probe(host.uri, pool.libvirt_name))
         for pool in pools
@@ -83,16 +83,16 @@ def _failing_hosts(pools, timeout):
         if host.state in PROBED_HOST_STATES
     ]
     deadline = time.monotonic() + timeout
-    found = {pool.pk: ({}, 0) for pool in pools}
+    found = {pool: ({}, 0) for pool in pools}
     for pool, host, probe in started:
         try:
             why = outcome(probe, deadline)
         except hv.HostUnreachable:
             continue
-        failing, answered = found[pool.pk]
+        failing, answered = found[pool]
         if why:
             failing[host] = why
-        found[pool.pk] = (failing, answered + (why is None))
+        found[pool] = (failing, answered + (why is None))
     return found
 
 
@@ -148,8 +148,7 @@ def probe_lun_pools():
         or (pool.state == PoolState.ERROR and pool.state_reason.startswith(POOL_UNREACHABLE))
     ]
     summary = {}
-    for pool_pk, (failing, answered) in _failing_hosts(pools, float(settings.NUBES_POOL_PROBE_TIMEOUT)).items():
-        pool = next(p for p in pools if p.pk == pool_pk)
+    for pool, (failing, answered) in _failing_hosts(pools, float(settings.NUBES_POOL_PROBE_TIMEOUT)).items():
         if failing:
             _unreachable(pool, failing)
             summary[pool.name] = "unreachable"
