@@ -1,14 +1,14 @@
 """Instance create / stop / start / delete on the fleet (`make lab-fleet`), from outside, and
 an upload to host B against `virsh vol-upload` on the same link.
 
-    make lab && make lab-fleet && .venv/bin/python bench/fleet.py [--runs 2] [--upload-mib 256]
+    make lab && make lab-fleet && .venv/bin/python bench/fleet.py [--runs 2] [--upload-mib 256] [--virsh-first]
 
 Each action is timed from the API call to its final Operation message on a websocket: the
 request, the broker, a Celery worker in another process (host B's in its network namespace),
 libvirt over qemu+tcp://, the publish through Redis and a uvicorn worker. The Operation's own
 queue wait (created -> started) and run time (started -> finished) are shown apart. The upload
 goes through the API (PUT /volumes/<id>/upload/) into a pool only host B sees, then the same
-file through `virsh vol-upload` to host B. Prints figures; asserts nothing.
+file through `virsh vol-upload` to host B (before it with --virsh-first). Prints figures; asserts nothing.
 """
 
 import argparse
@@ -102,7 +102,7 @@ def lifecycle(timer, admin, project, hosts, runs):
             report(action, samples)
 
 
-def upload(timer, admin, project, host_b, mib):
+def upload(timer, admin, project, host_b, mib, virsh_first=False):
     """API upload into a pool only host B sees vs virsh vol-upload of the same file to host B."""
     tag = uuid.uuid4().hex[:6]
     pool_name, pool_dir = f"nubes-fleet-bench-{tag}", BENCH_POOL_DIR.format(tag)
@@ -126,7 +126,8 @@ def upload(timer, admin, project, host_b, mib):
             data.write(block)
         data.flush()
         size_gb = max(1, -(-mib // 1024))
-        try:
+
+        def api_upload():
             _, made = timer.run(
                 "POST",
                 "volumes/",
@@ -171,6 +172,9 @@ def upload(timer, admin, project, host_b, mib):
                 print(
                     f"  the uploaded volume cannot be deleted ({removal.status_code} {removal.text}); make fleet-down removes it"
                 )
+            return api_rate
+
+        def virsh_upload():
             uri, name = host_b["uri"], f"bench-virsh-{uuid.uuid4().hex[:6]}"
             virsh = ["virsh", "-q", "-c", uri]
             subprocess.run(
@@ -184,9 +188,18 @@ def upload(timer, admin, project, host_b, mib):
             )
             elapsed = time.monotonic() - start
             print(f"  virsh vol-upload {mib} MiB to host B: {elapsed:.2f} s, {mib / elapsed:.0f} MiB/s")
-            if api_rate is not None:
-                print(f"  API upload / virsh vol-upload: {100 * api_rate / (mib / elapsed):.0f} % (goal >= 50 %)")
             subprocess.run([*virsh, "vol-delete", name, "--pool", pool_name], check=True, capture_output=True)
+            return mib / elapsed
+
+        try:
+            if virsh_first:
+                virsh_rate = virsh_upload()
+                api_rate = api_upload()
+            else:
+                api_rate = api_upload()
+                virsh_rate = virsh_upload()
+            if api_rate is not None:
+                print(f"  API upload / virsh vol-upload: {100 * api_rate / virsh_rate:.0f} % (goal >= 50 %)")
         finally:
             removal = admin.call("DELETE", f"storage-pools/{pool_id}/")
             if removal.status_code == 202:
@@ -199,6 +212,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2, help="create/stop/start/delete rounds per host (0: none)")
     parser.add_argument("--upload-mib", type=int, default=256)
+    parser.add_argument(
+        "--virsh-first",
+        action="store_true",
+        help="the virsh upload before the API's (alternate to see the order's effect)",
+    )
     args = parser.parse_args()
     fleet = fleet_or_say()
     if fleet is None:
@@ -218,7 +236,7 @@ def main():
         if args.runs:  # --runs 0: the upload alone
             lifecycle(timer, admin, project, hosts, args.runs)
         print("upload:")
-        upload(timer, admin, project, list(hosts.values())[1], args.upload_mib)
+        upload(timer, admin, project, list(hosts.values())[1], args.upload_mib, args.virsh_first)
     finally:
         sock.close()
         admin.call("DELETE", f"projects/{project['id']}/")
