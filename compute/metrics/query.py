@@ -3,7 +3,7 @@ time range, averaged into steps, read from the finest resolution that still cove
 range. Cluster series combine the cluster's hosts per step."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db.models import Avg
 
@@ -73,38 +73,37 @@ def resolution_for(request, now=None):
     return covering[0] if covering else RESOLUTIONS[-1]
 
 
+def _object_rows(request):
+    if request.scope == Scope.INSTANCE:
+        return InstanceSample.objects.filter(instance_id=request.object_id)
+    if request.scope == Scope.HOST:
+        return HostSample.objects.filter(host_id=request.object_id)
+    return HostSample.objects.filter(host__cluster_id=request.object_id)
+
+
 def series(request, now=None):
     resolution = resolution_for(request, now)
-    if request.scope == Scope.INSTANCE:
-        rows = InstanceSample.objects.filter(instance_id=request.object_id)
-    elif request.scope == Scope.HOST:
-        rows = HostSample.objects.filter(host_id=request.object_id)
-    else:
-        rows = HostSample.objects.filter(host__cluster_id=request.object_id)
-    rows = rows.filter(resolution=resolution, ts__gte=request.start, ts__lt=request.end)
-    if request.scope == Scope.CLUSTER:
-        # First per host and step, then across hosts: a sum must not add a host's repeats.
-        per_host = (
-            rows.annotate(bucket=bucket_of("ts", request.step))
-            .values("host_id", "bucket")
-            .annotate(v=Avg(request.metric))
-            .order_by()
-        )
-        points = {}
-        for row in per_host:
-            if row["v"] is not None:
-                points.setdefault(row["bucket"], []).append(row["v"])
-        averaged = request.metric in CLUSTER_AVERAGED
-        values = sorted((bucket, sum(vs) / len(vs) if averaged else sum(vs)) for bucket, vs in points.items())
-    else:
-        values = [
-            (row["bucket"], row["v"])
-            for row in rows.annotate(bucket=bucket_of("ts", request.step))
-            .values("bucket")
-            .annotate(v=Avg(request.metric))
-            .order_by("bucket")
-            if row["v"] is not None
-        ]
+    rows = _object_rows(request).filter(resolution=resolution, ts__gte=request.start, ts__lt=request.end)
+    if request.scope != Scope.CLUSTER:
+        points = _points_of(rows, request.step, [request.metric])[request.metric]
+        return {**_described(request, resolution), "points": points}
+    # First per host and step, then across hosts: a sum must not add a host's repeats.
+    per_host = (
+        rows.annotate(bucket=bucket_of("ts", request.step))
+        .values("host_id", "bucket")
+        .annotate(v=Avg(request.metric))
+        .order_by()
+    )
+    points = {}
+    for row in per_host:
+        if row["v"] is not None:
+            points.setdefault(row["bucket"], []).append(row["v"])
+    averaged = request.metric in CLUSTER_AVERAGED
+    values = sorted((bucket, sum(vs) / len(vs) if averaged else sum(vs)) for bucket, vs in points.items())
+    return {**_described(request, resolution), "points": [[bucket, round(value, 3)] for bucket, value in values]}
+
+
+def _described(request, resolution):
     unit = (INSTANCE_METRICS if request.scope == Scope.INSTANCE else HOST_METRICS)[request.metric][0]
     return {
         "scope": request.scope,
@@ -115,5 +114,33 @@ def series(request, now=None):
         "end": request.end,
         "step": request.step,
         "resolution": resolution,
-        "points": [[bucket, round(value, 3)] for bucket, value in values],
     }
+
+
+def _points_of(rows, step, metrics):
+    """{metric: [[bucket, average]]} of the rows' metrics per step, in one query (a bucket
+    whose average is NULL is left out of that metric's points, as no sample)."""
+    averaged = (
+        rows.annotate(bucket=bucket_of("ts", step))
+        .values("bucket")
+        .annotate(**{f"avg_{metric}": Avg(metric) for metric in metrics})
+        .order_by("bucket")
+    )
+    points = {metric: [] for metric in metrics}
+    for row in averaged:
+        for metric in metrics:
+            value = row[f"avg_{metric}"]
+            if value is not None:
+                points[metric].append([row["bucket"], round(value, 3)])
+    return points
+
+
+def points_of_metrics(request, metrics, now=None):
+    """{metric: points as series() gives them} for several metrics of the request's instance or
+    host over its range and step: one query for them all (an instance page's charts ask for 7)."""
+    if request.scope == Scope.CLUSTER:
+        return {metric: series(replace(request, metric=metric), now)["points"] for metric in metrics}
+    rows = _object_rows(request).filter(
+        resolution=resolution_for(request, now), ts__gte=request.start, ts__lt=request.end
+    )
+    return _points_of(rows, request.step, metrics)
