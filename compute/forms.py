@@ -162,11 +162,9 @@ class MigrateForm(ActionErrorMixin, forms.Form):
             .order_by("name")
         )
         self.fields["target_host"].queryset = targets
+        self.targets = targets  # read once here (the pools below), then from its cache
         if instance.host_id is not None:
-            hints = migration.target_hints(instance, targets)
-            self.fields["target_host"].label_from_instance = lambda host: (
-                f"{host.name} ({hints[host.pk]})" if hints.get(host.pk) else host.name
-            )
+            self.fields["target_host"].label_from_instance = self._label_with_hint(instance, targets)
         chosen = self._chosen_target(targets)
         # Only the chosen target's pools; before a choice, every target's, grouped by host.
         pools = (
@@ -177,6 +175,20 @@ class MigrateForm(ActionErrorMixin, forms.Form):
         self.fields["target_pool"].choices = [("", "same name as the root disk's pool")] + [
             (name, choices) for name, choices in pools if choices
         ]
+
+    @staticmethod
+    def _label_with_hint(instance, targets):
+        """A target's label with why a move there may be refused, the hints worked out (five
+        queries) only when the select is drawn: the instance page draws its own, without them."""
+        hints = None
+
+        def label(host):
+            nonlocal hints
+            if hints is None:
+                hints = migration.target_hints(instance, targets)
+            return f"{host.name} ({hints[host.pk]})" if hints.get(host.pk) else host.name
+
+        return label
 
     def _chosen_target(self, targets):
         pk = self.data.get("target_host") if self.is_bound else None

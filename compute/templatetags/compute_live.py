@@ -2,12 +2,14 @@
 one-line include in any page that has the instance or host in its context."""
 
 from django import template
+from django.db.models import Case, Value, When
 
 from compute.choices import HostState
 from compute.forms import MigrateForm
 from compute.metrics import charts
 from compute.models import Host, Instance, Migration
 from compute.models.metrics import Scope
+from compute.models.migration import ACTIVE_MIGRATION_STATES
 
 register = template.Library()
 DASHBOARD_OBJECTS = 10  # traces on the dashboard chart (the websocket allows 64 groups)
@@ -45,14 +47,21 @@ def dashboard_charts(context):
 @register.inclusion_tag("compute/live/_instance_migration.html", takes_context=True)
 def instance_migration(context, instance):
     user = context["request"].user
-    current = Migration.objects.active().filter(instance=instance).select_related("source", "target").first()
-    last = current or Migration.objects.filter(instance=instance).select_related("source", "target").first()
-    form = MigrateForm(instance=instance) if user.is_staff else None
-    targets = form.fields["target_host"].queryset if form else ()
+    # The active migration if there is one, else the latest: one query.
+    active_first = Case(When(state__in=ACTIVE_MIGRATION_STATES, then=Value(0)), default=Value(1))
+    last = (
+        Migration.objects.filter(instance=instance)
+        .select_related("source", "target")
+        .order_by(active_first, *Migration._meta.ordering)
+        .first()
+    )
+    active = last is not None and last.is_active
+    form = MigrateForm(instance=instance) if user.is_staff and not active else None  # drawn only then
+    targets = form.targets if form else ()
     return {
         "instance": instance,
         "migration": last,
-        "active": current is not None,
+        "active": active,
         "targets": targets,
         "form": form,
         "staff": user.is_staff,
