@@ -47,6 +47,8 @@ PYTHONUNBUFFERED=1
 EOF
 }
 write_env "$FLEET/web.env" "$PG_HOST" "$REDIS_HOST" -
+# NUBES_DB_POOL from the caller (`NUBES_DB_POOL=20 make lab-fleet`): the web processes' pool, off by default.
+[ -z "${NUBES_DB_POOL:-}" ] || echo "NUBES_DB_POOL=$NUBES_DB_POOL" >> "$FLEET/web.env"
 # The web processes' console proxy speaks VeNCrypt to the hosts' QEMU (lab/vnc-tls.sh made these).
 VNC_PKI="$(cd "$STATE" && pwd -P)/vnc-pki"
 if [ -s "$VNC_PKI/proxy-cert.pem" ]; then
