@@ -39,7 +39,8 @@ services_pass() {
 
 if [ "$started_lab" = 1 ]; then
     # The fleet comes after the lab tier, not beside it (its beat would watch the lab tier's guests).
-    $PY -m pytest -m "not fleet and not postgres" --ignore=tests/lab/test_leftovers.py "$@"; rc=$?
+    # The slowest tests printed: the CI budget (60 min) is spent mostly here.
+    $PY -m pytest -m "not fleet and not postgres" --ignore=tests/lab/test_leftovers.py --durations=25 "$@"; rc=$?
     services_pass "$@"; src=$?
     [ "$rc" = 0 ] && rc=$src
     echo "== the fleet (the production recipe on the lab) and its tier"
