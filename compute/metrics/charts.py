@@ -117,11 +117,14 @@ def _empty_note():
     return {"text": EMPTY_TEXT, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False}
 
 
-def _history(scope, object_id, metric, now, range_s):
+def _range_request(scope, object_id, metric, now, range_s):
     step = max(query.MIN_STEP_S, range_s // POINTS_PER_RANGE)
     end = math.ceil(now)  # and start no earlier than now - range_s: the raw samples' retention covers it
-    request = query.SeriesRequest(scope, object_id, metric, end - range_s, end + 1, step)
-    return query.series(request, now)["points"]
+    return query.SeriesRequest(scope, object_id, metric, end - range_s, end + 1, step)
+
+
+def _history(scope, object_id, metric, now, range_s):
+    return query.series(_range_request(scope, object_id, metric, now, range_s), now)["points"]
 
 
 def build(dom_id, title, unit, lines, now=None, range_s=RANGES[DEFAULT_RANGE][1]):
@@ -170,10 +173,7 @@ def _object_charts(scope, object_id, charts, names, now, range_s):
     """An instance's or a host's charts, their metrics' history read in one query."""
     now = time.time() if now is None else now
     metrics = [metric for _, _, chart_metrics in charts for metric in chart_metrics]
-    step = max(query.MIN_STEP_S, range_s // POINTS_PER_RANGE)
-    end = math.ceil(now)
-    request = query.SeriesRequest(scope, object_id, metrics[0], end - range_s, end + 1, step)
-    history = query.points_of_metrics(request, metrics, now)
+    history = query.points_of_metrics(_range_request(scope, object_id, metrics[0], now, range_s), metrics, now)
     group = f"compute.{scope}.{object_id}"
     return [
         chart_of(

@@ -73,17 +73,19 @@ def resolution_for(request, now=None):
     return covering[0] if covering else RESOLUTIONS[-1]
 
 
-def _object_rows(request):
+def _rows_in_range(request, resolution):
     if request.scope == Scope.INSTANCE:
-        return InstanceSample.objects.filter(instance_id=request.object_id)
-    if request.scope == Scope.HOST:
-        return HostSample.objects.filter(host_id=request.object_id)
-    return HostSample.objects.filter(host__cluster_id=request.object_id)
+        rows = InstanceSample.objects.filter(instance_id=request.object_id)
+    elif request.scope == Scope.HOST:
+        rows = HostSample.objects.filter(host_id=request.object_id)
+    else:
+        rows = HostSample.objects.filter(host__cluster_id=request.object_id)
+    return rows.filter(resolution=resolution, ts__gte=request.start, ts__lt=request.end)
 
 
 def series(request, now=None):
     resolution = resolution_for(request, now)
-    rows = _object_rows(request).filter(resolution=resolution, ts__gte=request.start, ts__lt=request.end)
+    rows = _rows_in_range(request, resolution)
     if request.scope != Scope.CLUSTER:
         points = _points_of(rows, request.step, [request.metric])[request.metric]
         return {**_described(request, resolution), "points": points}
@@ -140,7 +142,4 @@ def points_of_metrics(request, metrics, now=None):
     host over its range and step: one query for them all (an instance page's charts ask for 7)."""
     if request.scope == Scope.CLUSTER:
         return {metric: series(replace(request, metric=metric), now)["points"] for metric in metrics}
-    rows = _object_rows(request).filter(
-        resolution=resolution_for(request, now), ts__gte=request.start, ts__lt=request.end
-    )
-    return _points_of(rows, request.step, metrics)
+    return _points_of(_rows_in_range(request, resolution_for(request, now)), request.step, metrics)
