@@ -11,6 +11,8 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
+from portal import postgres_pool
+
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -94,13 +96,27 @@ def secret_key(name, key_file):
 
 def pooled(database, max_size):
     """`database` (a DATABASES entry) drawing on a pool of at most max_size connections per
-    process when it is PostgreSQL and max_size > 0; as it is otherwise. A connection is checked
-    as it is taken (a PostgreSQL restart leaves dead ones behind) and waits at most 10 s for one
-    to be free. Persistent connections (CONN_MAX_AGE) and a pool exclude each other."""
+    process when it is PostgreSQL and max_size > 0; as it is otherwise. The backend
+    (portal/postgres_pool) checks a connection as it hands it out and recovers at once from a
+    server restart; a request waits at most 10 s for a free connection. Persistent connections
+    (CONN_MAX_AGE) and a pool exclude each other."""
     if not max_size or database["ENGINE"] != "django.db.backends.postgresql":
         return database
     if database.get("CONN_MAX_AGE"):
         raise ImproperlyConfigured("NUBES_DB_POOL and DB_CONN_MAX_AGE exclude each other: set one of them")
-    pool = {"min_size": 1, "max_size": max_size, "timeout": 10}
-    # CONN_HEALTH_CHECKS: the pool checks each connection as it hands it out
-    return {**database, "CONN_HEALTH_CHECKS": True, "OPTIONS": {**database.get("OPTIONS", {}), "pool": pool}}
+    pool = {
+        "min_size": 1,
+        "max_size": max_size,
+        "timeout": 10,
+        # a connection that cannot be made is not retried in the background (backing off for up
+        # to 5 min while counted in the pool): the pool shrinks and requests make it grow again
+        "reconnect_timeout": 0,
+        "reconnect_failed": postgres_pool.unreachable,
+    }
+    # CONN_HEALTH_CHECKS off: the backend checks each connection itself (the pool's check sleeps)
+    return {
+        **database,
+        "ENGINE": "portal.postgres_pool",
+        "CONN_HEALTH_CHECKS": False,
+        "OPTIONS": {**database.get("OPTIONS", {}), "pool": pool},
+    }

@@ -39,10 +39,17 @@ def test_it_generates_a_secret_key_once(monkeypatch, tmp_path):
 POSTGRES = {"ENGINE": "django.db.backends.postgresql", "NAME": "nubes", "CONN_MAX_AGE": 0, "OPTIONS": {}}
 
 
-def test_a_pool_size_gives_postgresql_a_checked_pool_of_that_many_connections():
+def test_a_pool_size_gives_postgresql_a_pool_of_that_many_connections_that_rides_out_restarts():
     database = env.pooled(POSTGRES, 20)
-    assert database["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 20, "timeout": 10}
-    assert database["CONN_HEALTH_CHECKS"] is True  # a connection left dead by a restart is not handed out
+    pool = database["OPTIONS"]["pool"]
+    assert {k: pool[k] for k in ("min_size", "max_size", "timeout", "reconnect_timeout")} == {
+        "min_size": 1,
+        "max_size": 20,
+        "timeout": 10,
+        "reconnect_timeout": 0,
+    }
+    # the backend checks each connection it hands out (tests/portal/test_db_pool_restart.py)
+    assert database["ENGINE"] == "portal.postgres_pool" and database["CONN_HEALTH_CHECKS"] is False
     assert "pool" not in POSTGRES["OPTIONS"]
 
 
