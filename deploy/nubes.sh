@@ -2,9 +2,9 @@
 # The one way each Nubes process is started, in production (deploy/*.service) and on the lab's
 # fleet (lab/fleet-up.sh): configuration comes from the environment only (see .env.example).
 #   deploy/nubes.sh migrate   apply database migrations (once per release, before web)
-#   deploy/nubes.sh web       uvicorn, NUBES_WEB_WORKERS processes on NUBES_BIND:NUBES_PORT (a PostgreSQL
-#                             connection pool only if NUBES_DB_POOL is set: off by default, see the
-#                             README's settings table); an idle keep-alive
+#   deploy/nubes.sh web       uvicorn, NUBES_WEB_WORKERS processes on NUBES_BIND:NUBES_PORT, each with a
+#                             pool of NUBES_DB_POOL (20 unless set; 0 turns it off, and so does a
+#                             DB_CONN_MAX_AGE) PostgreSQL connections (nothing on SQLite); an idle keep-alive
 #                             connection is kept NUBES_KEEP_ALIVE_S (65) s, past a proxy's usual 60 s: with
 #                             uvicorn's 5 s a request sent about 5 s after the last on its connection
 #                             raced the close and was lost (5 of 40 sent 4.96-5.04 s after; 0 with 65 s)
@@ -19,7 +19,8 @@ role="${1:-}"
 [ $# -gt 0 ] && shift
 case "$role" in
   migrate) exec "$BIN/python" manage.py migrate --noinput "$@" ;;
-  web) exec "$BIN/uvicorn" portal.asgi:application --host "${NUBES_BIND:-127.0.0.1}" \
+  web) [ "${DB_CONN_MAX_AGE:-0}" != 0 ] || export NUBES_DB_POOL="${NUBES_DB_POOL:-20}"
+       exec "$BIN/uvicorn" portal.asgi:application --host "${NUBES_BIND:-127.0.0.1}" \
          --port "${NUBES_PORT:-8000}" --workers "${NUBES_WEB_WORKERS:-2}" \
          --forwarded-allow-ips "${NUBES_TRUSTED_PROXIES:-}" \
          --timeout-keep-alive "${NUBES_KEEP_ALIVE_S:-65}" "$@" ;;

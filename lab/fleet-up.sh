@@ -47,7 +47,7 @@ PYTHONUNBUFFERED=1
 EOF
 }
 write_env "$FLEET/web.env" "$PG_HOST" "$REDIS_HOST" -
-# NUBES_DB_POOL from the caller (`NUBES_DB_POOL=20 make lab-fleet`): the web processes' pool, off by default.
+# NUBES_DB_POOL from the caller (`NUBES_DB_POOL=0 make lab-fleet`: no pool), else deploy/nubes.sh web's 20.
 [ -z "${NUBES_DB_POOL:-}" ] || echo "NUBES_DB_POOL=$NUBES_DB_POOL" >> "$FLEET/web.env"
 # The web processes' console proxy speaks VeNCrypt to the hosts' QEMU (lab/vnc-tls.sh made these).
 VNC_PKI="$(cd "$STATE" && pwd -P)/vnc-pki"

@@ -86,7 +86,7 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from exc
 # PostgreSQL connections from a pool of at most NUBES_DB_POOL per process (0: a new connection for
-# each request, closed after it; off by default: see the README's settings table). A fresh connection
+# each request, closed after it: the default here; `deploy/nubes.sh web` sets 20). A fresh connection
 # cost an API read 5-7 ms of its 17-18 and an instance page 15 ms of 91 (a new server process, its
 # catalog caches cold). Persistent connections (DB_CONN_MAX_AGE) do not work under ASGI, where
 # every request has a thread of its own.
