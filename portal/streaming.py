@@ -19,6 +19,7 @@ left. Under ASGI the view gets an async iterator pulling one chunk at a time ins
 """
 
 import asyncio
+import collections
 import io
 import threading
 
@@ -80,7 +81,8 @@ class BodyChannel:
             self.disconnected.set()
 
     async def _gathered(self):
-        """Every chunk waiting (at least one), joined; an end marker alone."""
+        """Every chunk waiting (at least one), as a list (not joined: a copy of every byte); an
+        end marker alone."""
         if self._held is not False:
             held, self._held = self._held, False
             return held
@@ -95,7 +97,7 @@ class BodyChannel:
                 break
             parts.append(chunk)
             size += len(chunk)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return parts
 
     async def _next(self):
         if not self._chunks.empty() or self.pump is None:
@@ -109,8 +111,9 @@ class BodyChannel:
         get.cancel()
         return self._chunks.get_nowait() if not self._chunks.empty() else None
 
-    def next_chunk(self):
-        """The next chunk (b"" at the end; None if the client went away), from the view's thread."""
+    def next_chunks(self):
+        """The chunks waiting, at least one (b"" at the end; None if the client went away), from
+        the view's thread."""
         if threading.get_ident() == self._loop_thread:
             raise RuntimeError("a streamed request body is read from a view's thread, not the event loop")
         return asyncio.run_coroutine_threadsafe(self._gathered(), self._loop).result()
@@ -121,6 +124,7 @@ class StreamedBody(io.RawIOBase):
 
     def __init__(self, channel):
         self._channel = channel
+        self._pending = collections.deque()  # chunks handed over, not yet read
         self._buffer = memoryview(b"")
         self._offset = 0  # into _buffer: slicing a view copies nothing
         self._ended = False
@@ -134,25 +138,42 @@ class StreamedBody(io.RawIOBase):
         """The request is over (the client went away): reads from now on end as a cut-off body."""
         self._aborted = True
 
-    def readinto(self, target):
+    def _fill(self):
+        """Make the current chunk one with bytes left, unless the body ended (False then)."""
         if self._aborted:
             self._ended = True
             raise UnreadablePostError(f"the client went away after {self.received} bytes")
         while self._offset == len(self._buffer) and not self._ended:
-            chunk = self._channel.next_chunk()
-            if chunk is None:
-                self._ended = True
-                raise UnreadablePostError(f"the client went away after {self.received} bytes")
-            if chunk == b"":
-                self._ended = True
-            self._buffer, self._offset = memoryview(chunk), 0
+            if not self._pending:
+                chunks = self._channel.next_chunks()
+                if chunks is None:
+                    self._ended = True
+                    raise UnreadablePostError(f"the client went away after {self.received} bytes")
+                if chunks == b"":
+                    self._ended = True
+                    break
+                self._pending.extend(chunks)
+            self._buffer, self._offset = memoryview(self._pending.popleft()), 0
+        return self._offset < len(self._buffer)
+
+    def readinto(self, target):
+        if not self._fill():
+            return 0
         count = min(len(target), len(self._buffer) - self._offset)
         target[:count] = self._buffer[self._offset : self._offset + count]
         self._offset += count
-        if self._offset == len(self._buffer):
-            self._buffer, self._offset = self._buffer[:0], 0
         self.received += count
         return count
+
+    def piece(self):
+        """The rest of the current chunk, or the next one (b"" at the end): the client's bytes
+        as they came, copied only when a read took part of that chunk."""
+        if not self._fill():
+            return b""
+        rest = self._buffer.obj if self._offset == 0 else self._buffer[self._offset :].tobytes()
+        self.received += len(rest)
+        self._buffer, self._offset = memoryview(b""), 0
+        return rest
 
 
 class ClientWatch:
@@ -189,6 +210,26 @@ class StreamedReader(io.BufferedReader):
 
     def close(self):
         self.raw.abort()
+
+    def pieces(self):
+        """The rest of the body as it arrives (bytes, b"" never), uncopied (StreamedBody.piece)."""
+        head = self.read1(io.DEFAULT_BUFFER_SIZE)  # what the buffer held; after it, nothing is buffered
+        if head:
+            yield head
+        while piece := self.raw.piece():
+            yield piece
+
+
+def body_pieces(body, most):
+    """A request body's bytes in pieces (of at most ``most`` bytes read from a plain file; as
+    they arrived from a streamed one, uncopied). ``body`` is a file, or Django's or DRF's
+    request (whose stream reads the request's ``_stream``)."""
+    stream = getattr(body, "_stream", None)
+    if isinstance(stream, StreamedReader):
+        yield from stream.pieces()
+        return
+    while chunk := body.read(most):
+        yield chunk
 
 
 class StreamingASGIHandler(ASGIHandler):

@@ -17,10 +17,12 @@ DEFAULT_STORAGE_ROOTS = ("/var/lib/libvirt/images", "/var/lib/nubes", "/srv", "/
 # How often a task looks at a running block job (settings can shorten it for tests).
 DEFAULT_BLOCKJOB_POLL_S = 0.5
 # Uploads: streamed to the host in chunks (never spooled); a qcow2 body is checked by its header.
-# One read and one virStreamSend each, of 256 KiB: what virsh's virStreamSendAll sends (libvirt's
-# legacy stream payload). Traced on the fleet, the upload's time is all inside virStreamSend (the
-# body arrives faster and waits in portal.streaming's queue); 256 KiB sends took 2.90-3.63 s for
-# 1 GiB against 3.45-4.33 with 1 MiB, interleaved runs, session 8 (4 MiB sends were slower still).
+# The first read (the header check) is of 256 KiB, what virsh's virStreamSendAll sends (libvirt's
+# legacy stream payload); 256 KiB sends took 2.90-3.63 s for 1 GiB against 3.45-4.33 with 1 MiB,
+# interleaved runs, session 8 (4 MiB sends were slower still). After it a streamed body goes on in
+# the buffers the ASGI server received (up to about 256 KiB each), one virStreamSend each, uncopied
+# (portal.streaming.body_pieces): reading them into 256 KiB chunks copied every byte twice (a
+# join and a read), 218-291 MiB/s to host B against 327-378 without those copies, session 10.
 UPLOAD_CHUNK = 256 << 10
 QCOW2_MAGIC = b"QFI\xfb"
 QCOW2_SIZE_OFFSET = 24  # big-endian u64 virtual size

@@ -21,10 +21,11 @@ from compute.services import metadata
 from compute.services.instances import guard
 from compute.tasks import capture
 from compute.tasks import images as image_tasks
-from compute.tasks.images import check_import_url, read_chunks, receive, resolve_import_path
+from compute.tasks.images import CHUNK, check_import_url, receive, resolve_import_path
 from portal import audit, leases, operations, quotas
 from portal.errors import ActionError, Conflict, NotPermitted
 from portal.models import Quota
+from portal.streaming import body_pieces
 
 UPLOADABLE_STATES = (ImageState.QUEUED, ImageState.ERROR)
 
@@ -45,7 +46,7 @@ def upload(user, image, stream, *, length=None, request=None):
     # its settle hook (compute.tasks.images.settle_lost_upload) removes the partial data
     with leases.held_here(op) as op:
         try:
-            message = receive(image, read_chunks(stream), op, total=length)
+            message = receive(image, body_pieces(stream, CHUNK), op, total=length)
         except ActionError as exc:
             operations.fail(op, exc)
             audit.record(user, "image.upload", image, request=request, result="failed")

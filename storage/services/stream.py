@@ -1,10 +1,13 @@
 """A volume's data in and out through the API, streamed while the request lasts
 (storage.tasks.stream does the libvirt side)."""
 
+import itertools
+
 from django.db import transaction
 
 from portal import audit, operations
 from portal.errors import ActionError, Conflict
+from portal.streaming import body_pieces
 from storage.choices import (
     BYTES_PER_GIB,
     QCOW2_HEADER_BYTES,
@@ -69,14 +72,17 @@ def upload_volume(user, volume, body, length, request=None):
 
 
 def _body_chunks(body, first, length):
-    """The request body in chunks, ``first`` already read; stops at ``length`` or when it ends."""
-    received, chunk = 0, first
-    while chunk and received < length:
+    """The request body in chunks, ``first`` already read; stops at ``length`` or when it ends.
+    A streamed body's chunks are the buffers that came from the client, uncopied."""
+    received = 0
+    for chunk in itertools.chain((first,), body_pieces(body, UPLOAD_CHUNK)):
+        if not chunk:
+            return
         chunk = chunk[: length - received]
         received += len(chunk)
         yield chunk
-        if received < length:
-            chunk = body.read(min(UPLOAD_CHUNK, length - received))
+        if received >= length:
+            return
 
 
 def download_volume(user, volume, request=None):
