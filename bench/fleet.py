@@ -8,12 +8,14 @@ request, the broker, a Celery worker in another process (host B's in its network
 libvirt over qemu+tcp://, the publish through Redis and a uvicorn worker. The Operation's own
 queue wait (created -> started) and run time (started -> finished) are shown apart. The upload
 goes through the API (PUT /volumes/<id>/upload/) into a pool only host B sees, then the same
-file through `virsh vol-upload` to host B (before it with --virsh-first). Prints figures; asserts nothing.
+file through `virsh vol-upload` to host B (before it with --virsh-first), each with the CPU seconds
+it took (web workers, curl or virsh, host B's libvirtd, the whole machine). Prints figures; asserts nothing.
 """
 
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,6 +33,44 @@ from tests.fleet.client import fleet_or_say, sign_in_admin, subscribe  # noqa: E
 MESSAGE_TIMEOUT_S = 300
 BENCH_POOL_DIR = "/var/lib/nubes-lab/fleet-bench-{}"  # the portal makes it; its pool delete removes it
 MIB = 1 << 20
+
+
+HOSTB_LIBVIRTD_PID = ROOT / "lab/state/hostb/run-libvirt/libvirtd.pid"
+
+
+def cpu_of(pid):
+    """CPU seconds of a process and its waited-for children (/proc/PID/stat), None if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuUse:
+    """CPU seconds spent during a block: by the web workers (with their children), by this
+    script's children (curl, virsh), by host B's libvirtd, and by the whole machine (others too)."""
+
+    def __init__(self, web_pids):
+        self.web_pids = web_pids
+        self.libvirtd = int(HOSTB_LIBVIRTD_PID.read_text()) if HOSTB_LIBVIRTD_PID.exists() else None
+
+    def sample(self):
+        own = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with open("/proc/stat") as stat:
+            busy = [int(v) for v in stat.readline().split()[1:]]
+        web = [cpu_of(p) for p in self.web_pids]
+        return (
+            None if None in web else sum(web),  # None: a worker was restarted (the fault tests kill them)
+            own.ru_utime + own.ru_stime,
+            cpu_of(self.libvirtd) if self.libvirtd else None,
+            (sum(busy) - busy[3] - busy[4]) / os.sysconf("SC_CLK_TCK"),
+        )
+
+    def since(self, before):
+        spent = [None if a is None or b is None else f"{b - a:.2f}" for a, b in zip(before, self.sample(), strict=True)]
+        web, client, libvirtd, machine = (value or "n/a" for value in spent)
+        return f"CPU s: web {web}, curl/virsh {client}, host B libvirtd {libvirtd}, machine {machine}"
 
 
 def seconds(start, end):
@@ -102,7 +142,7 @@ def lifecycle(timer, admin, project, hosts, runs):
             report(action, samples)
 
 
-def upload(timer, admin, project, host_b, mib, virsh_first=False):
+def upload(timer, admin, project, host_b, mib, virsh_first=False, cpu=None):
     """API upload into a pool only host B sees vs virsh vol-upload of the same file to host B."""
     tag = uuid.uuid4().hex[:6]
     pool_name, pool_dir = f"nubes-fleet-bench-{tag}", BENCH_POOL_DIR.format(tag)
@@ -140,7 +180,7 @@ def upload(timer, admin, project, host_b, mib, virsh_first=False):
                 },
             )
             volume = made["target_id"]
-            start = time.monotonic()
+            start, used = time.monotonic(), cpu.sample()
             # curl, as a tenant would send it: python-requests writes a file in 8 KiB blocks, and
             # its client on this same machine took CPU from the portal it measured
             with open(data.name, "rb") as body:
@@ -163,6 +203,7 @@ def upload(timer, admin, project, host_b, mib, virsh_first=False):
             if final["status"] == "succeeded":
                 api_rate = mib / elapsed
                 print(f"  API upload {mib} MiB to host B: {elapsed:.2f} s, {api_rate:.0f} MiB/s (request + task)")
+                print(f"    {cpu.since(used)}")
             else:
                 print(f"  API upload {mib} MiB to host B: {final['status']}: {final['error'] or final['message']}")
             removal = admin.call("DELETE", f"volumes/{volume}/")
@@ -182,12 +223,13 @@ def upload(timer, admin, project, host_b, mib, virsh_first=False):
                 check=True,
                 capture_output=True,
             )
-            start = time.monotonic()
+            start, used = time.monotonic(), cpu.sample()
             subprocess.run(
                 [*virsh, "vol-upload", name, data.name, "--pool", pool_name], check=True, capture_output=True
             )
             elapsed = time.monotonic() - start
             print(f"  virsh vol-upload {mib} MiB to host B: {elapsed:.2f} s, {mib / elapsed:.0f} MiB/s")
+            print(f"    {cpu.since(used)}")
             subprocess.run([*virsh, "vol-delete", name, "--pool", pool_name], check=True, capture_output=True)
             return mib / elapsed
 
@@ -236,7 +278,8 @@ def main():
         if args.runs:  # --runs 0: the upload alone
             lifecycle(timer, admin, project, hosts, args.runs)
         print("upload:")
-        upload(timer, admin, project, list(hosts.values())[1], args.upload_mib, args.virsh_first)
+        cpu = CpuUse(fleet["web_worker_pids"])
+        upload(timer, admin, project, list(hosts.values())[1], args.upload_mib, args.virsh_first, cpu)
     finally:
         sock.close()
         admin.call("DELETE", f"projects/{project['id']}/")
