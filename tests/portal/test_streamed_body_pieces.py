@@ -5,8 +5,8 @@ body as for read()."""
 
 import asyncio
 import io
-import threading
 
+import pytest
 from django.http import UnreadablePostError
 
 from portal.streaming import BodyChannel, StreamedBody, StreamedReader, body_pieces
@@ -20,32 +20,23 @@ class Request:
 
 
 def run_view(messages, view):
-    """Feed ``messages`` as the client's; return what ``view(body)`` returned in its thread."""
+    """Feed ``messages`` as the client's; return what ``view(body)`` returns in a thread."""
 
     async def scenario():
-        client = asyncio.Queue()
-        for message in messages:
-            client.put_nowait(message)
+        pending = iter(messages)
 
         async def receive():
-            return await client.get()
+            for message in pending:
+                return message
+            await asyncio.Event().wait()  # the client sends nothing more
 
-        channel = BodyChannel(receive, asyncio.get_running_loop())
-        channel.pump = asyncio.ensure_future(channel.run())
-        body = StreamedReader(StreamedBody(channel))
-        outcome = {}
-
-        def target():
-            try:
-                outcome["value"] = view(body)
-            except Exception as exc:  # noqa: BLE001 - the outcome is what the test checks
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=target, daemon=True)
-        thread.start()
-        await asyncio.to_thread(thread.join, 5)
-        channel.pump.cancel()
-        return outcome
+        loop = asyncio.get_running_loop()
+        channel = BodyChannel(receive, loop)
+        channel.pump = loop.create_task(channel.run())
+        try:
+            return await asyncio.to_thread(view, StreamedReader(StreamedBody(channel)))
+        finally:
+            channel.pump.cancel()
 
     return asyncio.run(asyncio.wait_for(scenario(), 10))
 
@@ -59,8 +50,7 @@ def test_the_pieces_are_the_received_buffers_themselves_after_a_first_read():
         first = body.read(1000)
         return first, list(body_pieces(Request(body), 1 << 20))
 
-    outcome = run_view(messages, view)
-    first, pieces = outcome["value"]
+    first, pieces = run_view(messages, view)
     assert first + b"".join(pieces) == b"".join(sent)
     assert all(any(piece is chunk for piece in pieces) for chunk in sent[1:])  # handed on, not copied
 
@@ -71,8 +61,8 @@ def test_a_client_gone_mid_way_ends_the_pieces_as_a_cut_off_body():
     def view(body):
         return list(body_pieces(Request(body), 1 << 20))
 
-    outcome = run_view(messages, view)
-    assert isinstance(outcome.get("error"), UnreadablePostError), outcome
+    with pytest.raises(UnreadablePostError):
+        run_view(messages, view)
 
 
 def test_a_plain_file_is_read_in_pieces_of_the_size_asked():
