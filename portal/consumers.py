@@ -3,6 +3,7 @@ checks the registry in portal.realtime, joins, and relays. No reads beyond that,
 
 import asyncio
 import os
+import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -86,4 +87,14 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"event": "subscribed", "group": group})
 
     async def relay(self, message):
-        await self.send_json({"group": message["group"], "event": message["event"], "data": message["data"]})
+        # sent / relayed: when the publisher handed it to the layer and when this process relayed it
+        # (epoch seconds; bench/load.py splits delivery with them)
+        await self.send_json(
+            {
+                "group": message["group"],
+                "event": message["event"],
+                "data": message["data"],
+                "sent": message.get("sent"),
+                "relayed": time.time(),
+            }
+        )

@@ -8,6 +8,7 @@ see; the websocket consumer asks the registry before it joins a group."""
 import asyncio
 import logging
 import re
+import time
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -35,13 +36,19 @@ def may_join(user, group):
     return visible(user).filter(pk=int(match["pk"])).exists()
 
 
+def message(group, event, data):
+    """The channel layer's message; `sent` (epoch seconds, as it goes to the layer) lets a client
+    split a delivery's time into publisher → layer → consumer (the consumer adds `relayed`)."""
+    return {"type": "relay", "group": group, "event": event, "data": data, "sent": time.time()}
+
+
 def publish(group, event, data):
     """Send one message to a group. Never raises: a broken channel layer must not fail the task."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, {"type": "relay", "group": group, "event": event, "data": data})
+        async_to_sync(layer.group_send)(group, message(group, event, data))
     except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - see publish_many
         log.warning("publish to %s failed: %s: %s", group, exc.__class__.__name__, exc)
 
@@ -69,7 +76,7 @@ def publish_many(messages):
 async def _send_all(layer, messages):
     for sent, (group, event, data) in enumerate(messages):
         try:
-            await layer.group_send(group, {"type": "relay", "group": group, "event": event, "data": data})
+            await layer.group_send(group, message(group, event, data))
         except Exception as exc:  # noqa: BLE001 - as publish(): logged, never raised
             log.warning(
                 "publish to %s failed: %s: %s; %d of %d messages not sent",

@@ -67,7 +67,8 @@ async def all_hear(pages, marker):
     await sync_to_async(realtime.publish)("cloud", "ping", {"marker": marker})
     for page in pages:
         message = await page.receive_json_from(timeout=5)
-        assert message == {"group": "cloud", "event": "ping", "data": {"marker": marker}}, message
+        heard = {key: message[key] for key in ("group", "event", "data")}  # less sent / relayed
+        assert heard == {"group": "cloud", "event": "ping", "data": {"marker": marker}}, message
 
 
 async def test_a_redis_restart_closes_every_socket_with_1012_and_a_new_one_hears_again(redis, admin_user):
