@@ -6,7 +6,8 @@ Readers browse the API's lists and an instance (API and HTML pages) and each hol
 subscribed to one actor's project; actors run Operations in their own projects (quota recount,
 volume create + delete: real work on a Celery worker, published through Redis). Prints
 requests/s, p50 / p95 / p99 and errors per endpoint, websocket delivery (an Operation's
-`finished`, written by the worker just before it publishes, to each socket's receipt), and the
+`finished`, written by the worker just before it publishes, to each socket's receipt, and split
+into finished -> sent to the channel layer -> relayed by the consumer -> received), and the
 memory (RSS) of every fleet process and its children at the start, after the first minute and
 at the end. Skips, saying why, when the fleet is not up. Asserts nothing.
 """
@@ -67,6 +68,26 @@ def _fire(name, started, exc=None, request_type="WS"):
     )
 
 
+def _split(finished, sent, relayed, received):
+    """Delivery in three legs: the worker's `finished` → its publish to the channel layer (`sent`),
+    → the web process's consumer relaying it (`relayed`), → this socket's receipt."""
+    if sent is None or relayed is None:
+        return
+    for name, start, end in (
+        ("delivery 1 finished -> sent", finished, sent),
+        ("delivery 2 sent -> relayed", sent, relayed),
+        ("delivery 3 relayed -> received", relayed, received),
+    ):
+        events.request.fire(
+            request_type="WS",
+            name=name,
+            response_time=max(0.0, end - start) * 1000,
+            response_length=0,
+            exception=None,
+            context={},
+        )
+
+
 class Reader(HttpUser):
     """Browses lists and an instance, and holds a websocket on one actor's project."""
 
@@ -99,7 +120,10 @@ class Reader(HttpUser):
                 return
             data = message.get("data") or {}
             if message.get("event") == "operation" and data.get("finished") and data.get("status") == "succeeded":
-                _fire("operation delivery", datetime.fromisoformat(data["finished"]).timestamp())
+                received = time.time()
+                finished = datetime.fromisoformat(data["finished"]).timestamp()
+                _fire("operation delivery", finished)
+                _split(finished, message.get("sent"), message.get("relayed"), received)
 
     def on_stop(self):
         if self.sock is not None:
