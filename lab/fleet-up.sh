@@ -49,6 +49,8 @@ EOF
 write_env "$FLEET/web.env" "$PG_HOST" "$REDIS_HOST" -
 # NUBES_DB_POOL from the caller (`NUBES_DB_POOL=0 make lab-fleet`: no pool), else deploy/nubes.sh web's 20.
 [ -z "${NUBES_DB_POOL:-}" ] || echo "NUBES_DB_POOL=$NUBES_DB_POOL" >> "$FLEET/web.env"
+# FLEET_WEB_WORKERS from the caller: uvicorn workers other than 2 (4 cut delivery's tail, see the README's load row).
+[ -z "${FLEET_WEB_WORKERS:-}" ] || sed -i "s/^NUBES_WEB_WORKERS=.*/NUBES_WEB_WORKERS=$FLEET_WEB_WORKERS/" "$FLEET/web.env"
 # The web processes' console proxy speaks VeNCrypt to the hosts' QEMU (lab/vnc-tls.sh made these).
 VNC_PKI="$(cd "$STATE" && pwd -P)/vnc-pki"
 if [ -s "$VNC_PKI/proxy-cert.pem" ]; then
@@ -105,7 +107,7 @@ with_env "$FLEET/web.env" "$VENV/bin/python" "$ROOT/manage.py" lab_register --ne
 
 # ---- the processes
 t_procs=$(date +%s.%N)
-log "web (uvicorn, 2 workers) on $URL, beat, worker A (root namespaces), worker B (netns $NETNS_B)"
+log "web (uvicorn, ${FLEET_WEB_WORKERS:-2} workers) on $URL, beat, worker A (root namespaces), worker B (netns $NETNS_B)"
 start web "$FLEET/web.env" "$ROOT/deploy/nubes.sh" web
 start beat "$FLEET/web.env" "$ROOT/deploy/nubes.sh" beat
 private_worker='mount --bind "$1" "$2" && exec "$3" worker'
