@@ -49,6 +49,8 @@ EOF
 write_env "$FLEET/web.env" "$PG_HOST" "$REDIS_HOST" -
 # NUBES_DB_POOL from the caller (`NUBES_DB_POOL=0 make lab-fleet`: no pool), else deploy/nubes.sh web's 20.
 [ -z "${NUBES_DB_POOL:-}" ] || echo "NUBES_DB_POOL=$NUBES_DB_POOL" >> "$FLEET/web.env"
+# NUBES_GC_THRESHOLDS from the caller (`NUBES_GC_THRESHOLDS=700,10,10 make lab-fleet`: Python's own), else deploy/nubes.sh web's 50000,20,100.
+[ -z "${NUBES_GC_THRESHOLDS:-}" ] || echo "NUBES_GC_THRESHOLDS=$NUBES_GC_THRESHOLDS" >> "$FLEET/web.env"
 # FLEET_WEB_WORKERS from the caller: uvicorn workers other than 2 (4 cut delivery's tail, see the README's load row).
 [ -z "${FLEET_WEB_WORKERS:-}" ] || sed -i "s/^NUBES_WEB_WORKERS=.*/NUBES_WEB_WORKERS=$FLEET_WEB_WORKERS/" "$FLEET/web.env"
 # The web processes' console proxy speaks VeNCrypt to the hosts' QEMU (lab/vnc-tls.sh made these).

@@ -1,6 +1,7 @@
 """HTTP and websockets. Websockets pass origin validation (portal.origins) and session auth; raw
 uploads stream into their views (portal.streaming)."""
 
+import gc
 import importlib
 import os
 
@@ -14,6 +15,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.apps import apps  # noqa: E402
 from django.utils.module_loading import module_has_submodule  # noqa: E402
 
+from portal.env import gc_thresholds  # noqa: E402
 from portal.origins import SiteOriginValidator  # noqa: E402
 from portal.routing import websocket_urlpatterns  # noqa: E402
 from portal.streaming import StreamingASGIHandler  # noqa: E402
@@ -37,3 +39,8 @@ application = ProtocolTypeRouter(
         "websocket": SiteOriginValidator(AuthMiddlewareStack(URLRouter(websocket_routes()))),
     }
 )
+
+# The web process's collector (NUBES_GC_THRESHOLDS, "700,10,10" style; unset: Python's defaults).
+thresholds = gc_thresholds("NUBES_GC_THRESHOLDS")
+if thresholds:
+    gc.set_threshold(*thresholds)

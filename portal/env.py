@@ -120,3 +120,15 @@ def pooled(database, max_size):
         "CONN_HEALTH_CHECKS": False,
         "OPTIONS": {**database.get("OPTIONS", {}), "pool": pool},
     }
+
+
+def gc_thresholds(name):
+    """gc.set_threshold's arguments from "threshold0[,threshold1[,threshold2]]" (non-negative
+    integers); None when unset or empty (Python's defaults stay)."""
+    value = _raw(name)
+    if value is None or not value.strip():
+        return None
+    parts = [part.strip() for part in value.split(",")]
+    if len(parts) > 3 or not all(part.isdigit() for part in parts):
+        raise ImproperlyConfigured(f"{name} must be 1-3 comma-separated non-negative integers, not {value!r}")
+    return tuple(int(part) for part in parts)

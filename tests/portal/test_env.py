@@ -62,3 +62,32 @@ def test_no_pool_without_a_size_or_on_sqlite():
 def test_a_pool_and_persistent_connections_exclude_each_other():
     with pytest.raises(ImproperlyConfigured, match="NUBES_DB_POOL and DB_CONN_MAX_AGE"):
         env.pooled({**POSTGRES, "CONN_MAX_AGE": 60}, 20)
+
+
+def test_it_reads_gc_thresholds(monkeypatch):
+    monkeypatch.setenv("NUBES_X", "50000, 20,100")
+    assert env.gc_thresholds("NUBES_X") == (50000, 20, 100)
+    monkeypatch.setenv("NUBES_X", "")
+    assert env.gc_thresholds("NUBES_X") is None
+
+
+@pytest.mark.parametrize("value", ["700,10,10,10", "700;10", "-1", "7e2", "700,,10"])
+def test_it_rejects_bad_gc_thresholds(monkeypatch, value):
+    monkeypatch.setenv("NUBES_X", value)
+    with pytest.raises(ImproperlyConfigured, match="NUBES_X must be 1-3 comma-separated"):
+        env.gc_thresholds("NUBES_X")
+
+
+def test_the_web_entry_applies_gc_thresholds(monkeypatch):
+    import gc
+    import importlib
+
+    import portal.asgi
+
+    before = gc.get_threshold()
+    monkeypatch.setenv("NUBES_GC_THRESHOLDS", "12345,6,7")
+    try:
+        importlib.reload(portal.asgi)
+        assert gc.get_threshold() == (12345, 6, 7)
+    finally:
+        gc.set_threshold(*before)
