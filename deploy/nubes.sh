@@ -7,7 +7,9 @@
 #                             DB_CONN_MAX_AGE) PostgreSQL connections (nothing on SQLite); an idle keep-alive
 #                             connection is kept NUBES_KEEP_ALIVE_S (65) s, past a proxy's usual 60 s: with
 #                             uvicorn's 5 s a request sent about 5 s after the last on its connection
-#                             raced the close and was lost (5 of 40 sent 4.96-5.04 s after; 0 with 65 s)
+#                             raced the close and was lost (5 of 40 sent 4.96-5.04 s after; 0 with 65 s);
+#                             garbage-collector thresholds NUBES_GC_THRESHOLDS (50000,20,100 unless set;
+#                             700,10,10: Python's own): rarer full collections, the websocket tail's stalls
 #   deploy/nubes.sh worker    a Celery worker named NUBES_WORKER_NAME@<host> (any number of machines), on
 #                             every queue or those in NUBES_WORKER_QUEUES (comma-separated)
 #   deploy/nubes.sh beat      Celery beat (exactly one in the whole fleet)
@@ -20,6 +22,7 @@ role="${1:-}"
 case "$role" in
   migrate) exec "$BIN/python" manage.py migrate --noinput "$@" ;;
   web) [ "${DB_CONN_MAX_AGE:-0}" != 0 ] || export NUBES_DB_POOL="${NUBES_DB_POOL:-20}"
+       export NUBES_GC_THRESHOLDS="${NUBES_GC_THRESHOLDS:-50000,20,100}"
        exec "$BIN/uvicorn" portal.asgi:application --host "${NUBES_BIND:-127.0.0.1}" \
          --port "${NUBES_PORT:-8000}" --workers "${NUBES_WEB_WORKERS:-2}" \
          --forwarded-allow-ips "${NUBES_TRUSTED_PROXIES:-}" \
