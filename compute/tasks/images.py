@@ -28,6 +28,7 @@ from compute.models import Host, Image
 from portal import operations
 from portal.env import env_list, env_str
 from portal.errors import ActionError
+from portal.streaming import body_pieces
 from portal.tasks import run_operation
 
 CHUNK = 1024 * 1024
@@ -238,21 +239,13 @@ def settle_lost_upload(op):
     return reason
 
 
-def read_chunks(stream, chunk=CHUNK):
-    while True:
-        data = stream.read(chunk)
-        if not data:
-            return
-        yield data
-
-
 def run_spooled(op):
     """The task's work for upload_file: stream the spool file in, then remove it."""
     image = Image.objects.get(pk=op.target_id)
     spool = Path(op.detail["spool"])
     try:
         with open(spool, "rb") as source:
-            return receive(image, read_chunks(source), op, total=spool.stat().st_size)
+            return receive(image, body_pieces(source, CHUNK), op, total=spool.stat().st_size)
     finally:
         spool.unlink(missing_ok=True)
 
@@ -294,7 +287,7 @@ def _import_url(image, op, url):
         raise ActionError(f"Cannot fetch {url}: {getattr(exc, 'reason', exc)}.") from exc
     with response:
         length = response.headers.get("Content-Length", "")
-        return receive(image, read_chunks(response), op, total=int(length) if length.isdigit() else None)
+        return receive(image, body_pieces(response, CHUNK), op, total=int(length) if length.isdigit() else None)
 
 
 def run_import(op):
@@ -311,7 +304,7 @@ def run_import(op):
             "where workers and web processes are different machines, import from a URL)"
         ) from exc
     with open(real, "rb") as source:
-        return receive(image, read_chunks(source), op, total=real.stat().st_size)
+        return receive(image, body_pieces(source, CHUNK), op, total=real.stat().st_size)
 
 
 @shared_task(bind=True, name="compute.tasks.import_image")
