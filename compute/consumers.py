@@ -22,7 +22,7 @@ from compute.models import Instance
 from compute.models.migration import MigrationState
 from compute.services.serial import INPUT_ERRORS as STREAM_ERRORS
 from compute.services.serial import READ_ERRORS, open_input, serial_log
-from portal.consumers import CLOSE_UNAUTHENTICATED, close_with
+from portal.consumers import CLOSE_UNAUTHENTICATED, NoHopDispatch, close_with
 
 POLL_S = 0.5
 MIGRATION_ACTIVE = (MigrationState.QUEUED, MigrationState.RUNNING)
@@ -71,7 +71,7 @@ class NoGuest(Exception):
 INPUT_ERRORS = (*STREAM_ERRORS, NoGuest)
 
 
-class SerialConsoleConsumer(AsyncJsonWebsocketConsumer):
+class SerialConsoleConsumer(NoHopDispatch, AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -215,7 +215,7 @@ def _close_reason(text):
     return text.encode()[:CLOSE_REASON_BYTES].decode("utf-8", "ignore")
 
 
-class VncProxyConsumer(AsyncWebsocketConsumer):
+class VncProxyConsumer(NoHopDispatch, AsyncWebsocketConsumer):
     """/ws/vnc/<instance id>/?token=...: the browser (noVNC speaks RFB over a binary websocket)
     and QEMU's VNC server on the instance's host. The token (compute.console) ties the connection
     to the signed-in user and the instance for a minute. The proxy authenticates to QEMU with the

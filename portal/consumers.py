@@ -5,6 +5,7 @@ import asyncio
 import os
 import time
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -28,7 +29,22 @@ async def close_with(consumer, code, subprotocol=None):
     await consumer.close(code=code)
 
 
-class StreamConsumer(AsyncJsonWebsocketConsumer):
+class NoHopDispatch:
+    """channels closes old database connections before every message's handler, through
+    sync_to_async: a hop to the one thread that every consumer of the process shares (channels
+    gives consumers no thread of their own, as Django does each request), so a message to 25
+    sockets made 25 hops one after the other, each behind the others' database calls and waiting
+    for the GIL on busy cores. These consumers touch the database only through
+    database_sync_to_async, which closes old connections itself, in the thread that uses them."""
+
+    async def dispatch(self, message):
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class StreamConsumer(NoHopDispatch, AsyncJsonWebsocketConsumer):
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)

@@ -6,6 +6,7 @@ import ipaddress
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 import plotly
@@ -108,21 +109,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Redis, when set, carries Celery's broker, the channel layer and the cache.
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    from channels_redis.core import RedisChannelLayer
-
-    # A consumer waits for its next message with BZPOPMIN, which Redis holds open up to
-    # brpop_timeout (5 s) on a quiet channel. redis-py 8 gives every read a 5 s socket timeout by
-    # default, so that read timed out first and the websocket died after 5 s of quiet. Reads may
-    # now last the blocking pop plus slack; a dead Redis is still noticed (and TCP keepalive, on
-    # by default in redis-py 8, finds half-open connections).
-    CHANNEL_LAYER_READ_TIMEOUT = RedisChannelLayer.brpop_timeout + 10
+    # Redis's pub/sub ignores database numbers: the prefix names the database, so portals (or test
+    # runs) on other databases of one Redis do not hear each other's groups.
+    REDIS_DB = urlsplit(REDIS_URL).path.strip("/") or "0"
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "portal.redis_layer.RedisChannelLayer",  # closes sockets when Redis restarts
-            "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_READ_TIMEOUT}],
-                "prefix": env_str("NUBES_CHANNEL_PREFIX", "nubes"),
-            },
+            # pub/sub, and closes sockets when Redis restarts (portal/redis_layer.py)
+            "BACKEND": "portal.redis_layer.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("NUBES_CHANNEL_PREFIX") or f"nubes.{REDIS_DB}."},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
