@@ -104,7 +104,7 @@ lab-status:
 	lab/status.sh
 
 # Every benchmark prints its figures; the lab ones say so and measure nothing when the lab is down.
-BENCHES := api_list compute_ops login scheduler_scale storage_ops network_ops metrics metrics_scale migration storage_pools_lab openstack_api lab_boot fleet load
+BENCHES := api_list instance_page compute_ops login scheduler_scale storage_ops network_ops metrics metrics_scale migration storage_pools_lab openstack_api lab_boot fleet load
 bench: $(VENV)/.dev-installed
 	@for b in $(BENCHES); do \
 	  [ -f bench/$$b.py ] && { echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; }; done; true
