@@ -127,6 +127,21 @@ class KeyPairForm(forms.Form):
 # --- cloud-admin forms (compute.views.admin) -----------------------------------------------
 
 
+SAME_POOL_LABEL = "same name as the root disk's pool"  # the target_pool select's empty choice
+
+
+def migration_targets(instance):
+    """The hosts the instance may be moved to (up, not its own), by name."""
+    return Host.objects.filter(state=HostState.UP).exclude(pk=instance.host_id).order_by("name")
+
+
+def target_pool_groups(hosts):
+    """[(host name, [(libvirt pool name, label)])]: the target_pool select's groups, the hosts
+    reaching an active pool in their order, read in one query."""
+    pools = hooks.pool_choices_of(hosts)
+    return [(host.name, pools[host.pk]) for host in hosts if pools.get(host.pk)]
+
+
 class MigrateForm(ActionErrorMixin, forms.Form):
     """The instance page's migrate form. Only the field types are checked here: the options'
     rules and the target's checks (the pool among them) are compute.migration's, as for the API."""
@@ -155,26 +170,16 @@ class MigrateForm(ActionErrorMixin, forms.Form):
 
     def __init__(self, *args, instance, **kwargs):
         super().__init__(*args, **kwargs)
-        targets = (
-            Host.objects.filter(state=HostState.UP)
-            .exclude(pk=instance.host_id)
-            .select_related("cluster")
-            .order_by("name")
-        )
+        targets = migration_targets(instance).select_related("cluster")
         self.fields["target_host"].queryset = targets
         self.targets = targets  # read once here (the pools below), then from its cache
         if instance.host_id is not None:
             self.fields["target_host"].label_from_instance = self._label_with_hint(instance, targets)
         chosen = self._chosen_target(targets)
         # Only the chosen target's pools; before a choice, every target's, grouped by host.
-        pools = (
-            [(chosen.name, hooks.pool_choices(chosen))]
-            if chosen
-            else [(host.name, hooks.pool_choices(host)) for host in targets]
+        self.fields["target_pool"].choices = [("", SAME_POOL_LABEL)] + target_pool_groups(
+            [chosen] if chosen else list(targets)
         )
-        self.fields["target_pool"].choices = [("", "same name as the root disk's pool")] + [
-            (name, choices) for name, choices in pools if choices
-        ]
 
     @staticmethod
     def _label_with_hint(instance, targets):

@@ -75,13 +75,27 @@ def register_migration_check(check):
 
 
 def register_pool_choices(choices):
-    """choices(host) -> [(libvirt pool name, label)] of the storage pools the host reaches
-    (the migrate form's target_pool options), from the database."""
+    """choices(hosts) -> {host pk: [(libvirt pool name, label)]} of the storage pools each host
+    reaches (the migrate form's target_pool options), from the database in one read."""
     _pool_choices.append(choices)
 
 
 def pool_choices(host):
-    return [choice for choices in _pool_choices for choice in choices(host)]
+    return pool_choices_of([host]).get(host.pk, [])
+
+
+def pool_choices_of(hosts):
+    """{host pk: [(libvirt pool name, label)]} for several hosts at once (a host with none left out)."""
+    return _merged(_pool_choices, hosts)
+
+
+def _merged(providers, objects):
+    """{pk: values} of every provider(objects) -> {pk: [value, ...]}, their lists joined."""
+    found = {}
+    for provider in providers:
+        for pk, values in provider(objects).items():
+            found.setdefault(pk, []).extend(values)
+    return found
 
 
 _pool_sharing = []
@@ -169,11 +183,7 @@ def register_addresses(provider):
 
 
 def addresses(instance_ids):
-    found = {}
-    for provider in _address_providers:
-        for pk, values in provider(instance_ids).items():
-            found.setdefault(pk, []).extend(values)
-    return found
+    return _merged(_address_providers, instance_ids)
 
 
 def register_instance_panel(panel):

@@ -91,10 +91,17 @@ def linked_clones_of(image):
     return names
 
 
-def pool_choices(host):
-    """The active pools the host reaches, for compute's migrate form (copy-storage target pool)."""
-    pools = StoragePool.objects.filter(hosts=host, state=PoolState.ACTIVE).order_by("name")
-    return [
-        (pool.libvirt_name, pool.name if pool.name == pool.libvirt_name else f"{pool.name} ({pool.libvirt_name})")
-        for pool in pools
-    ]
+def pool_choices(hosts):
+    """{host pk: the active pools it reaches} for compute's migrate form (copy-storage target
+    pool), by name, for all the hosts in one query."""
+    rows = (
+        StoragePool.hosts.through.objects.filter(host__in=hosts, storagepool__state=PoolState.ACTIVE)
+        .order_by("storagepool__name", "storagepool_id")
+        .values_list("host_id", "storagepool__name", "storagepool__libvirt_name")
+    )
+    found = {}
+    for host_id, name, libvirt_name in rows:
+        found.setdefault(host_id, []).append(
+            (libvirt_name, name if name == libvirt_name else f"{name} ({libvirt_name})")
+        )
+    return found

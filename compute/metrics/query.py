@@ -5,6 +5,7 @@ range. Cluster series combine the cluster's hosts per step."""
 import time
 from dataclasses import dataclass, replace
 
+from django.db import connections
 from django.db.models import Avg
 
 from compute.metrics.rollups import bucket_of, retention
@@ -122,19 +123,31 @@ def _described(request, resolution):
 def _points_of(rows, step, metrics):
     """{metric: [[bucket, average]]} of the rows' metrics per step, in one query (a bucket
     whose average is NULL is left out of that metric's points, as no sample)."""
+    averages = [f"avg_{metric}" for metric in metrics]
     averaged = (
         rows.annotate(bucket=bucket_of("ts", step))
         .values("bucket")
-        .annotate(**{f"avg_{metric}": Avg(metric) for metric in metrics})
+        .annotate(**{name: Avg(metric) for name, metric in zip(averages, metrics, strict=True)})
         .order_by("bucket")
+        .values_list("bucket", *averages)
     )
-    points = {metric: [] for metric in metrics}
-    for row in averaged:
-        for metric in metrics:
-            value = row[f"avg_{metric}"]
-            if value is not None:
-                points[metric].append([row["bucket"], round(value, 3)])
-    return points
+    # Its rows read as the database gives them, converted here as Django would (an integer
+    # bucket, float averages): Django's converters, one call per value, cost an instance page's
+    # seven series of 300 steps more than the query itself.
+    sql, params = averaged.query.sql_with_params()
+    with connections[averaged.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    if not found:
+        return {metric: [] for metric in metrics}
+    buckets, *columns = zip(*found, strict=True)
+    buckets = [int(bucket) for bucket in buckets]
+    return {
+        metric: [
+            [bucket, round(float(value), 3)] for bucket, value in zip(buckets, column, strict=True) if value is not None
+        ]
+        for metric, column in zip(metrics, columns, strict=True)
+    }
 
 
 def points_of_metrics(request, metrics, now=None):

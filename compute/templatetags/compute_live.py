@@ -5,14 +5,16 @@ from django import template
 from django.db.models import Case, Value, When
 
 from compute.choices import HostState
-from compute.forms import MigrateForm
+from compute.forms import SAME_POOL_LABEL, migration_targets, target_pool_groups
 from compute.metrics import charts
 from compute.models import Host, Instance, Migration
 from compute.models.metrics import Scope
 from compute.models.migration import ACTIVE_MIGRATION_STATES
 
 register = template.Library()
+register.filter("figure_script", charts.figure_script)  # {{ figure|figure_script:"dom-id" }}
 DASHBOARD_OBJECTS = 10  # traces on the dashboard chart (the websocket allows 64 groups)
+MIGRATION_FIELDS = [field.name for field in Migration._meta.concrete_fields]
 
 
 def _ranged(context, make, obj):
@@ -52,18 +54,21 @@ def instance_migration(context, instance):
     last = (
         Migration.objects.filter(instance=instance)
         .select_related("source", "target")
+        .only(*MIGRATION_FIELDS, "source__name", "target__name")  # of its hosts, only their names are shown
         .order_by(active_first, *Migration._meta.ordering)
         .first()
     )
     active = last is not None and last.is_active
-    form = MigrateForm(instance=instance) if user.is_staff and not active else None  # drawn only then
-    targets = form.targets if form else ()
+    # The migrate form, drawn only then, without a MigrateForm: its targets' names and their
+    # pools' groups are all it shows (its per-target hints are the POST page's).
+    targets = list(migration_targets(instance).only("name")) if user.is_staff and not active else []
     return {
         "instance": instance,
         "migration": last,
         "active": active,
         "targets": targets,
-        "form": form,
+        "pool_groups": target_pool_groups(targets) if targets else [],
+        "same_pool_label": SAME_POOL_LABEL,
         "staff": user.is_staff,
         "figure": charts.migration_figure(last),
         "csrf_token": context.get("csrf_token"),

@@ -15,7 +15,10 @@ def instance_ports_panel(request, instance):
         .order_by("pk")
     )
     floating = {}
-    for fip in FloatingIP.objects.filter(port__instance=instance).select_related("allocation"):
-        floating.setdefault(fip.port_id, []).append(fip.allocation.address)
+    if ports:  # a floating IP sits on a port: none to look for without one
+        # In their order (a port's are its project's: the model's project-name order, unjoined).
+        addresses = FloatingIP.objects.filter(port__instance=instance).values_list("port_id", "allocation__address")
+        for port_id, address in addresses.order_by("pk"):
+            floating.setdefault(port_id, []).append(address)
     rows = [(port, floating.get(port.pk, ())) for port in ports]
     return render_to_string("network/_instance_ports.html", {"rows": rows}, request=request)

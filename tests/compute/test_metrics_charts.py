@@ -10,10 +10,11 @@ import plotly.graph_objects as go
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
 from django.test import Client
+from django.utils.html import json_script
 
 from compute.metrics import charts
 from compute.models import InstanceSample
-from compute.models.metrics import TEN_MINUTES
+from compute.models.metrics import RAW, TEN_MINUTES
 from tests.compute.live_helpers import running  # noqa: F401
 
 NOW = 1_800_000_000
@@ -116,3 +117,51 @@ def test_the_migration_figure_is_the_json_plotly_builds_for_it(samples):
         )
     )
     assert json.loads(json.dumps(charts.migration_figure(migration))) == json.loads(expected.to_json())
+
+
+def test_the_series_read_as_plain_rows_are_the_orms_values(running):
+    """query._points_of reads its averages without Django's per-value converters (session 11):
+    the same integer buckets and rounded float averages as the ORM's rows, NULL steps left out."""
+    from django.db.models import Avg
+
+    from compute.metrics import query
+    from compute.metrics.rollups import bucket_of
+
+    InstanceSample.objects.bulk_create(
+        InstanceSample(
+            instance=running,
+            ts=NOW - 10 * n,
+            cpu_pct=n / 3,
+            mem_used_mb=n * 7,
+            mem_balloon_mb=None if n % 4 else n,
+            net_rx_bps=n * 1001,
+        )
+        for n in range(200)
+    )
+    metrics = ["cpu_pct", "mem_used_mb", "mem_balloon_mb", "net_rx_bps", "disk_read_bps"]
+    request = query.SeriesRequest("instance", running.pk, metrics[0], NOW - HOUR, NOW + 1, 12)
+    rows = InstanceSample.objects.filter(instance=running, ts__gte=NOW - HOUR, ts__lt=NOW + 1, resolution=RAW)
+    orm = rows.annotate(bucket=bucket_of("ts", 12)).values("bucket")
+    orm = orm.annotate(**{metric: Avg(metric) for metric in metrics}).order_by("bucket")
+    expected = {m: [[r["bucket"], round(r[m], 3)] for r in orm if r[m] is not None] for m in metrics}
+
+    points = query.points_of_metrics(request, metrics, now=NOW)
+
+    assert points == expected and points["mem_balloon_mb"] and not points["disk_read_bps"]
+    assert all(type(b) is int and type(v) is float for series in points.values() for b, v in series)
+
+
+@pytest.mark.parametrize("which", ["empty", "points", "migration", "own-template"])
+def test_figure_script_writes_what_json_script_writes(which):
+    """{{ figure|figure_script:id }} writes the shared plotly template from JSON made once
+    (session 11): the same script element as json_script, escapes included."""
+    points = [(1_700_000_000, 1.5), (1_700_000_010, Decimal("2.25"))]
+    if which == "migration":
+        figure = charts.migration_figure(SimpleNamespace(samples=[{"t": 0, "memory_remaining": 2**30}]))
+    else:
+        series = [("a<b>&", points if which != "empty" else [], {})]
+        figure = charts.chart_of("c", "CPU", "%", series, 1_700_000_100, 3600).figure
+    if which == "own-template":
+        figure["layout"]["template"] = {"layout": {"title": "</script>"}}
+    assert charts.figure_script(figure, "f-1") == json_script(figure, "f-1")
+    assert "\\u0000" not in charts.figure_script(figure, "f-1")

@@ -11,8 +11,12 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from compute.models import Instance, InstanceEvent, InstanceSample
+from compute.models import Instance, InstanceEvent, InstanceSample, Migration
+from compute.models.migration import MigrationState
+from network.models import FloatingIP, IPAllocation, Network, Port, Subnet
 from portal.models import ApiToken, Operation
+from scheduler.choices import HaEventKind
+from scheduler.models import HaEvent
 from storage.models import StoragePool, Volume
 from tests.compute.conftest import add_host
 
@@ -129,13 +133,14 @@ def test_an_instance_page_query_count_does_not_grow_with_its_operations_events_a
     assert len(many) == len(few), many
 
 
-INSTANCE_PAGE_QUERIES = 21  # session 9: 33 before (7 metric series, the migrate form's hints)
+INSTANCE_PAGE_QUERIES = 19  # session 9: 33 before (7 metric series, the migrate form's hints); 11: 21
 
 
 def test_an_instance_page_takes_a_pinned_number_of_queries(reader, grow, cluster):
     """A cloud admin's view of an instance with two other hosts to migrate to: its seven metric
     series in one query, and the migrate form's per-target hints (room, CPU baseline, shared
-    pools) left unread, as the page draws its own target list without them."""
+    pools) left unread, as the page draws its own target list without them; the targets' pools
+    in one query, no floating IPs looked for without a port (session 11)."""
     add_host(cluster, "host-b")
     add_host(cluster, "host-c")
     first = grow(40)
@@ -145,3 +150,35 @@ def test_an_instance_page_takes_a_pinned_number_of_queries(reader, grow, cluster
     assert len(queries) == INSTANCE_PAGE_QUERIES, "\n".join(queries)
     assert sum("compute_instancesample" in query for query in queries) == 1
     assert not any("storage_rootdisk" in query for query in queries)  # the hints' first read
+    assert sum("storage_storagepool_hosts" in query for query in queries) == 1  # every target's pools
+
+
+PORT_QUERIES = 3  # its addresses and security groups (prefetched), its floating IPs
+
+
+def test_an_instance_page_with_every_card_filled_reads_no_column_later(reader, grow, cluster, host_a):
+    """The page's lists and cards read only the columns they show (session 11: the migration's
+    hosts, HA events' instance and host, volumes, operations): with a row in each, none is read
+    again for a column left out."""
+    host_b = add_host(cluster, "host-b")
+    first = grow(25)
+    Migration.objects.create(
+        instance=first, source=host_a, target=host_b, state=MigrationState.SUCCEEDED, samples=[{"t": 1}]
+    )
+    HaEvent.objects.create(cluster=cluster, host=host_a, instance=first, kind=HaEventKind.FENCED, detail="x")
+    pool = StoragePool.objects.get(name="shared")
+    Volume.objects.create(
+        project=first.project, name="data", pool=pool, size_gb=2, state="in-use", instance=first, target_dev="vdb"
+    )
+    network = Network.objects.create(project=first.project, name="web")
+    subnet = Subnet.objects.create(project=first.project, network=network, cidr="10.0.0.0/24")
+    port = Port.objects.create(project=first.project, network=network, mac_address="52:54:00:00:00:01", instance=first)
+    IPAllocation.objects.create(subnet=subnet, address="10.0.0.5", port=port)
+    outside = IPAllocation.objects.create(subnet=subnet, address="10.0.0.99")
+    FloatingIP.objects.create(project=first.project, network=network, allocation=outside, port=port)
+    url = f"/compute/instances/{first.pk}/"
+    sql(reader, url)
+    queries = sql(reader, url)
+    assert len(queries) == INSTANCE_PAGE_QUERIES + PORT_QUERIES, "\n".join(queries)
+    html = reader.get(url).content.decode()
+    assert "host-a → host-b" in html and "Fenced" in html and ">data</a>" in html and "10.0.0.99" in html
