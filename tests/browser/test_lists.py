@@ -11,7 +11,7 @@ from tests.browser.test_compute import wait_for_project_stream
 from tests.browser.test_storage import StorageApi
 
 pytestmark = pytest.mark.browser
-LIVE_TIMEOUT_MS = 20000
+LIVE_TIMEOUT_MS = 30000  # as test_storage.py: the same volume Operations, on a machine running three suites at once
 
 
 def watched(login, url):
