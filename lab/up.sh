@@ -67,6 +67,8 @@
 # those on host A and every domain on host B).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+# Which command stopped it, for a log read after the fact (CI keeps only the end of its output).
+trap 'rc=$?; echo "[lab] up.sh stopped (exit $rc) at line $LINENO: $BASH_COMMAND" >&2' ERR
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 T0=$(now_ms)
 

@@ -16,12 +16,25 @@ finish() {
 trap finish EXIT
 mkdir -p var
 
+lab_failed=""
 if [ "$(id -u)" = 0 ] && [ ! -s lab/state/lab.json ] && [ -z "${NUBES_TEST_NO_LAB:-}" ]; then
     echo "== the lab is not up: bringing it up for the integration tier (lab/up.sh; var/test-lab-up.log)"
-    if lab/up.sh > var/test-lab-up.log 2>&1; then started_lab=1; else
-        echo "lab/up.sh failed; the integration tier will say so. Last lines:"; tail -20 var/test-lab-up.log
-    fi
+    # A failed start is taken down (lab/down.sh removes only what up.sh recorded) and tried once
+    # more; a second failure fails the run, and its log's end is printed again at the very end.
+    for try in 1 2; do
+        if lab/up.sh > var/test-lab-up.log 2>&1; then started_lab=1; break; fi
+        cp var/test-lab-up.log "var/test-lab-up-failed-$try.log"
+        echo "lab/up.sh failed (try $try of 2; var/test-lab-up-failed-$try.log). Last lines:"
+        tail -20 var/test-lab-up.log
+        lab/down.sh > "var/test-lab-down-failed-$try.log" 2>&1 || echo "lab/down.sh after it failed too"
+    done
+    [ "$started_lab" = 1 ] || lab_failed=1
 fi
+lab_failure() {  # where a run's tail shows it
+    [ -n "$lab_failed" ] || return 0
+    echo "== lab/up.sh failed twice: the integration and fleet tiers did not run. The end of its last log:"
+    tail -40 var/test-lab-up-failed-2.log
+}
 
 # Tests marked postgres need PostgreSQL or Redis (races SQLite cannot have, a lock or a channel
 # layer in Redis): a pass of their own on the machine's, with their own database, Redis db and
@@ -76,4 +89,5 @@ fi
 $PY -m pytest -m "not postgres" "$@"; rc=$?
 services_pass "$@"; src=$?
 [ "$rc" = 0 ] && rc=$src
+if [ -n "$lab_failed" ]; then lab_failure; rc=1; fi
 exit "$rc"
