@@ -3,6 +3,8 @@
 // list's filter, sort and page kept) when an operation on such a target moves;
 // data-live-events="instance port" does the same on those events. A table's body is swapped
 // (ticked boxes stay ticked), any other element whole.
+// After each websocket join every such block, and each marked data-live-rejoin (rows that follow
+// their own events), reads itself once: what moved before the join was never sent.
 // A header checkbox (data-select-all) ticks every row of its table. A cloud admin's page with such
 // lists also joins the "cloud" group, which hears every project's changes.
 (function () {
@@ -51,6 +53,13 @@
     tables("data-live-targets").forEach(function (table) {
       if (table.dataset.liveTargets.split(" ").includes(target)) refresh(table);
     });
+  });
+
+  // Joined (or joined again after a lost socket): every live block reads itself once, since
+  // what changed between its rendering and the join was never sent to this page. The debounce
+  // makes the several joins of one connection a single read per block.
+  document.addEventListener("nubes:subscribed", function () {
+    tables("data-live-targets").concat(tables("data-live-events"), tables("data-live-rejoin")).forEach(refresh);
   });
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -30,7 +30,13 @@
     };
     socket.onmessage = function (msg) {
       const m = JSON.parse(msg.data);
-      if (m.event === "subscribed") { document.body.dataset.wsSubscribed = (document.body.dataset.wsSubscribed || "") + " " + m.group; return; }
+      if (m.event === "subscribed") {
+        document.body.dataset.wsSubscribed = (document.body.dataset.wsSubscribed || "") + " " + m.group;
+        // After each join (the first, and again after a reconnect): what the page shows may
+        // already be older than the stream (events before the join are not replayed).
+        document.dispatchEvent(new CustomEvent("nubes:subscribed", {detail: m}));
+        return;
+      }
       if (m.event === "operation") { updateOperation(m.data, m.group === "cloud"); }
       (handlers[m.group] || []).forEach((fn) => fn(m));
       document.dispatchEvent(new CustomEvent("nubes:" + m.event, {detail: m}));

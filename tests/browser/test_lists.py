@@ -96,3 +96,67 @@ def test_a_volume_page_follows_its_operation_without_a_reload(login):
     expect(page.locator("#volume-facts [data-field=state]")).to_have_text("Available", timeout=LIVE_TIMEOUT_MS)
     assert page.evaluate("window.__noReload === true"), "the volume page reloaded instead of updating"
     api.delete(f"/api/v1/volumes/{volume['id']}/")
+
+
+# Every websocket the page opens goes through this: while window.__wsAway is set, a new socket
+# asks for a path the portal does not serve (it fails and realtime.js retries, backing off), and
+# window.__wsDrop() closes the open one as a lost connection would.
+SOCKETS_AWAY = """
+(() => {
+  const Real = window.WebSocket;
+  let last = null;
+  window.WebSocket = function (url, protocols) {
+    last = new Real(window.__wsAway ? url.replace("/ws/", "/ws-away/") : url, protocols);
+    return last;
+  };
+  window.WebSocket.OPEN = Real.OPEN;
+  window.__wsDrop = () => last && last.close();
+})();
+"""
+
+
+def test_a_list_catches_up_on_what_moved_while_its_socket_was_away(login):
+    """Events are not replayed to a page that joins late, after rendering or after a lost socket:
+    the list reads itself again once it has joined, so a volume deleted while the page heard
+    nothing still leaves the list without a reload."""
+    page = login("alice")
+    page.add_init_script(SOCKETS_AWAY)
+    page, api, project = watched(lambda _user: page, "/storage/")
+    pool = page.locator("#volume-create select[name=pool] option:not([value=''])").first.get_attribute("value")
+    name = f"away-{uuid.uuid4().hex[:6]}"
+    made = api.post("/api/v1/volumes/", {"project": project, "name": name, "pool": int(pool), "size_gb": 1})
+    api.wait(f"/api/v1/operations/{made['id']}/", "status", "succeeded")
+    row = page.locator("#volumes tbody tr").filter(has_text=name)
+    expect(row.locator("[data-field=state]")).to_have_text("Available", timeout=LIVE_TIMEOUT_MS)
+
+    page.evaluate("window.__wsAway = true; document.body.dataset.wsSubscribed = ''; window.__wsDrop()")
+    page.wait_for_function("() => document.body.dataset.ws === 'closed'")
+    volume = api.first(f"/api/v1/volumes/?search={name}")
+    gone = api.delete(f"/api/v1/volumes/{volume['id']}/")
+    api.wait(f"/api/v1/operations/{gone['id']}/", "status", "succeeded")
+    expect(row).to_have_count(1)  # nothing heard while away
+    page.evaluate("window.__wsAway = false")
+    wait_for_project_stream(page)
+    expect(row).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
+    assert page.evaluate("window.__noReload === true"), "the list reloaded instead of reading itself"
+
+
+def test_the_dashboards_operations_catch_up_after_the_socket_was_away(login):
+    """Tables whose rows follow their own events (recent operations, HA events, migrations) are
+    marked data-live-rejoin: read once after each join, like the lists."""
+    page = login("alice")
+    page.add_init_script(SOCKETS_AWAY)
+    page, api, project = watched(lambda _user: page, "/")
+    page.evaluate("window.__wsAway = true; document.body.dataset.wsSubscribed = ''; window.__wsDrop()")
+    page.wait_for_function("() => document.body.dataset.ws === 'closed'")
+    name = f"dash-{uuid.uuid4().hex[:6]}"
+    pool = api.first("/api/v1/storage-pools/")["id"]
+    made = api.post("/api/v1/volumes/", {"project": project, "name": name, "pool": pool, "size_gb": 1})
+    api.wait(f"/api/v1/operations/{made['id']}/", "status", "succeeded")
+    row = page.locator("#recent-operations tbody tr").filter(has_text=name)
+    expect(row).to_have_count(0)  # nothing heard while away
+    page.evaluate("window.__wsAway = false")
+    wait_for_project_stream(page)
+    expect(row.locator("[data-field=status]")).to_have_text("Succeeded", timeout=LIVE_TIMEOUT_MS)
+    assert page.evaluate("window.__noReload === true"), "the dashboard reloaded instead of reading itself"
+    api.delete(f"/api/v1/volumes/{api.first(f'/api/v1/volumes/?search={name}')['id']}/")
