@@ -17,15 +17,13 @@
     followConsole(data);
   }
   document.addEventListener("nubes:instance", function (e) { apply(e.detail.data); });
-  // What changed between rendering and joining the group: read the instance once, after joining.
-  const group = card.dataset.subscribe;
-  const joined = new MutationObserver(function () {
-    if (!(document.body.dataset.wsSubscribed || "").split(" ").includes(group)) return;
-    joined.disconnect();
+  // What changed between rendering and joining the group (or while the socket was lost): read
+  // the instance once after each join.
+  document.addEventListener("nubes:subscribed", function (e) {
+    if (e.detail.group !== card.dataset.subscribe) return;
     fetch(`/api/v1/instances/${card.dataset.instanceId}/`, {headers: {Accept: "application/json"}})
       .then((r) => r.ok ? r.json() : null).then((data) => { if (data) apply(data); });
   });
-  joined.observe(document.body, {attributes: true, attributeFilter: ["data-ws-subscribed"]});
   // Graphical console: a one-minute ticket from the API, then noVNC (an ES module from npm,
   // loaded only when asked) speaking RFB over the same-origin websocket proxy.
   const vnc = document.getElementById("vnc");

@@ -72,7 +72,18 @@
     const figure = json(chart.id + "-figure");
     const windowSize = parseInt(panel.dataset.window || "2000", 10);
     Plotly.newPlot(chart, figure.data, figure.layout, {displayModeBar: false, responsive: true});
-    window.Nubes.on(panel.dataset.group, function (m) {
+    // What the migration did before the page joined its group (or while the socket was lost):
+    // read it once after each join, as the "migration" event would have told it.
+    function catchUp() {
+      if (!panel.dataset.migration) return;
+      fetch(`/api/v1/migrations/${panel.dataset.migration}/`, {headers: {Accept: "application/json"}})
+        .then((r) => r.ok ? r.json() : null)
+        .then((data) => { if (data) heard({event: "migration", data: data}); });
+    }
+    document.addEventListener("nubes:subscribed", (e) => { if (e.detail.group === panel.dataset.group) catchUp(); });
+    if ((document.body.dataset.wsSubscribed || "").split(" ").includes(panel.dataset.group)) catchUp();  // joined before Plotly loaded
+    window.Nubes.on(panel.dataset.group, heard);
+    function heard(m) {
       if (m.event !== "migration.progress" && m.event !== "migration") return;
       const id = String(m.event === "migration" ? m.data.id : m.data.migration);
       if (panel.dataset.migration && panel.dataset.migration !== id) {
@@ -102,7 +113,7 @@
       setField(panel, "expected_downtime", s.expected_downtime_ms === null ? "—" : s.expected_downtime_ms + " ms");
       Plotly.extendTraces(chart, {x: [[s.t]], y: [[s.memory_remaining / MIB]]}, [0], windowSize);
       count(chart);
-    });
+    }
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -140,3 +140,54 @@ def test_picking_a_target_leaves_only_its_pools_in_the_migrate_form(target_pools
     form.locator("select[name=target_host]").select_option(label="scheduler's choice")
     assert enabled_pools(page) == everyone  # the scheduler may pick any target
     assert pool_select.evaluate("select => select.value") == pools["host-a"]
+
+
+def test_a_migration_page_opened_while_its_socket_is_away_shows_how_it_ended(login):
+    """The migration's page joins its group late (its socket kept away while the migration runs
+    and ends): once joined it reads the migration once, so the panel shows the end it missed."""
+    from tests.browser.test_lists import SOCKETS_AWAY
+
+    page = login("admin")
+    api = Api(page)
+    instance = launch(api, f"late-{uuid.uuid4().hex[:6]}")
+    api.post("/api/v1/migrations/", {"instance": instance["id"], "bandwidth_mib_s": BANDWIDTH_MIB_S})
+    migration = next(m for m in api.get("/api/v1/migrations/")["results"] if m["instance"] == instance["id"])
+    page.add_init_script(SOCKETS_AWAY + "window.__wsAway = true;")
+    page.goto(f"/compute/migrations/{migration['id']}/")
+    panel = page.locator(".migration-live")
+    drawn = panel.get_attribute("data-state")
+    assert drawn in ("queued", "running"), f"the migration had ended before its page was drawn: {drawn}"
+    deadline = time.monotonic() + MIGRATION_TIMEOUT_S
+    while api.get(f"/api/v1/migrations/{migration['id']}/")["state"] != "succeeded":
+        assert time.monotonic() < deadline, "the migration did not succeed"
+        time.sleep(POLL_S)
+    assert panel.get_attribute("data-state") == drawn  # nothing heard while away
+    page.evaluate("window.__noReload = true; window.__wsAway = false")
+    expect(panel).to_have_attribute("data-state", "succeeded", timeout=30_000)
+    expect(panel.locator("[data-mfield=percent-text]").first).to_have_text("100%")
+    assert page.evaluate("window.__noReload === true")
+
+
+def test_an_instance_page_whose_socket_was_lost_shows_what_happened_meanwhile(login):
+    """The instance card reads its instance again after every join, a reconnect's too: a stop
+    made while the page's socket was lost shows once the page is back."""
+    from tests.browser.test_lists import SOCKETS_AWAY
+
+    page = login("admin")
+    api = Api(page)
+    instance = launch(api, f"lost-{uuid.uuid4().hex[:6]}")
+    page.add_init_script(SOCKETS_AWAY)
+    open_instance(page, instance)
+    state = page.locator("#instance-state")
+    expect(state).to_have_attribute("data-state", "active")
+    page.evaluate("window.__wsAway = true; document.body.dataset.wsSubscribed = ''; window.__wsDrop()")
+    page.wait_for_function("() => document.body.dataset.ws === 'closed'")
+    api.post(f"/api/v1/instances/{instance['id']}/stop/")
+    deadline = time.monotonic() + MIGRATION_TIMEOUT_S
+    while api.get(f"/api/v1/instances/{instance['id']}/")["state"] != "shutoff":
+        assert time.monotonic() < deadline, "the instance did not stop"
+        time.sleep(POLL_S)
+    expect(state).to_have_attribute("data-state", "active")  # nothing heard while away
+    page.evaluate("window.__wsAway = false")
+    expect(state).to_have_attribute("data-state", "shutoff", timeout=30_000)
+    assert page.evaluate("window.__noReload === true")
