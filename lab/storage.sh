@@ -75,8 +75,16 @@ define_pool() {  # uri name initiator
         virsh -q -c "$uri" pool-define "$xml" >/dev/null || { rm -f "$xml"; die "cannot define $name on $uri"; }
         rm -f "$xml"
     fi
-    virsh -q -c "$uri" pool-info "$name" | has 'State:.*running' || virsh -q -c "$uri" pool-start "$name" >/dev/null \
-        || die "cannot start $name on $uri"
+    # The brick or the target may still be settling (a busy machine): starting mounts the volume
+    # or logs in to the target, so try for up to 30 s, each error kept for the log.
+    local err="" try
+    for try in $(seq 30); do
+        virsh -q -c "$uri" pool-info "$name" | has 'State:.*running' && break
+        err="$(virsh -q -c "$uri" pool-start "$name" 2>&1 >/dev/null)" && break
+        log "starting $name on $uri (try $try): $(echo "$err" | tr '\n' ' ' | cut -c1-200)"
+        sleep 1
+    done
+    virsh -q -c "$uri" pool-info "$name" | has 'State:.*running' || die "cannot start $name on $uri: $err"
     virsh -q -c "$uri" pool-autostart "$name" >/dev/null 2>&1 || true
 }
 

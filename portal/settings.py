@@ -208,6 +208,9 @@ try:
     [ipaddress.ip_network(net, strict=False) for net in NUBES_TRUSTED_PROXIES]
 except ValueError as exc:
     raise ImproperlyConfigured(f"NUBES_TRUSTED_PROXIES: {exc}") from exc
+# How long uvicorn keeps an idle keep-alive connection (runportal; deploy/nubes.sh reads the same
+# variable). uvicorn's own 5 s raced clients that poll every 5 s (openstackclient's --wait).
+NUBES_KEEP_ALIVE_S = env_int("NUBES_KEEP_ALIVE_S", 65, 1)
 LOGIN_RATE_LIMIT = env_int("NUBES_LOGIN_RATE_LIMIT", 5, 1)
 LOGIN_RATE_WINDOW = env_int("NUBES_LOGIN_RATE_WINDOW", 300, 1)
 SESSION_COOKIE_HTTPONLY = True

@@ -9,6 +9,7 @@ and a router, a security group and a floating IP a member makes over HTTP are ro
 read back here with ovsdb-client (not Nubes); the server goes with the portal, even when the
 portal is killed."""
 
+import http.client
 import json
 import os
 import re
@@ -130,6 +131,26 @@ def test_a_first_run_shows_no_failed_operation_and_every_seeded_object_active(fi
     else:  # the fallback says why
         assert report["backends"] == ["libvirt"], report
         assert "No embedded OVN Northbound" in log and "libvirt backend" in log
+
+
+def test_a_keep_alive_connection_idle_past_uvicorns_own_5_s_still_serves(first_run):
+    """Clients that poll every 5 s (openstackclient's --wait) send on the connection they kept:
+    with uvicorn's own 5 s keep-alive the portal closed it as the request went out ("connection
+    reset by peer" in session 12's rehearsal). It stays open NUBES_KEEP_ALIVE_S (65) s."""
+    host, port = first_run.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        for _ in range(2):
+            conn.request("GET", "/login/")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200 and not response.will_close
+            kept = conn.sock
+            time.sleep(6)  # idle past uvicorn's own 5 s
+        conn.request("GET", "/login/")
+        assert conn.getresponse().status == 200 and conn.sock is kept  # the same connection
+    finally:
+        conn.close()
 
 
 @needs_ovn

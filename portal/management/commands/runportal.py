@@ -48,6 +48,7 @@ class Command(BaseCommand):
             lifespan="off",
             proxy_headers=bool(proxies),
             forwarded_allow_ips=proxies,
+            timeout_keep_alive=settings.NUBES_KEEP_ALIVE_S,
         )
         server = uvicorn.Server(config)
         web = threading.Thread(target=server.run, name="asgi", daemon=True)
