@@ -18,6 +18,11 @@ what="$1" verb="$2"
 lab_recorded() {  # name: "pid exe" of its last start
     awk -v n="$1" '$1==n{line=$2" "$3} END{if (line) print line}' "$STARTED"
 }
+exited() {  # pid exe: no such process, a zombie, or the pid already another program's
+    local state; state="$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $1}')"
+    case "$state" in ""|Z|X) return 0 ;; esac
+    [ -n "$(readlink "/proc/$1/exe" 2>/dev/null)" ] && ! pid_alive "$1" "$2"
+}
 stop_lab() {  # name signal
     local pid exe
     read -r pid exe <<< "$(lab_recorded "$1")"
@@ -27,7 +32,9 @@ stop_lab() {  # name signal
         kill -KILL "$pid"
         # A process in uninterruptible sleep (libvirtd in a storage call) dies only when that
         # returns, and keeps its listening sockets until then.
-        for _ in $(seq 600); do pid_alive "$pid" "$exe" || { log "killed $1 (pid $pid)"; return 0; }; sleep 0.1; done
+        # Gone means reaped or a zombie: /proc/PID/exe goes with the process's memory, before the
+        # kernel closes its files, and a connect in between is still accepted.
+        for _ in $(seq 600); do exited "$pid" "$exe" && { log "killed $1 (pid $pid)"; return 0; }; sleep 0.1; done
         die "$1 (pid $pid) still alive 60 s after SIGKILL: $(cat "/proc/$pid/stat" 2>/dev/null)"
     else
         kill_pid "$1" "$pid" "$exe"

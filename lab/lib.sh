@@ -4,10 +4,13 @@
 
 # The daemons the lab starts must not inherit the caller's descriptors: under
 # `flock lab.lock make lab` the libvirtds it restarted held the lock for as long as they ran.
+# No redirection on the loop: bash would save stderr in a descriptor the loop then closes, and
+# every later message to stderr (die, warn) went nowhere. The glob's own directory descriptor
+# is listed but already closed: -L skips it.
 for _fd in /proc/$$/fd/*; do
     _n=${_fd##*/}
-    if [ "$_n" -gt 2 ] && [ "$_n" -lt 255 ]; then eval "exec $_n>&-"; fi
-done 2>/dev/null
+    if [ "$_n" -gt 2 ] && [ "$_n" -lt 255 ] && [ -L "$_fd" ]; then eval "exec $_n>&-"; fi
+done
 unset _fd _n
 
 LAB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -364,7 +364,8 @@ step "KVM detection"
 # ---------------------------------------------------------------- wait for OVN chassis
 step "waiting for both chassis in the OVN SB"
 for _ in $(seq 60); do
-    chassis="$(ovn-sbctl --db="$OVN_SB" --timeout=5 --bare --columns=name list Chassis 2>/dev/null | sort | tr '\n' ' ')"
+    # A Southbound that does not answer yet is one more try, not the end (set -e, pipefail).
+    chassis="$(ovn-sbctl --db="$OVN_SB" --timeout=5 --bare --columns=name list Chassis 2>/dev/null | sort | tr '\n' ' ')" || true
     case "$chassis" in *"$CHASSIS_A"*"$CHASSIS_B"*) break ;; esac
     sleep 0.5
 done

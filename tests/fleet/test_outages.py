@@ -32,6 +32,9 @@ ADDRESSES = {
 }
 
 
+LISTEN_SETTLE_S = 10
+
+
 def listening(what):
     try:
         socket.create_connection(ADDRESSES[what], timeout=5).close()
@@ -43,8 +46,13 @@ def listening(what):
 def service(what, verb):
     result = subprocess.run([str(SERVICE), what, verb], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"{what} {verb}: {result.stdout}{result.stderr}"
+    # The pid is gone before the kernel has closed all its sockets (its memory goes first, and
+    # /proc/PID/exe with it): a connect in between was accepted once (session 12's rehearsal).
+    deadline = time.monotonic() + LISTEN_SETTLE_S
+    while listening(what) != (verb == "start") and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert listening(what) == (verb == "start"), (
-        f"{what} {verb}: {ADDRESSES[what]} {'not ' * (verb == 'start')}listening"
+        f"{what} {verb}: {ADDRESSES[what]} {'not ' * (verb == 'start')}listening after {LISTEN_SETTLE_S} s"
     )
 
 
