@@ -115,6 +115,12 @@ SOCKETS_AWAY = """
 """
 
 
+def caught_up(page, block):
+    """Wait for the read every live block makes after its first join: answered late (a busy
+    machine), it would show what was made after the socket went away."""
+    page.wait_for_function(f"() => Number(document.querySelector('{block}').dataset.refreshed || 0) >= 1")
+
+
 def test_a_list_catches_up_on_what_moved_while_its_socket_was_away(login):
     """Events are not replayed to a page that joins late, after rendering or after a lost socket:
     the list reads itself again once it has joined, so a volume deleted while the page heard
@@ -128,6 +134,7 @@ def test_a_list_catches_up_on_what_moved_while_its_socket_was_away(login):
     api.wait(f"/api/v1/operations/{made['id']}/", "status", "succeeded")
     row = page.locator("#volumes tbody tr").filter(has_text=name)
     expect(row.locator("[data-field=state]")).to_have_text("Available", timeout=LIVE_TIMEOUT_MS)
+    caught_up(page, "#volumes")
 
     page.evaluate("window.__wsAway = true; document.body.dataset.wsSubscribed = ''; window.__wsDrop()")
     page.wait_for_function("() => document.body.dataset.ws === 'closed'")
@@ -147,6 +154,7 @@ def test_the_dashboards_operations_catch_up_after_the_socket_was_away(login):
     page = login("alice")
     page.add_init_script(SOCKETS_AWAY)
     page, api, project = watched(lambda _user: page, "/")
+    caught_up(page, "#recent-operations")
     page.evaluate("window.__wsAway = true; document.body.dataset.wsSubscribed = ''; window.__wsDrop()")
     page.wait_for_function("() => document.body.dataset.ws === 'closed'")
     name = f"dash-{uuid.uuid4().hex[:6]}"

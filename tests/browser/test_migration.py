@@ -180,6 +180,8 @@ def test_an_instance_page_whose_socket_was_lost_shows_what_happened_meanwhile(lo
     open_instance(page, instance)
     state = page.locator("#instance-state")
     expect(state).to_have_attribute("data-state", "active")
+    # The read after the first join, answered late, would show the stop made after going away.
+    page.wait_for_function("() => Number(document.getElementById('instance').dataset.caughtUp || 0) >= 1")
     page.evaluate("window.__wsAway = true; document.body.dataset.wsSubscribed = ''; window.__wsDrop()")
     page.wait_for_function("() => document.body.dataset.ws === 'closed'")
     api.post(f"/api/v1/instances/{instance['id']}/stop/")
