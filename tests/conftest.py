@@ -141,3 +141,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("asyncio") is not None:
             item.fixturenames.insert(0, "_no_task_left_behind")
+
+
+def pytest_unconfigure(config):
+    """Django removes its SQLite test database at the end, but not the WAL and shared-memory files
+    beside it (threads' connections may still hold them): remove those too, once the file is gone."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    if not settings.configured or settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        return
+    name = Path(settings.DATABASES["default"].get("TEST", {}).get("NAME") or "")
+    if name.name and not name.exists():
+        for suffix in ("-wal", "-shm"):
+            Path(f"{name}{suffix}").unlink(missing_ok=True)
