@@ -19,8 +19,7 @@
   document.addEventListener("nubes:instance", function (e) { apply(e.detail.data); });
   // What changed between rendering and joining the group (or while the socket was lost): read
   // the instance once after each join.
-  document.addEventListener("nubes:subscribed", function (e) {
-    if (e.detail.group !== card.dataset.subscribe) return;
+  window.Nubes.onJoin(card.dataset.subscribe, function () {
     fetch(`/api/v1/instances/${card.dataset.instanceId}/`, {headers: {Accept: "application/json"}})
       .then((r) => r.ok ? r.json() : null).then(function (data) {
         if (data) apply(data);

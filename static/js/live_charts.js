@@ -80,8 +80,7 @@
         .then((r) => r.ok ? r.json() : null)
         .then((data) => { if (data) heard({event: "migration", data: data}); });
     }
-    document.addEventListener("nubes:subscribed", (e) => { if (e.detail.group === panel.dataset.group) catchUp(); });
-    if ((document.body.dataset.wsSubscribed || "").split(" ").includes(panel.dataset.group)) catchUp();  // joined before Plotly loaded
+    window.Nubes.onJoin(panel.dataset.group, catchUp);  // also at once if joined before Plotly loaded
     window.Nubes.on(panel.dataset.group, heard);
     function heard(m) {
       if (m.event !== "migration.progress" && m.event !== "migration") return;

@@ -20,6 +20,13 @@
     }
   }
 
+  // fn() after each join of `group` (the first and each reconnect's), and at once if the page
+  // has joined it already: what moved before a join is not replayed, so the caller reads it.
+  function onJoin(group, fn) {
+    document.addEventListener("nubes:subscribed", (e) => { if (e.detail.group === group) fn(); });
+    if ((document.body.dataset.wsSubscribed || "").split(" ").includes(group)) fn();
+  }
+
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     socket = new WebSocket(`${scheme}://${location.host}/ws/`);
@@ -103,5 +110,5 @@
     connect();
   });
 
-  window.Nubes = {on: on, subscribe: subscribe, toast: toast};
+  window.Nubes = {on: on, onJoin: onJoin, subscribe: subscribe, toast: toast};
 })();
