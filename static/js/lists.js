@@ -14,9 +14,14 @@
 
   const asked = {}, applied = {};  // element id -> number of the latest read asked / shown
 
+  // Reads waiting or under way, on <body data-live-reads> (tests wait for 0 before acting).
+  let pending = 0;
+  function count(step) { pending += step; document.body.dataset.liveReads = String(pending); }
+
   function refresh(table) {
-    clearTimeout(timers.get(table));
+    if (timers.has(table)) clearTimeout(timers.get(table)); else count(1);
     timers.set(table, setTimeout(function () {
+      timers.delete(table);
       const id = table.id;
       const number = (asked[id] = (asked[id] || 0) + 1);
       fetch(location.href, {headers: {"X-Requested-With": "fetch"}, credentials: "same-origin"})
@@ -40,7 +45,8 @@
           body.querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = ticked.has(box.value); });
           table.querySelector("tbody").replaceWith(body);
           table.dataset.refreshed = refreshed;
-        });
+        })
+        .finally(() => count(-1));
     }, DEBOUNCE_MS));
   }
 
